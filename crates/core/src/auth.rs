@@ -1,0 +1,124 @@
+//! Token authentication shared by every service: the middleware validates
+//! `X-Auth-Token` once per request and exposes who is calling to handlers.
+
+use crate::error::Error;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NamedRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// Who is calling, and in which scope, as carried by a validated token.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AuthContext {
+    pub user_id: String,
+    pub user_name: String,
+    pub user_domain_id: String,
+    pub user_domain_name: String,
+    pub project_id: Option<String>,
+    pub project_name: Option<String>,
+    pub project_domain_id: Option<String>,
+    pub project_domain_name: Option<String>,
+    pub domain_id: Option<String>,
+    pub domain_name: Option<String>,
+    pub system_scope: bool,
+    pub roles: Vec<NamedRef>,
+    pub methods: Vec<String>,
+    pub audit_ids: Vec<String>,
+    pub issued_at: String,
+    pub expires_at: String,
+    pub application_credential_id: Option<String>,
+    /// True when the project is the deployment's admin project (Keystone's
+    /// `is_admin_project`), which the default policies treat as cloud admin.
+    pub is_admin_project: bool,
+    /// The raw token, so a service can forward it (e.g. Nova to Glance).
+    #[serde(skip)]
+    pub token: String,
+}
+
+impl AuthContext {
+    pub fn has_role(&self, name: &str) -> bool {
+        self.roles.iter().any(|r| r.name.eq_ignore_ascii_case(name))
+    }
+    pub fn is_admin(&self) -> bool {
+        self.has_role("admin")
+    }
+    pub fn role_names(&self) -> Vec<&str> {
+        self.roles.iter().map(|r| r.name.as_str()).collect()
+    }
+}
+
+/// Validates tokens. The identity service implements it locally; other
+/// services use a remote implementation that asks identity with a service token.
+#[async_trait::async_trait]
+pub trait TokenValidator: Send + Sync {
+    async fn validate(&self, token: &str) -> Result<AuthContext, Error>;
+}
+
+pub type SharedValidator = Arc<dyn TokenValidator>;
+
+/// The outcome of validating the request's token, stored by [`auth_layer`].
+#[derive(Clone)]
+struct TokenOutcome(Result<Arc<AuthContext>, Error>);
+
+/// Validates `X-Auth-Token` when present. Failure is not answered here: the
+/// handlers that need a caller use [`Authenticated`], which turns it into 401,
+/// while public routes (version discovery, token issue) never look.
+pub async fn auth_layer(
+    State(validator): State<SharedValidator>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(value) = req.headers().get("x-auth-token") {
+        let outcome = match value.to_str() {
+            Ok(token) if !token.is_empty() => validator.validate(token).await.map(|mut ctx| {
+                ctx.token = token.to_owned();
+                Arc::new(ctx)
+            }),
+            _ => Err(Error::Unauthorized(
+                "The request you have made requires authentication.".into(),
+            )),
+        };
+        req.extensions_mut().insert(TokenOutcome(outcome));
+    }
+    next.run(req).await
+}
+
+/// Extractor for handlers that require a valid token.
+#[derive(Clone, Debug)]
+pub struct Authenticated(pub Arc<AuthContext>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        match parts.extensions.get::<TokenOutcome>() {
+            Some(TokenOutcome(Ok(ctx))) => Ok(Authenticated(ctx.clone())),
+            Some(TokenOutcome(Err(e))) => Err(e.clone()),
+            None => Err(Error::Unauthorized(
+                "The request you have made requires authentication.".into(),
+            )),
+        }
+    }
+}
+
+/// Extractor for handlers that accept anonymous callers too.
+#[derive(Clone, Debug)]
+pub struct MaybeAuthenticated(pub Option<Arc<AuthContext>>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeAuthenticated {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        match parts.extensions.get::<TokenOutcome>() {
+            Some(TokenOutcome(Ok(ctx))) => Ok(MaybeAuthenticated(Some(ctx.clone()))),
+            Some(TokenOutcome(Err(e))) => Err(e.clone()),
+            None => Ok(MaybeAuthenticated(None)),
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! One configuration file for every service and role. Every option has a
+//! default; any option can be overridden from the environment as
+//! `FERROSTACK__<SECTION>__<OPTION>` (e.g. `FERROSTACK__IDENTITY__BCRYPT_COST=4`).
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const ENV_PREFIX: &str = "FERROSTACK__";
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub common: CommonConfig,
+    pub bus: BusConfig,
+    pub identity: IdentityConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CommonConfig {
+    /// Address the APIs listen on.
+    pub bind_host: String,
+    /// Host name or address put into catalog URLs and discovery links.
+    pub public_host: String,
+    /// Where SQLite files, keys and images live.
+    pub data_dir: PathBuf,
+    /// Log filter in tracing's `EnvFilter` syntax.
+    pub log: String,
+    /// The region of this deployment's endpoints.
+    pub region: String,
+    /// This host's name as agents and services report it (Neutron/Nova `host`).
+    pub host: String,
+}
+
+impl Default for CommonConfig {
+    fn default() -> Self {
+        CommonConfig {
+            bind_host: "127.0.0.1".into(),
+            public_host: "127.0.0.1".into(),
+            data_dir: default_data_dir(),
+            log: "info".into(),
+            region: "RegionOne".into(),
+            host: std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "localhost".into()),
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/ferrostack`, else `~/.local/share/ferrostack`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(x).join("ferrostack");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/var/lib".into());
+    home.join(".local/share/ferrostack")
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// `memory://` (in-process, all-in-one) or `amqp://user:pass@host:5672/vhost`.
+    pub url: String,
+    /// Default timeout of an RPC call, in seconds.
+    pub rpc_timeout: u64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            url: "memory://".into(),
+            rpc_timeout: 60,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Empty means `sqlite://<data_dir>/identity.sqlite`.
+    pub database_url: String,
+    pub public_port: u16,
+    /// The seed's legacy admin port; the same API answers there.
+    pub admin_port: u16,
+    /// Token lifetime in seconds (Keystone's `[token] expiration`).
+    pub token_expiration: i64,
+    /// bcrypt cost; Keystone's default is 12.
+    pub bcrypt_cost: u32,
+    /// Empty means `<data_dir>/fernet-keys`.
+    pub key_repository: String,
+    /// Keys kept by `ferrostack fernet rotate` (Keystone's `max_active_keys`).
+    pub max_active_keys: usize,
+    /// Bodies above this many bytes get 413 (Keystone's `max_request_body_size`).
+    pub max_request_body_size: usize,
+    /// Password of `admin` created by bootstrap (the seed's ADMIN_PASSWORD).
+    pub admin_password: String,
+    /// Password of `demo` created by bootstrap (the seed uses ADMIN_PASSWORD).
+    pub demo_password: String,
+    /// Password of the service users (the seed's SERVICE_PASSWORD).
+    pub service_password: String,
+    /// How often revocation events are reloaded from the database, in
+    /// seconds, so that other controllers see revocations too.
+    pub revocation_refresh: u64,
+    /// Upper bound on entries returned by a list call (0 = no limit).
+    pub list_limit: usize,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            database_url: String::new(),
+            public_port: 5000,
+            admin_port: 35357,
+            token_expiration: 3600,
+            bcrypt_cost: 12,
+            key_repository: String::new(),
+            max_active_keys: 3,
+            max_request_body_size: 114_688,
+            admin_password: "admin_pass".into(),
+            demo_password: "admin_pass".into(),
+            service_password: "service_pass".into(),
+            revocation_refresh: 5,
+            list_limit: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Read `path` (when given), then apply environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config, String> {
+        let mut doc = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| format!("config {}: {e}", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        apply_env(&mut doc, std::env::vars());
+        toml::Value::Table(doc)
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("invalid configuration: {}", e.message()))
+    }
+
+    /// The database URL of a service: the configured one, else a SQLite file.
+    pub fn database_url(&self, service: &str, configured: &str) -> String {
+        if configured.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.common
+                    .data_dir
+                    .join(format!("{service}.sqlite"))
+                    .display()
+            )
+        } else {
+            configured.to_owned()
+        }
+    }
+
+    pub fn key_repository(&self) -> PathBuf {
+        if self.identity.key_repository.is_empty() {
+            self.common.data_dir.join("fernet-keys")
+        } else {
+            PathBuf::from(&self.identity.key_repository)
+        }
+    }
+
+    pub fn public_url(&self, port: u16) -> String {
+        format!("http://{}:{port}", self.common.public_host)
+    }
+}
+
+fn apply_env(doc: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) {
+    for (k, v) in vars {
+        let Some(rest) = k.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once("__") else {
+            continue;
+        };
+        let section = section.to_ascii_lowercase();
+        let key = key.to_ascii_lowercase();
+        let value = match v.parse::<i64>() {
+            Ok(i) => toml::Value::Integer(i),
+            Err(_) => match v.as_str() {
+                "true" => toml::Value::Boolean(true),
+                "false" => toml::Value::Boolean(false),
+                _ => toml::Value::String(v),
+            },
+        };
+        let table = doc
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = table {
+            t.insert(key, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_values_and_unknown_options_are_named() {
+        let mut doc: toml::Table = "[identity]\nbcrypt_cost = 10\n".parse().unwrap();
+        apply_env(
+            &mut doc,
+            vec![
+                (
+                    "FERROSTACK__IDENTITY__BCRYPT_COST".to_string(),
+                    "4".to_string(),
+                ),
+                (
+                    "FERROSTACK__COMMON__BIND_HOST".to_string(),
+                    "0.0.0.0".to_string(),
+                ),
+                ("UNRELATED".to_string(), "x".to_string()),
+            ]
+            .into_iter(),
+        );
+        let cfg: Config = toml::Value::Table(doc).try_into().unwrap();
+        assert_eq!(cfg.identity.bcrypt_cost, 4);
+        assert_eq!(cfg.common.bind_host, "0.0.0.0");
+        assert_eq!(cfg.identity.public_port, 5000);
+
+        let bad: Result<Config, _> =
+            toml::Value::Table("[identity]\nbcrypt_cots = 4\n".parse().unwrap()).try_into();
+        assert!(bad.unwrap_err().to_string().contains("bcrypt_cots"));
+    }
+}

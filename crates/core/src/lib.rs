@@ -1,0 +1,12 @@
+//! Shared pieces of every Ferrostack service.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod pagination;
+pub mod policy;
+pub mod service_client;
+pub mod time;
+
+pub use error::{Error, ErrorStyle, Result};

@@ -1,0 +1,158 @@
+//! `ferrostack`: one binary for every role of the cloud.
+
+mod all_in_one;
+mod credentials;
+
+use clap::{Parser, Subcommand};
+use ferrostack_core::config::Config;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "ferrostack",
+    version,
+    about = "An OpenStack-compatible private cloud in one binary"
+)]
+struct Cli {
+    /// Configuration file (TOML). Every option has a default and can be
+    /// overridden as FERROSTACK__<SECTION>__<OPTION> in the environment.
+    #[arg(long, global = true, env = "FERROSTACK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where SQLite databases, keys and credentials live (overrides common.data_dir).
+    #[arg(long, global = true, env = "FERROSTACK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every service in one process on this host (SQLite, in-process bus);
+    /// bootstraps on first start and writes openrc files and clouds.yaml.
+    AllInOne {
+        /// Address to listen on and to publish in the catalog.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+    },
+    /// Create the seed's projects, users, roles, services and endpoints (idempotent).
+    Bootstrap,
+    /// Database administration.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Fernet key repository administration.
+    Fernet {
+        #[command(subcommand)]
+        command: FernetCommand,
+    },
+    /// Print the effective configuration (with defaults) as TOML.
+    ShowConfig,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Apply every pending migration to each service's database.
+    Sync,
+}
+
+#[derive(Subcommand)]
+enum FernetCommand {
+    /// Create the key repository if it does not exist.
+    Setup,
+    /// Promote the staged key, stage a new one, drop the oldest beyond max_active_keys.
+    Rotate,
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut cfg = Config::load(cli.config.as_deref()).map_err(anyhow::Error::msg)?;
+    if let Some(d) = &cli.data_dir {
+        cfg.common.data_dir = d.clone();
+    }
+    std::fs::create_dir_all(&cfg.common.data_dir)?;
+    Ok(cfg)
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERROSTACK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut cfg = load_config(&cli)?;
+    init_logging(&cfg.common.log);
+    match cli.command {
+        Command::AllInOne { host } => {
+            cfg.common.bind_host = host.clone();
+            cfg.common.public_host = host;
+            all_in_one::run(cfg).await
+        }
+        Command::Bootstrap => {
+            let bus = ferrostack_bus::open(&cfg.bus.url)?;
+            let identity = ferrostack_identity::open(&cfg, bus)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let report = ferrostack_identity::bootstrap::run(&identity).await?;
+            if report.created.is_empty() {
+                println!("bootstrap: nothing to do, everything exists");
+            }
+            for c in report.created {
+                println!("created {c}");
+            }
+            Ok(())
+        }
+        Command::Db {
+            command: DbCommand::Sync,
+        } => {
+            let url = cfg.database_url("identity", &cfg.identity.database_url);
+            let db = ferrostack_db::Db::connect(&url).await?;
+            let v = db.migrate(ferrostack_identity::store::MIGRATIONS).await?;
+            println!("identity: schema version {v}");
+            Ok(())
+        }
+        Command::Fernet { command } => {
+            let repo = ferrostack_identity::token::KeyRepository::open(&cfg.key_repository())
+                .map_err(anyhow::Error::msg)?;
+            if let FernetCommand::Rotate = command {
+                let keys = repo
+                    .rotate(cfg.identity.max_active_keys)
+                    .map_err(anyhow::Error::msg)?;
+                println!(
+                    "rotated; keys now {keys:?} in {}",
+                    cfg.key_repository().display()
+                );
+            } else {
+                println!("key repository ready at {}", cfg.key_repository().display());
+            }
+            Ok(())
+        }
+        Command::ShowConfig => {
+            println!("{}", toml_string(&cfg)?);
+            Ok(())
+        }
+    }
+}
+
+fn toml_string(cfg: &Config) -> anyhow::Result<String> {
+    // serde_json → a readable listing without pulling in a TOML serializer.
+    let v = serde_json::to_value(cfg)?;
+    let mut out = String::new();
+    if let Some(sections) = v.as_object() {
+        for (section, opts) in sections {
+            out.push_str(&format!("[{section}]\n"));
+            if let Some(o) = opts.as_object() {
+                for (k, val) in o {
+                    out.push_str(&format!("{k} = {val}\n"));
+                }
+            }
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}

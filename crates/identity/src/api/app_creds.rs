@@ -1,0 +1,225 @@
+//! `/v3/users/{user_id}/application_credentials`.
+
+use super::*;
+use crate::service::Scope;
+use crate::store::app_creds::AppCred;
+use crate::store::revocations::RevocationEvent;
+use crate::store::{self, new_id};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::http::Json;
+
+pub fn routes() -> Router<Svc> {
+    Router::new()
+        .route(
+            "/users/{user_id}/application_credentials",
+            get(list).post(create),
+        )
+        .route(
+            "/users/{user_id}/application_credentials/{id}",
+            get(show).delete(delete),
+        )
+}
+
+fn view(svc: &IdentityService, a: &AppCred) -> Value {
+    json!({
+        "id": a.id,
+        "name": a.name,
+        "description": a.description,
+        "user_id": a.user_id,
+        "project_id": a.project_id,
+        "expires_at": a.expires_at,
+        "unrestricted": a.unrestricted,
+        "roles": a.roles,
+        "access_rules": a.access_rules,
+        "links": links(svc, &format!("users/{}/application_credentials/{}", a.user_id, a.id)),
+    })
+}
+
+async fn get_cred(svc: &IdentityService, user_id: &str, id: &str) -> Result<AppCred> {
+    store::app_creds::get(&svc.db, id)
+        .await?
+        .filter(|a| a.user_id == user_id)
+        .ok_or_else(|| Error::not_found("application credential", id))
+}
+
+async fn list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(user_id): Path<String>,
+    q: Query,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:list_application_credentials",
+        json!({"user_id": user_id}),
+    )?;
+    svc.user(&user_id).await?;
+    let views: Vec<Value> = store::app_creds::list_for_user(&svc.db, &user_id)
+        .await?
+        .iter()
+        .filter(|a| q.get("name").is_none_or(|n| &a.name == n))
+        .map(|a| view(&svc, a))
+        .collect();
+    Ok(ok(json!({"application_credentials": views,
+        "links": list_links(&svc, &format!("users/{user_id}/application_credentials"))})))
+}
+
+async fn create(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(user_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:create_application_credential",
+        json!({"user_id": user_id}),
+    )?;
+    let obj = entity(&body, "application_credential")?;
+    if let Some(cid) = &ctx.application_credential_id {
+        if store::app_creds::get(&svc.db, cid)
+            .await?
+            .is_some_and(|c| !c.unrestricted)
+        {
+            return Err(Error::Forbidden(
+                "A restricted application credential cannot create another application credential."
+                    .into(),
+            ));
+        }
+    }
+    let project_id = ctx.project_id.clone().ok_or_else(|| {
+        Error::Forbidden("Application credentials need a project-scoped token.".into())
+    })?;
+    let name = name_field(obj, "application_credential", 255, true)?.expect("required");
+    if store::app_creds::list_for_user(&svc.db, &user_id)
+        .await?
+        .iter()
+        .any(|a| a.name == name)
+    {
+        return Err(Error::Conflict(format!(
+            "Conflict occurred attempting to store application_credential - Duplicate entry found with name {name}."
+        )));
+    }
+    let expires_at = match opt_str(obj, "expires_at", "application_credential")? {
+        None => None,
+        Some(s) => {
+            let t = ferrostack_core::time::parse(&s).ok_or_else(|| {
+                Error::BadRequest(format!("Invalid input for field 'application_credential.expires_at': '{s}' is not a timestamp."))
+            })?;
+            if t <= chrono::Utc::now() {
+                return Err(Error::BadRequest("Invalid input for field 'application_credential.expires_at': it is in the past.".into()));
+            }
+            Some(ferrostack_core::time::iso_micros(t))
+        }
+    };
+    // The roles the user has on the project: the credential may carry a subset.
+    let project = svc.project(&project_id).await?;
+    let domain = svc.domain(&project.domain_id).await?;
+    let held = svc
+        .effective_roles(&user_id, &Scope::Project(project, domain))
+        .await?;
+    let roles: Vec<(String, String)> = match obj.get("roles") {
+        None | Some(Value::Null) => ctx
+            .roles
+            .iter()
+            .map(|r| (r.id.clone(), r.name.clone()))
+            .collect(),
+        Some(Value::Array(rs)) => {
+            let mut out = Vec::new();
+            for r in rs {
+                let found = held.iter().find(|(id, name)| {
+                    r.get("id").and_then(Value::as_str) == Some(id)
+                        || r.get("name").and_then(Value::as_str) == Some(name)
+                });
+                match found {
+                    Some(x) => out.push(x.clone()),
+                    None => {
+                        return Err(Error::Forbidden(format!(
+                            "The user does not hold role {r} on project {project_id}."
+                        )))
+                    }
+                }
+            }
+            out
+        }
+        Some(_) => {
+            return Err(Error::BadRequest(
+                "Invalid input for field 'application_credential.roles': must be a list.".into(),
+            ))
+        }
+    };
+    let secret = match opt_str(obj, "secret", "application_credential")? {
+        Some(s) => s,
+        None => {
+            use base64::Engine;
+            let bytes: Vec<u8> = (0..48).map(|_| rand::random::<u8>()).collect();
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        }
+    };
+    let cred = AppCred {
+        id: new_id(),
+        name,
+        user_id: user_id.clone(),
+        project_id: Some(project_id),
+        secret_hash: svc.hash_password(&secret).await?,
+        description: opt_str(obj, "description", "application_credential")?,
+        expires_at,
+        unrestricted: opt_bool(obj, "unrestricted", "application_credential")?.unwrap_or(false),
+        roles: Value::Array(
+            roles
+                .iter()
+                .map(|(id, name)| json!({"id": id, "name": name, "domain_id": null}))
+                .collect(),
+        ),
+        access_rules: obj
+            .get("access_rules")
+            .cloned()
+            .filter(Value::is_array)
+            .unwrap_or_else(|| json!([])),
+    };
+    store::app_creds::insert(&svc.db, &cred).await?;
+    let mut v = view(&svc, &cred);
+    v["secret"] = json!(secret);
+    Ok(created(json!({"application_credential": v})))
+}
+
+async fn show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((user_id, id)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:get_application_credential",
+        json!({"user_id": user_id}),
+    )?;
+    let a = get_cred(&svc, &user_id, &id).await?;
+    Ok(ok(json!({"application_credential": view(&svc, &a)})))
+}
+
+async fn delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((user_id, id)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:delete_application_credential",
+        json!({"user_id": user_id}),
+    )?;
+    get_cred(&svc, &user_id, &id).await?;
+    store::app_creds::delete(&svc.db, &id).await?;
+    svc.revoke(RevocationEvent {
+        app_cred_id: Some(id),
+        ..Default::default()
+    })
+    .await?;
+    Ok(no_content())
+}

@@ -1,0 +1,189 @@
+//! `/v3/auth/*`: token issue, validate, check, revoke; the caller's catalog,
+//! projects, domains and system scope.
+
+use super::{enforce, list_links, ok, Query, Svc};
+use crate::service::Scope;
+use crate::store;
+use crate::store::revocations::RevocationEvent;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::http::Json;
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Value};
+
+pub fn routes() -> Router<Svc> {
+    Router::new()
+        .route(
+            "/auth/tokens",
+            get(validate).head(check).delete(revoke).post(issue),
+        )
+        .route("/auth/catalog", get(catalog))
+        .route("/auth/projects", get(projects))
+        .route("/auth/domains", get(domains))
+        .route("/auth/system", get(system))
+}
+
+fn subject(headers: &HeaderMap) -> Result<String> {
+    headers
+        .get("x-subject-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::BadRequest("The X-Subject-Token header is required.".into()))
+}
+
+fn with_subject(mut resp: Response, token: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(token) {
+        resp.headers_mut().insert("x-subject-token", v);
+    }
+    resp
+}
+
+async fn issue(State(svc): State<Svc>, q: Query, Json(body): Json<Value>) -> Result<Response> {
+    let auth = body.get("auth").ok_or_else(|| {
+        Error::BadRequest("Invalid input for field 'auth': 'auth' is a required property.".into())
+    })?;
+    let (token, payload) = svc.authenticate(auth).await?;
+    let doc = svc
+        .token_body(&payload, !q.contains_key("nocatalog"))
+        .await?;
+    Ok(with_subject(
+        (StatusCode::CREATED, axum::Json(doc)).into_response(),
+        &token,
+    ))
+}
+
+async fn validate(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    headers: HeaderMap,
+    q: Query,
+) -> Result<Response> {
+    let token = subject(&headers)?;
+    let payload = svc.validate_payload(&token)?;
+    enforce(
+        &svc,
+        &ctx,
+        "identity:validate_token",
+        json!({"token": {"user_id": payload.u.0}}),
+    )?;
+    let doc = svc
+        .token_body(&payload, !q.contains_key("nocatalog"))
+        .await?;
+    Ok(with_subject(ok(doc), &token))
+}
+
+async fn check(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let token = subject(&headers)?;
+    let payload = svc.validate_payload(&token)?;
+    enforce(
+        &svc,
+        &ctx,
+        "identity:check_token",
+        json!({"token": {"user_id": payload.u.0}}),
+    )?;
+    Ok(with_subject(StatusCode::OK.into_response(), &token))
+}
+
+async fn revoke(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let token = subject(&headers)?;
+    let payload = svc.validate_payload(&token)?;
+    enforce(
+        &svc,
+        &ctx,
+        "identity:revoke_token",
+        json!({"token": {"user_id": payload.u.0}}),
+    )?;
+    svc.revoke(RevocationEvent {
+        audit_id: Some(payload.a[0].clone()),
+        ..Default::default()
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn catalog(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    let scoped = ctx.project_id.is_some() || ctx.domain_id.is_some() || ctx.system_scope;
+    if !scoped {
+        return Err(Error::Forbidden(
+            "The service catalog requires a scoped token.".into(),
+        ));
+    }
+    let cat = svc.catalog_json(ctx.project_id.as_deref(), true).await?;
+    Ok(ok(
+        json!({"catalog": cat, "links": list_links(&svc, "auth/catalog")}),
+    ))
+}
+
+/// Projects the caller has a role on (directly, by group or inherited), enabled only.
+pub async fn user_projects(svc: &Svc, user_id: &str) -> Result<Vec<store::projects::Project>> {
+    let mut out = Vec::new();
+    for p in store::projects::list(&svc.db, false).await? {
+        if !p.enabled {
+            continue;
+        }
+        let d = match svc.domain(&p.domain_id).await {
+            Ok(d) => d,
+            Err(_) => continue,
+        };
+        let s = Scope::Project(p.clone(), d);
+        if !svc.direct_role_ids(user_id, &s).await?.is_empty() {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+async fn projects(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    let ps = user_projects(&svc, &ctx.user_id).await?;
+    let views: Vec<Value> = ps
+        .iter()
+        .map(|p| super::projects::project_view(&svc, p))
+        .collect();
+    Ok(ok(
+        json!({"projects": views, "links": list_links(&svc, "auth/projects")}),
+    ))
+}
+
+async fn domains(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    let mut views = Vec::new();
+    for d in store::projects::list(&svc.db, true).await? {
+        if d.enabled
+            && !svc
+                .direct_role_ids(&ctx.user_id, &Scope::Domain(d.clone()))
+                .await?
+                .is_empty()
+        {
+            views.push(super::projects::domain_view(&svc, &d));
+        }
+    }
+    Ok(ok(
+        json!({"domains": views, "links": list_links(&svc, "auth/domains")}),
+    ))
+}
+
+async fn system(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    let has = !svc
+        .direct_role_ids(&ctx.user_id, &Scope::System)
+        .await?
+        .is_empty();
+    let system: Vec<Value> = if has {
+        vec![json!({"all": true})]
+    } else {
+        vec![]
+    };
+    Ok(ok(
+        json!({"system": system, "links": list_links(&svc, "auth/system")}),
+    ))
+}

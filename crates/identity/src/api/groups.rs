@@ -1,0 +1,212 @@
+//! `/v3/groups` and group membership.
+
+use super::*;
+use crate::store::groups::Group;
+use crate::store::revocations::RevocationEvent;
+use crate::store::{self, new_id};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::http::Json;
+
+pub fn routes() -> Router<Svc> {
+    Router::new()
+        .route("/groups", get(list).post(create))
+        .route("/groups/{id}", get(show).patch(update).delete(delete))
+        .route("/groups/{id}/users", get(members))
+        .route(
+            "/groups/{id}/users/{user_id}",
+            get(check_member).put(add_member).delete(remove_member),
+        )
+}
+
+pub fn group_view(svc: &IdentityService, g: &Group) -> Value {
+    with_extra(
+        json!({
+            "id": g.id,
+            "name": g.name,
+            "domain_id": g.domain_id,
+            "description": g.description,
+            "links": links(svc, &format!("groups/{}", g.id)),
+        }),
+        &g.extra,
+    )
+}
+
+async fn get_group(svc: &IdentityService, id: &str) -> Result<Group> {
+    store::groups::get(&svc.db, id)
+        .await?
+        .ok_or_else(|| Error::not_found("group", id))
+}
+
+async fn list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:list_groups", json!({}))?;
+    let views: Vec<Value> = store::groups::list(&svc.db)
+        .await?
+        .iter()
+        .filter(|g| q.get("name").is_none_or(|n| &g.name == n))
+        .filter(|g| q.get("domain_id").is_none_or(|d| &g.domain_id == d))
+        .map(|g| group_view(&svc, g))
+        .collect();
+    Ok(ok(
+        json!({"groups": views, "links": list_links(&svc, "groups")}),
+    ))
+}
+
+async fn create(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:create_group", json!({}))?;
+    let obj = entity(&body, "group")?;
+    let name = name_field(obj, "group", 64, true)?.expect("required");
+    let domain_id = opt_str(obj, "domain_id", "group")?.unwrap_or_else(|| default_domain(&ctx));
+    svc.domain(&domain_id).await.map_err(|_| {
+        Error::BadRequest(format!(
+            "Invalid input for field 'group.domain_id': domain {domain_id} does not exist."
+        ))
+    })?;
+    if store::groups::list(&svc.db)
+        .await?
+        .iter()
+        .any(|g| g.domain_id == domain_id && g.name == name)
+    {
+        return Err(Error::Conflict(format!(
+            "Conflict occurred attempting to store group - Duplicate entry found with name {name} at domain ID {domain_id}."
+        )));
+    }
+    let g = Group {
+        id: new_id(),
+        name,
+        domain_id,
+        description: opt_str(obj, "description", "group")?.unwrap_or_default(),
+        extra: extra_of(obj, &["name", "domain_id", "description"], json!({})),
+    };
+    store::groups::insert(&svc.db, &g).await?;
+    Ok(created(json!({"group": group_view(&svc, &g)})))
+}
+
+async fn show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:get_group", json!({}))?;
+    let g = get_group(&svc, &id).await?;
+    Ok(ok(json!({"group": group_view(&svc, &g)})))
+}
+
+async fn update(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:update_group", json!({}))?;
+    let obj = entity(&body, "group")?;
+    let mut g = get_group(&svc, &id).await?;
+    if let Some(n) = name_field(obj, "group", 64, false)? {
+        g.name = n;
+    }
+    if obj.contains_key("description") {
+        g.description = opt_str(obj, "description", "group")?.unwrap_or_default();
+    }
+    g.extra = extra_of(obj, &["name", "domain_id", "description"], g.extra.clone());
+    store::groups::update(&svc.db, &g).await?;
+    Ok(ok(json!({"group": group_view(&svc, &g)})))
+}
+
+async fn delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:delete_group", json!({}))?;
+    get_group(&svc, &id).await?;
+    let members = store::users::list_in_group(&svc.db, &id).await?;
+    store::groups::delete(&svc.db, &id).await?;
+    for u in members {
+        svc.revoke_user(&u.id).await?;
+    }
+    Ok(no_content())
+}
+
+async fn members(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    q: Query,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:list_users_in_group", json!({}))?;
+    get_group(&svc, &id).await?;
+    let views: Vec<Value> = store::users::list_in_group(&svc.db, &id)
+        .await?
+        .iter()
+        .filter(|u| q.get("name").is_none_or(|n| &u.name == n))
+        .map(|u| super::users::user_view(&svc, u))
+        .collect();
+    Ok(ok(
+        json!({"users": views, "links": list_links(&svc, &format!("groups/{id}/users"))}),
+    ))
+}
+
+async fn check_member(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:check_user_in_group", json!({}))?;
+    get_group(&svc, &id).await?;
+    svc.user(&user_id).await?;
+    if store::groups::is_member(&svc.db, &id, &user_id).await? {
+        Ok(no_content())
+    } else {
+        Err(Error::NotFound(format!(
+            "User {user_id} is not a member of group {id}."
+        )))
+    }
+}
+
+async fn add_member(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:add_user_to_group", json!({}))?;
+    let g = get_group(&svc, &id).await?;
+    let u = svc.user(&user_id).await?;
+    if g.domain_id != u.domain_id {
+        return Err(Error::BadRequest(format!(
+            "User {user_id} and group {id} are in different domains."
+        )));
+    }
+    store::groups::add_member(&svc.db, &id, &user_id).await?;
+    Ok(no_content())
+}
+
+async fn remove_member(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:remove_user_from_group", json!({}))?;
+    get_group(&svc, &id).await?;
+    svc.user(&user_id).await?;
+    if !store::groups::remove_member(&svc.db, &id, &user_id).await? {
+        return Err(Error::NotFound(format!(
+            "User {user_id} is not a member of group {id}."
+        )));
+    }
+    svc.revoke(RevocationEvent {
+        user_id: Some(user_id),
+        ..Default::default()
+    })
+    .await?;
+    Ok(no_content())
+}

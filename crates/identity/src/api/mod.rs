@@ -1,0 +1,209 @@
+//! Identity HTTP API: routes and request/response shapes. Handlers are thin:
+//! extract → authenticate → policy → service/store → view.
+
+mod app_creds;
+mod assignments;
+mod auth;
+mod catalog;
+mod discovery;
+mod groups;
+mod projects;
+mod roles;
+mod users;
+mod v2;
+
+use crate::service::IdentityService;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use ferrostack_core::auth::{auth_layer, AuthContext, SharedValidator};
+use ferrostack_core::http::{not_found_fallback, service_layer, ServiceLayer};
+use ferrostack_core::{Error, ErrorStyle, Result};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub type Svc = Arc<IdentityService>;
+pub type Query = axum::extract::Query<HashMap<String, String>>;
+
+/// The identity API router (v3, v2.0 and discovery) with the shared layers.
+pub fn router(svc: Svc) -> Router {
+    let validator: SharedValidator = Arc::new(crate::service::LocalValidator(svc.clone()));
+    let limit = svc.config.identity.max_request_body_size;
+    let v3 = Router::new()
+        .route("/", get(discovery::v3))
+        .merge(auth::routes())
+        .merge(users::routes())
+        .merge(projects::routes())
+        .merge(roles::routes())
+        .merge(assignments::routes())
+        .merge(groups::routes())
+        .merge(catalog::routes())
+        .merge(app_creds::routes());
+    Router::new()
+        .route("/", get(discovery::root))
+        .route("/v3/", get(discovery::v3))
+        .nest("/v3", v3)
+        .route("/v2.0", get(discovery::v2))
+        .route("/v2.0/", get(discovery::v2))
+        .route("/v2.0/tokens", post(v2::issue_token))
+        .merge(v2::routes())
+        .fallback(not_found_fallback)
+        .with_state(svc)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(validator, auth_layer))
+        .layer(axum::middleware::from_fn_with_state(
+            ServiceLayer {
+                service: "identity",
+                style: ErrorStyle::Keystone,
+            },
+            service_layer,
+        ))
+}
+
+// ----- small shared helpers for the handlers -----
+
+pub fn base_url(svc: &IdentityService) -> String {
+    format!(
+        "{}/v3",
+        svc.config.public_url(svc.config.identity.public_port)
+    )
+}
+
+pub fn links(svc: &IdentityService, path: &str) -> Value {
+    json!({"self": format!("{}/{}", base_url(svc), path)})
+}
+
+pub fn list_links(svc: &IdentityService, path: &str) -> Value {
+    json!({"self": format!("{}/{}", base_url(svc), path), "previous": null, "next": null})
+}
+
+/// Policy check with a JSON target (`{"target": …}` is added here).
+pub fn enforce(
+    svc: &IdentityService,
+    ctx: &AuthContext,
+    action: &str,
+    target: Value,
+) -> Result<()> {
+    svc.policy
+        .enforce(action, ctx, &json!({ "target": target }))
+}
+
+/// The request's entity object (`{"user": {…}}` → the inner map).
+pub fn entity<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>> {
+    body.get(key)
+        .ok_or_else(|| {
+            Error::BadRequest(format!(
+                "Invalid input for field '{key}': '{key}' is a required property."
+            ))
+        })?
+        .as_object()
+        .ok_or_else(|| {
+            Error::BadRequest(format!(
+                "Invalid input for field '{key}': it must be an object."
+            ))
+        })
+}
+
+pub fn opt_str(obj: &Map<String, Value>, field: &str, entity: &str) -> Result<Option<String>> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(Error::BadRequest(format!(
+            "Invalid input for field '{entity}.{field}': {other} is not of type 'string'."
+        ))),
+    }
+}
+
+pub fn req_str(obj: &Map<String, Value>, field: &str, entity: &str) -> Result<String> {
+    opt_str(obj, field, entity)?.ok_or_else(|| {
+        Error::BadRequest(format!(
+            "Invalid input for field '{entity}.{field}': '{field}' is a required property."
+        ))
+    })
+}
+
+/// A name: a non-empty string of at most `max` characters.
+pub fn name_field(
+    obj: &Map<String, Value>,
+    entity: &str,
+    max: usize,
+    required: bool,
+) -> Result<Option<String>> {
+    let name = if required {
+        Some(req_str(obj, "name", entity)?)
+    } else {
+        opt_str(obj, "name", entity)?
+    };
+    if let Some(n) = &name {
+        if n.trim().is_empty() || n.chars().count() > max {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field '{entity}.name': the name must be 1 to {max} characters and not blank."
+            )));
+        }
+    }
+    Ok(name)
+}
+
+pub fn opt_bool(obj: &Map<String, Value>, field: &str, entity: &str) -> Result<Option<bool>> {
+    match obj.get(field) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(Error::BadRequest(format!(
+            "Invalid input for field '{entity}.{field}': {other} is not of type 'boolean'."
+        ))),
+    }
+}
+
+/// The attributes not in `known`, kept and echoed back as Keystone does.
+pub fn extra_of(obj: &Map<String, Value>, known: &[&str], mut base: Value) -> Value {
+    if !base.is_object() {
+        base = json!({});
+    }
+    let m = base.as_object_mut().expect("object");
+    for (k, v) in obj {
+        if !known.contains(&k.as_str()) && k != "links" && k != "id" {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    base
+}
+
+/// `?enabled=false` style filters.
+pub fn query_bool(q: &HashMap<String, String>, key: &str) -> Option<bool> {
+    q.get(key).map(|v| {
+        !matches!(
+            v.to_ascii_lowercase().as_str(),
+            "0" | "false" | "no" | "off"
+        )
+    })
+}
+
+/// Add free-form attributes to a view without overriding real ones.
+pub fn with_extra(mut v: Value, extra: &Value) -> Value {
+    crate::store::merge_extra(&mut v, extra);
+    v
+}
+
+pub fn no_content() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    axum::http::StatusCode::NO_CONTENT.into_response()
+}
+
+pub fn created(v: Value) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (axum::http::StatusCode::CREATED, axum::Json(v)).into_response()
+}
+
+pub fn ok(v: Value) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    axum::Json(v).into_response()
+}
+
+/// A domain id from a request, defaulting to the caller's domain and then `default`.
+pub fn default_domain(ctx: &AuthContext) -> String {
+    ctx.domain_id
+        .clone()
+        .or_else(|| ctx.project_domain_id.clone())
+        .unwrap_or_else(|| "default".into())
+}

@@ -1,0 +1,677 @@
+//! `/v3/projects` and `/v3/domains` (a domain is a project with `is_domain`),
+//! with project tags.
+
+use super::*;
+use crate::store::projects::Project;
+use crate::store::revocations::RevocationEvent;
+use crate::store::{self, new_id, DOMAIN_ROOT};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::http::Json;
+
+pub fn routes() -> Router<Svc> {
+    Router::new()
+        .route("/projects", get(list_projects).post(create_project))
+        .route(
+            "/projects/{id}",
+            get(show_project)
+                .patch(update_project)
+                .delete(delete_project),
+        )
+        .route(
+            "/projects/{id}/tags",
+            get(list_tags).put(replace_tags).delete(clear_tags),
+        )
+        .route(
+            "/projects/{id}/tags/{tag}",
+            get(check_tag).put(add_tag).delete(remove_tag),
+        )
+        .route("/domains", get(list_domains).post(create_domain))
+        .route(
+            "/domains/{id}",
+            get(show_domain).patch(update_domain).delete(delete_domain),
+        )
+}
+
+const KNOWN: &[&str] = &[
+    "name",
+    "domain_id",
+    "parent_id",
+    "description",
+    "enabled",
+    "is_domain",
+    "tags",
+    "options",
+];
+
+pub fn project_view(svc: &IdentityService, p: &Project) -> Value {
+    with_extra(
+        json!({
+            "id": p.id,
+            "name": p.name,
+            "domain_id": p.domain_id,
+            "parent_id": p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone()),
+            "description": p.description,
+            "enabled": p.enabled,
+            "is_domain": false,
+            "tags": p.tags,
+            "options": {},
+            "links": links(svc, &format!("projects/{}", p.id)),
+        }),
+        &p.extra,
+    )
+}
+
+pub fn domain_view(svc: &IdentityService, d: &Project) -> Value {
+    with_extra(
+        json!({
+            "id": d.id,
+            "name": d.name,
+            "description": d.description,
+            "enabled": d.enabled,
+            "tags": d.tags,
+            "options": {},
+            "links": links(svc, &format!("domains/{}", d.id)),
+        }),
+        &d.extra,
+    )
+}
+
+fn tags_field(obj: &Map<String, Value>, entity: &str) -> Result<Option<Vec<String>>> {
+    match obj.get("tags") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => {
+            let mut tags = Vec::new();
+            for t in a {
+                tags.push(validate_tag(t.as_str().ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "Invalid input for field '{entity}.tags': tags must be strings."
+                    ))
+                })?)?);
+            }
+            if tags.len() > 80 {
+                return Err(Error::BadRequest(format!(
+                    "Invalid input for field '{entity}.tags': at most 80 tags."
+                )));
+            }
+            tags.sort();
+            tags.dedup();
+            Ok(Some(tags))
+        }
+        Some(_) => Err(Error::BadRequest(format!(
+            "Invalid input for field '{entity}.tags': must be a list."
+        ))),
+    }
+}
+
+fn validate_tag(t: &str) -> Result<String> {
+    if t.is_empty() || t.chars().count() > 255 || t.contains('/') || t.contains(',') {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field 'tags': '{t}' must be 1-255 characters without '/' or ','."
+        )));
+    }
+    Ok(t.to_owned())
+}
+
+fn tag_filter(p: &Project, q: &HashMap<String, String>) -> bool {
+    let split = |k: &str| {
+        q.get(k)
+            .map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+    };
+    split("tags").is_none_or(|ts| ts.iter().all(|t| p.tags.contains(t)))
+        && split("tags-any").is_none_or(|ts| ts.iter().any(|t| p.tags.contains(t)))
+        && split("not-tags").is_none_or(|ts| !ts.iter().all(|t| p.tags.contains(t)))
+        && split("not-tags-any").is_none_or(|ts| !ts.iter().any(|t| p.tags.contains(t)))
+}
+
+// ----- projects -----
+
+async fn list_projects(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:list_projects",
+        json!({"domain_id": q.get("domain_id")}),
+    )?;
+    if query_bool(&q, "is_domain") == Some(true) {
+        let views: Vec<Value> = store::projects::list(&svc.db, true)
+            .await?
+            .iter()
+            .filter(|d| q.get("name").is_none_or(|n| &d.name == n))
+            .map(|d| {
+                let mut v = domain_view(&svc, d);
+                v["is_domain"] = json!(true);
+                v["domain_id"] = Value::Null;
+                v["parent_id"] = Value::Null;
+                v
+            })
+            .collect();
+        return Ok(ok(
+            json!({"projects": views, "links": list_links(&svc, "projects")}),
+        ));
+    }
+    let enabled = query_bool(&q, "enabled");
+    let views: Vec<Value> = store::projects::list(&svc.db, false)
+        .await?
+        .iter()
+        .filter(|p| q.get("name").is_none_or(|n| &p.name == n))
+        .filter(|p| q.get("domain_id").is_none_or(|d| &p.domain_id == d))
+        .filter(|p| {
+            q.get("parent_id")
+                .is_none_or(|pid| p.parent_id.as_deref().unwrap_or(&p.domain_id) == pid)
+        })
+        .filter(|p| enabled.is_none_or(|e| p.enabled == e))
+        .filter(|p| tag_filter(p, &q))
+        .map(|p| project_view(&svc, p))
+        .collect();
+    Ok(ok(
+        json!({"projects": views, "links": list_links(&svc, "projects")}),
+    ))
+}
+
+async fn create_project(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let obj = entity(&body, "project")?;
+    if opt_bool(obj, "is_domain", "project")? == Some(true) {
+        enforce(&svc, &ctx, "identity:create_domain", json!({}))?;
+        let d = new_domain(&svc, obj, "project").await?;
+        let mut v = domain_view(&svc, &d);
+        v["is_domain"] = json!(true);
+        v["domain_id"] = Value::Null;
+        v["parent_id"] = Value::Null;
+        return Ok(created(json!({"project": v})));
+    }
+    let name = name_field(obj, "project", 64, true)?.expect("required");
+    let parent_id = opt_str(obj, "parent_id", "project")?;
+    let parent = match &parent_id {
+        Some(pid) => Some(store::projects::get(&svc.db, pid).await?.ok_or_else(|| {
+            Error::BadRequest(format!(
+                "Invalid input for field 'project.parent_id': project {pid} does not exist."
+            ))
+        })?),
+        None => None,
+    };
+    let domain_id = match (opt_str(obj, "domain_id", "project")?, &parent) {
+        (Some(d), _) => d,
+        (None, Some(p)) if p.is_domain => p.id.clone(),
+        (None, Some(p)) => p.domain_id.clone(),
+        (None, None) => default_domain(&ctx),
+    };
+    enforce(
+        &svc,
+        &ctx,
+        "identity:create_project",
+        json!({"project": {"domain_id": domain_id}}),
+    )?;
+    let domain = svc.domain(&domain_id).await.map_err(|_| {
+        Error::BadRequest(format!(
+            "Invalid input for field 'project.domain_id': domain {domain_id} does not exist."
+        ))
+    })?;
+    if let Some(p) = &parent {
+        let pdom = if p.is_domain { &p.id } else { &p.domain_id };
+        if pdom != &domain.id {
+            return Err(Error::BadRequest(
+                "Cannot create a project whose parent is in another domain.".into(),
+            ));
+        }
+    }
+    if store::projects::get_by_name(&svc.db, &domain.id, &name, false)
+        .await?
+        .is_some()
+    {
+        return Err(Error::Conflict(format!(
+            "Conflict occurred attempting to store project - it is not permitted to have two projects with the same name in the same domain : {name}."
+        )));
+    }
+    let p = Project {
+        id: new_id(),
+        name,
+        domain_id: domain.id.clone(),
+        parent_id: Some(parent.map(|p| p.id).unwrap_or(domain.id)),
+        description: opt_str(obj, "description", "project")?.unwrap_or_default(),
+        enabled: opt_bool(obj, "enabled", "project")?.unwrap_or(true),
+        is_domain: false,
+        extra: extra_of(obj, KNOWN, json!({})),
+        tags: tags_field(obj, "project")?.unwrap_or_default(),
+    };
+    store::projects::insert(&svc.db, &p).await?;
+    let _ = svc
+        .bus
+        .notify(
+            "identity",
+            "identity.project.created",
+            json!({"resource_info": p.id}),
+        )
+        .await;
+    Ok(created(json!({"project": project_view(&svc, &p)})))
+}
+
+async fn show_project(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:get_project",
+        json!({"project": {"id": id}}),
+    )?;
+    let p = svc.project(&id).await?;
+    Ok(ok(json!({"project": project_view(&svc, &p)})))
+}
+
+async fn update_project(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:update_project",
+        json!({"project": {"id": id}}),
+    )?;
+    let obj = entity(&body, "project")?;
+    let mut p = svc.project(&id).await?;
+    if let Some(d) = opt_str(obj, "domain_id", "project")? {
+        if d != p.domain_id {
+            return Err(Error::BadRequest("Invalid input for field 'project.domain_id': a project cannot move between domains.".into()));
+        }
+    }
+    if let Some(pid) = opt_str(obj, "parent_id", "project")? {
+        if Some(&pid) != p.parent_id.as_ref() {
+            return Err(Error::Forbidden(
+                "Updating the parent of a project is not allowed.".into(),
+            ));
+        }
+    }
+    if opt_bool(obj, "is_domain", "project")? == Some(true) {
+        return Err(Error::BadRequest(
+            "Invalid input for field 'project.is_domain': it cannot be changed.".into(),
+        ));
+    }
+    if let Some(n) = name_field(obj, "project", 64, false)? {
+        if n != p.name
+            && store::projects::get_by_name(&svc.db, &p.domain_id, &n, false)
+                .await?
+                .is_some()
+        {
+            return Err(Error::Conflict(format!(
+                "Conflict occurred attempting to store project - it is not permitted to have two projects with the same name in the same domain : {n}."
+            )));
+        }
+        p.name = n;
+    }
+    if obj.contains_key("description") {
+        p.description = opt_str(obj, "description", "project")?.unwrap_or_default();
+    }
+    let mut disabled = false;
+    if let Some(e) = opt_bool(obj, "enabled", "project")? {
+        disabled = p.enabled && !e;
+        p.enabled = e;
+    }
+    if let Some(t) = tags_field(obj, "project")? {
+        p.tags = t;
+    }
+    p.extra = extra_of(obj, KNOWN, p.extra.clone());
+    store::projects::update(&svc.db, &p).await?;
+    if disabled {
+        svc.revoke(RevocationEvent {
+            project_id: Some(p.id.clone()),
+            ..Default::default()
+        })
+        .await?;
+    }
+    Ok(ok(json!({"project": project_view(&svc, &p)})))
+}
+
+async fn delete_project(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:delete_project",
+        json!({"project": {"id": id}}),
+    )?;
+    svc.project(&id).await?;
+    if store::projects::count_children(&svc.db, &id).await? > 0 {
+        return Err(Error::Forbidden(format!(
+            "Cannot delete project {id}: it has child projects."
+        )));
+    }
+    store::projects::delete(&svc.db, &id).await?;
+    svc.revoke(RevocationEvent {
+        project_id: Some(id.clone()),
+        ..Default::default()
+    })
+    .await?;
+    let _ = svc
+        .bus
+        .notify(
+            "identity",
+            "identity.project.deleted",
+            json!({"resource_info": id}),
+        )
+        .await;
+    Ok(no_content())
+}
+
+// ----- tags -----
+
+async fn list_tags(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:get_project",
+        json!({"project": {"id": id}}),
+    )?;
+    let p = svc.project(&id).await?;
+    Ok(ok(
+        json!({"tags": p.tags, "links": list_links(&svc, &format!("projects/{id}/tags"))}),
+    ))
+}
+
+async fn replace_tags(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:update_project",
+        json!({"project": {"id": id}}),
+    )?;
+    let mut p = svc.project(&id).await?;
+    let obj = body.as_object().ok_or_else(|| {
+        Error::BadRequest("Invalid input for field 'tags': expected an object.".into())
+    })?;
+    p.tags = tags_field(obj, "project")?.unwrap_or_default();
+    store::projects::update(&svc.db, &p).await?;
+    Ok(ok(
+        json!({"tags": p.tags, "links": list_links(&svc, &format!("projects/{id}/tags"))}),
+    ))
+}
+
+async fn clear_tags(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:update_project",
+        json!({"project": {"id": id}}),
+    )?;
+    let mut p = svc.project(&id).await?;
+    p.tags.clear();
+    store::projects::update(&svc.db, &p).await?;
+    Ok(no_content())
+}
+
+async fn check_tag(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:get_project",
+        json!({"project": {"id": id}}),
+    )?;
+    let p = svc.project(&id).await?;
+    if p.tags.contains(&tag) {
+        Ok(no_content())
+    } else {
+        Err(Error::not_found("tag", &tag))
+    }
+}
+
+async fn add_tag(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:update_project",
+        json!({"project": {"id": id}}),
+    )?;
+    let mut p = svc.project(&id).await?;
+    let tag = validate_tag(&tag)?;
+    if !p.tags.contains(&tag) {
+        if p.tags.len() >= 80 {
+            return Err(Error::BadRequest("A project has at most 80 tags.".into()));
+        }
+        p.tags.push(tag);
+        p.tags.sort();
+        store::projects::update(&svc.db, &p).await?;
+    }
+    Ok(created(
+        json!({"links": links(&svc, &format!("projects/{id}/tags"))}),
+    ))
+}
+
+async fn remove_tag(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:update_project",
+        json!({"project": {"id": id}}),
+    )?;
+    let mut p = svc.project(&id).await?;
+    let before = p.tags.len();
+    p.tags.retain(|t| t != &tag);
+    if p.tags.len() == before {
+        return Err(Error::not_found("tag", &tag));
+    }
+    store::projects::update(&svc.db, &p).await?;
+    Ok(no_content())
+}
+
+// ----- domains -----
+
+async fn new_domain(svc: &Svc, obj: &Map<String, Value>, entity_name: &str) -> Result<Project> {
+    let name = name_field(obj, entity_name, 64, true)?.expect("required");
+    if store::projects::get_by_name(&svc.db, "", &name, true)
+        .await?
+        .is_some()
+    {
+        return Err(Error::Conflict(format!(
+            "Conflict occurred attempting to store domain - Duplicate entry found with name {name}."
+        )));
+    }
+    let d = Project {
+        id: opt_str(obj, "explicit_domain_id", entity_name)?.unwrap_or_else(new_id),
+        name,
+        domain_id: DOMAIN_ROOT.into(),
+        parent_id: None,
+        description: opt_str(obj, "description", entity_name)?.unwrap_or_default(),
+        enabled: opt_bool(obj, "enabled", entity_name)?.unwrap_or(true),
+        is_domain: true,
+        extra: extra_of(obj, &[KNOWN, &["explicit_domain_id"]].concat(), json!({})),
+        tags: tags_field(obj, entity_name)?.unwrap_or_default(),
+    };
+    store::projects::insert(&svc.db, &d).await?;
+    Ok(d)
+}
+
+async fn list_domains(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:list_domains", json!({}))?;
+    let enabled = query_bool(&q, "enabled");
+    let views: Vec<Value> = store::projects::list(&svc.db, true)
+        .await?
+        .iter()
+        .filter(|d| q.get("name").is_none_or(|n| &d.name == n))
+        .filter(|d| enabled.is_none_or(|e| d.enabled == e))
+        .map(|d| domain_view(&svc, d))
+        .collect();
+    Ok(ok(
+        json!({"domains": views, "links": list_links(&svc, "domains")}),
+    ))
+}
+
+async fn create_domain(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:create_domain", json!({}))?;
+    let obj = entity(&body, "domain")?;
+    let d = new_domain(&svc, obj, "domain").await?;
+    Ok(created(json!({"domain": domain_view(&svc, &d)})))
+}
+
+async fn show_domain(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:get_domain",
+        json!({"domain": {"id": id}}),
+    )?;
+    let d = svc.domain(&id).await?;
+    Ok(ok(json!({"domain": domain_view(&svc, &d)})))
+}
+
+async fn update_domain(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:update_domain",
+        json!({"domain": {"id": id}}),
+    )?;
+    let obj = entity(&body, "domain")?;
+    let mut d = svc.domain(&id).await?;
+    if let Some(n) = name_field(obj, "domain", 64, false)? {
+        if n != d.name
+            && store::projects::get_by_name(&svc.db, "", &n, true)
+                .await?
+                .is_some()
+        {
+            return Err(Error::Conflict(format!(
+                "Conflict occurred attempting to store domain - Duplicate entry found with name {n}."
+            )));
+        }
+        d.name = n;
+    }
+    if obj.contains_key("description") {
+        d.description = opt_str(obj, "description", "domain")?.unwrap_or_default();
+    }
+    let mut disabled = false;
+    if let Some(e) = opt_bool(obj, "enabled", "domain")? {
+        disabled = d.enabled && !e;
+        d.enabled = e;
+    }
+    if let Some(t) = tags_field(obj, "domain")? {
+        d.tags = t;
+    }
+    d.extra = extra_of(obj, KNOWN, d.extra.clone());
+    store::projects::update(&svc.db, &d).await?;
+    if disabled {
+        svc.revoke(RevocationEvent {
+            domain_id: Some(d.id.clone()),
+            ..Default::default()
+        })
+        .await?;
+    }
+    Ok(ok(json!({"domain": domain_view(&svc, &d)})))
+}
+
+/// A domain must be disabled before it is deleted; its projects, users,
+/// groups and domain-specific roles go with it.
+async fn delete_domain(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:delete_domain",
+        json!({"domain": {"id": id}}),
+    )?;
+    let d = svc.domain(&id).await?;
+    if d.enabled {
+        return Err(Error::Forbidden(
+            "Cannot delete a domain that is enabled, please disable it first.".into(),
+        ));
+    }
+    let mut projects: Vec<Project> = store::projects::list(&svc.db, false)
+        .await?
+        .into_iter()
+        .filter(|p| p.domain_id == id)
+        .collect();
+    // Children before parents.
+    projects.sort_by_key(|p| std::cmp::Reverse(p.parent_id.as_deref() == Some(&id)));
+    for p in projects {
+        store::projects::delete(&svc.db, &p.id).await?;
+    }
+    for u in store::users::list(&svc.db)
+        .await?
+        .into_iter()
+        .filter(|u| u.domain_id == id)
+    {
+        store::users::delete(&svc.db, &u.id).await?;
+    }
+    for g in store::groups::list(&svc.db)
+        .await?
+        .into_iter()
+        .filter(|g| g.domain_id == id)
+    {
+        store::groups::delete(&svc.db, &g.id).await?;
+    }
+    for r in store::roles::list(&svc.db)
+        .await?
+        .into_iter()
+        .filter(|r| r.domain_id == id)
+    {
+        store::roles::delete(&svc.db, &r.id).await?;
+    }
+    store::projects::delete(&svc.db, &id).await?;
+    svc.revoke(RevocationEvent {
+        domain_id: Some(id),
+        ..Default::default()
+    })
+    .await?;
+    Ok(no_content())
+}

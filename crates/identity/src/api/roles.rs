@@ -1,0 +1,321 @@
+//! `/v3/roles` (global and domain-specific) and role inference rules.
+
+use super::*;
+use crate::store::revocations::RevocationEvent;
+use crate::store::roles::Role;
+use crate::store::{self, new_id, NULL_DOMAIN};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::http::Json;
+
+pub fn routes() -> Router<Svc> {
+    Router::new()
+        .route("/roles", get(list).post(create))
+        .route("/roles/{id}", get(show).patch(update).delete(delete))
+        .route("/roles/{id}/implies", get(list_implied))
+        .route(
+            "/roles/{id}/implies/{implied}",
+            get(show_rule).put(create_rule).delete(delete_rule),
+        )
+        .route("/role_inferences", get(list_rules))
+}
+
+pub fn role_view(svc: &IdentityService, r: &Role) -> Value {
+    with_extra(
+        json!({
+            "id": r.id,
+            "name": r.name,
+            "domain_id": r.domain(),
+            "description": r.description,
+            "options": if r.options.is_object() { r.options.clone() } else { json!({}) },
+            "links": links(svc, &format!("roles/{}", r.id)),
+        }),
+        &r.extra,
+    )
+}
+
+fn role_ref(svc: &IdentityService, r: &Role) -> Value {
+    json!({"id": r.id, "name": r.name, "links": links(svc, &format!("roles/{}", r.id))})
+}
+
+pub async fn get_role(svc: &IdentityService, id: &str) -> Result<Role> {
+    store::roles::get(&svc.db, id)
+        .await?
+        .ok_or_else(|| Error::not_found("role", id))
+}
+
+async fn list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:list_roles", json!({}))?;
+    let domain = q
+        .get("domain_id")
+        .cloned()
+        .unwrap_or_else(|| NULL_DOMAIN.to_owned());
+    let views: Vec<Value> = store::roles::list(&svc.db)
+        .await?
+        .iter()
+        .filter(|r| r.domain_id == domain)
+        .filter(|r| q.get("name").is_none_or(|n| &r.name == n))
+        .map(|r| role_view(&svc, r))
+        .collect();
+    Ok(ok(
+        json!({"roles": views, "links": list_links(&svc, "roles")}),
+    ))
+}
+
+async fn create(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:create_role", json!({}))?;
+    let obj = entity(&body, "role")?;
+    let name = name_field(obj, "role", 255, true)?.expect("required");
+    let domain_id = opt_str(obj, "domain_id", "role")?;
+    if let Some(d) = &domain_id {
+        svc.domain(d).await.map_err(|_| {
+            Error::BadRequest(format!(
+                "Invalid input for field 'role.domain_id': domain {d} does not exist."
+            ))
+        })?;
+    }
+    let domain_id = domain_id.unwrap_or_else(|| NULL_DOMAIN.to_owned());
+    if store::roles::list(&svc.db)
+        .await?
+        .iter()
+        .any(|r| r.domain_id == domain_id && r.name.eq_ignore_ascii_case(&name))
+    {
+        return Err(Error::Conflict(format!(
+            "Conflict occurred attempting to store role - Duplicate entry found with name {name}."
+        )));
+    }
+    let role = Role {
+        id: new_id(),
+        name,
+        domain_id,
+        description: opt_str(obj, "description", "role")?,
+        options: obj
+            .get("options")
+            .filter(|o| o.is_object())
+            .cloned()
+            .unwrap_or_else(|| json!({})),
+        extra: extra_of(
+            obj,
+            &["name", "domain_id", "description", "options"],
+            json!({}),
+        ),
+    };
+    store::roles::insert(&svc.db, &role).await?;
+    Ok(created(json!({"role": role_view(&svc, &role)})))
+}
+
+async fn show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:get_role", json!({}))?;
+    let r = get_role(&svc, &id).await?;
+    Ok(ok(json!({"role": role_view(&svc, &r)})))
+}
+
+async fn update(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:update_role", json!({}))?;
+    let obj = entity(&body, "role")?;
+    let mut r = get_role(&svc, &id).await?;
+    if let Some(d) = opt_str(obj, "domain_id", "role")? {
+        if Some(d.as_str()) != r.domain() {
+            return Err(Error::BadRequest(
+                "Invalid input for field 'role.domain_id': it cannot be changed.".into(),
+            ));
+        }
+    }
+    if let Some(n) = name_field(obj, "role", 255, false)? {
+        if !n.eq_ignore_ascii_case(&r.name)
+            && store::roles::list(&svc.db)
+                .await?
+                .iter()
+                .any(|x| x.domain_id == r.domain_id && x.name.eq_ignore_ascii_case(&n))
+        {
+            return Err(Error::Conflict(format!(
+                "Conflict occurred attempting to store role - Duplicate entry found with name {n}."
+            )));
+        }
+        r.name = n;
+    }
+    if obj.contains_key("description") {
+        r.description = opt_str(obj, "description", "role")?;
+    }
+    if let Some(Value::Object(o)) = obj.get("options") {
+        r.options = Value::Object(o.clone());
+    }
+    r.extra = extra_of(
+        obj,
+        &["name", "domain_id", "description", "options"],
+        r.extra.clone(),
+    );
+    store::roles::update(&svc.db, &r).await?;
+    Ok(ok(json!({"role": role_view(&svc, &r)})))
+}
+
+async fn delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:delete_role", json!({}))?;
+    get_role(&svc, &id).await?;
+    store::roles::delete(&svc.db, &id).await?;
+    svc.revoke(RevocationEvent {
+        role_id: Some(id),
+        ..Default::default()
+    })
+    .await?;
+    Ok(no_content())
+}
+
+// ----- inference rules -----
+
+async fn rule_pair(svc: &IdentityService, prior: &str, implied: &str) -> Result<(Role, Role)> {
+    Ok((get_role(svc, prior).await?, get_role(svc, implied).await?))
+}
+
+async fn create_rule(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((prior, implied)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:create_implied_role", json!({}))?;
+    let (p, i) = rule_pair(&svc, &prior, &implied).await?;
+    if i.domain().is_some() {
+        return Err(Error::Forbidden(
+            "A domain-specific role cannot be implied.".into(),
+        ));
+    }
+    if prior == implied {
+        return Err(Error::Forbidden("A role cannot imply itself.".into()));
+    }
+    let rules = store::roles::list_implied(&svc.db).await?;
+    // Refuse cycles: `implied` must not already (transitively) imply `prior`.
+    let mut stack = vec![implied.clone()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(r) = stack.pop() {
+        if r == prior {
+            return Err(Error::Forbidden(format!(
+                "Role {implied} already implies {prior}: the rule would be circular."
+            )));
+        }
+        if seen.insert(r.clone()) {
+            stack.extend(
+                rules
+                    .iter()
+                    .filter(|(a, _)| a == &r)
+                    .map(|(_, b)| b.clone()),
+            );
+        }
+    }
+    if !rules.iter().any(|(a, b)| a == &prior && b == &implied) {
+        store::roles::add_implied(&svc.db, &prior, &implied).await?;
+    }
+    Ok(created(
+        json!({"role_inference": {"prior_role": role_ref(&svc, &p), "implies": role_ref(&svc, &i)},
+        "links": links(&svc, &format!("roles/{prior}/implies/{implied}"))}),
+    ))
+}
+
+async fn show_rule(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((prior, implied)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:get_implied_role", json!({}))?;
+    let (p, i) = rule_pair(&svc, &prior, &implied).await?;
+    if !store::roles::list_implied(&svc.db)
+        .await?
+        .iter()
+        .any(|(a, b)| a == &prior && b == &implied)
+    {
+        return Err(Error::NotFound(format!(
+            "{prior} does not imply {implied}."
+        )));
+    }
+    Ok(ok(
+        json!({"role_inference": {"prior_role": role_ref(&svc, &p), "implies": role_ref(&svc, &i)},
+        "links": links(&svc, &format!("roles/{prior}/implies/{implied}"))}),
+    ))
+}
+
+async fn delete_rule(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((prior, implied)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:delete_implied_role", json!({}))?;
+    rule_pair(&svc, &prior, &implied).await?;
+    if !store::roles::remove_implied(&svc.db, &prior, &implied).await? {
+        return Err(Error::NotFound(format!(
+            "{prior} does not imply {implied}."
+        )));
+    }
+    Ok(no_content())
+}
+
+async fn list_implied(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(prior): Path<String>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:list_implied_roles", json!({}))?;
+    let p = get_role(&svc, &prior).await?;
+    let mut implies = Vec::new();
+    for (_, b) in store::roles::list_implied(&svc.db)
+        .await?
+        .iter()
+        .filter(|(a, _)| a == &prior)
+    {
+        if let Ok(r) = get_role(&svc, b).await {
+            implies.push(role_ref(&svc, &r));
+        }
+    }
+    Ok(ok(
+        json!({"role_inference": {"prior_role": role_ref(&svc, &p), "implies": implies},
+        "links": links(&svc, &format!("roles/{prior}/implies"))}),
+    ))
+}
+
+async fn list_rules(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:list_role_inference_rules", json!({}))?;
+    let roles: HashMap<String, Role> = store::roles::list(&svc.db)
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let mut grouped: Vec<(String, Vec<Value>)> = Vec::new();
+    for (a, b) in store::roles::list_implied(&svc.db).await? {
+        let (Some(pa), Some(pb)) = (roles.get(&a), roles.get(&b)) else {
+            continue;
+        };
+        match grouped.iter_mut().find(|(id, _)| id == &a) {
+            Some((_, v)) => v.push(role_ref(&svc, pb)),
+            None => grouped.push((a.clone(), vec![role_ref(&svc, pb)])),
+        }
+        let _ = pa;
+    }
+    let rules: Vec<Value> = grouped
+        .into_iter()
+        .map(|(a, implies)| json!({"prior_role": role_ref(&svc, &roles[&a]), "implies": implies}))
+        .collect();
+    Ok(ok(
+        json!({"role_inferences": rules, "links": list_links(&svc, "role_inferences")}),
+    ))
+}

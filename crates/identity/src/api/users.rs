@@ -1,0 +1,324 @@
+//! `/v3/users`: CRUD, self-service password change, a user's projects and groups.
+
+use super::*;
+use crate::store::users::User;
+use crate::store::{self, new_id};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::http::Json;
+
+pub fn routes() -> Router<Svc> {
+    Router::new()
+        .route("/users", get(list).post(create))
+        .route("/users/{user_id}", get(show).patch(update).delete(delete))
+        .route("/users/{user_id}/password", post(change_password))
+        .route("/users/{user_id}/projects", get(projects))
+        .route("/users/{user_id}/groups", get(groups))
+}
+
+const KNOWN: &[&str] = &[
+    "name",
+    "domain_id",
+    "enabled",
+    "password",
+    "default_project_id",
+    "options",
+    "federated",
+];
+
+pub fn user_view(svc: &IdentityService, u: &User) -> Value {
+    let mut v = json!({
+        "id": u.id,
+        "name": u.name,
+        "domain_id": u.domain_id,
+        "enabled": u.enabled,
+        "password_expires_at": u.password_expires_at,
+        "options": if u.options.is_object() { u.options.clone() } else { json!({}) },
+        "links": links(svc, &format!("users/{}", u.id)),
+    });
+    if let Some(p) = &u.default_project_id {
+        v["default_project_id"] = json!(p);
+    }
+    with_extra(v, &u.extra)
+}
+
+async fn list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:list_users",
+        json!({"domain_id": q.get("domain_id")}),
+    )?;
+    let enabled = query_bool(&q, "enabled");
+    let users: Vec<Value> = store::users::list(&svc.db)
+        .await?
+        .iter()
+        .filter(|u| q.get("name").is_none_or(|n| &u.name == n))
+        .filter(|u| q.get("domain_id").is_none_or(|d| &u.domain_id == d))
+        .filter(|u| enabled.is_none_or(|e| u.enabled == e))
+        .map(|u| user_view(&svc, u))
+        .collect();
+    Ok(ok(
+        json!({"users": users, "links": list_links(&svc, "users")}),
+    ))
+}
+
+async fn create(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let obj = entity(&body, "user")?;
+    let name = name_field(obj, "user", 255, true)?.expect("required");
+    let domain_id = opt_str(obj, "domain_id", "user")?.unwrap_or_else(|| default_domain(&ctx));
+    enforce(
+        &svc,
+        &ctx,
+        "identity:create_user",
+        json!({"user": {"domain_id": domain_id}}),
+    )?;
+    svc.domain(&domain_id).await.map_err(|_| {
+        Error::BadRequest(format!(
+            "Invalid input for field 'user.domain_id': domain {domain_id} does not exist."
+        ))
+    })?;
+    let default_project_id = opt_str(obj, "default_project_id", "user")?;
+    if let Some(p) = &default_project_id {
+        svc.project(p).await.map_err(|_| {
+            Error::BadRequest(format!(
+                "Invalid input for field 'user.default_project_id': project {p} does not exist."
+            ))
+        })?;
+    }
+    if store::users::get_by_name(&svc.db, &domain_id, &name)
+        .await?
+        .is_some()
+    {
+        return Err(Error::Conflict(format!(
+            "Conflict occurred attempting to store user - Duplicate entry found with name {name} at domain ID {domain_id}."
+        )));
+    }
+    let password_hash = match opt_str(obj, "password", "user")? {
+        Some(p) => Some(svc.hash_password(&p).await?),
+        None => None,
+    };
+    let options = match obj.get("options") {
+        None | Some(Value::Null) => json!({}),
+        Some(o @ Value::Object(_)) => o.clone(),
+        Some(_) => {
+            return Err(Error::BadRequest(
+                "Invalid input for field 'user.options': must be an object.".into(),
+            ))
+        }
+    };
+    let user = User {
+        id: new_id(),
+        name,
+        domain_id,
+        enabled: opt_bool(obj, "enabled", "user")?.unwrap_or(true),
+        default_project_id,
+        password_hash,
+        password_expires_at: None,
+        options,
+        extra: extra_of(obj, KNOWN, json!({})),
+    };
+    store::users::insert(&svc.db, &user).await?;
+    let _ = svc
+        .bus
+        .notify(
+            "identity",
+            "identity.user.created",
+            json!({"resource_info": user.id}),
+        )
+        .await;
+    Ok(created(json!({"user": user_view(&svc, &user)})))
+}
+
+async fn show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:get_user", json!({"user": {"id": id}}))?;
+    let u = svc.user(&id).await?;
+    Ok(ok(json!({"user": user_view(&svc, &u)})))
+}
+
+async fn update(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:update_user",
+        json!({"user": {"id": id}}),
+    )?;
+    let obj = entity(&body, "user")?;
+    let mut u = svc.user(&id).await?;
+    let mut revoke = false;
+    if let Some(n) = name_field(obj, "user", 255, false)? {
+        if n != u.name
+            && store::users::get_by_name(&svc.db, &u.domain_id, &n)
+                .await?
+                .is_some()
+        {
+            return Err(Error::Conflict(format!(
+                "Conflict occurred attempting to store user - Duplicate entry found with name {n} at domain ID {}.",
+                u.domain_id
+            )));
+        }
+        u.name = n;
+    }
+    if let Some(d) = opt_str(obj, "domain_id", "user")? {
+        if d != u.domain_id {
+            return Err(Error::BadRequest(
+                "Invalid input for field 'user.domain_id': a user cannot move between domains."
+                    .into(),
+            ));
+        }
+    }
+    if let Some(e) = opt_bool(obj, "enabled", "user")? {
+        revoke |= u.enabled && !e;
+        u.enabled = e;
+    }
+    if obj.contains_key("default_project_id") {
+        u.default_project_id = opt_str(obj, "default_project_id", "user")?;
+        if let Some(p) = &u.default_project_id {
+            svc.project(p).await.map_err(|_| {
+                Error::BadRequest(format!("Invalid input for field 'user.default_project_id': project {p} does not exist."))
+            })?;
+        }
+    }
+    if let Some(p) = opt_str(obj, "password", "user")? {
+        u.password_hash = Some(svc.hash_password(&p).await?);
+        revoke = true;
+    }
+    if let Some(Value::Object(o)) = obj.get("options") {
+        let mut opts = u.options.as_object().cloned().unwrap_or_default();
+        for (k, v) in o {
+            if v.is_null() {
+                opts.remove(k);
+            } else {
+                opts.insert(k.clone(), v.clone());
+            }
+        }
+        u.options = Value::Object(opts);
+    }
+    u.extra = extra_of(obj, KNOWN, u.extra.clone());
+    store::users::update(&svc.db, &u).await?;
+    if revoke {
+        svc.revoke_user(&u.id).await?;
+    }
+    Ok(ok(json!({"user": user_view(&svc, &u)})))
+}
+
+async fn delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:delete_user",
+        json!({"user": {"id": id}}),
+    )?;
+    svc.user(&id).await?;
+    store::users::delete(&svc.db, &id).await?;
+    svc.revoke_user(&id).await?;
+    let _ = svc
+        .bus
+        .notify(
+            "identity",
+            "identity.user.deleted",
+            json!({"resource_info": id}),
+        )
+        .await;
+    Ok(no_content())
+}
+
+/// Self-service password change: the original password proves who asks.
+async fn change_password(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let obj = entity(&body, "user")?;
+    let original = req_str(obj, "original_password", "user")?;
+    let new = req_str(obj, "password", "user")?;
+    enforce(
+        &svc,
+        &ctx,
+        "identity:change_password",
+        json!({"user": {"id": id}}),
+    )?;
+    let mut u = svc.user(&id).await?;
+    let ok_original = match &u.password_hash {
+        Some(h) => svc.verify_password(&original, h).await,
+        None => false,
+    };
+    if !ok_original {
+        return Err(Error::Unauthorized(
+            "The original password is incorrect.".into(),
+        ));
+    }
+    u.password_hash = Some(svc.hash_password(&new).await?);
+    u.password_expires_at = None;
+    store::users::update(&svc.db, &u).await?;
+    svc.revoke_user(&u.id).await?;
+    Ok(no_content())
+}
+
+async fn projects(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:list_user_projects",
+        json!({"user": {"id": id}}),
+    )?;
+    svc.user(&id).await?;
+    let ps = super::auth::user_projects(&svc, &id).await?;
+    let views: Vec<Value> = ps
+        .iter()
+        .map(|p| super::projects::project_view(&svc, p))
+        .collect();
+    Ok(ok(
+        json!({"projects": views, "links": list_links(&svc, &format!("users/{id}/projects"))}),
+    ))
+}
+
+async fn groups(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:list_groups_for_user",
+        json!({"user": {"id": id}}),
+    )?;
+    svc.user(&id).await?;
+    let views: Vec<Value> = store::groups::list_for_user(&svc.db, &id)
+        .await?
+        .iter()
+        .map(|g| super::groups::group_view(&svc, g))
+        .collect();
+    Ok(ok(
+        json!({"groups": views, "links": list_links(&svc, &format!("users/{id}/groups"))}),
+    ))
+}

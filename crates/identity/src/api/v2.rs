@@ -1,0 +1,165 @@
+//! Identity v2.0, for the seed's legacy clients (`keystone token-get`,
+//! `keystone tenant-list`): token issue and validation, tenants, and the
+//! admin listings of users and roles. Users and tenants live in the default domain.
+
+use super::*;
+use crate::store;
+use crate::token::TokenPayload;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::http::Json;
+
+pub fn routes() -> Router<Svc> {
+    Router::new()
+        .route("/v2.0/tokens/{id}", get(validate))
+        .route("/v2.0/tenants", get(tenants))
+        .route("/v2.0/users", get(users))
+        .route("/v2.0/OS-KSADM/roles", get(roles))
+}
+
+fn tenant_view(p: &store::projects::Project) -> Value {
+    json!({"id": p.id, "name": p.name, "enabled": p.enabled, "description": p.description})
+}
+
+/// The v2 `access` document for a token.
+async fn access(svc: &Svc, token: &str, p: &TokenPayload) -> Result<Value> {
+    let cat = svc.catalog().await?;
+    let project_id = p.p.as_ref().map(|x| x.0.as_str());
+    let mut catalog = Vec::new();
+    if project_id.is_some() {
+        for s in cat.iter() {
+            // One v2 endpoint per region, with the three interfaces folded in.
+            let mut regions: Vec<(Option<String>, Value)> = Vec::new();
+            for (id, iface, region, url) in &s.endpoints {
+                let Some(url) = crate::service::substitute(url, project_id) else {
+                    continue;
+                };
+                let key = match iface.as_str() {
+                    "public" => "publicURL",
+                    "internal" => "internalURL",
+                    _ => "adminURL",
+                };
+                match regions.iter_mut().find(|(r, _)| r == region) {
+                    Some((_, v)) => v[key] = json!(url),
+                    None => regions.push((
+                        region.clone(),
+                        json!({"id": id, "region": region, key: url}),
+                    )),
+                }
+            }
+            catalog.push(json!({"type": s.service_type, "name": s.name,
+                "endpoints": regions.into_iter().map(|(_, v)| v).collect::<Vec<_>>(), "endpoints_links": []}));
+        }
+    }
+    let issued = chrono::DateTime::from_timestamp_micros(p.i).unwrap_or_default();
+    let expires = chrono::DateTime::from_timestamp_micros(p.e).unwrap_or_default();
+    let mut tok = json!({
+        "id": token,
+        "issued_at": ferrostack_core::time::iso_micros(issued),
+        "expires": ferrostack_core::time::iso_seconds(expires),
+        "audit_ids": p.a,
+    });
+    if let Some(pp) = &p.p {
+        let desc = svc
+            .project(&pp.0)
+            .await
+            .map(|x| x.description)
+            .unwrap_or_default();
+        tok["tenant"] = json!({"id": pp.0, "name": pp.1, "enabled": true, "description": desc});
+    }
+    let is_admin = p.r.iter().any(|(_, n)| n == "admin");
+    Ok(json!({"access": {
+        "token": tok,
+        "serviceCatalog": catalog,
+        "user": {"id": p.u.0, "name": p.u.1, "username": p.u.1,
+                 "roles": p.r.iter().map(|(_, n)| json!({"name": n})).collect::<Vec<_>>(), "roles_links": []},
+        "metadata": {"is_admin": is_admin as i32, "roles": p.r.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()},
+    }}))
+}
+
+/// `POST /v2.0/tokens` with `passwordCredentials` or `token`, and `tenantName`/`tenantId`.
+pub async fn issue_token(State(svc): State<Svc>, Json(body): Json<Value>) -> Result<Response> {
+    let auth = body.get("auth").and_then(Value::as_object).ok_or_else(|| {
+        Error::BadRequest("Invalid input for field 'auth': 'auth' is a required property.".into())
+    })?;
+    let identity = if let Some(pc) = auth.get("passwordCredentials") {
+        let user = match (pc.get("userId"), pc.get("username")) {
+            (Some(id), _) => json!({"id": id, "password": pc.get("password")}),
+            (None, Some(name)) => json!({"name": name, "domain": {"id": "default"}, "password": pc.get("password")}),
+            _ => return Err(Error::BadRequest("Invalid input for field 'auth.passwordCredentials': username or userId is required.".into())),
+        };
+        json!({"methods": ["password"], "password": {"user": user}})
+    } else if let Some(t) = auth.get("token") {
+        json!({"methods": ["token"], "token": {"id": t.get("id")}})
+    } else {
+        return Err(Error::BadRequest(
+            "Invalid input for field 'auth': passwordCredentials or token is required.".into(),
+        ));
+    };
+    let scope = match (auth.get("tenantId"), auth.get("tenantName")) {
+        (Some(id), _) => json!({"project": {"id": id}}),
+        (None, Some(name)) => json!({"project": {"name": name, "domain": {"id": "default"}}}),
+        _ => Value::Null,
+    };
+    let mut v3 = json!({"identity": identity});
+    if !scope.is_null() {
+        v3["scope"] = scope;
+    } else {
+        v3["scope"] = json!("unscoped");
+    }
+    let (token, payload) = svc.authenticate(&v3).await?;
+    Ok(ok(access(&svc, &token, &payload).await?))
+}
+
+async fn validate(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let p = svc.validate_payload(&id)?;
+    enforce(
+        &svc,
+        &ctx,
+        "identity:validate_token",
+        json!({"token": {"user_id": p.u.0}}),
+    )?;
+    Ok(ok(access(&svc, &id, &p).await?))
+}
+
+/// Tenants: all of them for an admin (the seed's `keystone tenant-list`),
+/// else the caller's own.
+async fn tenants(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    let list = if ctx.is_admin() {
+        store::projects::list(&svc.db, false).await?
+    } else {
+        super::auth::user_projects(&svc, &ctx.user_id).await?
+    };
+    let views: Vec<Value> = list.iter().map(tenant_view).collect();
+    Ok(ok(json!({"tenants": views, "tenants_links": []})))
+}
+
+async fn users(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:list_users", json!({}))?;
+    let views: Vec<Value> = store::users::list(&svc.db)
+        .await?
+        .iter()
+        .map(|u| {
+            json!({"id": u.id, "name": u.name, "username": u.name, "enabled": u.enabled,
+                   "email": u.extra.get("email"), "tenantId": u.default_project_id})
+        })
+        .collect();
+    Ok(ok(json!({"users": views, "users_links": []})))
+}
+
+async fn roles(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:list_roles", json!({}))?;
+    let views: Vec<Value> = store::roles::list(&svc.db)
+        .await?
+        .iter()
+        .filter(|r| r.domain().is_none())
+        .map(|r| json!({"id": r.id, "name": r.name, "description": r.description}))
+        .collect();
+    Ok(ok(json!({"roles": views, "roles_links": []})))
+}

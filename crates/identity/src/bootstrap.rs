@@ -1,0 +1,270 @@
+//! `ferrostack bootstrap`: what the seed's keystone data script creates —
+//! tenants, users, roles, assignments, services and endpoints — plus the
+//! modern default roles. Idempotent: every object is looked up first, so a
+//! second run changes nothing.
+
+use crate::service::IdentityService;
+use crate::store::assignments::{Assignment, Kind, SYSTEM};
+use crate::store::catalog::{Endpoint, Region, Service};
+use crate::store::projects::Project;
+use crate::store::roles::Role;
+use crate::store::users::User;
+use crate::store::{self, new_id, DOMAIN_ROOT, NULL_DOMAIN};
+use ferrostack_core::Result;
+use serde_json::json;
+
+pub const DEFAULT_DOMAIN: &str = "default";
+pub const PROJECTS: &[&str] = &["admin", "service", "demo", "invisible_to_admin"];
+pub const ROLES: &[&str] = &[
+    "admin",
+    "member",
+    "reader",
+    "Member",
+    "KeystoneAdmin",
+    "KeystoneServiceAdmin",
+    "ResellerAdmin",
+];
+pub const SERVICE_USERS: &[&str] = &["nova", "glance", "swift", "neutron", "cinder", "ceilometer"];
+
+/// (type, name, port, public/internal path, admin path)
+const SERVICES: &[(&str, &str, u16, &str, &str)] = &[
+    ("identity", "keystone", 5000, "/v3", "/v3"),
+    ("compute", "nova", 8774, "/v2.1", "/v2.1"),
+    (
+        "volume",
+        "cinder",
+        8776,
+        "/v3/$(project_id)s",
+        "/v3/$(project_id)s",
+    ),
+    ("image", "glance", 9292, "", ""),
+    (
+        "object-store",
+        "swift",
+        8080,
+        "/v1/AUTH_$(project_id)s",
+        "/v1",
+    ),
+    ("ec2", "ec2", 8773, "/services/Cloud", "/services/Admin"),
+    ("network", "neutron", 9696, "", ""),
+    ("metering", "ceilometer", 8777, "", ""),
+];
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub created: Vec<String>,
+}
+
+pub async fn run(svc: &IdentityService) -> Result<Report> {
+    let mut report = Report::default();
+    let db = &svc.db;
+    let cfg = &svc.config;
+
+    if store::projects::get(db, DEFAULT_DOMAIN).await?.is_none() {
+        store::projects::insert(
+            db,
+            &Project {
+                id: DEFAULT_DOMAIN.into(),
+                name: "Default".into(),
+                domain_id: DOMAIN_ROOT.into(),
+                parent_id: None,
+                description: "The default domain".into(),
+                enabled: true,
+                is_domain: true,
+                extra: json!({}),
+                tags: vec![],
+            },
+        )
+        .await?;
+        report.created.push("domain Default".into());
+    }
+
+    let mut project_ids = std::collections::HashMap::new();
+    for name in PROJECTS {
+        let p = match store::projects::get_by_name(db, DEFAULT_DOMAIN, name, false).await? {
+            Some(p) => p,
+            None => {
+                let p = Project {
+                    id: new_id(),
+                    name: (*name).into(),
+                    domain_id: DEFAULT_DOMAIN.into(),
+                    parent_id: Some(DEFAULT_DOMAIN.into()),
+                    description: format!("Bootstrap project {name}"),
+                    enabled: true,
+                    is_domain: false,
+                    extra: json!({}),
+                    tags: vec![],
+                };
+                store::projects::insert(db, &p).await?;
+                report.created.push(format!("project {name}"));
+                p
+            }
+        };
+        project_ids.insert(*name, p.id);
+    }
+
+    let mut role_ids = std::collections::HashMap::new();
+    let existing = store::roles::list(db).await?;
+    for name in ROLES {
+        let id = match existing
+            .iter()
+            .find(|r| r.name == *name && r.domain_id == NULL_DOMAIN)
+        {
+            Some(r) => r.id.clone(),
+            None => {
+                let r = Role {
+                    id: new_id(),
+                    name: (*name).into(),
+                    domain_id: NULL_DOMAIN.into(),
+                    description: None,
+                    options: json!({}),
+                    extra: json!({}),
+                };
+                store::roles::insert(db, &r).await?;
+                report.created.push(format!("role {name}"));
+                r.id
+            }
+        };
+        role_ids.insert(*name, id);
+    }
+    // Keystone's default inference: admin ⇒ member ⇒ reader.
+    let rules = store::roles::list_implied(db).await?;
+    for (a, b) in [("admin", "member"), ("member", "reader")] {
+        let (pa, pb) = (role_ids[a].clone(), role_ids[b].clone());
+        if !rules.iter().any(|(x, y)| x == &pa && y == &pb) {
+            store::roles::add_implied(db, &pa, &pb).await?;
+        }
+    }
+
+    let user = |name: &'static str, password: String, default_project: Option<&'static str>| {
+        let project_ids = project_ids.clone();
+        async move {
+            match store::users::get_by_name(db, DEFAULT_DOMAIN, name).await? {
+                Some(u) => Ok::<_, ferrostack_core::Error>((u.id, false)),
+                None => {
+                    let u = User {
+                        id: new_id(),
+                        name: name.into(),
+                        domain_id: DEFAULT_DOMAIN.into(),
+                        enabled: true,
+                        default_project_id: default_project.map(|p| project_ids[p].clone()),
+                        password_hash: Some(svc.hash_password(&password).await?),
+                        password_expires_at: None,
+                        options: json!({}),
+                        extra: json!({"email": format!("{name}@domain.com")}),
+                    };
+                    store::users::insert(db, &u).await?;
+                    Ok((u.id, true))
+                }
+            }
+        }
+    };
+    let (admin_id, c) = user("admin", cfg.identity.admin_password.clone(), Some("admin")).await?;
+    if c {
+        report.created.push("user admin".into());
+    }
+    let (demo_id, c) = user("demo", cfg.identity.demo_password.clone(), Some("demo")).await?;
+    if c {
+        report.created.push("user demo".into());
+    }
+    let mut grants: Vec<(String, &str, &str)> = vec![
+        (admin_id.clone(), "admin", "admin"),
+        (admin_id.clone(), "admin", "demo"),
+        (admin_id.clone(), "KeystoneAdmin", "admin"),
+        (admin_id.clone(), "KeystoneServiceAdmin", "admin"),
+        (demo_id.clone(), "Member", "demo"),
+        (demo_id.clone(), "Member", "invisible_to_admin"),
+        (demo_id.clone(), "member", "demo"),
+        (demo_id.clone(), "member", "invisible_to_admin"),
+    ];
+    for name in SERVICE_USERS {
+        let (id, c) = user(name, cfg.identity.service_password.clone(), Some("service")).await?;
+        if c {
+            report.created.push(format!("user {name}"));
+        }
+        grants.push((id.clone(), "admin", "service"));
+        if *name == "nova" {
+            grants.push((id, "ResellerAdmin", "service"));
+        }
+    }
+    for (user_id, role, project) in grants {
+        store::assignments::grant(
+            db,
+            &Assignment {
+                kind: Kind::UserProject,
+                actor_id: user_id,
+                target_id: project_ids[project].clone(),
+                role_id: role_ids[role].clone(),
+                inherited: false,
+            },
+        )
+        .await?;
+    }
+    // As `keystone-manage bootstrap`: the admin user is also system admin.
+    store::assignments::grant(
+        db,
+        &Assignment {
+            kind: Kind::UserSystem,
+            actor_id: admin_id,
+            target_id: SYSTEM.into(),
+            role_id: role_ids["admin"].clone(),
+            inherited: false,
+        },
+    )
+    .await?;
+
+    let region = cfg.common.region.clone();
+    if store::catalog::get_region(db, &region).await?.is_none() {
+        store::catalog::insert_region(
+            db,
+            &Region {
+                id: region.clone(),
+                description: String::new(),
+                parent_region_id: None,
+                extra: json!({}),
+            },
+        )
+        .await?;
+        report.created.push(format!("region {region}"));
+    }
+    let services = store::catalog::list_services(db).await?;
+    let host = &cfg.common.public_host;
+    for (stype, name, port, path, admin_path) in SERVICES {
+        if services.iter().any(|s| s.service_type == *stype) {
+            continue;
+        }
+        let s = Service {
+            id: new_id(),
+            service_type: (*stype).into(),
+            enabled: true,
+            extra: json!({"name": name, "description": format!("OpenStack {stype} service")}),
+        };
+        store::catalog::insert_service(db, &s).await?;
+        for iface in ["public", "internal", "admin"] {
+            let (port, path) = match (*stype, iface) {
+                ("identity", "admin") => (cfg.identity.admin_port, *admin_path),
+                ("identity", _) => (cfg.identity.public_port, *path),
+                (_, "admin") => (*port, *admin_path),
+                _ => (*port, *path),
+            };
+            store::catalog::insert_endpoint(
+                db,
+                &Endpoint {
+                    id: new_id(),
+                    service_id: s.id.clone(),
+                    interface: iface.into(),
+                    url: format!("http://{host}:{port}{path}"),
+                    region_id: Some(region.clone()),
+                    enabled: true,
+                    extra: json!({}),
+                },
+            )
+            .await?;
+        }
+        report
+            .created
+            .push(format!("service {stype} with endpoints"));
+    }
+    svc.invalidate_catalog();
+    Ok(report)
+}
