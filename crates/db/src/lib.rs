@@ -166,7 +166,11 @@ impl Db {
             )
             .bind(m.version)
             .bind(m.name)
-            .bind(chrono::Utc::now().to_rfc3339())
+            .bind(
+                chrono::Utc::now()
+                    .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                    .to_string(),
+            )
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -179,6 +183,13 @@ impl Db {
     /// The few spellings that differ between engines.
     fn dialect(&self, stmt: &str) -> String {
         match self.backend {
+            // Case-sensitive names, as SQLite and PostgreSQL compare them.
+            Backend::MySql if stmt.starts_with("CREATE TABLE") => {
+                format!(
+                    "{} DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+                    stmt.replace(" TEXT", " MEDIUMTEXT")
+                )
+            }
             Backend::MySql => stmt.replace(" TEXT", " MEDIUMTEXT"),
             _ => stmt.to_owned(),
         }
@@ -204,13 +215,18 @@ pub trait RowExt {
 
 impl RowExt for AnyRow {
     fn str(&self, col: &str) -> String {
-        self.try_get::<Option<String>, _>(col)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        self.opt_str(col).unwrap_or_default()
     }
     fn opt_str(&self, col: &str) -> Option<String> {
-        self.try_get::<Option<String>, _>(col).ok().flatten()
+        match self.try_get::<Option<String>, _>(col) {
+            Ok(v) => v,
+            // MySQL reports TEXT columns as blobs through the Any driver.
+            Err(_) => self
+                .try_get::<Option<Vec<u8>>, _>(col)
+                .ok()
+                .flatten()
+                .and_then(|b| String::from_utf8(b).ok()),
+        }
     }
     fn flag(&self, col: &str) -> bool {
         self.try_get::<Option<i64>, _>(col)

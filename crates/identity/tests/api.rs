@@ -1,0 +1,487 @@
+//! The identity API end to end, in-process, on every database engine that is
+//! reachable (SQLite always; MariaDB and PostgreSQL on machines that run them).
+
+use ferrostack_core::config::Config;
+use ferrostack_db::Db;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+struct Cloud {
+    base: String,
+    http: reqwest::Client,
+    svc: Arc<ferrostack_identity::IdentityService>,
+}
+
+async fn start(db: Db, name: &str) -> Cloud {
+    let dir = std::env::temp_dir().join(format!(
+        "ferrostack-identity-test-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg = Config::default();
+    cfg.common.data_dir = dir;
+    cfg.identity.bcrypt_cost = 4;
+    cfg.identity.max_request_body_size = 16 * 1024;
+    db.migrate(ferrostack_identity::store::MIGRATIONS)
+        .await
+        .unwrap();
+    let bus = ferrostack_bus::open("memory://").unwrap();
+    let svc = ferrostack_identity::IdentityService::new(db, cfg, bus)
+        .await
+        .unwrap();
+    let first = ferrostack_identity::bootstrap::run(&svc).await.unwrap();
+    assert!(
+        first.created.len() > 20,
+        "bootstrap creates the seed's objects"
+    );
+    let second = ferrostack_identity::bootstrap::run(&svc).await.unwrap();
+    assert!(
+        second.created.is_empty(),
+        "bootstrap is idempotent: {:?}",
+        second.created
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = ferrostack_identity::api::router(svc.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Cloud {
+        base,
+        http: reqwest::Client::new(),
+        svc,
+    }
+}
+
+impl Cloud {
+    async fn token(
+        &self,
+        user: &str,
+        password: &str,
+        project: Option<&str>,
+    ) -> (StatusCode, Option<String>, Value) {
+        let mut auth = json!({"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": password}}}});
+        if let Some(p) = project {
+            auth["scope"] = json!({"project": {"name": p, "domain": {"name": "Default"}}});
+        }
+        let r = self
+            .http
+            .post(format!("{}/v3/auth/tokens", self.base))
+            .json(&json!({"auth": auth}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let tok = r
+            .headers()
+            .get("x-subject-token")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, tok, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-auth-token", token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        assert!(
+            r.headers().contains_key("x-openstack-request-id"),
+            "every response carries a request id"
+        );
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+use reqwest::Method;
+
+async fn exercise(c: &Cloud) {
+    // Discovery.
+    let r = c.http.get(format!("{}/", c.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::MULTIPLE_CHOICES);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["versions"]["values"][0]["id"], "v3.14");
+
+    // Admin token with the seed's catalog.
+    let (st, admin, body) = c.token("admin", "admin_pass", Some("admin")).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let admin = admin.unwrap();
+    let types: Vec<&str> = body["token"]["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["type"].as_str().unwrap())
+        .collect();
+    for t in [
+        "identity",
+        "compute",
+        "volume",
+        "image",
+        "object-store",
+        "ec2",
+        "network",
+        "metering",
+    ] {
+        assert!(types.contains(&t), "catalog has {t}: {types:?}");
+    }
+    let roles: Vec<&str> = body["token"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        roles.contains(&"admin") && roles.contains(&"member") && roles.contains(&"reader"),
+        "implied roles: {roles:?}"
+    );
+
+    // The four tenants.
+    let (st, v) = c.call(Method::GET, "/v3/projects", &admin, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let mut names: Vec<&str> = v["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec!["admin", "demo", "invisible_to_admin", "service"]
+    );
+
+    // Wrong password, malformed JSON, unknown id, oversized body.
+    assert_eq!(
+        c.token("admin", "nope", Some("admin")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = c
+        .http
+        .post(format!("{}/v3/auth/tokens", c.base))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], 400);
+    assert!(v["error"]["message"].as_str().unwrap().contains("JSON"));
+    let (st, v) = c
+        .call(Method::GET, "/v3/users/does-not-exist", &admin, None)
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["title"], "Not Found");
+    let big = json!({"user": {"name": "x".repeat(20_000)}});
+    assert_eq!(
+        c.call(Method::POST, "/v3/users", &admin, Some(big)).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let (st, v) = c
+        .call(
+            Method::POST,
+            "/v3/users",
+            &admin,
+            Some(json!({"user": {"name": 5}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("user.name"),
+        "{v}"
+    );
+
+    // User life cycle; duplicate names conflict.
+    let (st, v) = c
+        .call(
+            Method::POST,
+            "/v3/users",
+            &admin,
+            Some(json!({"user": {"name": "alice", "password": "pw1", "email": "a@x"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(v["user"]["email"], "a@x");
+    let alice = v["user"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        c.call(
+            Method::POST,
+            "/v3/users",
+            &admin,
+            Some(json!({"user": {"name": "alice"}}))
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+
+    // Demo is refused admin listings but sees its own projects.
+    let (_, demo, _) = c.token("demo", "admin_pass", Some("demo")).await;
+    let demo = demo.unwrap();
+    let (st, v) = c.call(Method::GET, "/v3/users", &demo, None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("identity:list_users"));
+    let (st, v) = c.call(Method::GET, "/v3/auth/projects", &demo, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let mut names: Vec<&str> = v["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["demo", "invisible_to_admin"]);
+
+    // Grant alice member on demo; she can scope to it; revoking the grant revokes her token.
+    let (_, v) = c
+        .call(Method::GET, "/v3/roles?name=member", &admin, None)
+        .await;
+    let member = v["roles"][0]["id"].as_str().unwrap().to_owned();
+    let (_, v) = c
+        .call(Method::GET, "/v3/projects?name=demo", &admin, None)
+        .await;
+    let demo_project = v["projects"][0]["id"].as_str().unwrap().to_owned();
+    let grant = format!("/v3/projects/{demo_project}/users/{alice}/roles/{member}");
+    assert_eq!(
+        c.call(Method::PUT, &grant, &admin, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        c.call(Method::HEAD, &grant, &admin, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (st, alice_tok, body) = c.token("alice", "pw1", Some("demo")).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let alice_tok = alice_tok.unwrap();
+    let alice_roles: Vec<&str> = body["token"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(alice_roles, vec!["member", "reader"]);
+    let (st, v) = c
+        .call(
+            Method::GET,
+            &format!("/v3/role_assignments?user.id={alice}&effective&include_names"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let got: Vec<&str> = v["role_assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["role"]["name"].as_str().unwrap())
+        .collect();
+    assert!(got.contains(&"member") && got.contains(&"reader"), "{v}");
+    assert_eq!(v["role_assignments"][0]["scope"]["project"]["name"], "demo");
+    assert_eq!(
+        c.call(Method::DELETE, &grant, &admin, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        c.call(Method::GET, "/v3/auth/projects", &alice_tok, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Validate, check, revoke.
+    let (_, t2, _) = c.token("demo", "admin_pass", Some("demo")).await;
+    let t2 = t2.unwrap();
+    let r = c
+        .http
+        .get(format!("{}/v3/auth/tokens", c.base))
+        .header("x-auth-token", &admin)
+        .header("x-subject-token", &t2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = c
+        .http
+        .delete(format!("{}/v3/auth/tokens", c.base))
+        .header("x-auth-token", &admin)
+        .header("x-subject-token", &t2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = c
+        .http
+        .head(format!("{}/v3/auth/tokens", c.base))
+        .header("x-auth-token", &admin)
+        .header("x-subject-token", &t2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.call(Method::GET, "/v3/auth/projects", &t2, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Self-service password change revokes the old tokens.
+    let (_, a1, _) = c.token("alice", "pw1", None).await;
+    let a1 = a1.unwrap();
+    let (st, _) = c
+        .call(
+            Method::POST,
+            &format!("/v3/users/{alice}/password"),
+            &a1,
+            Some(json!({"user": {"original_password": "bad", "password": "pw2"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _) = c
+        .call(
+            Method::POST,
+            &format!("/v3/users/{alice}/password"),
+            &a1,
+            Some(json!({"user": {"original_password": "pw1", "password": "pw2"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(
+        c.call(Method::GET, &format!("/v3/users/{alice}"), &a1, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(c.token("alice", "pw2", None).await.0, StatusCode::CREATED);
+
+    // Application credential: create with a project token, authenticate with it, delete revokes.
+    let (_, v) = c
+        .call(Method::GET, "/v3/users?name=admin", &admin, None)
+        .await;
+    let admin_id = v["users"][0]["id"].as_str().unwrap().to_owned();
+    let (st, v) = c
+        .call(
+            Method::POST,
+            &format!("/v3/users/{admin_id}/application_credentials"),
+            &admin,
+            Some(json!({"application_credential": {"name": "ci"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (cid, secret) = (
+        v["application_credential"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        v["application_credential"]["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let r = c
+        .http
+        .post(format!("{}/v3/auth/tokens", c.base))
+        .json(&json!({"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": cid, "secret": secret}}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let ac_tok = r.headers()["x-subject-token"].to_str().unwrap().to_owned();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["token"]["project"]["name"], "admin");
+    assert_eq!(v["token"]["application_credential"]["id"], cid.as_str());
+    assert_eq!(
+        c.call(
+            Method::DELETE,
+            &format!("/v3/users/{admin_id}/application_credentials/{cid}"),
+            &admin,
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        c.call(Method::GET, "/v3/auth/projects", &ac_tok, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // v2.0 like `keystone token-get`.
+    let r = c
+        .http
+        .post(format!("{}/v2.0/tokens", c.base))
+        .json(&json!({"auth": {"passwordCredentials": {"username": "admin", "password": "admin_pass"}, "tenantName": "admin"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["access"]["token"]["id"].as_str().unwrap().len() > 100);
+    assert_eq!(v["access"]["token"]["tenant"]["name"], "admin");
+    let compute = v["access"]["serviceCatalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "compute")
+        .unwrap();
+    assert!(compute["endpoints"][0]["publicURL"]
+        .as_str()
+        .unwrap()
+        .ends_with(":8774/v2.1"));
+    assert!(
+        compute["endpoints"][0]["adminURL"].is_string()
+            && compute["endpoints"][0]["internalURL"].is_string()
+    );
+
+    // Revocations survive a reload from the database (another controller's view).
+    c.svc.reload_revocations().await.unwrap();
+    assert_eq!(
+        c.call(Method::GET, "/v3/auth/projects", &t2, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Deleting the user removes it; its id is then 404.
+    assert_eq!(
+        c.call(Method::DELETE, &format!("/v3/users/{alice}"), &admin, None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        c.call(Method::GET, &format!("/v3/users/{alice}"), &admin, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn identity_api_on_every_database() {
+    for (i, db) in ferrostack_db::testing::test_databases("identity")
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let backend = db.backend;
+        let cloud = start(db, &format!("db{i}")).await;
+        eprintln!("identity API against {backend:?}");
+        exercise(&cloud).await;
+    }
+}
