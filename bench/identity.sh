@@ -215,12 +215,25 @@ printf '%-10s %6s %8s %12s %10s %10s %10s %8s\n' \
     scenario conc threads 'req/s' 'p50 ms' 'p99 ms' requests errors
 printf '%-10s %6s %8s %12s %10s %10s %10s %8s\n' \
     ---------- ------ -------- ------------ ---------- ---------- ---------- --------
+UNRELIABLE=0
 for r in "${RESULTS[@]}"; do
     read -r s c t rps p50 p99 req err <<<"$r"
-    printf '%-10s %6s %8s %12s %10.2f %10.2f %10s %8s\n' \
-        "$s" "$c" "$t" "$rps" "$(awk -v u="$p50" 'BEGIN{print u/1000}')" \
-        "$(awk -v u="$p99" 'BEGIN{print u/1000}')" "$req" "$err"
+    if (( req == 0 )); then
+        p50s=-; p99s=-; UNRELIABLE=1
+    else
+        p50s=$(awk -v u="$p50" 'BEGIN{printf "%.2f", u/1000}')
+        p99s=$(awk -v u="$p99" 'BEGIN{printf "%.2f", u/1000}')
+        # wrk drops requests still in flight when the run ends: with fewer
+        # completions than connections the percentiles are biased low.
+        if (( req < 2 * c )); then p50s="$p50s*"; p99s="$p99s*"; UNRELIABLE=1; fi
+    fi
+    printf '%-10s %6s %8s %12s %10s %10s %10s %8s\n' \
+        "$s" "$c" "$t" "$rps" "$p50s" "$p99s" "$req" "$err"
 done
+if (( UNRELIABLE )); then
+    echo "* / -: fewer completed requests than 2x connections in $DURATION;"
+    echo "  latency percentiles unreliable (bcrypt-bound). Try DURATION=30s."
+fi
 echo
 printf '%-32s %s\n' "RSS idle (after bootstrap):" "$(mib "$RSS_IDLE")"
 printf '%-32s %s\n' "RSS after validation load:" "$(mib "$RSS_AFTER_VALIDATE")"

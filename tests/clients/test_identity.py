@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import uuid
+from urllib.parse import urlparse
 
 import pytest
 
@@ -19,6 +20,11 @@ from conftest import (
     BOOTSTRAP_SERVICE_TYPES, DEMO_PASSWORD, SERVICE_PASSWORD, SERVICE_USERS,
     field, unique,
 )
+
+# public port of each catalog service (guide's endpoint-create section)
+SERVICE_PORTS = {"identity": 5000, "compute": 8774, "volume": 8776,
+                 "image": 9292, "object-store": 8080, "ec2": 8773,
+                 "network": 9696, "metering": 8777}
 
 REQ_ID_RE = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -151,9 +157,14 @@ def test_catalog_list(ferrostack):
             assert e["url"].startswith("http"), e
             assert "$(" not in e["url"] and "%(" not in e["url"], (
                 f"unsubstituted template in catalog URL: {e}")
-        if field(r, "Type") == "compute":
-            pub = [e["url"] for e in eps if e["interface"] == "public"][0]
-            assert ":8774/" in pub and pub.rstrip("/").endswith(project_id), pub
+        pub = [e["url"] for e in eps if e["interface"] == "public"][0]
+        port = SERVICE_PORTS[field(r, "Type")]
+        if field(r, "Type") == "identity":
+            port = urlparse(ferrostack.url).port
+        assert urlparse(pub).port == port, (field(r, "Type"), pub)
+        if "AUTH_" in pub or re.search(r"/v[0-9.]+/[0-9a-f]{32}$", pub):
+            # tenant-templated URL ($(tenant_id)s) must carry *this* project
+            assert pub.rstrip("/").endswith(project_id), pub
 
 
 def test_catalog_show_identity(ferrostack):
@@ -263,6 +274,11 @@ def test_role_assignment_list_names(ferrostack):
                for r in rows}
     assert ("admin", "admin@Default", "admin@Default") in triples, triples
     assert ("admin", "nova@Default", "service@Default") in triples, triples
+    # guide: admin is also admin of demo; nova is ResellerAdmin on service
+    assert ("admin", "admin@Default", "demo@Default") in triples, triples
+    assert ("ResellerAdmin", "nova@Default", "service@Default") in triples, triples
+    assert not any(u == "admin@Default" and p.startswith("invisible_to_admin@")
+                   for _, u, p in triples), triples
     demo = {(ro, p) for ro, u, p in triples if u == "demo@Default"}
     for ro in ("Member", "member"):
         for p in ("demo@Default", "invisible_to_admin@Default"):
@@ -431,6 +447,15 @@ def test_demo_projects_api(ferrostack, demo_token):
     error_body(r, 401, "Unauthorized")
 
 
+def test_admin_scopes_per_guide(ferrostack):
+    _, tok = ferrostack.issue_token("admin", ADMIN_PASSWORD, "demo")
+    assert "admin" in {r["name"] for r in tok["roles"]}
+    r = ferrostack.http("POST", "/v3/auth/tokens",
+                        json=ferrostack.password_auth_body(
+                            "admin", ADMIN_PASSWORD, "invisible_to_admin"))
+    error_body(r, 401, "Unauthorized")
+
+
 # --------------------------------------------------------------------------
 # error handling
 # --------------------------------------------------------------------------
@@ -453,9 +478,10 @@ def test_wrong_password(ferrostack):
 def test_401_has_www_authenticate(ferrostack):
     r = ferrostack.http("GET", "/v3/users")
     assert r.status_code == 401
-    # Real Keystone: WWW-Authenticate: Keystone uri="http://127.0.0.1:5000"
-    assert r.headers.get("WWW-Authenticate", "").startswith("Keystone uri="), \
-        dict(r.headers)
+    # Real Keystone: WWW-Authenticate: Keystone uri="http://127.0.0.1:5000/v3"
+    # (an absolute URL that clients can follow)
+    wa = r.headers.get("WWW-Authenticate", "")
+    assert re.match(r'^Keystone uri="https?://[^"]+"$', wa), dict(r.headers)
 
 
 @pytest.mark.parametrize("path,authed", [("/v3/auth/tokens", False),
@@ -560,9 +586,10 @@ def test_v2_token_get(ferrostack):
             for k in ("publicURL", "internalURL", "adminURL"):
                 assert e.get(k, "").startswith("http"), (s["type"], e)
             assert e["region"] == "RegionOne", e
-        if s["type"] == "compute":
-            assert s["endpoints"][0]["publicURL"].rstrip("/").endswith(
-                "/v2/" + tenant_id), s
+        pub = s["endpoints"][0]["publicURL"]
+        assert urlparse(pub).port == SERVICE_PORTS[s["type"]], (s["type"], pub)
+        if "AUTH_" in pub or re.search(r"/v[0-9.]+/[0-9a-f]{32}$", pub):
+            assert pub.rstrip("/").endswith(tenant_id), pub
     # v2 token usable on v3 (shared token backend, as in Havana)
     r = ferrostack.http("GET", "/v3/auth/tokens", token=ferrostack.admin_token(),
                         subject=tok["id"])
@@ -578,8 +605,9 @@ def test_v2_errors(ferrostack):
     r = ferrostack.http("POST", "/v2.0/tokens",
                         json=_v2_body(password="wrong"))
     error_body(r, 401, "Unauthorized")
-    # admin has no role on demo
-    r = ferrostack.http("POST", "/v2.0/tokens", json=_v2_body(tenant="demo"))
+    # admin has no role on invisible_to_admin (it does on demo, per the guide)
+    r = ferrostack.http("POST", "/v2.0/tokens",
+                        json=_v2_body(tenant="invisible_to_admin"))
     error_body(r, 401, "Unauthorized")
     r = ferrostack.http("POST", "/v2.0/tokens", json={"auth": {}})
     error_body(r, 400, "Bad Request")
@@ -607,6 +635,7 @@ def _kc_v2(ferrostack):
                                timeout=30)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_keystoneclient_v2(ferrostack):
     kc = _kc_v2(ferrostack)
     # keystone token-get
@@ -625,6 +654,7 @@ def test_keystoneclient_v2(ferrostack):
     assert {"admin", "demo", *SERVICE_USERS} <= users, users
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_keystoneclient_v2_admin_extensions(ferrostack):
     """`keystone role-list` / `service-list` (OS-KSADM admin extension)."""
     kc = _kc_v2(ferrostack)

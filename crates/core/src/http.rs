@@ -19,10 +19,23 @@ pub const REQUEST_ID_HEADER: &str = "x-openstack-request-id";
 pub struct RequestId(pub String);
 
 /// Per-service settings of [`service_layer`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ServiceLayer {
     pub service: &'static str,
     pub style: ErrorStyle,
+    /// Sent as `WWW-Authenticate: Keystone uri="…"` with every 401, so a
+    /// client learns where to authenticate (keystonemiddleware does the same).
+    pub www_authenticate: Option<HeaderValue>,
+}
+
+impl ServiceLayer {
+    pub fn new(service: &'static str, style: ErrorStyle, auth_uri: &str) -> Self {
+        ServiceLayer {
+            service,
+            style,
+            www_authenticate: HeaderValue::from_str(&format!("Keystone uri=\"{auth_uri}\"")).ok(),
+        }
+    }
 }
 
 /// Wraps every request of a service: assigns `x-openstack-request-id`, runs the
@@ -43,12 +56,12 @@ pub async fn service_layer(
     let mut resp = next.run(req).instrument(span.clone()).await;
 
     if let Some(ErrorMarker(err)) = resp.extensions_mut().remove::<ErrorMarker>() {
-        resp = render_error(cfg.style, &err, resp);
+        resp = render_error(&cfg, &err, resp);
     } else if resp.status() == StatusCode::METHOD_NOT_ALLOWED && is_empty(&resp) {
         let err = Error::MethodNotAllowed(format!(
             "The method {method} is not supported for this resource."
         ));
-        resp = render_error(cfg.style, &err, resp);
+        resp = render_error(&cfg, &err, resp);
     }
     resp.headers_mut().insert(
         REQUEST_ID_HEADER,
@@ -70,8 +83,8 @@ fn is_empty(resp: &Response) -> bool {
     resp.body().size_hint().exact() == Some(0)
 }
 
-fn render_error(style: ErrorStyle, err: &Error, mut resp: Response) -> Response {
-    let (content_type, body) = style.render(err);
+fn render_error(cfg: &ServiceLayer, err: &Error, mut resp: Response) -> Response {
+    let (content_type, body) = cfg.style.render(err);
     let status = err.status();
     let headers = std::mem::take(resp.headers_mut());
     let mut out = (status, body).into_response();
@@ -84,11 +97,11 @@ fn render_error(style: ErrorStyle, err: &Error, mut resp: Response) -> Response 
         out.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
-    if status == StatusCode::UNAUTHORIZED && style == ErrorStyle::Keystone {
-        out.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Keystone uri=\"/v3\""),
-        );
+    if status == StatusCode::UNAUTHORIZED {
+        if let Some(v) = &cfg.www_authenticate {
+            out.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, v.clone());
+        }
     }
     out
 }

@@ -48,6 +48,10 @@ impl Policy {
         Ok(())
     }
 
+    pub fn has(&self, name: &str) -> bool {
+        self.rules.contains_key(name)
+    }
+
     /// True when `action` is allowed for `ctx` on `target`.
     pub fn check(&self, action: &str, ctx: &AuthContext, target: &Value) -> bool {
         match self.rules.get(action) {

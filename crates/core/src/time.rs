@@ -32,3 +32,13 @@ pub fn parse(s: &str) -> Option<DateTime<Utc>> {
     }
     None
 }
+
+/// Python's `datetime.isoformat()` of a naive UTC time, as Keystone echoes
+/// timestamps it stored: `2026-11-25T02:00:00.123456`, no zone, no zero micros.
+pub fn iso_naive(t: DateTime<Utc>) -> String {
+    if t.timestamp_subsec_micros() == 0 {
+        t.format("%Y-%m-%dT%H:%M:%S").to_string()
+    } else {
+        t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    }
+}

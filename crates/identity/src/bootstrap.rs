@@ -28,7 +28,9 @@ pub const SERVICE_USERS: &[&str] = &["nova", "glance", "swift", "neutron", "cind
 
 /// (type, name, port, public/internal path, admin path)
 const SERVICES: &[(&str, &str, u16, &str, &str)] = &[
-    ("identity", "keystone", 5000, "/v3", "/v3"),
+    // The seed's /v2.0 paths: legacy clients use them as is, modern ones
+    // discover v3 from the unversioned root.
+    ("identity", "keystone", 5000, "/v2.0", "/v2.0"),
     ("compute", "nova", 8774, "/v2.1", "/v2.1"),
     (
         "volume",

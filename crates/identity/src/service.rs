@@ -342,7 +342,7 @@ impl IdentityService {
         let roles = store::roles::list(&self.db).await?;
         let mut out: Vec<(String, String)> = roles
             .into_iter()
-            .filter(|r| ids.contains(&r.id))
+            .filter(|r| ids.contains(&r.id) && r.domain().is_none())
             .map(|r| (r.id, r.name))
             .collect();
         out.sort_by(|a, b| a.1.cmp(&b.1));
@@ -382,6 +382,7 @@ impl IdentityService {
         let mut app_cred = None;
         let user: User;
         let mut forced_scope: Option<Scope> = None;
+        let mut prior_methods: Vec<String> = Vec::new();
 
         let method = methods[0].as_str();
         match method {
@@ -426,6 +427,7 @@ impl IdentityService {
                 user = self.user(&prior.u.0).await.map_err(|_| unauthorized())?;
                 expires = prior.e;
                 audit.push(prior.a[0].clone());
+                prior_methods = prior.m.clone();
                 if auth.get("scope").is_none() {
                     // Re-issuing without a scope keeps the original scope.
                     forced_scope = Some(self.scope_of_payload(&prior).await?);
@@ -545,6 +547,12 @@ impl IdentityService {
             roles.retain(|(id, _)| allowed.contains(id));
             if roles.is_empty() {
                 return Err(unauthorized());
+            }
+        }
+        let mut methods = methods;
+        for m in prior_methods {
+            if !methods.contains(&m) {
+                methods.push(m);
             }
         }
         let payload = TokenPayload {
@@ -710,7 +718,7 @@ impl IdentityService {
             let (name, restricted) = name.unwrap_or_default();
             t["application_credential"] = json!({"id": c, "name": name, "restricted": restricted});
         }
-        if with_catalog {
+        if with_catalog && (p.p.is_some() || p.d.is_some() || p.s) {
             t["catalog"] = self
                 .catalog_json(
                     p.p.as_ref().map(|x| x.0.as_str()),

@@ -3,6 +3,7 @@
 use super::*;
 use crate::service::Scope;
 use crate::store::app_creds::AppCred;
+use crate::store::documents::{self, Document, Table};
 use crate::store::revocations::RevocationEvent;
 use crate::store::{self, new_id};
 use axum::extract::{Path, State};
@@ -13,6 +14,11 @@ use ferrostack_core::http::Json;
 
 pub fn routes() -> Router<Svc> {
     Router::new()
+        .route("/users/{user_id}/access_rules", get(list_rules))
+        .route(
+            "/users/{user_id}/access_rules/{id}",
+            get(show_rule).delete(delete_rule),
+        )
         .route(
             "/users/{user_id}/application_credentials",
             get(list).post(create),
@@ -114,7 +120,7 @@ async fn create(
             if t <= chrono::Utc::now() {
                 return Err(Error::BadRequest("Invalid input for field 'application_credential.expires_at': it is in the past.".into()));
             }
-            Some(ferrostack_core::time::iso_micros(t))
+            Some(ferrostack_core::time::iso_naive(t))
         }
     };
     // The roles the user has on the project: the credential may carry a subset.
@@ -124,7 +130,13 @@ async fn create(
         .effective_roles(&user_id, &Scope::Project(project, domain))
         .await?;
     let roles: Vec<(String, String)> = match obj.get("roles") {
+        // Absent, null or empty: the roles of the token that creates it.
         None | Some(Value::Null) => ctx
+            .roles
+            .iter()
+            .map(|r| (r.id.clone(), r.name.clone()))
+            .collect(),
+        Some(Value::Array(rs)) if rs.is_empty() => ctx
             .roles
             .iter()
             .map(|r| (r.id.clone(), r.name.clone()))
@@ -139,8 +151,8 @@ async fn create(
                 match found {
                     Some(x) => out.push(x.clone()),
                     None => {
-                        return Err(Error::Forbidden(format!(
-                            "The user does not hold role {r} on project {project_id}."
+                        return Err(Error::BadRequest(format!(
+                            "Cannot create an application credential with unassigned role {r} on project {project_id}."
                         )))
                     }
                 }
@@ -176,11 +188,7 @@ async fn create(
                 .map(|(id, name)| json!({"id": id, "name": name, "domain_id": null}))
                 .collect(),
         ),
-        access_rules: obj
-            .get("access_rules")
-            .cloned()
-            .filter(Value::is_array)
-            .unwrap_or_else(|| json!([])),
+        access_rules: resolve_access_rules(&svc, &user_id, obj.get("access_rules")).await?,
     };
     store::app_creds::insert(&svc.db, &cred).await?;
     let mut v = view(&svc, &cred);
@@ -221,5 +229,151 @@ async fn delete(
         ..Default::default()
     })
     .await?;
+    Ok(no_content())
+}
+
+// ----- access rules -----
+
+/// Give every requested rule an id: an identical rule the user already has is
+/// reused (as Keystone does), an `id` names an existing rule, else a new one
+/// is stored.
+async fn resolve_access_rules(
+    svc: &Svc,
+    user_id: &str,
+    requested: Option<&Value>,
+) -> Result<Value> {
+    let Some(requested) = requested.filter(|v| !v.is_null()) else {
+        return Ok(json!([]));
+    };
+    let list = requested.as_array().ok_or_else(|| {
+        Error::BadRequest(
+            "Invalid input for field 'application_credential.access_rules': must be a list.".into(),
+        )
+    })?;
+    let existing = documents::list(&svc.db, Table::AccessRules, Some(user_id)).await?;
+    let mut out = Vec::new();
+    for r in list {
+        if let Some(id) = r.get("id").and_then(Value::as_str) {
+            let d = existing
+                .iter()
+                .find(|d| d.id == id)
+                .ok_or_else(|| Error::not_found("access rule", id))?;
+            out.push(rule_body(&d.id, &d.body));
+            continue;
+        }
+        let mut rule = json!({});
+        for field in ["service", "path", "method"] {
+            let v = r.get(field).and_then(Value::as_str).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "Invalid input for field 'application_credential.access_rules.{field}': required string."
+                ))
+            })?;
+            rule[field] = json!(v);
+        }
+        if !matches!(
+            rule["method"].as_str(),
+            Some("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE")
+        ) {
+            return Err(Error::BadRequest(
+                "Invalid input for field 'application_credential.access_rules.method': not an HTTP method.".into(),
+            ));
+        }
+        let id = match existing.iter().find(|d| d.body == rule) {
+            Some(d) => d.id.clone(),
+            None => {
+                let d = Document {
+                    id: new_id(),
+                    owner_id: user_id.to_owned(),
+                    body: rule.clone(),
+                };
+                documents::put(&svc.db, Table::AccessRules, &d).await?;
+                d.id
+            }
+        };
+        out.push(rule_body(&id, &rule));
+    }
+    Ok(Value::Array(out))
+}
+
+fn rule_body(id: &str, body: &Value) -> Value {
+    json!({"id": id, "service": body["service"], "path": body["path"], "method": body["method"]})
+}
+
+fn rule_view(svc: &IdentityService, d: &Document) -> Value {
+    let mut v = rule_body(&d.id, &d.body);
+    v["links"] = links(svc, &format!("users/{}/access_rules/{}", d.owner_id, d.id));
+    v
+}
+
+async fn get_rule(svc: &IdentityService, user_id: &str, id: &str) -> Result<Document> {
+    documents::get(&svc.db, Table::AccessRules, id)
+        .await?
+        .filter(|d| d.owner_id == user_id)
+        .ok_or_else(|| Error::not_found("access rule", id))
+}
+
+async fn list_rules(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(user_id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:list_access_rules",
+        json!({"user_id": user_id}),
+    )?;
+    let views: Vec<Value> = documents::list(&svc.db, Table::AccessRules, Some(&user_id))
+        .await?
+        .iter()
+        .map(|d| rule_view(&svc, d))
+        .collect();
+    Ok(ok(
+        json!({"access_rules": views, "links": list_links(&svc, &format!("users/{user_id}/access_rules"))}),
+    ))
+}
+
+async fn show_rule(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((user_id, id)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:get_access_rule",
+        json!({"user_id": user_id}),
+    )?;
+    let d = get_rule(&svc, &user_id, &id).await?;
+    Ok(ok(json!({"access_rule": rule_view(&svc, &d)})))
+}
+
+/// A rule still used by an application credential cannot be deleted (403).
+async fn delete_rule(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((user_id, id)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:delete_access_rule",
+        json!({"user_id": user_id}),
+    )?;
+    get_rule(&svc, &user_id, &id).await?;
+    let in_use = store::app_creds::list_for_user(&svc.db, &user_id)
+        .await?
+        .iter()
+        .any(|c| {
+            c.access_rules
+                .as_array()
+                .is_some_and(|rs| rs.iter().any(|r| r["id"] == id.as_str()))
+        });
+    if in_use {
+        return Err(Error::Forbidden(format!(
+            "Access rule {id} is in use by an application credential."
+        )));
+    }
+    documents::delete(&svc.db, Table::AccessRules, &id).await?;
     Ok(no_content())
 }

@@ -515,6 +515,14 @@ async fn list_assignments(
             }
             i += 1;
         }
+        // Domain-specific roles never reach a token: only what they imply does.
+        let domain_roles: std::collections::HashSet<String> = store::roles::list(&svc.db)
+            .await?
+            .into_iter()
+            .filter(|r| r.domain().is_some())
+            .map(|r| r.id)
+            .collect();
+        out.retain(|r| !domain_roles.contains(&r.role_id));
         rows = out;
     }
 

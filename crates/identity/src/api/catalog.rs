@@ -375,10 +375,18 @@ async fn endpoint_region(svc: &Svc, obj: &Map<String, Value>) -> Result<Option<O
         None if obj.contains_key("region_id") || obj.contains_key("region") => Ok(Some(None)),
         None => Ok(None),
         Some(r) => {
+            // As Keystone: an endpoint naming an unknown region creates it.
             if store::catalog::get_region(&svc.db, &r).await?.is_none() {
-                return Err(Error::BadRequest(format!(
-                    "Invalid input for field 'endpoint.region_id': region {r} does not exist."
-                )));
+                store::catalog::insert_region(
+                    &svc.db,
+                    &Region {
+                        id: r.clone(),
+                        description: String::new(),
+                        parent_region_id: None,
+                        extra: json!({}),
+                    },
+                )
+                .await?;
             }
             Ok(Some(Some(r)))
         }

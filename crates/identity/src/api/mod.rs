@@ -5,8 +5,12 @@ mod app_creds;
 mod assignments;
 mod auth;
 mod catalog;
+mod credentials;
 mod discovery;
+mod domain_config;
+mod endpoint_groups;
 mod groups;
+mod policies;
 mod projects;
 mod roles;
 mod users;
@@ -30,6 +34,7 @@ pub type Query = axum::extract::Query<HashMap<String, String>>;
 pub fn router(svc: Svc) -> Router {
     let validator: SharedValidator = Arc::new(crate::service::LocalValidator(svc.clone()));
     let limit = svc.config.identity.max_request_body_size;
+    let auth_uri = base_url(&svc);
     let v3 = Router::new()
         .route("/", get(discovery::v3))
         .merge(auth::routes())
@@ -39,7 +44,11 @@ pub fn router(svc: Svc) -> Router {
         .merge(assignments::routes())
         .merge(groups::routes())
         .merge(catalog::routes())
-        .merge(app_creds::routes());
+        .merge(app_creds::routes())
+        .merge(credentials::routes())
+        .merge(policies::routes())
+        .merge(domain_config::routes())
+        .merge(endpoint_groups::routes());
     Router::new()
         .route("/", get(discovery::root))
         .route("/v3/", get(discovery::v3))
@@ -53,10 +62,7 @@ pub fn router(svc: Svc) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(validator, auth_layer))
         .layer(axum::middleware::from_fn_with_state(
-            ServiceLayer {
-                service: "identity",
-                style: ErrorStyle::Keystone,
-            },
+            ServiceLayer::new("identity", ErrorStyle::Keystone, &auth_uri),
             service_layer,
         ))
 }

@@ -6,7 +6,7 @@ use crate::store::projects::Project;
 use crate::store::revocations::RevocationEvent;
 use crate::store::{self, new_id, DOMAIN_ROOT};
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
@@ -267,6 +267,9 @@ async fn show_project(
         "identity:get_project",
         json!({"project": {"id": id}}),
     )?;
+    if let Some(d) = domain_by_id(&svc, &id).await? {
+        return Ok(ok(json!({"project": domain_as_project(&svc, &d)})));
+    }
     let p = svc.project(&id).await?;
     Ok(ok(json!({"project": project_view(&svc, &p)})))
 }
@@ -284,6 +287,10 @@ async fn update_project(
         json!({"project": {"id": id}}),
     )?;
     let obj = entity(&body, "project")?;
+    if domain_by_id(&svc, &id).await?.is_some() {
+        let d = apply_domain_update(&svc, &id, obj, "project").await?;
+        return Ok(ok(json!({"project": domain_as_project(&svc, &d)})));
+    }
     let mut p = svc.project(&id).await?;
     if let Some(d) = opt_str(obj, "domain_id", "project")? {
         if d != p.domain_id {
@@ -348,6 +355,10 @@ async fn delete_project(
         "identity:delete_project",
         json!({"project": {"id": id}}),
     )?;
+    if domain_by_id(&svc, &id).await?.is_some() {
+        remove_domain(&svc, &id).await?;
+        return Ok(no_content());
+    }
     svc.project(&id).await?;
     if store::projects::count_children(&svc.db, &id).await? > 0 {
         return Err(Error::Forbidden(format!(
@@ -470,9 +481,7 @@ async fn add_tag(
         p.tags.sort();
         store::projects::update(&svc.db, &p).await?;
     }
-    Ok(created(
-        json!({"links": links(&svc, &format!("projects/{id}/tags"))}),
-    ))
+    Ok(axum::http::StatusCode::CREATED.into_response())
 }
 
 async fn remove_tag(
@@ -581,39 +590,7 @@ async fn update_domain(
         json!({"domain": {"id": id}}),
     )?;
     let obj = entity(&body, "domain")?;
-    let mut d = svc.domain(&id).await?;
-    if let Some(n) = name_field(obj, "domain", 64, false)? {
-        if n != d.name
-            && store::projects::get_by_name(&svc.db, "", &n, true)
-                .await?
-                .is_some()
-        {
-            return Err(Error::Conflict(format!(
-                "Conflict occurred attempting to store domain - Duplicate entry found with name {n}."
-            )));
-        }
-        d.name = n;
-    }
-    if obj.contains_key("description") {
-        d.description = opt_str(obj, "description", "domain")?.unwrap_or_default();
-    }
-    let mut disabled = false;
-    if let Some(e) = opt_bool(obj, "enabled", "domain")? {
-        disabled = d.enabled && !e;
-        d.enabled = e;
-    }
-    if let Some(t) = tags_field(obj, "domain")? {
-        d.tags = t;
-    }
-    d.extra = extra_of(obj, KNOWN, d.extra.clone());
-    store::projects::update(&svc.db, &d).await?;
-    if disabled {
-        svc.revoke(RevocationEvent {
-            domain_id: Some(d.id.clone()),
-            ..Default::default()
-        })
-        .await?;
-    }
+    let d = apply_domain_update(&svc, &id, obj, "domain").await?;
     Ok(ok(json!({"domain": domain_view(&svc, &d)})))
 }
 
@@ -630,6 +607,54 @@ async fn delete_domain(
         "identity:delete_domain",
         json!({"domain": {"id": id}}),
     )?;
+    remove_domain(&svc, &id).await?;
+    Ok(no_content())
+}
+
+async fn apply_domain_update(
+    svc: &Svc,
+    id: &str,
+    obj: &Map<String, Value>,
+    entity_name: &str,
+) -> Result<Project> {
+    let mut d = svc.domain(id).await?;
+    if let Some(n) = name_field(obj, "domain", 64, false)? {
+        if n != d.name
+            && store::projects::get_by_name(&svc.db, "", &n, true)
+                .await?
+                .is_some()
+        {
+            return Err(Error::Conflict(format!(
+                "Conflict occurred attempting to store domain - Duplicate entry found with name {n}."
+            )));
+        }
+        d.name = n;
+    }
+    if obj.contains_key("description") {
+        d.description = opt_str(obj, "description", entity_name)?.unwrap_or_default();
+    }
+    let mut disabled = false;
+    if let Some(e) = opt_bool(obj, "enabled", entity_name)? {
+        disabled = d.enabled && !e;
+        d.enabled = e;
+    }
+    if let Some(t) = tags_field(obj, entity_name)? {
+        d.tags = t;
+    }
+    d.extra = extra_of(obj, KNOWN, d.extra.clone());
+    store::projects::update(&svc.db, &d).await?;
+    if disabled {
+        svc.revoke(RevocationEvent {
+            domain_id: Some(d.id.clone()),
+            ..Default::default()
+        })
+        .await?;
+    }
+    Ok(d)
+}
+
+async fn remove_domain(svc: &Svc, id: &str) -> Result<()> {
+    let id = id.to_owned();
     let d = svc.domain(&id).await?;
     if d.enabled {
         return Err(Error::Forbidden(
@@ -673,5 +698,21 @@ async fn delete_domain(
         ..Default::default()
     })
     .await?;
-    Ok(no_content())
+    Ok(())
+}
+
+/// A domain seen through the projects API (`is_domain: true`).
+fn domain_as_project(svc: &IdentityService, d: &Project) -> Value {
+    let mut v = domain_view(svc, d);
+    v["is_domain"] = json!(true);
+    v["domain_id"] = Value::Null;
+    v["parent_id"] = Value::Null;
+    v["links"] = links(svc, &format!("projects/{}", d.id));
+    v
+}
+
+async fn domain_by_id(svc: &IdentityService, id: &str) -> Result<Option<Project>> {
+    Ok(store::projects::get(&svc.db, id)
+        .await?
+        .filter(|p| p.is_domain))
 }

@@ -197,9 +197,9 @@ async fn create_rule(
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:create_implied_role", json!({}))?;
     let (p, i) = rule_pair(&svc, &prior, &implied).await?;
-    if i.domain().is_some() {
+    if i.domain().is_some() && p.domain().is_none() {
         return Err(Error::Forbidden(
-            "A domain-specific role cannot be implied.".into(),
+            "A global role cannot imply a domain-specific role.".into(),
         ));
     }
     if prior == implied {
@@ -236,6 +236,7 @@ async fn create_rule(
 async fn show_rule(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    method: axum::http::Method,
     Path((prior, implied)): Path<(String, String)>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:get_implied_role", json!({}))?;
@@ -248,6 +249,9 @@ async fn show_rule(
         return Err(Error::NotFound(format!(
             "{prior} does not imply {implied}."
         )));
+    }
+    if method == axum::http::Method::HEAD {
+        return Ok(no_content());
     }
     Ok(ok(
         json!({"role_inference": {"prior_role": role_ref(&svc, &p), "implies": role_ref(&svc, &i)},

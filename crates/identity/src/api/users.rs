@@ -83,11 +83,7 @@ async fn create(
         "identity:create_user",
         json!({"user": {"domain_id": domain_id}}),
     )?;
-    svc.domain(&domain_id).await.map_err(|_| {
-        Error::BadRequest(format!(
-            "Invalid input for field 'user.domain_id': domain {domain_id} does not exist."
-        ))
-    })?;
+    svc.domain(&domain_id).await?;
     let default_project_id = opt_str(obj, "default_project_id", "user")?;
     if let Some(p) = &default_project_id {
         svc.project(p).await.map_err(|_| {

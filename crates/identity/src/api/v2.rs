@@ -17,6 +17,7 @@ pub fn routes() -> Router<Svc> {
         .route("/v2.0/tenants", get(tenants))
         .route("/v2.0/users", get(users))
         .route("/v2.0/OS-KSADM/roles", get(roles))
+        .route("/v2.0/OS-KSADM/services", get(services))
 }
 
 fn tenant_view(p: &store::projects::Project) -> Value {
@@ -162,4 +163,18 @@ async fn roles(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Res
         .map(|r| json!({"id": r.id, "name": r.name, "description": r.description}))
         .collect();
     Ok(ok(json!({"roles": views, "roles_links": []})))
+}
+
+/// `keystone service-list`.
+async fn services(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:list_services", json!({}))?;
+    let views: Vec<Value> = store::catalog::list_services(&svc.db)
+        .await?
+        .iter()
+        .map(|s| {
+            json!({"id": s.id, "name": s.name(), "type": s.service_type,
+                   "description": s.extra.get("description").cloned().unwrap_or(Value::Null)})
+        })
+        .collect();
+    Ok(ok(json!({"OS-KSADM:services": views})))
 }

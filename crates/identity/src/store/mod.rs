@@ -5,6 +5,7 @@
 pub mod app_creds;
 pub mod assignments;
 pub mod catalog;
+pub mod documents;
 pub mod groups;
 pub mod projects;
 pub mod revocations;
@@ -19,7 +20,8 @@ pub const DOMAIN_ROOT: &str = "<<keystone.domain.root>>";
 /// `domain_id` of global (not domain-specific) roles.
 pub const NULL_DOMAIN: &str = "<<null>>";
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     name: "identity_initial",
     sql: "
@@ -42,7 +44,21 @@ CREATE TABLE application_credentials (id VARCHAR(64) PRIMARY KEY, name VARCHAR(2
 CREATE UNIQUE INDEX application_credentials_user_name ON application_credentials (user_id, name);
 CREATE TABLE revocation_events (id VARCHAR(64) PRIMARY KEY, audit_id VARCHAR(64), user_id VARCHAR(64), project_id VARCHAR(64), domain_id VARCHAR(64), role_id VARCHAR(64), app_cred_id VARCHAR(64), issued_before BIGINT NOT NULL, revoked_at BIGINT NOT NULL)
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "identity_documents",
+        sql: "
+CREATE TABLE credentials (id VARCHAR(64) PRIMARY KEY, owner_id VARCHAR(64) NOT NULL, body TEXT NOT NULL);
+CREATE TABLE policies (id VARCHAR(64) PRIMARY KEY, owner_id VARCHAR(64) NOT NULL, body TEXT NOT NULL);
+CREATE TABLE oauth_consumers (id VARCHAR(64) PRIMARY KEY, owner_id VARCHAR(64) NOT NULL, body TEXT NOT NULL);
+CREATE TABLE endpoint_groups (id VARCHAR(64) PRIMARY KEY, owner_id VARCHAR(64) NOT NULL, body TEXT NOT NULL);
+CREATE TABLE project_endpoint_groups (id VARCHAR(64) PRIMARY KEY, owner_id VARCHAR(64) NOT NULL, body TEXT NOT NULL);
+CREATE TABLE domain_configs (id VARCHAR(64) PRIMARY KEY, owner_id VARCHAR(64) NOT NULL, body TEXT NOT NULL);
+CREATE TABLE access_rules (id VARCHAR(64) PRIMARY KEY, owner_id VARCHAR(64) NOT NULL, body TEXT NOT NULL)
+",
+    },
+];
 
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()

@@ -1,0 +1,310 @@
+//! `/v3/credentials` and the EC2 credentials of a user
+//! (`/v3/users/{user_id}/credentials/OS-EC2`), which Keystone keeps in the
+//! same store with type `ec2`.
+
+use super::*;
+use crate::store::documents::{self, Document, Table};
+use crate::store::new_id;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::http::Json;
+use sha2::Digest;
+
+pub fn routes() -> Router<Svc> {
+    Router::new()
+        .route("/credentials", get(list).post(create))
+        .route("/credentials/{id}", get(show).patch(update).delete(delete))
+        .route(
+            "/users/{user_id}/credentials/OS-EC2",
+            get(list_ec2).post(create_ec2),
+        )
+        .route(
+            "/users/{user_id}/credentials/OS-EC2/{access}",
+            get(show_ec2).delete(delete_ec2),
+        )
+}
+
+fn view(svc: &IdentityService, d: &Document) -> Value {
+    let mut v = d.body.clone();
+    v["id"] = json!(d.id);
+    v["user_id"] = json!(d.owner_id);
+    v["links"] = links(svc, &format!("credentials/{}", d.id));
+    v
+}
+
+async fn get_cred(svc: &IdentityService, id: &str) -> Result<Document> {
+    documents::get(&svc.db, Table::Credentials, id)
+        .await?
+        .ok_or_else(|| Error::not_found("credential", id))
+}
+
+async fn list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    let admin = svc
+        .policy
+        .check("identity:list_credentials", &ctx, &json!({"target": {}}));
+    let views: Vec<Value> = documents::list(
+        &svc.db,
+        Table::Credentials,
+        q.get("user_id").map(String::as_str),
+    )
+    .await?
+    .iter()
+    .filter(|d| admin || d.owner_id == ctx.user_id)
+    .filter(|d| {
+        q.get("type")
+            .is_none_or(|t| d.body["type"].as_str() == Some(t))
+    })
+    .map(|d| view(&svc, d))
+    .collect();
+    Ok(ok(
+        json!({"credentials": views, "links": list_links(&svc, "credentials")}),
+    ))
+}
+
+async fn create(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let obj = entity(&body, "credential")?;
+    let user_id = req_str(obj, "user_id", "credential")?;
+    enforce(
+        &svc,
+        &ctx,
+        "identity:create_credential",
+        json!({"credential": {"user_id": user_id}}),
+    )?;
+    let cred_type = req_str(obj, "type", "credential")?;
+    let blob = req_str(obj, "blob", "credential")?;
+    let project_id = opt_str(obj, "project_id", "credential")?;
+    svc.user(&user_id).await?;
+    // EC2 credentials are keyed by the hash of their access key, as Keystone does.
+    let id = if cred_type == "ec2" {
+        let parsed: Value = serde_json::from_str(&blob).map_err(|_| {
+            Error::BadRequest(
+                "Invalid input for field 'credential.blob': an ec2 blob must be JSON.".into(),
+            )
+        })?;
+        let access = parsed["access"].as_str().ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for field 'credential.blob': an ec2 blob needs 'access'.".into(),
+            )
+        })?;
+        if project_id.is_none() {
+            return Err(Error::BadRequest(
+                "Invalid input for field 'credential.project_id': required for ec2 credentials."
+                    .into(),
+            ));
+        }
+        hex(&sha2::Sha256::digest(access.as_bytes()))
+    } else {
+        new_id()
+    };
+    if documents::get(&svc.db, Table::Credentials, &id)
+        .await?
+        .is_some()
+    {
+        return Err(Error::Conflict(
+            "Conflict occurred attempting to store credential - Duplicate ID.".into(),
+        ));
+    }
+    let mut doc_body = extra_of(obj, &["user_id"], json!({}));
+    doc_body["project_id"] = json!(project_id);
+    let d = Document {
+        id,
+        owner_id: user_id,
+        body: doc_body,
+    };
+    documents::put(&svc.db, Table::Credentials, &d).await?;
+    Ok(created(json!({"credential": view(&svc, &d)})))
+}
+
+async fn show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let d = get_cred(&svc, &id).await?;
+    enforce(
+        &svc,
+        &ctx,
+        "identity:get_credential",
+        json!({"credential": {"user_id": d.owner_id}}),
+    )?;
+    Ok(ok(json!({"credential": view(&svc, &d)})))
+}
+
+async fn update(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let mut d = get_cred(&svc, &id).await?;
+    enforce(
+        &svc,
+        &ctx,
+        "identity:update_credential",
+        json!({"credential": {"user_id": d.owner_id}}),
+    )?;
+    let obj = entity(&body, "credential")?;
+    for (k, v) in obj {
+        match k.as_str() {
+            "id" | "links" => {}
+            "user_id" => {
+                let u = v.as_str().ok_or_else(|| {
+                    Error::BadRequest("Invalid input for field 'credential.user_id'.".into())
+                })?;
+                svc.user(u).await?;
+                d.owner_id = u.to_owned();
+            }
+            "blob" | "type" if !v.is_string() => {
+                return Err(Error::BadRequest(format!(
+                    "Invalid input for field 'credential.{k}': must be a string."
+                )))
+            }
+            _ => d.body[k] = v.clone(),
+        }
+    }
+    documents::put(&svc.db, Table::Credentials, &d).await?;
+    Ok(ok(json!({"credential": view(&svc, &d)})))
+}
+
+async fn delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let d = get_cred(&svc, &id).await?;
+    enforce(
+        &svc,
+        &ctx,
+        "identity:delete_credential",
+        json!({"credential": {"user_id": d.owner_id}}),
+    )?;
+    documents::delete(&svc.db, Table::Credentials, &id).await?;
+    Ok(no_content())
+}
+
+// ----- EC2 -----
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn ec2_view(svc: &IdentityService, d: &Document) -> Value {
+    let blob: Value = d.body["blob"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    json!({
+        "user_id": d.owner_id,
+        "tenant_id": d.body["project_id"],
+        "access": blob["access"],
+        "secret": blob["secret"],
+        "trust_id": blob.get("trust_id").cloned().unwrap_or(Value::Null),
+        "links": links(svc, &format!("users/{}/credentials/OS-EC2/{}", d.owner_id, blob["access"].as_str().unwrap_or(""))),
+    })
+}
+
+async fn list_ec2(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(user_id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:ec2_list_credentials",
+        json!({"credential": {"user_id": user_id}}),
+    )?;
+    svc.user(&user_id).await?;
+    let views: Vec<Value> = documents::list(&svc.db, Table::Credentials, Some(&user_id))
+        .await?
+        .iter()
+        .filter(|d| d.body["type"] == "ec2")
+        .map(|d| ec2_view(&svc, d))
+        .collect();
+    Ok(ok(
+        json!({"credentials": views, "links": list_links(&svc, &format!("users/{user_id}/credentials/OS-EC2"))}),
+    ))
+}
+
+async fn create_ec2(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(user_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:ec2_create_credential",
+        json!({"credential": {"user_id": user_id}}),
+    )?;
+    svc.user(&user_id).await?;
+    let tenant = body
+        .get("tenant_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for field 'tenant_id': 'tenant_id' is a required property.".into(),
+            )
+        })?;
+    svc.project(tenant).await?;
+    let access = new_id();
+    let secret = new_id();
+    let blob = json!({"access": access, "secret": secret, "trust_id": null}).to_string();
+    let d = Document {
+        id: hex(&sha2::Sha256::digest(access.as_bytes())),
+        owner_id: user_id,
+        body: json!({"type": "ec2", "blob": blob, "project_id": tenant}),
+    };
+    documents::put(&svc.db, Table::Credentials, &d).await?;
+    Ok(created(json!({"credential": ec2_view(&svc, &d)})))
+}
+
+async fn find_ec2(svc: &IdentityService, user_id: &str, access: &str) -> Result<Document> {
+    let id = hex(&sha2::Sha256::digest(access.as_bytes()));
+    documents::get(&svc.db, Table::Credentials, &id)
+        .await?
+        .filter(|d| d.owner_id == user_id && d.body["type"] == "ec2")
+        .ok_or_else(|| Error::not_found("credential", access))
+}
+
+async fn show_ec2(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((user_id, access)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:ec2_get_credential",
+        json!({"credential": {"user_id": user_id}}),
+    )?;
+    let d = find_ec2(&svc, &user_id, &access).await?;
+    Ok(ok(json!({"credential": ec2_view(&svc, &d)})))
+}
+
+async fn delete_ec2(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((user_id, access)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:ec2_delete_credential",
+        json!({"credential": {"user_id": user_id}}),
+    )?;
+    let d = find_ec2(&svc, &user_id, &access).await?;
+    documents::delete(&svc.db, Table::Credentials, &d.id).await?;
+    Ok(no_content())
+}

@@ -1,0 +1,322 @@
+//! OS-EP-FILTER endpoint groups: named filters over the catalog's endpoints,
+//! associable with projects.
+
+use super::*;
+use crate::store::documents::{self, Document, Table};
+use crate::store::{self, new_id};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::http::Json;
+
+pub fn routes() -> Router<Svc> {
+    Router::new()
+        .route("/OS-EP-FILTER/endpoint_groups", get(list).post(create))
+        .route(
+            "/OS-EP-FILTER/endpoint_groups/{id}",
+            get(show).patch(update).delete(delete),
+        )
+        .route(
+            "/OS-EP-FILTER/endpoint_groups/{id}/endpoints",
+            get(endpoints),
+        )
+        .route("/OS-EP-FILTER/endpoint_groups/{id}/projects", get(projects))
+        .route(
+            "/OS-EP-FILTER/endpoint_groups/{id}/projects/{project_id}",
+            get(check_project).put(add_project).delete(remove_project),
+        )
+        .route(
+            "/OS-EP-FILTER/projects/{project_id}/endpoint_groups",
+            get(groups_of_project),
+        )
+}
+
+const FILTERS: &[&str] = &["service_id", "interface", "region_id"];
+
+fn view(svc: &IdentityService, d: &Document) -> Value {
+    let mut v = d.body.clone();
+    v["id"] = json!(d.id);
+    v["links"] = links(svc, &format!("OS-EP-FILTER/endpoint_groups/{}", d.id));
+    v
+}
+
+fn filters(obj: &Map<String, Value>, required: bool) -> Result<Option<Value>> {
+    match obj.get("filters") {
+        None if required => Err(Error::BadRequest(
+            "Invalid input for field 'endpoint_group.filters': required.".into(),
+        )),
+        None => Ok(None),
+        Some(Value::Object(f)) => {
+            for k in f.keys() {
+                if !FILTERS.contains(&k.as_str()) {
+                    return Err(Error::BadRequest(format!(
+                        "Invalid input for field 'endpoint_group.filters': '{k}' is not one of service_id, interface, region_id."
+                    )));
+                }
+            }
+            Ok(Some(Value::Object(f.clone())))
+        }
+        Some(_) => Err(Error::BadRequest(
+            "Invalid input for field 'endpoint_group.filters': must be an object.".into(),
+        )),
+    }
+}
+
+async fn get_group(svc: &IdentityService, id: &str) -> Result<Document> {
+    documents::get(&svc.db, Table::EndpointGroups, id)
+        .await?
+        .ok_or_else(|| Error::not_found("endpoint group", id))
+}
+
+async fn list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:list_endpoint_groups", json!({}))?;
+    let views: Vec<Value> = documents::list(&svc.db, Table::EndpointGroups, None)
+        .await?
+        .iter()
+        .filter(|d| {
+            q.get("name")
+                .is_none_or(|n| d.body["name"].as_str() == Some(n))
+        })
+        .map(|d| view(&svc, d))
+        .collect();
+    Ok(ok(
+        json!({"endpoint_groups": views, "links": list_links(&svc, "OS-EP-FILTER/endpoint_groups")}),
+    ))
+}
+
+async fn create(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:create_endpoint_group", json!({}))?;
+    let obj = entity(&body, "endpoint_group")?;
+    let name = name_field(obj, "endpoint_group", 255, true)?.expect("required");
+    let f = filters(obj, true)?.expect("required");
+    let mut b = extra_of(obj, &[], json!({}));
+    b["name"] = json!(name);
+    b["filters"] = f;
+    b["description"] = obj.get("description").cloned().unwrap_or(Value::Null);
+    let d = Document {
+        id: new_id(),
+        owner_id: String::new(),
+        body: b,
+    };
+    documents::put(&svc.db, Table::EndpointGroups, &d).await?;
+    Ok(created(json!({"endpoint_group": view(&svc, &d)})))
+}
+
+async fn show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:get_endpoint_group", json!({}))?;
+    let d = get_group(&svc, &id).await?;
+    Ok(ok(json!({"endpoint_group": view(&svc, &d)})))
+}
+
+async fn update(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:update_endpoint_group", json!({}))?;
+    let obj = entity(&body, "endpoint_group")?;
+    name_field(obj, "endpoint_group", 255, false)?;
+    filters(obj, false)?;
+    let mut d = get_group(&svc, &id).await?;
+    for (k, v) in obj {
+        if k != "id" && k != "links" {
+            d.body[k] = v.clone();
+        }
+    }
+    documents::put(&svc.db, Table::EndpointGroups, &d).await?;
+    Ok(ok(json!({"endpoint_group": view(&svc, &d)})))
+}
+
+async fn delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(&svc, &ctx, "identity:delete_endpoint_group", json!({}))?;
+    get_group(&svc, &id).await?;
+    documents::delete(&svc.db, Table::EndpointGroups, &id).await?;
+    for a in documents::list(&svc.db, Table::ProjectEndpointGroups, Some(&id)).await? {
+        documents::delete(&svc.db, Table::ProjectEndpointGroups, &a.id).await?;
+    }
+    Ok(no_content())
+}
+
+async fn endpoints(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:list_endpoints_associated_with_endpoint_group",
+        json!({}),
+    )?;
+    let d = get_group(&svc, &id).await?;
+    let f = &d.body["filters"];
+    let views: Vec<Value> = store::catalog::list_endpoints(&svc.db)
+        .await?
+        .iter()
+        .filter(|e| f["service_id"].as_str().is_none_or(|s| s == e.service_id))
+        .filter(|e| f["interface"].as_str().is_none_or(|s| s == e.interface))
+        .filter(|e| f["region_id"].as_str().is_none_or(|s| Some(s) == e.region_id.as_deref()))
+        .map(|e| {
+            json!({"id": e.id, "interface": e.interface, "region": e.region_id, "region_id": e.region_id,
+                   "service_id": e.service_id, "url": e.url, "enabled": e.enabled,
+                   "links": links(&svc, &format!("endpoints/{}", e.id))})
+        })
+        .collect();
+    Ok(ok(
+        json!({"endpoints": views, "links": list_links(&svc, &format!("OS-EP-FILTER/endpoint_groups/{id}/endpoints"))}),
+    ))
+}
+
+fn assoc_id(group: &str, project: &str) -> String {
+    format!("{group}:{project}")
+}
+
+async fn projects(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:list_projects_associated_with_endpoint_group",
+        json!({}),
+    )?;
+    get_group(&svc, &id).await?;
+    let mut views = Vec::new();
+    for a in documents::list(&svc.db, Table::ProjectEndpointGroups, Some(&id)).await? {
+        if let Ok(p) = svc
+            .project(a.body["project_id"].as_str().unwrap_or(""))
+            .await
+        {
+            views.push(super::projects::project_view(&svc, &p));
+        }
+    }
+    Ok(ok(
+        json!({"projects": views, "links": list_links(&svc, &format!("OS-EP-FILTER/endpoint_groups/{id}/projects"))}),
+    ))
+}
+
+async fn check_project(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, project_id)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:get_endpoint_group_in_project",
+        json!({}),
+    )?;
+    get_group(&svc, &id).await?;
+    let p = svc.project(&project_id).await?;
+    if documents::get(
+        &svc.db,
+        Table::ProjectEndpointGroups,
+        &assoc_id(&id, &project_id),
+    )
+    .await?
+    .is_none()
+    {
+        return Err(Error::NotFound(format!(
+            "Endpoint group {id} is not associated with project {project_id}."
+        )));
+    }
+    Ok(ok(
+        json!({"project": super::projects::project_view(&svc, &p)}),
+    ))
+}
+
+async fn add_project(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, project_id)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:add_endpoint_group_to_project",
+        json!({}),
+    )?;
+    get_group(&svc, &id).await?;
+    svc.project(&project_id).await?;
+    documents::put(
+        &svc.db,
+        Table::ProjectEndpointGroups,
+        &Document {
+            id: assoc_id(&id, &project_id),
+            owner_id: id,
+            body: json!({"project_id": project_id}),
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn remove_project(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, project_id)): Path<(String, String)>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:remove_endpoint_group_from_project",
+        json!({}),
+    )?;
+    if !documents::delete(
+        &svc.db,
+        Table::ProjectEndpointGroups,
+        &assoc_id(&id, &project_id),
+    )
+    .await?
+    {
+        return Err(Error::NotFound(format!(
+            "Endpoint group {id} is not associated with project {project_id}."
+        )));
+    }
+    Ok(no_content())
+}
+
+async fn groups_of_project(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(project_id): Path<String>,
+) -> Result<Response> {
+    enforce(
+        &svc,
+        &ctx,
+        "identity:list_endpoint_groups_for_project",
+        json!({}),
+    )?;
+    svc.project(&project_id).await?;
+    let mut views = Vec::new();
+    for a in documents::list(&svc.db, Table::ProjectEndpointGroups, None).await? {
+        if a.body["project_id"].as_str() == Some(&project_id) {
+            if let Ok(g) = get_group(&svc, &a.owner_id).await {
+                views.push(view(&svc, &g));
+            }
+        }
+    }
+    Ok(ok(json!({"endpoint_groups": views,
+        "links": list_links(&svc, &format!("OS-EP-FILTER/projects/{project_id}/endpoint_groups"))})))
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Prepare this host for building and testing Ferrostack: Debian packages the
+# project needs, and the database/message servers the tests talk to
+# (started if they are installed but down). Idempotent; needs root for apt.
+set -euo pipefail
+
+log() { printf 'setup-host: %s\n' "$*" >&2; }
+
+# Debian packages, by the command that proves each is there.
+declare -A want=(
+    [cc]=gcc
+    [pkg-config]=pkg-config
+    [python3]=python3
+    [curl]=curl
+    [ip]=iproute2
+)
+missing=()
+for cmd in "${!want[@]}"; do
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("${want[$cmd]}")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        log "missing packages ${missing[*]}: run as root or install them"
+        exit 1
+    fi
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    log "no Rust toolchain (cargo) on PATH: install one with rustup"
+    exit 1
+fi
+
+# Servers used by the multi-database tests and multi-node deployments.
+# Start each one that is installed but not answering.
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 2>/dev/null; then
+    log "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || log "PostgreSQL did not start"
+fi
+if [[ -x /usr/sbin/mariadbd ]] && ! mariadb-admin ping -h 127.0.0.1 --silent 2>/dev/null; then
+    log "starting MariaDB"
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || log "MariaDB did not start"
+    for _ in $(seq 1 30); do mariadb-admin ping -h 127.0.0.1 --silent 2>/dev/null && break; sleep 1; done
+fi
+if command -v rabbitmq-server >/dev/null 2>&1 && ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+    log "starting RabbitMQ"
+    rabbitmq-server -detached || log "RabbitMQ did not start"
+fi
+log "host ready"

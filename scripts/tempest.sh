@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Start a fresh all-in-one, run tempest's API tests for the given services
+# against it, stop it. Prints one result line per service.
+#
+#   scripts/tempest.sh identity [image ...]
+set -uo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+bin="${FERROSTACK_BIN:-$repo/target/debug/ferrostack}"
+[[ -x "$bin" ]] || cargo build -p ferrostack || exit 2
+data="$(mktemp -d /tmp/ferrostack-tempest.XXXXXX)"
+"$bin" all-in-one --data-dir "$data" >"$data/all-in-one.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+for _ in $(seq 1 60); do
+    curl -sf http://127.0.0.1:5000/v3 >/dev/null && break
+    kill -0 $pid 2>/dev/null || { echo "all-in-one exited:"; tail -20 "$data/all-in-one.log"; exit 2; }
+    sleep 0.5
+done
+for service in "$@"; do
+    tools/tempest/run.sh "$service" "$data"
+done
+echo "tempest workspace and logs: $data"
