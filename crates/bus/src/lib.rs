@@ -95,8 +95,11 @@ pub fn open(url: &str) -> Result<SharedBus, BusError> {
 
 /// In-process bus for the all-in-one: the same semantics as AMQP topics
 /// (round-robin among servers of a topic, fan-out of notifications).
+/// The servers of one topic and the index of the last one used.
+type TopicServers = (Vec<mpsc::Sender<Incoming>>, usize);
+
 pub struct MemoryBus {
-    topics: Mutex<HashMap<String, (Vec<mpsc::Sender<Incoming>>, usize)>>,
+    topics: Mutex<HashMap<String, TopicServers>>,
     notifications: broadcast::Sender<Notification>,
 }
 

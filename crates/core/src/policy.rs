@@ -17,7 +17,7 @@ use std::collections::HashMap;
 enum Rule {
     Always,
     Never,
-    Rule(String),
+    Named(String),
     Role(String),
     Match { key: String, value: String },
     Not(Box<Rule>),
@@ -82,7 +82,7 @@ impl Policy {
         match rule {
             Rule::Always => true,
             Rule::Never => false,
-            Rule::Rule(name) => self
+            Rule::Named(name) => self
                 .rules
                 .get(name)
                 .map(|r| self.eval(r, ctx, target, depth + 1))
@@ -241,7 +241,7 @@ impl<'a> Parser<'a> {
                     .split_once(':')
                     .ok_or_else(|| format!("'{check}' is not a check"))?;
                 Ok(match kind {
-                    "rule" => Rule::Rule(value.to_owned()),
+                    "rule" => Rule::Named(value.to_owned()),
                     "role" => Rule::Role(value.to_owned()),
                     _ => Rule::Match {
                         key: kind.to_owned(),

@@ -201,11 +201,11 @@ pub fn context_from_token_body(t: &Value) -> AuthContext {
             .unwrap_or_default(),
         methods: t["methods"]
             .as_array()
-            .map(|m| m.iter().filter_map(|v| s(v)).collect())
+            .map(|m| m.iter().filter_map(&s).collect())
             .unwrap_or_default(),
         audit_ids: t["audit_ids"]
             .as_array()
-            .map(|m| m.iter().filter_map(|v| s(v)).collect())
+            .map(|m| m.iter().filter_map(&s).collect())
             .unwrap_or_default(),
         issued_at: s(&t["issued_at"]).unwrap_or_default(),
         expires_at: s(&t["expires_at"]).unwrap_or_default(),

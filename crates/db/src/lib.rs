@@ -312,6 +312,17 @@ pub mod testing {
     }
 }
 
+/// `query.fetch_one(..).await.db()?` — a sqlx result in the services' error type.
+pub trait DbResultExt<T> {
+    fn db(self) -> Result<T, ferrostack_core::Error>;
+}
+
+impl<T> DbResultExt<T> for Result<T, sqlx::Error> {
+    fn db(self) -> Result<T, ferrostack_core::Error> {
+        self.map_err(|e| DbError::Sqlx(e).into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,16 +375,5 @@ mod tests {
             let err: ferrostack_core::Error = DbError::from(dup).into();
             assert_eq!(err.status(), 409, "{:?} on {:?}", err, db.backend);
         }
-    }
-}
-
-/// `query.fetch_one(..).await.db()?` — a sqlx result in the services' error type.
-pub trait DbResultExt<T> {
-    fn db(self) -> Result<T, ferrostack_core::Error>;
-}
-
-impl<T> DbResultExt<T> for Result<T, sqlx::Error> {
-    fn db(self) -> Result<T, ferrostack_core::Error> {
-        self.map_err(|e| DbError::Sqlx(e).into())
     }
 }

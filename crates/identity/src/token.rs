@@ -156,7 +156,7 @@ impl KeyRepository {
             return Err(invalid());
         }
         let mut padded = token.to_owned();
-        while padded.len() % 4 != 0 {
+        while !padded.len().is_multiple_of(4) {
             padded.push('=');
         }
         let keys = self.keys.read().unwrap();

@@ -53,6 +53,15 @@ pub fn routes() -> Router<Svc> {
         .route("/role_assignments", get(list_assignments))
 }
 
+/// The `{target}/{actor}/{actor_id}` part of a grant URL.
+struct GrantPath {
+    target: Target,
+    target_id: String,
+    actor: String,
+    actor_id: String,
+    inherited: bool,
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Target {
     Project,
@@ -103,13 +112,16 @@ async fn grant_op(
     svc: Svc,
     ctx: &AuthContext,
     method: Method,
-    target: Target,
-    target_id: String,
-    actor: String,
-    actor_id: String,
+    g: GrantPath,
     role_id: String,
-    inherited: bool,
 ) -> Result<Response> {
+    let GrantPath {
+        target,
+        target_id,
+        actor,
+        actor_id,
+        inherited,
+    } = g;
     let action = match method {
         Method::PUT => "identity:create_grant",
         Method::DELETE => "identity:revoke_grant",
@@ -190,12 +202,14 @@ async fn project_grant(
         svc,
         &ctx,
         method,
-        Target::Project,
-        id,
-        actor,
-        actor_id,
+        GrantPath {
+            target: Target::Project,
+            target_id: id,
+            actor,
+            actor_id,
+            inherited: false,
+        },
         role_id,
-        false,
     )
     .await
 }
@@ -210,12 +224,14 @@ async fn domain_grant(
         svc,
         &ctx,
         method,
-        Target::Domain,
-        id,
-        actor,
-        actor_id,
+        GrantPath {
+            target: Target::Domain,
+            target_id: id,
+            actor,
+            actor_id,
+            inherited: false,
+        },
         role_id,
-        false,
     )
     .await
 }
@@ -230,12 +246,14 @@ async fn system_grant(
         svc,
         &ctx,
         method,
-        Target::System,
-        SYSTEM.into(),
-        actor,
-        actor_id,
+        GrantPath {
+            target: Target::System,
+            target_id: SYSTEM.into(),
+            actor,
+            actor_id,
+            inherited: false,
+        },
         role_id,
-        false,
     )
     .await
 }
@@ -250,12 +268,14 @@ async fn inherited_domain_grant(
         svc,
         &ctx,
         method,
-        Target::Domain,
-        id,
-        actor,
-        actor_id,
+        GrantPath {
+            target: Target::Domain,
+            target_id: id,
+            actor,
+            actor_id,
+            inherited: true,
+        },
         role_id,
-        true,
     )
     .await
 }
@@ -270,26 +290,26 @@ async fn inherited_project_grant(
         svc,
         &ctx,
         method,
-        Target::Project,
-        id,
-        actor,
-        actor_id,
+        GrantPath {
+            target: Target::Project,
+            target_id: id,
+            actor,
+            actor_id,
+            inherited: true,
+        },
         role_id,
-        true,
     )
     .await
 }
 
-async fn list_grants(
-    svc: Svc,
-    ctx: &AuthContext,
-    target: Target,
-    target_id: String,
-    actor: String,
-    actor_id: String,
-    inherited: bool,
-    path: String,
-) -> Result<Response> {
+async fn list_grants(svc: Svc, ctx: &AuthContext, g: GrantPath, path: String) -> Result<Response> {
+    let GrantPath {
+        target,
+        target_id,
+        actor,
+        actor_id,
+        inherited,
+    } = g;
     enforce(&svc, ctx, "identity:list_grants", json!({}))?;
     let kind = resolve(&svc, target, &target_id, &actor, &actor_id).await?;
     let mut views = Vec::new();
@@ -315,7 +335,19 @@ async fn list_project_grants(
     Path((id, actor, actor_id)): Path<(String, String, String)>,
 ) -> Result<Response> {
     let path = format!("projects/{id}/{actor}/{actor_id}/roles");
-    list_grants(svc, &ctx, Target::Project, id, actor, actor_id, false, path).await
+    list_grants(
+        svc,
+        &ctx,
+        GrantPath {
+            target: Target::Project,
+            target_id: id,
+            actor,
+            actor_id,
+            inherited: false,
+        },
+        path,
+    )
+    .await
 }
 
 async fn list_domain_grants(
@@ -324,7 +356,19 @@ async fn list_domain_grants(
     Path((id, actor, actor_id)): Path<(String, String, String)>,
 ) -> Result<Response> {
     let path = format!("domains/{id}/{actor}/{actor_id}/roles");
-    list_grants(svc, &ctx, Target::Domain, id, actor, actor_id, false, path).await
+    list_grants(
+        svc,
+        &ctx,
+        GrantPath {
+            target: Target::Domain,
+            target_id: id,
+            actor,
+            actor_id,
+            inherited: false,
+        },
+        path,
+    )
+    .await
 }
 
 async fn list_inherited_domain_grants(
@@ -333,7 +377,19 @@ async fn list_inherited_domain_grants(
     Path((id, actor, actor_id)): Path<(String, String, String)>,
 ) -> Result<Response> {
     let path = format!("OS-INHERIT/domains/{id}/{actor}/{actor_id}/roles/inherited_to_projects");
-    list_grants(svc, &ctx, Target::Domain, id, actor, actor_id, true, path).await
+    list_grants(
+        svc,
+        &ctx,
+        GrantPath {
+            target: Target::Domain,
+            target_id: id,
+            actor,
+            actor_id,
+            inherited: true,
+        },
+        path,
+    )
+    .await
 }
 
 async fn list_system_grants(
@@ -345,11 +401,13 @@ async fn list_system_grants(
     list_grants(
         svc,
         &ctx,
-        Target::System,
-        SYSTEM.into(),
-        actor,
-        actor_id,
-        false,
+        GrantPath {
+            target: Target::System,
+            target_id: SYSTEM.into(),
+            actor,
+            actor_id,
+            inherited: false,
+        },
         path,
     )
     .await
