@@ -13,6 +13,7 @@ pub struct Config {
     pub common: CommonConfig,
     pub bus: BusConfig,
     pub identity: IdentityConfig,
+    pub image: ImageConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -129,6 +130,43 @@ impl Default for IdentityConfig {
     }
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageConfig {
+    /// Empty means `sqlite://<data_dir>/image.sqlite`.
+    pub database_url: String,
+    pub port: u16,
+    /// Empty means `<data_dir>/images`: the filesystem store.
+    pub filesystem_store_datadir: String,
+    /// Bytes a project may store in images (Glance's `user_storage_quota`); 0 = unlimited.
+    pub user_storage_quota: u64,
+    /// Images a project may own; 0 = unlimited.
+    pub image_count_quota: u64,
+    /// Largest image accepted, in bytes (Glance's `image_size_cap`, 1 TiB).
+    pub image_size_cap: u64,
+    /// Default and maximum page sizes of image lists.
+    pub limit_param_default: usize,
+    pub api_limit_max: usize,
+    /// JSON request bodies above this many bytes get 413.
+    pub max_request_body_size: usize,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        ImageConfig {
+            database_url: String::new(),
+            port: 9292,
+            filesystem_store_datadir: String::new(),
+            user_storage_quota: 0,
+            image_count_quota: 0,
+            image_size_cap: 1 << 40,
+            limit_param_default: 25,
+            api_limit_max: 1000,
+            max_request_body_size: 65_536,
+        }
+    }
+}
+
 impl Config {
     /// Read `path` (when given), then apply environment overrides.
     pub fn load(path: Option<&Path>) -> Result<Config, String> {
@@ -167,6 +205,14 @@ impl Config {
             self.common.data_dir.join("fernet-keys")
         } else {
             PathBuf::from(&self.identity.key_repository)
+        }
+    }
+
+    pub fn image_store_dir(&self) -> PathBuf {
+        if self.image.filesystem_store_datadir.is_empty() {
+            self.common.data_dir.join("images")
+        } else {
+            PathBuf::from(&self.image.filesystem_store_datadir)
         }
     }
 

@@ -23,12 +23,24 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     identity.spawn_background();
     crate::credentials::write(&cfg, &data_dir)?;
 
-    let router = ferrostack_identity::api::router(identity.clone());
+    let image = ferrostack_image::open(&cfg, bus.clone())
+        .await
+        .map_err(anyhow::Error::msg)?;
+
+    // In one process, services validate tokens with identity directly.
+    let validator: ferrostack_core::auth::SharedValidator = std::sync::Arc::new(
+        ferrostack_identity::service::LocalValidator(identity.clone()),
+    );
+    let auth_uri = format!("{}/v3", cfg.public_url(cfg.identity.public_port));
+    let identity_api = ferrostack_identity::api::router(identity.clone());
+    let image_api = ferrostack_image::api::router(image.clone(), validator.clone(), &auth_uri);
+
     let mut servers = tokio::task::JoinSet::new();
     let mut listening = Vec::new();
-    for (name, port) in [
-        ("identity", cfg.identity.public_port),
-        ("identity (admin)", cfg.identity.admin_port),
+    for (name, port, app) in [
+        ("identity", cfg.identity.public_port, identity_api.clone()),
+        ("identity (admin)", cfg.identity.admin_port, identity_api),
+        ("image", cfg.image.port, image_api),
     ] {
         let addr: SocketAddr = format!("{}:{port}", cfg.common.bind_host).parse()?;
         let listener = TcpListener::bind(addr)
@@ -38,7 +50,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             "  {name:<18} http://{}:{port}",
             cfg.common.public_host
         ));
-        let app = router.clone();
         servers.spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown_signal())
@@ -65,6 +76,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         res??;
     }
     identity.db.pool.close().await;
+    image.db.pool.close().await;
     println!("Ferrostack stopped.");
     Ok(())
 }

@@ -110,10 +110,23 @@ async fn main() -> anyhow::Result<()> {
         Command::Db {
             command: DbCommand::Sync,
         } => {
-            let url = cfg.database_url("identity", &cfg.identity.database_url);
-            let db = ferrostack_db::Db::connect(&url).await?;
-            let v = db.migrate(ferrostack_identity::store::MIGRATIONS).await?;
-            println!("identity: schema version {v}");
+            let services: [(&str, &str, &[ferrostack_db::Migration]); 2] = [
+                (
+                    "identity",
+                    &cfg.identity.database_url,
+                    ferrostack_identity::store::MIGRATIONS,
+                ),
+                (
+                    "image",
+                    &cfg.image.database_url,
+                    ferrostack_image::store::MIGRATIONS,
+                ),
+            ];
+            for (name, configured, migrations) in services {
+                let db = ferrostack_db::Db::connect(&cfg.database_url(name, configured)).await?;
+                let v = db.migrate(migrations).await?;
+                println!("{name}: schema version {v}");
+            }
             Ok(())
         }
         Command::Fernet { command } => {

@@ -1,0 +1,181 @@
+//! Image data: upload (`PUT …/file`), download with `Range`, staging and
+//! interactive import (`glance-direct`). Bodies are streamed in both
+//! directions; memory does not grow with the image.
+
+use super::Svc;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::http::Json;
+use ferrostack_core::{Error, Result};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// The size the client declares: `Content-Length`, or Glance's
+/// `x-openstack-image-size` for chunked uploads.
+fn declared_size(headers: &HeaderMap) -> Result<Option<u64>> {
+    for h in ["x-openstack-image-size", "content-length"] {
+        if let Some(v) = headers.get(h) {
+            let s = v.to_str().unwrap_or("");
+            return s
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| Error::BadRequest(format!("Invalid {h} header: '{s}'.")));
+        }
+    }
+    Ok(None)
+}
+
+pub async fn upload(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    if !ct.starts_with("application/octet-stream") {
+        return Err(Error::UnsupportedMediaType(format!(
+            "Unsupported Content-Type '{ct}': use application/octet-stream."
+        )));
+    }
+    let size = declared_size(req.headers())?;
+    let stream = req.into_body().into_data_stream();
+    svc.upload(&ctx, &id, stream, size).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn stage(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response> {
+    let stream = req.into_body().into_data_stream();
+    svc.stage(&ctx, &id, stream).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn import(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    svc.import(&ctx, &id, &body).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n` → (start, end inclusive); one range only.
+fn parse_range(h: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = h.strip_prefix("bytes=")?;
+    if spec.contains(',') || size == 0 {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (size.saturating_sub(n), size - 1)
+        }
+        (s, "") => (s.parse().ok()?, size - 1),
+        (s, e) => (s.parse().ok()?, e.parse::<u64>().ok()?.min(size - 1)),
+    };
+    (start <= end && start < size).then_some((start, end))
+}
+
+pub async fn download(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let img = svc.get_visible(&ctx, &id).await?;
+    if img.status == "deactivated"
+        && !(ctx.is_admin() || crate::service::ImageService::is_owner(&ctx, &img))
+    {
+        return Err(Error::Forbidden(
+            "The requested image has been deactivated. Image data download is forbidden.".into(),
+        ));
+    }
+    if img.status != "active" && img.status != "deactivated" {
+        // Glance answers 204 for an image without data.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let mut file = tokio::fs::File::open(svc.store.path(&id))
+        .await
+        .map_err(|e| Error::Unavailable(format!("The image data of {id} is not available: {e}")))?;
+    let size = file.metadata().await.map_err(Error::internal)?.len();
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, start, len) = match range {
+        None => (StatusCode::OK, 0, size),
+        Some(r) => match parse_range(r, size) {
+            Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
+            None => {
+                let mut resp = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                resp.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"),
+                );
+                return Ok(resp);
+            }
+        },
+    };
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(Error::internal)?;
+    }
+    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024);
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if let Some(c) = &img.checksum {
+        if status == StatusCode::OK {
+            if let Ok(v) = HeaderValue::from_str(c) {
+                h.insert("content-md5", v);
+            }
+        }
+    }
+    if status == StatusCode::PARTIAL_CONTENT {
+        h.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + len - 1))
+                .expect("ascii"),
+        );
+    }
+    let _ = svc
+        .bus
+        .notify(
+            "image.localhost",
+            "image.send",
+            serde_json::json!({"image_id": id, "bytes_sent": len}),
+        )
+        .await;
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=50-500", 100), Some((50, 99)));
+        assert_eq!(parse_range("bytes=100-", 100), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+    }
+}

@@ -1,0 +1,82 @@
+//! Version discovery and the `/v2/info/*` documents.
+
+use super::Svc;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::Result;
+use serde_json::json;
+
+/// The v2 minor versions this API honours, newest first.
+const VERSIONS: &[(&str, &str)] = &[
+    ("v2.16", "CURRENT"),
+    ("v2.15", "SUPPORTED"),
+    ("v2.14", "SUPPORTED"),
+    ("v2.13", "SUPPORTED"),
+    ("v2.12", "SUPPORTED"),
+    ("v2.11", "SUPPORTED"),
+    ("v2.10", "SUPPORTED"),
+    ("v2.9", "SUPPORTED"),
+    ("v2.8", "SUPPORTED"),
+    ("v2.7", "SUPPORTED"),
+    ("v2.6", "SUPPORTED"),
+    ("v2.5", "SUPPORTED"),
+    ("v2.4", "SUPPORTED"),
+    ("v2.3", "SUPPORTED"),
+    ("v2.2", "SUPPORTED"),
+    ("v2.1", "SUPPORTED"),
+    ("v2.0", "SUPPORTED"),
+];
+
+fn base(svc: &Svc) -> String {
+    svc.config.public_url(svc.config.image.port)
+}
+
+/// `GET /` and `/versions`: 300 Multiple Choices, as Glance answers.
+pub async fn versions(State(svc): State<Svc>) -> Response {
+    let b = base(&svc);
+    let values: Vec<_> = VERSIONS
+        .iter()
+        .map(|(id, status)| json!({"id": id, "status": status, "links": [{"rel": "self", "href": format!("{b}/v2/")}]}))
+        .collect();
+    (
+        StatusCode::MULTIPLE_CHOICES,
+        axum::Json(json!({"versions": values})),
+    )
+        .into_response()
+}
+
+pub async fn v2(State(svc): State<Svc>) -> Response {
+    let b = base(&svc);
+    axum::Json(
+        json!({"versions": [{"id": VERSIONS[0].0, "status": "CURRENT",
+        "links": [{"rel": "self", "href": format!("{b}/v2/")}]}]}),
+    )
+    .into_response()
+}
+
+pub async fn import_info(Authenticated(_): Authenticated) -> Response {
+    axum::Json(json!({"import-methods": {
+        "description": "Import methods available.", "type": "array", "value": ["glance-direct"]}}))
+    .into_response()
+}
+
+pub async fn stores_info(Authenticated(_): Authenticated) -> Response {
+    axum::Json(
+        json!({"stores": [{"id": "file", "description": "Filesystem store", "default": true}]}),
+    )
+    .into_response()
+}
+
+/// `GET /v2/info/usage`: the caller's project against its quotas.
+pub async fn usage(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    let owner = ctx.project_id.clone().unwrap_or_default();
+    let (bytes, count) = crate::store::images::usage(&svc.db, &owner).await?;
+    let limit = |v: u64| if v == 0 { -1 } else { v as i64 };
+    Ok(axum::Json(json!({"usage": {
+        "image_size_total": {"limit": limit(svc.config.image.user_storage_quota), "usage": bytes},
+        "image_count_total": {"limit": limit(svc.config.image.image_count_quota), "usage": count},
+    }}))
+    .into_response())
+}

@@ -1,0 +1,494 @@
+//! `/v2/images`: create, list (filters, sorting, pagination), show, JSON-patch
+//! update, delete, tags, deactivate / reactivate.
+
+use super::{params, Query, Svc};
+use crate::store::{self, images::Image};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ferrostack_core::auth::{AuthContext, Authenticated};
+use ferrostack_core::http::Json;
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Value};
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+
+fn created(svc: &Svc, img: &Image) -> Response {
+    let mut resp = (StatusCode::CREATED, axum::Json(svc.view(img))).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        "openstack-image-import-methods",
+        HeaderValue::from_static("glance-direct"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("/v2/images/{}", img.id)) {
+        h.insert(header::LOCATION, v);
+    }
+    resp
+}
+
+pub async fn create(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| Error::BadRequest("The request body must be a JSON object.".into()))?;
+    let img = svc.create(&ctx, obj).await?;
+    Ok(created(&svc, &img))
+}
+
+pub async fn show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let img = svc.get_visible(&ctx, &id).await?;
+    Ok(axum::Json(svc.view(&img)).into_response())
+}
+
+pub async fn update(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let v20 = ct.starts_with("application/openstack-images-v2.0-json-patch");
+    if !(v20 || ct.starts_with("application/openstack-images-v2.1-json-patch")) {
+        return Err(Error::UnsupportedMediaType(format!(
+            "Unsupported Content-Type '{ct}': use application/openstack-images-v2.1-json-patch."
+        )));
+    }
+    let ops: Value = ferrostack_core::http::parse_json(&body)?;
+    let img = svc.patch(&ctx, &id, &ops, v20).await?;
+    Ok(axum::Json(svc.view(&img)).into_response())
+}
+
+pub async fn delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    svc.delete(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn deactivate(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    svc.set_active_state(&ctx, &id, true).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn reactivate(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    svc.set_active_state(&ctx, &id, false).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn add_tag(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<Response> {
+    let mut ops = vec![];
+    let img = svc.get_owned(&ctx, &id, "modify_image").await?;
+    if !img.tags.contains(&tag) {
+        let mut tags = img.tags.clone();
+        tags.push(tag);
+        ops.push(json!({"op": "replace", "path": "/tags", "value": tags}));
+        svc.patch(&ctx, &id, &Value::Array(ops), false).await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn delete_tag(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<Response> {
+    let img = svc.get_owned(&ctx, &id, "modify_image").await?;
+    if !img.tags.contains(&tag) {
+        return Err(Error::NotFound(format!(
+            "Tag {tag} not found for image {id}."
+        )));
+    }
+    let tags: Vec<&String> = img.tags.iter().filter(|t| **t != tag).collect();
+    svc.patch(
+        &ctx,
+        &id,
+        &json!([{"op": "replace", "path": "/tags", "value": tags}]),
+        false,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- listing -----
+
+/// `gt:2026-01-01T00:00:00Z` style comparisons on timestamps.
+fn time_matches(value: &str, filter: &str) -> Result<bool> {
+    let (op, t) = filter
+        .split_once(':')
+        .filter(|(op, _)| matches!(*op, "gt" | "gte" | "lt" | "lte" | "eq" | "neq"))
+        .unwrap_or(("eq", filter));
+    let want = ferrostack_core::time::parse(t)
+        .ok_or_else(|| Error::BadRequest(format!("Invalid timestamp '{t}' in a time filter.")))?;
+    let have = ferrostack_core::time::parse(value).unwrap_or_default();
+    Ok(match op {
+        "gt" => have > want,
+        "gte" => have >= want,
+        "lt" => have < want,
+        "lte" => have <= want,
+        "neq" => have != want,
+        _ => have == want,
+    })
+}
+
+/// `in:a,b` or a plain value.
+fn in_matches(value: Option<&str>, filter: &str) -> bool {
+    match filter.strip_prefix("in:") {
+        Some(list) => list.split(',').any(|x| Some(x.trim_matches('"')) == value),
+        None => Some(filter) == value,
+    }
+}
+
+fn parse_size(v: &str, key: &str) -> Result<i64> {
+    v.parse::<i64>().map_err(|_| {
+        Error::BadRequest(format!("Invalid value for {key}: '{v}' is not an integer."))
+    })
+}
+
+const SORT_KEYS: &[&str] = &[
+    "name",
+    "status",
+    "container_format",
+    "disk_format",
+    "size",
+    "id",
+    "created_at",
+    "updated_at",
+    "visibility",
+    "owner",
+    "min_disk",
+    "min_ram",
+    "virtual_size",
+    "protected",
+    "os_hidden",
+];
+
+fn sort_value(img: &Value, key: &str) -> Value {
+    img.get(key).cloned().unwrap_or(Value::Null)
+}
+
+fn cmp_values(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Less,
+        (_, Value::Null) => Ordering::Greater,
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => a.as_str().unwrap_or("").cmp(b.as_str().unwrap_or("")),
+    }
+}
+
+/// `sort=name:asc,size` or `sort_key=name&sort_dir=asc` (repeatable).
+fn sort_spec(p: &HashMap<String, Vec<String>>) -> Result<Vec<(String, bool)>> {
+    let mut spec = Vec::new();
+    if let Some(sort) = p.get("sort") {
+        if p.contains_key("sort_key") || p.contains_key("sort_dir") {
+            return Err(Error::BadRequest(
+                "The 'sort' parameter cannot be combined with 'sort_key' or 'sort_dir'.".into(),
+            ));
+        }
+        for item in sort.iter().flat_map(|s| s.split(',')) {
+            let (k, d) = item.split_once(':').unwrap_or((item, "desc"));
+            spec.push((k.trim().to_owned(), d.trim().to_owned()));
+        }
+    } else {
+        let keys: Vec<String> = p
+            .get("sort_key")
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|s| s.split(',').map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        let dirs: Vec<String> = p
+            .get("sort_dir")
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|s| s.split(',').map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        if dirs.len() > 1 && dirs.len() != keys.len() {
+            return Err(Error::BadRequest(
+                "Number of sort dirs does not match the number of sort keys".into(),
+            ));
+        }
+        for (i, k) in keys.iter().enumerate() {
+            let d = dirs
+                .get(i)
+                .or(dirs.first())
+                .cloned()
+                .unwrap_or_else(|| "desc".into());
+            spec.push((k.clone(), d));
+        }
+        if keys.is_empty() {
+            let d = dirs.first().cloned().unwrap_or_else(|| "desc".into());
+            spec.push(("created_at".into(), d));
+        }
+    }
+    let mut out = Vec::new();
+    for (k, d) in spec {
+        if !SORT_KEYS.contains(&k.as_str()) {
+            return Err(Error::BadRequest(format!(
+                "Invalid sort key: {k}. It must be one of the following: {}.",
+                SORT_KEYS.join(", ")
+            )));
+        }
+        let asc = match d.as_str() {
+            "asc" => true,
+            "desc" => false,
+            _ => return Err(Error::BadRequest(format!("Invalid sort direction: {d}"))),
+        };
+        out.push((k, asc));
+    }
+    Ok(out)
+}
+
+/// Which images a listing shows, before filters: Glance's visibility rules.
+async fn candidates(
+    svc: &Svc,
+    ctx: &AuthContext,
+    visibility: Option<&str>,
+    member_status: &str,
+) -> Result<Vec<Image>> {
+    let admin = ctx.is_admin();
+    let project = ctx.project_id.clone().unwrap_or_default();
+    let memberships: HashMap<String, String> = store::members::list_for_member(&svc.db, &project)
+        .await?
+        .into_iter()
+        .map(|m| (m.image_id, m.status))
+        .collect();
+    let member_ok = |img: &Image| {
+        memberships
+            .get(&img.id)
+            .is_some_and(|s| member_status == "all" || s == member_status)
+    };
+    let owned = |img: &Image| img.owner.as_deref() == Some(project.as_str());
+    let all = store::images::list(&svc.db).await?;
+    Ok(all
+        .into_iter()
+        .filter(|img| match visibility {
+            None => {
+                if admin {
+                    img.visibility != "community" || owned(img)
+                } else {
+                    owned(img)
+                        || img.visibility == "public"
+                        || (img.visibility == "shared" && member_ok(img))
+                }
+            }
+            Some("all") => {
+                admin
+                    || owned(img)
+                    || matches!(img.visibility.as_str(), "public" | "community")
+                    || (img.visibility == "shared" && member_ok(img))
+            }
+            Some("public") => img.visibility == "public",
+            Some("community") => img.visibility == "community",
+            Some("private") => img.visibility == "private" && (admin || owned(img)),
+            Some("shared") => {
+                img.visibility == "shared"
+                    && ((owned(img) && member_status == "all")
+                        || member_ok(img)
+                        || (admin && member_status == "all"))
+            }
+            Some(_) => false,
+        })
+        .collect())
+}
+
+pub async fn list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    let p = params(&q.0);
+    let one = |k: &str| p.get(k).and_then(|v| v.last()).map(String::as_str);
+    let visibility = one("visibility");
+    if let Some(v) = visibility {
+        if !matches!(v, "public" | "private" | "shared" | "community" | "all") {
+            return Err(Error::BadRequest(format!("Invalid visibility value: {v}")));
+        }
+    }
+    let member_status = one("member_status").unwrap_or("accepted");
+    if !matches!(member_status, "pending" | "accepted" | "rejected" | "all") {
+        return Err(Error::BadRequest(format!(
+            "Invalid status value: {member_status}"
+        )));
+    }
+    let limit = match one("limit") {
+        None => svc.config.image.limit_param_default,
+        Some(l) => {
+            let n: i64 = l
+                .parse()
+                .map_err(|_| Error::BadRequest("limit param must be an integer".into()))?;
+            if n < 0 {
+                return Err(Error::BadRequest("limit param must be positive".into()));
+            }
+            (n as usize).min(svc.config.image.api_limit_max)
+        }
+    };
+    let sort = sort_spec(&p)?;
+    let size_min = one("size_min")
+        .map(|v| parse_size(v, "size_min"))
+        .transpose()?;
+    let size_max = one("size_max")
+        .map(|v| parse_size(v, "size_max"))
+        .transpose()?;
+    let hidden = match one("os_hidden") {
+        None => Some(false),
+        Some(v) => Some(match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "Invalid value for os_hidden: {v}"
+                )))
+            }
+        }),
+    };
+    let tags: HashSet<&String> = p.get("tag").map(|t| t.iter().collect()).unwrap_or_default();
+    const CONTROL: &[&str] = &[
+        "limit",
+        "marker",
+        "sort",
+        "sort_key",
+        "sort_dir",
+        "visibility",
+        "member_status",
+        "size_min",
+        "size_max",
+        "os_hidden",
+        "tag",
+        "created_at",
+        "updated_at",
+    ];
+
+    let mut views = Vec::new();
+    for img in candidates(&svc, &ctx, visibility, member_status).await? {
+        if hidden.is_some_and(|h| img.os_hidden != h) {
+            continue;
+        }
+        if size_min.is_some_and(|m| img.size.unwrap_or(-1) < m)
+            || size_max.is_some_and(|m| img.size.is_none_or(|s| s > m))
+        {
+            continue;
+        }
+        if !tags.iter().all(|t| img.tags.contains(t)) {
+            continue;
+        }
+        if let Some(f) = one("created_at") {
+            if !time_matches(&img.created_at, f)? {
+                continue;
+            }
+        }
+        if let Some(f) = one("updated_at") {
+            if !time_matches(&img.updated_at, f)? {
+                continue;
+            }
+        }
+        let v = svc.view(&img);
+        let mut keep = true;
+        for (k, vals) in &p {
+            if CONTROL.contains(&k.as_str()) {
+                continue;
+            }
+            let f = vals.last().expect("non-empty");
+            let have = match v.get(k) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                // `protected=True` and `protected=true` both match.
+                Some(Value::Bool(b)) if f.eq_ignore_ascii_case(&b.to_string()) => Some(f.clone()),
+                Some(Value::Bool(b)) => Some(b.to_string()),
+                _ => None,
+            };
+            if !in_matches(have.as_deref(), f) {
+                keep = false;
+                break;
+            }
+        }
+        if keep {
+            views.push(v);
+        }
+    }
+    views.sort_by(|a, b| {
+        for (k, asc) in &sort {
+            let o = cmp_values(&sort_value(a, k), &sort_value(b, k));
+            let o = if *asc { o } else { o.reverse() };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        cmp_values(&sort_value(b, "id"), &sort_value(a, "id"))
+    });
+    let start = match one("marker") {
+        None => 0,
+        Some(m) => {
+            views.iter().position(|v| v["id"] == m).ok_or_else(|| {
+                Error::BadRequest(format!("Invalid marker. Image {m} could not be found."))
+            })? + 1
+        }
+    };
+    let total = views.len();
+    let page: Vec<Value> = views.into_iter().skip(start).take(limit).collect();
+    let mut first = String::from("/v2/images");
+    let passthrough: Vec<String> =
+        q.0.iter()
+            .filter(|(k, _)| k != "marker")
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect();
+    if !passthrough.is_empty() {
+        first.push('?');
+        first.push_str(&passthrough.join("&"));
+    }
+    let mut body = json!({"images": page, "first": first, "schema": "/v2/schemas/images"});
+    if limit > 0 && start + limit < total {
+        if let Some(last) = body["images"]
+            .as_array()
+            .and_then(|a| a.last())
+            .and_then(|v| v["id"].as_str())
+        {
+            let sep = if first.contains('?') { '&' } else { '?' };
+            body["next"] = json!(format!("{first}{sep}marker={last}"));
+        }
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' | b',' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

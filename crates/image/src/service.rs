@@ -1,0 +1,880 @@
+//! The image service layer: visibility and ownership rules, metadata
+//! validation and JSON-patch semantics as Glance applies them, the upload
+//! and import state machines, quotas and notifications.
+
+use crate::backend::{FilesystemStore, Written};
+use crate::store::{self, images::Image, members::Member};
+use ferrostack_bus::SharedBus;
+use ferrostack_core::auth::AuthContext;
+use ferrostack_core::config::Config;
+use ferrostack_core::{Error, Result};
+use ferrostack_db::Db;
+use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+pub const DISK_FORMATS: &[&str] = &[
+    "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop",
+];
+pub const CONTAINER_FORMATS: &[&str] = &[
+    "ami",
+    "ari",
+    "aki",
+    "bare",
+    "ovf",
+    "ova",
+    "docker",
+    "compressed",
+];
+pub const VISIBILITIES: &[&str] = &["public", "private", "shared", "community"];
+/// Attributes only the service sets.
+pub const READ_ONLY: &[&str] = &[
+    "id",
+    "status",
+    "checksum",
+    "os_hash_algo",
+    "os_hash_value",
+    "size",
+    "virtual_size",
+    "created_at",
+    "updated_at",
+    "file",
+    "self",
+    "schema",
+    "direct_url",
+    "stores",
+];
+pub const RESERVED: &[&str] = &["deleted", "deleted_at", "location"];
+pub const MAX_TAGS: usize = 128;
+pub const MAX_MEMBERS: usize = 128;
+
+pub struct ImageService {
+    pub db: Db,
+    pub store: FilesystemStore,
+    pub config: Config,
+    pub bus: SharedBus,
+}
+
+pub fn forbidden(action: &str) -> Error {
+    Error::Forbidden(format!(
+        "You are not authorized to complete {action} action."
+    ))
+}
+
+pub fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("No image found with ID {id}"))
+}
+
+impl ImageService {
+    pub async fn new(db: Db, config: Config, bus: SharedBus) -> Result<Arc<Self>> {
+        let store = FilesystemStore::open(&config.image_store_dir()).map_err(Error::internal)?;
+        let svc = Arc::new(ImageService {
+            db,
+            store,
+            config,
+            bus,
+        });
+        svc.recover().await?;
+        Ok(svc)
+    }
+
+    /// Make the store and the records agree after a crash: an upload that
+    /// was in flight (`saving`) goes back to `queued` with its partial data
+    /// removed; an import in flight goes back to `uploading` (its staged data
+    /// is kept); files no record claims are deleted.
+    pub async fn recover(&self) -> Result<()> {
+        for img in store::images::list_by_status(&self.db, "saving").await? {
+            tracing::warn!(image = %img.id, "upload interrupted by a restart: back to queued");
+            store::images::transition(&self.db, &img.id, &["saving"], "queued").await?;
+        }
+        for img in store::images::list_by_status(&self.db, "importing").await? {
+            tracing::warn!(image = %img.id, "import interrupted by a restart: back to uploading");
+            store::images::transition(&self.db, &img.id, &["importing"], "uploading").await?;
+        }
+        let all = store::images::list(&self.db).await?;
+        let stored: HashSet<String> = all
+            .iter()
+            .filter(|i| matches!(i.status.as_str(), "active" | "deactivated"))
+            .map(|i| i.id.clone())
+            .collect();
+        let staged: HashSet<String> = all
+            .iter()
+            .filter(|i| i.status == "uploading")
+            .map(|i| i.id.clone())
+            .collect();
+        let removed = self
+            .store
+            .recover(&stored, &staged)
+            .map_err(Error::internal)?;
+        for p in removed {
+            tracing::warn!(path = %p.display(), "removed image data no record claims");
+        }
+        Ok(())
+    }
+
+    pub async fn notify(&self, event: &str, img: &Image) {
+        let _ = self
+            .bus
+            .notify("image.localhost", event, self.view(img))
+            .await;
+    }
+
+    // ----- visibility -----
+
+    pub fn is_admin(ctx: &AuthContext) -> bool {
+        ctx.is_admin()
+    }
+
+    pub fn is_owner(ctx: &AuthContext, img: &Image) -> bool {
+        ctx.project_id.is_some() && img.owner == ctx.project_id
+    }
+
+    /// Whether the caller may see the image at all (404 otherwise).
+    pub async fn can_see(&self, ctx: &AuthContext, img: &Image) -> Result<bool> {
+        if Self::is_admin(ctx)
+            || Self::is_owner(ctx, img)
+            || matches!(img.visibility.as_str(), "public" | "community")
+        {
+            return Ok(true);
+        }
+        if img.visibility == "shared" {
+            if let Some(p) = &ctx.project_id {
+                return Ok(store::members::get(&self.db, &img.id, p).await?.is_some());
+            }
+        }
+        Ok(false)
+    }
+
+    /// The image, if it exists and the caller may see it.
+    pub async fn get_visible(&self, ctx: &AuthContext, id: &str) -> Result<Image> {
+        let img = store::images::get(&self.db, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        if !self.can_see(ctx, &img).await? {
+            return Err(not_found(id));
+        }
+        Ok(img)
+    }
+
+    /// The image, for a change only its owner (or an admin) may make.
+    pub async fn get_owned(&self, ctx: &AuthContext, id: &str, action: &str) -> Result<Image> {
+        let img = self.get_visible(ctx, id).await?;
+        if !(Self::is_admin(ctx) || Self::is_owner(ctx, &img)) {
+            return Err(forbidden(action));
+        }
+        Ok(img)
+    }
+
+    // ----- views -----
+
+    pub fn view(&self, i: &Image) -> Value {
+        let mut v = json!({
+            "id": i.id,
+            "name": i.name,
+            "status": i.status,
+            "visibility": i.visibility,
+            "protected": i.protected,
+            "os_hidden": i.os_hidden,
+            "owner": i.owner,
+            "size": i.size,
+            "virtual_size": i.virtual_size,
+            "checksum": i.checksum,
+            "os_hash_algo": i.os_hash_algo,
+            "os_hash_value": i.os_hash_value,
+            "disk_format": i.disk_format,
+            "container_format": i.container_format,
+            "min_disk": i.min_disk,
+            "min_ram": i.min_ram,
+            "tags": i.tags,
+            "created_at": i.created_at,
+            "updated_at": i.updated_at,
+            "self": format!("/v2/images/{}", i.id),
+            "file": format!("/v2/images/{}/file", i.id),
+            "schema": "/v2/schemas/image",
+        });
+        if matches!(i.status.as_str(), "active" | "deactivated") {
+            v["stores"] = json!("file");
+        }
+        let o = v.as_object_mut().expect("object");
+        for (k, val) in &i.properties {
+            o.entry(k.clone()).or_insert_with(|| val.clone());
+        }
+        v
+    }
+
+    // ----- metadata -----
+
+    /// Validate one attribute value and set it on the image.
+    fn set_attribute(
+        &self,
+        ctx: &AuthContext,
+        img: &mut Image,
+        key: &str,
+        value: &Value,
+        creating: bool,
+    ) -> Result<()> {
+        let bad = |why: &str| {
+            Err(Error::BadRequest(format!(
+                "Invalid value for '{key}': {why}"
+            )))
+        };
+        if READ_ONLY.contains(&key) && !(creating && key == "id") {
+            return Err(Error::Forbidden(format!("Attribute '{key}' is read-only.")));
+        }
+        if RESERVED.contains(&key) || key.starts_with("os_glance") {
+            return Err(Error::Forbidden(format!("Attribute '{key}' is reserved.")));
+        }
+        match key {
+            "id" => match value.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok()) {
+                Some(u) => img.id = u.hyphenated().to_string(),
+                None => return bad("must be a UUID"),
+            },
+            "name" => match value {
+                Value::Null => img.name = None,
+                Value::String(s) if s.chars().count() <= 255 => img.name = Some(s.clone()),
+                _ => return bad("must be a string of at most 255 characters or null"),
+            },
+            "visibility" => match value.as_str() {
+                Some(v) if VISIBILITIES.contains(&v) => {
+                    if v == "public" && !Self::is_admin(ctx) {
+                        return Err(forbidden("publicize_image"));
+                    }
+                    img.visibility = v.to_owned();
+                }
+                _ => return bad("must be one of public, private, shared, community"),
+            },
+            "protected" | "os_hidden" => match value.as_bool() {
+                Some(b) if key == "protected" => img.protected = b,
+                Some(b) => img.os_hidden = b,
+                None => return bad("must be a boolean"),
+            },
+            "min_disk" | "min_ram" => match value.as_i64() {
+                Some(n) if n >= 0 && n <= i32::MAX as i64 => {
+                    if key == "min_disk" {
+                        img.min_disk = n
+                    } else {
+                        img.min_ram = n
+                    }
+                }
+                _ => return bad("must be a non-negative integer"),
+            },
+            "disk_format" | "container_format" => {
+                let allowed = if key == "disk_format" {
+                    DISK_FORMATS
+                } else {
+                    CONTAINER_FORMATS
+                };
+                let v = match value {
+                    Value::Null => None,
+                    Value::String(s) if allowed.contains(&s.as_str()) => Some(s.clone()),
+                    _ => return bad(&format!("must be one of {}", allowed.join(", "))),
+                };
+                if !creating
+                    && img.status != "queued"
+                    && v.as_deref()
+                        != (if key == "disk_format" {
+                            img.disk_format.as_deref()
+                        } else {
+                            img.container_format.as_deref()
+                        })
+                {
+                    return Err(Error::Forbidden(format!(
+                        "Attribute '{key}' can be only replaced for a queued image."
+                    )));
+                }
+                if key == "disk_format" {
+                    img.disk_format = v
+                } else {
+                    img.container_format = v
+                }
+            }
+            "tags" => {
+                let tags = value.as_array().ok_or_else(|| {
+                    Error::BadRequest("Invalid value for 'tags': must be a list.".into())
+                })?;
+                let mut out: Vec<String> = Vec::new();
+                for t in tags {
+                    match t.as_str() {
+                        Some(s) if s.chars().count() <= 255 => {
+                            if !out.iter().any(|x| x == s) {
+                                out.push(s.to_owned())
+                            }
+                        }
+                        _ => return bad("tags must be strings of at most 255 characters"),
+                    }
+                }
+                if out.len() > MAX_TAGS {
+                    return Err(Error::PayloadTooLarge(format!(
+                        "Maximum number of tags ({MAX_TAGS}) exceeded."
+                    )));
+                }
+                img.tags = out;
+            }
+            "owner" => {
+                let v = value.as_str().map(str::to_owned);
+                if v != img.owner && !Self::is_admin(ctx) && !(creating && v == ctx.project_id) {
+                    return Err(Error::Forbidden(
+                        "Only an administrator may set the owner of an image.".into(),
+                    ));
+                }
+                img.owner = v;
+            }
+            "locations" => {
+                return Err(Error::Forbidden(
+                    "Image locations are not exposed by this deployment.".into(),
+                ));
+            }
+            _ => {
+                if key.is_empty() || key.chars().count() > 255 {
+                    return bad("property names are 1 to 255 characters");
+                }
+                match value {
+                    Value::String(s) if s.chars().count() <= 65535 => {
+                        img.properties
+                            .insert(key.to_owned(), Value::String(s.clone()));
+                    }
+                    _ => return bad("custom properties are strings"),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /v2/images`.
+    pub async fn create(&self, ctx: &AuthContext, body: &Map<String, Value>) -> Result<Image> {
+        let owner = ctx.project_id.clone().ok_or_else(|| {
+            Error::Forbidden("A project-scoped token is required to create images.".into())
+        })?;
+        let now = store::now_str();
+        let mut img = Image {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: None,
+            status: "queued".into(),
+            visibility: "shared".into(),
+            protected: false,
+            os_hidden: false,
+            owner: Some(owner.clone()),
+            size: None,
+            virtual_size: None,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
+            disk_format: None,
+            container_format: None,
+            min_disk: 0,
+            min_ram: 0,
+            tags: vec![],
+            properties: Map::new(),
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        for (k, v) in body {
+            self.set_attribute(ctx, &mut img, k, v, true)?;
+        }
+        let quota = self.config.image.image_count_quota;
+        if quota > 0 {
+            let (_, count) =
+                store::images::usage(&self.db, img.owner.as_deref().unwrap_or(&owner)).await?;
+            if count as u64 >= quota {
+                return Err(Error::PayloadTooLarge(format!(
+                    "The project may own at most {quota} images; delete one before creating another."
+                )));
+            }
+        }
+        if store::images::get(&self.db, &img.id).await?.is_some() {
+            return Err(Error::Conflict(format!(
+                "An image with identifier {} already exists",
+                img.id
+            )));
+        }
+        store::images::insert(&self.db, &img).await?;
+        self.notify("image.create", &img).await;
+        Ok(img)
+    }
+
+    /// Apply a JSON patch (`application/openstack-images-v2.1-json-patch`;
+    /// `v2.0` differs only in refusing `add` over an existing property).
+    pub async fn patch(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        ops: &Value,
+        v20: bool,
+    ) -> Result<Image> {
+        let mut img = self.get_owned(ctx, id, "modify_image").await?;
+        let ops = ops.as_array().ok_or_else(|| {
+            Error::BadRequest("Request body must be a JSON array of operation objects.".into())
+        })?;
+        for op in ops {
+            let o = op
+                .as_object()
+                .ok_or_else(|| Error::BadRequest("Operations must be JSON objects.".into()))?;
+            // v2.1: {"op": "add", "path": "/x", "value": v}; v2.0: {"add": "/x", "value": v}
+            let (kind, path) = if let Some(k) = o.get("op").and_then(Value::as_str) {
+                (
+                    k.to_owned(),
+                    o.get("path")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned(),
+                )
+            } else if let Some((k, p)) = ["add", "replace", "remove"].iter().find_map(|k| {
+                o.get(*k)
+                    .and_then(Value::as_str)
+                    .map(|p| (k.to_string(), p.to_owned()))
+            }) {
+                (k, p)
+            } else {
+                return Err(Error::BadRequest(
+                    "Unable to find 'op' in JSON Schema change".into(),
+                ));
+            };
+            let key = path
+                .strip_prefix('/')
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| {
+                    Error::BadRequest(format!("Invalid JSON pointer for this resource: '{path}'"))
+                })?
+                .replace("~1", "/")
+                .replace("~0", "~");
+            if key.contains('/') && !key.starts_with("locations") {
+                return Err(Error::BadRequest(format!(
+                    "Invalid JSON pointer for this resource: '{path}'"
+                )));
+            }
+            let is_base = Self::is_base_attribute(&key);
+            match kind.as_str() {
+                "add" | "replace" => {
+                    let value = o.get("value").ok_or_else(|| {
+                        Error::BadRequest(format!("Operation '{kind}' requires a 'value'."))
+                    })?;
+                    if kind == "replace"
+                        && !is_base
+                        && !img.properties.contains_key(&key)
+                        && !READ_ONLY.contains(&key.as_str())
+                        && !RESERVED.contains(&key.as_str())
+                        && !key.starts_with("os_glance")
+                    {
+                        return Err(Error::Conflict(format!("Property {key} does not exist.")));
+                    }
+                    if kind == "add" && v20 && (is_base || img.properties.contains_key(&key)) {
+                        return Err(Error::Conflict(format!("Property {key} already present.")));
+                    }
+                    self.set_attribute(ctx, &mut img, &key, value, false)?;
+                }
+                "remove" => {
+                    if READ_ONLY.contains(&key.as_str()) {
+                        return Err(Error::Forbidden(format!("Attribute '{key}' is read-only.")));
+                    }
+                    if RESERVED.contains(&key.as_str()) || key.starts_with("os_glance") {
+                        return Err(Error::Forbidden(format!("Attribute '{key}' is reserved.")));
+                    }
+                    if is_base {
+                        return Err(Error::Forbidden(format!(
+                            "Property {key} may not be removed."
+                        )));
+                    }
+                    if img.properties.remove(&key).is_none() {
+                        return Err(Error::Conflict(format!("Property {key} does not exist.")));
+                    }
+                }
+                other => {
+                    return Err(Error::BadRequest(format!(
+                        "Invalid operation: `{other}`. It must be one of add, replace, remove."
+                    )));
+                }
+            }
+        }
+        img.updated_at = store::now_str();
+        store::images::update(&self.db, &img).await?;
+        self.notify("image.update", &img).await;
+        Ok(img)
+    }
+
+    fn is_base_attribute(key: &str) -> bool {
+        matches!(
+            key,
+            "name"
+                | "visibility"
+                | "protected"
+                | "os_hidden"
+                | "min_disk"
+                | "min_ram"
+                | "disk_format"
+                | "container_format"
+                | "tags"
+                | "owner"
+        )
+    }
+
+    pub async fn delete(&self, ctx: &AuthContext, id: &str) -> Result<()> {
+        let img = self.get_owned(ctx, id, "delete_image").await?;
+        if img.protected {
+            return Err(Error::Forbidden(format!(
+                "Image {id} is protected and cannot be deleted."
+            )));
+        }
+        store::images::delete(&self.db, id).await?;
+        self.store.delete(id).await.map_err(Error::internal)?;
+        self.notify("image.delete", &img).await;
+        Ok(())
+    }
+
+    pub async fn set_active_state(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        deactivate: bool,
+    ) -> Result<()> {
+        let action = if deactivate {
+            "deactivate"
+        } else {
+            "reactivate"
+        };
+        let img = self.get_visible(ctx, id).await?;
+        if !(Self::is_admin(ctx) || Self::is_owner(ctx, &img)) {
+            return Err(forbidden(action));
+        }
+        let (from, to) = if deactivate {
+            ("active", "deactivated")
+        } else {
+            ("deactivated", "active")
+        };
+        if img.status == to {
+            return Ok(());
+        }
+        if img.status != from || !store::images::transition(&self.db, id, &[from], to).await? {
+            return Err(Error::Forbidden(format!(
+                "Not allowed to {action} image in status '{}'",
+                img.status
+            )));
+        }
+        let img = store::images::get(&self.db, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        self.notify(
+            if deactivate {
+                "image.deactivate"
+            } else {
+                "image.reactivate"
+            },
+            &img,
+        )
+        .await;
+        Ok(())
+    }
+
+    // ----- data -----
+
+    /// How many more bytes the owner may store (quota) and the size cap.
+    async fn byte_allowance(&self, owner: Option<&str>) -> Result<u64> {
+        let cap = self.config.image.image_size_cap;
+        let quota = self.config.image.user_storage_quota;
+        if quota == 0 {
+            return Ok(cap);
+        }
+        let (used, _) = store::images::usage(&self.db, owner.unwrap_or("")).await?;
+        Ok(cap.min(quota.saturating_sub(used.max(0) as u64)))
+    }
+
+    /// `PUT /v2/images/{id}/file`: queued → saving → active (or back to queued).
+    pub async fn upload<S, E>(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        body: S,
+        declared_size: Option<u64>,
+    ) -> Result<Image>
+    where
+        S: futures::Stream<Item = std::result::Result<axum::body::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let img = self.get_owned(ctx, id, "upload_image").await?;
+        if img.status != "queued"
+            || !store::images::transition(&self.db, id, &["queued"], "saving").await?
+        {
+            return Err(Error::Conflict(format!(
+                "Image status transition from {} to saving is not allowed",
+                img.status
+            )));
+        }
+        let allowance = self.byte_allowance(img.owner.as_deref()).await?;
+        if declared_size.is_some_and(|s| s > allowance) {
+            self.requeue(id).await;
+            return Err(Error::PayloadTooLarge(format!(
+                "Image exceeds the storage quota or size limit of {allowance} bytes."
+            )));
+        }
+        let written = match self.store.write(id, body, allowance).await {
+            Ok(w) => w,
+            Err(e) => {
+                self.requeue(id).await;
+                return Err(e.into());
+            }
+        };
+        match self
+            .activate(
+                id,
+                &written,
+                declared_size,
+                &["saving"],
+                &self.store.path(id),
+            )
+            .await
+        {
+            Ok(img) => {
+                self.notify("image.upload", &img).await;
+                self.notify("image.activate", &img).await;
+                Ok(img)
+            }
+            Err(e) => {
+                self.store.discard(&written).await;
+                self.requeue(id).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn requeue(&self, id: &str) {
+        if let Err(e) = store::images::transition(&self.db, id, &["saving"], "queued").await {
+            tracing::error!(image = %id, error = %e, "could not return the image to queued");
+        }
+    }
+
+    /// Verify a received upload, move it into place and mark the image active.
+    async fn activate(
+        &self,
+        id: &str,
+        w: &Written,
+        declared_size: Option<u64>,
+        from: &[&str],
+        dest: &std::path::Path,
+    ) -> Result<Image> {
+        if let Some(d) = declared_size {
+            if d != w.size {
+                return Err(Error::BadRequest(format!(
+                    "The declared size ({d} bytes) does not match the data received ({} bytes).",
+                    w.size
+                )));
+            }
+        }
+        let mut img = store::images::get(&self.db, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let virtual_size = crate::format::verify(img.disk_format.as_deref(), &w.head, w.size)
+            .map_err(Error::BadRequest)?;
+        if !from.contains(&img.status.as_str()) {
+            return Err(Error::Conflict(format!(
+                "Image {id} changed state during the upload ({}).",
+                img.status
+            )));
+        }
+        self.store.commit(w, dest).await.map_err(Error::internal)?;
+        img.size = Some(w.size as i64);
+        img.virtual_size = virtual_size.map(|v| v as i64);
+        img.checksum = Some(w.md5.clone());
+        img.os_hash_algo = Some("sha512".into());
+        img.os_hash_value = Some(w.sha512.clone());
+        img.status = "active".into();
+        img.updated_at = store::now_str();
+        store::images::update(&self.db, &img).await?;
+        Ok(img)
+    }
+
+    /// `PUT /v2/images/{id}/stage`: queued → uploading, data kept in staging.
+    pub async fn stage<S, E>(&self, ctx: &AuthContext, id: &str, body: S) -> Result<()>
+    where
+        S: futures::Stream<Item = std::result::Result<axum::body::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let img = self.get_owned(ctx, id, "stage_image").await?;
+        if img.status != "queued"
+            || !store::images::transition(&self.db, id, &["queued"], "uploading").await?
+        {
+            return Err(Error::Conflict(format!(
+                "Image status transition from {} to uploading is not allowed",
+                img.status
+            )));
+        }
+        let allowance = self.byte_allowance(img.owner.as_deref()).await?;
+        let result = match self.store.write(id, body, allowance).await {
+            Ok(w) => self
+                .store
+                .commit(&w, &self.store.staging_path(id))
+                .await
+                .map_err(Error::internal),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = result {
+            let _ = store::images::transition(&self.db, id, &["uploading"], "queued").await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// `POST /v2/images/{id}/import` with `glance-direct`: the staged data
+    /// becomes the image in the background (202 now, `active` when done).
+    pub async fn import(self: &Arc<Self>, ctx: &AuthContext, id: &str, body: &Value) -> Result<()> {
+        let img = self.get_owned(ctx, id, "import_image").await?;
+        let method = body
+            .pointer("/method/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if method != "glance-direct" {
+            return Err(Error::BadRequest(format!(
+                "Import method {method} is not available; use glance-direct."
+            )));
+        }
+        if img.status != "uploading"
+            || !store::images::transition(&self.db, id, &["uploading"], "importing").await?
+        {
+            return Err(Error::Conflict(format!(
+                "Image {id} has no staged data to import (status {}).",
+                img.status
+            )));
+        }
+        let svc = self.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = svc.finish_import(&id).await {
+                tracing::warn!(image = %id, error = %e, "import failed");
+                let _ = store::images::transition(&svc.db, &id, &["importing"], "queued").await;
+                let _ = tokio::fs::remove_file(svc.store.staging_path(&id)).await;
+            }
+        });
+        Ok(())
+    }
+
+    async fn finish_import(&self, id: &str) -> Result<()> {
+        let staged = self.store.staging_path(id);
+        let file = tokio::fs::File::open(&staged)
+            .await
+            .map_err(Error::internal)?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+        let written = self.store.write(id, stream, u64::MAX).await?;
+        match self
+            .activate(id, &written, None, &["importing"], &self.store.path(id))
+            .await
+        {
+            Ok(img) => {
+                let _ = tokio::fs::remove_file(&staged).await;
+                self.notify("image.upload", &img).await;
+                self.notify("image.activate", &img).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.store.discard(&written).await;
+                Err(e)
+            }
+        }
+    }
+
+    // ----- members -----
+
+    pub fn member_view(m: &Member) -> Value {
+        json!({"image_id": m.image_id, "member_id": m.member, "status": m.status,
+               "created_at": m.created_at, "updated_at": m.updated_at, "schema": "/v2/schemas/member"})
+    }
+
+    pub async fn add_member(&self, ctx: &AuthContext, id: &str, member: &str) -> Result<Member> {
+        let img = self.get_owned(ctx, id, "add_member").await?;
+        if img.visibility != "shared" {
+            return Err(Error::Forbidden(format!(
+                "Only shared images have members; image {id} is {}.",
+                img.visibility
+            )));
+        }
+        let members = store::members::list_for_image(&self.db, id).await?;
+        if members.iter().any(|m| m.member == member) {
+            return Err(Error::Conflict(format!(
+                "Member {member} already exists for image {id}."
+            )));
+        }
+        if members.len() >= MAX_MEMBERS {
+            return Err(Error::PayloadTooLarge(format!(
+                "Maximum number of image members ({MAX_MEMBERS}) exceeded."
+            )));
+        }
+        let now = store::now_str();
+        let m = Member {
+            image_id: id.into(),
+            member: member.into(),
+            status: "pending".into(),
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        store::members::insert(&self.db, &m).await?;
+        let _ = self
+            .bus
+            .notify(
+                "image.localhost",
+                "image.member.create",
+                Self::member_view(&m),
+            )
+            .await;
+        Ok(m)
+    }
+
+    /// Members the caller may see: all of them for the owner, its own entry for a member.
+    pub async fn list_members(&self, ctx: &AuthContext, id: &str) -> Result<Vec<Member>> {
+        let img = self.get_visible(ctx, id).await?;
+        if img.visibility != "shared" {
+            return Err(Error::Forbidden(format!(
+                "Only shared images have members; image {id} is {}.",
+                img.visibility
+            )));
+        }
+        let all = store::members::list_for_image(&self.db, id).await?;
+        if Self::is_admin(ctx) || Self::is_owner(ctx, &img) {
+            return Ok(all);
+        }
+        Ok(all
+            .into_iter()
+            .filter(|m| Some(&m.member) == ctx.project_id.as_ref())
+            .collect())
+    }
+
+    pub async fn get_member(&self, ctx: &AuthContext, id: &str, member: &str) -> Result<Member> {
+        self.list_members(ctx, id)
+            .await?
+            .into_iter()
+            .find(|m| m.member == member)
+            .ok_or_else(|| Error::NotFound(format!("Member {member} not found for image {id}.")))
+    }
+
+    /// Only the member project itself accepts or rejects.
+    pub async fn update_member(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        member: &str,
+        status: &str,
+    ) -> Result<Member> {
+        if !matches!(status, "pending" | "accepted" | "rejected") {
+            return Err(Error::BadRequest(format!(
+                "Invalid status: {status}. It must be pending, accepted or rejected."
+            )));
+        }
+        let mut m = self.get_member(ctx, id, member).await?;
+        if ctx.project_id.as_deref() != Some(member) {
+            return Err(forbidden("modify_member"));
+        }
+        m.status = status.into();
+        m.updated_at = store::now_str();
+        store::members::update(&self.db, &m).await?;
+        Ok(m)
+    }
+
+    pub async fn delete_member(&self, ctx: &AuthContext, id: &str, member: &str) -> Result<()> {
+        let img = self.get_visible(ctx, id).await?;
+        if !(Self::is_admin(ctx) || Self::is_owner(ctx, &img)) {
+            return Err(forbidden("delete_member"));
+        }
+        if !store::members::delete(&self.db, id, member).await? {
+            return Err(Error::NotFound(format!(
+                "Member {member} not found for image {id}."
+            )));
+        }
+        Ok(())
+    }
+}

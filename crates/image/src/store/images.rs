@@ -1,0 +1,203 @@
+//! Image records. Tags and custom properties are JSON documents on the row:
+//! they are always read with the image and filtered in the service layer.
+
+use ferrostack_core::Result;
+use ferrostack_db::{sqlx, Db, DbResultExt, RowExt};
+use serde_json::{Map, Value};
+use sqlx::any::AnyRow;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    pub id: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub visibility: String,
+    pub protected: bool,
+    pub os_hidden: bool,
+    pub owner: Option<String>,
+    pub size: Option<i64>,
+    pub virtual_size: Option<i64>,
+    pub checksum: Option<String>,
+    pub os_hash_algo: Option<String>,
+    pub os_hash_value: Option<String>,
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
+    pub min_disk: i64,
+    pub min_ram: i64,
+    pub tags: Vec<String>,
+    /// Custom properties: string values only, as Glance's schema requires.
+    pub properties: Map<String, Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Image {
+    fn from_row(r: &AnyRow) -> Self {
+        let opt_int = |c: &str| sqlx::Row::try_get::<Option<i64>, _>(r, c).ok().flatten();
+        Image {
+            id: r.str("id"),
+            name: r.opt_str("name"),
+            status: r.str("status"),
+            visibility: r.str("visibility"),
+            protected: r.flag("protected"),
+            os_hidden: r.flag("os_hidden"),
+            owner: r.opt_str("owner"),
+            size: opt_int("size"),
+            virtual_size: opt_int("virtual_size"),
+            checksum: r.opt_str("checksum"),
+            os_hash_algo: r.opt_str("os_hash_algo"),
+            os_hash_value: r.opt_str("os_hash_value"),
+            disk_format: r.opt_str("disk_format"),
+            container_format: r.opt_str("container_format"),
+            min_disk: r.int("min_disk"),
+            min_ram: r.int("min_ram"),
+            tags: r
+                .opt_str("tags")
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
+            properties: r
+                .opt_str("properties")
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
+            created_at: r.str("created_at"),
+            updated_at: r.str("updated_at"),
+        }
+    }
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<Image>> {
+    Ok(sqlx::query(&db.sql("SELECT * FROM images WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .db()?
+        .map(|r| Image::from_row(&r)))
+}
+
+pub async fn list(db: &Db) -> Result<Vec<Image>> {
+    Ok(sqlx::query("SELECT * FROM images")
+        .fetch_all(&db.pool)
+        .await
+        .db()?
+        .iter()
+        .map(Image::from_row)
+        .collect())
+}
+
+pub async fn list_by_status(db: &Db, status: &str) -> Result<Vec<Image>> {
+    Ok(
+        sqlx::query(&db.sql("SELECT * FROM images WHERE status = ?"))
+            .bind(status)
+            .fetch_all(&db.pool)
+            .await
+            .db()?
+            .iter()
+            .map(Image::from_row)
+            .collect(),
+    )
+}
+
+pub async fn insert(db: &Db, i: &Image) -> Result<()> {
+    sqlx::query(&db.sql(
+        "INSERT INTO images (id, name, status, visibility, protected, os_hidden, owner, size, virtual_size, checksum, os_hash_algo, os_hash_value, disk_format, container_format, min_disk, min_ram, tags, properties, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ))
+    .bind(&i.id)
+    .bind(&i.name)
+    .bind(&i.status)
+    .bind(&i.visibility)
+    .bind(i.protected as i64)
+    .bind(i.os_hidden as i64)
+    .bind(&i.owner)
+    .bind(i.size)
+    .bind(i.virtual_size)
+    .bind(&i.checksum)
+    .bind(&i.os_hash_algo)
+    .bind(&i.os_hash_value)
+    .bind(&i.disk_format)
+    .bind(&i.container_format)
+    .bind(i.min_disk)
+    .bind(i.min_ram)
+    .bind(serde_json::to_string(&i.tags).expect("tags"))
+    .bind(Value::Object(i.properties.clone()).to_string())
+    .bind(&i.created_at)
+    .bind(&i.updated_at)
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(())
+}
+
+pub async fn update(db: &Db, i: &Image) -> Result<()> {
+    sqlx::query(&db.sql(
+        "UPDATE images SET name = ?, status = ?, visibility = ?, protected = ?, os_hidden = ?, owner = ?, size = ?, virtual_size = ?, checksum = ?, os_hash_algo = ?, os_hash_value = ?, disk_format = ?, container_format = ?, min_disk = ?, min_ram = ?, tags = ?, properties = ?, updated_at = ? WHERE id = ?",
+    ))
+    .bind(&i.name)
+    .bind(&i.status)
+    .bind(&i.visibility)
+    .bind(i.protected as i64)
+    .bind(i.os_hidden as i64)
+    .bind(&i.owner)
+    .bind(i.size)
+    .bind(i.virtual_size)
+    .bind(&i.checksum)
+    .bind(&i.os_hash_algo)
+    .bind(&i.os_hash_value)
+    .bind(&i.disk_format)
+    .bind(&i.container_format)
+    .bind(i.min_disk)
+    .bind(i.min_ram)
+    .bind(serde_json::to_string(&i.tags).expect("tags"))
+    .bind(Value::Object(i.properties.clone()).to_string())
+    .bind(&i.updated_at)
+    .bind(&i.id)
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(())
+}
+
+/// Move an image from one status to another only if it is still in `from`:
+/// the compare-and-set that keeps two uploads from racing.
+pub async fn transition(db: &Db, id: &str, from: &[&str], to: &str) -> Result<bool> {
+    let marks = vec!["?"; from.len()].join(", ");
+    let q = format!(
+        "UPDATE images SET status = ?, updated_at = ? WHERE id = ? AND status IN ({marks})"
+    );
+    let sql = db.sql(&q);
+    let mut query = sqlx::query(&sql).bind(to).bind(super::now_str()).bind(id);
+    for f in from {
+        query = query.bind(*f);
+    }
+    Ok(query.execute(&db.pool).await.db()?.rows_affected() == 1)
+}
+
+pub async fn delete(db: &Db, id: &str) -> Result<()> {
+    let mut tx = db.pool.begin().await.db()?;
+    for q in [
+        "DELETE FROM image_members WHERE image_id = ?",
+        "DELETE FROM images WHERE id = ?",
+    ] {
+        sqlx::query(&db.sql(q))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+    }
+    tx.commit().await.db()
+}
+
+/// Bytes and images a project owns (for quotas).
+pub async fn usage(db: &Db, owner: &str) -> Result<(i64, i64)> {
+    let r =
+        sqlx::query(&db.sql(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM images WHERE owner = ?",
+        ))
+        .bind(owner)
+        .fetch_one(&db.pool)
+        .await
+        .db()?;
+    let bytes = sqlx::Row::try_get::<i64, _>(&r, "bytes")
+        .or_else(|_| sqlx::Row::try_get::<f64, _>(&r, "bytes").map(|f| f as i64))
+        .unwrap_or(0);
+    Ok((bytes, r.int("n")))
+}

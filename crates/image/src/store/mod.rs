@@ -1,0 +1,20 @@
+//! The image database: schema and queries per resource.
+
+pub mod images;
+pub mod members;
+
+use ferrostack_db::Migration;
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "image_initial",
+    sql: "
+CREATE TABLE images (id VARCHAR(36) PRIMARY KEY, name VARCHAR(255), status VARCHAR(30) NOT NULL, visibility VARCHAR(20) NOT NULL, protected BIGINT NOT NULL, os_hidden BIGINT NOT NULL, owner VARCHAR(255), size BIGINT, virtual_size BIGINT, checksum VARCHAR(32), os_hash_algo VARCHAR(64), os_hash_value VARCHAR(128), disk_format VARCHAR(20), container_format VARCHAR(20), min_disk BIGINT NOT NULL, min_ram BIGINT NOT NULL, tags TEXT, properties TEXT, created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32) NOT NULL);
+CREATE INDEX images_owner ON images (owner);
+CREATE TABLE image_members (image_id VARCHAR(36) NOT NULL, member VARCHAR(255) NOT NULL, status VARCHAR(20) NOT NULL, created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32) NOT NULL, PRIMARY KEY (image_id, member))
+",
+}];
+
+pub fn now_str() -> String {
+    ferrostack_core::time::iso_seconds(chrono::Utc::now())
+}
