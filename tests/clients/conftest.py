@@ -367,3 +367,171 @@ def admin_token(ferrostack) -> str:
 @pytest.fixture
 def demo_token(ferrostack) -> str:
     return ferrostack.issue_token("demo", DEMO_PASSWORD, "demo")[0]
+
+
+# --------------------------------------------------------------------------
+# Image service (Glance v2) helpers and the legacy per-service CLIs
+# (glance, nova, cinder read OS_* variables, not clouds.yaml)
+# --------------------------------------------------------------------------
+
+IMAGE_PORT = 9292
+CLOUD_USERS = {
+    # cloud name in clouds.yaml -> (user, password, project)
+    "ferrostack": ("admin", ADMIN_PASSWORD, "admin"),
+    "ferrostack-demo": ("demo", DEMO_PASSWORD, "demo"),
+}
+
+
+def legacy_cli_env(fs: Ferrostack, cloud: str = "ferrostack",
+                   home: str | None = None) -> dict:
+    """OS_* environment for the legacy CLIs (`glance`, `nova`, `cinder`),
+    which do not read clouds.yaml."""
+    user, password, project = CLOUD_USERS[cloud]
+    env = fs.cli_env()
+    env.pop("OS_CLIENT_CONFIG_FILE", None)
+    env.update({
+        "OS_AUTH_URL": fs.v3,
+        "OS_USERNAME": user,
+        "OS_PASSWORD": password,
+        "OS_PROJECT_NAME": project,
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_IDENTITY_API_VERSION": "3",
+        "OS_REGION_NAME": "RegionOne",
+        "OS_INTERFACE": "public",
+    })
+    if home:
+        env["HOME"] = home
+    return env
+
+
+def run_legacy_cli(fs: Ferrostack, name: str, *args, cloud: str = "ferrostack",
+                   home: str | None = None, stdin_path: str | None = None,
+                   timeout: int = CLI_TIMEOUT) -> CliResult:
+    """Run a legacy client CLI (e.g. `glance`) from the same venv as
+    `openstack`, authenticated with OS_* variables."""
+    exe = str(Path(fs.cli).parent / name)
+    argv = [exe] + [str(a) for a in args]
+    env = legacy_cli_env(fs, cloud, home)
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    try:
+        proc = subprocess.run(argv, stdin=stdin, capture_output=True,
+                              env=env, timeout=timeout)
+    finally:
+        if stdin_path:
+            stdin.close()
+    out = subprocess.CompletedProcess(
+        argv, proc.returncode,
+        proc.stdout.decode(errors="replace"),
+        proc.stderr.decode(errors="replace"))
+    return CliResult([name] + argv[1:], out)
+
+
+class ImageApi:
+    """Raw HTTP access to the image API (Glance v2 dialect)."""
+
+    def __init__(self, fs: Ferrostack):
+        self.fs = fs
+        url = os.environ.get("FERROSTACK_IMAGE_URL", "").rstrip("/")
+        if not url:
+            u = urlparse(fs.url)
+            url = f"{u.scheme}://{u.hostname}:{IMAGE_PORT}"
+        self.url = url
+        self.v2 = url + "/v2"
+
+    def wait_ready(self, timeout: float = 60.0):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                r = requests.get(self.url + "/versions", timeout=2)
+                return r
+            except requests.RequestException as e:
+                last = repr(e)
+            time.sleep(0.25)
+        pytest.fail(f"image API not answering at {self.url} after {timeout}s "
+                    f"(last: {last})\n{self.fs.log_tail()}")
+
+    def req(self, method: str, path: str, token: str | None = None,
+            **kw) -> requests.Response:
+        url = path if path.startswith("http") else self.v2 + path
+        headers = dict(kw.pop("headers", {}) or {})
+        if token:
+            headers["X-Auth-Token"] = token
+        kw.setdefault("timeout", HTTP_TIMEOUT)
+        return requests.request(method, url, headers=headers, **kw)
+
+    def create(self, token: str, **body) -> dict:
+        r = self.req("POST", "/images", token, json=body)
+        assert r.status_code == 201, (
+            f"POST /v2/images {body}: {r.status_code} {r.text[:500]}")
+        return r.json()
+
+    def show(self, token: str, image_id: str) -> dict:
+        r = self.req("GET", f"/images/{image_id}", token)
+        assert r.status_code == 200, (
+            f"GET /v2/images/{image_id}: {r.status_code} {r.text[:500]}")
+        return r.json()
+
+    def upload(self, token: str, image_id: str, data,
+               content_type: str = "application/octet-stream",
+               headers: dict | None = None) -> requests.Response:
+        h = {"Content-Type": content_type}
+        h.update(headers or {})
+        return self.req("PUT", f"/images/{image_id}/file", token, data=data,
+                        headers=h, timeout=max(HTTP_TIMEOUT, 300))
+
+    def download(self, token: str, image_id: str) -> requests.Response:
+        return self.req("GET", f"/images/{image_id}/file", token,
+                        timeout=max(HTTP_TIMEOUT, 300))
+
+    def patch(self, token: str, image_id: str, ops: list,
+              content_type: str = "application/openstack-images-v2.1-json-patch"
+              ) -> requests.Response:
+        return self.req("PATCH", f"/images/{image_id}", token,
+                        data=json.dumps(ops),
+                        headers={"Content-Type": content_type})
+
+    def delete(self, token: str, image_id: str, force: bool = False
+               ) -> requests.Response:
+        """DELETE the image; with force, unprotect it first."""
+        if force:
+            self.patch(token, image_id,
+                       [{"op": "replace", "path": "/protected", "value": False}])
+        return self.req("DELETE", f"/images/{image_id}", token)
+
+    def list_ids(self, token: str, **params) -> list[str]:
+        """All image ids of a (filtered) list, following `next` links."""
+        ids: list[str] = []
+        url = self.v2 + "/images"
+        first = True
+        for _ in range(1000):
+            r = self.req("GET", url, token, params=params if first else None)
+            assert r.status_code == 200, f"GET {url}: {r.status_code} {r.text[:300]}"
+            body = r.json()
+            ids += [i["id"] for i in body["images"]]
+            nxt = body.get("next")
+            if not nxt:
+                return ids
+            url = self.url + nxt if nxt.startswith("/") else nxt
+            first = False
+        raise AssertionError("image list pagination did not end")
+
+    def wait_status(self, token: str, image_id: str, status: str,
+                    timeout: float = 60.0) -> dict:
+        deadline = time.monotonic() + timeout
+        img = None
+        while time.monotonic() < deadline:
+            img = self.show(token, image_id)
+            if img["status"] == status:
+                return img
+            time.sleep(0.25)
+        raise AssertionError(
+            f"image {image_id} did not reach {status} in {timeout}s: {img}")
+
+
+@pytest.fixture(scope="session")
+def image_api(ferrostack) -> ImageApi:
+    api = ImageApi(ferrostack)
+    api.wait_ready()
+    return api

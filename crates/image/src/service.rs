@@ -91,6 +91,7 @@ impl ImageService {
             tracing::warn!(image = %img.id, "import interrupted by a restart: back to uploading");
             store::images::transition(&self.db, &img.id, &["importing"], "uploading").await?;
         }
+        store::tasks::fail_unfinished(&self.db).await?;
         let all = store::images::list(&self.db).await?;
         let stored: HashSet<String> = all
             .iter()
@@ -714,7 +715,13 @@ impl ImageService {
 
     /// `POST /v2/images/{id}/import` with `glance-direct`: the staged data
     /// becomes the image in the background (202 now, `active` when done).
-    pub async fn import(self: &Arc<Self>, ctx: &AuthContext, id: &str, body: &Value) -> Result<()> {
+    pub async fn import(
+        self: &Arc<Self>,
+        ctx: &AuthContext,
+        id: &str,
+        body: &Value,
+        request_id: &str,
+    ) -> Result<()> {
         let img = self.get_owned(ctx, id, "import_image").await?;
         let method = body
             .pointer("/method/name")
@@ -733,13 +740,49 @@ impl ImageService {
                 img.status
             )));
         }
+        let now = store::now_str();
+        let task = store::tasks::Task {
+            id: uuid::Uuid::new_v4().to_string(),
+            task_type: "api_image_import".into(),
+            status: "processing".into(),
+            owner: img.owner.clone(),
+            image_id: Some(id.to_owned()),
+            request_id: Some(request_id.to_owned()),
+            user_id: Some(ctx.user_id.clone()),
+            input: json!({"image_id": id, "import_req": body, "backend": ["file"]}),
+            result: Value::Null,
+            message: String::new(),
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        store::tasks::insert(&self.db, &task).await?;
         let svc = self.clone();
         let id = id.to_owned();
         tokio::spawn(async move {
-            if let Err(e) = svc.finish_import(&id).await {
-                tracing::warn!(image = %id, error = %e, "import failed");
-                let _ = store::images::transition(&svc.db, &id, &["importing"], "queued").await;
-                let _ = tokio::fs::remove_file(svc.store.staging_path(&id)).await;
+            match svc.finish_import(&id).await {
+                Ok(()) => {
+                    let _ = store::tasks::finish(
+                        &svc.db,
+                        &task.id,
+                        "success",
+                        &json!({"image_id": id}),
+                        "",
+                    )
+                    .await;
+                }
+                Err(e) => {
+                    tracing::warn!(image = %id, error = %e, "import failed");
+                    let _ = store::tasks::finish(
+                        &svc.db,
+                        &task.id,
+                        "failure",
+                        &Value::Null,
+                        e.message(),
+                    )
+                    .await;
+                    let _ = store::images::transition(&svc.db, &id, &["importing"], "queued").await;
+                    let _ = tokio::fs::remove_file(svc.store.staging_path(&id)).await;
+                }
             }
         });
         Ok(())
@@ -876,5 +919,17 @@ impl ImageService {
             )));
         }
         Ok(())
+    }
+}
+
+impl ImageService {
+    pub fn task_view(t: &store::tasks::Task) -> Value {
+        json!({
+            "id": t.id, "type": t.task_type, "status": t.status, "owner": t.owner,
+            "input": t.input, "result": t.result, "message": t.message,
+            "image_id": t.image_id, "request_id": t.request_id, "user_id": t.user_id,
+            "created_at": t.created_at, "updated_at": t.updated_at, "expires_at": Value::Null,
+            "self": format!("/v2/tasks/{}", t.id), "schema": "/v2/schemas/task",
+        })
     }
 }

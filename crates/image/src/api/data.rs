@@ -65,9 +65,10 @@ pub async fn import(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
+    axum::Extension(request_id): axum::Extension<ferrostack_core::http::RequestId>,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    svc.import(&ctx, &id, &body).await?;
+    svc.import(&ctx, &id, &body, &request_id.0).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

@@ -5,6 +5,7 @@ mod discovery;
 mod images;
 mod members;
 mod schemas;
+mod tasks;
 
 use crate::service::ImageService;
 use axum::extract::DefaultBodyLimit;
@@ -66,7 +67,11 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
                 .put(members::update)
                 .delete(members::delete),
         )
+        .route("/v2/images/{id}/tasks", get(tasks::image_tasks))
+        .route("/v2/tasks", get(tasks::list).post(tasks::create))
+        .route("/v2/tasks/{id}", get(tasks::show))
         .route("/v2/schemas/image", get(schemas::image))
+        .route("/v2/schemas/metadefs/{name}", get(schemas::metadefs))
         .route("/v2/schemas/images", get(schemas::images))
         .route("/v2/schemas/member", get(schemas::member))
         .route("/v2/schemas/members", get(schemas::members))

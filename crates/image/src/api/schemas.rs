@@ -110,3 +110,87 @@ pub async fn members() -> Response {
     }))
     .into_response()
 }
+
+/// `/v2/schemas/metadefs/{name}`: the metadata-definition schemas.
+pub async fn metadefs(
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> ferrostack_core::Result<Response> {
+    let prop = json!({"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 255}, "title": {"type": "string"},
+        "description": {"type": "string"}, "type": {"type": "string",
+            "enum": ["array", "boolean", "integer", "number", "object", "string", null]},
+        "default": {}, "readonly": {"type": "boolean"}, "enum": {"type": "array"},
+        "minimum": {"type": "number"}, "maximum": {"type": "number"}, "minLength": {"type": "integer"},
+        "maxLength": {"type": "integer"}, "pattern": {"type": "string", "format": "regex"},
+        "items": {"type": "object"}, "operators": {"type": "array", "items": {"type": "string"}}},
+        "required": ["title", "type"]});
+    let tag = json!({"name": {"type": "string", "maxLength": 255}, "created_at": {"type": "string", "format": "date-time"},
+                     "updated_at": {"type": "string", "format": "date-time"}});
+    let rta = json!({"name": {"type": "string", "maxLength": 80}, "prefix": {"type": "string", "maxLength": 80},
+                     "properties_target": {"type": "string", "maxLength": 80},
+                     "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}});
+    let object = json!({"name": {"type": "string", "maxLength": 255}, "description": {"type": "string"},
+                        "required": {"type": "array", "items": {"type": "string"}},
+                        "properties": {"type": "object", "additionalProperties": prop},
+                        "schema": {"type": "string", "readOnly": true}, "self": {"type": "string", "readOnly": true},
+                        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}});
+    let namespace = json!({"namespace": {"type": "string", "maxLength": 80}, "display_name": {"type": "string", "maxLength": 80},
+                           "description": {"type": "string", "maxLength": 500},
+                           "visibility": {"type": "string", "enum": ["public", "private"]},
+                           "protected": {"type": "boolean"}, "owner": {"type": "string", "maxLength": 255},
+                           "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+                           "schema": {"type": "string", "readOnly": true}, "self": {"type": "string", "readOnly": true},
+                           "resource_type_associations": {"type": "array", "items": {"type": "object", "properties": rta}},
+                           "properties": {"type": "object", "additionalProperties": prop},
+                           "objects": {"type": "array", "items": {"type": "object", "properties": object}},
+                           "tags": {"type": "array", "items": {"type": "object", "properties": tag}}});
+    let list = |name: &str, item_key: &str, item: Value| {
+        json!({"name": name, "properties": {item_key: {"type": "array", "items": item},
+               "first": {"type": "string"}, "next": {"type": "string"}, "schema": {"type": "string"}},
+               "links": [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"}, {"rel": "describedby", "href": "{schema}"}]})
+    };
+    let doc = match name.as_str() {
+        "namespace" => {
+            json!({"name": "namespace", "properties": namespace, "required": ["namespace"], "additionalProperties": false})
+        }
+        "namespaces" => list(
+            "namespaces",
+            "namespaces",
+            json!({"name": "namespace", "properties": namespace}),
+        ),
+        "object" => {
+            json!({"name": "object", "properties": object, "required": ["name"], "additionalProperties": false})
+        }
+        "objects" => list(
+            "objects",
+            "objects",
+            json!({"name": "object", "properties": object}),
+        ),
+        "property" => {
+            let mut p = prop.clone();
+            p["name"] = json!("property");
+            p
+        }
+        "properties" => {
+            json!({"name": "properties", "properties": {"properties": {"type": "object", "additionalProperties": prop}}})
+        }
+        "resource_type" => {
+            json!({"name": "resource_type_association", "properties": rta, "required": ["name"], "additionalProperties": false})
+        }
+        "resource_types" => list(
+            "resource_type_associations",
+            "resource_type_associations",
+            json!({"name": "resource_type_association", "properties": rta}),
+        ),
+        "tag" => {
+            json!({"name": "tag", "properties": tag, "required": ["name"], "additionalProperties": false})
+        }
+        "tags" => list("tags", "tags", json!({"name": "tag", "properties": tag})),
+        _ => {
+            return Err(ferrostack_core::Error::NotFound(format!(
+                "No metadefs schema named {name}."
+            )))
+        }
+    };
+    Ok(axum::Json(doc).into_response())
+}

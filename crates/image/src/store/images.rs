@@ -186,18 +186,14 @@ pub async fn delete(db: &Db, id: &str) -> Result<()> {
     tx.commit().await.db()
 }
 
-/// Bytes and images a project owns (for quotas).
+/// Bytes and images a project owns (for quotas). Summed here rather than in
+/// SQL, where SUM's result type differs between engines.
 pub async fn usage(db: &Db, owner: &str) -> Result<(i64, i64)> {
-    let r =
-        sqlx::query(&db.sql(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM images WHERE owner = ?",
-        ))
+    let rows = sqlx::query(&db.sql("SELECT size FROM images WHERE owner = ?"))
         .bind(owner)
-        .fetch_one(&db.pool)
+        .fetch_all(&db.pool)
         .await
         .db()?;
-    let bytes = sqlx::Row::try_get::<i64, _>(&r, "bytes")
-        .or_else(|_| sqlx::Row::try_get::<f64, _>(&r, "bytes").map(|f| f as i64))
-        .unwrap_or(0);
-    Ok((bytes, r.int("n")))
+    let bytes = rows.iter().map(|r| r.int("size")).sum();
+    Ok((bytes, rows.len() as i64))
 }

@@ -2,10 +2,12 @@
 
 pub mod images;
 pub mod members;
+pub mod tasks;
 
 use ferrostack_db::Migration;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     name: "image_initial",
     sql: "
@@ -13,7 +15,16 @@ CREATE TABLE images (id VARCHAR(36) PRIMARY KEY, name VARCHAR(255), status VARCH
 CREATE INDEX images_owner ON images (owner);
 CREATE TABLE image_members (image_id VARCHAR(36) NOT NULL, member VARCHAR(255) NOT NULL, status VARCHAR(20) NOT NULL, created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32) NOT NULL, PRIMARY KEY (image_id, member))
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "image_tasks",
+        sql: "
+CREATE TABLE tasks (id VARCHAR(36) PRIMARY KEY, task_type VARCHAR(30) NOT NULL, status VARCHAR(30) NOT NULL, owner VARCHAR(255), image_id VARCHAR(36), request_id VARCHAR(64), user_id VARCHAR(64), input TEXT, result TEXT, message TEXT, created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32) NOT NULL);
+CREATE INDEX tasks_image ON tasks (image_id)
+",
+    },
+];
 
 pub fn now_str() -> String {
     ferrostack_core::time::iso_seconds(chrono::Utc::now())

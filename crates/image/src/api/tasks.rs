@@ -1,0 +1,72 @@
+//! `/v2/tasks` and `/v2/images/{id}/tasks`.
+
+use super::Svc;
+use crate::service::ImageService;
+use crate::store;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::http::Json;
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Value};
+
+pub async fn image_tasks(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    svc.get_visible(&ctx, &id).await?;
+    let tasks: Vec<Value> = store::tasks::list(&svc.db, Some(&id))
+        .await?
+        .iter()
+        .map(ImageService::task_view)
+        .collect();
+    Ok(axum::Json(json!({"tasks": tasks})).into_response())
+}
+
+pub async fn list(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    let tasks: Vec<Value> = store::tasks::list(&svc.db, None)
+        .await?
+        .iter()
+        .filter(|t| ctx.is_admin() || t.owner == ctx.project_id)
+        .map(ImageService::task_view)
+        .collect();
+    Ok(
+        axum::Json(json!({"tasks": tasks, "first": "/v2/tasks", "schema": "/v2/schemas/tasks"}))
+            .into_response(),
+    )
+}
+
+pub async fn show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let t = store::tasks::get(&svc.db, &id)
+        .await?
+        .filter(|t| ctx.is_admin() || t.owner == ctx.project_id)
+        .ok_or_else(|| Error::NotFound(format!("Task with the given ID {id} not found")))?;
+    Ok(axum::Json(ImageService::task_view(&t)).into_response())
+}
+
+/// The legacy task-based import fetches from a URL; this deployment only
+/// imports staged data (`glance-direct`), so such tasks are refused up front.
+pub async fn create(
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    if !ctx.is_admin() {
+        return Err(Error::Forbidden(
+            "You are not authorized to complete tasks_api_access action.".into(),
+        ));
+    }
+    match body.get("type").and_then(Value::as_str) {
+        Some("import") => Err(Error::BadRequest(
+            "Task import from a URI is not supported: use the glance-direct image import.".into(),
+        )),
+        Some(other) => Err(Error::BadRequest(format!("Invalid task type: {other}"))),
+        None => Err(Error::BadRequest(
+            "Invalid input for field 'type': required.".into(),
+        )),
+    }
+}

@@ -1,0 +1,708 @@
+//! The image API end to end, in-process with the identity service, on every
+//! reachable database engine.
+
+use ferrostack_core::config::Config;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::Digest;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+struct Cloud {
+    identity: String,
+    image: String,
+    http: reqwest::Client,
+    svc: Arc<ferrostack_image::ImageService>,
+    bus: ferrostack_bus::SharedBus,
+    store_dir: PathBuf,
+}
+
+async fn start(db: ferrostack_db::Db, name: &str, tune: impl Fn(&mut Config)) -> Cloud {
+    let dir = std::env::temp_dir().join(format!(
+        "ferrostack-image-test-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg = Config::default();
+    cfg.common.data_dir = dir.clone();
+    cfg.identity.bcrypt_cost = 4;
+    tune(&mut cfg);
+    let bus = ferrostack_bus::open("memory://").unwrap();
+    let idb = ferrostack_db::Db::connect(&format!(
+        "sqlite://{}/identity.sqlite?mode=rwc",
+        dir.display()
+    ))
+    .await
+    .unwrap();
+    idb.migrate(ferrostack_identity::store::MIGRATIONS)
+        .await
+        .unwrap();
+    let identity = ferrostack_identity::IdentityService::new(idb, cfg.clone(), bus.clone())
+        .await
+        .unwrap();
+    ferrostack_identity::bootstrap::run(&identity)
+        .await
+        .unwrap();
+    db.migrate(ferrostack_image::store::MIGRATIONS)
+        .await
+        .unwrap();
+    let svc = ferrostack_image::ImageService::new(db, cfg.clone(), bus.clone())
+        .await
+        .unwrap();
+    let validator: ferrostack_core::auth::SharedValidator = Arc::new(
+        ferrostack_identity::service::LocalValidator(identity.clone()),
+    );
+
+    let l1 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let l2 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let identity_url = format!("http://{}", l1.local_addr().unwrap());
+    let image_url = format!("http://{}", l2.local_addr().unwrap());
+    let iapp = ferrostack_identity::api::router(identity);
+    let gapp = ferrostack_image::api::router(svc.clone(), validator, &format!("{identity_url}/v3"));
+    tokio::spawn(async move { axum::serve(l1, iapp).await.unwrap() });
+    tokio::spawn(async move { axum::serve(l2, gapp).await.unwrap() });
+    Cloud {
+        identity: identity_url,
+        image: image_url,
+        http: reqwest::Client::new(),
+        svc,
+        bus,
+        store_dir: cfg.image_store_dir(),
+    }
+}
+
+impl Cloud {
+    async fn token(&self, user: &str, project: &str) -> String {
+        let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": "admin_pass"}}},
+            "scope": {"project": {"name": project, "domain": {"id": "default"}}}}});
+        let r = self
+            .http
+            .post(format!("{}/v3/auth/tokens", self.identity))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.headers()["x-subject-token"].to_str().unwrap().to_owned()
+    }
+
+    async fn call(
+        &self,
+        m: Method,
+        path: &str,
+        tok: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(m, format!("{}{path}", self.image))
+            .header("x-auth-token", tok);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let st = r.status();
+        let text = r.text().await.unwrap();
+        (
+            st,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn patch(&self, id: &str, tok: &str, ops: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .patch(format!("{}/v2/images/{id}", self.image))
+            .header("x-auth-token", tok)
+            .header(
+                "content-type",
+                "application/openstack-images-v2.1-json-patch",
+            )
+            .body(ops.to_string())
+            .send()
+            .await
+            .unwrap();
+        let st = r.status();
+        (st, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn upload(&self, id: &str, tok: &str, data: Vec<u8>) -> StatusCode {
+        self.http
+            .put(format!("{}/v2/images/{id}/file", self.image))
+            .header("x-auth-token", tok)
+            .header("content-type", "application/octet-stream")
+            .body(data)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    fn files(&self, sub: &str) -> Vec<String> {
+        std::fs::read_dir(self.store_dir.join(sub))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().unwrap().is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+fn qcow2_bytes(virtual_size: u64, len: usize) -> Vec<u8> {
+    let mut h = vec![7u8; len];
+    h[..512].fill(0);
+    h[0..4].copy_from_slice(b"QFI\xfb");
+    h[4..8].copy_from_slice(&3u32.to_be_bytes());
+    h[24..32].copy_from_slice(&virtual_size.to_be_bytes());
+    h
+}
+
+async fn exercise(c: &Cloud) {
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let mut notes = c.bus.subscribe_notifications().await.unwrap();
+
+    // Discovery answers 300 with v2 CURRENT.
+    let r = c.http.get(format!("{}/", c.image)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::MULTIPLE_CHOICES);
+
+    // Create, upload qcow2, download with hashes and ranges.
+    let (st, img) = c
+        .call(Method::POST, "/v2/images", &admin, Some(json!({"name": "cirros", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"})))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{img}");
+    assert_eq!(img["status"], "queued");
+    let id = img["id"].as_str().unwrap().to_owned();
+    let data = qcow2_bytes(1 << 30, 300_000);
+    assert_eq!(
+        c.upload(&id, &admin, data.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, img) = c
+        .call(Method::GET, &format!("/v2/images/{id}"), &admin, None)
+        .await;
+    assert_eq!(img["status"], "active");
+    assert_eq!(img["size"], 300_000);
+    assert_eq!(img["virtual_size"], 1u64 << 30);
+    assert_eq!(img["os_hash_algo"], "sha512");
+    let sha = sha2::Sha512::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    assert_eq!(img["os_hash_value"], sha.as_str());
+    let r = c
+        .http
+        .get(format!("{}/v2/images/{id}/file", c.image))
+        .header("x-auth-token", &demo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.bytes().await.unwrap().to_vec(),
+        data,
+        "a public image downloads for demo"
+    );
+    let r = c
+        .http
+        .get(format!("{}/v2/images/{id}/file", c.image))
+        .header("x-auth-token", &admin)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.bytes().await.unwrap().to_vec(), data[100..200].to_vec());
+    assert_eq!(
+        c.upload(&id, &admin, vec![1, 2, 3]).await,
+        StatusCode::CONFLICT,
+        "an active image takes no new data"
+    );
+
+    // Declared qcow2, raw uploaded: 400, back to queued, no file left.
+    let (_, bad) = c
+        .call(
+            Method::POST,
+            "/v2/images",
+            &admin,
+            Some(json!({"name": "liar", "disk_format": "qcow2", "container_format": "bare"})),
+        )
+        .await;
+    let bad_id = bad["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        c.upload(&bad_id, &admin, vec![0u8; 4096]).await,
+        StatusCode::BAD_REQUEST
+    );
+    let (_, bad) = c
+        .call(Method::GET, &format!("/v2/images/{bad_id}"), &admin, None)
+        .await;
+    assert_eq!(bad["status"], "queued");
+    assert!(c.files(".tmp").is_empty());
+    assert!(!c.files("").contains(&bad_id));
+
+    // Metadata by JSON patch; read-only and reserved attributes refused.
+    let (st, v) = c.patch(&id, &admin, json!([{"op": "add", "path": "/hw_disk_bus", "value": "virtio"}, {"op": "replace", "path": "/name", "value": "cirros-0.6"}])).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["hw_disk_bus"], "virtio");
+    assert_eq!(v["name"], "cirros-0.6");
+    assert_eq!(
+        c.patch(
+            &id,
+            &admin,
+            json!([{"op": "replace", "path": "/size", "value": 1}])
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        c.patch(
+            &id,
+            &admin,
+            json!([{"op": "add", "path": "/os_glance_x", "value": "1"}])
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        c.patch(&id, &admin, json!([{"op": "remove", "path": "/nope"}]))
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        c.patch(
+            &id,
+            &admin,
+            json!([{"op": "replace", "path": "/min_ram", "value": -1}])
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Visibility: demo cannot see a private image, cannot publicize.
+    let (_, private) = c
+        .call(
+            Method::POST,
+            "/v2/images",
+            &admin,
+            Some(json!({"name": "secret", "visibility": "private"})),
+        )
+        .await;
+    let pid = private["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        c.call(Method::GET, &format!("/v2/images/{pid}"), &demo, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, list) = c.call(Method::GET, "/v2/images", &demo, None).await;
+    let names: Vec<&str> = list["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"cirros-0.6") && !names.contains(&"secret"),
+        "{names:?}"
+    );
+    assert_eq!(
+        c.call(
+            Method::POST,
+            "/v2/images",
+            &demo,
+            Some(json!({"name": "mine", "visibility": "public"}))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Sharing: a member sees the image, lists it after accepting.
+    let (_, shared) = c
+        .call(
+            Method::POST,
+            "/v2/images",
+            &admin,
+            Some(json!({"name": "shared-one", "visibility": "shared"})),
+        )
+        .await;
+    let sid = shared["id"].as_str().unwrap().to_owned();
+    let demo_project = {
+        let r = c
+            .http
+            .get(format!("{}/v3/auth/tokens", c.identity))
+            .header("x-auth-token", &admin)
+            .header("x-subject-token", &demo)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        v["token"]["project"]["id"].as_str().unwrap().to_owned()
+    };
+    let (st, m) = c
+        .call(
+            Method::POST,
+            &format!("/v2/images/{sid}/members"),
+            &admin,
+            Some(json!({"member": demo_project})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{m}");
+    assert_eq!(m["status"], "pending");
+    let listed = |v: &Value| {
+        v["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == sid.as_str())
+    };
+    assert!(!listed(
+        &c.call(Method::GET, "/v2/images", &demo, None).await.1
+    ));
+    assert_eq!(
+        c.call(Method::GET, &format!("/v2/images/{sid}"), &demo, None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.call(
+            Method::PUT,
+            &format!("/v2/images/{sid}/members/{demo_project}"),
+            &admin,
+            Some(json!({"status": "accepted"}))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN,
+        "only the member answers"
+    );
+    let (st, _) = c
+        .call(
+            Method::PUT,
+            &format!("/v2/images/{sid}/members/{demo_project}"),
+            &demo,
+            Some(json!({"status": "accepted"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(listed(
+        &c.call(Method::GET, "/v2/images", &demo, None).await.1
+    ));
+
+    // Protected images are not deleted; deactivated ones are not downloaded by others.
+    assert_eq!(
+        c.patch(
+            &id,
+            &admin,
+            json!([{"op": "replace", "path": "/protected", "value": true}])
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.call(Method::DELETE, &format!("/v2/images/{id}"), &admin, None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        c.patch(
+            &id,
+            &admin,
+            json!([{"op": "replace", "path": "/protected", "value": false}])
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.call(
+            Method::POST,
+            &format!("/v2/images/{id}/actions/deactivate"),
+            &admin,
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        c.call(Method::GET, &format!("/v2/images/{id}/file"), &demo, None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        c.call(
+            Method::POST,
+            &format!("/v2/images/{id}/actions/reactivate"),
+            &admin,
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+
+    // glance-direct import: stage, import, task succeeds.
+    let (_, imp) = c
+        .call(
+            Method::POST,
+            "/v2/images",
+            &admin,
+            Some(json!({"name": "imported", "disk_format": "raw", "container_format": "bare"})),
+        )
+        .await;
+    let iid = imp["id"].as_str().unwrap().to_owned();
+    let r = c
+        .http
+        .put(format!("{}/v2/images/{iid}/stage", c.image))
+        .header("x-auth-token", &admin)
+        .body(vec![9u8; 5000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        c.call(Method::GET, &format!("/v2/images/{iid}"), &admin, None)
+            .await
+            .1["status"],
+        "uploading"
+    );
+    let (st, _) = c
+        .call(
+            Method::POST,
+            &format!("/v2/images/{iid}/import"),
+            &admin,
+            Some(json!({"method": {"name": "glance-direct"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = c
+            .call(Method::GET, &format!("/v2/images/{iid}"), &admin, None)
+            .await
+            .1["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if status == "active" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, "active");
+    let (_, tasks) = c
+        .call(
+            Method::GET,
+            &format!("/v2/images/{iid}/tasks"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(tasks["tasks"][0]["status"], "success");
+
+    // Delete removes the data.
+    assert_eq!(
+        c.call(Method::DELETE, &format!("/v2/images/{id}"), &admin, None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert!(!c.files("").contains(&id));
+    assert_eq!(
+        c.call(Method::GET, &format!("/v2/images/{id}"), &admin, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Notifications reached the bus.
+    let mut events = Vec::new();
+    while let Ok(n) = notes.try_recv() {
+        events.push(n.event_type);
+    }
+    for e in [
+        "image.create",
+        "image.upload",
+        "image.update",
+        "image.delete",
+    ] {
+        assert!(events.iter().any(|x| x == e), "{e} in {events:?}");
+    }
+}
+
+#[tokio::test]
+async fn image_api_on_every_database() {
+    for (i, db) in ferrostack_db::testing::test_databases("image")
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        eprintln!("image API against {:?}", db.backend);
+        let c = start(db, &format!("db{i}"), |_| {}).await;
+        exercise(&c).await;
+    }
+}
+
+#[tokio::test]
+async fn quotas_answer_413_and_leave_no_data() {
+    for (i, db) in ferrostack_db::testing::test_databases("image_quota")
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        quota_case(db, i).await;
+    }
+}
+
+async fn quota_case(db: ferrostack_db::Db, i: usize) {
+    let c = start(db, &format!("quota{i}"), |cfg| {
+        cfg.image.user_storage_quota = 10_000;
+        cfg.image.image_count_quota = 3;
+    })
+    .await;
+    let admin = c.token("admin", "admin").await;
+    let (_, a) = c
+        .call(
+            Method::POST,
+            "/v2/images",
+            &admin,
+            Some(json!({"name": "a", "disk_format": "raw", "container_format": "bare"})),
+        )
+        .await;
+    let a = a["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        c.upload(&a, &admin, vec![1u8; 6000]).await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, b) = c
+        .call(
+            Method::POST,
+            "/v2/images",
+            &admin,
+            Some(json!({"name": "b", "disk_format": "raw", "container_format": "bare"})),
+        )
+        .await;
+    let b = b["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        c.upload(&b, &admin, vec![1u8; 6000]).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        c.call(Method::GET, &format!("/v2/images/{b}"), &admin, None)
+            .await
+            .1["status"],
+        "queued"
+    );
+    assert!(c.files(".tmp").is_empty());
+    assert_eq!(
+        c.call(
+            Method::POST,
+            "/v2/images",
+            &admin,
+            Some(json!({"name": "c"}))
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        c.call(
+            Method::POST,
+            "/v2/images",
+            &admin,
+            Some(json!({"name": "d"}))
+        )
+        .await
+        .0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+}
+
+/// An upload cut off by the client, and a process that died mid-upload:
+/// neither leaves an active image nor a stray file.
+#[tokio::test]
+async fn interrupted_uploads_leave_nothing_behind() {
+    let dbs = ferrostack_db::testing::test_databases("image_crash").await;
+    let db = dbs.into_iter().next().unwrap();
+    let c = start(db.clone(), "crash", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let (_, img) = c
+        .call(
+            Method::POST,
+            "/v2/images",
+            &admin,
+            Some(json!({"name": "cut", "disk_format": "raw", "container_format": "bare"})),
+        )
+        .await;
+    let id = img["id"].as_str().unwrap().to_owned();
+
+    // The client goes away after sending part of the declared length.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(vec![1u8; 65536]),
+        Err(std::io::Error::other("client crashed")),
+    ];
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    let _ = c
+        .http
+        .put(format!("{}/v2/images/{id}/file", c.image))
+        .header("x-auth-token", &admin)
+        .header("content-type", "application/octet-stream")
+        .header("content-length", "1000000")
+        .body(body)
+        .send()
+        .await;
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = c
+            .call(Method::GET, &format!("/v2/images/{id}"), &admin, None)
+            .await
+            .1["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if status == "queued" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, "queued");
+    assert!(c.files(".tmp").is_empty(), "{:?}", c.files(".tmp"));
+
+    // A process that died mid-upload: the record says saving, a partial
+    // temporary file and an orphan data file are on disk.
+    ferrostack_image::store::images::transition(&c.svc.db, &id, &["queued"], "saving")
+        .await
+        .unwrap();
+    std::fs::write(
+        c.store_dir.join(".tmp").join(format!("{id}.partial")),
+        b"half",
+    )
+    .unwrap();
+    std::fs::write(c.store_dir.join("0000-orphan"), b"nobody's").unwrap();
+    let restarted = ferrostack_image::ImageService::new(db, c.svc.config.clone(), c.bus.clone())
+        .await
+        .unwrap();
+    let img = ferrostack_image::store::images::get(&restarted.db, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(img.status, "queued");
+    assert!(c.files(".tmp").is_empty());
+    assert!(!c.files("").contains(&"0000-orphan".to_owned()));
+    // And it can be uploaded again.
+    assert_eq!(
+        c.upload(&id, &admin, vec![5u8; 1000]).await,
+        StatusCode::NO_CONTENT
+    );
+}
