@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -155,12 +154,24 @@ def glance(ferrostack, home, *args, cloud="ferrostack", stdin_path=None):
 
 
 def glance_table(output: str) -> dict:
-    """Parse glanceclient's `| Property | Value |` table."""
-    rows = {}
+    """Parse glanceclient's `| Property | Value |` table (values wider than
+    80 columns continue on lines with an empty Property cell)."""
+    rows: dict = {}
+    last = None
     for line in output.splitlines():
-        m = re.match(r"^\|\s*(\S[^|]*?)\s*\|\s*(.*?)\s*\|$", line)
-        if m and m.group(1) not in ("Property", "Field"):
-            rows[m.group(1)] = m.group(2)
+        if not line.startswith("|"):
+            continue
+        cells = line.split("|")
+        if len(cells) != 4:
+            continue
+        key, value = cells[1].strip(), cells[2].strip()
+        if key in ("Property", "Field"):
+            continue
+        if key:
+            rows[key] = value
+            last = key
+        elif last is not None:
+            rows[last] += value
     return rows
 
 
@@ -317,10 +328,14 @@ def test_list_document_and_pagination(image_api, tokens, cleanup):
     expect_status(r2, 200)
     assert r2.json()["images"][0]["id"] != body["images"][0]["id"]
 
-    # default sort is created_at desc: the newest of ours comes first
+    # default sort: created_at desc, then id desc (Glance appends both keys;
+    # timestamps have second resolution)
     ids = image_api.list_ids(tokens["admin"])
     ours = [i for i in ids if i in cleanup]
-    assert ours == list(reversed(cleanup)), (ours, cleanup)
+    assert sorted(ours) == sorted(cleanup), (ours, cleanup)
+    docs = [image_api.show(tokens["admin"], i) for i in ours]
+    keys = [(d["created_at"], d["id"]) for d in docs]
+    assert keys == sorted(keys, reverse=True), keys
 
     r = image_api.req("GET", "/images", tokens["admin"], params={"marker": str(uuid.uuid4())})
     expect_status(r, 400, "unknown marker")

@@ -4,6 +4,7 @@ mod data;
 mod discovery;
 mod images;
 mod members;
+mod metadefs;
 mod schemas;
 mod tasks;
 
@@ -78,6 +79,7 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         .route("/v2/info/import", get(discovery::import_info))
         .route("/v2/info/stores", get(discovery::stores_info))
         .route("/v2/info/usage", get(discovery::usage))
+        .merge(metadefs::routes())
         .layer(DefaultBodyLimit::max(json_limit))
         .merge(data)
         .fallback(not_found_fallback)

@@ -2,6 +2,7 @@
 
 pub mod images;
 pub mod members;
+pub mod metadefs;
 pub mod tasks;
 
 use ferrostack_db::Migration;
@@ -22,6 +23,14 @@ CREATE TABLE image_members (image_id VARCHAR(36) NOT NULL, member VARCHAR(255) N
         sql: "
 CREATE TABLE tasks (id VARCHAR(36) PRIMARY KEY, task_type VARCHAR(30) NOT NULL, status VARCHAR(30) NOT NULL, owner VARCHAR(255), image_id VARCHAR(36), request_id VARCHAR(64), user_id VARCHAR(64), input TEXT, result TEXT, message TEXT, created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32) NOT NULL);
 CREATE INDEX tasks_image ON tasks (image_id)
+",
+    },
+    Migration {
+        version: 3,
+        name: "image_metadefs",
+        sql: "
+CREATE TABLE metadef_namespaces (namespace VARCHAR(80) PRIMARY KEY, owner VARCHAR(255), body TEXT NOT NULL);
+CREATE TABLE metadef_items (namespace VARCHAR(80) NOT NULL, kind VARCHAR(20) NOT NULL, name VARCHAR(255) NOT NULL, body TEXT NOT NULL, PRIMARY KEY (namespace, kind, name))
 ",
     },
 ];

@@ -1,0 +1,745 @@
+//! Metadata definitions (`/v2/metadefs/*`): namespaces with their objects,
+//! properties, tags and resource-type associations, and the resource types.
+//! Writes are for admins (Glance's default `metadef_admin`); reads follow
+//! the namespace's visibility.
+
+use super::Svc;
+use crate::store::metadefs::{self as store, Kind, Namespace};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ferrostack_core::auth::{AuthContext, Authenticated};
+use ferrostack_core::http::Json;
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Map, Value};
+
+/// The resource types metadata can apply to, as Glance seeds them.
+const RESOURCE_TYPES: &[&str] = &[
+    "OS::Cinder::Volume",
+    "OS::Glance::Image",
+    "OS::Glance::Snapshot",
+    "OS::Nova::Aggregate",
+    "OS::Nova::Flavor",
+    "OS::Nova::Server",
+    "OS::Trove::Instance",
+];
+
+pub fn routes() -> Router<Svc> {
+    Router::new()
+        .route("/v2/metadefs/resource_types", get(list_resource_types))
+        .route(
+            "/v2/metadefs/namespaces",
+            get(list_namespaces).post(create_namespace),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}",
+            get(show_namespace)
+                .put(update_namespace)
+                .delete(delete_namespace),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}/objects",
+            get(list_objects).post(create_object).delete(delete_objects),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}/objects/{name}",
+            get(show_object).put(update_object).delete(delete_object),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}/properties",
+            get(list_properties)
+                .post(create_property)
+                .delete(delete_properties),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}/properties/{name}",
+            get(show_property)
+                .put(update_property)
+                .delete(delete_property),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}/tags",
+            get(list_tags).post(create_tags).delete(delete_tags),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}/tags/{name}",
+            get(show_tag)
+                .post(create_tag)
+                .put(update_tag)
+                .delete(delete_tag),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}/resource_types",
+            get(list_associations).post(create_association),
+        )
+        .route(
+            "/v2/metadefs/namespaces/{ns}/resource_types/{name}",
+            axum::routing::delete(delete_association),
+        )
+}
+
+fn now() -> String {
+    crate::store::now_str()
+}
+
+fn require_admin(ctx: &AuthContext) -> Result<()> {
+    if ctx.is_admin() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "You are not authorized to complete this metadef action.".into(),
+        ))
+    }
+}
+
+fn visible(ctx: &AuthContext, n: &Namespace) -> bool {
+    ctx.is_admin()
+        || n.body["visibility"] == "public"
+        || (n.owner.is_some() && n.owner == ctx.project_id)
+}
+
+async fn namespace(svc: &Svc, ctx: &AuthContext, ns: &str) -> Result<Namespace> {
+    store::get_namespace(&svc.db, ns)
+        .await?
+        .filter(|n| visible(ctx, n))
+        .ok_or_else(|| {
+            Error::NotFound(format!("Metadata definition namespace={ns} was not found."))
+        })
+}
+
+fn object(body: &Value) -> Result<&Map<String, Value>> {
+    body.as_object()
+        .ok_or_else(|| Error::BadRequest("The request body must be a JSON object.".into()))
+}
+
+fn str_field(
+    o: &Map<String, Value>,
+    k: &str,
+    required: bool,
+    max: usize,
+) -> Result<Option<String>> {
+    match o.get(k) {
+        None | Some(Value::Null) if required => Err(Error::BadRequest(format!(
+            "Invalid input for field '{k}': required."
+        ))),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= max => Ok(Some(s.clone())),
+        Some(_) => Err(Error::BadRequest(format!(
+            "Invalid input for field '{k}': a string of 1 to {max} characters."
+        ))),
+    }
+}
+
+async fn namespace_view(svc: &Svc, n: &Namespace, full: bool) -> Result<Value> {
+    let mut v = n.body.clone();
+    v["namespace"] = json!(n.namespace);
+    v["owner"] = json!(n.owner);
+    v["self"] = json!(format!("/v2/metadefs/namespaces/{}", n.namespace));
+    v["schema"] = json!("/v2/schemas/metadefs/namespace");
+    let assoc = store::list_items(&svc.db, &n.namespace, Kind::ResourceType).await?;
+    if !assoc.is_empty() {
+        v["resource_type_associations"] = Value::Array(assoc.into_iter().map(|(_, b)| b).collect());
+    }
+    if full {
+        let props = store::list_items(&svc.db, &n.namespace, Kind::Property).await?;
+        if !props.is_empty() {
+            v["properties"] = Value::Object(props.into_iter().collect());
+        }
+        let objs = store::list_items(&svc.db, &n.namespace, Kind::Object).await?;
+        if !objs.is_empty() {
+            v["objects"] = Value::Array(objs.into_iter().map(|(_, b)| b).collect());
+        }
+        let tags = store::list_items(&svc.db, &n.namespace, Kind::Tag).await?;
+        if !tags.is_empty() {
+            v["tags"] = Value::Array(tags.into_iter().map(|(_, b)| b).collect());
+        }
+    }
+    Ok(v)
+}
+
+// ----- resource types -----
+
+async fn list_resource_types(Authenticated(_): Authenticated) -> Response {
+    let ts = "2014-08-28T17:13:06Z";
+    let types: Vec<Value> = RESOURCE_TYPES
+        .iter()
+        .map(|n| json!({"name": n, "created_at": ts, "updated_at": ts}))
+        .collect();
+    axum::Json(json!({"resource_types": types})).into_response()
+}
+
+fn association(o: &Map<String, Value>) -> Result<Value> {
+    let name = str_field(o, "name", true, 80)?.expect("required");
+    let t = now();
+    Ok(
+        json!({"name": name, "prefix": o.get("prefix").cloned().unwrap_or(Value::Null),
+              "properties_target": o.get("properties_target").cloned().unwrap_or(Value::Null),
+              "created_at": t, "updated_at": t}),
+    )
+}
+
+async fn list_associations(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+) -> Result<Response> {
+    namespace(&svc, &ctx, &ns).await?;
+    let items: Vec<Value> = store::list_items(&svc.db, &ns, Kind::ResourceType)
+        .await?
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    Ok(axum::Json(json!({"resource_type_associations": items})).into_response())
+}
+
+async fn create_association(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    let a = association(object(&body)?)?;
+    let name = a["name"].as_str().expect("name").to_owned();
+    if store::get_item(&svc.db, &ns, Kind::ResourceType, &name)
+        .await?
+        .is_some()
+    {
+        return Err(Error::Conflict(format!(
+            "Resource type {name} is already associated with namespace {ns}."
+        )));
+    }
+    store::put_item(&svc.db, &ns, Kind::ResourceType, &name, &a, None).await?;
+    Ok((StatusCode::CREATED, axum::Json(a)).into_response())
+}
+
+async fn delete_association(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    if store::delete_item(&svc.db, &ns, Kind::ResourceType, Some(&name)).await? == 0 {
+        return Err(Error::NotFound(format!(
+            "Resource type {name} is not associated with namespace {ns}."
+        )));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- namespaces -----
+
+async fn list_namespaces(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
+    let mut out = Vec::new();
+    for n in store::list_namespaces(&svc.db).await? {
+        if visible(&ctx, &n) {
+            out.push(namespace_view(&svc, &n, false).await?);
+        }
+    }
+    Ok(axum::Json(json!({"namespaces": out, "first": "/v2/metadefs/namespaces", "schema": "/v2/schemas/metadefs/namespaces"}))
+        .into_response())
+}
+
+fn namespace_body(o: &Map<String, Value>, mut body: Value) -> Result<Value> {
+    for k in ["display_name", "description"] {
+        if o.contains_key(k) {
+            body[k] = match o.get(k) {
+                Some(Value::String(s)) => json!(s),
+                Some(Value::Null) => Value::Null,
+                _ => {
+                    return Err(Error::BadRequest(format!(
+                        "Invalid input for field '{k}': must be a string."
+                    )))
+                }
+            };
+        }
+    }
+    if let Some(v) = o.get("visibility") {
+        match v.as_str() {
+            Some("public" | "private") => body["visibility"] = v.clone(),
+            _ => {
+                return Err(Error::BadRequest(
+                    "Invalid input for field 'visibility': public or private.".into(),
+                ))
+            }
+        }
+    }
+    if let Some(v) = o.get("protected") {
+        body["protected"] = json!(v.as_bool().ok_or_else(|| Error::BadRequest(
+            "Invalid input for field 'protected': must be a boolean.".into()
+        ))?);
+    }
+    body["updated_at"] = json!(now());
+    Ok(body)
+}
+
+async fn create_namespace(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    let o = object(&body)?;
+    let name = str_field(o, "namespace", true, 80)?.expect("required");
+    if store::get_namespace(&svc.db, &name).await?.is_some() {
+        return Err(Error::Conflict(format!(
+            "Metadata definition namespace={name} already exists."
+        )));
+    }
+    let t = now();
+    let doc = namespace_body(
+        o,
+        json!({"visibility": "private", "protected": false, "created_at": t, "display_name": name}),
+    )?;
+    let n = Namespace {
+        namespace: name.clone(),
+        owner: ctx.project_id.clone(),
+        body: doc,
+    };
+    store::put_namespace(&svc.db, &n, None).await?;
+    if let Some(Value::Array(assocs)) = o.get("resource_type_associations") {
+        for a in assocs {
+            let a = association(object(a)?)?;
+            let an = a["name"].as_str().expect("name").to_owned();
+            store::put_item(&svc.db, &name, Kind::ResourceType, &an, &a, None).await?;
+        }
+    }
+    if let Some(Value::Object(props)) = o.get("properties") {
+        for (pn, p) in props {
+            store::put_item(
+                &svc.db,
+                &name,
+                Kind::Property,
+                pn,
+                &property_doc(pn, object(p)?)?,
+                None,
+            )
+            .await?;
+        }
+    }
+    if let Some(Value::Array(objs)) = o.get("objects") {
+        for ob in objs {
+            let doc = object_doc(object(ob)?, None)?;
+            let on = doc["name"].as_str().expect("name").to_owned();
+            store::put_item(&svc.db, &name, Kind::Object, &on, &doc, None).await?;
+        }
+    }
+    if let Some(Value::Array(tags)) = o.get("tags") {
+        for tg in tags {
+            let tn = str_field(object(tg)?, "name", true, 255)?.expect("required");
+            store::put_item(&svc.db, &name, Kind::Tag, &tn, &tag_doc(&tn, None), None).await?;
+        }
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(namespace_view(&svc, &n, true).await?),
+    )
+        .into_response())
+}
+
+async fn show_namespace(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+) -> Result<Response> {
+    let n = namespace(&svc, &ctx, &ns).await?;
+    Ok(axum::Json(namespace_view(&svc, &n, true).await?).into_response())
+}
+
+async fn update_namespace(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    let mut n = namespace(&svc, &ctx, &ns).await?;
+    let o = object(&body)?;
+    if let Some(new) = str_field(o, "namespace", false, 80)? {
+        if new != ns && store::get_namespace(&svc.db, &new).await?.is_some() {
+            return Err(Error::Conflict(format!(
+                "Metadata definition namespace={new} already exists."
+            )));
+        }
+        n.namespace = new;
+    }
+    n.body = namespace_body(o, n.body.clone())?;
+    store::put_namespace(&svc.db, &n, Some(&ns)).await?;
+    Ok(axum::Json(namespace_view(&svc, &n, false).await?).into_response())
+}
+
+async fn delete_namespace(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    let n = namespace(&svc, &ctx, &ns).await?;
+    if n.body["protected"] == true {
+        return Err(Error::Forbidden(format!(
+            "Metadata definition namespace {ns} is protected and cannot be deleted."
+        )));
+    }
+    store::delete_namespace(&svc.db, &ns).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- objects -----
+
+fn object_doc(o: &Map<String, Value>, prev: Option<&Value>) -> Result<Value> {
+    let name = str_field(o, "name", true, 255)?.expect("required");
+    let t = now();
+    let created = prev
+        .and_then(|p| p.get("created_at").cloned())
+        .unwrap_or_else(|| json!(t));
+    let mut doc = json!({"name": name, "description": o.get("description").cloned().unwrap_or(Value::Null),
+                         "required": o.get("required").cloned().unwrap_or_else(|| json!([])),
+                         "properties": o.get("properties").cloned().unwrap_or_else(|| json!({})),
+                         "created_at": created, "updated_at": t});
+    if !doc["properties"].is_object() {
+        return Err(Error::BadRequest(
+            "Invalid input for field 'properties': must be an object.".into(),
+        ));
+    }
+    doc["schema"] = json!("v2/schemas/metadefs/object");
+    Ok(doc)
+}
+
+fn with_self(mut doc: Value, ns: &str, kind: &str, name: &str) -> Value {
+    doc["self"] = json!(format!("/v2/metadefs/namespaces/{ns}/{kind}/{name}"));
+    doc
+}
+
+async fn list_objects(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+) -> Result<Response> {
+    namespace(&svc, &ctx, &ns).await?;
+    let items: Vec<Value> = store::list_items(&svc.db, &ns, Kind::Object)
+        .await?
+        .into_iter()
+        .map(|(n, b)| with_self(b, &ns, "objects", &n))
+        .collect();
+    Ok(
+        axum::Json(json!({"objects": items, "schema": "v2/schemas/metadefs/objects"}))
+            .into_response(),
+    )
+}
+
+async fn create_object(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    let doc = object_doc(object(&body)?, None)?;
+    let name = doc["name"].as_str().expect("name").to_owned();
+    if store::get_item(&svc.db, &ns, Kind::Object, &name)
+        .await?
+        .is_some()
+    {
+        return Err(Error::Conflict(format!(
+            "A metadata definition object with name={name} already exists in namespace={ns}."
+        )));
+    }
+    store::put_item(&svc.db, &ns, Kind::Object, &name, &doc, None).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(with_self(doc, &ns, "objects", &name)),
+    )
+        .into_response())
+}
+
+async fn item(svc: &Svc, ns: &str, kind: Kind, name: &str) -> Result<Value> {
+    store::get_item(&svc.db, ns, kind, name)
+        .await?
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "Metadata definition {name} was not found in namespace {ns}."
+            ))
+        })
+}
+
+async fn show_object(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Response> {
+    namespace(&svc, &ctx, &ns).await?;
+    let doc = item(&svc, &ns, Kind::Object, &name).await?;
+    Ok(axum::Json(with_self(doc, &ns, "objects", &name)).into_response())
+}
+
+async fn update_object(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((ns, name)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    let prev = item(&svc, &ns, Kind::Object, &name).await?;
+    let doc = object_doc(object(&body)?, Some(&prev))?;
+    let new = doc["name"].as_str().expect("name").to_owned();
+    store::put_item(&svc.db, &ns, Kind::Object, &new, &doc, Some(&name)).await?;
+    Ok(axum::Json(with_self(doc, &ns, "objects", &new)).into_response())
+}
+
+async fn delete_object(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    item(&svc, &ns, Kind::Object, &name).await?;
+    store::delete_item(&svc.db, &ns, Kind::Object, Some(&name)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn delete_objects(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    store::delete_item(&svc.db, &ns, Kind::Object, None).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- properties -----
+
+fn property_doc(name: &str, o: &Map<String, Value>) -> Result<Value> {
+    let title = str_field(o, "title", true, 255)?.expect("required");
+    let ptype = str_field(o, "type", true, 20)?.expect("required");
+    if !matches!(
+        ptype.as_str(),
+        "array" | "boolean" | "integer" | "number" | "object" | "string"
+    ) {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field 'type': {ptype} is not a JSON schema type."
+        )));
+    }
+    let mut doc = Value::Object(o.clone());
+    doc["name"] = json!(name);
+    doc["title"] = json!(title);
+    Ok(doc)
+}
+
+async fn list_properties(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+) -> Result<Response> {
+    namespace(&svc, &ctx, &ns).await?;
+    let props: Map<String, Value> = store::list_items(&svc.db, &ns, Kind::Property)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(axum::Json(json!({"properties": props})).into_response())
+}
+
+async fn create_property(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    let o = object(&body)?;
+    let name = str_field(o, "name", true, 255)?.expect("required");
+    if store::get_item(&svc.db, &ns, Kind::Property, &name)
+        .await?
+        .is_some()
+    {
+        return Err(Error::Conflict(format!(
+            "A metadata definition property with name={name} already exists in namespace={ns}."
+        )));
+    }
+    let doc = property_doc(&name, o)?;
+    store::put_item(&svc.db, &ns, Kind::Property, &name, &doc, None).await?;
+    Ok((StatusCode::CREATED, axum::Json(doc)).into_response())
+}
+
+async fn show_property(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Response> {
+    namespace(&svc, &ctx, &ns).await?;
+    Ok(axum::Json(item(&svc, &ns, Kind::Property, &name).await?).into_response())
+}
+
+async fn update_property(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((ns, name)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    item(&svc, &ns, Kind::Property, &name).await?;
+    let o = object(&body)?;
+    let new = str_field(o, "name", false, 255)?.unwrap_or_else(|| name.clone());
+    let doc = property_doc(&new, o)?;
+    store::put_item(&svc.db, &ns, Kind::Property, &new, &doc, Some(&name)).await?;
+    Ok(axum::Json(doc).into_response())
+}
+
+async fn delete_property(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    item(&svc, &ns, Kind::Property, &name).await?;
+    store::delete_item(&svc.db, &ns, Kind::Property, Some(&name)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn delete_properties(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    store::delete_item(&svc.db, &ns, Kind::Property, None).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- tags -----
+
+fn tag_doc(name: &str, prev: Option<&Value>) -> Value {
+    let t = now();
+    let created = prev
+        .and_then(|p| p.get("created_at").cloned())
+        .unwrap_or_else(|| json!(t));
+    json!({"name": name, "created_at": created, "updated_at": t})
+}
+
+async fn list_tags(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+) -> Result<Response> {
+    namespace(&svc, &ctx, &ns).await?;
+    let tags: Vec<Value> = store::list_items(&svc.db, &ns, Kind::Tag)
+        .await?
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    Ok(axum::Json(json!({"tags": tags})).into_response())
+}
+
+/// `POST …/tags` with `{"tags": [{"name": …}, …]}` replaces the namespace's tags.
+async fn create_tags(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    let tags = body.get("tags").and_then(Value::as_array).ok_or_else(|| {
+        Error::BadRequest("Invalid input for field 'tags': required list.".into())
+    })?;
+    let mut names = Vec::new();
+    for t in tags {
+        let n = str_field(object(t)?, "name", true, 255)?.expect("required");
+        if names.contains(&n) {
+            return Err(Error::Conflict(format!(
+                "Duplicate tag {n} in the request."
+            )));
+        }
+        names.push(n);
+    }
+    store::delete_item(&svc.db, &ns, Kind::Tag, None).await?;
+    let mut out = Vec::new();
+    for n in names {
+        let doc = tag_doc(&n, None);
+        store::put_item(&svc.db, &ns, Kind::Tag, &n, &doc, None).await?;
+        out.push(json!({"name": n}));
+    }
+    Ok((StatusCode::CREATED, axum::Json(json!({"tags": out}))).into_response())
+}
+
+async fn delete_tags(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(ns): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    store::delete_item(&svc.db, &ns, Kind::Tag, None).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn create_tag(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    if store::get_item(&svc.db, &ns, Kind::Tag, &name)
+        .await?
+        .is_some()
+    {
+        return Err(Error::Conflict(format!(
+            "A metadata tag with name={name} already exists in namespace={ns}."
+        )));
+    }
+    let doc = tag_doc(&name, None);
+    store::put_item(&svc.db, &ns, Kind::Tag, &name, &doc, None).await?;
+    Ok((StatusCode::CREATED, axum::Json(doc)).into_response())
+}
+
+async fn show_tag(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Response> {
+    namespace(&svc, &ctx, &ns).await?;
+    Ok(axum::Json(item(&svc, &ns, Kind::Tag, &name).await?).into_response())
+}
+
+async fn update_tag(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((ns, name)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    let prev = item(&svc, &ns, Kind::Tag, &name).await?;
+    let new = str_field(object(&body)?, "name", true, 255)?.expect("required");
+    let doc = tag_doc(&new, Some(&prev));
+    store::put_item(&svc.db, &ns, Kind::Tag, &new, &doc, Some(&name)).await?;
+    Ok(axum::Json(doc).into_response())
+}
+
+async fn delete_tag(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Response> {
+    require_admin(&ctx)?;
+    namespace(&svc, &ctx, &ns).await?;
+    item(&svc, &ns, Kind::Tag, &name).await?;
+    store::delete_item(&svc.db, &ns, Kind::Tag, Some(&name)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
