@@ -176,7 +176,24 @@ def glance_table(output: str) -> dict:
 
 
 def os_create(ferrostack, *args, cloud="ferrostack"):
+    """`openstack image create ... -f json` uploading --file (if given)."""
     return ferrostack.os_ok("image", "create", *args, cloud=cloud)
+
+
+def os_create_empty(ferrostack, *args, cloud="ferrostack"):
+    """`openstack image create` with no data. OSC uploads stdin whenever it
+    is not a terminal (even /dev/null: a 0-byte image goes active), so run
+    it with stdin closed, like `openstack image create ... <&-`."""
+    argv = [ferrostack.cli, "--os-cloud", cloud, "image", "create", *args,
+            "-f", "json"]
+    proc = subprocess.run(argv, capture_output=True, text=True,
+                          env=ferrostack.cli_env(), timeout=180,
+                          stdin=subprocess.DEVNULL,
+                          preexec_fn=lambda: os.close(0))
+    assert proc.returncode == 0, (
+        f"`openstack image create {' '.join(args)}` exited {proc.returncode}\n"
+        f"{proc.stdout}\n{proc.stderr}\n{ferrostack.log_tail(30)}")
+    return json.loads(proc.stdout)
 
 
 # --------------------------------------------------------------------------
@@ -435,8 +452,8 @@ def test_openstack_create_raw_private(ferrostack, image_api, tokens,
 
 def test_openstack_set_unset_properties(ferrostack, image_api, tokens, cleanup):
     name = unique("fs-props")
-    img = os_create(ferrostack, "--disk-format", "raw", "--container-format",
-                    "bare", name)
+    img = os_create_empty(ferrostack, "--disk-format", "raw", "--container-format",
+                          "bare", name)
     image_id = field(img, "id")
     cleanup.append(image_id)
     assert field(img, "status") == "queued"
@@ -576,9 +593,9 @@ def test_demo_cannot_publicize(ferrostack, image_api, tokens, cleanup):
                       json={"name": unique("fs-demo-pub"), "visibility": "public"})
     expect_status(r, 403, "demo creating a public image")
 
-    img = os_create(ferrostack, "--disk-format", "raw", "--container-format",
-                    "bare", "--private", unique("fs-demo-own"),
-                    cloud="ferrostack-demo")
+    img = os_create_empty(ferrostack, "--disk-format", "raw", "--container-format",
+                          "bare", "--private", unique("fs-demo-own"),
+                          cloud="ferrostack-demo")
     image_id = field(img, "id")
     cleanup.append(image_id)
     assert field(img, "owner") == tokens["demo_project"]
@@ -701,8 +718,8 @@ def test_owner_cannot_accept_for_member(image_api, tokens, cleanup):
 
 def test_protected_image_delete_refused(ferrostack, image_api, tokens, cleanup):
     name = unique("fs-prot")
-    img = os_create(ferrostack, "--disk-format", "raw", "--container-format",
-                    "bare", "--protected", name)
+    img = os_create_empty(ferrostack, "--disk-format", "raw", "--container-format",
+                          "bare", "--protected", name)
     image_id = field(img, "id")
     cleanup.append(image_id)
     assert field(img, "protected") is True

@@ -7,8 +7,13 @@ pub const HEAD_BYTES: usize = 40 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detected {
-    Qcow2 { virtual_size: u64 },
-    Vmdk { virtual_size: u64 },
+    Qcow2 {
+        virtual_size: u64,
+        backing_file: bool,
+    },
+    Vmdk {
+        virtual_size: u64,
+    },
     Vhdx,
     Iso,
     Unknown,
@@ -17,7 +22,11 @@ pub enum Detected {
 pub fn detect(head: &[u8]) -> Detected {
     if head.len() >= 32 && &head[0..4] == b"QFI\xfb" {
         let size = u64::from_be_bytes(head[24..32].try_into().expect("8 bytes"));
-        return Detected::Qcow2 { virtual_size: size };
+        let backing = u64::from_be_bytes(head[8..16].try_into().expect("8 bytes"));
+        return Detected::Qcow2 {
+            virtual_size: size,
+            backing_file: backing != 0,
+        };
     }
     if head.len() >= 20 && &head[0..4] == b"KDMV" {
         let sectors = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));
@@ -45,7 +54,14 @@ pub fn verify(declared: Option<&str>, head: &[u8], size: u64) -> Result<Option<u
         ))
     };
     match (declared, found) {
-        (Some("qcow2"), Detected::Qcow2 { virtual_size }) => Ok(Some(virtual_size)),
+        // A backing file would make the guest read a file of the host's choosing.
+        (
+            _,
+            Detected::Qcow2 {
+                backing_file: true, ..
+            },
+        ) => Err("qcow2 images with a backing file are not accepted.".to_owned()),
+        (Some("qcow2"), Detected::Qcow2 { virtual_size, .. }) => Ok(Some(virtual_size)),
         (Some("qcow2"), _) => mismatch("not a qcow2 image"),
         (Some("vmdk"), Detected::Vmdk { virtual_size }) => Ok(Some(virtual_size)),
         (Some("vmdk"), _) => mismatch("not a VMDK image"),
@@ -83,6 +99,9 @@ mod tests {
         );
         assert!(verify(Some("qcow2"), b"just some raw bytes", 19).is_err());
         assert!(verify(Some("raw"), &qcow2(1), 512).is_err());
+        let mut backed = qcow2(1 << 20);
+        backed[8..16].copy_from_slice(&512u64.to_be_bytes());
+        assert!(verify(Some("qcow2"), &backed, 1024).is_err());
         assert_eq!(verify(Some("raw"), b"raw bytes", 9), Ok(Some(9)));
         assert_eq!(verify(Some("ami"), b"anything", 8), Ok(None));
         let mut iso = vec![0u8; 0x9000];

@@ -636,6 +636,16 @@ impl ImageService {
         }
     }
 
+    /// Glance refuses data for an image whose formats are not set yet.
+    fn require_formats(img: &Image) -> Result<()> {
+        if img.disk_format.is_none() || img.container_format.is_none() {
+            return Err(Error::BadRequest(
+                "Properties disk_format, container_format must be set prior to saving data.".into(),
+            ));
+        }
+        Ok(())
+    }
+
     async fn requeue(&self, id: &str) {
         if let Err(e) = store::images::transition(&self.db, id, &["saving"], "queued").await {
             tracing::error!(image = %id, error = %e, "could not return the image to queued");
@@ -689,6 +699,7 @@ impl ImageService {
         E: std::fmt::Display,
     {
         let img = self.get_owned(ctx, id, "stage_image").await?;
+        Self::require_formats(&img)?;
         if img.status != "queued"
             || !store::images::transition(&self.db, id, &["queued"], "uploading").await?
         {

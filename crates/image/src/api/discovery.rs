@@ -33,18 +33,21 @@ fn base(svc: &Svc) -> String {
     svc.config.public_url(svc.config.image.port)
 }
 
-/// `GET /` and `/versions`: 300 Multiple Choices, as Glance answers.
+/// `GET /`: 300 Multiple Choices, as Glance answers.
+pub async fn root(State(svc): State<Svc>) -> Response {
+    let mut resp = versions(State(svc)).await;
+    *resp.status_mut() = StatusCode::MULTIPLE_CHOICES;
+    resp
+}
+
+/// `GET /versions`: the same document with 200.
 pub async fn versions(State(svc): State<Svc>) -> Response {
     let b = base(&svc);
     let values: Vec<_> = VERSIONS
         .iter()
         .map(|(id, status)| json!({"id": id, "status": status, "links": [{"rel": "self", "href": format!("{b}/v2/")}]}))
         .collect();
-    (
-        StatusCode::MULTIPLE_CHOICES,
-        axum::Json(json!({"versions": values})),
-    )
-        .into_response()
+    axum::Json(json!({"versions": values})).into_response()
 }
 
 pub async fn v2(State(svc): State<Svc>) -> Response {

@@ -60,9 +60,15 @@ pub async fn update(
         .unwrap_or("");
     let v20 = ct.starts_with("application/openstack-images-v2.0-json-patch");
     if !(v20 || ct.starts_with("application/openstack-images-v2.1-json-patch")) {
-        return Err(Error::UnsupportedMediaType(format!(
+        let mut resp = Error::UnsupportedMediaType(format!(
             "Unsupported Content-Type '{ct}': use application/openstack-images-v2.1-json-patch."
-        )));
+        ))
+        .into_response();
+        resp.headers_mut().insert(
+            "accept-patch",
+            HeaderValue::from_static("application/openstack-images-v2.1-json-patch, application/openstack-images-v2.0-json-patch"),
+        );
+        return Ok(resp);
     }
     let ops: Value = ferrostack_core::http::parse_json(&body)?;
     let img = svc.patch(&ctx, &id, &ops, v20).await?;
@@ -313,9 +319,7 @@ async fn candidates(
             Some("private") => img.visibility == "private" && (admin || owned(img)),
             Some("shared") => {
                 img.visibility == "shared"
-                    && ((owned(img) && member_status == "all")
-                        || member_ok(img)
-                        || (admin && member_status == "all"))
+                    && (owned(img) || member_ok(img) || (admin && member_status == "all"))
             }
             Some(_) => false,
         })

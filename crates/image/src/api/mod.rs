@@ -34,7 +34,7 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         .route("/v2/images/{id}/stage", put(data::stage))
         .layer(DefaultBodyLimit::disable());
     Router::new()
-        .route("/", get(discovery::versions))
+        .route("/", get(discovery::root))
         .route("/versions", get(discovery::versions))
         .route("/v2", get(discovery::v2))
         .route("/v2/", get(discovery::v2))
