@@ -182,17 +182,21 @@ def os_create(ferrostack, *args, cloud="ferrostack"):
 
 def os_create_empty(ferrostack, *args, cloud="ferrostack"):
     """`openstack image create` with no data. OSC uploads stdin whenever it
-    is not a terminal (even /dev/null: a 0-byte image goes active), so run
-    it with stdin closed, like `openstack image create ... <&-`."""
+    is not a terminal (even /dev/null makes a 0-byte active image), so give
+    it a pseudo-terminal as stdin, like an interactive shell."""
     argv = [ferrostack.cli, "--os-cloud", cloud, "image", "create", *args,
             "-f", "json"]
-    proc = subprocess.run(argv, capture_output=True, text=True,
-                          env=ferrostack.cli_env(), timeout=180,
-                          stdin=subprocess.DEVNULL,
-                          preexec_fn=lambda: os.close(0))
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True,
+                              env=ferrostack.cli_env(), timeout=180,
+                              stdin=slave)
+    finally:
+        os.close(slave)
+        os.close(master)
     assert proc.returncode == 0, (
         f"`openstack image create {' '.join(args)}` exited {proc.returncode}\n"
-        f"{proc.stdout}\n{proc.stderr}\n{ferrostack.log_tail(30)}")
+        f"{proc.stdout}\n{proc.stderr}\n{ferrostack.log_tail(10)}")
     return json.loads(proc.stdout)
 
 
