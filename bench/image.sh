@@ -98,6 +98,7 @@ proc_sum() {  # VmRSS | VmHWM, kB, over the process tree
 }
 rss_kb() { proc_sum VmRSS; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+delta() { awk -v k="$1" 'BEGIN { printf "%+.1f MiB", k / 1024 }'; }
 
 CAN_RESET_HWM=0
 reset_peak() {  # start a new peak-RSS window
@@ -291,9 +292,9 @@ if (( BIG_MB > 0 )); then
     printf '%-34s %10s %10s\n' "upload" "$BIG_UP_S" "$(mbps "$BIG_BYTES" "$BIG_UP_S")"
     printf '%-34s %10s %10s\n' "download" "$BIG_DOWN_S" "$(mbps "$BIG_BYTES" "$BIG_DOWN_S")"
     printf '%-34s %s\n' "RSS before:" "$(mib "$BIG_BASE")"
-    printf '%-34s %s (+%s)\n' "peak RSS during upload:" "$(mib "$BIG_UP_PEAK")" "$(mib "$GROW_UP")"
+    printf '%-34s %s (%s)\n' "peak RSS during upload:" "$(mib "$BIG_UP_PEAK")" "$(delta "$GROW_UP")"
     printf '%-34s %s\n' "RSS after upload:" "$(mib "$BIG_MID")"
-    printf '%-34s %s (+%s)\n' "peak RSS during download:" "$(mib "$BIG_DOWN_PEAK")" "$(mib "$GROW_DOWN")"
+    printf '%-34s %s (%s)\n' "peak RSS during download:" "$(mib "$BIG_DOWN_PEAK")" "$(delta "$GROW_DOWN")"
     printf '%-34s %s\n' "RSS after download:" "$(mib "$BIG_END")"
 fi
 echo "$BIG_RESULT"

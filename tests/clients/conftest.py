@@ -280,8 +280,10 @@ class Ferrostack:
         env = self.cli_env()
         if extra_env:
             env.update(extra_env)
+        # stdin=DEVNULL: without a real stdin the CLI crashes in cliff
+        # ('NoneType' object has no attribute 'isatty')
         proc = subprocess.run(argv, capture_output=True, text=True, env=env,
-                              timeout=CLI_TIMEOUT)
+                              stdin=subprocess.DEVNULL, timeout=CLI_TIMEOUT)
         shown = [os.path.basename(argv[0])] + argv[1:]
         return CliResult(shown, proc)
 

@@ -802,13 +802,14 @@ def test_hidden_images(ferrostack, image_api, tokens, cleanup):
 
 def test_upload_format_mismatch_refused(image_api, tokens, image_files, cleanup):
     """Declared qcow2, raw data: Glance (>= 2024.2, require_image_format_match)
-    answers 415 and puts the image back to `queued` with no size/checksum."""
+    answers 400 (as the issue specifies; Glance >= 30 uses 415) and puts
+    the image back to `queued` with no size/checksum."""
     tok = tokens["admin"]
     img = image_api.create(tok, name=unique("fs-mismatch"), disk_format="qcow2",
                            container_format="bare")
     cleanup.append(img["id"])
     r = image_api.upload(tok, img["id"], image_files["raw"].read_bytes())
-    expect_status(r, 415, "raw data declared qcow2")
+    expect_status(r, 400, "raw data declared qcow2")
     doc = image_api.show(tok, img["id"])
     assert doc["status"] == "queued", doc
     assert doc["size"] is None and doc["checksum"] is None, doc
@@ -829,7 +830,7 @@ def test_qcow2_with_backing_file_refused(image_api, tokens, image_files, cleanup
                            container_format="bare")
     cleanup.append(img["id"])
     r = image_api.upload(tok, img["id"], image_files["backed"].read_bytes())
-    expect_status(r, 415, "qcow2 with a backing file (safety check)")
+    expect_status(r, 400, "qcow2 with a backing file (safety check)")
     assert image_api.show(tok, img["id"])["status"] == "queued"
 
 
@@ -934,6 +935,16 @@ def test_glance_direct_import(ferrostack, image_api, tokens, image_files, cleanu
     cleanup.append(field(out, "id"))
     doc = image_api.wait_status(tok, field(out, "id"), "active")
     assert doc["checksum"] == digests(data)["md5"]
+
+    # staging does not need the formats (Glance checks them at import: 409)
+    nofmt = image_api.create(tok, name=unique("fs-import-nofmt"))
+    cleanup.append(nofmt["id"])
+    r = image_api.req("PUT", f"/images/{nofmt['id']}/stage", tok, data=data,
+                      headers={"Content-Type": "application/octet-stream"})
+    expect_status(r, 204, "stage without disk/container format")
+    r = image_api.req("POST", f"/images/{nofmt['id']}/import", tok,
+                      json={"method": {"name": "glance-direct"}})
+    expect_status(r, 409, "import without disk/container format")
 
 
 # --------------------------------------------------------------------------

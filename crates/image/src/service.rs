@@ -591,6 +591,9 @@ impl ImageService {
         E: std::fmt::Display,
     {
         let img = self.get_owned(ctx, id, "upload_image").await?;
+        if img.status == "queued" {
+            Self::require_formats(&img)?;
+        }
         if img.status != "queued"
             || !store::images::transition(&self.db, id, &["queued"], "saving").await?
         {
@@ -672,8 +675,14 @@ impl ImageService {
         let mut img = store::images::get(&self.db, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        let virtual_size = crate::format::verify(img.disk_format.as_deref(), &w.head, w.size)
-            .map_err(Error::BadRequest)?;
+        // As Glance: the data of `bare` containers is inspected; other
+        // containers (ovf, ova, docker, …) wrap it and are taken as given.
+        let virtual_size = if img.container_format.as_deref() == Some("bare") {
+            crate::format::verify(img.disk_format.as_deref(), &w.head, w.size)
+                .map_err(Error::BadRequest)?
+        } else {
+            None
+        };
         if !from.contains(&img.status.as_str()) {
             return Err(Error::Conflict(format!(
                 "Image {id} changed state during the upload ({}).",
@@ -699,7 +708,6 @@ impl ImageService {
         E: std::fmt::Display,
     {
         let img = self.get_owned(ctx, id, "stage_image").await?;
-        Self::require_formats(&img)?;
         if img.status != "queued"
             || !store::images::transition(&self.db, id, &["queued"], "uploading").await?
         {
@@ -738,6 +746,16 @@ impl ImageService {
             .pointer("/method/name")
             .and_then(Value::as_str)
             .unwrap_or("");
+        if img.disk_format.is_none() || img.container_format.is_none() {
+            return Err(Error::Conflict(format!(
+                "'{}' needs to be set before import",
+                if img.container_format.is_none() {
+                    "container_format"
+                } else {
+                    "disk_format"
+                }
+            )));
+        }
         if method != "glance-direct" {
             return Err(Error::BadRequest(format!(
                 "Import method {method} is not available; use glance-direct."

@@ -10,9 +10,8 @@ use serde_json::json;
 
 /// The v2 minor versions this API honours, newest first.
 const VERSIONS: &[(&str, &str)] = &[
-    ("v2.16", "CURRENT"),
-    ("v2.15", "SUPPORTED"),
-    ("v2.14", "SUPPORTED"),
+    // 2.14 and 2.16 add the image cache API, which this deployment does not offer.
+    ("v2.15", "CURRENT"),
     ("v2.13", "SUPPORTED"),
     ("v2.12", "SUPPORTED"),
     ("v2.11", "SUPPORTED"),

@@ -1,0 +1,804 @@
+//! Neutron v2.0 HTTP API: discovery, extensions, and every resource through
+//! one set of generic handlers (list with filters / fields / sorting /
+//! pagination, show, create incl. bulk, update, delete), plus the router,
+//! agent, quota and tag actions.
+
+mod listing;
+
+use crate::service::{not_found, NetworkService};
+use crate::store::Kind;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::Router;
+use ferrostack_core::auth::{auth_layer, AuthContext, Authenticated, SharedValidator};
+use ferrostack_core::http::{not_found_fallback, service_layer, Json, ServiceLayer};
+use ferrostack_core::{Error, ErrorStyle, Result};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+pub type Svc = Arc<NetworkService>;
+pub type Query = axum::extract::Query<Vec<(String, String)>>;
+
+/// (collection path, singular key, plural key, kind)
+const RESOURCES: &[(&str, &str, &str, Kind)] = &[
+    ("networks", "network", "networks", Kind::Network),
+    ("subnets", "subnet", "subnets", Kind::Subnet),
+    ("ports", "port", "ports", Kind::Port),
+    ("routers", "router", "routers", Kind::Router),
+    ("floatingips", "floatingip", "floatingips", Kind::FloatingIp),
+    (
+        "security-groups",
+        "security_group",
+        "security_groups",
+        Kind::SecurityGroup,
+    ),
+    (
+        "security-group-rules",
+        "security_group_rule",
+        "security_group_rules",
+        Kind::SecurityGroupRule,
+    ),
+    ("agents", "agent", "agents", Kind::Agent),
+];
+
+/// Extensions this deployment really implements (alias, name, description).
+pub const EXTENSIONS: &[(&str, &str, &str)] = &[
+    ("agent", "agent", "The agent management extension."),
+    ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
+    ("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
+    ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
+    ("fields", "Fields", "Allow to select which fields are returned by a GET request."),
+    ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
+    ("l3_agent_scheduler", "L3 Agent Scheduler", "Schedule routers among l3 agents"),
+    ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
+    ("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
+    ("network-ip-availability", "Network IP Availability", "Provides IP availability data for each network and subnet."),
+    ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
+    ("port-security", "Port Security", "Provides port security"),
+    ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
+    ("quotas", "Quota management support", "Expose functions for quotas management per project"),
+    ("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project"),
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway."),
+    ("security-group", "security-group", "The security groups extension."),
+    ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
+    ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources."),
+    ("standard-attr-tag", "Tag support for resources with standard attribute: subnet, trunk, network_segment_range, router, network, policy, subnetpool, port, security_group, floatingip", "Enables to set tag on resources with standard attribute."),
+    ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
+    ("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not"),
+];
+
+pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
+    let limit = svc.config.network.max_request_body_size;
+    let mut r = Router::new()
+        .route("/", get(versions))
+        .route("/v2.0", get(resources))
+        .route("/v2.0/", get(resources))
+        .route("/v2.0/extensions", get(extensions))
+        .route("/v2.0/extensions/{alias}", get(extension))
+        .route(
+            "/v2.0/routers/{id}/add_router_interface",
+            put(add_interface),
+        )
+        .route(
+            "/v2.0/routers/{id}/remove_router_interface",
+            put(remove_interface),
+        )
+        .route("/v2.0/routers/{id}/l3-agents", get(router_agents))
+        .route("/v2.0/networks/{id}/dhcp-agents", get(network_agents))
+        .route(
+            "/v2.0/agents/{id}/l3-routers",
+            get(agent_routers).post(agent_add_router),
+        )
+        .route(
+            "/v2.0/agents/{id}/l3-routers/{rid}",
+            axum::routing::delete(agent_remove_router),
+        )
+        .route(
+            "/v2.0/agents/{id}/dhcp-networks",
+            get(agent_networks).post(agent_add_network),
+        )
+        .route(
+            "/v2.0/agents/{id}/dhcp-networks/{nid}",
+            axum::routing::delete(agent_remove_network),
+        )
+        .route("/v2.0/quotas", get(list_quotas))
+        .route(
+            "/v2.0/quotas/{project}",
+            get(show_quota).put(update_quota).delete(reset_quota),
+        )
+        .route("/v2.0/quotas/{project}/default", get(default_quota))
+        .route("/v2.0/quotas/{project}/details", get(quota_details))
+        .route("/v2.0/network-ip-availabilities", get(ip_availabilities))
+        .route("/v2.0/network-ip-availabilities/{id}", get(ip_availability));
+    for (path, _, _, kind) in RESOURCES {
+        let k = *kind;
+        r = r
+            .route(
+                &format!("/v2.0/{path}"),
+                get(move |s: State<Svc>, a: Authenticated, q: Query| list(k, s, a, q)).post(
+                    move |s: State<Svc>, a: Authenticated, b: Json<Value>| create(k, s, a, b),
+                ),
+            )
+            .route(
+                &format!("/v2.0/{path}/{{id}}"),
+                get(
+                    move |s: State<Svc>, a: Authenticated, p: Path<String>, q: Query| {
+                        show(k, s, a, p, q)
+                    },
+                )
+                .put(
+                    move |s: State<Svc>, a: Authenticated, p: Path<String>, b: Json<Value>| {
+                        update(k, s, a, p, b)
+                    },
+                )
+                .delete(move |s: State<Svc>, a: Authenticated, p: Path<String>| delete(k, s, a, p)),
+            );
+        if !matches!(kind, Kind::Agent | Kind::SecurityGroupRule) {
+            r = r
+                .route(
+                    &format!("/v2.0/{path}/{{id}}/tags"),
+                    get(move |s: State<Svc>, a: Authenticated, p: Path<String>| {
+                        tags_list(k, s, a, p)
+                    })
+                    .put(
+                        move |s: State<Svc>, a: Authenticated, p: Path<String>, b: Json<Value>| {
+                            tags_replace(k, s, a, p, b)
+                        },
+                    )
+                    .delete(
+                        move |s: State<Svc>, a: Authenticated, p: Path<String>| {
+                            tags_clear(k, s, a, p)
+                        },
+                    ),
+                )
+                .route(
+                    &format!("/v2.0/{path}/{{id}}/tags/{{tag}}"),
+                    get(
+                        move |s: State<Svc>, a: Authenticated, p: Path<(String, String)>| {
+                            tag_check(k, s, a, p)
+                        },
+                    )
+                    .put(
+                        move |s: State<Svc>, a: Authenticated, p: Path<(String, String)>| {
+                            tag_add(k, s, a, p)
+                        },
+                    )
+                    .delete(
+                        move |s: State<Svc>, a: Authenticated, p: Path<(String, String)>| {
+                            tag_remove(k, s, a, p)
+                        },
+                    ),
+                );
+        }
+    }
+    r.fallback(not_found_fallback)
+        .with_state(svc)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(validator, auth_layer))
+        .layer(axum::middleware::from_fn_with_state(
+            ServiceLayer::new("network", ErrorStyle::Neutron, auth_uri),
+            service_layer,
+        ))
+}
+
+fn keys(kind: Kind) -> (&'static str, &'static str) {
+    RESOURCES
+        .iter()
+        .find(|(_, _, _, k)| *k == kind)
+        .map(|(_, s, p, _)| (*s, *p))
+        .expect("known kind")
+}
+
+async fn versions(State(svc): State<Svc>) -> Response {
+    let base = svc.config.public_url(svc.config.network.port);
+    axum::Json(json!({"versions": [{"id": "v2.0", "status": "CURRENT",
+        "links": [{"href": format!("{base}/v2.0/"), "rel": "self"}]}]}))
+    .into_response()
+}
+
+async fn resources(State(svc): State<Svc>) -> Response {
+    let base = svc.config.public_url(svc.config.network.port);
+    let rs: Vec<Value> = RESOURCES
+        .iter()
+        .map(|(path, s, p, _)| json!({"name": s, "collection": p, "links": [{"href": format!("{base}/v2.0/{path}"), "rel": "self"}]}))
+        .collect();
+    axum::Json(json!({"resources": rs})).into_response()
+}
+
+fn extension_view(e: &(&str, &str, &str)) -> Value {
+    json!({"alias": e.0, "name": e.1, "description": e.2, "updated": "2026-01-01T00:00:00-00:00", "links": []})
+}
+
+async fn extensions(Authenticated(_): Authenticated) -> Response {
+    axum::Json(json!({"extensions": EXTENSIONS.iter().map(extension_view).collect::<Vec<_>>()}))
+        .into_response()
+}
+
+async fn extension(Authenticated(_): Authenticated, Path(alias): Path<String>) -> Result<Response> {
+    let e = EXTENSIONS
+        .iter()
+        .find(|e| e.0 == alias)
+        .ok_or_else(|| Error::NotFound(format!("Extension with alias {alias} does not exist")))?;
+    Ok(axum::Json(json!({"extension": extension_view(e)})).into_response())
+}
+
+// ----- generic resource handlers -----
+
+async fn list(
+    kind: Kind,
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    if kind == Kind::Agent {
+        NetworkService::require_admin(&ctx, "get_agent")?;
+    }
+    if kind == Kind::SecurityGroup || kind == Kind::SecurityGroupRule {
+        if let Some(p) = &ctx.project_id {
+            svc.ensure_default_security_group(p).await?;
+        }
+    }
+    let mut items = Vec::new();
+    for doc in crate::store::list(&svc.db, kind).await? {
+        if svc.visible(&ctx, kind, &doc).await? {
+            items.push(svc.view(&ctx, kind, doc).await?);
+        }
+    }
+    let (_, plural) = keys(kind);
+    let base = format!(
+        "{}/v2.0/{}",
+        svc.config.public_url(svc.config.network.port),
+        RESOURCES.iter().find(|r| r.3 == kind).unwrap().0
+    );
+    listing::respond(plural, items, &q.0, &base)
+}
+
+async fn show(
+    kind: Kind,
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    q: Query,
+) -> Result<Response> {
+    if kind == Kind::Agent {
+        NetworkService::require_admin(&ctx, "get_agent")?;
+    }
+    let doc = if kind == Kind::Agent {
+        svc.get_doc(kind, &id).await?
+    } else {
+        svc.get_visible(&ctx, kind, &id).await?
+    };
+    let view = svc.view(&ctx, kind, doc).await?;
+    let (singular, _) = keys(kind);
+    Ok(axum::Json(json!({ singular: listing::select_fields(view, &q.0) })).into_response())
+}
+
+async fn create_one(
+    svc: &Svc,
+    ctx: &AuthContext,
+    kind: Kind,
+    body: &Map<String, Value>,
+) -> Result<Value> {
+    match kind {
+        Kind::Network => svc.create_network(ctx, body).await,
+        Kind::Subnet => svc.create_subnet(ctx, body).await,
+        Kind::Port => svc.create_port(ctx, body).await,
+        Kind::Router => svc.create_router(ctx, body).await,
+        Kind::FloatingIp => svc.create_floatingip(ctx, body).await,
+        Kind::SecurityGroup => svc.create_security_group(ctx, body).await,
+        Kind::SecurityGroupRule => svc.create_security_group_rule(ctx, body).await,
+        Kind::Agent | Kind::Quota => Err(Error::MethodNotAllowed(
+            "Agents register themselves over the message bus.".into(),
+        )),
+    }
+}
+
+async fn delete_one(svc: &Svc, ctx: &AuthContext, kind: Kind, id: &str) -> Result<()> {
+    match kind {
+        Kind::Network => svc.delete_network(ctx, id).await,
+        Kind::Subnet => svc.delete_subnet(ctx, id).await,
+        Kind::Port => svc.delete_port(ctx, id).await,
+        Kind::Router => svc.delete_router(ctx, id).await,
+        Kind::FloatingIp => svc.delete_floatingip(ctx, id).await,
+        Kind::SecurityGroup => svc.delete_security_group(ctx, id).await,
+        Kind::SecurityGroupRule => svc.delete_security_group_rule(ctx, id).await,
+        Kind::Agent => svc.delete_agent(ctx, id).await,
+        Kind::Quota => Err(not_found(kind, id)),
+    }
+}
+
+/// `{"network": {…}}`, or bulk `{"networks": [{…}, …]}` (all or nothing).
+async fn create(
+    kind: Kind,
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let (singular, plural) = keys(kind);
+    if let Some(items) = body.get(plural) {
+        let items = items.as_array().ok_or_else(|| {
+            Error::BadRequest(format!("Invalid input: '{plural}' must be a list."))
+        })?;
+        let mut made = Vec::new();
+        for item in items {
+            let obj = item
+                .get(singular)
+                .unwrap_or(item)
+                .as_object()
+                .ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "Invalid input: each of '{plural}' must be an object."
+                    ))
+                })?;
+            match create_one(&svc, &ctx, kind, obj).await {
+                Ok(d) => made.push(d),
+                Err(e) => {
+                    for d in made.iter().rev() {
+                        let _ = delete_one(&svc, &ctx, kind, d["id"].as_str().unwrap_or_default())
+                            .await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let mut views = Vec::new();
+        for d in made {
+            views.push(svc.view(&ctx, kind, d).await?);
+        }
+        return Ok((StatusCode::CREATED, axum::Json(json!({ plural: views }))).into_response());
+    }
+    let obj = body
+        .get(singular)
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            Error::BadRequest(format!("Resource body required: '{singular}' is missing."))
+        })?;
+    let doc = create_one(&svc, &ctx, kind, obj).await?;
+    let view = svc.view(&ctx, kind, doc).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({ singular: view }))).into_response())
+}
+
+async fn update(
+    kind: Kind,
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let (singular, _) = keys(kind);
+    let obj = body
+        .get(singular)
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            Error::BadRequest(format!("Resource body required: '{singular}' is missing."))
+        })?;
+    if obj.contains_key("id") && obj["id"] != id.as_str() {
+        return Err(Error::BadRequest(
+            "Cannot update read-only attribute id".into(),
+        ));
+    }
+    let doc = match kind {
+        Kind::Network => svc.update_network(&ctx, &id, obj).await?,
+        Kind::Subnet => svc.update_subnet(&ctx, &id, obj).await?,
+        Kind::Port => svc.update_port(&ctx, &id, obj).await?,
+        Kind::Router => svc.update_router(&ctx, &id, obj).await?,
+        Kind::FloatingIp => svc.update_floatingip(&ctx, &id, obj).await?,
+        Kind::SecurityGroup => svc.update_security_group(&ctx, &id, obj).await?,
+        Kind::Agent => svc.update_agent(&ctx, &id, obj).await?,
+        Kind::SecurityGroupRule | Kind::Quota => {
+            return Err(Error::MethodNotAllowed(
+                "Security group rules cannot be updated; delete and re-create.".into(),
+            ))
+        }
+    };
+    let view = svc.view(&ctx, kind, doc).await?;
+    Ok(axum::Json(json!({ singular: view })).into_response())
+}
+
+async fn delete(
+    kind: Kind,
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    delete_one(&svc, &ctx, kind, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- router interfaces -----
+
+async fn add_interface(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    Ok(axum::Json(svc.add_router_interface(&ctx, &id, &body).await?).into_response())
+}
+
+async fn remove_interface(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    Ok(axum::Json(svc.remove_router_interface(&ctx, &id, &body).await?).into_response())
+}
+
+// ----- agent scheduling -----
+
+async fn views(svc: &Svc, ctx: &AuthContext, kind: Kind, docs: Vec<Value>) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for d in docs {
+        out.push(svc.view(ctx, kind, d).await?);
+    }
+    Ok(out)
+}
+
+async fn router_agents(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    NetworkService::require_admin(&ctx, "get_l3-agents")?;
+    let agents = svc.agents_hosting(Kind::Router, &id).await?;
+    Ok(
+        axum::Json(json!({"agents": views(&svc, &ctx, Kind::Agent, agents).await?}))
+            .into_response(),
+    )
+}
+
+async fn network_agents(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    NetworkService::require_admin(&ctx, "get_dhcp-agents")?;
+    let agents = svc.agents_hosting(Kind::Network, &id).await?;
+    Ok(
+        axum::Json(json!({"agents": views(&svc, &ctx, Kind::Agent, agents).await?}))
+            .into_response(),
+    )
+}
+
+async fn agent_routers(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    NetworkService::require_admin(&ctx, "get_l3-routers")?;
+    svc.get_doc(Kind::Agent, &id).await?;
+    let routers = svc.hosted_by(&id, Kind::Router).await?;
+    Ok(
+        axum::Json(json!({"routers": views(&svc, &ctx, Kind::Router, routers).await?}))
+            .into_response(),
+    )
+}
+
+async fn agent_networks(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    NetworkService::require_admin(&ctx, "get_dhcp-networks")?;
+    svc.get_doc(Kind::Agent, &id).await?;
+    let nets = svc.hosted_by(&id, Kind::Network).await?;
+    Ok(
+        axum::Json(json!({"networks": views(&svc, &ctx, Kind::Network, nets).await?}))
+            .into_response(),
+    )
+}
+
+async fn agent_add_router(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let rid = body
+        .get("router_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::BadRequest("Invalid input: 'router_id' is required.".into()))?;
+    svc.schedule(&ctx, &id, Kind::Router, rid, true).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!(null))).into_response())
+}
+
+async fn agent_remove_router(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, rid)): Path<(String, String)>,
+) -> Result<Response> {
+    svc.schedule(&ctx, &id, Kind::Router, &rid, false).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn agent_add_network(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let nid = body
+        .get("network_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::BadRequest("Invalid input: 'network_id' is required.".into()))?;
+    svc.schedule(&ctx, &id, Kind::Network, nid, true).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!(null))).into_response())
+}
+
+async fn agent_remove_network(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, nid)): Path<(String, String)>,
+) -> Result<Response> {
+    svc.schedule(&ctx, &id, Kind::Network, &nid, false).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- quotas -----
+
+fn own_or_admin(ctx: &AuthContext, project: &str) -> Result<()> {
+    if ctx.is_admin() || ctx.project_id.as_deref() == Some(project) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "(rule:get_quota) is disallowed by policy".into(),
+        ))
+    }
+}
+
+async fn list_quotas(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
+    NetworkService::require_admin(&ctx, "get_quota")?;
+    let mut out = Vec::new();
+    for d in crate::store::list(&svc.db, Kind::Quota).await? {
+        let p = d["id"].as_str().unwrap_or_default().to_owned();
+        let mut q = svc.quota(&p).await?;
+        q["project_id"] = json!(p);
+        q["tenant_id"] = json!(p);
+        out.push(q);
+    }
+    Ok(axum::Json(json!({"quotas": out})).into_response())
+}
+
+async fn show_quota(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(project): Path<String>,
+) -> Result<Response> {
+    own_or_admin(&ctx, &project)?;
+    Ok(axum::Json(json!({"quota": svc.quota(&project).await?})).into_response())
+}
+
+async fn default_quota(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(project): Path<String>,
+) -> Result<Response> {
+    own_or_admin(&ctx, &project)?;
+    let mut q = svc.default_quota();
+    q["project_id"] = json!(project);
+    q["tenant_id"] = json!(project);
+    Ok(axum::Json(json!({"quota": q})).into_response())
+}
+
+async fn quota_details(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(project): Path<String>,
+) -> Result<Response> {
+    own_or_admin(&ctx, &project)?;
+    Ok(axum::Json(json!({"quota": svc.quota_details(&project).await?})).into_response())
+}
+
+async fn update_quota(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(project): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    Ok(axum::Json(json!({"quota": svc.set_quota(&ctx, &project, &body).await?})).into_response())
+}
+
+async fn reset_quota(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(project): Path<String>,
+) -> Result<Response> {
+    svc.reset_quota(&ctx, &project).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- IP availability -----
+
+async fn availability_of(svc: &Svc, net: &Value) -> Result<Value> {
+    let id = net["id"].as_str().unwrap_or_default();
+    let used = crate::store::used_ips(&svc.db, id).await?;
+    let mut subnets = Vec::new();
+    let (mut total, mut used_total) = (0u128, 0u128);
+    for s in crate::store::list(&svc.db, Kind::Subnet)
+        .await?
+        .into_iter()
+        .filter(|s| s["network_id"] == id)
+    {
+        let t: u128 = crate::service::subnet_pools(&s)
+            .iter()
+            .map(|(a, b)| b - a + 1)
+            .sum();
+        let u = used
+            .iter()
+            .filter(|(_, sid, _)| s["id"] == sid.as_str())
+            .count() as u128;
+        total += t;
+        used_total += u;
+        subnets.push(json!({"subnet_id": s["id"], "subnet_name": s["name"], "cidr": s["cidr"], "ip_version": s["ip_version"],
+                            "total_ips": t as u64, "used_ips": u as u64}));
+    }
+    Ok(
+        json!({"network_id": id, "network_name": net["name"], "tenant_id": net["project_id"], "project_id": net["project_id"],
+              "total_ips": total as u64, "used_ips": used_total as u64, "subnet_ip_availability": subnets}),
+    )
+}
+
+async fn ip_availabilities(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    NetworkService::require_admin(&ctx, "get_network_ip_availability")?;
+    let mut out = Vec::new();
+    for n in crate::store::list(&svc.db, Kind::Network).await? {
+        out.push(availability_of(&svc, &n).await?);
+    }
+    let base = format!(
+        "{}/v2.0/network-ip-availabilities",
+        svc.config.public_url(svc.config.network.port)
+    );
+    listing::respond("network_ip_availabilities", out, &q.0, &base)
+}
+
+async fn ip_availability(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    NetworkService::require_admin(&ctx, "get_network_ip_availability")?;
+    let n = svc.get_doc(Kind::Network, &id).await?;
+    Ok(
+        axum::Json(json!({"network_ip_availability": availability_of(&svc, &n).await?}))
+            .into_response(),
+    )
+}
+
+// ----- tags -----
+
+async fn tagged(svc: &Svc, ctx: &AuthContext, kind: Kind, id: &str) -> Result<Value> {
+    svc.get_owned(ctx, kind, id).await
+}
+
+async fn save_tags(svc: &Svc, kind: Kind, mut doc: Value, tags: Vec<String>) -> Result<Value> {
+    for t in &tags {
+        if t.is_empty() || t.chars().count() > 255 || t.contains(',') {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for tags. Reason: '{t}' is not a valid tag."
+            )));
+        }
+    }
+    let mut tags = tags;
+    tags.sort();
+    tags.dedup();
+    doc["tags"] = json!(tags);
+    crate::service::touch_doc(&mut doc);
+    let mut tx = crate::store::Tx::begin(&svc.db).await?;
+    tx.update(kind, &doc).await?;
+    tx.commit().await?;
+    Ok(doc)
+}
+
+fn tag_list(doc: &Value) -> Vec<String> {
+    doc["tags"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn tags_list(
+    kind: Kind,
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let doc = svc.get_visible(&ctx, kind, &id).await?;
+    Ok(axum::Json(json!({"tags": tag_list(&doc)})).into_response())
+}
+
+async fn tags_replace(
+    kind: Kind,
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let doc = tagged(&svc, &ctx, kind, &id).await?;
+    let tags: Vec<String> = body["tags"]
+        .as_array()
+        .and_then(|a| a.iter().map(|t| t.as_str().map(str::to_owned)).collect())
+        .ok_or_else(|| {
+            Error::BadRequest("Invalid input for tags: a list of strings is required.".into())
+        })?;
+    let doc = save_tags(&svc, kind, doc, tags).await?;
+    Ok(axum::Json(json!({"tags": tag_list(&doc)})).into_response())
+}
+
+async fn tags_clear(
+    kind: Kind,
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let doc = tagged(&svc, &ctx, kind, &id).await?;
+    save_tags(&svc, kind, doc, vec![]).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn tag_check(
+    kind: Kind,
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<Response> {
+    let doc = svc.get_visible(&ctx, kind, &id).await?;
+    if tag_list(&doc).contains(&tag) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(Error::NotFound(format!(
+            "Tag {tag} could not be found for {} {id}.",
+            kind.as_str()
+        )))
+    }
+}
+
+async fn tag_add(
+    kind: Kind,
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<Response> {
+    let doc = tagged(&svc, &ctx, kind, &id).await?;
+    let mut tags = tag_list(&doc);
+    tags.push(tag);
+    save_tags(&svc, kind, doc, tags).await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+async fn tag_remove(
+    kind: Kind,
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<Response> {
+    let doc = tagged(&svc, &ctx, kind, &id).await?;
+    let mut tags = tag_list(&doc);
+    if !tags.contains(&tag) {
+        return Err(Error::NotFound(format!(
+            "Tag {tag} could not be found for {} {id}.",
+            kind.as_str()
+        )));
+    }
+    tags.retain(|t| t != &tag);
+    save_tags(&svc, kind, doc, tags).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

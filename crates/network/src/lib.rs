@@ -1,0 +1,60 @@
+//! Neutron v2.0-compatible networking API: networks, subnets (IPAM), ports,
+//! routers, floating IPs, security groups, agents, quotas.
+
+pub mod api;
+pub mod ipam;
+pub mod service;
+pub mod store;
+
+pub use service::NetworkService;
+
+use ferrostack_bus::{RpcMessage, SharedBus};
+use ferrostack_core::config::Config;
+use ferrostack_db::Db;
+use std::sync::Arc;
+
+/// The bus topic agents report their state and port status to (Neutron's `q-plugin`).
+pub const PLUGIN_TOPIC: &str = "q-plugin";
+
+/// Connect to the network database, apply migrations, start serving agents.
+pub async fn open(config: &Config, bus: SharedBus) -> Result<Arc<NetworkService>, String> {
+    let url = config.database_url("network", &config.network.database_url);
+    let db = Db::connect(&url).await.map_err(|e| e.to_string())?;
+    db.migrate(store::MIGRATIONS)
+        .await
+        .map_err(|e| e.to_string())?;
+    let svc = NetworkService::new(db, config.clone(), bus)
+        .await
+        .map_err(|e| e.to_string())?;
+    serve_agents(svc.clone()).await.map_err(|e| e.to_string())?;
+    Ok(svc)
+}
+
+/// Answer agents' RPC: `report_state` (registration and heartbeat) and
+/// `update_port_status`.
+pub async fn serve_agents(svc: Arc<NetworkService>) -> Result<(), ferrostack_bus::BusError> {
+    let mut rx = svc.bus.serve(PLUGIN_TOPIC).await?;
+    tokio::spawn(async move {
+        while let Some(inc) = rx.recv().await {
+            let RpcMessage { method, args } = inc.message.clone();
+            let result = match method.as_str() {
+                "report_state" => svc
+                    .report_state(&args["agent_state"])
+                    .await
+                    .map(|a| a["id"].clone()),
+                "update_port_status" => svc
+                    .set_port_status(
+                        args["port_id"].as_str().unwrap_or_default(),
+                        args["status"].as_str().unwrap_or("DOWN"),
+                    )
+                    .await
+                    .map(|_| serde_json::Value::Null),
+                other => Err(ferrostack_core::Error::BadRequest(format!(
+                    "unknown method {other}"
+                ))),
+            };
+            inc.respond(result.map_err(|e| e.to_string()));
+        }
+    });
+    Ok(())
+}

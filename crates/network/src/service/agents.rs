@@ -1,0 +1,220 @@
+//! Agents: registration and heartbeats over the bus, admin changes, and the
+//! scheduling of routers to L3 agents and networks to DHCP agents.
+
+use super::*;
+
+impl NetworkService {
+    /// Handle an agent's `report_state` (its first one registers it).
+    pub async fn report_state(&self, state: &Value) -> Result<Value> {
+        let agent_type = state["agent_type"]
+            .as_str()
+            .ok_or_else(|| Error::BadRequest("agent_state needs agent_type".into()))?;
+        let host = state["host"]
+            .as_str()
+            .ok_or_else(|| Error::BadRequest("agent_state needs host".into()))?;
+        let beat = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
+        let existing = store::list(&self.db, Kind::Agent)
+            .await?
+            .into_iter()
+            .find(|a| a["agent_type"] == agent_type && a["host"] == host);
+        let mut tx = store::Tx::begin(&self.db).await?;
+        let doc = match existing {
+            Some(mut a) => {
+                a["heartbeat_timestamp"] = json!(beat);
+                a["configurations"] = state
+                    .get("configurations")
+                    .cloned()
+                    .unwrap_or_else(|| json!({}));
+                if state.get("start_flag") == Some(&json!(true)) {
+                    a["started_at"] = json!(beat);
+                }
+                tx.update(Kind::Agent, &a).await?;
+                a
+            }
+            None => {
+                let az = if matches!(agent_type, "L3 agent" | "DHCP agent") {
+                    json!("nova")
+                } else {
+                    Value::Null
+                };
+                let a = json!({
+                    "id": new_id(), "agent_type": agent_type, "host": host,
+                    "binary": state["binary"], "topic": state["topic"], "admin_state_up": true,
+                    "created_at": beat, "started_at": beat, "heartbeat_timestamp": beat,
+                    "configurations": state.get("configurations").cloned().unwrap_or_else(|| json!({})),
+                    "description": null, "availability_zone": az, "resources_synced": null,
+                    "project_id": null,
+                });
+                tx.insert(Kind::Agent, &a).await?;
+                a
+            }
+        };
+        tx.commit().await?;
+        Ok(doc)
+    }
+
+    fn is_alive(&self, a: &Value) -> bool {
+        a["heartbeat_timestamp"]
+            .as_str()
+            .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok())
+            .is_some_and(|t| {
+                (chrono::Utc::now().naive_utc() - t).num_seconds()
+                    < self.config.network.agent_down_time
+            })
+    }
+
+    /// An alive, enabled agent of a type, for automatic scheduling.
+    pub async fn pick_agent(&self, agent_type: &str) -> Result<Option<String>> {
+        Ok(store::list(&self.db, Kind::Agent)
+            .await?
+            .into_iter()
+            .find(|a| {
+                a["agent_type"] == agent_type && a["admin_state_up"] == true && self.is_alive(a)
+            })
+            .and_then(|a| a["id"].as_str().map(str::to_owned)))
+    }
+
+    pub fn require_admin(ctx: &AuthContext, action: &str) -> Result<()> {
+        if Self::is_admin(ctx) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "(rule:{action}) is disallowed by policy"
+            )))
+        }
+    }
+
+    pub async fn update_agent(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Value> {
+        Self::require_admin(ctx, "update_agent")?;
+        check_known(body, &["admin_state_up"], "agent")?;
+        let mut doc = self.get_doc(Kind::Agent, id).await?;
+        if let Some(v) = opt_bool(body, "admin_state_up")? {
+            doc["admin_state_up"] = json!(v);
+        }
+        if let Some(v) = body.get("description") {
+            doc["description"] = v.clone();
+        }
+        let mut tx = store::Tx::begin(&self.db).await?;
+        tx.update(Kind::Agent, &doc).await?;
+        tx.commit().await?;
+        Ok(doc)
+    }
+
+    pub async fn delete_agent(&self, ctx: &AuthContext, id: &str) -> Result<()> {
+        Self::require_admin(ctx, "delete_agent")?;
+        self.get_doc(Kind::Agent, id).await?;
+        let mut tx = store::Tx::begin(&self.db).await?;
+        tx.delete(Kind::Agent, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Schedule (`add`) or unschedule a router on an L3 agent, or a network
+    /// on a DHCP agent. `field` is the internal list on the resource.
+    pub async fn schedule(
+        &self,
+        ctx: &AuthContext,
+        agent_id: &str,
+        kind: Kind,
+        id: &str,
+        add: bool,
+    ) -> Result<()> {
+        Self::require_admin(ctx, "schedule")?;
+        let agent = self.get_doc(Kind::Agent, agent_id).await?;
+        let (want_type, field) = match kind {
+            Kind::Router => ("L3 agent", "_l3_agents"),
+            _ => ("DHCP agent", "_dhcp_agents"),
+        };
+        if agent["agent_type"] != want_type {
+            return Err(Error::Conflict(format!(
+                "Agent {agent_id} is not a {want_type}."
+            )));
+        }
+        let mut doc = self.get_doc(kind, id).await?;
+        let mut list: Vec<String> = doc[field]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if add {
+            if list.contains(&agent_id.to_owned()) {
+                return Err(Error::Conflict(format!(
+                    "The {} {id} is already hosted by agent {agent_id}.",
+                    kind.as_str()
+                )));
+            }
+            if kind == Kind::Router && !list.is_empty() {
+                return Err(Error::Conflict(format!(
+                    "The router {id} has been already hosted by the L3 Agent {}.",
+                    list[0]
+                )));
+            }
+            if agent["admin_state_up"] != true {
+                return Err(Error::Conflict(format!(
+                    "Agent {agent_id} is administratively disabled."
+                )));
+            }
+            list.push(agent_id.to_owned());
+        } else {
+            let before = list.len();
+            list.retain(|a| a != agent_id);
+            if list.len() == before {
+                return Err(Error::NotFound(format!(
+                    "The {} {id} is not hosted by agent {agent_id}.",
+                    kind.as_str()
+                )));
+            }
+        }
+        doc[field] = json!(list);
+        let mut tx = store::Tx::begin(&self.db).await?;
+        tx.update(kind, &doc).await?;
+        tx.commit().await?;
+        self.notify(kind, "update", &doc).await;
+        Ok(())
+    }
+
+    /// Resources of `kind` hosted by an agent, or agents hosting a resource.
+    pub async fn hosted_by(&self, agent_id: &str, kind: Kind) -> Result<Vec<Value>> {
+        let field = if kind == Kind::Router {
+            "_l3_agents"
+        } else {
+            "_dhcp_agents"
+        };
+        Ok(store::list(&self.db, kind)
+            .await?
+            .into_iter()
+            .filter(|d| {
+                d[field]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == agent_id))
+            })
+            .collect())
+    }
+
+    pub async fn agents_hosting(&self, kind: Kind, id: &str) -> Result<Vec<Value>> {
+        let field = if kind == Kind::Router {
+            "_l3_agents"
+        } else {
+            "_dhcp_agents"
+        };
+        let doc = self.get_doc(kind, id).await?;
+        let ids: Vec<Value> = doc[field].as_array().cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        for a in ids {
+            if let Some(agent) =
+                store::get(&self.db, Kind::Agent, a.as_str().unwrap_or_default()).await?
+            {
+                out.push(agent);
+            }
+        }
+        Ok(out)
+    }
+}

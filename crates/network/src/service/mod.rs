@@ -1,0 +1,351 @@
+//! The networking service layer: Neutron's resource rules, IPAM, quotas,
+//! ownership and sharing, and the messages to agents. One module per
+//! resource family; the API layer dispatches here by resource kind.
+
+mod agents;
+mod networks;
+mod ports;
+mod quotas;
+mod routers;
+mod security_groups;
+mod subnets;
+
+pub use quotas::QUOTA_RESOURCES;
+pub use subnets::pools_of as subnet_pools;
+pub use touch as touch_doc;
+
+use crate::store::{self, Kind};
+use ferrostack_bus::SharedBus;
+use ferrostack_core::auth::AuthContext;
+use ferrostack_core::config::Config;
+use ferrostack_core::{Error, Result};
+use ferrostack_db::Db;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+pub struct NetworkService {
+    pub db: Db,
+    pub config: Config,
+    pub bus: SharedBus,
+    /// Serialises allocations that pick "the first free" value (IPs,
+    /// segmentation ids), so concurrent creates pick different ones; the
+    /// database's unique keys are the final guard.
+    pub alloc_lock: tokio::sync::Mutex<()>,
+}
+
+pub fn now() -> String {
+    ferrostack_core::time::iso_seconds(chrono::Utc::now())
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub fn not_found(kind: Kind, id: &str) -> Error {
+    let what = match kind {
+        Kind::Network => "Network",
+        Kind::Subnet => "Subnet",
+        Kind::Port => "Port",
+        Kind::Router => "Router",
+        Kind::FloatingIp => "Floating IP",
+        Kind::SecurityGroup => "Security group",
+        Kind::SecurityGroupRule => "Security group rule",
+        Kind::Agent => "Agent",
+        Kind::Quota => "Quota",
+    };
+    Error::NotFound(format!("{what} {id} could not be found."))
+}
+
+/// Attributes every resource accepts, beside its own.
+const COMMON: &[&str] = &["name", "description", "tenant_id", "project_id", "tags"];
+
+impl NetworkService {
+    pub async fn new(db: Db, config: Config, bus: SharedBus) -> Result<Arc<Self>> {
+        Ok(Arc::new(NetworkService {
+            db,
+            config,
+            bus,
+            alloc_lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    pub fn is_admin(ctx: &AuthContext) -> bool {
+        ctx.is_admin()
+    }
+
+    /// Publish a change for agents and metering (`port.create.end`, …).
+    pub async fn notify(&self, kind: Kind, action: &str, doc: &Value) {
+        let event = format!("{}.{action}.end", kind.as_str());
+        let _ = self
+            .bus
+            .notify(
+                &format!("network.{}", self.config.common.host),
+                &event,
+                json!({ kind.as_str(): doc }),
+            )
+            .await;
+    }
+
+    pub async fn get_doc(&self, kind: Kind, id: &str) -> Result<Value> {
+        store::get(&self.db, kind, id)
+            .await?
+            .ok_or_else(|| not_found(kind, id))
+    }
+
+    /// Whether the caller sees a document (Neutron's ownership and sharing).
+    pub async fn visible(&self, ctx: &AuthContext, kind: Kind, doc: &Value) -> Result<bool> {
+        if Self::is_admin(ctx) {
+            return Ok(true);
+        }
+        let own = doc["project_id"]
+            .as_str()
+            .is_some_and(|p| Some(p) == ctx.project_id.as_deref());
+        Ok(match kind {
+            Kind::Network => own || doc["shared"] == true || doc["router:external"] == true,
+            Kind::Subnet => {
+                own || match store::get(
+                    &self.db,
+                    Kind::Network,
+                    doc["network_id"].as_str().unwrap_or(""),
+                )
+                .await?
+                {
+                    Some(n) => n["shared"] == true || n["router:external"] == true,
+                    None => false,
+                }
+            }
+            Kind::Port => {
+                own || match store::get(
+                    &self.db,
+                    Kind::Network,
+                    doc["network_id"].as_str().unwrap_or(""),
+                )
+                .await?
+                {
+                    Some(n) => n["project_id"].as_str() == ctx.project_id.as_deref(),
+                    None => false,
+                }
+            }
+            Kind::Agent => false,
+            _ => own,
+        })
+    }
+
+    /// The document, if the caller may see it; 404 otherwise.
+    pub async fn get_visible(&self, ctx: &AuthContext, kind: Kind, id: &str) -> Result<Value> {
+        let doc = self.get_doc(kind, id).await?;
+        if !self.visible(ctx, kind, &doc).await? {
+            return Err(not_found(kind, id));
+        }
+        Ok(doc)
+    }
+
+    /// The document, for a change only its owner (or an admin) may make:
+    /// 404 if invisible, 403 if visible but not owned.
+    pub async fn get_owned(&self, ctx: &AuthContext, kind: Kind, id: &str) -> Result<Value> {
+        let doc = self.get_visible(ctx, kind, id).await?;
+        if !Self::is_admin(ctx) && doc["project_id"].as_str() != ctx.project_id.as_deref() {
+            return Err(Error::Forbidden(format!(
+                "(rule:update_{kind}) is disallowed by policy",
+                kind = kind.as_str()
+            )));
+        }
+        Ok(doc)
+    }
+
+    /// The public view: computed attributes added, internal and admin-only ones removed.
+    pub async fn view(&self, ctx: &AuthContext, kind: Kind, mut doc: Value) -> Result<Value> {
+        let admin = Self::is_admin(ctx);
+        match kind {
+            Kind::Network => {
+                let id = doc["id"].as_str().unwrap_or_default().to_owned();
+                let subnets: Vec<Value> = store::list(&self.db, Kind::Subnet)
+                    .await?
+                    .into_iter()
+                    .filter(|s| s["network_id"] == id.as_str())
+                    .map(|s| s["id"].clone())
+                    .collect();
+                doc["subnets"] = Value::Array(subnets);
+                if !admin {
+                    for k in [
+                        "provider:network_type",
+                        "provider:physical_network",
+                        "provider:segmentation_id",
+                    ] {
+                        doc.as_object_mut().expect("object").remove(k);
+                    }
+                }
+            }
+            Kind::Port if !admin => {
+                for k in [
+                    "binding:host_id",
+                    "binding:profile",
+                    "binding:vif_type",
+                    "binding:vif_details",
+                ] {
+                    doc.as_object_mut().expect("object").remove(k);
+                }
+            }
+            Kind::SecurityGroup => {
+                let id = doc["id"].as_str().unwrap_or_default().to_owned();
+                let rules: Vec<Value> = store::list(&self.db, Kind::SecurityGroupRule)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r["security_group_id"] == id.as_str())
+                    .collect();
+                doc["security_group_rules"] = Value::Array(rules);
+            }
+            Kind::Agent => {
+                let down = self.config.network.agent_down_time;
+                let alive = doc["heartbeat_timestamp"]
+                    .as_str()
+                    .and_then(|t| {
+                        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok()
+                    })
+                    .is_some_and(|t| (chrono::Utc::now().naive_utc() - t).num_seconds() < down);
+                doc["alive"] = json!(alive);
+            }
+            _ => {}
+        }
+        // Internal bookkeeping never leaves the service.
+        if let Some(o) = doc.as_object_mut() {
+            o.retain(|k, _| !k.starts_with('_'));
+        }
+        Ok(doc)
+    }
+
+    /// Start a new document with Neutron's standard attributes.
+    pub fn base_doc(
+        &self,
+        ctx: &AuthContext,
+        body: &Map<String, Value>,
+        kind: &str,
+    ) -> Result<Map<String, Value>> {
+        let project = match (body.get("project_id"), body.get("tenant_id")) {
+            (Some(Value::String(p)), _) | (None, Some(Value::String(p))) => {
+                if !Self::is_admin(ctx) && Some(p.as_str()) != ctx.project_id.as_deref() {
+                    return Err(Error::Forbidden(format!(
+                        "(rule:create_{kind}:tenant_id) is disallowed by policy: only an admin creates resources for another project"
+                    )));
+                }
+                p.clone()
+            }
+            (Some(_), _) | (_, Some(_)) => {
+                return Err(Error::BadRequest(format!(
+                    "Invalid input for tenant_id of {kind}: must be a string."
+                )))
+            }
+            (None, None) => ctx
+                .project_id
+                .clone()
+                .ok_or_else(|| Error::Forbidden("A project-scoped token is required.".into()))?,
+        };
+        let t = now();
+        let mut m = Map::new();
+        m.insert("id".into(), json!(new_id()));
+        m.insert(
+            "name".into(),
+            json!(opt_string(body, "name", kind, 255)?.unwrap_or_default()),
+        );
+        m.insert(
+            "description".into(),
+            json!(opt_string(body, "description", kind, 255)?.unwrap_or_default()),
+        );
+        m.insert("tenant_id".into(), json!(project));
+        m.insert("project_id".into(), json!(project));
+        m.insert("tags".into(), json!([]));
+        m.insert("created_at".into(), json!(t));
+        m.insert("updated_at".into(), json!(t));
+        m.insert("revision_number".into(), json!(0));
+        Ok(m)
+    }
+
+    /// Quota check before a create (409 OverQuota when exceeded).
+    pub async fn check_quota(&self, kind: Kind, project: &str) -> Result<()> {
+        let limit = self.quota_limit(project, kind).await?;
+        if limit >= 0 && store::count_for_project(&self.db, kind, project).await? >= limit {
+            return Err(Error::Conflict(format!(
+                "Quota exceeded for resources: ['{}'].",
+                kind.as_str()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Reject attributes the resource does not have (Neutron: 400 "Unrecognized attribute(s)").
+pub fn check_known(body: &Map<String, Value>, known: &[&str], kind: &str) -> Result<()> {
+    let bad: Vec<&String> = body
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()) && !COMMON.contains(&k.as_str()))
+        .collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::BadRequest(format!(
+            "Unrecognized attribute(s) '{}' for {kind}",
+            bad.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+}
+
+pub fn opt_string(
+    body: &Map<String, Value>,
+    k: &str,
+    kind: &str,
+    max: usize,
+) -> Result<Option<String>> {
+    match body.get(k) {
+        None => Ok(None),
+        Some(Value::Null) if k == "description" || k == "name" => Ok(Some(String::new())),
+        Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(Error::BadRequest(format!(
+            "Invalid input for {k}. Reason: '{k}' exceeds maximum length of {max}."
+        ))),
+        Some(v) => Err(Error::BadRequest(format!(
+            "Invalid input for {k}. Reason: '{v}' is not a valid string for {kind}."
+        ))),
+    }
+}
+
+pub fn opt_bool(body: &Map<String, Value>, k: &str) -> Result<Option<bool>> {
+    match body.get(k) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if matches!(s.to_ascii_lowercase().as_str(), "true" | "false") => {
+            Ok(Some(s.eq_ignore_ascii_case("true")))
+        }
+        Some(v) => Err(Error::BadRequest(format!(
+            "Invalid input for {k}. Reason: '{v}' cannot be converted to boolean."
+        ))),
+    }
+}
+
+/// Apply the common updatable attributes (name, description) of a PUT.
+pub fn update_common(doc: &mut Value, body: &Map<String, Value>, kind: &str) -> Result<()> {
+    for k in ["name", "description"] {
+        if let Some(v) = opt_string(body, k, kind, 255)? {
+            doc[k] = json!(v);
+        }
+    }
+    for k in ["tenant_id", "project_id"] {
+        if let Some(v) = body.get(k) {
+            if v != &doc[k] {
+                return Err(Error::BadRequest(format!(
+                    "Cannot update read-only attribute {k}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Mark a document changed: `updated_at` and `revision_number`.
+pub fn touch(doc: &mut Value) {
+    doc["updated_at"] = json!(now());
+    let r = doc["revision_number"].as_i64().unwrap_or(0);
+    doc["revision_number"] = json!(r + 1);
+}

@@ -1,0 +1,687 @@
+//! Ports: MAC and fixed IP allocation, security groups, allowed address
+//! pairs, port security, binding. Router and floating IP code creates its
+//! ports through [`NetworkService::build_port`] inside its own transaction.
+
+use super::subnets::{cidr_of, pools_of};
+use super::*;
+use crate::ipam;
+use std::collections::HashSet;
+
+const KNOWN: &[&str] = &[
+    "network_id",
+    "admin_state_up",
+    "mac_address",
+    "fixed_ips",
+    "device_id",
+    "device_owner",
+    "security_groups",
+    "allowed_address_pairs",
+    "port_security_enabled",
+    "binding:host_id",
+    "binding:profile",
+    "binding:vnic_type",
+    "extra_dhcp_opts",
+    "dns_name",
+    "qos_policy_id",
+    "propagate_uplink_status",
+    "status",
+];
+
+/// What a new port needs; `None` means "the default".
+#[derive(Default)]
+pub struct PortSpec {
+    pub project_id: String,
+    pub network_id: String,
+    pub name: String,
+    pub description: String,
+    pub fixed_ips: Option<Vec<Value>>,
+    pub mac_address: Option<String>,
+    pub device_owner: String,
+    pub device_id: String,
+    pub admin_state_up: bool,
+    pub security_groups: Option<Vec<String>>,
+    pub port_security_enabled: Option<bool>,
+    pub allowed_address_pairs: Vec<Value>,
+    pub binding_host: String,
+    pub binding_profile: Value,
+    pub vnic_type: String,
+    /// Router interfaces may take the subnet's gateway address.
+    pub allow_gateway_ip: bool,
+}
+
+fn vif(host: &str) -> (Value, Value) {
+    if host.is_empty() {
+        (json!("unbound"), json!({}))
+    } else {
+        (
+            json!("bridge"),
+            json!({"port_filter": true, "connectivity": "l2"}),
+        )
+    }
+}
+
+impl NetworkService {
+    fn random_mac(&self) -> String {
+        let base: Vec<&str> = self.config.network.base_mac.split(':').collect();
+        let mut parts: Vec<String> = base.iter().take(3).map(|s| s.to_string()).collect();
+        for _ in 0..3 {
+            parts.push(format!("{:02x}", rand::random::<u8>()));
+        }
+        parts.join(":")
+    }
+
+    /// Allocate addresses and a MAC, write the port, all inside `tx`. The
+    /// caller holds `alloc_lock`; `taken` collects addresses claimed earlier
+    /// in the same transaction.
+    pub async fn build_port(
+        &self,
+        spec: PortSpec,
+        tx: &mut store::Tx<'_>,
+        taken: &mut HashSet<(String, String)>,
+    ) -> Result<Value> {
+        let net = self.get_doc(Kind::Network, &spec.network_id).await?;
+        let id = new_id();
+        let subnets: Vec<Value> = store::list(&self.db, Kind::Subnet)
+            .await?
+            .into_iter()
+            .filter(|s| s["network_id"] == spec.network_id.as_str())
+            .collect();
+        let used: HashSet<(String, String)> = store::used_ips(&self.db, &spec.network_id)
+            .await?
+            .into_iter()
+            .map(|(ip, _, _)| (spec.network_id.clone(), ip))
+            .chain(taken.iter().cloned())
+            .collect();
+        let mac = match &spec.mac_address {
+            Some(m) => {
+                let valid = m.len() == 17
+                    && m.split(':')
+                        .all(|b| b.len() == 2 && u8::from_str_radix(b, 16).is_ok());
+                let multicast = u8::from_str_radix(&m[..2.min(m.len())], 16)
+                    .map(|b| b & 1 == 1)
+                    .unwrap_or(true);
+                if !valid || multicast || m == "00:00:00:00:00:00" {
+                    return Err(Error::BadRequest(format!(
+                        "Invalid input for mac_address. Reason: '{m}' is not a valid MAC address."
+                    )));
+                }
+                m.to_ascii_lowercase()
+            }
+            None => {
+                let in_use = store::used_macs(&self.db).await?;
+                loop {
+                    let m = self.random_mac();
+                    if !in_use.contains(&m) {
+                        break m;
+                    }
+                }
+            }
+        };
+
+        // Addresses: as requested, else one from the first IPv4 subnet with
+        // room, plus SLAAC addresses and one stateful IPv6 address.
+        let mut fixed: Vec<(Value, u128)> = Vec::new();
+        let pick = |s: &Value,
+                    used: &HashSet<(String, String)>,
+                    extra: &[(Value, u128)]|
+         -> Option<u128> {
+            let c = cidr_of(s);
+            let mode = s["ipv6_address_mode"].as_str().unwrap_or("");
+            if c.v6 && (mode == "slaac" || mode == "dhcpv6-stateless") {
+                return ipam::eui64(&c, &mac);
+            }
+            let mut u: HashSet<u128> = used
+                .iter()
+                .filter_map(|(_, ip)| {
+                    ipam::parse_ip(ip)
+                        .filter(|(_, v6)| *v6 == c.v6)
+                        .map(|(a, _)| a)
+                })
+                .collect();
+            u.extend(extra.iter().map(|(_, a)| *a));
+            ipam::first_free(&pools_of(s), &u)
+        };
+        match &spec.fixed_ips {
+            Some(reqs) => {
+                for r in reqs {
+                    let subnet = match (r.get("subnet_id").and_then(Value::as_str), r.get("ip_address").and_then(Value::as_str)) {
+                        (Some(sid), _) => subnets.iter().find(|s| s["id"] == sid).cloned().ok_or_else(|| {
+                            Error::BadRequest(format!("Invalid input for operation: Failed to create port on network {}, because fixed_ips included invalid subnet {sid}.", spec.network_id))
+                        })?,
+                        (None, Some(ip)) => {
+                            let (a, v6) = ipam::parse_ip(ip).ok_or_else(|| Error::BadRequest(format!("Invalid input for fixed_ips. Reason: '{ip}' is not a valid IP address.")))?;
+                            subnets.iter().find(|s| cidr_of(s).contains(a, v6)).cloned().ok_or_else(|| {
+                                Error::BadRequest(format!("Invalid input for operation: IP address {ip} is not a valid IP for any of the subnets on the specified network."))
+                            })?
+                        }
+                        (None, None) => return Err(Error::BadRequest("Invalid input for fixed_ips: each entry needs subnet_id or ip_address.".into())),
+                    };
+                    let c = cidr_of(&subnet);
+                    let addr = match r.get("ip_address").and_then(Value::as_str) {
+                        Some(ip) => {
+                            let (a, v6) = ipam::parse_ip(ip).ok_or_else(|| Error::BadRequest(format!("Invalid input for fixed_ips. Reason: '{ip}' is not a valid IP address.")))?;
+                            if !c.contains(a, v6) || (!c.v6 && (a == c.network() || a == c.last()))
+                            {
+                                return Err(Error::BadRequest(format!(
+                                    "IP address {ip} is not a valid IP for the specified subnet."
+                                )));
+                            }
+                            if !spec.allow_gateway_ip
+                                && subnet["gateway_ip"].as_str() == Some(&c.ip(a))
+                                && !spec.device_owner.starts_with("network:")
+                            {
+                                return Err(Error::Conflict(format!("IP address {ip} already allocated in subnet {}: it is the gateway.", subnet["id"].as_str().unwrap_or(""))));
+                            }
+                            if used.contains(&(spec.network_id.clone(), c.ip(a)))
+                                || fixed.iter().any(|(_, x)| *x == a)
+                            {
+                                return Err(Error::Conflict(format!(
+                                    "IP address {ip} already allocated in subnet {}",
+                                    subnet["id"].as_str().unwrap_or("")
+                                )));
+                            }
+                            a
+                        }
+                        None => pick(&subnet, &used, &fixed).ok_or_else(|| {
+                            Error::Conflict(format!(
+                                "No more IP addresses available on network {}.",
+                                spec.network_id
+                            ))
+                        })?,
+                    };
+                    fixed.push((subnet, addr));
+                }
+            }
+            None => {
+                let mut have_v4 = false;
+                let mut have_v6_stateful = false;
+                let mut v4_subnets = 0;
+                for s in &subnets {
+                    let c = cidr_of(s);
+                    let mode = s["ipv6_address_mode"].as_str().unwrap_or("");
+                    let auto = c.v6 && (mode == "slaac" || mode == "dhcpv6-stateless");
+                    if !c.v6 {
+                        v4_subnets += 1;
+                    }
+                    if (!c.v6 && have_v4) || (c.v6 && !auto && have_v6_stateful) {
+                        continue;
+                    }
+                    if let Some(a) = pick(s, &used, &fixed) {
+                        if !c.v6 {
+                            have_v4 = true;
+                        } else if !auto {
+                            have_v6_stateful = true;
+                        }
+                        fixed.push((s.clone(), a));
+                    }
+                }
+                if v4_subnets > 0 && !have_v4 {
+                    return Err(Error::Conflict(format!(
+                        "No more IP addresses available on network {}.",
+                        spec.network_id
+                    )));
+                }
+            }
+        }
+
+        // Security: port security from the network unless given; groups
+        // default to the project's default group for ordinary ports.
+        let port_security = spec
+            .port_security_enabled
+            .unwrap_or(net["port_security_enabled"] != false);
+        let owned_by_network = spec.device_owner.starts_with("network:");
+        let groups = match (&spec.security_groups, port_security, owned_by_network) {
+            (Some(g), false, _) if !g.is_empty() => {
+                return Err(Error::BadRequest("Port security must be enabled and port must have an IP address in order to use security groups.".into()))
+            }
+            (Some(g), _, _) => {
+                for sg in g {
+                    let doc = self.get_doc(Kind::SecurityGroup, sg).await?;
+                    if doc["project_id"] != spec.project_id.as_str() && doc["shared"] != true {
+                        return Err(not_found(Kind::SecurityGroup, sg));
+                    }
+                }
+                g.clone()
+            }
+            (None, true, false) => vec![self.ensure_default_security_group(&spec.project_id).await?],
+            _ => vec![],
+        };
+        if !spec.allowed_address_pairs.is_empty() && !port_security {
+            return Err(Error::Conflict(
+                "Port Security must be enabled in order to have allowed address pairs on a port."
+                    .into(),
+            ));
+        }
+        let pairs = normalize_pairs(&spec.allowed_address_pairs, &mac)?;
+
+        let fixed_json: Vec<Value> = fixed
+            .iter()
+            .map(|(s, a)| json!({"subnet_id": s["id"], "ip_address": cidr_of(s).ip(*a)}))
+            .collect();
+        for (s, a) in &fixed {
+            let ip = cidr_of(s).ip(*a);
+            tx.allocate_ip(
+                &spec.network_id,
+                &ip,
+                s["id"].as_str().unwrap_or_default(),
+                &id,
+            )
+            .await?;
+            taken.insert((spec.network_id.clone(), ip));
+        }
+        tx.allocate_mac(&spec.network_id, &mac, &id).await?;
+        let (vif_type, vif_details) = vif(&spec.binding_host);
+        let t = now();
+        let doc = json!({
+            "id": id, "name": spec.name, "description": spec.description,
+            "tenant_id": spec.project_id, "project_id": spec.project_id,
+            "network_id": spec.network_id, "mac_address": mac, "admin_state_up": spec.admin_state_up,
+            "status": "DOWN", "fixed_ips": fixed_json, "device_id": spec.device_id, "device_owner": spec.device_owner,
+            "security_groups": groups, "allowed_address_pairs": pairs, "port_security_enabled": port_security,
+            "binding:host_id": spec.binding_host, "binding:profile": spec.binding_profile,
+            "binding:vif_type": vif_type, "binding:vif_details": vif_details, "binding:vnic_type": spec.vnic_type,
+            "extra_dhcp_opts": [], "tags": [], "created_at": t, "updated_at": t, "revision_number": 0,
+        });
+        tx.insert(Kind::Port, &doc).await?;
+        Ok(doc)
+    }
+
+    pub async fn create_port(&self, ctx: &AuthContext, body: &Map<String, Value>) -> Result<Value> {
+        check_known(body, KNOWN, "port")?;
+        let network_id = body
+            .get("network_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                Error::BadRequest("Invalid input: 'network_id' is required for a port.".into())
+            })?
+            .to_owned();
+        let net = self.get_visible(ctx, Kind::Network, &network_id).await?;
+        let base = self.base_doc(ctx, body, "port")?;
+        let project = base["project_id"].as_str().expect("project").to_owned();
+        let admin = Self::is_admin(ctx);
+        let net_owner = net["project_id"].as_str() == ctx.project_id.as_deref();
+        for k in ["binding:host_id", "binding:profile"] {
+            if body.contains_key(k) && !admin {
+                return Err(Error::Forbidden(format!(
+                    "(rule:create_port:{k}) is disallowed by policy"
+                )));
+            }
+        }
+        if body.contains_key("mac_address") && !(admin || net_owner) {
+            return Err(Error::Forbidden(
+                "(rule:create_port:mac_address) is disallowed by policy".into(),
+            ));
+        }
+        let device_owner = opt_string(body, "device_owner", "port", 255)?.unwrap_or_default();
+        if device_owner.starts_with("network:") && !(admin || net_owner) {
+            return Err(Error::Forbidden(
+                "(rule:create_port:device_owner) is disallowed by policy".into(),
+            ));
+        }
+        self.check_quota(Kind::Port, &project).await?;
+        let fixed_ips = match body.get("fixed_ips") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(a)) => Some(a.clone()),
+            Some(_) => {
+                return Err(Error::BadRequest(
+                    "Invalid input for fixed_ips. Reason: must be a list.".into(),
+                ))
+            }
+        };
+        let security_groups = match body.get("security_groups") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(a)) => Some(
+                a.iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        Error::BadRequest(
+                            "Invalid input for security_groups: must be a list of ids.".into(),
+                        )
+                    })?,
+            ),
+            Some(_) => {
+                return Err(Error::BadRequest(
+                    "Invalid input for security_groups: must be a list of ids.".into(),
+                ))
+            }
+        };
+        let spec = PortSpec {
+            project_id: project,
+            network_id,
+            name: base["name"].as_str().unwrap_or_default().to_owned(),
+            description: base["description"].as_str().unwrap_or_default().to_owned(),
+            fixed_ips,
+            mac_address: opt_string(body, "mac_address", "port", 17)?,
+            device_owner,
+            device_id: opt_string(body, "device_id", "port", 255)?.unwrap_or_default(),
+            admin_state_up: opt_bool(body, "admin_state_up")?.unwrap_or(true),
+            security_groups,
+            port_security_enabled: opt_bool(body, "port_security_enabled")?,
+            allowed_address_pairs: body
+                .get("allowed_address_pairs")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            binding_host: opt_string(body, "binding:host_id", "port", 255)?.unwrap_or_default(),
+            binding_profile: body
+                .get("binding:profile")
+                .cloned()
+                .filter(Value::is_object)
+                .unwrap_or_else(|| json!({})),
+            vnic_type: opt_string(body, "binding:vnic_type", "port", 64)?
+                .unwrap_or_else(|| "normal".into()),
+            allow_gateway_ip: false,
+        };
+        let guard = self.alloc_lock.lock().await;
+        let mut tx = store::Tx::begin(&self.db).await?;
+        let doc = self.build_port(spec, &mut tx, &mut HashSet::new()).await?;
+        tx.commit().await?;
+        drop(guard);
+        self.notify(Kind::Port, "create", &doc).await;
+        Ok(doc)
+    }
+
+    pub async fn update_port(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Value> {
+        check_known(body, KNOWN, "port")?;
+        let mut doc = self.get_owned(ctx, Kind::Port, id).await?;
+        let admin = Self::is_admin(ctx);
+        update_common(&mut doc, body, "port")?;
+        if let Some(v) = body.get("network_id") {
+            if v != &doc["network_id"] {
+                return Err(Error::BadRequest(
+                    "Cannot update read-only attribute network_id".into(),
+                ));
+            }
+        }
+        for k in ["binding:host_id", "binding:profile", "status"] {
+            if body.contains_key(k) && !admin {
+                return Err(Error::Forbidden(format!(
+                    "(rule:update_port:{k}) is disallowed by policy"
+                )));
+            }
+        }
+        if let Some(v) = opt_bool(body, "admin_state_up")? {
+            doc["admin_state_up"] = json!(v);
+        }
+        for k in ["device_id", "device_owner"] {
+            if let Some(v) = opt_string(body, k, "port", 255)? {
+                doc[k] = json!(v);
+            }
+        }
+        if let Some(ps) = opt_bool(body, "port_security_enabled")? {
+            doc["port_security_enabled"] = json!(ps);
+        }
+        if let Some(g) = body.get("security_groups") {
+            let ids: Vec<String> = g
+                .as_array()
+                .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect())
+                .ok_or_else(|| {
+                    Error::BadRequest(
+                        "Invalid input for security_groups: must be a list of ids.".into(),
+                    )
+                })?;
+            for sg in &ids {
+                self.get_visible(ctx, Kind::SecurityGroup, sg).await?;
+            }
+            doc["security_groups"] = json!(ids);
+        } else if body.get("port_security_enabled") == Some(&json!(false))
+            && !body.contains_key("security_groups")
+            && doc["security_groups"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        {
+            return Err(Error::Conflict(format!(
+                "Port {id} has security groups: remove them before disabling port security."
+            )));
+        }
+        if doc["port_security_enabled"] == false
+            && doc["security_groups"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        {
+            return Err(Error::BadRequest("Port security must be enabled and port must have an IP address in order to use security groups.".into()));
+        }
+        if let Some(p) = body.get("allowed_address_pairs") {
+            let pairs = p.as_array().cloned().unwrap_or_default();
+            if !pairs.is_empty() && doc["port_security_enabled"] == false {
+                return Err(Error::Conflict("Port Security must be enabled in order to have allowed address pairs on a port.".into()));
+            }
+            doc["allowed_address_pairs"] =
+                normalize_pairs(&pairs, doc["mac_address"].as_str().unwrap_or(""))?;
+        }
+        if let Some(h) = opt_string(body, "binding:host_id", "port", 255)? {
+            let (t, d) = vif(&h);
+            doc["binding:host_id"] = json!(h);
+            doc["binding:vif_type"] = t;
+            doc["binding:vif_details"] = d;
+        }
+        if let Some(p) = body.get("binding:profile") {
+            doc["binding:profile"] = if p.is_null() { json!({}) } else { p.clone() };
+        }
+        if let Some(s) = body.get("status").and_then(Value::as_str) {
+            doc["status"] = json!(s);
+        }
+        let guard = self.alloc_lock.lock().await;
+        let mut tx = store::Tx::begin(&self.db).await?;
+        if let Some(m) = opt_string(body, "mac_address", "port", 17)? {
+            if m != doc["mac_address"] {
+                if !admin {
+                    return Err(Error::Forbidden(
+                        "(rule:update_port:mac_address) is disallowed by policy".into(),
+                    ));
+                }
+                if !doc["binding:host_id"].as_str().unwrap_or("").is_empty() {
+                    return Err(Error::Conflict(format!(
+                        "Port {id} is bound: its MAC address cannot change."
+                    )));
+                }
+                tx.release_mac(id).await?;
+                tx.allocate_mac(
+                    doc["network_id"].as_str().unwrap_or_default(),
+                    &m.to_ascii_lowercase(),
+                    id,
+                )
+                .await?;
+                doc["mac_address"] = json!(m.to_ascii_lowercase());
+            }
+        }
+        if let Some(f) = body.get("fixed_ips") {
+            // Reallocate: keep addresses that stay, claim new ones.
+            let reqs = f.as_array().cloned().ok_or_else(|| {
+                Error::BadRequest("Invalid input for fixed_ips. Reason: must be a list.".into())
+            })?;
+            tx.release_port_ips(id).await?;
+            let spec = PortSpec {
+                project_id: doc["project_id"].as_str().unwrap_or_default().to_owned(),
+                network_id: doc["network_id"].as_str().unwrap_or_default().to_owned(),
+                fixed_ips: Some(reqs),
+                mac_address: doc["mac_address"].as_str().map(str::to_owned),
+                device_owner: doc["device_owner"].as_str().unwrap_or_default().to_owned(),
+                port_security_enabled: Some(false),
+                allow_gateway_ip: doc["device_owner"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("network:router"),
+                ..Default::default()
+            };
+            // Allocate through a scratch port, then move its addresses here.
+            let scratch = self.build_port_addresses(spec, &mut tx, id).await?;
+            doc["fixed_ips"] = scratch;
+        }
+        touch(&mut doc);
+        tx.update(Kind::Port, &doc).await?;
+        tx.commit().await?;
+        drop(guard);
+        self.notify(Kind::Port, "update", &doc).await;
+        Ok(doc)
+    }
+
+    /// Allocate `spec.fixed_ips` for an existing port `port_id` (update).
+    async fn build_port_addresses(
+        &self,
+        spec: PortSpec,
+        tx: &mut store::Tx<'_>,
+        port_id: &str,
+    ) -> Result<Value> {
+        let network_id = spec.network_id.clone();
+        let own: HashSet<String> = HashSet::new();
+        let _ = own;
+        let subnets: Vec<Value> = store::list(&self.db, Kind::Subnet)
+            .await?
+            .into_iter()
+            .filter(|s| s["network_id"] == network_id.as_str())
+            .collect();
+        let used: HashSet<u128> = store::used_ips(&self.db, &network_id)
+            .await?
+            .into_iter()
+            .filter(|(_, _, p)| p != port_id)
+            .filter_map(|(ip, _, _)| ipam::parse_ip(&ip).map(|(a, _)| a))
+            .collect();
+        let mut out = Vec::new();
+        let mut claimed: HashSet<u128> = HashSet::new();
+        for r in spec.fixed_ips.unwrap_or_default() {
+            let subnet = match (
+                r.get("subnet_id").and_then(Value::as_str),
+                r.get("ip_address").and_then(Value::as_str),
+            ) {
+                (Some(sid), _) => subnets.iter().find(|s| s["id"] == sid).cloned(),
+                (None, Some(ip)) => ipam::parse_ip(ip).and_then(|(a, v6)| {
+                    subnets.iter().find(|s| cidr_of(s).contains(a, v6)).cloned()
+                }),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "Invalid input for fixed_ips: {r} matches no subnet of network {network_id}."
+                ))
+            })?;
+            let c = cidr_of(&subnet);
+            let a = match r.get("ip_address").and_then(Value::as_str) {
+                Some(ip) => {
+                    let (a, v6) = ipam::parse_ip(ip)
+                        .filter(|(a, v6)| c.contains(*a, *v6))
+                        .ok_or_else(|| {
+                            Error::BadRequest(format!(
+                                "IP address {ip} is not a valid IP for the specified subnet."
+                            ))
+                        })?;
+                    let _ = v6;
+                    if used.contains(&a) || claimed.contains(&a) {
+                        return Err(Error::Conflict(format!(
+                            "IP address {ip} already allocated in subnet {}",
+                            subnet["id"].as_str().unwrap_or("")
+                        )));
+                    }
+                    a
+                }
+                None => {
+                    let mut u = used.clone();
+                    u.extend(claimed.iter());
+                    ipam::first_free(&pools_of(&subnet), &u).ok_or_else(|| {
+                        Error::Conflict(format!(
+                            "No more IP addresses available on network {network_id}."
+                        ))
+                    })?
+                }
+            };
+            claimed.insert(a);
+            tx.allocate_ip(
+                &network_id,
+                &c.ip(a),
+                subnet["id"].as_str().unwrap_or_default(),
+                port_id,
+            )
+            .await?;
+            out.push(json!({"subnet_id": subnet["id"], "ip_address": c.ip(a)}));
+        }
+        Ok(Value::Array(out))
+    }
+
+    /// Ports owned by routers and floating IPs are removed through those APIs.
+    pub async fn delete_port(&self, ctx: &AuthContext, id: &str) -> Result<()> {
+        let doc = self.get_owned(ctx, Kind::Port, id).await?;
+        let owner = doc["device_owner"].as_str().unwrap_or("");
+        if matches!(
+            owner,
+            "network:router_interface"
+                | "network:router_gateway"
+                | "network:floatingip"
+                | "network:router_interface_distributed"
+        ) {
+            return Err(Error::Conflict(format!(
+                "Port {id} cannot be deleted directly via the port API: has device owner {owner}."
+            )));
+        }
+        let mut tx = store::Tx::begin(&self.db).await?;
+        self.remove_port(&mut tx, &doc).await?;
+        tx.commit().await?;
+        self.notify(Kind::Port, "delete", &doc).await;
+        Ok(())
+    }
+
+    /// Delete a port's records and disassociate floating IPs that pointed at it.
+    pub async fn remove_port(&self, tx: &mut store::Tx<'_>, doc: &Value) -> Result<()> {
+        let id = doc["id"].as_str().unwrap_or_default();
+        for mut f in store::list(&self.db, Kind::FloatingIp)
+            .await?
+            .into_iter()
+            .filter(|f| f["port_id"] == id)
+        {
+            f["port_id"] = Value::Null;
+            f["fixed_ip_address"] = Value::Null;
+            f["router_id"] = Value::Null;
+            f["status"] = json!("DOWN");
+            touch(&mut f);
+            tx.update(Kind::FloatingIp, &f).await?;
+        }
+        tx.release_port_ips(id).await?;
+        tx.release_mac(id).await?;
+        tx.delete(Kind::Port, id).await?;
+        Ok(())
+    }
+
+    /// Agents report a port up or down.
+    pub async fn set_port_status(&self, id: &str, status: &str) -> Result<()> {
+        let mut doc = self.get_doc(Kind::Port, id).await?;
+        if doc["status"] != status {
+            doc["status"] = json!(status);
+            touch(&mut doc);
+            let mut tx = store::Tx::begin(&self.db).await?;
+            tx.update(Kind::Port, &doc).await?;
+            tx.commit().await?;
+            self.notify(Kind::Port, "update", &doc).await;
+        }
+        Ok(())
+    }
+}
+
+/// Allowed address pairs: valid IP or CIDR, MAC defaulting to the port's.
+fn normalize_pairs(pairs: &[Value], port_mac: &str) -> Result<Value> {
+    let mut out = Vec::new();
+    for p in pairs {
+        let ip = p["ip_address"].as_str().ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for allowed_address_pairs: ip_address is required.".into(),
+            )
+        })?;
+        let valid = ipam::parse_ip(ip).is_some() || crate::ipam::Cidr::parse(ip).is_ok();
+        if !valid {
+            return Err(Error::BadRequest(format!("Invalid input for allowed_address_pairs. Reason: '{ip}' is not a valid IP address or CIDR.")));
+        }
+        let mac = p["mac_address"].as_str().unwrap_or(port_mac);
+        let entry = json!({"ip_address": ip, "mac_address": mac});
+        if out.contains(&entry) {
+            return Err(Error::BadRequest(format!(
+                "Invalid input: duplicate allowed address pair {entry}."
+            )));
+        }
+        out.push(entry);
+    }
+    Ok(Value::Array(out))
+}

@@ -1,0 +1,759 @@
+//! Routers (gateway, interfaces, static routes) and floating IPs.
+
+use super::ports::PortSpec;
+use super::subnets::cidr_of;
+use super::*;
+use crate::ipam;
+use std::collections::HashSet;
+
+const ROUTER_KNOWN: &[&str] = &[
+    "admin_state_up",
+    "external_gateway_info",
+    "routes",
+    "distributed",
+    "ha",
+    "availability_zone_hints",
+    "flavor_id",
+    "enable_ndp_proxy",
+];
+const FIP_KNOWN: &[&str] = &[
+    "floating_network_id",
+    "floating_ip_address",
+    "subnet_id",
+    "port_id",
+    "fixed_ip_address",
+    "dns_name",
+    "dns_domain",
+    "qos_policy_id",
+];
+
+impl NetworkService {
+    fn router_ports(ports: &[Value], router_id: &str, owner: &str) -> Vec<Value> {
+        ports
+            .iter()
+            .filter(|p| p["device_id"] == router_id && p["device_owner"] == owner)
+            .cloned()
+            .collect()
+    }
+
+    /// Validate and apply `external_gateway_info` inside `tx` (the caller holds `alloc_lock`).
+    async fn set_gateway(
+        &self,
+        ctx: &AuthContext,
+        router: &mut Value,
+        info: &Value,
+        tx: &mut store::Tx<'_>,
+    ) -> Result<()> {
+        let router_id = router["id"].as_str().unwrap_or_default().to_owned();
+        let ports = store::list(&self.db, Kind::Port).await?;
+        let old = Self::router_ports(&ports, &router_id, "network:router_gateway");
+        let new_net = info
+            .get("network_id")
+            .and_then(Value::as_str)
+            .filter(|_| !info.is_null());
+        let admin = Self::is_admin(ctx);
+        if info.get("enable_snat").is_some() && !admin {
+            return Err(Error::Forbidden(
+                "(rule:update_router:external_gateway_info:enable_snat) is disallowed by policy"
+                    .into(),
+            ));
+        }
+        if info.get("external_fixed_ips").is_some() && !admin {
+            return Err(Error::Forbidden("(rule:update_router:external_gateway_info:external_fixed_ips) is disallowed by policy".into()));
+        }
+        let same_net = new_net.is_some()
+            && old
+                .first()
+                .is_some_and(|p| p["network_id"].as_str() == new_net);
+        if !old.is_empty() && (!same_net || info.get("external_fixed_ips").is_some()) {
+            // Floating IPs routed through this gateway keep it in use.
+            let used = store::list(&self.db, Kind::FloatingIp)
+                .await?
+                .iter()
+                .any(|f| f["router_id"] == router_id.as_str());
+            if used && !same_net {
+                return Err(Error::Conflict(format!(
+                    "Gateway cannot be updated for router {router_id}, since a gateway to external network {} is required by one or more floating IPs.",
+                    old[0]["network_id"].as_str().unwrap_or("")
+                )));
+            }
+            for p in &old {
+                self.remove_port(tx, p).await?;
+            }
+        }
+        let Some(net_id) = new_net else {
+            router["external_gateway_info"] = Value::Null;
+            return Ok(());
+        };
+        let net = self.get_visible(ctx, Kind::Network, net_id).await?;
+        if net["router:external"] != true {
+            return Err(Error::BadRequest(format!(
+                "Bad router request: Network {net_id} is not an external network."
+            )));
+        }
+        let enable_snat = info
+            .get("enable_snat")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let gw_port = if same_net && info.get("external_fixed_ips").is_none() {
+            old[0].clone()
+        } else {
+            let spec = PortSpec {
+                project_id: String::new(),
+                network_id: net_id.to_owned(),
+                fixed_ips: info
+                    .get("external_fixed_ips")
+                    .and_then(Value::as_array)
+                    .cloned(),
+                device_owner: "network:router_gateway".into(),
+                device_id: router_id.clone(),
+                admin_state_up: true,
+                port_security_enabled: Some(false),
+                vnic_type: "normal".into(),
+                binding_profile: json!({}),
+                ..Default::default()
+            };
+            self.build_port(spec, tx, &mut HashSet::new()).await?
+        };
+        router["external_gateway_info"] = json!({
+            "network_id": net_id,
+            "enable_snat": enable_snat,
+            "external_fixed_ips": gw_port["fixed_ips"],
+        });
+        Ok(())
+    }
+
+    fn check_routes(&self, routes: &Value, connected: &[crate::ipam::Cidr]) -> Result<Value> {
+        let arr = routes
+            .as_array()
+            .ok_or_else(|| Error::BadRequest("Invalid input for routes: must be a list.".into()))?;
+        for r in arr {
+            let dest = r["destination"].as_str().map(crate::ipam::Cidr::parse);
+            let hop = r["nexthop"].as_str().and_then(ipam::parse_ip);
+            match (dest, hop) {
+                (Some(Ok(_)), Some((a, v6))) if connected.iter().any(|c| c.contains(a, v6)) => {}
+                (Some(Ok(_)), Some(_)) => {
+                    return Err(Error::BadRequest(format!(
+                        "Invalid format for routes: {r}, the nexthop is not connected with router"
+                    )))
+                }
+                _ => {
+                    return Err(Error::BadRequest(format!(
+                        "Invalid input for routes. Reason: {r} is not a valid route."
+                    )))
+                }
+            }
+        }
+        Ok(routes.clone())
+    }
+
+    async fn connected_cidrs(&self, router_id: &str) -> Result<Vec<crate::ipam::Cidr>> {
+        let ports = store::list(&self.db, Kind::Port).await?;
+        let subnets = store::list(&self.db, Kind::Subnet).await?;
+        let mut out = Vec::new();
+        for p in ports.iter().filter(|p| p["device_id"] == router_id) {
+            for f in p["fixed_ips"].as_array().cloned().unwrap_or_default() {
+                if let Some(s) = subnets.iter().find(|s| s["id"] == f["subnet_id"]) {
+                    out.push(cidr_of(s));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn create_router(
+        &self,
+        ctx: &AuthContext,
+        body: &Map<String, Value>,
+    ) -> Result<Value> {
+        check_known(body, ROUTER_KNOWN, "router")?;
+        for k in ["distributed", "ha"] {
+            if opt_bool(body, k)? == Some(true) {
+                return Err(Error::BadRequest(format!(
+                    "Invalid input: {k} routers are not supported by this deployment."
+                )));
+            }
+        }
+        let mut doc = self.base_doc(ctx, body, "router")?;
+        let project = doc["project_id"].as_str().expect("project").to_owned();
+        self.check_quota(Kind::Router, &project).await?;
+        doc.insert(
+            "admin_state_up".into(),
+            json!(opt_bool(body, "admin_state_up")?.unwrap_or(true)),
+        );
+        doc.insert("status".into(), json!("ACTIVE"));
+        doc.insert("external_gateway_info".into(), Value::Null);
+        doc.insert("routes".into(), json!([]));
+        doc.insert("distributed".into(), json!(false));
+        doc.insert("ha".into(), json!(false));
+        doc.insert(
+            "availability_zone_hints".into(),
+            body.get("availability_zone_hints")
+                .cloned()
+                .unwrap_or_else(|| json!([])),
+        );
+        doc.insert("availability_zones".into(), json!([]));
+        doc.insert("flavor_id".into(), Value::Null);
+        doc.insert("_l3_agents".into(), json!([]));
+        let mut doc = Value::Object(doc);
+        let guard = self.alloc_lock.lock().await;
+        let mut tx = store::Tx::begin(&self.db).await?;
+        if let Some(info) = body.get("external_gateway_info").filter(|v| !v.is_null()) {
+            self.set_gateway(ctx, &mut doc, info, &mut tx).await?;
+        }
+        if let Some(a) = self.pick_agent("L3 agent").await? {
+            doc["_l3_agents"] = json!([a]);
+        }
+        tx.insert(Kind::Router, &doc).await?;
+        tx.commit().await?;
+        drop(guard);
+        self.notify(Kind::Router, "create", &doc).await;
+        Ok(doc)
+    }
+
+    pub async fn update_router(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Value> {
+        check_known(body, ROUTER_KNOWN, "router")?;
+        let mut doc = self.get_owned(ctx, Kind::Router, id).await?;
+        update_common(&mut doc, body, "router")?;
+        if let Some(v) = opt_bool(body, "admin_state_up")? {
+            doc["admin_state_up"] = json!(v);
+        }
+        for k in ["distributed", "ha"] {
+            if opt_bool(body, k)? == Some(true) {
+                return Err(Error::BadRequest(format!(
+                    "Invalid input: {k} routers are not supported by this deployment."
+                )));
+            }
+        }
+        let guard = self.alloc_lock.lock().await;
+        let mut tx = store::Tx::begin(&self.db).await?;
+        if let Some(info) = body.get("external_gateway_info") {
+            self.set_gateway(ctx, &mut doc, info, &mut tx).await?;
+        }
+        if let Some(r) = body.get("routes") {
+            let connected = self.connected_cidrs(id).await?;
+            doc["routes"] = if r.is_null() {
+                json!([])
+            } else {
+                self.check_routes(r, &connected)?
+            };
+        }
+        touch(&mut doc);
+        tx.update(Kind::Router, &doc).await?;
+        tx.commit().await?;
+        drop(guard);
+        self.notify(Kind::Router, "update", &doc).await;
+        Ok(doc)
+    }
+
+    pub async fn delete_router(&self, ctx: &AuthContext, id: &str) -> Result<()> {
+        let doc = self.get_owned(ctx, Kind::Router, id).await?;
+        let ports = store::list(&self.db, Kind::Port).await?;
+        if !Self::router_ports(&ports, id, "network:router_interface").is_empty() {
+            return Err(Error::Conflict(format!("Router {id} still has ports")));
+        }
+        if store::list(&self.db, Kind::FloatingIp)
+            .await?
+            .iter()
+            .any(|f| f["router_id"] == id)
+        {
+            return Err(Error::Conflict(format!(
+                "Router {id} still has floating IPs associated through it"
+            )));
+        }
+        let mut tx = store::Tx::begin(&self.db).await?;
+        for p in Self::router_ports(&ports, id, "network:router_gateway") {
+            self.remove_port(&mut tx, &p).await?;
+        }
+        tx.delete(Kind::Router, id).await?;
+        tx.commit().await?;
+        self.notify(Kind::Router, "delete", &doc).await;
+        Ok(())
+    }
+
+    /// `PUT /routers/{id}/add_router_interface` with `subnet_id` or `port_id`.
+    pub async fn add_router_interface(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        body: &Value,
+    ) -> Result<Value> {
+        let router = self.get_owned(ctx, Kind::Router, id).await?;
+        let subnet_id = body.get("subnet_id").and_then(Value::as_str);
+        let port_id = body.get("port_id").and_then(Value::as_str);
+        let ports = store::list(&self.db, Kind::Port).await?;
+        let existing = Self::router_ports(&ports, id, "network:router_interface");
+        let guard = self.alloc_lock.lock().await;
+        let mut tx = store::Tx::begin(&self.db).await?;
+        let port = match (subnet_id, port_id) {
+            (Some(_), Some(_)) => {
+                return Err(Error::BadRequest(
+                    "Bad router request: Cannot specify both subnet-id and port-id".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(Error::BadRequest(
+                    "Bad router request: Either subnet_id or port_id must be specified".into(),
+                ))
+            }
+            (Some(sid), None) => {
+                let subnet = self.get_visible(ctx, Kind::Subnet, sid).await?;
+                let gw = subnet["gateway_ip"].as_str().ok_or_else(|| {
+                    Error::BadRequest(
+                        "Bad router request: Subnet for router interface must have a gateway IP."
+                            .to_string(),
+                    )
+                })?;
+                if existing.iter().any(|p| {
+                    p["fixed_ips"]
+                        .as_array()
+                        .is_some_and(|f| f.iter().any(|f| f["subnet_id"] == sid))
+                }) {
+                    return Err(Error::BadRequest(format!(
+                        "Bad router request: Router already has a port on subnet {sid}."
+                    )));
+                }
+                self.check_overlap(id, &subnet, &ports).await?;
+                let spec = PortSpec {
+                    project_id: router["project_id"].as_str().unwrap_or_default().to_owned(),
+                    network_id: subnet["network_id"].as_str().unwrap_or_default().to_owned(),
+                    fixed_ips: Some(vec![json!({"subnet_id": sid, "ip_address": gw})]),
+                    device_owner: "network:router_interface".into(),
+                    device_id: id.to_owned(),
+                    admin_state_up: true,
+                    port_security_enabled: Some(false),
+                    vnic_type: "normal".into(),
+                    binding_profile: json!({}),
+                    allow_gateway_ip: true,
+                    ..Default::default()
+                };
+                self.build_port(spec, &mut tx, &mut HashSet::new()).await.map_err(|e| match e {
+                    Error::Conflict(_) => Error::Conflict(format!("IP address {gw} already allocated in subnet {sid}: the gateway address is in use.")),
+                    other => other,
+                })?
+            }
+            (None, Some(pid)) => {
+                let mut port = self.get_visible(ctx, Kind::Port, pid).await?;
+                if !port["device_id"].as_str().unwrap_or("").is_empty()
+                    || !port["device_owner"].as_str().unwrap_or("").is_empty()
+                {
+                    return Err(Error::Conflict(format!(
+                        "Port {pid} is in use by {}.",
+                        port["device_owner"].as_str().unwrap_or("a device")
+                    )));
+                }
+                let fixed = port["fixed_ips"].as_array().cloned().unwrap_or_default();
+                if fixed.is_empty() {
+                    return Err(Error::BadRequest(
+                        "Bad router request: Router port must have at least one fixed IP"
+                            .to_string(),
+                    ));
+                }
+                for f in &fixed {
+                    let s = self
+                        .get_doc(Kind::Subnet, f["subnet_id"].as_str().unwrap_or_default())
+                        .await?;
+                    self.check_overlap(id, &s, &ports).await?;
+                }
+                port["device_owner"] = json!("network:router_interface");
+                port["device_id"] = json!(id);
+                port["security_groups"] = json!([]);
+                port["port_security_enabled"] = json!(false);
+                touch(&mut port);
+                tx.update(Kind::Port, &port).await?;
+                port
+            }
+        };
+        tx.commit().await?;
+        drop(guard);
+        self.notify(Kind::Port, "create", &port).await;
+        self.notify(Kind::Router, "update", &router).await;
+        let subnet_ids: Vec<Value> = port["fixed_ips"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|f| f["subnet_id"].clone())
+            .collect();
+        Ok(json!({
+            "id": id, "tenant_id": router["project_id"], "project_id": router["project_id"],
+            "port_id": port["id"], "network_id": port["network_id"],
+            "subnet_id": subnet_ids.first().cloned().unwrap_or(Value::Null), "subnet_ids": subnet_ids,
+        }))
+    }
+
+    /// A router cannot connect two subnets whose CIDRs overlap.
+    async fn check_overlap(&self, router_id: &str, subnet: &Value, ports: &[Value]) -> Result<()> {
+        let c = cidr_of(subnet);
+        for p in ports.iter().filter(|p| {
+            p["device_id"] == router_id && p["device_owner"] == "network:router_interface"
+        }) {
+            for f in p["fixed_ips"].as_array().cloned().unwrap_or_default() {
+                if let Some(s) = store::get(
+                    &self.db,
+                    Kind::Subnet,
+                    f["subnet_id"].as_str().unwrap_or_default(),
+                )
+                .await?
+                {
+                    if s["id"] != subnet["id"] && cidr_of(&s).overlaps(&c) {
+                        return Err(Error::BadRequest(format!(
+                            "Bad router request: Cidr {c} of subnet {} overlaps with cidr {} of subnet {}.",
+                            subnet["id"].as_str().unwrap_or(""),
+                            cidr_of(&s),
+                            s["id"].as_str().unwrap_or("")
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn remove_router_interface(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        body: &Value,
+    ) -> Result<Value> {
+        let router = self.get_owned(ctx, Kind::Router, id).await?;
+        let subnet_id = body.get("subnet_id").and_then(Value::as_str);
+        let port_id = body.get("port_id").and_then(Value::as_str);
+        if subnet_id.is_none() && port_id.is_none() {
+            return Err(Error::BadRequest(
+                "Bad router request: Either subnet_id or port_id must be specified".into(),
+            ));
+        }
+        let ports = store::list(&self.db, Kind::Port).await?;
+        let port = Self::router_ports(&ports, id, "network:router_interface")
+            .into_iter()
+            .find(|p| {
+                port_id.is_none_or(|pid| p["id"] == pid)
+                    && subnet_id.is_none_or(|sid| {
+                        p["fixed_ips"]
+                            .as_array()
+                            .is_some_and(|f| f.iter().any(|f| f["subnet_id"] == sid))
+                    })
+            })
+            .ok_or_else(|| match (port_id, subnet_id) {
+                (Some(pid), _) => Error::NotFound(format!(
+                    "Router {id} does not have an interface with id {pid}"
+                )),
+                (None, Some(sid)) => {
+                    Error::NotFound(format!("Router {id} has no interface on subnet {sid}"))
+                }
+                _ => unreachable!("checked above"),
+            })?;
+        // Floating IPs that reach their port through this interface block its removal.
+        let subnets: Vec<Value> = port["fixed_ips"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|f| f["subnet_id"].clone())
+            .collect();
+        for f in store::list(&self.db, Kind::FloatingIp)
+            .await?
+            .iter()
+            .filter(|f| f["router_id"] == id)
+        {
+            if let Some(p) = store::get(
+                &self.db,
+                Kind::Port,
+                f["port_id"].as_str().unwrap_or_default(),
+            )
+            .await?
+            {
+                if p["fixed_ips"]
+                    .as_array()
+                    .is_some_and(|fx| fx.iter().any(|x| subnets.contains(&x["subnet_id"])))
+                {
+                    return Err(Error::Conflict(format!(
+                        "Router interface for subnet on router {id} cannot be deleted, as it is required by one or more floating IPs."
+                    )));
+                }
+            }
+        }
+        let mut tx = store::Tx::begin(&self.db).await?;
+        self.remove_port(&mut tx, &port).await?;
+        tx.commit().await?;
+        self.notify(Kind::Port, "delete", &port).await;
+        self.notify(Kind::Router, "update", &router).await;
+        Ok(json!({
+            "id": id, "tenant_id": router["project_id"], "project_id": router["project_id"],
+            "port_id": port["id"], "network_id": port["network_id"],
+            "subnet_id": subnets.first().cloned().unwrap_or(Value::Null), "subnet_ids": subnets,
+        }))
+    }
+
+    // ----- floating IPs -----
+
+    /// The port's address to use and the router that connects it to `ext_net`.
+    async fn route_for(
+        &self,
+        ext_net: &str,
+        port: &Value,
+        fixed: Option<&str>,
+    ) -> Result<(String, String)> {
+        let ips: Vec<Value> = port["fixed_ips"].as_array().cloned().unwrap_or_default();
+        let chosen = match fixed {
+            Some(ip) => ips
+                .iter()
+                .find(|f| f["ip_address"] == ip)
+                .cloned()
+                .ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "Port {} does not have fixed ip {ip}",
+                        port["id"].as_str().unwrap_or("")
+                    ))
+                })?,
+            None => ips
+                .iter()
+                .find(|f| f["ip_address"].as_str().is_some_and(|a| !a.contains(':')))
+                .cloned()
+                .ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "Port {} does not have an IPv4 address.",
+                        port["id"].as_str().unwrap_or("")
+                    ))
+                })?,
+        };
+        let subnet_id = chosen["subnet_id"].as_str().unwrap_or_default();
+        let ports = store::list(&self.db, Kind::Port).await?;
+        for r in store::list(&self.db, Kind::Router).await? {
+            let rid = r["id"].as_str().unwrap_or_default();
+            let has_gw = r["external_gateway_info"]["network_id"] == ext_net;
+            let has_if = Self::router_ports(&ports, rid, "network:router_interface")
+                .iter()
+                .any(|p| {
+                    p["fixed_ips"]
+                        .as_array()
+                        .is_some_and(|f| f.iter().any(|f| f["subnet_id"] == subnet_id))
+                });
+            if has_gw && has_if {
+                return Ok((
+                    chosen["ip_address"].as_str().unwrap_or_default().to_owned(),
+                    rid.to_owned(),
+                ));
+            }
+        }
+        Err(Error::NotFound(format!(
+            "External network {ext_net} is not reachable from subnet {subnet_id}. Therefore, cannot associate Port {} with a Floating IP.",
+            port["id"].as_str().unwrap_or("")
+        )))
+    }
+
+    async fn associate(
+        &self,
+        ctx: &AuthContext,
+        fip: &mut Value,
+        port_id: Option<&str>,
+        fixed: Option<&str>,
+    ) -> Result<()> {
+        match port_id {
+            None => {
+                fip["port_id"] = Value::Null;
+                fip["fixed_ip_address"] = Value::Null;
+                fip["router_id"] = Value::Null;
+                fip["status"] = json!("DOWN");
+            }
+            Some(pid) => {
+                let port = self.get_visible(ctx, Kind::Port, pid).await?;
+                if !Self::is_admin(ctx) && port["project_id"] != fip["project_id"] {
+                    return Err(not_found(Kind::Port, pid));
+                }
+                let ext = fip["floating_network_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let (ip, router) = self.route_for(&ext, &port, fixed).await?;
+                let clash = store::list(&self.db, Kind::FloatingIp)
+                    .await?
+                    .into_iter()
+                    .find(|f| {
+                        f["id"] != fip["id"]
+                            && f["port_id"] == pid
+                            && f["fixed_ip_address"] == ip.as_str()
+                    });
+                if let Some(other) = clash {
+                    return Err(Error::Conflict(format!(
+                        "Cannot associate floating IP {} with port {pid} using fixed IP {ip}, as that fixed IP already has a floating IP on external network {ext}: {}.",
+                        fip["floating_ip_address"].as_str().unwrap_or(""),
+                        other["floating_ip_address"].as_str().unwrap_or("")
+                    )));
+                }
+                fip["port_id"] = json!(pid);
+                fip["fixed_ip_address"] = json!(ip);
+                fip["router_id"] = json!(router);
+                fip["status"] = json!("ACTIVE");
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_floatingip(
+        &self,
+        ctx: &AuthContext,
+        body: &Map<String, Value>,
+    ) -> Result<Value> {
+        check_known(body, FIP_KNOWN, "floatingip")?;
+        let net_id = body
+            .get("floating_network_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                Error::BadRequest("Invalid input: 'floating_network_id' is required.".into())
+            })?
+            .to_owned();
+        let net = self.get_visible(ctx, Kind::Network, &net_id).await?;
+        if net["router:external"] != true {
+            return Err(Error::BadRequest(format!(
+                "Bad floatingip request: Network {net_id} is not a valid external network."
+            )));
+        }
+        let mut doc = self.base_doc(ctx, body, "floatingip")?;
+        doc.remove("name");
+        let project = doc["project_id"].as_str().expect("project").to_owned();
+        self.check_quota(Kind::FloatingIp, &project).await?;
+        let id = doc["id"].as_str().expect("id").to_owned();
+        let mut fixed = Vec::new();
+        if let Some(ip) = body.get("floating_ip_address").and_then(Value::as_str) {
+            if !Self::is_admin(ctx) {
+                return Err(Error::Forbidden(
+                    "(rule:create_floatingip:floating_ip_address) is disallowed by policy".into(),
+                ));
+            }
+            let mut f = json!({"ip_address": ip});
+            if let Some(s) = body.get("subnet_id") {
+                f["subnet_id"] = s.clone();
+            }
+            fixed.push(f);
+        } else if let Some(s) = body.get("subnet_id").and_then(Value::as_str) {
+            fixed.push(json!({"subnet_id": s}));
+        }
+        let guard = self.alloc_lock.lock().await;
+        let mut tx = store::Tx::begin(&self.db).await?;
+        let v4_subnet = store::list(&self.db, Kind::Subnet)
+            .await?
+            .into_iter()
+            .find(|s| s["network_id"] == net_id.as_str() && s["ip_version"] == 4);
+        if fixed.is_empty() {
+            if let Some(s) = &v4_subnet {
+                fixed.push(json!({"subnet_id": s["id"]}));
+            }
+        }
+        let spec = PortSpec {
+            project_id: String::new(),
+            network_id: net_id.clone(),
+            fixed_ips: Some(fixed),
+            device_owner: "network:floatingip".into(),
+            device_id: id.clone(),
+            admin_state_up: true,
+            port_security_enabled: Some(false),
+            vnic_type: "normal".into(),
+            binding_profile: json!({}),
+            ..Default::default()
+        };
+        let port = self
+            .build_port(spec, &mut tx, &mut HashSet::new())
+            .await
+            .map_err(|e| match e {
+                Error::Conflict(m) if m.starts_with("No more IP") => Error::Conflict(format!(
+                    "No more IP addresses available on network {net_id}."
+                )),
+                other => other,
+            })?;
+        let address = port["fixed_ips"][0]["ip_address"].clone();
+        doc.insert("floating_network_id".into(), json!(net_id));
+        doc.insert("floating_ip_address".into(), address);
+        doc.insert("port_id".into(), Value::Null);
+        doc.insert("fixed_ip_address".into(), Value::Null);
+        doc.insert("router_id".into(), Value::Null);
+        doc.insert("status".into(), json!("DOWN"));
+        doc.insert("port_forwardings".into(), json!([]));
+        doc.insert("_port".into(), port["id"].clone());
+        let mut doc = Value::Object(doc);
+        if let Some(pid) = body.get("port_id").and_then(Value::as_str) {
+            self.associate(
+                ctx,
+                &mut doc,
+                Some(pid),
+                body.get("fixed_ip_address").and_then(Value::as_str),
+            )
+            .await?;
+        }
+        tx.insert(Kind::FloatingIp, &doc).await?;
+        tx.commit().await?;
+        drop(guard);
+        self.notify(Kind::FloatingIp, "create", &doc).await;
+        Ok(doc)
+    }
+
+    pub async fn update_floatingip(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Value> {
+        check_known(body, FIP_KNOWN, "floatingip")?;
+        let mut doc = self.get_owned(ctx, Kind::FloatingIp, id).await?;
+        if let Some(v) = opt_string(body, "description", "floatingip", 255)? {
+            doc["description"] = json!(v);
+        }
+        for k in ["floating_network_id", "floating_ip_address"] {
+            if let Some(v) = body.get(k) {
+                if v != &doc[k] {
+                    return Err(Error::BadRequest(format!(
+                        "Cannot update read-only attribute {k}"
+                    )));
+                }
+            }
+        }
+        if body.contains_key("port_id") {
+            let pid = body["port_id"].as_str().map(str::to_owned);
+            self.associate(
+                ctx,
+                &mut doc,
+                pid.as_deref(),
+                body.get("fixed_ip_address").and_then(Value::as_str),
+            )
+            .await?;
+        } else if let Some(ip) = body.get("fixed_ip_address").and_then(Value::as_str) {
+            let pid = doc["port_id"].as_str().map(str::to_owned);
+            self.associate(ctx, &mut doc, pid.as_deref(), Some(ip))
+                .await?;
+        }
+        touch(&mut doc);
+        let mut tx = store::Tx::begin(&self.db).await?;
+        tx.update(Kind::FloatingIp, &doc).await?;
+        tx.commit().await?;
+        self.notify(Kind::FloatingIp, "update", &doc).await;
+        Ok(doc)
+    }
+
+    pub async fn delete_floatingip(&self, ctx: &AuthContext, id: &str) -> Result<()> {
+        let doc = self.get_owned(ctx, Kind::FloatingIp, id).await?;
+        let mut tx = store::Tx::begin(&self.db).await?;
+        if let Some(p) = store::get(
+            &self.db,
+            Kind::Port,
+            doc["_port"].as_str().unwrap_or_default(),
+        )
+        .await?
+        {
+            tx.release_port_ips(p["id"].as_str().unwrap_or_default())
+                .await?;
+            tx.release_mac(p["id"].as_str().unwrap_or_default()).await?;
+            tx.delete(Kind::Port, p["id"].as_str().unwrap_or_default())
+                .await?;
+        }
+        tx.delete(Kind::FloatingIp, id).await?;
+        tx.commit().await?;
+        self.notify(Kind::FloatingIp, "delete", &doc).await;
+        Ok(())
+    }
+}

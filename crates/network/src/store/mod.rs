@@ -1,0 +1,307 @@
+//! The network database. Every resource is a JSON document in `resources`
+//! (its API view, as stored), keyed by kind and id; the allocations that
+//! must be unique across concurrent requests — IP addresses, MAC addresses,
+//! segmentation ids — have their own tables whose primary keys make the
+//! database refuse a double allocation.
+
+use ferrostack_core::{Error, Result};
+use ferrostack_db::{sqlx, Db, DbResultExt, Migration, RowExt};
+use serde_json::Value;
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "network_initial",
+    sql: "
+CREATE TABLE resources (kind VARCHAR(32) NOT NULL, id VARCHAR(64) NOT NULL, project_id VARCHAR(64), seq BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id));
+CREATE INDEX resources_kind_seq ON resources (kind, seq);
+CREATE TABLE ip_allocations (network_id VARCHAR(36) NOT NULL, ip_address VARCHAR(64) NOT NULL, subnet_id VARCHAR(36) NOT NULL, port_id VARCHAR(36) NOT NULL, PRIMARY KEY (network_id, ip_address));
+CREATE INDEX ip_allocations_port ON ip_allocations (port_id);
+CREATE TABLE mac_allocations (network_id VARCHAR(36) NOT NULL, mac_address VARCHAR(17) NOT NULL, port_id VARCHAR(36) NOT NULL, PRIMARY KEY (network_id, mac_address));
+CREATE TABLE segment_allocations (network_type VARCHAR(16) NOT NULL, physical_network VARCHAR(64) NOT NULL, segmentation_id BIGINT NOT NULL, network_id VARCHAR(36) NOT NULL, PRIMARY KEY (network_type, physical_network, segmentation_id))
+",
+}];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Network,
+    Subnet,
+    Port,
+    Router,
+    FloatingIp,
+    SecurityGroup,
+    SecurityGroupRule,
+    Agent,
+    Quota,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Network => "network",
+            Kind::Subnet => "subnet",
+            Kind::Port => "port",
+            Kind::Router => "router",
+            Kind::FloatingIp => "floatingip",
+            Kind::SecurityGroup => "security_group",
+            Kind::SecurityGroupRule => "security_group_rule",
+            Kind::Agent => "agent",
+            Kind::Quota => "quota",
+        }
+    }
+}
+
+pub async fn get(db: &Db, kind: Kind, id: &str) -> Result<Option<Value>> {
+    Ok(
+        sqlx::query(&db.sql("SELECT body FROM resources WHERE kind = ? AND id = ?"))
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await
+            .db()?
+            .map(|r| r.json("body")),
+    )
+}
+
+/// Every document of a kind, in creation order.
+pub async fn list(db: &Db, kind: Kind) -> Result<Vec<Value>> {
+    Ok(
+        sqlx::query(&db.sql("SELECT body FROM resources WHERE kind = ? ORDER BY seq"))
+            .bind(kind.as_str())
+            .fetch_all(&db.pool)
+            .await
+            .db()?
+            .iter()
+            .map(|r| r.json("body"))
+            .collect(),
+    )
+}
+
+pub async fn count_for_project(db: &Db, kind: Kind, project_id: &str) -> Result<i64> {
+    let r = sqlx::query(
+        &db.sql("SELECT COUNT(*) AS n FROM resources WHERE kind = ? AND project_id = ?"),
+    )
+    .bind(kind.as_str())
+    .bind(project_id)
+    .fetch_one(&db.pool)
+    .await
+    .db()?;
+    Ok(r.int("n"))
+}
+
+fn seq() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// A unit of work: documents and allocations written together or not at all.
+pub struct Tx<'a> {
+    db: &'a Db,
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+}
+
+impl<'a> Tx<'a> {
+    pub async fn begin(db: &'a Db) -> Result<Tx<'a>> {
+        Ok(Tx {
+            db,
+            tx: db.pool.begin().await.db()?,
+        })
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await.db()
+    }
+
+    pub async fn insert(&mut self, kind: Kind, doc: &Value) -> Result<()> {
+        sqlx::query(
+            &self.db.sql(
+                "INSERT INTO resources (kind, id, project_id, seq, body) VALUES (?, ?, ?, ?, ?)",
+            ),
+        )
+        .bind(kind.as_str())
+        .bind(doc["id"].as_str().unwrap_or_default())
+        .bind(doc["project_id"].as_str())
+        .bind(seq())
+        .bind(doc.to_string())
+        .execute(&mut *self.tx)
+        .await
+        .db()?;
+        Ok(())
+    }
+
+    pub async fn update(&mut self, kind: Kind, doc: &Value) -> Result<()> {
+        sqlx::query(
+            &self
+                .db
+                .sql("UPDATE resources SET body = ?, project_id = ? WHERE kind = ? AND id = ?"),
+        )
+        .bind(doc.to_string())
+        .bind(doc["project_id"].as_str())
+        .bind(kind.as_str())
+        .bind(doc["id"].as_str().unwrap_or_default())
+        .execute(&mut *self.tx)
+        .await
+        .db()?;
+        Ok(())
+    }
+
+    pub async fn delete(&mut self, kind: Kind, id: &str) -> Result<()> {
+        sqlx::query(
+            &self
+                .db
+                .sql("DELETE FROM resources WHERE kind = ? AND id = ?"),
+        )
+        .bind(kind.as_str())
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await
+        .db()?;
+        Ok(())
+    }
+
+    /// Claim an address; `Conflict` when another port holds it.
+    pub async fn allocate_ip(
+        &mut self,
+        network_id: &str,
+        ip: &str,
+        subnet_id: &str,
+        port_id: &str,
+    ) -> Result<()> {
+        sqlx::query(&self.db.sql("INSERT INTO ip_allocations (network_id, ip_address, subnet_id, port_id) VALUES (?, ?, ?, ?)"))
+            .bind(network_id)
+            .bind(ip)
+            .bind(subnet_id)
+            .bind(port_id)
+            .execute(&mut *self.tx)
+            .await
+            .db()
+            .map_err(|e| match e {
+                Error::Conflict(_) => Error::Conflict(format!(
+                    "IP address {ip} already allocated in subnet {subnet_id}"
+                )),
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    pub async fn release_port_ips(&mut self, port_id: &str) -> Result<()> {
+        sqlx::query(&self.db.sql("DELETE FROM ip_allocations WHERE port_id = ?"))
+            .bind(port_id)
+            .execute(&mut *self.tx)
+            .await
+            .db()?;
+        Ok(())
+    }
+
+    pub async fn release_subnet_ips(&mut self, subnet_id: &str) -> Result<()> {
+        sqlx::query(
+            &self
+                .db
+                .sql("DELETE FROM ip_allocations WHERE subnet_id = ?"),
+        )
+        .bind(subnet_id)
+        .execute(&mut *self.tx)
+        .await
+        .db()?;
+        Ok(())
+    }
+
+    pub async fn allocate_mac(&mut self, network_id: &str, mac: &str, port_id: &str) -> Result<()> {
+        sqlx::query(&self.db.sql("INSERT INTO mac_allocations (network_id, mac_address, port_id) VALUES (?, ?, ?)"))
+            .bind(network_id)
+            .bind(mac)
+            .bind(port_id)
+            .execute(&mut *self.tx)
+            .await
+            .db()
+            .map_err(|e| match e {
+                Error::Conflict(_) => Error::Conflict(format!(
+                    "Unable to complete operation for network {network_id}. The mac address {mac} is in use."
+                )),
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    pub async fn release_mac(&mut self, port_id: &str) -> Result<()> {
+        sqlx::query(&self.db.sql("DELETE FROM mac_allocations WHERE port_id = ?"))
+            .bind(port_id)
+            .execute(&mut *self.tx)
+            .await
+            .db()?;
+        Ok(())
+    }
+
+    pub async fn allocate_segment(
+        &mut self,
+        network_type: &str,
+        physnet: &str,
+        id: i64,
+        network_id: &str,
+    ) -> Result<()> {
+        sqlx::query(&self.db.sql(
+            "INSERT INTO segment_allocations (network_type, physical_network, segmentation_id, network_id) VALUES (?, ?, ?, ?)",
+        ))
+        .bind(network_type)
+        .bind(physnet)
+        .bind(id)
+        .bind(network_id)
+        .execute(&mut *self.tx)
+        .await
+        .db()
+        .map_err(|e| match e {
+            Error::Conflict(_) => Error::Conflict(format!(
+                "Unable to create the network. The {network_type} segmentation id {id} is in use."
+            )),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    pub async fn release_segments(&mut self, network_id: &str) -> Result<()> {
+        sqlx::query(
+            &self
+                .db
+                .sql("DELETE FROM segment_allocations WHERE network_id = ?"),
+        )
+        .bind(network_id)
+        .execute(&mut *self.tx)
+        .await
+        .db()?;
+        Ok(())
+    }
+}
+
+/// Addresses in use on a network.
+pub async fn used_ips(db: &Db, network_id: &str) -> Result<Vec<(String, String, String)>> {
+    Ok(sqlx::query(
+        &db.sql("SELECT ip_address, subnet_id, port_id FROM ip_allocations WHERE network_id = ?"),
+    )
+    .bind(network_id)
+    .fetch_all(&db.pool)
+    .await
+    .db()?
+    .iter()
+    .map(|r| (r.str("ip_address"), r.str("subnet_id"), r.str("port_id")))
+    .collect())
+}
+
+pub async fn used_segments(db: &Db, network_type: &str, physnet: &str) -> Result<Vec<i64>> {
+    Ok(sqlx::query(&db.sql("SELECT segmentation_id FROM segment_allocations WHERE network_type = ? AND physical_network = ?"))
+        .bind(network_type)
+        .bind(physnet)
+        .fetch_all(&db.pool)
+        .await
+        .db()?
+        .iter()
+        .map(|r| r.int("segmentation_id"))
+        .collect())
+}
+
+pub async fn used_macs(db: &Db) -> Result<std::collections::HashSet<String>> {
+    Ok(sqlx::query("SELECT mac_address FROM mac_allocations")
+        .fetch_all(&db.pool)
+        .await
+        .db()?
+        .iter()
+        .map(|r| r.str("mac_address"))
+        .collect())
+}
