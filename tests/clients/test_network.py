@@ -669,13 +669,31 @@ def test_delete_network_with_ports_conflict(seed, ferrostack, net, admin_tok):
             in res.output), res.describe()
     r = net.delete(admin_tok, "network", seed["net_admin_id"])
     msg = neutron_error(r, 409, "NetworkInUse", "network with ports")
-    assert msg == (f"Unable to complete operation on network "
-                   f"{seed['net_admin_id']}. There are one or more ports "
-                   "still in use on the network."), msg
+    # Neutron >= 2023.2 appends ", id for these ports is: <ids>"
+    assert msg.startswith(f"Unable to complete operation on network "
+                          f"{seed['net_admin_id']}. There are one or more "
+                          "ports still in use on the network"), msg
     # the subnet with the router interface cannot go either
     r = net.delete(admin_tok, "subnet", seed["sub_admin_id"])
     neutron_error(r, 409, "SubnetInUse", "subnet with a router interface")
     net.show(admin_tok, "network", seed["net_admin_id"])
+
+
+def test_delete_external_network_with_free_floating_ip(net, admin_tok):
+    """Neutron deletes unassociated floating IPs with their external
+    network (tempest test_delete_external_networks_with_floating_ip)."""
+    n = net.create(admin_tok, "network", name=unique("ext-tmp"),
+                   **{"router:external": True})
+    s = net.create(admin_tok, "subnet", network_id=n["id"], ip_version=4,
+                   cidr="10.44.0.0/24", enable_dhcp=False)
+    f = net.create(admin_tok, "floatingip", floating_network_id=n["id"])
+    assert f["floating_ip_address"] == "10.44.0.2", f
+    expect(net.delete(admin_tok, "network", n["id"]), 204,
+           "external network with a free floating IP")
+    r = net.req("GET", f"/floatingips/{f['id']}", admin_tok)
+    neutron_error(r, 404, "FloatingIPNotFound", "floating IP of deleted net")
+    r = net.req("GET", f"/subnets/{s['id']}", admin_tok)
+    neutron_error(r, 404, "SubnetNotFound", "subnet of deleted net")
 
 
 def test_delete_router_with_interfaces_conflict(seed, ferrostack, net,

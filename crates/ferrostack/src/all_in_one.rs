@@ -34,6 +34,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let auth_uri = format!("{}/v3", cfg.public_url(cfg.identity.public_port));
     let identity_api = ferrostack_identity::api::router(identity.clone());
     let image_api = ferrostack_image::api::router(image.clone(), validator.clone(), &auth_uri);
+    let network = ferrostack_network::open(&cfg, bus.clone())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let network_api =
+        ferrostack_network::api::router(network.clone(), validator.clone(), &auth_uri);
 
     let mut servers = tokio::task::JoinSet::new();
     let mut listening = Vec::new();
@@ -41,6 +46,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         ("identity", cfg.identity.public_port, identity_api.clone()),
         ("identity (admin)", cfg.identity.admin_port, identity_api),
         ("image", cfg.image.port, image_api),
+        ("network", cfg.network.port, network_api),
     ] {
         let addr: SocketAddr = format!("{}:{port}", cfg.common.bind_host).parse()?;
         let listener = TcpListener::bind(addr)
@@ -77,6 +83,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     identity.db.pool.close().await;
     image.db.pool.close().await;
+    network.db.pool.close().await;
     println!("Ferrostack stopped.");
     Ok(())
 }

@@ -110,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Db {
             command: DbCommand::Sync,
         } => {
-            let services: [(&str, &str, &[ferrostack_db::Migration]); 2] = [
+            let services: [(&str, &str, &[ferrostack_db::Migration]); 3] = [
                 (
                     "identity",
                     &cfg.identity.database_url,
@@ -120,6 +120,11 @@ async fn main() -> anyhow::Result<()> {
                     "image",
                     &cfg.image.database_url,
                     ferrostack_image::store::MIGRATIONS,
+                ),
+                (
+                    "network",
+                    &cfg.network.database_url,
+                    ferrostack_network::store::MIGRATIONS,
                 ),
             ];
             for (name, configured, migrations) in services {
