@@ -38,11 +38,16 @@ pub enum Error {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// An error with the service-specific type name some dialects report
+    /// (Neutron's `"type": "NetworkNotFound"`).
+    #[error("{1}")]
+    Typed(&'static str, Box<Error>),
 }
 
 impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
+            Error::Typed(_, e) => e.status(),
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -72,12 +77,29 @@ impl Error {
             | Error::NotImplemented(m)
             | Error::Unavailable(m)
             | Error::Internal(m) => m,
+            Error::Typed(_, e) => e.message(),
         }
     }
 
     /// Convenience for "Could not find <kind>: <id>." (Keystone's wording).
     pub fn not_found(kind: &str, id: &str) -> Self {
         Error::NotFound(format!("Could not find {kind}: {id}."))
+    }
+
+    /// Attach a type name (rendered by dialects that report one).
+    pub fn typed(self, kind: &'static str) -> Self {
+        match self {
+            Error::Typed(_, e) => Error::Typed(kind, e),
+            e => Error::Typed(kind, Box::new(e)),
+        }
+    }
+
+    /// The error without its type name.
+    pub fn base(&self) -> &Error {
+        match self {
+            Error::Typed(_, e) => e.base(),
+            e => e,
+        }
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -91,7 +113,7 @@ pub struct ErrorMarker(pub Arc<Error>);
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if let Error::Internal(m) = &self {
+        if let Error::Internal(m) = self.base() {
             tracing::error!(error = %m, "internal error");
         }
         let mut resp = self.status().into_response();
@@ -125,7 +147,7 @@ impl ErrorStyle {
                     .to_string(),
             ),
             ErrorStyle::Nova => {
-                let key = match err {
+                let key = match err.base() {
                     Error::BadRequest(_) => "badRequest",
                     Error::Unauthorized(_) => "unauthorized",
                     Error::Forbidden(_) => "forbidden",
@@ -138,6 +160,7 @@ impl ErrorStyle {
                     Error::NotImplemented(_) => "notImplemented",
                     Error::Unavailable(_) => "serviceUnavailable",
                     Error::Internal(_) => "computeFault",
+                    Error::Typed(..) => unreachable!("base() strips types"),
                 };
                 (
                     Some("application/json"),
@@ -146,6 +169,7 @@ impl ErrorStyle {
             }
             ErrorStyle::Neutron => {
                 let kind = match err {
+                    Error::Typed(k, _) => k,
                     Error::BadRequest(_) => "HTTPBadRequest",
                     Error::Unauthorized(_) => "HTTPUnauthorized",
                     Error::Forbidden(_) => "HTTPForbidden",

@@ -143,33 +143,50 @@ pub fn default_pools(c: &Cidr, gateway: Option<u128>) -> Vec<(u128, u128)> {
     }
 }
 
+/// Why requested pools were refused (Neutron answers each differently).
+#[derive(Debug, PartialEq, Eq)]
+pub enum PoolError {
+    Invalid(String),
+    OutOfBounds(String),
+    Overlapping(String),
+}
+
+impl PoolError {
+    pub fn message(&self) -> &str {
+        match self {
+            PoolError::Invalid(m) | PoolError::OutOfBounds(m) | PoolError::Overlapping(m) => m,
+        }
+    }
+}
+
 /// Validate requested pools: inside the CIDR, well-ordered, not overlapping
-/// each other. Returns Neutron's messages.
-pub fn validate_pools(c: &Cidr, pools: &[(u128, u128)]) -> Result<(), String> {
+/// each other. Carries Neutron's messages.
+pub fn validate_pools(c: &Cidr, pools: &[(u128, u128)]) -> Result<(), PoolError> {
     for (i, (s, e)) in pools.iter().enumerate() {
         if s > e {
-            return Err(format!(
+            return Err(PoolError::Invalid(format!(
                 "Allocation pool {}-{} is invalid: start is after end.",
                 c.ip(*s),
                 c.ip(*e)
-            ));
+            )));
         }
-        if !c.contains(*s, c.v6) || !c.contains(*e, c.v6) {
-            return Err(format!(
+        let (first, last) = c.usable();
+        if !c.contains(*s, c.v6) || !c.contains(*e, c.v6) || *s < first || *e > last {
+            return Err(PoolError::OutOfBounds(format!(
                 "The allocation pool {}-{} spans beyond the subnet cidr {c}.",
                 c.ip(*s),
                 c.ip(*e)
-            ));
+            )));
         }
         for (s2, e2) in &pools[i + 1..] {
             if s <= e2 && s2 <= e {
-                return Err(format!(
+                return Err(PoolError::Overlapping(format!(
                     "Found overlapping allocation pools: {}-{} and {}-{}.",
                     c.ip(*s),
                     c.ip(*e),
                     c.ip(*s2),
                     c.ip(*e2)
-                ));
+                )));
             }
         }
     }
@@ -250,9 +267,10 @@ mod tests {
         assert!(a.overlaps(&b));
         assert!(!a.overlaps(&Cidr::parse("10.0.1.0/24").unwrap()));
         let (s, _) = parse_ip("10.0.1.5").unwrap();
-        assert!(validate_pools(&a, &[(s, s + 3)])
-            .unwrap_err()
-            .contains("spans beyond"));
+        assert!(matches!(
+            validate_pools(&a, &[(s, s + 3)]),
+            Err(PoolError::OutOfBounds(_))
+        ));
         let v6 = Cidr::parse("2001:db8::/64").unwrap();
         assert_eq!(
             v6.ip(eui64(&v6, "fa:16:3e:00:00:01").unwrap()),

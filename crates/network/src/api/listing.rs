@@ -32,7 +32,8 @@ fn scalar(v: &Value) -> Option<String> {
 }
 
 fn matches(item: &Value, key: &str, wanted: &[String]) -> bool {
-    let v = &item[key];
+    // Without filter-validation Neutron ignores filters on unknown attributes.
+    let Some(v) = item.get(key) else { return true };
     if key == "fixed_ips" {
         // fixed_ips=ip_address=1.2.3.4 / fixed_ips=subnet_id=…
         return wanted.iter().any(|w| {
@@ -147,7 +148,7 @@ pub fn respond(
         .map(|(_, v)| v)
         .collect();
     if !keys.is_empty() {
-        if !dirs.is_empty() && dirs.len() != keys.len() {
+        if dirs.len() != keys.len() {
             return Err(Error::BadRequest(
                 "The number of sort_keys and sort_dirs must be same".into(),
             ));

@@ -52,8 +52,7 @@ pub const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"),
     ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
-    ("fields", "Fields", "Allow to select which fields are returned by a GET request."),
-    ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
+    ("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"),
     ("l3_agent_scheduler", "L3 Agent Scheduler", "Schedule routers among l3 agents"),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
@@ -69,7 +68,8 @@ pub const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
     ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
     ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources."),
-    ("standard-attr-tag", "Tag support for resources with standard attribute: subnet, trunk, network_segment_range, router, network, policy, subnetpool, port, security_group, floatingip", "Enables to set tag on resources with standard attribute."),
+    ("service-type", "Neutron Service Type Management", "API for retrieving service providers for Neutron advanced services"),
+    ("tag", "Tag support", "Enables to set tag on resources."),
     ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
     ("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not"),
 ];
@@ -115,6 +115,8 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         )
         .route("/v2.0/quotas/{project}/default", get(default_quota))
         .route("/v2.0/quotas/{project}/details", get(quota_details))
+        .route("/v2.0/quotas/{project}/details.json", get(quota_details))
+        .route("/v2.0/service-providers", get(service_providers))
         .route("/v2.0/network-ip-availabilities", get(ip_availabilities))
         .route("/v2.0/network-ip-availabilities/{id}", get(ip_availability));
     for (path, _, _, kind) in RESOURCES {
@@ -237,9 +239,6 @@ async fn list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    if kind == Kind::Agent {
-        NetworkService::require_admin(&ctx, "get_agent")?;
-    }
     if kind == Kind::SecurityGroup || kind == Kind::SecurityGroupRule {
         if let Some(p) = &ctx.project_id {
             svc.ensure_default_security_group(p).await?;
@@ -548,9 +547,10 @@ fn own_or_admin(ctx: &AuthContext, project: &str) -> Result<()> {
     if ctx.is_admin() || ctx.project_id.as_deref() == Some(project) {
         Ok(())
     } else {
-        Err(Error::Forbidden(
-            "(rule:get_quota) is disallowed by policy".into(),
-        ))
+        Err(
+            Error::Forbidden("(rule:get_quota) is disallowed by policy".into())
+                .typed("PolicyNotAuthorized"),
+        )
     }
 }
 
@@ -616,6 +616,11 @@ async fn reset_quota(
 ) -> Result<Response> {
     svc.reset_quota(&ctx, &project).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// No advanced services (LBaaS, VPNaaS, …) are offered.
+async fn service_providers(Authenticated(_): Authenticated) -> Response {
+    axum::Json(json!({"service_providers": []})).into_response()
 }
 
 // ----- IP availability -----

@@ -78,9 +78,10 @@ impl NetworkService {
         if Self::is_admin(ctx) {
             Ok(())
         } else {
-            Err(Error::Forbidden(format!(
-                "(rule:{action}) is disallowed by policy"
-            )))
+            Err(
+                Error::Forbidden(format!("(rule:{action}) is disallowed by policy"))
+                    .typed("PolicyNotAuthorized"),
+            )
         }
     }
 
@@ -149,13 +150,15 @@ impl NetworkService {
                 return Err(Error::Conflict(format!(
                     "The {} {id} is already hosted by agent {agent_id}.",
                     kind.as_str()
-                )));
+                ))
+                .typed("NetworkHostedByDHCPAgent"));
             }
             if kind == Kind::Router && !list.is_empty() {
                 return Err(Error::Conflict(format!(
                     "The router {id} has been already hosted by the L3 Agent {}.",
                     list[0]
-                )));
+                ))
+                .typed("RouterHostedByL3Agent"));
             }
             if agent["admin_state_up"] != true {
                 return Err(Error::Conflict(format!(

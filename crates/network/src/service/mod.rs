@@ -42,18 +42,21 @@ pub fn new_id() -> String {
 }
 
 pub fn not_found(kind: Kind, id: &str) -> Error {
-    let what = match kind {
-        Kind::Network => "Network",
-        Kind::Subnet => "Subnet",
-        Kind::Port => "Port",
-        Kind::Router => "Router",
-        Kind::FloatingIp => "Floating IP",
-        Kind::SecurityGroup => "Security group",
-        Kind::SecurityGroupRule => "Security group rule",
-        Kind::Agent => "Agent",
-        Kind::Quota => "Quota",
+    let (what, typ) = match kind {
+        Kind::Network => ("Network", "NetworkNotFound"),
+        Kind::Subnet => ("Subnet", "SubnetNotFound"),
+        Kind::Port => ("Port", "PortNotFound"),
+        Kind::Router => ("Router", "RouterNotFound"),
+        Kind::FloatingIp => ("Floating IP", "FloatingIPNotFound"),
+        Kind::SecurityGroup => {
+            return Error::NotFound(format!("Security group {id} does not exist"))
+                .typed("SecurityGroupNotFound")
+        }
+        Kind::SecurityGroupRule => ("Security group rule", "SecurityGroupRuleNotFound"),
+        Kind::Agent => ("Agent", "AgentNotFound"),
+        Kind::Quota => ("Quota", "NotFound"),
     };
-    Error::NotFound(format!("{what} {id} could not be found."))
+    Error::NotFound(format!("{what} {id} could not be found.")).typed(typ)
 }
 
 /// Attributes every resource accepts, beside its own.
@@ -148,7 +151,8 @@ impl NetworkService {
             return Err(Error::Forbidden(format!(
                 "(rule:update_{kind}) is disallowed by policy",
                 kind = kind.as_str()
-            )));
+            ))
+            .typed("PolicyNotAuthorized"));
         }
         Ok(doc)
     }
@@ -226,7 +230,7 @@ impl NetworkService {
                 if !Self::is_admin(ctx) && Some(p.as_str()) != ctx.project_id.as_deref() {
                     return Err(Error::Forbidden(format!(
                         "(rule:create_{kind}:tenant_id) is disallowed by policy: only an admin creates resources for another project"
-                    )));
+                    )).typed("PolicyNotAuthorized"));
                 }
                 p.clone()
             }
@@ -267,7 +271,8 @@ impl NetworkService {
             return Err(Error::Conflict(format!(
                 "Quota exceeded for resources: ['{}'].",
                 kind.as_str()
-            )));
+            ))
+            .typed("OverQuota"));
         }
         Ok(())
     }
@@ -288,7 +293,8 @@ pub fn check_known(body: &Map<String, Value>, known: &[&str], kind: &str) -> Res
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
-        )))
+        ))
+        .typed("HTTPBadRequest"))
     }
 }
 

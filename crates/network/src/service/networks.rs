@@ -71,14 +71,16 @@ impl NetworkService {
             if body.contains_key(k) && !admin {
                 return Err(Error::Forbidden(format!(
                     "(rule:create_network:{k}) is disallowed by policy"
-                )));
+                ))
+                .typed("PolicyNotAuthorized"));
             }
         }
         let shared = opt_bool(body, "shared")?.unwrap_or(false);
         if shared && !admin {
             return Err(Error::Forbidden(
                 "(rule:create_network:shared) is disallowed by policy".into(),
-            ));
+            )
+            .typed("PolicyNotAuthorized"));
         }
         let mut doc = self.base_doc(ctx, body, "network")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
@@ -195,7 +197,8 @@ impl NetworkService {
             if m < 68 || m > mtu {
                 return Err(Error::BadRequest(format!(
                     "Requested MTU is too big, maximum is {mtu}."
-                )));
+                ))
+                .typed("InvalidInput"));
             }
             doc.insert("mtu".into(), json!(m));
         } else {
@@ -265,7 +268,8 @@ impl NetworkService {
                 if !admin {
                     return Err(Error::Forbidden(format!(
                         "(rule:update_network:{k}) is disallowed by policy"
-                    )));
+                    ))
+                    .typed("PolicyNotAuthorized"));
                 }
                 if body[k] != doc[k] {
                     return Err(Error::BadRequest(format!(
@@ -282,7 +286,8 @@ impl NetworkService {
             if !admin {
                 return Err(Error::Forbidden(
                     "(rule:update_network:shared) is disallowed by policy".into(),
-                ));
+                )
+                .typed("PolicyNotAuthorized"));
             }
             if !v && doc["shared"] == true {
                 // Refuse unsharing while other projects have ports on it.
@@ -299,7 +304,7 @@ impl NetworkService {
                                 .starts_with("network:")
                     });
                 if foreign {
-                    return Err(Error::Conflict(format!("Unable to reconfigure sharing settings for network {id}. Multiple tenants are using it.")));
+                    return Err(Error::Conflict(format!("Unable to reconfigure sharing settings for network {id}. Multiple tenants are using it.")).typed("InvalidSharedSetting"));
                 }
             }
             doc["shared"] = json!(v);
@@ -308,7 +313,8 @@ impl NetworkService {
             if !admin {
                 return Err(Error::Forbidden(
                     "(rule:update_network:router:external) is disallowed by policy".into(),
-                ));
+                )
+                .typed("PolicyNotAuthorized"));
             }
             doc["router:external"] = json!(v);
         }
@@ -323,7 +329,8 @@ impl NetworkService {
             if m < 68 || m > max {
                 return Err(Error::BadRequest(format!(
                     "Requested MTU is too big, maximum is {max}."
-                )));
+                ))
+                .typed("InvalidInput"));
             }
             doc["mtu"] = json!(m);
         }
@@ -338,6 +345,13 @@ impl NetworkService {
     /// A network with ports (other than its own DHCP ports) is in use: 409.
     pub async fn delete_network(&self, ctx: &AuthContext, id: &str) -> Result<()> {
         let doc = self.get_owned(ctx, Kind::Network, id).await?;
+        // Unassociated floating IPs of an external network go with it.
+        for f in store::list(&self.db, Kind::FloatingIp).await? {
+            if f["floating_network_id"] == id && f["port_id"].is_null() {
+                self.delete_floatingip(ctx, f["id"].as_str().unwrap_or_default())
+                    .await?;
+            }
+        }
         let ports: Vec<Value> = store::list(&self.db, Kind::Port)
             .await?
             .into_iter()
@@ -346,7 +360,7 @@ impl NetworkService {
         if ports.iter().any(|p| p["device_owner"] != "network:dhcp") {
             return Err(Error::Conflict(format!(
                 "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
-            )));
+            )).typed("NetworkInUse"));
         }
         let mut tx = store::Tx::begin(&self.db).await?;
         for p in &ports {

@@ -47,6 +47,50 @@ pub struct PortSpec {
     pub vnic_type: String,
     /// Router interfaces may take the subnet's gateway address.
     pub allow_gateway_ip: bool,
+    pub extra_dhcp_opts: Value,
+}
+
+/// `extra_dhcp_opts`: `[{opt_name, opt_value, ip_version}]`, kept for the DHCP agent.
+fn dhcp_opts(v: Option<&Value>) -> Result<Value> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(json!([]));
+    };
+    let arr = v.as_array().ok_or_else(|| {
+        Error::BadRequest("Invalid input for extra_dhcp_opts: must be a list.".into())
+    })?;
+    let mut out = Vec::new();
+    for o in arr {
+        let name = o["opt_name"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "Invalid input for extra_dhcp_opts. Reason: {o} needs opt_name."
+                ))
+            })?;
+        let version = o
+            .get("ip_version")
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+            .unwrap_or(4);
+        if version != 4 && version != 6 {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for extra_dhcp_opts. Reason: ip_version {version} must be 4 or 6."
+            )));
+        }
+        out.push(json!({"opt_name": name, "opt_value": o.get("opt_value").cloned().unwrap_or(Value::Null), "ip_version": version}));
+    }
+    Ok(Value::Array(out))
+}
+
+/// The status a new port starts in: router ports are up as soon as they
+/// exist (no agent binds them; the L3 agent wires them when it runs),
+/// floating IP ports are never bound, everything else waits for an agent.
+fn port_status(device_owner: &str) -> &'static str {
+    match device_owner {
+        "network:router_interface" | "network:router_gateway" => "ACTIVE",
+        "network:floatingip" => "N/A",
+        _ => "DOWN",
+    }
 }
 
 fn vif(host: &str) -> (Value, Value) {
@@ -146,12 +190,12 @@ impl NetworkService {
                 for r in reqs {
                     let subnet = match (r.get("subnet_id").and_then(Value::as_str), r.get("ip_address").and_then(Value::as_str)) {
                         (Some(sid), _) => subnets.iter().find(|s| s["id"] == sid).cloned().ok_or_else(|| {
-                            Error::BadRequest(format!("Invalid input for operation: Failed to create port on network {}, because fixed_ips included invalid subnet {sid}.", spec.network_id))
+                            Error::BadRequest(format!("Invalid input for operation: Failed to create port on network {}, because fixed_ips included invalid subnet {sid}.", spec.network_id)).typed("InvalidInput")
                         })?,
                         (None, Some(ip)) => {
                             let (a, v6) = ipam::parse_ip(ip).ok_or_else(|| Error::BadRequest(format!("Invalid input for fixed_ips. Reason: '{ip}' is not a valid IP address.")))?;
                             subnets.iter().find(|s| cidr_of(s).contains(a, v6)).cloned().ok_or_else(|| {
-                                Error::BadRequest(format!("Invalid input for operation: IP address {ip} is not a valid IP for any of the subnets on the specified network."))
+                                Error::BadRequest(format!("Invalid input for operation: IP address {ip} is not a valid IP for any of the subnets on the specified network.")).typed("InvalidIpForNetwork")
                             })?
                         }
                         (None, None) => return Err(Error::BadRequest("Invalid input for fixed_ips: each entry needs subnet_id or ip_address.".into())),
@@ -164,13 +208,14 @@ impl NetworkService {
                             {
                                 return Err(Error::BadRequest(format!(
                                     "IP address {ip} is not a valid IP for the specified subnet."
-                                )));
+                                ))
+                                .typed("InvalidIpForSubnet"));
                             }
                             if !spec.allow_gateway_ip
                                 && subnet["gateway_ip"].as_str() == Some(&c.ip(a))
                                 && !spec.device_owner.starts_with("network:")
                             {
-                                return Err(Error::Conflict(format!("IP address {ip} already allocated in subnet {}: it is the gateway.", subnet["id"].as_str().unwrap_or(""))));
+                                return Err(Error::Conflict(format!("IP address {ip} already allocated in subnet {}: it is the gateway.", subnet["id"].as_str().unwrap_or(""))).typed("IpAddressAlreadyAllocated"));
                             }
                             if used.contains(&(spec.network_id.clone(), c.ip(a)))
                                 || fixed.iter().any(|(_, x)| *x == a)
@@ -178,7 +223,8 @@ impl NetworkService {
                                 return Err(Error::Conflict(format!(
                                     "IP address {ip} already allocated in subnet {}",
                                     subnet["id"].as_str().unwrap_or("")
-                                )));
+                                ))
+                                .typed("IpAddressAlreadyAllocated"));
                             }
                             a
                         }
@@ -187,6 +233,7 @@ impl NetworkService {
                                 "No more IP addresses available on network {}.",
                                 spec.network_id
                             ))
+                            .typed("IpAddressGenerationFailure")
                         })?,
                     };
                     fixed.push((subnet, addr));
@@ -219,7 +266,8 @@ impl NetworkService {
                     return Err(Error::Conflict(format!(
                         "No more IP addresses available on network {}.",
                         spec.network_id
-                    )));
+                    ))
+                    .typed("IpAddressGenerationFailure"));
                 }
             }
         }
@@ -232,7 +280,7 @@ impl NetworkService {
         let owned_by_network = spec.device_owner.starts_with("network:");
         let groups = match (&spec.security_groups, port_security, owned_by_network) {
             (Some(g), false, _) if !g.is_empty() => {
-                return Err(Error::BadRequest("Port security must be enabled and port must have an IP address in order to use security groups.".into()))
+                return Err(Error::BadRequest("Port security must be enabled and port must have an IP address in order to use security groups.".into()).typed("PortSecurityAndIPRequiredForSecurityGroups"))
             }
             (Some(g), _, _) => {
                 for sg in g {
@@ -250,7 +298,8 @@ impl NetworkService {
             return Err(Error::Conflict(
                 "Port Security must be enabled in order to have allowed address pairs on a port."
                     .into(),
-            ));
+            )
+            .typed("AddressPairAndPortSecurityRequired"));
         }
         let pairs = normalize_pairs(&spec.allowed_address_pairs, &mac)?;
 
@@ -276,11 +325,11 @@ impl NetworkService {
             "id": id, "name": spec.name, "description": spec.description,
             "tenant_id": spec.project_id, "project_id": spec.project_id,
             "network_id": spec.network_id, "mac_address": mac, "admin_state_up": spec.admin_state_up,
-            "status": "DOWN", "fixed_ips": fixed_json, "device_id": spec.device_id, "device_owner": spec.device_owner,
+            "status": port_status(&spec.device_owner), "fixed_ips": fixed_json, "device_id": spec.device_id, "device_owner": spec.device_owner,
             "security_groups": groups, "allowed_address_pairs": pairs, "port_security_enabled": port_security,
             "binding:host_id": spec.binding_host, "binding:profile": spec.binding_profile,
             "binding:vif_type": vif_type, "binding:vif_details": vif_details, "binding:vnic_type": spec.vnic_type,
-            "extra_dhcp_opts": [], "tags": [], "created_at": t, "updated_at": t, "revision_number": 0,
+            "extra_dhcp_opts": if spec.extra_dhcp_opts.is_null() { json!([]) } else { spec.extra_dhcp_opts }, "tags": [], "created_at": t, "updated_at": t, "revision_number": 0,
         });
         tx.insert(Kind::Port, &doc).await?;
         Ok(doc)
@@ -304,19 +353,22 @@ impl NetworkService {
             if body.contains_key(k) && !admin {
                 return Err(Error::Forbidden(format!(
                     "(rule:create_port:{k}) is disallowed by policy"
-                )));
+                ))
+                .typed("PolicyNotAuthorized"));
             }
         }
         if body.contains_key("mac_address") && !(admin || net_owner) {
             return Err(Error::Forbidden(
                 "(rule:create_port:mac_address) is disallowed by policy".into(),
-            ));
+            )
+            .typed("PolicyNotAuthorized"));
         }
         let device_owner = opt_string(body, "device_owner", "port", 255)?.unwrap_or_default();
         if device_owner.starts_with("network:") && !(admin || net_owner) {
             return Err(Error::Forbidden(
                 "(rule:create_port:device_owner) is disallowed by policy".into(),
-            ));
+            )
+            .typed("PolicyNotAuthorized"));
         }
         self.check_quota(Kind::Port, &project).await?;
         let fixed_ips = match body.get("fixed_ips") {
@@ -372,6 +424,7 @@ impl NetworkService {
             vnic_type: opt_string(body, "binding:vnic_type", "port", 64)?
                 .unwrap_or_else(|| "normal".into()),
             allow_gateway_ip: false,
+            extra_dhcp_opts: dhcp_opts(body.get("extra_dhcp_opts"))?,
         };
         let guard = self.alloc_lock.lock().await;
         let mut tx = store::Tx::begin(&self.db).await?;
@@ -403,7 +456,8 @@ impl NetworkService {
             if body.contains_key(k) && !admin {
                 return Err(Error::Forbidden(format!(
                     "(rule:update_port:{k}) is disallowed by policy"
-                )));
+                ))
+                .typed("PolicyNotAuthorized"));
             }
         }
         if let Some(v) = opt_bool(body, "admin_state_up")? {
@@ -445,12 +499,12 @@ impl NetworkService {
                 .as_array()
                 .is_some_and(|a| !a.is_empty())
         {
-            return Err(Error::BadRequest("Port security must be enabled and port must have an IP address in order to use security groups.".into()));
+            return Err(Error::BadRequest("Port security must be enabled and port must have an IP address in order to use security groups.".into()).typed("PortSecurityAndIPRequiredForSecurityGroups"));
         }
         if let Some(p) = body.get("allowed_address_pairs") {
             let pairs = p.as_array().cloned().unwrap_or_default();
             if !pairs.is_empty() && doc["port_security_enabled"] == false {
-                return Err(Error::Conflict("Port Security must be enabled in order to have allowed address pairs on a port.".into()));
+                return Err(Error::Conflict("Port Security must be enabled in order to have allowed address pairs on a port.".into()).typed("AddressPairAndPortSecurityRequired"));
             }
             doc["allowed_address_pairs"] =
                 normalize_pairs(&pairs, doc["mac_address"].as_str().unwrap_or(""))?;
@@ -460,6 +514,22 @@ impl NetworkService {
             doc["binding:host_id"] = json!(h);
             doc["binding:vif_type"] = t;
             doc["binding:vif_details"] = d;
+        }
+        if let Some(o) = body.get("extra_dhcp_opts") {
+            // Options named with a null value are removed; others set or replaced.
+            let mut current: Vec<Value> = doc["extra_dhcp_opts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for new in dhcp_opts(Some(o))?.as_array().cloned().unwrap_or_default() {
+                current.retain(|c| {
+                    !(c["opt_name"] == new["opt_name"] && c["ip_version"] == new["ip_version"])
+                });
+                if !new["opt_value"].is_null() {
+                    current.push(new);
+                }
+            }
+            doc["extra_dhcp_opts"] = Value::Array(current);
         }
         if let Some(p) = body.get("binding:profile") {
             doc["binding:profile"] = if p.is_null() { json!({}) } else { p.clone() };
@@ -474,7 +544,8 @@ impl NetworkService {
                 if !admin {
                     return Err(Error::Forbidden(
                         "(rule:update_port:mac_address) is disallowed by policy".into(),
-                    ));
+                    )
+                    .typed("PolicyNotAuthorized"));
                 }
                 if !doc["binding:host_id"].as_str().unwrap_or("").is_empty() {
                     return Err(Error::Conflict(format!(
@@ -570,13 +641,15 @@ impl NetworkService {
                             Error::BadRequest(format!(
                                 "IP address {ip} is not a valid IP for the specified subnet."
                             ))
+                            .typed("InvalidIpForSubnet")
                         })?;
                     let _ = v6;
                     if used.contains(&a) || claimed.contains(&a) {
                         return Err(Error::Conflict(format!(
                             "IP address {ip} already allocated in subnet {}",
                             subnet["id"].as_str().unwrap_or("")
-                        )));
+                        ))
+                        .typed("IpAddressAlreadyAllocated"));
                     }
                     a
                 }
@@ -587,6 +660,7 @@ impl NetworkService {
                         Error::Conflict(format!(
                             "No more IP addresses available on network {network_id}."
                         ))
+                        .typed("IpAddressGenerationFailure")
                     })?
                 }
             };
@@ -616,7 +690,8 @@ impl NetworkService {
         ) {
             return Err(Error::Conflict(format!(
                 "Port {id} cannot be deleted directly via the port API: has device owner {owner}."
-            )));
+            ))
+            .typed("ServicePortInUse"));
         }
         let mut tx = store::Tx::begin(&self.db).await?;
         self.remove_port(&mut tx, &doc).await?;

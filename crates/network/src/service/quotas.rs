@@ -53,17 +53,36 @@ impl NetworkService {
             .await?
             .map(|d| d["limits"].clone())
             .unwrap_or_else(|| json!({}));
+        let force = q.get("force").and_then(Value::as_bool).unwrap_or(false);
         for (k, v) in q {
+            if k == "force" || k == "check_limit" {
+                continue;
+            }
             if !QUOTA_RESOURCES.iter().any(|(n, _)| n == k) {
-                return Err(Error::BadRequest(format!(
-                    "Unrecognized attribute(s) '{k}'"
-                )));
+                return Err(
+                    Error::BadRequest(format!("Unrecognized attribute(s) '{k}'"))
+                        .typed("HTTPBadRequest"),
+                );
             }
             let n = v
                 .as_i64()
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
                 .filter(|n| *n >= -1)
                 .ok_or_else(|| Error::BadRequest(format!("Invalid input for {k}. Reason: '{v}' should be an integer greater or equal to -1.")))?;
+            if !force && n >= 0 {
+                let kind = QUOTA_RESOURCES
+                    .iter()
+                    .find(|(name, _)| name == k)
+                    .map(|(_, kind)| *kind)
+                    .expect("checked");
+                let used = store::count_for_project(&self.db, kind, project).await?;
+                if n < used {
+                    return Err(Error::BadRequest(format!(
+                        "Quota limit {n} for {k} must be greater than or equal to already used {used}"
+                    ))
+                    .typed("InvalidQuotaValue"));
+                }
+            }
             limits[k] = json!(n);
         }
         let doc = json!({"id": project, "project_id": project, "limits": limits});

@@ -56,10 +56,11 @@ impl NetworkService {
             return Err(Error::Forbidden(
                 "(rule:update_router:external_gateway_info:enable_snat) is disallowed by policy"
                     .into(),
-            ));
+            )
+            .typed("PolicyNotAuthorized"));
         }
         if info.get("external_fixed_ips").is_some() && !admin {
-            return Err(Error::Forbidden("(rule:update_router:external_gateway_info:external_fixed_ips) is disallowed by policy".into()));
+            return Err(Error::Forbidden("(rule:update_router:external_gateway_info:external_fixed_ips) is disallowed by policy".into()).typed("PolicyNotAuthorized"));
         }
         let same_net = new_net.is_some()
             && old
@@ -75,7 +76,7 @@ impl NetworkService {
                 return Err(Error::Conflict(format!(
                     "Gateway cannot be updated for router {router_id}, since a gateway to external network {} is required by one or more floating IPs.",
                     old[0]["network_id"].as_str().unwrap_or("")
-                )));
+                )).typed("RouterExternalGatewayInUseByFloatingIp"));
             }
             for p in &old {
                 self.remove_port(tx, p).await?;
@@ -89,7 +90,8 @@ impl NetworkService {
         if net["router:external"] != true {
             return Err(Error::BadRequest(format!(
                 "Bad router request: Network {net_id} is not an external network."
-            )));
+            ))
+            .typed("BadRequest"));
         }
         let enable_snat = info
             .get("enable_snat")
@@ -184,8 +186,6 @@ impl NetworkService {
         doc.insert("status".into(), json!("ACTIVE"));
         doc.insert("external_gateway_info".into(), Value::Null);
         doc.insert("routes".into(), json!([]));
-        doc.insert("distributed".into(), json!(false));
-        doc.insert("ha".into(), json!(false));
         doc.insert(
             "availability_zone_hints".into(),
             body.get("availability_zone_hints")
@@ -193,7 +193,6 @@ impl NetworkService {
                 .unwrap_or_else(|| json!([])),
         );
         doc.insert("availability_zones".into(), json!([]));
-        doc.insert("flavor_id".into(), Value::Null);
         doc.insert("_l3_agents".into(), json!([]));
         let mut doc = Value::Object(doc);
         let guard = self.alloc_lock.lock().await;
@@ -255,7 +254,9 @@ impl NetworkService {
         let doc = self.get_owned(ctx, Kind::Router, id).await?;
         let ports = store::list(&self.db, Kind::Port).await?;
         if !Self::router_ports(&ports, id, "network:router_interface").is_empty() {
-            return Err(Error::Conflict(format!("Router {id} still has ports")));
+            return Err(
+                Error::Conflict(format!("Router {id} still has ports")).typed("RouterInUse")
+            );
         }
         if store::list(&self.db, Kind::FloatingIp)
             .await?
@@ -264,7 +265,8 @@ impl NetworkService {
         {
             return Err(Error::Conflict(format!(
                 "Router {id} still has floating IPs associated through it"
-            )));
+            ))
+            .typed("RouterInUse"));
         }
         let mut tx = store::Tx::begin(&self.db).await?;
         for p in Self::router_ports(&ports, id, "network:router_gateway") {
@@ -294,12 +296,14 @@ impl NetworkService {
             (Some(_), Some(_)) => {
                 return Err(Error::BadRequest(
                     "Bad router request: Cannot specify both subnet-id and port-id".into(),
-                ))
+                )
+                .typed("BadRequest"))
             }
             (None, None) => {
                 return Err(Error::BadRequest(
                     "Bad router request: Either subnet_id or port_id must be specified".into(),
-                ))
+                )
+                .typed("BadRequest"))
             }
             (Some(sid), None) => {
                 let subnet = self.get_visible(ctx, Kind::Subnet, sid).await?;
@@ -308,6 +312,7 @@ impl NetworkService {
                         "Bad router request: Subnet for router interface must have a gateway IP."
                             .to_string(),
                     )
+                    .typed("BadRequest")
                 })?;
                 if existing.iter().any(|p| {
                     p["fixed_ips"]
@@ -316,7 +321,8 @@ impl NetworkService {
                 }) {
                     return Err(Error::BadRequest(format!(
                         "Bad router request: Router already has a port on subnet {sid}."
-                    )));
+                    ))
+                    .typed("BadRequest"));
                 }
                 self.check_overlap(id, &subnet, &ports).await?;
                 let spec = PortSpec {
@@ -333,7 +339,7 @@ impl NetworkService {
                     ..Default::default()
                 };
                 self.build_port(spec, &mut tx, &mut HashSet::new()).await.map_err(|e| match e {
-                    Error::Conflict(_) => Error::Conflict(format!("IP address {gw} already allocated in subnet {sid}: the gateway address is in use.")),
+                    Error::Conflict(_) => Error::Conflict(format!("IP address {gw} already allocated in subnet {sid}: the gateway address is in use.")).typed("IpAddressAlreadyAllocated"),
                     other => other,
                 })?
             }
@@ -352,7 +358,8 @@ impl NetworkService {
                     return Err(Error::BadRequest(
                         "Bad router request: Router port must have at least one fixed IP"
                             .to_string(),
-                    ));
+                    )
+                    .typed("BadRequest"));
                 }
                 for f in &fixed {
                     let s = self
@@ -407,7 +414,7 @@ impl NetworkService {
                             subnet["id"].as_str().unwrap_or(""),
                             cidr_of(&s),
                             s["id"].as_str().unwrap_or("")
-                        )));
+                        )).typed("BadRequest"));
                     }
                 }
             }
@@ -427,7 +434,8 @@ impl NetworkService {
         if subnet_id.is_none() && port_id.is_none() {
             return Err(Error::BadRequest(
                 "Bad router request: Either subnet_id or port_id must be specified".into(),
-            ));
+            )
+            .typed("BadRequest"));
         }
         let ports = store::list(&self.db, Kind::Port).await?;
         let port = Self::router_ports(&ports, id, "network:router_interface")
@@ -443,9 +451,11 @@ impl NetworkService {
             .ok_or_else(|| match (port_id, subnet_id) {
                 (Some(pid), _) => Error::NotFound(format!(
                     "Router {id} does not have an interface with id {pid}"
-                )),
+                ))
+                .typed("RouterInterfaceNotFound"),
                 (None, Some(sid)) => {
                     Error::NotFound(format!("Router {id} has no interface on subnet {sid}"))
+                        .typed("RouterInterfaceNotFoundForSubnet")
                 }
                 _ => unreachable!("checked above"),
             })?;
@@ -475,7 +485,7 @@ impl NetworkService {
                 {
                     return Err(Error::Conflict(format!(
                         "Router interface for subnet on router {id} cannot be deleted, as it is required by one or more floating IPs."
-                    )));
+                    )).typed("RouterExternalGatewayInUseByFloatingIp"));
                 }
             }
         }
@@ -545,7 +555,7 @@ impl NetworkService {
         Err(Error::NotFound(format!(
             "External network {ext_net} is not reachable from subnet {subnet_id}. Therefore, cannot associate Port {} with a Floating IP.",
             port["id"].as_str().unwrap_or("")
-        )))
+        )).typed("ExternalGatewayForFloatingIPNotFound"))
     }
 
     async fn associate(
@@ -613,7 +623,8 @@ impl NetworkService {
         if net["router:external"] != true {
             return Err(Error::BadRequest(format!(
                 "Bad floatingip request: Network {net_id} is not a valid external network."
-            )));
+            ))
+            .typed("BadRequest"));
         }
         let mut doc = self.base_doc(ctx, body, "floatingip")?;
         doc.remove("name");
@@ -625,7 +636,8 @@ impl NetworkService {
             if !Self::is_admin(ctx) {
                 return Err(Error::Forbidden(
                     "(rule:create_floatingip:floating_ip_address) is disallowed by policy".into(),
-                ));
+                )
+                .typed("PolicyNotAuthorized"));
             }
             let mut f = json!({"ip_address": ip});
             if let Some(s) = body.get("subnet_id") {
@@ -664,7 +676,8 @@ impl NetworkService {
             .map_err(|e| match e {
                 Error::Conflict(m) if m.starts_with("No more IP") => Error::Conflict(format!(
                     "No more IP addresses available on network {net_id}."
-                )),
+                ))
+                .typed("IpAddressGenerationFailure"),
                 other => other,
             })?;
         let address = port["fixed_ips"][0]["ip_address"].clone();

@@ -122,9 +122,10 @@ impl NetworkService {
         let project = doc["project_id"].as_str().expect("project").to_owned();
         if doc["name"] == "default" {
             self.ensure_default_security_group(&project).await?;
-            return Err(Error::Conflict(
-                "Default security group already exists.".into(),
-            ));
+            return Err(
+                Error::Conflict("Default security group already exists.".into())
+                    .typed("SecurityGroupDefaultAlreadyExists"),
+            );
         }
         self.ensure_default_security_group(&project).await?;
         self.check_quota(Kind::SecurityGroup, &project).await?;
@@ -164,9 +165,10 @@ impl NetworkService {
                 ));
             }
             if n == "default" && doc["name"] != "default" {
-                return Err(Error::Conflict(
-                    "Default security group already exists.".into(),
-                ));
+                return Err(
+                    Error::Conflict("Default security group already exists.".into())
+                        .typed("SecurityGroupDefaultAlreadyExists"),
+                );
             }
         }
         update_common(&mut doc, body, "security_group")?;
@@ -194,9 +196,10 @@ impl NetworkService {
     pub async fn delete_security_group(&self, ctx: &AuthContext, id: &str) -> Result<()> {
         let doc = self.get_owned(ctx, Kind::SecurityGroup, id).await?;
         if doc["name"] == "default" && !Self::is_admin(ctx) {
-            return Err(Error::Conflict(
-                "Removing default security group not allowed.".into(),
-            ));
+            return Err(
+                Error::Conflict("Removing default security group not allowed.".into())
+                    .typed("SecurityGroupCannotRemoveDefault"),
+            );
         }
         if store::list(&self.db, Kind::Port).await?.iter().any(|p| {
             p["security_groups"]
@@ -298,14 +301,14 @@ impl NetworkService {
             if let Some(m) = min {
                 if !(0..=255).contains(&m) {
                     return Err(Error::BadRequest(format!(
-                        "Invalid value for ICMP field (port_range_min): {m}. It must be 0 to 255."
+                        "Invalid value for ICMP type (port_range_min) {m}. It must be 0 to 255."
                     )));
                 }
             }
             if let Some(m) = max {
                 if !(0..=255).contains(&m) {
                     return Err(Error::BadRequest(format!(
-                        "Invalid value for ICMP field (port_range_max): {m}. It must be 0 to 255."
+                        "Invalid value for ICMP code (port_range_max) {m}. It must be 0 to 255."
                     )));
                 }
                 if min.is_none() {
@@ -317,12 +320,13 @@ impl NetworkService {
             if !PORT_PROTOCOLS.contains(&p) {
                 return Err(Error::BadRequest("Security group rule ports are only allowed with TCP, UDP, UDP-Lite, DCCP, SCTP and ICMP.".into()));
             }
-            let (a, b) = (min.unwrap_or(1), max.unwrap_or(65535));
-            if !(1..=65535).contains(&a) || !(1..=65535).contains(&b) {
-                return Err(Error::BadRequest(
-                    "Invalid value for port: ports must be 1 to 65535.".into(),
-                ));
+            for p in [min, max].into_iter().flatten() {
+                if !(1..=65535).contains(&p) {
+                    return Err(Error::BadRequest(format!("Invalid value for port {p}")));
+                }
             }
+            // Neutron: a maximum without a minimum is an inverted range.
+            let (a, b) = (min.unwrap_or(65536), max.unwrap_or(65535));
             if a > b {
                 return Err(Error::BadRequest(
                     "For TCP/UDP protocols, port_range_min must be <= port_range_max".into(),
@@ -358,7 +362,17 @@ impl NetworkService {
                         "Conflicting value ethertype {ethertype} for CIDR {p}"
                     )));
                 }
-                let plen = plen.unwrap_or(if v6 { 128 } else { 32 });
+                let bits = if v6 { 128 } else { 32 };
+                let plen = match plen {
+                    None => bits,
+                    Some(l) if l <= bits => l,
+                    Some(_) => {
+                        return Err(Error::BadRequest(format!(
+                            "Invalid input for remote_ip_prefix. Reason: '{p}' is not a valid IP prefix."
+                        ))
+                        .typed("HTTPBadRequest"))
+                    }
+                };
                 let c = Cidr {
                     addr: a,
                     prefix: plen,
@@ -391,7 +405,8 @@ impl NetworkService {
                 return Err(Error::Conflict(format!(
                     "Security group rule already exists. Rule id is {}.",
                     r["id"].as_str().unwrap_or("")
-                )));
+                ))
+                .typed("SecurityGroupRuleExists"));
             }
         }
         let max = if !is_icmp && min.is_some() && max.is_none() {

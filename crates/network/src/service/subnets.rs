@@ -75,7 +75,11 @@ fn parse_pools(c: &Cidr, v: &Value) -> Result<Vec<(u128, u128)>> {
             }
         }
     }
-    ipam::validate_pools(c, &out).map_err(Error::BadRequest)?;
+    ipam::validate_pools(c, &out).map_err(|e| match e {
+        ipam::PoolError::OutOfBounds(m) => Error::BadRequest(m).typed("OutOfBoundsAllocationPool"),
+        ipam::PoolError::Overlapping(m) => Error::Conflict(m).typed("OverlappingAllocationPools"),
+        ipam::PoolError::Invalid(m) => Error::BadRequest(m).typed("InvalidInput"),
+    })?;
     Ok(out)
 }
 
@@ -138,7 +142,7 @@ impl NetworkService {
             .to_owned();
         let net = self.get_visible(ctx, Kind::Network, &network_id).await?;
         if !Self::is_admin(ctx) && net["project_id"].as_str() != ctx.project_id.as_deref() {
-            return Err(Error::Forbidden("(rule:create_subnet) is disallowed by policy: only the network's owner adds subnets.".into()));
+            return Err(Error::Forbidden("(rule:create_subnet) is disallowed by policy: only the network's owner adds subnets.".into()).typed("PolicyNotAuthorized"));
         }
         let version = body
             .get("ip_version")
@@ -182,7 +186,7 @@ impl NetworkService {
             if cidr_of(s).overlaps(&c) {
                 return Err(Error::BadRequest(format!(
                     "Invalid input for operation: Requested subnet with cidr: {c} for network: {network_id} overlaps with another subnet."
-                )));
+                )).typed("InvalidInput"));
             }
         }
         let gateway = match body.get("gateway_ip") {
@@ -206,7 +210,8 @@ impl NetworkService {
                     "Invalid input for gateway_ip. Reason: '{v}' is not a valid IP address."
                 )))
             }
-            None => Some(c.network() + 1),
+            // Neutron: IPv4 takes the first host, IPv6 the subnet-router anycast address.
+            None => Some(if c.v6 { c.network() } else { c.network() + 1 }),
         };
         let pools = match body.get("allocation_pools") {
             None | Some(Value::Null) => ipam::default_pools(&c, gateway),
@@ -222,7 +227,8 @@ impl NetworkService {
                                 .map(|(s, e)| format!("{}-{}", c.ip(*s), c.ip(*e)))
                                 .collect::<Vec<_>>()
                                 .join(", ")
-                        )));
+                        ))
+                        .typed("GatewayConflictWithAllocationPools"));
                     }
                 }
                 pools
@@ -329,7 +335,8 @@ impl NetworkService {
                     {
                         return Err(Error::Conflict(format!(
                             "Gateway ip {g} conflicts with an allocation pool."
-                        )));
+                        ))
+                        .typed("GatewayConflictWithAllocationPools"));
                     }
                     Some(c.ip(a))
                 }
@@ -347,7 +354,8 @@ impl NetworkService {
                 if pools.iter().any(|(s, e)| g.0 >= *s && g.0 <= *e) {
                     return Err(Error::Conflict(
                         "Gateway ip conflicts with the allocation pools.".into(),
-                    ));
+                    )
+                    .typed("GatewayConflictWithAllocationPools"));
                 }
             }
             doc["allocation_pools"] = pools_json(&c, &pools);
@@ -374,16 +382,21 @@ impl NetworkService {
         let doc = self.get_owned(ctx, Kind::Subnet, id).await?;
         let network_id = doc["network_id"].as_str().unwrap_or_default().to_owned();
         let mut dhcp_ports = Vec::new();
+        let auto_address = matches!(
+            doc["ipv6_address_mode"].as_str(),
+            Some("slaac" | "dhcpv6-stateless")
+        );
         for (_, subnet, port_id) in store::used_ips(&self.db, &network_id).await? {
             if subnet != id {
                 continue;
             }
             match store::get(&self.db, Kind::Port, &port_id).await? {
-                Some(p) if p["device_owner"] == "network:dhcp" => dhcp_ports.push(p),
+                // DHCP ports, and automatic (SLAAC) addresses, do not keep a subnet in use.
+                Some(p) if p["device_owner"] == "network:dhcp" || auto_address => dhcp_ports.push(p),
                 _ => {
                     return Err(Error::Conflict(format!(
                         "Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."
-                    )))
+                    )).typed("SubnetInUse"))
                 }
             }
         }

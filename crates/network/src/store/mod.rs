@@ -176,7 +176,7 @@ impl<'a> Tx<'a> {
             .map_err(|e| match e {
                 Error::Conflict(_) => Error::Conflict(format!(
                     "IP address {ip} already allocated in subnet {subnet_id}"
-                )),
+                )).typed("IpAddressAlreadyAllocated"),
                 other => other,
             })?;
         Ok(())
@@ -215,7 +215,7 @@ impl<'a> Tx<'a> {
             .map_err(|e| match e {
                 Error::Conflict(_) => Error::Conflict(format!(
                     "Unable to complete operation for network {network_id}. The mac address {mac} is in use."
-                )),
+                )).typed("MacAddressInUse"),
                 other => other,
             })?;
         Ok(())
@@ -250,7 +250,7 @@ impl<'a> Tx<'a> {
         .map_err(|e| match e {
             Error::Conflict(_) => Error::Conflict(format!(
                 "Unable to create the network. The {network_type} segmentation id {id} is in use."
-            )),
+            )).typed("MacAddressInUse"),
             other => other,
         })?;
         Ok(())
