@@ -109,7 +109,7 @@ impl NetworkService {
         let (physnet, seg_id) = match network_type.as_str() {
             "local" => {
                 if physnet.is_some() || seg_id.is_some() {
-                    return Err(Error::BadRequest("Invalid input: local networks take no physical network or segmentation id.".into()));
+                    return Err(Error::BadRequest("Invalid input: local networks take no physical network or segmentation id.".into()).typed("InvalidInput"));
                 }
                 (None, None)
             }
@@ -119,17 +119,20 @@ impl NetworkService {
                         "Invalid input: provider:physical_network is required for flat networks."
                             .into(),
                     )
+                    .typed("InvalidInput")
                 })?;
                 let allowed = &self.config.network.flat_networks;
                 if allowed != "*" && !allowed.split(',').any(|x| x.trim() == p) {
                     return Err(Error::BadRequest(format!(
                         "Invalid input: physical network {p} is not a configured flat network."
-                    )));
+                    ))
+                    .typed("InvalidInput"));
                 }
                 if seg_id.is_some() {
                     return Err(Error::BadRequest(
                         "Invalid input: flat networks take no segmentation id.".into(),
-                    ));
+                    )
+                    .typed("InvalidInput"));
                 }
                 (Some(p), None)
             }
@@ -139,12 +142,14 @@ impl NetworkService {
                         "Invalid input: provider:physical_network is required for vlan networks."
                             .into(),
                     )
+                    .typed("InvalidInput")
                 })?;
                 if let Some(s) = seg_id {
                     if !(1..=4094).contains(&s) {
                         return Err(Error::BadRequest(format!(
                             "Invalid input: segmentation id {s} is outside 1-4094 for vlan."
-                        )));
+                        ))
+                        .typed("InvalidInput"));
                     }
                 }
                 (Some(p), seg_id)
@@ -153,14 +158,16 @@ impl NetworkService {
                 if physnet.is_some() {
                     return Err(Error::BadRequest(format!(
                         "Invalid input: {network_type} networks take no physical network."
-                    )));
+                    ))
+                    .typed("InvalidInput"));
                 }
                 (None, seg_id)
             }
             other => {
                 return Err(Error::BadRequest(format!(
                     "Invalid input: network type {other} is not supported."
-                )))
+                ))
+                .typed("InvalidInput"))
             }
         };
 
@@ -274,7 +281,8 @@ impl NetworkService {
                 if body[k] != doc[k] {
                     return Err(Error::BadRequest(format!(
                         "Invalid input: {k} cannot be updated."
-                    )));
+                    ))
+                    .typed("InvalidInput"));
                 }
             }
         }

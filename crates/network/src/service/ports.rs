@@ -342,6 +342,7 @@ impl NetworkService {
             .and_then(Value::as_str)
             .ok_or_else(|| {
                 Error::BadRequest("Invalid input: 'network_id' is required for a port.".into())
+                    .typed("InvalidInput")
             })?
             .to_owned();
         let net = self.get_visible(ctx, Kind::Network, &network_id).await?;
@@ -754,7 +755,8 @@ fn normalize_pairs(pairs: &[Value], port_mac: &str) -> Result<Value> {
         if out.contains(&entry) {
             return Err(Error::BadRequest(format!(
                 "Invalid input: duplicate allowed address pair {entry}."
-            )));
+            ))
+            .typed("InvalidInput"));
         }
         out.push(entry);
     }

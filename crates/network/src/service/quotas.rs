@@ -48,7 +48,10 @@ impl NetworkService {
         let q = body
             .get("quota")
             .and_then(Value::as_object)
-            .ok_or_else(|| Error::BadRequest("Invalid input: 'quota' is required.".into()))?;
+            .ok_or_else(|| {
+                Error::BadRequest("Invalid input: 'quota' is required.".into())
+                    .typed("InvalidInput")
+            })?;
         let mut limits = store::get(&self.db, Kind::Quota, project)
             .await?
             .map(|d| d["limits"].clone())

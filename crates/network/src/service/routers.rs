@@ -173,7 +173,8 @@ impl NetworkService {
             if opt_bool(body, k)? == Some(true) {
                 return Err(Error::BadRequest(format!(
                     "Invalid input: {k} routers are not supported by this deployment."
-                )));
+                ))
+                .typed("InvalidInput"));
             }
         }
         let mut doc = self.base_doc(ctx, body, "router")?;
@@ -226,7 +227,8 @@ impl NetworkService {
             if opt_bool(body, k)? == Some(true) {
                 return Err(Error::BadRequest(format!(
                     "Invalid input: {k} routers are not supported by this deployment."
-                )));
+                ))
+                .typed("InvalidInput"));
             }
         }
         let guard = self.alloc_lock.lock().await;
@@ -617,6 +619,7 @@ impl NetworkService {
             .and_then(Value::as_str)
             .ok_or_else(|| {
                 Error::BadRequest("Invalid input: 'floating_network_id' is required.".into())
+                    .typed("InvalidInput")
             })?
             .to_owned();
         let net = self.get_visible(ctx, Kind::Network, &net_id).await?;

@@ -237,6 +237,7 @@ impl NetworkService {
             .and_then(Value::as_str)
             .ok_or_else(|| {
                 Error::BadRequest("Invalid input: 'security_group_id' is required.".into())
+                    .typed("InvalidInput")
             })?
             .to_owned();
         let sg = self.get_owned(ctx, Kind::SecurityGroup, &sg_id).await?;

@@ -138,6 +138,7 @@ impl NetworkService {
             .and_then(Value::as_str)
             .ok_or_else(|| {
                 Error::BadRequest("Invalid input: 'network_id' is required for a subnet.".into())
+                    .typed("InvalidInput")
             })?
             .to_owned();
         let net = self.get_visible(ctx, Kind::Network, &network_id).await?;
@@ -167,7 +168,8 @@ impl NetworkService {
         if c.v6 != (version == 6) {
             return Err(Error::BadRequest(format!(
                 "Invalid input: cidr {cidr_s} does not match ip_version {version}."
-            )));
+            ))
+            .typed("InvalidInput"));
         }
         if !c.v6 && c.prefix > 30 || c.v6 && c.prefix > 126 {
             return Err(Error::BadRequest(format!(
@@ -243,14 +245,15 @@ impl NetworkService {
                 if version == 4 {
                     return Err(Error::BadRequest(format!(
                         "Invalid input: {k} is set but ip_version is 4."
-                    )));
+                    ))
+                    .typed("InvalidInput"));
                 }
                 modes[i] = Some(m.to_owned());
             }
         }
         if let (Some(a), Some(b)) = (&modes[0], &modes[1]) {
             if a != b {
-                return Err(Error::BadRequest(format!("Invalid input: ipv6_ra_mode {a} and ipv6_address_mode {b} are not a valid combination.")));
+                return Err(Error::BadRequest(format!("Invalid input: ipv6_ra_mode {a} and ipv6_address_mode {b} are not a valid combination.")).typed("InvalidInput"));
             }
         }
         if (modes[1].as_deref() == Some("slaac") || modes[1].as_deref() == Some("dhcpv6-stateless"))
@@ -258,7 +261,8 @@ impl NetworkService {
         {
             return Err(Error::BadRequest(
                 "Invalid input: SLAAC subnets need a /64 prefix.".into(),
-            ));
+            )
+            .typed("InvalidInput"));
         }
         doc.insert("network_id".into(), json!(network_id));
         doc.insert("ip_version".into(), json!(version));

@@ -250,7 +250,11 @@ impl<'a> Tx<'a> {
         .map_err(|e| match e {
             Error::Conflict(_) => Error::Conflict(format!(
                 "Unable to create the network. The {network_type} segmentation id {id} is in use."
-            )).typed("MacAddressInUse"),
+            )).typed(match network_type {
+                "vlan" => "VlanIdInUse",
+                "flat" => "FlatNetworkInUse",
+                _ => "TunnelIdInUse",
+            }),
             other => other,
         })?;
         Ok(())
