@@ -135,6 +135,53 @@ def network_extensions(a):
         return None
 
 
+def network_api(a):
+    """(token, base URL) of the networking API, or (None, None)."""
+    token, catalog = admin_token_and_catalog(a)
+    url = next((ep["url"] for s in catalog if s.get("type") == "network"
+                for ep in s.get("endpoints", [])
+                if ep.get("interface") == "public"), None)
+    if not token or not url or not is_loopback_url(url):
+        return None, None
+    return token, url.rstrip("/") + "/v2.0"
+
+
+def call_json(method, url, token, body=None):
+    req = urllib.request.Request(
+        url, method=method, headers={"X-Auth-Token": token,
+                                     "Content-Type": "application/json"},
+        data=json.dumps(body).encode() if body is not None else None)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(req, timeout=30) as resp:
+        return json.load(resp)
+
+
+def public_network_id(a):
+    """The external network tempest's router and floating IP tests use,
+    created as devstack does (`public`, 172.24.4.0/24, no DHCP) when missing.
+    It lives only in the all-in-one's own database: nothing is routed."""
+    token, base = network_api(a)
+    if not token:
+        return None
+    try:
+        nets = call_json("GET", base + "/networks?name=public", token)["networks"]
+        if nets:
+            return nets[0]["id"]
+        net = call_json("POST", base + "/networks", token, {"network": {
+            "name": "public", "router:external": True,
+            "provider:network_type": "flat",
+            "provider:physical_network": "public"}})["network"]
+        call_json("POST", base + "/subnets", token, {"subnet": {
+            "name": "public-subnet", "network_id": net["id"], "ip_version": 4,
+            "cidr": "172.24.4.0/24", "gateway_ip": "172.24.4.1",
+            "enable_dhcp": False}})
+        return net["id"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
+        print("ferrotempest: could not create the public network: %s" % e,
+              file=sys.stderr)
+        return None
+
+
 def build_conf(workspace, service):
     a = auth_settings()
     if not is_loopback_url(a["auth_url"]):
@@ -218,8 +265,9 @@ def build_conf(workspace, service):
     }
     conf["service-clients"] = {"http_timeout": "120"}
     conf["image"] = {
-        # no remote image to fetch: this machine reaches no other host
-        "http_image": "",
+        # Only used to decide whether the task-import test runs; the task is
+        # refused before anything is fetched (and the guard allows loopback only).
+        "http_image": "http://127.0.0.1:9/cirros.img",
         "image_caching_enabled": "false",
     }
     conf["image-feature-enabled"] = {
@@ -242,6 +290,12 @@ def build_conf(workspace, service):
             "ipv6_subnet_attributes": "true",
             "port_security": "true",
         }
+        public = public_network_id(a)
+        if public:
+            conf["network"] = {
+                "public_network_id": public,
+                "floating_network_name": "public",
+            }
 
     extra = env("TEMPEST_CONF_EXTRA", None)
     if extra:

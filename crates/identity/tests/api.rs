@@ -457,6 +457,33 @@ async fn exercise(c: &Cloud) {
         StatusCode::UNAUTHORIZED
     );
 
+    // Service-to-service: nova's service token validates a user's token
+    // through the API, as another service's auth middleware does.
+    let client = ferrostack_core::service_client::ServiceClient::new(
+        ferrostack_core::service_client::ServiceCredentials {
+            auth_url: format!("{}/v3", c.base),
+            username: "nova".into(),
+            password: "service_pass".into(),
+            project_name: "service".into(),
+            user_domain_id: "default".into(),
+            project_domain_id: "default".into(),
+        },
+    );
+    let remote = ferrostack_core::service_client::RemoteTokenValidator::new(
+        client,
+        std::time::Duration::from_secs(60),
+    );
+    use ferrostack_core::auth::TokenValidator;
+    let (_, demo2, _) = c.token("demo", "admin_pass", Some("demo")).await;
+    let ctx = remote.validate(demo2.as_deref().unwrap()).await.unwrap();
+    assert_eq!(ctx.user_name, "demo");
+    assert_eq!(ctx.project_name.as_deref(), Some("demo"));
+    assert!(ctx.has_role("member"));
+    assert_eq!(
+        remote.validate("not-a-token").await.unwrap_err().status(),
+        401
+    );
+
     // Deleting the user removes it; its id is then 404.
     assert_eq!(
         c.call(Method::DELETE, &format!("/v3/users/{alice}"), &admin, None)

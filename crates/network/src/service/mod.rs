@@ -113,7 +113,8 @@ impl NetworkService {
                 )
                 .await?
                 {
-                    Some(n) => n["shared"] == true || n["router:external"] == true,
+                    // Subnets of external networks stay private unless shared.
+                    Some(n) => n["shared"] == true,
                     None => false,
                 }
             }
