@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 struct Cloud {
-    identity: String,
+    kit: ferrostack_testkit::TestCloud,
     image: String,
     http: reqwest::Client,
     svc: Arc<ferrostack_image::ImageService>,
@@ -18,74 +18,32 @@ struct Cloud {
 }
 
 async fn start(db: ferrostack_db::Db, name: &str, tune: impl Fn(&mut Config)) -> Cloud {
-    let dir = std::env::temp_dir().join(format!(
-        "ferrostack-image-test-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut cfg = Config::default();
-    cfg.common.data_dir = dir.clone();
-    cfg.identity.bcrypt_cost = 4;
-    tune(&mut cfg);
-    let bus = ferrostack_bus::open("memory://").unwrap();
-    let idb = ferrostack_db::Db::connect(&format!(
-        "sqlite://{}/identity.sqlite?mode=rwc",
-        dir.display()
-    ))
-    .await
-    .unwrap();
-    idb.migrate(ferrostack_identity::store::MIGRATIONS)
-        .await
-        .unwrap();
-    let identity = ferrostack_identity::IdentityService::new(idb, cfg.clone(), bus.clone())
-        .await
-        .unwrap();
-    ferrostack_identity::bootstrap::run(&identity)
-        .await
-        .unwrap();
+    let kit = ferrostack_testkit::start(&format!("image-{name}"), tune).await;
     db.migrate(ferrostack_image::store::MIGRATIONS)
         .await
         .unwrap();
-    let svc = ferrostack_image::ImageService::new(db, cfg.clone(), bus.clone())
+    let svc = ferrostack_image::ImageService::new(db, kit.config.clone(), kit.bus.clone())
         .await
         .unwrap();
-    let validator: ferrostack_core::auth::SharedValidator = Arc::new(
-        ferrostack_identity::service::LocalValidator(identity.clone()),
-    );
-
-    let l1 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let l2 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let identity_url = format!("http://{}", l1.local_addr().unwrap());
-    let image_url = format!("http://{}", l2.local_addr().unwrap());
-    let iapp = ferrostack_identity::api::router(identity);
-    let gapp = ferrostack_image::api::router(svc.clone(), validator, &format!("{identity_url}/v3"));
-    tokio::spawn(async move { axum::serve(l1, iapp).await.unwrap() });
-    tokio::spawn(async move { axum::serve(l2, gapp).await.unwrap() });
+    let image = ferrostack_testkit::serve(ferrostack_image::api::router(
+        svc.clone(),
+        kit.validator.clone(),
+        &kit.auth_uri(),
+    ))
+    .await;
     Cloud {
-        identity: identity_url,
-        image: image_url,
+        image,
         http: reqwest::Client::new(),
         svc,
-        bus,
-        store_dir: cfg.image_store_dir(),
+        bus: kit.bus.clone(),
+        store_dir: kit.config.image_store_dir(),
+        kit,
     }
 }
 
 impl Cloud {
     async fn token(&self, user: &str, project: &str) -> String {
-        let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": user, "domain": {"id": "default"}, "password": "admin_pass"}}},
-            "scope": {"project": {"name": project, "domain": {"id": "default"}}}}});
-        let r = self
-            .http
-            .post(format!("{}/v3/auth/tokens", self.identity))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-        r.headers()["x-subject-token"].to_str().unwrap().to_owned()
+        self.kit.token(user, project).await
     }
 
     async fn call(
@@ -333,18 +291,7 @@ async fn exercise(c: &Cloud) {
         )
         .await;
     let sid = shared["id"].as_str().unwrap().to_owned();
-    let demo_project = {
-        let r = c
-            .http
-            .get(format!("{}/v3/auth/tokens", c.identity))
-            .header("x-auth-token", &admin)
-            .header("x-subject-token", &demo)
-            .send()
-            .await
-            .unwrap();
-        let v: Value = r.json().await.unwrap();
-        v["token"]["project"]["id"].as_str().unwrap().to_owned()
-    };
+    let demo_project = c.kit.project_of(&demo).await;
     let (st, m) = c
         .call(
             Method::POST,

@@ -5,81 +5,43 @@
 use ferrostack_core::config::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 struct Cloud {
-    identity: String,
+    kit: ferrostack_testkit::TestCloud,
     net: String,
     http: reqwest::Client,
     bus: ferrostack_bus::SharedBus,
 }
 
 async fn start(db: ferrostack_db::Db, name: &str) -> Cloud {
-    let dir = std::env::temp_dir().join(format!(
-        "ferrostack-network-test-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut cfg = Config::default();
-    cfg.common.data_dir = dir.clone();
-    cfg.identity.bcrypt_cost = 4;
-    cfg.network.quota_network = 5;
-    let bus = ferrostack_bus::open("memory://").unwrap();
-    let idb = ferrostack_db::Db::connect(&format!(
-        "sqlite://{}/identity.sqlite?mode=rwc",
-        dir.display()
-    ))
-    .await
-    .unwrap();
-    idb.migrate(ferrostack_identity::store::MIGRATIONS)
-        .await
-        .unwrap();
-    let identity = ferrostack_identity::IdentityService::new(idb, cfg.clone(), bus.clone())
-        .await
-        .unwrap();
-    ferrostack_identity::bootstrap::run(&identity)
-        .await
-        .unwrap();
+    let kit = ferrostack_testkit::start(&format!("network-{name}"), |cfg: &mut Config| {
+        cfg.network.quota_network = 5
+    })
+    .await;
     db.migrate(ferrostack_network::store::MIGRATIONS)
         .await
         .unwrap();
-    let svc = ferrostack_network::NetworkService::new(db, cfg.clone(), bus.clone())
+    let svc = ferrostack_network::NetworkService::new(db, kit.config.clone(), kit.bus.clone())
         .await
         .unwrap();
     ferrostack_network::serve_agents(svc.clone()).await.unwrap();
-    let validator: ferrostack_core::auth::SharedValidator = Arc::new(
-        ferrostack_identity::service::LocalValidator(identity.clone()),
-    );
-    let l1 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let l2 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let identity_url = format!("http://{}", l1.local_addr().unwrap());
-    let net_url = format!("http://{}", l2.local_addr().unwrap());
-    let iapp = ferrostack_identity::api::router(identity);
-    let napp = ferrostack_network::api::router(svc, validator, &format!("{identity_url}/v3"));
-    tokio::spawn(async move { axum::serve(l1, iapp).await.unwrap() });
-    tokio::spawn(async move { axum::serve(l2, napp).await.unwrap() });
+    let net = ferrostack_testkit::serve(ferrostack_network::api::router(
+        svc,
+        kit.validator.clone(),
+        &kit.auth_uri(),
+    ))
+    .await;
     Cloud {
-        identity: identity_url,
-        net: net_url,
+        net,
         http: reqwest::Client::new(),
-        bus,
+        bus: kit.bus.clone(),
+        kit,
     }
 }
 
 impl Cloud {
     async fn token(&self, user: &str, project: &str) -> String {
-        let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": user, "domain": {"id": "default"}, "password": "admin_pass"}}},
-            "scope": {"project": {"name": project, "domain": {"id": "default"}}}}});
-        let r = self
-            .http
-            .post(format!("{}/v3/auth/tokens", self.identity))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        r.headers()["x-subject-token"].to_str().unwrap().to_owned()
+        self.kit.token(user, project).await
     }
 
     async fn call(

@@ -151,15 +151,12 @@ impl NetworkService {
                 }
                 m.to_ascii_lowercase()
             }
-            None => {
-                let in_use = store::used_macs(&self.db).await?;
-                loop {
-                    let m = self.random_mac();
-                    if !in_use.contains(&m) {
-                        break m;
-                    }
+            None => loop {
+                let m = self.random_mac();
+                if !store::mac_in_use(&self.db, &spec.network_id, &m).await? {
+                    break m;
                 }
-            }
+            },
         };
 
         // Addresses: as requested, else one from the first IPv4 subnet with

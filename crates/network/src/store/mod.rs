@@ -8,7 +8,8 @@ use ferrostack_core::{Error, Result};
 use ferrostack_db::{sqlx, Db, DbResultExt, Migration, RowExt};
 use serde_json::Value;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     name: "network_initial",
     sql: "
@@ -19,7 +20,14 @@ CREATE INDEX ip_allocations_port ON ip_allocations (port_id);
 CREATE TABLE mac_allocations (network_id VARCHAR(36) NOT NULL, mac_address VARCHAR(17) NOT NULL, port_id VARCHAR(36) NOT NULL, PRIMARY KEY (network_id, mac_address));
 CREATE TABLE segment_allocations (network_type VARCHAR(16) NOT NULL, physical_network VARCHAR(64) NOT NULL, segmentation_id BIGINT NOT NULL, network_id VARCHAR(36) NOT NULL, PRIMARY KEY (network_type, physical_network, segmentation_id))
 ",
-}];
+},
+    Migration {
+        version: 2,
+        name: "network_project_index",
+        // Quota checks count a project's resources on every create.
+        sql: "CREATE INDEX resources_kind_project ON resources (kind, project_id)",
+    },
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -300,12 +308,14 @@ pub async fn used_segments(db: &Db, network_type: &str, physnet: &str) -> Result
         .collect())
 }
 
-pub async fn used_macs(db: &Db) -> Result<std::collections::HashSet<String>> {
-    Ok(sqlx::query("SELECT mac_address FROM mac_allocations")
-        .fetch_all(&db.pool)
-        .await
-        .db()?
-        .iter()
-        .map(|r| r.str("mac_address"))
-        .collect())
+pub async fn mac_in_use(db: &Db, network_id: &str, mac: &str) -> Result<bool> {
+    Ok(sqlx::query(
+        &db.sql("SELECT port_id FROM mac_allocations WHERE network_id = ? AND mac_address = ?"),
+    )
+    .bind(network_id)
+    .bind(mac)
+    .fetch_optional(&db.pool)
+    .await
+    .db()?
+    .is_some())
 }
