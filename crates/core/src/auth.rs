@@ -107,18 +107,3 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
         }
     }
 }
-
-/// Extractor for handlers that accept anonymous callers too.
-#[derive(Clone, Debug)]
-pub struct MaybeAuthenticated(pub Option<Arc<AuthContext>>);
-
-impl<S: Send + Sync> FromRequestParts<S> for MaybeAuthenticated {
-    type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
-        match parts.extensions.get::<TokenOutcome>() {
-            Some(TokenOutcome(Ok(ctx))) => Ok(MaybeAuthenticated(Some(ctx.clone()))),
-            Some(TokenOutcome(Err(e))) => Err(e.clone()),
-            None => Ok(MaybeAuthenticated(None)),
-        }
-    }
-}

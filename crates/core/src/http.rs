@@ -160,8 +160,3 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         }
     }
 }
-
-/// The application's view of a JSON response, with an explicit status.
-pub fn json_response(status: StatusCode, value: serde_json::Value) -> Response {
-    (status, axum::Json(value)).into_response()
-}

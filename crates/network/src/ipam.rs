@@ -207,6 +207,15 @@ pub fn eui64(c: &Cidr, mac: &str) -> Option<u128> {
     Some(c.network() | u64::from_be_bytes(iid) as u128)
 }
 
+/// The first address at or after `from` that lies in one of the pools.
+pub fn next_in_pools(pools: &[(u128, u128)], from: u128) -> Option<u128> {
+    pools
+        .iter()
+        .filter(|(_, e)| *e >= from)
+        .map(|(s, _)| (*s).max(from))
+        .min()
+}
+
 /// The first address of the pools not in `used`.
 pub fn first_free(pools: &[(u128, u128)], used: &std::collections::HashSet<u128>) -> Option<u128> {
     for (s, e) in pools {

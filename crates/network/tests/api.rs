@@ -527,6 +527,32 @@ async fn exercise(c: &Cloud) {
         again["network"]["provider:segmentation_id"], 1,
         "released tunnel id is reused"
     );
+    // A released address is handed out again (first free, as the seed shows).
+    let f3 = c
+        .ok(
+            Method::POST,
+            "/floatingips",
+            &admin,
+            Some(json!({"floatingip": {"floating_network_id": ext_id}})),
+        )
+        .await;
+    let f3_ip = f3["floatingip"]["floating_ip_address"].clone();
+    c.ok(
+        Method::DELETE,
+        &format!("/floatingips/{}", f3["floatingip"]["id"].as_str().unwrap()),
+        &admin,
+        None,
+    )
+    .await;
+    let f4 = c
+        .ok(
+            Method::POST,
+            "/floatingips",
+            &admin,
+            Some(json!({"floatingip": {"floating_network_id": ext_id}})),
+        )
+        .await;
+    assert_eq!(f4["floatingip"]["floating_ip_address"], f3_ip);
     let _ = ext_sub;
 }
 

@@ -450,16 +450,13 @@ pub async fn list(
         }
         cmp_values(&sort_value(b, "id"), &sort_value(a, "id"))
     });
-    let start = match one("marker") {
-        None => 0,
-        Some(m) => {
-            views.iter().position(|v| v["id"] == m).ok_or_else(|| {
-                Error::BadRequest(format!("Invalid marker. Image {m} could not be found."))
-            })? + 1
-        }
-    };
-    let total = views.len();
-    let page: Vec<Value> = views.into_iter().skip(start).take(limit).collect();
+    let (page, more) = ferrostack_core::pagination::paginate(
+        views,
+        |v| v["id"].as_str().unwrap_or_default(),
+        one("marker"),
+        Some(limit),
+    )
+    .map_err(|m| Error::BadRequest(format!("Invalid marker. Image {} could not be found.", m.0)))?;
     let mut first = String::from("/v2/images");
     let passthrough: Vec<String> =
         q.0.iter()
@@ -471,7 +468,7 @@ pub async fn list(
         first.push_str(&passthrough.join("&"));
     }
     let mut body = json!({"images": page, "first": first, "schema": "/v2/schemas/images"});
-    if limit > 0 && start + limit < total {
+    if limit > 0 && more {
         if let Some(last) = body["images"]
             .as_array()
             .and_then(|a| a.last())

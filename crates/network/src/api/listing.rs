@@ -191,22 +191,20 @@ pub fn respond(
         .filter(|l| *l > 0)
         .map(|l| l as usize),
     };
-    let start = match q.iter().find(|(k, _)| k == "marker") {
-        None => 0,
-        Some((_, m)) => items
-            .iter()
-            .position(|i| i["id"] == m.as_str())
-            .map(|p| p + 1)
-            .ok_or_else(|| Error::NotFound(format!("Marker {m} could not be found.")))?,
-    };
-    let total = items.len();
-    let mut page: Vec<Value> = items
-        .into_iter()
-        .skip(start)
-        .take(limit.unwrap_or(usize::MAX))
-        .collect();
+    let marker = q
+        .iter()
+        .find(|(k, _)| k == "marker")
+        .map(|(_, m)| m.as_str());
+    let had_marker = marker.is_some();
+    let (mut page, more) = ferrostack_core::pagination::paginate(
+        items,
+        |i| i["id"].as_str().unwrap_or_default(),
+        marker,
+        limit,
+    )
+    .map_err(|m| Error::NotFound(format!("Marker {} could not be found.", m.0)))?;
     let mut links = Vec::new();
-    if let Some(l) = limit {
+    if limit.is_some() {
         let passthrough: Vec<String> = q
             .iter()
             .filter(|(k, _)| k != "marker" && k != "page_reverse")
@@ -217,14 +215,14 @@ pub fn respond(
         } else {
             format!("{}&", passthrough.join("&"))
         };
-        if start + l < total {
+        if more {
             if let Some(last) = page.last().and_then(|i| i["id"].as_str()) {
                 links.push(
                     json!({"rel": "next", "href": format!("{base_url}?{prefix}marker={last}")}),
                 );
             }
         }
-        if start > 0 {
+        if had_marker {
             if let Some(first) = page.first().and_then(|i| i["id"].as_str()) {
                 links.push(json!({"rel": "previous", "href": format!("{base_url}?{prefix}marker={first}&page_reverse=True")}));
             }

@@ -31,6 +31,8 @@ pub struct NetworkService {
     /// segmentation ids), so concurrent creates pick different ones; the
     /// database's unique keys are the final guard.
     pub alloc_lock: tokio::sync::Mutex<()>,
+    /// Per subnet, an address below which every address is allocated.
+    pub ip_hints: std::sync::Mutex<std::collections::HashMap<String, u128>>,
 }
 
 pub fn now() -> String {
@@ -69,6 +71,7 @@ impl NetworkService {
             config,
             bus,
             alloc_lock: tokio::sync::Mutex::new(()),
+            ip_hints: Default::default(),
         }))
     }
 

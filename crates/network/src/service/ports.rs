@@ -130,12 +130,6 @@ impl NetworkService {
             .into_iter()
             .filter(|s| s["network_id"] == spec.network_id.as_str())
             .collect();
-        let used: HashSet<(String, String)> = store::used_ips(&self.db, &spec.network_id)
-            .await?
-            .into_iter()
-            .map(|(ip, _, _)| (spec.network_id.clone(), ip))
-            .chain(taken.iter().cloned())
-            .collect();
         let mac = match &spec.mac_address {
             Some(m) => {
                 let valid = m.len() == 17
@@ -162,26 +156,6 @@ impl NetworkService {
         // Addresses: as requested, else one from the first IPv4 subnet with
         // room, plus SLAAC addresses and one stateful IPv6 address.
         let mut fixed: Vec<(Value, u128)> = Vec::new();
-        let pick = |s: &Value,
-                    used: &HashSet<(String, String)>,
-                    extra: &[(Value, u128)]|
-         -> Option<u128> {
-            let c = cidr_of(s);
-            let mode = s["ipv6_address_mode"].as_str().unwrap_or("");
-            if c.v6 && (mode == "slaac" || mode == "dhcpv6-stateless") {
-                return ipam::eui64(&c, &mac);
-            }
-            let mut u: HashSet<u128> = used
-                .iter()
-                .filter_map(|(_, ip)| {
-                    ipam::parse_ip(ip)
-                        .filter(|(_, v6)| *v6 == c.v6)
-                        .map(|(a, _)| a)
-                })
-                .collect();
-            u.extend(extra.iter().map(|(_, a)| *a));
-            ipam::first_free(&pools_of(s), &u)
-        };
         match &spec.fixed_ips {
             Some(reqs) => {
                 for r in reqs {
@@ -214,8 +188,9 @@ impl NetworkService {
                             {
                                 return Err(Error::Conflict(format!("IP address {ip} already allocated in subnet {}: it is the gateway.", subnet["id"].as_str().unwrap_or(""))).typed("IpAddressAlreadyAllocated"));
                             }
-                            if used.contains(&(spec.network_id.clone(), c.ip(a)))
+                            if taken.contains(&(spec.network_id.clone(), c.ip(a)))
                                 || fixed.iter().any(|(_, x)| *x == a)
+                                || store::ip_in_use(&self.db, &spec.network_id, &c.ip(a)).await?
                             {
                                 return Err(Error::Conflict(format!(
                                     "IP address {ip} already allocated in subnet {}",
@@ -225,13 +200,16 @@ impl NetworkService {
                             }
                             a
                         }
-                        None => pick(&subnet, &used, &fixed).ok_or_else(|| {
-                            Error::Conflict(format!(
-                                "No more IP addresses available on network {}.",
-                                spec.network_id
-                            ))
-                            .typed("IpAddressGenerationFailure")
-                        })?,
+                        None => self
+                            .pick_address(&subnet, &spec.network_id, &mac, &fixed, taken)
+                            .await?
+                            .ok_or_else(|| {
+                                Error::Conflict(format!(
+                                    "No more IP addresses available on network {}.",
+                                    spec.network_id
+                                ))
+                                .typed("IpAddressGenerationFailure")
+                            })?,
                     };
                     fixed.push((subnet, addr));
                 }
@@ -250,7 +228,10 @@ impl NetworkService {
                     if (!c.v6 && have_v4) || (c.v6 && !auto && have_v6_stateful) {
                         continue;
                     }
-                    if let Some(a) = pick(s, &used, &fixed) {
+                    if let Some(a) = self
+                        .pick_address(s, &spec.network_id, &mac, &fixed, taken)
+                        .await?
+                    {
                         if !c.v6 {
                             have_v4 = true;
                         } else if !auto {
@@ -330,6 +311,78 @@ impl NetworkService {
         });
         tx.insert(Kind::Port, &doc).await?;
         Ok(doc)
+    }
+
+    /// The lowest free address of a subnet's pools (or the EUI-64 address of
+    /// a SLAAC subnet). `ip_hints` remembers per subnet an address below
+    /// which everything is allocated, so the next one costs a few point
+    /// queries instead of reading every allocation of the network.
+    async fn pick_address(
+        &self,
+        s: &Value,
+        network_id: &str,
+        mac: &str,
+        claimed: &[(Value, u128)],
+        taken: &HashSet<(String, String)>,
+    ) -> Result<Option<u128>> {
+        let c = cidr_of(s);
+        let mode = s["ipv6_address_mode"].as_str().unwrap_or("");
+        if c.v6 && (mode == "slaac" || mode == "dhcpv6-stateless") {
+            return Ok(ipam::eui64(&c, mac));
+        }
+        let subnet_id = s["id"].as_str().unwrap_or_default().to_owned();
+        let pools = pools_of(s);
+        let hint = self
+            .ip_hints
+            .lock()
+            .expect("hints")
+            .get(&subnet_id)
+            .copied();
+        let mut candidate = match hint {
+            Some(h) => h,
+            None => {
+                // First allocation since start: one full read of the network's addresses.
+                let used: HashSet<u128> = store::used_ips(&self.db, network_id)
+                    .await?
+                    .iter()
+                    .filter_map(|(ip, _, _)| ipam::parse_ip(ip).map(|(a, _)| a))
+                    .collect();
+                match ipam::first_free(&pools, &used) {
+                    Some(a) => a,
+                    None => return Ok(None),
+                }
+            }
+        };
+        loop {
+            let Some(a) = ipam::next_in_pools(&pools, candidate) else {
+                return Ok(None);
+            };
+            let ip = c.ip(a);
+            let busy = claimed.iter().any(|(_, x)| *x == a)
+                || taken.contains(&(network_id.to_owned(), ip.clone()))
+                || store::ip_in_use(&self.db, network_id, &ip).await?;
+            if !busy {
+                self.ip_hints.lock().expect("hints").insert(subnet_id, a);
+                return Ok(Some(a));
+            }
+            candidate = a + 1;
+        }
+    }
+
+    /// Addresses a port gave back may be handed out again.
+    pub fn note_released(&self, port: &Value) {
+        let mut hints = self.ip_hints.lock().expect("hints");
+        for f in port["fixed_ips"].as_array().into_iter().flatten() {
+            let (Some(sid), Some((a, _))) = (
+                f["subnet_id"].as_str(),
+                f["ip_address"].as_str().and_then(ipam::parse_ip),
+            ) else {
+                continue;
+            };
+            if let Some(h) = hints.get_mut(sid) {
+                *h = (*h).min(a);
+            }
+        }
     }
 
     pub async fn create_port(&self, ctx: &AuthContext, body: &Map<String, Value>) -> Result<Value> {
@@ -566,6 +619,7 @@ impl NetworkService {
                 Error::BadRequest("Invalid input for fixed_ips. Reason: must be a list.".into())
             })?;
             tx.release_port_ips(id).await?;
+            self.note_released(&doc);
             let spec = PortSpec {
                 project_id: doc["project_id"].as_str().unwrap_or_default().to_owned(),
                 network_id: doc["network_id"].as_str().unwrap_or_default().to_owned(),
@@ -716,6 +770,7 @@ impl NetworkService {
         tx.release_port_ips(id).await?;
         tx.release_mac(id).await?;
         tx.delete(Kind::Port, id).await?;
+        self.note_released(doc);
         Ok(())
     }
 

@@ -766,6 +766,7 @@ impl NetworkService {
             tx.release_mac(p["id"].as_str().unwrap_or_default()).await?;
             tx.delete(Kind::Port, p["id"].as_str().unwrap_or_default())
                 .await?;
+            self.note_released(&p);
         }
         tx.delete(Kind::FloatingIp, id).await?;
         tx.commit().await?;

@@ -308,6 +308,18 @@ pub async fn used_segments(db: &Db, network_type: &str, physnet: &str) -> Result
         .collect())
 }
 
+pub async fn ip_in_use(db: &Db, network_id: &str, ip: &str) -> Result<bool> {
+    Ok(sqlx::query(
+        &db.sql("SELECT port_id FROM ip_allocations WHERE network_id = ? AND ip_address = ?"),
+    )
+    .bind(network_id)
+    .bind(ip)
+    .fetch_optional(&db.pool)
+    .await
+    .db()?
+    .is_some())
+}
+
 pub async fn mac_in_use(db: &Db, network_id: &str, mac: &str) -> Result<bool> {
     Ok(sqlx::query(
         &db.sql("SELECT port_id FROM mac_allocations WHERE network_id = ? AND mac_address = ?"),
