@@ -125,7 +125,7 @@ impl IdentityService {
         let events = self.revocations.read().unwrap();
         events.iter().any(|ev| {
             p.i <= ev.issued_before
-                && ev.audit_id.as_ref().is_none_or(|a| p.a.contains(a))
+                && ev.audit_id.as_ref().is_none_or(|a| p.a.first() == Some(a))
                 && ev.user_id.as_ref().is_none_or(|u| &p.u.0 == u)
                 && ev
                     .project_id
@@ -426,7 +426,8 @@ impl IdentityService {
                 }
                 user = self.user(&prior.u.0).await.map_err(|_| unauthorized())?;
                 expires = prior.e;
-                audit.push(prior.a[0].clone());
+                // [own id, chain root]: the root is the first token's id.
+                audit.push(prior.a.last().cloned().unwrap_or_default());
                 prior_methods = prior.m.clone();
                 if auth.get("scope").is_none() {
                     // Re-issuing without a scope keeps the original scope.
@@ -487,6 +488,9 @@ impl IdentityService {
                     .await
                     .map_err(|_| unauthorized())?;
                 let domain = self.domain(&project.domain_id).await?;
+                if !project.enabled || !domain.enabled {
+                    return Err(unauthorized());
+                }
                 forced_scope = Some(Scope::Project(project, domain));
                 app_cred = Some(cred);
             }

@@ -487,7 +487,11 @@ impl ImageService {
             }
         }
         img.updated_at = store::now_str();
-        store::images::update(&self.db, &img).await?;
+        // Metadata only: an upload or (de)activation running meanwhile keeps its state.
+        store::images::update_metadata(&self.db, &img).await?;
+        let img = store::images::get(&self.db, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
         self.notify("image.update", &img).await;
         Ok(img)
     }

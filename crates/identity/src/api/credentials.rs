@@ -162,6 +162,13 @@ async fn update(
                     Error::BadRequest("Invalid input for field 'credential.user_id'.".into())
                 })?;
                 svc.user(u).await?;
+                // The new owner must pass the same policy (CVE-2020-12691).
+                enforce(
+                    &svc,
+                    &ctx,
+                    "identity:update_credential",
+                    json!({"credential": {"user_id": u}}),
+                )?;
                 d.owner_id = u.to_owned();
             }
             "blob" | "type" if !v.is_string() => {

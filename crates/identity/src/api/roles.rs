@@ -165,6 +165,12 @@ async fn update(
         r.extra.clone(),
     );
     store::roles::update(&svc.db, &r).await?;
+    // Tokens carry role names, which policies match: a rename takes effect now.
+    svc.revoke(RevocationEvent {
+        role_id: Some(r.id.clone()),
+        ..Default::default()
+    })
+    .await?;
     Ok(ok(json!({"role": role_view(&svc, &r)})))
 }
 
@@ -271,6 +277,12 @@ async fn delete_rule(
             "{prior} does not imply {implied}."
         )));
     }
+    // Tokens carry expanded roles: those holding the prior role lose the implied one now.
+    svc.revoke(RevocationEvent {
+        role_id: Some(prior),
+        ..Default::default()
+    })
+    .await?;
     Ok(no_content())
 }
 

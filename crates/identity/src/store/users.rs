@@ -125,6 +125,8 @@ pub async fn delete(db: &Db, id: &str) -> Result<()> {
         "DELETE FROM group_members WHERE user_id = ?",
         "DELETE FROM assignments WHERE actor_id = ?",
         "DELETE FROM application_credentials WHERE user_id = ?",
+        "DELETE FROM credentials WHERE owner_id = ?",
+        "DELETE FROM access_rules WHERE owner_id = ?",
         "DELETE FROM users WHERE id = ?",
     ] {
         sqlx::query(&db.sql(q))

@@ -28,7 +28,7 @@ pub async fn create(
     let member = body
         .get("member")
         .and_then(Value::as_str)
-        .filter(|m| !m.is_empty())
+        .filter(|m| !m.is_empty() && m.chars().count() <= 255)
         .ok_or_else(|| Error::BadRequest("Member to be added not specified".into()))?;
     let m = svc.add_member(&ctx, &id, member).await?;
     Ok(axum::Json(ImageService::member_view(&m)).into_response())

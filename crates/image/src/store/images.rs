@@ -156,6 +156,31 @@ pub async fn update(db: &Db, i: &Image) -> Result<()> {
     Ok(())
 }
 
+/// Write what a PATCH may change, leaving status, size and hashes to the
+/// upload and activation paths.
+pub async fn update_metadata(db: &Db, i: &Image) -> Result<()> {
+    sqlx::query(&db.sql(
+        "UPDATE images SET name = ?, visibility = ?, protected = ?, os_hidden = ?, owner = ?, disk_format = ?, container_format = ?, min_disk = ?, min_ram = ?, tags = ?, properties = ?, updated_at = ? WHERE id = ?",
+    ))
+    .bind(&i.name)
+    .bind(&i.visibility)
+    .bind(i.protected as i64)
+    .bind(i.os_hidden as i64)
+    .bind(&i.owner)
+    .bind(&i.disk_format)
+    .bind(&i.container_format)
+    .bind(i.min_disk)
+    .bind(i.min_ram)
+    .bind(serde_json::to_string(&i.tags).expect("tags"))
+    .bind(Value::Object(i.properties.clone()).to_string())
+    .bind(&i.updated_at)
+    .bind(&i.id)
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(())
+}
+
 /// Move an image from one status to another only if it is still in `from`:
 /// the compare-and-set that keeps two uploads from racing.
 pub async fn transition(db: &Db, id: &str, from: &[&str], to: &str) -> Result<bool> {

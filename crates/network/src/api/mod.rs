@@ -637,20 +637,21 @@ async fn availability_of(svc: &Svc, net: &Value) -> Result<Value> {
     {
         let t: u128 = crate::service::subnet_pools(&s)
             .iter()
-            .map(|(a, b)| b - a + 1)
-            .sum();
+            .fold(0u128, |acc, (a, b)| {
+                acc.saturating_add(b - a).saturating_add(1)
+            });
         let u = used
             .iter()
             .filter(|(_, sid, _)| s["id"] == sid.as_str())
             .count() as u128;
-        total += t;
+        total = total.saturating_add(t);
         used_total += u;
         subnets.push(json!({"subnet_id": s["id"], "subnet_name": s["name"], "cidr": s["cidr"], "ip_version": s["ip_version"],
-                            "total_ips": t as u64, "used_ips": u as u64}));
+                            "total_ips": t.min(u64::MAX as u128) as u64, "used_ips": u as u64}));
     }
     Ok(
         json!({"network_id": id, "network_name": net["name"], "tenant_id": net["project_id"], "project_id": net["project_id"],
-              "total_ips": total as u64, "used_ips": used_total as u64, "subnet_ip_availability": subnets}),
+              "total_ips": total.min(u64::MAX as u128) as u64, "used_ips": used_total as u64, "subnet_ip_availability": subnets}),
     )
 }
 

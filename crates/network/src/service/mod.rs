@@ -33,6 +33,8 @@ pub struct NetworkService {
     pub alloc_lock: tokio::sync::Mutex<()>,
     /// Per subnet, an address below which every address is allocated.
     pub ip_hints: std::sync::Mutex<std::collections::HashMap<String, u128>>,
+    /// Serialises the creation of projects' `default` security groups.
+    pub default_sg_lock: tokio::sync::Mutex<()>,
 }
 
 pub fn now() -> String {
@@ -72,6 +74,7 @@ impl NetworkService {
             bus,
             alloc_lock: tokio::sync::Mutex::new(()),
             ip_hints: Default::default(),
+            default_sg_lock: tokio::sync::Mutex::new(()),
         }))
     }
 

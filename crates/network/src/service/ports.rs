@@ -135,9 +135,10 @@ impl NetworkService {
                 let valid = m.len() == 17
                     && m.split(':')
                         .all(|b| b.len() == 2 && u8::from_str_radix(b, 16).is_ok());
-                let multicast = u8::from_str_radix(&m[..2.min(m.len())], 16)
-                    .map(|b| b & 1 == 1)
-                    .unwrap_or(true);
+                let multicast = m
+                    .get(..2)
+                    .and_then(|b| u8::from_str_radix(b, 16).ok())
+                    .is_none_or(|b| b & 1 == 1);
                 if !valid || multicast || m == "00:00:00:00:00:00" {
                     return Err(Error::BadRequest(format!(
                         "Invalid input for mac_address. Reason: '{m}' is not a valid MAC address."
@@ -369,6 +370,66 @@ impl NetworkService {
         }
     }
 
+    /// What only an admin or the network's owner may set on a port (Neutron's
+    /// `admin_or_network_owner` rules): chosen addresses, port security,
+    /// address pairs, `network:*` owners; and a router as device must be the
+    /// caller's own.
+    async fn check_port_privileges(
+        &self,
+        ctx: &AuthContext,
+        net: &Value,
+        body: &Map<String, Value>,
+        action: &str,
+    ) -> Result<()> {
+        let privileged =
+            Self::is_admin(ctx) || net["project_id"].as_str() == ctx.project_id.as_deref();
+        let chooses_address = body
+            .get("fixed_ips")
+            .and_then(Value::as_array)
+            .is_some_and(|ips| ips.iter().any(|f| f.get("ip_address").is_some()));
+        let owner_is_network = body
+            .get("device_owner")
+            .and_then(Value::as_str)
+            .is_some_and(|o| o.starts_with("network:"));
+        let checks = [
+            ("fixed_ips:ip_address", chooses_address),
+            (
+                "port_security_enabled",
+                body.contains_key("port_security_enabled"),
+            ),
+            (
+                "allowed_address_pairs",
+                body.get("allowed_address_pairs")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty()),
+            ),
+            ("device_owner", owner_is_network),
+        ];
+        for (attr, used) in checks {
+            if used && !privileged {
+                return Err(Error::Forbidden(format!(
+                    "(rule:{action}_port:{attr}) is disallowed by policy"
+                ))
+                .typed("PolicyNotAuthorized"));
+            }
+        }
+        if let (Some(owner), Some(device)) = (
+            body.get("device_owner").and_then(Value::as_str),
+            body.get("device_id").and_then(Value::as_str),
+        ) {
+            if owner.starts_with("network:router") && !device.is_empty() && !Self::is_admin(ctx) {
+                let router = store::get(&self.db, Kind::Router, device).await?;
+                if router.is_none_or(|r| r["project_id"].as_str() != ctx.project_id.as_deref()) {
+                    return Err(Error::Conflict(format!(
+                        "The following device_id {device} is not owned by your project or matches another project's router."
+                    ))
+                    .typed("DeviceIDNotOwnedByTenant"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Addresses a port gave back may be handed out again.
     pub fn note_released(&self, port: &Value) {
         let mut hints = self.ip_hints.lock().expect("hints");
@@ -421,6 +482,8 @@ impl NetworkService {
             )
             .typed("PolicyNotAuthorized"));
         }
+        self.check_port_privileges(ctx, &net, body, "create")
+            .await?;
         self.check_quota(Kind::Port, &project).await?;
         let fixed_ips = match body.get("fixed_ips") {
             None | Some(Value::Null) => None,
@@ -514,6 +577,14 @@ impl NetworkService {
         if let Some(v) = opt_bool(body, "admin_state_up")? {
             doc["admin_state_up"] = json!(v);
         }
+        let net = self
+            .get_doc(
+                Kind::Network,
+                doc["network_id"].as_str().unwrap_or_default(),
+            )
+            .await?;
+        self.check_port_privileges(ctx, &net, body, "update")
+            .await?;
         for k in ["device_id", "device_owner"] {
             if let Some(v) = opt_string(body, k, "port", 255)? {
                 doc[k] = json!(v);
@@ -695,7 +766,19 @@ impl NetworkService {
                             ))
                             .typed("InvalidIpForSubnet")
                         })?;
-                    let _ = v6;
+                    if !v6 && (a == c.network() || a == c.last()) {
+                        return Err(Error::BadRequest(format!(
+                            "IP address {ip} is not a valid IP for the specified subnet."
+                        ))
+                        .typed("InvalidIpForSubnet"));
+                    }
+                    if !spec.allow_gateway_ip && subnet["gateway_ip"].as_str() == Some(ip) {
+                        return Err(Error::Conflict(format!(
+                            "IP address {ip} already allocated in subnet {}: it is the gateway.",
+                            subnet["id"].as_str().unwrap_or("")
+                        ))
+                        .typed("IpAddressAlreadyAllocated"));
+                    }
                     if used.contains(&a) || claimed.contains(&a) {
                         return Err(Error::Conflict(format!(
                             "IP address {ip} already allocated in subnet {}",

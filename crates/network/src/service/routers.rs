@@ -309,6 +309,12 @@ impl NetworkService {
             }
             (Some(sid), None) => {
                 let subnet = self.get_visible(ctx, Kind::Subnet, sid).await?;
+                if !Self::is_admin(ctx) && subnet["project_id"] != router["project_id"] {
+                    return Err(Error::BadRequest(format!(
+                        "Bad router request: Cannot add interface to router {id} because subnet {sid} is not owned by project making the request."
+                    ))
+                    .typed("BadRequest"));
+                }
                 let gw = subnet["gateway_ip"].as_str().ok_or_else(|| {
                     Error::BadRequest(
                         "Bad router request: Subnet for router interface must have a gateway IP."
@@ -684,6 +690,12 @@ impl NetworkService {
                 other => other,
             })?;
         let address = port["fixed_ips"][0]["ip_address"].clone();
+        if address.is_null() {
+            return Err(Error::BadRequest(format!(
+                "Bad floatingip request: Network {net_id} has no IPv4 subnet to allocate a floating IP from."
+            ))
+            .typed("BadRequest"));
+        }
         doc.insert("floating_network_id".into(), json!(net_id));
         doc.insert("floating_ip_address".into(), address);
         doc.insert("port_id".into(), Value::Null);

@@ -67,6 +67,7 @@ impl NetworkService {
     /// The project's `default` group, created on first use as Neutron does:
     /// all egress allowed, ingress only from members of the same group.
     pub async fn ensure_default_security_group(&self, project: &str) -> Result<String> {
+        let _guard = self.default_sg_lock.lock().await;
         let existing = store::list(&self.db, Kind::SecurityGroup)
             .await?
             .into_iter()
@@ -354,7 +355,13 @@ impl NetworkService {
             None => None,
             Some(p) => {
                 let (addr, plen) = match p.split_once('/') {
-                    Some((a, l)) => (a, l.parse::<u8>().ok()),
+                    Some((a, l)) => (
+                        a,
+                        Some(l.parse::<u8>().map_err(|_| {
+                            Error::BadRequest(format!("Invalid input for remote_ip_prefix. Reason: '{p}' is not a valid IP prefix."))
+                                .typed("HTTPBadRequest")
+                        })?),
+                    ),
                     None => (p.as_str(), None),
                 };
                 let (a, v6) = ipam::parse_ip(addr).ok_or_else(|| Error::BadRequest(format!("Invalid input for remote_ip_prefix. Reason: '{p}' is not a valid IP prefix.")))?;

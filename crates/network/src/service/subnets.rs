@@ -363,6 +363,7 @@ impl NetworkService {
                 }
             }
             doc["allocation_pools"] = pools_json(&c, &pools);
+            self.ip_hints.lock().expect("hints").remove(id);
         }
         if let Some(v) = opt_bool(body, "enable_dhcp")? {
             doc["enable_dhcp"] = json!(v);
