@@ -210,6 +210,18 @@ pub fn context_from_token_body(t: &Value) -> AuthContext {
         issued_at: s(&t["issued_at"]).unwrap_or_default(),
         expires_at: s(&t["expires_at"]).unwrap_or_default(),
         application_credential_id: s(&t["application_credential"]["id"]),
+        access_rules: t["application_credential"]["access_rules"]
+            .as_array()
+            .map(|rules| {
+                rules
+                    .iter()
+                    .map(|r| crate::auth::AccessRule {
+                        service: s(&r["service"]).unwrap_or_default(),
+                        path: s(&r["path"]).unwrap_or_default(),
+                        method: s(&r["method"]).unwrap_or_default(),
+                    })
+                    .collect()
+            }),
         is_admin_project: t["is_admin_project"].as_bool().unwrap_or(false),
         token: String::new(),
     }

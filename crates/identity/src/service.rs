@@ -7,7 +7,7 @@ use crate::store::{
 };
 use crate::token::{KeyRepository, TokenPayload};
 use ferrostack_bus::SharedBus;
-use ferrostack_core::auth::{AuthContext, TokenValidator};
+use ferrostack_core::auth::{AccessRule, AuthContext, TokenValidator};
 use ferrostack_core::config::Config;
 use ferrostack_core::policy::Policy;
 use ferrostack_core::time::iso_micros;
@@ -177,6 +177,16 @@ impl IdentityService {
             issued_at: micros_to_iso(p.i),
             expires_at: micros_to_iso(p.e),
             application_credential_id: p.c.clone(),
+            access_rules: p.ar.as_ref().map(|rules| {
+                rules
+                    .iter()
+                    .map(|(service, path, method)| AccessRule {
+                        service: service.clone(),
+                        path: path.clone(),
+                        method: method.clone(),
+                    })
+                    .collect()
+            }),
             is_admin_project: false,
             token: String::new(),
         }
@@ -582,6 +592,18 @@ impl IdentityService {
             i: now,
             e: expires,
             a: audit,
+            ar: app_cred.as_ref().and_then(|c| {
+                let rules: Vec<(String, String, String)> = c
+                    .access_rules
+                    .as_array()?
+                    .iter()
+                    .map(|r| {
+                        let f = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                        (f("service"), f("path"), f("method"))
+                    })
+                    .collect();
+                (!rules.is_empty()).then_some(rules)
+            }),
             c: app_cred.map(|c| c.id),
             x: user.password_expires_at.clone(),
         };
@@ -721,6 +743,14 @@ impl IdentityService {
                 .map(|c| (c.name, !c.unrestricted));
             let (name, restricted) = name.unwrap_or_default();
             t["application_credential"] = json!({"id": c, "name": name, "restricted": restricted});
+            if let Some(rules) = &p.ar {
+                t["application_credential"]["access_rules"] = Value::Array(
+                    rules
+                        .iter()
+                        .map(|(s, path, m)| json!({"service": s, "path": path, "method": m}))
+                        .collect(),
+                );
+            }
         }
         if with_catalog && (p.p.is_some() || p.d.is_some() || p.s) {
             t["catalog"] = self

@@ -42,6 +42,9 @@ pub struct TokenPayload {
     /// user's password expiry (as stored), for `password_expires_at`
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x: Option<String>,
+    /// application credential access rules: (service type, path, method)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ar: Option<Vec<(String, String, String)>>,
 }
 
 impl TokenPayload {
@@ -202,6 +205,7 @@ mod tests {
             a: vec!["audit".into()],
             c: None,
             x: None,
+            ar: None,
         }
     }
 

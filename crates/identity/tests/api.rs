@@ -423,6 +423,46 @@ async fn exercise(c: &Cloud) {
         StatusCode::UNAUTHORIZED
     );
 
+    // Access rules: a credential limited to one call gets nothing else.
+    let (st, v) = c
+        .call(
+            Method::POST,
+            &format!("/v3/users/{admin_id}/application_credentials"),
+            &admin,
+            Some(json!({"application_credential": {"name": "narrow",
+                "access_rules": [{"service": "identity", "path": "/v3/auth/projects", "method": "GET"}]}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (nid, nsecret) = (
+        v["application_credential"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        v["application_credential"]["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let r = c
+        .http
+        .post(format!("{}/v3/auth/tokens", c.base))
+        .json(&json!({"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": nid, "secret": nsecret}}}}))
+        .send()
+        .await
+        .unwrap();
+    let narrow = r.headers()["x-subject-token"].to_str().unwrap().to_owned();
+    assert_eq!(
+        c.call(Method::GET, "/v3/auth/projects", &narrow, None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.call(Method::GET, "/v3/users", &narrow, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
     // v2.0 like `keystone token-get`.
     let r = c
         .http

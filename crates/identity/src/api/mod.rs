@@ -60,7 +60,13 @@ pub fn router(svc: Svc) -> Router {
         .fallback(not_found_fallback)
         .with_state(svc)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(validator, auth_layer))
+        .layer(axum::middleware::from_fn_with_state(
+            ferrostack_core::auth::AuthLayer {
+                validator,
+                service_type: "identity",
+            },
+            auth_layer,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             ServiceLayer::new("identity", ErrorStyle::Keystone, &auth_uri),
             service_layer,

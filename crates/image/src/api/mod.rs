@@ -84,7 +84,13 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         .merge(data)
         .fallback(not_found_fallback)
         .with_state(svc)
-        .layer(axum::middleware::from_fn_with_state(validator, auth_layer))
+        .layer(axum::middleware::from_fn_with_state(
+            ferrostack_core::auth::AuthLayer {
+                validator,
+                service_type: "image",
+            },
+            auth_layer,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             ServiceLayer::new("image", ErrorStyle::Glance, auth_uri),
             service_layer,

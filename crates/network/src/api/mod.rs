@@ -183,7 +183,13 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
     r.fallback(not_found_fallback)
         .with_state(svc)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(validator, auth_layer))
+        .layer(axum::middleware::from_fn_with_state(
+            ferrostack_core::auth::AuthLayer {
+                validator,
+                service_type: "network",
+            },
+            auth_layer,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             ServiceLayer::new("network", ErrorStyle::Neutron, auth_uri),
             service_layer,
