@@ -478,6 +478,46 @@ async fn exercise(c: &Cloud) {
         )
         .await;
     assert_eq!(v["agents"][0]["id"], aid);
+    // A DHCP agent gets new DHCP-enabled networks automatically.
+    let dhcp = json!({"agent_state": {"agent_type": "DHCP agent", "binary": "ferrostack-dhcp-agent", "host": "network1",
+        "topic": "dhcp_agent", "configurations": {}, "start_flag": true}});
+    let dhcp_id = c
+        .bus
+        .call(
+            ferrostack_network::PLUGIN_TOPIC,
+            ferrostack_bus::RpcMessage {
+                method: "report_state".into(),
+                args: dhcp,
+            },
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let dn = c
+        .ok(
+            Method::POST,
+            "/networks",
+            &admin,
+            Some(json!({"network": {"name": "with-dhcp"}})),
+        )
+        .await["network"]["id"]
+        .clone();
+    c.ok(
+        Method::POST,
+        "/subnets",
+        &admin,
+        Some(json!({"subnet": {"network_id": dn, "ip_version": 4, "cidr": "10.77.0.0/24"}})),
+    )
+    .await;
+    let (_, v) = c
+        .call(
+            Method::GET,
+            &format!("/networks/{}/dhcp-agents", dn.as_str().unwrap()),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(v["agents"][0]["id"], dhcp_id);
     let (_, v) = c.call(Method::GET, "/agents", &demo, None).await;
     assert_eq!(v["agents"], json!([]), "members see no agents");
 

@@ -294,6 +294,15 @@ impl NetworkService {
         let doc = Value::Object(doc);
         let mut tx = store::Tx::begin(&self.db).await?;
         tx.insert(Kind::Subnet, &doc).await?;
+        // A network with DHCP gets a DHCP agent, as Neutron's auto-scheduling does.
+        if doc["enable_dhcp"] == true && net["_dhcp_agents"].as_array().is_none_or(|a| a.is_empty())
+        {
+            if let Some(agent) = self.pick_agent("DHCP agent").await? {
+                let mut net = net.clone();
+                net["_dhcp_agents"] = json!([agent]);
+                tx.update(Kind::Network, &net).await?;
+            }
+        }
         tx.commit().await?;
         self.notify(Kind::Subnet, "create", &doc).await;
         Ok(doc)
