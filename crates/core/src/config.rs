@@ -15,6 +15,7 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub image: ImageConfig,
     pub network: NetworkConfig,
+    pub service_auth: ServiceAuthConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -225,7 +226,45 @@ impl Default for NetworkConfig {
     }
 }
 
+/// How a service that does not run identity in its own process validates
+/// tokens: as its service user (`glance`, `neutron`, …) against this URL.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceAuthConfig {
+    /// Empty means `http://<public_host>:<identity.public_port>/v3`.
+    pub auth_url: String,
+    /// Empty means `identity.service_password` (the seed's `service_pass`).
+    pub password: String,
+    pub project_name: String,
+    pub user_domain_id: String,
+    pub project_domain_id: String,
+    /// Seconds a validated token is trusted before asking identity again.
+    pub token_cache_seconds: u64,
+}
+
+impl Default for ServiceAuthConfig {
+    fn default() -> Self {
+        ServiceAuthConfig {
+            auth_url: String::new(),
+            password: String::new(),
+            project_name: "service".into(),
+            user_domain_id: "default".into(),
+            project_domain_id: "default".into(),
+            token_cache_seconds: 60,
+        }
+    }
+}
+
 impl Config {
+    /// The identity URL services authenticate against.
+    pub fn service_auth_url(&self) -> String {
+        if self.service_auth.auth_url.is_empty() {
+            format!("{}/v3", self.public_url(self.identity.public_port))
+        } else {
+            self.service_auth.auth_url.clone()
+        }
+    }
+
     /// Read `path` (when given), then apply environment overrides.
     pub fn load(path: Option<&Path>) -> Result<Config, String> {
         let mut doc = match path {

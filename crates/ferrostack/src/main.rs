@@ -1,7 +1,7 @@
 //! `ferrostack`: one binary for every role of the cloud.
 
-mod all_in_one;
 mod credentials;
+mod services;
 
 use clap::{Parser, Subcommand};
 use ferrostack_core::config::Config;
@@ -33,6 +33,16 @@ enum Command {
         /// Address to listen on and to publish in the catalog.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
+    },
+    /// Run some services as one node of a multi-node cloud (databases and the
+    /// identity URL from the configuration; no bootstrap).
+    Serve {
+        /// A seed node role: `controller` (identity, image, network).
+        #[arg(long, conflicts_with = "services")]
+        role: Option<String>,
+        /// Comma-separated services: identity, image, network.
+        #[arg(long, value_delimiter = ',')]
+        services: Vec<String>,
     },
     /// Create the seed's projects, users, roles, services and endpoints (idempotent).
     Bootstrap,
@@ -91,7 +101,22 @@ async fn main() -> anyhow::Result<()> {
         Command::AllInOne { host } => {
             cfg.common.bind_host = host.clone();
             cfg.common.public_host = host;
-            all_in_one::run(cfg).await
+            services::run(cfg, &services::Service::ALL, true).await
+        }
+        Command::Serve {
+            role,
+            services: names,
+        } => {
+            let selected = match role {
+                Some(r) => services::Service::for_role(&r).map_err(anyhow::Error::msg)?,
+                None if names.is_empty() => anyhow::bail!("name a --role or --services"),
+                None => names
+                    .iter()
+                    .map(|n| services::Service::parse(n))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(anyhow::Error::msg)?,
+            };
+            services::run(cfg, &selected, false).await
         }
         Command::Bootstrap => {
             let bus = ferrostack_bus::open(&cfg.bus.url)?;

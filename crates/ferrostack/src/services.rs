@@ -1,0 +1,200 @@
+//! Running services: `all-in-one` (everything, bootstrapped, one process)
+//! and `serve` (a chosen set, as one node of a multi-node cloud). Services
+//! that run without identity in the same process validate tokens through
+//! the identity API with their service user, as keystonemiddleware does.
+
+use ferrostack_core::auth::SharedValidator;
+use ferrostack_core::config::Config;
+use ferrostack_core::service_client::{RemoteTokenValidator, ServiceClient, ServiceCredentials};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Identity,
+    Image,
+    Network,
+}
+
+impl Service {
+    pub const ALL: [Service; 3] = [Service::Identity, Service::Image, Service::Network];
+
+    pub fn parse(name: &str) -> Result<Service, String> {
+        match name.trim() {
+            "identity" | "keystone" => Ok(Service::Identity),
+            "image" | "glance" => Ok(Service::Image),
+            "network" | "neutron" => Ok(Service::Network),
+            other => Err(format!(
+                "unknown service '{other}' (identity, image, network)"
+            )),
+        }
+    }
+
+    /// The services of a seed node role that exist in this build.
+    pub fn for_role(role: &str) -> Result<Vec<Service>, String> {
+        match role {
+            "controller" => Ok(Service::ALL.to_vec()),
+            other => Err(format!(
+                "role '{other}' has no services in this build yet (the network agents and compute are still to come); use 'controller' or --services"
+            )),
+        }
+    }
+
+    /// The service user that validates tokens for this service (the seed's).
+    fn service_user(self) -> &'static str {
+        match self {
+            Service::Identity => "keystone",
+            Service::Image => "glance",
+            Service::Network => "neutron",
+        }
+    }
+}
+
+fn remote_validator(cfg: &Config, service: Service) -> SharedValidator {
+    let password = if cfg.service_auth.password.is_empty() {
+        cfg.identity.service_password.clone()
+    } else {
+        cfg.service_auth.password.clone()
+    };
+    let client = ServiceClient::new(ServiceCredentials {
+        auth_url: cfg.service_auth_url(),
+        username: service.service_user().into(),
+        password,
+        project_name: cfg.service_auth.project_name.clone(),
+        user_domain_id: cfg.service_auth.user_domain_id.clone(),
+        project_domain_id: cfg.service_auth.project_domain_id.clone(),
+    });
+    Arc::new(RemoteTokenValidator::new(
+        client,
+        Duration::from_secs(cfg.service_auth.token_cache_seconds),
+    ))
+}
+
+/// Run `services`; `all_in_one` also bootstraps identity on first start and
+/// writes the credential files.
+pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow::Result<()> {
+    let data_dir = cfg.common.data_dir.clone();
+    let bus = ferrostack_bus::open(&cfg.bus.url)?;
+    let auth_uri = cfg.service_auth_url();
+    let mut apps: Vec<(&str, u16, axum::Router)> = Vec::new();
+    let mut pools = Vec::new();
+
+    let identity = if services.contains(&Service::Identity) {
+        let identity = ferrostack_identity::open(&cfg, bus.clone())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        if all_in_one {
+            let first_start =
+                ferrostack_identity::store::users::get_by_name(&identity.db, "default", "admin")
+                    .await?
+                    .is_none();
+            if first_start {
+                tracing::info!("first start: bootstrapping identity");
+                let report = ferrostack_identity::bootstrap::run(&identity).await?;
+                tracing::info!(created = report.created.len(), "bootstrap done");
+            }
+            crate::credentials::write(&cfg, &data_dir)?;
+        }
+        identity.spawn_background();
+        let api = ferrostack_identity::api::router(identity.clone());
+        apps.push(("identity", cfg.identity.public_port, api.clone()));
+        apps.push(("identity (admin)", cfg.identity.admin_port, api));
+        pools.push(identity.db.pool.clone());
+        Some(identity)
+    } else {
+        None
+    };
+    // With identity in this process, services validate tokens directly.
+    let validator_for = |service: Service| -> SharedValidator {
+        match &identity {
+            Some(i) => Arc::new(ferrostack_identity::service::LocalValidator(i.clone())),
+            None => remote_validator(&cfg, service),
+        }
+    };
+    if services.contains(&Service::Image) {
+        let image = ferrostack_image::open(&cfg, bus.clone())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        apps.push((
+            "image",
+            cfg.image.port,
+            ferrostack_image::api::router(image.clone(), validator_for(Service::Image), &auth_uri),
+        ));
+        pools.push(image.db.pool.clone());
+    }
+    if services.contains(&Service::Network) {
+        let network = ferrostack_network::open(&cfg, bus.clone())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        apps.push((
+            "network",
+            cfg.network.port,
+            ferrostack_network::api::router(
+                network.clone(),
+                validator_for(Service::Network),
+                &auth_uri,
+            ),
+        ));
+        pools.push(network.db.pool.clone());
+    }
+
+    let mut servers = tokio::task::JoinSet::new();
+    let mut listening = Vec::new();
+    for (name, port, app) in apps {
+        let addr: SocketAddr = format!("{}:{port}", cfg.common.bind_host).parse()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for {name}: {e}"))?;
+        listening.push(format!(
+            "  {name:<18} http://{}:{port}",
+            cfg.common.public_host
+        ));
+        servers.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        });
+    }
+
+    println!(
+        "Ferrostack {} is running.",
+        if all_in_one { "all-in-one" } else { "node" }
+    );
+    for l in &listening {
+        println!("{l}");
+    }
+    println!("  data directory     {}", data_dir.display());
+    if all_in_one {
+        println!("  admin credentials  source {}/openrc", data_dir.display());
+        println!(
+            "  demo credentials   source {}/openrc-demo",
+            data_dir.display()
+        );
+        println!(
+            "  clouds.yaml        {}/clouds.yaml (clouds: ferrostack, ferrostack-demo)",
+            data_dir.display()
+        );
+    } else if identity.is_none() {
+        println!("  tokens checked at  {auth_uri}");
+    }
+
+    while let Some(res) = servers.join_next().await {
+        res??;
+    }
+    for p in pools {
+        p.close().await;
+    }
+    println!("Ferrostack stopped.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
