@@ -608,3 +608,35 @@ async fn network_api_on_every_database() {
         exercise(&c).await;
     }
 }
+
+/// Two writers of one document: the second, working from a stale read, is
+/// refused instead of silently undoing the first.
+#[tokio::test]
+async fn stale_updates_are_refused() {
+    use ferrostack_network::store::{self, Kind, Tx};
+    for db in ferrostack_db::testing::test_databases("network_rev").await {
+        db.migrate(store::MIGRATIONS).await.unwrap();
+        let mut tx = Tx::begin(&db).await.unwrap();
+        tx.insert(
+            Kind::Port,
+            &json!({"id": "p1", "project_id": "x", "status": "DOWN"}),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let mut first = store::get(&db, Kind::Port, "p1").await.unwrap().unwrap();
+        let mut second = store::get(&db, Kind::Port, "p1").await.unwrap().unwrap();
+        first["status"] = json!("ACTIVE");
+        let mut tx = Tx::begin(&db).await.unwrap();
+        tx.update(Kind::Port, &first).await.unwrap();
+        tx.commit().await.unwrap();
+        second["name"] = json!("renamed");
+        let mut tx = Tx::begin(&db).await.unwrap();
+        let err = tx.update(Kind::Port, &second).await.unwrap_err();
+        assert_eq!(err.status(), StatusCode::CONFLICT);
+        drop(tx);
+        let now = store::get(&db, Kind::Port, "p1").await.unwrap().unwrap();
+        assert_eq!(now["status"], "ACTIVE");
+        assert!(now.get("name").is_none());
+    }
+}

@@ -859,16 +859,29 @@ impl NetworkService {
 
     /// Agents report a port up or down.
     pub async fn set_port_status(&self, id: &str, status: &str) -> Result<()> {
-        let mut doc = self.get_doc(Kind::Port, id).await?;
-        if doc["status"] != status {
+        // An agent's report races users' updates: re-read and retry on conflict.
+        for _ in 0..5 {
+            let mut doc = self.get_doc(Kind::Port, id).await?;
+            if doc["status"] == status {
+                return Ok(());
+            }
             doc["status"] = json!(status);
             touch(&mut doc);
             let mut tx = store::Tx::begin(&self.db).await?;
-            tx.update(Kind::Port, &doc).await?;
-            tx.commit().await?;
-            self.notify(Kind::Port, "update", &doc).await;
+            match tx.update(Kind::Port, &doc).await {
+                Ok(()) => {
+                    tx.commit().await?;
+                    self.notify(Kind::Port, "update", &doc).await;
+                    return Ok(());
+                }
+                Err(e) if e.status() == axum::http::StatusCode::CONFLICT => continue,
+                Err(e) => return Err(e),
+            }
         }
-        Ok(())
+        Err(
+            Error::Conflict(format!("Port {id} kept changing; status not recorded."))
+                .typed("ConcurrentModification"),
+        )
     }
 }
 

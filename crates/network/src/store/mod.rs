@@ -27,6 +27,12 @@ CREATE TABLE segment_allocations (network_type VARCHAR(16) NOT NULL, physical_ne
         // Quota checks count a project's resources on every create.
         sql: "CREATE INDEX resources_kind_project ON resources (kind, project_id)",
     },
+    Migration {
+        version: 3,
+        name: "network_revisions",
+        // Compare-and-set for read-modify-write updates (see `Tx::update`).
+        sql: "ALTER TABLE resources ADD COLUMN rev BIGINT NOT NULL DEFAULT 0",
+    },
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -58,28 +64,40 @@ impl Kind {
     }
 }
 
+/// The field carrying a document's stored revision while it is in memory
+/// (internal: `_` fields never reach a client).
+pub const REV: &str = "_rev";
+
+fn with_rev(r: &sqlx::any::AnyRow) -> Value {
+    let mut v = r.json("body");
+    if let Some(o) = v.as_object_mut() {
+        o.insert(REV.into(), Value::from(r.int("rev")));
+    }
+    v
+}
+
 pub async fn get(db: &Db, kind: Kind, id: &str) -> Result<Option<Value>> {
     Ok(
-        sqlx::query(&db.sql("SELECT body FROM resources WHERE kind = ? AND id = ?"))
+        sqlx::query(&db.sql("SELECT body, rev FROM resources WHERE kind = ? AND id = ?"))
             .bind(kind.as_str())
             .bind(id)
             .fetch_optional(&db.pool)
             .await
             .db()?
-            .map(|r| r.json("body")),
+            .map(|r| with_rev(&r)),
     )
 }
 
 /// Every document of a kind, in creation order.
 pub async fn list(db: &Db, kind: Kind) -> Result<Vec<Value>> {
     Ok(
-        sqlx::query(&db.sql("SELECT body FROM resources WHERE kind = ? ORDER BY seq"))
+        sqlx::query(&db.sql("SELECT body, rev FROM resources WHERE kind = ? ORDER BY seq"))
             .bind(kind.as_str())
             .fetch_all(&db.pool)
             .await
             .db()?
             .iter()
-            .map(|r| r.json("body"))
+            .map(with_rev)
             .collect(),
     )
 }
@@ -128,26 +146,49 @@ impl<'a> Tx<'a> {
         .bind(doc["id"].as_str().unwrap_or_default())
         .bind(doc["project_id"].as_str())
         .bind(seq())
-        .bind(doc.to_string())
+        .bind({
+            let mut body = doc.clone();
+            if let Some(o) = body.as_object_mut() {
+                o.remove(REV);
+            }
+            body.to_string()
+        })
         .execute(&mut *self.tx)
         .await
         .db()?;
         Ok(())
     }
 
+    /// Write a document read earlier; if someone else wrote it since (its
+    /// `_rev` moved on), nothing is written and the caller gets 409.
     pub async fn update(&mut self, kind: Kind, doc: &Value) -> Result<()> {
-        sqlx::query(
-            &self
-                .db
-                .sql("UPDATE resources SET body = ?, project_id = ? WHERE kind = ? AND id = ?"),
-        )
-        .bind(doc.to_string())
-        .bind(doc["project_id"].as_str())
-        .bind(kind.as_str())
-        .bind(doc["id"].as_str().unwrap_or_default())
-        .execute(&mut *self.tx)
-        .await
-        .db()?;
+        let mut body = doc.clone();
+        let expected = body
+            .as_object_mut()
+            .and_then(|o| o.remove(REV))
+            .and_then(|v| v.as_i64());
+        let id = doc["id"].as_str().unwrap_or_default();
+        let sql = match expected {
+            Some(_) => "UPDATE resources SET body = ?, project_id = ?, rev = rev + 1 WHERE kind = ? AND id = ? AND rev = ?",
+            None => "UPDATE resources SET body = ?, project_id = ?, rev = rev + 1 WHERE kind = ? AND id = ?",
+        };
+        let sql = self.db.sql(sql);
+        let mut q = sqlx::query(&sql)
+            .bind(body.to_string())
+            .bind(doc["project_id"].as_str())
+            .bind(kind.as_str())
+            .bind(id);
+        if let Some(r) = expected {
+            q = q.bind(r);
+        }
+        let done = q.execute(&mut *self.tx).await.db()?.rows_affected();
+        if done == 0 && expected.is_some() {
+            return Err(Error::Conflict(format!(
+                "The {} {id} was changed by another request at the same time; retry.",
+                kind.as_str()
+            ))
+            .typed("ConcurrentModification"));
+        }
         Ok(())
     }
 
