@@ -287,6 +287,15 @@ impl IdentityService {
     /// Role ids the user holds on a scope: direct, through groups, inherited
     /// from the domain and parent projects; without inference expansion.
     pub async fn direct_role_ids(&self, user_id: &str, scope: &Scope) -> Result<BTreeSet<String>> {
+        let all = self.actor_assignments(user_id).await?;
+        self.role_ids_in(&all, scope).await
+    }
+
+    /// The assignments of a user and of its groups.
+    pub async fn actor_assignments(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<store::assignments::Assignment>> {
         let mut actors = vec![user_id.to_owned()];
         actors.extend(
             store::groups::list_for_user(&self.db, user_id)
@@ -294,14 +303,22 @@ impl IdentityService {
                 .into_iter()
                 .map(|g| g.id),
         );
-        let all = store::assignments::list_for_actors(&self.db, &actors).await?;
+        store::assignments::list_for_actors(&self.db, &actors).await
+    }
+
+    /// The role ids `all` (one user's assignments) give on a scope.
+    pub async fn role_ids_in(
+        &self,
+        all: &[store::assignments::Assignment],
+        scope: &Scope,
+    ) -> Result<BTreeSet<String>> {
         let mut ids = BTreeSet::new();
         match scope {
             Scope::Unscoped => {}
             Scope::Project(p, _) => {
                 let ancestors: Vec<String> =
                     self.ancestors(p).await?.into_iter().map(|a| a.id).collect();
-                for a in &all {
+                for a in all {
                     let hit = match a.kind {
                         Kind::UserProject | Kind::GroupProject => {
                             (a.target_id == p.id && !a.inherited)
@@ -318,7 +335,7 @@ impl IdentityService {
                 }
             }
             Scope::Domain(d) => {
-                for a in &all {
+                for a in all {
                     if matches!(a.kind, Kind::UserDomain | Kind::GroupDomain)
                         && a.target_id == d.id
                         && !a.inherited
@@ -328,7 +345,7 @@ impl IdentityService {
                 }
             }
             Scope::System => {
-                for a in &all {
+                for a in all {
                     if matches!(a.kind, Kind::UserSystem | Kind::GroupSystem) {
                         ids.insert(a.role_id.clone());
                     }

@@ -128,17 +128,21 @@ async fn catalog(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> R
 
 /// Projects the caller has a role on (directly, by group or inherited), enabled only.
 pub async fn user_projects(svc: &Svc, user_id: &str) -> Result<Vec<store::projects::Project>> {
+    // One read of the user's assignments and of the domains, not one per project.
+    let assignments = svc.actor_assignments(user_id).await?;
+    let domains: std::collections::HashMap<String, store::projects::Project> =
+        store::projects::list(&svc.db, true)
+            .await?
+            .into_iter()
+            .map(|d| (d.id.clone(), d))
+            .collect();
     let mut out = Vec::new();
     for p in store::projects::list(&svc.db, false).await? {
-        if !p.enabled {
+        let Some(d) = domains.get(&p.domain_id).filter(|_| p.enabled) else {
             continue;
-        }
-        let d = match svc.domain(&p.domain_id).await {
-            Ok(d) => d,
-            Err(_) => continue,
         };
-        let s = Scope::Project(p.clone(), d);
-        if !svc.direct_role_ids(user_id, &s).await?.is_empty() {
+        let s = Scope::Project(p.clone(), d.clone());
+        if !svc.role_ids_in(&assignments, &s).await?.is_empty() {
             out.push(p);
         }
     }

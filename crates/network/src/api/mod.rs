@@ -90,24 +90,6 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
             "/v2.0/routers/{id}/remove_router_interface",
             put(remove_interface),
         )
-        .route("/v2.0/routers/{id}/l3-agents", get(router_agents))
-        .route("/v2.0/networks/{id}/dhcp-agents", get(network_agents))
-        .route(
-            "/v2.0/agents/{id}/l3-routers",
-            get(agent_routers).post(agent_add_router),
-        )
-        .route(
-            "/v2.0/agents/{id}/l3-routers/{rid}",
-            axum::routing::delete(agent_remove_router),
-        )
-        .route(
-            "/v2.0/agents/{id}/dhcp-networks",
-            get(agent_networks).post(agent_add_network),
-        )
-        .route(
-            "/v2.0/agents/{id}/dhcp-networks/{nid}",
-            axum::routing::delete(agent_remove_network),
-        )
         .route("/v2.0/quotas", get(list_quotas))
         .route(
             "/v2.0/quotas/{project}",
@@ -180,6 +162,48 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
                 );
         }
     }
+    // L3 agents host routers, DHCP agents host networks: one set of handlers.
+    for (hosted, agents_path, hosted_path, field) in [
+        (
+            Kind::Router,
+            "routers/{id}/l3-agents",
+            "l3-routers",
+            "router_id",
+        ),
+        (
+            Kind::Network,
+            "networks/{id}/dhcp-agents",
+            "dhcp-networks",
+            "network_id",
+        ),
+    ] {
+        r = r
+            .route(
+                &format!("/v2.0/{agents_path}"),
+                get(move |s: State<Svc>, a: Authenticated, p: Path<String>| {
+                    hosting_agents(hosted, s, a, p)
+                }),
+            )
+            .route(
+                &format!("/v2.0/agents/{{id}}/{hosted_path}"),
+                get(move |s: State<Svc>, a: Authenticated, p: Path<String>| {
+                    agent_hosted(hosted, s, a, p)
+                })
+                .post(
+                    move |s: State<Svc>, a: Authenticated, p: Path<String>, b: Json<Value>| {
+                        agent_add(hosted, field, s, a, p, b)
+                    },
+                ),
+            )
+            .route(
+                &format!("/v2.0/agents/{{id}}/{hosted_path}/{{hosted_id}}"),
+                axum::routing::delete(
+                    move |s: State<Svc>, a: Authenticated, p: Path<(String, String)>| {
+                        agent_remove(hosted, s, a, p)
+                    },
+                ),
+            );
+    }
     r.fallback(not_found_fallback)
         .with_state(svc)
         .layer(DefaultBodyLimit::max(limit))
@@ -250,12 +274,13 @@ async fn list(
             svc.ensure_default_security_group(p).await?;
         }
     }
-    let mut items = Vec::new();
-    for doc in crate::store::list(&svc.db, kind).await? {
-        if svc.visible(&ctx, kind, &doc).await? {
-            items.push(svc.view(&ctx, kind, doc).await?);
-        }
-    }
+    let docs = crate::store::list(&svc.db, kind).await?;
+    let related = svc.related(kind, &docs).await?;
+    let items: Vec<Value> = docs
+        .into_iter()
+        .filter(|d| svc.visible_with(&ctx, kind, d, &related))
+        .map(|d| svc.view_with(&ctx, kind, d, &related))
+        .collect();
     let (_, plural) = keys(kind);
     let base = format!(
         "{}/v2.0/{}",
@@ -440,110 +465,65 @@ async fn remove_interface(
 // ----- agent scheduling -----
 
 async fn views(svc: &Svc, ctx: &AuthContext, kind: Kind, docs: Vec<Value>) -> Result<Vec<Value>> {
-    let mut out = Vec::new();
-    for d in docs {
-        out.push(svc.view(ctx, kind, d).await?);
-    }
-    Ok(out)
+    let related = svc.related(kind, &docs).await?;
+    Ok(docs
+        .into_iter()
+        .map(|d| svc.view_with(ctx, kind, d, &related))
+        .collect())
 }
 
-async fn router_agents(
+/// `GET /routers/{id}/l3-agents`, `GET /networks/{id}/dhcp-agents`.
+async fn hosting_agents(
+    hosted: Kind,
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_l3-agents")?;
-    let agents = svc.agents_hosting(Kind::Router, &id).await?;
+    NetworkService::require_admin(&ctx, "get_agents_hosting")?;
+    let agents = svc.agents_hosting(hosted, &id).await?;
     Ok(
         axum::Json(json!({"agents": views(&svc, &ctx, Kind::Agent, agents).await?}))
             .into_response(),
     )
 }
 
-async fn network_agents(
+/// `GET /agents/{id}/l3-routers`, `GET /agents/{id}/dhcp-networks`.
+async fn agent_hosted(
+    hosted: Kind,
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_dhcp-agents")?;
-    let agents = svc.agents_hosting(Kind::Network, &id).await?;
-    Ok(
-        axum::Json(json!({"agents": views(&svc, &ctx, Kind::Agent, agents).await?}))
-            .into_response(),
-    )
-}
-
-async fn agent_routers(
-    State(svc): State<Svc>,
-    Authenticated(ctx): Authenticated,
-    Path(id): Path<String>,
-) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_l3-routers")?;
+    NetworkService::require_admin(&ctx, "get_agent_hosted")?;
     svc.get_doc(Kind::Agent, &id).await?;
-    let routers = svc.hosted_by(&id, Kind::Router).await?;
-    Ok(
-        axum::Json(json!({"routers": views(&svc, &ctx, Kind::Router, routers).await?}))
-            .into_response(),
-    )
+    let docs = svc.hosted_by(&id, hosted).await?;
+    let (_, plural) = keys(hosted);
+    Ok(axum::Json(json!({ plural: views(&svc, &ctx, hosted, docs).await? })).into_response())
 }
 
-async fn agent_networks(
-    State(svc): State<Svc>,
-    Authenticated(ctx): Authenticated,
-    Path(id): Path<String>,
-) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_dhcp-networks")?;
-    svc.get_doc(Kind::Agent, &id).await?;
-    let nets = svc.hosted_by(&id, Kind::Network).await?;
-    Ok(
-        axum::Json(json!({"networks": views(&svc, &ctx, Kind::Network, nets).await?}))
-            .into_response(),
-    )
-}
-
-async fn agent_add_router(
+async fn agent_add(
+    hosted: Kind,
+    field: &'static str,
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    let rid = body
-        .get("router_id")
+    let hosted_id = body
+        .get(field)
         .and_then(Value::as_str)
-        .ok_or_else(|| Error::BadRequest("Invalid input: 'router_id' is required.".into()))?;
-    svc.schedule(&ctx, &id, Kind::Router, rid, true).await?;
+        .ok_or_else(|| Error::BadRequest(format!("Invalid input: '{field}' is required.")))?;
+    svc.schedule(&ctx, &id, hosted, hosted_id, true).await?;
     Ok((StatusCode::CREATED, axum::Json(json!(null))).into_response())
 }
 
-async fn agent_remove_router(
+async fn agent_remove(
+    hosted: Kind,
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Path((id, rid)): Path<(String, String)>,
+    Path((id, hosted_id)): Path<(String, String)>,
 ) -> Result<Response> {
-    svc.schedule(&ctx, &id, Kind::Router, &rid, false).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn agent_add_network(
-    State(svc): State<Svc>,
-    Authenticated(ctx): Authenticated,
-    Path(id): Path<String>,
-    Json(body): Json<Value>,
-) -> Result<Response> {
-    let nid = body
-        .get("network_id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::BadRequest("Invalid input: 'network_id' is required.".into()))?;
-    svc.schedule(&ctx, &id, Kind::Network, nid, true).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!(null))).into_response())
-}
-
-async fn agent_remove_network(
-    State(svc): State<Svc>,
-    Authenticated(ctx): Authenticated,
-    Path((id, nid)): Path<(String, String)>,
-) -> Result<Response> {
-    svc.schedule(&ctx, &id, Kind::Network, &nid, false).await?;
+    svc.schedule(&ctx, &id, hosted, &hosted_id, false).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -53,7 +53,7 @@ impl NetworkService {
         Ok(doc)
     }
 
-    fn is_alive(&self, a: &Value) -> bool {
+    pub fn is_alive(&self, a: &Value) -> bool {
         a["heartbeat_timestamp"]
             .as_str()
             .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok())

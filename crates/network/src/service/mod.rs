@@ -63,6 +63,15 @@ pub fn not_found(kind: Kind, id: &str) -> Error {
     Error::NotFound(format!("{what} {id} could not be found.")).typed(typ)
 }
 
+/// Documents related to the ones being shown: networks of subnets and
+/// ports, subnet ids of networks, rules of security groups.
+#[derive(Default)]
+pub struct Related {
+    networks: std::collections::HashMap<String, Value>,
+    subnet_ids: std::collections::HashMap<String, Vec<Value>>,
+    rules: std::collections::HashMap<String, Vec<Value>>,
+}
+
 /// Attributes every resource accepts, beside its own.
 const COMMON: &[&str] = &["name", "description", "tenant_id", "project_id", "tags"];
 
@@ -103,42 +112,76 @@ impl NetworkService {
 
     /// Whether the caller sees a document (Neutron's ownership and sharing).
     pub async fn visible(&self, ctx: &AuthContext, kind: Kind, doc: &Value) -> Result<bool> {
+        let related = self.related(kind, std::slice::from_ref(doc)).await?;
+        Ok(self.visible_with(ctx, kind, doc, &related))
+    }
+
+    /// The documents a visibility decision or a view needs besides the
+    /// resource itself, read once for a whole list.
+    pub async fn related(&self, kind: Kind, docs: &[Value]) -> Result<Related> {
+        let mut r = Related::default();
+        match kind {
+            Kind::Subnet | Kind::Port => {
+                let wanted: std::collections::HashSet<&str> = docs
+                    .iter()
+                    .filter_map(|d| d["network_id"].as_str())
+                    .collect();
+                for n in store::list(&self.db, Kind::Network).await? {
+                    let id = n["id"].as_str().unwrap_or_default().to_owned();
+                    if wanted.contains(id.as_str()) {
+                        r.networks.insert(id, n);
+                    }
+                }
+            }
+            Kind::Network => {
+                for s in store::list(&self.db, Kind::Subnet).await? {
+                    let net = s["network_id"].as_str().unwrap_or_default().to_owned();
+                    r.subnet_ids.entry(net).or_default().push(s["id"].clone());
+                }
+            }
+            Kind::SecurityGroup => {
+                for rule in store::list(&self.db, Kind::SecurityGroupRule).await? {
+                    let sg = rule["security_group_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    r.rules.entry(sg).or_default().push(rule);
+                }
+            }
+            _ => {}
+        }
+        Ok(r)
+    }
+
+    pub fn visible_with(
+        &self,
+        ctx: &AuthContext,
+        kind: Kind,
+        doc: &Value,
+        related: &Related,
+    ) -> bool {
         if Self::is_admin(ctx) {
-            return Ok(true);
+            return true;
         }
         let own = doc["project_id"]
             .as_str()
             .is_some_and(|p| Some(p) == ctx.project_id.as_deref());
-        Ok(match kind {
+        let network = || {
+            related
+                .networks
+                .get(doc["network_id"].as_str().unwrap_or_default())
+        };
+        match kind {
             Kind::Network => own || doc["shared"] == true || doc["router:external"] == true,
-            Kind::Subnet => {
-                own || match store::get(
-                    &self.db,
-                    Kind::Network,
-                    doc["network_id"].as_str().unwrap_or(""),
-                )
-                .await?
-                {
-                    // Subnets of external networks stay private unless shared.
-                    Some(n) => n["shared"] == true,
-                    None => false,
-                }
-            }
+            // Subnets of external networks stay private unless shared.
+            Kind::Subnet => own || network().is_some_and(|n| n["shared"] == true),
             Kind::Port => {
-                own || match store::get(
-                    &self.db,
-                    Kind::Network,
-                    doc["network_id"].as_str().unwrap_or(""),
-                )
-                .await?
-                {
-                    Some(n) => n["project_id"].as_str() == ctx.project_id.as_deref(),
-                    None => false,
-                }
+                own || network()
+                    .is_some_and(|n| n["project_id"].as_str() == ctx.project_id.as_deref())
             }
             Kind::Agent => false,
             _ => own,
-        })
+        }
     }
 
     /// The document, if the caller may see it; 404 otherwise.
@@ -165,64 +208,59 @@ impl NetworkService {
     }
 
     /// The public view: computed attributes added, internal and admin-only ones removed.
-    pub async fn view(&self, ctx: &AuthContext, kind: Kind, mut doc: Value) -> Result<Value> {
+    pub async fn view(&self, ctx: &AuthContext, kind: Kind, doc: Value) -> Result<Value> {
+        let related = self.related(kind, std::slice::from_ref(&doc)).await?;
+        Ok(self.view_with(ctx, kind, doc, &related))
+    }
+
+    pub fn view_with(
+        &self,
+        ctx: &AuthContext,
+        kind: Kind,
+        mut doc: Value,
+        related: &Related,
+    ) -> Value {
         let admin = Self::is_admin(ctx);
-        match kind {
+        let id = doc["id"].as_str().unwrap_or_default().to_owned();
+        let hidden: &[&str] = match kind {
             Kind::Network => {
-                let id = doc["id"].as_str().unwrap_or_default().to_owned();
-                let subnets: Vec<Value> = store::list(&self.db, Kind::Subnet)
-                    .await?
-                    .into_iter()
-                    .filter(|s| s["network_id"] == id.as_str())
-                    .map(|s| s["id"].clone())
-                    .collect();
-                doc["subnets"] = Value::Array(subnets);
-                if !admin {
-                    for k in [
+                doc["subnets"] =
+                    Value::Array(related.subnet_ids.get(&id).cloned().unwrap_or_default());
+                if admin {
+                    &[]
+                } else {
+                    &[
                         "provider:network_type",
                         "provider:physical_network",
                         "provider:segmentation_id",
-                    ] {
-                        doc.as_object_mut().expect("object").remove(k);
-                    }
+                    ]
                 }
             }
-            Kind::Port if !admin => {
-                for k in [
-                    "binding:host_id",
-                    "binding:profile",
-                    "binding:vif_type",
-                    "binding:vif_details",
-                ] {
-                    doc.as_object_mut().expect("object").remove(k);
-                }
-            }
+            Kind::Port if !admin => &[
+                "binding:host_id",
+                "binding:profile",
+                "binding:vif_type",
+                "binding:vif_details",
+            ],
             Kind::SecurityGroup => {
-                let id = doc["id"].as_str().unwrap_or_default().to_owned();
-                let rules: Vec<Value> = store::list(&self.db, Kind::SecurityGroupRule)
-                    .await?
-                    .into_iter()
-                    .filter(|r| r["security_group_id"] == id.as_str())
-                    .collect();
-                doc["security_group_rules"] = Value::Array(rules);
+                doc["security_group_rules"] =
+                    Value::Array(related.rules.get(&id).cloned().unwrap_or_default());
+                &[]
             }
             Kind::Agent => {
-                let down = self.config.network.agent_down_time;
-                let alive = doc["heartbeat_timestamp"]
-                    .as_str()
-                    .and_then(|t| {
-                        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok()
-                    })
-                    .is_some_and(|t| (chrono::Utc::now().naive_utc() - t).num_seconds() < down);
-                doc["alive"] = json!(alive);
+                doc["alive"] = json!(self.is_alive(&doc));
+                &[]
             }
-            _ => {}
-        }
-        // Internal bookkeeping never leaves the service.
+            _ => &[],
+        };
         if let Some(o) = doc.as_object_mut() {
+            for k in hidden {
+                o.remove(*k);
+            }
+            // Internal bookkeeping never leaves the service.
             o.retain(|k, _| !k.starts_with('_'));
         }
-        Ok(doc)
+        doc
     }
 
     /// Start a new document with Neutron's standard attributes.
