@@ -13,6 +13,10 @@ declare -A want=(
     [python3]=python3
     [curl]=curl
     [ip]=iproute2
+    [nft]=nftables
+    [dnsmasq]=dnsmasq-base
+    [ping]=iputils-ping
+    [udhcpc]=udhcpc
 )
 missing=()
 for cmd in "${!want[@]}"; do

@@ -6,12 +6,17 @@
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
+# As root, run in a private network namespace: the all-in-one's network
+# agents then build their bridges there, not on this machine's own stack.
+if [[ -z "${FERROSTACK_PRIVATE_NETNS:-}" && $(id -u) -eq 0 ]]; then
+    exec env FERROSTACK_PRIVATE_NETNS=1 unshare -n -- bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
+fi
 bin="${FERROSTACK_BIN:-$repo/target/debug/ferrostack}"
 [[ -x "$bin" ]] || cargo build -p ferrostack || exit 2
 data="$(mktemp -d /tmp/ferrostack-tempest.XXXXXX)"
 "$bin" all-in-one --data-dir "$data" >"$data/all-in-one.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; "$bin" netns-cleanup --data-dir "$data" >/dev/null 2>&1' EXIT
 for _ in $(seq 1 60); do
     curl -sf http://127.0.0.1:5000/v3 >/dev/null && break
     kill -0 $pid 2>/dev/null || { echo "all-in-one exited:"; tail -20 "$data/all-in-one.log"; exit 2; }

@@ -228,6 +228,11 @@ class Ferrostack:
 
     def cleanup(self):
         self.stop()
+        if self.owned and self.data_dir is not None:
+            # What the network agents built outside this process (dnsmasq,
+            # namespaces) goes with the test cloud.
+            subprocess.run([self.bin, "netns-cleanup", "--data-dir", str(self.data_dir)],
+                           capture_output=True, timeout=120)
         if self._tmp and os.environ.get("FERROSTACK_KEEP_DATA") != "1":
             shutil.rmtree(self._tmp, ignore_errors=True)
         elif self._tmp:

@@ -25,6 +25,7 @@ BIN = os.environ.get("FERROSTACK_BIN", os.path.join(
 def start(data_dir):
     env = dict(os.environ)
     env["FERROSTACK__IDENTITY__BCRYPT_COST"] = "4"
+    env["FERROSTACK__NETWORK_AGENT__ENABLED"] = "false"  # image crash-safety only
     for k, v in PORTS.items():
         env["FERROSTACK__" + k] = str(v)
     proc = subprocess.Popen([BIN, "all-in-one", "--data-dir", data_dir],

@@ -18,6 +18,8 @@ BIN = os.environ.get("FERROSTACK_BIN", os.path.join(
     os.path.dirname(__file__), "..", "..", "target", "debug", "ferrostack"))
 ENV = {
     "FERROSTACK__IDENTITY__BCRYPT_COST": "4",
+    # The API across nodes is under test, not the data plane.
+    "FERROSTACK__NETWORK_AGENT__ENABLED": "false",
     "FERROSTACK__IDENTITY__PUBLIC_PORT": "25000",
     "FERROSTACK__IDENTITY__ADMIN_PORT": "25357",
     "FERROSTACK__IMAGE__PORT": "29292",

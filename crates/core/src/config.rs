@@ -15,6 +15,8 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub image: ImageConfig,
     pub network: NetworkConfig,
+    pub network_agent: NetworkAgentConfig,
+    pub compute: ComputeConfig,
     pub service_auth: ServiceAuthConfig,
 }
 
@@ -222,6 +224,158 @@ impl Default for NetworkConfig {
             quota_security_group: 10,
             quota_security_group_rule: 100,
             max_request_body_size: 1_048_576,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComputeConfig {
+    /// Empty means `sqlite://<data_dir>/compute.sqlite`.
+    pub database_url: String,
+    pub port: u16,
+    /// The hypervisor driver of the compute agent: `fake` (a `qemu` driver comes next).
+    pub driver: String,
+    /// Empty means `http://<public_host>:<network.port>` (the networking API).
+    pub network_url: String,
+    /// Empty means `http://<public_host>:<image.port>` (the image API).
+    pub image_url: String,
+    /// The zone new compute services join and servers default to.
+    pub default_availability_zone: String,
+    /// Overcommit ratios of the scheduler (Nova's defaults).
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+    /// Host memory and disk kept back from guests.
+    pub reserved_host_memory_mb: i64,
+    pub reserved_host_disk_mb: i64,
+    /// Seconds to wait for `network-vif-plugged` after spawning; 0 = do not wait.
+    pub vif_plugging_timeout: u64,
+    /// Whether a missing `network-vif-plugged` fails the boot.
+    pub vif_plugging_is_fatal: bool,
+    /// With the fake driver, do not wait for `network-vif-plugged` (no L2 agent wires fake guests).
+    pub fake_skip_vif_wait: bool,
+    /// Resources the fake hypervisor reports.
+    pub fake_vcpus: i64,
+    pub fake_memory_mb: i64,
+    pub fake_local_gb: i64,
+    /// Seconds between compute agent heartbeats (Nova's `report_interval`).
+    pub report_interval: u64,
+    /// Seconds without a heartbeat after which a compute service is down.
+    pub service_down_time: i64,
+    /// Seconds between power-state syncs of the compute agent.
+    pub sync_power_state_interval: u64,
+    /// Timeout of RPC calls to compute agents, in seconds.
+    pub rpc_timeout: u64,
+    /// Default per-project quotas (-1 = unlimited).
+    pub quota_instances: i64,
+    pub quota_cores: i64,
+    pub quota_ram: i64,
+    pub quota_key_pairs: i64,
+    pub quota_metadata_items: i64,
+    pub quota_injected_files: i64,
+    pub quota_injected_file_content_bytes: i64,
+    pub quota_injected_file_path_length: i64,
+    pub quota_server_groups: i64,
+    pub quota_server_group_members: i64,
+    /// Comma-separated saga steps made to fail, for failure testing (`schedule`, `allocate_ports`, …).
+    pub failpoints: String,
+    pub max_request_body_size: usize,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        ComputeConfig {
+            database_url: String::new(),
+            port: 8774,
+            driver: "fake".into(),
+            network_url: String::new(),
+            image_url: String::new(),
+            default_availability_zone: "nova".into(),
+            cpu_allocation_ratio: 16.0,
+            ram_allocation_ratio: 1.5,
+            disk_allocation_ratio: 1.0,
+            reserved_host_memory_mb: 512,
+            reserved_host_disk_mb: 0,
+            vif_plugging_timeout: 300,
+            vif_plugging_is_fatal: true,
+            fake_skip_vif_wait: true,
+            fake_vcpus: 64,
+            fake_memory_mb: 131_072,
+            fake_local_gb: 2000,
+            report_interval: 10,
+            service_down_time: 60,
+            sync_power_state_interval: 60,
+            rpc_timeout: 60,
+            quota_instances: 10,
+            quota_cores: 20,
+            quota_ram: 51_200,
+            quota_key_pairs: 100,
+            quota_metadata_items: 128,
+            quota_injected_files: 5,
+            quota_injected_file_content_bytes: 10_240,
+            quota_injected_file_path_length: 255,
+            quota_server_groups: 10,
+            quota_server_group_members: 10,
+            failpoints: String::new(),
+            max_request_body_size: 114_688,
+        }
+    }
+}
+
+/// The network agents of a host (L2, DHCP, L3, metadata proxy): what turns
+/// the networking API's resources into bridges, namespaces and rules.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkAgentConfig {
+    /// Run the agents in `all-in-one` (needs root, `ip`, `nft`, `dnsmasq`).
+    pub enabled: bool,
+    /// Which agents run on this host: `l2`, `dhcp`, `l3` (with its metadata proxy).
+    pub agents: String,
+    /// The host name the agents report and match `binding:host_id` against
+    /// (Neutron's `host`); empty means `common.host`.
+    pub host: String,
+    /// A named network namespace standing for this host's own network stack
+    /// (tests run several "hosts" on one machine); empty means the agent's own.
+    pub host_netns: String,
+    /// This host's tunnel endpoint address (the seed's 10.20.20.x); empty
+    /// means VXLAN devices without a local address (single host).
+    pub local_ip: String,
+    /// `physnet:interface,…`: interfaces put into a flat/VLAN network's bridge.
+    pub physical_interface_mappings: String,
+    /// `physnet:bridge,…`: existing bridges used as a flat network's bridge (`br-ex`).
+    pub bridge_mappings: String,
+    /// Seconds between heartbeats.
+    pub report_interval: u64,
+    /// Seconds between full resyncs (changes also trigger one at once).
+    pub resync_interval: u64,
+    /// Where the metadata proxy sends instances' requests (Nova's metadata API).
+    pub metadata_url: String,
+    /// Signs the instance id on proxied metadata requests (shared with compute).
+    pub metadata_proxy_shared_secret: String,
+    pub dnsmasq: String,
+    pub dhcp_lease_seconds: u64,
+    /// Empty means `<data_dir>/netagent/<host>`.
+    pub state_dir: String,
+}
+
+impl Default for NetworkAgentConfig {
+    fn default() -> Self {
+        NetworkAgentConfig {
+            enabled: true,
+            agents: "l2,dhcp,l3".into(),
+            host: String::new(),
+            host_netns: String::new(),
+            local_ip: String::new(),
+            physical_interface_mappings: String::new(),
+            bridge_mappings: String::new(),
+            report_interval: 10,
+            resync_interval: 30,
+            metadata_url: "http://127.0.0.1:8775".into(),
+            metadata_proxy_shared_secret: "metadata_secret".into(),
+            dnsmasq: "dnsmasq".into(),
+            dhcp_lease_seconds: 86_400,
+            state_dir: String::new(),
         }
     }
 }

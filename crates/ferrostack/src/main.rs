@@ -56,6 +56,10 @@ enum Command {
         #[command(subcommand)]
         command: FernetCommand,
     },
+    /// Remove what this host's network agents built — dnsmasq processes,
+    /// router and DHCP namespaces, bridges, VXLAN devices, firewall tables —
+    /// like `neutron-netns-cleanup --force`. Stop the agents first.
+    NetnsCleanup,
     /// Print the effective configuration (with defaults) as TOML.
     ShowConfig,
 }
@@ -172,6 +176,14 @@ async fn main() -> anyhow::Result<()> {
                 );
             } else {
                 println!("key repository ready at {}", cfg.key_repository().display());
+            }
+            Ok(())
+        }
+        Command::NetnsCleanup => {
+            let settings =
+                ferrostack_netagent::Settings::from_config(&cfg).map_err(anyhow::Error::msg)?;
+            for removed in ferrostack_netagent::cleanup(&settings).await {
+                println!("removed {removed}");
             }
             Ok(())
         }

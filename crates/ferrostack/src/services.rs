@@ -79,6 +79,7 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
     let bus = ferrostack_bus::open(&cfg.bus.url)?;
     let auth_uri = cfg.service_auth_url();
     let mut apps: Vec<(&str, u16, axum::Router)> = Vec::new();
+    let mut agents = None;
     let mut pools = Vec::new();
 
     let identity = if services.contains(&Service::Identity) {
@@ -138,6 +139,9 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
             ),
         ));
         pools.push(network.db.pool.clone());
+        if cfg.network_agent.enabled {
+            agents = start_network_agents(&cfg, bus.clone()).await;
+        }
     }
 
     let mut servers = tokio::task::JoinSet::new();
@@ -180,6 +184,10 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
         println!("  tokens checked at  {auth_uri}");
     }
 
+    if let Some(a) = &agents {
+        println!("  network agents     {a}");
+    }
+
     while let Some(res) = servers.join_next().await {
         res??;
     }
@@ -188,6 +196,42 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
     }
     println!("Ferrostack stopped.");
     Ok(())
+}
+
+/// The L2, DHCP and L3 agents of this host, beside the network service (they
+/// share its bus). Without root or the tools they need, the cloud still
+/// runs, with the API only; the reason is logged.
+async fn start_network_agents(cfg: &Config, bus: ferrostack_bus::SharedBus) -> Option<String> {
+    let settings = match ferrostack_netagent::Settings::from_config(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("network agents not started: {e}");
+            return None;
+        }
+    };
+    let summary = format!(
+        "host {} ({}{}{})",
+        settings.host,
+        if settings.l2 { "l2 " } else { "" },
+        if settings.dhcp { "dhcp " } else { "" },
+        if settings.l3 { "l3+metadata" } else { "" }
+    );
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        tracing::warn!("network agents not started: they need root (networking API only)");
+        return None;
+    }
+    match ferrostack_netagent::start(settings, bus).await {
+        Ok(agents) => {
+            // They run for the life of the process.
+            std::mem::forget(agents);
+            Some(summary)
+        }
+        Err(e) => {
+            tracing::warn!("network agents not started: {e} (networking API only)");
+            None
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -30,8 +30,9 @@ pub async fn open(config: &Config, bus: SharedBus) -> Result<Arc<NetworkService>
     Ok(svc)
 }
 
-/// Answer agents' RPC: `report_state` (registration and heartbeat) and
-/// `update_port_status`.
+/// Answer agents' RPC: `report_state` (registration and heartbeat),
+/// `update_port_status`, the per-host desired state (`l2_state`,
+/// `dhcp_state`, `l3_state`) and `metadata_lookup`.
 pub async fn serve_agents(svc: Arc<NetworkService>) -> Result<(), ferrostack_bus::BusError> {
     let mut rx = svc.bus.serve(PLUGIN_TOPIC).await?;
     tokio::spawn(async move {
@@ -49,6 +50,26 @@ pub async fn serve_agents(svc: Arc<NetworkService>) -> Result<(), ferrostack_bus
                     )
                     .await
                     .map(|_| serde_json::Value::Null),
+                "l2_state" => {
+                    svc.l2_state(args["host"].as_str().unwrap_or_default())
+                        .await
+                }
+                "dhcp_state" => {
+                    svc.dhcp_state(args["host"].as_str().unwrap_or_default())
+                        .await
+                }
+                "l3_state" => {
+                    svc.l3_state(args["host"].as_str().unwrap_or_default())
+                        .await
+                }
+                "metadata_lookup" => {
+                    svc.metadata_lookup(
+                        args["router_id"].as_str(),
+                        args["network_id"].as_str(),
+                        args["ip"].as_str().unwrap_or_default(),
+                    )
+                    .await
+                }
                 other => Err(ferrostack_core::Error::BadRequest(format!(
                     "unknown method {other}"
                 ))),

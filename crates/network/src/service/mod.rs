@@ -2,6 +2,7 @@
 //! ownership and sharing, and the messages to agents. One module per
 //! resource family; the API layer dispatches here by resource kind.
 
+mod agent_rpc;
 mod agents;
 mod networks;
 mod ports;
@@ -10,6 +11,7 @@ mod routers;
 mod security_groups;
 mod subnets;
 
+pub use agent_rpc::DHCP_OWNER;
 pub use quotas::QUOTA_RESOURCES;
 pub use subnets::pools_of as subnet_pools;
 pub use touch as touch_doc;

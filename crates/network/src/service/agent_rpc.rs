@@ -1,0 +1,456 @@
+//! What the agents ask for: the desired state of one host, computed from the
+//! documents (Neutron's `get_devices_details_list`, `get_active_networks_info`
+//! and `sync_routers` folded into one answer per agent kind). The agents
+//! reconcile their host against it, so an answer is always complete, never
+//! a delta: a lost notification costs a little delay, never a wrong host.
+
+use super::ports::PortSpec;
+use super::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The device owner of the DHCP agent's port on a network.
+pub const DHCP_OWNER: &str = "network:dhcp";
+
+fn segment(net: &Value) -> Value {
+    json!({
+        "id": net["id"],
+        "network_type": net["provider:network_type"],
+        "physical_network": net["provider:physical_network"],
+        "segmentation_id": net["provider:segmentation_id"],
+        "mtu": net["mtu"],
+        "admin_state_up": net["admin_state_up"],
+    })
+}
+
+/// Agents act with the service's own authority (Neutron's admin context).
+fn agent_context() -> AuthContext {
+    AuthContext {
+        user_id: "neutron-agent".into(),
+        roles: vec![ferrostack_core::auth::NamedRef {
+            id: "admin".into(),
+            name: "admin".into(),
+        }],
+        ..Default::default()
+    }
+}
+
+fn is_network_owned(port: &Value) -> bool {
+    port["device_owner"]
+        .as_str()
+        .is_some_and(|o| o.starts_with("network:"))
+}
+
+/// `address/prefixlen` for each fixed IP, with its subnet's prefix length.
+fn addresses(port: &Value, subnets: &HashMap<String, Value>) -> Vec<Value> {
+    port["fixed_ips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| {
+            let subnet = subnets.get(f["subnet_id"].as_str()?)?;
+            let prefix = subnet["cidr"].as_str()?.split('/').nth(1)?;
+            Some(json!({
+                "ip_address": f["ip_address"],
+                "cidr": format!("{}/{prefix}", f["ip_address"].as_str()?),
+                "subnet_id": f["subnet_id"],
+                "subnet_cidr": subnet["cidr"],
+                "gateway_ip": subnet["gateway_ip"],
+                "ip_version": subnet["ip_version"],
+            }))
+        })
+        .collect()
+}
+
+impl NetworkService {
+    async fn agent_id(&self, agent_type: &str, host: &str) -> Result<Option<String>> {
+        Ok(store::list(&self.db, Kind::Agent)
+            .await?
+            .into_iter()
+            .find(|a| a["agent_type"] == agent_type && a["host"] == host)
+            .and_then(|a| a["id"].as_str().map(str::to_owned)))
+    }
+
+    /// The L2 agent's view of `host`: the ports bound to it with their
+    /// networks, security groups (with the addresses of remote-group
+    /// members) and the tunnel endpoints of the other hosts.
+    pub async fn l2_state(&self, host: &str) -> Result<Value> {
+        let ports = store::list(&self.db, Kind::Port).await?;
+        let networks: HashMap<String, Value> = store::list(&self.db, Kind::Network)
+            .await?
+            .into_iter()
+            .filter_map(|n| Some((n["id"].as_str()?.to_owned(), n)))
+            .collect();
+        let subnets: HashMap<String, Value> = store::list(&self.db, Kind::Subnet)
+            .await?
+            .into_iter()
+            .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s)))
+            .collect();
+        let mut wanted_groups = HashSet::new();
+        let mut out_ports = Vec::new();
+        let mut out_networks = BTreeMap::new();
+        for p in ports.iter().filter(|p| p["binding:host_id"] == host) {
+            let Some(net) = networks.get(p["network_id"].as_str().unwrap_or_default()) else {
+                continue;
+            };
+            out_networks.insert(
+                net["id"].as_str().unwrap_or_default().to_owned(),
+                segment(net),
+            );
+            let filtered = p["port_security_enabled"] != false && !is_network_owned(p);
+            if filtered {
+                for g in p["security_groups"].as_array().into_iter().flatten() {
+                    if let Some(g) = g.as_str() {
+                        wanted_groups.insert(g.to_owned());
+                    }
+                }
+            }
+            out_ports.push(json!({
+                "id": p["id"], "mac_address": p["mac_address"], "network_id": p["network_id"],
+                "admin_state_up": p["admin_state_up"], "device_owner": p["device_owner"],
+                "device_id": p["device_id"], "status": p["status"],
+                "fixed_ips": addresses(p, &subnets), "filtered": filtered,
+                "security_groups": if filtered { p["security_groups"].clone() } else { json!([]) },
+                "allowed_address_pairs": p["allowed_address_pairs"],
+            }));
+        }
+        // Rules and, for remote groups, the member addresses.
+        let rules = store::list(&self.db, Kind::SecurityGroupRule).await?;
+        let mut groups: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let mut remote_groups = HashSet::new();
+        for r in rules {
+            let Some(g) = r["security_group_id"].as_str() else {
+                continue;
+            };
+            if wanted_groups.contains(g) {
+                if let Some(rg) = r["remote_group_id"].as_str() {
+                    remote_groups.insert(rg.to_owned());
+                }
+                groups.entry(g.to_owned()).or_default().push(r);
+            }
+        }
+        for g in &wanted_groups {
+            groups.entry(g.clone()).or_default();
+        }
+        let mut members: BTreeMap<String, Vec<Value>> = remote_groups
+            .iter()
+            .map(|g| (g.clone(), Vec::new()))
+            .collect();
+        for p in &ports {
+            for g in p["security_groups"].as_array().into_iter().flatten() {
+                if let Some(list) = g.as_str().and_then(|g| members.get_mut(g)) {
+                    for f in p["fixed_ips"].as_array().into_iter().flatten() {
+                        list.push(f["ip_address"].clone());
+                    }
+                    for pair in p["allowed_address_pairs"].as_array().into_iter().flatten() {
+                        list.push(pair["ip_address"].clone());
+                    }
+                }
+            }
+        }
+        // Flooding goes to every other L2 agent's tunnel endpoint.
+        let peers: Vec<Value> = store::list(&self.db, Kind::Agent)
+            .await?
+            .into_iter()
+            .filter(|a| a["agent_type"] == "Linux bridge agent" && a["host"] != host)
+            .filter_map(|a| {
+                let ip = a["configurations"]["tunneling_ip"].as_str()?;
+                (!ip.is_empty()).then(|| json!(ip))
+            })
+            .collect();
+        Ok(json!({
+            "ports": out_ports, "networks": out_networks, "security_groups": groups,
+            "remote_group_members": members, "tunnel_peers": peers,
+        }))
+    }
+
+    /// Networks that need DHCP and have no DHCP agent go to this one
+    /// (Neutron's `network_auto_schedule`).
+    async fn auto_schedule_dhcp(&self, agent_id: &str, subnets: &[Value]) -> Result<()> {
+        let wants: HashSet<&str> = subnets
+            .iter()
+            .filter(|s| s["enable_dhcp"] == true)
+            .filter_map(|s| s["network_id"].as_str())
+            .collect();
+        for net in store::list(&self.db, Kind::Network).await? {
+            let unhosted = net["_dhcp_agents"].as_array().is_none_or(|a| a.is_empty());
+            if unhosted && wants.contains(net["id"].as_str().unwrap_or_default()) {
+                let mut net = net;
+                net["_dhcp_agents"] = json!([agent_id]);
+                let mut tx = store::Tx::begin(&self.db).await?;
+                match tx.update(Kind::Network, &net).await {
+                    Ok(()) => tx.commit().await?,
+                    // A user changed it meanwhile: the next sync picks it up.
+                    Err(e) if e.status() == axum::http::StatusCode::CONFLICT => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The DHCP agent's view: each network it serves with its DHCP-enabled
+    /// subnets, its own port (created here when missing) and every port's
+    /// MAC/IP pairs and extra options.
+    pub async fn dhcp_state(&self, host: &str) -> Result<Value> {
+        let Some(agent_id) = self.agent_id("DHCP agent", host).await? else {
+            return Ok(json!({"networks": []}));
+        };
+        let subnets = store::list(&self.db, Kind::Subnet).await?;
+        self.auto_schedule_dhcp(&agent_id, &subnets).await?;
+        let mut ports = store::list(&self.db, Kind::Port).await?;
+        let hosted: Vec<Value> = self.hosted_by(&agent_id, Kind::Network).await?;
+        let subnet_map: HashMap<String, Value> = subnets
+            .iter()
+            .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s.clone())))
+            .collect();
+        let mut out = Vec::new();
+        for net in hosted {
+            let net_id = net["id"].as_str().unwrap_or_default().to_owned();
+            let dhcp_subnets: Vec<Value> = subnets
+                .iter()
+                .filter(|s| s["network_id"] == net_id.as_str() && s["enable_dhcp"] == true)
+                .cloned()
+                .collect();
+            if dhcp_subnets.is_empty() || net["admin_state_up"] == false {
+                continue;
+            }
+            let device_id = format!("dhcp-{host}-{net_id}");
+            let existing = ports
+                .iter()
+                .find(|p| p["device_owner"] == DHCP_OWNER && p["device_id"] == device_id.as_str())
+                .cloned();
+            let dhcp_port = match existing {
+                Some(p) => self.with_dhcp_subnets(p, &dhcp_subnets, host).await?,
+                None => {
+                    let p = self.create_dhcp_port(&net, &device_id, host).await?;
+                    ports.push(p.clone());
+                    p
+                }
+            };
+            let routed = ports.iter().any(|p| {
+                p["network_id"] == net_id.as_str()
+                    && p["device_owner"] == "network:router_interface"
+            });
+            let hosts: Vec<Value> = ports
+                .iter()
+                .filter(|p| p["network_id"] == net_id.as_str() && p["device_owner"] != DHCP_OWNER)
+                .map(|p| {
+                    json!({
+                        "id": p["id"], "mac_address": p["mac_address"],
+                        "fixed_ips": addresses(p, &subnet_map),
+                        "extra_dhcp_opts": p["extra_dhcp_opts"],
+                        "admin_state_up": p["admin_state_up"],
+                    })
+                })
+                .collect();
+            out.push(json!({
+                "id": net_id, "mtu": net["mtu"], "subnets": dhcp_subnets,
+                "dhcp_port": {
+                    "id": dhcp_port["id"], "mac_address": dhcp_port["mac_address"],
+                    "fixed_ips": addresses(&dhcp_port, &subnet_map),
+                },
+                "isolated": !routed, "ports": hosts,
+            }));
+        }
+        Ok(json!({ "networks": out }))
+    }
+
+    async fn create_dhcp_port(&self, net: &Value, device_id: &str, host: &str) -> Result<Value> {
+        let spec = PortSpec {
+            project_id: net["project_id"].as_str().unwrap_or_default().to_owned(),
+            network_id: net["id"].as_str().unwrap_or_default().to_owned(),
+            name: String::new(),
+            description: String::new(),
+            fixed_ips: None,
+            mac_address: None,
+            device_owner: DHCP_OWNER.into(),
+            device_id: device_id.into(),
+            admin_state_up: true,
+            security_groups: Some(vec![]),
+            port_security_enabled: Some(false),
+            allowed_address_pairs: vec![],
+            binding_host: host.into(),
+            binding_profile: json!({}),
+            vnic_type: "normal".into(),
+            allow_gateway_ip: false,
+            extra_dhcp_opts: json!([]),
+        };
+        let guard = self.alloc_lock.lock().await;
+        let mut tx = store::Tx::begin(&self.db).await?;
+        let doc = self.build_port(spec, &mut tx, &mut HashSet::new()).await?;
+        tx.commit().await?;
+        drop(guard);
+        self.notify(Kind::Port, "create", &doc).await;
+        Ok(doc)
+    }
+
+    /// A DHCP port gains an address on subnets created after it.
+    async fn with_dhcp_subnets(&self, port: Value, subnets: &[Value], host: &str) -> Result<Value> {
+        let has: HashSet<&str> = port["fixed_ips"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["subnet_id"].as_str())
+            .collect();
+        let missing = subnets
+            .iter()
+            .any(|s| !has.contains(s["id"].as_str().unwrap_or_default()));
+        if !missing && port["binding:host_id"] == host {
+            return Ok(port);
+        }
+        let mut body = Map::new();
+        let mut fixed: Vec<Value> = port["fixed_ips"].as_array().cloned().unwrap_or_default();
+        for s in subnets {
+            if !has.contains(s["id"].as_str().unwrap_or_default()) {
+                fixed.push(json!({"subnet_id": s["id"]}));
+            }
+        }
+        body.insert("fixed_ips".into(), json!(fixed));
+        body.insert("binding:host_id".into(), json!(host));
+        let ctx = agent_context();
+        let id = port["id"].as_str().unwrap_or_default().to_owned();
+        match self.update_port(&ctx, &id, &body).await {
+            Ok(p) => Ok(p),
+            // Out of addresses: serve what it has.
+            Err(_) => Ok(port),
+        }
+    }
+
+    /// Routers without an L3 agent go to this one (`router_auto_schedule`).
+    async fn auto_schedule_routers(&self, agent_id: &str) -> Result<()> {
+        for mut r in store::list(&self.db, Kind::Router).await? {
+            if r["_l3_agents"].as_array().is_none_or(|a| a.is_empty()) {
+                r["_l3_agents"] = json!([agent_id]);
+                let mut tx = store::Tx::begin(&self.db).await?;
+                match tx.update(Kind::Router, &r).await {
+                    Ok(()) => tx.commit().await?,
+                    Err(e) if e.status() == axum::http::StatusCode::CONFLICT => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The L3 agent's view: its routers with interfaces, gateway, routes and
+    /// floating IPs. The routers' ports are bound to the agent's host so
+    /// that the host's L2 agent plugs them.
+    pub async fn l3_state(&self, host: &str) -> Result<Value> {
+        let Some(agent_id) = self.agent_id("L3 agent", host).await? else {
+            return Ok(json!({"routers": []}));
+        };
+        self.auto_schedule_routers(&agent_id).await?;
+        let routers = self.hosted_by(&agent_id, Kind::Router).await?;
+        let ports = store::list(&self.db, Kind::Port).await?;
+        let subnets: HashMap<String, Value> = store::list(&self.db, Kind::Subnet)
+            .await?
+            .into_iter()
+            .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s)))
+            .collect();
+        let fips = store::list(&self.db, Kind::FloatingIp).await?;
+        let mtus: HashMap<String, Value> = store::list(&self.db, Kind::Network)
+            .await?
+            .into_iter()
+            .filter_map(|n| Some((n["id"].as_str()?.to_owned(), n["mtu"].clone())))
+            .collect();
+        let mut out = Vec::new();
+        for r in routers {
+            let rid = r["id"].as_str().unwrap_or_default();
+            let mut interfaces = Vec::new();
+            let mut gateway = Value::Null;
+            for p in ports.iter().filter(|p| p["device_id"] == rid) {
+                let owner = p["device_owner"].as_str().unwrap_or_default();
+                if owner != "network:router_interface" && owner != "network:router_gateway" {
+                    continue;
+                }
+                if p["binding:host_id"] != host {
+                    self.bind_port_to(p, host).await?;
+                }
+                let mtu = mtus.get(p["network_id"].as_str().unwrap_or_default());
+                let view = json!({
+                    "id": p["id"], "mac_address": p["mac_address"], "network_id": p["network_id"],
+                    "fixed_ips": addresses(p, &subnets), "mtu": mtu,
+                });
+                if owner == "network:router_gateway" {
+                    gateway = view;
+                } else {
+                    interfaces.push(view);
+                }
+            }
+            let floating: Vec<Value> = fips
+                .iter()
+                .filter(|f| f["router_id"] == rid && f["fixed_ip_address"].is_string())
+                .map(|f| {
+                    json!({
+                        "id": f["id"], "floating_ip_address": f["floating_ip_address"],
+                        "fixed_ip_address": f["fixed_ip_address"],
+                    })
+                })
+                .collect();
+            let snat = r["external_gateway_info"]["enable_snat"] != false;
+            out.push(json!({
+                "id": rid, "admin_state_up": r["admin_state_up"], "enable_snat": snat,
+                "gateway": gateway, "interfaces": interfaces, "routes": r["routes"],
+                "floating_ips": floating,
+            }));
+        }
+        Ok(json!({ "routers": out }))
+    }
+
+    async fn bind_port_to(&self, port: &Value, host: &str) -> Result<()> {
+        for _ in 0..5 {
+            let mut doc = self
+                .get_doc(Kind::Port, port["id"].as_str().unwrap_or_default())
+                .await?;
+            doc["binding:host_id"] = json!(host);
+            doc["binding:vif_type"] = json!("bridge");
+            doc["binding:vif_details"] = json!({"port_filter": true, "connectivity": "l2"});
+            let mut tx = store::Tx::begin(&self.db).await?;
+            match tx.update(Kind::Port, &doc).await {
+                Ok(()) => {
+                    tx.commit().await?;
+                    self.notify(Kind::Port, "update", &doc).await;
+                    return Ok(());
+                }
+                Err(e) if e.status() == axum::http::StatusCode::CONFLICT => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Which instance asks the metadata proxy: the port with `ip` on the
+    /// network, or on one of the router's networks.
+    pub async fn metadata_lookup(
+        &self,
+        router_id: Option<&str>,
+        network_id: Option<&str>,
+        ip: &str,
+    ) -> Result<Value> {
+        let ports = store::list(&self.db, Kind::Port).await?;
+        let networks: HashSet<String> = match (router_id, network_id) {
+            (Some(r), _) => ports
+                .iter()
+                .filter(|p| p["device_id"] == r && p["device_owner"] == "network:router_interface")
+                .filter_map(|p| p["network_id"].as_str().map(str::to_owned))
+                .collect(),
+            (None, Some(n)) => [n.to_owned()].into(),
+            (None, None) => HashSet::new(),
+        };
+        let port = ports.iter().find(|p| {
+            networks.contains(p["network_id"].as_str().unwrap_or_default())
+                && !is_network_owned(p)
+                && p["fixed_ips"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|f| f["ip_address"] == ip))
+        });
+        match port {
+            Some(p) if p["device_id"].as_str().is_some_and(|d| !d.is_empty()) => Ok(json!({
+                "instance_id": p["device_id"], "project_id": p["project_id"], "port_id": p["id"],
+            })),
+            _ => Err(Error::NotFound(format!(
+                "No instance has address {ip} on this network."
+            ))),
+        }
+    }
+}
