@@ -36,7 +36,7 @@ def main():
         net = c.os_ok("network", "create", "bench-net")
         c.os_ok("subnet", "create", "--network", "bench-net", "--subnet-range",
                 "10.80.0.0/24", "bench-subnet")
-        c.os_ok("router", "create", "bench-router")
+        router = c.os_ok("router", "create", "bench-router")
         c.os_ok("router", "add", "subnet", "bench-router", "bench-subnet", fmt_json=False)
         c.os_ok("router", "set", "--external-gateway", "public", "bench-router", fmt_json=False)
         group = next(g["ID"] for g in c.os_ok("security", "group", "list", "--project",
@@ -44,7 +44,7 @@ def main():
                      if g["Name"] == "default")
         c.os_ok("security", "group", "rule", "create", "--protocol", "icmp", group)
         dhcp_dir = next(Path(c.fs.data_dir).glob("netagent/*/dhcp")) / net["id"]
-        active, known, leased, fip_reply = [], [], [], []
+        active, known, leased, renew, fip_nat, fip_reply = [], [], [], [], [], []
         standins = []
         for _ in range(RUNS):
             t0 = time.monotonic()
@@ -62,8 +62,13 @@ def main():
             while requests.get(f"{api}/ports/{port['id']}", headers=h).json()["port"]["status"] != "ACTIVE":
                 time.sleep(0.005)
             active.append(time.monotonic() - t0)
+            if os.environ.get("SETTLE"):
+                time.sleep(float(os.environ["SETTLE"]))
             s.dhcp()
             leased.append(time.monotonic() - t0)
+            t1 = time.monotonic()
+            s.dhcp()
+            renew.append(time.monotonic() - t1)
         for s in standins:
             r = requests.post(f"{api}/floatingips", headers=h, json={"floatingip": {
                 "floating_network_id": c.public_net["id"]}})
@@ -73,6 +78,12 @@ def main():
             r = requests.put(f"{api}/floatingips/{fip['id']}", headers=h,
                              json={"floatingip": {"port_id": s.port["id"]}})
             assert r.status_code == 200, r.text
+            router_ns = f"qrouter-{router['id']}"
+            while f"dnat to {s.fixed_ip}" not in subprocess.run(
+                    ["ip", "netns", "exec", router_ns, "nft", "list", "table", "ip", "ferrostack_nat"],
+                    capture_output=True, text=True).stdout:
+                time.sleep(0.005)
+            fip_nat.append(time.monotonic() - t0)
             while subprocess.run(["ip", "netns", "exec", c.ext_ns, "ping", "-c1", "-W", "0.1",
                                   fip["floating_ip_address"]],
                                  capture_output=True).returncode != 0:
@@ -83,6 +94,8 @@ def main():
         percentiles("port create -> DHCP server knows the port", known)
         percentiles("port create -> port ACTIVE", active)
         percentiles("port create -> stand-in has its address", leased)
+        percentiles("a second lease (udhcpc alone)", renew)
+        percentiles("floating IP associate -> router NAT in place", fip_nat)
         percentiles("floating IP associate -> first external reply", fip_reply)
         for s in standins:
             s.close()

@@ -16,6 +16,7 @@ declare -A want=(
     [nft]=nftables
     [dnsmasq]=dnsmasq-base
     [ping]=iputils-ping
+    [arping]=iputils-arping
     [udhcpc]=udhcpc
 )
 missing=()

@@ -102,6 +102,8 @@ impl L3Agent {
             .sysctl(Some(&ns), "net.ipv4.ip_forward", "1")
             .await
             .map_err(e)?;
+        // New addresses, announced by gratuitous ARP once NAT is in place.
+        let mut announce: Vec<(String, String)> = Vec::new();
         // (device in the namespace, host-side device, port, extra addresses)
         let mut devices: Vec<(String, String, &Value, Vec<String>)> = Vec::new();
         for p in r["interfaces"].as_array().into_iter().flatten() {
@@ -136,9 +138,17 @@ impl L3Agent {
                 .map_err(e)?;
             let mut addrs = cidrs(port);
             addrs.extend(extra.iter().cloned());
+            let before = host::addresses(&self.host, Some(&ns), inner).await;
             host::set_addresses(&self.host, Some(&ns), inner, &addrs)
                 .await
                 .map_err(e)?;
+            for a in addrs
+                .iter()
+                .filter(|a| !before.contains(a) && !a.contains(':'))
+            {
+                let ip = a.split('/').next().unwrap_or_default().to_owned();
+                announce.push((inner.clone(), ip));
+            }
         }
         // The default route through the external network's gateway.
         let ext_gw = gw["fixed_ips"]
@@ -167,6 +177,20 @@ impl L3Agent {
         if self.nat_applied.get(&ns) != Some(&nat) {
             self.host.nft(Some(&ns), &nat).await.map_err(e)?;
             self.nat_applied.insert(ns.clone(), nat);
+        }
+        // Neighbours that asked for a floating IP before it existed would
+        // otherwise wait for their next ARP retry (a second).
+        for (dev, ip) in announce {
+            let (host, ns) = (self.host.clone(), ns.clone());
+            tokio::spawn(async move {
+                let _ = host
+                    .run_in(
+                        &ns,
+                        "arping",
+                        &["-U", "-c", "2", "-i", "0.2", "-I", &dev, &ip],
+                    )
+                    .await;
+            });
         }
         self.host
             .ip(

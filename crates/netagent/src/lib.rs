@@ -222,7 +222,9 @@ pub async fn cleanup(settings: &Settings) -> Vec<String> {
     }
     for (name, link) in host.links(None).await {
         let kind = link["linkinfo"]["info_kind"].as_str().unwrap_or_default();
-        if (name.starts_with("brq") && kind == "bridge") || (name.starts_with("vxlan-") && kind == "vxlan") {
+        if (name.starts_with("brq") && kind == "bridge")
+            || (name.starts_with("vxlan-") && kind == "vxlan")
+        {
             if host.ip(None, &["link", "del", &name]).await.is_ok() {
                 removed.push(name);
             }
