@@ -222,12 +222,10 @@ pub async fn cleanup(settings: &Settings) -> Vec<String> {
     }
     for (name, link) in host.links(None).await {
         let kind = link["linkinfo"]["info_kind"].as_str().unwrap_or_default();
-        if (name.starts_with("brq") && kind == "bridge")
-            || (name.starts_with("vxlan-") && kind == "vxlan")
-        {
-            if host.ip(None, &["link", "del", &name]).await.is_ok() {
-                removed.push(name);
-            }
+        let ours = (name.starts_with("brq") && kind == "bridge")
+            || (name.starts_with("vxlan-") && kind == "vxlan");
+        if ours && host.ip(None, &["link", "del", &name]).await.is_ok() {
+            removed.push(name);
         }
     }
     for table in ["bridge ferrostack_ports", "inet ferrostack_sg"] {
