@@ -201,6 +201,10 @@ pub struct NetworkConfig {
     pub quota_security_group: i64,
     pub quota_security_group_rule: i64,
     pub max_request_body_size: usize,
+    /// Send `network-vif-plugged`/`-unplugged` to compute (Neutron's option).
+    pub notify_nova_on_port_status_changes: bool,
+    /// Empty means `http://<public_host>:<compute.port>/v2.1`.
+    pub nova_url: String,
 }
 
 impl Default for NetworkConfig {
@@ -224,6 +228,8 @@ impl Default for NetworkConfig {
             quota_security_group: 10,
             quota_security_group_rule: 100,
             max_request_body_size: 1_048_576,
+            notify_nova_on_port_status_changes: true,
+            nova_url: String::new(),
         }
     }
 }

@@ -304,7 +304,11 @@ impl Reconciler for L2Agent {
                 }
             }
             if port["status"] != status {
-                self.plugin.port_status(id, status).await?;
+                // A port deleted since the state was read is not an error;
+                // anything else is retried by the next pass.
+                if let Err(e) = self.plugin.port_status(id, status).await {
+                    tracing::debug!(port = id, error = %e, "status not recorded");
+                }
             }
         }
         self.backend

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod ipam;
+pub mod nova;
 pub mod service;
 pub mod store;
 

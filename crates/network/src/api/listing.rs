@@ -42,6 +42,12 @@ fn matches(item: &Value, key: &str, wanted: &[String]) -> bool {
                 .is_some_and(|ips| ips.iter().any(|f| f[k].as_str() == Some(want)))
         });
     }
+    if key == "agent_type" {
+        // Neutron's agents table compares case-insensitively on MySQL, and
+        // clients rely on it (tempest asks for "DHCP Agent").
+        let s = scalar(v).unwrap_or_default();
+        return wanted.iter().any(|w| w.eq_ignore_ascii_case(&s));
+    }
     match v {
         Value::Array(a) => wanted
             .iter()

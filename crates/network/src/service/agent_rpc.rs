@@ -399,9 +399,16 @@ impl NetworkService {
 
     async fn bind_port_to(&self, port: &Value, host: &str) -> Result<()> {
         for _ in 0..5 {
-            let mut doc = self
-                .get_doc(Kind::Port, port["id"].as_str().unwrap_or_default())
-                .await?;
+            // Deleted meanwhile: nothing to bind.
+            let Some(mut doc) = store::get(
+                &self.db,
+                Kind::Port,
+                port["id"].as_str().unwrap_or_default(),
+            )
+            .await?
+            else {
+                return Ok(());
+            };
             doc["binding:host_id"] = json!(host);
             doc["binding:vif_type"] = json!("bridge");
             doc["binding:vif_details"] = json!({"port_filter": true, "connectivity": "l2"});

@@ -37,6 +37,8 @@ pub struct NetworkService {
     pub ip_hints: std::sync::Mutex<std::collections::HashMap<String, u128>>,
     /// Serialises the creation of projects' `default` security groups.
     pub default_sg_lock: tokio::sync::Mutex<()>,
+    /// Port up/down events for the compute service.
+    pub nova: Option<Arc<crate::nova::NovaNotifier>>,
 }
 
 pub fn now() -> String {
@@ -81,11 +83,12 @@ impl NetworkService {
     pub async fn new(db: Db, config: Config, bus: SharedBus) -> Result<Arc<Self>> {
         Ok(Arc::new(NetworkService {
             db,
-            config,
             bus,
             alloc_lock: tokio::sync::Mutex::new(()),
             ip_hints: Default::default(),
             default_sg_lock: tokio::sync::Mutex::new(()),
+            nova: crate::nova::NovaNotifier::from_config(&config),
+            config,
         }))
     }
 

@@ -865,6 +865,7 @@ impl NetworkService {
             if doc["status"] == status {
                 return Ok(());
             }
+            let old = doc["status"].as_str().unwrap_or_default().to_owned();
             doc["status"] = json!(status);
             touch(&mut doc);
             let mut tx = store::Tx::begin(&self.db).await?;
@@ -872,6 +873,12 @@ impl NetworkService {
                 Ok(()) => {
                     tx.commit().await?;
                     self.notify(Kind::Port, "update", &doc).await;
+                    if let (Some(nova), Some(event)) = (
+                        &self.nova,
+                        crate::nova::NovaNotifier::event_for(&doc, &old, status),
+                    ) {
+                        nova.send(event);
+                    }
                     return Ok(());
                 }
                 Err(e) if e.status() == axum::http::StatusCode::CONFLICT => continue,
