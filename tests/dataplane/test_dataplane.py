@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,31 @@ def test_dhcp_gives_fixed_ips_and_instances_reach_each_other(cloud, topology):
     assert lease_a["mtu"] == "1450"  # VXLAN: 1500 - 50
     # The default security group lets members of the group talk.
     assert pings(a.ns, b.fixed_ip), "stand-ins on one network cannot ping each other"
+
+
+def test_port_changes_reconfigure_dhcp_without_a_restart(cloud, topology):
+    c = cloud
+    net = c.os_ok("network", "show", "dp-net")
+    (dhcp_dir,) = Path(c.fs.data_dir).glob(f"netagent/*/dhcp/{net['id']}")
+    pid = (dhcp_dir / "pid").read_text().strip()
+    port = c.bound_port("dp-net")
+    wait_until("the new port in dnsmasq's hosts",
+               lambda: port["mac_address"] in (dhcp_dir / "host").read_text())
+    assert (dhcp_dir / "pid").read_text().strip() == pid, "dnsmasq was restarted"
+    assert Path(f"/proc/{pid}").exists()
+    # Leases handed out so far are kept by the same process.
+    assert topology["a"].port["mac_address"] in (dhcp_dir / "leases").read_text()
+    c.os_ok("port", "delete", port["id"], fmt_json=False)
+
+
+def test_admin_state_down_unplugs_the_port(cloud, topology):
+    c, a, b = cloud, topology["a"], topology["b"]
+    c.os_ok("port", "set", "--disable", b.port["id"], fmt_json=False)
+    wait_until("port DOWN", lambda: c.port_status(b.port["id"]) == "DOWN")
+    assert not pings(a.ns, b.fixed_ip, 1), "a disabled port still carries traffic"
+    c.os_ok("port", "set", "--enable", b.port["id"], fmt_json=False)
+    wait_until("port ACTIVE", lambda: c.port_status(b.port["id"]) == "ACTIVE")
+    wait_until("traffic again", lambda: pings(a.ns, b.fixed_ip, 1), timeout=10)
 
 
 def test_instance_reaches_its_gateway_through_the_router(cloud, topology):

@@ -254,6 +254,10 @@ impl Reconciler for L2Agent {
         ("Linux bridge agent", "neutron-linuxbridge-agent", "N/A")
     }
 
+    fn initial_configurations(&self) -> Value {
+        self.configurations(0)
+    }
+
     fn cares(&self, event: &str) -> bool {
         ["port.", "network.", "security_group", "agent."]
             .iter()
@@ -324,10 +328,16 @@ impl Reconciler for L2Agent {
         if !errors.is_empty() {
             return Err(errors.join("; "));
         }
-        Ok(json!({
-            "devices": plugged.len(), "tunneling_ip": self.settings.local_ip,
+        Ok(self.configurations(plugged.len()))
+    }
+}
+
+impl L2Agent {
+    fn configurations(&self, devices: usize) -> Value {
+        json!({
+            "devices": devices, "tunneling_ip": self.settings.local_ip,
             "tunnel_types": ["vxlan"], "interface_mappings": self.settings.interface_mappings,
             "bridge_mappings": self.settings.bridge_mappings, "l2_population": false,
-        }))
+        })
     }
 }

@@ -11,6 +11,11 @@ use std::time::Duration;
 pub trait Reconciler: Send + 'static {
     /// Neutron's `agent_type`, `binary` and `topic` for this agent.
     fn identity(&self) -> (&'static str, &'static str, &'static str);
+    /// What the agent reports before its first pass (a tunnel endpoint
+    /// other hosts need at once).
+    fn initial_configurations(&self) -> Value {
+        json!({})
+    }
     /// Whether a notification (`port.update.end`, …) may change this agent's host.
     fn cares(&self, event_type: &str) -> bool;
     /// Make the host match the desired state; returns the agent's
@@ -48,9 +53,9 @@ pub async fn spawn<R: Reconciler>(
     let who = agent.identity();
     // Register first: the network service schedules networks and routers
     // only to agents it knows.
-    report(&plugin, &settings, who, &json!({}), true).await;
+    let mut conf = agent.initial_configurations();
+    report(&plugin, &settings, who, &conf, true).await;
     Ok(tokio::spawn(async move {
-        let mut conf = json!({});
         let mut heartbeat = tokio::time::interval(settings.report_interval);
         let mut resync = tokio::time::interval(settings.resync_interval);
         let mut dirty = true;

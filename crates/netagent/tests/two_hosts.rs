@@ -76,6 +76,7 @@ fn settings(cfg: &Config, host: &str, ns: &str, ip: &str, agents: &str, dir: &Pa
     c.network_agent.host_netns = ns.into();
     c.network_agent.local_ip = ip.into();
     c.network_agent.agents = agents.into();
+    c.network_agent.physical_interface_mappings = "physnet1:data1".into();
     c.network_agent.report_interval = 1;
     c.network_agent.resync_interval = 2;
     c.network_agent.state_dir = dir.join(host).display().to_string();
@@ -184,6 +185,13 @@ async fn vxlan_carries_one_network_across_two_hosts_and_restart_cleans_up() {
         "ip", "-n", &ha, "link", "add", "data0", "type", "veth", "peer", "name", "data0", "netns",
         &hb,
     ]);
+    sh(&[
+        "ip", "-n", &ha, "link", "add", "data1", "type", "veth", "peer", "name", "data1", "netns",
+        &hb,
+    ]);
+    for ns in [&ha, &hb] {
+        sh(&["ip", "-n", ns, "link", "set", "data1", "up"]);
+    }
     for (ns, ip) in [(&ha, "10.20.20.1/24"), (&hb, "10.20.20.2/24")] {
         sh(&["ip", "-n", ns, "addr", "add", ip, "dev", "data0"]);
         sh(&["ip", "-n", ns, "link", "set", "data0", "up"]);
@@ -252,18 +260,17 @@ async fn vxlan_carries_one_network_across_two_hosts_and_restart_cleans_up() {
         .await;
     }
     // Each host floods to the other's tunnel address.
-    let fdb_a = sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &ha,
-        "bridge",
-        "fdb",
-        "show",
-        "dev",
-        &format!("vxlan-{vni}"),
-    ]);
-    assert!(fdb_a.contains("dst 10.20.20.2"), "{fdb_a}");
+    for (ns, peer) in [
+        (ha.clone(), "dst 10.20.20.2"),
+        (hb.clone(), "dst 10.20.20.1"),
+    ] {
+        let dev = format!("vxlan-{vni}");
+        wait_for("the flood entry to the other host", 30, || {
+            let (ns, dev) = (ns.clone(), dev.clone());
+            async move { sh(&["bridge", "-n", &ns, "fdb", "show", "dev", &dev]).contains(peer) }
+        })
+        .await;
+    }
 
     let ip_a = dhcp(&sa);
     let ip_b = dhcp(&sb);
@@ -274,6 +281,59 @@ async fn vxlan_carries_one_network_across_two_hosts_and_restart_cleans_up() {
         try_sh(&["ip", "netns", "exec", &sa, "ping", "-c", "2", "-W", "2", &ip_b]),
         "host A's stand-in cannot reach host B's over VXLAN"
     );
+
+    // A flat provider network on the hosts' second wire (`data1`, mapped
+    // to physnet1): the interface itself joins the network's bridge. (VLAN
+    // networks use `data1.<vid>` the same way; this kernel has no 802.1Q.)
+    let flat = svc
+        .create_network(
+            &ctx,
+            &body(json!({"name": "flat", "provider:network_type": "flat",
+                         "provider:physical_network": "physnet1"})),
+        )
+        .await
+        .unwrap();
+    let flat_id = flat["id"].as_str().unwrap().to_owned();
+    svc.create_subnet(
+        &ctx,
+        &body(json!({"network_id": flat_id, "cidr": "10.61.0.0/24", "ip_version": 4})),
+    )
+    .await
+    .unwrap();
+    let (va, vb) = (format!("fsv-a-{tag}"), format!("fsv-b-{tag}"));
+    cleanup.0.extend([va.clone(), vb.clone()]);
+    let mut flat_ports = Vec::new();
+    for (host, host_ns, standin) in [(&host_a, &ha, &va), (&host_b, &hb, &vb)] {
+        let p = svc
+            .create_port(
+                &ctx,
+                &body(json!({"network_id": flat_id, "binding:host_id": host,
+                             "device_owner": "compute:nova", "device_id": format!("flat-{host}")})),
+            )
+            .await
+            .unwrap();
+        stand_in(standin, host_ns, &p);
+        flat_ports.push(p);
+    }
+    let vip_a = dhcp(&va);
+    let vip_b = dhcp(&vb);
+    assert_eq!(vip_a, fixed(&flat_ports[0]));
+    assert_eq!(vip_b, fixed(&flat_ports[1]));
+    let uplink = sh(&["ip", "-n", &hb, "link", "show", "data1"]);
+    assert!(uplink.contains("master brq"), "{uplink}");
+    assert!(
+        try_sh(&["ip", "netns", "exec", &va, "ping", "-c", "2", "-W", "2", &vip_b]),
+        "the flat network does not carry traffic between the hosts"
+    );
+    for p in &flat_ports {
+        svc.delete_port(&ctx, p["id"].as_str().unwrap())
+            .await
+            .unwrap();
+    }
+    svc.delete_network(&ctx, &flat_id).await.unwrap();
+    for s in [&va, &vb] {
+        sh(&["ip", "netns", "del", s]);
+    }
 
     // Kill the agents, delete the network, restart: nothing remains.
     agents_a.stop();

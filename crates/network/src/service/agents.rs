@@ -18,6 +18,7 @@ impl NetworkService {
             .into_iter()
             .find(|a| a["agent_type"] == agent_type && a["host"] == host);
         let mut tx = store::Tx::begin(&self.db).await?;
+        let mut created = false;
         let doc = match existing {
             Some(mut a) => {
                 a["heartbeat_timestamp"] = json!(beat);
@@ -46,10 +47,15 @@ impl NetworkService {
                     "project_id": null,
                 });
                 tx.insert(Kind::Agent, &a).await?;
+                created = true;
                 a
             }
         };
         tx.commit().await?;
+        // A new host: the others learn its tunnel endpoint at once.
+        if created {
+            self.notify(Kind::Agent, "create", &doc).await;
+        }
         Ok(doc)
     }
 
