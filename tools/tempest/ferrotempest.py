@@ -182,6 +182,52 @@ def public_network_id(a):
         return None
 
 
+def compute_fixtures(a):
+    """What tempest's compute tests boot from, created when missing: two
+    public images (a few bytes of raw disk: the fake driver never reads
+    them) and a shared network `private` with a subnet. Returns
+    (image_id, image_alt_id) or (None, None)."""
+    token, catalog = admin_token_and_catalog(a)
+
+    def endpoint(kind):
+        return next((ep["url"].rstrip("/") for s in catalog if s.get("type") == kind
+                     for ep in s.get("endpoints", [])
+                     if ep.get("interface") == "public"), None)
+    image_url, net_url = endpoint("image"), endpoint("network")
+    if not token or not image_url or not net_url or not (
+            is_loopback_url(image_url) and is_loopback_url(net_url)):
+        return None, None
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        ids = []
+        for name in ("tempest-image", "tempest-image-alt"):
+            found = call_json("GET", image_url + "/v2/images?name=" + name, token)["images"]
+            if found:
+                ids.append(found[0]["id"])
+                continue
+            img = call_json("POST", image_url + "/v2/images", token, {
+                "name": name, "disk_format": "raw", "container_format": "bare",
+                "visibility": "public", "min_disk": 0, "min_ram": 0})
+            req = urllib.request.Request(
+                image_url + "/v2/images/%s/file" % img["id"], method="PUT",
+                data=b"\0" * 4096, headers={"X-Auth-Token": token,
+                                            "Content-Type": "application/octet-stream"})
+            opener.open(req, timeout=30).read()
+            ids.append(img["id"])
+        nets = call_json("GET", net_url + "/v2.0/networks?name=private", token)["networks"]
+        if not nets:
+            net = call_json("POST", net_url + "/v2.0/networks", token, {"network": {
+                "name": "private", "shared": True}})["network"]
+            call_json("POST", net_url + "/v2.0/subnets", token, {"subnet": {
+                "name": "private-subnet", "network_id": net["id"], "ip_version": 4,
+                "cidr": "10.1.0.0/20"}})
+        return ids[0], ids[1]
+    except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
+        print("ferrotempest: could not create the compute fixtures: %s" % e,
+              file=sys.stderr)
+        return None, None
+
+
 def build_conf(workspace, service):
     a = auth_settings()
     if not is_loopback_url(a["auth_url"]):
@@ -191,6 +237,9 @@ def build_conf(workspace, service):
                 env("FERROSTACK_SERVICES", "keystone").split(",") if s.strip()}
     if SERVICE_FLAG.get(service):
         services.add(SERVICE_FLAG[service])
+    if service == "compute":
+        # Servers boot from images on networks.
+        services |= {"glance", "neutron"}
     unknown = services - set(ALL_FLAGS) - {"keystone"}
     if unknown:
         sys.exit("ferrotempest: unknown service(s) in FERROSTACK_SERVICES: %s"
@@ -296,6 +345,46 @@ def build_conf(workspace, service):
                 "public_network_id": public,
                 "floating_network_name": "public",
             }
+
+    if "nova" in services:
+        image, image_alt = compute_fixtures(a)
+        conf["compute"] = {
+            "image_ref": image or "",
+            "image_ref_alt": image_alt or "",
+            "flavor_ref": "1",
+            "flavor_ref_alt": "2",
+            "fixed_network_name": "private",
+            "min_compute_nodes": "1",
+            "build_timeout": "60",
+            "min_microversion": env("TEMPEST_COMPUTE_MIN_MICROVERSION", "2.1"),
+            "max_microversion": env("TEMPEST_COMPUTE_MAX_MICROVERSION", "2.1"),
+        }
+        conf["compute-feature-enabled"] = {
+            "resize": "true",
+            "console_output": "true",
+            "pause": "true",
+            "suspend": "true",
+            "snapshot": "true",
+            "rescue": "false",
+            "shelve": "false",
+            "shelve_migrate": "false",
+            "interface_attach": "false",
+            "live_migration": "false",
+            "cold_migration": "false",
+            "change_password": "false",
+            "vnc_console": "false",
+            "spice_console": "false",
+            "serial_console": "false",
+            "attach_encrypted_volume": "false",
+            "personality": "false",
+            "config_drive": "false",
+            "metadata_service": "false",
+            "nova_cert": "false",
+            "disk_config": "false",
+            "hostname_fqdn_sanitization": "false",
+            "console_log": "true",
+            "enable_instance_password": "false",
+        }
 
     extra = env("TEMPEST_CONF_EXTRA", None)
     if extra:
