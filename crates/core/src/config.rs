@@ -284,6 +284,9 @@ pub struct ComputeConfig {
     pub quota_injected_file_path_length: i64,
     pub quota_server_groups: i64,
     pub quota_server_group_members: i64,
+    /// Whether create and rebuild answer with an `adminPass` (Nova's
+    /// `[api] enable_instance_password`); no driver here sets guest passwords.
+    pub enable_instance_password: bool,
     /// Comma-separated saga steps made to fail, for failure testing (`schedule`, `allocate_ports`, …).
     pub failpoints: String,
     pub max_request_body_size: usize,
@@ -323,6 +326,7 @@ impl Default for ComputeConfig {
             quota_injected_file_path_length: 255,
             quota_server_groups: 10,
             quota_server_group_members: 10,
+            enable_instance_password: false,
             failpoints: String::new(),
             max_request_body_size: 114_688,
         }

@@ -1,6 +1,7 @@
 //! `ferrostack`: one binary for every role of the cloud.
 
 mod credentials;
+mod service_list;
 mod services;
 
 use clap::{Parser, Subcommand};
@@ -56,12 +57,24 @@ enum Command {
         #[command(subcommand)]
         command: FernetCommand,
     },
+    /// Services and agents of the cloud.
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
     /// Remove what this host's network agents built — dnsmasq processes,
     /// router and DHCP namespaces, bridges, VXLAN devices, firewall tables —
     /// like `neutron-netns-cleanup --force`. Stop the agents first.
     NetnsCleanup,
     /// Print the effective configuration (with defaults) as TOML.
     ShowConfig,
+}
+
+#[derive(Subcommand)]
+enum ServiceCommand {
+    /// Every compute service and network agent with its host, state and
+    /// last heartbeat (like `nova-manage service list`).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -139,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Db {
             command: DbCommand::Sync,
         } => {
-            let services: [(&str, &str, &[ferrostack_db::Migration]); 3] = [
+            let services: [(&str, &str, &[ferrostack_db::Migration]); 4] = [
                 (
                     "identity",
                     &cfg.identity.database_url,
@@ -154,6 +167,11 @@ async fn main() -> anyhow::Result<()> {
                     "network",
                     &cfg.network.database_url,
                     ferrostack_network::store::MIGRATIONS,
+                ),
+                (
+                    "compute",
+                    &cfg.compute.database_url,
+                    ferrostack_compute::store::MIGRATIONS,
                 ),
             ];
             for (name, configured, migrations) in services {
@@ -179,6 +197,9 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Service {
+            command: ServiceCommand::List,
+        } => service_list::print(&cfg).await,
         Command::NetnsCleanup => {
             let settings =
                 ferrostack_netagent::Settings::from_config(&cfg).map_err(anyhow::Error::msg)?;

@@ -16,18 +16,25 @@ pub enum Service {
     Identity,
     Image,
     Network,
+    Compute,
 }
 
 impl Service {
-    pub const ALL: [Service; 3] = [Service::Identity, Service::Image, Service::Network];
+    pub const ALL: [Service; 4] = [
+        Service::Identity,
+        Service::Image,
+        Service::Network,
+        Service::Compute,
+    ];
 
     pub fn parse(name: &str) -> Result<Service, String> {
         match name.trim() {
             "identity" | "keystone" => Ok(Service::Identity),
             "image" | "glance" => Ok(Service::Image),
             "network" | "neutron" => Ok(Service::Network),
+            "compute" | "nova" => Ok(Service::Compute),
             other => Err(format!(
-                "unknown service '{other}' (identity, image, network)"
+                "unknown service '{other}' (identity, image, network, compute)"
             )),
         }
     }
@@ -37,7 +44,7 @@ impl Service {
         match role {
             "controller" => Ok(Service::ALL.to_vec()),
             other => Err(format!(
-                "role '{other}' has no services in this build yet (the network agents and compute are still to come); use 'controller' or --services"
+                "role '{other}' needs a bus between hosts (AMQP), which this build does not have yet; use 'controller' or --services"
             )),
         }
     }
@@ -48,6 +55,7 @@ impl Service {
             Service::Identity => "keystone",
             Service::Image => "glance",
             Service::Network => "neutron",
+            Service::Compute => "nova",
         }
     }
 }
@@ -80,6 +88,7 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
     let auth_uri = cfg.service_auth_url();
     let mut apps: Vec<(&str, u16, axum::Router)> = Vec::new();
     let mut agents = None;
+    let mut compute_agent = None;
     let mut pools = Vec::new();
 
     let identity = if services.contains(&Service::Identity) {
@@ -144,6 +153,32 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
         }
     }
 
+    if services.contains(&Service::Compute) {
+        let compute = ferrostack_compute::open(&cfg, bus.clone())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        apps.push((
+            "compute",
+            cfg.compute.port,
+            ferrostack_compute::api::router(
+                compute.clone(),
+                validator_for(Service::Compute),
+                &auth_uri,
+            ),
+        ));
+        pools.push(compute.db.pool.clone());
+        // This host's hypervisor: with the API in one process (the
+        // all-in-one), or a controller that also computes.
+        let agent = ferrostack_compute::start_agent(&cfg, bus.clone())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        compute_agent = Some(format!(
+            "host {} (driver {})",
+            cfg.common.host, cfg.compute.driver
+        ));
+        std::mem::forget(agent);
+    }
+
     let mut servers = tokio::task::JoinSet::new();
     let mut listening = Vec::new();
     for (name, port, app) in apps {
@@ -186,6 +221,9 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
 
     if let Some(a) = &agents {
         println!("  network agents     {a}");
+    }
+    if let Some(a) = &compute_agent {
+        println!("  compute agent      {a}");
     }
 
     while let Some(res) = servers.join_next().await {

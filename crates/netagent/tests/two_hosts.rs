@@ -44,7 +44,17 @@ struct Cleanup(Vec<String>, PathBuf);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        for ns in &self.0 {
+        // The agents' own namespaces, from their ledgers, if a failure
+        // stopped the test before they cleaned up.
+        let mut all = self.0.clone();
+        for host in std::fs::read_dir(&self.1).into_iter().flatten().flatten() {
+            for ledger in ["dhcp-namespaces.json", "l3-namespaces.json"] {
+                if let Ok(text) = std::fs::read_to_string(host.path().join(ledger)) {
+                    all.extend(serde_json::from_str::<Vec<String>>(&text).unwrap_or_default());
+                }
+            }
+        }
+        for ns in &all {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
         // dnsmasq of the test's networks, if a failure left one.

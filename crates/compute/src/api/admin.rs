@@ -1,0 +1,905 @@
+//! Limits, quota sets, availability zones, services, hypervisors, simple
+//! tenant usage, and the external events the network service posts.
+
+use super::{query_get, require_admin, Query, Svc};
+use crate::scheduler::COMPUTE_BINARY;
+use crate::service::quotas::RESOURCES;
+use crate::store::{self, hosts::ServiceRow};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use ferrostack_core::auth::{AuthContext, Authenticated};
+use ferrostack_core::http::Json;
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+fn ok(v: Value) -> Response {
+    axum::Json(v).into_response()
+}
+
+/// Nova's naive timestamps with microseconds (`2026-11-25T05:00:00.000000`).
+fn naive(ts: Option<&str>) -> Value {
+    match ts.and_then(ferrostack_core::time::parse) {
+        Some(t) => json!(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
+        None => Value::Null,
+    }
+}
+
+pub async fn limits(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    let project = match query_get(&q.0, "tenant_id") {
+        Some(p) if ctx.is_admin() => p.to_owned(),
+        _ => ctx.project_id.clone().unwrap_or_default(),
+    };
+    let l = svc.quotas(&project).await?;
+    let u = svc.usage(&project).await?;
+    Ok(ok(json!({"limits": {"rate": [], "absolute": {
+        "maxTotalInstances": l["instances"], "maxTotalCores": l["cores"], "maxTotalRAMSize": l["ram"],
+        "maxTotalKeypairs": l["key_pairs"], "maxServerMeta": l["metadata_items"],
+        "maxPersonality": l["injected_files"], "maxPersonalitySize": l["injected_file_content_bytes"],
+        "maxImageMeta": l["metadata_items"],
+        "maxSecurityGroups": l["security_groups"], "maxSecurityGroupRules": l["security_group_rules"],
+        "maxTotalFloatingIps": l["floating_ips"],
+        "maxServerGroups": l["server_groups"], "maxServerGroupMembers": l["server_group_members"],
+        "totalInstancesUsed": u.instances, "totalCoresUsed": u.cores, "totalRAMUsed": u.ram,
+        "totalSecurityGroupsUsed": 0, "totalFloatingIpsUsed": 0, "totalServerGroupsUsed": 0,
+    }}})))
+}
+
+fn may_see_project(ctx: &AuthContext, project: &str) -> Result<()> {
+    if ctx.is_admin() || ctx.project_id.as_deref() == Some(project) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.".into(),
+        ))
+    }
+}
+
+fn quota_doc(q: &BTreeMap<String, i64>) -> Map<String, Value> {
+    RESOURCES
+        .iter()
+        .map(|r| (r.to_string(), json!(q[*r])))
+        .collect()
+}
+
+pub async fn quota_show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(project): Path<String>,
+) -> Result<Response> {
+    may_see_project(&ctx, &project)?;
+    let mut doc = quota_doc(&svc.quotas(&project).await?);
+    doc.insert("id".into(), json!(project));
+    Ok(ok(json!({"quota_set": doc})))
+}
+
+pub async fn quota_defaults(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(project): Path<String>,
+) -> Result<Response> {
+    let _ = ctx;
+    let mut doc = quota_doc(&svc.class_quotas().await?);
+    doc.insert("id".into(), json!(project));
+    Ok(ok(json!({"quota_set": doc})))
+}
+
+pub async fn quota_detail(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(project): Path<String>,
+) -> Result<Response> {
+    may_see_project(&ctx, &project)?;
+    let q = svc.quotas(&project).await?;
+    let u = svc.usage(&project).await?;
+    let keypairs = 0;
+    let mut doc = Map::new();
+    for r in RESOURCES {
+        let used = match *r {
+            "instances" => u.instances,
+            "cores" => u.cores,
+            "ram" => u.ram,
+            "key_pairs" => keypairs,
+            _ => 0,
+        };
+        doc.insert(
+            r.to_string(),
+            json!({"limit": q[*r], "in_use": used, "reserved": 0}),
+        );
+    }
+    doc.insert("id".into(), json!(project));
+    Ok(ok(json!({"quota_set": doc})))
+}
+
+pub async fn quota_update(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(project): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-quota-sets:update")?;
+    let qs = body
+        .get("quota_set")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for field/attribute quota_set. 'quota_set' is a required property"
+                    .into(),
+            )
+        })?;
+    let mut changes = BTreeMap::new();
+    let mut force = false;
+    for (k, v) in qs {
+        if k == "force" {
+            force = v
+                .as_bool()
+                .or_else(|| v.as_str().map(|s| s.eq_ignore_ascii_case("true")))
+                .unwrap_or(false);
+            continue;
+        }
+        let n = v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .ok_or_else(|| Error::BadRequest(format!("Invalid input for field/attribute {k}. Value: {v}. {v} is not of type 'integer', 'string'")))?;
+        changes.insert(k.clone(), n);
+    }
+    svc.update_quotas(&project, &changes, force).await?;
+    Ok(ok(
+        json!({"quota_set": quota_doc(&svc.quotas(&project).await?)}),
+    ))
+}
+
+pub async fn quota_delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(project): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-quota-sets:delete")?;
+    store::catalog::reset_quotas(&svc.db, &project).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub async fn zones(State(svc): State<Svc>, Authenticated(_ctx): Authenticated) -> Result<Response> {
+    let list: Vec<Value> = svc
+        .zones()
+        .await?
+        .into_iter()
+        .map(|(z, up)| json!({"zoneName": z, "zoneState": {"available": up}, "hosts": null}))
+        .collect();
+    Ok(ok(json!({"availabilityZoneInfo": list})))
+}
+
+pub async fn zones_detail(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-availability-zone:detail")?;
+    let services = store::hosts::list_services(&svc.db).await?;
+    let mut out = Vec::new();
+    for (z, up) in svc.zones().await? {
+        let mut hosts = Map::new();
+        for s in services
+            .iter()
+            .filter(|s| s.zone == z && s.binary == COMPUTE_BINARY)
+        {
+            let entry = hosts.entry(s.host.clone()).or_insert_with(|| json!({}));
+            entry[&s.binary] = json!({"available": svc.is_up(s), "active": !s.disabled, "updated_at": naive(s.updated_at.as_deref())});
+        }
+        out.push(json!({"zoneName": z, "zoneState": {"available": up}, "hosts": hosts}));
+    }
+    Ok(ok(json!({"availabilityZoneInfo": out})))
+}
+
+fn service_view(svc: &Svc, s: &ServiceRow) -> Value {
+    json!({
+        "id": s.id, "binary": s.binary, "host": s.host, "zone": s.zone,
+        "status": if s.disabled { "disabled" } else { "enabled" },
+        "state": if svc.is_up(s) { "up" } else { "down" },
+        "updated_at": naive(s.updated_at.as_deref()),
+        "disabled_reason": s.disabled_reason,
+    })
+}
+
+pub async fn services(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-services:list")?;
+    let list: Vec<Value> = store::hosts::list_services(&svc.db)
+        .await?
+        .iter()
+        .filter(|s| query_get(&q.0, "host").is_none_or(|h| h == s.host))
+        .filter(|s| query_get(&q.0, "binary").is_none_or(|b| b == s.binary))
+        .map(|s| service_view(&svc, s))
+        .collect();
+    Ok(ok(json!({"services": list})))
+}
+
+/// `PUT /os-services/{enable,disable,disable-log-reason,force-down}` with `{host, binary}`.
+pub async fn service_update(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(action): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-services:update")?;
+    let host = body["host"].as_str().ok_or_else(|| {
+        Error::BadRequest(
+            "Invalid input for field/attribute host. 'host' is a required property".into(),
+        )
+    })?;
+    let binary = body["binary"].as_str().ok_or_else(|| {
+        Error::BadRequest(
+            "Invalid input for field/attribute binary. 'binary' is a required property".into(),
+        )
+    })?;
+    let s = store::hosts::get_service(&svc.db, host, binary)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("Service {binary} on host {host} not found.")))?;
+    let reply = match action.as_str() {
+        "enable" => {
+            store::hosts::update_service(&svc.db, s.id, Some((false, None)), None).await?;
+            json!({"host": host, "binary": binary, "status": "enabled"})
+        }
+        "disable" => {
+            store::hosts::update_service(&svc.db, s.id, Some((true, None)), None).await?;
+            json!({"host": host, "binary": binary, "status": "disabled"})
+        }
+        "disable-log-reason" => {
+            let reason = body["disabled_reason"]
+                .as_str()
+                .filter(|r| !r.is_empty() && r.len() <= 255)
+                .ok_or_else(|| Error::BadRequest("Missing disabled reason field".into()))?;
+            store::hosts::update_service(
+                &svc.db,
+                s.id,
+                Some((true, Some(reason.to_owned()))),
+                None,
+            )
+            .await?;
+            json!({"host": host, "binary": binary, "status": "disabled", "disabled_reason": reason})
+        }
+        "force-down" => {
+            let down = body["forced_down"].as_bool().ok_or_else(|| {
+                Error::BadRequest("Invalid input for field/attribute forced_down.".into())
+            })?;
+            store::hosts::update_service(&svc.db, s.id, None, Some(down)).await?;
+            json!({"host": host, "binary": binary, "forced_down": down})
+        }
+        other => return Err(Error::NotFound(format!("Unknown action {other}"))),
+    };
+    Ok(ok(json!({"service": reply})))
+}
+
+pub async fn service_delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-services:delete")?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| Error::BadRequest(format!("Invalid uuid {id}")))?;
+    if !store::hosts::delete_service(&svc.db, id).await? {
+        return Err(Error::NotFound(format!("Service {id} could not be found.")));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn hypervisor_rows(
+    svc: &Svc,
+) -> Result<Vec<(store::hosts::ComputeNode, Option<ServiceRow>)>> {
+    let services = store::hosts::list_services(&svc.db).await?;
+    Ok(store::hosts::list_nodes(&svc.db)
+        .await?
+        .into_iter()
+        .map(|n| {
+            let s = services
+                .iter()
+                .find(|s| s.host == n.host && s.binary == COMPUTE_BINARY)
+                .cloned();
+            (n, s)
+        })
+        .collect())
+}
+
+fn state_status(svc: &Svc, s: &Option<ServiceRow>) -> (&'static str, &'static str) {
+    match s {
+        Some(s) => (
+            if svc.is_up(s) { "up" } else { "down" },
+            if s.disabled { "disabled" } else { "enabled" },
+        ),
+        None => ("down", "disabled"),
+    }
+}
+
+fn hypervisor_view(svc: &Svc, n: &store::hosts::ComputeNode, s: &Option<ServiceRow>) -> Value {
+    let (state, status) = state_status(svc, s);
+    json!({
+        "id": n.id, "hypervisor_hostname": n.hypervisor_hostname, "state": state, "status": status,
+        "hypervisor_type": n.hypervisor_type, "hypervisor_version": n.hypervisor_version,
+        "host_ip": n.host_ip.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string()), "cpu_info": n.cpu_info,
+        "vcpus": n.vcpus, "vcpus_used": n.vcpus_used,
+        "memory_mb": n.memory_mb, "memory_mb_used": n.memory_mb_used, "free_ram_mb": n.memory_mb - n.memory_mb_used,
+        "local_gb": n.local_gb, "local_gb_used": n.local_gb_used, "free_disk_gb": n.local_gb - n.local_gb_used,
+        "disk_available_least": n.local_gb - n.local_gb_used,
+        "current_workload": 0, "running_vms": n.running_vms,
+        "service": {"host": n.host, "id": s.as_ref().map(|s| s.id).unwrap_or(0),
+                    "disabled_reason": s.as_ref().and_then(|s| s.disabled_reason.clone())},
+    })
+}
+
+pub async fn hypervisors(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-hypervisors:list")?;
+    let list: Vec<Value> = hypervisor_rows(&svc).await?.iter().map(|(n, s)| {
+        let (state, status) = state_status(&svc, s);
+        json!({"id": n.id, "hypervisor_hostname": n.hypervisor_hostname, "state": state, "status": status})
+    }).collect();
+    Ok(ok(json!({"hypervisors": list})))
+}
+
+pub async fn hypervisors_detail(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-hypervisors:list-detail")?;
+    let list: Vec<Value> = hypervisor_rows(&svc)
+        .await?
+        .iter()
+        .map(|(n, s)| hypervisor_view(&svc, n, s))
+        .collect();
+    Ok(ok(json!({"hypervisors": list})))
+}
+
+pub async fn hypervisor_show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-hypervisors:show")?;
+    let (n, s) = hypervisor_rows(&svc)
+        .await?
+        .into_iter()
+        .find(|(n, _)| n.id.to_string() == id)
+        .ok_or_else(|| Error::NotFound(format!("Hypervisor with ID '{id}' could not be found.")))?;
+    Ok(ok(json!({"hypervisor": hypervisor_view(&svc, &n, &s)})))
+}
+
+pub async fn hypervisor_statistics(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-hypervisors:statistics")?;
+    let rows = hypervisor_rows(&svc).await?;
+    let sum =
+        |f: &dyn Fn(&store::hosts::ComputeNode) -> i64| rows.iter().map(|(n, _)| f(n)).sum::<i64>();
+    Ok(ok(json!({"hypervisor_statistics": {
+        "count": rows.len(), "current_workload": 0,
+        "vcpus": sum(&|n| n.vcpus), "vcpus_used": sum(&|n| n.vcpus_used),
+        "memory_mb": sum(&|n| n.memory_mb), "memory_mb_used": sum(&|n| n.memory_mb_used),
+        "free_ram_mb": sum(&|n| n.memory_mb - n.memory_mb_used),
+        "local_gb": sum(&|n| n.local_gb), "local_gb_used": sum(&|n| n.local_gb_used),
+        "free_disk_gb": sum(&|n| n.local_gb - n.local_gb_used),
+        "disk_available_least": sum(&|n| n.local_gb - n.local_gb_used),
+        "running_vms": sum(&|n| n.running_vms),
+    }})))
+}
+
+// ----- simple tenant usage -----
+
+fn period(q: &[(String, String)]) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let now = Utc::now();
+    let parse = |k: &str, default: DateTime<Utc>| match query_get(q, k) {
+        None => Ok(default),
+        Some(v) => ferrostack_core::time::parse(v).ok_or_else(|| {
+            Error::BadRequest(format!(
+                "Invalid input for field/attribute {k}. Value: {v}."
+            ))
+        }),
+    };
+    let start = parse("start", now - chrono::Duration::days(1))?;
+    let end = parse("end", now)?;
+    if start > end {
+        return Err(Error::BadRequest(
+            "Invalid start time. The start time cannot occur after the end time.".into(),
+        ));
+    }
+    Ok((start, end))
+}
+
+/// One project's usage in [start, end], with per-server rows when `detailed`.
+async fn project_usage(
+    svc: &Svc,
+    project: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    detailed: bool,
+) -> Result<Option<Value>> {
+    let mut instances = store::instances::list(&svc.db, Some(project), false).await?;
+    instances.extend(store::instances::list(&svc.db, Some(project), true).await?);
+    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
+    let (mut hours_total, mut gb, mut mb, mut cpu) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let mut rows = Vec::new();
+    for i in instances {
+        let began = ferrostack_core::time::parse(i.launched_at.as_deref().unwrap_or(&i.created_at))
+            .unwrap_or(start);
+        let ended = i
+            .terminated_at
+            .as_deref()
+            .and_then(ferrostack_core::time::parse);
+        let from = began.max(start);
+        let to = ended.unwrap_or(end).min(end);
+        if to <= from {
+            continue;
+        }
+        let hours = (to - from).num_milliseconds() as f64 / 3_600_000.0;
+        let disk = i.flavor.disk + i.flavor.ephemeral;
+        hours_total += hours;
+        gb += hours * disk as f64;
+        mb += hours * i.flavor.ram as f64;
+        cpu += hours * i.flavor.vcpus as f64;
+        rows.push(json!({
+            "instance_id": i.id, "name": i.name, "hours": hours, "memory_mb": i.flavor.ram,
+            "local_gb": disk, "vcpus": i.flavor.vcpus, "tenant_id": i.project_id,
+            "flavor": i.flavor.name, "started_at": fmt(began),
+            "ended_at": ended.map(fmt),
+            "state": if i.deleted { "terminated".to_owned() } else { i.vm_state.clone() },
+            "uptime": (ended.unwrap_or_else(Utc::now) - began).num_seconds(),
+        }));
+    }
+    if rows.is_empty() && !detailed {
+        return Ok(None);
+    }
+    let mut v = json!({
+        "tenant_id": project, "start": fmt(start), "stop": fmt(end),
+        "total_hours": hours_total, "total_local_gb_usage": gb,
+        "total_memory_mb_usage": mb, "total_vcpus_usage": cpu,
+    });
+    if detailed {
+        v["server_usages"] = json!(rows);
+    }
+    Ok(Some(v))
+}
+
+pub async fn usage_list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-simple-tenant-usage:list")?;
+    let (start, end) = period(&q.0)?;
+    let detailed =
+        query_get(&q.0, "detailed").is_some_and(|d| d == "1" || d.eq_ignore_ascii_case("true"));
+    let mut projects: Vec<String> = store::instances::list(&svc.db, None, false)
+        .await?
+        .into_iter()
+        .chain(store::instances::list(&svc.db, None, true).await?)
+        .map(|i| i.project_id)
+        .collect();
+    projects.sort();
+    projects.dedup();
+    let mut out = Vec::new();
+    for p in projects {
+        if let Some(mut u) = project_usage(&svc, &p, start, end, true).await? {
+            if !detailed {
+                u.as_object_mut().expect("object").remove("server_usages");
+            }
+            if u.get("server_usages")
+                .is_some_and(|s| s.as_array().is_some_and(|a| a.is_empty()))
+            {
+                continue;
+            }
+            out.push(u);
+        }
+    }
+    Ok(ok(json!({"tenant_usages": out})))
+}
+
+pub async fn usage_show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(project): Path<String>,
+    q: Query,
+) -> Result<Response> {
+    if !ctx.is_admin() && ctx.project_id.as_deref() != Some(project.as_str()) {
+        return Err(Error::Forbidden(
+            "Policy doesn't allow os_compute_api:os-simple-tenant-usage:show to be performed."
+                .into(),
+        ));
+    }
+    let (start, end) = period(&q.0)?;
+    let u = project_usage(&svc, &project, start, end, true)
+        .await?
+        .unwrap_or_else(|| json!({}));
+    Ok(ok(json!({"tenant_usage": u})))
+}
+
+// ----- external events -----
+
+const EVENT_NAMES: &[&str] = &[
+    "network-changed",
+    "network-vif-plugged",
+    "network-vif-unplugged",
+    "network-vif-deleted",
+    "volume-extended",
+    "power-update",
+    "accelerator-request-bound",
+];
+
+/// `POST /os-server-external-events`: recorded per instance; waiters (the
+/// create saga's vif wait) are woken.
+pub async fn external_events(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-server-external-events:create")?;
+    let events = body
+        .get("events")
+        .and_then(Value::as_array)
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for field/attribute events. 'events' is a required property".into(),
+            )
+        })?;
+    let mut out = Vec::new();
+    let mut any_ok = false;
+    for e in events {
+        let name = e["name"].as_str().unwrap_or_default();
+        let server = e["server_uuid"].as_str().unwrap_or_default();
+        if !EVENT_NAMES.contains(&name) || server.is_empty() {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute name. Value: {name}."
+            )));
+        }
+        let tag = e["tag"].as_str().unwrap_or_default();
+        let status = e["status"].as_str().unwrap_or("completed");
+        if !["failed", "completed", "in-progress"].contains(&status) {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute status. Value: {status}."
+            )));
+        }
+        let mut doc = json!({"name": name, "server_uuid": server, "status": status});
+        if !tag.is_empty() {
+            doc["tag"] = json!(tag);
+        }
+        match store::instances::get(&svc.db, server).await? {
+            Some(i) if !i.deleted => {
+                store::instances::add_external_event(&svc.db, server, name, tag, status).await?;
+                doc["code"] = json!(200);
+                any_ok = true;
+            }
+            _ => doc["code"] = json!(404),
+        }
+        out.push(doc);
+    }
+    svc.events.notify_waiters();
+    if !any_ok {
+        return Err(Error::NotFound("No instances found for any event".into()));
+    }
+    Ok(ok(json!({"events": out})))
+}
+
+// ----- quota classes -----
+
+/// `os-quota-class-sets/{class}`: only the `default` class has an effect
+/// (it changes every project's defaults); other classes read as defaults.
+pub async fn quota_class_show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(class): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-quota-class-sets:show")?;
+    let mut doc = quota_doc(&svc.class_quotas().await?);
+    doc.insert("id".into(), json!(class));
+    Ok(ok(json!({"quota_class_set": doc})))
+}
+
+pub async fn quota_class_update(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(class): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-quota-class-sets:update")?;
+    let qs = body.get("quota_class_set").and_then(Value::as_object).ok_or_else(|| {
+        Error::BadRequest(
+            "Invalid input for field/attribute quota_class_set. 'quota_class_set' is a required property".into(),
+        )
+    })?;
+    let mut changes = Vec::new();
+    for (k, v) in qs {
+        if !RESOURCES.contains(&k.as_str()) {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute quota_class_set. Additional properties are not allowed ('{k}' was unexpected)"
+            )));
+        }
+        let n = v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .filter(|n| *n >= -1)
+            .ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "Invalid input for field/attribute {k}. Value: {v}."
+                ))
+            })?;
+        changes.push((k.clone(), n));
+    }
+    if class == "default" {
+        for (k, n) in changes {
+            store::catalog::set_quota(&svc.db, crate::service::quotas::DEFAULT_CLASS, &k, n)
+                .await?;
+        }
+    }
+    Ok(ok(
+        json!({"quota_class_set": quota_doc(&svc.class_quotas().await?)}),
+    ))
+}
+
+// ----- hypervisor uptime and the pre-2.53 search -----
+
+/// `GET /os-hypervisors/{id}/uptime`: the host's `uptime` line (for the
+/// fake driver, this machine's).
+pub async fn hypervisor_uptime(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-hypervisors:uptime")?;
+    let (n, s) = hypervisor_rows(&svc)
+        .await?
+        .into_iter()
+        .find(|(n, _)| n.id.to_string() == id)
+        .ok_or_else(|| Error::NotFound(format!("Hypervisor with ID '{id}' could not be found.")))?;
+    let (state, status) = state_status(&svc, &s);
+    let secs = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|u| {
+            u.split_whitespace()
+                .next()
+                .and_then(|x| x.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0) as i64;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let l: Vec<&str> = load.split_whitespace().take(3).collect();
+    let uptime = format!(
+        " {} up {} days, {:2}:{:02},  0 users,  load average: {}",
+        Utc::now().format("%H:%M:%S"),
+        secs / 86400,
+        (secs % 86400) / 3600,
+        (secs % 3600) / 60,
+        if l.len() == 3 {
+            l.join(", ")
+        } else {
+            "0.00, 0.00, 0.00".into()
+        },
+    );
+    Ok(ok(
+        json!({"hypervisor": {"id": n.id, "hypervisor_hostname": n.hypervisor_hostname,
+        "state": state, "status": status, "uptime": uptime}}),
+    ))
+}
+
+async fn matching_hypervisors(svc: &Svc, pattern: &str, with_servers: bool) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for (n, s) in hypervisor_rows(svc).await? {
+        if !n.hypervisor_hostname.contains(pattern) {
+            continue;
+        }
+        let (state, status) = state_status(svc, &s);
+        let mut h = json!({"id": n.id, "hypervisor_hostname": n.hypervisor_hostname,
+            "state": state, "status": status});
+        if with_servers {
+            let servers: Vec<Value> = store::instances::on_host(&svc.db, &n.host)
+                .await?
+                .iter()
+                .map(|i| json!({"uuid": i.id, "name": i.instance_name}))
+                .collect();
+            if !servers.is_empty() {
+                h["servers"] = json!(servers);
+            }
+        }
+        out.push(h);
+    }
+    if out.is_empty() {
+        return Err(Error::NotFound(format!(
+            "No hypervisor matching '{pattern}' could be found."
+        )));
+    }
+    Ok(out)
+}
+
+/// `GET /os-hypervisors/{pattern}/search` (before 2.53).
+pub async fn hypervisor_search(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(pattern): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-hypervisors:search")?;
+    Ok(ok(
+        json!({"hypervisors": matching_hypervisors(&svc, &pattern, false).await?}),
+    ))
+}
+
+/// `GET /os-hypervisors/{pattern}/servers` (before 2.53).
+pub async fn hypervisor_servers(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(pattern): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-hypervisors:servers")?;
+    Ok(ok(
+        json!({"hypervisors": matching_hypervisors(&svc, &pattern, true).await?}),
+    ))
+}
+
+// ----- extensions -----
+
+/// The v2.1 API's extension list (Nova still answers it): (name, alias, description).
+const EXTENSIONS: &[(&str, &str, &str)] = &[
+    ("AccessIPs", "os-access-ips", "Access IPs support."),
+    (
+        "AdminActions",
+        "os-admin-actions",
+        "Enable admin-only server actions.",
+    ),
+    (
+        "AvailabilityZone",
+        "os-availability-zone",
+        "1. Add availability_zone to the Create Server API. 2. Add availability zones describing.",
+    ),
+    (
+        "ConsoleOutput",
+        "os-console-output",
+        "Console log output support, with tailing ability.",
+    ),
+    ("Consoles", "os-consoles", "Interactive Console support."),
+    (
+        "CreateBackup",
+        "os-create-backup",
+        "Create a backup of a server.",
+    ),
+    ("DiskConfig", "os-disk-config", "Disk Management Extension."),
+    (
+        "ExtendedAvailabilityZone",
+        "OS-EXT-AZ",
+        "Extended Availability Zone support.",
+    ),
+    (
+        "ExtendedIps",
+        "OS-EXT-IPS",
+        "Adds type parameter to the ip list.",
+    ),
+    (
+        "ExtendedIpsMac",
+        "OS-EXT-IPS-MAC",
+        "Adds mac address parameter to the ip list.",
+    ),
+    (
+        "ExtendedServerAttributes",
+        "OS-EXT-SRV-ATTR",
+        "Extended Server Attributes support.",
+    ),
+    ("ExtendedStatus", "OS-EXT-STS", "Extended Status support."),
+    (
+        "ExtendedVolumes",
+        "os-extended-volumes",
+        "Extended Volumes support.",
+    ),
+    ("FlavorAccess", "os-flavor-access", "Flavor access support."),
+    (
+        "FlavorDisabled",
+        "OS-FLV-DISABLED",
+        "Support to show the disabled status of a flavor.",
+    ),
+    (
+        "FlavorExtraData",
+        "OS-FLV-EXT-DATA",
+        "Provide additional data for flavors.",
+    ),
+    (
+        "FlavorExtraSpecs",
+        "os-flavor-extra-specs",
+        "Flavors extra specs support.",
+    ),
+    (
+        "FlavorManage",
+        "os-flavor-manage",
+        "Flavor create/delete API support.",
+    ),
+    ("Flavors", "flavors", "Flavors Extension."),
+    ("Hosts", "os-hosts", "Admin-only host administration."),
+    (
+        "Hypervisors",
+        "os-hypervisors",
+        "Admin-only hypervisor administration.",
+    ),
+    (
+        "InstanceActions",
+        "os-instance-actions",
+        "View a log of actions and events taken on an instance.",
+    ),
+    ("Keypairs", "os-keypairs", "Keypair Support."),
+    ("Limits", "limits", "Limits support."),
+    (
+        "LockServer",
+        "os-lock-server",
+        "Enable lock/unlock server actions.",
+    ),
+    (
+        "PauseServer",
+        "os-pause-server",
+        "Enable pause/unpause server actions.",
+    ),
+    (
+        "QuotaClasses",
+        "os-quota-class-sets",
+        "Quota classes management support.",
+    ),
+    ("Quotas", "os-quota-sets", "Quotas management support."),
+    (
+        "SecurityGroups",
+        "os-security-groups",
+        "Security group support.",
+    ),
+    (
+        "ServerExternalEvents",
+        "os-server-external-events",
+        "Server External Event Triggers.",
+    ),
+    (
+        "ServerMetadata",
+        "server-metadata",
+        "Server metadata Support.",
+    ),
+    (
+        "ServerUsage",
+        "OS-SRV-USG",
+        "Adds launched_at and terminated_at on Servers.",
+    ),
+    ("Servers", "servers", "Servers."),
+    ("Services", "os-services", "Services support."),
+    (
+        "SimpleTenantUsage",
+        "os-simple-tenant-usage",
+        "Simple tenant usage extension.",
+    ),
+    (
+        "SuspendServer",
+        "os-suspend-server",
+        "Enable suspend/resume server actions.",
+    ),
+    ("Versions", "versions", "API Version information."),
+];
+
+fn extension_view(e: &(&str, &str, &str)) -> Value {
+    json!({"name": e.0, "alias": e.1, "description": e.2, "links": [],
+        "namespace": "http://docs.openstack.org/compute/ext/fake_xml",
+        "updated": "2014-12-03T00:00:00Z"})
+}
+
+pub async fn extensions(Authenticated(_ctx): Authenticated) -> Result<Response> {
+    Ok(ok(
+        json!({"extensions": EXTENSIONS.iter().map(extension_view).collect::<Vec<_>>()}),
+    ))
+}
+
+pub async fn extension(
+    Authenticated(_ctx): Authenticated,
+    Path(alias): Path<String>,
+) -> Result<Response> {
+    let e = EXTENSIONS
+        .iter()
+        .find(|e| e.1 == alias)
+        .ok_or_else(|| Error::NotFound("Extension not found".into()))?;
+    Ok(ok(json!({"extension": extension_view(e)})))
+}

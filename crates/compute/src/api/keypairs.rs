@@ -1,0 +1,119 @@
+//! `/os-keypairs`: list, import or generate, show, delete (per user; an
+//! admin may name another user with `?user_id=`).
+
+use super::{query_get, Query, Svc};
+use crate::store;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ferrostack_core::auth::{AuthContext, Authenticated};
+use ferrostack_core::http::Json;
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Value};
+
+fn owner(ctx: &AuthContext, q: &[(String, String)]) -> Result<String> {
+    match query_get(q, "user_id") {
+        Some(u) if u != ctx.user_id => {
+            super::require_admin(ctx, "os_compute_api:os-keypairs:index")?;
+            Ok(u.to_owned())
+        }
+        _ => Ok(ctx.user_id.clone()),
+    }
+}
+
+fn not_found(name: &str) -> Error {
+    Error::NotFound(format!("Keypair {name} not found for user"))
+}
+
+pub async fn list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    let user = owner(&ctx, &q.0)?;
+    let list: Vec<Value> = store::catalog::list_keypairs(&svc.db, &user)
+        .await?
+        .into_iter()
+        .map(|k| json!({"keypair": {"name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint}}))
+        .collect();
+    Ok(axum::Json(json!({"keypairs": list})).into_response())
+}
+
+pub async fn create(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let k = body
+        .get("keypair")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for field/attribute keypair. 'keypair' is a required property"
+                    .into(),
+            )
+        })?;
+    if let Some(extra) = k
+        .keys()
+        .find(|x| !["name", "public_key", "type"].contains(&x.as_str()))
+    {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute keypair. Additional properties are not allowed ('{extra}' was unexpected)"
+        )));
+    }
+    let name = k.get("name").and_then(Value::as_str).ok_or_else(|| {
+        Error::BadRequest(
+            "Invalid input for field/attribute keypair. 'name' is a required property".into(),
+        )
+    })?;
+    let public_key = match k.get("public_key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) => Some(p.as_str()),
+        Some(_) => {
+            return Err(Error::BadRequest(
+                "Invalid input for field/attribute public_key.".into(),
+            ))
+        }
+    };
+    let key_type = k.get("type").and_then(Value::as_str).unwrap_or("ssh");
+    let project = ctx.project_id.clone().unwrap_or_default();
+    let (kp, private) = svc
+        .create_keypair(&ctx.user_id, &project, name, public_key, key_type)
+        .await?;
+    let mut v = json!({"name": kp.name, "public_key": kp.public_key, "fingerprint": kp.fingerprint, "user_id": kp.user_id});
+    if let Some(p) = private {
+        v["private_key"] = json!(p);
+    }
+    Ok(axum::Json(json!({"keypair": v})).into_response())
+}
+
+pub async fn show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(name): Path<String>,
+    q: Query,
+) -> Result<Response> {
+    let user = owner(&ctx, &q.0)?;
+    let k = store::catalog::get_keypair(&svc.db, &user, &name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    Ok(axum::Json(json!({"keypair": {
+        "id": k.id, "name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint,
+        "user_id": k.user_id, "deleted": false, "created_at": k.created_at,
+        "updated_at": null, "deleted_at": null,
+    }}))
+    .into_response())
+}
+
+pub async fn delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(name): Path<String>,
+    q: Query,
+) -> Result<Response> {
+    let user = owner(&ctx, &q.0)?;
+    if !store::catalog::delete_keypair(&svc.db, &user, &name).await? {
+        return Err(not_found(&name));
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}

@@ -1,0 +1,377 @@
+//! Nova v2.1 HTTP API: version discovery, microversion negotiation, and
+//! the resource handlers (one file per family). Handlers are thin: they
+//! extract, check policy, call the service layer and render a view.
+
+mod admin;
+mod flavors;
+mod images;
+mod keypairs;
+mod regex;
+mod security_groups;
+mod server_groups;
+mod servers;
+pub mod views;
+
+use crate::service::ComputeService;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use ferrostack_core::auth::{auth_layer, AuthContext, SharedValidator};
+use ferrostack_core::http::{not_found_fallback, service_layer, ServiceLayer};
+use ferrostack_core::{Error, ErrorStyle, Result};
+use serde_json::json;
+use std::sync::Arc;
+
+pub type Svc = Arc<ComputeService>;
+pub type Query = axum::extract::Query<Vec<(String, String)>>;
+
+/// The microversions this API honours exactly.
+pub const MIN_VERSION: &str = "2.1";
+pub const MAX_VERSION: &str = "2.1";
+
+pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
+    let limit = svc.config.compute.max_request_body_size;
+    Router::new()
+        .route("/", get(versions))
+        .route("/v2", get(legacy_version))
+        .route("/v2/", get(legacy_version))
+        .route("/v2.1", get(version))
+        .route("/v2.1/", get(version))
+        .route("/v2.1/servers", get(servers::list).post(servers::create))
+        .route("/v2.1/servers/detail", get(servers::detail))
+        .route(
+            "/v2.1/servers/{id}",
+            get(servers::show)
+                .put(servers::update)
+                .delete(servers::delete),
+        )
+        .route("/v2.1/servers/{id}/action", post(servers::action))
+        .route("/v2.1/servers/{id}/ips", get(servers::ips))
+        .route(
+            "/v2.1/servers/{id}/os-server-password",
+            get(servers::password).delete(servers::password_clear),
+        )
+        .route("/v2.1/servers/{id}/diagnostics", get(servers::diagnostics))
+        .route(
+            "/v2.1/servers/{id}/ips/{network}",
+            get(servers::ips_network),
+        )
+        .route(
+            "/v2.1/servers/{id}/metadata",
+            get(servers::metadata_list)
+                .put(servers::metadata_replace)
+                .post(servers::metadata_merge),
+        )
+        .route(
+            "/v2.1/servers/{id}/metadata/{key}",
+            get(servers::metadata_show)
+                .put(servers::metadata_set)
+                .delete(servers::metadata_delete),
+        )
+        .route(
+            "/v2.1/servers/{id}/tags",
+            get(servers::tags_list)
+                .put(servers::tags_replace)
+                .delete(servers::tags_clear),
+        )
+        .route(
+            "/v2.1/servers/{id}/tags/{tag}",
+            get(servers::tag_check)
+                .put(servers::tag_add)
+                .delete(servers::tag_delete),
+        )
+        .route(
+            "/v2.1/servers/{id}/os-instance-actions",
+            get(servers::actions),
+        )
+        .route(
+            "/v2.1/servers/{id}/os-instance-actions/{req}",
+            get(servers::action_show),
+        )
+        .route("/v2.1/flavors", get(flavors::list).post(flavors::create))
+        .route("/v2.1/flavors/detail", get(flavors::detail))
+        .route(
+            "/v2.1/flavors/{id}",
+            get(flavors::show).delete(flavors::delete),
+        )
+        .route("/v2.1/flavors/{id}/action", post(flavors::action))
+        .route("/v2.1/flavors/{id}/os-flavor-access", get(flavors::access))
+        .route(
+            "/v2.1/flavors/{id}/os-extra_specs",
+            get(flavors::specs).post(flavors::specs_merge),
+        )
+        .route(
+            "/v2.1/flavors/{id}/os-extra_specs/{key}",
+            get(flavors::spec_show)
+                .put(flavors::spec_set)
+                .delete(flavors::spec_delete),
+        )
+        .route(
+            "/v2.1/os-keypairs",
+            get(keypairs::list).post(keypairs::create),
+        )
+        .route(
+            "/v2.1/os-keypairs/{name}",
+            get(keypairs::show).delete(keypairs::delete),
+        )
+        .route("/v2.1/limits", get(admin::limits))
+        .route(
+            "/v2.1/os-quota-sets/{project}",
+            get(admin::quota_show)
+                .put(admin::quota_update)
+                .delete(admin::quota_delete),
+        )
+        .route(
+            "/v2.1/os-quota-sets/{project}/defaults",
+            get(admin::quota_defaults),
+        )
+        .route(
+            "/v2.1/os-quota-sets/{project}/detail",
+            get(admin::quota_detail),
+        )
+        .route("/v2.1/os-availability-zone", get(admin::zones))
+        .route(
+            "/v2.1/os-availability-zone/detail",
+            get(admin::zones_detail),
+        )
+        .route("/v2.1/os-services", get(admin::services))
+        .route(
+            "/v2.1/os-services/{id}",
+            put(admin::service_update).delete(admin::service_delete),
+        )
+        .route("/v2.1/os-hypervisors", get(admin::hypervisors))
+        .route(
+            "/v2.1/os-hypervisors/detail",
+            get(admin::hypervisors_detail),
+        )
+        .route(
+            "/v2.1/os-hypervisors/statistics",
+            get(admin::hypervisor_statistics),
+        )
+        .route("/v2.1/os-hypervisors/{id}", get(admin::hypervisor_show))
+        .route(
+            "/v2.1/os-hypervisors/{id}/uptime",
+            get(admin::hypervisor_uptime),
+        )
+        .route(
+            "/v2.1/os-hypervisors/{id}/search",
+            get(admin::hypervisor_search),
+        )
+        .route(
+            "/v2.1/os-hypervisors/{id}/servers",
+            get(admin::hypervisor_servers),
+        )
+        .route(
+            "/v2.1/os-quota-class-sets/{id}",
+            get(admin::quota_class_show).put(admin::quota_class_update),
+        )
+        .route("/v2.1/images", get(images::list))
+        .route("/v2.1/images/detail", get(images::detail))
+        .route(
+            "/v2.1/images/{id}",
+            get(images::show).delete(images::delete),
+        )
+        .route(
+            "/v2.1/images/{id}/metadata",
+            get(images::metadata_list)
+                .post(images::metadata_merge)
+                .put(images::metadata_replace),
+        )
+        .route(
+            "/v2.1/images/{id}/metadata/{key}",
+            get(images::metadata_show)
+                .put(images::metadata_set)
+                .delete(images::metadata_delete),
+        )
+        .route(
+            "/v2.1/os-server-groups",
+            get(server_groups::list).post(server_groups::create),
+        )
+        .route(
+            "/v2.1/os-server-groups/{id}",
+            get(server_groups::show).delete(server_groups::delete),
+        )
+        .route(
+            "/v2.1/os-security-groups",
+            get(security_groups::list).post(security_groups::create),
+        )
+        .route(
+            "/v2.1/os-security-groups/{id}",
+            get(security_groups::show)
+                .put(security_groups::update)
+                .delete(security_groups::delete),
+        )
+        .route(
+            "/v2.1/os-security-group-rules",
+            post(security_groups::rule_create),
+        )
+        .route(
+            "/v2.1/os-security-group-rules/{id}",
+            axum::routing::delete(security_groups::rule_delete),
+        )
+        .route(
+            "/v2.1/servers/{id}/os-security-groups",
+            get(security_groups::of_server),
+        )
+        .route("/v2.1/extensions", get(admin::extensions))
+        .route("/v2.1/extensions/{alias}", get(admin::extension))
+        .route("/v2.1/os-simple-tenant-usage", get(admin::usage_list))
+        .route(
+            "/v2.1/os-simple-tenant-usage/{project}",
+            get(admin::usage_show),
+        )
+        .route(
+            "/v2.1/os-server-external-events",
+            post(admin::external_events),
+        )
+        .fallback(not_found_fallback)
+        .with_state(svc)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(microversion))
+        .layer(axum::middleware::from_fn_with_state(
+            ferrostack_core::auth::AuthLayer {
+                validator,
+                service_type: "compute",
+            },
+            auth_layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            ServiceLayer::new("compute", ErrorStyle::Nova, auth_uri),
+            service_layer,
+        ))
+}
+
+fn parse_version(s: &str) -> Option<(u32, u32)> {
+    let (a, b) = s.trim().split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// Negotiate the microversion of a `/v2.1` request from
+/// `OpenStack-API-Version: compute X.Y` or `X-OpenStack-Nova-API-Version`,
+/// answer 406 outside `[MIN_VERSION, MAX_VERSION]`, and echo the version.
+async fn microversion(req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/v2.1") {
+        return next.run(req).await;
+    }
+    let h = req.headers();
+    let requested = h
+        .get("openstack-api-version")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',').find_map(|part| {
+                let mut it = part.split_whitespace();
+                (it.next()? == "compute").then(|| it.next().unwrap_or("").to_owned())
+            })
+        })
+        .or_else(|| {
+            h.get("x-openstack-nova-api-version")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+    if let Some(v) = requested {
+        if !v.eq_ignore_ascii_case("latest") {
+            let Some(ver) = parse_version(&v) else {
+                return Error::BadRequest(format!(
+                    "API Version String {v} is of invalid format. Must be of format MajorNum.MinorNum."
+                ))
+                .into_response();
+            };
+            let min = parse_version(MIN_VERSION).expect("valid");
+            let max = parse_version(MAX_VERSION).expect("valid");
+            if ver < min || ver > max {
+                return Error::NotAcceptable(format!(
+                    "Version {v} is not supported by the API. Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}."
+                ))
+                .into_response();
+            }
+        }
+    }
+    let request_id = req
+        .extensions()
+        .get::<ferrostack_core::http::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let mut resp = crate::service::REQUEST_ID
+        .scope(request_id.clone(), next.run(req))
+        .await;
+    let hs = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        // Nova's older name of the request id header, which tempest reads.
+        hs.insert("x-compute-request-id", v);
+    }
+    hs.insert(
+        "openstack-api-version",
+        HeaderValue::from_static("compute 2.1"),
+    );
+    hs.insert(
+        "x-openstack-nova-api-version",
+        HeaderValue::from_static("2.1"),
+    );
+    hs.insert(
+        "vary",
+        HeaderValue::from_static("OpenStack-API-Version, X-OpenStack-Nova-API-Version"),
+    );
+    resp
+}
+
+fn base_url(svc: &ComputeService) -> String {
+    svc.config.public_url(svc.config.compute.port)
+}
+
+fn version_doc(svc: &ComputeService) -> serde_json::Value {
+    json!({
+        "id": "v2.1", "status": "CURRENT", "version": MAX_VERSION, "min_version": MIN_VERSION,
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [{"href": format!("{}/v2.1/", base_url(svc)), "rel": "self"}],
+    })
+}
+
+fn legacy_doc(svc: &ComputeService) -> serde_json::Value {
+    json!({
+        "id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "",
+        "updated": "2011-01-21T11:33:21Z",
+        "links": [{"href": format!("{}/v2/", base_url(svc)), "rel": "self"}],
+    })
+}
+
+/// Nova lists the legacy v2.0 API first; only its version document is
+/// served here, clients use v2.1.
+async fn versions(State(svc): State<Svc>) -> Response {
+    axum::Json(json!({"versions": [legacy_doc(&svc), version_doc(&svc)]})).into_response()
+}
+
+async fn legacy_version(State(svc): State<Svc>) -> Response {
+    let mut v = legacy_doc(&svc);
+    v["links"].as_array_mut().expect("links").push(json!({
+        "href": "http://docs.openstack.org/", "rel": "describedby", "type": "text/html"}));
+    v["media-types"] = json!([{"base": "application/json",
+        "type": "application/vnd.openstack.compute+json;version=2"}]);
+    axum::Json(json!({ "version": v })).into_response()
+}
+
+async fn version(State(svc): State<Svc>) -> Response {
+    let mut v = version_doc(&svc);
+    v["links"].as_array_mut().expect("links").push(json!({
+        "href": "http://docs.openstack.org/", "rel": "describedby", "type": "text/html"}));
+    v["media-types"] = json!([{"base": "application/json",
+        "type": "application/vnd.openstack.compute+json;version=2.1"}]);
+    axum::Json(json!({ "version": v })).into_response()
+}
+
+/// Nova's admin-only APIs answer 403 with the policy's name.
+fn require_admin(ctx: &AuthContext, rule: &str) -> Result<()> {
+    if ctx.is_admin() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "Policy doesn't allow {rule} to be performed."
+        )))
+    }
+}
+
+fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}

@@ -1,0 +1,118 @@
+//! `/os-server-groups`: placement policies (affinity, anti-affinity, and
+//! their soft forms, which the scheduler does not enforce) and members.
+
+use super::{query_get, Query, Svc};
+use crate::store::server_groups::{self, ServerGroup};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ferrostack_core::auth::{AuthContext, Authenticated};
+use ferrostack_core::http::Json;
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Value};
+
+pub const POLICIES: &[&str] = &[
+    "affinity",
+    "anti-affinity",
+    "soft-affinity",
+    "soft-anti-affinity",
+];
+
+fn view(g: &ServerGroup) -> Value {
+    json!({"id": g.id, "name": g.name, "policies": [g.policy], "members": g.members, "metadata": {}})
+}
+
+/// A group the caller may see; others are 404.
+pub async fn visible(svc: &Svc, ctx: &AuthContext, id: &str) -> Result<ServerGroup> {
+    server_groups::get(&svc.db, id)
+        .await?
+        .filter(|g| ctx.is_admin() || ctx.project_id.as_deref() == Some(&g.project_id))
+        .ok_or_else(|| Error::NotFound(format!("Instance group {id} could not be found.")))
+}
+
+pub async fn list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    let all = ctx.is_admin()
+        && query_get(&q.0, "all_projects")
+            .is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no"));
+    let project = if all { None } else { ctx.project_id.clone() };
+    let groups = server_groups::list(
+        &svc.db,
+        Some(project.as_deref().unwrap_or_default()).filter(|_| !all),
+    )
+    .await?;
+    Ok(
+        axum::Json(json!({"server_groups": groups.iter().map(view).collect::<Vec<_>>()}))
+            .into_response(),
+    )
+}
+
+pub async fn show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let g = visible(&svc, &ctx, &id).await?;
+    Ok(axum::Json(json!({"server_group": view(&g)})).into_response())
+}
+
+pub async fn create(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let sg = body.get("server_group").and_then(Value::as_object)
+        .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute server_group. 'server_group' is a required property".into()))?;
+    let name = sg
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.trim().is_empty() && n.len() <= 255)
+        .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute name.".into()))?;
+    let policies = sg
+        .get("policies")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for field/attribute server_group. 'policies' is a required property"
+                    .into(),
+            )
+        })?;
+    let policy = match policies.as_slice() {
+        [p] if p.as_str().is_some_and(|p| POLICIES.contains(&p)) => p.as_str().unwrap_or_default().to_owned(),
+        _ => return Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute policies. Value: {}. It must be one of {POLICIES:?}.",
+            Value::Array(policies.clone())
+        ))),
+    };
+    let project = ctx.project_id.clone().unwrap_or_default();
+    let limit = svc.quotas(&project).await?["server_groups"];
+    let have = server_groups::list(&svc.db, Some(&project)).await?.len() as i64;
+    if limit >= 0 && have >= limit {
+        return Err(Error::Forbidden(
+            "Quota exceeded, too many server groups.".into(),
+        ));
+    }
+    let g = ServerGroup {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.to_owned(),
+        project_id: project,
+        user_id: ctx.user_id.clone(),
+        policy,
+        members: Vec::new(),
+    };
+    server_groups::insert(&svc.db, &g).await?;
+    Ok(axum::Json(json!({"server_group": view(&g)})).into_response())
+}
+
+pub async fn delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    visible(&svc, &ctx, &id).await?;
+    server_groups::delete(&svc.db, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,660 @@
+//! `/servers`: create, list (filters, pagination), show, update, delete,
+//! actions, addresses, metadata, tags and instance actions.
+
+use super::{base_url, query_get, views, Query, Svc};
+use crate::service::servers::ActionResult;
+use crate::store::{self, instances::Instance};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ferrostack_core::auth::{AuthContext, Authenticated};
+use ferrostack_core::http::Json;
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn ok(v: Value) -> Response {
+    axum::Json(v).into_response()
+}
+
+pub async fn create(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let made = svc.create_servers(&ctx, &body).await?;
+    if made.return_reservation_id {
+        return Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(json!({"reservation_id": made.reservation_id})),
+        )
+            .into_response());
+    }
+    let first = &made.instances[0];
+    let location = format!("{}/v2.1/servers/{}", base_url(&svc), first.id);
+    let mut body = json!({"server": {
+        "id": first.id, "links": views::links(&svc, "servers", &first.id),
+        "OS-DCF:diskConfig": "MANUAL",
+        "security_groups": first.security_groups.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
+    }});
+    if svc.config.compute.enable_instance_password {
+        body["server"]["adminPass"] = json!(made.admin_pass);
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        axum::Json(body),
+    )
+        .into_response())
+}
+
+async fn filtered(
+    svc: &Svc,
+    ctx: &AuthContext,
+    q: &[(String, String)],
+) -> Result<(Vec<Instance>, bool)> {
+    let all_tenants = ctx.is_admin()
+        && query_get(q, "all_tenants").is_some_and(|v| {
+            v.is_empty()
+                || !matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "0" | "false" | "f" | "off" | "no"
+                )
+        });
+    let project = if all_tenants {
+        query_get(q, "project_id")
+            .or_else(|| query_get(q, "tenant_id"))
+            .map(str::to_owned)
+    } else {
+        Some(ctx.project_id.clone().unwrap_or_default())
+    };
+    let deleted = ctx.is_admin()
+        && query_get(q, "deleted").is_some_and(|v| v == "true" || v == "True" || v == "1");
+    let mut items = store::instances::list(&svc.db, project.as_deref(), deleted).await?;
+    let since = query_get(q, "changes-since").map(|s| {
+        ferrostack_core::time::parse(s).ok_or_else(|| Error::BadRequest(format!("Invalid input for field/attribute changes-since. Value: {s}. '{s}' is not a 'date-time'")))
+    }).transpose()?;
+    if since.is_some() {
+        // changes-since also shows what was deleted since then.
+        items.extend(store::instances::list(&svc.db, project.as_deref(), true).await?);
+    }
+    items.retain(|i| {
+        let st = views::status(&i.vm_state, i.task_state.as_deref());
+        if let Some(s) = query_get(q, "status") {
+            if !st.eq_ignore_ascii_case(s) {
+                return false;
+            }
+        }
+        if let Some(n) = query_get(q, "name") {
+            if !super::regex::search(n, &i.name) {
+                return false;
+            }
+        }
+        if let Some(img) = query_get(q, "image") {
+            if !img.ends_with(&i.image_ref) || i.image_ref.is_empty() {
+                return false;
+            }
+        }
+        if let Some(f) = query_get(q, "flavor") {
+            if !f.ends_with(&i.flavor.id) {
+                return false;
+            }
+        }
+        if let Some(h) = query_get(q, "host") {
+            if ctx.is_admin() && i.host.as_deref() != Some(h) {
+                return false;
+            }
+        }
+        if let Some(r) = query_get(q, "reservation_id") {
+            if i.reservation_id != r {
+                return false;
+            }
+        }
+        if let Some(ip) = query_get(q, "ip") {
+            if !i
+                .network_info
+                .iter()
+                .any(|v| v.ips.iter().any(|(a, _)| a.starts_with(ip)))
+            {
+                return false;
+            }
+        }
+        if let Some(az) = query_get(q, "availability_zone") {
+            if i.availability_zone != az {
+                return false;
+            }
+        }
+        if let (Some(t), true) = (since, since.is_some()) {
+            if ferrostack_core::time::parse(&i.updated_at).is_some_and(|u| u < t) {
+                return false;
+            }
+        }
+        true
+    });
+    let limit = query_get(q, "limit")
+        .map(|l| {
+            l.parse::<usize>().map_err(|_| {
+                Error::BadRequest(format!(
+                    "Invalid input for field/attribute limit. Value: {l}."
+                ))
+            })
+        })
+        .transpose()?;
+    let marker = query_get(q, "marker");
+    let (page, more) =
+        ferrostack_core::pagination::paginate(items, |i| i.id.as_str(), marker, limit)
+            .map_err(|m| Error::BadRequest(format!("marker [{}] not found", m.0)))?;
+    Ok((page, more && limit.is_some()))
+}
+
+fn next_link(
+    svc: &Svc,
+    path: &str,
+    q: &[(String, String)],
+    last: Option<&Instance>,
+    more: bool,
+) -> Option<Value> {
+    let last = last.filter(|_| more)?;
+    let mut params: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k != "marker")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    params.push(format!("marker={}", last.id));
+    Some(
+        json!([{"href": format!("{}/v2.1/{path}?{}", base_url(svc), params.join("&")), "rel": "next"}]),
+    )
+}
+
+pub async fn list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    let (items, more) = filtered(&svc, &ctx, &q.0).await?;
+    let mut body =
+        json!({"servers": items.iter().map(|i| views::server_brief(&svc, i)).collect::<Vec<_>>()});
+    if let Some(l) = next_link(&svc, "servers", &q.0, items.last(), more) {
+        body["servers_links"] = l;
+    }
+    Ok(ok(body))
+}
+
+pub async fn detail(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    let (items, more) = filtered(&svc, &ctx, &q.0).await?;
+    let mut body =
+        json!({"servers": items.iter().map(|i| views::server(&svc, &ctx, i)).collect::<Vec<_>>()});
+    if let Some(l) = next_link(&svc, "servers/detail", &q.0, items.last(), more) {
+        body["servers_links"] = l;
+    }
+    Ok(ok(body))
+}
+
+pub async fn show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let i = svc.visible_instance(&ctx, &id).await?;
+    Ok(ok(json!({"server": views::server(&svc, &ctx, &i)})))
+}
+
+pub async fn update(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    svc.visible_instance(&ctx, &id).await?;
+    let s = body
+        .get("server")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for field/attribute server. 'server' is a required property".into(),
+            )
+        })?;
+    for k in s.keys() {
+        if !["name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"].contains(&k.as_str()) {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute server. Additional properties are not allowed ('{k}' was unexpected)"
+            )));
+        }
+    }
+    let name = match s.get("name") {
+        Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 255 => Some(n.clone()),
+        Some(_) => {
+            return Err(Error::BadRequest(
+                "Invalid input for field/attribute name.".into(),
+            ))
+        }
+        None => None,
+    };
+    let v4 = crate::service::servers::access_ip(s.get("accessIPv4"), "accessIPv4", true)?;
+    let v6 = crate::service::servers::access_ip(s.get("accessIPv6"), "accessIPv6", false)?;
+    let i = store::instances::update(&svc.db, &id, |i| {
+        if let Some(n) = &name {
+            i.name = n.clone();
+        }
+        if let Some(v) = &v4 {
+            i.access_ip_v4 = v.clone();
+        }
+        if let Some(v) = &v6 {
+            i.access_ip_v6 = v.clone();
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(ok(json!({"server": views::server_common(&svc, &ctx, &i)})))
+}
+
+pub async fn delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    svc.delete_server(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn action(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    Ok(match svc.server_action(&ctx, &id, &body).await? {
+        ActionResult::Empty(code) => StatusCode::from_u16(code).expect("status").into_response(),
+        ActionResult::Json(code, v) => {
+            (StatusCode::from_u16(code).expect("status"), axum::Json(v)).into_response()
+        }
+        ActionResult::Rebuilt(i, pass) => {
+            let mut v = views::server_common(&svc, &ctx, &i);
+            if svc.config.compute.enable_instance_password {
+                v["adminPass"] = json!(pass);
+            }
+            (StatusCode::ACCEPTED, axum::Json(json!({"server": v}))).into_response()
+        }
+        ActionResult::Image(image_id) => {
+            let location = format!("{}/images/{image_id}", svc.image.base);
+            (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response()
+        }
+    })
+}
+
+pub async fn ips(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let i = svc.visible_instance(&ctx, &id).await?;
+    Ok(ok(json!({"addresses": views::addresses(&i, false)})))
+}
+
+pub async fn ips_network(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, network)): Path<(String, String)>,
+) -> Result<Response> {
+    let i = svc.visible_instance(&ctx, &id).await?;
+    let all = views::addresses(&i, false);
+    let list = all
+        .get(&network)
+        .cloned()
+        .ok_or_else(|| Error::NotFound("Instance is not a member of specified network".into()))?;
+    Ok(ok(json!({ network: list })))
+}
+
+// ----- metadata -----
+
+fn meta_object(body: &Value, key: &str) -> Result<BTreeMap<String, String>> {
+    let obj = body.get(key).and_then(Value::as_object).ok_or_else(|| {
+        Error::BadRequest(format!(
+            "Invalid input for field/attribute {key}. '{key}' is a required property"
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    for (k, v) in obj {
+        let s = v.as_str().ok_or_else(|| {
+            Error::BadRequest(format!(
+                "Invalid input for field/attribute {k}. Value must be a string."
+            ))
+        })?;
+        if k.is_empty() || k.len() > 255 || s.len() > 255 {
+            return Err(Error::BadRequest("Invalid input for field/attribute metadata. Keys must be 1 to 255 and values at most 255 characters.".into()));
+        }
+        out.insert(k.clone(), s.to_owned());
+    }
+    Ok(out)
+}
+
+async fn set_metadata(
+    svc: &Svc,
+    ctx: &AuthContext,
+    id: &str,
+    change: impl Fn(&mut BTreeMap<String, String>),
+) -> Result<BTreeMap<String, String>> {
+    let i = svc.visible_instance(ctx, id).await?;
+    svc.check_lock(ctx, &i)?;
+    let limit = svc.quotas(&i.project_id).await?["metadata_items"];
+    let mut probe = i.metadata.clone();
+    change(&mut probe);
+    if limit >= 0 && probe.len() as i64 > limit {
+        return Err(Error::Forbidden(
+            "Quota exceeded for metadata_items: too many metadata items.".into(),
+        ));
+    }
+    let i = store::instances::update(&svc.db, id, |i| {
+        change(&mut i.metadata);
+        Ok(())
+    })
+    .await?;
+    Ok(i.metadata)
+}
+
+pub async fn metadata_list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let i = svc.visible_instance(&ctx, &id).await?;
+    Ok(ok(json!({"metadata": i.metadata})))
+}
+
+pub async fn metadata_replace(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let new = meta_object(&body, "metadata")?;
+    let m = set_metadata(&svc, &ctx, &id, |m| *m = new.clone()).await?;
+    Ok(ok(json!({"metadata": m})))
+}
+
+pub async fn metadata_merge(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let new = meta_object(&body, "metadata")?;
+    let m = set_metadata(&svc, &ctx, &id, |m| m.extend(new.clone())).await?;
+    Ok(ok(json!({"metadata": m})))
+}
+
+pub async fn metadata_show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<Response> {
+    let i = svc.visible_instance(&ctx, &id).await?;
+    let v = i
+        .metadata
+        .get(&key)
+        .ok_or_else(|| Error::NotFound("Metadata item was not found".into()))?;
+    Ok(ok(json!({"meta": { key: v }})))
+}
+
+pub async fn metadata_set(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, key)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let meta = meta_object(&body, "meta")?;
+    if meta.len() != 1 {
+        return Err(Error::BadRequest(
+            "Request body contains too many items".into(),
+        ));
+    }
+    let v = meta
+        .get(&key)
+        .cloned()
+        .ok_or_else(|| Error::BadRequest("Request body and URI mismatch".into()))?;
+    set_metadata(&svc, &ctx, &id, |m| {
+        m.insert(key.clone(), v.clone());
+    })
+    .await?;
+    Ok(ok(json!({"meta": { key: v }})))
+}
+
+pub async fn metadata_delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<Response> {
+    let i = svc.visible_instance(&ctx, &id).await?;
+    if !i.metadata.contains_key(&key) {
+        return Err(Error::NotFound("Metadata item was not found".into()));
+    }
+    set_metadata(&svc, &ctx, &id, |m| {
+        m.remove(&key);
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- tags -----
+
+fn check_tag(t: &str) -> Result<()> {
+    if t.is_empty() || t.len() > 60 || t.contains('/') || t.contains(',') {
+        return Err(Error::BadRequest(format!("Invalid tag: '{t}'")));
+    }
+    Ok(())
+}
+
+pub async fn tags_list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let i = svc.visible_instance(&ctx, &id).await?;
+    Ok(ok(json!({"tags": i.tags})))
+}
+
+pub async fn tags_replace(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    svc.visible_instance(&ctx, &id).await?;
+    let tags: Vec<String> = body
+        .get("tags")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            Error::BadRequest(
+                "Invalid input for field/attribute tags. 'tags' is a required property".into(),
+            )
+        })?
+        .iter()
+        .map(|t| {
+            t.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| Error::BadRequest("Tags must be strings.".into()))
+        })
+        .collect::<Result<_>>()?;
+    for t in &tags {
+        check_tag(t)?;
+    }
+    if tags.len() > 50 {
+        return Err(Error::BadRequest(
+            "The number of tags exceeded the per-server limit 50".into(),
+        ));
+    }
+    let i = store::instances::update(&svc.db, &id, |i| {
+        let mut t = tags.clone();
+        t.sort();
+        t.dedup();
+        i.tags = t;
+        Ok(())
+    })
+    .await?;
+    Ok(ok(json!({"tags": i.tags})))
+}
+
+pub async fn tags_clear(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    svc.visible_instance(&ctx, &id).await?;
+    store::instances::update(&svc.db, &id, |i| {
+        i.tags.clear();
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn tag_check(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<Response> {
+    let i = svc.visible_instance(&ctx, &id).await?;
+    if !i.tags.contains(&tag) {
+        return Err(Error::NotFound(format!("Tag '{tag}' could not be found.")));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn tag_add(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<Response> {
+    let i = svc.visible_instance(&ctx, &id).await?;
+    check_tag(&tag)?;
+    if i.tags.contains(&tag) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    if i.tags.len() >= 50 {
+        return Err(Error::BadRequest(
+            "The number of tags exceeded the per-server limit 50".into(),
+        ));
+    }
+    store::instances::update(&svc.db, &id, |i| {
+        if !i.tags.contains(&tag) {
+            i.tags.push(tag.clone());
+            i.tags.sort();
+        }
+        Ok(())
+    })
+    .await?;
+    let location = format!("{}/v2.1/servers/{id}/tags/{tag}", base_url(&svc));
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+}
+
+pub async fn tag_delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<Response> {
+    let i = svc.visible_instance(&ctx, &id).await?;
+    if !i.tags.contains(&tag) {
+        return Err(Error::NotFound(format!("Tag '{tag}' could not be found.")));
+    }
+    store::instances::update(&svc.db, &id, |i| {
+        i.tags.retain(|t| t != &tag);
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- instance actions -----
+
+pub async fn actions(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let i = svc.visible_instance(&ctx, &id).await?;
+    let list: Vec<Value> = store::instances::actions(&svc.db, &i.id)
+        .await?
+        .into_iter()
+        .map(|mut a| {
+            a.as_object_mut().expect("object").remove("id");
+            a
+        })
+        .collect();
+    Ok(ok(json!({"instanceActions": list})))
+}
+
+pub async fn action_show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((id, req)): Path<(String, String)>,
+) -> Result<Response> {
+    let i = svc.visible_instance(&ctx, &id).await?;
+    let mut a = store::instances::actions(&svc.db, &i.id)
+        .await?
+        .into_iter()
+        .find(|a| a["request_id"] == req.as_str())
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "Action for request_id {req} on instance {id} not found"
+            ))
+        })?;
+    let action_id = a["id"].as_str().unwrap_or_default().to_owned();
+    a.as_object_mut().expect("object").remove("id");
+    if ctx.is_admin() {
+        a["events"] = json!(store::instances::action_events(&svc.db, &action_id).await?);
+    }
+    Ok(ok(json!({"instanceAction": a})))
+}
+
+// ----- password and diagnostics -----
+
+/// `os-server-password`: no guest agent posts an encrypted password here,
+/// so it is always empty (as Nova's when the metadata service got none).
+pub async fn password(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    svc.visible_instance(&ctx, &id).await?;
+    Ok(ok(json!({"password": ""})))
+}
+
+pub async fn password_clear(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    svc.visible_instance(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `diagnostics` (admin): the v2.1 free-form document, from the flavor and
+/// the power state the driver last reported.
+pub async fn diagnostics(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    super::require_admin(&ctx, "os_compute_api:os-server-diagnostics")?;
+    let i = svc.visible_instance(&ctx, &id).await?;
+    if i.host.is_none() {
+        return Err(Error::Conflict(format!(
+            "Cannot 'get_diagnostics' instance {id} while it is in vm_state {}",
+            i.vm_state
+        )));
+    }
+    let mut d = json!({"memory": i.flavor.ram * 1024, "power_state": i.power_state});
+    for cpu in 0..i.flavor.vcpus {
+        d[format!("cpu{cpu}_time")] = json!(0);
+    }
+    for (n, v) in i.network_info.iter().enumerate() {
+        d[format!("tap{n}_rx")] = json!(0);
+        d[format!("tap{n}_tx")] = json!(0);
+        d[format!("tap{n}_mac")] = json!(v.mac_address);
+    }
+    Ok(ok(d))
+}

@@ -1,0 +1,449 @@
+//! Server creation: BUILD → schedule and claim → allocate ports → cache the
+//! image → spawn → wait for `network-vif-plugged` → ACTIVE. Any failure
+//! undoes what was done (VM destroyed, ports deleted or unbound, claim
+//! released) and leaves the server in ERROR with a fault; a server deleted
+//! during its build is unwound the same way and ends DELETED.
+
+use super::{Saga, SagaCtx, Step};
+use crate::scheduler;
+use crate::service::servers::{deallocate_ports, instance_spec};
+use crate::store::{self, hosts, instances::Vif};
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+pub const KIND: &str = "create_server";
+
+pub struct CreateServer;
+
+#[async_trait::async_trait]
+impl Saga for CreateServer {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn steps(&self) -> Vec<Box<dyn Step>> {
+        vec![
+            Box::new(Schedule),
+            Box::new(AllocatePorts),
+            Box::new(CacheImage),
+            Box::new(Spawn),
+            Box::new(WaitVifPlugged),
+        ]
+    }
+
+    async fn succeeded(&self, ctx: &SagaCtx) -> Result<()> {
+        let i = store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
+            if i.task_state.as_deref() != Some("deleting") {
+                i.vm_state = "active".into();
+                i.task_state = None;
+                i.power_state = 1;
+                i.launched_at = Some(store::now());
+            }
+            Ok(())
+        })
+        .await?;
+        if i.task_state.as_deref() == Some("deleting") {
+            // Deleted while the last step ran: delete it now.
+            super::start(
+                &ctx.svc,
+                super::delete_server::KIND,
+                &ctx.instance_id,
+                json!({}),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn failed(&self, ctx: &SagaCtx, error: &Error) -> Result<()> {
+        let mut deleted_in_build = false;
+        store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
+            if i.task_state.as_deref() == Some("deleting") {
+                deleted_in_build = true;
+                i.vm_state = "deleted".into();
+                i.deleted = true;
+                i.terminated_at = Some(store::now());
+            } else {
+                i.vm_state = "error".into();
+                i.fault = Some(store::instances::Fault {
+                    code: 500,
+                    message: error.message().to_owned(),
+                    created: store::now(),
+                });
+            }
+            i.task_state = None;
+            i.power_state = 0;
+            i.host = None;
+            i.node = None;
+            Ok(())
+        })
+        .await?;
+        if deleted_in_build {
+            if let Some(g) =
+                store::server_groups::of_instance(&ctx.svc.db, &ctx.instance_id).await?
+            {
+                store::server_groups::set_member(&ctx.svc.db, &g.id, &ctx.instance_id, false)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Stop the build when the server was deleted meanwhile.
+async fn still_wanted(ctx: &SagaCtx, task_state: &str) -> Result<store::instances::Instance> {
+    let i = store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
+        if i.task_state.as_deref() == Some("deleting") || i.deleted {
+            return Err(Error::Conflict(format!(
+                "Instance {} was deleted during its build.",
+                i.id
+            )));
+        }
+        i.task_state = Some(task_state.into());
+        Ok(())
+    })
+    .await?;
+    Ok(i)
+}
+
+struct Schedule;
+
+#[async_trait::async_trait]
+impl Step for Schedule {
+    fn name(&self) -> &'static str {
+        "schedule"
+    }
+
+    async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        let i = still_wanted(ctx, "scheduling").await?;
+        let host = match hosts::get_claim(&ctx.svc.db, &i.id, "instance").await? {
+            Some((host, _)) => host,
+            None => {
+                // Server group policy: the hosts of the other members.
+                let mut member_hosts = Vec::new();
+                let mut policy = String::new();
+                if let Some(g) = store::server_groups::of_instance(&ctx.svc.db, &i.id).await? {
+                    policy = g.policy.clone();
+                    for m in g.members.iter().filter(|m| **m != i.id) {
+                        if let Some(h) = store::instances::get(&ctx.svc.db, m)
+                            .await?
+                            .filter(|x| !x.deleted)
+                            .and_then(|x| x.host)
+                        {
+                            member_hosts.push(h);
+                        }
+                    }
+                }
+                let (ignore, only): (&[String], Option<&[String]>) = match policy.as_str() {
+                    "anti-affinity" => (&member_hosts, None),
+                    "affinity" if !member_hosts.is_empty() => (&[], Some(&member_hosts)),
+                    _ => (&[], None),
+                };
+                let req = scheduler::Request {
+                    flavor: &i.flavor,
+                    availability_zone: i.requested_availability_zone.as_deref(),
+                    image_properties: &i.image_properties,
+                    ignore_hosts: ignore,
+                    only_hosts: only,
+                };
+                scheduler::select_and_claim(&ctx.svc, &i.id, "instance", &req)
+                    .await?
+                    .host
+            }
+        };
+        let zone = hosts::get_service(&ctx.svc.db, &host, scheduler::COMPUTE_BINARY)
+            .await?
+            .map(|s| s.zone)
+            .unwrap_or_else(|| ctx.svc.config.compute.default_availability_zone.clone());
+        store::instances::update(&ctx.svc.db, &i.id, |i| {
+            i.host = Some(host.clone());
+            i.node = Some(host.clone());
+            i.availability_zone = zone.clone();
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn undo(&self, ctx: &SagaCtx) -> Result<()> {
+        hosts::release(&ctx.svc.db, &ctx.instance_id, "instance").await?;
+        store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
+            i.host = None;
+            i.node = None;
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+struct AllocatePorts;
+
+/// The VIF view of a Neutron port.
+pub fn vif_of(port: &Value, network_name: &str, created_by_compute: bool) -> Vif {
+    Vif {
+        port_id: port["id"].as_str().unwrap_or_default().into(),
+        network_id: port["network_id"].as_str().unwrap_or_default().into(),
+        network_name: network_name.into(),
+        mac_address: port["mac_address"].as_str().unwrap_or_default().into(),
+        ips: port["fixed_ips"]
+            .as_array()
+            .map(|ips| {
+                ips.iter()
+                    .filter_map(|ip| ip["ip_address"].as_str())
+                    .map(|a| (a.to_owned(), if a.contains(':') { 6 } else { 4 }))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        created_by_compute,
+    }
+}
+
+#[async_trait::async_trait]
+impl Step for AllocatePorts {
+    fn name(&self) -> &'static str {
+        "allocate_ports"
+    }
+
+    async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        let i = still_wanted(ctx, "networking").await?;
+        let net = &ctx.svc.network;
+        let host = i.host.clone().unwrap_or_default();
+        let owner = format!("compute:{}", i.availability_zone);
+        // Ports made by an earlier, interrupted run of this step.
+        let existing = net.list("ports", &[("device_id", i.id.as_str())]).await?;
+        let requested = crate::service::servers::resolve_networks(&ctx.svc, &i).await?;
+        let mut vifs = Vec::new();
+        let mut sg_ids: Option<(Vec<String>, bool)> = None;
+        for r in requested {
+            if let Some(port_id) = &r.port_id {
+                let port = net
+                    .update_port(
+                        port_id,
+                        json!({"device_id": i.id, "device_owner": owner, "binding:host_id": host}),
+                    )
+                    .await?
+                    .ok_or_else(|| {
+                        Error::BadRequest(format!("Port {port_id} could not be found."))
+                    })?;
+                let name =
+                    network_name(ctx, port["network_id"].as_str().unwrap_or_default()).await?;
+                vifs.push(vif_of(&port, &name, false));
+                continue;
+            }
+            let network_id = r.network_id.clone().unwrap_or_default();
+            let name = network_name(ctx, &network_id).await?;
+            let reuse = existing.iter().find(|p| {
+                p["network_id"] == network_id.as_str()
+                    && !vifs.iter().any(|v: &Vif| p["id"] == v.port_id.as_str())
+            });
+            if let Some(p) = reuse {
+                vifs.push(vif_of(p, &name, true));
+                continue;
+            }
+            if sg_ids.is_none() {
+                sg_ids = Some(security_group_ids(ctx, &i).await?);
+            }
+            let (mut ids, default_missing) = sg_ids.clone().unwrap_or_default();
+            let mut body = json!({
+                "network_id": network_id, "device_id": i.id, "device_owner": owner,
+                "binding:host_id": host, "project_id": i.project_id,
+            });
+            // Without the key Neutron applies (and creates) the project's default group.
+            if !default_missing {
+                body["security_groups"] = json!(ids);
+            }
+            if let Some(ip) = &r.fixed_ip {
+                body["fixed_ips"] = json!([{ "ip_address": ip }]);
+            }
+            let mut port = net.create_port(body).await?;
+            if default_missing && !ids.is_empty() {
+                ids.extend(
+                    port["security_groups"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|g| g.as_str().map(str::to_owned)),
+                );
+                let id = port["id"].as_str().unwrap_or_default().to_owned();
+                if let Some(p) = net
+                    .update_port(&id, json!({ "security_groups": ids }))
+                    .await?
+                {
+                    port = p;
+                }
+            }
+            vifs.push(vif_of(&port, &name, true));
+        }
+        store::instances::update(&ctx.svc.db, &i.id, |i| {
+            i.network_info = vifs.clone();
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn undo(&self, ctx: &SagaCtx) -> Result<()> {
+        let i = store::instances::get(&ctx.svc.db, &ctx.instance_id)
+            .await?
+            .ok_or_else(|| Error::Internal("instance record vanished".into()))?;
+        deallocate_ports(&ctx.svc, &i).await
+    }
+}
+
+async fn network_name(ctx: &SagaCtx, id: &str) -> Result<String> {
+    let n = ctx
+        .svc
+        .network
+        .get("network", id)
+        .await?
+        .ok_or_else(|| Error::BadRequest(format!("Network {id} could not be found.")))?;
+    Ok(n["name"].as_str().unwrap_or(id).to_owned())
+}
+
+/// The ids of the security groups named at boot, in the server's project.
+/// The ids of the named groups, and whether `default` was named but does
+/// not exist yet (Neutron makes it when a port of the project needs it).
+async fn security_group_ids(
+    ctx: &SagaCtx,
+    i: &store::instances::Instance,
+) -> Result<(Vec<String>, bool)> {
+    let groups = ctx
+        .svc
+        .network
+        .list("security-groups", &[("project_id", i.project_id.as_str())])
+        .await?;
+    let mut ids = Vec::new();
+    let mut default_missing = false;
+    for name in &i.security_groups {
+        let found = groups
+            .iter()
+            .find(|g| g["name"] == name.as_str() || g["id"] == name.as_str());
+        match found {
+            Some(g) => ids.push(g["id"].as_str().unwrap_or_default().to_owned()),
+            None if name == "default" => default_missing = true,
+            None => {
+                return Err(Error::BadRequest(format!(
+                    "Security group {name} not found for project {}.",
+                    i.project_id
+                )))
+            }
+        }
+    }
+    Ok((ids, default_missing))
+}
+
+struct CacheImage;
+
+#[async_trait::async_trait]
+impl Step for CacheImage {
+    fn name(&self) -> &'static str {
+        "cache_image"
+    }
+
+    async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        let i = still_wanted(ctx, "block_device_mapping").await?;
+        let host = i.host.clone().unwrap_or_default();
+        ctx.svc
+            .agent_call(&host, "cache_image", json!({"image_id": i.image_ref}))
+            .await?;
+        Ok(())
+    }
+
+    /// The cache is shared by every instance of the image: nothing to undo.
+    async fn undo(&self, _ctx: &SagaCtx) -> Result<()> {
+        Ok(())
+    }
+}
+
+struct Spawn;
+
+#[async_trait::async_trait]
+impl Step for Spawn {
+    fn name(&self) -> &'static str {
+        "spawn"
+    }
+
+    async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        let i = still_wanted(ctx, "spawning").await?;
+        let host = i.host.clone().unwrap_or_default();
+        ctx.svc
+            .agent_call(&host, "spawn", json!({"instance": instance_spec(&i)}))
+            .await?;
+        Ok(())
+    }
+
+    async fn undo(&self, ctx: &SagaCtx) -> Result<()> {
+        let i = store::instances::get(&ctx.svc.db, &ctx.instance_id)
+            .await?
+            .ok_or_else(|| Error::Internal("instance record vanished".into()))?;
+        if let Some(host) = &i.host {
+            ctx.svc
+                .agent_call(host, "destroy", json!({"instance_id": i.id}))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+struct WaitVifPlugged;
+
+#[async_trait::async_trait]
+impl Step for WaitVifPlugged {
+    fn name(&self) -> &'static str {
+        "wait_vif_plugged"
+    }
+
+    async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        let i = still_wanted(ctx, "spawning").await?;
+        let cfg = &ctx.svc.config.compute;
+        if cfg.vif_plugging_timeout == 0
+            || (cfg.driver == "fake" && cfg.fake_skip_vif_wait)
+            || i.network_info.is_empty()
+        {
+            return Ok(());
+        }
+        let deadline = Instant::now() + Duration::from_secs(cfg.vif_plugging_timeout);
+        loop {
+            let events = store::instances::external_events(&ctx.svc.db, &i.id).await?;
+            let mut missing = false;
+            for v in &i.network_info {
+                let got = events
+                    .iter()
+                    .rev()
+                    .find(|(name, tag, _)| name == "network-vif-plugged" && tag == &v.port_id);
+                match got {
+                    Some((_, _, status)) if status == "failed" => {
+                        return Err(Error::Internal(format!(
+                            "Port {} failed to plug (network-vif-plugged failed).",
+                            v.port_id
+                        )))
+                    }
+                    Some(_) => {}
+                    None => missing = true,
+                }
+            }
+            if !missing {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                if cfg.vif_plugging_is_fatal {
+                    return Err(Error::Internal(format!(
+                        "Timeout waiting for network-vif-plugged for instance {} after {} seconds.",
+                        i.id, cfg.vif_plugging_timeout
+                    )));
+                }
+                tracing::warn!(instance = %i.id, "timeout waiting for vif plugging; continuing");
+                return Ok(());
+            }
+            let wait = (deadline - now).min(Duration::from_millis(500));
+            let _ = tokio::time::timeout(wait, ctx.svc.events.notified()).await;
+        }
+    }
+
+    async fn undo(&self, _ctx: &SagaCtx) -> Result<()> {
+        Ok(())
+    }
+}

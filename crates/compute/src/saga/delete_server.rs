@@ -1,0 +1,134 @@
+//! Server deletion: destroy the VM on its host → delete (or unbind) its
+//! ports → release its claims → DELETED. A compute host that is down is
+//! skipped (its power-state sync cleans up), as Nova's local delete does.
+
+use super::{Saga, SagaCtx, Step};
+use crate::scheduler::COMPUTE_BINARY;
+use crate::service::servers::deallocate_ports;
+use crate::store::{self, hosts};
+use ferrostack_core::{Error, Result};
+use serde_json::json;
+
+pub const KIND: &str = "delete_server";
+
+pub struct DeleteServer;
+
+async fn instance(ctx: &SagaCtx) -> Result<store::instances::Instance> {
+    store::instances::get(&ctx.svc.db, &ctx.instance_id)
+        .await?
+        .ok_or_else(|| Error::Internal("instance record vanished".into()))
+}
+
+#[async_trait::async_trait]
+impl Saga for DeleteServer {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn steps(&self) -> Vec<Box<dyn Step>> {
+        vec![
+            Box::new(Destroy),
+            Box::new(DeallocatePorts),
+            Box::new(ReleaseClaims),
+        ]
+    }
+
+    async fn succeeded(&self, ctx: &SagaCtx) -> Result<()> {
+        if let Some(g) = store::server_groups::of_instance(&ctx.svc.db, &ctx.instance_id).await? {
+            store::server_groups::set_member(&ctx.svc.db, &g.id, &ctx.instance_id, false).await?;
+        }
+        store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
+            i.vm_state = "deleted".into();
+            i.task_state = None;
+            i.power_state = 0;
+            i.deleted = true;
+            i.terminated_at = Some(store::now());
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn failed(&self, ctx: &SagaCtx, error: &Error) -> Result<()> {
+        store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
+            i.vm_state = "error".into();
+            i.task_state = None;
+            i.fault = Some(store::instances::Fault {
+                code: 500,
+                message: error.message().to_owned(),
+                created: store::now(),
+            });
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+struct Destroy;
+
+#[async_trait::async_trait]
+impl Step for Destroy {
+    fn name(&self) -> &'static str {
+        "destroy"
+    }
+
+    async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        let i = instance(ctx).await?;
+        let Some(host) = &i.host else {
+            return Ok(());
+        };
+        let up = match hosts::get_service(&ctx.svc.db, host, COMPUTE_BINARY).await? {
+            Some(s) => ctx.svc.is_up(&s),
+            None => false,
+        };
+        if up {
+            ctx.svc
+                .agent_call(host, "destroy", json!({"instance_id": i.id}))
+                .await?;
+        } else {
+            tracing::warn!(instance = %i.id, host = %host, "compute host is down; deleting locally");
+        }
+        Ok(())
+    }
+
+    async fn undo(&self, _ctx: &SagaCtx) -> Result<()> {
+        Ok(())
+    }
+}
+
+struct DeallocatePorts;
+
+#[async_trait::async_trait]
+impl Step for DeallocatePorts {
+    fn name(&self) -> &'static str {
+        "deallocate_ports"
+    }
+
+    async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        let i = instance(ctx).await?;
+        deallocate_ports(&ctx.svc, &i).await
+    }
+
+    async fn undo(&self, _ctx: &SagaCtx) -> Result<()> {
+        Ok(())
+    }
+}
+
+struct ReleaseClaims;
+
+#[async_trait::async_trait]
+impl Step for ReleaseClaims {
+    fn name(&self) -> &'static str {
+        "release_claims"
+    }
+
+    async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        hosts::release(&ctx.svc.db, &ctx.instance_id, "instance").await?;
+        hosts::release(&ctx.svc.db, &ctx.instance_id, "resize").await
+    }
+
+    async fn undo(&self, _ctx: &SagaCtx) -> Result<()> {
+        Ok(())
+    }
+}

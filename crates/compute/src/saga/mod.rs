@@ -1,0 +1,200 @@
+//! Durable step machines for the long server operations. A saga is a list
+//! of steps, each with its undo; every step's start and end is written to
+//! the database before and after it runs, so a service restarted in the
+//! middle resumes (steps are idempotent) or, if it was unwinding, finishes
+//! unwinding. A failed step unwinds every step that started, newest first.
+//! Undos work from the instance record and the remote services' state, not
+//! from remembered outputs, so a step that crashed half-way is undone too.
+
+pub mod create_server;
+pub mod delete_server;
+pub mod resize_server;
+
+use crate::service::ComputeService;
+use crate::store::sagas::{self, SagaRow};
+use ferrostack_core::{Error, Result};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What a step sees: the service, the saga's instance and parameters.
+pub struct SagaCtx {
+    pub svc: Arc<ComputeService>,
+    pub saga_id: String,
+    pub instance_id: String,
+    pub params: Value,
+}
+
+#[async_trait::async_trait]
+pub trait Step: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Do the step; must be idempotent (it may run again after a restart).
+    async fn run(&self, ctx: &SagaCtx) -> Result<()>;
+    /// Undo the step, also when it only partly ran; idempotent.
+    async fn undo(&self, ctx: &SagaCtx) -> Result<()>;
+}
+
+#[async_trait::async_trait]
+pub trait Saga: Send + Sync {
+    fn kind(&self) -> &'static str;
+    fn steps(&self) -> Vec<Box<dyn Step>>;
+    /// After the last step succeeded.
+    async fn succeeded(&self, ctx: &SagaCtx) -> Result<()>;
+    /// After a failure was unwound.
+    async fn failed(&self, ctx: &SagaCtx, error: &Error) -> Result<()>;
+}
+
+fn saga_of(kind: &str) -> Option<Box<dyn Saga>> {
+    match kind {
+        create_server::KIND => Some(Box::new(create_server::CreateServer)),
+        delete_server::KIND => Some(Box::new(delete_server::DeleteServer)),
+        resize_server::KIND => Some(Box::new(resize_server::ResizeServer)),
+        _ => None,
+    }
+}
+
+/// Record a new saga and run it in the background.
+pub async fn start(
+    svc: &Arc<ComputeService>,
+    kind: &'static str,
+    instance_id: &str,
+    params: Value,
+) -> Result<String> {
+    let id = uuid::Uuid::new_v4().to_string();
+    sagas::create(&svc.db, &id, kind, instance_id, &params).await?;
+    let row = SagaRow {
+        id: id.clone(),
+        kind: kind.into(),
+        instance_id: instance_id.into(),
+        state: "running".into(),
+        params,
+    };
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        if let Err(e) = execute(svc, row).await {
+            tracing::error!(error = %e, "saga bookkeeping failed");
+        }
+    });
+    Ok(id)
+}
+
+/// Pick up every saga a previous run of the service left unfinished.
+pub async fn resume_all(svc: &Arc<ComputeService>) -> Result<usize> {
+    let rows = sagas::unfinished(&svc.db).await?;
+    let n = rows.len();
+    for row in rows {
+        tracing::info!(saga = %row.id, kind = %row.kind, state = %row.state, "resuming saga");
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            if let Err(e) = execute(svc, row).await {
+                tracing::error!(error = %e, "saga bookkeeping failed");
+            }
+        });
+    }
+    Ok(n)
+}
+
+/// Errors worth retrying: the database (SQLite) being busy or locked.
+fn is_transient(e: &Error) -> bool {
+    let m = e.message();
+    m.contains("database is locked") || m.contains("database table is locked")
+}
+
+/// Run (or resume) one saga to its end.
+pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
+    let Some(saga) = saga_of(&row.kind) else {
+        sagas::set_state(&svc.db, &row.id, "failed", Some("unknown saga kind")).await?;
+        return Ok(());
+    };
+    let ctx = SagaCtx {
+        svc: svc.clone(),
+        saga_id: row.id.clone(),
+        instance_id: row.instance_id.clone(),
+        params: row.params.clone(),
+    };
+    let steps = saga.steps();
+    let recorded = sagas::steps(&svc.db, &row.id).await?;
+    let state_of = |name: &str| {
+        recorded
+            .iter()
+            .find(|s| s.step == name)
+            .map(|s| s.state.clone())
+    };
+    let failure = if row.state == "unwinding" {
+        Some(Error::Internal(
+            "The service restarted while undoing a failed operation.".into(),
+        ))
+    } else {
+        let mut failure = None;
+        for (i, step) in steps.iter().enumerate() {
+            if state_of(step.name()).as_deref() == Some("done") {
+                continue;
+            }
+            sagas::set_step(&svc.db, &row.id, step.name(), i as i64, "started").await?;
+            let mut outcome = match svc.failpoint(step.name()) {
+                Some(e) => Err(e),
+                None => step.run(&ctx).await,
+            };
+            // A busy database is not the step failing: steps are idempotent, run it again.
+            for _ in 0..5 {
+                match &outcome {
+                    Err(e) if is_transient(e) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        outcome = step.run(&ctx).await;
+                    }
+                    _ => break,
+                }
+            }
+            match outcome {
+                Ok(()) => {
+                    if svc.crashpoint(step.name()) {
+                        // A simulated crash: nothing after the step's work is recorded.
+                        return Ok(());
+                    }
+                    sagas::set_step(&svc.db, &row.id, step.name(), i as i64, "done").await?;
+                }
+                Err(e) => {
+                    tracing::warn!(saga = %row.id, step = step.name(), error = %e, "saga step failed");
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        failure
+    };
+    match failure {
+        None => {
+            saga.succeeded(&ctx).await?;
+            sagas::set_state(&svc.db, &row.id, "done", None).await?;
+        }
+        Some(err) => {
+            sagas::set_state(&svc.db, &row.id, "unwinding", Some(err.message())).await?;
+            let recorded = sagas::steps(&svc.db, &row.id).await?;
+            for (i, step) in steps.iter().enumerate().rev() {
+                let st = recorded.iter().find(|s| s.step == step.name());
+                if !matches!(st.map(|s| s.state.as_str()), Some("started") | Some("done")) {
+                    continue;
+                }
+                let mut undone = step.undo(&ctx).await;
+                for _ in 0..5 {
+                    match &undone {
+                        Err(e) if is_transient(e) => {
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                            undone = step.undo(&ctx).await;
+                        }
+                        _ => break,
+                    }
+                }
+                if let Err(e) = undone {
+                    // Leave it recorded as started: a later resume retries the undo.
+                    tracing::error!(saga = %row.id, step = step.name(), error = %e, "undo failed");
+                    continue;
+                }
+                sagas::set_step(&svc.db, &row.id, step.name(), i as i64, "undone").await?;
+            }
+            saga.failed(&ctx, &err).await?;
+            sagas::set_state(&svc.db, &row.id, "failed", None).await?;
+        }
+    }
+    svc.saga_finished.notify_waiters();
+    Ok(())
+}

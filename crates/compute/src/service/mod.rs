@@ -1,0 +1,208 @@
+//! The compute service layer: servers and their actions, flavors, key
+//! pairs, quotas, services and hypervisors. The API layer calls in here;
+//! long operations run as sagas (`crate::saga`), host work goes to compute
+//! agents over the bus.
+
+pub mod flavors;
+pub mod keypairs;
+pub mod quotas;
+pub mod servers;
+
+use crate::clients::{ImageClient, NetworkClient};
+use crate::store::{self, hosts::ServiceRow, instances::Instance};
+use ferrostack_bus::{RpcMessage, SharedBus};
+use ferrostack_core::auth::AuthContext;
+use ferrostack_core::config::Config;
+use ferrostack_core::service_client::{ServiceClient, ServiceCredentials};
+use ferrostack_core::{Error, Result};
+use ferrostack_db::Db;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+tokio::task_local! {
+    /// The request id of the API call being served.
+    pub static REQUEST_ID: String;
+}
+
+/// The bus topic the API side serves for agents (heartbeats, power states).
+pub const CONDUCTOR_TOPIC: &str = "compute-conductor";
+
+/// The bus topic of one host's compute agent.
+pub fn agent_topic(host: &str) -> String {
+    format!("compute.{host}")
+}
+
+pub struct ComputeService {
+    pub db: Db,
+    pub config: Config,
+    pub bus: SharedBus,
+    pub network: NetworkClient,
+    pub image: ImageClient,
+    /// Saga steps made to fail (tests, `[compute] failpoints`).
+    failpoints: Mutex<HashSet<String>>,
+    /// Serialises quota checks with the creation they allow, so concurrent
+    /// boots in this process cannot both take the last unit of quota.
+    pub create_lock: tokio::sync::Mutex<()>,
+    /// Woken when an external event arrives (waiters also poll the database,
+    /// for events received by another controller).
+    pub events: tokio::sync::Notify,
+    /// Woken when a saga ends (tests wait on it).
+    pub saga_finished: tokio::sync::Notify,
+}
+
+/// A client acting as a service user of this deployment.
+pub fn service_client(config: &Config, username: &str) -> Arc<ServiceClient> {
+    let password = if config.service_auth.password.is_empty() {
+        config.identity.service_password.clone()
+    } else {
+        config.service_auth.password.clone()
+    };
+    Arc::new(ServiceClient::new(ServiceCredentials {
+        auth_url: config.service_auth_url(),
+        username: username.into(),
+        password,
+        project_name: config.service_auth.project_name.clone(),
+        user_domain_id: config.service_auth.user_domain_id.clone(),
+        project_domain_id: config.service_auth.project_domain_id.clone(),
+    }))
+}
+
+pub fn network_url(config: &Config) -> String {
+    if config.compute.network_url.is_empty() {
+        config.public_url(config.network.port)
+    } else {
+        config.compute.network_url.trim_end_matches('/').to_owned()
+    }
+}
+
+pub fn image_url(config: &Config) -> String {
+    if config.compute.image_url.is_empty() {
+        config.public_url(config.image.port)
+    } else {
+        config.compute.image_url.trim_end_matches('/').to_owned()
+    }
+}
+
+impl ComputeService {
+    /// The service on a migrated database; creates the default flavors.
+    pub async fn new(db: Db, config: Config, bus: SharedBus) -> Result<Arc<Self>> {
+        store::catalog::ensure_default_flavors(&db).await?;
+        let client = service_client(&config, "nova");
+        let failpoints = config
+            .compute
+            .failpoints
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(Arc::new(ComputeService {
+            network: NetworkClient {
+                client: client.clone(),
+                base: network_url(&config),
+            },
+            image: ImageClient {
+                client,
+                base: image_url(&config),
+            },
+            db,
+            config,
+            bus,
+            failpoints: Mutex::new(failpoints),
+            create_lock: tokio::sync::Mutex::new(()),
+            events: tokio::sync::Notify::new(),
+            saga_finished: tokio::sync::Notify::new(),
+        }))
+    }
+
+    /// Make a saga step fail (tests); `None` clears every failpoint.
+    pub fn set_failpoint(&self, step: Option<&str>) {
+        let mut f = self.failpoints.lock().unwrap();
+        match step {
+            Some(s) => {
+                f.insert(s.to_owned());
+            }
+            None => f.clear(),
+        }
+    }
+
+    pub fn failpoint(&self, step: &str) -> Option<Error> {
+        self.failpoints
+            .lock()
+            .unwrap()
+            .contains(step)
+            .then(|| Error::Internal(format!("Injected failure at step '{step}'.")))
+    }
+
+    /// Whether to stop right after `step` as if the process died there
+    /// (failpoint `crash_after:<step>`, for restart tests).
+    pub fn crashpoint(&self, step: &str) -> bool {
+        self.failpoints
+            .lock()
+            .unwrap()
+            .contains(&format!("crash_after:{step}"))
+    }
+
+    /// Call the compute agent of `host` and wait for its answer.
+    /// An agent that is not listening yet (a node starting up) is waited
+    /// for up to the RPC timeout.
+    pub async fn agent_call(&self, host: &str, method: &str, args: Value) -> Result<Value> {
+        let timeout = Duration::from_secs(self.config.compute.rpc_timeout);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let r = self
+                .bus
+                .call(
+                    &agent_topic(host),
+                    RpcMessage {
+                        method: method.into(),
+                        args: args.clone(),
+                    },
+                    timeout,
+                )
+                .await;
+            match r {
+                Ok(v) => return Ok(v),
+                Err(ferrostack_bus::BusError::NoConsumer(_))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(ferrostack_bus::BusError::Remote { message, .. }) => {
+                    return Err(Error::Internal(message))
+                }
+                Err(e) => return Err(Error::Internal(e.to_string())),
+            }
+        }
+    }
+
+    /// Whether a compute service is up: heartbeat recent and not forced down.
+    pub fn is_up(&self, s: &ServiceRow) -> bool {
+        if s.forced_down {
+            return false;
+        }
+        let Some(at) = s
+            .updated_at
+            .as_deref()
+            .and_then(ferrostack_core::time::parse)
+        else {
+            return false;
+        };
+        (chrono::Utc::now() - at).num_seconds() <= self.config.compute.service_down_time
+    }
+
+    /// An instance the caller may see: admins see all, others their
+    /// project's. Anything else is a 404, as Nova answers.
+    pub async fn visible_instance(&self, ctx: &AuthContext, id: &str) -> Result<Instance> {
+        let not_found = || Error::NotFound(format!("Instance {id} could not be found."));
+        let i = store::instances::get(&self.db, id)
+            .await?
+            .ok_or_else(not_found)?;
+        if i.deleted || (!ctx.is_admin() && ctx.project_id.as_deref() != Some(&i.project_id)) {
+            return Err(not_found());
+        }
+        Ok(i)
+    }
+}

@@ -1,0 +1,340 @@
+//! Instances, their actions and events, and the external events the
+//! network service reports.
+
+use super::catalog::Flavor;
+use ferrostack_core::{Error, Result};
+use ferrostack_db::{sqlx, Db, DbResultExt, RowExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// One network interface of an instance, as the network API reported it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Vif {
+    pub port_id: String,
+    pub network_id: String,
+    pub network_name: String,
+    pub mac_address: String,
+    /// (address, IP version)
+    pub ips: Vec<(String, i64)>,
+    /// True when Nova created the port (and so deletes it with the server).
+    pub created_by_compute: bool,
+}
+
+/// A network the caller asked for: a network, a port, or a fixed IP on a network.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RequestedNetwork {
+    pub network_id: Option<String>,
+    pub port_id: Option<String>,
+    pub fixed_ip: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Fault {
+    pub code: i64,
+    pub message: String,
+    pub created: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Instance {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub host: Option<String>,
+    pub node: Option<String>,
+    pub vm_state: String,
+    pub task_state: Option<String>,
+    pub power_state: i64,
+    pub deleted: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub image_ref: String,
+    pub image_properties: Value,
+    pub flavor: Flavor,
+    pub old_flavor: Option<Flavor>,
+    pub new_flavor: Option<Flavor>,
+    pub metadata: BTreeMap<String, String>,
+    pub key_name: Option<String>,
+    pub key_data: Option<String>,
+    pub user_data: Option<String>,
+    pub availability_zone: String,
+    pub requested_availability_zone: Option<String>,
+    pub security_groups: Vec<String>,
+    /// `None` means "auto"; an empty list means "none".
+    pub requested_networks: Option<Vec<RequestedNetwork>>,
+    pub network_info: Vec<Vif>,
+    pub launched_at: Option<String>,
+    pub terminated_at: Option<String>,
+    pub fault: Option<Fault>,
+    pub locked: bool,
+    pub locked_by: Option<String>,
+    pub tags: Vec<String>,
+    pub reservation_id: String,
+    pub launch_index: i64,
+    pub config_drive: String,
+    pub access_ip_v4: String,
+    pub access_ip_v6: String,
+    pub instance_name: String,
+    /// The state to return to when a resize is reverted (Nova's `old_vm_state`).
+    pub old_vm_state: Option<String>,
+    #[serde(skip)]
+    pub rev: i64,
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Instance {
+    let mut i: Instance = serde_json::from_str(&r.str("body")).unwrap_or_default();
+    i.rev = r.int("rev");
+    i
+}
+
+pub async fn insert(db: &Db, i: &Instance) -> Result<()> {
+    sqlx::query(&db.sql(
+        "INSERT INTO instances (id, project_id, user_id, host, vm_state, task_state, power_state, deleted, created_at, updated_at, seq, rev, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+    ))
+    .bind(&i.id)
+    .bind(&i.project_id)
+    .bind(&i.user_id)
+    .bind(i.host.clone())
+    .bind(&i.vm_state)
+    .bind(i.task_state.clone())
+    .bind(i.power_state)
+    .bind(i.deleted as i64)
+    .bind(&i.created_at)
+    .bind(&i.updated_at)
+    .bind(super::seq())
+    .bind(serde_json::to_string(i).expect("instance serializes"))
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(())
+}
+
+/// An instance, deleted ones included.
+pub async fn get(db: &Db, id: &str) -> Result<Option<Instance>> {
+    Ok(
+        sqlx::query(&db.sql("SELECT body, rev FROM instances WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await
+            .db()?
+            .map(|r| from_row(&r)),
+    )
+}
+
+/// Instances, newest first; of one project when given; deleted ones only when asked.
+pub async fn list(db: &Db, project: Option<&str>, deleted: bool) -> Result<Vec<Instance>> {
+    let mut q = String::from("SELECT body, rev FROM instances WHERE deleted = ?");
+    if project.is_some() {
+        q.push_str(" AND project_id = ?");
+    }
+    q.push_str(" ORDER BY seq DESC");
+    let sql = db.sql(&q);
+    let mut query = sqlx::query(&sql).bind(deleted as i64);
+    if let Some(p) = project {
+        query = query.bind(p);
+    }
+    Ok(query
+        .fetch_all(&db.pool)
+        .await
+        .db()?
+        .iter()
+        .map(from_row)
+        .collect())
+}
+
+/// Instances placed on a host, not deleted.
+pub async fn on_host(db: &Db, host: &str) -> Result<Vec<Instance>> {
+    Ok(
+        sqlx::query(&db.sql("SELECT body, rev FROM instances WHERE host = ? AND deleted = 0"))
+            .bind(host)
+            .fetch_all(&db.pool)
+            .await
+            .db()?
+            .iter()
+            .map(from_row)
+            .collect(),
+    )
+}
+
+/// Read-modify-write with a compare-and-set on the revision, retried when
+/// another writer got there first, so concurrent updates never undo each other.
+pub async fn update<F>(db: &Db, id: &str, mut change: F) -> Result<Instance>
+where
+    F: FnMut(&mut Instance) -> Result<()>,
+{
+    for _ in 0..20 {
+        let mut i = get(db, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("Instance {id} could not be found.")))?;
+        let rev = i.rev;
+        change(&mut i)?;
+        i.updated_at = super::now();
+        let n = sqlx::query(&db.sql(
+            "UPDATE instances SET host = ?, vm_state = ?, task_state = ?, power_state = ?, deleted = ?, updated_at = ?, body = ?, rev = ? WHERE id = ? AND rev = ?",
+        ))
+        .bind(i.host.clone())
+        .bind(&i.vm_state)
+        .bind(i.task_state.clone())
+        .bind(i.power_state)
+        .bind(i.deleted as i64)
+        .bind(&i.updated_at)
+        .bind(serde_json::to_string(&i).expect("instance serializes"))
+        .bind(rev + 1)
+        .bind(id)
+        .bind(rev)
+        .execute(&db.pool)
+        .await
+        .db()?
+        .rows_affected();
+        if n == 1 {
+            i.rev = rev + 1;
+            return Ok(i);
+        }
+    }
+    Err(Error::Conflict(format!(
+        "Instance {id} is being changed concurrently; try again."
+    )))
+}
+
+// ----- instance actions -----
+
+pub async fn action_start(
+    db: &Db,
+    instance_id: &str,
+    action: &str,
+    request_id: &str,
+    user_id: &str,
+    project_id: &str,
+) -> Result<String> {
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(&db.sql(
+        "INSERT INTO instance_actions (id, instance_id, action, request_id, user_id, project_id, start_time, message, seq) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+    ))
+    .bind(&id)
+    .bind(instance_id)
+    .bind(action)
+    .bind(request_id)
+    .bind(user_id)
+    .bind(project_id)
+    .bind(super::now())
+    .bind(super::seq())
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(id)
+}
+
+/// Record one finished event of an action (`compute_reboot_instance`, …).
+pub async fn action_event(
+    db: &Db,
+    action_id: &str,
+    event: &str,
+    started: &str,
+    outcome: std::result::Result<(), String>,
+) -> Result<()> {
+    let (result, tb) = match outcome {
+        Ok(()) => ("Success", None),
+        Err(e) => ("Error", Some(e)),
+    };
+    if result == "Error" {
+        sqlx::query(&db.sql("UPDATE instance_actions SET message = 'Error' WHERE id = ?"))
+            .bind(action_id)
+            .execute(&db.pool)
+            .await
+            .db()?;
+    }
+    sqlx::query(&db.sql(
+        "INSERT INTO instance_action_events (action_id, event_name, start_time, finish_time, outcome, traceback, seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    ))
+    .bind(action_id)
+    .bind(event)
+    .bind(started)
+    .bind(super::now())
+    .bind(result)
+    .bind(tb)
+    .bind(super::seq())
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(())
+}
+
+pub async fn actions(db: &Db, instance_id: &str) -> Result<Vec<Value>> {
+    Ok(sqlx::query(
+        &db.sql("SELECT * FROM instance_actions WHERE instance_id = ? ORDER BY seq DESC"),
+    )
+    .bind(instance_id)
+    .fetch_all(&db.pool)
+    .await
+    .db()?
+    .iter()
+    .map(|r| {
+        serde_json::json!({
+            "id": r.str("id"), "action": r.str("action"), "request_id": r.str("request_id"),
+            "user_id": r.str("user_id"), "project_id": r.str("project_id"),
+            "start_time": r.str("start_time"), "message": r.opt_str("message"),
+            "instance_uuid": r.str("instance_id"),
+        })
+    })
+    .collect())
+}
+
+pub async fn action_events(db: &Db, action_id: &str) -> Result<Vec<Value>> {
+    Ok(sqlx::query(
+        &db.sql("SELECT * FROM instance_action_events WHERE action_id = ? ORDER BY seq"),
+    )
+    .bind(action_id)
+    .fetch_all(&db.pool)
+    .await
+    .db()?
+    .iter()
+    .map(|r| {
+        serde_json::json!({
+            "event": r.str("event_name"), "start_time": r.str("start_time"),
+            "finish_time": r.str("finish_time"), "result": r.str("outcome"),
+            "traceback": r.opt_str("traceback"),
+        })
+    })
+    .collect())
+}
+
+// ----- external events (network-vif-plugged, …) -----
+
+pub async fn add_external_event(
+    db: &Db,
+    instance_id: &str,
+    name: &str,
+    tag: &str,
+    status: &str,
+) -> Result<()> {
+    sqlx::query(&db.sql(
+        "INSERT INTO external_events (instance_id, name, tag, status, received_at, seq) VALUES (?, ?, ?, ?, ?, ?)",
+    ))
+    .bind(instance_id)
+    .bind(name)
+    .bind(tag)
+    .bind(status)
+    .bind(super::now())
+    .bind(super::seq())
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(())
+}
+
+/// The (name, tag, status) of the events received for an instance.
+pub async fn external_events(db: &Db, instance_id: &str) -> Result<Vec<(String, String, String)>> {
+    Ok(sqlx::query(
+        &db.sql("SELECT name, tag, status FROM external_events WHERE instance_id = ? ORDER BY seq"),
+    )
+    .bind(instance_id)
+    .fetch_all(&db.pool)
+    .await
+    .db()?
+    .iter()
+    .map(|r| (r.str("name"), r.str("tag"), r.str("status")))
+    .collect())
+}

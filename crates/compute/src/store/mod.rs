@@ -1,0 +1,71 @@
+//! The compute database: instances (typed columns for what is filtered on,
+//! the rest of the record as JSON), flavors, key pairs, quotas, services
+//! and compute nodes, resource claims, sagas with their steps, instance
+//! actions and external events.
+
+pub mod catalog;
+pub mod hosts;
+pub mod instances;
+pub mod sagas;
+pub mod server_groups;
+
+use ferrostack_core::{Error, Result};
+use ferrostack_db::{sqlx, Db, DbResultExt, Migration, RowExt};
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "compute_initial",
+    sql: "
+CREATE TABLE instances (id VARCHAR(36) PRIMARY KEY, project_id VARCHAR(64) NOT NULL, user_id VARCHAR(64) NOT NULL, host VARCHAR(255), vm_state VARCHAR(32) NOT NULL, task_state VARCHAR(32), power_state BIGINT NOT NULL, deleted BIGINT NOT NULL, created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32) NOT NULL, seq BIGINT NOT NULL, rev BIGINT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX instances_project ON instances (project_id, deleted);
+CREATE INDEX instances_host ON instances (host);
+CREATE TABLE flavors (id VARCHAR(255) PRIMARY KEY, name VARCHAR(255) NOT NULL, ram BIGINT NOT NULL, vcpus BIGINT NOT NULL, disk BIGINT NOT NULL, ephemeral BIGINT NOT NULL, swap BIGINT NOT NULL, rxtx_factor VARCHAR(32) NOT NULL, is_public BIGINT NOT NULL, disabled BIGINT NOT NULL, description TEXT, extra_specs TEXT NOT NULL, seq BIGINT NOT NULL);
+CREATE UNIQUE INDEX flavors_name ON flavors (name);
+CREATE TABLE flavor_projects (flavor_id VARCHAR(255) NOT NULL, project_id VARCHAR(64) NOT NULL, PRIMARY KEY (flavor_id, project_id));
+CREATE TABLE key_pairs (id BIGINT PRIMARY KEY, user_id VARCHAR(64) NOT NULL, name VARCHAR(255) NOT NULL, key_type VARCHAR(16) NOT NULL, public_key TEXT NOT NULL, fingerprint VARCHAR(255) NOT NULL, created_at VARCHAR(32) NOT NULL);
+CREATE UNIQUE INDEX key_pairs_user_name ON key_pairs (user_id, name);
+CREATE TABLE quotas (project_id VARCHAR(64) NOT NULL, resource VARCHAR(64) NOT NULL, hard_limit BIGINT NOT NULL, PRIMARY KEY (project_id, resource));
+CREATE TABLE services (id BIGINT PRIMARY KEY, host VARCHAR(255) NOT NULL, binary_name VARCHAR(64) NOT NULL, topic VARCHAR(64) NOT NULL, zone VARCHAR(255) NOT NULL, disabled BIGINT NOT NULL, disabled_reason TEXT, forced_down BIGINT NOT NULL, created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32));
+CREATE UNIQUE INDEX services_host_binary ON services (host, binary_name);
+CREATE TABLE compute_nodes (id BIGINT PRIMARY KEY, host VARCHAR(255) NOT NULL, hypervisor_hostname VARCHAR(255) NOT NULL, hypervisor_type VARCHAR(64) NOT NULL, hypervisor_version BIGINT NOT NULL, host_ip VARCHAR(64) NOT NULL, cpu_info TEXT NOT NULL, vcpus BIGINT NOT NULL, memory_mb BIGINT NOT NULL, local_gb BIGINT NOT NULL, vcpus_used BIGINT NOT NULL, memory_mb_used BIGINT NOT NULL, local_gb_used BIGINT NOT NULL, running_vms BIGINT NOT NULL, updated_at VARCHAR(32));
+CREATE UNIQUE INDEX compute_nodes_host ON compute_nodes (host);
+CREATE TABLE claims (instance_id VARCHAR(36) NOT NULL, purpose VARCHAR(16) NOT NULL, host VARCHAR(255) NOT NULL, vcpus BIGINT NOT NULL, memory_mb BIGINT NOT NULL, disk_gb BIGINT NOT NULL, PRIMARY KEY (instance_id, purpose));
+CREATE TABLE sagas (id VARCHAR(36) PRIMARY KEY, kind VARCHAR(32) NOT NULL, instance_id VARCHAR(36) NOT NULL, state VARCHAR(16) NOT NULL, params TEXT NOT NULL, error TEXT, created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32) NOT NULL);
+CREATE INDEX sagas_state ON sagas (state);
+CREATE TABLE saga_steps (saga_id VARCHAR(36) NOT NULL, step VARCHAR(64) NOT NULL, seq BIGINT NOT NULL, state VARCHAR(16) NOT NULL, output TEXT, updated_at VARCHAR(32) NOT NULL, PRIMARY KEY (saga_id, step));
+CREATE TABLE instance_actions (id VARCHAR(36) PRIMARY KEY, instance_id VARCHAR(36) NOT NULL, action VARCHAR(64) NOT NULL, request_id VARCHAR(64) NOT NULL, user_id VARCHAR(64) NOT NULL, project_id VARCHAR(64) NOT NULL, start_time VARCHAR(32) NOT NULL, message TEXT, seq BIGINT NOT NULL);
+CREATE INDEX instance_actions_instance ON instance_actions (instance_id);
+CREATE TABLE instance_action_events (action_id VARCHAR(36) NOT NULL, event_name VARCHAR(64) NOT NULL, start_time VARCHAR(32) NOT NULL, finish_time VARCHAR(32), outcome VARCHAR(16), traceback TEXT, seq BIGINT NOT NULL);
+CREATE INDEX instance_action_events_action ON instance_action_events (action_id);
+CREATE TABLE external_events (instance_id VARCHAR(36) NOT NULL, name VARCHAR(64) NOT NULL, tag VARCHAR(255) NOT NULL, status VARCHAR(16) NOT NULL, received_at VARCHAR(32) NOT NULL, seq BIGINT NOT NULL);
+CREATE INDEX external_events_instance ON external_events (instance_id)
+",
+}, Migration {
+    version: 2,
+    name: "compute_server_groups",
+    sql: "CREATE TABLE server_groups (id VARCHAR(36) PRIMARY KEY, name VARCHAR(255) NOT NULL, project_id VARCHAR(64) NOT NULL, user_id VARCHAR(64) NOT NULL, policy VARCHAR(32) NOT NULL, members TEXT NOT NULL, seq BIGINT NOT NULL)",
+}];
+
+pub fn now() -> String {
+    ferrostack_core::time::iso_seconds(chrono::Utc::now())
+}
+
+/// Microseconds since the epoch: a creation order that survives restarts.
+pub fn seq() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// The next integer id of a table whose API ids are integers (services,
+/// hypervisors, key pairs). Callers retry on a duplicate key.
+pub async fn next_id(db: &Db, table: &str) -> Result<i64> {
+    let r = sqlx::query(&format!("SELECT COALESCE(MAX(id), 0) AS n FROM {table}"))
+        .fetch_one(&db.pool)
+        .await
+        .db()?;
+    Ok(r.int("n") + 1)
+}
+
+/// True when an error is the database refusing a duplicate key.
+pub fn is_duplicate(e: &Error) -> bool {
+    matches!(e.base(), Error::Conflict(m) if m.contains("duplicate"))
+}

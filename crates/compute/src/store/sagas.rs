@@ -1,0 +1,141 @@
+//! Saga records: one row per saga (kind, instance, state, parameters) and
+//! one per step that started, so a restarted service knows what was done.
+
+use ferrostack_core::Result;
+use ferrostack_db::{sqlx, Db, DbResultExt, RowExt};
+use serde_json::Value;
+
+#[derive(Clone, Debug)]
+pub struct SagaRow {
+    pub id: String,
+    pub kind: String,
+    pub instance_id: String,
+    /// `running`, `unwinding`, `done`, `failed`
+    pub state: String,
+    pub params: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepRow {
+    pub step: String,
+    /// `started`, `done`, `undone`
+    pub state: String,
+}
+
+pub async fn create(
+    db: &Db,
+    id: &str,
+    kind: &str,
+    instance_id: &str,
+    params: &Value,
+) -> Result<()> {
+    let now = super::now();
+    sqlx::query(&db.sql(
+        "INSERT INTO sagas (id, kind, instance_id, state, params, error, created_at, updated_at) VALUES (?, ?, ?, 'running', ?, NULL, ?, ?)",
+    ))
+    .bind(id)
+    .bind(kind)
+    .bind(instance_id)
+    .bind(params.to_string())
+    .bind(&now)
+    .bind(&now)
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(())
+}
+
+fn saga_from_row(r: &sqlx::any::AnyRow) -> SagaRow {
+    SagaRow {
+        id: r.str("id"),
+        kind: r.str("kind"),
+        instance_id: r.str("instance_id"),
+        state: r.str("state"),
+        params: r.json("params"),
+    }
+}
+
+/// Sagas that did not finish (running or unwinding).
+pub async fn unfinished(db: &Db) -> Result<Vec<SagaRow>> {
+    Ok(sqlx::query(
+        "SELECT * FROM sagas WHERE state = 'running' OR state = 'unwinding' ORDER BY created_at",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .db()?
+    .iter()
+    .map(saga_from_row)
+    .collect())
+}
+
+pub async fn for_instance(db: &Db, instance_id: &str) -> Result<Vec<SagaRow>> {
+    Ok(
+        sqlx::query(&db.sql("SELECT * FROM sagas WHERE instance_id = ? ORDER BY created_at"))
+            .bind(instance_id)
+            .fetch_all(&db.pool)
+            .await
+            .db()?
+            .iter()
+            .map(saga_from_row)
+            .collect(),
+    )
+}
+
+pub async fn set_state(db: &Db, id: &str, state: &str, error: Option<&str>) -> Result<()> {
+    sqlx::query(&db.sql(
+        "UPDATE sagas SET state = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ?",
+    ))
+    .bind(state)
+    .bind(error)
+    .bind(super::now())
+    .bind(id)
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(())
+}
+
+pub async fn steps(db: &Db, saga_id: &str) -> Result<Vec<StepRow>> {
+    Ok(
+        sqlx::query(&db.sql("SELECT step, state FROM saga_steps WHERE saga_id = ? ORDER BY seq"))
+            .bind(saga_id)
+            .fetch_all(&db.pool)
+            .await
+            .db()?
+            .iter()
+            .map(|r| StepRow {
+                step: r.str("step"),
+                state: r.str("state"),
+            })
+            .collect(),
+    )
+}
+
+pub async fn set_step(db: &Db, saga_id: &str, step: &str, seq: i64, state: &str) -> Result<()> {
+    let now = super::now();
+    let n = sqlx::query(
+        &db.sql("UPDATE saga_steps SET state = ?, updated_at = ? WHERE saga_id = ? AND step = ?"),
+    )
+    .bind(state)
+    .bind(&now)
+    .bind(saga_id)
+    .bind(step)
+    .execute(&db.pool)
+    .await
+    .db()?
+    .rows_affected();
+    if n == 0 {
+        sqlx::query(&db.sql(
+            "INSERT INTO saga_steps (saga_id, step, seq, state, output, updated_at) VALUES (?, ?, ?, ?, NULL, ?)",
+        ))
+        .bind(saga_id)
+        .bind(step)
+        .bind(seq)
+        .bind(state)
+        .bind(&now)
+        .execute(&db.pool)
+        .await
+        .db()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,1681 @@
+//! The compute API end to end, in-process: identity (testkit), the
+//! networking and image APIs, the compute API and a compute agent with the
+//! fake driver on the memory bus. Boots reach ACTIVE with an address from
+//! the subnet; quotas, validation and project isolation answer as Nova
+//! does; a failure at each step of the create saga leaves ERROR with a
+//! fault and nothing leaked; a restart resumes or finishes unwinding.
+
+use ferrostack_compute::agent::fake::FakeDriver;
+use ferrostack_compute::{ComputeAgent, ComputeService};
+use ferrostack_core::config::Config;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Cloud {
+    kit: ferrostack_testkit::TestCloud,
+    config: Config,
+    compute: String,
+    net: String,
+    glance: String,
+    svc: Arc<ComputeService>,
+    agent: Arc<ComputeAgent>,
+    driver: Arc<FakeDriver>,
+    db_url: String,
+    http: reqwest::Client,
+}
+
+async fn start(name: &str, tune: impl Fn(&mut Config)) -> Cloud {
+    start_on(name, None, tune).await
+}
+
+/// `db`: the compute database (another engine); default a SQLite file.
+async fn start_on(name: &str, db: Option<ferrostack_db::Db>, tune: impl Fn(&mut Config)) -> Cloud {
+    let kit = ferrostack_testkit::start(&format!("compute-{name}"), |_| {}).await;
+    let dir = kit.dir.clone();
+    let sqlite = |svc: &str| format!("sqlite://{}/{svc}.sqlite?mode=rwc", dir.display());
+
+    let net_db = ferrostack_db::Db::connect(&sqlite("network"))
+        .await
+        .unwrap();
+    net_db
+        .migrate(ferrostack_network::store::MIGRATIONS)
+        .await
+        .unwrap();
+    let network =
+        ferrostack_network::NetworkService::new(net_db, kit.config.clone(), kit.bus.clone())
+            .await
+            .unwrap();
+    let net = ferrostack_testkit::serve(ferrostack_network::api::router(
+        network,
+        kit.validator.clone(),
+        &kit.auth_uri(),
+    ))
+    .await;
+
+    let img_db = ferrostack_db::Db::connect(&sqlite("image")).await.unwrap();
+    img_db
+        .migrate(ferrostack_image::store::MIGRATIONS)
+        .await
+        .unwrap();
+    let image = ferrostack_image::ImageService::new(img_db, kit.config.clone(), kit.bus.clone())
+        .await
+        .unwrap();
+    let glance = ferrostack_testkit::serve(ferrostack_image::api::router(
+        image,
+        kit.validator.clone(),
+        &kit.auth_uri(),
+    ))
+    .await;
+
+    let mut config = kit.config.clone();
+    config.service_auth.auth_url = kit.auth_uri();
+    config.compute.network_url = net.clone();
+    config.compute.image_url = glance.clone();
+    config.compute.rpc_timeout = 5;
+    config.compute.report_interval = 1;
+    config.compute.sync_power_state_interval = 3600;
+    config.common.host = "compute1".into();
+    tune(&mut config);
+
+    let db_url = sqlite("compute");
+    let cdb = match db {
+        Some(d) => d,
+        None => ferrostack_db::Db::connect(&db_url).await.unwrap(),
+    };
+    cdb.migrate(ferrostack_compute::store::MIGRATIONS)
+        .await
+        .unwrap();
+    let svc = ComputeService::new(cdb, config.clone(), kit.bus.clone())
+        .await
+        .unwrap();
+    ferrostack_compute::start(&svc).await.unwrap();
+    let compute = ferrostack_testkit::serve(ferrostack_compute::api::router(
+        svc.clone(),
+        kit.validator.clone(),
+        &kit.auth_uri(),
+    ))
+    .await;
+    let driver = Arc::new(FakeDriver::new(&config));
+    let agent = ComputeAgent::start(&config, kit.bus.clone(), driver.clone())
+        .await
+        .unwrap();
+    Cloud {
+        kit,
+        config,
+        compute,
+        net,
+        glance,
+        svc,
+        agent,
+        driver,
+        db_url,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Cloud {
+    async fn token(&self, user: &str, project: &str) -> String {
+        self.kit.token(user, project).await
+    }
+
+    async fn req(
+        &self,
+        m: Method,
+        url: String,
+        tok: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut r = self.http.request(m, url).header("x-auth-token", tok);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        let st = resp.status();
+        let headers = resp.headers().clone();
+        (st, headers, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn nova(
+        &self,
+        m: Method,
+        path: &str,
+        tok: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let (s, _, v) = self
+            .req(m, format!("{}/v2.1{path}", self.compute), tok, body)
+            .await;
+        (s, v)
+    }
+
+    async fn ok(&self, m: Method, path: &str, tok: &str, body: Option<Value>) -> Value {
+        let (s, v) = self.nova(m.clone(), path, tok, body).await;
+        assert!(s.is_success(), "{m} {path}: {s} {v}");
+        v
+    }
+
+    async fn neutron(&self, m: Method, path: &str, tok: &str, body: Option<Value>) -> Value {
+        let (s, _, v) = self
+            .req(m.clone(), format!("{}/v2.0{path}", self.net), tok, body)
+            .await;
+        assert!(s.is_success(), "{m} {path}: {s} {v}");
+        v
+    }
+
+    /// A public raw image with a few bytes of data.
+    async fn image(&self, admin: &str) -> String {
+        let (s, _, v) = self
+            .req(
+                Method::POST,
+                format!("{}/v2/images", self.glance),
+                admin,
+                Some(json!({"name": "cirros", "disk_format": "raw", "container_format": "bare", "visibility": "public"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let id = v["id"].as_str().unwrap().to_owned();
+        let r = self
+            .http
+            .put(format!("{}/v2/images/{id}/file", self.glance))
+            .header("x-auth-token", admin)
+            .header("content-type", "application/octet-stream")
+            .body(vec![7u8; 4096])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        id
+    }
+
+    /// A shared network with a 10.20.0.0/24 subnet.
+    async fn network(&self, admin: &str) -> String {
+        let n = self
+            .neutron(
+                Method::POST,
+                "/networks",
+                admin,
+                Some(json!({"network": {"name": "private", "shared": true}})),
+            )
+            .await;
+        let id = n["network"]["id"].as_str().unwrap().to_owned();
+        self.neutron(
+            Method::POST,
+            "/subnets",
+            admin,
+            Some(json!({"subnet": {"network_id": id, "ip_version": 4, "cidr": "10.20.0.0/24"}})),
+        )
+        .await;
+        id
+    }
+
+    async fn boot(&self, tok: &str, name: &str, image: &str, net: &str) -> String {
+        let v = self
+            .ok(
+                Method::POST,
+                "/servers",
+                tok,
+                Some(
+                    json!({"server": {"name": name, "imageRef": image, "flavorRef": "1",
+                    "networks": [{"uuid": net}]}}),
+                ),
+            )
+            .await;
+        v["server"]["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn wait_status(&self, tok: &str, id: &str, want: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (s, v) = self
+                .nova(Method::GET, &format!("/servers/{id}"), tok, None)
+                .await;
+            if want == "GONE" && s == StatusCode::NOT_FOUND {
+                return Value::Null;
+            }
+            if s.is_success() && v["server"]["status"] == want {
+                return v["server"].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server {id} never reached {want}: {s} {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn ports_of(&self, admin: &str, id: &str) -> Vec<Value> {
+        self.neutron(Method::GET, &format!("/ports?device_id={id}"), admin, None)
+            .await["ports"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    async fn claims_of(&self, id: &str) -> usize {
+        ferrostack_compute::store::hosts::list_claims(&self.svc.db)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|c| c.0 == id)
+            .count()
+    }
+}
+
+/// Keys a v2.1 server detail may carry (tempest's `server_detail`).
+const DETAIL_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "status",
+    "image",
+    "flavor",
+    "fault",
+    "user_id",
+    "tenant_id",
+    "created",
+    "updated",
+    "progress",
+    "metadata",
+    "links",
+    "addresses",
+    "hostId",
+    "OS-DCF:diskConfig",
+    "accessIPv4",
+    "accessIPv6",
+    "key_name",
+    "security_groups",
+    "OS-SRV-USG:launched_at",
+    "OS-SRV-USG:terminated_at",
+    "OS-EXT-AZ:availability_zone",
+    "OS-EXT-STS:task_state",
+    "OS-EXT-STS:vm_state",
+    "OS-EXT-STS:power_state",
+    "OS-EXT-SRV-ATTR:host",
+    "OS-EXT-SRV-ATTR:instance_name",
+    "OS-EXT-SRV-ATTR:hypervisor_hostname",
+    "os-extended-volumes:volumes_attached",
+    "config_drive",
+];
+
+fn assert_detail_schema(s: &Value) {
+    for k in s.as_object().unwrap().keys() {
+        assert!(
+            DETAIL_KEYS.contains(&k.as_str()),
+            "unexpected key {k} in server"
+        );
+    }
+    for k in [
+        "id",
+        "name",
+        "status",
+        "image",
+        "flavor",
+        "user_id",
+        "tenant_id",
+        "created",
+        "updated",
+        "metadata",
+        "links",
+        "addresses",
+        "hostId",
+    ] {
+        assert!(s.get(k).is_some(), "missing {k}");
+    }
+}
+
+#[tokio::test]
+async fn discovery_and_microversions() {
+    let c = start("discovery", |_| {}).await;
+    let r = c.http.get(format!("{}/", c.compute)).send().await.unwrap();
+    let v: Value = r.json().await.unwrap();
+    // Nova lists the legacy v2.0 first (tempest checks it).
+    assert_eq!(v["versions"][0]["id"], "v2.0");
+    assert_eq!(v["versions"][1]["id"], "v2.1");
+    assert_eq!(v["versions"][1]["status"], "CURRENT");
+    assert_eq!(v["versions"][1]["version"], "2.1");
+    assert_eq!(v["versions"][1]["min_version"], "2.1");
+    let r = c
+        .http
+        .get(format!("{}/v2.1", c.compute))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["openstack-api-version"], "compute 2.1");
+    assert_eq!(r.headers()["x-openstack-nova-api-version"], "2.1");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["version"]["media-types"][0]["base"], "application/json");
+    let admin = c.token("admin", "admin").await;
+    let r = c
+        .http
+        .get(format!("{}/v2.1/flavors", c.compute))
+        .header("x-auth-token", &admin)
+        .header("openstack-api-version", "compute 2.99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
+    let r = c
+        .http
+        .get(format!("{}/v2.1/flavors", c.compute))
+        .header("x-auth-token", &admin)
+        .header("x-openstack-nova-api-version", "latest")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-openstack-nova-api-version"], "2.1");
+    let (s, v) = c.nova(Method::GET, "/servers/nope", &admin, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(v["itemNotFound"]["code"], 404);
+}
+
+#[tokio::test]
+async fn flavors_keypairs_services_hypervisors_limits() {
+    let c = start("catalog", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+
+    let v = c.ok(Method::GET, "/flavors", &demo, None).await;
+    let names: Vec<&str> = v["flavors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["m1.tiny", "m1.small", "m1.medium", "m1.large", "m1.xlarge"]
+    );
+    assert_eq!(v["flavors"][0].as_object().unwrap().len(), 3);
+    let f = c.ok(Method::GET, "/flavors/1", &demo, None).await["flavor"].clone();
+    assert_eq!(
+        (
+            f["ram"].clone(),
+            f["vcpus"].clone(),
+            f["disk"].clone(),
+            f["swap"].clone()
+        ),
+        (json!(512), json!(1), json!(1), json!(""))
+    );
+
+    // A private flavor: admin only until access is granted.
+    let demo_project = c.kit.project_of(&demo).await;
+    c.ok(Method::POST, "/flavors", &admin, Some(json!({"flavor": {"name": "private1", "id": "p1", "ram": 256, "vcpus": 1, "disk": 1, "os-flavor-access:is_public": false}}))).await;
+    let (s, _) = c.nova(Method::GET, "/flavors/p1", &demo, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            "/flavors",
+            &demo,
+            Some(json!({"flavor": {"name": "x", "ram": 1, "vcpus": 1, "disk": 1}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            "/flavors",
+            &admin,
+            Some(json!({"flavor": {"name": "private1", "ram": 1, "vcpus": 1, "disk": 1}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    c.ok(
+        Method::POST,
+        "/flavors/p1/action",
+        &admin,
+        Some(json!({"addTenantAccess": {"tenant": demo_project}})),
+    )
+    .await;
+    c.ok(Method::GET, "/flavors/p1", &demo, None).await;
+    let acc = c
+        .ok(Method::GET, "/flavors/p1/os-flavor-access", &admin, None)
+        .await;
+    assert!(acc["flavor_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["tenant_id"] == demo_project.as_str()));
+    c.ok(
+        Method::POST,
+        "/flavors/p1/os-extra_specs",
+        &admin,
+        Some(json!({"extra_specs": {"hw:cpu_policy": "shared"}})),
+    )
+    .await;
+    let specs = c
+        .ok(Method::GET, "/flavors/p1/os-extra_specs", &demo, None)
+        .await;
+    assert_eq!(specs["extra_specs"]["hw:cpu_policy"], "shared");
+    let (s, _) = c.nova(Method::DELETE, "/flavors/p1", &admin, None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+
+    // Key pairs: generated and imported.
+    let k = c
+        .ok(
+            Method::POST,
+            "/os-keypairs",
+            &demo,
+            Some(json!({"keypair": {"name": "gen"}})),
+        )
+        .await["keypair"]
+        .clone();
+    assert!(k["private_key"].as_str().unwrap().contains("PRIVATE KEY"));
+    assert!(k["public_key"].as_str().unwrap().starts_with("ssh-rsa "));
+    let public = k["public_key"].as_str().unwrap().to_owned();
+    let k2 = c
+        .ok(
+            Method::POST,
+            "/os-keypairs",
+            &demo,
+            Some(json!({"keypair": {"name": "imp", "public_key": public}})),
+        )
+        .await["keypair"]
+        .clone();
+    assert!(k2.get("private_key").is_none());
+    assert_eq!(k2["fingerprint"], k["fingerprint"]);
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            "/os-keypairs",
+            &demo,
+            Some(json!({"keypair": {"name": "imp", "public_key": public}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            "/os-keypairs",
+            &demo,
+            Some(json!({"keypair": {"name": "bad", "public_key": "ssh-rsa nope"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let list = c.ok(Method::GET, "/os-keypairs", &demo, None).await;
+    assert_eq!(list["keypairs"].as_array().unwrap().len(), 2);
+    let show = c.ok(Method::GET, "/os-keypairs/gen", &demo, None).await;
+    assert!(show["keypair"]["id"].is_i64());
+    assert_eq!(show["keypair"]["deleted"], false);
+    let (s, _) = c.nova(Method::GET, "/os-keypairs/gen", &admin, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "key pairs belong to their user");
+    let (s, _) = c
+        .nova(Method::DELETE, "/os-keypairs/gen", &demo, None)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+
+    // The agent's heartbeat registered nova-compute and its hypervisor.
+    let svcs = c.ok(Method::GET, "/os-services", &admin, None).await;
+    let s0 = &svcs["services"][0];
+    assert_eq!(
+        (
+            s0["binary"].as_str(),
+            s0["host"].as_str(),
+            s0["state"].as_str(),
+            s0["status"].as_str()
+        ),
+        (
+            Some("nova-compute"),
+            Some("compute1"),
+            Some("up"),
+            Some("enabled")
+        )
+    );
+    assert!(s0["updated_at"].is_string());
+    let (s, _) = c.nova(Method::GET, "/os-services", &demo, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let d = c.ok(Method::PUT, "/os-services/disable-log-reason", &admin, Some(json!({"host": "compute1", "binary": "nova-compute", "disabled_reason": "maintenance"}))).await;
+    assert_eq!(d["service"]["status"], "disabled");
+    let svcs = c.ok(Method::GET, "/os-services", &admin, None).await;
+    assert_eq!(svcs["services"][0]["disabled_reason"], "maintenance");
+    c.ok(
+        Method::PUT,
+        "/os-services/enable",
+        &admin,
+        Some(json!({"host": "compute1", "binary": "nova-compute"})),
+    )
+    .await;
+    c.ok(
+        Method::PUT,
+        "/os-services/force-down",
+        &admin,
+        Some(json!({"host": "compute1", "binary": "nova-compute", "forced_down": true})),
+    )
+    .await;
+    let svcs = c.ok(Method::GET, "/os-services", &admin, None).await;
+    assert_eq!(svcs["services"][0]["state"], "down");
+    c.ok(
+        Method::PUT,
+        "/os-services/force-down",
+        &admin,
+        Some(json!({"host": "compute1", "binary": "nova-compute", "forced_down": false})),
+    )
+    .await;
+
+    let h = c
+        .ok(Method::GET, "/os-hypervisors/detail", &admin, None)
+        .await;
+    let h0 = &h["hypervisors"][0];
+    assert_eq!(h0["hypervisor_type"], "fake");
+    assert_eq!(h0["vcpus"], c.config.compute.fake_vcpus);
+    assert_eq!(h0["state"], "up");
+    let st = c
+        .ok(Method::GET, "/os-hypervisors/statistics", &admin, None)
+        .await;
+    assert_eq!(st["hypervisor_statistics"]["count"], 1);
+    let one = c
+        .ok(
+            Method::GET,
+            &format!("/os-hypervisors/{}", h0["id"]),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        one["hypervisor"]["hypervisor_hostname"],
+        h0["hypervisor_hostname"]
+    );
+
+    let az = c
+        .ok(Method::GET, "/os-availability-zone", &demo, None)
+        .await;
+    assert_eq!(az["availabilityZoneInfo"][0]["zoneName"], "nova");
+    assert_eq!(
+        az["availabilityZoneInfo"][0]["zoneState"]["available"],
+        true
+    );
+    let azd = c
+        .ok(Method::GET, "/os-availability-zone/detail", &admin, None)
+        .await;
+    assert_eq!(
+        azd["availabilityZoneInfo"][0]["hosts"]["compute1"]["nova-compute"]["available"],
+        true
+    );
+
+    let l = c.ok(Method::GET, "/limits", &demo, None).await;
+    assert_eq!(l["limits"]["absolute"]["maxTotalInstances"], 10);
+    assert_eq!(l["limits"]["absolute"]["totalInstancesUsed"], 0);
+    assert_eq!(l["limits"]["rate"], json!([]));
+    let q = c
+        .ok(
+            Method::GET,
+            &format!("/os-quota-sets/{demo_project}"),
+            &demo,
+            None,
+        )
+        .await;
+    assert_eq!(q["quota_set"]["id"], demo_project.as_str());
+    assert_eq!(q["quota_set"]["cores"], 20);
+    let (s, _) = c
+        .nova(
+            Method::PUT,
+            &format!("/os-quota-sets/{demo_project}"),
+            &demo,
+            Some(json!({"quota_set": {"instances": 50}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let u = c
+        .ok(
+            Method::PUT,
+            &format!("/os-quota-sets/{demo_project}"),
+            &admin,
+            Some(json!({"quota_set": {"instances": 50}})),
+        )
+        .await;
+    assert_eq!(u["quota_set"]["instances"], 50);
+    assert!(u["quota_set"].get("id").is_none());
+    let (s, _) = c
+        .nova(
+            Method::DELETE,
+            &format!("/os-quota-sets/{demo_project}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let q = c
+        .ok(
+            Method::GET,
+            &format!("/os-quota-sets/{demo_project}"),
+            &demo,
+            None,
+        )
+        .await;
+    assert_eq!(q["quota_set"]["instances"], 10);
+    c.agent.stop();
+}
+
+#[tokio::test]
+async fn server_life_cycle() {
+    let c = start("lifecycle", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    c.ok(
+        Method::POST,
+        "/os-keypairs",
+        &admin,
+        Some(json!({"keypair": {"name": "k1"}})),
+    )
+    .await;
+
+    let (s, headers, v) = c
+        .req(
+            Method::POST,
+            format!("{}/v2.1/servers", c.compute),
+            &admin,
+            Some(json!({"server": {"name": "vm1", "imageRef": image, "flavorRef": "1", "key_name": "k1",
+                "networks": [{"uuid": net}], "metadata": {"role": "web"}, "user_data": "ZWNobyBoaQ==",
+                "security_groups": [{"name": "default"}], "availability_zone": "nova", "config_drive": true}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert!(headers["location"]
+        .to_str()
+        .unwrap()
+        .ends_with(v["server"]["id"].as_str().unwrap()));
+    assert!(
+        v["server"].get("adminPass").is_none(),
+        "enable_instance_password is off"
+    );
+    let id = v["server"]["id"].as_str().unwrap().to_owned();
+    let create_request = headers["x-openstack-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    let s = c.wait_status(&admin, &id, "ACTIVE").await;
+    assert_detail_schema(&s);
+    assert_eq!(s["OS-EXT-STS:vm_state"], "active");
+    assert_eq!(s["OS-EXT-STS:power_state"], 1);
+    assert_eq!(s["OS-EXT-STS:task_state"], Value::Null);
+    assert_eq!(s["OS-EXT-SRV-ATTR:host"], "compute1");
+    assert_eq!(s["key_name"], "k1");
+    assert_eq!(s["metadata"]["role"], "web");
+    assert_eq!(s["config_drive"], "True");
+    assert!(!s["hostId"].as_str().unwrap().is_empty());
+    let addr = s["addresses"]["private"][0]["addr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(addr.starts_with("10.20.0."), "{addr}");
+    assert_eq!(s["addresses"]["private"][0]["OS-EXT-IPS:type"], "fixed");
+    let ports = c.ports_of(&admin, &id).await;
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0]["device_owner"], "compute:nova");
+    assert_eq!(ports[0]["binding:host_id"], "compute1");
+    assert_eq!(ports[0]["fixed_ips"][0]["ip_address"], addr.as_str());
+    assert!(c.driver.guest(&id).is_some());
+    assert_eq!(c.claims_of(&id).await, 1);
+
+    let list = c.ok(Method::GET, "/servers", &admin, None).await;
+    assert_eq!(list["servers"][0]["id"], id.as_str());
+    assert_eq!(list["servers"][0].as_object().unwrap().len(), 3);
+    let detail = c
+        .ok(
+            Method::GET,
+            "/servers/detail?status=ACTIVE&name=vm",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(detail["servers"].as_array().unwrap().len(), 1);
+    let none = c
+        .ok(Method::GET, "/servers/detail?status=SHUTOFF", &admin, None)
+        .await;
+    assert!(none["servers"].as_array().unwrap().is_empty());
+    let ips = c
+        .ok(Method::GET, &format!("/servers/{id}/ips"), &admin, None)
+        .await;
+    assert_eq!(ips["addresses"]["private"][0]["addr"], addr.as_str());
+    let upd = c
+        .ok(
+            Method::PUT,
+            &format!("/servers/{id}"),
+            &admin,
+            Some(json!({"server": {"name": "vm1-renamed"}})),
+        )
+        .await;
+    assert_eq!(upd["server"]["name"], "vm1-renamed");
+
+    let action = |body: Value| {
+        let c = &c;
+        let id = id.clone();
+        let admin = admin.clone();
+        async move {
+            let (s, v) = c
+                .nova(
+                    Method::POST,
+                    &format!("/servers/{id}/action"),
+                    &admin,
+                    Some(body.clone()),
+                )
+                .await;
+            (s, v)
+        }
+    };
+    assert_eq!(
+        action(json!({"reboot": {"type": "SOFT"}})).await.0,
+        StatusCode::ACCEPTED
+    );
+    c.wait_status(&admin, &id, "ACTIVE").await;
+    assert_eq!(
+        action(json!({"reboot": {"type": "HARD"}})).await.0,
+        StatusCode::ACCEPTED
+    );
+    c.wait_status(&admin, &id, "ACTIVE").await;
+    assert_eq!(
+        action(json!({"os-stop": null})).await.0,
+        StatusCode::ACCEPTED
+    );
+    let s = c.wait_status(&admin, &id, "SHUTOFF").await;
+    assert_eq!(s["OS-EXT-STS:power_state"], 4);
+    assert_eq!(c.driver.guest(&id).unwrap().power_state, 4);
+    let (st, v) = action(json!({"os-stop": null})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert!(v["conflictingRequest"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("vm_state stopped"));
+    assert_eq!(
+        action(json!({"os-start": null})).await.0,
+        StatusCode::ACCEPTED
+    );
+    c.wait_status(&admin, &id, "ACTIVE").await;
+    assert_eq!(action(json!({"pause": null})).await.0, StatusCode::ACCEPTED);
+    c.wait_status(&admin, &id, "PAUSED").await;
+    assert_eq!(
+        action(json!({"unpause": null})).await.0,
+        StatusCode::ACCEPTED
+    );
+    c.wait_status(&admin, &id, "ACTIVE").await;
+    assert_eq!(
+        action(json!({"suspend": null})).await.0,
+        StatusCode::ACCEPTED
+    );
+    c.wait_status(&admin, &id, "SUSPENDED").await;
+    assert_eq!(
+        action(json!({"resume": null})).await.0,
+        StatusCode::ACCEPTED
+    );
+    c.wait_status(&admin, &id, "ACTIVE").await;
+    let (st, out) = action(json!({"os-getConsoleOutput": {"length": 2}})).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(out["output"].as_str().unwrap().lines().count(), 2);
+
+    // Metadata and tags.
+    c.ok(
+        Method::POST,
+        &format!("/servers/{id}/metadata"),
+        &admin,
+        Some(json!({"metadata": {"a": "1"}})),
+    )
+    .await;
+    let m = c
+        .ok(
+            Method::GET,
+            &format!("/servers/{id}/metadata/a"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(m["meta"]["a"], "1");
+    let (s, _) = c
+        .nova(
+            Method::PUT,
+            &format!("/servers/{id}/tags/blue"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let t = c
+        .ok(Method::GET, &format!("/servers/{id}/tags"), &admin, None)
+        .await;
+    assert_eq!(t["tags"], json!(["blue"]));
+
+    // Security groups: the port got the project's default; add and remove.
+    let port_id = c.ports_of(&admin, &id).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let groups_of_port = |p: &Value| p["security_groups"].as_array().unwrap().len();
+    assert_eq!(groups_of_port(&c.ports_of(&admin, &id).await[0]), 1);
+    c.neutron(
+        Method::POST,
+        "/security-groups",
+        &admin,
+        Some(json!({"security_group": {"name": "web"}})),
+    )
+    .await;
+    let (st, v) = action(json!({"addSecurityGroup": {"name": "web"}})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(groups_of_port(&c.ports_of(&admin, &id).await[0]), 2);
+    let (st, v) = action(json!({"removeSecurityGroup": {"name": "default"}})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let (st, _) = action(json!({"removeSecurityGroup": {"name": "nope"}})).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let port = &c.ports_of(&admin, &id).await[0];
+    assert_eq!(port["id"], port_id.as_str());
+    assert_eq!(groups_of_port(port), 1);
+    let s = c
+        .ok(Method::GET, &format!("/servers/{id}"), &admin, None)
+        .await;
+    assert_eq!(s["server"]["security_groups"], json!([{"name": "web"}]));
+
+    // The v2.1 security group proxy.
+    let g = c
+        .ok(
+            Method::POST,
+            "/os-security-groups",
+            &admin,
+            Some(json!({"security_group": {"name": "ssh", "description": "ssh in"}})),
+        )
+        .await["security_group"]
+        .clone();
+    let rule = c
+        .ok(Method::POST, "/os-security-group-rules", &admin, Some(json!({"security_group_rule": {
+            "parent_group_id": g["id"], "ip_protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "10.2.3.124/24"}})))
+        .await["security_group_rule"]
+        .clone();
+    // (as the networking API stores it)
+    assert!(rule["ip_range"]["cidr"]
+        .as_str()
+        .unwrap()
+        .starts_with("10.2.3."));
+    let (st, _) = c
+        .nova(
+            Method::POST,
+            "/os-security-group-rules",
+            &admin,
+            Some(json!({"security_group_rule": {
+            "parent_group_id": g["id"], "ip_protocol": "tcp", "from_port": 30, "to_port": 20}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let shown = c
+        .ok(
+            Method::GET,
+            &format!("/os-security-groups/{}", g["id"].as_str().unwrap()),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        shown["security_group"]["rules"].as_array().unwrap().len(),
+        1
+    );
+    let on_server = c
+        .ok(
+            Method::GET,
+            &format!("/servers/{id}/os-security-groups"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(on_server["security_groups"][0]["name"], "web");
+
+    // Snapshot into the image service.
+    let (s, headers, _) = c
+        .req(
+            Method::POST,
+            format!("{}/v2.1/servers/{id}/action", c.compute),
+            &admin,
+            Some(json!({"createImage": {"name": "snap1"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let snap_url = headers["location"].to_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, _, img) = c
+            .req(
+                Method::GET,
+                snap_url.replace("/images/", "/v2/images/"),
+                &admin,
+                None,
+            )
+            .await;
+        if img["status"] == "active" {
+            assert_eq!(img["instance_uuid"], id.as_str());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "snapshot never became active: {img}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.wait_status(&admin, &id, "ACTIVE").await;
+    // The same image through the compute API's image proxy.
+    let snap_id = snap_url.rsplit('/').next().unwrap().to_owned();
+    let img = c
+        .ok(Method::GET, &format!("/images/{snap_id}"), &admin, None)
+        .await["image"]
+        .clone();
+    assert_eq!(img["status"], "ACTIVE");
+    assert_eq!(img["server"]["id"], id.as_str());
+    assert_eq!(img["metadata"]["image_type"], "snapshot");
+    let snaps = c
+        .ok(
+            Method::GET,
+            &format!("/images/detail?server={id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(snaps["images"].as_array().unwrap().len(), 1);
+
+    // Rebuild.
+    let (s, v) = action(json!({"rebuild": {"imageRef": image, "name": "vm1-rebuilt"}})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert!(v["server"].get("adminPass").is_none());
+    let s = c.wait_status(&admin, &id, "ACTIVE").await;
+    assert_eq!(s["name"], "vm1-rebuilt");
+
+    // Resize on the same host, confirm; then resize and revert.
+    assert_eq!(
+        action(json!({"resize": {"flavorRef": "2"}})).await.0,
+        StatusCode::ACCEPTED
+    );
+    let s = c.wait_status(&admin, &id, "VERIFY_RESIZE").await;
+    assert_eq!(s["flavor"]["id"], "2");
+    assert_eq!(c.claims_of(&id).await, 2);
+    assert_eq!(
+        action(json!({"confirmResize": null})).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let s = c.wait_status(&admin, &id, "ACTIVE").await;
+    assert_eq!(s["flavor"]["id"], "2");
+    assert_eq!(c.claims_of(&id).await, 1);
+    let node = ferrostack_compute::store::hosts::get_node(&c.svc.db, "compute1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(node.memory_mb_used, 2048);
+    assert_eq!(
+        action(json!({"resize": {"flavorRef": "1"}})).await.0,
+        StatusCode::ACCEPTED
+    );
+    c.wait_status(&admin, &id, "VERIFY_RESIZE").await;
+    assert_eq!(
+        action(json!({"revertResize": null})).await.0,
+        StatusCode::ACCEPTED
+    );
+    let s = c.wait_status(&admin, &id, "ACTIVE").await;
+    assert_eq!(s["flavor"]["id"], "2");
+    let node = ferrostack_compute::store::hosts::get_node(&c.svc.db, "compute1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(node.memory_mb_used, 2048);
+
+    // Lock: the owner's other users are refused, admin is not.
+    assert_eq!(action(json!({"lock": null})).await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        action(json!({"unlock": null})).await.0,
+        StatusCode::ACCEPTED
+    );
+
+    // Power-state sync: the guest shut down behind our back.
+    c.driver.set_power_state(&id, 4);
+    c.agent.sync_power_states().await;
+    let s = c.wait_status(&admin, &id, "SHUTOFF").await;
+    assert_eq!(s["OS-EXT-STS:power_state"], 4);
+    // Admin resets the state.
+    assert_eq!(
+        action(json!({"os-resetState": {"state": "error"}})).await.0,
+        StatusCode::ACCEPTED
+    );
+    c.wait_status(&admin, &id, "ERROR").await;
+    assert_eq!(
+        action(json!({"os-resetState": {"state": "active"}}))
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    c.wait_status(&admin, &id, "ACTIVE").await;
+
+    let acts = c
+        .ok(
+            Method::GET,
+            &format!("/servers/{id}/os-instance-actions"),
+            &admin,
+            None,
+        )
+        .await;
+    let names: Vec<&str> = acts["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"create") && names.contains(&"reboot") && names.contains(&"stop"),
+        "{names:?}"
+    );
+    let create = acts["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "create")
+        .unwrap();
+    assert_eq!(create["request_id"], create_request.as_str());
+    let req = acts["instanceActions"][0]["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let one = c
+        .ok(
+            Method::GET,
+            &format!("/servers/{id}/os-instance-actions/{req}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(one["instanceAction"]["instance_uuid"], id.as_str());
+
+    let usage = c
+        .ok(
+            Method::GET,
+            "/os-simple-tenant-usage?detailed=1",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        usage["tenant_usages"][0]["server_usages"][0]["instance_id"],
+        id.as_str()
+    );
+
+    // Delete: gone, port gone, claim gone, guest gone.
+    let (s, _) = c
+        .nova(Method::DELETE, &format!("/servers/{id}"), &admin, None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    c.wait_status(&admin, &id, "GONE").await;
+    assert!(c.ports_of(&admin, &id).await.is_empty());
+    assert_eq!(c.claims_of(&id).await, 0);
+    assert!(c.driver.guest(&id).is_none());
+    let node = ferrostack_compute::store::hosts::get_node(&c.svc.db, "compute1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (node.vcpus_used, node.memory_mb_used, node.local_gb_used),
+        (0, 0, 0)
+    );
+    c.agent.stop();
+}
+
+#[tokio::test]
+async fn quotas_validation_and_isolation() {
+    let c = start("quotas", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let demo_project = c.kit.project_of(&demo).await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+
+    // 400s.
+    let boot = |flavor: &str, image: &str| json!({"server": {"name": "x", "imageRef": image, "flavorRef": flavor, "networks": [{"uuid": net}]}});
+    let (s, v) = c
+        .nova(Method::POST, "/servers", &demo, Some(boot("999", &image)))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["badRequest"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("flavorRef"));
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            "/servers",
+            &demo,
+            Some(boot("1", "00000000-0000-0000-0000-000000000000")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, _) = c.nova(Method::POST, "/servers", &demo, Some(json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1", "networks": [{"uuid": "11111111-1111-1111-1111-111111111111"}]}}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = c.nova(Method::POST, "/servers", &demo, Some(json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1", "key_name": "missing"}}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            "/servers",
+            &demo,
+            Some(json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1", "bogus": 1}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            "/servers",
+            &demo,
+            Some(json!({"server": {"imageRef": image, "flavorRef": "1"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Quota of 20 instances: 20 boot, the 21st is refused.
+    c.ok(
+        Method::PUT,
+        &format!("/os-quota-sets/{demo_project}"),
+        &admin,
+        Some(json!({"quota_set": {"instances": 20}})),
+    )
+    .await;
+    let v = c.ok(Method::POST, "/servers", &demo, Some(json!({"server": {"name": "many", "imageRef": image, "flavorRef": "1",
+        "networks": [{"uuid": net}], "min_count": 20, "max_count": 20, "return_reservation_id": true}}))).await;
+    let rid = v["reservation_id"].as_str().unwrap().to_owned();
+    let listed = c
+        .ok(
+            Method::GET,
+            &format!("/servers/detail?reservation_id={rid}"),
+            &demo,
+            None,
+        )
+        .await;
+    assert_eq!(listed["servers"].as_array().unwrap().len(), 20);
+    let (s, v) = c
+        .nova(Method::POST, "/servers", &demo, Some(boot("1", &image)))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    let msg = v["forbidden"]["message"].as_str().unwrap();
+    assert!(msg.contains("Quota exceeded for instances"), "{msg}");
+    for srv in listed["servers"].as_array().unwrap() {
+        c.wait_status(&demo, srv["id"].as_str().unwrap(), "ACTIVE")
+            .await;
+    }
+    let l = c.ok(Method::GET, "/limits", &demo, None).await;
+    assert_eq!(l["limits"]["absolute"]["totalInstancesUsed"], 20);
+    let (s, _) = c
+        .nova(
+            Method::PUT,
+            &format!("/os-quota-sets/{demo_project}"),
+            &admin,
+            Some(json!({"quota_set": {"instances": 5}})),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "lowering below usage needs force"
+    );
+
+    // Isolation: demo cannot see or act on admin's server.
+    let admin_vm = c.boot(&admin, "secret", &image, &net).await;
+    c.wait_status(&admin, &admin_vm, "ACTIVE").await;
+    for (m, path, body) in [
+        (Method::GET, format!("/servers/{admin_vm}"), None),
+        (Method::DELETE, format!("/servers/{admin_vm}"), None),
+        (
+            Method::POST,
+            format!("/servers/{admin_vm}/action"),
+            Some(json!({"os-stop": null})),
+        ),
+        (Method::GET, format!("/servers/{admin_vm}/ips"), None),
+        (
+            Method::PUT,
+            format!("/servers/{admin_vm}"),
+            Some(json!({"server": {"name": "x"}})),
+        ),
+    ] {
+        let (s, v) = c.nova(m.clone(), &path, &demo, body).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{m} {path}: {v}");
+        assert_eq!(v["itemNotFound"]["code"], 404);
+    }
+    let mine = c.ok(Method::GET, "/servers", &demo, None).await;
+    assert!(!mine["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == admin_vm.as_str()));
+    let all = c
+        .ok(Method::GET, "/servers?all_tenants=1", &admin, None)
+        .await;
+    assert_eq!(all["servers"].as_array().unwrap().len(), 21);
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            &format!("/servers/{admin_vm}/action"),
+            &demo,
+            Some(json!({"os-resetState": {"state": "error"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let page = c.ok(Method::GET, "/servers?limit=5", &demo, None).await;
+    assert_eq!(page["servers"].as_array().unwrap().len(), 5);
+    assert!(page["servers_links"][0]["href"]
+        .as_str()
+        .unwrap()
+        .contains("marker="));
+    c.agent.stop();
+}
+
+/// Nothing of a failed boot may remain: no port, no claim, no guest.
+async fn assert_rolled_back(c: &Cloud, admin: &str, id: &str, fault_part: &str) {
+    let s = c.wait_status(admin, id, "ERROR").await;
+    assert_detail_schema(&s);
+    let fault = &s["fault"];
+    assert_eq!(fault["code"], 500);
+    assert!(fault["created"].is_string());
+    assert!(
+        fault["message"].as_str().unwrap().contains(fault_part),
+        "{fault}"
+    );
+    assert_eq!(s["OS-EXT-STS:task_state"], Value::Null);
+    assert!(c.ports_of(admin, id).await.is_empty(), "port leaked");
+    assert_eq!(c.claims_of(id).await, 0, "claim leaked");
+    assert!(c.driver.guest(id).is_none(), "guest leaked");
+}
+
+#[tokio::test]
+async fn a_failure_at_each_create_step_rolls_back() {
+    let c = start("failures", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    for step in [
+        "schedule",
+        "allocate_ports",
+        "cache_image",
+        "spawn",
+        "wait_vif_plugged",
+    ] {
+        c.svc.set_failpoint(Some(step));
+        let id = c.boot(&admin, &format!("fail-{step}"), &image, &net).await;
+        assert_rolled_back(&c, &admin, &id, step).await;
+        c.svc.set_failpoint(None);
+    }
+    // The driver's own failure.
+    c.driver.fail_next("spawn");
+    let id = c.boot(&admin, "driver-fails", &image, &net).await;
+    assert_rolled_back(&c, &admin, &id, "injected spawn failure").await;
+    // No valid host: a flavor bigger than the host (and than the default RAM quota).
+    let admin_project = c.kit.project_of(&admin).await;
+    c.ok(
+        Method::PUT,
+        &format!("/os-quota-sets/{admin_project}"),
+        &admin,
+        Some(json!({"quota_set": {"ram": -1}})),
+    )
+    .await;
+    c.ok(Method::POST, "/flavors", &admin, Some(json!({"flavor": {"name": "huge", "id": "huge", "ram": 100_000_000, "vcpus": 1, "disk": 1}}))).await;
+    let v = c.ok(Method::POST, "/servers", &admin, Some(json!({"server": {"name": "big", "imageRef": image, "flavorRef": "huge", "networks": [{"uuid": net}]}}))).await;
+    let id = v["server"]["id"].as_str().unwrap().to_owned();
+    assert_rolled_back(&c, &admin, &id, "No valid host").await;
+    // A disabled compute service gets nothing either.
+    c.ok(
+        Method::PUT,
+        "/os-services/disable",
+        &admin,
+        Some(json!({"host": "compute1", "binary": "nova-compute"})),
+    )
+    .await;
+    let id = c.boot(&admin, "disabled-host", &image, &net).await;
+    assert_rolled_back(&c, &admin, &id, "No valid host").await;
+    c.ok(
+        Method::PUT,
+        "/os-services/enable",
+        &admin,
+        Some(json!({"host": "compute1", "binary": "nova-compute"})),
+    )
+    .await;
+    // Anti-affinity on a single host: the second member finds no host.
+    let g = c
+        .ok(
+            Method::POST,
+            "/os-server-groups",
+            &admin,
+            Some(json!({"server_group": {"name": "spread", "policies": ["anti-affinity"]}})),
+        )
+        .await["server_group"]
+        .clone();
+    let gid = g["id"].as_str().unwrap().to_owned();
+    let mut members = Vec::new();
+    for n in 0..2 {
+        let v = c
+            .ok(Method::POST, "/servers", &admin, Some(json!({"server": {"name": format!("spread-{n}"), "imageRef": image,
+                "flavorRef": "1", "networks": [{"uuid": net}]}, "os:scheduler_hints": {"group": gid}})))
+            .await;
+        let sid = v["server"]["id"].as_str().unwrap().to_owned();
+        if n == 0 {
+            c.wait_status(&admin, &sid, "ACTIVE").await;
+        }
+        members.push(sid);
+    }
+    assert_rolled_back(&c, &admin, &members[1], "No valid host").await;
+    let g = c
+        .ok(
+            Method::GET,
+            &format!("/os-server-groups/{gid}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(g["server_group"]["members"].as_array().unwrap().len(), 2);
+    let (s, _) = c
+        .nova(
+            Method::DELETE,
+            &format!("/servers/{}", members[0]),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    c.wait_status(&admin, &members[0], "GONE").await;
+    let g = c
+        .ok(
+            Method::GET,
+            &format!("/os-server-groups/{gid}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(g["server_group"]["members"], json!([members[1]]));
+    let (s, _) = c
+        .nova(
+            Method::DELETE,
+            &format!("/os-server-groups/{gid}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    // Errored servers can be deleted.
+    let (s, _) = c
+        .nova(Method::DELETE, &format!("/servers/{id}"), &admin, None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    c.wait_status(&admin, &id, "GONE").await;
+    let node = ferrostack_compute::store::hosts::get_node(&c.svc.db, "compute1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((node.vcpus_used, node.memory_mb_used), (0, 0));
+    c.agent.stop();
+}
+
+#[tokio::test]
+async fn boots_wait_for_network_vif_plugged() {
+    let c = start("vif", |cfg| {
+        cfg.compute.fake_skip_vif_wait = false;
+        cfg.compute.vif_plugging_timeout = 3;
+    })
+    .await;
+    let admin = c.token("admin", "admin").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+
+    let id = c.boot(&admin, "plugged", &image, &net).await;
+    // Wait until the port exists, then report it plugged as the network side does.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let port = loop {
+        if let Some(p) = c.ports_of(&admin, &id).await.first() {
+            break p["id"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let ev = c
+        .ok(
+            Method::POST,
+            "/os-server-external-events",
+            &admin,
+            Some(json!({"events": [
+        {"name": "network-vif-plugged", "server_uuid": id, "tag": port, "status": "completed"}]})),
+        )
+        .await;
+    assert_eq!(ev["events"][0]["code"], 200);
+    c.wait_status(&admin, &id, "ACTIVE").await;
+
+    // Deleted while waiting for its port: the build unwinds, the server is gone.
+    let id = c.boot(&admin, "deleted-in-build", &image, &net).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.ports_of(&admin, &id).await.is_empty() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (s, _) = c
+        .nova(Method::DELETE, &format!("/servers/{id}"), &admin, None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    c.wait_status(&admin, &id, "GONE").await;
+    assert!(c.ports_of(&admin, &id).await.is_empty());
+    assert_eq!(c.claims_of(&id).await, 0);
+    assert!(c.driver.guest(&id).is_none());
+
+    // Without the event the boot times out and rolls back.
+    let id = c.boot(&admin, "never-plugged", &image, &net).await;
+    assert_rolled_back(&c, &admin, &id, "network-vif-plugged").await;
+
+    let demo = c.token("demo", "demo").await;
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            "/os-server-external-events",
+            &demo,
+            Some(json!({"events": [
+        {"name": "network-vif-plugged", "server_uuid": id}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    c.agent.stop();
+}
+
+#[tokio::test]
+async fn a_restart_resumes_or_finishes_unwinding() {
+    let c = start("restart", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+
+    // "Crash" right after the ports were made, before that was recorded.
+    c.svc.set_failpoint(Some("crash_after:allocate_ports"));
+    let resumed = c.boot(&admin, "resumed", &image, &net).await;
+    let unwound = c.boot(&admin, "unwound", &image, &net).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let db = ferrostack_db::Db::connect(&c.db_url).await.unwrap();
+    // The step's last write is the instance's network info: then it "crashes".
+    loop {
+        let mut done = true;
+        for id in [&resumed, &unwound] {
+            let i = ferrostack_compute::store::instances::get(&db, id)
+                .await
+                .unwrap()
+                .unwrap();
+            done &= !i.network_info.is_empty();
+        }
+        if done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "allocate_ports never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let i = ferrostack_compute::store::instances::get(&db, &resumed)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(i.vm_state, "building", "stuck mid-build as after a crash");
+    // The second one was failing when the process died.
+    let sagas = ferrostack_compute::store::sagas::for_instance(&db, &unwound)
+        .await
+        .unwrap();
+    ferrostack_compute::store::sagas::set_state(
+        &db,
+        &sagas[0].id,
+        "unwinding",
+        Some("spawn failed"),
+    )
+    .await
+    .unwrap();
+
+    // Re-open the service on the same database.
+    let svc2 = ComputeService::new(db.clone(), c.config.clone(), c.kit.bus.clone())
+        .await
+        .unwrap();
+    ferrostack_compute::start(&svc2).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = ferrostack_compute::store::instances::get(&db, &resumed)
+            .await
+            .unwrap()
+            .unwrap();
+        let b = ferrostack_compute::store::instances::get(&db, &unwound)
+            .await
+            .unwrap()
+            .unwrap();
+        if a.vm_state != "building" && b.vm_state != "building" {
+            assert_eq!(a.vm_state, "active");
+            assert_eq!(b.vm_state, "error");
+            assert!(b.fault.is_some());
+            break;
+        }
+        assert!(Instant::now() < deadline, "still building after restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        c.ports_of(&admin, &resumed).await.len(),
+        1,
+        "the port was reused, not made twice"
+    );
+    assert!(c.ports_of(&admin, &unwound).await.is_empty());
+    assert_eq!(c.claims_of(&unwound).await, 0);
+    assert_eq!(c.claims_of(&resumed).await, 1);
+    assert!(ferrostack_compute::store::sagas::unfinished(&db)
+        .await
+        .unwrap()
+        .is_empty());
+    c.agent.stop();
+}
+
+#[tokio::test]
+async fn concurrent_claims_never_over_commit() {
+    use ferrostack_compute::store::hosts::{self, ComputeNode, Resources};
+    for db in ferrostack_db::testing::test_databases("compute_claims").await {
+        db.migrate(ferrostack_compute::store::MIGRATIONS)
+            .await
+            .unwrap();
+        hosts::report_node(
+            &db,
+            &ComputeNode {
+                host: "h1".into(),
+                vcpus: 4,
+                memory_mb: 4096,
+                local_gb: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let limits = Resources {
+            vcpus: 4,
+            memory_mb: 4096,
+            disk_gb: 100,
+        };
+        let want = Resources {
+            vcpus: 1,
+            memory_mb: 512,
+            disk_gb: 1,
+        };
+        let mut tasks = Vec::new();
+        for n in 0..12 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                hosts::claim(&db, &format!("i{n}"), "instance", "h1", want, limits)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut granted = 0;
+        for t in tasks {
+            if t.await.unwrap() {
+                granted += 1;
+            }
+        }
+        assert_eq!(granted, 4, "{:?}", db.backend);
+        let node = hosts::get_node(&db, "h1").await.unwrap().unwrap();
+        assert_eq!((node.vcpus_used, node.memory_mb_used), (4, 2048));
+        for n in 0..12 {
+            hosts::release(&db, &format!("i{n}"), "instance")
+                .await
+                .unwrap();
+            // Releasing twice changes nothing.
+            hosts::release(&db, &format!("i{n}"), "instance")
+                .await
+                .unwrap();
+        }
+        let node = hosts::get_node(&db, "h1").await.unwrap().unwrap();
+        assert_eq!(
+            (node.vcpus_used, node.memory_mb_used, node.local_gb_used),
+            (0, 0, 0)
+        );
+    }
+}
+
+#[tokio::test]
+async fn boot_stop_start_delete_on_every_database() {
+    for (n, db) in ferrostack_db::testing::test_databases("compute_api")
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let backend = db.backend;
+        let c = start_on(&format!("engines-{n}"), Some(db), |_| {}).await;
+        let admin = c.token("admin", "admin").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let id = c.boot(&admin, "engine-vm", &image, &net).await;
+        let s = c.wait_status(&admin, &id, "ACTIVE").await;
+        assert!(
+            !s["addresses"]["private"][0]["addr"].is_null(),
+            "{backend:?}"
+        );
+        let act = |body: Value| {
+            let (c, id, admin) = (&c, id.clone(), admin.clone());
+            async move {
+                c.nova(
+                    Method::POST,
+                    &format!("/servers/{id}/action"),
+                    &admin,
+                    Some(body),
+                )
+                .await
+                .0
+            }
+        };
+        assert_eq!(act(json!({"os-stop": null})).await, StatusCode::ACCEPTED);
+        c.wait_status(&admin, &id, "SHUTOFF").await;
+        assert_eq!(act(json!({"os-start": null})).await, StatusCode::ACCEPTED);
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        c.svc.set_failpoint(Some("spawn"));
+        let failed = c.boot(&admin, "engine-fail", &image, &net).await;
+        assert_rolled_back(&c, &admin, &failed, "spawn").await;
+        c.svc.set_failpoint(None);
+        for sid in [&id, &failed] {
+            let (st, _) = c
+                .nova(Method::DELETE, &format!("/servers/{sid}"), &admin, None)
+                .await;
+            assert_eq!(st, StatusCode::NO_CONTENT, "{backend:?}");
+            c.wait_status(&admin, sid, "GONE").await;
+        }
+        let node = ferrostack_compute::store::hosts::get_node(&c.svc.db, "compute1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (node.vcpus_used, node.memory_mb_used),
+            (0, 0),
+            "{backend:?}"
+        );
+        c.agent.stop();
+    }
+}
