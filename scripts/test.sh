@@ -66,7 +66,7 @@ count "$log"
 
 if [[ "${FERROSTACK_SKIP_TEMPEST:-0}" != 1 ]]; then
     step "tempest (tracked in docs/compatibility.md, not gating)"
-    scripts/tempest.sh identity image network || echo "tempest could not run"
+    scripts/tempest.sh identity image network compute || echo "tempest could not run"
 fi
 
 echo
