@@ -23,6 +23,8 @@ pub const ROLES: &[&str] = &[
     "KeystoneAdmin",
     "KeystoneServiceAdmin",
     "ResellerAdmin",
+    // Service-to-service calls (Nova's external events API accepts it).
+    "service",
 ];
 pub const SERVICE_USERS: &[&str] = &["nova", "glance", "swift", "neutron", "cinder", "ceilometer"];
 

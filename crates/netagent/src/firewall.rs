@@ -71,7 +71,10 @@ fn rule_text(rule: &Value, members: &Value) -> Option<String> {
         if v6 { "ip6" } else { "ip" },
         if ingress { "saddr" } else { "daddr" },
     );
-    if let Some(prefix) = rule["remote_ip_prefix"].as_str() {
+    let prefix = rule["normalized_cidr"]
+        .as_str()
+        .or_else(|| rule["remote_ip_prefix"].as_str());
+    if let Some(prefix) = prefix {
         if prefix != "0.0.0.0/0" && prefix != "::/0" {
             if is_v6(prefix) != v6 {
                 return None;

@@ -210,10 +210,11 @@ impl NetworkService {
             return Err(Error::Conflict(format!("Security Group {id} in use.")));
         }
         let mut tx = store::Tx::begin(&self.db).await?;
+        // Its rules, and other groups' rules that name it as remote group.
         for r in store::list(&self.db, Kind::SecurityGroupRule)
             .await?
             .into_iter()
-            .filter(|r| r["security_group_id"] == id)
+            .filter(|r| r["security_group_id"] == id || r["remote_group_id"] == id)
         {
             tx.delete(
                 Kind::SecurityGroupRule,
@@ -428,10 +429,19 @@ impl NetworkService {
         base.insert("protocol".into(), json!(protocol));
         base.insert("port_range_min".into(), json!(min));
         base.insert("port_range_max".into(), json!(max));
-        base.insert(
-            "remote_ip_prefix".into(),
-            json!(prefix.as_ref().map(|_| normalized.clone())),
-        );
+        // As given (Neutron keeps the user's spelling); the masked network
+        // is `normalized_cidr`, which duplicates and the firewall use.
+        // A bare address becomes a host prefix, as Neutron converts it.
+        let prefix = prefix.map(|p| {
+            if p.contains('/') {
+                p
+            } else if p.contains(':') {
+                format!("{p}/128")
+            } else {
+                format!("{p}/32")
+            }
+        });
+        base.insert("remote_ip_prefix".into(), json!(prefix));
         base.insert("normalized_cidr".into(), json!(normalized));
         base.insert("remote_group_id".into(), json!(remote_group));
         base.insert("remote_address_group_id".into(), Value::Null);
