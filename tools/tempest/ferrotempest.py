@@ -218,9 +218,17 @@ def compute_fixtures(a):
         if not nets:
             net = call_json("POST", net_url + "/v2.0/networks", token, {"network": {
                 "name": "private", "shared": True}})["network"]
-            call_json("POST", net_url + "/v2.0/subnets", token, {"subnet": {
+            subnet = call_json("POST", net_url + "/v2.0/subnets", token, {"subnet": {
                 "name": "private-subnet", "network_id": net["id"], "ip_version": 4,
-                "cidr": "10.1.0.0/20"}})
+                "cidr": "10.1.0.0/20"}})["subnet"]
+            # devstack's router1: private behind public, for floating IPs.
+            public = public_network_id(a)
+            if public:
+                router = call_json("POST", net_url + "/v2.0/routers", token, {"router": {
+                    "name": "router1",
+                    "external_gateway_info": {"network_id": public}}})["router"]
+                call_json("PUT", net_url + "/v2.0/routers/%s/add_router_interface"
+                          % router["id"], token, {"subnet_id": subnet["id"]})
         return ids[0], ids[1]
     except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
         print("ferrotempest: could not create the compute fixtures: %s" % e,

@@ -76,6 +76,34 @@ impl NetworkClient {
             .map(|v| v["port"].clone()))
     }
 
+    /// `POST /v2.0/{kind}s` with `{kind: body}`; the created resource.
+    pub async fn create(&self, kind: &str, body: Value) -> Result<Value> {
+        let url = format!("{}/v2.0/{kind}s", self.base);
+        let body = json!({ kind: body });
+        let resp = self.client.send(|h| h.post(&url).json(&body)).await?;
+        answer(&format!("{kind} create"), resp)
+            .await?
+            .map(|v| v[kind].clone())
+            .ok_or_else(|| Error::NotFound(format!("{kind} create: not found")))
+    }
+
+    /// `PUT /v2.0/{kind}s/{id}`; `None` when it does not exist.
+    pub async fn update(&self, kind: &str, id: &str, body: Value) -> Result<Option<Value>> {
+        let url = format!("{}/v2.0/{kind}s/{id}", self.base);
+        let body = json!({ kind: body });
+        let resp = self.client.send(|h| h.put(&url).json(&body)).await?;
+        Ok(answer(&format!("{kind} update"), resp)
+            .await?
+            .map(|v| v[kind].clone()))
+    }
+
+    /// `DELETE /v2.0/{kind}s/{id}`; false when it did not exist.
+    pub async fn delete(&self, kind: &str, id: &str) -> Result<bool> {
+        let url = format!("{}/v2.0/{kind}s/{id}", self.base);
+        let resp = self.client.send(|h| h.delete(&url)).await?;
+        Ok(answer(&format!("{kind} delete"), resp).await?.is_some())
+    }
+
     /// Delete a port; one already gone is fine.
     pub async fn delete_port(&self, id: &str) -> Result<()> {
         let url = format!("{}/v2.0/ports/{id}", self.base);

@@ -1679,3 +1679,622 @@ async fn boot_stop_start_delete_on_every_database() {
         c.agent.stop();
     }
 }
+
+/// Wait for the compute agent's first heartbeat to register its host.
+async fn wait_compute_host(c: &Cloud, admin: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = c.ok(Method::GET, "/os-services", admin, None).await;
+        if v["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["host"] == "compute1" && s["binary"] == "nova-compute")
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "compute1 never registered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn aggregates_hosts_migrations_and_audit_log() {
+    let c = start("aggregates", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    wait_compute_host(&c, &admin).await;
+
+    // Create: admin only, names 1..=255 characters and unique.
+    let body = json!({"aggregate": {"name": "agg1", "availability_zone": "zone-a"}});
+    let (s, _) = c
+        .nova(Method::POST, "/os-aggregates", &demo, Some(body.clone()))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = c.nova(Method::GET, "/os-aggregates", &demo, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let a = c
+        .ok(Method::POST, "/os-aggregates", &admin, Some(body.clone()))
+        .await["aggregate"]
+        .clone();
+    let mut keys: Vec<&str> = a.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "availability_zone",
+            "created_at",
+            "deleted",
+            "deleted_at",
+            "id",
+            "name",
+            "updated_at"
+        ]
+    );
+    assert_eq!(a["availability_zone"], "zone-a");
+    assert_eq!(a["deleted"], false);
+    assert!(a["updated_at"].is_null());
+    let id = a["id"].as_i64().expect("integer id");
+    let (s, _) = c
+        .nova(Method::POST, "/os-aggregates", &admin, Some(body))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    for bad in [json!(""), json!("a".repeat(256))] {
+        let (s, _) = c
+            .nova(
+                Method::POST,
+                "/os-aggregates",
+                &admin,
+                Some(json!({"aggregate": {"name": bad}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+    }
+    let agg = format!("/os-aggregates/{id}");
+    let act = format!("{agg}/action");
+    let v = c.ok(Method::GET, &agg, &admin, None).await["aggregate"].clone();
+    assert_eq!(v["hosts"], json!([]));
+    assert_eq!(v["metadata"], json!({"availability_zone": "zone-a"}));
+    for missing in ["/os-aggregates/-1", "/os-aggregates/999"] {
+        let (s, _) = c.nova(Method::GET, missing, &admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = c.nova(Method::DELETE, missing, &admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+
+    // Hosts: existing compute hosts only, once; the zone follows.
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            &act,
+            &admin,
+            Some(json!({"add_host": {"host": "nowhere"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            &act,
+            &demo,
+            Some(json!({"add_host": {"host": "compute1"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let v = c
+        .ok(
+            Method::POST,
+            &act,
+            &admin,
+            Some(json!({"add_host": {"host": "compute1"}})),
+        )
+        .await;
+    assert_eq!(v["aggregate"]["hosts"], json!(["compute1"]));
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            &act,
+            &admin,
+            Some(json!({"add_host": {"host": "compute1"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let zones = c
+        .ok(Method::GET, "/os-availability-zone", &demo, None)
+        .await;
+    assert!(zones["availabilityZoneInfo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|z| z["zoneName"] == "zone-a"));
+    let hosts = c
+        .ok(Method::GET, "/os-hosts?zone=zone-a", &admin, None)
+        .await;
+    assert_eq!(
+        hosts["hosts"],
+        json!([{"host_name": "compute1", "service": "compute", "zone": "zone-a"}])
+    );
+    let (s, _) = c.nova(Method::DELETE, &agg, &admin, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "an aggregate with hosts stays");
+
+    // A server asked into the zone lands there.
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let v = c
+        .ok(
+            Method::POST,
+            "/servers",
+            &demo,
+            Some(
+                json!({"server": {"name": "z", "imageRef": image, "flavorRef": "1",
+                "networks": [{"uuid": net}], "availability_zone": "zone-a"}}),
+            ),
+        )
+        .await;
+    let server = v["server"]["id"].as_str().unwrap().to_owned();
+    let s1 = c.wait_status(&demo, &server, "ACTIVE").await;
+    assert_eq!(s1["OS-EXT-AZ:availability_zone"], "zone-a");
+
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            &act,
+            &admin,
+            Some(json!({"remove_host": {"host": "nowhere"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let v = c
+        .ok(
+            Method::POST,
+            &act,
+            &admin,
+            Some(json!({"remove_host": {"host": "compute1"}})),
+        )
+        .await;
+    assert_eq!(v["aggregate"]["hosts"], json!([]));
+    let hosts = c.ok(Method::GET, "/os-hosts?zone=nova", &admin, None).await;
+    assert_eq!(hosts["hosts"][0]["host_name"], "compute1");
+
+    // Metadata: merged, null removes; update stamps updated_at.
+    let v = c
+        .ok(
+            Method::POST,
+            &act,
+            &admin,
+            Some(json!({"set_metadata": {"metadata": {"ssd": "true"}}})),
+        )
+        .await;
+    assert_eq!(
+        v["aggregate"]["metadata"],
+        json!({"availability_zone": "zone-a", "ssd": "true"})
+    );
+    let v = c
+        .ok(
+            Method::POST,
+            &act,
+            &admin,
+            Some(json!({"set_metadata": {"metadata": {"ssd": null}}})),
+        )
+        .await;
+    assert_eq!(
+        v["aggregate"]["metadata"],
+        json!({"availability_zone": "zone-a"})
+    );
+    let v = c
+        .ok(
+            Method::PUT,
+            &agg,
+            &admin,
+            Some(json!({"aggregate": {"name": "agg2", "availability_zone": "zone-b"}})),
+        )
+        .await["aggregate"]
+        .clone();
+    assert_eq!(
+        (v["name"].clone(), v["availability_zone"].clone()),
+        (json!("agg2"), json!("zone-b"))
+    );
+    assert!(v["updated_at"].is_string());
+    let list = c.ok(Method::GET, "/os-aggregates", &admin, None).await;
+    assert_eq!(list["aggregates"].as_array().unwrap().len(), 1);
+    let (s, _) = c.nova(Method::DELETE, &agg, &admin, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = c.nova(Method::GET, &agg, &admin, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // os-hosts.
+    let (s, _) = c.nova(Method::GET, "/os-hosts", &demo, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let hosts = c.ok(Method::GET, "/os-hosts", &admin, None).await["hosts"].clone();
+    assert!(hosts.as_array().unwrap().len() >= 2, "{hosts}");
+    let none = c.ok(Method::GET, "/os-hosts?zone=xxx", &admin, None).await;
+    assert_eq!(none["hosts"], json!([]));
+    let detail = c.ok(Method::GET, "/os-hosts/compute1", &admin, None).await;
+    assert_eq!(detail["host"][0]["resource"]["project"], "(total)");
+    assert_eq!(detail["host"][0]["resource"]["host"], "compute1");
+    let (s, _) = c.nova(Method::GET, "/os-hosts/nowhere", &admin, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let v = c
+        .ok(
+            Method::PUT,
+            "/os-hosts/compute1",
+            &admin,
+            Some(json!({"status": "disable"})),
+        )
+        .await;
+    assert_eq!(v, json!({"host": "compute1", "status": "disabled"}));
+    c.ok(
+        Method::PUT,
+        "/os-hosts/compute1",
+        &admin,
+        Some(json!({"status": "enable"})),
+    )
+    .await;
+    for (body, want) in [
+        (json!({"status": "invalid"}), StatusCode::BAD_REQUEST),
+        (json!({}), StatusCode::BAD_REQUEST),
+        (
+            json!({"maintenance_mode": "enable"}),
+            StatusCode::NOT_IMPLEMENTED,
+        ),
+    ] {
+        let (s, _) = c
+            .nova(Method::PUT, "/os-hosts/compute1", &admin, Some(body))
+            .await;
+        assert_eq!(s, want);
+    }
+    let (s, _) = c
+        .nova(
+            Method::PUT,
+            "/os-hosts/nowhere",
+            &admin,
+            Some(json!({"status": "enable"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = c
+        .nova(Method::GET, "/os-hosts/compute1/reboot", &admin, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    let (s, _) = c
+        .nova(Method::GET, "/os-hosts/nowhere/startup", &admin, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = c
+        .nova(Method::GET, "/os-hosts/compute1/shutdown", &demo, None)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // A resize leaves a migration record that follows confirm.
+    c.ok(
+        Method::POST,
+        &format!("/servers/{server}/action"),
+        &demo,
+        Some(json!({"resize": {"flavorRef": "2"}})),
+    )
+    .await;
+    c.wait_status(&demo, &server, "VERIFY_RESIZE").await;
+    let (s, _) = c.nova(Method::GET, "/os-migrations", &demo, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let m = c.ok(Method::GET, "/os-migrations", &admin, None).await["migrations"][0].clone();
+    assert_eq!(m["instance_uuid"], server.as_str());
+    assert_eq!(m["status"], "finished");
+    assert_eq!(
+        (
+            m["old_instance_type_id"].clone(),
+            m["new_instance_type_id"].clone()
+        ),
+        (json!(1), json!(2))
+    );
+    assert_eq!(m["source_compute"], "compute1");
+    assert_eq!(m["dest_compute"], "compute1");
+    assert_eq!(m.as_object().unwrap().len(), 12);
+    c.ok(
+        Method::POST,
+        &format!("/servers/{server}/action"),
+        &demo,
+        Some(json!({"confirmResize": null})),
+    )
+    .await;
+    let m = c
+        .ok(
+            Method::GET,
+            &format!("/os-migrations?instance_uuid={server}"),
+            &admin,
+            None,
+        )
+        .await["migrations"][0]
+        .clone();
+    assert_eq!(m["status"], "confirmed");
+    let none = c
+        .ok(Method::GET, "/os-migrations?status=error", &admin, None)
+        .await;
+    assert_eq!(none["migrations"], json!([]));
+
+    // The usage audit log: the month before the given time.
+    let (s, _) = c
+        .nova(Method::GET, "/os-instance_usage_audit_log", &demo, None)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let v = c
+        .ok(Method::GET, "/os-instance_usage_audit_log", &admin, None)
+        .await;
+    assert_eq!(v["instance_usage_audit_logs"]["num_hosts"], 1);
+    let v = c
+        .ok(
+            Method::GET,
+            "/os-instance_usage_audit_log/2026-03-15%2010:00:00",
+            &admin,
+            None,
+        )
+        .await["instance_usage_audit_log"]
+        .clone();
+    assert_eq!(v["period_beginning"], "2026-02-01 00:00:00");
+    assert_eq!(v["period_ending"], "2026-03-01 00:00:00");
+    assert_eq!(v["hosts_not_run"], json!(["compute1"]));
+    let (s, _) = c
+        .nova(
+            Method::GET,
+            "/os-instance_usage_audit_log/invalid_time",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn floating_ips_and_networks_proxy_the_networking_api() {
+    let c = start("floating", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let public = c
+        .neutron(
+            Method::POST,
+            "/networks",
+            &admin,
+            Some(json!({"network": {"name": "public", "router:external": true}})),
+        )
+        .await["network"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.neutron(
+        Method::POST,
+        "/subnets",
+        &admin,
+        Some(json!({"subnet": {"network_id": public, "ip_version": 4, "cidr": "172.24.4.0/24"}})),
+    )
+    .await;
+    let private_subnet = c
+        .neutron(
+            Method::GET,
+            &format!("/subnets?network_id={net}"),
+            &admin,
+            None,
+        )
+        .await["subnets"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let router = c
+        .neutron(
+            Method::POST,
+            "/routers",
+            &admin,
+            Some(
+                json!({"router": {"name": "r1", "external_gateway_info": {"network_id": public}}}),
+            ),
+        )
+        .await["router"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.neutron(
+        Method::PUT,
+        &format!("/routers/{router}/add_router_interface"),
+        &admin,
+        Some(json!({"subnet_id": private_subnet})),
+    )
+    .await;
+    let server = c.boot(&demo, "fip", &image, &net).await;
+    c.wait_status(&demo, &server, "ACTIVE").await;
+
+    let pools = c
+        .ok(Method::GET, "/os-floating-ip-pools", &demo, None)
+        .await;
+    assert_eq!(pools, json!({"floating_ip_pools": [{"name": "public"}]}));
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            "/os-floating-ips",
+            &demo,
+            Some(json!({"pool": "non_exist_pool"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let mut fips = Vec::new();
+    for pool in ["public", public.as_str()] {
+        let f = c
+            .ok(
+                Method::POST,
+                "/os-floating-ips",
+                &demo,
+                Some(json!({"pool": pool})),
+            )
+            .await["floating_ip"]
+            .clone();
+        let mut keys: Vec<&str> = f.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        keys.sort();
+        assert_eq!(keys, ["fixed_ip", "id", "instance_id", "ip", "pool"]);
+        assert_eq!(f["pool"], "public");
+        assert!(f["ip"].as_str().unwrap().starts_with("172.24.4."));
+        assert!(f["instance_id"].is_null() && f["fixed_ip"].is_null());
+        fips.push(f);
+    }
+    let list = c.ok(Method::GET, "/os-floating-ips", &demo, None).await["floating_ips"].clone();
+    for f in &fips {
+        assert!(list.as_array().unwrap().contains(f));
+    }
+    let admin_list = c.ok(Method::GET, "/os-floating-ips", &admin, None).await;
+    assert_eq!(admin_list["floating_ips"], json!([]), "another project's");
+    let (s, _) = c
+        .nova(
+            Method::GET,
+            &format!("/os-floating-ips/{}", uuid::Uuid::new_v4()),
+            &demo,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let action = format!("/servers/{server}/action");
+    let (ip1, ip2) = (
+        fips[0]["ip"].as_str().unwrap(),
+        fips[1]["ip"].as_str().unwrap(),
+    );
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            &action,
+            &demo,
+            Some(json!({"addFloatingIp": {"address": "0.0.0.0"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            &action,
+            &demo,
+            Some(json!({"addFloatingIp": {"address": ""}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            &action,
+            &demo,
+            Some(json!({"removeFloatingIp": {"address": ip1}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "not associated yet");
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            &action,
+            &demo,
+            Some(json!({"addFloatingIp": {"address": ip1}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let f = c
+        .ok(
+            Method::GET,
+            &format!("/os-floating-ips/{}", fips[0]["id"].as_str().unwrap()),
+            &demo,
+            None,
+        )
+        .await["floating_ip"]
+        .clone();
+    assert_eq!(f["instance_id"], server.as_str());
+    assert!(f["fixed_ip"].as_str().unwrap().starts_with("10.20.0."));
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            &action,
+            &demo,
+            Some(json!({"addFloatingIp": {"address": ip2}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "the port already has one");
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            &action,
+            &demo,
+            Some(json!({"removeFloatingIp": {"address": ip1}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let f = c
+        .ok(
+            Method::GET,
+            &format!("/os-floating-ips/{}", fips[0]["id"].as_str().unwrap()),
+            &demo,
+            None,
+        )
+        .await["floating_ip"]
+        .clone();
+    assert!(f["instance_id"].is_null());
+
+    for f in &fips {
+        let path = format!("/os-floating-ips/{}", f["id"].as_str().unwrap());
+        let (s, _) = c.nova(Method::DELETE, &path, &demo, None).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let (s, _) = c.nova(Method::GET, &path, &demo, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = c.nova(Method::DELETE, &path, &demo, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+
+    // os-tenant-networks / os-networks.
+    let nets = c.ok(Method::GET, "/os-tenant-networks", &demo, None).await["networks"].clone();
+    let private = nets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == net.as_str())
+        .expect("the shared network")
+        .clone();
+    assert_eq!(
+        private,
+        json!({"id": net, "label": "private", "cidr": "10.20.0.0/24"})
+    );
+    let v = c
+        .ok(Method::GET, &format!("/os-networks/{net}"), &demo, None)
+        .await;
+    assert_eq!(v["network"], private);
+    let (s, _) = c
+        .nova(
+            Method::GET,
+            &format!("/os-networks/{}", uuid::Uuid::new_v4()),
+            &demo,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// A server deleted at any point of its build goes away: whether the build
+/// is still running, ending, or just ended when the delete arrives.
+#[tokio::test]
+async fn a_server_deleted_while_building_goes_away() {
+    let c = start("delete-in-build", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let mut ids = Vec::new();
+    for n in 0..6u64 {
+        let id = c.boot(&demo, &format!("b{n}"), &image, &net).await;
+        // Spread the deletes over the build's steps.
+        tokio::time::sleep(Duration::from_millis(n * 15)).await;
+        let (s, _) = c
+            .nova(Method::DELETE, &format!("/servers/{id}"), &demo, None)
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        ids.push(id);
+    }
+    for id in &ids {
+        c.wait_status(&demo, id, "GONE").await;
+        assert!(
+            c.ports_of(&admin, id).await.is_empty(),
+            "ports of {id} left"
+        );
+        assert_eq!(c.claims_of(id).await, 0, "claims of {id} left");
+    }
+}

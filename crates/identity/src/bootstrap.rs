@@ -25,6 +25,8 @@ pub const ROLES: &[&str] = &[
     "ResellerAdmin",
     // Service-to-service calls (Nova's external events API accepts it).
     "service",
+    // Project managers, as Keystone's bootstrap creates since 2024.1.
+    "manager",
 ];
 pub const SERVICE_USERS: &[&str] = &["nova", "glance", "swift", "neutron", "cinder", "ceilometer"];
 

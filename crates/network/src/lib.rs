@@ -24,6 +24,9 @@ pub async fn open(config: &Config, bus: SharedBus) -> Result<Arc<NetworkService>
     db.migrate(store::MIGRATIONS)
         .await
         .map_err(|e| e.to_string())?;
+    store::backfill_lookup_columns(&db)
+        .await
+        .map_err(|e| e.to_string())?;
     let svc = NetworkService::new(db, config.clone(), bus)
         .await
         .map_err(|e| e.to_string())?;

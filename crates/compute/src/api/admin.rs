@@ -748,6 +748,11 @@ pub async fn hypervisor_servers(
 const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("AccessIPs", "os-access-ips", "Access IPs support."),
     (
+        "Aggregates",
+        "os-aggregates",
+        "Admin-only aggregate administration.",
+    ),
+    (
         "AdminActions",
         "os-admin-actions",
         "Enable admin-only server actions.",
@@ -816,6 +821,12 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "os-flavor-manage",
         "Flavor create/delete API support.",
     ),
+    (
+        "FloatingIpPools",
+        "os-floating-ip-pools",
+        "Floating IPs support.",
+    ),
+    ("FloatingIps", "os-floating-ips", "Floating IPs support."),
     ("Flavors", "flavors", "Flavors Extension."),
     ("Hosts", "os-hosts", "Admin-only host administration."),
     (
@@ -828,12 +839,23 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "os-instance-actions",
         "View a log of actions and events taken on an instance.",
     ),
+    (
+        "OSInstanceUsageAuditLog",
+        "os-instance-usage-audit-log",
+        "Admin-only Task Log Monitoring.",
+    ),
     ("Keypairs", "os-keypairs", "Keypair Support."),
     ("Limits", "limits", "Limits support."),
     (
         "LockServer",
         "os-lock-server",
         "Enable lock/unlock server actions.",
+    ),
+    ("Migrations", "os-migrations", "Provide data on migrations."),
+    (
+        "Networks",
+        "os-networks",
+        "Admin-only Network Management Extension.",
     ),
     (
         "PauseServer",
@@ -877,6 +899,11 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "SuspendServer",
         "os-suspend-server",
         "Enable suspend/resume server actions.",
+    ),
+    (
+        "TenantNetworks",
+        "os-tenant-networks",
+        "Tenant-based Network Management Extension.",
     ),
     ("Versions", "versions", "API Version information."),
 ];

@@ -3,9 +3,12 @@
 //! extract, check policy, call the service layer and render a view.
 
 mod admin;
+mod aggregates;
 mod flavors;
+mod hosts;
 mod images;
 mod keypairs;
+mod nova_net;
 mod regex;
 mod security_groups;
 mod server_groups;
@@ -226,6 +229,42 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         .route(
             "/v2.1/os-server-external-events",
             post(admin::external_events),
+        )
+        .route(
+            "/v2.1/os-aggregates",
+            get(aggregates::list).post(aggregates::create),
+        )
+        .route(
+            "/v2.1/os-aggregates/{id}",
+            get(aggregates::show)
+                .put(aggregates::update)
+                .delete(aggregates::delete),
+        )
+        .route("/v2.1/os-aggregates/{id}/action", post(aggregates::action))
+        .route(
+            "/v2.1/os-floating-ips",
+            get(nova_net::floating_ips).post(nova_net::floating_ip_create),
+        )
+        .route(
+            "/v2.1/os-floating-ips/{id}",
+            get(nova_net::floating_ip_show).delete(nova_net::floating_ip_delete),
+        )
+        .route(
+            "/v2.1/os-floating-ip-pools",
+            get(nova_net::floating_ip_pools),
+        )
+        .route("/v2.1/os-networks", get(nova_net::networks))
+        .route("/v2.1/os-networks/{id}", get(nova_net::network_show))
+        .route("/v2.1/os-tenant-networks", get(nova_net::networks))
+        .route("/v2.1/os-tenant-networks/{id}", get(nova_net::network_show))
+        .route("/v2.1/os-hosts", get(hosts::list))
+        .route("/v2.1/os-hosts/{host}", get(hosts::show).put(hosts::update))
+        .route("/v2.1/os-hosts/{host}/{action}", get(hosts::power))
+        .route("/v2.1/os-migrations", get(hosts::migrations))
+        .route("/v2.1/os-instance_usage_audit_log", get(hosts::audit_logs))
+        .route(
+            "/v2.1/os-instance_usage_audit_log/{before}",
+            get(hosts::audit_log_show),
         )
         .fallback(not_found_fallback)
         .with_state(svc)

@@ -44,6 +44,14 @@ impl Saga for ResizeServer {
             Ok(())
         })
         .await?;
+        let i = store::instances::get(&ctx.svc.db, &ctx.instance_id).await?;
+        store::migrations::finish_migration(
+            &ctx.svc.db,
+            &ctx.instance_id,
+            "finished",
+            i.as_ref().and_then(|i| i.host.as_deref()),
+        )
+        .await?;
         Ok(())
     }
 
@@ -56,6 +64,7 @@ impl Saga for ResizeServer {
             Ok(())
         })
         .await?;
+        store::migrations::finish_migration(&ctx.svc.db, &ctx.instance_id, "error", None).await?;
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 //! agents over the bus.
 
 pub mod flavors;
+pub mod floating_ips;
 pub mod keypairs;
 pub mod quotas;
 pub mod servers;

@@ -655,17 +655,55 @@ impl ComputeService {
     pub async fn delete_server(self: &Arc<Self>, ctx: &AuthContext, id: &str) -> Result<()> {
         let i = self.visible_instance(ctx, id).await?;
         self.check_lock(ctx, &i)?;
-        let building = store::sagas::for_instance(&self.db, id)
-            .await?
-            .iter()
-            .any(|s| s.state == "running" || s.state == "unwinding");
+        // Mark first, then look: a build that ends after the mark sees it
+        // and deletes the server itself.
         store::instances::update(&self.db, id, |i| {
             i.task_state = Some("deleting".into());
             Ok(())
         })
         .await?;
         self.record_action(ctx, &i, "delete").await?;
-        if !building {
+        if self.saga_in_flight(id).await? {
+            // The build may have passed its last look at the mark already:
+            // once it ends, delete the server unless it did.
+            let svc = self.clone();
+            let id = id.to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = svc.delete_after_build(&id).await {
+                    tracing::warn!(instance = %id, error = %e, "delete after build failed");
+                }
+            });
+        } else {
+            saga::start(self, saga::delete_server::KIND, id, json!({})).await?;
+        }
+        Ok(())
+    }
+
+    async fn saga_in_flight(&self, id: &str) -> Result<bool> {
+        Ok(store::sagas::for_instance(&self.db, id)
+            .await?
+            .iter()
+            .any(|s| s.state == "running" || s.state == "unwinding"))
+    }
+
+    /// Wait for the sagas of an instance being deleted to end, then start
+    /// its delete saga if it is still there and none was started.
+    async fn delete_after_build(self: &Arc<Self>, id: &str) -> Result<()> {
+        while self.saga_in_flight(id).await? {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_millis(500),
+                self.saga_finished.notified(),
+            )
+            .await;
+        }
+        let Some(i) = store::instances::get(&self.db, id).await? else {
+            return Ok(());
+        };
+        let deleting = store::sagas::for_instance(&self.db, id)
+            .await?
+            .iter()
+            .any(|s| s.kind == saga::delete_server::KIND);
+        if !i.deleted && i.task_state.as_deref() == Some("deleting") && !deleting {
             saga::start(self, saga::delete_server::KIND, id, json!({})).await?;
         }
         Ok(())
@@ -1003,6 +1041,29 @@ impl ComputeService {
                 }
                 self.record_action(ctx, &i, name).await?;
             }
+            "addFloatingIp" | "removeFloatingIp" => {
+                let ip_arg = |key: &str| -> Result<Option<String>> {
+                    match args.get(key) {
+                        None | Some(Value::Null) => Ok(None),
+                        Some(v) => v
+                            .as_str()
+                            .filter(|a| a.parse::<std::net::IpAddr>().is_ok())
+                            .map(|a| Some(a.to_owned()))
+                            .ok_or_else(|| {
+                                bad(key, &format!("Value: {v}. {v} is not a valid IP address"))
+                            }),
+                    }
+                };
+                let address = ip_arg("address")?
+                    .ok_or_else(|| bad("address", "'address' is a required property"))?;
+                if name == "addFloatingIp" {
+                    let fixed = ip_arg("fixed_address")?;
+                    self.add_floating_ip(ctx, &i, &address, fixed.as_deref())
+                        .await?;
+                } else {
+                    self.remove_floating_ip(ctx, &i, &address).await?;
+                }
+            }
             "addSecurityGroup" | "removeSecurityGroup" => {
                 let group = args["name"]
                     .as_str()
@@ -1052,6 +1113,20 @@ impl ComputeService {
                 })
                 .await?;
                 self.record_action(ctx, &i, "resize").await?;
+                store::migrations::add_migration(
+                    &self.db,
+                    &store::migrations::MigrationRow {
+                        instance_uuid: i.id.clone(),
+                        source_compute: i.host.clone(),
+                        source_node: i.node.clone().or_else(|| i.host.clone()),
+                        old_flavor_id: i.flavor.id.clone(),
+                        new_flavor_id: f.id.clone(),
+                        status: "pre-migrating".into(),
+                        migration_type: "resize".into(),
+                        ..Default::default()
+                    },
+                )
+                .await?;
                 saga::start(self, saga::resize_server::KIND, id, json!({})).await?;
             }
             "confirmResize" => {
@@ -1067,6 +1142,7 @@ impl ComputeService {
                 })
                 .await?;
                 self.record_action(ctx, &i, "confirmResize").await?;
+                store::migrations::set_migration_status(&self.db, id, "confirmed").await?;
                 return Ok(ActionResult::Empty(204));
             }
             "revertResize" => {
@@ -1093,6 +1169,7 @@ impl ComputeService {
                 })
                 .await?;
                 self.record_action(ctx, &i, "revertResize").await?;
+                store::migrations::set_migration_status(&self.db, id, "reverted").await?;
             }
             other => {
                 return Err(Error::BadRequest(format!(

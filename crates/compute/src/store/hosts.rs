@@ -79,6 +79,10 @@ pub async fn heartbeat(db: &Db, host: &str, binary: &str, topic: &str, zone: &st
     if n == 1 {
         return Ok(());
     }
+    // A host an aggregate placed in a zone joins that zone.
+    let zone = super::aggregates::zone_of(db, host)
+        .await?
+        .unwrap_or_else(|| zone.to_owned());
     for _ in 0..10 {
         let id = super::next_id(db, "services").await?;
         let r = sqlx::query(&db.sql(
@@ -88,7 +92,7 @@ pub async fn heartbeat(db: &Db, host: &str, binary: &str, topic: &str, zone: &st
         .bind(host)
         .bind(binary)
         .bind(topic)
-        .bind(zone)
+        .bind(&zone)
         .bind(&now)
         .bind(&now)
         .execute(&db.pool)

@@ -1,11 +1,14 @@
 //! The compute database: instances (typed columns for what is filtered on,
 //! the rest of the record as JSON), flavors, key pairs, quotas, services
 //! and compute nodes, resource claims, sagas with their steps, instance
-//! actions and external events.
+//! actions and external events, host aggregates and migration (resize)
+//! records.
 
+pub mod aggregates;
 pub mod catalog;
 pub mod hosts;
 pub mod instances;
+pub mod migrations;
 pub mod sagas;
 pub mod server_groups;
 
@@ -44,6 +47,15 @@ CREATE INDEX external_events_instance ON external_events (instance_id)
     version: 2,
     name: "compute_server_groups",
     sql: "CREATE TABLE server_groups (id VARCHAR(36) PRIMARY KEY, name VARCHAR(255) NOT NULL, project_id VARCHAR(64) NOT NULL, user_id VARCHAR(64) NOT NULL, policy VARCHAR(32) NOT NULL, members TEXT NOT NULL, seq BIGINT NOT NULL)",
+}, Migration {
+    version: 3,
+    name: "compute_aggregates_migrations",
+    sql: "
+CREATE TABLE aggregates (id BIGINT PRIMARY KEY, name VARCHAR(255) NOT NULL, hosts TEXT NOT NULL, metadata TEXT NOT NULL, created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32));
+CREATE UNIQUE INDEX aggregates_name ON aggregates (name);
+CREATE TABLE migrations (id BIGINT PRIMARY KEY, instance_uuid VARCHAR(36) NOT NULL, source_compute VARCHAR(255), dest_compute VARCHAR(255), source_node VARCHAR(255), dest_node VARCHAR(255), dest_host VARCHAR(255), old_flavor_id VARCHAR(255) NOT NULL, new_flavor_id VARCHAR(255) NOT NULL, status VARCHAR(32) NOT NULL, migration_type VARCHAR(32) NOT NULL, created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32));
+CREATE INDEX migrations_instance ON migrations (instance_uuid)
+",
 }];
 
 pub fn now() -> String {

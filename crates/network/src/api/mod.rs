@@ -274,7 +274,7 @@ async fn list(
             svc.ensure_default_security_group(p).await?;
         }
     }
-    let docs = crate::store::list(&svc.db, kind).await?;
+    let docs = candidates(&svc, kind, &q.0).await?;
     let related = svc.related(kind, &docs).await?;
     let items: Vec<Value> = docs
         .into_iter()
@@ -288,6 +288,32 @@ async fn list(
         RESOURCES.iter().find(|r| r.3 == kind).unwrap().0
     );
     listing::respond(plural, items, &q.0, &base)
+}
+
+/// The documents a list call filters: for ports by one `device_id` or
+/// one `network_id`, and subnets by one `network_id`, only those rows (an
+/// index lookup); otherwise every document of the kind. The usual filters
+/// still run on the result, so the answer is the same either way.
+async fn candidates(svc: &Svc, kind: Kind, q: &[(String, String)]) -> Result<Vec<Value>> {
+    use crate::store::LookupColumn;
+    let single = |key: &str| {
+        let mut values = q.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        match (values.next(), values.next()) {
+            (Some(v), None) => Some(v.to_owned()),
+            _ => None,
+        }
+    };
+    let lookup = match kind {
+        Kind::Port => single("device_id")
+            .map(|v| (LookupColumn::Device, v))
+            .or_else(|| single("network_id").map(|v| (LookupColumn::Network, v))),
+        Kind::Subnet => single("network_id").map(|v| (LookupColumn::Network, v)),
+        _ => None,
+    };
+    match lookup {
+        Some((column, value)) => crate::store::list_by(&svc.db, kind, column, &value).await,
+        None => crate::store::list(&svc.db, kind).await,
+    }
 }
 
 async fn show(

@@ -33,7 +33,87 @@ CREATE TABLE segment_allocations (network_type VARCHAR(16) NOT NULL, physical_ne
         // Compare-and-set for read-modify-write updates (see `Tx::update`).
         sql: "ALTER TABLE resources ADD COLUMN rev BIGINT NOT NULL DEFAULT 0",
     },
+    Migration {
+        version: 4,
+        name: "network_lookup_columns",
+        // Ports by device (Nova looks its instance's ports up on every
+        // boot) and ports/subnets by network, without reading every
+        // document. Filled from the documents by `backfill_lookup_columns`.
+        sql: "
+ALTER TABLE resources ADD COLUMN parent_id VARCHAR(64);
+ALTER TABLE resources ADD COLUMN device_id VARCHAR(255);
+CREATE INDEX resources_kind_parent ON resources (kind, parent_id);
+CREATE INDEX resources_kind_device ON resources (kind, device_id)
+",
+    },
 ];
+
+/// The indexed lookup columns of a document: its network and its device.
+fn lookup_columns(kind: Kind, doc: &Value) -> (Option<String>, Option<String>) {
+    match kind {
+        Kind::Port => (
+            doc["network_id"].as_str().map(str::to_owned),
+            doc["device_id"].as_str().map(str::to_owned),
+        ),
+        Kind::Subnet => (doc["network_id"].as_str().map(str::to_owned), None),
+        _ => (None, None),
+    }
+}
+
+/// Fill the lookup columns of documents written before they existed.
+pub async fn backfill_lookup_columns(db: &Db) -> Result<()> {
+    for kind in [Kind::Port, Kind::Subnet] {
+        let rows =
+            sqlx::query(&db.sql("SELECT body FROM resources WHERE kind = ? AND parent_id IS NULL"))
+                .bind(kind.as_str())
+                .fetch_all(&db.pool)
+                .await
+                .db()?;
+        for r in rows {
+            let doc: Value = serde_json::from_str(&r.str("body")).unwrap_or_default();
+            let (parent, device) = lookup_columns(kind, &doc);
+            sqlx::query(&db.sql(
+                "UPDATE resources SET parent_id = ?, device_id = ? WHERE kind = ? AND id = ?",
+            ))
+            .bind(parent)
+            .bind(device)
+            .bind(kind.as_str())
+            .bind(doc["id"].as_str().unwrap_or_default())
+            .execute(&db.pool)
+            .await
+            .db()?;
+        }
+    }
+    Ok(())
+}
+
+/// The documents of a kind whose lookup column (`parent_id`: the network;
+/// `device_id`) has a value, in creation order.
+pub async fn list_by(db: &Db, kind: Kind, column: LookupColumn, value: &str) -> Result<Vec<Value>> {
+    let sql = match column {
+        LookupColumn::Network => {
+            "SELECT body, rev FROM resources WHERE kind = ? AND parent_id = ? ORDER BY seq"
+        }
+        LookupColumn::Device => {
+            "SELECT body, rev FROM resources WHERE kind = ? AND device_id = ? ORDER BY seq"
+        }
+    };
+    Ok(sqlx::query(&db.sql(sql))
+        .bind(kind.as_str())
+        .bind(value)
+        .fetch_all(&db.pool)
+        .await
+        .db()?
+        .iter()
+        .map(with_rev)
+        .collect())
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum LookupColumn {
+    Network,
+    Device,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -139,7 +219,7 @@ impl<'a> Tx<'a> {
     pub async fn insert(&mut self, kind: Kind, doc: &Value) -> Result<()> {
         sqlx::query(
             &self.db.sql(
-                "INSERT INTO resources (kind, id, project_id, seq, body) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO resources (kind, id, project_id, seq, body, parent_id, device_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
             ),
         )
         .bind(kind.as_str())
@@ -153,6 +233,8 @@ impl<'a> Tx<'a> {
             }
             body.to_string()
         })
+        .bind(lookup_columns(kind, doc).0)
+        .bind(lookup_columns(kind, doc).1)
         .execute(&mut *self.tx)
         .await
         .db()?;
@@ -169,13 +251,16 @@ impl<'a> Tx<'a> {
             .and_then(|v| v.as_i64());
         let id = doc["id"].as_str().unwrap_or_default();
         let sql = match expected {
-            Some(_) => "UPDATE resources SET body = ?, project_id = ?, rev = rev + 1 WHERE kind = ? AND id = ? AND rev = ?",
-            None => "UPDATE resources SET body = ?, project_id = ?, rev = rev + 1 WHERE kind = ? AND id = ?",
+            Some(_) => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, rev = rev + 1 WHERE kind = ? AND id = ? AND rev = ?",
+            None => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, rev = rev + 1 WHERE kind = ? AND id = ?",
         };
         let sql = self.db.sql(sql);
+        let (parent, device) = lookup_columns(kind, doc);
         let mut q = sqlx::query(&sql)
             .bind(body.to_string())
             .bind(doc["project_id"].as_str())
+            .bind(parent)
+            .bind(device)
             .bind(kind.as_str())
             .bind(id);
         if let Some(r) = expected {

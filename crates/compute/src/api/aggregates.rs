@@ -1,0 +1,310 @@
+//! Host aggregates (`os-aggregates`), admin only: CRUD, `add_host`,
+//! `remove_host` and `set_metadata`. An aggregate's `availability_zone`
+//! metadata becomes the zone of its hosts' compute services.
+
+use super::{require_admin, Svc};
+use crate::scheduler::COMPUTE_BINARY;
+use crate::store::aggregates::{self, Aggregate};
+use crate::store::hosts;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::http::Json;
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// Nova's naive timestamps with microseconds.
+fn naive(ts: Option<&str>) -> Value {
+    match ts.and_then(ferrostack_core::time::parse) {
+        Some(t) => json!(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
+        None => Value::Null,
+    }
+}
+
+fn base_view(a: &Aggregate) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(a.id));
+    m.insert("name".into(), json!(a.name));
+    m.insert("availability_zone".into(), json!(a.availability_zone()));
+    m.insert("created_at".into(), naive(Some(&a.created_at)));
+    m.insert("updated_at".into(), naive(a.updated_at.as_deref()));
+    m.insert("deleted".into(), json!(false));
+    m.insert("deleted_at".into(), Value::Null);
+    m
+}
+
+fn full_view(a: &Aggregate) -> Value {
+    let mut m = base_view(a);
+    m.insert("hosts".into(), json!(a.hosts));
+    m.insert("metadata".into(), json!(a.metadata));
+    Value::Object(m)
+}
+
+fn one(a: &Aggregate) -> Response {
+    axum::Json(json!({"aggregate": full_view(a)})).into_response()
+}
+
+fn bad(field: &str, why: &str) -> Error {
+    Error::BadRequest(format!("Invalid input for field/attribute {field}. {why}"))
+}
+
+/// Nova's `parameter_types.name`-like check: 1..=255 characters, no
+/// leading or trailing whitespace.
+fn check_name(field: &str, v: &Value) -> Result<String> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| bad(field, &format!("Value: {v}. {v} is not of type 'string'")))?;
+    if s.is_empty() || s.chars().count() > 255 {
+        return Err(bad(
+            field,
+            &format!("Value: {s}. The length must be between 1 and 255."),
+        ));
+    }
+    if s.trim() != s {
+        return Err(bad(
+            field,
+            &format!("Value: {s}. Leading or trailing whitespace is not allowed."),
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+fn zone_of(v: Option<&Value>) -> Result<Option<Option<String>>> {
+    match v {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(z) => {
+            let z = check_name("availability_zone", z)?;
+            if z.contains(':') {
+                return Err(bad(
+                    "availability_zone",
+                    "Value contains ':', which is not allowed.",
+                ));
+            }
+            Ok(Some(Some(z)))
+        }
+    }
+}
+
+fn aggregate_id(id: &str) -> Result<i64> {
+    id.parse()
+        .map_err(|_| Error::NotFound(format!("Aggregate {id} could not be found.")))
+}
+
+async fn load(svc: &Svc, id: &str) -> Result<Aggregate> {
+    aggregates::get(&svc.db, aggregate_id(id)?)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("Aggregate {id} could not be found.")))
+}
+
+fn body_object<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>> {
+    body.get(key)
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad(key, &format!("'{key}' is a required property")))
+}
+
+/// Keep the zone of every compute service in step with the aggregates.
+async fn sync_zones(svc: &Svc, hosts: &[String]) -> Result<()> {
+    for h in hosts {
+        aggregates::sync_zone(&svc.db, h, &svc.config.compute.default_availability_zone).await?;
+    }
+    Ok(())
+}
+
+pub async fn list(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-aggregates:index")?;
+    let list: Vec<Value> = aggregates::list(&svc.db)
+        .await?
+        .iter()
+        .map(full_view)
+        .collect();
+    Ok(axum::Json(json!({ "aggregates": list })).into_response())
+}
+
+pub async fn create(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-aggregates:create")?;
+    let a = body_object(&body, "aggregate")?;
+    if let Some(k) = a.keys().find(|k| *k != "name" && *k != "availability_zone") {
+        return Err(bad(
+            "aggregate",
+            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
+        ));
+    }
+    let name = check_name(
+        "name",
+        a.get("name")
+            .ok_or_else(|| bad("name", "'name' is a required property"))?,
+    )?;
+    let mut metadata = BTreeMap::new();
+    if let Some(Some(z)) = zone_of(a.get("availability_zone"))? {
+        metadata.insert("availability_zone".to_owned(), z);
+    }
+    let created = aggregates::create(&svc.db, &name, &metadata).await?;
+    Ok(axum::Json(json!({"aggregate": Value::Object(base_view(&created))})).into_response())
+}
+
+pub async fn show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-aggregates:show")?;
+    Ok(one(&load(&svc, &id).await?))
+}
+
+pub async fn update(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-aggregates:update")?;
+    let u = body_object(&body, "aggregate")?;
+    if u.is_empty() {
+        return Err(bad("aggregate", "{} does not have enough properties"));
+    }
+    if let Some(k) = u.keys().find(|k| *k != "name" && *k != "availability_zone") {
+        return Err(bad(
+            "aggregate",
+            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
+        ));
+    }
+    let mut a = load(&svc, &id).await?;
+    if let Some(n) = u.get("name") {
+        a.name = check_name("name", n)?;
+    }
+    match zone_of(u.get("availability_zone"))? {
+        Some(Some(z)) => {
+            a.metadata.insert("availability_zone".into(), z);
+        }
+        Some(None) => {
+            a.metadata.remove("availability_zone");
+        }
+        None => {}
+    }
+    let saved = aggregates::save(&svc.db, &a).await?;
+    sync_zones(&svc, &saved.hosts).await?;
+    Ok(one(&saved))
+}
+
+pub async fn delete(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-aggregates:delete")?;
+    let a = load(&svc, &id).await?;
+    if !a.hosts.is_empty() {
+        return Err(Error::BadRequest(format!(
+            "Invalid aggregate action delete for aggregate {}. Reason: Host aggregate is not empty.",
+            a.id
+        )));
+    }
+    aggregates::delete(&svc.db, a.id).await?;
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+/// `POST /os-aggregates/{id}/action`: `add_host`, `remove_host`, `set_metadata`.
+pub async fn action(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let obj = body
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .ok_or_else(|| Error::BadRequest("Invalid action request.".into()))?;
+    let (name, args) = obj.iter().next().expect("one key");
+    match name.as_str() {
+        "add_host" | "remove_host" => {
+            require_admin(&ctx, &format!("os_compute_api:os-aggregates:{name}"))?;
+            let host = args
+                .get("host")
+                .ok_or_else(|| bad("host", "'host' is a required property"))
+                .and_then(|h| check_name("host", h))?;
+            let mut a = load(&svc, &id).await?;
+            let known = hosts::get_service(&svc.db, &host, COMPUTE_BINARY)
+                .await?
+                .is_some();
+            if name == "add_host" {
+                if !known {
+                    return Err(Error::NotFound(format!(
+                        "Compute host {host} could not be found."
+                    )));
+                }
+                if a.hosts.contains(&host) {
+                    return Err(Error::Conflict(format!(
+                        "Aggregate {} already has host {host}.",
+                        a.id
+                    )));
+                }
+                // A host may be in several aggregates, but not in two zones.
+                if let (Some(z), Some(cur)) = (
+                    a.availability_zone(),
+                    aggregates::zone_of(&svc.db, &host).await?,
+                ) {
+                    if z != cur {
+                        return Err(Error::Conflict(format!(
+                            "Cannot add host to aggregate {}. Reason: One or more hosts already in availability zone(s) ['{cur}'].",
+                            a.id
+                        )));
+                    }
+                }
+                a.hosts.push(host.clone());
+            } else {
+                if !a.hosts.contains(&host) {
+                    return Err(Error::NotFound(format!(
+                        "Cannot remove host {host} in aggregate {}",
+                        a.id
+                    )));
+                }
+                a.hosts.retain(|h| *h != host);
+            }
+            let saved = aggregates::save(&svc.db, &a).await?;
+            sync_zones(&svc, &[host]).await?;
+            Ok(one(&saved))
+        }
+        "set_metadata" => {
+            require_admin(&ctx, "os_compute_api:os-aggregates:set_metadata")?;
+            let meta = args
+                .get("metadata")
+                .and_then(Value::as_object)
+                .ok_or_else(|| bad("metadata", "'metadata' is a required property"))?;
+            let mut a = load(&svc, &id).await?;
+            for (k, v) in meta {
+                if k.is_empty() || k.chars().count() > 255 {
+                    return Err(bad("metadata", &format!("Invalid key {k}.")));
+                }
+                match v {
+                    Value::Null => {
+                        a.metadata.remove(k);
+                    }
+                    Value::String(s) if s.chars().count() <= 255 => {
+                        if k == "availability_zone" {
+                            zone_of(Some(v))?;
+                        }
+                        a.metadata.insert(k.clone(), s.clone());
+                    }
+                    other => {
+                        return Err(bad(
+                            "metadata",
+                            &format!("Value: {other}. Must be a string of at most 255 characters or null."),
+                        ))
+                    }
+                }
+            }
+            let saved = aggregates::save(&svc.db, &a).await?;
+            sync_zones(&svc, &saved.hosts).await?;
+            Ok(one(&saved))
+        }
+        other => Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute {other}. Additional properties are not allowed ('{other}' was unexpected)"
+        ))),
+    }
+}

@@ -1,0 +1,273 @@
+//! `os-hosts` (list, show, enable/disable; maintenance mode and power
+//! actions answer 501 as Nova does for drivers without them),
+//! `os-migrations` and `os-instance_usage_audit_log`, all admin only.
+
+use super::{query_get, require_admin, Query, Svc};
+use crate::scheduler::COMPUTE_BINARY;
+use crate::store::{self, migrations::MigrationRow};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use chrono::{Datelike, NaiveDateTime, Utc};
+use ferrostack_core::auth::Authenticated;
+use ferrostack_core::http::Json;
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn ok(v: Value) -> Response {
+    axum::Json(v).into_response()
+}
+
+fn naive(ts: Option<&str>) -> Value {
+    match ts.and_then(ferrostack_core::time::parse) {
+        Some(t) => json!(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
+        None => Value::Null,
+    }
+}
+
+/// Nova's host list: every service, named by its topic (`compute`), plus
+/// this controller's conductor and scheduler, which live in the API here.
+async fn host_list(svc: &Svc) -> Result<Vec<Value>> {
+    let mut out: Vec<Value> = store::hosts::list_services(&svc.db)
+        .await?
+        .iter()
+        .map(|s| {
+            let service = s.binary.strip_prefix("nova-").unwrap_or(&s.binary);
+            json!({"host_name": s.host, "service": service, "zone": s.zone})
+        })
+        .collect();
+    let me = &svc.config.common.host;
+    for service in ["conductor", "scheduler"] {
+        out.push(json!({"host_name": me, "service": service, "zone": "internal"}));
+    }
+    Ok(out)
+}
+
+pub async fn list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-hosts:list")?;
+    let zone = query_get(&q.0, "zone").filter(|z| !z.is_empty());
+    let hosts: Vec<Value> = host_list(&svc)
+        .await?
+        .into_iter()
+        .filter(|h| zone.is_none_or(|z| h["zone"] == z))
+        .collect();
+    Ok(ok(json!({ "hosts": hosts })))
+}
+
+async fn compute_host(svc: &Svc, host: &str) -> Result<store::hosts::ServiceRow> {
+    store::hosts::get_service(&svc.db, host, COMPUTE_BINARY)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("Compute host {host} could not be found.")))
+}
+
+pub async fn show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(host): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-hosts:show")?;
+    compute_host(&svc, &host).await?;
+    let node = store::hosts::get_node(&svc.db, &host)
+        .await?
+        .unwrap_or_default();
+    let res = |project: &str, cpu: i64, mem: i64, disk: i64| json!({"resource": {"host": host, "project": project, "cpu": cpu, "memory_mb": mem, "disk_gb": disk}});
+    let mut out = vec![
+        res("(total)", node.vcpus, node.memory_mb, node.local_gb),
+        res(
+            "(used_now)",
+            node.vcpus_used,
+            node.memory_mb_used,
+            node.local_gb_used,
+        ),
+    ];
+    let mut per_project: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    for i in store::instances::on_host(&svc.db, &host).await? {
+        let e = per_project.entry(i.project_id.clone()).or_default();
+        e.0 += i.flavor.vcpus;
+        e.1 += i.flavor.ram;
+        e.2 += i.flavor.disk + i.flavor.ephemeral;
+    }
+    let (c, m, d) = per_project
+        .values()
+        .fold((0, 0, 0), |a, v| (a.0 + v.0, a.1 + v.1, a.2 + v.2));
+    out.push(res("(used_max)", c, m, d));
+    for (p, (c, m, d)) in &per_project {
+        out.push(res(p, *c, *m, *d));
+    }
+    Ok(ok(json!({ "host": out })))
+}
+
+/// `PUT /os-hosts/{host}` with `status` and/or `maintenance_mode`
+/// (`enable`/`disable`).
+pub async fn update(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(host): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-hosts:update")?;
+    let obj = body
+        .as_object()
+        .ok_or_else(|| Error::BadRequest("The request body is invalid.".into()))?;
+    if let Some(k) = obj
+        .keys()
+        .find(|k| *k != "status" && *k != "maintenance_mode")
+    {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute request body. Additional properties are not allowed ('{k}' was unexpected)"
+        )));
+    }
+    let pick = |key: &str| -> Result<Option<bool>> {
+        match obj.get(key) {
+            None => Ok(None),
+            Some(v) => match v.as_str().map(str::to_ascii_lowercase).as_deref() {
+                Some("enable") => Ok(Some(true)),
+                Some("disable") => Ok(Some(false)),
+                _ => Err(Error::BadRequest(format!(
+                    "Invalid input for field/attribute {key}. Value: {v}. {v} is not one of ['enable', 'disable']"
+                ))),
+            },
+        }
+    };
+    let status = pick("status")?;
+    let maintenance = pick("maintenance_mode")?;
+    if status.is_none() && maintenance.is_none() {
+        return Err(Error::BadRequest(
+            "'status' or 'maintenance_mode' needed for host update".into(),
+        ));
+    }
+    let s = compute_host(&svc, &host).await?;
+    if maintenance.is_some() {
+        return Err(Error::NotImplemented(
+            "Virt driver does not implement host maintenance mode.".into(),
+        ));
+    }
+    let enable = status.expect("status");
+    store::hosts::update_service(&svc.db, s.id, Some((!enable, None)), None).await?;
+    Ok(ok(json!({
+        "host": host,
+        "status": if enable { "enabled" } else { "disabled" },
+    })))
+}
+
+/// `GET /os-hosts/{host}/{startup,shutdown,reboot}`: the drivers here do
+/// not power hosts, which Nova answers with 501.
+pub async fn power(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path((host, action)): Path<(String, String)>,
+) -> Result<Response> {
+    if !["startup", "shutdown", "reboot"].contains(&action.as_str()) {
+        return Err(Error::NotFound("The resource could not be found.".into()));
+    }
+    require_admin(&ctx, &format!("os_compute_api:os-hosts:{action}"))?;
+    compute_host(&svc, &host).await?;
+    Err(Error::NotImplemented(
+        "Virt driver does not implement host power management.".into(),
+    ))
+}
+
+fn migration_view(m: &MigrationRow) -> Value {
+    json!({
+        "id": m.id, "status": m.status, "instance_uuid": m.instance_uuid,
+        "source_node": m.source_node, "source_compute": m.source_compute,
+        "dest_node": m.dest_node, "dest_compute": m.dest_compute, "dest_host": m.dest_host,
+        "old_instance_type_id": m.old_flavor_id.parse::<i64>().ok(),
+        "new_instance_type_id": m.new_flavor_id.parse::<i64>().ok(),
+        "created_at": naive(Some(&m.created_at)),
+        "updated_at": naive(m.updated_at.as_deref()),
+    })
+}
+
+/// `GET /os-migrations` with Nova's filters (`host`, `status`,
+/// `instance_uuid`, `migration_type`).
+pub async fn migrations(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    q: Query,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-migrations:index")?;
+    let host = query_get(&q.0, "host");
+    let status = query_get(&q.0, "status");
+    let instance = query_get(&q.0, "instance_uuid");
+    let kind = query_get(&q.0, "migration_type");
+    let list: Vec<Value> = store::migrations::list_migrations(&svc.db)
+        .await?
+        .iter()
+        .filter(|m| {
+            host.is_none_or(|h| {
+                m.source_compute.as_deref() == Some(h) || m.dest_compute.as_deref() == Some(h)
+            })
+        })
+        .filter(|m| status.is_none_or(|s| m.status == s))
+        .filter(|m| instance.is_none_or(|i| m.instance_uuid == i))
+        .filter(|m| kind.is_none_or(|k| m.migration_type == k))
+        .map(migration_view)
+        .collect();
+    Ok(ok(json!({ "migrations": list })))
+}
+
+/// The monthly audit period that ended last before `before`.
+fn audit_period(before: NaiveDateTime) -> (NaiveDateTime, NaiveDateTime) {
+    let d = before.date();
+    let end = chrono::NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("first day");
+    let begin = if d.month() == 1 {
+        chrono::NaiveDate::from_ymd_opt(d.year() - 1, 12, 1)
+    } else {
+        chrono::NaiveDate::from_ymd_opt(d.year(), d.month() - 1, 1)
+    }
+    .expect("first day");
+    (
+        begin.and_hms_opt(0, 0, 0).expect("midnight"),
+        end.and_hms_opt(0, 0, 0).expect("midnight"),
+    )
+}
+
+/// No audit task runs here: every compute host is reported as not run.
+async fn audit_log(svc: &Svc, before: NaiveDateTime) -> Result<Value> {
+    let (begin, end) = audit_period(before);
+    let hosts: Vec<String> = store::hosts::list_services(&svc.db)
+        .await?
+        .into_iter()
+        .filter(|s| s.binary == COMPUTE_BINARY)
+        .map(|s| s.host)
+        .collect();
+    let fmt = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    Ok(json!({
+        "hosts_not_run": hosts, "log": {},
+        "num_hosts": hosts.len(), "num_hosts_done": 0,
+        "num_hosts_not_run": hosts.len(), "num_hosts_running": 0,
+        "overall_status": format!("0 of {} hosts done. 0 errors.", hosts.len()),
+        "period_beginning": fmt(begin), "period_ending": fmt(end),
+        "total_errors": 0, "total_instances": 0,
+    }))
+}
+
+pub async fn audit_logs(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-instance-usage-audit-log:list")?;
+    let now = Utc::now().naive_utc();
+    Ok(ok(
+        json!({"instance_usage_audit_logs": audit_log(&svc, now).await?}),
+    ))
+}
+
+pub async fn audit_log_show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(before): Path<String>,
+) -> Result<Response> {
+    require_admin(&ctx, "os_compute_api:os-instance-usage-audit-log:show")?;
+    let t = NaiveDateTime::parse_from_str(&before, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(&before, "%Y-%m-%d %H:%M:%S"))
+        .map_err(|_| Error::BadRequest(format!("Invalid timestamp for date {before}")))?;
+    Ok(ok(
+        json!({"instance_usage_audit_log": audit_log(&svc, t).await?}),
+    ))
+}

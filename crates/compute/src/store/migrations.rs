@@ -1,0 +1,120 @@
+//! Migration records (`os-migrations`): one row per resize, moved through
+//! Nova's statuses (`pre-migrating` → `finished` → `confirmed` /
+//! `reverted`, or `error`).
+
+use ferrostack_core::{Error, Result};
+use ferrostack_db::{sqlx, Db, DbResultExt, RowExt};
+
+#[derive(Clone, Debug, Default)]
+pub struct MigrationRow {
+    pub id: i64,
+    pub instance_uuid: String,
+    pub source_compute: Option<String>,
+    pub dest_compute: Option<String>,
+    pub source_node: Option<String>,
+    pub dest_node: Option<String>,
+    pub dest_host: Option<String>,
+    pub old_flavor_id: String,
+    pub new_flavor_id: String,
+    pub status: String,
+    pub migration_type: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+fn migration_from_row(r: &sqlx::any::AnyRow) -> MigrationRow {
+    MigrationRow {
+        id: r.int("id"),
+        instance_uuid: r.str("instance_uuid"),
+        source_compute: r.opt_str("source_compute"),
+        dest_compute: r.opt_str("dest_compute"),
+        source_node: r.opt_str("source_node"),
+        dest_node: r.opt_str("dest_node"),
+        dest_host: r.opt_str("dest_host"),
+        old_flavor_id: r.str("old_flavor_id"),
+        new_flavor_id: r.str("new_flavor_id"),
+        status: r.str("status"),
+        migration_type: r.str("migration_type"),
+        created_at: r.str("created_at"),
+        updated_at: r.opt_str("updated_at"),
+    }
+}
+
+pub async fn list_migrations(db: &Db) -> Result<Vec<MigrationRow>> {
+    Ok(sqlx::query("SELECT * FROM migrations ORDER BY id")
+        .fetch_all(&db.pool)
+        .await
+        .db()?
+        .iter()
+        .map(migration_from_row)
+        .collect())
+}
+
+/// Record a migration (resize) of an instance; returns its id.
+pub async fn add_migration(db: &Db, m: &MigrationRow) -> Result<i64> {
+    let now = super::now();
+    for _ in 0..10 {
+        let id = super::next_id(db, "migrations").await?;
+        let r = sqlx::query(&db.sql(
+            "INSERT INTO migrations (id, instance_uuid, source_compute, dest_compute, source_node, dest_node, dest_host, old_flavor_id, new_flavor_id, status, migration_type, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(id)
+        .bind(&m.instance_uuid)
+        .bind(&m.source_compute)
+        .bind(&m.dest_compute)
+        .bind(&m.source_node)
+        .bind(&m.dest_node)
+        .bind(&m.dest_host)
+        .bind(&m.old_flavor_id)
+        .bind(&m.new_flavor_id)
+        .bind(&m.status)
+        .bind(&m.migration_type)
+        .bind(&now)
+        .bind(&now)
+        .execute(&db.pool)
+        .await
+        .db();
+        match r {
+            Ok(_) => return Ok(id),
+            Err(e) if super::is_duplicate(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Conflict("could not allocate a migration id".into()))
+}
+
+/// Move the newest migration of an instance to `status`.
+pub async fn set_migration_status(db: &Db, instance: &str, status: &str) -> Result<()> {
+    finish_migration(db, instance, status, None).await
+}
+
+/// Move the newest migration of an instance to `status`, recording its
+/// destination host when known.
+pub async fn finish_migration(
+    db: &Db,
+    instance: &str,
+    status: &str,
+    dest: Option<&str>,
+) -> Result<()> {
+    let Some(m) = list_migrations(db)
+        .await?
+        .into_iter()
+        .filter(|m| m.instance_uuid == instance)
+        .max_by_key(|m| m.id)
+    else {
+        return Ok(());
+    };
+    let dest = dest.map(str::to_owned).or(m.dest_compute);
+    sqlx::query(&db.sql(
+        "UPDATE migrations SET status = ?, dest_compute = ?, dest_node = ?, updated_at = ? WHERE id = ?",
+    ))
+    .bind(status)
+    .bind(&dest)
+    .bind(&dest)
+    .bind(super::now())
+    .bind(m.id)
+        .execute(&db.pool)
+        .await
+        .db()?;
+    Ok(())
+}
