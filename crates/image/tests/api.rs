@@ -448,14 +448,23 @@ async fn exercise(c: &Cloud) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(status, "active");
-    let (_, tasks) = c
-        .call(
-            Method::GET,
-            &format!("/v2/images/{iid}/tasks"),
-            &admin,
-            None,
-        )
-        .await;
+    // The task records its success just after the image turns active.
+    let mut tasks = serde_json::Value::Null;
+    for _ in 0..250 {
+        tasks = c
+            .call(
+                Method::GET,
+                &format!("/v2/images/{iid}/tasks"),
+                &admin,
+                None,
+            )
+            .await
+            .1;
+        if tasks["tasks"][0]["status"] == "success" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(tasks["tasks"][0]["status"], "success");
 
     // Delete removes the data.
