@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 
 PORTS = {"IDENTITY__PUBLIC_PORT": 15000, "IDENTITY__ADMIN_PORT": 15357,
-         "IMAGE__PORT": 19292, "NETWORK__PORT": 19696}
+         "IMAGE__PORT": 19292, "NETWORK__PORT": 19696, "COMPUTE__PORT": 18774}
 BIN = os.environ.get("FERROSTACK_BIN", os.path.join(
     os.path.dirname(__file__), "..", "..", "target", "debug", "ferrostack"))
 
