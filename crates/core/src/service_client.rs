@@ -22,6 +22,26 @@ pub struct ServiceCredentials {
     pub project_domain_id: String,
 }
 
+impl ServiceCredentials {
+    /// The deployment's service user `username` (`nova`, `neutron`, …):
+    /// `[service_auth]` password when set, else the identity bootstrap's.
+    pub fn for_user(cfg: &crate::config::Config, username: &str) -> ServiceCredentials {
+        let password = if cfg.service_auth.password.is_empty() {
+            cfg.identity.service_password.clone()
+        } else {
+            cfg.service_auth.password.clone()
+        };
+        ServiceCredentials {
+            auth_url: cfg.service_auth_url(),
+            username: username.into(),
+            password,
+            project_name: cfg.service_auth.project_name.clone(),
+            user_domain_id: cfg.service_auth.user_domain_id.clone(),
+            project_domain_id: cfg.service_auth.project_domain_id.clone(),
+        }
+    }
+}
+
 struct CachedToken {
     token: String,
     renew_at: Instant,

@@ -61,19 +61,7 @@ impl Service {
 }
 
 fn remote_validator(cfg: &Config, service: Service) -> SharedValidator {
-    let password = if cfg.service_auth.password.is_empty() {
-        cfg.identity.service_password.clone()
-    } else {
-        cfg.service_auth.password.clone()
-    };
-    let client = ServiceClient::new(ServiceCredentials {
-        auth_url: cfg.service_auth_url(),
-        username: service.service_user().into(),
-        password,
-        project_name: cfg.service_auth.project_name.clone(),
-        user_domain_id: cfg.service_auth.user_domain_id.clone(),
-        project_domain_id: cfg.service_auth.project_domain_id.clone(),
-    });
+    let client = ServiceClient::new(ServiceCredentials::for_user(cfg, service.service_user()));
     Arc::new(RemoteTokenValidator::new(
         client,
         Duration::from_secs(cfg.service_auth.token_cache_seconds),

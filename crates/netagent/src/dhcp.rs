@@ -306,15 +306,12 @@ impl DhcpAgent {
 
     async fn teardown(&mut self, ns: &str) -> Result<(), String> {
         let id = ns.trim_start_matches("qdhcp-");
-        let dir = self.dir(id);
         self.proxies.remove(ns);
-        if let Some(pid) = read_pid(&dir.join("pid")).filter(|p| running(*p, id)) {
-            stop_process(pid).await;
-        }
+        stop_dnsmasq(&self.settings.state_dir, id).await;
         host::delete_namespace(&self.host, ns)
             .await
             .map_err(|e| e.to_string())?;
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(self.dir(id));
         self.ledger.remove(ns).map_err(|e| e.to_string())
     }
 }

@@ -54,6 +54,13 @@ pub struct LinuxBridge {
     bridge_mappings: BTreeMap<String, String>,
 }
 
+/// Host devices the L2 agent makes and may delete: `brq…` bridges and
+/// `vxlan-…` devices (by name and kind, so an operator's look-alike stays).
+pub fn is_agent_device(name: &str, link: &Value) -> bool {
+    let kind = link["linkinfo"]["info_kind"].as_str().unwrap_or_default();
+    (name.starts_with("brq") && kind == "bridge") || (name.starts_with("vxlan-") && kind == "vxlan")
+}
+
 pub fn bridge_name(network_id: &str) -> String {
     device_name("brq", network_id)
 }
@@ -212,14 +219,13 @@ impl L2Backend for LinuxBridge {
     async fn remove_unused(&self, keep: &HashSet<String>) -> CmdResult<()> {
         let links = self.host.links(None).await;
         for (name, link) in &links {
-            let kind = link["linkinfo"]["info_kind"].as_str().unwrap_or_default();
-            let ours = (name.starts_with("brq") && kind == "bridge")
-                || (name.starts_with("vxlan-") && kind == "vxlan");
-            if !ours || keep.contains(name) {
+            if !is_agent_device(name, link) || keep.contains(name) {
                 continue;
             }
             // A VXLAN device stays while its bridge does.
-            if kind == "vxlan" && link["master"].as_str().is_some_and(|m| keep.contains(m)) {
+            if name.starts_with("vxlan-")
+                && link["master"].as_str().is_some_and(|m| keep.contains(m))
+            {
                 continue;
             }
             self.host.ip(None, &["link", "del", name]).await?;

@@ -221,10 +221,8 @@ pub async fn cleanup(settings: &Settings) -> Vec<String> {
         }
     }
     for (name, link) in host.links(None).await {
-        let kind = link["linkinfo"]["info_kind"].as_str().unwrap_or_default();
-        let ours = (name.starts_with("brq") && kind == "bridge")
-            || (name.starts_with("vxlan-") && kind == "vxlan");
-        if ours && host.ip(None, &["link", "del", &name]).await.is_ok() {
+        if l2::is_agent_device(&name, &link) && host.ip(None, &["link", "del", &name]).await.is_ok()
+        {
             removed.push(name);
         }
     }

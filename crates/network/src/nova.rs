@@ -20,25 +20,13 @@ impl NovaNotifier {
         if !cfg.network.notify_nova_on_port_status_changes {
             return None;
         }
-        let password = if cfg.service_auth.password.is_empty() {
-            cfg.identity.service_password.clone()
-        } else {
-            cfg.service_auth.password.clone()
-        };
         let base = if cfg.network.nova_url.is_empty() {
             format!("{}/v2.1", cfg.public_url(cfg.compute.port))
         } else {
             cfg.network.nova_url.trim_end_matches('/').to_owned()
         };
         Some(Arc::new(NovaNotifier {
-            client: ServiceClient::new(ServiceCredentials {
-                auth_url: cfg.service_auth_url(),
-                username: "neutron".into(),
-                password,
-                project_name: cfg.service_auth.project_name.clone(),
-                user_domain_id: cfg.service_auth.user_domain_id.clone(),
-                project_domain_id: cfg.service_auth.project_domain_id.clone(),
-            }),
+            client: ServiceClient::new(ServiceCredentials::for_user(cfg, "neutron")),
             events_url: format!("{base}/os-server-external-events"),
         }))
     }

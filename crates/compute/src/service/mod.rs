@@ -55,19 +55,9 @@ pub struct ComputeService {
 
 /// A client acting as a service user of this deployment.
 pub fn service_client(config: &Config, username: &str) -> Arc<ServiceClient> {
-    let password = if config.service_auth.password.is_empty() {
-        config.identity.service_password.clone()
-    } else {
-        config.service_auth.password.clone()
-    };
-    Arc::new(ServiceClient::new(ServiceCredentials {
-        auth_url: config.service_auth_url(),
-        username: username.into(),
-        password,
-        project_name: config.service_auth.project_name.clone(),
-        user_domain_id: config.service_auth.user_domain_id.clone(),
-        project_domain_id: config.service_auth.project_domain_id.clone(),
-    }))
+    Arc::new(ServiceClient::new(ServiceCredentials::for_user(
+        config, username,
+    )))
 }
 
 pub fn network_url(config: &Config) -> String {

@@ -398,32 +398,21 @@ impl NetworkService {
     }
 
     async fn bind_port_to(&self, port: &Value, host: &str) -> Result<()> {
-        for _ in 0..5 {
-            // Deleted meanwhile: nothing to bind.
-            let Some(mut doc) = store::get(
-                &self.db,
-                Kind::Port,
-                port["id"].as_str().unwrap_or_default(),
-            )
-            .await?
-            else {
-                return Ok(());
-            };
-            doc["binding:host_id"] = json!(host);
-            doc["binding:vif_type"] = json!("bridge");
-            doc["binding:vif_details"] = json!({"port_filter": true, "connectivity": "l2"});
-            let mut tx = store::Tx::begin(&self.db).await?;
-            match tx.update(Kind::Port, &doc).await {
-                Ok(()) => {
-                    tx.commit().await?;
-                    self.notify(Kind::Port, "update", &doc).await;
-                    return Ok(());
-                }
-                Err(e) if e.status() == axum::http::StatusCode::CONFLICT => continue,
-                Err(e) => return Err(e),
-            }
+        let id = port["id"].as_str().unwrap_or_default();
+        let written = self
+            .update_with_retry(Kind::Port, id, |doc| {
+                let (vif_type, vif_details) = super::ports::vif(host);
+                doc["binding:host_id"] = json!(host);
+                doc["binding:vif_type"] = vif_type;
+                doc["binding:vif_details"] = vif_details;
+                true
+            })
+            .await;
+        match written {
+            // Deleted or still changing: the next pass binds it.
+            Err(e) if matches!(e.status().as_u16(), 404 | 409) => Ok(()),
+            other => other.map(|_| ()),
         }
-        Ok(())
     }
 
     /// Which instance asks the metadata proxy: the port with `ip` on the

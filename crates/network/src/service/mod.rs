@@ -109,6 +109,38 @@ impl NetworkService {
             .await;
     }
 
+    /// Read-modify-write for internal writers (agents), which race users'
+    /// updates: a stale revision is re-read and retried. `change` returns
+    /// false when nothing needs writing. Returns the document as written.
+    pub async fn update_with_retry(
+        &self,
+        kind: Kind,
+        id: &str,
+        mut change: impl FnMut(&mut Value) -> bool,
+    ) -> Result<Option<Value>> {
+        for _ in 0..5 {
+            let mut doc = self.get_doc(kind, id).await?;
+            if !change(&mut doc) {
+                return Ok(None);
+            }
+            let mut tx = store::Tx::begin(&self.db).await?;
+            match tx.update(kind, &doc).await {
+                Ok(()) => {
+                    tx.commit().await?;
+                    self.notify(kind, "update", &doc).await;
+                    return Ok(Some(doc));
+                }
+                Err(e) if e.status() == axum::http::StatusCode::CONFLICT => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(format!(
+            "The {} {id} kept changing; the change was not recorded.",
+            kind.as_str()
+        ))
+        .typed("ConcurrentModification"))
+    }
+
     pub async fn get_doc(&self, kind: Kind, id: &str) -> Result<Value> {
         store::get(&self.db, kind, id)
             .await?

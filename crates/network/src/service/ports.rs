@@ -93,7 +93,7 @@ fn port_status(device_owner: &str) -> &'static str {
     }
 }
 
-fn vif(host: &str) -> (Value, Value) {
+pub(super) fn vif(host: &str) -> (Value, Value) {
     if host.is_empty() {
         (json!("unbound"), json!({}))
     } else {
@@ -859,36 +859,24 @@ impl NetworkService {
 
     /// Agents report a port up or down.
     pub async fn set_port_status(&self, id: &str, status: &str) -> Result<()> {
-        // An agent's report races users' updates: re-read and retry on conflict.
-        for _ in 0..5 {
-            let mut doc = self.get_doc(Kind::Port, id).await?;
-            if doc["status"] == status {
-                return Ok(());
-            }
-            let old = doc["status"].as_str().unwrap_or_default().to_owned();
-            doc["status"] = json!(status);
-            touch(&mut doc);
-            let mut tx = store::Tx::begin(&self.db).await?;
-            match tx.update(Kind::Port, &doc).await {
-                Ok(()) => {
-                    tx.commit().await?;
-                    self.notify(Kind::Port, "update", &doc).await;
-                    if let (Some(nova), Some(event)) = (
-                        &self.nova,
-                        crate::nova::NovaNotifier::event_for(&doc, &old, status),
-                    ) {
-                        nova.send(event);
-                    }
-                    return Ok(());
+        let mut old = String::new();
+        let written = self
+            .update_with_retry(Kind::Port, id, |doc| {
+                if doc["status"] == status {
+                    return false;
                 }
-                Err(e) if e.status() == axum::http::StatusCode::CONFLICT => continue,
-                Err(e) => return Err(e),
+                old = doc["status"].as_str().unwrap_or_default().to_owned();
+                doc["status"] = json!(status);
+                touch(doc);
+                true
+            })
+            .await?;
+        if let (Some(doc), Some(nova)) = (written, &self.nova) {
+            if let Some(event) = crate::nova::NovaNotifier::event_for(&doc, &old, status) {
+                nova.send(event);
             }
         }
-        Err(
-            Error::Conflict(format!("Port {id} kept changing; status not recorded."))
-                .typed("ConcurrentModification"),
-        )
+        Ok(())
     }
 }
 
