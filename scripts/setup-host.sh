@@ -18,11 +18,29 @@ declare -A want=(
     [ping]=iputils-ping
     [arping]=iputils-arping
     [udhcpc]=udhcpc
+    # Real guests: QEMU (one process per VM), config drives, the noVNC
+    # client the console proxy serves, and ssh for the tests that log in.
+    [qemu-system-x86_64]=qemu-system-x86
+    [qemu-img]=qemu-utils
+    [genisoimage]=genisoimage
+    [ssh]=openssh-client
+    [ssh-keygen]=openssh-client
+    # The test guest image is built from Debian packages with these.
+    [mkfs.ext4]=e2fsprogs
+    [sfdisk]=fdisk
+    [depmod]=kmod
+    [xz]=xz-utils
+    [cpio]=cpio
 )
 missing=()
 for cmd in "${!want[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${want[$cmd]}")
 done
+# noVNC has no command; its web client is what the console proxy serves.
+[[ -f /usr/share/novnc/vnc_lite.html ]] || missing+=(novnc)
+if ((${#missing[@]})); then
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+fi
 if ((${#missing[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         log "missing packages ${missing[*]}: run as root or install them"
@@ -30,7 +48,7 @@ if ((${#missing[@]})); then
     fi
     log "installing ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -3,7 +3,8 @@
 #   1. cargo fmt/clippy checks and the Rust tests (unit, API on SQLite,
 #      MariaDB and PostgreSQL, in-process cloud);
 #   2. the stock clients (python-openstackclient, keystoneclient, ...) against
-#      a real all-in-one, with pytest;
+#      a real all-in-one, with pytest; the network data plane; real QEMU
+#      guests booted from the image tools/guest-image builds;
 #   3. tempest's API tests for each service that exists, tracked (not gating)
 #      in docs/compatibility.md.
 # The last line sums the gating tests: "total: N passed, N failed".
@@ -14,6 +15,9 @@ export CARGO_TERM_COLOR=never
 # Lower bcrypt cost in tests only: the same code path, fewer CPU seconds.
 export FERROSTACK__IDENTITY__BCRYPT_COST="${FERROSTACK__IDENTITY__BCRYPT_COST:-4}"
 export FERROSTACK_TEST_REQUIRE_ALL_DBS="${FERROSTACK_TEST_REQUIRE_ALL_DBS:-1}"
+# The driver tests start real QEMU guests; setup-host.sh installs QEMU, so
+# a missing one is a failure here, not a skip.
+export FERROSTACK_TEST_REQUIRE_QEMU="${FERROSTACK_TEST_REQUIRE_QEMU:-1}"
 
 passed=0
 failed=0
@@ -60,6 +64,13 @@ count "$log"
 step "network data plane: stand-in instances, routers, floating IPs, security groups (pytest)"
 log=$(mktemp)
 private_netns "$venv/bin/pytest" -q tests/dataplane 2>&1 | tee "$log"
+py_status=${PIPESTATUS[0]}
+count "$log"
+[[ $py_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }
+
+step "real VMs: QEMU guests from the built image, floating IPs, SSH, consoles, metadata, crash recovery (pytest)"
+log=$(mktemp)
+private_netns "$venv/bin/pytest" -q tests/vm 2>&1 | tee "$log"
 py_status=${PIPESTATUS[0]}
 count "$log"
 [[ $py_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }

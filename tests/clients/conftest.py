@@ -163,6 +163,10 @@ class Ferrostack:
                             returncode=4)
         env = dict(os.environ)
         env.setdefault("FERROSTACK__IDENTITY__BCRYPT_COST", "4")
+        # The stock-client tests exercise the APIs, and boot dozens of
+        # servers (quotas, listings): the fake hypervisor keeps that cheap.
+        # tests/vm boots real QEMU guests.
+        env.setdefault("FERROSTACK__COMPUTE__DRIVER", "fake")
         env.setdefault("RUST_BACKTRACE", "1")
         self._log_fh = open(self.log_path, "ab")
         self._log_fh.write(f"\n===== start #{self.starts + 1} =====\n".encode())

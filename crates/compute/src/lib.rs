@@ -1,18 +1,19 @@
-//! Nova v2.1-compatible compute: the API (`api/`), the service layer
-//! (`service/`), the scheduler, the server sagas (`saga/`, one file per
-//! saga), the conductor that hears the agents, and the compute agent
-//! (`agent/`) with its hypervisor drivers.
+//! Nova v2.1-compatible compute control plane: the API (`api/`), the
+//! service layer (`service/`), the scheduler, the server sagas (`saga/`,
+//! one file per saga), the conductor that hears the agents, the metadata
+//! source and the console tokens. What runs on a compute host lives in
+//! `ferrostack-compute-agent` and `ferrostack-hypervisor`.
 
-pub mod agent;
 pub mod api;
 pub mod clients;
 pub mod conductor;
 pub mod saga;
 pub mod scheduler;
 pub mod service;
+pub mod states;
 pub mod store;
 
-pub use agent::ComputeAgent;
+pub use ferrostack_compute_agent::ComputeAgent;
 pub use service::ComputeService;
 
 use ferrostack_bus::SharedBus;
@@ -45,8 +46,39 @@ pub async fn start(svc: &Arc<ComputeService>) -> Result<(), String> {
     Ok(())
 }
 
+/// Nova's metadata API for guests (port `[metadata] port`): instances
+/// from this service, requests signed with the proxy's shared secret.
+pub fn metadata_router(svc: &Arc<ComputeService>) -> axum::Router {
+    ferrostack_metadata::router(
+        Arc::new(service::metadata::ComputeMetadataSource(svc.clone())),
+        svc.config
+            .network_agent
+            .metadata_proxy_shared_secret
+            .clone(),
+    )
+}
+
+/// The noVNC console proxy (port `[console] port`), honouring the tokens
+/// this service hands out.
+pub fn console_router(svc: &Arc<ComputeService>) -> axum::Router {
+    let c = &svc.config.console;
+    ferrostack_console::router(
+        ferrostack_console::ProxyConfig {
+            web_dir: c.web.clone().into(),
+            allowed_origins: c
+                .allowed_origins
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        },
+        Arc::new(service::consoles::ConsoleTokens(svc.clone())),
+    )
+}
+
 /// Start the compute agent of this host with the driver `[compute] driver` names.
 pub async fn start_agent(config: &Config, bus: SharedBus) -> Result<Arc<ComputeAgent>, String> {
-    let driver = agent::driver_from_config(config)?;
+    let driver = ferrostack_compute_agent::driver_from_config(config).await?;
     ComputeAgent::start(config, bus, driver).await
 }

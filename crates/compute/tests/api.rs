@@ -5,9 +5,10 @@
 //! does; a failure at each step of the create saga leaves ERROR with a
 //! fault and nothing leaked; a restart resumes or finishes unwinding.
 
-use ferrostack_compute::agent::fake::FakeDriver;
+use ferrostack_compute::states::{PowerState, VmState};
 use ferrostack_compute::{ComputeAgent, ComputeService};
 use ferrostack_core::config::Config;
+use ferrostack_hypervisor::fake::{FakeConfig, FakeDriver};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -77,6 +78,8 @@ async fn start_on(name: &str, db: Option<ferrostack_db::Db>, tune: impl Fn(&mut 
     config.compute.report_interval = 1;
     config.compute.sync_power_state_interval = 3600;
     config.common.host = "compute1".into();
+    config.compute.driver = "fake".into();
+    config.compute.instances_path = dir.join("instances").display().to_string();
     tune(&mut config);
 
     let db_url = sqlite("compute");
@@ -97,7 +100,12 @@ async fn start_on(name: &str, db: Option<ferrostack_db::Db>, tune: impl Fn(&mut 
         &kit.auth_uri(),
     ))
     .await;
-    let driver = Arc::new(FakeDriver::new(&config));
+    let driver = Arc::new(FakeDriver::new(&FakeConfig {
+        host: config.common.host.clone(),
+        vcpus: config.compute.fake_vcpus,
+        memory_mb: config.compute.fake_memory_mb,
+        local_gb: config.compute.fake_local_gb,
+    }));
     let agent = ComputeAgent::start(&config, kit.bus.clone(), driver.clone())
         .await
         .unwrap();
@@ -773,7 +781,10 @@ async fn server_life_cycle() {
     );
     let s = c.wait_status(&admin, &id, "SHUTOFF").await;
     assert_eq!(s["OS-EXT-STS:power_state"], 4);
-    assert_eq!(c.driver.guest(&id).unwrap().power_state, 4);
+    assert_eq!(
+        c.driver.guest(&id).unwrap().power_state,
+        PowerState::Shutdown
+    );
     let (st, v) = action(json!({"os-stop": null})).await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
     assert!(v["conflictingRequest"]["message"]
@@ -1021,7 +1032,7 @@ async fn server_life_cycle() {
     );
 
     // Power-state sync: the guest shut down behind our back.
-    c.driver.set_power_state(&id, 4);
+    c.driver.set_power_state(&id, PowerState::Shutdown);
     c.agent.sync_power_states().await;
     let s = c.wait_status(&admin, &id, "SHUTOFF").await;
     assert_eq!(s["OS-EXT-STS:power_state"], 4);
@@ -1504,7 +1515,11 @@ async fn a_restart_resumes_or_finishes_unwinding() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(i.vm_state, "building", "stuck mid-build as after a crash");
+    assert_eq!(
+        i.vm_state,
+        VmState::Building,
+        "stuck mid-build as after a crash"
+    );
     // The second one was failing when the process died.
     let sagas = ferrostack_compute::store::sagas::for_instance(&db, &unwound)
         .await
@@ -1533,9 +1548,9 @@ async fn a_restart_resumes_or_finishes_unwinding() {
             .await
             .unwrap()
             .unwrap();
-        if a.vm_state != "building" && b.vm_state != "building" {
-            assert_eq!(a.vm_state, "active");
-            assert_eq!(b.vm_state, "error");
+        if a.vm_state != VmState::Building && b.vm_state != VmState::Building {
+            assert_eq!(a.vm_state, VmState::Active);
+            assert_eq!(b.vm_state, VmState::Error);
             assert!(b.fault.is_some());
             break;
         }

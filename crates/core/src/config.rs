@@ -17,6 +17,8 @@ pub struct Config {
     pub network: NetworkConfig,
     pub network_agent: NetworkAgentConfig,
     pub compute: ComputeConfig,
+    pub metadata: MetadataConfig,
+    pub console: ConsoleConfig,
     pub service_auth: ServiceAuthConfig,
 }
 
@@ -240,8 +242,28 @@ pub struct ComputeConfig {
     /// Empty means `sqlite://<data_dir>/compute.sqlite`.
     pub database_url: String,
     pub port: u16,
-    /// The hypervisor driver of the compute agent: `fake` (a `qemu` driver comes next).
+    /// The hypervisor driver of the compute agent: `qemu` (one QEMU per
+    /// guest) or `fake` (guests in memory, for scale tests).
     pub driver: String,
+    /// Where guests' disks, console logs and sockets live (Nova's
+    /// `instances_path`); empty means `<data_dir>/compute/instances`.
+    pub instances_path: String,
+    /// The image cache's directory under `instances_path`.
+    pub image_cache_subdirectory_name: String,
+    /// Seconds between image cache passes; 0 turns them off.
+    pub image_cache_manager_interval: u64,
+    /// A cached image no guest uses is removed once unused this long.
+    pub remove_unused_original_minimum_age_seconds: u64,
+    /// QEMU's accelerator: `auto` (KVM when a probe guest runs, else TCG),
+    /// `kvm`, or `qemu` (TCG), as Nova's `[libvirt] virt_type`.
+    pub virt_type: String,
+    pub qemu_binary: String,
+    pub qemu_img: String,
+    /// Seconds a guest gets to shut down cleanly (stop, soft reboot,
+    /// resize) before it is forced off.
+    pub shutdown_timeout: u64,
+    /// Attach a config drive to every guest, not only when asked.
+    pub force_config_drive: bool,
     /// Empty means `http://<public_host>:<network.port>` (the networking API).
     pub network_url: String,
     /// Empty means `http://<public_host>:<image.port>` (the image API).
@@ -297,7 +319,16 @@ impl Default for ComputeConfig {
         ComputeConfig {
             database_url: String::new(),
             port: 8774,
-            driver: "fake".into(),
+            driver: "qemu".into(),
+            instances_path: String::new(),
+            image_cache_subdirectory_name: "_base".into(),
+            image_cache_manager_interval: 2400,
+            remove_unused_original_minimum_age_seconds: 86_400,
+            virt_type: "auto".into(),
+            qemu_binary: "qemu-system-x86_64".into(),
+            qemu_img: "qemu-img".into(),
+            shutdown_timeout: 60,
+            force_config_drive: false,
             network_url: String::new(),
             image_url: String::new(),
             default_availability_zone: "nova".into(),
@@ -329,6 +360,58 @@ impl Default for ComputeConfig {
             enable_instance_password: false,
             failpoints: String::new(),
             max_request_body_size: 114_688,
+        }
+    }
+}
+
+/// The metadata service guests reach through the network agents' proxy
+/// (Nova's metadata API).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetadataConfig {
+    pub port: u16,
+    /// A JSON file whose object guests get as `vendor_data.json`; empty = `{}`.
+    pub vendordata_jsonfile_path: String,
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        MetadataConfig {
+            port: 8775,
+            vendordata_jsonfile_path: String::new(),
+        }
+    }
+}
+
+/// The graphical console: tokens the compute API hands out and the noVNC
+/// proxy that honours them (Nova's `[vnc]` and `[console]`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Whether guests get a VNC console at all.
+    pub enabled: bool,
+    /// The proxy's port (nova-novncproxy).
+    pub port: u16,
+    /// The page console URLs point at; empty means
+    /// `http://<public_host>:<port>/vnc_lite.html`.
+    pub novncproxy_base_url: String,
+    /// Seconds a console token stays valid.
+    pub token_ttl: u64,
+    /// Comma-separated extra hosts accepted in a WebSocket `Origin`.
+    pub allowed_origins: String,
+    /// Where noVNC's files are (Debian's `novnc` package).
+    pub web: String,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            port: 6080,
+            novncproxy_base_url: String::new(),
+            token_ttl: 600,
+            allowed_origins: String::new(),
+            web: "/usr/share/novnc".into(),
         }
     }
 }
@@ -479,6 +562,24 @@ impl Config {
 
     pub fn public_url(&self, port: u16) -> String {
         format!("http://{}:{port}", self.common.public_host)
+    }
+
+    /// Where the compute agent keeps its guests and image cache.
+    pub fn compute_instances_path(&self) -> PathBuf {
+        if self.compute.instances_path.is_empty() {
+            self.common.data_dir.join("compute").join("instances")
+        } else {
+            PathBuf::from(&self.compute.instances_path)
+        }
+    }
+
+    /// The noVNC page console URLs point at.
+    pub fn novncproxy_base_url(&self) -> String {
+        if self.console.novncproxy_base_url.is_empty() {
+            format!("{}/vnc_lite.html", self.public_url(self.console.port))
+        } else {
+            self.console.novncproxy_base_url.clone()
+        }
     }
 }
 

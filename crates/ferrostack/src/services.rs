@@ -154,6 +154,20 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
                 &auth_uri,
             ),
         ));
+        // Nova's metadata API (guests reach it through the network
+        // agents' signing proxy) and nova-novncproxy.
+        apps.push((
+            "metadata",
+            cfg.metadata.port,
+            ferrostack_compute::metadata_router(&compute),
+        ));
+        if cfg.console.enabled {
+            apps.push((
+                "console (noVNC)",
+                cfg.console.port,
+                ferrostack_compute::console_router(&compute),
+            ));
+        }
         pools.push(compute.db.pool.clone());
         // This host's hypervisor: with the API in one process (the
         // all-in-one), or a controller that also computes.
@@ -162,7 +176,8 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
             .map_err(anyhow::Error::msg)?;
         compute_agent = Some(format!(
             "host {} (driver {})",
-            cfg.common.host, cfg.compute.driver
+            cfg.common.host,
+            agent.driver.kind()
         ));
         std::mem::forget(agent);
     }
@@ -179,9 +194,14 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
             cfg.common.public_host
         ));
         servers.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
+            // Peers' addresses for the handlers that log or check them
+            // (the console proxy, the metadata service).
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await
         });
     }
 

@@ -264,6 +264,10 @@ impl Reconciler for L2Agent {
         self.configurations(0)
     }
 
+    fn watches_devices(&self) -> bool {
+        true
+    }
+
     fn cares(&self, event: &str) -> bool {
         ["port.", "network.", "security_group", "agent."]
             .iter()

@@ -5,7 +5,29 @@
 use crate::{Plugin, Settings};
 use ferrostack_bus::SharedBus;
 use serde_json::{json, Value};
+use std::process::Stdio;
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// `ip -o monitor link` in the host's namespace: one line per link change.
+fn watch_links(netns: &str) -> Option<(Child, Lines<BufReader<ChildStdout>>)> {
+    let mut c = Command::new("ip");
+    if !netns.is_empty() {
+        c.args(["-n", netns]);
+    }
+    let mut child = c
+        .args(["-o", "monitor", "link"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| tracing::warn!(error = %e, "cannot watch the host's links; relying on periodic passes"))
+        .ok()?;
+    let out = child.stdout.take()?;
+    Some((child, BufReader::new(out).lines()))
+}
 
 #[async_trait::async_trait]
 pub trait Reconciler: Send + 'static {
@@ -18,6 +40,12 @@ pub trait Reconciler: Send + 'static {
     }
     /// Whether a notification (`port.update.end`, …) may change this agent's host.
     fn cares(&self, event_type: &str) -> bool;
+    /// Whether a network device appearing on the host (a VM's tap made by
+    /// the hypervisor) calls for a pass at once; such events are no
+    /// notification, so the agent watches the host's links.
+    fn watches_devices(&self) -> bool {
+        false
+    }
     /// Make the host match the desired state; returns the agent's
     /// `configurations` for its heartbeat.
     async fn sync(&mut self) -> Result<Value, String>;
@@ -60,6 +88,11 @@ pub async fn spawn<R: Reconciler>(
         let mut resync = tokio::time::interval(settings.resync_interval);
         let mut dirty = true;
         let mut failures = 0u32;
+        let mut links = if agent.watches_devices() {
+            watch_links(&settings.host_netns)
+        } else {
+            None
+        };
         loop {
             if dirty {
                 // Let a burst of changes settle into one pass.
@@ -92,7 +125,22 @@ pub async fn spawn<R: Reconciler>(
                 },
                 _ = heartbeat.tick() => report(&plugin, &settings, who, &conf, false).await,
                 _ = resync.tick() => dirty = true,
+                line = next_link_change(&mut links) => match line {
+                    // A tap came (or went): plug it now, not at the next resync.
+                    Some(l) => dirty = l.contains(" tap"),
+                    None => links = None,
+                },
             }
         }
     }))
+}
+
+/// The next link change, or never when the host's links are not watched.
+async fn next_link_change(
+    links: &mut Option<(Child, Lines<BufReader<ChildStdout>>)>,
+) -> Option<String> {
+    match links {
+        Some((_, lines)) => lines.next_line().await.ok().flatten(),
+        None => std::future::pending().await,
+    }
 }

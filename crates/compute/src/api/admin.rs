@@ -451,7 +451,7 @@ async fn project_usage(
             "local_gb": disk, "vcpus": i.flavor.vcpus, "tenant_id": i.project_id,
             "flavor": i.flavor.name, "started_at": fmt(began),
             "ended_at": ended.map(fmt),
-            "state": if i.deleted { "terminated".to_owned() } else { i.vm_state.clone() },
+            "state": if i.deleted { "terminated" } else { i.vm_state.as_str() },
             "uptime": (ended.unwrap_or_else(Utc::now) - began).num_seconds(),
         }));
     }

@@ -2,7 +2,7 @@
 //! actions, addresses, metadata, tags and instance actions.
 
 use super::{base_url, query_get, views, Query, Svc};
-use crate::service::servers::ActionResult;
+use crate::service::servers::{ActionResult, ServerAction};
 use crate::store::{self, instances::Instance};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -79,7 +79,7 @@ async fn filtered(
         items.extend(store::instances::list(&svc.db, project.as_deref(), true).await?);
     }
     items.retain(|i| {
-        let st = views::status(&i.vm_state, i.task_state.as_deref());
+        let st = crate::states::status(i.vm_state, i.task_state);
         if let Some(s) = query_get(q, "status") {
             if !st.eq_ignore_ascii_case(s) {
                 return false;
@@ -267,7 +267,8 @@ pub async fn action(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    Ok(match svc.server_action(&ctx, &id, &body).await? {
+    let action = ServerAction::parse(&body)?;
+    Ok(match svc.server_action(&ctx, &id, action).await? {
         ActionResult::Empty(code) => StatusCode::from_u16(code).expect("status").into_response(),
         ActionResult::Json(code, v) => {
             (StatusCode::from_u16(code).expect("status"), axum::Json(v)).into_response()
@@ -647,7 +648,7 @@ pub async fn diagnostics(
             i.vm_state
         )));
     }
-    let mut d = json!({"memory": i.flavor.ram * 1024, "power_state": i.power_state});
+    let mut d = json!({"memory": i.flavor.ram * 1024, "power_state": i.power_state.code()});
     for cpu in 0..i.flavor.vcpus {
         d[format!("cpu{cpu}_time")] = json!(0);
     }

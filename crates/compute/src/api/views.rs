@@ -1,47 +1,12 @@
 //! The v2.1 response shapes (checked against tempest's schemas): servers,
-//! flavors, and the status Nova derives from vm_state and task_state.
+//! flavors (the status Nova derives from vm_state and task_state is
+//! `crate::states::status`).
 
 use super::base_url;
 use crate::service::ComputeService;
 use crate::store::{catalog::Flavor, instances::Instance};
 use ferrostack_core::auth::AuthContext;
 use serde_json::{json, Map, Value};
-
-/// Nova's API status from (vm_state, task_state).
-pub fn status(vm_state: &str, task_state: Option<&str>) -> &'static str {
-    let t = task_state.unwrap_or("");
-    match vm_state {
-        "active" => match t {
-            "rebooting" | "reboot_pending" | "reboot_started" => "REBOOT",
-            "rebooting_hard" | "reboot_pending_hard" | "reboot_started_hard" => "HARD_REBOOT",
-            "rebuilding" | "rebuild_block_device_mapping" | "rebuild_spawning" => "REBUILD",
-            "resize_prep" | "resize_migrating" | "resize_migrated" | "resize_finish" => "RESIZE",
-            _ => "ACTIVE",
-        },
-        "building" => "BUILD",
-        "stopped" => match t {
-            "resize_prep" | "resize_migrating" | "resize_migrated" | "resize_finish" => "RESIZE",
-            "rebuilding" => "REBUILD",
-            _ => "SHUTOFF",
-        },
-        "resized" => match t {
-            "resize_reverting" => "REVERT_RESIZE",
-            _ => "VERIFY_RESIZE",
-        },
-        "paused" => "PAUSED",
-        "suspended" => "SUSPENDED",
-        "rescued" => "RESCUE",
-        "error" => match t {
-            "rebuilding" => "REBUILD",
-            _ => "ERROR",
-        },
-        "deleted" => "DELETED",
-        "soft-delete" => "SOFT_DELETED",
-        "shelved" => "SHELVED",
-        "shelved_offloaded" => "SHELVED_OFFLOADED",
-        _ => "UNKNOWN",
-    }
-}
 
 pub fn links(svc: &ComputeService, collection: &str, id: &str) -> Value {
     let base = base_url(svc);
@@ -132,7 +97,7 @@ pub fn server_common(svc: &ComputeService, ctx: &AuthContext, i: &Instance) -> V
 /// The detail view (show, list detail).
 pub fn server(svc: &ComputeService, ctx: &AuthContext, i: &Instance) -> Value {
     let base = base_url(svc);
-    let st = status(&i.vm_state, i.task_state.as_deref());
+    let st = crate::states::status(i.vm_state, i.task_state);
     let mut v = json!({
         "id": i.id, "name": i.name, "status": st,
         "tenant_id": i.project_id, "user_id": i.user_id,
@@ -152,7 +117,7 @@ pub fn server(svc: &ComputeService, ctx: &AuthContext, i: &Instance) -> Value {
         "OS-EXT-AZ:availability_zone": i.availability_zone,
         "OS-EXT-STS:task_state": i.task_state,
         "OS-EXT-STS:vm_state": i.vm_state,
-        "OS-EXT-STS:power_state": i.power_state,
+        "OS-EXT-STS:power_state": i.power_state.code(),
         "os-extended-volumes:volumes_attached": [],
         "config_drive": i.config_drive,
     });

@@ -7,7 +7,9 @@
 use super::{Saga, SagaCtx, Step};
 use crate::scheduler;
 use crate::service::servers::{deallocate_ports, instance_spec};
+use crate::states::{PowerState, TaskState, VmState};
 use crate::store::{self, hosts, instances::Vif};
+use ferrostack_compute_agent::protocol::AgentRequest;
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -34,16 +36,18 @@ impl Saga for CreateServer {
 
     async fn succeeded(&self, ctx: &SagaCtx) -> Result<()> {
         let i = store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
-            if i.task_state.as_deref() != Some("deleting") {
-                i.vm_state = "active".into();
+            if i.task_state != Some(TaskState::Deleting) {
+                i.vm_state = VmState::Active;
                 i.task_state = None;
-                i.power_state = 1;
+                i.power_state = PowerState::Running;
                 i.launched_at = Some(store::now());
             }
             Ok(())
         })
         .await?;
-        if i.task_state.as_deref() == Some("deleting") {
+        ctx.record_event("compute__do_build_and_run_instance", Ok(()))
+            .await;
+        if i.task_state == Some(TaskState::Deleting) {
             // Deleted while the last step ran: delete it now.
             super::start(
                 &ctx.svc,
@@ -59,26 +63,28 @@ impl Saga for CreateServer {
     async fn failed(&self, ctx: &SagaCtx, error: &Error) -> Result<()> {
         let mut deleted_in_build = false;
         store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
-            if i.task_state.as_deref() == Some("deleting") {
+            if i.task_state == Some(TaskState::Deleting) {
                 deleted_in_build = true;
-                i.vm_state = "deleted".into();
+                i.vm_state = VmState::Deleted;
                 i.deleted = true;
                 i.terminated_at = Some(store::now());
             } else {
-                i.vm_state = "error".into();
+                i.vm_state = VmState::Error;
                 i.fault = Some(store::instances::Fault {
-                    code: 500,
+                    code: fault_code(error),
                     message: error.message().to_owned(),
                     created: store::now(),
                 });
             }
             i.task_state = None;
-            i.power_state = 0;
+            i.power_state = PowerState::NoState;
             i.host = None;
             i.node = None;
             Ok(())
         })
         .await?;
+        ctx.record_event("compute__do_build_and_run_instance", Err(error))
+            .await;
         if deleted_in_build {
             if let Some(g) =
                 store::server_groups::of_instance(&ctx.svc.db, &ctx.instance_id).await?
@@ -92,15 +98,15 @@ impl Saga for CreateServer {
 }
 
 /// Stop the build when the server was deleted meanwhile.
-async fn still_wanted(ctx: &SagaCtx, task_state: &str) -> Result<store::instances::Instance> {
+async fn still_wanted(ctx: &SagaCtx, task_state: TaskState) -> Result<store::instances::Instance> {
     let i = store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
-        if i.task_state.as_deref() == Some("deleting") || i.deleted {
+        if i.task_state == Some(TaskState::Deleting) || i.deleted {
             return Err(Error::Conflict(format!(
                 "Instance {} was deleted during its build.",
                 i.id
             )));
         }
-        i.task_state = Some(task_state.into());
+        i.task_state = Some(task_state);
         Ok(())
     })
     .await?;
@@ -116,7 +122,7 @@ impl Step for Schedule {
     }
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
-        let i = still_wanted(ctx, "scheduling").await?;
+        let i = still_wanted(ctx, TaskState::Scheduling).await?;
         let host = match hosts::get_claim(&ctx.svc.db, &i.id, "instance").await? {
             Some((host, _)) => host,
             None => {
@@ -181,11 +187,12 @@ impl Step for Schedule {
 struct AllocatePorts;
 
 /// The VIF view of a Neutron port.
-pub fn vif_of(port: &Value, network_name: &str, created_by_compute: bool) -> Vif {
+pub fn vif_of(port: &Value, network: &NetworkInfo, created_by_compute: bool) -> Vif {
     Vif {
         port_id: port["id"].as_str().unwrap_or_default().into(),
         network_id: port["network_id"].as_str().unwrap_or_default().into(),
-        network_name: network_name.into(),
+        network_name: network.name.clone(),
+        mtu: network.mtu,
         mac_address: port["mac_address"].as_str().unwrap_or_default().into(),
         ips: port["fixed_ips"]
             .as_array()
@@ -207,7 +214,7 @@ impl Step for AllocatePorts {
     }
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
-        let i = still_wanted(ctx, "networking").await?;
+        let i = still_wanted(ctx, TaskState::Networking).await?;
         let net = &ctx.svc.network;
         let host = i.host.clone().unwrap_or_default();
         let owner = format!("compute:{}", i.availability_zone);
@@ -227,13 +234,13 @@ impl Step for AllocatePorts {
                     .ok_or_else(|| {
                         Error::BadRequest(format!("Port {port_id} could not be found."))
                     })?;
-                let name =
-                    network_name(ctx, port["network_id"].as_str().unwrap_or_default()).await?;
-                vifs.push(vif_of(&port, &name, false));
+                let net =
+                    network_info(ctx, port["network_id"].as_str().unwrap_or_default()).await?;
+                vifs.push(vif_of(&port, &net, false));
                 continue;
             }
             let network_id = r.network_id.clone().unwrap_or_default();
-            let name = network_name(ctx, &network_id).await?;
+            let name = network_info(ctx, &network_id).await?;
             let reuse = existing.iter().find(|p| {
                 p["network_id"] == network_id.as_str()
                     && !vifs.iter().any(|v: &Vif| p["id"] == v.port_id.as_str())
@@ -292,14 +299,31 @@ impl Step for AllocatePorts {
     }
 }
 
-async fn network_name(ctx: &SagaCtx, id: &str) -> Result<String> {
+/// What a guest's interface needs to know of its network.
+pub struct NetworkInfo {
+    pub name: String,
+    pub mtu: Option<u32>,
+}
+
+async fn network_info(ctx: &SagaCtx, id: &str) -> Result<NetworkInfo> {
     let n = ctx
         .svc
         .network
         .get("network", id)
         .await?
         .ok_or_else(|| Error::BadRequest(format!("Network {id} could not be found.")))?;
-    Ok(n["name"].as_str().unwrap_or(id).to_owned())
+    Ok(NetworkInfo {
+        name: n["name"].as_str().unwrap_or(id).to_owned(),
+        mtu: n["mtu"].as_u64().and_then(|m| u32::try_from(m).ok()),
+    })
+}
+
+/// Nova's fault codes: 500, except what the request itself got wrong.
+fn fault_code(e: &Error) -> i64 {
+    match e.status().as_u16() {
+        400 | 404 | 409 => 400,
+        _ => 500,
+    }
 }
 
 /// The ids of the security groups named at boot, in the server's project.
@@ -343,10 +367,15 @@ impl Step for CacheImage {
     }
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
-        let i = still_wanted(ctx, "block_device_mapping").await?;
+        let i = still_wanted(ctx, TaskState::BlockDeviceMapping).await?;
         let host = i.host.clone().unwrap_or_default();
         ctx.svc
-            .agent_call(&host, "cache_image", json!({"image_id": i.image_ref}))
+            .agent(
+                &host,
+                AgentRequest::CacheImage {
+                    image_id: i.image_ref.clone(),
+                },
+            )
             .await?;
         Ok(())
     }
@@ -366,10 +395,17 @@ impl Step for Spawn {
     }
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
-        let i = still_wanted(ctx, "spawning").await?;
+        let i = still_wanted(ctx, TaskState::Spawning).await?;
         let host = i.host.clone().unwrap_or_default();
+        let config_drive = ctx.svc.config_drive_for(&i).await?;
         ctx.svc
-            .agent_call(&host, "spawn", json!({"instance": instance_spec(&i)}))
+            .agent(
+                &host,
+                AgentRequest::Spawn {
+                    instance: instance_spec(&i),
+                    config_drive,
+                },
+            )
             .await?;
         Ok(())
     }
@@ -380,7 +416,12 @@ impl Step for Spawn {
             .ok_or_else(|| Error::Internal("instance record vanished".into()))?;
         if let Some(host) = &i.host {
             ctx.svc
-                .agent_call(host, "destroy", json!({"instance_id": i.id}))
+                .agent(
+                    host,
+                    AgentRequest::Destroy {
+                        instance_id: i.id.clone(),
+                    },
+                )
                 .await?;
         }
         Ok(())
@@ -396,7 +437,7 @@ impl Step for WaitVifPlugged {
     }
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
-        let i = still_wanted(ctx, "spawning").await?;
+        let i = still_wanted(ctx, TaskState::Spawning).await?;
         let cfg = &ctx.svc.config.compute;
         if cfg.vif_plugging_timeout == 0
             || (cfg.driver == "fake" && cfg.fake_skip_vif_wait)

@@ -5,9 +5,10 @@
 use super::{Saga, SagaCtx, Step};
 use crate::scheduler::COMPUTE_BINARY;
 use crate::service::servers::deallocate_ports;
+use crate::states::{PowerState, VmState};
 use crate::store::{self, hosts};
+use ferrostack_compute_agent::protocol::AgentRequest;
 use ferrostack_core::{Error, Result};
-use serde_json::json;
 
 pub const KIND: &str = "delete_server";
 
@@ -38,9 +39,9 @@ impl Saga for DeleteServer {
             store::server_groups::set_member(&ctx.svc.db, &g.id, &ctx.instance_id, false).await?;
         }
         store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
-            i.vm_state = "deleted".into();
+            i.vm_state = VmState::Deleted;
             i.task_state = None;
-            i.power_state = 0;
+            i.power_state = PowerState::NoState;
             i.deleted = true;
             i.terminated_at = Some(store::now());
             Ok(())
@@ -51,7 +52,7 @@ impl Saga for DeleteServer {
 
     async fn failed(&self, ctx: &SagaCtx, error: &Error) -> Result<()> {
         store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
-            i.vm_state = "error".into();
+            i.vm_state = VmState::Error;
             i.task_state = None;
             i.fault = Some(store::instances::Fault {
                 code: 500,
@@ -75,6 +76,7 @@ impl Step for Destroy {
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
         let i = instance(ctx).await?;
+        store::console_tokens::delete_for_instance(&ctx.svc.db, &i.id).await?;
         let Some(host) = &i.host else {
             return Ok(());
         };
@@ -84,7 +86,12 @@ impl Step for Destroy {
         };
         if up {
             ctx.svc
-                .agent_call(host, "destroy", json!({"instance_id": i.id}))
+                .agent(
+                    host,
+                    AgentRequest::Destroy {
+                        instance_id: i.id.clone(),
+                    },
+                )
                 .await?;
         } else {
             tracing::warn!(instance = %i.id, host = %host, "compute host is down; deleting locally");

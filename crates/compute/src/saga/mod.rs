@@ -8,10 +8,18 @@
 
 pub mod create_server;
 pub mod delete_server;
+pub mod power_action;
+pub mod rebuild_server;
 pub mod resize_server;
+pub mod revert_resize;
+pub mod snapshot_server;
 
 use crate::service::ComputeService;
-use crate::store::sagas::{self, SagaRow};
+use crate::store::{
+    self,
+    sagas::{self, SagaRow},
+};
+use ferrostack_compute_agent::protocol::AgentRequest;
 use ferrostack_core::{Error, Result};
 use serde_json::Value;
 use std::sync::Arc;
@@ -22,6 +30,47 @@ pub struct SagaCtx {
     pub saga_id: String,
     pub instance_id: String,
     pub params: Value,
+    /// When this run of the saga began (for instance action events).
+    pub started: String,
+}
+
+impl SagaCtx {
+    /// The saga's parameters as the type its kind defines.
+    pub fn params<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.params.clone())
+            .map_err(|e| Error::Internal(format!("saga {} has bad parameters: {e}", self.saga_id)))
+    }
+
+    /// The saga's instance, deleted or not.
+    pub async fn instance(&self) -> Result<store::instances::Instance> {
+        store::instances::get(&self.svc.db, &self.instance_id)
+            .await?
+            .ok_or_else(|| Error::Internal("instance record vanished".into()))
+    }
+
+    /// Ask the agent of the instance's host.
+    pub async fn agent(&self, request: AgentRequest) -> Result<()> {
+        let i = self.instance().await?;
+        let host = i
+            .host
+            .ok_or_else(|| Error::Conflict(format!("Instance {} has no host.", i.id)))?;
+        self.svc.agent(&host, request).await.map(|_| ())
+    }
+
+    /// Record how the instance action this saga serves went
+    /// (`compute_reboot_instance`, …), when the saga carries one.
+    pub async fn record_event(&self, event: &str, outcome: std::result::Result<(), &Error>) {
+        let Some(action_id) = self.params["action_id"].as_str() else {
+            return;
+        };
+        let outcome = outcome.map_err(|e| e.message().to_owned());
+        if let Err(e) =
+            store::instances::action_event(&self.svc.db, action_id, event, &self.started, outcome)
+                .await
+        {
+            tracing::warn!(instance = %self.instance_id, error = %e, "action event not recorded");
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -43,11 +92,26 @@ pub trait Saga: Send + Sync {
     async fn failed(&self, ctx: &SagaCtx, error: &Error) -> Result<()>;
 }
 
-fn saga_of(kind: &str) -> Option<Box<dyn Saga>> {
+/// Every saga kind, for tests that exercise each one.
+pub const KINDS: &[&str] = &[
+    create_server::KIND,
+    delete_server::KIND,
+    resize_server::KIND,
+    revert_resize::KIND,
+    power_action::KIND,
+    rebuild_server::KIND,
+    snapshot_server::KIND,
+];
+
+pub fn saga_of(kind: &str) -> Option<Box<dyn Saga>> {
     match kind {
         create_server::KIND => Some(Box::new(create_server::CreateServer)),
         delete_server::KIND => Some(Box::new(delete_server::DeleteServer)),
         resize_server::KIND => Some(Box::new(resize_server::ResizeServer)),
+        revert_resize::KIND => Some(Box::new(revert_resize::RevertResize)),
+        power_action::KIND => Some(Box::new(power_action::PowerActionSaga)),
+        rebuild_server::KIND => Some(Box::new(rebuild_server::RebuildServer)),
+        snapshot_server::KIND => Some(Box::new(snapshot_server::SnapshotServer)),
         _ => None,
     }
 }
@@ -110,6 +174,7 @@ pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
         saga_id: row.id.clone(),
         instance_id: row.instance_id.clone(),
         params: row.params.clone(),
+        started: store::now(),
     };
     let steps = saga.steps();
     let recorded = sagas::steps(&svc.db, &row.id).await?;

@@ -5,9 +5,10 @@
 use super::{Saga, SagaCtx, Step};
 use crate::scheduler;
 use crate::service::servers::instance_spec;
+use crate::states::VmState;
 use crate::store::{self, hosts};
+use ferrostack_compute_agent::protocol::AgentRequest;
 use ferrostack_core::{Error, Result};
-use serde_json::json;
 
 pub const KIND: &str = "resize_server";
 
@@ -39,11 +40,12 @@ impl Saga for ResizeServer {
             let new = i.new_flavor.clone().unwrap_or_default();
             i.old_flavor = Some(std::mem::replace(&mut i.flavor, new));
             i.new_flavor = None;
-            i.vm_state = "resized".into();
+            i.vm_state = VmState::Resized;
             i.task_state = None;
             Ok(())
         })
         .await?;
+        ctx.record_event("compute_resize_instance", Ok(())).await;
         let i = store::instances::get(&ctx.svc.db, &ctx.instance_id).await?;
         store::migrations::finish_migration(
             &ctx.svc.db,
@@ -59,11 +61,13 @@ impl Saga for ResizeServer {
         tracing::warn!(instance = %ctx.instance_id, error = %error, "resize failed and was rolled back");
         store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
             i.new_flavor = None;
-            i.vm_state = i.old_vm_state.take().unwrap_or_else(|| "active".into());
+            i.vm_state = i.old_vm_state.take().unwrap_or(VmState::Active);
             i.task_state = None;
             Ok(())
         })
         .await?;
+        ctx.record_event("compute_resize_instance", Err(error))
+            .await;
         store::migrations::finish_migration(&ctx.svc.db, &ctx.instance_id, "error", None).await?;
         Ok(())
     }
@@ -114,19 +118,17 @@ impl Step for ResizeGuest {
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
         let (mut i, f) = new_flavor(ctx).await?;
         i.flavor = f;
-        let host = i.host.clone().unwrap_or_default();
-        ctx.svc
-            .agent_call(&host, "resize", json!({"instance": instance_spec(&i)}))
-            .await?;
-        Ok(())
+        ctx.agent(AgentRequest::Resize {
+            instance: instance_spec(&i),
+        })
+        .await
     }
 
     async fn undo(&self, ctx: &SagaCtx) -> Result<()> {
         let (i, _) = new_flavor(ctx).await?;
-        let host = i.host.clone().unwrap_or_default();
-        ctx.svc
-            .agent_call(&host, "resize", json!({"instance": instance_spec(&i)}))
-            .await?;
-        Ok(())
+        ctx.agent(AgentRequest::RevertResize {
+            instance: instance_spec(&i),
+        })
+        .await
     }
 }

@@ -3,21 +3,24 @@
 //! long operations run as sagas (`crate::saga`), host work goes to compute
 //! agents over the bus.
 
+pub mod consoles;
 pub mod flavors;
 pub mod floating_ips;
 pub mod keypairs;
+pub mod metadata;
 pub mod quotas;
 pub mod servers;
 
 use crate::clients::{ImageClient, NetworkClient};
 use crate::store::{self, hosts::ServiceRow, instances::Instance};
-use ferrostack_bus::{RpcMessage, SharedBus};
+use ferrostack_bus::SharedBus;
+use ferrostack_compute_agent::protocol::{call_agent, AgentError, AgentReply, AgentRequest};
 use ferrostack_core::auth::AuthContext;
 use ferrostack_core::config::Config;
 use ferrostack_core::service_client::{ServiceClient, ServiceCredentials};
 use ferrostack_core::{Error, Result};
 use ferrostack_db::Db;
-use serde_json::Value;
+use ferrostack_hypervisor::DriverError;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,12 +30,24 @@ tokio::task_local! {
     pub static REQUEST_ID: String;
 }
 
-/// The bus topic the API side serves for agents (heartbeats, power states).
-pub const CONDUCTOR_TOPIC: &str = "compute-conductor";
+pub use ferrostack_compute_agent::protocol::{agent_topic, CONDUCTOR_TOPIC};
 
-/// The bus topic of one host's compute agent.
-pub fn agent_topic(host: &str) -> String {
-    format!("compute.{host}")
+/// An agent's failure as the API and a server's fault show it: the
+/// driver's own message, with the status its kind calls for.
+pub fn agent_error(e: AgentError) -> Error {
+    match e {
+        AgentError::Driver(d) => match d {
+            DriverError::InstanceNotFound(m) => Error::NotFound(m),
+            DriverError::InvalidState(m) => Error::Conflict(m),
+            DriverError::InvalidImage(m) | DriverError::InvalidRequest(m) => Error::BadRequest(m),
+            DriverError::NotSupported(m) => Error::NotImplemented(m),
+            DriverError::HypervisorUnavailable(m) => Error::Unavailable(m),
+            DriverError::Failed(m) => Error::Internal(m),
+        },
+        AgentError::Image(m) => Error::Unavailable(m),
+        AgentError::BadRequest(m) => Error::Internal(m),
+        AgentError::Unreachable(m) => Error::Unavailable(m),
+    }
 }
 
 pub struct ComputeService {
@@ -136,37 +151,14 @@ impl ComputeService {
             .contains(&format!("crash_after:{step}"))
     }
 
-    /// Call the compute agent of `host` and wait for its answer.
-    /// An agent that is not listening yet (a node starting up) is waited
-    /// for up to the RPC timeout.
-    pub async fn agent_call(&self, host: &str, method: &str, args: Value) -> Result<Value> {
+    /// Ask the compute agent of `host` and wait for its answer. An agent
+    /// that is not listening yet (a node starting up) is waited for up to
+    /// the RPC timeout.
+    pub async fn agent(&self, host: &str, request: AgentRequest) -> Result<AgentReply> {
         let timeout = Duration::from_secs(self.config.compute.rpc_timeout);
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let r = self
-                .bus
-                .call(
-                    &agent_topic(host),
-                    RpcMessage {
-                        method: method.into(),
-                        args: args.clone(),
-                    },
-                    timeout,
-                )
-                .await;
-            match r {
-                Ok(v) => return Ok(v),
-                Err(ferrostack_bus::BusError::NoConsumer(_))
-                    if tokio::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                Err(ferrostack_bus::BusError::Remote { message, .. }) => {
-                    return Err(Error::Internal(message))
-                }
-                Err(e) => return Err(Error::Internal(e.to_string())),
-            }
-        }
+        call_agent(&self.bus, host, &request, timeout)
+            .await
+            .map_err(agent_error)
     }
 
     /// Whether a compute service is up: heartbeat recent and not forced down.

@@ -2,6 +2,7 @@
 //! network service reports.
 
 use super::catalog::Flavor;
+use crate::states::{power_code, PowerState, TaskState, VmState};
 use ferrostack_core::{Error, Result};
 use ferrostack_db::{sqlx, Db, DbResultExt, RowExt};
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,9 @@ pub struct Vif {
     pub network_id: String,
     pub network_name: String,
     pub mac_address: String,
+    /// The network's MTU (the guest's NIC gets it).
+    #[serde(default)]
+    pub mtu: Option<u32>,
     /// (address, IP version)
     pub ips: Vec<(String, i64)>,
     /// True when Nova created the port (and so deletes it with the server).
@@ -45,9 +49,10 @@ pub struct Instance {
     pub name: String,
     pub host: Option<String>,
     pub node: Option<String>,
-    pub vm_state: String,
-    pub task_state: Option<String>,
-    pub power_state: i64,
+    pub vm_state: VmState,
+    pub task_state: Option<TaskState>,
+    #[serde(with = "power_code")]
+    pub power_state: PowerState,
     pub deleted: bool,
     pub created_at: String,
     pub updated_at: String,
@@ -79,7 +84,12 @@ pub struct Instance {
     pub access_ip_v6: String,
     pub instance_name: String,
     /// The state to return to when a resize is reverted (Nova's `old_vm_state`).
-    pub old_vm_state: Option<String>,
+    pub old_vm_state: Option<VmState>,
+    /// The password the guest posted to the metadata service (encrypted by
+    /// the guest with the user's key), as Nova keeps it in system metadata.
+    pub guest_password: Option<String>,
+    /// Whether the guest was built with a config drive.
+    pub has_config_drive: bool,
     #[serde(skip)]
     pub rev: i64,
 }
@@ -98,9 +108,9 @@ pub async fn insert(db: &Db, i: &Instance) -> Result<()> {
     .bind(&i.project_id)
     .bind(&i.user_id)
     .bind(i.host.clone())
-    .bind(&i.vm_state)
-    .bind(i.task_state.clone())
-    .bind(i.power_state)
+    .bind(i.vm_state.as_str())
+    .bind(i.task_state.map(TaskState::as_str))
+    .bind(i.power_state.code())
     .bind(i.deleted as i64)
     .bind(&i.created_at)
     .bind(&i.updated_at)
@@ -176,9 +186,9 @@ where
             "UPDATE instances SET host = ?, vm_state = ?, task_state = ?, power_state = ?, deleted = ?, updated_at = ?, body = ?, rev = ? WHERE id = ? AND rev = ?",
         ))
         .bind(i.host.clone())
-        .bind(&i.vm_state)
-        .bind(i.task_state.clone())
-        .bind(i.power_state)
+        .bind(i.vm_state.as_str())
+        .bind(i.task_state.map(TaskState::as_str))
+        .bind(i.power_state.code())
         .bind(i.deleted as i64)
         .bind(&i.updated_at)
         .bind(serde_json::to_string(&i).expect("instance serializes"))

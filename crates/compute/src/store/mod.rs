@@ -6,6 +6,7 @@
 
 pub mod aggregates;
 pub mod catalog;
+pub mod console_tokens;
 pub mod hosts;
 pub mod instances;
 pub mod migrations;
@@ -55,6 +56,13 @@ CREATE TABLE aggregates (id BIGINT PRIMARY KEY, name VARCHAR(255) NOT NULL, host
 CREATE UNIQUE INDEX aggregates_name ON aggregates (name);
 CREATE TABLE migrations (id BIGINT PRIMARY KEY, instance_uuid VARCHAR(36) NOT NULL, source_compute VARCHAR(255), dest_compute VARCHAR(255), source_node VARCHAR(255), dest_node VARCHAR(255), dest_host VARCHAR(255), old_flavor_id VARCHAR(255) NOT NULL, new_flavor_id VARCHAR(255) NOT NULL, status VARCHAR(32) NOT NULL, migration_type VARCHAR(32) NOT NULL, created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32));
 CREATE INDEX migrations_instance ON migrations (instance_uuid)
+",
+}, Migration {
+    version: 4,
+    name: "compute_console_tokens",
+    sql: "
+CREATE TABLE console_auth_tokens (token_hash VARCHAR(64) PRIMARY KEY, console_type VARCHAR(32) NOT NULL, instance_id VARCHAR(36) NOT NULL, host VARCHAR(255) NOT NULL, target TEXT NOT NULL, access_url TEXT NOT NULL, expires_at BIGINT NOT NULL);
+CREATE INDEX console_auth_tokens_instance ON console_auth_tokens (instance_id)
 ",
 }];
 

@@ -1,0 +1,192 @@
+//! What the agent does for each request: everything goes through the
+//! driver; images come from the cache; config drives are written here.
+
+use crate::image_cache::{CacheError, CachedImage};
+use crate::protocol::{AgentError, AgentReply, AgentRequest, AgentResult};
+use crate::ComputeAgent;
+use ferrostack_hypervisor::{DiskFormat, DriverError, GuestDisks, InstanceSpec};
+use ferrostack_metadata::InstanceMetadata;
+use std::path::PathBuf;
+
+/// How much of a console log one request reads at most (Nova's
+/// `MAX_CONSOLE_BYTES`).
+const MAX_CONSOLE_BYTES: usize = 100 * 1024;
+
+impl From<CacheError> for AgentError {
+    fn from(e: CacheError) -> Self {
+        match e {
+            CacheError::InvalidImage(m) => AgentError::Driver(DriverError::InvalidImage(m)),
+            CacheError::Api(m) => AgentError::Image(m),
+            CacheError::Host(m) => AgentError::Driver(DriverError::Failed(m)),
+        }
+    }
+}
+
+impl ComputeAgent {
+    pub async fn handle(&self, request: AgentRequest) -> AgentResult {
+        let method = request.method();
+        let started = std::time::Instant::now();
+        let result = self.run(request).await;
+        match &result {
+            Ok(_) => tracing::debug!(
+                method,
+                ms = started.elapsed().as_millis() as u64,
+                "agent request done"
+            ),
+            Err(e) => tracing::warn!(method, error = %e, "agent request failed"),
+        }
+        result
+    }
+
+    async fn run(&self, request: AgentRequest) -> AgentResult {
+        let d = &self.driver;
+        let done =
+            |r: Result<(), DriverError>| r.map(|_| AgentReply::Done).map_err(AgentError::from);
+        match request {
+            AgentRequest::CacheImage { image_id } => {
+                self.prepare_image(&image_id).await?;
+                Ok(AgentReply::Done)
+            }
+            AgentRequest::Spawn {
+                instance,
+                config_drive,
+            } => self.spawn(&instance, config_drive.as_deref()).await,
+            AgentRequest::Destroy { instance_id } => done(d.destroy(&instance_id).await),
+            AgentRequest::Reboot { instance_id, kind } => done(d.reboot(&instance_id, kind).await),
+            AgentRequest::PowerOff { instance_id } => done(d.power_off(&instance_id).await),
+            AgentRequest::PowerOn { instance_id } => done(d.power_on(&instance_id).await),
+            AgentRequest::Pause { instance_id } => done(d.pause(&instance_id).await),
+            AgentRequest::Unpause { instance_id } => done(d.unpause(&instance_id).await),
+            AgentRequest::Suspend { instance_id } => done(d.suspend(&instance_id).await),
+            AgentRequest::Resume { instance_id } => done(d.resume(&instance_id).await),
+            AgentRequest::Resize { instance } => done(d.resize(&instance).await),
+            AgentRequest::ConfirmResize { instance_id } => {
+                done(d.confirm_resize(&instance_id).await)
+            }
+            AgentRequest::RevertResize { instance } => done(d.revert_resize(&instance).await),
+            AgentRequest::GetInfo { instance_id } => {
+                Ok(AgentReply::PowerState(d.get_info(&instance_id).await?))
+            }
+            AgentRequest::ListInstances => Ok(AgentReply::Instances(d.list_instances().await?)),
+            AgentRequest::ConsoleOutput {
+                instance_id,
+                length,
+            } => {
+                let text = d.console_output(&instance_id, MAX_CONSOLE_BYTES).await?;
+                Ok(AgentReply::ConsoleOutput(last_lines(&text, length)))
+            }
+            AgentRequest::Snapshot {
+                instance_id,
+                image_id,
+            } => self.snapshot(&instance_id, &image_id).await,
+            AgentRequest::VncConsole { instance_id } => {
+                Ok(AgentReply::Console(d.vnc_console(&instance_id).await?))
+            }
+        }
+    }
+
+    fn staging_file(&self, what: &str, id: &str) -> Result<PathBuf, AgentError> {
+        std::fs::create_dir_all(&self.settings.work_dir).map_err(|e| {
+            AgentError::Driver(DriverError::failed("creating the staging directory", e))
+        })?;
+        Ok(self
+            .settings
+            .work_dir
+            .join(format!("{id}.{what}-{}", uuid::Uuid::new_v4())))
+    }
+
+    /// The image in the cache; for a driver whose guests read no disks,
+    /// only a check that the image exists and is active.
+    async fn prepare_image(&self, image_id: &str) -> Result<CachedImage, AgentError> {
+        if self.driver.uses_disks() {
+            return Ok(self.cache.fetch(image_id).await?);
+        }
+        let record = self
+            .images
+            .get(image_id)
+            .await
+            .map_err(|e| AgentError::Image(e.to_string()))?
+            .ok_or_else(|| AgentError::Image(format!("Image {image_id} could not be found.")))?;
+        if record["status"] != "active" {
+            return Err(AgentError::Driver(DriverError::InvalidImage(format!(
+                "Image {image_id} is not active."
+            ))));
+        }
+        Ok(CachedImage {
+            path: PathBuf::new(),
+            format: DiskFormat::Raw,
+        })
+    }
+
+    async fn spawn(&self, spec: &InstanceSpec, metadata: Option<&InstanceMetadata>) -> AgentResult {
+        let image = self.prepare_image(&spec.image_id).await?;
+        let config_drive = match metadata {
+            Some(md) => {
+                let path = self.staging_file("config-drive", &spec.id)?;
+                ferrostack_metadata::build_config_drive(md, &path)
+                    .await
+                    .map_err(|e| {
+                        AgentError::Driver(DriverError::Failed(format!(
+                            "The config drive could not be made: {e}"
+                        )))
+                    })?;
+                Some(path)
+            }
+            None => None,
+        };
+        let disks = GuestDisks {
+            base: image.path,
+            base_format: image.format,
+            config_drive: config_drive.clone(),
+        };
+        let result = self.driver.spawn(spec, &disks).await;
+        if let Some(p) = config_drive {
+            // The driver moved it into the guest's directory; a failed spawn did not.
+            let _ = tokio::fs::remove_file(p).await;
+        }
+        result?;
+        Ok(AgentReply::Done)
+    }
+
+    /// Snapshot the guest into a staging file, then stream it into the
+    /// image record; the staging file goes in every case.
+    async fn snapshot(&self, instance_id: &str, image_id: &str) -> AgentResult {
+        let dest = self.staging_file("snapshot", instance_id)?;
+        let result = async {
+            self.driver.snapshot(instance_id, &dest).await?;
+            self.images
+                .upload_file(image_id, &dest)
+                .await
+                .map_err(|e| AgentError::Image(e.to_string()))?;
+            Ok(AgentReply::Done)
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&dest).await;
+        result
+    }
+}
+
+/// The last `length` lines of a console log (all of it when `None`).
+pub fn last_lines(text: &str, length: Option<u32>) -> String {
+    let Some(n) = length else {
+        return text.to_owned();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n as usize);
+    let mut out = lines[start..].join("\n");
+    if !out.is_empty() && text.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn last_lines_counts_from_the_end() {
+        assert_eq!(super::last_lines("a\nb\nc\n", Some(2)), "b\nc\n");
+        assert_eq!(super::last_lines("a\nb\nc", None), "a\nb\nc");
+        assert_eq!(super::last_lines("a\nb\nc\n", Some(0)), "");
+        assert_eq!(super::last_lines("a\n", Some(10)), "a\n");
+    }
+}

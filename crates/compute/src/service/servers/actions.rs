@@ -1,0 +1,624 @@
+//! `POST /servers/{id}/action`: the body is parsed once into a typed
+//! [`ServerAction`]; each action checks Nova's allowed states, sets the
+//! task state with a compare-and-set, and hands anything that touches the
+//! guest to a saga, so a restart never leaves a task state stuck.
+
+use super::{bad, conflict_state, random_password};
+use crate::saga::{self, power_action::PowerAction};
+use crate::service::ComputeService;
+use crate::states::{TaskState, VmState};
+use crate::store::{self, instances::Instance};
+use ferrostack_compute_agent::protocol::{AgentReply, AgentRequest};
+use ferrostack_core::auth::AuthContext;
+use ferrostack_core::{Error, Result};
+use ferrostack_hypervisor::RebootKind;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What an action answers.
+pub enum ActionResult {
+    Empty(u16),
+    Json(u16, Value),
+    /// rebuild: the server as it is now and its admin password.
+    Rebuilt(Box<Instance>, String),
+    /// createImage: the new image's id (for the `Location` header).
+    Image(String),
+}
+
+/// The arguments of `rebuild`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RebuildArgs {
+    pub image_id: String,
+    pub name: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub admin_pass: Option<String>,
+}
+
+/// The arguments of `createImage` and `createBackup`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageArgs {
+    pub name: String,
+    pub metadata: BTreeMap<String, String>,
+    /// createBackup: its type and how many of that type to keep.
+    pub backup: Option<(String, i64)>,
+}
+
+/// One server action, as Nova's API names them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServerAction {
+    /// reboot, os-stop, os-start, pause, unpause, suspend, resume.
+    Power(PowerAction),
+    Lock,
+    Unlock,
+    ResetState(VmState),
+    ConsoleOutput {
+        length: Option<u32>,
+    },
+    VncConsole {
+        console_type: String,
+    },
+    Rebuild(RebuildArgs),
+    CreateImage(ImageArgs),
+    Restore,
+    ForceDelete,
+    InjectNetworkInfo,
+    ResetNetwork,
+    AddFloatingIp {
+        address: String,
+        fixed_address: Option<String>,
+    },
+    RemoveFloatingIp {
+        address: String,
+    },
+    AddSecurityGroup(String),
+    RemoveSecurityGroup(String),
+    Resize {
+        flavor_ref: String,
+    },
+    ConfirmResize,
+    RevertResize,
+}
+
+fn string_arg(args: &Value, action: &str, key: &str) -> Result<String> {
+    args.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| bad(action, &format!("'{key}' is a required property")))
+}
+
+fn ip_arg(args: &Value, key: &str) -> Result<Option<String>> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_str()
+            .filter(|a| a.parse::<std::net::IpAddr>().is_ok())
+            .map(|a| Some(a.to_owned()))
+            .ok_or_else(|| bad(key, &format!("Value: {v}. {v} is not a valid IP address"))),
+    }
+}
+
+fn int_arg(v: &Value) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+impl ServerAction {
+    /// Read the action from the request body (`{"<action>": {args}}`).
+    pub fn parse(body: &Value) -> Result<ServerAction> {
+        let obj = body
+            .as_object()
+            .filter(|o| o.len() == 1)
+            .ok_or_else(|| Error::BadRequest("There is no such action".into()))?;
+        let (name, args) = obj.iter().next().expect("one key");
+        let power = |p| Ok(ServerAction::Power(p));
+        match name.as_str() {
+            "reboot" => {
+                let kind = args["type"].as_str().unwrap_or("");
+                match kind.to_ascii_uppercase().as_str() {
+                    "HARD" => power(PowerAction::Reboot(RebootKind::Hard)),
+                    "SOFT" => power(PowerAction::Reboot(RebootKind::Soft)),
+                    _ => Err(bad("type", &format!("Value: {kind}. '{kind}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']"))),
+                }
+            }
+            "os-stop" => power(PowerAction::Stop),
+            "os-start" => power(PowerAction::Start),
+            "pause" => power(PowerAction::Pause),
+            "unpause" => power(PowerAction::Unpause),
+            "suspend" => power(PowerAction::Suspend),
+            "resume" => power(PowerAction::Resume),
+            "lock" => Ok(ServerAction::Lock),
+            "unlock" => Ok(ServerAction::Unlock),
+            "os-resetState" => {
+                let state = args["state"].as_str().unwrap_or("");
+                match state {
+                    "active" => Ok(ServerAction::ResetState(VmState::Active)),
+                    "error" => Ok(ServerAction::ResetState(VmState::Error)),
+                    _ => Err(bad(
+                        "state",
+                        &format!("Value: {state}. '{state}' is not one of ['active', 'error']"),
+                    )),
+                }
+            }
+            "os-getConsoleOutput" => {
+                let length = match args.get("length") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => {
+                        let n =
+                            int_arg(v).ok_or_else(|| bad("length", "Value must be an integer."))?;
+                        if n < -1 {
+                            return Err(bad(
+                                "length",
+                                &format!("Value: {n}. {n} is less than the minimum of -1"),
+                            ));
+                        }
+                        // -1 means everything, as in Nova.
+                        u32::try_from(n).ok()
+                    }
+                };
+                Ok(ServerAction::ConsoleOutput { length })
+            }
+            "os-getVNCConsole" => Ok(ServerAction::VncConsole {
+                console_type: string_arg(args, "os-getVNCConsole", "type")?,
+            }),
+            "rebuild" => Self::parse_rebuild(args),
+            "createImage" => Ok(ServerAction::CreateImage(Self::parse_image(args, None)?)),
+            "createBackup" => {
+                let backup_type = string_arg(args, "createBackup", "backup_type")?;
+                let rotation = args
+                    .get("rotation")
+                    .and_then(int_arg)
+                    .filter(|r| *r >= 0)
+                    .ok_or_else(|| bad("rotation", "Value must be an integer >= 0."))?;
+                Ok(ServerAction::CreateImage(Self::parse_image(
+                    args,
+                    Some((backup_type, rotation)),
+                )?))
+            }
+            "restore" => Ok(ServerAction::Restore),
+            "forceDelete" => Ok(ServerAction::ForceDelete),
+            "injectNetworkInfo" => Ok(ServerAction::InjectNetworkInfo),
+            "resetNetwork" => Ok(ServerAction::ResetNetwork),
+            "addFloatingIp" => Ok(ServerAction::AddFloatingIp {
+                address: ip_arg(args, "address")?
+                    .ok_or_else(|| bad("address", "'address' is a required property"))?,
+                fixed_address: ip_arg(args, "fixed_address")?,
+            }),
+            "removeFloatingIp" => Ok(ServerAction::RemoveFloatingIp {
+                address: ip_arg(args, "address")?
+                    .ok_or_else(|| bad("address", "'address' is a required property"))?,
+            }),
+            "addSecurityGroup" => Ok(ServerAction::AddSecurityGroup(string_arg(
+                args,
+                "addSecurityGroup",
+                "name",
+            )?)),
+            "removeSecurityGroup" => Ok(ServerAction::RemoveSecurityGroup(string_arg(
+                args,
+                "removeSecurityGroup",
+                "name",
+            )?)),
+            "resize" => {
+                let v = args
+                    .get("flavorRef")
+                    .ok_or_else(|| bad("resize", "'flavorRef' is a required property"))?;
+                Ok(ServerAction::Resize {
+                    flavor_ref: super::create::ref_id(v, "flavorRef")?,
+                })
+            }
+            "confirmResize" => Ok(ServerAction::ConfirmResize),
+            "revertResize" => Ok(ServerAction::RevertResize),
+            other => Err(Error::BadRequest(format!(
+                "There is no such action: {other}"
+            ))),
+        }
+    }
+
+    fn parse_rebuild(args: &Value) -> Result<ServerAction> {
+        let image = args
+            .get("imageRef")
+            .ok_or_else(|| bad("rebuild", "'imageRef' is a required property"))?;
+        let metadata = match args.get("metadata") {
+            Some(m) => Some(super::create::parse_metadata(Some(m), "metadata")?),
+            None => None,
+        };
+        let name = match args.get("name") {
+            None => None,
+            Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 255 => Some(n.clone()),
+            Some(_) => {
+                return Err(bad(
+                    "name",
+                    "Value must be a non-empty string of at most 255 characters.",
+                ))
+            }
+        };
+        Ok(ServerAction::Rebuild(RebuildArgs {
+            image_id: super::create::ref_id(image, "imageRef")?,
+            name,
+            metadata,
+            admin_pass: args
+                .get("adminPass")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        }))
+    }
+
+    fn parse_image(args: &Value, backup: Option<(String, i64)>) -> Result<ImageArgs> {
+        let name = args
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| bad("name", "'name' is a required property"))?;
+        Ok(ImageArgs {
+            name: name.to_owned(),
+            metadata: super::create::parse_metadata(args.get("metadata"), "metadata")?,
+            backup,
+        })
+    }
+}
+
+impl ComputeService {
+    /// Run one action on a server the caller can see.
+    pub async fn server_action(
+        self: &Arc<Self>,
+        ctx: &AuthContext,
+        id: &str,
+        action: ServerAction,
+    ) -> Result<ActionResult> {
+        let i = self.visible_instance(ctx, id).await?;
+        match action {
+            ServerAction::Power(p) => self.power_action(ctx, &i, p).await?,
+            ServerAction::Lock => self.lock(ctx, &i, true).await?,
+            ServerAction::Unlock => self.lock(ctx, &i, false).await?,
+            ServerAction::ResetState(state) => self.reset_state(ctx, &i, state).await?,
+            ServerAction::ConsoleOutput { length } => {
+                let output = self.console_output(&i, length).await?;
+                return Ok(ActionResult::Json(200, json!({ "output": output })));
+            }
+            ServerAction::VncConsole { console_type } => {
+                let console = self.vnc_console(ctx, &i, &console_type).await?;
+                return Ok(ActionResult::Json(200, json!({ "console": console })));
+            }
+            ServerAction::Rebuild(args) => return self.rebuild(ctx, &i, args).await,
+            ServerAction::CreateImage(args) => return self.create_image(ctx, &i, args).await,
+            // Servers are deleted at once (no reclaim interval), so none is
+            // ever soft-deleted: both actions meet the wrong state.
+            ServerAction::Restore => return Err(conflict_state("restore", &i)),
+            ServerAction::ForceDelete => return Err(conflict_state("forceDelete", &i)),
+            // Nova re-sends network info to the hypervisor; guests here
+            // read theirs by DHCP and from the metadata service.
+            ServerAction::InjectNetworkInfo => {
+                self.admin_network_action(ctx, &i, "injectNetworkInfo", "inject_network_info")
+                    .await?
+            }
+            ServerAction::ResetNetwork => {
+                self.admin_network_action(ctx, &i, "resetNetwork", "reset_network")
+                    .await?
+            }
+            ServerAction::AddFloatingIp {
+                address,
+                fixed_address,
+            } => {
+                self.add_floating_ip(ctx, &i, &address, fixed_address.as_deref())
+                    .await?
+            }
+            ServerAction::RemoveFloatingIp { address } => {
+                self.remove_floating_ip(ctx, &i, &address).await?
+            }
+            ServerAction::AddSecurityGroup(g) => {
+                self.change_security_group(ctx, &i, &g, true).await?
+            }
+            ServerAction::RemoveSecurityGroup(g) => {
+                self.change_security_group(ctx, &i, &g, false).await?
+            }
+            ServerAction::Resize { flavor_ref } => self.resize(ctx, &i, &flavor_ref).await?,
+            ServerAction::ConfirmResize => {
+                self.confirm_resize(ctx, &i).await?;
+                return Ok(ActionResult::Empty(204));
+            }
+            ServerAction::RevertResize => self.revert_resize(ctx, &i).await?,
+        }
+        Ok(ActionResult::Empty(202))
+    }
+
+    /// Set a task state if the server is in one of `allowed` states and
+    /// has no task; the compare-and-set refuses a concurrent action.
+    pub(crate) async fn begin_task(
+        &self,
+        i: &Instance,
+        action: &str,
+        allowed: &[VmState],
+        task: TaskState,
+    ) -> Result<Instance> {
+        if i.task_state.is_some() || !allowed.contains(&i.vm_state) {
+            return Err(conflict_state(action, i));
+        }
+        store::instances::update(&self.db, &i.id, |x| {
+            if x.task_state.is_some() || !allowed.contains(&x.vm_state) {
+                return Err(conflict_state(action, x));
+            }
+            x.task_state = Some(task);
+            Ok(())
+        })
+        .await
+    }
+
+    /// reboot, stop, start, pause, unpause, suspend, resume: a
+    /// `power_action` saga does the work on the host.
+    async fn power_action(
+        self: &Arc<Self>,
+        ctx: &AuthContext,
+        i: &Instance,
+        action: PowerAction,
+    ) -> Result<()> {
+        self.check_lock(ctx, i)?;
+        if i.host.is_none() {
+            return Err(conflict_state(action.name(), i));
+        }
+        self.begin_task(
+            i,
+            action.name(),
+            action.allowed_states(),
+            action.task_state(),
+        )
+        .await?;
+        let action_id = self.record_action(ctx, i, action.name()).await?;
+        saga::start(
+            self,
+            saga::power_action::KIND,
+            &i.id,
+            json!({"action": action, "action_id": action_id}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn admin_network_action(
+        &self,
+        ctx: &AuthContext,
+        i: &Instance,
+        name: &str,
+        rule: &str,
+    ) -> Result<()> {
+        if !ctx.is_admin() {
+            return Err(Error::Forbidden(format!(
+                "Policy doesn't allow os_compute_api:os-admin-actions:{rule} to be performed."
+            )));
+        }
+        self.record_action(ctx, i, name).await?;
+        Ok(())
+    }
+
+    async fn lock(&self, ctx: &AuthContext, i: &Instance, lock: bool) -> Result<()> {
+        if !lock && i.locked_by.as_deref() == Some("admin") && !ctx.is_admin() {
+            return Err(Error::Forbidden(
+                "Instance was locked by an administrator.".into(),
+            ));
+        }
+        let by = if ctx.project_id.as_deref() == Some(&i.project_id) {
+            "owner"
+        } else {
+            "admin"
+        };
+        store::instances::update(&self.db, &i.id, |x| {
+            x.locked = lock;
+            x.locked_by = lock.then(|| by.to_owned());
+            Ok(())
+        })
+        .await?;
+        self.record_action(ctx, i, if lock { "lock" } else { "unlock" })
+            .await?;
+        Ok(())
+    }
+
+    async fn reset_state(&self, ctx: &AuthContext, i: &Instance, state: VmState) -> Result<()> {
+        if !ctx.is_admin() {
+            return Err(Error::Forbidden(
+                "Policy doesn't allow os_compute_api:os-admin-actions:reset_state to be performed."
+                    .into(),
+            ));
+        }
+        store::instances::update(&self.db, &i.id, |x| {
+            x.vm_state = state;
+            x.task_state = None;
+            Ok(())
+        })
+        .await?;
+        self.record_action(ctx, i, "resetState").await?;
+        Ok(())
+    }
+
+    /// The tail of the guest's serial console (`length` lines; all when absent).
+    async fn console_output(&self, i: &Instance, length: Option<u32>) -> Result<String> {
+        let readable = [VmState::Active, VmState::Stopped, VmState::Paused];
+        if !readable.contains(&i.vm_state) {
+            return Err(conflict_state("get_console_output", i));
+        }
+        let host = i
+            .host
+            .clone()
+            .ok_or_else(|| conflict_state("get_console_output", i))?;
+        let reply = self
+            .agent(
+                &host,
+                AgentRequest::ConsoleOutput {
+                    instance_id: i.id.clone(),
+                    length,
+                },
+            )
+            .await?;
+        match reply {
+            AgentReply::ConsoleOutput(text) => Ok(text),
+            other => Err(Error::Internal(format!(
+                "unexpected answer to console_output: {other:?}"
+            ))),
+        }
+    }
+
+    /// rebuild: the guest is built anew from another (or the same) image
+    /// by a `rebuild_server` saga; a stopped server stays stopped.
+    async fn rebuild(
+        self: &Arc<Self>,
+        ctx: &AuthContext,
+        i: &Instance,
+        args: RebuildArgs,
+    ) -> Result<ActionResult> {
+        self.check_lock(ctx, i)?;
+        let allowed = [VmState::Active, VmState::Stopped, VmState::Error];
+        if i.task_state.is_some() || !allowed.contains(&i.vm_state) || i.host.is_none() {
+            return Err(conflict_state("rebuild", i));
+        }
+        let image = self.image_as(ctx, &args.image_id).await?;
+        if image["status"] != "active" {
+            return Err(Error::BadRequest(format!(
+                "Image {} is not active.",
+                args.image_id
+            )));
+        }
+        let admin_pass = args.admin_pass.clone().unwrap_or_else(random_password);
+        let was = i.vm_state;
+        let updated = store::instances::update(&self.db, &i.id, |x| {
+            if x.task_state.is_some() || !allowed.contains(&x.vm_state) {
+                return Err(conflict_state("rebuild", x));
+            }
+            x.task_state = Some(TaskState::Rebuilding);
+            x.image_ref = args.image_id.clone();
+            x.image_properties = image.clone();
+            if let Some(n) = &args.name {
+                x.name = n.clone();
+            }
+            if let Some(m) = &args.metadata {
+                x.metadata = m.clone();
+            }
+            Ok(())
+        })
+        .await?;
+        let action_id = self.record_action(ctx, i, "rebuild").await?;
+        saga::start(
+            self,
+            saga::rebuild_server::KIND,
+            &i.id,
+            json!({"action_id": action_id, "stopped": was == VmState::Stopped}),
+        )
+        .await?;
+        Ok(ActionResult::Rebuilt(Box::new(updated), admin_pass))
+    }
+
+    /// createImage / createBackup: an image record owned by the caller,
+    /// filled by a `snapshot_server` saga (the data streamed from the host).
+    async fn create_image(
+        self: &Arc<Self>,
+        ctx: &AuthContext,
+        i: &Instance,
+        args: ImageArgs,
+    ) -> Result<ActionResult> {
+        self.check_lock(ctx, i)?;
+        let allowed = [
+            VmState::Active,
+            VmState::Stopped,
+            VmState::Paused,
+            VmState::Suspended,
+        ];
+        if i.task_state.is_some() || !allowed.contains(&i.vm_state) || i.host.is_none() {
+            return Err(conflict_state("createImage", i));
+        }
+        let base = self.image.get(&i.image_ref).await?.unwrap_or(Value::Null);
+        let mut body = Map::new();
+        body.insert("name".into(), json!(args.name));
+        // The host writes a qcow2 of the guest's disk, whatever the base was.
+        body.insert("disk_format".into(), json!("qcow2"));
+        body.insert(
+            "container_format".into(),
+            json!(base["container_format"].as_str().unwrap_or("bare")),
+        );
+        body.insert("instance_uuid".into(), json!(i.id));
+        body.insert("image_type".into(), json!("snapshot"));
+        body.insert("base_image_ref".into(), json!(i.image_ref));
+        body.insert("user_id".into(), json!(ctx.user_id));
+        for (k, v) in &base.as_object().cloned().unwrap_or_default() {
+            // Nova carries the base image's hardware properties over.
+            if k.starts_with("hw_")
+                || k.starts_with("os_")
+                    && k != "os_hash_algo"
+                    && k != "os_hash_value"
+                    && k != "os_hidden"
+            {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+        for (k, v) in &args.metadata {
+            body.insert(k.clone(), json!(v));
+        }
+        if let Some((backup_type, _)) = &args.backup {
+            body.insert("image_type".into(), json!("backup"));
+            body.insert("backup_type".into(), json!(backup_type));
+        }
+        let image = self
+            .image
+            .create_as(&ctx.token, &Value::Object(body))
+            .await?;
+        let image_id = image["id"].as_str().unwrap_or_default().to_owned();
+        let task = if args.backup.is_some() {
+            TaskState::ImageBackup
+        } else {
+            TaskState::ImageSnapshot
+        };
+        if let Err(e) = self.begin_task(i, "createImage", &allowed, task).await {
+            let _ = self.image.delete(&image_id).await;
+            return Err(e);
+        }
+        let action_id = self
+            .record_action(
+                ctx,
+                i,
+                if args.backup.is_some() {
+                    "createBackup"
+                } else {
+                    "createImage"
+                },
+            )
+            .await?;
+        saga::start(
+            self,
+            saga::snapshot_server::KIND,
+            &i.id,
+            json!({"action_id": action_id, "image_id": image_id, "backup": args.backup}),
+        )
+        .await?;
+        Ok(ActionResult::Image(image_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_parse_into_the_enum() {
+        assert_eq!(
+            ServerAction::parse(&json!({"reboot": {"type": "hard"}})).unwrap(),
+            ServerAction::Power(PowerAction::Reboot(RebootKind::Hard))
+        );
+        assert_eq!(
+            ServerAction::parse(&json!({"os-stop": null})).unwrap(),
+            ServerAction::Power(PowerAction::Stop)
+        );
+        assert_eq!(
+            ServerAction::parse(&json!({"os-getConsoleOutput": {"length": "5"}})).unwrap(),
+            ServerAction::ConsoleOutput { length: Some(5) }
+        );
+        assert_eq!(
+            ServerAction::parse(&json!({"os-getConsoleOutput": {"length": -1}})).unwrap(),
+            ServerAction::ConsoleOutput { length: None }
+        );
+        assert!(ServerAction::parse(&json!({"reboot": {"type": "gentle"}})).is_err());
+        assert!(ServerAction::parse(&json!({"os-resetState": {"state": "stopped"}})).is_err());
+        assert!(ServerAction::parse(&json!({"levitate": {}})).is_err());
+        assert!(ServerAction::parse(&json!({"pause": null, "unpause": null})).is_err());
+        assert!(matches!(
+            ServerAction::parse(&json!({"createBackup": {"name": "b", "backup_type": "daily", "rotation": 2}})).unwrap(),
+            ServerAction::CreateImage(ImageArgs { backup: Some((ref t, 2)), .. }) if t == "daily"
+        ));
+    }
+}

@@ -1,0 +1,559 @@
+//! Creating servers: validate a boot request (flavor, image, networks,
+//! key pair, metadata, zone, quotas), record the instances and start one
+//! create saga each.
+
+use super::{bad, random_password, request_id, Created};
+use crate::saga;
+use crate::service::ComputeService;
+use crate::states::{TaskState, VmState};
+use crate::store::{
+    self,
+    instances::{Instance, RequestedNetwork},
+};
+use base64::Engine;
+use ferrostack_core::auth::AuthContext;
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The last path segment of a reference that may be a URL (`flavorRef`, `imageRef`).
+pub(crate) fn ref_id(v: &Value, field: &str) -> Result<String> {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(bad(field, "Value must be a string.")),
+    };
+    let id = s
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    if id.is_empty() {
+        return Err(bad(field, "Value must not be empty."));
+    }
+    Ok(id)
+}
+
+pub(crate) fn parse_metadata(v: Option<&Value>, field: &str) -> Result<BTreeMap<String, String>> {
+    let Some(v) = v else {
+        return Ok(BTreeMap::new());
+    };
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad(field, "Value must be an object."))?;
+    let mut out = BTreeMap::new();
+    for (k, v) in obj {
+        let s = v
+            .as_str()
+            .ok_or_else(|| bad(field, &format!("Value of '{k}' must be a string.")))?;
+        if k.is_empty() || k.len() > 255 || s.len() > 255 {
+            return Err(bad(
+                field,
+                "Keys must be 1 to 255 and values at most 255 characters.",
+            ));
+        }
+        out.insert(k.clone(), s.to_owned());
+    }
+    Ok(out)
+}
+
+const CREATE_FIELDS: &[&str] = &[
+    "name",
+    "imageRef",
+    "flavorRef",
+    "adminPass",
+    "metadata",
+    "networks",
+    "OS-DCF:diskConfig",
+    "accessIPv4",
+    "accessIPv6",
+    "personality",
+    "key_name",
+    "user_data",
+    "security_groups",
+    "availability_zone",
+    "config_drive",
+    "min_count",
+    "max_count",
+    "return_reservation_id",
+    "block_device_mapping",
+    "block_device_mapping_v2",
+];
+
+fn count_field(s: &Map<String, Value>, field: &str) -> Result<i64> {
+    match s.get(field) {
+        None => Ok(1),
+        Some(v) => {
+            let n = v
+                .as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .ok_or_else(|| bad(field, "Value must be an integer."))?;
+            if n < 1 {
+                return Err(bad(
+                    field,
+                    &format!("Value: {n}. {n} is less than the minimum of 1"),
+                ));
+            }
+            Ok(n)
+        }
+    }
+}
+
+/// An access address as Nova stores it: checked and normalized (`::1`).
+pub fn access_ip(v: Option<&Value>, field: &str, v4: bool) -> Result<Option<String>> {
+    let Some(v) = v else {
+        return Ok(None);
+    };
+    let s = v
+        .as_str()
+        .ok_or_else(|| bad(field, "Value must be a string."))?;
+    if s.is_empty() {
+        return Ok(Some(String::new()));
+    }
+    let parsed = if v4 {
+        s.parse::<std::net::Ipv4Addr>().map(|a| a.to_string()).ok()
+    } else {
+        s.parse::<std::net::Ipv6Addr>().map(|a| a.to_string()).ok()
+    };
+    parsed.map(Some).ok_or_else(|| {
+        bad(
+            field,
+            &format!(
+                "Value: {s}. '{s}' is not a '{}'",
+                if v4 { "ipv4" } else { "ipv6" }
+            ),
+        )
+    })
+}
+
+/// Clients send the image as a local block device too; volumes are not
+/// supported yet. Returns the image a mapping names, if any.
+fn local_image_from_bdms(s: &Map<String, Value>) -> Result<Option<String>> {
+    if s.get("block_device_mapping").is_some_and(|b| !b.is_null()) {
+        return Err(Error::BadRequest(
+            "Booting from volume is not supported by this deployment yet.".into(),
+        ));
+    }
+    let Some(list) = s.get("block_device_mapping_v2") else {
+        return Ok(None);
+    };
+    let list = list
+        .as_array()
+        .ok_or_else(|| bad("block_device_mapping_v2", "Value must be an array."))?;
+    let mut image = None;
+    for b in list {
+        let dest = b["destination_type"].as_str().unwrap_or("local");
+        let source = b["source_type"].as_str().unwrap_or("");
+        if dest != "local" || !matches!(source, "image" | "blank") {
+            return Err(Error::BadRequest(
+                "Booting from volume is not supported by this deployment yet.".into(),
+            ));
+        }
+        if source == "image" {
+            image = b["uuid"].as_str().map(str::to_owned);
+        }
+    }
+    Ok(image)
+}
+
+impl ComputeService {
+    /// Validate a boot request and start one create saga per instance.
+    pub async fn create_servers(
+        self: &Arc<Self>,
+        ctx: &AuthContext,
+        body: &Value,
+    ) -> Result<Created> {
+        let s = body
+            .get("server")
+            .and_then(Value::as_object)
+            .ok_or_else(|| {
+                Error::BadRequest(
+                    "Invalid input for field/attribute server. 'server' is a required property"
+                        .into(),
+                )
+            })?;
+        if let Some(k) = s.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute server. Additional properties are not allowed ('{k}' was unexpected)"
+            )));
+        }
+        let project = ctx
+            .project_id
+            .clone()
+            .ok_or_else(|| Error::Forbidden("A project-scoped token is required.".into()))?;
+        let name = match s.get("name") {
+            Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 255 => n.clone(),
+            Some(_) => {
+                return Err(bad(
+                    "name",
+                    "Value must be a non-empty string of at most 255 characters.",
+                ))
+            }
+            None => return Err(bad("server", "'name' is a required property")),
+        };
+        let flavor_id = ref_id(
+            s.get("flavorRef")
+                .ok_or_else(|| bad("server", "'flavorRef' is a required property"))?,
+            "flavorRef",
+        )?;
+        let flavor = self
+            .visible_flavor(ctx, &flavor_id)
+            .await
+            .map_err(|_| Error::BadRequest("Invalid flavorRef provided.".into()))?;
+        if flavor.disabled {
+            return Err(Error::BadRequest("Flavor is disabled.".into()));
+        }
+        let bdm_image = local_image_from_bdms(s)?;
+        let image_ref = s
+            .get("imageRef")
+            .filter(|v| v.as_str() != Some(""))
+            .cloned()
+            .or(bdm_image.map(Value::String))
+            .ok_or_else(|| Error::BadRequest("Missing imageRef attribute".into()))?;
+        let image_id = ref_id(&image_ref, "imageRef")?;
+        let image = self.image_as(ctx, &image_id).await?;
+        if image["status"] != "active" {
+            return Err(Error::BadRequest(format!(
+                "Image {image_id} is not active."
+            )));
+        }
+        let gb = 1024 * 1024 * 1024;
+        // The disk the guest sees is the image's virtual size (qcow2), not its file size.
+        let image_bytes = image["size"]
+            .as_i64()
+            .unwrap_or(0)
+            .max(image["virtual_size"].as_i64().unwrap_or(0));
+        if flavor.disk > 0 && image_bytes > flavor.disk * gb {
+            return Err(Error::BadRequest(
+                "Flavor's disk is too small for requested image.".into(),
+            ));
+        }
+        if flavor.disk > 0 && image["min_disk"].as_i64().unwrap_or(0) > flavor.disk {
+            return Err(Error::BadRequest(
+                "Flavor's disk is too small for requested image.".into(),
+            ));
+        }
+        if image["min_ram"].as_i64().unwrap_or(0) > flavor.ram {
+            return Err(Error::BadRequest(
+                "Flavor's memory is too small for requested image.".into(),
+            ));
+        }
+        let metadata = parse_metadata(s.get("metadata"), "metadata")?;
+        let meta_limit = self.quotas(&project).await?["metadata_items"];
+        if meta_limit >= 0 && metadata.len() as i64 > meta_limit {
+            return Err(Error::Forbidden(
+                "Quota exceeded for metadata_items: too many metadata items.".into(),
+            ));
+        }
+        let requested_networks = self
+            .parse_networks(ctx, &project, s.get("networks"))
+            .await?;
+        let key_name = match s.get("key_name") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(k)) => Some(k.clone()),
+            Some(_) => return Err(bad("key_name", "Value must be a string.")),
+        };
+        let key_data = match &key_name {
+            Some(k) => Some(
+                store::catalog::get_keypair(&self.db, &ctx.user_id, k)
+                    .await?
+                    .ok_or_else(|| Error::BadRequest("Invalid key_name provided.".into()))?
+                    .public_key,
+            ),
+            None => None,
+        };
+        let user_data = match s.get("user_data") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(u)) => {
+                if u.len() > 65535
+                    || base64::engine::general_purpose::STANDARD
+                        .decode(u.trim())
+                        .is_err()
+                {
+                    return Err(bad(
+                        "user_data",
+                        "Value must be base64 encoded, at most 65535 bytes.",
+                    ));
+                }
+                Some(u.clone())
+            }
+            Some(_) => return Err(bad("user_data", "Value must be a string.")),
+        };
+        let security_groups = match s.get("security_groups") {
+            None => vec!["default".to_owned()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|g| {
+                    g["name"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| bad("security_groups", "Each group needs a 'name'."))
+                })
+                .collect::<Result<Vec<_>>>()?,
+            Some(_) => return Err(bad("security_groups", "Value must be an array.")),
+        };
+        if security_groups.iter().any(|g| g != "default") {
+            let known = self
+                .network
+                .list("security-groups", &[("project_id", project.as_str())])
+                .await?;
+            for g in &security_groups {
+                if g != "default"
+                    && !known
+                        .iter()
+                        .any(|k| k["name"] == g.as_str() || k["id"] == g.as_str())
+                {
+                    return Err(Error::BadRequest(format!(
+                        "Security group {g} not found for project {project}."
+                    )));
+                }
+            }
+        }
+        let az = match s.get("availability_zone") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(z)) => {
+                let zone = z.split(':').next().unwrap_or("");
+                if z.contains(':') && !ctx.is_admin() {
+                    return Err(Error::Forbidden(
+                        "Only administrators may choose a host.".into(),
+                    ));
+                }
+                if !zone.is_empty() && !self.zones().await?.iter().any(|(n, _)| n == zone) {
+                    return Err(Error::BadRequest(
+                        "The requested availability zone is not available".into(),
+                    ));
+                }
+                Some(z.clone())
+            }
+            Some(_) => return Err(bad("availability_zone", "Value must be a string.")),
+        };
+        let group = match body.get("os:scheduler_hints").and_then(|h| h.get("group")) {
+            None | Some(Value::Null) => None,
+            Some(g) => {
+                let gid = g
+                    .as_str()
+                    .ok_or_else(|| bad("group", "Value must be a string."))?;
+                let found = store::server_groups::get(&self.db, gid)
+                    .await?
+                    .filter(|g| ctx.is_admin() || g.project_id == project)
+                    .ok_or_else(|| Error::BadRequest(format!("Invalid server group {gid}.")))?;
+                Some(found)
+            }
+        };
+        let min_count = count_field(s, "min_count")?;
+        let max_count = count_field(s, "max_count")?.max(if s.contains_key("max_count") {
+            1
+        } else {
+            min_count
+        });
+        if min_count > max_count {
+            return Err(Error::BadRequest("min_count must be <= max_count".into()));
+        }
+        let config_drive = match s.get("config_drive") {
+            Some(Value::Bool(true)) => "True".to_owned(),
+            Some(Value::String(v)) if !v.is_empty() => v.clone(),
+            _ => String::new(),
+        };
+        let access_v4 = access_ip(s.get("accessIPv4"), "accessIPv4", true)?.unwrap_or_default();
+        let access_v6 = access_ip(s.get("accessIPv6"), "accessIPv6", false)?.unwrap_or_default();
+        let admin_pass = s
+            .get("adminPass")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(random_password);
+        let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let image_properties = image.clone();
+
+        let _guard = self.create_lock.lock().await;
+        // Nova boots as many as the quota allows between min and max.
+        let mut count = max_count;
+        loop {
+            match self
+                .check_instance_quota(&project, count, flavor.vcpus, flavor.ram)
+                .await
+            {
+                Ok(()) => break,
+                Err(e) if count <= min_count => return Err(e),
+                Err(_) => count -= 1,
+            }
+        }
+        let mut made = Vec::new();
+        for n in 0..count {
+            let id = uuid::Uuid::new_v4().to_string();
+            let now = store::now();
+            let i = Instance {
+                instance_name: format!("instance-{}", &id[..8]),
+                id,
+                project_id: project.clone(),
+                user_id: ctx.user_id.clone(),
+                name: if count > 1 {
+                    format!("{name}-{}", n + 1)
+                } else {
+                    name.clone()
+                },
+                vm_state: VmState::Building,
+                task_state: Some(TaskState::Scheduling),
+                created_at: now.clone(),
+                updated_at: now,
+                image_ref: image_id.clone(),
+                image_properties: image_properties.clone(),
+                flavor: flavor.clone(),
+                metadata: metadata.clone(),
+                key_name: key_name.clone(),
+                key_data: key_data.clone(),
+                user_data: user_data.clone(),
+                availability_zone: az
+                    .as_deref()
+                    .and_then(|z| z.split(':').next())
+                    .filter(|z| !z.is_empty())
+                    .unwrap_or(&self.config.compute.default_availability_zone)
+                    .to_owned(),
+                requested_availability_zone: az.clone(),
+                security_groups: security_groups.clone(),
+                requested_networks: requested_networks.clone(),
+                reservation_id: reservation_id.clone(),
+                launch_index: n,
+                config_drive: config_drive.clone(),
+                access_ip_v4: access_v4.clone(),
+                access_ip_v6: access_v6.clone(),
+                ..Default::default()
+            };
+            store::instances::insert(&self.db, &i).await?;
+            made.push(i);
+        }
+        drop(_guard);
+        if let Some(g) = &group {
+            let limit = self.quotas(&project).await?["server_group_members"];
+            if limit >= 0 && (g.members.len() + made.len()) as i64 > limit {
+                for i in &made {
+                    store::instances::update(&self.db, &i.id, |x| {
+                        x.deleted = true;
+                        x.vm_state = VmState::Deleted;
+                        Ok(())
+                    })
+                    .await?;
+                }
+                return Err(Error::Forbidden(
+                    "Quota exceeded, too many servers in group".into(),
+                ));
+            }
+            for i in &made {
+                store::server_groups::set_member(&self.db, &g.id, &i.id, true).await?;
+            }
+        }
+        for i in &made {
+            let action = store::instances::action_start(
+                &self.db,
+                &i.id,
+                "create",
+                &request_id(),
+                &ctx.user_id,
+                &i.project_id,
+            )
+            .await?;
+            saga::start(
+                self,
+                saga::create_server::KIND,
+                &i.id,
+                json!({"action_id": action}),
+            )
+            .await?;
+        }
+        Ok(Created {
+            instances: made,
+            admin_pass,
+            reservation_id,
+            return_reservation_id: s
+                .get("return_reservation_id")
+                .is_some_and(|v| v == true || v == "True" || v == "true"),
+        })
+    }
+
+    /// An image as the caller sees it (its token), 400 when it cannot.
+    pub(crate) async fn image_as(&self, ctx: &AuthContext, id: &str) -> Result<Value> {
+        let url = format!("{}/v2/images/{id}", self.image.base);
+        let resp = self
+            .image
+            .client
+            .http()
+            .get(&url)
+            .header("x-auth-token", &ctx.token)
+            .send()
+            .await
+            .map_err(|e| Error::Unavailable(format!("image service unreachable: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(Error::BadRequest(format!("Image {id} could not be found.")));
+        }
+        resp.json().await.map_err(Error::internal)
+    }
+
+    async fn parse_networks(
+        &self,
+        ctx: &AuthContext,
+        project: &str,
+        v: Option<&Value>,
+    ) -> Result<Option<Vec<RequestedNetwork>>> {
+        let list = match v {
+            None => {
+                // Fail early when "auto" cannot decide.
+                let nets = super::usable_networks(self, project).await?;
+                if nets.len() > 1 {
+                    return Err(Error::Conflict(
+                        "Multiple possible networks found, use a Network ID to be more specific."
+                            .into(),
+                    ));
+                }
+                return Ok(None);
+            }
+            Some(Value::String(s)) if s == "auto" => return Ok(None),
+            Some(Value::String(s)) if s == "none" => return Ok(Some(Vec::new())),
+            Some(Value::Array(a)) => a,
+            Some(_) => return Err(bad("networks", "Value must be 'auto', 'none' or a list.")),
+        };
+        let mut out = Vec::new();
+        for n in list {
+            let uuid = n.get("uuid").and_then(Value::as_str).map(str::to_owned);
+            let port = n.get("port").and_then(Value::as_str).map(str::to_owned);
+            let fixed_ip = n.get("fixed_ip").and_then(Value::as_str).map(str::to_owned);
+            if let Some(ip) = &fixed_ip {
+                if ip.parse::<std::net::IpAddr>().is_err() {
+                    return Err(bad(
+                        "fixed_ip",
+                        &format!("Value: {ip}. '{ip}' is not a valid IP address"),
+                    ));
+                }
+            }
+            if let Some(p) = &port {
+                let doc = self
+                    .network
+                    .get("port", p)
+                    .await?
+                    .filter(|d| ctx.is_admin() || d["project_id"] == project)
+                    .ok_or_else(|| Error::NotFound(format!("Port id {p} could not be found.")))?;
+                if doc["device_id"].as_str().is_some_and(|d| !d.is_empty()) {
+                    return Err(Error::Conflict(format!("Port {p} is still in use.")));
+                }
+            } else if let Some(u) = &uuid {
+                let doc = self.network.get("network", u).await?;
+                let ok = doc.is_some_and(|d| {
+                    ctx.is_admin() || d["project_id"] == project || d["shared"] == true
+                });
+                if !ok {
+                    return Err(Error::BadRequest(format!(
+                        "Network {u} could not be found."
+                    )));
+                }
+            } else {
+                return Err(bad("networks", "Each network needs a 'uuid' or a 'port'."));
+            }
+            out.push(RequestedNetwork {
+                network_id: uuid,
+                port_id: port,
+                fixed_ip,
+            });
+        }
+        Ok(Some(out))
+    }
+}

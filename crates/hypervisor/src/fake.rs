@@ -1,0 +1,241 @@
+//! The fake driver: guests are records in memory that report running, as
+//! Nova's fake driver does — for scale tests of the control plane, never
+//! in place of a real hypervisor. Tests make its next call of a method
+//! fail through [`FakeDriver::fail_next`].
+
+use crate::{
+    ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec, PowerState,
+    RebootKind, Result,
+};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// What the fake hypervisor claims to have.
+#[derive(Clone, Debug)]
+pub struct FakeConfig {
+    pub host: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct FakeGuest {
+    pub spec: InstanceSpec,
+    pub power_state: PowerState,
+    pub console: Vec<String>,
+    /// The flavor before a resize, until it is confirmed or reverted.
+    pub pre_resize: Option<InstanceSpec>,
+    pub config_drive: bool,
+}
+
+pub struct FakeDriver {
+    resources: HostResources,
+    guests: Mutex<HashMap<String, FakeGuest>>,
+    failures: Mutex<HashSet<String>>,
+}
+
+impl FakeDriver {
+    pub fn new(config: &FakeConfig) -> Self {
+        FakeDriver {
+            resources: HostResources {
+                hypervisor_type: "fake".into(),
+                hypervisor_version: 1000,
+                hypervisor_hostname: config.host.clone(),
+                cpu_info: "{\"arch\": \"x86_64\", \"model\": \"fake\", \"vendor\": \"ferrostack\", \"topology\": {\"sockets\": 1, \"cores\": 1, \"threads\": 1}, \"features\": []}".into(),
+                vcpus: config.vcpus,
+                memory_mb: config.memory_mb,
+                local_gb: config.local_gb,
+                disk_available_least_gb: config.local_gb,
+            },
+            guests: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Make the next call of `method` (`spawn`, `destroy`, `power_off`, …) fail.
+    pub fn fail_next(&self, method: &str) {
+        self.failures.lock().unwrap().insert(method.to_owned());
+    }
+
+    /// Change a guest's power state behind the control plane's back (tests
+    /// of the power-state sync).
+    pub fn set_power_state(&self, id: &str, state: PowerState) {
+        if let Some(g) = self.guests.lock().unwrap().get_mut(id) {
+            g.power_state = state;
+        }
+    }
+
+    pub fn guest(&self, id: &str) -> Option<FakeGuest> {
+        self.guests.lock().unwrap().get(id).cloned()
+    }
+
+    fn injected(&self, method: &str) -> Result<()> {
+        if self.failures.lock().unwrap().remove(method) {
+            return Err(DriverError::Failed(format!(
+                "fake driver: injected {method} failure"
+            )));
+        }
+        Ok(())
+    }
+
+    fn with_guest<T>(&self, id: &str, f: impl FnOnce(&mut FakeGuest) -> T) -> Result<T> {
+        self.guests
+            .lock()
+            .unwrap()
+            .get_mut(id)
+            .map(f)
+            .ok_or_else(|| DriverError::not_found(id))
+    }
+
+    fn set_state(&self, method: &str, id: &str, state: PowerState, line: &str) -> Result<()> {
+        self.injected(method)?;
+        self.with_guest(id, |g| {
+            g.power_state = state;
+            g.console.push(line.to_owned());
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Driver for FakeDriver {
+    fn kind(&self) -> &'static str {
+        "fake"
+    }
+
+    fn uses_disks(&self) -> bool {
+        false
+    }
+
+    async fn host_resources(&self) -> Result<HostResources> {
+        Ok(self.resources.clone())
+    }
+
+    async fn spawn(&self, spec: &InstanceSpec, disks: &GuestDisks) -> Result<()> {
+        self.injected("spawn")?;
+        let mut guests = self.guests.lock().unwrap();
+        if guests.contains_key(&spec.id) {
+            return Ok(());
+        }
+        let mut console = vec![
+            format!("Ferrostack fake guest {} booting", spec.name),
+            format!(
+                "{} vCPU, {} MB RAM, {} GB disk",
+                spec.vcpus, spec.memory_mb, spec.root_gb
+            ),
+            format!("image {}", spec.image_id),
+        ];
+        for v in &spec.vifs {
+            console.push(format!("{}: {}", v.tap_name(), v.mac_address));
+        }
+        console.push(format!("{} login:", spec.instance_name));
+        guests.insert(
+            spec.id.clone(),
+            FakeGuest {
+                spec: spec.clone(),
+                power_state: PowerState::Running,
+                console,
+                pre_resize: None,
+                config_drive: disks.config_drive.is_some(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn destroy(&self, id: &str) -> Result<()> {
+        self.injected("destroy")?;
+        self.guests.lock().unwrap().remove(id);
+        Ok(())
+    }
+
+    async fn reboot(&self, id: &str, kind: RebootKind) -> Result<()> {
+        let line = match kind {
+            RebootKind::Hard => "hard reboot",
+            RebootKind::Soft => "soft reboot",
+        };
+        self.set_state("reboot", id, PowerState::Running, line)
+    }
+
+    async fn power_off(&self, id: &str) -> Result<()> {
+        self.set_state("power_off", id, PowerState::Shutdown, "powered off")
+    }
+
+    async fn power_on(&self, id: &str) -> Result<()> {
+        self.set_state("power_on", id, PowerState::Running, "powered on")
+    }
+
+    async fn pause(&self, id: &str) -> Result<()> {
+        self.set_state("pause", id, PowerState::Paused, "paused")
+    }
+
+    async fn unpause(&self, id: &str) -> Result<()> {
+        self.set_state("unpause", id, PowerState::Running, "unpaused")
+    }
+
+    async fn suspend(&self, id: &str) -> Result<()> {
+        self.set_state("suspend", id, PowerState::Suspended, "suspended")
+    }
+
+    async fn resume(&self, id: &str) -> Result<()> {
+        self.set_state("resume", id, PowerState::Running, "resumed")
+    }
+
+    async fn get_info(&self, id: &str) -> Result<PowerState> {
+        self.with_guest(id, |g| g.power_state)
+    }
+
+    async fn list_instances(&self) -> Result<Vec<String>> {
+        Ok(self.guests.lock().unwrap().keys().cloned().collect())
+    }
+
+    async fn console_output(&self, id: &str, max_bytes: usize) -> Result<String> {
+        let text = self.with_guest(id, |g| g.console.join("\n") + "\n")?;
+        Ok(crate::tail(&text, max_bytes))
+    }
+
+    async fn snapshot(&self, id: &str, dest: &Path) -> Result<()> {
+        self.injected("snapshot")?;
+        self.with_guest(id, |_| ())?;
+        // A qcow2 header (version 3, 1 GiB, no backing file) and nothing
+        // else: what the image service checks, and no disk data.
+        let mut content = vec![0u8; 512];
+        content[0..4].copy_from_slice(b"QFI\xfb");
+        content[4..8].copy_from_slice(&3u32.to_be_bytes());
+        content[24..32].copy_from_slice(&(1u64 << 30).to_be_bytes());
+        tokio::fs::write(dest, content)
+            .await
+            .map_err(|e| DriverError::failed("writing the snapshot", e))
+    }
+
+    async fn resize(&self, spec: &InstanceSpec) -> Result<()> {
+        self.injected("resize")?;
+        self.with_guest(&spec.id, |g| {
+            if g.pre_resize.is_none() {
+                g.pre_resize = Some(g.spec.clone());
+            }
+            g.spec = spec.clone();
+            g.console.push(format!("resized to {} MB", spec.memory_mb));
+        })
+    }
+
+    async fn confirm_resize(&self, id: &str) -> Result<()> {
+        self.with_guest(id, |g| g.pre_resize = None).or(Ok(()))
+    }
+
+    async fn revert_resize(&self, spec: &InstanceSpec) -> Result<()> {
+        self.injected("revert_resize")?;
+        self.with_guest(&spec.id, |g| {
+            g.pre_resize = None;
+            g.spec = spec.clone();
+            g.console.push(format!("reverted to {} MB", spec.memory_mb));
+        })
+    }
+
+    async fn vnc_console(&self, id: &str) -> Result<ConsoleTarget> {
+        self.with_guest(id, |_| ())?;
+        Err(DriverError::NotSupported(
+            "The fake driver has no graphical console.".into(),
+        ))
+    }
+}

@@ -1,0 +1,122 @@
+//! What runs guests on a compute host. [`Driver`] is Nova's virt driver
+//! contract — `spawn` cleans up after its own failure, `destroy` succeeds
+//! on a missing guest, every call is idempotent — so the control plane's
+//! sagas may repeat or undo any call. One module per backend, as
+//! cloud-hypervisor keeps `hypervisor/kvm` and `hypervisor/mshv`:
+//! [`qemu`] runs one `qemu-system-x86_64` per guest, [`fake`] keeps guests
+//! in memory for scale tests.
+//!
+//! This crate knows nothing of the API, the database or the bus: the
+//! compute agent (`ferrostack-compute-agent`) drives it.
+
+pub mod error;
+pub mod fake;
+pub mod qemu;
+pub mod types;
+
+pub use error::{DriverError, Result};
+pub use types::{
+    ConsoleTarget, DiskFormat, GuestDisks, HostResources, InstanceSpec, PowerState, RebootKind,
+    VifSpec,
+};
+
+use std::path::Path;
+
+#[async_trait::async_trait]
+pub trait Driver: Send + Sync {
+    /// The backend's name (`qemu`, `fake`), as `hypervisor_type` shows it.
+    fn kind(&self) -> &'static str;
+
+    /// Whether guests read their disks, so the agent must fetch and convert
+    /// images (false for the fake backend, whose guests have no data).
+    fn uses_disks(&self) -> bool {
+        true
+    }
+
+    /// The host's figures for the scheduler and `hypervisor list`.
+    async fn host_resources(&self) -> Result<HostResources>;
+
+    /// Create and start a guest from its disks; on failure leave nothing
+    /// behind. Spawning a guest that already exists is a no-op.
+    async fn spawn(&self, spec: &InstanceSpec, disks: &GuestDisks) -> Result<()>;
+
+    /// Stop and remove a guest and everything it has on the host (disk
+    /// overlay, console log, taps). A missing guest is not an error.
+    async fn destroy(&self, id: &str) -> Result<()>;
+
+    /// Soft: a clean shutdown of the guest (ACPI), then start it again; a
+    /// guest that does not shut down in time is rebooted hard. Hard: reset.
+    async fn reboot(&self, id: &str, kind: RebootKind) -> Result<()>;
+
+    /// Shut the guest down cleanly, then force it off after the driver's
+    /// shutdown timeout. Off already is fine.
+    async fn power_off(&self, id: &str) -> Result<()>;
+    /// Start a guest that is off. Running already is fine.
+    async fn power_on(&self, id: &str) -> Result<()>;
+
+    async fn pause(&self, id: &str) -> Result<()>;
+    async fn unpause(&self, id: &str) -> Result<()>;
+    /// Save the guest's memory to disk and stop it (managed save).
+    async fn suspend(&self, id: &str) -> Result<()>;
+    /// Restore a suspended guest where it was.
+    async fn resume(&self, id: &str) -> Result<()>;
+
+    /// The guest's power state; `InstanceNotFound` when there is no such guest.
+    async fn get_info(&self, id: &str) -> Result<PowerState>;
+
+    /// Ids of the guests this host has (running or not).
+    async fn list_instances(&self) -> Result<Vec<String>>;
+
+    /// The guest's serial console output, at most the last `max_bytes`.
+    async fn console_output(&self, id: &str, max_bytes: usize) -> Result<String>;
+
+    /// Write a copy of the guest's root disk to `dest` as a standalone
+    /// qcow2 (no backing file); the guest keeps its power state.
+    async fn snapshot(&self, id: &str, dest: &Path) -> Result<()>;
+
+    /// Give the guest the vCPUs, memory and (grown) disk of `spec`'s
+    /// flavor, on this host; what is needed to revert is kept until
+    /// [`Driver::confirm_resize`] or [`Driver::revert_resize`].
+    async fn resize(&self, spec: &InstanceSpec) -> Result<()>;
+    /// Drop what `resize` kept for a revert. Idempotent.
+    async fn confirm_resize(&self, id: &str) -> Result<()>;
+    /// Return the guest to `spec` (its old flavor) and its disk from before the resize.
+    async fn revert_resize(&self, spec: &InstanceSpec) -> Result<()>;
+
+    /// Where the guest's VNC server listens (loopback or a unix socket).
+    async fn vnc_console(&self, id: &str) -> Result<ConsoleTarget>;
+
+    /// The cached base images this host's guests are built on, so the
+    /// image cache never removes one in use. `None`: the backend does not
+    /// know, and nothing is aged out.
+    async fn base_images_in_use(&self) -> Result<Option<Vec<std::path::PathBuf>>> {
+        Ok(None)
+    }
+}
+
+/// Read the guest's whole console log, keeping only the last `max_bytes`
+/// and starting at a line boundary (helper for drivers).
+pub fn tail(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_owned();
+    }
+    let mut start = text.len() - max_bytes;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let cut = &text[start..];
+    match cut.find('\n') {
+        Some(n) if n + 1 < cut.len() => cut[n + 1..].to_owned(),
+        _ => cut.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tail_starts_at_a_line() {
+        assert_eq!(super::tail("abc\ndef\nghi\n", 100), "abc\ndef\nghi\n");
+        assert_eq!(super::tail("abc\ndef\nghi\n", 6), "ghi\n");
+        assert_eq!(super::tail("abcdef", 3), "def");
+    }
+}

@@ -1,0 +1,193 @@
+//! Which accelerator guests get. /dev/kvm being there is not enough (on
+//! some hosts a KVM guest never runs), so a tiny guest is started under
+//! KVM: a boot sector that writes `K` to COM1. The outcome is kept in
+//! `<instances_dir>/.accel-probe` for the current boot and QEMU version.
+
+use super::guest::write_atomic;
+use super::Accel;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+pub(crate) const CACHE_FILE: &str = ".accel-probe";
+
+/// 16-bit real mode at 0x7c00: `mov dx,0x3f8; mov al,'K'; out dx,al;
+/// hlt; jmp $-1`, then the boot signature.
+pub(crate) fn probe_boot_sector() -> [u8; 512] {
+    let code = [0xBA, 0xF8, 0x03, 0xB0, b'K', 0xEE, 0xF4, 0xEB, 0xFD];
+    let mut s = [0u8; 512];
+    s[..code.len()].copy_from_slice(&code);
+    s[510] = 0x55;
+    s[511] = 0xAA;
+    s
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Cached {
+    boot_id: String,
+    qemu_version: String,
+    accel: Accel,
+    reason: String,
+}
+
+/// The accelerator to use and why, probing (or reading the cached probe)
+/// for [`Accel::Auto`].
+pub(crate) async fn resolve(
+    wanted: Accel,
+    binary: &Path,
+    qemu_version: &str,
+    instances_dir: &Path,
+    timeout: Duration,
+) -> (Accel, String) {
+    match wanted {
+        Accel::Kvm => return (Accel::Kvm, "forced by the configuration".into()),
+        Accel::Tcg => return (Accel::Tcg, "forced by the configuration".into()),
+        Accel::Auto => {}
+    }
+    if !tokio::fs::try_exists("/dev/kvm").await.unwrap_or(false) {
+        return (Accel::Tcg, "KVM probe: /dev/kvm is absent".into());
+    }
+    let boot_id = tokio::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .await
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let cache = instances_dir.join(CACHE_FILE);
+    if !boot_id.is_empty() {
+        if let Ok(text) = tokio::fs::read(&cache).await {
+            if let Ok(c) = serde_json::from_slice::<Cached>(&text) {
+                if c.boot_id == boot_id && c.qemu_version == qemu_version {
+                    return (c.accel, format!("{}; cached for this boot", c.reason));
+                }
+            }
+        }
+    }
+    let (accel, reason) = probe(binary, instances_dir, timeout).await;
+    if !boot_id.is_empty() {
+        let c = Cached {
+            boot_id,
+            qemu_version: qemu_version.to_owned(),
+            accel,
+            reason: reason.clone(),
+        };
+        if let Ok(text) = serde_json::to_vec_pretty(&c) {
+            if let Err(e) = write_atomic(&cache, &text).await {
+                tracing::warn!("could not keep the KVM probe's outcome: {e}");
+            }
+        }
+    }
+    (accel, reason)
+}
+
+/// Start the probe guest under KVM and wait for its `K`.
+async fn probe(binary: &Path, instances_dir: &Path, timeout: Duration) -> (Accel, String) {
+    let image = instances_dir.join(format!(".accel-probe-{}.img", std::process::id()));
+    if let Err(e) = tokio::fs::write(&image, probe_boot_sector()).await {
+        return (
+            Accel::Tcg,
+            format!("KVM probe: could not write the probe guest: {e}"),
+        );
+    }
+    let outcome = run_probe(binary, &image, timeout).await;
+    let _ = tokio::fs::remove_file(&image).await;
+    outcome
+}
+
+async fn run_probe(binary: &Path, image: &Path, timeout: Duration) -> (Accel, String) {
+    let secs = timeout.as_secs_f64();
+    let drive = format!(
+        "file={},format=raw,if=ide",
+        image.to_string_lossy().replace(',', ",,")
+    );
+    let child = tokio::process::Command::new(binary)
+        .args([
+            "-accel",
+            "kvm",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-m",
+            "16",
+            "-serial",
+            "stdio",
+            "-drive",
+            &drive,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return (Accel::Tcg, format!("KVM probe: could not run QEMU: {e}")),
+    };
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let stderr_task = tokio::spawn(async move {
+        let mut s = Vec::new();
+        let _ = (&mut stderr).take(64 * 1024).read_to_end(&mut s).await;
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    let saw_k = tokio::time::timeout(timeout, async {
+        let mut buf = [0u8; 256];
+        loop {
+            match stdout.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if buf[..n].contains(&b'K') => return true,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    let stderr = stderr_task.await.unwrap_or_default();
+    match saw_k {
+        Ok(true) => (
+            Accel::Kvm,
+            "KVM probe: the probe guest ran under KVM".to_owned(),
+        ),
+        Ok(false) => {
+            let why = super::exec::stderr_reason(&stderr);
+            (
+                Accel::Tcg,
+                if why.is_empty() {
+                    "KVM probe: QEMU exited without running the probe guest under KVM".to_owned()
+                } else {
+                    format!("KVM probe: QEMU could not use KVM: {why}")
+                },
+            )
+        }
+        Err(_) => (
+            Accel::Tcg,
+            format!("KVM probe: /dev/kvm present but the probe guest printed nothing in {secs} s"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_is_a_boot_sector() {
+        let s = probe_boot_sector();
+        assert_eq!(
+            &s[..9],
+            &[0xBA, 0xF8, 0x03, 0xB0, 0x4B, 0xEE, 0xF4, 0xEB, 0xFD]
+        );
+        assert_eq!(&s[510..], &[0x55, 0xAA]);
+    }
+
+    #[tokio::test]
+    async fn forced_accelerators_do_not_probe() {
+        let none = Path::new("/nonexistent/qemu");
+        let dir = Path::new("/nonexistent");
+        let t = Duration::from_secs(1);
+        assert_eq!(resolve(Accel::Kvm, none, "", dir, t).await.0, Accel::Kvm);
+        assert_eq!(resolve(Accel::Tcg, none, "", dir, t).await.0, Accel::Tcg);
+    }
+}

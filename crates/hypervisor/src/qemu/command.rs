@@ -1,0 +1,408 @@
+//! The QEMU command line of a guest, as libvirt would write it for Nova:
+//! SMBIOS naming OpenStack, virtio disk and NICs on taps, the serial
+//! console in a file, VNC and QMP on unix sockets only.
+
+use super::guest::{GuestPaths, GuestRecord};
+use super::Accel;
+use crate::DiskFormat;
+
+/// How to launch: the guest, where its files are, the accelerator, and
+/// whether it restores saved memory (`-incoming defer`, paused).
+pub(crate) struct Launch<'a> {
+    pub record: &'a GuestRecord,
+    pub paths: &'a GuestPaths,
+    pub accel: Accel,
+    pub incoming: bool,
+}
+
+/// A value inside a QEMU option list: commas are doubled.
+fn esc(v: &str) -> String {
+    v.replace(',', ",,")
+}
+
+fn path(p: &std::path::Path) -> String {
+    esc(&p.to_string_lossy())
+}
+
+/// The disk bus of the root disk, from the image's `hw_disk_bus`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DiskBus {
+    Virtio,
+    Ide,
+}
+
+pub(crate) fn disk_bus(record: &GuestRecord) -> DiskBus {
+    match record
+        .spec
+        .image_properties
+        .get("hw_disk_bus")
+        .map(String::as_str)
+    {
+        Some("ide") => DiskBus::Ide,
+        _ => DiskBus::Virtio,
+    }
+}
+
+/// The NIC model, from the image's `hw_vif_model` (virtio by default).
+fn nic_model(record: &GuestRecord) -> &'static str {
+    match record
+        .spec
+        .image_properties
+        .get("hw_vif_model")
+        .map(String::as_str)
+    {
+        Some("e1000") => "e1000",
+        Some("e1000e") => "e1000e",
+        Some("rtl8139") => "rtl8139",
+        Some("ne2k_pci") => "ne2k_pci",
+        Some("pcnet") => "pcnet",
+        _ => "virtio-net-pci",
+    }
+}
+
+pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
+    let spec = &l.record.spec;
+    let p = l.paths;
+    let id = &spec.id;
+    let name = if spec.instance_name.is_empty() {
+        id.as_str()
+    } else {
+        spec.instance_name.as_str()
+    };
+    let mut a: Vec<String> = Vec::new();
+    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+
+    push(&["-name", &format!("guest={}", esc(name))]);
+    push(&["-uuid", id]);
+    push(&[
+        "-smbios",
+        &format!(
+            "type=1,manufacturer=OpenStack Foundation,product=OpenStack Nova,\
+             serial={id},uuid={id},family=Virtual Machine"
+        ),
+    ]);
+    let (accel, cpu) = match l.accel {
+        Accel::Kvm => ("kvm", "host"),
+        _ => ("tcg", "max"),
+    };
+    push(&["-machine", &format!("pc,accel={accel}")]);
+    push(&["-cpu", cpu]);
+    push(&["-smp", &spec.vcpus.max(1).to_string()]);
+    push(&["-m", &spec.memory_mb.to_string()]);
+    push(&["-nodefaults", "-no-user-config"]);
+    push(&["-rtc", "base=utc"]);
+    push(&["-boot", "strict=on"]);
+
+    // The root disk. An ISO base boots as a cdrom, the disk after it.
+    let iso = l.record.base_format == DiskFormat::Iso;
+    let root_boot = if iso { 2 } else { 1 };
+    match disk_bus(l.record) {
+        DiskBus::Virtio => {
+            push(&[
+                "-drive",
+                &format!(
+                    "file={},format=qcow2,if=none,id=drive-virtio-disk0",
+                    path(&p.disk())
+                ),
+            ]);
+            push(&[
+                "-device",
+                &format!(
+                    "virtio-blk-pci,drive=drive-virtio-disk0,id=virtio-disk0,bootindex={root_boot}"
+                ),
+            ]);
+        }
+        DiskBus::Ide => {
+            push(&[
+                "-drive",
+                &format!(
+                    "file={},format=qcow2,if=none,id=drive-ide0-0-0",
+                    path(&p.disk())
+                ),
+            ]);
+            push(&[
+                "-device",
+                &format!("ide-hd,drive=drive-ide0-0-0,id=ide0-0-0,bootindex={root_boot}"),
+            ]);
+        }
+    }
+    if iso {
+        push(&[
+            "-drive",
+            &format!(
+                "file={},format=raw,if=none,id=drive-ide0-1-1,media=cdrom,readonly=on",
+                path(&l.record.base)
+            ),
+        ]);
+        push(&[
+            "-device",
+            "ide-cd,drive=drive-ide0-1-1,id=ide0-1-1,bootindex=1",
+        ]);
+    }
+    if l.record.config_drive {
+        push(&[
+            "-drive",
+            &format!(
+                "file={},format=raw,if=none,id=drive-ide0,media=cdrom,readonly=on",
+                path(&p.config_drive())
+            ),
+        ]);
+        push(&["-device", "ide-cd,drive=drive-ide0,id=ide0"]);
+    }
+
+    let model = nic_model(l.record);
+    for (n, vif) in spec.vifs.iter().enumerate() {
+        push(&[
+            "-netdev",
+            &format!(
+                "tap,id=hostnet{n},ifname={},script=no,downscript=no",
+                vif.tap_name()
+            ),
+        ]);
+        let mut dev = format!(
+            "{model},netdev=hostnet{n},id=net{n},mac={}",
+            vif.mac_address
+        );
+        if let (Some(mtu), "virtio-net-pci") = (vif.mtu, model) {
+            dev.push_str(&format!(",host_mtu={mtu}"));
+        }
+        push(&["-device", &dev]);
+    }
+
+    push(&[
+        "-chardev",
+        &format!(
+            "file,id=charserial0,path={},append=on",
+            path(&p.console_log())
+        ),
+    ]);
+    push(&["-device", "isa-serial,chardev=charserial0,id=serial0"]);
+    push(&["-device", "VGA,id=video0"]);
+    push(&["-usb", "-device", "usb-tablet,id=input0"]);
+    push(&["-vnc", &format!("unix:{}", path(&p.vnc()))]);
+    push(&[
+        "-qmp",
+        &format!("unix:{},server=on,wait=off", path(&p.qmp())),
+    ]);
+    push(&["-device", "virtio-balloon-pci,id=balloon0"]);
+    push(&["-no-shutdown"]);
+    push(&["-msg", "timestamp=on"]);
+    if l.incoming {
+        push(&["-incoming", "defer", "-S"]);
+    }
+    push(&["-daemonize", "-pidfile", &p.pidfile().to_string_lossy()]);
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{InstanceSpec, VifSpec};
+    use std::path::{Path, PathBuf};
+
+    const ID: &str = "3f1c2a9e-0d7b-4c43-9a55-8e1b2f0c6d11";
+
+    fn record() -> GuestRecord {
+        GuestRecord {
+            spec: InstanceSpec {
+                id: ID.into(),
+                name: "vm1".into(),
+                instance_name: "instance-0000002a".into(),
+                vcpus: 2,
+                memory_mb: 512,
+                root_gb: 1,
+                image_id: "img".into(),
+                vifs: vec![
+                    VifSpec {
+                        port_id: "0123456789abcdef".into(),
+                        network_id: "n".into(),
+                        mac_address: "fa:16:3e:00:00:01".into(),
+                        mtu: Some(1450),
+                    },
+                    VifSpec {
+                        port_id: "fedcba9876543210".into(),
+                        network_id: "n".into(),
+                        mac_address: "fa:16:3e:00:00:02".into(),
+                        mtu: None,
+                    },
+                ],
+                ..Default::default()
+            },
+            base: PathBuf::from("/var/cache/base"),
+            base_format: DiskFormat::Qcow2,
+            config_drive: true,
+        }
+    }
+
+    fn args(record: &GuestRecord, accel: Accel, incoming: bool) -> Vec<String> {
+        let paths = GuestPaths::new(Path::new("/srv/instances"), ID).unwrap();
+        qemu_args(&Launch {
+            record,
+            paths: &paths,
+            accel,
+            incoming,
+        })
+    }
+
+    /// The value after each occurrence of `flag`.
+    fn values<'a>(a: &'a [String], flag: &str) -> Vec<&'a str> {
+        a.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn names_the_guest_as_nova_does() {
+        let a = args(&record(), Accel::Tcg, false);
+        assert_eq!(values(&a, "-name"), ["guest=instance-0000002a"]);
+        assert_eq!(values(&a, "-uuid"), [ID]);
+        assert_eq!(
+            values(&a, "-smbios"),
+            [format!(
+                "type=1,manufacturer=OpenStack Foundation,product=OpenStack Nova,\
+                 serial={ID},uuid={ID},family=Virtual Machine"
+            )]
+        );
+        assert_eq!(values(&a, "-machine"), ["pc,accel=tcg"]);
+        assert_eq!(values(&a, "-cpu"), ["max"]);
+        assert_eq!(values(&a, "-smp"), ["2"]);
+        assert_eq!(values(&a, "-m"), ["512"]);
+        for flag in [
+            "-nodefaults",
+            "-no-user-config",
+            "-no-shutdown",
+            "-daemonize",
+        ] {
+            assert!(a.iter().any(|x| x == flag), "{flag}");
+        }
+        assert_eq!(
+            values(&a, "-pidfile"),
+            [format!("/srv/instances/{ID}/qemu.pid")]
+        );
+        assert!(!a.iter().any(|x| x == "-incoming"));
+        let kvm = args(&record(), Accel::Kvm, false);
+        assert_eq!(values(&kvm, "-machine"), ["pc,accel=kvm"]);
+        assert_eq!(values(&kvm, "-cpu"), ["host"]);
+    }
+
+    #[test]
+    fn vnc_and_qmp_are_unix_sockets_only() {
+        let a = args(&record(), Accel::Tcg, false);
+        assert_eq!(
+            values(&a, "-vnc"),
+            [format!("unix:/srv/instances/{ID}/vnc.sock")]
+        );
+        assert_eq!(
+            values(&a, "-qmp"),
+            [format!(
+                "unix:/srv/instances/{ID}/qmp.sock,server=on,wait=off"
+            )]
+        );
+        assert!(!a
+            .iter()
+            .any(|x| x.starts_with("tcp:") || x.contains("0.0.0.0")));
+        assert!(!a.iter().any(|x| x == "-monitor" || x == "-serial"));
+    }
+
+    #[test]
+    fn root_disk_config_drive_and_console() {
+        let a = args(&record(), Accel::Tcg, false);
+        let drives = values(&a, "-drive");
+        assert_eq!(
+            drives,
+            [
+                format!("file=/srv/instances/{ID}/disk,format=qcow2,if=none,id=drive-virtio-disk0"),
+                format!("file=/srv/instances/{ID}/disk.config,format=raw,if=none,id=drive-ide0,media=cdrom,readonly=on"),
+            ]
+        );
+        let devices = values(&a, "-device");
+        assert!(devices
+            .contains(&"virtio-blk-pci,drive=drive-virtio-disk0,id=virtio-disk0,bootindex=1"));
+        assert!(devices.contains(&"ide-cd,drive=drive-ide0,id=ide0"));
+        assert!(devices.contains(&"isa-serial,chardev=charserial0,id=serial0"));
+        assert!(devices.iter().any(|d| d.starts_with("VGA")));
+        assert_eq!(
+            values(&a, "-chardev"),
+            [format!(
+                "file,id=charserial0,path=/srv/instances/{ID}/console.log,append=on"
+            )]
+        );
+
+        let mut r = record();
+        r.config_drive = false;
+        r.spec
+            .image_properties
+            .insert("hw_disk_bus".into(), "ide".into());
+        let a = args(&r, Accel::Tcg, false);
+        assert_eq!(
+            values(&a, "-drive"),
+            [format!(
+                "file=/srv/instances/{ID}/disk,format=qcow2,if=none,id=drive-ide0-0-0"
+            )]
+        );
+        assert!(
+            values(&a, "-device").contains(&"ide-hd,drive=drive-ide0-0-0,id=ide0-0-0,bootindex=1")
+        );
+        assert!(!values(&a, "-device")
+            .iter()
+            .any(|d| d.starts_with("ide-cd")));
+    }
+
+    #[test]
+    fn iso_images_boot_from_a_cdrom() {
+        let mut r = record();
+        r.base_format = DiskFormat::Iso;
+        r.base = PathBuf::from("/cache/a,b.iso");
+        let a = args(&r, Accel::Tcg, false);
+        let drives = values(&a, "-drive");
+        assert!(drives.contains(
+            &"file=/cache/a,,b.iso,format=raw,if=none,id=drive-ide0-1-1,media=cdrom,readonly=on"
+        ));
+        let devices = values(&a, "-device");
+        assert!(devices.contains(&"ide-cd,drive=drive-ide0-1-1,id=ide0-1-1,bootindex=1"));
+        assert!(devices
+            .contains(&"virtio-blk-pci,drive=drive-virtio-disk0,id=virtio-disk0,bootindex=2"));
+    }
+
+    #[test]
+    fn one_tap_and_nic_per_vif() {
+        let a = args(&record(), Accel::Tcg, false);
+        assert_eq!(
+            values(&a, "-netdev"),
+            [
+                "tap,id=hostnet0,ifname=tap0123456789a,script=no,downscript=no",
+                "tap,id=hostnet1,ifname=tapfedcba98765,script=no,downscript=no",
+            ]
+        );
+        let nics: Vec<&str> = values(&a, "-device")
+            .into_iter()
+            .filter(|d| d.starts_with("virtio-net-pci"))
+            .collect();
+        assert_eq!(
+            nics,
+            [
+                "virtio-net-pci,netdev=hostnet0,id=net0,mac=fa:16:3e:00:00:01,host_mtu=1450",
+                "virtio-net-pci,netdev=hostnet1,id=net1,mac=fa:16:3e:00:00:02",
+            ]
+        );
+        let mut r = record();
+        r.spec
+            .image_properties
+            .insert("hw_vif_model".into(), "e1000".into());
+        let a = args(&r, Accel::Tcg, false);
+        assert!(
+            values(&a, "-device").contains(&"e1000,netdev=hostnet0,id=net0,mac=fa:16:3e:00:00:01")
+        );
+    }
+
+    #[test]
+    fn incoming_restores_paused_and_names_are_escaped() {
+        let mut r = record();
+        r.spec.instance_name = "a,b".into();
+        let a = args(&r, Accel::Tcg, true);
+        assert_eq!(values(&a, "-incoming"), ["defer"]);
+        assert!(a.iter().any(|x| x == "-S"));
+        assert_eq!(values(&a, "-name"), ["guest=a,,b"]);
+    }
+}

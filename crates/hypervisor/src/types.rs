@@ -1,0 +1,178 @@
+//! What crosses the driver boundary: a guest's specification, its disks,
+//! its power state, the host's figures, where its console is.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Nova's power states (`OS-EXT-STS:power_state` shows the code).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PowerState {
+    #[default]
+    NoState,
+    Running,
+    Paused,
+    Shutdown,
+    Crashed,
+    Suspended,
+}
+
+impl PowerState {
+    /// The number Nova's API shows.
+    pub fn code(self) -> i64 {
+        match self {
+            PowerState::NoState => 0,
+            PowerState::Running => 1,
+            PowerState::Paused => 3,
+            PowerState::Shutdown => 4,
+            PowerState::Crashed => 6,
+            PowerState::Suspended => 7,
+        }
+    }
+
+    pub fn from_code(code: i64) -> PowerState {
+        match code {
+            1 => PowerState::Running,
+            3 => PowerState::Paused,
+            4 => PowerState::Shutdown,
+            6 => PowerState::Crashed,
+            7 => PowerState::Suspended,
+            _ => PowerState::NoState,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RebootKind {
+    Soft,
+    Hard,
+}
+
+/// One network interface of a guest: a Neutron port.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VifSpec {
+    pub port_id: String,
+    pub network_id: String,
+    pub mac_address: String,
+    /// The network's MTU, when the networking API gave one.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+impl VifSpec {
+    /// The host-side device, named as Neutron's L2 agents look for it.
+    pub fn tap_name(&self) -> String {
+        let n = self.port_id.len().min(11);
+        format!("tap{}", &self.port_id[..n])
+    }
+}
+
+/// What a driver needs to build a guest.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceSpec {
+    /// The server's UUID.
+    pub id: String,
+    /// The server's display name.
+    pub name: String,
+    /// Nova's `OS-EXT-SRV-ATTR:instance_name` (`instance-0000002a`).
+    pub instance_name: String,
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    /// Root disk size; 0 means the image's own size (Nova's `disk=0` flavors).
+    pub root_gb: u64,
+    pub ephemeral_gb: u64,
+    pub swap_mb: u64,
+    pub image_id: String,
+    /// The image's properties (`hw_disk_bus`, `hw_vif_model`, …).
+    #[serde(default)]
+    pub image_properties: BTreeMap<String, String>,
+    pub vifs: Vec<VifSpec>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiskFormat {
+    Raw,
+    Qcow2,
+    Iso,
+}
+
+impl DiskFormat {
+    /// qemu-img's name of the format.
+    pub fn qemu_name(self) -> &'static str {
+        match self {
+            DiskFormat::Raw | DiskFormat::Iso => "raw",
+            DiskFormat::Qcow2 => "qcow2",
+        }
+    }
+}
+
+/// The disks a guest is built from, prepared by the agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GuestDisks {
+    /// The cached base image (shared by every guest of the image; never written).
+    pub base: PathBuf,
+    pub base_format: DiskFormat,
+    /// A config drive (ISO 9660, label `config-2`) to attach, made for this
+    /// guest; the driver moves it into the guest's own directory.
+    pub config_drive: Option<PathBuf>,
+}
+
+/// The host's figures, as Nova's compute node record keeps them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostResources {
+    pub hypervisor_type: String,
+    /// Nova's integer form: 7.2.0 is 7002000.
+    pub hypervisor_version: i64,
+    pub hypervisor_hostname: String,
+    /// JSON text: arch, model, vendor, topology, features.
+    pub cpu_info: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    /// Size of the filesystem holding the guests' disks.
+    pub local_gb: i64,
+    /// Free space there (Nova's `disk_available_least`).
+    pub disk_available_least_gb: i64,
+}
+
+/// Where a guest's VNC server answers. Never an outside address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConsoleTarget {
+    Unix { path: PathBuf },
+    Tcp { host: String, port: u16 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn power_state_codes_round_trip() {
+        for p in [
+            PowerState::NoState,
+            PowerState::Running,
+            PowerState::Paused,
+            PowerState::Shutdown,
+            PowerState::Crashed,
+            PowerState::Suspended,
+        ] {
+            assert_eq!(PowerState::from_code(p.code()), p);
+        }
+        assert_eq!(
+            serde_json::to_value(PowerState::Shutdown).unwrap(),
+            "SHUTDOWN"
+        );
+    }
+
+    #[test]
+    fn tap_names_follow_neutron() {
+        let v = VifSpec {
+            port_id: "0123456789abcdef".into(),
+            ..Default::default()
+        };
+        assert_eq!(v.tap_name(), "tap0123456789a");
+    }
+}

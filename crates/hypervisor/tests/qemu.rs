@@ -1,0 +1,795 @@
+//! The QEMU driver against a real `qemu-system-x86_64` under TCG. The
+//! guest is a boot sector that prints `ferrostack-test-guest` to COM1 and
+//! halts (it ignores ACPI, so clean shutdowns time out after 1 s).
+//!
+//! Skipped (with a line saying so) when QEMU is not installed, unless
+//! `FERROSTACK_TEST_REQUIRE_QEMU=1`, which makes that a failure.
+
+use ferrostack_hypervisor::qemu::{Accel, QemuConfig, QemuDriver};
+use ferrostack_hypervisor::{
+    ConsoleTarget, DiskFormat, Driver, DriverError, GuestDisks, InstanceSpec, PowerState,
+    RebootKind, VifSpec,
+};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const LINE: &str = "ferrostack-test-guest";
+
+fn qemu_present(test: &str) -> bool {
+    if which("qemu-system-x86_64") && which("qemu-img") {
+        return true;
+    }
+    if std::env::var("FERROSTACK_TEST_REQUIRE_QEMU").as_deref() == Ok("1") {
+        panic!("{test}: qemu-system-x86_64 is not installed and FERROSTACK_TEST_REQUIRE_QEMU=1");
+    }
+    skip(test, "qemu-system-x86_64 is not installed");
+    false
+}
+
+/// Said on stderr itself, not through the harness's capture, so that a
+/// skip shows without `--nocapture`.
+fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {why}");
+}
+
+fn which(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique() -> u64 {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst) as u64;
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    // A small mix so that ids of one run differ in their first digits.
+    (t ^ (std::process::id() as u64) << 40 ^ n << 20).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+fn new_uuid() -> String {
+    let a = unique();
+    let b = unique();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// A temporary instances directory; on drop every QEMU started in it is
+/// killed and the directory removed, whatever the test's outcome.
+struct Sandbox {
+    dir: PathBuf,
+    taps: Vec<String>,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = std::env::temp_dir().join(format!(
+            "fsq-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Sandbox { dir, taps: vec![] }
+    }
+
+    fn instances(&self) -> PathBuf {
+        self.dir.join("i")
+    }
+
+    /// The test guest's disk: a raw image whose boot sector prints LINE.
+    fn boot_disk(&self) -> PathBuf {
+        let path = self.dir.join("base.raw");
+        std::fs::write(&path, boot_image()).unwrap();
+        path
+    }
+
+    async fn driver(&self) -> QemuDriver {
+        let mut c = QemuConfig::new(self.instances(), "test-host");
+        c.accel = Accel::Tcg;
+        c.shutdown_timeout = Duration::from_secs(1);
+        QemuDriver::new(c).await.expect("QemuDriver::new")
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let marker = self.dir.to_string_lossy().into_owned();
+        if let Ok(entries) = std::fs::read_dir(self.instances()) {
+            for e in entries.flatten() {
+                let Ok(pid) = std::fs::read_to_string(e.path().join("qemu.pid")) else {
+                    continue;
+                };
+                let Ok(pid) = pid.trim().parse::<i32>() else {
+                    continue;
+                };
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmdline).contains(&marker) {
+                    // SAFETY: kill(2) has no memory-safety preconditions.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        for tap in &self.taps {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "delete", "dev", tap])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// 16-bit code at 0x7c00: print the message to COM1, then halt forever.
+fn boot_sector() -> Vec<u8> {
+    let code: [u8; 22] = [
+        0xFC, // cld
+        0x31, 0xC0, // xor ax,ax
+        0x8E, 0xD8, // mov ds,ax
+        0xBE, 0x16, 0x7C, // mov si,0x7c16 (the message)
+        0xBA, 0xF8, 0x03, // mov dx,0x3f8
+        0xAC, // next: lodsb
+        0x84, 0xC0, // test al,al
+        0x74, 0x03, // jz halt
+        0xEE, // out dx,al
+        0xEB, 0xF8, // jmp next
+        0xF4, // halt: hlt
+        0xEB, 0xFD, // jmp halt
+    ];
+    let mut s = code.to_vec();
+    s.extend_from_slice(format!("{LINE}\r\n\0").as_bytes());
+    s.resize(510, 0);
+    s.extend_from_slice(&[0x55, 0xAA]);
+    s
+}
+
+fn boot_image() -> Vec<u8> {
+    let mut img = boot_sector();
+    img.resize(1 << 20, 0);
+    img
+}
+
+const ACPI_LINE: &str = "ferrostack-acpi-guest";
+
+/// A guest that honours the ACPI power button: it prints its line, enables
+/// the power button event (PIIX4 PM at 0x600), waits for it, then powers
+/// off (SLP_TYP S5 | SLP_EN in PM1a_CNT).
+fn acpi_image() -> Vec<u8> {
+    let code: [u8; 47] = [
+        0xFB, // sti
+        0xFC, // cld
+        0x31, 0xC0, // xor ax,ax
+        0x8E, 0xD8, // mov ds,ax
+        0xBE, 0x2F, 0x7C, // mov si,0x7c2f (the message)
+        0xBA, 0xF8, 0x03, // mov dx,0x3f8
+        0xAC, // next: lodsb
+        0x84, 0xC0, // test al,al
+        0x74, 0x03, // jz done
+        0xEE, // out dx,al
+        0xEB, 0xF8, // jmp next
+        0xBA, 0x02, 0x06, // done: mov dx,0x602 (PM1_EN)
+        0xB8, 0x00, 0x01, // mov ax,0x100 (power button)
+        0xEF, // out dx,ax
+        0xBA, 0x00, 0x06, // mov dx,0x600 (PM1_STS)
+        0xF4, // wait: hlt
+        0xED, // in ax,dx
+        0xA9, 0x00, 0x01, // test ax,0x100
+        0x74, 0xF9, // jz wait
+        0xBA, 0x04, 0x06, // mov dx,0x604 (PM1_CNT)
+        0xB8, 0x00, 0x20, // mov ax,0x2000 (SLP_EN, S5)
+        0xEF, // out dx,ax
+        0xF4, // halt: hlt
+        0xEB, 0xFD, // jmp halt
+    ];
+    let mut s = code.to_vec();
+    s.extend_from_slice(format!("{ACPI_LINE}\r\n\0").as_bytes());
+    s.resize(510, 0);
+    s.extend_from_slice(&[0x55, 0xAA]);
+    s.resize(1 << 20, 0);
+    s
+}
+
+fn spec(id: &str, memory_mb: u64) -> InstanceSpec {
+    InstanceSpec {
+        id: id.into(),
+        name: "test".into(),
+        instance_name: format!("instance-{}", &id[..8]),
+        vcpus: 1,
+        memory_mb,
+        root_gb: 0,
+        image_id: "test-image".into(),
+        ..Default::default()
+    }
+}
+
+fn disks(base: &Path) -> GuestDisks {
+    GuestDisks {
+        base: base.to_path_buf(),
+        base_format: DiskFormat::Raw,
+        config_drive: None,
+    }
+}
+
+async fn wait_for_lines(d: &QemuDriver, id: &str, count: usize) -> String {
+    wait_for(d, id, LINE, count).await
+}
+
+async fn wait_for(d: &QemuDriver, id: &str, line: &str, count: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = d.console_output(id, 1 << 20).await.unwrap();
+        if out.matches(line).count() >= count {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {line} {count} times in the console, got {out:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn cmdline(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+fn flag_value(args: &[String], flag: &str) -> Option<String> {
+    args.windows(2).find(|w| w[0] == flag).map(|w| w[1].clone())
+}
+
+fn process_alive(pid: i32) -> bool {
+    // A zombie has no command line.
+    !std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .is_empty()
+}
+
+fn qemu_img_info(path: &Path) -> serde_json::Value {
+    let out = std::process::Command::new("qemu-img")
+        .args(["info", "-U", "--output=json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_power_states() {
+    if !qemu_present("lifecycle_power_states") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let d = sb.driver().await;
+    assert_eq!(d.accel(), Accel::Tcg);
+    let base = sb.boot_disk();
+    let id = new_uuid();
+    let s = spec(&id, 64);
+
+    let t = Instant::now();
+    d.spawn(&s, &disks(&base)).await.unwrap();
+    eprintln!("spawn → running: {} ms", t.elapsed().as_millis());
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    wait_for_lines(&d, &id, 1).await;
+    assert_eq!(d.list_instances().await.unwrap(), vec![id.clone()]);
+
+    // A second spawn is a no-op: same process.
+    let pid = d.qemu_pid(&id).await.unwrap();
+    d.spawn(&s, &disks(&base)).await.unwrap();
+    assert_eq!(d.qemu_pid(&id).await, Some(pid));
+
+    d.pause(&id).await.unwrap();
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Paused);
+    d.pause(&id).await.unwrap();
+    d.unpause(&id).await.unwrap();
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    d.unpause(&id).await.unwrap();
+
+    let t = Instant::now();
+    d.suspend(&id).await.unwrap();
+    eprintln!("suspend: {} ms", t.elapsed().as_millis());
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Suspended);
+    assert!(d.qemu_pid(&id).await.is_none());
+    assert!(!process_alive(pid));
+    assert!(d.instance_dir(&id).join("memory.state").exists());
+    d.suspend(&id).await.unwrap();
+    assert!(matches!(
+        d.pause(&id).await,
+        Err(DriverError::InvalidState(_))
+    ));
+    let t = Instant::now();
+    d.resume(&id).await.unwrap();
+    eprintln!("resume: {} ms", t.elapsed().as_millis());
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    assert!(!d.instance_dir(&id).join("memory.state").exists());
+    d.resume(&id).await.unwrap();
+    // Restored, not rebooted: the line is still there once.
+    assert_eq!(
+        d.console_output(&id, 1 << 20)
+            .await
+            .unwrap()
+            .matches(LINE)
+            .count(),
+        1
+    );
+
+    d.reboot(&id, RebootKind::Hard).await.unwrap();
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    wait_for_lines(&d, &id, 2).await;
+
+    // The guest ignores ACPI: a soft reboot falls back to a hard one.
+    let t = Instant::now();
+    d.reboot(&id, RebootKind::Soft).await.unwrap();
+    assert!(t.elapsed() >= Duration::from_secs(1));
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    wait_for_lines(&d, &id, 3).await;
+
+    let t = Instant::now();
+    d.power_off(&id).await.unwrap();
+    let took = t.elapsed();
+    assert!(took >= Duration::from_secs(1), "forced after the timeout");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Shutdown);
+    assert!(d.instance_dir(&id).exists());
+    d.power_off(&id).await.unwrap();
+    assert!(matches!(
+        d.vnc_console(&id).await,
+        Err(DriverError::InvalidState(_))
+    ));
+    d.power_on(&id).await.unwrap();
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    d.power_on(&id).await.unwrap();
+    wait_for_lines(&d, &id, 4).await;
+
+    // The console's tail, cut at a line.
+    let tail = d.console_output(&id, 30).await.unwrap();
+    assert!(tail.len() <= 30 && !tail.is_empty(), "{tail:?}");
+
+    let pid = d.qemu_pid(&id).await.unwrap();
+    d.destroy(&id).await.unwrap();
+    assert!(!d.instance_dir(&id).exists());
+    assert!(!process_alive(pid));
+    assert!(d.list_instances().await.unwrap().is_empty());
+    d.destroy(&id).await.unwrap();
+    assert!(matches!(
+        d.get_info(&id).await,
+        Err(DriverError::InstanceNotFound(_))
+    ));
+    assert!(matches!(
+        d.power_on(&id).await,
+        Err(DriverError::InstanceNotFound(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_and_resize() {
+    if !qemu_present("snapshot_and_resize") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let d = sb.driver().await;
+    let base = sb.boot_disk();
+    let id = new_uuid();
+    let s = spec(&id, 64);
+    d.spawn(&s, &disks(&base)).await.unwrap();
+    wait_for_lines(&d, &id, 1).await;
+
+    // Running: a standalone qcow2 whose first sector is the boot sector.
+    let snap = sb.dir.join("snap.qcow2");
+    d.snapshot(&id, &snap).await.unwrap();
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    let info = qemu_img_info(&snap);
+    assert_eq!(info["format"], "qcow2");
+    assert!(info.get("backing-filename").is_none(), "{info}");
+    let raw = sb.dir.join("snap.raw");
+    let st = std::process::Command::new("qemu-img")
+        .args(["convert", "-f", "qcow2", "-O", "raw"])
+        .arg(&snap)
+        .arg(&raw)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(std::fs::read(&raw).unwrap()[..512], boot_sector()[..]);
+    // Paused stays paused.
+    d.pause(&id).await.unwrap();
+    d.snapshot(&id, &sb.dir.join("snap2.qcow2")).await.unwrap();
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Paused);
+    d.unpause(&id).await.unwrap();
+
+    // Resize to more memory and a 1 GB disk.
+    let pid = d.qemu_pid(&id).await.unwrap();
+    assert_eq!(flag_value(&cmdline(pid), "-m").as_deref(), Some("64"));
+    let mut bigger = s.clone();
+    bigger.memory_mb = 96;
+    bigger.vcpus = 2;
+    bigger.root_gb = 1;
+    let t = Instant::now();
+    d.resize(&bigger).await.unwrap();
+    eprintln!("resize: {} ms", t.elapsed().as_millis());
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    let pid = d.qemu_pid(&id).await.unwrap();
+    assert_eq!(flag_value(&cmdline(pid), "-m").as_deref(), Some("96"));
+    assert_eq!(flag_value(&cmdline(pid), "-smp").as_deref(), Some("2"));
+    let dir = d.instance_dir(&id);
+    assert_eq!(qemu_img_info(&dir.join("disk"))["virtual-size"], 1u64 << 30);
+    assert!(dir.join("disk.resize-backup").exists());
+    assert!(dir.join("spec.json.resize-backup").exists());
+    // Repeated: the backup is the one from before the first call.
+    d.resize(&bigger).await.unwrap();
+    assert_eq!(
+        qemu_img_info(&dir.join("disk.resize-backup"))["virtual-size"],
+        1u64 << 20
+    );
+    d.revert_resize(&s).await.unwrap();
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    let pid = d.qemu_pid(&id).await.unwrap();
+    assert_eq!(flag_value(&cmdline(pid), "-m").as_deref(), Some("64"));
+    assert_eq!(qemu_img_info(&dir.join("disk"))["virtual-size"], 1u64 << 20);
+    assert!(!dir.join("disk.resize-backup").exists());
+    assert!(!dir.join("spec.json.resize-backup").exists());
+    d.revert_resize(&s).await.unwrap();
+
+    // Resize while off stays off; confirm drops the backup.
+    d.power_off(&id).await.unwrap();
+    d.resize(&bigger).await.unwrap();
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Shutdown);
+    d.confirm_resize(&id).await.unwrap();
+    d.confirm_resize(&id).await.unwrap();
+    assert!(!dir.join("disk.resize-backup").exists());
+    // Off: snapshot straight from the disk.
+    d.snapshot(&id, &sb.dir.join("snap3.qcow2")).await.unwrap();
+    assert_eq!(
+        qemu_img_info(&sb.dir.join("snap3.qcow2"))["virtual-size"],
+        1u64 << 30
+    );
+    // Never shrink.
+    let mut smaller = bigger.clone();
+    smaller.root_gb = 2;
+    d.resize(&smaller).await.unwrap();
+    d.confirm_resize(&id).await.unwrap();
+    smaller.root_gb = 1;
+    let e = d.resize(&smaller).await.unwrap_err();
+    assert!(
+        matches!(e, DriverError::InvalidRequest(ref m) if m.contains("resize disk down")),
+        "{e:?}"
+    );
+    d.destroy(&id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_outlive_the_driver() {
+    if !qemu_present("guests_outlive_the_driver") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let base = sb.boot_disk();
+    let id = new_uuid();
+    let config_drive = sb.dir.join("cd.iso");
+    std::fs::write(&config_drive, vec![0u8; 64 << 10]).unwrap();
+    {
+        let d = sb.driver().await;
+        let mut g = disks(&base);
+        g.config_drive = Some(config_drive.clone());
+        d.spawn(&spec(&id, 64), &g).await.unwrap();
+        assert!(!config_drive.exists(), "moved into the guest's directory");
+        assert!(d.instance_dir(&id).join("disk.config").exists());
+        let pid = d.qemu_pid(&id).await.unwrap();
+        assert!(cmdline(pid).iter().any(|a| a.contains("disk.config")));
+    }
+    // An agent restart: a new driver over the same directory.
+    let d = sb.driver().await;
+    assert_eq!(d.list_instances().await.unwrap(), vec![id.clone()]);
+    wait_for_lines(&d, &id, 1).await;
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    d.pause(&id).await.unwrap();
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Paused);
+    d.unpause(&id).await.unwrap();
+
+    // QEMU killed behind the driver's back.
+    let pid = d.qemu_pid(&id).await.unwrap();
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while d.get_info(&id).await.unwrap() != PowerState::Shutdown {
+        assert!(Instant::now() < deadline, "still running after kill -9");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.power_on(&id).await.unwrap();
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    assert_ne!(d.qemu_pid(&id).await, Some(pid));
+    wait_for_lines(&d, &id, 2).await;
+
+    // Real host figures.
+    let h = d.host_resources().await.unwrap();
+    assert_eq!(h.hypervisor_type, "QEMU");
+    assert_eq!(h.hypervisor_hostname, "test-host");
+    assert!(
+        h.hypervisor_version >= 7_000_000,
+        "{}",
+        h.hypervisor_version
+    );
+    assert!(h.vcpus >= 1 && h.memory_mb > 0 && h.local_gb > 0);
+    let cpu: serde_json::Value = serde_json::from_str(&h.cpu_info).unwrap();
+    assert!(cpu["topology"]["sockets"].as_i64().unwrap() >= 1);
+
+    d.destroy(&id).await.unwrap();
+    assert!(!sb.instances().join(&id).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_spawns_leave_nothing() {
+    if !qemu_present("failed_spawns_leave_nothing") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let d = sb.driver().await;
+    let base = sb.boot_disk();
+
+    let id = new_uuid();
+    let e = d
+        .spawn(&spec(&id, 64), &disks(&sb.dir.join("missing.raw")))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, DriverError::InvalidImage(_)), "{e:?}");
+    assert!(!d.instance_dir(&id).exists());
+
+    // A flavor disk smaller than the image.
+    let big = sb.dir.join("big.qcow2");
+    let st = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&big)
+        .arg("2G")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut s = spec(&id, 64);
+    s.root_gb = 1;
+    let g = GuestDisks {
+        base: big,
+        base_format: DiskFormat::Qcow2,
+        config_drive: None,
+    };
+    let e = d.spawn(&s, &g).await.unwrap_err();
+    assert_eq!(
+        e,
+        DriverError::InvalidRequest(
+            "Flavor's disk is too small for requested image. Flavor disk is 1073741824 bytes, \
+             image is 2147483648 bytes."
+                .into()
+        )
+    );
+    assert!(!d.instance_dir(&id).exists());
+
+    // A QEMU that refuses to start: its own message, nothing left, the
+    // config drive given back.
+    let cd = sb.dir.join("cd.iso");
+    std::fs::write(&cd, b"config").unwrap();
+    let mut s = spec(&id, 64);
+    s.vcpus = 100_000;
+    let mut g = disks(&base);
+    g.config_drive = Some(cd.clone());
+    let e = d.spawn(&s, &g).await.unwrap_err();
+    eprintln!("QEMU start failure: {e}");
+    assert!(
+        e.message().starts_with(&format!(
+            "QEMU could not start instance-{}: qemu-system-x86_64:",
+            &id[..8]
+        )),
+        "{e:?}"
+    );
+    assert!(!d.instance_dir(&id).exists());
+    assert!(cd.exists());
+    assert!(d.list_instances().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vnc_console_is_a_unix_socket() {
+    if !qemu_present("vnc_console_is_a_unix_socket") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let d = sb.driver().await;
+    let id = new_uuid();
+    d.spawn(&spec(&id, 32), &disks(&sb.boot_disk()))
+        .await
+        .unwrap();
+    let ConsoleTarget::Unix { path } = d.vnc_console(&id).await.unwrap() else {
+        panic!("VNC on TCP");
+    };
+    assert_eq!(path, d.instance_dir(&id).join("vnc.sock"));
+    use tokio::io::AsyncReadExt;
+    let mut s = tokio::net::UnixStream::connect(&path).await.unwrap();
+    let mut greeting = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut greeting))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&greeting, b"RFB 003.008\n");
+    d.destroy(&id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vif_taps_live_with_the_guest() {
+    if !qemu_present("vif_taps_live_with_the_guest") {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/dev/net/tun").exists() {
+        skip(
+            "vif_taps_live_with_the_guest",
+            "needs root and /dev/net/tun",
+        );
+        return;
+    }
+    let mut sb = Sandbox::new();
+    let d = sb.driver().await;
+    let id = new_uuid();
+    let port = format!("{:016x}", unique());
+    let mac = format!("fa:16:3e:{}:{}:{}", &port[0..2], &port[2..4], &port[4..6]);
+    let vif = VifSpec {
+        port_id: port.clone(),
+        network_id: "net".into(),
+        mac_address: mac.clone(),
+        mtu: Some(1450),
+    };
+    let tap = vif.tap_name();
+    sb.taps.push(tap.clone());
+    let mut s = spec(&id, 32);
+    s.vifs.push(vif);
+    d.spawn(&s, &disks(&sb.boot_disk())).await.unwrap();
+    let sys = PathBuf::from("/sys/class/net").join(&tap);
+    assert!(sys.exists(), "{tap} exists while the guest runs");
+    assert_eq!(
+        std::fs::read_to_string(sys.join("address")).unwrap().trim(),
+        format!("fe{}", &mac[2..])
+    );
+    assert_eq!(
+        std::fs::read_to_string(sys.join("mtu")).unwrap().trim(),
+        "1450"
+    );
+    let pid = d.qemu_pid(&id).await.unwrap();
+    let args = cmdline(pid);
+    assert!(args
+        .iter()
+        .any(|a| a == &format!("virtio-net-pci,netdev=hostnet0,id=net0,mac={mac},host_mtu=1450")));
+    // The tap stays across a restart of QEMU.
+    d.reboot(&id, RebootKind::Hard).await.unwrap();
+    assert!(sys.exists());
+    d.destroy(&id).await.unwrap();
+    assert!(!sys.exists(), "{tap} is gone after destroy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kvm_probe_runs_once_per_boot() {
+    if !qemu_present("the_kvm_probe_runs_once_per_boot") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let mut c = QemuConfig::new(sb.instances(), "h");
+    c.accel = Accel::Auto;
+    let t = Instant::now();
+    let d = QemuDriver::new(c.clone()).await.unwrap();
+    eprintln!(
+        "accelerator: {} ({}) after {} ms",
+        d.accel(),
+        d.accel_reason(),
+        t.elapsed().as_millis()
+    );
+    assert_ne!(d.accel(), Accel::Auto);
+    if Path::new("/dev/kvm").exists() {
+        assert!(sb.instances().join(".accel-probe").exists());
+        let t = Instant::now();
+        let again = QemuDriver::new(c).await.unwrap();
+        assert_eq!(again.accel(), d.accel());
+        assert!(
+            again.accel_reason().contains("cached"),
+            "{}",
+            again.accel_reason()
+        );
+        assert!(t.elapsed() < Duration::from_secs(2));
+    }
+    // Whatever the probe said, a guest runs with it.
+    let id = new_uuid();
+    d.spawn(&spec(&id, 32), &disks(&sb.boot_disk()))
+        .await
+        .unwrap();
+    wait_for_lines(&d, &id, 1).await;
+    d.destroy(&id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acpi_guests_shut_down_cleanly() {
+    if !qemu_present("acpi_guests_shut_down_cleanly") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let mut c = QemuConfig::new(sb.instances(), "h");
+    c.accel = Accel::Tcg;
+    c.shutdown_timeout = Duration::from_secs(20);
+    let d = QemuDriver::new(c).await.unwrap();
+    let base = sb.dir.join("acpi.raw");
+    std::fs::write(&base, acpi_image()).unwrap();
+    let id = new_uuid();
+    d.spawn(&spec(&id, 32), &disks(&base)).await.unwrap();
+    wait_for(&d, &id, ACPI_LINE, 1).await;
+
+    // Soft reboot: ACPI power-off, then reset in the same QEMU.
+    let pid = d.qemu_pid(&id).await.unwrap();
+    let t = Instant::now();
+    d.reboot(&id, RebootKind::Soft).await.unwrap();
+    eprintln!("clean soft reboot: {} ms", t.elapsed().as_millis());
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_eq!(d.qemu_pid(&id).await, Some(pid), "same process");
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    wait_for(&d, &id, ACPI_LINE, 2).await;
+
+    // The guest powers itself off: QEMU stays, in status shutdown.
+    let sock = d.instance_dir(&id).join("qmp.sock");
+    let mut q = ferrostack_hypervisor::qemu::qmp::Qmp::connect(&sock, Duration::from_secs(5))
+        .await
+        .unwrap();
+    q.execute("system_powerdown", None).await.unwrap();
+    drop(q);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.get_info(&id).await.unwrap() != PowerState::Shutdown {
+        assert!(Instant::now() < deadline, "the guest did not power off");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(d.qemu_pid(&id).await, Some(pid), "-no-shutdown keeps QEMU");
+    d.power_on(&id).await.unwrap();
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    assert_ne!(d.qemu_pid(&id).await, Some(pid));
+    wait_for(&d, &id, ACPI_LINE, 3).await;
+
+    // A clean power-off does not wait for the timeout.
+    let t = Instant::now();
+    d.power_off(&id).await.unwrap();
+    eprintln!("clean power off: {} ms", t.elapsed().as_millis());
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Shutdown);
+    assert!(d.qemu_pid(&id).await.is_none());
+    d.destroy(&id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ide_disk_bus_boots_with_a_config_drive() {
+    if !qemu_present("ide_disk_bus_boots_with_a_config_drive") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let d = sb.driver().await;
+    let id = new_uuid();
+    let mut s = spec(&id, 32);
+    s.image_properties
+        .insert("hw_disk_bus".into(), "ide".into());
+    let cd = sb.dir.join("cd.iso");
+    std::fs::write(&cd, vec![0u8; 64 << 10]).unwrap();
+    let mut g = disks(&sb.boot_disk());
+    g.config_drive = Some(cd);
+    d.spawn(&s, &g).await.unwrap();
+    wait_for_lines(&d, &id, 1).await;
+    let args = cmdline(d.qemu_pid(&id).await.unwrap());
+    assert!(args
+        .iter()
+        .any(|a| a.starts_with("ide-hd,drive=drive-ide0-0-0")));
+    d.destroy(&id).await.unwrap();
+}
