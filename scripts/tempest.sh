@@ -12,6 +12,11 @@ if [[ -z "${FERROSTACK_PRIVATE_NETNS:-}" && $(id -u) -eq 0 ]]; then
     exec env FERROSTACK_PRIVATE_NETNS=1 unshare -n -- bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
 bin="${FERROSTACK_BIN:-$repo/target/debug/ferrostack}"
+# The fake hypervisor driver: the compute fixtures (tools/tempest/
+# ferrotempest.py) are 4 KiB raw images no real guest boots, and the rows of
+# docs/compatibility.md stay comparable. scripts/tempest-vm.sh runs tempest
+# compute against real QEMU guests.
+export FERROSTACK__COMPUTE__DRIVER="${FERROSTACK__COMPUTE__DRIVER:-fake}"
 [[ -x "$bin" ]] || cargo build -p ferrostack || exit 2
 data="$(mktemp -d /tmp/ferrostack-tempest.XXXXXX)"
 "$bin" all-in-one --data-dir "$data" >"$data/all-in-one.log" 2>&1 &

@@ -2313,3 +2313,237 @@ async fn a_server_deleted_while_building_goes_away() {
         assert_eq!(c.claims_of(id).await, 0, "claims of {id} left");
     }
 }
+
+/// The step names of a saga kind, from the saga itself.
+fn steps_of(kind: &str) -> Vec<&'static str> {
+    ferrostack_compute::saga::saga_of(kind)
+        .unwrap()
+        .steps()
+        .iter()
+        .map(|s| s.name())
+        .collect()
+}
+
+/// The latest event of a server's latest action of a kind.
+async fn last_event(c: &Cloud, tok: &str, id: &str, action: &str) -> Value {
+    let actions = c
+        .ok(
+            Method::GET,
+            &format!("/servers/{id}/os-instance-actions"),
+            tok,
+            None,
+        )
+        .await;
+    let a = actions["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == action)
+        .unwrap_or_else(|| panic!("no {action} action in {actions}"))
+        .clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = c
+            .ok(
+                Method::GET,
+                &format!(
+                    "/servers/{id}/os-instance-actions/{}",
+                    a["request_id"].as_str().unwrap()
+                ),
+                tok,
+                None,
+            )
+            .await;
+        if let Some(e) = v["instanceAction"]["events"]
+            .as_array()
+            .and_then(|e| e.last())
+        {
+            return e.clone();
+        }
+        assert!(Instant::now() < deadline, "no event for {action}: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Each step of the power-action, rebuild and snapshot sagas made to fail
+/// in turn: the server never keeps a task state, a failed stop leaves it
+/// running, a failed rebuild leaves it in ERROR with the step's reason, a
+/// failed snapshot deletes its image — and the action's event says Error.
+#[tokio::test]
+async fn each_step_of_the_action_sagas_fails_cleanly() {
+    let c = start("action-failures", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let id = c.boot(&admin, "vm", &image, &net).await;
+    c.wait_status(&admin, &id, "ACTIVE").await;
+    let action = |body: Value| {
+        let path = format!("/servers/{id}/action");
+        let admin = admin.clone();
+        let c = &c;
+        async move { c.nova(Method::POST, &path, &admin, Some(body)).await }
+    };
+
+    for step in steps_of("power_action") {
+        c.svc.set_failpoint(Some(step));
+        assert_eq!(
+            action(json!({"os-stop": null})).await.0,
+            StatusCode::ACCEPTED
+        );
+        let s = c.wait_status(&admin, &id, "ACTIVE").await;
+        c.svc.set_failpoint(None);
+        // The task state clears only when the saga ended.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut s = s;
+        while !s["OS-EXT-STS:task_state"].is_null() {
+            assert!(Instant::now() < deadline, "task state stuck: {s}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            s = c.wait_status(&admin, &id, "ACTIVE").await;
+        }
+        let e = last_event(&c, &admin, &id, "stop").await;
+        assert_eq!(e["result"], "Error", "{e}");
+        assert_eq!(
+            c.driver.guest(&id).unwrap().power_state,
+            PowerState::Running
+        );
+    }
+    // A reboot that fails leaves the server in ERROR with the reason.
+    c.svc.set_failpoint(Some("on_host"));
+    action(json!({"reboot": {"type": "HARD"}})).await;
+    let s = c.wait_status(&admin, &id, "ERROR").await;
+    assert!(
+        s["fault"]["message"].as_str().unwrap().contains("on_host"),
+        "{s}"
+    );
+    c.svc.set_failpoint(None);
+
+    for step in steps_of("rebuild_server") {
+        c.svc.set_failpoint(Some(step));
+        let (st, v) = action(json!({"rebuild": {"imageRef": image}})).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+        let s = c.wait_status(&admin, &id, "ERROR").await;
+        assert!(
+            s["fault"]["message"].as_str().unwrap().contains(step),
+            "{step}: {s}"
+        );
+        assert!(s["OS-EXT-STS:task_state"].is_null());
+        c.svc.set_failpoint(None);
+    }
+    // From ERROR a rebuild without failures brings it back.
+    action(json!({"rebuild": {"imageRef": image}})).await;
+    c.wait_status(&admin, &id, "ACTIVE").await;
+    assert!(c.driver.guest(&id).is_some());
+
+    for step in steps_of("snapshot_server") {
+        c.svc.set_failpoint(Some(step));
+        let (st, _) = action(json!({"createImage": {"name": format!("snap-{step}")}})).await;
+        assert_eq!(st, StatusCode::ACCEPTED);
+        let e = last_event(&c, &admin, &id, "createImage").await;
+        assert_eq!(e["result"], "Error", "{e}");
+        c.svc.set_failpoint(None);
+        let (_, _, imgs) = c
+            .req(
+                Method::GET,
+                format!("{}/v2/images?name=snap-{step}", c.glance),
+                &admin,
+                None,
+            )
+            .await;
+        assert!(
+            imgs["images"].as_array().unwrap().is_empty(),
+            "image left: {imgs}"
+        );
+    }
+    let s = c.wait_status(&admin, &id, "ACTIVE").await;
+    assert!(s["OS-EXT-STS:task_state"].is_null());
+    c.agent.stop();
+}
+
+/// A restart right after each step of the power-action and rebuild sagas
+/// (before its end was recorded): the new service resumes the saga and the
+/// server reaches the action's state with no task left.
+#[tokio::test]
+async fn action_sagas_resume_after_a_restart_at_each_step() {
+    let c = start("action-restarts", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let id = c.boot(&admin, "vm", &image, &net).await;
+    c.wait_status(&admin, &id, "ACTIVE").await;
+    let db = ferrostack_db::Db::connect(&c.db_url).await.unwrap();
+
+    let cases: Vec<(&str, Value, &str)> = steps_of("power_action")
+        .into_iter()
+        .map(|s| ("power_action", json!({"os-stop": null}), s))
+        .chain(
+            steps_of("rebuild_server")
+                .into_iter()
+                .map(|s| ("rebuild_server", json!({"rebuild": {"imageRef": image}}), s)),
+        )
+        .collect();
+    for (kind, body, step) in cases {
+        // A stopped server is started first, a rebuild starts from ACTIVE.
+        let s = c.wait_status(&admin, &id, "ACTIVE").await;
+        assert!(s["OS-EXT-STS:task_state"].is_null());
+        c.svc.set_failpoint(Some(&format!("crash_after:{step}")));
+        let (st, v) = c
+            .nova(
+                Method::POST,
+                &format!("/servers/{id}/action"),
+                &admin,
+                Some(body),
+            )
+            .await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+        // The saga "crashed": still running in the records.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let sagas = ferrostack_compute::store::sagas::for_instance(&db, &id)
+                .await
+                .unwrap();
+            let last = sagas.last().unwrap();
+            let recorded = ferrostack_compute::store::sagas::steps(&db, &last.id)
+                .await
+                .unwrap();
+            if last.kind == kind
+                && recorded
+                    .iter()
+                    .any(|r| r.step == step && r.state == "started")
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{kind}/{step} never ran");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.svc.set_failpoint(None);
+        let svc2 = ComputeService::new(db.clone(), c.config.clone(), c.kit.bus.clone())
+            .await
+            .unwrap();
+        ferrostack_compute::saga::resume_all(&svc2).await.unwrap();
+        let want = if kind == "power_action" {
+            "SHUTOFF"
+        } else {
+            "ACTIVE"
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = c.wait_status(&admin, &id, want).await;
+            if s["OS-EXT-STS:task_state"].is_null() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{kind}/{step}: task stuck: {s}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if kind == "power_action" {
+            c.ok(
+                Method::POST,
+                &format!("/servers/{id}/action"),
+                &admin,
+                Some(json!({"os-start": null})),
+            )
+            .await;
+        }
+    }
+    c.agent.stop();
+}
