@@ -15,6 +15,7 @@ declare -A want=(
     [ip]=iproute2
     [nft]=nftables
     [dnsmasq]=dnsmasq-base
+    [dhcp_release]=dnsmasq-utils
     [ping]=iputils-ping
     [arping]=iputils-arping
     [udhcpc]=udhcpc

@@ -8,7 +8,8 @@
 #   scripts/tempest-vm.sh --list-ci        print the subset's regexes
 #
 # What it does, inside its own private network namespace (`unshare -n`, as
-# scripts/tempest.sh does, so nothing touches this machine's networking):
+# scripts/tempest.sh does, so nothing touches this machine's networking;
+# with a mount namespace whose /sys shows that network namespace's links):
 #   1. builds the test guest image with tools/guest-image/build.sh, cached
 #      under ${XDG_CACHE_HOME:-~/.cache}/ferrostack/ by a hash of
 #      tools/guest-image (done before entering the namespace: the build may
@@ -102,6 +103,8 @@ if [[ -z "${FERROSTACK_PRIVATE_NETNS:-}" ]]; then
             if [[ -s "$image.build" ]] && qemu-img check -q "$image.build" 2>/dev/null; then
                 [[ $rc -eq 0 ]] || say "warning: build.sh exited $rc, but wrote a sound image"
                 mv "$image.build" "$image"
+                # images of older tools/guest-image sources are not needed
+                find "$cache" -maxdepth 1 -name 'tempest-guest-*.qcow2' ! -path "$image" -delete
             else
                 rm -f "$image.build"
                 die "tools/guest-image/build.sh failed ($rc)"
@@ -111,7 +114,12 @@ if [[ -z "${FERROSTACK_PRIVATE_NETNS:-}" ]]; then
     [[ -s "$image" ]] || die "no guest image at $image"
     say "guest image $image"
     export FERROSTACK_TEMPEST_GUEST_IMAGE="$image" FERROSTACK_BIN="$bin"
-    exec env FERROSTACK_PRIVATE_NETNS=1 unshare -n -- bash -c 'ip link set lo up && exec "$0" "$@"' \
+    # A private network namespace, and a mount namespace with its own
+    # sysfs: /sys/class/net must list this namespace's links (the QEMU
+    # driver looks for existing taps there), as on a real host and as
+    # `ip netns exec` arranges; a bare `unshare -n` keeps the host's view.
+    exec env FERROSTACK_PRIVATE_NETNS=1 unshare -n -m --propagation private -- \
+        bash -c 'ip link set lo up && mount -t sysfs sysfs /sys && exec "$0" "$@"' \
         "$0" ${regex:+"$regex"}
 fi
 
@@ -133,7 +141,7 @@ aio_pid=
 pids_naming_data() {
     local d cmd
     for d in /proc/[0-9]*; do
-        cmd="$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null)"
+        cmd="$( { tr '\0' ' ' < "$d/cmdline"; } 2>/dev/null)"
         [[ "$cmd" == *"$data/"* ]] && echo "${d#/proc/}"
     done
 }

@@ -68,6 +68,10 @@ py_status=${PIPESTATUS[0]}
 count "$log"
 [[ $py_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }
 
+step "the test guest image (built here, outside the private namespaces: it downloads Debian packages)"
+export FERROSTACK_GUEST_IMAGE="$repo/target/guest-image/guest.qcow2"
+tools/guest-image/build.sh "$FERROSTACK_GUEST_IMAGE" || failed=$((failed + 1))
+
 step "real VMs: QEMU guests from the built image, floating IPs, SSH, consoles, metadata, crash recovery (pytest)"
 log=$(mktemp)
 private_netns "$venv/bin/pytest" -q tests/vm 2>&1 | tee "$log"

@@ -72,6 +72,25 @@ pub fn hosts_file(net: &Value) -> String {
     out
 }
 
+/// The (MAC, address) pairs of `old` that `new` no longer has, or has
+/// with another MAC: their leases must go.
+pub fn released_leases(old: &str, new: &str) -> Vec<(String, String)> {
+    let pairs = |text: &str| -> HashSet<(String, String)> {
+        text.lines()
+            .filter_map(|l| {
+                let mut f = l.split(',');
+                let mac = f.next()?.to_owned();
+                let addr = f.nth(1)?.trim_matches(|c| c == '[' || c == ']').to_owned();
+                Some((mac, addr))
+            })
+            .collect()
+    };
+    let keep = pairs(new);
+    let mut gone: Vec<_> = pairs(old).difference(&keep).cloned().collect();
+    gone.sort();
+    gone
+}
+
 /// dnsmasq's option file: per subnet the router, DNS servers and
 /// classless static routes; per port its extra DHCP options.
 pub fn opts_file(net: &Value) -> String {
@@ -271,11 +290,29 @@ impl DhcpAgent {
         let dir = self.dir(&id);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let mut changed = false;
+        let old_hosts = std::fs::read_to_string(dir.join("host")).unwrap_or_default();
         for (file, text) in [("host", hosts_file(net)), ("opts", opts_file(net))] {
             let path = dir.join(file);
             if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
                 std::fs::write(&path, text).map_err(|e| e.to_string())?;
                 changed = true;
+            }
+        }
+        // An address whose port went keeps its lease in dnsmasq, which then
+        // refuses it to the next port given that address: release it, as
+        // Neutron's DHCP agent does.
+        let new_hosts = hosts_file(net);
+        for (mac, ip) in released_leases(&old_hosts, &new_hosts) {
+            // DHCPv6 releases need dnsmasq's server id; those leases expire.
+            if ip.contains(':') {
+                continue;
+            }
+            if let Err(e) = self
+                .host
+                .run_in(&ns, "dhcp_release", &[&inner, &ip, &mac])
+                .await
+            {
+                tracing::warn!(network = %id, %ip, error = %e, "stale DHCP lease not released");
             }
         }
         let args = self.dnsmasq_args(net, &dir, &inner);
@@ -416,6 +453,23 @@ mod tests {
         assert!(o.contains("tag:port-p1,option:bootfile-name,pxe.0\n"));
         // With a router the metadata route is the router's business.
         assert!(!opts_file(&net(false)).contains("169.254.169.254"));
+    }
+
+    #[test]
+    fn leases_of_gone_or_moved_addresses_are_released() {
+        let old = "fa:16:3e:00:00:01,set:port-a,10.0.0.3,host-10-0-0-3\n\
+                   fa:16:3e:00:00:02,set:port-b,10.0.0.4,host-10-0-0-4\n\
+                   fa:16:3e:00:00:05,set:port-e,[fd00::5],host-fd00--5\n";
+        let new = "fa:16:3e:00:00:03,set:port-c,10.0.0.3,host-10-0-0-3\n\
+                   fa:16:3e:00:00:02,set:port-b,10.0.0.4,host-10-0-0-4\n";
+        assert_eq!(
+            released_leases(old, new),
+            vec![
+                ("fa:16:3e:00:00:01".to_owned(), "10.0.0.3".to_owned()),
+                ("fa:16:3e:00:00:05".to_owned(), "fd00::5".to_owned()),
+            ]
+        );
+        assert!(released_leases(new, new).is_empty());
     }
 
     #[test]
