@@ -195,6 +195,7 @@ pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
                 continue;
             }
             sagas::set_step(&svc.db, &row.id, step.name(), i as i64, "started").await?;
+            let began = std::time::Instant::now();
             let mut outcome = match svc.failpoint(step.name()) {
                 Some(e) => Err(e),
                 None => step.run(&ctx).await,
@@ -209,6 +210,15 @@ pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
                     _ => break,
                 }
             }
+            // Per-step timings (bench/boot.sh splits a boot's time with them).
+            tracing::debug!(
+                saga = %row.kind,
+                instance = %row.instance_id,
+                step = step.name(),
+                ms = began.elapsed().as_secs_f64() * 1000.0,
+                ok = outcome.is_ok(),
+                "saga step ran"
+            );
             match outcome {
                 Ok(()) => {
                     if svc.crashpoint(step.name()) {
