@@ -126,6 +126,26 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
             ]);
         }
     }
+    // The flavor's ephemeral and swap disks follow the root disk (vdb, vdc).
+    let scratch = [
+        (spec.ephemeral_gb > 0, p.ephemeral(), 1),
+        (spec.swap_mb > 0, p.swap(), 2),
+    ];
+    for (wanted, file, n) in scratch {
+        if wanted {
+            push(&[
+                "-drive",
+                &format!(
+                    "file={},format=raw,if=none,id=drive-virtio-disk{n}",
+                    path(&file)
+                ),
+            ]);
+            push(&[
+                "-device",
+                &format!("virtio-blk-pci,drive=drive-virtio-disk{n},id=virtio-disk{n}"),
+            ]);
+        }
+    }
     if iso {
         push(&[
             "-drive",
@@ -347,6 +367,26 @@ mod tests {
         assert!(!values(&a, "-device")
             .iter()
             .any(|d| d.starts_with("ide-cd")));
+    }
+
+    #[test]
+    fn ephemeral_and_swap_disks_follow_the_root_disk() {
+        let mut r = record();
+        r.spec.ephemeral_gb = 1;
+        r.spec.swap_mb = 512;
+        let a = args(&r, Accel::Tcg, false);
+        let drives = values(&a, "-drive");
+        assert!(drives.contains(
+            &format!("file=/srv/instances/{ID}/disk.eph0,format=raw,if=none,id=drive-virtio-disk1")
+                .as_str()
+        ));
+        assert!(drives.contains(
+            &format!("file=/srv/instances/{ID}/disk.swap,format=raw,if=none,id=drive-virtio-disk2")
+                .as_str()
+        ));
+        let devices = values(&a, "-device");
+        assert!(devices.contains(&"virtio-blk-pci,drive=drive-virtio-disk1,id=virtio-disk1"));
+        assert!(devices.contains(&"virtio-blk-pci,drive=drive-virtio-disk2,id=virtio-disk2"));
     }
 
     #[test]

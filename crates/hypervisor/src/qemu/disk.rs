@@ -139,3 +139,41 @@ mod tests {
         assert!(parse_info("nope").is_err());
     }
 }
+
+/// What an extra disk of the flavor holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scratch {
+    /// An ext4 filesystem labelled `ephemeral0` (Nova's ephemeral disk).
+    Ephemeral,
+    /// A swap area.
+    Swap,
+}
+
+/// A sparse raw file of `size` bytes formatted as `kind`; `mkfs.ext4` and
+/// `mkswap` write into the file directly (no loop device, no root).
+pub(crate) async fn create_scratch(path: &Path, size: u64, kind: Scratch) -> Result<(), String> {
+    let file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    file.set_len(size)
+        .await
+        .map_err(|e| format!("sizing {}: {e}", path.display()))?;
+    drop(file);
+    let target = path.to_string_lossy().into_owned();
+    let (prog, args): (&str, Vec<String>) = match kind {
+        Scratch::Ephemeral => (
+            "mkfs.ext4",
+            vec![
+                "-F".into(),
+                "-q".into(),
+                "-L".into(),
+                "ephemeral0".into(),
+                target,
+            ],
+        ),
+        Scratch::Swap => ("mkswap", vec![target]),
+    };
+    exec::run_ok(Path::new(prog), &args, CREATE_TIMEOUT)
+        .await
+        .map(|_| ())
+}

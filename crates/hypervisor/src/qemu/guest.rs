@@ -32,6 +32,14 @@ impl GuestPaths {
     pub fn config_drive(&self) -> PathBuf {
         self.file("disk.config")
     }
+    /// The flavor's ephemeral disk (ext4, label `ephemeral0`).
+    pub fn ephemeral(&self) -> PathBuf {
+        self.file("disk.eph0")
+    }
+    /// The flavor's swap disk.
+    pub fn swap(&self) -> PathBuf {
+        self.file("disk.swap")
+    }
     pub fn console_log(&self) -> PathBuf {
         self.file("console.log")
     }

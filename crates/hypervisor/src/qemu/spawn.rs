@@ -116,6 +116,25 @@ impl QemuDriver {
             .await
         };
         made.map_err(|e| DriverError::Failed(format!("Could not create the disk of {name}: {e}")))?;
+        let scratch = [
+            (
+                spec.ephemeral_gb * GIB,
+                p.ephemeral(),
+                disk::Scratch::Ephemeral,
+            ),
+            (spec.swap_mb << 20, p.swap(), disk::Scratch::Swap),
+        ];
+        for (bytes, file, kind) in scratch {
+            if bytes > 0 {
+                disk::create_scratch(&file, bytes, kind)
+                    .await
+                    .map_err(|e| {
+                        DriverError::Failed(format!(
+                            "Could not create the {kind:?} disk of {name}: {e}"
+                        ))
+                    })?;
+            }
+        }
         if let Some(cd) = &disks.config_drive {
             guest::move_file(cd, &p.config_drive()).await.map_err(|e| {
                 DriverError::Failed(format!(
