@@ -47,6 +47,20 @@ impl NovaNotifier {
         Some(json!({"name": name, "server_uuid": server, "tag": port["id"], "status": "completed"}))
     }
 
+    /// `network-changed` for an instance port whose addresses changed (a
+    /// floating IP came or went), as Neutron sends it: Nova then refreshes
+    /// the server's addresses.
+    pub fn network_changed_for(port: &Value) -> Option<Value> {
+        let owner = port["device_owner"].as_str().unwrap_or_default();
+        let server = port["device_id"].as_str().filter(|d| !d.is_empty())?;
+        if !owner.starts_with("compute:") {
+            return None;
+        }
+        Some(
+            json!({"name": "network-changed", "server_uuid": server, "tag": port["id"], "status": "completed"}),
+        )
+    }
+
     /// Send in the background: the agent's status report does not wait on Nova.
     pub fn send(self: &Arc<Self>, event: Value) {
         let me = self.clone();

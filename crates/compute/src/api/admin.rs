@@ -577,6 +577,16 @@ pub async fn external_events(
                 store::instances::add_external_event(&svc.db, server, name, tag, status).await?;
                 doc["code"] = json!(200);
                 any_ok = true;
+                if name == "network-changed" {
+                    // Refresh the server's addresses, off the caller's request.
+                    let svc = svc.clone();
+                    let id = server.to_owned();
+                    tokio::spawn(async move {
+                        if let Err(e) = svc.refresh_network_info(&id).await {
+                            tracing::warn!(instance = %id, error = %e, "network info not refreshed");
+                        }
+                    });
+                }
             }
             _ => doc["code"] = json!(404),
         }

@@ -37,10 +37,12 @@ pub fn addresses(i: &Instance, extended: bool) -> Value {
             .or_insert_with(|| json!([]))
             .as_array_mut()
             .expect("array");
-        for (addr, version) in &v.ips {
+        let fixed = v.ips.iter().map(|(a, ver)| (a, *ver, "fixed"));
+        let floating = v.floating_ips.iter().map(|a| (a, 4, "floating"));
+        for (addr, version, kind) in fixed.chain(floating) {
             let mut a = json!({"version": version, "addr": addr});
             if extended {
-                a["OS-EXT-IPS:type"] = json!("fixed");
+                a["OS-EXT-IPS:type"] = json!(kind);
                 a["OS-EXT-IPS-MAC:mac_addr"] = json!(v.mac_address);
             }
             list.push(a);

@@ -204,6 +204,7 @@ pub fn vif_of(port: &Value, network: &NetworkInfo, created_by_compute: bool) -> 
             })
             .unwrap_or_default(),
         created_by_compute,
+        floating_ips: Vec::new(),
     }
 }
 
@@ -430,6 +431,41 @@ impl Step for Spawn {
 
 struct WaitVifPlugged;
 
+/// Whether `network-vif-plugged` arrived for every port (an error when
+/// one says the plugging failed).
+async fn plugged_by_events(ctx: &SagaCtx, i: &store::instances::Instance) -> Result<bool> {
+    let events = store::instances::external_events(&ctx.svc.db, &i.id).await?;
+    let mut all = true;
+    for v in &i.network_info {
+        let got = events
+            .iter()
+            .rev()
+            .find(|(name, tag, _)| name == "network-vif-plugged" && tag == &v.port_id);
+        match got {
+            Some((_, _, status)) if status == "failed" => {
+                return Err(Error::Internal(format!(
+                    "Port {} failed to plug (network-vif-plugged failed).",
+                    v.port_id
+                )))
+            }
+            Some(_) => {}
+            None => all = false,
+        }
+    }
+    Ok(all)
+}
+
+/// Whether the networking API reports every port of the instance ACTIVE.
+async fn ports_active(ctx: &SagaCtx, i: &store::instances::Instance) -> Result<bool> {
+    for v in &i.network_info {
+        match ctx.svc.network.get("port", &v.port_id).await? {
+            Some(p) if p["status"] == "ACTIVE" => {}
+            _ => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
 #[async_trait::async_trait]
 impl Step for WaitVifPlugged {
     fn name(&self) -> &'static str {
@@ -446,27 +482,20 @@ impl Step for WaitVifPlugged {
             return Ok(());
         }
         let deadline = Instant::now() + Duration::from_secs(cfg.vif_plugging_timeout);
+        let mut last_look = Instant::now();
         loop {
-            let events = store::instances::external_events(&ctx.svc.db, &i.id).await?;
-            let mut missing = false;
-            for v in &i.network_info {
-                let got = events
-                    .iter()
-                    .rev()
-                    .find(|(name, tag, _)| name == "network-vif-plugged" && tag == &v.port_id);
-                match got {
-                    Some((_, _, status)) if status == "failed" => {
-                        return Err(Error::Internal(format!(
-                            "Port {} failed to plug (network-vif-plugged failed).",
-                            v.port_id
-                        )))
-                    }
-                    Some(_) => {}
-                    None => missing = true,
-                }
-            }
-            if !missing {
+            if plugged_by_events(ctx, &i).await? {
                 return Ok(());
+            }
+            // An event the networking API sent while this service was down
+            // is lost; a port it reports ACTIVE is plugged all the same.
+            if last_look.elapsed() >= Duration::from_secs(2) {
+                last_look = Instant::now();
+                if ports_active(ctx, &i).await? {
+                    return Ok(());
+                }
+                // Deleted meanwhile: stop waiting, the delete unwinds us.
+                still_wanted(ctx, TaskState::Spawning).await?;
             }
             let now = Instant::now();
             if now >= deadline {

@@ -232,6 +232,7 @@ impl ComputeService {
                     i.id
                 ))
             })?;
+        self.refresh_network_info(&i.id).await?;
         Ok(())
     }
 
@@ -259,6 +260,7 @@ impl ComputeService {
             .update("floatingip", id, json!({"port_id": null}))
             .await?
             .ok_or_else(|| fip_not_found(id))?;
+        self.refresh_network_info(&i.id).await?;
         Ok(())
     }
 

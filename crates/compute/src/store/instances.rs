@@ -21,6 +21,10 @@ pub struct Vif {
     pub mtu: Option<u32>,
     /// (address, IP version)
     pub ips: Vec<(String, i64)>,
+    /// Floating IPs associated with the port (kept current by the
+    /// networking API's `network-changed` events).
+    #[serde(default)]
+    pub floating_ips: Vec<String>,
     /// True when Nova created the port (and so deletes it with the server).
     pub created_by_compute: bool,
 }

@@ -29,10 +29,15 @@ pub(crate) fn host_mac(mac: &str) -> Result<String> {
         .to_ascii_lowercase())
 }
 
+/// Whether the device exists in this process's network namespace. Not
+/// `/sys/class/net`: sysfs shows the namespace it was mounted in, which
+/// under `unshare -n` is not ours.
 pub(crate) async fn exists(name: &str) -> bool {
-    tokio::fs::try_exists(Path::new("/sys/class/net").join(name))
-        .await
-        .unwrap_or(false)
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated string; the call only reads it.
+    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
 }
 
 /// Create the VIF's tap unless it exists, then give it its MAC and MTU
@@ -111,5 +116,15 @@ mod tests {
         ] {
             assert!(host_mac(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod exists_tests {
+    #[tokio::test]
+    async fn loopback_exists_in_our_namespace() {
+        assert!(super::exists("lo").await);
+        assert!(!super::exists("tapnosuchdev0").await);
+        assert!(!super::exists("bad\0name").await);
     }
 }

@@ -718,6 +718,8 @@ impl NetworkService {
         tx.commit().await?;
         drop(guard);
         self.notify(Kind::FloatingIp, "create", &doc).await;
+        self.tell_nova_addresses_changed(&[doc["port_id"].as_str()])
+            .await;
         Ok(doc)
     }
 
@@ -729,6 +731,7 @@ impl NetworkService {
     ) -> Result<Value> {
         check_known(body, FIP_KNOWN, "floatingip")?;
         let mut doc = self.get_owned(ctx, Kind::FloatingIp, id).await?;
+        let old_port = doc["port_id"].as_str().map(str::to_owned);
         if let Some(v) = opt_string(body, "description", "floatingip", 255)? {
             doc["description"] = json!(v);
         }
@@ -760,6 +763,10 @@ impl NetworkService {
         tx.update(Kind::FloatingIp, &doc).await?;
         tx.commit().await?;
         self.notify(Kind::FloatingIp, "update", &doc).await;
+        if old_port.as_deref() != doc["port_id"].as_str() {
+            self.tell_nova_addresses_changed(&[old_port.as_deref(), doc["port_id"].as_str()])
+                .await;
+        }
         Ok(doc)
     }
 
@@ -783,6 +790,22 @@ impl NetworkService {
         tx.delete(Kind::FloatingIp, id).await?;
         tx.commit().await?;
         self.notify(Kind::FloatingIp, "delete", &doc).await;
+        self.tell_nova_addresses_changed(&[doc["port_id"].as_str()])
+            .await;
         Ok(())
+    }
+
+    /// Tell compute that these instance ports' floating IPs changed.
+    async fn tell_nova_addresses_changed(&self, ports: &[Option<&str>]) {
+        let Some(nova) = &self.nova else {
+            return;
+        };
+        for id in ports.iter().flatten() {
+            if let Ok(Some(port)) = store::get(&self.db, Kind::Port, id).await {
+                if let Some(event) = crate::nova::NovaNotifier::network_changed_for(&port) {
+                    nova.send(event);
+                }
+            }
+        }
     }
 }

@@ -346,6 +346,48 @@ impl ComputeService {
         }
     }
 
+    /// Read the instance's ports' addresses and floating IPs again from the
+    /// networking API (Nova's info cache refresh on `network-changed`).
+    pub async fn refresh_network_info(&self, id: &str) -> Result<()> {
+        let Some(i) = store::instances::get(&self.db, id).await? else {
+            return Ok(());
+        };
+        let mut fresh = Vec::new();
+        for v in &i.network_info {
+            let mut v = v.clone();
+            if let Some(port) = self.network.get("port", &v.port_id).await? {
+                v.ips = crate::saga::create_server::vif_of(
+                    &port,
+                    &crate::saga::create_server::NetworkInfo {
+                        name: v.network_name.clone(),
+                        mtu: v.mtu,
+                    },
+                    v.created_by_compute,
+                )
+                .ips;
+            }
+            v.floating_ips = self
+                .network
+                .list("floatingips", &[("port_id", v.port_id.as_str())])
+                .await?
+                .iter()
+                .filter_map(|f| f["floating_ip_address"].as_str().map(str::to_owned))
+                .collect();
+            fresh.push(v);
+        }
+        store::instances::update(&self.db, id, |x| {
+            for v in x.network_info.iter_mut() {
+                if let Some(f) = fresh.iter().find(|f| f.port_id == v.port_id) {
+                    v.ips = f.ips.clone();
+                    v.floating_ips = f.floating_ips.clone();
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
     /// The zones with at least one compute service, and whether any is up.
     pub async fn zones(&self) -> Result<Vec<(String, bool)>> {
         let mut out: Vec<(String, bool)> = Vec::new();
