@@ -72,23 +72,32 @@ pub fn hosts_file(net: &Value) -> String {
     out
 }
 
-/// The (MAC, address) pairs of `old` that `new` no longer has, or has
-/// with another MAC: their leases must go.
-pub fn released_leases(old: &str, new: &str) -> Vec<(String, String)> {
-    let pairs = |text: &str| -> HashSet<(String, String)> {
-        text.lines()
-            .filter_map(|l| {
-                let mut f = l.split(',');
-                let mac = f.next()?.to_owned();
-                let addr = f.nth(1)?.trim_matches(|c| c == '[' || c == ']').to_owned();
-                Some((mac, addr))
-            })
-            .collect()
-    };
-    let keep = pairs(new);
-    let mut gone: Vec<_> = pairs(old).difference(&keep).cloned().collect();
-    gone.sort();
-    gone
+/// The IPv4 leases in dnsmasq's lease file (`expiry mac ip name client-id`)
+/// whose (MAC, address) pair the host file no longer has. DHCPv6 leases
+/// are left to expire (releasing them needs dnsmasq's server id).
+pub fn stale_leases(leases: &str, hosts: &str) -> Vec<(String, String)> {
+    let wanted: HashSet<(String, String)> = hosts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            let mac = f.next()?.to_ascii_lowercase();
+            let addr = f.nth(1)?.to_owned();
+            Some((mac, addr))
+        })
+        .collect();
+    let mut stale: Vec<(String, String)> = leases
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_expiry, mac, ip) = (f.next()?, f.next()?, f.next()?);
+            let ok = ip.parse::<std::net::Ipv4Addr>().is_ok();
+            ok.then(|| (mac.to_ascii_lowercase(), ip.to_owned()))
+        })
+        .filter(|pair| !wanted.contains(pair))
+        .collect();
+    stale.sort();
+    stale.dedup();
+    stale
 }
 
 /// dnsmasq's option file: per subnet the router, DNS servers and
@@ -290,7 +299,6 @@ impl DhcpAgent {
         let dir = self.dir(&id);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let mut changed = false;
-        let old_hosts = std::fs::read_to_string(dir.join("host")).unwrap_or_default();
         for (file, text) in [("host", hosts_file(net)), ("opts", opts_file(net))] {
             let path = dir.join(file);
             if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
@@ -298,21 +306,21 @@ impl DhcpAgent {
                 changed = true;
             }
         }
-        // An address whose port went keeps its lease in dnsmasq, which then
-        // refuses it to the next port given that address: release it, as
-        // Neutron's DHCP agent does.
-        let new_hosts = hosts_file(net);
-        for (mac, ip) in released_leases(&old_hosts, &new_hosts) {
-            // DHCPv6 releases need dnsmasq's server id; those leases expire.
-            if ip.contains(':') {
-                continue;
-            }
-            if let Err(e) = self
+        // A lease whose port went (or whose address moved to another port)
+        // makes dnsmasq refuse that address to its new owner: release every
+        // such lease, as Neutron's DHCP agent does. Comparing the lease file
+        // with the wanted hosts on each pass also retries a lost release.
+        let leases = std::fs::read_to_string(dir.join("leases")).unwrap_or_default();
+        for (mac, ip) in stale_leases(&leases, &hosts_file(net)) {
+            match self
                 .host
                 .run_in(&ns, "dhcp_release", &[&inner, &ip, &mac])
                 .await
             {
-                tracing::warn!(network = %id, %ip, error = %e, "stale DHCP lease not released");
+                Ok(_) => tracing::info!(network = %id, %ip, %mac, "stale DHCP lease released"),
+                Err(e) => {
+                    tracing::warn!(network = %id, %ip, error = %e, "stale DHCP lease not released")
+                }
             }
         }
         let args = self.dnsmasq_args(net, &dir, &inner);
@@ -457,19 +465,21 @@ mod tests {
 
     #[test]
     fn leases_of_gone_or_moved_addresses_are_released() {
-        let old = "fa:16:3e:00:00:01,set:port-a,10.0.0.3,host-10-0-0-3\n\
-                   fa:16:3e:00:00:02,set:port-b,10.0.0.4,host-10-0-0-4\n\
-                   fa:16:3e:00:00:05,set:port-e,[fd00::5],host-fd00--5\n";
-        let new = "fa:16:3e:00:00:03,set:port-c,10.0.0.3,host-10-0-0-3\n\
-                   fa:16:3e:00:00:02,set:port-b,10.0.0.4,host-10-0-0-4\n";
+        let leases = "1795873694 fa:16:3e:00:00:01 10.0.0.3 host-10-0-0-3 01:fa:16:3e:00:00:01\n\
+                      1795873701 fa:16:3e:00:00:02 10.0.0.4 host-10-0-0-4 01:fa:16:3e:00:00:02\n\
+                      1795873701 fa:16:3e:00:00:09 10.0.0.9 host-10-0-0-9 *\n\
+                      duid 00:01:00:01:2c:aa:bb:cc\n\
+                      1795873701 1234 fd00::5 host-fd00--5 00:02\n";
+        let hosts = "fa:16:3e:00:00:03,set:port-c,10.0.0.3,host-10-0-0-3\n\
+                     fa:16:3e:00:00:02,set:port-b,10.0.0.4,host-10-0-0-4\n";
         assert_eq!(
-            released_leases(old, new),
+            stale_leases(leases, hosts),
             vec![
                 ("fa:16:3e:00:00:01".to_owned(), "10.0.0.3".to_owned()),
-                ("fa:16:3e:00:00:05".to_owned(), "fd00::5".to_owned()),
+                ("fa:16:3e:00:00:09".to_owned(), "10.0.0.9".to_owned()),
             ]
         );
-        assert!(released_leases(new, new).is_empty());
+        assert!(stale_leases("", hosts).is_empty());
     }
 
     #[test]
