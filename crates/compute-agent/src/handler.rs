@@ -82,6 +82,13 @@ impl ComputeAgent {
             AgentRequest::VncConsole { instance_id } => {
                 Ok(AgentReply::Console(d.vnc_console(&instance_id).await?))
             }
+            AgentRequest::AttachInterface { instance_id, vif } => {
+                done(d.attach_interface(&instance_id, &vif).await)
+            }
+            AgentRequest::DetachInterface {
+                instance_id,
+                port_id,
+            } => done(d.detach_interface(&instance_id, &port_id).await),
         }
     }
 

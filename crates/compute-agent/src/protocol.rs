@@ -6,7 +6,7 @@
 
 use ferrostack_bus::{RpcMessage, SharedBus};
 use ferrostack_hypervisor::{
-    ConsoleTarget, DriverError, HostResources, InstanceSpec, PowerState, RebootKind,
+    ConsoleTarget, DriverError, HostResources, InstanceSpec, PowerState, RebootKind, VifSpec,
 };
 use ferrostack_metadata::InstanceMetadata;
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,16 @@ pub enum AgentRequest {
     VncConsole {
         instance_id: String,
     },
+    /// Plug another port into the guest.
+    AttachInterface {
+        instance_id: String,
+        vif: VifSpec,
+    },
+    /// Unplug a port from the guest.
+    DetachInterface {
+        instance_id: String,
+        port_id: String,
+    },
 }
 
 impl AgentRequest {
@@ -113,6 +123,8 @@ impl AgentRequest {
             AgentRequest::ConsoleOutput { .. } => "console_output",
             AgentRequest::Snapshot { .. } => "snapshot",
             AgentRequest::VncConsole { .. } => "vnc_console",
+            AgentRequest::AttachInterface { .. } => "attach_interface",
+            AgentRequest::DetachInterface { .. } => "detach_interface",
         }
     }
 }

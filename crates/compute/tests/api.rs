@@ -2547,3 +2547,90 @@ async fn action_sagas_resume_after_a_restart_at_each_step() {
     }
     c.agent.stop();
 }
+
+/// `os-interface`: list and show a server's ports; attach one on a network
+/// (plugged on the host), refuse a port in use and malformed requests,
+/// leave no port when the host fails, detach (the port goes).
+#[tokio::test]
+async fn interfaces_attach_and_detach() {
+    let c = start("interfaces", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let id = c.boot(&admin, "vm", &image, &net).await;
+    c.wait_status(&admin, &id, "ACTIVE").await;
+    let path = format!("/servers/{id}/os-interface");
+
+    let list = c.ok(Method::GET, &path, &admin, None).await;
+    let first = list["interfaceAttachments"].as_array().unwrap();
+    assert_eq!(first.len(), 1, "{list}");
+    let first_port = first[0]["port_id"].as_str().unwrap().to_owned();
+    for key in ["port_state", "fixed_ips", "port_id", "net_id", "mac_addr"] {
+        assert!(first[0].get(key).is_some(), "{key} in {list}");
+    }
+    let shown = c
+        .ok(Method::GET, &format!("{path}/{first_port}"), &admin, None)
+        .await;
+    assert_eq!(shown["interfaceAttachment"]["port_id"], first_port.as_str());
+
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            &path,
+            &admin,
+            Some(json!({"interfaceAttachment": {"net_id": net}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let new_port = v["interfaceAttachment"]["port_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(c.driver.guest(&id).unwrap().spec.vifs.len(), 2);
+    assert_eq!(c.ports_of(&admin, &id).await.len(), 2);
+    let list = c.ok(Method::GET, &path, &admin, None).await;
+    assert_eq!(list["interfaceAttachments"].as_array().unwrap().len(), 2);
+
+    // A port bound to this server already is in use.
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            &path,
+            &admin,
+            Some(json!({"interfaceAttachment": {"port_id": new_port}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    for bad in [
+        json!({"interfaceAttachment": {"net_id": net, "port_id": new_port}}),
+        json!({"interfaceAttachment": {"fixed_ips": [{"ip_address": "10.20.0.50"}]}}),
+        json!({"interfaceAttachment": {"bogus": 1}}),
+    ] {
+        let (s, v) = c.nova(Method::POST, &path, &admin, Some(bad)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    }
+    // The host fails to plug it: no port is left behind.
+    c.driver.fail_next("attach_interface");
+    let (s, _) = c
+        .nova(
+            Method::POST,
+            &path,
+            &admin,
+            Some(json!({"interfaceAttachment": {"net_id": net}})),
+        )
+        .await;
+    assert!(s.is_server_error(), "{s}");
+    assert_eq!(c.ports_of(&admin, &id).await.len(), 2, "port leaked");
+
+    let (s, _) = c
+        .nova(Method::DELETE, &format!("{path}/{new_port}"), &admin, None)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(c.driver.guest(&id).unwrap().spec.vifs.len(), 1);
+    assert_eq!(c.ports_of(&admin, &id).await.len(), 1);
+    let (s, _) = c
+        .nova(Method::DELETE, &format!("{path}/{new_port}"), &admin, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    c.agent.stop();
+}

@@ -5,7 +5,7 @@
 
 use crate::{
     ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec, PowerState,
-    RebootKind, Result,
+    RebootKind, Result, VifSpec,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -230,6 +230,22 @@ impl Driver for FakeDriver {
             g.spec = spec.clone();
             g.console.push(format!("reverted to {} MB", spec.memory_mb));
         })
+    }
+
+    async fn attach_interface(&self, id: &str, vif: &VifSpec) -> Result<()> {
+        self.injected("attach_interface")?;
+        self.with_guest(id, |g| {
+            if !g.spec.vifs.iter().any(|v| v.port_id == vif.port_id) {
+                g.spec.vifs.push(vif.clone());
+                g.console
+                    .push(format!("{}: {} attached", vif.tap_name(), vif.mac_address));
+            }
+        })
+    }
+
+    async fn detach_interface(&self, id: &str, port_id: &str) -> Result<()> {
+        self.injected("detach_interface")?;
+        self.with_guest(id, |g| g.spec.vifs.retain(|v| v.port_id != port_id))
     }
 
     async fn vnc_console(&self, id: &str) -> Result<ConsoleTarget> {

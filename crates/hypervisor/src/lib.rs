@@ -86,6 +86,14 @@ pub trait Driver: Send + Sync {
     /// Where the guest's VNC server listens (loopback or a unix socket).
     async fn vnc_console(&self, id: &str) -> Result<ConsoleTarget>;
 
+    /// Give the guest another network interface: hot-plugged when it runs,
+    /// there at its next start otherwise. One it has already is fine.
+    async fn attach_interface(&self, id: &str, vif: &VifSpec) -> Result<()>;
+
+    /// Take a network interface away (hot-unplugged when the guest runs);
+    /// one the guest does not have is fine.
+    async fn detach_interface(&self, id: &str, port_id: &str) -> Result<()>;
+
     /// The cached base images this host's guests are built on, so the
     /// image cache never removes one in use. `None`: the backend does not
     /// know, and nothing is aged out.

@@ -668,12 +668,53 @@ async fn vif_taps_live_with_the_guest() {
     );
     let pid = d.qemu_pid(&id).await.unwrap();
     let args = cmdline(pid);
-    assert!(args
-        .iter()
-        .any(|a| a == &format!("virtio-net-pci,netdev=hostnet0,id=net0,mac={mac},host_mtu=1450")));
+    assert!(args.iter().any(|a| a
+        == &format!("virtio-net-pci,netdev=hostnet-{tap},id=net-{tap},mac={mac},host_mtu=1450")));
     // The tap stays across a restart of QEMU.
     d.reboot(&id, RebootKind::Hard).await.unwrap();
     assert!(sys.exists());
+
+    // A second interface, hot-plugged into the running guest.
+    let port2 = format!("{:016x}", unique());
+    let vif2 = VifSpec {
+        port_id: port2.clone(),
+        network_id: "net".into(),
+        mac_address: format!(
+            "fa:16:3e:{}:{}:{}",
+            &port2[0..2],
+            &port2[2..4],
+            &port2[4..6]
+        ),
+        mtu: None,
+    };
+    let tap2 = vif2.tap_name();
+    sb.taps.push(tap2.clone());
+    d.attach_interface(&id, &vif2).await.unwrap();
+    d.attach_interface(&id, &vif2).await.unwrap(); // again: a no-op
+    assert!(PathBuf::from("/sys/class/net").join(&tap2).exists());
+    let qmp_path = d.instance_dir(&id).join("qmp.sock");
+    let mut q = ferrostack_hypervisor::qemu::qmp::Qmp::connect(&qmp_path, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let nic = q
+        .execute(
+            "qom-list",
+            Some(serde_json::json!({"path": format!("/machine/peripheral/net-{tap2}")})),
+        )
+        .await;
+    assert!(nic.is_ok(), "hot-plugged NIC: {nic:?}");
+    drop(q);
+    // Detached while off (this guest has no ACPI to let a NIC go): the
+    // next launch has only the first NIC, and the tap is gone.
+    d.power_off(&id).await.unwrap();
+    d.detach_interface(&id, &port2).await.unwrap();
+    d.detach_interface(&id, &port2).await.unwrap(); // again: fine
+    assert!(!PathBuf::from("/sys/class/net").join(&tap2).exists());
+    d.power_on(&id).await.unwrap();
+    let args = cmdline(d.qemu_pid(&id).await.unwrap());
+    assert!(!args.iter().any(|a| a.contains(&tap2)), "{args:?}");
+    assert!(args.iter().any(|a| a.contains(&tap)));
+
     d.destroy(&id).await.unwrap();
     assert!(!sys.exists(), "{tap} is gone after destroy");
 }

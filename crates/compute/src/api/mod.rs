@@ -7,6 +7,7 @@ mod aggregates;
 mod flavors;
 mod hosts;
 mod images;
+mod interfaces;
 mod keypairs;
 mod nova_net;
 mod regex;
@@ -53,6 +54,14 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         )
         .route("/v2.1/servers/{id}/action", post(servers::action))
         .route("/v2.1/servers/{id}/ips", get(servers::ips))
+        .route(
+            "/v2.1/servers/{id}/os-interface",
+            get(interfaces::list).post(interfaces::attach),
+        )
+        .route(
+            "/v2.1/servers/{id}/os-interface/{port}",
+            get(interfaces::show).delete(interfaces::detach),
+        )
         .route(
             "/v2.1/servers/{id}/os-server-password",
             get(servers::password).delete(servers::password_clear),

@@ -4,7 +4,7 @@
 
 use super::guest::{GuestPaths, GuestRecord};
 use super::Accel;
-use crate::DiskFormat;
+use crate::{DiskFormat, VifSpec};
 
 /// How to launch: the guest, where its files are, the accelerator, and
 /// whether it restores saved memory (`-incoming defer`, paused).
@@ -44,7 +44,7 @@ pub(crate) fn disk_bus(record: &GuestRecord) -> DiskBus {
 }
 
 /// The NIC model, from the image's `hw_vif_model` (virtio by default).
-fn nic_model(record: &GuestRecord) -> &'static str {
+pub(crate) fn nic_model(record: &GuestRecord) -> &'static str {
     match record
         .spec
         .image_properties
@@ -58,6 +58,13 @@ fn nic_model(record: &GuestRecord) -> &'static str {
         Some("pcnet") => "pcnet",
         _ => "virtio-net-pci",
     }
+}
+
+/// The QEMU ids of a VIF's backend and NIC, named after its tap so that
+/// an interface attached later or detached finds its own.
+pub(crate) fn nic_ids(vif: &VifSpec) -> (String, String) {
+    let tap = vif.tap_name();
+    (format!("hostnet-{tap}"), format!("net-{tap}"))
 }
 
 pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
@@ -171,16 +178,17 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
     }
 
     let model = nic_model(l.record);
-    for (n, vif) in spec.vifs.iter().enumerate() {
+    for vif in &spec.vifs {
+        let (netdev, device) = nic_ids(vif);
         push(&[
             "-netdev",
             &format!(
-                "tap,id=hostnet{n},ifname={},script=no,downscript=no",
+                "tap,id={netdev},ifname={},script=no,downscript=no",
                 vif.tap_name()
             ),
         ]);
         let mut dev = format!(
-            "{model},netdev=hostnet{n},id=net{n},mac={}",
+            "{model},netdev={netdev},id={device},mac={}",
             vif.mac_address
         );
         if let (Some(mtu), "virtio-net-pci") = (vif.mtu, model) {
@@ -411,8 +419,8 @@ mod tests {
         assert_eq!(
             values(&a, "-netdev"),
             [
-                "tap,id=hostnet0,ifname=tap0123456789a,script=no,downscript=no",
-                "tap,id=hostnet1,ifname=tapfedcba98765,script=no,downscript=no",
+                "tap,id=hostnet-tap0123456789a,ifname=tap0123456789a,script=no,downscript=no",
+                "tap,id=hostnet-tapfedcba98765,ifname=tapfedcba98765,script=no,downscript=no",
             ]
         );
         let nics: Vec<&str> = values(&a, "-device")
@@ -422,8 +430,8 @@ mod tests {
         assert_eq!(
             nics,
             [
-                "virtio-net-pci,netdev=hostnet0,id=net0,mac=fa:16:3e:00:00:01,host_mtu=1450",
-                "virtio-net-pci,netdev=hostnet1,id=net1,mac=fa:16:3e:00:00:02",
+                "virtio-net-pci,netdev=hostnet-tap0123456789a,id=net-tap0123456789a,mac=fa:16:3e:00:00:01,host_mtu=1450",
+                "virtio-net-pci,netdev=hostnet-tapfedcba98765,id=net-tapfedcba98765,mac=fa:16:3e:00:00:02",
             ]
         );
         let mut r = record();
@@ -431,9 +439,9 @@ mod tests {
             .image_properties
             .insert("hw_vif_model".into(), "e1000".into());
         let a = args(&r, Accel::Tcg, false);
-        assert!(
-            values(&a, "-device").contains(&"e1000,netdev=hostnet0,id=net0,mac=fa:16:3e:00:00:01")
-        );
+        assert!(values(&a, "-device").contains(
+            &"e1000,netdev=hostnet-tap0123456789a,id=net-tap0123456789a,mac=fa:16:3e:00:00:01"
+        ));
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod disk;
 mod exec;
 mod guest;
 mod host;
+mod interfaces;
 pub mod qmp;
 mod resize;
 mod save;
@@ -27,7 +28,7 @@ mod tap;
 
 use crate::{
     ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec, PowerState,
-    RebootKind, Result,
+    RebootKind, Result, VifSpec,
 };
 use control::{describe, is_off_status, Observed};
 use guest::{exists, live_pid, GuestPaths, GuestRecord};
@@ -485,6 +486,20 @@ impl Driver for QemuDriver {
         }
         ids.sort();
         Ok(ids)
+    }
+
+    async fn attach_interface(&self, id: &str, vif: &VifSpec) -> Result<()> {
+        let p = self.paths(id)?;
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        self.attach_interface_locked(&p, vif).await
+    }
+
+    async fn detach_interface(&self, id: &str, port_id: &str) -> Result<()> {
+        let p = self.paths(id)?;
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        self.detach_interface_locked(&p, port_id).await
     }
 
     /// The base images of every guest here (and of the disk a resize kept).

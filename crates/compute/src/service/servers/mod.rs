@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod create;
+pub mod interfaces;
 pub mod resize;
 
 use super::ComputeService;
