@@ -153,6 +153,31 @@ def test_resize_confirm_gives_the_guest_the_new_flavor(cloud, vm1):
     assert mem > 1536 * 1024, f"the guest has {mem} kB after a resize to 2048 MB"
 
 
+def test_an_interface_attached_to_the_running_guest_appears_and_goes_again(cloud, vm1):
+    """`server add port` hot-plugs a NIC into the running guest (the guest
+    sees a new ethN with the port's MAC and its tap is plugged); `server
+    remove port` unplugs it and the port's tap goes."""
+    c, g = cloud, vm1
+    _active(c, g)
+    c.ensure_reachable(g)
+    port = c.os_ok("port", "create", "--network", "net_admin", "vm1-extra")
+    mac = port["mac_address"]
+    c.os_ok("server", "add", "port", "vm1", port["id"], fmt_json=False)
+    ifaces = c.api("GET", f"/servers/{g.id}/os-interface").json()["interfaceAttachments"]
+    assert port["id"] in [i["port_id"] for i in ifaces], ifaces
+    wait_until("the new NIC in the guest",
+               lambda: mac in c.ssh(g.fip, "cat /sys/class/net/*/address").stdout, timeout=60)
+    wait_until("the attached port ACTIVE",
+               lambda: c.os_ok("port", "show", port["id"])["status"] == "ACTIVE", timeout=60)
+    assert tap_name(port["id"]) in links()
+    c.os_ok("server", "remove", "port", "vm1", port["id"], fmt_json=False)
+    ifaces = c.api("GET", f"/servers/{g.id}/os-interface").json()["interfaceAttachments"]
+    assert port["id"] not in [i["port_id"] for i in ifaces], ifaces
+    assert mac not in c.ssh(g.fip, "cat /sys/class/net/*/address").stdout
+    assert tap_name(port["id"]) not in links()
+    c.os_ok("port", "delete", port["id"], fmt_json=False)
+
+
 def test_delete_leaves_no_process_tap_directory_or_port(cloud, vm1):
     c, g = cloud, vm1
     ports = [p["id"] for p in c.server_ports(g.id)]
