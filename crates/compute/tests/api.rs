@@ -2634,3 +2634,33 @@ async fn interfaces_attach_and_detach() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     c.agent.stop();
 }
+
+/// The password a guest posts to the metadata service is what
+/// `os-server-password` shows (once; a second post is refused), and
+/// clearing it lets the guest post again.
+#[tokio::test]
+async fn server_password_comes_from_the_guest() {
+    use ferrostack_metadata::MetadataSource;
+    let c = start("password", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let id = c.boot(&admin, "vm", &image, &net).await;
+    c.wait_status(&admin, &id, "ACTIVE").await;
+    let path = format!("/servers/{id}/os-server-password");
+    assert_eq!(c.ok(Method::GET, &path, &admin, None).await["password"], "");
+    let source = ferrostack_compute::service::metadata::ComputeMetadataSource(c.svc.clone());
+    assert!(source.set_password(&id, "c2VjcmV0").await.unwrap());
+    assert!(!source.set_password(&id, "b3RoZXI=").await.unwrap());
+    assert_eq!(
+        c.ok(Method::GET, &path, &admin, None).await["password"],
+        "c2VjcmV0"
+    );
+    let md = source.instance(&id).await.unwrap().unwrap();
+    assert_eq!(md.uuid, id);
+    assert_eq!(md.hostname, "vm");
+    let (s, _) = c.nova(Method::DELETE, &path, &admin, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(source.set_password(&id, "b3RoZXI=").await.unwrap());
+    c.agent.stop();
+}

@@ -620,8 +620,12 @@ pub async fn password(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    svc.visible_instance(&ctx, &id).await?;
-    Ok(ok(json!({"password": ""})))
+    // What the guest posted to the metadata service (encrypted with the
+    // user's key by the guest).
+    let i = svc.visible_instance(&ctx, &id).await?;
+    Ok(ok(
+        json!({"password": i.guest_password.unwrap_or_default()}),
+    ))
 }
 
 pub async fn password_clear(
@@ -629,7 +633,12 @@ pub async fn password_clear(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    svc.visible_instance(&ctx, &id).await?;
+    let i = svc.visible_instance(&ctx, &id).await?;
+    store::instances::update(&svc.db, &i.id, |x| {
+        x.guest_password = None;
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
