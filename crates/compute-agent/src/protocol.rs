@@ -102,6 +102,21 @@ pub enum AgentRequest {
 }
 
 impl AgentRequest {
+    /// Whether the host may take long over it: the guest's clean shutdown
+    /// (up to `shutdown_timeout`), an image download and conversion, a
+    /// disk copy. Such calls wait up to `long_rpc_timeout`, as Nova's do.
+    pub fn is_long(&self) -> bool {
+        !matches!(
+            self,
+            AgentRequest::GetInfo { .. }
+                | AgentRequest::ListInstances
+                | AgentRequest::ConsoleOutput { .. }
+                | AgentRequest::VncConsole { .. }
+                | AgentRequest::Pause { .. }
+                | AgentRequest::Unpause { .. }
+        )
+    }
+
     /// The method name, for logs.
     pub fn method(&self) -> &'static str {
         match self {
@@ -211,18 +226,20 @@ pub fn open_envelope<T: serde::de::DeserializeOwned>(m: &RpcMessage) -> Result<T
     serde_json::from_value(v).map_err(|e| format!("bad '{}' message: {e}", m.method))
 }
 
-/// Ask a host's agent and wait for its typed answer. An agent that is not
-/// listening yet (a node starting) is waited for up to `timeout`.
+/// Ask a host's agent and wait for its typed answer, at most `reply`. An
+/// agent that is not listening yet (a node starting) is waited for up to
+/// `listening`.
 pub async fn call_agent(
     bus: &SharedBus,
     host: &str,
     request: &AgentRequest,
-    timeout: Duration,
+    listening: Duration,
+    reply: Duration,
 ) -> AgentResult {
     let topic = agent_topic(host);
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = tokio::time::Instant::now() + listening;
     loop {
-        match bus.call(&topic, envelope(request), timeout).await {
+        match bus.call(&topic, envelope(request), reply).await {
             Ok(v) => {
                 return serde_json::from_value::<AgentResult>(v).unwrap_or_else(|e| {
                     Err(AgentError::BadRequest(format!(

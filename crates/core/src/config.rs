@@ -295,6 +295,9 @@ pub struct ComputeConfig {
     pub sync_power_state_interval: u64,
     /// Timeout of RPC calls to compute agents, in seconds.
     pub rpc_timeout: u64,
+    /// Timeout of agent calls that may take long (a guest's clean shutdown,
+    /// an image conversion, a snapshot), as Nova's `long_rpc_timeout`.
+    pub long_rpc_timeout: u64,
     /// Default per-project quotas (-1 = unlimited).
     pub quota_instances: i64,
     pub quota_cores: i64,
@@ -347,6 +350,7 @@ impl Default for ComputeConfig {
             service_down_time: 60,
             sync_power_state_interval: 60,
             rpc_timeout: 60,
+            long_rpc_timeout: 1800,
             quota_instances: 10,
             quota_cores: 20,
             quota_ram: 51_200,

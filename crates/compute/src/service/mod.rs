@@ -151,12 +151,18 @@ impl ComputeService {
             .contains(&format!("crash_after:{step}"))
     }
 
-    /// Ask the compute agent of `host` and wait for its answer. An agent
-    /// that is not listening yet (a node starting up) is waited for up to
-    /// the RPC timeout.
+    /// Ask the compute agent of `host` and wait for its answer (long calls
+    /// up to `long_rpc_timeout`). An agent that is not listening yet (a node
+    /// starting up) is waited for up to the RPC timeout.
     pub async fn agent(&self, host: &str, request: AgentRequest) -> Result<AgentReply> {
-        let timeout = Duration::from_secs(self.config.compute.rpc_timeout);
-        call_agent(&self.bus, host, &request, timeout)
+        let c = &self.config.compute;
+        let listening = Duration::from_secs(c.rpc_timeout);
+        let reply = if request.is_long() {
+            Duration::from_secs(c.long_rpc_timeout.max(c.rpc_timeout))
+        } else {
+            listening
+        };
+        call_agent(&self.bus, host, &request, listening, reply)
             .await
             .map_err(agent_error)
     }
