@@ -18,6 +18,8 @@ use tokio::time::Instant;
 const EXIT_WAIT: Duration = Duration::from_secs(5);
 /// Interval of status polls.
 pub(super) const POLL: Duration = Duration::from_millis(100);
+/// How often a guest that has not powered off is asked again.
+const POWERDOWN_RETRY: Duration = Duration::from_secs(5);
 
 /// What is on the host for a guest.
 #[derive(Debug)]
@@ -257,17 +259,26 @@ impl QemuDriver {
         )))
     }
 
-    /// ACPI power button, then wait for the guest to power off.
+    /// ACPI power button, then wait for the guest to power off. The button
+    /// is pressed again every few seconds, as Nova's libvirt driver does: a
+    /// guest still booting misses the first press.
     pub(super) async fn clean_shutdown(&self, p: &GuestPaths, pid: i32) -> bool {
-        if let Err(e) = self.qmp(p, "system_powerdown", None).await {
-            tracing::warn!("system_powerdown of instance {} failed: {e}", p.id);
-            return false;
+        let deadline = Instant::now() + self.config.shutdown_timeout;
+        loop {
+            if let Err(e) = self.qmp(p, "system_powerdown", None).await {
+                tracing::warn!("system_powerdown of instance {} failed: {e}", p.id);
+                return false;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self
+                .wait_for(p, pid, left.min(POWERDOWN_RETRY), |s| s == "shutdown")
+                .await
+            {
+                Waited::Reached | Waited::Gone => return true,
+                Waited::TimedOut(_) if Instant::now() >= deadline => return false,
+                Waited::TimedOut(_) => {}
+            }
         }
-        !matches!(
-            self.wait_for(p, pid, self.config.shutdown_timeout, |s| s == "shutdown")
-                .await,
-            Waited::TimedOut(_)
-        )
     }
 
     pub(super) async fn power_off_locked(&self, p: &GuestPaths) -> Result<()> {
