@@ -264,71 +264,9 @@ impl ComputeService {
             ),
             None => None,
         };
-        let user_data = match s.get("user_data") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(u)) => {
-                if u.len() > 65535
-                    || base64::engine::general_purpose::STANDARD
-                        .decode(u.trim())
-                        .is_err()
-                {
-                    return Err(bad(
-                        "user_data",
-                        "Value must be base64 encoded, at most 65535 bytes.",
-                    ));
-                }
-                Some(u.clone())
-            }
-            Some(_) => return Err(bad("user_data", "Value must be a string.")),
-        };
-        let security_groups = match s.get("security_groups") {
-            None => vec!["default".to_owned()],
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|g| {
-                    g["name"]
-                        .as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| bad("security_groups", "Each group needs a 'name'."))
-                })
-                .collect::<Result<Vec<_>>>()?,
-            Some(_) => return Err(bad("security_groups", "Value must be an array.")),
-        };
-        if security_groups.iter().any(|g| g != "default") {
-            let known = self
-                .network
-                .list("security-groups", &[("project_id", project.as_str())])
-                .await?;
-            for g in &security_groups {
-                if g != "default"
-                    && !known
-                        .iter()
-                        .any(|k| k["name"] == g.as_str() || k["id"] == g.as_str())
-                {
-                    return Err(Error::BadRequest(format!(
-                        "Security group {g} not found for project {project}."
-                    )));
-                }
-            }
-        }
-        let az = match s.get("availability_zone") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(z)) => {
-                let zone = z.split(':').next().unwrap_or("");
-                if z.contains(':') && !ctx.is_admin() {
-                    return Err(Error::Forbidden(
-                        "Only administrators may choose a host.".into(),
-                    ));
-                }
-                if !zone.is_empty() && !self.zones().await?.iter().any(|(n, _)| n == zone) {
-                    return Err(Error::BadRequest(
-                        "The requested availability zone is not available".into(),
-                    ));
-                }
-                Some(z.clone())
-            }
-            Some(_) => return Err(bad("availability_zone", "Value must be a string.")),
-        };
+        let user_data = user_data_of(s)?;
+        let security_groups = self.boot_security_groups(s, &project).await?;
+        let az = self.boot_zone(ctx, s).await?;
         let group = match body.get("os:scheduler_hints").and_then(|h| h.get("group")) {
             None | Some(Value::Null) => None,
             Some(g) => {
@@ -471,6 +409,69 @@ impl ComputeService {
         })
     }
 
+    /// The security groups a boot names (`default` when none), each known
+    /// in the project.
+    async fn boot_security_groups(
+        &self,
+        s: &Map<String, Value>,
+        project: &str,
+    ) -> Result<Vec<String>> {
+        let security_groups = match s.get("security_groups") {
+            None => vec!["default".to_owned()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|g| {
+                    g["name"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| bad("security_groups", "Each group needs a 'name'."))
+                })
+                .collect::<Result<Vec<_>>>()?,
+            Some(_) => return Err(bad("security_groups", "Value must be an array.")),
+        };
+        if security_groups.iter().any(|g| g != "default") {
+            let known = self
+                .network
+                .list("security-groups", &[("project_id", project)])
+                .await?;
+            for g in &security_groups {
+                if g != "default"
+                    && !known
+                        .iter()
+                        .any(|k| k["name"] == g.as_str() || k["id"] == g.as_str())
+                {
+                    return Err(Error::BadRequest(format!(
+                        "Security group {g} not found for project {project}."
+                    )));
+                }
+            }
+        }
+        Ok(security_groups)
+    }
+
+    /// The zone (and, for admins, `zone:host`) a boot asks for.
+    async fn boot_zone(&self, ctx: &AuthContext, s: &Map<String, Value>) -> Result<Option<String>> {
+        let az = match s.get("availability_zone") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(z)) => {
+                let zone = z.split(':').next().unwrap_or("");
+                if z.contains(':') && !ctx.is_admin() {
+                    return Err(Error::Forbidden(
+                        "Only administrators may choose a host.".into(),
+                    ));
+                }
+                if !zone.is_empty() && !self.zones().await?.iter().any(|(n, _)| n == zone) {
+                    return Err(Error::BadRequest(
+                        "The requested availability zone is not available".into(),
+                    ));
+                }
+                Some(z.clone())
+            }
+            Some(_) => return Err(bad("availability_zone", "Value must be a string.")),
+        };
+        Ok(az)
+    }
+
     /// An image as the caller sees it (its token), 400 when it cannot.
     pub(crate) async fn image_as(&self, ctx: &AuthContext, id: &str) -> Result<Value> {
         let url = format!("{}/v2/images/{id}", self.image.base);
@@ -555,5 +556,26 @@ impl ComputeService {
             });
         }
         Ok(Some(out))
+    }
+}
+
+/// The boot request's user data: base64, at most 64 KiB.
+fn user_data_of(s: &Map<String, Value>) -> Result<Option<String>> {
+    match s.get("user_data") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(u)) => {
+            if u.len() > 65535
+                || base64::engine::general_purpose::STANDARD
+                    .decode(u.trim())
+                    .is_err()
+            {
+                return Err(bad(
+                    "user_data",
+                    "Value must be base64 encoded, at most 65535 bytes.",
+                ));
+            }
+            Ok(Some(u.clone()))
+        }
+        Some(_) => Err(bad("user_data", "Value must be a string.")),
     }
 }
