@@ -7,6 +7,7 @@
 pub mod api;
 pub mod clients;
 pub mod conductor;
+pub mod guest;
 pub mod saga;
 pub mod scheduler;
 pub mod service;

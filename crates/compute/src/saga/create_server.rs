@@ -5,13 +5,13 @@
 //! during its build is unwound the same way and ends DELETED.
 
 use super::{Saga, SagaCtx, Step};
+use crate::guest::{deallocate_ports, instance_spec, vif_of, NetworkInfo};
 use crate::scheduler;
-use crate::service::servers::{deallocate_ports, instance_spec};
 use crate::states::{PowerState, TaskState, VmState};
 use crate::store::{self, hosts, instances::Vif};
 use ferrostack_compute_agent::protocol::AgentRequest;
 use ferrostack_core::{Error, Result};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 pub const KIND: &str = "create_server";
@@ -186,28 +186,6 @@ impl Step for Schedule {
 
 struct AllocatePorts;
 
-/// The VIF view of a Neutron port.
-pub fn vif_of(port: &Value, network: &NetworkInfo, created_by_compute: bool) -> Vif {
-    Vif {
-        port_id: port["id"].as_str().unwrap_or_default().into(),
-        network_id: port["network_id"].as_str().unwrap_or_default().into(),
-        network_name: network.name.clone(),
-        mtu: network.mtu,
-        mac_address: port["mac_address"].as_str().unwrap_or_default().into(),
-        ips: port["fixed_ips"]
-            .as_array()
-            .map(|ips| {
-                ips.iter()
-                    .filter_map(|ip| ip["ip_address"].as_str())
-                    .map(|a| (a.to_owned(), if a.contains(':') { 6 } else { 4 }))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        created_by_compute,
-        floating_ips: Vec::new(),
-    }
-}
-
 #[async_trait::async_trait]
 impl Step for AllocatePorts {
     fn name(&self) -> &'static str {
@@ -221,7 +199,7 @@ impl Step for AllocatePorts {
         let owner = format!("compute:{}", i.availability_zone);
         // Ports made by an earlier, interrupted run of this step.
         let existing = net.list("ports", &[("device_id", i.id.as_str())]).await?;
-        let requested = crate::service::servers::resolve_networks(&ctx.svc, &i).await?;
+        let requested = crate::guest::resolve_networks(&ctx.svc, &i).await?;
         let mut vifs = Vec::new();
         let mut sg_ids: Option<(Vec<String>, bool)> = None;
         for r in requested {
@@ -298,12 +276,6 @@ impl Step for AllocatePorts {
             .ok_or_else(|| Error::Internal("instance record vanished".into()))?;
         deallocate_ports(&ctx.svc, &i).await
     }
-}
-
-/// What a guest's interface needs to know of its network.
-pub struct NetworkInfo {
-    pub name: String,
-    pub mtu: Option<u32>,
 }
 
 async fn network_info(ctx: &SagaCtx, id: &str) -> Result<NetworkInfo> {

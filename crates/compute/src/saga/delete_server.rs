@@ -3,8 +3,8 @@
 //! skipped (its power-state sync cleans up), as Nova's local delete does.
 
 use super::{Saga, SagaCtx, Step};
+use crate::guest::deallocate_ports;
 use crate::scheduler::COMPUTE_BINARY;
-use crate::service::servers::deallocate_ports;
 use crate::states::{PowerState, VmState};
 use crate::store::{self, hosts};
 use ferrostack_compute_agent::protocol::AgentRequest;

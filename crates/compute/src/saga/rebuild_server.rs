@@ -5,7 +5,7 @@
 //! server in ERROR with the reason.
 
 use super::{Saga, SagaCtx, Step};
-use crate::service::servers::instance_spec;
+use crate::guest::instance_spec;
 use crate::states::{PowerState, TaskState, VmState};
 use crate::store::{self, instances::Fault};
 use ferrostack_compute_agent::protocol::AgentRequest;

@@ -3,8 +3,8 @@
 //! `service::servers`) then release one of the two claims.
 
 use super::{Saga, SagaCtx, Step};
+use crate::guest::instance_spec;
 use crate::scheduler;
-use crate::service::servers::instance_spec;
 use crate::states::VmState;
 use crate::store::{self, hosts};
 use ferrostack_compute_agent::protocol::AgentRequest;

@@ -3,7 +3,7 @@
 //! and the server takes its old flavor and state again.
 
 use super::{Saga, SagaCtx, Step};
-use crate::service::servers::instance_spec;
+use crate::guest::instance_spec;
 use crate::states::{TaskState, VmState};
 use crate::store::{self, hosts, instances::Fault};
 use ferrostack_compute_agent::protocol::AgentRequest;

@@ -499,7 +499,7 @@ impl ComputeService {
         let list = match v {
             None => {
                 // Fail early when "auto" cannot decide.
-                let nets = super::usable_networks(self, project).await?;
+                let nets = crate::guest::usable_networks(self, project).await?;
                 if nets.len() > 1 {
                     return Err(Error::Conflict(
                         "Multiple possible networks found, use a Network ID to be more specific."

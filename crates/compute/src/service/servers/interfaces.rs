@@ -2,8 +2,9 @@
 //! detaching one while the server runs (hot-plugged by the hypervisor) or
 //! is stopped. An attach that fails on the host leaves no port behind.
 
-use super::{conflict_state, usable_networks};
-use crate::saga::create_server::{vif_of, NetworkInfo};
+use super::conflict_state;
+use crate::guest::usable_networks;
+use crate::guest::{vif_of, NetworkInfo};
 use crate::service::ComputeService;
 use crate::states::VmState;
 use crate::store::{self, instances::Instance};
