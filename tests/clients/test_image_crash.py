@@ -17,7 +17,8 @@ import urllib.request
 import pytest
 
 PORTS = {"IDENTITY__PUBLIC_PORT": 15000, "IDENTITY__ADMIN_PORT": 15357,
-         "IMAGE__PORT": 19292, "NETWORK__PORT": 19696, "COMPUTE__PORT": 18774}
+         "IMAGE__PORT": 19292, "NETWORK__PORT": 19696, "COMPUTE__PORT": 18774,
+         "METADATA__PORT": 18775, "CONSOLE__PORT": 16080}
 BIN = os.environ.get("FERROSTACK_BIN", os.path.join(
     os.path.dirname(__file__), "..", "..", "target", "debug", "ferrostack"))
 
@@ -26,6 +27,7 @@ def start(data_dir):
     env = dict(os.environ)
     env["FERROSTACK__IDENTITY__BCRYPT_COST"] = "4"
     env["FERROSTACK__NETWORK_AGENT__ENABLED"] = "false"  # image crash-safety only
+    env["FERROSTACK__COMPUTE__DRIVER"] = "fake"
     for k, v in PORTS.items():
         env["FERROSTACK__" + k] = str(v)
     proc = subprocess.Popen([BIN, "all-in-one", "--data-dir", data_dir],

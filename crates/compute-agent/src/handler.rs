@@ -173,25 +173,32 @@ impl ComputeAgent {
     }
 }
 
-/// The last `length` lines of a console log (all of it when `None`).
+/// The last `length` lines of a console log (all of it when `None`),
+/// counted as Nova does: the text split at every newline, so a log that
+/// ends in one has an empty last "line" (tempest's console-output test
+/// asks for 3 and splits the answer into exactly 3).
 pub fn last_lines(text: &str, length: Option<u32>) -> String {
     let Some(n) = length else {
         return text.to_owned();
     };
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(n as usize);
-    let mut out = lines[start..].join("\n");
-    if !out.is_empty() && text.ends_with('\n') {
-        out.push('\n');
+    if n == 0 {
+        return String::new();
     }
-    out
+    let parts: Vec<&str> = text.split('\n').collect();
+    let start = parts.len().saturating_sub(n as usize);
+    parts[start..].join("\n")
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn last_lines_counts_from_the_end() {
-        assert_eq!(super::last_lines("a\nb\nc\n", Some(2)), "b\nc\n");
+        assert_eq!(super::last_lines("a\nb\nc\n", Some(2)), "c\n");
+        assert_eq!(
+            super::last_lines("a\nb\nc\n", Some(3)).split('\n').count(),
+            3
+        );
+        assert_eq!(super::last_lines("a\nb\nc", Some(2)), "b\nc");
         assert_eq!(super::last_lines("a\nb\nc", None), "a\nb\nc");
         assert_eq!(super::last_lines("a\nb\nc\n", Some(0)), "");
         assert_eq!(super::last_lines("a\n", Some(10)), "a\n");

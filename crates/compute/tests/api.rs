@@ -815,7 +815,10 @@ async fn server_life_cycle() {
     c.wait_status(&admin, &id, "ACTIVE").await;
     let (st, out) = action(json!({"os-getConsoleOutput": {"length": 2}})).await;
     assert_eq!(st, StatusCode::OK);
-    assert_eq!(out["output"].as_str().unwrap().lines().count(), 2);
+    // Counted as Nova counts: split at each newline (tempest does so).
+    let out = out["output"].as_str().unwrap();
+    assert_eq!(out.split('\n').count(), 2, "{out:?}");
+    assert!(out.starts_with("resumed"), "{out:?}");
 
     // Metadata and tags.
     c.ok(
@@ -2390,16 +2393,16 @@ async fn each_step_of_the_action_sagas_fails_cleanly() {
             action(json!({"os-stop": null})).await.0,
             StatusCode::ACCEPTED
         );
-        let s = c.wait_status(&admin, &id, "ACTIVE").await;
-        c.svc.set_failpoint(None);
-        // The task state clears only when the saga ended.
+        // The task state clears only when the saga ended; the failpoint
+        // stays set until then (the saga runs after the 202).
         let deadline = Instant::now() + Duration::from_secs(10);
-        let mut s = s;
+        let mut s = c.wait_status(&admin, &id, "ACTIVE").await;
         while !s["OS-EXT-STS:task_state"].is_null() {
             assert!(Instant::now() < deadline, "task state stuck: {s}");
             tokio::time::sleep(Duration::from_millis(50)).await;
             s = c.wait_status(&admin, &id, "ACTIVE").await;
         }
+        c.svc.set_failpoint(None);
         let e = last_event(&c, &admin, &id, "stop").await;
         assert_eq!(e["result"], "Error", "{e}");
         assert_eq!(
@@ -2662,5 +2665,43 @@ async fn server_password_comes_from_the_guest() {
     let (s, _) = c.nova(Method::DELETE, &path, &admin, None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert!(source.set_password(&id, "b3RoZXI=").await.unwrap());
+    c.agent.stop();
+}
+
+/// migrate / os-migrateLive: admin only, a missing server is 404, and with
+/// one compute host there is nowhere to go (Nova's NoValidHost, 400); the
+/// server is untouched.
+#[tokio::test]
+async fn migration_needs_another_host() {
+    let c = start("migrate", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let id = c.boot(&demo, "vm", &image, &net).await;
+    c.wait_status(&admin, &id, "ACTIVE").await;
+    let act = |tok: &str, server: &str, body: Value| {
+        let path = format!("/servers/{server}/action");
+        let tok = tok.to_owned();
+        let c = &c;
+        async move { c.nova(Method::POST, &path, &tok, Some(body)).await }
+    };
+    let missing = "7b0d4a6c-43a4-4c8e-9d4a-2f1f7c5a0e11";
+    let (s, _) = act(&admin, missing, json!({"migrate": null})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = act(&demo, &id, json!({"migrate": null})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = act(&admin, &id, json!({"migrate": null})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("No valid host"), "{v}");
+    let live = json!({"os-migrateLive": {"host": "compute1", "block_migration": "auto"}});
+    let (s, v) = act(&admin, &id, live).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("current host"), "{v}");
+    let live = json!({"os-migrateLive": {"host": null, "block_migration": "auto"}});
+    let (s, v) = act(&admin, &id, live).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let s = c.wait_status(&admin, &id, "ACTIVE").await;
+    assert!(s["OS-EXT-STS:task_state"].is_null(), "{s}");
     c.agent.stop();
 }
