@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXT_GATEWAY, MetadataStandIn, in_ns, pings, sh, wait_until
+from conftest import EXT_GATEWAY, MetadataStandIn, clients, in_ns, pings, sh, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,40 @@ def test_instance_reaches_its_gateway_through_the_router(cloud, topology):
     ns = f"qrouter-{router['id']}"
     wait_until("the router namespace", lambda: ns in sh("ip", "netns", "list").stdout)
     wait_until("the gateway answering", lambda: pings(a.ns, "10.70.1.1", 1), timeout=20)
+
+
+def test_a_router_created_down_is_wired_once_enabled(cloud, topology):
+    """tempest creates its routers with admin_state_up false and removes an
+    interface only once the interface's port is ACTIVE: the port of a down
+    router keeps its status (no device is wired for it), and enabling the
+    router wires it."""
+    c = cloud
+    c.os_ok("network", "create", "dp-down-net")
+    c.os_ok("subnet", "create", "--network", "dp-down-net", "--subnet-range",
+            "10.70.9.0/24", "dp-down-subnet")
+    c.os_ok("router", "create", "--disable", "dp-down-router")
+    c.os_ok("router", "add", "subnet", "dp-down-router", "dp-down-subnet", fmt_json=False)
+    router = c.os_ok("router", "show", "dp-down-router")
+    (port,) = c.os_ok("port", "list", "--device-id", router["id"])
+    port_id = clients.field(port, "id")
+    ns = f"qrouter-{router['id']}"
+    # A few agent passes (the DHCP port of the new network comes up meanwhile).
+    dhcp_ports = lambda: c.os_ok("port", "list", "--network", "dp-down-net",
+                                 "--device-owner", "network:dhcp")
+    wait_until("the DHCP port", lambda: dhcp_ports() and all(
+        clients.field(p, "status") == "ACTIVE" for p in dhcp_ports()))
+    time.sleep(2)
+    assert c.port_status(port_id) == "ACTIVE"
+    assert ns not in sh("ip", "netns", "list").stdout, "a down router was wired"
+    c.os_ok("router", "set", "--enable", "dp-down-router", fmt_json=False)
+    wait_until("the router namespace", lambda: ns in sh("ip", "netns", "list").stdout)
+    wait_until("the interface in the namespace", lambda: "10.70.9.1/24" in in_ns(
+        ns, "ip", "-br", "addr", check=False).stdout)
+    assert c.port_status(port_id) == "ACTIVE"
+    c.os_ok("router", "remove", "subnet", "dp-down-router", "dp-down-subnet", fmt_json=False)
+    c.os_ok("router", "delete", "dp-down-router", fmt_json=False)
+    c.os_ok("network", "delete", "dp-down-net", fmt_json=False)
+    wait_until("the namespace removed", lambda: ns not in sh("ip", "netns", "list").stdout)
 
 
 def test_same_cidr_in_two_tenants_is_isolated(cloud, topology):

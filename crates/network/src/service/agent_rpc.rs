@@ -85,10 +85,31 @@ impl NetworkService {
             .into_iter()
             .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s)))
             .collect();
+        // The L3 agent wires no device for a router that is down, and the
+        // L2 agent would mark its ports DOWN for the missing device; their
+        // status stays as it is (tempest removes an interface of such a
+        // router only once its port is ACTIVE, as it is on Neutron).
+        let routers_down: HashSet<String> = store::list(&self.db, Kind::Router)
+            .await?
+            .into_iter()
+            .filter(|r| r["admin_state_up"] == false)
+            .filter_map(|r| r["id"].as_str().map(str::to_owned))
+            .collect();
+        let of_router_down = |p: &Value| {
+            p["device_owner"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("network:router_"))
+                && p["device_id"]
+                    .as_str()
+                    .is_some_and(|d| routers_down.contains(d))
+        };
         let mut wanted_groups = HashSet::new();
         let mut out_ports = Vec::new();
         let mut out_networks = BTreeMap::new();
-        for p in ports.iter().filter(|p| p["binding:host_id"] == host) {
+        for p in ports
+            .iter()
+            .filter(|p| p["binding:host_id"] == host && !of_router_down(p))
+        {
             let Some(net) = networks.get(p["network_id"].as_str().unwrap_or_default()) else {
                 continue;
             };
