@@ -29,6 +29,46 @@ Environment (all optional):
   TEMPEST_CREATE_ISOLATED_NETWORKS            [false]
   TEMPEST_DEBUG                               [true] (HTTP traces in log)
   TEMPEST_CONF_EXTRA          path of an ini fragment merged last (wins)
+
+The external network `public` (created when missing; its physical network
+is `public`, which an all-in-one maps to a bridge with
+FERROSTACK__NETWORK_AGENT__BRIDGE_MAPPINGS=public:br-ex):
+  TEMPEST_PUBLIC_CIDR                         [172.24.4.0/24]
+  TEMPEST_PUBLIC_GATEWAY                      [172.24.4.1]
+
+Compute. The defaults suit the fake hypervisor driver (scripts/tempest.sh);
+scripts/tempest-vm.sh sets them for real QEMU guests:
+  TEMPEST_COMPUTE_IMAGE_FILE      a bootable disk image, uploaded as the
+                                  public images `tempest-guest` (image_ref)
+                                  and `tempest-guest-alt` (image_ref_alt)
+                                  [unset: two 4 KiB raw images
+                                  `tempest-image`/`-alt`, which only the fake
+                                  driver accepts]
+  TEMPEST_COMPUTE_IMAGE_FORMAT    its disk_format              [qcow2]
+  TEMPEST_COMPUTE_FLAVOR_REF      flavor_ref (m1.tiny)         [1]
+  TEMPEST_COMPUTE_FLAVOR_REF_ALT  flavor_ref_alt (m1.small)    [2]
+  TEMPEST_COMPUTE_BUILD_TIMEOUT   [compute] build_timeout, s   [60]
+  TEMPEST_COMPUTE_MIN_MICROVERSION / _MAX_MICROVERSION         [2.1 / 2.1]
+  [compute-feature-enabled] flags (tempest's default in brackets after ours):
+  TEMPEST_COMPUTE_VNC_CONSOLE       vnc_console       [false] (tempest: false)
+  TEMPEST_COMPUTE_CONFIG_DRIVE      config_drive      [false] (tempest: true)
+  TEMPEST_COMPUTE_METADATA_SERVICE  metadata_service  [false] (tempest: true)
+  TEMPEST_COMPUTE_SNAPSHOT          snapshot          [true]  (tempest: true)
+  TEMPEST_COMPUTE_CONSOLE_OUTPUT    console_output    [true]  (tempest: true)
+  TEMPEST_COMPUTE_INTERFACE_ATTACH  interface_attach  [false] (tempest: true)
+  [validation] (guest SSH; tempest's defaults in brackets after ours):
+  TEMPEST_VALIDATION                run_validation    [false] (tempest: true)
+  TEMPEST_VALIDATION_SSH_USER       image_ssh_user    [root]
+  TEMPEST_VALIDATION_CONNECT_METHOD connect_method    [floating]
+  TEMPEST_VALIDATION_NETWORK_FOR_SSH  network_for_ssh [private]
+  TEMPEST_VALIDATION_PING_TIMEOUT     ping_timeout    [120]
+  TEMPEST_VALIDATION_CONNECT_TIMEOUT  connect_timeout [60]
+  TEMPEST_VALIDATION_SSH_TIMEOUT      ssh_timeout     [300]
+  (auth_method = keypair and ip_version_for_ssh = 4 are fixed: the only
+  method tempest has and the only family the test guest gets by DHCP.)
+  With validation on, tempest SSHes to floating IPs of the public network:
+  the loopback guard must allow its CIDR (FERROSTACK_LOOPBACK_GUARD_ALLOW,
+  see tools/tempest/loopback_guard).
 """
 
 import argparse
@@ -159,7 +199,9 @@ def call_json(method, url, token, body=None):
 def public_network_id(a):
     """The external network tempest's router and floating IP tests use,
     created as devstack does (`public`, 172.24.4.0/24, no DHCP) when missing.
-    It lives only in the all-in-one's own database: nothing is routed."""
+    With the fake driver it lives only in the all-in-one's database; with
+    real guests (scripts/tempest-vm.sh) its physical network `public` is a
+    bridge holding the gateway address, so floating IPs answer."""
     token, base = network_api(a)
     if not token:
         return None
@@ -173,7 +215,8 @@ def public_network_id(a):
             "provider:physical_network": "public"}})["network"]
         call_json("POST", base + "/subnets", token, {"subnet": {
             "name": "public-subnet", "network_id": net["id"], "ip_version": 4,
-            "cidr": "172.24.4.0/24", "gateway_ip": "172.24.4.1",
+            "cidr": env("TEMPEST_PUBLIC_CIDR", "172.24.4.0/24"),
+            "gateway_ip": env("TEMPEST_PUBLIC_GATEWAY", "172.24.4.1"),
             "enable_dhcp": False}})
         return net["id"]
     except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
@@ -182,11 +225,28 @@ def public_network_id(a):
         return None
 
 
+def upload_image(opener, image_url, token, image_id, path):
+    """PUT a file as an image's data (streamed)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        req = urllib.request.Request(
+            image_url + "/v2/images/%s/file" % image_id, method="PUT",
+            data=f, headers={"X-Auth-Token": token,
+                             "Content-Type": "application/octet-stream",
+                             "Content-Length": str(size)})
+        opener.open(req, timeout=600).read()
+
+
 def compute_fixtures(a):
     """What tempest's compute tests boot from, created when missing: two
-    public images (a few bytes of raw disk: the fake driver never reads
-    them) and a shared network `private` with a subnet. Returns
-    (image_id, image_alt_id) or (None, None)."""
+    public images and a shared network `private` with a subnet behind
+    devstack's `router1`. The images are TEMPEST_COMPUTE_IMAGE_FILE (a
+    bootable guest) when set, else a few bytes of raw disk (the fake driver
+    never reads them). Returns (image_id, image_alt_id) or (None, None)."""
+    image_file = env("TEMPEST_COMPUTE_IMAGE_FILE", None)
+    if image_file and not os.path.isfile(image_file):
+        sys.exit("ferrotempest: TEMPEST_COMPUTE_IMAGE_FILE %s not found"
+                 % image_file)
     token, catalog = admin_token_and_catalog(a)
 
     def endpoint(kind):
@@ -200,19 +260,29 @@ def compute_fixtures(a):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         ids = []
-        for name in ("tempest-image", "tempest-image-alt"):
-            found = call_json("GET", image_url + "/v2/images?name=" + name, token)["images"]
+        names = (("tempest-guest", "tempest-guest-alt") if image_file
+                 else ("tempest-image", "tempest-image-alt"))
+        disk_format = (env("TEMPEST_COMPUTE_IMAGE_FORMAT", "qcow2")
+                       if image_file else "raw")
+        for name in names:
+            found = [i for i in call_json(
+                "GET", image_url + "/v2/images?name=" + name, token)["images"]
+                if i.get("status") == "active"]
             if found:
                 ids.append(found[0]["id"])
                 continue
             img = call_json("POST", image_url + "/v2/images", token, {
-                "name": name, "disk_format": "raw", "container_format": "bare",
+                "name": name, "disk_format": disk_format,
+                "container_format": "bare",
                 "visibility": "public", "min_disk": 0, "min_ram": 0})
-            req = urllib.request.Request(
-                image_url + "/v2/images/%s/file" % img["id"], method="PUT",
-                data=b"\0" * 4096, headers={"X-Auth-Token": token,
-                                            "Content-Type": "application/octet-stream"})
-            opener.open(req, timeout=30).read()
+            if image_file:
+                upload_image(opener, image_url, token, img["id"], image_file)
+            else:
+                req = urllib.request.Request(
+                    image_url + "/v2/images/%s/file" % img["id"], method="PUT",
+                    data=b"\0" * 4096, headers={"X-Auth-Token": token,
+                                                "Content-Type": "application/octet-stream"})
+                opener.open(req, timeout=30).read()
             ids.append(img["id"])
         nets = call_json("GET", net_url + "/v2.0/networks?name=private", token)["networks"]
         if not nets:
@@ -317,9 +387,23 @@ def build_conf(workspace, service):
         flag: ("true" if flag in services else "false") for flag in ALL_FLAGS
     }
     conf["validation"] = {
-        # no guest SSH from tests until compute + networking exist
-        "run_validation": "false",
+        # Guest SSH: only with guests that boot (scripts/tempest-vm.sh).
+        "run_validation": env_bool("TEMPEST_VALIDATION", False),
     }
+    if conf["validation"]["run_validation"] == "true":
+        conf["validation"].update({
+            "image_ssh_user": env("TEMPEST_VALIDATION_SSH_USER", "root"),
+            "image_alt_ssh_user": env("TEMPEST_VALIDATION_SSH_USER", "root"),
+            "auth_method": "keypair",
+            "connect_method": env("TEMPEST_VALIDATION_CONNECT_METHOD",
+                                  "floating"),
+            "ip_version_for_ssh": "4",
+            "network_for_ssh": env("TEMPEST_VALIDATION_NETWORK_FOR_SSH",
+                                   "private"),
+            "ping_timeout": env("TEMPEST_VALIDATION_PING_TIMEOUT", "120"),
+            "connect_timeout": env("TEMPEST_VALIDATION_CONNECT_TIMEOUT", "60"),
+            "ssh_timeout": env("TEMPEST_VALIDATION_SSH_TIMEOUT", "300"),
+        })
     conf["service-clients"] = {"http_timeout": "120"}
     conf["image"] = {
         # Only used to decide whether the task-import test runs; the task is
@@ -359,34 +443,36 @@ def build_conf(workspace, service):
         conf["compute"] = {
             "image_ref": image or "",
             "image_ref_alt": image_alt or "",
-            "flavor_ref": "1",
-            "flavor_ref_alt": "2",
+            "flavor_ref": env("TEMPEST_COMPUTE_FLAVOR_REF", "1"),
+            "flavor_ref_alt": env("TEMPEST_COMPUTE_FLAVOR_REF_ALT", "2"),
             "fixed_network_name": "private",
             "min_compute_nodes": "1",
-            "build_timeout": "60",
+            "build_timeout": env("TEMPEST_COMPUTE_BUILD_TIMEOUT", "60"),
             "min_microversion": env("TEMPEST_COMPUTE_MIN_MICROVERSION", "2.1"),
             "max_microversion": env("TEMPEST_COMPUTE_MAX_MICROVERSION", "2.1"),
         }
         conf["compute-feature-enabled"] = {
             "resize": "true",
-            "console_output": "true",
+            "console_output": env_bool("TEMPEST_COMPUTE_CONSOLE_OUTPUT", True),
             "pause": "true",
             "suspend": "true",
-            "snapshot": "true",
+            "snapshot": env_bool("TEMPEST_COMPUTE_SNAPSHOT", True),
             "rescue": "false",
             "shelve": "false",
             "shelve_migrate": "false",
-            "interface_attach": "false",
+            "interface_attach": env_bool("TEMPEST_COMPUTE_INTERFACE_ATTACH",
+                                         False),
             "live_migration": "false",
             "cold_migration": "false",
             "change_password": "false",
-            "vnc_console": "false",
+            "vnc_console": env_bool("TEMPEST_COMPUTE_VNC_CONSOLE", False),
             "spice_console": "false",
             "serial_console": "false",
             "attach_encrypted_volume": "false",
             "personality": "false",
-            "config_drive": "false",
-            "metadata_service": "false",
+            "config_drive": env_bool("TEMPEST_COMPUTE_CONFIG_DRIVE", False),
+            "metadata_service": env_bool("TEMPEST_COMPUTE_METADATA_SERVICE",
+                                         False),
             "nova_cert": "false",
             "disk_config": "false",
             "hostname_fqdn_sanitization": "false",

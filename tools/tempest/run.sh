@@ -18,6 +18,8 @@
 #
 # Environment:
 #   FERROSTACK_VENV     venv with tempest (made by tools/setup-venv.sh)
+#   FERROSTACK_LOOPBACK_GUARD_ALLOW  the one non-loopback CIDR tempest may
+#                       reach (see below)  [none]
 #   TEMPEST_REGEX       test selection  [^tempest\.api\.<service>]
 #   TEMPEST_EXCLUDE_REGEX  tests to leave out  [none]
 #   TEMPEST_CONCURRENCY workers          [2]
@@ -30,7 +32,10 @@
 # Tempest may only talk to loopback: the catalog is checked before the run
 # (any non-loopback endpoint aborts it) and every Python process of the run
 # loads tools/tempest/loopback_guard, which refuses other connections and
-# name lookups.
+# name lookups. The one exception is FERROSTACK_LOOPBACK_GUARD_ALLOW: one
+# private CIDR, the test cloud's external network, which guest validation
+# (SSH to floating IPs) needs; scripts/tempest-vm.sh sets it to the network
+# it builds inside its private network namespace.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -13,6 +13,16 @@ refuses, with an error naming the target:
 A test that tries to reach a catalog URL or a random URL that is not on
 this machine therefore fails loudly instead of sending traffic anywhere.
 Unix sockets are untouched.
+
+One exception, for tempest's guest validation (SSH to a server's floating
+IP): FERROSTACK_LOOPBACK_GUARD_ALLOW names the external network of the test
+cloud, one CIDR (scripts/tempest-vm.sh sets it to the `public` network,
+172.24.4.0/24, whose gateway is a bridge inside the run's private network
+namespace). Connections to addresses in that network, and lookups of IP
+literals in it, are allowed as well; names are still never resolved. The
+CIDR must be a private (RFC 1918 / ULA) network no larger than a /16
+(/48), else it is ignored with a message on stderr and only loopback is
+allowed, so the setting cannot turn the guard into "allow everything".
 """
 
 import ipaddress
@@ -29,7 +39,32 @@ def _host_str(host):
     return host
 
 
+class _BadAllowance(Exception):
+    pass
+
+
+def _allowed_network():
+    """The one extra network FERROSTACK_LOOPBACK_GUARD_ALLOW names, or None."""
+    text = os.environ.get("FERROSTACK_LOOPBACK_GUARD_ALLOW", "").strip()
+    if not text:
+        return None
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as e:
+        raise _BadAllowance("FERROSTACK_LOOPBACK_GUARD_ALLOW=%r: %s" % (text, e))
+    if not net.is_private or net.is_loopback or net.is_unspecified or (
+            net.prefixlen < (16 if net.version == 4 else 48)):
+        raise _BadAllowance(
+            "FERROSTACK_LOOPBACK_GUARD_ALLOW=%r: only one private network "
+            "no larger than /16 (IPv4) or /48 (IPv6) may be allowed" % text)
+    return net
+
+
+_ALLOWED = None  # set by _install()
+
+
 def _is_loopback(host):
+    """Loopback, or an address in the allowed test network."""
     host = _host_str(host)
     if host is None:
         return False
@@ -42,17 +77,30 @@ def _is_loopback(host):
         return False
     if getattr(addr, "ipv4_mapped", None) is not None:
         addr = addr.ipv4_mapped
-    return addr.is_loopback
+    if addr.is_loopback:
+        return True
+    return (_ALLOWED is not None and addr.version == _ALLOWED.version
+            and addr in _ALLOWED)
 
 
 def _refuse(what, target):
+    also = " and %s" % _ALLOWED if _ALLOWED is not None else ""
     msg = ("ferrostack loopback guard: refusing %s to %r (tests may only "
-           "reach 127.0.0.1/::1; check the catalog and tempest.conf)"
-           % (what, target))
+           "reach 127.0.0.1/::1%s; check the catalog and tempest.conf)"
+           % (what, target, also))
     return PermissionError(msg)
 
 
 def _install():
+    global _ALLOWED
+    try:
+        _ALLOWED = _allowed_network()
+    except _BadAllowance as e:
+        # Fail closed: no extra network, and say why on every refusal.
+        _ALLOWED = None
+        import sys
+        print("ferrostack loopback guard: %s; allowing loopback only" % e,
+              file=sys.stderr)
     inet = (socket.AF_INET, socket.AF_INET6)
     orig_connect = socket.socket.connect
     orig_connect_ex = socket.socket.connect_ex
