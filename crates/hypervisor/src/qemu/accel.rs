@@ -13,6 +13,17 @@ use tokio::io::AsyncReadExt;
 
 pub(crate) const CACHE_FILE: &str = ".accel-probe";
 
+/// The CPU models guests get. The probe runs the KVM one: on some nested
+/// hosts KVM runs a default-CPU guest but aborts a `-cpu host` one (an MSR
+/// the host refuses), so probing anything else would pass a KVM that no
+/// guest can use.
+pub(crate) const KVM_CPU_MODEL: &str = "host";
+pub(crate) const TCG_CPU_MODEL: &str = "max";
+
+/// What a cached outcome was probed with; an outcome of another probe is
+/// probed again.
+const PROBE: &str = "boot sector, pc machine, -cpu host";
+
 /// 16-bit real mode at 0x7c00: `mov dx,0x3f8; mov al,'K'; out dx,al;
 /// hlt; jmp $-1`, then the boot signature.
 pub(crate) fn probe_boot_sector() -> [u8; 512] {
@@ -26,6 +37,8 @@ pub(crate) fn probe_boot_sector() -> [u8; 512] {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Cached {
+    #[serde(default)]
+    probe: String,
     boot_id: String,
     qemu_version: String,
     accel: Accel,
@@ -57,7 +70,7 @@ pub(crate) async fn resolve(
     if !boot_id.is_empty() {
         if let Ok(text) = tokio::fs::read(&cache).await {
             if let Ok(c) = serde_json::from_slice::<Cached>(&text) {
-                if c.boot_id == boot_id && c.qemu_version == qemu_version {
+                if c.probe == PROBE && c.boot_id == boot_id && c.qemu_version == qemu_version {
                     return (c.accel, format!("{}; cached for this boot", c.reason));
                 }
             }
@@ -66,6 +79,7 @@ pub(crate) async fn resolve(
     let (accel, reason) = probe(binary, instances_dir, timeout).await;
     if !boot_id.is_empty() {
         let c = Cached {
+            probe: PROBE.to_owned(),
             boot_id,
             qemu_version: qemu_version.to_owned(),
             accel,
@@ -102,8 +116,10 @@ async fn run_probe(binary: &Path, image: &Path, timeout: Duration) -> (Accel, St
     );
     let child = tokio::process::Command::new(binary)
         .args([
-            "-accel",
-            "kvm",
+            "-machine",
+            "pc,accel=kvm",
+            "-cpu",
+            KVM_CPU_MODEL,
             "-nodefaults",
             "-no-user-config",
             "-display",

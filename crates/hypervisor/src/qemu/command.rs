@@ -89,8 +89,8 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
         ),
     ]);
     let (accel, cpu) = match l.accel {
-        Accel::Kvm => ("kvm", "host"),
-        _ => ("tcg", "max"),
+        Accel::Kvm => ("kvm", super::accel::KVM_CPU_MODEL),
+        _ => ("tcg", super::accel::TCG_CPU_MODEL),
     };
     push(&["-machine", &format!("pc,accel={accel}")]);
     push(&["-cpu", cpu]);
