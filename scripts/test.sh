@@ -5,8 +5,9 @@
 #   2. the stock clients (python-openstackclient, keystoneclient, ...) against
 #      a real all-in-one, with pytest; the network data plane; real QEMU
 #      guests booted from the image tools/guest-image builds;
-#   3. tempest's API tests for each service that exists, tracked (not gating)
-#      in docs/compatibility.md.
+#   3. tempest's API tests for each service that exists, and the compute
+#      subset of scripts/tempest-vm.sh --ci against real QEMU guests,
+#      tracked (not gating) in docs/compatibility.md.
 # The last line sums the gating tests: "total: N passed, N failed".
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -82,6 +83,9 @@ count "$log"
 if [[ "${FERROSTACK_SKIP_TEMPEST:-0}" != 1 ]]; then
     step "tempest (tracked in docs/compatibility.md, not gating)"
     scripts/tempest.sh identity image network compute || echo "tempest could not run"
+    step "tempest compute against real QEMU guests: the --ci subset of scripts/tempest-vm.sh (not gating)"
+    FERROSTACK_TEMPEST_GUEST_IMAGE="$FERROSTACK_GUEST_IMAGE" scripts/tempest-vm.sh --ci \
+        || echo "tempest-vm: some tests failed or it could not run"
 fi
 
 echo
