@@ -357,7 +357,7 @@ terminal_output serial console
 set timeout=0
 set default=0
 menuentry "Ferrostack test guest ($KVER)" {
-    linux16 /boot/vmlinuz root=/dev/vda1 rw console=tty0 console=ttyS0,115200 quiet cryptomgr.notests${FERROSTACK_GUEST_APPEND:+ $FERROSTACK_GUEST_APPEND}
+    linux16 /boot/vmlinuz root=/dev/vda1 rw console=tty0 console=ttyS0,115200 quiet cryptomgr.notests no_timer_check${FERROSTACK_GUEST_APPEND:+ $FERROSTACK_GUEST_APPEND}
     initrd16 /boot/initrd.img
 }
 EOF
