@@ -140,7 +140,8 @@ def test_config_drive_carries_the_same_instance_data(cloud, pair):
     in the OpenStack and EC2 layouts."""
     a, _ = pair
     (cloud.work / "user-data.sh").write_text("#!/bin/sh\necho config drive user data\n")
-    g = cloud.boot("vm-cd", extra=("--config-drive", "true",
+    password = "Cd-pass-7Qw2"
+    g = cloud.boot("vm-cd", extra=("--config-drive", "true", "--password", password,
                                    "--user-data", str(cloud.work / "user-data.sh")))
     try:
         cloud.add_floating_ip(g)
@@ -161,5 +162,18 @@ def test_config_drive_carries_the_same_instance_data(cloud, pair):
         assert "config drive user data" in p.stdout
         assert "meta-data.json" in p.stdout
         assert a.id not in p.stdout
+        # The adminPass is on the config drive (only there, as with Nova),
+        # and the guest made it root's: the consoles take it.
+        assert doc.get("admin_pass") == password, doc
+        # root's sha512-crypt hash, computed again in the guest from the
+        # password and the hash's salt.
+        check = ("h=$(grep '^root:' /etc/shadow | cut -d: -f2); s=$(echo \"$h\" | cut -d'$' -f3); "
+                 f"case $h in '$6$'*) ;; *) echo no-sha512; exit 1;; esac; "
+                 f"[ \"$(printf %s '{password}' | mkpasswd -m sha512 -S \"$s\")\" = \"$h\" ] && echo match")
+        p = cloud.ssh(g.fip, check)
+        assert p.stdout.strip() == "match", f"{p.stdout}{p.stderr}"
+        assert "ferrostack-guest: root password from config drive" in cloud.console_text(g.id)
+        md = cloud.ssh(g.fip, "wget -qO- http://169.254.169.254/openstack/latest/meta_data.json")
+        assert md.returncode == 0 and password not in md.stdout, md.stdout
     finally:
         cloud.delete(g.id)

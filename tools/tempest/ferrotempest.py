@@ -477,7 +477,7 @@ def build_conf(workspace, service):
             "disk_config": "false",
             "hostname_fqdn_sanitization": "false",
             "console_log": "true",
-            "enable_instance_password": "false",
+            "enable_instance_password": "true",
         }
 
     extra = env("TEMPEST_CONF_EXTRA", None)

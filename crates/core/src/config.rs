@@ -310,7 +310,8 @@ pub struct ComputeConfig {
     pub quota_server_groups: i64,
     pub quota_server_group_members: i64,
     /// Whether create and rebuild answer with an `adminPass` (Nova's
-    /// `[api] enable_instance_password`); no driver here sets guest passwords.
+    /// `[api] enable_instance_password`, on by default as in Nova); a server
+    /// with a config drive finds it there (`admin_pass`), as with Nova.
     pub enable_instance_password: bool,
     /// Comma-separated saga steps made to fail, for failure testing (`schedule`, `allocate_ports`, …).
     pub failpoints: String,
@@ -361,7 +362,7 @@ impl Default for ComputeConfig {
             quota_injected_file_path_length: 255,
             quota_server_groups: 10,
             quota_server_group_members: 10,
-            enable_instance_password: false,
+            enable_instance_password: true,
             failpoints: String::new(),
             max_request_body_size: 114_688,
         }

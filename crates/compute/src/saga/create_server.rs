@@ -370,7 +370,7 @@ impl Step for Spawn {
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
         let i = still_wanted(ctx, TaskState::Spawning).await?;
         let host = i.host.clone().unwrap_or_default();
-        let config_drive = ctx.svc.config_drive_for(&i).await?;
+        let config_drive = ctx.config_drive(&i).await?;
         ctx.svc
             .agent(
                 &host,

@@ -48,6 +48,15 @@ impl SagaCtx {
             .ok_or_else(|| Error::Internal("instance record vanished".into()))
     }
 
+    /// The config drive for `i`, with the admin password the saga carries.
+    pub async fn config_drive(
+        &self,
+        i: &store::instances::Instance,
+    ) -> Result<Option<Box<ferrostack_metadata::InstanceMetadata>>> {
+        let admin_pass = self.params.get("admin_pass").and_then(Value::as_str);
+        self.svc.config_drive_for(i, admin_pass).await
+    }
+
     /// Ask the agent of the instance's host.
     pub async fn agent(&self, request: AgentRequest) -> Result<()> {
         let i = self.instance().await?;
@@ -240,6 +249,7 @@ pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
         None => {
             saga.succeeded(&ctx).await?;
             sagas::set_state(&svc.db, &row.id, "done", None).await?;
+            sagas::forget_secrets(&svc.db, &row.id, &row.params).await?;
         }
         Some(err) => {
             sagas::set_state(&svc.db, &row.id, "unwinding", Some(err.message())).await?;
@@ -268,6 +278,7 @@ pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
             }
             saga.failed(&ctx, &err).await?;
             sagas::set_state(&svc.db, &row.id, "failed", None).await?;
+            sagas::forget_secrets(&svc.db, &row.id, &row.params).await?;
         }
     }
     svc.saga_finished.notify_waiters();

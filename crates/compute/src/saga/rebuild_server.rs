@@ -138,7 +138,7 @@ impl Step for SpawnGuest {
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
         let i = set_task(ctx, TaskState::RebuildSpawning).await?;
-        let config_drive = ctx.svc.config_drive_for(&i).await?;
+        let config_drive = ctx.config_drive(&i).await?;
         ctx.agent(AgentRequest::Spawn {
             instance: instance_spec(&i),
             config_drive,

@@ -48,12 +48,32 @@ fn truthy(s: &str) -> bool {
 }
 
 impl ComputeService {
+    /// Whether the instance gets a config drive.
+    pub fn has_config_drive(&self, i: &Instance) -> bool {
+        truthy(&i.config_drive) || self.config.compute.force_config_drive
+    }
+
+    /// The admin password a saga carries to the guest: Nova writes the
+    /// `adminPass` it answered with onto the config drive (`admin_pass` in
+    /// `meta_data.json`), never into the metadata service, so only a
+    /// server with a config drive gets it.
+    pub fn admin_pass_for_guest(&self, i: &Instance, admin_pass: &str) -> Option<String> {
+        (self.config.compute.enable_instance_password && self.has_config_drive(i))
+            .then(|| admin_pass.to_owned())
+    }
+
     /// Whether the instance gets a config drive, and what is on it.
-    pub async fn config_drive_for(&self, i: &Instance) -> Result<Option<Box<InstanceMetadata>>> {
-        if !(truthy(&i.config_drive) || self.config.compute.force_config_drive) {
+    pub async fn config_drive_for(
+        &self,
+        i: &Instance,
+        admin_pass: Option<&str>,
+    ) -> Result<Option<Box<InstanceMetadata>>> {
+        if !self.has_config_drive(i) {
             return Ok(None);
         }
-        Ok(Some(Box::new(self.instance_metadata(i).await?)))
+        let mut md = self.instance_metadata(i).await?;
+        md.admin_pass = admin_pass.map(str::to_owned);
+        Ok(Some(Box::new(md)))
     }
 
     /// Everything a guest is told about itself.
@@ -154,8 +174,7 @@ impl ComputeService {
             security_groups: i.security_groups.clone(),
             vendor_data: self.vendor_data(),
             root_device_name: Some("/dev/vda".into()),
-            // Guests are given no password by this cloud (Nova's
-            // `enable_instance_password` off): they use their key.
+            // Only a config drive carries it (see `config_drive_for`).
             admin_pass: None,
         })
     }

@@ -81,6 +81,31 @@ pub async fn for_instance(db: &Db, instance_id: &str) -> Result<Vec<SagaRow>> {
     )
 }
 
+/// Parameters a saga keeps only while it runs (the admin password bound
+/// for a config drive): removed from its record once it ended.
+pub const SECRET_PARAMS: &[&str] = &["admin_pass"];
+
+pub async fn forget_secrets(db: &Db, id: &str, params: &Value) -> Result<()> {
+    let Some(obj) = params.as_object() else {
+        return Ok(());
+    };
+    if !SECRET_PARAMS.iter().any(|k| obj.contains_key(*k)) {
+        return Ok(());
+    }
+    let mut kept = obj.clone();
+    for k in SECRET_PARAMS {
+        kept.remove(*k);
+    }
+    sqlx::query(&db.sql("UPDATE sagas SET params = ?, updated_at = ? WHERE id = ?"))
+        .bind(Value::Object(kept).to_string())
+        .bind(super::now())
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .db()?;
+    Ok(())
+}
+
 pub async fn set_state(db: &Db, id: &str, state: &str, error: Option<&str>) -> Result<()> {
     sqlx::query(&db.sql(
         "UPDATE sagas SET state = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ?",

@@ -568,7 +568,11 @@ impl ComputeService {
             self,
             saga::rebuild_server::KIND,
             &i.id,
-            json!({"action_id": action_id, "stopped": was == VmState::Stopped}),
+            json!({
+                "action_id": action_id,
+                "stopped": was == VmState::Stopped,
+                "admin_pass": self.admin_pass_for_guest(&updated, &admin_pass),
+            }),
         )
         .await?;
         Ok(ActionResult::Rebuilt(Box::new(updated), admin_pass))

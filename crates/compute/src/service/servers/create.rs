@@ -395,7 +395,10 @@ impl ComputeService {
                 self,
                 saga::create_server::KIND,
                 &i.id,
-                json!({"action_id": action}),
+                json!({
+                    "action_id": action,
+                    "admin_pass": self.admin_pass_for_guest(i, &admin_pass),
+                }),
             )
             .await?;
         }

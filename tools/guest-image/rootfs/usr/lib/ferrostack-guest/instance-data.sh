@@ -106,6 +106,21 @@ fetch_from_config_drive() {
     return $ok
 }
 
+# config_drive_admin_pass: `admin_pass` of the config drive's
+# meta_data.json, where Nova puts the adminPass it answered with (the
+# metadata service never serves it); empty without one.
+config_drive_admin_pass() {
+    dev=$(find_config_drive) || return 0
+    mkdir -p "$CD_MOUNT"
+    mount -o ro "$dev" "$CD_MOUNT" 2>/dev/null || return 0
+    f="$CD_MOUNT/openstack/latest/meta_data.json"
+    if [ -f "$f" ]; then
+        awk -f "$LIB_DIR/json.awk" "$f" 2>/dev/null |
+            awk 'index($0, "/admin_pass\t") == 1 { print substr($0, 13); exit }'
+    fi
+    umount "$CD_MOUNT"
+}
+
 # md_value KEY: the value at /KEY in the instance data (empty if absent).
 md_value() {
     [ -f "$ID_DIR/meta.flat" ] || return 0
