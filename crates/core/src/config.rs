@@ -114,6 +114,9 @@ pub struct IdentityConfig {
     pub revocation_refresh: u64,
     /// Upper bound on entries returned by a list call (0 = no limit).
     pub list_limit: usize,
+    /// An operator's oslo.policy file (`policy.yaml`) whose rules replace
+    /// the defaults of the same name; empty means the defaults only.
+    pub policy_file: String,
 }
 
 impl Default for IdentityConfig {
@@ -132,6 +135,7 @@ impl Default for IdentityConfig {
             service_password: "service_pass".into(),
             revocation_refresh: 5,
             list_limit: 0,
+            policy_file: String::new(),
         }
     }
 }
@@ -155,6 +159,9 @@ pub struct ImageConfig {
     pub api_limit_max: usize,
     /// JSON request bodies above this many bytes get 413.
     pub max_request_body_size: usize,
+    /// An operator's oslo.policy file (`policy.yaml`) whose rules replace
+    /// the defaults of the same name; empty means the defaults only.
+    pub policy_file: String,
 }
 
 impl Default for ImageConfig {
@@ -169,6 +176,7 @@ impl Default for ImageConfig {
             limit_param_default: 25,
             api_limit_max: 1000,
             max_request_body_size: 65_536,
+            policy_file: String::new(),
         }
     }
 }
@@ -207,6 +215,9 @@ pub struct NetworkConfig {
     pub notify_nova_on_port_status_changes: bool,
     /// Empty means `http://<public_host>:<compute.port>/v2.1`.
     pub nova_url: String,
+    /// An operator's oslo.policy file (`policy.yaml`) whose rules replace
+    /// the defaults of the same name; empty means the defaults only.
+    pub policy_file: String,
 }
 
 impl Default for NetworkConfig {
@@ -232,6 +243,7 @@ impl Default for NetworkConfig {
             max_request_body_size: 1_048_576,
             notify_nova_on_port_status_changes: true,
             nova_url: String::new(),
+            policy_file: String::new(),
         }
     }
 }
@@ -316,6 +328,9 @@ pub struct ComputeConfig {
     /// Comma-separated saga steps made to fail, for failure testing (`schedule`, `allocate_ports`, …).
     pub failpoints: String,
     pub max_request_body_size: usize,
+    /// An operator's oslo.policy file (`policy.yaml`) whose rules replace
+    /// the defaults of the same name; empty means the defaults only.
+    pub policy_file: String,
 }
 
 impl Default for ComputeConfig {
@@ -365,6 +380,7 @@ impl Default for ComputeConfig {
             enable_instance_password: true,
             failpoints: String::new(),
             max_request_body_size: 114_688,
+            policy_file: String::new(),
         }
     }
 }

@@ -48,6 +48,33 @@ impl Policy {
         Ok(())
     }
 
+    /// Apply an operator's policy file (oslo.policy's `policy.yaml` or
+    /// `policy.json`: a flat map of rule name → expression) over the
+    /// defaults. Returns how many rules it set; an unreadable file or a rule
+    /// that does not parse is an error naming the file, line and rule, so a
+    /// service refuses to start on a typo instead of silently ignoring it.
+    pub fn apply_file(&mut self, path: &std::path::Path) -> Result<usize, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("policy file {}: {e}", path.display()))?;
+        let rules =
+            parse_policy_file(&text).map_err(|e| format!("policy file {}: {e}", path.display()))?;
+        for (name, expr) in &rules {
+            self.set(name, expr)
+                .map_err(|e| format!("policy file {}: rule '{name}': {e}", path.display()))?;
+        }
+        Ok(rules.len())
+    }
+
+    /// The defaults with the operator's file applied over them, if one is
+    /// configured (the `policy_file` option of each service).
+    pub fn with_file(mut self, path: Option<&std::path::Path>) -> Result<Self, String> {
+        if let Some(path) = path {
+            let n = self.apply_file(path)?;
+            tracing::info!(file = %path.display(), rules = n, "policy overrides loaded");
+        }
+        Ok(self)
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.rules.contains_key(name)
     }
@@ -115,6 +142,106 @@ impl Policy {
             Rule::Not(r) => !self.eval(r, ctx, target, depth + 1),
             Rule::And(rs) => rs.iter().all(|r| self.eval(r, ctx, target, depth + 1)),
             Rule::Or(rs) => rs.iter().any(|r| self.eval(r, ctx, target, depth + 1)),
+        }
+    }
+}
+
+/// Parse a policy file: JSON (`{"name": "expr", …}`) or the flat YAML map
+/// oslo.policy writes (`"name": "expr"` per line, `#` comments, single or
+/// double quotes or none). Anything else — nesting, lists, a line without
+/// `:` — is refused with its line number.
+pub fn parse_policy_file(text: &str) -> Result<Vec<(String, String)>, String> {
+    if text.trim_start().starts_with('{') {
+        let map: serde_json::Map<String, Value> =
+            serde_json::from_str(text).map_err(|e| format!("not a JSON object of rules: {e}"))?;
+        return map
+            .into_iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k, s)),
+                _ => Err(format!("rule '{k}' is not a string")),
+            })
+            .collect();
+    }
+    let mut rules = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line == "---" {
+            continue;
+        }
+        if raw.starts_with(char::is_whitespace) {
+            return Err(format!("line {line_no}: nested values are not rules"));
+        }
+        let (name, rest) =
+            yaml_scalar(line).ok_or_else(|| format!("line {line_no}: bad rule name"))?;
+        let rest = rest.trim_start();
+        let rest = rest
+            .strip_prefix(':')
+            .ok_or_else(|| format!("line {line_no}: expected 'name: expression'"))?
+            .trim();
+        let (expr, tail) = if rest.is_empty() {
+            (String::new(), "")
+        } else {
+            yaml_scalar(rest).ok_or_else(|| format!("line {line_no}: bad expression"))?
+        };
+        let tail = tail.trim();
+        if !(tail.is_empty() || tail.starts_with('#')) {
+            return Err(format!("line {line_no}: unexpected '{tail}'"));
+        }
+        rules.push((name, expr));
+    }
+    Ok(rules)
+}
+
+/// One YAML scalar at the start of `s` (quoted or plain) and what follows it.
+fn yaml_scalar(s: &str) -> Option<(String, &str)> {
+    let mut chars = s.char_indices();
+    match chars.next()?.1 {
+        '"' => {
+            let mut out = String::new();
+            let mut escaped = false;
+            for (i, c) in chars {
+                match (escaped, c) {
+                    (true, c) => {
+                        out.push(c);
+                        escaped = false;
+                    }
+                    (false, '\\') => escaped = true,
+                    (false, '"') => return Some((out, &s[i + 1..])),
+                    (false, c) => out.push(c),
+                }
+            }
+            None
+        }
+        '\'' => {
+            let mut out = String::new();
+            let mut iter = chars.peekable();
+            while let Some((i, c)) = iter.next() {
+                if c == '\'' {
+                    if iter.peek().map(|(_, n)| *n) == Some('\'') {
+                        iter.next();
+                        out.push('\'');
+                    } else {
+                        return Some((out, &s[i + 1..]));
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            None
+        }
+        _ => {
+            // A plain scalar ends at ": " (for a key) or " #" (a comment).
+            let end = s
+                .find(": ")
+                .or_else(|| s.strip_suffix(':').map(|k| k.len()))
+                .map(|k| {
+                    let v = &s[..k];
+                    v.find(" #").unwrap_or(v.len())
+                })
+                .or_else(|| s.find(" #"))
+                .unwrap_or(s.len());
+            Some((s[..end].trim().to_owned(), &s[end..]))
         }
     }
 }
@@ -312,6 +439,49 @@ mod tests {
         assert!(!p.check("unknown_action", &admin, &own));
         let err = p.enforce("nobody", &admin, &own).unwrap_err();
         assert_eq!(err.status(), 403);
+    }
+
+    #[test]
+    fn reads_oslo_policy_files() {
+        let yaml = "# overrides\n\"os_compute_api:os-flavor-manage:create\": \"role:member\"\n'identity:get_user': 'role:admin or user_id:%(target.user.id)s'  # who\nplain_rule: role:reader\nempty_rule: \"\"\n";
+        let rules = parse_policy_file(yaml).unwrap();
+        assert_eq!(
+            rules,
+            vec![
+                (
+                    "os_compute_api:os-flavor-manage:create".into(),
+                    "role:member".into()
+                ),
+                (
+                    "identity:get_user".into(),
+                    "role:admin or user_id:%(target.user.id)s".into()
+                ),
+                ("plain_rule".into(), "role:reader".into()),
+                ("empty_rule".into(), "".into()),
+            ]
+        );
+        let json = r#"{"a": "role:admin", "b": "@"}"#;
+        assert_eq!(parse_policy_file(json).unwrap().len(), 2);
+        assert!(parse_policy_file("a:\n  - role:admin\n")
+            .unwrap_err()
+            .contains("line 2"));
+        assert!(parse_policy_file("just text\n")
+            .unwrap_err()
+            .contains("line 1"));
+        assert!(parse_policy_file(r#"{"a": 1}"#).is_err());
+
+        let dir = std::env::temp_dir().join(format!("policy-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("policy.yaml");
+        std::fs::write(&file, "\"create_thing\": \"role:member\"\n").unwrap();
+        let p = Policy::new(&[("create_thing", "role:admin")])
+            .with_file(Some(&file))
+            .unwrap();
+        assert!(p.check("create_thing", &ctx(&["member"], "p1"), &json!({})));
+        std::fs::write(&file, "\"create_thing\": \"role:member or (\"\n").unwrap();
+        let err = Policy::default().with_file(Some(&file)).unwrap_err();
+        assert!(err.contains("create_thing"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
