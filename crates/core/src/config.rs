@@ -37,6 +37,15 @@ pub struct CommonConfig {
     pub region: String,
     /// This host's name as agents and services report it (Neutron/Nova `host`).
     pub host: String,
+    /// Seconds a client has to send a request's headers, and that a
+    /// kept-alive connection may stay idle between requests.
+    pub http_header_read_timeout: u64,
+    /// Seconds a request body may stop arriving before the request is
+    /// answered 408 and the connection closed.
+    pub http_body_read_timeout: u64,
+    /// Connections one API port holds at most (0 = an equal share of the
+    /// process's open-files limit); at the limit the oldest idle one is closed.
+    pub http_max_connections: usize,
 }
 
 impl Default for CommonConfig {
@@ -52,6 +61,22 @@ impl Default for CommonConfig {
                 .ok()
                 .filter(|h| !h.is_empty())
                 .unwrap_or_else(|| "localhost".into()),
+            http_header_read_timeout: 30,
+            http_body_read_timeout: 60,
+            http_max_connections: 0,
+        }
+    }
+}
+
+impl CommonConfig {
+    /// The bounds of each of `listeners` API ports of this process.
+    pub fn http_limits(&self, listeners: usize) -> crate::server::Limits {
+        crate::server::Limits {
+            header_read_timeout: std::time::Duration::from_secs(
+                self.http_header_read_timeout.max(1),
+            ),
+            body_read_timeout: std::time::Duration::from_secs(self.http_body_read_timeout.max(1)),
+            max_connections: crate::server::connection_budget(listeners, self.http_max_connections),
         }
     }
 }

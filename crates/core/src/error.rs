@@ -38,6 +38,11 @@ pub enum Error {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// A status the variants above do not name, produced by the HTTP layer
+    /// itself (408 slow body, 414 long URI, 431 large headers, 400 from a
+    /// framework rejection) so it is still rendered in the service's style.
+    #[error("{1}")]
+    Status(StatusCode, String),
     /// An error with the service-specific type name some dialects report
     /// (Neutron's `"type": "NetworkNotFound"`).
     #[error("{1}")]
@@ -60,6 +65,7 @@ impl Error {
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Status(s, _) => *s,
         }
     }
 
@@ -76,7 +82,8 @@ impl Error {
             | Error::UnsupportedMediaType(m)
             | Error::NotImplemented(m)
             | Error::Unavailable(m)
-            | Error::Internal(m) => m,
+            | Error::Internal(m)
+            | Error::Status(_, m) => m,
             Error::Typed(_, e) => e.message(),
         }
     }
@@ -113,9 +120,6 @@ pub struct ErrorMarker(pub Arc<Error>);
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if let Error::Internal(m) = self.base() {
-            tracing::error!(error = %m, "internal error");
-        }
         let mut resp = self.status().into_response();
         resp.extensions_mut().insert(ErrorMarker(Arc::new(self)));
         resp
@@ -160,6 +164,8 @@ impl ErrorStyle {
                     Error::NotImplemented(_) => "notImplemented",
                     Error::Unavailable(_) => "serviceUnavailable",
                     Error::Internal(_) => "computeFault",
+                    Error::Status(s, _) if s.is_server_error() => "computeFault",
+                    Error::Status(..) => "badRequest",
                     Error::Typed(..) => unreachable!("base() strips types"),
                 };
                 (
@@ -182,6 +188,12 @@ impl ErrorStyle {
                     Error::NotImplemented(_) => "HTTPNotImplemented",
                     Error::Unavailable(_) => "HTTPServiceUnavailable",
                     Error::Internal(_) => "HTTPInternalServerError",
+                    Error::Status(StatusCode::REQUEST_TIMEOUT, _) => "HTTPRequestTimeout",
+                    Error::Status(StatusCode::URI_TOO_LONG, _) => "HTTPRequestURITooLong",
+                    Error::Status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, _) => {
+                        "HTTPRequestHeaderFieldsTooLarge"
+                    }
+                    Error::Status(..) => "HTTPError",
                 };
                 (
                     Some("application/json"),

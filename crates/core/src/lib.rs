@@ -6,6 +6,7 @@ pub mod error;
 pub mod http;
 pub mod pagination;
 pub mod policy;
+pub mod server;
 pub mod service_client;
 pub mod time;
 

@@ -184,6 +184,7 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
 
     let mut servers = tokio::task::JoinSet::new();
     let mut listening = Vec::new();
+    let limits = cfg.common.http_limits(apps.len());
     for (name, port, app) in apps {
         let addr: SocketAddr = format!("{}:{port}", cfg.common.bind_host).parse()?;
         let listener = TcpListener::bind(addr)
@@ -193,17 +194,19 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
             "  {name:<18} http://{}:{port}",
             cfg.common.public_host
         ));
-        servers.spawn(async move {
-            // Peers' addresses for the handlers that log or check them
-            // (the console proxy, the metadata service).
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-        });
+        servers.spawn(ferrostack_core::server::serve(
+            listener,
+            app,
+            limits,
+            shutdown_signal(),
+        ));
     }
+    tracing::info!(
+        max_connections = limits.max_connections,
+        header_read_timeout = ?limits.header_read_timeout,
+        body_read_timeout = ?limits.body_read_timeout,
+        "API listeners bounded"
+    );
 
     println!(
         "Ferrostack {} is running.",

@@ -185,9 +185,12 @@ impl Proxies {
         });
         let app = axum::Router::new().fallback(forward).with_state(ctx);
         let task = tokio::spawn(async move {
-            let _ = axum::serve(
+            // Guests are clients too: bounded like every API port.
+            let _ = ferrostack_core::server::serve(
                 listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
+                app,
+                ferrostack_core::server::Limits::default(),
+                std::future::pending(),
             )
             .await;
         });

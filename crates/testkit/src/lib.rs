@@ -61,13 +61,23 @@ pub async fn start(name: &str, tune: impl Fn(&mut Config)) -> TestCloud {
     }
 }
 
-/// Serve a router on an ephemeral loopback port; returns its base URL.
+/// Serve a router on an ephemeral loopback port, on the same bounded
+/// listener the services use (`core::server`); returns its base URL.
 pub async fn serve(router: axum::Router) -> String {
+    serve_with(router, ferrostack_core::server::Limits::default()).await
+}
+
+/// [`serve`] with chosen timeouts and connection limit.
+pub async fn serve_with(router: axum::Router, limits: ferrostack_core::server::Limits) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    tokio::spawn(async move {
+        ferrostack_core::server::serve(listener, router, limits, std::future::pending())
+            .await
+            .expect("serve")
+    });
     url
 }
 
