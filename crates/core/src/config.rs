@@ -44,7 +44,8 @@ pub struct CommonConfig {
     /// answered 408 and the connection closed.
     pub http_body_read_timeout: u64,
     /// Connections one API port holds at most (0 = an equal share of the
-    /// process's open-files limit); at the limit the oldest idle one is closed.
+    /// process's open-files limit), never more than that share; at the limit
+    /// the oldest idle one is closed. Each costs a descriptor and ~16 KiB.
     pub http_max_connections: usize,
 }
 
@@ -63,7 +64,7 @@ impl Default for CommonConfig {
                 .unwrap_or_else(|| "localhost".into()),
             http_header_read_timeout: 30,
             http_body_read_timeout: 60,
-            http_max_connections: 0,
+            http_max_connections: 1024,
         }
     }
 }

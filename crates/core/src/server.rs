@@ -165,6 +165,12 @@ async fn serve_connection(
     tokio::pin!(connection);
     let result = tokio::select! {
         r = connection.as_mut() => r,
+        _ = conn.evict.notified() => {
+            // Chosen because no request of it is being served: dropping it
+            // closes the socket now, even one half-way through its headers
+            // (a graceful shutdown would wait for those to finish).
+            return;
+        }
         _ = conn.close.notified() => {
             connection.as_mut().graceful_shutdown();
             connection.await
@@ -196,6 +202,9 @@ struct Connection {
     id: u64,
     opened: Instant,
     busy: Arc<AtomicUsize>,
+    /// Close now: the listener needs the slot.
+    evict: Arc<Notify>,
+    /// Finish the request in flight, then close: the process is stopping.
     close: Arc<Notify>,
 }
 
@@ -212,6 +221,7 @@ impl Connections {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             opened: Instant::now(),
             busy: Arc::new(AtomicUsize::new(0)),
+            evict: Arc::new(Notify::new()),
             close: Arc::new(Notify::new()),
         };
         self.open
@@ -247,7 +257,7 @@ impl Connections {
                     .map(|c| c.id);
                 if let Some(id) = oldest_idle {
                     if let Some(conn) = open.remove(&id) {
-                        conn.close.notify_one();
+                        conn.evict.notify_one();
                     }
                     return;
                 }

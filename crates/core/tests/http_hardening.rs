@@ -246,6 +246,19 @@ async fn headers_that_never_finish_are_cut_off() {
 }
 
 #[tokio::test]
+async fn a_silent_connection_is_closed_after_the_header_timeout() {
+    let (_, addr) = start(quick()).await;
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("the server closes a connection that sends nothing")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(6));
+}
+
+#[tokio::test]
 async fn a_flood_of_idle_connections_does_not_lock_clients_out() {
     let (url, addr) = start(Limits {
         header_read_timeout: Duration::from_secs(60),
@@ -262,6 +275,18 @@ async fn a_flood_of_idle_connections_does_not_lock_clients_out() {
         }
         idle.push(s);
     }
+    // The listener closed the oldest ones to stay within its limit.
+    let mut closed = 0;
+    for s in &idle {
+        let mut buf = [0u8; 1];
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(20), s.peek(&mut buf)).await {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed >= 50,
+        "only {closed} of 100 idle connections closed at a limit of 50"
+    );
     let http = reqwest::Client::new();
     for _ in 0..5 {
         let started = Instant::now();
