@@ -716,8 +716,8 @@ async fn save_tags(svc: &Svc, kind: Kind, mut doc: Value, tags: Vec<String>) -> 
     tags.dedup();
     doc["tags"] = json!(tags);
     crate::service::touch_doc(&mut doc);
-    let mut tx = crate::store::Tx::begin(&svc.db).await?;
-    tx.update(kind, &doc).await?;
+    let mut tx = crate::store::Tx::begin(&svc.db);
+    tx.update(kind, &doc);
     tx.commit().await?;
     Ok(doc)
 }

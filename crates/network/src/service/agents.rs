@@ -17,7 +17,7 @@ impl NetworkService {
             .await?
             .into_iter()
             .find(|a| a["agent_type"] == agent_type && a["host"] == host);
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         let mut created = false;
         let doc = match existing {
             Some(mut a) => {
@@ -29,7 +29,7 @@ impl NetworkService {
                 if state.get("start_flag") == Some(&json!(true)) {
                     a["started_at"] = json!(beat);
                 }
-                tx.update(Kind::Agent, &a).await?;
+                tx.update(Kind::Agent, &a);
                 a
             }
             None => {
@@ -46,7 +46,7 @@ impl NetworkService {
                     "description": null, "availability_zone": az, "resources_synced": null,
                     "project_id": null,
                 });
-                tx.insert(Kind::Agent, &a).await?;
+                tx.insert(Kind::Agent, &a);
                 created = true;
                 a
             }
@@ -106,8 +106,8 @@ impl NetworkService {
         if let Some(v) = body.get("description") {
             doc["description"] = v.clone();
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.update(Kind::Agent, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.update(Kind::Agent, &doc);
         tx.commit().await?;
         Ok(doc)
     }
@@ -115,8 +115,8 @@ impl NetworkService {
     pub async fn delete_agent(&self, ctx: &AuthContext, id: &str) -> Result<()> {
         Self::require_admin(ctx, "delete_agent")?;
         self.get_doc(Kind::Agent, id).await?;
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.delete(Kind::Agent, id).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.delete(Kind::Agent, id);
         tx.commit().await?;
         Ok(())
     }
@@ -183,8 +183,8 @@ impl NetworkService {
             }
         }
         doc[field] = json!(list);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.update(kind, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.update(kind, &doc);
         tx.commit().await?;
         self.notify(kind, "update", &doc).await;
         Ok(())

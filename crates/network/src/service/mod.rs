@@ -123,10 +123,10 @@ impl NetworkService {
             if !change(&mut doc) {
                 return Ok(None);
             }
-            let mut tx = store::Tx::begin(&self.db).await?;
-            match tx.update(kind, &doc).await {
+            let mut tx = store::Tx::begin(&self.db);
+            tx.update(kind, &doc);
+            match tx.commit().await {
                 Ok(()) => {
-                    tx.commit().await?;
                     self.notify(kind, "update", &doc).await;
                     return Ok(Some(doc));
                 }

@@ -245,12 +245,11 @@ impl NetworkService {
         doc.insert("subnets".into(), json!([]));
         let doc = Value::Object(doc);
 
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         if let Some(s) = seg_id {
-            tx.allocate_segment(&network_type, &phys_key, s, &id)
-                .await?;
+            tx.allocate_segment(&network_type, &phys_key, s, &id);
         }
-        tx.insert(Kind::Network, &doc).await?;
+        tx.insert(Kind::Network, &doc);
         tx.commit().await?;
         drop(_guard);
         self.notify(Kind::Network, "create", &doc).await;
@@ -343,8 +342,8 @@ impl NetworkService {
             doc["mtu"] = json!(m);
         }
         touch(&mut doc);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.update(Kind::Network, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.update(Kind::Network, &doc);
         tx.commit().await?;
         self.notify(Kind::Network, "update", &doc).await;
         Ok(doc)
@@ -370,23 +369,22 @@ impl NetworkService {
                 "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
             )).typed("NetworkInUse"));
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         for p in &ports {
             let pid = p["id"].as_str().unwrap_or_default();
-            tx.release_port_ips(pid).await?;
-            tx.release_mac(pid).await?;
-            tx.delete(Kind::Port, pid).await?;
+            tx.release_port_ips(pid);
+            tx.release_mac(pid);
+            tx.delete(Kind::Port, pid);
         }
         for s in store::list(&self.db, Kind::Subnet)
             .await?
             .into_iter()
             .filter(|s| s["network_id"] == id)
         {
-            tx.delete(Kind::Subnet, s["id"].as_str().unwrap_or_default())
-                .await?;
+            tx.delete(Kind::Subnet, s["id"].as_str().unwrap_or_default());
         }
-        tx.release_segments(id).await?;
-        tx.delete(Kind::Network, id).await?;
+        tx.release_segments(id);
+        tx.delete(Kind::Network, id);
         tx.commit().await?;
         self.notify(Kind::Network, "delete", &doc).await;
         Ok(())

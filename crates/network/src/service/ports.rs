@@ -293,11 +293,10 @@ impl NetworkService {
                 &ip,
                 s["id"].as_str().unwrap_or_default(),
                 &id,
-            )
-            .await?;
+            );
             taken.insert((spec.network_id.clone(), ip));
         }
-        tx.allocate_mac(&spec.network_id, &mac, &id).await?;
+        tx.allocate_mac(&spec.network_id, &mac, &id);
         let (vif_type, vif_details) = vif(&spec.binding_host);
         let t = now();
         let doc = json!({
@@ -310,7 +309,7 @@ impl NetworkService {
             "binding:vif_type": vif_type, "binding:vif_details": vif_details, "binding:vnic_type": spec.vnic_type,
             "extra_dhcp_opts": if spec.extra_dhcp_opts.is_null() { json!([]) } else { spec.extra_dhcp_opts }, "tags": [], "created_at": t, "updated_at": t, "revision_number": 0,
         });
-        tx.insert(Kind::Port, &doc).await?;
+        tx.insert(Kind::Port, &doc);
         Ok(doc)
     }
 
@@ -541,7 +540,7 @@ impl NetworkService {
             extra_dhcp_opts: dhcp_opts(body.get("extra_dhcp_opts"))?,
         };
         let guard = self.alloc_lock.lock().await;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         let doc = self.build_port(spec, &mut tx, &mut HashSet::new()).await?;
         tx.commit().await?;
         drop(guard);
@@ -660,7 +659,7 @@ impl NetworkService {
             doc["status"] = json!(s);
         }
         let guard = self.alloc_lock.lock().await;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         if let Some(m) = opt_string(body, "mac_address", "port", 17)? {
             if m != doc["mac_address"] {
                 if !admin {
@@ -674,13 +673,12 @@ impl NetworkService {
                         "Port {id} is bound: its MAC address cannot change."
                     )));
                 }
-                tx.release_mac(id).await?;
+                tx.release_mac(id);
                 tx.allocate_mac(
                     doc["network_id"].as_str().unwrap_or_default(),
                     &m.to_ascii_lowercase(),
                     id,
-                )
-                .await?;
+                );
                 doc["mac_address"] = json!(m.to_ascii_lowercase());
             }
         }
@@ -689,7 +687,7 @@ impl NetworkService {
             let reqs = f.as_array().cloned().ok_or_else(|| {
                 Error::BadRequest("Invalid input for fixed_ips. Reason: must be a list.".into())
             })?;
-            tx.release_port_ips(id).await?;
+            tx.release_port_ips(id);
             self.note_released(&doc);
             let spec = PortSpec {
                 project_id: doc["project_id"].as_str().unwrap_or_default().to_owned(),
@@ -709,7 +707,7 @@ impl NetworkService {
             doc["fixed_ips"] = scratch;
         }
         touch(&mut doc);
-        tx.update(Kind::Port, &doc).await?;
+        tx.update(Kind::Port, &doc);
         tx.commit().await?;
         drop(guard);
         self.notify(Kind::Port, "update", &doc).await;
@@ -805,8 +803,7 @@ impl NetworkService {
                 &c.ip(a),
                 subnet["id"].as_str().unwrap_or_default(),
                 port_id,
-            )
-            .await?;
+            );
             out.push(json!({"subnet_id": subnet["id"], "ip_address": c.ip(a)}));
         }
         Ok(Value::Array(out))
@@ -828,7 +825,7 @@ impl NetworkService {
             ))
             .typed("ServicePortInUse"));
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         self.remove_port(&mut tx, &doc).await?;
         tx.commit().await?;
         self.notify(Kind::Port, "delete", &doc).await;
@@ -848,11 +845,11 @@ impl NetworkService {
             f["router_id"] = Value::Null;
             f["status"] = json!("DOWN");
             touch(&mut f);
-            tx.update(Kind::FloatingIp, &f).await?;
+            tx.update(Kind::FloatingIp, &f);
         }
-        tx.release_port_ips(id).await?;
-        tx.release_mac(id).await?;
-        tx.delete(Kind::Port, id).await?;
+        tx.release_port_ips(id);
+        tx.release_mac(id);
+        tx.delete(Kind::Port, id);
         self.note_released(doc);
         Ok(())
     }

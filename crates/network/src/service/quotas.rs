@@ -90,11 +90,11 @@ impl NetworkService {
         }
         let doc = json!({"id": project, "project_id": project, "limits": limits});
         let exists = store::get(&self.db, Kind::Quota, project).await?.is_some();
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         if exists {
-            tx.update(Kind::Quota, &doc).await?;
+            tx.update(Kind::Quota, &doc);
         } else {
-            tx.insert(Kind::Quota, &doc).await?;
+            tx.insert(Kind::Quota, &doc);
         }
         tx.commit().await?;
         self.quota(project).await
@@ -102,8 +102,8 @@ impl NetworkService {
 
     pub async fn reset_quota(&self, ctx: &AuthContext, project: &str) -> Result<()> {
         Self::require_admin(ctx, "delete_quota")?;
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.delete(Kind::Quota, project).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.delete(Kind::Quota, project);
         tx.commit().await
     }
 

@@ -197,14 +197,14 @@ impl NetworkService {
         doc.insert("_l3_agents".into(), json!([]));
         let mut doc = Value::Object(doc);
         let guard = self.alloc_lock.lock().await;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         if let Some(info) = body.get("external_gateway_info").filter(|v| !v.is_null()) {
             self.set_gateway(ctx, &mut doc, info, &mut tx).await?;
         }
         if let Some(a) = self.pick_agent("L3 agent").await? {
             doc["_l3_agents"] = json!([a]);
         }
-        tx.insert(Kind::Router, &doc).await?;
+        tx.insert(Kind::Router, &doc);
         tx.commit().await?;
         drop(guard);
         self.notify(Kind::Router, "create", &doc).await;
@@ -232,7 +232,7 @@ impl NetworkService {
             }
         }
         let guard = self.alloc_lock.lock().await;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         if let Some(info) = body.get("external_gateway_info") {
             self.set_gateway(ctx, &mut doc, info, &mut tx).await?;
         }
@@ -245,7 +245,7 @@ impl NetworkService {
             };
         }
         touch(&mut doc);
-        tx.update(Kind::Router, &doc).await?;
+        tx.update(Kind::Router, &doc);
         tx.commit().await?;
         drop(guard);
         self.notify(Kind::Router, "update", &doc).await;
@@ -270,11 +270,11 @@ impl NetworkService {
             ))
             .typed("RouterInUse"));
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         for p in Self::router_ports(&ports, id, "network:router_gateway") {
             self.remove_port(&mut tx, &p).await?;
         }
-        tx.delete(Kind::Router, id).await?;
+        tx.delete(Kind::Router, id);
         tx.commit().await?;
         self.notify(Kind::Router, "delete", &doc).await;
         Ok(())
@@ -293,7 +293,7 @@ impl NetworkService {
         let ports = store::list(&self.db, Kind::Port).await?;
         let existing = Self::router_ports(&ports, id, "network:router_interface");
         let guard = self.alloc_lock.lock().await;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         let port = match (subnet_id, port_id) {
             (Some(_), Some(_)) => {
                 return Err(Error::BadRequest(
@@ -380,7 +380,7 @@ impl NetworkService {
                 port["security_groups"] = json!([]);
                 port["port_security_enabled"] = json!(false);
                 touch(&mut port);
-                tx.update(Kind::Port, &port).await?;
+                tx.update(Kind::Port, &port);
                 port
             }
         };
@@ -497,7 +497,7 @@ impl NetworkService {
                 }
             }
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         self.remove_port(&mut tx, &port).await?;
         tx.commit().await?;
         self.notify(Kind::Port, "delete", &port).await;
@@ -657,7 +657,7 @@ impl NetworkService {
             fixed.push(json!({"subnet_id": s}));
         }
         let guard = self.alloc_lock.lock().await;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         let v4_subnet = store::list(&self.db, Kind::Subnet)
             .await?
             .into_iter()
@@ -714,7 +714,7 @@ impl NetworkService {
             )
             .await?;
         }
-        tx.insert(Kind::FloatingIp, &doc).await?;
+        tx.insert(Kind::FloatingIp, &doc);
         tx.commit().await?;
         drop(guard);
         self.notify(Kind::FloatingIp, "create", &doc).await;
@@ -759,8 +759,8 @@ impl NetworkService {
                 .await?;
         }
         touch(&mut doc);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.update(Kind::FloatingIp, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.update(Kind::FloatingIp, &doc);
         tx.commit().await?;
         self.notify(Kind::FloatingIp, "update", &doc).await;
         if old_port.as_deref() != doc["port_id"].as_str() {
@@ -772,7 +772,7 @@ impl NetworkService {
 
     pub async fn delete_floatingip(&self, ctx: &AuthContext, id: &str) -> Result<()> {
         let doc = self.get_owned(ctx, Kind::FloatingIp, id).await?;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         if let Some(p) = store::get(
             &self.db,
             Kind::Port,
@@ -780,14 +780,12 @@ impl NetworkService {
         )
         .await?
         {
-            tx.release_port_ips(p["id"].as_str().unwrap_or_default())
-                .await?;
-            tx.release_mac(p["id"].as_str().unwrap_or_default()).await?;
-            tx.delete(Kind::Port, p["id"].as_str().unwrap_or_default())
-                .await?;
+            tx.release_port_ips(p["id"].as_str().unwrap_or_default());
+            tx.release_mac(p["id"].as_str().unwrap_or_default());
+            tx.delete(Kind::Port, p["id"].as_str().unwrap_or_default());
             self.note_released(&p);
         }
-        tx.delete(Kind::FloatingIp, id).await?;
+        tx.delete(Kind::FloatingIp, id);
         tx.commit().await?;
         self.notify(Kind::FloatingIp, "delete", &doc).await;
         self.tell_nova_addresses_changed(&[doc["port_id"].as_str()])

@@ -82,8 +82,8 @@ impl NetworkService {
             "project_id": project, "stateful": true, "shared": false, "tags": [], "created_at": t,
             "updated_at": t, "revision_number": 0,
         });
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.insert(Kind::SecurityGroup, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.insert(Kind::SecurityGroup, &doc);
         for (dir, eth, remote) in [
             ("egress", "IPv4", None),
             ("egress", "IPv6", None),
@@ -93,8 +93,7 @@ impl NetworkService {
             tx.insert(
                 Kind::SecurityGroupRule,
                 &rule_doc(project, &id, dir, eth, remote),
-            )
-            .await?;
+            );
         }
         match tx.commit().await {
             Ok(()) => {}
@@ -137,14 +136,13 @@ impl NetworkService {
         doc.insert("shared".into(), json!(false));
         let doc = Value::Object(doc);
         let id = doc["id"].as_str().expect("id").to_owned();
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.insert(Kind::SecurityGroup, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.insert(Kind::SecurityGroup, &doc);
         for eth in ["IPv4", "IPv6"] {
             tx.insert(
                 Kind::SecurityGroupRule,
                 &rule_doc(&project, &id, "egress", eth, None),
-            )
-            .await?;
+            );
         }
         tx.commit().await?;
         self.notify(Kind::SecurityGroup, "create", &doc).await;
@@ -187,8 +185,8 @@ impl NetworkService {
             doc["stateful"] = json!(s);
         }
         touch(&mut doc);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.update(Kind::SecurityGroup, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.update(Kind::SecurityGroup, &doc);
         tx.commit().await?;
         self.notify(Kind::SecurityGroup, "update", &doc).await;
         Ok(doc)
@@ -209,7 +207,7 @@ impl NetworkService {
         }) {
             return Err(Error::Conflict(format!("Security Group {id} in use.")));
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         // Its rules, and other groups' rules that name it as remote group.
         for r in store::list(&self.db, Kind::SecurityGroupRule)
             .await?
@@ -219,10 +217,9 @@ impl NetworkService {
             tx.delete(
                 Kind::SecurityGroupRule,
                 r["id"].as_str().unwrap_or_default(),
-            )
-            .await?;
+            );
         }
-        tx.delete(Kind::SecurityGroup, id).await?;
+        tx.delete(Kind::SecurityGroup, id);
         tx.commit().await?;
         self.notify(Kind::SecurityGroup, "delete", &doc).await;
         Ok(())
@@ -446,8 +443,8 @@ impl NetworkService {
         base.insert("remote_group_id".into(), json!(remote_group));
         base.insert("remote_address_group_id".into(), Value::Null);
         let doc = Value::Object(base);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.insert(Kind::SecurityGroupRule, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.insert(Kind::SecurityGroupRule, &doc);
         tx.commit().await?;
         self.notify(Kind::SecurityGroupRule, "create", &doc).await;
         Ok(doc)
@@ -455,8 +452,8 @@ impl NetworkService {
 
     pub async fn delete_security_group_rule(&self, ctx: &AuthContext, id: &str) -> Result<()> {
         let doc = self.get_owned(ctx, Kind::SecurityGroupRule, id).await?;
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.delete(Kind::SecurityGroupRule, id).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.delete(Kind::SecurityGroupRule, id);
         tx.commit().await?;
         self.notify(Kind::SecurityGroupRule, "delete", &doc).await;
         Ok(())

@@ -292,15 +292,15 @@ impl NetworkService {
         );
         doc.insert("segment_id".into(), Value::Null);
         let doc = Value::Object(doc);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.insert(Kind::Subnet, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.insert(Kind::Subnet, &doc);
         // A network with DHCP gets a DHCP agent, as Neutron's auto-scheduling does.
         if doc["enable_dhcp"] == true && net["_dhcp_agents"].as_array().is_none_or(|a| a.is_empty())
         {
             if let Some(agent) = self.pick_agent("DHCP agent").await? {
                 let mut net = net.clone();
                 net["_dhcp_agents"] = json!([agent]);
-                tx.update(Kind::Network, &net).await?;
+                tx.update(Kind::Network, &net);
             }
         }
         tx.commit().await?;
@@ -384,8 +384,8 @@ impl NetworkService {
             doc["host_routes"] = check_routes(&c, v)?;
         }
         touch(&mut doc);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.update(Kind::Subnet, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.update(Kind::Subnet, &doc);
         tx.commit().await?;
         self.notify(Kind::Subnet, "update", &doc).await;
         Ok(doc)
@@ -414,7 +414,7 @@ impl NetworkService {
                 }
             }
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         for mut p in dhcp_ports {
             // DHCP ports lose their address on this subnet.
             let fixed: Vec<Value> = p["fixed_ips"]
@@ -425,16 +425,12 @@ impl NetworkService {
                 .filter(|f| f["subnet_id"] != id)
                 .collect();
             p["fixed_ips"] = Value::Array(fixed);
-            tx.update(Kind::Port, &p).await?;
+            tx.update(Kind::Port, &p);
         }
-        sqlx_release_subnet(&mut tx, id).await?;
-        tx.delete(Kind::Subnet, id).await?;
+        tx.release_subnet_ips(id);
+        tx.delete(Kind::Subnet, id);
         tx.commit().await?;
         self.notify(Kind::Subnet, "delete", &doc).await;
         Ok(())
     }
-}
-
-async fn sqlx_release_subnet(tx: &mut store::Tx<'_>, subnet_id: &str) -> Result<()> {
-    tx.release_subnet_ips(subnet_id).await
 }

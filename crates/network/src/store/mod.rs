@@ -198,214 +198,303 @@ fn seq() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-/// A unit of work: documents and allocations written together or not at all.
+/// A unit of work: documents and allocations written together or not at
+/// all. It holds no database connection while the service builds it — the
+/// writes are recorded and run in one transaction by [`Tx::commit`], which
+/// does nothing but SQL — so no code path can wait for a second pooled
+/// connection while holding one (with a pool of N, N such waiters used to
+/// deadlock the service). Reads go through the pool as before; what must be
+/// unique is guarded by primary keys, and what was read is guarded by
+/// revision compare-and-set, both checked at commit.
 pub struct Tx<'a> {
     db: &'a Db,
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    writes: Vec<Write>,
 }
 
+enum Write {
+    Insert(Kind, Value),
+    Update(Kind, Value),
+    Delete(Kind, String),
+    AllocateIp {
+        network_id: String,
+        ip: String,
+        subnet_id: String,
+        port_id: String,
+    },
+    ReleasePortIps(String),
+    ReleaseSubnetIps(String),
+    AllocateMac {
+        network_id: String,
+        mac: String,
+        port_id: String,
+    },
+    ReleaseMac(String),
+    AllocateSegment {
+        network_type: String,
+        physnet: String,
+        id: i64,
+        network_id: String,
+    },
+    ReleaseSegments(String),
+}
+
+type Conn = sqlx::AnyConnection;
+
 impl<'a> Tx<'a> {
-    pub async fn begin(db: &'a Db) -> Result<Tx<'a>> {
-        Ok(Tx {
+    pub fn begin(db: &'a Db) -> Tx<'a> {
+        Tx {
             db,
-            tx: db.pool.begin().await.db()?,
-        })
+            writes: Vec::new(),
+        }
     }
 
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await.db()
-    }
-
-    pub async fn insert(&mut self, kind: Kind, doc: &Value) -> Result<()> {
-        sqlx::query(
-            &self.db.sql(
-                "INSERT INTO resources (kind, id, project_id, seq, body, parent_id, device_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ),
-        )
-        .bind(kind.as_str())
-        .bind(doc["id"].as_str().unwrap_or_default())
-        .bind(doc["project_id"].as_str())
-        .bind(seq())
-        .bind({
-            let mut body = doc.clone();
-            if let Some(o) = body.as_object_mut() {
-                o.remove(REV);
-            }
-            body.to_string()
-        })
-        .bind(lookup_columns(kind, doc).0)
-        .bind(lookup_columns(kind, doc).1)
-        .execute(&mut *self.tx)
-        .await
-        .db()?;
-        Ok(())
+    pub fn insert(&mut self, kind: Kind, doc: &Value) {
+        self.writes.push(Write::Insert(kind, doc.clone()));
     }
 
     /// Write a document read earlier; if someone else wrote it since (its
-    /// `_rev` moved on), nothing is written and the caller gets 409.
-    pub async fn update(&mut self, kind: Kind, doc: &Value) -> Result<()> {
-        let mut body = doc.clone();
-        let expected = body
-            .as_object_mut()
-            .and_then(|o| o.remove(REV))
-            .and_then(|v| v.as_i64());
-        let id = doc["id"].as_str().unwrap_or_default();
-        let sql = match expected {
-            Some(_) => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, rev = rev + 1 WHERE kind = ? AND id = ? AND rev = ?",
-            None => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, rev = rev + 1 WHERE kind = ? AND id = ?",
-        };
-        let sql = self.db.sql(sql);
-        let (parent, device) = lookup_columns(kind, doc);
-        let mut q = sqlx::query(&sql)
-            .bind(body.to_string())
-            .bind(doc["project_id"].as_str())
-            .bind(parent)
-            .bind(device)
-            .bind(kind.as_str())
-            .bind(id);
-        if let Some(r) = expected {
-            q = q.bind(r);
-        }
-        let done = q.execute(&mut *self.tx).await.db()?.rows_affected();
-        if done == 0 && expected.is_some() {
-            return Err(Error::Conflict(format!(
-                "The {} {id} was changed by another request at the same time; retry.",
-                kind.as_str()
-            ))
-            .typed("ConcurrentModification"));
-        }
-        Ok(())
+    /// `_rev` moved on), the commit writes nothing and answers 409.
+    pub fn update(&mut self, kind: Kind, doc: &Value) {
+        self.writes.push(Write::Update(kind, doc.clone()));
     }
 
-    pub async fn delete(&mut self, kind: Kind, id: &str) -> Result<()> {
-        sqlx::query(
-            &self
-                .db
-                .sql("DELETE FROM resources WHERE kind = ? AND id = ?"),
-        )
-        .bind(kind.as_str())
-        .bind(id)
-        .execute(&mut *self.tx)
-        .await
-        .db()?;
-        Ok(())
+    pub fn delete(&mut self, kind: Kind, id: &str) {
+        self.writes.push(Write::Delete(kind, id.to_owned()));
     }
 
-    /// Claim an address; `Conflict` when another port holds it.
-    pub async fn allocate_ip(
-        &mut self,
-        network_id: &str,
-        ip: &str,
-        subnet_id: &str,
-        port_id: &str,
-    ) -> Result<()> {
-        sqlx::query(&self.db.sql("INSERT INTO ip_allocations (network_id, ip_address, subnet_id, port_id) VALUES (?, ?, ?, ?)"))
-            .bind(network_id)
-            .bind(ip)
-            .bind(subnet_id)
-            .bind(port_id)
-            .execute(&mut *self.tx)
-            .await
-            .db()
-            .map_err(|e| match e {
-                Error::Conflict(_) => Error::Conflict(format!(
-                    "IP address {ip} already allocated in subnet {subnet_id}"
-                )).typed("IpAddressAlreadyAllocated"),
-                other => other,
-            })?;
-        Ok(())
+    /// Claim an address; the commit answers `IpAddressAlreadyAllocated` when
+    /// another port holds it.
+    pub fn allocate_ip(&mut self, network_id: &str, ip: &str, subnet_id: &str, port_id: &str) {
+        self.writes.push(Write::AllocateIp {
+            network_id: network_id.to_owned(),
+            ip: ip.to_owned(),
+            subnet_id: subnet_id.to_owned(),
+            port_id: port_id.to_owned(),
+        });
     }
 
-    pub async fn release_port_ips(&mut self, port_id: &str) -> Result<()> {
-        sqlx::query(&self.db.sql("DELETE FROM ip_allocations WHERE port_id = ?"))
-            .bind(port_id)
-            .execute(&mut *self.tx)
-            .await
-            .db()?;
-        Ok(())
+    pub fn release_port_ips(&mut self, port_id: &str) {
+        self.writes.push(Write::ReleasePortIps(port_id.to_owned()));
     }
 
-    pub async fn release_subnet_ips(&mut self, subnet_id: &str) -> Result<()> {
-        sqlx::query(
-            &self
-                .db
-                .sql("DELETE FROM ip_allocations WHERE subnet_id = ?"),
-        )
-        .bind(subnet_id)
-        .execute(&mut *self.tx)
-        .await
-        .db()?;
-        Ok(())
+    pub fn release_subnet_ips(&mut self, subnet_id: &str) {
+        self.writes
+            .push(Write::ReleaseSubnetIps(subnet_id.to_owned()));
     }
 
-    pub async fn allocate_mac(&mut self, network_id: &str, mac: &str, port_id: &str) -> Result<()> {
-        sqlx::query(&self.db.sql("INSERT INTO mac_allocations (network_id, mac_address, port_id) VALUES (?, ?, ?)"))
-            .bind(network_id)
-            .bind(mac)
-            .bind(port_id)
-            .execute(&mut *self.tx)
-            .await
-            .db()
-            .map_err(|e| match e {
-                Error::Conflict(_) => Error::Conflict(format!(
-                    "Unable to complete operation for network {network_id}. The mac address {mac} is in use."
-                )).typed("MacAddressInUse"),
-                other => other,
-            })?;
-        Ok(())
+    pub fn allocate_mac(&mut self, network_id: &str, mac: &str, port_id: &str) {
+        self.writes.push(Write::AllocateMac {
+            network_id: network_id.to_owned(),
+            mac: mac.to_owned(),
+            port_id: port_id.to_owned(),
+        });
     }
 
-    pub async fn release_mac(&mut self, port_id: &str) -> Result<()> {
-        sqlx::query(&self.db.sql("DELETE FROM mac_allocations WHERE port_id = ?"))
-            .bind(port_id)
-            .execute(&mut *self.tx)
-            .await
-            .db()?;
-        Ok(())
+    pub fn release_mac(&mut self, port_id: &str) {
+        self.writes.push(Write::ReleaseMac(port_id.to_owned()));
     }
 
-    pub async fn allocate_segment(
+    pub fn allocate_segment(
         &mut self,
         network_type: &str,
         physnet: &str,
         id: i64,
         network_id: &str,
-    ) -> Result<()> {
-        sqlx::query(&self.db.sql(
-            "INSERT INTO segment_allocations (network_type, physical_network, segmentation_id, network_id) VALUES (?, ?, ?, ?)",
-        ))
-        .bind(network_type)
-        .bind(physnet)
-        .bind(id)
-        .bind(network_id)
-        .execute(&mut *self.tx)
-        .await
-        .db()
-        .map_err(|e| match e {
-            Error::Conflict(_) => Error::Conflict(format!(
-                "Unable to create the network. The {network_type} segmentation id {id} is in use."
-            )).typed(match network_type {
-                "vlan" => "VlanIdInUse",
-                "flat" => "FlatNetworkInUse",
-                _ => "TunnelIdInUse",
-            }),
-            other => other,
-        })?;
-        Ok(())
+    ) {
+        self.writes.push(Write::AllocateSegment {
+            network_type: network_type.to_owned(),
+            physnet: physnet.to_owned(),
+            id,
+            network_id: network_id.to_owned(),
+        });
     }
 
-    pub async fn release_segments(&mut self, network_id: &str) -> Result<()> {
-        sqlx::query(
-            &self
-                .db
-                .sql("DELETE FROM segment_allocations WHERE network_id = ?"),
-        )
-        .bind(network_id)
-        .execute(&mut *self.tx)
-        .await
-        .db()?;
-        Ok(())
+    pub fn release_segments(&mut self, network_id: &str) {
+        self.writes
+            .push(Write::ReleaseSegments(network_id.to_owned()));
     }
+
+    /// Run the recorded writes in order in one transaction on one
+    /// connection (so on SQLite the transaction is a writer from its first
+    /// statement and never has to upgrade). Any failure rolls everything back.
+    pub async fn commit(self) -> Result<()> {
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        let db = self.db;
+        let mut conn = db.pool.acquire().await.db()?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.db()?;
+        for w in &self.writes {
+            apply(db, &mut tx, w).await?;
+        }
+        tx.commit().await.db()
+    }
+}
+
+/// The body as stored: the in-memory revision is not part of it.
+fn stored_body(doc: &Value) -> String {
+    let mut body = doc.clone();
+    if let Some(o) = body.as_object_mut() {
+        o.remove(REV);
+    }
+    body.to_string()
+}
+
+async fn apply(db: &Db, conn: &mut Conn, w: &Write) -> Result<()> {
+    match w {
+        Write::Insert(kind, doc) => {
+            let (parent, device) = lookup_columns(*kind, doc);
+            sqlx::query(&db.sql(
+                "INSERT INTO resources (kind, id, project_id, seq, body, parent_id, device_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ))
+            .bind(kind.as_str())
+            .bind(doc["id"].as_str().unwrap_or_default())
+            .bind(doc["project_id"].as_str())
+            .bind(seq())
+            .bind(stored_body(doc))
+            .bind(parent)
+            .bind(device)
+            .execute(&mut *conn)
+            .await
+            .db()?;
+        }
+        Write::Update(kind, doc) => update(db, conn, *kind, doc).await?,
+        Write::Delete(kind, id) => {
+            sqlx::query(&db.sql("DELETE FROM resources WHERE kind = ? AND id = ?"))
+                .bind(kind.as_str())
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .db()?;
+        }
+        Write::AllocateIp {
+            network_id,
+            ip,
+            subnet_id,
+            port_id,
+        } => {
+            sqlx::query(&db.sql("INSERT INTO ip_allocations (network_id, ip_address, subnet_id, port_id) VALUES (?, ?, ?, ?)"))
+                .bind(network_id)
+                .bind(ip)
+                .bind(subnet_id)
+                .bind(port_id)
+                .execute(&mut *conn)
+                .await
+                .db()
+                .map_err(|e| match e {
+                    Error::Conflict(_) => Error::Conflict(format!(
+                        "IP address {ip} already allocated in subnet {subnet_id}"
+                    )).typed("IpAddressAlreadyAllocated"),
+                    other => other,
+                })?;
+        }
+        Write::ReleasePortIps(port_id) => {
+            sqlx::query(&db.sql("DELETE FROM ip_allocations WHERE port_id = ?"))
+                .bind(port_id)
+                .execute(&mut *conn)
+                .await
+                .db()?;
+        }
+        Write::ReleaseSubnetIps(subnet_id) => {
+            sqlx::query(&db.sql("DELETE FROM ip_allocations WHERE subnet_id = ?"))
+                .bind(subnet_id)
+                .execute(&mut *conn)
+                .await
+                .db()?;
+        }
+        Write::AllocateMac {
+            network_id,
+            mac,
+            port_id,
+        } => {
+            sqlx::query(&db.sql("INSERT INTO mac_allocations (network_id, mac_address, port_id) VALUES (?, ?, ?)"))
+                .bind(network_id)
+                .bind(mac)
+                .bind(port_id)
+                .execute(&mut *conn)
+                .await
+                .db()
+                .map_err(|e| match e {
+                    Error::Conflict(_) => Error::Conflict(format!(
+                        "Unable to complete operation for network {network_id}. The mac address {mac} is in use."
+                    )).typed("MacAddressInUse"),
+                    other => other,
+                })?;
+        }
+        Write::ReleaseMac(port_id) => {
+            sqlx::query(&db.sql("DELETE FROM mac_allocations WHERE port_id = ?"))
+                .bind(port_id)
+                .execute(&mut *conn)
+                .await
+                .db()?;
+        }
+        Write::AllocateSegment {
+            network_type,
+            physnet,
+            id,
+            network_id,
+        } => {
+            sqlx::query(&db.sql(
+                "INSERT INTO segment_allocations (network_type, physical_network, segmentation_id, network_id) VALUES (?, ?, ?, ?)",
+            ))
+            .bind(network_type)
+            .bind(physnet)
+            .bind(id)
+            .bind(network_id)
+            .execute(&mut *conn)
+            .await
+            .db()
+            .map_err(|e| match e {
+                Error::Conflict(_) => Error::Conflict(format!(
+                    "Unable to create the network. The {network_type} segmentation id {id} is in use."
+                )).typed(match network_type.as_str() {
+                    "vlan" => "VlanIdInUse",
+                    "flat" => "FlatNetworkInUse",
+                    _ => "TunnelIdInUse",
+                }),
+                other => other,
+            })?;
+        }
+        Write::ReleaseSegments(network_id) => {
+            sqlx::query(&db.sql("DELETE FROM segment_allocations WHERE network_id = ?"))
+                .bind(network_id)
+                .execute(&mut *conn)
+                .await
+                .db()?;
+        }
+    }
+    Ok(())
+}
+
+/// Compare-and-set on the revision the document was read at (`_rev`).
+async fn update(db: &Db, conn: &mut Conn, kind: Kind, doc: &Value) -> Result<()> {
+    let expected = doc.get(REV).and_then(Value::as_i64);
+    let id = doc["id"].as_str().unwrap_or_default();
+    let sql = match expected {
+        Some(_) => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, rev = rev + 1 WHERE kind = ? AND id = ? AND rev = ?",
+        None => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, rev = rev + 1 WHERE kind = ? AND id = ?",
+    };
+    let sql = db.sql(sql);
+    let (parent, device) = lookup_columns(kind, doc);
+    let mut q = sqlx::query(&sql)
+        .bind(stored_body(doc))
+        .bind(doc["project_id"].as_str())
+        .bind(parent)
+        .bind(device)
+        .bind(kind.as_str())
+        .bind(id);
+    if let Some(r) = expected {
+        q = q.bind(r);
+    }
+    let done = q.execute(&mut *conn).await.db()?.rows_affected();
+    if done == 0 && expected.is_some() {
+        return Err(Error::Conflict(format!(
+            "The {} {id} was changed by another request at the same time; retry.",
+            kind.as_str()
+        ))
+        .typed("ConcurrentModification"));
+    }
+    Ok(())
 }
 
 /// Addresses in use on a network.
