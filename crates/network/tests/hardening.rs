@@ -88,6 +88,10 @@ impl Cloud {
     }
 }
 
+fn error_type(v: &Value) -> &str {
+    v["NeutronError"]["type"].as_str().unwrap_or("")
+}
+
 /// Issue 11.1: fifty ports deleted at once all answer 204 quickly, and an
 /// admin's list of networks meanwhile answers promptly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -151,4 +155,139 @@ async fn concurrent_port_deletes_neither_deadlock_nor_block_others() {
         .filter(|p| p["device_owner"] == "")
         .count();
     assert_eq!(user_ports, 0);
+}
+
+/// Issue 11.2: for every quota-checked resource, 24 concurrent creators
+/// of one project end with exactly the quota; every refused one got
+/// Neutron's 409 OverQuota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quotas_hold_under_concurrent_creates() {
+    let c = std::sync::Arc::new(
+        start("quota", |cfg: &mut Config| {
+            cfg.network.quota_port = 10;
+            cfg.network.quota_network = 4;
+            cfg.network.quota_subnet = 3;
+            cfg.network.quota_security_group = 3;
+            cfg.network.quota_security_group_rule = 12;
+            cfg.network.quota_router = 3;
+            cfg.network.quota_floatingip = 3;
+        })
+        .await,
+    );
+    let admin = c.kit.token("admin", "admin").await;
+    let demo = c.kit.token("demo", "demo").await;
+    let project = c.kit.project_of(&demo).await;
+    let net = c.network(&demo, "quota-net").await;
+    let subnet_net = net.clone();
+    let ext = c
+        .ok(
+            Method::POST,
+            "/networks",
+            &admin,
+            Some(json!({"network": {"name": "ext", "router:external": true}})),
+        )
+        .await["network"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.ok(
+        Method::POST,
+        "/subnets",
+        &admin,
+        Some(json!({"subnet": {"network_id": ext, "ip_version": 4, "cidr": "172.24.4.0/24"}})),
+    )
+    .await;
+    let sg = c
+        .ok(
+            Method::POST,
+            "/security-groups",
+            &demo,
+            Some(json!({"security_group": {"name": "rules"}})),
+        )
+        .await["security_group"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // (collection, the i-th create's body, quota): what the project ends with.
+    type Body = Box<dyn Fn(usize) -> Value + Send + Sync>;
+    let cases: Vec<(&str, &str, Body, i64)> = vec![
+        (
+            "ports",
+            "port",
+            Box::new(move |_| json!({"network_id": net})),
+            10,
+        ),
+        (
+            "networks",
+            "network",
+            Box::new(|i| json!({"name": format!("n{i}")})),
+            4,
+        ),
+        (
+            "subnets",
+            "subnet",
+            Box::new(
+                move |i| json!({"network_id": subnet_net, "ip_version": 4, "cidr": format!("10.10.{i}.0/24")}),
+            ),
+            3,
+        ),
+        (
+            "security-groups",
+            "security_group",
+            Box::new(|i| json!({"name": format!("sg{i}")})),
+            3,
+        ),
+        (
+            "security-group-rules",
+            "security_group_rule",
+            Box::new(move |i| {
+                json!({"security_group_id": sg, "direction": "ingress",
+                "protocol": "tcp", "port_range_min": 1000 + i, "port_range_max": 1000 + i})
+            }),
+            12,
+        ),
+        (
+            "routers",
+            "router",
+            Box::new(|i| json!({"name": format!("r{i}")})),
+            3,
+        ),
+        (
+            "floatingips",
+            "floatingip",
+            Box::new(move |_| json!({"floating_network_id": ext})),
+            3,
+        ),
+    ];
+    for (path, singular, body, limit) in cases {
+        let body = std::sync::Arc::new(body);
+        let tasks: Vec<_> = (0..24)
+            .map(|i| {
+                let (c, demo, body) = (c.clone(), demo.clone(), body.clone());
+                tokio::spawn(async move {
+                    let body = json!({ singular: body(i) });
+                    c.call(Method::POST, &format!("/{path}"), &demo, Some(body))
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            let (st, v) = t.await.unwrap();
+            match st {
+                StatusCode::CREATED => {}
+                StatusCode::CONFLICT => assert_eq!(error_type(&v), "OverQuota", "{path}: {v}"),
+                other => panic!("{path}: {other} {v}"),
+            }
+        }
+        let details = c
+            .ok(
+                Method::GET,
+                &format!("/quotas/{project}/details"),
+                &demo,
+                None,
+            )
+            .await;
+        let used = details["quota"][singular]["used"].as_i64().unwrap();
+        assert_eq!(used, limit, "{path}: {used} of quota {limit}");
+    }
 }

@@ -346,16 +346,15 @@ impl NetworkService {
         Ok(m)
     }
 
-    /// Quota check before a create (409 OverQuota when exceeded).
-    pub async fn check_quota(&self, kind: Kind, project: &str) -> Result<()> {
-        let limit = self.quota_limit(project, kind).await?;
-        if limit >= 0 && store::count_for_project(&self.db, kind, project).await? >= limit {
-            return Err(Error::Conflict(format!(
-                "Quota exceeded for resources: ['{}'].",
-                kind.as_str()
-            ))
-            .typed("OverQuota"));
-        }
+    /// The create in `tx` must leave `project` within its `kind` quota;
+    /// checked atomically with the insert when `tx` commits (409 OverQuota).
+    pub async fn limit_quota(
+        &self,
+        tx: &mut store::Tx<'_>,
+        kind: Kind,
+        project: &str,
+    ) -> Result<()> {
+        tx.within_quota(kind, project, self.quota_limit(project, kind).await?);
         Ok(())
     }
 }

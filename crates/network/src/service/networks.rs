@@ -84,7 +84,6 @@ impl NetworkService {
         }
         let mut doc = self.base_doc(ctx, body, "network")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
-        self.check_quota(Kind::Network, &project).await?;
         let id = doc["id"].as_str().expect("id").to_owned();
 
         // Segment: the requested provider attributes, else the tenant type.
@@ -246,6 +245,7 @@ impl NetworkService {
         let doc = Value::Object(doc);
 
         let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::Network, &project).await?;
         if let Some(s) = seg_id {
             tx.allocate_segment(&network_type, &phys_key, s, &id);
         }

@@ -483,7 +483,6 @@ impl NetworkService {
         }
         self.check_port_privileges(ctx, &net, body, "create")
             .await?;
-        self.check_quota(Kind::Port, &project).await?;
         let fixed_ips = match body.get("fixed_ips") {
             None | Some(Value::Null) => None,
             Some(Value::Array(a)) => Some(a.clone()),
@@ -541,6 +540,8 @@ impl NetworkService {
         };
         let guard = self.alloc_lock.lock().await;
         let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::Port, &spec.project_id)
+            .await?;
         let doc = self.build_port(spec, &mut tx, &mut HashSet::new()).await?;
         tx.commit().await?;
         drop(guard);

@@ -179,7 +179,6 @@ impl NetworkService {
         }
         let mut doc = self.base_doc(ctx, body, "router")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
-        self.check_quota(Kind::Router, &project).await?;
         doc.insert(
             "admin_state_up".into(),
             json!(opt_bool(body, "admin_state_up")?.unwrap_or(true)),
@@ -198,6 +197,7 @@ impl NetworkService {
         let mut doc = Value::Object(doc);
         let guard = self.alloc_lock.lock().await;
         let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::Router, &project).await?;
         if let Some(info) = body.get("external_gateway_info").filter(|v| !v.is_null()) {
             self.set_gateway(ctx, &mut doc, info, &mut tx).await?;
         }
@@ -638,7 +638,6 @@ impl NetworkService {
         let mut doc = self.base_doc(ctx, body, "floatingip")?;
         doc.remove("name");
         let project = doc["project_id"].as_str().expect("project").to_owned();
-        self.check_quota(Kind::FloatingIp, &project).await?;
         let id = doc["id"].as_str().expect("id").to_owned();
         let mut fixed = Vec::new();
         if let Some(ip) = body.get("floating_ip_address").and_then(Value::as_str) {
@@ -658,6 +657,8 @@ impl NetworkService {
         }
         let guard = self.alloc_lock.lock().await;
         let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::FloatingIp, &project)
+            .await?;
         let v4_subnet = store::list(&self.db, Kind::Subnet)
             .await?
             .into_iter()

@@ -128,7 +128,6 @@ impl NetworkService {
             );
         }
         self.ensure_default_security_group(&project).await?;
-        self.check_quota(Kind::SecurityGroup, &project).await?;
         doc.insert(
             "stateful".into(),
             json!(opt_bool(body, "stateful")?.unwrap_or(true)),
@@ -137,6 +136,8 @@ impl NetworkService {
         let doc = Value::Object(doc);
         let id = doc["id"].as_str().expect("id").to_owned();
         let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::SecurityGroup, &project)
+            .await?;
         tx.insert(Kind::SecurityGroup, &doc);
         for eth in ["IPv4", "IPv6"] {
             tx.insert(
@@ -246,7 +247,6 @@ impl NetworkService {
         let project = sg["project_id"].as_str().unwrap_or_default().to_owned();
         base.insert("tenant_id".into(), json!(project));
         base.insert("project_id".into(), json!(project));
-        self.check_quota(Kind::SecurityGroupRule, &project).await?;
 
         let direction = body.get("direction").and_then(Value::as_str).unwrap_or("");
         if !matches!(direction, "ingress" | "egress") {
@@ -444,6 +444,8 @@ impl NetworkService {
         base.insert("remote_address_group_id".into(), Value::Null);
         let doc = Value::Object(base);
         let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::SecurityGroupRule, &project)
+            .await?;
         tx.insert(Kind::SecurityGroupRule, &doc);
         tx.commit().await?;
         self.notify(Kind::SecurityGroupRule, "create", &doc).await;

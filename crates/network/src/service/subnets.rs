@@ -178,7 +178,6 @@ impl NetworkService {
         }
         let mut doc = self.base_doc(ctx, body, "subnet")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
-        self.check_quota(Kind::Subnet, &project).await?;
 
         for s in store::list(&self.db, Kind::Subnet)
             .await?
@@ -293,6 +292,7 @@ impl NetworkService {
         doc.insert("segment_id".into(), Value::Null);
         let doc = Value::Object(doc);
         let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::Subnet, &project).await?;
         tx.insert(Kind::Subnet, &doc);
         // A network with DHCP gets a DHCP agent, as Neutron's auto-scheduling does.
         if doc["enable_dhcp"] == true && net["_dhcp_agents"].as_array().is_none_or(|a| a.is_empty())

@@ -46,6 +46,14 @@ CREATE INDEX resources_kind_parent ON resources (kind, parent_id);
 CREATE INDEX resources_kind_device ON resources (kind, device_id)
 ",
     },
+    Migration {
+        version: 5,
+        name: "network_quota_locks",
+        // One row per project, locked by an UPDATE at the start of a
+        // quota-checked create, so the count and the insert are one step
+        // (see `Tx::within_quota`).
+        sql: "CREATE TABLE quota_locks (project_id VARCHAR(64) NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (project_id))",
+    },
 ];
 
 /// The indexed lookup columns of a document: its network and its device.
@@ -204,11 +212,19 @@ fn seq() -> i64 {
 /// does nothing but SQL — so no code path can wait for a second pooled
 /// connection while holding one (with a pool of N, N such waiters used to
 /// deadlock the service). Reads go through the pool as before; what must be
-/// unique is guarded by primary keys, and what was read is guarded by
-/// revision compare-and-set, both checked at commit.
+/// unique is guarded by primary keys, what was read is guarded by revision
+/// compare-and-set, and quotas by [`Tx::within_quota`], all checked at commit.
 pub struct Tx<'a> {
     db: &'a Db,
+    quotas: Vec<QuotaGuard>,
     writes: Vec<Write>,
+}
+
+/// "At most `limit` documents of `kind` in `project` once this commits".
+struct QuotaGuard {
+    kind: Kind,
+    project: String,
+    limit: i64,
 }
 
 enum Write {
@@ -244,7 +260,23 @@ impl<'a> Tx<'a> {
     pub fn begin(db: &'a Db) -> Tx<'a> {
         Tx {
             db,
+            quotas: Vec::new(),
             writes: Vec::new(),
+        }
+    }
+
+    /// Refuse the whole commit with 409 OverQuota if `project` would hold
+    /// more than `limit` documents of `kind` (negative: unlimited). Checked
+    /// inside the transaction after a lock on the project's quota row, so
+    /// concurrent creators of one project count one after the other on
+    /// SQLite, MariaDB and PostgreSQL alike.
+    pub fn within_quota(&mut self, kind: Kind, project: &str, limit: i64) {
+        if limit >= 0 {
+            self.quotas.push(QuotaGuard {
+                kind,
+                project: project.to_owned(),
+                limit,
+            });
         }
     }
 
@@ -314,21 +346,85 @@ impl<'a> Tx<'a> {
             .push(Write::ReleaseSegments(network_id.to_owned()));
     }
 
-    /// Run the recorded writes in order in one transaction on one
-    /// connection (so on SQLite the transaction is a writer from its first
-    /// statement and never has to upgrade). Any failure rolls everything back.
+    /// Run the recorded writes in one transaction on one connection: quota
+    /// rows locked and counted first (so on SQLite the transaction is a
+    /// writer from its first statement and never has to upgrade), then the
+    /// writes in order. Any failure rolls everything back.
     pub async fn commit(self) -> Result<()> {
         if self.writes.is_empty() {
             return Ok(());
         }
         let db = self.db;
         let mut conn = db.pool.acquire().await.db()?;
+        for q in &self.quotas {
+            ensure_quota_row(db, &mut conn, &q.project).await?;
+        }
         let mut tx = sqlx::Connection::begin(&mut *conn).await.db()?;
+        for q in &self.quotas {
+            let adding = self
+                .writes
+                .iter()
+                .filter(|w| matches!(w, Write::Insert(k, d) if *k == q.kind && d["project_id"] == q.project.as_str()))
+                .count() as i64;
+            check_quota(db, &mut tx, q, adding).await?;
+        }
         for w in &self.writes {
             apply(db, &mut tx, w).await?;
         }
         tx.commit().await.db()
     }
+}
+
+/// Every project that ever had a quota-checked create has a row in
+/// `quota_locks`; made outside the transaction (a duplicate from a
+/// concurrent first create is fine) so that inside it the row only needs
+/// locking.
+async fn ensure_quota_row(db: &Db, conn: &mut Conn, project: &str) -> Result<()> {
+    let exists = sqlx::query(&db.sql("SELECT n FROM quota_locks WHERE project_id = ?"))
+        .bind(project)
+        .fetch_optional(&mut *conn)
+        .await
+        .db()?
+        .is_some();
+    if !exists {
+        match sqlx::query(&db.sql("INSERT INTO quota_locks (project_id, n) VALUES (?, 0)"))
+            .bind(project)
+            .execute(&mut *conn)
+            .await
+            .db()
+        {
+            Ok(_) | Err(Error::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Lock the project's quota row (an UPDATE: a row lock on MariaDB and
+/// PostgreSQL, the database's write lock on SQLite), then count.
+async fn check_quota(db: &Db, conn: &mut Conn, q: &QuotaGuard, adding: i64) -> Result<()> {
+    sqlx::query(&db.sql("UPDATE quota_locks SET n = n + 1 WHERE project_id = ?"))
+        .bind(&q.project)
+        .execute(&mut *conn)
+        .await
+        .db()?;
+    let used = sqlx::query(
+        &db.sql("SELECT COUNT(*) AS n FROM resources WHERE kind = ? AND project_id = ?"),
+    )
+    .bind(q.kind.as_str())
+    .bind(&q.project)
+    .fetch_one(&mut *conn)
+    .await
+    .db()?
+    .int("n");
+    if used + adding > q.limit {
+        return Err(Error::Conflict(format!(
+            "Quota exceeded for resources: ['{}'].",
+            q.kind.as_str()
+        ))
+        .typed("OverQuota"));
+    }
+    Ok(())
 }
 
 /// The body as stored: the in-memory revision is not part of it.
