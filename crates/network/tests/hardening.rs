@@ -291,3 +291,80 @@ async fn quotas_hold_under_concurrent_creates() {
         assert_eq!(used, limit, "{path}: {used} of quota {limit}");
     }
 }
+
+/// Issue 11.4: the seed's `neutron l3-agent-router-add AGENT router_admin`
+/// on a router the agent already hosts succeeds, as in Neutron; another L3
+/// agent still cannot take a legacy router that is hosted.
+#[tokio::test]
+async fn l3_agent_router_add_of_a_hosted_router_succeeds() {
+    let c = start("l3add", |_| {}).await;
+    let admin = c.kit.token("admin", "admin").await;
+    let mut agents = Vec::new();
+    for host in ["network1", "network2"] {
+        let state = json!({"agent_state": {"agent_type": "L3 agent", "binary": "ferrostack-l3-agent",
+            "host": host, "topic": "l3_agent", "configurations": {}, "start_flag": true}});
+        let id = c
+            .kit
+            .bus
+            .call(
+                ferrostack_network::PLUGIN_TOPIC,
+                ferrostack_bus::RpcMessage {
+                    method: "report_state".into(),
+                    args: state,
+                },
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        agents.push(id.as_str().unwrap().to_owned());
+    }
+    let router = c
+        .ok(
+            Method::POST,
+            "/routers",
+            &admin,
+            Some(json!({"router": {"name": "router_admin"}})),
+        )
+        .await;
+    let rid = router["router"]["id"].as_str().unwrap().to_owned();
+    let hosting = c
+        .ok(
+            Method::GET,
+            &format!("/routers/{rid}/l3-agents"),
+            &admin,
+            None,
+        )
+        .await;
+    let host_agent = hosting["agents"][0]["id"].as_str().unwrap().to_owned();
+    let other = agents.iter().find(|a| **a != host_agent).unwrap();
+
+    let (st, v) = c
+        .call(
+            Method::POST,
+            &format!("/agents/{host_agent}/l3-routers"),
+            &admin,
+            Some(json!({"router_id": rid})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let hosting = c
+        .ok(
+            Method::GET,
+            &format!("/routers/{rid}/l3-agents"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(hosting["agents"].as_array().unwrap().len(), 1);
+
+    let (st, v) = c
+        .call(
+            Method::POST,
+            &format!("/agents/{other}/l3-routers"),
+            &admin,
+            Some(json!({"router_id": rid})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert_eq!(error_type(&v), "RouterHostedByL3Agent");
+}

@@ -152,10 +152,20 @@ impl NetworkService {
             })
             .unwrap_or_default();
         if add {
-            if list.contains(&agent_id.to_owned()) {
+            if agent["admin_state_up"] != true {
                 return Err(Error::Conflict(format!(
-                    "The {} {id} is already hosted by agent {agent_id}.",
-                    kind.as_str()
+                    "Agent {agent_id} is administratively disabled."
+                )));
+            }
+            if list.iter().any(|a| a == agent_id) {
+                // Neutron: a router already on this L3 agent needs nothing
+                // more (the seed's `l3-agent-router-add` of an auto-scheduled
+                // router); a network already on a DHCP agent is a conflict.
+                if kind == Kind::Router {
+                    return Ok(());
+                }
+                return Err(Error::Conflict(format!(
+                    "The network {id} is already hosted by agent {agent_id}."
                 ))
                 .typed("NetworkHostedByDHCPAgent"));
             }
@@ -165,11 +175,6 @@ impl NetworkService {
                     list[0]
                 ))
                 .typed("RouterHostedByL3Agent"));
-            }
-            if agent["admin_state_up"] != true {
-                return Err(Error::Conflict(format!(
-                    "Agent {agent_id} is administratively disabled."
-                )));
             }
             list.push(agent_id.to_owned());
         } else {
