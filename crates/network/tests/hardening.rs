@@ -368,3 +368,227 @@ async fn l3_agent_router_add_of_a_hosted_router_succeeds() {
     assert_eq!(st, StatusCode::CONFLICT);
     assert_eq!(error_type(&v), "RouterHostedByL3Agent");
 }
+
+impl Cloud {
+    /// A user of project `demo` holding only `role` there (password
+    /// `admin_pass`, as the testkit's tokens expect); its token.
+    async fn user_with_only(&self, name: &str, role: &str) -> String {
+        let admin = self.kit.token("admin", "admin").await;
+        let identity = &self.kit.identity_url;
+        let http = &self.http;
+        let user: Value = http
+            .post(format!("{identity}/v3/users"))
+            .header("x-auth-token", &admin)
+            .json(
+                &json!({"user": {"name": name, "password": "admin_pass", "domain_id": "default"}}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let roles: Value = http
+            .get(format!("{identity}/v3/roles?name={role}"))
+            .header("x-auth-token", &admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let demo = self
+            .kit
+            .project_of(&self.kit.token("demo", "demo").await)
+            .await;
+        let r = http
+            .put(format!(
+                "{identity}/v3/projects/{demo}/users/{}/roles/{}",
+                user["user"]["id"].as_str().unwrap(),
+                roles["roles"][0]["id"].as_str().unwrap()
+            ))
+            .header("x-auth-token", &admin)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "grant {role}: {}", r.status());
+        self.kit.token(name, "demo").await
+    }
+}
+
+/// Issue 11.3: a project reader reads its project's resources and creates
+/// nothing; a member creates.
+#[tokio::test]
+async fn readers_read_and_members_create() {
+    let c = start("policy", |_| {}).await;
+    let demo = c.kit.token("demo", "demo").await;
+    let reader = c.user_with_only("auditor", "reader").await;
+    let net = c.network(&demo, "members-net").await;
+    let port = c
+        .ok(
+            Method::POST,
+            "/ports",
+            &demo,
+            Some(json!({"port": {"network_id": net}})),
+        )
+        .await["port"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let router = c
+        .ok(
+            Method::POST,
+            "/routers",
+            &demo,
+            Some(json!({"router": {"name": "r"}})),
+        )
+        .await["router"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let group = c
+        .ok(
+            Method::POST,
+            "/security-groups",
+            &demo,
+            Some(json!({"security_group": {"name": "web"}})),
+        )
+        .await["security_group"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    for (path, body) in [
+        ("/networks", json!({"network": {"name": "nope"}})),
+        ("/ports", json!({"port": {"network_id": net}})),
+        ("/routers", json!({"router": {"name": "nope"}})),
+        (
+            "/security-groups",
+            json!({"security_group": {"name": "nope"}}),
+        ),
+        (
+            "/subnets",
+            json!({"subnet": {"network_id": net, "ip_version": 4, "cidr": "10.77.0.0/24"}}),
+        ),
+    ] {
+        let (st, v) = c.call(Method::POST, path, &reader, Some(body)).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "reader POST {path}: {v}");
+        assert_eq!(error_type(&v), "PolicyNotAuthorized", "{v}");
+    }
+    let (st, _) = c
+        .call(
+            Method::PUT,
+            &format!("/networks/{net}"),
+            &reader,
+            Some(json!({"network": {"name": "renamed"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = c
+        .call(Method::DELETE, &format!("/ports/{port}"), &reader, None)
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+
+    for (collection, plural, id) in [
+        ("networks", "networks", &net),
+        ("ports", "ports", &port),
+        ("routers", "routers", &router),
+        ("security-groups", "security_groups", &group),
+    ] {
+        let listed = c
+            .ok(Method::GET, &format!("/{collection}"), &reader, None)
+            .await;
+        assert!(
+            listed[plural]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["id"] == id.as_str()),
+            "reader lists {collection}: {listed}"
+        );
+        c.ok(Method::GET, &format!("/{collection}/{id}"), &reader, None)
+            .await;
+    }
+    // Admin-only attributes stay hidden from project users.
+    let shown = c
+        .ok(Method::GET, &format!("/networks/{net}"), &reader, None)
+        .await;
+    assert!(shown["network"].get("provider:network_type").is_none());
+}
+
+/// Issue 11.3: an operator's policy file, loaded at start, overrides the
+/// defaults: here readers may create networks and members may not create
+/// routers.
+#[tokio::test]
+async fn operator_policy_file_overrides_defaults() {
+    let dir =
+        std::env::temp_dir().join(format!("ferrostack-test-{}-netpolicy", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.yaml");
+    std::fs::write(
+        &file,
+        "# operator overrides\n\
+         \"create_network\": \"role:reader and project_id:%(project_id)s\"\n\
+         \"create_router\": \"rule:admin_only\"\n",
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    let c = start("policy-file", move |cfg: &mut Config| {
+        cfg.network.policy_file = path.clone()
+    })
+    .await;
+    let demo = c.kit.token("demo", "demo").await;
+    let admin = c.kit.token("admin", "admin").await;
+    let reader = c.user_with_only("auditor", "reader").await;
+    c.ok(
+        Method::POST,
+        "/networks",
+        &reader,
+        Some(json!({"network": {"name": "by-reader"}})),
+    )
+    .await;
+    let (st, v) = c
+        .call(
+            Method::POST,
+            "/routers",
+            &demo,
+            Some(json!({"router": {"name": "r"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["NeutronError"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("create_router"));
+    c.ok(
+        Method::POST,
+        "/routers",
+        &admin,
+        Some(json!({"router": {"name": "r"}})),
+    )
+    .await;
+}
+
+/// Issue 11.3: a policy file that does not parse stops the service from
+/// starting, with an error naming the file and the rule.
+#[tokio::test]
+async fn unparsable_policy_file_refuses_to_start() {
+    let kit = ferrostack_testkit::start("network-hard-badpolicy", |_| {}).await;
+    let file = kit.dir.join("policy.yaml");
+    std::fs::write(&file, "\"create_network\": \"role:member and (\"\n").unwrap();
+    let mut config = kit.config.clone();
+    config.network.policy_file = file.display().to_string();
+    let db = one_connection_db(&kit.dir).await;
+    db.migrate(ferrostack_network::store::MIGRATIONS)
+        .await
+        .unwrap();
+    let err = ferrostack_network::NetworkService::new(db, config, kit.bus.clone())
+        .await
+        .err()
+        .expect("a broken policy file must stop the service");
+    let message = err.to_string();
+    assert!(
+        message.contains("policy.yaml") && message.contains("create_network"),
+        "{message}"
+    );
+}

@@ -324,7 +324,7 @@ async fn show(
     q: Query,
 ) -> Result<Response> {
     if kind == Kind::Agent {
-        NetworkService::require_admin(&ctx, "get_agent")?;
+        svc.enforce(&ctx, "get_agent", &json!({}))?;
     }
     let doc = if kind == Kind::Agent {
         svc.get_doc(kind, &id).await?
@@ -505,7 +505,11 @@ async fn hosting_agents(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_agents_hosting")?;
+    let rule = match hosted {
+        Kind::Router => "get_l3-agents",
+        _ => "get_dhcp-agents",
+    };
+    svc.enforce(&ctx, rule, &json!({}))?;
     let agents = svc.agents_hosting(hosted, &id).await?;
     Ok(
         axum::Json(json!({"agents": views(&svc, &ctx, Kind::Agent, agents).await?}))
@@ -520,7 +524,11 @@ async fn agent_hosted(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_agent_hosted")?;
+    let rule = match hosted {
+        Kind::Router => "get_l3-routers",
+        _ => "get_dhcp-networks",
+    };
+    svc.enforce(&ctx, rule, &json!({}))?;
     svc.get_doc(Kind::Agent, &id).await?;
     let docs = svc.hosted_by(&id, hosted).await?;
     let (_, plural) = keys(hosted);
@@ -555,22 +563,20 @@ async fn agent_remove(
 
 // ----- quotas -----
 
-fn own_or_admin(ctx: &AuthContext, project: &str) -> Result<()> {
-    if ctx.is_admin() || ctx.project_id.as_deref() == Some(project) {
-        Ok(())
-    } else {
-        Err(
-            Error::Forbidden("(rule:get_quota) is disallowed by policy".into())
-                .typed("PolicyNotAuthorized"),
-        )
+/// Neutron's quota API: a project always reads its own quotas; another
+/// project's need `get_quota`.
+fn quota_readable(svc: &Svc, ctx: &AuthContext, project: &str) -> Result<()> {
+    if ctx.project_id.as_deref() == Some(project) {
+        return Ok(());
     }
+    svc.enforce(ctx, "get_quota", &json!({"project_id": project}))
 }
 
 async fn list_quotas(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_quota")?;
+    svc.enforce(&ctx, "get_quota", &json!({"project_id": ctx.project_id}))?;
     let mut out = Vec::new();
     for d in crate::store::list(&svc.db, Kind::Quota).await? {
         let p = d["id"].as_str().unwrap_or_default().to_owned();
@@ -587,7 +593,7 @@ async fn show_quota(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    own_or_admin(&ctx, &project)?;
+    quota_readable(&svc, &ctx, &project)?;
     Ok(axum::Json(json!({"quota": svc.quota(&project).await?})).into_response())
 }
 
@@ -596,7 +602,7 @@ async fn default_quota(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    own_or_admin(&ctx, &project)?;
+    quota_readable(&svc, &ctx, &project)?;
     let mut q = svc.default_quota();
     q["project_id"] = json!(project);
     q["tenant_id"] = json!(project);
@@ -608,7 +614,7 @@ async fn quota_details(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    own_or_admin(&ctx, &project)?;
+    quota_readable(&svc, &ctx, &project)?;
     Ok(axum::Json(json!({"quota": svc.quota_details(&project).await?})).into_response())
 }
 
@@ -672,7 +678,7 @@ async fn ip_availabilities(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_network_ip_availability")?;
+    svc.enforce(&ctx, "get_network_ip_availability", &json!({}))?;
     let mut out = Vec::new();
     for n in crate::store::list(&svc.db, Kind::Network).await? {
         out.push(availability_of(&svc, &n).await?);
@@ -689,7 +695,7 @@ async fn ip_availability(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_network_ip_availability")?;
+    svc.enforce(&ctx, "get_network_ip_availability", &json!({}))?;
     let n = svc.get_doc(Kind::Network, &id).await?;
     Ok(
         axum::Json(json!({"network_ip_availability": availability_of(&svc, &n).await?}))
@@ -700,7 +706,7 @@ async fn ip_availability(
 // ----- tags -----
 
 async fn tagged(svc: &Svc, ctx: &AuthContext, kind: Kind, id: &str) -> Result<Value> {
-    svc.get_owned(ctx, kind, id).await
+    svc.get_for_update(ctx, kind, id, &Map::new()).await
 }
 
 async fn save_tags(svc: &Svc, kind: Kind, mut doc: Value, tags: Vec<String>) -> Result<Value> {

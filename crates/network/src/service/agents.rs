@@ -80,24 +80,13 @@ impl NetworkService {
             .and_then(|a| a["id"].as_str().map(str::to_owned)))
     }
 
-    pub fn require_admin(ctx: &AuthContext, action: &str) -> Result<()> {
-        if Self::is_admin(ctx) {
-            Ok(())
-        } else {
-            Err(
-                Error::Forbidden(format!("(rule:{action}) is disallowed by policy"))
-                    .typed("PolicyNotAuthorized"),
-            )
-        }
-    }
-
     pub async fn update_agent(
         &self,
         ctx: &AuthContext,
         id: &str,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        Self::require_admin(ctx, "update_agent")?;
+        self.enforce(ctx, "update_agent", &json!({}))?;
         check_known(body, &["admin_state_up"], "agent")?;
         let mut doc = self.get_doc(Kind::Agent, id).await?;
         if let Some(v) = opt_bool(body, "admin_state_up")? {
@@ -113,7 +102,7 @@ impl NetworkService {
     }
 
     pub async fn delete_agent(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        Self::require_admin(ctx, "delete_agent")?;
+        self.enforce(ctx, "delete_agent", &json!({}))?;
         self.get_doc(Kind::Agent, id).await?;
         let mut tx = store::Tx::begin(&self.db);
         tx.delete(Kind::Agent, id);
@@ -131,12 +120,14 @@ impl NetworkService {
         id: &str,
         add: bool,
     ) -> Result<()> {
-        Self::require_admin(ctx, "schedule")?;
-        let agent = self.get_doc(Kind::Agent, agent_id).await?;
-        let (want_type, field) = match kind {
-            Kind::Router => ("L3 agent", "_l3_agents"),
-            _ => ("DHCP agent", "_dhcp_agents"),
+        let (want_type, field, rule) = match (kind, add) {
+            (Kind::Router, true) => ("L3 agent", "_l3_agents", "create_l3-router"),
+            (Kind::Router, false) => ("L3 agent", "_l3_agents", "delete_l3-router"),
+            (_, true) => ("DHCP agent", "_dhcp_agents", "create_dhcp-network"),
+            (_, false) => ("DHCP agent", "_dhcp_agents", "delete_dhcp-network"),
         };
+        self.enforce(ctx, rule, &json!({}))?;
+        let agent = self.get_doc(Kind::Agent, agent_id).await?;
         if agent["agent_type"] != want_type {
             return Err(Error::Conflict(format!(
                 "Agent {agent_id} is not a {want_type}."

@@ -44,7 +44,7 @@ impl NetworkService {
     }
 
     pub async fn set_quota(&self, ctx: &AuthContext, project: &str, body: &Value) -> Result<Value> {
-        Self::require_admin(ctx, "update_quota")?;
+        self.enforce(ctx, "update_quota", &json!({"project_id": project}))?;
         let q = body
             .get("quota")
             .and_then(Value::as_object)
@@ -101,7 +101,7 @@ impl NetworkService {
     }
 
     pub async fn reset_quota(&self, ctx: &AuthContext, project: &str) -> Result<()> {
-        Self::require_admin(ctx, "delete_quota")?;
+        self.enforce(ctx, "delete_quota", &json!({"project_id": project}))?;
         let mut tx = store::Tx::begin(&self.db);
         tx.delete(Kind::Quota, project);
         tx.commit().await

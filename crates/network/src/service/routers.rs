@@ -51,17 +51,6 @@ impl NetworkService {
             .get("network_id")
             .and_then(Value::as_str)
             .filter(|_| !info.is_null());
-        let admin = Self::is_admin(ctx);
-        if info.get("enable_snat").is_some() && !admin {
-            return Err(Error::Forbidden(
-                "(rule:update_router:external_gateway_info:enable_snat) is disallowed by policy"
-                    .into(),
-            )
-            .typed("PolicyNotAuthorized"));
-        }
-        if info.get("external_fixed_ips").is_some() && !admin {
-            return Err(Error::Forbidden("(rule:update_router:external_gateway_info:external_fixed_ips) is disallowed by policy".into()).typed("PolicyNotAuthorized"));
-        }
         let same_net = new_net.is_some()
             && old
                 .first()
@@ -179,6 +168,7 @@ impl NetworkService {
         }
         let mut doc = self.base_doc(ctx, body, "router")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
+        self.authorize_create(ctx, Kind::Router, &project, None, body)?;
         doc.insert(
             "admin_state_up".into(),
             json!(opt_bool(body, "admin_state_up")?.unwrap_or(true)),
@@ -218,7 +208,7 @@ impl NetworkService {
         body: &Map<String, Value>,
     ) -> Result<Value> {
         check_known(body, ROUTER_KNOWN, "router")?;
-        let mut doc = self.get_owned(ctx, Kind::Router, id).await?;
+        let mut doc = self.get_for_update(ctx, Kind::Router, id, body).await?;
         update_common(&mut doc, body, "router")?;
         if let Some(v) = opt_bool(body, "admin_state_up")? {
             doc["admin_state_up"] = json!(v);
@@ -253,7 +243,7 @@ impl NetworkService {
     }
 
     pub async fn delete_router(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        let doc = self.get_owned(ctx, Kind::Router, id).await?;
+        let doc = self.get_for_delete(ctx, Kind::Router, id).await?;
         let ports = store::list(&self.db, Kind::Port).await?;
         if !Self::router_ports(&ports, id, "network:router_interface").is_empty() {
             return Err(
@@ -287,7 +277,8 @@ impl NetworkService {
         id: &str,
         body: &Value,
     ) -> Result<Value> {
-        let router = self.get_owned(ctx, Kind::Router, id).await?;
+        let router = self.get_visible(ctx, Kind::Router, id).await?;
+        self.enforce(ctx, "add_router_interface", &router)?;
         let subnet_id = body.get("subnet_id").and_then(Value::as_str);
         let port_id = body.get("port_id").and_then(Value::as_str);
         let ports = store::list(&self.db, Kind::Port).await?;
@@ -309,7 +300,7 @@ impl NetworkService {
             }
             (Some(sid), None) => {
                 let subnet = self.get_visible(ctx, Kind::Subnet, sid).await?;
-                if !Self::is_admin(ctx) && subnet["project_id"] != router["project_id"] {
+                if !self.is_admin(ctx) && subnet["project_id"] != router["project_id"] {
                     return Err(Error::BadRequest(format!(
                         "Bad router request: Cannot add interface to router {id} because subnet {sid} is not owned by project making the request."
                     ))
@@ -436,7 +427,8 @@ impl NetworkService {
         id: &str,
         body: &Value,
     ) -> Result<Value> {
-        let router = self.get_owned(ctx, Kind::Router, id).await?;
+        let router = self.get_visible(ctx, Kind::Router, id).await?;
+        self.enforce(ctx, "remove_router_interface", &router)?;
         let subnet_id = body.get("subnet_id").and_then(Value::as_str);
         let port_id = body.get("port_id").and_then(Value::as_str);
         if subnet_id.is_none() && port_id.is_none() {
@@ -582,7 +574,7 @@ impl NetworkService {
             }
             Some(pid) => {
                 let port = self.get_visible(ctx, Kind::Port, pid).await?;
-                if !Self::is_admin(ctx) && port["project_id"] != fip["project_id"] {
+                if !self.is_admin(ctx) && port["project_id"] != fip["project_id"] {
                     return Err(not_found(Kind::Port, pid));
                 }
                 let ext = fip["floating_network_id"]
@@ -638,15 +630,10 @@ impl NetworkService {
         let mut doc = self.base_doc(ctx, body, "floatingip")?;
         doc.remove("name");
         let project = doc["project_id"].as_str().expect("project").to_owned();
+        self.authorize_create(ctx, Kind::FloatingIp, &project, None, body)?;
         let id = doc["id"].as_str().expect("id").to_owned();
         let mut fixed = Vec::new();
         if let Some(ip) = body.get("floating_ip_address").and_then(Value::as_str) {
-            if !Self::is_admin(ctx) {
-                return Err(Error::Forbidden(
-                    "(rule:create_floatingip:floating_ip_address) is disallowed by policy".into(),
-                )
-                .typed("PolicyNotAuthorized"));
-            }
             let mut f = json!({"ip_address": ip});
             if let Some(s) = body.get("subnet_id") {
                 f["subnet_id"] = s.clone();
@@ -731,7 +718,7 @@ impl NetworkService {
         body: &Map<String, Value>,
     ) -> Result<Value> {
         check_known(body, FIP_KNOWN, "floatingip")?;
-        let mut doc = self.get_owned(ctx, Kind::FloatingIp, id).await?;
+        let mut doc = self.get_for_update(ctx, Kind::FloatingIp, id, body).await?;
         let old_port = doc["port_id"].as_str().map(str::to_owned);
         if let Some(v) = opt_string(body, "description", "floatingip", 255)? {
             doc["description"] = json!(v);
@@ -772,7 +759,7 @@ impl NetworkService {
     }
 
     pub async fn delete_floatingip(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        let doc = self.get_owned(ctx, Kind::FloatingIp, id).await?;
+        let doc = self.get_for_delete(ctx, Kind::FloatingIp, id).await?;
         let mut tx = store::Tx::begin(&self.db);
         if let Some(p) = store::get(
             &self.db,

@@ -120,6 +120,7 @@ impl NetworkService {
         check_known(body, SG_KNOWN, "security_group")?;
         let mut doc = self.base_doc(ctx, body, "security_group")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
+        self.authorize_create(ctx, Kind::SecurityGroup, &project, None, body)?;
         if doc["name"] == "default" {
             self.ensure_default_security_group(&project).await?;
             return Err(
@@ -157,7 +158,9 @@ impl NetworkService {
         body: &Map<String, Value>,
     ) -> Result<Value> {
         check_known(body, SG_KNOWN, "security_group")?;
-        let mut doc = self.get_owned(ctx, Kind::SecurityGroup, id).await?;
+        let mut doc = self
+            .get_for_update(ctx, Kind::SecurityGroup, id, body)
+            .await?;
         if let Some(n) = body.get("name").and_then(Value::as_str) {
             if doc["name"] == "default" && n != "default" {
                 return Err(Error::Conflict(
@@ -194,8 +197,8 @@ impl NetworkService {
     }
 
     pub async fn delete_security_group(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        let doc = self.get_owned(ctx, Kind::SecurityGroup, id).await?;
-        if doc["name"] == "default" && !Self::is_admin(ctx) {
+        let doc = self.get_for_delete(ctx, Kind::SecurityGroup, id).await?;
+        if doc["name"] == "default" && !self.is_admin(ctx) {
             return Err(
                 Error::Conflict("Removing default security group not allowed.".into())
                     .typed("SecurityGroupCannotRemoveDefault"),
@@ -240,11 +243,12 @@ impl NetworkService {
                     .typed("InvalidInput")
             })?
             .to_owned();
-        let sg = self.get_owned(ctx, Kind::SecurityGroup, &sg_id).await?;
+        let sg = self.get_visible(ctx, Kind::SecurityGroup, &sg_id).await?;
         let mut base = self.base_doc(ctx, body, "security_group_rule")?;
         base.remove("name");
         base.remove("tags");
         let project = sg["project_id"].as_str().unwrap_or_default().to_owned();
+        self.authorize_create(ctx, Kind::SecurityGroupRule, &project, Some(&sg), body)?;
         base.insert("tenant_id".into(), json!(project));
         base.insert("project_id".into(), json!(project));
 
@@ -453,7 +457,9 @@ impl NetworkService {
     }
 
     pub async fn delete_security_group_rule(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        let doc = self.get_owned(ctx, Kind::SecurityGroupRule, id).await?;
+        let doc = self
+            .get_for_delete(ctx, Kind::SecurityGroupRule, id)
+            .await?;
         let mut tx = store::Tx::begin(&self.db);
         tx.delete(Kind::SecurityGroupRule, id);
         tx.commit().await?;

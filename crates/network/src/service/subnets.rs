@@ -142,9 +142,6 @@ impl NetworkService {
             })?
             .to_owned();
         let net = self.get_visible(ctx, Kind::Network, &network_id).await?;
-        if !Self::is_admin(ctx) && net["project_id"].as_str() != ctx.project_id.as_deref() {
-            return Err(Error::Forbidden("(rule:create_subnet) is disallowed by policy: only the network's owner adds subnets.".into()).typed("PolicyNotAuthorized"));
-        }
         let version = body
             .get("ip_version")
             .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()));
@@ -178,6 +175,7 @@ impl NetworkService {
         }
         let mut doc = self.base_doc(ctx, body, "subnet")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
+        self.authorize_create(ctx, Kind::Subnet, &project, Some(&net), body)?;
 
         for s in store::list(&self.db, Kind::Subnet)
             .await?
@@ -315,7 +313,7 @@ impl NetworkService {
         body: &Map<String, Value>,
     ) -> Result<Value> {
         check_known(body, KNOWN, "subnet")?;
-        let mut doc = self.get_owned(ctx, Kind::Subnet, id).await?;
+        let mut doc = self.get_for_update(ctx, Kind::Subnet, id, body).await?;
         for k in [
             "network_id",
             "ip_version",
@@ -393,7 +391,7 @@ impl NetworkService {
 
     /// A subnet with addresses allocated to ports (other than DHCP) is in use: 409.
     pub async fn delete_subnet(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        let doc = self.get_owned(ctx, Kind::Subnet, id).await?;
+        let doc = self.get_for_delete(ctx, Kind::Subnet, id).await?;
         let network_id = doc["network_id"].as_str().unwrap_or_default().to_owned();
         let mut dhcp_ports = Vec::new();
         let auto_address = matches!(
