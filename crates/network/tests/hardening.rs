@@ -592,3 +592,86 @@ async fn unparsable_policy_file_refuses_to_start() {
         "{message}"
     );
 }
+
+/// Issue 11.5: bodies with a fixed shape are typed; a wrong one is a 400
+/// naming the field.
+#[tokio::test]
+async fn typed_bodies_name_the_wrong_field() {
+    let c = start("typed", |_| {}).await;
+    let admin = c.kit.token("admin", "admin").await;
+    let net = c.network(&admin, "typed-net").await;
+    let router = c
+        .ok(
+            Method::POST,
+            "/routers",
+            &admin,
+            Some(json!({"router": {"name": "r"}})),
+        )
+        .await["router"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let project = c.kit.project_of(&admin).await;
+    let agent = json!({"agent_state": {"agent_type": "L3 agent", "binary": "ferrostack-l3-agent",
+        "host": "network1", "topic": "l3_agent", "configurations": {}, "start_flag": true}});
+    let agent = c
+        .kit
+        .bus
+        .call(
+            ferrostack_network::PLUGIN_TOPIC,
+            ferrostack_bus::RpcMessage {
+                method: "report_state".into(),
+                args: agent,
+            },
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let agent = agent.as_str().unwrap();
+    for (method, path, body, field) in [
+        (
+            Method::PUT,
+            format!("/routers/{router}/add_router_interface"),
+            json!({"subnet_id": 7}),
+            "subnet_id",
+        ),
+        (
+            Method::PUT,
+            format!("/routers/{router}/remove_router_interface"),
+            json!({"port_id": []}),
+            "port_id",
+        ),
+        (
+            Method::PUT,
+            format!("/networks/{net}/tags"),
+            json!({"tags": ["a", 1]}),
+            "tags[1]",
+        ),
+        (
+            Method::PUT,
+            format!("/quotas/{project}"),
+            json!({"quota": 5}),
+            "quota",
+        ),
+        (
+            Method::POST,
+            format!("/agents/{agent}/l3-routers"),
+            json!({"router_id": false}),
+            "router_id",
+        ),
+        (
+            Method::POST,
+            format!("/agents/{agent}/dhcp-networks"),
+            json!({"network_id": 1}),
+            "network_id",
+        ),
+    ] {
+        let (st, v) = c.call(method.clone(), &path, &admin, Some(body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{method} {path}: {v}");
+        let message = v["NeutronError"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("'{field}'")),
+            "{method} {path}: {message}"
+        );
+    }
+}

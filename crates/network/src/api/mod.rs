@@ -4,6 +4,7 @@
 //! agent, quota and tag actions.
 
 mod listing;
+mod requests;
 
 use crate::service::{not_found, NetworkService};
 use crate::store::Kind;
@@ -15,6 +16,10 @@ use axum::Router;
 use ferrostack_core::auth::{auth_layer, AuthContext, Authenticated, SharedValidator};
 use ferrostack_core::http::{not_found_fallback, service_layer, Json, ServiceLayer};
 use ferrostack_core::{Error, ErrorStyle, Result};
+use requests::{
+    AddNetworkToAgentRequest, AddRouterToAgentRequest, HostedResource, QuotaUpdateRequest,
+    RouterInterfaceRequest, TagsRequest,
+};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -103,6 +108,8 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         .route("/v2.0/network-ip-availabilities/{id}", get(ip_availability));
     for (path, _, _, kind) in RESOURCES {
         let k = *kind;
+        // Create and update bodies are free-form JSON: their attributes
+        // differ per kind and are validated by the service (see `requests`).
         r = r
             .route(
                 &format!("/v2.0/{path}"),
@@ -132,7 +139,10 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
                         tags_list(k, s, a, p)
                     })
                     .put(
-                        move |s: State<Svc>, a: Authenticated, p: Path<String>, b: Json<Value>| {
+                        move |s: State<Svc>,
+                              a: Authenticated,
+                              p: Path<String>,
+                              b: Json<TagsRequest>| {
                             tags_replace(k, s, a, p, b)
                         },
                     )
@@ -163,20 +173,28 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         }
     }
     // L3 agents host routers, DHCP agents host networks: one set of handlers.
-    for (hosted, agents_path, hosted_path, field) in [
-        (
-            Kind::Router,
-            "routers/{id}/l3-agents",
-            "l3-routers",
-            "router_id",
-        ),
-        (
-            Kind::Network,
-            "networks/{id}/dhcp-agents",
-            "dhcp-networks",
-            "network_id",
-        ),
+    for (hosted, agents_path, hosted_path) in [
+        (Kind::Router, "routers/{id}/l3-agents", "l3-routers"),
+        (Kind::Network, "networks/{id}/dhcp-agents", "dhcp-networks"),
     ] {
+        let add = match hosted {
+            Kind::Router => axum::routing::post(
+                |s: State<Svc>,
+                 a: Authenticated,
+                 p: Path<String>,
+                 b: Json<AddRouterToAgentRequest>| {
+                    agent_add(Kind::Router, s, a, p, b)
+                },
+            ),
+            _ => axum::routing::post(
+                |s: State<Svc>,
+                 a: Authenticated,
+                 p: Path<String>,
+                 b: Json<AddNetworkToAgentRequest>| {
+                    agent_add(Kind::Network, s, a, p, b)
+                },
+            ),
+        };
         r = r
             .route(
                 &format!("/v2.0/{agents_path}"),
@@ -186,14 +204,9 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
             )
             .route(
                 &format!("/v2.0/agents/{{id}}/{hosted_path}"),
-                get(move |s: State<Svc>, a: Authenticated, p: Path<String>| {
+                add.get(move |s: State<Svc>, a: Authenticated, p: Path<String>| {
                     agent_hosted(hosted, s, a, p)
-                })
-                .post(
-                    move |s: State<Svc>, a: Authenticated, p: Path<String>, b: Json<Value>| {
-                        agent_add(hosted, field, s, a, p, b)
-                    },
-                ),
+                }),
             )
             .route(
                 &format!("/v2.0/agents/{{id}}/{hosted_path}/{{hosted_id}}"),
@@ -375,6 +388,7 @@ async fn create(
     kind: Kind,
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    // Free-form: any kind's attributes, single or bulk; the service validates them.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let (singular, plural) = keys(kind);
@@ -426,6 +440,7 @@ async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
+    // Free-form: any kind's attributes; the service validates them.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let (singular, _) = keys(kind);
@@ -474,18 +489,20 @@ async fn add_interface(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<RouterInterfaceRequest>,
 ) -> Result<Response> {
-    Ok(axum::Json(svc.add_router_interface(&ctx, &id, &body).await?).into_response())
+    let (subnet, port) = (body.subnet_id.as_deref(), body.port_id.as_deref());
+    Ok(axum::Json(svc.add_router_interface(&ctx, &id, subnet, port).await?).into_response())
 }
 
 async fn remove_interface(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<RouterInterfaceRequest>,
 ) -> Result<Response> {
-    Ok(axum::Json(svc.remove_router_interface(&ctx, &id, &body).await?).into_response())
+    let (subnet, port) = (body.subnet_id.as_deref(), body.port_id.as_deref());
+    Ok(axum::Json(svc.remove_router_interface(&ctx, &id, subnet, port).await?).into_response())
 }
 
 // ----- agent scheduling -----
@@ -535,19 +552,15 @@ async fn agent_hosted(
     Ok(axum::Json(json!({ plural: views(&svc, &ctx, hosted, docs).await? })).into_response())
 }
 
-async fn agent_add(
+async fn agent_add<B: HostedResource>(
     hosted: Kind,
-    field: &'static str,
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<B>,
 ) -> Result<Response> {
-    let hosted_id = body
-        .get(field)
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::BadRequest(format!("Invalid input: '{field}' is required.")))?;
-    svc.schedule(&ctx, &id, hosted, hosted_id, true).await?;
+    svc.schedule(&ctx, &id, hosted, body.hosted_id(), true)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(json!(null))).into_response())
 }
 
@@ -622,9 +635,10 @@ async fn update_quota(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<QuotaUpdateRequest>,
 ) -> Result<Response> {
-    Ok(axum::Json(json!({"quota": svc.set_quota(&ctx, &project, &body).await?})).into_response())
+    let quota = svc.set_quota(&ctx, &project, &body.quota).await?;
+    Ok(axum::Json(json!({ "quota": quota })).into_response())
 }
 
 async fn reset_quota(
@@ -754,16 +768,10 @@ async fn tags_replace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<TagsRequest>,
 ) -> Result<Response> {
     let doc = tagged(&svc, &ctx, kind, &id).await?;
-    let tags: Vec<String> = body["tags"]
-        .as_array()
-        .and_then(|a| a.iter().map(|t| t.as_str().map(str::to_owned)).collect())
-        .ok_or_else(|| {
-            Error::BadRequest("Invalid input for tags: a list of strings is required.".into())
-        })?;
-    let doc = save_tags(&svc, kind, doc, tags).await?;
+    let doc = save_tags(&svc, kind, doc, body.tags).await?;
     Ok(axum::Json(json!({"tags": tag_list(&doc)})).into_response())
 }
 

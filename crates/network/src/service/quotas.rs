@@ -43,15 +43,14 @@ impl NetworkService {
         Ok(self.quota(project).await?[name].as_i64().unwrap_or(-1))
     }
 
-    pub async fn set_quota(&self, ctx: &AuthContext, project: &str, body: &Value) -> Result<Value> {
+    /// Set a project's limits (`q`: resource name → limit, and `force`).
+    pub async fn set_quota(
+        &self,
+        ctx: &AuthContext,
+        project: &str,
+        q: &Map<String, Value>,
+    ) -> Result<Value> {
         self.enforce(ctx, "update_quota", &json!({"project_id": project}))?;
-        let q = body
-            .get("quota")
-            .and_then(Value::as_object)
-            .ok_or_else(|| {
-                Error::BadRequest("Invalid input: 'quota' is required.".into())
-                    .typed("InvalidInput")
-            })?;
         let mut limits = store::get(&self.db, Kind::Quota, project)
             .await?
             .map(|d| d["limits"].clone())

@@ -275,12 +275,11 @@ impl NetworkService {
         &self,
         ctx: &AuthContext,
         id: &str,
-        body: &Value,
+        subnet_id: Option<&str>,
+        port_id: Option<&str>,
     ) -> Result<Value> {
         let router = self.get_visible(ctx, Kind::Router, id).await?;
         self.enforce(ctx, "add_router_interface", &router)?;
-        let subnet_id = body.get("subnet_id").and_then(Value::as_str);
-        let port_id = body.get("port_id").and_then(Value::as_str);
         let ports = store::list(&self.db, Kind::Port).await?;
         let existing = Self::router_ports(&ports, id, "network:router_interface");
         let guard = self.alloc_lock.lock().await;
@@ -425,12 +424,11 @@ impl NetworkService {
         &self,
         ctx: &AuthContext,
         id: &str,
-        body: &Value,
+        subnet_id: Option<&str>,
+        port_id: Option<&str>,
     ) -> Result<Value> {
         let router = self.get_visible(ctx, Kind::Router, id).await?;
         self.enforce(ctx, "remove_router_interface", &router)?;
-        let subnet_id = body.get("subnet_id").and_then(Value::as_str);
-        let port_id = body.get("port_id").and_then(Value::as_str);
         if subnet_id.is_none() && port_id.is_none() {
             return Err(Error::BadRequest(
                 "Bad router request: Either subnet_id or port_id must be specified".into(),
