@@ -1,13 +1,15 @@
 //! Regressions of the network service's hardening issue: concurrent
 //! deletes, quotas under concurrency, policy defaults and overrides, L3
-//! agent scheduling. The service runs on a one-connection SQLite pool, so a
-//! code path that waits for a second connection while holding one hangs
-//! at once instead of only under load.
+//! agent scheduling, typed bodies. The service runs on a one-connection
+//! SQLite pool, so a code path that waits for a second connection while
+//! holding one fails at once instead of only under load; the concurrency
+//! tests run on the service's own pool as well.
 
 mod common;
 
 use common::one_connection_db;
 use ferrostack_core::config::Config;
+use ferrostack_db::Db;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -18,9 +20,31 @@ struct Cloud {
     http: reqwest::Client,
 }
 
+/// The pool a test's network service runs on.
+#[derive(Clone, Copy, Debug)]
+enum Pool {
+    /// One connection: a nested acquire fails at once.
+    One,
+    /// The service's own pool (`Db::connect`: four SQLite connections), so
+    /// writers really run concurrently.
+    Service,
+}
+
 async fn start(name: &str, tune: impl Fn(&mut Config)) -> Cloud {
-    let kit = ferrostack_testkit::start(&format!("network-hard-{name}"), tune).await;
-    let db = one_connection_db(&kit.dir).await;
+    start_on(Pool::One, name, tune).await
+}
+
+async fn start_on(pool: Pool, name: &str, tune: impl Fn(&mut Config)) -> Cloud {
+    let kit = ferrostack_testkit::start(&format!("network-hard-{name}-{pool:?}"), tune).await;
+    let db = match pool {
+        Pool::One => one_connection_db(&kit.dir).await,
+        Pool::Service => Db::connect(&format!(
+            "sqlite://{}/network.sqlite?mode=rwc",
+            kit.dir.display()
+        ))
+        .await
+        .unwrap(),
+    };
     db.migrate(ferrostack_network::store::MIGRATIONS)
         .await
         .unwrap();
@@ -96,7 +120,13 @@ fn error_type(v: &Value) -> &str {
 /// admin's list of networks meanwhile answers promptly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_port_deletes_neither_deadlock_nor_block_others() {
-    let c = std::sync::Arc::new(start("deletes", |_| {}).await);
+    for pool in [Pool::One, Pool::Service] {
+        deletes_on(pool).await;
+    }
+}
+
+async fn deletes_on(pool: Pool) {
+    let c = std::sync::Arc::new(start_on(pool, "deletes", |_| {}).await);
     let demo = c.kit.token("demo", "demo").await;
     let admin = c.kit.token("admin", "admin").await;
     let net = c.network(&demo, "many-ports").await;
@@ -129,7 +159,7 @@ async fn concurrent_port_deletes_neither_deadlock_nor_block_others() {
     assert_eq!(st, StatusCode::OK);
     for d in deletes {
         let (st, body) = d.await.unwrap();
-        assert_eq!(st, StatusCode::NO_CONTENT, "{body}");
+        assert_eq!(st, StatusCode::NO_CONTENT, "{pool:?}: {body}");
     }
     assert!(
         list_took < Duration::from_secs(5),
@@ -162,8 +192,14 @@ async fn concurrent_port_deletes_neither_deadlock_nor_block_others() {
 /// Neutron's 409 OverQuota.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn quotas_hold_under_concurrent_creates() {
+    for pool in [Pool::One, Pool::Service] {
+        quotas_on(pool).await;
+    }
+}
+
+async fn quotas_on(pool: Pool) {
     let c = std::sync::Arc::new(
-        start("quota", |cfg: &mut Config| {
+        start_on(pool, "quota", |cfg: &mut Config| {
             cfg.network.quota_port = 10;
             cfg.network.quota_network = 4;
             cfg.network.quota_subnet = 3;
@@ -288,7 +324,7 @@ async fn quotas_hold_under_concurrent_creates() {
             )
             .await;
         let used = details["quota"][singular]["used"].as_i64().unwrap();
-        assert_eq!(used, limit, "{path}: {used} of quota {limit}");
+        assert_eq!(used, limit, "{pool:?} {path}: {used} of quota {limit}");
     }
 }
 
