@@ -18,6 +18,7 @@ use ferrostack_core::auth::AuthContext;
 use ferrostack_core::policy::{parse_policy_file, Policy};
 use ferrostack_core::Error;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
 const ADMIN: &str = "rule:admin_only";
 const ADMIN_OR_MEMBER: &str = "(rule:admin_only) or (role:member and project_id:%(project_id)s)";
@@ -398,11 +399,12 @@ impl FieldChecks {
         Ok(format!("user_id:%({FIELD_KEY}.{n})s"))
     }
 
-    /// The target with the outcome of every field check added.
-    fn annotate(&self, ctx: &AuthContext, target: &Value) -> Value {
-        let mut target = target.clone();
-        let Some(object) = target.as_object_mut() else {
-            return target;
+    /// The target with the outcome of every field check added (replacing
+    /// whatever a request put under that key); the target itself, not a
+    /// copy, when none holds, as a missing path never matches.
+    fn annotate<'t>(&self, ctx: &AuthContext, target: &'t Value) -> Cow<'t, Value> {
+        let Some(object) = target.as_object() else {
+            return Cow::Borrowed(target);
         };
         let holding: Map<String, Value> = self
             .checks
@@ -411,8 +413,12 @@ impl FieldChecks {
             .filter(|(_, c)| c.holds(object))
             .map(|(n, _)| (n.to_string(), json!(ctx.user_id)))
             .collect();
-        object.insert(FIELD_KEY.into(), Value::Object(holding));
-        target
+        if holding.is_empty() && !object.contains_key(FIELD_KEY) {
+            return Cow::Borrowed(target);
+        }
+        let mut annotated = target.clone();
+        annotated[FIELD_KEY] = Value::Object(holding);
+        Cow::Owned(annotated)
     }
 }
 
@@ -507,6 +513,15 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.to_string().contains("enable_snat"), "{err}");
+    }
+
+    #[test]
+    fn a_target_cannot_claim_field_checks() {
+        let p = NetworkPolicy::load("").unwrap();
+        let other = ctx(&["member", "reader"], "p2");
+        let forged =
+            json!({"project_id": "p1", "shared": false, "_field_checks": {"0": "u1", "1": "u1"}});
+        assert!(!p.check("get_network", &other, &forged));
     }
 
     #[test]
