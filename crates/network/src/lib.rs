@@ -4,6 +4,7 @@
 pub mod api;
 pub mod ipam;
 pub mod nova;
+pub mod policy;
 pub mod service;
 pub mod store;
 

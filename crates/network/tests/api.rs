@@ -2,6 +2,8 @@
 //! reachable database engine: the seed's section 5, Neutron's error answers,
 //! isolation between projects, agents over the bus, quotas.
 
+mod common;
+
 use ferrostack_core::config::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -609,6 +611,17 @@ async fn network_api_on_every_database() {
     }
 }
 
+/// The same walk on a pool of one connection: any code path that holds a
+/// connection while asking the pool for another fails here at once.
+#[tokio::test]
+async fn network_api_never_holds_two_connections() {
+    let dir = std::env::temp_dir().join(format!("ferrostack-test-{}-net1conn", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = common::one_connection_db(&dir).await;
+    let c = start(db, "one-connection").await;
+    exercise(&c).await;
+}
+
 /// Two writers of one document: the second, working from a stale read, is
 /// refused instead of silently undoing the first.
 #[tokio::test]
@@ -616,25 +629,23 @@ async fn stale_updates_are_refused() {
     use ferrostack_network::store::{self, Kind, Tx};
     for db in ferrostack_db::testing::test_databases("network_rev").await {
         db.migrate(store::MIGRATIONS).await.unwrap();
-        let mut tx = Tx::begin(&db).await.unwrap();
+        let mut tx = Tx::begin(&db);
         tx.insert(
             Kind::Port,
             &json!({"id": "p1", "project_id": "x", "status": "DOWN"}),
-        )
-        .await
-        .unwrap();
+        );
         tx.commit().await.unwrap();
         let mut first = store::get(&db, Kind::Port, "p1").await.unwrap().unwrap();
         let mut second = store::get(&db, Kind::Port, "p1").await.unwrap().unwrap();
         first["status"] = json!("ACTIVE");
-        let mut tx = Tx::begin(&db).await.unwrap();
-        tx.update(Kind::Port, &first).await.unwrap();
+        let mut tx = Tx::begin(&db);
+        tx.update(Kind::Port, &first);
         tx.commit().await.unwrap();
         second["name"] = json!("renamed");
-        let mut tx = Tx::begin(&db).await.unwrap();
-        let err = tx.update(Kind::Port, &second).await.unwrap_err();
+        let mut tx = Tx::begin(&db);
+        tx.update(Kind::Port, &second);
+        let err = tx.commit().await.unwrap_err();
         assert_eq!(err.status(), StatusCode::CONFLICT);
-        drop(tx);
         let now = store::get(&db, Kind::Port, "p1").await.unwrap().unwrap();
         assert_eq!(now["status"], "ACTIVE");
         assert!(now.get("name").is_none());

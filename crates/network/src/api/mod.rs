@@ -4,6 +4,7 @@
 //! agent, quota and tag actions.
 
 mod listing;
+mod requests;
 
 use crate::service::{not_found, NetworkService};
 use crate::store::Kind;
@@ -15,6 +16,10 @@ use axum::Router;
 use ferrostack_core::auth::{auth_layer, AuthContext, Authenticated, SharedValidator};
 use ferrostack_core::http::{not_found_fallback, service_layer, Json, ServiceLayer};
 use ferrostack_core::{Error, ErrorStyle, Result};
+use requests::{
+    AddNetworkToAgentRequest, AddRouterToAgentRequest, HostedResource, QuotaUpdateRequest,
+    RouterInterfaceRequest, TagsRequest,
+};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -103,6 +108,8 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         .route("/v2.0/network-ip-availabilities/{id}", get(ip_availability));
     for (path, _, _, kind) in RESOURCES {
         let k = *kind;
+        // Create and update bodies are free-form JSON: their attributes
+        // differ per kind and are validated by the service (see `requests`).
         r = r
             .route(
                 &format!("/v2.0/{path}"),
@@ -132,7 +139,10 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
                         tags_list(k, s, a, p)
                     })
                     .put(
-                        move |s: State<Svc>, a: Authenticated, p: Path<String>, b: Json<Value>| {
+                        move |s: State<Svc>,
+                              a: Authenticated,
+                              p: Path<String>,
+                              b: Json<TagsRequest>| {
                             tags_replace(k, s, a, p, b)
                         },
                     )
@@ -163,20 +173,28 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         }
     }
     // L3 agents host routers, DHCP agents host networks: one set of handlers.
-    for (hosted, agents_path, hosted_path, field) in [
-        (
-            Kind::Router,
-            "routers/{id}/l3-agents",
-            "l3-routers",
-            "router_id",
-        ),
-        (
-            Kind::Network,
-            "networks/{id}/dhcp-agents",
-            "dhcp-networks",
-            "network_id",
-        ),
+    for (hosted, agents_path, hosted_path) in [
+        (Kind::Router, "routers/{id}/l3-agents", "l3-routers"),
+        (Kind::Network, "networks/{id}/dhcp-agents", "dhcp-networks"),
     ] {
+        let add = match hosted {
+            Kind::Router => axum::routing::post(
+                |s: State<Svc>,
+                 a: Authenticated,
+                 p: Path<String>,
+                 b: Json<AddRouterToAgentRequest>| {
+                    agent_add(Kind::Router, s, a, p, b)
+                },
+            ),
+            _ => axum::routing::post(
+                |s: State<Svc>,
+                 a: Authenticated,
+                 p: Path<String>,
+                 b: Json<AddNetworkToAgentRequest>| {
+                    agent_add(Kind::Network, s, a, p, b)
+                },
+            ),
+        };
         r = r
             .route(
                 &format!("/v2.0/{agents_path}"),
@@ -186,14 +204,9 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
             )
             .route(
                 &format!("/v2.0/agents/{{id}}/{hosted_path}"),
-                get(move |s: State<Svc>, a: Authenticated, p: Path<String>| {
+                add.get(move |s: State<Svc>, a: Authenticated, p: Path<String>| {
                     agent_hosted(hosted, s, a, p)
-                })
-                .post(
-                    move |s: State<Svc>, a: Authenticated, p: Path<String>, b: Json<Value>| {
-                        agent_add(hosted, field, s, a, p, b)
-                    },
-                ),
+                }),
             )
             .route(
                 &format!("/v2.0/agents/{{id}}/{hosted_path}/{{hosted_id}}"),
@@ -324,7 +337,7 @@ async fn show(
     q: Query,
 ) -> Result<Response> {
     if kind == Kind::Agent {
-        NetworkService::require_admin(&ctx, "get_agent")?;
+        svc.enforce(&ctx, "get_agent", &json!({}))?;
     }
     let doc = if kind == Kind::Agent {
         svc.get_doc(kind, &id).await?
@@ -375,6 +388,7 @@ async fn create(
     kind: Kind,
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    // Free-form: any kind's attributes, single or bulk; the service validates them.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let (singular, plural) = keys(kind);
@@ -426,6 +440,7 @@ async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
+    // Free-form: any kind's attributes; the service validates them.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let (singular, _) = keys(kind);
@@ -474,18 +489,20 @@ async fn add_interface(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<RouterInterfaceRequest>,
 ) -> Result<Response> {
-    Ok(axum::Json(svc.add_router_interface(&ctx, &id, &body).await?).into_response())
+    let (subnet, port) = (body.subnet_id.as_deref(), body.port_id.as_deref());
+    Ok(axum::Json(svc.add_router_interface(&ctx, &id, subnet, port).await?).into_response())
 }
 
 async fn remove_interface(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<RouterInterfaceRequest>,
 ) -> Result<Response> {
-    Ok(axum::Json(svc.remove_router_interface(&ctx, &id, &body).await?).into_response())
+    let (subnet, port) = (body.subnet_id.as_deref(), body.port_id.as_deref());
+    Ok(axum::Json(svc.remove_router_interface(&ctx, &id, subnet, port).await?).into_response())
 }
 
 // ----- agent scheduling -----
@@ -505,7 +522,11 @@ async fn hosting_agents(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_agents_hosting")?;
+    let rule = match hosted {
+        Kind::Router => "get_l3-agents",
+        _ => "get_dhcp-agents",
+    };
+    svc.enforce(&ctx, rule, &json!({}))?;
     let agents = svc.agents_hosting(hosted, &id).await?;
     Ok(
         axum::Json(json!({"agents": views(&svc, &ctx, Kind::Agent, agents).await?}))
@@ -520,26 +541,26 @@ async fn agent_hosted(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_agent_hosted")?;
+    let rule = match hosted {
+        Kind::Router => "get_l3-routers",
+        _ => "get_dhcp-networks",
+    };
+    svc.enforce(&ctx, rule, &json!({}))?;
     svc.get_doc(Kind::Agent, &id).await?;
     let docs = svc.hosted_by(&id, hosted).await?;
     let (_, plural) = keys(hosted);
     Ok(axum::Json(json!({ plural: views(&svc, &ctx, hosted, docs).await? })).into_response())
 }
 
-async fn agent_add(
+async fn agent_add<B: HostedResource>(
     hosted: Kind,
-    field: &'static str,
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<B>,
 ) -> Result<Response> {
-    let hosted_id = body
-        .get(field)
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::BadRequest(format!("Invalid input: '{field}' is required.")))?;
-    svc.schedule(&ctx, &id, hosted, hosted_id, true).await?;
+    svc.schedule(&ctx, &id, hosted, body.hosted_id(), true)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(json!(null))).into_response())
 }
 
@@ -555,22 +576,20 @@ async fn agent_remove(
 
 // ----- quotas -----
 
-fn own_or_admin(ctx: &AuthContext, project: &str) -> Result<()> {
-    if ctx.is_admin() || ctx.project_id.as_deref() == Some(project) {
-        Ok(())
-    } else {
-        Err(
-            Error::Forbidden("(rule:get_quota) is disallowed by policy".into())
-                .typed("PolicyNotAuthorized"),
-        )
+/// Neutron's quota API: a project always reads its own quotas; another
+/// project's need `get_quota`.
+fn quota_readable(svc: &Svc, ctx: &AuthContext, project: &str) -> Result<()> {
+    if ctx.project_id.as_deref() == Some(project) {
+        return Ok(());
     }
+    svc.enforce(ctx, "get_quota", &json!({"project_id": project}))
 }
 
 async fn list_quotas(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_quota")?;
+    svc.enforce(&ctx, "get_quota", &json!({"project_id": ctx.project_id}))?;
     let mut out = Vec::new();
     for d in crate::store::list(&svc.db, Kind::Quota).await? {
         let p = d["id"].as_str().unwrap_or_default().to_owned();
@@ -587,7 +606,7 @@ async fn show_quota(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    own_or_admin(&ctx, &project)?;
+    quota_readable(&svc, &ctx, &project)?;
     Ok(axum::Json(json!({"quota": svc.quota(&project).await?})).into_response())
 }
 
@@ -596,7 +615,7 @@ async fn default_quota(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    own_or_admin(&ctx, &project)?;
+    quota_readable(&svc, &ctx, &project)?;
     let mut q = svc.default_quota();
     q["project_id"] = json!(project);
     q["tenant_id"] = json!(project);
@@ -608,7 +627,7 @@ async fn quota_details(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    own_or_admin(&ctx, &project)?;
+    quota_readable(&svc, &ctx, &project)?;
     Ok(axum::Json(json!({"quota": svc.quota_details(&project).await?})).into_response())
 }
 
@@ -616,9 +635,10 @@ async fn update_quota(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<QuotaUpdateRequest>,
 ) -> Result<Response> {
-    Ok(axum::Json(json!({"quota": svc.set_quota(&ctx, &project, &body).await?})).into_response())
+    let quota = svc.set_quota(&ctx, &project, &body.quota).await?;
+    Ok(axum::Json(json!({ "quota": quota })).into_response())
 }
 
 async fn reset_quota(
@@ -672,7 +692,7 @@ async fn ip_availabilities(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_network_ip_availability")?;
+    svc.enforce(&ctx, "get_network_ip_availability", &json!({}))?;
     let mut out = Vec::new();
     for n in crate::store::list(&svc.db, Kind::Network).await? {
         out.push(availability_of(&svc, &n).await?);
@@ -689,7 +709,7 @@ async fn ip_availability(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    NetworkService::require_admin(&ctx, "get_network_ip_availability")?;
+    svc.enforce(&ctx, "get_network_ip_availability", &json!({}))?;
     let n = svc.get_doc(Kind::Network, &id).await?;
     Ok(
         axum::Json(json!({"network_ip_availability": availability_of(&svc, &n).await?}))
@@ -700,7 +720,7 @@ async fn ip_availability(
 // ----- tags -----
 
 async fn tagged(svc: &Svc, ctx: &AuthContext, kind: Kind, id: &str) -> Result<Value> {
-    svc.get_owned(ctx, kind, id).await
+    svc.get_for_update(ctx, kind, id, &Map::new()).await
 }
 
 async fn save_tags(svc: &Svc, kind: Kind, mut doc: Value, tags: Vec<String>) -> Result<Value> {
@@ -716,8 +736,8 @@ async fn save_tags(svc: &Svc, kind: Kind, mut doc: Value, tags: Vec<String>) -> 
     tags.dedup();
     doc["tags"] = json!(tags);
     crate::service::touch_doc(&mut doc);
-    let mut tx = crate::store::Tx::begin(&svc.db).await?;
-    tx.update(kind, &doc).await?;
+    let mut tx = crate::store::Tx::begin(&svc.db);
+    tx.update(kind, &doc);
     tx.commit().await?;
     Ok(doc)
 }
@@ -748,16 +768,10 @@ async fn tags_replace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<TagsRequest>,
 ) -> Result<Response> {
     let doc = tagged(&svc, &ctx, kind, &id).await?;
-    let tags: Vec<String> = body["tags"]
-        .as_array()
-        .and_then(|a| a.iter().map(|t| t.as_str().map(str::to_owned)).collect())
-        .ok_or_else(|| {
-            Error::BadRequest("Invalid input for tags: a list of strings is required.".into())
-        })?;
-    let doc = save_tags(&svc, kind, doc, tags).await?;
+    let doc = save_tags(&svc, kind, doc, body.tags).await?;
     Ok(axum::Json(json!({"tags": tag_list(&doc)})).into_response())
 }
 

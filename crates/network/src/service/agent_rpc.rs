@@ -197,9 +197,10 @@ impl NetworkService {
             if unhosted && wants.contains(net["id"].as_str().unwrap_or_default()) {
                 let mut net = net;
                 net["_dhcp_agents"] = json!([agent_id]);
-                let mut tx = store::Tx::begin(&self.db).await?;
-                match tx.update(Kind::Network, &net).await {
-                    Ok(()) => tx.commit().await?,
+                let mut tx = store::Tx::begin(&self.db);
+                tx.update(Kind::Network, &net);
+                match tx.commit().await {
+                    Ok(()) => {}
                     // A user changed it meanwhile: the next sync picks it up.
                     Err(e) if e.status() == axum::http::StatusCode::CONFLICT => {}
                     Err(e) => return Err(e),
@@ -297,7 +298,7 @@ impl NetworkService {
             extra_dhcp_opts: json!([]),
         };
         let guard = self.alloc_lock.lock().await;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         let doc = self.build_port(spec, &mut tx, &mut HashSet::new()).await?;
         tx.commit().await?;
         drop(guard);
@@ -342,9 +343,10 @@ impl NetworkService {
         for mut r in store::list(&self.db, Kind::Router).await? {
             if r["_l3_agents"].as_array().is_none_or(|a| a.is_empty()) {
                 r["_l3_agents"] = json!([agent_id]);
-                let mut tx = store::Tx::begin(&self.db).await?;
-                match tx.update(Kind::Router, &r).await {
-                    Ok(()) => tx.commit().await?,
+                let mut tx = store::Tx::begin(&self.db);
+                tx.update(Kind::Router, &r);
+                match tx.commit().await {
+                    Ok(()) => {}
                     Err(e) if e.status() == axum::http::StatusCode::CONFLICT => {}
                     Err(e) => return Err(e),
                 }

@@ -17,7 +17,7 @@ impl NetworkService {
             .await?
             .into_iter()
             .find(|a| a["agent_type"] == agent_type && a["host"] == host);
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         let mut created = false;
         let doc = match existing {
             Some(mut a) => {
@@ -29,7 +29,7 @@ impl NetworkService {
                 if state.get("start_flag") == Some(&json!(true)) {
                     a["started_at"] = json!(beat);
                 }
-                tx.update(Kind::Agent, &a).await?;
+                tx.update(Kind::Agent, &a);
                 a
             }
             None => {
@@ -46,7 +46,7 @@ impl NetworkService {
                     "description": null, "availability_zone": az, "resources_synced": null,
                     "project_id": null,
                 });
-                tx.insert(Kind::Agent, &a).await?;
+                tx.insert(Kind::Agent, &a);
                 created = true;
                 a
             }
@@ -80,24 +80,13 @@ impl NetworkService {
             .and_then(|a| a["id"].as_str().map(str::to_owned)))
     }
 
-    pub fn require_admin(ctx: &AuthContext, action: &str) -> Result<()> {
-        if Self::is_admin(ctx) {
-            Ok(())
-        } else {
-            Err(
-                Error::Forbidden(format!("(rule:{action}) is disallowed by policy"))
-                    .typed("PolicyNotAuthorized"),
-            )
-        }
-    }
-
     pub async fn update_agent(
         &self,
         ctx: &AuthContext,
         id: &str,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        Self::require_admin(ctx, "update_agent")?;
+        self.enforce(ctx, "update_agent", &json!({}))?;
         check_known(body, &["admin_state_up"], "agent")?;
         let mut doc = self.get_doc(Kind::Agent, id).await?;
         if let Some(v) = opt_bool(body, "admin_state_up")? {
@@ -106,17 +95,17 @@ impl NetworkService {
         if let Some(v) = body.get("description") {
             doc["description"] = v.clone();
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.update(Kind::Agent, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.update(Kind::Agent, &doc);
         tx.commit().await?;
         Ok(doc)
     }
 
     pub async fn delete_agent(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        Self::require_admin(ctx, "delete_agent")?;
+        self.enforce(ctx, "delete_agent", &json!({}))?;
         self.get_doc(Kind::Agent, id).await?;
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.delete(Kind::Agent, id).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.delete(Kind::Agent, id);
         tx.commit().await?;
         Ok(())
     }
@@ -131,12 +120,14 @@ impl NetworkService {
         id: &str,
         add: bool,
     ) -> Result<()> {
-        Self::require_admin(ctx, "schedule")?;
-        let agent = self.get_doc(Kind::Agent, agent_id).await?;
-        let (want_type, field) = match kind {
-            Kind::Router => ("L3 agent", "_l3_agents"),
-            _ => ("DHCP agent", "_dhcp_agents"),
+        let (want_type, field, rule) = match (kind, add) {
+            (Kind::Router, true) => ("L3 agent", "_l3_agents", "create_l3-router"),
+            (Kind::Router, false) => ("L3 agent", "_l3_agents", "delete_l3-router"),
+            (_, true) => ("DHCP agent", "_dhcp_agents", "create_dhcp-network"),
+            (_, false) => ("DHCP agent", "_dhcp_agents", "delete_dhcp-network"),
         };
+        self.enforce(ctx, rule, &json!({}))?;
+        let agent = self.get_doc(Kind::Agent, agent_id).await?;
         if agent["agent_type"] != want_type {
             return Err(Error::Conflict(format!(
                 "Agent {agent_id} is not a {want_type}."
@@ -152,10 +143,20 @@ impl NetworkService {
             })
             .unwrap_or_default();
         if add {
-            if list.contains(&agent_id.to_owned()) {
+            if agent["admin_state_up"] != true {
                 return Err(Error::Conflict(format!(
-                    "The {} {id} is already hosted by agent {agent_id}.",
-                    kind.as_str()
+                    "Agent {agent_id} is administratively disabled."
+                )));
+            }
+            if list.iter().any(|a| a == agent_id) {
+                // Neutron: a router already on this L3 agent needs nothing
+                // more (the seed's `l3-agent-router-add` of an auto-scheduled
+                // router); a network already on a DHCP agent is a conflict.
+                if kind == Kind::Router {
+                    return Ok(());
+                }
+                return Err(Error::Conflict(format!(
+                    "The network {id} is already hosted by agent {agent_id}."
                 ))
                 .typed("NetworkHostedByDHCPAgent"));
             }
@@ -165,11 +166,6 @@ impl NetworkService {
                     list[0]
                 ))
                 .typed("RouterHostedByL3Agent"));
-            }
-            if agent["admin_state_up"] != true {
-                return Err(Error::Conflict(format!(
-                    "Agent {agent_id} is administratively disabled."
-                )));
             }
             list.push(agent_id.to_owned());
         } else {
@@ -183,8 +179,8 @@ impl NetworkService {
             }
         }
         doc[field] = json!(list);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.update(kind, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.update(kind, &doc);
         tx.commit().await?;
         self.notify(kind, "update", &doc).await;
         Ok(())

@@ -4,6 +4,7 @@
 
 mod agent_rpc;
 mod agents;
+mod authorize;
 mod networks;
 mod ports;
 mod quotas;
@@ -16,6 +17,7 @@ pub use quotas::QUOTA_RESOURCES;
 pub use subnets::pools_of as subnet_pools;
 pub use touch as touch_doc;
 
+use crate::policy::NetworkPolicy;
 use crate::store::{self, Kind};
 use ferrostack_bus::SharedBus;
 use ferrostack_core::auth::AuthContext;
@@ -27,6 +29,8 @@ use std::sync::Arc;
 
 pub struct NetworkService {
     pub db: Db,
+    /// Every authorization decision (Neutron's rules, `crate::policy`).
+    pub policy: NetworkPolicy,
     pub config: Config,
     pub bus: SharedBus,
     /// Serialises allocations that pick "the first free" value (IPs,
@@ -68,21 +72,26 @@ pub fn not_found(kind: Kind, id: &str) -> Error {
 }
 
 /// Documents related to the ones being shown: networks of subnets and
-/// ports, subnet ids of networks, rules of security groups.
+/// ports, subnet ids of networks, rules of security groups, owners of
+/// rules' security groups.
 #[derive(Default)]
 pub struct Related {
     networks: std::collections::HashMap<String, Value>,
     subnet_ids: std::collections::HashMap<String, Vec<Value>>,
     rules: std::collections::HashMap<String, Vec<Value>>,
+    group_projects: std::collections::HashMap<String, Value>,
 }
 
 /// Attributes every resource accepts, beside its own.
 const COMMON: &[&str] = &["name", "description", "tenant_id", "project_id", "tags"];
 
 impl NetworkService {
+    /// Fails when the operator's policy file cannot be read or parsed.
     pub async fn new(db: Db, config: Config, bus: SharedBus) -> Result<Arc<Self>> {
+        let policy = NetworkPolicy::load(&config.network.policy_file).map_err(Error::Internal)?;
         Ok(Arc::new(NetworkService {
             db,
+            policy,
             bus,
             alloc_lock: tokio::sync::Mutex::new(()),
             ip_hints: Default::default(),
@@ -90,10 +99,6 @@ impl NetworkService {
             nova: crate::nova::NovaNotifier::from_config(&config),
             config,
         }))
-    }
-
-    pub fn is_admin(ctx: &AuthContext) -> bool {
-        ctx.is_admin()
     }
 
     /// Publish a change for agents and metering (`port.create.end`, …).
@@ -123,10 +128,10 @@ impl NetworkService {
             if !change(&mut doc) {
                 return Ok(None);
             }
-            let mut tx = store::Tx::begin(&self.db).await?;
-            match tx.update(kind, &doc).await {
+            let mut tx = store::Tx::begin(&self.db);
+            tx.update(kind, &doc);
+            match tx.commit().await {
                 Ok(()) => {
-                    tx.commit().await?;
                     self.notify(kind, "update", &doc).await;
                     return Ok(Some(doc));
                 }
@@ -145,12 +150,6 @@ impl NetworkService {
         store::get(&self.db, kind, id)
             .await?
             .ok_or_else(|| not_found(kind, id))
-    }
-
-    /// Whether the caller sees a document (Neutron's ownership and sharing).
-    pub async fn visible(&self, ctx: &AuthContext, kind: Kind, doc: &Value) -> Result<bool> {
-        let related = self.related(kind, std::slice::from_ref(doc)).await?;
-        Ok(self.visible_with(ctx, kind, doc, &related))
     }
 
     /// The documents a visibility decision or a view needs besides the
@@ -176,6 +175,12 @@ impl NetworkService {
                     r.subnet_ids.entry(net).or_default().push(s["id"].clone());
                 }
             }
+            Kind::SecurityGroupRule => {
+                for g in store::list(&self.db, Kind::SecurityGroup).await? {
+                    let id = g["id"].as_str().unwrap_or_default().to_owned();
+                    r.group_projects.insert(id, g["project_id"].clone());
+                }
+            }
             Kind::SecurityGroup => {
                 for rule in store::list(&self.db, Kind::SecurityGroupRule).await? {
                     let sg = rule["security_group_id"]
@@ -188,60 +193,6 @@ impl NetworkService {
             _ => {}
         }
         Ok(r)
-    }
-
-    pub fn visible_with(
-        &self,
-        ctx: &AuthContext,
-        kind: Kind,
-        doc: &Value,
-        related: &Related,
-    ) -> bool {
-        if Self::is_admin(ctx) {
-            return true;
-        }
-        let own = doc["project_id"]
-            .as_str()
-            .is_some_and(|p| Some(p) == ctx.project_id.as_deref());
-        let network = || {
-            related
-                .networks
-                .get(doc["network_id"].as_str().unwrap_or_default())
-        };
-        match kind {
-            Kind::Network => own || doc["shared"] == true || doc["router:external"] == true,
-            // Subnets of external networks stay private unless shared.
-            Kind::Subnet => own || network().is_some_and(|n| n["shared"] == true),
-            Kind::Port => {
-                own || network()
-                    .is_some_and(|n| n["project_id"].as_str() == ctx.project_id.as_deref())
-            }
-            Kind::Agent => false,
-            _ => own,
-        }
-    }
-
-    /// The document, if the caller may see it; 404 otherwise.
-    pub async fn get_visible(&self, ctx: &AuthContext, kind: Kind, id: &str) -> Result<Value> {
-        let doc = self.get_doc(kind, id).await?;
-        if !self.visible(ctx, kind, &doc).await? {
-            return Err(not_found(kind, id));
-        }
-        Ok(doc)
-    }
-
-    /// The document, for a change only its owner (or an admin) may make:
-    /// 404 if invisible, 403 if visible but not owned.
-    pub async fn get_owned(&self, ctx: &AuthContext, kind: Kind, id: &str) -> Result<Value> {
-        let doc = self.get_visible(ctx, kind, id).await?;
-        if !Self::is_admin(ctx) && doc["project_id"].as_str() != ctx.project_id.as_deref() {
-            return Err(Error::Forbidden(format!(
-                "(rule:update_{kind}) is disallowed by policy",
-                kind = kind.as_str()
-            ))
-            .typed("PolicyNotAuthorized"));
-        }
-        Ok(doc)
     }
 
     /// The public view: computed attributes added, internal and admin-only ones removed.
@@ -257,45 +208,30 @@ impl NetworkService {
         mut doc: Value,
         related: &Related,
     ) -> Value {
-        let admin = Self::is_admin(ctx);
         let id = doc["id"].as_str().unwrap_or_default().to_owned();
-        let hidden: &[&str] = match kind {
+        match kind {
             Kind::Network => {
                 doc["subnets"] =
                     Value::Array(related.subnet_ids.get(&id).cloned().unwrap_or_default());
-                if admin {
-                    &[]
-                } else {
-                    &[
-                        "provider:network_type",
-                        "provider:physical_network",
-                        "provider:segmentation_id",
-                    ]
-                }
             }
-            Kind::Port if !admin => &[
-                "binding:host_id",
-                "binding:profile",
-                "binding:vif_type",
-                "binding:vif_details",
-            ],
             Kind::SecurityGroup => {
                 doc["security_group_rules"] =
                     Value::Array(related.rules.get(&id).cloned().unwrap_or_default());
-                &[]
             }
-            Kind::Agent => {
-                doc["alive"] = json!(self.is_alive(&doc));
-                &[]
-            }
-            _ => &[],
-        };
+            Kind::Agent => doc["alive"] = json!(self.is_alive(&doc)),
+            _ => {}
+        }
+        // Attributes with a `get_<kind>:<attribute>` rule (provider:*,
+        // binding:*) only for callers it allows.
+        let target = self.policy_target(kind, &doc, related);
         if let Some(o) = doc.as_object_mut() {
-            for k in hidden {
-                o.remove(*k);
-            }
-            // Internal bookkeeping never leaves the service.
-            o.retain(|k, _| !k.starts_with('_'));
+            o.retain(|k, _| {
+                // Internal bookkeeping never leaves the service.
+                !k.starts_with('_')
+                    && self
+                        .policy
+                        .attribute_visible(kind.as_str(), k, ctx, &target)
+            });
         }
         doc
     }
@@ -309,7 +245,7 @@ impl NetworkService {
     ) -> Result<Map<String, Value>> {
         let project = match (body.get("project_id"), body.get("tenant_id")) {
             (Some(Value::String(p)), _) | (None, Some(Value::String(p))) => {
-                if !Self::is_admin(ctx) && Some(p.as_str()) != ctx.project_id.as_deref() {
+                if !self.policy.is_admin(ctx) && Some(p.as_str()) != ctx.project_id.as_deref() {
                     return Err(Error::Forbidden(format!(
                         "(rule:create_{kind}:tenant_id) is disallowed by policy: only an admin creates resources for another project"
                     )).typed("PolicyNotAuthorized"));
@@ -346,16 +282,15 @@ impl NetworkService {
         Ok(m)
     }
 
-    /// Quota check before a create (409 OverQuota when exceeded).
-    pub async fn check_quota(&self, kind: Kind, project: &str) -> Result<()> {
-        let limit = self.quota_limit(project, kind).await?;
-        if limit >= 0 && store::count_for_project(&self.db, kind, project).await? >= limit {
-            return Err(Error::Conflict(format!(
-                "Quota exceeded for resources: ['{}'].",
-                kind.as_str()
-            ))
-            .typed("OverQuota"));
-        }
+    /// The create in `tx` must leave `project` within its `kind` quota;
+    /// checked atomically with the insert when `tx` commits (409 OverQuota).
+    pub async fn limit_quota(
+        &self,
+        tx: &mut store::Tx<'_>,
+        kind: Kind,
+        project: &str,
+    ) -> Result<()> {
+        tx.within_quota(kind, project, self.quota_limit(project, kind).await?);
         Ok(())
     }
 }

@@ -61,30 +61,10 @@ impl NetworkService {
         body: &Map<String, Value>,
     ) -> Result<Value> {
         check_known(body, KNOWN, "network")?;
-        let admin = Self::is_admin(ctx);
-        for k in [
-            "provider:network_type",
-            "provider:physical_network",
-            "provider:segmentation_id",
-            "router:external",
-        ] {
-            if body.contains_key(k) && !admin {
-                return Err(Error::Forbidden(format!(
-                    "(rule:create_network:{k}) is disallowed by policy"
-                ))
-                .typed("PolicyNotAuthorized"));
-            }
-        }
         let shared = opt_bool(body, "shared")?.unwrap_or(false);
-        if shared && !admin {
-            return Err(Error::Forbidden(
-                "(rule:create_network:shared) is disallowed by policy".into(),
-            )
-            .typed("PolicyNotAuthorized"));
-        }
         let mut doc = self.base_doc(ctx, body, "network")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
-        self.check_quota(Kind::Network, &project).await?;
+        self.authorize_create(ctx, Kind::Network, &project, None, body)?;
         let id = doc["id"].as_str().expect("id").to_owned();
 
         // Segment: the requested provider attributes, else the tenant type.
@@ -245,12 +225,12 @@ impl NetworkService {
         doc.insert("subnets".into(), json!([]));
         let doc = Value::Object(doc);
 
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::Network, &project).await?;
         if let Some(s) = seg_id {
-            tx.allocate_segment(&network_type, &phys_key, s, &id)
-                .await?;
+            tx.allocate_segment(&network_type, &phys_key, s, &id);
         }
-        tx.insert(Kind::Network, &doc).await?;
+        tx.insert(Kind::Network, &doc);
         tx.commit().await?;
         drop(_guard);
         self.notify(Kind::Network, "create", &doc).await;
@@ -264,26 +244,17 @@ impl NetworkService {
         body: &Map<String, Value>,
     ) -> Result<Value> {
         check_known(body, KNOWN, "network")?;
-        let mut doc = self.get_owned(ctx, Kind::Network, id).await?;
-        let admin = Self::is_admin(ctx);
+        let mut doc = self.get_for_update(ctx, Kind::Network, id, body).await?;
         for k in [
             "provider:network_type",
             "provider:physical_network",
             "provider:segmentation_id",
         ] {
-            if body.contains_key(k) {
-                if !admin {
-                    return Err(Error::Forbidden(format!(
-                        "(rule:update_network:{k}) is disallowed by policy"
-                    ))
-                    .typed("PolicyNotAuthorized"));
-                }
-                if body[k] != doc[k] {
-                    return Err(Error::BadRequest(format!(
-                        "Invalid input: {k} cannot be updated."
-                    ))
-                    .typed("InvalidInput"));
-                }
+            if body.contains_key(k) && body[k] != doc[k] {
+                return Err(
+                    Error::BadRequest(format!("Invalid input: {k} cannot be updated."))
+                        .typed("InvalidInput"),
+                );
             }
         }
         update_common(&mut doc, body, "network")?;
@@ -291,12 +262,6 @@ impl NetworkService {
             doc["admin_state_up"] = json!(v);
         }
         if let Some(v) = opt_bool(body, "shared")? {
-            if !admin {
-                return Err(Error::Forbidden(
-                    "(rule:update_network:shared) is disallowed by policy".into(),
-                )
-                .typed("PolicyNotAuthorized"));
-            }
             if !v && doc["shared"] == true {
                 // Refuse unsharing while other projects have ports on it.
                 let owner = doc["project_id"].clone();
@@ -318,12 +283,6 @@ impl NetworkService {
             doc["shared"] = json!(v);
         }
         if let Some(v) = opt_bool(body, "router:external")? {
-            if !admin {
-                return Err(Error::Forbidden(
-                    "(rule:update_network:router:external) is disallowed by policy".into(),
-                )
-                .typed("PolicyNotAuthorized"));
-            }
             doc["router:external"] = json!(v);
         }
         if let Some(v) = opt_bool(body, "port_security_enabled")? {
@@ -343,8 +302,8 @@ impl NetworkService {
             doc["mtu"] = json!(m);
         }
         touch(&mut doc);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.update(Kind::Network, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.update(Kind::Network, &doc);
         tx.commit().await?;
         self.notify(Kind::Network, "update", &doc).await;
         Ok(doc)
@@ -352,7 +311,7 @@ impl NetworkService {
 
     /// A network with ports (other than its own DHCP ports) is in use: 409.
     pub async fn delete_network(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        let doc = self.get_owned(ctx, Kind::Network, id).await?;
+        let doc = self.get_for_delete(ctx, Kind::Network, id).await?;
         // Unassociated floating IPs of an external network go with it.
         for f in store::list(&self.db, Kind::FloatingIp).await? {
             if f["floating_network_id"] == id && f["port_id"].is_null() {
@@ -370,23 +329,22 @@ impl NetworkService {
                 "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
             )).typed("NetworkInUse"));
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         for p in &ports {
             let pid = p["id"].as_str().unwrap_or_default();
-            tx.release_port_ips(pid).await?;
-            tx.release_mac(pid).await?;
-            tx.delete(Kind::Port, pid).await?;
+            tx.release_port_ips(pid);
+            tx.release_mac(pid);
+            tx.delete(Kind::Port, pid);
         }
         for s in store::list(&self.db, Kind::Subnet)
             .await?
             .into_iter()
             .filter(|s| s["network_id"] == id)
         {
-            tx.delete(Kind::Subnet, s["id"].as_str().unwrap_or_default())
-                .await?;
+            tx.delete(Kind::Subnet, s["id"].as_str().unwrap_or_default());
         }
-        tx.release_segments(id).await?;
-        tx.delete(Kind::Network, id).await?;
+        tx.release_segments(id);
+        tx.delete(Kind::Network, id);
         tx.commit().await?;
         self.notify(Kind::Network, "delete", &doc).await;
         Ok(())

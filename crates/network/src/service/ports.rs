@@ -293,11 +293,10 @@ impl NetworkService {
                 &ip,
                 s["id"].as_str().unwrap_or_default(),
                 &id,
-            )
-            .await?;
+            );
             taken.insert((spec.network_id.clone(), ip));
         }
-        tx.allocate_mac(&spec.network_id, &mac, &id).await?;
+        tx.allocate_mac(&spec.network_id, &mac, &id);
         let (vif_type, vif_details) = vif(&spec.binding_host);
         let t = now();
         let doc = json!({
@@ -310,7 +309,7 @@ impl NetworkService {
             "binding:vif_type": vif_type, "binding:vif_details": vif_details, "binding:vnic_type": spec.vnic_type,
             "extra_dhcp_opts": if spec.extra_dhcp_opts.is_null() { json!([]) } else { spec.extra_dhcp_opts }, "tags": [], "created_at": t, "updated_at": t, "revision_number": 0,
         });
-        tx.insert(Kind::Port, &doc).await?;
+        tx.insert(Kind::Port, &doc);
         Ok(doc)
     }
 
@@ -370,54 +369,18 @@ impl NetworkService {
         }
     }
 
-    /// What only an admin or the network's owner may set on a port (Neutron's
-    /// `admin_or_network_owner` rules): chosen addresses, port security,
-    /// address pairs, `network:*` owners; and a router as device must be the
-    /// caller's own.
-    async fn check_port_privileges(
+    /// A router named as a port's device must be the caller's own (Neutron's
+    /// plugin check, for non-admins).
+    async fn check_router_device(
         &self,
         ctx: &AuthContext,
-        net: &Value,
         body: &Map<String, Value>,
-        action: &str,
     ) -> Result<()> {
-        let privileged =
-            Self::is_admin(ctx) || net["project_id"].as_str() == ctx.project_id.as_deref();
-        let chooses_address = body
-            .get("fixed_ips")
-            .and_then(Value::as_array)
-            .is_some_and(|ips| ips.iter().any(|f| f.get("ip_address").is_some()));
-        let owner_is_network = body
-            .get("device_owner")
-            .and_then(Value::as_str)
-            .is_some_and(|o| o.starts_with("network:"));
-        let checks = [
-            ("fixed_ips:ip_address", chooses_address),
-            (
-                "port_security_enabled",
-                body.contains_key("port_security_enabled"),
-            ),
-            (
-                "allowed_address_pairs",
-                body.get("allowed_address_pairs")
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| !a.is_empty()),
-            ),
-            ("device_owner", owner_is_network),
-        ];
-        for (attr, used) in checks {
-            if used && !privileged {
-                return Err(Error::Forbidden(format!(
-                    "(rule:{action}_port:{attr}) is disallowed by policy"
-                ))
-                .typed("PolicyNotAuthorized"));
-            }
-        }
         if let (Some(owner), Some(device)) = (
             body.get("device_owner").and_then(Value::as_str),
             body.get("device_id").and_then(Value::as_str),
         ) {
-            if owner.starts_with("network:router") && !device.is_empty() && !Self::is_admin(ctx) {
+            if owner.starts_with("network:router") && !device.is_empty() && !self.is_admin(ctx) {
                 let router = store::get(&self.db, Kind::Router, device).await?;
                 if router.is_none_or(|r| r["project_id"].as_str() != ctx.project_id.as_deref()) {
                     return Err(Error::Conflict(format!(
@@ -459,32 +422,9 @@ impl NetworkService {
         let net = self.get_visible(ctx, Kind::Network, &network_id).await?;
         let base = self.base_doc(ctx, body, "port")?;
         let project = base["project_id"].as_str().expect("project").to_owned();
-        let admin = Self::is_admin(ctx);
-        let net_owner = net["project_id"].as_str() == ctx.project_id.as_deref();
-        for k in ["binding:host_id", "binding:profile"] {
-            if body.contains_key(k) && !admin {
-                return Err(Error::Forbidden(format!(
-                    "(rule:create_port:{k}) is disallowed by policy"
-                ))
-                .typed("PolicyNotAuthorized"));
-            }
-        }
-        if body.contains_key("mac_address") && !(admin || net_owner) {
-            return Err(Error::Forbidden(
-                "(rule:create_port:mac_address) is disallowed by policy".into(),
-            )
-            .typed("PolicyNotAuthorized"));
-        }
+        self.authorize_create(ctx, Kind::Port, &project, Some(&net), body)?;
+        self.check_router_device(ctx, body).await?;
         let device_owner = opt_string(body, "device_owner", "port", 255)?.unwrap_or_default();
-        if device_owner.starts_with("network:") && !(admin || net_owner) {
-            return Err(Error::Forbidden(
-                "(rule:create_port:device_owner) is disallowed by policy".into(),
-            )
-            .typed("PolicyNotAuthorized"));
-        }
-        self.check_port_privileges(ctx, &net, body, "create")
-            .await?;
-        self.check_quota(Kind::Port, &project).await?;
         let fixed_ips = match body.get("fixed_ips") {
             None | Some(Value::Null) => None,
             Some(Value::Array(a)) => Some(a.clone()),
@@ -541,7 +481,9 @@ impl NetworkService {
             extra_dhcp_opts: dhcp_opts(body.get("extra_dhcp_opts"))?,
         };
         let guard = self.alloc_lock.lock().await;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::Port, &spec.project_id)
+            .await?;
         let doc = self.build_port(spec, &mut tx, &mut HashSet::new()).await?;
         tx.commit().await?;
         drop(guard);
@@ -556,8 +498,7 @@ impl NetworkService {
         body: &Map<String, Value>,
     ) -> Result<Value> {
         check_known(body, KNOWN, "port")?;
-        let mut doc = self.get_owned(ctx, Kind::Port, id).await?;
-        let admin = Self::is_admin(ctx);
+        let mut doc = self.get_for_update(ctx, Kind::Port, id, body).await?;
         update_common(&mut doc, body, "port")?;
         if let Some(v) = body.get("network_id") {
             if v != &doc["network_id"] {
@@ -566,25 +507,10 @@ impl NetworkService {
                 ));
             }
         }
-        for k in ["binding:host_id", "binding:profile", "status"] {
-            if body.contains_key(k) && !admin {
-                return Err(Error::Forbidden(format!(
-                    "(rule:update_port:{k}) is disallowed by policy"
-                ))
-                .typed("PolicyNotAuthorized"));
-            }
-        }
         if let Some(v) = opt_bool(body, "admin_state_up")? {
             doc["admin_state_up"] = json!(v);
         }
-        let net = self
-            .get_doc(
-                Kind::Network,
-                doc["network_id"].as_str().unwrap_or_default(),
-            )
-            .await?;
-        self.check_port_privileges(ctx, &net, body, "update")
-            .await?;
+        self.check_router_device(ctx, body).await?;
         for k in ["device_id", "device_owner"] {
             if let Some(v) = opt_string(body, k, "port", 255)? {
                 doc[k] = json!(v);
@@ -660,27 +586,20 @@ impl NetworkService {
             doc["status"] = json!(s);
         }
         let guard = self.alloc_lock.lock().await;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         if let Some(m) = opt_string(body, "mac_address", "port", 17)? {
             if m != doc["mac_address"] {
-                if !admin {
-                    return Err(Error::Forbidden(
-                        "(rule:update_port:mac_address) is disallowed by policy".into(),
-                    )
-                    .typed("PolicyNotAuthorized"));
-                }
                 if !doc["binding:host_id"].as_str().unwrap_or("").is_empty() {
                     return Err(Error::Conflict(format!(
                         "Port {id} is bound: its MAC address cannot change."
                     )));
                 }
-                tx.release_mac(id).await?;
+                tx.release_mac(id);
                 tx.allocate_mac(
                     doc["network_id"].as_str().unwrap_or_default(),
                     &m.to_ascii_lowercase(),
                     id,
-                )
-                .await?;
+                );
                 doc["mac_address"] = json!(m.to_ascii_lowercase());
             }
         }
@@ -689,7 +608,7 @@ impl NetworkService {
             let reqs = f.as_array().cloned().ok_or_else(|| {
                 Error::BadRequest("Invalid input for fixed_ips. Reason: must be a list.".into())
             })?;
-            tx.release_port_ips(id).await?;
+            tx.release_port_ips(id);
             self.note_released(&doc);
             let spec = PortSpec {
                 project_id: doc["project_id"].as_str().unwrap_or_default().to_owned(),
@@ -709,7 +628,7 @@ impl NetworkService {
             doc["fixed_ips"] = scratch;
         }
         touch(&mut doc);
-        tx.update(Kind::Port, &doc).await?;
+        tx.update(Kind::Port, &doc);
         tx.commit().await?;
         drop(guard);
         self.notify(Kind::Port, "update", &doc).await;
@@ -805,8 +724,7 @@ impl NetworkService {
                 &c.ip(a),
                 subnet["id"].as_str().unwrap_or_default(),
                 port_id,
-            )
-            .await?;
+            );
             out.push(json!({"subnet_id": subnet["id"], "ip_address": c.ip(a)}));
         }
         Ok(Value::Array(out))
@@ -814,7 +732,7 @@ impl NetworkService {
 
     /// Ports owned by routers and floating IPs are removed through those APIs.
     pub async fn delete_port(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        let doc = self.get_owned(ctx, Kind::Port, id).await?;
+        let doc = self.get_for_delete(ctx, Kind::Port, id).await?;
         let owner = doc["device_owner"].as_str().unwrap_or("");
         if matches!(
             owner,
@@ -828,7 +746,7 @@ impl NetworkService {
             ))
             .typed("ServicePortInUse"));
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         self.remove_port(&mut tx, &doc).await?;
         tx.commit().await?;
         self.notify(Kind::Port, "delete", &doc).await;
@@ -848,11 +766,11 @@ impl NetworkService {
             f["router_id"] = Value::Null;
             f["status"] = json!("DOWN");
             touch(&mut f);
-            tx.update(Kind::FloatingIp, &f).await?;
+            tx.update(Kind::FloatingIp, &f);
         }
-        tx.release_port_ips(id).await?;
-        tx.release_mac(id).await?;
-        tx.delete(Kind::Port, id).await?;
+        tx.release_port_ips(id);
+        tx.release_mac(id);
+        tx.delete(Kind::Port, id);
         self.note_released(doc);
         Ok(())
     }

@@ -43,15 +43,14 @@ impl NetworkService {
         Ok(self.quota(project).await?[name].as_i64().unwrap_or(-1))
     }
 
-    pub async fn set_quota(&self, ctx: &AuthContext, project: &str, body: &Value) -> Result<Value> {
-        Self::require_admin(ctx, "update_quota")?;
-        let q = body
-            .get("quota")
-            .and_then(Value::as_object)
-            .ok_or_else(|| {
-                Error::BadRequest("Invalid input: 'quota' is required.".into())
-                    .typed("InvalidInput")
-            })?;
+    /// Set a project's limits (`q`: resource name → limit, and `force`).
+    pub async fn set_quota(
+        &self,
+        ctx: &AuthContext,
+        project: &str,
+        q: &Map<String, Value>,
+    ) -> Result<Value> {
+        self.enforce(ctx, "update_quota", &json!({"project_id": project}))?;
         let mut limits = store::get(&self.db, Kind::Quota, project)
             .await?
             .map(|d| d["limits"].clone())
@@ -90,20 +89,20 @@ impl NetworkService {
         }
         let doc = json!({"id": project, "project_id": project, "limits": limits});
         let exists = store::get(&self.db, Kind::Quota, project).await?.is_some();
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         if exists {
-            tx.update(Kind::Quota, &doc).await?;
+            tx.update(Kind::Quota, &doc);
         } else {
-            tx.insert(Kind::Quota, &doc).await?;
+            tx.insert(Kind::Quota, &doc);
         }
         tx.commit().await?;
         self.quota(project).await
     }
 
     pub async fn reset_quota(&self, ctx: &AuthContext, project: &str) -> Result<()> {
-        Self::require_admin(ctx, "delete_quota")?;
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.delete(Kind::Quota, project).await?;
+        self.enforce(ctx, "delete_quota", &json!({"project_id": project}))?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.delete(Kind::Quota, project);
         tx.commit().await
     }
 

@@ -51,17 +51,6 @@ impl NetworkService {
             .get("network_id")
             .and_then(Value::as_str)
             .filter(|_| !info.is_null());
-        let admin = Self::is_admin(ctx);
-        if info.get("enable_snat").is_some() && !admin {
-            return Err(Error::Forbidden(
-                "(rule:update_router:external_gateway_info:enable_snat) is disallowed by policy"
-                    .into(),
-            )
-            .typed("PolicyNotAuthorized"));
-        }
-        if info.get("external_fixed_ips").is_some() && !admin {
-            return Err(Error::Forbidden("(rule:update_router:external_gateway_info:external_fixed_ips) is disallowed by policy".into()).typed("PolicyNotAuthorized"));
-        }
         let same_net = new_net.is_some()
             && old
                 .first()
@@ -179,7 +168,7 @@ impl NetworkService {
         }
         let mut doc = self.base_doc(ctx, body, "router")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
-        self.check_quota(Kind::Router, &project).await?;
+        self.authorize_create(ctx, Kind::Router, &project, None, body)?;
         doc.insert(
             "admin_state_up".into(),
             json!(opt_bool(body, "admin_state_up")?.unwrap_or(true)),
@@ -197,14 +186,15 @@ impl NetworkService {
         doc.insert("_l3_agents".into(), json!([]));
         let mut doc = Value::Object(doc);
         let guard = self.alloc_lock.lock().await;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::Router, &project).await?;
         if let Some(info) = body.get("external_gateway_info").filter(|v| !v.is_null()) {
             self.set_gateway(ctx, &mut doc, info, &mut tx).await?;
         }
         if let Some(a) = self.pick_agent("L3 agent").await? {
             doc["_l3_agents"] = json!([a]);
         }
-        tx.insert(Kind::Router, &doc).await?;
+        tx.insert(Kind::Router, &doc);
         tx.commit().await?;
         drop(guard);
         self.notify(Kind::Router, "create", &doc).await;
@@ -218,7 +208,7 @@ impl NetworkService {
         body: &Map<String, Value>,
     ) -> Result<Value> {
         check_known(body, ROUTER_KNOWN, "router")?;
-        let mut doc = self.get_owned(ctx, Kind::Router, id).await?;
+        let mut doc = self.get_for_update(ctx, Kind::Router, id, body).await?;
         update_common(&mut doc, body, "router")?;
         if let Some(v) = opt_bool(body, "admin_state_up")? {
             doc["admin_state_up"] = json!(v);
@@ -232,7 +222,7 @@ impl NetworkService {
             }
         }
         let guard = self.alloc_lock.lock().await;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         if let Some(info) = body.get("external_gateway_info") {
             self.set_gateway(ctx, &mut doc, info, &mut tx).await?;
         }
@@ -245,7 +235,7 @@ impl NetworkService {
             };
         }
         touch(&mut doc);
-        tx.update(Kind::Router, &doc).await?;
+        tx.update(Kind::Router, &doc);
         tx.commit().await?;
         drop(guard);
         self.notify(Kind::Router, "update", &doc).await;
@@ -253,7 +243,7 @@ impl NetworkService {
     }
 
     pub async fn delete_router(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        let doc = self.get_owned(ctx, Kind::Router, id).await?;
+        let doc = self.get_for_delete(ctx, Kind::Router, id).await?;
         let ports = store::list(&self.db, Kind::Port).await?;
         if !Self::router_ports(&ports, id, "network:router_interface").is_empty() {
             return Err(
@@ -270,11 +260,11 @@ impl NetworkService {
             ))
             .typed("RouterInUse"));
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         for p in Self::router_ports(&ports, id, "network:router_gateway") {
             self.remove_port(&mut tx, &p).await?;
         }
-        tx.delete(Kind::Router, id).await?;
+        tx.delete(Kind::Router, id);
         tx.commit().await?;
         self.notify(Kind::Router, "delete", &doc).await;
         Ok(())
@@ -285,15 +275,15 @@ impl NetworkService {
         &self,
         ctx: &AuthContext,
         id: &str,
-        body: &Value,
+        subnet_id: Option<&str>,
+        port_id: Option<&str>,
     ) -> Result<Value> {
-        let router = self.get_owned(ctx, Kind::Router, id).await?;
-        let subnet_id = body.get("subnet_id").and_then(Value::as_str);
-        let port_id = body.get("port_id").and_then(Value::as_str);
+        let router = self.get_visible(ctx, Kind::Router, id).await?;
+        self.enforce(ctx, "add_router_interface", &router)?;
         let ports = store::list(&self.db, Kind::Port).await?;
         let existing = Self::router_ports(&ports, id, "network:router_interface");
         let guard = self.alloc_lock.lock().await;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         let port = match (subnet_id, port_id) {
             (Some(_), Some(_)) => {
                 return Err(Error::BadRequest(
@@ -309,7 +299,7 @@ impl NetworkService {
             }
             (Some(sid), None) => {
                 let subnet = self.get_visible(ctx, Kind::Subnet, sid).await?;
-                if !Self::is_admin(ctx) && subnet["project_id"] != router["project_id"] {
+                if !self.is_admin(ctx) && subnet["project_id"] != router["project_id"] {
                     return Err(Error::BadRequest(format!(
                         "Bad router request: Cannot add interface to router {id} because subnet {sid} is not owned by project making the request."
                     ))
@@ -380,7 +370,7 @@ impl NetworkService {
                 port["security_groups"] = json!([]);
                 port["port_security_enabled"] = json!(false);
                 touch(&mut port);
-                tx.update(Kind::Port, &port).await?;
+                tx.update(Kind::Port, &port);
                 port
             }
         };
@@ -434,11 +424,11 @@ impl NetworkService {
         &self,
         ctx: &AuthContext,
         id: &str,
-        body: &Value,
+        subnet_id: Option<&str>,
+        port_id: Option<&str>,
     ) -> Result<Value> {
-        let router = self.get_owned(ctx, Kind::Router, id).await?;
-        let subnet_id = body.get("subnet_id").and_then(Value::as_str);
-        let port_id = body.get("port_id").and_then(Value::as_str);
+        let router = self.get_visible(ctx, Kind::Router, id).await?;
+        self.enforce(ctx, "remove_router_interface", &router)?;
         if subnet_id.is_none() && port_id.is_none() {
             return Err(Error::BadRequest(
                 "Bad router request: Either subnet_id or port_id must be specified".into(),
@@ -497,7 +487,7 @@ impl NetworkService {
                 }
             }
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         self.remove_port(&mut tx, &port).await?;
         tx.commit().await?;
         self.notify(Kind::Port, "delete", &port).await;
@@ -582,7 +572,7 @@ impl NetworkService {
             }
             Some(pid) => {
                 let port = self.get_visible(ctx, Kind::Port, pid).await?;
-                if !Self::is_admin(ctx) && port["project_id"] != fip["project_id"] {
+                if !self.is_admin(ctx) && port["project_id"] != fip["project_id"] {
                     return Err(not_found(Kind::Port, pid));
                 }
                 let ext = fip["floating_network_id"]
@@ -638,16 +628,10 @@ impl NetworkService {
         let mut doc = self.base_doc(ctx, body, "floatingip")?;
         doc.remove("name");
         let project = doc["project_id"].as_str().expect("project").to_owned();
-        self.check_quota(Kind::FloatingIp, &project).await?;
+        self.authorize_create(ctx, Kind::FloatingIp, &project, None, body)?;
         let id = doc["id"].as_str().expect("id").to_owned();
         let mut fixed = Vec::new();
         if let Some(ip) = body.get("floating_ip_address").and_then(Value::as_str) {
-            if !Self::is_admin(ctx) {
-                return Err(Error::Forbidden(
-                    "(rule:create_floatingip:floating_ip_address) is disallowed by policy".into(),
-                )
-                .typed("PolicyNotAuthorized"));
-            }
             let mut f = json!({"ip_address": ip});
             if let Some(s) = body.get("subnet_id") {
                 f["subnet_id"] = s.clone();
@@ -657,7 +641,9 @@ impl NetworkService {
             fixed.push(json!({"subnet_id": s}));
         }
         let guard = self.alloc_lock.lock().await;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::FloatingIp, &project)
+            .await?;
         let v4_subnet = store::list(&self.db, Kind::Subnet)
             .await?
             .into_iter()
@@ -714,7 +700,7 @@ impl NetworkService {
             )
             .await?;
         }
-        tx.insert(Kind::FloatingIp, &doc).await?;
+        tx.insert(Kind::FloatingIp, &doc);
         tx.commit().await?;
         drop(guard);
         self.notify(Kind::FloatingIp, "create", &doc).await;
@@ -730,7 +716,7 @@ impl NetworkService {
         body: &Map<String, Value>,
     ) -> Result<Value> {
         check_known(body, FIP_KNOWN, "floatingip")?;
-        let mut doc = self.get_owned(ctx, Kind::FloatingIp, id).await?;
+        let mut doc = self.get_for_update(ctx, Kind::FloatingIp, id, body).await?;
         let old_port = doc["port_id"].as_str().map(str::to_owned);
         if let Some(v) = opt_string(body, "description", "floatingip", 255)? {
             doc["description"] = json!(v);
@@ -759,8 +745,8 @@ impl NetworkService {
                 .await?;
         }
         touch(&mut doc);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.update(Kind::FloatingIp, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.update(Kind::FloatingIp, &doc);
         tx.commit().await?;
         self.notify(Kind::FloatingIp, "update", &doc).await;
         if old_port.as_deref() != doc["port_id"].as_str() {
@@ -771,8 +757,8 @@ impl NetworkService {
     }
 
     pub async fn delete_floatingip(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        let doc = self.get_owned(ctx, Kind::FloatingIp, id).await?;
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let doc = self.get_for_delete(ctx, Kind::FloatingIp, id).await?;
+        let mut tx = store::Tx::begin(&self.db);
         if let Some(p) = store::get(
             &self.db,
             Kind::Port,
@@ -780,14 +766,12 @@ impl NetworkService {
         )
         .await?
         {
-            tx.release_port_ips(p["id"].as_str().unwrap_or_default())
-                .await?;
-            tx.release_mac(p["id"].as_str().unwrap_or_default()).await?;
-            tx.delete(Kind::Port, p["id"].as_str().unwrap_or_default())
-                .await?;
+            tx.release_port_ips(p["id"].as_str().unwrap_or_default());
+            tx.release_mac(p["id"].as_str().unwrap_or_default());
+            tx.delete(Kind::Port, p["id"].as_str().unwrap_or_default());
             self.note_released(&p);
         }
-        tx.delete(Kind::FloatingIp, id).await?;
+        tx.delete(Kind::FloatingIp, id);
         tx.commit().await?;
         self.notify(Kind::FloatingIp, "delete", &doc).await;
         self.tell_nova_addresses_changed(&[doc["port_id"].as_str()])

@@ -82,8 +82,8 @@ impl NetworkService {
             "project_id": project, "stateful": true, "shared": false, "tags": [], "created_at": t,
             "updated_at": t, "revision_number": 0,
         });
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.insert(Kind::SecurityGroup, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.insert(Kind::SecurityGroup, &doc);
         for (dir, eth, remote) in [
             ("egress", "IPv4", None),
             ("egress", "IPv6", None),
@@ -93,8 +93,7 @@ impl NetworkService {
             tx.insert(
                 Kind::SecurityGroupRule,
                 &rule_doc(project, &id, dir, eth, remote),
-            )
-            .await?;
+            );
         }
         match tx.commit().await {
             Ok(()) => {}
@@ -121,6 +120,7 @@ impl NetworkService {
         check_known(body, SG_KNOWN, "security_group")?;
         let mut doc = self.base_doc(ctx, body, "security_group")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
+        self.authorize_create(ctx, Kind::SecurityGroup, &project, None, body)?;
         if doc["name"] == "default" {
             self.ensure_default_security_group(&project).await?;
             return Err(
@@ -129,7 +129,6 @@ impl NetworkService {
             );
         }
         self.ensure_default_security_group(&project).await?;
-        self.check_quota(Kind::SecurityGroup, &project).await?;
         doc.insert(
             "stateful".into(),
             json!(opt_bool(body, "stateful")?.unwrap_or(true)),
@@ -137,14 +136,15 @@ impl NetworkService {
         doc.insert("shared".into(), json!(false));
         let doc = Value::Object(doc);
         let id = doc["id"].as_str().expect("id").to_owned();
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.insert(Kind::SecurityGroup, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::SecurityGroup, &project)
+            .await?;
+        tx.insert(Kind::SecurityGroup, &doc);
         for eth in ["IPv4", "IPv6"] {
             tx.insert(
                 Kind::SecurityGroupRule,
                 &rule_doc(&project, &id, "egress", eth, None),
-            )
-            .await?;
+            );
         }
         tx.commit().await?;
         self.notify(Kind::SecurityGroup, "create", &doc).await;
@@ -158,7 +158,9 @@ impl NetworkService {
         body: &Map<String, Value>,
     ) -> Result<Value> {
         check_known(body, SG_KNOWN, "security_group")?;
-        let mut doc = self.get_owned(ctx, Kind::SecurityGroup, id).await?;
+        let mut doc = self
+            .get_for_update(ctx, Kind::SecurityGroup, id, body)
+            .await?;
         if let Some(n) = body.get("name").and_then(Value::as_str) {
             if doc["name"] == "default" && n != "default" {
                 return Err(Error::Conflict(
@@ -187,16 +189,16 @@ impl NetworkService {
             doc["stateful"] = json!(s);
         }
         touch(&mut doc);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.update(Kind::SecurityGroup, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.update(Kind::SecurityGroup, &doc);
         tx.commit().await?;
         self.notify(Kind::SecurityGroup, "update", &doc).await;
         Ok(doc)
     }
 
     pub async fn delete_security_group(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        let doc = self.get_owned(ctx, Kind::SecurityGroup, id).await?;
-        if doc["name"] == "default" && !Self::is_admin(ctx) {
+        let doc = self.get_for_delete(ctx, Kind::SecurityGroup, id).await?;
+        if doc["name"] == "default" && !self.is_admin(ctx) {
             return Err(
                 Error::Conflict("Removing default security group not allowed.".into())
                     .typed("SecurityGroupCannotRemoveDefault"),
@@ -209,7 +211,7 @@ impl NetworkService {
         }) {
             return Err(Error::Conflict(format!("Security Group {id} in use.")));
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         // Its rules, and other groups' rules that name it as remote group.
         for r in store::list(&self.db, Kind::SecurityGroupRule)
             .await?
@@ -219,10 +221,9 @@ impl NetworkService {
             tx.delete(
                 Kind::SecurityGroupRule,
                 r["id"].as_str().unwrap_or_default(),
-            )
-            .await?;
+            );
         }
-        tx.delete(Kind::SecurityGroup, id).await?;
+        tx.delete(Kind::SecurityGroup, id);
         tx.commit().await?;
         self.notify(Kind::SecurityGroup, "delete", &doc).await;
         Ok(())
@@ -242,14 +243,14 @@ impl NetworkService {
                     .typed("InvalidInput")
             })?
             .to_owned();
-        let sg = self.get_owned(ctx, Kind::SecurityGroup, &sg_id).await?;
+        let sg = self.get_visible(ctx, Kind::SecurityGroup, &sg_id).await?;
         let mut base = self.base_doc(ctx, body, "security_group_rule")?;
         base.remove("name");
         base.remove("tags");
         let project = sg["project_id"].as_str().unwrap_or_default().to_owned();
+        self.authorize_create(ctx, Kind::SecurityGroupRule, &project, Some(&sg), body)?;
         base.insert("tenant_id".into(), json!(project));
         base.insert("project_id".into(), json!(project));
-        self.check_quota(Kind::SecurityGroupRule, &project).await?;
 
         let direction = body.get("direction").and_then(Value::as_str).unwrap_or("");
         if !matches!(direction, "ingress" | "egress") {
@@ -446,17 +447,21 @@ impl NetworkService {
         base.insert("remote_group_id".into(), json!(remote_group));
         base.insert("remote_address_group_id".into(), Value::Null);
         let doc = Value::Object(base);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.insert(Kind::SecurityGroupRule, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::SecurityGroupRule, &project)
+            .await?;
+        tx.insert(Kind::SecurityGroupRule, &doc);
         tx.commit().await?;
         self.notify(Kind::SecurityGroupRule, "create", &doc).await;
         Ok(doc)
     }
 
     pub async fn delete_security_group_rule(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        let doc = self.get_owned(ctx, Kind::SecurityGroupRule, id).await?;
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.delete(Kind::SecurityGroupRule, id).await?;
+        let doc = self
+            .get_for_delete(ctx, Kind::SecurityGroupRule, id)
+            .await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.delete(Kind::SecurityGroupRule, id);
         tx.commit().await?;
         self.notify(Kind::SecurityGroupRule, "delete", &doc).await;
         Ok(())

@@ -142,9 +142,6 @@ impl NetworkService {
             })?
             .to_owned();
         let net = self.get_visible(ctx, Kind::Network, &network_id).await?;
-        if !Self::is_admin(ctx) && net["project_id"].as_str() != ctx.project_id.as_deref() {
-            return Err(Error::Forbidden("(rule:create_subnet) is disallowed by policy: only the network's owner adds subnets.".into()).typed("PolicyNotAuthorized"));
-        }
         let version = body
             .get("ip_version")
             .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()));
@@ -178,7 +175,7 @@ impl NetworkService {
         }
         let mut doc = self.base_doc(ctx, body, "subnet")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
-        self.check_quota(Kind::Subnet, &project).await?;
+        self.authorize_create(ctx, Kind::Subnet, &project, Some(&net), body)?;
 
         for s in store::list(&self.db, Kind::Subnet)
             .await?
@@ -292,15 +289,16 @@ impl NetworkService {
         );
         doc.insert("segment_id".into(), Value::Null);
         let doc = Value::Object(doc);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.insert(Kind::Subnet, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        self.limit_quota(&mut tx, Kind::Subnet, &project).await?;
+        tx.insert(Kind::Subnet, &doc);
         // A network with DHCP gets a DHCP agent, as Neutron's auto-scheduling does.
         if doc["enable_dhcp"] == true && net["_dhcp_agents"].as_array().is_none_or(|a| a.is_empty())
         {
             if let Some(agent) = self.pick_agent("DHCP agent").await? {
                 let mut net = net.clone();
                 net["_dhcp_agents"] = json!([agent]);
-                tx.update(Kind::Network, &net).await?;
+                tx.update(Kind::Network, &net);
             }
         }
         tx.commit().await?;
@@ -315,7 +313,7 @@ impl NetworkService {
         body: &Map<String, Value>,
     ) -> Result<Value> {
         check_known(body, KNOWN, "subnet")?;
-        let mut doc = self.get_owned(ctx, Kind::Subnet, id).await?;
+        let mut doc = self.get_for_update(ctx, Kind::Subnet, id, body).await?;
         for k in [
             "network_id",
             "ip_version",
@@ -384,8 +382,8 @@ impl NetworkService {
             doc["host_routes"] = check_routes(&c, v)?;
         }
         touch(&mut doc);
-        let mut tx = store::Tx::begin(&self.db).await?;
-        tx.update(Kind::Subnet, &doc).await?;
+        let mut tx = store::Tx::begin(&self.db);
+        tx.update(Kind::Subnet, &doc);
         tx.commit().await?;
         self.notify(Kind::Subnet, "update", &doc).await;
         Ok(doc)
@@ -393,7 +391,7 @@ impl NetworkService {
 
     /// A subnet with addresses allocated to ports (other than DHCP) is in use: 409.
     pub async fn delete_subnet(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        let doc = self.get_owned(ctx, Kind::Subnet, id).await?;
+        let doc = self.get_for_delete(ctx, Kind::Subnet, id).await?;
         let network_id = doc["network_id"].as_str().unwrap_or_default().to_owned();
         let mut dhcp_ports = Vec::new();
         let auto_address = matches!(
@@ -414,7 +412,7 @@ impl NetworkService {
                 }
             }
         }
-        let mut tx = store::Tx::begin(&self.db).await?;
+        let mut tx = store::Tx::begin(&self.db);
         for mut p in dhcp_ports {
             // DHCP ports lose their address on this subnet.
             let fixed: Vec<Value> = p["fixed_ips"]
@@ -425,16 +423,12 @@ impl NetworkService {
                 .filter(|f| f["subnet_id"] != id)
                 .collect();
             p["fixed_ips"] = Value::Array(fixed);
-            tx.update(Kind::Port, &p).await?;
+            tx.update(Kind::Port, &p);
         }
-        sqlx_release_subnet(&mut tx, id).await?;
-        tx.delete(Kind::Subnet, id).await?;
+        tx.release_subnet_ips(id);
+        tx.delete(Kind::Subnet, id);
         tx.commit().await?;
         self.notify(Kind::Subnet, "delete", &doc).await;
         Ok(())
     }
-}
-
-async fn sqlx_release_subnet(tx: &mut store::Tx<'_>, subnet_id: &str) -> Result<()> {
-    tx.release_subnet_ips(subnet_id).await
 }

@@ -46,6 +46,14 @@ CREATE INDEX resources_kind_parent ON resources (kind, parent_id);
 CREATE INDEX resources_kind_device ON resources (kind, device_id)
 ",
     },
+    Migration {
+        version: 5,
+        name: "network_quota_locks",
+        // One row per project, locked by an UPDATE at the start of a
+        // quota-checked create, so the count and the insert are one step
+        // (see `Tx::within_quota`).
+        sql: "CREATE TABLE quota_locks (project_id VARCHAR(64) NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (project_id))",
+    },
 ];
 
 /// The indexed lookup columns of a document: its network and its device.
@@ -198,214 +206,391 @@ fn seq() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-/// A unit of work: documents and allocations written together or not at all.
+/// A unit of work: documents and allocations written together or not at
+/// all. It holds no database connection while the service builds it — the
+/// writes are recorded and run in one transaction by [`Tx::commit`], which
+/// does nothing but SQL — so no code path can wait for a second pooled
+/// connection while holding one (with a pool of N, N such waiters used to
+/// deadlock the service). Reads go through the pool as before; what must be
+/// unique is guarded by primary keys, what was read is guarded by revision
+/// compare-and-set, and quotas by [`Tx::within_quota`], all checked at commit.
 pub struct Tx<'a> {
     db: &'a Db,
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    quotas: Vec<QuotaGuard>,
+    writes: Vec<Write>,
 }
 
+/// "At most `limit` documents of `kind` in `project` once this commits".
+struct QuotaGuard {
+    kind: Kind,
+    project: String,
+    limit: i64,
+}
+
+enum Write {
+    Insert(Kind, Value),
+    Update(Kind, Value),
+    Delete(Kind, String),
+    AllocateIp {
+        network_id: String,
+        ip: String,
+        subnet_id: String,
+        port_id: String,
+    },
+    ReleasePortIps(String),
+    ReleaseSubnetIps(String),
+    AllocateMac {
+        network_id: String,
+        mac: String,
+        port_id: String,
+    },
+    ReleaseMac(String),
+    AllocateSegment {
+        network_type: String,
+        physnet: String,
+        id: i64,
+        network_id: String,
+    },
+    ReleaseSegments(String),
+}
+
+type Conn = sqlx::AnyConnection;
+
 impl<'a> Tx<'a> {
-    pub async fn begin(db: &'a Db) -> Result<Tx<'a>> {
-        Ok(Tx {
+    pub fn begin(db: &'a Db) -> Tx<'a> {
+        Tx {
             db,
-            tx: db.pool.begin().await.db()?,
-        })
+            quotas: Vec::new(),
+            writes: Vec::new(),
+        }
     }
 
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await.db()
+    /// Refuse the whole commit with 409 OverQuota if `project` would hold
+    /// more than `limit` documents of `kind` (negative: unlimited). Checked
+    /// inside the transaction after a lock on the project's quota row, so
+    /// concurrent creators of one project count one after the other on
+    /// SQLite, MariaDB and PostgreSQL alike.
+    pub fn within_quota(&mut self, kind: Kind, project: &str, limit: i64) {
+        if limit >= 0 {
+            self.quotas.push(QuotaGuard {
+                kind,
+                project: project.to_owned(),
+                limit,
+            });
+        }
     }
 
-    pub async fn insert(&mut self, kind: Kind, doc: &Value) -> Result<()> {
-        sqlx::query(
-            &self.db.sql(
-                "INSERT INTO resources (kind, id, project_id, seq, body, parent_id, device_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ),
-        )
-        .bind(kind.as_str())
-        .bind(doc["id"].as_str().unwrap_or_default())
-        .bind(doc["project_id"].as_str())
-        .bind(seq())
-        .bind({
-            let mut body = doc.clone();
-            if let Some(o) = body.as_object_mut() {
-                o.remove(REV);
-            }
-            body.to_string()
-        })
-        .bind(lookup_columns(kind, doc).0)
-        .bind(lookup_columns(kind, doc).1)
-        .execute(&mut *self.tx)
-        .await
-        .db()?;
-        Ok(())
+    pub fn insert(&mut self, kind: Kind, doc: &Value) {
+        self.writes.push(Write::Insert(kind, doc.clone()));
     }
 
     /// Write a document read earlier; if someone else wrote it since (its
-    /// `_rev` moved on), nothing is written and the caller gets 409.
-    pub async fn update(&mut self, kind: Kind, doc: &Value) -> Result<()> {
-        let mut body = doc.clone();
-        let expected = body
-            .as_object_mut()
-            .and_then(|o| o.remove(REV))
-            .and_then(|v| v.as_i64());
-        let id = doc["id"].as_str().unwrap_or_default();
-        let sql = match expected {
-            Some(_) => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, rev = rev + 1 WHERE kind = ? AND id = ? AND rev = ?",
-            None => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, rev = rev + 1 WHERE kind = ? AND id = ?",
-        };
-        let sql = self.db.sql(sql);
-        let (parent, device) = lookup_columns(kind, doc);
-        let mut q = sqlx::query(&sql)
-            .bind(body.to_string())
-            .bind(doc["project_id"].as_str())
-            .bind(parent)
-            .bind(device)
-            .bind(kind.as_str())
-            .bind(id);
-        if let Some(r) = expected {
-            q = q.bind(r);
-        }
-        let done = q.execute(&mut *self.tx).await.db()?.rows_affected();
-        if done == 0 && expected.is_some() {
-            return Err(Error::Conflict(format!(
-                "The {} {id} was changed by another request at the same time; retry.",
-                kind.as_str()
-            ))
-            .typed("ConcurrentModification"));
-        }
-        Ok(())
+    /// `_rev` moved on), the commit writes nothing and answers 409.
+    pub fn update(&mut self, kind: Kind, doc: &Value) {
+        self.writes.push(Write::Update(kind, doc.clone()));
     }
 
-    pub async fn delete(&mut self, kind: Kind, id: &str) -> Result<()> {
-        sqlx::query(
-            &self
-                .db
-                .sql("DELETE FROM resources WHERE kind = ? AND id = ?"),
-        )
-        .bind(kind.as_str())
-        .bind(id)
-        .execute(&mut *self.tx)
-        .await
-        .db()?;
-        Ok(())
+    pub fn delete(&mut self, kind: Kind, id: &str) {
+        self.writes.push(Write::Delete(kind, id.to_owned()));
     }
 
-    /// Claim an address; `Conflict` when another port holds it.
-    pub async fn allocate_ip(
-        &mut self,
-        network_id: &str,
-        ip: &str,
-        subnet_id: &str,
-        port_id: &str,
-    ) -> Result<()> {
-        sqlx::query(&self.db.sql("INSERT INTO ip_allocations (network_id, ip_address, subnet_id, port_id) VALUES (?, ?, ?, ?)"))
-            .bind(network_id)
-            .bind(ip)
-            .bind(subnet_id)
-            .bind(port_id)
-            .execute(&mut *self.tx)
-            .await
-            .db()
-            .map_err(|e| match e {
-                Error::Conflict(_) => Error::Conflict(format!(
-                    "IP address {ip} already allocated in subnet {subnet_id}"
-                )).typed("IpAddressAlreadyAllocated"),
-                other => other,
-            })?;
-        Ok(())
+    /// Claim an address; the commit answers `IpAddressAlreadyAllocated` when
+    /// another port holds it.
+    pub fn allocate_ip(&mut self, network_id: &str, ip: &str, subnet_id: &str, port_id: &str) {
+        self.writes.push(Write::AllocateIp {
+            network_id: network_id.to_owned(),
+            ip: ip.to_owned(),
+            subnet_id: subnet_id.to_owned(),
+            port_id: port_id.to_owned(),
+        });
     }
 
-    pub async fn release_port_ips(&mut self, port_id: &str) -> Result<()> {
-        sqlx::query(&self.db.sql("DELETE FROM ip_allocations WHERE port_id = ?"))
-            .bind(port_id)
-            .execute(&mut *self.tx)
-            .await
-            .db()?;
-        Ok(())
+    pub fn release_port_ips(&mut self, port_id: &str) {
+        self.writes.push(Write::ReleasePortIps(port_id.to_owned()));
     }
 
-    pub async fn release_subnet_ips(&mut self, subnet_id: &str) -> Result<()> {
-        sqlx::query(
-            &self
-                .db
-                .sql("DELETE FROM ip_allocations WHERE subnet_id = ?"),
-        )
-        .bind(subnet_id)
-        .execute(&mut *self.tx)
-        .await
-        .db()?;
-        Ok(())
+    pub fn release_subnet_ips(&mut self, subnet_id: &str) {
+        self.writes
+            .push(Write::ReleaseSubnetIps(subnet_id.to_owned()));
     }
 
-    pub async fn allocate_mac(&mut self, network_id: &str, mac: &str, port_id: &str) -> Result<()> {
-        sqlx::query(&self.db.sql("INSERT INTO mac_allocations (network_id, mac_address, port_id) VALUES (?, ?, ?)"))
-            .bind(network_id)
-            .bind(mac)
-            .bind(port_id)
-            .execute(&mut *self.tx)
-            .await
-            .db()
-            .map_err(|e| match e {
-                Error::Conflict(_) => Error::Conflict(format!(
-                    "Unable to complete operation for network {network_id}. The mac address {mac} is in use."
-                )).typed("MacAddressInUse"),
-                other => other,
-            })?;
-        Ok(())
+    pub fn allocate_mac(&mut self, network_id: &str, mac: &str, port_id: &str) {
+        self.writes.push(Write::AllocateMac {
+            network_id: network_id.to_owned(),
+            mac: mac.to_owned(),
+            port_id: port_id.to_owned(),
+        });
     }
 
-    pub async fn release_mac(&mut self, port_id: &str) -> Result<()> {
-        sqlx::query(&self.db.sql("DELETE FROM mac_allocations WHERE port_id = ?"))
-            .bind(port_id)
-            .execute(&mut *self.tx)
-            .await
-            .db()?;
-        Ok(())
+    pub fn release_mac(&mut self, port_id: &str) {
+        self.writes.push(Write::ReleaseMac(port_id.to_owned()));
     }
 
-    pub async fn allocate_segment(
+    pub fn allocate_segment(
         &mut self,
         network_type: &str,
         physnet: &str,
         id: i64,
         network_id: &str,
-    ) -> Result<()> {
-        sqlx::query(&self.db.sql(
-            "INSERT INTO segment_allocations (network_type, physical_network, segmentation_id, network_id) VALUES (?, ?, ?, ?)",
-        ))
-        .bind(network_type)
-        .bind(physnet)
-        .bind(id)
-        .bind(network_id)
-        .execute(&mut *self.tx)
-        .await
-        .db()
-        .map_err(|e| match e {
-            Error::Conflict(_) => Error::Conflict(format!(
-                "Unable to create the network. The {network_type} segmentation id {id} is in use."
-            )).typed(match network_type {
-                "vlan" => "VlanIdInUse",
-                "flat" => "FlatNetworkInUse",
-                _ => "TunnelIdInUse",
-            }),
-            other => other,
-        })?;
-        Ok(())
+    ) {
+        self.writes.push(Write::AllocateSegment {
+            network_type: network_type.to_owned(),
+            physnet: physnet.to_owned(),
+            id,
+            network_id: network_id.to_owned(),
+        });
     }
 
-    pub async fn release_segments(&mut self, network_id: &str) -> Result<()> {
-        sqlx::query(
-            &self
-                .db
-                .sql("DELETE FROM segment_allocations WHERE network_id = ?"),
-        )
-        .bind(network_id)
-        .execute(&mut *self.tx)
+    pub fn release_segments(&mut self, network_id: &str) {
+        self.writes
+            .push(Write::ReleaseSegments(network_id.to_owned()));
+    }
+
+    /// Run the recorded writes in one transaction on one connection: quota
+    /// rows locked and counted first (so on SQLite the transaction is a
+    /// writer from its first statement and never has to upgrade), then the
+    /// writes in order. Any failure rolls everything back.
+    pub async fn commit(self) -> Result<()> {
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        let db = self.db;
+        let mut conn = db.pool.acquire().await.db()?;
+        for q in &self.quotas {
+            ensure_quota_row(db, &mut conn, &q.project).await?;
+        }
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.db()?;
+        for q in &self.quotas {
+            let adding = self
+                .writes
+                .iter()
+                .filter(|w| matches!(w, Write::Insert(k, d) if *k == q.kind && d["project_id"] == q.project.as_str()))
+                .count() as i64;
+            check_quota(db, &mut tx, q, adding).await?;
+        }
+        for w in &self.writes {
+            apply(db, &mut tx, w).await?;
+        }
+        tx.commit().await.db()
+    }
+}
+
+/// Every project that ever had a quota-checked create has a row in
+/// `quota_locks`; made outside the transaction (a duplicate from a
+/// concurrent first create is fine) so that inside it the row only needs
+/// locking.
+async fn ensure_quota_row(db: &Db, conn: &mut Conn, project: &str) -> Result<()> {
+    let exists = sqlx::query(&db.sql("SELECT n FROM quota_locks WHERE project_id = ?"))
+        .bind(project)
+        .fetch_optional(&mut *conn)
+        .await
+        .db()?
+        .is_some();
+    if !exists {
+        match sqlx::query(&db.sql("INSERT INTO quota_locks (project_id, n) VALUES (?, 0)"))
+            .bind(project)
+            .execute(&mut *conn)
+            .await
+            .db()
+        {
+            Ok(_) | Err(Error::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Lock the project's quota row (an UPDATE: a row lock on MariaDB and
+/// PostgreSQL, the database's write lock on SQLite), then count.
+async fn check_quota(db: &Db, conn: &mut Conn, q: &QuotaGuard, adding: i64) -> Result<()> {
+    sqlx::query(&db.sql("UPDATE quota_locks SET n = n + 1 WHERE project_id = ?"))
+        .bind(&q.project)
+        .execute(&mut *conn)
         .await
         .db()?;
-        Ok(())
+    let used = sqlx::query(
+        &db.sql("SELECT COUNT(*) AS n FROM resources WHERE kind = ? AND project_id = ?"),
+    )
+    .bind(q.kind.as_str())
+    .bind(&q.project)
+    .fetch_one(&mut *conn)
+    .await
+    .db()?
+    .int("n");
+    if used + adding > q.limit {
+        return Err(Error::Conflict(format!(
+            "Quota exceeded for resources: ['{}'].",
+            q.kind.as_str()
+        ))
+        .typed("OverQuota"));
     }
+    Ok(())
+}
+
+/// The body as stored: the in-memory revision is not part of it.
+fn stored_body(doc: &Value) -> String {
+    let mut body = doc.clone();
+    if let Some(o) = body.as_object_mut() {
+        o.remove(REV);
+    }
+    body.to_string()
+}
+
+async fn apply(db: &Db, conn: &mut Conn, w: &Write) -> Result<()> {
+    match w {
+        Write::Insert(kind, doc) => {
+            let (parent, device) = lookup_columns(*kind, doc);
+            sqlx::query(&db.sql(
+                "INSERT INTO resources (kind, id, project_id, seq, body, parent_id, device_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ))
+            .bind(kind.as_str())
+            .bind(doc["id"].as_str().unwrap_or_default())
+            .bind(doc["project_id"].as_str())
+            .bind(seq())
+            .bind(stored_body(doc))
+            .bind(parent)
+            .bind(device)
+            .execute(&mut *conn)
+            .await
+            .db()?;
+        }
+        Write::Update(kind, doc) => update(db, conn, *kind, doc).await?,
+        Write::Delete(kind, id) => {
+            sqlx::query(&db.sql("DELETE FROM resources WHERE kind = ? AND id = ?"))
+                .bind(kind.as_str())
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .db()?;
+        }
+        Write::AllocateIp {
+            network_id,
+            ip,
+            subnet_id,
+            port_id,
+        } => {
+            sqlx::query(&db.sql("INSERT INTO ip_allocations (network_id, ip_address, subnet_id, port_id) VALUES (?, ?, ?, ?)"))
+                .bind(network_id)
+                .bind(ip)
+                .bind(subnet_id)
+                .bind(port_id)
+                .execute(&mut *conn)
+                .await
+                .db()
+                .map_err(|e| match e {
+                    Error::Conflict(_) => Error::Conflict(format!(
+                        "IP address {ip} already allocated in subnet {subnet_id}"
+                    )).typed("IpAddressAlreadyAllocated"),
+                    other => other,
+                })?;
+        }
+        Write::ReleasePortIps(port_id) => {
+            sqlx::query(&db.sql("DELETE FROM ip_allocations WHERE port_id = ?"))
+                .bind(port_id)
+                .execute(&mut *conn)
+                .await
+                .db()?;
+        }
+        Write::ReleaseSubnetIps(subnet_id) => {
+            sqlx::query(&db.sql("DELETE FROM ip_allocations WHERE subnet_id = ?"))
+                .bind(subnet_id)
+                .execute(&mut *conn)
+                .await
+                .db()?;
+        }
+        Write::AllocateMac {
+            network_id,
+            mac,
+            port_id,
+        } => {
+            sqlx::query(&db.sql("INSERT INTO mac_allocations (network_id, mac_address, port_id) VALUES (?, ?, ?)"))
+                .bind(network_id)
+                .bind(mac)
+                .bind(port_id)
+                .execute(&mut *conn)
+                .await
+                .db()
+                .map_err(|e| match e {
+                    Error::Conflict(_) => Error::Conflict(format!(
+                        "Unable to complete operation for network {network_id}. The mac address {mac} is in use."
+                    )).typed("MacAddressInUse"),
+                    other => other,
+                })?;
+        }
+        Write::ReleaseMac(port_id) => {
+            sqlx::query(&db.sql("DELETE FROM mac_allocations WHERE port_id = ?"))
+                .bind(port_id)
+                .execute(&mut *conn)
+                .await
+                .db()?;
+        }
+        Write::AllocateSegment {
+            network_type,
+            physnet,
+            id,
+            network_id,
+        } => {
+            sqlx::query(&db.sql(
+                "INSERT INTO segment_allocations (network_type, physical_network, segmentation_id, network_id) VALUES (?, ?, ?, ?)",
+            ))
+            .bind(network_type)
+            .bind(physnet)
+            .bind(id)
+            .bind(network_id)
+            .execute(&mut *conn)
+            .await
+            .db()
+            .map_err(|e| match e {
+                Error::Conflict(_) => Error::Conflict(format!(
+                    "Unable to create the network. The {network_type} segmentation id {id} is in use."
+                )).typed(match network_type.as_str() {
+                    "vlan" => "VlanIdInUse",
+                    "flat" => "FlatNetworkInUse",
+                    _ => "TunnelIdInUse",
+                }),
+                other => other,
+            })?;
+        }
+        Write::ReleaseSegments(network_id) => {
+            sqlx::query(&db.sql("DELETE FROM segment_allocations WHERE network_id = ?"))
+                .bind(network_id)
+                .execute(&mut *conn)
+                .await
+                .db()?;
+        }
+    }
+    Ok(())
+}
+
+/// Compare-and-set on the revision the document was read at (`_rev`).
+async fn update(db: &Db, conn: &mut Conn, kind: Kind, doc: &Value) -> Result<()> {
+    let expected = doc.get(REV).and_then(Value::as_i64);
+    let id = doc["id"].as_str().unwrap_or_default();
+    let sql = match expected {
+        Some(_) => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, rev = rev + 1 WHERE kind = ? AND id = ? AND rev = ?",
+        None => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, rev = rev + 1 WHERE kind = ? AND id = ?",
+    };
+    let sql = db.sql(sql);
+    let (parent, device) = lookup_columns(kind, doc);
+    let mut q = sqlx::query(&sql)
+        .bind(stored_body(doc))
+        .bind(doc["project_id"].as_str())
+        .bind(parent)
+        .bind(device)
+        .bind(kind.as_str())
+        .bind(id);
+    if let Some(r) = expected {
+        q = q.bind(r);
+    }
+    let done = q.execute(&mut *conn).await.db()?.rows_affected();
+    if done == 0 && expected.is_some() {
+        return Err(Error::Conflict(format!(
+            "The {} {id} was changed by another request at the same time; retry.",
+            kind.as_str()
+        ))
+        .typed("ConcurrentModification"));
+    }
+    Ok(())
 }
 
 /// Addresses in use on a network.
