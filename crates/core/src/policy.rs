@@ -5,8 +5,10 @@
 //! Grammar: `expr := term ("or" term)*`, `term := factor ("and" factor)*`,
 //! `factor := "not" factor | "(" expr ")" | check`, where a check is `@`
 //! (always), `!` (never), `rule:NAME`, `role:NAME`, or `KEY:VALUE` comparing a
-//! credential (`user_id`, `project_id`, `domain_id`, `system_scope`,
-//! `token.is_admin_project`) with a literal or a `%(target.path)s` reference.
+//! credential (`user_id`, `project_id` (alias `tenant_id`), `domain_id`,
+//! `system_scope`, `token.is_admin_project`) with a literal or a
+//! `%(target.path)s` reference, or Neutron's `field:<resource>:<attr>=<value>`
+//! comparing an attribute of the target (`=~^prefix` for a prefix).
 
 use crate::auth::AuthContext;
 use crate::error::Error;
@@ -19,10 +21,56 @@ enum Rule {
     Never,
     Named(String),
     Role(String),
-    Match { key: String, value: String },
+    Match {
+        key: String,
+        value: String,
+    },
+    Field {
+        attribute: String,
+        wanted: FieldMatch,
+    },
     Not(Box<Rule>),
     And(Vec<Rule>),
     Or(Vec<Rule>),
+}
+
+/// What a `field:` check wants of the target's attribute.
+#[derive(Debug, Clone, PartialEq)]
+enum FieldMatch {
+    /// `=value`: equal (`True`/`False` match booleans, any case).
+    Equals(String),
+    /// `=~^prefix`: a string starting with it (the only pattern Neutron's
+    /// defaults use; others are refused rather than misread).
+    Prefix(String),
+}
+
+impl FieldMatch {
+    fn parse(check: &str, spec: &str) -> Result<(String, FieldMatch), String> {
+        let malformed = || format!("'{check}': expected field:<resource>:<attribute>=<value>");
+        let (_resource, test) = spec.split_once(':').ok_or_else(malformed)?;
+        let (attribute, value) = test.split_once('=').ok_or_else(malformed)?;
+        let wanted = match value.strip_prefix('~') {
+            None => FieldMatch::Equals(value.to_owned()),
+            Some(pattern) => FieldMatch::Prefix(
+                pattern
+                    .strip_prefix('^')
+                    .filter(|p| !p.contains(|c: char| "\\.*+?[](){}|$^".contains(c)))
+                    .ok_or_else(|| format!("'{check}': only '~^literal' patterns are supported"))?
+                    .to_owned(),
+            ),
+        };
+        Ok((attribute.to_owned(), wanted))
+    }
+
+    fn holds(&self, have: Option<&Value>) -> bool {
+        match (self, have) {
+            (FieldMatch::Equals(w), Some(Value::Bool(b))) => w.eq_ignore_ascii_case(&b.to_string()),
+            (FieldMatch::Equals(w), Some(Value::String(s))) => w == s,
+            (FieldMatch::Equals(w), Some(Value::Number(n))) => *w == n.to_string(),
+            (FieldMatch::Prefix(p), Some(Value::String(s))) => s.starts_with(p.as_str()),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -122,7 +170,7 @@ impl Policy {
                 };
                 let have = match key.as_str() {
                     "user_id" => Some(ctx.user_id.clone()),
-                    "project_id" => ctx.project_id.clone(),
+                    "project_id" | "tenant_id" => ctx.project_id.clone(),
                     "domain_id" => ctx.domain_id.clone(),
                     "user_domain_id" => Some(ctx.user_domain_id.clone()),
                     "project_domain_id" => ctx.project_domain_id.clone(),
@@ -139,6 +187,7 @@ impl Policy {
                 };
                 have.is_some_and(|h| h.eq_ignore_ascii_case(&wanted))
             }
+            Rule::Field { attribute, wanted } => wanted.holds(target.get(attribute)),
             Rule::Not(r) => !self.eval(r, ctx, target, depth + 1),
             Rule::And(rs) => rs.iter().all(|r| self.eval(r, ctx, target, depth + 1)),
             Rule::Or(rs) => rs.iter().any(|r| self.eval(r, ctx, target, depth + 1)),
@@ -370,6 +419,10 @@ impl<'a> Parser<'a> {
                 Ok(match kind {
                     "rule" => Rule::Named(value.to_owned()),
                     "role" => Rule::Role(value.to_owned()),
+                    "field" => {
+                        let (attribute, wanted) = FieldMatch::parse(check, value)?;
+                        Rule::Field { attribute, wanted }
+                    }
                     _ => Rule::Match {
                         key: kind.to_owned(),
                         value: value.to_owned(),
@@ -482,6 +535,33 @@ mod tests {
         let err = Policy::default().with_file(Some(&file)).unwrap_err();
         assert!(err.contains("create_thing"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn field_checks_and_the_tenant_id_alias() {
+        let p = Policy::new(&[
+            ("shared", "field:networks:shared=True"),
+            ("network_owner", "field:port:device_owner=~^network:"),
+            ("legacy_owner", "tenant_id:%(tenant_id)s"),
+        ]);
+        let c = ctx(&["member"], "p1");
+        assert!(p.check("shared", &c, &json!({"shared": true})));
+        assert!(!p.check("shared", &c, &json!({"shared": false})));
+        assert!(!p.check("shared", &c, &json!({})));
+        assert!(p.check(
+            "network_owner",
+            &c,
+            &json!({"device_owner": "network:dhcp"})
+        ));
+        assert!(!p.check(
+            "network_owner",
+            &c,
+            &json!({"device_owner": "compute:nova"})
+        ));
+        assert!(p.check("legacy_owner", &c, &json!({"tenant_id": "p1"})));
+        let mut q = Policy::default();
+        assert!(q.set("x", "field:port:device_owner=~network.*").is_err());
+        assert!(q.set("x", "field:shared").is_err());
     }
 
     #[test]

@@ -10,15 +10,11 @@
 //! One deliberate difference: `binding:profile` is writable by admins too,
 //! not only by the `service` role, because this deployment's service users
 //! (nova) hold `admin` in the service project.
-//!
-//! Core's engine has no oslo `field:` check (`field:networks:shared=True`)
-//! yet; [`NetworkPolicy`] evaluates those itself (see [`FieldChecks`]).
 
 use ferrostack_core::auth::AuthContext;
-use ferrostack_core::policy::{parse_policy_file, Policy};
+use ferrostack_core::policy::Policy;
 use ferrostack_core::Error;
 use serde_json::{json, Map, Value};
-use std::borrow::Cow;
 
 const ADMIN: &str = "rule:admin_only";
 const ADMIN_OR_MEMBER: &str = "(rule:admin_only) or (role:member and project_id:%(project_id)s)";
@@ -194,7 +190,6 @@ const CREATE_DEFAULTS: &[(&str, &str)] = &[
 /// operator's overrides, plus the `field:` checks it evaluates itself.
 pub struct NetworkPolicy {
     rules: Policy,
-    fields: FieldChecks,
 }
 
 impl NetworkPolicy {
@@ -203,33 +198,15 @@ impl NetworkPolicy {
     /// rule that does not parse is an error naming both: the service does
     /// not start on it.
     pub fn load(policy_file: &str) -> Result<Self, String> {
-        let mut fields = FieldChecks::default();
-        let mut rules = Policy::default();
-        for (name, expr) in DEFAULTS {
-            let expr = fields.rewrite(expr).expect("default rules are valid");
-            rules.set(name, &expr).expect("default rules parse");
-        }
-        if !policy_file.is_empty() {
-            let path = std::path::Path::new(policy_file);
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("policy file {}: {e}", path.display()))?;
-            let overrides = parse_policy_file(&text)
-                .map_err(|e| format!("policy file {}: {e}", path.display()))?;
-            for (name, expr) in &overrides {
-                fields
-                    .rewrite(expr)
-                    .and_then(|expr| rules.set(name, &expr))
-                    .map_err(|e| format!("policy file {}: rule '{name}': {e}", path.display()))?;
-            }
-            tracing::info!(file = %path.display(), rules = overrides.len(), "network policy overrides loaded");
-        }
-        Ok(NetworkPolicy { rules, fields })
+        let file = (!policy_file.is_empty()).then(|| std::path::Path::new(policy_file));
+        Ok(NetworkPolicy {
+            rules: Policy::new(DEFAULTS).with_file(file)?,
+        })
     }
 
     /// True when `action` is allowed for `ctx` on `target`.
     pub fn check(&self, action: &str, ctx: &AuthContext, target: &Value) -> bool {
-        self.rules
-            .check(action, ctx, &self.fields.annotate(ctx, target))
+        self.rules.check(action, ctx, target)
     }
 
     /// Neutron's `context.is_admin`: the `context_is_admin` rule.
@@ -320,123 +297,6 @@ fn sub_attributes(value: &Value) -> Vec<&str> {
     keys
 }
 
-/// oslo.policy's `field:<resource>:<attribute>=<value>` checks (and `=~^prefix`),
-/// which core's engine does not evaluate. Each is rewritten to
-/// `user_id:%(_field_checks.<n>)s`, and [`FieldChecks::annotate`] puts the
-/// caller's user id at that path of the target exactly when the check holds
-/// — so the engine sees a plain credential match. Remove once core has
-/// `field:` checks.
-#[derive(Default)]
-struct FieldChecks {
-    checks: Vec<FieldCheck>,
-}
-
-#[derive(PartialEq)]
-struct FieldCheck {
-    attribute: String,
-    wanted: FieldMatch,
-}
-
-#[derive(PartialEq)]
-enum FieldMatch {
-    Equals(String),
-    Prefix(String),
-}
-
-const FIELD_KEY: &str = "_field_checks";
-
-impl FieldChecks {
-    /// `expr` with its `field:` checks replaced; an unsupported one is an error.
-    fn rewrite(&mut self, expr: &str) -> Result<String, String> {
-        let mut out = String::with_capacity(expr.len());
-        let mut token = String::new();
-        for c in expr.chars().chain(std::iter::once(' ')) {
-            if c.is_whitespace() || c == '(' || c == ')' {
-                out.push_str(&self.rewrite_token(&token)?);
-                token.clear();
-                out.push(c);
-            } else {
-                token.push(c);
-            }
-        }
-        out.pop();
-        Ok(out)
-    }
-
-    fn rewrite_token(&mut self, token: &str) -> Result<String, String> {
-        let Some(spec) = token.strip_prefix("field:") else {
-            return Ok(token.to_owned());
-        };
-        let (_resource, test) = spec
-            .split_once(':')
-            .ok_or_else(|| format!("'{token}': expected field:<resource>:<attribute>=<value>"))?;
-        let (attribute, value) = test
-            .split_once('=')
-            .ok_or_else(|| format!("'{token}': expected field:<resource>:<attribute>=<value>"))?;
-        let wanted =
-            match value.strip_prefix('~') {
-                None => FieldMatch::Equals(value.to_owned()),
-                Some(pattern) => {
-                    let prefix = pattern
-                        .strip_prefix('^')
-                        .filter(|p| !p.contains(|c: char| "\\.*+?[](){}|$^".contains(c)));
-                    FieldMatch::Prefix(prefix.map(str::to_owned).ok_or_else(|| {
-                        format!("'{token}': only '^literal' patterns are supported")
-                    })?)
-                }
-            };
-        let check = FieldCheck {
-            attribute: attribute.to_owned(),
-            wanted,
-        };
-        let n = match self.checks.iter().position(|c| *c == check) {
-            Some(n) => n,
-            None => {
-                self.checks.push(check);
-                self.checks.len() - 1
-            }
-        };
-        Ok(format!("user_id:%({FIELD_KEY}.{n})s"))
-    }
-
-    /// The target with the outcome of every field check added (replacing
-    /// whatever a request put under that key); the target itself, not a
-    /// copy, when none holds, as a missing path never matches.
-    fn annotate<'t>(&self, ctx: &AuthContext, target: &'t Value) -> Cow<'t, Value> {
-        let Some(object) = target.as_object() else {
-            return Cow::Borrowed(target);
-        };
-        let holding: Map<String, Value> = self
-            .checks
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.holds(object))
-            .map(|(n, _)| (n.to_string(), json!(ctx.user_id)))
-            .collect();
-        if holding.is_empty() && !object.contains_key(FIELD_KEY) {
-            return Cow::Borrowed(target);
-        }
-        let mut annotated = target.clone();
-        annotated[FIELD_KEY] = Value::Object(holding);
-        Cow::Owned(annotated)
-    }
-}
-
-impl FieldCheck {
-    fn holds(&self, target: &Map<String, Value>) -> bool {
-        let Some(have) = target.get(&self.attribute) else {
-            return false;
-        };
-        match (&self.wanted, have) {
-            (FieldMatch::Equals(w), Value::Bool(b)) => w.eq_ignore_ascii_case(&b.to_string()),
-            (FieldMatch::Equals(w), Value::String(s)) => w == s,
-            (FieldMatch::Equals(w), Value::Number(n)) => *w == n.to_string(),
-            (FieldMatch::Prefix(p), Value::String(s)) => s.starts_with(p.as_str()),
-            _ => false,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,21 +376,17 @@ mod tests {
     }
 
     #[test]
-    fn a_target_cannot_claim_field_checks() {
-        let p = NetworkPolicy::load("").unwrap();
-        let other = ctx(&["member", "reader"], "p2");
-        let forged =
-            json!({"project_id": "p1", "shared": false, "_field_checks": {"0": "u1", "1": "u1"}});
-        assert!(!p.check("get_network", &other, &forged));
-    }
-
-    #[test]
     fn unsupported_field_patterns_are_refused() {
-        let mut f = FieldChecks::default();
-        assert!(f.rewrite("field:port:device_owner=~^network:.*x").is_err());
-        assert_eq!(
-            f.rewrite("(rule:a) or field:networks:shared=True").unwrap(),
-            "(rule:a) or user_id:%(_field_checks.0)s"
-        );
+        let dir = std::env::temp_dir().join(format!("netpolicy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("policy.yaml");
+        std::fs::write(
+            &file,
+            "\"get_port\": \"field:port:device_owner=~^network:.*x\"\n",
+        )
+        .unwrap();
+        let err = NetworkPolicy::load(file.to_str().unwrap()).err().unwrap();
+        assert!(err.contains("get_port"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
