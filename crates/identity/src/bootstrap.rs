@@ -133,9 +133,13 @@ pub async fn run(svc: &IdentityService) -> Result<Report> {
         };
         role_ids.insert(*name, id);
     }
-    // Keystone's default inference: admin ⇒ member ⇒ reader.
+    // Keystone's default inference: admin ⇒ member ⇒ reader. The seed's
+    // `Member` is the same role to the policies (oslo matches role names
+    // in any case; on MySQL Keystone could not even hold both names), so
+    // it implies `reader` too: a `Member` reads its project's resources
+    // under the services' reader/member defaults.
     let rules = store::roles::list_implied(db).await?;
-    for (a, b) in [("admin", "member"), ("member", "reader")] {
+    for (a, b) in [("admin", "member"), ("member", "reader"), ("Member", "reader")] {
         let (pa, pb) = (role_ids[a].clone(), role_ids[b].clone());
         if !rules.iter().any(|(x, y)| x == &pa && y == &pb) {
             store::roles::add_implied(db, &pa, &pb).await?;
