@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod bootstrap;
+pub mod password;
 pub mod policy;
 pub mod service;
 pub mod store;

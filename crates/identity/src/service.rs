@@ -194,19 +194,21 @@ impl IdentityService {
 
     // ----- passwords -----
 
+    /// Hash a password or secret (`password::hash`, off the runtime).
     pub async fn hash_password(&self, password: &str) -> Result<String> {
         let cost = self.config.identity.bcrypt_cost;
         let pw = password.to_owned();
-        tokio::task::spawn_blocking(move || bcrypt::hash(pw, cost))
+        tokio::task::spawn_blocking(move || crate::password::hash(&pw, cost))
             .await
             .map_err(Error::internal)?
-            .map_err(Error::internal)
+            .map_err(Error::Internal)
     }
 
+    /// Check a password or secret against its hash (off the runtime).
     pub async fn verify_password(&self, password: &str, hash: &str) -> bool {
         let pw = password.to_owned();
         let hash = hash.to_owned();
-        tokio::task::spawn_blocking(move || bcrypt::verify(pw, &hash).unwrap_or(false))
+        tokio::task::spawn_blocking(move || crate::password::verify(&pw, &hash))
             .await
             .unwrap_or(false)
     }

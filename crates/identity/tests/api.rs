@@ -14,6 +14,27 @@ struct Cloud {
 }
 
 async fn start(db: Db, name: &str) -> Cloud {
+    start_with(db, name, |_| {}).await
+}
+
+/// A cloud on SQLite only, for tests about one behaviour.
+async fn sqlite_cloud(name: &str, tune: impl Fn(&mut Config)) -> Cloud {
+    let dir = std::env::temp_dir().join(format!(
+        "ferrostack-identity-db-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = Db::connect(&format!(
+        "sqlite://{}/identity.sqlite?mode=rwc",
+        dir.display()
+    ))
+    .await
+    .unwrap();
+    start_with(db, name, tune).await
+}
+
+async fn start_with(db: Db, name: &str, tune: impl Fn(&mut Config)) -> Cloud {
     let dir = std::env::temp_dir().join(format!(
         "ferrostack-identity-test-{}-{name}",
         std::process::id()
@@ -24,6 +45,7 @@ async fn start(db: Db, name: &str) -> Cloud {
     cfg.common.data_dir = dir;
     cfg.identity.bcrypt_cost = 4;
     cfg.identity.max_request_body_size = 16 * 1024;
+    tune(&mut cfg);
     db.migrate(ferrostack_identity::store::MIGRATIONS)
         .await
         .unwrap();
@@ -551,4 +573,109 @@ async fn identity_api_on_every_database() {
         eprintln!("identity API against {backend:?}");
         exercise(&cloud).await;
     }
+}
+
+/// Create a user in the default domain; returns its id.
+async fn create_user(c: &Cloud, admin: &str, name: &str, password: &str) -> String {
+    let (st, v) = c
+        .call(
+            Method::POST,
+            "/v3/users",
+            admin,
+            Some(json!({"user": {"name": name, "password": password, "domain_id": "default"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    v["user"]["id"].as_str().unwrap().to_owned()
+}
+
+/// bcrypt reads 72 bytes: a password that differs only after them must not
+/// log in, for users and for application credentials with a chosen secret.
+#[tokio::test]
+async fn passwords_count_beyond_72_bytes() {
+    let c = sqlite_cloud("pw72", |_| {}).await;
+    let admin = c
+        .token("admin", "admin_pass", Some("admin"))
+        .await
+        .1
+        .unwrap();
+    let prefix = "P".repeat(72);
+    let (right, wrong) = (format!("{prefix}one"), format!("{prefix}two"));
+    create_user(&c, &admin, "longpw", &right).await;
+    assert_eq!(
+        c.token("longpw", &wrong, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        c.token("longpw", &prefix, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(c.token("longpw", &right, None).await.0, StatusCode::CREATED);
+    let long = "L".repeat(4000);
+    create_user(&c, &admin, "verylong", &long).await;
+    assert_eq!(
+        c.token("verylong", &long, None).await.0,
+        StatusCode::CREATED
+    );
+
+    // New hashes are Keystone's bcrypt_sha256.
+    let user = store_user(&c, "longpw").await;
+    assert!(user.password_hash.unwrap().starts_with("$bcrypt-sha256$"));
+
+    // Application credential with a secret the user chose.
+    let (_, v) = c
+        .call(Method::GET, "/v3/users?name=admin", &admin, None)
+        .await;
+    let admin_id = v["users"][0]["id"].as_str().unwrap().to_owned();
+    let (st, v) = c
+        .call(
+            Method::POST,
+            &format!("/v3/users/{admin_id}/application_credentials"),
+            &admin,
+            Some(json!({"application_credential": {"name": "long", "secret": right}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let cid = v["application_credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (secret, want) in [
+        (&wrong, StatusCode::UNAUTHORIZED),
+        (&right, StatusCode::CREATED),
+    ] {
+        let r = c
+            .http
+            .post(format!("{}/v3/auth/tokens", c.base))
+            .json(
+                &json!({"auth": {"identity": {"methods": ["application_credential"],
+                "application_credential": {"id": cid, "secret": secret}}}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want);
+    }
+
+    // A user whose hash predates this (plain bcrypt) still logs in.
+    let mut legacy = store_user(&c, "demo").await;
+    legacy.password_hash = Some(bcrypt::hash("legacy_pass", 4).unwrap());
+    ferrostack_identity::store::users::update(&c.svc.db, &legacy)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.token("demo", "legacy_pass", None).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        c.token("demo", "legacy_pas", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn store_user(c: &Cloud, name: &str) -> ferrostack_identity::store::users::User {
+    ferrostack_identity::store::users::get_by_name(&c.svc.db, "default", name)
+        .await
+        .unwrap()
+        .unwrap()
 }
