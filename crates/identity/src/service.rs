@@ -63,11 +63,12 @@ pub fn unauthorized() -> Error {
 impl IdentityService {
     pub async fn new(db: Db, config: Config, bus: SharedBus) -> Result<Arc<Self>> {
         let keys = KeyRepository::open(&config.key_repository()).map_err(Error::Internal)?;
+        let policy = crate::policy::load(&config)?;
         let svc = Arc::new(IdentityService {
             db,
             keys,
             config,
-            policy: crate::policy::default_policy(),
+            policy,
             bus,
             revocations: RwLock::new(Vec::new()),
             revocation_lock: tokio::sync::Mutex::new(()),
