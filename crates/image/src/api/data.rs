@@ -96,9 +96,9 @@ pub async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let img = svc.get_visible(&ctx, &id).await?;
+    let img = svc.get_authorized(&ctx, &id, "download_image").await?;
     // As Glance: only an admin reads the data of a deactivated image.
-    if img.status == "deactivated" && !ctx.is_admin() {
+    if img.status == "deactivated" && !svc.is_admin(&ctx) {
         return Err(Error::Forbidden(
             "The requested image has been deactivated. Image data download is forbidden.".into(),
         ));

@@ -43,7 +43,7 @@ pub async fn show(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let img = svc.get_visible(&ctx, &id).await?;
+    let img = svc.get_authorized(&ctx, &id, "get_image").await?;
     Ok(axum::Json(svc.view(&img)).into_response())
 }
 
@@ -108,7 +108,7 @@ pub async fn add_tag(
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
     let mut ops = vec![];
-    let img = svc.get_owned(&ctx, &id, "modify_image").await?;
+    let img = svc.get_authorized(&ctx, &id, "modify_image").await?;
     if !img.tags.contains(&tag) {
         let mut tags = img.tags.clone();
         tags.push(tag);
@@ -123,7 +123,7 @@ pub async fn delete_tag(
     Authenticated(ctx): Authenticated,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
-    let img = svc.get_owned(&ctx, &id, "modify_image").await?;
+    let img = svc.get_authorized(&ctx, &id, "modify_image").await?;
     if !img.tags.contains(&tag) {
         return Err(Error::NotFound(format!(
             "Tag {tag} not found for image {id}."
@@ -282,7 +282,7 @@ async fn candidates(
     visibility: Option<&str>,
     member_status: &str,
 ) -> Result<Vec<Image>> {
-    let admin = ctx.is_admin();
+    let admin = svc.is_admin(ctx);
     let project = ctx.project_id.clone().unwrap_or_default();
     let memberships: HashMap<String, String> = store::members::list_for_member(&svc.db, &project)
         .await?
@@ -331,6 +331,8 @@ pub async fn list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
+    let own_project = crate::policy::project_target(ctx.project_id.as_deref());
+    svc.authorize(&ctx, "get_images", &own_project)?;
     let p = params(&q.0);
     let one = |k: &str| p.get(k).and_then(|v| v.last()).map(String::as_str);
     let visibility = one("visibility");
