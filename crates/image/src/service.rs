@@ -787,14 +787,11 @@ impl ImageService {
         self: &Arc<Self>,
         ctx: &AuthContext,
         id: &str,
-        body: &Value,
+        method: &str,
+        import_req: &Value,
         request_id: &str,
     ) -> Result<()> {
         let img = self.get_authorized(ctx, id, "modify_image").await?;
-        let method = body
-            .pointer("/method/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
         if img.disk_format.is_none() || img.container_format.is_none() {
             return Err(Error::Conflict(format!(
                 "'{}' needs to be set before import",
@@ -827,7 +824,7 @@ impl ImageService {
             image_id: Some(id.to_owned()),
             request_id: Some(request_id.to_owned()),
             user_id: Some(ctx.user_id.clone()),
-            input: json!({"image_id": id, "import_req": body, "backend": ["file"]}),
+            input: json!({"image_id": id, "import_req": import_req, "backend": ["file"]}),
             result: Value::Null,
             message: String::new(),
             created_at: now.clone(),

@@ -855,3 +855,62 @@ async fn operator_policy_file_overrides_glance_defaults() {
     assert!(err.contains("add_image"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Request bodies of a fixed shape are typed: a wrong one is a 400 that
+/// names the field.
+#[tokio::test]
+async fn malformed_bodies_answer_400_naming_the_field() {
+    let db = ferrostack_db::testing::test_databases("image_bodies")
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let c = start(db, "bodies", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let (st, v) = c
+        .call(
+            Method::POST,
+            "/v2/images",
+            &admin,
+            Some(json!(["not", "an", "object"])),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (_, img) = c
+        .call(
+            Method::POST,
+            "/v2/images",
+            &admin,
+            Some(json!({"name": "s", "visibility": "shared"})),
+        )
+        .await;
+    let id = img["id"].as_str().unwrap();
+    for (path, body, field) in [
+        (
+            format!("/v2/images/{id}/members"),
+            json!({"member": 42}),
+            "member",
+        ),
+        (format!("/v2/images/{id}/members"), json!({}), "member"),
+        (
+            format!("/v2/images/{id}/import"),
+            json!({"method": "glance-direct"}),
+            "method",
+        ),
+        ("/v2/tasks".to_owned(), json!({"input": {}}), "type"),
+    ] {
+        let (st, v) = c.call(Method::POST, &path, &admin, Some(body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert!(v.to_string().contains(field), "{path}: {v}");
+    }
+    let (st, v) = c
+        .call(
+            Method::PUT,
+            &format!("/v2/images/{id}/members/someone"),
+            &admin,
+            Some(json!({"status": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("status"), "{v}");
+}

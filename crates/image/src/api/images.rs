@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
@@ -29,12 +29,11 @@ fn created(svc: &Svc, img: &Image) -> Response {
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    // Free-form: base attributes and any custom properties, each checked
+    // by the service as Glance's image schema does.
+    Json(attributes): Json<Map<String, Value>>,
 ) -> Result<Response> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| Error::BadRequest("The request body must be a JSON object.".into()))?;
-    let img = svc.create(&ctx, obj).await?;
+    let img = svc.create(&ctx, &attributes).await?;
     Ok(created(&svc, &img))
 }
 

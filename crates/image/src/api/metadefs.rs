@@ -205,6 +205,7 @@ async fn create_association(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "add_metadef_resource_type_association").await?;
@@ -289,6 +290,7 @@ fn namespace_body(o: &Map<String, Value>, mut body: Value) -> Result<Value> {
 async fn create_namespace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     authorize_for_project(&svc, &ctx, "add_metadef_namespace")?;
@@ -363,6 +365,7 @@ async fn update_namespace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let mut n = namespace(&svc, &ctx, &ns, "modify_metadef_namespace").await?;
@@ -442,6 +445,7 @@ async fn create_object(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "add_metadef_object").await?;
@@ -487,6 +491,7 @@ async fn update_object(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "modify_metadef_object").await?;
@@ -554,6 +559,7 @@ async fn create_property(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "add_metadef_property").await?;
@@ -585,6 +591,7 @@ async fn update_property(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "modify_metadef_property").await?;
@@ -646,6 +653,7 @@ async fn create_tags(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "add_metadef_tags").await?;
@@ -714,6 +722,7 @@ async fn update_tag(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "modify_metadef_tag").await?;

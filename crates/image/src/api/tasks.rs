@@ -8,7 +8,16 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// `POST /v2/tasks`.
+#[derive(Deserialize)]
+pub struct CreateTaskRequest {
+    /// Its `input` is never read: no task type is carried out.
+    #[serde(rename = "type")]
+    task_type: String,
+}
 
 pub async fn image_tasks(
     State(svc): State<Svc>,
@@ -59,17 +68,14 @@ pub async fn show(
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(req): Json<CreateTaskRequest>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "tasks_api_access", &json!({}))?;
     svc.authorize(&ctx, "add_task", &json!({}))?;
-    match body.get("type").and_then(Value::as_str) {
-        Some("import") => Err(Error::BadRequest(
+    match req.task_type.as_str() {
+        "import" => Err(Error::BadRequest(
             "Task import from a URI is not supported: use the glance-direct image import.".into(),
         )),
-        Some(other) => Err(Error::BadRequest(format!("Invalid task type: {other}"))),
-        None => Err(Error::BadRequest(
-            "Invalid input for field 'type': required.".into(),
-        )),
+        other => Err(Error::BadRequest(format!("Invalid task type: {other}"))),
     }
 }
