@@ -834,3 +834,67 @@ async fn catalog_lists_only_served_services() {
     }
     assert!(in_token.contains(&"image") && in_token.contains(&"network"));
 }
+
+/// Request bodies are typed per operation: a wrong one is a 400 whose
+/// message names the field.
+#[tokio::test]
+async fn malformed_bodies_answer_400_naming_the_field() {
+    let c = sqlite_cloud("bodies", |_| {}).await;
+    let admin = c
+        .token("admin", "admin_pass", Some("admin"))
+        .await
+        .1
+        .unwrap();
+    let (_, v) = c
+        .call(Method::GET, "/v3/users?name=demo", &admin, None)
+        .await;
+    let demo = v["users"][0]["id"].as_str().unwrap().to_owned();
+    let (_, v) = c
+        .call(Method::GET, "/v3/roles?name=reader", &admin, None)
+        .await;
+    let reader = v["roles"][0]["id"].as_str().unwrap().to_owned();
+    let cases = [
+        (
+            Method::POST,
+            "/v3/users".to_owned(),
+            json!({"user": {"name": 5}}),
+            "user.name",
+        ),
+        (
+            Method::POST,
+            "/v3/users".to_owned(),
+            json!({"user": {"name": "x", "enabled": "yes"}}),
+            "user.enabled",
+        ),
+        (
+            Method::PATCH,
+            format!("/v3/users/{demo}"),
+            json!({"user": {"options": "all"}}),
+            "user.options",
+        ),
+        (
+            Method::POST,
+            format!("/v3/users/{demo}/password"),
+            json!({"user": {"password": "p"}}),
+            "original_password",
+        ),
+        (
+            Method::POST,
+            "/v3/groups".to_owned(),
+            json!({"group": {"description": "no name"}}),
+            "name",
+        ),
+        (
+            Method::PATCH,
+            format!("/v3/roles/{reader}"),
+            json!({"role": {"description": 7}}),
+            "role.description",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let (st, v) = c.call(method, &path, &admin, Some(body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {v}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(field), "{path}: {message}");
+    }
+}

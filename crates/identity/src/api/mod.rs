@@ -101,6 +101,27 @@ pub fn enforce(
         .enforce(action, ctx, &json!({ "target": target }))
 }
 
+/// For updates: absent → `None`, `null` → `Some(None)`, a value →
+/// `Some(Some(v))`, so "leave as is" and "clear" stay apart
+/// (`#[serde(default, deserialize_with = "nullable")]`).
+pub fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// A name as Keystone's schema wants it: 1 to `max` characters, not blank.
+pub fn checked_name(name: String, entity: &str, max: usize) -> Result<String> {
+    if name.trim().is_empty() || name.chars().count() > max {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field '{entity}.name': the name must be 1 to {max} characters and not blank."
+        )));
+    }
+    Ok(name)
+}
+
 /// The request's entity object (`{"user": {…}}` → the inner map).
 pub fn entity<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>> {
     body.get(key)
