@@ -890,6 +890,24 @@ async fn malformed_bodies_answer_400_naming_the_field() {
             json!({"role": {"description": 7}}),
             "role.description",
         ),
+        (
+            Method::POST,
+            "/v3/projects".to_owned(),
+            json!({"project": {"name": "p", "tags": "one"}}),
+            "project.tags",
+        ),
+        (
+            Method::POST,
+            "/v3/domains".to_owned(),
+            json!({"domain": {"name": "d", "enabled": 1}}),
+            "domain.enabled",
+        ),
+        (
+            Method::PUT,
+            "/v3/projects/x/tags".to_owned(),
+            json!({"tags": [1]}),
+            "tags",
+        ),
     ];
     for (method, path, body, field) in cases {
         let (st, v) = c.call(method, &path, &admin, Some(body)).await;
