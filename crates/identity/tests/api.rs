@@ -908,6 +908,24 @@ async fn malformed_bodies_answer_400_naming_the_field() {
             json!({"tags": [1]}),
             "tags",
         ),
+        (
+            Method::POST,
+            "/v3/services".to_owned(),
+            json!({"service": {"name": "no type"}}),
+            "service.type",
+        ),
+        (
+            Method::POST,
+            "/v3/endpoints".to_owned(),
+            json!({"endpoint": {"service_id": "s", "interface": "public", "url": 8080}}),
+            "endpoint.url",
+        ),
+        (
+            Method::POST,
+            "/v3/regions".to_owned(),
+            json!({"region": {"parent_region_id": ["r"]}}),
+            "region.parent_region_id",
+        ),
     ];
     for (method, path, body, field) in cases {
         let (st, v) = c.call(method, &path, &admin, Some(body)).await;

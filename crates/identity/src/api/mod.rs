@@ -112,6 +112,15 @@ where
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
+/// A required attribute of a request's entity (`entity.field`).
+pub fn required<T>(value: Option<T>, entity: &str, field: &str) -> Result<T> {
+    value.ok_or_else(|| {
+        Error::BadRequest(format!(
+            "Invalid input for field '{entity}.{field}': '{field}' is a required property."
+        ))
+    })
+}
+
 /// A name as Keystone's schema wants it: 1 to `max` characters, not blank.
 pub fn checked_name(name: String, entity: &str, max: usize) -> Result<String> {
     if name.trim().is_empty() || name.chars().count() > max {
