@@ -2,6 +2,7 @@
 //! Fernet-style tokens, SQL store, bootstrap.
 
 pub mod api;
+pub mod auth_request;
 pub mod bootstrap;
 pub mod password;
 pub mod policy;

@@ -962,6 +962,24 @@ async fn malformed_bodies_answer_400_naming_the_field() {
             json!({"consumer": {"description": false}}),
             "consumer.description",
         ),
+        (
+            Method::POST,
+            "/v3/auth/tokens".to_owned(),
+            json!({"auth": {"identity": {"methods": "password"}}}),
+            "auth.identity.methods",
+        ),
+        (
+            Method::POST,
+            "/v3/auth/tokens".to_owned(),
+            json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": 1}}}}}),
+            "auth.identity.password.user.password",
+        ),
+        (
+            Method::POST,
+            "/v2.0/tokens".to_owned(),
+            json!({"auth": {"passwordCredentials": {"username": 5}}}),
+            "auth.passwordCredentials.username",
+        ),
     ];
     for (method, path, body, field) in cases {
         let (st, v) = c.call(method, &path, &admin, Some(body)).await;
@@ -1264,4 +1282,104 @@ async fn typed_bodies_keep_keystone_semantics() {
     )
     .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+}
+
+/// Every shape of auth document the typed request accepts, authenticating
+/// as it did when the service read the JSON itself.
+#[tokio::test]
+async fn auth_documents_of_every_shape() {
+    let c = sqlite_cloud("authshapes", |_| {}).await;
+    let issue = |auth: Value| {
+        let c = &c;
+        async move {
+            let r = c
+                .http
+                .post(format!("{}/v3/auth/tokens", c.base))
+                .json(&json!({ "auth": auth }))
+                .send()
+                .await
+                .unwrap();
+            let st = r.status();
+            let tok = r
+                .headers()
+                .get("x-subject-token")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (st, tok, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let password = json!({"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": "admin_pass"}}});
+
+    let (st, tok, v) = issue(json!({"identity": password, "scope": "unscoped"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert!(v["token"].get("project").is_none());
+    let (st, _, v) = issue(json!({"identity": password, "scope": {"system": {"all": true}}})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["token"]["system"], json!({"all": true}));
+    // Rescoping the unscoped token to a project by name, domain by name.
+    let (st, _, v) = issue(
+        json!({"identity": {"methods": ["token"], "token": {"id": tok.unwrap()}},
+        "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}}}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["token"]["project"]["name"], "demo");
+    assert_eq!(v["token"]["methods"], json!(["token", "password"]));
+    let (st, _, _) =
+        issue(json!({"identity": password, "scope": {"OS-TRUST:trust": {"id": "t"}}})).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _, _) = issue(json!({"identity": password, "scope": "everything"})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _, _) = issue(json!({"identity": {"methods": ["password"]}})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _, _) = issue(json!({"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "admin_pass"}}}})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "a user by name needs a domain");
+
+    // An application credential by name and its owner.
+    let admin = c
+        .token("admin", "admin_pass", Some("admin"))
+        .await
+        .1
+        .unwrap();
+    let admin_id = store_user(&c, "admin").await.id;
+    let (st, v) = c
+        .call(
+            Method::POST,
+            &format!("/v3/users/{admin_id}/application_credentials"),
+            &admin,
+            Some(json!({"application_credential": {"name": "byname", "secret": "s3cret"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, _, v) = issue(json!({"identity": {"methods": ["application_credential"], "application_credential": {
+        "name": "byname", "secret": "s3cret", "user": {"name": "admin", "domain": {"name": "Default"}}}}}))
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["token"]["project"]["name"], "admin");
+
+    // v2.0: tenant by name, then a token for another tenant by id.
+    let v2 = |auth: Value| {
+        let c = &c;
+        async move {
+            let r = c
+                .http
+                .post(format!("{}/v2.0/tokens", c.base))
+                .json(&json!({ "auth": auth }))
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (st, v) = v2(json!({"passwordCredentials": {"username": "admin", "password": "admin_pass"}, "tenantName": "admin"})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let first = v["access"]["token"]["id"].as_str().unwrap().to_owned();
+    let (_, p) = c
+        .call(Method::GET, "/v3/projects?name=demo", &admin, None)
+        .await;
+    let demo = p["projects"][0]["id"].as_str().unwrap().to_owned();
+    let (st, v) = v2(json!({"token": {"id": first}, "tenantId": demo})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["access"]["token"]["tenant"]["id"], demo.as_str());
+    let (st, _) = v2(json!({"passwordCredentials": {"password": "admin_pass"}})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
 }
