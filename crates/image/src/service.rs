@@ -134,6 +134,8 @@ impl ImageService {
 
     /// Enforce a Glance rule, answering 403 in Glance's words.
     pub fn authorize(&self, ctx: &AuthContext, action: &str, target: &Value) -> Result<()> {
+        // Glance's `default` rule allows: a misspelt action must not slip through it.
+        debug_assert!(self.policy.has(action), "no image rule named {action}");
         if self.policy.check(action, ctx, target) {
             Ok(())
         } else {
