@@ -69,6 +69,8 @@ pub async fn update(
         );
         return Ok(resp);
     }
+    // Free-form: a JSON-patch document (v2.0 and v2.1 forms), read op by op
+    // by the service with Glance's messages.
     let ops: Value = ferrostack_core::http::parse_json(&body)?;
     let img = svc.patch(&ctx, &id, &ops, v20).await?;
     Ok(axum::Json(svc.view(&img)).into_response())
