@@ -386,10 +386,9 @@ impl ImageService {
         let owner = ctx.project_id.clone().ok_or_else(|| {
             Error::Forbidden("A project-scoped token is required to create images.".into())
         })?;
-        let requested_owner = match body.get("owner") {
-            Some(Value::String(o)) => Some(o.as_str()),
-            _ => Some(owner.as_str()),
-        };
+        // Glance's add_image target: the caller's project and the owner
+        // the new image is to have.
+        let requested_owner = body.get("owner").and_then(Value::as_str).unwrap_or(&owner);
         self.authorize(
             ctx,
             "add_image",
