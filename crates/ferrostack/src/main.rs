@@ -141,11 +141,14 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(anyhow::Error::msg)?;
             let report = ferrostack_identity::bootstrap::run(&identity).await?;
-            if report.created.is_empty() {
+            if report.created.is_empty() && report.removed.is_empty() {
                 println!("bootstrap: nothing to do, everything exists");
             }
             for c in report.created {
                 println!("created {c}");
+            }
+            for r in report.removed {
+                println!("removed {r} (not served by this deployment)");
             }
             Ok(())
         }

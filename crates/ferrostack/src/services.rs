@@ -92,6 +92,11 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
                 tracing::info!("first start: bootstrapping identity");
                 let report = ferrostack_identity::bootstrap::run(&identity).await?;
                 tracing::info!(created = report.created.len(), "bootstrap done");
+            } else {
+                // An upgraded cloud loses the catalog entries an earlier
+                // bootstrap made for services nothing here serves.
+                let mut report = ferrostack_identity::bootstrap::Report::default();
+                ferrostack_identity::bootstrap::retire_unserved(&identity, &mut report).await?;
             }
             crate::credentials::write(&cfg, &data_dir)?;
         }

@@ -1,7 +1,9 @@
 //! `ferrostack bootstrap`: what the seed's keystone data script creates —
 //! tenants, users, roles, assignments, services and endpoints — plus the
 //! modern default roles. Idempotent: every object is looked up first, so a
-//! second run changes nothing.
+//! second run changes nothing. The catalog lists only the services this
+//! deployment serves (`SERVED`); entries an earlier version made for the
+//! others (`RETIRED`) are removed.
 
 use crate::service::IdentityService;
 use crate::store::assignments::{Assignment, Kind, SYSTEM};
@@ -30,35 +32,72 @@ pub const ROLES: &[&str] = &[
 ];
 pub const SERVICE_USERS: &[&str] = &["nova", "glance", "swift", "neutron", "cinder", "ceilometer"];
 
-/// (type, name, port, public/internal path, admin path)
-const SERVICES: &[(&str, &str, u16, &str, &str)] = &[
+/// One service the catalog lists, with the port and paths of its endpoints.
+#[derive(Clone, Copy, Debug)]
+pub struct CatalogEntry {
+    pub service_type: &'static str,
+    pub name: &'static str,
+    pub port: u16,
+    /// Path of the public and internal endpoints.
+    pub path: &'static str,
+    pub admin_path: &'static str,
+}
+
+/// The services this deployment serves (what `ferrostack all-in-one` runs
+/// behind an API port), and so what the catalog lists: a client that finds
+/// a service there must be able to reach it. A service that lands later
+/// (block storage, metering, …) adds its entry here and leaves `RETIRED`.
+pub const SERVED: &[CatalogEntry] = &[
     // The seed's /v2.0 paths: legacy clients use them as is, modern ones
-    // discover v3 from the unversioned root.
-    ("identity", "keystone", 5000, "/v2.0", "/v2.0"),
-    ("compute", "nova", 8774, "/v2.1", "/v2.1"),
-    (
-        "volume",
-        "cinder",
-        8776,
-        "/v3/$(project_id)s",
-        "/v3/$(project_id)s",
-    ),
-    ("image", "glance", 9292, "", ""),
-    (
-        "object-store",
-        "swift",
-        8080,
-        "/v1/AUTH_$(project_id)s",
-        "/v1",
-    ),
-    ("ec2", "ec2", 8773, "/services/Cloud", "/services/Admin"),
-    ("network", "neutron", 9696, "", ""),
-    ("metering", "ceilometer", 8777, "", ""),
+    // discover v3 from the unversioned root. Identity's ports come from
+    // `[identity] public_port` / `admin_port`.
+    CatalogEntry {
+        service_type: "identity",
+        name: "keystone",
+        port: 5000,
+        path: "/v2.0",
+        admin_path: "/v2.0",
+    },
+    CatalogEntry {
+        service_type: "compute",
+        name: "nova",
+        port: 8774,
+        path: "/v2.1",
+        admin_path: "/v2.1",
+    },
+    CatalogEntry {
+        service_type: "image",
+        name: "glance",
+        port: 9292,
+        path: "",
+        admin_path: "",
+    },
+    CatalogEntry {
+        service_type: "network",
+        name: "neutron",
+        port: 9696,
+        path: "",
+        admin_path: "",
+    },
+];
+
+/// (type, name) of services an earlier bootstrap registered although
+/// nothing served them (clients found them and got connection refused).
+/// Bootstrap removes them — only the ones it made itself, recognised by
+/// name and description, never an operator's own — so an upgraded cloud's
+/// catalog tells the truth too.
+pub const RETIRED: &[(&str, &str)] = &[
+    ("volume", "cinder"),
+    ("object-store", "swift"),
+    ("ec2", "ec2"),
+    ("metering", "ceilometer"),
 ];
 
 #[derive(Debug, Default)]
 pub struct Report {
     pub created: Vec<String>,
+    /// Catalog entries for services this deployment does not serve.
+    pub removed: Vec<String>,
 }
 
 pub async fn run(svc: &IdentityService) -> Result<Report> {
@@ -237,25 +276,37 @@ pub async fn run(svc: &IdentityService) -> Result<Report> {
         .await?;
         report.created.push(format!("region {region}"));
     }
+    register_served(svc, &region, &mut report).await?;
+    retire_unserved(svc, &mut report).await?;
+    svc.invalidate_catalog();
+    Ok(report)
+}
+
+/// Register each `SERVED` service that has no entry of its type yet, with a
+/// public, internal and admin endpoint in `region`.
+async fn register_served(svc: &IdentityService, region: &str, report: &mut Report) -> Result<()> {
+    let db = &svc.db;
+    let cfg = &svc.config;
     let services = store::catalog::list_services(db).await?;
     let host = &cfg.common.public_host;
-    for (stype, name, port, path, admin_path) in SERVICES {
-        if services.iter().any(|s| s.service_type == *stype) {
+    for entry in SERVED {
+        let stype = entry.service_type;
+        if services.iter().any(|s| s.service_type == stype) {
             continue;
         }
         let s = Service {
             id: new_id(),
-            service_type: (*stype).into(),
+            service_type: stype.into(),
             enabled: true,
-            extra: json!({"name": name, "description": format!("OpenStack {stype} service")}),
+            extra: json!({"name": entry.name, "description": bootstrap_description(stype)}),
         };
         store::catalog::insert_service(db, &s).await?;
         for iface in ["public", "internal", "admin"] {
-            let (port, path) = match (*stype, iface) {
-                ("identity", "admin") => (cfg.identity.admin_port, *admin_path),
-                ("identity", _) => (cfg.identity.public_port, *path),
-                (_, "admin") => (*port, *admin_path),
-                _ => (*port, *path),
+            let (port, path) = match (stype, iface) {
+                ("identity", "admin") => (cfg.identity.admin_port, entry.admin_path),
+                ("identity", _) => (cfg.identity.public_port, entry.path),
+                (_, "admin") => (entry.port, entry.admin_path),
+                _ => (entry.port, entry.path),
             };
             store::catalog::insert_endpoint(
                 db,
@@ -264,7 +315,7 @@ pub async fn run(svc: &IdentityService) -> Result<Report> {
                     service_id: s.id.clone(),
                     interface: iface.into(),
                     url: format!("http://{host}:{port}{path}"),
-                    region_id: Some(region.clone()),
+                    region_id: Some(region.to_owned()),
                     enabled: true,
                     extra: json!({}),
                 },
@@ -275,6 +326,52 @@ pub async fn run(svc: &IdentityService) -> Result<Report> {
             .created
             .push(format!("service {stype} with endpoints"));
     }
-    svc.invalidate_catalog();
-    Ok(report)
+    Ok(())
+}
+
+/// The description bootstrap gives the services it registers.
+fn bootstrap_description(service_type: &str) -> String {
+    format!("OpenStack {service_type} service")
+}
+
+/// Remove the `RETIRED` services (and their endpoints) an earlier bootstrap
+/// registered. Idempotent; runs in every bootstrap and at every all-in-one
+/// start, so upgrading is enough. Returns what it removed in `report`.
+pub async fn retire_unserved(svc: &IdentityService, report: &mut Report) -> Result<()> {
+    let mut removed = false;
+    for s in store::catalog::list_services(&svc.db).await? {
+        let made_by_bootstrap = RETIRED.iter().any(|(stype, name)| {
+            s.service_type == *stype
+                && s.extra["name"] == *name
+                && s.extra["description"] == bootstrap_description(stype).as_str()
+        });
+        if made_by_bootstrap {
+            store::catalog::delete_service(&svc.db, &s.id).await?;
+            tracing::info!(service = %s.service_type, "removed an unserved service from the catalog");
+            report
+                .removed
+                .push(format!("service {} with endpoints", s.service_type));
+            removed = true;
+        }
+    }
+    if removed {
+        svc.invalidate_catalog();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_is_served_or_retired_never_both() {
+        for entry in SERVED {
+            assert!(
+                !RETIRED.iter().any(|(t, _)| *t == entry.service_type),
+                "{} is both served and retired",
+                entry.service_type
+            );
+        }
+    }
 }

@@ -2,7 +2,9 @@
 //! Fernet-style tokens, SQL store, bootstrap.
 
 pub mod api;
+pub mod auth_request;
 pub mod bootstrap;
+pub mod password;
 pub mod policy;
 pub mod service;
 pub mod store;

@@ -2,7 +2,19 @@
 //! uses: admin (role `admin` in any scope), member/reader on their own
 //! project, and a user on their own resources.
 
+use ferrostack_core::config::Config;
 use ferrostack_core::policy::Policy;
+use ferrostack_core::{Error, Result};
+
+/// Keystone's defaults with the operator's `[identity] policy_file` (empty:
+/// none) applied over them. A file that cannot be read or does not parse is
+/// an error, so the service refuses to start rather than run on defaults the
+/// operator meant to change.
+pub fn load(config: &Config) -> Result<Policy> {
+    let file = &config.identity.policy_file;
+    let path = (!file.is_empty()).then(|| std::path::Path::new(file));
+    default_policy().with_file(path).map_err(Error::Internal)
+}
 
 /// Read-only actions a system-scoped reader may take, as in Keystone's
 /// secure-RBAC defaults; admins may take them everywhere.

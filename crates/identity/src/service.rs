@@ -2,6 +2,7 @@
 //! token issue/validation/revocation and the catalog. Handlers in `api/`
 //! call into this; it calls the store.
 
+use crate::auth_request::{Auth, DomainRef, ScopeRequest, UserRef};
 use crate::store::{
     self, assignments::Kind, projects::Project, revocations::RevocationEvent, users::User,
 };
@@ -63,11 +64,12 @@ pub fn unauthorized() -> Error {
 impl IdentityService {
     pub async fn new(db: Db, config: Config, bus: SharedBus) -> Result<Arc<Self>> {
         let keys = KeyRepository::open(&config.key_repository()).map_err(Error::Internal)?;
+        let policy = crate::policy::load(&config)?;
         let svc = Arc::new(IdentityService {
             db,
             keys,
             config,
-            policy: crate::policy::default_policy(),
+            policy,
             bus,
             revocations: RwLock::new(Vec::new()),
             revocation_lock: tokio::sync::Mutex::new(()),
@@ -194,19 +196,21 @@ impl IdentityService {
 
     // ----- passwords -----
 
+    /// Hash a password or secret (`password::hash`, off the runtime).
     pub async fn hash_password(&self, password: &str) -> Result<String> {
         let cost = self.config.identity.bcrypt_cost;
         let pw = password.to_owned();
-        tokio::task::spawn_blocking(move || bcrypt::hash(pw, cost))
+        tokio::task::spawn_blocking(move || crate::password::hash(&pw, cost))
             .await
             .map_err(Error::internal)?
-            .map_err(Error::internal)
+            .map_err(Error::Internal)
     }
 
+    /// Check a password or secret against its hash (off the runtime).
     pub async fn verify_password(&self, password: &str, hash: &str) -> bool {
         let pw = password.to_owned();
         let hash = hash.to_owned();
-        tokio::task::spawn_blocking(move || bcrypt::verify(pw, &hash).unwrap_or(false))
+        tokio::task::spawn_blocking(move || crate::password::verify(&pw, &hash))
             .await
             .unwrap_or(false)
     }
@@ -234,10 +238,10 @@ impl IdentityService {
     }
 
     /// A `{"id": …}` or `{"name": …}` domain reference from an auth request.
-    async fn domain_ref(&self, v: &Value, field: &str) -> Result<Project> {
-        if let Some(id) = v.get("id").and_then(Value::as_str) {
+    async fn domain_ref(&self, v: &DomainRef, field: &str) -> Result<Project> {
+        if let Some(id) = &v.id {
             self.domain(id).await.map_err(|_| unauthorized())
-        } else if let Some(name) = v.get("name").and_then(Value::as_str) {
+        } else if let Some(name) = &v.name {
             store::projects::get_by_name(&self.db, "", name, true)
                 .await?
                 .ok_or_else(unauthorized)
@@ -379,24 +383,9 @@ impl IdentityService {
     // ----- authentication -----
 
     /// Authenticate a v3 `auth` document and issue a token.
-    pub async fn authenticate(&self, auth: &Value) -> Result<(String, TokenPayload)> {
-        let identity = auth.get("identity").ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field 'identity': 'identity' is a required property".into(),
-            )
-        })?;
-        let methods: Vec<String> = identity
-            .get("methods")
-            .and_then(Value::as_array)
-            .ok_or_else(|| {
-                Error::BadRequest(
-                    "Invalid input for field 'identity/methods': 'methods' is a required property"
-                        .into(),
-                )
-            })?
-            .iter()
-            .filter_map(|m| m.as_str().map(str::to_owned))
-            .collect();
+    pub async fn authenticate(&self, auth: &Auth) -> Result<(String, TokenPayload)> {
+        let identity = &auth.identity;
+        let methods = identity.methods.clone();
         if methods.is_empty() {
             return Err(Error::BadRequest(
                 "Invalid input for field 'identity/methods': at least one method is required"
@@ -414,13 +403,17 @@ impl IdentityService {
         let method = methods[0].as_str();
         match method {
             "password" => {
-                let u = identity.pointer("/password/user").ok_or_else(|| {
-                    Error::BadRequest(
-                        "Invalid input for field 'identity/password/user': required".into(),
-                    )
-                })?;
+                let u = &identity
+                    .password
+                    .as_ref()
+                    .ok_or_else(|| {
+                        Error::BadRequest(
+                            "Invalid input for field 'identity/password/user': required".into(),
+                        )
+                    })?
+                    .user;
                 user = self.user_from_ref(u, "identity/password/user").await?;
-                let password = u.get("password").and_then(Value::as_str).ok_or_else(|| {
+                let password = u.password.as_deref().ok_or_else(|| {
                     Error::BadRequest(
                         "Invalid input for field 'identity/password/user/password': required"
                             .into(),
@@ -438,8 +431,9 @@ impl IdentityService {
             }
             "token" => {
                 let id = identity
-                    .pointer("/token/id")
-                    .and_then(Value::as_str)
+                    .token
+                    .as_ref()
+                    .map(|t| t.id.as_str())
                     .ok_or_else(|| {
                         Error::BadRequest(
                             "Invalid input for field 'identity/token/id': required".into(),
@@ -456,30 +450,28 @@ impl IdentityService {
                 // [own id, chain root]: the root is the first token's id.
                 audit.push(prior.a.last().cloned().unwrap_or_default());
                 prior_methods = prior.m.clone();
-                if auth.get("scope").is_none() {
+                if auth.scope.is_none() {
                     // Re-issuing without a scope keeps the original scope.
                     forced_scope = Some(self.scope_of_payload(&prior).await?);
                 }
             }
             "application_credential" => {
-                let ac = identity.get("application_credential").ok_or_else(|| {
+                let ac = identity.application_credential.as_ref().ok_or_else(|| {
                     Error::BadRequest(
                         "Invalid input for field 'identity/application_credential': required"
                             .into(),
                     )
                 })?;
-                let secret = ac.get("secret").and_then(Value::as_str).ok_or_else(|| {
-                    Error::BadRequest("Invalid input for field 'identity/application_credential/secret': required".into())
-                })?;
-                let cred = if let Some(id) = ac.get("id").and_then(Value::as_str) {
+                let secret = ac.secret.as_str();
+                let cred = if let Some(id) = &ac.id {
                     store::app_creds::get(&self.db, id)
                         .await?
                         .ok_or_else(unauthorized)?
                 } else {
-                    let name = ac.get("name").and_then(Value::as_str).ok_or_else(|| {
+                    let name = ac.name.as_deref().ok_or_else(|| {
                         Error::BadRequest("Invalid input for field 'identity/application_credential': 'id' or 'name' is required".into())
                     })?;
-                    let owner = ac.get("user").ok_or_else(|| {
+                    let owner = ac.user.as_ref().ok_or_else(|| {
                         Error::BadRequest("Invalid input for field 'identity/application_credential/user': required with 'name'".into())
                     })?;
                     let owner = self
@@ -505,7 +497,7 @@ impl IdentityService {
                     expires = expires.min(exp.timestamp_micros());
                 }
                 user = self.user(&cred.user_id).await.map_err(|_| unauthorized())?;
-                if auth.get("scope").is_some() {
+                if auth.scope.is_some() {
                     return Err(Error::Unauthorized(
                         "Application credentials cannot request a scope.".into(),
                     ));
@@ -549,7 +541,7 @@ impl IdentityService {
 
         let scope = match forced_scope {
             Some(s) => s,
-            None => self.requested_scope(auth.get("scope"), &user).await?,
+            None => self.requested_scope(auth.scope.as_ref(), &user).await?,
         };
         let mut roles = match &scope {
             Scope::Unscoped => Vec::new(),
@@ -627,11 +619,11 @@ impl IdentityService {
         Ok((self.keys.encrypt(&payload), payload))
     }
 
-    async fn user_from_ref(&self, u: &Value, field: &str) -> Result<User> {
-        let user = if let Some(id) = u.get("id").and_then(Value::as_str) {
+    async fn user_from_ref(&self, u: &UserRef, field: &str) -> Result<User> {
+        let user = if let Some(id) = &u.id {
             store::users::get(&self.db, id).await?
-        } else if let Some(name) = u.get("name").and_then(Value::as_str) {
-            let dom = u.get("domain").ok_or_else(|| {
+        } else if let Some(name) = &u.name {
+            let dom = u.domain.as_ref().ok_or_else(|| {
                 Error::BadRequest(format!(
                     "Invalid input for field '{field}/domain': a user given by name needs a domain"
                 ))
@@ -660,7 +652,7 @@ impl IdentityService {
         })
     }
 
-    async fn requested_scope(&self, scope: Option<&Value>, user: &User) -> Result<Scope> {
+    async fn requested_scope(&self, scope: Option<&ScopeRequest>, user: &User) -> Result<Scope> {
         let Some(scope) = scope else {
             // Keystone scopes to the default project when the user may use it.
             if let Some(pid) = &user.default_project_id {
@@ -676,16 +668,22 @@ impl IdentityService {
             }
             return Ok(Scope::Unscoped);
         };
-        if scope.as_str() == Some("unscoped") {
-            return Ok(Scope::Unscoped);
-        }
-        if let Some(p) = scope.get("project") {
-            let project = if let Some(id) = p.get("id").and_then(Value::as_str) {
+        let scope = match scope {
+            ScopeRequest::Named(name) if name == "unscoped" => return Ok(Scope::Unscoped),
+            ScopeRequest::Named(other) => {
+                return Err(Error::BadRequest(format!(
+                    "Invalid input for field 'scope': '{other}' is not 'unscoped' or an object"
+                )))
+            }
+            ScopeRequest::Target(t) => t,
+        };
+        if let Some(p) = &scope.project {
+            let project = if let Some(id) = &p.id {
                 store::projects::get(&self.db, id)
                     .await?
                     .filter(|p| !p.is_domain)
-            } else if let Some(name) = p.get("name").and_then(Value::as_str) {
-                let dom = p.get("domain").ok_or_else(|| {
+            } else if let Some(name) = &p.name {
+                let dom = p.domain.as_ref().ok_or_else(|| {
                     Error::BadRequest("Invalid input for field 'scope/project/domain': a project given by name needs a domain".into())
                 })?;
                 let dom = self.domain_ref(dom, "scope/project/domain").await?;
@@ -702,22 +700,22 @@ impl IdentityService {
             }
             return Ok(Scope::Project(project, domain));
         }
-        if let Some(d) = scope.get("domain") {
+        if let Some(d) = &scope.domain {
             let domain = self.domain_ref(d, "scope/domain").await?;
             if !domain.enabled {
                 return Err(unauthorized());
             }
             return Ok(Scope::Domain(domain));
         }
-        if let Some(s) = scope.get("system") {
-            if s.get("all").and_then(Value::as_bool) == Some(true) {
+        if let Some(s) = &scope.system {
+            if s.all {
                 return Ok(Scope::System);
             }
             return Err(Error::BadRequest(
                 "Invalid input for field 'scope/system': only {\"all\": true} is supported".into(),
             ));
         }
-        if scope.get("OS-TRUST:trust").is_some() {
+        if scope.trust.is_some() {
             return Err(Error::Forbidden(
                 "Trusts are not supported by this deployment.".into(),
             ));

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod backend;
 pub mod format;
+pub mod policy;
 pub mod service;
 pub mod store;
 

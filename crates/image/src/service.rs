@@ -7,6 +7,7 @@ use crate::store::{self, images::Image, members::Member};
 use ferrostack_bus::SharedBus;
 use ferrostack_core::auth::AuthContext;
 use ferrostack_core::config::Config;
+use ferrostack_core::policy::Policy;
 use ferrostack_core::{Error, Result};
 use ferrostack_db::Db;
 use serde_json::{json, Map, Value};
@@ -53,6 +54,8 @@ pub struct ImageService {
     pub store: FilesystemStore,
     pub config: Config,
     pub bus: SharedBus,
+    /// Glance's rules (`policy.rs`) with the operator's file over them.
+    pub policy: Policy,
 }
 
 pub fn forbidden(action: &str) -> Error {
@@ -68,11 +71,13 @@ pub fn not_found(id: &str) -> Error {
 impl ImageService {
     pub async fn new(db: Db, config: Config, bus: SharedBus) -> Result<Arc<Self>> {
         let store = FilesystemStore::open(&config.image_store_dir()).map_err(Error::internal)?;
+        let policy = crate::policy::load(&config)?;
         let svc = Arc::new(ImageService {
             db,
             store,
             config,
             bus,
+            policy,
         });
         svc.recover().await?;
         Ok(svc)
@@ -120,10 +125,42 @@ impl ImageService {
             .await;
     }
 
-    // ----- visibility -----
+    // ----- authorization and visibility -----
 
-    pub fn is_admin(ctx: &AuthContext) -> bool {
-        ctx.is_admin()
+    /// Glance's `context.is_admin`: the `context_is_admin` rule.
+    pub fn is_admin(&self, ctx: &AuthContext) -> bool {
+        self.policy.check("context_is_admin", ctx, &json!({}))
+    }
+
+    /// Enforce a Glance rule, answering 403 in Glance's words.
+    pub fn authorize(&self, ctx: &AuthContext, action: &str, target: &Value) -> Result<()> {
+        // Glance's `default` rule allows: a misspelt action must not slip through it.
+        debug_assert!(self.policy.has(action), "no image rule named {action}");
+        if self.policy.check(action, ctx, target) {
+            Ok(())
+        } else {
+            Err(forbidden(action))
+        }
+    }
+
+    /// Enforce a rule about `img`, with Glance's image target.
+    pub async fn authorize_image(
+        &self,
+        ctx: &AuthContext,
+        action: &str,
+        img: &Image,
+    ) -> Result<()> {
+        let member_id = match &ctx.project_id {
+            Some(p) if img.owner.as_ref() != Some(p) => store::members::get(&self.db, &img.id, p)
+                .await?
+                .map(|m| m.member),
+            _ => None,
+        };
+        self.authorize(
+            ctx,
+            action,
+            &crate::policy::image_target(img, member_id.as_deref()),
+        )
     }
 
     pub fn is_owner(ctx: &AuthContext, img: &Image) -> bool {
@@ -132,7 +169,7 @@ impl ImageService {
 
     /// Whether the caller may see the image at all (404 otherwise).
     pub async fn can_see(&self, ctx: &AuthContext, img: &Image) -> Result<bool> {
-        if Self::is_admin(ctx)
+        if self.is_admin(ctx)
             || Self::is_owner(ctx, img)
             || matches!(img.visibility.as_str(), "public" | "community")
         {
@@ -157,12 +194,11 @@ impl ImageService {
         Ok(img)
     }
 
-    /// The image, for a change only its owner (or an admin) may make.
-    pub async fn get_owned(&self, ctx: &AuthContext, id: &str, action: &str) -> Result<Image> {
+    /// The image, if the caller may see it (404 otherwise) and `action`
+    /// on it (403 otherwise).
+    pub async fn get_authorized(&self, ctx: &AuthContext, id: &str, action: &str) -> Result<Image> {
         let img = self.get_visible(ctx, id).await?;
-        if !(Self::is_admin(ctx) || Self::is_owner(ctx, &img)) {
-            return Err(forbidden(action));
-        }
+        self.authorize_image(ctx, action, &img).await?;
         Ok(img)
     }
 
@@ -237,8 +273,12 @@ impl ImageService {
             },
             "visibility" => match value.as_str() {
                 Some(v) if VISIBILITIES.contains(&v) => {
-                    if v == "public" && !Self::is_admin(ctx) {
-                        return Err(forbidden("publicize_image"));
+                    // As Glance: the rule is checked on the image as it is.
+                    let target = crate::policy::image_target(img, None);
+                    match v {
+                        "public" => self.authorize(ctx, "publicize_image", &target)?,
+                        "community" => self.authorize(ctx, "communitize_image", &target)?,
+                        _ => {}
                     }
                     img.visibility = v.to_owned();
                 }
@@ -313,7 +353,7 @@ impl ImageService {
             }
             "owner" => {
                 let v = value.as_str().map(str::to_owned);
-                if v != img.owner && !Self::is_admin(ctx) && !(creating && v == ctx.project_id) {
+                if v != img.owner && !self.is_admin(ctx) && !(creating && v == ctx.project_id) {
                     return Err(Error::Forbidden(
                         "Only an administrator may set the owner of an image.".into(),
                     ));
@@ -346,6 +386,14 @@ impl ImageService {
         let owner = ctx.project_id.clone().ok_or_else(|| {
             Error::Forbidden("A project-scoped token is required to create images.".into())
         })?;
+        // Glance's add_image target: the caller's project and the owner
+        // the new image is to have.
+        let requested_owner = body.get("owner").and_then(Value::as_str).unwrap_or(&owner);
+        self.authorize(
+            ctx,
+            "add_image",
+            &json!({"project_id": owner, "owner": requested_owner}),
+        )?;
         let now = store::now_str();
         let mut img = Image {
             id: uuid::Uuid::new_v4().to_string(),
@@ -402,7 +450,7 @@ impl ImageService {
         ops: &Value,
         v20: bool,
     ) -> Result<Image> {
-        let mut img = self.get_owned(ctx, id, "modify_image").await?;
+        let mut img = self.get_authorized(ctx, id, "modify_image").await?;
         let ops = ops.as_array().ok_or_else(|| {
             Error::BadRequest("Request body must be a JSON array of operation objects.".into())
         })?;
@@ -513,7 +561,7 @@ impl ImageService {
     }
 
     pub async fn delete(&self, ctx: &AuthContext, id: &str) -> Result<()> {
-        let img = self.get_owned(ctx, id, "delete_image").await?;
+        let img = self.get_authorized(ctx, id, "delete_image").await?;
         if img.protected {
             return Err(Error::Forbidden(format!(
                 "Image {id} is protected and cannot be deleted."
@@ -536,10 +584,7 @@ impl ImageService {
         } else {
             "reactivate"
         };
-        let img = self.get_visible(ctx, id).await?;
-        if !(Self::is_admin(ctx) || Self::is_owner(ctx, &img)) {
-            return Err(forbidden(action));
-        }
+        let img = self.get_authorized(ctx, id, action).await?;
         let (from, to) = if deactivate {
             ("active", "deactivated")
         } else {
@@ -594,7 +639,7 @@ impl ImageService {
         S: futures::Stream<Item = std::result::Result<axum::body::Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let img = self.get_owned(ctx, id, "upload_image").await?;
+        let img = self.get_authorized(ctx, id, "upload_image").await?;
         if img.status == "queued" {
             Self::require_formats(&img)?;
         }
@@ -711,7 +756,8 @@ impl ImageService {
         S: futures::Stream<Item = std::result::Result<axum::body::Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let img = self.get_owned(ctx, id, "stage_image").await?;
+        // Glance's stage and glance-direct import are `modify_image`.
+        let img = self.get_authorized(ctx, id, "modify_image").await?;
         if img.status != "queued"
             || !store::images::transition(&self.db, id, &["queued"], "uploading").await?
         {
@@ -742,14 +788,11 @@ impl ImageService {
         self: &Arc<Self>,
         ctx: &AuthContext,
         id: &str,
-        body: &Value,
+        method: &str,
+        import_req: &Value,
         request_id: &str,
     ) -> Result<()> {
-        let img = self.get_owned(ctx, id, "import_image").await?;
-        let method = body
-            .pointer("/method/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let img = self.get_authorized(ctx, id, "modify_image").await?;
         if img.disk_format.is_none() || img.container_format.is_none() {
             return Err(Error::Conflict(format!(
                 "'{}' needs to be set before import",
@@ -782,7 +825,7 @@ impl ImageService {
             image_id: Some(id.to_owned()),
             request_id: Some(request_id.to_owned()),
             user_id: Some(ctx.user_id.clone()),
-            input: json!({"image_id": id, "import_req": body, "backend": ["file"]}),
+            input: json!({"image_id": id, "import_req": import_req, "backend": ["file"]}),
             result: Value::Null,
             message: String::new(),
             created_at: now.clone(),
@@ -853,7 +896,7 @@ impl ImageService {
     }
 
     pub async fn add_member(&self, ctx: &AuthContext, id: &str, member: &str) -> Result<Member> {
-        let img = self.get_owned(ctx, id, "add_member").await?;
+        let img = self.get_authorized(ctx, id, "add_member").await?;
         if img.visibility != "shared" {
             return Err(Error::Forbidden(format!(
                 "Only shared images have members; image {id} is {}.",
@@ -893,7 +936,7 @@ impl ImageService {
 
     /// Members the caller may see: all of them for the owner, its own entry for a member.
     pub async fn list_members(&self, ctx: &AuthContext, id: &str) -> Result<Vec<Member>> {
-        let img = self.get_visible(ctx, id).await?;
+        let img = self.get_authorized(ctx, id, "get_members").await?;
         if img.visibility != "shared" {
             return Err(Error::Forbidden(format!(
                 "Only shared images have members; image {id} is {}.",
@@ -901,7 +944,7 @@ impl ImageService {
             )));
         }
         let all = store::members::list_for_image(&self.db, id).await?;
-        if Self::is_admin(ctx) || Self::is_owner(ctx, &img) {
+        if self.is_admin(ctx) || Self::is_owner(ctx, &img) {
             return Ok(all);
         }
         Ok(all
@@ -931,7 +974,10 @@ impl ImageService {
                 "Invalid status: {status}. It must be pending, accepted or rejected."
             )));
         }
-        let mut m = self.get_member(ctx, id, member).await?;
+        let img = self.get_authorized(ctx, id, "modify_member").await?;
+        let mut m = self.get_member(ctx, &img.id, member).await?;
+        // Only the member project itself accepts or rejects, the image's
+        // owner (even an admin) does not answer for it.
         if ctx.project_id.as_deref() != Some(member) {
             return Err(forbidden("modify_member"));
         }
@@ -942,10 +988,7 @@ impl ImageService {
     }
 
     pub async fn delete_member(&self, ctx: &AuthContext, id: &str, member: &str) -> Result<()> {
-        let img = self.get_visible(ctx, id).await?;
-        if !(Self::is_admin(ctx) || Self::is_owner(ctx, &img)) {
-            return Err(forbidden("delete_member"));
-        }
+        self.get_authorized(ctx, id, "delete_member").await?;
         if !store::members::delete(&self.db, id, member).await? {
             return Err(Error::NotFound(format!(
                 "Member {member} not found for image {id}."

@@ -662,3 +662,255 @@ async fn interrupted_uploads_leave_nothing_behind() {
         StatusCode::NO_CONTENT
     );
 }
+
+/// A user with only `role` on the `demo` project (password `admin_pass`);
+/// returns a token scoped to it.
+async fn token_with_only(c: &Cloud, user: &str, role: &str) -> String {
+    let admin = c.token("admin", "admin").await;
+    let identity = |m: Method, path: &str, body: Option<Value>| {
+        let mut req = c
+            .http
+            .request(m, format!("{}{path}", c.kit.identity_url))
+            .header("x-auth-token", &admin);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (st, v) = identity(
+        Method::POST,
+        "/v3/users",
+        Some(json!({"user": {"name": user, "password": "admin_pass", "domain_id": "default"}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let user_id = v["user"]["id"].as_str().unwrap().to_owned();
+    let (_, v) = identity(Method::GET, "/v3/projects?name=demo", None).await;
+    let project = v["projects"][0]["id"].as_str().unwrap().to_owned();
+    let (_, v) = identity(Method::GET, &format!("/v3/roles?name={role}"), None).await;
+    let role_id = v["roles"][0]["id"].as_str().unwrap().to_owned();
+    let (st, _) = identity(
+        Method::PUT,
+        &format!("/v3/projects/{project}/users/{user_id}/roles/{role_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    c.token(user, "demo").await
+}
+
+/// Glance's secure-RBAC defaults through the policy engine: a project
+/// reader reads but does not write; a member writes its project's images.
+#[tokio::test]
+async fn readers_read_and_members_write() {
+    let db = ferrostack_db::testing::test_databases("image_rbac")
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let c = start(db, "rbac", |_| {}).await;
+    let reader = token_with_only(&c, "rbac_reader", "reader").await;
+    let member = c.token("demo", "demo").await;
+    let new_image = json!({"name": "r", "disk_format": "raw", "container_format": "bare"});
+
+    let (st, v) = c
+        .call(Method::POST, "/v2/images", &reader, Some(new_image.clone()))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v.to_string().contains("add_image"),
+        "Glance's 403 names the rule: {v}"
+    );
+    let (st, img) = c
+        .call(Method::POST, "/v2/images", &member, Some(new_image))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{img}");
+    let id = img["id"].as_str().unwrap().to_owned();
+
+    // The reader sees the project's image but cannot change it.
+    let (st, v) = c.call(Method::GET, "/v2/images", &reader, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["id"] == id.as_str()));
+    let path = format!("/v2/images/{id}");
+    assert_eq!(
+        c.call(Method::GET, &path, &reader, None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.upload(&id, &reader, vec![1; 512]).await,
+        StatusCode::FORBIDDEN
+    );
+    let (st, _) = c
+        .patch(
+            &id,
+            &reader,
+            json!([{"op": "replace", "path": "/name", "value": "x"}]),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!(
+        c.call(Method::DELETE, &path, &reader, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // The member can; making it public stays an admin's (publicize_image).
+    assert_eq!(
+        c.upload(&id, &member, vec![1; 512]).await,
+        StatusCode::NO_CONTENT
+    );
+    let (st, _) = c
+        .patch(
+            &id,
+            &member,
+            json!([{"op": "replace", "path": "/visibility", "value": "public"}]),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = c
+        .patch(
+            &id,
+            &member,
+            json!([{"op": "replace", "path": "/visibility", "value": "community"}]),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        c.call(Method::DELETE, &path, &member, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+
+    // Metadefs and tasks are admins'.
+    let ns = json!({"namespace": "OS::Rbac", "visibility": "public"});
+    assert_eq!(
+        c.call(Method::POST, "/v2/metadefs/namespaces", &member, Some(ns))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        c.call(Method::GET, "/v2/tasks", &member, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+}
+
+/// An operator's `[image] policy_file`, read at service start, replaces
+/// Glance's default; one that does not parse refuses start.
+#[tokio::test]
+async fn operator_policy_file_overrides_glance_defaults() {
+    let db = ferrostack_db::testing::test_databases("image_policy")
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("ferrostack-image-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.yaml");
+    std::fs::write(
+        &file,
+        "# readers may create images here\n\"add_image\": \"role:admin or (role:reader and project_id:%(project_id)s)\"\n\"delete_image\": \"role:admin\"\n",
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    let c = start(db.clone(), "policy", |cfg| {
+        cfg.image.policy_file = path.clone()
+    })
+    .await;
+    let reader = token_with_only(&c, "policy_reader", "reader").await;
+    let member = c.token("demo", "demo").await;
+    let (st, img) = c
+        .call(
+            Method::POST,
+            "/v2/images",
+            &reader,
+            Some(json!({"name": "by-reader"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{img}");
+    let path = format!("/v2/images/{}", img["id"].as_str().unwrap());
+    assert_eq!(
+        c.call(Method::DELETE, &path, &member, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // Rules the file does not name keep Glance's defaults.
+    assert_eq!(
+        c.upload(img["id"].as_str().unwrap(), &reader, vec![1; 8])
+            .await,
+        StatusCode::FORBIDDEN
+    );
+
+    std::fs::write(&file, "\"add_image\": \"role:admin or (\"\n").unwrap();
+    let mut cfg = c.kit.config.clone();
+    cfg.image.policy_file = file.display().to_string();
+    let err = match ferrostack_image::ImageService::new(db, cfg, c.bus.clone()).await {
+        Ok(_) => panic!("a broken policy file must refuse start"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("add_image"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Request bodies of a fixed shape are typed: a wrong one is a 400 that
+/// names the field.
+#[tokio::test]
+async fn malformed_bodies_answer_400_naming_the_field() {
+    let db = ferrostack_db::testing::test_databases("image_bodies")
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let c = start(db, "bodies", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let (st, v) = c
+        .call(
+            Method::POST,
+            "/v2/images",
+            &admin,
+            Some(json!(["not", "an", "object"])),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (_, img) = c
+        .call(
+            Method::POST,
+            "/v2/images",
+            &admin,
+            Some(json!({"name": "s", "visibility": "shared"})),
+        )
+        .await;
+    let id = img["id"].as_str().unwrap();
+    for (path, body, field) in [
+        (
+            format!("/v2/images/{id}/members"),
+            json!({"member": 42}),
+            "member",
+        ),
+        (format!("/v2/images/{id}/members"), json!({}), "member"),
+        (
+            format!("/v2/images/{id}/import"),
+            json!({"method": "glance-direct"}),
+            "method",
+        ),
+        ("/v2/tasks".to_owned(), json!({"input": {}}), "type"),
+    ] {
+        let (st, v) = c.call(Method::POST, &path, &admin, Some(body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert!(v.to_string().contains(field), "{path}: {v}");
+    }
+    let (st, v) = c
+        .call(
+            Method::PUT,
+            &format!("/v2/images/{id}/members/someone"),
+            &admin,
+            Some(json!({"status": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("status"), "{v}");
+}

@@ -11,6 +11,42 @@ use axum::response::Response;
 use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use serde::Deserialize;
+
+/// `POST /v3/users/{id}/application_credentials`.
+#[derive(Deserialize)]
+struct CreateAppCredRequest {
+    application_credential: NewAppCred,
+}
+
+#[derive(Deserialize)]
+struct NewAppCred {
+    name: String,
+    description: Option<String>,
+    /// A secret the user chose; one is generated otherwise.
+    secret: Option<String>,
+    expires_at: Option<String>,
+    /// A subset of the user's roles on the project; none or empty: the
+    /// roles of the token that creates it.
+    roles: Option<Vec<RoleRef>>,
+    unrestricted: Option<bool>,
+    access_rules: Option<Vec<AccessRuleRequest>>,
+}
+
+#[derive(Deserialize)]
+struct RoleRef {
+    id: Option<String>,
+    name: Option<String>,
+}
+
+/// An existing rule by `id`, or a new one.
+#[derive(Deserialize)]
+struct AccessRuleRequest {
+    id: Option<String>,
+    service: Option<String>,
+    path: Option<String>,
+    method: Option<String>,
+}
 
 pub fn routes() -> Router<Svc> {
     Router::new()
@@ -78,7 +114,9 @@ async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(user_id): Path<String>,
-    Json(body): Json<Value>,
+    Json(CreateAppCredRequest {
+        application_credential: new,
+    }): Json<CreateAppCredRequest>,
 ) -> Result<Response> {
     enforce(
         &svc,
@@ -86,7 +124,6 @@ async fn create(
         "identity:create_application_credential",
         json!({"user_id": user_id}),
     )?;
-    let obj = entity(&body, "application_credential")?;
     if let Some(cid) = &ctx.application_credential_id {
         if store::app_creds::get(&svc.db, cid)
             .await?
@@ -101,7 +138,7 @@ async fn create(
     let project_id = ctx.project_id.clone().ok_or_else(|| {
         Error::Forbidden("Application credentials need a project-scoped token.".into())
     })?;
-    let name = name_field(obj, "application_credential", 255, true)?.expect("required");
+    let name = checked_name(new.name, "application_credential", 255)?;
     if store::app_creds::list_for_user(&svc.db, &user_id)
         .await?
         .iter()
@@ -111,7 +148,7 @@ async fn create(
             "Conflict occurred attempting to store application_credential - Duplicate entry found with name {name}."
         )));
     }
-    let expires_at = match opt_str(obj, "expires_at", "application_credential")? {
+    let expires_at = match new.expires_at {
         None => None,
         Some(s) => {
             let t = ferrostack_core::time::parse(&s).ok_or_else(|| {
@@ -129,43 +166,32 @@ async fn create(
     let held = svc
         .effective_roles(&user_id, &Scope::Project(project, domain))
         .await?;
-    let roles: Vec<(String, String)> = match obj.get("roles") {
-        // Absent, null or empty: the roles of the token that creates it.
-        None | Some(Value::Null) => ctx
+    let roles: Vec<(String, String)> = match new.roles.filter(|rs| !rs.is_empty()) {
+        None => ctx
             .roles
             .iter()
             .map(|r| (r.id.clone(), r.name.clone()))
             .collect(),
-        Some(Value::Array(rs)) if rs.is_empty() => ctx
-            .roles
-            .iter()
-            .map(|r| (r.id.clone(), r.name.clone()))
-            .collect(),
-        Some(Value::Array(rs)) => {
+        Some(rs) => {
             let mut out = Vec::new();
             for r in rs {
-                let found = held.iter().find(|(id, name)| {
-                    r.get("id").and_then(Value::as_str) == Some(id)
-                        || r.get("name").and_then(Value::as_str) == Some(name)
-                });
+                let found = held
+                    .iter()
+                    .find(|(id, name)| r.id.as_ref() == Some(id) || r.name.as_ref() == Some(name));
                 match found {
                     Some(x) => out.push(x.clone()),
                     None => {
+                        let named = r.id.or(r.name).unwrap_or_default();
                         return Err(Error::BadRequest(format!(
-                            "Cannot create an application credential with unassigned role {r} on project {project_id}."
-                        )))
+                            "Cannot create an application credential with unassigned role {named} on project {project_id}."
+                        )));
                     }
                 }
             }
             out
         }
-        Some(_) => {
-            return Err(Error::BadRequest(
-                "Invalid input for field 'application_credential.roles': must be a list.".into(),
-            ))
-        }
     };
-    let secret = match opt_str(obj, "secret", "application_credential")? {
+    let secret = match new.secret {
         Some(s) => s,
         None => {
             use base64::Engine;
@@ -179,16 +205,17 @@ async fn create(
         user_id: user_id.clone(),
         project_id: Some(project_id),
         secret_hash: svc.hash_password(&secret).await?,
-        description: opt_str(obj, "description", "application_credential")?,
+        description: new.description,
         expires_at,
-        unrestricted: opt_bool(obj, "unrestricted", "application_credential")?.unwrap_or(false),
+        unrestricted: new.unrestricted.unwrap_or(false),
         roles: Value::Array(
             roles
                 .iter()
                 .map(|(id, name)| json!({"id": id, "name": name, "domain_id": null}))
                 .collect(),
         ),
-        access_rules: resolve_access_rules(&svc, &user_id, obj.get("access_rules")).await?,
+        access_rules: resolve_access_rules(&svc, &user_id, new.access_rules.unwrap_or_default())
+            .await?,
     };
     store::app_creds::insert(&svc.db, &cred).await?;
     let mut v = view(&svc, &cred);
@@ -240,20 +267,15 @@ async fn delete(
 async fn resolve_access_rules(
     svc: &Svc,
     user_id: &str,
-    requested: Option<&Value>,
+    requested: Vec<AccessRuleRequest>,
 ) -> Result<Value> {
-    let Some(requested) = requested.filter(|v| !v.is_null()) else {
+    if requested.is_empty() {
         return Ok(json!([]));
-    };
-    let list = requested.as_array().ok_or_else(|| {
-        Error::BadRequest(
-            "Invalid input for field 'application_credential.access_rules': must be a list.".into(),
-        )
-    })?;
+    }
     let existing = documents::list(&svc.db, Table::AccessRules, Some(user_id)).await?;
     let mut out = Vec::new();
-    for r in list {
-        if let Some(id) = r.get("id").and_then(Value::as_str) {
+    for r in requested {
+        if let Some(id) = r.id.as_deref() {
             let d = existing
                 .iter()
                 .find(|d| d.id == id)
@@ -262,8 +284,12 @@ async fn resolve_access_rules(
             continue;
         }
         let mut rule = json!({});
-        for field in ["service", "path", "method"] {
-            let v = r.get(field).and_then(Value::as_str).ok_or_else(|| {
+        for (field, value) in [
+            ("service", &r.service),
+            ("path", &r.path),
+            ("method", &r.method),
+        ] {
+            let v = value.as_deref().ok_or_else(|| {
                 Error::BadRequest(format!(
                     "Invalid input for field 'application_credential.access_rules.{field}': required string."
                 ))

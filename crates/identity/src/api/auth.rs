@@ -2,6 +2,7 @@
 //! projects, domains and system scope.
 
 use super::{enforce, list_links, ok, Query, Svc};
+use crate::auth_request::AuthRequest;
 use crate::service::Scope;
 use crate::store;
 use crate::store::revocations::RevocationEvent;
@@ -42,11 +43,12 @@ fn with_subject(mut resp: Response, token: &str) -> Response {
     resp
 }
 
-async fn issue(State(svc): State<Svc>, q: Query, Json(body): Json<Value>) -> Result<Response> {
-    let auth = body.get("auth").ok_or_else(|| {
-        Error::BadRequest("Invalid input for field 'auth': 'auth' is a required property.".into())
-    })?;
-    let (token, payload) = svc.authenticate(auth).await?;
+async fn issue(
+    State(svc): State<Svc>,
+    q: Query,
+    Json(AuthRequest { auth }): Json<AuthRequest>,
+) -> Result<Response> {
+    let (token, payload) = svc.authenticate(&auth).await?;
     let doc = svc
         .token_body(&payload, !q.contains_key("nocatalog"))
         .await?;

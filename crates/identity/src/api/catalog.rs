@@ -8,6 +8,7 @@ use axum::response::Response;
 use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use serde::Deserialize;
 
 pub fn routes() -> Router<Svc> {
     Router::new()
@@ -36,6 +37,62 @@ pub fn routes() -> Router<Svc> {
 }
 
 // ----- regions -----
+
+/// `POST /v3/regions`, `PUT /v3/regions/{id}`, `PATCH /v3/regions/{id}`.
+#[derive(Deserialize)]
+struct RegionRequest {
+    region: RegionFields,
+}
+
+#[derive(Deserialize)]
+struct RegionFields {
+    /// A new region's id (`POST` only; `PUT` names it in the path).
+    id: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    parent_region_id: Option<Option<String>>,
+    /// Attributes Keystone keeps as given.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+/// `POST /v3/services`, `PATCH /v3/services/{id}`.
+#[derive(Deserialize)]
+struct ServiceRequest {
+    service: ServiceFields,
+}
+
+#[derive(Deserialize)]
+struct ServiceFields {
+    #[serde(rename = "type")]
+    service_type: Option<String>,
+    enabled: Option<bool>,
+    /// `name`, `description` and anything else, kept as given.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+/// `POST /v3/endpoints`, `PATCH /v3/endpoints/{id}`.
+#[derive(Deserialize)]
+struct EndpointRequest {
+    endpoint: EndpointFields,
+}
+
+#[derive(Deserialize)]
+struct EndpointFields {
+    service_id: Option<String>,
+    interface: Option<String>,
+    url: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    region_id: Option<Option<String>>,
+    /// The pre-v3.2 spelling of `region_id`.
+    #[serde(default, deserialize_with = "nullable")]
+    region: Option<Option<String>>,
+    enabled: Option<bool>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
 
 fn region_view(svc: &IdentityService, r: &Region) -> Value {
     with_extra(
@@ -71,18 +128,17 @@ async fn list_regions(
     ))
 }
 
-async fn new_region(svc: &Svc, id: Option<String>, body: &Value) -> Result<Region> {
-    let obj = entity(body, "region")?;
+async fn new_region(svc: &Svc, id: Option<String>, new: RegionFields) -> Result<Region> {
     let id = match id {
         Some(i) => i,
-        None => opt_str(obj, "id", "region")?.unwrap_or_else(new_id),
+        None => new.id.unwrap_or_else(new_id),
     };
     if id.is_empty() || id.len() > 255 {
         return Err(Error::BadRequest(
             "Invalid input for field 'region.id': 1 to 255 characters.".into(),
         ));
     }
-    let parent = opt_str(obj, "parent_region_id", "region")?;
+    let parent = new.parent_region_id.flatten();
     if let Some(p) = &parent {
         get_region(svc, p).await.map_err(|_| {
             Error::BadRequest(format!(
@@ -97,9 +153,9 @@ async fn new_region(svc: &Svc, id: Option<String>, body: &Value) -> Result<Regio
     }
     let r = Region {
         id,
-        description: opt_str(obj, "description", "region")?.unwrap_or_default(),
+        description: new.description.flatten().unwrap_or_default(),
         parent_region_id: parent,
-        extra: extra_of(obj, &["description", "parent_region_id"], json!({})),
+        extra: extra_of(&new.extra, &[], json!({})),
     };
     store::catalog::insert_region(&svc.db, &r).await?;
     Ok(r)
@@ -108,10 +164,10 @@ async fn new_region(svc: &Svc, id: Option<String>, body: &Value) -> Result<Regio
 async fn create_region(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(RegionRequest { region: new }): Json<RegionRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:create_region", json!({}))?;
-    let r = new_region(&svc, None, &body).await?;
+    let r = new_region(&svc, None, new).await?;
     Ok(created(json!({"region": region_view(&svc, &r)})))
 }
 
@@ -119,10 +175,10 @@ async fn put_region(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(RegionRequest { region: new }): Json<RegionRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:create_region", json!({}))?;
-    let r = new_region(&svc, Some(id), &body).await?;
+    let r = new_region(&svc, Some(id), new).await?;
     Ok(created(json!({"region": region_view(&svc, &r)})))
 }
 
@@ -140,16 +196,14 @@ async fn update_region(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(RegionRequest { region: changes }): Json<RegionRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:update_region", json!({}))?;
-    let obj = entity(&body, "region")?;
     let mut r = get_region(&svc, &id).await?;
-    if obj.contains_key("description") {
-        r.description = opt_str(obj, "description", "region")?.unwrap_or_default();
+    if let Some(description) = changes.description {
+        r.description = description.unwrap_or_default();
     }
-    if obj.contains_key("parent_region_id") {
-        let parent = opt_str(obj, "parent_region_id", "region")?;
+    if let Some(parent) = changes.parent_region_id {
         if let Some(p) = &parent {
             if p == &id {
                 return Err(Error::BadRequest(
@@ -164,7 +218,7 @@ async fn update_region(
         }
         r.parent_region_id = parent;
     }
-    r.extra = extra_of(obj, &["description", "parent_region_id"], r.extra.clone());
+    r.extra = extra_of(&changes.extra, &[], r.extra.clone());
     store::catalog::update_region(&svc.db, &r).await?;
     svc.invalidate_catalog();
     Ok(ok(json!({"region": region_view(&svc, &r)})))
@@ -239,11 +293,10 @@ async fn list_services(
 async fn create_service(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(ServiceRequest { service: new }): Json<ServiceRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:create_service", json!({}))?;
-    let obj = entity(&body, "service")?;
-    let service_type = req_str(obj, "type", "service")?;
+    let service_type = required(new.service_type, "service", "type")?;
     if service_type.is_empty() || service_type.len() > 255 {
         return Err(Error::BadRequest(
             "Invalid input for field 'service.type': 1 to 255 characters.".into(),
@@ -252,8 +305,8 @@ async fn create_service(
     let s = Service {
         id: new_id(),
         service_type,
-        enabled: opt_bool(obj, "enabled", "service")?.unwrap_or(true),
-        extra: extra_of(obj, &["type", "enabled"], json!({})),
+        enabled: new.enabled.unwrap_or(true),
+        extra: extra_of(&new.extra, &[], json!({})),
     };
     store::catalog::insert_service(&svc.db, &s).await?;
     svc.invalidate_catalog();
@@ -274,26 +327,17 @@ async fn update_service(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(ServiceRequest { service: changes }): Json<ServiceRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:update_service", json!({}))?;
-    let obj = entity(&body, "service")?;
     let mut s = get_service(&svc, &id).await?;
-    if let Some(t) = opt_str(obj, "type", "service")? {
+    if let Some(t) = changes.service_type {
         s.service_type = t;
     }
-    if let Some(e) = opt_bool(obj, "enabled", "service")? {
+    if let Some(e) = changes.enabled {
         s.enabled = e;
     }
-    let mut extra = s.extra.clone();
-    if let Some(m) = extra.as_object_mut() {
-        for (k, v) in obj {
-            if k != "type" && k != "enabled" && k != "id" && k != "links" {
-                m.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    s.extra = extra;
+    s.extra = extra_of(&changes.extra, &[], s.extra.clone());
     store::catalog::update_service(&svc.db, &s).await?;
     svc.invalidate_catalog();
     Ok(ok(json!({"service": service_view(&svc, &s)})))
@@ -322,57 +366,34 @@ fn endpoint_view(svc: &IdentityService, e: &Endpoint) -> Value {
     )
 }
 
-const ENDPOINT_KNOWN: &[&str] = &[
-    "interface",
-    "region",
-    "region_id",
-    "service_id",
-    "url",
-    "enabled",
-];
-
-fn interface_field(obj: &Map<String, Value>, required: bool) -> Result<Option<String>> {
-    let i = if required {
-        Some(req_str(obj, "interface", "endpoint")?)
-    } else {
-        opt_str(obj, "interface", "endpoint")?
-    };
-    if let Some(i) = &i {
-        if !matches!(i.as_str(), "public" | "internal" | "admin") {
-            return Err(Error::BadRequest(format!(
-                "Invalid input for field 'endpoint.interface': '{i}' is not one of 'public', 'internal', 'admin'."
-            )));
-        }
+fn checked_interface(i: String) -> Result<String> {
+    if !matches!(i.as_str(), "public" | "internal" | "admin") {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field 'endpoint.interface': '{i}' is not one of 'public', 'internal', 'admin'."
+        )));
     }
     Ok(i)
 }
 
-fn url_field(obj: &Map<String, Value>, required: bool) -> Result<Option<String>> {
-    let u = if required {
-        Some(req_str(obj, "url", "endpoint")?)
-    } else {
-        opt_str(obj, "url", "endpoint")?
-    };
-    if let Some(u) = &u {
-        if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() < 8 {
-            return Err(Error::BadRequest(format!(
-                "Invalid input for field 'endpoint.url': '{u}' is not a valid URL."
-            )));
-        }
+fn checked_url(u: String) -> Result<String> {
+    if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() < 8 {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field 'endpoint.url': '{u}' is not a valid URL."
+        )));
     }
     Ok(u)
 }
 
-async fn endpoint_region(svc: &Svc, obj: &Map<String, Value>) -> Result<Option<Option<String>>> {
-    let region = match (
-        opt_str(obj, "region_id", "endpoint")?,
-        opt_str(obj, "region", "endpoint")?,
-    ) {
-        (Some(r), _) | (None, Some(r)) => Some(r),
-        (None, None) => None,
-    };
+/// The region an endpoint request names (`region_id`, or the older
+/// `region`): `None` when it names none, `Some(None)` when it clears it.
+async fn endpoint_region(svc: &Svc, fields: &EndpointFields) -> Result<Option<Option<String>>> {
+    let region = fields
+        .region_id
+        .clone()
+        .flatten()
+        .or_else(|| fields.region.clone().flatten());
     match region {
-        None if obj.contains_key("region_id") || obj.contains_key("region") => Ok(Some(None)),
+        None if fields.region_id.is_some() || fields.region.is_some() => Ok(Some(None)),
         None => Ok(None),
         Some(r) => {
             // As Keystone: an endpoint naming an unknown region creates it.
@@ -418,11 +439,10 @@ async fn list_endpoints(
 async fn create_endpoint(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(EndpointRequest { endpoint: new }): Json<EndpointRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:create_endpoint", json!({}))?;
-    let obj = entity(&body, "endpoint")?;
-    let service_id = req_str(obj, "service_id", "endpoint")?;
+    let service_id = required(new.service_id.clone(), "endpoint", "service_id")?;
     get_service(&svc, &service_id).await.map_err(|_| {
         Error::BadRequest(format!(
             "Invalid input for field 'endpoint.service_id': service {service_id} does not exist."
@@ -431,11 +451,11 @@ async fn create_endpoint(
     let e = Endpoint {
         id: new_id(),
         service_id,
-        interface: interface_field(obj, true)?.expect("required"),
-        url: url_field(obj, true)?.expect("required"),
-        region_id: endpoint_region(&svc, obj).await?.flatten(),
-        enabled: opt_bool(obj, "enabled", "endpoint")?.unwrap_or(true),
-        extra: extra_of(obj, ENDPOINT_KNOWN, json!({})),
+        interface: checked_interface(required(new.interface.clone(), "endpoint", "interface")?)?,
+        url: checked_url(required(new.url.clone(), "endpoint", "url")?)?,
+        region_id: endpoint_region(&svc, &new).await?.flatten(),
+        enabled: new.enabled.unwrap_or(true),
+        extra: extra_of(&new.extra, &[], json!({})),
     };
     store::catalog::insert_endpoint(&svc.db, &e).await?;
     svc.invalidate_catalog();
@@ -464,12 +484,11 @@ async fn update_endpoint(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(EndpointRequest { endpoint: changes }): Json<EndpointRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:update_endpoint", json!({}))?;
-    let obj = entity(&body, "endpoint")?;
     let mut e = get_endpoint(&svc, &id).await?;
-    if let Some(s) = opt_str(obj, "service_id", "endpoint")? {
+    if let Some(s) = changes.service_id.clone() {
         get_service(&svc, &s).await.map_err(|_| {
             Error::BadRequest(format!(
                 "Invalid input for field 'endpoint.service_id': service {s} does not exist."
@@ -477,19 +496,19 @@ async fn update_endpoint(
         })?;
         e.service_id = s;
     }
-    if let Some(i) = interface_field(obj, false)? {
-        e.interface = i;
+    if let Some(i) = changes.interface.clone() {
+        e.interface = checked_interface(i)?;
     }
-    if let Some(u) = url_field(obj, false)? {
-        e.url = u;
+    if let Some(u) = changes.url.clone() {
+        e.url = checked_url(u)?;
     }
-    if let Some(r) = endpoint_region(&svc, obj).await? {
+    if let Some(r) = endpoint_region(&svc, &changes).await? {
         e.region_id = r;
     }
-    if let Some(en) = opt_bool(obj, "enabled", "endpoint")? {
+    if let Some(en) = changes.enabled {
         e.enabled = en;
     }
-    e.extra = extra_of(obj, ENDPOINT_KNOWN, e.extra.clone());
+    e.extra = extra_of(&changes.extra, &[], e.extra.clone());
     store::catalog::update_endpoint(&svc.db, &e).await?;
     svc.invalidate_catalog();
     Ok(ok(json!({"endpoint": endpoint_view(&svc, &e)})))

@@ -10,6 +10,33 @@ use axum::response::Response;
 use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use serde::Deserialize;
+
+/// `POST /v3/credentials`, `PATCH /v3/credentials/{id}`.
+#[derive(Deserialize)]
+struct CredentialRequest {
+    credential: CredentialFields,
+}
+
+#[derive(Deserialize)]
+struct CredentialFields {
+    user_id: Option<String>,
+    #[serde(rename = "type")]
+    cred_type: Option<String>,
+    /// Opaque to Keystone (for `ec2`, a JSON document as a string).
+    blob: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    project_id: Option<Option<String>>,
+    /// Attributes Keystone keeps as given.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+/// `POST /v3/users/{id}/credentials/OS-EC2`.
+#[derive(Deserialize)]
+struct CreateEc2Request {
+    tenant_id: String,
+}
 use sha2::Digest;
 
 pub fn routes() -> Router<Svc> {
@@ -70,19 +97,18 @@ async fn list(
 async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(CredentialRequest { credential: new }): Json<CredentialRequest>,
 ) -> Result<Response> {
-    let obj = entity(&body, "credential")?;
-    let user_id = req_str(obj, "user_id", "credential")?;
+    let user_id = required(new.user_id, "credential", "user_id")?;
     enforce(
         &svc,
         &ctx,
         "identity:create_credential",
         json!({"credential": {"user_id": user_id}}),
     )?;
-    let cred_type = req_str(obj, "type", "credential")?;
-    let blob = req_str(obj, "blob", "credential")?;
-    let project_id = opt_str(obj, "project_id", "credential")?;
+    let cred_type = required(new.cred_type, "credential", "type")?;
+    let blob = required(new.blob, "credential", "blob")?;
+    let project_id = new.project_id.flatten();
     svc.user(&user_id).await?;
     // EC2 credentials are keyed by the hash of their access key, as Keystone does.
     let id = if cred_type == "ec2" {
@@ -114,7 +140,9 @@ async fn create(
             "Conflict occurred attempting to store credential - Duplicate ID.".into(),
         ));
     }
-    let mut doc_body = extra_of(obj, &["user_id"], json!({}));
+    let mut doc_body = extra_of(&new.extra, &[], json!({}));
+    doc_body["type"] = json!(cred_type);
+    doc_body["blob"] = json!(blob);
     doc_body["project_id"] = json!(project_id);
     let d = Document {
         id,
@@ -144,7 +172,9 @@ async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(CredentialRequest {
+        credential: changes,
+    }): Json<CredentialRequest>,
 ) -> Result<Response> {
     let mut d = get_cred(&svc, &id).await?;
     enforce(
@@ -153,32 +183,27 @@ async fn update(
         "identity:update_credential",
         json!({"credential": {"user_id": d.owner_id}}),
     )?;
-    let obj = entity(&body, "credential")?;
-    for (k, v) in obj {
-        match k.as_str() {
-            "id" | "links" => {}
-            "user_id" => {
-                let u = v.as_str().ok_or_else(|| {
-                    Error::BadRequest("Invalid input for field 'credential.user_id'.".into())
-                })?;
-                svc.user(u).await?;
-                // The new owner must pass the same policy (CVE-2020-12691).
-                enforce(
-                    &svc,
-                    &ctx,
-                    "identity:update_credential",
-                    json!({"credential": {"user_id": u}}),
-                )?;
-                d.owner_id = u.to_owned();
-            }
-            "blob" | "type" if !v.is_string() => {
-                return Err(Error::BadRequest(format!(
-                    "Invalid input for field 'credential.{k}': must be a string."
-                )))
-            }
-            _ => d.body[k] = v.clone(),
-        }
+    if let Some(u) = changes.user_id {
+        svc.user(&u).await?;
+        // The new owner must pass the same policy (CVE-2020-12691).
+        enforce(
+            &svc,
+            &ctx,
+            "identity:update_credential",
+            json!({"credential": {"user_id": u}}),
+        )?;
+        d.owner_id = u;
     }
+    if let Some(t) = changes.cred_type {
+        d.body["type"] = json!(t);
+    }
+    if let Some(b) = changes.blob {
+        d.body["blob"] = json!(b);
+    }
+    if let Some(p) = changes.project_id {
+        d.body["project_id"] = json!(p);
+    }
+    d.body = extra_of(&changes.extra, &[], d.body.clone());
     documents::put(&svc.db, Table::Credentials, &d).await?;
     Ok(ok(json!({"credential": view(&svc, &d)})))
 }
@@ -247,7 +272,7 @@ async fn create_ec2(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(user_id): Path<String>,
-    Json(body): Json<Value>,
+    Json(CreateEc2Request { tenant_id: tenant }): Json<CreateEc2Request>,
 ) -> Result<Response> {
     enforce(
         &svc,
@@ -256,15 +281,7 @@ async fn create_ec2(
         json!({"credential": {"user_id": user_id}}),
     )?;
     svc.user(&user_id).await?;
-    let tenant = body
-        .get("tenant_id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field 'tenant_id': 'tenant_id' is a required property.".into(),
-            )
-        })?;
-    svc.project(tenant).await?;
+    svc.project(&tenant).await?;
     let access = new_id();
     let secret = new_id();
     let blob = json!({"access": access, "secret": secret, "trust_id": null}).to_string();

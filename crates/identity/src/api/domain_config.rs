@@ -91,12 +91,11 @@ fn validate(config: &Value) -> Result<()> {
     Ok(())
 }
 
-fn config_of(body: &Value) -> Result<&Value> {
-    body.get("config").ok_or_else(|| {
-        Error::BadRequest(
-            "Invalid input for field 'config': 'config' is a required property.".into(),
-        )
-    })
+/// `{"config": …}` of every write: the envelope is fixed, the options are
+/// free-form (groups of driver options, checked by `validate`).
+#[derive(serde::Deserialize)]
+struct ConfigRequest {
+    config: Value,
 }
 
 async fn load(svc: &IdentityService, domain_id: &str) -> Result<Document> {
@@ -175,11 +174,10 @@ async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(ConfigRequest { config }): Json<ConfigRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:create_domain_config", json!({}))?;
     svc.domain(&id).await?;
-    let config = config_of(&body)?.clone();
     validate(&config)?;
     let existed = documents::get(&svc.db, Table::DomainConfigs, &id)
         .await?
@@ -207,10 +205,10 @@ async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(ConfigRequest { config }): Json<ConfigRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:update_domain_config", json!({}))?;
-    let patch = config_of(&body)?;
+    let patch = &config;
     validate(patch)?;
     let mut d = load(&svc, &id).await?;
     merge(&mut d.body, patch);
@@ -249,11 +247,11 @@ async fn update_group(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, group)): Path<(String, String)>,
-    Json(body): Json<Value>,
+    Json(ConfigRequest { config }): Json<ConfigRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:update_domain_config", json!({}))?;
     check_group(&group)?;
-    let patch = config_of(&body)?;
+    let patch = &config;
     validate(patch)?;
     if patch
         .as_object()
@@ -320,11 +318,11 @@ async fn update_option(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, group, option)): Path<(String, String, String)>,
-    Json(body): Json<Value>,
+    Json(ConfigRequest { config }): Json<ConfigRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:update_domain_config", json!({}))?;
     check_option(&group, &option)?;
-    let value = config_of(&body)?.get(&option).cloned().ok_or_else(|| {
+    let value = config.get(&option).cloned().ok_or_else(|| {
         Error::BadRequest(format!(
             "Invalid input for field 'config.{option}': required."
         ))

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use serde::{Deserialize, Serialize};
 
 pub fn routes() -> Router<Svc> {
     Router::new()
@@ -33,35 +34,44 @@ pub fn routes() -> Router<Svc> {
         )
 }
 
-const FILTERS: &[&str] = &["service_id", "interface", "region_id"];
+/// `POST` and `PATCH` of an endpoint group.
+#[derive(Deserialize)]
+struct EndpointGroupRequest {
+    endpoint_group: EndpointGroupFields,
+}
+
+#[derive(Deserialize)]
+struct EndpointGroupFields {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    filters: Option<EndpointFilters>,
+    /// Attributes Keystone keeps as given.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+/// What an endpoint must match to be in the group.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointFilters {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interface: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region_id: Option<String>,
+}
+
+fn filters_value(f: &EndpointFilters) -> Value {
+    serde_json::to_value(f).unwrap_or_else(|_| json!({}))
+}
 
 fn view(svc: &IdentityService, d: &Document) -> Value {
     let mut v = d.body.clone();
     v["id"] = json!(d.id);
     v["links"] = links(svc, &format!("OS-EP-FILTER/endpoint_groups/{}", d.id));
     v
-}
-
-fn filters(obj: &Map<String, Value>, required: bool) -> Result<Option<Value>> {
-    match obj.get("filters") {
-        None if required => Err(Error::BadRequest(
-            "Invalid input for field 'endpoint_group.filters': required.".into(),
-        )),
-        None => Ok(None),
-        Some(Value::Object(f)) => {
-            for k in f.keys() {
-                if !FILTERS.contains(&k.as_str()) {
-                    return Err(Error::BadRequest(format!(
-                        "Invalid input for field 'endpoint_group.filters': '{k}' is not one of service_id, interface, region_id."
-                    )));
-                }
-            }
-            Ok(Some(Value::Object(f.clone())))
-        }
-        Some(_) => Err(Error::BadRequest(
-            "Invalid input for field 'endpoint_group.filters': must be an object.".into(),
-        )),
-    }
 }
 
 async fn get_group(svc: &IdentityService, id: &str) -> Result<Document> {
@@ -93,16 +103,21 @@ async fn list(
 async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(EndpointGroupRequest {
+        endpoint_group: new,
+    }): Json<EndpointGroupRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:create_endpoint_group", json!({}))?;
-    let obj = entity(&body, "endpoint_group")?;
-    let name = name_field(obj, "endpoint_group", 255, true)?.expect("required");
-    let f = filters(obj, true)?.expect("required");
-    let mut b = extra_of(obj, &[], json!({}));
+    let name = checked_name(
+        required(new.name, "endpoint_group", "name")?,
+        "endpoint_group",
+        255,
+    )?;
+    let filters = required(new.filters, "endpoint_group", "filters")?;
+    let mut b = extra_of(&new.extra, &[], json!({}));
     b["name"] = json!(name);
-    b["filters"] = f;
-    b["description"] = obj.get("description").cloned().unwrap_or(Value::Null);
+    b["filters"] = filters_value(&filters);
+    b["description"] = json!(new.description.flatten());
     let d = Document {
         id: new_id(),
         owner_id: String::new(),
@@ -126,18 +141,22 @@ async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(EndpointGroupRequest {
+        endpoint_group: changes,
+    }): Json<EndpointGroupRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:update_endpoint_group", json!({}))?;
-    let obj = entity(&body, "endpoint_group")?;
-    name_field(obj, "endpoint_group", 255, false)?;
-    filters(obj, false)?;
     let mut d = get_group(&svc, &id).await?;
-    for (k, v) in obj {
-        if k != "id" && k != "links" {
-            d.body[k] = v.clone();
-        }
+    if let Some(name) = changes.name {
+        d.body["name"] = json!(checked_name(name, "endpoint_group", 255)?);
     }
+    if let Some(filters) = &changes.filters {
+        d.body["filters"] = filters_value(filters);
+    }
+    if let Some(description) = changes.description {
+        d.body["description"] = json!(description);
+    }
+    d.body = extra_of(&changes.extra, &[], d.body.clone());
     documents::put(&svc.db, Table::EndpointGroups, &d).await?;
     Ok(ok(json!({"endpoint_group": view(&svc, &d)})))
 }

@@ -9,6 +9,38 @@ use axum::response::Response;
 use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use serde::Deserialize;
+
+/// `POST /v3/groups`.
+#[derive(Deserialize)]
+struct CreateGroupRequest {
+    group: NewGroup,
+}
+
+#[derive(Deserialize)]
+struct NewGroup {
+    name: String,
+    domain_id: Option<String>,
+    description: Option<String>,
+    /// Attributes Keystone keeps as given.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+/// `PATCH /v3/groups/{id}`.
+#[derive(Deserialize)]
+struct UpdateGroupRequest {
+    group: GroupChanges,
+}
+
+#[derive(Deserialize)]
+struct GroupChanges {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
 
 pub fn routes() -> Router<Svc> {
     Router::new()
@@ -61,12 +93,11 @@ async fn list(
 async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(CreateGroupRequest { group: new }): Json<CreateGroupRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:create_group", json!({}))?;
-    let obj = entity(&body, "group")?;
-    let name = name_field(obj, "group", 64, true)?.expect("required");
-    let domain_id = opt_str(obj, "domain_id", "group")?.unwrap_or_else(|| default_domain(&ctx));
+    let name = checked_name(new.name, "group", 64)?;
+    let domain_id = new.domain_id.unwrap_or_else(|| default_domain(&ctx));
     svc.domain(&domain_id).await.map_err(|_| {
         Error::BadRequest(format!(
             "Invalid input for field 'group.domain_id': domain {domain_id} does not exist."
@@ -85,8 +116,8 @@ async fn create(
         id: new_id(),
         name,
         domain_id,
-        description: opt_str(obj, "description", "group")?.unwrap_or_default(),
-        extra: extra_of(obj, &["name", "domain_id", "description"], json!({})),
+        description: new.description.unwrap_or_default(),
+        extra: extra_of(&new.extra, &[], json!({})),
     };
     store::groups::insert(&svc.db, &g).await?;
     Ok(created(json!({"group": group_view(&svc, &g)})))
@@ -106,18 +137,18 @@ async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(UpdateGroupRequest { group: changes }): Json<UpdateGroupRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:update_group", json!({}))?;
-    let obj = entity(&body, "group")?;
     let mut g = get_group(&svc, &id).await?;
-    if let Some(n) = name_field(obj, "group", 64, false)? {
-        g.name = n;
+    if let Some(n) = changes.name {
+        g.name = checked_name(n, "group", 64)?;
     }
-    if obj.contains_key("description") {
-        g.description = opt_str(obj, "description", "group")?.unwrap_or_default();
+    if let Some(description) = changes.description {
+        g.description = description.unwrap_or_default();
     }
-    g.extra = extra_of(obj, &["name", "domain_id", "description"], g.extra.clone());
+    // A group stays in its domain: a given domain_id is not an attribute.
+    g.extra = extra_of(&changes.extra, &["domain_id"], g.extra.clone());
     store::groups::update(&svc.db, &g).await?;
     Ok(ok(json!({"group": group_view(&svc, &g)})))
 }

@@ -101,70 +101,34 @@ pub fn enforce(
         .enforce(action, ctx, &json!({ "target": target }))
 }
 
-/// The request's entity object (`{"user": {…}}` → the inner map).
-pub fn entity<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>> {
-    body.get(key)
-        .ok_or_else(|| {
-            Error::BadRequest(format!(
-                "Invalid input for field '{key}': '{key}' is a required property."
-            ))
-        })?
-        .as_object()
-        .ok_or_else(|| {
-            Error::BadRequest(format!(
-                "Invalid input for field '{key}': it must be an object."
-            ))
-        })
+/// For updates: absent → `None`, `null` → `Some(None)`, a value →
+/// `Some(Some(v))`, so "leave as is" and "clear" stay apart
+/// (`#[serde(default, deserialize_with = "nullable")]`).
+pub fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
-pub fn opt_str(obj: &Map<String, Value>, field: &str, entity: &str) -> Result<Option<String>> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(Error::BadRequest(format!(
-            "Invalid input for field '{entity}.{field}': {other} is not of type 'string'."
-        ))),
-    }
-}
-
-pub fn req_str(obj: &Map<String, Value>, field: &str, entity: &str) -> Result<String> {
-    opt_str(obj, field, entity)?.ok_or_else(|| {
+/// A required attribute of a request's entity (`entity.field`).
+pub fn required<T>(value: Option<T>, entity: &str, field: &str) -> Result<T> {
+    value.ok_or_else(|| {
         Error::BadRequest(format!(
             "Invalid input for field '{entity}.{field}': '{field}' is a required property."
         ))
     })
 }
 
-/// A name: a non-empty string of at most `max` characters.
-pub fn name_field(
-    obj: &Map<String, Value>,
-    entity: &str,
-    max: usize,
-    required: bool,
-) -> Result<Option<String>> {
-    let name = if required {
-        Some(req_str(obj, "name", entity)?)
-    } else {
-        opt_str(obj, "name", entity)?
-    };
-    if let Some(n) = &name {
-        if n.trim().is_empty() || n.chars().count() > max {
-            return Err(Error::BadRequest(format!(
-                "Invalid input for field '{entity}.name': the name must be 1 to {max} characters and not blank."
-            )));
-        }
+/// A name as Keystone's schema wants it: 1 to `max` characters, not blank.
+pub fn checked_name(name: String, entity: &str, max: usize) -> Result<String> {
+    if name.trim().is_empty() || name.chars().count() > max {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field '{entity}.name': the name must be 1 to {max} characters and not blank."
+        )));
     }
     Ok(name)
-}
-
-pub fn opt_bool(obj: &Map<String, Value>, field: &str, entity: &str) -> Result<Option<bool>> {
-    match obj.get(field) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(Error::BadRequest(format!(
-            "Invalid input for field '{entity}.{field}': {other} is not of type 'boolean'."
-        ))),
-    }
 }
 
 /// The attributes not in `known`, kept and echoed back as Keystone does.

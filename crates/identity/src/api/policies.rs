@@ -8,6 +8,41 @@ use axum::response::Response;
 use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use serde::Deserialize;
+
+/// `POST /v3/policies`, `PATCH /v3/policies/{id}`.
+#[derive(Deserialize)]
+struct PolicyRequest {
+    policy: PolicyFields,
+}
+
+#[derive(Deserialize)]
+struct PolicyFields {
+    /// The policy document, opaque to Keystone.
+    blob: Option<String>,
+    /// Its media type (`application/json`, …).
+    #[serde(rename = "type")]
+    policy_type: Option<String>,
+    /// Attributes Keystone keeps as given.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+/// `POST /v3/OS-OAUTH1/consumers`, `PATCH …/consumers/{id}`.
+#[derive(Deserialize)]
+struct ConsumerRequest {
+    consumer: ConsumerFields,
+}
+
+#[derive(Deserialize)]
+struct ConsumerFields {
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    /// Never the client's to choose or change.
+    secret: Option<Value>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
 
 pub fn routes() -> Router<Svc> {
     Router::new()
@@ -67,16 +102,16 @@ async fn list_policies(
 async fn create_policy(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(PolicyRequest { policy: new }): Json<PolicyRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:create_policy", json!({}))?;
-    let obj = entity(&body, "policy")?;
-    req_str(obj, "blob", "policy")?;
-    req_str(obj, "type", "policy")?;
+    let mut body = extra_of(&new.extra, &[], json!({}));
+    body["blob"] = json!(required(new.blob, "policy", "blob")?);
+    body["type"] = json!(required(new.policy_type, "policy", "type")?);
     let d = Document {
         id: new_id(),
         owner_id: String::new(),
-        body: extra_of(obj, &[], json!({})),
+        body,
     };
     documents::put(&svc.db, Table::Policies, &d).await?;
     Ok(created(json!({"policy": doc_view(&svc, "policies", &d)})))
@@ -96,14 +131,17 @@ async fn update_policy(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(PolicyRequest { policy: changes }): Json<PolicyRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:update_policy", json!({}))?;
-    let obj = entity(&body, "policy")?;
-    opt_str(obj, "blob", "policy")?;
-    opt_str(obj, "type", "policy")?;
     let mut d = get_doc(&svc, Table::Policies, "policy", &id).await?;
-    d.body = extra_of(obj, &[], d.body.clone());
+    if let Some(blob) = changes.blob {
+        d.body["blob"] = json!(blob);
+    }
+    if let Some(t) = changes.policy_type {
+        d.body["type"] = json!(t);
+    }
+    d.body = extra_of(&changes.extra, &[], d.body.clone());
     documents::put(&svc.db, Table::Policies, &d).await?;
     Ok(ok(json!({"policy": doc_view(&svc, "policies", &d)})))
 }
@@ -139,14 +177,12 @@ async fn list_consumers(
 async fn create_consumer(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(ConsumerRequest { consumer: new }): Json<ConsumerRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:create_consumer", json!({}))?;
-    let obj = entity(&body, "consumer")?;
-    opt_str(obj, "description", "consumer")?;
     let secret = new_id();
-    let mut doc_body = extra_of(obj, &["secret"], json!({}));
-    doc_body["description"] = obj.get("description").cloned().unwrap_or(Value::Null);
+    let mut doc_body = extra_of(&new.extra, &[], json!({}));
+    doc_body["description"] = json!(new.description.flatten());
     doc_body["secret_hash"] = json!(svc.hash_password(&secret).await?);
     let d = Document {
         id: new_id(),
@@ -175,21 +211,19 @@ async fn update_consumer(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(ConsumerRequest { consumer: changes }): Json<ConsumerRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:update_consumer", json!({}))?;
-    let obj = entity(&body, "consumer")?;
-    if obj.contains_key("secret") {
+    if changes.secret.is_some() {
         return Err(Error::BadRequest(
             "Invalid input for field 'consumer.secret': it cannot be changed.".into(),
         ));
     }
     let mut d = get_doc(&svc, Table::OauthConsumers, "consumer", &id).await?;
-    for (k, v) in obj {
-        if k != "id" && k != "links" {
-            d.body[k] = v.clone();
-        }
+    if let Some(description) = changes.description {
+        d.body["description"] = json!(description);
     }
+    d.body = extra_of(&changes.extra, &[], d.body.clone());
     documents::put(&svc.db, Table::OauthConsumers, &d).await?;
     Ok(ok(
         json!({"consumer": doc_view(&svc, "OS-OAUTH1/consumers", &d)}),

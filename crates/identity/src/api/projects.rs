@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use serde::Deserialize;
 
 pub fn routes() -> Router<Svc> {
     Router::new()
@@ -46,6 +47,54 @@ const KNOWN: &[&str] = &[
     "options",
 ];
 
+/// A project's or domain's attributes as a request gives them; on an update
+/// only what is given changes.
+#[derive(Deserialize)]
+struct ProjectFields {
+    name: Option<String>,
+    domain_id: Option<String>,
+    parent_id: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    enabled: Option<bool>,
+    is_domain: Option<bool>,
+    tags: Option<Vec<String>>,
+    /// The id a new domain is to have (Keystone's `explicit_domain_id`).
+    explicit_domain_id: Option<String>,
+    /// Attributes Keystone keeps as given.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+/// `POST /v3/projects`, `PATCH /v3/projects/{id}`.
+#[derive(Deserialize)]
+struct ProjectRequest {
+    project: ProjectFields,
+}
+
+/// `POST /v3/domains`, `PATCH /v3/domains/{id}`.
+#[derive(Deserialize)]
+struct DomainRequest {
+    domain: ProjectFields,
+}
+
+/// `PUT /v3/projects/{id}/tags`.
+#[derive(Deserialize)]
+struct TagsRequest {
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// The name a new project or domain must have.
+fn required_name(name: Option<String>, entity: &str) -> Result<String> {
+    let name = name.ok_or_else(|| {
+        Error::BadRequest(format!(
+            "Invalid input for field '{entity}.name': 'name' is a required property."
+        ))
+    })?;
+    checked_name(name, entity, 64)
+}
+
 pub fn project_view(svc: &IdentityService, p: &Project) -> Value {
     with_extra(
         json!({
@@ -79,31 +128,20 @@ pub fn domain_view(svc: &IdentityService, d: &Project) -> Value {
     )
 }
 
-fn tags_field(obj: &Map<String, Value>, entity: &str) -> Result<Option<Vec<String>>> {
-    match obj.get("tags") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(a)) => {
-            let mut tags = Vec::new();
-            for t in a {
-                tags.push(validate_tag(t.as_str().ok_or_else(|| {
-                    Error::BadRequest(format!(
-                        "Invalid input for field '{entity}.tags': tags must be strings."
-                    ))
-                })?)?);
-            }
-            if tags.len() > 80 {
-                return Err(Error::BadRequest(format!(
-                    "Invalid input for field '{entity}.tags': at most 80 tags."
-                )));
-            }
-            tags.sort();
-            tags.dedup();
-            Ok(Some(tags))
-        }
-        Some(_) => Err(Error::BadRequest(format!(
-            "Invalid input for field '{entity}.tags': must be a list."
-        ))),
+/// Tags as Keystone stores them: each valid, at most 80, sorted, once each.
+fn checked_tags(tags: Vec<String>, entity: &str) -> Result<Vec<String>> {
+    let mut tags = tags
+        .iter()
+        .map(|t| validate_tag(t))
+        .collect::<Result<Vec<_>>>()?;
+    if tags.len() > 80 {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field '{entity}.tags': at most 80 tags."
+        )));
     }
+    tags.sort();
+    tags.dedup();
+    Ok(tags)
 }
 
 fn validate_tag(t: &str) -> Result<String> {
@@ -178,21 +216,19 @@ async fn list_projects(
 async fn create_project(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(ProjectRequest { project: new }): Json<ProjectRequest>,
 ) -> Result<Response> {
-    let obj = entity(&body, "project")?;
-    if opt_bool(obj, "is_domain", "project")? == Some(true) {
+    if new.is_domain == Some(true) {
         enforce(&svc, &ctx, "identity:create_domain", json!({}))?;
-        let d = new_domain(&svc, obj, "project").await?;
+        let d = new_domain(&svc, new, "project").await?;
         let mut v = domain_view(&svc, &d);
         v["is_domain"] = json!(true);
         v["domain_id"] = Value::Null;
         v["parent_id"] = Value::Null;
         return Ok(created(json!({"project": v})));
     }
-    let name = name_field(obj, "project", 64, true)?.expect("required");
-    let parent_id = opt_str(obj, "parent_id", "project")?;
-    let parent = match &parent_id {
+    let name = required_name(new.name, "project")?;
+    let parent = match &new.parent_id {
         Some(pid) => Some(store::projects::get(&svc.db, pid).await?.ok_or_else(|| {
             Error::BadRequest(format!(
                 "Invalid input for field 'project.parent_id': project {pid} does not exist."
@@ -200,7 +236,7 @@ async fn create_project(
         })?),
         None => None,
     };
-    let domain_id = match (opt_str(obj, "domain_id", "project")?, &parent) {
+    let domain_id = match (new.domain_id, &parent) {
         (Some(d), _) => d,
         (None, Some(p)) if p.is_domain => p.id.clone(),
         (None, Some(p)) => p.domain_id.clone(),
@@ -238,11 +274,11 @@ async fn create_project(
         name,
         domain_id: domain.id.clone(),
         parent_id: Some(parent.map(|p| p.id).unwrap_or(domain.id)),
-        description: opt_str(obj, "description", "project")?.unwrap_or_default(),
-        enabled: opt_bool(obj, "enabled", "project")?.unwrap_or(true),
+        description: new.description.flatten().unwrap_or_default(),
+        enabled: new.enabled.unwrap_or(true),
         is_domain: false,
-        extra: extra_of(obj, KNOWN, json!({})),
-        tags: tags_field(obj, "project")?.unwrap_or_default(),
+        extra: extra_of(&new.extra, KNOWN, json!({})),
+        tags: checked_tags(new.tags.unwrap_or_default(), "project")?,
     };
     store::projects::insert(&svc.db, &p).await?;
     let _ = svc
@@ -278,7 +314,7 @@ async fn update_project(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(ProjectRequest { project: changes }): Json<ProjectRequest>,
 ) -> Result<Response> {
     enforce(
         &svc,
@@ -286,30 +322,30 @@ async fn update_project(
         "identity:update_project",
         json!({"project": {"id": id}}),
     )?;
-    let obj = entity(&body, "project")?;
     if domain_by_id(&svc, &id).await?.is_some() {
-        let d = apply_domain_update(&svc, &id, obj, "project").await?;
+        let d = apply_domain_update(&svc, &id, changes, "project").await?;
         return Ok(ok(json!({"project": domain_as_project(&svc, &d)})));
     }
     let mut p = svc.project(&id).await?;
-    if let Some(d) = opt_str(obj, "domain_id", "project")? {
+    if let Some(d) = changes.domain_id {
         if d != p.domain_id {
             return Err(Error::BadRequest("Invalid input for field 'project.domain_id': a project cannot move between domains.".into()));
         }
     }
-    if let Some(pid) = opt_str(obj, "parent_id", "project")? {
+    if let Some(pid) = changes.parent_id {
         if Some(&pid) != p.parent_id.as_ref() {
             return Err(Error::Forbidden(
                 "Updating the parent of a project is not allowed.".into(),
             ));
         }
     }
-    if opt_bool(obj, "is_domain", "project")? == Some(true) {
+    if changes.is_domain == Some(true) {
         return Err(Error::BadRequest(
             "Invalid input for field 'project.is_domain': it cannot be changed.".into(),
         ));
     }
-    if let Some(n) = name_field(obj, "project", 64, false)? {
+    if let Some(n) = changes.name {
+        let n = checked_name(n, "project", 64)?;
         if n != p.name
             && store::projects::get_by_name(&svc.db, &p.domain_id, &n, false)
                 .await?
@@ -321,18 +357,18 @@ async fn update_project(
         }
         p.name = n;
     }
-    if obj.contains_key("description") {
-        p.description = opt_str(obj, "description", "project")?.unwrap_or_default();
+    if let Some(description) = changes.description {
+        p.description = description.unwrap_or_default();
     }
     let mut disabled = false;
-    if let Some(e) = opt_bool(obj, "enabled", "project")? {
+    if let Some(e) = changes.enabled {
         disabled = p.enabled && !e;
         p.enabled = e;
     }
-    if let Some(t) = tags_field(obj, "project")? {
-        p.tags = t;
+    if let Some(t) = changes.tags {
+        p.tags = checked_tags(t, "project")?;
     }
-    p.extra = extra_of(obj, KNOWN, p.extra.clone());
+    p.extra = extra_of(&changes.extra, KNOWN, p.extra.clone());
     store::projects::update(&svc.db, &p).await?;
     if disabled {
         svc.revoke(RevocationEvent {
@@ -405,7 +441,7 @@ async fn replace_tags(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(TagsRequest { tags }): Json<TagsRequest>,
 ) -> Result<Response> {
     enforce(
         &svc,
@@ -414,10 +450,7 @@ async fn replace_tags(
         json!({"project": {"id": id}}),
     )?;
     let mut p = svc.project(&id).await?;
-    let obj = body.as_object().ok_or_else(|| {
-        Error::BadRequest("Invalid input for field 'tags': expected an object.".into())
-    })?;
-    p.tags = tags_field(obj, "project")?.unwrap_or_default();
+    p.tags = checked_tags(tags, "project")?;
     store::projects::update(&svc.db, &p).await?;
     Ok(ok(
         json!({"tags": p.tags, "links": list_links(&svc, &format!("projects/{id}/tags"))}),
@@ -507,8 +540,8 @@ async fn remove_tag(
 
 // ----- domains -----
 
-async fn new_domain(svc: &Svc, obj: &Map<String, Value>, entity_name: &str) -> Result<Project> {
-    let name = name_field(obj, entity_name, 64, true)?.expect("required");
+async fn new_domain(svc: &Svc, new: ProjectFields, entity_name: &str) -> Result<Project> {
+    let name = required_name(new.name, entity_name)?;
     if store::projects::get_by_name(&svc.db, "", &name, true)
         .await?
         .is_some()
@@ -518,15 +551,15 @@ async fn new_domain(svc: &Svc, obj: &Map<String, Value>, entity_name: &str) -> R
         )));
     }
     let d = Project {
-        id: opt_str(obj, "explicit_domain_id", entity_name)?.unwrap_or_else(new_id),
+        id: new.explicit_domain_id.unwrap_or_else(new_id),
         name,
         domain_id: DOMAIN_ROOT.into(),
         parent_id: None,
-        description: opt_str(obj, "description", entity_name)?.unwrap_or_default(),
-        enabled: opt_bool(obj, "enabled", entity_name)?.unwrap_or(true),
+        description: new.description.flatten().unwrap_or_default(),
+        enabled: new.enabled.unwrap_or(true),
         is_domain: true,
-        extra: extra_of(obj, &[KNOWN, &["explicit_domain_id"]].concat(), json!({})),
-        tags: tags_field(obj, entity_name)?.unwrap_or_default(),
+        extra: extra_of(&new.extra, KNOWN, json!({})),
+        tags: checked_tags(new.tags.unwrap_or_default(), entity_name)?,
     };
     store::projects::insert(&svc.db, &d).await?;
     Ok(d)
@@ -554,11 +587,10 @@ async fn list_domains(
 async fn create_domain(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(DomainRequest { domain: new }): Json<DomainRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:create_domain", json!({}))?;
-    let obj = entity(&body, "domain")?;
-    let d = new_domain(&svc, obj, "domain").await?;
+    let d = new_domain(&svc, new, "domain").await?;
     Ok(created(json!({"domain": domain_view(&svc, &d)})))
 }
 
@@ -581,7 +613,7 @@ async fn update_domain(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(DomainRequest { domain: changes }): Json<DomainRequest>,
 ) -> Result<Response> {
     enforce(
         &svc,
@@ -589,8 +621,7 @@ async fn update_domain(
         "identity:update_domain",
         json!({"domain": {"id": id}}),
     )?;
-    let obj = entity(&body, "domain")?;
-    let d = apply_domain_update(&svc, &id, obj, "domain").await?;
+    let d = apply_domain_update(&svc, &id, changes, "domain").await?;
     Ok(ok(json!({"domain": domain_view(&svc, &d)})))
 }
 
@@ -614,11 +645,12 @@ async fn delete_domain(
 async fn apply_domain_update(
     svc: &Svc,
     id: &str,
-    obj: &Map<String, Value>,
+    changes: ProjectFields,
     entity_name: &str,
 ) -> Result<Project> {
     let mut d = svc.domain(id).await?;
-    if let Some(n) = name_field(obj, "domain", 64, false)? {
+    if let Some(n) = changes.name {
+        let n = checked_name(n, "domain", 64)?;
         if n != d.name
             && store::projects::get_by_name(&svc.db, "", &n, true)
                 .await?
@@ -630,18 +662,18 @@ async fn apply_domain_update(
         }
         d.name = n;
     }
-    if obj.contains_key("description") {
-        d.description = opt_str(obj, "description", entity_name)?.unwrap_or_default();
+    if let Some(description) = changes.description {
+        d.description = description.unwrap_or_default();
     }
     let mut disabled = false;
-    if let Some(e) = opt_bool(obj, "enabled", entity_name)? {
+    if let Some(e) = changes.enabled {
         disabled = d.enabled && !e;
         d.enabled = e;
     }
-    if let Some(t) = tags_field(obj, entity_name)? {
-        d.tags = t;
+    if let Some(t) = changes.tags {
+        d.tags = checked_tags(t, entity_name)?;
     }
-    d.extra = extra_of(obj, KNOWN, d.extra.clone());
+    d.extra = extra_of(&changes.extra, KNOWN, d.extra.clone());
     store::projects::update(&svc.db, &d).await?;
     if disabled {
         svc.revoke(RevocationEvent {

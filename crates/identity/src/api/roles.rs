@@ -9,6 +9,43 @@ use axum::response::Response;
 use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use serde::Deserialize;
+
+/// `POST /v3/roles`.
+#[derive(Deserialize)]
+struct CreateRoleRequest {
+    role: NewRole,
+}
+
+#[derive(Deserialize)]
+struct NewRole {
+    name: String,
+    /// A domain-specific role's domain; none for a global role.
+    domain_id: Option<String>,
+    description: Option<String>,
+    options: Option<Map<String, Value>>,
+    /// Attributes Keystone keeps as given.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+/// `PATCH /v3/roles/{id}`.
+#[derive(Deserialize)]
+struct UpdateRoleRequest {
+    role: RoleChanges,
+}
+
+#[derive(Deserialize)]
+struct RoleChanges {
+    name: Option<String>,
+    /// Accepted only when it is the role's own domain.
+    domain_id: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    options: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
 
 pub fn routes() -> Router<Svc> {
     Router::new()
@@ -71,12 +108,11 @@ async fn list(
 async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(CreateRoleRequest { role: new }): Json<CreateRoleRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:create_role", json!({}))?;
-    let obj = entity(&body, "role")?;
-    let name = name_field(obj, "role", 255, true)?.expect("required");
-    let domain_id = opt_str(obj, "domain_id", "role")?;
+    let name = checked_name(new.name, "role", 255)?;
+    let domain_id = new.domain_id;
     if let Some(d) = &domain_id {
         svc.domain(d).await.map_err(|_| {
             Error::BadRequest(format!(
@@ -98,17 +134,9 @@ async fn create(
         id: new_id(),
         name,
         domain_id,
-        description: opt_str(obj, "description", "role")?,
-        options: obj
-            .get("options")
-            .filter(|o| o.is_object())
-            .cloned()
-            .unwrap_or_else(|| json!({})),
-        extra: extra_of(
-            obj,
-            &["name", "domain_id", "description", "options"],
-            json!({}),
-        ),
+        description: new.description,
+        options: Value::Object(new.options.unwrap_or_default()),
+        extra: extra_of(&new.extra, &[], json!({})),
     };
     store::roles::insert(&svc.db, &role).await?;
     Ok(created(json!({"role": role_view(&svc, &role)})))
@@ -128,19 +156,19 @@ async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(UpdateRoleRequest { role: changes }): Json<UpdateRoleRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:update_role", json!({}))?;
-    let obj = entity(&body, "role")?;
     let mut r = get_role(&svc, &id).await?;
-    if let Some(d) = opt_str(obj, "domain_id", "role")? {
+    if let Some(d) = changes.domain_id {
         if Some(d.as_str()) != r.domain() {
             return Err(Error::BadRequest(
                 "Invalid input for field 'role.domain_id': it cannot be changed.".into(),
             ));
         }
     }
-    if let Some(n) = name_field(obj, "role", 255, false)? {
+    if let Some(n) = changes.name {
+        let n = checked_name(n, "role", 255)?;
         if !n.eq_ignore_ascii_case(&r.name)
             && store::roles::list(&svc.db)
                 .await?
@@ -153,17 +181,13 @@ async fn update(
         }
         r.name = n;
     }
-    if obj.contains_key("description") {
-        r.description = opt_str(obj, "description", "role")?;
+    if let Some(description) = changes.description {
+        r.description = description;
     }
-    if let Some(Value::Object(o)) = obj.get("options") {
-        r.options = Value::Object(o.clone());
+    if let Some(o) = changes.options {
+        r.options = Value::Object(o);
     }
-    r.extra = extra_of(
-        obj,
-        &["name", "domain_id", "description", "options"],
-        r.extra.clone(),
-    );
+    r.extra = extra_of(&changes.extra, &[], r.extra.clone());
     store::roles::update(&svc.db, &r).await?;
     // Tokens carry role names, which policies match: a rename takes effect now.
     svc.revoke(RevocationEvent {

@@ -8,6 +8,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use serde::Deserialize;
 
 pub fn routes() -> Router<Svc> {
     Router::new()
@@ -27,6 +28,57 @@ const KNOWN: &[&str] = &[
     "options",
     "federated",
 ];
+
+/// `POST /v3/users`.
+#[derive(Deserialize)]
+struct CreateUserRequest {
+    user: NewUser,
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    name: String,
+    domain_id: Option<String>,
+    enabled: Option<bool>,
+    password: Option<String>,
+    default_project_id: Option<String>,
+    options: Option<Map<String, Value>>,
+    /// Attributes Keystone keeps as given (`email`, …).
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+/// `PATCH /v3/users/{id}`: only what is given changes.
+#[derive(Deserialize)]
+struct UpdateUserRequest {
+    user: UserChanges,
+}
+
+#[derive(Deserialize)]
+struct UserChanges {
+    name: Option<String>,
+    domain_id: Option<String>,
+    enabled: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    default_project_id: Option<Option<String>>,
+    password: Option<String>,
+    /// Merged into the user's options; a `null` option is removed.
+    options: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+/// `POST /v3/users/{id}/password`.
+#[derive(Deserialize)]
+struct ChangePasswordRequest {
+    user: PasswordChange,
+}
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    original_password: String,
+    password: String,
+}
 
 pub fn user_view(svc: &IdentityService, u: &User) -> Value {
     let mut v = json!({
@@ -72,11 +124,10 @@ async fn list(
 async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(CreateUserRequest { user: new }): Json<CreateUserRequest>,
 ) -> Result<Response> {
-    let obj = entity(&body, "user")?;
-    let name = name_field(obj, "user", 255, true)?.expect("required");
-    let domain_id = opt_str(obj, "domain_id", "user")?.unwrap_or_else(|| default_domain(&ctx));
+    let name = checked_name(new.name, "user", 255)?;
+    let domain_id = new.domain_id.unwrap_or_else(|| default_domain(&ctx));
     enforce(
         &svc,
         &ctx,
@@ -84,7 +135,7 @@ async fn create(
         json!({"user": {"domain_id": domain_id}}),
     )?;
     svc.domain(&domain_id).await?;
-    let default_project_id = opt_str(obj, "default_project_id", "user")?;
+    let default_project_id = new.default_project_id;
     if let Some(p) = &default_project_id {
         svc.project(p).await.map_err(|_| {
             Error::BadRequest(format!(
@@ -100,29 +151,20 @@ async fn create(
             "Conflict occurred attempting to store user - Duplicate entry found with name {name} at domain ID {domain_id}."
         )));
     }
-    let password_hash = match opt_str(obj, "password", "user")? {
+    let password_hash = match new.password {
         Some(p) => Some(svc.hash_password(&p).await?),
         None => None,
-    };
-    let options = match obj.get("options") {
-        None | Some(Value::Null) => json!({}),
-        Some(o @ Value::Object(_)) => o.clone(),
-        Some(_) => {
-            return Err(Error::BadRequest(
-                "Invalid input for field 'user.options': must be an object.".into(),
-            ))
-        }
     };
     let user = User {
         id: new_id(),
         name,
         domain_id,
-        enabled: opt_bool(obj, "enabled", "user")?.unwrap_or(true),
+        enabled: new.enabled.unwrap_or(true),
         default_project_id,
         password_hash,
         password_expires_at: None,
-        options,
-        extra: extra_of(obj, KNOWN, json!({})),
+        options: Value::Object(new.options.unwrap_or_default()),
+        extra: extra_of(&new.extra, KNOWN, json!({})),
     };
     store::users::insert(&svc.db, &user).await?;
     let _ = svc
@@ -150,7 +192,7 @@ async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(UpdateUserRequest { user: changes }): Json<UpdateUserRequest>,
 ) -> Result<Response> {
     enforce(
         &svc,
@@ -158,10 +200,10 @@ async fn update(
         "identity:update_user",
         json!({"user": {"id": id}}),
     )?;
-    let obj = entity(&body, "user")?;
     let mut u = svc.user(&id).await?;
     let mut revoke = false;
-    if let Some(n) = name_field(obj, "user", 255, false)? {
+    if let Some(n) = changes.name {
+        let n = checked_name(n, "user", 255)?;
         if n != u.name
             && store::users::get_by_name(&svc.db, &u.domain_id, &n)
                 .await?
@@ -174,7 +216,7 @@ async fn update(
         }
         u.name = n;
     }
-    if let Some(d) = opt_str(obj, "domain_id", "user")? {
+    if let Some(d) = changes.domain_id {
         if d != u.domain_id {
             return Err(Error::BadRequest(
                 "Invalid input for field 'user.domain_id': a user cannot move between domains."
@@ -182,34 +224,34 @@ async fn update(
             ));
         }
     }
-    if let Some(e) = opt_bool(obj, "enabled", "user")? {
+    if let Some(e) = changes.enabled {
         revoke |= u.enabled && !e;
         u.enabled = e;
     }
-    if obj.contains_key("default_project_id") {
-        u.default_project_id = opt_str(obj, "default_project_id", "user")?;
+    if let Some(default_project_id) = changes.default_project_id {
+        u.default_project_id = default_project_id;
         if let Some(p) = &u.default_project_id {
             svc.project(p).await.map_err(|_| {
                 Error::BadRequest(format!("Invalid input for field 'user.default_project_id': project {p} does not exist."))
             })?;
         }
     }
-    if let Some(p) = opt_str(obj, "password", "user")? {
+    if let Some(p) = changes.password {
         u.password_hash = Some(svc.hash_password(&p).await?);
         revoke = true;
     }
-    if let Some(Value::Object(o)) = obj.get("options") {
+    if let Some(o) = changes.options {
         let mut opts = u.options.as_object().cloned().unwrap_or_default();
         for (k, v) in o {
             if v.is_null() {
-                opts.remove(k);
+                opts.remove(&k);
             } else {
-                opts.insert(k.clone(), v.clone());
+                opts.insert(k, v);
             }
         }
         u.options = Value::Object(opts);
     }
-    u.extra = extra_of(obj, KNOWN, u.extra.clone());
+    u.extra = extra_of(&changes.extra, KNOWN, u.extra.clone());
     store::users::update(&svc.db, &u).await?;
     if revoke {
         svc.revoke_user(&u.id).await?;
@@ -247,11 +289,8 @@ async fn change_password(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(ChangePasswordRequest { user: change }): Json<ChangePasswordRequest>,
 ) -> Result<Response> {
-    let obj = entity(&body, "user")?;
-    let original = req_str(obj, "original_password", "user")?;
-    let new = req_str(obj, "password", "user")?;
     enforce(
         &svc,
         &ctx,
@@ -260,7 +299,7 @@ async fn change_password(
     )?;
     let mut u = svc.user(&id).await?;
     let ok_original = match &u.password_hash {
-        Some(h) => svc.verify_password(&original, h).await,
+        Some(h) => svc.verify_password(&change.original_password, h).await,
         None => false,
     };
     if !ok_original {
@@ -268,7 +307,7 @@ async fn change_password(
             "The original password is incorrect.".into(),
         ));
     }
-    u.password_hash = Some(svc.hash_password(&new).await?);
+    u.password_hash = Some(svc.hash_password(&change.password).await?);
     u.password_expires_at = None;
     store::users::update(&svc.db, &u).await?;
     svc.revoke_user(&u.id).await?;

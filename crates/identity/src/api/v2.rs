@@ -3,6 +3,10 @@
 //! admin listings of users and roles. Users and tenants live in the default domain.
 
 use super::*;
+use crate::auth_request::{
+    Auth, DomainRef, Identity, PasswordMethod, ProjectRef, ScopeRequest, ScopeTarget, TokenMethod,
+    UserRef,
+};
 use crate::store;
 use crate::token::TokenPayload;
 use axum::extract::{Path, State};
@@ -10,6 +14,7 @@ use axum::response::Response;
 use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use serde::Deserialize;
 
 pub fn routes() -> Router<Svc> {
     Router::new()
@@ -80,36 +85,101 @@ async fn access(svc: &Svc, token: &str, p: &TokenPayload) -> Result<Value> {
     }}))
 }
 
-/// `POST /v2.0/tokens` with `passwordCredentials` or `token`, and `tenantName`/`tenantId`.
-pub async fn issue_token(State(svc): State<Svc>, Json(body): Json<Value>) -> Result<Response> {
-    let auth = body.get("auth").and_then(Value::as_object).ok_or_else(|| {
-        Error::BadRequest("Invalid input for field 'auth': 'auth' is a required property.".into())
-    })?;
-    let identity = if let Some(pc) = auth.get("passwordCredentials") {
-        let user = match (pc.get("userId"), pc.get("username")) {
-            (Some(id), _) => json!({"id": id, "password": pc.get("password")}),
-            (None, Some(name)) => json!({"name": name, "domain": {"id": "default"}, "password": pc.get("password")}),
+/// `POST /v2.0/tokens`: `passwordCredentials` or `token`, and
+/// `tenantName`/`tenantId`.
+#[derive(Deserialize)]
+pub struct V2TokenRequest {
+    auth: V2Auth,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V2Auth {
+    password_credentials: Option<V2PasswordCredentials>,
+    token: Option<TokenMethod>,
+    tenant_id: Option<String>,
+    tenant_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V2PasswordCredentials {
+    user_id: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// The default domain, where v2.0 names users and tenants.
+fn default_domain_ref() -> Option<DomainRef> {
+    Some(DomainRef {
+        id: Some("default".into()),
+        name: None,
+    })
+}
+
+/// The v3 `auth` document a v2.0 request means.
+fn as_v3(auth: V2Auth) -> Result<Auth> {
+    let identity = if let Some(pc) = auth.password_credentials {
+        let user = match (pc.user_id, pc.username) {
+            (Some(id), _) => UserRef {
+                id: Some(id),
+                password: pc.password,
+                ..Default::default()
+            },
+            (None, Some(name)) => UserRef {
+                name: Some(name),
+                domain: default_domain_ref(),
+                password: pc.password,
+                ..Default::default()
+            },
             _ => return Err(Error::BadRequest("Invalid input for field 'auth.passwordCredentials': username or userId is required.".into())),
         };
-        json!({"methods": ["password"], "password": {"user": user}})
-    } else if let Some(t) = auth.get("token") {
-        json!({"methods": ["token"], "token": {"id": t.get("id")}})
+        Identity {
+            methods: vec!["password".into()],
+            password: Some(PasswordMethod { user }),
+            ..Default::default()
+        }
+    } else if let Some(t) = auth.token {
+        Identity {
+            methods: vec!["token".into()],
+            token: Some(t),
+            ..Default::default()
+        }
     } else {
         return Err(Error::BadRequest(
             "Invalid input for field 'auth': passwordCredentials or token is required.".into(),
         ));
     };
-    let scope = match (auth.get("tenantId"), auth.get("tenantName")) {
-        (Some(id), _) => json!({"project": {"id": id}}),
-        (None, Some(name)) => json!({"project": {"name": name, "domain": {"id": "default"}}}),
-        _ => Value::Null,
+    let project = match (auth.tenant_id, auth.tenant_name) {
+        (Some(id), _) => Some(ProjectRef {
+            id: Some(id),
+            ..Default::default()
+        }),
+        (None, Some(name)) => Some(ProjectRef {
+            name: Some(name),
+            domain: default_domain_ref(),
+            ..Default::default()
+        }),
+        _ => None,
     };
-    let mut v3 = json!({"identity": identity});
-    if !scope.is_null() {
-        v3["scope"] = scope;
-    } else {
-        v3["scope"] = json!("unscoped");
-    }
+    let scope = match project {
+        Some(project) => ScopeRequest::Target(ScopeTarget {
+            project: Some(project),
+            ..Default::default()
+        }),
+        None => ScopeRequest::Named("unscoped".into()),
+    };
+    Ok(Auth {
+        identity,
+        scope: Some(scope),
+    })
+}
+
+pub async fn issue_token(
+    State(svc): State<Svc>,
+    Json(V2TokenRequest { auth }): Json<V2TokenRequest>,
+) -> Result<Response> {
+    let v3 = as_v3(auth)?;
     let (token, payload) = svc.authenticate(&v3).await?;
     Ok(ok(access(&svc, &token, &payload).await?))
 }

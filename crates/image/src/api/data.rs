@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// The size the client declares: `Content-Length`, or Glance's
@@ -61,14 +62,33 @@ pub async fn stage(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `POST /v2/images/{id}/import`.
+#[derive(Deserialize, Serialize)]
+pub struct ImportRequest {
+    method: ImportMethod,
+    /// `stores`, `all_stores`, …: recorded in the task's input as sent.
+    #[serde(flatten)]
+    rest: Map<String, Value>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct ImportMethod {
+    name: String,
+    /// A method's own parameters (`uri` for web-download, …).
+    #[serde(flatten)]
+    rest: Map<String, Value>,
+}
+
 pub async fn import(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
     axum::Extension(request_id): axum::Extension<ferrostack_core::http::RequestId>,
-    Json(body): Json<Value>,
+    Json(req): Json<ImportRequest>,
 ) -> Result<Response> {
-    svc.import(&ctx, &id, &body, &request_id.0).await?;
+    let as_sent = serde_json::to_value(&req).map_err(Error::internal)?;
+    svc.import(&ctx, &id, &req.method.name, &as_sent, &request_id.0)
+        .await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -96,9 +116,9 @@ pub async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let img = svc.get_visible(&ctx, &id).await?;
+    let img = svc.get_authorized(&ctx, &id, "download_image").await?;
     // As Glance: only an admin reads the data of a deactivated image.
-    if img.status == "deactivated" && !ctx.is_admin() {
+    if img.status == "deactivated" && !svc.is_admin(&ctx) {
         return Err(Error::Forbidden(
             "The requested image has been deactivated. Image data download is forbidden.".into(),
         ));

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
@@ -29,12 +29,11 @@ fn created(svc: &Svc, img: &Image) -> Response {
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    // Free-form: base attributes and any custom properties, each checked
+    // by the service as Glance's image schema does.
+    Json(attributes): Json<Map<String, Value>>,
 ) -> Result<Response> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| Error::BadRequest("The request body must be a JSON object.".into()))?;
-    let img = svc.create(&ctx, obj).await?;
+    let img = svc.create(&ctx, &attributes).await?;
     Ok(created(&svc, &img))
 }
 
@@ -43,7 +42,7 @@ pub async fn show(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let img = svc.get_visible(&ctx, &id).await?;
+    let img = svc.get_authorized(&ctx, &id, "get_image").await?;
     Ok(axum::Json(svc.view(&img)).into_response())
 }
 
@@ -70,6 +69,8 @@ pub async fn update(
         );
         return Ok(resp);
     }
+    // Free-form: a JSON-patch document (v2.0 and v2.1 forms), read op by op
+    // by the service with Glance's messages.
     let ops: Value = ferrostack_core::http::parse_json(&body)?;
     let img = svc.patch(&ctx, &id, &ops, v20).await?;
     Ok(axum::Json(svc.view(&img)).into_response())
@@ -108,7 +109,7 @@ pub async fn add_tag(
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
     let mut ops = vec![];
-    let img = svc.get_owned(&ctx, &id, "modify_image").await?;
+    let img = svc.get_authorized(&ctx, &id, "modify_image").await?;
     if !img.tags.contains(&tag) {
         let mut tags = img.tags.clone();
         tags.push(tag);
@@ -123,7 +124,7 @@ pub async fn delete_tag(
     Authenticated(ctx): Authenticated,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
-    let img = svc.get_owned(&ctx, &id, "modify_image").await?;
+    let img = svc.get_authorized(&ctx, &id, "modify_image").await?;
     if !img.tags.contains(&tag) {
         return Err(Error::NotFound(format!(
             "Tag {tag} not found for image {id}."
@@ -282,7 +283,7 @@ async fn candidates(
     visibility: Option<&str>,
     member_status: &str,
 ) -> Result<Vec<Image>> {
-    let admin = ctx.is_admin();
+    let admin = svc.is_admin(ctx);
     let project = ctx.project_id.clone().unwrap_or_default();
     let memberships: HashMap<String, String> = store::members::list_for_member(&svc.db, &project)
         .await?
@@ -331,6 +332,8 @@ pub async fn list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
+    let own_project = crate::policy::project_target(ctx.project_id.as_deref());
+    svc.authorize(&ctx, "get_images", &own_project)?;
     let p = params(&q.0);
     let one = |k: &str| p.get(k).and_then(|v| v.last()).map(String::as_str);
     let visibility = one("visibility");

@@ -7,7 +7,20 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// `POST /v2/images/{id}/members`: the project to share the image with.
+#[derive(Deserialize)]
+pub struct AddMemberRequest {
+    member: String,
+}
+
+/// `PUT /v2/images/{id}/members/{member}`: the member's answer.
+#[derive(Deserialize)]
+pub struct MemberStatusRequest {
+    status: String,
+}
 
 pub async fn list(
     State(svc): State<Svc>,
@@ -23,14 +36,12 @@ pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(req): Json<AddMemberRequest>,
 ) -> Result<Response> {
-    let member = body
-        .get("member")
-        .and_then(Value::as_str)
-        .filter(|m| !m.is_empty() && m.chars().count() <= 255)
-        .ok_or_else(|| Error::BadRequest("Member to be added not specified".into()))?;
-    let m = svc.add_member(&ctx, &id, member).await?;
+    if req.member.is_empty() || req.member.chars().count() > 255 {
+        return Err(Error::BadRequest("Member to be added not specified".into()));
+    }
+    let m = svc.add_member(&ctx, &id, &req.member).await?;
     Ok(axum::Json(ImageService::member_view(&m)).into_response())
 }
 
@@ -47,13 +58,9 @@ pub async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, member)): Path<(String, String)>,
-    Json(body): Json<Value>,
+    Json(req): Json<MemberStatusRequest>,
 ) -> Result<Response> {
-    let status = body
-        .get("status")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::BadRequest("Status not specified".into()))?;
-    let m = svc.update_member(&ctx, &id, &member, status).await?;
+    let m = svc.update_member(&ctx, &id, &member, &req.status).await?;
     Ok(axum::Json(ImageService::member_view(&m)).into_response())
 }
 

@@ -1,7 +1,8 @@
 //! Metadata definitions (`/v2/metadefs/*`): namespaces with their objects,
 //! properties, tags and resource-type associations, and the resource types.
-//! Writes are for admins (Glance's default `metadef_admin`); reads follow
-//! the namespace's visibility.
+//! Every handler enforces Glance's metadef rule for its operation
+//! (`policy.rs`: writes are `metadef_admin`); a namespace the caller may
+//! not see (private and not its project's) is 404 before any rule.
 
 use super::Svc;
 use crate::store::metadefs::{self as store, Kind, Namespace};
@@ -84,29 +85,31 @@ fn now() -> String {
     crate::store::now_str()
 }
 
-fn require_admin(ctx: &AuthContext) -> Result<()> {
-    if ctx.is_admin() {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(
-            "You are not authorized to complete this metadef action.".into(),
-        ))
-    }
-}
-
-fn visible(ctx: &AuthContext, n: &Namespace) -> bool {
-    ctx.is_admin()
+/// Glance's database-layer visibility: admins, public namespaces, the owner.
+fn visible(svc: &Svc, ctx: &AuthContext, n: &Namespace) -> bool {
+    svc.is_admin(ctx)
         || n.body["visibility"] == "public"
         || (n.owner.is_some() && n.owner == ctx.project_id)
 }
 
-async fn namespace(svc: &Svc, ctx: &AuthContext, ns: &str) -> Result<Namespace> {
-    store::get_namespace(&svc.db, ns)
+/// The namespace `ns` if the caller may see it (404) and take `action` on
+/// it or what it holds (403), with Glance's metadef target.
+async fn namespace(svc: &Svc, ctx: &AuthContext, ns: &str, action: &str) -> Result<Namespace> {
+    let n = store::get_namespace(&svc.db, ns)
         .await?
-        .filter(|n| visible(ctx, n))
+        .filter(|n| visible(svc, ctx, n))
         .ok_or_else(|| {
             Error::NotFound(format!("Metadata definition namespace={ns} was not found."))
-        })
+        })?;
+    let target = json!({"project_id": n.owner, "visibility": n.body["visibility"]});
+    svc.authorize(ctx, action, &target)?;
+    Ok(n)
+}
+
+/// A rule about the caller's own project (listing, creating).
+fn authorize_for_project(svc: &Svc, ctx: &AuthContext, action: &str) -> Result<()> {
+    let target = crate::policy::project_target(ctx.project_id.as_deref());
+    svc.authorize(ctx, action, &target)
 }
 
 fn object(body: &Value) -> Result<&Map<String, Value>> {
@@ -161,13 +164,17 @@ async fn namespace_view(svc: &Svc, n: &Namespace, full: bool) -> Result<Value> {
 
 // ----- resource types -----
 
-async fn list_resource_types(Authenticated(_): Authenticated) -> Response {
+async fn list_resource_types(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
+    authorize_for_project(&svc, &ctx, "list_metadef_resource_types")?;
     let ts = "2014-08-28T17:13:06Z";
     let types: Vec<Value> = RESOURCE_TYPES
         .iter()
         .map(|n| json!({"name": n, "created_at": ts, "updated_at": ts}))
         .collect();
-    axum::Json(json!({"resource_types": types})).into_response()
+    Ok(axum::Json(json!({"resource_types": types})).into_response())
 }
 
 fn association(o: &Map<String, Value>) -> Result<Value> {
@@ -185,7 +192,7 @@ async fn list_associations(
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
 ) -> Result<Response> {
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "get_metadef_resource_type").await?;
     let items: Vec<Value> = store::list_items(&svc.db, &ns, Kind::ResourceType)
         .await?
         .into_iter()
@@ -198,10 +205,10 @@ async fn create_association(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "add_metadef_resource_type_association").await?;
     let a = association(object(&body)?)?;
     let name = a["name"].as_str().expect("name").to_owned();
     if store::get_item(&svc.db, &ns, Kind::ResourceType, &name)
@@ -221,8 +228,7 @@ async fn delete_association(
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "remove_metadef_resource_type_association").await?;
     if store::delete_item(&svc.db, &ns, Kind::ResourceType, Some(&name)).await? == 0 {
         return Err(Error::NotFound(format!(
             "Resource type {name} is not associated with namespace {ns}."
@@ -237,9 +243,10 @@ async fn list_namespaces(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
+    authorize_for_project(&svc, &ctx, "get_metadef_namespaces")?;
     let mut out = Vec::new();
     for n in store::list_namespaces(&svc.db).await? {
-        if visible(&ctx, &n) {
+        if visible(&svc, &ctx, &n) {
             out.push(namespace_view(&svc, &n, false).await?);
         }
     }
@@ -283,9 +290,10 @@ fn namespace_body(o: &Map<String, Value>, mut body: Value) -> Result<Value> {
 async fn create_namespace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
+    authorize_for_project(&svc, &ctx, "add_metadef_namespace")?;
     let o = object(&body)?;
     let name = str_field(o, "namespace", true, 80)?.expect("required");
     if store::get_namespace(&svc.db, &name).await?.is_some() {
@@ -349,7 +357,7 @@ async fn show_namespace(
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
 ) -> Result<Response> {
-    let n = namespace(&svc, &ctx, &ns).await?;
+    let n = namespace(&svc, &ctx, &ns, "get_metadef_namespace").await?;
     Ok(axum::Json(namespace_view(&svc, &n, true).await?).into_response())
 }
 
@@ -357,10 +365,10 @@ async fn update_namespace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    let mut n = namespace(&svc, &ctx, &ns).await?;
+    let mut n = namespace(&svc, &ctx, &ns, "modify_metadef_namespace").await?;
     let o = object(&body)?;
     if let Some(new) = str_field(o, "namespace", false, 80)? {
         if new != ns && store::get_namespace(&svc.db, &new).await?.is_some() {
@@ -380,8 +388,7 @@ async fn delete_namespace(
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    let n = namespace(&svc, &ctx, &ns).await?;
+    let n = namespace(&svc, &ctx, &ns, "delete_metadef_namespace").await?;
     if n.body["protected"] == true {
         return Err(Error::Forbidden(format!(
             "Metadata definition namespace {ns} is protected and cannot be deleted."
@@ -422,7 +429,7 @@ async fn list_objects(
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
 ) -> Result<Response> {
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "get_metadef_objects").await?;
     let items: Vec<Value> = store::list_items(&svc.db, &ns, Kind::Object)
         .await?
         .into_iter()
@@ -438,10 +445,10 @@ async fn create_object(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "add_metadef_object").await?;
     let doc = object_doc(object(&body)?, None)?;
     let name = doc["name"].as_str().expect("name").to_owned();
     if store::get_item(&svc.db, &ns, Kind::Object, &name)
@@ -475,7 +482,7 @@ async fn show_object(
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "get_metadef_object").await?;
     let doc = item(&svc, &ns, Kind::Object, &name).await?;
     Ok(axum::Json(with_self(doc, &ns, "objects", &name)).into_response())
 }
@@ -484,10 +491,10 @@ async fn update_object(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "modify_metadef_object").await?;
     let prev = item(&svc, &ns, Kind::Object, &name).await?;
     let doc = object_doc(object(&body)?, Some(&prev))?;
     let new = doc["name"].as_str().expect("name").to_owned();
@@ -500,8 +507,7 @@ async fn delete_object(
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "delete_metadef_object").await?;
     item(&svc, &ns, Kind::Object, &name).await?;
     store::delete_item(&svc.db, &ns, Kind::Object, Some(&name)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -512,8 +518,7 @@ async fn delete_objects(
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "delete_metadef_object").await?;
     store::delete_item(&svc.db, &ns, Kind::Object, None).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -542,7 +547,7 @@ async fn list_properties(
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
 ) -> Result<Response> {
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "get_metadef_properties").await?;
     let props: Map<String, Value> = store::list_items(&svc.db, &ns, Kind::Property)
         .await?
         .into_iter()
@@ -554,10 +559,10 @@ async fn create_property(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "add_metadef_property").await?;
     let o = object(&body)?;
     let name = str_field(o, "name", true, 255)?.expect("required");
     if store::get_item(&svc.db, &ns, Kind::Property, &name)
@@ -578,7 +583,7 @@ async fn show_property(
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "get_metadef_property").await?;
     Ok(axum::Json(item(&svc, &ns, Kind::Property, &name).await?).into_response())
 }
 
@@ -586,10 +591,10 @@ async fn update_property(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "modify_metadef_property").await?;
     item(&svc, &ns, Kind::Property, &name).await?;
     let o = object(&body)?;
     let new = str_field(o, "name", false, 255)?.unwrap_or_else(|| name.clone());
@@ -603,8 +608,7 @@ async fn delete_property(
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "remove_metadef_property").await?;
     item(&svc, &ns, Kind::Property, &name).await?;
     store::delete_item(&svc.db, &ns, Kind::Property, Some(&name)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -615,8 +619,7 @@ async fn delete_properties(
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "remove_metadef_property").await?;
     store::delete_item(&svc.db, &ns, Kind::Property, None).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -636,7 +639,7 @@ async fn list_tags(
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
 ) -> Result<Response> {
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "get_metadef_tags").await?;
     let tags: Vec<Value> = store::list_items(&svc.db, &ns, Kind::Tag)
         .await?
         .into_iter()
@@ -650,10 +653,10 @@ async fn create_tags(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "add_metadef_tags").await?;
     let tags = body.get("tags").and_then(Value::as_array).ok_or_else(|| {
         Error::BadRequest("Invalid input for field 'tags': required list.".into())
     })?;
@@ -682,8 +685,7 @@ async fn delete_tags(
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "delete_metadef_tags").await?;
     store::delete_item(&svc.db, &ns, Kind::Tag, None).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -693,8 +695,7 @@ async fn create_tag(
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "add_metadef_tag").await?;
     if store::get_item(&svc.db, &ns, Kind::Tag, &name)
         .await?
         .is_some()
@@ -713,7 +714,7 @@ async fn show_tag(
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "get_metadef_tag").await?;
     Ok(axum::Json(item(&svc, &ns, Kind::Tag, &name).await?).into_response())
 }
 
@@ -721,10 +722,10 @@ async fn update_tag(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
+    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "modify_metadef_tag").await?;
     let prev = item(&svc, &ns, Kind::Tag, &name).await?;
     let new = str_field(object(&body)?, "name", true, 255)?.expect("required");
     let doc = tag_doc(&new, Some(&prev));
@@ -737,8 +738,7 @@ async fn delete_tag(
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    require_admin(&ctx)?;
-    namespace(&svc, &ctx, &ns).await?;
+    namespace(&svc, &ctx, &ns, "delete_metadef_tag").await?;
     item(&svc, &ns, Kind::Tag, &name).await?;
     store::delete_item(&svc.db, &ns, Kind::Tag, Some(&name)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
