@@ -168,6 +168,15 @@ impl Policy {
                     Some(v) => v,
                     None => return false,
                 };
+                let quoted = key
+                    .strip_prefix('"')
+                    .and_then(|k| k.strip_suffix('"'))
+                    .or_else(|| key.strip_prefix('\'').and_then(|k| k.strip_suffix('\'')));
+                if let Some(literal) = quoted {
+                    // oslo's `"public":%(visibility)s`: a literal compared
+                    // with the target.
+                    return literal == wanted;
+                }
                 let have = match key.as_str() {
                     "user_id" => Some(ctx.user_id.clone()),
                     "project_id" | "tenant_id" => ctx.project_id.clone(),
@@ -538,11 +547,15 @@ mod tests {
     }
 
     #[test]
-    fn field_checks_and_the_tenant_id_alias() {
+    fn field_checks_literals_and_the_tenant_id_alias() {
         let p = Policy::new(&[
             ("shared", "field:networks:shared=True"),
             ("network_owner", "field:port:device_owner=~^network:"),
             ("legacy_owner", "tenant_id:%(tenant_id)s"),
+            (
+                "public",
+                "\"public\":%(visibility)s or 'community':%(visibility)s",
+            ),
         ]);
         let c = ctx(&["member"], "p1");
         assert!(p.check("shared", &c, &json!({"shared": true})));
@@ -559,6 +572,10 @@ mod tests {
             &json!({"device_owner": "compute:nova"})
         ));
         assert!(p.check("legacy_owner", &c, &json!({"tenant_id": "p1"})));
+        assert!(p.check("public", &c, &json!({"visibility": "public"})));
+        assert!(p.check("public", &c, &json!({"visibility": "community"})));
+        assert!(!p.check("public", &c, &json!({"visibility": "private"})));
+        assert!(!p.check("public", &c, &json!({})));
         let mut q = Policy::default();
         assert!(q.set("x", "field:port:device_owner=~network.*").is_err());
         assert!(q.set("x", "field:shared").is_err());

@@ -178,7 +178,11 @@ pub async fn run(svc: &IdentityService) -> Result<Report> {
     // it implies `reader` too: a `Member` reads its project's resources
     // under the services' reader/member defaults.
     let rules = store::roles::list_implied(db).await?;
-    for (a, b) in [("admin", "member"), ("member", "reader"), ("Member", "reader")] {
+    for (a, b) in [
+        ("admin", "member"),
+        ("member", "reader"),
+        ("Member", "reader"),
+    ] {
         let (pa, pb) = (role_ids[a].clone(), role_ids[b].clone());
         if !rules.iter().any(|(x, y)| x == &pa && y == &pb) {
             store::roles::add_implied(db, &pa, &pb).await?;

@@ -6,13 +6,8 @@
 //! Targets are flat, as Glance's `ImageTarget`: `project_id` is the image's
 //! owner, `member_id` the caller's project when it is a member of the
 //! image, `visibility` the image's visibility.
-//!
-//! Where Glance adds `"public":%(visibility)s`-style checks (a literal
-//! compared with the target) to `get_image`, `download_image` and the
-//! metadef reads, the engine cannot evaluate them yet; those rules are
-//! written here in the equivalent form for a caller who already passed the
-//! visibility filter (the service answers 404 for an image or namespace the
-//! caller may not see, as Glance's database layer does, before any rule).
+//! The service still answers 404 for an image or namespace the caller may
+//! not see before any rule, as Glance's database layer does.
 
 use crate::store::images::Image;
 use ferrostack_core::config::Config;
@@ -22,7 +17,8 @@ use serde_json::{json, Value};
 
 const ADMIN_OR_PROJECT_MEMBER: &str = "role:admin or (role:member and project_id:%(project_id)s)";
 const ADMIN_OR_PROJECT_READER: &str = "role:admin or (role:reader and project_id:%(project_id)s)";
-const METADEF_READ: &str = "role:admin or role:reader";
+const METADEF_READ: &str =
+    "role:admin or (role:reader and (project_id:%(project_id)s or \"public\":%(visibility)s))";
 
 /// Glance's rules, by name.
 pub const DEFAULTS: &[(&str, &str)] = &[
@@ -34,17 +30,20 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "role:admin or (role:member and project_id:%(project_id)s and project_id:%(owner)s)",
     ),
     ("delete_image", ADMIN_OR_PROJECT_MEMBER),
-    // Glance: role:admin or (role:reader and (project_id:%(project_id)s or
-    // project_id:%(member_id)s or "community":%(visibility)s or
-    // "public":%(visibility)s or "shared":%(visibility)s)) — after the
-    // visibility filter one of the alternatives always holds.
-    ("get_image", "role:admin or role:reader"),
+    (
+        "get_image",
+        "role:admin or (role:reader and (project_id:%(project_id)s or project_id:%(member_id)s \
+         or \"community\":%(visibility)s or \"public\":%(visibility)s or \"shared\":%(visibility)s))",
+    ),
     ("get_images", ADMIN_OR_PROJECT_READER),
     ("modify_image", ADMIN_OR_PROJECT_MEMBER),
     ("publicize_image", "role:admin"),
     ("communitize_image", ADMIN_OR_PROJECT_MEMBER),
-    // Glance: as get_image with role:member.
-    ("download_image", "role:admin or role:member"),
+    (
+        "download_image",
+        "role:admin or (role:member and (project_id:%(project_id)s or project_id:%(member_id)s \
+         or \"community\":%(visibility)s or \"public\":%(visibility)s or \"shared\":%(visibility)s))",
+    ),
     ("upload_image", ADMIN_OR_PROJECT_MEMBER),
     ("delete_image_location", "role:admin"),
     ("get_image_location", ADMIN_OR_PROJECT_READER),
@@ -77,8 +76,6 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     // metadata definitions
     ("metadef_default", ""),
     ("metadef_admin", "role:admin"),
-    // Glance: role:admin or (role:reader and (project_id:%(project_id)s or
-    // "public":%(visibility)s)) — after the visibility filter.
     ("get_metadef_namespace", METADEF_READ),
     ("get_metadef_namespaces", ADMIN_OR_PROJECT_READER),
     ("modify_metadef_namespace", "rule:metadef_admin"),
