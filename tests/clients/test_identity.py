@@ -22,9 +22,7 @@ from conftest import (
 )
 
 # public port of each catalog service (guide's endpoint-create section)
-SERVICE_PORTS = {"identity": 5000, "compute": 8774, "volume": 8776,
-                 "image": 9292, "object-store": 8080, "ec2": 8773,
-                 "network": 9696, "metering": 8777}
+SERVICE_PORTS = {"identity": 5000, "compute": 8774, "image": 9292, "network": 9696}
 
 REQ_ID_RE = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
