@@ -4,13 +4,13 @@
 
 mod admin;
 mod aggregates;
+mod filters;
 mod flavors;
 mod hosts;
 mod images;
 mod interfaces;
 mod keypairs;
 mod nova_net;
-mod regex;
 mod security_groups;
 mod server_groups;
 mod servers;

@@ -1,6 +1,7 @@
 //! `/servers`: create, list (filters, pagination), show, update, delete,
 //! actions, addresses, metadata, tags and instance actions.
 
+use super::filters::PatternFilter;
 use super::{base_url, query_get, views, Query, Svc};
 use crate::service::servers::{ActionResult, ServerAction};
 use crate::store::{self, instances::Instance};
@@ -78,6 +79,9 @@ async fn filtered(
         // changes-since also shows what was deleted since then.
         items.extend(store::instances::list(&svc.db, project.as_deref(), true).await?);
     }
+    let name_filter = query_get(q, "name").map(PatternFilter::new);
+    let ip_filter = query_get(q, "ip").map(PatternFilter::new);
+    let ip6_filter = query_get(q, "ip6").map(PatternFilter::new);
     items.retain(|i| {
         let st = crate::states::status(i.vm_state, i.task_state);
         if let Some(s) = query_get(q, "status") {
@@ -85,8 +89,8 @@ async fn filtered(
                 return false;
             }
         }
-        if let Some(n) = query_get(q, "name") {
-            if !super::regex::search(n, &i.name) {
+        if let Some(f) = &name_filter {
+            if !f.search(&i.name) {
                 return false;
             }
         }
@@ -110,14 +114,10 @@ async fn filtered(
                 return false;
             }
         }
-        if let Some(ip) = query_get(q, "ip") {
-            if !i
-                .network_info
-                .iter()
-                .any(|v| v.ips.iter().any(|(a, _)| a.starts_with(ip)))
-            {
-                return false;
-            }
+        if (ip_filter.is_some() || ip6_filter.is_some())
+            && !has_matching_fixed_ip(i, ip_filter.as_ref(), ip6_filter.as_ref())
+        {
+            return false;
         }
         if let Some(az) = query_get(q, "availability_zone") {
             if i.availability_zone != az {
@@ -145,6 +145,22 @@ async fn filtered(
         ferrostack_core::pagination::paginate(items, |i| i.id.as_str(), marker, limit)
             .map_err(|m| Error::BadRequest(format!("marker [{}] not found", m.0)))?;
     Ok((page, more && limit.is_some()))
+}
+
+/// Nova's `ip` / `ip6` filters: some fixed address of the version matches
+/// (Python's `re.match`) its pattern.
+fn has_matching_fixed_ip(
+    i: &Instance,
+    ip: Option<&PatternFilter>,
+    ip6: Option<&PatternFilter>,
+) -> bool {
+    i.network_info
+        .iter()
+        .flat_map(|v| v.ips.iter())
+        .any(|(a, version)| {
+            let filter = if *version == 6 { ip6 } else { ip };
+            filter.is_some_and(|f| f.match_start(a))
+        })
 }
 
 fn next_link(
