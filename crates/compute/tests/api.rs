@@ -1221,7 +1221,11 @@ async fn quotas_validation_and_isolation() {
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     let msg = v["forbidden"]["message"].as_str().unwrap();
-    assert!(msg.contains("Quota exceeded for instances"), "{msg}");
+    // Nova names every resource over quota, sorted: 20 cores are used too.
+    assert_eq!(
+        msg,
+        "Quota exceeded for cores, instances: Requested 1, 1, but already used 20, 20 of 20, 20 cores, instances"
+    );
     for srv in listed["servers"].as_array().unwrap() {
         c.wait_status(&demo, srv["id"].as_str().unwrap(), "ACTIVE")
             .await;
@@ -2776,5 +2780,206 @@ async fn pathological_name_filters_answer_fast() {
     assert_eq!(ids(&v).len(), 2, "{v}");
     let v = c.ok(Method::GET, "/servers?ip=20%5C.0", &demo, None).await;
     assert!(ids(&v).is_empty(), "ip is anchored at the start: {v}");
+    c.agent.stop();
+}
+
+/// A `max_count` of 10^9 is one quota decision, not a walk down one query
+/// per count under a global lock: it answers at once with what the
+/// headroom allows (10 instances by default), a `min_count` above it is
+/// Nova's quota error, and another project's boot meanwhile is not held up.
+#[tokio::test]
+async fn huge_max_count_is_one_quota_decision() {
+    let c = start("maxcount", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let boot = |min: i64, max: i64| {
+        json!({"server": {"name": "many", "imageRef": image, "flavorRef": "1",
+            "networks": [{"uuid": net}], "min_count": min, "max_count": max,
+            "return_reservation_id": true}})
+    };
+    let started = Instant::now();
+    let (huge, other) = tokio::join!(
+        c.nova(
+            Method::POST,
+            "/servers",
+            &demo,
+            Some(boot(1, 1_000_000_000))
+        ),
+        async {
+            let began = Instant::now();
+            let r = c
+                .nova(Method::POST, "/servers", &admin, Some(boot(1, 1)))
+                .await;
+            (r, began.elapsed())
+        }
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    let ((s, v), admin_took) = other;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert!(
+        admin_took < Duration::from_secs(1),
+        "admin waited {admin_took:?}"
+    );
+    assert_eq!(huge.0, StatusCode::ACCEPTED, "{}", huge.1);
+    let rid = huge.1["reservation_id"].as_str().unwrap();
+    let listed = c
+        .ok(
+            Method::GET,
+            &format!("/servers?reservation_id={rid}"),
+            &demo,
+            None,
+        )
+        .await;
+    assert_eq!(listed["servers"].as_array().unwrap().len(), 10);
+
+    let started = Instant::now();
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            "/servers",
+            &demo,
+            Some(boot(1_000_000_000, 1_000_000_000)),
+        )
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(
+        v["forbidden"]["message"],
+        "Quota exceeded for cores, instances, ram: Requested 1000000000, 1000000000, \
+         512000000000, but already used 10, 10, 5120 of 20, 10, 51200 cores, instances, ram"
+    );
+    let (s, v) = c
+        .nova(Method::POST, "/servers", &demo, Some(boot(1, 1)))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(
+        v["forbidden"]["message"],
+        "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances"
+    );
+    c.agent.stop();
+}
+
+/// Concurrent boots of one project never pass its instance quota together.
+#[tokio::test]
+async fn concurrent_boots_never_exceed_the_quota() {
+    let c = start("quotarace", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let demo_project = c.kit.project_of(&demo).await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    c.ok(
+        Method::PUT,
+        &format!("/os-quota-sets/{demo_project}"),
+        &admin,
+        Some(json!({"quota_set": {"instances": 3}})),
+    )
+    .await;
+    let boot = json!({"server": {"name": "race", "imageRef": image, "flavorRef": "1",
+        "networks": [{"uuid": net}], "min_count": 1, "max_count": 2}});
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (http, tok, body) = (c.http.clone(), demo.clone(), boot.clone());
+        let url = format!("{}/v2.1/servers", c.compute);
+        racing.spawn(async move {
+            let r = http
+                .post(url)
+                .header("x-auth-token", tok)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let results = racing.join_all().await;
+    for (s, v) in &results {
+        assert!(
+            *s == StatusCode::ACCEPTED || *s == StatusCode::FORBIDDEN,
+            "{s} {v}"
+        );
+    }
+    let listed = c.ok(Method::GET, "/servers", &demo, None).await;
+    assert_eq!(listed["servers"].as_array().unwrap().len(), 3);
+    c.agent.stop();
+}
+
+/// A boot's instances and sagas are written in one transaction: a failure
+/// between the two writes leaves neither (nothing building, nothing
+/// counted). An instance left building with no saga by an older version
+/// is failed at start: ERROR with a fault, no task state.
+#[tokio::test]
+async fn boots_are_recorded_whole_and_orphans_fail_at_start() {
+    use ferrostack_compute::states::TaskState;
+    use ferrostack_compute::store::{instances, sagas};
+    let c = start("bootatomic", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    c.svc.set_failpoint(Some("record_boot"));
+    let boot = json!({"server": {"name": "torn", "imageRef": image, "flavorRef": "1",
+        "networks": [{"uuid": net}], "min_count": 3}});
+    let (s, v) = c
+        .nova(Method::POST, "/servers", &demo, Some(boot.clone()))
+        .await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    c.svc.set_failpoint(None);
+    assert!(instances::list(&c.svc.db, None, false)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(sagas::unfinished(&c.svc.db).await.unwrap().is_empty());
+    let l = c.ok(Method::GET, "/limits", &demo, None).await;
+    assert_eq!(l["limits"]["absolute"]["totalInstancesUsed"], 0);
+
+    // What a crash between the two writes of an older version left.
+    let demo_project = c.kit.project_of(&demo).await;
+    let now = ferrostack_compute::store::now();
+    let orphan = instances::Instance {
+        id: "0e7f3c55-6d0a-4c43-9a43-2f0c8f6e9b11".into(),
+        project_id: demo_project,
+        user_id: "someone".into(),
+        name: "orphan".into(),
+        vm_state: VmState::Building,
+        task_state: Some(TaskState::Scheduling),
+        created_at: now.clone(),
+        updated_at: now,
+        ..Default::default()
+    };
+    instances::insert(&c.svc.db, &orphan).await.unwrap();
+    let driven = c.boot(&demo, "driven", &image, &net).await;
+    c.wait_status(&demo, &driven, "ACTIVE").await;
+    let svc2 = ComputeService::new(c.svc.db.clone(), c.config.clone(), c.kit.bus.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        ferrostack_compute::saga::fail_orphaned_builds(&svc2)
+            .await
+            .unwrap(),
+        1
+    );
+    let s = c.wait_status(&demo, &orphan.id, "ERROR").await;
+    assert!(s["OS-EXT-STS:task_state"].is_null(), "{s}");
+    assert_eq!(s["fault"]["code"], 500, "{s}");
+    let s = c.wait_status(&demo, &driven, "ACTIVE").await;
+    assert!(s["fault"].is_null());
+    // The orphan can be deleted like any server in ERROR.
+    let (st, _) = c
+        .nova(
+            Method::DELETE,
+            &format!("/servers/{}", orphan.id),
+            &demo,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    c.wait_status(&demo, &orphan.id, "GONE").await;
     c.agent.stop();
 }

@@ -58,9 +58,6 @@ pub struct ComputeService {
     pub image: ImageClient,
     /// Saga steps made to fail (tests, `[compute] failpoints`).
     failpoints: Mutex<HashSet<String>>,
-    /// Serialises quota checks with the creation they allow, so concurrent
-    /// boots in this process cannot both take the last unit of quota.
-    pub create_lock: tokio::sync::Mutex<()>,
     /// Woken when an external event arrives (waiters also poll the database,
     /// for events received by another controller).
     pub events: tokio::sync::Notify,
@@ -117,7 +114,6 @@ impl ComputeService {
             config,
             bus,
             failpoints: Mutex::new(failpoints),
-            create_lock: tokio::sync::Mutex::new(()),
             events: tokio::sync::Notify::new(),
             saga_finished: tokio::sync::Notify::new(),
         }))

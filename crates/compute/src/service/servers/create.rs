@@ -4,11 +4,16 @@
 
 use super::{bad, random_password, request_id, Created};
 use crate::saga;
+use crate::service::quotas::{allowed_instances, Usage};
 use crate::service::ComputeService;
 use crate::states::{TaskState, VmState};
 use crate::store::{
     self,
+    boot::BootRecord,
+    catalog::Flavor,
     instances::{Instance, RequestedNetwork},
+    sagas::SagaRow,
+    server_groups::ServerGroup,
 };
 use base64::Engine;
 use ferrostack_core::auth::AuthContext;
@@ -101,6 +106,20 @@ fn count_field(s: &Map<String, Value>, field: &str) -> Result<i64> {
     }
 }
 
+/// `min_count` and `max_count` (each 1 when absent; `max_count` defaults to `min_count`).
+fn boot_counts(s: &Map<String, Value>) -> Result<(i64, i64)> {
+    let min_count = count_field(s, "min_count")?;
+    let max_count = if s.contains_key("max_count") {
+        count_field(s, "max_count")?
+    } else {
+        min_count
+    };
+    if min_count > max_count {
+        return Err(Error::BadRequest("min_count must be <= max_count".into()));
+    }
+    Ok((min_count, max_count))
+}
+
 /// An access address as Nova stores it: checked and normalized (`::1`).
 pub fn access_ip(v: Option<&Value>, field: &str, v4: bool) -> Result<Option<String>> {
     let Some(v) = v else {
@@ -158,13 +177,83 @@ fn local_image_from_bdms(s: &Map<String, Value>) -> Result<Option<String>> {
     Ok(image)
 }
 
+/// Instances one request may boot, whatever the quota allows: each is a
+/// row written in the request's transaction, so an unlimited quota must
+/// not let a `max_count` of 10^9 decide that work.
+pub const MAX_INSTANCES_PER_BOOT: i64 = 1000;
+
+/// A boot request, validated: what each of its instances is made from.
+struct BootRequest {
+    name: String,
+    flavor: Flavor,
+    image_id: String,
+    image: Value,
+    metadata: BTreeMap<String, String>,
+    requested_networks: Option<Vec<RequestedNetwork>>,
+    key_name: Option<String>,
+    key_data: Option<String>,
+    user_data: Option<String>,
+    security_groups: Vec<String>,
+    availability_zone: Option<String>,
+    group: Option<ServerGroup>,
+    min_count: i64,
+    max_count: i64,
+    config_drive: String,
+    access_ip_v4: String,
+    access_ip_v6: String,
+    admin_pass: String,
+    reservation_id: String,
+    return_reservation_id: bool,
+}
+
 impl ComputeService {
-    /// Validate a boot request and start one create saga per instance.
+    /// Validate a boot request, record as many instances as the quota
+    /// allows with their create sagas (one transaction), and start them.
     pub async fn create_servers(
         self: &Arc<Self>,
         ctx: &AuthContext,
         body: &Value,
     ) -> Result<Created> {
+        let project = ctx
+            .project_id
+            .clone()
+            .ok_or_else(|| Error::Forbidden("A project-scoped token is required.".into()))?;
+        let req = self.validate_boot(ctx, &project, body).await?;
+        let records = self.record_boot(ctx, &project, &req).await?;
+        if let Some(g) = &req.group {
+            for r in &records {
+                store::server_groups::set_member(&self.db, &g.id, &r.instance.id, true).await?;
+            }
+        }
+        let mut instances = Vec::with_capacity(records.len());
+        for r in records {
+            saga::spawn(
+                self,
+                SagaRow {
+                    id: r.saga_id,
+                    kind: r.saga_kind.into(),
+                    instance_id: r.instance.id.clone(),
+                    state: "running".into(),
+                    params: r.saga_params,
+                },
+            );
+            instances.push(r.instance);
+        }
+        Ok(Created {
+            instances,
+            admin_pass: req.admin_pass,
+            reservation_id: req.reservation_id,
+            return_reservation_id: req.return_reservation_id,
+        })
+    }
+
+    /// Check everything a boot names before anything is written.
+    async fn validate_boot(
+        &self,
+        ctx: &AuthContext,
+        project: &str,
+        body: &Value,
+    ) -> Result<BootRequest> {
         let s = body
             .get("server")
             .and_then(Value::as_object)
@@ -179,10 +268,6 @@ impl ComputeService {
                 "Invalid input for field/attribute server. Additional properties are not allowed ('{k}' was unexpected)"
             )));
         }
-        let project = ctx
-            .project_id
-            .clone()
-            .ok_or_else(|| Error::Forbidden("A project-scoped token is required.".into()))?;
         let name = match s.get("name") {
             Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 255 => n.clone(),
             Some(_) => {
@@ -193,6 +278,181 @@ impl ComputeService {
             }
             None => return Err(bad("server", "'name' is a required property")),
         };
+        let flavor = self.boot_flavor(ctx, s).await?;
+        let (image_id, image) = self.boot_image(ctx, s, &flavor).await?;
+        let metadata = parse_metadata(s.get("metadata"), "metadata")?;
+        let meta_limit = self.quotas(project).await?["metadata_items"];
+        if meta_limit >= 0 && metadata.len() as i64 > meta_limit {
+            return Err(Error::Forbidden(
+                "Quota exceeded for metadata_items: too many metadata items.".into(),
+            ));
+        }
+        let requested_networks = self.parse_networks(ctx, project, s.get("networks")).await?;
+        let key_name = match s.get("key_name") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(k)) => Some(k.clone()),
+            Some(_) => return Err(bad("key_name", "Value must be a string.")),
+        };
+        let key_data = match &key_name {
+            Some(k) => Some(
+                store::catalog::get_keypair(&self.db, &ctx.user_id, k)
+                    .await?
+                    .ok_or_else(|| Error::BadRequest("Invalid key_name provided.".into()))?
+                    .public_key,
+            ),
+            None => None,
+        };
+        let (min_count, max_count) = boot_counts(s)?;
+        Ok(BootRequest {
+            name,
+            flavor,
+            image_id,
+            image,
+            metadata,
+            requested_networks,
+            key_name,
+            key_data,
+            user_data: user_data_of(s)?,
+            security_groups: self.boot_security_groups(s, project).await?,
+            availability_zone: self.boot_zone(ctx, s).await?,
+            group: self.boot_group(ctx, project, body).await?,
+            min_count,
+            max_count,
+            config_drive: match s.get("config_drive") {
+                Some(Value::Bool(true)) => "True".to_owned(),
+                Some(Value::String(v)) if !v.is_empty() => v.clone(),
+                _ => String::new(),
+            },
+            access_ip_v4: access_ip(s.get("accessIPv4"), "accessIPv4", true)?.unwrap_or_default(),
+            access_ip_v6: access_ip(s.get("accessIPv6"), "accessIPv6", false)?.unwrap_or_default(),
+            admin_pass: s
+                .get("adminPass")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(random_password),
+            reservation_id: format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            return_reservation_id: s
+                .get("return_reservation_id")
+                .is_some_and(|v| v == true || v == "True" || v == "true"),
+        })
+    }
+
+    /// Under the project's quota lock: how many instances the headroom
+    /// allows (one read of the project's usage), then those instances and
+    /// their create sagas, written together. Other projects never wait.
+    async fn record_boot(
+        &self,
+        ctx: &AuthContext,
+        project: &str,
+        req: &BootRequest,
+    ) -> Result<Vec<BootRecord>> {
+        let limits = self.quotas(project).await?;
+        let request_id = request_id();
+        store::boot::record(&self.db, project, self.failpoint("record_boot"), |live| {
+            let used = Usage::of(live);
+            let count = allowed_instances(
+                &limits,
+                used,
+                req.flavor.vcpus,
+                req.flavor.ram,
+                req.min_count,
+                req.max_count,
+            )?;
+            let count = if count <= MAX_INSTANCES_PER_BOOT {
+                count
+            } else if req.min_count <= MAX_INSTANCES_PER_BOOT {
+                MAX_INSTANCES_PER_BOOT
+            } else {
+                return Err(Error::BadRequest(format!(
+                    "A request boots at most {MAX_INSTANCES_PER_BOOT} instances; min_count is {}.",
+                    req.min_count
+                )));
+            };
+            if let Some(g) = &req.group {
+                let limit = limits.get("server_group_members").copied().unwrap_or(-1);
+                if limit >= 0 && g.members.len() as i64 + count > limit {
+                    return Err(Error::Forbidden(
+                        "Quota exceeded, too many servers in group".into(),
+                    ));
+                }
+            }
+            Ok((0..count)
+                .map(|n| {
+                    let instance = self.instance_of(ctx, project, req, n, count);
+                    BootRecord {
+                        action_id: uuid::Uuid::new_v4().to_string(),
+                        request_id: request_id.clone(),
+                        saga_id: uuid::Uuid::new_v4().to_string(),
+                        saga_kind: saga::create_server::KIND,
+                        saga_params: Value::Null,
+                        instance,
+                    }
+                })
+                .map(|mut r| {
+                    r.saga_params = json!({
+                        "action_id": r.action_id,
+                        "admin_pass": self.admin_pass_for_guest(&r.instance, &req.admin_pass),
+                    });
+                    r
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Instance `n` of `count` of a boot, as it is first recorded.
+    fn instance_of(
+        &self,
+        ctx: &AuthContext,
+        project: &str,
+        req: &BootRequest,
+        n: i64,
+        count: i64,
+    ) -> Instance {
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = store::now();
+        Instance {
+            instance_name: format!("instance-{}", &id[..8]),
+            id,
+            project_id: project.to_owned(),
+            user_id: ctx.user_id.clone(),
+            name: if count > 1 {
+                format!("{}-{}", req.name, n + 1)
+            } else {
+                req.name.clone()
+            },
+            vm_state: VmState::Building,
+            task_state: Some(TaskState::Scheduling),
+            created_at: now.clone(),
+            updated_at: now,
+            image_ref: req.image_id.clone(),
+            image_properties: req.image.clone(),
+            flavor: req.flavor.clone(),
+            metadata: req.metadata.clone(),
+            key_name: req.key_name.clone(),
+            key_data: req.key_data.clone(),
+            user_data: req.user_data.clone(),
+            availability_zone: req
+                .availability_zone
+                .as_deref()
+                .and_then(|z| z.split(':').next())
+                .filter(|z| !z.is_empty())
+                .unwrap_or(&self.config.compute.default_availability_zone)
+                .to_owned(),
+            requested_availability_zone: req.availability_zone.clone(),
+            security_groups: req.security_groups.clone(),
+            requested_networks: req.requested_networks.clone(),
+            reservation_id: req.reservation_id.clone(),
+            launch_index: n,
+            config_drive: req.config_drive.clone(),
+            access_ip_v4: req.access_ip_v4.clone(),
+            access_ip_v6: req.access_ip_v6.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The flavor a boot names, usable by the caller and enabled.
+    async fn boot_flavor(&self, ctx: &AuthContext, s: &Map<String, Value>) -> Result<Flavor> {
         let flavor_id = ref_id(
             s.get("flavorRef")
                 .ok_or_else(|| bad("server", "'flavorRef' is a required property"))?,
@@ -205,6 +465,17 @@ impl ComputeService {
         if flavor.disabled {
             return Err(Error::BadRequest("Flavor is disabled.".into()));
         }
+        Ok(flavor)
+    }
+
+    /// The image a boot names (`imageRef` or a local block device), active
+    /// and fitting the flavor.
+    async fn boot_image(
+        &self,
+        ctx: &AuthContext,
+        s: &Map<String, Value>,
+        flavor: &Flavor,
+    ) -> Result<(String, Value)> {
         let bdm_image = local_image_from_bdms(s)?;
         let image_ref = s
             .get("imageRef")
@@ -225,12 +496,10 @@ impl ComputeService {
             .as_i64()
             .unwrap_or(0)
             .max(image["virtual_size"].as_i64().unwrap_or(0));
-        if flavor.disk > 0 && image_bytes > flavor.disk * gb {
-            return Err(Error::BadRequest(
-                "Flavor's disk is too small for requested image.".into(),
-            ));
-        }
-        if flavor.disk > 0 && image["min_disk"].as_i64().unwrap_or(0) > flavor.disk {
+        if flavor.disk > 0
+            && (image_bytes > flavor.disk * gb
+                || image["min_disk"].as_i64().unwrap_or(0) > flavor.disk)
+        {
             return Err(Error::BadRequest(
                 "Flavor's disk is too small for requested image.".into(),
             ));
@@ -240,35 +509,18 @@ impl ComputeService {
                 "Flavor's memory is too small for requested image.".into(),
             ));
         }
-        let metadata = parse_metadata(s.get("metadata"), "metadata")?;
-        let meta_limit = self.quotas(&project).await?["metadata_items"];
-        if meta_limit >= 0 && metadata.len() as i64 > meta_limit {
-            return Err(Error::Forbidden(
-                "Quota exceeded for metadata_items: too many metadata items.".into(),
-            ));
-        }
-        let requested_networks = self
-            .parse_networks(ctx, &project, s.get("networks"))
-            .await?;
-        let key_name = match s.get("key_name") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(k)) => Some(k.clone()),
-            Some(_) => return Err(bad("key_name", "Value must be a string.")),
-        };
-        let key_data = match &key_name {
-            Some(k) => Some(
-                store::catalog::get_keypair(&self.db, &ctx.user_id, k)
-                    .await?
-                    .ok_or_else(|| Error::BadRequest("Invalid key_name provided.".into()))?
-                    .public_key,
-            ),
-            None => None,
-        };
-        let user_data = user_data_of(s)?;
-        let security_groups = self.boot_security_groups(s, &project).await?;
-        let az = self.boot_zone(ctx, s).await?;
-        let group = match body.get("os:scheduler_hints").and_then(|h| h.get("group")) {
-            None | Some(Value::Null) => None,
+        Ok((image_id, image))
+    }
+
+    /// The server group a boot's scheduler hints name, the caller's.
+    async fn boot_group(
+        &self,
+        ctx: &AuthContext,
+        project: &str,
+        body: &Value,
+    ) -> Result<Option<ServerGroup>> {
+        match body.get("os:scheduler_hints").and_then(|h| h.get("group")) {
+            None | Some(Value::Null) => Ok(None),
             Some(g) => {
                 let gid = g
                     .as_str()
@@ -277,139 +529,9 @@ impl ComputeService {
                     .await?
                     .filter(|g| ctx.is_admin() || g.project_id == project)
                     .ok_or_else(|| Error::BadRequest(format!("Invalid server group {gid}.")))?;
-                Some(found)
-            }
-        };
-        let min_count = count_field(s, "min_count")?;
-        let max_count = count_field(s, "max_count")?.max(if s.contains_key("max_count") {
-            1
-        } else {
-            min_count
-        });
-        if min_count > max_count {
-            return Err(Error::BadRequest("min_count must be <= max_count".into()));
-        }
-        let config_drive = match s.get("config_drive") {
-            Some(Value::Bool(true)) => "True".to_owned(),
-            Some(Value::String(v)) if !v.is_empty() => v.clone(),
-            _ => String::new(),
-        };
-        let access_v4 = access_ip(s.get("accessIPv4"), "accessIPv4", true)?.unwrap_or_default();
-        let access_v6 = access_ip(s.get("accessIPv6"), "accessIPv6", false)?.unwrap_or_default();
-        let admin_pass = s
-            .get("adminPass")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(random_password);
-        let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let image_properties = image.clone();
-
-        let _guard = self.create_lock.lock().await;
-        // Nova boots as many as the quota allows between min and max.
-        let mut count = max_count;
-        loop {
-            match self
-                .check_instance_quota(&project, count, flavor.vcpus, flavor.ram)
-                .await
-            {
-                Ok(()) => break,
-                Err(e) if count <= min_count => return Err(e),
-                Err(_) => count -= 1,
+                Ok(Some(found))
             }
         }
-        let mut made = Vec::new();
-        for n in 0..count {
-            let id = uuid::Uuid::new_v4().to_string();
-            let now = store::now();
-            let i = Instance {
-                instance_name: format!("instance-{}", &id[..8]),
-                id,
-                project_id: project.clone(),
-                user_id: ctx.user_id.clone(),
-                name: if count > 1 {
-                    format!("{name}-{}", n + 1)
-                } else {
-                    name.clone()
-                },
-                vm_state: VmState::Building,
-                task_state: Some(TaskState::Scheduling),
-                created_at: now.clone(),
-                updated_at: now,
-                image_ref: image_id.clone(),
-                image_properties: image_properties.clone(),
-                flavor: flavor.clone(),
-                metadata: metadata.clone(),
-                key_name: key_name.clone(),
-                key_data: key_data.clone(),
-                user_data: user_data.clone(),
-                availability_zone: az
-                    .as_deref()
-                    .and_then(|z| z.split(':').next())
-                    .filter(|z| !z.is_empty())
-                    .unwrap_or(&self.config.compute.default_availability_zone)
-                    .to_owned(),
-                requested_availability_zone: az.clone(),
-                security_groups: security_groups.clone(),
-                requested_networks: requested_networks.clone(),
-                reservation_id: reservation_id.clone(),
-                launch_index: n,
-                config_drive: config_drive.clone(),
-                access_ip_v4: access_v4.clone(),
-                access_ip_v6: access_v6.clone(),
-                ..Default::default()
-            };
-            store::instances::insert(&self.db, &i).await?;
-            made.push(i);
-        }
-        drop(_guard);
-        if let Some(g) = &group {
-            let limit = self.quotas(&project).await?["server_group_members"];
-            if limit >= 0 && (g.members.len() + made.len()) as i64 > limit {
-                for i in &made {
-                    store::instances::update(&self.db, &i.id, |x| {
-                        x.deleted = true;
-                        x.vm_state = VmState::Deleted;
-                        Ok(())
-                    })
-                    .await?;
-                }
-                return Err(Error::Forbidden(
-                    "Quota exceeded, too many servers in group".into(),
-                ));
-            }
-            for i in &made {
-                store::server_groups::set_member(&self.db, &g.id, &i.id, true).await?;
-            }
-        }
-        for i in &made {
-            let action = store::instances::action_start(
-                &self.db,
-                &i.id,
-                "create",
-                &request_id(),
-                &ctx.user_id,
-                &i.project_id,
-            )
-            .await?;
-            saga::start(
-                self,
-                saga::create_server::KIND,
-                &i.id,
-                json!({
-                    "action_id": action,
-                    "admin_pass": self.admin_pass_for_guest(i, &admin_pass),
-                }),
-            )
-            .await?;
-        }
-        Ok(Created {
-            instances: made,
-            admin_pass,
-            reservation_id,
-            return_reservation_id: s
-                .get("return_reservation_id")
-                .is_some_and(|v| v == true || v == "True" || v == "true"),
-        })
     }
 
     /// The security groups a boot names (`default` when none), each known
