@@ -8,6 +8,7 @@ pub mod api;
 pub mod clients;
 pub mod conductor;
 pub mod guest;
+pub mod policy;
 pub mod saga;
 pub mod scheduler;
 pub mod service;

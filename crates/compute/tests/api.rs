@@ -2983,3 +2983,205 @@ async fn boots_are_recorded_whole_and_orphans_fail_at_start() {
     c.wait_status(&demo, &orphan.id, "GONE").await;
     c.agent.stop();
 }
+
+/// A user with only `role` on the demo project (password `admin_pass`).
+async fn user_with_role(c: &Cloud, name: &str, role: &str) -> String {
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let project = c.kit.project_of(&demo).await;
+    let ks = |m: Method, path: String, body: Option<Value>| {
+        let admin = admin.clone();
+        async move {
+            let (s, _, v) = c
+                .req(m, format!("{}/v3{path}", c.kit.identity_url), &admin, body)
+                .await;
+            assert!(s.is_success(), "{path}: {s} {v}");
+            v
+        }
+    };
+    let u = ks(
+        Method::POST,
+        "/users".into(),
+        Some(json!({"user": {"name": name, "password": "admin_pass", "domain_id": "default"}})),
+    )
+    .await;
+    let uid = u["user"]["id"].as_str().unwrap().to_owned();
+    let roles = ks(Method::GET, format!("/roles?name={role}"), None).await;
+    let rid = roles["roles"][0]["id"].as_str().unwrap().to_owned();
+    ks(
+        Method::PUT,
+        format!("/projects/{project}/users/{uid}/roles/{rid}"),
+        None,
+    )
+    .await;
+    c.token(name, "demo").await
+}
+
+/// Authorization is Nova's policy defaults: a reader of the project lists
+/// and shows its servers but gets 403 on creating one and on server
+/// actions and metadata changes, with Nova's body; a member may.
+#[tokio::test]
+async fn policy_defaults_reader_reads_member_writes() {
+    let c = start("policy", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let reader = user_with_role(&c, "reader1", "reader").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let id = c.boot(&demo, "vm", &image, &net).await;
+    c.wait_status(&demo, &id, "ACTIVE").await;
+
+    let listed = c.ok(Method::GET, "/servers", &reader, None).await;
+    assert_eq!(listed["servers"][0]["id"], id.as_str());
+    c.ok(Method::GET, &format!("/servers/{id}"), &reader, None)
+        .await;
+    c.ok(
+        Method::GET,
+        &format!("/servers/{id}/metadata"),
+        &reader,
+        None,
+    )
+    .await;
+    let boot = json!({"server": {"name": "r", "imageRef": image, "flavorRef": "1",
+        "networks": [{"uuid": net}]}});
+    let denied = [
+        (
+            Method::POST,
+            "/servers".to_owned(),
+            Some(boot),
+            "os_compute_api:servers:create",
+        ),
+        (
+            Method::POST,
+            format!("/servers/{id}/action"),
+            Some(json!({"os-stop": null})),
+            "os_compute_api:servers:stop",
+        ),
+        (
+            Method::POST,
+            format!("/servers/{id}/action"),
+            Some(json!({"reboot": {"type": "SOFT"}})),
+            "os_compute_api:servers:reboot",
+        ),
+        (
+            Method::POST,
+            format!("/servers/{id}/metadata"),
+            Some(json!({"metadata": {"a": "b"}})),
+            "os_compute_api:server-metadata:create",
+        ),
+        (
+            Method::DELETE,
+            format!("/servers/{id}"),
+            None,
+            "os_compute_api:servers:delete",
+        ),
+        (
+            Method::POST,
+            "/os-server-groups".to_owned(),
+            Some(json!({"server_group": {"name": "g", "policies": ["affinity"]}})),
+            "os_compute_api:os-server-groups:create",
+        ),
+    ];
+    for (m, path, body, rule) in denied {
+        let (s, v) = c.nova(m.clone(), &path, &reader, body).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{m} {path}: {v}");
+        assert_eq!(
+            v["forbidden"]["message"],
+            format!("Policy doesn't allow {rule} to be performed."),
+            "{m} {path}"
+        );
+    }
+    // Key pairs are the user's own: Nova's default is admin or that user,
+    // whatever the project role; another user's are refused.
+    let (s, v) = c
+        .nova(
+            Method::GET,
+            "/os-keypairs?user_id=someone-else",
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+
+    // A member may.
+    c.ok(
+        Method::POST,
+        "/os-keypairs",
+        &demo,
+        Some(json!({"keypair": {"name": "k"}})),
+    )
+    .await;
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            &format!("/servers/{id}/action"),
+            &demo,
+            Some(json!({"os-stop": null})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.wait_status(&demo, &id, "SHUTOFF").await;
+    c.agent.stop();
+}
+
+/// An operator's policy.yaml, loaded at start, overrides the defaults:
+/// here members may create flavors and only members key pairs.
+/// A file that does not parse stops the service from starting.
+#[tokio::test]
+async fn operator_policy_file_overrides_defaults() {
+    let dir = std::env::temp_dir().join(format!("compute-policy-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.yaml");
+    std::fs::write(
+        &file,
+        "# operator overrides\n\
+         \"os_compute_api:os-flavor-manage:create\": \"role:member\"\n\
+         \"os_compute_api:os-keypairs:create\": \"role:member\"\n",
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    let c = start("policyfile", |cfg| cfg.compute.policy_file = path.clone()).await;
+    let demo = c.token("demo", "demo").await;
+    let reader = user_with_role(&c, "reader2", "reader").await;
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            "/flavors",
+            &demo,
+            Some(json!({"flavor": {"name": "member-made", "ram": 256, "vcpus": 1, "disk": 1}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            "/os-keypairs",
+            &reader,
+            Some(json!({"keypair": {"name": "k"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(
+        v["forbidden"]["message"],
+        "Policy doesn't allow os_compute_api:os-keypairs:create to be performed."
+    );
+    c.ok(
+        Method::POST,
+        "/os-keypairs",
+        &demo,
+        Some(json!({"keypair": {"name": "k"}})),
+    )
+    .await;
+
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "\"os_compute_api:servers:create\": \"role:member and (\"\n",
+    )
+    .unwrap();
+    let mut config = c.config.clone();
+    config.compute.policy_file = bad.display().to_string();
+    let refused = ComputeService::new(c.svc.db.clone(), config, c.kit.bus.clone()).await;
+    assert!(refused.is_err(), "a broken policy file must stop the start");
+    c.agent.stop();
+}

@@ -1,7 +1,7 @@
 //! Limits, quota sets, availability zones, services, hypervisors, simple
 //! tenant usage, and the external events the network service posts.
 
-use super::{query_get, require_admin, Query, Svc};
+use super::{query_get, Query, Svc};
 use crate::scheduler::COMPUTE_BINARY;
 use crate::service::quotas::RESOURCES;
 use crate::store::{self, hosts::ServiceRow};
@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use ferrostack_core::auth::{AuthContext, Authenticated};
+use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Map, Value};
@@ -32,8 +32,9 @@ pub async fn limits(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:limits")?;
     let project = match query_get(&q.0, "tenant_id") {
-        Some(p) if ctx.is_admin() => p.to_owned(),
+        Some(p) if svc.allows(&ctx, "os_compute_api:limits:other_project") => p.to_owned(),
         _ => ctx.project_id.clone().unwrap_or_default(),
     };
     let l = svc.quotas(&project).await?;
@@ -51,16 +52,6 @@ pub async fn limits(
     }}})))
 }
 
-fn may_see_project(ctx: &AuthContext, project: &str) -> Result<()> {
-    if ctx.is_admin() || ctx.project_id.as_deref() == Some(project) {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(
-            "Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.".into(),
-        ))
-    }
-}
-
 fn quota_doc(q: &BTreeMap<String, i64>) -> Map<String, Value> {
     RESOURCES
         .iter()
@@ -73,7 +64,7 @@ pub async fn quota_show(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    may_see_project(&ctx, &project)?;
+    svc.authorize_project(&ctx, "os_compute_api:os-quota-sets:show", &project)?;
     let mut doc = quota_doc(&svc.quotas(&project).await?);
     doc.insert("id".into(), json!(project));
     Ok(ok(json!({"quota_set": doc})))
@@ -84,7 +75,7 @@ pub async fn quota_defaults(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    let _ = ctx;
+    svc.authorize(&ctx, "os_compute_api:os-quota-sets:defaults")?;
     let mut doc = quota_doc(&svc.class_quotas().await?);
     doc.insert("id".into(), json!(project));
     Ok(ok(json!({"quota_set": doc})))
@@ -95,7 +86,7 @@ pub async fn quota_detail(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    may_see_project(&ctx, &project)?;
+    svc.authorize_project(&ctx, "os_compute_api:os-quota-sets:detail", &project)?;
     let q = svc.quotas(&project).await?;
     let u = svc.usage(&project).await?;
     let keypairs = 0;
@@ -123,7 +114,7 @@ pub async fn quota_update(
     Path(project): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-quota-sets:update")?;
+    svc.authorize(&ctx, "os_compute_api:os-quota-sets:update")?;
     let qs = body
         .get("quota_set")
         .and_then(Value::as_object)
@@ -158,12 +149,13 @@ pub async fn quota_delete(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-quota-sets:delete")?;
+    svc.authorize(&ctx, "os_compute_api:os-quota-sets:delete")?;
     store::catalog::reset_quotas(&svc.db, &project).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-pub async fn zones(State(svc): State<Svc>, Authenticated(_ctx): Authenticated) -> Result<Response> {
+pub async fn zones(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-availability-zone:list")?;
     let list: Vec<Value> = svc
         .zones()
         .await?
@@ -177,7 +169,7 @@ pub async fn zones_detail(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-availability-zone:detail")?;
+    svc.authorize(&ctx, "os_compute_api:os-availability-zone:detail")?;
     let services = store::hosts::list_services(&svc.db).await?;
     let mut out = Vec::new();
     for (z, up) in svc.zones().await? {
@@ -209,7 +201,7 @@ pub async fn services(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-services:list")?;
+    svc.authorize(&ctx, "os_compute_api:os-services:list")?;
     let list: Vec<Value> = store::hosts::list_services(&svc.db)
         .await?
         .iter()
@@ -227,7 +219,7 @@ pub async fn service_update(
     Path(action): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-services:update")?;
+    svc.authorize(&ctx, "os_compute_api:os-services:update")?;
     let host = body["host"].as_str().ok_or_else(|| {
         Error::BadRequest(
             "Invalid input for field/attribute host. 'host' is a required property".into(),
@@ -281,7 +273,7 @@ pub async fn service_delete(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-services:delete")?;
+    svc.authorize(&ctx, "os_compute_api:os-services:delete")?;
     let id: i64 = id
         .parse()
         .map_err(|_| Error::BadRequest(format!("Invalid uuid {id}")))?;
@@ -338,7 +330,7 @@ pub async fn hypervisors(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:list")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:list")?;
     let list: Vec<Value> = hypervisor_rows(&svc).await?.iter().map(|(n, s)| {
         let (state, status) = state_status(&svc, s);
         json!({"id": n.id, "hypervisor_hostname": n.hypervisor_hostname, "state": state, "status": status})
@@ -350,7 +342,7 @@ pub async fn hypervisors_detail(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:list-detail")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:list-detail")?;
     let list: Vec<Value> = hypervisor_rows(&svc)
         .await?
         .iter()
@@ -364,7 +356,7 @@ pub async fn hypervisor_show(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:show")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:show")?;
     let (n, s) = hypervisor_rows(&svc)
         .await?
         .into_iter()
@@ -377,7 +369,7 @@ pub async fn hypervisor_statistics(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:statistics")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:statistics")?;
     let rows = hypervisor_rows(&svc).await?;
     let sum =
         |f: &dyn Fn(&store::hosts::ComputeNode) -> i64| rows.iter().map(|(n, _)| f(n)).sum::<i64>();
@@ -474,7 +466,7 @@ pub async fn usage_list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-simple-tenant-usage:list")?;
+    svc.authorize(&ctx, "os_compute_api:os-simple-tenant-usage:list")?;
     let (start, end) = period(&q.0)?;
     let detailed =
         query_get(&q.0, "detailed").is_some_and(|d| d == "1" || d.eq_ignore_ascii_case("true"));
@@ -509,12 +501,7 @@ pub async fn usage_show(
     Path(project): Path<String>,
     q: Query,
 ) -> Result<Response> {
-    if !ctx.is_admin() && ctx.project_id.as_deref() != Some(project.as_str()) {
-        return Err(Error::Forbidden(
-            "Policy doesn't allow os_compute_api:os-simple-tenant-usage:show to be performed."
-                .into(),
-        ));
-    }
+    svc.authorize_project(&ctx, "os_compute_api:os-simple-tenant-usage:show", &project)?;
     let (start, end) = period(&q.0)?;
     let u = project_usage(&svc, &project, start, end, true)
         .await?
@@ -541,7 +528,7 @@ pub async fn external_events(
     Authenticated(ctx): Authenticated,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-server-external-events:create")?;
+    svc.authorize(&ctx, "os_compute_api:os-server-external-events:create")?;
     let events = body
         .get("events")
         .and_then(Value::as_array)
@@ -608,7 +595,7 @@ pub async fn quota_class_show(
     Authenticated(ctx): Authenticated,
     Path(class): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-quota-class-sets:show")?;
+    svc.authorize(&ctx, "os_compute_api:os-quota-class-sets:show")?;
     let mut doc = quota_doc(&svc.class_quotas().await?);
     doc.insert("id".into(), json!(class));
     Ok(ok(json!({"quota_class_set": doc})))
@@ -620,7 +607,7 @@ pub async fn quota_class_update(
     Path(class): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-quota-class-sets:update")?;
+    svc.authorize(&ctx, "os_compute_api:os-quota-class-sets:update")?;
     let qs = body.get("quota_class_set").and_then(Value::as_object).ok_or_else(|| {
         Error::BadRequest(
             "Invalid input for field/attribute quota_class_set. 'quota_class_set' is a required property".into(),
@@ -664,7 +651,7 @@ pub async fn hypervisor_uptime(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:uptime")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:uptime")?;
     let (n, s) = hypervisor_rows(&svc)
         .await?
         .into_iter()
@@ -734,7 +721,7 @@ pub async fn hypervisor_search(
     Authenticated(ctx): Authenticated,
     Path(pattern): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:search")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:search")?;
     Ok(ok(
         json!({"hypervisors": matching_hypervisors(&svc, &pattern, false).await?}),
     ))
@@ -746,7 +733,7 @@ pub async fn hypervisor_servers(
     Authenticated(ctx): Authenticated,
     Path(pattern): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:servers")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:servers")?;
     Ok(ok(
         json!({"hypervisors": matching_hypervisors(&svc, &pattern, true).await?}),
     ))
@@ -924,16 +911,22 @@ fn extension_view(e: &(&str, &str, &str)) -> Value {
         "updated": "2014-12-03T00:00:00Z"})
 }
 
-pub async fn extensions(Authenticated(_ctx): Authenticated) -> Result<Response> {
+pub async fn extensions(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:extensions")?;
     Ok(ok(
         json!({"extensions": EXTENSIONS.iter().map(extension_view).collect::<Vec<_>>()}),
     ))
 }
 
 pub async fn extension(
-    Authenticated(_ctx): Authenticated,
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
     Path(alias): Path<String>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:extensions")?;
     let e = EXTENSIONS
         .iter()
         .find(|e| e.1 == alias)

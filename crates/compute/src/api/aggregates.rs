@@ -2,7 +2,7 @@
 //! `remove_host` and `set_metadata`. An aggregate's `availability_zone`
 //! metadata becomes the zone of its hosts' compute services.
 
-use super::{require_admin, Svc};
+use super::Svc;
 use crate::scheduler::COMPUTE_BINARY;
 use crate::store::aggregates::{self, Aggregate};
 use crate::store::hosts;
@@ -113,7 +113,7 @@ async fn sync_zones(svc: &Svc, hosts: &[String]) -> Result<()> {
 }
 
 pub async fn list(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-aggregates:index")?;
+    svc.authorize(&ctx, "os_compute_api:os-aggregates:index")?;
     let list: Vec<Value> = aggregates::list(&svc.db)
         .await?
         .iter()
@@ -127,7 +127,7 @@ pub async fn create(
     Authenticated(ctx): Authenticated,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-aggregates:create")?;
+    svc.authorize(&ctx, "os_compute_api:os-aggregates:create")?;
     let a = body_object(&body, "aggregate")?;
     if let Some(k) = a.keys().find(|k| *k != "name" && *k != "availability_zone") {
         return Err(bad(
@@ -153,7 +153,7 @@ pub async fn show(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-aggregates:show")?;
+    svc.authorize(&ctx, "os_compute_api:os-aggregates:show")?;
     Ok(one(&load(&svc, &id).await?))
 }
 
@@ -163,7 +163,7 @@ pub async fn update(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-aggregates:update")?;
+    svc.authorize(&ctx, "os_compute_api:os-aggregates:update")?;
     let u = body_object(&body, "aggregate")?;
     if u.is_empty() {
         return Err(bad("aggregate", "{} does not have enough properties"));
@@ -197,7 +197,7 @@ pub async fn delete(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-aggregates:delete")?;
+    svc.authorize(&ctx, "os_compute_api:os-aggregates:delete")?;
     let a = load(&svc, &id).await?;
     if !a.hosts.is_empty() {
         return Err(Error::BadRequest(format!(
@@ -223,7 +223,7 @@ pub async fn action(
     let (name, args) = obj.iter().next().expect("one key");
     match name.as_str() {
         "add_host" | "remove_host" => {
-            require_admin(&ctx, &format!("os_compute_api:os-aggregates:{name}"))?;
+            svc.authorize(&ctx, &format!("os_compute_api:os-aggregates:{name}"))?;
             let host = args
                 .get("host")
                 .ok_or_else(|| bad("host", "'host' is a required property"))
@@ -271,7 +271,7 @@ pub async fn action(
             Ok(one(&saved))
         }
         "set_metadata" => {
-            require_admin(&ctx, "os_compute_api:os-aggregates:set_metadata")?;
+            svc.authorize(&ctx, "os_compute_api:os-aggregates:set_metadata")?;
             let meta = args
                 .get("metadata")
                 .and_then(Value::as_object)

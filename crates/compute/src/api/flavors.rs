@@ -1,7 +1,7 @@
 //! `/flavors`: list, detail, show, create and delete (admin), extra specs,
 //! and access to private flavors.
 
-use super::{query_get, require_admin, views, Query, Svc};
+use super::{query_get, views, Query, Svc};
 use crate::service::flavors::flavor_not_found;
 use crate::store::{self, catalog::Flavor};
 use axum::extract::{Path, State};
@@ -107,7 +107,7 @@ pub async fn create(
     Authenticated(ctx): Authenticated,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-manage:create")?;
+    svc.authorize(&ctx, "os_compute_api:os-flavor-manage:create")?;
     let f = body
         .get("flavor")
         .and_then(Value::as_object)
@@ -178,7 +178,7 @@ pub async fn delete(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-manage:delete")?;
+    svc.authorize(&ctx, "os_compute_api:os-flavor-manage:delete")?;
     if !store::catalog::delete_flavor(&svc.db, &id).await? {
         return Err(flavor_not_found(&id));
     }
@@ -190,7 +190,7 @@ pub async fn access(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-access")?;
+    svc.authorize(&ctx, "os_compute_api:os-flavor-access")?;
     let f = store::catalog::get_flavor(&svc.db, &id)
         .await?
         .ok_or_else(|| flavor_not_found(&id))?;
@@ -214,7 +214,12 @@ pub async fn action(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-access:add_tenant_access")?;
+    let rule = if body.get("removeTenantAccess").is_some() {
+        "os_compute_api:os-flavor-access:remove_tenant_access"
+    } else {
+        "os_compute_api:os-flavor-access:add_tenant_access"
+    };
+    svc.authorize(&ctx, rule)?;
     let f = store::catalog::get_flavor(&svc.db, &id)
         .await?
         .ok_or_else(|| flavor_not_found(&id))?;
@@ -267,6 +272,7 @@ pub async fn specs(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-flavor-extra-specs:index")?;
     let f = svc.visible_flavor(&ctx, &id).await?;
     Ok(ok(json!({"extra_specs": f.extra_specs})))
 }
@@ -305,7 +311,7 @@ pub async fn specs_merge(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-extra-specs:create")?;
+    svc.authorize(&ctx, "os_compute_api:os-flavor-extra-specs:create")?;
     let mut f = store::catalog::get_flavor(&svc.db, &id)
         .await?
         .ok_or_else(|| flavor_not_found(&id))?;
@@ -319,6 +325,7 @@ pub async fn spec_show(
     Authenticated(ctx): Authenticated,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-flavor-extra-specs:show")?;
     let f = svc.visible_flavor(&ctx, &id).await?;
     let v = f.extra_specs.get(&key).ok_or_else(|| {
         Error::NotFound(format!("Flavor {id} has no extra specs with key {key}."))
@@ -332,7 +339,7 @@ pub async fn spec_set(
     Path((id, key)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-extra-specs:update")?;
+    svc.authorize(&ctx, "os_compute_api:os-flavor-extra-specs:update")?;
     let mut f = store::catalog::get_flavor(&svc.db, &id)
         .await?
         .ok_or_else(|| flavor_not_found(&id))?;
@@ -356,7 +363,7 @@ pub async fn spec_delete(
     Authenticated(ctx): Authenticated,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-extra-specs:delete")?;
+    svc.authorize(&ctx, "os_compute_api:os-flavor-extra-specs:delete")?;
     let mut f = store::catalog::get_flavor(&svc.db, &id)
         .await?
         .ok_or_else(|| flavor_not_found(&id))?;

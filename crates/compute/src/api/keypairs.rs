@@ -11,14 +11,19 @@ use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Value};
 
-fn owner(ctx: &AuthContext, q: &[(String, String)]) -> Result<String> {
-    match query_get(q, "user_id") {
-        Some(u) if u != ctx.user_id => {
-            super::require_admin(ctx, "os_compute_api:os-keypairs:index")?;
-            Ok(u.to_owned())
-        }
-        _ => Ok(ctx.user_id.clone()),
-    }
+/// The user whose key pairs a request is about (the caller unless
+/// `?user_id=` names another), once `os_compute_api:os-keypairs:<op>`
+/// allows the caller on that user.
+fn authorized_owner(
+    svc: &Svc,
+    ctx: &AuthContext,
+    q: &[(String, String)],
+    op: &str,
+) -> Result<String> {
+    let user = query_get(q, "user_id").unwrap_or(&ctx.user_id).to_owned();
+    let rule = format!("os_compute_api:os-keypairs:{op}");
+    crate::policy::authorize(&svc.policy, ctx, &rule, &json!({"user_id": user}))?;
+    Ok(user)
 }
 
 fn not_found(name: &str) -> Error {
@@ -30,7 +35,7 @@ pub async fn list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    let user = owner(&ctx, &q.0)?;
+    let user = authorized_owner(&svc, &ctx, &q.0, "index")?;
     let list: Vec<Value> = store::catalog::list_keypairs(&svc.db, &user)
         .await?
         .into_iter()
@@ -44,6 +49,7 @@ pub async fn create(
     Authenticated(ctx): Authenticated,
     Json(body): Json<Value>,
 ) -> Result<Response> {
+    authorized_owner(&svc, &ctx, &[], "create")?;
     let k = body
         .get("keypair")
         .and_then(Value::as_object)
@@ -93,7 +99,7 @@ pub async fn show(
     Path(name): Path<String>,
     q: Query,
 ) -> Result<Response> {
-    let user = owner(&ctx, &q.0)?;
+    let user = authorized_owner(&svc, &ctx, &q.0, "show")?;
     let k = store::catalog::get_keypair(&svc.db, &user, &name)
         .await?
         .ok_or_else(|| not_found(&name))?;
@@ -111,7 +117,7 @@ pub async fn delete(
     Path(name): Path<String>,
     q: Query,
 ) -> Result<Response> {
-    let user = owner(&ctx, &q.0)?;
+    let user = authorized_owner(&svc, &ctx, &q.0, "delete")?;
     if !store::catalog::delete_keypair(&svc.db, &user, &name).await? {
         return Err(not_found(&name));
     }

@@ -111,7 +111,8 @@ pub async fn list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    let all = ctx.is_admin() && query_get(&q.0, "all_tenants").is_some();
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:get")?;
+    let all = svc.is_admin(&ctx) && query_get(&q.0, "all_tenants").is_some();
     let project = ctx.project_id.clone().unwrap_or_default();
     let groups = all_groups(&svc, &ctx, if all { None } else { Some(&project) }).await?;
     let list: Vec<Value> = groups.iter().map(|g| group_view(g, &groups)).collect();
@@ -123,6 +124,7 @@ pub async fn show(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:show")?;
     let g = get_group(&svc, &ctx, &id).await?;
     let groups = all_groups(&svc, &ctx, None).await?;
     Ok(axum::Json(json!({"security_group": group_view(&g, &groups)})).into_response())
@@ -157,6 +159,7 @@ pub async fn create(
     Authenticated(ctx): Authenticated,
     Json(body): Json<Value>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:create")?;
     let (name, description) = name_and_description(&body)?;
     if name == "default" {
         return Err(Error::BadRequest(
@@ -187,6 +190,7 @@ pub async fn update(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:update")?;
     let (name, description) = name_and_description(&body)?;
     get_group(&svc, &ctx, &id).await?;
     match neutron(
@@ -212,6 +216,7 @@ pub async fn delete(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:delete")?;
     let g = get_group(&svc, &ctx, &id).await?;
     if g["name"] == "default" {
         return Err(Error::BadRequest(
@@ -277,6 +282,7 @@ pub async fn rule_create(
     Authenticated(ctx): Authenticated,
     Json(body): Json<Value>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:rule:create")?;
     let r = body.get("security_group_rule").and_then(Value::as_object).ok_or_else(|| {
         Error::BadRequest("Invalid input for field/attribute security_group_rule. 'security_group_rule' is a required property".into())
     })?;
@@ -373,6 +379,7 @@ pub async fn rule_delete(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:rule:delete")?;
     match neutron(
         &svc,
         &ctx,
@@ -395,7 +402,9 @@ pub async fn of_server(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-security-groups:list")
+        .await?;
     let groups = all_groups(&svc, &ctx, Some(&i.project_id)).await?;
     let list: Vec<Value> = groups
         .iter()

@@ -26,7 +26,7 @@ fn view(g: &ServerGroup) -> Value {
 pub async fn visible(svc: &Svc, ctx: &AuthContext, id: &str) -> Result<ServerGroup> {
     server_groups::get(&svc.db, id)
         .await?
-        .filter(|g| ctx.is_admin() || ctx.project_id.as_deref() == Some(&g.project_id))
+        .filter(|g| svc.is_admin(ctx) || ctx.project_id.as_deref() == Some(&g.project_id))
         .ok_or_else(|| Error::NotFound(format!("Instance group {id} could not be found.")))
 }
 
@@ -35,7 +35,8 @@ pub async fn list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    let all = ctx.is_admin()
+    svc.authorize(&ctx, "os_compute_api:os-server-groups:index")?;
+    let all = svc.allows(&ctx, "os_compute_api:os-server-groups:index:all_projects")
         && query_get(&q.0, "all_projects")
             .is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no"));
     let project = if all { None } else { ctx.project_id.clone() };
@@ -56,6 +57,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let g = visible(&svc, &ctx, &id).await?;
+    svc.authorize_project(&ctx, "os_compute_api:os-server-groups:show", &g.project_id)?;
     Ok(axum::Json(json!({"server_group": view(&g)})).into_response())
 }
 
@@ -64,6 +66,7 @@ pub async fn create(
     Authenticated(ctx): Authenticated,
     Json(body): Json<Value>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-server-groups:create")?;
     let sg = body.get("server_group").and_then(Value::as_object)
         .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute server_group. 'server_group' is a required property".into()))?;
     let name = sg
@@ -112,7 +115,12 @@ pub async fn delete(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    visible(&svc, &ctx, &id).await?;
+    let g = visible(&svc, &ctx, &id).await?;
+    svc.authorize_project(
+        &ctx,
+        "os_compute_api:os-server-groups:delete",
+        &g.project_id,
+    )?;
     server_groups::delete(&svc.db, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -23,6 +23,7 @@ pub async fn create(
     Authenticated(ctx): Authenticated,
     Json(body): Json<Value>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:servers:create")?;
     let made = svc.create_servers(&ctx, &body).await?;
     if made.return_reservation_id {
         return Ok((
@@ -49,19 +50,27 @@ pub async fn create(
         .into_response())
 }
 
+/// The servers a list shows; `view` is `index` or `detail` (the rules'
+/// names). Other projects' servers need `get_all_tenants`, the admin
+/// filters (`deleted`, `host`) `allow_all_filters`.
 async fn filtered(
     svc: &Svc,
     ctx: &AuthContext,
+    view: &str,
     q: &[(String, String)],
 ) -> Result<(Vec<Instance>, bool)> {
-    let all_tenants = ctx.is_admin()
-        && query_get(q, "all_tenants").is_some_and(|v| {
-            v.is_empty()
-                || !matches!(
-                    v.to_ascii_lowercase().as_str(),
-                    "0" | "false" | "f" | "off" | "no"
-                )
-        });
+    svc.authorize(ctx, &format!("os_compute_api:servers:{view}"))?;
+    let all_filters = svc.allows(ctx, "os_compute_api:servers:allow_all_filters");
+    let all_tenants = svc.allows(
+        ctx,
+        &format!("os_compute_api:servers:{view}:get_all_tenants"),
+    ) && query_get(q, "all_tenants").is_some_and(|v| {
+        v.is_empty()
+            || !matches!(
+                v.to_ascii_lowercase().as_str(),
+                "0" | "false" | "f" | "off" | "no"
+            )
+    });
     let project = if all_tenants {
         query_get(q, "project_id")
             .or_else(|| query_get(q, "tenant_id"))
@@ -69,7 +78,7 @@ async fn filtered(
     } else {
         Some(ctx.project_id.clone().unwrap_or_default())
     };
-    let deleted = ctx.is_admin()
+    let deleted = all_filters
         && query_get(q, "deleted").is_some_and(|v| v == "true" || v == "True" || v == "1");
     let mut items = store::instances::list(&svc.db, project.as_deref(), deleted).await?;
     let since = query_get(q, "changes-since").map(|s| {
@@ -105,7 +114,7 @@ async fn filtered(
             }
         }
         if let Some(h) = query_get(q, "host") {
-            if ctx.is_admin() && i.host.as_deref() != Some(h) {
+            if all_filters && i.host.as_deref() != Some(h) {
                 return false;
             }
         }
@@ -187,7 +196,7 @@ pub async fn list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    let (items, more) = filtered(&svc, &ctx, &q.0).await?;
+    let (items, more) = filtered(&svc, &ctx, "index", &q.0).await?;
     let mut body =
         json!({"servers": items.iter().map(|i| views::server_brief(&svc, i)).collect::<Vec<_>>()});
     if let Some(l) = next_link(&svc, "servers", &q.0, items.last(), more) {
@@ -201,7 +210,7 @@ pub async fn detail(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    let (items, more) = filtered(&svc, &ctx, &q.0).await?;
+    let (items, more) = filtered(&svc, &ctx, "detail", &q.0).await?;
     let mut body =
         json!({"servers": items.iter().map(|i| views::server(&svc, &ctx, i)).collect::<Vec<_>>()});
     if let Some(l) = next_link(&svc, "servers/detail", &q.0, items.last(), more) {
@@ -215,7 +224,9 @@ pub async fn show(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:servers:show")
+        .await?;
     Ok(ok(json!({"server": views::server(&svc, &ctx, &i)})))
 }
 
@@ -225,7 +236,8 @@ pub async fn update(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    svc.visible_instance(&ctx, &id).await?;
+    svc.authorized_instance(&ctx, &id, "os_compute_api:servers:update")
+        .await?;
     let s = body
         .get("server")
         .and_then(Value::as_object)
@@ -308,7 +320,9 @@ pub async fn ips(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:ips:index")
+        .await?;
     Ok(ok(json!({"addresses": views::addresses(&i, false)})))
 }
 
@@ -317,7 +331,9 @@ pub async fn ips_network(
     Authenticated(ctx): Authenticated,
     Path((id, network)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:ips:show")
+        .await?;
     let all = views::addresses(&i, false);
     let list = all
         .get(&network)
@@ -349,13 +365,16 @@ fn meta_object(body: &Value, key: &str) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// Change a server's metadata once `server-metadata:<op>` allows it.
 async fn set_metadata(
     svc: &Svc,
     ctx: &AuthContext,
     id: &str,
+    op: &str,
     change: impl Fn(&mut BTreeMap<String, String>),
 ) -> Result<BTreeMap<String, String>> {
-    let i = svc.visible_instance(ctx, id).await?;
+    let rule = format!("os_compute_api:server-metadata:{op}");
+    let i = svc.authorized_instance(ctx, id, &rule).await?;
     svc.check_lock(ctx, &i)?;
     let limit = svc.quotas(&i.project_id).await?["metadata_items"];
     let mut probe = i.metadata.clone();
@@ -378,7 +397,9 @@ pub async fn metadata_list(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:server-metadata:index")
+        .await?;
     Ok(ok(json!({"metadata": i.metadata})))
 }
 
@@ -389,7 +410,7 @@ pub async fn metadata_replace(
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let new = meta_object(&body, "metadata")?;
-    let m = set_metadata(&svc, &ctx, &id, |m| *m = new.clone()).await?;
+    let m = set_metadata(&svc, &ctx, &id, "update_all", |m| *m = new.clone()).await?;
     Ok(ok(json!({"metadata": m})))
 }
 
@@ -400,7 +421,7 @@ pub async fn metadata_merge(
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let new = meta_object(&body, "metadata")?;
-    let m = set_metadata(&svc, &ctx, &id, |m| m.extend(new.clone())).await?;
+    let m = set_metadata(&svc, &ctx, &id, "create", |m| m.extend(new.clone())).await?;
     Ok(ok(json!({"metadata": m})))
 }
 
@@ -409,7 +430,9 @@ pub async fn metadata_show(
     Authenticated(ctx): Authenticated,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:server-metadata:show")
+        .await?;
     let v = i
         .metadata
         .get(&key)
@@ -433,7 +456,7 @@ pub async fn metadata_set(
         .get(&key)
         .cloned()
         .ok_or_else(|| Error::BadRequest("Request body and URI mismatch".into()))?;
-    set_metadata(&svc, &ctx, &id, |m| {
+    set_metadata(&svc, &ctx, &id, "update", |m| {
         m.insert(key.clone(), v.clone());
     })
     .await?;
@@ -445,11 +468,13 @@ pub async fn metadata_delete(
     Authenticated(ctx): Authenticated,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:server-metadata:delete")
+        .await?;
     if !i.metadata.contains_key(&key) {
         return Err(Error::NotFound("Metadata item was not found".into()));
     }
-    set_metadata(&svc, &ctx, &id, |m| {
+    set_metadata(&svc, &ctx, &id, "delete", |m| {
         m.remove(&key);
     })
     .await?;
@@ -470,7 +495,9 @@ pub async fn tags_list(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:index")
+        .await?;
     Ok(ok(json!({"tags": i.tags})))
 }
 
@@ -480,7 +507,8 @@ pub async fn tags_replace(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response> {
-    svc.visible_instance(&ctx, &id).await?;
+    svc.authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:update_all")
+        .await?;
     let tags: Vec<String> = body
         .get("tags")
         .and_then(Value::as_array)
@@ -520,7 +548,8 @@ pub async fn tags_clear(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    svc.visible_instance(&ctx, &id).await?;
+    svc.authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:delete_all")
+        .await?;
     store::instances::update(&svc.db, &id, |i| {
         i.tags.clear();
         Ok(())
@@ -534,7 +563,9 @@ pub async fn tag_check(
     Authenticated(ctx): Authenticated,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:show")
+        .await?;
     if !i.tags.contains(&tag) {
         return Err(Error::NotFound(format!("Tag '{tag}' could not be found.")));
     }
@@ -546,7 +577,9 @@ pub async fn tag_add(
     Authenticated(ctx): Authenticated,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:update")
+        .await?;
     check_tag(&tag)?;
     if i.tags.contains(&tag) {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -573,7 +606,9 @@ pub async fn tag_delete(
     Authenticated(ctx): Authenticated,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:delete")
+        .await?;
     if !i.tags.contains(&tag) {
         return Err(Error::NotFound(format!("Tag '{tag}' could not be found.")));
     }
@@ -592,7 +627,9 @@ pub async fn actions(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-instance-actions:list")
+        .await?;
     let list: Vec<Value> = store::instances::actions(&svc.db, &i.id)
         .await?
         .into_iter()
@@ -609,7 +646,9 @@ pub async fn action_show(
     Authenticated(ctx): Authenticated,
     Path((id, req)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-instance-actions:show")
+        .await?;
     let mut a = store::instances::actions(&svc.db, &i.id)
         .await?
         .into_iter()
@@ -621,7 +660,7 @@ pub async fn action_show(
         })?;
     let action_id = a["id"].as_str().unwrap_or_default().to_owned();
     a.as_object_mut().expect("object").remove("id");
-    if ctx.is_admin() {
+    if svc.allows(&ctx, "os_compute_api:os-instance-actions:events") {
         a["events"] = json!(store::instances::action_events(&svc.db, &action_id).await?);
     }
     Ok(ok(json!({"instanceAction": a})))
@@ -638,7 +677,9 @@ pub async fn password(
 ) -> Result<Response> {
     // What the guest posted to the metadata service (encrypted with the
     // user's key by the guest).
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-password:show")
+        .await?;
     Ok(ok(
         json!({"password": i.guest_password.unwrap_or_default()}),
     ))
@@ -649,7 +690,9 @@ pub async fn password_clear(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-password:clear")
+        .await?;
     store::instances::update(&svc.db, &i.id, |x| {
         x.guest_password = None;
         Ok(())
@@ -665,8 +708,9 @@ pub async fn diagnostics(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    super::require_admin(&ctx, "os_compute_api:os-server-diagnostics")?;
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-diagnostics")
+        .await?;
     if i.host.is_none() {
         return Err(Error::Conflict(format!(
             "Cannot 'get_diagnostics' instance {id} while it is in vm_state {}",

@@ -527,7 +527,7 @@ impl ComputeService {
                     .ok_or_else(|| bad("group", "Value must be a string."))?;
                 let found = store::server_groups::get(&self.db, gid)
                     .await?
-                    .filter(|g| ctx.is_admin() || g.project_id == project)
+                    .filter(|g| self.is_admin(ctx) || g.project_id == project)
                     .ok_or_else(|| Error::BadRequest(format!("Invalid server group {gid}.")))?;
                 Ok(Some(found))
             }
@@ -580,10 +580,8 @@ impl ComputeService {
             None | Some(Value::Null) => None,
             Some(Value::String(z)) => {
                 let zone = z.split(':').next().unwrap_or("");
-                if z.contains(':') && !ctx.is_admin() {
-                    return Err(Error::Forbidden(
-                        "Only administrators may choose a host.".into(),
-                    ));
+                if z.contains(':') {
+                    self.authorize(ctx, "os_compute_api:servers:create:forced_host")?;
                 }
                 if !zone.is_empty() && !self.zones().await?.iter().any(|(n, _)| n == zone) {
                     return Err(Error::BadRequest(
@@ -656,7 +654,7 @@ impl ComputeService {
                     .network
                     .get("port", p)
                     .await?
-                    .filter(|d| ctx.is_admin() || d["project_id"] == project)
+                    .filter(|d| self.is_admin(ctx) || d["project_id"] == project)
                     .ok_or_else(|| Error::NotFound(format!("Port id {p} could not be found.")))?;
                 if doc["device_id"].as_str().is_some_and(|d| !d.is_empty()) {
                     return Err(Error::Conflict(format!("Port {p} is still in use.")));
@@ -664,7 +662,7 @@ impl ComputeService {
             } else if let Some(u) = &uuid {
                 let doc = self.network.get("network", u).await?;
                 let ok = doc.is_some_and(|d| {
-                    ctx.is_admin() || d["project_id"] == project || d["shared"] == true
+                    self.is_admin(ctx) || d["project_id"] == project || d["shared"] == true
                 });
                 if !ok {
                     return Err(Error::BadRequest(format!(
