@@ -3,7 +3,7 @@
 
 use super::filters::PatternFilter;
 use super::{base_url, query_get, views, Query, Svc};
-use crate::service::servers::{ActionResult, ServerAction};
+use crate::service::servers::{normalized_access_ip, ActionResult, ServerAction};
 use crate::store::{self, instances::Instance};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -230,40 +231,52 @@ pub async fn show(
     Ok(ok(json!({"server": views::server(&svc, &ctx, &i)})))
 }
 
+/// `PUT /servers/{id}`.
+#[derive(Deserialize)]
+pub struct UpdateServerBody {
+    server: UpdateServer,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateServer {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "accessIPv4")]
+    access_ip_v4: Option<String>,
+    #[serde(default, rename = "accessIPv6")]
+    access_ip_v6: Option<String>,
+    /// Accepted and ignored: every disk here is `MANUAL`.
+    #[serde(default, rename = "OS-DCF:diskConfig")]
+    _disk_config: Option<String>,
+}
+
 pub async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<UpdateServerBody>,
 ) -> Result<Response> {
     svc.authorized_instance(&ctx, &id, "os_compute_api:servers:update")
         .await?;
-    let s = body
-        .get("server")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute server. 'server' is a required property".into(),
-            )
-        })?;
-    for k in s.keys() {
-        if !["name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"].contains(&k.as_str()) {
-            return Err(Error::BadRequest(format!(
-                "Invalid input for field/attribute server. Additional properties are not allowed ('{k}' was unexpected)"
-            )));
-        }
+    let s = body.server;
+    if s.name
+        .as_ref()
+        .is_some_and(|n| n.trim().is_empty() || n.len() > 255)
+    {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute name.".into(),
+        ));
     }
-    let name = match s.get("name") {
-        Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 255 => Some(n.clone()),
-        Some(_) => {
-            return Err(Error::BadRequest(
-                "Invalid input for field/attribute name.".into(),
-            ))
-        }
-        None => None,
-    };
-    let v4 = crate::service::servers::access_ip(s.get("accessIPv4"), "accessIPv4", true)?;
-    let v6 = crate::service::servers::access_ip(s.get("accessIPv6"), "accessIPv6", false)?;
+    let name = s.name;
+    let v4 = s
+        .access_ip_v4
+        .map(|a| normalized_access_ip(&a, "accessIPv4", true))
+        .transpose()?;
+    let v6 = s
+        .access_ip_v6
+        .map(|a| normalized_access_ip(&a, "accessIPv6", false))
+        .transpose()?;
     let i = store::instances::update(&svc.db, &id, |i| {
         if let Some(n) = &name {
             i.name = n.clone();
@@ -293,6 +306,7 @@ pub async fn action(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
+    // Free-form until parsed: `ServerAction::parse` reads the one action key and its arguments.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let action = ServerAction::parse(&body)?;
@@ -344,25 +358,26 @@ pub async fn ips_network(
 
 // ----- metadata -----
 
-fn meta_object(body: &Value, key: &str) -> Result<BTreeMap<String, String>> {
-    let obj = body.get(key).and_then(Value::as_object).ok_or_else(|| {
-        Error::BadRequest(format!(
-            "Invalid input for field/attribute {key}. '{key}' is a required property"
-        ))
-    })?;
-    let mut out = BTreeMap::new();
-    for (k, v) in obj {
-        let s = v.as_str().ok_or_else(|| {
-            Error::BadRequest(format!(
-                "Invalid input for field/attribute {k}. Value must be a string."
-            ))
-        })?;
-        if k.is_empty() || k.len() > 255 || s.len() > 255 {
-            return Err(Error::BadRequest("Invalid input for field/attribute metadata. Keys must be 1 to 255 and values at most 255 characters.".into()));
-        }
-        out.insert(k.clone(), s.to_owned());
+/// `PUT` / `POST /servers/{id}/metadata`: free-form keys, string values.
+#[derive(Deserialize)]
+pub struct MetadataBody {
+    metadata: BTreeMap<String, String>,
+}
+
+/// `PUT /servers/{id}/metadata/{key}`: one item.
+#[derive(Deserialize)]
+pub struct MetaItemBody {
+    meta: BTreeMap<String, String>,
+}
+
+/// Nova's bounds on metadata keys and values.
+fn checked_metadata(m: BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    if m.iter()
+        .any(|(k, v)| k.is_empty() || k.len() > 255 || v.len() > 255)
+    {
+        return Err(Error::BadRequest("Invalid input for field/attribute metadata. Keys must be 1 to 255 and values at most 255 characters.".into()));
     }
-    Ok(out)
+    Ok(m)
 }
 
 /// Change a server's metadata once `server-metadata:<op>` allows it.
@@ -407,9 +422,9 @@ pub async fn metadata_replace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<MetadataBody>,
 ) -> Result<Response> {
-    let new = meta_object(&body, "metadata")?;
+    let new = checked_metadata(body.metadata)?;
     let m = set_metadata(&svc, &ctx, &id, "update_all", |m| *m = new.clone()).await?;
     Ok(ok(json!({"metadata": m})))
 }
@@ -418,9 +433,9 @@ pub async fn metadata_merge(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<MetadataBody>,
 ) -> Result<Response> {
-    let new = meta_object(&body, "metadata")?;
+    let new = checked_metadata(body.metadata)?;
     let m = set_metadata(&svc, &ctx, &id, "create", |m| m.extend(new.clone())).await?;
     Ok(ok(json!({"metadata": m})))
 }
@@ -444,9 +459,9 @@ pub async fn metadata_set(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, key)): Path<(String, String)>,
-    Json(body): Json<Value>,
+    Json(body): Json<MetaItemBody>,
 ) -> Result<Response> {
-    let meta = meta_object(&body, "meta")?;
+    let meta = checked_metadata(body.meta)?;
     if meta.len() != 1 {
         return Err(Error::BadRequest(
             "Request body contains too many items".into(),
@@ -501,29 +516,21 @@ pub async fn tags_list(
     Ok(ok(json!({"tags": i.tags})))
 }
 
+/// `PUT /servers/{id}/tags`.
+#[derive(Deserialize)]
+pub struct TagsBody {
+    tags: Vec<String>,
+}
+
 pub async fn tags_replace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<TagsBody>,
 ) -> Result<Response> {
     svc.authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:update_all")
         .await?;
-    let tags: Vec<String> = body
-        .get("tags")
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute tags. 'tags' is a required property".into(),
-            )
-        })?
-        .iter()
-        .map(|t| {
-            t.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| Error::BadRequest("Tags must be strings.".into()))
-        })
-        .collect::<Result<_>>()?;
+    let tags = body.tags;
     for t in &tags {
         check_tag(t)?;
     }

@@ -128,15 +128,20 @@ pub fn access_ip(v: Option<&Value>, field: &str, v4: bool) -> Result<Option<Stri
     let s = v
         .as_str()
         .ok_or_else(|| bad(field, "Value must be a string."))?;
+    normalized_access_ip(s, field, v4).map(Some)
+}
+
+/// [`access_ip`] of a string (an empty one clears the address).
+pub fn normalized_access_ip(s: &str, field: &str, v4: bool) -> Result<String> {
     if s.is_empty() {
-        return Ok(Some(String::new()));
+        return Ok(String::new());
     }
     let parsed = if v4 {
         s.parse::<std::net::Ipv4Addr>().map(|a| a.to_string()).ok()
     } else {
         s.parse::<std::net::Ipv6Addr>().map(|a| a.to_string()).ok()
     };
-    parsed.map(Some).ok_or_else(|| {
+    parsed.ok_or_else(|| {
         bad(
             field,
             &format!(

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 pub use actions::{ActionResult, ServerAction};
-pub use create::access_ip;
+pub use create::{access_ip, normalized_access_ip};
 
 pub fn conflict_state(action: &str, i: &Instance) -> Error {
     match &i.task_state {
