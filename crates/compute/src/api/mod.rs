@@ -4,6 +4,7 @@
 
 mod admin;
 mod aggregates;
+mod body;
 mod filters;
 mod flavors;
 mod hosts;

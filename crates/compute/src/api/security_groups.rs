@@ -3,6 +3,7 @@
 //! made with the caller's token so Neutron's ownership rules apply, with
 //! Nova's validation and shapes (ingress rules only).
 
+use super::body::IntOrString;
 use super::{query_get, Query, Svc};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -244,23 +245,6 @@ pub async fn delete(
         (204, _) | (200, _) => Ok(StatusCode::ACCEPTED.into_response()),
         (404, _) => Err(not_found(&id)),
         (_, v) => Err(Error::BadRequest(neutron_message(&v))),
-    }
-}
-
-/// A value Nova's schemas take as an integer or a string of one.
-#[derive(Deserialize, Clone)]
-#[serde(untagged)]
-enum IntOrString {
-    Int(i64),
-    Text(String),
-}
-
-impl IntOrString {
-    fn text(&self) -> String {
-        match self {
-            IntOrString::Int(n) => n.to_string(),
-            IntOrString::Text(s) => s.clone(),
-        }
     }
 }
 
