@@ -1,6 +1,7 @@
 //! Limits, quota sets, availability zones, services, hypervisors, simple
 //! tenant usage, and the external events the network service posts.
 
+use super::body::{BoolOrString, IntOrString};
 use super::{query_get, Query, Svc};
 use crate::scheduler::COMPUTE_BINARY;
 use crate::service::quotas::RESOURCES;
@@ -12,6 +13,7 @@ use chrono::{DateTime, Utc};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -108,36 +110,36 @@ pub async fn quota_detail(
     Ok(ok(json!({"quota_set": doc})))
 }
 
+/// `PUT /os-quota-sets/{project}`.
+#[derive(Deserialize)]
+pub struct QuotaSetBody {
+    quota_set: QuotaSetUpdate,
+}
+
+#[derive(Deserialize)]
+struct QuotaSetUpdate {
+    /// Lower a limit below what is in use.
+    #[serde(default)]
+    force: Option<BoolOrString>,
+    /// Resource → new limit (the service refuses unknown resources).
+    #[serde(flatten)]
+    limits: BTreeMap<String, IntOrString>,
+}
+
 pub async fn quota_update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<QuotaSetBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-quota-sets:update")?;
-    let qs = body
-        .get("quota_set")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute quota_set. 'quota_set' is a required property"
-                    .into(),
-            )
-        })?;
-    let mut changes = BTreeMap::new();
-    let mut force = false;
-    for (k, v) in qs {
-        if k == "force" {
-            force = v
-                .as_bool()
-                .or_else(|| v.as_str().map(|s| s.eq_ignore_ascii_case("true")))
-                .unwrap_or(false);
-            continue;
-        }
-        let n = v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            .ok_or_else(|| Error::BadRequest(format!("Invalid input for field/attribute {k}. Value: {v}. {v} is not of type 'integer', 'string'")))?;
-        changes.insert(k.clone(), n);
-    }
+    let force = body.quota_set.force.is_some_and(|f| f.truth());
+    let changes = body
+        .quota_set
+        .limits
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.int(k, i64::MIN)?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
     svc.update_quotas(&project, &changes, force).await?;
     Ok(ok(
         json!({"quota_set": quota_doc(&svc.quotas(&project).await?)}),
@@ -212,24 +214,28 @@ pub async fn services(
     Ok(ok(json!({"services": list})))
 }
 
+/// The body of `PUT /os-services/{action}`.
+#[derive(Deserialize)]
+pub struct ServiceUpdateBody {
+    host: String,
+    binary: String,
+    /// `disable-log-reason`'s reason.
+    #[serde(default)]
+    disabled_reason: Option<String>,
+    /// `force-down`'s state.
+    #[serde(default)]
+    forced_down: Option<bool>,
+}
+
 /// `PUT /os-services/{enable,disable,disable-log-reason,force-down}` with `{host, binary}`.
 pub async fn service_update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(action): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<ServiceUpdateBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-services:update")?;
-    let host = body["host"].as_str().ok_or_else(|| {
-        Error::BadRequest(
-            "Invalid input for field/attribute host. 'host' is a required property".into(),
-        )
-    })?;
-    let binary = body["binary"].as_str().ok_or_else(|| {
-        Error::BadRequest(
-            "Invalid input for field/attribute binary. 'binary' is a required property".into(),
-        )
-    })?;
+    let (host, binary) = (body.host.as_str(), body.binary.as_str());
     let s = store::hosts::get_service(&svc.db, host, binary)
         .await?
         .ok_or_else(|| Error::NotFound(format!("Service {binary} on host {host} not found.")))?;
@@ -243,8 +249,9 @@ pub async fn service_update(
             json!({"host": host, "binary": binary, "status": "disabled"})
         }
         "disable-log-reason" => {
-            let reason = body["disabled_reason"]
-                .as_str()
+            let reason = body
+                .disabled_reason
+                .as_deref()
                 .filter(|r| !r.is_empty() && r.len() <= 255)
                 .ok_or_else(|| Error::BadRequest("Missing disabled reason field".into()))?;
             store::hosts::update_service(
@@ -257,7 +264,7 @@ pub async fn service_update(
             json!({"host": host, "binary": binary, "status": "disabled", "disabled_reason": reason})
         }
         "force-down" => {
-            let down = body["forced_down"].as_bool().ok_or_else(|| {
+            let down = body.forced_down.ok_or_else(|| {
                 Error::BadRequest("Invalid input for field/attribute forced_down.".into())
             })?;
             store::hosts::update_service(&svc.db, s.id, None, Some(down)).await?;
@@ -521,35 +528,47 @@ const EVENT_NAMES: &[&str] = &[
     "accelerator-request-bound",
 ];
 
+/// `POST /os-server-external-events`.
+#[derive(Deserialize)]
+pub struct ExternalEventsBody {
+    events: Vec<ExternalEvent>,
+}
+
+#[derive(Deserialize)]
+struct ExternalEvent {
+    name: String,
+    server_uuid: String,
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
 /// `POST /os-server-external-events`: recorded per instance; waiters (the
 /// create saga's vif wait) are woken.
 pub async fn external_events(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(body): Json<ExternalEventsBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-server-external-events:create")?;
-    let events = body
-        .get("events")
-        .and_then(Value::as_array)
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute events. 'events' is a required property".into(),
-            )
-        })?;
+    let events = body.events;
+    if events.is_empty() {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute events. [] is too short".into(),
+        ));
+    }
     let mut out = Vec::new();
     let mut any_ok = false;
     for e in events {
-        let name = e["name"].as_str().unwrap_or_default();
-        let server = e["server_uuid"].as_str().unwrap_or_default();
+        let (name, server) = (e.name.as_str(), e.server_uuid.as_str());
         if !EVENT_NAMES.contains(&name) || server.is_empty() {
             return Err(Error::BadRequest(format!(
                 "Invalid input for field/attribute name. Value: {name}."
             )));
         }
-        let tag = e["tag"].as_str().unwrap_or_default();
-        let status = e["status"].as_str().unwrap_or("completed");
+        let tag = e.tag.as_deref().unwrap_or_default();
+        let status = e.status.as_deref().unwrap_or("completed");
         if !["failed", "completed", "in-progress"].contains(&status) {
             return Err(Error::BadRequest(format!(
                 "Invalid input for field/attribute status. Value: {status}."
@@ -601,35 +620,28 @@ pub async fn quota_class_show(
     Ok(ok(json!({"quota_class_set": doc})))
 }
 
+/// `PUT /os-quota-class-sets/{class}`.
+#[derive(Deserialize)]
+pub struct QuotaClassBody {
+    /// Resource → new limit.
+    quota_class_set: BTreeMap<String, IntOrString>,
+}
+
 pub async fn quota_class_update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(class): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<QuotaClassBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-quota-class-sets:update")?;
-    let qs = body.get("quota_class_set").and_then(Value::as_object).ok_or_else(|| {
-        Error::BadRequest(
-            "Invalid input for field/attribute quota_class_set. 'quota_class_set' is a required property".into(),
-        )
-    })?;
     let mut changes = Vec::new();
-    for (k, v) in qs {
+    for (k, v) in &body.quota_class_set {
         if !RESOURCES.contains(&k.as_str()) {
             return Err(Error::BadRequest(format!(
                 "Invalid input for field/attribute quota_class_set. Additional properties are not allowed ('{k}' was unexpected)"
             )));
         }
-        let n = v
-            .as_i64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            .filter(|n| *n >= -1)
-            .ok_or_else(|| {
-                Error::BadRequest(format!(
-                    "Invalid input for field/attribute {k}. Value: {v}."
-                ))
-            })?;
-        changes.push((k.clone(), n));
+        changes.push((k.clone(), v.int(k, -1)?));
     }
     if class == "default" {
         for (k, n) in changes {

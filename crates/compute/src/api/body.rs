@@ -76,3 +76,14 @@ impl BoolOrString {
         }
     }
 }
+
+/// For `Option<Option<T>>` fields with `#[serde(default, deserialize_with =
+/// "present")]`: absent is `None`, `null` is `Some(None)` (a field a
+/// request may clear).
+pub fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}

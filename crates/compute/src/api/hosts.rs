@@ -11,6 +11,7 @@ use chrono::{Datelike, NaiveDateTime, Utc};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -101,40 +102,37 @@ pub async fn show(
     Ok(ok(json!({ "host": out })))
 }
 
+/// `PUT /os-hosts/{host}`: `enable` or `disable` each.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostUpdateBody {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    maintenance_mode: Option<String>,
+}
+
 /// `PUT /os-hosts/{host}` with `status` and/or `maintenance_mode`
 /// (`enable`/`disable`).
 pub async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(host): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<HostUpdateBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-hosts:update")?;
-    let obj = body
-        .as_object()
-        .ok_or_else(|| Error::BadRequest("The request body is invalid.".into()))?;
-    if let Some(k) = obj
-        .keys()
-        .find(|k| *k != "status" && *k != "maintenance_mode")
-    {
-        return Err(Error::BadRequest(format!(
-            "Invalid input for field/attribute request body. Additional properties are not allowed ('{k}' was unexpected)"
-        )));
-    }
-    let pick = |key: &str| -> Result<Option<bool>> {
-        match obj.get(key) {
+    let pick = |key: &str, v: &Option<String>| -> Result<Option<bool>> {
+        match v.as_deref().map(str::to_ascii_lowercase).as_deref() {
             None => Ok(None),
-            Some(v) => match v.as_str().map(str::to_ascii_lowercase).as_deref() {
-                Some("enable") => Ok(Some(true)),
-                Some("disable") => Ok(Some(false)),
-                _ => Err(Error::BadRequest(format!(
-                    "Invalid input for field/attribute {key}. Value: {v}. {v} is not one of ['enable', 'disable']"
-                ))),
-            },
+            Some("enable") => Ok(Some(true)),
+            Some("disable") => Ok(Some(false)),
+            Some(other) => Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute {key}. Value: {other}. '{other}' is not one of ['enable', 'disable']"
+            ))),
         }
     };
-    let status = pick("status")?;
-    let maintenance = pick("maintenance_mode")?;
+    let status = pick("status", &body.status)?;
+    let maintenance = pick("maintenance_mode", &body.maintenance_mode)?;
     if status.is_none() && maintenance.is_none() {
         return Err(Error::BadRequest(
             "'status' or 'maintenance_mode' needed for host update".into(),
