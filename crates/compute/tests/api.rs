@@ -3185,3 +3185,66 @@ async fn operator_policy_file_overrides_defaults() {
     assert!(refused.is_err(), "a broken policy file must stop the start");
     c.agent.stop();
 }
+
+/// Request bodies are typed: a wrong type or an unknown field answers 400
+/// naming the field, before anything is done.
+#[tokio::test]
+async fn typed_bodies_name_the_offending_field() {
+    let c = start("typedbodies", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let id = c.boot(&demo, "vm", &image, &net).await;
+    for (m, path, body, field) in [
+        (
+            Method::POST,
+            "/servers".to_owned(),
+            json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1", "bogus": 1}}),
+            "server.bogus",
+        ),
+        (
+            Method::POST,
+            "/servers".to_owned(),
+            json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1", "networks": 7}}),
+            "server.networks",
+        ),
+        (
+            Method::POST,
+            "/os-keypairs".to_owned(),
+            json!({"keypair": {"name": 5}}),
+            "keypair.name",
+        ),
+        (
+            Method::PUT,
+            format!("/servers/{id}"),
+            json!({"server": {"name": ["x"]}}),
+            "server.name",
+        ),
+        (
+            Method::PUT,
+            format!("/servers/{id}/metadata"),
+            json!({"metadata": {"a": 1}}),
+            "metadata.a",
+        ),
+        (
+            Method::POST,
+            "/os-server-groups".to_owned(),
+            json!({"server_group": {"name": "g"}}),
+            "server_group",
+        ),
+        (
+            Method::POST,
+            "/flavors".to_owned(),
+            json!({"flavor": {"name": "f", "ram": [1], "vcpus": 1, "disk": 1}}),
+            "flavor.ram",
+        ),
+    ] {
+        let tok = if path == "/flavors" { &admin } else { &demo };
+        let (s, v) = c.nova(m.clone(), &path, tok, Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{m} {path}: {v}");
+        let msg = v["badRequest"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(&format!("'{field}'")), "{m} {path}: {msg}");
+    }
+    c.agent.stop();
+}

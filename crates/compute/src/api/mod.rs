@@ -4,7 +4,7 @@
 
 mod admin;
 mod aggregates;
-mod body;
+pub(crate) mod body;
 mod filters;
 mod flavors;
 mod hosts;

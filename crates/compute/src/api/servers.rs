@@ -3,6 +3,7 @@
 
 use super::filters::PatternFilter;
 use super::{base_url, query_get, views, Query, Svc};
+use crate::service::servers::boot_request::CreateServerBody;
 use crate::service::servers::{normalized_access_ip, ActionResult, ServerAction};
 use crate::store::{self, instances::Instance};
 use axum::extract::{Path, State};
@@ -22,10 +23,10 @@ fn ok(v: Value) -> Response {
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(body): Json<CreateServerBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:servers:create")?;
-    let made = svc.create_servers(&ctx, &body).await?;
+    let made = svc.create_servers(&ctx, body).await?;
     if made.return_reservation_id {
         return Ok((
             StatusCode::ACCEPTED,

@@ -2,7 +2,9 @@
 //! key pair, metadata, zone, quotas), record the instances and start one
 //! create saga each.
 
+use super::boot_request::{CreateServerBody, Networks, ServerCreate};
 use super::{bad, random_password, request_id, Created};
+use crate::api::body::{BoolOrString, IntOrString};
 use crate::saga;
 use crate::service::quotas::{allowed_instances, Usage};
 use crate::service::ComputeService;
@@ -18,7 +20,7 @@ use crate::store::{
 use base64::Engine;
 use ferrostack_core::auth::AuthContext;
 use ferrostack_core::{Error, Result};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -39,6 +41,22 @@ pub(crate) fn ref_id(v: &Value, field: &str) -> Result<String> {
         return Err(bad(field, "Value must not be empty."));
     }
     Ok(id)
+}
+
+/// Nova's bounds on metadata keys and values.
+pub(crate) fn checked_metadata(
+    m: BTreeMap<String, String>,
+    field: &str,
+) -> Result<BTreeMap<String, String>> {
+    if m.iter()
+        .any(|(k, v)| k.is_empty() || k.len() > 255 || v.len() > 255)
+    {
+        return Err(bad(
+            field,
+            "Keys must be 1 to 255 and values at most 255 characters.",
+        ));
+    }
+    Ok(m)
 }
 
 pub(crate) fn parse_metadata(v: Option<&Value>, field: &str) -> Result<BTreeMap<String, String>> {
@@ -64,56 +82,26 @@ pub(crate) fn parse_metadata(v: Option<&Value>, field: &str) -> Result<BTreeMap<
     Ok(out)
 }
 
-const CREATE_FIELDS: &[&str] = &[
-    "name",
-    "imageRef",
-    "flavorRef",
-    "adminPass",
-    "metadata",
-    "networks",
-    "OS-DCF:diskConfig",
-    "accessIPv4",
-    "accessIPv6",
-    "personality",
-    "key_name",
-    "user_data",
-    "security_groups",
-    "availability_zone",
-    "config_drive",
-    "min_count",
-    "max_count",
-    "return_reservation_id",
-    "block_device_mapping",
-    "block_device_mapping_v2",
-];
-
-fn count_field(s: &Map<String, Value>, field: &str) -> Result<i64> {
-    match s.get(field) {
-        None => Ok(1),
-        Some(v) => {
-            let n = v
-                .as_i64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                .ok_or_else(|| bad(field, "Value must be an integer."))?;
-            if n < 1 {
-                return Err(bad(
-                    field,
-                    &format!("Value: {n}. {n} is less than the minimum of 1"),
-                ));
-            }
-            Ok(n)
-        }
-    }
+/// `min_count` or `max_count`: at least 1.
+fn count(v: &IntOrString, field: &str) -> Result<i64> {
+    v.int(field, 1).map_err(|_| {
+        bad(
+            field,
+            &format!("Value: {}. It must be an integer of at least 1.", v.text()),
+        )
+    })
 }
 
 /// `min_count` and `max_count` (each 1 when absent; `max_count` defaults to `min_count`).
-fn boot_counts(s: &Map<String, Value>) -> Result<(i64, i64)> {
-    let min_count = count_field(s, "min_count")?;
-    let max_count = if s.contains_key("max_count") {
-        count_field(s, "max_count")?
-    } else {
-        min_count
-    };
+fn boot_counts(s: &ServerCreate) -> Result<(i64, i64)> {
+    let min_count = s
+        .min_count
+        .as_ref()
+        .map_or(Ok(1), |v| count(v, "min_count"))?;
+    let max_count = s
+        .max_count
+        .as_ref()
+        .map_or(Ok(min_count), |v| count(v, "max_count"))?;
     if min_count > max_count {
         return Err(Error::BadRequest("min_count must be <= max_count".into()));
     }
@@ -154,29 +142,21 @@ pub fn normalized_access_ip(s: &str, field: &str, v4: bool) -> Result<String> {
 
 /// Clients send the image as a local block device too; volumes are not
 /// supported yet. Returns the image a mapping names, if any.
-fn local_image_from_bdms(s: &Map<String, Value>) -> Result<Option<String>> {
-    if s.get("block_device_mapping").is_some_and(|b| !b.is_null()) {
-        return Err(Error::BadRequest(
-            "Booting from volume is not supported by this deployment yet.".into(),
-        ));
+fn local_image_from_bdms(s: &ServerCreate) -> Result<Option<String>> {
+    let volumes =
+        || Error::BadRequest("Booting from volume is not supported by this deployment yet.".into());
+    if s.block_device_mapping.is_some() {
+        return Err(volumes());
     }
-    let Some(list) = s.get("block_device_mapping_v2") else {
-        return Ok(None);
-    };
-    let list = list
-        .as_array()
-        .ok_or_else(|| bad("block_device_mapping_v2", "Value must be an array."))?;
     let mut image = None;
-    for b in list {
-        let dest = b["destination_type"].as_str().unwrap_or("local");
-        let source = b["source_type"].as_str().unwrap_or("");
+    for b in s.block_device_mapping_v2.iter().flatten() {
+        let dest = b.destination_type.as_deref().unwrap_or("local");
+        let source = b.source_type.as_deref().unwrap_or("");
         if dest != "local" || !matches!(source, "image" | "blank") {
-            return Err(Error::BadRequest(
-                "Booting from volume is not supported by this deployment yet.".into(),
-            ));
+            return Err(volumes());
         }
         if source == "image" {
-            image = b["uuid"].as_str().map(str::to_owned);
+            image = b.uuid.clone();
         }
     }
     Ok(image)
@@ -217,7 +197,7 @@ impl ComputeService {
     pub async fn create_servers(
         self: &Arc<Self>,
         ctx: &AuthContext,
-        body: &Value,
+        body: CreateServerBody,
     ) -> Result<Created> {
         let project = ctx
             .project_id
@@ -257,48 +237,28 @@ impl ComputeService {
         &self,
         ctx: &AuthContext,
         project: &str,
-        body: &Value,
+        body: CreateServerBody,
     ) -> Result<BootRequest> {
-        let s = body
-            .get("server")
-            .and_then(Value::as_object)
-            .ok_or_else(|| {
-                Error::BadRequest(
-                    "Invalid input for field/attribute server. 'server' is a required property"
-                        .into(),
-                )
-            })?;
-        if let Some(k) = s.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
-            return Err(Error::BadRequest(format!(
-                "Invalid input for field/attribute server. Additional properties are not allowed ('{k}' was unexpected)"
-            )));
+        let s = body.server;
+        if s.name.trim().is_empty() || s.name.len() > 255 {
+            return Err(bad(
+                "name",
+                "Value must be a non-empty string of at most 255 characters.",
+            ));
         }
-        let name = match s.get("name") {
-            Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 255 => n.clone(),
-            Some(_) => {
-                return Err(bad(
-                    "name",
-                    "Value must be a non-empty string of at most 255 characters.",
-                ))
-            }
-            None => return Err(bad("server", "'name' is a required property")),
-        };
-        let flavor = self.boot_flavor(ctx, s).await?;
-        let (image_id, image) = self.boot_image(ctx, s, &flavor).await?;
-        let metadata = parse_metadata(s.get("metadata"), "metadata")?;
+        let flavor = self.boot_flavor(ctx, &s).await?;
+        let (image_id, image) = self.boot_image(ctx, &s, &flavor).await?;
+        let metadata = checked_metadata(s.metadata.clone().unwrap_or_default(), "metadata")?;
         let meta_limit = self.quotas(project).await?["metadata_items"];
         if meta_limit >= 0 && metadata.len() as i64 > meta_limit {
             return Err(Error::Forbidden(
                 "Quota exceeded for metadata_items: too many metadata items.".into(),
             ));
         }
-        let requested_networks = self.parse_networks(ctx, project, s.get("networks")).await?;
-        let key_name = match s.get("key_name") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(k)) => Some(k.clone()),
-            Some(_) => return Err(bad("key_name", "Value must be a string.")),
-        };
-        let key_data = match &key_name {
+        let requested_networks = self
+            .parse_networks(ctx, project, s.networks.as_ref())
+            .await?;
+        let key_data = match &s.key_name {
             Some(k) => Some(
                 store::catalog::get_keypair(&self.db, &ctx.user_id, k)
                     .await?
@@ -307,38 +267,49 @@ impl ComputeService {
             ),
             None => None,
         };
-        let (min_count, max_count) = boot_counts(s)?;
+        let (min_count, max_count) = boot_counts(&s)?;
+        let group = match body.scheduler_hints.and_then(|h| h.group) {
+            Some(g) => Some(self.boot_group(ctx, project, &g).await?),
+            None => None,
+        };
         Ok(BootRequest {
-            name,
             flavor,
             image_id,
             image,
             metadata,
             requested_networks,
-            key_name,
             key_data,
-            user_data: user_data_of(s)?,
-            security_groups: self.boot_security_groups(s, project).await?,
-            availability_zone: self.boot_zone(ctx, s).await?,
-            group: self.boot_group(ctx, project, body).await?,
+            user_data: user_data_of(s.user_data.as_deref())?,
+            security_groups: self.boot_security_groups(&s, project).await?,
+            availability_zone: self.boot_zone(ctx, s.availability_zone.as_deref()).await?,
+            group,
             min_count,
             max_count,
-            config_drive: match s.get("config_drive") {
-                Some(Value::Bool(true)) => "True".to_owned(),
-                Some(Value::String(v)) if !v.is_empty() => v.clone(),
+            config_drive: match &s.config_drive {
+                Some(BoolOrString::Bool(true)) => "True".to_owned(),
+                Some(BoolOrString::Text(v)) => v.clone(),
                 _ => String::new(),
             },
-            access_ip_v4: access_ip(s.get("accessIPv4"), "accessIPv4", true)?.unwrap_or_default(),
-            access_ip_v6: access_ip(s.get("accessIPv6"), "accessIPv6", false)?.unwrap_or_default(),
-            admin_pass: s
-                .get("adminPass")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .unwrap_or_else(random_password),
+            access_ip_v4: s
+                .access_ip_v4
+                .as_deref()
+                .map(|a| normalized_access_ip(a, "accessIPv4", true))
+                .transpose()?
+                .unwrap_or_default(),
+            access_ip_v6: s
+                .access_ip_v6
+                .as_deref()
+                .map(|a| normalized_access_ip(a, "accessIPv6", false))
+                .transpose()?
+                .unwrap_or_default(),
+            admin_pass: s.admin_pass.clone().unwrap_or_else(random_password),
             reservation_id: format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
             return_reservation_id: s
-                .get("return_reservation_id")
-                .is_some_and(|v| v == true || v == "True" || v == "true"),
+                .return_reservation_id
+                .as_ref()
+                .is_some_and(BoolOrString::truth),
+            key_name: s.key_name,
+            name: s.name,
         })
     }
 
@@ -457,12 +428,8 @@ impl ComputeService {
     }
 
     /// The flavor a boot names, usable by the caller and enabled.
-    async fn boot_flavor(&self, ctx: &AuthContext, s: &Map<String, Value>) -> Result<Flavor> {
-        let flavor_id = ref_id(
-            s.get("flavorRef")
-                .ok_or_else(|| bad("server", "'flavorRef' is a required property"))?,
-            "flavorRef",
-        )?;
+    async fn boot_flavor(&self, ctx: &AuthContext, s: &ServerCreate) -> Result<Flavor> {
+        let flavor_id = ref_id(&Value::String(s.flavor_ref.text()), "flavorRef")?;
         let flavor = self
             .visible_flavor(ctx, &flavor_id)
             .await
@@ -478,17 +445,18 @@ impl ComputeService {
     async fn boot_image(
         &self,
         ctx: &AuthContext,
-        s: &Map<String, Value>,
+        s: &ServerCreate,
         flavor: &Flavor,
     ) -> Result<(String, Value)> {
         let bdm_image = local_image_from_bdms(s)?;
         let image_ref = s
-            .get("imageRef")
-            .filter(|v| v.as_str() != Some(""))
-            .cloned()
-            .or(bdm_image.map(Value::String))
+            .image_ref
+            .as_ref()
+            .map(IntOrString::text)
+            .filter(|r| !r.is_empty())
+            .or(bdm_image)
             .ok_or_else(|| Error::BadRequest("Missing imageRef attribute".into()))?;
-        let image_id = ref_id(&image_ref, "imageRef")?;
+        let image_id = ref_id(&Value::String(image_ref), "imageRef")?;
         let image = self.image_as(ctx, &image_id).await?;
         if image["status"] != "active" {
             return Err(Error::BadRequest(format!(
@@ -518,46 +486,19 @@ impl ComputeService {
     }
 
     /// The server group a boot's scheduler hints name, the caller's.
-    async fn boot_group(
-        &self,
-        ctx: &AuthContext,
-        project: &str,
-        body: &Value,
-    ) -> Result<Option<ServerGroup>> {
-        match body.get("os:scheduler_hints").and_then(|h| h.get("group")) {
-            None | Some(Value::Null) => Ok(None),
-            Some(g) => {
-                let gid = g
-                    .as_str()
-                    .ok_or_else(|| bad("group", "Value must be a string."))?;
-                let found = store::server_groups::get(&self.db, gid)
-                    .await?
-                    .filter(|g| self.is_admin(ctx) || g.project_id == project)
-                    .ok_or_else(|| Error::BadRequest(format!("Invalid server group {gid}.")))?;
-                Ok(Some(found))
-            }
-        }
+    async fn boot_group(&self, ctx: &AuthContext, project: &str, gid: &str) -> Result<ServerGroup> {
+        store::server_groups::get(&self.db, gid)
+            .await?
+            .filter(|g| self.is_admin(ctx) || g.project_id == project)
+            .ok_or_else(|| Error::BadRequest(format!("Invalid server group {gid}.")))
     }
 
     /// The security groups a boot names (`default` when none), each known
     /// in the project.
-    async fn boot_security_groups(
-        &self,
-        s: &Map<String, Value>,
-        project: &str,
-    ) -> Result<Vec<String>> {
-        let security_groups = match s.get("security_groups") {
+    async fn boot_security_groups(&self, s: &ServerCreate, project: &str) -> Result<Vec<String>> {
+        let security_groups = match &s.security_groups {
             None => vec!["default".to_owned()],
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|g| {
-                    g["name"]
-                        .as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| bad("security_groups", "Each group needs a 'name'."))
-                })
-                .collect::<Result<Vec<_>>>()?,
-            Some(_) => return Err(bad("security_groups", "Value must be an array.")),
+            Some(groups) => groups.iter().map(|g| g.name.clone()).collect(),
         };
         if security_groups.iter().any(|g| g != "default") {
             let known = self
@@ -579,25 +520,21 @@ impl ComputeService {
         Ok(security_groups)
     }
 
-    /// The zone (and, for admins, `zone:host`) a boot asks for.
-    async fn boot_zone(&self, ctx: &AuthContext, s: &Map<String, Value>) -> Result<Option<String>> {
-        let az = match s.get("availability_zone") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(z)) => {
-                let zone = z.split(':').next().unwrap_or("");
-                if z.contains(':') {
-                    self.authorize(ctx, "os_compute_api:servers:create:forced_host")?;
-                }
-                if !zone.is_empty() && !self.zones().await?.iter().any(|(n, _)| n == zone) {
-                    return Err(Error::BadRequest(
-                        "The requested availability zone is not available".into(),
-                    ));
-                }
-                Some(z.clone())
-            }
-            Some(_) => return Err(bad("availability_zone", "Value must be a string.")),
+    /// The zone (and, where policy allows, `zone:host`) a boot asks for.
+    async fn boot_zone(&self, ctx: &AuthContext, az: Option<&str>) -> Result<Option<String>> {
+        let Some(z) = az else {
+            return Ok(None);
         };
-        Ok(az)
+        let zone = z.split(':').next().unwrap_or("");
+        if z.contains(':') {
+            self.authorize(ctx, "os_compute_api:servers:create:forced_host")?;
+        }
+        if !zone.is_empty() && !self.zones().await?.iter().any(|(n, _)| n == zone) {
+            return Err(Error::BadRequest(
+                "The requested availability zone is not available".into(),
+            ));
+        }
+        Ok(Some(z.to_owned()))
     }
 
     /// An image as the caller sees it (its token), 400 when it cannot.
@@ -622,7 +559,7 @@ impl ComputeService {
         &self,
         ctx: &AuthContext,
         project: &str,
-        v: Option<&Value>,
+        v: Option<&Networks>,
     ) -> Result<Option<Vec<RequestedNetwork>>> {
         let list = match v {
             None => {
@@ -636,16 +573,16 @@ impl ComputeService {
                 }
                 return Ok(None);
             }
-            Some(Value::String(s)) if s == "auto" => return Ok(None),
-            Some(Value::String(s)) if s == "none" => return Ok(Some(Vec::new())),
-            Some(Value::Array(a)) => a,
-            Some(_) => return Err(bad("networks", "Value must be 'auto', 'none' or a list.")),
+            Some(Networks::Keyword(s)) if s == "auto" => return Ok(None),
+            Some(Networks::Keyword(s)) if s == "none" => return Ok(Some(Vec::new())),
+            Some(Networks::List(a)) => a,
+            Some(Networks::Keyword(_)) => {
+                return Err(bad("networks", "Value must be 'auto', 'none' or a list."))
+            }
         };
         let mut out = Vec::new();
         for n in list {
-            let uuid = n.get("uuid").and_then(Value::as_str).map(str::to_owned);
-            let port = n.get("port").and_then(Value::as_str).map(str::to_owned);
-            let fixed_ip = n.get("fixed_ip").and_then(Value::as_str).map(str::to_owned);
+            let (uuid, port, fixed_ip) = (n.uuid.clone(), n.port.clone(), n.fixed_ip.clone());
             if let Some(ip) = &fixed_ip {
                 if ip.parse::<std::net::IpAddr>().is_err() {
                     return Err(bad(
@@ -688,22 +625,19 @@ impl ComputeService {
 }
 
 /// The boot request's user data: base64, at most 64 KiB.
-fn user_data_of(s: &Map<String, Value>) -> Result<Option<String>> {
-    match s.get("user_data") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(u)) => {
-            if u.len() > 65535
-                || base64::engine::general_purpose::STANDARD
-                    .decode(u.trim())
-                    .is_err()
-            {
-                return Err(bad(
-                    "user_data",
-                    "Value must be base64 encoded, at most 65535 bytes.",
-                ));
-            }
-            Ok(Some(u.clone()))
-        }
-        Some(_) => Err(bad("user_data", "Value must be a string.")),
+fn user_data_of(u: Option<&str>) -> Result<Option<String>> {
+    let Some(u) = u else {
+        return Ok(None);
+    };
+    if u.len() > 65535
+        || base64::engine::general_purpose::STANDARD
+            .decode(u.trim())
+            .is_err()
+    {
+        return Err(bad(
+            "user_data",
+            "Value must be base64 encoded, at most 65535 bytes.",
+        ));
     }
+    Ok(Some(u.to_owned()))
 }

@@ -3,6 +3,7 @@
 //! state checks.
 
 pub mod actions;
+pub mod boot_request;
 pub mod create;
 pub mod interfaces;
 pub mod resize;
