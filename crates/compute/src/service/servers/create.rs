@@ -255,6 +255,9 @@ impl ComputeService {
                 "Quota exceeded for metadata_items: too many metadata items.".into(),
             ));
         }
+        if matches!(s.networks, Some(Networks::List(_))) {
+            self.authorize(ctx, "os_compute_api:servers:create:attach_network")?;
+        }
         let requested_networks = self
             .parse_networks(ctx, project, s.networks.as_ref())
             .await?;
