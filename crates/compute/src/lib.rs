@@ -8,6 +8,7 @@ pub mod api;
 pub mod clients;
 pub mod conductor;
 pub mod guest;
+pub mod policy;
 pub mod saga;
 pub mod scheduler;
 pub mod service;
@@ -37,10 +38,14 @@ pub async fn open(config: &Config, bus: SharedBus) -> Result<Arc<ComputeService>
     Ok(svc)
 }
 
-/// Serve the agents' heartbeats and power states, and resume (or finish
-/// unwinding) the sagas a previous run left unfinished.
+/// Serve the agents' heartbeats and power states, fail the builds no saga
+/// drives, and resume (or finish unwinding) the sagas a previous run left
+/// unfinished.
 pub async fn start(svc: &Arc<ComputeService>) -> Result<(), String> {
     conductor::serve(svc.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    saga::fail_orphaned_builds(svc)
         .await
         .map_err(|e| e.to_string())?;
     saga::resume_all(svc).await.map_err(|e| e.to_string())?;

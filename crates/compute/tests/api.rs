@@ -1221,7 +1221,11 @@ async fn quotas_validation_and_isolation() {
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     let msg = v["forbidden"]["message"].as_str().unwrap();
-    assert!(msg.contains("Quota exceeded for instances"), "{msg}");
+    // Nova names every resource over quota, sorted: 20 cores are used too.
+    assert_eq!(
+        msg,
+        "Quota exceeded for cores, instances: Requested 1, 1, but already used 20, 20 of 20, 20 cores, instances"
+    );
     for srv in listed["servers"].as_array().unwrap() {
         c.wait_status(&demo, srv["id"].as_str().unwrap(), "ACTIVE")
             .await;
@@ -2723,5 +2727,524 @@ async fn migration_needs_another_host() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     let s = c.wait_status(&admin, &id, "ACTIVE").await;
     assert!(s["OS-EXT-STS:task_state"].is_null(), "{s}");
+    c.agent.stop();
+}
+
+/// Name filters are Python's `re.search` in linear time: a pattern that
+/// made the old backtracking matcher run for half a minute on an 82-char
+/// name answers at once, and correctly; `ip` is `re.match` on fixed IPs.
+#[tokio::test]
+async fn pathological_name_filters_answer_fast() {
+    let c = start("namefilter", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let long = "a".repeat(82);
+    let long_id = c.boot(&demo, &long, &image, &net).await;
+    let x_id = c
+        .boot(&demo, &format!("{}x", "a".repeat(40)), &image, &net)
+        .await;
+    c.wait_status(&demo, &long_id, "ACTIVE").await;
+    c.wait_status(&demo, &x_id, "ACTIVE").await;
+    let ids = |v: &Value| -> Vec<String> {
+        v["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let started = Instant::now();
+    let v = c
+        .ok(Method::GET, "/servers?name=.*.*.*.*.*.*x", &demo, None)
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(ids(&v), [x_id.as_str()]);
+    let v = c.ok(Method::GET, "/servers?name=(a*)*b", &demo, None).await;
+    assert!(ids(&v).is_empty(), "{v}");
+    let v = c
+        .ok(Method::GET, "/servers?name=^a{82}$", &demo, None)
+        .await;
+    assert_eq!(ids(&v), [long_id.as_str()]);
+    // A pattern Python would refuse is a substring, not an error.
+    let v = c.ok(Method::GET, "/servers?name=ax(", &demo, None).await;
+    assert!(ids(&v).is_empty(), "{v}");
+    let v = c
+        .ok(Method::GET, "/servers?ip=10%5C.20%5C.", &demo, None)
+        .await;
+    assert_eq!(ids(&v).len(), 2, "{v}");
+    let v = c.ok(Method::GET, "/servers?ip=20%5C.0", &demo, None).await;
+    assert!(ids(&v).is_empty(), "ip is anchored at the start: {v}");
+    c.agent.stop();
+}
+
+/// A `max_count` of 10^9 is one quota decision, not a walk down one query
+/// per count under a global lock: it answers at once with what the
+/// headroom allows (10 instances by default), a `min_count` above it is
+/// Nova's quota error, and another project's boot meanwhile is not held up.
+#[tokio::test]
+async fn huge_max_count_is_one_quota_decision() {
+    let c = start("maxcount", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let boot = |min: i64, max: i64| {
+        json!({"server": {"name": "many", "imageRef": image, "flavorRef": "1",
+            "networks": [{"uuid": net}], "min_count": min, "max_count": max,
+            "return_reservation_id": true}})
+    };
+    let started = Instant::now();
+    let (huge, other) = tokio::join!(
+        c.nova(
+            Method::POST,
+            "/servers",
+            &demo,
+            Some(boot(1, 1_000_000_000))
+        ),
+        async {
+            let began = Instant::now();
+            let r = c
+                .nova(Method::POST, "/servers", &admin, Some(boot(1, 1)))
+                .await;
+            (r, began.elapsed())
+        }
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    let ((s, v), admin_took) = other;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert!(
+        admin_took < Duration::from_secs(1),
+        "admin waited {admin_took:?}"
+    );
+    assert_eq!(huge.0, StatusCode::ACCEPTED, "{}", huge.1);
+    let rid = huge.1["reservation_id"].as_str().unwrap();
+    let listed = c
+        .ok(
+            Method::GET,
+            &format!("/servers?reservation_id={rid}"),
+            &demo,
+            None,
+        )
+        .await;
+    assert_eq!(listed["servers"].as_array().unwrap().len(), 10);
+
+    let started = Instant::now();
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            "/servers",
+            &demo,
+            Some(boot(1_000_000_000, 1_000_000_000)),
+        )
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(
+        v["forbidden"]["message"],
+        "Quota exceeded for cores, instances, ram: Requested 1000000000, 1000000000, \
+         512000000000, but already used 10, 10, 5120 of 20, 10, 51200 cores, instances, ram"
+    );
+    let (s, v) = c
+        .nova(Method::POST, "/servers", &demo, Some(boot(1, 1)))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(
+        v["forbidden"]["message"],
+        "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances"
+    );
+    c.agent.stop();
+}
+
+/// Concurrent boots of one project never pass its instance quota together.
+#[tokio::test]
+async fn concurrent_boots_never_exceed_the_quota() {
+    let c = start("quotarace", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let demo_project = c.kit.project_of(&demo).await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    c.ok(
+        Method::PUT,
+        &format!("/os-quota-sets/{demo_project}"),
+        &admin,
+        Some(json!({"quota_set": {"instances": 3}})),
+    )
+    .await;
+    let boot = json!({"server": {"name": "race", "imageRef": image, "flavorRef": "1",
+        "networks": [{"uuid": net}], "min_count": 1, "max_count": 2}});
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (http, tok, body) = (c.http.clone(), demo.clone(), boot.clone());
+        let url = format!("{}/v2.1/servers", c.compute);
+        racing.spawn(async move {
+            let r = http
+                .post(url)
+                .header("x-auth-token", tok)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let results = racing.join_all().await;
+    for (s, v) in &results {
+        assert!(
+            *s == StatusCode::ACCEPTED || *s == StatusCode::FORBIDDEN,
+            "{s} {v}"
+        );
+    }
+    let listed = c.ok(Method::GET, "/servers", &demo, None).await;
+    assert_eq!(listed["servers"].as_array().unwrap().len(), 3);
+    c.agent.stop();
+}
+
+/// A boot's instances and sagas are written in one transaction: a failure
+/// between the two writes leaves neither (nothing building, nothing
+/// counted). An instance left building with no saga by an older version
+/// is failed at start: ERROR with a fault, no task state.
+#[tokio::test]
+async fn boots_are_recorded_whole_and_orphans_fail_at_start() {
+    use ferrostack_compute::states::TaskState;
+    use ferrostack_compute::store::{instances, sagas};
+    let c = start("bootatomic", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    c.svc.set_failpoint(Some("record_boot"));
+    let boot = json!({"server": {"name": "torn", "imageRef": image, "flavorRef": "1",
+        "networks": [{"uuid": net}], "min_count": 3}});
+    let (s, v) = c
+        .nova(Method::POST, "/servers", &demo, Some(boot.clone()))
+        .await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    c.svc.set_failpoint(None);
+    assert!(instances::list(&c.svc.db, None, false)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(sagas::unfinished(&c.svc.db).await.unwrap().is_empty());
+    let l = c.ok(Method::GET, "/limits", &demo, None).await;
+    assert_eq!(l["limits"]["absolute"]["totalInstancesUsed"], 0);
+
+    // What a crash between the two writes of an older version left.
+    let demo_project = c.kit.project_of(&demo).await;
+    let now = ferrostack_compute::store::now();
+    let orphan = instances::Instance {
+        id: "0e7f3c55-6d0a-4c43-9a43-2f0c8f6e9b11".into(),
+        project_id: demo_project,
+        user_id: "someone".into(),
+        name: "orphan".into(),
+        vm_state: VmState::Building,
+        task_state: Some(TaskState::Scheduling),
+        created_at: now.clone(),
+        updated_at: now,
+        ..Default::default()
+    };
+    instances::insert(&c.svc.db, &orphan).await.unwrap();
+    let driven = c.boot(&demo, "driven", &image, &net).await;
+    c.wait_status(&demo, &driven, "ACTIVE").await;
+    let svc2 = ComputeService::new(c.svc.db.clone(), c.config.clone(), c.kit.bus.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        ferrostack_compute::saga::fail_orphaned_builds(&svc2)
+            .await
+            .unwrap(),
+        1
+    );
+    let s = c.wait_status(&demo, &orphan.id, "ERROR").await;
+    assert!(s["OS-EXT-STS:task_state"].is_null(), "{s}");
+    assert_eq!(s["fault"]["code"], 500, "{s}");
+    let s = c.wait_status(&demo, &driven, "ACTIVE").await;
+    assert!(s["fault"].is_null());
+    // The orphan can be deleted like any server in ERROR.
+    let (st, _) = c
+        .nova(
+            Method::DELETE,
+            &format!("/servers/{}", orphan.id),
+            &demo,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    c.wait_status(&demo, &orphan.id, "GONE").await;
+    c.agent.stop();
+}
+
+/// A user with only `role` on the demo project (password `admin_pass`).
+async fn user_with_role(c: &Cloud, name: &str, role: &str) -> String {
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let project = c.kit.project_of(&demo).await;
+    let ks = |m: Method, path: String, body: Option<Value>| {
+        let admin = admin.clone();
+        async move {
+            let (s, _, v) = c
+                .req(m, format!("{}/v3{path}", c.kit.identity_url), &admin, body)
+                .await;
+            assert!(s.is_success(), "{path}: {s} {v}");
+            v
+        }
+    };
+    let u = ks(
+        Method::POST,
+        "/users".into(),
+        Some(json!({"user": {"name": name, "password": "admin_pass", "domain_id": "default"}})),
+    )
+    .await;
+    let uid = u["user"]["id"].as_str().unwrap().to_owned();
+    let roles = ks(Method::GET, format!("/roles?name={role}"), None).await;
+    let rid = roles["roles"][0]["id"].as_str().unwrap().to_owned();
+    ks(
+        Method::PUT,
+        format!("/projects/{project}/users/{uid}/roles/{rid}"),
+        None,
+    )
+    .await;
+    c.token(name, "demo").await
+}
+
+/// Authorization is Nova's policy defaults: a reader of the project lists
+/// and shows its servers but gets 403 on creating one and on server
+/// actions and metadata changes, with Nova's body; a member may.
+#[tokio::test]
+async fn policy_defaults_reader_reads_member_writes() {
+    let c = start("policy", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let reader = user_with_role(&c, "reader1", "reader").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let id = c.boot(&demo, "vm", &image, &net).await;
+    c.wait_status(&demo, &id, "ACTIVE").await;
+
+    let listed = c.ok(Method::GET, "/servers", &reader, None).await;
+    assert_eq!(listed["servers"][0]["id"], id.as_str());
+    c.ok(Method::GET, &format!("/servers/{id}"), &reader, None)
+        .await;
+    c.ok(
+        Method::GET,
+        &format!("/servers/{id}/metadata"),
+        &reader,
+        None,
+    )
+    .await;
+    let boot = json!({"server": {"name": "r", "imageRef": image, "flavorRef": "1",
+        "networks": [{"uuid": net}]}});
+    let denied = [
+        (
+            Method::POST,
+            "/servers".to_owned(),
+            Some(boot),
+            "os_compute_api:servers:create",
+        ),
+        (
+            Method::POST,
+            format!("/servers/{id}/action"),
+            Some(json!({"os-stop": null})),
+            "os_compute_api:servers:stop",
+        ),
+        (
+            Method::POST,
+            format!("/servers/{id}/action"),
+            Some(json!({"reboot": {"type": "SOFT"}})),
+            "os_compute_api:servers:reboot",
+        ),
+        (
+            Method::POST,
+            format!("/servers/{id}/metadata"),
+            Some(json!({"metadata": {"a": "b"}})),
+            "os_compute_api:server-metadata:create",
+        ),
+        (
+            Method::DELETE,
+            format!("/servers/{id}"),
+            None,
+            "os_compute_api:servers:delete",
+        ),
+        (
+            Method::POST,
+            "/os-server-groups".to_owned(),
+            Some(json!({"server_group": {"name": "g", "policies": ["affinity"]}})),
+            "os_compute_api:os-server-groups:create",
+        ),
+    ];
+    for (m, path, body, rule) in denied {
+        let (s, v) = c.nova(m.clone(), &path, &reader, body).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{m} {path}: {v}");
+        assert_eq!(
+            v["forbidden"]["message"],
+            format!("Policy doesn't allow {rule} to be performed."),
+            "{m} {path}"
+        );
+    }
+    // Key pairs are the user's own: Nova's default is admin or that user,
+    // whatever the project role; another user's are refused.
+    let (s, v) = c
+        .nova(
+            Method::GET,
+            "/os-keypairs?user_id=someone-else",
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+
+    // A member may.
+    c.ok(
+        Method::POST,
+        "/os-keypairs",
+        &demo,
+        Some(json!({"keypair": {"name": "k"}})),
+    )
+    .await;
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            &format!("/servers/{id}/action"),
+            &demo,
+            Some(json!({"os-stop": null})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.wait_status(&demo, &id, "SHUTOFF").await;
+    c.agent.stop();
+}
+
+/// An operator's policy.yaml, loaded at start, overrides the defaults:
+/// here members may create flavors and only members key pairs.
+/// A file that does not parse stops the service from starting.
+#[tokio::test]
+async fn operator_policy_file_overrides_defaults() {
+    let dir = std::env::temp_dir().join(format!("compute-policy-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.yaml");
+    std::fs::write(
+        &file,
+        "# operator overrides\n\
+         \"os_compute_api:os-flavor-manage:create\": \"role:member\"\n\
+         \"os_compute_api:os-keypairs:create\": \"role:member\"\n",
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    let c = start("policyfile", |cfg| cfg.compute.policy_file = path.clone()).await;
+    let demo = c.token("demo", "demo").await;
+    let reader = user_with_role(&c, "reader2", "reader").await;
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            "/flavors",
+            &demo,
+            Some(json!({"flavor": {"name": "member-made", "ram": 256, "vcpus": 1, "disk": 1}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            "/os-keypairs",
+            &reader,
+            Some(json!({"keypair": {"name": "k"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(
+        v["forbidden"]["message"],
+        "Policy doesn't allow os_compute_api:os-keypairs:create to be performed."
+    );
+    c.ok(
+        Method::POST,
+        "/os-keypairs",
+        &demo,
+        Some(json!({"keypair": {"name": "k"}})),
+    )
+    .await;
+
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "\"os_compute_api:servers:create\": \"role:member and (\"\n",
+    )
+    .unwrap();
+    let mut config = c.config.clone();
+    config.compute.policy_file = bad.display().to_string();
+    let refused = ComputeService::new(c.svc.db.clone(), config, c.kit.bus.clone()).await;
+    assert!(refused.is_err(), "a broken policy file must stop the start");
+    c.agent.stop();
+}
+
+/// Request bodies are typed: a wrong type or an unknown field answers 400
+/// naming the field, before anything is done.
+#[tokio::test]
+async fn typed_bodies_name_the_offending_field() {
+    let c = start("typedbodies", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let id = c.boot(&demo, "vm", &image, &net).await;
+    for (m, path, body, field) in [
+        (
+            Method::POST,
+            "/servers".to_owned(),
+            json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1", "bogus": 1}}),
+            "server.bogus",
+        ),
+        (
+            Method::POST,
+            "/servers".to_owned(),
+            json!({"server": {"name": "x", "imageRef": image, "flavorRef": "1", "networks": 7}}),
+            "server.networks",
+        ),
+        (
+            Method::POST,
+            "/os-keypairs".to_owned(),
+            json!({"keypair": {"name": 5}}),
+            "keypair.name",
+        ),
+        (
+            Method::PUT,
+            format!("/servers/{id}"),
+            json!({"server": {"name": ["x"]}}),
+            "server.name",
+        ),
+        (
+            Method::PUT,
+            format!("/servers/{id}/metadata"),
+            json!({"metadata": {"a": 1}}),
+            "metadata.a",
+        ),
+        (
+            Method::POST,
+            "/os-server-groups".to_owned(),
+            json!({"server_group": {"name": "g"}}),
+            "server_group",
+        ),
+        (
+            Method::POST,
+            "/flavors".to_owned(),
+            json!({"flavor": {"name": "f", "ram": [1], "vcpus": 1, "disk": 1}}),
+            "flavor.ram",
+        ),
+    ] {
+        let tok = if path == "/flavors" { &admin } else { &demo };
+        let (s, v) = c.nova(m.clone(), &path, tok, Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{m} {path}: {v}");
+        let msg = v["badRequest"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(&format!("'{field}'")), "{m} {path}: {msg}");
+    }
     c.agent.stop();
 }

@@ -1,7 +1,8 @@
 //! Limits, quota sets, availability zones, services, hypervisors, simple
 //! tenant usage, and the external events the network service posts.
 
-use super::{query_get, require_admin, Query, Svc};
+use super::body::{BoolOrString, IntOrString};
+use super::{query_get, Query, Svc};
 use crate::scheduler::COMPUTE_BINARY;
 use crate::service::quotas::RESOURCES;
 use crate::store::{self, hosts::ServiceRow};
@@ -9,9 +10,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use ferrostack_core::auth::{AuthContext, Authenticated};
+use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -32,8 +34,9 @@ pub async fn limits(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:limits")?;
     let project = match query_get(&q.0, "tenant_id") {
-        Some(p) if ctx.is_admin() => p.to_owned(),
+        Some(p) if svc.allows(&ctx, "os_compute_api:limits:other_project") => p.to_owned(),
         _ => ctx.project_id.clone().unwrap_or_default(),
     };
     let l = svc.quotas(&project).await?;
@@ -51,16 +54,6 @@ pub async fn limits(
     }}})))
 }
 
-fn may_see_project(ctx: &AuthContext, project: &str) -> Result<()> {
-    if ctx.is_admin() || ctx.project_id.as_deref() == Some(project) {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(
-            "Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.".into(),
-        ))
-    }
-}
-
 fn quota_doc(q: &BTreeMap<String, i64>) -> Map<String, Value> {
     RESOURCES
         .iter()
@@ -73,7 +66,7 @@ pub async fn quota_show(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    may_see_project(&ctx, &project)?;
+    svc.authorize_project(&ctx, "os_compute_api:os-quota-sets:show", &project)?;
     let mut doc = quota_doc(&svc.quotas(&project).await?);
     doc.insert("id".into(), json!(project));
     Ok(ok(json!({"quota_set": doc})))
@@ -84,7 +77,7 @@ pub async fn quota_defaults(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    let _ = ctx;
+    svc.authorize(&ctx, "os_compute_api:os-quota-sets:defaults")?;
     let mut doc = quota_doc(&svc.class_quotas().await?);
     doc.insert("id".into(), json!(project));
     Ok(ok(json!({"quota_set": doc})))
@@ -95,7 +88,7 @@ pub async fn quota_detail(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    may_see_project(&ctx, &project)?;
+    svc.authorize_project(&ctx, "os_compute_api:os-quota-sets:detail", &project)?;
     let q = svc.quotas(&project).await?;
     let u = svc.usage(&project).await?;
     let keypairs = 0;
@@ -117,36 +110,36 @@ pub async fn quota_detail(
     Ok(ok(json!({"quota_set": doc})))
 }
 
+/// `PUT /os-quota-sets/{project}`.
+#[derive(Deserialize)]
+pub struct QuotaSetBody {
+    quota_set: QuotaSetUpdate,
+}
+
+#[derive(Deserialize)]
+struct QuotaSetUpdate {
+    /// Lower a limit below what is in use.
+    #[serde(default)]
+    force: Option<BoolOrString>,
+    /// Resource → new limit (the service refuses unknown resources).
+    #[serde(flatten)]
+    limits: BTreeMap<String, IntOrString>,
+}
+
 pub async fn quota_update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<QuotaSetBody>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-quota-sets:update")?;
-    let qs = body
-        .get("quota_set")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute quota_set. 'quota_set' is a required property"
-                    .into(),
-            )
-        })?;
-    let mut changes = BTreeMap::new();
-    let mut force = false;
-    for (k, v) in qs {
-        if k == "force" {
-            force = v
-                .as_bool()
-                .or_else(|| v.as_str().map(|s| s.eq_ignore_ascii_case("true")))
-                .unwrap_or(false);
-            continue;
-        }
-        let n = v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            .ok_or_else(|| Error::BadRequest(format!("Invalid input for field/attribute {k}. Value: {v}. {v} is not of type 'integer', 'string'")))?;
-        changes.insert(k.clone(), n);
-    }
+    svc.authorize(&ctx, "os_compute_api:os-quota-sets:update")?;
+    let force = body.quota_set.force.is_some_and(|f| f.truth());
+    let changes = body
+        .quota_set
+        .limits
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.int(k, i64::MIN)?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
     svc.update_quotas(&project, &changes, force).await?;
     Ok(ok(
         json!({"quota_set": quota_doc(&svc.quotas(&project).await?)}),
@@ -158,12 +151,13 @@ pub async fn quota_delete(
     Authenticated(ctx): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-quota-sets:delete")?;
+    svc.authorize(&ctx, "os_compute_api:os-quota-sets:delete")?;
     store::catalog::reset_quotas(&svc.db, &project).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-pub async fn zones(State(svc): State<Svc>, Authenticated(_ctx): Authenticated) -> Result<Response> {
+pub async fn zones(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-availability-zone:list")?;
     let list: Vec<Value> = svc
         .zones()
         .await?
@@ -177,7 +171,7 @@ pub async fn zones_detail(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-availability-zone:detail")?;
+    svc.authorize(&ctx, "os_compute_api:os-availability-zone:detail")?;
     let services = store::hosts::list_services(&svc.db).await?;
     let mut out = Vec::new();
     for (z, up) in svc.zones().await? {
@@ -209,7 +203,7 @@ pub async fn services(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-services:list")?;
+    svc.authorize(&ctx, "os_compute_api:os-services:list")?;
     let list: Vec<Value> = store::hosts::list_services(&svc.db)
         .await?
         .iter()
@@ -220,24 +214,28 @@ pub async fn services(
     Ok(ok(json!({"services": list})))
 }
 
+/// The body of `PUT /os-services/{action}`.
+#[derive(Deserialize)]
+pub struct ServiceUpdateBody {
+    host: String,
+    binary: String,
+    /// `disable-log-reason`'s reason.
+    #[serde(default)]
+    disabled_reason: Option<String>,
+    /// `force-down`'s state.
+    #[serde(default)]
+    forced_down: Option<bool>,
+}
+
 /// `PUT /os-services/{enable,disable,disable-log-reason,force-down}` with `{host, binary}`.
 pub async fn service_update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(action): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<ServiceUpdateBody>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-services:update")?;
-    let host = body["host"].as_str().ok_or_else(|| {
-        Error::BadRequest(
-            "Invalid input for field/attribute host. 'host' is a required property".into(),
-        )
-    })?;
-    let binary = body["binary"].as_str().ok_or_else(|| {
-        Error::BadRequest(
-            "Invalid input for field/attribute binary. 'binary' is a required property".into(),
-        )
-    })?;
+    svc.authorize(&ctx, "os_compute_api:os-services:update")?;
+    let (host, binary) = (body.host.as_str(), body.binary.as_str());
     let s = store::hosts::get_service(&svc.db, host, binary)
         .await?
         .ok_or_else(|| Error::NotFound(format!("Service {binary} on host {host} not found.")))?;
@@ -251,8 +249,9 @@ pub async fn service_update(
             json!({"host": host, "binary": binary, "status": "disabled"})
         }
         "disable-log-reason" => {
-            let reason = body["disabled_reason"]
-                .as_str()
+            let reason = body
+                .disabled_reason
+                .as_deref()
                 .filter(|r| !r.is_empty() && r.len() <= 255)
                 .ok_or_else(|| Error::BadRequest("Missing disabled reason field".into()))?;
             store::hosts::update_service(
@@ -265,7 +264,7 @@ pub async fn service_update(
             json!({"host": host, "binary": binary, "status": "disabled", "disabled_reason": reason})
         }
         "force-down" => {
-            let down = body["forced_down"].as_bool().ok_or_else(|| {
+            let down = body.forced_down.ok_or_else(|| {
                 Error::BadRequest("Invalid input for field/attribute forced_down.".into())
             })?;
             store::hosts::update_service(&svc.db, s.id, None, Some(down)).await?;
@@ -281,7 +280,7 @@ pub async fn service_delete(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-services:delete")?;
+    svc.authorize(&ctx, "os_compute_api:os-services:delete")?;
     let id: i64 = id
         .parse()
         .map_err(|_| Error::BadRequest(format!("Invalid uuid {id}")))?;
@@ -338,7 +337,7 @@ pub async fn hypervisors(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:list")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:list")?;
     let list: Vec<Value> = hypervisor_rows(&svc).await?.iter().map(|(n, s)| {
         let (state, status) = state_status(&svc, s);
         json!({"id": n.id, "hypervisor_hostname": n.hypervisor_hostname, "state": state, "status": status})
@@ -350,7 +349,7 @@ pub async fn hypervisors_detail(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:list-detail")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:list-detail")?;
     let list: Vec<Value> = hypervisor_rows(&svc)
         .await?
         .iter()
@@ -364,7 +363,7 @@ pub async fn hypervisor_show(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:show")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:show")?;
     let (n, s) = hypervisor_rows(&svc)
         .await?
         .into_iter()
@@ -377,7 +376,7 @@ pub async fn hypervisor_statistics(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:statistics")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:statistics")?;
     let rows = hypervisor_rows(&svc).await?;
     let sum =
         |f: &dyn Fn(&store::hosts::ComputeNode) -> i64| rows.iter().map(|(n, _)| f(n)).sum::<i64>();
@@ -474,7 +473,7 @@ pub async fn usage_list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-simple-tenant-usage:list")?;
+    svc.authorize(&ctx, "os_compute_api:os-simple-tenant-usage:list")?;
     let (start, end) = period(&q.0)?;
     let detailed =
         query_get(&q.0, "detailed").is_some_and(|d| d == "1" || d.eq_ignore_ascii_case("true"));
@@ -509,12 +508,7 @@ pub async fn usage_show(
     Path(project): Path<String>,
     q: Query,
 ) -> Result<Response> {
-    if !ctx.is_admin() && ctx.project_id.as_deref() != Some(project.as_str()) {
-        return Err(Error::Forbidden(
-            "Policy doesn't allow os_compute_api:os-simple-tenant-usage:show to be performed."
-                .into(),
-        ));
-    }
+    svc.authorize_project(&ctx, "os_compute_api:os-simple-tenant-usage:show", &project)?;
     let (start, end) = period(&q.0)?;
     let u = project_usage(&svc, &project, start, end, true)
         .await?
@@ -534,35 +528,47 @@ const EVENT_NAMES: &[&str] = &[
     "accelerator-request-bound",
 ];
 
+/// `POST /os-server-external-events`.
+#[derive(Deserialize)]
+pub struct ExternalEventsBody {
+    events: Vec<ExternalEvent>,
+}
+
+#[derive(Deserialize)]
+struct ExternalEvent {
+    name: String,
+    server_uuid: String,
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
 /// `POST /os-server-external-events`: recorded per instance; waiters (the
 /// create saga's vif wait) are woken.
 pub async fn external_events(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(body): Json<ExternalEventsBody>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-server-external-events:create")?;
-    let events = body
-        .get("events")
-        .and_then(Value::as_array)
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute events. 'events' is a required property".into(),
-            )
-        })?;
+    svc.authorize(&ctx, "os_compute_api:os-server-external-events:create")?;
+    let events = body.events;
+    if events.is_empty() {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute events. [] is too short".into(),
+        ));
+    }
     let mut out = Vec::new();
     let mut any_ok = false;
     for e in events {
-        let name = e["name"].as_str().unwrap_or_default();
-        let server = e["server_uuid"].as_str().unwrap_or_default();
+        let (name, server) = (e.name.as_str(), e.server_uuid.as_str());
         if !EVENT_NAMES.contains(&name) || server.is_empty() {
             return Err(Error::BadRequest(format!(
                 "Invalid input for field/attribute name. Value: {name}."
             )));
         }
-        let tag = e["tag"].as_str().unwrap_or_default();
-        let status = e["status"].as_str().unwrap_or("completed");
+        let tag = e.tag.as_deref().unwrap_or_default();
+        let status = e.status.as_deref().unwrap_or("completed");
         if !["failed", "completed", "in-progress"].contains(&status) {
             return Err(Error::BadRequest(format!(
                 "Invalid input for field/attribute status. Value: {status}."
@@ -608,41 +614,34 @@ pub async fn quota_class_show(
     Authenticated(ctx): Authenticated,
     Path(class): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-quota-class-sets:show")?;
+    svc.authorize(&ctx, "os_compute_api:os-quota-class-sets:show")?;
     let mut doc = quota_doc(&svc.class_quotas().await?);
     doc.insert("id".into(), json!(class));
     Ok(ok(json!({"quota_class_set": doc})))
+}
+
+/// `PUT /os-quota-class-sets/{class}`.
+#[derive(Deserialize)]
+pub struct QuotaClassBody {
+    /// Resource → new limit.
+    quota_class_set: BTreeMap<String, IntOrString>,
 }
 
 pub async fn quota_class_update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(class): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<QuotaClassBody>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-quota-class-sets:update")?;
-    let qs = body.get("quota_class_set").and_then(Value::as_object).ok_or_else(|| {
-        Error::BadRequest(
-            "Invalid input for field/attribute quota_class_set. 'quota_class_set' is a required property".into(),
-        )
-    })?;
+    svc.authorize(&ctx, "os_compute_api:os-quota-class-sets:update")?;
     let mut changes = Vec::new();
-    for (k, v) in qs {
+    for (k, v) in &body.quota_class_set {
         if !RESOURCES.contains(&k.as_str()) {
             return Err(Error::BadRequest(format!(
                 "Invalid input for field/attribute quota_class_set. Additional properties are not allowed ('{k}' was unexpected)"
             )));
         }
-        let n = v
-            .as_i64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            .filter(|n| *n >= -1)
-            .ok_or_else(|| {
-                Error::BadRequest(format!(
-                    "Invalid input for field/attribute {k}. Value: {v}."
-                ))
-            })?;
-        changes.push((k.clone(), n));
+        changes.push((k.clone(), v.int(k, -1)?));
     }
     if class == "default" {
         for (k, n) in changes {
@@ -664,7 +663,7 @@ pub async fn hypervisor_uptime(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:uptime")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:uptime")?;
     let (n, s) = hypervisor_rows(&svc)
         .await?
         .into_iter()
@@ -734,7 +733,7 @@ pub async fn hypervisor_search(
     Authenticated(ctx): Authenticated,
     Path(pattern): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:search")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:search")?;
     Ok(ok(
         json!({"hypervisors": matching_hypervisors(&svc, &pattern, false).await?}),
     ))
@@ -746,7 +745,7 @@ pub async fn hypervisor_servers(
     Authenticated(ctx): Authenticated,
     Path(pattern): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hypervisors:servers")?;
+    svc.authorize(&ctx, "os_compute_api:os-hypervisors:servers")?;
     Ok(ok(
         json!({"hypervisors": matching_hypervisors(&svc, &pattern, true).await?}),
     ))
@@ -924,16 +923,22 @@ fn extension_view(e: &(&str, &str, &str)) -> Value {
         "updated": "2014-12-03T00:00:00Z"})
 }
 
-pub async fn extensions(Authenticated(_ctx): Authenticated) -> Result<Response> {
+pub async fn extensions(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:extensions")?;
     Ok(ok(
         json!({"extensions": EXTENSIONS.iter().map(extension_view).collect::<Vec<_>>()}),
     ))
 }
 
 pub async fn extension(
-    Authenticated(_ctx): Authenticated,
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
     Path(alias): Path<String>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:extensions")?;
     let e = EXTENSIONS
         .iter()
         .find(|e| e.1 == alias)

@@ -2,7 +2,8 @@
 //! `remove_host` and `set_metadata`. An aggregate's `availability_zone`
 //! metadata becomes the zone of its hosts' compute services.
 
-use super::{require_admin, Svc};
+use super::body::present;
+use super::Svc;
 use crate::scheduler::COMPUTE_BINARY;
 use crate::store::aggregates::{self, Aggregate};
 use crate::store::hosts;
@@ -11,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -51,10 +53,7 @@ fn bad(field: &str, why: &str) -> Error {
 
 /// Nova's `parameter_types.name`-like check: 1..=255 characters, no
 /// leading or trailing whitespace.
-fn check_name(field: &str, v: &Value) -> Result<String> {
-    let s = v
-        .as_str()
-        .ok_or_else(|| bad(field, &format!("Value: {v}. {v} is not of type 'string'")))?;
+fn check_name(field: &str, s: &str) -> Result<String> {
     if s.is_empty() || s.chars().count() > 255 {
         return Err(bad(
             field,
@@ -70,11 +69,12 @@ fn check_name(field: &str, v: &Value) -> Result<String> {
     Ok(s.to_owned())
 }
 
-fn zone_of(v: Option<&Value>) -> Result<Option<Option<String>>> {
+/// A zone a request sets (`Some(Some)`), clears (`Some(None)`) or leaves.
+fn zone_of(v: Option<Option<&str>>) -> Result<Option<Option<String>>> {
     match v {
         None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(z) => {
+        Some(None) => Ok(Some(None)),
+        Some(Some(z)) => {
             let z = check_name("availability_zone", z)?;
             if z.contains(':') {
                 return Err(bad(
@@ -98,10 +98,39 @@ async fn load(svc: &Svc, id: &str) -> Result<Aggregate> {
         .ok_or_else(|| Error::NotFound(format!("Aggregate {id} could not be found.")))
 }
 
-fn body_object<'a>(body: &'a Value, key: &str) -> Result<&'a Map<String, Value>> {
-    body.get(key)
-        .and_then(Value::as_object)
-        .ok_or_else(|| bad(key, &format!("'{key}' is a required property")))
+/// `POST /os-aggregates` and `PUT /os-aggregates/{id}`.
+#[derive(Deserialize)]
+pub struct AggregateBody {
+    aggregate: AggregateFields,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AggregateFields {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    availability_zone: Option<Option<String>>,
+}
+
+impl AggregateFields {
+    fn zone(&self) -> Result<Option<Option<String>>> {
+        zone_of(self.availability_zone.as_ref().map(Option::as_deref))
+    }
+}
+
+/// `POST /os-aggregates/{id}/action`.
+#[derive(Deserialize)]
+pub enum AggregateAction {
+    #[serde(rename = "add_host")]
+    AddHost { host: String },
+    #[serde(rename = "remove_host")]
+    RemoveHost { host: String },
+    /// Free-form keys; a null value removes the key.
+    #[serde(rename = "set_metadata")]
+    SetMetadata {
+        metadata: BTreeMap<String, Option<String>>,
+    },
 }
 
 /// Keep the zone of every compute service in step with the aggregates.
@@ -113,7 +142,7 @@ async fn sync_zones(svc: &Svc, hosts: &[String]) -> Result<()> {
 }
 
 pub async fn list(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-aggregates:index")?;
+    svc.authorize(&ctx, "os_compute_api:os-aggregates:index")?;
     let list: Vec<Value> = aggregates::list(&svc.db)
         .await?
         .iter()
@@ -125,23 +154,18 @@ pub async fn list(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> 
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(body): Json<AggregateBody>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-aggregates:create")?;
-    let a = body_object(&body, "aggregate")?;
-    if let Some(k) = a.keys().find(|k| *k != "name" && *k != "availability_zone") {
-        return Err(bad(
-            "aggregate",
-            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-        ));
-    }
+    svc.authorize(&ctx, "os_compute_api:os-aggregates:create")?;
+    let a = body.aggregate;
     let name = check_name(
         "name",
-        a.get("name")
+        a.name
+            .as_deref()
             .ok_or_else(|| bad("name", "'name' is a required property"))?,
     )?;
     let mut metadata = BTreeMap::new();
-    if let Some(Some(z)) = zone_of(a.get("availability_zone"))? {
+    if let Some(Some(z)) = a.zone()? {
         metadata.insert("availability_zone".to_owned(), z);
     }
     let created = aggregates::create(&svc.db, &name, &metadata).await?;
@@ -153,7 +177,7 @@ pub async fn show(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-aggregates:show")?;
+    svc.authorize(&ctx, "os_compute_api:os-aggregates:show")?;
     Ok(one(&load(&svc, &id).await?))
 }
 
@@ -161,24 +185,18 @@ pub async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<AggregateBody>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-aggregates:update")?;
-    let u = body_object(&body, "aggregate")?;
-    if u.is_empty() {
+    svc.authorize(&ctx, "os_compute_api:os-aggregates:update")?;
+    let u = body.aggregate;
+    if u.name.is_none() && u.availability_zone.is_none() {
         return Err(bad("aggregate", "{} does not have enough properties"));
     }
-    if let Some(k) = u.keys().find(|k| *k != "name" && *k != "availability_zone") {
-        return Err(bad(
-            "aggregate",
-            &format!("Additional properties are not allowed ('{k}' was unexpected)"),
-        ));
-    }
     let mut a = load(&svc, &id).await?;
-    if let Some(n) = u.get("name") {
+    if let Some(n) = &u.name {
         a.name = check_name("name", n)?;
     }
-    match zone_of(u.get("availability_zone"))? {
+    match u.zone()? {
         Some(Some(z)) => {
             a.metadata.insert("availability_zone".into(), z);
         }
@@ -197,7 +215,7 @@ pub async fn delete(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-aggregates:delete")?;
+    svc.authorize(&ctx, "os_compute_api:os-aggregates:delete")?;
     let a = load(&svc, &id).await?;
     if !a.hosts.is_empty() {
         return Err(Error::BadRequest(format!(
@@ -214,97 +232,106 @@ pub async fn action(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(action): Json<AggregateAction>,
 ) -> Result<Response> {
-    let obj = body
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .ok_or_else(|| Error::BadRequest("Invalid action request.".into()))?;
-    let (name, args) = obj.iter().next().expect("one key");
-    match name.as_str() {
-        "add_host" | "remove_host" => {
-            require_admin(&ctx, &format!("os_compute_api:os-aggregates:{name}"))?;
-            let host = args
-                .get("host")
-                .ok_or_else(|| bad("host", "'host' is a required property"))
-                .and_then(|h| check_name("host", h))?;
-            let mut a = load(&svc, &id).await?;
-            let known = hosts::get_service(&svc.db, &host, COMPUTE_BINARY)
-                .await?
-                .is_some();
-            if name == "add_host" {
-                if !known {
-                    return Err(Error::NotFound(format!(
-                        "Compute host {host} could not be found."
-                    )));
-                }
-                if a.hosts.contains(&host) {
-                    return Err(Error::Conflict(format!(
-                        "Aggregate {} already has host {host}.",
-                        a.id
-                    )));
-                }
-                // A host may be in several aggregates, but not in two zones.
-                if let (Some(z), Some(cur)) = (
-                    a.availability_zone(),
-                    aggregates::zone_of(&svc.db, &host).await?,
-                ) {
-                    if z != cur {
-                        return Err(Error::Conflict(format!(
-                            "Cannot add host to aggregate {}. Reason: One or more hosts already in availability zone(s) ['{cur}'].",
-                            a.id
-                        )));
-                    }
-                }
-                a.hosts.push(host.clone());
-            } else {
-                if !a.hosts.contains(&host) {
-                    return Err(Error::NotFound(format!(
-                        "Cannot remove host {host} in aggregate {}",
-                        a.id
-                    )));
-                }
-                a.hosts.retain(|h| *h != host);
-            }
-            let saved = aggregates::save(&svc.db, &a).await?;
-            sync_zones(&svc, &[host]).await?;
-            Ok(one(&saved))
+    let saved = match action {
+        AggregateAction::AddHost { host } => {
+            svc.authorize(&ctx, "os_compute_api:os-aggregates:add_host")?;
+            add_host(&svc, &id, &host).await?
         }
-        "set_metadata" => {
-            require_admin(&ctx, "os_compute_api:os-aggregates:set_metadata")?;
-            let meta = args
-                .get("metadata")
-                .and_then(Value::as_object)
-                .ok_or_else(|| bad("metadata", "'metadata' is a required property"))?;
-            let mut a = load(&svc, &id).await?;
-            for (k, v) in meta {
-                if k.is_empty() || k.chars().count() > 255 {
-                    return Err(bad("metadata", &format!("Invalid key {k}.")));
-                }
-                match v {
-                    Value::Null => {
-                        a.metadata.remove(k);
-                    }
-                    Value::String(s) if s.chars().count() <= 255 => {
-                        if k == "availability_zone" {
-                            zone_of(Some(v))?;
-                        }
-                        a.metadata.insert(k.clone(), s.clone());
-                    }
-                    other => {
-                        return Err(bad(
-                            "metadata",
-                            &format!("Value: {other}. Must be a string of at most 255 characters or null."),
-                        ))
-                    }
-                }
-            }
-            let saved = aggregates::save(&svc.db, &a).await?;
-            sync_zones(&svc, &saved.hosts).await?;
-            Ok(one(&saved))
+        AggregateAction::RemoveHost { host } => {
+            svc.authorize(&ctx, "os_compute_api:os-aggregates:remove_host")?;
+            remove_host(&svc, &id, &host).await?
         }
-        other => Err(Error::BadRequest(format!(
-            "Invalid input for field/attribute {other}. Additional properties are not allowed ('{other}' was unexpected)"
-        ))),
+        AggregateAction::SetMetadata { metadata } => {
+            svc.authorize(&ctx, "os_compute_api:os-aggregates:set_metadata")?;
+            set_metadata(&svc, &id, metadata).await?
+        }
+    };
+    Ok(one(&saved))
+}
+
+/// Put a compute host in the aggregate (a host is in one zone at most).
+async fn add_host(svc: &Svc, id: &str, host: &str) -> Result<Aggregate> {
+    let host = check_name("host", host)?;
+    let mut a = load(svc, id).await?;
+    if hosts::get_service(&svc.db, &host, COMPUTE_BINARY)
+        .await?
+        .is_none()
+    {
+        return Err(Error::NotFound(format!(
+            "Compute host {host} could not be found."
+        )));
     }
+    if a.hosts.contains(&host) {
+        return Err(Error::Conflict(format!(
+            "Aggregate {} already has host {host}.",
+            a.id
+        )));
+    }
+    // A host may be in several aggregates, but not in two zones.
+    if let (Some(z), Some(cur)) = (
+        a.availability_zone(),
+        aggregates::zone_of(&svc.db, &host).await?,
+    ) {
+        if z != cur {
+            return Err(Error::Conflict(format!(
+                "Cannot add host to aggregate {}. Reason: One or more hosts already in availability zone(s) ['{cur}'].",
+                a.id
+            )));
+        }
+    }
+    a.hosts.push(host.clone());
+    let saved = aggregates::save(&svc.db, &a).await?;
+    sync_zones(svc, &[host]).await?;
+    Ok(saved)
+}
+
+async fn remove_host(svc: &Svc, id: &str, host: &str) -> Result<Aggregate> {
+    let host = check_name("host", host)?;
+    let mut a = load(svc, id).await?;
+    if !a.hosts.contains(&host) {
+        return Err(Error::NotFound(format!(
+            "Cannot remove host {host} in aggregate {}",
+            a.id
+        )));
+    }
+    a.hosts.retain(|h| *h != host);
+    let saved = aggregates::save(&svc.db, &a).await?;
+    sync_zones(svc, &[host]).await?;
+    Ok(saved)
+}
+
+/// Merge metadata into the aggregate's; a null value removes its key.
+async fn set_metadata(
+    svc: &Svc,
+    id: &str,
+    metadata: BTreeMap<String, Option<String>>,
+) -> Result<Aggregate> {
+    let mut a = load(svc, id).await?;
+    for (k, v) in metadata {
+        if k.is_empty() || k.chars().count() > 255 {
+            return Err(bad("metadata", &format!("Invalid key {k}.")));
+        }
+        match v {
+            None => {
+                a.metadata.remove(&k);
+            }
+            Some(s) if s.chars().count() <= 255 => {
+                if k == "availability_zone" {
+                    zone_of(Some(Some(&s)))?;
+                }
+                a.metadata.insert(k, s);
+            }
+            Some(s) => {
+                return Err(bad(
+                    "metadata",
+                    &format!("Value: {s}. Must be a string of at most 255 characters or null."),
+                ))
+            }
+        }
+    }
+    let saved = aggregates::save(&svc.db, &a).await?;
+    sync_zones(svc, &saved.hosts).await?;
+    Ok(saved)
 }

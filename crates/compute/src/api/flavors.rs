@@ -1,7 +1,8 @@
 //! `/flavors`: list, detail, show, create and delete (admin), extra specs,
 //! and access to private flavors.
 
-use super::{query_get, require_admin, views, Query, Svc};
+use super::body::{BoolOrString, FloatOrString, IntOrString};
+use super::{query_get, views, Query, Svc};
 use crate::service::flavors::flavor_not_found;
 use crate::store::{self, catalog::Flavor};
 use axum::extract::{Path, State};
@@ -10,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 fn ok(v: Value) -> Response {
     axum::Json(v).into_response()
@@ -85,86 +88,73 @@ pub async fn show(
     Ok(ok(json!({"flavor": views::flavor(&svc, &f)})))
 }
 
-fn int_field(f: &serde_json::Map<String, Value>, k: &str, required: bool, min: i64) -> Result<i64> {
-    match f.get(k) {
-        None if !required => Ok(0),
-        None => Err(Error::BadRequest(format!(
-            "Invalid input for field/attribute flavor. '{k}' is a required property"
-        ))),
-        Some(v) => {
-            let n = v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                .ok_or_else(|| Error::BadRequest(format!("Invalid input for field/attribute {k}. Value: {v}. {v} is not of type 'integer', 'string'")))?;
-            if n < min {
-                return Err(Error::BadRequest(format!("Invalid input for field/attribute {k}. Value: {n}. {n} is less than the minimum of {min}")));
-            }
-            Ok(n)
-        }
-    }
+/// `POST /flavors`.
+#[derive(Deserialize)]
+pub struct CreateFlavorBody {
+    flavor: CreateFlavor,
+}
+
+#[derive(Deserialize)]
+struct CreateFlavor {
+    name: String,
+    /// Chosen (a UUID) when absent.
+    #[serde(default)]
+    id: Option<IntOrString>,
+    ram: IntOrString,
+    vcpus: IntOrString,
+    disk: IntOrString,
+    #[serde(default, rename = "OS-FLV-EXT-DATA:ephemeral")]
+    ephemeral: Option<IntOrString>,
+    #[serde(default)]
+    swap: Option<IntOrString>,
+    #[serde(default)]
+    rxtx_factor: Option<FloatOrString>,
+    #[serde(default, rename = "os-flavor-access:is_public")]
+    is_public: Option<BoolOrString>,
 }
 
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(body): Json<CreateFlavorBody>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-manage:create")?;
-    let f = body
-        .get("flavor")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute flavor. 'flavor' is a required property".into(),
-            )
-        })?;
-    let name = f
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|n| !n.is_empty() && n.len() <= 255)
-        .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute name.".into()))?;
-    let id = match f.get("id") {
-        None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(_) => {
-            return Err(Error::BadRequest(
-                "Invalid input for field/attribute id.".into(),
-            ))
-        }
+    svc.authorize(&ctx, "os_compute_api:os-flavor-manage:create")?;
+    let f = body.flavor;
+    let name = f.name.trim();
+    if name.is_empty() || name.len() > 255 {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute name.".into(),
+        ));
+    }
+    let id = match &f.id {
+        None => uuid::Uuid::new_v4().to_string(),
+        Some(id) => id.text(),
     };
-    let rxtx = match f.get("rxtx_factor") {
+    if id.is_empty() || id.len() > 255 {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute id.".into(),
+        ));
+    }
+    let rxtx = match &f.rxtx_factor {
         None => 1.0,
-        Some(v) => v
-            .as_f64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            .filter(|x| *x > 0.0)
-            .ok_or_else(|| {
-                Error::BadRequest("Invalid input for field/attribute rxtx_factor.".into())
-            })?,
+        Some(v) => v.float().filter(|x| *x > 0.0).ok_or_else(|| {
+            Error::BadRequest("Invalid input for field/attribute rxtx_factor.".into())
+        })?,
     };
-    let is_public = match f.get("os-flavor-access:is_public") {
-        None => true,
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => matches!(
-            s.to_ascii_lowercase().as_str(),
-            "true" | "t" | "1" | "yes" | "on"
-        ),
-        Some(_) => {
-            return Err(Error::BadRequest(
-                "Invalid input for field/attribute os-flavor-access:is_public.".into(),
-            ))
-        }
+    let optional = |v: &Option<IntOrString>, field: &str| match v {
+        None => Ok(0),
+        Some(v) => v.int(field, 0),
     };
     let flavor = Flavor {
         id,
         name: name.to_owned(),
-        ram: int_field(f, "ram", true, 1)?,
-        vcpus: int_field(f, "vcpus", true, 1)?,
-        disk: int_field(f, "disk", true, 0)?,
-        ephemeral: int_field(f, "OS-FLV-EXT-DATA:ephemeral", false, 0)?,
-        swap: int_field(f, "swap", false, 0)?,
+        ram: f.ram.int("ram", 1)?,
+        vcpus: f.vcpus.int("vcpus", 1)?,
+        disk: f.disk.int("disk", 0)?,
+        ephemeral: optional(&f.ephemeral, "OS-FLV-EXT-DATA:ephemeral")?,
+        swap: optional(&f.swap, "swap")?,
         rxtx_factor: rxtx,
-        is_public,
+        is_public: f.is_public.as_ref().is_none_or(BoolOrString::truth),
         disabled: false,
         description: None,
         extra_specs: Default::default(),
@@ -178,7 +168,7 @@ pub async fn delete(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-manage:delete")?;
+    svc.authorize(&ctx, "os_compute_api:os-flavor-manage:delete")?;
     if !store::catalog::delete_flavor(&svc.db, &id).await? {
         return Err(flavor_not_found(&id));
     }
@@ -190,7 +180,7 @@ pub async fn access(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-access")?;
+    svc.authorize(&ctx, "os_compute_api:os-flavor-access")?;
     let f = store::catalog::get_flavor(&svc.db, &id)
         .await?
         .ok_or_else(|| flavor_not_found(&id))?;
@@ -207,52 +197,58 @@ pub async fn access(
     Ok(ok(json!({"flavor_access": list})))
 }
 
-/// `addTenantAccess` / `removeTenantAccess`.
+/// `POST /flavors/{id}/action`: grant or revoke a project's access.
+#[derive(Deserialize)]
+pub enum FlavorAccessAction {
+    #[serde(rename = "addTenantAccess")]
+    Add(TenantArg),
+    #[serde(rename = "removeTenantAccess")]
+    Remove(TenantArg),
+}
+
+#[derive(Deserialize)]
+pub struct TenantArg {
+    tenant: String,
+}
+
 pub async fn action(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(action): Json<FlavorAccessAction>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-access:add_tenant_access")?;
+    let rule = match &action {
+        FlavorAccessAction::Add(_) => "os_compute_api:os-flavor-access:add_tenant_access",
+        FlavorAccessAction::Remove(_) => "os_compute_api:os-flavor-access:remove_tenant_access",
+    };
+    svc.authorize(&ctx, rule)?;
     let f = store::catalog::get_flavor(&svc.db, &id)
         .await?
         .ok_or_else(|| flavor_not_found(&id))?;
-    let tenant = |k: &str| {
-        body[k]["tenant"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                Error::BadRequest(format!(
-                    "Invalid input for field/attribute {k}. 'tenant' is a required property"
-                ))
-            })
-    };
-    if body.get("addTenantAccess").is_some() {
-        let p = tenant("addTenantAccess")?;
-        if f.is_public {
-            return Err(Error::Conflict(
-                "Can not add access to a public flavor.".into(),
-            ));
+    match action {
+        FlavorAccessAction::Add(TenantArg { tenant: p }) => {
+            if f.is_public {
+                return Err(Error::Conflict(
+                    "Can not add access to a public flavor.".into(),
+                ));
+            }
+            if store::catalog::flavor_projects(&svc.db, &id)
+                .await?
+                .contains(&p)
+            {
+                return Err(Error::Conflict(format!(
+                    "Flavor access already exists for flavor {id} and project {p} combination."
+                )));
+            }
+            store::catalog::add_flavor_project(&svc.db, &id, &p).await?;
         }
-        if store::catalog::flavor_projects(&svc.db, &id)
-            .await?
-            .contains(&p)
-        {
-            return Err(Error::Conflict(format!(
-                "Flavor access already exists for flavor {id} and project {p} combination."
-            )));
+        FlavorAccessAction::Remove(TenantArg { tenant: p }) => {
+            if !store::catalog::remove_flavor_project(&svc.db, &id, &p).await? {
+                return Err(Error::NotFound(format!(
+                    "Flavor access not found for {id} / {p} combination."
+                )));
+            }
         }
-        store::catalog::add_flavor_project(&svc.db, &id, &p).await?;
-    } else if body.get("removeTenantAccess").is_some() {
-        let p = tenant("removeTenantAccess")?;
-        if !store::catalog::remove_flavor_project(&svc.db, &id, &p).await? {
-            return Err(Error::NotFound(format!(
-                "Flavor access not found for {id} / {p} combination."
-            )));
-        }
-    } else {
-        return Err(Error::BadRequest("There is no such action".into()));
     }
     let list: Vec<Value> = store::catalog::flavor_projects(&svc.db, &id)
         .await?
@@ -267,34 +263,42 @@ pub async fn specs(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-flavor-extra-specs:index")?;
     let f = svc.visible_flavor(&ctx, &id).await?;
     Ok(ok(json!({"extra_specs": f.extra_specs})))
 }
 
-fn spec_map(body: &Value, key: &str) -> Result<Vec<(String, String)>> {
-    let obj = body.get(key).and_then(Value::as_object).ok_or_else(|| {
-        Error::BadRequest(format!(
-            "Invalid input for field/attribute {key}. '{key}' is a required property"
-        ))
-    })?;
-    obj.iter()
+/// An extra spec's value: Nova's schema takes a string, a number or a boolean.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum SpecValue {
+    Text(String),
+    Number(serde_json::Number),
+    Bool(bool),
+}
+
+/// `POST /flavors/{id}/os-extra_specs`: free-form keys.
+#[derive(Deserialize)]
+pub struct ExtraSpecsBody {
+    extra_specs: BTreeMap<String, SpecValue>,
+}
+
+/// Extra specs as stored (strings), each key and value 1 to 255 characters.
+fn spec_map(specs: BTreeMap<String, SpecValue>) -> Result<Vec<(String, String)>> {
+    specs
+        .into_iter()
         .map(|(k, v)| {
             let s = match v {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                _ => {
-                    return Err(Error::BadRequest(format!(
-                        "Invalid input for field/attribute {k}. Value must be a string."
-                    )))
-                }
+                SpecValue::Text(s) => s,
+                SpecValue::Number(n) => n.to_string(),
+                SpecValue::Bool(b) => b.to_string(),
             };
             if k.is_empty() || k.len() > 255 || s.len() > 255 {
                 return Err(Error::BadRequest(format!(
                     "Invalid input for field/attribute {k}."
                 )));
             }
-            Ok((k.clone(), s))
+            Ok((k, s))
         })
         .collect()
 }
@@ -303,13 +307,13 @@ pub async fn specs_merge(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<ExtraSpecsBody>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-extra-specs:create")?;
+    svc.authorize(&ctx, "os_compute_api:os-flavor-extra-specs:create")?;
     let mut f = store::catalog::get_flavor(&svc.db, &id)
         .await?
         .ok_or_else(|| flavor_not_found(&id))?;
-    f.extra_specs.extend(spec_map(&body, "extra_specs")?);
+    f.extra_specs.extend(spec_map(body.extra_specs)?);
     store::catalog::set_extra_specs(&svc.db, &id, &f.extra_specs).await?;
     Ok(ok(json!({"extra_specs": f.extra_specs})))
 }
@@ -319,6 +323,7 @@ pub async fn spec_show(
     Authenticated(ctx): Authenticated,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-flavor-extra-specs:show")?;
     let f = svc.visible_flavor(&ctx, &id).await?;
     let v = f.extra_specs.get(&key).ok_or_else(|| {
         Error::NotFound(format!("Flavor {id} has no extra specs with key {key}."))
@@ -330,14 +335,14 @@ pub async fn spec_set(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, key)): Path<(String, String)>,
-    Json(body): Json<Value>,
+    // `{"<key>": value}`: the key is the one of the path.
+    Json(body): Json<BTreeMap<String, SpecValue>>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-extra-specs:update")?;
+    svc.authorize(&ctx, "os_compute_api:os-flavor-extra-specs:update")?;
     let mut f = store::catalog::get_flavor(&svc.db, &id)
         .await?
         .ok_or_else(|| flavor_not_found(&id))?;
-    let wrapped = json!({ "spec": body });
-    let pairs = spec_map(&wrapped, "spec")?;
+    let pairs = spec_map(body)?;
     if pairs.len() != 1 {
         return Err(Error::BadRequest(
             "Request body contains too many items.".into(),
@@ -356,7 +361,7 @@ pub async fn spec_delete(
     Authenticated(ctx): Authenticated,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-flavor-extra-specs:delete")?;
+    svc.authorize(&ctx, "os_compute_api:os-flavor-extra-specs:delete")?;
     let mut f = store::catalog::get_flavor(&svc.db, &id)
         .await?
         .ok_or_else(|| flavor_not_found(&id))?;

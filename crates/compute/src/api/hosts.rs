@@ -2,7 +2,7 @@
 //! actions answer 501 as Nova does for drivers without them),
 //! `os-migrations` and `os-instance_usage_audit_log`, all admin only.
 
-use super::{query_get, require_admin, Query, Svc};
+use super::{query_get, Query, Svc};
 use crate::scheduler::COMPUTE_BINARY;
 use crate::store::{self, migrations::MigrationRow};
 use axum::extract::{Path, State};
@@ -11,6 +11,7 @@ use chrono::{Datelike, NaiveDateTime, Utc};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -48,7 +49,7 @@ pub async fn list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hosts:list")?;
+    svc.authorize(&ctx, "os_compute_api:os-hosts:list")?;
     let zone = query_get(&q.0, "zone").filter(|z| !z.is_empty());
     let hosts: Vec<Value> = host_list(&svc)
         .await?
@@ -69,7 +70,7 @@ pub async fn show(
     Authenticated(ctx): Authenticated,
     Path(host): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hosts:show")?;
+    svc.authorize(&ctx, "os_compute_api:os-hosts:show")?;
     compute_host(&svc, &host).await?;
     let node = store::hosts::get_node(&svc.db, &host)
         .await?
@@ -101,40 +102,37 @@ pub async fn show(
     Ok(ok(json!({ "host": out })))
 }
 
+/// `PUT /os-hosts/{host}`: `enable` or `disable` each.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostUpdateBody {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    maintenance_mode: Option<String>,
+}
+
 /// `PUT /os-hosts/{host}` with `status` and/or `maintenance_mode`
 /// (`enable`/`disable`).
 pub async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(host): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<HostUpdateBody>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-hosts:update")?;
-    let obj = body
-        .as_object()
-        .ok_or_else(|| Error::BadRequest("The request body is invalid.".into()))?;
-    if let Some(k) = obj
-        .keys()
-        .find(|k| *k != "status" && *k != "maintenance_mode")
-    {
-        return Err(Error::BadRequest(format!(
-            "Invalid input for field/attribute request body. Additional properties are not allowed ('{k}' was unexpected)"
-        )));
-    }
-    let pick = |key: &str| -> Result<Option<bool>> {
-        match obj.get(key) {
+    svc.authorize(&ctx, "os_compute_api:os-hosts:update")?;
+    let pick = |key: &str, v: &Option<String>| -> Result<Option<bool>> {
+        match v.as_deref().map(str::to_ascii_lowercase).as_deref() {
             None => Ok(None),
-            Some(v) => match v.as_str().map(str::to_ascii_lowercase).as_deref() {
-                Some("enable") => Ok(Some(true)),
-                Some("disable") => Ok(Some(false)),
-                _ => Err(Error::BadRequest(format!(
-                    "Invalid input for field/attribute {key}. Value: {v}. {v} is not one of ['enable', 'disable']"
-                ))),
-            },
+            Some("enable") => Ok(Some(true)),
+            Some("disable") => Ok(Some(false)),
+            Some(other) => Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute {key}. Value: {other}. '{other}' is not one of ['enable', 'disable']"
+            ))),
         }
     };
-    let status = pick("status")?;
-    let maintenance = pick("maintenance_mode")?;
+    let status = pick("status", &body.status)?;
+    let maintenance = pick("maintenance_mode", &body.maintenance_mode)?;
     if status.is_none() && maintenance.is_none() {
         return Err(Error::BadRequest(
             "'status' or 'maintenance_mode' needed for host update".into(),
@@ -161,10 +159,14 @@ pub async fn power(
     Authenticated(ctx): Authenticated,
     Path((host, action)): Path<(String, String)>,
 ) -> Result<Response> {
-    if !["startup", "shutdown", "reboot"].contains(&action.as_str()) {
-        return Err(Error::NotFound("The resource could not be found.".into()));
-    }
-    require_admin(&ctx, &format!("os_compute_api:os-hosts:{action}"))?;
+    // Nova's rule for `startup` is named `start`.
+    let rule = match action.as_str() {
+        "startup" => "os_compute_api:os-hosts:start",
+        "shutdown" => "os_compute_api:os-hosts:shutdown",
+        "reboot" => "os_compute_api:os-hosts:reboot",
+        _ => return Err(Error::NotFound("The resource could not be found.".into())),
+    };
+    svc.authorize(&ctx, rule)?;
     compute_host(&svc, &host).await?;
     Err(Error::NotImplemented(
         "Virt driver does not implement host power management.".into(),
@@ -190,7 +192,7 @@ pub async fn migrations(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-migrations:index")?;
+    svc.authorize(&ctx, "os_compute_api:os-migrations:index")?;
     let host = query_get(&q.0, "host");
     let status = query_get(&q.0, "status");
     let instance = query_get(&q.0, "instance_uuid");
@@ -251,7 +253,7 @@ pub async fn audit_logs(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-instance-usage-audit-log:list")?;
+    svc.authorize(&ctx, "os_compute_api:os-instance-usage-audit-log:list")?;
     let now = Utc::now().naive_utc();
     Ok(ok(
         json!({"instance_usage_audit_logs": audit_log(&svc, now).await?}),
@@ -263,7 +265,7 @@ pub async fn audit_log_show(
     Authenticated(ctx): Authenticated,
     Path(before): Path<String>,
 ) -> Result<Response> {
-    require_admin(&ctx, "os_compute_api:os-instance-usage-audit-log:show")?;
+    svc.authorize(&ctx, "os_compute_api:os-instance-usage-audit-log:show")?;
     let t = NaiveDateTime::parse_from_str(&before, "%Y-%m-%d %H:%M:%S%.f")
         .or_else(|_| NaiveDateTime::parse_from_str(&before, "%Y-%m-%d %H:%M:%S"))
         .map_err(|_| Error::BadRequest(format!("Invalid timestamp for date {before}")))?;

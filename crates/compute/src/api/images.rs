@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 /// Glance's own attributes; everything else is the image's metadata.
@@ -314,15 +315,17 @@ async fn patch(
     }
 }
 
-fn meta_body(body: &Value, key: &str) -> Result<Map<String, Value>> {
-    body.get(key)
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or_else(|| {
-            Error::BadRequest(format!(
-                "Invalid input for field/attribute {key}. '{key}' is a required property"
-            ))
-        })
+/// `POST` / `PUT /images/{id}/metadata`. Free-form: keys and values go
+/// to the image service as given, which judges them.
+#[derive(Deserialize)]
+pub struct ImageMetadataBody {
+    metadata: Map<String, Value>,
+}
+
+/// `PUT /images/{id}/metadata/{key}`: one free-form item.
+#[derive(Deserialize)]
+pub struct ImageMetaItemBody {
+    meta: Map<String, Value>,
 }
 
 pub async fn metadata_list(
@@ -338,10 +341,10 @@ pub async fn metadata_merge(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<ImageMetadataBody>,
 ) -> Result<Response> {
     let img = get_image(&svc, &ctx, &id).await?;
-    let set = meta_body(&body, "metadata")?;
+    let set = body.metadata;
     let img = patch(&svc, &ctx, &id, &img, &set, &[]).await?;
     Ok(axum::Json(json!({"metadata": metadata(&img)})).into_response())
 }
@@ -350,10 +353,10 @@ pub async fn metadata_replace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<ImageMetadataBody>,
 ) -> Result<Response> {
     let img = get_image(&svc, &ctx, &id).await?;
-    let set = meta_body(&body, "metadata")?;
+    let set = body.metadata;
     let remove: Vec<String> = metadata(&img)
         .keys()
         .filter(|k| !set.contains_key(*k))
@@ -380,10 +383,10 @@ pub async fn metadata_set(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, key)): Path<(String, String)>,
-    Json(body): Json<Value>,
+    Json(body): Json<ImageMetaItemBody>,
 ) -> Result<Response> {
     let img = get_image(&svc, &ctx, &id).await?;
-    let set = meta_body(&body, "meta")?;
+    let set = body.meta;
     if set.len() != 1 || !set.contains_key(&key) {
         return Err(Error::BadRequest("Request body and URI mismatch".into()));
     }

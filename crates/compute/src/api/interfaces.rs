@@ -82,7 +82,9 @@ pub async fn list(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-attach-interfaces:list")
+        .await?;
     Ok(ok(
         json!({"interfaceAttachments": svc.interfaces(&i).await?}),
     ))
@@ -93,7 +95,9 @@ pub async fn show(
     Authenticated(ctx): Authenticated,
     Path((id, port)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-attach-interfaces:show")
+        .await?;
     Ok(ok(
         json!({"interfaceAttachment": svc.interface(&i, &port).await?}),
     ))
@@ -109,7 +113,9 @@ pub async fn attach(
         .interface_attachment
         .unwrap_or_default()
         .into_request()?;
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-attach-interfaces:create")
+        .await?;
     let view = svc.attach_interface(&ctx, &i, req).await?;
     Ok(ok(json!({ "interfaceAttachment": view })))
 }
@@ -119,7 +125,9 @@ pub async fn detach(
     Authenticated(ctx): Authenticated,
     Path((id, port)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-attach-interfaces:delete")
+        .await?;
     svc.detach_interface(&ctx, &i, &port).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }

@@ -9,16 +9,22 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-fn owner(ctx: &AuthContext, q: &[(String, String)]) -> Result<String> {
-    match query_get(q, "user_id") {
-        Some(u) if u != ctx.user_id => {
-            super::require_admin(ctx, "os_compute_api:os-keypairs:index")?;
-            Ok(u.to_owned())
-        }
-        _ => Ok(ctx.user_id.clone()),
-    }
+/// The user whose key pairs a request is about (the caller unless
+/// `?user_id=` names another), once `os_compute_api:os-keypairs:<op>`
+/// allows the caller on that user.
+fn authorized_owner(
+    svc: &Svc,
+    ctx: &AuthContext,
+    q: &[(String, String)],
+    op: &str,
+) -> Result<String> {
+    let user = query_get(q, "user_id").unwrap_or(&ctx.user_id).to_owned();
+    let rule = format!("os_compute_api:os-keypairs:{op}");
+    crate::policy::authorize(&svc.policy, ctx, &rule, &json!({"user_id": user}))?;
+    Ok(user)
 }
 
 fn not_found(name: &str) -> Error {
@@ -30,7 +36,7 @@ pub async fn list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    let user = owner(&ctx, &q.0)?;
+    let user = authorized_owner(&svc, &ctx, &q.0, "index")?;
     let list: Vec<Value> = store::catalog::list_keypairs(&svc.db, &user)
         .await?
         .into_iter()
@@ -39,43 +45,32 @@ pub async fn list(
     Ok(axum::Json(json!({"keypairs": list})).into_response())
 }
 
+/// `POST /os-keypairs`.
+#[derive(Deserialize)]
+pub struct CreateKeypairBody {
+    keypair: CreateKeypair,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKeypair {
+    name: String,
+    /// Imported when given; generated otherwise.
+    #[serde(default)]
+    public_key: Option<String>,
+    #[serde(default, rename = "type")]
+    key_type: Option<String>,
+}
+
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(body): Json<CreateKeypairBody>,
 ) -> Result<Response> {
-    let k = body
-        .get("keypair")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute keypair. 'keypair' is a required property"
-                    .into(),
-            )
-        })?;
-    if let Some(extra) = k
-        .keys()
-        .find(|x| !["name", "public_key", "type"].contains(&x.as_str()))
-    {
-        return Err(Error::BadRequest(format!(
-            "Invalid input for field/attribute keypair. Additional properties are not allowed ('{extra}' was unexpected)"
-        )));
-    }
-    let name = k.get("name").and_then(Value::as_str).ok_or_else(|| {
-        Error::BadRequest(
-            "Invalid input for field/attribute keypair. 'name' is a required property".into(),
-        )
-    })?;
-    let public_key = match k.get("public_key") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(p)) => Some(p.as_str()),
-        Some(_) => {
-            return Err(Error::BadRequest(
-                "Invalid input for field/attribute public_key.".into(),
-            ))
-        }
-    };
-    let key_type = k.get("type").and_then(Value::as_str).unwrap_or("ssh");
+    authorized_owner(&svc, &ctx, &[], "create")?;
+    let k = body.keypair;
+    let (name, public_key) = (k.name.as_str(), k.public_key.as_deref());
+    let key_type = k.key_type.as_deref().unwrap_or("ssh");
     let project = ctx.project_id.clone().unwrap_or_default();
     let (kp, private) = svc
         .create_keypair(&ctx.user_id, &project, name, public_key, key_type)
@@ -93,7 +88,7 @@ pub async fn show(
     Path(name): Path<String>,
     q: Query,
 ) -> Result<Response> {
-    let user = owner(&ctx, &q.0)?;
+    let user = authorized_owner(&svc, &ctx, &q.0, "show")?;
     let k = store::catalog::get_keypair(&svc.db, &user, &name)
         .await?
         .ok_or_else(|| not_found(&name))?;
@@ -111,7 +106,7 @@ pub async fn delete(
     Path(name): Path<String>,
     q: Query,
 ) -> Result<Response> {
-    let user = owner(&ctx, &q.0)?;
+    let user = authorized_owner(&svc, &ctx, &q.0, "delete")?;
     if !store::catalog::delete_keypair(&svc.db, &user, &name).await? {
         return Err(not_found(&name));
     }

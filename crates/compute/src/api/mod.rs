@@ -4,13 +4,14 @@
 
 mod admin;
 mod aggregates;
+pub(crate) mod body;
+mod filters;
 mod flavors;
 mod hosts;
 mod images;
 mod interfaces;
 mod keypairs;
 mod nova_net;
-mod regex;
 mod security_groups;
 mod server_groups;
 mod servers;
@@ -23,9 +24,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
-use ferrostack_core::auth::{auth_layer, AuthContext, SharedValidator};
+use ferrostack_core::auth::{auth_layer, SharedValidator};
 use ferrostack_core::http::{not_found_fallback, service_layer, ServiceLayer};
-use ferrostack_core::{Error, ErrorStyle, Result};
+use ferrostack_core::{Error, ErrorStyle};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -407,17 +408,6 @@ async fn version(State(svc): State<Svc>) -> Response {
     v["media-types"] = json!([{"base": "application/json",
         "type": "application/vnd.openstack.compute+json;version=2.1"}]);
     axum::Json(json!({ "version": v })).into_response()
-}
-
-/// Nova's admin-only APIs answer 403 with the policy's name.
-fn require_admin(ctx: &AuthContext, rule: &str) -> Result<()> {
-    if ctx.is_admin() {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(format!(
-            "Policy doesn't allow {rule} to be performed."
-        )))
-    }
 }
 
 fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {

@@ -17,6 +17,7 @@ pub async fn floating_ips(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-floating-ips:list")?;
     Ok(ok(json!({"floating_ips": svc.floating_ips(&ctx).await?})))
 }
 
@@ -25,6 +26,7 @@ pub async fn floating_ip_show(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-floating-ips:show")?;
     Ok(ok(
         json!({"floating_ip": svc.floating_ip(&ctx, &id).await?}),
     ))
@@ -37,6 +39,7 @@ pub async fn floating_ip_create(
     Authenticated(ctx): Authenticated,
     body: axum::body::Bytes,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-floating-ips:create")?;
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
@@ -61,14 +64,16 @@ pub async fn floating_ip_delete(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-floating-ips:delete")?;
     svc.release_floating_ip(&ctx, &id).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
 pub async fn floating_ip_pools(
     State(svc): State<Svc>,
-    Authenticated(_ctx): Authenticated,
+    Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-floating-ip-pools")?;
     let pools: Vec<Value> = svc
         .floating_pools()
         .await?
@@ -86,6 +91,7 @@ pub async fn networks(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-networks:list")?;
     let list: Vec<Value> = svc
         .nova_networks(&ctx)
         .await?
@@ -100,6 +106,7 @@ pub async fn network_show(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-networks:show")?;
     let n = svc
         .nova_networks(&ctx)
         .await?

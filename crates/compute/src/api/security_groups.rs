@@ -3,6 +3,7 @@
 //! made with the caller's token so Neutron's ownership rules apply, with
 //! Nova's validation and shapes (ingress rules only).
 
+use super::body::IntOrString;
 use super::{query_get, Query, Svc};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 async fn neutron(
@@ -111,7 +113,8 @@ pub async fn list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    let all = ctx.is_admin() && query_get(&q.0, "all_tenants").is_some();
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:get")?;
+    let all = svc.is_admin(&ctx) && query_get(&q.0, "all_tenants").is_some();
     let project = ctx.project_id.clone().unwrap_or_default();
     let groups = all_groups(&svc, &ctx, if all { None } else { Some(&project) }).await?;
     let list: Vec<Value> = groups.iter().map(|g| group_view(g, &groups)).collect();
@@ -123,41 +126,51 @@ pub async fn show(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:show")?;
     let g = get_group(&svc, &ctx, &id).await?;
     let groups = all_groups(&svc, &ctx, None).await?;
     Ok(axum::Json(json!({"security_group": group_view(&g, &groups)})).into_response())
 }
 
-fn name_and_description(body: &Value) -> Result<(String, String)> {
-    let sg = body.get("security_group").and_then(Value::as_object).ok_or_else(|| {
-        Error::BadRequest("Invalid input for field/attribute security_group. 'security_group' is a required property".into())
-    })?;
-    let field = |k: &str| -> Result<String> {
-        match sg.get(k) {
-            Some(Value::String(s)) if s.len() <= 255 => Ok(s.clone()),
-            Some(_) => Err(Error::BadRequest(format!(
-                "Security group {k} must be a string of at most 255 characters."
-            ))),
-            None => Err(Error::BadRequest(format!(
-                "Security group {k} is a required property."
-            ))),
+/// `POST /os-security-groups` and `PUT /os-security-groups/{id}`.
+#[derive(Deserialize)]
+pub struct SecurityGroupBody {
+    security_group: SecurityGroupFields,
+}
+
+#[derive(Deserialize)]
+struct SecurityGroupFields {
+    name: String,
+    description: String,
+}
+
+impl SecurityGroupBody {
+    /// The name (not blank) and description, each at most 255 characters.
+    fn checked(self) -> Result<(String, String)> {
+        let SecurityGroupFields { name, description } = self.security_group;
+        for (k, v) in [("name", &name), ("description", &description)] {
+            if v.len() > 255 {
+                return Err(Error::BadRequest(format!(
+                    "Security group {k} must be a string of at most 255 characters."
+                )));
+            }
         }
-    };
-    let name = field("name")?;
-    if name.trim().is_empty() {
-        return Err(Error::BadRequest(
-            "Security group name should not be empty.".into(),
-        ));
+        if name.trim().is_empty() {
+            return Err(Error::BadRequest(
+                "Security group name should not be empty.".into(),
+            ));
+        }
+        Ok((name, description))
     }
-    Ok((name, field("description")?))
 }
 
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(body): Json<SecurityGroupBody>,
 ) -> Result<Response> {
-    let (name, description) = name_and_description(&body)?;
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:create")?;
+    let (name, description) = body.checked()?;
     if name == "default" {
         return Err(Error::BadRequest(
             "Security group name 'default' is reserved.".into(),
@@ -185,9 +198,10 @@ pub async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<SecurityGroupBody>,
 ) -> Result<Response> {
-    let (name, description) = name_and_description(&body)?;
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:update")?;
+    let (name, description) = body.checked()?;
     get_group(&svc, &ctx, &id).await?;
     match neutron(
         &svc,
@@ -212,6 +226,7 @@ pub async fn delete(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:delete")?;
     let g = get_group(&svc, &ctx, &id).await?;
     if g["name"] == "default" {
         return Err(Error::BadRequest(
@@ -233,15 +248,37 @@ pub async fn delete(
     }
 }
 
-fn port(v: Option<&Value>, field: &str) -> Result<Option<i64>> {
+fn port(v: Option<&IntOrString>, field: &str) -> Result<Option<i64>> {
     match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        None => Ok(None),
+        Some(IntOrString::Int(n)) => Ok(Some(*n)),
+        Some(IntOrString::Text(s)) => s
+            .trim()
+            .parse()
             .map(Some)
-            .ok_or_else(|| Error::BadRequest(format!("Invalid {field}: {v}."))),
+            .map_err(|_| Error::BadRequest(format!("Invalid {field}: {s}."))),
     }
+}
+
+/// `POST /os-security-group-rules`.
+#[derive(Deserialize)]
+pub struct CreateRuleBody {
+    security_group_rule: CreateRule,
+}
+
+#[derive(Deserialize)]
+struct CreateRule {
+    parent_group_id: Option<IntOrString>,
+    #[serde(default)]
+    ip_protocol: Option<String>,
+    #[serde(default)]
+    from_port: Option<IntOrString>,
+    #[serde(default)]
+    to_port: Option<IntOrString>,
+    #[serde(default)]
+    group_id: Option<IntOrString>,
+    #[serde(default)]
+    cidr: Option<String>,
 }
 
 /// Check a CIDR (`10.2.3.124/24` is accepted, shown as given); returns its network.
@@ -275,28 +312,24 @@ fn normalize_cidr(cidr: &str) -> Result<String> {
 pub async fn rule_create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(body): Json<CreateRuleBody>,
 ) -> Result<Response> {
-    let r = body.get("security_group_rule").and_then(Value::as_object).ok_or_else(|| {
-        Error::BadRequest("Invalid input for field/attribute security_group_rule. 'security_group_rule' is a required property".into())
-    })?;
-    let parent = match r.get("parent_group_id") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => return Err(Error::BadRequest("Missing parent_group_id.".into())),
-    };
-    let protocol = r
-        .get("ip_protocol")
-        .and_then(Value::as_str)
-        .map(str::to_ascii_lowercase);
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:rule:create")?;
+    let r = body.security_group_rule;
+    let parent = r
+        .parent_group_id
+        .as_ref()
+        .map(IntOrString::text)
+        .ok_or_else(|| Error::BadRequest("Missing parent_group_id.".into()))?;
+    let protocol = r.ip_protocol.as_deref().map(str::to_ascii_lowercase);
     if let Some(p) = &protocol {
         if !["tcp", "udp", "icmp"].contains(&p.as_str()) {
             return Err(Error::BadRequest(format!("Invalid IP protocol {p}.")));
         }
     }
     let (from, to) = (
-        port(r.get("from_port"), "from_port")?,
-        port(r.get("to_port"), "to_port")?,
+        port(r.from_port.as_ref(), "from_port")?,
+        port(r.to_port.as_ref(), "to_port")?,
     );
     let (min, max) = match protocol.as_deref() {
         Some("icmp") => {
@@ -329,17 +362,13 @@ pub async fn rule_create(
     get_group(&svc, &ctx, &parent).await?;
     let mut nr = json!({"security_group_id": parent, "direction": "ingress", "ethertype": "IPv4",
         "protocol": protocol, "port_range_min": min, "port_range_max": max});
-    match r.get("group_id").and_then(|g| {
-        g.as_str()
-            .map(str::to_owned)
-            .or_else(|| g.as_i64().map(|n| n.to_string()))
-    }) {
+    match r.group_id.as_ref().map(IntOrString::text) {
         Some(g) => {
             get_group(&svc, &ctx, &g).await?;
             nr["remote_group_id"] = json!(g);
         }
         None => {
-            let cidr = r.get("cidr").and_then(Value::as_str).unwrap_or("0.0.0.0/0");
+            let cidr = r.cidr.as_deref().unwrap_or("0.0.0.0/0");
             normalize_cidr(cidr)?;
             nr["remote_ip_prefix"] = json!(cidr);
         }
@@ -373,6 +402,7 @@ pub async fn rule_delete(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-security-groups:rule:delete")?;
     match neutron(
         &svc,
         &ctx,
@@ -395,7 +425,9 @@ pub async fn of_server(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-security-groups:list")
+        .await?;
     let groups = all_groups(&svc, &ctx, Some(&i.project_id)).await?;
     let list: Vec<Value> = groups
         .iter()

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub const POLICIES: &[&str] = &[
@@ -26,7 +27,7 @@ fn view(g: &ServerGroup) -> Value {
 pub async fn visible(svc: &Svc, ctx: &AuthContext, id: &str) -> Result<ServerGroup> {
     server_groups::get(&svc.db, id)
         .await?
-        .filter(|g| ctx.is_admin() || ctx.project_id.as_deref() == Some(&g.project_id))
+        .filter(|g| svc.is_admin(ctx) || ctx.project_id.as_deref() == Some(&g.project_id))
         .ok_or_else(|| Error::NotFound(format!("Instance group {id} could not be found.")))
 }
 
@@ -35,7 +36,8 @@ pub async fn list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    let all = ctx.is_admin()
+    svc.authorize(&ctx, "os_compute_api:os-server-groups:index")?;
+    let all = svc.allows(&ctx, "os_compute_api:os-server-groups:index:all_projects")
         && query_get(&q.0, "all_projects")
             .is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no"));
     let project = if all { None } else { ctx.project_id.clone() };
@@ -56,36 +58,43 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let g = visible(&svc, &ctx, &id).await?;
+    svc.authorize_project(&ctx, "os_compute_api:os-server-groups:show", &g.project_id)?;
     Ok(axum::Json(json!({"server_group": view(&g)})).into_response())
+}
+
+/// `POST /os-server-groups`.
+#[derive(Deserialize)]
+pub struct CreateServerGroupBody {
+    server_group: CreateServerGroup,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateServerGroup {
+    name: String,
+    /// Exactly one of [`POLICIES`] (the v2.1 list form).
+    policies: Vec<String>,
 }
 
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(body): Json<CreateServerGroupBody>,
 ) -> Result<Response> {
-    let sg = body.get("server_group").and_then(Value::as_object)
-        .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute server_group. 'server_group' is a required property".into()))?;
-    let name = sg
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.trim().is_empty() && n.len() <= 255)
-        .ok_or_else(|| Error::BadRequest("Invalid input for field/attribute name.".into()))?;
-    let policies = sg
-        .get("policies")
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute server_group. 'policies' is a required property"
-                    .into(),
-            )
-        })?;
+    svc.authorize(&ctx, "os_compute_api:os-server-groups:create")?;
+    let CreateServerGroup { name, policies } = body.server_group;
+    if name.trim().is_empty() || name.len() > 255 {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute name.".into(),
+        ));
+    }
     let policy = match policies.as_slice() {
-        [p] if p.as_str().is_some_and(|p| POLICIES.contains(&p)) => p.as_str().unwrap_or_default().to_owned(),
-        _ => return Err(Error::BadRequest(format!(
-            "Invalid input for field/attribute policies. Value: {}. It must be one of {POLICIES:?}.",
-            Value::Array(policies.clone())
-        ))),
+        [p] if POLICIES.contains(&p.as_str()) => p.clone(),
+        _ => {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute policies. Value: {policies:?}. It must be one of {POLICIES:?}."
+            )))
+        }
     };
     let project = ctx.project_id.clone().unwrap_or_default();
     let limit = svc.quotas(&project).await?["server_groups"];
@@ -97,7 +106,7 @@ pub async fn create(
     }
     let g = ServerGroup {
         id: uuid::Uuid::new_v4().to_string(),
-        name: name.to_owned(),
+        name,
         project_id: project,
         user_id: ctx.user_id.clone(),
         policy,
@@ -112,7 +121,12 @@ pub async fn delete(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    visible(&svc, &ctx, &id).await?;
+    let g = visible(&svc, &ctx, &id).await?;
+    svc.authorize_project(
+        &ctx,
+        "os_compute_api:os-server-groups:delete",
+        &g.project_id,
+    )?;
     server_groups::delete(&svc.db, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

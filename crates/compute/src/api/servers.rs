@@ -1,8 +1,10 @@
 //! `/servers`: create, list (filters, pagination), show, update, delete,
 //! actions, addresses, metadata, tags and instance actions.
 
+use super::filters::PatternFilter;
 use super::{base_url, query_get, views, Query, Svc};
-use crate::service::servers::{ActionResult, ServerAction};
+use crate::service::servers::boot_request::CreateServerBody;
+use crate::service::servers::{normalized_access_ip, ActionResult, ServerAction};
 use crate::store::{self, instances::Instance};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -10,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -20,9 +23,10 @@ fn ok(v: Value) -> Response {
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    Json(body): Json<Value>,
+    Json(body): Json<CreateServerBody>,
 ) -> Result<Response> {
-    let made = svc.create_servers(&ctx, &body).await?;
+    svc.authorize(&ctx, "os_compute_api:servers:create")?;
+    let made = svc.create_servers(&ctx, body).await?;
     if made.return_reservation_id {
         return Ok((
             StatusCode::ACCEPTED,
@@ -48,19 +52,27 @@ pub async fn create(
         .into_response())
 }
 
+/// The servers a list shows; `view` is `index` or `detail` (the rules'
+/// names). Other projects' servers need `get_all_tenants`, the admin
+/// filters (`deleted`, `host`) `allow_all_filters`.
 async fn filtered(
     svc: &Svc,
     ctx: &AuthContext,
+    view: &str,
     q: &[(String, String)],
 ) -> Result<(Vec<Instance>, bool)> {
-    let all_tenants = ctx.is_admin()
-        && query_get(q, "all_tenants").is_some_and(|v| {
-            v.is_empty()
-                || !matches!(
-                    v.to_ascii_lowercase().as_str(),
-                    "0" | "false" | "f" | "off" | "no"
-                )
-        });
+    svc.authorize(ctx, &format!("os_compute_api:servers:{view}"))?;
+    let all_filters = svc.allows(ctx, "os_compute_api:servers:allow_all_filters");
+    let all_tenants = svc.allows(
+        ctx,
+        &format!("os_compute_api:servers:{view}:get_all_tenants"),
+    ) && query_get(q, "all_tenants").is_some_and(|v| {
+        v.is_empty()
+            || !matches!(
+                v.to_ascii_lowercase().as_str(),
+                "0" | "false" | "f" | "off" | "no"
+            )
+    });
     let project = if all_tenants {
         query_get(q, "project_id")
             .or_else(|| query_get(q, "tenant_id"))
@@ -68,7 +80,7 @@ async fn filtered(
     } else {
         Some(ctx.project_id.clone().unwrap_or_default())
     };
-    let deleted = ctx.is_admin()
+    let deleted = all_filters
         && query_get(q, "deleted").is_some_and(|v| v == "true" || v == "True" || v == "1");
     let mut items = store::instances::list(&svc.db, project.as_deref(), deleted).await?;
     let since = query_get(q, "changes-since").map(|s| {
@@ -78,6 +90,9 @@ async fn filtered(
         // changes-since also shows what was deleted since then.
         items.extend(store::instances::list(&svc.db, project.as_deref(), true).await?);
     }
+    let name_filter = query_get(q, "name").map(PatternFilter::new);
+    let ip_filter = query_get(q, "ip").map(PatternFilter::new);
+    let ip6_filter = query_get(q, "ip6").map(PatternFilter::new);
     items.retain(|i| {
         let st = crate::states::status(i.vm_state, i.task_state);
         if let Some(s) = query_get(q, "status") {
@@ -85,8 +100,8 @@ async fn filtered(
                 return false;
             }
         }
-        if let Some(n) = query_get(q, "name") {
-            if !super::regex::search(n, &i.name) {
+        if let Some(f) = &name_filter {
+            if !f.search(&i.name) {
                 return false;
             }
         }
@@ -101,7 +116,7 @@ async fn filtered(
             }
         }
         if let Some(h) = query_get(q, "host") {
-            if ctx.is_admin() && i.host.as_deref() != Some(h) {
+            if all_filters && i.host.as_deref() != Some(h) {
                 return false;
             }
         }
@@ -110,14 +125,10 @@ async fn filtered(
                 return false;
             }
         }
-        if let Some(ip) = query_get(q, "ip") {
-            if !i
-                .network_info
-                .iter()
-                .any(|v| v.ips.iter().any(|(a, _)| a.starts_with(ip)))
-            {
-                return false;
-            }
+        if (ip_filter.is_some() || ip6_filter.is_some())
+            && !has_matching_fixed_ip(i, ip_filter.as_ref(), ip6_filter.as_ref())
+        {
+            return false;
         }
         if let Some(az) = query_get(q, "availability_zone") {
             if i.availability_zone != az {
@@ -147,6 +158,22 @@ async fn filtered(
     Ok((page, more && limit.is_some()))
 }
 
+/// Nova's `ip` / `ip6` filters: some fixed address of the version matches
+/// (Python's `re.match`) its pattern.
+fn has_matching_fixed_ip(
+    i: &Instance,
+    ip: Option<&PatternFilter>,
+    ip6: Option<&PatternFilter>,
+) -> bool {
+    i.network_info
+        .iter()
+        .flat_map(|v| v.ips.iter())
+        .any(|(a, version)| {
+            let filter = if *version == 6 { ip6 } else { ip };
+            filter.is_some_and(|f| f.match_start(a))
+        })
+}
+
 fn next_link(
     svc: &Svc,
     path: &str,
@@ -171,7 +198,7 @@ pub async fn list(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    let (items, more) = filtered(&svc, &ctx, &q.0).await?;
+    let (items, more) = filtered(&svc, &ctx, "index", &q.0).await?;
     let mut body =
         json!({"servers": items.iter().map(|i| views::server_brief(&svc, i)).collect::<Vec<_>>()});
     if let Some(l) = next_link(&svc, "servers", &q.0, items.last(), more) {
@@ -185,7 +212,7 @@ pub async fn detail(
     Authenticated(ctx): Authenticated,
     q: Query,
 ) -> Result<Response> {
-    let (items, more) = filtered(&svc, &ctx, &q.0).await?;
+    let (items, more) = filtered(&svc, &ctx, "detail", &q.0).await?;
     let mut body =
         json!({"servers": items.iter().map(|i| views::server(&svc, &ctx, i)).collect::<Vec<_>>()});
     if let Some(l) = next_link(&svc, "servers/detail", &q.0, items.last(), more) {
@@ -199,43 +226,58 @@ pub async fn show(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:servers:show")
+        .await?;
     Ok(ok(json!({"server": views::server(&svc, &ctx, &i)})))
+}
+
+/// `PUT /servers/{id}`.
+#[derive(Deserialize)]
+pub struct UpdateServerBody {
+    server: UpdateServer,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateServer {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "accessIPv4")]
+    access_ip_v4: Option<String>,
+    #[serde(default, rename = "accessIPv6")]
+    access_ip_v6: Option<String>,
+    /// Accepted and ignored: every disk here is `MANUAL`.
+    #[serde(default, rename = "OS-DCF:diskConfig")]
+    _disk_config: Option<String>,
 }
 
 pub async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<UpdateServerBody>,
 ) -> Result<Response> {
-    svc.visible_instance(&ctx, &id).await?;
-    let s = body
-        .get("server")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute server. 'server' is a required property".into(),
-            )
-        })?;
-    for k in s.keys() {
-        if !["name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"].contains(&k.as_str()) {
-            return Err(Error::BadRequest(format!(
-                "Invalid input for field/attribute server. Additional properties are not allowed ('{k}' was unexpected)"
-            )));
-        }
+    svc.authorized_instance(&ctx, &id, "os_compute_api:servers:update")
+        .await?;
+    let s = body.server;
+    if s.name
+        .as_ref()
+        .is_some_and(|n| n.trim().is_empty() || n.len() > 255)
+    {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute name.".into(),
+        ));
     }
-    let name = match s.get("name") {
-        Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 255 => Some(n.clone()),
-        Some(_) => {
-            return Err(Error::BadRequest(
-                "Invalid input for field/attribute name.".into(),
-            ))
-        }
-        None => None,
-    };
-    let v4 = crate::service::servers::access_ip(s.get("accessIPv4"), "accessIPv4", true)?;
-    let v6 = crate::service::servers::access_ip(s.get("accessIPv6"), "accessIPv6", false)?;
+    let name = s.name;
+    let v4 = s
+        .access_ip_v4
+        .map(|a| normalized_access_ip(&a, "accessIPv4", true))
+        .transpose()?;
+    let v6 = s
+        .access_ip_v6
+        .map(|a| normalized_access_ip(&a, "accessIPv6", false))
+        .transpose()?;
     let i = store::instances::update(&svc.db, &id, |i| {
         if let Some(n) = &name {
             i.name = n.clone();
@@ -265,6 +307,7 @@ pub async fn action(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
+    // Free-form until parsed: `ServerAction::parse` reads the one action key and its arguments.
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let action = ServerAction::parse(&body)?;
@@ -292,7 +335,9 @@ pub async fn ips(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:ips:index")
+        .await?;
     Ok(ok(json!({"addresses": views::addresses(&i, false)})))
 }
 
@@ -301,7 +346,9 @@ pub async fn ips_network(
     Authenticated(ctx): Authenticated,
     Path((id, network)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:ips:show")
+        .await?;
     let all = views::addresses(&i, false);
     let list = all
         .get(&network)
@@ -312,34 +359,38 @@ pub async fn ips_network(
 
 // ----- metadata -----
 
-fn meta_object(body: &Value, key: &str) -> Result<BTreeMap<String, String>> {
-    let obj = body.get(key).and_then(Value::as_object).ok_or_else(|| {
-        Error::BadRequest(format!(
-            "Invalid input for field/attribute {key}. '{key}' is a required property"
-        ))
-    })?;
-    let mut out = BTreeMap::new();
-    for (k, v) in obj {
-        let s = v.as_str().ok_or_else(|| {
-            Error::BadRequest(format!(
-                "Invalid input for field/attribute {k}. Value must be a string."
-            ))
-        })?;
-        if k.is_empty() || k.len() > 255 || s.len() > 255 {
-            return Err(Error::BadRequest("Invalid input for field/attribute metadata. Keys must be 1 to 255 and values at most 255 characters.".into()));
-        }
-        out.insert(k.clone(), s.to_owned());
-    }
-    Ok(out)
+/// `PUT` / `POST /servers/{id}/metadata`: free-form keys, string values.
+#[derive(Deserialize)]
+pub struct MetadataBody {
+    metadata: BTreeMap<String, String>,
 }
 
+/// `PUT /servers/{id}/metadata/{key}`: one item.
+#[derive(Deserialize)]
+pub struct MetaItemBody {
+    meta: BTreeMap<String, String>,
+}
+
+/// Nova's bounds on metadata keys and values.
+fn checked_metadata(m: BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    if m.iter()
+        .any(|(k, v)| k.is_empty() || k.len() > 255 || v.len() > 255)
+    {
+        return Err(Error::BadRequest("Invalid input for field/attribute metadata. Keys must be 1 to 255 and values at most 255 characters.".into()));
+    }
+    Ok(m)
+}
+
+/// Change a server's metadata once `server-metadata:<op>` allows it.
 async fn set_metadata(
     svc: &Svc,
     ctx: &AuthContext,
     id: &str,
+    op: &str,
     change: impl Fn(&mut BTreeMap<String, String>),
 ) -> Result<BTreeMap<String, String>> {
-    let i = svc.visible_instance(ctx, id).await?;
+    let rule = format!("os_compute_api:server-metadata:{op}");
+    let i = svc.authorized_instance(ctx, id, &rule).await?;
     svc.check_lock(ctx, &i)?;
     let limit = svc.quotas(&i.project_id).await?["metadata_items"];
     let mut probe = i.metadata.clone();
@@ -362,7 +413,9 @@ pub async fn metadata_list(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:server-metadata:index")
+        .await?;
     Ok(ok(json!({"metadata": i.metadata})))
 }
 
@@ -370,10 +423,10 @@ pub async fn metadata_replace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<MetadataBody>,
 ) -> Result<Response> {
-    let new = meta_object(&body, "metadata")?;
-    let m = set_metadata(&svc, &ctx, &id, |m| *m = new.clone()).await?;
+    let new = checked_metadata(body.metadata)?;
+    let m = set_metadata(&svc, &ctx, &id, "update_all", |m| *m = new.clone()).await?;
     Ok(ok(json!({"metadata": m})))
 }
 
@@ -381,10 +434,10 @@ pub async fn metadata_merge(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<MetadataBody>,
 ) -> Result<Response> {
-    let new = meta_object(&body, "metadata")?;
-    let m = set_metadata(&svc, &ctx, &id, |m| m.extend(new.clone())).await?;
+    let new = checked_metadata(body.metadata)?;
+    let m = set_metadata(&svc, &ctx, &id, "create", |m| m.extend(new.clone())).await?;
     Ok(ok(json!({"metadata": m})))
 }
 
@@ -393,7 +446,9 @@ pub async fn metadata_show(
     Authenticated(ctx): Authenticated,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:server-metadata:show")
+        .await?;
     let v = i
         .metadata
         .get(&key)
@@ -405,9 +460,9 @@ pub async fn metadata_set(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, key)): Path<(String, String)>,
-    Json(body): Json<Value>,
+    Json(body): Json<MetaItemBody>,
 ) -> Result<Response> {
-    let meta = meta_object(&body, "meta")?;
+    let meta = checked_metadata(body.meta)?;
     if meta.len() != 1 {
         return Err(Error::BadRequest(
             "Request body contains too many items".into(),
@@ -417,7 +472,7 @@ pub async fn metadata_set(
         .get(&key)
         .cloned()
         .ok_or_else(|| Error::BadRequest("Request body and URI mismatch".into()))?;
-    set_metadata(&svc, &ctx, &id, |m| {
+    set_metadata(&svc, &ctx, &id, "update", |m| {
         m.insert(key.clone(), v.clone());
     })
     .await?;
@@ -429,11 +484,13 @@ pub async fn metadata_delete(
     Authenticated(ctx): Authenticated,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:server-metadata:delete")
+        .await?;
     if !i.metadata.contains_key(&key) {
         return Err(Error::NotFound("Metadata item was not found".into()));
     }
-    set_metadata(&svc, &ctx, &id, |m| {
+    set_metadata(&svc, &ctx, &id, "delete", |m| {
         m.remove(&key);
     })
     .await?;
@@ -454,32 +511,27 @@ pub async fn tags_list(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:index")
+        .await?;
     Ok(ok(json!({"tags": i.tags})))
+}
+
+/// `PUT /servers/{id}/tags`.
+#[derive(Deserialize)]
+pub struct TagsBody {
+    tags: Vec<String>,
 }
 
 pub async fn tags_replace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<TagsBody>,
 ) -> Result<Response> {
-    svc.visible_instance(&ctx, &id).await?;
-    let tags: Vec<String> = body
-        .get("tags")
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            Error::BadRequest(
-                "Invalid input for field/attribute tags. 'tags' is a required property".into(),
-            )
-        })?
-        .iter()
-        .map(|t| {
-            t.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| Error::BadRequest("Tags must be strings.".into()))
-        })
-        .collect::<Result<_>>()?;
+    svc.authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:update_all")
+        .await?;
+    let tags = body.tags;
     for t in &tags {
         check_tag(t)?;
     }
@@ -504,7 +556,8 @@ pub async fn tags_clear(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    svc.visible_instance(&ctx, &id).await?;
+    svc.authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:delete_all")
+        .await?;
     store::instances::update(&svc.db, &id, |i| {
         i.tags.clear();
         Ok(())
@@ -518,7 +571,9 @@ pub async fn tag_check(
     Authenticated(ctx): Authenticated,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:show")
+        .await?;
     if !i.tags.contains(&tag) {
         return Err(Error::NotFound(format!("Tag '{tag}' could not be found.")));
     }
@@ -530,7 +585,9 @@ pub async fn tag_add(
     Authenticated(ctx): Authenticated,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:update")
+        .await?;
     check_tag(&tag)?;
     if i.tags.contains(&tag) {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -557,7 +614,9 @@ pub async fn tag_delete(
     Authenticated(ctx): Authenticated,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:delete")
+        .await?;
     if !i.tags.contains(&tag) {
         return Err(Error::NotFound(format!("Tag '{tag}' could not be found.")));
     }
@@ -576,7 +635,9 @@ pub async fn actions(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-instance-actions:list")
+        .await?;
     let list: Vec<Value> = store::instances::actions(&svc.db, &i.id)
         .await?
         .into_iter()
@@ -593,7 +654,9 @@ pub async fn action_show(
     Authenticated(ctx): Authenticated,
     Path((id, req)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-instance-actions:show")
+        .await?;
     let mut a = store::instances::actions(&svc.db, &i.id)
         .await?
         .into_iter()
@@ -605,7 +668,7 @@ pub async fn action_show(
         })?;
     let action_id = a["id"].as_str().unwrap_or_default().to_owned();
     a.as_object_mut().expect("object").remove("id");
-    if ctx.is_admin() {
+    if svc.allows(&ctx, "os_compute_api:os-instance-actions:events") {
         a["events"] = json!(store::instances::action_events(&svc.db, &action_id).await?);
     }
     Ok(ok(json!({"instanceAction": a})))
@@ -622,7 +685,9 @@ pub async fn password(
 ) -> Result<Response> {
     // What the guest posted to the metadata service (encrypted with the
     // user's key by the guest).
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-password:show")
+        .await?;
     Ok(ok(
         json!({"password": i.guest_password.unwrap_or_default()}),
     ))
@@ -633,7 +698,9 @@ pub async fn password_clear(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-password:clear")
+        .await?;
     store::instances::update(&svc.db, &i.id, |x| {
         x.guest_password = None;
         Ok(())
@@ -649,8 +716,9 @@ pub async fn diagnostics(
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    super::require_admin(&ctx, "os_compute_api:os-server-diagnostics")?;
-    let i = svc.visible_instance(&ctx, &id).await?;
+    let i = svc
+        .authorized_instance(&ctx, &id, "os_compute_api:os-server-diagnostics")
+        .await?;
     if i.host.is_none() {
         return Err(Error::Conflict(format!(
             "Cannot 'get_diagnostics' instance {id} while it is in vm_state {}",

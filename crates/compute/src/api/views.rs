@@ -142,7 +142,12 @@ pub fn server(svc: &ComputeService, ctx: &AuthContext, i: &Instance) -> Value {
             v["fault"] = json!({"code": f.code, "message": f.message, "created": f.created});
         }
     }
-    if ctx.is_admin() {
+    let extended = crate::policy::project_target(&i.project_id);
+    if svc.policy.check(
+        "os_compute_api:os-extended-server-attributes",
+        ctx,
+        &extended,
+    ) {
         v["OS-EXT-SRV-ATTR:host"] = json!(i.host);
         v["OS-EXT-SRV-ATTR:hypervisor_hostname"] = json!(i.node);
         v["OS-EXT-SRV-ATTR:instance_name"] = json!(i.instance_name);

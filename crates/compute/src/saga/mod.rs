@@ -134,20 +134,54 @@ pub async fn start(
 ) -> Result<String> {
     let id = uuid::Uuid::new_v4().to_string();
     sagas::create(&svc.db, &id, kind, instance_id, &params).await?;
-    let row = SagaRow {
-        id: id.clone(),
-        kind: kind.into(),
-        instance_id: instance_id.into(),
-        state: "running".into(),
-        params,
-    };
+    spawn(
+        svc,
+        SagaRow {
+            id: id.clone(),
+            kind: kind.into(),
+            instance_id: instance_id.into(),
+            state: "running".into(),
+            params,
+        },
+    );
+    Ok(id)
+}
+
+/// Run a recorded saga in the background.
+pub fn spawn(svc: &Arc<ComputeService>, row: SagaRow) {
     let svc = svc.clone();
     tokio::spawn(async move {
         if let Err(e) = execute(svc, row).await {
             tracing::error!(error = %e, "saga bookkeeping failed");
         }
     });
-    Ok(id)
+}
+
+/// Fail every instance left building with no saga to drive it (a boot
+/// recorded by an older version that crashed before its saga was): ERROR
+/// with a fault and no task, as Nova's compute manager leaves an instance
+/// that was building when it stopped; a claim it may hold is released.
+pub async fn fail_orphaned_builds(svc: &Arc<ComputeService>) -> Result<usize> {
+    let orphans = store::instances::building_without_saga(&svc.db).await?;
+    for i in &orphans {
+        tracing::warn!(instance = %i.id, "building with no saga: set to ERROR");
+        store::instances::update(&svc.db, &i.id, |x| {
+            x.vm_state = crate::states::VmState::Error;
+            x.task_state = None;
+            x.power_state = crate::states::PowerState::NoState;
+            x.host = None;
+            x.node = None;
+            x.fault = Some(store::instances::Fault {
+                code: 500,
+                message: "The service stopped before the build of this instance started.".into(),
+                created: store::now(),
+            });
+            Ok(())
+        })
+        .await?;
+        store::hosts::release(&svc.db, &i.id, "instance").await?;
+    }
+    Ok(orphans.len())
 }
 
 /// Pick up every saga a previous run of the service left unfinished.
@@ -156,12 +190,7 @@ pub async fn resume_all(svc: &Arc<ComputeService>) -> Result<usize> {
     let n = rows.len();
     for row in rows {
         tracing::info!(saga = %row.id, kind = %row.kind, state = %row.state, "resuming saga");
-        let svc = svc.clone();
-        tokio::spawn(async move {
-            if let Err(e) = execute(svc, row).await {
-                tracing::error!(error = %e, "saga bookkeeping failed");
-            }
-        });
+        spawn(svc, row);
     }
     Ok(n)
 }

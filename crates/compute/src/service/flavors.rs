@@ -16,7 +16,7 @@ impl ComputeService {
         let f = store::catalog::get_flavor(&self.db, id)
             .await?
             .ok_or_else(|| flavor_not_found(id))?;
-        if f.is_public || ctx.is_admin() {
+        if f.is_public || self.is_admin(ctx) {
             return Ok(f);
         }
         let projects = store::catalog::flavor_projects(&self.db, id).await?;
@@ -48,7 +48,7 @@ impl ComputeService {
                     .contains(p),
                 _ => false,
             };
-            let keep = if ctx.is_admin() {
+            let keep = if self.is_admin(ctx) {
                 match is_public {
                     None => true,
                     Some(want) => f.is_public == want || (want && granted),

@@ -86,7 +86,7 @@ impl ComputeService {
             .ok()
             .flatten()
             .ok_or_else(|| fip_not_found(id))?;
-        if !ctx.is_admin() && f["project_id"].as_str() != ctx.project_id.as_deref() {
+        if !self.is_admin(ctx) && f["project_id"].as_str() != ctx.project_id.as_deref() {
             return Err(fip_not_found(id));
         }
         Ok(f)
@@ -150,7 +150,7 @@ impl ComputeService {
             .into_iter()
             .find(|f| f["floating_ip_address"] == address)
             .ok_or_else(not_found)?;
-        if !ctx.is_admin() && found["project_id"].as_str() != ctx.project_id.as_deref() {
+        if !self.is_admin(ctx) && found["project_id"].as_str() != ctx.project_id.as_deref() {
             return Err(not_found());
         }
         Ok(found)
@@ -273,7 +273,7 @@ impl ComputeService {
         Ok(nets
             .into_iter()
             .filter(|n| {
-                ctx.is_admin()
+                self.is_admin(ctx)
                     || n["shared"] == true
                     || n["project_id"].as_str() == Some(project.as_str())
             })

@@ -17,6 +17,7 @@ use ferrostack_bus::SharedBus;
 use ferrostack_compute_agent::protocol::{call_agent, AgentError, AgentReply, AgentRequest};
 use ferrostack_core::auth::AuthContext;
 use ferrostack_core::config::Config;
+use ferrostack_core::policy::Policy;
 use ferrostack_core::service_client::{ServiceClient, ServiceCredentials};
 use ferrostack_core::{Error, Result};
 use ferrostack_db::Db;
@@ -58,14 +59,13 @@ pub struct ComputeService {
     pub image: ImageClient,
     /// Saga steps made to fail (tests, `[compute] failpoints`).
     failpoints: Mutex<HashSet<String>>,
-    /// Serialises quota checks with the creation they allow, so concurrent
-    /// boots in this process cannot both take the last unit of quota.
-    pub create_lock: tokio::sync::Mutex<()>,
     /// Woken when an external event arrives (waiters also poll the database,
     /// for events received by another controller).
     pub events: tokio::sync::Notify,
     /// Woken when a saga ends (tests wait on it).
     pub saga_finished: tokio::sync::Notify,
+    /// Nova's policy defaults with the operator's file over them.
+    pub policy: Policy,
 }
 
 /// A client acting as a service user of this deployment.
@@ -94,6 +94,7 @@ pub fn image_url(config: &Config) -> String {
 impl ComputeService {
     /// The service on a migrated database; creates the default flavors.
     pub async fn new(db: Db, config: Config, bus: SharedBus) -> Result<Arc<Self>> {
+        let policy = crate::policy::load(&config.compute.policy_file).map_err(Error::Internal)?;
         store::catalog::ensure_default_flavors(&db).await?;
         let client = service_client(&config, "nova");
         let failpoints = config
@@ -117,10 +118,38 @@ impl ComputeService {
             config,
             bus,
             failpoints: Mutex::new(failpoints),
-            create_lock: tokio::sync::Mutex::new(()),
             events: tokio::sync::Notify::new(),
             saga_finished: tokio::sync::Notify::new(),
+            policy,
         }))
+    }
+
+    /// Nova's `context.is_admin`: what the `context_is_admin` rule says.
+    pub fn is_admin(&self, ctx: &AuthContext) -> bool {
+        self.policy
+            .check("context_is_admin", ctx, &crate::policy::own_target(ctx))
+    }
+
+    /// Enforce `rule` on something of the caller's own project (Nova's
+    /// default target), with Nova's 403.
+    pub fn authorize(&self, ctx: &AuthContext, rule: &str) -> Result<()> {
+        crate::policy::authorize(&self.policy, ctx, rule, &crate::policy::own_target(ctx))
+    }
+
+    /// Enforce `rule` on a resource of `project_id`.
+    pub fn authorize_project(&self, ctx: &AuthContext, rule: &str, project_id: &str) -> Result<()> {
+        crate::policy::authorize(
+            &self.policy,
+            ctx,
+            rule,
+            &crate::policy::project_target(project_id),
+        )
+    }
+
+    /// Whether `rule` allows the caller on its own project.
+    pub fn allows(&self, ctx: &AuthContext, rule: &str) -> bool {
+        self.policy
+            .check(rule, ctx, &crate::policy::own_target(ctx))
     }
 
     /// Make a saga step fail (tests); `None` clears every failpoint.
@@ -182,6 +211,19 @@ impl ComputeService {
         (chrono::Utc::now() - at).num_seconds() <= self.config.compute.service_down_time
     }
 
+    /// An instance the caller may see (as [`Self::visible_instance`]), once
+    /// `rule` allows the caller on the instance's project.
+    pub async fn authorized_instance(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        rule: &str,
+    ) -> Result<Instance> {
+        let i = self.visible_instance(ctx, id).await?;
+        self.authorize_project(ctx, rule, &i.project_id)?;
+        Ok(i)
+    }
+
     /// An instance the caller may see: admins see all, others their
     /// project's. Anything else is a 404, as Nova answers.
     pub async fn visible_instance(&self, ctx: &AuthContext, id: &str) -> Result<Instance> {
@@ -189,7 +231,7 @@ impl ComputeService {
         let i = store::instances::get(&self.db, id)
             .await?
             .ok_or_else(not_found)?;
-        if i.deleted || (!ctx.is_admin() && ctx.project_id.as_deref() != Some(&i.project_id)) {
+        if i.deleted || (!self.is_admin(ctx) && ctx.project_id.as_deref() != Some(&i.project_id)) {
             return Err(not_found());
         }
         Ok(i)

@@ -2,7 +2,7 @@
 //! counted from live instances and key pairs.
 
 use super::ComputeService;
-use crate::store;
+use crate::store::{self, instances::Instance};
 use ferrostack_core::{Error, Result};
 use std::collections::BTreeMap;
 
@@ -32,6 +32,95 @@ pub struct Usage {
     pub instances: i64,
     pub cores: i64,
     pub ram: i64,
+}
+
+impl Usage {
+    /// What live instances use (each counts, whatever its state, as in Nova).
+    pub fn of(instances: &[Instance]) -> Usage {
+        let mut u = Usage::default();
+        for i in instances.iter().filter(|i| !i.deleted) {
+            u.instances += 1;
+            u.cores += i.flavor.vcpus;
+            u.ram += i.flavor.ram;
+        }
+        u
+    }
+}
+
+/// How many instances of `vcpus` and `ram` a boot of `min..=max` gets,
+/// computed once from the headroom as Nova's `check_num_instances_quota`
+/// does: all `max` when they fit, else as many as the tightest of
+/// instances, cores and RAM leaves if that is at least `min`, else Nova's
+/// `TooManyInstances` (403) naming the resources over quota.
+pub fn allowed_instances(
+    limits: &BTreeMap<String, i64>,
+    used: Usage,
+    vcpus: i64,
+    ram: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64> {
+    let limit = |res: &str| limits.get(res).copied().unwrap_or(-1);
+    let resources = [
+        ("cores", used.cores, vcpus),
+        ("instances", used.instances, 1),
+        ("ram", used.ram, ram),
+    ];
+    // Nova lists the resources over quota sorted by name.
+    let overs: Vec<&str> = resources
+        .iter()
+        .filter(|(res, in_use, each)| {
+            let l = limit(res);
+            l >= 0 && in_use.saturating_add(max.saturating_mul(*each)) > l
+        })
+        .map(|(res, _, _)| *res)
+        .collect();
+    if overs.is_empty() {
+        return Ok(max);
+    }
+    // An unlimited resource leaves as much room as the instance count does.
+    let instance_room = match limit("instances") {
+        l if l >= 0 => l - used.instances,
+        _ => max,
+    };
+    let room = |res: &str, in_use: i64, each: i64| match limit(res) {
+        l if l >= 0 => l - in_use,
+        _ => instance_room.saturating_mul(each),
+    };
+    let mut allowed = instance_room;
+    if vcpus > 0 {
+        allowed = allowed.min(room("cores", used.cores, vcpus).div_euclid(vcpus));
+    }
+    if ram > 0 {
+        allowed = allowed.min(room("ram", used.ram, ram).div_euclid(ram));
+    }
+    if allowed > 0 && min <= allowed && allowed <= max {
+        return Ok(allowed);
+    }
+    let requested_instances = if min == max {
+        min.to_string()
+    } else {
+        format!("{min}-{max}")
+    };
+    let requested = |res: &str, each: i64| match res {
+        "instances" => requested_instances.clone(),
+        _ => max.saturating_mul(each).to_string(),
+    };
+    let detail = |f: &dyn Fn(&(&str, i64, i64)) -> String| {
+        resources
+            .iter()
+            .filter(|r| overs.contains(&r.0))
+            .map(f)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let overs = overs.join(", ");
+    Err(Error::Forbidden(format!(
+        "Quota exceeded for {overs}: Requested {}, but already used {} of {} {overs}",
+        detail(&|(res, _, each)| requested(res, *each)),
+        detail(&|(_, in_use, _)| in_use.to_string()),
+        detail(&|(res, _, _)| limit(res).to_string()),
+    )))
 }
 
 impl ComputeService {
@@ -84,40 +173,8 @@ impl ComputeService {
     }
 
     pub async fn usage(&self, project: &str) -> Result<Usage> {
-        let mut u = Usage::default();
-        for i in store::instances::list(&self.db, Some(project), false).await? {
-            u.instances += 1;
-            u.cores += i.flavor.vcpus;
-            u.ram += i.flavor.ram;
-        }
-        Ok(u)
-    }
-
-    /// Refuse (403, Nova's wording) when `count` more instances of this
-    /// size would exceed the project's quota.
-    pub async fn check_instance_quota(
-        &self,
-        project: &str,
-        count: i64,
-        vcpus: i64,
-        ram: i64,
-    ) -> Result<()> {
-        let q = self.quotas(project).await?;
-        let u = self.usage(project).await?;
-        for (res, used, each) in [
-            ("instances", u.instances, 1),
-            ("cores", u.cores, vcpus),
-            ("ram", u.ram, ram),
-        ] {
-            let limit = q[res];
-            if limit >= 0 && used + count * each > limit {
-                return Err(Error::Forbidden(format!(
-                    "Quota exceeded for {res}: Requested {}, but already used {used} of {limit} {res}",
-                    count * each
-                )));
-            }
-        }
-        Ok(())
+        let live = store::instances::list(&self.db, Some(project), false).await?;
+        Ok(Usage::of(&live))
     }
 
     /// Set limits; lowering one below what is in use needs `force`.
@@ -157,5 +214,68 @@ impl ComputeService {
             store::catalog::set_quota(&self.db, project, k, *v).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{allowed_instances, Usage};
+    use std::collections::BTreeMap;
+
+    fn limits(instances: i64, cores: i64, ram: i64) -> BTreeMap<String, i64> {
+        [("instances", instances), ("cores", cores), ("ram", ram)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    }
+
+    #[test]
+    fn boots_what_the_headroom_allows_between_min_and_max() {
+        let used = Usage {
+            instances: 3,
+            cores: 3,
+            ram: 1536,
+        };
+        let q = limits(10, 20, 51200);
+        assert_eq!(allowed_instances(&q, used, 1, 512, 1, 1).unwrap(), 1);
+        assert_eq!(
+            allowed_instances(&q, used, 1, 512, 1, 1_000_000_000).unwrap(),
+            7
+        );
+        // Cores are the tightest: 17 left at 4 each.
+        assert_eq!(allowed_instances(&q, used, 4, 512, 2, 100).unwrap(), 4);
+        // Unlimited instances and RAM: cores decide.
+        let q2 = limits(-1, 20, -1);
+        assert_eq!(allowed_instances(&q2, used, 2, 512, 1, 1000).unwrap(), 8);
+        assert_eq!(
+            allowed_instances(&limits(-1, -1, -1), used, 1, 512, 5, 9).unwrap(),
+            9
+        );
+    }
+
+    #[test]
+    fn too_many_instances_reads_as_novas() {
+        let used = Usage {
+            instances: 10,
+            cores: 10,
+            ram: 5120,
+        };
+        let q = limits(10, 20, 51200);
+        let e = allowed_instances(&q, used, 1, 512, 1, 1).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances"
+        );
+        let used = Usage {
+            instances: 8,
+            cores: 8,
+            ram: 4096,
+        };
+        let e = allowed_instances(&q, used, 1, 512, 3, 1_000_000_000).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "Quota exceeded for cores, instances, ram: Requested 1000000000, 3-1000000000, \
+             512000000000, but already used 8, 8, 4096 of 20, 10, 51200 cores, instances, ram"
+        );
     }
 }

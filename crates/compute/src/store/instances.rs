@@ -4,6 +4,7 @@
 use super::catalog::Flavor;
 use crate::states::{power_code, PowerState, TaskState, VmState};
 use ferrostack_core::{Error, Result};
+use ferrostack_db::sqlx::AnyConnection;
 use ferrostack_db::{sqlx, Db, DbResultExt, RowExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -105,6 +106,12 @@ fn from_row(r: &sqlx::any::AnyRow) -> Instance {
 }
 
 pub async fn insert(db: &Db, i: &Instance) -> Result<()> {
+    let mut conn = db.pool.acquire().await.db()?;
+    insert_on(db, &mut conn, i).await
+}
+
+/// [`insert`] on a connection (a transaction that records more with it).
+pub async fn insert_on(db: &Db, conn: &mut AnyConnection, i: &Instance) -> Result<()> {
     sqlx::query(&db.sql(
         "INSERT INTO instances (id, project_id, user_id, host, vm_state, task_state, power_state, deleted, created_at, updated_at, seq, rev, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
     ))
@@ -120,10 +127,46 @@ pub async fn insert(db: &Db, i: &Instance) -> Result<()> {
     .bind(&i.updated_at)
     .bind(super::seq())
     .bind(serde_json::to_string(i).expect("instance serializes"))
-    .execute(&db.pool)
+    .execute(conn)
     .await
     .db()?;
     Ok(())
+}
+
+/// The live instances of a project on a connection (quota usage, read in
+/// the transaction that holds the project's quota lock).
+pub async fn of_project_on(
+    db: &Db,
+    conn: &mut AnyConnection,
+    project: &str,
+) -> Result<Vec<Instance>> {
+    Ok(
+        sqlx::query(
+            &db.sql("SELECT body, rev FROM instances WHERE project_id = ? AND deleted = 0"),
+        )
+        .bind(project)
+        .fetch_all(conn)
+        .await
+        .db()?
+        .iter()
+        .map(from_row)
+        .collect(),
+    )
+}
+
+/// Instances still building that no saga drives: what a crash between
+/// recording a boot and its saga would leave (none since both are written
+/// in one transaction, but older records may hold some).
+pub async fn building_without_saga(db: &Db) -> Result<Vec<Instance>> {
+    Ok(sqlx::query(&db.sql(
+        "SELECT body, rev FROM instances WHERE vm_state = 'building' AND deleted = 0 AND id NOT IN (SELECT instance_id FROM sagas)",
+    ))
+    .fetch_all(&db.pool)
+    .await
+    .db()?
+    .iter()
+    .map(from_row)
+    .collect())
 }
 
 /// An instance, deleted ones included.
@@ -223,22 +266,47 @@ pub async fn action_start(
     user_id: &str,
     project_id: &str,
 ) -> Result<String> {
+    let mut conn = db.pool.acquire().await.db()?;
     let id = uuid::Uuid::new_v4().to_string();
+    let started = ActionStart {
+        id: &id,
+        instance_id,
+        action,
+        request_id,
+        user_id,
+        project_id,
+    };
+    action_start_on(db, &mut conn, &started).await?;
+    Ok(id)
+}
+
+/// An instance action as it begins (Nova's `InstanceAction.action_start`).
+pub struct ActionStart<'a> {
+    pub id: &'a str,
+    pub instance_id: &'a str,
+    pub action: &'a str,
+    pub request_id: &'a str,
+    pub user_id: &'a str,
+    pub project_id: &'a str,
+}
+
+/// [`action_start`] on a connection, with the action's id chosen by the caller.
+pub async fn action_start_on(db: &Db, conn: &mut AnyConnection, a: &ActionStart<'_>) -> Result<()> {
     sqlx::query(&db.sql(
         "INSERT INTO instance_actions (id, instance_id, action, request_id, user_id, project_id, start_time, message, seq) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
     ))
-    .bind(&id)
-    .bind(instance_id)
-    .bind(action)
-    .bind(request_id)
-    .bind(user_id)
-    .bind(project_id)
+    .bind(a.id)
+    .bind(a.instance_id)
+    .bind(a.action)
+    .bind(a.request_id)
+    .bind(a.user_id)
+    .bind(a.project_id)
     .bind(super::now())
     .bind(super::seq())
-    .execute(&db.pool)
+    .execute(conn)
     .await
     .db()?;
-    Ok(id)
+    Ok(())
 }
 
 /// Record one finished event of an action (`compute_reboot_instance`, …).

@@ -2,9 +2,10 @@
 //! the rest of the record as JSON), flavors, key pairs, quotas, services
 //! and compute nodes, resource claims, sagas with their steps, instance
 //! actions and external events, host aggregates and migration (resize)
-//! records.
+//! records, and the per-project rows boots lock (`boot.rs`).
 
 pub mod aggregates;
+pub mod boot;
 pub mod catalog;
 pub mod console_tokens;
 pub mod hosts;
@@ -64,6 +65,10 @@ CREATE INDEX migrations_instance ON migrations (instance_uuid)
 CREATE TABLE console_auth_tokens (token_hash VARCHAR(64) PRIMARY KEY, console_type VARCHAR(32) NOT NULL, instance_id VARCHAR(36) NOT NULL, host VARCHAR(255) NOT NULL, target TEXT NOT NULL, access_url TEXT NOT NULL, expires_at BIGINT NOT NULL);
 CREATE INDEX console_auth_tokens_instance ON console_auth_tokens (instance_id)
 ",
+}, Migration {
+    version: 5,
+    name: "compute_quota_locks",
+    sql: "CREATE TABLE quota_locks (project_id VARCHAR(64) PRIMARY KEY, generation BIGINT NOT NULL)",
 }];
 
 pub fn now() -> String {

@@ -2,6 +2,7 @@
 //! one per step that started, so a restarted service knows what was done.
 
 use ferrostack_core::Result;
+use ferrostack_db::sqlx::AnyConnection;
 use ferrostack_db::{sqlx, Db, DbResultExt, RowExt};
 use serde_json::Value;
 
@@ -29,6 +30,20 @@ pub async fn create(
     instance_id: &str,
     params: &Value,
 ) -> Result<()> {
+    let mut conn = db.pool.acquire().await.db()?;
+    create_on(db, &mut conn, id, kind, instance_id, params).await
+}
+
+/// [`create`] on a connection (the boot's transaction records its
+/// instances and their sagas together).
+pub async fn create_on(
+    db: &Db,
+    conn: &mut AnyConnection,
+    id: &str,
+    kind: &str,
+    instance_id: &str,
+    params: &Value,
+) -> Result<()> {
     let now = super::now();
     sqlx::query(&db.sql(
         "INSERT INTO sagas (id, kind, instance_id, state, params, error, created_at, updated_at) VALUES (?, ?, ?, 'running', ?, NULL, ?, ?)",
@@ -39,7 +54,7 @@ pub async fn create(
     .bind(params.to_string())
     .bind(&now)
     .bind(&now)
-    .execute(&db.pool)
+    .execute(conn)
     .await
     .db()?;
     Ok(())

@@ -111,6 +111,45 @@ fn int_arg(v: &Value) -> Option<i64> {
 }
 
 impl ServerAction {
+    /// The policy rule Nova checks for this action on the server's project.
+    pub fn policy(&self) -> &'static str {
+        match self {
+            ServerAction::Power(p) => match p {
+                PowerAction::Reboot(_) => "os_compute_api:servers:reboot",
+                PowerAction::Stop => "os_compute_api:servers:stop",
+                PowerAction::Start => "os_compute_api:servers:start",
+                PowerAction::Pause => "os_compute_api:os-pause-server:pause",
+                PowerAction::Unpause => "os_compute_api:os-pause-server:unpause",
+                PowerAction::Suspend => "os_compute_api:os-suspend-server:suspend",
+                PowerAction::Resume => "os_compute_api:os-suspend-server:resume",
+            },
+            ServerAction::Lock => "os_compute_api:os-lock-server:lock",
+            ServerAction::Unlock => "os_compute_api:os-lock-server:unlock",
+            ServerAction::ResetState(_) => "os_compute_api:os-admin-actions:reset_state",
+            ServerAction::ConsoleOutput { .. } => "os_compute_api:os-console-output",
+            ServerAction::VncConsole { .. } => "os_compute_api:os-remote-consoles",
+            ServerAction::Rebuild(_) => "os_compute_api:servers:rebuild",
+            ServerAction::CreateImage(_) => "os_compute_api:servers:create_image",
+            ServerAction::Restore => "os_compute_api:os-deferred-delete:restore",
+            ServerAction::ForceDelete => "os_compute_api:os-deferred-delete:force",
+            ServerAction::InjectNetworkInfo => {
+                "os_compute_api:os-admin-actions:inject_network_info"
+            }
+            ServerAction::ResetNetwork => "os_compute_api:os-admin-actions:reset_network",
+            ServerAction::AddFloatingIp { .. } => "os_compute_api:os-floating-ips:add",
+            ServerAction::RemoveFloatingIp { .. } => "os_compute_api:os-floating-ips:remove",
+            ServerAction::AddSecurityGroup(_) => "os_compute_api:os-security-groups:add",
+            ServerAction::RemoveSecurityGroup(_) => "os_compute_api:os-security-groups:remove",
+            ServerAction::Resize { .. } => "os_compute_api:servers:resize",
+            ServerAction::ConfirmResize => "os_compute_api:servers:confirm_resize",
+            ServerAction::RevertResize => "os_compute_api:servers:revert_resize",
+            ServerAction::Migrate { live: false, .. } => "os_compute_api:os-migrate-server:migrate",
+            ServerAction::Migrate { live: true, .. } => {
+                "os_compute_api:os-migrate-server:migrate_live"
+            }
+        }
+    }
+
     /// Read the action from the request body (`{"<action>": {args}}`).
     pub fn parse(body: &Value) -> Result<ServerAction> {
         let obj = body
@@ -276,7 +315,7 @@ impl ComputeService {
         id: &str,
         action: ServerAction,
     ) -> Result<ActionResult> {
-        let i = self.visible_instance(ctx, id).await?;
+        let i = self.authorized_instance(ctx, id, action.policy()).await?;
         match action {
             ServerAction::Power(p) => self.power_action(ctx, &i, p).await?,
             ServerAction::Lock => self.lock(ctx, &i, true).await?,
@@ -299,12 +338,10 @@ impl ComputeService {
             // Nova re-sends network info to the hypervisor; guests here
             // read theirs by DHCP and from the metadata service.
             ServerAction::InjectNetworkInfo => {
-                self.admin_network_action(ctx, &i, "injectNetworkInfo", "inject_network_info")
-                    .await?
+                self.record_action(ctx, &i, "injectNetworkInfo").await?;
             }
             ServerAction::ResetNetwork => {
-                self.admin_network_action(ctx, &i, "resetNetwork", "reset_network")
-                    .await?
+                self.record_action(ctx, &i, "resetNetwork").await?;
             }
             ServerAction::AddFloatingIp {
                 address,
@@ -387,22 +424,6 @@ impl ComputeService {
         Ok(())
     }
 
-    async fn admin_network_action(
-        &self,
-        ctx: &AuthContext,
-        i: &Instance,
-        name: &str,
-        rule: &str,
-    ) -> Result<()> {
-        if !ctx.is_admin() {
-            return Err(Error::Forbidden(format!(
-                "Policy doesn't allow os_compute_api:os-admin-actions:{rule} to be performed."
-            )));
-        }
-        self.record_action(ctx, i, name).await?;
-        Ok(())
-    }
-
     /// Moving a guest needs a second compute host to take it. The
     /// scheduler never picks the server's own host (Nova's NoValidHost,
     /// a 400); moving disks between hosts is not built yet, so with
@@ -414,11 +435,10 @@ impl ComputeService {
         live: bool,
         host: Option<&str>,
     ) -> Result<()> {
-        let rule = if live { "migrate_live" } else { "migrate" };
-        if !ctx.is_admin() {
-            return Err(Error::Forbidden(format!(
-                "Policy doesn't allow os_compute_api:os-migrate-server:{rule} to be performed."
-            )));
+        if host.is_some() {
+            let rule = if live { "migrate_live" } else { "migrate" };
+            let rule = format!("os_compute_api:os-migrate-server:{rule}:host");
+            self.authorize_project(ctx, &rule, &i.project_id)?;
         }
         self.check_lock(ctx, i)?;
         let allowed: &[VmState] = if live {
@@ -460,10 +480,12 @@ impl ComputeService {
     }
 
     async fn lock(&self, ctx: &AuthContext, i: &Instance, lock: bool) -> Result<()> {
-        if !lock && i.locked_by.as_deref() == Some("admin") && !ctx.is_admin() {
-            return Err(Error::Forbidden(
-                "Instance was locked by an administrator.".into(),
-            ));
+        if !lock && i.locked_by.as_deref() == Some("admin") {
+            self.authorize_project(
+                ctx,
+                "os_compute_api:os-lock-server:unlock:unlock_override",
+                &i.project_id,
+            )?;
         }
         let by = if ctx.project_id.as_deref() == Some(&i.project_id) {
             "owner"
@@ -482,12 +504,6 @@ impl ComputeService {
     }
 
     async fn reset_state(&self, ctx: &AuthContext, i: &Instance, state: VmState) -> Result<()> {
-        if !ctx.is_admin() {
-            return Err(Error::Forbidden(
-                "Policy doesn't allow os_compute_api:os-admin-actions:reset_state to be performed."
-                    .into(),
-            ));
-        }
         store::instances::update(&self.db, &i.id, |x| {
             x.vm_state = state;
             x.task_state = None;

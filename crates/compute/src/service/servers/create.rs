@@ -2,18 +2,25 @@
 //! key pair, metadata, zone, quotas), record the instances and start one
 //! create saga each.
 
+use super::boot_request::{CreateServerBody, Networks, ServerCreate};
 use super::{bad, random_password, request_id, Created};
+use crate::api::body::{BoolOrString, IntOrString};
 use crate::saga;
+use crate::service::quotas::{allowed_instances, Usage};
 use crate::service::ComputeService;
 use crate::states::{TaskState, VmState};
 use crate::store::{
     self,
+    boot::BootRecord,
+    catalog::Flavor,
     instances::{Instance, RequestedNetwork},
+    sagas::SagaRow,
+    server_groups::ServerGroup,
 };
 use base64::Engine;
 use ferrostack_core::auth::AuthContext;
 use ferrostack_core::{Error, Result};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -34,6 +41,22 @@ pub(crate) fn ref_id(v: &Value, field: &str) -> Result<String> {
         return Err(bad(field, "Value must not be empty."));
     }
     Ok(id)
+}
+
+/// Nova's bounds on metadata keys and values.
+pub(crate) fn checked_metadata(
+    m: BTreeMap<String, String>,
+    field: &str,
+) -> Result<BTreeMap<String, String>> {
+    if m.iter()
+        .any(|(k, v)| k.is_empty() || k.len() > 255 || v.len() > 255)
+    {
+        return Err(bad(
+            field,
+            "Keys must be 1 to 255 and values at most 255 characters.",
+        ));
+    }
+    Ok(m)
 }
 
 pub(crate) fn parse_metadata(v: Option<&Value>, field: &str) -> Result<BTreeMap<String, String>> {
@@ -59,46 +82,30 @@ pub(crate) fn parse_metadata(v: Option<&Value>, field: &str) -> Result<BTreeMap<
     Ok(out)
 }
 
-const CREATE_FIELDS: &[&str] = &[
-    "name",
-    "imageRef",
-    "flavorRef",
-    "adminPass",
-    "metadata",
-    "networks",
-    "OS-DCF:diskConfig",
-    "accessIPv4",
-    "accessIPv6",
-    "personality",
-    "key_name",
-    "user_data",
-    "security_groups",
-    "availability_zone",
-    "config_drive",
-    "min_count",
-    "max_count",
-    "return_reservation_id",
-    "block_device_mapping",
-    "block_device_mapping_v2",
-];
+/// `min_count` or `max_count`: at least 1.
+fn count(v: &IntOrString, field: &str) -> Result<i64> {
+    v.int(field, 1).map_err(|_| {
+        bad(
+            field,
+            &format!("Value: {}. It must be an integer of at least 1.", v.text()),
+        )
+    })
+}
 
-fn count_field(s: &Map<String, Value>, field: &str) -> Result<i64> {
-    match s.get(field) {
-        None => Ok(1),
-        Some(v) => {
-            let n = v
-                .as_i64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                .ok_or_else(|| bad(field, "Value must be an integer."))?;
-            if n < 1 {
-                return Err(bad(
-                    field,
-                    &format!("Value: {n}. {n} is less than the minimum of 1"),
-                ));
-            }
-            Ok(n)
-        }
+/// `min_count` and `max_count` (each 1 when absent; `max_count` defaults to `min_count`).
+fn boot_counts(s: &ServerCreate) -> Result<(i64, i64)> {
+    let min_count = s
+        .min_count
+        .as_ref()
+        .map_or(Ok(1), |v| count(v, "min_count"))?;
+    let max_count = s
+        .max_count
+        .as_ref()
+        .map_or(Ok(min_count), |v| count(v, "max_count"))?;
+    if min_count > max_count {
+        return Err(Error::BadRequest("min_count must be <= max_count".into()));
     }
+    Ok((min_count, max_count))
 }
 
 /// An access address as Nova stores it: checked and normalized (`::1`).
@@ -109,15 +116,20 @@ pub fn access_ip(v: Option<&Value>, field: &str, v4: bool) -> Result<Option<Stri
     let s = v
         .as_str()
         .ok_or_else(|| bad(field, "Value must be a string."))?;
+    normalized_access_ip(s, field, v4).map(Some)
+}
+
+/// [`access_ip`] of a string (an empty one clears the address).
+pub fn normalized_access_ip(s: &str, field: &str, v4: bool) -> Result<String> {
     if s.is_empty() {
-        return Ok(Some(String::new()));
+        return Ok(String::new());
     }
     let parsed = if v4 {
         s.parse::<std::net::Ipv4Addr>().map(|a| a.to_string()).ok()
     } else {
         s.parse::<std::net::Ipv6Addr>().map(|a| a.to_string()).ok()
     };
-    parsed.map(Some).ok_or_else(|| {
+    parsed.ok_or_else(|| {
         bad(
             field,
             &format!(
@@ -130,74 +142,297 @@ pub fn access_ip(v: Option<&Value>, field: &str, v4: bool) -> Result<Option<Stri
 
 /// Clients send the image as a local block device too; volumes are not
 /// supported yet. Returns the image a mapping names, if any.
-fn local_image_from_bdms(s: &Map<String, Value>) -> Result<Option<String>> {
-    if s.get("block_device_mapping").is_some_and(|b| !b.is_null()) {
-        return Err(Error::BadRequest(
-            "Booting from volume is not supported by this deployment yet.".into(),
-        ));
+fn local_image_from_bdms(s: &ServerCreate) -> Result<Option<String>> {
+    let volumes =
+        || Error::BadRequest("Booting from volume is not supported by this deployment yet.".into());
+    if s.block_device_mapping.is_some() {
+        return Err(volumes());
     }
-    let Some(list) = s.get("block_device_mapping_v2") else {
-        return Ok(None);
-    };
-    let list = list
-        .as_array()
-        .ok_or_else(|| bad("block_device_mapping_v2", "Value must be an array."))?;
     let mut image = None;
-    for b in list {
-        let dest = b["destination_type"].as_str().unwrap_or("local");
-        let source = b["source_type"].as_str().unwrap_or("");
+    for b in s.block_device_mapping_v2.iter().flatten() {
+        let dest = b.destination_type.as_deref().unwrap_or("local");
+        let source = b.source_type.as_deref().unwrap_or("");
         if dest != "local" || !matches!(source, "image" | "blank") {
-            return Err(Error::BadRequest(
-                "Booting from volume is not supported by this deployment yet.".into(),
-            ));
+            return Err(volumes());
         }
         if source == "image" {
-            image = b["uuid"].as_str().map(str::to_owned);
+            image = b.uuid.clone();
         }
     }
     Ok(image)
 }
 
+/// Instances one request may boot, whatever the quota allows: each is a
+/// row written in the request's transaction, so an unlimited quota must
+/// not let a `max_count` of 10^9 decide that work.
+pub const MAX_INSTANCES_PER_BOOT: i64 = 1000;
+
+/// A boot request, validated: what each of its instances is made from.
+struct BootRequest {
+    name: String,
+    flavor: Flavor,
+    image_id: String,
+    image: Value,
+    metadata: BTreeMap<String, String>,
+    requested_networks: Option<Vec<RequestedNetwork>>,
+    key_name: Option<String>,
+    key_data: Option<String>,
+    user_data: Option<String>,
+    security_groups: Vec<String>,
+    availability_zone: Option<String>,
+    group: Option<ServerGroup>,
+    min_count: i64,
+    max_count: i64,
+    config_drive: String,
+    access_ip_v4: String,
+    access_ip_v6: String,
+    admin_pass: String,
+    reservation_id: String,
+    return_reservation_id: bool,
+}
+
 impl ComputeService {
-    /// Validate a boot request and start one create saga per instance.
+    /// Validate a boot request, record as many instances as the quota
+    /// allows with their create sagas (one transaction), and start them.
     pub async fn create_servers(
         self: &Arc<Self>,
         ctx: &AuthContext,
-        body: &Value,
+        body: CreateServerBody,
     ) -> Result<Created> {
-        let s = body
-            .get("server")
-            .and_then(Value::as_object)
-            .ok_or_else(|| {
-                Error::BadRequest(
-                    "Invalid input for field/attribute server. 'server' is a required property"
-                        .into(),
-                )
-            })?;
-        if let Some(k) = s.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
-            return Err(Error::BadRequest(format!(
-                "Invalid input for field/attribute server. Additional properties are not allowed ('{k}' was unexpected)"
-            )));
-        }
         let project = ctx
             .project_id
             .clone()
             .ok_or_else(|| Error::Forbidden("A project-scoped token is required.".into()))?;
-        let name = match s.get("name") {
-            Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 255 => n.clone(),
-            Some(_) => {
-                return Err(bad(
-                    "name",
-                    "Value must be a non-empty string of at most 255 characters.",
-                ))
+        let req = self.validate_boot(ctx, &project, body).await?;
+        let records = self.record_boot(ctx, &project, &req).await?;
+        if let Some(g) = &req.group {
+            for r in &records {
+                store::server_groups::set_member(&self.db, &g.id, &r.instance.id, true).await?;
             }
-            None => return Err(bad("server", "'name' is a required property")),
+        }
+        let mut instances = Vec::with_capacity(records.len());
+        for r in records {
+            saga::spawn(
+                self,
+                SagaRow {
+                    id: r.saga_id,
+                    kind: r.saga_kind.into(),
+                    instance_id: r.instance.id.clone(),
+                    state: "running".into(),
+                    params: r.saga_params,
+                },
+            );
+            instances.push(r.instance);
+        }
+        Ok(Created {
+            instances,
+            admin_pass: req.admin_pass,
+            reservation_id: req.reservation_id,
+            return_reservation_id: req.return_reservation_id,
+        })
+    }
+
+    /// Check everything a boot names before anything is written.
+    async fn validate_boot(
+        &self,
+        ctx: &AuthContext,
+        project: &str,
+        body: CreateServerBody,
+    ) -> Result<BootRequest> {
+        let s = body.server;
+        if s.name.trim().is_empty() || s.name.len() > 255 {
+            return Err(bad(
+                "name",
+                "Value must be a non-empty string of at most 255 characters.",
+            ));
+        }
+        let flavor = self.boot_flavor(ctx, &s).await?;
+        let (image_id, image) = self.boot_image(ctx, &s, &flavor).await?;
+        let metadata = checked_metadata(s.metadata.clone().unwrap_or_default(), "metadata")?;
+        let meta_limit = self.quotas(project).await?["metadata_items"];
+        if meta_limit >= 0 && metadata.len() as i64 > meta_limit {
+            return Err(Error::Forbidden(
+                "Quota exceeded for metadata_items: too many metadata items.".into(),
+            ));
+        }
+        if matches!(s.networks, Some(Networks::List(_))) {
+            self.authorize(ctx, "os_compute_api:servers:create:attach_network")?;
+        }
+        let requested_networks = self
+            .parse_networks(ctx, project, s.networks.as_ref())
+            .await?;
+        let key_data = match &s.key_name {
+            Some(k) => Some(
+                store::catalog::get_keypair(&self.db, &ctx.user_id, k)
+                    .await?
+                    .ok_or_else(|| Error::BadRequest("Invalid key_name provided.".into()))?
+                    .public_key,
+            ),
+            None => None,
         };
-        let flavor_id = ref_id(
-            s.get("flavorRef")
-                .ok_or_else(|| bad("server", "'flavorRef' is a required property"))?,
-            "flavorRef",
-        )?;
+        let (min_count, max_count) = boot_counts(&s)?;
+        let group = match body.scheduler_hints.and_then(|h| h.group) {
+            Some(g) => Some(self.boot_group(ctx, project, &g).await?),
+            None => None,
+        };
+        Ok(BootRequest {
+            flavor,
+            image_id,
+            image,
+            metadata,
+            requested_networks,
+            key_data,
+            user_data: user_data_of(s.user_data.as_deref())?,
+            security_groups: self.boot_security_groups(&s, project).await?,
+            availability_zone: self.boot_zone(ctx, s.availability_zone.as_deref()).await?,
+            group,
+            min_count,
+            max_count,
+            config_drive: match &s.config_drive {
+                Some(BoolOrString::Bool(true)) => "True".to_owned(),
+                Some(BoolOrString::Text(v)) => v.clone(),
+                _ => String::new(),
+            },
+            access_ip_v4: s
+                .access_ip_v4
+                .as_deref()
+                .map(|a| normalized_access_ip(a, "accessIPv4", true))
+                .transpose()?
+                .unwrap_or_default(),
+            access_ip_v6: s
+                .access_ip_v6
+                .as_deref()
+                .map(|a| normalized_access_ip(a, "accessIPv6", false))
+                .transpose()?
+                .unwrap_or_default(),
+            admin_pass: s.admin_pass.clone().unwrap_or_else(random_password),
+            reservation_id: format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            return_reservation_id: s
+                .return_reservation_id
+                .as_ref()
+                .is_some_and(BoolOrString::truth),
+            key_name: s.key_name,
+            name: s.name,
+        })
+    }
+
+    /// Under the project's quota lock: how many instances the headroom
+    /// allows (one read of the project's usage), then those instances and
+    /// their create sagas, written together. Other projects never wait.
+    async fn record_boot(
+        &self,
+        ctx: &AuthContext,
+        project: &str,
+        req: &BootRequest,
+    ) -> Result<Vec<BootRecord>> {
+        let limits = self.quotas(project).await?;
+        let request_id = request_id();
+        store::boot::record(&self.db, project, self.failpoint("record_boot"), |live| {
+            let used = Usage::of(live);
+            let count = allowed_instances(
+                &limits,
+                used,
+                req.flavor.vcpus,
+                req.flavor.ram,
+                req.min_count,
+                req.max_count,
+            )?;
+            let count = if count <= MAX_INSTANCES_PER_BOOT {
+                count
+            } else if req.min_count <= MAX_INSTANCES_PER_BOOT {
+                MAX_INSTANCES_PER_BOOT
+            } else {
+                return Err(Error::BadRequest(format!(
+                    "A request boots at most {MAX_INSTANCES_PER_BOOT} instances; min_count is {}.",
+                    req.min_count
+                )));
+            };
+            if let Some(g) = &req.group {
+                let limit = limits.get("server_group_members").copied().unwrap_or(-1);
+                if limit >= 0 && g.members.len() as i64 + count > limit {
+                    return Err(Error::Forbidden(
+                        "Quota exceeded, too many servers in group".into(),
+                    ));
+                }
+            }
+            Ok((0..count)
+                .map(|n| {
+                    let instance = self.instance_of(ctx, project, req, n, count);
+                    BootRecord {
+                        action_id: uuid::Uuid::new_v4().to_string(),
+                        request_id: request_id.clone(),
+                        saga_id: uuid::Uuid::new_v4().to_string(),
+                        saga_kind: saga::create_server::KIND,
+                        saga_params: Value::Null,
+                        instance,
+                    }
+                })
+                .map(|mut r| {
+                    r.saga_params = json!({
+                        "action_id": r.action_id,
+                        "admin_pass": self.admin_pass_for_guest(&r.instance, &req.admin_pass),
+                    });
+                    r
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Instance `n` of `count` of a boot, as it is first recorded.
+    fn instance_of(
+        &self,
+        ctx: &AuthContext,
+        project: &str,
+        req: &BootRequest,
+        n: i64,
+        count: i64,
+    ) -> Instance {
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = store::now();
+        Instance {
+            instance_name: format!("instance-{}", &id[..8]),
+            id,
+            project_id: project.to_owned(),
+            user_id: ctx.user_id.clone(),
+            name: if count > 1 {
+                format!("{}-{}", req.name, n + 1)
+            } else {
+                req.name.clone()
+            },
+            vm_state: VmState::Building,
+            task_state: Some(TaskState::Scheduling),
+            created_at: now.clone(),
+            updated_at: now,
+            image_ref: req.image_id.clone(),
+            image_properties: req.image.clone(),
+            flavor: req.flavor.clone(),
+            metadata: req.metadata.clone(),
+            key_name: req.key_name.clone(),
+            key_data: req.key_data.clone(),
+            user_data: req.user_data.clone(),
+            availability_zone: req
+                .availability_zone
+                .as_deref()
+                .and_then(|z| z.split(':').next())
+                .filter(|z| !z.is_empty())
+                .unwrap_or(&self.config.compute.default_availability_zone)
+                .to_owned(),
+            requested_availability_zone: req.availability_zone.clone(),
+            security_groups: req.security_groups.clone(),
+            requested_networks: req.requested_networks.clone(),
+            reservation_id: req.reservation_id.clone(),
+            launch_index: n,
+            config_drive: req.config_drive.clone(),
+            access_ip_v4: req.access_ip_v4.clone(),
+            access_ip_v6: req.access_ip_v6.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The flavor a boot names, usable by the caller and enabled.
+    async fn boot_flavor(&self, ctx: &AuthContext, s: &ServerCreate) -> Result<Flavor> {
+        let flavor_id = ref_id(&Value::String(s.flavor_ref.text()), "flavorRef")?;
         let flavor = self
             .visible_flavor(ctx, &flavor_id)
             .await
@@ -205,14 +440,26 @@ impl ComputeService {
         if flavor.disabled {
             return Err(Error::BadRequest("Flavor is disabled.".into()));
         }
+        Ok(flavor)
+    }
+
+    /// The image a boot names (`imageRef` or a local block device), active
+    /// and fitting the flavor.
+    async fn boot_image(
+        &self,
+        ctx: &AuthContext,
+        s: &ServerCreate,
+        flavor: &Flavor,
+    ) -> Result<(String, Value)> {
         let bdm_image = local_image_from_bdms(s)?;
         let image_ref = s
-            .get("imageRef")
-            .filter(|v| v.as_str() != Some(""))
-            .cloned()
-            .or(bdm_image.map(Value::String))
+            .image_ref
+            .as_ref()
+            .map(IntOrString::text)
+            .filter(|r| !r.is_empty())
+            .or(bdm_image)
             .ok_or_else(|| Error::BadRequest("Missing imageRef attribute".into()))?;
-        let image_id = ref_id(&image_ref, "imageRef")?;
+        let image_id = ref_id(&Value::String(image_ref), "imageRef")?;
         let image = self.image_as(ctx, &image_id).await?;
         if image["status"] != "active" {
             return Err(Error::BadRequest(format!(
@@ -225,12 +472,10 @@ impl ComputeService {
             .as_i64()
             .unwrap_or(0)
             .max(image["virtual_size"].as_i64().unwrap_or(0));
-        if flavor.disk > 0 && image_bytes > flavor.disk * gb {
-            return Err(Error::BadRequest(
-                "Flavor's disk is too small for requested image.".into(),
-            ));
-        }
-        if flavor.disk > 0 && image["min_disk"].as_i64().unwrap_or(0) > flavor.disk {
+        if flavor.disk > 0
+            && (image_bytes > flavor.disk * gb
+                || image["min_disk"].as_i64().unwrap_or(0) > flavor.disk)
+        {
             return Err(Error::BadRequest(
                 "Flavor's disk is too small for requested image.".into(),
             ));
@@ -240,197 +485,23 @@ impl ComputeService {
                 "Flavor's memory is too small for requested image.".into(),
             ));
         }
-        let metadata = parse_metadata(s.get("metadata"), "metadata")?;
-        let meta_limit = self.quotas(&project).await?["metadata_items"];
-        if meta_limit >= 0 && metadata.len() as i64 > meta_limit {
-            return Err(Error::Forbidden(
-                "Quota exceeded for metadata_items: too many metadata items.".into(),
-            ));
-        }
-        let requested_networks = self
-            .parse_networks(ctx, &project, s.get("networks"))
-            .await?;
-        let key_name = match s.get("key_name") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(k)) => Some(k.clone()),
-            Some(_) => return Err(bad("key_name", "Value must be a string.")),
-        };
-        let key_data = match &key_name {
-            Some(k) => Some(
-                store::catalog::get_keypair(&self.db, &ctx.user_id, k)
-                    .await?
-                    .ok_or_else(|| Error::BadRequest("Invalid key_name provided.".into()))?
-                    .public_key,
-            ),
-            None => None,
-        };
-        let user_data = user_data_of(s)?;
-        let security_groups = self.boot_security_groups(s, &project).await?;
-        let az = self.boot_zone(ctx, s).await?;
-        let group = match body.get("os:scheduler_hints").and_then(|h| h.get("group")) {
-            None | Some(Value::Null) => None,
-            Some(g) => {
-                let gid = g
-                    .as_str()
-                    .ok_or_else(|| bad("group", "Value must be a string."))?;
-                let found = store::server_groups::get(&self.db, gid)
-                    .await?
-                    .filter(|g| ctx.is_admin() || g.project_id == project)
-                    .ok_or_else(|| Error::BadRequest(format!("Invalid server group {gid}.")))?;
-                Some(found)
-            }
-        };
-        let min_count = count_field(s, "min_count")?;
-        let max_count = count_field(s, "max_count")?.max(if s.contains_key("max_count") {
-            1
-        } else {
-            min_count
-        });
-        if min_count > max_count {
-            return Err(Error::BadRequest("min_count must be <= max_count".into()));
-        }
-        let config_drive = match s.get("config_drive") {
-            Some(Value::Bool(true)) => "True".to_owned(),
-            Some(Value::String(v)) if !v.is_empty() => v.clone(),
-            _ => String::new(),
-        };
-        let access_v4 = access_ip(s.get("accessIPv4"), "accessIPv4", true)?.unwrap_or_default();
-        let access_v6 = access_ip(s.get("accessIPv6"), "accessIPv6", false)?.unwrap_or_default();
-        let admin_pass = s
-            .get("adminPass")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(random_password);
-        let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let image_properties = image.clone();
+        Ok((image_id, image))
+    }
 
-        let _guard = self.create_lock.lock().await;
-        // Nova boots as many as the quota allows between min and max.
-        let mut count = max_count;
-        loop {
-            match self
-                .check_instance_quota(&project, count, flavor.vcpus, flavor.ram)
-                .await
-            {
-                Ok(()) => break,
-                Err(e) if count <= min_count => return Err(e),
-                Err(_) => count -= 1,
-            }
-        }
-        let mut made = Vec::new();
-        for n in 0..count {
-            let id = uuid::Uuid::new_v4().to_string();
-            let now = store::now();
-            let i = Instance {
-                instance_name: format!("instance-{}", &id[..8]),
-                id,
-                project_id: project.clone(),
-                user_id: ctx.user_id.clone(),
-                name: if count > 1 {
-                    format!("{name}-{}", n + 1)
-                } else {
-                    name.clone()
-                },
-                vm_state: VmState::Building,
-                task_state: Some(TaskState::Scheduling),
-                created_at: now.clone(),
-                updated_at: now,
-                image_ref: image_id.clone(),
-                image_properties: image_properties.clone(),
-                flavor: flavor.clone(),
-                metadata: metadata.clone(),
-                key_name: key_name.clone(),
-                key_data: key_data.clone(),
-                user_data: user_data.clone(),
-                availability_zone: az
-                    .as_deref()
-                    .and_then(|z| z.split(':').next())
-                    .filter(|z| !z.is_empty())
-                    .unwrap_or(&self.config.compute.default_availability_zone)
-                    .to_owned(),
-                requested_availability_zone: az.clone(),
-                security_groups: security_groups.clone(),
-                requested_networks: requested_networks.clone(),
-                reservation_id: reservation_id.clone(),
-                launch_index: n,
-                config_drive: config_drive.clone(),
-                access_ip_v4: access_v4.clone(),
-                access_ip_v6: access_v6.clone(),
-                ..Default::default()
-            };
-            store::instances::insert(&self.db, &i).await?;
-            made.push(i);
-        }
-        drop(_guard);
-        if let Some(g) = &group {
-            let limit = self.quotas(&project).await?["server_group_members"];
-            if limit >= 0 && (g.members.len() + made.len()) as i64 > limit {
-                for i in &made {
-                    store::instances::update(&self.db, &i.id, |x| {
-                        x.deleted = true;
-                        x.vm_state = VmState::Deleted;
-                        Ok(())
-                    })
-                    .await?;
-                }
-                return Err(Error::Forbidden(
-                    "Quota exceeded, too many servers in group".into(),
-                ));
-            }
-            for i in &made {
-                store::server_groups::set_member(&self.db, &g.id, &i.id, true).await?;
-            }
-        }
-        for i in &made {
-            let action = store::instances::action_start(
-                &self.db,
-                &i.id,
-                "create",
-                &request_id(),
-                &ctx.user_id,
-                &i.project_id,
-            )
-            .await?;
-            saga::start(
-                self,
-                saga::create_server::KIND,
-                &i.id,
-                json!({
-                    "action_id": action,
-                    "admin_pass": self.admin_pass_for_guest(i, &admin_pass),
-                }),
-            )
-            .await?;
-        }
-        Ok(Created {
-            instances: made,
-            admin_pass,
-            reservation_id,
-            return_reservation_id: s
-                .get("return_reservation_id")
-                .is_some_and(|v| v == true || v == "True" || v == "true"),
-        })
+    /// The server group a boot's scheduler hints name, the caller's.
+    async fn boot_group(&self, ctx: &AuthContext, project: &str, gid: &str) -> Result<ServerGroup> {
+        store::server_groups::get(&self.db, gid)
+            .await?
+            .filter(|g| self.is_admin(ctx) || g.project_id == project)
+            .ok_or_else(|| Error::BadRequest(format!("Invalid server group {gid}.")))
     }
 
     /// The security groups a boot names (`default` when none), each known
     /// in the project.
-    async fn boot_security_groups(
-        &self,
-        s: &Map<String, Value>,
-        project: &str,
-    ) -> Result<Vec<String>> {
-        let security_groups = match s.get("security_groups") {
+    async fn boot_security_groups(&self, s: &ServerCreate, project: &str) -> Result<Vec<String>> {
+        let security_groups = match &s.security_groups {
             None => vec!["default".to_owned()],
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|g| {
-                    g["name"]
-                        .as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| bad("security_groups", "Each group needs a 'name'."))
-                })
-                .collect::<Result<Vec<_>>>()?,
-            Some(_) => return Err(bad("security_groups", "Value must be an array.")),
+            Some(groups) => groups.iter().map(|g| g.name.clone()).collect(),
         };
         if security_groups.iter().any(|g| g != "default") {
             let known = self
@@ -452,27 +523,21 @@ impl ComputeService {
         Ok(security_groups)
     }
 
-    /// The zone (and, for admins, `zone:host`) a boot asks for.
-    async fn boot_zone(&self, ctx: &AuthContext, s: &Map<String, Value>) -> Result<Option<String>> {
-        let az = match s.get("availability_zone") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(z)) => {
-                let zone = z.split(':').next().unwrap_or("");
-                if z.contains(':') && !ctx.is_admin() {
-                    return Err(Error::Forbidden(
-                        "Only administrators may choose a host.".into(),
-                    ));
-                }
-                if !zone.is_empty() && !self.zones().await?.iter().any(|(n, _)| n == zone) {
-                    return Err(Error::BadRequest(
-                        "The requested availability zone is not available".into(),
-                    ));
-                }
-                Some(z.clone())
-            }
-            Some(_) => return Err(bad("availability_zone", "Value must be a string.")),
+    /// The zone (and, where policy allows, `zone:host`) a boot asks for.
+    async fn boot_zone(&self, ctx: &AuthContext, az: Option<&str>) -> Result<Option<String>> {
+        let Some(z) = az else {
+            return Ok(None);
         };
-        Ok(az)
+        let zone = z.split(':').next().unwrap_or("");
+        if z.contains(':') {
+            self.authorize(ctx, "os_compute_api:servers:create:forced_host")?;
+        }
+        if !zone.is_empty() && !self.zones().await?.iter().any(|(n, _)| n == zone) {
+            return Err(Error::BadRequest(
+                "The requested availability zone is not available".into(),
+            ));
+        }
+        Ok(Some(z.to_owned()))
     }
 
     /// An image as the caller sees it (its token), 400 when it cannot.
@@ -497,7 +562,7 @@ impl ComputeService {
         &self,
         ctx: &AuthContext,
         project: &str,
-        v: Option<&Value>,
+        v: Option<&Networks>,
     ) -> Result<Option<Vec<RequestedNetwork>>> {
         let list = match v {
             None => {
@@ -511,16 +576,16 @@ impl ComputeService {
                 }
                 return Ok(None);
             }
-            Some(Value::String(s)) if s == "auto" => return Ok(None),
-            Some(Value::String(s)) if s == "none" => return Ok(Some(Vec::new())),
-            Some(Value::Array(a)) => a,
-            Some(_) => return Err(bad("networks", "Value must be 'auto', 'none' or a list.")),
+            Some(Networks::Keyword(s)) if s == "auto" => return Ok(None),
+            Some(Networks::Keyword(s)) if s == "none" => return Ok(Some(Vec::new())),
+            Some(Networks::List(a)) => a,
+            Some(Networks::Keyword(_)) => {
+                return Err(bad("networks", "Value must be 'auto', 'none' or a list."))
+            }
         };
         let mut out = Vec::new();
         for n in list {
-            let uuid = n.get("uuid").and_then(Value::as_str).map(str::to_owned);
-            let port = n.get("port").and_then(Value::as_str).map(str::to_owned);
-            let fixed_ip = n.get("fixed_ip").and_then(Value::as_str).map(str::to_owned);
+            let (uuid, port, fixed_ip) = (n.uuid.clone(), n.port.clone(), n.fixed_ip.clone());
             if let Some(ip) = &fixed_ip {
                 if ip.parse::<std::net::IpAddr>().is_err() {
                     return Err(bad(
@@ -534,7 +599,7 @@ impl ComputeService {
                     .network
                     .get("port", p)
                     .await?
-                    .filter(|d| ctx.is_admin() || d["project_id"] == project)
+                    .filter(|d| self.is_admin(ctx) || d["project_id"] == project)
                     .ok_or_else(|| Error::NotFound(format!("Port id {p} could not be found.")))?;
                 if doc["device_id"].as_str().is_some_and(|d| !d.is_empty()) {
                     return Err(Error::Conflict(format!("Port {p} is still in use.")));
@@ -542,7 +607,7 @@ impl ComputeService {
             } else if let Some(u) = &uuid {
                 let doc = self.network.get("network", u).await?;
                 let ok = doc.is_some_and(|d| {
-                    ctx.is_admin() || d["project_id"] == project || d["shared"] == true
+                    self.is_admin(ctx) || d["project_id"] == project || d["shared"] == true
                 });
                 if !ok {
                     return Err(Error::BadRequest(format!(
@@ -563,22 +628,19 @@ impl ComputeService {
 }
 
 /// The boot request's user data: base64, at most 64 KiB.
-fn user_data_of(s: &Map<String, Value>) -> Result<Option<String>> {
-    match s.get("user_data") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(u)) => {
-            if u.len() > 65535
-                || base64::engine::general_purpose::STANDARD
-                    .decode(u.trim())
-                    .is_err()
-            {
-                return Err(bad(
-                    "user_data",
-                    "Value must be base64 encoded, at most 65535 bytes.",
-                ));
-            }
-            Ok(Some(u.clone()))
-        }
-        Some(_) => Err(bad("user_data", "Value must be a string.")),
+fn user_data_of(u: Option<&str>) -> Result<Option<String>> {
+    let Some(u) = u else {
+        return Ok(None);
+    };
+    if u.len() > 65535
+        || base64::engine::general_purpose::STANDARD
+            .decode(u.trim())
+            .is_err()
+    {
+        return Err(bad(
+            "user_data",
+            "Value must be base64 encoded, at most 65535 bytes.",
+        ));
     }
+    Ok(Some(u.to_owned()))
 }

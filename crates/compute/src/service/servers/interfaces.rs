@@ -92,7 +92,7 @@ impl ComputeService {
                     self.network.get("port", pid).await?.ok_or_else(|| {
                         Error::NotFound(format!("Port {pid} could not be found."))
                     })?;
-                if !ctx.is_admin() && p["project_id"] != i.project_id.as_str() {
+                if !self.is_admin(ctx) && p["project_id"] != i.project_id.as_str() {
                     return Err(Error::NotFound(format!("Port {pid} could not be found.")));
                 }
                 let device = p["device_id"].as_str().unwrap_or_default();

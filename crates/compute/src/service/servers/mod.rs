@@ -3,6 +3,7 @@
 //! state checks.
 
 pub mod actions;
+pub mod boot_request;
 pub mod create;
 pub mod interfaces;
 pub mod resize;
@@ -17,7 +18,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 pub use actions::{ActionResult, ServerAction};
-pub use create::access_ip;
+pub use create::{access_ip, normalized_access_ip};
 
 pub fn conflict_state(action: &str, i: &Instance) -> Error {
     match &i.task_state {
@@ -47,7 +48,9 @@ impl ComputeService {
     /// Delete a server: a build in progress is told to stop (its saga
     /// unwinds and marks it deleted); otherwise the delete saga runs.
     pub async fn delete_server(self: &Arc<Self>, ctx: &AuthContext, id: &str) -> Result<()> {
-        let i = self.visible_instance(ctx, id).await?;
+        let i = self
+            .authorized_instance(ctx, id, "os_compute_api:servers:delete")
+            .await?;
         self.check_lock(ctx, &i)?;
         // Mark first, then look: a build that ends after the mark sees it
         // and deletes the server itself.
@@ -104,10 +107,10 @@ impl ComputeService {
     }
 
     pub fn check_lock(&self, ctx: &AuthContext, i: &Instance) -> Result<()> {
-        if i.locked && !ctx.is_admin() && i.locked_by.as_deref() != Some("owner") {
+        if i.locked && !self.is_admin(ctx) && i.locked_by.as_deref() != Some("owner") {
             return Err(Error::Conflict(format!("Instance {} is locked", i.id)));
         }
-        if i.locked && !ctx.is_admin() && i.locked_by.as_deref() == Some("owner") {
+        if i.locked && !self.is_admin(ctx) && i.locked_by.as_deref() == Some("owner") {
             return Err(Error::Conflict(format!("Instance {} is locked", i.id)));
         }
         Ok(())

@@ -1,0 +1,90 @@
+//! Recording a boot. Under the project's quota lock (a row of
+//! `quota_locks`, so only boots of the same project wait for each other,
+//! on every engine and across controllers) the project's live instances
+//! are read, the caller decides how many instances the quota allows, and
+//! those instances, their `create` actions and their create sagas are
+//! written in the same transaction: two boots cannot both take a project's
+//! last unit of quota, and a crash leaves all of a boot or none of it.
+
+use super::instances::{self, ActionStart, Instance};
+use super::sagas;
+use ferrostack_core::{Error, Result};
+use ferrostack_db::{sqlx, Db, DbResultExt};
+use serde_json::Value;
+
+/// One instance of a boot with what starts it.
+pub struct BootRecord {
+    pub instance: Instance,
+    pub action_id: String,
+    pub request_id: String,
+    pub saga_id: String,
+    pub saga_kind: &'static str,
+    pub saga_params: Value,
+}
+
+/// Lock the project's quota row, give `decide` the project's live
+/// instances, and write every record it returns, in one transaction.
+/// `interrupt` fails the transaction after the instance rows and before
+/// the saga rows (a test's crash in between).
+pub async fn record<F>(
+    db: &Db,
+    project: &str,
+    interrupt: Option<Error>,
+    decide: F,
+) -> Result<Vec<BootRecord>>
+where
+    F: FnOnce(&[Instance]) -> Result<Vec<BootRecord>>,
+{
+    ensure_quota_lock(db, project).await?;
+    let mut tx = db.pool.begin().await.db()?;
+    // The first statement writes, so the lock is held before anything is read.
+    sqlx::query(&db.sql("UPDATE quota_locks SET generation = generation + 1 WHERE project_id = ?"))
+        .bind(project)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+    let live = instances::of_project_on(db, &mut tx, project).await?;
+    let records = decide(&live)?;
+    for r in &records {
+        instances::insert_on(db, &mut tx, &r.instance).await?;
+        let action = ActionStart {
+            id: &r.action_id,
+            instance_id: &r.instance.id,
+            action: "create",
+            request_id: &r.request_id,
+            user_id: &r.instance.user_id,
+            project_id: &r.instance.project_id,
+        };
+        instances::action_start_on(db, &mut tx, &action).await?;
+    }
+    if let Some(e) = interrupt {
+        return Err(e);
+    }
+    for r in &records {
+        sagas::create_on(
+            db,
+            &mut tx,
+            &r.saga_id,
+            r.saga_kind,
+            &r.instance.id,
+            &r.saga_params,
+        )
+        .await?;
+    }
+    tx.commit().await.db()?;
+    Ok(records)
+}
+
+/// The project's lock row exists (created once, outside the transaction).
+async fn ensure_quota_lock(db: &Db, project: &str) -> Result<()> {
+    let made =
+        sqlx::query(&db.sql("INSERT INTO quota_locks (project_id, generation) VALUES (?, 0)"))
+            .bind(project)
+            .execute(&db.pool)
+            .await
+            .db();
+    match made {
+        Err(e) if !super::is_duplicate(&e) => Err(e),
+        _ => Ok(()),
+    }
+}
