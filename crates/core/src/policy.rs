@@ -184,6 +184,9 @@ impl Policy {
                     "user_domain_id" => Some(ctx.user_domain_id.clone()),
                     "project_domain_id" => ctx.project_domain_id.clone(),
                     "system_scope" => ctx.system_scope.then(|| "all".to_owned()),
+                    // oslo.context's `is_admin`: an admin role (Nova's and
+                    // Neutron's old files say `is_admin:True`).
+                    "is_admin" => Some(if ctx.is_admin() { "True" } else { "False" }.to_owned()),
                     "token.is_admin_project" => Some(
                         if ctx.is_admin_project {
                             "True"
@@ -552,6 +555,7 @@ mod tests {
             ("shared", "field:networks:shared=True"),
             ("network_owner", "field:port:device_owner=~^network:"),
             ("legacy_owner", "tenant_id:%(tenant_id)s"),
+            ("old_admin", "is_admin:True"),
             (
                 "public",
                 "\"public\":%(visibility)s or 'community':%(visibility)s",
@@ -572,6 +576,8 @@ mod tests {
             &json!({"device_owner": "compute:nova"})
         ));
         assert!(p.check("legacy_owner", &c, &json!({"tenant_id": "p1"})));
+        assert!(!p.check("old_admin", &c, &json!({})));
+        assert!(p.check("old_admin", &ctx(&["admin"], "p1"), &json!({})));
         assert!(p.check("public", &c, &json!({"visibility": "public"})));
         assert!(p.check("public", &c, &json!({"visibility": "community"})));
         assert!(!p.check("public", &c, &json!({"visibility": "private"})));

@@ -172,7 +172,8 @@ pub async fn run(svc: &IdentityService) -> Result<Report> {
         };
         role_ids.insert(*name, id);
     }
-    // Keystone's default inference: admin ⇒ member ⇒ reader. The seed's
+    // Keystone's default inference: admin ⇒ manager ⇒ member ⇒ reader
+    // (admin ⇒ member kept from before `manager` existed). The seed's
     // `Member` is the same role to the policies (oslo matches role names
     // in any case; on MySQL Keystone could not even hold both names), so
     // it implies `reader` too: a `Member` reads its project's resources
