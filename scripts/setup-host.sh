@@ -47,10 +47,23 @@ if ((${#missing[@]})); then
         log "missing packages ${missing[*]}: run as root or install them"
         exit 1
     fi
+    # qemu-system-x86 (Debian 12's 7.2) replaces a newer qemu-utils from
+    # backports, taking qemu-img with it: install both together.
+    if [[ " ${missing[*]} " == *" qemu-system-x86 "* && " ${missing[*]} " != *" qemu-utils "* ]]; then
+        missing+=(qemu-utils)
+    fi
     log "installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# Nothing the project needs may have been removed by what was installed.
+for cmd in "${!want[@]}"; do
+    if ! command -v "$cmd" >/dev/null 2>&1; then
+        log "installing ${want[$cmd]} again ($cmd is gone)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[$cmd]}" >/dev/null
+        command -v "$cmd" >/dev/null 2>&1 || { log "$cmd is still missing"; exit 1; }
+    fi
+done
 
 if ! command -v cargo >/dev/null 2>&1; then
     log "no Rust toolchain (cargo) on PATH: install one with rustup"
