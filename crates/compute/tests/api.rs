@@ -1319,13 +1319,7 @@ async fn a_failure_at_each_create_step_rolls_back() {
     let admin = c.token("admin", "admin").await;
     let image = c.image(&admin).await;
     let net = c.network(&admin).await;
-    for step in [
-        "schedule",
-        "allocate_ports",
-        "cache_image",
-        "spawn",
-        "wait_vif_plugged",
-    ] {
+    for step in steps_of("create_server") {
         c.svc.set_failpoint(Some(step));
         let id = c.boot(&admin, &format!("fail-{step}"), &image, &net).await;
         assert_rolled_back(&c, &admin, &id, step).await;
@@ -3247,4 +3241,220 @@ async fn typed_bodies_name_the_offending_field() {
         assert!(msg.contains(&format!("'{field}'")), "{m} {path}: {msg}");
     }
     c.agent.stop();
+}
+
+/// Every step of every saga (`saga::KINDS`, each from its own step list)
+/// run twice — as after a crash between a step's work and its record —
+/// ends as a single run does; and a failure at every step, with each undo
+/// run twice, ends as a single unwind does. Each case gets its own server
+/// and ends by deleting it: no port, claim or guest may be left.
+#[tokio::test]
+async fn every_saga_step_runs_twice_and_undoes_twice() {
+    let c = start("saga-idempotence", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let mut cases = 0;
+    for kind in ferrostack_compute::saga::KINDS {
+        for step in steps_of(kind) {
+            for failing in [false, true] {
+                cases += 1;
+                let case = format!("{kind}/{step}/{}", if failing { "fail" } else { "twice" });
+                saga_case(&c, &admin, &image, &net, kind, step, failing, &case).await;
+            }
+        }
+    }
+    assert!(cases >= 30, "only {cases} cases");
+    c.agent.stop();
+}
+
+/// One case of [`every_saga_step_runs_twice_and_undoes_twice`].
+#[allow(clippy::too_many_arguments)]
+async fn saga_case(
+    c: &Cloud,
+    admin: &str,
+    image: &str,
+    net: &str,
+    kind: &str,
+    step: &str,
+    failing: bool,
+    case: &str,
+) {
+    let set_points = || {
+        if failing {
+            c.svc.set_failpoint(Some(step));
+            c.svc.set_failpoint(Some("undo_twice"));
+        } else {
+            c.svc.set_failpoint(Some(&format!("twice:{step}")));
+        }
+    };
+    let action = |id: &str, body: Value| {
+        let path = format!("/servers/{id}/action");
+        async move {
+            let (st, v) = c.nova(Method::POST, &path, admin, Some(body)).await;
+            // 202, or 204 for confirmResize as in Nova.
+            assert!(st.is_success(), "{case}: {st} {v}");
+        }
+    };
+    let settled = |id: &str, want: &'static str| {
+        let id = id.to_owned();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                let s = c.wait_status(admin, &id, want).await;
+                if s["OS-EXT-STS:task_state"].is_null() {
+                    return s;
+                }
+                assert!(Instant::now() < deadline, "{case}: task stuck: {s}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    if kind == "create_server" {
+        set_points();
+        let id = c.boot(admin, case, image, net).await;
+        if failing {
+            assert_rolled_back(c, admin, &id, step).await;
+        } else {
+            settled(&id, "ACTIVE").await;
+            assert_eq!(c.ports_of(admin, &id).await.len(), 1, "{case}: ports");
+            assert_eq!(c.claims_of(&id).await, 1, "{case}: claims");
+        }
+        c.svc.set_failpoint(None);
+        delete_and_check(c, admin, &id, case).await;
+        return;
+    }
+
+    let id = c.boot(admin, case, image, net).await;
+    settled(&id, "ACTIVE").await;
+    if kind == "revert_resize" {
+        action(&id, json!({"resize": {"flavorRef": "2"}})).await;
+        settled(&id, "VERIFY_RESIZE").await;
+    }
+    set_points();
+    match kind {
+        "delete_server" => {
+            let (st, _) = c
+                .nova(Method::DELETE, &format!("/servers/{id}"), admin, None)
+                .await;
+            assert_eq!(st, StatusCode::NO_CONTENT, "{case}");
+            if !failing {
+                c.wait_status(admin, &id, "GONE").await;
+                c.svc.set_failpoint(None);
+                assert!(c.ports_of(admin, &id).await.is_empty(), "{case}: ports");
+                assert_eq!(c.claims_of(&id).await, 0, "{case}: claims");
+                assert!(c.driver.guest(&id).is_none(), "{case}: guest");
+                return;
+            }
+            let s = settled(&id, "ERROR").await;
+            assert!(
+                s["fault"]["message"].as_str().unwrap().contains(step),
+                "{case}: {s}"
+            );
+        }
+        "power_action" => {
+            action(&id, json!({"os-stop": null})).await;
+            if failing {
+                settled(&id, "ACTIVE").await;
+                let e = last_event(c, admin, &id, "stop").await;
+                assert_eq!(e["result"], "Error", "{case}: {e}");
+            } else {
+                settled(&id, "SHUTOFF").await;
+                assert_eq!(
+                    c.driver.guest(&id).unwrap().power_state,
+                    PowerState::Shutdown
+                );
+            }
+        }
+        "rebuild_server" => {
+            action(&id, json!({"rebuild": {"imageRef": image}})).await;
+            let s = settled(&id, if failing { "ERROR" } else { "ACTIVE" }).await;
+            if failing {
+                assert!(
+                    s["fault"]["message"].as_str().unwrap().contains(step),
+                    "{case}: {s}"
+                );
+            } else {
+                assert!(c.driver.guest(&id).is_some(), "{case}: guest");
+            }
+        }
+        "snapshot_server" => {
+            let name = format!("snap-{}", case.replace('/', "-"));
+            action(&id, json!({"createImage": {"name": name}})).await;
+            let e = last_event(c, admin, &id, "createImage").await;
+            let deadline = Instant::now() + Duration::from_secs(15);
+            let mut e = e;
+            while e["finish_time"].is_null() {
+                assert!(
+                    Instant::now() < deadline,
+                    "{case}: snapshot never ended: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                e = last_event(c, admin, &id, "createImage").await;
+            }
+            settled(&id, "ACTIVE").await;
+            let (_, _, imgs) = c
+                .req(
+                    Method::GET,
+                    format!("{}/v2/images?name={name}", c.glance),
+                    admin,
+                    None,
+                )
+                .await;
+            let imgs = imgs["images"].as_array().unwrap();
+            if failing {
+                assert_eq!(e["result"], "Error", "{case}: {e}");
+                assert!(imgs.is_empty(), "{case}: image left: {imgs:?}");
+            } else {
+                assert_eq!(imgs.len(), 1, "{case}: one image: {imgs:?}");
+                assert_eq!(imgs[0]["status"], "active", "{case}");
+            }
+        }
+        "resize_server" => {
+            action(&id, json!({"resize": {"flavorRef": "2"}})).await;
+            if failing {
+                let s = settled(&id, "ACTIVE").await;
+                assert_eq!(s["flavor"]["id"], "1", "{case}: old flavor kept: {s}");
+            } else {
+                settled(&id, "VERIFY_RESIZE").await;
+                c.svc.set_failpoint(None);
+                action(&id, json!({"confirmResize": null})).await;
+                let s = settled(&id, "ACTIVE").await;
+                assert_eq!(s["flavor"]["id"], "2", "{case}: {s}");
+            }
+            assert_eq!(c.claims_of(&id).await, 1, "{case}: one claim");
+        }
+        "revert_resize" => {
+            action(&id, json!({"revertResize": null})).await;
+            if failing {
+                let s = settled(&id, "ERROR").await;
+                assert!(
+                    s["fault"]["message"].as_str().unwrap().contains(step),
+                    "{case}: {s}"
+                );
+            } else {
+                let s = settled(&id, "ACTIVE").await;
+                assert_eq!(s["flavor"]["id"], "1", "{case}: {s}");
+                assert_eq!(c.claims_of(&id).await, 1, "{case}: one claim");
+            }
+        }
+        other => panic!("saga kind {other} has no case here: add one"),
+    }
+    c.svc.set_failpoint(None);
+    delete_and_check(c, admin, &id, case).await;
+}
+
+async fn delete_and_check(c: &Cloud, admin: &str, id: &str, case: &str) {
+    let (st, v) = c
+        .nova(Method::DELETE, &format!("/servers/{id}"), admin, None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{case}: {v}");
+    c.wait_status(admin, id, "GONE").await;
+    assert!(
+        c.ports_of(admin, id).await.is_empty(),
+        "{case}: port leaked"
+    );
+    assert_eq!(c.claims_of(id).await, 0, "{case}: claim leaked");
+    assert!(c.driver.guest(id).is_none(), "{case}: guest leaked");
 }

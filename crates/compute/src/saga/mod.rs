@@ -238,6 +238,11 @@ pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
                 Some(e) => Err(e),
                 None => step.run(&ctx).await,
             };
+            // `twice:<step>`: the work done again, as after a crash between
+            // the step's work and its record (steps must be idempotent).
+            if outcome.is_ok() && svc.failpoint_on(&format!("twice:{}", step.name())) {
+                outcome = step.run(&ctx).await;
+            }
             // A busy database is not the step failing: steps are idempotent, run it again.
             for _ in 0..5 {
                 match &outcome {
@@ -289,6 +294,10 @@ pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
                     continue;
                 }
                 let mut undone = step.undo(&ctx).await;
+                // `undo_twice`: undos must be idempotent too.
+                if undone.is_ok() && svc.failpoint_on("undo_twice") {
+                    undone = step.undo(&ctx).await;
+                }
                 for _ in 0..5 {
                     match &undone {
                         Err(e) if is_transient(e) => {

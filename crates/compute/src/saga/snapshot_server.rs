@@ -76,6 +76,13 @@ impl Step for Upload {
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
         let p = ctx.params::<Params>()?;
+        // Done before (a crash after the upload, before its record): an
+        // active image takes no second upload, and needs none.
+        if let Some(image) = ctx.svc.image.get(&p.image_id).await? {
+            if image["status"] == "active" {
+                return Ok(());
+            }
+        }
         store::instances::update(&ctx.svc.db, &ctx.instance_id, |x| {
             if matches!(
                 x.task_state,

@@ -171,6 +171,11 @@ impl ComputeService {
             .then(|| Error::Internal(format!("Injected failure at step '{step}'.")))
     }
 
+    /// Whether the test failpoint `name` is set (`twice:<step>`, `undo_twice`).
+    pub fn failpoint_on(&self, name: &str) -> bool {
+        self.failpoints.lock().unwrap().contains(name)
+    }
+
     /// Whether to stop right after `step` as if the process died there
     /// (failpoint `crash_after:<step>`, for restart tests).
     pub fn crashpoint(&self, step: &str) -> bool {
