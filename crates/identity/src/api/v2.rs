@@ -199,10 +199,10 @@ async fn validate(
     Ok(ok(access(&svc, &id, &p).await?))
 }
 
-/// Tenants: all of them for an admin (the seed's `keystone tenant-list`),
-/// else the caller's own.
+/// Tenants: all of them for whoever may list projects (an admin: the seed's
+/// `keystone tenant-list`), else the caller's own.
 async fn tenants(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
-    let list = if ctx.is_admin() {
+    let list = if svc.policy.check("identity:list_projects", &ctx, &json!({})) {
         store::projects::list(&svc.db, false).await?
     } else {
         super::auth::user_projects(&svc, &ctx.user_id).await?
