@@ -835,30 +835,28 @@ impl ImageService {
         let svc = self.clone();
         let id = id.to_owned();
         tokio::spawn(async move {
-            match svc.finish_import(&id).await {
-                Ok(()) => {
-                    let _ = store::tasks::finish(
-                        &svc.db,
-                        &task.id,
-                        "success",
-                        &json!({"image_id": id}),
-                        "",
-                    )
-                    .await;
-                }
+            // Every outcome is recorded on the task and logged: nothing
+            // of the import's result is dropped.
+            let (status, result, message) = match svc.finish_import(&id).await {
+                Ok(()) => ("success", json!({"image_id": id}), String::new()),
                 Err(e) => {
                     tracing::warn!(image = %id, error = %e, "import failed");
-                    let _ = store::tasks::finish(
-                        &svc.db,
-                        &task.id,
-                        "failure",
-                        &Value::Null,
-                        e.message(),
-                    )
-                    .await;
-                    let _ = store::images::transition(&svc.db, &id, &["importing"], "queued").await;
-                    let _ = tokio::fs::remove_file(svc.store.staging_path(&id)).await;
+                    if let Err(e) =
+                        store::images::transition(&svc.db, &id, &["importing"], "queued").await
+                    {
+                        tracing::error!(image = %id, error = %e, "image not returned to queued");
+                    }
+                    if let Err(e) = tokio::fs::remove_file(svc.store.staging_path(&id)).await {
+                        if e.kind() != std::io::ErrorKind::NotFound {
+                            tracing::warn!(image = %id, error = %e, "staged data not removed");
+                        }
+                    }
+                    ("failure", Value::Null, e.message().to_owned())
                 }
+            };
+            if let Err(e) = store::tasks::finish(&svc.db, &task.id, status, &result, &message).await
+            {
+                tracing::error!(task = %task.id, error = %e, "import task not finished");
             }
         });
         Ok(())

@@ -183,13 +183,17 @@ impl L3Agent {
         for (dev, ip) in announce {
             let (host, ns) = (self.host.clone(), ns.clone());
             tokio::spawn(async move {
-                let _ = host
+                if let Err(e) = host
                     .run_in(
                         &ns,
                         "arping",
                         &["-U", "-c", "2", "-i", "0.2", "-I", &dev, &ip],
                     )
-                    .await;
+                    .await
+                {
+                    // Only a hint to neighbours: they ARP again on their own.
+                    tracing::debug!(%dev, %ip, error = %e, "gratuitous ARP not sent");
+                }
             });
         }
         self.host
