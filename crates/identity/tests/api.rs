@@ -64,10 +64,8 @@ async fn start_with(db: Db, name: &str, tune: impl Fn(&mut Config)) -> Cloud {
         "bootstrap is idempotent: {:?}",
         second.created
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = ferrostack_identity::api::router(svc.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // The shared harness's listener: the same bounded server the all-in-one runs.
+    let base = ferrostack_testkit::serve(ferrostack_identity::api::router(svc.clone())).await;
     Cloud {
         base,
         http: reqwest::Client::new(),
