@@ -66,6 +66,18 @@ pub struct Migration {
 
 impl Db {
     pub async fn connect(url: &str) -> Result<Db, DbError> {
+        Self::connect_with(url, None, Duration::from_secs(30)).await
+    }
+
+    /// [`Db::connect`] with a chosen pool size (`None`: SQLite 4, others 16)
+    /// and acquire timeout. Tests run services on one connection, where a
+    /// code path that waits for a second connection while holding one
+    /// fails at once instead of deadlocking only under load.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: Option<u32>,
+        acquire_timeout: Duration,
+    ) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -88,9 +100,10 @@ impl Db {
                 }
             }
         }
+        let default_size = if backend == Backend::Sqlite { 4 } else { 16 };
         let mut opts = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
-            .acquire_timeout(Duration::from_secs(30));
+            .max_connections(max_connections.unwrap_or(default_size))
+            .acquire_timeout(acquire_timeout);
         if backend == Backend::Sqlite {
             opts = opts.after_connect(|conn, _| {
                 Box::pin(async move {

@@ -53,22 +53,19 @@ impl Cloud {
         tok: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(m, format!("{}/v2.0{path}", self.net))
-            .header("x-auth-token", tok);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let st = r.status();
-        (st, r.json().await.unwrap_or(Value::Null))
+        self.api().call(m, path, tok, body).await
     }
 
     async fn ok(&self, m: Method, path: &str, tok: &str, body: Option<Value>) -> Value {
-        let (st, v) = self.call(m.clone(), path, tok, body).await;
-        assert!(st.is_success(), "{m} {path}: {st} {v}");
-        v
+        self.api().ok(m, path, tok, body).await
+    }
+
+    /// The network API under `/v2.0`, through testkit's client.
+    fn api(&self) -> ferrostack_testkit::Api {
+        ferrostack_testkit::Api {
+            base: format!("{}/v2.0", self.net),
+            http: self.http.clone(),
+        }
     }
 }
 

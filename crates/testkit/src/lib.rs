@@ -81,6 +81,57 @@ pub async fn serve_with(router: axum::Router, limits: ferrostack_core::server::L
     url
 }
 
+/// A JSON client of one API (`base` such as `http://127.0.0.1:PORT/v2.0`):
+/// the request helper every service's API tests call through.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: impl Into<String>) -> Self {
+        Api {
+            base: base.into(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `method path` with a token and an optional JSON body: the status and
+    /// the JSON answer (`Null` when the body is empty or not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-auth-token", token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// [`Api::call`] that must succeed; its JSON answer.
+    pub async fn ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let (status, v) = self.call(method.clone(), path, token, body).await;
+        assert!(status.is_success(), "{method} {path}: {status} {v}");
+        v
+    }
+}
+
 impl TestCloud {
     pub fn auth_uri(&self) -> String {
         format!("{}/v3", self.identity_url)
