@@ -65,6 +65,24 @@ for cmd in "${!want[@]}"; do
     fi
 done
 
+# A Linux kernel for the compute agent's KVM probe: on some hosts a boot
+# sector runs under KVM but Linux hangs, so the probe boots a real kernel
+# (the newest /boot/vmlinuz-*, else this one).
+probe_kernel=/var/cache/ferrostack/kvm-probe/vmlinuz
+if [[ ! -r $probe_kernel ]] && ! compgen -G '/boot/vmlinuz-*' >/dev/null; then
+    pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null \
+        | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    tmp=$(mktemp -d)
+    if [[ -n "$pkg" ]] && (cd "$tmp" && apt-get download -qq "$pkg" >/dev/null 2>&1) \
+        && dpkg-deb --fsys-tarfile "$tmp"/*.deb | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*'; then
+        install -D -m 0644 "$(ls "$tmp"/boot/vmlinuz-* | head -n1)" "$probe_kernel"
+        log "KVM probe kernel: $probe_kernel (from $pkg)"
+    else
+        log "no kernel for the KVM probe (${pkg:-linux-image-cloud-amd64} not downloadable): KVM will be trusted on a boot sector alone"
+    fi
+    rm -rf "$tmp"
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
     log "no Rust toolchain (cargo) on PATH: install one with rustup"
     exit 1

@@ -38,6 +38,8 @@ pub async fn driver_from_config(config: &Config) -> Result<Arc<dyn Driver>, Stri
                 accel: accel(&c.virt_type)?,
                 shutdown_timeout: Duration::from_secs(c.shutdown_timeout),
                 host: config.common.host.clone(),
+                probe_kernel: (!c.kvm_probe_kernel.is_empty())
+                    .then(|| c.kvm_probe_kernel.clone().into()),
                 ..QemuConfig::default()
             };
             let driver = QemuDriver::new(qemu)

@@ -296,6 +296,10 @@ pub struct ComputeConfig {
     /// `kvm`, or `qemu` (TCG), as Nova's `[libvirt] virt_type`.
     pub virt_type: String,
     pub qemu_binary: String,
+    /// A Linux kernel the KVM probe boots to see Linux run under KVM
+    /// (`virt_type = auto`); empty: the newest `/boot/vmlinuz-*`, else
+    /// `/var/cache/ferrostack/kvm-probe/vmlinuz` (scripts/setup-host.sh).
+    pub kvm_probe_kernel: String,
     pub qemu_img: String,
     /// Seconds a guest gets to shut down cleanly (stop, soft reboot,
     /// resize) before it is forced off.
@@ -371,6 +375,7 @@ impl Default for ComputeConfig {
             remove_unused_original_minimum_age_seconds: 86_400,
             virt_type: "auto".into(),
             qemu_binary: "qemu-system-x86_64".into(),
+            kvm_probe_kernel: String::new(),
             qemu_img: "qemu-img".into(),
             shutdown_timeout: 60,
             force_config_drive: false,

@@ -1,7 +1,10 @@
 //! Which accelerator guests get. /dev/kvm being there is not enough (on
-//! some hosts a KVM guest never runs), so a tiny guest is started under
-//! KVM: a boot sector that writes `K` to COM1. The outcome is kept in
-//! `<instances_dir>/.accel-probe` for the current boot and QEMU version.
+//! some hosts a KVM guest never runs), so guests are started under KVM
+//! first: a boot sector that writes `K` to COM1 (hosts where QEMU aborts),
+//! then a Linux kernel that must boot to its "cannot mount root" panic
+//! (hosts where a boot sector runs but Linux hangs with no output, seen on
+//! nested KVM). The outcome is kept in `<instances_dir>/.accel-probe` for
+//! the current boot and QEMU version.
 
 use super::guest::write_atomic;
 use super::Accel;
@@ -12,6 +15,8 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 pub(crate) const CACHE_FILE: &str = ".accel-probe";
+/// The host-wide copy: `/run` is emptied at boot, as the outcome expires.
+const HOST_CACHE: &str = "/run/ferrostack/accel-probe.json";
 
 /// The CPU models guests get. The probe runs the KVM one: on some nested
 /// hosts KVM runs a default-CPU guest but aborts a `-cpu host` one (an MSR
@@ -22,7 +27,46 @@ pub(crate) const TCG_CPU_MODEL: &str = "max";
 
 /// What a cached outcome was probed with; an outcome of another probe is
 /// probed again.
-const PROBE: &str = "boot sector, pc machine, -cpu host";
+const PROBE: &str = "boot sector then a Linux kernel, pc machine, -cpu host";
+
+/// Where `scripts/setup-host.sh` leaves a kernel for the probe when the
+/// host has none in `/boot` (containers, CI machines).
+pub const SHARED_PROBE_KERNEL: &str = "/var/cache/ferrostack/kvm-probe/vmlinuz";
+
+/// How the KVM probe runs.
+pub(crate) struct Probe {
+    /// For the boot sector's `K`.
+    pub timeout: Duration,
+    /// The kernel to boot; `None`: found as [`probe_kernel`] says.
+    pub kernel: Option<std::path::PathBuf>,
+    /// For the kernel's panic.
+    pub kernel_timeout: Duration,
+}
+
+/// The kernel the probe boots: the configured one, else the newest
+/// `/boot/vmlinuz-*`, else [`SHARED_PROBE_KERNEL`]; `None` if none is readable.
+fn probe_kernel(configured: Option<&Path>) -> Option<std::path::PathBuf> {
+    if let Some(k) = configured {
+        return Some(k.to_owned());
+    }
+    let mut boot: Vec<std::path::PathBuf> = std::fs::read_dir("/boot")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("vmlinuz-"))
+        })
+        .filter(|p| std::fs::File::open(p).is_ok())
+        .collect();
+    boot.sort();
+    boot.pop().or_else(|| {
+        let shared = Path::new(SHARED_PROBE_KERNEL);
+        std::fs::File::open(shared).ok().map(|_| shared.to_owned())
+    })
+}
 
 /// 16-bit real mode at 0x7c00: `mov dx,0x3f8; mov al,'K'; out dx,al;
 /// hlt; jmp $-1`, then the boot signature.
@@ -52,7 +96,7 @@ pub(crate) async fn resolve(
     binary: &Path,
     qemu_version: &str,
     instances_dir: &Path,
-    timeout: Duration,
+    how: &Probe,
 ) -> (Accel, String) {
     match wanted {
         Accel::Kvm => return (Accel::Kvm, "forced by the configuration".into()),
@@ -66,17 +110,42 @@ pub(crate) async fn resolve(
         .await
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
-    let cache = instances_dir.join(CACHE_FILE);
+    // The instances directory's copy, and the host's (so a new instances
+    // directory, as every test makes, does not probe again).
+    let caches = [
+        instances_dir.join(CACHE_FILE),
+        Path::new(HOST_CACHE).to_owned(),
+    ];
     if !boot_id.is_empty() {
-        if let Ok(text) = tokio::fs::read(&cache).await {
+        for cache in &caches {
+            let Ok(text) = tokio::fs::read(cache).await else {
+                continue;
+            };
             if let Ok(c) = serde_json::from_slice::<Cached>(&text) {
                 if c.probe == PROBE && c.boot_id == boot_id && c.qemu_version == qemu_version {
+                    if cache != &caches[0] {
+                        let _ = write_atomic(&caches[0], &text).await;
+                    }
                     return (c.accel, format!("{}; cached for this boot", c.reason));
                 }
             }
         }
     }
-    let (accel, reason) = probe(binary, instances_dir, timeout).await;
+    let (mut accel, mut reason) = probe(binary, instances_dir, how.timeout).await;
+    if accel == Accel::Kvm {
+        match probe_kernel(how.kernel.as_deref()) {
+            Some(kernel) => {
+                (accel, reason) = probe_linux(binary, &kernel, how.kernel_timeout).await
+            }
+            None => {
+                reason = format!(
+                    "{reason}; no kernel to boot as a second probe ({SHARED_PROBE_KERNEL} or \
+                     /boot/vmlinuz-*), so KVM is trusted on the boot sector alone"
+                );
+                tracing::warn!("{reason}");
+            }
+        }
+    }
     if !boot_id.is_empty() {
         let c = Cached {
             probe: PROBE.to_owned(),
@@ -86,9 +155,13 @@ pub(crate) async fn resolve(
             reason: reason.clone(),
         };
         if let Ok(text) = serde_json::to_vec_pretty(&c) {
-            if let Err(e) = write_atomic(&cache, &text).await {
+            if let Err(e) = write_atomic(&caches[0], &text).await {
                 tracing::warn!("could not keep the KVM probe's outcome: {e}");
             }
+            if let Some(dir) = Path::new(HOST_CACHE).parent() {
+                let _ = tokio::fs::create_dir_all(dir).await;
+            }
+            let _ = write_atomic(&caches[1], &text).await;
         }
     }
     (accel, reason)
@@ -184,6 +257,70 @@ async fn run_probe(binary: &Path, image: &Path, timeout: Duration) -> (Accel, St
     }
 }
 
+/// Boot `kernel` under KVM with no root device: a kernel that runs prints
+/// its panic about the root file system within a second or two; one that
+/// hangs (interrupts or timers that never come) prints nothing.
+async fn probe_linux(binary: &Path, kernel: &Path, timeout: Duration) -> (Accel, String) {
+    let child = tokio::process::Command::new(binary)
+        .args(["-machine", "pc,accel=kvm", "-cpu", KVM_CPU_MODEL])
+        .args(["-nodefaults", "-no-user-config", "-no-reboot"])
+        .args(["-display", "none", "-m", "256", "-serial", "stdio"])
+        .arg("-kernel")
+        .arg(kernel)
+        .args(["-append", "console=ttyS0 panic=-1 root=/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return (Accel::Tcg, format!("KVM probe: could not run QEMU: {e}")),
+    };
+    let mut stdout = child.stdout.take().expect("piped");
+    let kernel_name = kernel.display();
+    let booted = tokio::time::timeout(timeout, async {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stdout.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => {
+                    seen.extend_from_slice(&buf[..n]);
+                    if seen.windows(12).any(|w| w == b"Kernel panic") {
+                        return true;
+                    }
+                    // Keep the tail only: the marker may span two reads.
+                    if seen.len() > 64 * 1024 {
+                        seen.drain(..seen.len() - 64);
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    match booted {
+        Ok(true) => (
+            Accel::Kvm,
+            format!("KVM probe: a boot sector and the kernel {kernel_name} ran under KVM"),
+        ),
+        Ok(false) => (
+            Accel::Tcg,
+            format!("KVM probe: QEMU ended before the kernel {kernel_name} booted under KVM"),
+        ),
+        Err(_) => (
+            Accel::Tcg,
+            format!(
+                "KVM probe: a boot sector ran under KVM but the kernel {kernel_name} printed no \
+                 panic in {} s (Linux guests hang on this host's KVM)",
+                timeout.as_secs()
+            ),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,8 +339,18 @@ mod tests {
     async fn forced_accelerators_do_not_probe() {
         let none = Path::new("/nonexistent/qemu");
         let dir = Path::new("/nonexistent");
-        let t = Duration::from_secs(1);
-        assert_eq!(resolve(Accel::Kvm, none, "", dir, t).await.0, Accel::Kvm);
-        assert_eq!(resolve(Accel::Tcg, none, "", dir, t).await.0, Accel::Tcg);
+        let how = Probe {
+            timeout: Duration::from_secs(1),
+            kernel: None,
+            kernel_timeout: Duration::from_secs(1),
+        };
+        assert_eq!(resolve(Accel::Kvm, none, "", dir, &how).await.0, Accel::Kvm);
+        assert_eq!(resolve(Accel::Tcg, none, "", dir, &how).await.0, Accel::Tcg);
+    }
+
+    #[test]
+    fn a_configured_probe_kernel_is_used_as_given() {
+        let k = Path::new("/some/vmlinuz");
+        assert_eq!(probe_kernel(Some(k)).as_deref(), Some(k));
     }
 }

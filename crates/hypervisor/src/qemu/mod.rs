@@ -13,6 +13,7 @@
 //! repeated: the control plane's sagas retry and undo freely.
 
 mod accel;
+pub use accel::SHARED_PROBE_KERNEL;
 mod command;
 mod control;
 mod disk;
@@ -100,6 +101,12 @@ pub struct QemuConfig {
     pub launch_timeout: Duration,
     /// How long the KVM probe guest has to print.
     pub probe_timeout: Duration,
+    /// A Linux kernel the KVM probe boots (after its boot sector) to see a
+    /// real kernel run under KVM; `None`: the newest `/boot/vmlinuz-*`, else
+    /// [`accel::SHARED_PROBE_KERNEL`] (what `scripts/setup-host.sh` puts there).
+    pub probe_kernel: Option<PathBuf>,
+    /// How long that kernel has to reach its root-mount panic under KVM.
+    pub probe_kernel_timeout: Duration,
     /// Bound of each QMP exchange.
     pub qmp_timeout: Duration,
 }
@@ -115,6 +122,8 @@ impl Default for QemuConfig {
             host: hostname(),
             launch_timeout: Duration::from_secs(30),
             probe_timeout: Duration::from_secs(3),
+            probe_kernel: None,
+            probe_kernel_timeout: Duration::from_secs(15),
             qmp_timeout: Duration::from_secs(10),
         }
     }
@@ -251,7 +260,11 @@ impl QemuDriver {
             &config.binary,
             &version_line,
             &config.instances_dir,
-            config.probe_timeout,
+            &accel::Probe {
+                timeout: config.probe_timeout,
+                kernel: config.probe_kernel.clone(),
+                kernel_timeout: config.probe_kernel_timeout,
+            },
         )
         .await;
         tracing::info!("QEMU accelerator: {accel} ({accel_reason})");
