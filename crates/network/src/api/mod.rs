@@ -455,20 +455,7 @@ async fn update(
             "Cannot update read-only attribute id".into(),
         ));
     }
-    let doc = match kind {
-        Kind::Network => svc.update_network(&ctx, &id, obj).await?,
-        Kind::Subnet => svc.update_subnet(&ctx, &id, obj).await?,
-        Kind::Port => svc.update_port(&ctx, &id, obj).await?,
-        Kind::Router => svc.update_router(&ctx, &id, obj).await?,
-        Kind::FloatingIp => svc.update_floatingip(&ctx, &id, obj).await?,
-        Kind::SecurityGroup => svc.update_security_group(&ctx, &id, obj).await?,
-        Kind::Agent => svc.update_agent(&ctx, &id, obj).await?,
-        Kind::SecurityGroupRule | Kind::Quota => {
-            return Err(Error::MethodNotAllowed(
-                "Security group rules cannot be updated; delete and re-create.".into(),
-            ))
-        }
-    };
+    let doc = svc.update_resource(&ctx, kind, &id, obj).await?;
     let view = svc.view(&ctx, kind, doc).await?;
     Ok(axum::Json(json!({ singular: view })).into_response())
 }

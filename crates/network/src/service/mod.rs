@@ -114,6 +114,45 @@ impl NetworkService {
             .await;
     }
 
+    /// A user's update of one resource. One that lost a race with another
+    /// writer of the same row (an agent reporting a port's status, a
+    /// concurrent update) is read and applied again, as Neutron retries a
+    /// stale revision; after ten tries the 409 stands.
+    pub async fn update_resource(
+        &self,
+        ctx: &AuthContext,
+        kind: Kind,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Value> {
+        let mut attempt = 0u32;
+        loop {
+            let outcome = match kind {
+                Kind::Network => self.update_network(ctx, id, body).await,
+                Kind::Subnet => self.update_subnet(ctx, id, body).await,
+                Kind::Port => self.update_port(ctx, id, body).await,
+                Kind::Router => self.update_router(ctx, id, body).await,
+                Kind::FloatingIp => self.update_floatingip(ctx, id, body).await,
+                Kind::SecurityGroup => self.update_security_group(ctx, id, body).await,
+                Kind::Agent => self.update_agent(ctx, id, body).await,
+                Kind::SecurityGroupRule | Kind::Quota => Err(Error::MethodNotAllowed(
+                    "Security group rules cannot be updated; delete and re-create.".into(),
+                )),
+            };
+            match outcome {
+                Err(Error::Typed("ConcurrentModification", _)) if attempt < 10 => {
+                    attempt += 1;
+                    // Jittered, as oslo.db's retries: writers that collided
+                    // do not collide again in lockstep.
+                    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20;
+                    let ms = 5 * u64::from(attempt) + jitter;
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Read-modify-write for internal writers (agents), which race users'
     /// updates: a stale revision is re-read and retried. `change` returns
     /// false when nothing needs writing. Returns the document as written.
