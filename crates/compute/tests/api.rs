@@ -3458,3 +3458,37 @@ async fn delete_and_check(c: &Cloud, admin: &str, id: &str, case: &str) {
     assert_eq!(c.claims_of(id).await, 0, "{case}: claim leaked");
     assert!(c.driver.guest(id).is_none(), "{case}: guest leaked");
 }
+
+/// Concurrent server-group creates of one project never pass its
+/// `server_groups` quota together: the count and the insert are one step
+/// under the project's quota lock.
+#[tokio::test]
+async fn concurrent_server_group_creates_never_exceed_the_quota() {
+    let c = start("sg-quotarace", |cfg| cfg.compute.quota_server_groups = 3).await;
+    let demo = c.token("demo", "demo").await;
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (http, tok) = (c.http.clone(), demo.clone());
+        let url = format!("{}/v2.1/os-server-groups", c.compute);
+        racing.spawn(async move {
+            let body = json!({"server_group": {"name": format!("g{i}"), "policies": ["affinity"]}});
+            let r = http
+                .post(url)
+                .header("x-auth-token", tok)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let results = racing.join_all().await;
+    let created = results.iter().filter(|(s, _)| s.is_success()).count();
+    for (s, v) in &results {
+        assert!(s.is_success() || *s == StatusCode::FORBIDDEN, "{s} {v}");
+    }
+    assert_eq!(created, 3, "{results:?}");
+    let listed = c.ok(Method::GET, "/os-server-groups", &demo, None).await;
+    assert_eq!(listed["server_groups"].as_array().unwrap().len(), 3);
+    c.agent.stop();
+}

@@ -98,12 +98,6 @@ pub async fn create(
     };
     let project = ctx.project_id.clone().unwrap_or_default();
     let limit = svc.quotas(&project).await?["server_groups"];
-    let have = server_groups::list(&svc.db, Some(&project)).await?.len() as i64;
-    if limit >= 0 && have >= limit {
-        return Err(Error::Forbidden(
-            "Quota exceeded, too many server groups.".into(),
-        ));
-    }
     let g = ServerGroup {
         id: uuid::Uuid::new_v4().to_string(),
         name,
@@ -112,7 +106,11 @@ pub async fn create(
         policy,
         members: Vec::new(),
     };
-    server_groups::insert(&svc.db, &g).await?;
+    if !server_groups::insert_within_quota(&svc.db, &g, limit).await? {
+        return Err(Error::Forbidden(
+            "Quota exceeded, too many server groups.".into(),
+        ));
+    }
     Ok(axum::Json(json!({"server_group": view(&g)})).into_response())
 }
 

@@ -35,14 +35,7 @@ pub async fn record<F>(
 where
     F: FnOnce(&[Instance]) -> Result<Vec<BootRecord>>,
 {
-    ensure_quota_lock(db, project).await?;
-    let mut tx = db.pool.begin().await.db()?;
-    // The first statement writes, so the lock is held before anything is read.
-    sqlx::query(&db.sql("UPDATE quota_locks SET generation = generation + 1 WHERE project_id = ?"))
-        .bind(project)
-        .execute(&mut *tx)
-        .await
-        .db()?;
+    let mut tx = begin_under_quota_lock(db, project).await?;
     let live = instances::of_project_on(db, &mut tx, project).await?;
     let records = decide(&live)?;
     for r in &records {
@@ -73,6 +66,24 @@ where
     }
     tx.commit().await.db()?;
     Ok(records)
+}
+
+/// A transaction holding `project`'s quota lock: its first statement
+/// writes the project's lock row, so the lock is held before anything is
+/// read. Every quota check of the project and the insert it guards run in
+/// one of these (boots, server groups, key pairs).
+pub async fn begin_under_quota_lock<'d>(
+    db: &'d Db,
+    project: &str,
+) -> Result<sqlx::Transaction<'d, sqlx::Any>> {
+    ensure_quota_lock(db, project).await?;
+    let mut tx = db.pool.begin().await.db()?;
+    sqlx::query(&db.sql("UPDATE quota_locks SET generation = generation + 1 WHERE project_id = ?"))
+        .bind(project)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+    Ok(tx)
 }
 
 /// The project's lock row exists (created once, outside the transaction).

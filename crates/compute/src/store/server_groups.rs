@@ -26,7 +26,30 @@ fn from_row(r: &sqlx::any::AnyRow) -> ServerGroup {
     }
 }
 
-pub async fn insert(db: &Db, g: &ServerGroup) -> Result<()> {
+/// Insert `g` unless its project already has `limit` groups (negative:
+/// no limit), counted and written under the project's quota lock so that
+/// concurrent creates cannot both take the last one. False when over.
+pub async fn insert_within_quota(db: &Db, g: &ServerGroup, limit: i64) -> Result<bool> {
+    let mut tx = super::boot::begin_under_quota_lock(db, &g.project_id).await?;
+    let have: i64 =
+        sqlx::query_scalar(&db.sql("SELECT COUNT(*) FROM server_groups WHERE project_id = ?"))
+            .bind(&g.project_id)
+            .fetch_one(&mut *tx)
+            .await
+            .db()?;
+    if limit >= 0 && have >= limit {
+        return Ok(false);
+    }
+    insert_on(db, &mut tx, g).await?;
+    tx.commit().await.db()?;
+    Ok(true)
+}
+
+async fn insert_on(
+    db: &Db,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    g: &ServerGroup,
+) -> Result<()> {
     sqlx::query(&db.sql(
         "INSERT INTO server_groups (id, name, project_id, user_id, policy, members, seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
     ))
@@ -37,7 +60,7 @@ pub async fn insert(db: &Db, g: &ServerGroup) -> Result<()> {
     .bind(&g.policy)
     .bind(serde_json::to_string(&g.members).expect("list"))
     .bind(super::seq())
-    .execute(&db.pool)
+    .execute(&mut **tx)
     .await
     .db()?;
     Ok(())
