@@ -3492,3 +3492,48 @@ async fn concurrent_server_group_creates_never_exceed_the_quota() {
     assert_eq!(listed["server_groups"].as_array().unwrap().len(), 3);
     c.agent.stop();
 }
+
+/// Concurrent key pair imports of one user never pass the `key_pairs`
+/// quota together.
+#[tokio::test]
+async fn concurrent_key_pair_imports_never_exceed_the_quota() {
+    let c = start("kp-quotarace", |cfg| cfg.compute.quota_key_pairs = 3).await;
+    let demo = c.token("demo", "demo").await;
+    let first = c
+        .ok(
+            Method::POST,
+            "/os-keypairs",
+            &demo,
+            Some(json!({"keypair": {"name": "generated"}})),
+        )
+        .await;
+    let public = first["keypair"]["public_key"].as_str().unwrap().to_owned();
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (http, tok, public) = (c.http.clone(), demo.clone(), public.clone());
+        let url = format!("{}/v2.1/os-keypairs", c.compute);
+        racing.spawn(async move {
+            let body = json!({"keypair": {"name": format!("k{i}"), "public_key": public}});
+            let r = http
+                .post(url)
+                .header("x-auth-token", tok)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let results = racing.join_all().await;
+    for (s, v) in &results {
+        assert!(s.is_success() || *s == StatusCode::FORBIDDEN, "{s} {v}");
+    }
+    let created = results.iter().filter(|(s, _)| s.is_success()).count();
+    assert_eq!(
+        created, 2,
+        "one of three was taken by the generated key: {results:?}"
+    );
+    let listed = c.ok(Method::GET, "/os-keypairs", &demo, None).await;
+    assert_eq!(listed["keypairs"].as_array().unwrap().len(), 3);
+    c.agent.stop();
+}

@@ -103,14 +103,14 @@ impl ComputeService {
                 "Invalid input for field/attribute type. Value: {key_type}. '{key_type}' is not one of ['ssh', 'x509']"
             )));
         }
+        // Checked here too, before the key is generated (a CPU-second), and
+        // again where the key pair is written (the check that holds).
         let limit = self.quotas(project_id).await?["key_pairs"];
         let have = store::catalog::list_keypairs(&self.db, user_id)
             .await?
             .len() as i64;
         if limit >= 0 && have >= limit {
-            return Err(Error::Forbidden(
-                "Quota exceeded, too many key pairs.".into(),
-            ));
+            return Err(over_keypair_quota());
         }
         let (public, private) = match public_key {
             Some(p) => (p.trim().to_owned(), None),
@@ -133,9 +133,17 @@ impl ComputeService {
             fingerprint: fingerprint(&blob),
             created_at: ferrostack_core::time::iso_naive(chrono::Utc::now()),
         };
-        store::catalog::insert_keypair(&self.db, &mut kp).await?;
+        if !store::catalog::insert_keypair_within_quota(&self.db, &mut kp, project_id, limit)
+            .await?
+        {
+            return Err(over_keypair_quota());
+        }
         Ok((kp, private))
     }
+}
+
+fn over_keypair_quota() -> Error {
+    Error::Forbidden("Quota exceeded, too many key pairs.".into())
 }
 
 #[cfg(test)]

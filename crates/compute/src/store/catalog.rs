@@ -212,17 +212,46 @@ fn keypair_from_row(r: &sqlx::any::AnyRow) -> KeyPair {
     }
 }
 
-/// Insert with the next integer id; a duplicate name is a 409 for the caller.
-pub async fn insert_keypair(db: &Db, kp: &mut KeyPair) -> Result<()> {
+/// Insert `kp` with the next integer id unless its user already has
+/// `limit` key pairs (negative: no limit): counted and written in one
+/// transaction under the project's quota lock, so concurrent creates cannot
+/// both take the last one. False when over the quota; a duplicate name is
+/// a 409 for the caller.
+pub async fn insert_keypair_within_quota(
+    db: &Db,
+    kp: &mut KeyPair,
+    project: &str,
+    limit: i64,
+) -> Result<bool> {
     for _ in 0..10 {
-        if get_keypair(db, &kp.user_id, &kp.name).await?.is_some() {
+        let mut tx = super::boot::begin_under_quota_lock(db, project).await?;
+        let have: i64 =
+            sqlx::query_scalar(&db.sql("SELECT COUNT(*) FROM key_pairs WHERE user_id = ?"))
+                .bind(&kp.user_id)
+                .fetch_one(&mut *tx)
+                .await
+                .db()?;
+        if limit >= 0 && have >= limit {
+            return Ok(false);
+        }
+        let taken: Option<i64> =
+            sqlx::query_scalar(&db.sql("SELECT id FROM key_pairs WHERE user_id = ? AND name = ?"))
+                .bind(&kp.user_id)
+                .bind(&kp.name)
+                .fetch_optional(&mut *tx)
+                .await
+                .db()?;
+        if taken.is_some() {
             return Err(ferrostack_core::Error::Conflict(format!(
                 "Key pair '{}' already exists.",
                 kp.name
             )));
         }
-        kp.id = super::next_id(db, "key_pairs").await?;
-        let r = sqlx::query(&db.sql(
+        kp.id = sqlx::query_scalar(&db.sql("SELECT COALESCE(MAX(id), 0) + 1 FROM key_pairs"))
+            .fetch_one(&mut *tx)
+            .await
+            .db()?;
+        let inserted = sqlx::query(&db.sql(
             "INSERT INTO key_pairs (id, user_id, name, key_type, public_key, fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(kp.id)
@@ -232,13 +261,18 @@ pub async fn insert_keypair(db: &Db, kp: &mut KeyPair) -> Result<()> {
         .bind(&kp.public_key)
         .bind(&kp.fingerprint)
         .bind(&kp.created_at)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await
         .db();
-        match r {
-            Ok(_) => return Ok(()),
+        match inserted {
+            // Another project's key pair took the id first (engines other
+            // than SQLite let writers of other projects run meanwhile).
             Err(e) if super::is_duplicate(&e) => continue,
             Err(e) => return Err(e),
+            Ok(_) => {
+                tx.commit().await.db()?;
+                return Ok(true);
+            }
         }
     }
     Err(ferrostack_core::Error::Conflict(
