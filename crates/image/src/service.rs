@@ -420,23 +420,19 @@ impl ImageService {
         for (k, v) in body {
             self.set_attribute(ctx, &mut img, k, v, true)?;
         }
-        let quota = self.config.image.image_count_quota;
-        if quota > 0 {
-            let (_, count) =
-                store::images::usage(&self.db, img.owner.as_deref().unwrap_or(&owner)).await?;
-            if count as u64 >= quota {
-                return Err(Error::PayloadTooLarge(format!(
-                    "The project may own at most {quota} images; delete one before creating another."
-                )));
-            }
-        }
         if store::images::get(&self.db, &img.id).await?.is_some() {
             return Err(Error::Conflict(format!(
                 "An image with identifier {} already exists",
                 img.id
             )));
         }
-        store::images::insert(&self.db, &img).await?;
+        let quota = self.config.image.image_count_quota;
+        let counted_owner = img.owner.clone().unwrap_or_else(|| owner.clone());
+        if !store::images::insert_within_count_quota(&self.db, &img, &counted_owner, quota).await? {
+            return Err(Error::PayloadTooLarge(format!(
+                "The project may own at most {quota} images; delete one before creating another."
+            )));
+        }
         self.notify("image.create", &img).await;
         Ok(img)
     }

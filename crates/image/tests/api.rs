@@ -914,3 +914,47 @@ async fn malformed_bodies_answer_400_naming_the_field() {
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     assert!(v.to_string().contains("status"), "{v}");
 }
+
+/// Concurrent creates never pass the image count quota together, on every
+/// engine: the count and the insert are one step under the owner's lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_never_exceed_the_image_count_quota() {
+    for (i, db) in ferrostack_db::testing::test_databases("image_count_race")
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let c = std::sync::Arc::new(
+            start(db, &format!("count-race{i}"), |cfg| {
+                cfg.image.image_count_quota = 3
+            })
+            .await,
+        );
+        let demo = c.token("demo", "demo").await;
+        let racing: Vec<_> = (0..12)
+            .map(|n| {
+                let (c, demo) = (c.clone(), demo.clone());
+                tokio::spawn(async move {
+                    c.call(
+                        Method::POST,
+                        "/v2/images",
+                        &demo,
+                        Some(json!({"name": format!("r{n}")})),
+                    )
+                    .await
+                    .0
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for r in racing {
+            let status = r.await.unwrap();
+            assert!(
+                status == StatusCode::CREATED || status == StatusCode::PAYLOAD_TOO_LARGE,
+                "engine {i}: {status}"
+            );
+            created += usize::from(status == StatusCode::CREATED);
+        }
+        assert_eq!(created, 3, "engine {i}");
+    }
+}

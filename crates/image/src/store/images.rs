@@ -97,33 +97,81 @@ pub async fn list_by_status(db: &Db, status: &str) -> Result<Vec<Image>> {
     )
 }
 
+/// Insert `i` unless `owner` (its owner, or the project creating it)
+/// already owns `quota` images (0: no quota): counted and written in one transaction that first takes the
+/// owner's lock row, so concurrent creates cannot both take the last one
+/// (on every engine). False when over the quota.
+pub async fn insert_within_count_quota(
+    db: &Db,
+    i: &Image,
+    owner: &str,
+    quota: u64,
+) -> Result<bool> {
+    let made = sqlx::query(&db.sql("INSERT INTO quota_locks (owner, generation) VALUES (?, 0)"))
+        .bind(owner)
+        .execute(&db.pool)
+        .await
+        .db();
+    if let Err(e) = made {
+        if !matches!(e.base(), ferrostack_core::Error::Conflict(m) if m.contains("duplicate")) {
+            return Err(e);
+        }
+    }
+    let mut tx = db.pool.begin().await.db()?;
+    sqlx::query(&db.sql("UPDATE quota_locks SET generation = generation + 1 WHERE owner = ?"))
+        .bind(owner)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+    if quota > 0 {
+        let have: i64 = sqlx::query_scalar(&db.sql("SELECT COUNT(*) FROM images WHERE owner = ?"))
+            .bind(owner)
+            .fetch_one(&mut *tx)
+            .await
+            .db()?;
+        if have as u64 >= quota {
+            return Ok(false);
+        }
+    }
+    let sql = db.sql(INSERT_SQL);
+    insert_query(&sql, i).execute(&mut *tx).await.db()?;
+    tx.commit().await.db()?;
+    Ok(true)
+}
+
+const INSERT_SQL: &str = "INSERT INTO images (id, name, status, visibility, protected, os_hidden, owner, size, virtual_size, checksum, os_hash_algo, os_hash_value, disk_format, container_format, min_disk, min_ram, tags, properties, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// The insert of `i`, on the engine's SQL (`db.sql(INSERT_SQL)`).
+fn insert_query<'q>(
+    sql: &'q str,
+    i: &'q Image,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(sql)
+        .bind(&i.id)
+        .bind(&i.name)
+        .bind(&i.status)
+        .bind(&i.visibility)
+        .bind(i.protected as i64)
+        .bind(i.os_hidden as i64)
+        .bind(&i.owner)
+        .bind(i.size)
+        .bind(i.virtual_size)
+        .bind(&i.checksum)
+        .bind(&i.os_hash_algo)
+        .bind(&i.os_hash_value)
+        .bind(&i.disk_format)
+        .bind(&i.container_format)
+        .bind(i.min_disk)
+        .bind(i.min_ram)
+        .bind(serde_json::to_string(&i.tags).expect("tags"))
+        .bind(Value::Object(i.properties.clone()).to_string())
+        .bind(&i.created_at)
+        .bind(&i.updated_at)
+}
+
 pub async fn insert(db: &Db, i: &Image) -> Result<()> {
-    sqlx::query(&db.sql(
-        "INSERT INTO images (id, name, status, visibility, protected, os_hidden, owner, size, virtual_size, checksum, os_hash_algo, os_hash_value, disk_format, container_format, min_disk, min_ram, tags, properties, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    ))
-    .bind(&i.id)
-    .bind(&i.name)
-    .bind(&i.status)
-    .bind(&i.visibility)
-    .bind(i.protected as i64)
-    .bind(i.os_hidden as i64)
-    .bind(&i.owner)
-    .bind(i.size)
-    .bind(i.virtual_size)
-    .bind(&i.checksum)
-    .bind(&i.os_hash_algo)
-    .bind(&i.os_hash_value)
-    .bind(&i.disk_format)
-    .bind(&i.container_format)
-    .bind(i.min_disk)
-    .bind(i.min_ram)
-    .bind(serde_json::to_string(&i.tags).expect("tags"))
-    .bind(Value::Object(i.properties.clone()).to_string())
-    .bind(&i.created_at)
-    .bind(&i.updated_at)
-    .execute(&db.pool)
-    .await
-    .db()?;
+    let sql = db.sql(INSERT_SQL);
+    insert_query(&sql, i).execute(&db.pool).await.db()?;
     Ok(())
 }
 

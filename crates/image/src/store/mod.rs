@@ -33,6 +33,11 @@ CREATE TABLE metadef_namespaces (namespace VARCHAR(80) PRIMARY KEY, owner VARCHA
 CREATE TABLE metadef_items (namespace VARCHAR(80) NOT NULL, kind VARCHAR(20) NOT NULL, name VARCHAR(255) NOT NULL, body TEXT NOT NULL, PRIMARY KEY (namespace, kind, name))
 ",
     },
+    Migration {
+        version: 4,
+        name: "image_quota_locks",
+        sql: "CREATE TABLE quota_locks (owner VARCHAR(255) PRIMARY KEY, generation BIGINT NOT NULL)",
+    },
 ];
 
 pub fn now_str() -> String {
