@@ -88,6 +88,7 @@ impl ImageService {
     /// removed; an import in flight goes back to `uploading` (its staged data
     /// is kept); files no record claims are deleted.
     pub async fn recover(&self) -> Result<()> {
+        store::images::clear_upload_reservations(&self.db).await?;
         for img in store::images::list_by_status(&self.db, "saving").await? {
             tracing::warn!(image = %img.id, "upload interrupted by a restart: back to queued");
             store::images::transition(&self.db, &img.id, &["saving"], "queued").await?;
@@ -612,15 +613,30 @@ impl ImageService {
 
     // ----- data -----
 
-    /// How many more bytes the owner may store (quota) and the size cap.
-    async fn byte_allowance(&self, owner: Option<&str>) -> Result<u64> {
-        let cap = self.config.image.image_size_cap;
-        let quota = self.config.image.user_storage_quota;
-        if quota == 0 {
-            return Ok(cap);
+    /// How many bytes an upload to `id` may write (the size cap, and the
+    /// owner's storage quota less what is stored and what other uploads in
+    /// flight reserved), reserving them until [`Self::release_bytes`].
+    async fn reserve_bytes(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+        declared: Option<u64>,
+    ) -> Result<u64> {
+        store::images::reserve_upload(
+            &self.db,
+            id,
+            owner.unwrap_or(""),
+            self.config.image.user_storage_quota,
+            self.config.image.image_size_cap,
+            declared,
+        )
+        .await
+    }
+
+    async fn release_bytes(&self, id: &str) {
+        if let Err(e) = store::images::release_upload(&self.db, id).await {
+            tracing::error!(image = %id, error = %e, "upload reservation not released");
         }
-        let (used, _) = store::images::usage(&self.db, owner.unwrap_or("")).await?;
-        Ok(cap.min(quota.saturating_sub(used.max(0) as u64)))
     }
 
     /// `PUT /v2/images/{id}/file`: queued → saving → active (or back to queued).
@@ -647,7 +663,34 @@ impl ImageService {
                 img.status
             )));
         }
-        let allowance = self.byte_allowance(img.owner.as_deref()).await?;
+        let allowance = match self
+            .reserve_bytes(id, img.owner.as_deref(), declared_size)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                self.requeue(id).await;
+                return Err(e);
+            }
+        };
+        let outcome = self.upload_within(id, body, declared_size, allowance).await;
+        self.release_bytes(id).await;
+        outcome
+    }
+
+    /// The data of an upload whose room is reserved: stored and the image
+    /// activated, or the image back to `queued` with nothing kept.
+    async fn upload_within<S, E>(
+        &self,
+        id: &str,
+        body: S,
+        declared_size: Option<u64>,
+        allowance: u64,
+    ) -> Result<Image>
+    where
+        S: futures::Stream<Item = std::result::Result<axum::body::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
         if declared_size.is_some_and(|s| s > allowance) {
             self.requeue(id).await;
             return Err(Error::PayloadTooLarge(format!(
@@ -762,14 +805,20 @@ impl ImageService {
                 img.status
             )));
         }
-        let allowance = self.byte_allowance(img.owner.as_deref()).await?;
-        let result = match self.store.write(id, body, allowance).await {
-            Ok(w) => self
-                .store
-                .commit(&w, &self.store.staging_path(id))
-                .await
-                .map_err(Error::internal),
-            Err(e) => Err(e.into()),
+        let result = match self.reserve_bytes(id, img.owner.as_deref(), None).await {
+            Ok(allowance) => {
+                let staged = match self.store.write(id, body, allowance).await {
+                    Ok(w) => self
+                        .store
+                        .commit(&w, &self.store.staging_path(id))
+                        .await
+                        .map_err(Error::internal),
+                    Err(e) => Err(e.into()),
+                };
+                self.release_bytes(id).await;
+                staged
+            }
+            Err(e) => Err(e),
         };
         if let Err(e) = result {
             let _ = store::images::transition(&self.db, id, &["uploading"], "queued").await;

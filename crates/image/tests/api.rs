@@ -958,3 +958,54 @@ async fn concurrent_creates_never_exceed_the_image_count_quota() {
         assert_eq!(created, 3, "engine {i}");
     }
 }
+
+/// Concurrent uploads never pass the storage quota together, on every
+/// engine: each reserves its room under the owner's lock before writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_uploads_never_exceed_the_storage_quota() {
+    for (i, db) in ferrostack_db::testing::test_databases("image_bytes_race")
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let c = std::sync::Arc::new(
+            start(db, &format!("bytes-race{i}"), |cfg| {
+                cfg.image.user_storage_quota = 10_000
+            })
+            .await,
+        );
+        let demo = c.token("demo", "demo").await;
+        let mut ids = Vec::new();
+        for n in 0..4 {
+            let (_, img) = c
+                .call(
+                    Method::POST,
+                    "/v2/images",
+                    &demo,
+                    Some(json!({"name": format!("u{n}"), "disk_format": "raw", "container_format": "bare"})),
+                )
+                .await;
+            ids.push(img["id"].as_str().unwrap().to_owned());
+        }
+        let racing: Vec<_> = ids
+            .into_iter()
+            .map(|id| {
+                let (c, demo) = (c.clone(), demo.clone());
+                tokio::spawn(async move { c.upload(&id, &demo, vec![7u8; 4000]).await })
+            })
+            .collect();
+        let mut stored = 0;
+        for r in racing {
+            let status = r.await.unwrap();
+            assert!(
+                status == StatusCode::NO_CONTENT || status == StatusCode::PAYLOAD_TOO_LARGE,
+                "engine {i}: {status}"
+            );
+            stored += usize::from(status == StatusCode::NO_CONTENT);
+        }
+        assert_eq!(
+            stored, 2,
+            "engine {i}: 4,000-byte uploads into a 10,000-byte quota"
+        );
+    }
+}

@@ -97,16 +97,93 @@ pub async fn list_by_status(db: &Db, status: &str) -> Result<Vec<Image>> {
     )
 }
 
-/// Insert `i` unless `owner` (its owner, or the project creating it)
-/// already owns `quota` images (0: no quota): counted and written in one transaction that first takes the
-/// owner's lock row, so concurrent creates cannot both take the last one
-/// (on every engine). False when over the quota.
-pub async fn insert_within_count_quota(
+/// Reserve room for an upload to `image_id` by `owner` under the owner's
+/// lock row: what is stored plus what uploads in flight reserved, against
+/// `quota` bytes (0: none) and `cap`. Returns how many bytes this upload may
+/// write, and reserves that many (or `declared`, if smaller) so concurrent
+/// uploads cannot together pass the quota. Nothing is reserved when
+/// `declared` is over the allowance (the caller refuses the upload).
+pub async fn reserve_upload(
     db: &Db,
-    i: &Image,
+    image_id: &str,
     owner: &str,
     quota: u64,
-) -> Result<bool> {
+    cap: u64,
+    declared: Option<u64>,
+) -> Result<u64> {
+    if quota == 0 {
+        return Ok(cap);
+    }
+    let mut tx = begin_under_owner_lock(db, owner).await?;
+    // Summed here, not with SUM(): MySQL answers SUM() as a DECIMAL.
+    let stored: i64 = sqlx::query(&db.sql("SELECT size FROM images WHERE owner = ?"))
+        .bind(owner)
+        .fetch_all(&mut *tx)
+        .await
+        .db()?
+        .iter()
+        .map(|r| r.int("size").max(0))
+        .sum();
+    let reserved: i64 = sqlx::query(
+        &db.sql("SELECT bytes FROM upload_reservations WHERE owner = ? AND image_id <> ?"),
+    )
+    .bind(owner)
+    .bind(image_id)
+    .fetch_all(&mut *tx)
+    .await
+    .db()?
+    .iter()
+    .map(|r| r.int("bytes").max(0))
+    .sum();
+    let used = (stored.max(0) + reserved.max(0)) as u64;
+    let allowance = cap.min(quota.saturating_sub(used));
+    if declared.is_some_and(|d| d > allowance) {
+        return Ok(allowance);
+    }
+    let bytes = declared.unwrap_or(allowance).min(allowance);
+    sqlx::query(&db.sql("DELETE FROM upload_reservations WHERE image_id = ?"))
+        .bind(image_id)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+    sqlx::query(
+        &db.sql("INSERT INTO upload_reservations (image_id, owner, bytes) VALUES (?, ?, ?)"),
+    )
+    .bind(image_id)
+    .bind(owner)
+    .bind(bytes as i64)
+    .execute(&mut *tx)
+    .await
+    .db()?;
+    tx.commit().await.db()?;
+    Ok(allowance)
+}
+
+/// The upload to `image_id` ended (stored or not): its reservation goes.
+pub async fn release_upload(db: &Db, image_id: &str) -> Result<()> {
+    sqlx::query(&db.sql("DELETE FROM upload_reservations WHERE image_id = ?"))
+        .bind(image_id)
+        .execute(&db.pool)
+        .await
+        .db()?;
+    Ok(())
+}
+
+/// At start no upload is in flight: reservations of a crashed process go.
+pub async fn clear_upload_reservations(db: &Db) -> Result<()> {
+    sqlx::query("DELETE FROM upload_reservations")
+        .execute(&db.pool)
+        .await
+        .db()?;
+    Ok(())
+}
+
+/// A transaction holding `owner`'s lock row (made once, outside it): its
+/// first statement writes the row, so the lock is held before any read.
+async fn begin_under_owner_lock<'d>(
+    db: &'d Db,
+    owner: &str,
+) -> Result<sqlx::Transaction<'d, sqlx::Any>> {
     let made = sqlx::query(&db.sql("INSERT INTO quota_locks (owner, generation) VALUES (?, 0)"))
         .bind(owner)
         .execute(&db.pool)
@@ -123,6 +200,20 @@ pub async fn insert_within_count_quota(
         .execute(&mut *tx)
         .await
         .db()?;
+    Ok(tx)
+}
+
+/// Insert `i` unless `owner` (its owner, or the project creating it)
+/// already owns `quota` images (0: no quota): counted and written in one transaction that first takes the
+/// owner's lock row, so concurrent creates cannot both take the last one
+/// (on every engine). False when over the quota.
+pub async fn insert_within_count_quota(
+    db: &Db,
+    i: &Image,
+    owner: &str,
+    quota: u64,
+) -> Result<bool> {
+    let mut tx = begin_under_owner_lock(db, owner).await?;
     if quota > 0 {
         let have: i64 = sqlx::query_scalar(&db.sql("SELECT COUNT(*) FROM images WHERE owner = ?"))
             .bind(owner)

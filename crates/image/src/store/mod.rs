@@ -38,6 +38,11 @@ CREATE TABLE metadef_items (namespace VARCHAR(80) NOT NULL, kind VARCHAR(20) NOT
         name: "image_quota_locks",
         sql: "CREATE TABLE quota_locks (owner VARCHAR(255) PRIMARY KEY, generation BIGINT NOT NULL)",
     },
+    Migration {
+        version: 5,
+        name: "image_upload_reservations",
+        sql: "CREATE TABLE upload_reservations (image_id VARCHAR(36) PRIMARY KEY, owner VARCHAR(255) NOT NULL, bytes BIGINT NOT NULL)",
+    },
 ];
 
 pub fn now_str() -> String {
