@@ -3537,3 +3537,78 @@ async fn concurrent_key_pair_imports_never_exceed_the_quota() {
     assert_eq!(listed["keypairs"].as_array().unwrap().len(), 3);
     c.agent.stop();
 }
+
+/// Concurrent boots into one server group never pass its member quota
+/// together, and every server the group lists exists: the members are
+/// written with the instances, in the boot's transaction.
+#[tokio::test]
+async fn concurrent_boots_into_a_group_never_exceed_its_member_quota() {
+    let c = start("group-race", |cfg| {
+        cfg.compute.quota_server_group_members = 2
+    })
+    .await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let group = c
+        .ok(
+            Method::POST,
+            "/os-server-groups",
+            &demo,
+            Some(json!({"server_group": {"name": "g", "policies": ["anti-affinity"]}})),
+        )
+        .await;
+    let gid = group["server_group"]["id"].as_str().unwrap().to_owned();
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let (http, tok) = (c.http.clone(), demo.clone());
+        let url = format!("{}/v2.1/servers", c.compute);
+        let body = json!({"server": {"name": format!("m{i}"), "imageRef": image, "flavorRef": "1",
+            "networks": [{"uuid": net}]}, "os:scheduler_hints": {"group": gid}});
+        racing.spawn(async move {
+            let r = http
+                .post(url)
+                .header("x-auth-token", tok)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let results = racing.join_all().await;
+    for (s, v) in &results {
+        assert!(
+            *s == StatusCode::ACCEPTED || *s == StatusCode::FORBIDDEN,
+            "{s} {v}"
+        );
+    }
+    let accepted = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::ACCEPTED)
+        .count();
+    assert_eq!(accepted, 2, "{results:?}");
+    let shown = c
+        .ok(
+            Method::GET,
+            &format!("/os-server-groups/{gid}"),
+            &demo,
+            None,
+        )
+        .await;
+    let members = shown["server_group"]["members"].as_array().unwrap().clone();
+    assert_eq!(members.len(), 2, "{shown}");
+    for m in members {
+        let (st, _) = c
+            .nova(
+                Method::GET,
+                &format!("/servers/{}", m.as_str().unwrap()),
+                &demo,
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+    }
+    c.agent.stop();
+}

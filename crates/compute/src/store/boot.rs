@@ -23,21 +23,28 @@ pub struct BootRecord {
 }
 
 /// Lock the project's quota row, give `decide` the project's live
-/// instances, and write every record it returns, in one transaction.
-/// `interrupt` fails the transaction after the instance rows and before
-/// the saga rows (a test's crash in between).
+/// instances (and the members of the server group the boot joins), and
+/// write every record it returns — instances, actions, sagas, the group's
+/// new members — in one transaction. `interrupt` fails the transaction
+/// after the instance rows and before the saga rows (a test's crash in
+/// between).
 pub async fn record<F>(
     db: &Db,
     project: &str,
+    group: Option<&str>,
     interrupt: Option<Error>,
     decide: F,
 ) -> Result<Vec<BootRecord>>
 where
-    F: FnOnce(&[Instance]) -> Result<Vec<BootRecord>>,
+    F: FnOnce(&[Instance], &[String]) -> Result<Vec<BootRecord>>,
 {
     let mut tx = begin_under_quota_lock(db, project).await?;
     let live = instances::of_project_on(db, &mut tx, project).await?;
-    let records = decide(&live)?;
+    let members = match group {
+        Some(g) => group_members(db, &mut tx, g).await?,
+        None => None,
+    };
+    let records = decide(&live, members.as_deref().unwrap_or(&[]))?;
     for r in &records {
         instances::insert_on(db, &mut tx, &r.instance).await?;
         let action = ActionStart {
@@ -64,8 +71,44 @@ where
         )
         .await?;
     }
+    if let (Some(g), Some(before)) = (group, &members) {
+        let mut after = before.clone();
+        after.extend(records.iter().map(|r| r.instance.id.clone()));
+        // Compare-and-set: a member removed meanwhile (a delete, outside
+        // this lock) is not written back.
+        let set = sqlx::query(
+            &db.sql("UPDATE server_groups SET members = ? WHERE id = ? AND members = ?"),
+        )
+        .bind(serde_json::to_string(&after).expect("list"))
+        .bind(g)
+        .bind(serde_json::to_string(before).expect("list"))
+        .execute(&mut *tx)
+        .await
+        .db()?
+        .rows_affected();
+        if set != 1 {
+            return Err(Error::Conflict(
+                "The server group changed while the servers were recorded; try again.".into(),
+            ));
+        }
+    }
     tx.commit().await.db()?;
     Ok(records)
+}
+
+/// The members of server group `id` as stored (`None`: no such group).
+async fn group_members(
+    db: &Db,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+) -> Result<Option<Vec<String>>> {
+    let members: Option<String> =
+        sqlx::query_scalar(&db.sql("SELECT members FROM server_groups WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .db()?;
+    Ok(members.map(|m| serde_json::from_str(&m).unwrap_or_default()))
 }
 
 /// A transaction holding `project`'s quota lock: its first statement

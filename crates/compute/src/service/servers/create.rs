@@ -205,11 +205,6 @@ impl ComputeService {
             .ok_or_else(|| Error::Forbidden("A project-scoped token is required.".into()))?;
         let req = self.validate_boot(ctx, &project, body).await?;
         let records = self.record_boot(ctx, &project, &req).await?;
-        if let Some(g) = &req.group {
-            for r in &records {
-                store::server_groups::set_member(&self.db, &g.id, &r.instance.id, true).await?;
-            }
-        }
         let mut instances = Vec::with_capacity(records.len());
         for r in records {
             saga::spawn(
@@ -327,7 +322,9 @@ impl ComputeService {
     ) -> Result<Vec<BootRecord>> {
         let limits = self.quotas(project).await?;
         let request_id = request_id();
-        store::boot::record(&self.db, project, self.failpoint("record_boot"), |live| {
+        let group = req.group.as_ref().map(|g| g.id.as_str());
+        let interrupt = self.failpoint("record_boot");
+        store::boot::record(&self.db, project, group, interrupt, |live, members| {
             let used = Usage::of(live);
             let count = allowed_instances(
                 &limits,
@@ -347,9 +344,9 @@ impl ComputeService {
                     req.min_count
                 )));
             };
-            if let Some(g) = &req.group {
+            if req.group.is_some() {
                 let limit = limits.get("server_group_members").copied().unwrap_or(-1);
-                if limit >= 0 && g.members.len() as i64 + count > limit {
+                if limit >= 0 && members.len() as i64 + count > limit {
                     return Err(Error::Forbidden(
                         "Quota exceeded, too many servers in group".into(),
                     ));
