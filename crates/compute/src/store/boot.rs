@@ -38,7 +38,7 @@ pub async fn record<F>(
 where
     F: FnOnce(&[Instance], &[String]) -> Result<Vec<BootRecord>>,
 {
-    let mut tx = begin_under_quota_lock(db, project).await?;
+    let mut tx = db.begin_under_quota_lock("project_id", project).await?;
     let live = instances::of_project_on(db, &mut tx, project).await?;
     let members = match group {
         Some(g) => group_members(db, &mut tx, g).await?,
@@ -109,36 +109,4 @@ async fn group_members(
             .await
             .db()?;
     Ok(members.map(|m| serde_json::from_str(&m).unwrap_or_default()))
-}
-
-/// A transaction holding `project`'s quota lock: its first statement
-/// writes the project's lock row, so the lock is held before anything is
-/// read. Every quota check of the project and the insert it guards run in
-/// one of these (boots, server groups, key pairs).
-pub async fn begin_under_quota_lock<'d>(
-    db: &'d Db,
-    project: &str,
-) -> Result<sqlx::Transaction<'d, sqlx::Any>> {
-    ensure_quota_lock(db, project).await?;
-    let mut tx = db.pool.begin().await.db()?;
-    sqlx::query(&db.sql("UPDATE quota_locks SET generation = generation + 1 WHERE project_id = ?"))
-        .bind(project)
-        .execute(&mut *tx)
-        .await
-        .db()?;
-    Ok(tx)
-}
-
-/// The project's lock row exists (created once, outside the transaction).
-async fn ensure_quota_lock(db: &Db, project: &str) -> Result<()> {
-    let made =
-        sqlx::query(&db.sql("INSERT INTO quota_locks (project_id, generation) VALUES (?, 0)"))
-            .bind(project)
-            .execute(&db.pool)
-            .await
-            .db();
-    match made {
-        Err(e) if !super::is_duplicate(&e) => Err(e),
-        _ => Ok(()),
-    }
 }

@@ -224,7 +224,7 @@ pub async fn insert_keypair_within_quota(
     limit: i64,
 ) -> Result<bool> {
     for _ in 0..10 {
-        let mut tx = super::boot::begin_under_quota_lock(db, project).await?;
+        let mut tx = db.begin_under_quota_lock("project_id", project).await?;
         let have: i64 =
             sqlx::query_scalar(&db.sql("SELECT COUNT(*) FROM key_pairs WHERE user_id = ?"))
                 .bind(&kp.user_id)

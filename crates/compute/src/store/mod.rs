@@ -14,7 +14,7 @@ pub mod migrations;
 pub mod sagas;
 pub mod server_groups;
 
-use ferrostack_core::{Error, Result};
+use ferrostack_core::Result;
 use ferrostack_db::{sqlx, Db, DbResultExt, Migration, RowExt};
 
 pub const MIGRATIONS: &[Migration] = &[Migration {
@@ -90,7 +90,4 @@ pub async fn next_id(db: &Db, table: &str) -> Result<i64> {
     Ok(r.int("n") + 1)
 }
 
-/// True when an error is the database refusing a duplicate key.
-pub fn is_duplicate(e: &Error) -> bool {
-    matches!(e.base(), Error::Conflict(m) if m.contains("duplicate"))
-}
+pub use ferrostack_db::is_duplicate;

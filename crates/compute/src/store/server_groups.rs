@@ -30,7 +30,9 @@ fn from_row(r: &sqlx::any::AnyRow) -> ServerGroup {
 /// no limit), counted and written under the project's quota lock so that
 /// concurrent creates cannot both take the last one. False when over.
 pub async fn insert_within_quota(db: &Db, g: &ServerGroup, limit: i64) -> Result<bool> {
-    let mut tx = super::boot::begin_under_quota_lock(db, &g.project_id).await?;
+    let mut tx = db
+        .begin_under_quota_lock("project_id", &g.project_id)
+        .await?;
     let have: i64 =
         sqlx::query_scalar(&db.sql("SELECT COUNT(*) FROM server_groups WHERE project_id = ?"))
             .bind(&g.project_id)

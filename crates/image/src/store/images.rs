@@ -114,7 +114,7 @@ pub async fn reserve_upload(
     if quota == 0 {
         return Ok(cap);
     }
-    let mut tx = begin_under_owner_lock(db, owner).await?;
+    let mut tx = db.begin_under_quota_lock("owner", owner).await?;
     // Summed here, not with SUM(): MySQL answers SUM() as a DECIMAL.
     let stored: i64 = sqlx::query(&db.sql("SELECT size FROM images WHERE owner = ?"))
         .bind(owner)
@@ -178,31 +178,6 @@ pub async fn clear_upload_reservations(db: &Db) -> Result<()> {
     Ok(())
 }
 
-/// A transaction holding `owner`'s lock row (made once, outside it): its
-/// first statement writes the row, so the lock is held before any read.
-async fn begin_under_owner_lock<'d>(
-    db: &'d Db,
-    owner: &str,
-) -> Result<sqlx::Transaction<'d, sqlx::Any>> {
-    let made = sqlx::query(&db.sql("INSERT INTO quota_locks (owner, generation) VALUES (?, 0)"))
-        .bind(owner)
-        .execute(&db.pool)
-        .await
-        .db();
-    if let Err(e) = made {
-        if !matches!(e.base(), ferrostack_core::Error::Conflict(m) if m.contains("duplicate")) {
-            return Err(e);
-        }
-    }
-    let mut tx = db.pool.begin().await.db()?;
-    sqlx::query(&db.sql("UPDATE quota_locks SET generation = generation + 1 WHERE owner = ?"))
-        .bind(owner)
-        .execute(&mut *tx)
-        .await
-        .db()?;
-    Ok(tx)
-}
-
 /// Insert `i` unless `owner` (its owner, or the project creating it)
 /// already owns `quota` images (0: no quota): counted and written in one transaction that first takes the
 /// owner's lock row, so concurrent creates cannot both take the last one
@@ -213,7 +188,7 @@ pub async fn insert_within_count_quota(
     owner: &str,
     quota: u64,
 ) -> Result<bool> {
-    let mut tx = begin_under_owner_lock(db, owner).await?;
+    let mut tx = db.begin_under_quota_lock("owner", owner).await?;
     if quota > 0 {
         let have: i64 = sqlx::query_scalar(&db.sql("SELECT COUNT(*) FROM images WHERE owner = ?"))
             .bind(owner)
