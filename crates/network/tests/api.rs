@@ -4,73 +4,18 @@
 
 mod common;
 
+use common::{error_type, serve_network, Cloud};
+
 use ferrostack_core::config::Config;
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
-
-struct Cloud {
-    kit: ferrostack_testkit::TestCloud,
-    net: String,
-    http: reqwest::Client,
-    bus: ferrostack_bus::SharedBus,
-}
+use serde_json::json;
 
 async fn start(db: ferrostack_db::Db, name: &str) -> Cloud {
     let kit = ferrostack_testkit::start(&format!("network-{name}"), |cfg: &mut Config| {
         cfg.network.quota_network = 5
     })
     .await;
-    db.migrate(ferrostack_network::store::MIGRATIONS)
-        .await
-        .unwrap();
-    let svc = ferrostack_network::NetworkService::new(db, kit.config.clone(), kit.bus.clone())
-        .await
-        .unwrap();
-    ferrostack_network::serve_agents(svc.clone()).await.unwrap();
-    let net = ferrostack_testkit::serve(ferrostack_network::api::router(
-        svc,
-        kit.validator.clone(),
-        &kit.auth_uri(),
-    ))
-    .await;
-    Cloud {
-        net,
-        http: reqwest::Client::new(),
-        bus: kit.bus.clone(),
-        kit,
-    }
-}
-
-impl Cloud {
-    async fn token(&self, user: &str, project: &str) -> String {
-        self.kit.token(user, project).await
-    }
-
-    async fn call(
-        &self,
-        m: Method,
-        path: &str,
-        tok: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        self.api().call(m, path, tok, body).await
-    }
-
-    async fn ok(&self, m: Method, path: &str, tok: &str, body: Option<Value>) -> Value {
-        self.api().ok(m, path, tok, body).await
-    }
-
-    /// The network API under `/v2.0`, through testkit's client.
-    fn api(&self) -> ferrostack_testkit::Api {
-        ferrostack_testkit::Api {
-            base: format!("{}/v2.0", self.net),
-            http: self.http.clone(),
-        }
-    }
-}
-
-fn error_type(v: &Value) -> &str {
-    v["NeutronError"]["type"].as_str().unwrap_or("")
+    serve_network(kit, db).await
 }
 
 async fn exercise(c: &Cloud) {
@@ -444,6 +389,7 @@ async fn exercise(c: &Cloud) {
     let agent = json!({"agent_state": {"agent_type": "L3 agent", "binary": "ferrostack-l3-agent", "host": "network1",
         "topic": "l3_agent", "configurations": {}, "start_flag": true}});
     let id = c
+        .kit
         .bus
         .call(
             ferrostack_network::PLUGIN_TOPIC,
@@ -481,6 +427,7 @@ async fn exercise(c: &Cloud) {
     let dhcp = json!({"agent_state": {"agent_type": "DHCP agent", "binary": "ferrostack-dhcp-agent", "host": "network1",
         "topic": "dhcp_agent", "configurations": {}, "start_flag": true}});
     let dhcp_id = c
+        .kit
         .bus
         .call(
             ferrostack_network::PLUGIN_TOPIC,

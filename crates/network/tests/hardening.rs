@@ -7,18 +7,12 @@
 
 mod common;
 
-use common::one_connection_db;
+use common::{error_type, one_connection_db, serve_network, Cloud};
 use ferrostack_core::config::Config;
 use ferrostack_db::Db;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-
-struct Cloud {
-    kit: ferrostack_testkit::TestCloud,
-    net: String,
-    http: reqwest::Client,
-}
 
 /// The pool a test's network service runs on.
 #[derive(Clone, Copy, Debug)]
@@ -45,72 +39,7 @@ async fn start_on(pool: Pool, name: &str, tune: impl Fn(&mut Config)) -> Cloud {
         .await
         .unwrap(),
     };
-    db.migrate(ferrostack_network::store::MIGRATIONS)
-        .await
-        .unwrap();
-    let svc = ferrostack_network::NetworkService::new(db, kit.config.clone(), kit.bus.clone())
-        .await
-        .unwrap();
-    ferrostack_network::serve_agents(svc.clone()).await.unwrap();
-    let net = ferrostack_testkit::serve(ferrostack_network::api::router(
-        svc,
-        kit.validator.clone(),
-        &kit.auth_uri(),
-    ))
-    .await;
-    Cloud {
-        net,
-        http: reqwest::Client::new(),
-        kit,
-    }
-}
-
-impl Cloud {
-    async fn call(
-        &self,
-        m: Method,
-        path: &str,
-        tok: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        self.api().call(m, path, tok, body).await
-    }
-
-    async fn ok(&self, m: Method, path: &str, tok: &str, body: Option<Value>) -> Value {
-        self.api().ok(m, path, tok, body).await
-    }
-
-    /// The network API under `/v2.0`, through testkit's client.
-    fn api(&self) -> ferrostack_testkit::Api {
-        ferrostack_testkit::Api {
-            base: format!("{}/v2.0", self.net),
-            http: self.http.clone(),
-        }
-    }
-
-    async fn network(&self, tok: &str, name: &str) -> String {
-        let net = self
-            .ok(
-                Method::POST,
-                "/networks",
-                tok,
-                Some(json!({"network": {"name": name}})),
-            )
-            .await;
-        let id = net["network"]["id"].as_str().unwrap().to_owned();
-        self.ok(
-            Method::POST,
-            "/subnets",
-            tok,
-            Some(json!({"subnet": {"network_id": id, "ip_version": 4, "cidr": "10.9.0.0/24"}})),
-        )
-        .await;
-        id
-    }
-}
-
-fn error_type(v: &Value) -> &str {
-    v["NeutronError"]["type"].as_str().unwrap_or("")
+    serve_network(kit, db).await
 }
 
 /// Issue 11.1: fifty ports deleted at once all answer 204 quickly, and an
