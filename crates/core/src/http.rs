@@ -272,7 +272,7 @@ pub async fn read_body(req: Request<Body>) -> Result<Bytes, Error> {
 }
 
 /// What a failed body read answers: 413 over the limit, 408 when the client
-/// stopped sending ([`crate::server::BodyReadTimeout`]), else 400.
+/// stopped sending ([`BodyReadTimeout`]), else 400.
 pub fn body_read_error(e: &(dyn std::error::Error + 'static), status: StatusCode) -> Error {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         return Error::PayloadTooLarge("Request is too large.".into());
@@ -282,7 +282,7 @@ pub fn body_read_error(e: &(dyn std::error::Error + 'static), status: StatusCode
         if err.is::<http_body_util::LengthLimitError>() {
             return Error::PayloadTooLarge("Request is too large.".into());
         }
-        if err.is::<crate::server::BodyReadTimeout>() {
+        if err.is::<BodyReadTimeout>() {
             return Error::Status(StatusCode::REQUEST_TIMEOUT, err.to_string());
         }
         cur = err.source();
@@ -325,3 +325,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         }
     }
 }
+
+/// The client stopped sending a request body for longer than the
+/// listener's `body_read_timeout` (raised by
+/// [`crate::server`], answered 408 here).
+#[derive(Debug)]
+pub struct BodyReadTimeout(pub std::time::Duration);
+
+impl std::fmt::Display for BodyReadTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "The request body stopped arriving for {} s; the request was abandoned.",
+            self.0.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for BodyReadTimeout {}

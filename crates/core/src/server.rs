@@ -12,6 +12,7 @@
 //!   flood of idle connections cannot lock real clients out, and waits
 //!   only when every connection is busy.
 
+use crate::http::BodyReadTimeout;
 use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -273,23 +274,6 @@ impl Connections {
         }
     }
 }
-
-/// The client stopped sending a request body for longer than the
-/// listener's `body_read_timeout`.
-#[derive(Debug)]
-pub struct BodyReadTimeout(pub Duration);
-
-impl std::fmt::Display for BodyReadTimeout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "The request body stopped arriving for {} s; the request was abandoned.",
-            self.0.as_secs()
-        )
-    }
-}
-
-impl std::error::Error for BodyReadTimeout {}
 
 /// A request body whose every frame must arrive within the timeout of the
 /// previous one (the clock starts when the handler first reads).
