@@ -345,35 +345,46 @@ pub fn is_duplicate(e: &ferrostack_core::Error) -> bool {
 impl Db {
     /// A transaction holding the lock row `key` of a service's
     /// `quota_locks (<key_column> PRIMARY KEY, generation BIGINT)` table:
-    /// the row is made once (outside, a concurrent duplicate is fine), and
-    /// the transaction's first statement writes it, so the lock is held
-    /// before anything is read, on SQLite, MariaDB and PostgreSQL alike.
-    /// Every quota check and the insert it guards run in one of these.
+    /// the transaction's first statement writes the row, so the lock is
+    /// held before anything is read, on SQLite, MariaDB and PostgreSQL
+    /// alike. A missing row is made once, outside (a concurrent duplicate
+    /// is fine), and the write tried again. Every quota check and the
+    /// insert it guards run in one of these.
     pub async fn begin_under_quota_lock(
         &self,
         key_column: &'static str,
         key: &str,
     ) -> Result<sqlx::Transaction<'_, sqlx::Any>, ferrostack_core::Error> {
-        let made = sqlx::query(&self.sql(&format!(
-            "INSERT INTO quota_locks ({key_column}, generation) VALUES (?, 0)"
-        )))
-        .bind(key)
-        .execute(&self.pool)
-        .await
-        .db();
-        match made {
-            Err(e) if !is_duplicate(&e) => return Err(e),
-            _ => {}
+        let lock =
+            format!("UPDATE quota_locks SET generation = generation + 1 WHERE {key_column} = ?");
+        let lock = self.sql(&lock);
+        for _ in 0..2 {
+            let mut tx = self.pool.begin().await.db()?;
+            let locked = sqlx::query(&lock)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .db()?
+                .rows_affected();
+            if locked == 1 {
+                return Ok(tx);
+            }
+            tx.rollback().await.db()?;
+            let made = sqlx::query(&self.sql(&format!(
+                "INSERT INTO quota_locks ({key_column}, generation) VALUES (?, 0)"
+            )))
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .db();
+            match made {
+                Err(e) if !is_duplicate(&e) => return Err(e),
+                _ => {}
+            }
         }
-        let mut tx = self.pool.begin().await.db()?;
-        sqlx::query(&self.sql(&format!(
-            "UPDATE quota_locks SET generation = generation + 1 WHERE {key_column} = ?"
+        Err(ferrostack_core::Error::Internal(format!(
+            "the quota lock row of {key} could not be made"
         )))
-        .bind(key)
-        .execute(&mut *tx)
-        .await
-        .db()?;
-        Ok(tx)
     }
 }
 
