@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod openapi;
 pub mod pagination;
 pub mod policy;
 pub mod server;

@@ -178,3 +178,24 @@ impl TestCloud {
             .to_owned()
     }
 }
+
+/// The OpenAPI document a service generates must be the one committed
+/// under `docs/openapi/<service>.json`, so that a change to a route or a
+/// request type shows in review. `FERROSTACK_BLESS=1` writes it instead.
+pub fn assert_openapi_committed(service: &str, doc: &serde_json::Value) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/openapi")
+        .join(format!("{service}.json"));
+    let text = serde_json::to_string_pretty(doc).expect("a document serializes") + "\n";
+    if std::env::var_os("FERROSTACK_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("docs/openapi")).expect("docs/openapi");
+        std::fs::write(&path, text).expect("write the document");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "{} is not what the code generates; run the test with FERROSTACK_BLESS=1 and commit it",
+        path.display()
+    );
+}
