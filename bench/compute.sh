@@ -97,9 +97,9 @@ export FERROSTACK__COMPUTE__FAKE_LOCAL_GB="${FERROSTACK__COMPUTE__FAKE_LOCAL_GB:
 export FERROSTACK__COMPUTE__QUOTA_INSTANCES=-1 FERROSTACK__COMPUTE__QUOTA_CORES=-1
 export FERROSTACK__COMPUTE__QUOTA_RAM=-1 FERROSTACK__NETWORK__QUOTA_PORT=-1
 
-# shellcheck source=bench/lib.sh
-source "$REPO/bench/lib.sh"
-bench_start_server compute
+# shellcheck source=scripts/lib/all-in-one.sh
+source "$REPO/scripts/lib/all-in-one.sh"
+aio_start compute
 
 export SERVER_PID BIN_NAME="$BIN"
 "$VENV/bin/python" "$REPO/bench/compute.py"

@@ -56,9 +56,9 @@ else
     export AGENTS=0 FERROSTACK__NETWORK_AGENT__ENABLED=false
 fi
 
-# shellcheck source=bench/lib.sh
-source "$REPO/bench/lib.sh"
-bench_start_server flood
+# shellcheck source=scripts/lib/all-in-one.sh
+source "$REPO/scripts/lib/all-in-one.sh"
+aio_start flood
 
 export SERVER_PID
 "$VENV/bin/python" "$REPO/bench/flood.py"

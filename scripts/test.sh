@@ -3,7 +3,8 @@
 #   1. cargo fmt/clippy checks and the Rust tests (unit, API on SQLite,
 #      MariaDB and PostgreSQL, in-process cloud);
 #   2. the stock clients (python-openstackclient, keystoneclient, ...) against
-#      a real all-in-one, with pytest; the network data plane; real QEMU
+#      a real all-in-one, with pytest; schemathesis over each service's
+#      OpenAPI document (tests/fuzz); the network data plane; real QEMU
 #      guests booted from the image tools/guest-image builds;
 #   3. tempest's API tests for each service that exists, and the compute
 #      subset of scripts/tempest-vm.sh --ci against real QEMU guests,
@@ -61,6 +62,13 @@ private_netns "$venv/bin/pytest" -q tests/clients 2>&1 | tee "$log"
 py_status=${PIPESTATUS[0]}
 count "$log"
 [[ $py_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }
+
+step "OpenAPI fuzzing: schemathesis over every service's /openapi.json on a fresh all-in-one"
+log=$(mktemp)
+tests/fuzz/run.sh 2>&1 | tee "$log"
+fuzz_status=${PIPESTATUS[0]}
+count "$log"
+[[ $fuzz_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }
 
 step "network data plane: stand-in instances, routers, floating IPs, security groups (pytest)"
 log=$(mktemp)

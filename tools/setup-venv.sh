@@ -62,7 +62,7 @@ PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install \
     --quiet --no-input -r "$reqs" -c "$cons"
 
 # sanity: the entry points the test scripts rely on
-for exe in openstack tempest stestr subunit2csv subunit-stats pytest; do
+for exe in openstack tempest stestr subunit2csv subunit-stats pytest schemathesis; do
     if [[ ! -x "$venv/bin/$exe" ]]; then
         log "missing $venv/bin/$exe after install"
         exit 1

@@ -1,11 +1,12 @@
-# Sourced by the bench scripts that run an all-in-one of their own:
-# `bench_start_server NAME` makes a work dir, starts "$BIN all-in-one" in
+# Sourced by the scripts that run an all-in-one of their own (the benches,
+# the OpenAPI fuzzing):
+# `aio_start NAME` makes a work dir, starts "$BIN all-in-one" in
 # it (environment as the caller set it), waits until identity, image,
 # network and compute answer on $HOST, and stops it on exit (the work dir
 # kept with KEEP_DATA=1 or on failure). Sets WORK, DATA, LOG, SERVER_PID.
 # Needs: BIN, HOST, CURL (array) and die() from the caller.
 
-bench_stop_server() {
+aio_stop() {
     local rc=$?
     if [[ -n "${SERVER_PID:-}" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -TERM "$SERVER_PID" 2>/dev/null || true
@@ -23,13 +24,13 @@ bench_stop_server() {
     fi
 }
 
-bench_start_server() {
-    WORK="$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/ferrostack-bench-$1.XXXXXX")"
+aio_start() {
+    WORK="$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/ferrostack-$1.XXXXXX")"
     DATA="$WORK/data"
     LOG="$WORK/server.log"
     mkdir -p "$DATA"
     SERVER_PID=""
-    trap bench_stop_server EXIT
+    trap aio_stop EXIT
     trap 'exit 130' INT TERM
     echo "starting $BIN all-in-one (data: $DATA${FERROSTACK_BENCH_NETNS:+, private network namespace})"
     "$BIN" all-in-one --data-dir "$DATA" >"$LOG" 2>&1 &
