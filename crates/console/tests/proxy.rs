@@ -120,6 +120,14 @@ struct Harness {
     dir: TempDir,
 }
 
+/// The proxy on the bounded listener every service uses (testkit's).
+async fn serve(app: axum::Router) -> SocketAddr {
+    let url = ferrostack_testkit::serve(app).await;
+    url.trim_start_matches("http://")
+        .parse()
+        .expect("a socket address")
+}
+
 impl Harness {
     async fn start(allowed_origins: &[&str]) -> Harness {
         let dir = TempDir::new();
@@ -169,16 +177,7 @@ impl Harness {
             allowed_origins: allowed_origins.iter().map(|s| s.to_string()).collect(),
         };
         let app = router(config, authorizer.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
+        let addr = serve(app).await;
         Harness {
             addr,
             vnc,
@@ -723,9 +722,7 @@ async fn serves_debian_novnc_when_installed() {
         calls: Mutex::new(Vec::new()),
     });
     let app = router(ProxyConfig::default(), authorizer);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve(app).await;
     for page in [
         "/vnc_lite.html?path=%3Ftoken%3Dx",
         "/vnc.html",

@@ -142,13 +142,8 @@ async fn serve() -> Server {
         passwords: Mutex::new(HashMap::new()),
     });
     let app = router(source, SECRET.to_owned());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
     Server {
-        base: format!("http://{addr}"),
+        base: ferrostack_testkit::serve(app).await,
         client: reqwest::Client::new(),
     }
 }
