@@ -123,7 +123,16 @@ pub async fn service_layer(
 /// 414 for a request target longer than [`MAX_URI_BYTES`], 431 for too many
 /// or too large headers: answered before any handler or authentication runs.
 fn oversized_request(req: &Request) -> Option<Error> {
-    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    let uri = req.uri().path_and_query().map_or("", |p| p.as_str());
+    // A NUL decoded from the path or query would reach the database, which
+    // PostgreSQL refuses (a 500); no OpenStack identifier or filter has one.
+    if uri.contains("%00") {
+        return Some(Error::BadRequest(
+            "The request URI contains an encoded NUL character (%00), which is not accepted."
+                .into(),
+        ));
+    }
+    let uri_len = uri.len();
     if uri_len > MAX_URI_BYTES {
         return Some(Error::Status(
             StatusCode::URI_TOO_LONG,
@@ -298,6 +307,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
                 .into(),
         ));
     }
+    if has_escaped_nul(bytes) {
+        return Err(Error::BadRequest(
+            "Invalid input: a string in the request body contains the NUL character (\\u0000), which is not accepted.".into(),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => match de.end() {
@@ -324,6 +338,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             }
         }
     }
+}
+
+/// Whether a JSON text holds `\u0000` in a string (the only way JSON can
+/// carry a NUL; a backslash occurs only inside strings). PostgreSQL refuses
+/// NUL in text, and no OpenStack attribute needs one.
+fn has_escaped_nul(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes[i + 1..].starts_with(b"u0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 /// The client stopped sending a request body for longer than the
