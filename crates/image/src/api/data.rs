@@ -4,15 +4,34 @@
 
 use super::Svc;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{post, put, ApiRouter};
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// The data routes stream their bodies and enforce their own limits (the
+/// storage quota, the size cap), so the JSON body limit is lifted on them.
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route(
+            "/v2/images/{id}/file",
+            put(upload_image_data)
+                .get(download_image_data)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/v2/images/{id}/stage",
+            put(stage_image_data).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v2/images/{id}/import", post(import_image))
+}
 
 /// The size the client declares: `Content-Length`, or Glance's
 /// `x-openstack-image-size` for chunked uploads.
@@ -29,7 +48,7 @@ fn declared_size(headers: &HeaderMap) -> Result<Option<u64>> {
     Ok(None)
 }
 
-pub async fn upload(
+pub async fn upload_image_data(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -51,7 +70,7 @@ pub async fn upload(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn stage(
+pub async fn stage_image_data(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -63,7 +82,7 @@ pub async fn stage(
 }
 
 /// `POST /v2/images/{id}/import`.
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 pub struct ImportRequest {
     method: ImportMethod,
     /// `stores`, `all_stores`, …: recorded in the task's input as sent.
@@ -71,7 +90,7 @@ pub struct ImportRequest {
     rest: Map<String, Value>,
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 struct ImportMethod {
     name: String,
     /// A method's own parameters (`uri` for web-download, …).
@@ -79,7 +98,7 @@ struct ImportMethod {
     rest: Map<String, Value>,
 }
 
-pub async fn import(
+pub async fn import_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -110,7 +129,7 @@ fn parse_range(h: &str, size: u64) -> Option<(u64, u64)> {
     (start <= end && start < size).then_some((start, end))
 }
 
-pub async fn download(
+pub async fn download_image_data(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,

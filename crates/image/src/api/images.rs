@@ -8,10 +8,28 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, post, put, ApiRouter};
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
+
+/// `/v2/images` and what acts on one image's record: its tags and
+/// (de)activation.
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route("/v2/images", get(list_images).post(create_image))
+        .route(
+            "/v2/images/{id}",
+            get(show_image).patch(update_image).delete(delete_image),
+        )
+        .route("/v2/images/{id}/actions/deactivate", post(deactivate_image))
+        .route("/v2/images/{id}/actions/reactivate", post(reactivate_image))
+        .route(
+            "/v2/images/{id}/tags/{tag}",
+            put(add_image_tag).delete(delete_image_tag),
+        )
+}
 
 fn created(svc: &Svc, img: &Image) -> Response {
     let mut resp = (StatusCode::CREATED, axum::Json(svc.view(img))).into_response();
@@ -26,7 +44,7 @@ fn created(svc: &Svc, img: &Image) -> Response {
     resp
 }
 
-pub async fn create(
+pub async fn create_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     // Free-form: base attributes and any custom properties, each checked
@@ -37,7 +55,7 @@ pub async fn create(
     Ok(created(&svc, &img))
 }
 
-pub async fn show(
+pub async fn show_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -46,7 +64,7 @@ pub async fn show(
     Ok(axum::Json(svc.view(&img)).into_response())
 }
 
-pub async fn update(
+pub async fn update_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -76,7 +94,7 @@ pub async fn update(
     Ok(axum::Json(svc.view(&img)).into_response())
 }
 
-pub async fn delete(
+pub async fn delete_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -85,7 +103,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn deactivate(
+pub async fn deactivate_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -94,7 +112,7 @@ pub async fn deactivate(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn reactivate(
+pub async fn reactivate_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -103,7 +121,7 @@ pub async fn reactivate(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn add_tag(
+pub async fn add_image_tag(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, tag)): Path<(String, String)>,
@@ -119,7 +137,7 @@ pub async fn add_tag(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn delete_tag(
+pub async fn delete_image_tag(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, tag)): Path<(String, String)>,
@@ -327,7 +345,7 @@ async fn candidates(
         .collect())
 }
 
-pub async fn list(
+pub async fn list_images(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     q: Query,

@@ -9,10 +9,9 @@ use crate::store::metadefs::{self as store, Kind, Namespace};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{delete, get, ApiRouter};
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Map, Value};
 
@@ -27,8 +26,8 @@ const RESOURCE_TYPES: &[&str] = &[
     "OS::Trove::Instance",
 ];
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
         .route("/v2/metadefs/resource_types", get(list_resource_types))
         .route(
             "/v2/metadefs/namespaces",
@@ -77,7 +76,7 @@ pub fn routes() -> Router<Svc> {
         )
         .route(
             "/v2/metadefs/namespaces/{ns}/resource_types/{name}",
-            axum::routing::delete(delete_association),
+            delete(delete_association),
         )
 }
 
