@@ -353,7 +353,11 @@ impl ImageService {
                 img.tags = out;
             }
             "owner" => {
-                let v = value.as_str().map(str::to_owned);
+                let v = match value {
+                    Value::Null => None,
+                    Value::String(s) if s.chars().count() <= 255 => Some(s.clone()),
+                    _ => return bad("must be a string of at most 255 characters or null"),
+                };
                 if v != img.owner && !self.is_admin(ctx) && !(creating && v == ctx.project_id) {
                     return Err(Error::Forbidden(
                         "Only an administrator may set the owner of an image.".into(),

@@ -85,15 +85,18 @@ pub async fn stage_image_data(
 #[derive(Deserialize, Serialize, JsonSchema)]
 pub struct ImportRequest {
     method: ImportMethod,
-    /// `stores`, `all_stores`, …: recorded in the task's input as sent.
+    /// Free-form: `stores`, `all_stores`, …, recorded in the task's input
+    /// as sent.
     #[serde(flatten)]
     rest: Map<String, Value>,
 }
 
 #[derive(Deserialize, Serialize, JsonSchema)]
 struct ImportMethod {
+    /// Only `glance-direct` (the staged data) is offered; others are 400.
+    #[schemars(extend("enum" = ["glance-direct"]))]
     name: String,
-    /// A method's own parameters (`uri` for web-download, …).
+    /// Free-form: a method's own parameters (`uri` for web-download, …).
     #[serde(flatten)]
     rest: Map<String, Value>,
 }

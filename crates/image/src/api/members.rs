@@ -27,12 +27,15 @@ pub fn routes() -> ApiRouter<Svc> {
 /// `POST /v2/images/{id}/members`: the project to share the image with.
 #[derive(Deserialize, JsonSchema)]
 pub struct AddMemberRequest {
+    /// The project's id.
+    #[schemars(length(min = 1, max = 255))]
     member: String,
 }
 
 /// `PUT /v2/images/{id}/members/{member}`: the member's answer.
 #[derive(Deserialize, JsonSchema)]
 pub struct MemberStatusRequest {
+    #[schemars(extend("enum" = ["pending", "accepted", "rejected"]))]
     status: String,
 }
 

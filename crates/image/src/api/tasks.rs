@@ -20,10 +20,10 @@ pub fn routes() -> ApiRouter<Svc> {
         .route("/v2/tasks/{id}", get(show_task))
 }
 
-/// `POST /v2/tasks`.
+/// `POST /v2/tasks`. Its `input` is never read: no task type is carried
+/// out here (a URL import is refused; glance-direct is the image import).
 #[derive(Deserialize, JsonSchema)]
 pub struct CreateTaskRequest {
-    /// Its `input` is never read: no task type is carried out.
     #[serde(rename = "type")]
     task_type: String,
 }
