@@ -1007,6 +1007,129 @@ async fn quota_case(db: ferrostack_db::Db, i: usize) {
     );
 }
 
+/// Data staged for glance-direct counts against the storage quota as
+/// uploads do, on every engine: a stage past the quota is 413 and leaves
+/// nothing staged, a stage and an upload cannot together pass it, and the
+/// staged bytes are counted until the import stores them (then once, as
+/// the image's size) or the image is deleted, across a restart too.
+#[tokio::test]
+async fn staged_data_counts_against_the_storage_quota() {
+    for (i, db) in ferrostack_db::testing::test_databases("image_stage_quota")
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        staging_quota_case(db, i).await;
+    }
+}
+
+async fn staging_quota_case(db: ferrostack_db::Db, i: usize) {
+    let c = start(db.clone(), &format!("stage-quota{i}"), |cfg| {
+        cfg.image.user_storage_quota = 10_000;
+    })
+    .await;
+    let demo = c.token("demo", "demo").await;
+    let raw = |name: &str| json!({"name": name, "disk_format": "raw", "container_format": "bare"});
+    let a = create_image(&c, &demo, raw("a")).await;
+
+    // Past the quota, declared or streamed: 413, nothing staged or left over.
+    assert_eq!(
+        c.stage(&a, &demo, vec![1u8; 12_000]).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "engine {i}"
+    );
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(vec![1u8; 6_000]), Ok(vec![1u8; 6_000])];
+    let r = c
+        .http
+        .put(format!("{}/v2/images/{a}/stage", c.image))
+        .header("x-auth-token", &demo)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "engine {i}");
+    assert_eq!(wait_for_status(&c, &demo, &a, "queued").await, "queued");
+    assert!(c.files(".staging").is_empty(), "{:?}", c.files(".staging"));
+    assert!(c.files(".tmp").is_empty(), "{:?}", c.files(".tmp"));
+
+    // Staged within the quota, it leaves no room for an upload past it,
+    // also once the service has restarted.
+    assert_eq!(
+        c.stage(&a, &demo, vec![1u8; 6_000]).await,
+        StatusCode::NO_CONTENT
+    );
+    let b = create_image(&c, &demo, raw("b")).await;
+    assert_eq!(
+        c.upload(&b, &demo, vec![2u8; 6_000]).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "engine {i}: 6,000 staged + 6,000 uploaded in a 10,000-byte quota"
+    );
+    let cut = create_image(&c, &demo, raw("cut")).await;
+    ferrostack_image::store::images::transition(&c.svc.db, &cut, &["queued"], "uploading")
+        .await
+        .unwrap();
+    ferrostack_image::ImageService::new(db, c.svc.config.clone(), c.bus.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        c.upload(&b, &demo, vec![2u8; 6_000]).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "engine {i}: the staged bytes are reserved again at start"
+    );
+    assert_eq!(
+        c.call(Method::GET, &format!("/v2/images/{cut}"), &demo, None)
+            .await
+            .1["status"],
+        "queued",
+        "a staging cut short by a restart leaves the image queued"
+    );
+
+    // The import stores the staged bytes and ends their reservation: they
+    // are counted once, so 4,000 more fit exactly.
+    let (st, v) = c
+        .call(
+            Method::POST,
+            &format!("/v2/images/{a}/import"),
+            &demo,
+            Some(json!({"method": {"name": "glance-direct"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(wait_for_status(&c, &demo, &a, "active").await, "active");
+    assert_eq!(
+        c.upload(&b, &demo, vec![2u8; 4_000]).await,
+        StatusCode::NO_CONTENT,
+        "engine {i}"
+    );
+
+    // Deleting a staged image ends its reservation.
+    assert_eq!(
+        c.call(Method::DELETE, &format!("/v2/images/{b}"), &demo, None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let staged = create_image(&c, &demo, raw("staged")).await;
+    assert_eq!(
+        c.stage(&staged, &demo, vec![3u8; 4_000]).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        c.call(Method::DELETE, &format!("/v2/images/{staged}"), &demo, None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert!(c.files(".staging").is_empty(), "{:?}", c.files(".staging"));
+    let d = create_image(&c, &demo, raw("d")).await;
+    assert_eq!(
+        c.upload(&d, &demo, vec![4u8; 4_000]).await,
+        StatusCode::NO_CONTENT,
+        "engine {i}: a deleted image's staged bytes are no longer counted"
+    );
+}
+
 /// An upload cut off by the client, and a process that died mid-upload:
 /// neither leaves an active image nor a stray file.
 #[tokio::test]

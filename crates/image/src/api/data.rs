@@ -76,8 +76,9 @@ pub async fn stage_image_data(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response> {
+    let size = declared_size(req.headers())?;
     let stream = req.into_body().into_data_stream();
-    svc.stage(&ctx, &id, stream).await?;
+    svc.stage(&ctx, &id, stream, size).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
