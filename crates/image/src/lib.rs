@@ -8,6 +8,7 @@ pub mod policy;
 pub mod service;
 pub mod store;
 
+pub use api::openapi_document;
 pub use service::ImageService;
 
 use ferrostack_bus::SharedBus;

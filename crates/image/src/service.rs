@@ -86,7 +86,7 @@ impl ImageService {
     /// Make the store and the records agree after a crash: an upload that
     /// was in flight (`saving`) goes back to `queued` with its partial data
     /// removed; an import in flight goes back to `uploading` (its staged data
-    /// is kept); files no record claims are deleted.
+    /// is kept, and reserved again); files no record claims are deleted.
     pub async fn recover(&self) -> Result<()> {
         store::images::clear_upload_reservations(&self.db).await?;
         for img in store::images::list_by_status(&self.db, "saving").await? {
@@ -96,6 +96,20 @@ impl ImageService {
         for img in store::images::list_by_status(&self.db, "importing").await? {
             tracing::warn!(image = %img.id, "import interrupted by a restart: back to uploading");
             store::images::transition(&self.db, &img.id, &["importing"], "uploading").await?;
+        }
+        // Staged data still counts against its owner's quota; an image whose
+        // staging was cut short has none and takes data again.
+        for img in store::images::list_by_status(&self.db, "uploading").await? {
+            match tokio::fs::metadata(self.store.staging_path(&img.id)).await {
+                Ok(staged) => {
+                    let owner = img.owner.as_deref().unwrap_or("");
+                    store::images::reserve_staged(&self.db, &img.id, owner, staged.len()).await?;
+                }
+                Err(_) => {
+                    tracing::warn!(image = %img.id, "staging interrupted by a restart: back to queued");
+                    store::images::transition(&self.db, &img.id, &["uploading"], "queued").await?;
+                }
+            }
         }
         store::tasks::fail_unfinished(&self.db).await?;
         let all = store::images::list(&self.db).await?;
@@ -353,7 +367,11 @@ impl ImageService {
                 img.tags = out;
             }
             "owner" => {
-                let v = value.as_str().map(str::to_owned);
+                let v = match value {
+                    Value::Null => None,
+                    Value::String(s) if s.chars().count() <= 255 => Some(s.clone()),
+                    _ => return bad("must be a string of at most 255 characters or null"),
+                };
                 if v != img.owner && !self.is_admin(ctx) && !(creating && v == ctx.project_id) {
                     return Err(Error::Forbidden(
                         "Only an administrator may set the owner of an image.".into(),
@@ -785,12 +803,21 @@ impl ImageService {
         img.os_hash_value = Some(w.sha512.clone());
         img.status = "active".into();
         img.updated_at = store::now_str();
-        store::images::update(&self.db, &img).await?;
+        store::images::store_data(&self.db, &img).await?;
         Ok(img)
     }
 
-    /// `PUT /v2/images/{id}/stage`: queued → uploading, data kept in staging.
-    pub async fn stage<S, E>(&self, ctx: &AuthContext, id: &str, body: S) -> Result<()>
+    /// `PUT /v2/images/{id}/stage`: queued → uploading, data kept in
+    /// staging. Staged bytes count against the owner's storage quota (as
+    /// Glance's `image_stage_total`): they stay reserved until the import
+    /// stores them or the image is deleted.
+    pub async fn stage<S, E>(
+        &self,
+        ctx: &AuthContext,
+        id: &str,
+        body: S,
+        declared_size: Option<u64>,
+    ) -> Result<()>
     where
         S: futures::Stream<Item = std::result::Result<axum::body::Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -805,24 +832,56 @@ impl ImageService {
                 img.status
             )));
         }
-        let result = match self.reserve_bytes(id, img.owner.as_deref(), None).await {
-            Ok(allowance) => {
-                let staged = match self.store.write(id, body, allowance).await {
-                    Ok(w) => self
-                        .store
-                        .commit(&w, &self.store.staging_path(id))
-                        .await
-                        .map_err(Error::internal),
-                    Err(e) => Err(e.into()),
-                };
-                self.release_bytes(id).await;
-                staged
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
+        let staged = self
+            .stage_within(id, img.owner.as_deref(), body, declared_size)
+            .await;
+        if let Err(e) = staged {
+            self.release_bytes(id).await;
             let _ = store::images::transition(&self.db, id, &["uploading"], "queued").await;
             return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Reserve room for the staged data, write it, keep its size reserved
+    /// and move it into staging; on failure nothing is left in staging (the
+    /// caller releases the reservation).
+    async fn stage_within<S, E>(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+        body: S,
+        declared_size: Option<u64>,
+    ) -> Result<()>
+    where
+        S: futures::Stream<Item = std::result::Result<axum::body::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let allowance = self.reserve_bytes(id, owner, declared_size).await?;
+        if declared_size.is_some_and(|s| s > allowance) {
+            return Err(Error::PayloadTooLarge(format!(
+                "Image exceeds the storage quota or size limit of {allowance} bytes."
+            )));
+        }
+        let written = self.store.write(id, body, allowance).await?;
+        let staged = async {
+            store::images::keep_reservation(&self.db, id, written.size).await?;
+            self.store
+                .commit(&written, &self.store.staging_path(id))
+                .await
+                .map_err(Error::internal)
+        };
+        if let Err(e) = staged.await {
+            self.store.discard(&written).await;
+            return Err(e);
+        }
+        // Deleted meanwhile: its reservation went with it, so must the data.
+        if store::images::get(&self.db, id)
+            .await?
+            .is_none_or(|i| i.status != "uploading")
+        {
+            let _ = tokio::fs::remove_file(self.store.staging_path(id)).await;
+            return Err(not_found(id));
         }
         Ok(())
     }
@@ -896,6 +955,7 @@ impl ImageService {
                             tracing::warn!(image = %id, error = %e, "staged data not removed");
                         }
                     }
+                    svc.release_bytes(&id).await;
                     ("failure", Value::Null, e.message().to_owned())
                 }
             };

@@ -4,15 +4,34 @@
 
 use super::Svc;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{post, put, ApiRouter};
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// The data routes stream their bodies and enforce their own limits (the
+/// storage quota, the size cap), so the JSON body limit is lifted on them.
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route(
+            "/v2/images/{id}/file",
+            put(upload_image_data)
+                .get(download_image_data)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/v2/images/{id}/stage",
+            put(stage_image_data).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v2/images/{id}/import", post(import_image))
+}
 
 /// The size the client declares: `Content-Length`, or Glance's
 /// `x-openstack-image-size` for chunked uploads.
@@ -29,7 +48,7 @@ fn declared_size(headers: &HeaderMap) -> Result<Option<u64>> {
     Ok(None)
 }
 
-pub async fn upload(
+pub async fn upload_image_data(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -51,35 +70,39 @@ pub async fn upload(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn stage(
+pub async fn stage_image_data(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response> {
+    let size = declared_size(req.headers())?;
     let stream = req.into_body().into_data_stream();
-    svc.stage(&ctx, &id, stream).await?;
+    svc.stage(&ctx, &id, stream, size).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /v2/images/{id}/import`.
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 pub struct ImportRequest {
     method: ImportMethod,
-    /// `stores`, `all_stores`, …: recorded in the task's input as sent.
+    /// Free-form: `stores`, `all_stores`, …, recorded in the task's input
+    /// as sent.
     #[serde(flatten)]
     rest: Map<String, Value>,
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 struct ImportMethod {
+    /// Only `glance-direct` (the staged data) is offered; others are 400.
+    #[schemars(extend("enum" = ["glance-direct"]))]
     name: String,
-    /// A method's own parameters (`uri` for web-download, …).
+    /// Free-form: a method's own parameters (`uri` for web-download, …).
     #[serde(flatten)]
     rest: Map<String, Value>,
 }
 
-pub async fn import(
+pub async fn import_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -110,7 +133,7 @@ fn parse_range(h: &str, size: u64) -> Option<(u64, u64)> {
     (start <= end && start < size).then_some((start, end))
 }
 
-pub async fn download(
+pub async fn download_image_data(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,

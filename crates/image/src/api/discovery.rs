@@ -33,14 +33,14 @@ fn base(svc: &Svc) -> String {
 }
 
 /// `GET /`: 300 Multiple Choices, as Glance answers.
-pub async fn root(State(svc): State<Svc>) -> Response {
-    let mut resp = versions(State(svc)).await;
+pub async fn version_choices(State(svc): State<Svc>) -> Response {
+    let mut resp = list_versions(State(svc)).await;
     *resp.status_mut() = StatusCode::MULTIPLE_CHOICES;
     resp
 }
 
 /// `GET /versions`: the same document with 200.
-pub async fn versions(State(svc): State<Svc>) -> Response {
+pub async fn list_versions(State(svc): State<Svc>) -> Response {
     let b = base(&svc);
     let values: Vec<_> = VERSIONS
         .iter()
@@ -49,7 +49,7 @@ pub async fn versions(State(svc): State<Svc>) -> Response {
     axum::Json(json!({"versions": values})).into_response()
 }
 
-pub async fn v2(State(svc): State<Svc>) -> Response {
+pub async fn show_v2_version(State(svc): State<Svc>) -> Response {
     let b = base(&svc);
     axum::Json(
         json!({"versions": [{"id": VERSIONS[0].0, "status": "CURRENT",
@@ -58,13 +58,13 @@ pub async fn v2(State(svc): State<Svc>) -> Response {
     .into_response()
 }
 
-pub async fn import_info(Authenticated(_): Authenticated) -> Response {
+pub async fn show_import_info(Authenticated(_): Authenticated) -> Response {
     axum::Json(json!({"import-methods": {
         "description": "Import methods available.", "type": "array", "value": ["glance-direct"]}}))
     .into_response()
 }
 
-pub async fn stores_info(Authenticated(_): Authenticated) -> Response {
+pub async fn list_stores(Authenticated(_): Authenticated) -> Response {
     axum::Json(
         json!({"stores": [{"id": "file", "description": "Filesystem store", "default": true}]}),
     )
@@ -72,7 +72,10 @@ pub async fn stores_info(Authenticated(_): Authenticated) -> Response {
 }
 
 /// `GET /v2/info/usage`: the caller's project against its quotas.
-pub async fn usage(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+pub async fn show_usage(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
     let owner = ctx.project_id.clone().unwrap_or_default();
     let (bytes, count) = crate::store::images::usage(&svc.db, &owner).await?;
     let limit = |v: u64| if v == 0 { -1 } else { v as i64 };

@@ -2,16 +2,106 @@
 //! update, delete, tags, deactivate / reactivate.
 
 use super::{params, Query, Svc};
+use crate::service::{
+    CONTAINER_FORMATS, DISK_FORMATS, MAX_TAGS, READ_ONLY, RESERVED, VISIBILITIES,
+};
 use crate::store::{self, images::Image};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, post, put, ApiRouter, Body};
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
+
+/// `/v2/images` and what acts on one image's record: its tags and
+/// (de)activation.
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route(
+            "/v2/images",
+            get(list_images)
+                .post(create_image)
+                .body(Method::POST, create_image_body()),
+        )
+        .route(
+            "/v2/images/{id}",
+            get(show_image)
+                .patch(update_image)
+                .body(Method::PATCH, json_patch_body())
+                .delete(delete_image),
+        )
+        .route("/v2/images/{id}/actions/deactivate", post(deactivate_image))
+        .route("/v2/images/{id}/actions/reactivate", post(reactivate_image))
+        .route(
+            "/v2/images/{id}/tags/{tag}",
+            put(add_image_tag).delete(delete_image_tag),
+        )
+}
+
+/// `POST /v2/images` takes a free-form object (see [`create_image`]); what
+/// the service accepts in it, as a schema: Glance's base attributes, and
+/// custom properties as strings under names that are neither read-only nor
+/// reserved.
+fn create_image_body() -> Body {
+    let nullable_enum = |values: &[&str]| {
+        let mut e = vec![Value::Null];
+        e.extend(values.iter().map(|v| json!(v)));
+        json!({"enum": e})
+    };
+    let size = json!({"type": "integer", "minimum": 0, "maximum": i32::MAX});
+    let refused: Vec<&str> = READ_ONLY
+        .iter()
+        .filter(|k| **k != "id")
+        .chain(RESERVED)
+        .chain(&["locations"])
+        .copied()
+        .collect();
+    Body::json(json!({
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "name": {"type": ["string", "null"], "maxLength": 255},
+            "visibility": {"enum": VISIBILITIES},
+            "protected": {"type": "boolean"},
+            "os_hidden": {"type": "boolean"},
+            "min_disk": size,
+            "min_ram": size,
+            "disk_format": nullable_enum(DISK_FORMATS),
+            "container_format": nullable_enum(CONTAINER_FORMATS),
+            "tags": {"type": "array", "maxItems": MAX_TAGS,
+                     "items": {"type": "string", "maxLength": 255}},
+            "owner": {"type": ["string", "null"], "maxLength": 255},
+        },
+        "propertyNames": {
+            "minLength": 1, "maxLength": 255,
+            "not": {"anyOf": [{"enum": refused}, {"pattern": "^os_glance"}]},
+        },
+        "additionalProperties": {"type": "string", "maxLength": 65535},
+    }))
+}
+
+/// `PATCH /v2/images/{id}` takes a JSON-patch document (read as bytes, see
+/// [`update_image`]): RFC 6902's add, replace and remove on one attribute
+/// each (`/name`, `/hw_disk_bus`, …). The v2.0 media type is also accepted.
+fn json_patch_body() -> Body {
+    let path = json!({"type": "string", "pattern": "^/[^/]+$"});
+    Body {
+        media_type: "application/openstack-images-v2.1-json-patch".into(),
+        schema: json!({
+            "type": "array",
+            "items": {"anyOf": [
+                {"type": "object", "required": ["op", "path", "value"],
+                 "properties": {"op": {"enum": ["add", "replace"]}, "path": path, "value": {}}},
+                {"type": "object", "required": ["op", "path"],
+                 "properties": {"op": {"const": "remove"}, "path": path}},
+            ]},
+        }),
+    }
+}
 
 fn created(svc: &Svc, img: &Image) -> Response {
     let mut resp = (StatusCode::CREATED, axum::Json(svc.view(img))).into_response();
@@ -26,7 +116,7 @@ fn created(svc: &Svc, img: &Image) -> Response {
     resp
 }
 
-pub async fn create(
+pub async fn create_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     // Free-form: base attributes and any custom properties, each checked
@@ -37,7 +127,7 @@ pub async fn create(
     Ok(created(&svc, &img))
 }
 
-pub async fn show(
+pub async fn show_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -46,7 +136,7 @@ pub async fn show(
     Ok(axum::Json(svc.view(&img)).into_response())
 }
 
-pub async fn update(
+pub async fn update_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -76,7 +166,7 @@ pub async fn update(
     Ok(axum::Json(svc.view(&img)).into_response())
 }
 
-pub async fn delete(
+pub async fn delete_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -85,7 +175,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn deactivate(
+pub async fn deactivate_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -94,7 +184,7 @@ pub async fn deactivate(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn reactivate(
+pub async fn reactivate_image(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -103,7 +193,7 @@ pub async fn reactivate(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn add_tag(
+pub async fn add_image_tag(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, tag)): Path<(String, String)>,
@@ -119,7 +209,7 @@ pub async fn add_tag(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn delete_tag(
+pub async fn delete_image_tag(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, tag)): Path<(String, String)>,
@@ -327,7 +417,7 @@ async fn candidates(
         .collect())
 }
 
-pub async fn list(
+pub async fn list_images(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     q: Query,

@@ -6,23 +6,40 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, ApiRouter};
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route(
+            "/v2/images/{id}/members",
+            get(list_members).post(add_member),
+        )
+        .route(
+            "/v2/images/{id}/members/{member}",
+            get(show_member).put(update_member).delete(delete_member),
+        )
+}
+
 /// `POST /v2/images/{id}/members`: the project to share the image with.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct AddMemberRequest {
+    /// The project's id.
+    #[schemars(length(min = 1, max = 255))]
     member: String,
 }
 
 /// `PUT /v2/images/{id}/members/{member}`: the member's answer.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct MemberStatusRequest {
+    #[schemars(extend("enum" = ["pending", "accepted", "rejected"]))]
     status: String,
 }
 
-pub async fn list(
+pub async fn list_members(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -32,7 +49,7 @@ pub async fn list(
     Ok(axum::Json(json!({"members": views, "schema": "/v2/schemas/members"})).into_response())
 }
 
-pub async fn create(
+pub async fn add_member(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -45,7 +62,7 @@ pub async fn create(
     Ok(axum::Json(ImageService::member_view(&m)).into_response())
 }
 
-pub async fn show(
+pub async fn show_member(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, member)): Path<(String, String)>,
@@ -54,7 +71,7 @@ pub async fn show(
     Ok(axum::Json(ImageService::member_view(&m)).into_response())
 }
 
-pub async fn update(
+pub async fn update_member(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, member)): Path<(String, String)>,
@@ -64,7 +81,7 @@ pub async fn update(
     Ok(axum::Json(ImageService::member_view(&m)).into_response())
 }
 
-pub async fn delete(
+pub async fn delete_member(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, member)): Path<(String, String)>,

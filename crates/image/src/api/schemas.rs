@@ -1,9 +1,20 @@
 //! `/v2/schemas/*`: the JSON schemas glanceclient reads to validate requests
 //! and to tell base attributes from custom properties.
 
+use super::Svc;
 use crate::service::{CONTAINER_FORMATS, DISK_FORMATS};
 use axum::response::{IntoResponse, Response};
+use ferrostack_core::openapi::{get, ApiRouter};
 use serde_json::{json, Value};
+
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route("/v2/schemas/image", get(show_image_schema))
+        .route("/v2/schemas/metadefs/{name}", get(show_metadefs_schema))
+        .route("/v2/schemas/images", get(show_images_schema))
+        .route("/v2/schemas/member", get(show_member_schema))
+        .route("/v2/schemas/members", get(show_members_schema))
+}
 
 fn nullable_enum(values: &[&str], description: &str) -> Value {
     let mut e: Vec<Value> = vec![Value::Null];
@@ -90,19 +101,19 @@ fn member_schema() -> Value {
     })
 }
 
-pub async fn image() -> Response {
+pub async fn show_image_schema() -> Response {
     axum::Json(image_schema()).into_response()
 }
 
-pub async fn images() -> Response {
+pub async fn show_images_schema() -> Response {
     axum::Json(images_schema()).into_response()
 }
 
-pub async fn member() -> Response {
+pub async fn show_member_schema() -> Response {
     axum::Json(member_schema()).into_response()
 }
 
-pub async fn members() -> Response {
+pub async fn show_members_schema() -> Response {
     axum::Json(json!({
         "name": "members",
         "links": [{"href": "{schema}", "rel": "describedby"}],
@@ -112,7 +123,7 @@ pub async fn members() -> Response {
 }
 
 /// `/v2/schemas/metadefs/{name}`: the metadata-definition schemas.
-pub async fn metadefs(
+pub async fn show_metadefs_schema(
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> ferrostack_core::Result<Response> {
     let prop = json!({"type": "object", "properties": {

@@ -7,19 +7,28 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, ApiRouter};
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// `POST /v2/tasks`.
-#[derive(Deserialize)]
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route("/v2/images/{id}/tasks", get(list_image_tasks))
+        .route("/v2/tasks", get(list_tasks).post(create_task))
+        .route("/v2/tasks/{id}", get(show_task))
+}
+
+/// `POST /v2/tasks`. Its `input` is never read: no task type is carried
+/// out here (a URL import is refused; glance-direct is the image import).
+#[derive(Deserialize, JsonSchema)]
 pub struct CreateTaskRequest {
-    /// Its `input` is never read: no task type is carried out.
     #[serde(rename = "type")]
     task_type: String,
 }
 
-pub async fn image_tasks(
+pub async fn list_image_tasks(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -33,7 +42,10 @@ pub async fn image_tasks(
     Ok(axum::Json(json!({"tasks": tasks})).into_response())
 }
 
-pub async fn list(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+pub async fn list_tasks(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
     svc.authorize(&ctx, "tasks_api_access", &json!({}))?;
     svc.authorize(&ctx, "get_tasks", &json!({}))?;
     let admin = svc.is_admin(&ctx);
@@ -49,7 +61,7 @@ pub async fn list(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> 
     )
 }
 
-pub async fn show(
+pub async fn show_task(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -65,7 +77,7 @@ pub async fn show(
 
 /// The legacy task-based import fetches from a URL; this deployment only
 /// imports staged data (`glance-direct`), so such tasks are refused up front.
-pub async fn create(
+pub async fn create_task(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Json(req): Json<CreateTaskRequest>,

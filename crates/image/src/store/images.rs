@@ -159,6 +159,34 @@ pub async fn reserve_upload(
     Ok(allowance)
 }
 
+/// Staged data of `image_id` stays reserved, at its size, until the
+/// import consumes it or the image goes. No reservation (no quota) is
+/// left as none.
+pub async fn keep_reservation(db: &Db, image_id: &str, bytes: u64) -> Result<()> {
+    sqlx::query(&db.sql("UPDATE upload_reservations SET bytes = ? WHERE image_id = ?"))
+        .bind(bytes as i64)
+        .bind(image_id)
+        .execute(&db.pool)
+        .await
+        .db()?;
+    Ok(())
+}
+
+/// At start: the staged data of `image_id`, already on disk, is reserved
+/// again (reservations of the previous process were cleared).
+pub async fn reserve_staged(db: &Db, image_id: &str, owner: &str, bytes: u64) -> Result<()> {
+    sqlx::query(
+        &db.sql("INSERT INTO upload_reservations (image_id, owner, bytes) VALUES (?, ?, ?)"),
+    )
+    .bind(image_id)
+    .bind(owner)
+    .bind(bytes as i64)
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(())
+}
+
 /// The upload to `image_id` ended (stored or not): its reservation goes.
 pub async fn release_upload(db: &Db, image_id: &str) -> Result<()> {
     sqlx::query(&db.sql("DELETE FROM upload_reservations WHERE image_id = ?"))
@@ -241,33 +269,35 @@ pub async fn insert(db: &Db, i: &Image) -> Result<()> {
     Ok(())
 }
 
-pub async fn update(db: &Db, i: &Image) -> Result<()> {
+/// The image's data is stored (`i` has its size, hashes and status): the
+/// record and the end of its upload's or staging's reservation are one
+/// transaction under the owner's lock, so its bytes are counted once. (The
+/// lock matters: the bytes move from one counted table to the other, and a
+/// concurrent [`reserve_upload`] reading both between the moves — each
+/// statement its own snapshot on PostgreSQL — would count them nowhere.)
+pub async fn store_data(db: &Db, i: &Image) -> Result<()> {
+    let owner = i.owner.as_deref().unwrap_or("");
+    let mut tx = db.begin_under_quota_lock("owner", owner).await?;
     sqlx::query(&db.sql(
-        "UPDATE images SET name = ?, status = ?, visibility = ?, protected = ?, os_hidden = ?, owner = ?, size = ?, virtual_size = ?, checksum = ?, os_hash_algo = ?, os_hash_value = ?, disk_format = ?, container_format = ?, min_disk = ?, min_ram = ?, tags = ?, properties = ?, updated_at = ? WHERE id = ?",
+        "UPDATE images SET status = ?, size = ?, virtual_size = ?, checksum = ?, os_hash_algo = ?, os_hash_value = ?, updated_at = ? WHERE id = ?",
     ))
-    .bind(&i.name)
     .bind(&i.status)
-    .bind(&i.visibility)
-    .bind(i.protected as i64)
-    .bind(i.os_hidden as i64)
-    .bind(&i.owner)
     .bind(i.size)
     .bind(i.virtual_size)
     .bind(&i.checksum)
     .bind(&i.os_hash_algo)
     .bind(&i.os_hash_value)
-    .bind(&i.disk_format)
-    .bind(&i.container_format)
-    .bind(i.min_disk)
-    .bind(i.min_ram)
-    .bind(serde_json::to_string(&i.tags).expect("tags"))
-    .bind(Value::Object(i.properties.clone()).to_string())
     .bind(&i.updated_at)
     .bind(&i.id)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await
     .db()?;
-    Ok(())
+    sqlx::query(&db.sql("DELETE FROM upload_reservations WHERE image_id = ?"))
+        .bind(&i.id)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+    tx.commit().await.db()
 }
 
 /// Write what a PATCH may change, leaving status, size and hashes to the
@@ -314,6 +344,7 @@ pub async fn delete(db: &Db, id: &str) -> Result<()> {
     let mut tx = db.pool.begin().await.db()?;
     for q in [
         "DELETE FROM image_members WHERE image_id = ?",
+        "DELETE FROM upload_reservations WHERE image_id = ?",
         "DELETE FROM images WHERE id = ?",
     ] {
         sqlx::query(&db.sql(q))

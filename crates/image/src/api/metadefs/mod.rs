@@ -9,12 +9,19 @@ use crate::store::metadefs::{self as store, Kind, Namespace};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{delete, get, ApiRouter};
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Map, Value};
+
+mod requests;
+
+use requests::{
+    AssociationRequest, CreateNamespaceRequest, CreatePropertyRequest, CreateTagsRequest, Name,
+    NamespaceAttributes, Nullable, ObjectRequest, PropertyDefinition, TagRequest,
+    UpdateNamespaceRequest, UpdatePropertyRequest,
+};
 
 /// The resource types metadata can apply to, as Glance seeds them.
 const RESOURCE_TYPES: &[&str] = &[
@@ -27,8 +34,8 @@ const RESOURCE_TYPES: &[&str] = &[
     "OS::Trove::Instance",
 ];
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
         .route("/v2/metadefs/resource_types", get(list_resource_types))
         .route(
             "/v2/metadefs/namespaces",
@@ -77,7 +84,7 @@ pub fn routes() -> Router<Svc> {
         )
         .route(
             "/v2/metadefs/namespaces/{ns}/resource_types/{name}",
-            axum::routing::delete(delete_association),
+            delete(delete_association),
         )
 }
 
@@ -110,29 +117,6 @@ async fn namespace(svc: &Svc, ctx: &AuthContext, ns: &str, action: &str) -> Resu
 fn authorize_for_project(svc: &Svc, ctx: &AuthContext, action: &str) -> Result<()> {
     let target = crate::policy::project_target(ctx.project_id.as_deref());
     svc.authorize(ctx, action, &target)
-}
-
-fn object(body: &Value) -> Result<&Map<String, Value>> {
-    body.as_object()
-        .ok_or_else(|| Error::BadRequest("The request body must be a JSON object.".into()))
-}
-
-fn str_field(
-    o: &Map<String, Value>,
-    k: &str,
-    required: bool,
-    max: usize,
-) -> Result<Option<String>> {
-    match o.get(k) {
-        None | Some(Value::Null) if required => Err(Error::BadRequest(format!(
-            "Invalid input for field '{k}': required."
-        ))),
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= max => Ok(Some(s.clone())),
-        Some(_) => Err(Error::BadRequest(format!(
-            "Invalid input for field '{k}': a string of 1 to {max} characters."
-        ))),
-    }
 }
 
 async fn namespace_view(svc: &Svc, n: &Namespace, full: bool) -> Result<Value> {
@@ -177,14 +161,10 @@ async fn list_resource_types(
     Ok(axum::Json(json!({"resource_types": types})).into_response())
 }
 
-fn association(o: &Map<String, Value>) -> Result<Value> {
-    let name = str_field(o, "name", true, 80)?.expect("required");
+fn association(a: &AssociationRequest) -> Value {
     let t = now();
-    Ok(
-        json!({"name": name, "prefix": o.get("prefix").cloned().unwrap_or(Value::Null),
-              "properties_target": o.get("properties_target").cloned().unwrap_or(Value::Null),
-              "created_at": t, "updated_at": t}),
-    )
+    json!({"name": a.name.as_str(), "prefix": a.prefix, "properties_target": a.properties_target,
+           "created_at": t, "updated_at": t})
 }
 
 async fn list_associations(
@@ -205,13 +185,11 @@ async fn create_association(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
-    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
-    Json(body): Json<Value>,
+    Json(req): Json<AssociationRequest>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "add_metadef_resource_type_association").await?;
-    let a = association(object(&body)?)?;
-    let name = a["name"].as_str().expect("name").to_owned();
-    if store::get_item(&svc.db, &ns, Kind::ResourceType, &name)
+    let name = req.name.as_str();
+    if store::get_item(&svc.db, &ns, Kind::ResourceType, name)
         .await?
         .is_some()
     {
@@ -219,7 +197,8 @@ async fn create_association(
             "Resource type {name} is already associated with namespace {ns}."
         )));
     }
-    store::put_item(&svc.db, &ns, Kind::ResourceType, &name, &a, None).await?;
+    let a = association(&req);
+    store::put_item(&svc.db, &ns, Kind::ResourceType, name, &a, None).await?;
     Ok((StatusCode::CREATED, axum::Json(a)).into_response())
 }
 
@@ -254,96 +233,73 @@ async fn list_namespaces(
         .into_response())
 }
 
-fn namespace_body(o: &Map<String, Value>, mut body: Value) -> Result<Value> {
-    for k in ["display_name", "description"] {
-        if o.contains_key(k) {
-            body[k] = match o.get(k) {
-                Some(Value::String(s)) => json!(s),
-                Some(Value::Null) => Value::Null,
-                _ => {
-                    return Err(Error::BadRequest(format!(
-                        "Invalid input for field '{k}': must be a string."
-                    )))
-                }
-            };
+fn namespace_body(a: NamespaceAttributes, mut body: Value) -> Value {
+    for (k, v) in [
+        ("display_name", a.display_name),
+        ("description", a.description),
+    ] {
+        match v {
+            Nullable::Absent => {}
+            Nullable::Null => body[k] = Value::Null,
+            Nullable::Set(s) => body[k] = json!(s),
         }
     }
-    if let Some(v) = o.get("visibility") {
-        match v.as_str() {
-            Some("public" | "private") => body["visibility"] = v.clone(),
-            _ => {
-                return Err(Error::BadRequest(
-                    "Invalid input for field 'visibility': public or private.".into(),
-                ))
-            }
-        }
+    if let Some(v) = a.visibility {
+        body["visibility"] = json!(v.as_str());
     }
-    if let Some(v) = o.get("protected") {
-        body["protected"] = json!(v.as_bool().ok_or_else(|| Error::BadRequest(
-            "Invalid input for field 'protected': must be a boolean.".into()
-        ))?);
+    if let Some(p) = a.protected {
+        body["protected"] = json!(p);
     }
     body["updated_at"] = json!(now());
-    Ok(body)
+    body
 }
 
 async fn create_namespace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
-    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
-    Json(body): Json<Value>,
+    Json(req): Json<CreateNamespaceRequest>,
 ) -> Result<Response> {
     authorize_for_project(&svc, &ctx, "add_metadef_namespace")?;
-    let o = object(&body)?;
-    let name = str_field(o, "namespace", true, 80)?.expect("required");
-    if store::get_namespace(&svc.db, &name).await?.is_some() {
+    let name = req.namespace.as_str();
+    if store::get_namespace(&svc.db, name).await?.is_some() {
         return Err(Error::Conflict(format!(
             "Metadata definition namespace={name} already exists."
         )));
     }
     let t = now();
     let doc = namespace_body(
-        o,
+        req.attributes(),
         json!({"visibility": "private", "protected": false, "created_at": t, "display_name": name}),
-    )?;
+    );
     let n = Namespace {
-        namespace: name.clone(),
+        namespace: name.to_owned(),
         owner: ctx.project_id.clone(),
         body: doc,
     };
     store::put_namespace(&svc.db, &n, None).await?;
-    if let Some(Value::Array(assocs)) = o.get("resource_type_associations") {
-        for a in assocs {
-            let a = association(object(a)?)?;
-            let an = a["name"].as_str().expect("name").to_owned();
-            store::put_item(&svc.db, &name, Kind::ResourceType, &an, &a, None).await?;
-        }
+    for a in &req.resource_type_associations {
+        let doc = association(a);
+        store::put_item(
+            &svc.db,
+            name,
+            Kind::ResourceType,
+            a.name.as_str(),
+            &doc,
+            None,
+        )
+        .await?;
     }
-    if let Some(Value::Object(props)) = o.get("properties") {
-        for (pn, p) in props {
-            store::put_item(
-                &svc.db,
-                &name,
-                Kind::Property,
-                pn,
-                &property_doc(pn, object(p)?)?,
-                None,
-            )
-            .await?;
-        }
+    for (pn, p) in &req.properties {
+        let doc = p.named(pn.as_str());
+        store::put_item(&svc.db, name, Kind::Property, pn.as_str(), &doc, None).await?;
     }
-    if let Some(Value::Array(objs)) = o.get("objects") {
-        for ob in objs {
-            let doc = object_doc(object(ob)?, None)?;
-            let on = doc["name"].as_str().expect("name").to_owned();
-            store::put_item(&svc.db, &name, Kind::Object, &on, &doc, None).await?;
-        }
+    for ob in &req.objects {
+        let doc = object_doc(ob, None);
+        store::put_item(&svc.db, name, Kind::Object, ob.name.as_str(), &doc, None).await?;
     }
-    if let Some(Value::Array(tags)) = o.get("tags") {
-        for tg in tags {
-            let tn = str_field(object(tg)?, "name", true, 255)?.expect("required");
-            store::put_item(&svc.db, &name, Kind::Tag, &tn, &tag_doc(&tn, None), None).await?;
-        }
+    for tg in &req.tags {
+        let tn = tg.name.as_str();
+        store::put_item(&svc.db, name, Kind::Tag, tn, &tag_doc(tn, None), None).await?;
     }
     Ok((
         StatusCode::CREATED,
@@ -365,20 +321,19 @@ async fn update_namespace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
-    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
-    Json(body): Json<Value>,
+    Json(req): Json<UpdateNamespaceRequest>,
 ) -> Result<Response> {
     let mut n = namespace(&svc, &ctx, &ns, "modify_metadef_namespace").await?;
-    let o = object(&body)?;
-    if let Some(new) = str_field(o, "namespace", false, 80)? {
-        if new != ns && store::get_namespace(&svc.db, &new).await?.is_some() {
+    if let Some(new) = &req.namespace {
+        if new.0 != ns && store::get_namespace(&svc.db, new.as_str()).await?.is_some() {
             return Err(Error::Conflict(format!(
-                "Metadata definition namespace={new} already exists."
+                "Metadata definition namespace={} already exists.",
+                new.0
             )));
         }
-        n.namespace = new;
+        n.namespace = new.0.clone();
     }
-    n.body = namespace_body(o, n.body.clone())?;
+    n.body = namespace_body(req.attributes(), n.body.clone());
     store::put_namespace(&svc.db, &n, Some(&ns)).await?;
     Ok(axum::Json(namespace_view(&svc, &n, false).await?).into_response())
 }
@@ -400,23 +355,19 @@ async fn delete_namespace(
 
 // ----- objects -----
 
-fn object_doc(o: &Map<String, Value>, prev: Option<&Value>) -> Result<Value> {
-    let name = str_field(o, "name", true, 255)?.expect("required");
+fn object_doc(o: &ObjectRequest, prev: Option<&Value>) -> Value {
     let t = now();
     let created = prev
         .and_then(|p| p.get("created_at").cloned())
         .unwrap_or_else(|| json!(t));
-    let mut doc = json!({"name": name, "description": o.get("description").cloned().unwrap_or(Value::Null),
-                         "required": o.get("required").cloned().unwrap_or_else(|| json!([])),
-                         "properties": o.get("properties").cloned().unwrap_or_else(|| json!({})),
-                         "created_at": created, "updated_at": t});
-    if !doc["properties"].is_object() {
-        return Err(Error::BadRequest(
-            "Invalid input for field 'properties': must be an object.".into(),
-        ));
-    }
-    doc["schema"] = json!("v2/schemas/metadefs/object");
-    Ok(doc)
+    let properties: Map<String, Value> = o
+        .properties
+        .iter()
+        .map(|(k, p)| (k.clone(), Value::Object(p.document())))
+        .collect();
+    json!({"name": o.name.as_str(), "description": o.description, "required": o.required,
+           "properties": properties, "created_at": created, "updated_at": t,
+           "schema": "v2/schemas/metadefs/object"})
 }
 
 fn with_self(mut doc: Value, ns: &str, kind: &str, name: &str) -> Value {
@@ -445,13 +396,11 @@ async fn create_object(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
-    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
-    Json(body): Json<Value>,
+    Json(req): Json<ObjectRequest>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "add_metadef_object").await?;
-    let doc = object_doc(object(&body)?, None)?;
-    let name = doc["name"].as_str().expect("name").to_owned();
-    if store::get_item(&svc.db, &ns, Kind::Object, &name)
+    let name = req.name.as_str();
+    if store::get_item(&svc.db, &ns, Kind::Object, name)
         .await?
         .is_some()
     {
@@ -459,10 +408,11 @@ async fn create_object(
             "A metadata definition object with name={name} already exists in namespace={ns}."
         )));
     }
-    store::put_item(&svc.db, &ns, Kind::Object, &name, &doc, None).await?;
+    let doc = object_doc(&req, None);
+    store::put_item(&svc.db, &ns, Kind::Object, name, &doc, None).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(with_self(doc, &ns, "objects", &name)),
+        axum::Json(with_self(doc, &ns, "objects", name)),
     )
         .into_response())
 }
@@ -475,6 +425,17 @@ async fn item(svc: &Svc, ns: &str, kind: Kind, name: &str) -> Result<Value> {
                 "Metadata definition {name} was not found in namespace {ns}."
             ))
         })
+}
+
+/// A rename of `old` to `new` must not replace another item of that name.
+async fn ensure_free(svc: &Svc, ns: &str, kind: Kind, new: &str, old: &str) -> Result<()> {
+    if new != old && store::get_item(&svc.db, ns, kind, new).await?.is_some() {
+        return Err(Error::Conflict(format!(
+            "A metadata definition {} with name={new} already exists in namespace={ns}.",
+            kind.as_str()
+        )));
+    }
+    Ok(())
 }
 
 async fn show_object(
@@ -491,15 +452,15 @@ async fn update_object(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
-    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
-    Json(body): Json<Value>,
+    Json(req): Json<ObjectRequest>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "modify_metadef_object").await?;
     let prev = item(&svc, &ns, Kind::Object, &name).await?;
-    let doc = object_doc(object(&body)?, Some(&prev))?;
-    let new = doc["name"].as_str().expect("name").to_owned();
-    store::put_item(&svc.db, &ns, Kind::Object, &new, &doc, Some(&name)).await?;
-    Ok(axum::Json(with_self(doc, &ns, "objects", &new)).into_response())
+    let new = req.name.as_str();
+    ensure_free(&svc, &ns, Kind::Object, new, &name).await?;
+    let doc = object_doc(&req, Some(&prev));
+    store::put_item(&svc.db, &ns, Kind::Object, new, &doc, Some(&name)).await?;
+    Ok(axum::Json(with_self(doc, &ns, "objects", new)).into_response())
 }
 
 async fn delete_object(
@@ -525,23 +486,6 @@ async fn delete_objects(
 
 // ----- properties -----
 
-fn property_doc(name: &str, o: &Map<String, Value>) -> Result<Value> {
-    let title = str_field(o, "title", true, 255)?.expect("required");
-    let ptype = str_field(o, "type", true, 20)?.expect("required");
-    if !matches!(
-        ptype.as_str(),
-        "array" | "boolean" | "integer" | "number" | "object" | "string"
-    ) {
-        return Err(Error::BadRequest(format!(
-            "Invalid input for field 'type': {ptype} is not a JSON schema type."
-        )));
-    }
-    let mut doc = Value::Object(o.clone());
-    doc["name"] = json!(name);
-    doc["title"] = json!(title);
-    Ok(doc)
-}
-
 async fn list_properties(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
@@ -559,12 +503,10 @@ async fn create_property(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
-    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
-    Json(body): Json<Value>,
+    Json(req): Json<CreatePropertyRequest>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "add_metadef_property").await?;
-    let o = object(&body)?;
-    let name = str_field(o, "name", true, 255)?.expect("required");
+    let name = req.name.0.clone();
     if store::get_item(&svc.db, &ns, Kind::Property, &name)
         .await?
         .is_some()
@@ -573,7 +515,7 @@ async fn create_property(
             "A metadata definition property with name={name} already exists in namespace={ns}."
         )));
     }
-    let doc = property_doc(&name, o)?;
+    let doc = PropertyDefinition::from(req).named(&name);
     store::put_item(&svc.db, &ns, Kind::Property, &name, &doc, None).await?;
     Ok((StatusCode::CREATED, axum::Json(doc)).into_response())
 }
@@ -591,14 +533,13 @@ async fn update_property(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
-    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
-    Json(body): Json<Value>,
+    Json(req): Json<UpdatePropertyRequest>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "modify_metadef_property").await?;
     item(&svc, &ns, Kind::Property, &name).await?;
-    let o = object(&body)?;
-    let new = str_field(o, "name", false, 255)?.unwrap_or_else(|| name.clone());
-    let doc = property_doc(&new, o)?;
+    let new = req.name.as_ref().map_or(&name, |n| &n.0).clone();
+    ensure_free(&svc, &ns, Kind::Property, &new, &name).await?;
+    let doc = PropertyDefinition::from(req).named(&new);
     store::put_item(&svc.db, &ns, Kind::Property, &new, &doc, Some(&name)).await?;
     Ok(axum::Json(doc).into_response())
 }
@@ -653,16 +594,12 @@ async fn create_tags(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(ns): Path<String>,
-    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
-    Json(body): Json<Value>,
+    Json(req): Json<CreateTagsRequest>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "add_metadef_tags").await?;
-    let tags = body.get("tags").and_then(Value::as_array).ok_or_else(|| {
-        Error::BadRequest("Invalid input for field 'tags': required list.".into())
-    })?;
-    let mut names = Vec::new();
-    for t in tags {
-        let n = str_field(object(t)?, "name", true, 255)?.expect("required");
+    let mut names: Vec<&str> = Vec::new();
+    for t in &req.tags {
+        let n = t.name.as_str();
         if names.contains(&n) {
             return Err(Error::Conflict(format!(
                 "Duplicate tag {n} in the request."
@@ -673,8 +610,8 @@ async fn create_tags(
     store::delete_item(&svc.db, &ns, Kind::Tag, None).await?;
     let mut out = Vec::new();
     for n in names {
-        let doc = tag_doc(&n, None);
-        store::put_item(&svc.db, &ns, Kind::Tag, &n, &doc, None).await?;
+        let doc = tag_doc(n, None);
+        store::put_item(&svc.db, &ns, Kind::Tag, n, &doc, None).await?;
         out.push(json!({"name": n}));
     }
     Ok((StatusCode::CREATED, axum::Json(json!({"tags": out}))).into_response())
@@ -696,7 +633,9 @@ async fn create_tag(
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "add_metadef_tag").await?;
-    if store::get_item(&svc.db, &ns, Kind::Tag, &name)
+    let name = Name::<255>::parse("name", &name)?;
+    let name = name.as_str();
+    if store::get_item(&svc.db, &ns, Kind::Tag, name)
         .await?
         .is_some()
     {
@@ -704,8 +643,8 @@ async fn create_tag(
             "A metadata tag with name={name} already exists in namespace={ns}."
         )));
     }
-    let doc = tag_doc(&name, None);
-    store::put_item(&svc.db, &ns, Kind::Tag, &name, &doc, None).await?;
+    let doc = tag_doc(name, None);
+    store::put_item(&svc.db, &ns, Kind::Tag, name, &doc, None).await?;
     Ok((StatusCode::CREATED, axum::Json(doc)).into_response())
 }
 
@@ -722,14 +661,14 @@ async fn update_tag(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((ns, name)): Path<(String, String)>,
-    // Free-form: metadefs carry JSON-schema fragments and extra attributes.
-    Json(body): Json<Value>,
+    Json(req): Json<TagRequest>,
 ) -> Result<Response> {
     namespace(&svc, &ctx, &ns, "modify_metadef_tag").await?;
     let prev = item(&svc, &ns, Kind::Tag, &name).await?;
-    let new = str_field(object(&body)?, "name", true, 255)?.expect("required");
-    let doc = tag_doc(&new, Some(&prev));
-    store::put_item(&svc.db, &ns, Kind::Tag, &new, &doc, Some(&name)).await?;
+    let new = req.name.as_str();
+    ensure_free(&svc, &ns, Kind::Tag, new, &name).await?;
+    let doc = tag_doc(new, Some(&prev));
+    store::put_item(&svc.db, &ns, Kind::Tag, new, &doc, Some(&name)).await?;
     Ok(axum::Json(doc).into_response())
 }
 
