@@ -5,13 +5,14 @@ use crate::store::catalog::{Endpoint, Region, Service};
 use crate::store::{self, new_id};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, ApiRouter};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
         .route("/regions", get(list_regions).post(create_region))
         .route(
             "/regions/{id}",
@@ -39,12 +40,12 @@ pub fn routes() -> Router<Svc> {
 // ----- regions -----
 
 /// `POST /v3/regions`, `PUT /v3/regions/{id}`, `PATCH /v3/regions/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct RegionRequest {
     region: RegionFields,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct RegionFields {
     /// A new region's id (`POST` only; `PUT` names it in the path).
     id: Option<String>,
@@ -58,12 +59,12 @@ struct RegionFields {
 }
 
 /// `POST /v3/services`, `PATCH /v3/services/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ServiceRequest {
     service: ServiceFields,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ServiceFields {
     #[serde(rename = "type")]
     service_type: Option<String>,
@@ -74,12 +75,12 @@ struct ServiceFields {
 }
 
 /// `POST /v3/endpoints`, `PATCH /v3/endpoints/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct EndpointRequest {
     endpoint: EndpointFields,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct EndpointFields {
     service_id: Option<String>,
     interface: Option<String>,
