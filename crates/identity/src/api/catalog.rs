@@ -50,8 +50,10 @@ struct RegionFields {
     /// A new region's id (`POST` only; `PUT` names it in the path).
     id: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     parent_region_id: Option<Option<String>>,
     /// Attributes Keystone keeps as given.
     #[serde(flatten)]
@@ -86,9 +88,11 @@ struct EndpointFields {
     interface: Option<String>,
     url: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     region_id: Option<Option<String>>,
     /// The pre-v3.2 spelling of `region_id`.
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     region: Option<Option<String>>,
     enabled: Option<bool>,
     #[serde(flatten)]

@@ -27,6 +27,7 @@ struct CredentialFields {
     /// Opaque to Keystone (for `ec2`, a JSON document as a string).
     blob: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     project_id: Option<Option<String>>,
     /// Attributes Keystone keeps as given.
     #[serde(flatten)]

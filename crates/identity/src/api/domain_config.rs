@@ -101,11 +101,49 @@ fn validate(config: &Value) -> Result<()> {
     Ok(())
 }
 
-/// `{"config": …}` of every write: the envelope is fixed, the options are
-/// free-form (groups of driver options, checked by `validate`).
+/// `{"config": {group: {option: value}}}`: a whole config, or one group of it.
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct ConfigRequest {
+    /// Groups (`identity`, `ldap`) of the options a domain overrides.
+    // A Value: option values are the driver's to read, passed on as given.
+    #[schemars(schema_with = "config_groups_schema")]
     config: Value,
+}
+
+/// `{"config": {option: value}}` of `PATCH …/config/{group}/{option}`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct ConfigOptionRequest {
+    /// The option the path names, with its new value.
+    // Free-form values, as in `ConfigRequest`.
+    config: Map<String, Value>,
+}
+
+/// What [`validate`] accepts, as a schema: the groups and options of
+/// [`defaults`], each option any JSON value.
+fn config_groups_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let groups: Map<String, Value> = defaults()
+        .as_object()
+        .expect("defaults are groups")
+        .iter()
+        .map(|(group, options)| {
+            let options: Map<String, Value> = options
+                .as_object()
+                .expect("a group is options")
+                .keys()
+                .map(|option| (option.clone(), json!({})))
+                .collect();
+            let group_schema =
+                json!({"type": "object", "properties": options, "additionalProperties": false});
+            (group.clone(), group_schema)
+        })
+        .collect();
+    schemars::Schema::try_from(json!({
+        "type": "object",
+        "minProperties": 1,
+        "properties": groups,
+        "additionalProperties": false,
+    }))
+    .expect("an object is a schema")
 }
 
 async fn load(svc: &IdentityService, domain_id: &str) -> Result<Document> {
@@ -328,7 +366,7 @@ async fn update_domain_config_option(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, group, option)): Path<(String, String, String)>,
-    Json(ConfigRequest { config }): Json<ConfigRequest>,
+    Json(ConfigOptionRequest { config }): Json<ConfigOptionRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:update_domain_config", json!({}))?;
     check_option(&group, &option)?;

@@ -55,6 +55,7 @@ struct EndpointGroupRequest {
 struct EndpointGroupFields {
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     description: Option<Option<String>>,
     filters: Option<EndpointFilters>,
     /// Attributes Keystone keeps as given.

@@ -38,6 +38,7 @@ struct UpdateGroupRequest {
 struct GroupChanges {
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     description: Option<Option<String>>,
     #[serde(flatten)]
     extra: Map<String, Value>,

@@ -126,7 +126,9 @@ pub fn enforce(
 
 /// For updates: absent → `None`, `null` → `Some(None)`, a value →
 /// `Some(Some(v))`, so "leave as is" and "clear" stay apart
-/// (`#[serde(default, deserialize_with = "nullable")]`).
+/// (`#[serde(default, deserialize_with = "nullable")]`). schemars does not
+/// see `deserialize_with`: such a field states its schema as what it
+/// accepts, `#[schemars(with = "Option<T>")]` (absent, `null` or a `T`).
 pub fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,

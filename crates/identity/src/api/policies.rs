@@ -38,6 +38,7 @@ struct ConsumerRequest {
 #[derive(Deserialize, JsonSchema)]
 struct ConsumerFields {
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     description: Option<Option<String>>,
     /// Never the client's to choose or change.
     secret: Option<Value>,

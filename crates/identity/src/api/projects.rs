@@ -56,6 +56,7 @@ struct ProjectFields {
     domain_id: Option<String>,
     parent_id: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     description: Option<Option<String>>,
     enabled: Option<bool>,
     is_domain: Option<bool>,

@@ -42,6 +42,7 @@ struct RoleChanges {
     /// Accepted only when it is the role's own domain.
     domain_id: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     description: Option<Option<String>>,
     options: Option<Map<String, Value>>,
     #[serde(flatten)]

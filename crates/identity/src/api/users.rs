@@ -64,6 +64,7 @@ struct UserChanges {
     domain_id: Option<String>,
     enabled: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     default_project_id: Option<Option<String>>,
     password: Option<String>,
     /// Merged into the user's options; a `null` option is removed.
