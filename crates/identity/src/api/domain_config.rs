@@ -89,6 +89,7 @@ fn validate(config: &Value) -> Result<()> {
         ));
     }
     for (g, opts) in groups {
+        check_group(g)?;
         let opts = opts.as_object().ok_or_else(|| {
             Error::BadRequest(format!(
                 "Invalid input for field 'config.{g}': must be an object."
