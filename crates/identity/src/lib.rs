@@ -10,6 +10,7 @@ pub mod service;
 pub mod store;
 pub mod token;
 
+pub use api::openapi_document;
 pub use service::IdentityService;
 
 use ferrostack_bus::SharedBus;

@@ -8,18 +8,19 @@ use crate::store::revocations::RevocationEvent;
 use crate::store::{self, new_id};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, ApiRouter};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `POST /v3/users/{id}/application_credentials`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct CreateAppCredRequest {
     application_credential: NewAppCred,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct NewAppCred {
     name: String,
     description: Option<String>,
@@ -33,14 +34,14 @@ struct NewAppCred {
     access_rules: Option<Vec<AccessRuleRequest>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct RoleRef {
     id: Option<String>,
     name: Option<String>,
 }
 
 /// An existing rule by `id`, or a new one.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct AccessRuleRequest {
     id: Option<String>,
     service: Option<String>,
@@ -48,20 +49,20 @@ struct AccessRuleRequest {
     method: Option<String>,
 }
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
-        .route("/users/{user_id}/access_rules", get(list_rules))
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route("/users/{user_id}/access_rules", get(list_access_rules))
         .route(
             "/users/{user_id}/access_rules/{id}",
-            get(show_rule).delete(delete_rule),
+            get(show_access_rule).delete(delete_access_rule),
         )
         .route(
             "/users/{user_id}/application_credentials",
-            get(list).post(create),
+            get(list_application_credentials).post(create_application_credential),
         )
         .route(
             "/users/{user_id}/application_credentials/{id}",
-            get(show).delete(delete),
+            get(show_application_credential).delete(delete_application_credential),
         )
 }
 
@@ -87,7 +88,7 @@ async fn get_cred(svc: &IdentityService, user_id: &str, id: &str) -> Result<AppC
         .ok_or_else(|| Error::not_found("application credential", id))
 }
 
-async fn list(
+async fn list_application_credentials(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(user_id): Path<String>,
@@ -110,7 +111,7 @@ async fn list(
         "links": list_links(&svc, &format!("users/{user_id}/application_credentials"))})))
 }
 
-async fn create(
+async fn create_application_credential(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(user_id): Path<String>,
@@ -223,7 +224,7 @@ async fn create(
     Ok(created(json!({"application_credential": v})))
 }
 
-async fn show(
+async fn show_application_credential(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((user_id, id)): Path<(String, String)>,
@@ -238,7 +239,7 @@ async fn show(
     Ok(ok(json!({"application_credential": view(&svc, &a)})))
 }
 
-async fn delete(
+async fn delete_application_credential(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((user_id, id)): Path<(String, String)>,
@@ -338,7 +339,7 @@ async fn get_rule(svc: &IdentityService, user_id: &str, id: &str) -> Result<Docu
         .ok_or_else(|| Error::not_found("access rule", id))
 }
 
-async fn list_rules(
+async fn list_access_rules(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(user_id): Path<String>,
@@ -359,7 +360,7 @@ async fn list_rules(
     ))
 }
 
-async fn show_rule(
+async fn show_access_rule(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((user_id, id)): Path<(String, String)>,
@@ -375,7 +376,7 @@ async fn show_rule(
 }
 
 /// A rule still used by an application credential cannot be deleted (403).
-async fn delete_rule(
+async fn delete_access_rule(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((user_id, id)): Path<(String, String)>,

@@ -8,11 +8,11 @@ use crate::store::{self};
 use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::Response;
-use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
+use ferrostack_core::openapi::{get, ApiRouter};
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
         .route(
             "/projects/{id}/{actor}/{actor_id}/roles",
             get(list_project_grants),

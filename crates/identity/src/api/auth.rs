@@ -9,23 +9,25 @@ use crate::store::revocations::RevocationEvent;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, ApiRouter};
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Value};
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
         .route(
             "/auth/tokens",
-            get(validate).head(check).delete(revoke).post(issue),
+            get(validate_token)
+                .head(check_token)
+                .delete(revoke_token)
+                .post(issue_token),
         )
-        .route("/auth/catalog", get(catalog))
-        .route("/auth/projects", get(projects))
-        .route("/auth/domains", get(domains))
-        .route("/auth/system", get(system))
+        .route("/auth/catalog", get(auth_catalog))
+        .route("/auth/projects", get(auth_projects))
+        .route("/auth/domains", get(auth_domains))
+        .route("/auth/system", get(auth_system))
 }
 
 fn subject(headers: &HeaderMap) -> Result<String> {
@@ -43,7 +45,7 @@ fn with_subject(mut resp: Response, token: &str) -> Response {
     resp
 }
 
-async fn issue(
+async fn issue_token(
     State(svc): State<Svc>,
     q: Query,
     Json(AuthRequest { auth }): Json<AuthRequest>,
@@ -58,7 +60,7 @@ async fn issue(
     ))
 }
 
-async fn validate(
+async fn validate_token(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     headers: HeaderMap,
@@ -78,7 +80,7 @@ async fn validate(
     Ok(with_subject(ok(doc), &token))
 }
 
-async fn check(
+async fn check_token(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     headers: HeaderMap,
@@ -94,7 +96,7 @@ async fn check(
     Ok(with_subject(StatusCode::OK.into_response(), &token))
 }
 
-async fn revoke(
+async fn revoke_token(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     headers: HeaderMap,
@@ -115,7 +117,10 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn catalog(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+async fn auth_catalog(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
     let scoped = ctx.project_id.is_some() || ctx.domain_id.is_some() || ctx.system_scope;
     if !scoped {
         return Err(Error::Forbidden(
@@ -151,7 +156,10 @@ pub async fn user_projects(svc: &Svc, user_id: &str) -> Result<Vec<store::projec
     Ok(out)
 }
 
-async fn projects(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+async fn auth_projects(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
     let ps = user_projects(&svc, &ctx.user_id).await?;
     let views: Vec<Value> = ps
         .iter()
@@ -162,7 +170,10 @@ async fn projects(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> 
     ))
 }
 
-async fn domains(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+async fn auth_domains(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
     let mut views = Vec::new();
     for d in store::projects::list(&svc.db, true).await? {
         if d.enabled
@@ -179,7 +190,10 @@ async fn domains(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> R
     ))
 }
 
-async fn system(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+async fn auth_system(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
     let has = !svc
         .direct_role_ids(&ctx.user_id, &Scope::System)
         .await?

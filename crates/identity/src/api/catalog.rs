@@ -5,13 +5,14 @@ use crate::store::catalog::{Endpoint, Region, Service};
 use crate::store::{self, new_id};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, ApiRouter};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
         .route("/regions", get(list_regions).post(create_region))
         .route(
             "/regions/{id}",
@@ -39,18 +40,20 @@ pub fn routes() -> Router<Svc> {
 // ----- regions -----
 
 /// `POST /v3/regions`, `PUT /v3/regions/{id}`, `PATCH /v3/regions/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct RegionRequest {
     region: RegionFields,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct RegionFields {
     /// A new region's id (`POST` only; `PUT` names it in the path).
     id: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     parent_region_id: Option<Option<String>>,
     /// Attributes Keystone keeps as given.
     #[serde(flatten)]
@@ -58,12 +61,12 @@ struct RegionFields {
 }
 
 /// `POST /v3/services`, `PATCH /v3/services/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ServiceRequest {
     service: ServiceFields,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ServiceFields {
     #[serde(rename = "type")]
     service_type: Option<String>,
@@ -74,20 +77,22 @@ struct ServiceFields {
 }
 
 /// `POST /v3/endpoints`, `PATCH /v3/endpoints/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct EndpointRequest {
     endpoint: EndpointFields,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct EndpointFields {
     service_id: Option<String>,
     interface: Option<String>,
     url: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     region_id: Option<Option<String>>,
     /// The pre-v3.2 spelling of `region_id`.
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     region: Option<Option<String>>,
     enabled: Option<bool>,
     #[serde(flatten)]

@@ -7,18 +7,19 @@ use crate::store::documents::{self, Document, Table};
 use crate::store::new_id;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, ApiRouter};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `POST /v3/credentials`, `PATCH /v3/credentials/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct CredentialRequest {
     credential: CredentialFields,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct CredentialFields {
     user_id: Option<String>,
     #[serde(rename = "type")]
@@ -26,6 +27,7 @@ struct CredentialFields {
     /// Opaque to Keystone (for `ec2`, a JSON document as a string).
     blob: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     project_id: Option<Option<String>>,
     /// Attributes Keystone keeps as given.
     #[serde(flatten)]
@@ -33,23 +35,31 @@ struct CredentialFields {
 }
 
 /// `POST /v3/users/{id}/credentials/OS-EC2`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct CreateEc2Request {
     tenant_id: String,
 }
 use sha2::Digest;
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
-        .route("/credentials", get(list).post(create))
-        .route("/credentials/{id}", get(show).patch(update).delete(delete))
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route(
+            "/credentials",
+            get(list_credentials).post(create_credential),
+        )
+        .route(
+            "/credentials/{id}",
+            get(show_credential)
+                .patch(update_credential)
+                .delete(delete_credential),
+        )
         .route(
             "/users/{user_id}/credentials/OS-EC2",
-            get(list_ec2).post(create_ec2),
+            get(list_ec2_credentials).post(create_ec2_credential),
         )
         .route(
             "/users/{user_id}/credentials/OS-EC2/{access}",
-            get(show_ec2).delete(delete_ec2),
+            get(show_ec2_credential).delete(delete_ec2_credential),
         )
 }
 
@@ -67,7 +77,7 @@ async fn get_cred(svc: &IdentityService, id: &str) -> Result<Document> {
         .ok_or_else(|| Error::not_found("credential", id))
 }
 
-async fn list(
+async fn list_credentials(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     q: Query,
@@ -94,7 +104,7 @@ async fn list(
     ))
 }
 
-async fn create(
+async fn create_credential(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Json(CredentialRequest { credential: new }): Json<CredentialRequest>,
@@ -153,7 +163,7 @@ async fn create(
     Ok(created(json!({"credential": view(&svc, &d)})))
 }
 
-async fn show(
+async fn show_credential(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -168,7 +178,7 @@ async fn show(
     Ok(ok(json!({"credential": view(&svc, &d)})))
 }
 
-async fn update(
+async fn update_credential(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -208,7 +218,7 @@ async fn update(
     Ok(ok(json!({"credential": view(&svc, &d)})))
 }
 
-async fn delete(
+async fn delete_credential(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -245,7 +255,7 @@ fn ec2_view(svc: &IdentityService, d: &Document) -> Value {
     })
 }
 
-async fn list_ec2(
+async fn list_ec2_credentials(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(user_id): Path<String>,
@@ -268,7 +278,7 @@ async fn list_ec2(
     ))
 }
 
-async fn create_ec2(
+async fn create_ec2_credential(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(user_id): Path<String>,
@@ -302,7 +312,7 @@ async fn find_ec2(svc: &IdentityService, user_id: &str, access: &str) -> Result<
         .ok_or_else(|| Error::not_found("credential", access))
 }
 
-async fn show_ec2(
+async fn show_ec2_credential(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((user_id, access)): Path<(String, String)>,
@@ -317,7 +327,7 @@ async fn show_ec2(
     Ok(ok(json!({"credential": ec2_view(&svc, &d)})))
 }
 
-async fn delete_ec2(
+async fn delete_ec2_credential(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((user_id, access)): Path<(String, String)>,

@@ -34,7 +34,7 @@ fn base(svc: &Svc) -> String {
 }
 
 /// `GET /`: 300 Multiple Choices listing v3 and v2.0, as Keystone answers.
-pub async fn root(State(svc): State<Svc>) -> Response {
+pub async fn list_versions(State(svc): State<Svc>) -> Response {
     let b = base(&svc);
     let body = json!({"versions": {"values": [v3_doc(&b), v2_doc(&b)]}});
     let mut resp = (StatusCode::MULTIPLE_CHOICES, axum::Json(body)).into_response();
@@ -45,10 +45,10 @@ pub async fn root(State(svc): State<Svc>) -> Response {
     resp
 }
 
-pub async fn v3(State(svc): State<Svc>) -> Response {
+pub async fn show_v3(State(svc): State<Svc>) -> Response {
     axum::Json(json!({"version": v3_doc(&base(&svc))})).into_response()
 }
 
-pub async fn v2(State(svc): State<Svc>) -> Response {
+pub async fn show_v2(State(svc): State<Svc>) -> Response {
     axum::Json(json!({"version": v2_doc(&base(&svc))})).into_response()
 }

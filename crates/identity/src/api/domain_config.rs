@@ -7,29 +7,39 @@ use crate::store::documents::{self, Document, Table};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, ApiRouter};
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
-        .route("/domains/config/default", get(show_default))
-        .route("/domains/config/{group}/default", get(show_default_group))
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route("/domains/config/default", get(show_default_config))
+        .route(
+            "/domains/config/{group}/default",
+            get(show_default_config_group),
+        )
         .route(
             "/domains/config/{group}/{option}/default",
-            get(show_default_option),
+            get(show_default_config_option),
         )
         .route(
             "/domains/{id}/config",
-            get(show).put(create).patch(update).delete(delete),
+            get(show_domain_config)
+                .put(create_domain_config)
+                .patch(update_domain_config)
+                .delete(delete_domain_config),
         )
         .route(
             "/domains/{id}/config/{group}",
-            get(show_group).patch(update_group).delete(delete_group),
+            get(show_domain_config_group)
+                .patch(update_domain_config_group)
+                .delete(delete_domain_config_group),
         )
         .route(
             "/domains/{id}/config/{group}/{option}",
-            get(show_option).patch(update_option).delete(delete_option),
+            get(show_domain_config_option)
+                .patch(update_domain_config_option)
+                .delete(delete_domain_config_option),
         )
 }
 
@@ -79,6 +89,7 @@ fn validate(config: &Value) -> Result<()> {
         ));
     }
     for (g, opts) in groups {
+        check_group(g)?;
         let opts = opts.as_object().ok_or_else(|| {
             Error::BadRequest(format!(
                 "Invalid input for field 'config.{g}': must be an object."
@@ -91,11 +102,49 @@ fn validate(config: &Value) -> Result<()> {
     Ok(())
 }
 
-/// `{"config": …}` of every write: the envelope is fixed, the options are
-/// free-form (groups of driver options, checked by `validate`).
-#[derive(serde::Deserialize)]
+/// `{"config": {group: {option: value}}}`: a whole config, or one group of it.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 struct ConfigRequest {
+    /// Groups (`identity`, `ldap`) of the options a domain overrides.
+    // A Value: option values are the driver's to read, passed on as given.
+    #[schemars(schema_with = "config_groups_schema")]
     config: Value,
+}
+
+/// `{"config": {option: value}}` of `PATCH …/config/{group}/{option}`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct ConfigOptionRequest {
+    /// The option the path names, with its new value.
+    // Free-form values, as in `ConfigRequest`.
+    config: Map<String, Value>,
+}
+
+/// What [`validate`] accepts, as a schema: the groups and options of
+/// [`defaults`], each option any JSON value.
+fn config_groups_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let groups: Map<String, Value> = defaults()
+        .as_object()
+        .expect("defaults are groups")
+        .iter()
+        .map(|(group, options)| {
+            let options: Map<String, Value> = options
+                .as_object()
+                .expect("a group is options")
+                .keys()
+                .map(|option| (option.clone(), json!({})))
+                .collect();
+            let group_schema =
+                json!({"type": "object", "properties": options, "additionalProperties": false});
+            (group.clone(), group_schema)
+        })
+        .collect();
+    schemars::Schema::try_from(json!({
+        "type": "object",
+        "minProperties": 1,
+        "properties": groups,
+        "additionalProperties": false,
+    }))
+    .expect("an object is a schema")
 }
 
 async fn load(svc: &IdentityService, domain_id: &str) -> Result<Document> {
@@ -135,7 +184,7 @@ fn merge(into: &mut Value, from: &Value) {
     }
 }
 
-async fn show_default(
+async fn show_default_config(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
@@ -148,7 +197,7 @@ async fn show_default(
     Ok(ok(json!({"config": defaults()})))
 }
 
-async fn show_default_group(
+async fn show_default_config_group(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(group): Path<String>,
@@ -158,7 +207,7 @@ async fn show_default_group(
     Ok(ok(json!({"config": {group.clone(): defaults()[&group]}})))
 }
 
-async fn show_default_option(
+async fn show_default_config_option(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((group, option)): Path<(String, String)>,
@@ -170,7 +219,7 @@ async fn show_default_option(
     ))
 }
 
-async fn create(
+async fn create_domain_config(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -191,7 +240,7 @@ async fn create(
     Ok((status, axum::Json(json!({"config": config}))).into_response())
 }
 
-async fn show(
+async fn show_domain_config(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -201,7 +250,7 @@ async fn show(
     Ok(ok(json!({"config": d.body})))
 }
 
-async fn update(
+async fn update_domain_config(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -216,7 +265,7 @@ async fn update(
     Ok(ok(json!({"config": d.body})))
 }
 
-async fn delete(
+async fn delete_domain_config(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -227,7 +276,7 @@ async fn delete(
     Ok(no_content())
 }
 
-async fn show_group(
+async fn show_domain_config_group(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, group)): Path<(String, String)>,
@@ -243,7 +292,7 @@ async fn show_group(
     Ok(ok(json!({"config": {group: g}})))
 }
 
-async fn update_group(
+async fn update_domain_config_group(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, group)): Path<(String, String)>,
@@ -272,7 +321,7 @@ async fn update_group(
     Ok(ok(json!({"config": d.body})))
 }
 
-async fn delete_group(
+async fn delete_domain_config_group(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, group)): Path<(String, String)>,
@@ -293,7 +342,7 @@ async fn delete_group(
     Ok(no_content())
 }
 
-async fn show_option(
+async fn show_domain_config_option(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, group, option)): Path<(String, String, String)>,
@@ -314,11 +363,11 @@ async fn show_option(
     Ok(ok(json!({"config": {option: v}})))
 }
 
-async fn update_option(
+async fn update_domain_config_option(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, group, option)): Path<(String, String, String)>,
-    Json(ConfigRequest { config }): Json<ConfigRequest>,
+    Json(ConfigOptionRequest { config }): Json<ConfigOptionRequest>,
 ) -> Result<Response> {
     enforce(&svc, &ctx, "identity:update_domain_config", json!({}))?;
     check_option(&group, &option)?;
@@ -342,7 +391,7 @@ async fn update_option(
     Ok(ok(json!({"config": d.body})))
 }
 
-async fn delete_option(
+async fn delete_domain_config_option(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, group, option)): Path<(String, String, String)>,

@@ -7,43 +7,55 @@ use crate::store::{self, new_id};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, ApiRouter};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
-        .route("/OS-EP-FILTER/endpoint_groups", get(list).post(create))
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route(
+            "/OS-EP-FILTER/endpoint_groups",
+            get(list_endpoint_groups).post(create_endpoint_group),
+        )
         .route(
             "/OS-EP-FILTER/endpoint_groups/{id}",
-            get(show).patch(update).delete(delete),
+            get(show_endpoint_group)
+                .patch(update_endpoint_group)
+                .delete(delete_endpoint_group),
         )
         .route(
             "/OS-EP-FILTER/endpoint_groups/{id}/endpoints",
-            get(endpoints),
+            get(list_endpoint_group_endpoints),
         )
-        .route("/OS-EP-FILTER/endpoint_groups/{id}/projects", get(projects))
+        .route(
+            "/OS-EP-FILTER/endpoint_groups/{id}/projects",
+            get(list_endpoint_group_projects),
+        )
         .route(
             "/OS-EP-FILTER/endpoint_groups/{id}/projects/{project_id}",
-            get(check_project).put(add_project).delete(remove_project),
+            get(check_endpoint_group_project)
+                .put(add_endpoint_group_project)
+                .delete(remove_endpoint_group_project),
         )
         .route(
             "/OS-EP-FILTER/projects/{project_id}/endpoint_groups",
-            get(groups_of_project),
+            get(list_project_endpoint_groups),
         )
 }
 
 /// `POST` and `PATCH` of an endpoint group.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct EndpointGroupRequest {
     endpoint_group: EndpointGroupFields,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct EndpointGroupFields {
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     description: Option<Option<String>>,
     filters: Option<EndpointFilters>,
     /// Attributes Keystone keeps as given.
@@ -52,7 +64,7 @@ struct EndpointGroupFields {
 }
 
 /// What an endpoint must match to be in the group.
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, JsonSchema, Serialize)]
 #[serde(deny_unknown_fields)]
 struct EndpointFilters {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,7 +92,7 @@ async fn get_group(svc: &IdentityService, id: &str) -> Result<Document> {
         .ok_or_else(|| Error::not_found("endpoint group", id))
 }
 
-async fn list(
+async fn list_endpoint_groups(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     q: Query,
@@ -100,7 +112,7 @@ async fn list(
     ))
 }
 
-async fn create(
+async fn create_endpoint_group(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Json(EndpointGroupRequest {
@@ -127,7 +139,7 @@ async fn create(
     Ok(created(json!({"endpoint_group": view(&svc, &d)})))
 }
 
-async fn show(
+async fn show_endpoint_group(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -137,7 +149,7 @@ async fn show(
     Ok(ok(json!({"endpoint_group": view(&svc, &d)})))
 }
 
-async fn update(
+async fn update_endpoint_group(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -161,7 +173,7 @@ async fn update(
     Ok(ok(json!({"endpoint_group": view(&svc, &d)})))
 }
 
-async fn delete(
+async fn delete_endpoint_group(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -175,7 +187,7 @@ async fn delete(
     Ok(no_content())
 }
 
-async fn endpoints(
+async fn list_endpoint_group_endpoints(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -209,7 +221,7 @@ fn assoc_id(group: &str, project: &str) -> String {
     format!("{group}:{project}")
 }
 
-async fn projects(
+async fn list_endpoint_group_projects(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -235,7 +247,7 @@ async fn projects(
     ))
 }
 
-async fn check_project(
+async fn check_endpoint_group_project(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, project_id)): Path<(String, String)>,
@@ -265,7 +277,7 @@ async fn check_project(
     ))
 }
 
-async fn add_project(
+async fn add_endpoint_group_project(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, project_id)): Path<(String, String)>,
@@ -291,7 +303,7 @@ async fn add_project(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn remove_project(
+async fn remove_endpoint_group_project(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, project_id)): Path<(String, String)>,
@@ -316,7 +328,7 @@ async fn remove_project(
     Ok(no_content())
 }
 
-async fn groups_of_project(
+async fn list_project_endpoint_groups(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(project_id): Path<String>,

@@ -6,18 +6,19 @@ use crate::store::revocations::RevocationEvent;
 use crate::store::{self, new_id};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, ApiRouter};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `POST /v3/groups`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct CreateGroupRequest {
     group: NewGroup,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct NewGroup {
     name: String,
     domain_id: Option<String>,
@@ -28,28 +29,34 @@ struct NewGroup {
 }
 
 /// `PATCH /v3/groups/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct UpdateGroupRequest {
     group: GroupChanges,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct GroupChanges {
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     description: Option<Option<String>>,
     #[serde(flatten)]
     extra: Map<String, Value>,
 }
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
-        .route("/groups", get(list).post(create))
-        .route("/groups/{id}", get(show).patch(update).delete(delete))
-        .route("/groups/{id}/users", get(members))
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route("/groups", get(list_groups).post(create_group))
+        .route(
+            "/groups/{id}",
+            get(show_group).patch(update_group).delete(delete_group),
+        )
+        .route("/groups/{id}/users", get(list_group_users))
         .route(
             "/groups/{id}/users/{user_id}",
-            get(check_member).put(add_member).delete(remove_member),
+            get(check_group_user)
+                .put(add_group_user)
+                .delete(remove_group_user),
         )
 }
 
@@ -72,7 +79,7 @@ async fn get_group(svc: &IdentityService, id: &str) -> Result<Group> {
         .ok_or_else(|| Error::not_found("group", id))
 }
 
-async fn list(
+async fn list_groups(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     q: Query,
@@ -90,7 +97,7 @@ async fn list(
     ))
 }
 
-async fn create(
+async fn create_group(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Json(CreateGroupRequest { group: new }): Json<CreateGroupRequest>,
@@ -123,7 +130,7 @@ async fn create(
     Ok(created(json!({"group": group_view(&svc, &g)})))
 }
 
-async fn show(
+async fn show_group(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -133,7 +140,7 @@ async fn show(
     Ok(ok(json!({"group": group_view(&svc, &g)})))
 }
 
-async fn update(
+async fn update_group(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -153,7 +160,7 @@ async fn update(
     Ok(ok(json!({"group": group_view(&svc, &g)})))
 }
 
-async fn delete(
+async fn delete_group(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -168,7 +175,7 @@ async fn delete(
     Ok(no_content())
 }
 
-async fn members(
+async fn list_group_users(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -187,7 +194,7 @@ async fn members(
     ))
 }
 
-async fn check_member(
+async fn check_group_user(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, user_id)): Path<(String, String)>,
@@ -204,7 +211,7 @@ async fn check_member(
     }
 }
 
-async fn add_member(
+async fn add_group_user(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, user_id)): Path<(String, String)>,
@@ -216,7 +223,7 @@ async fn add_member(
     Ok(no_content())
 }
 
-async fn remove_member(
+async fn remove_group_user(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((id, user_id)): Path<(String, String)>,

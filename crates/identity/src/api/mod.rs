@@ -18,10 +18,10 @@ mod v2;
 
 use crate::service::IdentityService;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use axum::Router;
 use ferrostack_core::auth::{auth_layer, AuthContext, SharedValidator};
 use ferrostack_core::http::{not_found_fallback, service_layer, ServiceLayer};
+use ferrostack_core::openapi::{get, ApiInfo, ApiRouter};
 use ferrostack_core::{Error, ErrorStyle, Result};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -30,13 +30,22 @@ use std::sync::Arc;
 pub type Svc = Arc<IdentityService>;
 pub type Query = axum::extract::Query<HashMap<String, String>>;
 
-/// The identity API router (v3, v2.0 and discovery) with the shared layers.
-pub fn router(svc: Svc) -> Router {
-    let validator: SharedValidator = Arc::new(crate::service::LocalValidator(svc.clone()));
-    let limit = svc.config.identity.max_request_body_size;
-    let auth_uri = base_url(&svc);
-    let v3 = Router::new()
-        .route("/", get(discovery::v3))
+/// What the OpenAPI document says about this service.
+fn api_info() -> ApiInfo {
+    ApiInfo {
+        title: "Ferrostack Identity (Keystone v3)",
+        version: "3.14",
+        description: "Keystone-compatible identity: v3, the v2.0 calls legacy clients make, and version discovery.",
+        errors: ErrorStyle::Keystone,
+    }
+}
+
+/// Every operation of the identity API (v3, v2.0 and discovery), without
+/// state or layers: the served router and the OpenAPI document are both
+/// built from it, so neither can miss a route of the other.
+pub fn routes() -> ApiRouter<Svc> {
+    let v3 = ApiRouter::new()
+        .route("/", get(discovery::show_v3))
         .merge(auth::routes())
         .merge(users::routes())
         .merge(projects::routes())
@@ -49,14 +58,28 @@ pub fn router(svc: Svc) -> Router {
         .merge(policies::routes())
         .merge(domain_config::routes())
         .merge(endpoint_groups::routes());
-    Router::new()
-        .route("/", get(discovery::root))
-        .route("/v3/", get(discovery::v3))
+    ApiRouter::new()
+        .route("/", get(discovery::list_versions))
+        .route("/v3/", get(discovery::show_v3))
         .nest("/v3", v3)
-        .route("/v2.0", get(discovery::v2))
-        .route("/v2.0/", get(discovery::v2))
-        .route("/v2.0/tokens", post(v2::issue_token))
+        .route("/v2.0", get(discovery::show_v2))
+        .route("/v2.0/", get(discovery::show_v2))
         .merge(v2::routes())
+}
+
+/// The OpenAPI 3.1 document of [`routes`], as `GET /openapi.json` serves it.
+pub fn openapi_document() -> Value {
+    routes().document(&api_info())
+}
+
+/// The identity API router with its state and the shared layers; it also
+/// answers `GET /openapi.json` (without a token).
+pub fn router(svc: Svc) -> Router {
+    let validator: SharedValidator = Arc::new(crate::service::LocalValidator(svc.clone()));
+    let limit = svc.config.identity.max_request_body_size;
+    let auth_uri = base_url(&svc);
+    routes()
+        .into_router(&api_info())
         .fallback(not_found_fallback)
         .with_state(svc)
         .layer(DefaultBodyLimit::max(limit))
@@ -103,7 +126,9 @@ pub fn enforce(
 
 /// For updates: absent → `None`, `null` → `Some(None)`, a value →
 /// `Some(Some(v))`, so "leave as is" and "clear" stay apart
-/// (`#[serde(default, deserialize_with = "nullable")]`).
+/// (`#[serde(default, deserialize_with = "nullable")]`). schemars does not
+/// see `deserialize_with`: such a field states its schema as what it
+/// accepts, `#[schemars(with = "Option<T>")]` (absent, `null` or a `T`).
 pub fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,

@@ -5,18 +5,19 @@ use crate::store::documents::{self, Document, Table};
 use crate::store::new_id;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, ApiRouter};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `POST /v3/policies`, `PATCH /v3/policies/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct PolicyRequest {
     policy: PolicyFields,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct PolicyFields {
     /// The policy document, opaque to Keystone.
     blob: Option<String>,
@@ -29,14 +30,15 @@ struct PolicyFields {
 }
 
 /// `POST /v3/OS-OAUTH1/consumers`, `PATCH …/consumers/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ConsumerRequest {
     consumer: ConsumerFields,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ConsumerFields {
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     description: Option<Option<String>>,
     /// Never the client's to choose or change.
     secret: Option<Value>,
@@ -44,8 +46,8 @@ struct ConsumerFields {
     extra: Map<String, Value>,
 }
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
         .route("/policies", get(list_policies).post(create_policy))
         .route(
             "/policies/{id}",

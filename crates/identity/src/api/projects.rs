@@ -7,13 +7,14 @@ use crate::store::revocations::RevocationEvent;
 use crate::store::{self, new_id, DOMAIN_ROOT};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, ApiRouter};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
         .route("/projects", get(list_projects).post(create_project))
         .route(
             "/projects/{id}",
@@ -49,12 +50,13 @@ const KNOWN: &[&str] = &[
 
 /// A project's or domain's attributes as a request gives them; on an update
 /// only what is given changes.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ProjectFields {
     name: Option<String>,
     domain_id: Option<String>,
     parent_id: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     description: Option<Option<String>>,
     enabled: Option<bool>,
     is_domain: Option<bool>,
@@ -67,19 +69,19 @@ struct ProjectFields {
 }
 
 /// `POST /v3/projects`, `PATCH /v3/projects/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ProjectRequest {
     project: ProjectFields,
 }
 
 /// `POST /v3/domains`, `PATCH /v3/domains/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct DomainRequest {
     domain: ProjectFields,
 }
 
 /// `PUT /v3/projects/{id}/tags`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct TagsRequest {
     #[serde(default)]
     tags: Vec<String>,

@@ -6,18 +6,19 @@ use crate::store::roles::Role;
 use crate::store::{self, new_id, NULL_DOMAIN};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, ApiRouter};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `POST /v3/roles`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct CreateRoleRequest {
     role: NewRole,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct NewRole {
     name: String,
     /// A domain-specific role's domain; none for a global role.
@@ -30,33 +31,39 @@ struct NewRole {
 }
 
 /// `PATCH /v3/roles/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct UpdateRoleRequest {
     role: RoleChanges,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct RoleChanges {
     name: Option<String>,
     /// Accepted only when it is the role's own domain.
     domain_id: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     description: Option<Option<String>>,
     options: Option<Map<String, Value>>,
     #[serde(flatten)]
     extra: Map<String, Value>,
 }
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
-        .route("/roles", get(list).post(create))
-        .route("/roles/{id}", get(show).patch(update).delete(delete))
-        .route("/roles/{id}/implies", get(list_implied))
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route("/roles", get(list_roles).post(create_role))
+        .route(
+            "/roles/{id}",
+            get(show_role).patch(update_role).delete(delete_role),
+        )
+        .route("/roles/{id}/implies", get(list_implied_roles))
         .route(
             "/roles/{id}/implies/{implied}",
-            get(show_rule).put(create_rule).delete(delete_rule),
+            get(show_implied_role)
+                .put(create_implied_role)
+                .delete(delete_implied_role),
         )
-        .route("/role_inferences", get(list_rules))
+        .route("/role_inferences", get(list_role_inferences))
 }
 
 pub fn role_view(svc: &IdentityService, r: &Role) -> Value {
@@ -83,7 +90,7 @@ pub async fn get_role(svc: &IdentityService, id: &str) -> Result<Role> {
         .ok_or_else(|| Error::not_found("role", id))
 }
 
-async fn list(
+async fn list_roles(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     q: Query,
@@ -105,7 +112,7 @@ async fn list(
     ))
 }
 
-async fn create(
+async fn create_role(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Json(CreateRoleRequest { role: new }): Json<CreateRoleRequest>,
@@ -142,7 +149,7 @@ async fn create(
     Ok(created(json!({"role": role_view(&svc, &role)})))
 }
 
-async fn show(
+async fn show_role(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -152,7 +159,7 @@ async fn show(
     Ok(ok(json!({"role": role_view(&svc, &r)})))
 }
 
-async fn update(
+async fn update_role(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -198,7 +205,7 @@ async fn update(
     Ok(ok(json!({"role": role_view(&svc, &r)})))
 }
 
-async fn delete(
+async fn delete_role(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -220,7 +227,7 @@ async fn rule_pair(svc: &IdentityService, prior: &str, implied: &str) -> Result<
     Ok((get_role(svc, prior).await?, get_role(svc, implied).await?))
 }
 
-async fn create_rule(
+async fn create_implied_role(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((prior, implied)): Path<(String, String)>,
@@ -263,7 +270,7 @@ async fn create_rule(
     ))
 }
 
-async fn show_rule(
+async fn show_implied_role(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     method: axum::http::Method,
@@ -289,7 +296,7 @@ async fn show_rule(
     ))
 }
 
-async fn delete_rule(
+async fn delete_implied_role(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path((prior, implied)): Path<(String, String)>,
@@ -310,7 +317,7 @@ async fn delete_rule(
     Ok(no_content())
 }
 
-async fn list_implied(
+async fn list_implied_roles(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(prior): Path<String>,
@@ -333,7 +340,10 @@ async fn list_implied(
     ))
 }
 
-async fn list_rules(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+async fn list_role_inferences(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
     enforce(&svc, &ctx, "identity:list_role_inference_rules", json!({}))?;
     let roles: HashMap<String, Role> = store::roles::list(&svc.db)
         .await?

@@ -5,18 +5,22 @@ use crate::store::users::User;
 use crate::store::{self, new_id};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::{get, post};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, post, ApiRouter};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
-        .route("/users", get(list).post(create))
-        .route("/users/{user_id}", get(show).patch(update).delete(delete))
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route("/users", get(list_users).post(create_user))
+        .route(
+            "/users/{user_id}",
+            get(show_user).patch(update_user).delete(delete_user),
+        )
         .route("/users/{user_id}/password", post(change_password))
-        .route("/users/{user_id}/projects", get(projects))
-        .route("/users/{user_id}/groups", get(groups))
+        .route("/users/{user_id}/projects", get(list_user_projects))
+        .route("/users/{user_id}/groups", get(list_user_groups))
 }
 
 const KNOWN: &[&str] = &[
@@ -30,12 +34,12 @@ const KNOWN: &[&str] = &[
 ];
 
 /// `POST /v3/users`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct CreateUserRequest {
     user: NewUser,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct NewUser {
     name: String,
     domain_id: Option<String>,
@@ -49,17 +53,18 @@ struct NewUser {
 }
 
 /// `PATCH /v3/users/{id}`: only what is given changes.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct UpdateUserRequest {
     user: UserChanges,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct UserChanges {
     name: Option<String>,
     domain_id: Option<String>,
     enabled: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
     default_project_id: Option<Option<String>>,
     password: Option<String>,
     /// Merged into the user's options; a `null` option is removed.
@@ -69,12 +74,12 @@ struct UserChanges {
 }
 
 /// `POST /v3/users/{id}/password`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ChangePasswordRequest {
     user: PasswordChange,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct PasswordChange {
     original_password: String,
     password: String,
@@ -96,7 +101,7 @@ pub fn user_view(svc: &IdentityService, u: &User) -> Value {
     with_extra(v, &u.extra)
 }
 
-async fn list(
+async fn list_users(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     q: Query,
@@ -121,7 +126,7 @@ async fn list(
     ))
 }
 
-async fn create(
+async fn create_user(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Json(CreateUserRequest { user: new }): Json<CreateUserRequest>,
@@ -178,7 +183,7 @@ async fn create(
     Ok(created(json!({"user": user_view(&svc, &user)})))
 }
 
-async fn show(
+async fn show_user(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -188,7 +193,7 @@ async fn show(
     Ok(ok(json!({"user": user_view(&svc, &u)})))
 }
 
-async fn update(
+async fn update_user(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -259,7 +264,7 @@ async fn update(
     Ok(ok(json!({"user": user_view(&svc, &u)})))
 }
 
-async fn delete(
+async fn delete_user(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -314,7 +319,7 @@ async fn change_password(
     Ok(no_content())
 }
 
-async fn projects(
+async fn list_user_projects(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -336,7 +341,7 @@ async fn projects(
     ))
 }
 
-async fn groups(
+async fn list_user_groups(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,

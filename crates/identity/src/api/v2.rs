@@ -11,18 +11,20 @@ use crate::store;
 use crate::token::TokenPayload;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::get;
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, post, ApiRouter};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub fn routes() -> Router<Svc> {
-    Router::new()
-        .route("/v2.0/tokens/{id}", get(validate))
-        .route("/v2.0/tenants", get(tenants))
-        .route("/v2.0/users", get(users))
-        .route("/v2.0/OS-KSADM/roles", get(roles))
-        .route("/v2.0/OS-KSADM/services", get(services))
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route("/v2.0/tokens", post(v2_issue_token))
+        .route("/v2.0/tokens/{id}", get(v2_validate_token))
+        .route("/v2.0/tenants", get(v2_list_tenants))
+        .route("/v2.0/users", get(v2_list_users))
+        .route("/v2.0/OS-KSADM/roles", get(v2_list_roles))
+        .route("/v2.0/OS-KSADM/services", get(v2_list_services))
 }
 
 fn tenant_view(p: &store::projects::Project) -> Value {
@@ -87,12 +89,12 @@ async fn access(svc: &Svc, token: &str, p: &TokenPayload) -> Result<Value> {
 
 /// `POST /v2.0/tokens`: `passwordCredentials` or `token`, and
 /// `tenantName`/`tenantId`.
-#[derive(Deserialize)]
-pub struct V2TokenRequest {
+#[derive(Deserialize, JsonSchema)]
+struct V2TokenRequest {
     auth: V2Auth,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct V2Auth {
     password_credentials: Option<V2PasswordCredentials>,
@@ -101,7 +103,7 @@ struct V2Auth {
     tenant_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct V2PasswordCredentials {
     user_id: Option<String>,
@@ -175,7 +177,7 @@ fn as_v3(auth: V2Auth) -> Result<Auth> {
     })
 }
 
-pub async fn issue_token(
+async fn v2_issue_token(
     State(svc): State<Svc>,
     Json(V2TokenRequest { auth }): Json<V2TokenRequest>,
 ) -> Result<Response> {
@@ -184,7 +186,7 @@ pub async fn issue_token(
     Ok(ok(access(&svc, &token, &payload).await?))
 }
 
-async fn validate(
+async fn v2_validate_token(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
@@ -201,7 +203,10 @@ async fn validate(
 
 /// Tenants: all of them for whoever may list projects (an admin: the seed's
 /// `keystone tenant-list`), else the caller's own.
-async fn tenants(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+async fn v2_list_tenants(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
     let list = if svc.policy.check("identity:list_projects", &ctx, &json!({})) {
         store::projects::list(&svc.db, false).await?
     } else {
@@ -211,7 +216,10 @@ async fn tenants(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> R
     Ok(ok(json!({"tenants": views, "tenants_links": []})))
 }
 
-async fn users(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+async fn v2_list_users(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
     enforce(&svc, &ctx, "identity:list_users", json!({}))?;
     let views: Vec<Value> = store::users::list(&svc.db)
         .await?
@@ -224,7 +232,10 @@ async fn users(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Res
     Ok(ok(json!({"users": views, "users_links": []})))
 }
 
-async fn roles(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+async fn v2_list_roles(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
     enforce(&svc, &ctx, "identity:list_roles", json!({}))?;
     let views: Vec<Value> = store::roles::list(&svc.db)
         .await?
@@ -236,7 +247,10 @@ async fn roles(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Res
 }
 
 /// `keystone service-list`.
-async fn services(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+async fn v2_list_services(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
     enforce(&svc, &ctx, "identity:list_services", json!({}))?;
     let views: Vec<Value> = store::catalog::list_services(&svc.db)
         .await?
