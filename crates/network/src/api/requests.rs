@@ -4,37 +4,38 @@
 //! differ per resource kind and Neutron's own attribute validation (with
 //! its messages) runs in the service.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// `PUT /routers/{id}/add_router_interface` and `…/remove_router_interface`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct RouterInterfaceRequest {
     pub subnet_id: Option<String>,
     pub port_id: Option<String>,
 }
 
 /// `PUT /{resources}/{id}/tags`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct TagsRequest {
     pub tags: Vec<String>,
 }
 
 /// `PUT /quotas/{project}`: resource name → limit (a number or a numeric
 /// string, as Neutron accepts), plus `force`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct QuotaUpdateRequest {
     pub quota: Map<String, Value>,
 }
 
 /// `POST /agents/{id}/l3-routers`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct AddRouterToAgentRequest {
     pub router_id: String,
 }
 
 /// `POST /agents/{id}/dhcp-networks`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct AddNetworkToAgentRequest {
     pub network_id: String,
 }
