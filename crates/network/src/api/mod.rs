@@ -5,11 +5,12 @@
 
 mod listing;
 mod requests;
+mod schemas;
 
 use crate::service::{not_found, NetworkService};
 use crate::store::Kind;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use ferrostack_core::auth::{auth_layer, AuthContext, Authenticated, SharedValidator};
@@ -148,13 +149,16 @@ pub fn routes() -> ApiRouter<Svc> {
 
 /// One resource kind's collection and member operations, and its tags.
 fn resource_routes(r: ApiRouter<Svc>, path: &str, k: Kind) -> ApiRouter<Svc> {
-    // Create and update bodies are free-form JSON: their attributes
-    // differ per kind and are validated by the service (see `requests`).
+    let (singular, plural) = keys(k);
+    // Create and update bodies are free-form JSON: their attributes differ
+    // per kind and are validated by the service; the document states them
+    // from the same attribute tables (see `schemas`).
     let r = r
         .route(
             &format!("/v2.0/{path}"),
             get(move |s: State<Svc>, a: Authenticated, q: Query| list(k, s, a, q))
-                .post(move |s: State<Svc>, a: Authenticated, b: Json<Value>| create(k, s, a, b)),
+                .post(move |s: State<Svc>, a: Authenticated, b: Json<Value>| create(k, s, a, b))
+                .body(Method::POST, schemas::create_body(k, singular, plural)),
         )
         .route(
             &format!("/v2.0/{path}/{{id}}"),
@@ -170,7 +174,8 @@ fn resource_routes(r: ApiRouter<Svc>, path: &str, k: Kind) -> ApiRouter<Svc> {
             )
             .delete(move |s: State<Svc>, a: Authenticated, p: Path<String>| {
                 delete_resource(k, s, a, p)
-            }),
+            })
+            .body(Method::PUT, schemas::update_body(k, singular)),
         );
     if matches!(k, Kind::Agent | Kind::SecurityGroupRule) {
         return r;

@@ -2,7 +2,8 @@
 //! wrong type or a missing field is a 400 naming the field (core's `Json`).
 //! Resource create and update bodies stay free-form JSON: their attributes
 //! differ per resource kind and Neutron's own attribute validation (with
-//! its messages) runs in the service.
+//! its messages) runs in the service; their schemas come from the same
+//! attribute tables (`schemas`).
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -25,6 +26,9 @@ pub struct TagsRequest {
 /// string, as Neutron accepts), plus `force`.
 #[derive(Deserialize, JsonSchema)]
 pub struct QuotaUpdateRequest {
+    // A map, checked against the quota resources by the service, which
+    // also generate its schema.
+    #[schemars(schema_with = "super::schemas::quota_limits")]
     pub quota: Map<String, Value>,
 }
 
