@@ -53,7 +53,7 @@ async fn openapi_document_is_served_without_a_token() {
     let create = &doc["paths"]["/v2.0/networks"]["post"]["requestBody"]["content"]
         ["application/json"]["schema"];
     assert_eq!(
-        create["properties"]["network"]["properties"]["router:external"]["type"],
+        create["anyOf"][1]["properties"]["network"]["properties"]["router:external"]["type"],
         "boolean"
     );
 

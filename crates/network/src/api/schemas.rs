@@ -10,13 +10,18 @@ use ferrostack_core::openapi::Body;
 use serde_json::{json, Map, Value};
 
 fn attribute_schema(a: &Attribute) -> Value {
-    match a.ty {
-        AttrType::Str => json!({"type": "string"}),
-        AttrType::Bool => json!({"type": "boolean"}),
-        AttrType::Int => json!({"type": "integer"}),
-        AttrType::Array => json!({"type": "array"}),
-        AttrType::Object => json!({"type": "object"}),
-        AttrType::Open => json!({}),
+    let ty = match a.ty {
+        AttrType::Str => "string",
+        AttrType::Bool => "boolean",
+        AttrType::Int => "integer",
+        AttrType::Array => "array",
+        AttrType::Object => "object",
+        AttrType::Open => return json!({}),
+    };
+    if a.nullable {
+        json!({"type": [ty, "null"]})
+    } else {
+        json!({"type": ty})
     }
 }
 
@@ -43,17 +48,30 @@ fn resource_object(kind: Kind, wanted: impl Fn(&Attribute) -> bool, required: bo
 }
 
 /// `POST /{resources}`: `{"<singular>": {…}}`, or several at once as
-/// `{"<plural>": [{…}, …]}` (created all or nothing).
+/// `{"<plural>": [{…}, …]}` (created all or nothing; each item bare or
+/// wrapped as `{"<singular>": {…}}`). With `<plural>` present, `<singular>`
+/// is not read.
 pub fn create_body(kind: Kind, singular: &str, plural: &str) -> Body {
     let one = resource_object(kind, |_| true, true);
+    let wrapped = json!({
+        "type": "object",
+        "properties": {singular: one},
+        "required": [singular],
+    });
     Body::json(json!({
         "description": format!("One {singular}, or several under `{plural}` (created all or nothing)."),
         "type": "object",
-        "properties": {
-            singular: one,
-            plural: {"type": "array", "items": one},
-        },
-        "anyOf": [{"required": [singular]}, {"required": [plural]}],
+        "anyOf": [
+            {
+                "properties": {plural: {"type": "array", "items": {"anyOf": [one, wrapped]}}},
+                "required": [plural],
+            },
+            {
+                "properties": {singular: one},
+                "required": [singular],
+                "not": {"required": [plural]},
+            },
+        ],
     }))
 }
 
@@ -70,18 +88,21 @@ pub fn update_body(kind: Kind, singular: &str) -> Body {
 
 /// The `quota` of `PUT /quotas/{project}`: a limit per quota resource (an
 /// integer from -1, unlimited, or its decimal string, as Neutron accepts),
-/// and `force` to set a limit below the current usage.
+/// `force` and `check_limit`.
 pub fn quota_limits(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    // Within a 64-bit integer: the service refuses larger numbers.
     let limit = json!({"anyOf": [
-        {"type": "integer", "minimum": -1},
-        {"type": "string", "pattern": "^(-1|[0-9]+)$"},
+        {"type": "integer", "minimum": -1, "maximum": i64::MAX},
+        {"type": "string", "pattern": "^(-1|[0-9]{1,18})$"},
     ]});
     let mut properties: Map<String, Value> = QUOTA_RESOURCES
         .iter()
         .map(|(name, _)| (name.to_string(), limit.clone()))
         .collect();
-    properties.insert("force".into(), json!({"type": "boolean"}));
-    properties.insert("check_limit".into(), json!({"type": "boolean"}));
+    // `force: true` sets a limit below the current usage; any other value
+    // is false. `check_limit` is accepted and not read.
+    properties.insert("force".into(), json!({}));
+    properties.insert("check_limit".into(), json!({}));
     let schema = json!({
         "type": "object",
         "properties": properties,
@@ -97,20 +118,23 @@ mod tests {
     #[test]
     fn create_bodies_require_what_the_service_requires() {
         let body = create_body(Kind::Subnet, "subnet", "subnets").schema;
+        let (bulk, single) = (&body["anyOf"][0], &body["anyOf"][1]);
         assert_eq!(
-            body["properties"]["subnet"]["required"],
+            single["properties"]["subnet"]["required"],
             json!(["network_id", "ip_version", "cidr"])
         );
         assert_eq!(
-            body["properties"]["subnets"]["items"],
-            body["properties"]["subnet"]
+            bulk["properties"]["subnets"]["items"]["anyOf"][0],
+            single["properties"]["subnet"]
         );
         let network = &create_body(Kind::Network, "network", "networks").schema;
-        assert!(network["properties"]["network"].get("required").is_none());
+        let network = &network["anyOf"][1]["properties"]["network"];
+        assert!(network.get("required").is_none());
         assert_eq!(
-            network["properties"]["network"]["properties"]["provider:segmentation_id"]["type"],
-            "integer"
+            network["properties"]["provider:segmentation_id"]["type"],
+            json!(["integer", "null"])
         );
+        assert_eq!(network["properties"]["mtu"]["type"], "integer");
     }
 
     #[test]
@@ -130,7 +154,7 @@ mod tests {
         for (name, _) in QUOTA_RESOURCES {
             assert!(schema["properties"][name]["anyOf"].is_array(), "{name}");
         }
-        assert_eq!(schema["properties"]["force"]["type"], "boolean");
+        assert_eq!(schema["properties"]["force"], json!({}));
         assert_eq!(schema["additionalProperties"], false);
     }
 }

@@ -34,6 +34,8 @@ pub struct Attribute {
     pub name: &'static str,
     pub ty: AttrType,
     pub usage: AttrUse,
+    /// `null` is taken too (no gateway, disassociate, the default).
+    pub nullable: bool,
 }
 
 impl Attribute {
@@ -42,6 +44,7 @@ impl Attribute {
             name,
             ty,
             usage: AttrUse::Required,
+            nullable: false,
         }
     }
 
@@ -50,6 +53,7 @@ impl Attribute {
             name,
             ty,
             usage: AttrUse::CreateOnly,
+            nullable: false,
         }
     }
 
@@ -58,14 +62,23 @@ impl Attribute {
             name,
             ty,
             usage: AttrUse::Updatable,
+            nullable: false,
+        }
+    }
+
+    /// The same attribute, also taking `null`.
+    pub const fn or_null(self) -> Self {
+        Attribute {
+            nullable: true,
+            ..self
         }
     }
 }
 
 /// Attributes every resource accepts, beside its own.
 const COMMON: &[Attribute] = &[
-    Attribute::updatable("name", AttrType::Str),
-    Attribute::updatable("description", AttrType::Str),
+    Attribute::updatable("name", AttrType::Str).or_null(),
+    Attribute::updatable("description", AttrType::Str).or_null(),
     Attribute::create_only("tenant_id", AttrType::Str),
     Attribute::create_only("project_id", AttrType::Str),
     Attribute::create_only("tags", AttrType::Array),

@@ -13,7 +13,7 @@ pub(super) const ATTRIBUTES: &[Attribute] = &[
     Attribute::create_only("availability_zone_hints", Array),
     Attribute::create_only("provider:network_type", Str),
     Attribute::create_only("provider:physical_network", Str),
-    Attribute::create_only("provider:segmentation_id", Int),
+    Attribute::create_only("provider:segmentation_id", Int).or_null(),
     Attribute::create_only("dns_domain", Str),
     Attribute::create_only("qos_policy_id", Str),
     Attribute::create_only("is_default", Bool),

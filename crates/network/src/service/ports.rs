@@ -19,7 +19,7 @@ pub(super) const ATTRIBUTES: &[Attribute] = &[
     Attribute::updatable("allowed_address_pairs", Array),
     Attribute::updatable("port_security_enabled", Bool),
     Attribute::updatable("binding:host_id", Str),
-    Attribute::updatable("binding:profile", Object),
+    Attribute::updatable("binding:profile", Object).or_null(),
     Attribute::create_only("binding:vnic_type", Str),
     Attribute::updatable("extra_dhcp_opts", Array),
     Attribute::create_only("dns_name", Str),

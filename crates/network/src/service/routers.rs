@@ -9,8 +9,8 @@ use std::collections::HashSet;
 /// A router's own attributes (distributed and HA routers are refused).
 pub(super) const ROUTER_ATTRIBUTES: &[Attribute] = &[
     Attribute::updatable("admin_state_up", Bool),
-    Attribute::updatable("external_gateway_info", Object),
-    Attribute::updatable("routes", Array),
+    Attribute::updatable("external_gateway_info", Object).or_null(),
+    Attribute::updatable("routes", Array).or_null(),
     Attribute::create_only("distributed", Bool),
     Attribute::create_only("ha", Bool),
     Attribute::create_only("availability_zone_hints", Array),
@@ -22,8 +22,8 @@ pub(super) const FLOATINGIP_ATTRIBUTES: &[Attribute] = &[
     Attribute::required("floating_network_id", Str),
     Attribute::create_only("floating_ip_address", Str),
     Attribute::create_only("subnet_id", Str),
-    Attribute::updatable("port_id", Str),
-    Attribute::updatable("fixed_ip_address", Str),
+    Attribute::updatable("port_id", Str).or_null(),
+    Attribute::updatable("fixed_ip_address", Str).or_null(),
     Attribute::create_only("dns_name", Str),
     Attribute::create_only("dns_domain", Str),
     Attribute::create_only("qos_policy_id", Str),
