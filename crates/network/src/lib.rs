@@ -18,6 +18,12 @@ use std::sync::Arc;
 /// The bus topic agents report their state and port status to (Neutron's `q-plugin`).
 pub const PLUGIN_TOPIC: &str = "q-plugin";
 
+/// The API's OpenAPI 3.1 document, from the same routes the service serves
+/// (and answers at `GET /openapi.json`).
+pub fn openapi_document() -> serde_json::Value {
+    api::routes().document(&api::info())
+}
+
 /// Connect to the network database, apply migrations, start serving agents.
 pub async fn open(config: &Config, bus: SharedBus) -> Result<Arc<NetworkService>, String> {
     let url = config.database_url("network", &config.network.database_url);

@@ -5,16 +5,17 @@
 
 mod listing;
 mod requests;
+mod schemas;
 
 use crate::service::{not_found, NetworkService};
 use crate::store::Kind;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
 use axum::Router;
 use ferrostack_core::auth::{auth_layer, AuthContext, Authenticated, SharedValidator};
 use ferrostack_core::http::{not_found_fallback, service_layer, Json, ServiceLayer};
+use ferrostack_core::openapi::{delete, get, post, put, ApiInfo, ApiRouter};
 use ferrostack_core::{Error, ErrorStyle, Result};
 use requests::{
     AddNetworkToAgentRequest, AddRouterToAgentRequest, HostedResource, QuotaUpdateRequest,
@@ -79,9 +80,43 @@ pub const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not"),
 ];
 
+/// What the OpenAPI document says about this API.
+pub fn info() -> ApiInfo {
+    ApiInfo {
+        title: "Ferrostack Networking",
+        version: "2.0",
+        description: "Neutron v2.0-compatible networking API: networks, subnets, ports, \
+                      routers, floating IPs, security groups, agents, quotas, tags.",
+        errors: ErrorStyle::Neutron,
+    }
+}
+
+/// The served API: every route, documented, plus `GET /openapi.json`; the
+/// fallback, body limit, token validation and service layer around it.
 pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
     let limit = svc.config.network.max_request_body_size;
-    let mut r = Router::new()
+    routes()
+        .into_router(&info())
+        .fallback(not_found_fallback)
+        .with_state(svc)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            ferrostack_core::auth::AuthLayer {
+                validator,
+                service_type: "network",
+            },
+            auth_layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            ServiceLayer::new("network", ErrorStyle::Neutron, auth_uri),
+            service_layer,
+        ))
+}
+
+/// Every operation of the API, without state: what [`router`] serves and
+/// what the OpenAPI document describes.
+pub fn routes() -> ApiRouter<Svc> {
+    let mut r = ApiRouter::new()
         .route("/", get(versions))
         .route("/v2.0", get(resources))
         .route("/v2.0/", get(resources))
@@ -107,78 +142,76 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         .route("/v2.0/network-ip-availabilities", get(ip_availabilities))
         .route("/v2.0/network-ip-availabilities/{id}", get(ip_availability));
     for (path, _, _, kind) in RESOURCES {
-        let k = *kind;
-        // Create and update bodies are free-form JSON: their attributes
-        // differ per kind and are validated by the service (see `requests`).
-        r = r
-            .route(
-                &format!("/v2.0/{path}"),
-                get(move |s: State<Svc>, a: Authenticated, q: Query| list(k, s, a, q)).post(
-                    move |s: State<Svc>, a: Authenticated, b: Json<Value>| create(k, s, a, b),
-                ),
-            )
-            .route(
-                &format!("/v2.0/{path}/{{id}}"),
-                get(
-                    move |s: State<Svc>, a: Authenticated, p: Path<String>, q: Query| {
-                        show(k, s, a, p, q)
-                    },
-                )
-                .put(
-                    move |s: State<Svc>, a: Authenticated, p: Path<String>, b: Json<Value>| {
-                        update(k, s, a, p, b)
-                    },
-                )
-                .delete(move |s: State<Svc>, a: Authenticated, p: Path<String>| delete(k, s, a, p)),
-            );
-        if !matches!(kind, Kind::Agent | Kind::SecurityGroupRule) {
-            r = r
-                .route(
-                    &format!("/v2.0/{path}/{{id}}/tags"),
-                    get(move |s: State<Svc>, a: Authenticated, p: Path<String>| {
-                        tags_list(k, s, a, p)
-                    })
-                    .put(
-                        move |s: State<Svc>,
-                              a: Authenticated,
-                              p: Path<String>,
-                              b: Json<TagsRequest>| {
-                            tags_replace(k, s, a, p, b)
-                        },
-                    )
-                    .delete(
-                        move |s: State<Svc>, a: Authenticated, p: Path<String>| {
-                            tags_clear(k, s, a, p)
-                        },
-                    ),
-                )
-                .route(
-                    &format!("/v2.0/{path}/{{id}}/tags/{{tag}}"),
-                    get(
-                        move |s: State<Svc>, a: Authenticated, p: Path<(String, String)>| {
-                            tag_check(k, s, a, p)
-                        },
-                    )
-                    .put(
-                        move |s: State<Svc>, a: Authenticated, p: Path<(String, String)>| {
-                            tag_add(k, s, a, p)
-                        },
-                    )
-                    .delete(
-                        move |s: State<Svc>, a: Authenticated, p: Path<(String, String)>| {
-                            tag_remove(k, s, a, p)
-                        },
-                    ),
-                );
-        }
+        r = resource_routes(r, path, *kind);
     }
-    // L3 agents host routers, DHCP agents host networks: one set of handlers.
+    agent_scheduling_routes(r)
+}
+
+/// One resource kind's collection and member operations, and its tags.
+fn resource_routes(r: ApiRouter<Svc>, path: &str, k: Kind) -> ApiRouter<Svc> {
+    let (singular, plural) = keys(k);
+    // Create and update bodies are free-form JSON: their attributes differ
+    // per kind and are validated by the service; the document states them
+    // from the same attribute tables (see `schemas`).
+    let r = r
+        .route(
+            &format!("/v2.0/{path}"),
+            get(move |s: State<Svc>, a: Authenticated, q: Query| list(k, s, a, q))
+                .post(move |s: State<Svc>, a: Authenticated, b: Json<Value>| create(k, s, a, b))
+                .body(Method::POST, schemas::create_body(k, singular, plural)),
+        )
+        .route(
+            &format!("/v2.0/{path}/{{id}}"),
+            get(
+                move |s: State<Svc>, a: Authenticated, p: Path<String>, q: Query| {
+                    show(k, s, a, p, q)
+                },
+            )
+            .put(
+                move |s: State<Svc>, a: Authenticated, p: Path<String>, b: Json<Value>| {
+                    update(k, s, a, p, b)
+                },
+            )
+            .delete(move |s: State<Svc>, a: Authenticated, p: Path<String>| {
+                delete_resource(k, s, a, p)
+            })
+            .body(Method::PUT, schemas::update_body(k, singular)),
+        );
+    if matches!(k, Kind::Agent | Kind::SecurityGroupRule) {
+        return r;
+    }
+    r.route(
+        &format!("/v2.0/{path}/{{id}}/tags"),
+        get(move |s: State<Svc>, a: Authenticated, p: Path<String>| tags_list(k, s, a, p))
+            .put(
+                move |s: State<Svc>, a: Authenticated, p: Path<String>, b: Json<TagsRequest>| {
+                    tags_replace(k, s, a, p, b)
+                },
+            )
+            .delete(move |s: State<Svc>, a: Authenticated, p: Path<String>| tags_clear(k, s, a, p)),
+    )
+    .route(
+        &format!("/v2.0/{path}/{{id}}/tags/{{tag}}"),
+        get(
+            move |s: State<Svc>, a: Authenticated, p: Path<(String, String)>| tag_check(k, s, a, p),
+        )
+        .put(move |s: State<Svc>, a: Authenticated, p: Path<(String, String)>| tag_add(k, s, a, p))
+        .delete(
+            move |s: State<Svc>, a: Authenticated, p: Path<(String, String)>| {
+                tag_remove(k, s, a, p)
+            },
+        ),
+    )
+}
+
+/// L3 agents host routers, DHCP agents host networks: one set of handlers.
+fn agent_scheduling_routes(mut r: ApiRouter<Svc>) -> ApiRouter<Svc> {
     for (hosted, agents_path, hosted_path) in [
         (Kind::Router, "routers/{id}/l3-agents", "l3-routers"),
         (Kind::Network, "networks/{id}/dhcp-agents", "dhcp-networks"),
     ] {
         let add = match hosted {
-            Kind::Router => axum::routing::post(
+            Kind::Router => post(
                 |s: State<Svc>,
                  a: Authenticated,
                  p: Path<String>,
@@ -186,7 +219,7 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
                     agent_add(Kind::Router, s, a, p, b)
                 },
             ),
-            _ => axum::routing::post(
+            _ => post(
                 |s: State<Svc>,
                  a: Authenticated,
                  p: Path<String>,
@@ -210,27 +243,14 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
             )
             .route(
                 &format!("/v2.0/agents/{{id}}/{hosted_path}/{{hosted_id}}"),
-                axum::routing::delete(
+                delete(
                     move |s: State<Svc>, a: Authenticated, p: Path<(String, String)>| {
                         agent_remove(hosted, s, a, p)
                     },
                 ),
             );
     }
-    r.fallback(not_found_fallback)
-        .with_state(svc)
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(
-            ferrostack_core::auth::AuthLayer {
-                validator,
-                service_type: "network",
-            },
-            auth_layer,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            ServiceLayer::new("network", ErrorStyle::Neutron, auth_uri),
-            service_layer,
-        ))
+    r
 }
 
 fn keys(kind: Kind) -> (&'static str, &'static str) {
@@ -460,7 +480,7 @@ async fn update(
     Ok(axum::Json(json!({ singular: view })).into_response())
 }
 
-async fn delete(
+async fn delete_resource(
     kind: Kind,
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,

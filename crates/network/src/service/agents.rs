@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// An agent's attributes a user may change (agents register over the bus).
+pub(super) const ATTRIBUTES: &[Attribute] = &[Attribute::updatable("admin_state_up", Bool)];
+
 impl NetworkService {
     /// Handle an agent's `report_state` (its first one registers it).
     pub async fn report_state(&self, state: &Value) -> Result<Value> {
@@ -87,7 +90,7 @@ impl NetworkService {
         body: &Map<String, Value>,
     ) -> Result<Value> {
         self.enforce(ctx, "update_agent", &json!({}))?;
-        check_known(body, &["admin_state_up"], "agent")?;
+        check_known(body, Kind::Agent)?;
         let mut doc = self.get_doc(Kind::Agent, id).await?;
         if let Some(v) = opt_bool(body, "admin_state_up")? {
             doc["admin_state_up"] = json!(v);

@@ -4,6 +4,7 @@
 
 mod agent_rpc;
 mod agents;
+pub mod attributes;
 mod authorize;
 mod networks;
 mod ports;
@@ -19,6 +20,8 @@ pub use touch as touch_doc;
 
 use crate::policy::NetworkPolicy;
 use crate::store::{self, Kind};
+// For the attribute tables of the resource modules (`use super::*`).
+use attributes::{AttrType::*, Attribute};
 use ferrostack_bus::SharedBus;
 use ferrostack_core::auth::AuthContext;
 use ferrostack_core::config::Config;
@@ -81,9 +84,6 @@ pub struct Related {
     rules: std::collections::HashMap<String, Vec<Value>>,
     group_projects: std::collections::HashMap<String, Value>,
 }
-
-/// Attributes every resource accepts, beside its own.
-const COMMON: &[&str] = &["name", "description", "tenant_id", "project_id", "tags"];
 
 impl NetworkService {
     /// Fails when the operator's policy file cannot be read or parsed.
@@ -334,21 +334,23 @@ impl NetworkService {
     }
 }
 
-/// Reject attributes the resource does not have (Neutron: 400 "Unrecognized attribute(s)").
-pub fn check_known(body: &Map<String, Value>, known: &[&str], kind: &str) -> Result<()> {
+/// Reject attributes the resource does not have (Neutron: 400 "Unrecognized
+/// attribute(s)"): those not in its table ([`attributes::attributes`]).
+pub fn check_known(body: &Map<String, Value>, kind: Kind) -> Result<()> {
     let bad: Vec<&String> = body
         .keys()
-        .filter(|k| !known.contains(&k.as_str()) && !COMMON.contains(&k.as_str()))
+        .filter(|k| !attributes::attributes(kind).any(|a| a.name == k.as_str()))
         .collect();
     if bad.is_empty() {
         Ok(())
     } else {
         Err(Error::BadRequest(format!(
-            "Unrecognized attribute(s) '{}' for {kind}",
+            "Unrecognized attribute(s) '{}' for {}",
             bad.iter()
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            kind.as_str()
         ))
         .typed("HTTPBadRequest"))
     }

@@ -3,19 +3,20 @@
 
 use super::*;
 
-const KNOWN: &[&str] = &[
-    "admin_state_up",
-    "shared",
-    "router:external",
-    "mtu",
-    "port_security_enabled",
-    "availability_zone_hints",
-    "provider:network_type",
-    "provider:physical_network",
-    "provider:segmentation_id",
-    "dns_domain",
-    "qos_policy_id",
-    "is_default",
+/// A network's own attributes (provider ones are fixed at create).
+pub(super) const ATTRIBUTES: &[Attribute] = &[
+    Attribute::updatable("admin_state_up", Bool),
+    Attribute::updatable("shared", Bool),
+    Attribute::updatable("router:external", Bool),
+    Attribute::updatable("mtu", Int),
+    Attribute::updatable("port_security_enabled", Bool),
+    Attribute::create_only("availability_zone_hints", Array),
+    Attribute::create_only("provider:network_type", Str),
+    Attribute::create_only("provider:physical_network", Str),
+    Attribute::create_only("provider:segmentation_id", Int).or_null(),
+    Attribute::create_only("dns_domain", Str),
+    Attribute::create_only("qos_policy_id", Str),
+    Attribute::create_only("is_default", Bool),
 ];
 
 /// `min:max` → the inclusive range.
@@ -60,7 +61,7 @@ impl NetworkService {
         ctx: &AuthContext,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        check_known(body, KNOWN, "network")?;
+        check_known(body, Kind::Network)?;
         let shared = opt_bool(body, "shared")?.unwrap_or(false);
         let mut doc = self.base_doc(ctx, body, "network")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
@@ -243,7 +244,7 @@ impl NetworkService {
         id: &str,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        check_known(body, KNOWN, "network")?;
+        check_known(body, Kind::Network)?;
         let mut doc = self.get_for_update(ctx, Kind::Network, id, body).await?;
         for k in [
             "provider:network_type",

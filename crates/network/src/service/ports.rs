@@ -7,24 +7,25 @@ use super::*;
 use crate::ipam;
 use std::collections::HashSet;
 
-const KNOWN: &[&str] = &[
-    "network_id",
-    "admin_state_up",
-    "mac_address",
-    "fixed_ips",
-    "device_id",
-    "device_owner",
-    "security_groups",
-    "allowed_address_pairs",
-    "port_security_enabled",
-    "binding:host_id",
-    "binding:profile",
-    "binding:vnic_type",
-    "extra_dhcp_opts",
-    "dns_name",
-    "qos_policy_id",
-    "propagate_uplink_status",
-    "status",
+/// A port's own attributes.
+pub(super) const ATTRIBUTES: &[Attribute] = &[
+    Attribute::required("network_id", Str),
+    Attribute::updatable("admin_state_up", Bool),
+    Attribute::updatable("mac_address", Str),
+    Attribute::updatable("fixed_ips", Array),
+    Attribute::updatable("device_id", Str),
+    Attribute::updatable("device_owner", Str),
+    Attribute::updatable("security_groups", Array),
+    Attribute::updatable("allowed_address_pairs", Array),
+    Attribute::updatable("port_security_enabled", Bool),
+    Attribute::updatable("binding:host_id", Str),
+    Attribute::updatable("binding:profile", Object).or_null(),
+    Attribute::create_only("binding:vnic_type", Str),
+    Attribute::updatable("extra_dhcp_opts", Array),
+    Attribute::create_only("dns_name", Str),
+    Attribute::create_only("qos_policy_id", Str),
+    Attribute::create_only("propagate_uplink_status", Bool),
+    Attribute::updatable("status", Str),
 ];
 
 /// What a new port needs; `None` means "the default".
@@ -410,7 +411,7 @@ impl NetworkService {
     }
 
     pub async fn create_port(&self, ctx: &AuthContext, body: &Map<String, Value>) -> Result<Value> {
-        check_known(body, KNOWN, "port")?;
+        check_known(body, Kind::Port)?;
         let network_id = body
             .get("network_id")
             .and_then(Value::as_str)
@@ -497,7 +498,7 @@ impl NetworkService {
         id: &str,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        check_known(body, KNOWN, "port")?;
+        check_known(body, Kind::Port)?;
         let mut doc = self.get_for_update(ctx, Kind::Port, id, body).await?;
         update_common(&mut doc, body, "port")?;
         if let Some(v) = body.get("network_id") {

@@ -6,25 +6,27 @@ use super::*;
 use crate::ipam;
 use std::collections::HashSet;
 
-const ROUTER_KNOWN: &[&str] = &[
-    "admin_state_up",
-    "external_gateway_info",
-    "routes",
-    "distributed",
-    "ha",
-    "availability_zone_hints",
-    "flavor_id",
-    "enable_ndp_proxy",
+/// A router's own attributes (distributed and HA routers are refused).
+pub(super) const ROUTER_ATTRIBUTES: &[Attribute] = &[
+    Attribute::updatable("admin_state_up", Bool),
+    Attribute::updatable("external_gateway_info", Object).or_null(),
+    Attribute::updatable("routes", Array).or_null(),
+    Attribute::create_only("distributed", Bool),
+    Attribute::create_only("ha", Bool),
+    Attribute::create_only("availability_zone_hints", Array),
+    Attribute::create_only("flavor_id", Str),
+    Attribute::create_only("enable_ndp_proxy", Bool),
 ];
-const FIP_KNOWN: &[&str] = &[
-    "floating_network_id",
-    "floating_ip_address",
-    "subnet_id",
-    "port_id",
-    "fixed_ip_address",
-    "dns_name",
-    "dns_domain",
-    "qos_policy_id",
+/// A floating IP's own attributes (an update (dis)associates it).
+pub(super) const FLOATINGIP_ATTRIBUTES: &[Attribute] = &[
+    Attribute::required("floating_network_id", Str),
+    Attribute::create_only("floating_ip_address", Str),
+    Attribute::create_only("subnet_id", Str),
+    Attribute::updatable("port_id", Str).or_null(),
+    Attribute::updatable("fixed_ip_address", Str).or_null(),
+    Attribute::create_only("dns_name", Str),
+    Attribute::create_only("dns_domain", Str),
+    Attribute::create_only("qos_policy_id", Str),
 ];
 
 impl NetworkService {
@@ -157,7 +159,7 @@ impl NetworkService {
         ctx: &AuthContext,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        check_known(body, ROUTER_KNOWN, "router")?;
+        check_known(body, Kind::Router)?;
         for k in ["distributed", "ha"] {
             if opt_bool(body, k)? == Some(true) {
                 return Err(Error::BadRequest(format!(
@@ -207,7 +209,7 @@ impl NetworkService {
         id: &str,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        check_known(body, ROUTER_KNOWN, "router")?;
+        check_known(body, Kind::Router)?;
         let mut doc = self.get_for_update(ctx, Kind::Router, id, body).await?;
         update_common(&mut doc, body, "router")?;
         if let Some(v) = opt_bool(body, "admin_state_up")? {
@@ -609,7 +611,7 @@ impl NetworkService {
         ctx: &AuthContext,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        check_known(body, FIP_KNOWN, "floatingip")?;
+        check_known(body, Kind::FloatingIp)?;
         let net_id = body
             .get("floating_network_id")
             .and_then(Value::as_str)
@@ -715,7 +717,7 @@ impl NetworkService {
         id: &str,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        check_known(body, FIP_KNOWN, "floatingip")?;
+        check_known(body, Kind::FloatingIp)?;
         let mut doc = self.get_for_update(ctx, Kind::FloatingIp, id, body).await?;
         let old_port = doc["port_id"].as_str().map(str::to_owned);
         if let Some(v) = opt_string(body, "description", "floatingip", 255)? {

@@ -3,18 +3,23 @@
 use super::*;
 use crate::ipam::{self, Cidr};
 
-const SG_KNOWN: &[&str] = &["stateful", "shared"];
-const RULE_KNOWN: &[&str] = &[
-    "security_group_id",
-    "direction",
-    "ethertype",
-    "protocol",
-    "port_range_min",
-    "port_range_max",
-    "remote_ip_prefix",
-    "remote_group_id",
-    "remote_address_group_id",
-    "normalized_cidr",
+/// A security group's own attributes.
+pub(super) const GROUP_ATTRIBUTES: &[Attribute] = &[
+    Attribute::updatable("stateful", Bool),
+    Attribute::create_only("shared", Bool),
+];
+/// A security group rule's attributes (a rule is never updated).
+pub(super) const RULE_ATTRIBUTES: &[Attribute] = &[
+    Attribute::required("security_group_id", Str),
+    Attribute::required("direction", Str),
+    Attribute::create_only("ethertype", Str),
+    Attribute::create_only("protocol", Open),
+    Attribute::create_only("port_range_min", Int).or_null(),
+    Attribute::create_only("port_range_max", Int).or_null(),
+    Attribute::create_only("remote_ip_prefix", Str).or_null(),
+    Attribute::create_only("remote_group_id", Str).or_null(),
+    Attribute::create_only("remote_address_group_id", Str),
+    Attribute::create_only("normalized_cidr", Str),
 ];
 /// Protocols with ports.
 const PORT_PROTOCOLS: &[&str] = &[
@@ -117,7 +122,7 @@ impl NetworkService {
         ctx: &AuthContext,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        check_known(body, SG_KNOWN, "security_group")?;
+        check_known(body, Kind::SecurityGroup)?;
         let mut doc = self.base_doc(ctx, body, "security_group")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
         self.authorize_create(ctx, Kind::SecurityGroup, &project, None, body)?;
@@ -157,7 +162,7 @@ impl NetworkService {
         id: &str,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        check_known(body, SG_KNOWN, "security_group")?;
+        check_known(body, Kind::SecurityGroup)?;
         let mut doc = self
             .get_for_update(ctx, Kind::SecurityGroup, id, body)
             .await?;
@@ -234,7 +239,7 @@ impl NetworkService {
         ctx: &AuthContext,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        check_known(body, RULE_KNOWN, "security_group_rule")?;
+        check_known(body, Kind::SecurityGroupRule)?;
         let sg_id = body
             .get("security_group_id")
             .and_then(Value::as_str)

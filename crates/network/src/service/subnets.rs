@@ -4,23 +4,24 @@
 use super::*;
 use crate::ipam::{self, Cidr};
 
-const KNOWN: &[&str] = &[
-    "network_id",
-    "ip_version",
-    "cidr",
-    "gateway_ip",
-    "allocation_pools",
-    "enable_dhcp",
-    "dns_nameservers",
-    "host_routes",
-    "ipv6_ra_mode",
-    "ipv6_address_mode",
-    "subnetpool_id",
-    "prefixlen",
-    "service_types",
-    "segment_id",
-    "use_default_subnetpool",
-    "dns_publish_fixed_ip",
+/// A subnet's own attributes (a CIDR is required: there are no subnet pools).
+pub(super) const ATTRIBUTES: &[Attribute] = &[
+    Attribute::required("network_id", Str),
+    Attribute::required("ip_version", Int),
+    Attribute::required("cidr", Str),
+    Attribute::updatable("gateway_ip", Str).or_null(),
+    Attribute::updatable("allocation_pools", Array),
+    Attribute::updatable("enable_dhcp", Bool),
+    Attribute::updatable("dns_nameservers", Array),
+    Attribute::updatable("host_routes", Array),
+    Attribute::create_only("ipv6_ra_mode", Str).or_null(),
+    Attribute::create_only("ipv6_address_mode", Str).or_null(),
+    Attribute::create_only("subnetpool_id", Str),
+    Attribute::create_only("prefixlen", Int),
+    Attribute::create_only("service_types", Array),
+    Attribute::create_only("segment_id", Str),
+    Attribute::create_only("use_default_subnetpool", Bool),
+    Attribute::create_only("dns_publish_fixed_ip", Bool),
 ];
 const IPV6_MODES: &[&str] = &["slaac", "dhcpv6-stateful", "dhcpv6-stateless"];
 
@@ -132,7 +133,7 @@ impl NetworkService {
         ctx: &AuthContext,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        check_known(body, KNOWN, "subnet")?;
+        check_known(body, Kind::Subnet)?;
         let network_id = body
             .get("network_id")
             .and_then(Value::as_str)
@@ -312,7 +313,7 @@ impl NetworkService {
         id: &str,
         body: &Map<String, Value>,
     ) -> Result<Value> {
-        check_known(body, KNOWN, "subnet")?;
+        check_known(body, Kind::Subnet)?;
         let mut doc = self.get_for_update(ctx, Kind::Subnet, id, body).await?;
         for k in [
             "network_id",
