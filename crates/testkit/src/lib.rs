@@ -183,7 +183,10 @@ impl TestCloud {
 /// under `docs/openapi/<service>.json`, so that a change to a route or a
 /// request type shows in review. `FERROSTACK_BLESS=1` writes it instead.
 pub fn assert_openapi_committed(service: &str, doc: &serde_json::Value) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // The crate under test's directory, read when the test runs (cargo sets
+    // it): testkit's own compile-time one may be another checkout's.
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    let path = PathBuf::from(crate_dir)
         .join("../../docs/openapi")
         .join(format!("{service}.json"));
     let text = serde_json::to_string_pretty(doc).expect("a document serializes") + "\n";
