@@ -47,14 +47,17 @@ if ((${#missing[@]})); then
         log "missing packages ${missing[*]}: run as root or install them"
         exit 1
     fi
-    # qemu-system-x86 (Debian 12's 7.2) replaces a newer qemu-utils from
-    # backports, taking qemu-img with it: install both together.
-    if [[ " ${missing[*]} " == *" qemu-system-x86 "* && " ${missing[*]} " != *" qemu-utils "* ]]; then
-        missing+=(qemu-utils)
+    apt-get update -qq
+    # qemu-system-x86 (Debian 12's 7.2) is broken by a newer qemu-utils
+    # (a backport some hosts have): install qemu-utils of the same version
+    # with it, so that apt neither refuses nor leaves qemu-img out.
+    if [[ " ${missing[*]} " == *" qemu-system-x86 "* ]]; then
+        qemu_version=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
+        mapfile -t missing < <(printf '%s\n' "${missing[@]}" | grep -vx qemu-utils)
+        missing+=("qemu-utils=$qemu_version")
     fi
     log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --allow-downgrades "${missing[@]}" >/dev/null
 fi
 # Nothing the project needs may have been removed by what was installed.
 for cmd in "${!want[@]}"; do
