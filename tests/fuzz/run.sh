@@ -59,7 +59,8 @@ for s in "${services[@]}"; do
     report="$WORK/$s.json"
     echo "==> schemathesis: $s (http://$HOST:${port[$s]}/openapi.json)"
     # The run's own exit status is read from its report.
-    "$VENV/bin/schemathesis" run "http://$HOST:${port[$s]}/openapi.json" \
+    PYTHONPATH="$REPO/tests/fuzz" SCHEMATHESIS_HOOKS=hooks \
+        "$VENV/bin/schemathesis" run "http://$HOST:${port[$s]}/openapi.json" \
         --checks not_a_server_error,response_schema_conformance \
         --header "X-Auth-Token: $token" \
         --max-examples "${FUZZ_MAX_EXAMPLES:-12}" \
@@ -67,6 +68,7 @@ for s in "${services[@]}"; do
         --request-timeout 30 \
         --seed "${FUZZ_SEED:-1}" \
         --workers 2 \
+        --suppress-health-check all \
         --output-truncate true \
         --report json --report-json-path "$report" \
         >"$WORK/$s.log" 2>&1 || true
@@ -78,7 +80,8 @@ for s in "${services[@]}"; do
         passed=$((passed + 1))
     else
         failed=$((failed + 1))
-        sed -n '/FAILURES/,/SUMMARY/p' "$WORK/$s.log" | head -n 150
+        awk '/^=+ (FAILURES|ERRORS) =+$/ {on=1} /^=+ (WARNINGS|SUMMARY) =+$/ {on=0} on' \
+            "$WORK/$s.log" | head -n 150
         KEEP_DATA=1
     fi
 done
