@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -111,12 +112,12 @@ pub async fn quota_detail(
 }
 
 /// `PUT /os-quota-sets/{project}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct QuotaSetBody {
     quota_set: QuotaSetUpdate,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct QuotaSetUpdate {
     /// Lower a limit below what is in use.
     #[serde(default)]
@@ -215,7 +216,7 @@ pub async fn services(
 }
 
 /// The body of `PUT /os-services/{action}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct ServiceUpdateBody {
     host: String,
     binary: String,
@@ -529,12 +530,12 @@ const EVENT_NAMES: &[&str] = &[
 ];
 
 /// `POST /os-server-external-events`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct ExternalEventsBody {
     events: Vec<ExternalEvent>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ExternalEvent {
     name: String,
     server_uuid: String,
@@ -621,7 +622,7 @@ pub async fn quota_class_show(
 }
 
 /// `PUT /os-quota-class-sets/{class}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct QuotaClassBody {
     /// Resource → new limit.
     quota_class_set: BTreeMap<String, IntOrString>,

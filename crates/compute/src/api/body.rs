@@ -2,10 +2,11 @@
 //! (`"ram": 512` or `"ram": "512"`), for the typed request bodies.
 
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// An integer, or a string holding one.
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Clone, Debug, JsonSchema)]
 #[serde(untagged)]
 pub enum IntOrString {
     Int(i64),
@@ -41,7 +42,7 @@ impl IntOrString {
 }
 
 /// A number, or a string holding one.
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Clone, Debug, JsonSchema)]
 #[serde(untagged)]
 pub enum FloatOrString {
     Float(f64),
@@ -58,7 +59,7 @@ impl FloatOrString {
 }
 
 /// A boolean, or a string oslo's `bool_from_string` reads.
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Clone, Debug, JsonSchema)]
 #[serde(untagged)]
 pub enum BoolOrString {
     Bool(bool),

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -89,12 +90,12 @@ pub async fn show(
 }
 
 /// `POST /flavors`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct CreateFlavorBody {
     flavor: CreateFlavor,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct CreateFlavor {
     name: String,
     /// Chosen (a UUID) when absent.
@@ -198,7 +199,7 @@ pub async fn access(
 }
 
 /// `POST /flavors/{id}/action`: grant or revoke a project's access.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub enum FlavorAccessAction {
     #[serde(rename = "addTenantAccess")]
     Add(TenantArg),
@@ -206,7 +207,7 @@ pub enum FlavorAccessAction {
     Remove(TenantArg),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct TenantArg {
     tenant: String,
 }
@@ -269,7 +270,7 @@ pub async fn specs(
 }
 
 /// An extra spec's value: Nova's schema takes a string, a number or a boolean.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum SpecValue {
     Text(String),
@@ -278,7 +279,7 @@ pub enum SpecValue {
 }
 
 /// `POST /flavors/{id}/os-extra_specs`: free-form keys.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct ExtraSpecsBody {
     extra_specs: BTreeMap<String, SpecValue>,
 }

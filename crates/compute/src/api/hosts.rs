@@ -11,6 +11,7 @@ use chrono::{Datelike, NaiveDateTime, Utc};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -103,7 +104,7 @@ pub async fn show(
 }
 
 /// `PUT /os-hosts/{host}`: `enable` or `disable` each.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostUpdateBody {
     #[serde(default)]

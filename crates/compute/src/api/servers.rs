@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -233,12 +234,12 @@ pub async fn show(
 }
 
 /// `PUT /servers/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct UpdateServerBody {
     server: UpdateServer,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateServer {
     #[serde(default)]
@@ -360,13 +361,13 @@ pub async fn ips_network(
 // ----- metadata -----
 
 /// `PUT` / `POST /servers/{id}/metadata`: free-form keys, string values.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct MetadataBody {
     metadata: BTreeMap<String, String>,
 }
 
 /// `PUT /servers/{id}/metadata/{key}`: one item.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct MetaItemBody {
     meta: BTreeMap<String, String>,
 }
@@ -518,7 +519,7 @@ pub async fn tags_list(
 }
 
 /// `PUT /servers/{id}/tags`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct TagsBody {
     tags: Vec<String>,
 }

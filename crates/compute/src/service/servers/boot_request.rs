@@ -3,18 +3,19 @@
 //! it) and `create_servers` validates further.
 
 use crate::api::body::{BoolOrString, IntOrString};
+use schemars::JsonSchema;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct CreateServerBody {
     pub server: ServerCreate,
     #[serde(default, rename = "os:scheduler_hints")]
     pub scheduler_hints: Option<SchedulerHints>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerCreate {
     pub name: String,
@@ -31,6 +32,7 @@ pub struct ServerCreate {
     pub networks: Option<Networks>,
     /// Accepted and ignored: every disk here is `MANUAL`.
     #[serde(default, rename = "OS-DCF:diskConfig")]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub disk_config: Option<IgnoredAny>,
     #[serde(default, rename = "accessIPv4")]
     pub access_ip_v4: Option<String>,
@@ -38,6 +40,7 @@ pub struct ServerCreate {
     pub access_ip_v6: Option<String>,
     /// Accepted and ignored (file injection is not supported).
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub personality: Option<IgnoredAny>,
     #[serde(default)]
     pub key_name: Option<String>,
@@ -55,22 +58,23 @@ pub struct ServerCreate {
     pub max_count: Option<IntOrString>,
     #[serde(default)]
     pub return_reservation_id: Option<BoolOrString>,
-    /// Volumes (v1 mappings) are refused when present.
+    /// Volumes (v1 mappings) are refused: only `null` passes.
     #[serde(default)]
+    #[schemars(with = "()")]
     pub block_device_mapping: Option<IgnoredAny>,
     #[serde(default)]
     pub block_device_mapping_v2: Option<Vec<BlockDeviceMapping>>,
 }
 
 /// `"auto"`, `"none"` or a list of networks and ports.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Networks {
     Keyword(String),
     List(Vec<NetworkRequest>),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct NetworkRequest {
     #[serde(default)]
     pub uuid: Option<String>,
@@ -80,13 +84,13 @@ pub struct NetworkRequest {
     pub fixed_ip: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct SecurityGroupRef {
     pub name: String,
 }
 
 /// A v2 mapping; only a local image or blank disk is bootable here.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct BlockDeviceMapping {
     #[serde(default)]
     pub source_type: Option<String>,
@@ -97,7 +101,7 @@ pub struct BlockDeviceMapping {
 }
 
 /// Only the server group is honoured; other hints are accepted.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct SchedulerHints {
     #[serde(default)]
     pub group: Option<String>,
