@@ -3,6 +3,7 @@
 
 use super::filters::PatternFilter;
 use super::{base_url, query_get, views, Query, Svc};
+use crate::service::servers::action_request::ServerActionBody;
 use crate::service::servers::boot_request::CreateServerBody;
 use crate::service::servers::{normalized_access_ip, ActionResult, ServerAction};
 use crate::store::{self, instances::Instance};
@@ -308,10 +309,9 @@ pub async fn action(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    // Free-form until parsed: `ServerAction::parse` reads the one action key and its arguments.
-    Json(body): Json<Value>,
+    Json(body): Json<ServerActionBody>,
 ) -> Result<Response> {
-    let action = ServerAction::parse(&body)?;
+    let action = ServerAction::try_from(body)?;
     Ok(match svc.server_action(&ctx, &id, action).await? {
         ActionResult::Empty(code) => StatusCode::from_u16(code).expect("status").into_response(),
         ActionResult::Json(code, v) => {
