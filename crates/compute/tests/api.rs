@@ -3233,6 +3233,18 @@ async fn typed_bodies_name_the_offending_field() {
             json!({"flavor": {"name": "f", "ram": [1], "vcpus": 1, "disk": 1}}),
             "flavor.ram",
         ),
+        (
+            Method::POST,
+            format!("/servers/{id}/action"),
+            json!({"reboot": {"type": 5}}),
+            "reboot.type",
+        ),
+        (
+            Method::POST,
+            format!("/servers/{id}/action"),
+            json!({"os-getConsoleOutput": {"length": [1]}}),
+            "os-getConsoleOutput.length",
+        ),
     ] {
         let tok = if path == "/flavors" { &admin } else { &demo };
         let (s, v) = c.nova(m.clone(), &path, tok, Some(body)).await;
@@ -3240,6 +3252,56 @@ async fn typed_bodies_name_the_offending_field() {
         let msg = v["badRequest"]["message"].as_str().unwrap_or_default();
         assert!(msg.contains(&format!("'{field}'")), "{m} {path}: {msg}");
     }
+    c.agent.stop();
+}
+
+/// Values the schema bounds as Nova does are refused before the database
+/// sees them (a flavor's sizes, an event's tag), and the largest
+/// `rxtx_factor` Nova allows is stored whole.
+#[tokio::test]
+async fn values_beyond_novas_bounds_are_refused() {
+    let c = start("bounds", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let flavor = |ram: i64, rxtx: f64| json!({"flavor": {"name": format!("f{ram}"), "ram": ram, "vcpus": 1, "disk": 1, "rxtx_factor": rxtx}});
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            "/flavors",
+            &admin,
+            Some(flavor(2_147_483_648, 1.0)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["badRequest"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("greater than the maximum of 2147483647"));
+    let (s, v) = c
+        .nova(Method::POST, "/flavors", &admin, Some(flavor(64, 3.4e38)))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let shown = c
+        .ok(
+            Method::GET,
+            &format!("/flavors/{}", v["flavor"]["id"].as_str().unwrap()),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(shown["flavor"]["rxtx_factor"], 3.4e38);
+    let (s, v) = c
+        .nova(Method::POST, "/flavors", &admin, Some(flavor(128, 3.5e38)))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            "/os-server-external-events",
+            &admin,
+            Some(json!({"events": [{"name": "network-changed", "server_uuid": "x", "tag": "t".repeat(256)}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     c.agent.stop();
 }
 

@@ -2,8 +2,9 @@
 //! (`"ram": 512` or `"ram": "512"`), for the typed request bodies.
 
 use ferrostack_core::{Error, Result};
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema};
 use serde::Deserialize;
+use serde_json::json;
 
 /// An integer, or a string holding one.
 #[derive(Deserialize, Clone, Debug, JsonSchema)]
@@ -35,6 +36,17 @@ impl IntOrString {
         if n < min {
             return Err(Error::BadRequest(format!(
                 "Invalid input for field/attribute {field}. Value: {n}. {n} is less than the minimum of {min}"
+            )));
+        }
+        Ok(n)
+    }
+
+    /// [`IntOrString::int`] at most `max`.
+    pub fn int_within(&self, field: &str, min: i64, max: i64) -> Result<i64> {
+        let n = self.int(field, min)?;
+        if n > max {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute {field}. Value: {n}. {n} is greater than the maximum of {max}"
             )));
         }
         Ok(n)
@@ -76,6 +88,22 @@ impl BoolOrString {
             ),
         }
     }
+}
+
+/// The schema of a string that must be one of `values` (or `null` when
+/// `nullable`): where serde reads any string and the handler refuses the
+/// others, this is what a valid request holds.
+pub fn one_of(values: &[&str], nullable: bool) -> Schema {
+    let mut allowed = json!(values);
+    if nullable {
+        allowed.as_array_mut().expect("array").push(json!(null));
+    }
+    let kind = if nullable {
+        json!(["string", "null"])
+    } else {
+        json!("string")
+    };
+    Schema::try_from(json!({"type": kind, "enum": allowed})).expect("an object")
 }
 
 /// For `Option<Option<T>>` fields with `#[serde(default, deserialize_with =

@@ -108,9 +108,21 @@ pub async fn show(
 #[serde(deny_unknown_fields)]
 pub struct HostUpdateBody {
     #[serde(default)]
+    #[schemars(schema_with = "enable_or_disable")]
     status: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "enable_or_disable")]
     maintenance_mode: Option<String>,
+}
+
+/// What [`update`] accepts (in any case; Nova's schema lists these).
+fn enable_or_disable(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    super::body::one_of(
+        &[
+            "enable", "disable", "Enable", "Disable", "ENABLE", "DISABLE",
+        ],
+        true,
+    )
 }
 
 /// `PUT /os-hosts/{host}` with `status` and/or `maintenance_mode`

@@ -59,7 +59,9 @@ struct CreateKeypair {
     /// Imported when given; generated otherwise.
     #[serde(default)]
     public_key: Option<String>,
+    /// `ssh` when absent.
     #[serde(default, rename = "type")]
+    #[schemars(extend("enum" = ["ssh", "x509", null]))]
     key_type: Option<String>,
 }
 

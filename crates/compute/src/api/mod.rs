@@ -19,7 +19,7 @@ pub mod views;
 
 use crate::service::ComputeService;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -265,7 +265,9 @@ pub fn routes() -> ApiRouter<Svc> {
         .route("/v2.1/os-aggregates/{id}/action", post(aggregates::action))
         .route(
             "/v2.1/os-floating-ips",
-            get(nova_net::floating_ips).post(nova_net::floating_ip_create),
+            get(nova_net::floating_ips)
+                .post(nova_net::floating_ip_create)
+                .body(Method::POST, nova_net::floating_ip_create_body()),
         )
         .route(
             "/v2.1/os-floating-ips/{id}",

@@ -73,8 +73,16 @@ pub struct CreateServerGroupBody {
 #[serde(deny_unknown_fields)]
 struct CreateServerGroup {
     name: String,
-    /// Exactly one of [`POLICIES`] (the v2.1 list form).
+    /// Exactly one policy (the v2.1 list form).
+    #[schemars(schema_with = "one_policy")]
     policies: Vec<String>,
+}
+
+/// A list of one of [`POLICIES`].
+fn one_policy(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut s = super::body::one_of(POLICIES, false).to_value();
+    s = json!({"type": "array", "items": s, "minItems": 1, "maxItems": 1});
+    schemars::Schema::try_from(s).expect("an object")
 }
 
 pub async fn create(

@@ -70,6 +70,7 @@ pub struct ServerCreate {
 #[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Networks {
+    #[schemars(extend("enum" = ["auto", "none"]))]
     Keyword(String),
     List(Vec<NetworkRequest>),
 }
