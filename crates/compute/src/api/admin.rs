@@ -562,6 +562,7 @@ const EVENT_NAMES: &[&str] = &[
 /// `POST /os-server-external-events`.
 #[derive(Deserialize, JsonSchema)]
 pub struct ExternalEventsBody {
+    #[schemars(length(min = 1))]
     events: Vec<ExternalEvent>,
 }
 

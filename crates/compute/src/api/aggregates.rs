@@ -108,11 +108,17 @@ pub struct AggregateBody {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AggregateFields {
+    /// 1 to 255 characters, no leading or trailing whitespace.
     #[serde(default)]
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"^\S(.*\S)?$"))]
     name: Option<String>,
-    /// `null` clears the zone.
+    /// `null` clears the zone; a zone is named as an aggregate is, without `:`.
     #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(
+        with = "Option<String>",
+        length(min = 1, max = 255),
+        regex(pattern = r"^[^\s:]([^:\n]*[^\s:])?$")
+    )]
     availability_zone: Option<Option<String>>,
 }
 

@@ -2,7 +2,7 @@
 //! (`"ram": 512` or `"ram": "512"`), for the typed request bodies.
 
 use ferrostack_core::{Error, Result};
-use schemars::{JsonSchema, Schema};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -11,7 +11,7 @@ use serde_json::json;
 #[serde(untagged)]
 pub enum IntOrString {
     Int(i64),
-    Text(String),
+    Text(#[schemars(regex(pattern = r"^\s*[+-]?[0-9]+\s*$"))] String),
 }
 
 impl IntOrString {
@@ -104,6 +104,34 @@ pub fn one_of(values: &[&str], nullable: bool) -> Schema {
         json!("string")
     };
     Schema::try_from(json!({"type": kind, "enum": allowed})).expect("an object")
+}
+
+/// Nova's metadata: keys of 1 to 255 characters, string values of at
+/// most 255 (the bounds the handlers check).
+pub fn metadata(_: &mut SchemaGenerator) -> Schema {
+    metadata_schema(json!("object"))
+}
+
+/// [`metadata`], or `null` (absent).
+pub fn optional_metadata(_: &mut SchemaGenerator) -> Schema {
+    metadata_schema(json!(["object", "null"]))
+}
+
+/// One metadata item (`{"<key>": value}`).
+pub fn metadata_item(_: &mut SchemaGenerator) -> Schema {
+    let mut s = metadata_schema(json!("object")).to_value();
+    s["minProperties"] = json!(1);
+    s["maxProperties"] = json!(1);
+    Schema::try_from(s).expect("an object")
+}
+
+fn metadata_schema(kind: serde_json::Value) -> Schema {
+    Schema::try_from(json!({
+        "type": kind,
+        "propertyNames": {"minLength": 1, "maxLength": 255},
+        "additionalProperties": {"type": "string", "maxLength": 255},
+    }))
+    .expect("an object")
 }
 
 /// For `Option<Option<T>>` fields with `#[serde(default, deserialize_with =

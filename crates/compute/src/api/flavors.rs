@@ -103,6 +103,7 @@ pub struct CreateFlavorBody {
 
 #[derive(Deserialize, JsonSchema)]
 struct CreateFlavor {
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"\S"))]
     name: String,
     /// Chosen (a UUID) when absent.
     #[serde(default)]

@@ -107,11 +107,15 @@ pub async fn show(
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostUpdateBody {
-    #[serde(default)]
-    #[schemars(schema_with = "enable_or_disable")]
+    /// Required: `maintenance_mode` is not supported.
+    // No `serde(default)`: serde reads an absent `Option` as `None` anyway,
+    // and the schema would make the field optional.
+    #[schemars(required, schema_with = "enable_or_disable")]
     status: Option<String>,
+    /// Not supported here (any value is answered 501, as by Nova's drivers
+    /// without maintenance mode).
     #[serde(default)]
-    #[schemars(schema_with = "enable_or_disable")]
+    #[schemars(with = "()")]
     maintenance_mode: Option<String>,
 }
 
@@ -121,7 +125,7 @@ fn enable_or_disable(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         &[
             "enable", "disable", "Enable", "Disable", "ENABLE", "DISABLE",
         ],
-        true,
+        false,
     )
 }
 

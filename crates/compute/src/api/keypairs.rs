@@ -55,6 +55,11 @@ pub struct CreateKeypairBody {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateKeypair {
+    /// Letters, digits, spaces and `-_.@`, not at either end a space.
+    #[schemars(
+        length(min = 1, max = 255),
+        regex(pattern = r"^[A-Za-z0-9_.@-]([A-Za-z0-9 _.@-]*[A-Za-z0-9_.@-])?$")
+    )]
     name: String,
     /// Imported when given; generated otherwise.
     #[serde(default)]

@@ -141,7 +141,9 @@ pub struct SecurityGroupBody {
 
 #[derive(Deserialize, JsonSchema)]
 struct SecurityGroupFields {
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"\S"))]
     name: String,
+    #[schemars(length(max = 255))]
     description: String,
 }
 

@@ -72,6 +72,7 @@ pub struct CreateServerGroupBody {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateServerGroup {
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"\S"))]
     name: String,
     /// Exactly one policy (the v2.1 list form).
     #[schemars(schema_with = "one_policy")]

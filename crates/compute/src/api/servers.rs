@@ -244,6 +244,7 @@ pub struct UpdateServerBody {
 #[serde(deny_unknown_fields)]
 struct UpdateServer {
     #[serde(default)]
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"\S"))]
     name: Option<String>,
     #[serde(default, rename = "accessIPv4")]
     access_ip_v4: Option<String>,
@@ -363,12 +364,14 @@ pub async fn ips_network(
 /// `PUT` / `POST /servers/{id}/metadata`: free-form keys, string values.
 #[derive(Deserialize, JsonSchema)]
 pub struct MetadataBody {
+    #[schemars(schema_with = "super::body::metadata")]
     metadata: BTreeMap<String, String>,
 }
 
 /// `PUT /servers/{id}/metadata/{key}`: one item.
 #[derive(Deserialize, JsonSchema)]
 pub struct MetaItemBody {
+    #[schemars(schema_with = "super::body::metadata_item")]
     meta: BTreeMap<String, String>,
 }
 
@@ -521,6 +524,11 @@ pub async fn tags_list(
 /// `PUT /servers/{id}/tags`.
 #[derive(Deserialize, JsonSchema)]
 pub struct TagsBody {
+    /// At most 50, each 1 to 60 characters without `/` or `,`.
+    #[schemars(
+        length(max = 50),
+        inner(length(min = 1, max = 60), regex(pattern = r"^[^/,]*$"))
+    )]
     tags: Vec<String>,
 }
 

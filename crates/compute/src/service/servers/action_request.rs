@@ -155,9 +155,11 @@ pub struct RebuildRequest {
     #[serde(rename = "imageRef")]
     image_ref: IntOrString,
     #[serde(default)]
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"\S"))]
     name: Option<String>,
     /// Replaces the server's metadata when given.
     #[serde(default)]
+    #[schemars(schema_with = "crate::api::body::optional_metadata")]
     metadata: Option<BTreeMap<String, String>>,
     #[serde(default, rename = "adminPass")]
     admin_pass: Option<String>,
@@ -165,19 +167,24 @@ pub struct RebuildRequest {
 
 #[derive(Deserialize, JsonSchema)]
 pub struct CreateImageRequest {
+    #[schemars(regex(pattern = r"\S"))]
     name: String,
     /// Properties of the new image.
     #[serde(default)]
+    #[schemars(schema_with = "crate::api::body::optional_metadata")]
     metadata: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 pub struct CreateBackupRequest {
+    #[schemars(regex(pattern = r"\S"))]
     name: String,
+    #[schemars(length(min = 1))]
     backup_type: String,
     /// How many backups of this type to keep (at least 0).
     rotation: IntOrString,
     #[serde(default)]
+    #[schemars(schema_with = "crate::api::body::optional_metadata")]
     metadata: Option<BTreeMap<String, String>>,
 }
 
@@ -199,6 +206,7 @@ pub struct RemoveFloatingIpRequest {
 
 #[derive(Deserialize, JsonSchema)]
 pub struct SecurityGroupName {
+    #[schemars(length(min = 1))]
     name: String,
 }
 

@@ -18,6 +18,7 @@ pub struct CreateServerBody {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerCreate {
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"\S"))]
     pub name: String,
     /// Absent or empty when the image comes as a block device mapping.
     #[serde(default, rename = "imageRef")]
@@ -27,6 +28,7 @@ pub struct ServerCreate {
     #[serde(default, rename = "adminPass")]
     pub admin_pass: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "crate::api::body::optional_metadata")]
     pub metadata: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub networks: Option<Networks>,
