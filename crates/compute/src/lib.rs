@@ -15,6 +15,7 @@ pub mod service;
 pub mod states;
 pub mod store;
 
+pub use api::openapi_document;
 pub use ferrostack_compute_agent::ComputeAgent;
 pub use service::ComputeService;
 

@@ -233,6 +233,37 @@ impl Cloud {
         v["server"]["id"].as_str().unwrap().to_owned()
     }
 
+    /// `POST /servers` with `body`: the server's id, its admin password
+    /// and the request's id.
+    async fn create_server(&self, tok: &str, body: Value) -> (String, String, String) {
+        let (s, headers, v) = self
+            .req(
+                Method::POST,
+                format!("{}/v2.1/servers", self.compute),
+                tok,
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        let request = headers["x-openstack-request-id"].to_str().unwrap();
+        (
+            v["server"]["id"].as_str().unwrap().to_owned(),
+            v["server"]["adminPass"].as_str().unwrap().to_owned(),
+            request.to_owned(),
+        )
+    }
+
+    /// `POST /servers/{id}/action` with `body`.
+    async fn action(&self, tok: &str, id: &str, body: Value) -> (StatusCode, Value) {
+        self.nova(
+            Method::POST,
+            &format!("/servers/{id}/action"),
+            tok,
+            Some(body),
+        )
+        .await
+    }
+
     async fn wait_status(&self, tok: &str, id: &str, want: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -378,771 +409,1462 @@ async fn discovery_and_microversions() {
     assert_eq!(v["itemNotFound"]["code"], 404);
 }
 
+/// The operations `api::routes` documents (`docs/openapi/compute.json`).
+const DOCUMENTED_OPERATIONS: usize = 120;
+
+/// The service serves its OpenAPI document to anyone: the same document
+/// `openapi_document()` builds, every operation of which is routed (a
+/// request without a token gets 401 or an answer, never 404 or 405).
 #[tokio::test]
-async fn flavors_keypairs_services_hypervisors_limits() {
-    let c = start("catalog", |_| {}).await;
-    let admin = c.token("admin", "admin").await;
-    let demo = c.token("demo", "demo").await;
-
-    let v = c.ok(Method::GET, "/flavors", &demo, None).await;
-    let names: Vec<&str> = v["flavors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        ["m1.tiny", "m1.small", "m1.medium", "m1.large", "m1.xlarge"]
+async fn the_openapi_document_is_served_without_a_token() {
+    let c = start("openapi", |_| {}).await;
+    let r = c
+        .http
+        .get(format!("{}/openapi.json", c.compute))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["info"]["version"], "2.1");
+    // Compared as text parsed alike (serde_json's float parsing may differ
+    // from a literal in the last bit).
+    let built: Value =
+        serde_json::from_str(&ferrostack_compute::openapi_document().to_string()).unwrap();
+    assert!(
+        doc == built,
+        "the served document is not openapi_document()"
     );
-    assert_eq!(v["flavors"][0].as_object().unwrap().len(), 3);
-    let f = c.ok(Method::GET, "/flavors/1", &demo, None).await["flavor"].clone();
+    let create = &doc["paths"]["/v2.1/servers"]["post"];
     assert_eq!(
-        (
-            f["ram"].clone(),
-            f["vcpus"].clone(),
-            f["disk"].clone(),
-            f["swap"].clone()
-        ),
-        (json!(512), json!(1), json!(1), json!(""))
+        create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/CreateServerBody"
     );
-
-    // A private flavor: admin only until access is granted.
-    let demo_project = c.kit.project_of(&demo).await;
-    c.ok(Method::POST, "/flavors", &admin, Some(json!({"flavor": {"name": "private1", "id": "p1", "ram": 256, "vcpus": 1, "disk": 1, "os-flavor-access:is_public": false}}))).await;
-    let (s, _) = c.nova(Method::GET, "/flavors/p1", &demo, None).await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = c
-        .nova(
-            Method::POST,
-            "/flavors",
-            &demo,
-            Some(json!({"flavor": {"name": "x", "ram": 1, "vcpus": 1, "disk": 1}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = c
-        .nova(
-            Method::POST,
-            "/flavors",
-            &admin,
-            Some(json!({"flavor": {"name": "private1", "ram": 1, "vcpus": 1, "disk": 1}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CONFLICT);
-    c.ok(
-        Method::POST,
-        "/flavors/p1/action",
-        &admin,
-        Some(json!({"addTenantAccess": {"tenant": demo_project}})),
-    )
-    .await;
-    c.ok(Method::GET, "/flavors/p1", &demo, None).await;
-    let acc = c
-        .ok(Method::GET, "/flavors/p1/os-flavor-access", &admin, None)
-        .await;
-    assert!(acc["flavor_access"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|a| a["tenant_id"] == demo_project.as_str()));
-    c.ok(
-        Method::POST,
-        "/flavors/p1/os-extra_specs",
-        &admin,
-        Some(json!({"extra_specs": {"hw:cpu_policy": "shared"}})),
-    )
-    .await;
-    let specs = c
-        .ok(Method::GET, "/flavors/p1/os-extra_specs", &demo, None)
-        .await;
-    assert_eq!(specs["extra_specs"]["hw:cpu_policy"], "shared");
-    let (s, _) = c.nova(Method::DELETE, "/flavors/p1", &admin, None).await;
-    assert_eq!(s, StatusCode::ACCEPTED);
-
-    // Key pairs: generated and imported.
-    let k = c
-        .ok(
-            Method::POST,
-            "/os-keypairs",
-            &demo,
-            Some(json!({"keypair": {"name": "gen"}})),
-        )
-        .await["keypair"]
-        .clone();
-    assert!(k["private_key"].as_str().unwrap().contains("PRIVATE KEY"));
-    assert!(k["public_key"].as_str().unwrap().starts_with("ssh-rsa "));
-    let public = k["public_key"].as_str().unwrap().to_owned();
-    let k2 = c
-        .ok(
-            Method::POST,
-            "/os-keypairs",
-            &demo,
-            Some(json!({"keypair": {"name": "imp", "public_key": public}})),
-        )
-        .await["keypair"]
-        .clone();
-    assert!(k2.get("private_key").is_none());
-    assert_eq!(k2["fingerprint"], k["fingerprint"]);
-    let (s, _) = c
-        .nova(
-            Method::POST,
-            "/os-keypairs",
-            &demo,
-            Some(json!({"keypair": {"name": "imp", "public_key": public}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CONFLICT);
-    let (s, _) = c
-        .nova(
-            Method::POST,
-            "/os-keypairs",
-            &demo,
-            Some(json!({"keypair": {"name": "bad", "public_key": "ssh-rsa nope"}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    let list = c.ok(Method::GET, "/os-keypairs", &demo, None).await;
-    assert_eq!(list["keypairs"].as_array().unwrap().len(), 2);
-    let show = c.ok(Method::GET, "/os-keypairs/gen", &demo, None).await;
-    assert!(show["keypair"]["id"].is_i64());
-    assert_eq!(show["keypair"]["deleted"], false);
-    let (s, _) = c.nova(Method::GET, "/os-keypairs/gen", &admin, None).await;
-    assert_eq!(s, StatusCode::NOT_FOUND, "key pairs belong to their user");
-    let (s, _) = c
-        .nova(Method::DELETE, "/os-keypairs/gen", &demo, None)
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED);
-
-    // The agent's heartbeat registered nova-compute and its hypervisor.
-    let svcs = c.ok(Method::GET, "/os-services", &admin, None).await;
-    let s0 = &svcs["services"][0];
+    assert_eq!(create["security"], json!([{"token": []}]));
+    let action = &doc["paths"]["/v2.1/servers/{id}/action"]["post"];
     assert_eq!(
-        (
-            s0["binary"].as_str(),
-            s0["host"].as_str(),
-            s0["state"].as_str(),
-            s0["status"].as_str()
-        ),
-        (
-            Some("nova-compute"),
-            Some("compute1"),
-            Some("up"),
-            Some("enabled")
-        )
+        action["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ServerActionBody"
     );
-    assert!(s0["updated_at"].is_string());
-    let (s, _) = c.nova(Method::GET, "/os-services", &demo, None).await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let d = c.ok(Method::PUT, "/os-services/disable-log-reason", &admin, Some(json!({"host": "compute1", "binary": "nova-compute", "disabled_reason": "maintenance"}))).await;
-    assert_eq!(d["service"]["status"], "disabled");
-    let svcs = c.ok(Method::GET, "/os-services", &admin, None).await;
-    assert_eq!(svcs["services"][0]["disabled_reason"], "maintenance");
-    c.ok(
-        Method::PUT,
-        "/os-services/enable",
-        &admin,
-        Some(json!({"host": "compute1", "binary": "nova-compute"})),
-    )
-    .await;
-    c.ok(
-        Method::PUT,
-        "/os-services/force-down",
-        &admin,
-        Some(json!({"host": "compute1", "binary": "nova-compute", "forced_down": true})),
-    )
-    .await;
-    let svcs = c.ok(Method::GET, "/os-services", &admin, None).await;
-    assert_eq!(svcs["services"][0]["state"], "down");
-    c.ok(
-        Method::PUT,
-        "/os-services/force-down",
-        &admin,
-        Some(json!({"host": "compute1", "binary": "nova-compute", "forced_down": false})),
-    )
-    .await;
-
-    let h = c
-        .ok(Method::GET, "/os-hypervisors/detail", &admin, None)
-        .await;
-    let h0 = &h["hypervisors"][0];
-    assert_eq!(h0["hypervisor_type"], "fake");
-    assert_eq!(h0["vcpus"], c.config.compute.fake_vcpus);
-    assert_eq!(h0["state"], "up");
-    let st = c
-        .ok(Method::GET, "/os-hypervisors/statistics", &admin, None)
-        .await;
-    assert_eq!(st["hypervisor_statistics"]["count"], 1);
-    let one = c
-        .ok(
-            Method::GET,
-            &format!("/os-hypervisors/{}", h0["id"]),
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(
-        one["hypervisor"]["hypervisor_hostname"],
-        h0["hypervisor_hostname"]
-    );
-
-    let az = c
-        .ok(Method::GET, "/os-availability-zone", &demo, None)
-        .await;
-    assert_eq!(az["availabilityZoneInfo"][0]["zoneName"], "nova");
-    assert_eq!(
-        az["availabilityZoneInfo"][0]["zoneState"]["available"],
-        true
-    );
-    let azd = c
-        .ok(Method::GET, "/os-availability-zone/detail", &admin, None)
-        .await;
-    assert_eq!(
-        azd["availabilityZoneInfo"][0]["hosts"]["compute1"]["nova-compute"]["available"],
-        true
-    );
-
-    let l = c.ok(Method::GET, "/limits", &demo, None).await;
-    assert_eq!(l["limits"]["absolute"]["maxTotalInstances"], 10);
-    assert_eq!(l["limits"]["absolute"]["totalInstancesUsed"], 0);
-    assert_eq!(l["limits"]["rate"], json!([]));
-    let q = c
-        .ok(
-            Method::GET,
-            &format!("/os-quota-sets/{demo_project}"),
-            &demo,
-            None,
-        )
-        .await;
-    assert_eq!(q["quota_set"]["id"], demo_project.as_str());
-    assert_eq!(q["quota_set"]["cores"], 20);
-    let (s, _) = c
-        .nova(
-            Method::PUT,
-            &format!("/os-quota-sets/{demo_project}"),
-            &demo,
-            Some(json!({"quota_set": {"instances": 50}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let u = c
-        .ok(
-            Method::PUT,
-            &format!("/os-quota-sets/{demo_project}"),
-            &admin,
-            Some(json!({"quota_set": {"instances": 50}})),
-        )
-        .await;
-    assert_eq!(u["quota_set"]["instances"], 50);
-    assert!(u["quota_set"].get("id").is_none());
-    let (s, _) = c
-        .nova(
-            Method::DELETE,
-            &format!("/os-quota-sets/{demo_project}"),
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED);
-    let q = c
-        .ok(
-            Method::GET,
-            &format!("/os-quota-sets/{demo_project}"),
-            &demo,
-            None,
-        )
-        .await;
-    assert_eq!(q["quota_set"]["instances"], 10);
+    assert!(doc["components"]["schemas"]["ServerActionBody"]["oneOf"].is_array());
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete: String = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in item.as_object().unwrap().keys() {
+            operations += 1;
+            let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            let r = c
+                .http
+                .request(m, format!("{}{concrete}", c.compute))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                ![StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED].contains(&r.status()),
+                "{method} {path} is documented but answers {}",
+                r.status()
+            );
+        }
+    }
+    assert_eq!(operations, DOCUMENTED_OPERATIONS);
     c.agent.stop();
 }
 
-#[tokio::test]
-async fn server_life_cycle() {
-    let c = start("lifecycle", |_| {}).await;
-    let admin = c.token("admin", "admin").await;
-    let image = c.image(&admin).await;
-    let net = c.network(&admin).await;
-    c.ok(
-        Method::POST,
-        "/os-keypairs",
-        &admin,
-        Some(json!({"keypair": {"name": "k1"}})),
-    )
-    .await;
-
-    let (s, headers, v) = c
-        .req(
-            Method::POST,
-            format!("{}/v2.1/servers", c.compute),
-            &admin,
-            Some(json!({"server": {"name": "vm1", "imageRef": image, "flavorRef": "1", "key_name": "k1",
-                "networks": [{"uuid": net}], "metadata": {"role": "web"}, "user_data": "ZWNobyBoaQ==",
-                "security_groups": [{"name": "default"}], "availability_zone": "nova", "config_drive": true}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    assert!(headers["location"]
-        .to_str()
-        .unwrap()
-        .ends_with(v["server"]["id"].as_str().unwrap()));
-    // enable_instance_password (on, as in Nova): a generated password.
-    let pass = v["server"]["adminPass"].as_str().unwrap().to_owned();
-    assert!(pass.len() >= 12, "{v}");
-    let id = v["server"]["id"].as_str().unwrap().to_owned();
-    let create_request = headers["x-openstack-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-
-    let s = c.wait_status(&admin, &id, "ACTIVE").await;
-    assert_detail_schema(&s);
-    assert_eq!(s["OS-EXT-STS:vm_state"], "active");
-    assert_eq!(s["OS-EXT-STS:power_state"], 1);
-    assert_eq!(s["OS-EXT-STS:task_state"], Value::Null);
-    assert_eq!(s["OS-EXT-SRV-ATTR:host"], "compute1");
-    assert_eq!(s["key_name"], "k1");
-    assert_eq!(s["metadata"]["role"], "web");
-    assert_eq!(s["config_drive"], "True");
-    assert!(!s["hostId"].as_str().unwrap().is_empty());
-    let addr = s["addresses"]["private"][0]["addr"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(addr.starts_with("10.20.0."), "{addr}");
-    assert_eq!(s["addresses"]["private"][0]["OS-EXT-IPS:type"], "fixed");
-    let ports = c.ports_of(&admin, &id).await;
-    assert_eq!(ports.len(), 1);
-    assert_eq!(ports[0]["device_owner"], "compute:nova");
-    assert_eq!(ports[0]["binding:host_id"], "compute1");
-    assert_eq!(ports[0]["fixed_ips"][0]["ip_address"], addr.as_str());
-    assert!(c.driver.guest(&id).is_some());
-    assert_eq!(c.claims_of(&id).await, 1);
-
-    let list = c.ok(Method::GET, "/servers", &admin, None).await;
-    assert_eq!(list["servers"][0]["id"], id.as_str());
-    assert_eq!(list["servers"][0].as_object().unwrap().len(), 3);
-    let detail = c
-        .ok(
-            Method::GET,
-            "/servers/detail?status=ACTIVE&name=vm",
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(detail["servers"].as_array().unwrap().len(), 1);
-    let none = c
-        .ok(Method::GET, "/servers/detail?status=SHUTOFF", &admin, None)
-        .await;
-    assert!(none["servers"].as_array().unwrap().is_empty());
-    let ips = c
-        .ok(Method::GET, &format!("/servers/{id}/ips"), &admin, None)
-        .await;
-    assert_eq!(ips["addresses"]["private"][0]["addr"], addr.as_str());
-    let upd = c
-        .ok(
-            Method::PUT,
-            &format!("/servers/{id}"),
-            &admin,
-            Some(json!({"server": {"name": "vm1-renamed"}})),
-        )
-        .await;
-    assert_eq!(upd["server"]["name"], "vm1-renamed");
-
-    let action = |body: Value| {
-        let c = &c;
-        let id = id.clone();
-        let admin = admin.clone();
-        async move {
-            let (s, v) = c
-                .nova(
-                    Method::POST,
-                    &format!("/servers/{id}/action"),
-                    &admin,
-                    Some(body.clone()),
-                )
-                .await;
-            (s, v)
-        }
+/// `$runner` with the walk `walk::$name` and its name (for its cloud and
+/// database).
+macro_rules! run {
+    ($runner:ident, $name:ident) => {
+        $runner(stringify!($name), walk::$name).await
     };
-    assert_eq!(
-        action(json!({"reboot": {"type": "SOFT"}})).await.0,
-        StatusCode::ACCEPTED
-    );
-    c.wait_status(&admin, &id, "ACTIVE").await;
-    assert_eq!(
-        action(json!({"reboot": {"type": "HARD"}})).await.0,
-        StatusCode::ACCEPTED
-    );
-    c.wait_status(&admin, &id, "ACTIVE").await;
-    assert_eq!(
-        action(json!({"os-stop": null})).await.0,
-        StatusCode::ACCEPTED
-    );
-    let s = c.wait_status(&admin, &id, "SHUTOFF").await;
-    assert_eq!(s["OS-EXT-STS:power_state"], 4);
-    assert_eq!(
-        c.driver.guest(&id).unwrap().power_state,
-        PowerState::Shutdown
-    );
-    let (st, v) = action(json!({"os-stop": null})).await;
-    assert_eq!(st, StatusCode::CONFLICT, "{v}");
-    assert!(v["conflictingRequest"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("vm_state stopped"));
-    assert_eq!(
-        action(json!({"os-start": null})).await.0,
-        StatusCode::ACCEPTED
-    );
-    c.wait_status(&admin, &id, "ACTIVE").await;
-    assert_eq!(action(json!({"pause": null})).await.0, StatusCode::ACCEPTED);
-    c.wait_status(&admin, &id, "PAUSED").await;
-    assert_eq!(
-        action(json!({"unpause": null})).await.0,
-        StatusCode::ACCEPTED
-    );
-    c.wait_status(&admin, &id, "ACTIVE").await;
-    assert_eq!(
-        action(json!({"suspend": null})).await.0,
-        StatusCode::ACCEPTED
-    );
-    c.wait_status(&admin, &id, "SUSPENDED").await;
-    assert_eq!(
-        action(json!({"resume": null})).await.0,
-        StatusCode::ACCEPTED
-    );
-    c.wait_status(&admin, &id, "ACTIVE").await;
-    let (st, out) = action(json!({"os-getConsoleOutput": {"length": 2}})).await;
-    assert_eq!(st, StatusCode::OK);
-    // Counted as Nova counts: split at each newline (tempest does so).
-    let out = out["output"].as_str().unwrap();
-    assert_eq!(out.split('\n').count(), 2, "{out:?}");
-    assert!(out.starts_with("resumed"), "{out:?}");
+}
 
-    // Metadata and tags.
-    c.ok(
-        Method::POST,
-        &format!("/servers/{id}/metadata"),
-        &admin,
-        Some(json!({"metadata": {"a": "1"}})),
-    )
-    .await;
-    let m = c
-        .ok(
-            Method::GET,
-            &format!("/servers/{id}/metadata/a"),
+/// Run a walk on a cloud of its own (SQLite).
+async fn on_sqlite(name: &str, walk: impl AsyncFn(&Cloud)) {
+    let c = start(name, |_| {}).await;
+    walk(&c).await;
+    c.agent.stop();
+}
+
+/// Run a walk on a cloud of its own for each database engine other than
+/// SQLite that this machine has (`test_databases`; a database per walk,
+/// its name within the engines' 63 characters).
+async fn on_other_engines(name: &str, walk: impl AsyncFn(&Cloud)) {
+    let database = format!("cw_{}", &name[..name.len().min(40)]);
+    for db in ferrostack_db::testing::test_databases(&database).await {
+        let backend = db.backend;
+        if backend == ferrostack_db::Backend::Sqlite {
+            continue;
+        }
+        let c = start_on(&format!("{name}-{backend:?}"), Some(db), |_| {}).await;
+        walk(&c).await;
+        c.agent.stop();
+    }
+}
+
+#[tokio::test]
+async fn flavors_private_access_and_extra_specs() {
+    run!(on_sqlite, flavors_private_access_and_extra_specs);
+}
+
+#[tokio::test]
+async fn key_pairs_generated_and_imported() {
+    run!(on_sqlite, key_pairs_generated_and_imported);
+}
+
+#[tokio::test]
+async fn services_disabled_and_forced_down() {
+    run!(on_sqlite, services_disabled_and_forced_down);
+}
+
+#[tokio::test]
+async fn hypervisors_and_availability_zones() {
+    run!(on_sqlite, hypervisors_and_availability_zones);
+}
+
+#[tokio::test]
+async fn limits_and_quota_sets() {
+    run!(on_sqlite, limits_and_quota_sets);
+}
+
+#[tokio::test]
+async fn server_create_list_show_and_update() {
+    run!(on_sqlite, server_create_list_show_and_update);
+}
+
+#[tokio::test]
+async fn server_power_actions_and_console_output() {
+    run!(on_sqlite, server_power_actions_and_console_output);
+}
+
+#[tokio::test]
+async fn server_metadata_and_tags() {
+    run!(on_sqlite, server_metadata_and_tags);
+}
+
+#[tokio::test]
+async fn server_security_groups_and_the_proxy() {
+    run!(on_sqlite, server_security_groups_and_the_proxy);
+}
+
+#[tokio::test]
+async fn server_snapshot_into_the_image_service() {
+    run!(on_sqlite, server_snapshot_into_the_image_service);
+}
+
+#[tokio::test]
+async fn server_rebuild_gets_a_new_password() {
+    run!(on_sqlite, server_rebuild_gets_a_new_password);
+}
+
+#[tokio::test]
+async fn server_resize_confirmed_and_reverted() {
+    run!(on_sqlite, server_resize_confirmed_and_reverted);
+}
+
+#[tokio::test]
+async fn server_lock_power_sync_and_reset_state() {
+    run!(on_sqlite, server_lock_power_sync_and_reset_state);
+}
+
+#[tokio::test]
+async fn server_instance_actions_and_usage() {
+    run!(on_sqlite, server_instance_actions_and_usage);
+}
+
+#[tokio::test]
+async fn server_delete_releases_everything() {
+    run!(on_sqlite, server_delete_releases_everything);
+}
+
+#[tokio::test]
+async fn aggregates_hosts_zones_and_metadata() {
+    run!(on_sqlite, aggregates_hosts_zones_and_metadata);
+}
+
+#[tokio::test]
+async fn os_hosts_list_show_update_and_power() {
+    run!(on_sqlite, os_hosts_list_show_update_and_power);
+}
+
+#[tokio::test]
+async fn migrations_follow_a_resize() {
+    run!(on_sqlite, migrations_follow_a_resize);
+}
+
+#[tokio::test]
+async fn usage_audit_log_of_the_month_before() {
+    run!(on_sqlite, usage_audit_log_of_the_month_before);
+}
+
+/// Every walk of `mod walk` in turn, each on a cloud of its own whose
+/// compute database is MariaDB, then PostgreSQL (the tests above run them
+/// on SQLite).
+#[tokio::test]
+async fn every_walk_on_mariadb_and_postgresql() {
+    run!(on_other_engines, flavors_private_access_and_extra_specs);
+    run!(on_other_engines, key_pairs_generated_and_imported);
+    run!(on_other_engines, services_disabled_and_forced_down);
+    run!(on_other_engines, hypervisors_and_availability_zones);
+    run!(on_other_engines, limits_and_quota_sets);
+    run!(on_other_engines, server_create_list_show_and_update);
+    run!(on_other_engines, server_power_actions_and_console_output);
+    run!(on_other_engines, server_metadata_and_tags);
+    run!(on_other_engines, server_security_groups_and_the_proxy);
+    run!(on_other_engines, server_snapshot_into_the_image_service);
+    run!(on_other_engines, server_rebuild_gets_a_new_password);
+    run!(on_other_engines, server_resize_confirmed_and_reverted);
+    run!(on_other_engines, server_lock_power_sync_and_reset_state);
+    run!(on_other_engines, server_instance_actions_and_usage);
+    run!(on_other_engines, server_delete_releases_everything);
+    run!(on_other_engines, aggregates_hosts_zones_and_metadata);
+    run!(on_other_engines, os_hosts_list_show_update_and_power);
+    run!(on_other_engines, migrations_follow_a_resize);
+    run!(on_other_engines, usage_audit_log_of_the_month_before);
+}
+
+/// The walks: one resource or one concern each, from a fresh cloud (so
+/// any one runs alone), run by the named tests on SQLite and by
+/// [`every_walk_on_mariadb_and_postgresql`] on the other engines.
+mod walk {
+    use super::*;
+
+    /// The default flavors; a private flavor (admin only until access is
+    /// granted), its extra specs, its deletion.
+    pub(super) async fn flavors_private_access_and_extra_specs(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let demo = c.token("demo", "demo").await;
+        let v = c.ok(Method::GET, "/flavors", &demo, None).await;
+        let names: Vec<&str> = v["flavors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["m1.tiny", "m1.small", "m1.medium", "m1.large", "m1.xlarge"]
+        );
+        assert_eq!(v["flavors"][0].as_object().unwrap().len(), 3);
+        let f = c.ok(Method::GET, "/flavors/1", &demo, None).await["flavor"].clone();
+        assert_eq!(
+            (
+                f["ram"].clone(),
+                f["vcpus"].clone(),
+                f["disk"].clone(),
+                f["swap"].clone()
+            ),
+            (json!(512), json!(1), json!(1), json!(""))
+        );
+
+        // A private flavor: admin only until access is granted.
+        let demo_project = c.kit.project_of(&demo).await;
+        c.ok(Method::POST, "/flavors", &admin, Some(json!({"flavor": {"name": "private1", "id": "p1", "ram": 256, "vcpus": 1, "disk": 1, "os-flavor-access:is_public": false}}))).await;
+        let (s, _) = c.nova(Method::GET, "/flavors/p1", &demo, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = c
+            .nova(
+                Method::POST,
+                "/flavors",
+                &demo,
+                Some(json!({"flavor": {"name": "x", "ram": 1, "vcpus": 1, "disk": 1}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) = c
+            .nova(
+                Method::POST,
+                "/flavors",
+                &admin,
+                Some(json!({"flavor": {"name": "private1", "ram": 1, "vcpus": 1, "disk": 1}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        c.ok(
+            Method::POST,
+            "/flavors/p1/action",
             &admin,
-            None,
+            Some(json!({"addTenantAccess": {"tenant": demo_project}})),
         )
         .await;
-    assert_eq!(m["meta"]["a"], "1");
-    let (s, _) = c
-        .nova(
+        c.ok(Method::GET, "/flavors/p1", &demo, None).await;
+        let acc = c
+            .ok(Method::GET, "/flavors/p1/os-flavor-access", &admin, None)
+            .await;
+        assert!(acc["flavor_access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["tenant_id"] == demo_project.as_str()));
+        c.ok(
+            Method::POST,
+            "/flavors/p1/os-extra_specs",
+            &admin,
+            Some(json!({"extra_specs": {"hw:cpu_policy": "shared"}})),
+        )
+        .await;
+        let specs = c
+            .ok(Method::GET, "/flavors/p1/os-extra_specs", &demo, None)
+            .await;
+        assert_eq!(specs["extra_specs"]["hw:cpu_policy"], "shared");
+        let (s, _) = c.nova(Method::DELETE, "/flavors/p1", &admin, None).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+    }
+
+    /// Key pairs: generated and imported, one name per user, theirs alone.
+    pub(super) async fn key_pairs_generated_and_imported(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let demo = c.token("demo", "demo").await;
+        let k = c
+            .ok(
+                Method::POST,
+                "/os-keypairs",
+                &demo,
+                Some(json!({"keypair": {"name": "gen"}})),
+            )
+            .await["keypair"]
+            .clone();
+        assert!(k["private_key"].as_str().unwrap().contains("PRIVATE KEY"));
+        assert!(k["public_key"].as_str().unwrap().starts_with("ssh-rsa "));
+        let public = k["public_key"].as_str().unwrap().to_owned();
+        let k2 = c
+            .ok(
+                Method::POST,
+                "/os-keypairs",
+                &demo,
+                Some(json!({"keypair": {"name": "imp", "public_key": public}})),
+            )
+            .await["keypair"]
+            .clone();
+        assert!(k2.get("private_key").is_none());
+        assert_eq!(k2["fingerprint"], k["fingerprint"]);
+        let (s, _) = c
+            .nova(
+                Method::POST,
+                "/os-keypairs",
+                &demo,
+                Some(json!({"keypair": {"name": "imp", "public_key": public}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        let (s, _) = c
+            .nova(
+                Method::POST,
+                "/os-keypairs",
+                &demo,
+                Some(json!({"keypair": {"name": "bad", "public_key": "ssh-rsa nope"}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let list = c.ok(Method::GET, "/os-keypairs", &demo, None).await;
+        assert_eq!(list["keypairs"].as_array().unwrap().len(), 2);
+        let show = c.ok(Method::GET, "/os-keypairs/gen", &demo, None).await;
+        assert!(show["keypair"]["id"].is_i64());
+        assert_eq!(show["keypair"]["deleted"], false);
+        let (s, _) = c.nova(Method::GET, "/os-keypairs/gen", &admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "key pairs belong to their user");
+        let (s, _) = c
+            .nova(Method::DELETE, "/os-keypairs/gen", &demo, None)
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+    }
+
+    /// The agent's heartbeat registered nova-compute; an admin disables it
+    /// with a reason, enables it, forces it down and up.
+    pub(super) async fn services_disabled_and_forced_down(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let demo = c.token("demo", "demo").await;
+        wait_compute_host(c, &admin).await;
+        let svcs = c.ok(Method::GET, "/os-services", &admin, None).await;
+        let s0 = &svcs["services"][0];
+        assert_eq!(
+            (
+                s0["binary"].as_str(),
+                s0["host"].as_str(),
+                s0["state"].as_str(),
+                s0["status"].as_str()
+            ),
+            (
+                Some("nova-compute"),
+                Some("compute1"),
+                Some("up"),
+                Some("enabled")
+            )
+        );
+        assert!(s0["updated_at"].is_string());
+        let (s, _) = c.nova(Method::GET, "/os-services", &demo, None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let d = c.ok(Method::PUT, "/os-services/disable-log-reason", &admin, Some(json!({"host": "compute1", "binary": "nova-compute", "disabled_reason": "maintenance"}))).await;
+        assert_eq!(d["service"]["status"], "disabled");
+        let svcs = c.ok(Method::GET, "/os-services", &admin, None).await;
+        assert_eq!(svcs["services"][0]["disabled_reason"], "maintenance");
+        c.ok(
             Method::PUT,
-            &format!("/servers/{id}/tags/blue"),
+            "/os-services/enable",
             &admin,
-            None,
+            Some(json!({"host": "compute1", "binary": "nova-compute"})),
         )
         .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let t = c
-        .ok(Method::GET, &format!("/servers/{id}/tags"), &admin, None)
+        c.ok(
+            Method::PUT,
+            "/os-services/force-down",
+            &admin,
+            Some(json!({"host": "compute1", "binary": "nova-compute", "forced_down": true})),
+        )
         .await;
-    assert_eq!(t["tags"], json!(["blue"]));
+        let svcs = c.ok(Method::GET, "/os-services", &admin, None).await;
+        assert_eq!(svcs["services"][0]["state"], "down");
+        c.ok(
+            Method::PUT,
+            "/os-services/force-down",
+            &admin,
+            Some(json!({"host": "compute1", "binary": "nova-compute", "forced_down": false})),
+        )
+        .await;
+    }
 
-    // Security groups: the port got the project's default; add and remove.
-    let port_id = c.ports_of(&admin, &id).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let groups_of_port = |p: &Value| p["security_groups"].as_array().unwrap().len();
-    assert_eq!(groups_of_port(&c.ports_of(&admin, &id).await[0]), 1);
-    c.neutron(
-        Method::POST,
-        "/security-groups",
-        &admin,
-        Some(json!({"security_group": {"name": "web"}})),
-    )
-    .await;
-    let (st, v) = action(json!({"addSecurityGroup": {"name": "web"}})).await;
-    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
-    assert_eq!(groups_of_port(&c.ports_of(&admin, &id).await[0]), 2);
-    let (st, v) = action(json!({"removeSecurityGroup": {"name": "default"}})).await;
-    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
-    let (st, _) = action(json!({"removeSecurityGroup": {"name": "nope"}})).await;
-    assert_eq!(st, StatusCode::NOT_FOUND);
-    let port = &c.ports_of(&admin, &id).await[0];
-    assert_eq!(port["id"], port_id.as_str());
-    assert_eq!(groups_of_port(port), 1);
-    let s = c
-        .ok(Method::GET, &format!("/servers/{id}"), &admin, None)
-        .await;
-    assert_eq!(s["server"]["security_groups"], json!([{"name": "web"}]));
-
-    // The v2.1 security group proxy.
-    let g = c
-        .ok(
-            Method::POST,
-            "/os-security-groups",
-            &admin,
-            Some(json!({"security_group": {"name": "ssh", "description": "ssh in"}})),
-        )
-        .await["security_group"]
-        .clone();
-    let rule = c
-        .ok(Method::POST, "/os-security-group-rules", &admin, Some(json!({"security_group_rule": {
-            "parent_group_id": g["id"], "ip_protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "10.2.3.124/24"}})))
-        .await["security_group_rule"]
-        .clone();
-    // (as the networking API stores it)
-    assert!(rule["ip_range"]["cidr"]
-        .as_str()
-        .unwrap()
-        .starts_with("10.2.3."));
-    let (st, _) = c
-        .nova(
-            Method::POST,
-            "/os-security-group-rules",
-            &admin,
-            Some(json!({"security_group_rule": {
-            "parent_group_id": g["id"], "ip_protocol": "tcp", "from_port": 30, "to_port": 20}})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
-    let shown = c
-        .ok(
-            Method::GET,
-            &format!("/os-security-groups/{}", g["id"].as_str().unwrap()),
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(
-        shown["security_group"]["rules"].as_array().unwrap().len(),
-        1
-    );
-    let on_server = c
-        .ok(
-            Method::GET,
-            &format!("/servers/{id}/os-security-groups"),
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(on_server["security_groups"][0]["name"], "web");
-
-    // Snapshot into the image service.
-    let (s, headers, _) = c
-        .req(
-            Method::POST,
-            format!("{}/v2.1/servers/{id}/action", c.compute),
-            &admin,
-            Some(json!({"createImage": {"name": "snap1"}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED);
-    let snap_url = headers["location"].to_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, _, img) = c
-            .req(
+    /// The agent's hypervisor (detail, statistics, show) and the zone of its
+    /// host.
+    pub(super) async fn hypervisors_and_availability_zones(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let demo = c.token("demo", "demo").await;
+        wait_compute_host(c, &admin).await;
+        let h = c
+            .ok(Method::GET, "/os-hypervisors/detail", &admin, None)
+            .await;
+        let h0 = &h["hypervisors"][0];
+        assert_eq!(h0["hypervisor_type"], "fake");
+        assert_eq!(h0["vcpus"], c.config.compute.fake_vcpus);
+        assert_eq!(h0["state"], "up");
+        let st = c
+            .ok(Method::GET, "/os-hypervisors/statistics", &admin, None)
+            .await;
+        assert_eq!(st["hypervisor_statistics"]["count"], 1);
+        let one = c
+            .ok(
                 Method::GET,
-                snap_url.replace("/images/", "/v2/images/"),
+                &format!("/os-hypervisors/{}", h0["id"]),
                 &admin,
                 None,
             )
             .await;
-        if img["status"] == "active" {
-            assert_eq!(img["instance_uuid"], id.as_str());
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "snapshot never became active: {img}"
+        assert_eq!(
+            one["hypervisor"]["hypervisor_hostname"],
+            h0["hypervisor_hostname"]
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        let az = c
+            .ok(Method::GET, "/os-availability-zone", &demo, None)
+            .await;
+        assert_eq!(az["availabilityZoneInfo"][0]["zoneName"], "nova");
+        assert_eq!(
+            az["availabilityZoneInfo"][0]["zoneState"]["available"],
+            true
+        );
+        let azd = c
+            .ok(Method::GET, "/os-availability-zone/detail", &admin, None)
+            .await;
+        assert_eq!(
+            azd["availabilityZoneInfo"][0]["hosts"]["compute1"]["nova-compute"]["available"],
+            true
+        );
     }
-    c.wait_status(&admin, &id, "ACTIVE").await;
-    // The same image through the compute API's image proxy.
-    let snap_id = snap_url.rsplit('/').next().unwrap().to_owned();
-    let img = c
-        .ok(Method::GET, &format!("/images/{snap_id}"), &admin, None)
-        .await["image"]
-        .clone();
-    assert_eq!(img["status"], "ACTIVE");
-    assert_eq!(img["server"]["id"], id.as_str());
-    assert_eq!(img["metadata"]["image_type"], "snapshot");
-    let snaps = c
-        .ok(
-            Method::GET,
-            &format!("/images/detail?server={id}"),
+
+    /// A project's limits and quota set: shown to it, changed and reset by
+    /// an admin only.
+    pub(super) async fn limits_and_quota_sets(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let demo = c.token("demo", "demo").await;
+        let demo_project = c.kit.project_of(&demo).await;
+        let l = c.ok(Method::GET, "/limits", &demo, None).await;
+        assert_eq!(l["limits"]["absolute"]["maxTotalInstances"], 10);
+        assert_eq!(l["limits"]["absolute"]["totalInstancesUsed"], 0);
+        assert_eq!(l["limits"]["rate"], json!([]));
+        let q = c
+            .ok(
+                Method::GET,
+                &format!("/os-quota-sets/{demo_project}"),
+                &demo,
+                None,
+            )
+            .await;
+        assert_eq!(q["quota_set"]["id"], demo_project.as_str());
+        assert_eq!(q["quota_set"]["cores"], 20);
+        let (s, _) = c
+            .nova(
+                Method::PUT,
+                &format!("/os-quota-sets/{demo_project}"),
+                &demo,
+                Some(json!({"quota_set": {"instances": 50}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let u = c
+            .ok(
+                Method::PUT,
+                &format!("/os-quota-sets/{demo_project}"),
+                &admin,
+                Some(json!({"quota_set": {"instances": 50}})),
+            )
+            .await;
+        assert_eq!(u["quota_set"]["instances"], 50);
+        assert!(u["quota_set"].get("id").is_none());
+        let (s, _) = c
+            .nova(
+                Method::DELETE,
+                &format!("/os-quota-sets/{demo_project}"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let q = c
+            .ok(
+                Method::GET,
+                &format!("/os-quota-sets/{demo_project}"),
+                &demo,
+                None,
+            )
+            .await;
+        assert_eq!(q["quota_set"]["instances"], 10);
+    }
+
+    /// A boot with every option (key pair, metadata, user data, security
+    /// group, zone, config drive) reaches ACTIVE with its port, claim and
+    /// guest; lists with filters, addresses and a rename show it.
+    pub(super) async fn server_create_list_show_and_update(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        c.ok(
+            Method::POST,
+            "/os-keypairs",
             &admin,
-            None,
+            Some(json!({"keypair": {"name": "k1"}})),
         )
         .await;
-    assert_eq!(snaps["images"].as_array().unwrap().len(), 1);
 
-    // Rebuild.
-    let (s, v) = action(json!({"rebuild": {"imageRef": image, "name": "vm1-rebuilt"}})).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    let rebuilt_pass = v["server"]["adminPass"].as_str().unwrap().to_owned();
-    assert_ne!(rebuilt_pass, pass);
-    let s = c.wait_status(&admin, &id, "ACTIVE").await;
-    assert_eq!(s["name"], "vm1-rebuilt");
-    // The password travelled to the config drive in the sagas' parameters
-    // and is not kept once they ended.
-    let db = ferrostack_db::Db::connect(&c.db_url).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let sagas = ferrostack_compute::store::sagas::for_instance(&db, &id)
-            .await
-            .unwrap();
-        if sagas
-            .iter()
-            .all(|s| s.state == "done" || s.state == "failed")
-        {
-            for saga in sagas {
-                assert!(saga.params.get("admin_pass").is_none(), "{saga:?}");
+        let (s, headers, v) = c
+            .req(
+                Method::POST,
+                format!("{}/v2.1/servers", c.compute),
+                &admin,
+                Some(json!({"server": {"name": "vm1", "imageRef": image, "flavorRef": "1", "key_name": "k1",
+                    "networks": [{"uuid": net}], "metadata": {"role": "web"}, "user_data": "ZWNobyBoaQ==",
+                    "security_groups": [{"name": "default"}], "availability_zone": "nova", "config_drive": true}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        assert!(headers["location"]
+            .to_str()
+            .unwrap()
+            .ends_with(v["server"]["id"].as_str().unwrap()));
+        // enable_instance_password (on, as in Nova): a generated password.
+        let pass = v["server"]["adminPass"].as_str().unwrap().to_owned();
+        assert!(pass.len() >= 12, "{v}");
+        let id = v["server"]["id"].as_str().unwrap().to_owned();
+
+        let s = c.wait_status(&admin, &id, "ACTIVE").await;
+        assert_detail_schema(&s);
+        assert_eq!(s["OS-EXT-STS:vm_state"], "active");
+        assert_eq!(s["OS-EXT-STS:power_state"], 1);
+        assert_eq!(s["OS-EXT-STS:task_state"], Value::Null);
+        assert_eq!(s["OS-EXT-SRV-ATTR:host"], "compute1");
+        assert_eq!(s["key_name"], "k1");
+        assert_eq!(s["metadata"]["role"], "web");
+        assert_eq!(s["config_drive"], "True");
+        assert!(!s["hostId"].as_str().unwrap().is_empty());
+        let addr = s["addresses"]["private"][0]["addr"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(addr.starts_with("10.20.0."), "{addr}");
+        assert_eq!(s["addresses"]["private"][0]["OS-EXT-IPS:type"], "fixed");
+        let ports = c.ports_of(&admin, &id).await;
+        assert_eq!(ports.len(), 1);
+        assert_eq!(ports[0]["device_owner"], "compute:nova");
+        assert_eq!(ports[0]["binding:host_id"], "compute1");
+        assert_eq!(ports[0]["fixed_ips"][0]["ip_address"], addr.as_str());
+        assert!(c.driver.guest(&id).is_some());
+        assert_eq!(c.claims_of(&id).await, 1);
+
+        let list = c.ok(Method::GET, "/servers", &admin, None).await;
+        assert_eq!(list["servers"][0]["id"], id.as_str());
+        assert_eq!(list["servers"][0].as_object().unwrap().len(), 3);
+        let detail = c
+            .ok(
+                Method::GET,
+                "/servers/detail?status=ACTIVE&name=vm",
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(detail["servers"].as_array().unwrap().len(), 1);
+        let none = c
+            .ok(Method::GET, "/servers/detail?status=SHUTOFF", &admin, None)
+            .await;
+        assert!(none["servers"].as_array().unwrap().is_empty());
+        let ips = c
+            .ok(Method::GET, &format!("/servers/{id}/ips"), &admin, None)
+            .await;
+        assert_eq!(ips["addresses"]["private"][0]["addr"], addr.as_str());
+        let upd = c
+            .ok(
+                Method::PUT,
+                &format!("/servers/{id}"),
+                &admin,
+                Some(json!({"server": {"name": "vm1-renamed"}})),
+            )
+            .await;
+        assert_eq!(upd["server"]["name"], "vm1-renamed");
+    }
+
+    /// Reboots, stop (twice: the second conflicts), start, pause, suspend,
+    /// and the console output they leave.
+    pub(super) async fn server_power_actions_and_console_output(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let id = c.boot(&admin, "vm1", &image, &net).await;
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        let action = |body: Value| c.action(&admin, &id, body);
+        assert_eq!(
+            action(json!({"reboot": {"type": "SOFT"}})).await.0,
+            StatusCode::ACCEPTED
+        );
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        assert_eq!(
+            action(json!({"reboot": {"type": "HARD"}})).await.0,
+            StatusCode::ACCEPTED
+        );
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        assert_eq!(
+            action(json!({"os-stop": null})).await.0,
+            StatusCode::ACCEPTED
+        );
+        let s = c.wait_status(&admin, &id, "SHUTOFF").await;
+        assert_eq!(s["OS-EXT-STS:power_state"], 4);
+        assert_eq!(
+            c.driver.guest(&id).unwrap().power_state,
+            PowerState::Shutdown
+        );
+        let (st, v) = action(json!({"os-stop": null})).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{v}");
+        assert!(v["conflictingRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("vm_state stopped"));
+        assert_eq!(
+            action(json!({"os-start": null})).await.0,
+            StatusCode::ACCEPTED
+        );
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        assert_eq!(action(json!({"pause": null})).await.0, StatusCode::ACCEPTED);
+        c.wait_status(&admin, &id, "PAUSED").await;
+        assert_eq!(
+            action(json!({"unpause": null})).await.0,
+            StatusCode::ACCEPTED
+        );
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        assert_eq!(
+            action(json!({"suspend": null})).await.0,
+            StatusCode::ACCEPTED
+        );
+        c.wait_status(&admin, &id, "SUSPENDED").await;
+        assert_eq!(
+            action(json!({"resume": null})).await.0,
+            StatusCode::ACCEPTED
+        );
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        let (st, out) = action(json!({"os-getConsoleOutput": {"length": 2}})).await;
+        assert_eq!(st, StatusCode::OK);
+        // Counted as Nova counts: split at each newline (tempest does so).
+        let out = out["output"].as_str().unwrap();
+        assert_eq!(out.split('\n').count(), 2, "{out:?}");
+        assert!(out.starts_with("resumed"), "{out:?}");
+    }
+
+    /// A server's metadata and tags.
+    pub(super) async fn server_metadata_and_tags(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let id = c.boot(&admin, "vm1", &image, &net).await;
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        c.ok(
+            Method::POST,
+            &format!("/servers/{id}/metadata"),
+            &admin,
+            Some(json!({"metadata": {"a": "1"}})),
+        )
+        .await;
+        let m = c
+            .ok(
+                Method::GET,
+                &format!("/servers/{id}/metadata/a"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(m["meta"]["a"], "1");
+        let (s, _) = c
+            .nova(
+                Method::PUT,
+                &format!("/servers/{id}/tags/blue"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let t = c
+            .ok(Method::GET, &format!("/servers/{id}/tags"), &admin, None)
+            .await;
+        assert_eq!(t["tags"], json!(["blue"]));
+    }
+
+    /// A server's port gets the project's default group; groups are added
+    /// and removed; the v2.1 security group proxy creates groups and rules.
+    pub(super) async fn server_security_groups_and_the_proxy(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let id = c.boot(&admin, "vm1", &image, &net).await;
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        let action = |body: Value| c.action(&admin, &id, body);
+        let port_id = c.ports_of(&admin, &id).await[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let groups_of_port = |p: &Value| p["security_groups"].as_array().unwrap().len();
+        assert_eq!(groups_of_port(&c.ports_of(&admin, &id).await[0]), 1);
+        c.neutron(
+            Method::POST,
+            "/security-groups",
+            &admin,
+            Some(json!({"security_group": {"name": "web"}})),
+        )
+        .await;
+        let (st, v) = action(json!({"addSecurityGroup": {"name": "web"}})).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+        assert_eq!(groups_of_port(&c.ports_of(&admin, &id).await[0]), 2);
+        let (st, v) = action(json!({"removeSecurityGroup": {"name": "default"}})).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+        let (st, _) = action(json!({"removeSecurityGroup": {"name": "nope"}})).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let port = &c.ports_of(&admin, &id).await[0];
+        assert_eq!(port["id"], port_id.as_str());
+        assert_eq!(groups_of_port(port), 1);
+        let s = c
+            .ok(Method::GET, &format!("/servers/{id}"), &admin, None)
+            .await;
+        assert_eq!(s["server"]["security_groups"], json!([{"name": "web"}]));
+
+        // The v2.1 security group proxy.
+        let g = c
+            .ok(
+                Method::POST,
+                "/os-security-groups",
+                &admin,
+                Some(json!({"security_group": {"name": "ssh", "description": "ssh in"}})),
+            )
+            .await["security_group"]
+            .clone();
+        let rule = c
+            .ok(Method::POST, "/os-security-group-rules", &admin, Some(json!({"security_group_rule": {
+                "parent_group_id": g["id"], "ip_protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "10.2.3.124/24"}})))
+            .await["security_group_rule"]
+            .clone();
+        // (as the networking API stores it)
+        assert!(rule["ip_range"]["cidr"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.2.3."));
+        let (st, _) = c
+            .nova(
+                Method::POST,
+                "/os-security-group-rules",
+                &admin,
+                Some(json!({"security_group_rule": {
+                "parent_group_id": g["id"], "ip_protocol": "tcp", "from_port": 30, "to_port": 20}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let shown = c
+            .ok(
+                Method::GET,
+                &format!("/os-security-groups/{}", g["id"].as_str().unwrap()),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(
+            shown["security_group"]["rules"].as_array().unwrap().len(),
+            1
+        );
+        let on_server = c
+            .ok(
+                Method::GET,
+                &format!("/servers/{id}/os-security-groups"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(on_server["security_groups"][0]["name"], "web");
+    }
+
+    /// createImage: an active snapshot of the server, also seen through the
+    /// compute API's image proxy.
+    pub(super) async fn server_snapshot_into_the_image_service(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let id = c.boot(&admin, "vm1", &image, &net).await;
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        let (s, headers, _) = c
+            .req(
+                Method::POST,
+                format!("{}/v2.1/servers/{id}/action", c.compute),
+                &admin,
+                Some(json!({"createImage": {"name": "snap1"}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let snap_url = headers["location"].to_str().unwrap().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, _, img) = c
+                .req(
+                    Method::GET,
+                    snap_url.replace("/images/", "/v2/images/"),
+                    &admin,
+                    None,
+                )
+                .await;
+            if img["status"] == "active" {
+                assert_eq!(img["instance_uuid"], id.as_str());
+                break;
             }
-            break;
+            assert!(
+                Instant::now() < deadline,
+                "snapshot never became active: {img}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(Instant::now() < deadline, "sagas still running: {sagas:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        // The same image through the compute API's image proxy.
+        let snap_id = snap_url.rsplit('/').next().unwrap().to_owned();
+        let img = c
+            .ok(Method::GET, &format!("/images/{snap_id}"), &admin, None)
+            .await["image"]
+            .clone();
+        assert_eq!(img["status"], "ACTIVE");
+        assert_eq!(img["server"]["id"], id.as_str());
+        assert_eq!(img["metadata"]["image_type"], "snapshot");
+        let snaps = c
+            .ok(
+                Method::GET,
+                &format!("/images/detail?server={id}"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(snaps["images"].as_array().unwrap().len(), 1);
     }
 
-    // Resize on the same host, confirm; then resize and revert.
-    assert_eq!(
-        action(json!({"resize": {"flavorRef": "2"}})).await.0,
-        StatusCode::ACCEPTED
-    );
-    let s = c.wait_status(&admin, &id, "VERIFY_RESIZE").await;
-    assert_eq!(s["flavor"]["id"], "2");
-    assert_eq!(c.claims_of(&id).await, 2);
-    assert_eq!(
-        action(json!({"confirmResize": null})).await.0,
-        StatusCode::NO_CONTENT
-    );
-    let s = c.wait_status(&admin, &id, "ACTIVE").await;
-    assert_eq!(s["flavor"]["id"], "2");
-    assert_eq!(c.claims_of(&id).await, 1);
-    let node = ferrostack_compute::store::hosts::get_node(&c.svc.db, "compute1")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(node.memory_mb_used, 2048);
-    assert_eq!(
-        action(json!({"resize": {"flavorRef": "1"}})).await.0,
-        StatusCode::ACCEPTED
-    );
-    c.wait_status(&admin, &id, "VERIFY_RESIZE").await;
-    assert_eq!(
-        action(json!({"revertResize": null})).await.0,
-        StatusCode::ACCEPTED
-    );
-    let s = c.wait_status(&admin, &id, "ACTIVE").await;
-    assert_eq!(s["flavor"]["id"], "2");
-    let node = ferrostack_compute::store::hosts::get_node(&c.svc.db, "compute1")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(node.memory_mb_used, 2048);
+    /// A rebuild renames the server and gives it a new password, which no
+    /// saga keeps once it ended.
+    pub(super) async fn server_rebuild_gets_a_new_password(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let (id, pass, _) = c
+            .create_server(
+                &admin,
+                json!({"server": {"name": "vm1", "imageRef": image, "flavorRef": "1",
+                    "networks": [{"uuid": net}], "config_drive": true}}),
+            )
+            .await;
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        let action = |body: Value| c.action(&admin, &id, body);
+        let (s, v) = action(json!({"rebuild": {"imageRef": image, "name": "vm1-rebuilt"}})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        let rebuilt_pass = v["server"]["adminPass"].as_str().unwrap().to_owned();
+        assert_ne!(rebuilt_pass, pass);
+        let s = c.wait_status(&admin, &id, "ACTIVE").await;
+        assert_eq!(s["name"], "vm1-rebuilt");
+        // The password travelled to the config drive in the sagas' parameters
+        // and is not kept once they ended.
+        let db = &c.svc.db;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let sagas = ferrostack_compute::store::sagas::for_instance(db, &id)
+                .await
+                .unwrap();
+            if sagas
+                .iter()
+                .all(|s| s.state == "done" || s.state == "failed")
+            {
+                for saga in sagas {
+                    assert!(saga.params.get("admin_pass").is_none(), "{saga:?}");
+                }
+                break;
+            }
+            assert!(Instant::now() < deadline, "sagas still running: {sagas:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 
-    // Lock: the owner's other users are refused, admin is not.
-    assert_eq!(action(json!({"lock": null})).await.0, StatusCode::ACCEPTED);
-    assert_eq!(
-        action(json!({"unlock": null})).await.0,
-        StatusCode::ACCEPTED
-    );
-
-    // Power-state sync: the guest shut down behind our back.
-    c.driver.set_power_state(&id, PowerState::Shutdown);
-    c.agent.sync_power_states().await;
-    let s = c.wait_status(&admin, &id, "SHUTOFF").await;
-    assert_eq!(s["OS-EXT-STS:power_state"], 4);
-    // Admin resets the state.
-    assert_eq!(
-        action(json!({"os-resetState": {"state": "error"}})).await.0,
-        StatusCode::ACCEPTED
-    );
-    c.wait_status(&admin, &id, "ERROR").await;
-    assert_eq!(
-        action(json!({"os-resetState": {"state": "active"}}))
+    /// Resize on the same host, confirmed (claims and the node follow), then
+    /// resized again and reverted.
+    pub(super) async fn server_resize_confirmed_and_reverted(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let id = c.boot(&admin, "vm1", &image, &net).await;
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        let action = |body: Value| c.action(&admin, &id, body);
+        assert_eq!(
+            action(json!({"resize": {"flavorRef": "2"}})).await.0,
+            StatusCode::ACCEPTED
+        );
+        let s = c.wait_status(&admin, &id, "VERIFY_RESIZE").await;
+        assert_eq!(s["flavor"]["id"], "2");
+        assert_eq!(c.claims_of(&id).await, 2);
+        assert_eq!(
+            action(json!({"confirmResize": null})).await.0,
+            StatusCode::NO_CONTENT
+        );
+        let s = c.wait_status(&admin, &id, "ACTIVE").await;
+        assert_eq!(s["flavor"]["id"], "2");
+        assert_eq!(c.claims_of(&id).await, 1);
+        let node = ferrostack_compute::store::hosts::get_node(&c.svc.db, "compute1")
             .await
-            .0,
-        StatusCode::ACCEPTED
-    );
-    c.wait_status(&admin, &id, "ACTIVE").await;
+            .unwrap()
+            .unwrap();
+        assert_eq!(node.memory_mb_used, 2048);
+        assert_eq!(
+            action(json!({"resize": {"flavorRef": "1"}})).await.0,
+            StatusCode::ACCEPTED
+        );
+        c.wait_status(&admin, &id, "VERIFY_RESIZE").await;
+        assert_eq!(
+            action(json!({"revertResize": null})).await.0,
+            StatusCode::ACCEPTED
+        );
+        let s = c.wait_status(&admin, &id, "ACTIVE").await;
+        assert_eq!(s["flavor"]["id"], "2");
+        let node = ferrostack_compute::store::hosts::get_node(&c.svc.db, "compute1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(node.memory_mb_used, 2048);
+    }
 
-    let acts = c
-        .ok(
-            Method::GET,
-            &format!("/servers/{id}/os-instance-actions"),
+    /// Lock and unlock; the power-state sync sees a guest shut down behind
+    /// the service's back; an admin resets the state.
+    pub(super) async fn server_lock_power_sync_and_reset_state(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let id = c.boot(&admin, "vm1", &image, &net).await;
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        let action = |body: Value| c.action(&admin, &id, body);
+        assert_eq!(action(json!({"lock": null})).await.0, StatusCode::ACCEPTED);
+        assert_eq!(
+            action(json!({"unlock": null})).await.0,
+            StatusCode::ACCEPTED
+        );
+
+        // Power-state sync: the guest shut down behind our back.
+        c.driver.set_power_state(&id, PowerState::Shutdown);
+        c.agent.sync_power_states().await;
+        let s = c.wait_status(&admin, &id, "SHUTOFF").await;
+        assert_eq!(s["OS-EXT-STS:power_state"], 4);
+        // Admin resets the state.
+        assert_eq!(
+            action(json!({"os-resetState": {"state": "error"}})).await.0,
+            StatusCode::ACCEPTED
+        );
+        c.wait_status(&admin, &id, "ERROR").await;
+        assert_eq!(
+            action(json!({"os-resetState": {"state": "active"}}))
+                .await
+                .0,
+            StatusCode::ACCEPTED
+        );
+        c.wait_status(&admin, &id, "ACTIVE").await;
+    }
+
+    /// Each request on a server is an instance action (the create's under
+    /// its request id); the server is in the tenant usage.
+    pub(super) async fn server_instance_actions_and_usage(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let (id, _, create_request) = c
+            .create_server(
+                &admin,
+                json!({"server": {"name": "vm1", "imageRef": image, "flavorRef": "1", "networks": [{"uuid": net}]}}),
+            )
+            .await;
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        let action = |body: Value| c.action(&admin, &id, body);
+        assert_eq!(
+            action(json!({"reboot": {"type": "SOFT"}})).await.0,
+            StatusCode::ACCEPTED
+        );
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        assert_eq!(
+            action(json!({"os-stop": null})).await.0,
+            StatusCode::ACCEPTED
+        );
+        c.wait_status(&admin, &id, "SHUTOFF").await;
+        let acts = c
+            .ok(
+                Method::GET,
+                &format!("/servers/{id}/os-instance-actions"),
+                &admin,
+                None,
+            )
+            .await;
+        let names: Vec<&str> = acts["instanceActions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["action"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"create") && names.contains(&"reboot") && names.contains(&"stop"),
+            "{names:?}"
+        );
+        let create = acts["instanceActions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["action"] == "create")
+            .unwrap();
+        assert_eq!(create["request_id"], create_request.as_str());
+        let req = acts["instanceActions"][0]["request_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let one = c
+            .ok(
+                Method::GET,
+                &format!("/servers/{id}/os-instance-actions/{req}"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(one["instanceAction"]["instance_uuid"], id.as_str());
+
+        let usage = c
+            .ok(
+                Method::GET,
+                "/os-simple-tenant-usage?detailed=1",
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(
+            usage["tenant_usages"][0]["server_usages"][0]["instance_id"],
+            id.as_str()
+        );
+    }
+
+    /// A deleted server is gone with its port, claim and guest; the node
+    /// holds nothing.
+    pub(super) async fn server_delete_releases_everything(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let id = c.boot(&admin, "vm1", &image, &net).await;
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        let (s, _) = c
+            .nova(Method::DELETE, &format!("/servers/{id}"), &admin, None)
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        c.wait_status(&admin, &id, "GONE").await;
+        assert!(c.ports_of(&admin, &id).await.is_empty());
+        assert_eq!(c.claims_of(&id).await, 0);
+        assert!(c.driver.guest(&id).is_none());
+        let node = ferrostack_compute::store::hosts::get_node(&c.svc.db, "compute1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (node.vcpus_used, node.memory_mb_used, node.local_gb_used),
+            (0, 0, 0)
+        );
+    }
+
+    /// Aggregates (admin only): names, hosts (existing compute hosts, once;
+    /// the zone follows them, and a server asked into it lands there),
+    /// metadata, update, delete.
+    pub(super) async fn aggregates_hosts_zones_and_metadata(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let demo = c.token("demo", "demo").await;
+        wait_compute_host(c, &admin).await;
+        // Create: admin only, names 1..=255 characters and unique.
+        let body = json!({"aggregate": {"name": "agg1", "availability_zone": "zone-a"}});
+        let (s, _) = c
+            .nova(Method::POST, "/os-aggregates", &demo, Some(body.clone()))
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) = c.nova(Method::GET, "/os-aggregates", &demo, None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let a = c
+            .ok(Method::POST, "/os-aggregates", &admin, Some(body.clone()))
+            .await["aggregate"]
+            .clone();
+        let mut keys: Vec<&str> = a.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "availability_zone",
+                "created_at",
+                "deleted",
+                "deleted_at",
+                "id",
+                "name",
+                "updated_at"
+            ]
+        );
+        assert_eq!(a["availability_zone"], "zone-a");
+        assert_eq!(a["deleted"], false);
+        assert!(a["updated_at"].is_null());
+        let id = a["id"].as_i64().expect("integer id");
+        let (s, _) = c
+            .nova(Method::POST, "/os-aggregates", &admin, Some(body))
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        for bad in [json!(""), json!("a".repeat(256))] {
+            let (s, _) = c
+                .nova(
+                    Method::POST,
+                    "/os-aggregates",
+                    &admin,
+                    Some(json!({"aggregate": {"name": bad}})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::BAD_REQUEST);
+        }
+        let agg = format!("/os-aggregates/{id}");
+        let act = format!("{agg}/action");
+        let v = c.ok(Method::GET, &agg, &admin, None).await["aggregate"].clone();
+        assert_eq!(v["hosts"], json!([]));
+        assert_eq!(v["metadata"], json!({"availability_zone": "zone-a"}));
+        for missing in ["/os-aggregates/-1", "/os-aggregates/999"] {
+            let (s, _) = c.nova(Method::GET, missing, &admin, None).await;
+            assert_eq!(s, StatusCode::NOT_FOUND);
+            let (s, _) = c.nova(Method::DELETE, missing, &admin, None).await;
+            assert_eq!(s, StatusCode::NOT_FOUND);
+        }
+
+        // Hosts: existing compute hosts only, once; the zone follows.
+        let (s, _) = c
+            .nova(
+                Method::POST,
+                &act,
+                &admin,
+                Some(json!({"add_host": {"host": "nowhere"}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = c
+            .nova(
+                Method::POST,
+                &act,
+                &demo,
+                Some(json!({"add_host": {"host": "compute1"}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let v = c
+            .ok(
+                Method::POST,
+                &act,
+                &admin,
+                Some(json!({"add_host": {"host": "compute1"}})),
+            )
+            .await;
+        assert_eq!(v["aggregate"]["hosts"], json!(["compute1"]));
+        let (s, _) = c
+            .nova(
+                Method::POST,
+                &act,
+                &admin,
+                Some(json!({"add_host": {"host": "compute1"}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        let zones = c
+            .ok(Method::GET, "/os-availability-zone", &demo, None)
+            .await;
+        assert!(zones["availabilityZoneInfo"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|z| z["zoneName"] == "zone-a"));
+        let hosts = c
+            .ok(Method::GET, "/os-hosts?zone=zone-a", &admin, None)
+            .await;
+        assert_eq!(
+            hosts["hosts"],
+            json!([{"host_name": "compute1", "service": "compute", "zone": "zone-a"}])
+        );
+        let (s, _) = c.nova(Method::DELETE, &agg, &admin, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "an aggregate with hosts stays");
+
+        // A server asked into the zone lands there.
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let v = c
+            .ok(
+                Method::POST,
+                "/servers",
+                &demo,
+                Some(
+                    json!({"server": {"name": "z", "imageRef": image, "flavorRef": "1",
+                    "networks": [{"uuid": net}], "availability_zone": "zone-a"}}),
+                ),
+            )
+            .await;
+        let server = v["server"]["id"].as_str().unwrap().to_owned();
+        let s1 = c.wait_status(&demo, &server, "ACTIVE").await;
+        assert_eq!(s1["OS-EXT-AZ:availability_zone"], "zone-a");
+
+        let (s, _) = c
+            .nova(
+                Method::POST,
+                &act,
+                &admin,
+                Some(json!({"remove_host": {"host": "nowhere"}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let v = c
+            .ok(
+                Method::POST,
+                &act,
+                &admin,
+                Some(json!({"remove_host": {"host": "compute1"}})),
+            )
+            .await;
+        assert_eq!(v["aggregate"]["hosts"], json!([]));
+        let hosts = c.ok(Method::GET, "/os-hosts?zone=nova", &admin, None).await;
+        assert_eq!(hosts["hosts"][0]["host_name"], "compute1");
+
+        // Metadata: merged, null removes; update stamps updated_at.
+        let v = c
+            .ok(
+                Method::POST,
+                &act,
+                &admin,
+                Some(json!({"set_metadata": {"metadata": {"ssd": "true"}}})),
+            )
+            .await;
+        assert_eq!(
+            v["aggregate"]["metadata"],
+            json!({"availability_zone": "zone-a", "ssd": "true"})
+        );
+        let v = c
+            .ok(
+                Method::POST,
+                &act,
+                &admin,
+                Some(json!({"set_metadata": {"metadata": {"ssd": null}}})),
+            )
+            .await;
+        assert_eq!(
+            v["aggregate"]["metadata"],
+            json!({"availability_zone": "zone-a"})
+        );
+        let v = c
+            .ok(
+                Method::PUT,
+                &agg,
+                &admin,
+                Some(json!({"aggregate": {"name": "agg2", "availability_zone": "zone-b"}})),
+            )
+            .await["aggregate"]
+            .clone();
+        assert_eq!(
+            (v["name"].clone(), v["availability_zone"].clone()),
+            (json!("agg2"), json!("zone-b"))
+        );
+        assert!(v["updated_at"].is_string());
+        let list = c.ok(Method::GET, "/os-aggregates", &admin, None).await;
+        assert_eq!(list["aggregates"].as_array().unwrap().len(), 1);
+        let (s, _) = c.nova(Method::DELETE, &agg, &admin, None).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = c.nova(Method::GET, &agg, &admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+
+    /// os-hosts: the list (by zone), a host's resources, enabling and
+    /// disabling it; maintenance and power are not implemented.
+    pub(super) async fn os_hosts_list_show_update_and_power(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let demo = c.token("demo", "demo").await;
+        wait_compute_host(c, &admin).await;
+        let (s, _) = c.nova(Method::GET, "/os-hosts", &demo, None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let hosts = c.ok(Method::GET, "/os-hosts", &admin, None).await["hosts"].clone();
+        assert!(hosts.as_array().unwrap().len() >= 2, "{hosts}");
+        let none = c.ok(Method::GET, "/os-hosts?zone=xxx", &admin, None).await;
+        assert_eq!(none["hosts"], json!([]));
+        let detail = c.ok(Method::GET, "/os-hosts/compute1", &admin, None).await;
+        assert_eq!(detail["host"][0]["resource"]["project"], "(total)");
+        assert_eq!(detail["host"][0]["resource"]["host"], "compute1");
+        let (s, _) = c.nova(Method::GET, "/os-hosts/nowhere", &admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let v = c
+            .ok(
+                Method::PUT,
+                "/os-hosts/compute1",
+                &admin,
+                Some(json!({"status": "disable"})),
+            )
+            .await;
+        assert_eq!(v, json!({"host": "compute1", "status": "disabled"}));
+        c.ok(
+            Method::PUT,
+            "/os-hosts/compute1",
             &admin,
-            None,
+            Some(json!({"status": "enable"})),
         )
         .await;
-    let names: Vec<&str> = acts["instanceActions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["action"].as_str().unwrap())
-        .collect();
-    assert!(
-        names.contains(&"create") && names.contains(&"reboot") && names.contains(&"stop"),
-        "{names:?}"
-    );
-    let create = acts["instanceActions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["action"] == "create")
-        .unwrap();
-    assert_eq!(create["request_id"], create_request.as_str());
-    let req = acts["instanceActions"][0]["request_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let one = c
-        .ok(
-            Method::GET,
-            &format!("/servers/{id}/os-instance-actions/{req}"),
-            &admin,
-            None,
+        for (body, want) in [
+            (json!({"status": "invalid"}), StatusCode::BAD_REQUEST),
+            (json!({}), StatusCode::BAD_REQUEST),
+            (
+                json!({"maintenance_mode": "enable"}),
+                StatusCode::NOT_IMPLEMENTED,
+            ),
+        ] {
+            let (s, _) = c
+                .nova(Method::PUT, "/os-hosts/compute1", &admin, Some(body))
+                .await;
+            assert_eq!(s, want);
+        }
+        let (s, _) = c
+            .nova(
+                Method::PUT,
+                "/os-hosts/nowhere",
+                &admin,
+                Some(json!({"status": "enable"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = c
+            .nova(Method::GET, "/os-hosts/compute1/reboot", &admin, None)
+            .await;
+        assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+        let (s, _) = c
+            .nova(Method::GET, "/os-hosts/nowhere/startup", &admin, None)
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = c
+            .nova(Method::GET, "/os-hosts/compute1/shutdown", &demo, None)
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+
+    /// A resize leaves a migration record that follows confirm.
+    pub(super) async fn migrations_follow_a_resize(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let demo = c.token("demo", "demo").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let server = c.boot(&demo, "z", &image, &net).await;
+        c.wait_status(&demo, &server, "ACTIVE").await;
+        c.ok(
+            Method::POST,
+            &format!("/servers/{server}/action"),
+            &demo,
+            Some(json!({"resize": {"flavorRef": "2"}})),
         )
         .await;
-    assert_eq!(one["instanceAction"]["instance_uuid"], id.as_str());
-
-    let usage = c
-        .ok(
-            Method::GET,
-            "/os-simple-tenant-usage?detailed=1",
-            &admin,
-            None,
+        c.wait_status(&demo, &server, "VERIFY_RESIZE").await;
+        let (s, _) = c.nova(Method::GET, "/os-migrations", &demo, None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let m = c.ok(Method::GET, "/os-migrations", &admin, None).await["migrations"][0].clone();
+        assert_eq!(m["instance_uuid"], server.as_str());
+        assert_eq!(m["status"], "finished");
+        assert_eq!(
+            (
+                m["old_instance_type_id"].clone(),
+                m["new_instance_type_id"].clone()
+            ),
+            (json!(1), json!(2))
+        );
+        assert_eq!(m["source_compute"], "compute1");
+        assert_eq!(m["dest_compute"], "compute1");
+        assert_eq!(m.as_object().unwrap().len(), 12);
+        c.ok(
+            Method::POST,
+            &format!("/servers/{server}/action"),
+            &demo,
+            Some(json!({"confirmResize": null})),
         )
         .await;
-    assert_eq!(
-        usage["tenant_usages"][0]["server_usages"][0]["instance_id"],
-        id.as_str()
-    );
+        let m = c
+            .ok(
+                Method::GET,
+                &format!("/os-migrations?instance_uuid={server}"),
+                &admin,
+                None,
+            )
+            .await["migrations"][0]
+            .clone();
+        assert_eq!(m["status"], "confirmed");
+        let none = c
+            .ok(Method::GET, "/os-migrations?status=error", &admin, None)
+            .await;
+        assert_eq!(none["migrations"], json!([]));
+    }
 
-    // Delete: gone, port gone, claim gone, guest gone.
-    let (s, _) = c
-        .nova(Method::DELETE, &format!("/servers/{id}"), &admin, None)
-        .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
-    c.wait_status(&admin, &id, "GONE").await;
-    assert!(c.ports_of(&admin, &id).await.is_empty());
-    assert_eq!(c.claims_of(&id).await, 0);
-    assert!(c.driver.guest(&id).is_none());
-    let node = ferrostack_compute::store::hosts::get_node(&c.svc.db, "compute1")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (node.vcpus_used, node.memory_mb_used, node.local_gb_used),
-        (0, 0, 0)
-    );
-    c.agent.stop();
+    /// The usage audit log: the month before the given time.
+    pub(super) async fn usage_audit_log_of_the_month_before(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let demo = c.token("demo", "demo").await;
+        wait_compute_host(c, &admin).await;
+        let (s, _) = c
+            .nova(Method::GET, "/os-instance_usage_audit_log", &demo, None)
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let v = c
+            .ok(Method::GET, "/os-instance_usage_audit_log", &admin, None)
+            .await;
+        assert_eq!(v["instance_usage_audit_logs"]["num_hosts"], 1);
+        let v = c
+            .ok(
+                Method::GET,
+                "/os-instance_usage_audit_log/2026-03-15%2010:00:00",
+                &admin,
+                None,
+            )
+            .await["instance_usage_audit_log"]
+            .clone();
+        assert_eq!(v["period_beginning"], "2026-02-01 00:00:00");
+        assert_eq!(v["period_ending"], "2026-03-01 00:00:00");
+        assert_eq!(v["hosts_not_run"], json!(["compute1"]));
+        let (s, _) = c
+            .nova(
+                Method::GET,
+                "/os-instance_usage_audit_log/invalid_time",
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+    }
 }
 
 #[tokio::test]
@@ -1732,351 +2454,6 @@ async fn wait_compute_host(c: &Cloud, admin: &str) {
         assert!(Instant::now() < deadline, "compute1 never registered");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-#[tokio::test]
-async fn aggregates_hosts_migrations_and_audit_log() {
-    let c = start("aggregates", |_| {}).await;
-    let admin = c.token("admin", "admin").await;
-    let demo = c.token("demo", "demo").await;
-    wait_compute_host(&c, &admin).await;
-
-    // Create: admin only, names 1..=255 characters and unique.
-    let body = json!({"aggregate": {"name": "agg1", "availability_zone": "zone-a"}});
-    let (s, _) = c
-        .nova(Method::POST, "/os-aggregates", &demo, Some(body.clone()))
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = c.nova(Method::GET, "/os-aggregates", &demo, None).await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let a = c
-        .ok(Method::POST, "/os-aggregates", &admin, Some(body.clone()))
-        .await["aggregate"]
-        .clone();
-    let mut keys: Vec<&str> = a.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "availability_zone",
-            "created_at",
-            "deleted",
-            "deleted_at",
-            "id",
-            "name",
-            "updated_at"
-        ]
-    );
-    assert_eq!(a["availability_zone"], "zone-a");
-    assert_eq!(a["deleted"], false);
-    assert!(a["updated_at"].is_null());
-    let id = a["id"].as_i64().expect("integer id");
-    let (s, _) = c
-        .nova(Method::POST, "/os-aggregates", &admin, Some(body))
-        .await;
-    assert_eq!(s, StatusCode::CONFLICT);
-    for bad in [json!(""), json!("a".repeat(256))] {
-        let (s, _) = c
-            .nova(
-                Method::POST,
-                "/os-aggregates",
-                &admin,
-                Some(json!({"aggregate": {"name": bad}})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::BAD_REQUEST);
-    }
-    let agg = format!("/os-aggregates/{id}");
-    let act = format!("{agg}/action");
-    let v = c.ok(Method::GET, &agg, &admin, None).await["aggregate"].clone();
-    assert_eq!(v["hosts"], json!([]));
-    assert_eq!(v["metadata"], json!({"availability_zone": "zone-a"}));
-    for missing in ["/os-aggregates/-1", "/os-aggregates/999"] {
-        let (s, _) = c.nova(Method::GET, missing, &admin, None).await;
-        assert_eq!(s, StatusCode::NOT_FOUND);
-        let (s, _) = c.nova(Method::DELETE, missing, &admin, None).await;
-        assert_eq!(s, StatusCode::NOT_FOUND);
-    }
-
-    // Hosts: existing compute hosts only, once; the zone follows.
-    let (s, _) = c
-        .nova(
-            Method::POST,
-            &act,
-            &admin,
-            Some(json!({"add_host": {"host": "nowhere"}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = c
-        .nova(
-            Method::POST,
-            &act,
-            &demo,
-            Some(json!({"add_host": {"host": "compute1"}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let v = c
-        .ok(
-            Method::POST,
-            &act,
-            &admin,
-            Some(json!({"add_host": {"host": "compute1"}})),
-        )
-        .await;
-    assert_eq!(v["aggregate"]["hosts"], json!(["compute1"]));
-    let (s, _) = c
-        .nova(
-            Method::POST,
-            &act,
-            &admin,
-            Some(json!({"add_host": {"host": "compute1"}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CONFLICT);
-    let zones = c
-        .ok(Method::GET, "/os-availability-zone", &demo, None)
-        .await;
-    assert!(zones["availabilityZoneInfo"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|z| z["zoneName"] == "zone-a"));
-    let hosts = c
-        .ok(Method::GET, "/os-hosts?zone=zone-a", &admin, None)
-        .await;
-    assert_eq!(
-        hosts["hosts"],
-        json!([{"host_name": "compute1", "service": "compute", "zone": "zone-a"}])
-    );
-    let (s, _) = c.nova(Method::DELETE, &agg, &admin, None).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "an aggregate with hosts stays");
-
-    // A server asked into the zone lands there.
-    let image = c.image(&admin).await;
-    let net = c.network(&admin).await;
-    let v = c
-        .ok(
-            Method::POST,
-            "/servers",
-            &demo,
-            Some(
-                json!({"server": {"name": "z", "imageRef": image, "flavorRef": "1",
-                "networks": [{"uuid": net}], "availability_zone": "zone-a"}}),
-            ),
-        )
-        .await;
-    let server = v["server"]["id"].as_str().unwrap().to_owned();
-    let s1 = c.wait_status(&demo, &server, "ACTIVE").await;
-    assert_eq!(s1["OS-EXT-AZ:availability_zone"], "zone-a");
-
-    let (s, _) = c
-        .nova(
-            Method::POST,
-            &act,
-            &admin,
-            Some(json!({"remove_host": {"host": "nowhere"}})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
-    let v = c
-        .ok(
-            Method::POST,
-            &act,
-            &admin,
-            Some(json!({"remove_host": {"host": "compute1"}})),
-        )
-        .await;
-    assert_eq!(v["aggregate"]["hosts"], json!([]));
-    let hosts = c.ok(Method::GET, "/os-hosts?zone=nova", &admin, None).await;
-    assert_eq!(hosts["hosts"][0]["host_name"], "compute1");
-
-    // Metadata: merged, null removes; update stamps updated_at.
-    let v = c
-        .ok(
-            Method::POST,
-            &act,
-            &admin,
-            Some(json!({"set_metadata": {"metadata": {"ssd": "true"}}})),
-        )
-        .await;
-    assert_eq!(
-        v["aggregate"]["metadata"],
-        json!({"availability_zone": "zone-a", "ssd": "true"})
-    );
-    let v = c
-        .ok(
-            Method::POST,
-            &act,
-            &admin,
-            Some(json!({"set_metadata": {"metadata": {"ssd": null}}})),
-        )
-        .await;
-    assert_eq!(
-        v["aggregate"]["metadata"],
-        json!({"availability_zone": "zone-a"})
-    );
-    let v = c
-        .ok(
-            Method::PUT,
-            &agg,
-            &admin,
-            Some(json!({"aggregate": {"name": "agg2", "availability_zone": "zone-b"}})),
-        )
-        .await["aggregate"]
-        .clone();
-    assert_eq!(
-        (v["name"].clone(), v["availability_zone"].clone()),
-        (json!("agg2"), json!("zone-b"))
-    );
-    assert!(v["updated_at"].is_string());
-    let list = c.ok(Method::GET, "/os-aggregates", &admin, None).await;
-    assert_eq!(list["aggregates"].as_array().unwrap().len(), 1);
-    let (s, _) = c.nova(Method::DELETE, &agg, &admin, None).await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _) = c.nova(Method::GET, &agg, &admin, None).await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
-
-    // os-hosts.
-    let (s, _) = c.nova(Method::GET, "/os-hosts", &demo, None).await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let hosts = c.ok(Method::GET, "/os-hosts", &admin, None).await["hosts"].clone();
-    assert!(hosts.as_array().unwrap().len() >= 2, "{hosts}");
-    let none = c.ok(Method::GET, "/os-hosts?zone=xxx", &admin, None).await;
-    assert_eq!(none["hosts"], json!([]));
-    let detail = c.ok(Method::GET, "/os-hosts/compute1", &admin, None).await;
-    assert_eq!(detail["host"][0]["resource"]["project"], "(total)");
-    assert_eq!(detail["host"][0]["resource"]["host"], "compute1");
-    let (s, _) = c.nova(Method::GET, "/os-hosts/nowhere", &admin, None).await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
-    let v = c
-        .ok(
-            Method::PUT,
-            "/os-hosts/compute1",
-            &admin,
-            Some(json!({"status": "disable"})),
-        )
-        .await;
-    assert_eq!(v, json!({"host": "compute1", "status": "disabled"}));
-    c.ok(
-        Method::PUT,
-        "/os-hosts/compute1",
-        &admin,
-        Some(json!({"status": "enable"})),
-    )
-    .await;
-    for (body, want) in [
-        (json!({"status": "invalid"}), StatusCode::BAD_REQUEST),
-        (json!({}), StatusCode::BAD_REQUEST),
-        (
-            json!({"maintenance_mode": "enable"}),
-            StatusCode::NOT_IMPLEMENTED,
-        ),
-    ] {
-        let (s, _) = c
-            .nova(Method::PUT, "/os-hosts/compute1", &admin, Some(body))
-            .await;
-        assert_eq!(s, want);
-    }
-    let (s, _) = c
-        .nova(
-            Method::PUT,
-            "/os-hosts/nowhere",
-            &admin,
-            Some(json!({"status": "enable"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = c
-        .nova(Method::GET, "/os-hosts/compute1/reboot", &admin, None)
-        .await;
-    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
-    let (s, _) = c
-        .nova(Method::GET, "/os-hosts/nowhere/startup", &admin, None)
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = c
-        .nova(Method::GET, "/os-hosts/compute1/shutdown", &demo, None)
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-
-    // A resize leaves a migration record that follows confirm.
-    c.ok(
-        Method::POST,
-        &format!("/servers/{server}/action"),
-        &demo,
-        Some(json!({"resize": {"flavorRef": "2"}})),
-    )
-    .await;
-    c.wait_status(&demo, &server, "VERIFY_RESIZE").await;
-    let (s, _) = c.nova(Method::GET, "/os-migrations", &demo, None).await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let m = c.ok(Method::GET, "/os-migrations", &admin, None).await["migrations"][0].clone();
-    assert_eq!(m["instance_uuid"], server.as_str());
-    assert_eq!(m["status"], "finished");
-    assert_eq!(
-        (
-            m["old_instance_type_id"].clone(),
-            m["new_instance_type_id"].clone()
-        ),
-        (json!(1), json!(2))
-    );
-    assert_eq!(m["source_compute"], "compute1");
-    assert_eq!(m["dest_compute"], "compute1");
-    assert_eq!(m.as_object().unwrap().len(), 12);
-    c.ok(
-        Method::POST,
-        &format!("/servers/{server}/action"),
-        &demo,
-        Some(json!({"confirmResize": null})),
-    )
-    .await;
-    let m = c
-        .ok(
-            Method::GET,
-            &format!("/os-migrations?instance_uuid={server}"),
-            &admin,
-            None,
-        )
-        .await["migrations"][0]
-        .clone();
-    assert_eq!(m["status"], "confirmed");
-    let none = c
-        .ok(Method::GET, "/os-migrations?status=error", &admin, None)
-        .await;
-    assert_eq!(none["migrations"], json!([]));
-
-    // The usage audit log: the month before the given time.
-    let (s, _) = c
-        .nova(Method::GET, "/os-instance_usage_audit_log", &demo, None)
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let v = c
-        .ok(Method::GET, "/os-instance_usage_audit_log", &admin, None)
-        .await;
-    assert_eq!(v["instance_usage_audit_logs"]["num_hosts"], 1);
-    let v = c
-        .ok(
-            Method::GET,
-            "/os-instance_usage_audit_log/2026-03-15%2010:00:00",
-            &admin,
-            None,
-        )
-        .await["instance_usage_audit_log"]
-        .clone();
-    assert_eq!(v["period_beginning"], "2026-02-01 00:00:00");
-    assert_eq!(v["period_ending"], "2026-03-01 00:00:00");
-    assert_eq!(v["hosts_not_run"], json!(["compute1"]));
-    let (s, _) = c
-        .nova(
-            Method::GET,
-            "/os-instance_usage_audit_log/invalid_time",
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -3233,6 +3610,18 @@ async fn typed_bodies_name_the_offending_field() {
             json!({"flavor": {"name": "f", "ram": [1], "vcpus": 1, "disk": 1}}),
             "flavor.ram",
         ),
+        (
+            Method::POST,
+            format!("/servers/{id}/action"),
+            json!({"reboot": {"type": 5}}),
+            "reboot.type",
+        ),
+        (
+            Method::POST,
+            format!("/servers/{id}/action"),
+            json!({"os-getConsoleOutput": {"length": [1]}}),
+            "os-getConsoleOutput.length",
+        ),
     ] {
         let tok = if path == "/flavors" { &admin } else { &demo };
         let (s, v) = c.nova(m.clone(), &path, tok, Some(body)).await;
@@ -3240,6 +3629,56 @@ async fn typed_bodies_name_the_offending_field() {
         let msg = v["badRequest"]["message"].as_str().unwrap_or_default();
         assert!(msg.contains(&format!("'{field}'")), "{m} {path}: {msg}");
     }
+    c.agent.stop();
+}
+
+/// Values the schema bounds as Nova does are refused before the database
+/// sees them (a flavor's sizes, an event's tag), and the largest
+/// `rxtx_factor` Nova allows is stored whole.
+#[tokio::test]
+async fn values_beyond_novas_bounds_are_refused() {
+    let c = start("bounds", |_| {}).await;
+    let admin = c.token("admin", "admin").await;
+    let flavor = |ram: i64, rxtx: f64| json!({"flavor": {"name": format!("f{ram}"), "ram": ram, "vcpus": 1, "disk": 1, "rxtx_factor": rxtx}});
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            "/flavors",
+            &admin,
+            Some(flavor(2_147_483_648, 1.0)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["badRequest"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("greater than the maximum of 2147483647"));
+    let (s, v) = c
+        .nova(Method::POST, "/flavors", &admin, Some(flavor(64, 3.4e38)))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let shown = c
+        .ok(
+            Method::GET,
+            &format!("/flavors/{}", v["flavor"]["id"].as_str().unwrap()),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(shown["flavor"]["rxtx_factor"], 3.4e38);
+    let (s, v) = c
+        .nova(Method::POST, "/flavors", &admin, Some(flavor(128, 3.5e38)))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            "/os-server-external-events",
+            &admin,
+            Some(json!({"events": [{"name": "network-changed", "server_uuid": "x", "tag": "t".repeat(256)}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     c.agent.stop();
 }
 

@@ -13,8 +13,10 @@ use chrono::{DateTime, Utc};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 fn ok(v: Value) -> Response {
@@ -111,7 +113,7 @@ pub async fn quota_detail(
 }
 
 /// `PUT /os-quota-sets/{project}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct QuotaSetBody {
     quota_set: QuotaSetUpdate,
 }
@@ -124,6 +126,35 @@ struct QuotaSetUpdate {
     /// Resource → new limit (the service refuses unknown resources).
     #[serde(flatten)]
     limits: BTreeMap<String, IntOrString>,
+}
+
+/// A limit (-1 for none) for any of [`RESOURCES`] and nothing else: the
+/// schema of the resource → limit maps serde reads as free-form, as the
+/// service then checks them.
+fn quota_limits(gen: &mut SchemaGenerator) -> Schema {
+    let mut limit = gen.subschema_for::<IntOrString>().to_value();
+    limit["minimum"] = json!(-1);
+    let props: Map<String, Value> = RESOURCES
+        .iter()
+        .map(|r| (r.to_string(), limit.clone()))
+        .collect();
+    Schema::try_from(json!({"type": "object", "properties": props, "additionalProperties": false}))
+        .expect("an object")
+}
+
+/// [`quota_limits`] and `force`.
+impl JsonSchema for QuotaSetUpdate {
+    fn schema_name() -> Cow<'static, str> {
+        "QuotaSetUpdate".into()
+    }
+
+    fn json_schema(gen: &mut SchemaGenerator) -> Schema {
+        let mut s = quota_limits(gen).to_value();
+        let mut force = gen.subschema_for::<Option<BoolOrString>>().to_value();
+        force["description"] = json!("Lower a limit below what is in use.");
+        s["properties"]["force"] = force;
+        Schema::try_from(s).expect("an object")
+    }
 }
 
 pub async fn quota_update(
@@ -215,7 +246,7 @@ pub async fn services(
 }
 
 /// The body of `PUT /os-services/{action}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct ServiceUpdateBody {
     host: String,
     binary: String,
@@ -529,19 +560,30 @@ const EVENT_NAMES: &[&str] = &[
 ];
 
 /// `POST /os-server-external-events`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct ExternalEventsBody {
+    #[schemars(length(min = 1))]
     events: Vec<ExternalEvent>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct ExternalEvent {
+    #[schemars(schema_with = "event_name")]
     name: String,
     server_uuid: String,
+    /// The port of a `network-*` event (at most 255 characters).
     #[serde(default)]
+    #[schemars(length(max = 255))]
     tag: Option<String>,
+    /// `completed` when absent.
     #[serde(default)]
+    #[schemars(extend("enum" = ["failed", "completed", "in-progress", null]))]
     status: Option<String>,
+}
+
+/// One of [`EVENT_NAMES`].
+fn event_name(_: &mut SchemaGenerator) -> Schema {
+    super::body::one_of(EVENT_NAMES, false)
 }
 
 /// `POST /os-server-external-events`: recorded per instance; waiters (the
@@ -568,6 +610,11 @@ pub async fn external_events(
             )));
         }
         let tag = e.tag.as_deref().unwrap_or_default();
+        if tag.chars().count() > 255 {
+            return Err(Error::BadRequest(
+                "Invalid input for field/attribute tag. It is longer than 255 characters.".into(),
+            ));
+        }
         let status = e.status.as_deref().unwrap_or("completed");
         if !["failed", "completed", "in-progress"].contains(&status) {
             return Err(Error::BadRequest(format!(
@@ -621,9 +668,10 @@ pub async fn quota_class_show(
 }
 
 /// `PUT /os-quota-class-sets/{class}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct QuotaClassBody {
     /// Resource → new limit.
+    #[schemars(schema_with = "quota_limits")]
     quota_class_set: BTreeMap<String, IntOrString>,
 }
 

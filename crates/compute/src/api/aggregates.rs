@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -99,17 +100,25 @@ async fn load(svc: &Svc, id: &str) -> Result<Aggregate> {
 }
 
 /// `POST /os-aggregates` and `PUT /os-aggregates/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct AggregateBody {
     aggregate: AggregateFields,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AggregateFields {
+    /// 1 to 255 characters, no leading or trailing whitespace.
     #[serde(default)]
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"^\S(.*\S)?$"))]
     name: Option<String>,
+    /// `null` clears the zone; a zone is named as an aggregate is, without `:`.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(
+        with = "Option<String>",
+        length(min = 1, max = 255),
+        regex(pattern = r"^[^\s:]([^:\n]*[^\s:])?$")
+    )]
     availability_zone: Option<Option<String>>,
 }
 
@@ -120,7 +129,7 @@ impl AggregateFields {
 }
 
 /// `POST /os-aggregates/{id}/action`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub enum AggregateAction {
     #[serde(rename = "add_host")]
     AddHost { host: String },

@@ -2,14 +2,16 @@
 //! (`"ram": 512` or `"ram": "512"`), for the typed request bodies.
 
 use ferrostack_core::{Error, Result};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
+use serde_json::json;
 
 /// An integer, or a string holding one.
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Clone, Debug, JsonSchema)]
 #[serde(untagged)]
 pub enum IntOrString {
     Int(i64),
-    Text(String),
+    Text(#[schemars(regex(pattern = r"^\s*[+-]?[0-9]+\s*$"))] String),
 }
 
 impl IntOrString {
@@ -38,10 +40,21 @@ impl IntOrString {
         }
         Ok(n)
     }
+
+    /// [`IntOrString::int`] at most `max`.
+    pub fn int_within(&self, field: &str, min: i64, max: i64) -> Result<i64> {
+        let n = self.int(field, min)?;
+        if n > max {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute {field}. Value: {n}. {n} is greater than the maximum of {max}"
+            )));
+        }
+        Ok(n)
+    }
 }
 
 /// A number, or a string holding one.
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Clone, Debug, JsonSchema)]
 #[serde(untagged)]
 pub enum FloatOrString {
     Float(f64),
@@ -58,7 +71,7 @@ impl FloatOrString {
 }
 
 /// A boolean, or a string oslo's `bool_from_string` reads.
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Clone, Debug, JsonSchema)]
 #[serde(untagged)]
 pub enum BoolOrString {
     Bool(bool),
@@ -75,6 +88,50 @@ impl BoolOrString {
             ),
         }
     }
+}
+
+/// The schema of a string that must be one of `values` (or `null` when
+/// `nullable`): where serde reads any string and the handler refuses the
+/// others, this is what a valid request holds.
+pub fn one_of(values: &[&str], nullable: bool) -> Schema {
+    let mut allowed = json!(values);
+    if nullable {
+        allowed.as_array_mut().expect("array").push(json!(null));
+    }
+    let kind = if nullable {
+        json!(["string", "null"])
+    } else {
+        json!("string")
+    };
+    Schema::try_from(json!({"type": kind, "enum": allowed})).expect("an object")
+}
+
+/// Nova's metadata: keys of 1 to 255 characters, string values of at
+/// most 255 (the bounds the handlers check).
+pub fn metadata(_: &mut SchemaGenerator) -> Schema {
+    metadata_schema(json!("object"))
+}
+
+/// [`metadata`], or `null` (absent).
+pub fn optional_metadata(_: &mut SchemaGenerator) -> Schema {
+    metadata_schema(json!(["object", "null"]))
+}
+
+/// One metadata item (`{"<key>": value}`).
+pub fn metadata_item(_: &mut SchemaGenerator) -> Schema {
+    let mut s = metadata_schema(json!("object")).to_value();
+    s["minProperties"] = json!(1);
+    s["maxProperties"] = json!(1);
+    Schema::try_from(s).expect("an object")
+}
+
+fn metadata_schema(kind: serde_json::Value) -> Schema {
+    Schema::try_from(json!({
+        "type": kind,
+        "propertyNames": {"minLength": 1, "maxLength": 255},
+        "additionalProperties": {"type": "string", "maxLength": 255},
+    }))
+    .expect("an object")
 }
 
 /// For `Option<Option<T>>` fields with `#[serde(default, deserialize_with =

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -88,26 +89,41 @@ pub async fn show(
     Ok(ok(json!({"flavor": views::flavor(&svc, &f)})))
 }
 
+/// Nova's bound on a flavor's sizes (its database's largest integer).
+const MAX_INT: i64 = 2_147_483_647;
+
+/// Nova's bound on `rxtx_factor` (the largest single-precision float).
+const MAX_RXTX_FACTOR: f64 = 3.40282e38;
+
 /// `POST /flavors`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct CreateFlavorBody {
     flavor: CreateFlavor,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct CreateFlavor {
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"\S"))]
     name: String,
     /// Chosen (a UUID) when absent.
     #[serde(default)]
     id: Option<IntOrString>,
+    /// MiB.
+    #[schemars(extend("minimum" = 1, "maximum" = MAX_INT))]
     ram: IntOrString,
+    #[schemars(extend("minimum" = 1, "maximum" = MAX_INT))]
     vcpus: IntOrString,
+    /// GiB.
+    #[schemars(extend("minimum" = 0, "maximum" = MAX_INT))]
     disk: IntOrString,
     #[serde(default, rename = "OS-FLV-EXT-DATA:ephemeral")]
+    #[schemars(extend("minimum" = 0, "maximum" = MAX_INT))]
     ephemeral: Option<IntOrString>,
     #[serde(default)]
+    #[schemars(extend("minimum" = 0, "maximum" = MAX_INT))]
     swap: Option<IntOrString>,
     #[serde(default)]
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = MAX_RXTX_FACTOR))]
     rxtx_factor: Option<FloatOrString>,
     #[serde(default, rename = "os-flavor-access:is_public")]
     is_public: Option<BoolOrString>,
@@ -137,20 +153,23 @@ pub async fn create(
     }
     let rxtx = match &f.rxtx_factor {
         None => 1.0,
-        Some(v) => v.float().filter(|x| *x > 0.0).ok_or_else(|| {
-            Error::BadRequest("Invalid input for field/attribute rxtx_factor.".into())
-        })?,
+        Some(v) => v
+            .float()
+            .filter(|x| *x > 0.0 && *x <= MAX_RXTX_FACTOR)
+            .ok_or_else(|| {
+                Error::BadRequest("Invalid input for field/attribute rxtx_factor.".into())
+            })?,
     };
     let optional = |v: &Option<IntOrString>, field: &str| match v {
         None => Ok(0),
-        Some(v) => v.int(field, 0),
+        Some(v) => v.int_within(field, 0, MAX_INT),
     };
     let flavor = Flavor {
         id,
         name: name.to_owned(),
-        ram: f.ram.int("ram", 1)?,
-        vcpus: f.vcpus.int("vcpus", 1)?,
-        disk: f.disk.int("disk", 0)?,
+        ram: f.ram.int_within("ram", 1, MAX_INT)?,
+        vcpus: f.vcpus.int_within("vcpus", 1, MAX_INT)?,
+        disk: f.disk.int_within("disk", 0, MAX_INT)?,
         ephemeral: optional(&f.ephemeral, "OS-FLV-EXT-DATA:ephemeral")?,
         swap: optional(&f.swap, "swap")?,
         rxtx_factor: rxtx,
@@ -198,7 +217,7 @@ pub async fn access(
 }
 
 /// `POST /flavors/{id}/action`: grant or revoke a project's access.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub enum FlavorAccessAction {
     #[serde(rename = "addTenantAccess")]
     Add(TenantArg),
@@ -206,7 +225,7 @@ pub enum FlavorAccessAction {
     Remove(TenantArg),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct TenantArg {
     tenant: String,
 }
@@ -269,7 +288,7 @@ pub async fn specs(
 }
 
 /// An extra spec's value: Nova's schema takes a string, a number or a boolean.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum SpecValue {
     Text(String),
@@ -278,7 +297,7 @@ pub enum SpecValue {
 }
 
 /// `POST /flavors/{id}/os-extra_specs`: free-form keys.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct ExtraSpecsBody {
     extra_specs: BTreeMap<String, SpecValue>,
 }

@@ -11,6 +11,7 @@ use chrono::{Datelike, NaiveDateTime, Utc};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -103,13 +104,29 @@ pub async fn show(
 }
 
 /// `PUT /os-hosts/{host}`: `enable` or `disable` each.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostUpdateBody {
-    #[serde(default)]
+    /// Required: `maintenance_mode` is not supported.
+    // No `serde(default)`: serde reads an absent `Option` as `None` anyway,
+    // and the schema would make the field optional.
+    #[schemars(required, schema_with = "enable_or_disable")]
     status: Option<String>,
+    /// Not supported here (any value is answered 501, as by Nova's drivers
+    /// without maintenance mode).
     #[serde(default)]
+    #[schemars(with = "()")]
     maintenance_mode: Option<String>,
+}
+
+/// What [`update`] accepts (in any case; Nova's schema lists these).
+fn enable_or_disable(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    super::body::one_of(
+        &[
+            "enable", "disable", "Enable", "Disable", "ENABLE", "DISABLE",
+        ],
+        false,
+    )
 }
 
 /// `PUT /os-hosts/{host}` with `status` and/or `maintenance_mode`

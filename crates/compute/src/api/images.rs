@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -317,13 +318,13 @@ async fn patch(
 
 /// `POST` / `PUT /images/{id}/metadata`. Free-form: keys and values go
 /// to the image service as given, which judges them.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct ImageMetadataBody {
     metadata: Map<String, Value>,
 }
 
 /// `PUT /images/{id}/metadata/{key}`: one free-form item.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct ImageMetaItemBody {
     meta: Map<String, Value>,
 }

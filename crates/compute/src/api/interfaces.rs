@@ -10,16 +10,17 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FixedIpRequest {
     pub ip_address: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InterfaceAttachment {
     pub port_id: Option<String>,
@@ -27,7 +28,7 @@ pub struct InterfaceAttachment {
     pub fixed_ips: Option<Vec<FixedIpRequest>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttachBody {
     #[serde(rename = "interfaceAttachment", default)]

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -46,19 +47,26 @@ pub async fn list(
 }
 
 /// `POST /os-keypairs`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct CreateKeypairBody {
     keypair: CreateKeypair,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateKeypair {
+    /// Letters, digits, spaces and `-_.@`, not at either end a space.
+    #[schemars(
+        length(min = 1, max = 255),
+        regex(pattern = r"^[A-Za-z0-9_.@-]([A-Za-z0-9 _.@-]*[A-Za-z0-9_.@-])?$")
+    )]
     name: String,
     /// Imported when given; generated otherwise.
     #[serde(default)]
     public_key: Option<String>,
+    /// `ssh` when absent.
     #[serde(default, rename = "type")]
+    #[schemars(extend("enum" = ["ssh", "x509", null]))]
     key_type: Option<String>,
 }
 

@@ -19,13 +19,13 @@ pub mod views;
 
 use crate::service::ComputeService;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Router;
 use ferrostack_core::auth::{auth_layer, SharedValidator};
 use ferrostack_core::http::{not_found_fallback, service_layer, ServiceLayer};
+use ferrostack_core::openapi::{delete, get, post, put, ApiInfo, ApiRouter};
 use ferrostack_core::{Error, ErrorStyle};
 use serde_json::json;
 use std::sync::Arc;
@@ -37,9 +37,21 @@ pub type Query = axum::extract::Query<Vec<(String, String)>>;
 pub const MIN_VERSION: &str = "2.1";
 pub const MAX_VERSION: &str = "2.1";
 
-pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
-    let limit = svc.config.compute.max_request_body_size;
-    Router::new()
+/// What the OpenAPI document says about this API.
+pub fn info() -> ApiInfo {
+    ApiInfo {
+        title: "Ferrostack Compute (Nova v2.1)",
+        version: MAX_VERSION,
+        description: "The Nova v2.1 compute API: servers and their actions, flavors, key pairs, \
+            quotas, aggregates, hosts, hypervisors, and the image and network proxies.",
+        errors: ErrorStyle::Nova,
+    }
+}
+
+/// Every operation of the API, each documented from its handler's
+/// arguments. Stateless, so the document needs no running service.
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
         .route("/", get(versions))
         .route("/v2", get(legacy_version))
         .route("/v2/", get(legacy_version))
@@ -223,7 +235,7 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         )
         .route(
             "/v2.1/os-security-group-rules/{id}",
-            axum::routing::delete(security_groups::rule_delete),
+            delete(security_groups::rule_delete),
         )
         .route(
             "/v2.1/servers/{id}/os-security-groups",
@@ -253,7 +265,9 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         .route("/v2.1/os-aggregates/{id}/action", post(aggregates::action))
         .route(
             "/v2.1/os-floating-ips",
-            get(nova_net::floating_ips).post(nova_net::floating_ip_create),
+            get(nova_net::floating_ips)
+                .post(nova_net::floating_ip_create)
+                .body(Method::POST, nova_net::floating_ip_create_body()),
         )
         .route(
             "/v2.1/os-floating-ips/{id}",
@@ -276,6 +290,20 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
             "/v2.1/os-instance_usage_audit_log/{before}",
             get(hosts::audit_log_show),
         )
+}
+
+/// The OpenAPI 3.1 document of [`routes`].
+pub fn openapi_document() -> serde_json::Value {
+    routes().document(&info())
+}
+
+/// The API on its port: [`routes`] with `GET /openapi.json`, the service's
+/// 404, state, body limit, microversions, token validation and the common
+/// service layer.
+pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
+    let limit = svc.config.compute.max_request_body_size;
+    routes()
+        .into_router(&info())
         .fallback(not_found_fallback)
         .with_state(svc)
         .layer(DefaultBodyLimit::max(limit))

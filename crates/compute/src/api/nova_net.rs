@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::Authenticated;
+use ferrostack_core::openapi::Body;
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Value};
 
@@ -32,11 +33,22 @@ pub async fn floating_ip_show(
     ))
 }
 
+/// The body of `POST /os-floating-ips` for the document: the handler reads
+/// bytes, since an empty body (the default pool) is no JSON document.
+pub fn floating_ip_create_body() -> Body {
+    Body::json(json!({
+        "description": "Optional: an empty body allocates from the default pool.",
+        "type": "object",
+        "properties": {"pool": {"type": ["string", "null"], "description": "The external network's name or id."}},
+    }))
+}
+
 /// `POST /os-floating-ips` with an optional `{"pool": name}` (the body may
 /// be empty).
 pub async fn floating_ip_create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    // Bytes, not `Json`: the body may be empty.
     body: axum::body::Bytes,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-floating-ips:create")?;

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -133,14 +134,16 @@ pub async fn show(
 }
 
 /// `POST /os-security-groups` and `PUT /os-security-groups/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct SecurityGroupBody {
     security_group: SecurityGroupFields,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct SecurityGroupFields {
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"\S"))]
     name: String,
+    #[schemars(length(max = 255))]
     description: String,
 }
 
@@ -261,12 +264,12 @@ fn port(v: Option<&IntOrString>, field: &str) -> Result<Option<i64>> {
 }
 
 /// `POST /os-security-group-rules`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct CreateRuleBody {
     security_group_rule: CreateRule,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct CreateRule {
     parent_group_id: Option<IntOrString>,
     #[serde(default)]

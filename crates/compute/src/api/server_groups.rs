@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -63,17 +64,26 @@ pub async fn show(
 }
 
 /// `POST /os-server-groups`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct CreateServerGroupBody {
     server_group: CreateServerGroup,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateServerGroup {
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"\S"))]
     name: String,
-    /// Exactly one of [`POLICIES`] (the v2.1 list form).
+    /// Exactly one policy (the v2.1 list form).
+    #[schemars(schema_with = "one_policy")]
     policies: Vec<String>,
+}
+
+/// A list of one of [`POLICIES`].
+fn one_policy(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut s = super::body::one_of(POLICIES, false).to_value();
+    s = json!({"type": "array", "items": s, "minItems": 1, "maxItems": 1});
+    schemars::Schema::try_from(s).expect("an object")
 }
 
 pub async fn create(

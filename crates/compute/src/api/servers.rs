@@ -3,6 +3,7 @@
 
 use super::filters::PatternFilter;
 use super::{base_url, query_get, views, Query, Svc};
+use crate::service::servers::action_request::ServerActionBody;
 use crate::service::servers::boot_request::CreateServerBody;
 use crate::service::servers::{normalized_access_ip, ActionResult, ServerAction};
 use crate::store::{self, instances::Instance};
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -233,15 +235,16 @@ pub async fn show(
 }
 
 /// `PUT /servers/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct UpdateServerBody {
     server: UpdateServer,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateServer {
     #[serde(default)]
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"\S"))]
     name: Option<String>,
     #[serde(default, rename = "accessIPv4")]
     access_ip_v4: Option<String>,
@@ -307,10 +310,9 @@ pub async fn action(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     Path(id): Path<String>,
-    // Free-form until parsed: `ServerAction::parse` reads the one action key and its arguments.
-    Json(body): Json<Value>,
+    Json(body): Json<ServerActionBody>,
 ) -> Result<Response> {
-    let action = ServerAction::parse(&body)?;
+    let action = ServerAction::try_from(body)?;
     Ok(match svc.server_action(&ctx, &id, action).await? {
         ActionResult::Empty(code) => StatusCode::from_u16(code).expect("status").into_response(),
         ActionResult::Json(code, v) => {
@@ -360,14 +362,16 @@ pub async fn ips_network(
 // ----- metadata -----
 
 /// `PUT` / `POST /servers/{id}/metadata`: free-form keys, string values.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct MetadataBody {
+    #[schemars(schema_with = "super::body::metadata")]
     metadata: BTreeMap<String, String>,
 }
 
 /// `PUT /servers/{id}/metadata/{key}`: one item.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct MetaItemBody {
+    #[schemars(schema_with = "super::body::metadata_item")]
     meta: BTreeMap<String, String>,
 }
 
@@ -518,8 +522,13 @@ pub async fn tags_list(
 }
 
 /// `PUT /servers/{id}/tags`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct TagsBody {
+    /// At most 50, each 1 to 60 characters without `/` or `,`.
+    #[schemars(
+        length(max = 50),
+        inner(length(min = 1, max = 60), regex(pattern = r"^[^/,]*$"))
+    )]
     tags: Vec<String>,
 }
 

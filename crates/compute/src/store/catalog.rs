@@ -59,7 +59,8 @@ pub async fn insert_flavor(db: &Db, f: &Flavor) -> Result<()> {
     .bind(f.disk)
     .bind(f.ephemeral)
     .bind(f.swap)
-    .bind(f.rxtx_factor.to_string())
+    // Exponent form: at most ~24 characters for any f64 (the column holds 32).
+    .bind(format!("{:e}", f.rxtx_factor))
     .bind(f.is_public as i64)
     .bind(f.disabled as i64)
     .bind(f.description.clone())

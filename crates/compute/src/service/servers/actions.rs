@@ -3,7 +3,7 @@
 //! task state with a compare-and-set, and hands anything that touches the
 //! guest to a saga, so a restart never leaves a task state stuck.
 
-use super::{bad, conflict_state, random_password};
+use super::{conflict_state, random_password};
 use crate::saga::{self, power_action::PowerAction};
 use crate::service::ComputeService;
 use crate::states::{TaskState, VmState};
@@ -11,7 +11,6 @@ use crate::store::{self, instances::Instance};
 use ferrostack_compute_agent::protocol::{AgentReply, AgentRequest};
 use ferrostack_core::auth::AuthContext;
 use ferrostack_core::{Error, Result};
-use ferrostack_hypervisor::RebootKind;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -86,30 +85,6 @@ pub enum ServerAction {
     },
 }
 
-fn string_arg(args: &Value, action: &str, key: &str) -> Result<String> {
-    args.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| bad(action, &format!("'{key}' is a required property")))
-}
-
-fn ip_arg(args: &Value, key: &str) -> Result<Option<String>> {
-    match args.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_str()
-            .filter(|a| a.parse::<std::net::IpAddr>().is_ok())
-            .map(|a| Some(a.to_owned()))
-            .ok_or_else(|| bad(key, &format!("Value: {v}. {v} is not a valid IP address"))),
-    }
-}
-
-fn int_arg(v: &Value) -> Option<i64> {
-    v.as_i64()
-        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-}
-
 impl ServerAction {
     /// The policy rule Nova checks for this action on the server's project.
     pub fn policy(&self) -> &'static str {
@@ -148,162 +123,6 @@ impl ServerAction {
                 "os_compute_api:os-migrate-server:migrate_live"
             }
         }
-    }
-
-    /// Read the action from the request body (`{"<action>": {args}}`).
-    pub fn parse(body: &Value) -> Result<ServerAction> {
-        let obj = body
-            .as_object()
-            .filter(|o| o.len() == 1)
-            .ok_or_else(|| Error::BadRequest("There is no such action".into()))?;
-        let (name, args) = obj.iter().next().expect("one key");
-        let power = |p| Ok(ServerAction::Power(p));
-        match name.as_str() {
-            "reboot" => {
-                let kind = args["type"].as_str().unwrap_or("");
-                match kind.to_ascii_uppercase().as_str() {
-                    "HARD" => power(PowerAction::Reboot(RebootKind::Hard)),
-                    "SOFT" => power(PowerAction::Reboot(RebootKind::Soft)),
-                    _ => Err(bad("type", &format!("Value: {kind}. '{kind}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']"))),
-                }
-            }
-            "os-stop" => power(PowerAction::Stop),
-            "os-start" => power(PowerAction::Start),
-            "pause" => power(PowerAction::Pause),
-            "unpause" => power(PowerAction::Unpause),
-            "suspend" => power(PowerAction::Suspend),
-            "resume" => power(PowerAction::Resume),
-            "lock" => Ok(ServerAction::Lock),
-            "unlock" => Ok(ServerAction::Unlock),
-            "os-resetState" => {
-                let state = args["state"].as_str().unwrap_or("");
-                match state {
-                    "active" => Ok(ServerAction::ResetState(VmState::Active)),
-                    "error" => Ok(ServerAction::ResetState(VmState::Error)),
-                    _ => Err(bad(
-                        "state",
-                        &format!("Value: {state}. '{state}' is not one of ['active', 'error']"),
-                    )),
-                }
-            }
-            "os-getConsoleOutput" => {
-                let length = match args.get("length") {
-                    None | Some(Value::Null) => None,
-                    Some(v) => {
-                        let n =
-                            int_arg(v).ok_or_else(|| bad("length", "Value must be an integer."))?;
-                        if n < -1 {
-                            return Err(bad(
-                                "length",
-                                &format!("Value: {n}. {n} is less than the minimum of -1"),
-                            ));
-                        }
-                        // -1 means everything, as in Nova.
-                        u32::try_from(n).ok()
-                    }
-                };
-                Ok(ServerAction::ConsoleOutput { length })
-            }
-            "os-getVNCConsole" => Ok(ServerAction::VncConsole {
-                console_type: string_arg(args, "os-getVNCConsole", "type")?,
-            }),
-            "rebuild" => Self::parse_rebuild(args),
-            "createImage" => Ok(ServerAction::CreateImage(Self::parse_image(args, None)?)),
-            "createBackup" => {
-                let backup_type = string_arg(args, "createBackup", "backup_type")?;
-                let rotation = args
-                    .get("rotation")
-                    .and_then(int_arg)
-                    .filter(|r| *r >= 0)
-                    .ok_or_else(|| bad("rotation", "Value must be an integer >= 0."))?;
-                Ok(ServerAction::CreateImage(Self::parse_image(
-                    args,
-                    Some((backup_type, rotation)),
-                )?))
-            }
-            "restore" => Ok(ServerAction::Restore),
-            "forceDelete" => Ok(ServerAction::ForceDelete),
-            "injectNetworkInfo" => Ok(ServerAction::InjectNetworkInfo),
-            "resetNetwork" => Ok(ServerAction::ResetNetwork),
-            "addFloatingIp" => Ok(ServerAction::AddFloatingIp {
-                address: ip_arg(args, "address")?
-                    .ok_or_else(|| bad("address", "'address' is a required property"))?,
-                fixed_address: ip_arg(args, "fixed_address")?,
-            }),
-            "removeFloatingIp" => Ok(ServerAction::RemoveFloatingIp {
-                address: ip_arg(args, "address")?
-                    .ok_or_else(|| bad("address", "'address' is a required property"))?,
-            }),
-            "addSecurityGroup" => Ok(ServerAction::AddSecurityGroup(string_arg(
-                args,
-                "addSecurityGroup",
-                "name",
-            )?)),
-            "removeSecurityGroup" => Ok(ServerAction::RemoveSecurityGroup(string_arg(
-                args,
-                "removeSecurityGroup",
-                "name",
-            )?)),
-            "resize" => {
-                let v = args
-                    .get("flavorRef")
-                    .ok_or_else(|| bad("resize", "'flavorRef' is a required property"))?;
-                Ok(ServerAction::Resize {
-                    flavor_ref: super::create::ref_id(v, "flavorRef")?,
-                })
-            }
-            "migrate" | "os-migrateLive" => Ok(ServerAction::Migrate {
-                live: name == "os-migrateLive",
-                host: args.get("host").and_then(Value::as_str).map(str::to_owned),
-            }),
-            "confirmResize" => Ok(ServerAction::ConfirmResize),
-            "revertResize" => Ok(ServerAction::RevertResize),
-            other => Err(Error::BadRequest(format!(
-                "There is no such action: {other}"
-            ))),
-        }
-    }
-
-    fn parse_rebuild(args: &Value) -> Result<ServerAction> {
-        let image = args
-            .get("imageRef")
-            .ok_or_else(|| bad("rebuild", "'imageRef' is a required property"))?;
-        let metadata = match args.get("metadata") {
-            Some(m) => Some(super::create::parse_metadata(Some(m), "metadata")?),
-            None => None,
-        };
-        let name = match args.get("name") {
-            None => None,
-            Some(Value::String(n)) if !n.trim().is_empty() && n.len() <= 255 => Some(n.clone()),
-            Some(_) => {
-                return Err(bad(
-                    "name",
-                    "Value must be a non-empty string of at most 255 characters.",
-                ))
-            }
-        };
-        Ok(ServerAction::Rebuild(RebuildArgs {
-            image_id: super::create::ref_id(image, "imageRef")?,
-            name,
-            metadata,
-            admin_pass: args
-                .get("adminPass")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        }))
-    }
-
-    fn parse_image(args: &Value, backup: Option<(String, i64)>) -> Result<ImageArgs> {
-        let name = args
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.trim().is_empty())
-            .ok_or_else(|| bad("name", "'name' is a required property"))?;
-        Ok(ImageArgs {
-            name: name.to_owned(),
-            metadata: super::create::parse_metadata(args.get("metadata"), "metadata")?,
-            backup,
-        })
     }
 }
 
@@ -676,38 +495,5 @@ impl ComputeService {
         )
         .await?;
         Ok(ActionResult::Image(image_id))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn actions_parse_into_the_enum() {
-        assert_eq!(
-            ServerAction::parse(&json!({"reboot": {"type": "hard"}})).unwrap(),
-            ServerAction::Power(PowerAction::Reboot(RebootKind::Hard))
-        );
-        assert_eq!(
-            ServerAction::parse(&json!({"os-stop": null})).unwrap(),
-            ServerAction::Power(PowerAction::Stop)
-        );
-        assert_eq!(
-            ServerAction::parse(&json!({"os-getConsoleOutput": {"length": "5"}})).unwrap(),
-            ServerAction::ConsoleOutput { length: Some(5) }
-        );
-        assert_eq!(
-            ServerAction::parse(&json!({"os-getConsoleOutput": {"length": -1}})).unwrap(),
-            ServerAction::ConsoleOutput { length: None }
-        );
-        assert!(ServerAction::parse(&json!({"reboot": {"type": "gentle"}})).is_err());
-        assert!(ServerAction::parse(&json!({"os-resetState": {"state": "stopped"}})).is_err());
-        assert!(ServerAction::parse(&json!({"levitate": {}})).is_err());
-        assert!(ServerAction::parse(&json!({"pause": null, "unpause": null})).is_err());
-        assert!(matches!(
-            ServerAction::parse(&json!({"createBackup": {"name": "b", "backup_type": "daily", "rotation": 2}})).unwrap(),
-            ServerAction::CreateImage(ImageArgs { backup: Some((ref t, 2)), .. }) if t == "daily"
-        ));
     }
 }

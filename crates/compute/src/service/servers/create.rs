@@ -25,12 +25,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The last path segment of a reference that may be a URL (`flavorRef`, `imageRef`).
-pub(crate) fn ref_id(v: &Value, field: &str) -> Result<String> {
-    let s = match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => return Err(bad(field, "Value must be a string.")),
-    };
+pub(crate) fn ref_id(s: &str, field: &str) -> Result<String> {
     let id = s
         .trim_end_matches('/')
         .rsplit('/')
@@ -57,29 +52,6 @@ pub(crate) fn checked_metadata(
         ));
     }
     Ok(m)
-}
-
-pub(crate) fn parse_metadata(v: Option<&Value>, field: &str) -> Result<BTreeMap<String, String>> {
-    let Some(v) = v else {
-        return Ok(BTreeMap::new());
-    };
-    let obj = v
-        .as_object()
-        .ok_or_else(|| bad(field, "Value must be an object."))?;
-    let mut out = BTreeMap::new();
-    for (k, v) in obj {
-        let s = v
-            .as_str()
-            .ok_or_else(|| bad(field, &format!("Value of '{k}' must be a string.")))?;
-        if k.is_empty() || k.len() > 255 || s.len() > 255 {
-            return Err(bad(
-                field,
-                "Keys must be 1 to 255 and values at most 255 characters.",
-            ));
-        }
-        out.insert(k.clone(), s.to_owned());
-    }
-    Ok(out)
 }
 
 /// `min_count` or `max_count`: at least 1.
@@ -429,7 +401,7 @@ impl ComputeService {
 
     /// The flavor a boot names, usable by the caller and enabled.
     async fn boot_flavor(&self, ctx: &AuthContext, s: &ServerCreate) -> Result<Flavor> {
-        let flavor_id = ref_id(&Value::String(s.flavor_ref.text()), "flavorRef")?;
+        let flavor_id = ref_id(&s.flavor_ref.text(), "flavorRef")?;
         let flavor = self
             .visible_flavor(ctx, &flavor_id)
             .await
@@ -456,7 +428,7 @@ impl ComputeService {
             .filter(|r| !r.is_empty())
             .or(bdm_image)
             .ok_or_else(|| Error::BadRequest("Missing imageRef attribute".into()))?;
-        let image_id = ref_id(&Value::String(image_ref), "imageRef")?;
+        let image_id = ref_id(&image_ref, "imageRef")?;
         let image = self.image_as(ctx, &image_id).await?;
         if image["status"] != "active" {
             return Err(Error::BadRequest(format!(

@@ -1,7 +1,8 @@
 //! Servers: creating them (`create`), deleting them, and their actions
-//! (`actions`, one typed enum, the long ones run as sagas), with Nova's
-//! state checks.
+//! (`actions`, one typed enum read from the body of `action_request`, the
+//! long ones run as sagas), with Nova's state checks.
 
+pub mod action_request;
 pub mod actions;
 pub mod boot_request;
 pub mod create;

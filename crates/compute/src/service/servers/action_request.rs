@@ -1,0 +1,441 @@
+//! The body of `POST /servers/{id}/action` as Nova's v2.1 schemas have it:
+//! one key naming the action, its arguments as the value. It is serde's
+//! externally tagged enum, so a wrong type or an unknown action is a 400
+//! naming it and the document's schema is the `oneOf` of the action
+//! bodies. Turning it into a [`ServerAction`] checks what the types cannot
+//! (enumerated values, addresses, minimums), with Nova's messages.
+
+use super::actions::{ImageArgs, RebuildArgs, ServerAction};
+use super::bad;
+use super::create::{checked_metadata, ref_id};
+use crate::api::body::IntOrString;
+use crate::saga::power_action::PowerAction;
+use crate::states::VmState;
+use ferrostack_core::{Error, Result};
+use ferrostack_hypervisor::RebootKind;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// One server action, `{"<action>": arguments}`.
+#[derive(Deserialize, JsonSchema)]
+pub enum ServerActionBody {
+    #[serde(rename = "reboot")]
+    Reboot(RebootRequest),
+    #[serde(rename = "os-stop")]
+    Stop(NoArguments),
+    #[serde(rename = "os-start")]
+    Start(NoArguments),
+    #[serde(rename = "pause")]
+    Pause(NoArguments),
+    #[serde(rename = "unpause")]
+    Unpause(NoArguments),
+    #[serde(rename = "suspend")]
+    Suspend(NoArguments),
+    #[serde(rename = "resume")]
+    Resume(NoArguments),
+    #[serde(rename = "lock")]
+    Lock(NoArguments),
+    #[serde(rename = "unlock")]
+    Unlock(NoArguments),
+    /// Admin: set the server's state (`active` or `error`).
+    #[serde(rename = "os-resetState")]
+    ResetState(ResetStateRequest),
+    #[serde(rename = "os-getConsoleOutput")]
+    ConsoleOutput(Option<ConsoleOutputRequest>),
+    #[serde(rename = "os-getVNCConsole")]
+    VncConsole(VncConsoleRequest),
+    #[serde(rename = "rebuild")]
+    Rebuild(RebuildRequest),
+    /// Snapshot the server into the image service.
+    #[serde(rename = "createImage")]
+    CreateImage(CreateImageRequest),
+    #[serde(rename = "createBackup")]
+    CreateBackup(CreateBackupRequest),
+    #[serde(rename = "restore")]
+    Restore(NoArguments),
+    #[serde(rename = "forceDelete")]
+    ForceDelete(NoArguments),
+    #[serde(rename = "injectNetworkInfo")]
+    InjectNetworkInfo(NoArguments),
+    #[serde(rename = "resetNetwork")]
+    ResetNetwork(NoArguments),
+    #[serde(rename = "addFloatingIp")]
+    AddFloatingIp(AddFloatingIpRequest),
+    #[serde(rename = "removeFloatingIp")]
+    RemoveFloatingIp(RemoveFloatingIpRequest),
+    #[serde(rename = "addSecurityGroup")]
+    AddSecurityGroup(SecurityGroupName),
+    #[serde(rename = "removeSecurityGroup")]
+    RemoveSecurityGroup(SecurityGroupName),
+    #[serde(rename = "resize")]
+    Resize(ResizeRequest),
+    #[serde(rename = "confirmResize")]
+    ConfirmResize(NoArguments),
+    #[serde(rename = "revertResize")]
+    RevertResize(NoArguments),
+    /// Cold migration, to `host` or wherever the scheduler chooses.
+    #[serde(rename = "migrate")]
+    Migrate(Option<MigrateRequest>),
+    /// Live migration, to `host` or wherever the scheduler chooses.
+    #[serde(rename = "os-migrateLive")]
+    MigrateLive(Option<MigrateRequest>),
+}
+
+/// The arguments of an action that takes none: whatever is given is
+/// ignored (`null` by convention), as Nova does.
+pub struct NoArguments;
+
+impl<'de> Deserialize<'de> for NoArguments {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        IgnoredAny::deserialize(d).map(|_| NoArguments)
+    }
+}
+
+impl JsonSchema for NoArguments {
+    fn schema_name() -> Cow<'static, str> {
+        "NoArguments".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"description": "Ignored (`null` by convention)."})
+    }
+}
+
+/// An IP address of either version, as a string.
+fn ip_address(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}],
+    })
+}
+
+/// [`ip_address`], or `null`.
+fn optional_ip_address(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": ["string", "null"],
+        "anyOf": [{"type": "null"}, {"format": "ipv4"}, {"format": "ipv6"}],
+    })
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct RebootRequest {
+    /// `HARD` or `SOFT`, in any case.
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["HARD", "Hard", "hard", "SOFT", "Soft", "soft"]))]
+    kind: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ResetStateRequest {
+    #[schemars(extend("enum" = ["active", "error"]))]
+    state: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ConsoleOutputRequest {
+    /// The last lines to show; -1 (or absent) for all of them.
+    #[serde(default)]
+    length: Option<IntOrString>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct VncConsoleRequest {
+    /// Nova's console types; only `novnc` is served.
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["novnc", "xvpvnc"]))]
+    console_type: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct RebuildRequest {
+    /// The image's id or URL.
+    #[serde(rename = "imageRef")]
+    image_ref: IntOrString,
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"\S"))]
+    name: Option<String>,
+    /// Replaces the server's metadata when given.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::body::optional_metadata")]
+    metadata: Option<BTreeMap<String, String>>,
+    #[serde(default, rename = "adminPass")]
+    admin_pass: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct CreateImageRequest {
+    #[schemars(regex(pattern = r"\S"))]
+    name: String,
+    /// Properties of the new image.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::body::optional_metadata")]
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct CreateBackupRequest {
+    #[schemars(regex(pattern = r"\S"))]
+    name: String,
+    #[schemars(length(min = 1))]
+    backup_type: String,
+    /// How many backups of this type to keep (at least 0).
+    rotation: IntOrString,
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::body::optional_metadata")]
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct AddFloatingIpRequest {
+    #[schemars(schema_with = "ip_address")]
+    address: String,
+    /// Which of the server's fixed addresses to map (its first when absent).
+    #[serde(default)]
+    #[schemars(schema_with = "optional_ip_address")]
+    fixed_address: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct RemoveFloatingIpRequest {
+    #[schemars(schema_with = "ip_address")]
+    address: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct SecurityGroupName {
+    #[schemars(length(min = 1))]
+    name: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ResizeRequest {
+    /// The new flavor's id or URL.
+    #[serde(rename = "flavorRef")]
+    flavor_ref: IntOrString,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct MigrateRequest {
+    /// The destination (the scheduler chooses when absent).
+    #[serde(default)]
+    host: Option<String>,
+}
+
+/// A required string that must not be empty.
+fn non_empty(s: String, action: &str, key: &str) -> Result<String> {
+    if s.is_empty() {
+        return Err(bad(action, &format!("'{key}' is a required property")));
+    }
+    Ok(s)
+}
+
+fn ip(s: String, key: &str) -> Result<String> {
+    if s.parse::<std::net::IpAddr>().is_err() {
+        return Err(bad(
+            key,
+            &format!("Value: {s}. '{s}' is not a valid IP address"),
+        ));
+    }
+    Ok(s)
+}
+
+fn image_args(
+    name: String,
+    metadata: Option<BTreeMap<String, String>>,
+    backup: Option<(String, i64)>,
+) -> Result<ImageArgs> {
+    if name.trim().is_empty() {
+        return Err(bad("name", "'name' is a required property"));
+    }
+    Ok(ImageArgs {
+        name,
+        metadata: checked_metadata(metadata.unwrap_or_default(), "metadata")?,
+        backup,
+    })
+}
+
+impl TryFrom<ServerActionBody> for ServerAction {
+    type Error = Error;
+
+    fn try_from(body: ServerActionBody) -> Result<ServerAction> {
+        use ServerActionBody as B;
+        let power = |p| Ok(ServerAction::Power(p));
+        match body {
+            B::Reboot(RebootRequest { kind }) => match kind.to_ascii_uppercase().as_str() {
+                "HARD" => power(PowerAction::Reboot(RebootKind::Hard)),
+                "SOFT" => power(PowerAction::Reboot(RebootKind::Soft)),
+                _ => Err(bad("type", &format!("Value: {kind}. '{kind}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']"))),
+            },
+            B::Stop(_) => power(PowerAction::Stop),
+            B::Start(_) => power(PowerAction::Start),
+            B::Pause(_) => power(PowerAction::Pause),
+            B::Unpause(_) => power(PowerAction::Unpause),
+            B::Suspend(_) => power(PowerAction::Suspend),
+            B::Resume(_) => power(PowerAction::Resume),
+            B::Lock(_) => Ok(ServerAction::Lock),
+            B::Unlock(_) => Ok(ServerAction::Unlock),
+            B::ResetState(ResetStateRequest { state }) => match state.as_str() {
+                "active" => Ok(ServerAction::ResetState(VmState::Active)),
+                "error" => Ok(ServerAction::ResetState(VmState::Error)),
+                _ => Err(bad(
+                    "state",
+                    &format!("Value: {state}. '{state}' is not one of ['active', 'error']"),
+                )),
+            },
+            B::ConsoleOutput(args) => {
+                let length = match args.and_then(|a| a.length) {
+                    None => None,
+                    // -1 means everything, as in Nova.
+                    Some(n) => u32::try_from(n.int("length", -1)?).ok(),
+                };
+                Ok(ServerAction::ConsoleOutput { length })
+            }
+            B::VncConsole(VncConsoleRequest { console_type }) => Ok(ServerAction::VncConsole {
+                console_type: non_empty(console_type, "os-getVNCConsole", "type")?,
+            }),
+            B::Rebuild(r) => {
+                if r.name
+                    .as_ref()
+                    .is_some_and(|n| n.trim().is_empty() || n.len() > 255)
+                {
+                    return Err(bad(
+                        "name",
+                        "Value must be a non-empty string of at most 255 characters.",
+                    ));
+                }
+                Ok(ServerAction::Rebuild(RebuildArgs {
+                    image_id: ref_id(&r.image_ref.text(), "imageRef")?,
+                    name: r.name,
+                    metadata: r
+                        .metadata
+                        .map(|m| checked_metadata(m, "metadata"))
+                        .transpose()?,
+                    admin_pass: r.admin_pass,
+                }))
+            }
+            B::CreateImage(c) => Ok(ServerAction::CreateImage(image_args(
+                c.name, c.metadata, None,
+            )?)),
+            B::CreateBackup(c) => {
+                let backup_type = non_empty(c.backup_type, "createBackup", "backup_type")?;
+                let rotation = c.rotation.int("rotation", 0)?;
+                Ok(ServerAction::CreateImage(image_args(
+                    c.name,
+                    c.metadata,
+                    Some((backup_type, rotation)),
+                )?))
+            }
+            B::Restore(_) => Ok(ServerAction::Restore),
+            B::ForceDelete(_) => Ok(ServerAction::ForceDelete),
+            B::InjectNetworkInfo(_) => Ok(ServerAction::InjectNetworkInfo),
+            B::ResetNetwork(_) => Ok(ServerAction::ResetNetwork),
+            B::AddFloatingIp(a) => Ok(ServerAction::AddFloatingIp {
+                address: ip(a.address, "address")?,
+                fixed_address: a
+                    .fixed_address
+                    .map(|f| ip(f, "fixed_address"))
+                    .transpose()?,
+            }),
+            B::RemoveFloatingIp(a) => Ok(ServerAction::RemoveFloatingIp {
+                address: ip(a.address, "address")?,
+            }),
+            B::AddSecurityGroup(g) => Ok(ServerAction::AddSecurityGroup(non_empty(
+                g.name,
+                "addSecurityGroup",
+                "name",
+            )?)),
+            B::RemoveSecurityGroup(g) => Ok(ServerAction::RemoveSecurityGroup(non_empty(
+                g.name,
+                "removeSecurityGroup",
+                "name",
+            )?)),
+            B::Resize(r) => Ok(ServerAction::Resize {
+                flavor_ref: ref_id(&r.flavor_ref.text(), "flavorRef")?,
+            }),
+            B::ConfirmResize(_) => Ok(ServerAction::ConfirmResize),
+            B::RevertResize(_) => Ok(ServerAction::RevertResize),
+            B::Migrate(m) => Ok(ServerAction::Migrate {
+                live: false,
+                host: m.and_then(|m| m.host),
+            }),
+            B::MigrateLive(m) => Ok(ServerAction::Migrate {
+                live: true,
+                host: m.and_then(|m| m.host),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// As the API reads a body: parsed, then checked.
+    fn parse(v: Value) -> Result<ServerAction> {
+        let body: ServerActionBody = ferrostack_core::http::parse_json(v.to_string().as_bytes())?;
+        ServerAction::try_from(body)
+    }
+
+    #[test]
+    fn actions_parse_into_the_enum() {
+        assert_eq!(
+            parse(json!({"reboot": {"type": "hard"}})).unwrap(),
+            ServerAction::Power(PowerAction::Reboot(RebootKind::Hard))
+        );
+        assert_eq!(
+            parse(json!({"os-stop": null})).unwrap(),
+            ServerAction::Power(PowerAction::Stop)
+        );
+        assert_eq!(
+            parse(json!({"lock": {}})).unwrap(),
+            ServerAction::Lock,
+            "arguments an action takes none of are ignored"
+        );
+        assert_eq!(
+            parse(json!({"os-getConsoleOutput": {"length": "5"}})).unwrap(),
+            ServerAction::ConsoleOutput { length: Some(5) }
+        );
+        assert_eq!(
+            parse(json!({"os-getConsoleOutput": {"length": -1}})).unwrap(),
+            ServerAction::ConsoleOutput { length: None }
+        );
+        assert_eq!(
+            parse(json!({"os-getConsoleOutput": null})).unwrap(),
+            ServerAction::ConsoleOutput { length: None }
+        );
+        assert_eq!(
+            parse(json!({"resize": {"flavorRef": "http://nova/flavors/2"}})).unwrap(),
+            ServerAction::Resize {
+                flavor_ref: "2".into()
+            }
+        );
+        assert!(parse(json!({"reboot": {"type": "gentle"}})).is_err());
+        assert!(parse(json!({"os-resetState": {"state": "stopped"}})).is_err());
+        assert!(parse(json!({"os-getConsoleOutput": {"length": -2}})).is_err());
+        assert!(parse(json!({"addFloatingIp": {"address": "10.0.0.300"}})).is_err());
+        assert!(parse(json!({"levitate": {}})).is_err());
+        assert!(parse(json!({"pause": null, "unpause": null})).is_err());
+        assert!(parse(json!({})).is_err());
+        assert!(parse(json!("pause")).is_err());
+        assert!(matches!(
+            parse(json!({"createBackup": {"name": "b", "backup_type": "daily", "rotation": 2}})).unwrap(),
+            ServerAction::CreateImage(ImageArgs { backup: Some((ref t, 2)), .. }) if t == "daily"
+        ));
+    }
+
+    #[test]
+    fn the_schema_is_one_of_the_action_bodies() {
+        let schema = schemars::schema_for!(ServerActionBody).to_value();
+        let bodies = schema["oneOf"].as_array().expect("oneOf");
+        assert_eq!(bodies.len(), 28);
+        let reboot = bodies
+            .iter()
+            .find(|b| b["required"] == json!(["reboot"]))
+            .expect("reboot");
+        assert_eq!(reboot["additionalProperties"], json!(false));
+    }
+}
