@@ -12,7 +12,7 @@
 # "N passed, N failed" line (one test per service) that scripts/test.sh adds
 # to its total. Environment: FERROSTACK_BIN (default target/debug/ferrostack),
 # FERROSTACK_VENV, FUZZ_MAX_EXAMPLES (per operation and phase, default 12),
-# FUZZ_MAX_TIME (seconds per service, default 150), FUZZ_SEED (default 1),
+# FUZZ_MAX_TIME (seconds per service, default 75), FUZZ_SEED (default 1),
 # KEEP_DATA=1 (keep the work dir with the schemathesis reports).
 set -euo pipefail
 
@@ -64,7 +64,7 @@ for s in "${services[@]}"; do
         --checks not_a_server_error,response_schema_conformance \
         --header "X-Auth-Token: $token" \
         --max-examples "${FUZZ_MAX_EXAMPLES:-12}" \
-        --max-time "${FUZZ_MAX_TIME:-150}" \
+        --max-time "${FUZZ_MAX_TIME:-75}" \
         --request-timeout 30 \
         --seed "${FUZZ_SEED:-1}" \
         --workers 2 \
