@@ -3,7 +3,7 @@
 //! shows in review (`FERROSTACK_BLESS=1` rewrites it).
 
 #[test]
-fn the_openapi_document_is_committed() {
+fn openapi_document_is_committed() {
     ferrostack_testkit::assert_openapi_committed(
         "compute",
         &ferrostack_compute::openapi_document(),

@@ -3,6 +3,6 @@
 //! request type shows in review.
 
 #[test]
-fn the_committed_document_is_what_the_routes_generate() {
+fn openapi_document_is_committed() {
     ferrostack_testkit::assert_openapi_committed("image", &ferrostack_image::openapi_document());
 }
