@@ -3,8 +3,6 @@
 
 mod common;
 
-use serde_json::Value;
-
 #[test]
 fn openapi_document_is_committed() {
     ferrostack_testkit::assert_openapi_committed(
@@ -29,16 +27,9 @@ async fn openapi_document_is_served_without_a_token() {
     .await
     .unwrap();
     let c = common::serve_network(kit, db).await;
-    let resp = c
-        .http
-        .get(format!("{}/openapi.json", c.net))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), reqwest::StatusCode::OK);
-    let doc: Value = resp.json().await.unwrap();
-    assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(doc, ferrostack_network::openapi_document());
+    let (doc, operations) =
+        ferrostack_testkit::assert_openapi_served(&c.net, &ferrostack_network::openapi_document())
+            .await;
 
     let add = &doc["paths"]["/v2.0/routers/{id}/add_router_interface"]["put"];
     assert_eq!(
@@ -57,11 +48,5 @@ async fn openapi_document_is_served_without_a_token() {
         "boolean"
     );
 
-    let operations: usize = doc["paths"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|item| item.as_object().unwrap().len())
-        .sum();
     assert_eq!(operations, SERVED_OPERATIONS);
 }
