@@ -130,6 +130,15 @@ impl Body {
     }
 }
 
+/// A request header an operation reads, which its handler's types cannot
+/// show (handlers read headers from the `HeaderMap`).
+#[derive(Clone, Debug)]
+pub struct HeaderParam {
+    pub name: &'static str,
+    pub required: bool,
+    pub description: &'static str,
+}
+
 /// One documented operation, as its handler's types describe it.
 #[derive(Clone, Debug, Default)]
 pub struct Operation {
@@ -146,6 +155,7 @@ struct PendingOperation {
     handler: &'static str,
     describe: fn(&mut Operation, &mut SchemaGenerator),
     body: Option<Body>,
+    headers: Vec<HeaderParam>,
 }
 
 /// axum's `MethodRouter`, recording what it routes.
@@ -167,6 +177,7 @@ macro_rules! method {
                 handler: std::any::type_name::<H>(),
                 describe: <H as Documented<M>>::describe,
                 body: None,
+                headers: Vec::new(),
             });
             self.inner = self.inner.$name(handler);
             self
@@ -195,6 +206,14 @@ impl<S: Clone + Send + Sync + 'static> ApiMethodRouter<S> {
     pub fn body(mut self, method: Method, body: Body) -> Self {
         for op in self.ops.iter_mut().filter(|op| op.method == method) {
             op.body = Some(body.clone());
+        }
+        self
+    }
+
+    /// State a header this router's `method` operation reads.
+    pub fn header(mut self, method: Method, header: HeaderParam) -> Self {
+        for op in self.ops.iter_mut().filter(|op| op.method == method) {
+            op.headers.push(header.clone());
         }
         self
     }
@@ -284,6 +303,15 @@ impl<S: Clone + Send + Sync + 'static> ApiRouter<S> {
             (full, op)
         }));
         self.inner = self.inner.nest(prefix, other.inner);
+        self
+    }
+
+    /// State a header every operation routed so far reads (a middleware's,
+    /// such as a microversion header).
+    pub fn header_on_every_operation(mut self, header: HeaderParam) -> Self {
+        for (_, op) in self.ops.iter_mut() {
+            op.headers.push(header.clone());
+        }
         self
     }
 
@@ -380,8 +408,13 @@ fn operation(
     if let Some(name) = handler_name(pending.handler) {
         o["summary"] = json!(name);
     }
+    let headers = pending.headers.iter().map(|h| {
+        json!({"name": h.name, "in": "header", "required": h.required,
+               "description": h.description, "schema": {"type": "string"}})
+    });
     let params: Vec<Value> = path_params(template)
         .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .chain(headers)
         .collect();
     if !params.is_empty() {
         o["parameters"] = Value::Array(params);
@@ -532,6 +565,50 @@ mod tests {
             doc["components"]["schemas"]["Error"]["required"],
             json!(["NeutronError"])
         );
+    }
+
+    #[test]
+    fn routes_state_the_headers_they_read() {
+        let subject = HeaderParam {
+            name: "X-Subject-Token",
+            required: true,
+            description: "the token to check",
+        };
+        let version = HeaderParam {
+            name: "OpenStack-API-Version",
+            required: false,
+            description: "the microversion",
+        };
+        let doc = ApiRouter::<()>::new()
+            .route(
+                "/tokens",
+                get(|| async {})
+                    .delete(|| async {})
+                    .header(Method::GET, subject),
+            )
+            .header_on_every_operation(version)
+            .document(&info());
+        let names = |m: &str| -> Vec<(String, bool)> {
+            doc["paths"]["/tokens"][m]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    (
+                        p["name"].as_str().unwrap().to_owned(),
+                        p["required"] == true,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            names("get"),
+            [
+                ("X-Subject-Token".into(), true),
+                ("OpenStack-API-Version".into(), false)
+            ]
+        );
+        assert_eq!(names("delete"), [("OpenStack-API-Version".into(), false)]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use ferrostack_core::auth::{auth_layer, SharedValidator};
 use ferrostack_core::http::{not_found_fallback, service_layer, ServiceLayer};
-use ferrostack_core::openapi::{delete, get, post, put, ApiInfo, ApiRouter};
+use ferrostack_core::openapi::{delete, get, post, put, ApiInfo, ApiRouter, HeaderParam};
 use ferrostack_core::{Error, ErrorStyle};
 use serde_json::json;
 use std::sync::Arc;
@@ -290,6 +290,17 @@ pub fn routes() -> ApiRouter<Svc> {
             "/v2.1/os-instance_usage_audit_log/{before}",
             get(hosts::audit_log_show),
         )
+        // Read by the `microversion` middleware on every /v2.1 request.
+        .header_on_every_operation(HeaderParam {
+            name: "OpenStack-API-Version",
+            required: false,
+            description: "`compute X.Y` or `compute latest`: the microversion asked for",
+        })
+        .header_on_every_operation(HeaderParam {
+            name: "X-OpenStack-Nova-API-Version",
+            required: false,
+            description: "`X.Y` or `latest`: the microversion asked for (legacy header)",
+        })
 }
 
 /// The OpenAPI 3.1 document of [`routes`].

@@ -7,11 +7,11 @@ use crate::service::Scope;
 use crate::store;
 use crate::store::revocations::RevocationEvent;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::Authenticated;
 use ferrostack_core::http::Json;
-use ferrostack_core::openapi::{get, ApiRouter};
+use ferrostack_core::openapi::{get, ApiRouter, HeaderParam};
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Value};
 
@@ -22,13 +22,23 @@ pub fn routes() -> ApiRouter<Svc> {
             get(validate_token)
                 .head(check_token)
                 .delete(revoke_token)
-                .post(issue_token),
+                .post(issue_token)
+                .header(Method::GET, SUBJECT_TOKEN)
+                .header(Method::HEAD, SUBJECT_TOKEN)
+                .header(Method::DELETE, SUBJECT_TOKEN),
         )
         .route("/auth/catalog", get(auth_catalog))
         .route("/auth/projects", get(auth_projects))
         .route("/auth/domains", get(auth_domains))
         .route("/auth/system", get(auth_system))
 }
+
+/// The token a validate, check or revoke is about (`subject` reads it).
+const SUBJECT_TOKEN: HeaderParam = HeaderParam {
+    name: "X-Subject-Token",
+    required: true,
+    description: "The token to validate, check or revoke",
+};
 
 fn subject(headers: &HeaderMap) -> Result<String> {
     headers
