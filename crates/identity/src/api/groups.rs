@@ -1,5 +1,6 @@
 //! `/v3/groups` and group membership.
 
+use super::views::{group_view, user_view};
 use super::*;
 use crate::store::groups::Group;
 use crate::store::revocations::RevocationEvent;
@@ -58,19 +59,6 @@ pub fn routes() -> ApiRouter<Svc> {
                 .put(add_group_user)
                 .delete(remove_group_user),
         )
-}
-
-pub fn group_view(svc: &IdentityService, g: &Group) -> Value {
-    with_extra(
-        json!({
-            "id": g.id,
-            "name": g.name,
-            "domain_id": g.domain_id,
-            "description": g.description,
-            "links": links(svc, &format!("groups/{}", g.id)),
-        }),
-        &g.extra,
-    )
 }
 
 async fn get_group(svc: &IdentityService, id: &str) -> Result<Group> {
@@ -187,7 +175,7 @@ async fn list_group_users(
         .await?
         .iter()
         .filter(|u| q.get("name").is_none_or(|n| &u.name == n))
-        .map(|u| super::users::user_view(&svc, u))
+        .map(|u| user_view(&svc, u))
         .collect();
     Ok(ok(
         json!({"users": views, "links": list_links(&svc, &format!("groups/{id}/users"))}),

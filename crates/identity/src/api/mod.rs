@@ -15,6 +15,7 @@ mod projects;
 mod roles;
 mod users;
 mod v2;
+mod views;
 
 use crate::service::IdentityService;
 use axum::extract::DefaultBodyLimit;

@@ -1,5 +1,6 @@
 //! `/v3/users`: CRUD, self-service password change, a user's projects and groups.
 
+use super::views::{group_view, user_view};
 use super::*;
 use crate::store::users::User;
 use crate::store::{self, new_id};
@@ -83,22 +84,6 @@ struct ChangePasswordRequest {
 struct PasswordChange {
     original_password: String,
     password: String,
-}
-
-pub fn user_view(svc: &IdentityService, u: &User) -> Value {
-    let mut v = json!({
-        "id": u.id,
-        "name": u.name,
-        "domain_id": u.domain_id,
-        "enabled": u.enabled,
-        "password_expires_at": u.password_expires_at,
-        "options": if u.options.is_object() { u.options.clone() } else { json!({}) },
-        "links": links(svc, &format!("users/{}", u.id)),
-    });
-    if let Some(p) = &u.default_project_id {
-        v["default_project_id"] = json!(p);
-    }
-    with_extra(v, &u.extra)
 }
 
 async fn list_users(
@@ -356,7 +341,7 @@ async fn list_user_groups(
     let views: Vec<Value> = store::groups::list_for_user(&svc.db, &id)
         .await?
         .iter()
-        .map(|g| super::groups::group_view(&svc, g))
+        .map(|g| group_view(&svc, g))
         .collect();
     Ok(ok(
         json!({"groups": views, "links": list_links(&svc, &format!("users/{id}/groups"))}),
