@@ -17,6 +17,7 @@ pub struct Config {
     pub network: NetworkConfig,
     pub network_agent: NetworkAgentConfig,
     pub compute: ComputeConfig,
+    pub volume: VolumeConfig,
     pub metadata: MetadataConfig,
     pub console: ConsoleConfig,
     pub service_auth: ServiceAuthConfig,
@@ -202,6 +203,50 @@ impl Default for ImageConfig {
             limit_param_default: 25,
             api_limit_max: 1000,
             max_request_body_size: 65_536,
+            policy_file: String::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VolumeConfig {
+    /// Empty means `sqlite://<data_dir>/volume.sqlite`.
+    pub database_url: String,
+    pub port: u16,
+    /// Where the file backend keeps one file per volume; empty means
+    /// `<data_dir>/volumes`.
+    pub volumes_dir: String,
+    /// The file backend's format: `qcow2` (sparse, grows as written) or `raw`.
+    pub volume_format: String,
+    /// The availability zone volumes are created in (Cinder's
+    /// `storage_availability_zone`).
+    pub storage_availability_zone: String,
+    /// Default quotas of a project (Cinder's `quota_volumes`, …); -1 = unlimited.
+    pub quota_volumes: i64,
+    pub quota_gigabytes: i64,
+    pub quota_snapshots: i64,
+    /// Largest page of a list (Cinder's `osapi_max_limit`).
+    pub osapi_max_limit: usize,
+    /// JSON request bodies above this many bytes get 413.
+    pub max_request_body_size: usize,
+    /// An operator's oslo.policy file over Cinder's defaults; empty: none.
+    pub policy_file: String,
+}
+
+impl Default for VolumeConfig {
+    fn default() -> Self {
+        VolumeConfig {
+            database_url: String::new(),
+            port: 8776,
+            volumes_dir: String::new(),
+            volume_format: "qcow2".into(),
+            storage_availability_zone: "nova".into(),
+            quota_volumes: 10,
+            quota_gigabytes: 1000,
+            quota_snapshots: 10,
+            osapi_max_limit: 1000,
+            max_request_body_size: 114_688,
             policy_file: String::new(),
         }
     }
@@ -609,6 +654,15 @@ impl Config {
             self.common.data_dir.join("images")
         } else {
             PathBuf::from(&self.image.filesystem_store_datadir)
+        }
+    }
+
+    /// Where the volume file backend keeps its files.
+    pub fn volumes_dir(&self) -> PathBuf {
+        if self.volume.volumes_dir.is_empty() {
+            self.common.data_dir.join("volumes")
+        } else {
+            PathBuf::from(&self.volume.volumes_dir)
         }
     }
 

@@ -1,0 +1,177 @@
+//! Volume records.
+
+use ferrostack_core::Result;
+use ferrostack_db::sqlx::AnyConnection;
+use ferrostack_db::{sqlx, Db, DbResultExt, RowExt};
+use serde_json::{Map, Value};
+
+#[derive(Clone, Debug)]
+pub struct Volume {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// GiB.
+    pub size: i64,
+    pub status: String,
+    pub volume_type_id: String,
+    pub availability_zone: String,
+    pub bootable: bool,
+    pub metadata: Map<String, Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Volume {
+    Volume {
+        id: r.str("id"),
+        project_id: r.str("project_id"),
+        user_id: r.str("user_id"),
+        name: r.opt_str("name"),
+        description: r.opt_str("description"),
+        size: r.int("size"),
+        status: r.str("status"),
+        volume_type_id: r.str("volume_type_id"),
+        availability_zone: r.str("availability_zone"),
+        bootable: r.flag("bootable"),
+        metadata: r.json("metadata").as_object().cloned().unwrap_or_default(),
+        created_at: r.str("created_at"),
+        updated_at: r.str("updated_at"),
+    }
+}
+
+/// Insert on a connection (the quota-locked transaction of a create).
+pub async fn insert_on(db: &Db, conn: &mut AnyConnection, v: &Volume) -> Result<()> {
+    sqlx::query(&db.sql(
+        "INSERT INTO volumes (id, project_id, user_id, name, description, size, status, volume_type_id, availability_zone, bootable, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ))
+    .bind(&v.id)
+    .bind(&v.project_id)
+    .bind(&v.user_id)
+    .bind(&v.name)
+    .bind(&v.description)
+    .bind(v.size)
+    .bind(&v.status)
+    .bind(&v.volume_type_id)
+    .bind(&v.availability_zone)
+    .bind(v.bootable as i64)
+    .bind(Value::Object(v.metadata.clone()).to_string())
+    .bind(&v.created_at)
+    .bind(&v.updated_at)
+    .execute(conn)
+    .await
+    .db()?;
+    Ok(())
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<Volume>> {
+    Ok(sqlx::query(&db.sql("SELECT * FROM volumes WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .db()?
+        .as_ref()
+        .map(from_row))
+}
+
+/// Every volume of a project, or of all projects (`None`).
+pub async fn list(db: &Db, project_id: Option<&str>) -> Result<Vec<Volume>> {
+    let rows = match project_id {
+        Some(p) => {
+            sqlx::query(&db.sql("SELECT * FROM volumes WHERE project_id = ?"))
+                .bind(p)
+                .fetch_all(&db.pool)
+                .await
+        }
+        None => {
+            sqlx::query("SELECT * FROM volumes")
+                .fetch_all(&db.pool)
+                .await
+        }
+    }
+    .db()?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// A project's volume count and GiB, counted inside its quota lock.
+/// Summed here, not with SUM(): MySQL and PostgreSQL answer it as a decimal.
+pub async fn usage_on(db: &Db, conn: &mut AnyConnection, project_id: &str) -> Result<(i64, i64)> {
+    let sizes = sqlx::query(&db.sql("SELECT size FROM volumes WHERE project_id = ?"))
+        .bind(project_id)
+        .fetch_all(conn)
+        .await
+        .db()?;
+    Ok((
+        sizes.len() as i64,
+        sizes.iter().map(|r| r.int("size")).sum(),
+    ))
+}
+
+/// [`usage_on`] outside a transaction (for limits and quota usage views).
+pub async fn usage(db: &Db, project_id: &str) -> Result<(i64, i64)> {
+    let mut conn = db.pool.acquire().await.db()?;
+    usage_on(db, &mut conn, project_id).await
+}
+
+/// Compare-and-set of the status: true when the volume was in one of `from`.
+pub async fn transition(db: &Db, id: &str, from: &[&str], to: &str) -> Result<bool> {
+    let mut conn = db.pool.acquire().await.db()?;
+    transition_on(db, &mut conn, id, from, to).await
+}
+
+/// [`transition`] on a connection (with the operation that follows it).
+pub async fn transition_on(
+    db: &Db,
+    conn: &mut AnyConnection,
+    id: &str,
+    from: &[&str],
+    to: &str,
+) -> Result<bool> {
+    let marks = vec!["?"; from.len()].join(", ");
+    let sql = format!(
+        "UPDATE volumes SET status = ?, updated_at = ? WHERE id = ? AND status IN ({marks})"
+    );
+    let sql = db.sql(&sql);
+    let mut q = sqlx::query(&sql).bind(to).bind(super::now_str()).bind(id);
+    for f in from {
+        q = q.bind(*f);
+    }
+    Ok(q.execute(conn).await.db()?.rows_affected() == 1)
+}
+
+/// Write the user-settable fields.
+pub async fn update(db: &Db, v: &Volume) -> Result<()> {
+    sqlx::query(&db.sql(
+        "UPDATE volumes SET name = ?, description = ?, metadata = ?, bootable = ?, updated_at = ? WHERE id = ?",
+    ))
+    .bind(&v.name)
+    .bind(&v.description)
+    .bind(Value::Object(v.metadata.clone()).to_string())
+    .bind(v.bootable as i64)
+    .bind(super::now_str())
+    .bind(&v.id)
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(())
+}
+
+pub async fn delete_on(db: &Db, conn: &mut AnyConnection, id: &str) -> Result<()> {
+    sqlx::query(&db.sql("DELETE FROM volumes WHERE id = ?"))
+        .bind(id)
+        .execute(conn)
+        .await
+        .db()?;
+    Ok(())
+}
+
+/// How many volumes use a type (a type in use cannot be deleted).
+pub async fn count_of_type(db: &Db, type_id: &str) -> Result<i64> {
+    let r = sqlx::query(&db.sql("SELECT COUNT(*) AS n FROM volumes WHERE volume_type_id = ?"))
+        .bind(type_id)
+        .fetch_one(&db.pool)
+        .await
+        .db()?;
+    Ok(r.int("n"))
+}
