@@ -41,9 +41,12 @@ DEMO_PASSWORD = "admin_pass"
 SERVICE_PASSWORD = "service_pass"
 
 BOOTSTRAP_PROJECTS = {"admin", "service", "demo", "invisible_to_admin"}
-# The catalog lists only what this deployment serves (the seed's volume,
-# object-store, ec2 and metering entries come with the issues that build them).
-BOOTSTRAP_SERVICE_TYPES = {"identity", "compute", "image", "network"}
+# The catalog lists only what this deployment serves (the seed's
+# object-store, ec2 and metering entries come with the issues that build
+# them); block storage is listed under its three types.
+BOOTSTRAP_SERVICE_TYPES = {
+    "identity", "compute", "image", "network", "block-storage", "volumev3", "volume",
+}
 SERVICE_USERS = ["nova", "glance", "swift", "neutron", "cinder", "ceilometer"]
 BOOTSTRAP_ROLES = {
     "admin", "member", "reader", "Member",

@@ -17,14 +17,16 @@ pub enum Service {
     Image,
     Network,
     Compute,
+    Volume,
 }
 
 impl Service {
-    pub const ALL: [Service; 4] = [
+    pub const ALL: [Service; 5] = [
         Service::Identity,
         Service::Image,
         Service::Network,
         Service::Compute,
+        Service::Volume,
     ];
 
     pub fn parse(name: &str) -> Result<Service, String> {
@@ -33,8 +35,9 @@ impl Service {
             "image" | "glance" => Ok(Service::Image),
             "network" | "neutron" => Ok(Service::Network),
             "compute" | "nova" => Ok(Service::Compute),
+            "volume" | "block-storage" | "cinder" => Ok(Service::Volume),
             other => Err(format!(
-                "unknown service '{other}' (identity, image, network, compute)"
+                "unknown service '{other}' (identity, image, network, compute, volume)"
             )),
         }
     }
@@ -56,6 +59,7 @@ impl Service {
             Service::Image => "glance",
             Service::Network => "neutron",
             Service::Compute => "nova",
+            Service::Volume => "cinder",
         }
     }
 }
@@ -126,6 +130,21 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
             ferrostack_image::api::router(image.clone(), validator_for(Service::Image), &auth_uri),
         ));
         pools.push(image.db.pool.clone());
+    }
+    if services.contains(&Service::Volume) {
+        let volume = ferrostack_volume::open(&cfg)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        apps.push((
+            "volume",
+            cfg.volume.port,
+            ferrostack_volume::api::router(
+                volume.clone(),
+                validator_for(Service::Volume),
+                &auth_uri,
+            ),
+        ));
+        pools.push(volume.db.pool.clone());
     }
     if services.contains(&Service::Network) {
         let network = ferrostack_network::open(&cfg, bus.clone())

@@ -79,6 +79,30 @@ pub const SERVED: &[CatalogEntry] = &[
         path: "",
         admin_path: "",
     },
+    // Block storage under its service-types-authority name and the two
+    // aliases clients still look for: `volumev3` (cinderclient, older
+    // openstackclients) and the seed's own `volume`.
+    CatalogEntry {
+        service_type: "block-storage",
+        name: "cinder",
+        port: 8776,
+        path: "/v3/$(project_id)s",
+        admin_path: "/v3/$(project_id)s",
+    },
+    CatalogEntry {
+        service_type: "volumev3",
+        name: "cinderv3",
+        port: 8776,
+        path: "/v3/$(project_id)s",
+        admin_path: "/v3/$(project_id)s",
+    },
+    CatalogEntry {
+        service_type: "volume",
+        name: "cinder",
+        port: 8776,
+        path: "/v3/$(project_id)s",
+        admin_path: "/v3/$(project_id)s",
+    },
 ];
 
 /// (type, name) of services an earlier bootstrap registered although
@@ -87,7 +111,6 @@ pub const SERVED: &[CatalogEntry] = &[
 /// name and description, never an operator's own — so an upgraded cloud's
 /// catalog tells the truth too.
 pub const RETIRED: &[(&str, &str)] = &[
-    ("volume", "cinder"),
     ("object-store", "swift"),
     ("ec2", "ec2"),
     ("metering", "ceilometer"),

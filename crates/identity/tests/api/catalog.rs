@@ -14,14 +14,22 @@ async fn catalog_lists_only_served_services() {
         t.sort();
         t
     };
-    let unserved = ["volume", "metering", "object-store", "ec2"];
+    let unserved = ["metering", "object-store", "ec2"];
+    let served = [
+        "block-storage",
+        "compute",
+        "identity",
+        "image",
+        "network",
+        "volume",
+        "volumev3",
+    ];
     let listed = types(&catalog::list_services(&c.svc.db).await.unwrap());
-    assert_eq!(listed, ["compute", "identity", "image", "network"]);
+    assert_eq!(listed, served);
 
     // An old bootstrap's entries (as it wrote them), and an operator's own
     // object store, which is not bootstrap's to remove.
     for (stype, name) in [
-        ("volume", "cinder"),
         ("object-store", "swift"),
         ("ec2", "ec2"),
         ("metering", "ceilometer"),
@@ -64,17 +72,17 @@ async fn catalog_lists_only_served_services() {
         assert!(report.created.is_empty(), "{:?}", report.created);
         assert_eq!(
             report.removed.len(),
-            if run == 0 { 4 } else { 0 },
+            if run == 0 { 3 } else { 0 },
             "{:?}",
             report.removed
         );
     }
     let services = catalog::list_services(&c.svc.db).await.unwrap();
     let listed = types(&services);
-    assert_eq!(
-        listed,
-        ["compute", "identity", "image", "network", "object-store"]
-    );
+    let mut expected = served.to_vec();
+    expected.push("object-store");
+    expected.sort();
+    assert_eq!(listed, expected);
     assert!(services.iter().any(|s| s.id == operators.id));
     let endpoints = catalog::list_endpoints(&c.svc.db).await.unwrap();
     assert!(endpoints
@@ -95,4 +103,7 @@ async fn catalog_lists_only_served_services() {
         }
     }
     assert!(in_token.contains(&"image") && in_token.contains(&"network"));
+    for t in ["block-storage", "volumev3", "volume"] {
+        assert!(in_token.contains(&t), "{t} in {in_token:?}");
+    }
 }
