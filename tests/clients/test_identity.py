@@ -22,7 +22,8 @@ from conftest import (
 )
 
 # public port of each catalog service (guide's endpoint-create section)
-SERVICE_PORTS = {"identity": 5000, "compute": 8774, "image": 9292, "network": 9696}
+SERVICE_PORTS = {"identity": 5000, "compute": 8774, "image": 9292, "network": 9696,
+                 "block-storage": 8776, "volumev3": 8776, "volume": 8776}
 
 REQ_ID_RE = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
