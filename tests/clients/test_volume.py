@@ -54,6 +54,15 @@ def test_volume_create_list_show_set_delete(ferrostack):
     shown = ferrostack.os_ok("volume", "show", vid, cloud="ferrostack-demo")
     assert field(shown, "name") == new and field(shown, "description") == "d"
 
+    # Extend: `volume set --size` grows it; a smaller size is refused.
+    ferrostack.os_ok("volume", "set", "--size", "2", vid,
+                     cloud="ferrostack-demo", fmt_json=False)
+    shown = wait_status(ferrostack, vid, "available", cloud="ferrostack-demo")
+    assert field(shown, "size") == 2
+    res = ferrostack.os_fail("volume", "set", "--size", "1", vid, cloud="ferrostack-demo",
+                             fmt_json=False)
+    assert "New size" in res.stderr or "greater" in res.stderr, res.describe()
+
     # Another project does not see it; the admin sees it in all projects.
     assert vid not in [field(r, "id") for r in ferrostack.os_ok("volume", "list")]
     everyone = ferrostack.os_ok("volume", "list", "--all-projects")

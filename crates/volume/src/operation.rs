@@ -8,6 +8,9 @@
 //!
 //! - `create_volume`: backend create → `available`; on failure the file is
 //!   removed (undo) and the volume is `error`.
+//! - `extend_volume`: the record already has the new size (`extending`);
+//!   backend extend → `available`; on failure the old size comes back and
+//!   the volume is `error_extending`, as Cinder leaves it.
 //! - `delete_volume`: backend delete → the record goes; on failure the
 //!   volume is `error_deleting` (its file may be partly gone; delete again).
 
@@ -19,6 +22,7 @@ use std::sync::Arc;
 
 pub const CREATE: &str = "create_volume";
 pub const DELETE: &str = "delete_volume";
+pub const EXTEND: &str = "extend_volume";
 
 /// Run a recorded operation in the background (unless the service is paused).
 pub async fn start(svc: &Arc<VolumeService>, op_id: &str) -> Result<()> {
@@ -72,6 +76,11 @@ pub async fn execute(svc: &VolumeService, row: &OperationRow) -> Result<()> {
                     .await
             }
             DELETE => svc.backend.delete(&volume.id).await,
+            EXTEND => {
+                svc.backend
+                    .extend(&volume.id, volume.size.max(0) as u64)
+                    .await
+            }
             other => Err(Error::Internal(format!("unknown volume operation {other}"))),
         };
         outcome.err()
@@ -80,6 +89,8 @@ pub async fn execute(svc: &VolumeService, row: &OperationRow) -> Result<()> {
         None => {
             if row.kind == CREATE {
                 store::volumes::transition(db, &volume.id, &["creating"], "available").await?;
+            } else if row.kind == EXTEND {
+                store::volumes::transition(db, &volume.id, &["extending"], "available").await?;
             } else {
                 let mut tx = db
                     .pool
@@ -100,6 +111,22 @@ pub async fn execute(svc: &VolumeService, row: &OperationRow) -> Result<()> {
                 // Undo: no file may outlive a volume in error.
                 svc.backend.delete(&volume.id).await?;
                 store::volumes::transition(db, &volume.id, &["creating"], "error").await?;
+            } else if row.kind == EXTEND {
+                let old = row.params["old_size"].as_i64().unwrap_or(volume.size);
+                let mut conn = db
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                store::volumes::resize_on(
+                    db,
+                    &mut conn,
+                    &volume.id,
+                    old,
+                    "extending",
+                    "error_extending",
+                )
+                .await?;
             } else {
                 store::volumes::transition(db, &volume.id, &["deleting"], "error_deleting").await?;
             }

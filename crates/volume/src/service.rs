@@ -203,8 +203,15 @@ impl VolumeService {
         check_quota("volumes", limits["volumes"], count, 1)?;
         store::volumes::insert_on(&self.db, &mut tx, &v).await?;
         let op_id = uuid::Uuid::new_v4().to_string();
-        store::operations::create_on(&self.db, &mut tx, &op_id, crate::operation::CREATE, &v.id)
-            .await?;
+        store::operations::create_on(
+            &self.db,
+            &mut tx,
+            &op_id,
+            crate::operation::CREATE,
+            &v.id,
+            &Value::Null,
+        )
+        .await?;
         tx.commit()
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
@@ -230,8 +237,74 @@ impl VolumeService {
         if !store::volumes::transition_on(&self.db, &mut tx, id, DELETABLE, "deleting").await? {
             return Err(invalid_volume_status());
         }
-        store::operations::create_on(&self.db, &mut tx, &op_id, crate::operation::DELETE, id)
+        store::operations::create_on(
+            &self.db,
+            &mut tx,
+            &op_id,
+            crate::operation::DELETE,
+            id,
+            &Value::Null,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        crate::operation::start(self, &op_id).await
+    }
+
+    /// Grow an `available` volume to `new_size` GiB: the new size is
+    /// recorded (`extending`) with its operation under the quota lock, so
+    /// the added gigabytes count at once; the backend grows the file.
+    pub async fn extend_volume(
+        self: &Arc<Self>,
+        ctx: &AuthContext,
+        id: &str,
+        new_size: i64,
+    ) -> Result<()> {
+        let v = self.visible_volume(ctx, id).await?;
+        self.authorize(ctx, "volume:extend", &v.project_id)?;
+        if v.status != "available" {
+            return Err(Error::BadRequest(format!(
+                "Invalid volume: Volume {id} status must be available to extend, but current status is: {}.",
+                v.status
+            )));
+        }
+        if new_size <= v.size {
+            return Err(Error::BadRequest(format!(
+                "Invalid input received: New size for extend must be greater than current size. (current: {}, extended: {new_size})."
+            , v.size)));
+        }
+        let mut tx = self
+            .db
+            .begin_under_quota_lock("project_id", &v.project_id)
             .await?;
+        let overrides = store::quotas::overrides_on(&self.db, &mut tx, &v.project_id).await?;
+        let limits: HashMap<_, _> = self.limits_with(&overrides).into_iter().collect();
+        let (_, gigabytes) = store::volumes::usage_on(&self.db, &mut tx, &v.project_id).await?;
+        check_quota(
+            "gigabytes",
+            limits["gigabytes"],
+            gigabytes,
+            new_size - v.size,
+        )?;
+        if !store::volumes::resize_on(&self.db, &mut tx, id, new_size, "available", "extending")
+            .await?
+        {
+            return Err(Error::BadRequest(format!(
+                "Invalid volume: Volume {id} status must be available to extend."
+            )));
+        }
+        let op_id = uuid::Uuid::new_v4().to_string();
+        let params = serde_json::json!({"old_size": v.size, "new_size": new_size});
+        store::operations::create_on(
+            &self.db,
+            &mut tx,
+            &op_id,
+            crate::operation::EXTEND,
+            id,
+            &params,
+        )
+        .await?;
         tx.commit()
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;

@@ -293,6 +293,50 @@ async fn volume_lifecycle_with_the_file_backend() {
         "URL project must be the token's"
     );
 
+    // Extend: the record and the file grow; not to a smaller or equal size.
+    let action = format!("/volumes/{id}/action");
+    let (st, e) = c
+        .call(
+            &demo,
+            Method::POST,
+            &action,
+            Some(json!({"os-extend": {"new_size": 1}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    assert!(e["badRequest"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("greater than current size"));
+    let (st, e) = c
+        .call(
+            &demo,
+            Method::POST,
+            &action,
+            Some(json!({"os-extend": {"new_size": 2}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{e}");
+    c.wait_status(&demo, &id, "available").await;
+    let (_, shown) = c
+        .call(&demo, Method::GET, &format!("/volumes/{id}"), None)
+        .await;
+    assert_eq!(shown["volume"]["size"], 2);
+    let info = std::process::Command::new("qemu-img")
+        .args(["info", "--output=json", &file.to_string_lossy()])
+        .output()
+        .unwrap();
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["virtual-size"], 2u64 << 30);
+    let (st, _) = c
+        .call(&demo, Method::POST, &action, Some(json!({"os-detach": {}})))
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::BAD_REQUEST,
+        "actions not implemented are refused"
+    );
+
     // Delete: the volume and its file go.
     let (st, _) = c
         .call(&demo, Method::DELETE, &format!("/volumes/{id}"), None)
@@ -351,9 +395,19 @@ async fn delete_is_refused_while_creating() {
         .as_str()
         .unwrap()
         .starts_with("Invalid volume"));
+    let (st, e) = c
+        .call(
+            &demo,
+            Method::POST,
+            &format!("/volumes/{id}/action"),
+            Some(json!({"os-extend": {"new_size": 3}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "no extend while creating: {e}");
 }
 
-/// A backend that fails every create, after leaving a partial file.
+/// A backend that fails every create (after leaving a partial file) and
+/// every extend.
 struct FailingBackend(FileBackend);
 
 #[async_trait::async_trait]
@@ -368,8 +422,8 @@ impl VolumeBackend for FailingBackend {
     async fn delete(&self, id: &str) -> Result<()> {
         self.0.delete(id).await
     }
-    async fn extend(&self, id: &str, size_gb: u64) -> Result<()> {
-        self.0.extend(id, size_gb).await
+    async fn extend(&self, _id: &str, _size_gb: u64) -> Result<()> {
+        Err(Error::Internal("the disk is full".into()))
     }
 }
 
@@ -395,6 +449,43 @@ async fn a_backend_failure_leaves_the_volume_in_error_and_no_file() {
         .await;
     assert_eq!(st, StatusCode::ACCEPTED);
     c.wait_status(&demo, &id, "deleted").await;
+}
+
+/// A failed extend leaves `error_extending` at the old size (as Cinder),
+/// so the gigabytes it asked for are no longer counted.
+#[tokio::test]
+async fn a_failed_extend_keeps_the_old_size() {
+    let c = start("failing-extend", |_| {}).await;
+    let demo = c.user("demo", "demo").await;
+    let (_, v) = c.create(&demo, json!({"size": 1})).await;
+    let id = v["volume"]["id"].as_str().unwrap().to_owned();
+    c.wait_status(&demo, &id, "available").await;
+    // The same database and files, served with a backend whose extends fail.
+    let file = FileBackend::new(c.kit.config.volumes_dir(), "qcow2").unwrap();
+    let failing = VolumeService::new(
+        c.svc.db.clone(),
+        c.kit.config.clone(),
+        Arc::new(FailingBackend(file)),
+    )
+    .await
+    .unwrap();
+    let url = ferrostack_testkit::serve(ferrostack_volume::api::router(
+        failing,
+        c.kit.validator.clone(),
+        &c.kit.auth_uri(),
+    ))
+    .await;
+    let r = c
+        .http
+        .post(format!("{url}/v3/{}/volumes/{id}/action", demo.project))
+        .header("x-auth-token", &demo.token)
+        .json(&json!({"os-extend": {"new_size": 2}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let shown = c.wait_status(&demo, &id, "error_extending").await;
+    assert_eq!(shown["size"], 1);
 }
 
 /// A create recorded by a service that stopped before running it is
@@ -464,6 +555,22 @@ async fn quota_walk(c: &Cloud) {
 
     let (st, e) = c.create(&demo, json!({"size": 6})).await;
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+    // An extend counts its added gigabytes against the same quota.
+    let (_, big) = c.create(&demo, json!({"size": 4})).await;
+    let big = big["volume"]["id"].as_str().unwrap().to_owned();
+    c.wait_status(&demo, &big, "available").await;
+    let (st, e) = c
+        .call(
+            &demo,
+            Method::POST,
+            &format!("/volumes/{big}/action"),
+            Some(json!({"os-extend": {"new_size": 6}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+    c.call(&demo, Method::DELETE, &format!("/volumes/{big}"), None)
+        .await;
+    c.wait_status(&demo, &big, "deleted").await;
     assert!(e["overLimit"]["message"]
         .as_str()
         .unwrap()

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
-use ferrostack_core::openapi::{get, ApiMethodRouter, ApiRouter};
+use ferrostack_core::openapi::{get, post, ApiMethodRouter, ApiRouter};
 use ferrostack_core::pagination::paginate;
 use ferrostack_core::{Error, Result};
 use schemars::JsonSchema;
@@ -29,6 +29,7 @@ pub fn routes() -> ApiRouter<Svc> {
             "/v3/{project_id}/volumes/{id}",
             get(show_volume).put(update_volume).delete(delete_volume),
         )
+        .route("/v3/{project_id}/volumes/{id}/action", post(volume_action))
         .route(
             "/v3/{project_id}/volumes/{id}/metadata",
             get(show_metadata)
@@ -95,6 +96,21 @@ pub struct UpdateVolume {
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
+/// `POST /volumes/{id}/action`: one action, named by its key, as Cinder
+/// takes them. Only the actions implemented are accepted; any other key is
+/// a 400 naming it.
+#[derive(Deserialize, JsonSchema)]
+pub enum VolumeAction {
+    #[serde(rename = "os-extend")]
+    Extend(ExtendVolume),
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ExtendVolume {
+    /// GiB, more than the volume's size.
+    pub new_size: Size,
+}
+
 #[derive(Deserialize, JsonSchema)]
 pub struct MetadataBody {
     pub metadata: BTreeMap<String, String>,
@@ -106,9 +122,14 @@ pub struct MetaItemBody {
 }
 
 fn parse_size(size: Option<Size>) -> Result<i64> {
+    parse_size_field("size", size)
+}
+
+/// A size field (`size`, `new_size`): a whole number of GiB, at least 1.
+fn parse_size_field(field: &str, size: Option<Size>) -> Result<i64> {
     let bad = |s: &str| {
         Error::BadRequest(format!(
-            "Invalid input for field/attribute size. Value: {s}. Size must be an integer and greater than 0."
+            "Invalid input for field/attribute {field}. Value: {s}. {field} must be an integer and greater than 0."
         ))
     };
     let n = match size {
@@ -497,6 +518,22 @@ pub async fn delete_volume(
 ) -> Result<Response> {
     check_url_project(&ctx, &project_id)?;
     svc.delete_volume(&ctx, &id).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub async fn volume_action(
+    State(svc): State<Svc>,
+    Path((project_id, id)): Path<(String, String)>,
+    Authenticated(ctx): Authenticated,
+    Json(action): Json<VolumeAction>,
+) -> Result<Response> {
+    check_url_project(&ctx, &project_id)?;
+    match action {
+        VolumeAction::Extend(e) => {
+            let new_size = parse_size_field("new_size", Some(e.new_size))?;
+            svc.extend_volume(&ctx, &id, new_size).await?;
+        }
+    }
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

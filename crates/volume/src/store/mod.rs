@@ -11,7 +11,8 @@ use ferrostack_db::Migration;
 /// makes one at its first migration, as here).
 pub const DEFAULT_TYPE_ID: &str = "a1b2c3d4-0000-4000-8000-00000000d3fa";
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     name: "volume_initial",
     sql: "
@@ -25,7 +26,13 @@ CREATE TABLE quota_locks (project_id VARCHAR(64) PRIMARY KEY, generation BIGINT 
 CREATE TABLE operations (id VARCHAR(36) PRIMARY KEY, kind VARCHAR(30) NOT NULL, volume_id VARCHAR(36) NOT NULL, state VARCHAR(20) NOT NULL, error TEXT, created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32) NOT NULL);
 CREATE INDEX operations_state ON operations (state)
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "volume_operation_params",
+        sql: "ALTER TABLE operations ADD COLUMN params TEXT",
+    },
+];
 
 pub fn now_str() -> String {
     ferrostack_core::time::iso_seconds(chrono::Utc::now())

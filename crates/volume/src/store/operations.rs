@@ -5,6 +5,7 @@
 use ferrostack_core::Result;
 use ferrostack_db::sqlx::AnyConnection;
 use ferrostack_db::{sqlx, Db, DbResultExt, RowExt};
+use serde_json::Value;
 
 #[derive(Clone, Debug)]
 pub struct OperationRow {
@@ -14,6 +15,8 @@ pub struct OperationRow {
     pub volume_id: String,
     /// `running`, `unwinding`, `done`, `failed`
     pub state: String,
+    /// What the kind needs besides the volume (an extend's sizes).
+    pub params: Value,
 }
 
 fn from_row(r: &sqlx::any::AnyRow) -> OperationRow {
@@ -22,6 +25,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> OperationRow {
         kind: r.str("kind"),
         volume_id: r.str("volume_id"),
         state: r.str("state"),
+        params: r.json("params"),
     }
 }
 
@@ -32,14 +36,16 @@ pub async fn create_on(
     id: &str,
     kind: &str,
     volume_id: &str,
+    params: &Value,
 ) -> Result<()> {
     let now = super::now_str();
     sqlx::query(&db.sql(
-        "INSERT INTO operations (id, kind, volume_id, state, error, created_at, updated_at) VALUES (?, ?, ?, 'running', NULL, ?, ?)",
+        "INSERT INTO operations (id, kind, volume_id, state, error, params, created_at, updated_at) VALUES (?, ?, ?, 'running', NULL, ?, ?, ?)",
     ))
     .bind(id)
     .bind(kind)
     .bind(volume_id)
+    .bind(params.to_string())
     .bind(&now)
     .bind(&now)
     .execute(conn)

@@ -157,6 +157,30 @@ pub async fn update(db: &Db, v: &Volume) -> Result<()> {
     Ok(())
 }
 
+/// Set the size of a volume in status `from`, moving it to `to` (an
+/// extend's start and its rollback); true when it was in `from`.
+pub async fn resize_on(
+    db: &Db,
+    conn: &mut AnyConnection,
+    id: &str,
+    size: i64,
+    from: &str,
+    to: &str,
+) -> Result<bool> {
+    let done = sqlx::query(&db.sql(
+        "UPDATE volumes SET size = ?, status = ?, updated_at = ? WHERE id = ? AND status = ?",
+    ))
+    .bind(size)
+    .bind(to)
+    .bind(super::now_str())
+    .bind(id)
+    .bind(from)
+    .execute(conn)
+    .await
+    .db()?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn delete_on(db: &Db, conn: &mut AnyConnection, id: &str) -> Result<()> {
     sqlx::query(&db.sql("DELETE FROM volumes WHERE id = ?"))
         .bind(id)
