@@ -40,7 +40,8 @@ aio_start() {
         if "${CURL[@]}" -f -o /dev/null "http://$HOST:5000/v3" 2>/dev/null \
             && "${CURL[@]}" -f -o /dev/null "http://$HOST:9292/" 2>/dev/null \
             && "${CURL[@]}" -f -o /dev/null "http://$HOST:9696/" 2>/dev/null \
-            && "${CURL[@]}" -f -o /dev/null "http://$HOST:8774/" 2>/dev/null; then
+            && "${CURL[@]}" -f -o /dev/null "http://$HOST:8774/" 2>/dev/null \
+            && "${CURL[@]}" -f -o /dev/null "http://$HOST:8776/" 2>/dev/null; then
             break
         fi
         kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 40 "$LOG" >&2; die "server exited during startup"; }

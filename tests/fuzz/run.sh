@@ -6,7 +6,7 @@
 # `response_schema_conformance`. A 5xx, a response outside its schema, or a
 # request that hangs past the timeout fails the run.
 #
-#   tests/fuzz/run.sh [SERVICE ...]     # default: identity image network compute
+#   tests/fuzz/run.sh [SERVICE ...]     # default: identity image network compute volume
 #
 # Prints, per service, the operations and generated cases, then one
 # "N passed, N failed" line (one test per service) that scripts/test.sh adds
@@ -35,10 +35,10 @@ fi
 
 services=("$@")
 # Identity last: its fuzzing may disable the guessable default domain.
-[[ ${#services[@]} -gt 0 ]] || services=(image network compute identity)
-declare -A port=([identity]=5000 [image]=9292 [network]=9696 [compute]=8774)
+[[ ${#services[@]} -gt 0 ]] || services=(image network compute volume identity)
+declare -A port=([identity]=5000 [image]=9292 [network]=9696 [compute]=8774 [volume]=8776)
 for s in "${services[@]}"; do
-    [[ -n "${port[$s]:-}" ]] || die "unknown service '$s' (identity, image, network, compute)"
+    [[ -n "${port[$s]:-}" ]] || die "unknown service '$s' (identity, image, network, compute, volume)"
 done
 
 HOST=127.0.0.1
