@@ -97,3 +97,17 @@ def test_quota_and_types(ferrostack):
     assert "__DEFAULT__" in types and tname in types
     ferrostack.os_fail("volume", "type", "create", unique("type"), cloud="ferrostack-demo")
     ferrostack.os_ok("volume", "type", "delete", tname, fmt_json=False)
+
+
+def test_admin_reset_state_and_force_delete(ferrostack):
+    vid = field(ferrostack.os_ok("volume", "create", "--size", "1", unique("vol"),
+                                 cloud="ferrostack-demo"), "id")
+    wait_status(ferrostack, vid, "available", cloud="ferrostack-demo")
+    ferrostack.os_fail("volume", "set", "--state", "error_deleting", vid,
+                       cloud="ferrostack-demo", fmt_json=False)
+    ferrostack.os_ok("volume", "set", "--state", "error_deleting", vid, fmt_json=False)
+    wait_status(ferrostack, vid, "error_deleting", cloud="ferrostack-demo")
+    res = ferrostack.openstack("volume", "delete", vid, cloud="ferrostack-demo", fmt_json=False)
+    assert res.rc != 0, res.describe()
+    ferrostack.os_ok("volume", "delete", "--force", vid, fmt_json=False)
+    wait_status(ferrostack, vid, "deleted", cloud="ferrostack-demo")

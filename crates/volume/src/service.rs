@@ -27,6 +27,30 @@ pub const DELETABLE: &[&str] = &[
     "error_managing",
 ];
 
+/// What `os-force_delete` also deletes.
+pub const FORCE_DELETABLE: &[&str] = &[
+    "available",
+    "error",
+    "error_restoring",
+    "error_extending",
+    "error_managing",
+    "error_deleting",
+    "maintenance",
+];
+
+/// The statuses `os-reset_status` may set: those this service's status
+/// machine knows.
+pub const RESETTABLE: &[&str] = &[
+    "available",
+    "error",
+    "error_deleting",
+    "error_extending",
+    "creating",
+    "deleting",
+    "extending",
+    "maintenance",
+];
+
 pub struct VolumeService {
     pub db: Db,
     pub config: Config,
@@ -224,9 +248,44 @@ impl VolumeService {
     pub async fn delete_volume(self: &Arc<Self>, ctx: &AuthContext, id: &str) -> Result<()> {
         let v = self.visible_volume(ctx, id).await?;
         self.authorize(ctx, "volume:delete", &v.project_id)?;
-        if !DELETABLE.contains(&v.status.as_str()) {
-            return Err(invalid_volume_status());
+        self.start_delete(id, DELETABLE).await
+    }
+
+    /// `os-force_delete` (admin): also a volume whose delete failed
+    /// (`error_deleting`) or in `maintenance`; never one an operation is
+    /// still working on (`creating`, `deleting`, `extending`).
+    pub async fn force_delete_volume(self: &Arc<Self>, ctx: &AuthContext, id: &str) -> Result<()> {
+        let v = self.visible_volume(ctx, id).await?;
+        self.authorize(
+            ctx,
+            "volume_extension:volume_admin_actions:force_delete",
+            &v.project_id,
+        )?;
+        self.start_delete(id, FORCE_DELETABLE).await
+    }
+
+    /// `os-reset_status` (admin): set the status the record shows, and
+    /// nothing else, as Cinder does.
+    pub async fn reset_status(&self, ctx: &AuthContext, id: &str, status: &str) -> Result<()> {
+        let v = self.visible_volume(ctx, id).await?;
+        self.authorize(
+            ctx,
+            "volume_extension:volume_admin_actions:reset_status",
+            &v.project_id,
+        )?;
+        if !RESETTABLE.contains(&status) {
+            return Err(Error::BadRequest(format!(
+                "Invalid input received: Invalid status {status} for a volume ({}).",
+                RESETTABLE.join(", ")
+            )));
         }
+        store::volumes::transition(&self.db, id, &[v.status.as_str()], status).await?;
+        Ok(())
+    }
+
+    /// Move a volume in one of `from` to `deleting` with its delete
+    /// operation, and run it.
+    async fn start_delete(self: &Arc<Self>, id: &str, from: &[&str]) -> Result<()> {
         let op_id = uuid::Uuid::new_v4().to_string();
         let mut tx = self
             .db
@@ -234,7 +293,7 @@ impl VolumeService {
             .begin()
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
-        if !store::volumes::transition_on(&self.db, &mut tx, id, DELETABLE, "deleting").await? {
+        if !store::volumes::transition_on(&self.db, &mut tx, id, from, "deleting").await? {
             return Err(invalid_volume_status());
         }
         store::operations::create_on(

@@ -730,3 +730,45 @@ async fn openapi_document_is_public_and_matches_the_router() {
     let create = &doc["paths"]["/v3/{project_id}/volumes"]["post"];
     assert_eq!(create["security"], json!([{"token": []}]));
 }
+
+/// Admin actions: `os-reset_status` sets the status the record shows;
+/// `os-force_delete` deletes also what a plain delete refuses
+/// (`error_deleting`); members may do neither.
+#[tokio::test]
+async fn admins_reset_status_and_force_delete() {
+    let c = start("admin-actions", |_| {}).await;
+    let demo = c.user("demo", "demo").await;
+    let admin = c.user("admin", "admin").await;
+    let (_, v) = c.create(&demo, json!({"size": 1})).await;
+    let id = v["volume"]["id"].as_str().unwrap().to_owned();
+    c.wait_status(&demo, &id, "available").await;
+    let action = format!("/volumes/{id}/action");
+    let reset = |status: &str| Some(json!({"os-reset_status": {"status": status}}));
+    let (st, _) = c
+        .call(&demo, Method::POST, &action, reset("error_deleting"))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, e) = c.call(&admin, Method::POST, &action, reset("bogus")).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    let (st, e) = c
+        .call(&admin, Method::POST, &action, reset("error_deleting"))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{e}");
+    c.wait_status(&demo, &id, "error_deleting").await;
+    let (st, _) = c
+        .call(&demo, Method::DELETE, &format!("/volumes/{id}"), None)
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let force = Some(json!({"os-force_delete": null}));
+    let (st, _) = c.call(&demo, Method::POST, &action, force.clone()).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, e) = c.call(&admin, Method::POST, &action, force).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{e}");
+    c.wait_status(&demo, &id, "deleted").await;
+    assert!(!c
+        .kit
+        .config
+        .volumes_dir()
+        .join(format!("volume-{id}"))
+        .exists());
+}

@@ -103,7 +103,24 @@ pub struct UpdateVolume {
 pub enum VolumeAction {
     #[serde(rename = "os-extend")]
     Extend(ExtendVolume),
+    /// Admin: set the status the record shows.
+    #[serde(rename = "os-reset_status")]
+    ResetStatus(ResetStatus),
+    /// Admin: delete also a volume whose delete failed (the clients send `null`).
+    #[serde(rename = "os-force_delete")]
+    ForceDelete(Option<NoArguments>),
 }
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ResetStatus {
+    pub status: String,
+    /// Accepted as `detached` only: nothing is attached yet.
+    pub attach_status: Option<String>,
+}
+
+/// An action that takes no arguments.
+#[derive(Deserialize, JsonSchema)]
+pub struct NoArguments {}
 
 #[derive(Deserialize, JsonSchema)]
 pub struct ExtendVolume {
@@ -532,6 +549,18 @@ pub async fn volume_action(
         VolumeAction::Extend(e) => {
             let new_size = parse_size_field("new_size", Some(e.new_size))?;
             svc.extend_volume(&ctx, &id, new_size).await?;
+        }
+        VolumeAction::ResetStatus(r) => {
+            if r.attach_status.as_deref().is_some_and(|a| a != "detached") {
+                return Err(Error::BadRequest(format!(
+                    "Invalid input received: attach_status {} is not supported: no volume is attached here yet.",
+                    r.attach_status.unwrap_or_default()
+                )));
+            }
+            svc.reset_status(&ctx, &id, &r.status).await?;
+        }
+        VolumeAction::ForceDelete(None | Some(NoArguments {})) => {
+            svc.force_delete_volume(&ctx, &id).await?
         }
     }
     Ok(StatusCode::ACCEPTED.into_response())
