@@ -18,7 +18,7 @@ import pytest
 
 PORTS = {"IDENTITY__PUBLIC_PORT": 15000, "IDENTITY__ADMIN_PORT": 15357,
          "IMAGE__PORT": 19292, "NETWORK__PORT": 19696, "COMPUTE__PORT": 18774,
-         "METADATA__PORT": 18775, "CONSOLE__PORT": 16080}
+         "METADATA__PORT": 18775, "CONSOLE__PORT": 16080, "VOLUME__PORT": 18776}
 BIN = os.environ.get("FERROSTACK_BIN", os.path.join(
     os.path.dirname(__file__), "..", "..", "target", "debug", "ferrostack"))
 

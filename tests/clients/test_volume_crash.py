@@ -18,12 +18,12 @@ import urllib.request
 
 import pytest
 
-PORTS = {"IDENTITY__PUBLIC_PORT": 25000, "IDENTITY__ADMIN_PORT": 25357,
-         "IMAGE__PORT": 29292, "NETWORK__PORT": 29696, "COMPUTE__PORT": 28774,
-         "METADATA__PORT": 28775, "CONSOLE__PORT": 26080, "VOLUME__PORT": 28776}
+PORTS = {"IDENTITY__PUBLIC_PORT": 45000, "IDENTITY__ADMIN_PORT": 45357,
+         "IMAGE__PORT": 49292, "NETWORK__PORT": 49696, "COMPUTE__PORT": 48774,
+         "METADATA__PORT": 48775, "CONSOLE__PORT": 46080, "VOLUME__PORT": 48776}
 BIN = os.environ.get("FERROSTACK_BIN", os.path.join(
     os.path.dirname(__file__), "..", "..", "target", "debug", "ferrostack"))
-VOLUME = "http://127.0.0.1:28776"
+VOLUME = "http://127.0.0.1:48776"
 
 
 def start(data_dir, slow_qemu_img=None):
@@ -66,7 +66,7 @@ def token_and_project():
     body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": "admin", "domain": {"id": "default"}, "password": "admin_pass"}}},
         "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
-    _, headers, doc = request("POST", "http://127.0.0.1:25000/v3/auth/tokens", body=body)
+    _, headers, doc = request("POST", "http://127.0.0.1:45000/v3/auth/tokens", body=body)
     return headers["X-Subject-Token"], doc["token"]["project"]["id"]
 
 

@@ -38,10 +38,10 @@ enum Command {
     /// Run some services as one node of a multi-node cloud (databases and the
     /// identity URL from the configuration; no bootstrap).
     Serve {
-        /// A seed node role: `controller` (identity, image, network).
+        /// A seed node role: `controller` (identity, image, network, compute, volume).
         #[arg(long, conflicts_with = "services")]
         role: Option<String>,
-        /// Comma-separated services: identity, image, network.
+        /// Comma-separated services: identity, image, network, compute, volume.
         #[arg(long, value_delimiter = ',')]
         services: Vec<String>,
     },
