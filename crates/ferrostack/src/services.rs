@@ -132,7 +132,7 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
         pools.push(image.db.pool.clone());
     }
     if services.contains(&Service::Volume) {
-        let volume = ferrostack_volume::open(&cfg)
+        let volume = ferrostack_volume::open(&cfg, bus.clone())
             .await
             .map_err(anyhow::Error::msg)?;
         apps.push((

@@ -87,21 +87,30 @@ pub async fn execute(svc: &VolumeService, row: &OperationRow) -> Result<()> {
     };
     match failure {
         None => {
-            if row.kind == CREATE {
-                store::volumes::transition(db, &volume.id, &["creating"], "available").await?;
-            } else if row.kind == EXTEND {
-                store::volumes::transition(db, &volume.id, &["extending"], "available").await?;
-            } else {
-                let mut tx = db
-                    .pool
-                    .begin()
-                    .await
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                store::volumes::delete_on(db, &mut tx, &volume.id).await?;
-                tx.commit()
-                    .await
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-            }
+            let event = match row.kind.as_str() {
+                CREATE => {
+                    store::volumes::transition(db, &volume.id, &["creating"], "available").await?;
+                    "volume.create.end"
+                }
+                EXTEND => {
+                    store::volumes::transition(db, &volume.id, &["extending"], "available").await?;
+                    "volume.resize.end"
+                }
+                _ => {
+                    let mut tx = db
+                        .pool
+                        .begin()
+                        .await
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    store::volumes::delete_on(db, &mut tx, &volume.id).await?;
+                    tx.commit()
+                        .await
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    svc.notify("volume.delete.end", &volume).await;
+                    return store::operations::set_state(db, &row.id, "done", None).await;
+                }
+            };
+            svc.notify_by_id(event, &volume.id).await?;
             store::operations::set_state(db, &row.id, "done", None).await
         }
         Some(err) => {

@@ -5,6 +5,7 @@
 
 use crate::backend::VolumeBackend;
 use crate::store::{self, types::VolumeType, volumes::Volume};
+use ferrostack_bus::SharedBus;
 use ferrostack_core::auth::AuthContext;
 use ferrostack_core::config::Config;
 use ferrostack_core::policy::Policy;
@@ -57,6 +58,8 @@ pub struct VolumeService {
     /// Cinder's rules (`policy.rs`) with the operator's file over them.
     pub policy: Policy,
     pub backend: Arc<dyn VolumeBackend>,
+    /// Where `volume.*` notifications go (metering reads them).
+    pub bus: SharedBus,
     /// Operations are recorded but not run while set: a test's stand-in
     /// for a service that stopped right after recording one.
     pub paused: AtomicBool,
@@ -86,6 +89,7 @@ impl VolumeService {
     pub async fn new(
         db: Db,
         config: Config,
+        bus: SharedBus,
         backend: Arc<dyn VolumeBackend>,
     ) -> Result<Arc<VolumeService>> {
         let policy = crate::policy::load(&config)?;
@@ -94,9 +98,39 @@ impl VolumeService {
             config,
             policy,
             backend,
+            bus,
             paused: AtomicBool::new(false),
             operation_finished: tokio::sync::Notify::new(),
         }))
+    }
+
+    /// Publish `event` (`volume.create.start`, …) about `v` with the
+    /// payload Cinder's volume usage notifications carry; the bus being
+    /// unavailable never fails the operation.
+    pub async fn notify(&self, event: &str, v: &Volume) {
+        let payload = serde_json::json!({
+            "volume_id": v.id,
+            "tenant_id": v.project_id,
+            "user_id": v.user_id,
+            "display_name": v.name,
+            "size": v.size,
+            "status": v.status,
+            "availability_zone": v.availability_zone,
+            "volume_type": v.volume_type_id,
+            "created_at": v.created_at,
+        });
+        let publisher = format!("volume.{}", self.config.common.host);
+        if let Err(e) = self.bus.notify(&publisher, event, payload).await {
+            tracing::warn!(volume = %v.id, event, error = %e, "notification not sent");
+        }
+    }
+
+    /// [`notify`](Self::notify) about the volume as it is recorded now.
+    pub async fn notify_by_id(&self, event: &str, id: &str) -> Result<()> {
+        if let Some(v) = store::volumes::get(&self.db, id).await? {
+            self.notify(event, &v).await;
+        }
+        Ok(())
     }
 
     /// Enforce `action` on a resource of `project_id`, with Cinder's words.
@@ -239,6 +273,7 @@ impl VolumeService {
         tx.commit()
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
+        self.notify("volume.create.start", &v).await;
         crate::operation::start(self, &op_id).await?;
         Ok(v)
     }
@@ -308,6 +343,7 @@ impl VolumeService {
         tx.commit()
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
+        self.notify_by_id("volume.delete.start", id).await?;
         crate::operation::start(self, &op_id).await
     }
 
@@ -367,6 +403,7 @@ impl VolumeService {
         tx.commit()
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
+        self.notify_by_id("volume.resize.start", id).await?;
         crate::operation::start(self, &op_id).await
     }
 }

@@ -33,7 +33,7 @@ async fn serve(
         .unwrap();
     let backend = backend
         .unwrap_or_else(|| Arc::new(FileBackend::new(kit.config.volumes_dir(), "qcow2").unwrap()));
-    let svc = VolumeService::new(db, kit.config.clone(), backend)
+    let svc = VolumeService::new(db, kit.config.clone(), kit.bus.clone(), backend)
         .await
         .unwrap();
     let url = ferrostack_testkit::serve(ferrostack_volume::api::router(
@@ -152,6 +152,7 @@ async fn discovery_and_microversions() {
 #[tokio::test]
 async fn volume_lifecycle_with_the_file_backend() {
     let c = start("lifecycle", |_| {}).await;
+    let mut notes = c.kit.bus.subscribe_notifications().await.unwrap();
     let demo = c.user("demo", "demo").await;
     let (st, v) = c
         .create(
@@ -345,6 +346,25 @@ async fn volume_lifecycle_with_the_file_backend() {
     let gone = c.wait_status(&demo, &id, "deleted").await;
     assert_eq!(gone["itemNotFound"]["code"], 404);
     assert!(!file.exists());
+
+    // What metering reads: each operation's start and end, about this volume.
+    let mut events = Vec::new();
+    while let Ok(n) = notes.try_recv() {
+        if n.payload["volume_id"] == id.as_str() {
+            events.push(n.event_type);
+        }
+    }
+    assert_eq!(
+        events,
+        [
+            "volume.create.start",
+            "volume.create.end",
+            "volume.resize.start",
+            "volume.resize.end",
+            "volume.delete.start",
+            "volume.delete.end",
+        ]
+    );
 }
 
 #[tokio::test]
@@ -465,6 +485,7 @@ async fn a_failed_extend_keeps_the_old_size() {
     let failing = VolumeService::new(
         c.svc.db.clone(),
         c.kit.config.clone(),
+        c.kit.bus.clone(),
         Arc::new(FailingBackend(file)),
     )
     .await
@@ -506,7 +527,9 @@ async fn an_unfinished_create_is_finished_after_a_restart() {
     assert_eq!(shown["volume"]["status"], "creating");
     // The "restarted" service: the same database and directory.
     let cfg = c.kit.config.clone();
-    let restarted = ferrostack_volume::open(&cfg).await.unwrap();
+    let restarted = ferrostack_volume::open(&cfg, c.kit.bus.clone())
+        .await
+        .unwrap();
     assert!(restarted.backend.name() == "file");
     c.wait_status(&demo, &id, "available").await;
     assert!(cfg.volumes_dir().join(format!("volume-{id}")).exists());
