@@ -158,6 +158,43 @@ impl Cloud {
         (s, v)
     }
 
+    /// A request at microversion `version` (`OpenStack-API-Version`).
+    async fn nova_at(
+        &self,
+        version: &str,
+        m: Method,
+        path: &str,
+        tok: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let url = format!("{}/v2.1{path}", self.compute);
+        let mut r = self
+            .http
+            .request(m, url)
+            .header("x-auth-token", tok)
+            .header("openstack-api-version", format!("compute {version}"));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        let st = resp.status();
+        (st, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// [`Cloud::nova_at`] that must succeed.
+    async fn ok_at(
+        &self,
+        version: &str,
+        m: Method,
+        path: &str,
+        tok: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let (s, v) = self.nova_at(version, m.clone(), path, tok, body).await;
+        assert!(s.is_success(), "{m} {path} at {version}: {s} {v}");
+        v
+    }
+
     async fn ok(&self, m: Method, path: &str, tok: &str, body: Option<Value>) -> Value {
         let (s, v) = self.nova(m.clone(), path, tok, body).await;
         assert!(s.is_success(), "{m} {path}: {s} {v}");
@@ -372,7 +409,8 @@ async fn discovery_and_microversions() {
     assert_eq!(v["versions"][0]["id"], "v2.0");
     assert_eq!(v["versions"][1]["id"], "v2.1");
     assert_eq!(v["versions"][1]["status"], "CURRENT");
-    assert_eq!(v["versions"][1]["version"], "2.1");
+    let max = ferrostack_compute::api::MAX_VERSION.to_string();
+    assert_eq!(v["versions"][1]["version"], max);
     assert_eq!(v["versions"][1]["min_version"], "2.1");
     let r = c
         .http
@@ -389,11 +427,54 @@ async fn discovery_and_microversions() {
         .http
         .get(format!("{}/v2.1/flavors", c.compute))
         .header("x-auth-token", &admin)
-        .header("openstack-api-version", "compute 2.99")
+        .header("openstack-api-version", "compute 2.101")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
+    let v: Value = r.json().await.unwrap();
+    let max = ferrostack_compute::api::MAX_VERSION;
+    assert_eq!(
+        v["computeFault"]["message"]
+            .as_str()
+            .or(v["notAcceptable"]["message"].as_str()),
+        Some(
+            format!(
+                "Version 2.101 is not supported by the API. Minimum is 2.1 and maximum is {max}."
+            )
+            .as_str()
+        ),
+        "{v}"
+    );
+    let r = c
+        .http
+        .get(format!("{}/v2.1/flavors", c.compute))
+        .header("x-auth-token", &admin)
+        .header("openstack-api-version", "compute 2.01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "Nova's format has no leading zeros"
+    );
+    let r = c
+        .http
+        .get(format!("{}/v2.1/flavors", c.compute))
+        .header("x-auth-token", &admin)
+        .header("openstack-api-version", "compute latest")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["openstack-api-version"],
+        format!("compute {max}")
+    );
+    assert_eq!(
+        r.headers()["vary"],
+        "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+    );
     let r = c
         .http
         .get(format!("{}/v2.1/flavors", c.compute))
@@ -403,10 +484,13 @@ async fn discovery_and_microversions() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers()["x-openstack-nova-api-version"], "2.1");
+    assert_eq!(r.headers()["x-openstack-nova-api-version"], max.to_string());
     let (s, v) = c.nova(Method::GET, "/servers/nope", &admin, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["itemNotFound"]["code"], 404);
+    let (s, _) = c.nova_at("2.1", Method::GET, "/flavors", &admin, None).await;
+    assert_eq!(s, StatusCode::OK);
+    c.ok_at("latest", Method::GET, "/flavors", &admin, None).await;
 }
 
 /// The operations `api::routes` documents (`docs/openapi/compute.json`).
@@ -422,7 +506,10 @@ async fn the_openapi_document_is_served_without_a_token() {
         &ferrostack_compute::openapi_document(),
     )
     .await;
-    assert_eq!(doc["info"]["version"], "2.1");
+    assert_eq!(
+        doc["info"]["version"],
+        ferrostack_compute::api::MAX_VERSION.to_string()
+    );
     let create = &doc["paths"]["/v2.1/servers"]["post"];
     assert_eq!(
         create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
