@@ -488,9 +488,12 @@ async fn discovery_and_microversions() {
     let (s, v) = c.nova(Method::GET, "/servers/nope", &admin, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["itemNotFound"]["code"], 404);
-    let (s, _) = c.nova_at("2.1", Method::GET, "/flavors", &admin, None).await;
+    let (s, _) = c
+        .nova_at("2.1", Method::GET, "/flavors", &admin, None)
+        .await;
     assert_eq!(s, StatusCode::OK);
-    c.ok_at("latest", Method::GET, "/flavors", &admin, None).await;
+    c.ok_at("latest", Method::GET, "/flavors", &admin, None)
+        .await;
 }
 
 /// The operations `api::routes` documents (`docs/openapi/compute.json`).
@@ -822,6 +825,94 @@ mod walk {
             .nova(Method::DELETE, "/os-keypairs/gen", &demo, None)
             .await;
         assert_eq!(s, StatusCode::ACCEPTED);
+        key_pair_types_from_2_2(c, &demo).await;
+    }
+
+    /// 2.2: `type` is refused at 2.1 and accepted after; every view has
+    /// it; create answers 201 and delete 204; x509 pairs are certificates.
+    async fn key_pair_types_from_2_2(c: &Cloud, demo: &str) {
+        let x509 = json!({"keypair": {"name": "win", "type": "x509"}});
+        let (s, _) = c
+            .nova_at(
+                "2.1",
+                Method::POST,
+                "/os-keypairs",
+                demo,
+                Some(x509.clone()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "no type before 2.2");
+        let list = c
+            .ok_at("2.1", Method::GET, "/os-keypairs", demo, None)
+            .await;
+        assert!(list["keypairs"][0]["keypair"].get("type").is_none());
+        let (s, made) = c
+            .nova_at("2.2", Method::POST, "/os-keypairs", demo, Some(x509))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let made = &made["keypair"];
+        assert_eq!(made["type"], "x509");
+        let pem = made["public_key"].as_str().unwrap().to_owned();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+        assert!(made["private_key"]
+            .as_str()
+            .unwrap()
+            .contains("PRIVATE KEY"));
+        assert_eq!(made["fingerprint"].as_str().unwrap().len(), 59, "SHA-1");
+        let imported = json!({"keypair": {"name": "win2", "type": "x509", "public_key": pem}});
+        let (s, again) = c
+            .nova_at("2.2", Method::POST, "/os-keypairs", demo, Some(imported))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        assert_eq!(again["keypair"]["fingerprint"], made["fingerprint"]);
+        assert!(again["keypair"].get("private_key").is_none());
+        let bad = json!({"keypair": {"name": "w3", "type": "x509", "public_key": "ssh-rsa AAAA"}});
+        let (s, _) = c
+            .nova_at("2.2", Method::POST, "/os-keypairs", demo, Some(bad))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let ssh = c
+            .ok_at(
+                "2.2",
+                Method::POST,
+                "/os-keypairs",
+                demo,
+                Some(json!({"keypair": {"name": "plain"}})),
+            )
+            .await;
+        assert_eq!(ssh["keypair"]["type"], "ssh");
+        let show = c
+            .ok_at("2.2", Method::GET, "/os-keypairs/win", demo, None)
+            .await;
+        assert_eq!(show["keypair"]["type"], "x509");
+        let show = c
+            .ok_at("2.1", Method::GET, "/os-keypairs/win", demo, None)
+            .await;
+        assert!(show["keypair"].get("type").is_none());
+        let list = c
+            .ok_at("2.2", Method::GET, "/os-keypairs", demo, None)
+            .await;
+        assert!(list["keypairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["keypair"]["type"].is_string()));
+        let (s, _) = c
+            .nova_at("2.2", Method::DELETE, "/os-keypairs/win", demo, None)
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        for name in ["win2", "plain"] {
+            let (s, _) = c
+                .nova_at(
+                    "2.1",
+                    Method::DELETE,
+                    &format!("/os-keypairs/{name}"),
+                    demo,
+                    None,
+                )
+                .await;
+            assert_eq!(s, StatusCode::ACCEPTED);
+        }
     }
 
     /// The agent's heartbeat registered nova-compute; an admin disables it

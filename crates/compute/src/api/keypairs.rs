@@ -1,8 +1,11 @@
 //! `/os-keypairs`: list, import or generate, show, delete (per user; an
-//! admin may name another user with `?user_id=`).
+//! admin may name another user with `?user_id=`). From 2.2 a key pair has
+//! a `type` (`ssh` or `x509`) in the request and every view, create
+//! answers 201 and delete 204.
 
-use super::{query_get, Query, Svc};
+use super::{query_get, ApiVersion, Query, Svc};
 use crate::store;
+use crate::store::catalog::KeyPair;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -32,16 +35,29 @@ fn not_found(name: &str) -> Error {
     Error::NotFound(format!("Keypair {name} not found for user"))
 }
 
+/// The `type` the views carry from 2.2.
+fn with_type(mut view: Value, k: &KeyPair, version: ApiVersion) -> Value {
+    if version >= (2, 2) {
+        view["type"] = json!(k.key_type);
+    }
+    view
+}
+
 pub async fn list(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
     let user = authorized_owner(&svc, &ctx, &q.0, "index")?;
     let list: Vec<Value> = store::catalog::list_keypairs(&svc.db, &user)
         .await?
         .into_iter()
-        .map(|k| json!({"keypair": {"name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint}}))
+        .map(|k| {
+            let view =
+                json!({"name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint});
+            json!({"keypair": with_type(view, &k, version)})
+        })
         .collect();
     Ok(axum::Json(json!({"keypairs": list})).into_response())
 }
@@ -64,7 +80,7 @@ struct CreateKeypair {
     /// Imported when given; generated otherwise.
     #[serde(default)]
     public_key: Option<String>,
-    /// `ssh` when absent.
+    /// `ssh` when absent; accepted from microversion 2.2.
     #[serde(default, rename = "type")]
     #[schemars(extend("enum" = ["ssh", "x509", null]))]
     key_type: Option<String>,
@@ -73,10 +89,17 @@ struct CreateKeypair {
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Json(body): Json<CreateKeypairBody>,
 ) -> Result<Response> {
     authorized_owner(&svc, &ctx, &[], "create")?;
     let k = body.keypair;
+    if version < (2, 2) && k.key_type.is_some() {
+        // Nova's 2.1 schema has no `type` and allows no other property.
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute keypair. Value: type. Additional properties are not allowed ('type' was unexpected)".into(),
+        ));
+    }
     let (name, public_key) = (k.name.as_str(), k.public_key.as_deref());
     let key_type = k.key_type.as_deref().unwrap_or("ssh");
     let project = ctx.project_id.clone().unwrap_or_default();
@@ -87,12 +110,19 @@ pub async fn create(
     if let Some(p) = private {
         v["private_key"] = json!(p);
     }
-    Ok(axum::Json(json!({"keypair": v})).into_response())
+    let status = if version >= (2, 2) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let v = with_type(v, &kp, version);
+    Ok((status, axum::Json(json!({"keypair": v}))).into_response())
 }
 
 pub async fn show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(name): Path<String>,
     q: Query,
 ) -> Result<Response> {
@@ -100,17 +130,18 @@ pub async fn show(
     let k = store::catalog::get_keypair(&svc.db, &user, &name)
         .await?
         .ok_or_else(|| not_found(&name))?;
-    Ok(axum::Json(json!({"keypair": {
+    let view = json!({
         "id": k.id, "name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint,
         "user_id": k.user_id, "deleted": false, "created_at": k.created_at,
         "updated_at": null, "deleted_at": null,
-    }}))
-    .into_response())
+    });
+    Ok(axum::Json(json!({"keypair": with_type(view, &k, version)})).into_response())
 }
 
 pub async fn delete(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(name): Path<String>,
     q: Query,
 ) -> Result<Response> {
@@ -118,5 +149,10 @@ pub async fn delete(
     if !store::catalog::delete_keypair(&svc.db, &user, &name).await? {
         return Err(not_found(&name));
     }
-    Ok(StatusCode::ACCEPTED.into_response())
+    Ok(if version >= (2, 2) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::ACCEPTED
+    }
+    .into_response())
 }
