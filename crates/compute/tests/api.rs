@@ -655,6 +655,11 @@ async fn usage_audit_log_of_the_month_before() {
     run!(on_sqlite, usage_audit_log_of_the_month_before);
 }
 
+#[tokio::test]
+async fn server_views_by_microversion() {
+    run!(on_sqlite, server_views_by_microversion);
+}
+
 /// Every walk of `mod walk` in turn, each on a cloud of its own whose
 /// compute database is MariaDB, then PostgreSQL (the tests above run them
 /// on SQLite).
@@ -679,6 +684,7 @@ async fn every_walk_on_mariadb_and_postgresql() {
     run!(on_other_engines, os_hosts_list_show_update_and_power);
     run!(on_other_engines, migrations_follow_a_resize);
     run!(on_other_engines, usage_audit_log_of_the_month_before);
+    run!(on_other_engines, server_views_by_microversion);
 }
 
 /// The walks: one resource or one concern each, from a fresh cloud (so
@@ -1163,6 +1169,74 @@ mod walk {
             )
             .await;
         assert_eq!(upd["server"]["name"], "vm1-renamed");
+    }
+
+    /// A demo server seen at each microversion that changed the server
+    /// views or list filters: what appears, and from which version.
+    pub(super) async fn server_views_by_microversion(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let demo = c.token("demo", "demo").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let body = json!({"server": {"name": "Web Server 1", "imageRef": image, "flavorRef": "1",
+            "networks": [{"uuid": net}], "user_data": "ZWNobyBoaQ=="}});
+        let (id, _, _) = c.create_server(&demo, body).await;
+        c.wait_status(&demo, &id, "ACTIVE").await;
+        let path = format!("/servers/{id}");
+
+        // 2.3: the extended attributes for the standalone EC2 API, to
+        // those the extended-attributes policy lets see them (admins).
+        const EC2_ATTRIBUTES: [&str; 7] = [
+            "OS-EXT-SRV-ATTR:reservation_id",
+            "OS-EXT-SRV-ATTR:launch_index",
+            "OS-EXT-SRV-ATTR:kernel_id",
+            "OS-EXT-SRV-ATTR:ramdisk_id",
+            "OS-EXT-SRV-ATTR:hostname",
+            "OS-EXT-SRV-ATTR:root_device_name",
+            "OS-EXT-SRV-ATTR:user_data",
+        ];
+        let old = c.ok_at("2.2", Method::GET, &path, &admin, None).await;
+        let new = c.ok_at("2.3", Method::GET, &path, &admin, None).await;
+        let mine = c.ok_at("2.3", Method::GET, &path, &demo, None).await;
+        for key in EC2_ATTRIBUTES {
+            assert!(old["server"].get(key).is_none(), "{key} before 2.3");
+            assert!(new["server"].get(key).is_some(), "{key} at 2.3");
+            assert!(mine["server"].get(key).is_none(), "{key} is admin's");
+        }
+        let s = &new["server"];
+        assert!(s["OS-EXT-SRV-ATTR:reservation_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("r-"));
+        assert_eq!(s["OS-EXT-SRV-ATTR:launch_index"], 0);
+        assert_eq!(s["OS-EXT-SRV-ATTR:hostname"], "web-server-1");
+        assert_eq!(s["OS-EXT-SRV-ATTR:root_device_name"], "/dev/vda");
+        assert_eq!(s["OS-EXT-SRV-ATTR:user_data"], "ZWNobyBoaQ==");
+        assert_eq!(s["OS-EXT-SRV-ATTR:kernel_id"], "");
+        let all = c
+            .ok_at(
+                "2.3",
+                Method::GET,
+                "/servers/detail?all_tenants=1",
+                &admin,
+                None,
+            )
+            .await;
+        assert!(all["servers"][0].get("OS-EXT-SRV-ATTR:hostname").is_some());
+
+        // 2.5: a non-admin's `ip6` filter, dropped before, applies from 2.5.
+        let ip6 = "/servers?ip6=fd00%3A%3A99";
+        let before = c.ok_at("2.4", Method::GET, ip6, &demo, None).await;
+        assert_eq!(
+            before["servers"].as_array().unwrap().len(),
+            1,
+            "ip6 ignored"
+        );
+        let after = c.ok_at("2.5", Method::GET, ip6, &demo, None).await;
+        assert!(
+            after["servers"].as_array().unwrap().is_empty(),
+            "ip6 applied"
+        );
     }
 
     /// Reboots, stop (twice: the second conflicts), start, pause, suspend,

@@ -2,7 +2,7 @@
 //! actions, addresses, metadata, tags and instance actions.
 
 use super::filters::PatternFilter;
-use super::{base_url, query_get, views, Query, Svc};
+use super::{base_url, query_get, views, ApiVersion, Query, Svc};
 use crate::service::servers::action_request::ServerActionBody;
 use crate::service::servers::boot_request::CreateServerBody;
 use crate::service::servers::{normalized_access_ip, ActionResult, ServerAction};
@@ -60,6 +60,7 @@ pub async fn create(
 async fn filtered(
     svc: &Svc,
     ctx: &AuthContext,
+    version: ApiVersion,
     view: &str,
     q: &[(String, String)],
 ) -> Result<(Vec<Instance>, bool)> {
@@ -94,7 +95,10 @@ async fn filtered(
     }
     let name_filter = query_get(q, "name").map(PatternFilter::new);
     let ip_filter = query_get(q, "ip").map(PatternFilter::new);
-    let ip6_filter = query_get(q, "ip6").map(PatternFilter::new);
+    // Before 2.5 Nova drops `ip6` from a non-admin's filters unread.
+    let ip6_filter = query_get(q, "ip6")
+        .filter(|_| all_filters || version >= (2, 5))
+        .map(PatternFilter::new);
     items.retain(|i| {
         let st = crate::states::status(i.vm_state, i.task_state);
         if let Some(s) = query_get(q, "status") {
@@ -198,9 +202,10 @@ fn next_link(
 pub async fn list(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
-    let (items, more) = filtered(&svc, &ctx, "index", &q.0).await?;
+    let (items, more) = filtered(&svc, &ctx, version, "index", &q.0).await?;
     let mut body =
         json!({"servers": items.iter().map(|i| views::server_brief(&svc, i)).collect::<Vec<_>>()});
     if let Some(l) = next_link(&svc, "servers", &q.0, items.last(), more) {
@@ -212,11 +217,15 @@ pub async fn list(
 pub async fn detail(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
-    let (items, more) = filtered(&svc, &ctx, "detail", &q.0).await?;
-    let mut body =
-        json!({"servers": items.iter().map(|i| views::server(&svc, &ctx, i)).collect::<Vec<_>>()});
+    let (items, more) = filtered(&svc, &ctx, version, "detail", &q.0).await?;
+    let views: Vec<Value> = items
+        .iter()
+        .map(|i| views::server(&svc, &ctx, version, i))
+        .collect();
+    let mut body = json!({ "servers": views });
     if let Some(l) = next_link(&svc, "servers/detail", &q.0, items.last(), more) {
         body["servers_links"] = l;
     }
@@ -226,12 +235,15 @@ pub async fn detail(
 pub async fn show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:servers:show")
         .await?;
-    Ok(ok(json!({"server": views::server(&svc, &ctx, &i)})))
+    Ok(ok(
+        json!({"server": views::server(&svc, &ctx, version, &i)}),
+    ))
 }
 
 /// `PUT /servers/{id}`.
@@ -258,6 +270,7 @@ struct UpdateServer {
 pub async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
     Json(body): Json<UpdateServerBody>,
 ) -> Result<Response> {
@@ -294,7 +307,9 @@ pub async fn update(
         Ok(())
     })
     .await?;
-    Ok(ok(json!({"server": views::server_common(&svc, &ctx, &i)})))
+    Ok(ok(
+        json!({"server": views::server_common(&svc, &ctx, version, &i)}),
+    ))
 }
 
 pub async fn delete(
@@ -309,6 +324,7 @@ pub async fn delete(
 pub async fn action(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
     Json(body): Json<ServerActionBody>,
 ) -> Result<Response> {
@@ -319,7 +335,7 @@ pub async fn action(
             (StatusCode::from_u16(code).expect("status"), axum::Json(v)).into_response()
         }
         ActionResult::Rebuilt(i, pass) => {
-            let mut v = views::server_common(&svc, &ctx, &i);
+            let mut v = views::server_common(&svc, &ctx, version, &i);
             if svc.config.compute.enable_instance_password {
                 v["adminPass"] = json!(pass);
             }
