@@ -497,7 +497,7 @@ async fn discovery_and_microversions() {
 }
 
 /// The operations `api::routes` documents (`docs/openapi/compute.json`).
-const DOCUMENTED_OPERATIONS: usize = 120;
+const DOCUMENTED_OPERATIONS: usize = 121;
 
 /// The service serves its OpenAPI document to anyone, and it is true to
 /// the router (testkit's checks).
@@ -1237,6 +1237,111 @@ mod walk {
             after["servers"].as_array().unwrap().is_empty(),
             "ip6 applied"
         );
+
+        remote_consoles_from_2_6(c, &demo, &id).await;
+        flavor_access_conflicts_from_2_7(c, &admin).await;
+
+        // 2.9: `locked` in the detail view, update and rebuild.
+        let before = c.ok_at("2.8", Method::GET, &path, &demo, None).await;
+        assert!(before["server"].get("locked").is_none());
+        let lock = Some(json!({"lock": null}));
+        let (s, _) = c
+            .nova_at("2.9", Method::POST, &format!("{path}/action"), &demo, lock)
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let shown = c.ok_at("2.9", Method::GET, &path, &demo, None).await;
+        assert_eq!(shown["server"]["locked"], true);
+        let listed = c
+            .ok_at("2.9", Method::GET, "/servers/detail", &demo, None)
+            .await;
+        assert_eq!(listed["servers"][0]["locked"], true);
+        let rename = Some(json!({"server": {"name": "Web Server 1"}}));
+        let updated = c
+            .ok_at("2.9", Method::PUT, &path, &admin, rename.clone())
+            .await;
+        assert_eq!(updated["server"]["locked"], true);
+        let updated = c.ok_at("2.8", Method::PUT, &path, &admin, rename).await;
+        assert!(updated["server"].get("locked").is_none());
+        let rebuild = Some(json!({"rebuild": {"imageRef": image}}));
+        let (s, rebuilt) = c
+            .nova_at(
+                "2.9",
+                Method::POST,
+                &format!("{path}/action"),
+                &admin,
+                rebuild,
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{rebuilt}");
+        assert_eq!(rebuilt["server"]["locked"], true);
+    }
+
+    /// 2.6: `remote-consoles` replaces `os-getVNCConsole`; 2.8 adds MKS
+    /// to the schema (this cloud has no MKS proxy: unavailable).
+    async fn remote_consoles_from_2_6(c: &Cloud, demo: &str, id: &str) {
+        let consoles = format!("/servers/{id}/remote-consoles");
+        let vnc = json!({"remote_console": {"protocol": "vnc", "type": "novnc"}});
+        let (s, _) = c
+            .nova_at("2.5", Method::POST, &consoles, demo, Some(vnc.clone()))
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "no remote-consoles before 2.6");
+        // The fake driver has no graphical console: reaching it (its 501)
+        // is what shows the request was accepted at this version.
+        let (s, v) = c
+            .nova_at("2.6", Method::POST, &consoles, demo, Some(vnc))
+            .await;
+        assert_eq!(s, StatusCode::NOT_IMPLEMENTED, "{v}");
+        assert!(v.to_string().contains("fake driver"), "{v}");
+        let action = format!("/servers/{id}/action");
+        let old = json!({"os-getVNCConsole": {"type": "novnc"}});
+        let (s, _) = c
+            .nova_at("2.5", Method::POST, &action, demo, Some(old.clone()))
+            .await;
+        assert_eq!(s, StatusCode::NOT_IMPLEMENTED, "reaches the driver");
+        let (s, _) = c
+            .nova_at("2.6", Method::POST, &action, demo, Some(old))
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "the action is gone from 2.6");
+        let spice = json!({"remote_console": {"protocol": "spice", "type": "spice-html5"}});
+        let (s, v) = c
+            .nova_at("2.6", Method::POST, &consoles, demo, Some(spice))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(v["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Unavailable"));
+        let mks = json!({"remote_console": {"protocol": "mks", "type": "webmks"}});
+        let (s, v) = c
+            .nova_at("2.7", Method::POST, &consoles, demo, Some(mks.clone()))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(v["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not one of"));
+        let (s, v) = c
+            .nova_at("2.8", Method::POST, &consoles, demo, Some(mks))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(v["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Unavailable"));
+    }
+
+    /// 2.7: access to a public flavor is a conflict (before, recorded).
+    async fn flavor_access_conflicts_from_2_7(c: &Cloud, admin: &str) {
+        let add = Some(json!({"addTenantAccess": {"tenant": "p-2-6"}}));
+        let (s, _) = c
+            .nova_at("2.6", Method::POST, "/flavors/1/action", admin, add)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let add = Some(json!({"addTenantAccess": {"tenant": "p-2-7"}}));
+        let (s, v) = c
+            .nova_at("2.7", Method::POST, "/flavors/1/action", admin, add)
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
     }
 
     /// Reboots, stop (twice: the second conflicts), start, pause, suspend,

@@ -5,6 +5,7 @@
 mod admin;
 mod aggregates;
 pub(crate) mod body;
+mod consoles;
 mod filters;
 mod flavors;
 mod hosts;
@@ -65,6 +66,7 @@ pub fn routes() -> ApiRouter<Svc> {
         )
         .route("/v2.1/servers/{id}/action", post(servers::action))
         .route("/v2.1/servers/{id}/ips", get(servers::ips))
+        .route("/v2.1/servers/{id}/remote-consoles", post(consoles::create))
         .route(
             "/v2.1/servers/{id}/os-interface",
             get(interfaces::list).post(interfaces::attach),

@@ -329,6 +329,10 @@ pub async fn action(
     Json(body): Json<ServerActionBody>,
 ) -> Result<Response> {
     let action = ServerAction::try_from(body)?;
+    if matches!(action, ServerAction::VncConsole { .. }) {
+        // 2.6 replaced the action with `remote-consoles`.
+        super::consoles::not_after(version, (2, 5))?;
+    }
     Ok(match svc.server_action(&ctx, &id, action).await? {
         ActionResult::Empty(code) => StatusCode::from_u16(code).expect("status").into_response(),
         ActionResult::Json(code, v) => {

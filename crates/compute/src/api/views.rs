@@ -96,7 +96,7 @@ pub fn server_common(
     let mut v = server(svc, ctx, version, i);
     v.as_object_mut()
         .expect("object")
-        .retain(|k, _| COMMON_KEYS.contains(&k.as_str()));
+        .retain(|k, _| COMMON_KEYS.contains(&k.as_str()) || k == "locked");
     v["addresses"] = addresses(i, false);
     v
 }
@@ -128,6 +128,9 @@ pub fn server(svc: &ComputeService, ctx: &AuthContext, version: ApiVersion, i: &
         "os-extended-volumes:volumes_attached": [],
         "config_drive": i.config_drive,
     });
+    if version >= (2, 9) {
+        v["locked"] = json!(i.locked);
+    }
     // Nova leaves the key out when the server has no group.
     if !i.security_groups.is_empty() {
         v["security_groups"] = json!(i
