@@ -832,6 +832,69 @@ mod walk {
             .await;
         assert_eq!(s, StatusCode::ACCEPTED);
         key_pair_types_from_2_2(c, &demo).await;
+        key_pairs_of_other_users_from_2_10(c, &admin, &demo).await;
+    }
+
+    /// 2.10: an admin lists, shows, deletes and creates another user's key
+    /// pairs by `user_id`; before, `user_id` is ignored (query) or refused
+    /// (body); a user may not name another.
+    async fn key_pairs_of_other_users_from_2_10(c: &Cloud, admin: &str, demo: &str) {
+        let demo_user = c.ok(Method::GET, "/os-keypairs/imp", demo, None).await["keypair"]
+            ["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let theirs = format!("/os-keypairs?user_id={demo_user}");
+        let mine = c.ok_at("2.9", Method::GET, &theirs, admin, None).await;
+        let theirs_now = c.ok_at("2.10", Method::GET, &theirs, admin, None).await;
+        let names = |v: &Value| -> Vec<String> {
+            v["keypairs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["keypair"]["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert!(!names(&mine).contains(&"imp".to_owned()), "ignored at 2.9");
+        assert!(
+            names(&theirs_now).contains(&"imp".to_owned()),
+            "{theirs_now}"
+        );
+        let body = json!({"keypair": {"name": "for-demo", "user_id": demo_user}});
+        let (s, _) = c
+            .nova_at(
+                "2.9",
+                Method::POST,
+                "/os-keypairs",
+                admin,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::BAD_REQUEST,
+            "no user_id in the body before 2.10"
+        );
+        let made = c
+            .ok_at("2.10", Method::POST, "/os-keypairs", admin, Some(body))
+            .await;
+        assert_eq!(made["keypair"]["user_id"], demo_user.as_str());
+        c.ok(Method::GET, "/os-keypairs/for-demo", demo, None).await;
+        let shown = format!("/os-keypairs/for-demo?user_id={demo_user}");
+        let (s, _) = c.nova_at("2.9", Method::GET, &shown, admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "the admin's own at 2.9");
+        c.ok_at("2.10", Method::GET, &shown, admin, None).await;
+        let (s, _) = c.nova_at("2.10", Method::DELETE, &shown, admin, None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let body = json!({"keypair": {"name": "for-admin", "user_id": "someone-else"}});
+        let (s, _) = c
+            .nova_at("2.10", Method::POST, "/os-keypairs", demo, Some(body))
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::FORBIDDEN,
+            "a user may not create for another"
+        );
     }
 
     /// 2.2: `type` is refused at 2.1 and accepted after; every view has
@@ -957,16 +1020,35 @@ mod walk {
             Some(json!({"host": "compute1", "binary": "nova-compute"})),
         )
         .await;
-        c.ok(
+        // 2.11: force-down, and `forced_down` in the view.
+        let down = json!({"host": "compute1", "binary": "nova-compute", "forced_down": true});
+        let (s, _) = c
+            .nova_at(
+                "2.10",
+                Method::PUT,
+                "/os-services/force-down",
+                &admin,
+                Some(down.clone()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "no force-down before 2.11");
+        c.ok_at(
+            "2.11",
             Method::PUT,
             "/os-services/force-down",
             &admin,
-            Some(json!({"host": "compute1", "binary": "nova-compute", "forced_down": true})),
+            Some(down),
         )
         .await;
         let svcs = c.ok(Method::GET, "/os-services", &admin, None).await;
         assert_eq!(svcs["services"][0]["state"], "down");
-        c.ok(
+        assert!(svcs["services"][0].get("forced_down").is_none());
+        let svcs = c
+            .ok_at("2.11", Method::GET, "/os-services", &admin, None)
+            .await;
+        assert_eq!(svcs["services"][0]["forced_down"], true);
+        c.ok_at(
+            "2.11",
             Method::PUT,
             "/os-services/force-down",
             &admin,
@@ -3784,9 +3866,11 @@ async fn policy_defaults_reader_reads_member_writes() {
         );
     }
     // Key pairs are the user's own: Nova's default is admin or that user,
-    // whatever the project role; another user's are refused.
+    // whatever the project role; another user's are refused (2.10 names
+    // the user; before, `user_id` is ignored).
     let (s, v) = c
-        .nova(
+        .nova_at(
+            "2.10",
             Method::GET,
             "/os-keypairs?user_id=someone-else",
             &reader,

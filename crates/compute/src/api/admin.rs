@@ -2,7 +2,7 @@
 //! tenant usage, and the external events the network service posts.
 
 use super::body::{BoolOrString, IntOrString};
-use super::{query_get, Query, Svc};
+use super::{query_get, ApiVersion, Query, Svc};
 use crate::scheduler::COMPUTE_BINARY;
 use crate::service::quotas::RESOURCES;
 use crate::store::{self, hosts::ServiceRow};
@@ -219,19 +219,25 @@ pub async fn zones_detail(
     Ok(ok(json!({"availabilityZoneInfo": out})))
 }
 
-fn service_view(svc: &Svc, s: &ServiceRow) -> Value {
-    json!({
+/// A service; `forced_down` from 2.11.
+fn service_view(svc: &Svc, s: &ServiceRow, version: ApiVersion) -> Value {
+    let mut v = json!({
         "id": s.id, "binary": s.binary, "host": s.host, "zone": s.zone,
         "status": if s.disabled { "disabled" } else { "enabled" },
         "state": if svc.is_up(s) { "up" } else { "down" },
         "updated_at": naive(s.updated_at.as_deref()),
         "disabled_reason": s.disabled_reason,
-    })
+    });
+    if version >= (2, 11) {
+        v["forced_down"] = json!(s.forced_down);
+    }
+    v
 }
 
 pub async fn services(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-services:list")?;
@@ -240,7 +246,7 @@ pub async fn services(
         .iter()
         .filter(|s| query_get(&q.0, "host").is_none_or(|h| h == s.host))
         .filter(|s| query_get(&q.0, "binary").is_none_or(|b| b == s.binary))
-        .map(|s| service_view(&svc, s))
+        .map(|s| service_view(&svc, s, version))
         .collect();
     Ok(ok(json!({"services": list})))
 }
@@ -262,6 +268,7 @@ pub struct ServiceUpdateBody {
 pub async fn service_update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(action): Path<String>,
     Json(body): Json<ServiceUpdateBody>,
 ) -> Result<Response> {
@@ -294,7 +301,8 @@ pub async fn service_update(
             .await?;
             json!({"host": host, "binary": binary, "status": "disabled", "disabled_reason": reason})
         }
-        "force-down" => {
+        // `force-down` exists from 2.11.
+        "force-down" if version >= (2, 11) => {
             let down = body.forced_down.ok_or_else(|| {
                 Error::BadRequest("Invalid input for field/attribute forced_down.".into())
             })?;

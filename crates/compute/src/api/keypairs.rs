@@ -1,5 +1,6 @@
-//! `/os-keypairs`: list, import or generate, show, delete (per user; an
-//! admin may name another user with `?user_id=`). From 2.2 a key pair has
+//! `/os-keypairs`: list, import or generate, show, delete (per user; from
+//! 2.10 an admin may name another user with `?user_id=`, or `user_id` in
+//! the body of a create). From 2.2 a key pair has
 //! a `type` (`ssh` or `x509`) in the request and every view, create
 //! answers 201 and delete 204.
 
@@ -17,15 +18,18 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// The user whose key pairs a request is about (the caller unless
-/// `?user_id=` names another), once `os_compute_api:os-keypairs:<op>`
-/// allows the caller on that user.
+/// `named`, from 2.10, names another), once
+/// `os_compute_api:os-keypairs:<op>` allows the caller on that user.
 fn authorized_owner(
     svc: &Svc,
     ctx: &AuthContext,
-    q: &[(String, String)],
+    version: ApiVersion,
+    named: Option<&str>,
     op: &str,
 ) -> Result<String> {
-    let user = query_get(q, "user_id").unwrap_or(&ctx.user_id).to_owned();
+    // Before 2.10 Nova ignores `user_id`.
+    let named = named.filter(|_| version >= (2, 10));
+    let user = named.unwrap_or(&ctx.user_id).to_owned();
     let rule = format!("os_compute_api:os-keypairs:{op}");
     crate::policy::authorize(&svc.policy, ctx, &rule, &json!({"user_id": user}))?;
     Ok(user)
@@ -49,7 +53,7 @@ pub async fn list(
     version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
-    let user = authorized_owner(&svc, &ctx, &q.0, "index")?;
+    let user = authorized_owner(&svc, &ctx, version, query_get(&q.0, "user_id"), "index")?;
     let list: Vec<Value> = store::catalog::list_keypairs(&svc.db, &user)
         .await?
         .into_iter()
@@ -80,6 +84,9 @@ struct CreateKeypair {
     /// Imported when given; generated otherwise.
     #[serde(default)]
     public_key: Option<String>,
+    /// The owner, when an admin creates for another user (from 2.10).
+    #[serde(default)]
+    user_id: Option<String>,
     /// `ssh` when absent; accepted from microversion 2.2.
     #[serde(default, rename = "type")]
     #[schemars(extend("enum" = ["ssh", "x509", null]))]
@@ -92,19 +99,24 @@ pub async fn create(
     version: ApiVersion,
     Json(body): Json<CreateKeypairBody>,
 ) -> Result<Response> {
-    authorized_owner(&svc, &ctx, &[], "create")?;
     let k = body.keypair;
-    if version < (2, 2) && k.key_type.is_some() {
-        // Nova's 2.1 schema has no `type` and allows no other property.
-        return Err(Error::BadRequest(
-            "Invalid input for field/attribute keypair. Value: type. Additional properties are not allowed ('type' was unexpected)".into(),
-        ));
+    // Nova's schemas allow no property other than theirs.
+    for (field, since, given) in [
+        ("type", (2, 2), k.key_type.is_some()),
+        ("user_id", (2, 10), k.user_id.is_some()),
+    ] {
+        if given && version < since {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute keypair. Additional properties are not allowed ('{field}' was unexpected)"
+            )));
+        }
     }
+    let owner = authorized_owner(&svc, &ctx, version, k.user_id.as_deref(), "create")?;
     let (name, public_key) = (k.name.as_str(), k.public_key.as_deref());
     let key_type = k.key_type.as_deref().unwrap_or("ssh");
     let project = ctx.project_id.clone().unwrap_or_default();
     let (kp, private) = svc
-        .create_keypair(&ctx.user_id, &project, name, public_key, key_type)
+        .create_keypair(&owner, &project, name, public_key, key_type)
         .await?;
     let mut v = json!({"name": kp.name, "public_key": kp.public_key, "fingerprint": kp.fingerprint, "user_id": kp.user_id});
     if let Some(p) = private {
@@ -126,7 +138,7 @@ pub async fn show(
     Path(name): Path<String>,
     q: Query,
 ) -> Result<Response> {
-    let user = authorized_owner(&svc, &ctx, &q.0, "show")?;
+    let user = authorized_owner(&svc, &ctx, version, query_get(&q.0, "user_id"), "show")?;
     let k = store::catalog::get_keypair(&svc.db, &user, &name)
         .await?
         .ok_or_else(|| not_found(&name))?;
@@ -145,7 +157,7 @@ pub async fn delete(
     Path(name): Path<String>,
     q: Query,
 ) -> Result<Response> {
-    let user = authorized_owner(&svc, &ctx, &q.0, "delete")?;
+    let user = authorized_owner(&svc, &ctx, version, query_get(&q.0, "user_id"), "delete")?;
     if !store::catalog::delete_keypair(&svc.db, &user, &name).await? {
         return Err(not_found(&name));
     }
