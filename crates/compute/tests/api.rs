@@ -1322,6 +1322,7 @@ mod walk {
 
         remote_consoles_from_2_6(c, &demo, &id).await;
         flavor_access_conflicts_from_2_7(c, &admin).await;
+        server_groups_from_2_13(c, &demo).await;
 
         // 2.9: `locked` in the detail view, update and rebuild.
         let before = c.ok_at("2.8", Method::GET, &path, &demo, None).await;
@@ -1410,6 +1411,48 @@ mod walk {
             .as_str()
             .unwrap()
             .contains("Unavailable"));
+    }
+
+    /// 2.13: a group's project and user in every view; the soft policies
+    /// are refused before 2.15 (accepting them at 2.15 is tested once 2.14
+    /// is served).
+    async fn server_groups_from_2_13(c: &Cloud, demo: &str) {
+        let soft = json!({"server_group": {"name": "soft", "policies": ["soft-affinity"]}});
+        let (s, _) = c
+            .nova_at("2.13", Method::POST, "/os-server-groups", demo, Some(soft))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "no soft policies before 2.15");
+        let hard = json!({"server_group": {"name": "hard", "policies": ["affinity"]}});
+        let made = c
+            .ok_at(
+                "2.12",
+                Method::POST,
+                "/os-server-groups",
+                demo,
+                Some(hard.clone()),
+            )
+            .await;
+        assert!(made["server_group"].get("project_id").is_none());
+        assert!(made["server_group"].get("user_id").is_none());
+        let made = c
+            .ok_at("2.13", Method::POST, "/os-server-groups", demo, Some(hard))
+            .await;
+        let group = &made["server_group"];
+        assert!(group["project_id"].as_str().is_some_and(|p| !p.is_empty()));
+        assert!(group["user_id"].as_str().is_some_and(|u| !u.is_empty()));
+        let path = format!("/os-server-groups/{}", group["id"].as_str().unwrap());
+        let shown = c.ok_at("2.13", Method::GET, &path, demo, None).await;
+        assert_eq!(shown["server_group"]["project_id"], group["project_id"]);
+        let listed = c
+            .ok_at("2.13", Method::GET, "/os-server-groups", demo, None)
+            .await;
+        assert!(listed["server_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["user_id"] == group["user_id"]));
+        let shown = c.ok_at("2.12", Method::GET, &path, demo, None).await;
+        assert!(shown["server_group"].get("project_id").is_none());
     }
 
     /// 2.7: access to a public flavor is a conflict (before, recorded).
