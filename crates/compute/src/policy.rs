@@ -289,6 +289,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "os_compute_api:os-lock-server:unlock:unlock_override",
         "rule:context_is_admin",
     ),
+    ("os_compute_api:os-evacuate", "rule:context_is_admin"),
     (
         "os_compute_api:os-migrate-server:migrate",
         "rule:project_manager_or_admin",

@@ -1357,6 +1357,103 @@ mod walk {
             .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{rebuilt}");
         assert_eq!(rebuilt["server"]["locked"], true);
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        evacuate_from_2_14(c, &admin, &id).await;
+    }
+
+    /// 2.14: evacuate without `onSharedStorage` (required before) and
+    /// without the password in its answer. The only host is refused while
+    /// its service is up; once forced down, the evacuation meets Nova's
+    /// NoValidHost (no second host): migration `error`, server ERROR.
+    async fn evacuate_from_2_14(c: &Cloud, admin: &str, id: &str) {
+        let action = format!("/servers/{id}/action");
+        let evacuate = |body: Value| Some(json!({ "evacuate": body }));
+        let (s, v) = c
+            .nova_at("2.13", Method::POST, &action, admin, evacuate(json!({})))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "onSharedStorage required: {v}");
+        let (s, v) = c
+            .nova_at("2.14", Method::POST, &action, admin, evacuate(json!({})))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(
+            v["badRequest"]["message"],
+            "Compute service of compute1 is still in use."
+        );
+        let to_self = evacuate(json!({"host": "compute1"}));
+        let (s, v) = c
+            .nova_at("2.14", Method::POST, &action, admin, to_self)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(
+            v["badRequest"]["message"],
+            "The target host can't be the same one."
+        );
+        let nowhere = evacuate(json!({"host": "nowhere"}));
+        let (s, _) = c
+            .nova_at("2.14", Method::POST, &action, admin, nowhere)
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let force = |down: bool| {
+            Some(json!({"host": "compute1", "binary": "nova-compute", "forced_down": down}))
+        };
+        c.ok_at(
+            "2.14",
+            Method::PUT,
+            "/os-services/force-down",
+            admin,
+            force(true),
+        )
+        .await;
+        let shared = evacuate(json!({"onSharedStorage": false}));
+        let (s, v) = c
+            .nova_at("2.13", Method::POST, &action, admin, shared.clone())
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(
+            v["adminPass"].as_str().is_some_and(|p| !p.is_empty()),
+            "{v}"
+        );
+        let server = c
+            .ok(Method::GET, &format!("/servers/{id}"), admin, None)
+            .await;
+        assert_eq!(server["server"]["status"], "ERROR");
+        assert!(server["server"]["fault"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("No valid host"));
+        // (`migration_type` shows from 2.23.)
+        let migrations = c.ok(Method::GET, "/os-migrations", admin, None).await;
+        assert!(
+            migrations["migrations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| { m["instance_uuid"] == id && m["status"] == "error" }),
+            "{migrations}"
+        );
+        // An ERROR server may be evacuated again.
+        let (s, _) = c
+            .nova_at("2.14", Method::POST, &action, admin, shared)
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::BAD_REQUEST,
+            "onSharedStorage refused from 2.14"
+        );
+        let (s, v) = c
+            .nova_at("2.14", Method::POST, &action, admin, evacuate(json!({})))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v, Value::Null, "no body from 2.14");
+        c.ok_at(
+            "2.14",
+            Method::PUT,
+            "/os-services/force-down",
+            admin,
+            force(false),
+        )
+        .await;
     }
 
     /// 2.6: `remote-consoles` replaces `os-getVNCConsole`; 2.8 adds MKS

@@ -5,6 +5,7 @@ use super::filters::PatternFilter;
 use super::{base_url, query_get, views, ApiVersion, Query, Svc};
 use crate::service::servers::action_request::ServerActionBody;
 use crate::service::servers::boot_request::CreateServerBody;
+use crate::service::servers::evacuate::EvacuateArgs;
 use crate::service::servers::{normalized_access_ip, ActionResult, ServerAction};
 use crate::store::{self, instances::Instance};
 use axum::extract::{Path, State};
@@ -333,8 +334,16 @@ pub async fn action(
         // 2.6 replaced the action with `remote-consoles`.
         super::consoles::not_after(version, (2, 5))?;
     }
+    let evacuate = matches!(action, ServerAction::Evacuate(_));
+    if let ServerAction::Evacuate(args) = &action {
+        check_evacuate_schema(args, version)?;
+    }
     Ok(match svc.server_action(&ctx, &id, action).await? {
         ActionResult::Empty(code) => StatusCode::from_u16(code).expect("status").into_response(),
+        // From 2.14 evacuate answers no password (os-server-password has it).
+        ActionResult::Json(code, _) if evacuate && version >= (2, 14) => {
+            StatusCode::from_u16(code).expect("status").into_response()
+        }
         ActionResult::Json(code, v) => {
             (StatusCode::from_u16(code).expect("status"), axum::Json(v)).into_response()
         }
@@ -350,6 +359,21 @@ pub async fn action(
             (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response()
         }
     })
+}
+
+/// Nova's evacuate schemas: `onSharedStorage` required before 2.14 and
+/// refused from 2.14.
+fn check_evacuate_schema(args: &EvacuateArgs, version: ApiVersion) -> Result<()> {
+    match (args.on_shared_storage.is_some(), version >= (2, 14)) {
+        (false, false) => Err(Error::BadRequest(
+            "Invalid input for field/attribute evacuate. 'onSharedStorage' is a required property"
+                .into(),
+        )),
+        (true, true) => Err(Error::BadRequest(
+            "Invalid input for field/attribute evacuate. Additional properties are not allowed ('onSharedStorage' was unexpected)".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 pub async fn ips(

@@ -8,7 +8,7 @@
 use super::actions::{ImageArgs, RebuildArgs, ServerAction};
 use super::bad;
 use super::create::{checked_metadata, ref_id};
-use crate::api::body::IntOrString;
+use crate::api::body::{BoolOrString, IntOrString};
 use crate::saga::power_action::PowerAction;
 use crate::states::VmState;
 use ferrostack_core::{Error, Result};
@@ -82,6 +82,23 @@ pub enum ServerActionBody {
     /// Live migration, to `host` or wherever the scheduler chooses.
     #[serde(rename = "os-migrateLive")]
     MigrateLive(Option<MigrateRequest>),
+    /// Rebuild on another host a server whose host is down.
+    #[serde(rename = "evacuate")]
+    Evacuate(EvacuateRequest),
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvacuateRequest {
+    /// The destination (the scheduler chooses when absent).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 255))]
+    host: Option<String>,
+    /// Required before microversion 2.14, refused from 2.14.
+    #[serde(default, rename = "onSharedStorage")]
+    on_shared_storage: Option<BoolOrString>,
+    #[serde(default, rename = "adminPass")]
+    admin_pass: Option<String>,
 }
 
 /// The arguments of an action that takes none: whatever is given is
@@ -365,6 +382,11 @@ impl TryFrom<ServerActionBody> for ServerAction {
                 live: true,
                 host: m.and_then(|m| m.host),
             }),
+            B::Evacuate(e) => Ok(ServerAction::Evacuate(super::evacuate::EvacuateArgs {
+                host: e.host,
+                on_shared_storage: e.on_shared_storage.as_ref().map(BoolOrString::truth),
+                admin_pass: e.admin_pass,
+            })),
         }
     }
 }
@@ -421,6 +443,15 @@ mod tests {
         assert!(parse(json!({"pause": null, "unpause": null})).is_err());
         assert!(parse(json!({})).is_err());
         assert!(parse(json!("pause")).is_err());
+        assert_eq!(
+            parse(json!({"evacuate": {"onSharedStorage": "True", "host": "h2"}})).unwrap(),
+            ServerAction::Evacuate(super::super::evacuate::EvacuateArgs {
+                host: Some("h2".into()),
+                on_shared_storage: Some(true),
+                admin_pass: None,
+            })
+        );
+        assert!(parse(json!({"evacuate": {"force": true}})).is_err());
         assert!(matches!(
             parse(json!({"createBackup": {"name": "b", "backup_type": "daily", "rotation": 2}})).unwrap(),
             ServerAction::CreateImage(ImageArgs { backup: Some((ref t, 2)), .. }) if t == "daily"
@@ -431,7 +462,7 @@ mod tests {
     fn the_schema_is_one_of_the_action_bodies() {
         let schema = schemars::schema_for!(ServerActionBody).to_value();
         let bodies = schema["oneOf"].as_array().expect("oneOf");
-        assert_eq!(bodies.len(), 28);
+        assert_eq!(bodies.len(), 29);
         let reboot = bodies
             .iter()
             .find(|b| b["required"] == json!(["reboot"]))

@@ -57,6 +57,7 @@ pub enum ServerAction {
     VncConsole {
         console_type: String,
     },
+    Evacuate(super::evacuate::EvacuateArgs),
     Rebuild(RebuildArgs),
     CreateImage(ImageArgs),
     Restore,
@@ -103,6 +104,7 @@ impl ServerAction {
             ServerAction::ResetState(_) => "os_compute_api:os-admin-actions:reset_state",
             ServerAction::ConsoleOutput { .. } => "os_compute_api:os-console-output",
             ServerAction::VncConsole { .. } => "os_compute_api:os-remote-consoles",
+            ServerAction::Evacuate(_) => "os_compute_api:os-evacuate",
             ServerAction::Rebuild(_) => "os_compute_api:servers:rebuild",
             ServerAction::CreateImage(_) => "os_compute_api:servers:create_image",
             ServerAction::Restore => "os_compute_api:os-deferred-delete:restore",
@@ -149,6 +151,7 @@ impl ComputeService {
                 return Ok(ActionResult::Json(200, json!({ "console": console })));
             }
             ServerAction::Rebuild(args) => return self.rebuild(ctx, &i, args).await,
+            ServerAction::Evacuate(args) => return self.evacuate(ctx, &i, args).await,
             ServerAction::CreateImage(args) => return self.create_image(ctx, &i, args).await,
             // Servers are deleted at once (no reclaim interval), so none is
             // ever soft-deleted: both actions meet the wrong state.
