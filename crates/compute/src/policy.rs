@@ -291,6 +291,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ),
     ("os_compute_api:os-evacuate", "rule:context_is_admin"),
     (
+        "os_compute_api:servers:show:host_status",
+        "rule:context_is_admin",
+    ),
+    (
         "os_compute_api:os-migrate-server:migrate",
         "rule:project_manager_or_admin",
     ),

@@ -1358,7 +1358,63 @@ mod walk {
         assert_eq!(s, StatusCode::ACCEPTED, "{rebuilt}");
         assert_eq!(rebuilt["server"]["locked"], true);
         c.wait_status(&admin, &id, "ACTIVE").await;
+        host_status_from_2_16(c, &admin, &demo, &id).await;
         evacuate_from_2_14(c, &admin, &id).await;
+    }
+
+    /// 2.16: `host_status` (admins, by default) from the host's service.
+    async fn host_status_from_2_16(c: &Cloud, admin: &str, demo: &str, id: &str) {
+        let path = format!("/servers/{id}");
+        let status = |v: Value| v["server"].get("host_status").cloned();
+        let before = c.ok_at("2.15", Method::GET, &path, admin, None).await;
+        assert_eq!(status(before), None);
+        let up = c.ok_at("2.16", Method::GET, &path, admin, None).await;
+        assert_eq!(status(up), Some(json!("UP")));
+        let theirs = c.ok_at("2.16", Method::GET, &path, demo, None).await;
+        assert_eq!(status(theirs), None, "the policy's default is admin");
+        let detail = c
+            .ok_at(
+                "2.16",
+                Method::GET,
+                "/servers/detail?all_tenants=1",
+                admin,
+                None,
+            )
+            .await;
+        assert_eq!(detail["servers"][0]["host_status"], "UP");
+        let service = json!({"host": "compute1", "binary": "nova-compute"});
+        c.ok(
+            Method::PUT,
+            "/os-services/disable",
+            admin,
+            Some(service.clone()),
+        )
+        .await;
+        let disabled = c.ok_at("2.16", Method::GET, &path, admin, None).await;
+        assert_eq!(status(disabled), Some(json!("MAINTENANCE")));
+        c.ok(Method::PUT, "/os-services/enable", admin, Some(service))
+            .await;
+        let force = |down: bool| {
+            Some(json!({"host": "compute1", "binary": "nova-compute", "forced_down": down}))
+        };
+        c.ok_at(
+            "2.16",
+            Method::PUT,
+            "/os-services/force-down",
+            admin,
+            force(true),
+        )
+        .await;
+        let down = c.ok_at("2.16", Method::GET, &path, admin, None).await;
+        assert_eq!(status(down), Some(json!("DOWN")));
+        c.ok_at(
+            "2.16",
+            Method::PUT,
+            "/os-services/force-down",
+            admin,
+            force(false),
+        )
+        .await;
     }
 
     /// 2.14: evacuate without `onSharedStorage` (required before) and
@@ -1510,15 +1566,21 @@ mod walk {
             .contains("Unavailable"));
     }
 
-    /// 2.13: a group's project and user in every view; the soft policies
-    /// are refused before 2.15 (accepting them at 2.15 is tested once 2.14
-    /// is served).
+    /// 2.13: a group's project and user in every view; 2.15: the soft
+    /// policies (refused before).
     async fn server_groups_from_2_13(c: &Cloud, demo: &str) {
         let soft = json!({"server_group": {"name": "soft", "policies": ["soft-affinity"]}});
         let (s, _) = c
             .nova_at("2.13", Method::POST, "/os-server-groups", demo, Some(soft))
             .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "no soft policies before 2.15");
+        for policy in ["soft-affinity", "soft-anti-affinity"] {
+            let soft = json!({"server_group": {"name": policy, "policies": [policy]}});
+            let made = c
+                .ok_at("2.15", Method::POST, "/os-server-groups", demo, Some(soft))
+                .await;
+            assert_eq!(made["server_group"]["policies"], json!([policy]));
+        }
         let hard = json!({"server_group": {"name": "hard", "policies": ["affinity"]}});
         let made = c
             .ok_at(

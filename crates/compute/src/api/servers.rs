@@ -222,10 +222,13 @@ pub async fn detail(
     q: Query,
 ) -> Result<Response> {
     let (items, more) = filtered(&svc, &ctx, version, "detail", &q.0).await?;
-    let views: Vec<Value> = items
+    let mut views: Vec<Value> = items
         .iter()
         .map(|i| views::server(&svc, &ctx, version, i))
         .collect();
+    if version >= (2, 16) {
+        add_host_status(&svc, &ctx, &items, &mut views).await?;
+    }
     let mut body = json!({ "servers": views });
     if let Some(l) = next_link(&svc, "servers/detail", &q.0, items.last(), more) {
         body["servers_links"] = l;
@@ -242,9 +245,12 @@ pub async fn show(
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:servers:show")
         .await?;
-    Ok(ok(
-        json!({"server": views::server(&svc, &ctx, version, &i)}),
-    ))
+    let mut view = [views::server(&svc, &ctx, version, &i)];
+    if version >= (2, 16) {
+        add_host_status(&svc, &ctx, std::slice::from_ref(&i), &mut view).await?;
+    }
+    let [view] = view;
+    Ok(ok(json!({ "server": view })))
 }
 
 /// `PUT /servers/{id}`.
@@ -359,6 +365,42 @@ pub async fn action(
             (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response()
         }
     })
+}
+
+/// 2.16's `host_status` of each server the
+/// `os_compute_api:servers:show:host_status` rule lets the caller see it
+/// on: its compute service's state (`UP`, `DOWN` when forced down,
+/// `MAINTENANCE` when disabled, `UNKNOWN` when silent), `""` with no host.
+async fn add_host_status(
+    svc: &Svc,
+    ctx: &AuthContext,
+    items: &[Instance],
+    views: &mut [Value],
+) -> Result<()> {
+    let services = store::hosts::list_services(&svc.db).await?;
+    for (i, view) in items.iter().zip(views) {
+        let target = crate::policy::project_target(&i.project_id);
+        if !svc
+            .policy
+            .check("os_compute_api:servers:show:host_status", ctx, &target)
+        {
+            continue;
+        }
+        let host = i.host.as_deref().filter(|h| !h.is_empty());
+        let service = host.and_then(|h| {
+            services
+                .iter()
+                .find(|s| s.host == h && s.binary == "nova-compute")
+        });
+        view["host_status"] = json!(match service {
+            None => "",
+            Some(s) if s.forced_down => "DOWN",
+            Some(s) if s.disabled => "MAINTENANCE",
+            Some(s) if svc.is_up(s) => "UP",
+            Some(_) => "UNKNOWN",
+        });
+    }
+    Ok(())
 }
 
 /// Nova's evacuate schemas: `onSharedStorage` required before 2.14 and
