@@ -291,6 +291,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ),
     ("os_compute_api:os-evacuate", "rule:context_is_admin"),
     (
+        "os_compute_api:servers:trigger_crash_dump",
+        "rule:project_member_or_admin",
+    ),
+    (
         "os_compute_api:servers:show:host_status",
         "rule:context_is_admin",
     ),

@@ -1359,7 +1359,26 @@ mod walk {
         assert_eq!(rebuilt["server"]["locked"], true);
         c.wait_status(&admin, &id, "ACTIVE").await;
         host_status_from_2_16(c, &admin, &demo, &id).await;
+        trigger_crash_dump_from_2_17(c, &admin, &id).await;
         evacuate_from_2_14(c, &admin, &id).await;
+    }
+
+    /// 2.17: `trigger_crash_dump` is accepted (202) and recorded; no driver
+    /// here injects an NMI yet, so its event fails and the server is as it
+    /// was (Nova with a driver lacking it).
+    async fn trigger_crash_dump_from_2_17(c: &Cloud, admin: &str, id: &str) {
+        let action = format!("/servers/{id}/action");
+        let dump = Some(json!({"trigger_crash_dump": null}));
+        let (s, _) = c
+            .nova_at("2.16", Method::POST, &action, admin, dump.clone())
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "no such action before 2.17");
+        let (s, v) = c.nova_at("2.17", Method::POST, &action, admin, dump).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        let event = last_event(c, admin, id, "trigger_crash_dump").await;
+        assert_eq!(event["event"], "compute_trigger_crash_dump");
+        assert_eq!(event["result"], "Error");
+        c.wait_status(admin, id, "ACTIVE").await;
     }
 
     /// 2.16: `host_status` (admins, by default) from the host's service.

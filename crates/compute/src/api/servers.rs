@@ -340,6 +340,9 @@ pub async fn action(
         // 2.6 replaced the action with `remote-consoles`.
         super::consoles::not_after(version, (2, 5))?;
     }
+    if matches!(action, ServerAction::TriggerCrashDump) {
+        super::consoles::not_before(version, (2, 17))?;
+    }
     let evacuate = matches!(action, ServerAction::Evacuate(_));
     if let ServerAction::Evacuate(args) = &action {
         check_evacuate_schema(args, version)?;

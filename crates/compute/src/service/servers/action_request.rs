@@ -85,6 +85,9 @@ pub enum ServerActionBody {
     /// Rebuild on another host a server whose host is down.
     #[serde(rename = "evacuate")]
     Evacuate(EvacuateRequest),
+    /// An NMI to the guest (microversion 2.17).
+    #[serde(rename = "trigger_crash_dump")]
+    TriggerCrashDump(NoArguments),
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -293,6 +296,7 @@ impl TryFrom<ServerActionBody> for ServerAction {
             B::Suspend(_) => power(PowerAction::Suspend),
             B::Resume(_) => power(PowerAction::Resume),
             B::Lock(_) => Ok(ServerAction::Lock),
+            B::TriggerCrashDump(_) => Ok(ServerAction::TriggerCrashDump),
             B::Unlock(_) => Ok(ServerAction::Unlock),
             B::ResetState(ResetStateRequest { state }) => match state.as_str() {
                 "active" => Ok(ServerAction::ResetState(VmState::Active)),
@@ -462,7 +466,7 @@ mod tests {
     fn the_schema_is_one_of_the_action_bodies() {
         let schema = schemars::schema_for!(ServerActionBody).to_value();
         let bodies = schema["oneOf"].as_array().expect("oneOf");
-        assert_eq!(bodies.len(), 29);
+        assert_eq!(bodies.len(), 30);
         let reboot = bodies
             .iter()
             .find(|b| b["required"] == json!(["reboot"]))

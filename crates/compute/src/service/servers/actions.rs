@@ -58,6 +58,7 @@ pub enum ServerAction {
         console_type: String,
     },
     Evacuate(super::evacuate::EvacuateArgs),
+    TriggerCrashDump,
     Rebuild(RebuildArgs),
     CreateImage(ImageArgs),
     Restore,
@@ -105,6 +106,7 @@ impl ServerAction {
             ServerAction::ConsoleOutput { .. } => "os_compute_api:os-console-output",
             ServerAction::VncConsole { .. } => "os_compute_api:os-remote-consoles",
             ServerAction::Evacuate(_) => "os_compute_api:os-evacuate",
+            ServerAction::TriggerCrashDump => "os_compute_api:servers:trigger_crash_dump",
             ServerAction::Rebuild(_) => "os_compute_api:servers:rebuild",
             ServerAction::CreateImage(_) => "os_compute_api:servers:create_image",
             ServerAction::Restore => "os_compute_api:os-deferred-delete:restore",
@@ -159,6 +161,7 @@ impl ComputeService {
             ServerAction::ForceDelete => return Err(conflict_state("forceDelete", &i)),
             // Nova re-sends network info to the hypervisor; guests here
             // read theirs by DHCP and from the metadata service.
+            ServerAction::TriggerCrashDump => self.trigger_crash_dump(ctx, &i).await?,
             ServerAction::InjectNetworkInfo => {
                 self.record_action(ctx, &i, "injectNetworkInfo").await?;
             }
