@@ -1360,7 +1360,84 @@ mod walk {
         c.wait_status(&admin, &id, "ACTIVE").await;
         host_status_from_2_16(c, &admin, &demo, &id).await;
         trigger_crash_dump_from_2_17(c, &admin, &id).await;
+        description_from_2_19(c, &admin, &demo, &id, &image, &net).await;
         evacuate_from_2_14(c, &admin, &id).await;
+    }
+
+    /// 2.19: a server's description at create, update and rebuild, and in
+    /// the views; before 2.19 it is refused, and a create keeps the name as
+    /// the description (as Nova does).
+    async fn description_from_2_19(
+        c: &Cloud,
+        admin: &str,
+        demo: &str,
+        id: &str,
+        image: &str,
+        net: &str,
+    ) {
+        let path = format!("/servers/{id}");
+        let description = |v: &Value| v["server"].get("description").cloned();
+        let before = c.ok_at("2.18", Method::GET, &path, admin, None).await;
+        assert_eq!(description(&before), None);
+        let shown = c.ok_at("2.19", Method::GET, &path, admin, None).await;
+        assert_eq!(description(&shown), Some(json!("Web Server 1")), "the name");
+        let create = |d: Value| {
+            Some(
+                json!({"server": {"name": "described", "imageRef": image, "flavorRef": "1",
+                "networks": [{"uuid": net}], "description": d}}),
+            )
+        };
+        let (s, _) = c
+            .nova_at("2.18", Method::POST, "/servers", demo, create(json!("x")))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "no description before 2.19");
+        let (s, _) = c
+            .nova_at(
+                "2.19",
+                Method::POST,
+                "/servers",
+                demo,
+                create(json!("bell\u{7}")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "printable characters only");
+        let made = c
+            .ok_at(
+                "2.19",
+                Method::POST,
+                "/servers",
+                demo,
+                create(json!("first")),
+            )
+            .await;
+        let other = format!("/servers/{}", made["server"]["id"].as_str().unwrap());
+        let shown = c.ok_at("2.19", Method::GET, &other, demo, None).await;
+        assert_eq!(description(&shown), Some(json!("first")));
+        let update = |d: Value| Some(json!({"server": {"description": d}}));
+        let (s, _) = c
+            .nova_at("2.18", Method::PUT, &path, admin, update(json!("no")))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let updated = c
+            .ok_at("2.19", Method::PUT, &path, admin, update(json!("second")))
+            .await;
+        assert_eq!(description(&updated), Some(json!("second")));
+        let cleared = c
+            .ok_at("2.19", Method::PUT, &path, admin, update(Value::Null))
+            .await;
+        assert_eq!(description(&cleared), Some(Value::Null));
+        let action = format!("{path}/action");
+        let rebuild = Some(json!({"rebuild": {"imageRef": image, "description": "third"}}));
+        let (s, _) = c
+            .nova_at("2.18", Method::POST, &action, admin, rebuild.clone())
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, rebuilt) = c
+            .nova_at("2.19", Method::POST, &action, admin, rebuild)
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{rebuilt}");
+        assert_eq!(description(&rebuilt), Some(json!("third")));
+        c.wait_status(admin, id, "ACTIVE").await;
     }
 
     /// 2.17: `trigger_crash_dump` is accepted (202) and recorded; no driver

@@ -26,9 +26,16 @@ fn ok(v: Value) -> Response {
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Json(body): Json<CreateServerBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:servers:create")?;
+    let mut body = body;
+    if version < (2, 19) {
+        refuse_before_2_19(body.server.description.is_some(), "server")?;
+        // Nova keeps the name as the (then hidden) description.
+        body.server.description = Some(Some(body.server.name.clone()));
+    }
     let made = svc.create_servers(&ctx, body).await?;
     if made.return_reservation_id {
         return Ok((
@@ -269,6 +276,10 @@ struct UpdateServer {
     access_ip_v4: Option<String>,
     #[serde(default, rename = "accessIPv6")]
     access_ip_v6: Option<String>,
+    /// From 2.19; `null` clears it.
+    #[serde(default, deserialize_with = "super::body::present")]
+    #[schemars(length(max = 255))]
+    description: Option<Option<String>>,
     /// Accepted and ignored: every disk here is `MANUAL`.
     #[serde(default, rename = "OS-DCF:diskConfig")]
     _disk_config: Option<String>,
@@ -293,6 +304,13 @@ pub async fn update(
         ));
     }
     let name = s.name;
+    if version < (2, 19) {
+        refuse_before_2_19(s.description.is_some(), "server")?;
+    }
+    let description = s
+        .description
+        .map(super::body::checked_description)
+        .transpose()?;
     let v4 = s
         .access_ip_v4
         .map(|a| normalized_access_ip(&a, "accessIPv4", true))
@@ -304,6 +322,9 @@ pub async fn update(
     let i = store::instances::update(&svc.db, &id, |i| {
         if let Some(n) = &name {
             i.name = n.clone();
+        }
+        if let Some(d) = &description {
+            i.description = d.clone();
         }
         if let Some(v) = &v4 {
             i.access_ip_v4 = v.clone();
@@ -339,6 +360,11 @@ pub async fn action(
     if matches!(action, ServerAction::VncConsole { .. }) {
         // 2.6 replaced the action with `remote-consoles`.
         super::consoles::not_after(version, (2, 5))?;
+    }
+    if let ServerAction::Rebuild(args) = &action {
+        if version < (2, 19) {
+            refuse_before_2_19(args.description.is_some(), "rebuild")?;
+        }
     }
     if matches!(action, ServerAction::TriggerCrashDump) {
         super::consoles::not_before(version, (2, 17))?;
@@ -402,6 +428,16 @@ async fn add_host_status(
             Some(s) if svc.is_up(s) => "UP",
             Some(_) => "UNKNOWN",
         });
+    }
+    Ok(())
+}
+
+/// Before 2.19 Nova's schemas have no `description`.
+fn refuse_before_2_19(given: bool, object: &str) -> Result<()> {
+    if given {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute {object}. Additional properties are not allowed ('description' was unexpected)"
+        )));
     }
     Ok(())
 }

@@ -96,7 +96,7 @@ pub fn server_common(
     let mut v = server(svc, ctx, version, i);
     v.as_object_mut()
         .expect("object")
-        .retain(|k, _| COMMON_KEYS.contains(&k.as_str()) || k == "locked");
+        .retain(|k, _| COMMON_KEYS.contains(&k.as_str()) || k == "locked" || k == "description");
     v["addresses"] = addresses(i, false);
     v
 }
@@ -130,6 +130,9 @@ pub fn server(svc: &ComputeService, ctx: &AuthContext, version: ApiVersion, i: &
     });
     if version >= (2, 9) {
         v["locked"] = json!(i.locked);
+    }
+    if version >= (2, 19) {
+        v["description"] = json!(i.description);
     }
     // Nova leaves the key out when the server has no group.
     if !i.security_groups.is_empty() {

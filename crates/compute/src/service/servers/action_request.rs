@@ -183,6 +183,10 @@ pub struct RebuildRequest {
     metadata: Option<BTreeMap<String, String>>,
     #[serde(default, rename = "adminPass")]
     admin_pass: Option<String>,
+    /// From 2.19; `null` clears it.
+    #[serde(default, deserialize_with = "crate::api::body::present")]
+    #[schemars(length(max = 255))]
+    description: Option<Option<String>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -335,6 +339,10 @@ impl TryFrom<ServerActionBody> for ServerAction {
                         .map(|m| checked_metadata(m, "metadata"))
                         .transpose()?,
                     admin_pass: r.admin_pass,
+                    description: r
+                        .description
+                        .map(crate::api::body::checked_description)
+                        .transpose()?,
                 }))
             }
             B::CreateImage(c) => Ok(ServerAction::CreateImage(image_args(

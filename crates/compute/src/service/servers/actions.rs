@@ -32,6 +32,8 @@ pub struct RebuildArgs {
     pub name: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
     pub admin_pass: Option<String>,
+    /// From 2.19: `Some(None)` clears it.
+    pub description: Option<Option<String>>,
 }
 
 /// The arguments of `createImage` and `createBackup`.
@@ -400,6 +402,9 @@ impl ComputeService {
             }
             if let Some(m) = &args.metadata {
                 x.metadata = m.clone();
+            }
+            if let Some(d) = &args.description {
+                x.description = d.clone();
             }
             Ok(())
         })
