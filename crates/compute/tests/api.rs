@@ -1360,8 +1360,51 @@ mod walk {
         c.wait_status(&admin, &id, "ACTIVE").await;
         host_status_from_2_16(c, &admin, &demo, &id).await;
         trigger_crash_dump_from_2_17(c, &admin, &id).await;
-        description_from_2_19(c, &admin, &demo, &id, &image, &net).await;
+        let described = description_from_2_19(c, &admin, &demo, &id, &image, &net).await;
+        actions_of_deleted_servers_from_2_21(c, &demo, &described).await;
         evacuate_from_2_14(c, &admin, &id).await;
+    }
+
+    /// 2.21: a deleted server's instance actions are still there; before,
+    /// the server is not found.
+    async fn actions_of_deleted_servers_from_2_21(c: &Cloud, demo: &str, id: &str) {
+        let (s, _) = c
+            .nova(Method::DELETE, &format!("/servers/{id}"), demo, None)
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c
+            .nova(Method::GET, &format!("/servers/{id}"), demo, None)
+            .await
+            .0
+            != StatusCode::NOT_FOUND
+        {
+            assert!(Instant::now() < deadline, "{id} not deleted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let path = format!("/servers/{id}/os-instance-actions");
+        let (s, _) = c.nova_at("2.20", Method::GET, &path, demo, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let list = c.ok_at("2.21", Method::GET, &path, demo, None).await;
+        let actions: Vec<&str> = list["instanceActions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["action"].as_str().unwrap())
+            .collect();
+        assert!(
+            actions.contains(&"create") && actions.contains(&"delete"),
+            "{list}"
+        );
+        let request = list["instanceActions"][0]["request_id"].as_str().unwrap();
+        c.ok_at(
+            "2.21",
+            Method::GET,
+            &format!("{path}/{request}"),
+            demo,
+            None,
+        )
+        .await;
     }
 
     /// 2.19: a server's description at create, update and rebuild, and in
@@ -1374,7 +1417,7 @@ mod walk {
         id: &str,
         image: &str,
         net: &str,
-    ) {
+    ) -> String {
         let path = format!("/servers/{id}");
         let description = |v: &Value| v["server"].get("description").cloned();
         let before = c.ok_at("2.18", Method::GET, &path, admin, None).await;
@@ -1410,7 +1453,8 @@ mod walk {
                 create(json!("first")),
             )
             .await;
-        let other = format!("/servers/{}", made["server"]["id"].as_str().unwrap());
+        let other_id = made["server"]["id"].as_str().unwrap().to_owned();
+        let other = format!("/servers/{other_id}");
         let shown = c.ok_at("2.19", Method::GET, &other, demo, None).await;
         assert_eq!(description(&shown), Some(json!("first")));
         let update = |d: Value| Some(json!({"server": {"description": d}}));
@@ -1438,6 +1482,8 @@ mod walk {
         assert_eq!(s, StatusCode::ACCEPTED, "{rebuilt}");
         assert_eq!(description(&rebuilt), Some(json!("third")));
         c.wait_status(admin, id, "ACTIVE").await;
+        c.wait_status(demo, &other_id, "ACTIVE").await;
+        other_id
     }
 
     /// 2.17: `trigger_crash_dump` is accepted (202) and recorded; no driver

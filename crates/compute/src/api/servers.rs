@@ -764,14 +764,34 @@ pub async fn tag_delete(
 
 // ----- instance actions -----
 
+/// The server whose actions are asked for: from 2.21 a deleted one too
+/// (in the caller's project, or any for an admin).
+async fn instance_of_actions(
+    svc: &Svc,
+    ctx: &AuthContext,
+    version: ApiVersion,
+    id: &str,
+    rule: &str,
+) -> Result<Instance> {
+    if version < (2, 21) {
+        return svc.authorized_instance(ctx, id, rule).await;
+    }
+    let i = store::instances::get(&svc.db, id)
+        .await?
+        .filter(|i| svc.is_admin(ctx) || ctx.project_id.as_deref() == Some(&i.project_id))
+        .ok_or_else(|| Error::NotFound(format!("Instance {id} could not be found.")))?;
+    svc.authorize_project(ctx, rule, &i.project_id)?;
+    Ok(i)
+}
+
 pub async fn actions(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc
-        .authorized_instance(&ctx, &id, "os_compute_api:os-instance-actions:list")
-        .await?;
+    let rule = "os_compute_api:os-instance-actions:list";
+    let i = instance_of_actions(&svc, &ctx, version, &id, rule).await?;
     let list: Vec<Value> = store::instances::actions(&svc.db, &i.id)
         .await?
         .into_iter()
@@ -786,11 +806,11 @@ pub async fn actions(
 pub async fn action_show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path((id, req)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc
-        .authorized_instance(&ctx, &id, "os_compute_api:os-instance-actions:show")
-        .await?;
+    let rule = "os_compute_api:os-instance-actions:show";
+    let i = instance_of_actions(&svc, &ctx, version, &id, rule).await?;
     let mut a = store::instances::actions(&svc.db, &i.id)
         .await?
         .into_iter()
