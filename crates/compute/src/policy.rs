@@ -291,6 +291,22 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ),
     ("os_compute_api:os-evacuate", "rule:context_is_admin"),
     (
+        "os_compute_api:servers:migrations:index",
+        "rule:context_is_admin",
+    ),
+    (
+        "os_compute_api:servers:migrations:show",
+        "rule:context_is_admin",
+    ),
+    (
+        "os_compute_api:servers:migrations:force_complete",
+        "rule:context_is_admin",
+    ),
+    (
+        "os_compute_api:servers:migrations:delete",
+        "rule:context_is_admin",
+    ),
+    (
         "os_compute_api:servers:trigger_crash_dump",
         "rule:project_member_or_admin",
     ),

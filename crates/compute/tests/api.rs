@@ -497,7 +497,7 @@ async fn discovery_and_microversions() {
 }
 
 /// The operations `api::routes` documents (`docs/openapi/compute.json`).
-const DOCUMENTED_OPERATIONS: usize = 121;
+const DOCUMENTED_OPERATIONS: usize = 125;
 
 /// The service serves its OpenAPI document to anyone, and it is true to
 /// the router (testkit's checks).
@@ -1362,7 +1362,40 @@ mod walk {
         trigger_crash_dump_from_2_17(c, &admin, &id).await;
         let described = description_from_2_19(c, &admin, &demo, &id, &image, &net).await;
         actions_of_deleted_servers_from_2_21(c, &demo, &described).await;
+        server_migrations_from_2_22(c, &admin, &demo, &id).await;
         evacuate_from_2_14(c, &admin, &id).await;
+    }
+
+    /// 2.22–2.24: a server's live migrations (list, show), force-complete
+    /// and abort. No server here is ever live-migrating: an empty list, a
+    /// migration not found, Nova's state conflict.
+    async fn server_migrations_from_2_22(c: &Cloud, admin: &str, demo: &str, id: &str) {
+        let list = format!("/servers/{id}/migrations");
+        let one = format!("{list}/1");
+        let force = format!("{one}/action");
+        let body = Some(json!({"force_complete": null}));
+        let (s, _) = c
+            .nova_at("2.21", Method::POST, &force, admin, body.clone())
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "force-complete from 2.22");
+        let (s, v) = c.nova_at("2.22", Method::POST, &force, admin, body).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        assert!(v["conflictingRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("task_state None"));
+        let (s, _) = c.nova_at("2.22", Method::GET, &list, admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "the list from 2.23");
+        let v = c.ok_at("2.23", Method::GET, &list, admin, None).await;
+        assert_eq!(v, json!({"migrations": []}));
+        let (s, _) = c.nova_at("2.23", Method::GET, &list, demo, None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "admin's by default");
+        let (s, _) = c.nova_at("2.23", Method::GET, &one, admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = c.nova_at("2.23", Method::DELETE, &one, admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "abort from 2.24");
+        let (s, _) = c.nova_at("2.24", Method::DELETE, &one, admin, None).await;
+        assert_eq!(s, StatusCode::CONFLICT);
     }
 
     /// 2.21: a deleted server's instance actions are still there; before,
@@ -1630,6 +1663,10 @@ mod walk {
                 .any(|m| { m["instance_uuid"] == id && m["status"] == "error" }),
             "{migrations}"
         );
+        let typed = c
+            .ok_at("2.23", Method::GET, "/os-migrations", admin, None)
+            .await;
+        assert_eq!(typed["migrations"][0]["migration_type"], "evacuation");
         // An ERROR server may be evacuated again.
         let (s, _) = c
             .nova_at("2.14", Method::POST, &action, admin, shared)

@@ -16,6 +16,7 @@ pub mod microversion;
 mod nova_net;
 mod security_groups;
 mod server_groups;
+mod server_migrations;
 mod servers;
 pub mod views;
 
@@ -66,6 +67,18 @@ pub fn routes() -> ApiRouter<Svc> {
         )
         .route("/v2.1/servers/{id}/action", post(servers::action))
         .route("/v2.1/servers/{id}/ips", get(servers::ips))
+        .route(
+            "/v2.1/servers/{id}/migrations",
+            get(server_migrations::list),
+        )
+        .route(
+            "/v2.1/servers/{id}/migrations/{migration}",
+            get(server_migrations::show).delete(server_migrations::delete),
+        )
+        .route(
+            "/v2.1/servers/{id}/migrations/{migration}/action",
+            post(server_migrations::action),
+        )
         .route("/v2.1/servers/{id}/remote-consoles", post(consoles::create))
         .route(
             "/v2.1/servers/{id}/os-interface",
