@@ -3873,13 +3873,49 @@ async fn migration_needs_another_host() {
     let (s, v) = act(&admin, &id, json!({"migrate": null})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert!(v.to_string().contains("No valid host"), "{v}");
-    let live = json!({"os-migrateLive": {"host": "compute1", "block_migration": "auto"}});
-    let (s, v) = act(&admin, &id, live).await;
+    let path = format!("/servers/{id}/action");
+    let live = |body: Value| Some(json!({ "os-migrateLive": body }));
+    let to_self = live(json!({"host": "compute1", "block_migration": "auto"}));
+    let (s, v) = c
+        .nova_at("2.25", Method::POST, &path, &admin, to_self)
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert!(v.to_string().contains("current host"), "{v}");
-    let live = json!({"os-migrateLive": {"host": null, "block_migration": "auto"}});
-    let (s, v) = act(&admin, &id, live).await;
+    let anywhere = live(json!({"host": null, "block_migration": "auto"}));
+    let (s, v) = c
+        .nova_at("2.25", Method::POST, &path, &admin, anywhere.clone())
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("No valid host"), "{v}");
+    // 2.25: `auto`, and no `disk_over_commit` (required before).
+    let (s, v) = c
+        .nova_at("2.24", Method::POST, &path, &admin, anywhere)
+        .await;
+    assert!(v.to_string().contains("required property"), "{s} {v}");
+    let old = json!({"host": null, "block_migration": false, "disk_over_commit": false});
+    let (s, v) = c
+        .nova_at("2.24", Method::POST, &path, &admin, live(old.clone()))
+        .await;
+    assert!(v.to_string().contains("No valid host"), "{s} {v}");
+    let (s, v) = c
+        .nova_at("2.25", Method::POST, &path, &admin, live(old))
+        .await;
+    assert!(v.to_string().contains("disk_over_commit"), "{s} {v}");
+    let auto_early = json!({"host": null, "block_migration": "auto", "disk_over_commit": false});
+    let (s, v) = c
+        .nova_at("2.24", Method::POST, &path, &admin, live(auto_early))
+        .await;
+    assert!(v.to_string().contains("not a boolean"), "{s} {v}");
+    let (s, v) = c
+        .nova_at(
+            "2.25",
+            Method::POST,
+            &path,
+            &admin,
+            live(json!({"block_migration": true})),
+        )
+        .await;
+    assert!(v.to_string().contains("'host' is a required"), "{s} {v}");
     let s = c.wait_status(&admin, &id, "ACTIVE").await;
     assert!(s["OS-EXT-STS:task_state"].is_null(), "{s}");
     c.agent.stop();

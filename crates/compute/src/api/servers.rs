@@ -3,6 +3,7 @@
 
 use super::filters::PatternFilter;
 use super::{base_url, query_get, views, ApiVersion, Query, Svc};
+use crate::service::servers::action_request::LiveMigrateFields;
 use crate::service::servers::action_request::ServerActionBody;
 use crate::service::servers::boot_request::CreateServerBody;
 use crate::service::servers::evacuate::EvacuateArgs;
@@ -366,6 +367,13 @@ pub async fn action(
             refuse_before_2_19(args.description.is_some(), "rebuild")?;
         }
     }
+    if let ServerAction::Migrate {
+        live_fields: Some(fields),
+        ..
+    } = &action
+    {
+        check_live_migrate_schema(fields, version)?;
+    }
     if matches!(action, ServerAction::TriggerCrashDump) {
         super::consoles::not_before(version, (2, 17))?;
     }
@@ -428,6 +436,46 @@ async fn add_host_status(
             Some(s) if svc.is_up(s) => "UP",
             Some(_) => "UNKNOWN",
         });
+    }
+    Ok(())
+}
+
+/// Nova's `os-migrateLive` schemas: `block_migration` and `host` (which
+/// may be null) always required; before 2.25 `disk_over_commit` required
+/// too and `block_migration` a boolean; from 2.25 `block_migration` may be
+/// `auto` and `disk_over_commit` is refused.
+fn check_live_migrate_schema(fields: &LiveMigrateFields, version: ApiVersion) -> Result<()> {
+    let invalid = |why: String| {
+        Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute os-migrateLive. {why}"
+        )))
+    };
+    let since_2_25 = version >= (2, 25);
+    let mut required = vec![
+        ("block_migration", fields.block_migration.is_some()),
+        ("host", fields.host),
+    ];
+    if !since_2_25 {
+        required.push(("disk_over_commit", fields.disk_over_commit));
+    }
+    if let Some((field, _)) = required.iter().find(|(_, given)| !given) {
+        return invalid(format!("'{field}' is a required property"));
+    }
+    if since_2_25 && fields.disk_over_commit {
+        return invalid(
+            "Additional properties are not allowed ('disk_over_commit' was unexpected)".into(),
+        );
+    }
+    let booleans = [
+        "true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n",
+    ];
+    let value = fields.block_migration.as_deref().unwrap_or_default();
+    let boolean = booleans.contains(&value.to_ascii_lowercase().as_str());
+    if !(boolean || since_2_25 && value == "auto") {
+        return invalid(format!(
+            "block_migration {value} is not a boolean{}",
+            if since_2_25 { " or 'auto'" } else { "" }
+        ));
     }
     Ok(())
 }

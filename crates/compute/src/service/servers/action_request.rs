@@ -81,7 +81,7 @@ pub enum ServerActionBody {
     Migrate(Option<MigrateRequest>),
     /// Live migration, to `host` or wherever the scheduler chooses.
     #[serde(rename = "os-migrateLive")]
-    MigrateLive(Option<MigrateRequest>),
+    MigrateLive(LiveMigrateRequest),
     /// Rebuild on another host a server whose host is down.
     #[serde(rename = "evacuate")]
     Evacuate(EvacuateRequest),
@@ -241,6 +241,31 @@ pub struct ResizeRequest {
     flavor_ref: IntOrString,
 }
 
+/// `os-migrateLive`'s body; which fields each microversion requires or
+/// refuses is checked by the API layer ([`LiveMigrateFields`]).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiveMigrateRequest {
+    /// A boolean; also `auto` from 2.25. Required.
+    #[serde(default)]
+    block_migration: Option<BoolOrString>,
+    /// Required before 2.25, refused from 2.25.
+    #[serde(default)]
+    disk_over_commit: Option<BoolOrString>,
+    /// Required, `null` for the scheduler's choice.
+    #[serde(default, deserialize_with = "crate::api::body::present")]
+    host: Option<Option<String>>,
+}
+
+/// What the API layer checks of an `os-migrateLive` body at its version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveMigrateFields {
+    /// As given: `true`, `false` (or Nova's boolean strings) or `auto`.
+    pub block_migration: Option<String>,
+    pub disk_over_commit: bool,
+    pub host: bool,
+}
+
 #[derive(Deserialize, JsonSchema)]
 pub struct MigrateRequest {
     /// The destination (the scheduler chooses when absent).
@@ -388,12 +413,24 @@ impl TryFrom<ServerActionBody> for ServerAction {
             B::RevertResize(_) => Ok(ServerAction::RevertResize),
             B::Migrate(m) => Ok(ServerAction::Migrate {
                 live: false,
+                live_fields: None,
                 host: m.and_then(|m| m.host),
             }),
-            B::MigrateLive(m) => Ok(ServerAction::Migrate {
-                live: true,
-                host: m.and_then(|m| m.host),
-            }),
+            B::MigrateLive(m) => {
+                let fields = LiveMigrateFields {
+                    block_migration: m.block_migration.map(|b| match b {
+                        BoolOrString::Bool(b) => b.to_string(),
+                        BoolOrString::Text(t) => t,
+                    }),
+                    disk_over_commit: m.disk_over_commit.is_some(),
+                    host: m.host.is_some(),
+                };
+                Ok(ServerAction::Migrate {
+                    live: true,
+                    host: m.host.flatten(),
+                    live_fields: Some(fields),
+                })
+            }
             B::Evacuate(e) => Ok(ServerAction::Evacuate(super::evacuate::EvacuateArgs {
                 host: e.host,
                 on_shared_storage: e.on_shared_storage.as_ref().map(BoolOrString::truth),

@@ -86,6 +86,8 @@ pub enum ServerAction {
     Migrate {
         live: bool,
         host: Option<String>,
+        /// A live migration's fields as given (for the API's version checks).
+        live_fields: Option<super::action_request::LiveMigrateFields>,
     },
 }
 
@@ -192,7 +194,7 @@ impl ComputeService {
                 return Ok(ActionResult::Empty(204));
             }
             ServerAction::RevertResize => self.revert_resize(ctx, &i).await?,
-            ServerAction::Migrate { live, host } => {
+            ServerAction::Migrate { live, host, .. } => {
                 self.migrate(ctx, &i, live, host.as_deref()).await?
             }
         }
