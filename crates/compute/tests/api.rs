@@ -1895,19 +1895,44 @@ mod walk {
             )
             .await;
         assert_eq!(m["meta"]["a"], "1");
-        let (s, _) = c
-            .nova(
-                Method::PUT,
-                &format!("/servers/{id}/tags/blue"),
-                &admin,
-                None,
-            )
-            .await;
+        // Server tags are 2.26's.
+        let blue = format!("/servers/{id}/tags/blue");
+        let (s, _) = c.nova_at("2.25", Method::PUT, &blue, &admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "no tags before 2.26");
+        let (s, _) = c.nova_at("2.26", Method::PUT, &blue, &admin, None).await;
         assert_eq!(s, StatusCode::CREATED);
-        let t = c
-            .ok(Method::GET, &format!("/servers/{id}/tags"), &admin, None)
-            .await;
+        let tags = format!("/servers/{id}/tags");
+        let t = c.ok_at("2.26", Method::GET, &tags, &admin, None).await;
         assert_eq!(t["tags"], json!(["blue"]));
+        let (s, _) = c.nova_at("2.25", Method::GET, &tags, &admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let path = format!("/servers/{id}");
+        let shown = c.ok_at("2.26", Method::GET, &path, &admin, None).await;
+        assert_eq!(shown["server"]["tags"], json!(["blue"]));
+        let shown = c.ok_at("2.25", Method::GET, &path, &admin, None).await;
+        assert!(shown["server"].get("tags").is_none());
+        let count = |q: &'static str, version: &'static str| {
+            let admin = admin.clone();
+            async move {
+                c.ok_at(version, Method::GET, &format!("/servers?{q}"), &admin, None)
+                    .await["servers"]
+                    .as_array()
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(count("tags=blue", "2.26").await, 1);
+        assert_eq!(count("tags=blue,red", "2.26").await, 0);
+        assert_eq!(
+            count("tags=blue,red", "2.25").await,
+            1,
+            "ignored before 2.26"
+        );
+        assert_eq!(count("tags-any=red,blue", "2.26").await, 1);
+        assert_eq!(count("not-tags=blue", "2.26").await, 0);
+        assert_eq!(count("not-tags=blue,red", "2.26").await, 1);
+        assert_eq!(count("not-tags-any=red,blue", "2.26").await, 0);
+        assert_eq!(count("not-tags-any=red", "2.26").await, 1);
     }
 
     /// A server's port gets the project's default group; groups are added

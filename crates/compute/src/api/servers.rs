@@ -140,6 +140,9 @@ async fn filtered(
                 return false;
             }
         }
+        if version >= (2, 26) && !matches_tag_filters(i, q) {
+            return false;
+        }
         if (ip_filter.is_some() || ip6_filter.is_some())
             && !has_matching_fixed_ip(i, ip_filter.as_ref(), ip6_filter.as_ref())
         {
@@ -171,6 +174,20 @@ async fn filtered(
         ferrostack_core::pagination::paginate(items, |i| i.id.as_str(), marker, limit)
             .map_err(|m| Error::BadRequest(format!("marker [{}] not found", m.0)))?;
     Ok((page, more && limit.is_some()))
+}
+
+/// 2.26's tag filters, each a comma-separated list: `tags` (all of them),
+/// `tags-any` (one of them), `not-tags` (not all of them), `not-tags-any`
+/// (none of them).
+fn matches_tag_filters(i: &Instance, q: &[(String, String)]) -> bool {
+    let listed = |key: &str| -> Option<Vec<&str>> {
+        query_get(q, key).map(|v| v.split(',').filter(|t| !t.is_empty()).collect())
+    };
+    let has = |t: &&str| i.tags.iter().any(|own| own == t);
+    listed("tags").is_none_or(|all| all.iter().all(has))
+        && listed("tags-any").is_none_or(|any| any.iter().any(has))
+        && listed("not-tags").is_none_or(|all| !all.iter().all(has))
+        && listed("not-tags-any").is_none_or(|any| !any.iter().any(has))
 }
 
 /// Nova's `ip` / `ip6` filters: some fixed address of the version matches
@@ -686,8 +703,11 @@ fn check_tag(t: &str) -> Result<()> {
 pub async fn tags_list(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    // Server tags exist from 2.26.
+    super::consoles::not_before(version, (2, 26))?;
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:index")
         .await?;
@@ -708,9 +728,12 @@ pub struct TagsBody {
 pub async fn tags_replace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
     Json(body): Json<TagsBody>,
 ) -> Result<Response> {
+    // Server tags exist from 2.26.
+    super::consoles::not_before(version, (2, 26))?;
     svc.authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:update_all")
         .await?;
     let tags = body.tags;
@@ -736,8 +759,11 @@ pub async fn tags_replace(
 pub async fn tags_clear(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    // Server tags exist from 2.26.
+    super::consoles::not_before(version, (2, 26))?;
     svc.authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:delete_all")
         .await?;
     store::instances::update(&svc.db, &id, |i| {
@@ -751,8 +777,11 @@ pub async fn tags_clear(
 pub async fn tag_check(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
+    // Server tags exist from 2.26.
+    super::consoles::not_before(version, (2, 26))?;
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:show")
         .await?;
@@ -765,8 +794,11 @@ pub async fn tag_check(
 pub async fn tag_add(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
+    // Server tags exist from 2.26.
+    super::consoles::not_before(version, (2, 26))?;
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:update")
         .await?;
@@ -794,8 +826,11 @@ pub async fn tag_add(
 pub async fn tag_delete(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
+    // Server tags exist from 2.26.
+    super::consoles::not_before(version, (2, 26))?;
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:delete")
         .await?;

@@ -134,6 +134,9 @@ pub fn server(svc: &ComputeService, ctx: &AuthContext, version: ApiVersion, i: &
     if version >= (2, 19) {
         v["description"] = json!(i.description);
     }
+    if version >= (2, 26) {
+        v["tags"] = json!(i.tags);
+    }
     // Nova leaves the key out when the server has no group.
     if !i.security_groups.is_empty() {
         v["security_groups"] = json!(i
