@@ -1086,6 +1086,15 @@ mod walk {
             one["hypervisor"]["hypervisor_hostname"],
             h0["hypervisor_hostname"]
         );
+        // 2.28: cpu_info is an object, not its JSON text.
+        assert!(one["hypervisor"]["cpu_info"].is_string());
+        let path = format!("/os-hypervisors/{}", h0["id"]);
+        let typed = c.ok_at("2.28", Method::GET, &path, &admin, None).await;
+        assert!(typed["hypervisor"]["cpu_info"].is_object(), "{typed}");
+        let detail = c
+            .ok_at("2.28", Method::GET, "/os-hypervisors/detail", &admin, None)
+            .await;
+        assert!(detail["hypervisors"][0]["cpu_info"].is_object());
 
         let az = c
             .ok(Method::GET, "/os-availability-zone", &demo, None)

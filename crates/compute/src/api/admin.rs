@@ -356,9 +356,16 @@ fn state_status(svc: &Svc, s: &Option<ServiceRow>) -> (&'static str, &'static st
     }
 }
 
-fn hypervisor_view(svc: &Svc, n: &store::hosts::ComputeNode, s: &Option<ServiceRow>) -> Value {
+/// A hypervisor's detail; from 2.28 `cpu_info` is the JSON object it
+/// holds (`{}` when empty) rather than its text.
+fn hypervisor_view(
+    svc: &Svc,
+    n: &store::hosts::ComputeNode,
+    s: &Option<ServiceRow>,
+    version: ApiVersion,
+) -> Value {
     let (state, status) = state_status(svc, s);
-    json!({
+    let mut v = json!({
         "id": n.id, "hypervisor_hostname": n.hypervisor_hostname, "state": state, "status": status,
         "hypervisor_type": n.hypervisor_type, "hypervisor_version": n.hypervisor_version,
         "host_ip": n.host_ip.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string()), "cpu_info": n.cpu_info,
@@ -369,7 +376,14 @@ fn hypervisor_view(svc: &Svc, n: &store::hosts::ComputeNode, s: &Option<ServiceR
         "current_workload": 0, "running_vms": n.running_vms,
         "service": {"host": n.host, "id": s.as_ref().map(|s| s.id).unwrap_or(0),
                     "disabled_reason": s.as_ref().and_then(|s| s.disabled_reason.clone())},
-    })
+    });
+    if version >= (2, 28) {
+        v["cpu_info"] = serde_json::from_str::<Value>(&n.cpu_info)
+            .ok()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({}));
+    }
+    v
 }
 
 pub async fn hypervisors(
@@ -387,12 +401,13 @@ pub async fn hypervisors(
 pub async fn hypervisors_detail(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-hypervisors:list-detail")?;
     let list: Vec<Value> = hypervisor_rows(&svc)
         .await?
         .iter()
-        .map(|(n, s)| hypervisor_view(&svc, n, s))
+        .map(|(n, s)| hypervisor_view(&svc, n, s, version))
         .collect();
     Ok(ok(json!({"hypervisors": list})))
 }
@@ -400,6 +415,7 @@ pub async fn hypervisors_detail(
 pub async fn hypervisor_show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-hypervisors:show")?;
@@ -408,7 +424,9 @@ pub async fn hypervisor_show(
         .into_iter()
         .find(|(n, _)| n.id.to_string() == id)
         .ok_or_else(|| Error::NotFound(format!("Hypervisor with ID '{id}' could not be found.")))?;
-    Ok(ok(json!({"hypervisor": hypervisor_view(&svc, &n, &s)})))
+    Ok(ok(
+        json!({"hypervisor": hypervisor_view(&svc, &n, &s, version)}),
+    ))
 }
 
 pub async fn hypervisor_statistics(
