@@ -1676,6 +1676,16 @@ mod walk {
             .ok_at("2.23", Method::GET, "/os-migrations", admin, None)
             .await;
         assert_eq!(typed["migrations"][0]["migration_type"], "evacuation");
+        // 2.29: `force`.
+        let forced = evacuate(json!({"force": true}));
+        let (s, v) = c
+            .nova_at("2.28", Method::POST, &action, admin, forced.clone())
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "no force before 2.29: {v}");
+        let (s, v) = c
+            .nova_at("2.29", Method::POST, &action, admin, forced)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
         // An ERROR server may be evacuated again.
         let (s, _) = c
             .nova_at("2.14", Method::POST, &action, admin, shared)
@@ -3950,6 +3960,16 @@ async fn migration_needs_another_host() {
         )
         .await;
     assert!(v.to_string().contains("'host' is a required"), "{s} {v}");
+    // 2.30: `force`.
+    let forced = json!({"host": null, "block_migration": "auto", "force": true});
+    let (s, v) = c
+        .nova_at("2.29", Method::POST, &path, &admin, live(forced.clone()))
+        .await;
+    assert!(v.to_string().contains("'force' was unexpected"), "{s} {v}");
+    let (s, v) = c
+        .nova_at("2.30", Method::POST, &path, &admin, live(forced))
+        .await;
+    assert!(v.to_string().contains("No valid host"), "{s} {v}");
     let s = c.wait_status(&admin, &id, "ACTIVE").await;
     assert!(s["OS-EXT-STS:task_state"].is_null(), "{s}");
     c.agent.stop();

@@ -460,7 +460,7 @@ async fn add_host_status(
 /// Nova's `os-migrateLive` schemas: `block_migration` and `host` (which
 /// may be null) always required; before 2.25 `disk_over_commit` required
 /// too and `block_migration` a boolean; from 2.25 `block_migration` may be
-/// `auto` and `disk_over_commit` is refused.
+/// `auto` and `disk_over_commit` is refused; `force` from 2.30.
 fn check_live_migrate_schema(fields: &LiveMigrateFields, version: ApiVersion) -> Result<()> {
     let invalid = |why: String| {
         Err(Error::BadRequest(format!(
@@ -477,6 +477,9 @@ fn check_live_migrate_schema(fields: &LiveMigrateFields, version: ApiVersion) ->
     }
     if let Some((field, _)) = required.iter().find(|(_, given)| !given) {
         return invalid(format!("'{field}' is a required property"));
+    }
+    if fields.force && version < (2, 30) {
+        return invalid("Additional properties are not allowed ('force' was unexpected)".into());
     }
     if since_2_25 && fields.disk_over_commit {
         return invalid(
@@ -508,8 +511,13 @@ fn refuse_before_2_19(given: bool, object: &str) -> Result<()> {
 }
 
 /// Nova's evacuate schemas: `onSharedStorage` required before 2.14 and
-/// refused from 2.14.
+/// refused from 2.14; `force` from 2.29.
 fn check_evacuate_schema(args: &EvacuateArgs, version: ApiVersion) -> Result<()> {
+    if args.force.is_some() && version < (2, 29) {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute evacuate. Additional properties are not allowed ('force' was unexpected)".into(),
+        ));
+    }
     match (args.on_shared_storage.is_some(), version >= (2, 14)) {
         (false, false) => Err(Error::BadRequest(
             "Invalid input for field/attribute evacuate. 'onSharedStorage' is a required property"

@@ -102,6 +102,9 @@ pub struct EvacuateRequest {
     on_shared_storage: Option<BoolOrString>,
     #[serde(default, rename = "adminPass")]
     admin_pass: Option<String>,
+    /// From 2.29: skip the scheduler's check of `host`.
+    #[serde(default)]
+    force: Option<BoolOrString>,
 }
 
 /// The arguments of an action that takes none: whatever is given is
@@ -255,6 +258,9 @@ pub struct LiveMigrateRequest {
     /// Required, `null` for the scheduler's choice.
     #[serde(default, deserialize_with = "crate::api::body::present")]
     host: Option<Option<String>>,
+    /// From 2.30: skip the scheduler's check of `host`.
+    #[serde(default)]
+    force: Option<BoolOrString>,
 }
 
 /// What the API layer checks of an `os-migrateLive` body at its version.
@@ -264,6 +270,8 @@ pub struct LiveMigrateFields {
     pub block_migration: Option<String>,
     pub disk_over_commit: bool,
     pub host: bool,
+    /// Whether `force` was given (2.30).
+    pub force: bool,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -424,6 +432,7 @@ impl TryFrom<ServerActionBody> for ServerAction {
                     }),
                     disk_over_commit: m.disk_over_commit.is_some(),
                     host: m.host.is_some(),
+                    force: m.force.is_some(),
                 };
                 Ok(ServerAction::Migrate {
                     live: true,
@@ -435,6 +444,7 @@ impl TryFrom<ServerActionBody> for ServerAction {
                 host: e.host,
                 on_shared_storage: e.on_shared_storage.as_ref().map(BoolOrString::truth),
                 admin_pass: e.admin_pass,
+                force: e.force.as_ref().map(BoolOrString::truth),
             })),
         }
     }
@@ -498,9 +508,10 @@ mod tests {
                 host: Some("h2".into()),
                 on_shared_storage: Some(true),
                 admin_pass: None,
+                force: None,
             })
         );
-        assert!(parse(json!({"evacuate": {"force": true}})).is_err());
+        assert!(parse(json!({"evacuate": {"force": true, "fast": true}})).is_err());
         assert!(matches!(
             parse(json!({"createBackup": {"name": "b", "backup_type": "daily", "rotation": 2}})).unwrap(),
             ServerAction::CreateImage(ImageArgs { backup: Some((ref t, 2)), .. }) if t == "daily"

@@ -25,6 +25,9 @@ pub struct EvacuateArgs {
     /// before 2.14, absent from 2.14.
     pub on_shared_storage: Option<bool>,
     pub admin_pass: Option<String>,
+    /// From 2.29: place on `host` without the scheduler's check. With no
+    /// second host here, the outcome is the same either way.
+    pub force: Option<bool>,
 }
 
 const NO_VALID_HOST: &str = "No valid host was found. No valid host found for evacuate";
