@@ -291,6 +291,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ),
     ("os_compute_api:os-evacuate", "rule:context_is_admin"),
     (
+        "os_compute_api:os-console-auth-tokens",
+        "rule:context_is_admin",
+    ),
+    (
         "os_compute_api:servers:migrations:index",
         "rule:context_is_admin",
     ),

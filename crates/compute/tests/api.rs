@@ -497,7 +497,7 @@ async fn discovery_and_microversions() {
 }
 
 /// The operations `api::routes` documents (`docs/openapi/compute.json`).
-const DOCUMENTED_OPERATIONS: usize = 125;
+const DOCUMENTED_OPERATIONS: usize = 126;
 
 /// The service serves its OpenAPI document to anyone, and it is true to
 /// the router (testkit's checks).
@@ -1330,6 +1330,7 @@ mod walk {
         );
 
         remote_consoles_from_2_6(c, &demo, &id).await;
+        console_auth_tokens_from_2_31(c, &admin, &demo, &id).await;
         flavor_access_conflicts_from_2_7(c, &admin).await;
         server_groups_from_2_13(c, &demo).await;
 
@@ -1810,6 +1811,53 @@ mod walk {
             .all(|g| g["user_id"] == group["user_id"]));
         let shown = c.ok_at("2.12", Method::GET, &path, demo, None).await;
         assert!(shown["server_group"].get("project_id").is_none());
+    }
+
+    /// 2.31: what a (noVNC) console token opens, for admins; before 2.31
+    /// only RDP tokens are shown. The fake driver has no console, so the
+    /// token is written as the console API would.
+    async fn console_auth_tokens_from_2_31(c: &Cloud, admin: &str, demo: &str, id: &str) {
+        let target = ferrostack_hypervisor::ConsoleTarget::Tcp {
+            host: "127.0.0.1".into(),
+            port: 5901,
+        };
+        let token = ferrostack_compute::store::console_tokens::ConsoleToken {
+            console_type: "novnc".into(),
+            instance_id: id.into(),
+            host: "compute1".into(),
+            target: serde_json::to_string(&target).unwrap(),
+            access_url: "http://proxy/vnc_auto.html?token=t0k3n".into(),
+            expires_at: chrono_now() + 600,
+        };
+        ferrostack_compute::store::console_tokens::insert(&c.svc.db, "t0k3n", &token)
+            .await
+            .unwrap();
+        let path = "/os-console-auth-tokens/t0k3n";
+        let (s, _) = c.nova_at("2.30", Method::GET, path, admin, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "only RDP tokens before 2.31");
+        let v = c.ok_at("2.31", Method::GET, path, admin, None).await;
+        assert_eq!(v["console"]["instance_uuid"], id);
+        assert_eq!(v["console"]["port"], 5901);
+        assert_eq!(v["console"]["host"], "127.0.0.1");
+        let (s, _) = c.nova_at("2.31", Method::GET, path, demo, None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, v) = c
+            .nova_at(
+                "2.31",
+                Method::GET,
+                "/os-console-auth-tokens/nope",
+                admin,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    }
+
+    fn chrono_now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
     }
 
     /// 2.7: access to a public flavor is a conflict (before, recorded).

@@ -2,6 +2,8 @@
 //! protocol, replacing the `os-get*Console` actions (which 2.6 removes).
 //! This cloud serves VNC through noVNC; every other protocol Nova knows
 //! answers as Nova does when it is not configured: 400, unavailable.
+//! `GET /os-console-auth-tokens/{token}` tells an admin what a console
+//! token opens (before 2.31 only RDP tokens, which this cloud never makes).
 
 use super::{ApiVersion, Svc};
 use axum::extract::{Path, State};
@@ -12,6 +14,38 @@ use ferrostack_core::{Error, Result};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
+
+/// What a console token opens, for admins: Nova's `os-console-auth-tokens`.
+pub async fn auth_token_show(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    version: ApiVersion,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    svc.authorize(&ctx, "os_compute_api:os-console-auth-tokens")?;
+    let now = chrono::Utc::now().timestamp();
+    let found = crate::store::console_tokens::find(&svc.db, &token, now)
+        .await?
+        .ok_or_else(|| Error::NotFound("Token not found".into()))?;
+    if version < (2, 31) && found.console_type != "rdp-html5" {
+        return Err(Error::Unauthorized(
+            "The requested console type details are not accessible".into(),
+        ));
+    }
+    let target: ferrostack_hypervisor::ConsoleTarget =
+        serde_json::from_str(&found.target).map_err(Error::internal)?;
+    let (host, port, path) = match target {
+        ferrostack_hypervisor::ConsoleTarget::Tcp { host, port } => (host, Some(port), None),
+        ferrostack_hypervisor::ConsoleTarget::Unix { path } => {
+            (found.host, None, Some(path.display().to_string()))
+        }
+    };
+    Ok(axum::Json(json!({"console": {
+        "instance_uuid": found.instance_id, "host": host, "port": port,
+        "internal_access_path": path,
+    }}))
+    .into_response())
+}
 
 /// `POST /servers/{id}/remote-consoles`.
 #[derive(Deserialize, JsonSchema)]

@@ -157,6 +157,10 @@ pub fn routes() -> ApiRouter<Svc> {
         )
         .route("/v2.1/limits", get(admin::limits))
         .route(
+            "/v2.1/os-console-auth-tokens/{token}",
+            get(consoles::auth_token_show),
+        )
+        .route(
             "/v2.1/os-quota-sets/{project}",
             get(admin::quota_show)
                 .put(admin::quota_update)
