@@ -289,6 +289,35 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "os_compute_api:os-lock-server:unlock:unlock_override",
         "rule:context_is_admin",
     ),
+    ("os_compute_api:os-evacuate", "rule:context_is_admin"),
+    (
+        "os_compute_api:os-console-auth-tokens",
+        "rule:context_is_admin",
+    ),
+    (
+        "os_compute_api:servers:migrations:index",
+        "rule:context_is_admin",
+    ),
+    (
+        "os_compute_api:servers:migrations:show",
+        "rule:context_is_admin",
+    ),
+    (
+        "os_compute_api:servers:migrations:force_complete",
+        "rule:context_is_admin",
+    ),
+    (
+        "os_compute_api:servers:migrations:delete",
+        "rule:context_is_admin",
+    ),
+    (
+        "os_compute_api:servers:trigger_crash_dump",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:servers:show:host_status",
+        "rule:context_is_admin",
+    ),
     (
         "os_compute_api:os-migrate-server:migrate",
         "rule:project_manager_or_admin",

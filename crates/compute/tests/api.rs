@@ -158,6 +158,43 @@ impl Cloud {
         (s, v)
     }
 
+    /// A request at microversion `version` (`OpenStack-API-Version`).
+    async fn nova_at(
+        &self,
+        version: &str,
+        m: Method,
+        path: &str,
+        tok: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let url = format!("{}/v2.1{path}", self.compute);
+        let mut r = self
+            .http
+            .request(m, url)
+            .header("x-auth-token", tok)
+            .header("openstack-api-version", format!("compute {version}"));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        let st = resp.status();
+        (st, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// [`Cloud::nova_at`] that must succeed.
+    async fn ok_at(
+        &self,
+        version: &str,
+        m: Method,
+        path: &str,
+        tok: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let (s, v) = self.nova_at(version, m.clone(), path, tok, body).await;
+        assert!(s.is_success(), "{m} {path} at {version}: {s} {v}");
+        v
+    }
+
     async fn ok(&self, m: Method, path: &str, tok: &str, body: Option<Value>) -> Value {
         let (s, v) = self.nova(m.clone(), path, tok, body).await;
         assert!(s.is_success(), "{m} {path}: {s} {v}");
@@ -372,7 +409,8 @@ async fn discovery_and_microversions() {
     assert_eq!(v["versions"][0]["id"], "v2.0");
     assert_eq!(v["versions"][1]["id"], "v2.1");
     assert_eq!(v["versions"][1]["status"], "CURRENT");
-    assert_eq!(v["versions"][1]["version"], "2.1");
+    let max = ferrostack_compute::api::MAX_VERSION.to_string();
+    assert_eq!(v["versions"][1]["version"], max);
     assert_eq!(v["versions"][1]["min_version"], "2.1");
     let r = c
         .http
@@ -389,11 +427,54 @@ async fn discovery_and_microversions() {
         .http
         .get(format!("{}/v2.1/flavors", c.compute))
         .header("x-auth-token", &admin)
-        .header("openstack-api-version", "compute 2.99")
+        .header("openstack-api-version", "compute 2.101")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
+    let v: Value = r.json().await.unwrap();
+    let max = ferrostack_compute::api::MAX_VERSION;
+    assert_eq!(
+        v["computeFault"]["message"]
+            .as_str()
+            .or(v["notAcceptable"]["message"].as_str()),
+        Some(
+            format!(
+                "Version 2.101 is not supported by the API. Minimum is 2.1 and maximum is {max}."
+            )
+            .as_str()
+        ),
+        "{v}"
+    );
+    let r = c
+        .http
+        .get(format!("{}/v2.1/flavors", c.compute))
+        .header("x-auth-token", &admin)
+        .header("openstack-api-version", "compute 2.01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "Nova's format has no leading zeros"
+    );
+    let r = c
+        .http
+        .get(format!("{}/v2.1/flavors", c.compute))
+        .header("x-auth-token", &admin)
+        .header("openstack-api-version", "compute latest")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["openstack-api-version"],
+        format!("compute {max}")
+    );
+    assert_eq!(
+        r.headers()["vary"],
+        "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+    );
     let r = c
         .http
         .get(format!("{}/v2.1/flavors", c.compute))
@@ -403,14 +484,20 @@ async fn discovery_and_microversions() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers()["x-openstack-nova-api-version"], "2.1");
+    assert_eq!(r.headers()["x-openstack-nova-api-version"], max.to_string());
     let (s, v) = c.nova(Method::GET, "/servers/nope", &admin, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["itemNotFound"]["code"], 404);
+    let (s, _) = c
+        .nova_at("2.1", Method::GET, "/flavors", &admin, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    c.ok_at("latest", Method::GET, "/flavors", &admin, None)
+        .await;
 }
 
 /// The operations `api::routes` documents (`docs/openapi/compute.json`).
-const DOCUMENTED_OPERATIONS: usize = 120;
+const DOCUMENTED_OPERATIONS: usize = 126;
 
 /// The service serves its OpenAPI document to anyone, and it is true to
 /// the router (testkit's checks).
@@ -422,7 +509,10 @@ async fn the_openapi_document_is_served_without_a_token() {
         &ferrostack_compute::openapi_document(),
     )
     .await;
-    assert_eq!(doc["info"]["version"], "2.1");
+    assert_eq!(
+        doc["info"]["version"],
+        ferrostack_compute::api::MAX_VERSION.to_string()
+    );
     let create = &doc["paths"]["/v2.1/servers"]["post"];
     assert_eq!(
         create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
@@ -565,6 +655,11 @@ async fn usage_audit_log_of_the_month_before() {
     run!(on_sqlite, usage_audit_log_of_the_month_before);
 }
 
+#[tokio::test]
+async fn server_views_by_microversion() {
+    run!(on_sqlite, server_views_by_microversion);
+}
+
 /// Every walk of `mod walk` in turn, each on a cloud of its own whose
 /// compute database is MariaDB, then PostgreSQL (the tests above run them
 /// on SQLite).
@@ -589,6 +684,7 @@ async fn every_walk_on_mariadb_and_postgresql() {
     run!(on_other_engines, os_hosts_list_show_update_and_power);
     run!(on_other_engines, migrations_follow_a_resize);
     run!(on_other_engines, usage_audit_log_of_the_month_before);
+    run!(on_other_engines, server_views_by_microversion);
 }
 
 /// The walks: one resource or one concern each, from a fresh cloud (so
@@ -735,6 +831,157 @@ mod walk {
             .nova(Method::DELETE, "/os-keypairs/gen", &demo, None)
             .await;
         assert_eq!(s, StatusCode::ACCEPTED);
+        key_pair_types_from_2_2(c, &demo).await;
+        key_pairs_of_other_users_from_2_10(c, &admin, &demo).await;
+    }
+
+    /// 2.10: an admin lists, shows, deletes and creates another user's key
+    /// pairs by `user_id`; before, `user_id` is ignored (query) or refused
+    /// (body); a user may not name another.
+    async fn key_pairs_of_other_users_from_2_10(c: &Cloud, admin: &str, demo: &str) {
+        let demo_user = c.ok(Method::GET, "/os-keypairs/imp", demo, None).await["keypair"]
+            ["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let theirs = format!("/os-keypairs?user_id={demo_user}");
+        let mine = c.ok_at("2.9", Method::GET, &theirs, admin, None).await;
+        let theirs_now = c.ok_at("2.10", Method::GET, &theirs, admin, None).await;
+        let names = |v: &Value| -> Vec<String> {
+            v["keypairs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["keypair"]["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert!(!names(&mine).contains(&"imp".to_owned()), "ignored at 2.9");
+        assert!(
+            names(&theirs_now).contains(&"imp".to_owned()),
+            "{theirs_now}"
+        );
+        let body = json!({"keypair": {"name": "for-demo", "user_id": demo_user}});
+        let (s, _) = c
+            .nova_at(
+                "2.9",
+                Method::POST,
+                "/os-keypairs",
+                admin,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::BAD_REQUEST,
+            "no user_id in the body before 2.10"
+        );
+        let made = c
+            .ok_at("2.10", Method::POST, "/os-keypairs", admin, Some(body))
+            .await;
+        assert_eq!(made["keypair"]["user_id"], demo_user.as_str());
+        c.ok(Method::GET, "/os-keypairs/for-demo", demo, None).await;
+        let shown = format!("/os-keypairs/for-demo?user_id={demo_user}");
+        let (s, _) = c.nova_at("2.9", Method::GET, &shown, admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "the admin's own at 2.9");
+        c.ok_at("2.10", Method::GET, &shown, admin, None).await;
+        let (s, _) = c.nova_at("2.10", Method::DELETE, &shown, admin, None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let body = json!({"keypair": {"name": "for-admin", "user_id": "someone-else"}});
+        let (s, _) = c
+            .nova_at("2.10", Method::POST, "/os-keypairs", demo, Some(body))
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::FORBIDDEN,
+            "a user may not create for another"
+        );
+    }
+
+    /// 2.2: `type` is refused at 2.1 and accepted after; every view has
+    /// it; create answers 201 and delete 204; x509 pairs are certificates.
+    async fn key_pair_types_from_2_2(c: &Cloud, demo: &str) {
+        let x509 = json!({"keypair": {"name": "win", "type": "x509"}});
+        let (s, _) = c
+            .nova_at(
+                "2.1",
+                Method::POST,
+                "/os-keypairs",
+                demo,
+                Some(x509.clone()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "no type before 2.2");
+        let list = c
+            .ok_at("2.1", Method::GET, "/os-keypairs", demo, None)
+            .await;
+        assert!(list["keypairs"][0]["keypair"].get("type").is_none());
+        let (s, made) = c
+            .nova_at("2.2", Method::POST, "/os-keypairs", demo, Some(x509))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let made = &made["keypair"];
+        assert_eq!(made["type"], "x509");
+        let pem = made["public_key"].as_str().unwrap().to_owned();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+        assert!(made["private_key"]
+            .as_str()
+            .unwrap()
+            .contains("PRIVATE KEY"));
+        assert_eq!(made["fingerprint"].as_str().unwrap().len(), 59, "SHA-1");
+        let imported = json!({"keypair": {"name": "win2", "type": "x509", "public_key": pem}});
+        let (s, again) = c
+            .nova_at("2.2", Method::POST, "/os-keypairs", demo, Some(imported))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        assert_eq!(again["keypair"]["fingerprint"], made["fingerprint"]);
+        assert!(again["keypair"].get("private_key").is_none());
+        let bad = json!({"keypair": {"name": "w3", "type": "x509", "public_key": "ssh-rsa AAAA"}});
+        let (s, _) = c
+            .nova_at("2.2", Method::POST, "/os-keypairs", demo, Some(bad))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let ssh = c
+            .ok_at(
+                "2.2",
+                Method::POST,
+                "/os-keypairs",
+                demo,
+                Some(json!({"keypair": {"name": "plain"}})),
+            )
+            .await;
+        assert_eq!(ssh["keypair"]["type"], "ssh");
+        let show = c
+            .ok_at("2.2", Method::GET, "/os-keypairs/win", demo, None)
+            .await;
+        assert_eq!(show["keypair"]["type"], "x509");
+        let show = c
+            .ok_at("2.1", Method::GET, "/os-keypairs/win", demo, None)
+            .await;
+        assert!(show["keypair"].get("type").is_none());
+        let list = c
+            .ok_at("2.2", Method::GET, "/os-keypairs", demo, None)
+            .await;
+        assert!(list["keypairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["keypair"]["type"].is_string()));
+        let (s, _) = c
+            .nova_at("2.2", Method::DELETE, "/os-keypairs/win", demo, None)
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        for name in ["win2", "plain"] {
+            let (s, _) = c
+                .nova_at(
+                    "2.1",
+                    Method::DELETE,
+                    &format!("/os-keypairs/{name}"),
+                    demo,
+                    None,
+                )
+                .await;
+            assert_eq!(s, StatusCode::ACCEPTED);
+        }
     }
 
     /// The agent's heartbeat registered nova-compute; an admin disables it
@@ -773,16 +1020,35 @@ mod walk {
             Some(json!({"host": "compute1", "binary": "nova-compute"})),
         )
         .await;
-        c.ok(
+        // 2.11: force-down, and `forced_down` in the view.
+        let down = json!({"host": "compute1", "binary": "nova-compute", "forced_down": true});
+        let (s, _) = c
+            .nova_at(
+                "2.10",
+                Method::PUT,
+                "/os-services/force-down",
+                &admin,
+                Some(down.clone()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "no force-down before 2.11");
+        c.ok_at(
+            "2.11",
             Method::PUT,
             "/os-services/force-down",
             &admin,
-            Some(json!({"host": "compute1", "binary": "nova-compute", "forced_down": true})),
+            Some(down),
         )
         .await;
         let svcs = c.ok(Method::GET, "/os-services", &admin, None).await;
         assert_eq!(svcs["services"][0]["state"], "down");
-        c.ok(
+        assert!(svcs["services"][0].get("forced_down").is_none());
+        let svcs = c
+            .ok_at("2.11", Method::GET, "/os-services", &admin, None)
+            .await;
+        assert_eq!(svcs["services"][0]["forced_down"], true);
+        c.ok_at(
+            "2.11",
             Method::PUT,
             "/os-services/force-down",
             &admin,
@@ -820,6 +1086,15 @@ mod walk {
             one["hypervisor"]["hypervisor_hostname"],
             h0["hypervisor_hostname"]
         );
+        // 2.28: cpu_info is an object, not its JSON text.
+        assert!(one["hypervisor"]["cpu_info"].is_string());
+        let path = format!("/os-hypervisors/{}", h0["id"]);
+        let typed = c.ok_at("2.28", Method::GET, &path, &admin, None).await;
+        assert!(typed["hypervisor"]["cpu_info"].is_object(), "{typed}");
+        let detail = c
+            .ok_at("2.28", Method::GET, "/os-hypervisors/detail", &admin, None)
+            .await;
+        assert!(detail["hypervisors"][0]["cpu_info"].is_object());
 
         let az = c
             .ok(Method::GET, "/os-availability-zone", &demo, None)
@@ -987,6 +1262,618 @@ mod walk {
         assert_eq!(upd["server"]["name"], "vm1-renamed");
     }
 
+    /// A demo server seen at each microversion that changed the server
+    /// views or list filters: what appears, and from which version.
+    pub(super) async fn server_views_by_microversion(c: &Cloud) {
+        let admin = c.token("admin", "admin").await;
+        let demo = c.token("demo", "demo").await;
+        let image = c.image(&admin).await;
+        let net = c.network(&admin).await;
+        let body = json!({"server": {"name": "Web Server 1", "imageRef": image, "flavorRef": "1",
+            "networks": [{"uuid": net}], "user_data": "ZWNobyBoaQ=="}});
+        let (id, _, _) = c.create_server(&demo, body).await;
+        c.wait_status(&demo, &id, "ACTIVE").await;
+        let path = format!("/servers/{id}");
+
+        // 2.3: the extended attributes for the standalone EC2 API, to
+        // those the extended-attributes policy lets see them (admins).
+        const EC2_ATTRIBUTES: [&str; 7] = [
+            "OS-EXT-SRV-ATTR:reservation_id",
+            "OS-EXT-SRV-ATTR:launch_index",
+            "OS-EXT-SRV-ATTR:kernel_id",
+            "OS-EXT-SRV-ATTR:ramdisk_id",
+            "OS-EXT-SRV-ATTR:hostname",
+            "OS-EXT-SRV-ATTR:root_device_name",
+            "OS-EXT-SRV-ATTR:user_data",
+        ];
+        let old = c.ok_at("2.2", Method::GET, &path, &admin, None).await;
+        let new = c.ok_at("2.3", Method::GET, &path, &admin, None).await;
+        let mine = c.ok_at("2.3", Method::GET, &path, &demo, None).await;
+        for key in EC2_ATTRIBUTES {
+            assert!(old["server"].get(key).is_none(), "{key} before 2.3");
+            assert!(new["server"].get(key).is_some(), "{key} at 2.3");
+            assert!(mine["server"].get(key).is_none(), "{key} is admin's");
+        }
+        let s = &new["server"];
+        assert!(s["OS-EXT-SRV-ATTR:reservation_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("r-"));
+        assert_eq!(s["OS-EXT-SRV-ATTR:launch_index"], 0);
+        assert_eq!(s["OS-EXT-SRV-ATTR:hostname"], "web-server-1");
+        assert_eq!(s["OS-EXT-SRV-ATTR:root_device_name"], "/dev/vda");
+        assert_eq!(s["OS-EXT-SRV-ATTR:user_data"], "ZWNobyBoaQ==");
+        assert_eq!(s["OS-EXT-SRV-ATTR:kernel_id"], "");
+        let all = c
+            .ok_at(
+                "2.3",
+                Method::GET,
+                "/servers/detail?all_tenants=1",
+                &admin,
+                None,
+            )
+            .await;
+        assert!(all["servers"][0].get("OS-EXT-SRV-ATTR:hostname").is_some());
+
+        // 2.5: a non-admin's `ip6` filter, dropped before, applies from 2.5.
+        let ip6 = "/servers?ip6=fd00%3A%3A99";
+        let before = c.ok_at("2.4", Method::GET, ip6, &demo, None).await;
+        assert_eq!(
+            before["servers"].as_array().unwrap().len(),
+            1,
+            "ip6 ignored"
+        );
+        let after = c.ok_at("2.5", Method::GET, ip6, &demo, None).await;
+        assert!(
+            after["servers"].as_array().unwrap().is_empty(),
+            "ip6 applied"
+        );
+
+        remote_consoles_from_2_6(c, &demo, &id).await;
+        console_auth_tokens_from_2_31(c, &admin, &demo, &id).await;
+        flavor_access_conflicts_from_2_7(c, &admin).await;
+        server_groups_from_2_13(c, &demo).await;
+
+        // 2.9: `locked` in the detail view, update and rebuild.
+        let before = c.ok_at("2.8", Method::GET, &path, &demo, None).await;
+        assert!(before["server"].get("locked").is_none());
+        let lock = Some(json!({"lock": null}));
+        let (s, _) = c
+            .nova_at("2.9", Method::POST, &format!("{path}/action"), &demo, lock)
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let shown = c.ok_at("2.9", Method::GET, &path, &demo, None).await;
+        assert_eq!(shown["server"]["locked"], true);
+        let listed = c
+            .ok_at("2.9", Method::GET, "/servers/detail", &demo, None)
+            .await;
+        assert_eq!(listed["servers"][0]["locked"], true);
+        let rename = Some(json!({"server": {"name": "Web Server 1"}}));
+        let updated = c
+            .ok_at("2.9", Method::PUT, &path, &admin, rename.clone())
+            .await;
+        assert_eq!(updated["server"]["locked"], true);
+        let updated = c.ok_at("2.8", Method::PUT, &path, &admin, rename).await;
+        assert!(updated["server"].get("locked").is_none());
+        let rebuild = Some(json!({"rebuild": {"imageRef": image}}));
+        let (s, rebuilt) = c
+            .nova_at(
+                "2.9",
+                Method::POST,
+                &format!("{path}/action"),
+                &admin,
+                rebuild,
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{rebuilt}");
+        assert_eq!(rebuilt["server"]["locked"], true);
+        c.wait_status(&admin, &id, "ACTIVE").await;
+        host_status_from_2_16(c, &admin, &demo, &id).await;
+        trigger_crash_dump_from_2_17(c, &admin, &id).await;
+        let described = description_from_2_19(c, &admin, &demo, &id, &image, &net).await;
+        actions_of_deleted_servers_from_2_21(c, &demo, &described).await;
+        server_migrations_from_2_22(c, &admin, &demo, &id).await;
+        evacuate_from_2_14(c, &admin, &id).await;
+    }
+
+    /// 2.22–2.24: a server's live migrations (list, show), force-complete
+    /// and abort. No server here is ever live-migrating: an empty list, a
+    /// migration not found, Nova's state conflict.
+    async fn server_migrations_from_2_22(c: &Cloud, admin: &str, demo: &str, id: &str) {
+        let list = format!("/servers/{id}/migrations");
+        let one = format!("{list}/1");
+        let force = format!("{one}/action");
+        let body = Some(json!({"force_complete": null}));
+        let (s, _) = c
+            .nova_at("2.21", Method::POST, &force, admin, body.clone())
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "force-complete from 2.22");
+        let (s, v) = c.nova_at("2.22", Method::POST, &force, admin, body).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        assert!(v["conflictingRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("task_state None"));
+        let (s, _) = c.nova_at("2.22", Method::GET, &list, admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "the list from 2.23");
+        let v = c.ok_at("2.23", Method::GET, &list, admin, None).await;
+        assert_eq!(v, json!({"migrations": []}));
+        let (s, _) = c.nova_at("2.23", Method::GET, &list, demo, None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "admin's by default");
+        let (s, _) = c.nova_at("2.23", Method::GET, &one, admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = c.nova_at("2.23", Method::DELETE, &one, admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "abort from 2.24");
+        let (s, _) = c.nova_at("2.24", Method::DELETE, &one, admin, None).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+    }
+
+    /// 2.21: a deleted server's instance actions are still there; before,
+    /// the server is not found.
+    async fn actions_of_deleted_servers_from_2_21(c: &Cloud, demo: &str, id: &str) {
+        let (s, _) = c
+            .nova(Method::DELETE, &format!("/servers/{id}"), demo, None)
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c
+            .nova(Method::GET, &format!("/servers/{id}"), demo, None)
+            .await
+            .0
+            != StatusCode::NOT_FOUND
+        {
+            assert!(Instant::now() < deadline, "{id} not deleted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let path = format!("/servers/{id}/os-instance-actions");
+        let (s, _) = c.nova_at("2.20", Method::GET, &path, demo, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let list = c.ok_at("2.21", Method::GET, &path, demo, None).await;
+        let actions: Vec<&str> = list["instanceActions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["action"].as_str().unwrap())
+            .collect();
+        assert!(
+            actions.contains(&"create") && actions.contains(&"delete"),
+            "{list}"
+        );
+        let request = list["instanceActions"][0]["request_id"].as_str().unwrap();
+        c.ok_at(
+            "2.21",
+            Method::GET,
+            &format!("{path}/{request}"),
+            demo,
+            None,
+        )
+        .await;
+    }
+
+    /// 2.19: a server's description at create, update and rebuild, and in
+    /// the views; before 2.19 it is refused, and a create keeps the name as
+    /// the description (as Nova does).
+    async fn description_from_2_19(
+        c: &Cloud,
+        admin: &str,
+        demo: &str,
+        id: &str,
+        image: &str,
+        net: &str,
+    ) -> String {
+        let path = format!("/servers/{id}");
+        let description = |v: &Value| v["server"].get("description").cloned();
+        let before = c.ok_at("2.18", Method::GET, &path, admin, None).await;
+        assert_eq!(description(&before), None);
+        let shown = c.ok_at("2.19", Method::GET, &path, admin, None).await;
+        assert_eq!(description(&shown), Some(json!("Web Server 1")), "the name");
+        let create = |d: Value| {
+            Some(
+                json!({"server": {"name": "described", "imageRef": image, "flavorRef": "1",
+                "networks": [{"uuid": net}], "description": d}}),
+            )
+        };
+        let (s, _) = c
+            .nova_at("2.18", Method::POST, "/servers", demo, create(json!("x")))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "no description before 2.19");
+        let (s, _) = c
+            .nova_at(
+                "2.19",
+                Method::POST,
+                "/servers",
+                demo,
+                create(json!("bell\u{7}")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "printable characters only");
+        let made = c
+            .ok_at(
+                "2.19",
+                Method::POST,
+                "/servers",
+                demo,
+                create(json!("first")),
+            )
+            .await;
+        let other_id = made["server"]["id"].as_str().unwrap().to_owned();
+        let other = format!("/servers/{other_id}");
+        let shown = c.ok_at("2.19", Method::GET, &other, demo, None).await;
+        assert_eq!(description(&shown), Some(json!("first")));
+        let update = |d: Value| Some(json!({"server": {"description": d}}));
+        let (s, _) = c
+            .nova_at("2.18", Method::PUT, &path, admin, update(json!("no")))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let updated = c
+            .ok_at("2.19", Method::PUT, &path, admin, update(json!("second")))
+            .await;
+        assert_eq!(description(&updated), Some(json!("second")));
+        let cleared = c
+            .ok_at("2.19", Method::PUT, &path, admin, update(Value::Null))
+            .await;
+        assert_eq!(description(&cleared), Some(Value::Null));
+        let action = format!("{path}/action");
+        let rebuild = Some(json!({"rebuild": {"imageRef": image, "description": "third"}}));
+        let (s, _) = c
+            .nova_at("2.18", Method::POST, &action, admin, rebuild.clone())
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, rebuilt) = c
+            .nova_at("2.19", Method::POST, &action, admin, rebuild)
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{rebuilt}");
+        assert_eq!(description(&rebuilt), Some(json!("third")));
+        c.wait_status(admin, id, "ACTIVE").await;
+        c.wait_status(demo, &other_id, "ACTIVE").await;
+        other_id
+    }
+
+    /// 2.17: `trigger_crash_dump` is accepted (202) and recorded; no driver
+    /// here injects an NMI yet, so its event fails and the server is as it
+    /// was (Nova with a driver lacking it).
+    async fn trigger_crash_dump_from_2_17(c: &Cloud, admin: &str, id: &str) {
+        let action = format!("/servers/{id}/action");
+        let dump = Some(json!({"trigger_crash_dump": null}));
+        let (s, _) = c
+            .nova_at("2.16", Method::POST, &action, admin, dump.clone())
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "no such action before 2.17");
+        let (s, v) = c.nova_at("2.17", Method::POST, &action, admin, dump).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        let event = last_event(c, admin, id, "trigger_crash_dump").await;
+        assert_eq!(event["event"], "compute_trigger_crash_dump");
+        assert_eq!(event["result"], "Error");
+        c.wait_status(admin, id, "ACTIVE").await;
+    }
+
+    /// 2.16: `host_status` (admins, by default) from the host's service.
+    async fn host_status_from_2_16(c: &Cloud, admin: &str, demo: &str, id: &str) {
+        let path = format!("/servers/{id}");
+        let status = |v: Value| v["server"].get("host_status").cloned();
+        let before = c.ok_at("2.15", Method::GET, &path, admin, None).await;
+        assert_eq!(status(before), None);
+        let up = c.ok_at("2.16", Method::GET, &path, admin, None).await;
+        assert_eq!(status(up), Some(json!("UP")));
+        let theirs = c.ok_at("2.16", Method::GET, &path, demo, None).await;
+        assert_eq!(status(theirs), None, "the policy's default is admin");
+        let detail = c
+            .ok_at(
+                "2.16",
+                Method::GET,
+                "/servers/detail?all_tenants=1",
+                admin,
+                None,
+            )
+            .await;
+        assert_eq!(detail["servers"][0]["host_status"], "UP");
+        let service = json!({"host": "compute1", "binary": "nova-compute"});
+        c.ok(
+            Method::PUT,
+            "/os-services/disable",
+            admin,
+            Some(service.clone()),
+        )
+        .await;
+        let disabled = c.ok_at("2.16", Method::GET, &path, admin, None).await;
+        assert_eq!(status(disabled), Some(json!("MAINTENANCE")));
+        c.ok(Method::PUT, "/os-services/enable", admin, Some(service))
+            .await;
+        let force = |down: bool| {
+            Some(json!({"host": "compute1", "binary": "nova-compute", "forced_down": down}))
+        };
+        c.ok_at(
+            "2.16",
+            Method::PUT,
+            "/os-services/force-down",
+            admin,
+            force(true),
+        )
+        .await;
+        let down = c.ok_at("2.16", Method::GET, &path, admin, None).await;
+        assert_eq!(status(down), Some(json!("DOWN")));
+        c.ok_at(
+            "2.16",
+            Method::PUT,
+            "/os-services/force-down",
+            admin,
+            force(false),
+        )
+        .await;
+    }
+
+    /// 2.14: evacuate without `onSharedStorage` (required before) and
+    /// without the password in its answer. The only host is refused while
+    /// its service is up; once forced down, the evacuation meets Nova's
+    /// NoValidHost (no second host): migration `error`, server ERROR.
+    async fn evacuate_from_2_14(c: &Cloud, admin: &str, id: &str) {
+        let action = format!("/servers/{id}/action");
+        let evacuate = |body: Value| Some(json!({ "evacuate": body }));
+        let (s, v) = c
+            .nova_at("2.13", Method::POST, &action, admin, evacuate(json!({})))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "onSharedStorage required: {v}");
+        let (s, v) = c
+            .nova_at("2.14", Method::POST, &action, admin, evacuate(json!({})))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(
+            v["badRequest"]["message"],
+            "Compute service of compute1 is still in use."
+        );
+        let to_self = evacuate(json!({"host": "compute1"}));
+        let (s, v) = c
+            .nova_at("2.14", Method::POST, &action, admin, to_self)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(
+            v["badRequest"]["message"],
+            "The target host can't be the same one."
+        );
+        let nowhere = evacuate(json!({"host": "nowhere"}));
+        let (s, _) = c
+            .nova_at("2.14", Method::POST, &action, admin, nowhere)
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let force = |down: bool| {
+            Some(json!({"host": "compute1", "binary": "nova-compute", "forced_down": down}))
+        };
+        c.ok_at(
+            "2.14",
+            Method::PUT,
+            "/os-services/force-down",
+            admin,
+            force(true),
+        )
+        .await;
+        let shared = evacuate(json!({"onSharedStorage": false}));
+        let (s, v) = c
+            .nova_at("2.13", Method::POST, &action, admin, shared.clone())
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(
+            v["adminPass"].as_str().is_some_and(|p| !p.is_empty()),
+            "{v}"
+        );
+        let server = c
+            .ok(Method::GET, &format!("/servers/{id}"), admin, None)
+            .await;
+        assert_eq!(server["server"]["status"], "ERROR");
+        assert!(server["server"]["fault"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("No valid host"));
+        // (`migration_type` shows from 2.23.)
+        let migrations = c.ok(Method::GET, "/os-migrations", admin, None).await;
+        assert!(
+            migrations["migrations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| { m["instance_uuid"] == id && m["status"] == "error" }),
+            "{migrations}"
+        );
+        let typed = c
+            .ok_at("2.23", Method::GET, "/os-migrations", admin, None)
+            .await;
+        assert_eq!(typed["migrations"][0]["migration_type"], "evacuation");
+        // 2.29: `force`.
+        let forced = evacuate(json!({"force": true}));
+        let (s, v) = c
+            .nova_at("2.28", Method::POST, &action, admin, forced.clone())
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "no force before 2.29: {v}");
+        let (s, v) = c
+            .nova_at("2.29", Method::POST, &action, admin, forced)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        // An ERROR server may be evacuated again.
+        let (s, _) = c
+            .nova_at("2.14", Method::POST, &action, admin, shared)
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::BAD_REQUEST,
+            "onSharedStorage refused from 2.14"
+        );
+        let (s, v) = c
+            .nova_at("2.14", Method::POST, &action, admin, evacuate(json!({})))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v, Value::Null, "no body from 2.14");
+        c.ok_at(
+            "2.14",
+            Method::PUT,
+            "/os-services/force-down",
+            admin,
+            force(false),
+        )
+        .await;
+    }
+
+    /// 2.6: `remote-consoles` replaces `os-getVNCConsole`; 2.8 adds MKS
+    /// to the schema (this cloud has no MKS proxy: unavailable).
+    async fn remote_consoles_from_2_6(c: &Cloud, demo: &str, id: &str) {
+        let consoles = format!("/servers/{id}/remote-consoles");
+        let vnc = json!({"remote_console": {"protocol": "vnc", "type": "novnc"}});
+        let (s, _) = c
+            .nova_at("2.5", Method::POST, &consoles, demo, Some(vnc.clone()))
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "no remote-consoles before 2.6");
+        // The fake driver has no graphical console: reaching it (its 501)
+        // is what shows the request was accepted at this version.
+        let (s, v) = c
+            .nova_at("2.6", Method::POST, &consoles, demo, Some(vnc))
+            .await;
+        assert_eq!(s, StatusCode::NOT_IMPLEMENTED, "{v}");
+        assert!(v.to_string().contains("fake driver"), "{v}");
+        let action = format!("/servers/{id}/action");
+        let old = json!({"os-getVNCConsole": {"type": "novnc"}});
+        let (s, _) = c
+            .nova_at("2.5", Method::POST, &action, demo, Some(old.clone()))
+            .await;
+        assert_eq!(s, StatusCode::NOT_IMPLEMENTED, "reaches the driver");
+        let (s, _) = c
+            .nova_at("2.6", Method::POST, &action, demo, Some(old))
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "the action is gone from 2.6");
+        let spice = json!({"remote_console": {"protocol": "spice", "type": "spice-html5"}});
+        let (s, v) = c
+            .nova_at("2.6", Method::POST, &consoles, demo, Some(spice))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(v["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Unavailable"));
+        let mks = json!({"remote_console": {"protocol": "mks", "type": "webmks"}});
+        let (s, v) = c
+            .nova_at("2.7", Method::POST, &consoles, demo, Some(mks.clone()))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(v["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not one of"));
+        let (s, v) = c
+            .nova_at("2.8", Method::POST, &consoles, demo, Some(mks))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(v["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Unavailable"));
+    }
+
+    /// 2.13: a group's project and user in every view; 2.15: the soft
+    /// policies (refused before).
+    async fn server_groups_from_2_13(c: &Cloud, demo: &str) {
+        let soft = json!({"server_group": {"name": "soft", "policies": ["soft-affinity"]}});
+        let (s, _) = c
+            .nova_at("2.13", Method::POST, "/os-server-groups", demo, Some(soft))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "no soft policies before 2.15");
+        for policy in ["soft-affinity", "soft-anti-affinity"] {
+            let soft = json!({"server_group": {"name": policy, "policies": [policy]}});
+            let made = c
+                .ok_at("2.15", Method::POST, "/os-server-groups", demo, Some(soft))
+                .await;
+            assert_eq!(made["server_group"]["policies"], json!([policy]));
+        }
+        let hard = json!({"server_group": {"name": "hard", "policies": ["affinity"]}});
+        let made = c
+            .ok_at(
+                "2.12",
+                Method::POST,
+                "/os-server-groups",
+                demo,
+                Some(hard.clone()),
+            )
+            .await;
+        assert!(made["server_group"].get("project_id").is_none());
+        assert!(made["server_group"].get("user_id").is_none());
+        let made = c
+            .ok_at("2.13", Method::POST, "/os-server-groups", demo, Some(hard))
+            .await;
+        let group = &made["server_group"];
+        assert!(group["project_id"].as_str().is_some_and(|p| !p.is_empty()));
+        assert!(group["user_id"].as_str().is_some_and(|u| !u.is_empty()));
+        let path = format!("/os-server-groups/{}", group["id"].as_str().unwrap());
+        let shown = c.ok_at("2.13", Method::GET, &path, demo, None).await;
+        assert_eq!(shown["server_group"]["project_id"], group["project_id"]);
+        let listed = c
+            .ok_at("2.13", Method::GET, "/os-server-groups", demo, None)
+            .await;
+        assert!(listed["server_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["user_id"] == group["user_id"]));
+        let shown = c.ok_at("2.12", Method::GET, &path, demo, None).await;
+        assert!(shown["server_group"].get("project_id").is_none());
+    }
+
+    /// 2.31: what a (noVNC) console token opens, for admins; before 2.31
+    /// only RDP tokens are shown. The fake driver has no console, so the
+    /// token is written as the console API would.
+    async fn console_auth_tokens_from_2_31(c: &Cloud, admin: &str, demo: &str, id: &str) {
+        let target = ferrostack_hypervisor::ConsoleTarget::Tcp {
+            host: "127.0.0.1".into(),
+            port: 5901,
+        };
+        let token = ferrostack_compute::store::console_tokens::ConsoleToken {
+            console_type: "novnc".into(),
+            instance_id: id.into(),
+            host: "compute1".into(),
+            target: serde_json::to_string(&target).unwrap(),
+            access_url: "http://proxy/vnc_auto.html?token=t0k3n".into(),
+            expires_at: chrono_now() + 600,
+        };
+        ferrostack_compute::store::console_tokens::insert(&c.svc.db, "t0k3n", &token)
+            .await
+            .unwrap();
+        let path = "/os-console-auth-tokens/t0k3n";
+        let (s, _) = c.nova_at("2.30", Method::GET, path, admin, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "only RDP tokens before 2.31");
+        let v = c.ok_at("2.31", Method::GET, path, admin, None).await;
+        assert_eq!(v["console"]["instance_uuid"], id);
+        assert_eq!(v["console"]["port"], 5901);
+        assert_eq!(v["console"]["host"], "127.0.0.1");
+        let (s, _) = c.nova_at("2.31", Method::GET, path, demo, None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, v) = c
+            .nova_at(
+                "2.31",
+                Method::GET,
+                "/os-console-auth-tokens/nope",
+                admin,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    }
+
+    fn chrono_now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    /// 2.7: access to a public flavor is a conflict (before, recorded).
+    async fn flavor_access_conflicts_from_2_7(c: &Cloud, admin: &str) {
+        let add = Some(json!({"addTenantAccess": {"tenant": "p-2-6"}}));
+        let (s, _) = c
+            .nova_at("2.6", Method::POST, "/flavors/1/action", admin, add)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let add = Some(json!({"addTenantAccess": {"tenant": "p-2-7"}}));
+        let (s, v) = c
+            .nova_at("2.7", Method::POST, "/flavors/1/action", admin, add)
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    }
+
     /// Reboots, stop (twice: the second conflicts), start, pause, suspend,
     /// and the console output they leave.
     pub(super) async fn server_power_actions_and_console_output(c: &Cloud) {
@@ -1075,19 +1962,44 @@ mod walk {
             )
             .await;
         assert_eq!(m["meta"]["a"], "1");
-        let (s, _) = c
-            .nova(
-                Method::PUT,
-                &format!("/servers/{id}/tags/blue"),
-                &admin,
-                None,
-            )
-            .await;
+        // Server tags are 2.26's.
+        let blue = format!("/servers/{id}/tags/blue");
+        let (s, _) = c.nova_at("2.25", Method::PUT, &blue, &admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "no tags before 2.26");
+        let (s, _) = c.nova_at("2.26", Method::PUT, &blue, &admin, None).await;
         assert_eq!(s, StatusCode::CREATED);
-        let t = c
-            .ok(Method::GET, &format!("/servers/{id}/tags"), &admin, None)
-            .await;
+        let tags = format!("/servers/{id}/tags");
+        let t = c.ok_at("2.26", Method::GET, &tags, &admin, None).await;
         assert_eq!(t["tags"], json!(["blue"]));
+        let (s, _) = c.nova_at("2.25", Method::GET, &tags, &admin, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let path = format!("/servers/{id}");
+        let shown = c.ok_at("2.26", Method::GET, &path, &admin, None).await;
+        assert_eq!(shown["server"]["tags"], json!(["blue"]));
+        let shown = c.ok_at("2.25", Method::GET, &path, &admin, None).await;
+        assert!(shown["server"].get("tags").is_none());
+        let count = |q: &'static str, version: &'static str| {
+            let admin = admin.clone();
+            async move {
+                c.ok_at(version, Method::GET, &format!("/servers?{q}"), &admin, None)
+                    .await["servers"]
+                    .as_array()
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(count("tags=blue", "2.26").await, 1);
+        assert_eq!(count("tags=blue,red", "2.26").await, 0);
+        assert_eq!(
+            count("tags=blue,red", "2.25").await,
+            1,
+            "ignored before 2.26"
+        );
+        assert_eq!(count("tags-any=red,blue", "2.26").await, 1);
+        assert_eq!(count("not-tags=blue", "2.26").await, 0);
+        assert_eq!(count("not-tags=blue,red", "2.26").await, 1);
+        assert_eq!(count("not-tags-any=red,blue", "2.26").await, 0);
+        assert_eq!(count("not-tags-any=red", "2.26").await, 1);
     }
 
     /// A server's port gets the project's default group; groups are added
@@ -3053,13 +3965,59 @@ async fn migration_needs_another_host() {
     let (s, v) = act(&admin, &id, json!({"migrate": null})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert!(v.to_string().contains("No valid host"), "{v}");
-    let live = json!({"os-migrateLive": {"host": "compute1", "block_migration": "auto"}});
-    let (s, v) = act(&admin, &id, live).await;
+    let path = format!("/servers/{id}/action");
+    let live = |body: Value| Some(json!({ "os-migrateLive": body }));
+    let to_self = live(json!({"host": "compute1", "block_migration": "auto"}));
+    let (s, v) = c
+        .nova_at("2.25", Method::POST, &path, &admin, to_self)
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert!(v.to_string().contains("current host"), "{v}");
-    let live = json!({"os-migrateLive": {"host": null, "block_migration": "auto"}});
-    let (s, v) = act(&admin, &id, live).await;
+    let anywhere = live(json!({"host": null, "block_migration": "auto"}));
+    let (s, v) = c
+        .nova_at("2.25", Method::POST, &path, &admin, anywhere.clone())
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("No valid host"), "{v}");
+    // 2.25: `auto`, and no `disk_over_commit` (required before).
+    let (s, v) = c
+        .nova_at("2.24", Method::POST, &path, &admin, anywhere)
+        .await;
+    assert!(v.to_string().contains("required property"), "{s} {v}");
+    let old = json!({"host": null, "block_migration": false, "disk_over_commit": false});
+    let (s, v) = c
+        .nova_at("2.24", Method::POST, &path, &admin, live(old.clone()))
+        .await;
+    assert!(v.to_string().contains("No valid host"), "{s} {v}");
+    let (s, v) = c
+        .nova_at("2.25", Method::POST, &path, &admin, live(old))
+        .await;
+    assert!(v.to_string().contains("disk_over_commit"), "{s} {v}");
+    let auto_early = json!({"host": null, "block_migration": "auto", "disk_over_commit": false});
+    let (s, v) = c
+        .nova_at("2.24", Method::POST, &path, &admin, live(auto_early))
+        .await;
+    assert!(v.to_string().contains("not a boolean"), "{s} {v}");
+    let (s, v) = c
+        .nova_at(
+            "2.25",
+            Method::POST,
+            &path,
+            &admin,
+            live(json!({"block_migration": true})),
+        )
+        .await;
+    assert!(v.to_string().contains("'host' is a required"), "{s} {v}");
+    // 2.30: `force`.
+    let forced = json!({"host": null, "block_migration": "auto", "force": true});
+    let (s, v) = c
+        .nova_at("2.29", Method::POST, &path, &admin, live(forced.clone()))
+        .await;
+    assert!(v.to_string().contains("'force' was unexpected"), "{s} {v}");
+    let (s, v) = c
+        .nova_at("2.30", Method::POST, &path, &admin, live(forced))
+        .await;
+    assert!(v.to_string().contains("No valid host"), "{s} {v}");
     let s = c.wait_status(&admin, &id, "ACTIVE").await;
     assert!(s["OS-EXT-STS:task_state"].is_null(), "{s}");
     c.agent.stop();
@@ -3427,9 +4385,11 @@ async fn policy_defaults_reader_reads_member_writes() {
         );
     }
     // Key pairs are the user's own: Nova's default is admin or that user,
-    // whatever the project role; another user's are refused.
+    // whatever the project role; another user's are refused (2.10 names
+    // the user; before, `user_id` is ignored).
     let (s, v) = c
-        .nova(
+        .nova_at(
+            "2.10",
             Method::GET,
             "/os-keypairs?user_id=someone-else",
             &reader,

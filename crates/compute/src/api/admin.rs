@@ -2,7 +2,7 @@
 //! tenant usage, and the external events the network service posts.
 
 use super::body::{BoolOrString, IntOrString};
-use super::{query_get, Query, Svc};
+use super::{query_get, ApiVersion, Query, Svc};
 use crate::scheduler::COMPUTE_BINARY;
 use crate::service::quotas::RESOURCES;
 use crate::store::{self, hosts::ServiceRow};
@@ -219,19 +219,25 @@ pub async fn zones_detail(
     Ok(ok(json!({"availabilityZoneInfo": out})))
 }
 
-fn service_view(svc: &Svc, s: &ServiceRow) -> Value {
-    json!({
+/// A service; `forced_down` from 2.11.
+fn service_view(svc: &Svc, s: &ServiceRow, version: ApiVersion) -> Value {
+    let mut v = json!({
         "id": s.id, "binary": s.binary, "host": s.host, "zone": s.zone,
         "status": if s.disabled { "disabled" } else { "enabled" },
         "state": if svc.is_up(s) { "up" } else { "down" },
         "updated_at": naive(s.updated_at.as_deref()),
         "disabled_reason": s.disabled_reason,
-    })
+    });
+    if version >= (2, 11) {
+        v["forced_down"] = json!(s.forced_down);
+    }
+    v
 }
 
 pub async fn services(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-services:list")?;
@@ -240,7 +246,7 @@ pub async fn services(
         .iter()
         .filter(|s| query_get(&q.0, "host").is_none_or(|h| h == s.host))
         .filter(|s| query_get(&q.0, "binary").is_none_or(|b| b == s.binary))
-        .map(|s| service_view(&svc, s))
+        .map(|s| service_view(&svc, s, version))
         .collect();
     Ok(ok(json!({"services": list})))
 }
@@ -262,6 +268,7 @@ pub struct ServiceUpdateBody {
 pub async fn service_update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(action): Path<String>,
     Json(body): Json<ServiceUpdateBody>,
 ) -> Result<Response> {
@@ -294,7 +301,8 @@ pub async fn service_update(
             .await?;
             json!({"host": host, "binary": binary, "status": "disabled", "disabled_reason": reason})
         }
-        "force-down" => {
+        // `force-down` exists from 2.11.
+        "force-down" if version >= (2, 11) => {
             let down = body.forced_down.ok_or_else(|| {
                 Error::BadRequest("Invalid input for field/attribute forced_down.".into())
             })?;
@@ -348,9 +356,16 @@ fn state_status(svc: &Svc, s: &Option<ServiceRow>) -> (&'static str, &'static st
     }
 }
 
-fn hypervisor_view(svc: &Svc, n: &store::hosts::ComputeNode, s: &Option<ServiceRow>) -> Value {
+/// A hypervisor's detail; from 2.28 `cpu_info` is the JSON object it
+/// holds (`{}` when empty) rather than its text.
+fn hypervisor_view(
+    svc: &Svc,
+    n: &store::hosts::ComputeNode,
+    s: &Option<ServiceRow>,
+    version: ApiVersion,
+) -> Value {
     let (state, status) = state_status(svc, s);
-    json!({
+    let mut v = json!({
         "id": n.id, "hypervisor_hostname": n.hypervisor_hostname, "state": state, "status": status,
         "hypervisor_type": n.hypervisor_type, "hypervisor_version": n.hypervisor_version,
         "host_ip": n.host_ip.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string()), "cpu_info": n.cpu_info,
@@ -361,7 +376,14 @@ fn hypervisor_view(svc: &Svc, n: &store::hosts::ComputeNode, s: &Option<ServiceR
         "current_workload": 0, "running_vms": n.running_vms,
         "service": {"host": n.host, "id": s.as_ref().map(|s| s.id).unwrap_or(0),
                     "disabled_reason": s.as_ref().and_then(|s| s.disabled_reason.clone())},
-    })
+    });
+    if version >= (2, 28) {
+        v["cpu_info"] = serde_json::from_str::<Value>(&n.cpu_info)
+            .ok()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({}));
+    }
+    v
 }
 
 pub async fn hypervisors(
@@ -379,12 +401,13 @@ pub async fn hypervisors(
 pub async fn hypervisors_detail(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-hypervisors:list-detail")?;
     let list: Vec<Value> = hypervisor_rows(&svc)
         .await?
         .iter()
-        .map(|(n, s)| hypervisor_view(&svc, n, s))
+        .map(|(n, s)| hypervisor_view(&svc, n, s, version))
         .collect();
     Ok(ok(json!({"hypervisors": list})))
 }
@@ -392,6 +415,7 @@ pub async fn hypervisors_detail(
 pub async fn hypervisor_show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-hypervisors:show")?;
@@ -400,7 +424,9 @@ pub async fn hypervisor_show(
         .into_iter()
         .find(|(n, _)| n.id.to_string() == id)
         .ok_or_else(|| Error::NotFound(format!("Hypervisor with ID '{id}' could not be found.")))?;
-    Ok(ok(json!({"hypervisor": hypervisor_view(&svc, &n, &s)})))
+    Ok(ok(
+        json!({"hypervisor": hypervisor_view(&svc, &n, &s, version)}),
+    ))
 }
 
 pub async fn hypervisor_statistics(

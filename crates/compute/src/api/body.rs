@@ -144,3 +144,15 @@ where
 {
     Option::<T>::deserialize(d).map(Some)
 }
+
+/// A server description (2.19): at most 255 printable characters.
+pub fn checked_description(d: Option<String>) -> ferrostack_core::Result<Option<String>> {
+    if let Some(text) = &d {
+        if text.chars().count() > 255 || text.chars().any(char::is_control) {
+            return Err(ferrostack_core::Error::BadRequest(format!(
+                "Invalid input for field/attribute description. Value: {text}. It must be at most 255 printable characters."
+            )));
+        }
+    }
+    Ok(d)
+}

@@ -2,7 +2,7 @@
 //! and access to private flavors.
 
 use super::body::{BoolOrString, FloatOrString, IntOrString};
-use super::{query_get, views, Query, Svc};
+use super::{query_get, views, ApiVersion, Query, Svc};
 use crate::service::flavors::flavor_not_found;
 use crate::store::{self, catalog::Flavor};
 use axum::extract::{Path, State};
@@ -233,6 +233,7 @@ pub struct TenantArg {
 pub async fn action(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
     Json(action): Json<FlavorAccessAction>,
 ) -> Result<Response> {
@@ -246,7 +247,9 @@ pub async fn action(
         .ok_or_else(|| flavor_not_found(&id))?;
     match action {
         FlavorAccessAction::Add(TenantArg { tenant: p }) => {
-            if f.is_public {
+            // From 2.7; before, Nova records the access on a public
+            // flavor too (where it changes nothing).
+            if f.is_public && version >= (2, 7) {
                 return Err(Error::Conflict(
                     "Can not add access to a public flavor.".into(),
                 ));

@@ -2,7 +2,7 @@
 //! actions answer 501 as Nova does for drivers without them),
 //! `os-migrations` and `os-instance_usage_audit_log`, all admin only.
 
-use super::{query_get, Query, Svc};
+use super::{query_get, ApiVersion, Query, Svc};
 use crate::scheduler::COMPUTE_BINARY;
 use crate::store::{self, migrations::MigrationRow};
 use axum::extract::{Path, State};
@@ -190,8 +190,10 @@ pub async fn power(
     ))
 }
 
-fn migration_view(m: &MigrationRow) -> Value {
-    json!({
+/// A migration; `migration_type` from 2.23 (the `links` Nova adds then
+/// are for in-progress live migrations, which never happen here yet).
+fn migration_view(m: &MigrationRow, version: ApiVersion) -> Value {
+    let mut v = json!({
         "id": m.id, "status": m.status, "instance_uuid": m.instance_uuid,
         "source_node": m.source_node, "source_compute": m.source_compute,
         "dest_node": m.dest_node, "dest_compute": m.dest_compute, "dest_host": m.dest_host,
@@ -199,7 +201,11 @@ fn migration_view(m: &MigrationRow) -> Value {
         "new_instance_type_id": m.new_flavor_id.parse::<i64>().ok(),
         "created_at": naive(Some(&m.created_at)),
         "updated_at": naive(m.updated_at.as_deref()),
-    })
+    });
+    if version >= (2, 23) {
+        v["migration_type"] = json!(m.migration_type);
+    }
+    v
 }
 
 /// `GET /os-migrations` with Nova's filters (`host`, `status`,
@@ -207,6 +213,7 @@ fn migration_view(m: &MigrationRow) -> Value {
 pub async fn migrations(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-migrations:index")?;
@@ -225,7 +232,7 @@ pub async fn migrations(
         .filter(|m| status.is_none_or(|s| m.status == s))
         .filter(|m| instance.is_none_or(|i| m.instance_uuid == i))
         .filter(|m| kind.is_none_or(|k| m.migration_type == k))
-        .map(migration_view)
+        .map(|m| migration_view(m, version))
         .collect();
     Ok(ok(json!({ "migrations": list })))
 }

@@ -1,8 +1,12 @@
-//! `/os-keypairs`: list, import or generate, show, delete (per user; an
-//! admin may name another user with `?user_id=`).
+//! `/os-keypairs`: list, import or generate, show, delete (per user; from
+//! 2.10 an admin may name another user with `?user_id=`, or `user_id` in
+//! the body of a create). From 2.2 a key pair has
+//! a `type` (`ssh` or `x509`) in the request and every view, create
+//! answers 201 and delete 204.
 
-use super::{query_get, Query, Svc};
+use super::{query_get, ApiVersion, Query, Svc};
 use crate::store;
+use crate::store::catalog::KeyPair;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,15 +18,18 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// The user whose key pairs a request is about (the caller unless
-/// `?user_id=` names another), once `os_compute_api:os-keypairs:<op>`
-/// allows the caller on that user.
+/// `named`, from 2.10, names another), once
+/// `os_compute_api:os-keypairs:<op>` allows the caller on that user.
 fn authorized_owner(
     svc: &Svc,
     ctx: &AuthContext,
-    q: &[(String, String)],
+    version: ApiVersion,
+    named: Option<&str>,
     op: &str,
 ) -> Result<String> {
-    let user = query_get(q, "user_id").unwrap_or(&ctx.user_id).to_owned();
+    // Before 2.10 Nova ignores `user_id`.
+    let named = named.filter(|_| version >= (2, 10));
+    let user = named.unwrap_or(&ctx.user_id).to_owned();
     let rule = format!("os_compute_api:os-keypairs:{op}");
     crate::policy::authorize(&svc.policy, ctx, &rule, &json!({"user_id": user}))?;
     Ok(user)
@@ -32,16 +39,29 @@ fn not_found(name: &str) -> Error {
     Error::NotFound(format!("Keypair {name} not found for user"))
 }
 
+/// The `type` the views carry from 2.2.
+fn with_type(mut view: Value, k: &KeyPair, version: ApiVersion) -> Value {
+    if version >= (2, 2) {
+        view["type"] = json!(k.key_type);
+    }
+    view
+}
+
 pub async fn list(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
-    let user = authorized_owner(&svc, &ctx, &q.0, "index")?;
+    let user = authorized_owner(&svc, &ctx, version, query_get(&q.0, "user_id"), "index")?;
     let list: Vec<Value> = store::catalog::list_keypairs(&svc.db, &user)
         .await?
         .into_iter()
-        .map(|k| json!({"keypair": {"name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint}}))
+        .map(|k| {
+            let view =
+                json!({"name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint});
+            json!({"keypair": with_type(view, &k, version)})
+        })
         .collect();
     Ok(axum::Json(json!({"keypairs": list})).into_response())
 }
@@ -64,7 +84,10 @@ struct CreateKeypair {
     /// Imported when given; generated otherwise.
     #[serde(default)]
     public_key: Option<String>,
-    /// `ssh` when absent.
+    /// The owner, when an admin creates for another user (from 2.10).
+    #[serde(default)]
+    user_id: Option<String>,
+    /// `ssh` when absent; accepted from microversion 2.2.
     #[serde(default, rename = "type")]
     #[schemars(extend("enum" = ["ssh", "x509", null]))]
     key_type: Option<String>,
@@ -73,50 +96,75 @@ struct CreateKeypair {
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Json(body): Json<CreateKeypairBody>,
 ) -> Result<Response> {
-    authorized_owner(&svc, &ctx, &[], "create")?;
     let k = body.keypair;
+    // Nova's schemas allow no property other than theirs.
+    for (field, since, given) in [
+        ("type", (2, 2), k.key_type.is_some()),
+        ("user_id", (2, 10), k.user_id.is_some()),
+    ] {
+        if given && version < since {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute keypair. Additional properties are not allowed ('{field}' was unexpected)"
+            )));
+        }
+    }
+    let owner = authorized_owner(&svc, &ctx, version, k.user_id.as_deref(), "create")?;
     let (name, public_key) = (k.name.as_str(), k.public_key.as_deref());
     let key_type = k.key_type.as_deref().unwrap_or("ssh");
     let project = ctx.project_id.clone().unwrap_or_default();
     let (kp, private) = svc
-        .create_keypair(&ctx.user_id, &project, name, public_key, key_type)
+        .create_keypair(&owner, &project, name, public_key, key_type)
         .await?;
     let mut v = json!({"name": kp.name, "public_key": kp.public_key, "fingerprint": kp.fingerprint, "user_id": kp.user_id});
     if let Some(p) = private {
         v["private_key"] = json!(p);
     }
-    Ok(axum::Json(json!({"keypair": v})).into_response())
+    let status = if version >= (2, 2) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let v = with_type(v, &kp, version);
+    Ok((status, axum::Json(json!({"keypair": v}))).into_response())
 }
 
 pub async fn show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(name): Path<String>,
     q: Query,
 ) -> Result<Response> {
-    let user = authorized_owner(&svc, &ctx, &q.0, "show")?;
+    let user = authorized_owner(&svc, &ctx, version, query_get(&q.0, "user_id"), "show")?;
     let k = store::catalog::get_keypair(&svc.db, &user, &name)
         .await?
         .ok_or_else(|| not_found(&name))?;
-    Ok(axum::Json(json!({"keypair": {
+    let view = json!({
         "id": k.id, "name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint,
         "user_id": k.user_id, "deleted": false, "created_at": k.created_at,
         "updated_at": null, "deleted_at": null,
-    }}))
-    .into_response())
+    });
+    Ok(axum::Json(json!({"keypair": with_type(view, &k, version)})).into_response())
 }
 
 pub async fn delete(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(name): Path<String>,
     q: Query,
 ) -> Result<Response> {
-    let user = authorized_owner(&svc, &ctx, &q.0, "delete")?;
+    let user = authorized_owner(&svc, &ctx, version, query_get(&q.0, "user_id"), "delete")?;
     if !store::catalog::delete_keypair(&svc.db, &user, &name).await? {
         return Err(not_found(&name));
     }
-    Ok(StatusCode::ACCEPTED.into_response())
+    Ok(if version >= (2, 2) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::ACCEPTED
+    }
+    .into_response())
 }

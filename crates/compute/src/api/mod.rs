@@ -5,43 +5,43 @@
 mod admin;
 mod aggregates;
 pub(crate) mod body;
+mod consoles;
 mod filters;
 mod flavors;
 mod hosts;
 mod images;
 mod interfaces;
 mod keypairs;
+pub mod microversion;
 mod nova_net;
 mod security_groups;
 mod server_groups;
+mod server_migrations;
 mod servers;
 pub mod views;
 
 use crate::service::ComputeService;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, Method};
-use axum::middleware::Next;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use ferrostack_core::auth::{auth_layer, SharedValidator};
 use ferrostack_core::http::{not_found_fallback, service_layer, ServiceLayer};
 use ferrostack_core::openapi::{delete, get, post, put, ApiInfo, ApiRouter, HeaderParam};
-use ferrostack_core::{Error, ErrorStyle};
+use ferrostack_core::ErrorStyle;
 use serde_json::json;
 use std::sync::Arc;
 
 pub type Svc = Arc<ComputeService>;
 pub type Query = axum::extract::Query<Vec<(String, String)>>;
 
-/// The microversions this API honours exactly.
-pub const MIN_VERSION: &str = "2.1";
-pub const MAX_VERSION: &str = "2.1";
+pub use microversion::{ApiVersion, MAX_VERSION, MIN_VERSION};
 
 /// What the OpenAPI document says about this API.
 pub fn info() -> ApiInfo {
     ApiInfo {
         title: "Ferrostack Compute (Nova v2.1)",
-        version: MAX_VERSION,
+        version: microversion::MAX_VERSION_TEXT,
         description: "The Nova v2.1 compute API: servers and their actions, flavors, key pairs, \
             quotas, aggregates, hosts, hypervisors, and the image and network proxies.",
         errors: ErrorStyle::Nova,
@@ -67,6 +67,19 @@ pub fn routes() -> ApiRouter<Svc> {
         )
         .route("/v2.1/servers/{id}/action", post(servers::action))
         .route("/v2.1/servers/{id}/ips", get(servers::ips))
+        .route(
+            "/v2.1/servers/{id}/migrations",
+            get(server_migrations::list),
+        )
+        .route(
+            "/v2.1/servers/{id}/migrations/{migration}",
+            get(server_migrations::show).delete(server_migrations::delete),
+        )
+        .route(
+            "/v2.1/servers/{id}/migrations/{migration}/action",
+            post(server_migrations::action),
+        )
+        .route("/v2.1/servers/{id}/remote-consoles", post(consoles::create))
         .route(
             "/v2.1/servers/{id}/os-interface",
             get(interfaces::list).post(interfaces::attach),
@@ -143,6 +156,10 @@ pub fn routes() -> ApiRouter<Svc> {
             get(keypairs::show).delete(keypairs::delete),
         )
         .route("/v2.1/limits", get(admin::limits))
+        .route(
+            "/v2.1/os-console-auth-tokens/{token}",
+            get(consoles::auth_token_show),
+        )
         .route(
             "/v2.1/os-quota-sets/{project}",
             get(admin::quota_show)
@@ -318,7 +335,7 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         .fallback(not_found_fallback)
         .with_state(svc)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn(microversion))
+        .layer(axum::middleware::from_fn(microversion::middleware))
         .layer(axum::middleware::from_fn_with_state(
             ferrostack_core::auth::AuthLayer {
                 validator,
@@ -332,86 +349,13 @@ pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
         ))
 }
 
-fn parse_version(s: &str) -> Option<(u32, u32)> {
-    let (a, b) = s.trim().split_once('.')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
-}
-
-/// Negotiate the microversion of a `/v2.1` request from
-/// `OpenStack-API-Version: compute X.Y` or `X-OpenStack-Nova-API-Version`,
-/// answer 406 outside `[MIN_VERSION, MAX_VERSION]`, and echo the version.
-async fn microversion(req: Request, next: Next) -> Response {
-    if !req.uri().path().starts_with("/v2.1") {
-        return next.run(req).await;
-    }
-    let h = req.headers();
-    let requested = h
-        .get("openstack-api-version")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split(',').find_map(|part| {
-                let mut it = part.split_whitespace();
-                (it.next()? == "compute").then(|| it.next().unwrap_or("").to_owned())
-            })
-        })
-        .or_else(|| {
-            h.get("x-openstack-nova-api-version")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        });
-    if let Some(v) = requested {
-        if !v.eq_ignore_ascii_case("latest") {
-            let Some(ver) = parse_version(&v) else {
-                return Error::BadRequest(format!(
-                    "API Version String {v} is of invalid format. Must be of format MajorNum.MinorNum."
-                ))
-                .into_response();
-            };
-            let min = parse_version(MIN_VERSION).expect("valid");
-            let max = parse_version(MAX_VERSION).expect("valid");
-            if ver < min || ver > max {
-                return Error::NotAcceptable(format!(
-                    "Version {v} is not supported by the API. Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}."
-                ))
-                .into_response();
-            }
-        }
-    }
-    let request_id = req
-        .extensions()
-        .get::<ferrostack_core::http::RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
-    let mut resp = crate::service::REQUEST_ID
-        .scope(request_id.clone(), next.run(req))
-        .await;
-    let hs = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        // Nova's older name of the request id header, which tempest reads.
-        hs.insert("x-compute-request-id", v);
-    }
-    hs.insert(
-        "openstack-api-version",
-        HeaderValue::from_static("compute 2.1"),
-    );
-    hs.insert(
-        "x-openstack-nova-api-version",
-        HeaderValue::from_static("2.1"),
-    );
-    hs.insert(
-        "vary",
-        HeaderValue::from_static("OpenStack-API-Version, X-OpenStack-Nova-API-Version"),
-    );
-    resp
-}
-
 fn base_url(svc: &ComputeService) -> String {
     svc.config.public_url(svc.config.compute.port)
 }
 
 fn version_doc(svc: &ComputeService) -> serde_json::Value {
     json!({
-        "id": "v2.1", "status": "CURRENT", "version": MAX_VERSION, "min_version": MIN_VERSION,
+        "id": "v2.1", "status": "CURRENT", "version": MAX_VERSION.to_string(), "min_version": MIN_VERSION.to_string(),
         "updated": "2013-07-23T11:33:21Z",
         "links": [{"href": format!("{}/v2.1/", base_url(svc)), "rel": "self"}],
     })

@@ -1,7 +1,8 @@
 //! `/os-server-groups`: placement policies (affinity, anti-affinity, and
-//! their soft forms, which the scheduler does not enforce) and members.
+//! from 2.15 their soft forms, which the scheduler does not enforce) and
+//! members; from 2.13 the view names the group's project and user.
 
-use super::{query_get, Query, Svc};
+use super::{query_get, ApiVersion, Query, Svc};
 use crate::store::server_groups::{self, ServerGroup};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -20,8 +21,13 @@ pub const POLICIES: &[&str] = &[
     "soft-anti-affinity",
 ];
 
-fn view(g: &ServerGroup) -> Value {
-    json!({"id": g.id, "name": g.name, "policies": [g.policy], "members": g.members, "metadata": {}})
+fn view(g: &ServerGroup, version: ApiVersion) -> Value {
+    let mut v = json!({"id": g.id, "name": g.name, "policies": [g.policy], "members": g.members, "metadata": {}});
+    if version >= (2, 13) {
+        v["project_id"] = json!(g.project_id);
+        v["user_id"] = json!(g.user_id);
+    }
+    v
 }
 
 /// A group the caller may see; others are 404.
@@ -35,6 +41,7 @@ pub async fn visible(svc: &Svc, ctx: &AuthContext, id: &str) -> Result<ServerGro
 pub async fn list(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-server-groups:index")?;
@@ -47,20 +54,21 @@ pub async fn list(
         Some(project.as_deref().unwrap_or_default()).filter(|_| !all),
     )
     .await?;
-    Ok(
-        axum::Json(json!({"server_groups": groups.iter().map(view).collect::<Vec<_>>()}))
-            .into_response(),
+    Ok(axum::Json(
+        json!({"server_groups": groups.iter().map(|g| view(g, version)).collect::<Vec<_>>()}),
     )
+    .into_response())
 }
 
 pub async fn show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
     let g = visible(&svc, &ctx, &id).await?;
     svc.authorize_project(&ctx, "os_compute_api:os-server-groups:show", &g.project_id)?;
-    Ok(axum::Json(json!({"server_group": view(&g)})).into_response())
+    Ok(axum::Json(json!({"server_group": view(&g, version)})).into_response())
 }
 
 /// `POST /os-server-groups`.
@@ -89,6 +97,7 @@ fn one_policy(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Json(body): Json<CreateServerGroupBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-server-groups:create")?;
@@ -98,11 +107,17 @@ pub async fn create(
             "Invalid input for field/attribute name.".into(),
         ));
     }
+    // The soft policies exist from 2.15.
+    let allowed = if version >= (2, 15) {
+        POLICIES
+    } else {
+        &POLICIES[..2]
+    };
     let policy = match policies.as_slice() {
-        [p] if POLICIES.contains(&p.as_str()) => p.clone(),
+        [p] if allowed.contains(&p.as_str()) => p.clone(),
         _ => {
             return Err(Error::BadRequest(format!(
-                "Invalid input for field/attribute policies. Value: {policies:?}. It must be one of {POLICIES:?}."
+                "Invalid input for field/attribute policies. Value: {policies:?}. It must be one of {allowed:?}."
             )))
         }
     };
@@ -121,7 +136,7 @@ pub async fn create(
             "Quota exceeded, too many server groups.".into(),
         ));
     }
-    Ok(axum::Json(json!({"server_group": view(&g)})).into_response())
+    Ok(axum::Json(json!({"server_group": view(&g, version)})).into_response())
 }
 
 pub async fn delete(

@@ -2,9 +2,11 @@
 //! actions, addresses, metadata, tags and instance actions.
 
 use super::filters::PatternFilter;
-use super::{base_url, query_get, views, Query, Svc};
+use super::{base_url, query_get, views, ApiVersion, Query, Svc};
+use crate::service::servers::action_request::LiveMigrateFields;
 use crate::service::servers::action_request::ServerActionBody;
 use crate::service::servers::boot_request::CreateServerBody;
+use crate::service::servers::evacuate::EvacuateArgs;
 use crate::service::servers::{normalized_access_ip, ActionResult, ServerAction};
 use crate::store::{self, instances::Instance};
 use axum::extract::{Path, State};
@@ -25,9 +27,16 @@ fn ok(v: Value) -> Response {
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Json(body): Json<CreateServerBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:servers:create")?;
+    let mut body = body;
+    if version < (2, 19) {
+        refuse_before_2_19(body.server.description.is_some(), "server")?;
+        // Nova keeps the name as the (then hidden) description.
+        body.server.description = Some(Some(body.server.name.clone()));
+    }
     let made = svc.create_servers(&ctx, body).await?;
     if made.return_reservation_id {
         return Ok((
@@ -60,6 +69,7 @@ pub async fn create(
 async fn filtered(
     svc: &Svc,
     ctx: &AuthContext,
+    version: ApiVersion,
     view: &str,
     q: &[(String, String)],
 ) -> Result<(Vec<Instance>, bool)> {
@@ -94,7 +104,10 @@ async fn filtered(
     }
     let name_filter = query_get(q, "name").map(PatternFilter::new);
     let ip_filter = query_get(q, "ip").map(PatternFilter::new);
-    let ip6_filter = query_get(q, "ip6").map(PatternFilter::new);
+    // Before 2.5 Nova drops `ip6` from a non-admin's filters unread.
+    let ip6_filter = query_get(q, "ip6")
+        .filter(|_| all_filters || version >= (2, 5))
+        .map(PatternFilter::new);
     items.retain(|i| {
         let st = crate::states::status(i.vm_state, i.task_state);
         if let Some(s) = query_get(q, "status") {
@@ -127,6 +140,9 @@ async fn filtered(
                 return false;
             }
         }
+        if version >= (2, 26) && !matches_tag_filters(i, q) {
+            return false;
+        }
         if (ip_filter.is_some() || ip6_filter.is_some())
             && !has_matching_fixed_ip(i, ip_filter.as_ref(), ip6_filter.as_ref())
         {
@@ -158,6 +174,20 @@ async fn filtered(
         ferrostack_core::pagination::paginate(items, |i| i.id.as_str(), marker, limit)
             .map_err(|m| Error::BadRequest(format!("marker [{}] not found", m.0)))?;
     Ok((page, more && limit.is_some()))
+}
+
+/// 2.26's tag filters, each a comma-separated list: `tags` (all of them),
+/// `tags-any` (one of them), `not-tags` (not all of them), `not-tags-any`
+/// (none of them).
+fn matches_tag_filters(i: &Instance, q: &[(String, String)]) -> bool {
+    let listed = |key: &str| -> Option<Vec<&str>> {
+        query_get(q, key).map(|v| v.split(',').filter(|t| !t.is_empty()).collect())
+    };
+    let has = |t: &&str| i.tags.iter().any(|own| own == t);
+    listed("tags").is_none_or(|all| all.iter().all(has))
+        && listed("tags-any").is_none_or(|any| any.iter().any(has))
+        && listed("not-tags").is_none_or(|all| !all.iter().all(has))
+        && listed("not-tags-any").is_none_or(|any| !any.iter().any(has))
 }
 
 /// Nova's `ip` / `ip6` filters: some fixed address of the version matches
@@ -198,9 +228,10 @@ fn next_link(
 pub async fn list(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
-    let (items, more) = filtered(&svc, &ctx, "index", &q.0).await?;
+    let (items, more) = filtered(&svc, &ctx, version, "index", &q.0).await?;
     let mut body =
         json!({"servers": items.iter().map(|i| views::server_brief(&svc, i)).collect::<Vec<_>>()});
     if let Some(l) = next_link(&svc, "servers", &q.0, items.last(), more) {
@@ -212,11 +243,18 @@ pub async fn list(
 pub async fn detail(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
-    let (items, more) = filtered(&svc, &ctx, "detail", &q.0).await?;
-    let mut body =
-        json!({"servers": items.iter().map(|i| views::server(&svc, &ctx, i)).collect::<Vec<_>>()});
+    let (items, more) = filtered(&svc, &ctx, version, "detail", &q.0).await?;
+    let mut views: Vec<Value> = items
+        .iter()
+        .map(|i| views::server(&svc, &ctx, version, i))
+        .collect();
+    if version >= (2, 16) {
+        add_host_status(&svc, &ctx, &items, &mut views).await?;
+    }
+    let mut body = json!({ "servers": views });
     if let Some(l) = next_link(&svc, "servers/detail", &q.0, items.last(), more) {
         body["servers_links"] = l;
     }
@@ -226,12 +264,18 @@ pub async fn detail(
 pub async fn show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:servers:show")
         .await?;
-    Ok(ok(json!({"server": views::server(&svc, &ctx, &i)})))
+    let mut view = [views::server(&svc, &ctx, version, &i)];
+    if version >= (2, 16) {
+        add_host_status(&svc, &ctx, std::slice::from_ref(&i), &mut view).await?;
+    }
+    let [view] = view;
+    Ok(ok(json!({ "server": view })))
 }
 
 /// `PUT /servers/{id}`.
@@ -250,6 +294,10 @@ struct UpdateServer {
     access_ip_v4: Option<String>,
     #[serde(default, rename = "accessIPv6")]
     access_ip_v6: Option<String>,
+    /// From 2.19; `null` clears it.
+    #[serde(default, deserialize_with = "super::body::present")]
+    #[schemars(length(max = 255))]
+    description: Option<Option<String>>,
     /// Accepted and ignored: every disk here is `MANUAL`.
     #[serde(default, rename = "OS-DCF:diskConfig")]
     _disk_config: Option<String>,
@@ -258,6 +306,7 @@ struct UpdateServer {
 pub async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
     Json(body): Json<UpdateServerBody>,
 ) -> Result<Response> {
@@ -273,6 +322,13 @@ pub async fn update(
         ));
     }
     let name = s.name;
+    if version < (2, 19) {
+        refuse_before_2_19(s.description.is_some(), "server")?;
+    }
+    let description = s
+        .description
+        .map(super::body::checked_description)
+        .transpose()?;
     let v4 = s
         .access_ip_v4
         .map(|a| normalized_access_ip(&a, "accessIPv4", true))
@@ -285,6 +341,9 @@ pub async fn update(
         if let Some(n) = &name {
             i.name = n.clone();
         }
+        if let Some(d) = &description {
+            i.description = d.clone();
+        }
         if let Some(v) = &v4 {
             i.access_ip_v4 = v.clone();
         }
@@ -294,7 +353,9 @@ pub async fn update(
         Ok(())
     })
     .await?;
-    Ok(ok(json!({"server": views::server_common(&svc, &ctx, &i)})))
+    Ok(ok(
+        json!({"server": views::server_common(&svc, &ctx, version, &i)}),
+    ))
 }
 
 pub async fn delete(
@@ -309,17 +370,45 @@ pub async fn delete(
 pub async fn action(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
     Json(body): Json<ServerActionBody>,
 ) -> Result<Response> {
     let action = ServerAction::try_from(body)?;
+    if matches!(action, ServerAction::VncConsole { .. }) {
+        // 2.6 replaced the action with `remote-consoles`.
+        super::consoles::not_after(version, (2, 5))?;
+    }
+    if let ServerAction::Rebuild(args) = &action {
+        if version < (2, 19) {
+            refuse_before_2_19(args.description.is_some(), "rebuild")?;
+        }
+    }
+    if let ServerAction::Migrate {
+        live_fields: Some(fields),
+        ..
+    } = &action
+    {
+        check_live_migrate_schema(fields, version)?;
+    }
+    if matches!(action, ServerAction::TriggerCrashDump) {
+        super::consoles::not_before(version, (2, 17))?;
+    }
+    let evacuate = matches!(action, ServerAction::Evacuate(_));
+    if let ServerAction::Evacuate(args) = &action {
+        check_evacuate_schema(args, version)?;
+    }
     Ok(match svc.server_action(&ctx, &id, action).await? {
         ActionResult::Empty(code) => StatusCode::from_u16(code).expect("status").into_response(),
+        // From 2.14 evacuate answers no password (os-server-password has it).
+        ActionResult::Json(code, _) if evacuate && version >= (2, 14) => {
+            StatusCode::from_u16(code).expect("status").into_response()
+        }
         ActionResult::Json(code, v) => {
             (StatusCode::from_u16(code).expect("status"), axum::Json(v)).into_response()
         }
         ActionResult::Rebuilt(i, pass) => {
-            let mut v = views::server_common(&svc, &ctx, &i);
+            let mut v = views::server_common(&svc, &ctx, version, &i);
             if svc.config.compute.enable_instance_password {
                 v["adminPass"] = json!(pass);
             }
@@ -330,6 +419,115 @@ pub async fn action(
             (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response()
         }
     })
+}
+
+/// 2.16's `host_status` of each server the
+/// `os_compute_api:servers:show:host_status` rule lets the caller see it
+/// on: its compute service's state (`UP`, `DOWN` when forced down,
+/// `MAINTENANCE` when disabled, `UNKNOWN` when silent), `""` with no host.
+async fn add_host_status(
+    svc: &Svc,
+    ctx: &AuthContext,
+    items: &[Instance],
+    views: &mut [Value],
+) -> Result<()> {
+    let services = store::hosts::list_services(&svc.db).await?;
+    for (i, view) in items.iter().zip(views) {
+        let target = crate::policy::project_target(&i.project_id);
+        if !svc
+            .policy
+            .check("os_compute_api:servers:show:host_status", ctx, &target)
+        {
+            continue;
+        }
+        let host = i.host.as_deref().filter(|h| !h.is_empty());
+        let service = host.and_then(|h| {
+            services
+                .iter()
+                .find(|s| s.host == h && s.binary == "nova-compute")
+        });
+        view["host_status"] = json!(match service {
+            None => "",
+            Some(s) if s.forced_down => "DOWN",
+            Some(s) if s.disabled => "MAINTENANCE",
+            Some(s) if svc.is_up(s) => "UP",
+            Some(_) => "UNKNOWN",
+        });
+    }
+    Ok(())
+}
+
+/// Nova's `os-migrateLive` schemas: `block_migration` and `host` (which
+/// may be null) always required; before 2.25 `disk_over_commit` required
+/// too and `block_migration` a boolean; from 2.25 `block_migration` may be
+/// `auto` and `disk_over_commit` is refused; `force` from 2.30.
+fn check_live_migrate_schema(fields: &LiveMigrateFields, version: ApiVersion) -> Result<()> {
+    let invalid = |why: String| {
+        Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute os-migrateLive. {why}"
+        )))
+    };
+    let since_2_25 = version >= (2, 25);
+    let mut required = vec![
+        ("block_migration", fields.block_migration.is_some()),
+        ("host", fields.host),
+    ];
+    if !since_2_25 {
+        required.push(("disk_over_commit", fields.disk_over_commit));
+    }
+    if let Some((field, _)) = required.iter().find(|(_, given)| !given) {
+        return invalid(format!("'{field}' is a required property"));
+    }
+    if fields.force && version < (2, 30) {
+        return invalid("Additional properties are not allowed ('force' was unexpected)".into());
+    }
+    if since_2_25 && fields.disk_over_commit {
+        return invalid(
+            "Additional properties are not allowed ('disk_over_commit' was unexpected)".into(),
+        );
+    }
+    let booleans = [
+        "true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n",
+    ];
+    let value = fields.block_migration.as_deref().unwrap_or_default();
+    let boolean = booleans.contains(&value.to_ascii_lowercase().as_str());
+    if !(boolean || since_2_25 && value == "auto") {
+        return invalid(format!(
+            "block_migration {value} is not a boolean{}",
+            if since_2_25 { " or 'auto'" } else { "" }
+        ));
+    }
+    Ok(())
+}
+
+/// Before 2.19 Nova's schemas have no `description`.
+fn refuse_before_2_19(given: bool, object: &str) -> Result<()> {
+    if given {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute {object}. Additional properties are not allowed ('description' was unexpected)"
+        )));
+    }
+    Ok(())
+}
+
+/// Nova's evacuate schemas: `onSharedStorage` required before 2.14 and
+/// refused from 2.14; `force` from 2.29.
+fn check_evacuate_schema(args: &EvacuateArgs, version: ApiVersion) -> Result<()> {
+    if args.force.is_some() && version < (2, 29) {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute evacuate. Additional properties are not allowed ('force' was unexpected)".into(),
+        ));
+    }
+    match (args.on_shared_storage.is_some(), version >= (2, 14)) {
+        (false, false) => Err(Error::BadRequest(
+            "Invalid input for field/attribute evacuate. 'onSharedStorage' is a required property"
+                .into(),
+        )),
+        (true, true) => Err(Error::BadRequest(
+            "Invalid input for field/attribute evacuate. Additional properties are not allowed ('onSharedStorage' was unexpected)".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 pub async fn ips(
@@ -513,8 +711,11 @@ fn check_tag(t: &str) -> Result<()> {
 pub async fn tags_list(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    // Server tags exist from 2.26.
+    super::consoles::not_before(version, (2, 26))?;
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:index")
         .await?;
@@ -535,9 +736,12 @@ pub struct TagsBody {
 pub async fn tags_replace(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
     Json(body): Json<TagsBody>,
 ) -> Result<Response> {
+    // Server tags exist from 2.26.
+    super::consoles::not_before(version, (2, 26))?;
     svc.authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:update_all")
         .await?;
     let tags = body.tags;
@@ -563,8 +767,11 @@ pub async fn tags_replace(
 pub async fn tags_clear(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    // Server tags exist from 2.26.
+    super::consoles::not_before(version, (2, 26))?;
     svc.authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:delete_all")
         .await?;
     store::instances::update(&svc.db, &id, |i| {
@@ -578,8 +785,11 @@ pub async fn tags_clear(
 pub async fn tag_check(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
+    // Server tags exist from 2.26.
+    super::consoles::not_before(version, (2, 26))?;
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:show")
         .await?;
@@ -592,8 +802,11 @@ pub async fn tag_check(
 pub async fn tag_add(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
+    // Server tags exist from 2.26.
+    super::consoles::not_before(version, (2, 26))?;
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:update")
         .await?;
@@ -621,8 +834,11 @@ pub async fn tag_add(
 pub async fn tag_delete(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response> {
+    // Server tags exist from 2.26.
+    super::consoles::not_before(version, (2, 26))?;
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:os-server-tags:delete")
         .await?;
@@ -639,14 +855,34 @@ pub async fn tag_delete(
 
 // ----- instance actions -----
 
+/// The server whose actions are asked for: from 2.21 a deleted one too
+/// (in the caller's project, or any for an admin).
+async fn instance_of_actions(
+    svc: &Svc,
+    ctx: &AuthContext,
+    version: ApiVersion,
+    id: &str,
+    rule: &str,
+) -> Result<Instance> {
+    if version < (2, 21) {
+        return svc.authorized_instance(ctx, id, rule).await;
+    }
+    let i = store::instances::get(&svc.db, id)
+        .await?
+        .filter(|i| svc.is_admin(ctx) || ctx.project_id.as_deref() == Some(&i.project_id))
+        .ok_or_else(|| Error::NotFound(format!("Instance {id} could not be found.")))?;
+    svc.authorize_project(ctx, rule, &i.project_id)?;
+    Ok(i)
+}
+
 pub async fn actions(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let i = svc
-        .authorized_instance(&ctx, &id, "os_compute_api:os-instance-actions:list")
-        .await?;
+    let rule = "os_compute_api:os-instance-actions:list";
+    let i = instance_of_actions(&svc, &ctx, version, &id, rule).await?;
     let list: Vec<Value> = store::instances::actions(&svc.db, &i.id)
         .await?
         .into_iter()
@@ -661,11 +897,11 @@ pub async fn actions(
 pub async fn action_show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path((id, req)): Path<(String, String)>,
 ) -> Result<Response> {
-    let i = svc
-        .authorized_instance(&ctx, &id, "os_compute_api:os-instance-actions:show")
-        .await?;
+    let rule = "os_compute_api:os-instance-actions:show";
+    let i = instance_of_actions(&svc, &ctx, version, &id, rule).await?;
     let mut a = store::instances::actions(&svc.db, &i.id)
         .await?
         .into_iter()

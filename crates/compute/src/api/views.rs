@@ -2,7 +2,7 @@
 //! flavors (the status Nova derives from vm_state and task_state is
 //! `crate::states::status`).
 
-use super::base_url;
+use super::{base_url, ApiVersion};
 use crate::service::ComputeService;
 use crate::store::{catalog::Flavor, instances::Instance};
 use ferrostack_core::auth::AuthContext;
@@ -87,17 +87,22 @@ const COMMON_KEYS: &[&str] = &[
 ];
 
 /// The view of update and rebuild: no extension attributes.
-pub fn server_common(svc: &ComputeService, ctx: &AuthContext, i: &Instance) -> Value {
-    let mut v = server(svc, ctx, i);
+pub fn server_common(
+    svc: &ComputeService,
+    ctx: &AuthContext,
+    version: ApiVersion,
+    i: &Instance,
+) -> Value {
+    let mut v = server(svc, ctx, version, i);
     v.as_object_mut()
         .expect("object")
-        .retain(|k, _| COMMON_KEYS.contains(&k.as_str()));
+        .retain(|k, _| COMMON_KEYS.contains(&k.as_str()) || k == "locked" || k == "description");
     v["addresses"] = addresses(i, false);
     v
 }
 
-/// The detail view (show, list detail).
-pub fn server(svc: &ComputeService, ctx: &AuthContext, i: &Instance) -> Value {
+/// The detail view (show, list detail) at `version`.
+pub fn server(svc: &ComputeService, ctx: &AuthContext, version: ApiVersion, i: &Instance) -> Value {
     let base = base_url(svc);
     let st = crate::states::status(i.vm_state, i.task_state);
     let mut v = json!({
@@ -123,6 +128,15 @@ pub fn server(svc: &ComputeService, ctx: &AuthContext, i: &Instance) -> Value {
         "os-extended-volumes:volumes_attached": [],
         "config_drive": i.config_drive,
     });
+    if version >= (2, 9) {
+        v["locked"] = json!(i.locked);
+    }
+    if version >= (2, 19) {
+        v["description"] = json!(i.description);
+    }
+    if version >= (2, 26) {
+        v["tags"] = json!(i.tags);
+    }
     // Nova leaves the key out when the server has no group.
     if !i.security_groups.is_empty() {
         v["security_groups"] = json!(i
@@ -151,8 +165,35 @@ pub fn server(svc: &ComputeService, ctx: &AuthContext, i: &Instance) -> Value {
         v["OS-EXT-SRV-ATTR:host"] = json!(i.host);
         v["OS-EXT-SRV-ATTR:hypervisor_hostname"] = json!(i.node);
         v["OS-EXT-SRV-ATTR:instance_name"] = json!(i.instance_name);
+        if version >= (2, 3) {
+            extended_attributes_2_3(&mut v, i);
+        }
     }
     v
+}
+
+/// What 2.3 added to the extended attributes (for the standalone EC2 API).
+/// The root device is the one every guest of this cloud boots from, once
+/// the server has a host; kernel and ramdisk come from the image.
+fn extended_attributes_2_3(v: &mut Value, i: &Instance) {
+    let image_property = |key: &str| {
+        i.image_properties
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    v["OS-EXT-SRV-ATTR:reservation_id"] = json!(i.reservation_id);
+    v["OS-EXT-SRV-ATTR:launch_index"] = json!(i.launch_index);
+    v["OS-EXT-SRV-ATTR:kernel_id"] = json!(image_property("kernel_id"));
+    v["OS-EXT-SRV-ATTR:ramdisk_id"] = json!(image_property("ramdisk_id"));
+    v["OS-EXT-SRV-ATTR:hostname"] =
+        json!(crate::service::metadata::sanitize_hostname(&i.name, &i.id));
+    v["OS-EXT-SRV-ATTR:root_device_name"] = match i.host.as_deref() {
+        Some(h) if !h.is_empty() => json!("/dev/vda"),
+        _ => Value::Null,
+    };
+    v["OS-EXT-SRV-ATTR:user_data"] = json!(i.user_data);
 }
 
 pub fn flavor_brief(svc: &ComputeService, f: &Flavor) -> Value {

@@ -1,5 +1,5 @@
 //! Key pairs: import of OpenSSH public keys and generation of RSA keys,
-//! with Nova's MD5 fingerprints.
+//! with Nova's MD5 fingerprints; X.509 certificates in `x509.rs`.
 
 use super::ComputeService;
 use crate::store::{self, catalog::KeyPair};
@@ -112,25 +112,43 @@ impl ComputeService {
         if limit >= 0 && have >= limit {
             return Err(over_keypair_quota());
         }
-        let (public, private) = match public_key {
-            Some(p) => (p.trim().to_owned(), None),
-            None => {
-                let comment = "Generated-by-Nova".to_string();
-                let (pub_line, priv_pem) =
-                    tokio::task::spawn_blocking(move || generate_rsa(&comment))
-                        .await
-                        .map_err(Error::internal)??;
-                (pub_line, Some(priv_pem))
+        let (public, private, fingerprint) = if key_type == "x509" {
+            match public_key {
+                Some(pem) => {
+                    let der = super::x509::certificate_der(pem)?;
+                    (pem.trim().to_owned(), None, super::x509::fingerprint(&der))
+                }
+                None => {
+                    let cn = user_id.to_owned();
+                    let (pem, private, fp) =
+                        tokio::task::spawn_blocking(move || super::x509::generate(&cn))
+                            .await
+                            .map_err(Error::internal)??;
+                    (pem, Some(private), fp)
+                }
             }
+        } else {
+            let (public, private) = match public_key {
+                Some(p) => (p.trim().to_owned(), None),
+                None => {
+                    let comment = "Generated-by-Nova".to_string();
+                    let (pub_line, priv_pem) =
+                        tokio::task::spawn_blocking(move || generate_rsa(&comment))
+                            .await
+                            .map_err(Error::internal)??;
+                    (pub_line, Some(priv_pem))
+                }
+            };
+            let blob = parse_public_key(&public)?;
+            (public, private, fingerprint(&blob))
         };
-        let blob = parse_public_key(&public)?;
         let mut kp = KeyPair {
             id: 0,
             user_id: user_id.into(),
             name: name.into(),
             key_type: key_type.into(),
             public_key: public,
-            fingerprint: fingerprint(&blob),
+            fingerprint,
             created_at: ferrostack_core::time::iso_naive(chrono::Utc::now()),
         };
         if !store::catalog::insert_keypair_within_quota(&self.db, &mut kp, project_id, limit)

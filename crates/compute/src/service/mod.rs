@@ -10,6 +10,7 @@ pub mod keypairs;
 pub mod metadata;
 pub mod quotas;
 pub mod servers;
+pub mod x509;
 
 use crate::clients::{ImageClient, NetworkClient};
 use crate::store::{self, hosts::ServiceRow, instances::Instance};

@@ -52,6 +52,10 @@ pub struct Instance {
     pub project_id: String,
     pub user_id: String,
     pub name: String,
+    /// Nova's `display_description` (shown from 2.19; before 2.19 a
+    /// create sets it to the name, as Nova does).
+    #[serde(default)]
+    pub description: Option<String>,
     pub host: Option<String>,
     pub node: Option<String>,
     pub vm_state: VmState,

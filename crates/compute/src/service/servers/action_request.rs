@@ -8,7 +8,7 @@
 use super::actions::{ImageArgs, RebuildArgs, ServerAction};
 use super::bad;
 use super::create::{checked_metadata, ref_id};
-use crate::api::body::IntOrString;
+use crate::api::body::{BoolOrString, IntOrString};
 use crate::saga::power_action::PowerAction;
 use crate::states::VmState;
 use ferrostack_core::{Error, Result};
@@ -81,7 +81,30 @@ pub enum ServerActionBody {
     Migrate(Option<MigrateRequest>),
     /// Live migration, to `host` or wherever the scheduler chooses.
     #[serde(rename = "os-migrateLive")]
-    MigrateLive(Option<MigrateRequest>),
+    MigrateLive(LiveMigrateRequest),
+    /// Rebuild on another host a server whose host is down.
+    #[serde(rename = "evacuate")]
+    Evacuate(EvacuateRequest),
+    /// An NMI to the guest (microversion 2.17).
+    #[serde(rename = "trigger_crash_dump")]
+    TriggerCrashDump(NoArguments),
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvacuateRequest {
+    /// The destination (the scheduler chooses when absent).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 255))]
+    host: Option<String>,
+    /// Required before microversion 2.14, refused from 2.14.
+    #[serde(default, rename = "onSharedStorage")]
+    on_shared_storage: Option<BoolOrString>,
+    #[serde(default, rename = "adminPass")]
+    admin_pass: Option<String>,
+    /// From 2.29: skip the scheduler's check of `host`.
+    #[serde(default)]
+    force: Option<BoolOrString>,
 }
 
 /// The arguments of an action that takes none: whatever is given is
@@ -163,6 +186,10 @@ pub struct RebuildRequest {
     metadata: Option<BTreeMap<String, String>>,
     #[serde(default, rename = "adminPass")]
     admin_pass: Option<String>,
+    /// From 2.19; `null` clears it.
+    #[serde(default, deserialize_with = "crate::api::body::present")]
+    #[schemars(length(max = 255))]
+    description: Option<Option<String>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -215,6 +242,36 @@ pub struct ResizeRequest {
     /// The new flavor's id or URL.
     #[serde(rename = "flavorRef")]
     flavor_ref: IntOrString,
+}
+
+/// `os-migrateLive`'s body; which fields each microversion requires or
+/// refuses is checked by the API layer ([`LiveMigrateFields`]).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiveMigrateRequest {
+    /// A boolean; also `auto` from 2.25. Required.
+    #[serde(default)]
+    block_migration: Option<BoolOrString>,
+    /// Required before 2.25, refused from 2.25.
+    #[serde(default)]
+    disk_over_commit: Option<BoolOrString>,
+    /// Required, `null` for the scheduler's choice.
+    #[serde(default, deserialize_with = "crate::api::body::present")]
+    host: Option<Option<String>>,
+    /// From 2.30: skip the scheduler's check of `host`.
+    #[serde(default)]
+    force: Option<BoolOrString>,
+}
+
+/// What the API layer checks of an `os-migrateLive` body at its version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveMigrateFields {
+    /// As given: `true`, `false` (or Nova's boolean strings) or `auto`.
+    pub block_migration: Option<String>,
+    pub disk_over_commit: bool,
+    pub host: bool,
+    /// Whether `force` was given (2.30).
+    pub force: bool,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -276,6 +333,7 @@ impl TryFrom<ServerActionBody> for ServerAction {
             B::Suspend(_) => power(PowerAction::Suspend),
             B::Resume(_) => power(PowerAction::Resume),
             B::Lock(_) => Ok(ServerAction::Lock),
+            B::TriggerCrashDump(_) => Ok(ServerAction::TriggerCrashDump),
             B::Unlock(_) => Ok(ServerAction::Unlock),
             B::ResetState(ResetStateRequest { state }) => match state.as_str() {
                 "active" => Ok(ServerAction::ResetState(VmState::Active)),
@@ -314,6 +372,10 @@ impl TryFrom<ServerActionBody> for ServerAction {
                         .map(|m| checked_metadata(m, "metadata"))
                         .transpose()?,
                     admin_pass: r.admin_pass,
+                    description: r
+                        .description
+                        .map(crate::api::body::checked_description)
+                        .transpose()?,
                 }))
             }
             B::CreateImage(c) => Ok(ServerAction::CreateImage(image_args(
@@ -359,12 +421,31 @@ impl TryFrom<ServerActionBody> for ServerAction {
             B::RevertResize(_) => Ok(ServerAction::RevertResize),
             B::Migrate(m) => Ok(ServerAction::Migrate {
                 live: false,
+                live_fields: None,
                 host: m.and_then(|m| m.host),
             }),
-            B::MigrateLive(m) => Ok(ServerAction::Migrate {
-                live: true,
-                host: m.and_then(|m| m.host),
-            }),
+            B::MigrateLive(m) => {
+                let fields = LiveMigrateFields {
+                    block_migration: m.block_migration.map(|b| match b {
+                        BoolOrString::Bool(b) => b.to_string(),
+                        BoolOrString::Text(t) => t,
+                    }),
+                    disk_over_commit: m.disk_over_commit.is_some(),
+                    host: m.host.is_some(),
+                    force: m.force.is_some(),
+                };
+                Ok(ServerAction::Migrate {
+                    live: true,
+                    host: m.host.flatten(),
+                    live_fields: Some(fields),
+                })
+            }
+            B::Evacuate(e) => Ok(ServerAction::Evacuate(super::evacuate::EvacuateArgs {
+                host: e.host,
+                on_shared_storage: e.on_shared_storage.as_ref().map(BoolOrString::truth),
+                admin_pass: e.admin_pass,
+                force: e.force.as_ref().map(BoolOrString::truth),
+            })),
         }
     }
 }
@@ -421,6 +502,16 @@ mod tests {
         assert!(parse(json!({"pause": null, "unpause": null})).is_err());
         assert!(parse(json!({})).is_err());
         assert!(parse(json!("pause")).is_err());
+        assert_eq!(
+            parse(json!({"evacuate": {"onSharedStorage": "True", "host": "h2"}})).unwrap(),
+            ServerAction::Evacuate(super::super::evacuate::EvacuateArgs {
+                host: Some("h2".into()),
+                on_shared_storage: Some(true),
+                admin_pass: None,
+                force: None,
+            })
+        );
+        assert!(parse(json!({"evacuate": {"force": true, "fast": true}})).is_err());
         assert!(matches!(
             parse(json!({"createBackup": {"name": "b", "backup_type": "daily", "rotation": 2}})).unwrap(),
             ServerAction::CreateImage(ImageArgs { backup: Some((ref t, 2)), .. }) if t == "daily"
@@ -431,7 +522,7 @@ mod tests {
     fn the_schema_is_one_of_the_action_bodies() {
         let schema = schemars::schema_for!(ServerActionBody).to_value();
         let bodies = schema["oneOf"].as_array().expect("oneOf");
-        assert_eq!(bodies.len(), 28);
+        assert_eq!(bodies.len(), 30);
         let reboot = bodies
             .iter()
             .find(|b| b["required"] == json!(["reboot"]))

@@ -32,6 +32,8 @@ pub struct RebuildArgs {
     pub name: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
     pub admin_pass: Option<String>,
+    /// From 2.19: `Some(None)` clears it.
+    pub description: Option<Option<String>>,
 }
 
 /// The arguments of `createImage` and `createBackup`.
@@ -57,6 +59,8 @@ pub enum ServerAction {
     VncConsole {
         console_type: String,
     },
+    Evacuate(super::evacuate::EvacuateArgs),
+    TriggerCrashDump,
     Rebuild(RebuildArgs),
     CreateImage(ImageArgs),
     Restore,
@@ -82,6 +86,8 @@ pub enum ServerAction {
     Migrate {
         live: bool,
         host: Option<String>,
+        /// A live migration's fields as given (for the API's version checks).
+        live_fields: Option<super::action_request::LiveMigrateFields>,
     },
 }
 
@@ -103,6 +109,8 @@ impl ServerAction {
             ServerAction::ResetState(_) => "os_compute_api:os-admin-actions:reset_state",
             ServerAction::ConsoleOutput { .. } => "os_compute_api:os-console-output",
             ServerAction::VncConsole { .. } => "os_compute_api:os-remote-consoles",
+            ServerAction::Evacuate(_) => "os_compute_api:os-evacuate",
+            ServerAction::TriggerCrashDump => "os_compute_api:servers:trigger_crash_dump",
             ServerAction::Rebuild(_) => "os_compute_api:servers:rebuild",
             ServerAction::CreateImage(_) => "os_compute_api:servers:create_image",
             ServerAction::Restore => "os_compute_api:os-deferred-delete:restore",
@@ -149,6 +157,7 @@ impl ComputeService {
                 return Ok(ActionResult::Json(200, json!({ "console": console })));
             }
             ServerAction::Rebuild(args) => return self.rebuild(ctx, &i, args).await,
+            ServerAction::Evacuate(args) => return self.evacuate(ctx, &i, args).await,
             ServerAction::CreateImage(args) => return self.create_image(ctx, &i, args).await,
             // Servers are deleted at once (no reclaim interval), so none is
             // ever soft-deleted: both actions meet the wrong state.
@@ -156,6 +165,7 @@ impl ComputeService {
             ServerAction::ForceDelete => return Err(conflict_state("forceDelete", &i)),
             // Nova re-sends network info to the hypervisor; guests here
             // read theirs by DHCP and from the metadata service.
+            ServerAction::TriggerCrashDump => self.trigger_crash_dump(ctx, &i).await?,
             ServerAction::InjectNetworkInfo => {
                 self.record_action(ctx, &i, "injectNetworkInfo").await?;
             }
@@ -184,7 +194,7 @@ impl ComputeService {
                 return Ok(ActionResult::Empty(204));
             }
             ServerAction::RevertResize => self.revert_resize(ctx, &i).await?,
-            ServerAction::Migrate { live, host } => {
+            ServerAction::Migrate { live, host, .. } => {
                 self.migrate(ctx, &i, live, host.as_deref()).await?
             }
         }
@@ -394,6 +404,9 @@ impl ComputeService {
             }
             if let Some(m) = &args.metadata {
                 x.metadata = m.clone();
+            }
+            if let Some(d) = &args.description {
+                x.description = d.clone();
             }
             Ok(())
         })

@@ -36,6 +36,10 @@ pub struct ServerCreate {
     #[serde(default, rename = "OS-DCF:diskConfig")]
     #[schemars(with = "Option<serde_json::Value>")]
     pub disk_config: Option<IgnoredAny>,
+    /// From 2.19; `null` or absent for none.
+    #[serde(default, deserialize_with = "crate::api::body::present")]
+    #[schemars(length(max = 255))]
+    pub description: Option<Option<String>>,
     #[serde(default, rename = "accessIPv4")]
     pub access_ip_v4: Option<String>,
     #[serde(default, rename = "accessIPv6")]

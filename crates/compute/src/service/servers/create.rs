@@ -158,6 +158,7 @@ struct BootRequest {
     config_drive: String,
     access_ip_v4: String,
     access_ip_v6: String,
+    description: Option<String>,
     admin_pass: String,
     reservation_id: String,
     return_reservation_id: bool,
@@ -260,6 +261,7 @@ impl ComputeService {
                 Some(BoolOrString::Text(v)) => v.clone(),
                 _ => String::new(),
             },
+            description: crate::api::body::checked_description(s.description.clone().flatten())?,
             access_ip_v4: s
                 .access_ip_v4
                 .as_deref()
@@ -395,6 +397,7 @@ impl ComputeService {
             config_drive: req.config_drive.clone(),
             access_ip_v4: req.access_ip_v4.clone(),
             access_ip_v6: req.access_ip_v6.clone(),
+            description: req.description.clone(),
             ..Default::default()
         }
     }

@@ -6,6 +6,7 @@ pub mod action_request;
 pub mod actions;
 pub mod boot_request;
 pub mod create;
+pub mod evacuate;
 pub mod interfaces;
 pub mod resize;
 

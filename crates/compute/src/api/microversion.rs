@@ -1,0 +1,224 @@
+//! Microversion negotiation as Nova does it: the version a request asks
+//! for (`OpenStack-API-Version: compute X.Y`, else the legacy
+//! `X-OpenStack-Nova-API-Version: X.Y`, either `latest`), refused with 406
+//! outside `[MIN_VERSION, MAX_VERSION]`, echoed in both headers with
+//! `Vary`, and handed to handlers as the [`ApiVersion`] extractor so each
+//! request schema and view changes exactly where Nova's did.
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ferrostack_core::openapi::{DocInput, Operation};
+use ferrostack_core::Error;
+use schemars::SchemaGenerator;
+use std::cmp::Ordering;
+use std::convert::Infallible;
+use std::fmt;
+
+/// A compute API microversion, `major.minor`, ordered as Nova orders them
+/// and comparable with a pair: `v >= (2, 19)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApiVersion(pub u32, pub u32);
+
+/// The oldest microversion served (a request without a version gets it).
+pub const MIN_VERSION: ApiVersion = ApiVersion(2, 1);
+/// The newest microversion whose every change is implemented and tested.
+pub const MAX_VERSION: ApiVersion = ApiVersion(2, 31);
+/// [`MAX_VERSION`] as the OpenAPI document's `info.version` (a test keeps
+/// the two equal).
+pub const MAX_VERSION_TEXT: &str = "2.31";
+
+impl ApiVersion {
+    /// Nova's format: `^([1-9]\d*)\.([1-9]\d*|0)$` (no leading zeros).
+    pub fn parse(s: &str) -> Option<Self> {
+        let (major, minor) = s.split_once('.')?;
+        let number = |p: &str| {
+            let digits = !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+            let canonical = p == "0" || !p.starts_with('0');
+            (digits && canonical)
+                .then(|| p.parse::<u32>().ok())
+                .flatten()
+        };
+        let major = number(major).filter(|m| *m > 0)?;
+        Some(ApiVersion(major, number(minor)?))
+    }
+}
+
+impl fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+impl PartialEq<(u32, u32)> for ApiVersion {
+    fn eq(&self, other: &(u32, u32)) -> bool {
+        (self.0, self.1) == *other
+    }
+}
+
+impl PartialOrd<(u32, u32)> for ApiVersion {
+    fn partial_cmp(&self, other: &(u32, u32)) -> Option<Ordering> {
+        Some((self.0, self.1).cmp(other))
+    }
+}
+
+/// The negotiated version, which the `microversion` middleware put in the
+/// request; [`MIN_VERSION`] outside `/v2.1` (where nothing is negotiated).
+impl<S: Send + Sync> FromRequestParts<S> for ApiVersion {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(parts
+            .extensions
+            .get::<ApiVersion>()
+            .copied()
+            .unwrap_or(MIN_VERSION))
+    }
+}
+
+/// The two headers it comes from are documented on every operation by
+/// `api::routes` (`header_on_every_operation`), so nothing is added here.
+impl DocInput for ApiVersion {
+    fn describe(_: &mut Operation, _: &mut SchemaGenerator) {}
+}
+
+/// The version string a request asks for, if any: the `compute` entry of
+/// `OpenStack-API-Version` wins over the legacy header (as
+/// `microversion_parse` does).
+fn requested(headers: &HeaderMap) -> Option<String> {
+    let text = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let modern = text("openstack-api-version");
+    let compute = modern.split(',').find_map(|entry| {
+        let mut words = entry.split_whitespace();
+        let service = words.next()?;
+        service
+            .eq_ignore_ascii_case("compute")
+            .then(|| words.next().unwrap_or("").to_owned())
+    });
+    compute.or_else(|| {
+        let legacy = text("x-openstack-nova-api-version");
+        (!legacy.is_empty()).then(|| legacy.trim().to_owned())
+    })
+}
+
+/// The version a request gets, or Nova's error: 400 for a malformed
+/// string, 406 outside the served range.
+pub fn negotiate(headers: &HeaderMap) -> Result<ApiVersion, Error> {
+    let Some(asked) = requested(headers) else {
+        return Ok(MIN_VERSION);
+    };
+    if asked.eq_ignore_ascii_case("latest") {
+        return Ok(MAX_VERSION);
+    }
+    let version = ApiVersion::parse(&asked).ok_or_else(|| {
+        Error::BadRequest(format!(
+            "API Version String {asked} is of invalid format. Must be of format MajorNum.MinorNum."
+        ))
+    })?;
+    if version < MIN_VERSION || version > MAX_VERSION {
+        return Err(Error::NotAcceptable(format!(
+            "Version {version} is not supported by the API. Minimum is {MIN_VERSION} and maximum is {MAX_VERSION}."
+        )));
+    }
+    Ok(version)
+}
+
+/// Negotiate every `/v2.1` request, run it with its version and the
+/// request id in scope, and answer with the version headers (and Nova's
+/// older request id header, which tempest reads).
+pub async fn middleware(mut req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/v2.1") {
+        return next.run(req).await;
+    }
+    let version = match negotiate(req.headers()) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    req.extensions_mut().insert(version);
+    let request_id = req
+        .extensions()
+        .get::<ferrostack_core::http::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let mut resp = crate::service::REQUEST_ID
+        .scope(request_id.clone(), next.run(req))
+        .await;
+    let headers = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-compute-request-id", v);
+    }
+    let modern = HeaderValue::from_str(&format!("compute {version}")).expect("ascii");
+    let legacy = HeaderValue::from_str(&version.to_string()).expect("ascii");
+    headers.insert("openstack-api-version", modern);
+    headers.insert("x-openstack-nova-api-version", legacy);
+    headers.insert(
+        "vary",
+        HeaderValue::from_static("OpenStack-API-Version, X-OpenStack-Nova-API-Version"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_as_nova_does() {
+        assert_eq!(ApiVersion::parse("2.1"), Some(ApiVersion(2, 1)));
+        assert_eq!(ApiVersion::parse("2.10"), Some(ApiVersion(2, 10)));
+        assert_eq!(ApiVersion::parse("3.0"), Some(ApiVersion(3, 0)));
+        for bad in [
+            "2.01", "02.1", "0.1", "2", "2.", ".1", "2.1.1", "a.b", " 2.1", "2.-1",
+        ] {
+            assert_eq!(ApiVersion::parse(bad), None, "{bad}");
+        }
+        assert!(ApiVersion(2, 10) > (2, 9));
+        assert!(ApiVersion(2, 19) >= (2, 19));
+        assert!(ApiVersion(3, 0) > (2, 100));
+        assert_eq!(MAX_VERSION.to_string(), MAX_VERSION_TEXT);
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn negotiates_from_either_header() {
+        assert_eq!(negotiate(&HeaderMap::new()).unwrap(), MIN_VERSION);
+        let latest = headers(&[("openstack-api-version", "compute latest")]);
+        assert_eq!(negotiate(&latest).unwrap(), MAX_VERSION);
+        let legacy = headers(&[("x-openstack-nova-api-version", "latest")]);
+        assert_eq!(negotiate(&legacy).unwrap(), MAX_VERSION);
+        // Another service's entry is not this one's; the legacy header then counts.
+        let other = headers(&[
+            ("openstack-api-version", "volume 3.0"),
+            ("x-openstack-nova-api-version", "2.1"),
+        ]);
+        assert_eq!(negotiate(&other).unwrap(), ApiVersion(2, 1));
+        let both = headers(&[
+            ("openstack-api-version", "volume 3.0, compute 2.1"),
+            ("x-openstack-nova-api-version", "9.9"),
+        ]);
+        assert_eq!(negotiate(&both).unwrap(), ApiVersion(2, 1));
+        let bad = headers(&[("openstack-api-version", "compute 2.01")]);
+        assert!(matches!(negotiate(&bad), Err(Error::BadRequest(_))));
+        let above = headers(&[("openstack-api-version", "compute 9.9")]);
+        assert!(matches!(negotiate(&above), Err(Error::NotAcceptable(m))
+            if m == format!("Version 9.9 is not supported by the API. Minimum is 2.1 and maximum is {MAX_VERSION}.")));
+        let below = headers(&[("x-openstack-nova-api-version", "1.1")]);
+        assert!(matches!(negotiate(&below), Err(Error::NotAcceptable(_))));
+    }
+}
