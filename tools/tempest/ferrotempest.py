@@ -186,6 +186,23 @@ def network_api(a):
     return token, url.rstrip("/") + "/v2.0"
 
 
+def compute_microversions(a):
+    """(min, max) microversion the running compute API advertises, so that
+    tempest runs exactly the microversion tests it serves; (None, None) when
+    it cannot be asked."""
+    token, catalog = admin_token_and_catalog(a)
+    url = next((ep["url"] for s in catalog if s.get("type") == "compute"
+                for ep in s.get("endpoints", [])
+                if ep.get("interface") == "public"), None)
+    if not token or not url or not is_loopback_url(url):
+        return None, None
+    try:
+        version = call_json("GET", url.rstrip("/") + "/", token)["version"]
+        return version.get("min_version") or None, version.get("version") or None
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
+        return None, None
+
+
 def call_json(method, url, token, body=None):
     req = urllib.request.Request(
         url, method=method, headers={"X-Auth-Token": token,
@@ -440,6 +457,7 @@ def build_conf(workspace, service):
 
     if "nova" in services:
         image, image_alt = compute_fixtures(a)
+        served_min, served_max = compute_microversions(a)
         conf["compute"] = {
             "image_ref": image or "",
             "image_ref_alt": image_alt or "",
@@ -448,8 +466,10 @@ def build_conf(workspace, service):
             "fixed_network_name": "private",
             "min_compute_nodes": "1",
             "build_timeout": env("TEMPEST_COMPUTE_BUILD_TIMEOUT", "60"),
-            "min_microversion": env("TEMPEST_COMPUTE_MIN_MICROVERSION", "2.1"),
-            "max_microversion": env("TEMPEST_COMPUTE_MAX_MICROVERSION", "2.1"),
+            "min_microversion": env("TEMPEST_COMPUTE_MIN_MICROVERSION",
+                                    served_min or "2.1"),
+            "max_microversion": env("TEMPEST_COMPUTE_MAX_MICROVERSION",
+                                    served_max or "2.1"),
         }
         conf["compute-feature-enabled"] = {
             "resize": "true",
