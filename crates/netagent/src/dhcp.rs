@@ -192,6 +192,21 @@ fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
+/// dnsmasq writes its pid file a moment after it starts; until then a
+/// pass would find no dnsmasq and start a second one (which cannot bind
+/// and exits, leaving its pid behind), so a start waits for the file to
+/// name the running process (a few seconds at most; a dnsmasq that never
+/// gets there is restarted by the next pass, as before).
+async fn wait_for_pid_file(path: &Path, network_id: &str) {
+    for _ in 0..50 {
+        if read_pid(path).is_some_and(|pid| running(pid, network_id)) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tracing::warn!(network = %network_id, "dnsmasq has not written its pid file after 5 s");
+}
+
 /// A live dnsmasq of this network (not a recycled pid).
 fn running(pid: i32, network_id: &str) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -344,6 +359,7 @@ impl DhcpAgent {
                     .await
                     .map_err(|e| e.to_string())?;
                 std::fs::write(dir.join("cmdline"), &cmdline).map_err(|e| e.to_string())?;
+                wait_for_pid_file(&dir.join("pid"), &id).await;
             }
         }
         self.proxies.ensure(&ns, Target::Network(id)).await
