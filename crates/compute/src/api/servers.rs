@@ -3,8 +3,8 @@
 
 use super::filters::PatternFilter;
 use super::{base_url, query_get, views, ApiVersion, Query, Svc};
-use crate::service::servers::action_request::LiveMigrateFields;
 use crate::service::servers::action_request::ServerActionBody;
+use crate::service::servers::actions::LiveMigrateFields;
 use crate::service::servers::boot_request::CreateServerBody;
 use crate::service::servers::evacuate::EvacuateArgs;
 use crate::service::servers::{normalized_access_ip, ActionResult, ServerAction};

@@ -5,7 +5,7 @@
 //! bodies. Turning it into a [`ServerAction`] checks what the types cannot
 //! (enumerated values, addresses, minimums), with Nova's messages.
 
-use super::actions::{ImageArgs, RebuildArgs, ServerAction};
+use super::actions::{ImageArgs, LiveMigrateFields, RebuildArgs, ServerAction};
 use super::bad;
 use super::create::{checked_metadata, ref_id};
 use crate::api::body::{BoolOrString, IntOrString};
@@ -245,7 +245,7 @@ pub struct ResizeRequest {
 }
 
 /// `os-migrateLive`'s body; which fields each microversion requires or
-/// refuses is checked by the API layer ([`LiveMigrateFields`]).
+/// refuses is checked by the API layer ([`LiveMigrateFields`] in `actions`).
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LiveMigrateRequest {
@@ -261,17 +261,6 @@ pub struct LiveMigrateRequest {
     /// From 2.30: skip the scheduler's check of `host`.
     #[serde(default)]
     force: Option<BoolOrString>,
-}
-
-/// What the API layer checks of an `os-migrateLive` body at its version.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LiveMigrateFields {
-    /// As given: `true`, `false` (or Nova's boolean strings) or `auto`.
-    pub block_migration: Option<String>,
-    pub disk_over_commit: bool,
-    pub host: bool,
-    /// Whether `force` was given (2.30).
-    pub force: bool,
 }
 
 #[derive(Deserialize, JsonSchema)]

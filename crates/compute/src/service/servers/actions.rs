@@ -87,7 +87,7 @@ pub enum ServerAction {
         live: bool,
         host: Option<String>,
         /// A live migration's fields as given (for the API's version checks).
-        live_fields: Option<super::action_request::LiveMigrateFields>,
+        live_fields: Option<LiveMigrateFields>,
     },
 }
 
@@ -509,4 +509,15 @@ impl ComputeService {
         .await?;
         Ok(ActionResult::Image(image_id))
     }
+}
+
+/// What the API layer checks of an `os-migrateLive` body at its version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveMigrateFields {
+    /// As given: `true`, `false` (or Nova's boolean strings) or `auto`.
+    pub block_migration: Option<String>,
+    pub disk_over_commit: bool,
+    pub host: bool,
+    /// Whether `force` was given (2.30).
+    pub force: bool,
 }
