@@ -2,6 +2,7 @@
 //! default; any option can be overridden from the environment as
 //! `FERROSTACK__<SECTION>__<OPTION>` (e.g. `FERROSTACK__IDENTITY__BCRYPT_COST=4`).
 
+pub use crate::node::NodeConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,9 @@ pub const ENV_PREFIX: &str = "FERROSTACK__";
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// One node of a multi-node cloud, stated once (see [`NodeConfig`]);
+    /// what it implies is filled into the sections below when loaded.
+    pub node: NodeConfig,
     pub common: CommonConfig,
     pub bus: BusConfig,
     pub identity: IdentityConfig,
@@ -18,8 +22,11 @@ pub struct Config {
     pub network_agent: NetworkAgentConfig,
     pub compute: ComputeConfig,
     pub volume: VolumeConfig,
+    pub telemetry: TelemetryConfig,
+    pub object: ObjectConfig,
     pub metadata: MetadataConfig,
     pub console: ConsoleConfig,
+    pub dashboard: DashboardConfig,
     pub service_auth: ServiceAuthConfig,
 }
 
@@ -226,12 +233,38 @@ pub struct VolumeConfig {
     pub quota_volumes: i64,
     pub quota_gigabytes: i64,
     pub quota_snapshots: i64,
+    /// Cinder's `quota_backups` and `quota_backup_gigabytes`.
+    pub quota_backups: i64,
+    pub quota_backup_gigabytes: i64,
+    /// The largest volume a project may create, in GiB (the default of
+    /// the `per_volume_gigabytes` quota; -1 = no limit).
+    pub per_volume_size_limit: i64,
+    /// Where the directory backup driver keeps backups; empty means
+    /// `<data_dir>/backups`.
+    pub backup_dir: String,
     /// Largest page of a list (Cinder's `osapi_max_limit`).
     pub osapi_max_limit: usize,
     /// JSON request bodies above this many bytes get 413.
     pub max_request_body_size: usize,
     /// An operator's oslo.policy file over Cinder's defaults; empty: none.
     pub policy_file: String,
+    /// The address NBD exports listen on for connectors of other hosts
+    /// (the volume host's management address; Cinder's `target_ip_address`).
+    pub my_ip: String,
+    /// `min:max`: the TCP ports NBD exports for other hosts take.
+    pub export_port_range: String,
+    /// Where each export's storage daemon keeps its pid file, QMP and NBD
+    /// sockets; empty means `<data_dir>/volume-exports`.
+    pub export_state_dir: String,
+    /// The backend pool's capacity as the scheduler reports it.
+    pub capacity_gb: i64,
+    /// Seconds between the volume service's heartbeats; a service silent
+    /// for `service_down_time` is `down` (Cinder's options).
+    pub report_interval: u64,
+    pub service_down_time: u64,
+    /// Compute's API for `volume-extended` events; empty means
+    /// `http://<public_host>:<compute.port>/v2.1`.
+    pub nova_url: String,
 }
 
 impl Default for VolumeConfig {
@@ -245,8 +278,67 @@ impl Default for VolumeConfig {
             quota_volumes: 10,
             quota_gigabytes: 1000,
             quota_snapshots: 10,
+            quota_backups: 10,
+            quota_backup_gigabytes: 1000,
+            per_volume_size_limit: -1,
+            backup_dir: String::new(),
             osapi_max_limit: 1000,
             max_request_body_size: 114_688,
+            policy_file: String::new(),
+            my_ip: "127.0.0.1".into(),
+            export_port_range: "10809:10908".into(),
+            export_state_dir: String::new(),
+            capacity_gb: 1000,
+            report_interval: 10,
+            service_down_time: 60,
+            nova_url: String::new(),
+        }
+    }
+}
+
+/// `[telemetry]`: metering (Ceilometer v2 API), the metric store (Gnocchi
+/// v1 API) and the compute hosts' pollster.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Empty means `sqlite://<data_dir>/telemetry.sqlite`.
+    pub database_url: String,
+    /// The Ceilometer v2 API (catalog type `metering`).
+    pub metering_port: u16,
+    /// The Gnocchi v1 API (catalog type `metric`).
+    pub metric_port: u16,
+    /// The Aodh v2 API (catalog type `alarming`).
+    pub alarm_port: u16,
+    /// Seconds between two evaluations of the alarms (Aodh's
+    /// `evaluation_interval`).
+    pub evaluation_interval: u64,
+    /// Seconds between two polls of a compute host's guests (Ceilometer's
+    /// `polling_interval`).
+    pub polling_interval: u64,
+    /// Days raw samples are kept for the sample API; rollups follow their
+    /// archive policy's timespan.
+    pub sample_retention_days: u64,
+    /// The archive policy of metrics the collector creates when no rule
+    /// matches their name.
+    pub default_archive_policy: String,
+    /// JSON request bodies above this many bytes get 413.
+    pub max_request_body_size: usize,
+    /// An operator's oslo.policy file over the defaults; empty: none.
+    pub policy_file: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            database_url: String::new(),
+            metering_port: 8777,
+            metric_port: 8041,
+            alarm_port: 8042,
+            evaluation_interval: 60,
+            polling_interval: 300,
+            sample_retention_days: 30,
+            default_archive_policy: "medium".into(),
+            max_request_body_size: 4 * 1024 * 1024,
             policy_file: String::new(),
         }
     }
@@ -355,6 +447,9 @@ pub struct ComputeConfig {
     pub network_url: String,
     /// Empty means `http://<public_host>:<image.port>` (the image API).
     pub image_url: String,
+    /// Empty means `http://<public_host>:<volume.port>` (the block storage
+    /// API, without `/v3`).
+    pub volume_url: String,
     /// The zone new compute services join and servers default to.
     pub default_availability_zone: String,
     /// Overcommit ratios of the scheduler (Nova's defaults).
@@ -426,6 +521,7 @@ impl Default for ComputeConfig {
             force_config_drive: false,
             network_url: String::new(),
             image_url: String::new(),
+            volume_url: String::new(),
             default_availability_zone: "nova".into(),
             cpu_allocation_ratio: 16.0,
             ram_allocation_ratio: 1.5,
@@ -509,6 +605,34 @@ impl Default for ConsoleConfig {
             token_ttl: 600,
             allowed_origins: String::new(),
             web: "/usr/share/novnc".into(),
+        }
+    }
+}
+
+/// The web dashboard (the seed's Horizon): a single-page app and the
+/// same-origin proxy it reaches the APIs through.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Whether the all-in-one and the controller serve it.
+    pub enabled: bool,
+    /// Its port (Skyline's default).
+    pub port: u16,
+    /// Seconds a browser session lives at most (the token's own expiry
+    /// ends it sooner).
+    pub session_ttl: u64,
+    /// Mark the session cookie `Secure` (set it when a TLS proxy fronts
+    /// the dashboard; a plain-HTTP browser would drop the cookie).
+    pub secure_cookie: bool,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            enabled: true,
+            port: 9999,
+            session_ttl: 3600,
+            secure_cookie: false,
         }
     }
 }
@@ -599,6 +723,46 @@ impl Default for ServiceAuthConfig {
     }
 }
 
+/// `[object]`: the Swift-compatible object store (ferrostack-object).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectConfig {
+    /// Empty means `sqlite://<data_dir>/object.sqlite`.
+    pub database_url: String,
+    pub port: u16,
+    /// Empty means `<data_dir>/objects`: the filesystem backend's root.
+    pub data_dir: String,
+    /// Largest single object (Swift's `max_file_size`, 5 GiB + 2).
+    pub max_file_size: u64,
+    /// Most names one listing returns (Swift's `container_listing_limit`).
+    pub listing_limit: usize,
+    /// Seconds between passes of the expirer (objects past `X-Delete-At`).
+    pub expirer_interval: u64,
+    /// Roles that make a user the owner of their project's account
+    /// (keystoneauth's `operator_roles`, comma-separated).
+    pub operator_roles: String,
+    /// The role that may act on every account (keystoneauth's `reseller_admin_role`).
+    pub reseller_admin_role: String,
+    /// An operator's `policy.yaml` whose rules replace the defaults.
+    pub policy_file: String,
+}
+
+impl Default for ObjectConfig {
+    fn default() -> Self {
+        ObjectConfig {
+            database_url: String::new(),
+            port: 8080,
+            data_dir: String::new(),
+            max_file_size: 5 * 1024 * 1024 * 1024 + 2,
+            listing_limit: 10_000,
+            expirer_interval: 10,
+            operator_roles: "admin,member".into(),
+            reseller_admin_role: "ResellerAdmin".into(),
+            policy_file: String::new(),
+        }
+    }
+}
+
 impl Config {
     /// The identity URL services authenticate against.
     pub fn service_auth_url(&self) -> String {
@@ -609,9 +773,10 @@ impl Config {
         }
     }
 
-    /// Read `path` (when given), then apply environment overrides.
+    /// Read `path` (when given), fill in what its `[node]` section implies,
+    /// then apply environment overrides.
     pub fn load(path: Option<&Path>) -> Result<Config, String> {
-        let mut doc = match path {
+        let doc = match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
@@ -620,10 +785,33 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        apply_env(&mut doc, std::env::vars());
-        toml::Value::Table(doc)
+        Self::from_doc(doc, std::env::vars())
+    }
+
+    /// [`Config::load`] of a parsed file and an environment.
+    pub fn from_doc(
+        mut doc: toml::Table,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, String> {
+        let mut env = toml::Table::new();
+        apply_env(&mut env, vars);
+        let derived = crate::node::expand(&mut doc, &env)?;
+        merge(&mut doc, env);
+        let mut cfg: Config = toml::Value::Table(doc)
             .try_into()
-            .map_err(|e: toml::de::Error| format!("invalid configuration: {}", e.message()))
+            .map_err(|e: toml::de::Error| format!("invalid configuration: {}", e.message()))?;
+        cfg.node.derived = derived;
+        Ok(cfg)
+    }
+
+    /// How the operator names an option: the `[node]` field it was derived
+    /// from when it was, else `[section] key`.
+    pub fn origin(&self, section: &str, key: &str) -> String {
+        let name = format!("{section}.{key}");
+        match self.node.derived.get(&name) {
+            Some(from) => format!("[node] {from}"),
+            None => format!("[{section}] {key}"),
+        }
     }
 
     /// The database URL of a service: the configured one, else a SQLite file.
@@ -657,12 +845,30 @@ impl Config {
         }
     }
 
+    /// Where the object store's filesystem backend keeps its files.
+    pub fn object_data_dir(&self) -> PathBuf {
+        if self.object.data_dir.is_empty() {
+            self.common.data_dir.join("objects")
+        } else {
+            PathBuf::from(&self.object.data_dir)
+        }
+    }
+
     /// Where the volume file backend keeps its files.
     pub fn volumes_dir(&self) -> PathBuf {
         if self.volume.volumes_dir.is_empty() {
             self.common.data_dir.join("volumes")
         } else {
             PathBuf::from(&self.volume.volumes_dir)
+        }
+    }
+
+    /// Where the volume service's NBD exports keep their daemons' files.
+    pub fn volume_export_dir(&self) -> PathBuf {
+        if self.volume.export_state_dir.is_empty() {
+            self.common.data_dir.join("volume-exports")
+        } else {
+            PathBuf::from(&self.volume.export_state_dir)
         }
     }
 
@@ -685,6 +891,21 @@ impl Config {
             format!("{}/vnc_lite.html", self.public_url(self.console.port))
         } else {
             self.console.novncproxy_base_url.clone()
+        }
+    }
+}
+
+/// Environment overrides (a table of sections) over the file's values.
+fn merge(doc: &mut toml::Table, env: toml::Table) {
+    for (section, values) in env {
+        let toml::Value::Table(values) = values else {
+            continue;
+        };
+        let table = doc
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = table {
+            t.extend(values);
         }
     }
 }

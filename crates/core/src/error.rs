@@ -137,6 +137,11 @@ pub enum ErrorStyle {
     Neutron,
     /// Glance answers with webob's plain text bodies.
     Glance,
+    /// Ceilometer's WSME faults: `{"error_message": {"faultcode",
+    /// "faultstring", "debuginfo"}}` (`Client` for 4xx, `Server` for 5xx).
+    Ceilometer,
+    /// Gnocchi's (and Aodh's) pecan bodies: `{"code", "title", "description"}`.
+    Gnocchi,
 }
 
 impl ErrorStyle {
@@ -204,6 +209,19 @@ impl ErrorStyle {
             ErrorStyle::Glance => (
                 Some("text/plain; charset=UTF-8"),
                 format!("{code} {title}\n\n{}\n\n   ", err.message()),
+            ),
+            ErrorStyle::Ceilometer => {
+                let faultcode = if status.is_server_error() { "Server" } else { "Client" };
+                (
+                    Some("application/json"),
+                    serde_json::json!({"error_message": {"faultcode": faultcode, "faultstring": err.message(), "debuginfo": null}})
+                        .to_string(),
+                )
+            }
+            ErrorStyle::Gnocchi => (
+                Some("application/json"),
+                serde_json::json!({"code": code, "title": title, "description": err.message()})
+                    .to_string(),
             ),
         }
     }

@@ -505,6 +505,15 @@ fn error_schema(style: ErrorStyle) -> Value {
             "properties": {"NeutronError": fault(&[("type", "string"), ("message", "string"), ("detail", "string")])},
         }),
         ErrorStyle::Glance => json!({"type": "string"}),
+        ErrorStyle::Ceilometer => json!({
+            "type": "object", "required": ["error_message"],
+            "properties": {"error_message": fault(&[("faultcode", "string"), ("faultstring", "string")])},
+        }),
+        ErrorStyle::Gnocchi => fault(&[
+            ("code", "integer"),
+            ("title", "string"),
+            ("description", "string"),
+        ]),
     }
 }
 

@@ -56,7 +56,10 @@ pub struct ServiceClient {
 impl ServiceClient {
     pub fn new(creds: ServiceCredentials) -> Self {
         ServiceClient {
+            // A call answers within a minute; one that streams data sets
+            // its own, longer, limit on its request.
             http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("reqwest client"),
@@ -245,4 +248,28 @@ pub fn context_from_token_body(t: &Value) -> AuthContext {
         is_admin_project: t["is_admin_project"].as_bool().unwrap_or(false),
         token: String::new(),
     }
+}
+
+/// How long a download of data from another service may take in all (its
+/// size is known only at its end).
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// How long an upload of `bytes` to another service may take: a minute, and
+/// a second per MiB (the image service hashes what it stores; a debug
+/// build on a loaded host moves a GiB in well over a minute).
+pub fn transfer_timeout(bytes: u64) -> Duration {
+    Duration::from_secs(60 + bytes / (1 << 20))
+}
+
+/// A file as a request body, streamed in 256 KiB chunks and opened when
+/// first read (so a request sent again opens it again).
+pub fn file_body(path: std::path::PathBuf) -> reqwest::Body {
+    use futures::StreamExt;
+    let stream = futures::stream::once(async move { tokio::fs::File::open(path).await })
+        .map(|opened| match opened {
+            Ok(file) => tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).left_stream(),
+            Err(e) => futures::stream::once(async move { Err(e) }).right_stream(),
+        })
+        .flatten();
+    reqwest::Body::wrap_stream(stream)
 }

@@ -8,6 +8,8 @@
 //! `BIGINT`, timestamps are `VARCHAR(32)` RFC 3339 strings that sort in time
 //! order, and free-form attributes are JSON in `TEXT`.
 
+pub mod lease;
+
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use std::borrow::Cow;

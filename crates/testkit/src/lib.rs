@@ -20,6 +20,23 @@ pub struct TestCloud {
     pub http: reqwest::Client,
 }
 
+/// The bus of a test cloud: in-process, or RabbitMQ when
+/// `FERROSTACK_TEST_BUS_URL` names a broker (`amqp://…`), each test cloud
+/// in its own namespace there so that parallel tests never share a topic.
+pub async fn test_bus() -> ferrostack_bus::SharedBus {
+    match std::env::var("FERROSTACK_TEST_BUS_URL") {
+        Ok(url) if url.starts_with("amqp://") => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let ns = uuid::Uuid::new_v4().simple();
+            let url = format!("{url}{sep}namespace=test-{ns}");
+            ferrostack_bus::connect(&url, std::time::Duration::from_secs(15))
+                .await
+                .expect("FERROSTACK_TEST_BUS_URL: the broker is unreachable")
+        }
+        _ => ferrostack_bus::open("memory://").expect("bus"),
+    }
+}
+
 /// A fresh data directory, a bootstrapped identity service (bcrypt cost 4)
 /// and its API on an ephemeral port. `tune` adjusts the configuration.
 pub async fn start(name: &str, tune: impl Fn(&mut Config)) -> TestCloud {
@@ -30,7 +47,7 @@ pub async fn start(name: &str, tune: impl Fn(&mut Config)) -> TestCloud {
     config.common.data_dir = dir.clone();
     config.identity.bcrypt_cost = 4;
     tune(&mut config);
-    let bus = ferrostack_bus::open("memory://").expect("bus");
+    let bus = test_bus().await;
     let db = ferrostack_db::Db::connect(&format!(
         "sqlite://{}/identity.sqlite?mode=rwc",
         dir.display()
@@ -289,4 +306,71 @@ pub async fn assert_openapi_served(
         }
     }
     (doc, operations)
+}
+
+/// A browser's view of a web app (the dashboard): it keeps the cookie a
+/// response sets and sends it back, as a browser does, and can add a
+/// CSRF header; every answer comes back whole for the test to inspect.
+pub struct Browser {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub cookie: std::sync::Mutex<Option<String>>,
+}
+
+/// One answer as a test sees it.
+pub struct Page {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: serde_json::Value,
+    pub text: String,
+}
+
+impl Browser {
+    pub fn new(base: impl Into<String>) -> Self {
+        Browser {
+            base: base.into(),
+            http: reqwest::Client::new(),
+            cookie: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// `method path` with the kept cookie, an optional CSRF token and JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        csrf: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Page {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(c) = self.cookie.lock().expect("cookie").clone() {
+            req = req.header("cookie", c);
+        }
+        if let Some(t) = csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        if let Some(set) = r.headers().get("set-cookie") {
+            let pair = set.to_str().expect("ascii").split(';').next().unwrap_or("");
+            let kept = if pair.ends_with('=') {
+                None
+            } else {
+                Some(pair.to_owned())
+            };
+            *self.cookie.lock().expect("cookie") = kept;
+        }
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        Page {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
 }

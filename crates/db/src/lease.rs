@@ -1,0 +1,195 @@
+//! Leases in a service's database, so that several controllers on one
+//! database run a piece of work that outlives a request — an unfinished
+//! saga, a periodic task — one at a time (docs/multinode.md). A lease is a
+//! row `(name, holder, expires_at, generation)`: taken when free, expired
+//! or already ours, in one conditional statement, so two takers never both
+//! win; `generation` changes whenever the holder does, so a holder that
+//! paused past its expiry can tell (and fence its writes) that someone
+//! else took over. Times are the taker's clock in RFC 3339 (the hosts keep
+//! time with NTP, as the seed's do).
+
+use crate::{Db, DbError};
+use std::time::Duration;
+
+/// A lease held: its name, who holds it, and the generation taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub generation: i64,
+}
+
+const TABLE: &str = "CREATE TABLE IF NOT EXISTS leases (name VARCHAR(255) PRIMARY KEY, holder VARCHAR(255) NOT NULL, expires_at VARCHAR(32) NOT NULL, generation BIGINT NOT NULL)";
+
+fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+/// Make the lease table if this database has none.
+pub async fn ensure_table(db: &Db) -> Result<(), DbError> {
+    sqlx::query(TABLE).execute(&db.pool).await?;
+    Ok(())
+}
+
+/// Take `name` for `holder` until `ttl` from now, or renew it when
+/// `holder` has it: `None` when another holder's lease has not expired.
+pub async fn acquire(
+    db: &Db,
+    name: &str,
+    holder: &str,
+    ttl: Duration,
+) -> Result<Option<Lease>, DbError> {
+    let start = now();
+    let until = stamp(start + chrono::Duration::from_std(ttl).unwrap_or_default());
+    let now = stamp(start);
+    // `generation` first: MySQL evaluates SET left to right, with the
+    // values already assigned.
+    let taken = sqlx::query(&db.sql(
+        "UPDATE leases SET generation = CASE WHEN holder = ? THEN generation ELSE generation + 1 END, holder = ?, expires_at = ? WHERE name = ? AND (holder = ? OR expires_at < ?)",
+    ))
+    .bind(holder)
+    .bind(holder)
+    .bind(&until)
+    .bind(name)
+    .bind(holder)
+    .bind(&now)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    if taken == 0 {
+        let made =
+            sqlx::query(&db.sql(
+                "INSERT INTO leases (name, holder, expires_at, generation) VALUES (?, ?, ?, 1)",
+            ))
+            .bind(name)
+            .bind(holder)
+            .bind(&until)
+            .execute(&db.pool)
+            .await;
+        match made {
+            Ok(_) => {}
+            // The row exists (held by another, or made by a racing taker).
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    current(db, name, holder).await
+}
+
+/// The lease `name` as `holder` has it now, unexpired.
+async fn current(db: &Db, name: &str, holder: &str) -> Result<Option<Lease>, DbError> {
+    use sqlx::Row;
+    let row = sqlx::query(
+        &db.sql("SELECT generation FROM leases WHERE name = ? AND holder = ? AND expires_at >= ?"),
+    )
+    .bind(name)
+    .bind(holder)
+    .bind(stamp(now()))
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(match row {
+        Some(r) => Some(Lease {
+            name: name.to_owned(),
+            holder: holder.to_owned(),
+            generation: r.try_get::<i64, _>("generation")?,
+        }),
+        None => None,
+    })
+}
+
+/// Whether `lease` is still held as taken (same holder and generation,
+/// not expired): checked before a step's result is recorded.
+pub async fn still_held(db: &Db, lease: &Lease) -> Result<bool, DbError> {
+    Ok(current(db, &lease.name, &lease.holder)
+        .await?
+        .is_some_and(|l| l.generation == lease.generation))
+}
+
+/// Give the lease up (the work is done): it is free at once.
+pub async fn release(db: &Db, lease: &Lease) -> Result<bool, DbError> {
+    let gone =
+        sqlx::query(&db.sql("DELETE FROM leases WHERE name = ? AND holder = ? AND generation = ?"))
+            .bind(&lease.name)
+            .bind(&lease.holder)
+            .bind(lease.generation)
+            .execute(&db.pool)
+            .await?
+            .rows_affected();
+    Ok(gone == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_holder_at_a_time_and_takeover_after_expiry_on_every_engine() {
+        for db in crate::testing::test_databases("db_leases").await {
+            ensure_table(&db).await.unwrap();
+            ensure_table(&db).await.unwrap();
+            let long = Duration::from_secs(60);
+            let a = acquire(&db, "saga:1", "ctl-a", long)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(a.generation, 1);
+            assert_eq!(acquire(&db, "saga:1", "ctl-b", long).await.unwrap(), None);
+            // Renewing keeps the generation.
+            let renewed = acquire(&db, "saga:1", "ctl-a", long)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(renewed, a);
+            assert!(still_held(&db, &a).await.unwrap());
+
+            // A short lease expires; another holder takes it over, and the
+            // first one can tell.
+            let short = Duration::from_millis(200);
+            let c = acquire(&db, "periodic:sync", "ctl-a", short)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                acquire(&db, "periodic:sync", "ctl-b", long).await.unwrap(),
+                None
+            );
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let d = acquire(&db, "periodic:sync", "ctl-b", long)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(d.generation, c.generation + 1);
+            assert!(!still_held(&db, &c).await.unwrap());
+            assert!(!release(&db, &c).await.unwrap());
+            assert_eq!(
+                acquire(&db, "periodic:sync", "ctl-a", long).await.unwrap(),
+                None
+            );
+            assert!(release(&db, &d).await.unwrap());
+            assert!(acquire(&db, "periodic:sync", "ctl-a", long)
+                .await
+                .unwrap()
+                .is_some());
+
+            // Many takers at once: exactly one wins.
+            let mut takers = tokio::task::JoinSet::new();
+            for i in 0..8 {
+                let db = db.clone();
+                takers.spawn(async move {
+                    acquire(&db, "saga:race", &format!("ctl-{i}"), long)
+                        .await
+                        .unwrap()
+                });
+            }
+            let mut won = 0;
+            while let Some(r) = takers.join_next().await {
+                won += usize::from(r.unwrap().is_some());
+            }
+            assert_eq!(won, 1, "{:?}", db.backend);
+        }
+    }
+}
