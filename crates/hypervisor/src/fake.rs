@@ -5,7 +5,7 @@
 
 use crate::{
     ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec, PowerState,
-    RebootKind, Result, VifSpec,
+    RebootKind, Result, VifSpec, VolumeAttachment, VolumeConnection,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -189,6 +189,39 @@ impl Driver for FakeDriver {
         Ok(self.guests.lock().unwrap().keys().cloned().collect())
     }
 
+    /// Made-up figures that grow with every poll (the fake runs nothing).
+    async fn guest_stats(&self, id: &str) -> Result<crate::stats::GuestStats> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static POLLS: AtomicU64 = AtomicU64::new(0);
+        let spec = self.with_guest(id, |g| g.spec.clone())?;
+        let n = POLLS.fetch_add(1, Ordering::Relaxed) + 1;
+        Ok(crate::stats::GuestStats {
+            cpu_time_ns: n * 1_000_000_000 * u64::from(spec.vcpus),
+            vcpus: spec.vcpus,
+            memory_used_mb: Some(spec.memory_mb / 2),
+            disks: vec![crate::stats::DiskStats {
+                device: "vda".into(),
+                read_bytes: n * 4096,
+                read_requests: n,
+                write_bytes: n * 8192,
+                write_requests: n * 2,
+            }],
+            interfaces: spec
+                .vifs
+                .iter()
+                .map(|v| crate::stats::InterfaceStats {
+                    port_id: v.port_id.clone(),
+                    device: v.tap_name(),
+                    mac_address: v.mac_address.clone(),
+                    rx_bytes: n * 1500,
+                    rx_packets: n,
+                    tx_bytes: n * 600,
+                    tx_packets: n,
+                })
+                .collect(),
+        })
+    }
+
     async fn console_output(&self, id: &str, max_bytes: usize) -> Result<String> {
         let text = self.with_guest(id, |g| g.console.join("\n") + "\n")?;
         Ok(crate::tail(&text, max_bytes))
@@ -248,10 +281,69 @@ impl Driver for FakeDriver {
         self.with_guest(id, |g| g.spec.vifs.retain(|v| v.port_id != port_id))
     }
 
+    async fn attach_volume(&self, id: &str, volume: &VolumeAttachment) -> Result<()> {
+        self.injected("attach_volume")?;
+        self.with_guest(id, |g| {
+            if !g
+                .spec
+                .volumes
+                .iter()
+                .any(|v| v.volume_id == volume.volume_id)
+            {
+                g.spec.volumes.push(volume.clone());
+                g.console.push(format!(
+                    "{}: volume {} attached",
+                    volume.device_name, volume.volume_id
+                ));
+            }
+        })
+    }
+
+    async fn detach_volume(&self, id: &str, volume_id: &str) -> Result<()> {
+        self.injected("detach_volume")?;
+        // A guest that is not there has no volume to let go of.
+        if let Some(g) = self.guests.lock().unwrap().get_mut(id) {
+            g.spec.volumes.retain(|v| v.volume_id != volume_id);
+        }
+        Ok(())
+    }
+
+    async fn extend_volume(
+        &self,
+        id: &str,
+        volume_id: &str,
+        _connection: &VolumeConnection,
+        new_size_bytes: u64,
+    ) -> Result<()> {
+        self.injected("extend_volume")?;
+        self.with_guest(id, |g| {
+            g.console
+                .push(format!("volume {volume_id} is now {new_size_bytes} bytes"))
+        })
+    }
+
     async fn vnc_console(&self, id: &str) -> Result<ConsoleTarget> {
         self.with_guest(id, |_| ())?;
         Err(DriverError::NotSupported(
             "The fake driver has no graphical console.".into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As `destroy`: a detach from a guest that is gone succeeds, so an
+    /// attach's undo after a host restart completes.
+    #[tokio::test]
+    async fn detaching_a_volume_from_a_missing_guest_succeeds() {
+        let d = FakeDriver::new(&FakeConfig {
+            host: "h".into(),
+            vcpus: 1,
+            memory_mb: 512,
+            local_gb: 1,
+        });
+        d.detach_volume("gone", "v1").await.unwrap();
     }
 }

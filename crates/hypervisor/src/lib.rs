@@ -12,12 +12,13 @@
 pub mod error;
 pub mod fake;
 pub mod qemu;
+pub mod stats;
 pub mod types;
 
 pub use error::{DriverError, Result};
 pub use types::{
-    ConsoleTarget, DiskFormat, GuestDisks, HostResources, InstanceSpec, PowerState, RebootKind,
-    VifSpec,
+    ConsoleTarget, DiskFormat, GuestDisks, HostResources, InstanceSpec, NbdExport, PowerState,
+    RebootKind, VifSpec, VolumeAttachment, VolumeConnection,
 };
 
 use std::path::Path;
@@ -94,11 +95,42 @@ pub trait Driver: Send + Sync {
     /// one the guest does not have is fine.
     async fn detach_interface(&self, id: &str, port_id: &str) -> Result<()>;
 
+    /// Give the guest a block-storage volume: hot-plugged as a virtio disk
+    /// when it runs, there at its next start otherwise. One it has already
+    /// is fine.
+    async fn attach_volume(&self, id: &str, volume: &VolumeAttachment) -> Result<()>;
+
+    /// Take a volume away: unplugged (and waited for) when the guest runs,
+    /// then the host lets go of the export. One the guest does not have is
+    /// fine, and so is a guest that is not there (as `destroy`), so an
+    /// attach's undo always completes.
+    async fn detach_volume(&self, id: &str, volume_id: &str) -> Result<()>;
+
+    /// The volume behind an attached disk grew to `new_size_bytes` (the
+    /// volume service extended it, through `connection`): make the guest
+    /// see the new size.
+    async fn extend_volume(
+        &self,
+        id: &str,
+        volume_id: &str,
+        connection: &VolumeConnection,
+        new_size_bytes: u64,
+    ) -> Result<()>;
+
     /// The cached base images this host's guests are built on, so the
     /// image cache never removes one in use. `None`: the backend does not
     /// know, and nothing is aged out.
     async fn base_images_in_use(&self) -> Result<Option<Vec<std::path::PathBuf>>> {
         Ok(None)
+    }
+
+    /// The guest's usage figures for metering (the compute agent's
+    /// pollster). Backends without them say so.
+    async fn guest_stats(&self, id: &str) -> Result<stats::GuestStats> {
+        Err(DriverError::NotSupported(format!(
+            "{} cannot report usage of guest {id}",
+            self.kind()
+        )))
     }
 }
 

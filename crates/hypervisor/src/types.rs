@@ -89,6 +89,68 @@ pub struct InstanceSpec {
     #[serde(default)]
     pub image_properties: BTreeMap<String, String>,
     pub vifs: Vec<VifSpec>,
+    /// Block-storage volumes the guest has (Cinder volumes); the one with
+    /// `boot_index == Some(0)` is its root disk (boot from volume), and
+    /// then there is no image disk.
+    #[serde(default)]
+    pub volumes: Vec<VolumeAttachment>,
+}
+
+impl InstanceSpec {
+    /// The volume the guest boots from, when it boots from a volume.
+    pub fn boot_volume(&self) -> Option<&VolumeAttachment> {
+        self.volumes.iter().find(|v| v.boot_index == Some(0))
+    }
+}
+
+/// How a host reaches a volume's data: Cinder's `connection_info`
+/// (`{"driver_volume_type": "nbd", "data": {…}}`), read as the volume
+/// service gives it. Fields the driver does not need are ignored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "driver_volume_type",
+    content = "data",
+    rename_all = "snake_case"
+)]
+pub enum VolumeConnection {
+    /// An NBD export (qemu-storage-daemon): a unix socket on this host, or
+    /// TCP on the storage host's management address.
+    Nbd(NbdExport),
+}
+
+/// One NBD export. Exactly one of `socket` and `host`/`port` is set; the
+/// export name is a secret no other instance can guess.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NbdExport {
+    pub export: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `rw` or `ro`.
+    #[serde(default = "read_write")]
+    pub access_mode: String,
+}
+
+fn read_write() -> String {
+    "rw".into()
+}
+
+/// A volume as the guest has it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeAttachment {
+    pub volume_id: String,
+    pub connection: VolumeConnection,
+    /// The device name Nova shows (`/dev/vdb`); the guest may name it
+    /// otherwise, as with Nova. The disk's serial is the volume id (its
+    /// first 20 characters, as virtio-blk keeps them), which is how a guest
+    /// finds it under `/dev/disk/by-id/virtio-<serial>`.
+    pub device_name: String,
+    /// 0 for the root disk of a guest booted from a volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_index: Option<i32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,8 +174,9 @@ impl DiskFormat {
 /// The disks a guest is built from, prepared by the agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GuestDisks {
-    /// The cached base image (shared by every guest of the image; never written).
-    pub base: PathBuf,
+    /// The cached base image (shared by every guest of the image; never
+    /// written); `None` for a guest that boots from a volume (no image disk).
+    pub base: Option<PathBuf>,
     pub base_format: DiskFormat,
     /// A config drive (ISO 9660, label `config-2`) to attach, made for this
     /// guest; the driver moves it into the guest's own directory.
@@ -165,6 +228,26 @@ mod tests {
             serde_json::to_value(PowerState::Shutdown).unwrap(),
             "SHUTDOWN"
         );
+    }
+
+    #[test]
+    fn cinder_connection_info_reads_as_a_volume_connection() {
+        let info = serde_json::json!({
+            "driver_volume_type": "nbd",
+            "data": {"export": "e1", "socket": "/run/x.sock", "volume_id": "v", "discard": true}
+        });
+        let c: VolumeConnection = serde_json::from_value(info).unwrap();
+        let VolumeConnection::Nbd(e) = &c;
+        assert_eq!(e.export, "e1");
+        assert_eq!(
+            e.socket.as_deref(),
+            Some(std::path::Path::new("/run/x.sock"))
+        );
+        assert_eq!(e.access_mode, "rw");
+        assert!(serde_json::from_value::<VolumeConnection>(
+            serde_json::json!({"driver_volume_type": "iscsi", "data": {}})
+        )
+        .is_err());
     }
 
     #[test]

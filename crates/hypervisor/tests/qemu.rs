@@ -1,14 +1,17 @@
 //! The QEMU driver against a real `qemu-system-x86_64` under TCG. The
 //! guest is a boot sector that prints `ferrostack-test-guest` to COM1 and
-//! halts (it ignores ACPI, so clean shutdowns time out after 1 s).
+//! halts (it ignores ACPI, so clean shutdowns time out after 1 s). The
+//! volume tests boot the test guest image (tools/guest-image, built when
+//! missing) with disks from `qemu-storage-daemon` NBD exports.
 //!
 //! Skipped (with a line saying so) when QEMU is not installed, unless
 //! `FERROSTACK_TEST_REQUIRE_QEMU=1`, which makes that a failure.
 
+use ferrostack_hypervisor::qemu::qmp::Qmp;
 use ferrostack_hypervisor::qemu::{Accel, QemuConfig, QemuDriver};
 use ferrostack_hypervisor::{
     ConsoleTarget, DiskFormat, Driver, DriverError, GuestDisks, InstanceSpec, PowerState,
-    RebootKind, VifSpec,
+    RebootKind, VifSpec, VolumeAttachment, VolumeConnection,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -215,7 +218,7 @@ fn spec(id: &str, memory_mb: u64) -> InstanceSpec {
 
 fn disks(base: &Path) -> GuestDisks {
     GuestDisks {
-        base: base.to_path_buf(),
+        base: Some(base.to_path_buf()),
         base_format: DiskFormat::Raw,
         config_drive: None,
     }
@@ -564,7 +567,7 @@ async fn failed_spawns_leave_nothing() {
     let mut s = spec(&id, 64);
     s.root_gb = 1;
     let g = GuestDisks {
-        base: big,
+        base: Some(big),
         base_format: DiskFormat::Qcow2,
         config_drive: None,
     };
@@ -833,4 +836,527 @@ async fn ide_disk_bus_boots_with_a_config_drive() {
         .iter()
         .any(|a| a.starts_with("ide-hd,drive=drive-ide0-0-0")));
     d.destroy(&id).await.unwrap();
+}
+
+// ---- Volumes: NBD exports of a qemu-storage-daemon, in the test guest ----
+
+/// The test guest image (tools/guest-image): `FERROSTACK_GUEST_IMAGE` when
+/// set, else built (when missing or older than its sources) into
+/// `target/guest-image/guest.qcow2`, as scripts/test.sh does.
+fn guest_image(test: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("FERROSTACK_GUEST_IMAGE").map(PathBuf::from) {
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tools = root.join("tools/guest-image");
+    let out = root.join("target/guest-image/guest.qcow2");
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    if out.is_file() && newest_mtime(&tools) <= mtime(&out) {
+        return Some(out);
+    }
+    let built = std::process::Command::new("bash")
+        .arg(tools.join("build.sh"))
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if built {
+        return Some(out);
+    }
+    if std::env::var("FERROSTACK_TEST_REQUIRE_QEMU").as_deref() == Ok("1") {
+        panic!("{test}: the test guest image could not be built");
+    }
+    skip(test, "the test guest image could not be built");
+    None
+}
+
+fn mtime(p: &Path) -> std::time::SystemTime {
+    std::fs::metadata(p)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::UNIX_EPOCH)
+}
+
+fn newest_mtime(dir: &Path) -> std::time::SystemTime {
+    let mut newest = mtime(dir);
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let t = if e.path().is_dir() {
+            newest_mtime(&e.path())
+        } else {
+            mtime(&e.path())
+        };
+        newest = newest.max(t);
+    }
+    newest
+}
+
+/// A `qemu-storage-daemon` exporting one qcow2 file over NBD on a unix
+/// socket, as the volume service does, with a QMP monitor; killed on drop.
+struct Export {
+    child: std::process::Child,
+    socket: PathBuf,
+    port: Option<u16>,
+    qmp: PathBuf,
+    name: String,
+}
+
+impl Export {
+    /// Export `file` (qcow2; its backing file, if any, is opened too).
+    fn start(dir: &Path, tag: &str, file: &Path) -> Export {
+        Export::start_at(dir, tag, file, None)
+    }
+
+    /// The same, on TCP `127.0.0.1:port` when `port` is given.
+    fn start_at(dir: &Path, tag: &str, file: &Path, port: Option<u16>) -> Export {
+        let socket = dir.join(format!("{tag}.nbd"));
+        let addr = match port {
+            Some(port) => format!("addr.type=inet,addr.host=127.0.0.1,addr.port={port}"),
+            None => format!("addr.type=unix,addr.path={}", socket.display()),
+        };
+        let qmp = dir.join(format!("{tag}.qmp"));
+        let name = format!("secret-{:x}", unique());
+        let child = std::process::Command::new("qemu-storage-daemon")
+            .arg("--blockdev")
+            .arg(format!(
+                "driver=file,node-name=f,filename={}",
+                file.display()
+            ))
+            .args(["--blockdev", "driver=qcow2,node-name=v,file=f"])
+            .arg("--nbd-server")
+            .arg(addr)
+            .arg("--export")
+            .arg(format!("type=nbd,id=e,node-name=v,name={name},writable=on"))
+            .arg("--chardev")
+            .arg(format!(
+                "socket,id=m,path={},server=on,wait=off",
+                qmp.display()
+            ))
+            .args(["--monitor", "chardev=m"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("qemu-storage-daemon");
+        let listening = || match port {
+            Some(port) => std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            None => socket.exists(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !(listening() && qmp.exists()) {
+            assert!(
+                Instant::now() < deadline,
+                "the storage daemon did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Export {
+            child,
+            socket,
+            port,
+            qmp,
+            name,
+        }
+    }
+
+    fn connection(&self) -> VolumeConnection {
+        let data = match self.port {
+            Some(port) => serde_json::json!({"export": self.name, "host": "127.0.0.1",
+                                             "port": port, "access_mode": "rw"}),
+            None => serde_json::json!({"export": self.name, "socket": self.socket,
+                                       "access_mode": "rw"}),
+        };
+        serde_json::from_value(serde_json::json!({"driver_volume_type": "nbd", "data": data}))
+            .unwrap()
+    }
+
+    async fn qmp(
+        &self,
+        command: &str,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let mut q = Qmp::connect(&self.qmp, Duration::from_secs(5))
+            .await
+            .map_err(|e| e.to_string())?;
+        q.execute(command, Some(args))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Grow the volume's data, as the volume service must: an NBD export
+    /// does not share 'resize' on its node, so the export goes (its
+    /// clients are cut off and reconnect), the node grows, and the export
+    /// comes back under the same name.
+    async fn grow(&self, bytes: u64) {
+        self.qmp(
+            "block-export-del",
+            serde_json::json!({"id": "e", "mode": "hard"}),
+        )
+        .await
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self
+            .qmp("query-block-exports", serde_json::json!({}))
+            .await
+            .unwrap()
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            assert!(Instant::now() < deadline, "the export did not go");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.qmp(
+            "block_resize",
+            serde_json::json!({"node-name": "v", "size": bytes}),
+        )
+        .await
+        .unwrap();
+        self.qmp(
+            "block-export-add",
+            serde_json::json!({"type": "nbd", "id": "e", "node-name": "v",
+                               "name": self.name, "writable": true}),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Whether the export can be removed, which it cannot while an NBD
+    /// client is connected: true once every client went away.
+    async fn removable(&self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self
+                .qmp("block-export-del", serde_json::json!({"id": "e"}))
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Export {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn qcow2(path: &Path, size: &str, backing: Option<&Path>) {
+    let mut c = std::process::Command::new("qemu-img");
+    c.args(["create", "-q", "-f", "qcow2"]);
+    if let Some(b) = backing {
+        c.arg("-b").arg(b).args(["-F", "qcow2"]);
+    }
+    assert!(c.arg(path).arg(size).status().unwrap().success());
+}
+
+fn volume(volume_id: &str, export: &Export, boot_index: Option<i32>) -> VolumeAttachment {
+    VolumeAttachment {
+        volume_id: volume_id.into(),
+        connection: export.connection(),
+        device_name: if boot_index.is_some() {
+            "/dev/vda"
+        } else {
+            "/dev/vdb"
+        }
+        .into(),
+        boot_index,
+    }
+}
+
+/// Wait for `line` to be in the console `count` times, at most `secs`.
+async fn console_has(d: &QemuDriver, id: &str, line: &str, count: usize, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let out = d.console_output(id, 1 << 20).await.unwrap();
+        if out.matches(line).count() >= count {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {line:?} {count} times in the console within {secs} s, got {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The guest's block node names.
+async fn guest_nodes(d: &QemuDriver, id: &str) -> Vec<String> {
+    let mut q = Qmp::connect(&d.instance_dir(id).join("qmp.sock"), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let nodes = q
+        .execute(
+            "query-named-block-nodes",
+            Some(serde_json::json!({"flat": true})),
+        )
+        .await
+        .unwrap();
+    nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["node-name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A config drive whose user data waits for a disk `vdb`, makes an ext2
+/// filesystem on it (busybox mke2fs), writes a file there and says so on
+/// the console: what a user does with a new volume.
+fn volume_writer_config_drive(dir: &Path, id: &str) -> Option<PathBuf> {
+    let root = dir.join("cd");
+    let latest = root.join("openstack/latest");
+    std::fs::create_dir_all(&latest).unwrap();
+    std::fs::write(
+        latest.join("meta_data.json"),
+        serde_json::json!({"uuid": id, "hostname": "volumes", "name": "volumes"}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        latest.join("user_data"),
+        "#!/bin/sh\n(\n  while [ ! -b /dev/vdb ]; do sleep 0.2; done\n  \
+         mkfs.ext2 -q /dev/vdb && mkdir -p /mnt/v && mount /dev/vdb /mnt/v &&\n  \
+         echo ferrostack-volume-data > /mnt/v/hello && umount /mnt/v && sync &&\n  \
+         echo 'ferrostack-test: volume written' > /dev/console\n) \
+         </dev/null >/dev/null 2>&1 &\n",
+    )
+    .unwrap();
+    let iso = dir.join("cd.iso");
+    let made = std::process::Command::new("genisoimage")
+        .args(["-quiet", "-V", "config-2", "-J", "-r", "-o"])
+        .arg(&iso)
+        .arg(&root)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    made.then_some(iso)
+}
+
+fn guest_spec(id: &str) -> InstanceSpec {
+    let mut s = spec(id, 256);
+    s.name = "volumes".into();
+    s
+}
+
+const READY: &str = "ferrostack-guest: ready";
+/// How long the test guest has to boot under TCG on a loaded host.
+const BOOT_SECS: u64 = 180;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_attach_extend_detach() {
+    let test = "volumes_attach_extend_detach";
+    if !qemu_present(test) || !which("qemu-storage-daemon") {
+        return;
+    }
+    let Some(image) = guest_image(test) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let d = sb.driver().await;
+    let data = sb.dir.join("vol.qcow2");
+    qcow2(&data, "1G", None);
+    let export = Export::start(&sb.dir, "v", &data);
+    let id = new_uuid();
+    let vid = new_uuid();
+    let serial = &vid[..20];
+    let v = volume(&vid, &export, None);
+    let Some(cd) = volume_writer_config_drive(&sb.dir, &id) else {
+        skip(test, "genisoimage could not make a config drive");
+        return;
+    };
+    let g = GuestDisks {
+        base: Some(image),
+        base_format: DiskFormat::Qcow2,
+        config_drive: Some(cd),
+    };
+    d.spawn(&guest_spec(&id), &g).await.unwrap();
+    console_has(&d, &id, READY, 1, BOOT_SECS).await;
+    console_has(&d, &id, "user-data script exited 0", 1, 5).await;
+
+    // An export that is not there: refused, and nothing left behind.
+    let mut wrong = v.clone();
+    let VolumeConnection::Nbd(e) = &mut wrong.connection;
+    e.export = "no-such-export".into();
+    let err = d.attach_volume(&id, &wrong).await.unwrap_err();
+    assert!(
+        matches!(err, DriverError::Failed(ref m) if m.contains(&vid)),
+        "{err:?}"
+    );
+    let key: String = vid.chars().filter(|c| *c != '-').take(24).collect();
+    let ours = |nodes: Vec<String>| -> Vec<String> {
+        nodes.into_iter().filter(|n| n.ends_with(&key)).collect()
+    };
+    assert!(ours(guest_nodes(&d, &id).await).is_empty());
+
+    // Attach: the guest sees a 1 GiB disk with the volume's serial.
+    let t = Instant::now();
+    d.attach_volume(&id, &v).await.unwrap();
+    let call = t.elapsed();
+    let added = format!("ferrostack-guest: disk add vdb size=2097152 serial={serial}");
+    console_has(&d, &id, &added, 1, 60).await;
+    eprintln!(
+        "attach: {} ms (guest saw it after {} ms)",
+        call.as_millis(),
+        t.elapsed().as_millis()
+    );
+    d.attach_volume(&id, &v).await.unwrap(); // again: a no-op
+                                             // The guest makes a filesystem on it and writes a file.
+    console_has(&d, &id, "ferrostack-test: volume written", 1, 60).await;
+    assert_eq!(ours(guest_nodes(&d, &id).await).len(), 2);
+
+    // Extend: the data grows in the daemon, then the guest sees it.
+    export.grow(2 << 30).await;
+    let t = Instant::now();
+    d.extend_volume(&id, &vid, &v.connection, 2 << 30)
+        .await
+        .unwrap();
+    let call = t.elapsed();
+    let changed = format!("ferrostack-guest: disk change vdb size=4194304 serial={serial}");
+    console_has(&d, &id, &changed, 1, 60).await;
+    eprintln!(
+        "extend: {} ms (guest saw it after {} ms)",
+        call.as_millis(),
+        t.elapsed().as_millis()
+    );
+    assert_eq!(
+        ours(guest_nodes(&d, &id).await).len(),
+        2,
+        "the old connection went"
+    );
+
+    // Detach: the guest lets it go, QEMU keeps no node of it.
+    let t = Instant::now();
+    d.detach_volume(&id, &vid).await.unwrap();
+    eprintln!("detach: {} ms", t.elapsed().as_millis());
+    console_has(&d, &id, "ferrostack-guest: disk remove vdb", 1, 30).await;
+    assert!(ours(guest_nodes(&d, &id).await).is_empty());
+    d.detach_volume(&id, &vid).await.unwrap(); // again: a no-op
+
+    // Attached again, it stays across a power off and on (on the command line).
+    d.attach_volume(&id, &v).await.unwrap();
+    let bigger = format!("ferrostack-guest: disk add vdb size=4194304 serial={serial}");
+    console_has(&d, &id, &bigger, 1, 60).await;
+    d.power_off(&id).await.unwrap();
+    // Off: extend and attach only touch the record.
+    d.extend_volume(&id, &vid, &v.connection, 2 << 30)
+        .await
+        .unwrap();
+    d.power_on(&id).await.unwrap();
+    let args = cmdline(d.qemu_pid(&id).await.unwrap());
+    assert!(
+        args.iter().any(
+            |a| a == &format!("virtio-blk-pci,drive=vol-{key},id=volume-{vid},serial={serial}")
+        ),
+        "{args:?}"
+    );
+    assert!(args.iter().any(|a| a.contains(&export.name)));
+    assert_eq!(ours(guest_nodes(&d, &id).await).len(), 2);
+
+    // Destroyed: QEMU and its NBD connection are gone.
+    d.destroy(&id).await.unwrap();
+    assert!(export.removable().await, "an NBD client is still connected");
+    // What the guest wrote is in the volume's data (qcow2 keeps clusters
+    // as they are written).
+    drop(export);
+    assert_eq!(qemu_img_info(&data)["virtual-size"], 2u64 << 30);
+    let bytes = std::fs::read(&data).unwrap();
+    let needle = b"ferrostack-volume-data";
+    assert!(
+        bytes.windows(needle.len()).any(|w| w == needle),
+        "the file the guest wrote is not in the volume"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boot_from_volume() {
+    let test = "boot_from_volume";
+    if !qemu_present(test) || !which("qemu-storage-daemon") {
+        return;
+    }
+    let Some(image) = guest_image(test) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let d = sb.driver().await;
+    // The root volume: a copy-on-write volume over the image, as Cinder
+    // makes a volume from an image.
+    let root = sb.dir.join("root.qcow2");
+    qcow2(&root, "1G", Some(&image));
+    let root_export = Export::start(&sb.dir, "r", &root);
+    let data = sb.dir.join("data.qcow2");
+    qcow2(&data, "64M", None);
+    // The data volume over TCP, as from another storage host.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data_export = Export::start_at(&sb.dir, "d", &data, Some(port));
+    let id = new_uuid();
+    let (root_id, data_id) = (new_uuid(), new_uuid());
+    let mut s = guest_spec(&id);
+    s.image_id = String::new();
+    s.volumes = vec![
+        volume(&root_id, &root_export, Some(0)),
+        volume(&data_id, &data_export, None),
+    ];
+    let g = GuestDisks {
+        base: None,
+        base_format: DiskFormat::Raw,
+        config_drive: None,
+    };
+    d.spawn(&s, &g).await.unwrap();
+    console_has(&d, &id, READY, 1, BOOT_SECS).await;
+    let dir = d.instance_dir(&id);
+    assert!(!dir.join("disk").exists(), "no image disk");
+    let args = cmdline(d.qemu_pid(&id).await.unwrap());
+    let root_key: String = root_id.chars().filter(|c| *c != '-').take(24).collect();
+    assert!(
+        args.iter().any(|a| a
+            == &format!(
+                "virtio-blk-pci,drive=vol-{root_key},id=volume-{root_id},serial={},bootindex=0",
+                &root_id[..20]
+            )),
+        "{args:?}"
+    );
+    assert!(!args.iter().any(|a| a.contains("drive-virtio-disk0")));
+    assert!(args.iter().any(|a| a.contains(&data_export.name)));
+    let e = d
+        .snapshot(&id, &sb.dir.join("snap.qcow2"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, DriverError::NotSupported(ref m) if m.contains("boots from a volume")),
+        "{e:?}"
+    );
+    // A resize changes the flavor only: there is no image disk to grow.
+    let mut bigger = s.clone();
+    bigger.memory_mb = 320;
+    bigger.volumes.clear();
+    d.resize(&bigger).await.unwrap();
+    let args = cmdline(d.qemu_pid(&id).await.unwrap());
+    assert_eq!(flag_value(&args, "-m").as_deref(), Some("320"));
+    assert!(
+        args.iter().any(|a| a.contains(&root_export.name)),
+        "the volumes stay"
+    );
+    assert!(args.iter().any(|a| a.contains(&data_export.name)));
+    d.confirm_resize(&id).await.unwrap();
+    assert!(!dir.join("disk").exists());
+    d.destroy(&id).await.unwrap();
+    assert!(!dir.exists());
+    assert!(
+        root_export.removable().await,
+        "the root volume is still connected"
+    );
+    assert!(
+        data_export.removable().await,
+        "the data volume is still connected"
+    );
 }

@@ -3,8 +3,9 @@
 //! console in a file, VNC and QMP on unix sockets only.
 
 use super::guest::{GuestPaths, GuestRecord};
+use super::volume_nodes;
 use super::Accel;
-use crate::{DiskFormat, VifSpec};
+use crate::{DiskFormat, VifSpec, VolumeAttachment};
 
 /// How to launch: the guest, where its files are, the accelerator, and
 /// whether it restores saved memory (`-incoming defer`, paused).
@@ -67,6 +68,32 @@ pub(crate) fn nic_ids(vif: &VifSpec) -> (String, String) {
     (format!("hostnet-{tap}"), format!("net-{tap}"))
 }
 
+/// `-blockdev` (NBD, then raw over it) and `-device` of a volume, the
+/// nodes as JSON (export names and paths need no escaping then).
+fn volume_args(v: &VolumeAttachment) -> Vec<String> {
+    let Ok(n) = volume_nodes::VolumeNames::new(&v.volume_id) else {
+        return Vec::new();
+    };
+    let Ok(nbd) = volume_nodes::nbd_node(&n.nbd[0], &v.connection) else {
+        return Vec::new();
+    };
+    let mut dev = format!(
+        "virtio-blk-pci,drive={},id={},serial={}",
+        n.format, n.device, n.serial
+    );
+    if let Some(i) = v.boot_index {
+        dev.push_str(&format!(",bootindex={i}"));
+    }
+    vec![
+        "-blockdev".into(),
+        nbd.to_string(),
+        "-blockdev".into(),
+        volume_nodes::format_node(&n, &n.nbd[0], &v.connection).to_string(),
+        "-device".into(),
+        dev,
+    ]
+}
+
 pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
     let spec = &l.record.spec;
     let p = l.paths;
@@ -100,10 +127,18 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
     push(&["-rtc", "base=utc"]);
     push(&["-boot", "strict=on"]);
 
-    // The root disk. An ISO base boots as a cdrom, the disk after it.
-    let iso = l.record.base_format == DiskFormat::Iso;
+    // The root disk. An ISO base boots as a cdrom, the disk after it; a
+    // guest booted from a volume has that volume first and no image disk.
+    let iso = l.record.base_format == DiskFormat::Iso && l.record.base.is_some();
     let root_boot = if iso { 2 } else { 1 };
+    let (boot_volumes, data_volumes): (Vec<_>, Vec<_>) =
+        spec.volumes.iter().partition(|v| v.boot_index == Some(0));
+    for v in &boot_volumes {
+        a.extend(volume_args(v));
+    }
+    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
     match disk_bus(l.record) {
+        _ if l.record.base.is_none() => {}
         DiskBus::Virtio => {
             push(&[
                 "-drive",
@@ -153,12 +188,20 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
             ]);
         }
     }
-    if iso {
+    for v in &data_volumes {
+        push(
+            &volume_args(v)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+    }
+    if let (true, Some(base)) = (iso, &l.record.base) {
         push(&[
             "-drive",
             &format!(
                 "file={},format=raw,if=none,id=drive-ide0-1-1,media=cdrom,readonly=on",
-                path(&l.record.base)
+                path(base)
             ),
         ]);
         push(&[
@@ -256,7 +299,7 @@ mod tests {
                 ],
                 ..Default::default()
             },
-            base: PathBuf::from("/var/cache/base"),
+            base: Some(PathBuf::from("/var/cache/base")),
             base_format: DiskFormat::Qcow2,
             config_drive: true,
         }
@@ -401,7 +444,7 @@ mod tests {
     fn iso_images_boot_from_a_cdrom() {
         let mut r = record();
         r.base_format = DiskFormat::Iso;
-        r.base = PathBuf::from("/cache/a,b.iso");
+        r.base = Some(PathBuf::from("/cache/a,b.iso"));
         let a = args(&r, Accel::Tcg, false);
         let drives = values(&a, "-drive");
         assert!(drives.contains(
@@ -452,5 +495,89 @@ mod tests {
         assert_eq!(values(&a, "-incoming"), ["defer"]);
         assert!(a.iter().any(|x| x == "-S"));
         assert_eq!(values(&a, "-name"), ["guest=a,,b"]);
+    }
+
+    fn nbd(volume_id: &str, boot_index: Option<i32>) -> VolumeAttachment {
+        VolumeAttachment {
+            volume_id: volume_id.into(),
+            connection: serde_json::from_value(serde_json::json!({
+                "driver_volume_type": "nbd",
+                "data": {"export": format!("x,{volume_id}"), "socket": "/run/v.sock"}
+            }))
+            .unwrap(),
+            device_name: "/dev/vdb".into(),
+            boot_index,
+        }
+    }
+
+    #[test]
+    fn volumes_are_nbd_blockdevs_after_the_root_disk() {
+        let mut r = record();
+        r.config_drive = false;
+        r.spec.ephemeral_gb = 1;
+        r.spec.volumes = vec![nbd("0b6f2d4e-1111-4c43-9a55-8e1b2f0c6d11", None)];
+        let a = args(&r, Accel::Tcg, false);
+        let blockdevs: Vec<serde_json::Value> = values(&a, "-blockdev")
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .collect();
+        assert_eq!(
+            blockdevs,
+            [
+                serde_json::json!({"driver": "nbd", "node-name": "nbda-0b6f2d4e11114c439a558e1b",
+                    "server": {"type": "unix", "path": "/run/v.sock"},
+                    "export": "x,0b6f2d4e-1111-4c43-9a55-8e1b2f0c6d11",
+                    "read-only": false, "reconnect-delay": 15}),
+                serde_json::json!({"driver": "raw", "node-name": "vol-0b6f2d4e11114c439a558e1b",
+                    "file": "nbda-0b6f2d4e11114c439a558e1b", "read-only": false}),
+            ]
+        );
+        let devices = values(&a, "-device");
+        let disks: Vec<&&str> = devices
+            .iter()
+            .filter(|d| d.starts_with("virtio-blk-pci"))
+            .collect();
+        assert_eq!(
+            disks,
+            [
+                &"virtio-blk-pci,drive=drive-virtio-disk0,id=virtio-disk0,bootindex=1",
+                &"virtio-blk-pci,drive=drive-virtio-disk1,id=virtio-disk1",
+                &"virtio-blk-pci,drive=vol-0b6f2d4e11114c439a558e1b,\
+                   id=volume-0b6f2d4e-1111-4c43-9a55-8e1b2f0c6d11,serial=0b6f2d4e-1111-4c43-9",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_boot_volume_replaces_the_image_disk() {
+        let mut r = record();
+        r.base = None;
+        r.config_drive = false;
+        r.spec.volumes = vec![
+            nbd("1c7e3f5a-2222-4c43-9a55-8e1b2f0c6d11", None),
+            nbd("0b6f2d4e-1111-4c43-9a55-8e1b2f0c6d11", Some(0)),
+        ];
+        let a = args(&r, Accel::Tcg, false);
+        assert!(values(&a, "-drive").is_empty(), "no image disk: {a:?}");
+        let disks: Vec<&str> = values(&a, "-device")
+            .into_iter()
+            .filter(|d| d.starts_with("virtio-blk-pci"))
+            .collect();
+        assert_eq!(disks.len(), 2);
+        assert!(disks[0].contains("id=volume-0b6f2d4e") && disks[0].ends_with(",bootindex=0"));
+        assert!(disks[1].contains("id=volume-1c7e3f5a") && !disks[1].contains("bootindex"));
+    }
+
+    #[test]
+    fn records_from_before_volumes_still_load() {
+        let old = serde_json::json!({
+            "spec": {"id": ID, "name": "vm1", "instance_name": "i", "vcpus": 1,
+                     "memory_mb": 64, "root_gb": 1, "ephemeral_gb": 0, "swap_mb": 0,
+                     "image_id": "img", "vifs": []},
+            "base": "/var/cache/base", "base_format": "qcow2", "config_drive": false
+        });
+        let r: GuestRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(r.base, Some(PathBuf::from("/var/cache/base")));
+        assert!(r.spec.volumes.is_empty());
     }
 }

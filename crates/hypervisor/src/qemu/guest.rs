@@ -98,8 +98,9 @@ pub(crate) fn validate_id(id: &str) -> Result<()> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct GuestRecord {
     pub spec: InstanceSpec,
-    /// The cached base image (absolute) and its format.
-    pub base: PathBuf,
+    /// The cached base image (absolute) and its format; `None` when the
+    /// guest boots from a volume and has no `disk`.
+    pub base: Option<PathBuf>,
     pub base_format: DiskFormat,
     /// Whether `disk.config` is attached.
     pub config_drive: bool,

@@ -8,6 +8,8 @@
 //! `qmp.sock`, `vnc.sock`, `qemu.pid`, `qemu.log` (QEMU's stderr at
 //! launch), `spec.json` (what is needed to launch it again), plus
 //! `memory.state` while suspended and `*.resize-backup` during a resize.
+//! A guest booted from a volume has no `disk`; its volumes (NBD exports
+//! of the volume service) are in `spec.json` and on its command line.
 //!
 //! Every operation on a guest holds that guest's lock, and each can be
 //! repeated: the control plane's sagas retry and undo freely.
@@ -25,11 +27,14 @@ pub mod qmp;
 mod resize;
 mod save;
 mod spawn;
+mod stats;
 mod tap;
+mod volume_nodes;
+mod volumes;
 
 use crate::{
     ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec, PowerState,
-    RebootKind, Result, VifSpec,
+    RebootKind, Result, VifSpec, VolumeAttachment, VolumeConnection,
 };
 use control::{describe, is_off_status, Observed};
 use guest::{exists, live_pid, GuestPaths, GuestRecord};
@@ -515,14 +520,50 @@ impl Driver for QemuDriver {
         self.detach_interface_locked(&p, port_id).await
     }
 
+    async fn attach_volume(&self, id: &str, volume: &VolumeAttachment) -> Result<()> {
+        let p = self.paths(id)?;
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        self.attach_volume_locked(&p, volume).await
+    }
+
+    async fn detach_volume(&self, id: &str, volume_id: &str) -> Result<()> {
+        let p = self.paths(id)?;
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        if !exists(&p.record()).await {
+            // No such guest: it has no volume to let go of.
+            return Ok(());
+        }
+        self.detach_volume_locked(&p, volume_id).await
+    }
+
+    async fn extend_volume(
+        &self,
+        id: &str,
+        volume_id: &str,
+        connection: &VolumeConnection,
+        new_size_bytes: u64,
+    ) -> Result<()> {
+        let p = self.paths(id)?;
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        self.extend_volume_locked(&p, volume_id, connection, new_size_bytes)
+            .await
+    }
+
     /// The base images of every guest here (and of the disk a resize kept).
+    async fn guest_stats(&self, id: &str) -> Result<crate::stats::GuestStats> {
+        self.read_guest_stats(id).await
+    }
+
     async fn base_images_in_use(&self) -> Result<Option<Vec<PathBuf>>> {
         let mut bases = Vec::new();
         for id in self.list_instances().await? {
             let p = self.paths(&id)?;
             for record in [p.record(), p.record_backup()] {
                 if let Ok(r) = guest::GuestRecord::load(&record).await {
-                    bases.push(r.base);
+                    bases.extend(r.base);
                 }
             }
         }
@@ -544,6 +585,12 @@ impl Driver for QemuDriver {
         let lock = self.lock(id);
         let _guard = lock.lock().await;
         let observed = self.observe_existing(&p).await?;
+        if self.load_record(&p).await?.base.is_none() {
+            return Err(DriverError::NotSupported(format!(
+                "Instance {id} boots from a volume: it is snapshotted through the \
+                 block storage service, not by the hypervisor."
+            )));
+        }
         // Stopping the guest makes QEMU flush its disk.
         let stopped = matches!(&observed, Observed::Live { status, .. } if status == "running");
         if stopped {

@@ -25,14 +25,23 @@ impl QemuDriver {
                 spec.id
             )));
         }
-        let current = disk::info(&self.config.qemu_img, &p.disk(), Some("qcow2"))
-            .await
-            .map_err(|e| {
-                DriverError::Failed(format!("Cannot read the disk of instance {}: {e}", spec.id))
-            })?
-            .virtual_size;
+        // A guest booted from a volume has no disk here to grow or keep.
+        let has_disk = record.base.is_some();
+        let current = if has_disk {
+            disk::info(&self.config.qemu_img, &p.disk(), Some("qcow2"))
+                .await
+                .map_err(|e| {
+                    DriverError::Failed(format!(
+                        "Cannot read the disk of instance {}: {e}",
+                        spec.id
+                    ))
+                })?
+                .virtual_size
+        } else {
+            0
+        };
         let wanted = spec.root_gb * GIB;
-        if spec.root_gb > 0 && wanted < current {
+        if has_disk && spec.root_gb > 0 && wanted < current {
             return Err(DriverError::InvalidRequest(format!(
                 "Unable to resize disk down: the new flavor's root disk is {} GB, \
                  the instance's disk is {current} bytes.",
@@ -56,7 +65,7 @@ impl QemuDriver {
             }
         };
         self.power_off_locked(&p).await?;
-        if !exists(&p.disk_backup()).await {
+        if has_disk && !exists(&p.disk_backup()).await {
             let part = p.dir.join("disk.resize-backup.part");
             tokio::fs::copy(p.disk(), &part)
                 .await
@@ -68,7 +77,7 @@ impl QemuDriver {
         if !exists(&p.record_backup()).await {
             record.save(&p.record_backup()).await?;
         }
-        if wanted > current {
+        if has_disk && wanted > current {
             disk::grow(&self.config.qemu_img, &p.disk(), wanted)
                 .await
                 .map_err(|e| {
@@ -78,7 +87,10 @@ impl QemuDriver {
                     ))
                 })?;
         }
+        // The volumes are those the guest has, whatever the caller's spec says.
+        let volumes = std::mem::take(&mut record.spec.volumes);
         record.spec = spec.clone();
+        record.spec.volumes = volumes;
         record.save(&p.record()).await?;
         if was_running {
             self.launch(&p, &record, false).await?;
@@ -101,7 +113,8 @@ impl QemuDriver {
         let p = self.paths(&spec.id)?;
         let lock = self.lock(&spec.id);
         let _guard = lock.lock().await;
-        let current = self.load_record(&p).await?;
+        let mut current = self.load_record(&p).await?;
+        let current_volumes = std::mem::take(&mut current.spec.volumes);
         let was_running = self.is_on(&p).await?;
         self.power_off_locked(&p).await?;
         let before = if exists(&p.record_backup()).await {
@@ -114,10 +127,11 @@ impl QemuDriver {
                 .await
                 .map_err(|e| DriverError::failed("restoring the disk from before the resize", e))?;
         }
-        let record = GuestRecord {
+        let mut record = GuestRecord {
             spec: spec.clone(),
             ..before
         };
+        record.spec.volumes = current_volumes;
         record.save(&p.record()).await?;
         guest::remove_file(&p.record_backup()).await?;
         guest::remove_file(&p.resize_marker()).await?;

@@ -1,15 +1,16 @@
-//! Making a guest: validation, the qcow2 overlay on the base image, the
-//! config drive, the record, the first launch — and undoing all of it
-//! when any step fails.
+//! Making a guest: validation, the qcow2 overlay on the base image (none
+//! when it boots from a volume), the config drive, the record with its
+//! volumes, the first launch — and undoing all of it when any step fails.
 
 use super::control::{display_name, Observed};
 use super::disk::{self, GIB};
 use super::guest::{self, exists, live_pid, GuestPaths, GuestRecord};
 use super::tap;
+use super::volume_nodes::{nbd_node, VolumeNames};
 use super::QemuDriver;
 use crate::{DiskFormat, GuestDisks, InstanceSpec};
 use crate::{DriverError, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub(super) fn validate_spec(spec: &InstanceSpec) -> Result<()> {
     if spec.vcpus == 0 || spec.memory_mb == 0 {
@@ -25,6 +26,22 @@ pub(super) fn validate_spec(spec: &InstanceSpec) -> Result<()> {
                 "A network interface has no port id.".into(),
             ));
         }
+    }
+    for v in &spec.volumes {
+        let n = VolumeNames::new(&v.volume_id)?;
+        nbd_node(&n.nbd[0], &v.connection)?;
+    }
+    if spec
+        .volumes
+        .iter()
+        .filter(|v| v.boot_index == Some(0))
+        .count()
+        > 1
+    {
+        return Err(DriverError::InvalidRequest(format!(
+            "Instance {} has more than one boot volume.",
+            spec.id
+        )));
     }
     Ok(())
 }
@@ -49,11 +66,43 @@ impl QemuDriver {
             };
         }
         validate_spec(spec)?;
+        let image = match (&disks.base, spec.boot_volume()) {
+            (_, Some(_)) => None,
+            (Some(base), None) => Some(self.root_disk_size(spec, base, disks).await?),
+            (None, None) => {
+                return Err(DriverError::InvalidRequest(format!(
+                    "Instance {} has neither an image nor a boot volume.",
+                    spec.id
+                )))
+            }
+        };
+        if exists(&p.dir).await {
+            // Left by a spawn that stopped half way.
+            self.discard(&p, spec, disks).await;
+        }
+        tokio::fs::create_dir_all(&p.dir)
+            .await
+            .map_err(|e| DriverError::failed(&format!("creating {}", p.dir.display()), e))?;
+        if let Err(e) = self.build(&p, spec, disks, image).await {
+            tracing::warn!("spawning {} failed: {e}", display_name(spec));
+            self.discard(&p, spec, disks).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The base image (absolute) and the size of the root disk on it.
+    async fn root_disk_size(
+        &self,
+        spec: &InstanceSpec,
+        base: &Path,
+        disks: &GuestDisks,
+    ) -> Result<(PathBuf, u64)> {
         let name = display_name(spec);
-        let base = tokio::fs::canonicalize(&disks.base).await.map_err(|e| {
+        let base = tokio::fs::canonicalize(base).await.map_err(|e| {
             DriverError::InvalidImage(format!(
                 "The image of {name} is not on this host ({}: {e})",
-                disks.base.display()
+                base.display()
             ))
         })?;
         let info = disk::info(
@@ -78,44 +127,36 @@ impl QemuDriver {
             }
             flavor.max(info.virtual_size)
         };
-        if exists(&p.dir).await {
-            // Left by a spawn that stopped half way.
-            self.discard(&p, spec, disks).await;
-        }
-        tokio::fs::create_dir_all(&p.dir)
-            .await
-            .map_err(|e| DriverError::failed(&format!("creating {}", p.dir.display()), e))?;
-        if let Err(e) = self.build(&p, spec, disks, &base, size).await {
-            tracing::warn!("spawning {name} failed: {e}");
-            self.discard(&p, spec, disks).await;
-            return Err(e);
-        }
-        Ok(())
+        Ok((base, size))
     }
 
-    /// Build a new guest's directory and start it.
+    /// Build a new guest's directory and start it; `image` is the base
+    /// image and root disk size (`None`: it boots from a volume).
     pub(super) async fn build(
         &self,
         p: &GuestPaths,
         spec: &InstanceSpec,
         disks: &GuestDisks,
-        base: &Path,
-        size: u64,
+        image: Option<(PathBuf, u64)>,
     ) -> Result<()> {
         let name = display_name(spec);
-        let made = if disks.base_format == DiskFormat::Iso {
-            disk::create_blank(&self.config.qemu_img, &p.disk(), size).await
-        } else {
-            disk::create_overlay(
-                &self.config.qemu_img,
-                base,
-                disks.base_format.qemu_name(),
-                &p.disk(),
-                size,
-            )
-            .await
-        };
-        made.map_err(|e| DriverError::Failed(format!("Could not create the disk of {name}: {e}")))?;
+        if let Some((base, size)) = &image {
+            let made = if disks.base_format == DiskFormat::Iso {
+                disk::create_blank(&self.config.qemu_img, &p.disk(), *size).await
+            } else {
+                disk::create_overlay(
+                    &self.config.qemu_img,
+                    base,
+                    disks.base_format.qemu_name(),
+                    &p.disk(),
+                    *size,
+                )
+                .await
+            };
+            made.map_err(|e| {
+                DriverError::Failed(format!("Could not create the disk of {name}: {e}"))
+            })?;
+        }
         let scratch = [
             (
                 spec.ephemeral_gb * GIB,
@@ -145,7 +186,7 @@ impl QemuDriver {
         }
         let record = GuestRecord {
             spec: spec.clone(),
-            base: base.to_path_buf(),
+            base: image.map(|(base, _)| base),
             base_format: disks.base_format,
             config_drive: disks.config_drive.is_some(),
         };
