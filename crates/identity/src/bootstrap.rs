@@ -103,6 +103,36 @@ pub const SERVED: &[CatalogEntry] = &[
         path: "/v3/$(project_id)s",
         admin_path: "/v3/$(project_id)s",
     },
+    // The seed's Ceilometer v2 API, today's Gnocchi and Aodh (ferrostack-telemetry).
+    CatalogEntry {
+        service_type: "metering",
+        name: "ceilometer",
+        port: 8777,
+        path: "",
+        admin_path: "",
+    },
+    CatalogEntry {
+        service_type: "metric",
+        name: "gnocchi",
+        port: 8041,
+        path: "",
+        admin_path: "",
+    },
+    // The seed's Swift (ferrostack-object): accounts are `AUTH_<project id>`.
+    CatalogEntry {
+        service_type: "object-store",
+        name: "swift",
+        port: 8080,
+        path: "/v1/AUTH_%(tenant_id)s",
+        admin_path: "/v1",
+    },
+    CatalogEntry {
+        service_type: "alarming",
+        name: "aodh",
+        port: 8042,
+        path: "",
+        admin_path: "",
+    },
 ];
 
 /// (type, name) of services an earlier bootstrap registered although
@@ -110,11 +140,7 @@ pub const SERVED: &[CatalogEntry] = &[
 /// Bootstrap removes them — only the ones it made itself, recognised by
 /// name and description, never an operator's own — so an upgraded cloud's
 /// catalog tells the truth too.
-pub const RETIRED: &[(&str, &str)] = &[
-    ("object-store", "swift"),
-    ("ec2", "ec2"),
-    ("metering", "ceilometer"),
-];
+pub const RETIRED: &[(&str, &str)] = &[("ec2", "ec2")];
 
 #[derive(Debug, Default)]
 pub struct Report {
@@ -333,6 +359,8 @@ async fn register_served(svc: &IdentityService, region: &str, report: &mut Repor
             let (port, path) = match (stype, iface) {
                 ("identity", "admin") => (cfg.identity.admin_port, entry.admin_path),
                 ("identity", _) => (cfg.identity.public_port, entry.path),
+                ("object-store", "admin") => (cfg.object.port, entry.admin_path),
+                ("object-store", _) => (cfg.object.port, entry.path),
                 (_, "admin") => (entry.port, entry.admin_path),
                 _ => (entry.port, entry.path),
             };

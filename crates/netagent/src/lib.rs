@@ -256,3 +256,55 @@ pub async fn start(settings: Settings, bus: SharedBus) -> Result<Agents, String>
     }
     Ok(Agents { tasks })
 }
+
+/// What [`check_host`] found wrong: the `[network_agent]` option and why.
+#[derive(Debug)]
+pub struct HostProblem {
+    pub option: &'static str,
+    pub message: String,
+}
+
+/// Check that this host is the one the settings describe: the tunnel
+/// address is one of its addresses, every mapped bridge or interface
+/// exists. Agents started on the wrong host would build tunnels nobody
+/// reaches or wait for a bridge that never comes.
+pub async fn check_host(settings: &Settings) -> Result<(), HostProblem> {
+    let host = settings.host();
+    if !settings.local_ip.is_empty() {
+        let out = host
+            .run("ip", &["-j", "addr", "show"])
+            .await
+            .map_err(|e| HostProblem {
+                option: "local_ip",
+                message: e.to_string(),
+            })?;
+        let links: Vec<Value> = serde_json::from_str(&out).unwrap_or_default();
+        let ours = links
+            .iter()
+            .flat_map(|l| l["addr_info"].as_array().into_iter().flatten())
+            .any(|a| a["local"].as_str() == Some(settings.local_ip.as_str()));
+        if !ours {
+            return Err(HostProblem {
+                option: "local_ip",
+                message: format!(
+                    "{} is not an address of this host (ip addr shows no such address)",
+                    settings.local_ip
+                ),
+            });
+        }
+    }
+    for (option, map) in [
+        ("bridge_mappings", &settings.bridge_mappings),
+        ("physical_interface_mappings", &settings.interface_mappings),
+    ] {
+        for (physnet, dev) in map {
+            if host.run("ip", &["link", "show", "dev", dev]).await.is_err() {
+                return Err(HostProblem {
+                    option,
+                    message: format!("{physnet}:{dev}: this host has no interface '{dev}'"),
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -211,7 +211,8 @@ async fn vxlan_carries_one_network_across_two_hosts_and_restart_cleans_up() {
     let mut cfg = Config::default();
     cfg.common.data_dir = dir.clone();
     std::fs::create_dir_all(&dir).unwrap();
-    let bus = ferrostack_bus::open("memory://").unwrap();
+    // Over RabbitMQ too, when FERROSTACK_TEST_BUS_URL names one.
+    let bus = ferrostack_testkit::test_bus().await;
     let svc = ferrostack_network::open(&cfg, bus.clone()).await.unwrap();
     let host_a = format!("host-a-{tag}");
     let host_b = format!("host-b-{tag}");

@@ -202,7 +202,14 @@ pub async fn download_image_data(
         .notify(
             "image.localhost",
             "image.send",
-            serde_json::json!({"image_id": id, "bytes_sent": len}),
+            // Glance's fields, which metering's image.download reads.
+            serde_json::json!({
+                "image_id": id,
+                "bytes_sent": len,
+                "owner_id": img.owner,
+                "receiver_tenant_id": ctx.project_id,
+                "receiver_user_id": ctx.user_id,
+            }),
         )
         .await;
     Ok(resp)
