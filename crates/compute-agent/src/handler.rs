@@ -89,6 +89,23 @@ impl ComputeAgent {
                 instance_id,
                 port_id,
             } => done(d.detach_interface(&instance_id, &port_id).await),
+            AgentRequest::AttachVolume {
+                instance_id,
+                volume,
+            } => done(d.attach_volume(&instance_id, &volume).await),
+            AgentRequest::DetachVolume {
+                instance_id,
+                volume_id,
+            } => done(d.detach_volume(&instance_id, &volume_id).await),
+            AgentRequest::ExtendVolume {
+                instance_id,
+                volume_id,
+                connection,
+                new_size_bytes,
+            } => done(
+                d.extend_volume(&instance_id, &volume_id, &connection, new_size_bytes)
+                    .await,
+            ),
         }
     }
 
@@ -126,7 +143,12 @@ impl ComputeAgent {
     }
 
     async fn spawn(&self, spec: &InstanceSpec, metadata: Option<&InstanceMetadata>) -> AgentResult {
-        let image = self.prepare_image(&spec.image_id).await?;
+        // A guest booted from a volume has no image disk: nothing to fetch
+        // (its `image_id` may be empty).
+        let image = match spec.boot_volume() {
+            Some(_) => None,
+            None => Some(self.prepare_image(&spec.image_id).await?),
+        };
         let config_drive = match metadata {
             Some(md) => {
                 let path = self.staging_file("config-drive", &spec.id)?;
@@ -142,8 +164,8 @@ impl ComputeAgent {
             None => None,
         };
         let disks = GuestDisks {
-            base: image.path,
-            base_format: image.format,
+            base_format: image.as_ref().map_or(DiskFormat::Raw, |i| i.format),
+            base: image.map(|i| i.path),
             config_drive: config_drive.clone(),
         };
         let result = self.driver.spawn(spec, &disks).await;

@@ -2,7 +2,9 @@
 //! user): image records, streamed downloads into the cache and streamed
 //! snapshot uploads — image data never sits whole in memory.
 
-use ferrostack_core::service_client::ServiceClient;
+use ferrostack_core::service_client::{
+    file_body, transfer_timeout, ServiceClient, DOWNLOAD_TIMEOUT,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -104,7 +106,10 @@ impl ImageClient {
     /// Stream the image's data into `dest` (created or truncated).
     pub async fn download(&self, id: &str, dest: &Path) -> Result<u64> {
         let url = format!("{}/v2/images/{id}/file", self.base);
-        let mut resp = self.client.send(|h| h.get(&url)).await?;
+        let mut resp = self
+            .client
+            .send(|h| h.get(&url).timeout(DOWNLOAD_TIMEOUT))
+            .await?;
         let status = resp.status();
         if status == reqwest::StatusCode::NO_CONTENT {
             return Err(ImageApiError::BadRequest(format!(
@@ -149,27 +154,13 @@ impl ImageClient {
             .client
             .send(|h| {
                 // Each attempt (a retry after a token refresh) opens the file anew.
-                let path = path.to_owned();
-                let stream = futures_file_stream(path);
                 h.put(&url)
+                    .timeout(transfer_timeout(len))
                     .header("content-type", "application/octet-stream")
                     .header("content-length", len)
-                    .body(reqwest::Body::wrap_stream(stream))
+                    .body(file_body(path.to_owned()))
             })
             .await?;
         answer("image upload", resp).await.map(|_| ())
     }
-}
-
-/// A file's bytes as a stream of chunks, opened lazily.
-fn futures_file_stream(
-    path: std::path::PathBuf,
-) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
-    use futures::StreamExt;
-    futures::stream::once(async move { tokio::fs::File::open(path).await })
-        .map(|opened| match opened {
-            Ok(file) => tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).left_stream(),
-            Err(e) => futures::stream::once(async move { Err(e) }).right_stream(),
-        })
-        .flatten()
 }

@@ -9,6 +9,7 @@ pub mod drivers;
 pub mod handler;
 pub mod image_cache;
 pub mod image_client;
+pub mod pollster;
 pub mod protocol;
 
 pub use drivers::driver_from_config;
@@ -155,6 +156,10 @@ impl ComputeAgent {
                 }
             }));
         }
+        tasks.push(pollster::spawn(
+            &agent,
+            Duration::from_secs(config.telemetry.polling_interval.max(1)),
+        ));
         agent.tasks.lock().unwrap().extend(tasks);
         tracing::info!(host = %agent.settings.host, driver = agent.driver.kind(), "compute agent started");
         Ok(agent)

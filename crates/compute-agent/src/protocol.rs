@@ -7,6 +7,7 @@
 use ferrostack_bus::{RpcMessage, SharedBus};
 use ferrostack_hypervisor::{
     ConsoleTarget, DriverError, HostResources, InstanceSpec, PowerState, RebootKind, VifSpec,
+    VolumeAttachment, VolumeConnection,
 };
 use ferrostack_metadata::InstanceMetadata;
 use serde::{Deserialize, Serialize};
@@ -99,6 +100,23 @@ pub enum AgentRequest {
         instance_id: String,
         port_id: String,
     },
+    /// Hot-plug a volume into the guest (there at its next start when off).
+    AttachVolume {
+        instance_id: String,
+        volume: VolumeAttachment,
+    },
+    /// Unplug a volume from the guest and let go of its export.
+    DetachVolume {
+        instance_id: String,
+        volume_id: String,
+    },
+    /// An attached volume grew: the guest is to see `new_size_bytes`.
+    ExtendVolume {
+        instance_id: String,
+        volume_id: String,
+        connection: VolumeConnection,
+        new_size_bytes: u64,
+    },
 }
 
 impl AgentRequest {
@@ -140,6 +158,9 @@ impl AgentRequest {
             AgentRequest::VncConsole { .. } => "vnc_console",
             AgentRequest::AttachInterface { .. } => "attach_interface",
             AgentRequest::DetachInterface { .. } => "detach_interface",
+            AgentRequest::AttachVolume { .. } => "attach_volume",
+            AgentRequest::DetachVolume { .. } => "detach_volume",
+            AgentRequest::ExtendVolume { .. } => "extend_volume",
         }
     }
 }

@@ -4,9 +4,10 @@
 //! both build on these.
 
 use crate::service::ComputeService;
+use crate::store::bdms::Bdm;
 use crate::store::instances::{Instance, RequestedNetwork, Vif};
 use ferrostack_core::{Error, Result};
-use ferrostack_hypervisor::{InstanceSpec, VifSpec};
+use ferrostack_hypervisor::{InstanceSpec, VifSpec, VolumeAttachment};
 use serde_json::{json, Value};
 
 /// What the agent needs to build a guest.
@@ -42,7 +43,26 @@ pub fn instance_spec(i: &Instance) -> InstanceSpec {
                 mtu: v.mtu,
             })
             .collect(),
+        volumes: volumes_of(i),
     }
+}
+
+/// The instance's attached volumes as the hypervisor needs them: every
+/// mapping that has its connection_info (the boot volume has boot index 0).
+pub fn volumes_of(i: &Instance) -> Vec<VolumeAttachment> {
+    i.bdms.iter().filter_map(volume_attachment).collect()
+}
+
+/// One mapping as the hypervisor's attachment, once Cinder has given
+/// its connection_info.
+pub fn volume_attachment(b: &Bdm) -> Option<VolumeAttachment> {
+    let connection = serde_json::from_value(b.connection_info.clone()?).ok()?;
+    Some(VolumeAttachment {
+        volume_id: b.volume_id.clone(),
+        connection,
+        device_name: b.device_name.clone(),
+        boot_index: b.boot_index,
+    })
 }
 
 /// The VIF view of a Neutron port.
@@ -64,6 +84,7 @@ pub fn vif_of(port: &Value, network: &NetworkInfo, created_by_compute: bool) -> 
             .unwrap_or_default(),
         created_by_compute,
         floating_ips: Vec::new(),
+        tag: None,
     }
 }
 

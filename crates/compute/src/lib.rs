@@ -14,6 +14,7 @@ pub mod scheduler;
 pub mod service;
 pub mod states;
 pub mod store;
+pub mod usage_notifications;
 
 pub use api::openapi_document;
 pub use ferrostack_compute_agent::ComputeAgent;
@@ -50,6 +51,7 @@ pub async fn start(svc: &Arc<ComputeService>) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     saga::resume_all(svc).await.map_err(|e| e.to_string())?;
+    usage_notifications::spawn_audit(svc);
     Ok(())
 }
 

@@ -117,6 +117,70 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "rule:project_reader_or_admin",
     ),
     (
+        "os_compute_api:os-volumes:list",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes:detail",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes:show",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes:create",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes:delete",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes:snapshots:list",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes:snapshots:detail",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes:snapshots:show",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes:snapshots:create",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes:snapshots:delete",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes-attachments:index",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes-attachments:show",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes-attachments:create",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes-attachments:update",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes-attachments:swap",
+        "rule:service_or_admin",
+    ),
+    (
+        "os_compute_api:os-volumes-attachments:delete",
+        "rule:project_member_or_admin",
+    ),
+    (
         "os_compute_api:os-availability-zone:detail",
         "rule:context_is_admin",
     ),
@@ -560,6 +624,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ),
     (
         "os_compute_api:servers:create:forced_host",
+        "rule:context_is_admin",
+    ),
+    (
+        "compute:servers:create:requested_destination",
         "rule:context_is_admin",
     ),
     (

@@ -23,6 +23,9 @@ pub struct Request<'a> {
     pub ignore_hosts: &'a [String],
     /// When set, the only hosts allowed (affinity with placed members).
     pub only_hosts: Option<&'a [String]>,
+    /// 2.74: the host and node asked for at create (filters still run).
+    pub host: Option<&'a str>,
+    pub node: Option<&'a str>,
 }
 
 pub fn resources_of(f: &Flavor) -> Resources {
@@ -91,7 +94,12 @@ pub async fn candidates(svc: &ComputeService, req: &Request<'_>) -> Result<Vec<C
         {
             continue;
         }
-        if zone.is_some_and(|z| z != s.zone) || forced_host.is_some_and(|h| h != node.host) {
+        let asked = req.host.is_none_or(|h| h == node.host)
+            && req.node.is_none_or(|n| n == node.hypervisor_hostname);
+        if !asked
+            || zone.is_some_and(|z| z != s.zone)
+            || forced_host.is_some_and(|h| h != node.host)
+        {
             continue;
         }
         let lim = limits_of(svc, &node);

@@ -2,15 +2,16 @@
 //! tenant usage, and the external events the network service posts.
 
 use super::body::{BoolOrString, IntOrString};
+use super::by_uuid::ServiceUpdateBody;
 use super::{query_get, ApiVersion, Query, Svc};
 use crate::scheduler::COMPUTE_BINARY;
 use crate::service::quotas::RESOURCES;
-use crate::store::{self, hosts::ServiceRow};
+use crate::store::{self, hosts::ServiceRow, instances::Instance};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use ferrostack_core::auth::Authenticated;
+use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -34,6 +35,7 @@ fn naive(ts: Option<&str>) -> Value {
 pub async fn limits(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:limits")?;
@@ -43,7 +45,7 @@ pub async fn limits(
     };
     let l = svc.quotas(&project).await?;
     let u = svc.usage(&project).await?;
-    Ok(ok(json!({"limits": {"rate": [], "absolute": {
+    let mut absolute = json!({
         "maxTotalInstances": l["instances"], "maxTotalCores": l["cores"], "maxTotalRAMSize": l["ram"],
         "maxTotalKeypairs": l["key_pairs"], "maxServerMeta": l["metadata_items"],
         "maxPersonality": l["injected_files"], "maxPersonalitySize": l["injected_file_content_bytes"],
@@ -53,23 +55,104 @@ pub async fn limits(
         "maxServerGroups": l["server_groups"], "maxServerGroupMembers": l["server_group_members"],
         "totalInstancesUsed": u.instances, "totalCoresUsed": u.cores, "totalRAMUsed": u.ram,
         "totalSecurityGroupsUsed": 0, "totalFloatingIpsUsed": 0, "totalServerGroupsUsed": 0,
-    }}})))
+    });
+    let mut gone: Vec<&str> = Vec::new();
+    if version >= (2, 36) {
+        gone.extend(LIMITS_GONE_2_36);
+    }
+    if version >= (2, 39) {
+        gone.push("maxImageMeta");
+    }
+    if version >= (2, 57) {
+        gone.extend(["maxPersonality", "maxPersonalitySize"]);
+    }
+    let absolute = absolute.as_object_mut().expect("object");
+    absolute.retain(|k, _| !gone.contains(&k.as_str()));
+    Ok(ok(json!({"limits": {"rate": [], "absolute": absolute}})))
 }
 
-fn quota_doc(q: &BTreeMap<String, i64>) -> Map<String, Value> {
-    RESOURCES
-        .iter()
-        .map(|r| (r.to_string(), json!(q[*r])))
+/// The nova-network limits 2.36 removed (2.39 then removed `maxImageMeta`,
+/// with Nova's own image metadata quota).
+const LIMITS_GONE_2_36: &[&str] = &[
+    "maxSecurityGroups",
+    "maxSecurityGroupRules",
+    "maxTotalFloatingIps",
+    "totalSecurityGroupsUsed",
+    "totalFloatingIpsUsed",
+];
+
+/// The nova-network quotas 2.36 removed from quota sets (and 2.50 from
+/// quota classes); Neutron's own quotas count these.
+const NETWORK_QUOTAS: &[&str] = &[
+    "floating_ips",
+    "fixed_ips",
+    "security_groups",
+    "security_group_rules",
+    "networks",
+];
+
+/// The file injection quotas 2.57 removed with `personality`.
+const INJECTION_QUOTAS: &[&str] = &[
+    "injected_files",
+    "injected_file_content_bytes",
+    "injected_file_path_bytes",
+];
+
+/// The resources a quota set has at `version`.
+fn set_resources(version: ApiVersion) -> impl Iterator<Item = &'static str> {
+    RESOURCES.iter().copied().filter(move |r| {
+        (version < (2, 36) || !NETWORK_QUOTAS.contains(r))
+            && (version < (2, 57) || !INJECTION_QUOTAS.contains(r))
+    })
+}
+
+/// The resources a quota class has at `version`: the server group quotas
+/// came to quota classes at 2.50, when the network ones left.
+fn class_resources(version: ApiVersion) -> impl Iterator<Item = &'static str> {
+    RESOURCES.iter().copied().filter(move |r| {
+        let injection = version >= (2, 57) && INJECTION_QUOTAS.contains(r);
+        let shown = if version >= (2, 50) {
+            !NETWORK_QUOTAS.contains(r)
+        } else {
+            !r.starts_with("server_group")
+        };
+        shown && !injection
+    })
+}
+
+fn quota_doc(
+    q: &BTreeMap<String, i64>,
+    resources: impl Iterator<Item = &'static str>,
+) -> Map<String, Value> {
+    resources
+        .map(|r| (r.to_string(), json!(q.get(r).copied().unwrap_or(-1))))
         .collect()
+}
+
+/// A change to a resource the version's schema lacks: Nova's 400.
+fn refuse_unknown_quotas<'a>(
+    object: &str,
+    given: impl Iterator<Item = &'a String>,
+    known: &[&str],
+) -> Result<()> {
+    for k in given {
+        if k != "force" && !known.contains(&k.as_str()) {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute {object}. Additional properties are not allowed ('{k}' was unexpected)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub async fn quota_show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(project): Path<String>,
 ) -> Result<Response> {
     svc.authorize_project(&ctx, "os_compute_api:os-quota-sets:show", &project)?;
-    let mut doc = quota_doc(&svc.quotas(&project).await?);
+    let mut doc = quota_doc(&svc.quotas(&project).await?, set_resources(version));
     doc.insert("id".into(), json!(project));
     Ok(ok(json!({"quota_set": doc})))
 }
@@ -77,10 +160,11 @@ pub async fn quota_show(
 pub async fn quota_defaults(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(project): Path<String>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-quota-sets:defaults")?;
-    let mut doc = quota_doc(&svc.class_quotas().await?);
+    let mut doc = quota_doc(&svc.class_quotas().await?, set_resources(version));
     doc.insert("id".into(), json!(project));
     Ok(ok(json!({"quota_set": doc})))
 }
@@ -88,6 +172,7 @@ pub async fn quota_defaults(
 pub async fn quota_detail(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(project): Path<String>,
 ) -> Result<Response> {
     svc.authorize_project(&ctx, "os_compute_api:os-quota-sets:detail", &project)?;
@@ -95,8 +180,8 @@ pub async fn quota_detail(
     let u = svc.usage(&project).await?;
     let keypairs = 0;
     let mut doc = Map::new();
-    for r in RESOURCES {
-        let used = match *r {
+    for r in set_resources(version) {
+        let used = match r {
             "instances" => u.instances,
             "cores" => u.cores,
             "ram" => u.ram,
@@ -105,7 +190,7 @@ pub async fn quota_detail(
         };
         doc.insert(
             r.to_string(),
-            json!({"limit": q[*r], "in_use": used, "reserved": 0}),
+            json!({"limit": q[r], "in_use": used, "reserved": 0}),
         );
     }
     doc.insert("id".into(), json!(project));
@@ -160,10 +245,13 @@ impl JsonSchema for QuotaSetUpdate {
 pub async fn quota_update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(project): Path<String>,
     Json(body): Json<QuotaSetBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-quota-sets:update")?;
+    let known: Vec<&str> = set_resources(version).collect();
+    refuse_unknown_quotas("quota_set", body.quota_set.limits.keys(), &known)?;
     let force = body.quota_set.force.is_some_and(|f| f.truth());
     let changes = body
         .quota_set
@@ -173,7 +261,7 @@ pub async fn quota_update(
         .collect::<Result<BTreeMap<_, _>>>()?;
     svc.update_quotas(&project, &changes, force).await?;
     Ok(ok(
-        json!({"quota_set": quota_doc(&svc.quotas(&project).await?)}),
+        json!({"quota_set": quota_doc(&svc.quotas(&project).await?, set_resources(version))}),
     ))
 }
 
@@ -220,9 +308,44 @@ pub async fn zones_detail(
 }
 
 /// A service; `forced_down` from 2.11.
+/// A service's id in the API: its integer, from 2.53 its UUID.
+fn service_id(s: &ServiceRow, version: ApiVersion) -> Value {
+    if version >= (2, 53) {
+        json!(s.uuid)
+    } else {
+        json!(s.id)
+    }
+}
+
+/// A hypervisor's id in the API: its integer, from 2.53 its UUID.
+fn hypervisor_id(n: &store::hosts::ComputeNode, version: ApiVersion) -> Value {
+    if version >= (2, 53) {
+        json!(n.uuid)
+    } else {
+        json!(n.id)
+    }
+}
+
+/// The hypervisor a path names: by integer id, from 2.53 by UUID (a
+/// malformed one is Nova's 400).
+async fn find_hypervisor(
+    svc: &Svc,
+    id: &str,
+    version: ApiVersion,
+) -> Result<(store::hosts::ComputeNode, Option<ServiceRow>)> {
+    if version >= (2, 53) && uuid::Uuid::try_parse(id).is_err() {
+        return Err(Error::BadRequest(format!("Invalid uuid {id}")));
+    }
+    hypervisor_rows(svc)
+        .await?
+        .into_iter()
+        .find(|(n, _)| hypervisor_id(n, version).to_string().trim_matches('"') == id)
+        .ok_or_else(|| Error::NotFound(format!("Hypervisor with ID '{id}' could not be found.")))
+}
+
 fn service_view(svc: &Svc, s: &ServiceRow, version: ApiVersion) -> Value {
     let mut v = json!({
-        "id": s.id, "binary": s.binary, "host": s.host, "zone": s.zone,
+        "id": service_id(s, version), "binary": s.binary, "host": s.host, "zone": s.zone,
         "status": if s.disabled { "disabled" } else { "enabled" },
         "state": if svc.is_up(s) { "up" } else { "down" },
         "updated_at": naive(s.updated_at.as_deref()),
@@ -251,19 +374,6 @@ pub async fn services(
     Ok(ok(json!({"services": list})))
 }
 
-/// The body of `PUT /os-services/{action}`.
-#[derive(Deserialize, JsonSchema)]
-pub struct ServiceUpdateBody {
-    host: String,
-    binary: String,
-    /// `disable-log-reason`'s reason.
-    #[serde(default)]
-    disabled_reason: Option<String>,
-    /// `force-down`'s state.
-    #[serde(default)]
-    forced_down: Option<bool>,
-}
-
 /// `PUT /os-services/{enable,disable,disable-log-reason,force-down}` with `{host, binary}`.
 pub async fn service_update(
     State(svc): State<Svc>,
@@ -273,7 +383,18 @@ pub async fn service_update(
     Json(body): Json<ServiceUpdateBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-services:update")?;
-    let (host, binary) = (body.host.as_str(), body.binary.as_str());
+    if version >= (2, 53) {
+        let s = super::by_uuid::service(&svc, &action).await?;
+        let updated = super::by_uuid::update_service(&svc, s, body).await?;
+        return Ok(ok(
+            json!({"service": service_view(&svc, &updated, version)}),
+        ));
+    }
+    let (Some(host), Some(binary)) = (body.host.as_deref(), body.binary.as_deref()) else {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute service. 'host' and 'binary' are required properties".into(),
+        ));
+    };
     let s = store::hosts::get_service(&svc.db, host, binary)
         .await?
         .ok_or_else(|| Error::NotFound(format!("Service {binary} on host {host} not found.")))?;
@@ -317,12 +438,16 @@ pub async fn service_update(
 pub async fn service_delete(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-services:delete")?;
-    let id: i64 = id
-        .parse()
-        .map_err(|_| Error::BadRequest(format!("Invalid uuid {id}")))?;
+    let id: i64 = if version >= (2, 53) {
+        super::by_uuid::service(&svc, &id).await?.id
+    } else {
+        id.parse()
+            .map_err(|_| Error::BadRequest(format!("Invalid uuid {id}")))?
+    };
     if !store::hosts::delete_service(&svc.db, id).await? {
         return Err(Error::NotFound(format!("Service {id} could not be found.")));
     }
@@ -374,9 +499,10 @@ fn hypervisor_view(
         "local_gb": n.local_gb, "local_gb_used": n.local_gb_used, "free_disk_gb": n.local_gb - n.local_gb_used,
         "disk_available_least": n.local_gb - n.local_gb_used,
         "current_workload": 0, "running_vms": n.running_vms,
-        "service": {"host": n.host, "id": s.as_ref().map(|s| s.id).unwrap_or(0),
+        "service": {"host": n.host, "id": s.as_ref().map(|s| service_id(s, version)).unwrap_or(json!(0)),
                     "disabled_reason": s.as_ref().and_then(|s| s.disabled_reason.clone())},
     });
+    v["id"] = hypervisor_id(n, version);
     if version >= (2, 28) {
         v["cpu_info"] = serde_json::from_str::<Value>(&n.cpu_info)
             .ok()
@@ -386,30 +512,84 @@ fn hypervisor_view(
     v
 }
 
+/// The hypervisors a list shows: from 2.33 one page (`limit`, `marker`
+/// the id of the last one seen) and Nova's `hypervisors_links`.
+async fn hypervisor_page(
+    svc: &Svc,
+    version: ApiVersion,
+    q: &[(String, String)],
+    path: &str,
+    view: impl Fn(&store::hosts::ComputeNode, &Option<ServiceRow>) -> Value,
+) -> Result<Value> {
+    let mut rows = hypervisor_rows(svc).await?;
+    let with_servers = version >= (2, 53) && super::by_uuid::with_servers(q)?;
+    if version >= (2, 53) {
+        super::by_uuid::filter_by_pattern(&mut rows, q)?;
+    }
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|(n, _)| {
+            hypervisor_id(n, version)
+                .to_string()
+                .trim_matches('"')
+                .to_owned()
+        })
+        .collect();
+    let (rows, limit) = if version >= (2, 33) {
+        let numbered: Vec<_> = ids.into_iter().zip(rows).collect();
+        let (page, limit) = super::page_of(numbered, |(id, _)| id, q)?;
+        (page.into_iter().map(|(_, r)| r).collect(), limit)
+    } else {
+        (rows, None)
+    };
+    let last = rows.last().map(|(n, _)| {
+        hypervisor_id(n, version)
+            .to_string()
+            .trim_matches('"')
+            .to_owned()
+    });
+    let mut views = Vec::with_capacity(rows.len());
+    for (n, s) in &rows {
+        let mut v = view(n, s);
+        if with_servers {
+            super::by_uuid::add_servers(svc, &mut v, &n.host, version).await?;
+        }
+        views.push(v);
+    }
+    let mut body = json!({ "hypervisors": views });
+    if let Some(l) = super::next_page_link(svc, path, q, limit, rows.len(), last) {
+        body["hypervisors_links"] = l;
+    }
+    Ok(body)
+}
+
 pub async fn hypervisors(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
+    q: Query,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-hypervisors:list")?;
-    let list: Vec<Value> = hypervisor_rows(&svc).await?.iter().map(|(n, s)| {
+    let body = hypervisor_page(&svc, version, &q.0, "os-hypervisors", |n, s| {
         let (state, status) = state_status(&svc, s);
-        json!({"id": n.id, "hypervisor_hostname": n.hypervisor_hostname, "state": state, "status": status})
-    }).collect();
-    Ok(ok(json!({"hypervisors": list})))
+        json!({"id": hypervisor_id(n, version), "hypervisor_hostname": n.hypervisor_hostname, "state": state, "status": status})
+    })
+    .await?;
+    Ok(ok(body))
 }
 
 pub async fn hypervisors_detail(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     version: ApiVersion,
+    q: Query,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-hypervisors:list-detail")?;
-    let list: Vec<Value> = hypervisor_rows(&svc)
-        .await?
-        .iter()
-        .map(|(n, s)| hypervisor_view(&svc, n, s, version))
-        .collect();
-    Ok(ok(json!({"hypervisors": list})))
+    let body = hypervisor_page(&svc, version, &q.0, "os-hypervisors/detail", |n, s| {
+        hypervisor_view(&svc, n, s, version)
+    })
+    .await?;
+    Ok(ok(body))
 }
 
 pub async fn hypervisor_show(
@@ -417,16 +597,15 @@ pub async fn hypervisor_show(
     Authenticated(ctx): Authenticated,
     version: ApiVersion,
     Path(id): Path<String>,
+    q: Query,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-hypervisors:show")?;
-    let (n, s) = hypervisor_rows(&svc)
-        .await?
-        .into_iter()
-        .find(|(n, _)| n.id.to_string() == id)
-        .ok_or_else(|| Error::NotFound(format!("Hypervisor with ID '{id}' could not be found.")))?;
-    Ok(ok(
-        json!({"hypervisor": hypervisor_view(&svc, &n, &s, version)}),
-    ))
+    let (n, s) = find_hypervisor(&svc, &id, version).await?;
+    let mut view = hypervisor_view(&svc, &n, &s, version);
+    if version >= (2, 53) && super::by_uuid::with_servers(&q.0)? {
+        super::by_uuid::add_servers(&svc, &mut view, &n.host, version).await?;
+    }
+    Ok(ok(json!({ "hypervisor": view })))
 }
 
 pub async fn hypervisor_statistics(
@@ -471,16 +650,36 @@ fn period(q: &[(String, String)]) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
     Ok((start, end))
 }
 
-/// One project's usage in [start, end], with per-server rows when `detailed`.
-async fn project_usage(
-    svc: &Svc,
+/// Every server, deleted or not, in creation order (of one project, or
+/// of all): what a usage report pages over.
+async fn usage_instances(svc: &Svc, project: Option<&str>) -> Result<Vec<Instance>> {
+    let mut all = store::instances::list(&svc.db, project, false).await?;
+    all.extend(store::instances::list(&svc.db, project, true).await?);
+    all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    Ok(all)
+}
+
+/// From 2.40 a usage report is paged by server (`limit`, `marker` the id
+/// of the last server seen), as Nova's; before, every server counts.
+fn usage_page(
+    all: Vec<Instance>,
+    version: ApiVersion,
+    q: &[(String, String)],
+) -> Result<(Vec<Instance>, Option<usize>)> {
+    if version < (2, 40) {
+        return Ok((all, None));
+    }
+    super::page_of(all, |i| i.id.as_str(), q)
+}
+
+/// A project's usage in [start, end] from `instances` (its servers), with
+/// per-server rows when `detailed`; `None` when no server ran then.
+fn project_usage(
+    instances: &[&Instance],
     project: &str,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
     detailed: bool,
-) -> Result<Option<Value>> {
-    let mut instances = store::instances::list(&svc.db, Some(project), false).await?;
-    instances.extend(store::instances::list(&svc.db, Some(project), true).await?);
+) -> Option<Value> {
     let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
     let (mut hours_total, mut gb, mut mb, mut cpu) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     let mut rows = Vec::new();
@@ -493,7 +692,8 @@ async fn project_usage(
             .and_then(ferrostack_core::time::parse);
         let from = began.max(start);
         let to = ended.unwrap_or(end).min(end);
-        if to <= from {
+        // Nova counts every server that ran in the period, even for 0 hours.
+        if to < from {
             continue;
         }
         let hours = (to - from).num_milliseconds() as f64 / 3_600_000.0;
@@ -511,8 +711,8 @@ async fn project_usage(
             "uptime": (ended.unwrap_or_else(Utc::now) - began).num_seconds(),
         }));
     }
-    if rows.is_empty() && !detailed {
-        return Ok(None);
+    if rows.is_empty() {
+        return None;
     }
     let mut v = json!({
         "tenant_id": project, "start": fmt(start), "stop": fmt(end),
@@ -522,55 +722,66 @@ async fn project_usage(
     if detailed {
         v["server_usages"] = json!(rows);
     }
-    Ok(Some(v))
+    Some(v)
 }
 
 pub async fn usage_list(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-simple-tenant-usage:list")?;
-    let (start, end) = period(&q.0)?;
+    let period = period(&q.0)?;
     let detailed =
         query_get(&q.0, "detailed").is_some_and(|d| d == "1" || d.eq_ignore_ascii_case("true"));
-    let mut projects: Vec<String> = store::instances::list(&svc.db, None, false)
-        .await?
-        .into_iter()
-        .chain(store::instances::list(&svc.db, None, true).await?)
-        .map(|i| i.project_id)
-        .collect();
+    let (page, limit) = usage_page(usage_instances(&svc, None).await?, version, &q.0)?;
+    let mut projects: Vec<&str> = page.iter().map(|i| i.project_id.as_str()).collect();
     projects.sort();
     projects.dedup();
-    let mut out = Vec::new();
-    for p in projects {
-        if let Some(mut u) = project_usage(&svc, &p, start, end, true).await? {
-            if !detailed {
-                u.as_object_mut().expect("object").remove("server_usages");
-            }
-            if u.get("server_usages")
-                .is_some_and(|s| s.as_array().is_some_and(|a| a.is_empty()))
-            {
-                continue;
-            }
-            out.push(u);
-        }
+    let out: Vec<Value> = projects
+        .into_iter()
+        .filter_map(|p| {
+            let mine: Vec<&Instance> = page.iter().filter(|i| i.project_id == p).collect();
+            project_usage(&mine, p, period, detailed)
+        })
+        .collect();
+    let last = page.last().map(|i| i.id.clone());
+    let link = super::next_page_link(
+        &svc,
+        "os-simple-tenant-usage",
+        &q.0,
+        limit,
+        page.len(),
+        last,
+    );
+    let mut body = json!({ "tenant_usages": out });
+    if let Some(l) = link {
+        body["tenant_usages_links"] = l;
     }
-    Ok(ok(json!({"tenant_usages": out})))
+    Ok(ok(body))
 }
 
 pub async fn usage_show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(project): Path<String>,
     q: Query,
 ) -> Result<Response> {
     svc.authorize_project(&ctx, "os_compute_api:os-simple-tenant-usage:show", &project)?;
-    let (start, end) = period(&q.0)?;
-    let u = project_usage(&svc, &project, start, end, true)
-        .await?
-        .unwrap_or_else(|| json!({}));
-    Ok(ok(json!({"tenant_usage": u})))
+    let period = period(&q.0)?;
+    let all = usage_instances(&svc, Some(&project)).await?;
+    let (page, limit) = usage_page(all, version, &q.0)?;
+    let mine: Vec<&Instance> = page.iter().collect();
+    let u = project_usage(&mine, &project, period, true).unwrap_or_else(|| json!({}));
+    let last = page.last().map(|i| i.id.clone());
+    let path = format!("os-simple-tenant-usage/{project}");
+    let mut body = json!({ "tenant_usage": u });
+    if let Some(l) = super::next_page_link(&svc, &path, &q.0, limit, page.len(), last) {
+        body["tenant_usage_links"] = l;
+    }
+    Ok(ok(body))
 }
 
 // ----- external events -----
@@ -607,6 +818,57 @@ struct ExternalEvent {
     status: Option<String>,
 }
 
+/// Whether Nova's events schema at `version` has the event: 2.51 added
+/// `volume-extended`, 2.76 `power-update`, 2.82 `accelerator-request-bound`.
+fn event_known(name: &str, version: ApiVersion) -> bool {
+    let since = match name {
+        "volume-extended" => (2, 51),
+        "power-update" => (2, 76),
+        "accelerator-request-bound" => (2, 82),
+        _ => (2, 1),
+    };
+    EVENT_NAMES.contains(&name) && version >= since
+}
+
+/// 2.76's `power-update` (a power change made outside compute, as Ironic
+/// reports): `POWER_OFF` stops an active server, `POWER_ON` starts a
+/// stopped one, each recorded as a `stop`/`start` instance action; other
+/// states are left as they are. The tag is required (else the event's
+/// code is 400).
+async fn power_update(svc: &Svc, ctx: &AuthContext, i: &Instance, tag: &str) -> Result<u16> {
+    use crate::states::{PowerState, VmState};
+    let (from, to, power, action) = match tag {
+        "POWER_OFF" => (
+            VmState::Active,
+            VmState::Stopped,
+            PowerState::Shutdown,
+            "stop",
+        ),
+        "POWER_ON" => (
+            VmState::Stopped,
+            VmState::Active,
+            PowerState::Running,
+            "start",
+        ),
+        _ => return Ok(400),
+    };
+    if i.vm_state != from || i.task_state.is_some() {
+        return Ok(200);
+    }
+    store::instances::update(&svc.db, &i.id, |x| {
+        if x.vm_state == from && x.task_state.is_none() {
+            x.vm_state = to;
+            x.power_state = power;
+        }
+        Ok(())
+    })
+    .await?;
+    let started = store::now();
+    let id = svc.record_action(ctx, i, action).await?;
+    store::instances::action_event(&svc.db, &id, "compute_power_update", &started, Ok(())).await?;
+    Ok(200)
+}
+
 /// One of [`EVENT_NAMES`].
 fn event_name(_: &mut SchemaGenerator) -> Schema {
     super::body::one_of(EVENT_NAMES, false)
@@ -617,6 +879,7 @@ fn event_name(_: &mut SchemaGenerator) -> Schema {
 pub async fn external_events(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Json(body): Json<ExternalEventsBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-server-external-events:create")?;
@@ -630,7 +893,7 @@ pub async fn external_events(
     let mut any_ok = false;
     for e in events {
         let (name, server) = (e.name.as_str(), e.server_uuid.as_str());
-        if !EVENT_NAMES.contains(&name) || server.is_empty() {
+        if !event_known(name, version) || server.is_empty() {
             return Err(Error::BadRequest(format!(
                 "Invalid input for field/attribute name. Value: {name}."
             )));
@@ -656,6 +919,50 @@ pub async fn external_events(
                 store::instances::add_external_event(&svc.db, server, name, tag, status).await?;
                 doc["code"] = json!(200);
                 any_ok = true;
+                if name == "power-update" {
+                    let code = power_update(&svc, &ctx, &i, tag).await?;
+                    doc["code"] = json!(code);
+                    if code != 200 {
+                        doc["status"] = json!("failed");
+                    }
+                }
+                if name == "volume-extended" {
+                    // The guest is to see the new size (Cinder waits for no answer).
+                    // As Nova, an `extend_volume` instance action records it.
+                    let action = store::instances::action_start(
+                        &svc.db,
+                        server,
+                        "extend_volume",
+                        &crate::service::servers::request_id(),
+                        &ctx.user_id,
+                        &i.project_id,
+                    )
+                    .await?;
+                    let svc = svc.clone();
+                    let (id, volume) = (server.to_owned(), tag.to_owned());
+                    tokio::spawn(async move {
+                        let started = store::now();
+                        let outcome = svc.extend_attached_volume(&id, &volume).await;
+                        let recorded = outcome
+                            .as_ref()
+                            .map(|_| ())
+                            .map_err(|e| e.message().to_owned());
+                        if let Err(e) = store::instances::action_event(
+                            &svc.db,
+                            &action,
+                            "compute_extend_volume",
+                            &started,
+                            recorded,
+                        )
+                        .await
+                        {
+                            tracing::warn!(instance = %id, error = %e, "extend_volume event not recorded");
+                        }
+                        if let Err(e) = outcome {
+                            tracing::warn!(instance = %id, volume = %volume, error = %e, "volume extend not applied");
+                        }
+                    });
+                }
                 if name == "network-changed" {
                     // Refresh the server's addresses, off the caller's request.
                     let svc = svc.clone();
@@ -685,10 +992,11 @@ pub async fn external_events(
 pub async fn quota_class_show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(class): Path<String>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-quota-class-sets:show")?;
-    let mut doc = quota_doc(&svc.class_quotas().await?);
+    let mut doc = quota_doc(&svc.class_quotas().await?, class_resources(version));
     doc.insert("id".into(), json!(class));
     Ok(ok(json!({"quota_class_set": doc})))
 }
@@ -704,10 +1012,13 @@ pub struct QuotaClassBody {
 pub async fn quota_class_update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(class): Path<String>,
     Json(body): Json<QuotaClassBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-quota-class-sets:update")?;
+    let known: Vec<&str> = class_resources(version).collect();
+    refuse_unknown_quotas("quota_class_set", body.quota_class_set.keys(), &known)?;
     let mut changes = Vec::new();
     for (k, v) in &body.quota_class_set {
         if !RESOURCES.contains(&k.as_str()) {
@@ -724,7 +1035,7 @@ pub async fn quota_class_update(
         }
     }
     Ok(ok(
-        json!({"quota_class_set": quota_doc(&svc.class_quotas().await?)}),
+        json!({"quota_class_set": quota_doc(&svc.class_quotas().await?, class_resources(version))}),
     ))
 }
 
@@ -735,14 +1046,11 @@ pub async fn quota_class_update(
 pub async fn hypervisor_uptime(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-hypervisors:uptime")?;
-    let (n, s) = hypervisor_rows(&svc)
-        .await?
-        .into_iter()
-        .find(|(n, _)| n.id.to_string() == id)
-        .ok_or_else(|| Error::NotFound(format!("Hypervisor with ID '{id}' could not be found.")))?;
+    let (n, s) = find_hypervisor(&svc, &id, version).await?;
     let (state, status) = state_status(&svc, &s);
     let secs = std::fs::read_to_string("/proc/uptime")
         .ok()
@@ -767,7 +1075,7 @@ pub async fn hypervisor_uptime(
         },
     );
     Ok(ok(
-        json!({"hypervisor": {"id": n.id, "hypervisor_hostname": n.hypervisor_hostname,
+        json!({"hypervisor": {"id": hypervisor_id(&n, version), "hypervisor_hostname": n.hypervisor_hostname,
         "state": state, "status": status, "uptime": uptime}}),
     ))
 }
@@ -805,8 +1113,11 @@ async fn matching_hypervisors(svc: &Svc, pattern: &str, with_servers: bool) -> R
 pub async fn hypervisor_search(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(pattern): Path<String>,
 ) -> Result<Response> {
+    // 2.53 replaced it with the list's `hypervisor_hostname_pattern`.
+    super::consoles::not_after(version, (2, 52))?;
     svc.authorize(&ctx, "os_compute_api:os-hypervisors:search")?;
     Ok(ok(
         json!({"hypervisors": matching_hypervisors(&svc, &pattern, false).await?}),
@@ -817,8 +1128,11 @@ pub async fn hypervisor_search(
 pub async fn hypervisor_servers(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(pattern): Path<String>,
 ) -> Result<Response> {
+    // 2.53 replaced it with the list's `hypervisor_hostname_pattern`.
+    super::consoles::not_after(version, (2, 52))?;
     svc.authorize(&ctx, "os_compute_api:os-hypervisors:servers")?;
     Ok(ok(
         json!({"hypervisors": matching_hypervisors(&svc, &pattern, true).await?}),

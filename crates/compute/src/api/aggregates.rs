@@ -3,7 +3,7 @@
 //! metadata becomes the zone of its hosts' compute services.
 
 use super::body::present;
-use super::Svc;
+use super::{ApiVersion, Svc};
 use crate::scheduler::COMPUTE_BINARY;
 use crate::store::aggregates::{self, Aggregate};
 use crate::store::hosts;
@@ -25,9 +25,14 @@ fn naive(ts: Option<&str>) -> Value {
     }
 }
 
-fn base_view(a: &Aggregate) -> Map<String, Value> {
+/// An aggregate's fields; from 2.41 its `uuid` too (the id placement
+/// knows it by).
+fn base_view(a: &Aggregate, version: ApiVersion) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("id".into(), json!(a.id));
+    if version >= (2, 41) {
+        m.insert("uuid".into(), json!(a.uuid));
+    }
     m.insert("name".into(), json!(a.name));
     m.insert("availability_zone".into(), json!(a.availability_zone()));
     m.insert("created_at".into(), naive(Some(&a.created_at)));
@@ -37,15 +42,15 @@ fn base_view(a: &Aggregate) -> Map<String, Value> {
     m
 }
 
-fn full_view(a: &Aggregate) -> Value {
-    let mut m = base_view(a);
+fn full_view(a: &Aggregate, version: ApiVersion) -> Value {
+    let mut m = base_view(a, version);
     m.insert("hosts".into(), json!(a.hosts));
     m.insert("metadata".into(), json!(a.metadata));
     Value::Object(m)
 }
 
-fn one(a: &Aggregate) -> Response {
-    axum::Json(json!({"aggregate": full_view(a)})).into_response()
+fn one(a: &Aggregate, version: ApiVersion) -> Response {
+    axum::Json(json!({"aggregate": full_view(a, version)})).into_response()
 }
 
 fn bad(field: &str, why: &str) -> Error {
@@ -150,12 +155,16 @@ async fn sync_zones(svc: &Svc, hosts: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub async fn list(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> Result<Response> {
+pub async fn list(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    version: ApiVersion,
+) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-aggregates:index")?;
     let list: Vec<Value> = aggregates::list(&svc.db)
         .await?
         .iter()
-        .map(full_view)
+        .map(|a| full_view(a, version))
         .collect();
     Ok(axum::Json(json!({ "aggregates": list })).into_response())
 }
@@ -163,6 +172,7 @@ pub async fn list(State(svc): State<Svc>, Authenticated(ctx): Authenticated) -> 
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Json(body): Json<AggregateBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-aggregates:create")?;
@@ -178,21 +188,26 @@ pub async fn create(
         metadata.insert("availability_zone".to_owned(), z);
     }
     let created = aggregates::create(&svc.db, &name, &metadata).await?;
-    Ok(axum::Json(json!({"aggregate": Value::Object(base_view(&created))})).into_response())
+    Ok(
+        axum::Json(json!({"aggregate": Value::Object(base_view(&created, version))}))
+            .into_response(),
+    )
 }
 
 pub async fn show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-aggregates:show")?;
-    Ok(one(&load(&svc, &id).await?))
+    Ok(one(&load(&svc, &id).await?, version))
 }
 
 pub async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
     Json(body): Json<AggregateBody>,
 ) -> Result<Response> {
@@ -216,7 +231,7 @@ pub async fn update(
     }
     let saved = aggregates::save(&svc.db, &a).await?;
     sync_zones(&svc, &saved.hosts).await?;
-    Ok(one(&saved))
+    Ok(one(&saved, version))
 }
 
 pub async fn delete(
@@ -240,6 +255,7 @@ pub async fn delete(
 pub async fn action(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
     Json(action): Json<AggregateAction>,
 ) -> Result<Response> {
@@ -257,7 +273,7 @@ pub async fn action(
             set_metadata(&svc, &id, metadata).await?
         }
     };
-    Ok(one(&saved))
+    Ok(one(&saved, version))
 }
 
 /// Put a compute host in the aggregate (a host is in one zone at most).

@@ -4,6 +4,9 @@
 //! are compiled once per request by the `regex` crate under a size limit,
 //! so matching is linear in the name's length whatever the caller sends.
 
+use super::ApiVersion;
+use chrono::{DateTime, Utc};
+use ferrostack_core::{Error, Result};
 use regex::{Regex, RegexBuilder};
 
 /// Compiled programs above this are refused (the pattern then falls back).
@@ -95,5 +98,63 @@ mod tests {
             PatternFilter::new("(((a{1000}){1000}){1000})"),
             PatternFilter::Substring(_)
         ));
+    }
+}
+
+/// The `updated_at` window a list keeps: `changes-since` (servers; instance
+/// actions from 2.58, migrations from 2.59) and `changes-before` (2.66),
+/// both inclusive. Before 2.66 `changes-before` is not read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChangeWindow {
+    since: Option<DateTime<Utc>>,
+    before: Option<DateTime<Utc>>,
+}
+
+impl ChangeWindow {
+    /// Read the window from a query; `object` names the schema in Nova's
+    /// message for a value that is not a date-time.
+    pub fn from_query(q: &[(String, String)], version: ApiVersion, object: &str) -> Result<Self> {
+        let time = |key: &str| {
+            super::query_get(q, key)
+                .map(|s| {
+                    ferrostack_core::time::parse(s).ok_or_else(|| {
+                        Error::BadRequest(format!(
+                            "Invalid input for {object} {key}. Value: {s}. '{s}' is not a 'date-time'"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let since = time("changes-since")?;
+        let before = if version >= (2, 66) {
+            time("changes-before")?
+        } else {
+            None
+        };
+        if let (Some(s), Some(b)) = (since, before) {
+            if s > b {
+                return Err(Error::BadRequest(
+                    "The value of changes-since must be less than or equal to changes-before."
+                        .into(),
+                ));
+            }
+        }
+        Ok(ChangeWindow { since, before })
+    }
+
+    /// Whether either end is given (a server list then shows deleted
+    /// servers too).
+    pub fn is_set(&self) -> bool {
+        self.since.is_some() || self.before.is_some()
+    }
+
+    /// Whether a row last updated at `updated` (an ISO time) is inside.
+    pub fn contains(&self, updated: &str) -> bool {
+        if !self.is_set() {
+            return true;
+        }
+        ferrostack_core::time::parse(updated).is_some_and(|u| {
+            self.since.is_none_or(|s| u >= s) && self.before.is_none_or(|b| u <= b)
+        })
     }
 }

@@ -61,32 +61,103 @@ async fn listed(svc: &Svc, ctx: &AuthContext, q: &[(String, String)]) -> Result<
 pub async fn list(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
     let fs = listed(&svc, &ctx, &q.0).await?;
     Ok(ok(
-        json!({"flavors": fs.iter().map(|f| views::flavor_brief(&svc, f)).collect::<Vec<_>>()}),
+        json!({"flavors": fs.iter().map(|f| views::flavor_brief(&svc, f, version)).collect::<Vec<_>>()}),
     ))
 }
 
 pub async fn detail(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     q: Query,
 ) -> Result<Response> {
     let fs = listed(&svc, &ctx, &q.0).await?;
-    Ok(ok(
-        json!({"flavors": fs.iter().map(|f| views::flavor(&svc, f)).collect::<Vec<_>>()}),
-    ))
+    let list: Vec<Value> = fs
+        .iter()
+        .map(|f| with_extra_specs(&svc, &ctx, version, f, views::flavor(&svc, f, version)))
+        .collect();
+    Ok(ok(json!({ "flavors": list })))
 }
 
 pub async fn show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
     let f = svc.visible_flavor(&ctx, &id).await?;
-    Ok(ok(json!({"flavor": views::flavor(&svc, &f)})))
+    let v = views::flavor(&svc, &f, version);
+    Ok(ok(
+        json!({"flavor": with_extra_specs(&svc, &ctx, version, &f, v)}),
+    ))
+}
+
+/// 2.61: a flavor's detail carries its extra specs, to those the extra
+/// specs rule lets list them.
+fn with_extra_specs(
+    svc: &Svc,
+    ctx: &AuthContext,
+    version: ApiVersion,
+    f: &Flavor,
+    mut v: Value,
+) -> Value {
+    if version >= (2, 61) && svc.allows(ctx, "os_compute_api:os-flavor-extra-specs:index") {
+        v["extra_specs"] = json!(f.extra_specs);
+    }
+    v
+}
+
+/// Nova's flavor description: at most 65535 printable characters.
+fn checked_flavor_description(d: Option<String>) -> Result<Option<String>> {
+    if let Some(text) = &d {
+        if text.chars().count() > 65535 || text.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(Error::BadRequest(
+                "Invalid input for field/attribute description.".into(),
+            ));
+        }
+    }
+    Ok(d)
+}
+
+/// `PUT /flavors/{id}` (from 2.55).
+#[derive(Deserialize, JsonSchema)]
+pub struct UpdateFlavorBody {
+    flavor: UpdateFlavor,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct UpdateFlavor {
+    /// The only thing of a flavor that changes; `null` clears it.
+    #[schemars(length(max = 65535))]
+    description: Option<String>,
+}
+
+/// 2.55: a flavor's description is the one thing that may change.
+pub async fn update(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    version: ApiVersion,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateFlavorBody>,
+) -> Result<Response> {
+    super::consoles::not_before(version, (2, 55))?;
+    svc.authorize(&ctx, "os_compute_api:os-flavor-manage:update")?;
+    let description = checked_flavor_description(body.flavor.description)?;
+    let f = store::catalog::get_flavor(&svc.db, &id)
+        .await?
+        .ok_or_else(|| flavor_not_found(&id))?;
+    store::catalog::set_flavor_description(&svc.db, &f.id, description.as_deref()).await?;
+    let f = Flavor { description, ..f };
+    let v = views::flavor(&svc, &f, version);
+    Ok(ok(
+        json!({"flavor": with_extra_specs(&svc, &ctx, version, &f, v)}),
+    ))
 }
 
 /// Nova's bound on a flavor's sizes (its database's largest integer).
@@ -127,15 +198,25 @@ struct CreateFlavor {
     rxtx_factor: Option<FloatOrString>,
     #[serde(default, rename = "os-flavor-access:is_public")]
     is_public: Option<BoolOrString>,
+    /// From 2.55.
+    #[serde(default)]
+    #[schemars(length(max = 65535))]
+    description: Option<String>,
 }
 
 pub async fn create(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Json(body): Json<CreateFlavorBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-flavor-manage:create")?;
     let f = body.flavor;
+    if f.description.is_some() && version < (2, 55) {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute flavor. Additional properties are not allowed ('description' was unexpected)".into(),
+        ));
+    }
     let name = f.name.trim();
     if name.is_empty() || name.len() > 255 {
         return Err(Error::BadRequest(
@@ -175,11 +256,14 @@ pub async fn create(
         rxtx_factor: rxtx,
         is_public: f.is_public.as_ref().is_none_or(BoolOrString::truth),
         disabled: false,
-        description: None,
+        description: checked_flavor_description(f.description)?,
         extra_specs: Default::default(),
     };
     let made = svc.create_flavor(flavor).await?;
-    Ok(ok(json!({"flavor": views::flavor(&svc, &made)})))
+    let v = views::flavor(&svc, &made, version);
+    Ok(ok(
+        json!({"flavor": with_extra_specs(&svc, &ctx, version, &made, v)}),
+    ))
 }
 
 pub async fn delete(

@@ -2,6 +2,7 @@
 //! actions answer 501 as Nova does for drivers without them),
 //! `os-migrations` and `os-instance_usage_audit_log`, all admin only.
 
+use super::filters::ChangeWindow;
 use super::{query_get, ApiVersion, Query, Svc};
 use crate::scheduler::COMPUTE_BINARY;
 use crate::store::{self, migrations::MigrationRow};
@@ -205,7 +206,30 @@ fn migration_view(m: &MigrationRow, version: ApiVersion) -> Value {
     if version >= (2, 23) {
         v["migration_type"] = json!(m.migration_type);
     }
+    if version >= (2, 59) {
+        v["uuid"] = json!(m.uuid);
+    }
     v
+}
+
+/// 2.59: newest first, `changes-since` (2.66 `changes-before` too, on
+/// the last update), one page
+/// (`limit`, `marker` a migration uuid).
+fn migration_page(
+    mut list: Vec<MigrationRow>,
+    q: &[(String, String)],
+    version: ApiVersion,
+) -> Result<(Vec<MigrationRow>, Option<usize>)> {
+    list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let window = ChangeWindow::from_query(q, version, "query parameters")?;
+    list.retain(|m| window.contains(m.updated_at.as_deref().unwrap_or(&m.created_at)));
+    super::page_of(list, |m| m.uuid.as_str(), q).map_err(|e| match e {
+        Error::BadRequest(_) => Error::BadRequest(format!(
+            "Marker {} could not be found.",
+            query_get(q, "marker").unwrap_or("")
+        )),
+        other => other,
+    })
 }
 
 /// `GET /os-migrations` with Nova's filters (`host`, `status`,
@@ -221,9 +245,9 @@ pub async fn migrations(
     let status = query_get(&q.0, "status");
     let instance = query_get(&q.0, "instance_uuid");
     let kind = query_get(&q.0, "migration_type");
-    let list: Vec<Value> = store::migrations::list_migrations(&svc.db)
+    let mut rows: Vec<MigrationRow> = store::migrations::list_migrations(&svc.db)
         .await?
-        .iter()
+        .into_iter()
         .filter(|m| {
             host.is_none_or(|h| {
                 m.source_compute.as_deref() == Some(h) || m.dest_compute.as_deref() == Some(h)
@@ -232,9 +256,18 @@ pub async fn migrations(
         .filter(|m| status.is_none_or(|s| m.status == s))
         .filter(|m| instance.is_none_or(|i| m.instance_uuid == i))
         .filter(|m| kind.is_none_or(|k| m.migration_type == k))
-        .map(|m| migration_view(m, version))
         .collect();
-    Ok(ok(json!({ "migrations": list })))
+    let mut limit = None;
+    if version >= (2, 59) {
+        (rows, limit) = migration_page(rows, &q.0, version)?;
+    }
+    let last = rows.last().map(|m| m.uuid.clone());
+    let list: Vec<Value> = rows.iter().map(|m| migration_view(m, version)).collect();
+    let mut body = json!({ "migrations": list });
+    if let Some(l) = super::next_page_link(&svc, "os-migrations", &q.0, limit, rows.len(), last) {
+        body["migrations_links"] = l;
+    }
+    Ok(ok(body))
 }
 
 /// The monthly audit period that ended last before `before`.

@@ -2,7 +2,7 @@
 //! network interfaces. The request body is typed: unknown fields, both a
 //! port and a network, or addresses without a network answer 400.
 
-use super::Svc;
+use super::{ApiVersion, Svc};
 use crate::service::servers::interfaces::AttachRequest;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,7 +12,7 @@ use ferrostack_core::http::Json;
 use ferrostack_core::{Error, Result};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +26,11 @@ pub struct InterfaceAttachment {
     pub port_id: Option<String>,
     pub net_id: Option<String>,
     pub fixed_ips: Option<Vec<FixedIpRequest>>,
+    /// From 2.49: a device tag, kept with the interface (its view shows
+    /// it from 2.70).
+    #[serde(default)]
+    #[schemars(length(max = 60), regex(pattern = r"^[^,/]*$"))]
+    pub tag: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -70,6 +75,7 @@ impl InterfaceAttachment {
             port_id: self.port_id,
             net_id: self.net_id,
             fixed_ip,
+            tag: self.tag,
         })
     }
 }
@@ -78,47 +84,71 @@ fn ok(v: serde_json::Value) -> Response {
     (StatusCode::OK, axum::Json(v)).into_response()
 }
 
+/// An interface as the version shows it: its `tag` from 2.70.
+fn versioned(mut view: Value, version: ApiVersion) -> Value {
+    if version < (2, 70) {
+        if let Some(o) = view.as_object_mut() {
+            o.remove("tag");
+        }
+    }
+    view
+}
+
 pub async fn list(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:os-attach-interfaces:list")
         .await?;
-    Ok(ok(
-        json!({"interfaceAttachments": svc.interfaces(&i).await?}),
-    ))
+    let list: Vec<Value> = svc
+        .interfaces(&i)
+        .await?
+        .into_iter()
+        .map(|v| versioned(v, version))
+        .collect();
+    Ok(ok(json!({ "interfaceAttachments": list })))
 }
 
 pub async fn show(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path((id, port)): Path<(String, String)>,
 ) -> Result<Response> {
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:os-attach-interfaces:show")
         .await?;
-    Ok(ok(
-        json!({"interfaceAttachment": svc.interface(&i, &port).await?}),
-    ))
+    let view = versioned(svc.interface(&i, &port).await?, version);
+    Ok(ok(json!({ "interfaceAttachment": view })))
 }
 
 pub async fn attach(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
     Json(body): Json<AttachBody>,
 ) -> Result<Response> {
-    let req = body
-        .interface_attachment
-        .unwrap_or_default()
-        .into_request()?;
+    let attachment = body.interface_attachment.unwrap_or_default();
+    if let Some(tag) = &attachment.tag {
+        if version < (2, 49) {
+            return Err(Error::BadRequest(
+                "Invalid input for field/attribute interfaceAttachment. Additional properties are not allowed ('tag' was unexpected)".into(),
+            ));
+        }
+        super::create_schema::check_device_tag(tag)?;
+    }
+    let req = attachment.into_request()?;
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:os-attach-interfaces:create")
         .await?;
     let view = svc.attach_interface(&ctx, &i, req).await?;
-    Ok(ok(json!({ "interfaceAttachment": view })))
+    Ok(ok(
+        json!({ "interfaceAttachment": versioned(view, version) }),
+    ))
 }
 
 pub async fn detach(

@@ -54,8 +54,16 @@ pub async fn list(
     q: Query,
 ) -> Result<Response> {
     let user = authorized_owner(&svc, &ctx, version, query_get(&q.0, "user_id"), "index")?;
-    let list: Vec<Value> = store::catalog::list_keypairs(&svc.db, &user)
-        .await?
+    let mut pairs = store::catalog::list_keypairs(&svc.db, &user).await?;
+    // From 2.35 a page: `limit`, `marker` the name of the last pair seen.
+    let mut limit = None;
+    if version >= (2, 35) {
+        pairs.sort_by(|a, b| a.name.cmp(&b.name));
+        (pairs, limit) = super::page_of(pairs, |k| k.name.as_str(), &q.0)?;
+    }
+    let last = pairs.last().map(|k| k.name.clone());
+    let count = pairs.len();
+    let list: Vec<Value> = pairs
         .into_iter()
         .map(|k| {
             let view =
@@ -63,7 +71,11 @@ pub async fn list(
             json!({"keypair": with_type(view, &k, version)})
         })
         .collect();
-    Ok(axum::Json(json!({"keypairs": list})).into_response())
+    let mut body = json!({ "keypairs": list });
+    if let Some(l) = super::next_page_link(&svc, "os-keypairs", &q.0, limit, count, last) {
+        body["keypairs_links"] = l;
+    }
+    Ok(axum::Json(body).into_response())
 }
 
 /// `POST /os-keypairs`.

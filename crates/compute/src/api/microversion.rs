@@ -25,10 +25,10 @@ pub struct ApiVersion(pub u32, pub u32);
 /// The oldest microversion served (a request without a version gets it).
 pub const MIN_VERSION: ApiVersion = ApiVersion(2, 1);
 /// The newest microversion whose every change is implemented and tested.
-pub const MAX_VERSION: ApiVersion = ApiVersion(2, 31);
+pub const MAX_VERSION: ApiVersion = ApiVersion(2, 76);
 /// [`MAX_VERSION`] as the OpenAPI document's `info.version` (a test keeps
 /// the two equal).
-pub const MAX_VERSION_TEXT: &str = "2.31";
+pub const MAX_VERSION_TEXT: &str = "2.76";
 
 impl ApiVersion {
     /// Nova's format: `^([1-9]\d*)\.([1-9]\d*|0)$` (no leading zeros).
@@ -132,6 +132,178 @@ pub fn negotiate(headers: &HeaderMap) -> Result<ApiVersion, Error> {
     Ok(version)
 }
 
+/// Cinder posts `volume-extended` at 2.51 (and Neutron its events at
+/// whatever it knows): the events API is the same document at every
+/// version served, so a newer version asked of it is served at the newest.
+fn above_max_for_events(req: &Request) -> bool {
+    req.uri().path().trim_end_matches('/') == "/v2.1/os-server-external-events"
+        && requested(req.headers())
+            .and_then(|v| ApiVersion::parse(&v))
+            .is_some_and(|v| v > MAX_VERSION && v.0 == 2)
+}
+
+/// APIs Nova stopped serving at a version, each with the first version
+/// that answers 404: 2.36 removed the proxies to the image, network and
+/// volume services, 2.43 `os-hosts`. The table sits before routing, so a
+/// removed family is gone whole (every method and sub-path) and no handler
+/// needs to repeat the check.
+const REMOVED: &[(&str, ApiVersion)] = &[
+    ("/v2.1/images", ApiVersion(2, 36)),
+    ("/v2.1/os-networks", ApiVersion(2, 36)),
+    ("/v2.1/os-tenant-networks", ApiVersion(2, 36)),
+    ("/v2.1/os-floating-ips", ApiVersion(2, 36)),
+    ("/v2.1/os-floating-ip-pools", ApiVersion(2, 36)),
+    ("/v2.1/os-security-groups", ApiVersion(2, 36)),
+    ("/v2.1/os-security-group-rules", ApiVersion(2, 36)),
+    ("/v2.1/os-volumes", ApiVersion(2, 36)),
+    ("/v2.1/os-snapshots", ApiVersion(2, 36)),
+    ("/v2.1/os-hosts", ApiVersion(2, 43)),
+];
+
+/// Whether `path` belongs to an API removed at or before `version`
+/// (matched on whole path segments: `/os-floating-ips` is not
+/// `/os-floating-ip-pools`).
+pub fn removed(path: &str, version: ApiVersion) -> bool {
+    let path = path.trim_end_matches('/');
+    REMOVED.iter().any(|(prefix, since)| {
+        version >= *since
+            && path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// What Nova's server list query schema knows (its `index_query` through
+/// 2.73, with the joined-table names it refuses later and paging).
+const SERVER_QUERY: &[&str] = &[
+    "user_id",
+    "project_id",
+    "tenant_id",
+    "launch_index",
+    "image_ref",
+    "image",
+    "kernel_id",
+    "ramdisk_id",
+    "hostname",
+    "key_name",
+    "power_state",
+    "vm_state",
+    "task_state",
+    "host",
+    "node",
+    "flavor",
+    "reservation_id",
+    "launched_at",
+    "terminated_at",
+    "availability_zone",
+    "name",
+    "display_name",
+    "description",
+    "display_description",
+    "locked_by",
+    "uuid",
+    "root_device_name",
+    "config_drive",
+    "access_ip_v4",
+    "access_ip_v6",
+    "auto_disk_config",
+    "progress",
+    "sort_key",
+    "sort_dir",
+    "all_tenants",
+    "soft_deleted",
+    "deleted",
+    "status",
+    "changes-since",
+    "ip",
+    "ip6",
+    "created_at",
+    "block_device_mapping",
+    "services",
+    "metadata",
+    "system_metadata",
+    "info_cache",
+    "security_groups",
+    "pci_devices",
+    "limit",
+    "marker",
+    "tags",
+    "tags-any",
+    "not-tags",
+    "not-tags-any",
+    "changes-before",
+    "locked",
+];
+
+/// The queries 2.75 closed (an unknown parameter is a 400 from then on):
+/// the method, the path (`*` one segment) and the parameters known.
+const STRICT_FROM_2_75: &[(&str, &str, &[&str])] = &[
+    ("GET", "/v2.1/servers", SERVER_QUERY),
+    ("GET", "/v2.1/servers/detail", SERVER_QUERY),
+    ("GET", "/v2.1/flavors", FLAVOR_QUERY),
+    ("GET", "/v2.1/flavors/detail", FLAVOR_QUERY),
+    ("GET", "/v2.1/os-keypairs", &["user_id", "limit", "marker"]),
+    ("GET", "/v2.1/os-keypairs/*", &["user_id"]),
+    ("DELETE", "/v2.1/os-keypairs/*", &["user_id"]),
+    ("GET", "/v2.1/limits", &["tenant_id"]),
+    ("GET", "/v2.1/os-quota-sets/*", &["user_id"]),
+    ("PUT", "/v2.1/os-quota-sets/*", &["user_id"]),
+    ("DELETE", "/v2.1/os-quota-sets/*", &["user_id"]),
+    ("GET", "/v2.1/os-quota-sets/*/detail", &["user_id"]),
+];
+
+const FLAVOR_QUERY: &[&str] = &[
+    "limit",
+    "marker",
+    "is_public",
+    "minRam",
+    "minDisk",
+    "sort_key",
+    "sort_dir",
+];
+
+/// Whether `path` has the shape of `pattern` (`*` matches one segment).
+fn same_shape(pattern: &str, path: &str) -> bool {
+    let (mut want, mut got) = (pattern.split('/'), path.trim_end_matches('/').split('/'));
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some("*"), Some(seg)) if !seg.is_empty() => {}
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
+    }
+}
+
+/// From 2.75 a parameter the operation's query schema lacks is a 400
+/// (before, Nova dropped it); the server list lets `_`-prefixed keys
+/// through as its schema's `patternProperties` does.
+fn check_query(req: &Request, version: ApiVersion) -> Result<(), Error> {
+    if version < (2, 75) {
+        return Ok(());
+    }
+    let (method, path) = (req.method().as_str(), req.uri().path());
+    let Some((_, _, known)) = STRICT_FROM_2_75
+        .iter()
+        .find(|(m, p, _)| *m == method && same_shape(p, path))
+    else {
+        return Ok(());
+    };
+    let query = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri())
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let servers = known.len() == SERVER_QUERY.len();
+    match query
+        .iter()
+        .find(|(k, _)| !(known.contains(&k.as_str()) || servers && k.starts_with('_')))
+    {
+        Some((k, _)) => Err(Error::BadRequest(format!(
+            "Invalid input for query parameters {k}. Additional properties are not allowed ('{k}' was unexpected)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Negotiate every `/v2.1` request, run it with its version and the
 /// request id in scope, and answer with the version headers (and Nova's
 /// older request id header, which tempest reads).
@@ -141,17 +313,26 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     }
     let version = match negotiate(req.headers()) {
         Ok(v) => v,
+        Err(Error::NotAcceptable(_)) if above_max_for_events(&req) => MAX_VERSION,
         Err(e) => return e.into_response(),
     };
     req.extensions_mut().insert(version);
+    let gone = removed(req.uri().path(), version);
+    let refused = check_query(&req, version).err();
     let request_id = req
         .extensions()
         .get::<ferrostack_core::http::RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    let mut resp = crate::service::REQUEST_ID
-        .scope(request_id.clone(), next.run(req))
-        .await;
+    let mut resp = if gone {
+        Error::NotFound("The resource could not be found.".into()).into_response()
+    } else if let Some(e) = refused {
+        e.into_response()
+    } else {
+        crate::service::REQUEST_ID
+            .scope(request_id.clone(), next.run(req))
+            .await
+    };
     let headers = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert("x-compute-request-id", v);
@@ -185,6 +366,19 @@ mod tests {
         assert!(ApiVersion(2, 19) >= (2, 19));
         assert!(ApiVersion(3, 0) > (2, 100));
         assert_eq!(MAX_VERSION.to_string(), MAX_VERSION_TEXT);
+    }
+
+    #[test]
+    fn removed_apis_match_whole_segments() {
+        let v = |m| ApiVersion(2, m);
+        assert!(!removed("/v2.1/images", v(35)));
+        assert!(removed("/v2.1/images/abc/metadata", v(36)));
+        assert!(removed("/v2.1/os-floating-ips/", v(36)));
+        assert!(removed("/v2.1/os-floating-ip-pools", v(36)));
+        assert!(!removed("/v2.1/servers/x/os-security-groups", v(90)));
+        assert!(!removed("/v2.1/os-hostsx", v(43)));
+        assert!(!removed("/v2.1/os-hosts", v(42)));
+        assert!(removed("/v2.1/os-hosts/h/reboot", v(43)));
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

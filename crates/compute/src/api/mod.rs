@@ -5,7 +5,9 @@
 mod admin;
 mod aggregates;
 pub(crate) mod body;
+mod by_uuid;
 mod consoles;
+mod create_schema;
 mod filters;
 mod flavors;
 mod hosts;
@@ -19,6 +21,8 @@ mod server_groups;
 mod server_migrations;
 mod servers;
 pub mod views;
+mod volume_attachments;
+mod volumes_proxy;
 
 use crate::service::ComputeService;
 use axum::extract::{DefaultBodyLimit, State};
@@ -89,6 +93,16 @@ pub fn routes() -> ApiRouter<Svc> {
             get(interfaces::show).delete(interfaces::detach),
         )
         .route(
+            "/v2.1/servers/{id}/os-volume_attachments",
+            get(volume_attachments::list).post(volume_attachments::attach),
+        )
+        .route(
+            "/v2.1/servers/{id}/os-volume_attachments/{volume}",
+            get(volume_attachments::show)
+                .put(volume_attachments::update)
+                .delete(volume_attachments::detach),
+        )
+        .route(
             "/v2.1/servers/{id}/os-server-password",
             get(servers::password).delete(servers::password_clear),
         )
@@ -133,7 +147,9 @@ pub fn routes() -> ApiRouter<Svc> {
         .route("/v2.1/flavors/detail", get(flavors::detail))
         .route(
             "/v2.1/flavors/{id}",
-            get(flavors::show).delete(flavors::delete),
+            get(flavors::show)
+                .put(flavors::update)
+                .delete(flavors::delete),
         )
         .route("/v2.1/flavors/{id}/action", post(flavors::action))
         .route("/v2.1/flavors/{id}/os-flavor-access", get(flavors::access))
@@ -307,6 +323,30 @@ pub fn routes() -> ApiRouter<Svc> {
             "/v2.1/os-instance_usage_audit_log/{before}",
             get(hosts::audit_log_show),
         )
+        .route(
+            "/v2.1/os-volumes",
+            get(volumes_proxy::volumes).post(volumes_proxy::volume_create),
+        )
+        .route(
+            "/v2.1/os-volumes/detail",
+            get(volumes_proxy::volumes_detail),
+        )
+        .route(
+            "/v2.1/os-volumes/{id}",
+            get(volumes_proxy::volume_show).delete(volumes_proxy::volume_delete),
+        )
+        .route(
+            "/v2.1/os-snapshots",
+            get(volumes_proxy::snapshots).post(volumes_proxy::snapshot_create),
+        )
+        .route(
+            "/v2.1/os-snapshots/detail",
+            get(volumes_proxy::snapshots_detail),
+        )
+        .route(
+            "/v2.1/os-snapshots/{id}",
+            get(volumes_proxy::snapshot_show).delete(volumes_proxy::snapshot_delete),
+        )
         // Read by the `microversion` middleware on every /v2.1 request.
         .header_on_every_operation(HeaderParam {
             name: "OpenStack-API-Version",
@@ -395,4 +435,55 @@ async fn version(State(svc): State<Svc>) -> Response {
 
 fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// `limit` and `marker` of a paged list, as Nova reads them (`limit` a
+/// non-negative integer).
+fn page_params(q: &[(String, String)]) -> ferrostack_core::Result<(Option<usize>, Option<&str>)> {
+    let limit = query_get(q, "limit")
+        .map(|l| {
+            l.parse::<usize>().map_err(|_| {
+                ferrostack_core::Error::BadRequest(format!(
+                    "Invalid input for field/attribute limit. Value: {l}. '{l}' is not a 'non-negative integer'"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok((limit, query_get(q, "marker")))
+}
+
+/// One page of `items` (sorted) after `marker`, or Nova's 400 for a
+/// marker that is not among them.
+fn page_of<T>(
+    items: Vec<T>,
+    id_of: impl Fn(&T) -> &str,
+    q: &[(String, String)],
+) -> ferrostack_core::Result<(Vec<T>, Option<usize>)> {
+    let (limit, marker) = page_params(q)?;
+    let (page, _) = ferrostack_core::pagination::paginate(items, id_of, marker, limit)
+        .map_err(|m| ferrostack_core::Error::BadRequest(format!("marker [{}] not found", m.0)))?;
+    Ok((page, limit))
+}
+
+/// Nova's collection link: a `next` link (the request's query, the page's
+/// last id as marker) whenever a `limit` was given and the page is full.
+fn next_page_link(
+    svc: &ComputeService,
+    path: &str,
+    q: &[(String, String)],
+    limit: Option<usize>,
+    page_len: usize,
+    last_id: Option<String>,
+) -> Option<serde_json::Value> {
+    let last = last_id.filter(|_| limit.is_some_and(|l| l > 0 && l == page_len))?;
+    let mut params: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k != "marker")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    params.push(format!("marker={last}"));
+    Some(json!([{
+        "href": format!("{}/v2.1/{path}?{}", base_url(svc), params.join("&")),
+        "rel": "next",
+    }]))
 }

@@ -21,8 +21,20 @@ pub const POLICIES: &[&str] = &[
     "soft-anti-affinity",
 ];
 
+/// A group; from 2.64 with its `policy` and `rules` in place of the
+/// `policies` list and the (always empty) `metadata`.
 fn view(g: &ServerGroup, version: ApiVersion) -> Value {
-    let mut v = json!({"id": g.id, "name": g.name, "policies": [g.policy], "members": g.members, "metadata": {}});
+    let mut v = json!({"id": g.id, "name": g.name, "members": g.members});
+    if version >= (2, 64) {
+        v["policy"] = json!(g.policy);
+        v["rules"] = match g.max_server_per_host {
+            Some(n) => json!({ "max_server_per_host": n }),
+            None => json!({}),
+        };
+    } else {
+        v["policies"] = json!([g.policy]);
+        v["metadata"] = json!({});
+    }
     if version >= (2, 13) {
         v["project_id"] = json!(g.project_id);
         v["user_id"] = json!(g.user_id);
@@ -82,9 +94,94 @@ pub struct CreateServerGroupBody {
 struct CreateServerGroup {
     #[schemars(length(min = 1, max = 255), regex(pattern = r"\S"))]
     name: String,
-    /// Exactly one policy (the v2.1 list form).
+    /// Exactly one policy (the list form, before 2.64).
+    #[serde(default)]
     #[schemars(schema_with = "one_policy")]
-    policies: Vec<String>,
+    policies: Option<Vec<String>>,
+    /// The policy, from 2.64.
+    #[serde(default)]
+    #[schemars(schema_with = "policy_name")]
+    policy: Option<String>,
+    /// From 2.64, for `anti-affinity` only: `max_server_per_host` (≥ 1).
+    #[serde(default)]
+    rules: Option<GroupRules>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct GroupRules {
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    max_server_per_host: Option<super::body::IntOrString>,
+}
+
+/// One of [`POLICIES`].
+fn policy_name(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    super::body::one_of(POLICIES, false)
+}
+
+fn required(field: &str) -> Error {
+    Error::BadRequest(format!(
+        "Invalid input for field/attribute 'server_group'. '{field}' is a required property"
+    ))
+}
+
+fn unexpected(field: &str) -> Error {
+    Error::BadRequest(format!(
+        "Invalid input for field/attribute server_group. Additional properties are not allowed ('{field}' was unexpected)"
+    ))
+}
+
+/// The policy (and anti-affinity's host limit) a create asks for, in the
+/// form its version has: `policies: [one]` before 2.64, `policy` and
+/// `rules` from it.
+fn requested_policy(g: &CreateServerGroup, version: ApiVersion) -> Result<(String, Option<i64>)> {
+    // The soft policies exist from 2.15.
+    let allowed = if version >= (2, 15) {
+        POLICIES
+    } else {
+        &POLICIES[..2]
+    };
+    let invalid = |field: &str, given: &dyn std::fmt::Debug| {
+        Error::BadRequest(format!(
+            "Invalid input for field/attribute {field}. Value: {given:?}. It must be one of {allowed:?}."
+        ))
+    };
+    if version < (2, 64) {
+        if g.policy.is_some() {
+            return Err(unexpected("policy"));
+        }
+        if g.rules.is_some() {
+            return Err(unexpected("rules"));
+        }
+        return match g.policies.as_deref() {
+            None => Err(required("policies")),
+            Some([p]) if allowed.contains(&p.as_str()) => Ok((p.clone(), None)),
+            Some(other) => Err(invalid("policies", &other)),
+        };
+    }
+    if g.policies.is_some() {
+        return Err(unexpected("policies"));
+    }
+    let policy = match g.policy.as_deref() {
+        None => return Err(required("policy")),
+        Some(p) if allowed.contains(&p) => p.to_owned(),
+        Some(other) => return Err(invalid("policy", &other)),
+    };
+    let max = match g
+        .rules
+        .as_ref()
+        .and_then(|r| r.max_server_per_host.as_ref())
+    {
+        None => None,
+        Some(_) if policy != "anti-affinity" => {
+            return Err(Error::BadRequest(
+                "Only anti-affinity policy supports rules.".into(),
+            ))
+        }
+        Some(n) => Some(n.int_within("max_server_per_host", 1, i64::from(i32::MAX))?),
+    };
+    Ok((policy, max))
 }
 
 /// A list of one of [`POLICIES`].
@@ -101,26 +198,13 @@ pub async fn create(
     Json(body): Json<CreateServerGroupBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-server-groups:create")?;
-    let CreateServerGroup { name, policies } = body.server_group;
+    let (policy, max_server_per_host) = requested_policy(&body.server_group, version)?;
+    let name = body.server_group.name;
     if name.trim().is_empty() || name.len() > 255 {
         return Err(Error::BadRequest(
             "Invalid input for field/attribute name.".into(),
         ));
     }
-    // The soft policies exist from 2.15.
-    let allowed = if version >= (2, 15) {
-        POLICIES
-    } else {
-        &POLICIES[..2]
-    };
-    let policy = match policies.as_slice() {
-        [p] if allowed.contains(&p.as_str()) => p.clone(),
-        _ => {
-            return Err(Error::BadRequest(format!(
-                "Invalid input for field/attribute policies. Value: {policies:?}. It must be one of {allowed:?}."
-            )))
-        }
-    };
     let project = ctx.project_id.clone().unwrap_or_default();
     let limit = svc.quotas(&project).await?["server_groups"];
     let g = ServerGroup {
@@ -130,6 +214,7 @@ pub async fn create(
         user_id: ctx.user_id.clone(),
         policy,
         members: Vec::new(),
+        max_server_per_host,
     };
     if !server_groups::insert_within_quota(&svc.db, &g, limit).await? {
         return Err(Error::Forbidden(

@@ -1,7 +1,7 @@
 //! `/servers`: create, list (filters, pagination), show, update, delete,
 //! actions, addresses, metadata, tags and instance actions.
 
-use super::filters::PatternFilter;
+use super::filters::{ChangeWindow, PatternFilter};
 use super::{base_url, query_get, views, ApiVersion, Query, Svc};
 use crate::service::servers::action_request::ServerActionBody;
 use crate::service::servers::actions::LiveMigrateFields;
@@ -32,11 +32,7 @@ pub async fn create(
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:servers:create")?;
     let mut body = body;
-    if version < (2, 19) {
-        refuse_before_2_19(body.server.description.is_some(), "server")?;
-        // Nova keeps the name as the (then hidden) description.
-        body.server.description = Some(Some(body.server.name.clone()));
-    }
+    super::create_schema::check(&mut body, version)?;
     let made = svc.create_servers(&ctx, body).await?;
     if made.return_reservation_id {
         return Ok((
@@ -61,6 +57,43 @@ pub async fn create(
         axum::Json(body),
     )
         .into_response())
+}
+
+/// The statuses Nova's `status` filter knows (its state map's values).
+const NOVA_STATUSES: &[&str] = &[
+    "ACTIVE",
+    "BUILD",
+    "DELETED",
+    "ERROR",
+    "HARD_REBOOT",
+    "MIGRATING",
+    "PASSWORD",
+    "PAUSED",
+    "REBOOT",
+    "REBUILD",
+    "RESCUE",
+    "RESIZE",
+    "REVERT_RESIZE",
+    "SHELVED",
+    "SHELVED_OFFLOADED",
+    "SHUTOFF",
+    "SOFT_DELETED",
+    "SUSPENDED",
+    "VERIFY_RESIZE",
+];
+
+/// 2.73's `locked` filter, a strict boolean (ignored before 2.73).
+fn locked_filter(q: &[(String, String)], version: ApiVersion) -> Result<Option<bool>> {
+    let Some(v) = query_get(q, "locked").filter(|_| version >= (2, 73)) else {
+        return Ok(None);
+    };
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "on" | "y" | "yes" => Ok(Some(true)),
+        "0" | "f" | "false" | "off" | "n" | "no" => Ok(Some(false)),
+        _ => Err(Error::BadRequest(format!(
+            "Unrecognized value '{v}', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"
+        ))),
+    }
 }
 
 /// The servers a list shows; `view` is `index` or `detail` (the rules'
@@ -95,13 +128,18 @@ async fn filtered(
     let deleted = all_filters
         && query_get(q, "deleted").is_some_and(|v| v == "true" || v == "True" || v == "1");
     let mut items = store::instances::list(&svc.db, project.as_deref(), deleted).await?;
-    let since = query_get(q, "changes-since").map(|s| {
-        ferrostack_core::time::parse(s).ok_or_else(|| Error::BadRequest(format!("Invalid input for field/attribute changes-since. Value: {s}. '{s}' is not a 'date-time'")))
-    }).transpose()?;
-    if since.is_some() {
-        // changes-since also shows what was deleted since then.
+    let window = ChangeWindow::from_query(q, version, "field/attribute")?;
+    if window.is_set() {
+        // changes-since (and -before) also show what was deleted then.
         items.extend(store::instances::list(&svc.db, project.as_deref(), true).await?);
     }
+    if let Some(st) = query_get(q, "status") {
+        // Before 2.38 an unknown status just matches nothing.
+        if version >= (2, 38) && !NOVA_STATUSES.iter().any(|n| n.eq_ignore_ascii_case(st)) {
+            return Err(Error::BadRequest("Invalid status value".into()));
+        }
+    }
+    let locked = locked_filter(q, version)?;
     let name_filter = query_get(q, "name").map(PatternFilter::new);
     let ip_filter = query_get(q, "ip").map(PatternFilter::new);
     // Before 2.5 Nova drops `ip6` from a non-admin's filters unread.
@@ -114,6 +152,9 @@ async fn filtered(
             if !st.eq_ignore_ascii_case(s) {
                 return false;
             }
+        }
+        if locked.is_some_and(|l| l != i.locked) {
+            return false;
         }
         if let Some(f) = &name_filter {
             if !f.search(&i.name) {
@@ -153,12 +194,7 @@ async fn filtered(
                 return false;
             }
         }
-        if let (Some(t), true) = (since, since.is_some()) {
-            if ferrostack_core::time::parse(&i.updated_at).is_some_and(|u| u < t) {
-                return false;
-            }
-        }
-        true
+        window.contains(&i.updated_at)
     });
     let limit = query_get(q, "limit")
         .map(|l| {
@@ -274,8 +310,44 @@ pub async fn show(
     if version >= (2, 16) {
         add_host_status(&svc, &ctx, std::slice::from_ref(&i), &mut view).await?;
     }
-    let [view] = view;
+    let [mut view] = view;
+    add_server_groups(&svc, version, &i, &mut view).await?;
     Ok(ok(json!({ "server": view })))
+}
+
+/// The server as update and rebuild answer it: the common view, from
+/// 2.75 the whole show view (host status included).
+async fn update_view(
+    svc: &Svc,
+    ctx: &AuthContext,
+    version: ApiVersion,
+    i: &Instance,
+) -> Result<Value> {
+    let mut view = if version >= (2, 75) {
+        let mut view = [views::server(svc, ctx, version, i)];
+        add_host_status(svc, ctx, std::slice::from_ref(i), &mut view).await?;
+        let [view] = view;
+        view
+    } else {
+        views::server_common(svc, ctx, version, i)
+    };
+    add_server_groups(svc, version, i, &mut view).await?;
+    Ok(view)
+}
+
+/// 2.71: the ids of the server groups the server belongs to (one at
+/// most), in show, update and rebuild.
+async fn add_server_groups(
+    svc: &Svc,
+    version: ApiVersion,
+    i: &Instance,
+    view: &mut Value,
+) -> Result<()> {
+    if version >= (2, 71) {
+        let group = store::server_groups::of_instance(&svc.db, &i.id).await?;
+        view["server_groups"] = json!(group.map(|g| g.id).into_iter().collect::<Vec<_>>());
+    }
+    Ok(())
 }
 
 /// `PUT /servers/{id}`.
@@ -353,9 +425,8 @@ pub async fn update(
         Ok(())
     })
     .await?;
-    Ok(ok(
-        json!({"server": views::server_common(&svc, &ctx, version, &i)}),
-    ))
+    let view = update_view(&svc, &ctx, version, &i).await?;
+    Ok(ok(json!({ "server": view })))
 }
 
 pub async fn delete(
@@ -374,30 +445,9 @@ pub async fn action(
     Path(id): Path<String>,
     Json(body): Json<ServerActionBody>,
 ) -> Result<Response> {
-    let action = ServerAction::try_from(body)?;
-    if matches!(action, ServerAction::VncConsole { .. }) {
-        // 2.6 replaced the action with `remote-consoles`.
-        super::consoles::not_after(version, (2, 5))?;
-    }
-    if let ServerAction::Rebuild(args) = &action {
-        if version < (2, 19) {
-            refuse_before_2_19(args.description.is_some(), "rebuild")?;
-        }
-    }
-    if let ServerAction::Migrate {
-        live_fields: Some(fields),
-        ..
-    } = &action
-    {
-        check_live_migrate_schema(fields, version)?;
-    }
-    if matches!(action, ServerAction::TriggerCrashDump) {
-        super::consoles::not_before(version, (2, 17))?;
-    }
+    let mut action = ServerAction::try_from(body)?;
+    check_action_version(&mut action, version)?;
     let evacuate = matches!(action, ServerAction::Evacuate(_));
-    if let ServerAction::Evacuate(args) = &action {
-        check_evacuate_schema(args, version)?;
-    }
     Ok(match svc.server_action(&ctx, &id, action).await? {
         ActionResult::Empty(code) => StatusCode::from_u16(code).expect("status").into_response(),
         // From 2.14 evacuate answers no password (os-server-password has it).
@@ -408,17 +458,105 @@ pub async fn action(
             (StatusCode::from_u16(code).expect("status"), axum::Json(v)).into_response()
         }
         ActionResult::Rebuilt(i, pass) => {
-            let mut v = views::server_common(&svc, &ctx, version, &i);
+            let mut v = update_view(&svc, &ctx, version, &i).await?;
+            if version >= (2, 54) {
+                v["key_name"] = json!(i.key_name);
+            }
+            if version >= (2, 57) {
+                // Rebuild shows it as `user_data`, not as the extended
+                // attribute the 2.75 full view would otherwise carry.
+                v["user_data"] = json!(i.user_data);
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("OS-EXT-SRV-ATTR:user_data");
+                }
+            }
             if svc.config.compute.enable_instance_password {
                 v["adminPass"] = json!(pass);
             }
             (StatusCode::ACCEPTED, axum::Json(json!({"server": v}))).into_response()
         }
+        // From 2.45 the image id is in the body, and there is no Location.
+        ActionResult::Image(image_id) if version >= (2, 45) => (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({ "image_id": image_id })),
+        )
+            .into_response(),
         ActionResult::Image(image_id) => {
             let location = format!("{}/images/{image_id}", svc.image.base);
             (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response()
         }
     })
+}
+
+/// The rebuild fields by version: `description` from 2.19, `key_name`
+/// from 2.54, `user_data` from 2.57, when `personality` went.
+fn check_rebuild_schema(
+    args: &crate::service::servers::actions::RebuildArgs,
+    version: ApiVersion,
+) -> Result<()> {
+    let unexpected = |field: &str| {
+        Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute rebuild. Additional properties are not allowed ('{field}' was unexpected)"
+        )))
+    };
+    if version < (2, 19) && args.description.is_some() {
+        return unexpected("description");
+    }
+    if version < (2, 54) && args.key_name.is_some() {
+        return unexpected("key_name");
+    }
+    if version < (2, 57) && args.user_data.is_some() {
+        return unexpected("user_data");
+    }
+    if version >= (2, 57) && args.personality {
+        return unexpected("personality");
+    }
+    if let Some(certs) = &args.trusted_image_certificates {
+        if version < (2, 63) {
+            return unexpected("trusted_image_certificates");
+        }
+        if let Some(certs) = certs {
+            super::create_schema::check_trusted_certificates(certs)?;
+        }
+    }
+    Ok(())
+}
+
+/// Which actions (and which of their fields) the version has, as Nova's
+/// per-version action schemas; and what the version changes in how one
+/// runs (2.34's live-migration checks after the answer).
+fn check_action_version(action: &mut ServerAction, version: ApiVersion) -> Result<()> {
+    use super::consoles::{not_after, not_before};
+    match action {
+        // 2.6 replaced the action with `remote-consoles`.
+        ServerAction::VncConsole { .. } => not_after(version, (2, 5)),
+        ServerAction::Rebuild(args) => check_rebuild_schema(args, version),
+        ServerAction::Migrate {
+            live_fields: Some(fields),
+            ..
+        } => {
+            fields.background_checks = version >= (2, 34);
+            check_live_migrate_schema(fields, version)
+        }
+        ServerAction::TriggerCrashDump => not_before(version, (2, 17)),
+        ServerAction::Lock(args) if version >= (2, 73) => {
+            args.reason = locked_reason(args.given.take())?;
+            Ok(())
+        }
+        // Before 2.56 Nova's migrate has no body schema: a host is ignored.
+        ServerAction::Migrate {
+            live: false, host, ..
+        } if version < (2, 56) => {
+            *host = None;
+            Ok(())
+        }
+        ServerAction::Evacuate(args) => check_evacuate_schema(args, version),
+        // 2.44 removed the nova-network era floating IP actions.
+        ServerAction::AddFloatingIp { .. } | ServerAction::RemoveFloatingIp { .. } => {
+            not_after(version, (2, 43))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// 2.16's `host_status` of each server the
@@ -457,10 +595,47 @@ async fn add_host_status(
     Ok(())
 }
 
+/// 2.73's `lock` schema: `null`, or an object whose only property is an
+/// optional `locked_reason` of at most 255 characters.
+fn locked_reason(given: Option<Value>) -> Result<Option<String>> {
+    let invalid = |why: &str| {
+        Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute lock. {why}"
+        )))
+    };
+    let mut body = match given {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(o)) => o,
+        Some(other) => {
+            return invalid(&format!(
+                "Value: {other}. {other} is not of type 'object', 'null'"
+            ))
+        }
+    };
+    let reason = match body.remove("locked_reason") {
+        None => None,
+        Some(Value::String(r)) if r.chars().count() <= 255 => Some(r),
+        Some(Value::String(r)) => return invalid(&format!("Value: {r}. '{r}' is too long")),
+        Some(other) => return invalid(&format!("Value: {other}. {other} is not of type 'string'")),
+    };
+    if let Some(field) = body.keys().next() {
+        return invalid(&format!(
+            "Additional properties are not allowed ('{field}' was unexpected)"
+        ));
+    }
+    Ok(reason)
+}
+
+/// Forcing a host past the scheduler (`force` in evacuate and
+/// `os-migrateLive`) exists from `since` until 2.68 removed it.
+fn force_allowed(version: ApiVersion, since: (u32, u32)) -> bool {
+    version >= since && version < (2, 68)
+}
+
 /// Nova's `os-migrateLive` schemas: `block_migration` and `host` (which
 /// may be null) always required; before 2.25 `disk_over_commit` required
 /// too and `block_migration` a boolean; from 2.25 `block_migration` may be
-/// `auto` and `disk_over_commit` is refused; `force` from 2.30.
+/// `auto` and `disk_over_commit` is refused; `force` from 2.30 to 2.67.
 fn check_live_migrate_schema(fields: &LiveMigrateFields, version: ApiVersion) -> Result<()> {
     let invalid = |why: String| {
         Err(Error::BadRequest(format!(
@@ -478,7 +653,7 @@ fn check_live_migrate_schema(fields: &LiveMigrateFields, version: ApiVersion) ->
     if let Some((field, _)) = required.iter().find(|(_, given)| !given) {
         return invalid(format!("'{field}' is a required property"));
     }
-    if fields.force && version < (2, 30) {
+    if fields.force && !force_allowed(version, (2, 30)) {
         return invalid("Additional properties are not allowed ('force' was unexpected)".into());
     }
     if since_2_25 && fields.disk_over_commit {
@@ -511,9 +686,9 @@ fn refuse_before_2_19(given: bool, object: &str) -> Result<()> {
 }
 
 /// Nova's evacuate schemas: `onSharedStorage` required before 2.14 and
-/// refused from 2.14; `force` from 2.29.
+/// refused from 2.14; `force` from 2.29 to 2.67.
 fn check_evacuate_schema(args: &EvacuateArgs, version: ApiVersion) -> Result<()> {
-    if args.force.is_some() && version < (2, 29) {
+    if args.force.is_some() && !force_allowed(version, (2, 29)) {
         return Err(Error::BadRequest(
             "Invalid input for field/attribute evacuate. Additional properties are not allowed ('force' was unexpected)".into(),
         ));
@@ -880,18 +1055,47 @@ pub async fn actions(
     Authenticated(ctx): Authenticated,
     version: ApiVersion,
     Path(id): Path<String>,
+    q: Query,
 ) -> Result<Response> {
     let rule = "os_compute_api:os-instance-actions:list";
     let i = instance_of_actions(&svc, &ctx, version, &id, rule).await?;
-    let list: Vec<Value> = store::instances::actions(&svc.db, &i.id)
-        .await?
-        .into_iter()
-        .map(|mut a| {
-            a.as_object_mut().expect("object").remove("id");
-            a
-        })
-        .collect();
-    Ok(ok(json!({"instanceActions": list})))
+    let mut all = store::instances::actions(&svc.db, &i.id).await?;
+    let mut limit = None;
+    if version >= (2, 58) {
+        let window = ChangeWindow::from_query(&q.0, version, "query parameters")?;
+        all.retain(|a| window.contains(a["updated_at"].as_str().unwrap_or_default()));
+        (all, limit) = super::page_of(all, |a| a["request_id"].as_str().unwrap_or(""), &q.0)
+            .map_err(|e| match e {
+                Error::BadRequest(m) if m.starts_with("marker") => Error::BadRequest(format!(
+                    "Marker {} could not be found.",
+                    query_get(&q.0, "marker").unwrap_or("")
+                )),
+                other => other,
+            })?;
+    }
+    let last = all
+        .last()
+        .and_then(|a| a["request_id"].as_str())
+        .map(str::to_owned);
+    let count = all.len();
+    let list: Vec<Value> = all.into_iter().map(|a| action_view(a, version)).collect();
+    let mut body = json!({ "instanceActions": list });
+    let path = format!("servers/{id}/os-instance-actions");
+    if let Some(l) = super::next_page_link(&svc, &path, &q.0, limit, count, last) {
+        body["links"] = l;
+    }
+    Ok(ok(body))
+}
+
+/// An instance action as the version shows it: no internal id, and
+/// `updated_at` from 2.58.
+fn action_view(mut a: Value, version: ApiVersion) -> Value {
+    let o = a.as_object_mut().expect("object");
+    o.remove("id");
+    if version < (2, 58) {
+        o.remove("updated_at");
+    }
+    a
 }
 
 pub async fn action_show(
@@ -912,9 +1116,27 @@ pub async fn action_show(
             ))
         })?;
     let action_id = a["id"].as_str().unwrap_or_default().to_owned();
-    a.as_object_mut().expect("object").remove("id");
-    if svc.allows(&ctx, "os_compute_api:os-instance-actions:events") {
-        a["events"] = json!(store::instances::action_events(&svc.db, &action_id).await?);
+    a = action_view(a, version);
+    // The events rule shows events with tracebacks; from 2.51 everyone
+    // sees the events, without them.
+    let full = svc.allows(&ctx, "os_compute_api:os-instance-actions:events");
+    if full || version >= (2, 51) {
+        let mut events = store::instances::action_events(&svc.db, &action_id).await?;
+        for e in events.iter_mut().filter_map(Value::as_object_mut) {
+            if !full {
+                e.remove("traceback");
+            }
+            // 2.62: where each event ran (the server's host: one host
+            // runs all of a server's steps here), as a name to those the
+            // events rule allows, hashed for everyone.
+            if version >= (2, 62) {
+                e.insert("hostId".into(), json!(views::host_id(&i)));
+                if full {
+                    e.insert("host".into(), json!(i.host.clone().unwrap_or_default()));
+                }
+            }
+        }
+        a["events"] = json!(events);
     }
     Ok(ok(json!({"instanceAction": a})))
 }
@@ -959,6 +1181,7 @@ pub async fn password_clear(
 pub async fn diagnostics(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
     let i = svc
@@ -969,6 +1192,9 @@ pub async fn diagnostics(
             "Cannot 'get_diagnostics' instance {id} while it is in vm_state {}",
             i.vm_state
         )));
+    }
+    if version >= (2, 48) {
+        return Ok(ok(views::diagnostics(&svc, &i)));
     }
     let mut d = json!({"memory": i.flavor.ram * 1024, "power_state": i.power_state.code()});
     for cpu in 0..i.flavor.vcpus {

@@ -16,7 +16,9 @@ pub fn links(svc: &ComputeService, collection: &str, id: &str) -> Value {
     ])
 }
 
-fn host_id(i: &Instance) -> String {
+/// Nova's `hostId`: the host hashed with the project (the same host looks
+/// different to each project), `""` without a host.
+pub fn host_id(i: &Instance) -> String {
     use sha2::Digest;
     match &i.host {
         Some(h) if !h.is_empty() => {
@@ -94,11 +96,31 @@ pub fn server_common(
     i: &Instance,
 ) -> Value {
     let mut v = server(svc, ctx, version, i);
-    v.as_object_mut()
-        .expect("object")
-        .retain(|k, _| COMMON_KEYS.contains(&k.as_str()) || k == "locked" || k == "description");
+    v.as_object_mut().expect("object").retain(|k, _| {
+        COMMON_KEYS.contains(&k.as_str())
+            || matches!(
+                k.as_str(),
+                "locked" | "locked_reason" | "description" | "tags" | "trusted_image_certificates"
+            )
+    });
     v["addresses"] = addresses(i, false);
     v
+}
+
+/// `os-extended-volumes:volumes_attached`: each volume's id, and from
+/// 2.3 whether it goes with the server.
+fn volumes_attached(version: ApiVersion, i: &Instance) -> Value {
+    i.bdms
+        .iter()
+        .filter(|b| !b.volume_id.is_empty())
+        .map(|b| {
+            if version >= (2, 3) {
+                json!({"id": b.volume_id, "delete_on_termination": b.delete_on_termination})
+            } else {
+                json!({"id": b.volume_id})
+            }
+        })
+        .collect()
 }
 
 /// The detail view (show, list detail) at `version`.
@@ -112,7 +134,9 @@ pub fn server(svc: &ComputeService, ctx: &AuthContext, version: ApiVersion, i: &
         "hostId": host_id(i),
         "image": if i.image_ref.is_empty() { json!("") } else { json!({"id": i.image_ref,
             "links": [{"href": format!("{base}/images/{}", i.image_ref), "rel": "bookmark"}]}) },
-        "flavor": {"id": i.flavor.id, "links": [{"href": format!("{base}/flavors/{}", i.flavor.id), "rel": "bookmark"}]},
+        "flavor": if version >= (2, 47) { embedded_flavor(svc, ctx, i) } else {
+            json!({"id": i.flavor.id, "links": [{"href": format!("{base}/flavors/{}", i.flavor.id), "rel": "bookmark"}]})
+        },
         "created": i.created_at, "updated": i.updated_at,
         "addresses": addresses(i, true),
         "accessIPv4": i.access_ip_v4, "accessIPv6": i.access_ip_v6,
@@ -125,7 +149,7 @@ pub fn server(svc: &ComputeService, ctx: &AuthContext, version: ApiVersion, i: &
         "OS-EXT-STS:task_state": i.task_state,
         "OS-EXT-STS:vm_state": i.vm_state,
         "OS-EXT-STS:power_state": i.power_state.code(),
-        "os-extended-volumes:volumes_attached": [],
+        "os-extended-volumes:volumes_attached": volumes_attached(version, i),
         "config_drive": i.config_drive,
     });
     if version >= (2, 9) {
@@ -136,6 +160,12 @@ pub fn server(svc: &ComputeService, ctx: &AuthContext, version: ApiVersion, i: &
     }
     if version >= (2, 26) {
         v["tags"] = json!(i.tags);
+    }
+    if version >= (2, 63) {
+        v["trusted_image_certificates"] = json!(i.trusted_image_certificates);
+    }
+    if version >= (2, 73) {
+        v["locked_reason"] = json!(i.locked_reason);
     }
     // Nova leaves the key out when the server has no group.
     if !i.security_groups.is_empty() {
@@ -196,11 +226,29 @@ fn extended_attributes_2_3(v: &mut Value, i: &Instance) {
     v["OS-EXT-SRV-ATTR:user_data"] = json!(i.user_data);
 }
 
-pub fn flavor_brief(svc: &ComputeService, f: &Flavor) -> Value {
-    json!({"id": f.id, "name": f.name, "links": links(svc, "flavors", &f.id)})
+/// A flavor in a list; from 2.55 with its `description`.
+pub fn flavor_brief(svc: &ComputeService, f: &Flavor, version: ApiVersion) -> Value {
+    let mut v = json!({"id": f.id, "name": f.name, "links": links(svc, "flavors", &f.id)});
+    if version >= (2, 55) {
+        v["description"] = json!(f.description);
+    }
+    v
 }
 
-pub fn flavor(svc: &ComputeService, f: &Flavor) -> Value {
+/// A flavor's detail; from 2.55 with its `description`.
+pub fn flavor(svc: &ComputeService, f: &Flavor, version: ApiVersion) -> Value {
+    let mut v = flavor_detail(svc, f);
+    // 2.75: no swap is 0, not "".
+    if version >= (2, 75) {
+        v["swap"] = json!(f.swap);
+    }
+    if version >= (2, 55) {
+        v["description"] = json!(f.description);
+    }
+    v
+}
+
+fn flavor_detail(svc: &ComputeService, f: &Flavor) -> Value {
     json!({
         "id": f.id, "name": f.name, "ram": f.ram, "vcpus": f.vcpus, "disk": f.disk,
         "swap": if f.swap == 0 { json!("") } else { json!(f.swap) },
@@ -209,5 +257,72 @@ pub fn flavor(svc: &ComputeService, f: &Flavor) -> Value {
         "os-flavor-access:is_public": f.is_public,
         "rxtx_factor": f.rxtx_factor,
         "links": links(svc, "flavors", &f.id),
+    })
+}
+
+/// 2.47: the server's flavor as it was when the server got it (later
+/// changes to the flavor do not show), with its extra specs to those the
+/// extra specs rule lets list them.
+fn embedded_flavor(svc: &ComputeService, ctx: &AuthContext, i: &Instance) -> Value {
+    let f = &i.flavor;
+    let mut v = json!({
+        "original_name": f.name, "vcpus": f.vcpus, "ram": f.ram, "disk": f.disk,
+        "ephemeral": f.ephemeral, "swap": f.swap,
+    });
+    let target = crate::policy::project_target(&i.project_id);
+    if svc
+        .policy
+        .check("os_compute_api:os-flavor-extra-specs:index", ctx, &target)
+    {
+        v["extra_specs"] = json!(f.extra_specs);
+    }
+    v
+}
+
+/// 2.48's standard diagnostics: what the server is made of (CPUs, NICs,
+/// disks, memory) from its record. The counters are the driver's to
+/// report and neither driver here reports them yet, so they are 0.
+/// `driver` is `libvirt`, the only QEMU driver Nova's (and tempest's)
+/// enumeration has.
+pub fn diagnostics(svc: &ComputeService, i: &Instance) -> Value {
+    use crate::states::PowerState;
+    let state = match i.power_state {
+        PowerState::NoState => "pending",
+        PowerState::Running => "running",
+        PowerState::Paused => "paused",
+        PowerState::Shutdown => "shutdown",
+        PowerState::Crashed => "crashed",
+        PowerState::Suspended => "suspended",
+    };
+    let uptime = i
+        .launched_at
+        .as_deref()
+        .and_then(ferrostack_core::time::parse)
+        .map(|t| (chrono::Utc::now() - t).num_seconds().max(0));
+    let nics: Vec<Value> = i
+        .network_info
+        .iter()
+        .map(|v| {
+            json!({"mac_address": v.mac_address, "rx_octets": 0, "rx_errors": 0, "rx_drop": 0,
+                "rx_packets": 0, "rx_rate": null, "tx_octets": 0, "tx_errors": 0, "tx_drop": 0,
+                "tx_packets": 0, "tx_rate": null})
+        })
+        .collect();
+    let disk_count = 1 + i.bdms.iter().filter(|b| !b.volume_id.is_empty()).count();
+    let disks: Vec<Value> = (0..disk_count)
+        .map(|_| json!({"read_bytes": 0, "read_requests": 0, "write_bytes": 0, "write_requests": 0, "errors_count": 0}))
+        .collect();
+    let hypervisor = if svc.config.compute.driver == "fake" {
+        "fake"
+    } else {
+        "qemu"
+    };
+    json!({
+        "state": state, "driver": "libvirt", "hypervisor": hypervisor, "hypervisor_os": "linux",
+        "uptime": uptime, "config_drive": i.has_config_drive,
+        "num_cpus": i.flavor.vcpus, "num_nics": nics.len(), "num_disks": disks.len(),
+        "memory_details": {"maximum": i.flavor.ram, "used": 0},
+        "cpu_details": (0..i.flavor.vcpus).map(|n| json!({"id": n, "time": 0, "utilisation": null})).collect::<Vec<_>>(),
+        "nic_details": nics, "disk_details": disks,
     })
 }

@@ -4,10 +4,13 @@
 //! released) and leaves the server in ERROR with a fault; a server deleted
 //! during its build is unwound the same way and ends DELETED.
 
+use super::boot_volumes::{prepare_volumes, release_volumes};
 use super::{Saga, SagaCtx, Step};
+use crate::clients::UserToken;
 use crate::guest::{deallocate_ports, instance_spec, vif_of, NetworkInfo};
 use crate::scheduler;
 use crate::states::{PowerState, TaskState, VmState};
+use crate::store::bdms::Bdm;
 use crate::store::{self, hosts, instances::Vif};
 use ferrostack_compute_agent::protocol::AgentRequest;
 use ferrostack_core::{Error, Result};
@@ -28,6 +31,7 @@ impl Saga for CreateServer {
         vec![
             Box::new(Schedule),
             Box::new(AllocatePorts),
+            Box::new(PrepareVolumes),
             Box::new(CacheImage),
             Box::new(Spawn),
             Box::new(WaitVifPlugged),
@@ -47,6 +51,9 @@ impl Saga for CreateServer {
         .await?;
         ctx.record_event("compute__do_build_and_run_instance", Ok(()))
             .await;
+        if i.task_state != Some(TaskState::Deleting) {
+            crate::usage_notifications::notify(&ctx.svc, "compute.instance.create.end", &i).await;
+        }
         if i.task_state == Some(TaskState::Deleting) {
             // Deleted while the last step ran: delete it now.
             super::start(
@@ -129,8 +136,10 @@ impl Step for Schedule {
                 // Server group policy: the hosts of the other members.
                 let mut member_hosts = Vec::new();
                 let mut policy = String::new();
+                let mut max_per_host = 1;
                 if let Some(g) = store::server_groups::of_instance(&ctx.svc.db, &i.id).await? {
                     policy = g.policy.clone();
+                    max_per_host = g.max_server_per_host.unwrap_or(1);
                     for m in g.members.iter().filter(|m| **m != i.id) {
                         if let Some(h) = store::instances::get(&ctx.svc.db, m)
                             .await?
@@ -141,8 +150,16 @@ impl Step for Schedule {
                         }
                     }
                 }
+                // Anti-affinity: a host is full at `max_server_per_host`
+                // members (2.64's rule; one without it).
+                let per_host = max_per_host.max(1) as usize;
+                let full: Vec<String> = member_hosts
+                    .iter()
+                    .filter(|h| member_hosts.iter().filter(|x| x == h).count() >= per_host)
+                    .cloned()
+                    .collect();
                 let (ignore, only): (&[String], Option<&[String]>) = match policy.as_str() {
-                    "anti-affinity" => (&member_hosts, None),
+                    "anti-affinity" => (&full, None),
                     "affinity" if !member_hosts.is_empty() => (&[], Some(&member_hosts)),
                     _ => (&[], None),
                 };
@@ -152,6 +169,8 @@ impl Step for Schedule {
                     image_properties: &i.image_properties,
                     ignore_hosts: ignore,
                     only_hosts: only,
+                    host: i.requested_host.as_deref(),
+                    node: i.requested_node.as_deref(),
                 };
                 scheduler::select_and_claim(&ctx.svc, &i.id, "instance", &req)
                     .await?
@@ -215,7 +234,10 @@ impl Step for AllocatePorts {
                     })?;
                 let net =
                     network_info(ctx, port["network_id"].as_str().unwrap_or_default()).await?;
-                vifs.push(vif_of(&port, &net, false));
+                vifs.push(Vif {
+                    tag: r.tag.clone(),
+                    ..vif_of(&port, &net, false)
+                });
                 continue;
             }
             let network_id = r.network_id.clone().unwrap_or_default();
@@ -225,7 +247,10 @@ impl Step for AllocatePorts {
                     && !vifs.iter().any(|v: &Vif| p["id"] == v.port_id.as_str())
             });
             if let Some(p) = reuse {
-                vifs.push(vif_of(p, &name, true));
+                vifs.push(Vif {
+                    tag: r.tag.clone(),
+                    ..vif_of(p, &name, true)
+                });
                 continue;
             }
             if sg_ids.is_none() {
@@ -260,7 +285,10 @@ impl Step for AllocatePorts {
                     port = p;
                 }
             }
-            vifs.push(vif_of(&port, &name, true));
+            vifs.push(Vif {
+                tag: r.tag.clone(),
+                ..vif_of(&port, &name, true)
+            });
         }
         store::instances::update(&ctx.svc.db, &i.id, |i| {
             i.network_info = vifs.clone();
@@ -331,6 +359,35 @@ async fn security_group_ids(
     Ok((ids, default_missing))
 }
 
+/// Boot from volume: the mappings' volumes made, waited for and
+/// attached (their connection_info recorded for the spawn).
+struct PrepareVolumes;
+
+#[async_trait::async_trait]
+impl Step for PrepareVolumes {
+    fn name(&self) -> &'static str {
+        "prepare_volumes"
+    }
+
+    async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        let rows: Vec<Bdm> = ctx.param("block_devices")?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        still_wanted(ctx, TaskState::BlockDeviceMapping).await?;
+        let caller: Option<UserToken> = ctx.param("user_token")?;
+        let caller = caller.ok_or_else(|| {
+            Error::Internal("The boot's token was not kept; its volumes cannot be made.".into())
+        })?;
+        prepare_volumes(ctx, &rows, &caller).await
+    }
+
+    async fn undo(&self, ctx: &SagaCtx) -> Result<()> {
+        let caller: Option<UserToken> = ctx.param("user_token")?;
+        release_volumes(ctx, caller.as_ref()).await
+    }
+}
+
 struct CacheImage;
 
 #[async_trait::async_trait]
@@ -341,6 +398,10 @@ impl Step for CacheImage {
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
         let i = still_wanted(ctx, TaskState::BlockDeviceMapping).await?;
+        if i.image_ref.is_empty() {
+            // Booted from a volume: no image disk to make.
+            return Ok(());
+        }
         let host = i.host.clone().unwrap_or_default();
         ctx.svc
             .agent(

@@ -1,7 +1,10 @@
-//! Server deletion: destroy the VM on its host → delete (or unbind) its
-//! ports → release its claims → DELETED. A compute host that is down is
+//! Server deletion: destroy the VM on its host → detach its volumes
+//! (Cinder attachment deleted, the volumes marked delete_on_termination
+//! deleted, the mappings dropped) → delete (or unbind) its ports →
+//! release its claims → DELETED. A compute host that is down is
 //! skipped (its power-state sync cleans up), as Nova's local delete does.
 
+use super::attach_volume::delete_attachment;
 use super::{Saga, SagaCtx, Step};
 use crate::guest::deallocate_ports;
 use crate::scheduler::COMPUTE_BINARY;
@@ -29,6 +32,7 @@ impl Saga for DeleteServer {
     fn steps(&self) -> Vec<Box<dyn Step>> {
         vec![
             Box::new(Destroy),
+            Box::new(DetachVolumes),
             Box::new(DeallocatePorts),
             Box::new(ReleaseClaims),
         ]
@@ -38,7 +42,7 @@ impl Saga for DeleteServer {
         if let Some(g) = store::server_groups::of_instance(&ctx.svc.db, &ctx.instance_id).await? {
             store::server_groups::set_member(&ctx.svc.db, &g.id, &ctx.instance_id, false).await?;
         }
-        store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
+        let i = store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
             i.vm_state = VmState::Deleted;
             i.task_state = None;
             i.power_state = PowerState::NoState;
@@ -47,6 +51,7 @@ impl Saga for DeleteServer {
             Ok(())
         })
         .await?;
+        crate::usage_notifications::notify(&ctx.svc, "compute.instance.delete.end", &i).await;
         Ok(())
     }
 
@@ -95,6 +100,32 @@ impl Step for Destroy {
                 .await?;
         } else {
             tracing::warn!(instance = %i.id, host = %host, "compute host is down; deleting locally");
+        }
+        Ok(())
+    }
+
+    async fn undo(&self, _ctx: &SagaCtx) -> Result<()> {
+        Ok(())
+    }
+}
+
+struct DetachVolumes;
+
+#[async_trait::async_trait]
+impl Step for DetachVolumes {
+    fn name(&self) -> &'static str {
+        "detach_volumes"
+    }
+
+    /// Per mapping: attachment deleted, volume deleted when it goes with
+    /// the server, row dropped last (so a rerun finds what is left).
+    async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        for b in store::bdms::of_instance(&ctx.svc.db, &ctx.instance_id).await? {
+            delete_attachment(ctx, &b).await?;
+            if b.delete_on_termination && !b.volume_id.is_empty() {
+                ctx.svc.volume.delete_volume_when_free(&b.volume_id).await?;
+            }
+            store::bdms::delete(&ctx.svc.db, &b.id).await?;
         }
         Ok(())
     }

@@ -6,8 +6,11 @@
 //! Undos work from the instance record and the remote services' state, not
 //! from remembered outputs, so a step that crashed half-way is undone too.
 
+pub mod attach_volume;
+pub mod boot_volumes;
 pub mod create_server;
 pub mod delete_server;
+pub mod detach_volume;
 pub mod power_action;
 pub mod rebuild_server;
 pub mod resize_server;
@@ -39,6 +42,16 @@ impl SagaCtx {
     pub fn params<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_value(self.params.clone())
             .map_err(|e| Error::Internal(format!("saga {} has bad parameters: {e}", self.saga_id)))
+    }
+
+    /// One parameter; its type's default when absent or null.
+    pub fn param<T: serde::de::DeserializeOwned + Default>(&self, key: &str) -> Result<T> {
+        match self.params.get(key) {
+            None | Some(Value::Null) => Ok(T::default()),
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                Error::Internal(format!("saga {} has a bad {key}: {e}", self.saga_id))
+            }),
+        }
     }
 
     /// The saga's instance, deleted or not.
@@ -112,6 +125,9 @@ pub const KINDS: &[&str] = &[
     snapshot_server::KIND,
 ];
 
+/// The sagas that need a block storage API (their tests bring one).
+pub const VOLUME_KINDS: &[&str] = &[attach_volume::KIND, detach_volume::KIND];
+
 pub fn saga_of(kind: &str) -> Option<Box<dyn Saga>> {
     match kind {
         create_server::KIND => Some(Box::new(create_server::CreateServer)),
@@ -121,6 +137,8 @@ pub fn saga_of(kind: &str) -> Option<Box<dyn Saga>> {
         power_action::KIND => Some(Box::new(power_action::PowerActionSaga)),
         rebuild_server::KIND => Some(Box::new(rebuild_server::RebuildServer)),
         snapshot_server::KIND => Some(Box::new(snapshot_server::SnapshotServer)),
+        attach_volume::KIND => Some(Box::new(attach_volume::AttachVolume)),
+        detach_volume::KIND => Some(Box::new(detach_volume::DetachVolume)),
         _ => None,
     }
 }
@@ -184,6 +202,25 @@ pub async fn fail_orphaned_builds(svc: &Arc<ComputeService>) -> Result<usize> {
     Ok(orphans.len())
 }
 
+/// Unwind saga `id` again after [`UNDO_RETRY_SECS`] (one of its undos
+/// failed); a restart in between resumes it the same way.
+fn unwind_again(svc: &Arc<ComputeService>, id: &str) {
+    let (svc, id) = (svc.clone(), id.to_owned());
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(UNDO_RETRY_SECS)).await;
+        match sagas::unfinished(&svc.db).await {
+            Ok(rows) => {
+                if let Some(row) = rows.into_iter().find(|r| r.id == id) {
+                    spawn(&svc, row);
+                }
+            }
+            Err(e) => {
+                tracing::error!(saga = %id, error = %e, "cannot reload the saga to unwind it again")
+            }
+        }
+    });
+}
+
 /// Pick up every saga a previous run of the service left unfinished.
 pub async fn resume_all(svc: &Arc<ComputeService>) -> Result<usize> {
     let rows = sagas::unfinished(&svc.db).await?;
@@ -195,11 +232,46 @@ pub async fn resume_all(svc: &Arc<ComputeService>) -> Result<usize> {
     Ok(n)
 }
 
-/// Errors worth retrying: the database (SQLite) being busy or locked.
-fn is_transient(e: &Error) -> bool {
+/// How long to wait before each retry of a step or undo that failed with
+/// `e`: a busy database (SQLite) briefly; a peer service that does not
+/// answer — one starting in this same process, whose port opens after the
+/// sagas resume, or one restarting on another host — with backoff for
+/// about a minute. Other errors are not retried.
+fn retry_delays(e: &Error) -> &'static [u64] {
+    const BUSY_DB: &[u64] = &[200, 200, 200, 200, 200];
+    const PEER_DOWN: &[u64] = &[250, 500, 1000, 2000, 4000, 8000, 15_000, 15_000, 15_000];
     let m = e.message();
-    m.contains("database is locked") || m.contains("database table is locked")
+    if m.contains("database is locked") || m.contains("database table is locked") {
+        BUSY_DB
+    } else if matches!(e.base(), Error::Unavailable(_)) && m.contains("unreachable") {
+        PEER_DOWN
+    } else {
+        &[]
+    }
 }
+
+/// Run `attempt` again while it fails with an error [`retry_delays`] says
+/// is worth waiting out (steps and undos are idempotent).
+async fn retried<F, Fut>(first: Result<()>, mut attempt: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut outcome = first;
+    let mut tries = 0;
+    while let Err(e) = &outcome {
+        let Some(ms) = retry_delays(e).get(tries) else {
+            break;
+        };
+        tries += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+        outcome = attempt().await;
+    }
+    outcome
+}
+
+/// Seconds before a saga whose undo failed is unwound again.
+const UNDO_RETRY_SECS: u64 = 30;
 
 /// Run (or resume) one saga to its end.
 pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
@@ -243,16 +315,9 @@ pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
             if outcome.is_ok() && svc.failpoint_on(&format!("twice:{}", step.name())) {
                 outcome = step.run(&ctx).await;
             }
-            // A busy database is not the step failing: steps are idempotent, run it again.
-            for _ in 0..5 {
-                match &outcome {
-                    Err(e) if is_transient(e) => {
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                        outcome = step.run(&ctx).await;
-                    }
-                    _ => break,
-                }
-            }
+            // A busy database or a peer still starting is not the step
+            // failing: steps are idempotent, run it again.
+            let outcome = retried(outcome, || step.run(&ctx)).await;
             // Per-step timings (bench/boot.sh splits a boot's time with them).
             tracing::debug!(
                 saga = %row.kind,
@@ -282,8 +347,9 @@ pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
     match failure {
         None => {
             saga.succeeded(&ctx).await?;
-            sagas::set_state(&svc.db, &row.id, "done", None).await?;
+            // Secrets go before the end is recorded: an ended saga keeps none.
             sagas::forget_secrets(&svc.db, &row.id, &row.params).await?;
+            sagas::set_state(&svc.db, &row.id, "done", None).await?;
         }
         Some(err) => {
             sagas::set_state(&svc.db, &row.id, "unwinding", Some(err.message())).await?;
@@ -298,27 +364,59 @@ pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
                 if undone.is_ok() && svc.failpoint_on("undo_twice") {
                     undone = step.undo(&ctx).await;
                 }
-                for _ in 0..5 {
-                    match &undone {
-                        Err(e) if is_transient(e) => {
-                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                            undone = step.undo(&ctx).await;
-                        }
-                        _ => break,
-                    }
-                }
+                let undone = retried(undone, || step.undo(&ctx)).await;
                 if let Err(e) = undone {
-                    // Leave it recorded as started: a later resume retries the undo.
+                    // Left recorded as started, and the saga unwinding: the
+                    // whole unwind runs again later (undos are idempotent),
+                    // so nothing the saga made is abandoned.
                     tracing::error!(saga = %row.id, step = step.name(), error = %e, "undo failed");
-                    continue;
+                    unwind_again(&svc, &row.id);
+                    return Ok(());
                 }
                 sagas::set_step(&svc.db, &row.id, step.name(), i as i64, "undone").await?;
             }
             saga.failed(&ctx, &err).await?;
-            sagas::set_state(&svc.db, &row.id, "failed", None).await?;
             sagas::forget_secrets(&svc.db, &row.id, &row.params).await?;
+            sagas::set_state(&svc.db, &row.id, "failed", None).await?;
         }
     }
     svc.saga_finished.notify_waiters();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A peer that does not answer yet is waited for; an error of the
+    /// request itself fails at once.
+    #[tokio::test]
+    async fn unreachable_peers_are_retried_and_other_errors_are_not() {
+        let calls = AtomicUsize::new(0);
+        let down = || Error::Unavailable("identity service unreachable: refused".into());
+        let outcome = retried(Err(down()), || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 1 {
+                    Err(down())
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await;
+        assert!(outcome.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        let calls = AtomicUsize::new(0);
+        let outcome = retried(Err(Error::BadRequest("no".into())), || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Ok(()) }
+        })
+        .await;
+        assert!(outcome.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert!(retry_delays(&Error::Unavailable("No valid host was found.".into())).is_empty());
+    }
 }

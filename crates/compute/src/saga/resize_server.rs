@@ -35,7 +35,17 @@ impl Saga for ResizeServer {
         vec![Box::new(ClaimNewFlavor), Box::new(ResizeGuest)]
     }
 
+    /// The migration record is finished before the server shows
+    /// VERIFY_RESIZE, so whoever sees that state sees the record too.
     async fn succeeded(&self, ctx: &SagaCtx) -> Result<()> {
+        let i = store::instances::get(&ctx.svc.db, &ctx.instance_id).await?;
+        store::migrations::finish_migration(
+            &ctx.svc.db,
+            &ctx.instance_id,
+            "finished",
+            i.as_ref().and_then(|i| i.host.as_deref()),
+        )
+        .await?;
         store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
             let new = i.new_flavor.clone().unwrap_or_default();
             i.old_flavor = Some(std::mem::replace(&mut i.flavor, new));
@@ -46,14 +56,6 @@ impl Saga for ResizeServer {
         })
         .await?;
         ctx.record_event("compute_resize_instance", Ok(())).await;
-        let i = store::instances::get(&ctx.svc.db, &ctx.instance_id).await?;
-        store::migrations::finish_migration(
-            &ctx.svc.db,
-            &ctx.instance_id,
-            "finished",
-            i.as_ref().and_then(|i| i.host.as_deref()),
-        )
-        .await?;
         Ok(())
     }
 

@@ -12,7 +12,7 @@ pub mod quotas;
 pub mod servers;
 pub mod x509;
 
-use crate::clients::{ImageClient, NetworkClient};
+use crate::clients::{ImageClient, NetworkClient, VolumeClient};
 use crate::store::{self, hosts::ServiceRow, instances::Instance};
 use ferrostack_bus::SharedBus;
 use ferrostack_compute_agent::protocol::{call_agent, AgentError, AgentReply, AgentRequest};
@@ -58,6 +58,7 @@ pub struct ComputeService {
     pub bus: SharedBus,
     pub network: NetworkClient,
     pub image: ImageClient,
+    pub volume: VolumeClient,
     /// Saga steps made to fail (tests, `[compute] failpoints`).
     failpoints: Mutex<HashSet<String>>,
     /// Woken when an external event arrives (waiters also poll the database,
@@ -92,11 +93,20 @@ pub fn image_url(config: &Config) -> String {
     }
 }
 
+pub fn volume_url(config: &Config) -> String {
+    if config.compute.volume_url.is_empty() {
+        config.public_url(config.volume.port)
+    } else {
+        config.compute.volume_url.trim_end_matches('/').to_owned()
+    }
+}
+
 impl ComputeService {
     /// The service on a migrated database; creates the default flavors.
     pub async fn new(db: Db, config: Config, bus: SharedBus) -> Result<Arc<Self>> {
         let policy = crate::policy::load(&config.compute.policy_file).map_err(Error::Internal)?;
         store::catalog::ensure_default_flavors(&db).await?;
+        store::backfill_uuids(&db).await?;
         let client = service_client(&config, "nova");
         let failpoints = config
             .compute
@@ -112,9 +122,10 @@ impl ComputeService {
                 base: network_url(&config),
             },
             image: ImageClient {
-                client,
+                client: client.clone(),
                 base: image_url(&config),
             },
+            volume: VolumeClient::new(client, volume_url(&config), config.service_auth_url()),
             db,
             config,
             bus,

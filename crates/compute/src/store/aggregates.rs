@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Default)]
 pub struct Aggregate {
     pub id: i64,
+    /// The id 2.41 shows (placement's name for the aggregate).
+    pub uuid: String,
     pub name: String,
     pub hosts: Vec<String>,
     pub metadata: BTreeMap<String, String>,
@@ -24,6 +26,7 @@ impl Aggregate {
 fn from_row(r: &sqlx::any::AnyRow) -> Aggregate {
     Aggregate {
         id: r.int("id"),
+        uuid: r.opt_str("uuid").unwrap_or_default(),
         name: r.str("name"),
         hosts: serde_json::from_str(&r.str("hosts")).unwrap_or_default(),
         metadata: serde_json::from_str(&r.str("metadata")).unwrap_or_default(),
@@ -60,9 +63,10 @@ pub async fn create(db: &Db, name: &str, metadata: &BTreeMap<String, String>) ->
     for _ in 0..10 {
         let id = super::next_id(db, "aggregates").await?;
         let r = sqlx::query(&db.sql(
-            "INSERT INTO aggregates (id, name, hosts, metadata, created_at, updated_at) VALUES (?, ?, '[]', ?, ?, NULL)",
+            "INSERT INTO aggregates (id, uuid, name, hosts, metadata, created_at, updated_at) VALUES (?, ?, ?, '[]', ?, ?, NULL)",
         ))
         .bind(id)
+        .bind(uuid::Uuid::new_v4().to_string())
         .bind(name)
         .bind(&meta)
         .bind(&now)

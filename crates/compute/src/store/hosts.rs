@@ -8,6 +8,8 @@ use serde::Serialize;
 #[derive(Clone, Debug, Serialize)]
 pub struct ServiceRow {
     pub id: i64,
+    /// The id 2.53 shows and takes.
+    pub uuid: String,
     pub host: String,
     pub binary: String,
     pub topic: String,
@@ -21,6 +23,7 @@ pub struct ServiceRow {
 fn service_from_row(r: &sqlx::any::AnyRow) -> ServiceRow {
     ServiceRow {
         id: r.int("id"),
+        uuid: r.opt_str("uuid").unwrap_or_default(),
         host: r.str("host"),
         binary: r.str("binary_name"),
         topic: r.str("topic"),
@@ -86,9 +89,10 @@ pub async fn heartbeat(db: &Db, host: &str, binary: &str, topic: &str, zone: &st
     for _ in 0..10 {
         let id = super::next_id(db, "services").await?;
         let r = sqlx::query(&db.sql(
-            "INSERT INTO services (id, host, binary_name, topic, zone, disabled, disabled_reason, forced_down, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, NULL, 0, ?, ?)",
+            "INSERT INTO services (id, uuid, host, binary_name, topic, zone, disabled, disabled_reason, forced_down, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, NULL, 0, ?, ?)",
         ))
         .bind(id)
+        .bind(uuid::Uuid::new_v4().to_string())
         .bind(host)
         .bind(binary)
         .bind(topic)
@@ -152,6 +156,8 @@ pub async fn delete_service(db: &Db, id: i64) -> Result<bool> {
 #[derive(Clone, Debug, Serialize, Default)]
 pub struct ComputeNode {
     pub id: i64,
+    /// The id 2.53 shows and takes.
+    pub uuid: String,
     pub host: String,
     pub hypervisor_hostname: String,
     pub hypervisor_type: String,
@@ -171,6 +177,7 @@ pub struct ComputeNode {
 fn node_from_row(r: &sqlx::any::AnyRow) -> ComputeNode {
     ComputeNode {
         id: r.int("id"),
+        uuid: r.opt_str("uuid").unwrap_or_default(),
         host: r.str("host"),
         hypervisor_hostname: r.str("hypervisor_hostname"),
         hypervisor_type: r.str("hypervisor_type"),
@@ -237,9 +244,10 @@ pub async fn report_node(db: &Db, n: &ComputeNode) -> Result<()> {
     for _ in 0..10 {
         let id = super::next_id(db, "compute_nodes").await?;
         let r = sqlx::query(&db.sql(
-            "INSERT INTO compute_nodes (id, host, hypervisor_hostname, hypervisor_type, hypervisor_version, host_ip, cpu_info, vcpus, memory_mb, local_gb, vcpus_used, memory_mb_used, local_gb_used, running_vms, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)",
+            "INSERT INTO compute_nodes (id, uuid, host, hypervisor_hostname, hypervisor_type, hypervisor_version, host_ip, cpu_info, vcpus, memory_mb, local_gb, vcpus_used, memory_mb_used, local_gb_used, running_vms, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)",
         ))
         .bind(id)
+        .bind(uuid::Uuid::new_v4().to_string())
         .bind(&n.host)
         .bind(&n.hypervisor_hostname)
         .bind(&n.hypervisor_type)

@@ -28,6 +28,9 @@ pub struct Vif {
     pub floating_ips: Vec<String>,
     /// True when Nova created the port (and so deletes it with the server).
     pub created_by_compute: bool,
+    /// The device tag asked for with the network or port (shown from 2.70).
+    #[serde(default)]
+    pub tag: Option<String>,
 }
 
 /// A network the caller asked for: a network, a port, or a fixed IP on a network.
@@ -36,6 +39,8 @@ pub struct RequestedNetwork {
     pub network_id: Option<String>,
     pub port_id: Option<String>,
     pub fixed_ip: Option<String>,
+    #[serde(default)]
+    pub tag: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -76,6 +81,10 @@ pub struct Instance {
     pub user_data: Option<String>,
     pub availability_zone: String,
     pub requested_availability_zone: Option<String>,
+    /// 2.74: the host and node asked for at create (the scheduler's
+    /// filters still apply).
+    pub requested_host: Option<String>,
+    pub requested_node: Option<String>,
     pub security_groups: Vec<String>,
     /// `None` means "auto"; an empty list means "none".
     pub requested_networks: Option<Vec<RequestedNetwork>>,
@@ -85,6 +94,8 @@ pub struct Instance {
     pub fault: Option<Fault>,
     pub locked: bool,
     pub locked_by: Option<String>,
+    /// Why it was locked (2.73), while it is.
+    pub locked_reason: Option<String>,
     pub tags: Vec<String>,
     pub reservation_id: String,
     pub launch_index: i64,
@@ -99,8 +110,26 @@ pub struct Instance {
     pub guest_password: Option<String>,
     /// Whether the guest was built with a config drive.
     pub has_config_drive: bool,
+    /// 2.63: the certificate ids the user trusts to have signed the image
+    /// (kept and shown; checked only where image signatures are verified,
+    /// which no driver here does, as Nova's default `[glance]`).
+    pub trusted_image_certificates: Option<Vec<String>>,
     #[serde(skip)]
     pub rev: i64,
+    /// The instance's volumes (the `block_device_mappings` rows, read
+    /// with the instance; not part of its record).
+    #[serde(skip)]
+    pub bdms: Vec<super::bdms::Bdm>,
+}
+
+/// Read the mappings of `list` in one query.
+async fn with_bdms(db: &Db, mut list: Vec<Instance>) -> Result<Vec<Instance>> {
+    let ids: Vec<String> = list.iter().map(|i| i.id.clone()).collect();
+    let mut bdms = super::bdms::of_instances(db, &ids).await?;
+    for i in &mut list {
+        i.bdms = bdms.remove(&i.id).unwrap_or_default();
+    }
+    Ok(list)
 }
 
 fn from_row(r: &sqlx::any::AnyRow) -> Instance {
@@ -175,14 +204,17 @@ pub async fn building_without_saga(db: &Db) -> Result<Vec<Instance>> {
 
 /// An instance, deleted ones included.
 pub async fn get(db: &Db, id: &str) -> Result<Option<Instance>> {
-    Ok(
-        sqlx::query(&db.sql("SELECT body, rev FROM instances WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&db.pool)
-            .await
-            .db()?
-            .map(|r| from_row(&r)),
-    )
+    let found = sqlx::query(&db.sql("SELECT body, rev FROM instances WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .db()?
+        .map(|r| from_row(&r));
+    let Some(mut i) = found else {
+        return Ok(None);
+    };
+    i.bdms = super::bdms::of_instance(db, id).await?;
+    Ok(Some(i))
 }
 
 /// Instances, newest first; of one project when given; deleted ones only when asked.
@@ -197,18 +229,19 @@ pub async fn list(db: &Db, project: Option<&str>, deleted: bool) -> Result<Vec<I
     if let Some(p) = project {
         query = query.bind(p);
     }
-    Ok(query
+    let list = query
         .fetch_all(&db.pool)
         .await
         .db()?
         .iter()
         .map(from_row)
-        .collect())
+        .collect();
+    with_bdms(db, list).await
 }
 
 /// Instances placed on a host, not deleted.
 pub async fn on_host(db: &Db, host: &str) -> Result<Vec<Instance>> {
-    Ok(
+    let list =
         sqlx::query(&db.sql("SELECT body, rev FROM instances WHERE host = ? AND deleted = 0"))
             .bind(host)
             .fetch_all(&db.pool)
@@ -216,8 +249,8 @@ pub async fn on_host(db: &Db, host: &str) -> Result<Vec<Instance>> {
             .db()?
             .iter()
             .map(from_row)
-            .collect(),
-    )
+            .collect();
+    with_bdms(db, list).await
 }
 
 /// Read-modify-write with a compare-and-set on the revision, retried when
@@ -348,10 +381,13 @@ pub async fn action_event(
     Ok(())
 }
 
+/// A server's actions, newest first. `updated_at` is when the action last
+/// changed: its start or its newest event's start or finish (2.58 shows it
+/// and filters on it).
 pub async fn actions(db: &Db, instance_id: &str) -> Result<Vec<Value>> {
-    Ok(sqlx::query(
-        &db.sql("SELECT * FROM instance_actions WHERE instance_id = ? ORDER BY seq DESC"),
-    )
+    Ok(sqlx::query(&db.sql(
+        "SELECT a.*, (SELECT MAX(COALESCE(e.finish_time, e.start_time)) FROM instance_action_events e WHERE e.action_id = a.id) AS last_event FROM instance_actions a WHERE a.instance_id = ? ORDER BY a.seq DESC",
+    ))
     .bind(instance_id)
     .fetch_all(&db.pool)
     .await
@@ -363,6 +399,7 @@ pub async fn actions(db: &Db, instance_id: &str) -> Result<Vec<Value>> {
             "user_id": r.str("user_id"), "project_id": r.str("project_id"),
             "start_time": r.str("start_time"), "message": r.opt_str("message"),
             "instance_uuid": r.str("instance_id"),
+            "updated_at": r.opt_str("last_event").filter(|e| *e > r.str("start_time")).unwrap_or_else(|| r.str("start_time")),
         })
     })
     .collect())

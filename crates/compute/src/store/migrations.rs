@@ -8,6 +8,8 @@ use ferrostack_db::{sqlx, Db, DbResultExt, RowExt};
 #[derive(Clone, Debug, Default)]
 pub struct MigrationRow {
     pub id: i64,
+    /// The id 2.59 shows (and pages by).
+    pub uuid: String,
     pub instance_uuid: String,
     pub source_compute: Option<String>,
     pub dest_compute: Option<String>,
@@ -25,6 +27,7 @@ pub struct MigrationRow {
 fn migration_from_row(r: &sqlx::any::AnyRow) -> MigrationRow {
     MigrationRow {
         id: r.int("id"),
+        uuid: r.opt_str("uuid").unwrap_or_default(),
         instance_uuid: r.str("instance_uuid"),
         source_compute: r.opt_str("source_compute"),
         dest_compute: r.opt_str("dest_compute"),
@@ -56,9 +59,10 @@ pub async fn add_migration(db: &Db, m: &MigrationRow) -> Result<i64> {
     for _ in 0..10 {
         let id = super::next_id(db, "migrations").await?;
         let r = sqlx::query(&db.sql(
-            "INSERT INTO migrations (id, instance_uuid, source_compute, dest_compute, source_node, dest_node, dest_host, old_flavor_id, new_flavor_id, status, migration_type, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO migrations (id, uuid, instance_uuid, source_compute, dest_compute, source_node, dest_node, dest_host, old_flavor_id, new_flavor_id, status, migration_type, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(id)
+        .bind(uuid::Uuid::new_v4().to_string())
         .bind(&m.instance_uuid)
         .bind(&m.source_compute)
         .bind(&m.dest_compute)

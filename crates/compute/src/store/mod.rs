@@ -2,9 +2,11 @@
 //! the rest of the record as JSON), flavors, key pairs, quotas, services
 //! and compute nodes, resource claims, sagas with their steps, instance
 //! actions and external events, host aggregates and migration (resize)
-//! records, and the per-project rows boots lock (`boot.rs`).
+//! records, block device mappings (`bdms.rs`), and the per-project rows
+//! boots lock (`boot.rs`).
 
 pub mod aggregates;
+pub mod bdms;
 pub mod boot;
 pub mod catalog;
 pub mod console_tokens;
@@ -69,7 +71,57 @@ CREATE INDEX console_auth_tokens_instance ON console_auth_tokens (instance_id)
     version: 5,
     name: "compute_quota_locks",
     sql: "CREATE TABLE quota_locks (project_id VARCHAR(64) PRIMARY KEY, generation BIGINT NOT NULL)",
+}, Migration {
+    version: 6,
+    name: "compute_block_device_mappings",
+    sql: bdms::MIGRATION_SQL,
+}, Migration {
+    version: 7,
+    name: "compute_aggregate_uuids",
+    sql: "ALTER TABLE aggregates ADD COLUMN uuid VARCHAR(36)",
+}, Migration {
+    version: 8,
+    name: "compute_service_and_node_uuids",
+    sql: "
+ALTER TABLE services ADD COLUMN uuid VARCHAR(36);
+ALTER TABLE compute_nodes ADD COLUMN uuid VARCHAR(36)
+",
+}, Migration {
+    version: 9,
+    name: "compute_migration_uuids",
+    sql: "ALTER TABLE migrations ADD COLUMN uuid VARCHAR(36)",
+}, Migration {
+    version: 10,
+    name: "compute_server_group_rules",
+    sql: "ALTER TABLE server_groups ADD COLUMN max_server_per_host BIGINT",
 }];
+
+/// The tables whose rows gained a `uuid` (migrations 7–9; 2.41, 2.53 and
+/// 2.59 show them).
+const UUID_TABLES: &[&str] = &["aggregates", "services", "compute_nodes", "migrations"];
+
+/// Give a uuid to the rows made before their table had the column (it is
+/// added empty: SQL has no portable UUID function). Run once at start;
+/// rows made since get theirs at insert.
+pub async fn backfill_uuids(db: &Db) -> Result<()> {
+    for table in UUID_TABLES {
+        let missing = sqlx::query(&format!("SELECT id FROM {table} WHERE uuid IS NULL"))
+            .fetch_all(&db.pool)
+            .await
+            .db()?;
+        for r in missing {
+            sqlx::query(&db.sql(&format!(
+                "UPDATE {table} SET uuid = ? WHERE id = ? AND uuid IS NULL"
+            )))
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(r.int("id"))
+            .execute(&db.pool)
+            .await
+            .db()?;
+        }
+    }
+    Ok(())
+}
 
 pub fn now() -> String {
     ferrostack_core::time::iso_seconds(chrono::Utc::now())

@@ -97,8 +97,9 @@ pub async fn for_instance(db: &Db, instance_id: &str) -> Result<Vec<SagaRow>> {
 }
 
 /// Parameters a saga keeps only while it runs (the admin password bound
-/// for a config drive): removed from its record once it ended.
-pub const SECRET_PARAMS: &[&str] = &["admin_pass"];
+/// for a config drive, the user's token a boot from volume creates its
+/// volumes with): removed from its record once it ended.
+pub const SECRET_PARAMS: &[&str] = &["admin_pass", "user_token"];
 
 pub async fn forget_secrets(db: &Db, id: &str, params: &Value) -> Result<()> {
     let Some(obj) = params.as_object() else {
@@ -182,4 +183,16 @@ pub async fn set_step(db: &Db, saga_id: &str, step: &str, seq: i64, state: &str)
         .db()?;
     }
     Ok(())
+}
+
+/// A saga's state and the error that failed it, if it is recorded.
+pub async fn outcome(db: &Db, id: &str) -> Result<Option<(String, Option<String>)>> {
+    Ok(
+        sqlx::query(&db.sql("SELECT state, error FROM sagas WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await
+            .db()?
+            .map(|r| (r.str("state"), r.opt_str("error"))),
+    )
 }

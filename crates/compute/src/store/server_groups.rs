@@ -13,6 +13,8 @@ pub struct ServerGroup {
     /// `affinity`, `anti-affinity`, `soft-affinity`, `soft-anti-affinity`
     pub policy: String,
     pub members: Vec<String>,
+    /// 2.64's anti-affinity rule: how many members one host may run.
+    pub max_server_per_host: Option<i64>,
 }
 
 fn from_row(r: &sqlx::any::AnyRow) -> ServerGroup {
@@ -23,6 +25,8 @@ fn from_row(r: &sqlx::any::AnyRow) -> ServerGroup {
         user_id: r.str("user_id"),
         policy: r.str("policy"),
         members: serde_json::from_str(&r.str("members")).unwrap_or_default(),
+        // NULL (no rule) reads as 0; a rule is at least 1.
+        max_server_per_host: Some(r.int("max_server_per_host")).filter(|n| *n > 0),
     }
 }
 
@@ -53,7 +57,7 @@ async fn insert_on(
     g: &ServerGroup,
 ) -> Result<()> {
     sqlx::query(&db.sql(
-        "INSERT INTO server_groups (id, name, project_id, user_id, policy, members, seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO server_groups (id, name, project_id, user_id, policy, members, seq, max_server_per_host) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     ))
     .bind(&g.id)
     .bind(&g.name)
@@ -62,6 +66,7 @@ async fn insert_on(
     .bind(&g.policy)
     .bind(serde_json::to_string(&g.members).expect("list"))
     .bind(super::seq())
+    .bind(g.max_server_per_host)
     .execute(&mut **tx)
     .await
     .db()?;

@@ -5,7 +5,7 @@
 //! bodies. Turning it into a [`ServerAction`] checks what the types cannot
 //! (enumerated values, addresses, minimums), with Nova's messages.
 
-use super::actions::{ImageArgs, LiveMigrateFields, RebuildArgs, ServerAction};
+use super::actions::{ImageArgs, LiveMigrateFields, LockArgs, RebuildArgs, ServerAction};
 use super::bad;
 use super::create::{checked_metadata, ref_id};
 use crate::api::body::{BoolOrString, IntOrString};
@@ -37,7 +37,7 @@ pub enum ServerActionBody {
     #[serde(rename = "resume")]
     Resume(NoArguments),
     #[serde(rename = "lock")]
-    Lock(NoArguments),
+    Lock(LockRequest),
     #[serde(rename = "unlock")]
     Unlock(NoArguments),
     /// Admin: set the server's state (`active` or `error`).
@@ -88,6 +88,16 @@ pub enum ServerActionBody {
     /// An NMI to the guest (microversion 2.17).
     #[serde(rename = "trigger_crash_dump")]
     TriggerCrashDump(NoArguments),
+    /// Set the guest's administrator password (through its agent).
+    #[serde(rename = "changePassword")]
+    ChangePassword(ChangePasswordRequest),
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    #[serde(rename = "adminPass")]
+    admin_pass: String,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -124,6 +134,30 @@ impl JsonSchema for NoArguments {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({"description": "Ignored (`null` by convention)."})
+    }
+}
+
+/// `lock`'s arguments as given: ignored before 2.73, from 2.73 `null` or
+/// an object with an optional `locked_reason` (the API checks which).
+pub struct LockRequest(pub Option<serde_json::Value>);
+
+impl<'de> Deserialize<'de> for LockRequest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Option::<serde_json::Value>::deserialize(d).map(LockRequest)
+    }
+}
+
+impl JsonSchema for LockRequest {
+    fn schema_name() -> Cow<'static, str> {
+        "LockRequest".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "`null`, or from 2.73 `{\"locked_reason\": \"...\"}` (at most 255 characters).",
+            "type": ["object", "null"],
+            "properties": {"locked_reason": {"type": "string", "maxLength": 255}},
+        })
     }
 }
 
@@ -190,6 +224,22 @@ pub struct RebuildRequest {
     #[serde(default, deserialize_with = "crate::api::body::present")]
     #[schemars(length(max = 255))]
     description: Option<Option<String>>,
+    /// From 2.54: the key pair to put in the guest; `null` removes it.
+    #[serde(default, deserialize_with = "crate::api::body::present")]
+    #[schemars(length(min = 1, max = 255))]
+    key_name: Option<Option<String>>,
+    /// From 2.57: new user data (base64); `null` removes it.
+    #[serde(default, deserialize_with = "crate::api::body::present")]
+    #[schemars(length(max = 65535))]
+    user_data: Option<Option<String>>,
+    /// From 2.63: replaces the trusted certificates; `null` removes them.
+    #[serde(default, deserialize_with = "crate::api::body::present")]
+    #[schemars(length(min = 1, max = 50))]
+    trusted_image_certificates: Option<Option<Vec<String>>>,
+    /// Before 2.57 accepted and ignored (no file injection); refused from 2.57.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    personality: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -321,8 +371,12 @@ impl TryFrom<ServerActionBody> for ServerAction {
             B::Unpause(_) => power(PowerAction::Unpause),
             B::Suspend(_) => power(PowerAction::Suspend),
             B::Resume(_) => power(PowerAction::Resume),
-            B::Lock(_) => Ok(ServerAction::Lock),
+            B::Lock(r) => Ok(ServerAction::Lock(LockArgs {
+                given: r.0,
+                reason: None,
+            })),
             B::TriggerCrashDump(_) => Ok(ServerAction::TriggerCrashDump),
+            B::ChangePassword(r) => Ok(ServerAction::ChangePassword(r.admin_pass)),
             B::Unlock(_) => Ok(ServerAction::Unlock),
             B::ResetState(ResetStateRequest { state }) => match state.as_str() {
                 "active" => Ok(ServerAction::ResetState(VmState::Active)),
@@ -365,6 +419,13 @@ impl TryFrom<ServerActionBody> for ServerAction {
                         .description
                         .map(crate::api::body::checked_description)
                         .transpose()?,
+                    key_name: r.key_name,
+                    user_data: r
+                        .user_data
+                        .map(|u| super::create::user_data_of(u.as_deref()))
+                        .transpose()?,
+                    personality: r.personality.is_some(),
+                    trusted_image_certificates: r.trusted_image_certificates,
                 }))
             }
             B::CreateImage(c) => Ok(ServerAction::CreateImage(image_args(
@@ -422,6 +483,7 @@ impl TryFrom<ServerActionBody> for ServerAction {
                     disk_over_commit: m.disk_over_commit.is_some(),
                     host: m.host.is_some(),
                     force: m.force.is_some(),
+                    background_checks: false,
                 };
                 Ok(ServerAction::Migrate {
                     live: true,
@@ -461,8 +523,8 @@ mod tests {
             ServerAction::Power(PowerAction::Stop)
         );
         assert_eq!(
-            parse(json!({"lock": {}})).unwrap(),
-            ServerAction::Lock,
+            parse(json!({"unlock": {"x": 1}})).unwrap(),
+            ServerAction::Unlock,
             "arguments an action takes none of are ignored"
         );
         assert_eq!(
@@ -511,7 +573,7 @@ mod tests {
     fn the_schema_is_one_of_the_action_bodies() {
         let schema = schemars::schema_for!(ServerActionBody).to_value();
         let bodies = schema["oneOf"].as_array().expect("oneOf");
-        assert_eq!(bodies.len(), 30);
+        assert_eq!(bodies.len(), 31);
         let reboot = bodies
             .iter()
             .find(|b| b["required"] == json!(["reboot"]))

@@ -34,6 +34,14 @@ pub struct RebuildArgs {
     pub admin_pass: Option<String>,
     /// From 2.19: `Some(None)` clears it.
     pub description: Option<Option<String>>,
+    /// From 2.54: `Some(None)` removes the key pair.
+    pub key_name: Option<Option<String>>,
+    /// From 2.57: `Some(None)` removes the user data.
+    pub user_data: Option<Option<String>>,
+    /// Whether `personality` was given (refused from 2.57).
+    pub personality: bool,
+    /// From 2.63: `Some(None)` removes them.
+    pub trusted_image_certificates: Option<Option<Vec<String>>>,
 }
 
 /// The arguments of `createImage` and `createBackup`.
@@ -45,12 +53,20 @@ pub struct ImageArgs {
     pub backup: Option<(String, i64)>,
 }
 
+/// `lock`'s arguments: the body as given, and the reason the API read
+/// from it (2.73).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LockArgs {
+    pub given: Option<serde_json::Value>,
+    pub reason: Option<String>,
+}
+
 /// One server action, as Nova's API names them.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ServerAction {
     /// reboot, os-stop, os-start, pause, unpause, suspend, resume.
     Power(PowerAction),
-    Lock,
+    Lock(LockArgs),
     Unlock,
     ResetState(VmState),
     ConsoleOutput {
@@ -61,6 +77,8 @@ pub enum ServerAction {
     },
     Evacuate(super::evacuate::EvacuateArgs),
     TriggerCrashDump,
+    /// `changePassword`: the new administrator password.
+    ChangePassword(String),
     Rebuild(RebuildArgs),
     CreateImage(ImageArgs),
     Restore,
@@ -104,13 +122,14 @@ impl ServerAction {
                 PowerAction::Suspend => "os_compute_api:os-suspend-server:suspend",
                 PowerAction::Resume => "os_compute_api:os-suspend-server:resume",
             },
-            ServerAction::Lock => "os_compute_api:os-lock-server:lock",
+            ServerAction::Lock(_) => "os_compute_api:os-lock-server:lock",
             ServerAction::Unlock => "os_compute_api:os-lock-server:unlock",
             ServerAction::ResetState(_) => "os_compute_api:os-admin-actions:reset_state",
             ServerAction::ConsoleOutput { .. } => "os_compute_api:os-console-output",
             ServerAction::VncConsole { .. } => "os_compute_api:os-remote-consoles",
             ServerAction::Evacuate(_) => "os_compute_api:os-evacuate",
             ServerAction::TriggerCrashDump => "os_compute_api:servers:trigger_crash_dump",
+            ServerAction::ChangePassword(_) => "os_compute_api:os-admin-password",
             ServerAction::Rebuild(_) => "os_compute_api:servers:rebuild",
             ServerAction::CreateImage(_) => "os_compute_api:servers:create_image",
             ServerAction::Restore => "os_compute_api:os-deferred-delete:restore",
@@ -145,8 +164,8 @@ impl ComputeService {
         let i = self.authorized_instance(ctx, id, action.policy()).await?;
         match action {
             ServerAction::Power(p) => self.power_action(ctx, &i, p).await?,
-            ServerAction::Lock => self.lock(ctx, &i, true).await?,
-            ServerAction::Unlock => self.lock(ctx, &i, false).await?,
+            ServerAction::Lock(args) => self.lock(ctx, &i, Some(args.reason)).await?,
+            ServerAction::Unlock => self.lock(ctx, &i, None).await?,
             ServerAction::ResetState(state) => self.reset_state(ctx, &i, state).await?,
             ServerAction::ConsoleOutput { length } => {
                 let output = self.console_output(&i, length).await?;
@@ -166,6 +185,7 @@ impl ComputeService {
             // Nova re-sends network info to the hypervisor; guests here
             // read theirs by DHCP and from the metadata service.
             ServerAction::TriggerCrashDump => self.trigger_crash_dump(ctx, &i).await?,
+            ServerAction::ChangePassword(pass) => self.change_password(ctx, &i, &pass).await?,
             ServerAction::InjectNetworkInfo => {
                 self.record_action(ctx, &i, "injectNetworkInfo").await?;
             }
@@ -194,8 +214,18 @@ impl ComputeService {
                 return Ok(ActionResult::Empty(204));
             }
             ServerAction::RevertResize => self.revert_resize(ctx, &i).await?,
-            ServerAction::Migrate { live, host, .. } => {
-                self.migrate(ctx, &i, live, host.as_deref()).await?
+            ServerAction::Migrate {
+                live,
+                host,
+                live_fields,
+            } => {
+                let background = live_fields.is_some_and(|f| f.background_checks);
+                match self.migrate(ctx, &i, live, host.as_deref()).await {
+                    Err(Error::BadRequest(m)) if background && m.starts_with("No valid host") => {
+                        self.live_migration_failed(ctx, &i, host, &m).await?
+                    }
+                    other => other?,
+                }
             }
         }
         Ok(ActionResult::Empty(202))
@@ -308,7 +338,53 @@ impl ComputeService {
         }))
     }
 
-    async fn lock(&self, ctx: &AuthContext, i: &Instance, lock: bool) -> Result<()> {
+    /// 2.34's answer to a live migration no host can take: accepted, then
+    /// recorded as Nova's conductor records it (an `error` migration, a
+    /// failed `conductor_live_migrate_instance` event); the server is left
+    /// running where it is.
+    async fn live_migration_failed(
+        &self,
+        ctx: &AuthContext,
+        i: &Instance,
+        host: Option<String>,
+        why: &str,
+    ) -> Result<()> {
+        let action_id = self.record_action(ctx, i, "live-migration").await?;
+        store::migrations::add_migration(
+            &self.db,
+            &store::migrations::MigrationRow {
+                instance_uuid: i.id.clone(),
+                source_compute: i.host.clone(),
+                source_node: i.node.clone().or_else(|| i.host.clone()),
+                dest_host: host,
+                old_flavor_id: i.flavor.id.clone(),
+                new_flavor_id: i.flavor.id.clone(),
+                status: "error".into(),
+                migration_type: "live-migration".into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let started = store::now();
+        store::instances::action_event(
+            &self.db,
+            &action_id,
+            "conductor_live_migrate_instance",
+            &started,
+            Err(why.into()),
+        )
+        .await
+    }
+
+    /// Lock (with the reason given, if any) or, with `None`, unlock.
+    async fn lock(
+        &self,
+        ctx: &AuthContext,
+        i: &Instance,
+        lock: Option<Option<String>>,
+    ) -> Result<()> {
+        let reason = lock.clone().flatten();
+        let lock = lock.is_some();
         if !lock && i.locked_by.as_deref() == Some("admin") {
             self.authorize_project(
                 ctx,
@@ -324,6 +400,7 @@ impl ComputeService {
         store::instances::update(&self.db, &i.id, |x| {
             x.locked = lock;
             x.locked_by = lock.then(|| by.to_owned());
+            x.locked_reason = reason.clone();
             Ok(())
         })
         .await?;
@@ -391,6 +468,17 @@ impl ComputeService {
             )));
         }
         let admin_pass = args.admin_pass.clone().unwrap_or_else(random_password);
+        // 2.54: the key is the caller's key pair of that name.
+        let key = match &args.key_name {
+            Some(Some(name)) => {
+                let k = store::catalog::get_keypair(&self.db, &ctx.user_id, name)
+                    .await?
+                    .ok_or_else(|| Error::BadRequest("Invalid key_name provided.".into()))?;
+                Some(Some((k.name, k.public_key)))
+            }
+            Some(None) => Some(None),
+            None => None,
+        };
         let was = i.vm_state;
         let updated = store::instances::update(&self.db, &i.id, |x| {
             if x.task_state.is_some() || !allowed.contains(&x.vm_state) {
@@ -407,6 +495,16 @@ impl ComputeService {
             }
             if let Some(d) = &args.description {
                 x.description = d.clone();
+            }
+            if let Some(k) = &key {
+                x.key_name = k.as_ref().map(|(n, _)| n.clone());
+                x.key_data = k.as_ref().map(|(_, d)| d.clone());
+            }
+            if let Some(u) = &args.user_data {
+                x.user_data = u.clone();
+            }
+            if let Some(c) = &args.trusted_image_certificates {
+                x.trusted_image_certificates = c.clone();
             }
             Ok(())
         })
@@ -520,4 +618,7 @@ pub struct LiveMigrateFields {
     pub host: bool,
     /// Whether `force` was given (2.30).
     pub force: bool,
+    /// From 2.34 Nova runs the pre-checks after answering: a move no host
+    /// can take is a 202, then a failed migration and instance action.
+    pub background_checks: bool,
 }

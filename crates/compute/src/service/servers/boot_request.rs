@@ -56,6 +56,15 @@ pub struct ServerCreate {
     pub security_groups: Option<Vec<SecurityGroupRef>>,
     #[serde(default)]
     pub availability_zone: Option<String>,
+    /// From 2.74 (admin): the host to boot on, the scheduler's filters
+    /// still applied.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 255))]
+    pub host: Option<String>,
+    /// From 2.74 (admin): the hypervisor (node) to boot on.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 255))]
+    pub hypervisor_hostname: Option<String>,
     #[serde(default)]
     pub config_drive: Option<BoolOrString>,
     #[serde(default)]
@@ -70,6 +79,24 @@ pub struct ServerCreate {
     pub block_device_mapping: Option<IgnoredAny>,
     #[serde(default)]
     pub block_device_mapping_v2: Option<Vec<BlockDeviceMapping>>,
+    /// Set by the API from the version (2.60): whether a multiattach
+    /// volume may be booted from.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub multiattach_allowed: bool,
+    /// Set by the API from the version (2.72): whether a port with a
+    /// resource request (a minimum-bandwidth QoS policy) may be given.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub resource_request_allowed: bool,
+    /// From 2.63: certificate ids trusted to have signed the image.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 50))]
+    pub trusted_image_certificates: Option<Vec<String>>,
+    /// From 2.52: server tags (at most 50).
+    #[serde(default)]
+    #[schemars(length(max = 50))]
+    pub tags: Option<Vec<String>>,
 }
 
 /// `"auto"`, `"none"` or a list of networks and ports.
@@ -81,7 +108,9 @@ pub enum Networks {
     List(Vec<NetworkRequest>),
 }
 
+/// One network of a server: Nova's schema allows nothing else.
 #[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NetworkRequest {
     #[serde(default)]
     pub uuid: Option<String>,
@@ -89,6 +118,10 @@ pub struct NetworkRequest {
     pub port: Option<String>,
     #[serde(default)]
     pub fixed_ip: Option<String>,
+    /// A device tag (2.32, and from 2.42) the metadata service lists.
+    #[serde(default)]
+    #[schemars(length(max = 60), regex(pattern = r"^[^,/]*$"))]
+    pub tag: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -96,7 +129,8 @@ pub struct SecurityGroupRef {
     pub name: String,
 }
 
-/// A v2 mapping; only a local image or blank disk is bootable here.
+/// A v2 mapping: a local image or blank disk, or a volume (an existing
+/// one, or one made from an image, a snapshot or nothing).
 #[derive(Deserialize, JsonSchema)]
 pub struct BlockDeviceMapping {
     #[serde(default)]
@@ -105,6 +139,28 @@ pub struct BlockDeviceMapping {
     pub destination_type: Option<String>,
     #[serde(default)]
     pub uuid: Option<String>,
+    #[serde(default)]
+    pub boot_index: Option<IntOrString>,
+    #[serde(default)]
+    pub volume_size: Option<IntOrString>,
+    #[serde(default)]
+    pub delete_on_termination: Option<BoolOrString>,
+    #[serde(default)]
+    pub device_name: Option<String>,
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Accepted and ignored (every disk is virtio).
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub disk_bus: Option<IgnoredAny>,
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub device_type: Option<IgnoredAny>,
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub guest_format: Option<IgnoredAny>,
+    #[serde(default)]
+    pub volume_type: Option<String>,
 }
 
 /// Only the server group is honoured; other hints are accepted.

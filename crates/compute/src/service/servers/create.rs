@@ -3,12 +3,15 @@
 //! create saga each.
 
 use super::boot_request::{CreateServerBody, Networks, ServerCreate};
+use super::boot_volumes::{rows_for, volume_mappings};
 use super::{bad, random_password, request_id, Created};
 use crate::api::body::{BoolOrString, IntOrString};
+use crate::clients::UserToken;
 use crate::saga;
 use crate::service::quotas::{allowed_instances, Usage};
 use crate::service::ComputeService;
 use crate::states::{TaskState, VmState};
+use crate::store::bdms::{Bdm, SourceType};
 use crate::store::{
     self,
     boot::BootRecord,
@@ -112,8 +115,8 @@ pub fn normalized_access_ip(s: &str, field: &str, v4: bool) -> Result<String> {
     })
 }
 
-/// Clients send the image as a local block device too; volumes are not
-/// supported yet. Returns the image a mapping names, if any.
+/// Clients send the image as a local block device too (volume mappings
+/// are `boot_volumes`'). Returns the image a local mapping names, if any.
 fn local_image_from_bdms(s: &ServerCreate) -> Result<Option<String>> {
     let volumes =
         || Error::BadRequest("Booting from volume is not supported by this deployment yet.".into());
@@ -124,6 +127,9 @@ fn local_image_from_bdms(s: &ServerCreate) -> Result<Option<String>> {
     for b in s.block_device_mapping_v2.iter().flatten() {
         let dest = b.destination_type.as_deref().unwrap_or("local");
         let source = b.source_type.as_deref().unwrap_or("");
+        if dest == "volume" {
+            continue;
+        }
         if dest != "local" || !matches!(source, "image" | "blank") {
             return Err(volumes());
         }
@@ -152,6 +158,8 @@ struct BootRequest {
     user_data: Option<String>,
     security_groups: Vec<String>,
     availability_zone: Option<String>,
+    /// 2.74: the host and node asked for.
+    destination: (Option<String>, Option<String>),
     group: Option<ServerGroup>,
     min_count: i64,
     max_count: i64,
@@ -159,9 +167,15 @@ struct BootRequest {
     access_ip_v4: String,
     access_ip_v6: String,
     description: Option<String>,
+    /// 2.52: the server tags given at create.
+    tags: Vec<String>,
+    /// 2.63: the certificates trusted to have signed the image.
+    trusted_image_certificates: Option<Vec<String>>,
     admin_pass: String,
     reservation_id: String,
     return_reservation_id: bool,
+    /// Volume mappings (boot from volume), as templates.
+    volumes: Vec<Bdm>,
 }
 
 impl ComputeService {
@@ -215,7 +229,11 @@ impl ComputeService {
             ));
         }
         let flavor = self.boot_flavor(ctx, &s).await?;
-        let (image_id, image) = self.boot_image(ctx, &s, &flavor).await?;
+        let volumes = volume_mappings(&s)?;
+        let (image_id, image) = match volumes.iter().find(|b| b.boot_index == Some(0)) {
+            Some(root) => (String::new(), self.boot_volume_image(ctx, root).await?),
+            None => self.boot_image(ctx, &s, &flavor).await?,
+        };
         let metadata = checked_metadata(s.metadata.clone().unwrap_or_default(), "metadata")?;
         let meta_limit = self.quotas(project).await?["metadata_items"];
         if meta_limit >= 0 && metadata.len() as i64 > meta_limit {
@@ -227,7 +245,12 @@ impl ComputeService {
             self.authorize(ctx, "os_compute_api:servers:create:attach_network")?;
         }
         let requested_networks = self
-            .parse_networks(ctx, project, s.networks.as_ref())
+            .parse_networks(
+                ctx,
+                project,
+                s.networks.as_ref(),
+                s.resource_request_allowed,
+            )
             .await?;
         let key_data = match &s.key_name {
             Some(k) => Some(
@@ -239,6 +262,8 @@ impl ComputeService {
             None => None,
         };
         let (min_count, max_count) = boot_counts(&s)?;
+        self.check_boot_volumes(ctx, &volumes, max_count, s.multiattach_allowed)
+            .await?;
         let group = match body.scheduler_hints.and_then(|h| h.group) {
             Some(g) => Some(self.boot_group(ctx, project, &g).await?),
             None => None,
@@ -253,6 +278,7 @@ impl ComputeService {
             user_data: user_data_of(s.user_data.as_deref())?,
             security_groups: self.boot_security_groups(&s, project).await?,
             availability_zone: self.boot_zone(ctx, s.availability_zone.as_deref()).await?,
+            destination: self.boot_destination(ctx, &s).await?,
             group,
             min_count,
             max_count,
@@ -262,6 +288,8 @@ impl ComputeService {
                 _ => String::new(),
             },
             description: crate::api::body::checked_description(s.description.clone().flatten())?,
+            tags: s.tags.clone().unwrap_or_default(),
+            trusted_image_certificates: s.trusted_image_certificates.clone(),
             access_ip_v4: s
                 .access_ip_v4
                 .as_deref()
@@ -282,6 +310,7 @@ impl ComputeService {
                 .is_some_and(BoolOrString::truth),
             key_name: s.key_name,
             name: s.name,
+            volumes,
         })
     }
 
@@ -343,6 +372,14 @@ impl ComputeService {
                         "action_id": r.action_id,
                         "admin_pass": self.admin_pass_for_guest(&r.instance, &req.admin_pass),
                     });
+                    if !req.volumes.is_empty() {
+                        r.saga_params["block_devices"] =
+                            json!(rows_for(&r.instance.id, &req.volumes));
+                        r.saga_params["user_token"] = json!(UserToken {
+                            token: ctx.token.clone(),
+                            project_id: project.to_owned(),
+                        });
+                    }
                     r
                 })
                 .collect())
@@ -390,6 +427,8 @@ impl ComputeService {
                 .unwrap_or(&self.config.compute.default_availability_zone)
                 .to_owned(),
             requested_availability_zone: req.availability_zone.clone(),
+            requested_host: req.destination.0.clone(),
+            requested_node: req.destination.1.clone(),
             security_groups: req.security_groups.clone(),
             requested_networks: req.requested_networks.clone(),
             reservation_id: req.reservation_id.clone(),
@@ -398,6 +437,8 @@ impl ComputeService {
             access_ip_v4: req.access_ip_v4.clone(),
             access_ip_v6: req.access_ip_v6.clone(),
             description: req.description.clone(),
+            tags: req.tags.clone(),
+            trusted_image_certificates: req.trusted_image_certificates.clone(),
             ..Default::default()
         }
     }
@@ -460,6 +501,21 @@ impl ComputeService {
         Ok((image_id, image))
     }
 
+    /// The image properties of a server booted from a volume: the source
+    /// image's when the volume is made from one (the caller must see it).
+    async fn boot_volume_image(&self, ctx: &AuthContext, root: &Bdm) -> Result<Value> {
+        match (&root.source_type, &root.source_id) {
+            (SourceType::Image, Some(id)) => {
+                let image = self.image_as(ctx, id).await?;
+                if image["status"] != "active" {
+                    return Err(Error::BadRequest(format!("Image {id} is not active.")));
+                }
+                Ok(image)
+            }
+            _ => Ok(json!({})),
+        }
+    }
+
     /// The server group a boot's scheduler hints name, the caller's.
     async fn boot_group(&self, ctx: &AuthContext, project: &str, gid: &str) -> Result<ServerGroup> {
         store::server_groups::get(&self.db, gid)
@@ -493,6 +549,41 @@ impl ComputeService {
             }
         }
         Ok(security_groups)
+    }
+
+    /// 2.74's `host` / `hypervisor_hostname` (admin by policy): each must
+    /// name a compute host or node (and the node be on the host), and
+    /// neither goes with a `zone:host` availability zone.
+    async fn boot_destination(
+        &self,
+        ctx: &AuthContext,
+        s: &ServerCreate,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let (host, node) = (s.host.clone(), s.hypervisor_hostname.clone());
+        if host.is_none() && node.is_none() {
+            return Ok((None, None));
+        }
+        self.authorize(ctx, "compute:servers:create:requested_destination")?;
+        if s.availability_zone
+            .as_deref()
+            .is_some_and(|z| z.contains(':'))
+        {
+            return Err(Error::BadRequest(
+                "The host or hypervisor_hostname cannot be specified with the availability zone of the form 'zone:host:node'.".into(),
+            ));
+        }
+        let nodes = store::hosts::list_nodes(&self.db).await?;
+        let found = nodes.iter().any(|n| {
+            host.as_ref().is_none_or(|h| *h == n.host)
+                && node.as_ref().is_none_or(|h| *h == n.hypervisor_hostname)
+        });
+        if !found {
+            let name = host.as_ref().or(node.as_ref()).cloned().unwrap_or_default();
+            return Err(Error::BadRequest(format!(
+                "Compute host {name} could not be found."
+            )));
+        }
+        Ok((host, node))
     }
 
     /// The zone (and, where policy allows, `zone:host`) a boot asks for.
@@ -535,6 +626,7 @@ impl ComputeService {
         ctx: &AuthContext,
         project: &str,
         v: Option<&Networks>,
+        resource_request_allowed: bool,
     ) -> Result<Option<Vec<RequestedNetwork>>> {
         let list = match v {
             None => {
@@ -576,6 +668,7 @@ impl ComputeService {
                 if doc["device_id"].as_str().is_some_and(|d| !d.is_empty()) {
                     return Err(Error::Conflict(format!("Port {p} is still in use.")));
                 }
+                check_resource_request(&doc, resource_request_allowed)?;
             } else if let Some(u) = &uuid {
                 let doc = self.network.get("network", u).await?;
                 let ok = doc.is_some_and(|d| {
@@ -593,14 +686,31 @@ impl ComputeService {
                 network_id: uuid,
                 port_id: port,
                 fixed_ip,
+                tag: n.tag.clone(),
             });
         }
         Ok(Some(out))
     }
 }
 
+/// Before 2.72 Nova refuses a port that carries a resource request (the
+/// placement resources a minimum-bandwidth QoS rule asks for).
+fn check_resource_request(port: &Value, allowed: bool) -> Result<()> {
+    let requested = match &port["resource_request"] {
+        Value::Null => false,
+        Value::Object(o) => !o.is_empty(),
+        _ => true,
+    };
+    if requested && !allowed {
+        return Err(Error::BadRequest(
+            "Creating servers with ports having resource requests, like a port with a QoS minimum bandwidth policy, is not supported until microversion 2.72.".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The boot request's user data: base64, at most 64 KiB.
-fn user_data_of(u: Option<&str>) -> Result<Option<String>> {
+pub(super) fn user_data_of(u: Option<&str>) -> Result<Option<String>> {
     let Some(u) = u else {
         return Ok(None);
     };
@@ -615,4 +725,28 @@ fn user_data_of(u: Option<&str>) -> Result<Option<String>> {
         ));
     }
     Ok(Some(u.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_with_a_resource_request_from_2_72() {
+        let plain = json!({"id": "p", "resource_request": null});
+        let empty = json!({"id": "p", "resource_request": {}});
+        let bandwidth = json!({"id": "p", "resource_request": {
+            "required": ["CUSTOM_PHYSNET_NET0"],
+            "resources": {"NET_BW_EGR_KILOBIT_PER_SEC": 1000}}});
+        for allowed in [false, true] {
+            assert!(check_resource_request(&plain, allowed).is_ok());
+            assert!(check_resource_request(&empty, allowed).is_ok());
+            assert!(check_resource_request(&json!({"id": "p"}), allowed).is_ok());
+        }
+        assert!(matches!(
+            check_resource_request(&bandwidth, false),
+            Err(Error::BadRequest(m)) if m.contains("until microversion 2.72")
+        ));
+        assert!(check_resource_request(&bandwidth, true).is_ok());
+    }
 }

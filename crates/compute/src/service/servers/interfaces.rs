@@ -7,7 +7,7 @@ use crate::guest::usable_networks;
 use crate::guest::{vif_of, NetworkInfo};
 use crate::service::ComputeService;
 use crate::states::VmState;
-use crate::store::{self, instances::Instance};
+use crate::store::{self, instances::Instance, instances::Vif};
 use ferrostack_compute_agent::protocol::AgentRequest;
 use ferrostack_core::auth::AuthContext;
 use ferrostack_core::{Error, Result};
@@ -20,10 +20,13 @@ pub struct AttachRequest {
     pub port_id: Option<String>,
     pub net_id: Option<String>,
     pub fixed_ip: Option<String>,
+    /// The device tag (2.49), kept with the interface.
+    pub tag: Option<String>,
 }
 
-/// Nova's `interfaceAttachment` view of a port.
-pub fn attachment_view(port: &Value) -> Value {
+/// Nova's `interfaceAttachment` view of a port, with the device tag kept
+/// for it (the API drops `tag` before 2.70).
+pub fn attachment_view(port: &Value, tag: Option<&str>) -> Value {
     json!({
         "port_state": port["status"],
         "port_id": port["id"],
@@ -32,7 +35,16 @@ pub fn attachment_view(port: &Value) -> Value {
         "fixed_ips": port["fixed_ips"].as_array().cloned().unwrap_or_default().iter()
             .map(|f| json!({"subnet_id": f["subnet_id"], "ip_address": f["ip_address"]}))
             .collect::<Vec<_>>(),
+        "tag": tag,
     })
+}
+
+/// The device tag kept for one of the server's ports.
+fn tag_of<'a>(i: &'a Instance, port_id: &str) -> Option<&'a str> {
+    i.network_info
+        .iter()
+        .find(|v| v.port_id == port_id)
+        .and_then(|v| v.tag.as_deref())
 }
 
 /// Servers may change interfaces in these states (Nova's).
@@ -44,7 +56,7 @@ impl ComputeService {
         let mut out = Vec::new();
         for v in &i.network_info {
             if let Some(p) = self.network.get("port", &v.port_id).await? {
-                out.push(attachment_view(&p));
+                out.push(attachment_view(&p, v.tag.as_deref()));
             }
         }
         Ok(out)
@@ -66,7 +78,7 @@ impl ComputeService {
             .get("port", port_id)
             .await?
             .ok_or_else(not_attached)?;
-        Ok(attachment_view(&p))
+        Ok(attachment_view(&p, tag_of(i, port_id)))
     }
 
     fn check_attachable(&self, ctx: &AuthContext, i: &Instance, action: &str) -> Result<String> {
@@ -158,6 +170,10 @@ impl ComputeService {
             },
             created,
         );
+        let vif = Vif {
+            tag: req.tag.clone(),
+            ..vif
+        };
         let plugged = self
             .agent(
                 &host,
@@ -188,7 +204,7 @@ impl ComputeService {
             return Err(e);
         }
         self.record_action(ctx, i, "attach_interface").await?;
-        Ok(attachment_view(&port))
+        Ok(attachment_view(&port, req.tag.as_deref()))
     }
 
     /// Detach one of the server's ports: unplugged on the host, then

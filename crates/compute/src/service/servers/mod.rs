@@ -5,10 +5,13 @@
 pub mod action_request;
 pub mod actions;
 pub mod boot_request;
+pub mod boot_volumes;
+pub mod change_password;
 pub mod create;
 pub mod evacuate;
 pub mod interfaces;
 pub mod resize;
+pub mod volumes;
 
 use super::ComputeService;
 use crate::saga;
