@@ -58,6 +58,9 @@ pub async fn resume_all(svc: &Arc<VolumeService>) -> Result<usize> {
 
 /// Run (or resume) one operation to its end.
 pub async fn execute(svc: &VolumeService, row: &OperationRow) -> Result<()> {
+    if let Some(outcome) = crate::operations::execute(svc, row).await {
+        return outcome;
+    }
     let db = &svc.db;
     let Some(volume) = store::volumes::get(db, &row.volume_id).await? else {
         // A delete that removed the record but not yet its own: done.
@@ -70,12 +73,21 @@ pub async fn execute(svc: &VolumeService, row: &OperationRow) -> Result<()> {
         ))
     } else {
         let outcome = match row.kind.as_str() {
-            CREATE => {
-                svc.backend
-                    .create(&volume.id, volume.size.max(0) as u64)
-                    .await
-            }
-            DELETE => svc.backend.delete(&volume.id).await,
+            CREATE => match crate::scheduler::place(svc, &volume).await {
+                Ok(()) => crate::operations::source::populate(svc, &volume, &row.params).await,
+                Err(e) => {
+                    use crate::messages::{Action, Detail};
+                    let (action, detail) =
+                        (Action::ScheduleAllocateVolume, Detail::NoBackendAvailable);
+                    svc.record_message(&volume.project_id, &volume.id, action, detail)
+                        .await;
+                    Err(e)
+                }
+            },
+            DELETE => match svc.exporter.unexport(&volume.id).await {
+                Ok(()) => crate::operations::source::delete(svc, &volume).await,
+                Err(e) => Err(e),
+            },
             EXTEND => {
                 svc.backend
                     .extend(&volume.id, volume.size.max(0) as u64)
@@ -106,6 +118,7 @@ pub async fn execute(svc: &VolumeService, row: &OperationRow) -> Result<()> {
                     tx.commit()
                         .await
                         .map_err(|e| Error::Internal(e.to_string()))?;
+                    store::attachments::delete_of_volume(db, &volume.id).await?;
                     svc.notify("volume.delete.end", &volume).await;
                     return store::operations::set_state(db, &row.id, "done", None).await;
                 }
@@ -118,7 +131,7 @@ pub async fn execute(svc: &VolumeService, row: &OperationRow) -> Result<()> {
             store::operations::set_state(db, &row.id, "unwinding", Some(err.message())).await?;
             if row.kind == CREATE {
                 // Undo: no file may outlive a volume in error.
-                svc.backend.delete(&volume.id).await?;
+                crate::operations::source::delete(svc, &volume).await?;
                 store::volumes::transition(db, &volume.id, &["creating"], "error").await?;
             } else if row.kind == EXTEND {
                 let old = row.params["old_size"].as_i64().unwrap_or(volume.size);

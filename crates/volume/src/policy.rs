@@ -42,8 +42,36 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("volume:extend", MEMBER),
     ("volume_extension:volume_admin_actions:reset_status", ADMIN),
     ("volume_extension:volume_admin_actions:force_delete", ADMIN),
-    ("volume_extension:volume_tenant_attribute", ADMIN),
+    ("volume_extension:volume_tenant_attribute", READER),
     ("volume_extension:volume_host_attribute", ADMIN),
+    ("volume_extension:volume_mig_status_attribute", ADMIN),
+    ("volume_extension:volume_image_metadata:show", READER),
+    ("volume_extension:volume_image_metadata:set", MEMBER),
+    ("volume_extension:volume_image_metadata:remove", MEMBER),
+    // attachments (3.27+) and the legacy attach actions
+    ("volume:attachment_create", MEMBER),
+    ("volume:attachment_update", MEMBER),
+    ("volume:attachment_delete", MEMBER),
+    ("volume:attachment_complete", MEMBER),
+    ("volume:extend_attached_volume", MEMBER),
+    ("volume_extension:volume_actions:reserve", MEMBER),
+    ("volume_extension:volume_actions:unreserve", MEMBER),
+    ("volume_extension:volume_actions:begin_detaching", MEMBER),
+    ("volume_extension:volume_actions:roll_detaching", MEMBER),
+    (
+        "volume_extension:volume_actions:initialize_connection",
+        MEMBER,
+    ),
+    (
+        "volume_extension:volume_actions:terminate_connection",
+        MEMBER,
+    ),
+    ("volume_extension:volume_actions:attach", MEMBER),
+    ("volume_extension:volume_actions:detach", MEMBER),
+    ("volume_extension:volume_admin_actions:force_detach", ADMIN),
+    // services and pools
+    ("volume_extension:services:index", ADMIN),
+    ("scheduler_extension:scheduler_stats:get_pools", ADMIN),
     // volume metadata
     ("volume:get_volume_metadata", READER),
     ("volume:create_volume_metadata", MEMBER),
@@ -64,8 +92,101 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("volume_extension:quotas:update", ADMIN),
     ("volume_extension:quotas:delete", ADMIN),
     ("limits_extension:used_limits", READER),
+    // snapshots
+    ("volume:create_snapshot", MEMBER),
+    ("volume:get_snapshot", READER),
+    ("volume:get_all_snapshots", READER),
+    ("volume:update_snapshot", MEMBER),
+    ("volume:delete_snapshot", MEMBER),
+    ("volume:get_snapshot_metadata", READER),
+    ("volume:update_snapshot_metadata", MEMBER),
+    ("volume:delete_snapshot_metadata", MEMBER),
+    ("volume_extension:extended_snapshot_attributes", READER),
+    (
+        "volume_extension:snapshot_admin_actions:reset_status",
+        ADMIN,
+    ),
+    (
+        "volume_extension:snapshot_admin_actions:force_delete",
+        ADMIN,
+    ),
+    // backups
+    ("backup:create", MEMBER),
+    ("backup:get", READER),
+    ("backup:get_all", READER),
+    ("backup:update", MEMBER),
+    ("backup:delete", MEMBER),
+    ("backup:restore", MEMBER),
+    ("volume_extension:backup_admin_actions:reset_status", ADMIN),
+    ("backup:export-import", ADMIN),
+    // transfers
+    ("volume:create_transfer", MEMBER),
+    ("volume:get_transfer", READER),
+    ("volume:get_all_transfers", READER),
+    ("volume:delete_transfer", MEMBER),
+    ("volume:accept_transfer", MEMBER),
+    // volume actions on data
+    ("volume:retype", MEMBER),
+    ("volume:update_readonly_flag", MEMBER),
+    ("volume_extension:volume_actions:upload_image", MEMBER),
+    // type access
+    ("volume_extension:volume_type_access", READER),
+    (
+        "volume_extension:volume_type_access:addProjectAccess",
+        ADMIN,
+    ),
+    (
+        "volume_extension:volume_type_access:removeProjectAccess",
+        ADMIN,
+    ),
+    (
+        "volume_extension:volume_type_access:get_all_for_type",
+        ADMIN,
+    ),
     // availability zones (Cinder does not check a rule; listed for operators)
     ("volume_extension:availability_zone_list", ""),
+    ("volume_extension:quota_classes", ADMIN),
+    ("volume_extension:quota_classes:update", ADMIN),
+    ("volume_extension:services:update", ADMIN),
+    ("volume_extension:capabilities", ADMIN),
+    ("volume_extension:hosts", ADMIN),
+    (
+        "snapshot_extension:snapshot_actions:update_snapshot_status",
+        MEMBER,
+    ),
+    ("message:get_all", READER),
+    ("message:get", READER),
+    ("message:delete", MEMBER),
+    ("volume_extension:volume_type_encryption:create", ADMIN),
+    ("volume_extension:volume_type_encryption:get", ADMIN),
+    ("volume_extension:volume_type_encryption:update", ADMIN),
+    ("volume_extension:volume_type_encryption:delete", ADMIN),
+    // QoS specs
+    ("volume_extension:qos_specs_manage:create", ADMIN),
+    ("volume_extension:qos_specs_manage:get", ADMIN),
+    ("volume_extension:qos_specs_manage:get_all", ADMIN),
+    ("volume_extension:qos_specs_manage:update", ADMIN),
+    ("volume_extension:qos_specs_manage:delete", ADMIN),
+    // generic volume groups (listing group types checks no rule, as Cinder)
+    ("group:group_types:create", ADMIN),
+    ("group:group_types:update", ADMIN),
+    ("group:group_types:delete", ADMIN),
+    ("group:group_types_specs:get", ADMIN),
+    ("group:group_types_specs:get_all", ADMIN),
+    ("group:group_types_specs:create", ADMIN),
+    ("group:group_types_specs:update", ADMIN),
+    ("group:group_types_specs:delete", ADMIN),
+    ("group:get", READER),
+    ("group:get_all", READER),
+    ("group:create", MEMBER),
+    ("group:update", MEMBER),
+    ("group:delete", MEMBER),
+    ("group:reset_status", ADMIN),
+    ("group:get_group_snapshot", READER),
+    ("group:get_all_group_snapshots", READER),
+    ("group:create_group_snapshot", MEMBER),
+    ("group:delete_group_snapshot", MEMBER),
+    ("group:reset_group_snapshot_status", ADMIN),
 ];
 
 pub fn default_policy() -> Policy {
@@ -133,12 +254,31 @@ mod tests {
             assert!(p.check(action, &admin, &other), "{action}");
         }
         for action in [
+            "volume:attachment_create",
+            "volume:attachment_complete",
+            "volume:extend_attached_volume",
+            "volume_extension:volume_actions:reserve",
+            "volume_extension:volume_actions:initialize_connection",
+        ] {
+            assert!(!p.check(action, &reader, &own), "{action}");
+            assert!(p.check(action, &member, &own), "{action}");
+            assert!(!p.check(action, &member, &other), "{action}");
+        }
+        for action in [
             "volume_extension:types_manage",
             "volume_extension:quotas:update",
-            "volume_extension:volume_tenant_attribute",
+            "volume_extension:volume_host_attribute",
+            "volume_extension:volume_mig_status_attribute",
+            "volume_extension:volume_admin_actions:force_detach",
+            "volume_extension:services:index",
+            "scheduler_extension:scheduler_stats:get_pools",
         ] {
             assert!(!p.check(action, &member, &own), "{action}");
             assert!(p.check(action, &admin, &other), "{action}");
         }
+        // Cinder shows a project's readers its volumes' tenant attribute.
+        let tenant = "volume_extension:volume_tenant_attribute";
+        assert!(p.check(tenant, &reader, &own));
+        assert!(!p.check(tenant, &reader, &other));
     }
 }

@@ -119,18 +119,19 @@ async fn discovery_and_microversions() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["versions"][0]["id"], "v3.0");
     assert_eq!(v["versions"][0]["min_version"], "3.0");
-    assert_eq!(v["versions"][0]["version"], "3.0");
+    assert_eq!(v["versions"][0]["version"], "3.71");
     let r = c.http.get(format!("{}/v3/", c.url)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let admin = c.user("admin", "admin").await;
     let path = format!("{}/v3/{}/volumes", c.url, admin.project);
-    for (asked, status) in [
-        ("volume 3.0", StatusCode::OK),
-        ("volume latest", StatusCode::OK),
-        ("volume 3.71", StatusCode::NOT_ACCEPTABLE),
-        ("volume 2.0", StatusCode::NOT_ACCEPTABLE),
-        ("volume 3.x", StatusCode::BAD_REQUEST),
-        ("compute 2.90", StatusCode::OK),
+    for (asked, status, served) in [
+        ("volume 3.0", StatusCode::OK, "3.0"),
+        ("volume latest", StatusCode::OK, "3.71"),
+        ("volume 3.44", StatusCode::OK, "3.44"),
+        ("volume 3.72", StatusCode::NOT_ACCEPTABLE, "3.0"),
+        ("volume 2.0", StatusCode::NOT_ACCEPTABLE, "3.0"),
+        ("volume 3.x", StatusCode::BAD_REQUEST, "3.0"),
+        ("compute 2.90", StatusCode::OK, "3.0"),
     ] {
         let r = c
             .http
@@ -141,7 +142,11 @@ async fn discovery_and_microversions() {
             .await
             .unwrap();
         assert_eq!(r.status(), status, "{asked}");
-        assert_eq!(r.headers()["openstack-api-version"], "volume 3.0");
+        assert_eq!(
+            r.headers()["openstack-api-version"],
+            format!("volume {served}").as_str()
+        );
+        assert_eq!(r.headers()["vary"], "OpenStack-API-Version");
         if status == StatusCode::NOT_ACCEPTABLE {
             let v: Value = r.json().await.unwrap();
             assert_eq!(v["notAcceptable"]["code"], 406);
@@ -168,6 +173,9 @@ async fn volume_lifecycle_with_the_file_backend() {
     let id = v["volume"]["id"].as_str().unwrap().to_owned();
     let shown = c.wait_status(&demo, &id, "available").await;
     assert_eq!(shown["size"], 1);
+    // Cinder shows a project reader its volumes' project, not their host.
+    assert_eq!(shown["os-vol-tenant-attr:tenant_id"], demo.project.as_str());
+    assert!(shown.get("os-vol-host-attr:host").is_none());
     assert_eq!(shown["metadata"], json!({"a": "1"}));
     assert_eq!(shown["bootable"], "false");
     let file = c.kit.config.volumes_dir().join(format!("volume-{id}"));
@@ -213,6 +221,18 @@ async fn volume_lifecycle_with_the_file_backend() {
         )
         .await;
     assert_eq!(page["volumes"][0]["id"], id);
+    // Cinder links on from every full page, the last one too; the page
+    // after it is empty and links nowhere.
+    assert!(page.get("volumes_links").is_some());
+    let (_, page) = c
+        .call(
+            &demo,
+            Method::GET,
+            &format!("/volumes?sort=size:desc&limit=1&marker={id}"),
+            None,
+        )
+        .await;
+    assert_eq!(page["volumes"], json!([]));
     assert!(page.get("volumes_links").is_none());
     let (st, _) = c
         .call(&demo, Method::GET, "/volumes?sort=bogus", None)
@@ -334,9 +354,13 @@ async fn volume_lifecycle_with_the_file_backend() {
         .await;
     assert_eq!(
         st,
-        StatusCode::BAD_REQUEST,
-        "actions not implemented are refused"
+        StatusCode::ACCEPTED,
+        "os-detach of a volume attached nowhere is a no-op, as Cinder's"
     );
+    let (_, shown) = c
+        .call(&demo, Method::GET, &format!("/volumes/{id}"), None)
+        .await;
+    assert_eq!(shown["volume"]["status"], "available");
 
     // Delete: the volume and its file go.
     let (st, _) = c
@@ -391,8 +415,8 @@ async fn bad_input_is_refused_as_cinder_refuses_it() {
         .create(&demo, json!({"size": 1, "availability_zone": "elsewhere"}))
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    let (st, _) = c.create(&demo, json!({"size": 1, "imageRef": "x"})).await;
-    assert_eq!(st, StatusCode::BAD_REQUEST, "sources are not supported yet");
+    let (st, _) = c.create(&demo, json!({"size": 1, "backup_id": "x"})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "backup_id is refused at 3.0");
     let (st, _) = c.call(&demo, Method::GET, "/volumes/nope", None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 }
@@ -794,4 +818,99 @@ async fn admins_reset_status_and_force_delete() {
         .volumes_dir()
         .join(format!("volume-{id}"))
         .exists());
+}
+
+/// From 3.23 a delete with `force=true` is the admin's force delete (what
+/// openstacksdk and `openstack volume delete --force` send); below it the
+/// flag means nothing, and a flag that is not a boolean is a 400.
+#[tokio::test]
+async fn delete_with_force_from_3_23_is_a_force_delete() {
+    let c = start("delete-force", |_| {}).await;
+    let demo = c.user("demo", "demo").await;
+    let admin = c.user("admin", "admin").await;
+    let (_, v) = c.create(&demo, json!({"size": 1})).await;
+    let id = v["volume"]["id"].as_str().unwrap().to_owned();
+    c.wait_status(&demo, &id, "available").await;
+    let (st, e) = c
+        .call(
+            &admin,
+            Method::POST,
+            &format!("/volumes/{id}/action"),
+            Some(json!({"os-reset_status": {"status": "error_deleting"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{e}");
+    let delete = |u: &User, query: &str, version: &str| {
+        c.http
+            .delete(format!("{}/v3/{}/volumes/{id}?{query}", c.url, u.project))
+            .header("x-auth-token", &u.token)
+            .header("openstack-api-version", format!("volume {version}"))
+            .send()
+    };
+    // 3.22: `force` is not a parameter; a plain delete of error_deleting is refused.
+    let r = delete(&admin, "force=true", "3.22").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = delete(&admin, "force=maybe", "3.23").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = delete(&admin, "force=true&cascade=true", "3.23")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = delete(&demo, "force=true", "3.23").await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = delete(&admin, "cascade=False&force=True", "3.23")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    c.wait_status(&demo, &id, "deleted").await;
+}
+
+/// The scheduler's filters on the one backend: a volume that does not fit
+/// in `capacity_gb`, or whose type names another backend, goes to `error`
+/// with no file; freed space takes the next one.
+#[tokio::test]
+async fn volumes_beyond_the_capacity_or_for_another_backend_go_to_error() {
+    let c = start("capacity", |cfg| cfg.volume.capacity_gb = 2).await;
+    let admin = c.user("admin", "admin").await;
+    // A type bound to a backend this service does not have.
+    let (st, t) = c
+        .call(
+            &admin,
+            Method::POST,
+            "/types",
+            Some(json!({"volume_type": {"name": "elsewhere",
+                "extra_specs": {"volume_backend_name": "lvm-far-away"}}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{t}");
+    let (_, v) = c
+        .create(&admin, json!({"size": 1, "volume_type": "elsewhere"}))
+        .await;
+    c.wait_status(&admin, v["volume"]["id"].as_str().unwrap(), "error")
+        .await;
+
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (st, v) = c.create(&admin, json!({"size": 1})).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+        let id = v["volume"]["id"].as_str().unwrap().to_owned();
+        let wanted = if ids.len() < 2 { "available" } else { "error" };
+        c.wait_status(&admin, &id, wanted).await;
+        ids.push(id);
+    }
+    let dir = c.kit.config.volumes_dir();
+    assert!(!dir.join(format!("volume-{}", ids[2])).exists());
+    let (st, _) = c
+        .call(
+            &admin,
+            Method::DELETE,
+            &format!("/volumes/{}", ids[0]),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    c.wait_status(&admin, &ids[0], "deleted").await;
+    let (_, v) = c.create(&admin, json!({"size": 1})).await;
+    c.wait_status(&admin, v["volume"]["id"].as_str().unwrap(), "available")
+        .await;
 }

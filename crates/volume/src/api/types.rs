@@ -21,7 +21,7 @@ pub fn routes() -> ApiRouter<Svc> {
         .route("/v3/{project_id}/types", get(list_types).post(create_type))
         .route(
             "/v3/{project_id}/types/{id}",
-            get(show_type).delete(delete_type),
+            get(show_type).put(update_type).delete(delete_type),
         )
         .route(
             "/v3/{project_id}/types/{id}/extra_specs",
@@ -29,7 +29,9 @@ pub fn routes() -> ApiRouter<Svc> {
         )
         .route(
             "/v3/{project_id}/types/{id}/extra_specs/{key}",
-            get(show_extra_spec).delete(delete_extra_spec),
+            get(show_extra_spec)
+                .put(update_extra_spec)
+                .delete(delete_extra_spec),
         )
 }
 
@@ -49,19 +51,62 @@ pub struct CreateType {
 }
 
 #[derive(Deserialize, JsonSchema)]
+pub struct UpdateTypeRequest {
+    pub volume_type: UpdateType,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateType {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub is_public: Option<bool>,
+}
+
+#[derive(Deserialize, JsonSchema)]
 pub struct ExtraSpecsBody {
     pub extra_specs: BTreeMap<String, String>,
 }
 
-fn type_view(t: &VolumeType) -> Value {
-    json!({
+/// A type as show, list and create answer it; `qos_specs_id` only for
+/// admins (Cinder's `volume_extension:access_types_qos_specs_id`) in show
+/// and list (a new type has none; Cinder's create answer omits it).
+fn type_view(t: &VolumeType, admin: bool) -> Value {
+    let mut v = json!({
         "id": t.id,
         "name": t.name,
         "description": t.description,
         "is_public": t.is_public,
         "os-volume-type-access:is_public": t.is_public,
         "extra_specs": t.extra_specs,
+    });
+    if admin {
+        v["qos_specs_id"] = json!(t.qos_specs_id);
+    }
+    v
+}
+
+/// A type as Cinder's update answers it: without the type-access
+/// attribute, which Cinder's extension adds to show, list and create only.
+fn updated_view(t: &VolumeType) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "description": t.description,
+        "is_public": t.is_public,
+        "extra_specs": t.extra_specs,
     })
+}
+
+/// Cinder's rule for a type name: 1 to 255 characters once trimmed.
+fn check_type_name(name: &str) -> Result<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute name. Name must be 1 to 255 characters long.".into(),
+        ));
+    }
+    Ok(name)
 }
 
 /// A type by id, after the URL and rule checks.
@@ -77,9 +122,7 @@ async fn type_for(
     let t = store::types::get(&svc.db, id)
         .await?
         .ok_or_else(|| type_not_found(id))?;
-    if !t.is_public && !svc.is_admin(ctx) {
-        return Err(type_not_found(id));
-    }
+    svc.check_type_access(ctx, &t).await?;
     Ok(t)
 }
 
@@ -90,12 +133,16 @@ pub async fn list_types(
 ) -> Result<Response> {
     check_url_project(&ctx, &project_id)?;
     svc.authorize(&ctx, "volume_extension:type_get_all", &project_id)?;
+    let granted = match ctx.project_id.as_deref() {
+        Some(p) => store::type_access::types_of(&svc.db, p).await?,
+        None => Vec::new(),
+    };
     let admin = svc.is_admin(&ctx);
     let types: Vec<Value> = store::types::list(&svc.db)
         .await?
         .iter()
-        .filter(|t| t.is_public || admin)
-        .map(type_view)
+        .filter(|t| t.is_public || admin || granted.contains(&t.id))
+        .map(|t| type_view(t, admin))
         .collect();
     Ok(axum::Json(json!({"volume_types": types})).into_response())
 }
@@ -106,7 +153,7 @@ pub async fn show_type(
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
     let t = type_for(&svc, &ctx, &project_id, &id, "volume_extension:type_get").await?;
-    Ok(axum::Json(json!({"volume_type": type_view(&t)})).into_response())
+    Ok(axum::Json(json!({"volume_type": type_view(&t, svc.is_admin(&ctx))})).into_response())
 }
 
 pub async fn create_type(
@@ -118,12 +165,7 @@ pub async fn create_type(
     check_url_project(&ctx, &project_id)?;
     svc.authorize(&ctx, "volume_extension:types_manage", &project_id)?;
     let r = req.volume_type;
-    let name = r.name.trim();
-    if name.is_empty() || name.chars().count() > 255 {
-        return Err(Error::BadRequest(
-            "Invalid input for field/attribute name. Name must be 1 to 255 characters long.".into(),
-        ));
-    }
+    let name = check_type_name(&r.name)?;
     if store::types::get_by_name(&svc.db, name).await?.is_some() {
         return Err(Error::Conflict(format!(
             "Volume Type {name} already exists."
@@ -135,9 +177,46 @@ pub async fn create_type(
         description: r.description,
         is_public: r.is_public.unwrap_or(true),
         extra_specs: to_map(&r.extra_specs.unwrap_or_default()),
+        qos_specs_id: None,
     };
     store::types::insert(&svc.db, &t).await?;
-    Ok(axum::Json(json!({"volume_type": type_view(&t)})).into_response())
+    Ok(axum::Json(json!({"volume_type": type_view(&t, false)})).into_response())
+}
+
+/// `PUT /types/{id}`: rename, describe, or change the visibility.
+pub async fn update_type(
+    State(svc): State<Svc>,
+    Path((project_id, id)): Path<(String, String)>,
+    Authenticated(ctx): Authenticated,
+    Json(req): Json<UpdateTypeRequest>,
+) -> Result<Response> {
+    let rule = "volume_extension:types_manage";
+    let mut t = type_for(&svc, &ctx, &project_id, &id, rule).await?;
+    let u = req.volume_type;
+    if u.name.is_none() && u.description.is_none() && u.is_public.is_none() {
+        return Err(Error::BadRequest(
+            "Specify volume type name, description, is_public or a combination thereof.".into(),
+        ));
+    }
+    if let Some(n) = &u.name {
+        let name = check_type_name(n)?;
+        if name != t.name {
+            if store::types::get_by_name(&svc.db, name).await?.is_some() {
+                return Err(Error::Conflict(format!(
+                    "Volume Type {name} already exists."
+                )));
+            }
+            t.name = name.to_owned();
+        }
+    }
+    if let Some(d) = u.description {
+        t.description = Some(d);
+    }
+    if let Some(p) = u.is_public {
+        t.is_public = p;
+    }
+    store::types::update(&svc.db, &t).await?;
+    Ok(axum::Json(json!({"volume_type": updated_view(&t)})).into_response())
 }
 
 pub async fn delete_type(
@@ -237,6 +316,35 @@ pub async fn show_extra_spec(
         ))
     })?;
     Ok(axum::Json(json!({key: v})).into_response())
+}
+
+/// `PUT /types/{id}/extra_specs/{key}` with `{key: value}`: set one spec.
+pub async fn update_extra_spec(
+    State(svc): State<Svc>,
+    Path((project_id, id, key)): Path<(String, String, String)>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Option<BTreeMap<String, String>>>,
+) -> Result<Response> {
+    let rule = "volume_extension:types_extra_specs:update";
+    let mut t = type_for(&svc, &ctx, &project_id, &id, rule).await?;
+    let body = body.ok_or_else(|| Error::BadRequest("Missing request body.".into()))?;
+    let value = body
+        .get(&key)
+        .ok_or_else(|| Error::BadRequest("Request body and URI mismatch".into()))?;
+    if body.len() > 1 {
+        return Err(Error::BadRequest(
+            "Request body contains too many items".into(),
+        ));
+    }
+    if key.len() > 255 {
+        return Err(Error::BadRequest(
+            "Invalid input received: extra spec keys must be 1 to 255 characters long.".into(),
+        ));
+    }
+    t.extra_specs
+        .insert(key.clone(), Value::String(value.clone()));
+    store::types::set_extra_specs(&svc.db, &t.id, &t.extra_specs).await?;
+    Ok(axum::Json(json!({ key: value })).into_response())
 }
 
 pub async fn delete_extra_spec(

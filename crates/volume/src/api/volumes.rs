@@ -1,16 +1,19 @@
 //! `/v3/{project_id}/volumes`: create, list (filters, sort, pagination),
 //! detail, show, update, delete, and the volume's metadata.
 
+use super::attach_actions::{self, decorate, AttachBody, ConnectorBody, DetachBody, Legacy};
+use super::listing::{sort_by_params, ListQuery};
+use super::microversion::ApiVersion;
 use super::{check_url_project, project_url, Query, Svc};
-use crate::service::{NewVolume, VolumeService};
+use crate::service::VolumeService;
 use crate::store::{self, volumes::Volume};
+use crate::volumes::NewVolume;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
 use ferrostack_core::openapi::{get, post, ApiMethodRouter, ApiRouter};
-use ferrostack_core::pagination::paginate;
 use ferrostack_core::{Error, Result};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -30,22 +33,13 @@ pub fn routes() -> ApiRouter<Svc> {
             get(show_volume).put(update_volume).delete(delete_volume),
         )
         .route("/v3/{project_id}/volumes/{id}/action", post(volume_action))
-        .route(
-            "/v3/{project_id}/volumes/{id}/metadata",
-            get(show_metadata)
-                .post(merge_metadata)
-                .put(replace_metadata),
-        )
-        .route(
-            "/v3/{project_id}/volumes/{id}/metadata/{key}",
-            get(show_metadata_item)
-                .put(set_metadata_item)
-                .delete(delete_metadata_item),
-        )
+        .merge(super::metadata::routes::<crate::store::volumes::Volume>(
+            "/v3/{project_id}/volumes/{id}",
+        ))
 }
 
 /// A size as Cinder takes it: a whole number, or its digits as a string.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Size {
     Number(i64),
@@ -57,9 +51,9 @@ pub struct CreateVolumeRequest {
     pub volume: CreateVolume,
 }
 
-/// What `POST /volumes` takes. The sources a volume may be made from
-/// (image, snapshot, volume, backup) are accepted as `null` only, as the
-/// clients send them; this service does not make volumes from them yet.
+/// What `POST /volumes` takes. A volume is made from an image, a snapshot
+/// or another volume; `backup_id` and groups are accepted as `null` only,
+/// as the clients send them.
 #[derive(Deserialize, JsonSchema)]
 pub struct CreateVolume {
     /// GiB, at least 1.
@@ -109,12 +103,50 @@ pub enum VolumeAction {
     /// Admin: delete also a volume whose delete failed (the clients send `null`).
     #[serde(rename = "os-force_delete")]
     ForceDelete(Option<NoArguments>),
+    #[serde(rename = "os-reserve")]
+    Reserve(Option<NoArguments>),
+    #[serde(rename = "os-unreserve")]
+    Unreserve(Option<NoArguments>),
+    #[serde(rename = "os-begin_detaching")]
+    BeginDetaching(Option<NoArguments>),
+    #[serde(rename = "os-roll_detaching")]
+    RollDetaching(Option<NoArguments>),
+    #[serde(rename = "os-initialize_connection")]
+    InitializeConnection(ConnectorBody),
+    #[serde(rename = "os-terminate_connection")]
+    TerminateConnection(ConnectorBody),
+    #[serde(rename = "os-attach")]
+    Attach(AttachBody),
+    #[serde(rename = "os-detach")]
+    Detach(Option<DetachBody>),
+    /// Admin: detach whatever the volume's status.
+    #[serde(rename = "os-force_detach")]
+    ForceDetach(Option<DetachBody>),
+    #[serde(rename = "os-set_bootable")]
+    SetBootable(crate::api::volume_data::SetBootable),
+    #[serde(rename = "os-update_readonly_flag")]
+    UpdateReadonly(crate::api::volume_data::UpdateReadonly),
+    #[serde(rename = "os-retype")]
+    Retype(crate::api::volume_data::Retype),
+    #[serde(rename = "os-volume_upload_image")]
+    UploadImage(crate::api::volume_data::UploadImage),
+    #[serde(rename = "os-set_image_metadata")]
+    SetImageMetadata(super::metadata::MetadataBody),
+    #[serde(rename = "os-unset_image_metadata")]
+    UnsetImageMetadata(ImageMetadataKey),
+    #[serde(rename = "os-show_image_metadata")]
+    ShowImageMetadata(Option<NoArguments>),
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ImageMetadataKey {
+    pub key: String,
 }
 
 #[derive(Deserialize, JsonSchema)]
 pub struct ResetStatus {
     pub status: String,
-    /// Accepted as `detached` only: nothing is attached yet.
+    /// Accepted as `detached` only: the volume's attachments (and export) go.
     pub attach_status: Option<String>,
 }
 
@@ -126,16 +158,6 @@ pub struct NoArguments {}
 pub struct ExtendVolume {
     /// GiB, more than the volume's size.
     pub new_size: Size,
-}
-
-#[derive(Deserialize, JsonSchema)]
-pub struct MetadataBody {
-    pub metadata: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize, JsonSchema)]
-pub struct MetaItemBody {
-    pub meta: BTreeMap<String, String>,
 }
 
 fn parse_size(size: Option<Size>) -> Result<i64> {
@@ -160,36 +182,18 @@ fn parse_size_field(field: &str, size: Option<Size>) -> Result<i64> {
     Ok(n)
 }
 
-/// Metadata keys and values as Cinder limits them (1–255, ≤255 chars).
-fn check_metadata(m: &BTreeMap<String, String>) -> Result<Map<String, Value>> {
-    for (k, v) in m {
-        if k.is_empty() || k.chars().count() > 255 || v.chars().count() > 255 {
-            return Err(Error::BadRequest(format!(
-                "Invalid input received: Metadata property key {k} or its value is empty or longer than 255 characters."
-            )));
-        }
-    }
-    Ok(m.iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect())
-}
+pub(crate) use super::fields::{check_metadata, check_text};
 
-fn check_text(field: &str, v: &Option<String>, max: usize) -> Result<()> {
-    match v {
-        Some(s) if s.chars().count() > max => Err(Error::BadRequest(format!(
-            "Invalid input for field/attribute {field}. Value is longer than {max} characters."
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// The detailed view of a volume, as Cinder 3.0 shows it; the tenant and
-/// host attributes only for callers their rules allow.
+/// The detailed view of a volume, as Cinder 3.0 shows it. `extended`
+/// (show and detail, the two views Cinder's extensions decorate) adds the
+/// image metadata and, for callers their rules allow, the tenant, host and
+/// migration attributes; create and update answer without them.
 pub fn volume_view(
     svc: &VolumeService,
     ctx: &AuthContext,
     v: &Volume,
     types: &HashMap<String, String>,
+    extended: bool,
 ) -> Value {
     let link = format!("{}/volumes/{}", project_url(svc, &v.project_id), v.id);
     let mut view = json!({
@@ -208,13 +212,33 @@ pub fn volume_view(
         "multiattach": false,
         "attachments": [],
         "user_id": v.user_id,
-        "snapshot_id": null,
-        "source_volid": null,
+        "snapshot_id": v.snapshot_id,
+        "source_volid": v.source_volid,
         "consistencygroup_id": null,
+        "group_id": v.group_id,
         "replication_status": null,
         "migration_status": null,
         "links": [{"rel": "self", "href": link}],
     });
+    if extended {
+        extend_view(svc, ctx, v, &mut view);
+    }
+    view
+}
+
+/// The attributes Cinder's extensions add to show and detail.
+fn extend_view(svc: &VolumeService, ctx: &AuthContext, v: &Volume, view: &mut Value) {
+    if !v.image_metadata.is_empty() {
+        view["volume_image_metadata"] = json!(v.image_metadata);
+    }
+    let target = crate::policy::target(&v.project_id);
+    if svc
+        .policy
+        .check("volume_extension:volume_mig_status_attribute", ctx, &target)
+    {
+        view["os-vol-mig-status-attr:migstat"] = Value::Null;
+        view["os-vol-mig-status-attr:name_id"] = Value::Null;
+    }
     if svc.policy.check(
         "volume_extension:volume_tenant_attribute",
         ctx,
@@ -234,7 +258,6 @@ pub fn volume_view(
             svc.backend.name()
         ));
     }
-    view
 }
 
 fn summary_view(svc: &VolumeService, v: &Volume) -> Value {
@@ -245,6 +268,7 @@ fn summary_view(svc: &VolumeService, v: &Volume) -> Value {
 pub async fn create_volume(
     State(svc): State<Svc>,
     Path(project_id): Path<String>,
+    version: ApiVersion,
     Authenticated(ctx): Authenticated,
     Json(req): Json<CreateVolumeRequest>,
 ) -> Result<Response> {
@@ -252,12 +276,8 @@ pub async fn create_volume(
     svc.authorize(&ctx, "volume:create", &project_id)?;
     let r = req.volume;
     let sources = [
-        ("imageRef", &r.image_ref),
-        ("snapshot_id", &r.snapshot_id),
-        ("source_volid", &r.source_volid),
         ("backup_id", &r.backup_id),
         ("consistencygroup_id", &r.consistencygroup_id),
-        ("group_id", &r.group_id),
     ];
     if let Some((field, _)) = sources.iter().find(|(_, v)| v.is_some()) {
         return Err(Error::BadRequest(format!(
@@ -270,25 +290,62 @@ pub async fn create_volume(
                 .into(),
         ));
     }
+    if r.group_id.is_some() && version < (3, 13) {
+        return Err(Error::BadRequest(
+            "Invalid input received: group_id needs microversion 3.13 or later.".into(),
+        ));
+    }
+    let (source, size) = resolve_source(&svc, &ctx, &r).await?;
     let name = r.name.or(r.display_name);
     let description = r.description.or(r.display_description);
     check_text("name", &name, 255)?;
     check_text("description", &description, 255)?;
     let new = NewVolume {
-        size: parse_size(r.size)?,
+        size,
         name,
         description,
         metadata: check_metadata(&r.metadata.unwrap_or_default())?,
         volume_type: r.volume_type,
         availability_zone: r.availability_zone,
+        source,
+        group_id: r.group_id,
     };
     let v = svc.create_volume(&ctx, new).await?;
     let types = svc.type_names().await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({"volume": volume_view(&svc, &ctx, &v, &types)})),
-    )
-        .into_response())
+    let mut view = volume_view(&svc, &ctx, &v, &types, false);
+    decorate(&svc, version, &mut [&mut view]).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "volume": view }))).into_response())
+}
+
+/// The source of a create (`imageRef`, `snapshot_id`, `source_volid`: one
+/// at most) and the volume's size, the source's where none is given.
+async fn resolve_source(
+    svc: &Svc,
+    ctx: &AuthContext,
+    r: &CreateVolume,
+) -> Result<(Option<crate::sources::Source>, i64)> {
+    let given = r
+        .size
+        .as_ref()
+        .map(|s| parse_size(Some(s.clone())))
+        .transpose()?;
+    let source = match (&r.image_ref, &r.snapshot_id, &r.source_volid) {
+        (None, None, None) => return Ok((None, parse_size(r.size.clone())?)),
+        (Some(image), None, None) => {
+            let (src, size) = svc.image_source(ctx, image, given).await?;
+            return Ok((Some(src), size));
+        }
+        (None, Some(id), None) => svc.snapshot_source(ctx, id).await?,
+        (None, None, Some(id)) => svc.volume_source(ctx, id).await?,
+        _ => {
+            return Err(Error::BadRequest(
+                "Invalid input received: only one of imageRef, snapshot_id and source_volid may be given."
+                    .into(),
+            ))
+        }
+    };
+    let size = VolumeService::size_for(given, &source)?;
+    Ok((Some(source), size))
 }
 
 /// Filter, sort and page the caller's volumes as Cinder's list does.
@@ -300,17 +357,9 @@ async fn listed(
 ) -> Result<(Vec<Volume>, Option<String>)> {
     check_url_project(ctx, project_id)?;
     svc.authorize(ctx, "volume:get_all", project_id)?;
-    let params: HashMap<&str, &str> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let all_tenants = params
-        .get("all_tenants")
-        .is_some_and(|v| !matches!(*v, "0" | "false" | "False"))
-        && svc.is_admin(ctx);
-    let scope = if all_tenants {
-        params.get("project_id").copied()
-    } else {
-        Some(project_id)
-    };
-    let mut vols = store::volumes::list(&svc.db, scope).await?;
+    let query = ListQuery::new(q);
+    let params = &query.params;
+    let mut vols = store::volumes::list(&svc.db, query.scope(svc, ctx, project_id)).await?;
     let types = svc.type_names().await?;
     let metadata: Option<Map<String, Value>> = match params.get("metadata") {
         None => None,
@@ -325,6 +374,9 @@ async fn listed(
                 .get("availability_zone")
                 .is_none_or(|z| v.availability_zone == *z)
             && params
+                .get("group_id")
+                .is_none_or(|g| v.group_id.as_deref() == Some(*g))
+            && params
                 .get("bootable")
                 .is_none_or(|b| v.bootable == matches!(*b, "true" | "True" | "1"))
             && params.get("volume_type").is_none_or(|t| {
@@ -335,34 +387,12 @@ async fn listed(
                 .as_ref()
                 .is_none_or(|m| m.iter().all(|(k, val)| v.metadata.get(k) == Some(val)))
     });
-    sort_volumes(&mut vols, &params)?;
-    if let Some(off) = params.get("offset") {
-        let n: usize = off
-            .parse()
-            .map_err(|_| Error::BadRequest(format!("Invalid offset value: {off}")))?;
-        vols = vols.into_iter().skip(n).collect();
-    }
-    let max = svc.config.volume.osapi_max_limit;
-    let limit = match params.get("limit") {
-        None => max,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if n >= 0 => (n as usize).min(max),
-            _ => return Err(Error::BadRequest(format!("Invalid limit value: {l}"))),
-        },
-    };
-    let (page, more) = paginate(
-        vols,
-        |v| v.id.as_str(),
-        params.get("marker").copied(),
-        Some(limit),
-    )
-    .map_err(|m| Error::BadRequest(format!("Marker {} could not be found.", m.0)))?;
-    let next = (more && !page.is_empty()).then(|| page[page.len() - 1].id.clone());
-    Ok((page, next))
+    sort_volumes(&mut vols, params)?;
+    query.page(vols, svc.config.volume.osapi_max_limit, |v| v.id.as_str())
 }
 
 /// `metadata={"k": "v"}` (JSON, or the Python dict text the clients send).
-fn parse_metadata_filter(m: &str) -> Result<Map<String, Value>> {
+pub(crate) fn parse_metadata_filter(m: &str) -> Result<Map<String, Value>> {
     let text = m.replace('\'', "\"");
     serde_json::from_str::<Map<String, Value>>(&text)
         .map_err(|_| Error::BadRequest(format!("Invalid metadata filter: {m}")))
@@ -371,6 +401,7 @@ fn parse_metadata_filter(m: &str) -> Result<Map<String, Value>> {
 const SORT_KEYS: &[&str] = &[
     "id",
     "name",
+    "display_name",
     "size",
     "status",
     "created_at",
@@ -381,72 +412,15 @@ const SORT_KEYS: &[&str] = &[
 /// `sort=key[:dir],…` or `sort_key`/`sort_dir`; Cinder's default is
 /// newest first, then by id.
 fn sort_volumes(vols: &mut [Volume], params: &HashMap<&str, &str>) -> Result<()> {
-    let mut keys: Vec<(String, bool)> = Vec::new();
-    if let Some(sort) = params.get("sort") {
-        for part in sort.split(',') {
-            let (k, d) = part.split_once(':').unwrap_or((part, "desc"));
-            keys.push((k.trim().to_owned(), d.trim() != "asc"));
-        }
-    } else if let Some(k) = params.get("sort_key") {
-        keys.push((
-            k.to_string(),
-            params.get("sort_dir").copied() != Some("asc"),
-        ));
-    }
-    for (k, _) in &keys {
-        if !SORT_KEYS.contains(&k.as_str()) {
-            return Err(Error::BadRequest(format!(
-                "Invalid input received: Invalid sort key {k}"
-            )));
-        }
-    }
-    if let Some(d) = params.get("sort_dir") {
-        if !matches!(*d, "asc" | "desc") {
-            return Err(Error::BadRequest(format!(
-                "Invalid input received: Invalid sort dir {d}"
-            )));
-        }
-    }
-    keys.push(("created_at".into(), true));
-    keys.push(("id".into(), true));
-    let field = |v: &Volume, k: &str| -> (i64, String) {
-        match k {
-            "size" => (v.size, String::new()),
-            "id" => (0, v.id.clone()),
-            "name" => (0, v.name.clone().unwrap_or_default()),
-            "status" => (0, v.status.clone()),
-            "updated_at" => (0, v.updated_at.clone()),
-            "availability_zone" => (0, v.availability_zone.clone()),
-            _ => (0, v.created_at.clone()),
-        }
-    };
-    vols.sort_by(|a, b| {
-        for (k, desc) in &keys {
-            let o = field(a, k).cmp(&field(b, k));
-            let o = if *desc { o.reverse() } else { o };
-            if o != std::cmp::Ordering::Equal {
-                return o;
-            }
-        }
-        std::cmp::Ordering::Equal
-    });
-    Ok(())
-}
-
-fn next_link(
-    svc: &Svc,
-    project_id: &str,
-    path: &str,
-    q: &[(String, String)],
-    marker: &str,
-) -> Value {
-    let mut query: Vec<String> = q
-        .iter()
-        .filter(|(k, _)| k != "marker")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    query.push(format!("marker={marker}"));
-    json!([{"rel": "next", "href": format!("{}/{path}?{}", project_url(svc, project_id), query.join("&"))}])
+    sort_by_params(vols, params, SORT_KEYS, |v, k| match k {
+        "size" => (v.size, String::new()),
+        "id" => (0, v.id.clone()),
+        "name" | "display_name" => (0, v.name.clone().unwrap_or_default()),
+        "status" => (0, v.status.clone()),
+        "updated_at" => (0, v.updated_at.clone()),
+        "availability_zone" => (0, v.availability_zone.clone()),
+        _ => (0, v.created_at.clone()),
+    })
 }
 
 pub async fn list_summary(
@@ -459,7 +433,7 @@ pub async fn list_summary(
     let mut body =
         json!({"volumes": page.iter().map(|v| summary_view(&svc, v)).collect::<Vec<_>>()});
     if let Some(m) = next {
-        body["volumes_links"] = next_link(&svc, &project_id, "volumes", &q, &m);
+        body["volumes_links"] = ListQuery::new(&q).next_link(&svc, &project_id, "volumes", &m);
     }
     Ok(axum::Json(body).into_response())
 }
@@ -467,14 +441,21 @@ pub async fn list_summary(
 pub async fn list_detail(
     State(svc): State<Svc>,
     Path(project_id): Path<String>,
+    version: ApiVersion,
     Authenticated(ctx): Authenticated,
     axum::extract::Query(q): Query,
 ) -> Result<Response> {
     let (page, next) = listed(&svc, &ctx, &project_id, &q).await?;
     let types = svc.type_names().await?;
-    let mut body = json!({"volumes": page.iter().map(|v| volume_view(&svc, &ctx, v, &types)).collect::<Vec<_>>()});
+    let mut views: Vec<Value> = page
+        .iter()
+        .map(|v| volume_view(&svc, &ctx, v, &types, true))
+        .collect();
+    decorate(&svc, version, &mut views.iter_mut().collect::<Vec<_>>()).await?;
+    let mut body = json!({ "volumes": views });
     if let Some(m) = next {
-        body["volumes_links"] = next_link(&svc, &project_id, "volumes/detail", &q, &m);
+        body["volumes_links"] =
+            ListQuery::new(&q).next_link(&svc, &project_id, "volumes/detail", &m);
     }
     Ok(axum::Json(body).into_response())
 }
@@ -496,16 +477,20 @@ async fn volume_for(
 pub async fn show_volume(
     State(svc): State<Svc>,
     Path((project_id, id)): Path<(String, String)>,
+    version: ApiVersion,
     Authenticated(ctx): Authenticated,
 ) -> Result<Response> {
     let v = volume_for(&svc, &ctx, &project_id, &id, "volume:get").await?;
     let types = svc.type_names().await?;
-    Ok(axum::Json(json!({"volume": volume_view(&svc, &ctx, &v, &types)})).into_response())
+    let mut view = volume_view(&svc, &ctx, &v, &types, true);
+    decorate(&svc, version, &mut [&mut view]).await?;
+    Ok(axum::Json(json!({ "volume": view })).into_response())
 }
 
 pub async fn update_volume(
     State(svc): State<Svc>,
     Path((project_id, id)): Path<(String, String)>,
+    version: ApiVersion,
     Authenticated(ctx): Authenticated,
     Json(req): Json<UpdateVolumeRequest>,
 ) -> Result<Response> {
@@ -525,152 +510,161 @@ pub async fn update_volume(
     store::volumes::update(&svc.db, &v).await?;
     let v = svc.visible_volume(&ctx, &id).await?;
     let types = svc.type_names().await?;
-    Ok(axum::Json(json!({"volume": volume_view(&svc, &ctx, &v, &types)})).into_response())
+    let mut view = volume_view(&svc, &ctx, &v, &types, false);
+    decorate(&svc, version, &mut [&mut view]).await?;
+    Ok(axum::Json(json!({ "volume": view })).into_response())
 }
 
 pub async fn delete_volume(
     State(svc): State<Svc>,
     Path((project_id, id)): Path<(String, String)>,
+    version: ApiVersion,
     Authenticated(ctx): Authenticated,
+    axum::extract::Query(q): Query,
 ) -> Result<Response> {
     check_url_project(&ctx, &project_id)?;
-    svc.delete_volume(&ctx, &id).await?;
+    let flag = |name: &str| -> Result<bool> {
+        match q.iter().find(|(k, _)| k == name) {
+            None => Ok(false),
+            Some((_, v)) => bool_param(name, v),
+        }
+    };
+    let cascade = flag("cascade")?;
+    // 3.23: `force=true` deletes as `os-force_delete` does (what the SDK
+    // and OSC's `volume delete --force` send once they negotiate it).
+    let force = version >= (3, 23) && flag("force")?;
+    if cascade && force {
+        return Err(Error::BadRequest(
+            "Invalid input received: cascade and force cannot be used together.".into(),
+        ));
+    }
+    if force {
+        svc.force_delete_volume(&ctx, &id).await?;
+    } else {
+        svc.delete_volume(&ctx, &id, cascade).await?;
+    }
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// A boolean query parameter as Cinder's `get_bool_param` reads it.
+fn bool_param(name: &str, v: &str) -> Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "t" | "1" | "on" | "y" | "yes" => Ok(true),
+        "false" | "f" | "0" | "off" | "n" | "no" => Ok(false),
+        _ => Err(Error::BadRequest(format!(
+            "Invalid input received: Invalid value '{v}' for parameter {name}: it must be a boolean."
+        ))),
+    }
 }
 
 pub async fn volume_action(
     State(svc): State<Svc>,
     Path((project_id, id)): Path<(String, String)>,
+    version: ApiVersion,
     Authenticated(ctx): Authenticated,
     Json(action): Json<VolumeAction>,
 ) -> Result<Response> {
     check_url_project(&ctx, &project_id)?;
+    let legacy = match action {
+        VolumeAction::Reserve(None | Some(NoArguments {})) => Legacy::Reserve,
+        VolumeAction::Unreserve(None | Some(NoArguments {})) => Legacy::Unreserve,
+        VolumeAction::BeginDetaching(None | Some(NoArguments {})) => Legacy::BeginDetaching,
+        VolumeAction::RollDetaching(None | Some(NoArguments {})) => Legacy::RollDetaching,
+        VolumeAction::InitializeConnection(b) => Legacy::InitializeConnection(b),
+        VolumeAction::TerminateConnection(b) => Legacy::TerminateConnection(b),
+        VolumeAction::Attach(b) => Legacy::Attach(b),
+        VolumeAction::Detach(b) => Legacy::Detach(b, false),
+        VolumeAction::ForceDetach(b) => Legacy::Detach(b, true),
+        other => return volume_action_other(svc, ctx, version, id, other).await,
+    };
+    attach_actions::run(&svc, &ctx, &id, legacy).await
+}
+
+/// The actions on the volume itself (extend, reset status, force delete).
+async fn volume_action_other(
+    svc: Svc,
+    ctx: std::sync::Arc<AuthContext>,
+    version: ApiVersion,
+    id: String,
+    action: VolumeAction,
+) -> Result<Response> {
     match action {
         VolumeAction::Extend(e) => {
             let new_size = parse_size_field("new_size", Some(e.new_size))?;
-            svc.extend_volume(&ctx, &id, new_size).await?;
+            let v = svc.visible_volume(&ctx, &id).await?;
+            if v.status == "in-use" && version >= (3, 42) {
+                svc.extend_attached(&ctx, &id, new_size).await?;
+            } else {
+                svc.extend_volume(&ctx, &id, new_size).await?;
+            }
         }
         VolumeAction::ResetStatus(r) => {
             if r.attach_status.as_deref().is_some_and(|a| a != "detached") {
                 return Err(Error::BadRequest(format!(
-                    "Invalid input received: attach_status {} is not supported: no volume is attached here yet.",
+                    "Invalid input received: attach_status {} is not supported: only detached can be set.",
                     r.attach_status.unwrap_or_default()
                 )));
             }
             svc.reset_status(&ctx, &id, &r.status).await?;
+            if r.attach_status.is_some() {
+                // Cinder's reset to `detached` forgets the attachments too.
+                svc.clear_attachments(&id).await?;
+            }
         }
         VolumeAction::ForceDelete(None | Some(NoArguments {})) => {
             svc.force_delete_volume(&ctx, &id).await?
         }
+        VolumeAction::SetBootable(b) => {
+            return super::volume_data::set_bootable(&svc, &ctx, &id, b).await
+        }
+        VolumeAction::UpdateReadonly(r) => {
+            return super::volume_data::update_readonly(&svc, &ctx, &id, r).await
+        }
+        VolumeAction::Retype(r) => return super::volume_data::retype(&svc, &ctx, &id, r).await,
+        VolumeAction::UploadImage(u) => {
+            return super::volume_data::upload_image(&svc, &ctx, &id, u).await
+        }
+        VolumeAction::SetImageMetadata(_)
+        | VolumeAction::UnsetImageMetadata(_)
+        | VolumeAction::ShowImageMetadata(None | Some(NoArguments {})) => {
+            return image_metadata_action(&svc, &ctx, &id, action).await
+        }
+        _ => return Err(Error::BadRequest("Unexpected volume action.".into())),
     }
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-pub async fn show_metadata(
-    State(svc): State<Svc>,
-    Path((project_id, id)): Path<(String, String)>,
-    Authenticated(ctx): Authenticated,
-) -> Result<Response> {
-    let v = volume_for(&svc, &ctx, &project_id, &id, "volume:get_volume_metadata").await?;
-    Ok(axum::Json(json!({"metadata": v.metadata})).into_response())
-}
-
-/// Write a volume's metadata; `replace` drops the keys not given.
-async fn write_metadata(
+/// The `volume_image_metadata` actions: set (merge, answers the whole),
+/// unset one key (404 when absent) and show.
+async fn image_metadata_action(
     svc: &Svc,
     ctx: &AuthContext,
-    project_id: &str,
     id: &str,
-    given: &BTreeMap<String, String>,
-    replace: bool,
-) -> Result<Map<String, Value>> {
-    let action = if replace {
-        "volume:update_volume_metadata"
-    } else {
-        "volume:create_volume_metadata"
+    action: VolumeAction,
+) -> Result<Response> {
+    let rule = match &action {
+        VolumeAction::SetImageMetadata(_) => "volume_extension:volume_image_metadata:set",
+        VolumeAction::UnsetImageMetadata(_) => "volume_extension:volume_image_metadata:remove",
+        _ => "volume_extension:volume_image_metadata:show",
     };
-    let mut v = volume_for(svc, ctx, project_id, id, action).await?;
-    let given = check_metadata(given)?;
-    if replace {
-        v.metadata = given;
-    } else {
-        v.metadata.extend(given);
+    let mut v = svc.visible_volume(ctx, id).await?;
+    svc.authorize(ctx, rule, &v.project_id)?;
+    match action {
+        VolumeAction::SetImageMetadata(m) => {
+            v.image_metadata.extend(check_metadata(&m.metadata)?);
+            store::volumes::write_image_metadata(&svc.db, id, &v.image_metadata).await?;
+        }
+        VolumeAction::UnsetImageMetadata(k) => {
+            if v.image_metadata.remove(&k.key).is_none() {
+                return Err(Error::NotFound(format!(
+                    "Glance metadata for volume {id} with key {} not found.",
+                    k.key
+                )));
+            }
+            store::volumes::write_image_metadata(&svc.db, id, &v.image_metadata).await?;
+            return Ok(StatusCode::OK.into_response());
+        }
+        _ => {}
     }
-    store::volumes::update(&svc.db, &v).await?;
-    Ok(v.metadata)
-}
-
-pub async fn merge_metadata(
-    State(svc): State<Svc>,
-    Path((project_id, id)): Path<(String, String)>,
-    Authenticated(ctx): Authenticated,
-    Json(req): Json<MetadataBody>,
-) -> Result<Response> {
-    let m = write_metadata(&svc, &ctx, &project_id, &id, &req.metadata, false).await?;
-    Ok(axum::Json(json!({"metadata": m})).into_response())
-}
-
-pub async fn replace_metadata(
-    State(svc): State<Svc>,
-    Path((project_id, id)): Path<(String, String)>,
-    Authenticated(ctx): Authenticated,
-    Json(req): Json<MetadataBody>,
-) -> Result<Response> {
-    let m = write_metadata(&svc, &ctx, &project_id, &id, &req.metadata, true).await?;
-    Ok(axum::Json(json!({"metadata": m})).into_response())
-}
-
-fn metadata_not_found(id: &str, key: &str) -> Error {
-    Error::NotFound(format!("Volume {id} has no metadata with key {key}."))
-}
-
-pub async fn show_metadata_item(
-    State(svc): State<Svc>,
-    Path((project_id, id, key)): Path<(String, String, String)>,
-    Authenticated(ctx): Authenticated,
-) -> Result<Response> {
-    let v = volume_for(&svc, &ctx, &project_id, &id, "volume:get_volume_metadata").await?;
-    let value = v
-        .metadata
-        .get(&key)
-        .ok_or_else(|| metadata_not_found(&id, &key))?;
-    Ok(axum::Json(json!({"meta": {key: value}})).into_response())
-}
-
-pub async fn set_metadata_item(
-    State(svc): State<Svc>,
-    Path((project_id, id, key)): Path<(String, String, String)>,
-    Authenticated(ctx): Authenticated,
-    Json(req): Json<MetaItemBody>,
-) -> Result<Response> {
-    if req.meta.len() != 1 {
-        return Err(Error::BadRequest(
-            "Request body contains too many items.".into(),
-        ));
-    }
-    if !req.meta.contains_key(&key) {
-        return Err(Error::BadRequest("Request body and URI mismatch".into()));
-    }
-    write_metadata(&svc, &ctx, &project_id, &id, &req.meta, false).await?;
-    Ok(axum::Json(json!({"meta": req.meta})).into_response())
-}
-
-pub async fn delete_metadata_item(
-    State(svc): State<Svc>,
-    Path((project_id, id, key)): Path<(String, String, String)>,
-    Authenticated(ctx): Authenticated,
-) -> Result<Response> {
-    let mut v = volume_for(
-        &svc,
-        &ctx,
-        &project_id,
-        &id,
-        "volume:delete_volume_metadata",
-    )
-    .await?;
-    if v.metadata.remove(&key).is_none() {
-        return Err(metadata_not_found(&id, &key));
-    }
-    store::volumes::update(&svc.db, &v).await?;
-    Ok(StatusCode::OK.into_response())
+    Ok(axum::Json(json!({"metadata": v.image_metadata})).into_response())
 }

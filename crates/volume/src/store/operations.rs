@@ -90,3 +90,15 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<OperationRow>> {
             .map(from_row),
     )
 }
+
+/// Whether an operation is still running or unwinding on volume `id`.
+pub async fn busy(db: &Db, volume_id: &str) -> Result<bool> {
+    Ok(sqlx::query(&db.sql(
+        "SELECT id FROM operations WHERE volume_id = ? AND (state = 'running' OR state = 'unwinding')",
+    ))
+    .bind(volume_id)
+    .fetch_optional(&db.pool)
+    .await
+    .db()?
+    .is_some())
+}

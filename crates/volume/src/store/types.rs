@@ -11,6 +11,8 @@ pub struct VolumeType {
     pub description: Option<String>,
     pub is_public: bool,
     pub extra_specs: Map<String, Value>,
+    /// The QoS specs associated with the type (`store::qos`).
+    pub qos_specs_id: Option<String>,
 }
 
 fn from_row(r: &sqlx::any::AnyRow) -> VolumeType {
@@ -24,6 +26,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> VolumeType {
             .as_object()
             .cloned()
             .unwrap_or_default(),
+        qos_specs_id: r.opt_str("qos_specs_id"),
     }
 }
 
@@ -75,6 +78,21 @@ pub async fn get_by_name(db: &Db, name: &str) -> Result<Option<VolumeType>> {
             .as_ref()
             .map(from_row),
     )
+}
+
+/// Write a type's name, description and visibility.
+pub async fn update(db: &Db, t: &VolumeType) -> Result<()> {
+    sqlx::query(
+        &db.sql("UPDATE volume_types SET name = ?, description = ?, is_public = ? WHERE id = ?"),
+    )
+    .bind(&t.name)
+    .bind(&t.description)
+    .bind(t.is_public as i64)
+    .bind(&t.id)
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(())
 }
 
 pub async fn set_extra_specs(db: &Db, id: &str, specs: &Map<String, Value>) -> Result<()> {

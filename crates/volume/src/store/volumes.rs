@@ -21,6 +21,14 @@ pub struct Volume {
     pub metadata: Map<String, Value>,
     pub created_at: String,
     pub updated_at: String,
+    /// The snapshot or volume it was made from.
+    pub snapshot_id: Option<String>,
+    pub source_volid: Option<String>,
+    /// What Glance said of the image it was made from (Cinder's
+    /// `volume_image_metadata`); empty when not made from an image.
+    pub image_metadata: Map<String, Value>,
+    /// The generic volume group it belongs to (3.13+).
+    pub group_id: Option<String>,
 }
 
 fn from_row(r: &sqlx::any::AnyRow) -> Volume {
@@ -38,13 +46,21 @@ fn from_row(r: &sqlx::any::AnyRow) -> Volume {
         metadata: r.json("metadata").as_object().cloned().unwrap_or_default(),
         created_at: r.str("created_at"),
         updated_at: r.str("updated_at"),
+        snapshot_id: r.opt_str("snapshot_id"),
+        source_volid: r.opt_str("source_volid"),
+        group_id: r.opt_str("group_id"),
+        image_metadata: r
+            .json("image_metadata")
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 
 /// Insert on a connection (the quota-locked transaction of a create).
 pub async fn insert_on(db: &Db, conn: &mut AnyConnection, v: &Volume) -> Result<()> {
     sqlx::query(&db.sql(
-        "INSERT INTO volumes (id, project_id, user_id, name, description, size, status, volume_type_id, availability_zone, bootable, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO volumes (id, project_id, user_id, name, description, size, status, volume_type_id, availability_zone, bootable, metadata, created_at, updated_at, snapshot_id, source_volid, image_metadata, group_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ))
     .bind(&v.id)
     .bind(&v.project_id)
@@ -59,6 +75,10 @@ pub async fn insert_on(db: &Db, conn: &mut AnyConnection, v: &Volume) -> Result<
     .bind(Value::Object(v.metadata.clone()).to_string())
     .bind(&v.created_at)
     .bind(&v.updated_at)
+    .bind(&v.snapshot_id)
+    .bind(&v.source_volid)
+    .bind(Value::Object(v.image_metadata.clone()).to_string())
+    .bind(&v.group_id)
     .execute(conn)
     .await
     .db()?;
@@ -198,4 +218,64 @@ pub async fn count_of_type(db: &Db, type_id: &str) -> Result<i64> {
         .await
         .db()?;
     Ok(r.int("n"))
+}
+
+/// Record what a volume made from an image got of it (and that it boots).
+pub async fn set_image_metadata(db: &Db, id: &str, meta: &Map<String, Value>) -> Result<()> {
+    sqlx::query(
+        &db.sql("UPDATE volumes SET image_metadata = ?, bootable = 1, updated_at = ? WHERE id = ?"),
+    )
+    .bind(Value::Object(meta.clone()).to_string())
+    .bind(super::now_str())
+    .bind(id)
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(())
+}
+
+/// Replace a volume's image metadata (the `os-set_image_metadata` family),
+/// its bootable flag left as it is.
+pub async fn write_image_metadata(db: &Db, id: &str, meta: &Map<String, Value>) -> Result<()> {
+    sqlx::query(&db.sql("UPDATE volumes SET image_metadata = ?, updated_at = ? WHERE id = ?"))
+        .bind(Value::Object(meta.clone()).to_string())
+        .bind(super::now_str())
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .db()?;
+    Ok(())
+}
+
+/// Change a volume's type (a retype within one backend).
+pub async fn set_type_on(db: &Db, conn: &mut AnyConnection, id: &str, type_id: &str) -> Result<()> {
+    sqlx::query(&db.sql("UPDATE volumes SET volume_type_id = ?, updated_at = ? WHERE id = ?"))
+        .bind(type_id)
+        .bind(super::now_str())
+        .bind(id)
+        .execute(conn)
+        .await
+        .db()?;
+    Ok(())
+}
+
+/// Give a volume to another project (an accepted transfer), `available` again.
+pub async fn move_on(
+    db: &Db,
+    conn: &mut AnyConnection,
+    id: &str,
+    project_id: &str,
+    user_id: &str,
+) -> Result<bool> {
+    let done = sqlx::query(&db.sql(
+        "UPDATE volumes SET project_id = ?, user_id = ?, status = 'available', updated_at = ? WHERE id = ? AND status = 'awaiting-transfer'",
+    ))
+    .bind(project_id)
+    .bind(user_id)
+    .bind(super::now_str())
+    .bind(id)
+    .execute(conn)
+    .await
+    .db()?;
+    Ok(done.rows_affected() == 1)
 }
