@@ -1,0 +1,453 @@
+//! Aodh's alarms over the metric store: `gnocchi_resources_threshold`
+//! rules (a resource's metric, an aggregation at a granularity, the last
+//! `evaluation_periods` points against a threshold), evaluated every
+//! `[telemetry] evaluation_interval` seconds; a change of state is
+//! recorded in the history and announced to the state's actions (`http://`
+//! and `https://` URLs get Aodh's JSON by POST, `log://` a log line).
+
+use crate::archive::{Aggregation, Method};
+use crate::service::TelemetryService;
+use crate::store::{self, measures};
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const TYPE: &str = "gnocchi_resources_threshold";
+pub const RULE: &str = "gnocchi_resources_threshold_rule";
+/// Aodh's `event` alarms: a notification of a type (glob) in the alarm's
+/// project whose payload matches the rule's query sets the alarm off.
+pub const EVENT: &str = "event";
+pub const EVENT_RULE: &str = "event_rule";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+impl State {
+    pub fn parse(s: &str) -> Option<State> {
+        match s {
+            "ok" => Some(State::Ok),
+            "alarm" => Some(State::Alarm),
+            "insufficient data" => Some(State::InsufficientData),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::Alarm => "alarm",
+            State::InsufficientData => "insufficient data",
+        }
+    }
+
+    fn actions_key(self) -> &'static str {
+        match self {
+            State::Ok => "ok_actions",
+            State::Alarm => "alarm_actions",
+            State::InsufficientData => "insufficient_data_actions",
+        }
+    }
+}
+
+fn bad(m: impl Into<String>) -> Error {
+    Error::BadRequest(m.into())
+}
+
+/// A new alarm's document from a POST body, checked as Aodh checks it.
+pub fn from_body(body: &Value, project_id: &str, user_id: &str) -> Result<Value> {
+    let name = body["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            bad("Invalid input for field/attribute name. Value: 'None'. Mandatory field missing.")
+        })?;
+    let kind = body["type"].as_str().unwrap_or_default();
+    let (rule_key, rule, description) = match kind {
+        TYPE => (
+            RULE,
+            check_rule(&body[RULE])?,
+            "gnocchi_resources_threshold alarm rule".to_owned(),
+        ),
+        EVENT => {
+            let rule = check_event_rule(&body[EVENT_RULE])?;
+            let d = format!("Alarm when {} event occurred.", rule["event_type"].as_str().unwrap_or("*"));
+            (EVENT_RULE, rule, d)
+        }
+        _ => {
+            return Err(bad(format!(
+                "Invalid input for field/attribute type. Value: '{kind}'. Value should be one of: {TYPE}, {EVENT}"
+            )))
+        }
+    };
+    let now = store::iso_naive(store::now_us());
+    let list = |k: &str| {
+        body.get(k)
+            .cloned()
+            .filter(Value::is_array)
+            .unwrap_or(json!([]))
+    };
+    for key in ["alarm_actions", "ok_actions", "insufficient_data_actions"] {
+        for a in list(key).as_array().into_iter().flatten() {
+            let url = a.as_str().unwrap_or_default();
+            if !(url.starts_with("http://")
+                || url.starts_with("https://")
+                || url.starts_with("log://"))
+            {
+                return Err(bad(format!("Unsupported action {url}")));
+            }
+        }
+    }
+    let mut doc = json!({
+        "alarm_id": uuid::Uuid::new_v4().to_string(),
+        "name": name,
+        "type": kind,
+        "description": body["description"].as_str().map(str::to_owned).unwrap_or(description),
+        "enabled": body["enabled"].as_bool().unwrap_or(true),
+        "state": body["state"].as_str().and_then(State::parse).unwrap_or(State::InsufficientData).as_str(),
+        "state_reason": "Not evaluated yet",
+        "state_timestamp": now,
+        "timestamp": now,
+        "project_id": project_id,
+        "user_id": user_id,
+        "severity": body["severity"].as_str().unwrap_or("low"),
+        "repeat_actions": body["repeat_actions"].as_bool().unwrap_or(false),
+        "alarm_actions": list("alarm_actions"),
+        "ok_actions": list("ok_actions"),
+        "insufficient_data_actions": list("insufficient_data_actions"),
+        "time_constraints": [],
+    });
+    doc[rule_key] = rule;
+    Ok(doc)
+}
+
+/// An event rule: `event_type` (a glob, `*` by default) and a `query` list
+/// of `{field, op, value, type}` over the event's traits.
+fn check_event_rule(r: &Value) -> Result<Value> {
+    let event_type = r["event_type"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("*");
+    let mut query = Vec::new();
+    for q in r["query"].as_array().into_iter().flatten() {
+        let field = q["field"].as_str().filter(|f| !f.is_empty()).ok_or_else(|| {
+            bad("Invalid input for field/attribute query. Value: 'None'. Mandatory field missing.")
+        })?;
+        let op = q["op"].as_str().filter(|o| !o.is_empty()).unwrap_or("eq");
+        if !matches!(op, "lt" | "le" | "eq" | "ne" | "ge" | "gt") {
+            return Err(bad(format!(
+                "Invalid input for field/attribute op. Value: '{op}'. unimplemented operator for {field}"
+            )));
+        }
+        let value = match &q["value"] {
+            Value::String(s) => s.clone(),
+            Value::Null => return Err(bad(format!("Query {field} has no value"))),
+            other => other.to_string(),
+        };
+        query.push(json!({"field": field, "op": op, "value": value, "type": q["type"].as_str().unwrap_or("")}));
+    }
+    Ok(json!({"event_type": event_type, "query": query}))
+}
+
+/// Whether a notification matches an event rule for an alarm of
+/// `project`: its type, its project, and every query condition on its
+/// traits (`traits.<name>`: a payload field, also inside the payload's
+/// one-object wrapper as Neutron sends).
+pub fn event_matches(rule: &Value, project: &str, n: &ferrostack_bus::Notification) -> bool {
+    let pattern = rule["event_type"].as_str().unwrap_or("*");
+    if !crate::store::policies::glob_match(pattern, &n.event_type) {
+        return false;
+    }
+    let family = n.event_type.split('.').next().unwrap_or_default();
+    let doc = n
+        .payload
+        .get(family)
+        .filter(|v| v.is_object())
+        .unwrap_or(&n.payload);
+    let trait_of = |name: &str| -> Option<String> {
+        match doc.get(name).or_else(|| n.payload.get(name))? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    };
+    let owner = ["project_id", "tenant_id", "owner"]
+        .iter()
+        .find_map(|k| trait_of(k));
+    if owner.as_deref() != Some(project) {
+        return false;
+    }
+    rule["query"].as_array().into_iter().flatten().all(|q| {
+        let name = q["field"].as_str().unwrap_or_default();
+        let name = name.strip_prefix("traits.").unwrap_or(name);
+        let want = q["value"].as_str().unwrap_or_default();
+        let Some(have) = trait_of(name) else {
+            return false;
+        };
+        let ord = match (have.parse::<f64>(), want.parse::<f64>()) {
+            (Ok(a), Ok(b)) => a.partial_cmp(&b),
+            _ => Some(have.as_str().cmp(want)),
+        };
+        use std::cmp::Ordering::*;
+        match q["op"].as_str().unwrap_or("eq") {
+            "lt" => ord == Some(Less),
+            "le" => matches!(ord, Some(Less | Equal)),
+            "gt" => ord == Some(Greater),
+            "ge" => matches!(ord, Some(Greater | Equal)),
+            "ne" => ord != Some(Equal),
+            _ => ord == Some(Equal),
+        }
+    })
+}
+
+/// Set off the enabled event alarms the notifications match.
+pub async fn on_notifications(
+    svc: &TelemetryService,
+    notes: &[ferrostack_bus::Notification],
+) -> Result<()> {
+    let alarms: Vec<Value> = store::alarms::list(&svc.db, None)
+        .await?
+        .into_iter()
+        .filter(|a| a["type"] == EVENT && a["enabled"] == json!(true))
+        .collect();
+    for mut alarm in alarms {
+        for n in notes {
+            let project = alarm["project_id"].as_str().unwrap_or_default().to_owned();
+            if !event_matches(&alarm[EVENT_RULE], &project, n) {
+                continue;
+            }
+            let firing = alarm["state"] == State::Alarm.as_str();
+            if firing && alarm["repeat_actions"] != json!(true) {
+                continue;
+            }
+            let reason = format!(
+                "Event <id={},event_type={}> hits the query <query={}>.",
+                n.message_id, n.event_type, alarm[EVENT_RULE]["query"]
+            );
+            alarm = if firing {
+                notify(&alarm, State::Alarm.as_str(), State::Alarm, &reason).await;
+                alarm
+            } else {
+                transition(svc, alarm, State::Alarm, &reason, false).await?
+            };
+        }
+    }
+    Ok(())
+}
+
+fn check_rule(r: &Value) -> Result<Value> {
+    let need = |k: &str| {
+        r[k].as_str().filter(|s| !s.is_empty()).map(str::to_owned).ok_or_else(|| {
+            bad(format!("Invalid input for field/attribute {k}. Value: 'None'. Mandatory field missing."))
+        })
+    };
+    let (metric, resource_id, resource_type) = (
+        need("metric")?,
+        need("resource_id")?,
+        need("resource_type")?,
+    );
+    let threshold = r["threshold"].as_f64().ok_or_else(|| {
+        bad("Invalid input for field/attribute threshold. Value: 'None'. Mandatory field missing.")
+    })?;
+    let aggregation = r["aggregation_method"].as_str().unwrap_or("mean");
+    if Method::parse(aggregation).is_none() {
+        return Err(bad(format!(
+            "aggregation_method should be in {:?}",
+            Method::all_names()
+        )));
+    }
+    let op = r["comparison_operator"].as_str().unwrap_or("eq");
+    if !matches!(op, "lt" | "le" | "eq" | "ne" | "ge" | "gt") {
+        return Err(bad(format!(
+            "Invalid input for field/attribute comparison_operator. Value: '{op}'. Value should be one of: lt, le, eq, ne, ge, gt"
+        )));
+    }
+    let granularity = r["granularity"].as_i64().unwrap_or(60);
+    let periods = r["evaluation_periods"].as_i64().unwrap_or(1);
+    if granularity <= 0 || periods <= 0 {
+        return Err(bad("granularity and evaluation_periods must be positive"));
+    }
+    Ok(json!({
+        "metric": metric, "resource_id": resource_id, "resource_type": resource_type,
+        "threshold": threshold, "aggregation_method": aggregation, "comparison_operator": op,
+        "granularity": granularity, "evaluation_periods": periods,
+    }))
+}
+
+/// Whether `v` breaches the rule's threshold.
+fn breaches(rule: &Value, v: f64) -> bool {
+    let t = rule["threshold"].as_f64().unwrap_or(0.0);
+    match rule["comparison_operator"].as_str().unwrap_or("eq") {
+        "lt" => v < t,
+        "le" => v <= t,
+        "ne" => v != t,
+        "ge" => v >= t,
+        "gt" => v > t,
+        _ => v == t,
+    }
+}
+
+/// The state the rule's last points give at `now_s`, with Aodh's reason.
+pub async fn evaluate_rule(
+    svc: &TelemetryService,
+    rule: &Value,
+    now_s: i64,
+) -> Result<(State, String)> {
+    let rid = store::resources::resource_uuid(rule["resource_id"].as_str().unwrap_or_default());
+    let name = rule["metric"].as_str().unwrap_or_default();
+    let mut conn = svc.db.pool.acquire().await.map_err(Error::internal)?;
+    let Some(metric) = store::metrics::by_resource_name(&mut conn, &svc.db, &rid, name).await?
+    else {
+        return Ok((
+            State::InsufficientData,
+            format!("Metric {name} of resource {rid} does not exist"),
+        ));
+    };
+    drop(conn);
+    let g = rule["granularity"].as_i64().unwrap_or(60);
+    let periods = rule["evaluation_periods"].as_i64().unwrap_or(1);
+    let agg = Method::parse(rule["aggregation_method"].as_str().unwrap_or("mean"))
+        .unwrap_or(Method::plain(Aggregation::Mean));
+    let from = now_s - g * (periods + 1);
+    let buckets = measures::read(
+        &svc.db,
+        measures::Series::of(agg.rate),
+        std::slice::from_ref(&metric.id),
+        g,
+        Some(from),
+        Some(now_s + 1),
+    )
+    .await?;
+    let values: Vec<f64> = buckets
+        .iter()
+        .rev()
+        .take(periods as usize)
+        .filter_map(|b| b.acc.value(agg.base))
+        .collect();
+    if (values.len() as i64) < periods {
+        return Ok((
+            State::InsufficientData,
+            format!("{} datapoints are unknown", periods - values.len() as i64),
+        ));
+    }
+    let hits = values.iter().filter(|v| breaches(rule, **v)).count();
+    let last = values[0];
+    Ok(if hits == values.len() {
+        (
+            State::Alarm,
+            format!(
+                "Transition to alarm due to {hits} samples outside threshold, most recent: {last}"
+            ),
+        )
+    } else if hits == 0 {
+        (
+            State::Ok,
+            format!(
+                "Transition to ok due to {} samples inside threshold, most recent: {last}",
+                values.len()
+            ),
+        )
+    } else {
+        let current = State::InsufficientData;
+        (
+            current,
+            format!(
+                "Mixed samples: {hits} of {} outside threshold",
+                values.len()
+            ),
+        )
+    })
+}
+
+/// Record a state change (history, document) and notify its actions.
+pub async fn transition(
+    svc: &TelemetryService,
+    mut alarm: Value,
+    state: State,
+    reason: &str,
+    by_user: bool,
+) -> Result<Value> {
+    let previous = alarm["state"].as_str().unwrap_or_default().to_owned();
+    let id = alarm["alarm_id"].as_str().unwrap_or_default().to_owned();
+    let now = store::iso_naive(store::now_us());
+    alarm["state"] = json!(state.as_str());
+    alarm["state_reason"] = json!(reason);
+    alarm["state_timestamp"] = json!(now);
+    store::alarms::put(
+        &svc.db,
+        &id,
+        alarm["project_id"].as_str().unwrap_or_default(),
+        &alarm,
+    )
+    .await?;
+    store::alarms::add_history(&svc.db, &id, &json!({
+        "event_id": uuid::Uuid::new_v4().to_string(),
+        "alarm_id": id,
+        "type": "state transition",
+        "detail": json!({"state": state.as_str(), "transition_reason": reason}).to_string(),
+        "timestamp": now,
+        "project_id": alarm["project_id"], "user_id": alarm["user_id"], "on_behalf_of": alarm["project_id"],
+        "severity": alarm["severity"],
+    })).await?;
+    if !by_user {
+        notify(&alarm, &previous, state, reason).await;
+    }
+    Ok(alarm)
+}
+
+async fn notify(alarm: &Value, previous: &str, state: State, reason: &str) {
+    let body = json!({
+        "alarm_id": alarm["alarm_id"], "alarm_name": alarm["name"], "severity": alarm["severity"],
+        "previous": previous, "current": state.as_str(), "reason": reason,
+        "reason_data": {"type": "threshold"},
+    });
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build();
+    for action in alarm[state.actions_key()].as_array().into_iter().flatten() {
+        let url = action.as_str().unwrap_or_default();
+        if url.starts_with("log://") {
+            tracing::info!(alarm = %alarm["alarm_id"], state = state.as_str(), reason, "alarm action");
+        } else if let Ok(c) = &client {
+            if let Err(e) = c.post(url).json(&body).send().await {
+                tracing::warn!(alarm = %alarm["alarm_id"], url, error = %e, "alarm action failed");
+            }
+        }
+    }
+}
+
+/// One evaluation round over every enabled alarm.
+pub async fn evaluate_all(svc: &TelemetryService, now_s: i64) -> Result<()> {
+    for alarm in store::alarms::list(&svc.db, None).await? {
+        if alarm["enabled"] != json!(true) || alarm["type"] != TYPE {
+            continue;
+        }
+        let (state, reason) = evaluate_rule(svc, &alarm[RULE], now_s).await?;
+        let changed = alarm["state"].as_str() != Some(state.as_str());
+        if changed {
+            transition(svc, alarm, state, &reason, false).await?;
+        } else if alarm["repeat_actions"] == json!(true) {
+            notify(&alarm, state.as_str(), state, &reason).await;
+        }
+    }
+    Ok(())
+}
+
+/// Evaluate every `[telemetry] evaluation_interval` seconds.
+pub fn spawn(svc: &Arc<TelemetryService>) {
+    let weak = Arc::downgrade(svc);
+    let every = Duration::from_secs(svc.config.telemetry.evaluation_interval.max(1));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(svc) = weak.upgrade() else { return };
+            if let Err(e) = evaluate_all(&svc, store::now_us() / 1_000_000).await {
+                tracing::warn!(error = %e, "alarm evaluation failed");
+            }
+        }
+    });
+}

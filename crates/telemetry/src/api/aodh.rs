@@ -1,0 +1,273 @@
+//! Aodh v2: `/v2/alarms` (list, create), `/v2/alarms/{id}` (show, replace,
+//! delete), its `state` (get, set) and `history`. Non-admins see their
+//! project's alarms only.
+
+use super::{Query, Svc};
+use crate::alarms::{self, State};
+use crate::store;
+use axum::extract::{Path, State as AxState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ferrostack_core::auth::{AuthContext, Authenticated};
+use ferrostack_core::http::Json;
+use ferrostack_core::openapi::{get, post, ApiRouter};
+use ferrostack_core::{Error, Result};
+use serde_json::{json, Value};
+
+pub fn routes() -> ApiRouter<Svc> {
+    ApiRouter::new()
+        .route("/", get(versions))
+        .route("/v2/alarms", get(list).post(create))
+        .route("/v2/alarms/{id}", get(show).put(replace).delete(remove))
+        .route("/v2/alarms/{id}/state", get(show_state).put(set_state))
+        .route("/v2/alarms/{id}/history", get(history))
+        .route("/v2/query/alarms", post(query_alarms))
+        .route("/v2/query/alarms/history", post(query_history))
+}
+
+/// A complex query's filter (`{"filter": "<JSON>"}`, the JSON as a string
+/// as aodhclient sends it, or as an object) and `limit`.
+fn complex_filter(body: &Value) -> Result<(Value, Option<usize>)> {
+    let filter = match &body["filter"] {
+        Value::String(s) if !s.trim().is_empty() => serde_json::from_str(s)
+            .map_err(|e| Error::BadRequest(format!("Filter expression not valid: {e}")))?,
+        Value::Object(_) => body["filter"].clone(),
+        _ => json!({}),
+    };
+    let limit = body["limit"].as_u64().map(|n| n as usize);
+    Ok((filter, limit))
+}
+
+/// `POST /v2/query/alarms`: the alarms a complex query selects
+/// (`{"=": {"name": …}}`, `and`, `or`, `not`, comparisons, `in`).
+async fn query_alarms(
+    AxState(svc): AxState<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    svc.authorize(&ctx, "telemetry:query_alarm", ctx.project_id.as_deref())?;
+    let (filter, limit) = complex_filter(&body)?;
+    let mut out = Vec::new();
+    for a in store::alarms::list(&svc.db, svc.scope(&ctx).as_deref()).await? {
+        if super::gnocchi_resources::matches(&filter, &flat(&a))? {
+            out.push(a);
+        }
+    }
+    out.truncate(limit.unwrap_or(usize::MAX));
+    Ok(axum::Json(Value::Array(out)).into_response())
+}
+
+/// `POST /v2/query/alarms/history`: the history entries of the visible
+/// alarms a complex query selects.
+async fn query_history(
+    AxState(svc): AxState<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    svc.authorize(
+        &ctx,
+        "telemetry:query_alarm_history",
+        ctx.project_id.as_deref(),
+    )?;
+    let (filter, limit) = complex_filter(&body)?;
+    let mut out = Vec::new();
+    for a in store::alarms::list(&svc.db, svc.scope(&ctx).as_deref()).await? {
+        let id = a["alarm_id"].as_str().unwrap_or_default();
+        for h in store::alarms::history(&svc.db, id).await? {
+            if super::gnocchi_resources::matches(&filter, &h)? {
+                out.push(h);
+            }
+        }
+    }
+    out.truncate(limit.unwrap_or(usize::MAX));
+    Ok(axum::Json(Value::Array(out)).into_response())
+}
+
+/// An alarm with its rule's fields also at the top (`threshold`, `metric`,
+/// …), which complex queries may name.
+fn flat(a: &Value) -> Value {
+    let mut doc = a.clone();
+    for key in [alarms::RULE, alarms::EVENT_RULE] {
+        if let Some(rule) = a[key].as_object() {
+            for (k, v) in rule {
+                if doc.get(k).is_none() {
+                    doc[k] = v.clone();
+                }
+            }
+        }
+    }
+    doc
+}
+
+async fn versions(AxState(svc): AxState<Svc>) -> Result<Response> {
+    let url = svc.config.public_url(svc.config.telemetry.alarm_port);
+    Ok(axum::Json(json!({"versions": {"values": [{"id": "v2", "status": "stable", "updated": "2013-02-13T00:00:00Z",
+        "links": [{"href": format!("{url}/v2"), "rel": "self"}]}]}})).into_response())
+}
+
+async fn visible(svc: &Svc, ctx: &AuthContext, id: &str, action: &str) -> Result<Value> {
+    let not_found = || Error::NotFound(format!("Alarm {id} not found"));
+    let alarm = store::alarms::get(&svc.db, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let project = alarm["project_id"].as_str().map(str::to_owned);
+    if let Some(own) = svc.scope(ctx) {
+        if project.as_deref() != Some(own.as_str()) {
+            return Err(not_found());
+        }
+    }
+    svc.authorize(ctx, action, project.as_deref())?;
+    Ok(alarm)
+}
+
+async fn list(
+    AxState(svc): AxState<Svc>,
+    Authenticated(ctx): Authenticated,
+    axum::extract::Query(params): Query,
+) -> Result<Response> {
+    svc.authorize(&ctx, "telemetry:get_alarms", ctx.project_id.as_deref())?;
+    // `q.field=name|state|type|enabled` equalities, as aodhclient's
+    // `alarm list --query` sends them.
+    let scope = svc.scope(&ctx);
+    let mut all = store::alarms::list(&svc.db, scope.as_deref()).await?;
+    let fields: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k == "q.field")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let values: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k == "q.value")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    for (f, v) in fields.iter().zip(&values) {
+        if !matches!(
+            *f,
+            "name"
+                | "state"
+                | "type"
+                | "enabled"
+                | "alarm_id"
+                | "project_id"
+                | "user_id"
+                | "severity"
+        ) {
+            return Err(Error::BadRequest(format!(
+                "Unknown argument: \"{f}\": unrecognized field in query"
+            )));
+        }
+        all.retain(|a| match &a[*f] {
+            Value::String(s) => s == v,
+            other => *other == serde_json::from_str::<Value>(v).unwrap_or(Value::Null),
+        });
+    }
+    Ok(axum::Json(Value::Array(all)).into_response())
+}
+
+async fn create(
+    AxState(svc): AxState<Svc>,
+    Authenticated(ctx): Authenticated,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    svc.authorize(&ctx, "telemetry:create_alarm", ctx.project_id.as_deref())?;
+    let project = ctx.project_id.clone().unwrap_or_default();
+    let alarm = alarms::from_body(&body, &project, &ctx.user_id)?;
+    let id = alarm["alarm_id"].as_str().unwrap_or_default().to_owned();
+    store::alarms::put(&svc.db, &id, &project, &alarm).await?;
+    store::alarms::add_history(&svc.db, &id, &json!({
+        "event_id": uuid::Uuid::new_v4().to_string(), "alarm_id": id, "type": "creation",
+        "detail": alarm.to_string(), "timestamp": alarm["timestamp"],
+        "project_id": project, "user_id": ctx.user_id, "on_behalf_of": project, "severity": alarm["severity"],
+    })).await?;
+    Ok((StatusCode::CREATED, axum::Json(alarm)).into_response())
+}
+
+async fn show(
+    AxState(svc): AxState<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    Ok(axum::Json(visible(&svc, &ctx, &id, "telemetry:get_alarm").await?).into_response())
+}
+
+async fn replace(
+    AxState(svc): AxState<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let old = visible(&svc, &ctx, &id, "telemetry:change_alarm").await?;
+    let project = old["project_id"].as_str().unwrap_or_default().to_owned();
+    let mut new = alarms::from_body(&body, &project, old["user_id"].as_str().unwrap_or_default())?;
+    new["alarm_id"] = json!(id);
+    let same_state = body.get("state").is_none() || body["state"] == old["state"];
+    if same_state {
+        new["state"] = old["state"].clone();
+        new["state_reason"] = old["state_reason"].clone();
+        new["state_timestamp"] = old["state_timestamp"].clone();
+    }
+    store::alarms::put(&svc.db, &id, &project, &new).await?;
+    // Aodh's `rule change` event: the fields the update changed.
+    let changed: serde_json::Map<String, Value> = new
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| {
+            !matches!(
+                k.as_str(),
+                "timestamp" | "state_timestamp" | "state_reason" | "state"
+            ) && old.get(k.as_str()) != Some(*v)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !changed.is_empty() {
+        store::alarms::add_history(&svc.db, &id, &json!({
+            "event_id": uuid::Uuid::new_v4().to_string(), "alarm_id": id, "type": "rule change",
+            "detail": Value::Object(changed).to_string(), "timestamp": new["timestamp"],
+            "project_id": project, "user_id": ctx.user_id, "on_behalf_of": project, "severity": new["severity"],
+        })).await?;
+    }
+    Ok(axum::Json(new).into_response())
+}
+
+async fn remove(
+    AxState(svc): AxState<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    visible(&svc, &ctx, &id, "telemetry:delete_alarm").await?;
+    store::alarms::delete(&svc.db, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn show_state(
+    AxState(svc): AxState<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let a = visible(&svc, &ctx, &id, "telemetry:get_alarm_state").await?;
+    Ok(axum::Json(a["state"].clone()).into_response())
+}
+
+async fn set_state(
+    AxState(svc): AxState<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let a = visible(&svc, &ctx, &id, "telemetry:change_alarm_state").await?;
+    let wanted = body.as_str().and_then(State::parse).ok_or_else(|| {
+        Error::BadRequest(format!("Invalid input for field/attribute state. Value: '{body}'. Value should be one of: alarm, ok, insufficient data"))
+    })?;
+    let a = alarms::transition(&svc, a, wanted, "Manually set via API", true).await?;
+    Ok(axum::Json(a["state"].clone()).into_response())
+}
+
+async fn history(
+    AxState(svc): AxState<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    visible(&svc, &ctx, &id, "telemetry:alarm_history").await?;
+    Ok(axum::Json(Value::Array(store::alarms::history(&svc.db, &id).await?)).into_response())
+}

@@ -1,0 +1,151 @@
+//! The HTTP APIs: Ceilometer v2 (`metering`, 8777) and Gnocchi v1
+//! (`metric`, 8041, with the Prometheus exposition at `/metrics`).
+
+pub mod aodh;
+pub mod ceilometer;
+pub mod gnocchi;
+mod gnocchi_aggregates;
+mod gnocchi_filter;
+mod gnocchi_resources;
+pub mod prometheus;
+
+use crate::service::TelemetryService;
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use ferrostack_core::auth::{auth_layer, SharedValidator};
+use ferrostack_core::http::{not_found_fallback, service_layer, ServiceLayer};
+use ferrostack_core::openapi::{ApiInfo, ApiRouter};
+use ferrostack_core::ErrorStyle;
+use std::sync::Arc;
+
+pub type Svc = Arc<TelemetryService>;
+pub type Query = axum::extract::Query<Vec<(String, String)>>;
+
+pub const CEILOMETER_INFO: ApiInfo = ApiInfo {
+    title: "Ferrostack Telemetry (Ceilometer v2) API",
+    version: "2",
+    description: "Meters, samples, statistics and resources with Ceilometer's query syntax.",
+    errors: ErrorStyle::Ceilometer,
+};
+
+pub const GNOCCHI_INFO: ApiInfo = ApiInfo {
+    title: "Ferrostack Metric (Gnocchi v1) API",
+    version: "1",
+    description: "Archive policies and rules, metrics and measures, resource types and \
+                  resources with history, search, aggregates, batch measures; Prometheus \
+                  exposition at /metrics.",
+    errors: ErrorStyle::Gnocchi,
+};
+
+/// The OpenAPI documents of the three APIs (`docs/openapi/metering.json`,
+/// `metric.json`, `alarming.json`).
+pub fn openapi_documents() -> [(&'static str, serde_json::Value); 3] {
+    [
+        ("metering", ceilometer::routes().document(&CEILOMETER_INFO)),
+        (
+            "metric",
+            gnocchi_routes()
+                .merge(prometheus::routes())
+                .document(&GNOCCHI_INFO),
+        ),
+        ("alarming", aodh::routes().document(&AODH_INFO)),
+    ]
+}
+
+/// Gnocchi's routes: metrics and policies, resources, aggregates (the
+/// modules use each other's helpers one way only).
+fn gnocchi_routes() -> ApiRouter<Svc> {
+    gnocchi::routes()
+        .merge(gnocchi_resources::routes())
+        .merge(gnocchi_aggregates::routes())
+}
+
+fn finish(
+    routes: ApiRouter<Svc>,
+    info: &ApiInfo,
+    svc: Svc,
+    validator: SharedValidator,
+    auth_uri: &str,
+    (name, service_type, style): (&'static str, &'static str, ErrorStyle),
+) -> Router {
+    let limit = svc.config.telemetry.max_request_body_size;
+    routes
+        .into_router(info)
+        .fallback(not_found_fallback)
+        .with_state(svc)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            ferrostack_core::auth::AuthLayer {
+                validator,
+                service_type,
+            },
+            auth_layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            ServiceLayer::new(name, style, auth_uri),
+            service_layer,
+        ))
+}
+
+/// The Ceilometer v2 API on its port.
+pub fn ceilometer_router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
+    finish(
+        ceilometer::routes(),
+        &CEILOMETER_INFO,
+        svc,
+        validator,
+        auth_uri,
+        ("metering", "metering", ErrorStyle::Ceilometer),
+    )
+}
+
+pub const AODH_INFO: ApiInfo = ApiInfo {
+    title: "Ferrostack Alarming (Aodh v2) API",
+    version: "2",
+    description: "Alarms with gnocchi_resources_threshold rules, their state and history.",
+    errors: ErrorStyle::Ceilometer,
+};
+
+/// The Aodh v2 API on its port.
+pub fn aodh_router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
+    finish(
+        aodh::routes(),
+        &AODH_INFO,
+        svc,
+        validator,
+        auth_uri,
+        ("alarming", "alarming", ErrorStyle::Ceilometer),
+    )
+}
+
+/// The Gnocchi v1 API (and `/metrics`) on its port. gnocchiclient asks
+/// for collections with a trailing slash (`/v1/archive_policy/`), which
+/// Gnocchi's pecan routes accept: the slash is dropped before routing.
+pub fn gnocchi_router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
+    let inner = finish(
+        gnocchi_routes().merge(prometheus::routes()),
+        &GNOCCHI_INFO,
+        svc,
+        validator,
+        auth_uri,
+        ("metric", "metric", ErrorStyle::Gnocchi),
+    );
+    Router::new()
+        .fallback_service(inner)
+        .layer(axum::middleware::map_request(drop_trailing_slash))
+}
+
+async fn drop_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let rebuilt = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}

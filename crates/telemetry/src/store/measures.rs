@@ -1,0 +1,435 @@
+//! Rollups: one row per (metric, granularity, bucket) holding count, sum,
+//! sum of squares, min, max, first and last. A batch of measures is folded
+//! in memory per bucket first, then each touched bucket is one UPDATE (or
+//! INSERT when new), so a measure costs O(granularities) writes and a query
+//! reads only the rows of its range at one granularity.
+//!
+//! A policy with `rate:*` methods also keeps the series of differences of
+//! consecutive measures (`rate_rollups`), stamped with the later measure's
+//! time, as Gnocchi's `rate:*` methods aggregate; the last measure folded
+//! in (`metric_heads`) links one batch's differences to the next.
+
+use crate::archive::{Aggregation, ArchivePolicy};
+use ferrostack_core::Result;
+use ferrostack_db::{Db, DbResultExt, RowExt};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use std::collections::BTreeMap;
+
+/// The aggregate state of one bucket.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Acc {
+    pub count: i64,
+    pub sum: f64,
+    pub sumsq: f64,
+    pub min: f64,
+    pub max: f64,
+    pub first_ts: i64,
+    pub first: f64,
+    pub last_ts: i64,
+    pub last: f64,
+}
+
+impl Acc {
+    pub fn one(ts: i64, v: f64) -> Acc {
+        Acc {
+            count: 1,
+            sum: v,
+            sumsq: v * v,
+            min: v,
+            max: v,
+            first_ts: ts,
+            first: v,
+            last_ts: ts,
+            last: v,
+        }
+    }
+
+    pub fn merge(&mut self, o: &Acc) {
+        self.count += o.count;
+        self.sum += o.sum;
+        self.sumsq += o.sumsq;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        if o.first_ts < self.first_ts {
+            self.first_ts = o.first_ts;
+            self.first = o.first;
+        }
+        if o.last_ts >= self.last_ts {
+            self.last_ts = o.last_ts;
+            self.last = o.last;
+        }
+    }
+
+    /// The value of one aggregation method; `None` where it is undefined
+    /// (the sample standard deviation of one point).
+    pub fn value(&self, a: Aggregation) -> Option<f64> {
+        let n = self.count as f64;
+        Some(match a {
+            Aggregation::Mean => self.sum / n,
+            Aggregation::Min => self.min,
+            Aggregation::Max => self.max,
+            Aggregation::Sum => self.sum,
+            Aggregation::Count => n,
+            Aggregation::First => self.first,
+            Aggregation::Last => self.last,
+            Aggregation::Std => {
+                if self.count < 2 {
+                    return None;
+                }
+                ((self.sumsq - self.sum * self.sum / n) / (n - 1.0))
+                    .max(0.0)
+                    .sqrt()
+            }
+        })
+    }
+
+    fn from_row(r: &AnyRow) -> Acc {
+        let f = |c: &str| r.try_get::<f64, _>(c).unwrap_or(0.0);
+        Acc {
+            count: r.int("cnt"),
+            sum: f("total"),
+            sumsq: f("sumsq"),
+            min: f("vmin"),
+            max: f("vmax"),
+            first_ts: r.int("first_ts"),
+            first: f("first_v"),
+            last_ts: r.int("last_ts"),
+            last: f("last_v"),
+        }
+    }
+}
+
+/// Which series of a metric: its measures or the differences between
+/// consecutive measures (`rate:*` methods).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Series {
+    Measures,
+    Rates,
+}
+
+impl Series {
+    fn table(self) -> &'static str {
+        match self {
+            Series::Measures => "rollups",
+            Series::Rates => "rate_rollups",
+        }
+    }
+
+    pub fn of(rate: bool) -> Series {
+        if rate {
+            Series::Rates
+        } else {
+            Series::Measures
+        }
+    }
+}
+
+/// Fold `points` (microseconds, value) into the rollups of `metric` at
+/// every level of `policy` (and their differences into the rate rollups
+/// when the policy keeps `rate:*` methods); points older than a level's
+/// timespan (from `now`) are not kept at that level. Runs in the caller's
+/// transaction.
+pub async fn add(
+    conn: &mut AnyConnection,
+    db: &Db,
+    metric: &str,
+    policy: &ArchivePolicy,
+    points: &[(i64, f64)],
+    now: i64,
+) -> Result<usize> {
+    let mut n = fold(conn, db, Series::Measures, metric, policy, points, now).await?;
+    if policy.has_rates() {
+        let diffs = differences(conn, db, metric, points).await?;
+        n += fold(conn, db, Series::Rates, metric, policy, &diffs, now).await?;
+    }
+    Ok(n)
+}
+
+/// The differences of `points` (in time order, after the metric's last
+/// folded measure, which they continue from); the head moves to the last.
+/// Measures at or before the head are late for the rate series and only
+/// count in the measures'.
+async fn differences(
+    conn: &mut AnyConnection,
+    db: &Db,
+    metric: &str,
+    points: &[(i64, f64)],
+) -> Result<Vec<(i64, f64)>> {
+    let head = sqlx::query(&db.sql("SELECT ts, value FROM metric_heads WHERE metric_id = ?"))
+        .bind(metric)
+        .fetch_optional(&mut *conn)
+        .await
+        .db()?
+        .map(|r| (r.int("ts"), r.try_get::<f64, _>("value").unwrap_or(0.0)));
+    let mut sorted: Vec<(i64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(ts, v)| v.is_finite() && head.is_none_or(|(h, _)| *ts > h))
+        .collect();
+    sorted.sort_by_key(|p| p.0);
+    let Some(&last) = sorted.last() else {
+        return Ok(Vec::new());
+    };
+    let diffs = chain(head, &sorted);
+    let sql = if head.is_some() {
+        "UPDATE metric_heads SET ts = ?, value = ? WHERE metric_id = ?"
+    } else {
+        "INSERT INTO metric_heads (ts, value, metric_id) VALUES (?, ?, ?)"
+    };
+    sqlx::query(&db.sql(sql))
+        .bind(last.0)
+        .bind(last.1)
+        .bind(metric)
+        .execute(&mut *conn)
+        .await
+        .db()?;
+    Ok(diffs)
+}
+
+/// Consecutive differences of time-ordered points continuing `head`.
+fn chain(head: Option<(i64, f64)>, sorted: &[(i64, f64)]) -> Vec<(i64, f64)> {
+    let mut prev = head;
+    let mut out = Vec::with_capacity(sorted.len());
+    for &(ts, v) in sorted {
+        if let Some((pts, pv)) = prev {
+            if ts > pts {
+                out.push((ts, v - pv));
+            }
+        }
+        prev = Some((ts, v));
+    }
+    out
+}
+
+async fn fold(
+    conn: &mut AnyConnection,
+    db: &Db,
+    series: Series,
+    metric: &str,
+    policy: &ArchivePolicy,
+    points: &[(i64, f64)],
+    now: i64,
+) -> Result<usize> {
+    let table = series.table();
+    let mut buckets: BTreeMap<(i64, i64), Acc> = BTreeMap::new();
+    for level in &policy.definition {
+        let g_us = level.granularity * 1_000_000;
+        let oldest = now - level.timespan * 1_000_000;
+        for &(ts, v) in points
+            .iter()
+            .filter(|(ts, v)| *ts >= oldest && v.is_finite())
+        {
+            let bucket = ts.div_euclid(g_us) * level.granularity;
+            buckets
+                .entry((level.granularity, bucket))
+                .and_modify(|a| a.merge(&Acc::one(ts, v)))
+                .or_insert_with(|| Acc::one(ts, v));
+        }
+    }
+    let existing = existing_buckets(conn, db, table, metric, &buckets).await?;
+    let update_sql = format!(
+        "UPDATE {table} SET cnt = cnt + ?, total = total + ?, sumsq = sumsq + ?, \
+         vmin = CASE WHEN vmin < ? THEN vmin ELSE ? END, vmax = CASE WHEN vmax > ? THEN vmax ELSE ? END, \
+         first_v = CASE WHEN first_ts <= ? THEN first_v ELSE ? END, first_ts = CASE WHEN first_ts <= ? THEN first_ts ELSE ? END, \
+         last_v = CASE WHEN last_ts > ? THEN last_v ELSE ? END, last_ts = CASE WHEN last_ts > ? THEN last_ts ELSE ? END \
+         WHERE metric_id = ? AND granularity = ? AND bucket = ?"
+    );
+    let update = db.sql(&update_sql);
+    let mut new = Vec::new();
+    for ((g, bucket), a) in &buckets {
+        if !existing.contains(&(*g, *bucket)) {
+            new.push((*g, *bucket, *a));
+            continue;
+        }
+        sqlx::query(&update)
+            .bind(a.count)
+            .bind(a.sum)
+            .bind(a.sumsq)
+            .bind(a.min)
+            .bind(a.min)
+            .bind(a.max)
+            .bind(a.max)
+            .bind(a.first_ts)
+            .bind(a.first)
+            .bind(a.first_ts)
+            .bind(a.first_ts)
+            .bind(a.last_ts)
+            .bind(a.last)
+            .bind(a.last_ts)
+            .bind(a.last_ts)
+            .bind(metric)
+            .bind(*g)
+            .bind(*bucket)
+            .execute(&mut *conn)
+            .await
+            .db()?;
+    }
+    insert_buckets(conn, db, table, metric, &new).await?;
+    Ok(buckets.len())
+}
+
+/// The keys among `buckets` that already have a row: one range read per
+/// granularity.
+async fn existing_buckets(
+    conn: &mut AnyConnection,
+    db: &Db,
+    table: &str,
+    metric: &str,
+    buckets: &BTreeMap<(i64, i64), Acc>,
+) -> Result<std::collections::HashSet<(i64, i64)>> {
+    let mut ranges: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for (g, b) in buckets.keys() {
+        let r = ranges.entry(*g).or_insert((*b, *b));
+        r.0 = r.0.min(*b);
+        r.1 = r.1.max(*b);
+    }
+    let text = format!(
+        "SELECT granularity, bucket FROM {table} WHERE metric_id = ? AND granularity = ? AND bucket >= ? AND bucket <= ?"
+    );
+    let sql = db.sql(&text);
+    let mut out = std::collections::HashSet::new();
+    for (g, (lo, hi)) in ranges {
+        let rows = sqlx::query(&sql)
+            .bind(metric)
+            .bind(g)
+            .bind(lo)
+            .bind(hi)
+            .fetch_all(&mut *conn)
+            .await
+            .db()?;
+        out.extend(rows.iter().map(|r| (r.int("granularity"), r.int("bucket"))));
+    }
+    Ok(out)
+}
+
+/// New bucket rows, many per statement (12 parameters a row, under every
+/// engine's cap).
+async fn insert_buckets(
+    conn: &mut AnyConnection,
+    db: &Db,
+    table: &str,
+    metric: &str,
+    rows: &[(i64, i64, Acc)],
+) -> Result<()> {
+    for chunk in rows.chunks(80) {
+        let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let text = format!(
+            "INSERT INTO {table} (metric_id, granularity, bucket, cnt, total, sumsq, vmin, vmax, first_ts, first_v, last_ts, last_v) VALUES {marks}"
+        );
+        let sql = db.sql(&text);
+        let mut q = sqlx::query(&sql);
+        for (g, bucket, a) in chunk {
+            q = q
+                .bind(metric)
+                .bind(*g)
+                .bind(*bucket)
+                .bind(a.count)
+                .bind(a.sum)
+                .bind(a.sumsq)
+                .bind(a.min)
+                .bind(a.max)
+                .bind(a.first_ts)
+                .bind(a.first)
+                .bind(a.last_ts)
+                .bind(a.last);
+        }
+        q.execute(&mut *conn).await.db()?;
+    }
+    Ok(())
+}
+
+/// One bucket of one metric.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    pub metric_id: String,
+    /// Seconds since the epoch of the bucket's start.
+    pub start: i64,
+    pub acc: Acc,
+}
+
+/// The buckets of `metrics` at `granularity` with `from <= start < to`
+/// (seconds), in time order.
+pub async fn read(
+    db: &Db,
+    series: Series,
+    metrics: &[String],
+    granularity: i64,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Vec<Bucket>> {
+    let mut out = Vec::new();
+    // Bounded IN lists: engines cap bound parameters.
+    for chunk in metrics.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!(
+            "SELECT * FROM {} WHERE granularity = ? AND bucket >= ? AND bucket < ? AND metric_id IN ({marks}) ORDER BY bucket",
+            series.table()
+        );
+        let sql = db.sql(&sql);
+        let mut q = sqlx::query(&sql)
+            .bind(granularity)
+            .bind(from.unwrap_or(i64::MIN))
+            .bind(to.unwrap_or(i64::MAX));
+        for m in chunk {
+            q = q.bind(m);
+        }
+        for r in q.fetch_all(&db.pool).await.db()? {
+            out.push(Bucket {
+                metric_id: r.str("metric_id"),
+                start: r.int("bucket"),
+                acc: Acc::from_row(&r),
+            });
+        }
+    }
+    out.sort_by_key(|b| b.start);
+    Ok(out)
+}
+
+/// Drop the buckets of `metric` a level's timespan no longer covers.
+pub async fn trim(db: &Db, metric: &str, policy: &ArchivePolicy, now_s: i64) -> Result<u64> {
+    let mut n = 0;
+    for table in ["rollups", "rate_rollups"] {
+        let text =
+            format!("DELETE FROM {table} WHERE metric_id = ? AND granularity = ? AND bucket < ?");
+        let sql = db.sql(&text);
+        for level in &policy.definition {
+            n += sqlx::query(&sql)
+                .bind(metric)
+                .bind(level.granularity)
+                .bind(now_s - level.timespan)
+                .execute(&db.pool)
+                .await
+                .db()?
+                .rows_affected();
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_buckets_give_gnocchis_aggregates() {
+        let mut a = Acc::one(10, 2.0);
+        a.merge(&Acc::one(5, 4.0));
+        a.merge(&Acc::one(20, 6.0));
+        assert_eq!(a.value(Aggregation::Mean), Some(4.0));
+        assert_eq!(a.value(Aggregation::First), Some(4.0));
+        assert_eq!(a.value(Aggregation::Last), Some(6.0));
+        assert_eq!(a.value(Aggregation::Std), Some(2.0));
+        assert_eq!(Acc::one(1, 1.0).value(Aggregation::Std), None);
+    }
+
+    #[test]
+    fn differences_continue_from_the_head_and_skip_late_points() {
+        assert_eq!(
+            chain(Some((10, 5.0)), &[(20, 8.0), (30, 8.0), (40, 2.0)]),
+            vec![(20, 3.0), (30, 0.0), (40, -6.0)]
+        );
+        assert_eq!(chain(None, &[(1, 1.0), (2, 4.0)]), vec![(2, 3.0)]);
+        assert!(chain(None, &[(1, 1.0)]).is_empty());
+    }
+}

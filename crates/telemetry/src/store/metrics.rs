@@ -1,0 +1,140 @@
+//! Metrics: a named series, optionally of a resource, under an archive
+//! policy. Ceilometer's meters are the metrics of resources (`meter_type`
+//! keeps the Ceilometer type of the samples that made them).
+
+use ferrostack_core::Result;
+use ferrostack_db::{Db, DbResultExt, RowExt};
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metric {
+    pub id: String,
+    pub name: Option<String>,
+    pub resource_id: Option<String>,
+    pub archive_policy_name: String,
+    pub unit: Option<String>,
+    pub meter_type: Option<String>,
+    pub created_by_project_id: String,
+    pub created_by_user_id: String,
+}
+
+fn from_row(r: &AnyRow) -> Metric {
+    Metric {
+        id: r.str("id"),
+        name: r.opt_str("name"),
+        resource_id: r.opt_str("resource_id"),
+        archive_policy_name: r.str("archive_policy_name"),
+        unit: r.opt_str("unit"),
+        meter_type: r.opt_str("meter_type"),
+        created_by_project_id: r.str("created_by_project_id"),
+        created_by_user_id: r.str("created_by_user_id"),
+    }
+}
+
+pub async fn insert(conn: &mut AnyConnection, db: &Db, m: &Metric) -> Result<()> {
+    sqlx::query(&db.sql(
+        "INSERT INTO metrics (id, name, resource_id, archive_policy_name, unit, meter_type, created_by_project_id, created_by_user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    ))
+    .bind(&m.id)
+    .bind(&m.name)
+    .bind(&m.resource_id)
+    .bind(&m.archive_policy_name)
+    .bind(&m.unit)
+    .bind(&m.meter_type)
+    .bind(&m.created_by_project_id)
+    .bind(&m.created_by_user_id)
+    .execute(conn)
+    .await
+    .db()?;
+    Ok(())
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<Metric>> {
+    let row = sqlx::query(&db.sql("SELECT * FROM metrics WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .db()?;
+    Ok(row.as_ref().map(from_row))
+}
+
+pub async fn by_resource_name(
+    conn: &mut AnyConnection,
+    db: &Db,
+    resource_id: &str,
+    name: &str,
+) -> Result<Option<Metric>> {
+    let row = sqlx::query(&db.sql("SELECT * FROM metrics WHERE resource_id = ? AND name = ?"))
+        .bind(resource_id)
+        .bind(name)
+        .fetch_optional(conn)
+        .await
+        .db()?;
+    Ok(row.as_ref().map(from_row))
+}
+
+pub async fn of_resource(db: &Db, resource_id: &str) -> Result<Vec<Metric>> {
+    let rows = sqlx::query(&db.sql("SELECT * FROM metrics WHERE resource_id = ? ORDER BY name"))
+        .bind(resource_id)
+        .fetch_all(&db.pool)
+        .await
+        .db()?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// Every metric (with `name`: of that name), with its resource's project
+/// and user for scoping and grouping.
+pub async fn list_with_owner(db: &Db, name: Option<&str>) -> Result<Vec<(Metric, Owner)>> {
+    let mut sql = String::from(
+        "SELECT m.*, r.project_id AS r_project, r.user_id AS r_user, r.original_resource_id AS r_original FROM metrics m LEFT JOIN resources r ON r.id = m.resource_id",
+    );
+    if name.is_some() {
+        sql.push_str(" WHERE m.name = ?");
+    }
+    sql.push_str(" ORDER BY m.name, m.resource_id");
+    let sql = db.sql(&sql);
+    let mut q = sqlx::query(&sql);
+    if let Some(n) = name {
+        q = q.bind(n.to_owned());
+    }
+    let rows = q.fetch_all(&db.pool).await.db()?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let owner = Owner {
+                project_id: r.opt_str("r_project"),
+                user_id: r.opt_str("r_user"),
+                original_resource_id: r.opt_str("r_original"),
+            };
+            (from_row(r), owner)
+        })
+        .collect())
+}
+
+/// Who a metric's resource belongs to.
+#[derive(Clone, Debug, Default)]
+pub struct Owner {
+    pub project_id: Option<String>,
+    pub user_id: Option<String>,
+    pub original_resource_id: Option<String>,
+}
+
+pub async fn delete(db: &Db, id: &str) -> Result<bool> {
+    let mut tx = db.pool.begin().await.db()?;
+    for table in ["rollups", "rate_rollups", "metric_heads"] {
+        sqlx::query(&db.sql(&format!("DELETE FROM {table} WHERE metric_id = ?")))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+    }
+    let n = sqlx::query(&db.sql("DELETE FROM metrics WHERE id = ?"))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .db()?
+        .rows_affected();
+    tx.commit().await.db()?;
+    Ok(n > 0)
+}

@@ -1,0 +1,264 @@
+//! Ceilometer's raw samples (kept `sample_retention_days`) and the message
+//! ids of the notifications already turned into samples: both are written
+//! in the transaction that records the samples, so a notification
+//! delivered again (a restart, a redelivery) is never counted twice.
+
+use crate::query::{Cond, Field, Op, Value as QValue};
+use ferrostack_core::Result;
+use ferrostack_db::{Db, DbResultExt, RowExt};
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+/// Ceilometer's meter types: a reading, a change, or a running total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeterType {
+    Gauge,
+    Delta,
+    Cumulative,
+}
+
+impl MeterType {
+    pub fn parse(s: &str) -> Option<MeterType> {
+        match s {
+            "gauge" => Some(MeterType::Gauge),
+            "delta" => Some(MeterType::Delta),
+            "cumulative" => Some(MeterType::Cumulative),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeterType::Gauge => "gauge",
+            MeterType::Delta => "delta",
+            MeterType::Cumulative => "cumulative",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub id: String,
+    pub meter: String,
+    pub kind: MeterType,
+    pub unit: String,
+    pub volume: f64,
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+    pub resource_id: String,
+    /// Microseconds since the epoch.
+    pub ts: i64,
+    pub recorded_at: i64,
+    pub source: String,
+    pub metadata: Value,
+}
+
+fn from_row(r: &AnyRow) -> Sample {
+    Sample {
+        id: r.str("id"),
+        meter: r.str("meter"),
+        kind: MeterType::parse(&r.str("type")).unwrap_or(MeterType::Gauge),
+        unit: r.str("unit"),
+        volume: r.try_get::<f64, _>("volume").unwrap_or(0.0),
+        user_id: r.opt_str("user_id"),
+        project_id: r.opt_str("project_id"),
+        resource_id: r.str("resource_id"),
+        ts: r.int("ts"),
+        recorded_at: r.int("recorded_at"),
+        source: r.str("source"),
+        metadata: r.json("metadata"),
+    }
+}
+
+/// Insert a sample; one whose id is already stored is left as it is
+/// (`false`).
+pub async fn insert(conn: &mut AnyConnection, db: &Db, s: &Sample) -> Result<bool> {
+    let seen = sqlx::query(&db.sql("SELECT id FROM samples WHERE id = ?"))
+        .bind(&s.id)
+        .fetch_optional(&mut *conn)
+        .await
+        .db()?;
+    if seen.is_some() {
+        return Ok(false);
+    }
+    sqlx::query(&db.sql(
+        "INSERT INTO samples (id, meter, type, unit, volume, user_id, project_id, resource_id, ts, recorded_at, source, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ))
+    .bind(&s.id)
+    .bind(&s.meter)
+    .bind(s.kind.as_str())
+    .bind(&s.unit)
+    .bind(s.volume)
+    .bind(&s.user_id)
+    .bind(&s.project_id)
+    .bind(&s.resource_id)
+    .bind(s.ts)
+    .bind(s.recorded_at)
+    .bind(&s.source)
+    .bind(s.metadata.to_string())
+    .execute(conn)
+    .await
+    .db()?;
+    Ok(true)
+}
+
+/// Rows per multi-row statement: 12 columns each stays under every
+/// engine's cap on bound parameters (SQLite's historical 999).
+const ROWS_PER_INSERT: usize = 80;
+
+/// Insert samples in bulk: one `SELECT … IN` for the ids already stored
+/// and one multi-row INSERT per [`ROWS_PER_INSERT`] new ones. The answer
+/// says, per sample, whether it was new (a repeated id, stored before or
+/// earlier in `samples`, is not).
+pub async fn insert_many(
+    conn: &mut AnyConnection,
+    db: &Db,
+    samples: &[&Sample],
+) -> Result<Vec<bool>> {
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for chunk in samples.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!("SELECT id FROM samples WHERE id IN ({marks})");
+        let sql = db.sql(&sql);
+        let mut q = sqlx::query(&sql);
+        for s in chunk {
+            q = q.bind(&s.id);
+        }
+        for r in q.fetch_all(&mut *conn).await.db()? {
+            seen.insert(r.str("id"));
+        }
+    }
+    let fresh: Vec<bool> = samples.iter().map(|s| seen.insert(s.id.clone())).collect();
+    let new: Vec<&&Sample> = samples
+        .iter()
+        .zip(&fresh)
+        .filter_map(|(s, f)| f.then_some(s))
+        .collect();
+    for chunk in new.chunks(ROWS_PER_INSERT) {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!("INSERT INTO samples (id, meter, type, unit, volume, user_id, project_id, resource_id, ts, recorded_at, source, metadata) VALUES {rows}");
+        let sql = db.sql(&sql);
+        let mut q = sqlx::query(&sql);
+        for s in chunk {
+            q = q
+                .bind(&s.id)
+                .bind(&s.meter)
+                .bind(s.kind.as_str())
+                .bind(&s.unit)
+                .bind(s.volume)
+                .bind(&s.user_id)
+                .bind(&s.project_id)
+                .bind(&s.resource_id)
+                .bind(s.ts)
+                .bind(s.recorded_at)
+                .bind(&s.source)
+                .bind(s.metadata.to_string());
+        }
+        q.execute(&mut *conn).await.db()?;
+    }
+    Ok(fresh)
+}
+
+/// Record a notification as processed; `false` when it already was.
+pub async fn mark_processed(conn: &mut AnyConnection, db: &Db, message_id: &str) -> Result<bool> {
+    let seen =
+        sqlx::query(&db.sql("SELECT message_id FROM processed_messages WHERE message_id = ?"))
+            .bind(message_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .db()?;
+    if seen.is_some() {
+        return Ok(false);
+    }
+    sqlx::query(&db.sql("INSERT INTO processed_messages (message_id, processed_at) VALUES (?, ?)"))
+        .bind(message_id)
+        .bind(super::now_us())
+        .execute(conn)
+        .await
+        .db()?;
+    Ok(true)
+}
+
+fn column(f: &Field) -> Option<&'static str> {
+    Some(match f {
+        Field::Meter => "meter",
+        Field::ResourceId => "resource_id",
+        Field::ProjectId => "project_id",
+        Field::UserId => "user_id",
+        Field::Source => "source",
+        Field::Timestamp => "ts",
+        Field::MessageId => "id",
+        Field::Metadata(_) => return None,
+    })
+}
+
+fn sql_op(op: Op) -> &'static str {
+    match op {
+        Op::Lt => "<",
+        Op::Le => "<=",
+        Op::Eq => "=",
+        Op::Ne => "<>",
+        Op::Ge => ">=",
+        Op::Gt => ">",
+    }
+}
+
+/// Samples matching every condition, newest first, at most `limit`.
+/// Conditions on columns are SQL; those on metadata are checked here.
+pub async fn query(db: &Db, conds: &[Cond], limit: Option<usize>) -> Result<Vec<Sample>> {
+    let mut sql = String::from("SELECT * FROM samples WHERE 1 = 1");
+    let mut binds: Vec<QValue> = Vec::new();
+    for c in conds {
+        if let Some(col) = column(&c.field) {
+            sql.push_str(&format!(" AND {col} {} ?", sql_op(c.op)));
+            binds.push(c.value.clone());
+        }
+    }
+    sql.push_str(" ORDER BY ts DESC, id");
+    let meta_conds: Vec<&Cond> = conds
+        .iter()
+        .filter(|c| matches!(c.field, Field::Metadata(_)))
+        .collect();
+    if meta_conds.is_empty() {
+        if let Some(l) = limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+    }
+    let sql = db.sql(&sql);
+    let mut q = sqlx::query(&sql);
+    for b in binds {
+        q = match b {
+            QValue::Str(s) => q.bind(s),
+            QValue::Int(i) => q.bind(i),
+            QValue::Float(f) => q.bind(f),
+            QValue::Bool(b) => q.bind(b.to_string()),
+        };
+    }
+    let rows = q.fetch_all(&db.pool).await.db()?;
+    let mut out: Vec<Sample> = rows
+        .iter()
+        .map(from_row)
+        .filter(|s| meta_conds.iter().all(|c| c.matches_metadata(&s.metadata)))
+        .collect();
+    if let Some(l) = limit {
+        out.truncate(l);
+    }
+    Ok(out)
+}
+
+/// Drop samples and processed-message marks older than `before` (µs).
+pub async fn expire(db: &Db, before: i64) -> Result<u64> {
+    let a = sqlx::query(&db.sql("DELETE FROM samples WHERE ts < ?"))
+        .bind(before)
+        .execute(&db.pool)
+        .await
+        .db()?
+        .rows_affected();
+    sqlx::query(&db.sql("DELETE FROM processed_messages WHERE processed_at < ?"))
+        .bind(before)
+        .execute(&db.pool)
+        .await
+        .db()?;
+    Ok(a)
+}

@@ -1,0 +1,313 @@
+//! Aodh's alarms: a gnocchi_resources_threshold alarm goes to `alarm`
+//! when its resource's metric breaches the threshold, POSTs Aodh's body to
+//! its alarm action (a listener here), comes back to `ok` when the figures
+//! drop; state and history through the API; project scoping and 400s.
+
+use axum::routing::post;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+
+#[tokio::test]
+async fn a_threshold_alarm_fires_its_http_action_and_returns_to_ok() {
+    let cloud = ferrostack_testkit::start("telemetry-alarms", |_| {}).await;
+    let svc = ferrostack_telemetry::open(&cloud.config, cloud.bus.clone())
+        .await
+        .unwrap();
+    let auth = cloud.auth_uri();
+    let gnocchi = ferrostack_testkit::Api::new(
+        ferrostack_testkit::serve(ferrostack_telemetry::api::gnocchi_router(
+            svc.clone(),
+            cloud.validator.clone(),
+            &auth,
+        ))
+        .await,
+    );
+    let aodh = ferrostack_testkit::Api::new(
+        ferrostack_testkit::serve(ferrostack_telemetry::api::aodh_router(
+            svc.clone(),
+            cloud.validator.clone(),
+            &auth,
+        ))
+        .await,
+    );
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = received.clone();
+    let listener = ferrostack_testkit::serve(axum::Router::new().route(
+        "/hook",
+        post(move |axum::Json(v): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(v);
+                "ok"
+            }
+        }),
+    ))
+    .await;
+    let demo = cloud.token("demo", "demo").await;
+    let admin = cloud.token("admin", "admin").await;
+    let project = cloud.project_of(&demo).await;
+
+    let vm = "7a1e0c3d-3333-4333-8333-000000000001";
+    gnocchi
+        .ok(Method::POST, "/v1/resource/instance", &demo, Some(json!({"id": vm, "project_id": project, "metrics": {"cpu_util": {"archive_policy_name": "high"}}})))
+        .await;
+    let now = chrono::Utc::now().timestamp();
+    let iso = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap().to_rfc3339();
+    let measures_path = format!("/v1/resource/instance/{vm}/metric/cpu_util/measures");
+    let post_measures = |points: Vec<(i64, f64)>| {
+        let body: Vec<Value> = points
+            .iter()
+            .map(|(t, v)| json!({"timestamp": iso(*t), "value": v}))
+            .collect();
+        gnocchi.call(
+            Method::POST,
+            &measures_path,
+            &demo,
+            Some(Value::Array(body)),
+        )
+    };
+    assert_eq!(
+        post_measures(vec![(now - 3, 95.0), (now - 2, 97.0), (now - 1, 99.0)])
+            .await
+            .0,
+        202
+    );
+
+    let (s, body) = aodh
+        .call(
+            Method::POST,
+            "/v2/alarms",
+            &demo,
+            Some(json!({"name": "busy", "type": "threshold"})),
+        )
+        .await;
+    assert_eq!(s, 400, "{body}");
+    let alarm = aodh
+        .ok(Method::POST, "/v2/alarms", &demo, Some(json!({
+            "name": "busy", "type": "gnocchi_resources_threshold",
+            "alarm_actions": [format!("{listener}/hook")], "ok_actions": [format!("{listener}/hook")],
+            "gnocchi_resources_threshold_rule": {"metric": "cpu_util", "resource_id": vm, "resource_type": "instance",
+                "aggregation_method": "mean", "granularity": 1, "evaluation_periods": 2, "threshold": 50, "comparison_operator": "gt"},
+        })))
+        .await;
+    assert_eq!(alarm["state"], "insufficient data");
+    let id = alarm["alarm_id"].as_str().unwrap().to_owned();
+
+    ferrostack_telemetry::alarms::evaluate_all(&svc, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        aodh.ok(Method::GET, &format!("/v2/alarms/{id}/state"), &demo, None)
+            .await,
+        "alarm"
+    );
+    {
+        let got = received.lock().unwrap();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0]["current"], "alarm");
+        assert_eq!(got[0]["previous"], "insufficient data");
+        assert_eq!(got[0]["alarm_name"], "busy");
+    }
+    // Unchanged: no second action (repeat_actions is off).
+    ferrostack_telemetry::alarms::evaluate_all(&svc, now)
+        .await
+        .unwrap();
+    assert_eq!(received.lock().unwrap().len(), 1);
+
+    // The guest calms down: back to ok.
+    assert_eq!(
+        post_measures(vec![(now + 1, 3.0), (now + 2, 4.0)]).await.0,
+        202
+    );
+    ferrostack_telemetry::alarms::evaluate_all(&svc, now + 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        aodh.ok(Method::GET, &format!("/v2/alarms/{id}"), &demo, None)
+            .await["state"],
+        "ok"
+    );
+    assert_eq!(received.lock().unwrap()[1]["current"], "ok");
+    let history = aodh
+        .ok(
+            Method::GET,
+            &format!("/v2/alarms/{id}/history"),
+            &demo,
+            None,
+        )
+        .await;
+    let kinds: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["state transition", "state transition", "creation"]);
+
+    // Manual state, scoping, listing, delete.
+    assert_eq!(
+        aodh.ok(
+            Method::PUT,
+            &format!("/v2/alarms/{id}/state"),
+            &demo,
+            Some(json!("alarm"))
+        )
+        .await,
+        "alarm"
+    );
+    let (s, _) = aodh
+        .call(
+            Method::PUT,
+            &format!("/v2/alarms/{id}/state"),
+            &demo,
+            Some(json!("bogus")),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let other = cloud.token("admin", "admin").await;
+    let listed = aodh
+        .ok(
+            Method::GET,
+            "/v2/alarms?q.field=name&q.value=busy",
+            &other,
+            None,
+        )
+        .await;
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "admin sees every project"
+    );
+    let alt = cloud.token("demo", "invisible_to_admin").await;
+    let (s, _) = aodh
+        .call(Method::GET, &format!("/v2/alarms/{id}"), &alt, None)
+        .await;
+    assert_eq!(s, 404);
+    assert_eq!(
+        aodh.ok(Method::GET, "/v2/alarms", &alt, None).await,
+        json!([])
+    );
+    let (s, _) = aodh
+        .call(Method::DELETE, &format!("/v2/alarms/{id}"), &admin, None)
+        .await;
+    assert_eq!(s, 204);
+}
+
+#[tokio::test]
+async fn an_event_alarm_fires_on_its_projects_matching_notification() {
+    let cloud = ferrostack_testkit::start("telemetry-event-alarms", |_| {}).await;
+    let svc = ferrostack_telemetry::open(&cloud.config, cloud.bus.clone())
+        .await
+        .unwrap();
+    let aodh = ferrostack_testkit::Api::new(
+        ferrostack_testkit::serve(ferrostack_telemetry::api::aodh_router(
+            svc.clone(),
+            cloud.validator.clone(),
+            &cloud.auth_uri(),
+        ))
+        .await,
+    );
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = received.clone();
+    let listener = ferrostack_testkit::serve(axum::Router::new().route(
+        "/hook",
+        post(move |axum::Json(v): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(v);
+                "ok"
+            }
+        }),
+    ))
+    .await;
+    let demo = cloud.token("demo", "demo").await;
+    let admin = cloud.token("admin", "admin").await;
+    let project = cloud.project_of(&demo).await;
+    let admin_project = cloud.project_of(&admin).await;
+    let alarm = aodh
+        .ok(Method::POST, "/v2/alarms", &demo, Some(json!({
+            "name": "image-up", "type": "event",
+            "event_rule": {"event_type": "image.*", "query": [{"field": "traits.name", "op": "eq", "value": "watched", "type": "string"}]},
+            "alarm_actions": [format!("{listener}/hook")],
+        })))
+        .await;
+    let id = alarm["alarm_id"].as_str().unwrap().to_owned();
+    assert_eq!(alarm["description"], "Alarm when image.* event occurred.");
+    let bus = &cloud.bus;
+    // Another project's event, and an unwatched name: nothing.
+    bus.notify(
+        "image.localhost",
+        "image.upload",
+        json!({"id": "i1", "owner": admin_project, "name": "watched", "size": 1}),
+    )
+    .await
+    .unwrap();
+    bus.notify(
+        "image.localhost",
+        "image.upload",
+        json!({"id": "i2", "owner": project, "name": "other", "size": 1}),
+    )
+    .await
+    .unwrap();
+    bus.notify(
+        "image.localhost",
+        "image.upload",
+        json!({"id": "i3", "owner": project, "name": "watched", "size": 1}),
+    )
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        if !received.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["current"], "alarm");
+    assert!(got[0]["reason"].as_str().unwrap().contains("image.upload"));
+    let state = aodh
+        .ok(Method::GET, &format!("/v2/alarms/{id}/state"), &demo, None)
+        .await;
+    assert_eq!(state, "alarm");
+
+    // Complex queries, as aodhclient's `alarm show --name` sends them.
+    let found = aodh
+        .ok(
+            Method::POST,
+            "/v2/query/alarms",
+            &demo,
+            Some(json!({"filter": "{\"=\": {\"name\": \"image-up\"}}"})),
+        )
+        .await;
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["alarm_id"], id.as_str());
+    let none = aodh
+        .ok(
+            Method::POST,
+            "/v2/query/alarms",
+            &admin,
+            Some(json!({"filter": "{\"=\": {\"name\": \"nope\"}}"})),
+        )
+        .await;
+    assert_eq!(none, json!([]));
+    let hist = aodh
+        .ok(
+            Method::POST,
+            "/v2/query/alarms/history",
+            &demo,
+            Some(json!({"filter": format!("{{\"=\": {{\"alarm_id\": \"{id}\"}}}}")})),
+        )
+        .await;
+    assert_eq!(hist.as_array().unwrap().len(), 2, "{hist}");
+    let (status, _) = aodh
+        .call(
+            Method::POST,
+            "/v2/query/alarms",
+            &demo,
+            Some(json!({"filter": "{not json"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+}
