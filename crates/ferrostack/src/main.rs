@@ -1,6 +1,8 @@
 //! `ferrostack`: one binary for every role of the cloud.
 
 mod credentials;
+mod preflight;
+mod roles;
 mod service_list;
 mod services;
 
@@ -35,13 +37,19 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
     },
-    /// Run some services as one node of a multi-node cloud (databases and the
-    /// identity URL from the configuration; no bootstrap).
+    /// Run one node of a multi-node cloud: the roles `[node] roles` of the
+    /// configuration names (or --role / --services), with the databases,
+    /// bus and addresses of its `[node]` section (docs/multinode.md); no
+    /// bootstrap. A node whose database, broker, tunnel address or bridges
+    /// are wrong refuses to start, naming the option.
     Serve {
-        /// A seed node role: `controller` (identity, image, network, compute, volume).
+        /// A seed node role: `controller` (every API and control service),
+        /// `network` (L2, DHCP, L3 and metadata agents), `compute` (compute
+        /// and L2 agents). Overrides `[node] roles`.
         #[arg(long, conflicts_with = "services")]
         role: Option<String>,
-        /// Comma-separated services: identity, image, network, compute, volume.
+        /// Comma-separated services: identity, image, network, compute,
+        /// volume, telemetry, compute-agent, l2-agent, dhcp-agent, l3-agent.
         #[arg(long, value_delimiter = ',')]
         services: Vec<String>,
     },
@@ -118,20 +126,22 @@ async fn main() -> anyhow::Result<()> {
         Command::AllInOne { host } => {
             cfg.common.bind_host = host.clone();
             cfg.common.public_host = host;
-            services::run(cfg, &services::Service::ALL, true).await
+            services::run(cfg, &roles::Service::ALL, true).await
         }
         Command::Serve {
             role,
             services: names,
         } => {
             let selected = match role {
-                Some(r) => services::Service::for_role(&r).map_err(anyhow::Error::msg)?,
-                None if names.is_empty() => anyhow::bail!("name a --role or --services"),
-                None => names
-                    .iter()
-                    .map(|n| services::Service::parse(n))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(anyhow::Error::msg)?,
+                Some(r) => roles::Service::for_role(&r).map_err(anyhow::Error::msg)?,
+                None if !names.is_empty() => {
+                    roles::Service::select(&names, false).map_err(anyhow::Error::msg)?
+                }
+                None if cfg.node.roles.is_empty() => {
+                    anyhow::bail!("name the node's roles: [node] roles in --config FILE, or --role / --services")
+                }
+                None => roles::Service::select(&cfg.node.roles, true)
+                    .map_err(|e| anyhow::anyhow!("[node] roles: {e}"))?,
             };
             services::run(cfg, &selected, false).await
         }

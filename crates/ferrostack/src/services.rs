@@ -11,58 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Service {
-    Identity,
-    Image,
-    Network,
-    Compute,
-    Volume,
-}
-
-impl Service {
-    pub const ALL: [Service; 5] = [
-        Service::Identity,
-        Service::Image,
-        Service::Network,
-        Service::Compute,
-        Service::Volume,
-    ];
-
-    pub fn parse(name: &str) -> Result<Service, String> {
-        match name.trim() {
-            "identity" | "keystone" => Ok(Service::Identity),
-            "image" | "glance" => Ok(Service::Image),
-            "network" | "neutron" => Ok(Service::Network),
-            "compute" | "nova" => Ok(Service::Compute),
-            "volume" | "block-storage" | "cinder" => Ok(Service::Volume),
-            other => Err(format!(
-                "unknown service '{other}' (identity, image, network, compute, volume)"
-            )),
-        }
-    }
-
-    /// The services of a seed node role that exist in this build.
-    pub fn for_role(role: &str) -> Result<Vec<Service>, String> {
-        match role {
-            "controller" => Ok(Service::ALL.to_vec()),
-            other => Err(format!(
-                "role '{other}' needs a bus between hosts (AMQP), which this build does not have yet; use 'controller' or --services"
-            )),
-        }
-    }
-
-    /// The service user that validates tokens for this service (the seed's).
-    fn service_user(self) -> &'static str {
-        match self {
-            Service::Identity => "keystone",
-            Service::Image => "glance",
-            Service::Network => "neutron",
-            Service::Compute => "nova",
-            Service::Volume => "cinder",
-        }
-    }
-}
+use crate::roles::Service;
 
 fn remote_validator(cfg: &Config, service: Service) -> SharedValidator {
     let client = ServiceClient::new(ServiceCredentials::for_user(cfg, service.service_user()));
@@ -76,7 +25,19 @@ fn remote_validator(cfg: &Config, service: Service) -> SharedValidator {
 /// writes the credential files.
 pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow::Result<()> {
     let data_dir = cfg.common.data_dir.clone();
-    let bus = ferrostack_bus::open(&cfg.bus.url)?;
+    // A broker that cannot be reached stops the start here, naming the field.
+    let bus = ferrostack_bus::connect(&cfg.bus.url, std::time::Duration::from_secs(15))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{} = {}: {e}",
+                cfg.origin("bus", "url"),
+                ferrostack_core::redact_url(&cfg.bus.url)
+            )
+        })?;
+    if !all_in_one {
+        crate::preflight::databases(&cfg, services).await?;
+    }
     let auth_uri = cfg.service_auth_url();
     let mut apps: Vec<(&str, u16, axum::Router)> = Vec::new();
     let mut agents = None;
@@ -120,6 +81,38 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
             None => remote_validator(&cfg, service),
         }
     };
+    // Metering subscribes to notifications before the services that
+    // publish them start, so none sent from here on is missed.
+    if services.contains(&Service::Telemetry) {
+        let telemetry = ferrostack_telemetry::open(&cfg, bus.clone())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let validator = validator_for(Service::Telemetry);
+        apps.push((
+            "metering",
+            cfg.telemetry.metering_port,
+            ferrostack_telemetry::api::ceilometer_router(
+                telemetry.clone(),
+                validator.clone(),
+                &auth_uri,
+            ),
+        ));
+        apps.push((
+            "metric",
+            cfg.telemetry.metric_port,
+            ferrostack_telemetry::api::gnocchi_router(
+                telemetry.clone(),
+                validator.clone(),
+                &auth_uri,
+            ),
+        ));
+        apps.push((
+            "alarming",
+            cfg.telemetry.alarm_port,
+            ferrostack_telemetry::api::aodh_router(telemetry.clone(), validator, &auth_uri),
+        ));
+        pools.push(telemetry.db.pool.clone());
+    }
     if services.contains(&Service::Image) {
         let image = ferrostack_image::open(&cfg, bus.clone())
             .await
@@ -130,6 +123,21 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
             ferrostack_image::api::router(image.clone(), validator_for(Service::Image), &auth_uri),
         ));
         pools.push(image.db.pool.clone());
+    }
+    if services.contains(&Service::Object) {
+        let object = ferrostack_object::open(&cfg)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        apps.push((
+            "object",
+            cfg.object.port,
+            ferrostack_object::api::router(
+                object.clone(),
+                validator_for(Service::Object),
+                &auth_uri,
+            ),
+        ));
+        pools.push(object.db.pool.clone());
     }
     if services.contains(&Service::Volume) {
         let volume = ferrostack_volume::open(&cfg, bus.clone())
@@ -160,9 +168,6 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
             ),
         ));
         pools.push(network.db.pool.clone());
-        if cfg.network_agent.enabled {
-            agents = start_network_agents(&cfg, bus.clone()).await;
-        }
     }
 
     if services.contains(&Service::Compute) {
@@ -193,17 +198,42 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
             ));
         }
         pools.push(compute.db.pool.clone());
-        // This host's hypervisor: with the API in one process (the
-        // all-in-one), or a controller that also computes.
+    }
+
+    // This host's agents, after the services they report to when those
+    // run here too (the all-in-one).
+    if services.iter().any(|s| s.is_network_agent()) {
+        agents = if all_in_one {
+            if cfg.network_agent.enabled {
+                start_network_agents(&cfg, bus.clone()).await
+            } else {
+                None
+            }
+        } else {
+            Some(start_node_network_agents(&cfg, services, bus.clone()).await?)
+        };
+    }
+    if services.contains(&Service::ComputeAgent) {
         let agent = ferrostack_compute::start_agent(&cfg, bus.clone())
             .await
-            .map_err(anyhow::Error::msg)?;
+            .map_err(|e| anyhow::anyhow!("compute agent: {e}"))?;
         compute_agent = Some(format!(
             "host {} (driver {})",
             cfg.common.host,
             agent.driver.kind()
         ));
         std::mem::forget(agent);
+    }
+
+    // The dashboard comes with identity (the all-in-one and the
+    // controller, where the seed serves Horizon); it reaches every API
+    // over HTTP through the catalog, like any client.
+    if cfg.dashboard.enabled && services.contains(&Service::Identity) {
+        apps.push((
+            "dashboard",
+            cfg.dashboard.port,
+            ferrostack_dashboard::router(ferrostack_dashboard::Settings::from_config(&cfg)),
+        ));
     }
 
     let mut servers = tokio::task::JoinSet::new();
@@ -250,7 +280,7 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
             "  clouds.yaml        {}/clouds.yaml (clouds: ferrostack, ferrostack-demo)",
             data_dir.display()
         );
-    } else if identity.is_none() {
+    } else if identity.is_none() && !listening.is_empty() {
         println!("  tokens checked at  {auth_uri}");
     }
 
@@ -261,6 +291,10 @@ pub async fn run(cfg: Config, services: &[Service], all_in_one: bool) -> anyhow:
         println!("  compute agent      {a}");
     }
 
+    if servers.is_empty() {
+        // A node of agents only: they run until the process is told to stop.
+        shutdown_signal().await;
+    }
     while let Some(res) = servers.join_next().await {
         res??;
     }
@@ -305,6 +339,35 @@ async fn start_network_agents(cfg: &Config, bus: ferrostack_bus::SharedBus) -> O
             None
         }
     }
+}
+
+/// The network agents a node was asked to run, after checking this host
+/// has what their settings name; any failure stops the node's start.
+async fn start_node_network_agents(
+    cfg: &Config,
+    services: &[Service],
+    bus: ferrostack_bus::SharedBus,
+) -> anyhow::Result<String> {
+    let mut c = cfg.clone();
+    c.network_agent.agents = [
+        (Service::L2Agent, "l2"),
+        (Service::DhcpAgent, "dhcp"),
+        (Service::L3Agent, "l3"),
+    ]
+    .iter()
+    .filter(|(s, _)| services.contains(s))
+    .map(|(_, n)| *n)
+    .collect::<Vec<_>>()
+    .join(",");
+    let settings = ferrostack_netagent::Settings::from_config(&c).map_err(anyhow::Error::msg)?;
+    crate::preflight::network_host(cfg, &settings).await?;
+    let summary = format!("host {} ({})", settings.host, c.network_agent.agents);
+    let agents = ferrostack_netagent::start(settings, bus)
+        .await
+        .map_err(|e| anyhow::anyhow!("network agents: {e}"))?;
+    // They run for the life of the process.
+    std::mem::forget(agents);
+    Ok(summary)
 }
 
 async fn shutdown_signal() {
