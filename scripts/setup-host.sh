@@ -19,6 +19,13 @@ declare -A want=(
     [ping]=iputils-ping
     [arping]=iputils-arping
     [udhcpc]=udhcpc
+    # The three-node test (tests/multinode): each node's process enters its
+    # host's namespace with nsenter; socat carries the database and broker
+    # (on this machine's 127.0.0.1) into the controller's namespace; psql
+    # creates the controller's databases.
+    [socat]=socat
+    [nsenter]=util-linux
+    [psql]=postgresql-client
     # Real guests: QEMU (one process per VM), config drives, the noVNC
     # client the console proxy serves, and ssh for the tests that log in.
     [qemu-system-x86_64]=qemu-system-x86
@@ -32,6 +39,11 @@ declare -A want=(
     [depmod]=kmod
     [xz]=xz-utils
     [cpio]=cpio
+    # The dashboard's browser tests: node runs playwright-core (installed
+    # by tools/setup-dashboard-tests.sh), which drives Debian's chromium.
+    [chromium]=chromium
+    [node]=nodejs
+    [npm]=npm
 )
 missing=()
 for cmd in "${!want[@]}"; do

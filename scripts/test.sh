@@ -4,7 +4,8 @@
 #      MariaDB and PostgreSQL, in-process cloud);
 #   2. the stock clients (python-openstackclient, keystoneclient, ...) against
 #      a real all-in-one, with pytest; schemathesis over each service's
-#      OpenAPI document (tests/fuzz); the network data plane; real QEMU
+#      OpenAPI document (tests/fuzz); the network data plane; the seed's
+#      three hosts as namespaces (tests/multinode); real QEMU
 #      guests booted from the image tools/guest-image builds;
 #   3. tempest's API tests for each service that exists, and the compute
 #      subset of scripts/tempest-vm.sh --ci against real QEMU guests,
@@ -23,7 +24,23 @@ export FERROSTACK_TEST_REQUIRE_QEMU="${FERROSTACK_TEST_REQUIRE_QEMU:-1}"
 
 passed=0
 failed=0
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's wall time, printed as it ends and summed up at the end, so a
+# CI run shows where its minutes went.
+timings=""
+step_name=""
+step_start=$SECONDS
+end_step() {
+    [[ -n $step_name ]] || return 0
+    local took=$((SECONDS - step_start))
+    timings+=$(printf '%6d s  %s' "$took" "${step_name:0:90}")$'\n'
+    printf '    (%d s)\n' "$took"
+}
+step() {
+    end_step
+    step_name="$*"
+    step_start=$SECONDS
+    printf '\n==> %s\n' "$*"
+}
 count() { # add the "N passed" / "N failed" figures of a log
     local p f
     p=$(grep -Eo '([0-9]+) passed' "$1" | awk '{s+=$1} END {print s+0}')
@@ -44,6 +61,15 @@ cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 rust_status=${PIPESTATUS[0]}
 count "$log"
 [[ $rust_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }
+
+step "Rust tests again with the bus on RabbitMQ: the compute API with its agents, two network hosts"
+log=$(mktemp)
+# Each test cloud in its own namespace on the broker (testkit::test_bus).
+FERROSTACK_TEST_BUS_URL="${FERROSTACK_TEST_BUS_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}" \
+    cargo test -p ferrostack-compute -p ferrostack-netagent --no-fail-fast 2>&1 | tee "$log"
+amqp_status=${PIPESTATUS[0]}
+count "$log"
+[[ $amqp_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }
 
 step "build the binary for client tests"
 cargo build -p ferrostack || exit 1
@@ -77,6 +103,22 @@ py_status=${PIPESTATUS[0]}
 count "$log"
 [[ $py_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }
 
+step "three nodes: the seed's controller, network and compute hosts as namespaces, over RabbitMQ and PostgreSQL (pytest)"
+log=$(mktemp)
+# Not in a private namespace: the test makes its own (hosts and switch)
+# and forwards this machine's 127.0.0.1 broker and database into them.
+FERROSTACK_VENV="$venv" "$venv/bin/pytest" -q tests/multinode 2>&1 | tee "$log"
+py_status=${PIPESTATUS[0]}
+count "$log"
+[[ $py_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }
+
+step "dashboard in a browser: playwright-core driving chromium against an all-in-one"
+log=$(mktemp)
+tests/dashboard/run.sh 2>&1 | tee "$log"
+dash_status=${PIPESTATUS[0]}
+count "$log"
+[[ $dash_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }
+
 step "the test guest image (built here, outside the private namespaces: it downloads Debian packages)"
 export FERROSTACK_GUEST_IMAGE="$repo/target/guest-image/guest.qcow2"
 tools/guest-image/build.sh "$FERROSTACK_GUEST_IMAGE" || failed=$((failed + 1))
@@ -90,12 +132,14 @@ count "$log"
 
 if [[ "${FERROSTACK_SKIP_TEMPEST:-0}" != 1 ]]; then
     step "tempest (tracked in docs/compatibility.md, not gating)"
-    scripts/tempest.sh identity image network compute || echo "tempest could not run"
+    scripts/tempest.sh identity image network compute volume object_storage || echo "tempest could not run"
     step "tempest compute against real QEMU guests: the --ci subset of scripts/tempest-vm.sh (not gating)"
     FERROSTACK_TEMPEST_GUEST_IMAGE="$FERROSTACK_GUEST_IMAGE" scripts/tempest-vm.sh --ci \
         || echo "tempest-vm: some tests failed or it could not run"
 fi
 
+end_step
+printf '\nwall time per step (total %d min):\n%s' $((SECONDS / 60)) "$timings"
 echo
 echo "total: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

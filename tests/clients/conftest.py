@@ -41,11 +41,13 @@ DEMO_PASSWORD = "admin_pass"
 SERVICE_PASSWORD = "service_pass"
 
 BOOTSTRAP_PROJECTS = {"admin", "service", "demo", "invisible_to_admin"}
-# The catalog lists only what this deployment serves (the seed's
-# object-store, ec2 and metering entries come with the issues that build
-# them); block storage is listed under its three types.
+# The catalog lists only what this deployment serves (the seed's ec2
+# entry comes with the issue that builds it);
+# block storage is listed under its three types, metering as Ceilometer
+# (`metering`), Gnocchi (`metric`) and Aodh (`alarming`).
 BOOTSTRAP_SERVICE_TYPES = {
     "identity", "compute", "image", "network", "block-storage", "volumev3", "volume",
+    "metering", "metric", "alarming", "object-store",
 }
 SERVICE_USERS = ["nova", "glance", "swift", "neutron", "cinder", "ceilometer"]
 BOOTSTRAP_ROLES = {
@@ -169,6 +171,8 @@ class Ferrostack:
         # servers (quotas, listings): the fake hypervisor keeps that cheap.
         # tests/vm boots real QEMU guests.
         env.setdefault("FERROSTACK__COMPUTE__DRIVER", "fake")
+        # Guest usage every 2 s (300 by default), for the metering tests.
+        env.setdefault("FERROSTACK__TELEMETRY__POLLING_INTERVAL", "2")
         env.setdefault("RUST_BACKTRACE", "1")
         self._log_fh = open(self.log_path, "ab")
         self._log_fh.write(f"\n===== start #{self.starts + 1} =====\n".encode())

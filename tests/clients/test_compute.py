@@ -354,6 +354,52 @@ def test_server_life_cycle_with_openstack_cli(ferrostack, compute_api,
     assert "No Server found" in fail.output or "404" in fail.output
 
 
+def test_latest_microversion_with_the_cli_and_openstacksdk(
+        ferrostack, compute_api, boot_env, admin_token):
+    """`openstack --os-compute-api-version 2.latest` and openstacksdk's
+    negotiation reach the served maximum and read its views."""
+    served = requests.get(compute_api.url + "/", timeout=HTTP_TIMEOUT).json()
+    served = [v for v in served["versions"] if v["id"] == "v2.1"][0]["version"]
+    latest = ("--os-compute-api-version", "2.latest")
+    name = unique("latest")
+    created = ferrostack.os_ok(
+        *latest, "server", "create", "--image", boot_env["image"],
+        "--flavor", "m1.tiny", "--network", boot_env["net"], "--wait", name)
+    server_id = field(created, "id")
+    assert field(created, "status") == "ACTIVE"
+    rows = ferrostack.os_ok(*latest, "server", "list", "--long")
+    assert server_id in {field(r, "ID") for r in rows}
+    shown = ferrostack.os_ok(*latest, "server", "show", name)
+    assert field(shown, "id") == server_id
+    # The views of the served version: 2.73's locked_reason, 2.71's groups.
+    r = compute_api.req("GET", f"/servers/{server_id}", admin_token,
+                        headers={"OpenStack-API-Version": "compute latest"})
+    expect(r, 200)
+    assert r.headers["OpenStack-API-Version"] == f"compute {served}"
+    raw = r.json()["server"]
+    assert raw["locked_reason"] is None and raw["server_groups"] == []
+
+    import openstack
+    os.environ["OS_CLIENT_CONFIG_FILE"] = str(ferrostack.clouds_yaml)
+    conn = openstack.connect(cloud="ferrostack")
+    got = conn.compute.get_server(server_id)
+    assert got.id == server_id and got.status == "ACTIVE"
+    served_pair = tuple(int(n) for n in served.split("."))
+    assert conn.compute.get_endpoint_data().max_microversion == served_pair
+    made = conn.compute.create_server(
+        name=unique("sdk"), image_id=boot_env["image"], flavor_id="1",
+        networks=[{"uuid": boot_env["net_id"]}])
+    made = conn.compute.wait_for_server(made, wait=BOOT_TIMEOUT)
+    assert made.status == "ACTIVE"
+    conn.compute.delete_server(made)
+    ferrostack.os_ok("server", "delete", "--wait", name, fmt_json=False)
+
+    r = compute_api.req("GET", "/flavors", admin_token,
+                        headers={"OpenStack-API-Version": "compute 2.101"})
+    expect(r, 406)
+    assert f"maximum is {served}" in r.text
+
+
 # --------------------------------------------------------------------------
 # servers with the legacy nova CLI
 # --------------------------------------------------------------------------

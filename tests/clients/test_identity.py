@@ -23,7 +23,9 @@ from conftest import (
 
 # public port of each catalog service (guide's endpoint-create section)
 SERVICE_PORTS = {"identity": 5000, "compute": 8774, "image": 9292, "network": 9696,
-                 "block-storage": 8776, "volumev3": 8776, "volume": 8776}
+                 "block-storage": 8776, "volumev3": 8776, "volume": 8776,
+                 "metering": 8777, "metric": 8041, "alarming": 8042,
+                 "object-store": 8080}
 
 REQ_ID_RE = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 

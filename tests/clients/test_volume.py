@@ -9,7 +9,10 @@ Run:  pytest -v tests/clients/test_volume.py
 
 from __future__ import annotations
 
+import subprocess
 import time
+
+import pytest
 
 from conftest import field, unique
 
@@ -111,3 +114,248 @@ def test_admin_reset_state_and_force_delete(ferrostack):
     assert res.rc != 0, res.describe()
     ferrostack.os_ok("volume", "delete", "--force", vid, fmt_json=False)
     wait_status(ferrostack, vid, "deleted", cloud="ferrostack-demo")
+
+
+@pytest.fixture(scope="module")
+def server(ferrostack, image_api):
+    """A server of the admin project to attach volumes to (the CLI looks it up)."""
+    admin = ferrostack.admin_token()
+    img = image_api.create(admin, name=unique("vol-img"), disk_format="raw",
+                           container_format="bare", visibility="public")
+    r = image_api.upload(admin, img["id"], b"\0" * 65536)
+    assert r.status_code == 204, r.text
+    image_api.wait_status(admin, img["id"], "active")
+    net = unique("vol-net")
+    ferrostack.os_ok("network", "create", net)
+    ferrostack.os_ok("subnet", "create", "--network", net, "--subnet-range",
+                     "10.78.0.0/24", unique("vol-sub"))
+    created = ferrostack.os_ok("server", "create", "--image", img["id"], "--flavor",
+                               "m1.tiny", "--network", net, "--wait", unique("vol-vm"))
+    sid = field(created, "id")
+    yield sid
+    ferrostack.openstack("server", "delete", "--wait", sid, fmt_json=False)
+    ferrostack.openstack("network", "delete", net, fmt_json=False)
+
+
+def test_volume_attachment_create_set_complete_delete(ferrostack, server):
+    v = "--os-volume-api-version"
+    vid = field(ferrostack.os_ok("volume", "create", "--size", "1", unique("vol")), "id")
+    wait_status(ferrostack, vid, "available")
+
+    # Below 3.27 the CLI itself refuses; at 3.44 the attachment is reserved.
+    ferrostack.os_fail(v, "3.26", "volume", "attachment", "create", vid, server)
+    att = ferrostack.os_ok(v, "3.44", "volume", "attachment", "create", vid, server)
+    aid = field(att, "ID")
+    assert field(att, "Status") == "reserved"
+    assert field(att, "Instance ID") == server
+    assert field(wait_status(ferrostack, vid, "reserved"), "status") == "reserved"
+
+    # A connector: the NBD connection of the export.
+    att = ferrostack.os_ok(v, "3.44", "volume", "attachment", "set", aid,
+                           "--host", "compute-elsewhere", "--ip", "127.0.0.1",
+                           "--platform", "x86_64", "--os-type", "linux",
+                           "--mountpoint", "/dev/vdb")
+    assert field(att, "Status") == "attaching"
+    props = field(att, "Properties")
+    assert props["driver_volume_type"] == "nbd", props
+    assert len(props["data"]["export"]) >= 32, props
+    wait_status(ferrostack, vid, "attaching")
+
+    ferrostack.os_ok(v, "3.44", "volume", "attachment", "complete", aid, fmt_json=False)
+    shown = wait_status(ferrostack, vid, "in-use")
+    assert server in str(field(shown, "attachments")), shown
+    listed = ferrostack.os_ok(v, "3.44", "volume", "attachment", "list",
+                              "--volume-id", vid)
+    assert [field(r, "ID") for r in listed] == [aid]
+    assert field(listed[0], "Status") == "attached"
+    shown = ferrostack.os_ok(v, "3.44", "volume", "attachment", "show", aid)
+    assert field(shown, "Status") == "attached"
+
+    # An attached volume is not deleted.
+    res = ferrostack.openstack("volume", "delete", vid, fmt_json=False)
+    assert res.rc != 0, res.describe()
+
+    ferrostack.os_ok(v, "3.44", "volume", "attachment", "delete", aid, fmt_json=False)
+    wait_status(ferrostack, vid, "available")
+    ferrostack.os_ok("volume", "delete", vid, fmt_json=False)
+    wait_status(ferrostack, vid, "deleted")
+
+
+def test_volume_service_list_and_backend_pools(ferrostack):
+    services = ferrostack.os_ok("volume", "service", "list")
+    binaries = {field(s, "Binary"): s for s in services}
+    assert set(binaries) == {"cinder-scheduler", "cinder-volume"}, services
+    vol = binaries["cinder-volume"]
+    assert "@" in field(vol, "Host")
+    assert field(vol, "State") == "up" and field(vol, "Status") == "enabled"
+    assert field(vol, "Zone") == "nova"
+    # Admin only.
+    ferrostack.os_fail("volume", "service", "list", cloud="ferrostack-demo")
+
+    pools = ferrostack.os_ok("volume", "backend", "pool", "list")
+    assert len(pools) == 1 and field(pools[0], "Name").endswith("#file"), pools
+    long = ferrostack.os_ok("volume", "backend", "pool", "list", "--long")
+    assert field(long[0], "Name") == field(pools[0], "Name")
+    ferrostack.os_fail("volume", "backend", "pool", "list", cloud="ferrostack-demo")
+
+
+def wait_resource(ferrostack, kind: list[str], rid: str, status: str,
+                  cloud: str = "ferrostack-demo", timeout: float = 60) -> dict:
+    """`openstack <kind> show` until its status is `status` (or gone: "deleted")."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        res = ferrostack.openstack(*kind, "show", rid, cloud=cloud)
+        if status == "deleted" and res.rc != 0:
+            return {}
+        if res.rc == 0:
+            last = res.json()
+            if field(last, "status") == status:
+                return last
+        time.sleep(0.5)
+    raise AssertionError(f"{' '.join(kind)} {rid} never became {status}: {last}")
+
+
+def test_snapshots_and_volumes_from_them(ferrostack):
+    vid = field(ferrostack.os_ok("volume", "create", "--size", "1", unique("vol"),
+                                 cloud="ferrostack-demo"), "id")
+    wait_status(ferrostack, vid, "available", cloud="ferrostack-demo")
+    sname = unique("snap")
+    s = ferrostack.os_ok("volume", "snapshot", "create", "--volume", vid, sname,
+                         cloud="ferrostack-demo")
+    sid = field(s, "id")
+    wait_resource(ferrostack, ["volume", "snapshot"], sid, "available")
+    listed = ferrostack.os_ok("volume", "snapshot", "list", cloud="ferrostack-demo")
+    assert sid in [field(r, "id") for r in listed]
+
+    clone = ferrostack.os_ok("volume", "create", "--snapshot", sid, unique("fromsnap"),
+                             cloud="ferrostack-demo")
+    shown = wait_status(ferrostack, field(clone, "id"), "available", cloud="ferrostack-demo")
+    assert field(shown, "snapshot_id") == sid and field(shown, "size") == 1
+
+    # A volume with a snapshot is not deleted without cascade.
+    res = ferrostack.openstack("volume", "delete", vid, cloud="ferrostack-demo", fmt_json=False)
+    assert res.rc != 0, res.describe()
+    ferrostack.os_ok("volume", "snapshot", "delete", sid, cloud="ferrostack-demo", fmt_json=False)
+    wait_resource(ferrostack, ["volume", "snapshot"], sid, "deleted")
+    for v in (vid, field(clone, "id")):
+        ferrostack.os_ok("volume", "delete", v, cloud="ferrostack-demo", fmt_json=False)
+        wait_status(ferrostack, v, "deleted", cloud="ferrostack-demo")
+
+
+def test_volume_from_an_image(ferrostack, tmp_path):
+    disk = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "64M"], check=True)
+    img = ferrostack.os_ok("image", "create", "--disk-format", "qcow2",
+                           "--container-format", "bare", "--file", str(disk), unique("img"),
+                           cloud="ferrostack-demo")
+    iid = field(img, "id")
+    try:
+        v = ferrostack.os_ok("volume", "create", "--image", iid, "--size", "1", unique("vol"),
+                             cloud="ferrostack-demo")
+        shown = wait_status(ferrostack, field(v, "id"), "available", cloud="ferrostack-demo")
+        assert field(shown, "bootable") in (True, "true")
+        assert field(shown, "volume_image_metadata")["image_id"] == iid
+        ferrostack.os_ok("volume", "delete", field(v, "id"), cloud="ferrostack-demo",
+                         fmt_json=False)
+        wait_status(ferrostack, field(v, "id"), "deleted", cloud="ferrostack-demo")
+    finally:
+        ferrostack.openstack("image", "delete", iid, cloud="ferrostack-demo", fmt_json=False)
+
+
+def test_backup_create_and_restore(ferrostack):
+    vid = field(ferrostack.os_ok("volume", "create", "--size", "1", unique("vol"),
+                                 cloud="ferrostack-demo"), "id")
+    wait_status(ferrostack, vid, "available", cloud="ferrostack-demo")
+    b = ferrostack.os_ok("volume", "backup", "create", "--name", unique("bk"), vid,
+                         cloud="ferrostack-demo")
+    bid = field(b, "id")
+    wait_resource(ferrostack, ["volume", "backup"], bid, "available")
+    target = unique("restored")
+    ferrostack.os_ok("volume", "backup", "restore", bid, target, cloud="ferrostack-demo")
+    wait_resource(ferrostack, ["volume", "backup"], bid, "available")
+    restored = wait_status(ferrostack, target, "available", cloud="ferrostack-demo")
+    assert field(restored, "size") == 1
+    ferrostack.os_ok("volume", "backup", "delete", bid, cloud="ferrostack-demo", fmt_json=False)
+    wait_resource(ferrostack, ["volume", "backup"], bid, "deleted")
+    for v in (vid, field(restored, "id")):
+        ferrostack.os_ok("volume", "delete", v, cloud="ferrostack-demo", fmt_json=False)
+
+
+def test_volume_transfer_between_projects(ferrostack):
+    vid = field(ferrostack.os_ok("volume", "create", "--size", "1", unique("vol"),
+                                 cloud="ferrostack-demo"), "id")
+    wait_status(ferrostack, vid, "available", cloud="ferrostack-demo")
+    t = ferrostack.os_ok("volume", "transfer", "request", "create", vid,
+                         cloud="ferrostack-demo")
+    tid, key = field(t, "id"), field(t, "auth_key")
+    res = ferrostack.openstack("volume", "transfer", "request", "accept", "--auth-key",
+                               "wrong", tid, fmt_json=False)
+    assert res.rc != 0 and "auth key" in res.stderr.lower(), res.describe()
+    ferrostack.os_ok("volume", "transfer", "request", "accept", "--auth-key", key, tid)
+    # Now the admin project's, not demo's.
+    assert ferrostack.openstack("volume", "show", vid, cloud="ferrostack-demo").rc != 0
+    shown = wait_status(ferrostack, vid, "available")
+    ferrostack.os_ok("volume", "delete", field(shown, "id"), fmt_json=False)
+
+
+def test_qos_specs_and_type_association(ferrostack):
+    name = unique("qos")
+    q = ferrostack.os_ok("volume", "qos", "create", "--consumer", "front-end",
+                         "--property", "read_iops_sec=2000", name)
+    qid = field(q, "id")
+    assert field(q, "consumer") == "front-end"
+    ferrostack.os_ok("volume", "qos", "set", "--property", "write_iops_sec=500", qid,
+                     fmt_json=False)
+    vtype = unique("qostype")
+    ferrostack.os_ok("volume", "type", "create", vtype)
+    ferrostack.os_ok("volume", "qos", "associate", qid, vtype, fmt_json=False)
+    shown = ferrostack.os_ok("volume", "qos", "show", qid)
+    props = field(shown, "properties")
+    assert props == {"read_iops_sec": "2000", "write_iops_sec": "500"}, shown
+    assert vtype in str(field(shown, "associations")), shown
+    # Associated specs are not deleted without --force; members may not manage them.
+    ferrostack.os_fail("volume", "qos", "delete", qid)
+    ferrostack.os_fail("volume", "qos", "list", cloud="ferrostack-demo")
+    ferrostack.os_ok("volume", "qos", "disassociate", "--volume-type", vtype, qid,
+                     fmt_json=False)
+    ferrostack.os_ok("volume", "qos", "delete", qid, fmt_json=False)
+    ferrostack.os_ok("volume", "type", "delete", vtype, fmt_json=False)
+
+
+def test_incremental_backup(ferrostack):
+    vid = field(ferrostack.os_ok("volume", "create", "--size", "1", unique("vol"),
+                                 cloud="ferrostack-demo"), "id")
+    wait_status(ferrostack, vid, "available", cloud="ferrostack-demo")
+    # No full backup yet: an incremental one is refused.
+    ferrostack.os_fail("volume", "backup", "create", "--incremental", vid,
+                       cloud="ferrostack-demo")
+    full = field(ferrostack.os_ok("volume", "backup", "create", vid,
+                                  cloud="ferrostack-demo"), "id")
+    wait_resource(ferrostack, ["volume", "backup"], full, "available")
+    inc = field(ferrostack.os_ok("volume", "backup", "create", "--incremental", vid,
+                                 cloud="ferrostack-demo"), "id")
+    shown = wait_resource(ferrostack, ["volume", "backup"], inc, "available")
+    assert field(shown, "is_incremental") is True, shown
+    parent = ferrostack.os_ok("volume", "backup", "show", full, cloud="ferrostack-demo")
+    assert field(parent, "has_dependent_backups") is True, parent
+    ferrostack.os_fail("volume", "backup", "delete", full, cloud="ferrostack-demo")
+    for b in (inc, full):
+        ferrostack.os_ok("volume", "backup", "delete", b, cloud="ferrostack-demo",
+                         fmt_json=False)
+        wait_resource(ferrostack, ["volume", "backup"], b, "deleted")
+    ferrostack.os_ok("volume", "delete", vid, cloud="ferrostack-demo", fmt_json=False)
+
+
+def test_volume_service_disable_and_enable(ferrostack):
+    services = ferrostack.os_ok("volume", "service", "list", "--service", "cinder-volume")
+    host = field(services[0], "Host")
+    ferrostack.os_ok("volume", "service", "set", "--disable", "--disable-reason",
+                     "maintenance", host, "cinder-volume", fmt_json=False)
+    s = ferrostack.os_ok("volume", "service", "list", "--service", "cinder-volume", "--long")
+    assert field(s[0], "Status") == "disabled"
+    assert field(s[0], "Disabled Reason") == "maintenance", s
+    ferrostack.os_ok("volume", "service", "set", "--enable", host, "cinder-volume",
+                     fmt_json=False)
+    s = ferrostack.os_ok("volume", "service", "list", "--service", "cinder-volume")
+    assert field(s[0], "Status") == "enabled"

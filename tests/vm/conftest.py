@@ -81,7 +81,7 @@ POWER_BUTTON = "ferrostack-guest: power button pressed"
 # Modules run in this order (the guests are shared: vm1 serves the first
 # four); inside a module, tests run in file order.
 MODULE_ORDER = ["test_first_vm", "test_console", "test_metadata", "test_lifecycle",
-                "test_bad_input", "test_crash_recovery"]
+                "test_bad_input", "test_crash_recovery", "test_volumes"]
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -189,6 +189,11 @@ wait_ready() {
 
 banner() { grep -a '^ferrostack-guest:' "$WORK/$1.serial" | tr -d '\r'; }
 has_line() { tr -d '\r' < "$WORK/$1.serial" | grep -qxF -- "$2"; }
+# wait_line NAME LINE SECONDS: wait until the console has LINE (or give up).
+wait_line() {
+    local deadline=$(( $(date +%s) + $3 ))
+    until has_line "$1" "$2" || [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.2; done
+}
 show_banner() { banner "$1" | sed 's/^/    /'; }
 
 guest_ssh() {   # guest_ssh PORT COMMAND
@@ -297,6 +302,24 @@ test_metadata_service() {
         sleep 1
     done
     check "(a) a hot-plugged NIC gets DHCP (eth1 addr=$out)" [ "$out" = 10.0.2.15/24 ]
+
+    # Volume attach: a disk hot-plugged into the running guest is told on
+    # the console, takes an ext2 filesystem and a file, and goes again.
+    truncate -s 64M "$WORK/vol.raw"
+    python3 "$WORK/qmp.py" "$WORK/a.qmp" blockdev-add \
+        "{\"driver\": \"raw\", \"node-name\": \"vol1\", \"file\": {\"driver\": \"file\", \"filename\": \"$WORK/vol.raw\"}}"
+    python3 "$WORK/qmp.py" "$WORK/a.qmp" device_add \
+        '{"driver": "virtio-blk-pci", "id": "disk1", "drive": "vol1", "serial": "fs-test-volume"}'
+    wait_line a "ferrostack-guest: disk add vdb size=131072 serial=fs-test-volume" 30
+    check "(a) a hot-plugged disk is told on the console" \
+        has_line a "ferrostack-guest: disk add vdb size=131072 serial=fs-test-volume"
+    out=$(guest_ssh "$ssh_port" 'set -e; mkfs.ext2 -q /dev/vdb >/dev/null; mkdir -p /mnt/v;
+        mount /dev/vdb /mnt/v; echo on-the-volume > /mnt/v/f; umount /mnt/v;
+        mount -o ro /dev/vdb /mnt/v; cat /mnt/v/f; umount /mnt/v' 2>&1) || true
+    check "(a) mkfs.ext2, mount and a file on the hot-plugged disk ($out)" [ "$out" = on-the-volume ]
+    python3 "$WORK/qmp.py" "$WORK/a.qmp" device_del '{"id": "disk1"}'
+    wait_line a "ferrostack-guest: disk remove vdb" 30
+    check "(a) an unplugged disk is told on the console" has_line a "ferrostack-guest: disk remove vdb"
 
     if powerdown a; then
         pass "(c) system_powerdown: QEMU exits within ${POWERDOWN_TIMEOUT}s"
