@@ -23,6 +23,8 @@ pub enum DbError {
     Sqlx(#[from] sqlx::Error),
     #[error("unsupported database URL '{0}': use sqlite://, mysql:// or postgres://")]
     UnsupportedUrl(String),
+    #[error("another process held the migration lock for {0} s")]
+    MigrationLockTimeout(u64),
     #[error("migration {version} ({name}) failed: {source}")]
     Migration {
         version: i64,
@@ -43,6 +45,12 @@ impl From<DbError> for ferrostack_core::Error {
         }
     }
 }
+
+/// The engine locks [`Db::migrate`] takes (see `lock_migrations`).
+const MIGRATION_LOCK_KEY: i64 = 0x4665_7272_6f53_7461; // "FerroSta"
+const MIGRATION_LOCK_NAME: &str = "ferrostack_migrations";
+const MIGRATION_LOCK_WAIT_SECS: u64 = 300;
+static SQLITE_MIGRATIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -150,19 +158,78 @@ impl Db {
     /// Apply every migration newer than the recorded version, each in its
     /// own transaction where the engine allows DDL in transactions.
     pub async fn migrate(&self, migrations: &[Migration]) -> Result<i64, DbError> {
+        // SQLite files belong to one process: a mutex there is enough.
+        let _in_process = match self.backend {
+            Backend::Sqlite => Some(SQLITE_MIGRATIONS.lock().await),
+            _ => None,
+        };
+        let mut conn = self.pool.acquire().await?;
+        self.lock_migrations(&mut conn).await?;
+        let applied = self.migrate_on(&mut conn, migrations).await;
+        // Unlocked after a failed migration too; a session that dies with
+        // the process drops its lock on its own.
+        let unlocked = self.unlock_migrations(&mut conn).await;
+        let latest = applied?;
+        unlocked?;
+        Ok(latest)
+    }
+
+    /// Two controllers starting together on one database must not both
+    /// apply the same migration: the migrating session holds an engine
+    /// lock (a PostgreSQL advisory lock, a MySQL named lock), and the one
+    /// that waited reads the version again once it has the lock.
+    async fn lock_migrations(&self, conn: &mut sqlx::AnyConnection) -> Result<(), DbError> {
+        match self.backend {
+            Backend::Sqlite => {}
+            Backend::Postgres => {
+                sqlx::query(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Backend::MySql => {
+                let row = sqlx::query(&format!(
+                    "SELECT GET_LOCK('{MIGRATION_LOCK_NAME}', {MIGRATION_LOCK_WAIT_SECS}) AS got"
+                ))
+                .fetch_one(&mut *conn)
+                .await?;
+                if row.int("got") != 1 {
+                    return Err(DbError::MigrationLockTimeout(MIGRATION_LOCK_WAIT_SECS));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn unlock_migrations(&self, conn: &mut sqlx::AnyConnection) -> Result<(), DbError> {
+        let stmt = match self.backend {
+            Backend::Sqlite => return Ok(()),
+            Backend::Postgres => format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"),
+            Backend::MySql => format!("SELECT RELEASE_LOCK('{MIGRATION_LOCK_NAME}') AS released"),
+        };
+        sqlx::query(&stmt).fetch_one(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Apply every migration newer than the recorded version, each in its
+    /// own transaction, on the connection that holds the migration lock.
+    async fn migrate_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        migrations: &[Migration],
+    ) -> Result<i64, DbError> {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at VARCHAR(32) NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         let current: i64 =
             sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *conn)
                 .await?
                 .try_get::<i64, _>("v")?;
         let mut latest = current;
         for m in migrations.iter().filter(|m| m.version > current) {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             for stmt in m.sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
                 let stmt = self.dialect(stmt);
                 sqlx::query(&stmt)
@@ -402,6 +469,28 @@ mod tests {
         },
         Migration { version: 2, name: "things_size", sql: "ALTER TABLE things ADD COLUMN size BIGINT" },
     ];
+
+    /// Two controllers starting at once on one database: each session
+    /// migrates under the lock, so both start and each version is applied
+    /// once (without the lock the second `CREATE TABLE` fails).
+    #[tokio::test]
+    async fn concurrent_migrations_apply_each_version_once() {
+        for db in testing::test_databases("db_crate_concurrent").await {
+            let runs = (0..4).map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move { db.migrate(MIGRATIONS).await })
+            });
+            for run in runs.collect::<Vec<_>>() {
+                let latest = run.await.unwrap();
+                assert_eq!(latest.unwrap(), 2, "on {:?}", db.backend);
+            }
+            let applied = sqlx::query("SELECT COUNT(*) AS n FROM schema_migrations")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+            assert_eq!(applied.int("n"), 2, "on {:?}", db.backend);
+        }
+    }
 
     #[tokio::test]
     async fn migrations_and_portable_queries_on_every_engine() {
