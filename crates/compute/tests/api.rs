@@ -683,6 +683,10 @@ async fn change_password_without_a_guest_agent() {
 #[path = "api/rocky_to_train.rs"]
 mod rocky_to_train;
 
+/// Two controllers on one database.
+#[path = "api/saga_takeover.rs"]
+mod saga_takeover;
+
 #[tokio::test]
 async fn microversions_from_2_65() {
     on_sqlite("rocky_to_train", rocky_to_train::walk).await;

@@ -495,6 +495,10 @@ pub struct ComputeConfig {
     /// `[api] enable_instance_password`, on by default as in Nova); a server
     /// with a config drive finds it there (`admin_pass`), as with Nova.
     pub enable_instance_password: bool,
+    /// Seconds a controller's liveness lease lasts (renewed every third of
+    /// it): after that, another controller on the same database takes over
+    /// the sagas it left unfinished.
+    pub saga_lease_secs: u64,
     /// Comma-separated saga steps made to fail, for failure testing (`schedule`, `allocate_ports`, …).
     pub failpoints: String,
     pub max_request_body_size: usize,
@@ -550,6 +554,7 @@ impl Default for ComputeConfig {
             quota_server_groups: 10,
             quota_server_group_members: 10,
             enable_instance_password: true,
+            saga_lease_secs: 30,
             failpoints: String::new(),
             max_request_body_size: 114_688,
             policy_file: String::new(),

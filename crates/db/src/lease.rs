@@ -109,6 +109,18 @@ pub async fn still_held(db: &Db, lease: &Lease) -> Result<bool, DbError> {
         .is_some_and(|l| l.generation == lease.generation))
 }
 
+/// Whether anyone holds `name` now (an unexpired row): a controller whose
+/// liveness lease lapsed is taken to be gone.
+pub async fn is_held(db: &Db, name: &str) -> Result<bool, DbError> {
+    let row =
+        sqlx::query(&db.sql("SELECT 1 AS held FROM leases WHERE name = ? AND expires_at >= ?"))
+            .bind(name)
+            .bind(stamp(now()))
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(row.is_some())
+}
+
 /// Give the lease up (the work is done): it is free at once.
 pub async fn release(db: &Db, lease: &Lease) -> Result<bool, DbError> {
     let gone =

@@ -11,6 +11,7 @@ pub mod boot_volumes;
 pub mod create_server;
 pub mod delete_server;
 pub mod detach_volume;
+pub mod ownership;
 pub mod power_action;
 pub mod rebuild_server;
 pub mod resize_server;
@@ -221,15 +222,12 @@ fn unwind_again(svc: &Arc<ComputeService>, id: &str) {
     });
 }
 
-/// Pick up every saga a previous run of the service left unfinished.
+/// Pick up every saga a previous run of this controller left unfinished,
+/// and those of controllers that are gone ([`ownership`]).
 pub async fn resume_all(svc: &Arc<ComputeService>) -> Result<usize> {
-    let rows = sagas::unfinished(&svc.db).await?;
-    let n = rows.len();
-    for row in rows {
-        tracing::info!(saga = %row.id, kind = %row.kind, state = %row.state, "resuming saga");
-        spawn(svc, row);
-    }
-    Ok(n)
+    ferrostack_db::lease::ensure_table(&svc.db).await?;
+    ownership::heartbeat(svc).await?;
+    ownership::take_over(svc, true).await
 }
 
 /// How long to wait before each retry of a step or undo that failed with
@@ -273,8 +271,26 @@ where
 /// Seconds before a saga whose undo failed is unwound again.
 const UNDO_RETRY_SECS: u64 = 30;
 
+/// Whether this controller still owns saga `id` (it may have paused past
+/// its lease and been taken over): a step runs only while it does.
+async fn still_ours(svc: &ComputeService, id: &str) -> Result<bool> {
+    let ours = sagas::owned_by(&svc.db, id, ownership::controller(svc)).await?;
+    if !ours {
+        tracing::warn!(saga = %id, "saga taken over by another controller: stopping here");
+    }
+    Ok(ours)
+}
+
 /// Run (or resume) one saga to its end.
 pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
+    let me = ownership::controller(&svc);
+    // A saga just recorded has no owner yet; one taken over is ours already.
+    if !sagas::owned_by(&svc.db, &row.id, me).await?
+        && !sagas::claim(&svc.db, &row.id, None, me).await?
+    {
+        tracing::info!(saga = %row.id, "saga run by another controller: not started here");
+        return Ok(());
+    }
     let Some(saga) = saga_of(&row.kind) else {
         sagas::set_state(&svc.db, &row.id, "failed", Some("unknown saga kind")).await?;
         return Ok(());
@@ -303,6 +319,9 @@ pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
         for (i, step) in steps.iter().enumerate() {
             if state_of(step.name()).as_deref() == Some("done") {
                 continue;
+            }
+            if !still_ours(&svc, &row.id).await? {
+                return Ok(());
             }
             sagas::set_step(&svc.db, &row.id, step.name(), i as i64, "started").await?;
             let began = std::time::Instant::now();
@@ -358,6 +377,9 @@ pub async fn execute(svc: Arc<ComputeService>, row: SagaRow) -> Result<()> {
                 let st = recorded.iter().find(|s| s.step == step.name());
                 if !matches!(st.map(|s| s.state.as_str()), Some("started") | Some("done")) {
                     continue;
+                }
+                if !still_ours(&svc, &row.id).await? {
+                    return Ok(());
                 }
                 let mut undone = step.undo(&ctx).await;
                 // `undo_twice`: undos must be idempotent too.

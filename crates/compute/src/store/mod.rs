@@ -94,6 +94,10 @@ ALTER TABLE compute_nodes ADD COLUMN uuid VARCHAR(36)
     version: 10,
     name: "compute_server_group_rules",
     sql: "ALTER TABLE server_groups ADD COLUMN max_server_per_host BIGINT",
+}, Migration {
+    version: 11,
+    name: "compute_saga_owners",
+    sql: "ALTER TABLE sagas ADD COLUMN owner VARCHAR(255)",
 }];
 
 /// The tables whose rows gained a `uuid` (migrations 7–9; 2.41, 2.53 and

@@ -83,6 +83,63 @@ pub async fn unfinished(db: &Db) -> Result<Vec<SagaRow>> {
     .collect())
 }
 
+/// An unfinished saga and the controller running it (`None`: recorded by a
+/// version before owners, or its controller stopped before it began).
+#[derive(Clone, Debug)]
+pub struct OwnedSaga {
+    pub row: SagaRow,
+    pub owner: Option<String>,
+    pub updated_at: String,
+}
+
+/// Unfinished sagas with their owners, oldest first.
+pub async fn unfinished_with_owners(db: &Db) -> Result<Vec<OwnedSaga>> {
+    Ok(sqlx::query(
+        "SELECT * FROM sagas WHERE state = 'running' OR state = 'unwinding' ORDER BY created_at",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .db()?
+    .iter()
+    .map(|r| OwnedSaga {
+        row: saga_from_row(r),
+        owner: r.opt_str("owner"),
+        updated_at: r.str("updated_at"),
+    })
+    .collect())
+}
+
+/// Make `me` the owner of saga `id` if it is still unfinished and owned by
+/// `from` (`None`: by nobody). One conditional statement, so of two
+/// controllers claiming together exactly one wins.
+pub async fn claim(db: &Db, id: &str, from: Option<&str>, me: &str) -> Result<bool> {
+    let owner_is = match from {
+        Some(_) => "owner = ?",
+        None => "owner IS NULL",
+    };
+    let sql = format!(
+        "UPDATE sagas SET owner = ? WHERE id = ? AND (state = 'running' OR state = 'unwinding') AND {owner_is}"
+    );
+    let sql = db.sql(&sql);
+    let mut q = sqlx::query(&sql).bind(me).bind(id);
+    if let Some(from) = from {
+        q = q.bind(from);
+    }
+    Ok(q.execute(&db.pool).await.db()?.rows_affected() == 1)
+}
+
+/// Whether `me` still owns saga `id`: checked before each step, so a
+/// controller that paused past its lease does not run a step the
+/// controller that took over runs too.
+pub async fn owned_by(db: &Db, id: &str, me: &str) -> Result<bool> {
+    let row = sqlx::query(&db.sql("SELECT owner FROM sagas WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .db()?;
+    Ok(row.and_then(|r| r.opt_str("owner")).as_deref() == Some(me))
+}
+
 pub async fn for_instance(db: &Db, instance_id: &str) -> Result<Vec<SagaRow>> {
     Ok(
         sqlx::query(&db.sql("SELECT * FROM sagas WHERE instance_id = ? ORDER BY created_at"))

@@ -1,0 +1,105 @@
+//! Which controller runs which unfinished saga, when several controllers
+//! share one database (docs/multinode.md). Each controller keeps a
+//! liveness lease `compute-controller:<host>` in the database and owns the
+//! sagas it runs; when a controller's lease lapses (its process died),
+//! another takes its unfinished sagas over, one claim per saga, and runs
+//! them to their end. A controller that restarts under the same host name
+//! resumes its own sagas at once. Before each step the runner checks it is
+//! still the owner, so two controllers never run the same step.
+
+use super::spawn;
+use crate::service::ComputeService;
+use crate::store::sagas::{self, OwnedSaga};
+use ferrostack_core::{Error, Result};
+use ferrostack_db::lease;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// This controller's name as saga owner and lease holder.
+pub fn controller(svc: &ComputeService) -> &str {
+    &svc.config.common.host
+}
+
+fn lease_name(controller: &str) -> String {
+    format!("compute-controller:{controller}")
+}
+
+fn lease_ttl(svc: &ComputeService) -> Duration {
+    Duration::from_secs(svc.config.compute.saga_lease_secs.max(1))
+}
+
+/// Take or renew this controller's liveness lease. Another live controller
+/// cannot hold it (the name is this host's), so `None` means the clock or
+/// the configuration is wrong: two controllers under one host name.
+pub async fn heartbeat(svc: &ComputeService) -> Result<()> {
+    let me = controller(svc);
+    let held = lease::acquire(&svc.db, &lease_name(me), me, lease_ttl(svc))
+        .await
+        .map_err(Error::from)?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(Error::Conflict(format!(
+            "another controller holds the lease of host '{me}': two controllers share one [common] host name"
+        ))),
+    }
+}
+
+/// Whether saga `s` may be claimed by this controller now: its own, one
+/// whose owner's lease lapsed, or one with no owner that has not moved for
+/// a lease period (its controller stopped between recording and running it).
+async fn claimable(svc: &ComputeService, s: &OwnedSaga) -> Result<bool> {
+    let me = controller(svc);
+    Ok(match s.owner.as_deref() {
+        Some(owner) if owner == me => true,
+        Some(owner) => !lease::is_held(&svc.db, &lease_name(owner))
+            .await
+            .map_err(Error::from)?,
+        None => {
+            let ttl = chrono::Duration::from_std(lease_ttl(svc)).unwrap_or_default();
+            ferrostack_core::time::parse(&s.updated_at).is_none_or(|t| t + ttl < chrono::Utc::now())
+        }
+    })
+}
+
+/// Claim and run every unfinished saga this controller may take: at start
+/// its own from before a restart too (`own_too`), and periodically those
+/// of controllers that stopped. Returns how many it took.
+pub async fn take_over(svc: &Arc<ComputeService>, own_too: bool) -> Result<usize> {
+    let me = controller(svc).to_owned();
+    let mut taken = 0;
+    for s in sagas::unfinished_with_owners(&svc.db).await? {
+        let mine = s.owner.as_deref() == Some(me.as_str());
+        if (mine && !own_too) || !claimable(svc, &s).await? {
+            continue;
+        }
+        if mine || sagas::claim(&svc.db, &s.row.id, s.owner.as_deref(), &me).await? {
+            tracing::info!(saga = %s.row.id, kind = %s.row.kind, from = ?s.owner, "taking over saga");
+            spawn(svc, s.row);
+            taken += 1;
+        }
+    }
+    Ok(taken)
+}
+
+/// Keep the liveness lease and look for orphaned sagas every third of the
+/// lease period, for as long as the service runs.
+pub fn spawn_keeper(svc: &Arc<ComputeService>) {
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        let period = lease_ttl(&svc) / 3;
+        loop {
+            tokio::time::sleep(period).await;
+            // Failpoint `controller_dead`: this controller stops showing it
+            // is alive, as if its process had died (takeover tests).
+            if svc.failpoint_on("controller_dead") {
+                continue;
+            }
+            if let Err(e) = heartbeat(&svc).await {
+                tracing::error!(error = %e, "cannot renew the controller lease");
+            }
+            if let Err(e) = take_over(&svc, false).await {
+                tracing::error!(error = %e, "cannot look for sagas to take over");
+            }
+        }
+    });
+}
