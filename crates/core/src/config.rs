@@ -196,6 +196,15 @@ pub struct ImageConfig {
     /// An operator's oslo.policy file (`policy.yaml`) whose rules replace
     /// the defaults of the same name; empty means the defaults only.
     pub policy_file: String,
+    /// Where active images' data lives, as Glance's `default_store`:
+    /// `file` (the filesystem store) or `swift` (the object service).
+    pub store: String,
+    /// The container of the swift store (Glance's `swift_store_container`).
+    pub swift_store_container: String,
+    /// The storage URL of the swift store's account (Glance's
+    /// `swift_store_endpoint`); empty means `http://<public_host>:<object.port>/v1/AUTH_<project>`
+    /// with the project of the image service's own service token.
+    pub swift_store_endpoint: String,
 }
 
 impl Default for ImageConfig {
@@ -211,6 +220,9 @@ impl Default for ImageConfig {
             api_limit_max: 1000,
             max_request_body_size: 65_536,
             policy_file: String::new(),
+            store: "file".into(),
+            swift_store_container: "glance".into(),
+            swift_store_endpoint: String::new(),
         }
     }
 }
