@@ -12,6 +12,7 @@ use crate::store::{accounts, containers, objects, ListRange};
 use axum::body::Body;
 
 mod multipart;
+mod payload;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, NamedRef};
@@ -332,6 +333,25 @@ async fn serve(svc: &Arc<ObjectService>, req: axum::extract::Request) -> Result<
         &parts.headers,
     )
     .await?;
+    let (body, mismatch) = payload::verified(body, payload::declared(&parts.headers)?);
+    let outcome = dispatch(svc, &parts, &raw_path, &query, ctx, body).await;
+    // A body that did not hash to its signed value was discarded by
+    // whatever read it; the client hears why.
+    if mismatch.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(payload::mismatch());
+    }
+    outcome
+}
+
+/// Route an authenticated request to its operation.
+async fn dispatch(
+    svc: &Arc<ObjectService>,
+    parts: &axum::http::request::Parts,
+    raw_path: &str,
+    query: &[(String, String)],
+    ctx: Arc<AuthContext>,
+    body: Body,
+) -> Result<Response, S3Error> {
     let account = format!(
         "{}{}",
         access::RESELLER_PREFIX,
