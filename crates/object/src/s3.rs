@@ -358,7 +358,7 @@ async fn dispatch(
         ctx.project_id.clone().unwrap_or_default()
     );
     let caller = Caller::User(ctx);
-    let path = percent_encoding::percent_decode_str(&raw_path)
+    let path = percent_encoding::percent_decode_str(raw_path)
         .decode_utf8_lossy()
         .into_owned();
     let path = path.trim_start_matches('/');
@@ -413,7 +413,7 @@ async fn dispatch(
         }
         (false, true, "GET") => {
             c.ok_or_else(no_bucket)?;
-            list_objects(svc, &account, &bucket, &query).await
+            list_objects(svc, &account, &bucket, query).await
         }
         (false, false, _) if c.is_none() => Err(no_bucket()),
         (false, false, "POST") if q("uploads").is_some() => {
