@@ -757,6 +757,17 @@ pub struct ObjectConfig {
     pub reseller_admin_role: String,
     /// An operator's `policy.yaml` whose rules replace the defaults.
     pub policy_file: String,
+    /// Where object data lives: `filesystem` (under `data_dir`) or `s3`
+    /// (an S3 service such as Ceph's RADOS Gateway, `s3_*` below).
+    pub backend: String,
+    /// The S3 backend's endpoint, e.g. `http://127.0.0.1:7480`.
+    pub s3_endpoint: String,
+    /// The bucket that holds every object's data.
+    pub s3_bucket: String,
+    pub s3_access_key: String,
+    pub s3_secret_key: String,
+    /// The region requests are signed for.
+    pub s3_region: String,
 }
 
 impl Default for ObjectConfig {
@@ -771,6 +782,12 @@ impl Default for ObjectConfig {
             operator_roles: "admin,member".into(),
             reseller_admin_role: "ResellerAdmin".into(),
             policy_file: String::new(),
+            backend: "filesystem".into(),
+            s3_endpoint: String::new(),
+            s3_bucket: "ferrostack-objects".into(),
+            s3_access_key: String::new(),
+            s3_secret_key: String::new(),
+            s3_region: "us-east-1".into(),
         }
     }
 }

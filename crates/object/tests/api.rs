@@ -918,3 +918,97 @@ async fn s3_checks_the_signed_payload_hash() {
     // Only the two stored objects have data: the mismatched body is gone.
     assert_eq!(walk(&c.tc.config.object_data_dir().join("data")).len(), 2);
 }
+
+/// The S3 backend on a stand-in S3 service (another Ferrostack object
+/// service's S3 API): each object's data is one object of the bucket,
+/// ranges and copies read through, a refused upload leaves nothing, and a
+/// delete removes the data.
+#[tokio::test]
+async fn s3_backend_keeps_data_in_a_bucket_of_another_s3_service() {
+    let standin = cloud("rgw-standin").await;
+    let (access, secret) = ec2_credentials(&standin).await;
+    let mut cfg = standin.tc.config.clone();
+    cfg.service_auth.auth_url = format!("{}/v3", standin.tc.identity_url);
+    cfg.object.database_url = format!(
+        "sqlite://{}/object-on-s3.sqlite?mode=rwc",
+        standin.tc.dir.display()
+    );
+    cfg.object.backend = "s3".into();
+    cfg.object.s3_endpoint = standin.url.clone();
+    cfg.object.s3_bucket = "rgw-data".into();
+    cfg.object.s3_access_key = access;
+    cfg.object.s3_secret_key = secret;
+    let svc = ferrostack_object::open(&cfg).await.expect("open on s3");
+    let url = ferrostack_testkit::serve(ferrostack_object::api::router(
+        svc,
+        standin.tc.validator.clone(),
+        &standin.tc.auth_uri(),
+    ))
+    .await;
+    let http = &standin.tc.http;
+    let at = |p: &str| format!("{url}/v1/{}{p}", standin.admin_account);
+    let call = |m: Method, p: &str| {
+        http.request(m, at(p))
+            .header("x-auth-token", &standin.admin)
+    };
+    let stored = || async {
+        let (st, text) = standin.text("/rgw-data").await;
+        assert!(st == StatusCode::OK || st == StatusCode::NO_CONTENT, "{st}");
+        text.lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+
+    assert_eq!(
+        call(Method::PUT, "/c").send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let r = call(Method::PUT, "/c/big")
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["etag"], md5_hex(&data).as_str());
+    assert_eq!(stored().await.len(), 1, "one object in the bucket");
+
+    let r = call(Method::GET, "/c/big").send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[..]);
+    let r = call(Method::GET, "/c/big")
+        .header("range", "bytes=2000000-2000009")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        &data[2_000_000..2_000_010]
+    );
+
+    let r = call(Method::PUT, "/c/copy")
+        .header("x-copy-from", "c/big")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = call(Method::GET, "/c/copy").send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[..]);
+    assert_eq!(stored().await.len(), 2, "the copy is its own data");
+
+    let r = call(Method::PUT, "/c/liar")
+        .header("etag", md5_hex(b"something else"))
+        .body(b"payload".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(stored().await.len(), 2, "a refused upload leaves nothing");
+
+    for name in ["big", "copy"] {
+        let r = call(Method::DELETE, &format!("/c/{name}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    assert!(stored().await.is_empty(), "deletes remove the data");
+}
