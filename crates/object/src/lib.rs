@@ -44,7 +44,7 @@ async fn open_backend(config: &Config) -> Result<Arc<dyn backend::Backend>, Stri
                 .map_err(|e| format!("[object] data_dir {}: {e}", root.display()))?;
             Ok(Arc::new(fs))
         }
-        "s3" => Ok(Arc::new(rgw::S3Backend::open(&config.object).await?)),
+        "s3" => Ok(Arc::new(rgw::S3Backend::open(config).await?)),
         other => Err(format!(
             "[object] backend = '{other}': use 'filesystem' or 's3'"
         )),

@@ -4,11 +4,13 @@
 //! records and listings stay in the object service's database. Requests
 //! are signed with AWS Signature V4 by a small client here (a few HMACs,
 //! no SDK). A PUT is atomic in S3, so an interrupted upload leaves nothing
-//! to clean up; bodies stream both ways.
+//! to clean up; bodies stream both ways. S3 needs a PUT's length up front:
+//! a body of declared length streams straight through, a chunked one is
+//! first spooled to a local temporary file (disk, not memory).
 
-use crate::backend::{Backend, ByteStream, WriteError, Written};
+use crate::backend::{Backend, ByteStream, Filesystem, WriteError, Written};
 use axum::body::Bytes;
-use ferrostack_core::config::ObjectConfig;
+use ferrostack_core::config::Config;
 use ferrostack_core::Error;
 use futures::{Stream, StreamExt, TryStreamExt};
 use hmac::{Hmac, Mac};
@@ -32,6 +34,8 @@ pub struct S3Backend {
     access: String,
     secret: String,
     region: String,
+    /// Where chunked uploads wait until their length is known.
+    spool: Filesystem,
 }
 
 fn hex(b: &[u8]) -> String {
@@ -50,7 +54,11 @@ fn io(what: &str, e: impl std::fmt::Display) -> std::io::Error {
 
 impl S3Backend {
     /// A backend on `[object] s3_*`; the bucket is created when missing.
-    pub async fn open(cfg: &ObjectConfig) -> Result<Self, String> {
+    pub async fn open(config: &Config) -> Result<Self, String> {
+        let cfg = &config.object;
+        let spool_dir = config.object_data_dir().join("spool");
+        let spool = Filesystem::open(&spool_dir)
+            .map_err(|e| format!("[object] spool {}: {e}", spool_dir.display()))?;
         let url = reqwest::Url::parse(&cfg.s3_endpoint)
             .map_err(|e| format!("[object] s3_endpoint '{}': {e}", cfg.s3_endpoint))?;
         let host = match (url.host_str(), url.port()) {
@@ -85,6 +93,7 @@ impl S3Backend {
             access: cfg.s3_access_key.clone(),
             secret: cfg.s3_secret_key.clone(),
             region: cfg.s3_region.clone(),
+            spool,
         };
         backend.ensure_bucket().await.map_err(|e| e.to_string())?;
         Ok(backend)
@@ -161,7 +170,7 @@ impl S3Backend {
         method: Method,
         path: &str,
         extra: &[(&str, String)],
-        body: Option<reqwest::Body>,
+        body: Option<(reqwest::Body, u64)>,
     ) -> std::io::Result<reqwest::Response> {
         let payload = if body.is_some() {
             "UNSIGNED-PAYLOAD"
@@ -174,8 +183,8 @@ impl S3Backend {
         for (k, v) in self.sign(&method, path, extra, payload) {
             req = req.header(k, v);
         }
-        if let Some(b) = body {
-            req = req.body(b);
+        if let Some((b, len)) = body {
+            req = req.header("content-length", len).body(b);
         }
         req.send().await.map_err(|e| io("unreachable", e))
     }
@@ -201,6 +210,98 @@ impl S3Backend {
             StatusCode::NOT_FOUND => Err(std::io::ErrorKind::NotFound.into()),
             s => Err(io("reading", s)),
         }
+    }
+
+    /// PUT a body of known length as it arrives, counted and hashed.
+    async fn put_stream(
+        &self,
+        data_id: &str,
+        body: Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>,
+        length: u64,
+    ) -> Result<Written, WriteError> {
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let stream = counted(body, length, tally.clone());
+        let sent = self
+            .request(
+                Method::PUT,
+                &self.key(data_id),
+                &[],
+                Some((reqwest::Body::wrap_stream(stream), length)),
+            )
+            .await;
+        let (size, md5, failure) = {
+            let mut t = tally.lock().expect("tally");
+            let md5 = hex(&std::mem::take(&mut t.md5).finalize());
+            (t.size, md5, t.failure.take())
+        };
+        if let Some(f) = failure {
+            let _ = self.remove(data_id).await;
+            return Err(f);
+        }
+        let resp = sent.map_err(|e| WriteError::Unavailable(e.to_string()))?;
+        self.check_stored(data_id, resp, size, md5).await
+    }
+
+    /// A chunked body: into the spool, then PUT with its length.
+    async fn put_spooled(
+        &self,
+        data_id: &str,
+        body: Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>,
+        limit: u64,
+    ) -> Result<Written, WriteError> {
+        let w = self.spool.write(data_id, body, limit, None).await?;
+        let file = match tokio::fs::File::open(self.spool.path(data_id)).await {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = self.spool.remove(data_id).await;
+                return Err(WriteError::Io(e));
+            }
+        };
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+        let sent = self
+            .request(
+                Method::PUT,
+                &self.key(data_id),
+                &[],
+                Some((reqwest::Body::wrap_stream(stream), w.size)),
+            )
+            .await;
+        let _ = self.spool.remove(data_id).await;
+        let resp = sent.map_err(|e| WriteError::Unavailable(e.to_string()))?;
+        self.check_stored(data_id, resp, w.size, w.md5).await
+    }
+
+    /// A PUT's answer: stored, with the MD5 the bytes had on the way.
+    async fn check_stored(
+        &self,
+        data_id: &str,
+        resp: reqwest::Response,
+        size: u64,
+        md5: String,
+    ) -> Result<Written, WriteError> {
+        if resp.status() != StatusCode::OK {
+            return Err(WriteError::Unavailable(format!(
+                "the S3 backend refused the data: {}",
+                resp.status()
+            )));
+        }
+        // A single PUT's ETag is its MD5: the bytes arrived as sent.
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !etag.trim_matches('"').eq_ignore_ascii_case(&md5) {
+            let _ = self.remove(data_id).await;
+            return Err(WriteError::Unavailable(format!(
+                "the S3 backend stored ETag {etag}, not {md5}"
+            )));
+        }
+        Ok(Written {
+            data_id: data_id.to_owned(),
+            size,
+            md5,
+        })
     }
 }
 
@@ -247,51 +348,13 @@ impl Backend for S3Backend {
         data_id: &str,
         body: Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>,
         limit: u64,
+        length: Option<u64>,
     ) -> Result<Written, WriteError> {
-        let tally = Arc::new(Mutex::new(Tally::default()));
-        let stream = counted(body, limit, tally.clone());
-        let sent = self
-            .request(
-                Method::PUT,
-                &self.key(data_id),
-                &[],
-                Some(reqwest::Body::wrap_stream(stream)),
-            )
-            .await;
-        let (size, md5, failure) = {
-            let mut t = tally.lock().expect("tally");
-            (
-                t.size,
-                hex(&std::mem::take(&mut t.md5).finalize()),
-                t.failure.take(),
-            )
-        };
-        if let Some(f) = failure {
-            let _ = self.remove(data_id).await;
-            return Err(f);
+        match length {
+            Some(n) if n > limit => Err(WriteError::TooLarge),
+            Some(n) => self.put_stream(data_id, body, n).await,
+            None => self.put_spooled(data_id, body, limit).await,
         }
-        let resp = sent.map_err(WriteError::Io)?;
-        if resp.status() != StatusCode::OK {
-            return Err(WriteError::Io(io("storing", resp.status())));
-        }
-        // A single PUT's ETag is its MD5: the bytes arrived as sent.
-        let etag = resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !etag.trim_matches('"').eq_ignore_ascii_case(&md5) {
-            let _ = self.remove(data_id).await;
-            return Err(WriteError::Io(io(
-                "storing",
-                format!("ETag {etag} is not {md5}"),
-            )));
-        }
-        Ok(Written {
-            data_id: data_id.to_owned(),
-            size,
-            md5,
-        })
     }
 
     async fn read(&self, data_id: &str, offset: u64, len: u64) -> std::io::Result<ByteStream> {
@@ -326,6 +389,7 @@ impl Backend for S3Backend {
     }
 
     async fn remove(&self, data_id: &str) -> std::io::Result<()> {
+        self.spool.remove(data_id).await?;
         let resp = self
             .request(Method::DELETE, &self.key(data_id), &[], None)
             .await?;
@@ -335,8 +399,9 @@ impl Backend for S3Backend {
         }
     }
 
-    /// A PUT is atomic in S3: an interrupted one left nothing behind.
+    /// A PUT is atomic in S3: an interrupted one left nothing behind
+    /// there; only the spool has temporary files.
     async fn clear_temporary(&self) -> std::io::Result<usize> {
-        Ok(0)
+        self.spool.clear_temporary().await
     }
 }

@@ -994,6 +994,20 @@ async fn s3_backend_keeps_data_in_a_bucket_of_another_s3_service() {
     assert_eq!(r.bytes().await.unwrap().as_ref(), &data[..]);
     assert_eq!(stored().await.len(), 2, "the copy is its own data");
 
+    // A chunked body (no length) goes through the spool.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(b"chun".to_vec()), Ok(b"ked".to_vec())];
+    let r = call(Method::PUT, "/c/chunked")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = call(Method::GET, "/c/chunked").send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "chunked");
+    let r = call(Method::DELETE, "/c/chunked").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
     let r = call(Method::PUT, "/c/liar")
         .header("etag", md5_hex(b"something else"))
         .body(b"payload".to_vec())
