@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO_PASSWORD, field, run_legacy_cli, unique
+from conftest import DEMO_PASSWORD, SERVICE_PASSWORD, field, run_legacy_cli, unique
 
 SCHEMA_IMAGE = "/v2/schemas/image"
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -507,6 +507,44 @@ def test_openstack_delete_removes_image_and_data(ferrostack, image_api, tokens,
     assert not leftovers, f"image data left in the store: {leftovers}"
     res = ferrostack.openstack("image", "show", image_id)
     assert res.rc != 0, res.describe()
+
+
+def glance_account(ferrostack) -> tuple[str, str]:
+    """The glance service user's token and Swift account URL (where the
+    swift store keeps image data, as Glance's single-tenant store)."""
+    tok, doc = ferrostack.issue_token("glance", SERVICE_PASSWORD, "service")
+    return tok, f"http://127.0.0.1:8080/v1/AUTH_{doc['project']['id']}"
+
+
+def test_image_data_is_kept_by_the_configured_store(ferrostack, image_files, cleanup):
+    """`openstack image create --file`: the data is where `[image] store`
+    says — an object named by the image id in the `glance` container of the
+    glance account (swift), or a file of the filesystem store — and goes
+    with the image."""
+    raw = image_files["raw"]
+    img = os_create(ferrostack, "--file", str(raw), "--disk-format", "raw",
+                    "--container-format", "bare", unique("fs-where"))
+    image_id = field(img, "id")
+    cleanup.append(image_id)
+    if os.environ.get("FERROSTACK__IMAGE__STORE", "file") == "swift":
+        tok, account = glance_account(ferrostack)
+        r = ferrostack.http("GET", f"{account}/glance?format=json", tok)
+        expect_status(r, 200, "the glance container")
+        rows = {o["name"]: o for o in r.json()}
+        assert rows[image_id]["bytes"] == raw.stat().st_size, rows
+        assert rows[image_id]["hash"] == field(img, "checksum"), rows
+        assert not find_store_files(ferrostack.data_dir and ferrostack.data_dir / "images",
+                                    image_id), "nothing in the filesystem store"
+        ferrostack.os_ok("image", "delete", image_id, fmt_json=False)
+        r = ferrostack.http("HEAD", f"{account}/glance/{image_id}", tok)
+        expect_status(r, 404, "the object after the image's delete")
+    else:
+        if ferrostack.data_dir is None:
+            pytest.skip("the server's data directory is unknown (FERROSTACK_URL)")
+        path = Path(ferrostack.data_dir) / "images" / image_id
+        assert path.stat().st_size == raw.stat().st_size
+        ferrostack.os_ok("image", "delete", image_id, fmt_json=False)
+        assert not path.exists()
 
 
 def test_wrong_id_is_404(ferrostack, image_api, tokens):

@@ -196,6 +196,15 @@ pub struct ImageConfig {
     /// An operator's oslo.policy file (`policy.yaml`) whose rules replace
     /// the defaults of the same name; empty means the defaults only.
     pub policy_file: String,
+    /// Where active images' data lives, as Glance's `default_store`:
+    /// `file` (the filesystem store) or `swift` (the object service).
+    pub store: String,
+    /// The container of the swift store (Glance's `swift_store_container`).
+    pub swift_store_container: String,
+    /// The storage URL of the swift store's account (Glance's
+    /// `swift_store_endpoint`); empty means `http://<public_host>:<object.port>/v1/AUTH_<project>`
+    /// with the project of the image service's own service token.
+    pub swift_store_endpoint: String,
 }
 
 impl Default for ImageConfig {
@@ -211,6 +220,9 @@ impl Default for ImageConfig {
             api_limit_max: 1000,
             max_request_body_size: 65_536,
             policy_file: String::new(),
+            store: "file".into(),
+            swift_store_container: "glance".into(),
+            swift_store_endpoint: String::new(),
         }
     }
 }
@@ -750,6 +762,17 @@ pub struct ObjectConfig {
     pub reseller_admin_role: String,
     /// An operator's `policy.yaml` whose rules replace the defaults.
     pub policy_file: String,
+    /// Where object data lives: `filesystem` (under `data_dir`) or `s3`
+    /// (an S3 service such as Ceph's RADOS Gateway, `s3_*` below).
+    pub backend: String,
+    /// The S3 backend's endpoint, e.g. `http://127.0.0.1:7480`.
+    pub s3_endpoint: String,
+    /// The bucket that holds every object's data.
+    pub s3_bucket: String,
+    pub s3_access_key: String,
+    pub s3_secret_key: String,
+    /// The region requests are signed for.
+    pub s3_region: String,
 }
 
 impl Default for ObjectConfig {
@@ -764,6 +787,12 @@ impl Default for ObjectConfig {
             operator_roles: "admin,member".into(),
             reseller_admin_role: "ResellerAdmin".into(),
             policy_file: String::new(),
+            backend: "filesystem".into(),
+            s3_endpoint: String::new(),
+            s3_bucket: "ferrostack-objects".into(),
+            s3_access_key: String::new(),
+            s3_secret_key: String::new(),
+            s3_region: "us-east-1".into(),
         }
     }
 }

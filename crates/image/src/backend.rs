@@ -1,6 +1,8 @@
-//! The filesystem store. Data is streamed to a temporary file while its
-//! size, MD5 and SHA-512 are computed, and renamed into place only when the
-//! upload is complete and verified, so a reader never sees a partial image
+//! Image data stores. Every upload is first streamed to a local temporary
+//! file while its size, MD5 and SHA-512 are computed ([`FilesystemStore`]);
+//! only a complete, verified upload is handed to the [`ImageData`] store of
+//! active images — the filesystem (a rename) or the object service
+//! ([`crate::swift::SwiftStore`]) — so a reader never sees a partial image
 //! and a crash leaves only temporary files, which [`FilesystemStore::recover`]
 //! removes.
 
@@ -10,7 +12,28 @@ use futures::{Stream, StreamExt};
 use md5::Digest as _;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use tokio::io::AsyncWriteExt;
+use std::pin::Pin;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+/// Image data on its way to a client.
+pub type DataStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Where the data of active images lives (Glance's `glance_store` drivers).
+#[async_trait::async_trait]
+pub trait ImageData: Send + Sync {
+    /// Keep a verified upload as the data of image `id`; the temporary file
+    /// is consumed on success and left to the caller on failure.
+    async fn put(&self, id: &str, w: &Written) -> Result<(), Error>;
+    /// `len` bytes of image `id`'s data from byte `start` (the whole image
+    /// when `start` is 0 and `len` its size).
+    async fn get(&self, id: &str, start: u64, len: u64, size: u64) -> Result<DataStream, Error>;
+    /// Remove image `id`'s data; missing data is fine.
+    async fn delete(&self, id: &str) -> Result<(), Error>;
+}
+
+fn unavailable(id: &str, e: impl std::fmt::Display) -> Error {
+    Error::Unavailable(format!("The image data of {id} is not available: {e}"))
+}
 
 pub struct FilesystemStore {
     root: PathBuf,
@@ -182,5 +205,53 @@ impl FilesystemStore {
         sweep(self.root.join(".staging"), Some(staged))?;
         sweep(self.root.clone(), Some(stored))?;
         Ok(removed)
+    }
+}
+
+/// The filesystem store of active images: `<root>/<id>`.
+pub struct FileData {
+    root: PathBuf,
+}
+
+impl FileData {
+    pub fn new(root: &Path) -> Self {
+        FileData {
+            root: root.to_owned(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ImageData for FileData {
+    async fn put(&self, id: &str, w: &Written) -> Result<(), Error> {
+        let dest = self.root.join(id);
+        tokio::fs::rename(&w.tmp, &dest)
+            .await
+            .map_err(Error::internal)?;
+        if let Ok(d) = tokio::fs::File::open(&self.root).await {
+            let _ = d.sync_all().await;
+        }
+        Ok(())
+    }
+
+    async fn get(&self, id: &str, start: u64, len: u64, _size: u64) -> Result<DataStream, Error> {
+        let mut file = tokio::fs::File::open(self.root.join(id))
+            .await
+            .map_err(|e| unavailable(id, e))?;
+        if start > 0 {
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(Error::internal)?;
+        }
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024);
+        Ok(Box::pin(stream))
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), Error> {
+        match tokio::fs::remove_file(self.root.join(id)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::internal(e)),
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod format;
 pub mod policy;
 pub mod service;
 pub mod store;
+pub mod swift;
 
 pub use api::openapi_document;
 pub use service::ImageService;

@@ -2,7 +2,7 @@
 //! validation and JSON-patch semantics as Glance applies them, the upload
 //! and import state machines, quotas and notifications.
 
-use crate::backend::{FilesystemStore, Written};
+use crate::backend::{FileData, FilesystemStore, ImageData, Written};
 use crate::store::{self, images::Image, members::Member};
 use ferrostack_bus::SharedBus;
 use ferrostack_core::auth::AuthContext;
@@ -51,7 +51,10 @@ pub const MAX_MEMBERS: usize = 128;
 
 pub struct ImageService {
     pub db: Db,
+    /// Temporary and staged uploads (always local).
     pub store: FilesystemStore,
+    /// Active images' data: the filesystem or the swift store.
+    pub data: Box<dyn ImageData>,
     pub config: Config,
     pub bus: SharedBus,
     /// Glance's rules (`policy.rs`) with the operator's file over them.
@@ -72,9 +75,19 @@ impl ImageService {
     pub async fn new(db: Db, config: Config, bus: SharedBus) -> Result<Arc<Self>> {
         let store = FilesystemStore::open(&config.image_store_dir()).map_err(Error::internal)?;
         let policy = crate::policy::load(&config)?;
+        let data: Box<dyn ImageData> = match config.image.store.as_str() {
+            "file" => Box::new(FileData::new(&config.image_store_dir())),
+            "swift" => Box::new(crate::swift::SwiftStore::new(&config)),
+            other => {
+                return Err(Error::Internal(format!(
+                    "[image] store = '{other}': use 'file' or 'swift'"
+                )))
+            }
+        };
         let svc = Arc::new(ImageService {
             db,
             store,
+            data,
             config,
             bus,
             policy,
@@ -584,6 +597,11 @@ impl ImageService {
         }
         store::images::delete(&self.db, id).await?;
         self.store.delete(id).await.map_err(Error::internal)?;
+        // As Glance: the record is gone; data the store fails to drop is
+        // logged, not an error to the client.
+        if let Err(e) = self.data.delete(id).await {
+            tracing::warn!(image = %id, error = %e, "could not delete the image data");
+        }
         self.notify("image.delete", &img).await;
         Ok(())
     }
@@ -723,13 +741,7 @@ impl ImageService {
             }
         };
         match self
-            .activate(
-                id,
-                &written,
-                declared_size,
-                &["saving"],
-                &self.store.path(id),
-            )
+            .activate(id, &written, declared_size, &["saving"])
             .await
         {
             Ok(img) => {
@@ -768,7 +780,6 @@ impl ImageService {
         w: &Written,
         declared_size: Option<u64>,
         from: &[&str],
-        dest: &std::path::Path,
     ) -> Result<Image> {
         if let Some(d) = declared_size {
             if d != w.size {
@@ -795,7 +806,7 @@ impl ImageService {
                 img.status
             )));
         }
-        self.store.commit(w, dest).await.map_err(Error::internal)?;
+        self.data.put(id, w).await?;
         img.size = Some(w.size as i64);
         img.virtual_size = virtual_size.map(|v| v as i64);
         img.checksum = Some(w.md5.clone());
@@ -974,10 +985,7 @@ impl ImageService {
             .map_err(Error::internal)?;
         let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
         let written = self.store.write(id, stream, u64::MAX).await?;
-        match self
-            .activate(id, &written, None, &["importing"], &self.store.path(id))
-            .await
-        {
+        match self.activate(id, &written, None, &["importing"]).await {
             Ok(img) => {
                 let _ = tokio::fs::remove_file(&staged).await;
                 self.notify("image.upload", &img).await;

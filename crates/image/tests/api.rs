@@ -1555,3 +1555,118 @@ async fn openapi_document_is_public_and_matches_the_router() {
 
     assert_eq!(operations, 62, "the image API's operations");
 }
+
+/// A cloud whose image data goes to the object service (`[image] store =
+/// swift`), served beside it on its own port.
+async fn start_with_swift_store(name: &str) -> Cloud {
+    let mut kit = ferrostack_testkit::start(&format!("image-{name}"), |_| {}).await;
+    kit.config.service_auth.auth_url = kit.auth_uri();
+    let object = ferrostack_object::open(&kit.config).await.unwrap();
+    let object_url = ferrostack_testkit::serve(ferrostack_object::api::router(
+        object,
+        kit.validator.clone(),
+        &kit.auth_uri(),
+    ))
+    .await;
+    kit.config.object.port = object_url.rsplit(':').next().unwrap().parse().unwrap();
+    kit.config.image.store = "swift".into();
+    let url = format!("sqlite://{}/image.sqlite?mode=rwc", kit.dir.display());
+    let db = ferrostack_db::Db::connect(&url).await.unwrap();
+    serve_image(kit, db).await
+}
+
+/// `GET` (or another method) on the glance account's `glance` container,
+/// as the glance service user.
+async fn glance_container(c: &Cloud, method: Method, suffix: &str) -> reqwest::Response {
+    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "glance", "domain": {"id": "default"}, "password": "service_pass"}}},
+        "scope": {"project": {"name": "service", "domain": {"id": "default"}}}}});
+    let r = c
+        .http
+        .post(format!("{}/v3/auth/tokens", c.kit.identity_url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let tok = r.headers()["x-subject-token"].to_str().unwrap().to_owned();
+    let project = c.kit.project_of(&tok).await;
+    let base = c.kit.config.public_url(c.kit.config.object.port);
+    c.http
+        .request(method, format!("{base}/v1/AUTH_{project}/glance{suffix}"))
+        .header("x-auth-token", tok)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// With the swift store the data lands as an object named by the image id in
+/// the `glance` container (nothing in the filesystem store), downloads whole
+/// and by range, and goes when the image is deleted.
+#[tokio::test]
+async fn swift_store_keeps_image_data_in_the_glance_container() {
+    let c = start_with_swift_store("swift").await;
+    let admin = c.token("admin", "admin").await;
+    let id = create_image(
+        &c,
+        &admin,
+        json!({"name": "in-swift", "disk_format": "raw", "container_format": "bare"}),
+    )
+    .await;
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(
+        c.upload(&id, &admin, data.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, img) = c
+        .call(Method::GET, &format!("/v2/images/{id}"), &admin, None)
+        .await;
+    assert_eq!(img["status"], "active");
+    assert_eq!(img["size"], 3_000_000);
+    assert!(
+        c.files("").is_empty(),
+        "no data in the filesystem store: {:?}",
+        c.files("")
+    );
+    assert!(c.files(".tmp").is_empty(), "the temporary file is consumed");
+
+    let listing = glance_container(&c, Method::GET, "").await;
+    assert_eq!(listing.status(), StatusCode::OK);
+    assert_eq!(listing.text().await.unwrap().trim(), id);
+    let head = glance_container(&c, Method::HEAD, &format!("/{id}")).await;
+    assert_eq!(head.headers()["content-length"], "3000000");
+    assert_eq!(head.headers()["etag"], img["checksum"].as_str().unwrap());
+
+    let whole = c
+        .http
+        .get(format!("{}/v2/images/{id}/file", c.image))
+        .header("x-auth-token", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), &data[..]);
+    let part = c
+        .http
+        .get(format!("{}/v2/images/{id}/file", c.image))
+        .header("x-auth-token", &admin)
+        .header("range", "bytes=1000000-1000099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part.headers()["content-range"],
+        "bytes 1000000-1000099/3000000"
+    );
+    assert_eq!(
+        part.bytes().await.unwrap().as_ref(),
+        &data[1_000_000..1_000_100]
+    );
+
+    let (st, _) = c
+        .call(Method::DELETE, &format!("/v2/images/{id}"), &admin, None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let gone = glance_container(&c, Method::HEAD, &format!("/{id}")).await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}

@@ -31,6 +31,8 @@ pub enum WriteError {
     /// The client's body failed (disconnect, timeout): its error.
     Client(Error),
     Io(std::io::Error),
+    /// A remote store failed or refused: 503, as Swift when it cannot store.
+    Unavailable(String),
 }
 
 impl From<WriteError> for Error {
@@ -39,18 +41,21 @@ impl From<WriteError> for Error {
             WriteError::TooLarge => Error::PayloadTooLarge("Your request is too large.".into()),
             WriteError::Client(e) => e,
             WriteError::Io(e) => Error::Internal(format!("object backend: {e}")),
+            WriteError::Unavailable(m) => Error::Unavailable(m),
         }
     }
 }
 
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync {
-    /// Stream `body` (at most `limit` bytes) into new data named `data_id`.
+    /// Stream `body` (at most `limit` bytes; `length` when the client
+    /// declared it) into new data named `data_id`.
     async fn write(
         &self,
         data_id: &str,
         body: Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>,
         limit: u64,
+        length: Option<u64>,
     ) -> Result<Written, WriteError>;
     /// `len` bytes of the data from `offset`.
     async fn read(&self, data_id: &str, offset: u64, len: u64) -> std::io::Result<ByteStream>;
@@ -81,7 +86,7 @@ impl Filesystem {
         self.root.join("tmp").join(id)
     }
 
-    fn path(&self, id: &str) -> PathBuf {
+    pub(crate) fn path(&self, id: &str) -> PathBuf {
         let shard = id.get(..2).unwrap_or("00");
         self.root.join("data").join(shard).join(id)
     }
@@ -107,6 +112,7 @@ impl Backend for Filesystem {
         data_id: &str,
         mut body: Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>,
         limit: u64,
+        _length: Option<u64>,
     ) -> Result<Written, WriteError> {
         let tmp = self.tmp(data_id);
         let mut file = tokio::fs::File::create(&tmp)

@@ -8,6 +8,7 @@ pub mod api;
 pub mod backend;
 pub mod large;
 pub mod listing;
+pub mod rgw;
 pub mod s3;
 pub mod service;
 pub mod store;
@@ -27,14 +28,25 @@ pub async fn open(config: &Config) -> Result<Arc<ObjectService>, String> {
     db.migrate(store::MIGRATIONS)
         .await
         .map_err(|e| e.to_string())?;
-    let backend = backend::Filesystem::open(&config.object_data_dir()).map_err(|e| {
-        format!(
-            "[object] data_dir {}: {e}",
-            config.object_data_dir().display()
-        )
-    })?;
-    let svc = ObjectService::new(db, Arc::new(backend), config.clone())?;
+    let backend = open_backend(config).await?;
+    let svc = ObjectService::new(db, backend, config.clone())?;
     svc.recover().await.map_err(|e| e.to_string())?;
     svc.spawn_expirer();
     Ok(svc)
+}
+
+/// The `[object] backend`: the local filesystem, or an S3 service.
+async fn open_backend(config: &Config) -> Result<Arc<dyn backend::Backend>, String> {
+    match config.object.backend.as_str() {
+        "filesystem" => {
+            let root = config.object_data_dir();
+            let fs = backend::Filesystem::open(&root)
+                .map_err(|e| format!("[object] data_dir {}: {e}", root.display()))?;
+            Ok(Arc::new(fs))
+        }
+        "s3" => Ok(Arc::new(rgw::S3Backend::open(config).await?)),
+        other => Err(format!(
+            "[object] backend = '{other}': use 'filesystem' or 's3'"
+        )),
+    }
 }

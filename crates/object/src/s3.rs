@@ -12,6 +12,7 @@ use crate::store::{accounts, containers, objects, ListRange};
 use axum::body::Body;
 
 mod multipart;
+mod payload;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, NamedRef};
@@ -332,13 +333,32 @@ async fn serve(svc: &Arc<ObjectService>, req: axum::extract::Request) -> Result<
         &parts.headers,
     )
     .await?;
+    let (body, mismatch) = payload::verified(body, payload::declared(&parts.headers)?);
+    let outcome = dispatch(svc, &parts, &raw_path, &query, ctx, body).await;
+    // A body that did not hash to its signed value was discarded by
+    // whatever read it; the client hears why.
+    if mismatch.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(payload::mismatch());
+    }
+    outcome
+}
+
+/// Route an authenticated request to its operation.
+async fn dispatch(
+    svc: &Arc<ObjectService>,
+    parts: &axum::http::request::Parts,
+    raw_path: &str,
+    query: &[(String, String)],
+    ctx: Arc<AuthContext>,
+    body: Body,
+) -> Result<Response, S3Error> {
     let account = format!(
         "{}{}",
         access::RESELLER_PREFIX,
         ctx.project_id.clone().unwrap_or_default()
     );
     let caller = Caller::User(ctx);
-    let path = percent_encoding::percent_decode_str(&raw_path)
+    let path = percent_encoding::percent_decode_str(raw_path)
         .decode_utf8_lossy()
         .into_owned();
     let path = path.trim_start_matches('/');
@@ -393,7 +413,7 @@ async fn serve(svc: &Arc<ObjectService>, req: axum::extract::Request) -> Result<
         }
         (false, true, "GET") => {
             c.ok_or_else(no_bucket)?;
-            list_objects(svc, &account, &bucket, &query).await
+            list_objects(svc, &account, &bucket, query).await
         }
         (false, false, _) if c.is_none() => Err(no_bucket()),
         (false, false, "POST") if q("uploads").is_some() => {
@@ -415,7 +435,10 @@ async fn serve(svc: &Arc<ObjectService>, req: axum::extract::Request) -> Result<
                 multipart::upload_part(svc, &account, &bucket, &key, &id, &n, &parts.headers, body)
                     .await
             }
-            _ => put_object(svc, &account, &bucket, &key, &parts.headers, body).await,
+            _ => match headers::get(&parts.headers, "x-amz-copy-source") {
+                Some(source) => copy_object(svc, &caller, &account, &bucket, &key, &source).await,
+                None => put_object(svc, &account, &bucket, &key, &parts.headers, body).await,
+            },
         },
         (false, false, "GET" | "HEAD") => {
             get_object(
@@ -605,6 +628,50 @@ pub(crate) async fn put_object(
     );
     let obj = svc.put_object(account, bucket, key, new, stream).await?;
     Ok((StatusCode::OK, [("etag", format!("\"{}\"", obj.etag))]).into_response())
+}
+
+/// `PUT /<bucket>/<key>` with `x-amz-copy-source: /<bucket>/<key>`: a
+/// server-side copy within the account, the caller allowed to read the
+/// source as for a GET.
+async fn copy_object(
+    svc: &ObjectService,
+    caller: &Caller,
+    account: &str,
+    bucket: &str,
+    key: &str,
+    source: &str,
+) -> Result<Response, S3Error> {
+    let source = source.split('?').next().unwrap_or_default();
+    let source = percent_encoding::percent_decode_str(source).decode_utf8_lossy();
+    let (src_bucket, src_key) = source
+        .trim_start_matches('/')
+        .split_once('/')
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .ok_or_else(|| {
+            S3Error::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidArgument",
+                "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            )
+        })?;
+    let c = containers::get(&svc.db, account, src_bucket)
+        .await?
+        .ok_or_else(|| {
+            S3Error::new(
+                StatusCode::NOT_FOUND,
+                "NoSuchBucket",
+                "The specified bucket does not exist",
+            )
+        })?;
+    access::authorize(&svc.policy, caller, account, Op::ReadObject, Some(&c.meta))?;
+    let src = svc.object(account, src_bucket, src_key).await?;
+    let obj = svc.copy_object(&src, account, bucket, key, |_| {}).await?;
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag></CopyObjectResult>",
+        iso(obj.modified_us),
+        obj.etag
+    );
+    Ok((StatusCode::OK, [("content-type", "application/xml")], body).into_response())
 }
 
 async fn get_object(

@@ -198,10 +198,16 @@ impl ObjectService {
 
     /// Stream `body` into new data, verified against `etag`; the data is
     /// loose until a record names it.
-    async fn write_data(&self, body: Body, limit: u64, etag: Option<&str>) -> Result<Written> {
+    async fn write_data(
+        &self,
+        body: Body,
+        limit: u64,
+        length: Option<u64>,
+        etag: Option<&str>,
+    ) -> Result<Written> {
         let data_id = uuid::Uuid::new_v4().simple().to_string();
         objects::add_loose(&self.db, &data_id).await?;
-        let written = match self.backend.write(&data_id, body, limit).await {
+        let written = match self.backend.write(&data_id, body, limit, length).await {
             Ok(w) => w,
             Err(e) => {
                 self.drop_data(&data_id).await;
@@ -236,7 +242,9 @@ impl ObjectService {
     ) -> Result<Object> {
         let c = self.container(account, container).await?;
         let limit = self.room(&c, new.length).await?;
-        let w = self.write_data(body, limit, new.etag.as_deref()).await?;
+        let w = self
+            .write_data(body, limit, new.length, new.etag.as_deref())
+            .await?;
         let obj = Object {
             account: account.into(),
             container: container.into(),
@@ -273,8 +281,9 @@ impl ObjectService {
 
     /// Store a small document (a manifest) as new, loose data.
     pub async fn write_document(&self, doc: Vec<u8>) -> Result<Written> {
+        let len = doc.len() as u64;
         let body: Body = Box::pin(futures::stream::iter([Ok(Bytes::from(doc))]));
-        self.write_data(body, u64::MAX, None).await
+        self.write_data(body, u64::MAX, Some(len), None).await
     }
 
     /// Copy `src` to a new name, with `meta` (when given) instead of its

@@ -739,6 +739,23 @@ async fn concurrent_writes_to_one_container_all_land() {
 
 /// SigV4 headers for a path-style S3 request with an empty payload.
 fn sigv4(method: &str, url: &str, access: &str, secret: &str) -> Vec<(String, String)> {
+    use sha2::{Digest, Sha256};
+    let empty: String = Sha256::digest(b"")
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect();
+    sigv4_payload(method, url, access, secret, &empty)
+}
+
+/// SigV4 headers for a path-style S3 request declaring `payload` as its
+/// `x-amz-content-sha256`.
+fn sigv4_payload(
+    method: &str,
+    url: &str,
+    access: &str,
+    secret: &str,
+    payload: &str,
+) -> Vec<(String, String)> {
     use hmac::{Hmac, Mac};
     use sha2::{Digest, Sha256};
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
@@ -754,7 +771,6 @@ fn sigv4(method: &str, url: &str, access: &str, secret: &str) -> Vec<(String, St
         now.format("%Y%m%dT%H%M%SZ").to_string(),
         now.format("%Y%m%d").to_string(),
     );
-    let payload = hex(&Sha256::digest(b""));
     let canonical = format!(
         "{method}\n{}\n\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{date}\n\nhost;x-amz-content-sha256;x-amz-date\n{payload}",
         u.path()
@@ -771,7 +787,7 @@ fn sigv4(method: &str, url: &str, access: &str, secret: &str) -> Vec<(String, St
     let sig = hex(&mac(&key, &to_sign));
     vec![
         ("x-amz-date".into(), date),
-        ("x-amz-content-sha256".into(), payload),
+        ("x-amz-content-sha256".into(), payload.into()),
         (
             "authorization".into(),
             format!("AWS4-HMAC-SHA256 Credential={access}/{scope}, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={sig}"),
@@ -779,12 +795,8 @@ fn sigv4(method: &str, url: &str, access: &str, secret: &str) -> Vec<(String, St
     ]
 }
 
-#[tokio::test]
-async fn s3_reads_swift_objects_with_ec2_credentials() {
-    let c = cloud("s3").await;
-    c.status("PUT", "/bkt", &[]).await;
-    c.send("PUT", "/bkt/hello.txt", &[], b"hello s3".to_vec())
-        .await;
+/// An EC2 credential of admin's in the admin project: (access, secret).
+async fn ec2_credentials(c: &Cloud) -> (String, String) {
     let v: serde_json::Value =
         c.tc.http
             .get(format!("{}/v3/auth/tokens", c.tc.identity_url))
@@ -812,10 +824,19 @@ async fn s3_reads_swift_objects_with_ec2_credentials() {
             .json()
             .await
             .unwrap();
-    let (access, secret) = (
+    (
         cred["credential"]["access"].as_str().unwrap().to_owned(),
         cred["credential"]["secret"].as_str().unwrap().to_owned(),
-    );
+    )
+}
+
+#[tokio::test]
+async fn s3_reads_swift_objects_with_ec2_credentials() {
+    let c = cloud("s3").await;
+    c.status("PUT", "/bkt", &[]).await;
+    c.send("PUT", "/bkt/hello.txt", &[], b"hello s3".to_vec())
+        .await;
+    let (access, secret) = ec2_credentials(&c).await;
     let get = |path: &str, secret: &str| {
         let url = format!("{}{path}", c.url);
         let mut r = c.tc.http.get(&url);
@@ -841,4 +862,167 @@ async fn s3_reads_swift_objects_with_ec2_credentials() {
     let r = get("/bkt/nothing", &secret).await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(r.text().await.unwrap().contains("<Code>NoSuchKey</Code>"));
+}
+
+/// A signed payload hash must match the body: a mismatch is S3's
+/// `XAmzContentSHA256Mismatch` with nothing stored; `UNSIGNED-PAYLOAD` is
+/// taken; aws-chunked streaming is refused as s3api refuses it.
+#[tokio::test]
+async fn s3_checks_the_signed_payload_hash() {
+    use sha2::{Digest, Sha256};
+    let c = cloud("s3-payload").await;
+    c.status("PUT", "/bkt", &[]).await;
+    let (access, secret) = ec2_credentials(&c).await;
+    let hash = |b: &[u8]| -> String {
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    };
+    let put = |key: &str, payload: String, body: &'static [u8]| {
+        let url = format!("{}/bkt/{key}", c.url);
+        let mut r = c.tc.http.put(&url).body(body);
+        for (k, v) in sigv4_payload("PUT", &url, &access, &secret, &payload) {
+            r = r.header(k, v);
+        }
+        r.send()
+    };
+    let r = put("good", hash(b"payload"), b"payload").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = put("liar", hash(b"payload"), b"tampered").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("<Code>XAmzContentSHA256Mismatch</Code>"));
+    let r = put("unsigned", "UNSIGNED-PAYLOAD".into(), b"anything")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = put("chunked", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into(), b"x")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_IMPLEMENTED);
+    assert!(r.text().await.unwrap().contains("aws-chunked"));
+    let r = put("odd", "not-a-hash".into(), b"x").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("<Code>InvalidArgument</Code>"));
+
+    let listing = c.send("GET", "/bkt", &[], Vec::new()).await;
+    assert_eq!(listing.text().await.unwrap(), "good\nunsigned\n");
+    // Only the two stored objects have data: the mismatched body is gone.
+    assert_eq!(walk(&c.tc.config.object_data_dir().join("data")).len(), 2);
+}
+
+/// The S3 backend on a stand-in S3 service (another Ferrostack object
+/// service's S3 API): each object's data is one object of the bucket,
+/// ranges and copies read through, a refused upload leaves nothing, and a
+/// delete removes the data.
+#[tokio::test]
+async fn s3_backend_keeps_data_in_a_bucket_of_another_s3_service() {
+    let standin = cloud("rgw-standin").await;
+    let (access, secret) = ec2_credentials(&standin).await;
+    let mut cfg = standin.tc.config.clone();
+    cfg.service_auth.auth_url = format!("{}/v3", standin.tc.identity_url);
+    cfg.object.database_url = format!(
+        "sqlite://{}/object-on-s3.sqlite?mode=rwc",
+        standin.tc.dir.display()
+    );
+    cfg.object.backend = "s3".into();
+    cfg.object.s3_endpoint = standin.url.clone();
+    cfg.object.s3_bucket = "rgw-data".into();
+    cfg.object.s3_access_key = access;
+    cfg.object.s3_secret_key = secret;
+    let svc = ferrostack_object::open(&cfg).await.expect("open on s3");
+    let url = ferrostack_testkit::serve(ferrostack_object::api::router(
+        svc,
+        standin.tc.validator.clone(),
+        &standin.tc.auth_uri(),
+    ))
+    .await;
+    let http = &standin.tc.http;
+    let at = |p: &str| format!("{url}/v1/{}{p}", standin.admin_account);
+    let call = |m: Method, p: &str| {
+        http.request(m, at(p))
+            .header("x-auth-token", &standin.admin)
+    };
+    let stored = || async {
+        let (st, text) = standin.text("/rgw-data").await;
+        assert!(st == StatusCode::OK || st == StatusCode::NO_CONTENT, "{st}");
+        text.lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+
+    assert_eq!(
+        call(Method::PUT, "/c").send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let r = call(Method::PUT, "/c/big")
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["etag"], md5_hex(&data).as_str());
+    assert_eq!(stored().await.len(), 1, "one object in the bucket");
+
+    let r = call(Method::GET, "/c/big").send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[..]);
+    let r = call(Method::GET, "/c/big")
+        .header("range", "bytes=2000000-2000009")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        &data[2_000_000..2_000_010]
+    );
+
+    let r = call(Method::PUT, "/c/copy")
+        .header("x-copy-from", "c/big")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = call(Method::GET, "/c/copy").send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[..]);
+    assert_eq!(stored().await.len(), 2, "the copy is its own data");
+
+    // A chunked body (no length) goes through the spool.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(b"chun".to_vec()), Ok(b"ked".to_vec())];
+    let r = call(Method::PUT, "/c/chunked")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = call(Method::GET, "/c/chunked").send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "chunked");
+    let r = call(Method::DELETE, "/c/chunked").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let r = call(Method::PUT, "/c/liar")
+        .header("etag", md5_hex(b"something else"))
+        .body(b"payload".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(stored().await.len(), 2, "a refused upload leaves nothing");
+
+    for name in ["big", "copy"] {
+        let r = call(Method::DELETE, &format!("/c/{name}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    assert!(stored().await.is_empty(), "deletes remove the data");
 }

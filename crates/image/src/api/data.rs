@@ -14,7 +14,6 @@ use ferrostack_core::{Error, Result};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// The data routes stream their bodies and enforce their own limits (the
 /// storage quota, the size cap), so the JSON body limit is lifted on them.
@@ -150,10 +149,7 @@ pub async fn download_image_data(
         // Glance answers 204 for an image without data.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let mut file = tokio::fs::File::open(svc.store.path(&id))
-        .await
-        .map_err(|e| Error::Unavailable(format!("The image data of {id} is not available: {e}")))?;
-    let size = file.metadata().await.map_err(Error::internal)?.len();
+    let size = img.size.unwrap_or(0).max(0) as u64;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, start, len) = match range {
         None => (StatusCode::OK, 0, size),
@@ -169,12 +165,7 @@ pub async fn download_image_data(
             }
         },
     };
-    if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start))
-            .await
-            .map_err(Error::internal)?;
-    }
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024);
+    let stream = svc.data.get(&id, start, len, size).await?;
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
