@@ -342,6 +342,22 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "(rule:context_is_admin) or user_id:%(user_id)s",
     ),
     (
+        "os_compute_api:os-shelve:shelve",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-shelve:shelve_offload",
+        "rule:context_is_admin",
+    ),
+    (
+        "os_compute_api:os-shelve:unshelve",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-shelve:unshelve_to_host",
+        "rule:context_is_admin",
+    ),
+    (
         "os_compute_api:os-lock-server:lock",
         "rule:project_member_or_admin",
     ),
