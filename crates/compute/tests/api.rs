@@ -680,6 +680,14 @@ async fn change_password_without_a_guest_agent() {
     .await;
 }
 
+#[path = "api/shelve.rs"]
+mod shelve;
+
+#[tokio::test]
+async fn shelve_offload_and_unshelve() {
+    on_sqlite("shelve", shelve::walk).await;
+}
+
 #[path = "api/rocky_to_train.rs"]
 mod rocky_to_train;
 
