@@ -53,6 +53,14 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("network:attach_external_network", "rule:context_is_admin"),
     ("os_compute_api:extensions", "@"),
     ("os_compute_api:ips:index", "rule:project_reader_or_admin"),
+    (
+        "compute:server:topology:index",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "compute:server:topology:host:index",
+        "rule:context_is_admin",
+    ),
     ("os_compute_api:ips:show", "rule:project_reader_or_admin"),
     ("os_compute_api:limits", "@"),
     (

@@ -688,6 +688,11 @@ async fn shelve_offload_and_unshelve() {
     on_sqlite("shelve", shelve::walk).await;
 }
 
+#[tokio::test]
+async fn server_topology_from_2_78() {
+    on_sqlite("topology", shelve::topology_from_2_78).await;
+}
+
 #[path = "api/rocky_to_train.rs"]
 mod rocky_to_train;
 

@@ -1222,6 +1222,23 @@ pub async fn password_clear(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// 2.78's `GET /servers/{id}/topology`: the guest's NUMA topology. No
+/// driver here gives a guest NUMA nodes (Nova's `numa_topology` is then
+/// unset), so it is Nova's answer for such an instance: no nodes, no
+/// page size. The host part (`host_node`, `cpu_pinning`) would follow
+/// `compute:server:topology:host:index`.
+pub async fn topology(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    version: ApiVersion,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    super::consoles::not_before(version, (2, 78))?;
+    svc.authorized_instance(&ctx, &id, "compute:server:topology:index")
+        .await?;
+    Ok(ok(json!({"nodes": [], "pagesize_kb": null})))
+}
+
 /// `diagnostics` (admin): the v2.1 free-form document, from the flavor and
 /// the power state the driver last reported.
 pub async fn diagnostics(

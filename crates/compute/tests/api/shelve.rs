@@ -110,3 +110,30 @@ pub(super) async fn walk(c: &Cloud) {
     assert!(images_named(c, &admin, "shelf-shelved").await.is_empty());
     assert!(c.ports_of(&admin, &id).await.is_empty());
 }
+
+/// 2.78: `GET /servers/{id}/topology`, 404 before it; a guest with no
+/// NUMA topology (every guest here) has no nodes and no page size, as
+/// Nova answers; another project's server is a 404.
+pub(super) async fn topology_from_2_78(c: &Cloud) {
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let id = c.boot(&demo, "topo", &image, &net).await;
+    settled(c, &demo, &id, "ACTIVE").await;
+    let path = format!("/servers/{id}/topology");
+    let (s, _) = c.nova_at("2.77", Method::GET, &path, &demo, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let v = c.ok_at("2.78", Method::GET, &path, &demo, None).await;
+    assert_eq!(v, json!({"nodes": [], "pagesize_kb": null}));
+    let v = c.ok_at("2.78", Method::GET, &path, &admin, None).await;
+    assert_eq!(v["nodes"], json!([]));
+    let theirs = c.boot(&admin, "admins", &image, &net).await;
+    let path = format!("/servers/{theirs}/topology");
+    let (s, _) = c.nova_at("2.78", Method::GET, &path, &demo, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = c
+        .nova_at("2.78", Method::GET, "/servers/nope/topology", &demo, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
