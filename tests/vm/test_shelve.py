@@ -13,7 +13,8 @@ def test_shelve_offloads_the_guest_and_unshelve_boots_it_again_from_its_snapshot
     g = c.boot("shelf")
     try:
         c.ensure_reachable(g)
-        c.wait_ssh(g, "echo kept-across-shelve > /root/marker && sync", timeout=60)
+        assert c.wait_ssh(g, "echo kept-across-shelve > /root/marker && sync && echo written",
+                          timeout=60).strip() == "written"
 
         c.os_ok("server", "shelve", "shelf", fmt_json=False)
         s = c.wait_server(g.id, "SHELVED_OFFLOADED", timeout=300, unexpected=("ACTIVE",),
