@@ -693,6 +693,11 @@ async fn server_topology_from_2_78() {
     on_sqlite("topology", shelve::topology_from_2_78).await;
 }
 
+#[tokio::test]
+async fn migrations_by_owner_from_2_80() {
+    on_sqlite("migration_owners", shelve::migrations_by_owner_from_2_80).await;
+}
+
 #[path = "api/rocky_to_train.rs"]
 mod rocky_to_train;
 

@@ -94,6 +94,13 @@ ALTER TABLE compute_nodes ADD COLUMN uuid VARCHAR(36)
     version: 10,
     name: "compute_server_group_rules",
     sql: "ALTER TABLE server_groups ADD COLUMN max_server_per_host BIGINT",
+}, Migration {
+    version: 11,
+    name: "compute_migration_owners",
+    sql: "
+ALTER TABLE migrations ADD COLUMN user_id VARCHAR(64);
+ALTER TABLE migrations ADD COLUMN project_id VARCHAR(64)
+",
 }];
 
 /// The tables whose rows gained a `uuid` (migrations 7–9; 2.41, 2.53 and

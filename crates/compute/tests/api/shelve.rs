@@ -1,7 +1,8 @@
 //! shelve, shelveOffload and unshelve as Nova answers them: the states
 //! they run in, the snapshot image, the offload's freed host, quotas,
 //! instance actions, 2.77's availability zone and deleting a shelved
-//! server.
+//! server; and the versions after it (2.78's topology, 2.80's migration
+//! owners).
 
 use super::*;
 
@@ -136,4 +137,70 @@ pub(super) async fn topology_from_2_78(c: &Cloud) {
         .nova_at("2.78", Method::GET, "/servers/nope/topology", &demo, None)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// 2.80: a migration keeps who asked for it; `os-migrations` shows
+/// `user_id` and `project_id` and filters on them from 2.80 only.
+pub(super) async fn migrations_by_owner_from_2_80(c: &Cloud) {
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let id = c.boot(&demo, "moved", &image, &net).await;
+    let shown = settled(c, &demo, &id, "ACTIVE").await;
+    let (user, project) = (shown["user_id"].clone(), shown["tenant_id"].clone());
+    let (s, v) = act(c, "2.1", &demo, &id, json!({"resize": {"flavorRef": "2"}})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    settled(c, &demo, &id, "VERIFY_RESIZE").await;
+    let list = |v: &str, q: String| {
+        let path = format!("/os-migrations{q}");
+        let admin = admin.clone();
+        let v = v.to_owned();
+        async move { c.ok_at(&v, Method::GET, &path, &admin, None).await["migrations"].clone() }
+    };
+    let m = list("2.80", String::new()).await;
+    assert_eq!(m[0]["user_id"], user, "{m}");
+    assert_eq!(m[0]["project_id"], project, "{m}");
+    let m = list("2.79", String::new()).await;
+    assert!(
+        m[0].get("user_id").is_none() && m[0].get("project_id").is_none(),
+        "{m}"
+    );
+    let u = user.as_str().unwrap();
+    let p = project.as_str().unwrap();
+    assert_eq!(
+        list("2.80", format!("?user_id={u}"))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        list("2.80", format!("?project_id={p}&user_id={u}"))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(list("2.80", "?user_id=someone".into())
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert!(list("2.80", "?project_id=elsewhere".into())
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // Not read before 2.80.
+    assert_eq!(
+        list("2.79", "?user_id=someone".into())
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
