@@ -400,6 +400,42 @@ def test_latest_microversion_with_the_cli_and_openstacksdk(
     assert f"maximum is {served}" in r.text
 
 
+def test_shelve_offload_and_unshelve_with_the_cli(ferrostack, compute_api,
+                                                  boot_env, admin_token):
+    """`openstack server shelve` offloads at once (Nova's default
+    shelved_offload_time 0): the snapshot image is in the image service and
+    the server has no host; `server unshelve --availability-zone` (2.77)
+    brings it back, the image goes; the instance actions list both."""
+    name = unique("shelf")
+    created = ferrostack.os_ok(
+        "server", "create", "--image", boot_env["image"], "--flavor",
+        "m1.tiny", "--network", boot_env["net"], "--wait", name)
+    server_id = field(created, "id")
+    zone = compute_api.ok("GET", f"/servers/{server_id}", admin_token,
+                          200)["server"]["OS-EXT-AZ:availability_zone"]
+    ferrostack.os_ok("server", "shelve", name, fmt_json=False)
+    s = compute_api.wait_status(admin_token, server_id, "SHELVED_OFFLOADED")
+    assert s["OS-EXT-SRV-ATTR:host"] is None, s
+    image = ferrostack.os_ok("image", "show", f"{name}-shelved")
+    assert field(image, "status") == "active"
+    # Shelving a shelved server is a conflict.
+    r = compute_api.req("POST", f"/servers/{server_id}/action", admin_token,
+                        json={"shelve": None})
+    nova_error(r, 409, "conflictingRequest")
+    ferrostack.os_ok("--os-compute-api-version", "2.77", "server", "unshelve",
+                     "--availability-zone", zone, name, fmt_json=False)
+    s = compute_api.wait_status(admin_token, server_id, "ACTIVE")
+    assert s["OS-EXT-SRV-ATTR:host"], s
+    deadline = time.monotonic() + 30
+    while ferrostack.openstack("image", "show", f"{name}-shelved").rc == 0:
+        assert time.monotonic() < deadline, "the shelved image was kept"
+        time.sleep(0.5)
+    actions = {field(a, "Action") for a in
+               ferrostack.os_ok("server", "event", "list", server_id)}
+    assert {"create", "shelve", "unshelve"} <= actions, actions
+    ferrostack.os_ok("server", "delete", "--wait", name, fmt_json=False)
+
+
 # --------------------------------------------------------------------------
 # servers with the legacy nova CLI
 # --------------------------------------------------------------------------

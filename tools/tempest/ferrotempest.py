@@ -516,7 +516,7 @@ def build_conf(workspace, service):
             "suspend": "true",
             "snapshot": env_bool("TEMPEST_COMPUTE_SNAPSHOT", True),
             "rescue": "false",
-            "shelve": "false",
+            "shelve": "true",
             "shelve_migrate": "false",
             "interface_attach": env_bool("TEMPEST_COMPUTE_INTERFACE_ATTACH",
                                          False),

@@ -53,6 +53,14 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("network:attach_external_network", "rule:context_is_admin"),
     ("os_compute_api:extensions", "@"),
     ("os_compute_api:ips:index", "rule:project_reader_or_admin"),
+    (
+        "compute:server:topology:index",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "compute:server:topology:host:index",
+        "rule:context_is_admin",
+    ),
     ("os_compute_api:ips:show", "rule:project_reader_or_admin"),
     ("os_compute_api:limits", "@"),
     (
@@ -340,6 +348,22 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     (
         "os_compute_api:os-keypairs:show",
         "(rule:context_is_admin) or user_id:%(user_id)s",
+    ),
+    (
+        "os_compute_api:os-shelve:shelve",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-shelve:shelve_offload",
+        "rule:context_is_admin",
+    ),
+    (
+        "os_compute_api:os-shelve:unshelve",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-shelve:unshelve_to_host",
+        "rule:context_is_admin",
     ),
     (
         "os_compute_api:os-lock-server:lock",

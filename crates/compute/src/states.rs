@@ -101,6 +101,11 @@ pub enum TaskState {
     RebuildBlockDeviceMapping,
     RebuildSpawning,
     Deleting,
+    Shelving,
+    ShelvingImagePendingUpload,
+    ShelvingImageUploading,
+    ShelvingOffloading,
+    Unshelving,
 }
 
 impl TaskState {
@@ -137,6 +142,11 @@ impl TaskState {
             TaskState::RebuildBlockDeviceMapping => "rebuild_block_device_mapping",
             TaskState::RebuildSpawning => "rebuild_spawning",
             TaskState::Deleting => "deleting",
+            TaskState::Shelving => "shelving",
+            TaskState::ShelvingImagePendingUpload => "shelving_image_pending_upload",
+            TaskState::ShelvingImageUploading => "shelving_image_uploading",
+            TaskState::ShelvingOffloading => "shelving_offloading",
+            TaskState::Unshelving => "unshelving",
         }
     }
 

@@ -497,7 +497,7 @@ async fn discovery_and_microversions() {
 }
 
 /// The operations `api::routes` documents (`docs/openapi/compute.json`).
-const DOCUMENTED_OPERATIONS: usize = 142;
+const DOCUMENTED_OPERATIONS: usize = 143;
 
 /// The service serves its OpenAPI document to anyone, and it is true to
 /// the router (testkit's checks).
@@ -678,6 +678,24 @@ async fn change_password_without_a_guest_agent() {
         server_operations::change_password_without_a_guest_agent,
     )
     .await;
+}
+
+#[path = "api/shelve.rs"]
+mod shelve;
+
+#[tokio::test]
+async fn shelve_offload_and_unshelve() {
+    on_sqlite("shelve", shelve::walk).await;
+}
+
+#[tokio::test]
+async fn server_topology_from_2_78() {
+    on_sqlite("topology", shelve::topology_from_2_78).await;
+}
+
+#[tokio::test]
+async fn migrations_by_owner_from_2_80() {
+    on_sqlite("migration_owners", shelve::migrations_by_owner_from_2_80).await;
 }
 
 #[path = "api/rocky_to_train.rs"]
@@ -4843,10 +4861,94 @@ async fn saga_case(
                 assert_eq!(c.claims_of(&id).await, 1, "{case}: one claim");
             }
         }
+        "shelve_server" | "shelve_offload" | "unshelve_server" => {
+            shelve_case(c, admin, &id, kind, failing, case).await;
+        }
         other => panic!("saga kind {other} has no case here: add one"),
     }
     c.svc.set_failpoint(None);
     delete_and_check(c, admin, &id, case).await;
+}
+
+/// The images named `name`, as an admin lists them.
+async fn images_named(c: &Cloud, admin: &str, name: &str) -> Vec<Value> {
+    let (_, _, imgs) = c
+        .req(
+            Method::GET,
+            format!("{}/v2/images?name={name}", c.glance),
+            admin,
+            None,
+        )
+        .await;
+    imgs["images"].as_array().cloned().unwrap_or_default()
+}
+
+/// The shelve sagas' cases of [`saga_case`]: a failed shelve leaves the
+/// server running with no image; a failed offload leaves it SHELVED; a
+/// failed unshelve leaves it offloaded with no claim and no guest.
+async fn shelve_case(c: &Cloud, admin: &str, id: &str, kind: &str, failing: bool, case: &str) {
+    let shelved_name = format!("{case}-shelved");
+    let act = |body: Value| async move {
+        let path = format!("/servers/{id}/action");
+        let (st, v) = c.nova(Method::POST, &path, admin, Some(body)).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{case}: {v}");
+    };
+    let settled = |want: &'static str| async move {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = c.wait_status(admin, id, want).await;
+            if s["OS-EXT-STS:task_state"].is_null() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{case}: task stuck: {s}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    act(json!({"shelve": null})).await;
+    match (kind, failing) {
+        ("shelve_server", true) => {
+            settled("ACTIVE").await;
+            assert!(
+                images_named(c, admin, &shelved_name).await.is_empty(),
+                "{case}"
+            );
+            let e = last_event(c, admin, id, "shelve").await;
+            assert_eq!(e["result"], "Error", "{case}: {e}");
+            return;
+        }
+        ("shelve_offload", true) => {
+            let s = settled("SHELVED").await;
+            assert!(!s["OS-EXT-SRV-ATTR:host"].is_null(), "{case}: {s}");
+            return;
+        }
+        _ => {}
+    }
+    let s = settled("SHELVED_OFFLOADED").await;
+    assert!(s["OS-EXT-SRV-ATTR:host"].is_null(), "{case}: {s}");
+    assert_eq!(c.claims_of(id).await, 0, "{case}: claim kept");
+    assert!(c.driver.guest(id).is_none(), "{case}: guest kept");
+    let imgs = images_named(c, admin, &shelved_name).await;
+    assert_eq!(imgs.len(), 1, "{case}: {imgs:?}");
+    assert_eq!(imgs[0]["status"], "active", "{case}");
+    if kind != "unshelve_server" {
+        return;
+    }
+    act(json!({"unshelve": null})).await;
+    if failing {
+        settled("SHELVED_OFFLOADED").await;
+        assert_eq!(c.claims_of(id).await, 0, "{case}: claim left");
+        assert!(c.driver.guest(id).is_none(), "{case}: guest left");
+        let e = last_event(c, admin, id, "unshelve").await;
+        assert_eq!(e["result"], "Error", "{case}: {e}");
+    } else {
+        settled("ACTIVE").await;
+        assert_eq!(c.claims_of(id).await, 1, "{case}: claims");
+        assert!(c.driver.guest(id).is_some(), "{case}: no guest");
+        assert!(
+            images_named(c, admin, &shelved_name).await.is_empty(),
+            "{case}: image kept"
+        );
+    }
 }
 
 async fn delete_and_check(c: &Cloud, admin: &str, id: &str, case: &str) {

@@ -989,6 +989,81 @@ async fn server_delete_detaches_and_deletes_what_goes_with_it() {
     c.agent.stop();
 }
 
+/// 2.79: `delete_on_termination` given at attach (a boolean), answered
+/// in the attach's view and in show and list from 2.79 (not before), and
+/// obeyed by the server's delete.
+#[tokio::test]
+async fn delete_on_termination_at_attach_from_2_79() {
+    let c = start("dot279").await;
+    let (_admin, image, net) = c.setup().await;
+    let demo = c.kit.token("demo", "demo").await;
+    let project = c.project_of(&demo).await;
+    let server = c.boot(&demo, "vm1", &image, &net).await;
+    let (keep, goes) = (c.volume(&project), c.volume(&project));
+    let path = format!("/servers/{server}/os-volume_attachments");
+    let body = |vol: &str, dot: Value| {
+        Some(json!({"volumeAttachment": {"volumeId": vol, "delete_on_termination": dot}}))
+    };
+    let (s, v) = c
+        .nova_at("2.78", Method::POST, &path, &demo, body(&goes, json!(true)))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = c
+        .nova_at(
+            "2.79",
+            Method::POST,
+            &path,
+            &demo,
+            body(&goes, json!("maybe")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = c
+        .nova_at("2.79", Method::POST, &path, &demo, body(&goes, json!(true)))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["volumeAttachment"]["delete_on_termination"], true, "{v}");
+    let (s, v) = c
+        .nova_at(
+            "2.79",
+            Method::POST,
+            &path,
+            &demo,
+            body(&keep, json!(false)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, v) = c.nova_at("2.79", Method::GET, &path, &demo, None).await;
+    let listed = v["volumeAttachments"].as_array().unwrap();
+    let dot_of = |vol: &str| {
+        listed.iter().find(|a| a["volumeId"] == vol).unwrap()["delete_on_termination"].clone()
+    };
+    assert_eq!((dot_of(&goes), dot_of(&keep)), (json!(true), json!(false)));
+    let one = format!("{path}/{goes}");
+    let (_, v) = c.nova_at("2.78", Method::GET, &one, &demo, None).await;
+    assert!(
+        v["volumeAttachment"].get("delete_on_termination").is_none(),
+        "{v}"
+    );
+    let (_, v) = c.nova_at("2.79", Method::GET, &one, &demo, None).await;
+    assert_eq!(v["volumeAttachment"]["delete_on_termination"], true, "{v}");
+    for vol in [&goes, &keep] {
+        let v = vol.clone();
+        wait_for("attached", || {
+            c.volume_status(&v).as_deref() == Some("in-use")
+        })
+        .await;
+    }
+    let (s, _) = c
+        .nova(Method::DELETE, &format!("/servers/{server}"), &demo, None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    c.wait_status(&demo, &server, "GONE").await;
+    assert_eq!(c.volume_status(&keep).as_deref(), Some("available"));
+    assert_eq!(c.volume_status(&goes), None, "deleted with the server");
+    c.agent.stop();
+}
+
 #[tokio::test]
 async fn volume_extended_event_reaches_the_guest() {
     let c = start("extend").await;

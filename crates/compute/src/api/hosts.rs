@@ -209,6 +209,10 @@ fn migration_view(m: &MigrationRow, version: ApiVersion) -> Value {
     if version >= (2, 59) {
         v["uuid"] = json!(m.uuid);
     }
+    if version >= (2, 80) {
+        v["user_id"] = json!(m.user_id);
+        v["project_id"] = json!(m.project_id);
+    }
     v
 }
 
@@ -233,7 +237,7 @@ fn migration_page(
 }
 
 /// `GET /os-migrations` with Nova's filters (`host`, `status`,
-/// `instance_uuid`, `migration_type`).
+/// `instance_uuid`, `migration_type`; from 2.80 `user_id`, `project_id`).
 pub async fn migrations(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
@@ -245,6 +249,9 @@ pub async fn migrations(
     let status = query_get(&q.0, "status");
     let instance = query_get(&q.0, "instance_uuid");
     let kind = query_get(&q.0, "migration_type");
+    // 2.80: who asked for the migration.
+    let owner = |key| query_get(&q.0, key).filter(|_| version >= (2, 80));
+    let (user, project) = (owner("user_id"), owner("project_id"));
     let mut rows: Vec<MigrationRow> = store::migrations::list_migrations(&svc.db)
         .await?
         .into_iter()
@@ -256,6 +263,8 @@ pub async fn migrations(
         .filter(|m| status.is_none_or(|s| m.status == s))
         .filter(|m| instance.is_none_or(|i| m.instance_uuid == i))
         .filter(|m| kind.is_none_or(|k| m.migration_type == k))
+        .filter(|m| user.is_none_or(|u| m.user_id.as_deref() == Some(u)))
+        .filter(|m| project.is_none_or(|p| m.project_id.as_deref() == Some(p)))
         .collect();
     let mut limit = None;
     if version >= (2, 59) {

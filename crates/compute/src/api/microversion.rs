@@ -25,10 +25,10 @@ pub struct ApiVersion(pub u32, pub u32);
 /// The oldest microversion served (a request without a version gets it).
 pub const MIN_VERSION: ApiVersion = ApiVersion(2, 1);
 /// The newest microversion whose every change is implemented and tested.
-pub const MAX_VERSION: ApiVersion = ApiVersion(2, 76);
+pub const MAX_VERSION: ApiVersion = ApiVersion(2, 80);
 /// [`MAX_VERSION`] as the OpenAPI document's `info.version` (a test keeps
 /// the two equal).
-pub const MAX_VERSION_TEXT: &str = "2.76";
+pub const MAX_VERSION_TEXT: &str = "2.80";
 
 impl ApiVersion {
     /// Nova's format: `^([1-9]\d*)\.([1-9]\d*|0)$` (no leading zeros).

@@ -107,6 +107,7 @@ pub fn routes() -> ApiRouter<Svc> {
             get(servers::password).delete(servers::password_clear),
         )
         .route("/v2.1/servers/{id}/diagnostics", get(servers::diagnostics))
+        .route("/v2.1/servers/{id}/topology", get(servers::topology))
         .route(
             "/v2.1/servers/{id}/ips/{network}",
             get(servers::ips_network),

@@ -50,7 +50,14 @@ pub async fn list(
         .into_iter()
         .filter(|m| m.instance_uuid == i.id && m.migration_type == "live-migration")
         .filter(|m| IN_PROGRESS.contains(&m.status.as_str()))
-        .map(|m| json!({"id": m.id, "server_uuid": m.instance_uuid, "status": m.status}))
+        .map(|m| {
+            let mut v = json!({"id": m.id, "server_uuid": m.instance_uuid, "status": m.status});
+            if version >= (2, 80) {
+                v["user_id"] = json!(m.user_id);
+                v["project_id"] = json!(m.project_id);
+            }
+            v
+        })
         .collect();
     Ok(axum::Json(json!({ "migrations": running })).into_response())
 }

@@ -551,6 +551,13 @@ fn check_action_version(action: &mut ServerAction, version: ApiVersion) -> Resul
             Ok(())
         }
         ServerAction::Evacuate(args) => check_evacuate_schema(args, version),
+        ServerAction::Unshelve {
+            availability_zone,
+            given,
+        } if version >= (2, 77) => {
+            *availability_zone = unshelve_zone(given.take())?;
+            Ok(())
+        }
         // 2.44 removed the nova-network era floating IP actions.
         ServerAction::AddFloatingIp { .. } | ServerAction::RemoveFloatingIp { .. } => {
             not_after(version, (2, 43))
@@ -624,6 +631,45 @@ fn locked_reason(given: Option<Value>) -> Result<Option<String>> {
         ));
     }
     Ok(reason)
+}
+
+/// 2.77's `unshelve` schema: `null`, or an object whose only property is
+/// an optional `availability_zone` (Nova's `name`: 1 to 255 characters,
+/// no leading or trailing whitespace).
+fn unshelve_zone(given: Option<Value>) -> Result<Option<String>> {
+    let invalid = |why: &str| {
+        Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute unshelve. {why}"
+        )))
+    };
+    let mut body = match given {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(o)) => o,
+        Some(other) => {
+            return invalid(&format!(
+                "Value: {other}. {other} is not of type 'object', 'null'"
+            ))
+        }
+    };
+    let zone = match body.remove("availability_zone") {
+        None => None,
+        Some(Value::String(z))
+            if !z.is_empty() && z.chars().count() <= 255 && z.trim() == z =>
+        {
+            Some(z)
+        }
+        Some(other) => {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute availability_zone. Value: {other}. {other} is not a valid name"
+            )))
+        }
+    };
+    if let Some(field) = body.keys().next() {
+        return invalid(&format!(
+            "Additional properties are not allowed ('{field}' was unexpected)"
+        ));
+    }
+    Ok(zone)
 }
 
 /// Forcing a host past the scheduler (`force` in evacuate and
@@ -1174,6 +1220,23 @@ pub async fn password_clear(
     })
     .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// 2.78's `GET /servers/{id}/topology`: the guest's NUMA topology. No
+/// driver here gives a guest NUMA nodes (Nova's `numa_topology` is then
+/// unset), so it is Nova's answer for such an instance: no nodes, no
+/// page size. The host part (`host_node`, `cpu_pinning`) would follow
+/// `compute:server:topology:host:index`.
+pub async fn topology(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    version: ApiVersion,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    super::consoles::not_before(version, (2, 78))?;
+    svc.authorized_instance(&ctx, &id, "compute:server:topology:index")
+        .await?;
+    Ok(ok(json!({"nodes": [], "pagesize_kb": null})))
 }
 
 /// `diagnostics` (admin): the v2.1 free-form document, from the flavor and

@@ -52,6 +52,12 @@ impl Saga for DeleteServer {
         })
         .await?;
         crate::usage_notifications::notify(&ctx.svc, "compute.instance.delete.end", &i).await;
+        // A shelved server's snapshot goes with it, as in Nova.
+        if let Some(image) = &i.shelved_image_id {
+            if let Err(e) = ctx.svc.image.delete(image).await {
+                tracing::warn!(instance = %i.id, image = %image, error = %e, "shelved image not deleted");
+            }
+        }
         Ok(())
     }
 

@@ -16,7 +16,10 @@ pub mod power_action;
 pub mod rebuild_server;
 pub mod resize_server;
 pub mod revert_resize;
+pub mod shelve_offload;
+pub mod shelve_server;
 pub mod snapshot_server;
+pub mod unshelve_server;
 
 use crate::service::ComputeService;
 use crate::store::{
@@ -124,6 +127,9 @@ pub const KINDS: &[&str] = &[
     power_action::KIND,
     rebuild_server::KIND,
     snapshot_server::KIND,
+    shelve_server::KIND,
+    shelve_offload::KIND,
+    unshelve_server::KIND,
 ];
 
 /// The sagas that need a block storage API (their tests bring one).
@@ -138,6 +144,9 @@ pub fn saga_of(kind: &str) -> Option<Box<dyn Saga>> {
         power_action::KIND => Some(Box::new(power_action::PowerActionSaga)),
         rebuild_server::KIND => Some(Box::new(rebuild_server::RebuildServer)),
         snapshot_server::KIND => Some(Box::new(snapshot_server::SnapshotServer)),
+        shelve_server::KIND => Some(Box::new(shelve_server::ShelveServer)),
+        shelve_offload::KIND => Some(Box::new(shelve_offload::ShelveOffload)),
+        unshelve_server::KIND => Some(Box::new(unshelve_server::UnshelveServer)),
         attach_volume::KIND => Some(Box::new(attach_volume::AttachVolume)),
         detach_volume::KIND => Some(Box::new(detach_volume::DetachVolume)),
         _ => None,

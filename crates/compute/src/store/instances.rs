@@ -114,6 +114,12 @@ pub struct Instance {
     /// (kept and shown; checked only where image signatures are verified,
     /// which no driver here does, as Nova's default `[glance]`).
     pub trusted_image_certificates: Option<Vec<String>>,
+    /// While shelved: the snapshot the guest's disk was saved to, when,
+    /// and on which host (Nova's `shelved_image_id`, `shelved_at`,
+    /// `shelved_host` system metadata).
+    pub shelved_image_id: Option<String>,
+    pub shelved_at: Option<String>,
+    pub shelved_host: Option<String>,
     #[serde(skip)]
     pub rev: i64,
     /// The instance's volumes (the `block_device_mappings` rows, read

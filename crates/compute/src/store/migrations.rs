@@ -22,6 +22,10 @@ pub struct MigrationRow {
     pub migration_type: String,
     pub created_at: String,
     pub updated_at: Option<String>,
+    /// Who asked for it (shown and filtered on from 2.80; unset on
+    /// migrations recorded before the column).
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
 }
 
 fn migration_from_row(r: &sqlx::any::AnyRow) -> MigrationRow {
@@ -40,6 +44,8 @@ fn migration_from_row(r: &sqlx::any::AnyRow) -> MigrationRow {
         migration_type: r.str("migration_type"),
         created_at: r.str("created_at"),
         updated_at: r.opt_str("updated_at"),
+        user_id: r.opt_str("user_id"),
+        project_id: r.opt_str("project_id"),
     }
 }
 
@@ -59,7 +65,7 @@ pub async fn add_migration(db: &Db, m: &MigrationRow) -> Result<i64> {
     for _ in 0..10 {
         let id = super::next_id(db, "migrations").await?;
         let r = sqlx::query(&db.sql(
-            "INSERT INTO migrations (id, uuid, instance_uuid, source_compute, dest_compute, source_node, dest_node, dest_host, old_flavor_id, new_flavor_id, status, migration_type, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO migrations (id, uuid, instance_uuid, source_compute, dest_compute, source_node, dest_node, dest_host, old_flavor_id, new_flavor_id, status, migration_type, created_at, updated_at, user_id, project_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(id)
         .bind(uuid::Uuid::new_v4().to_string())
@@ -75,6 +81,8 @@ pub async fn add_migration(db: &Db, m: &MigrationRow) -> Result<i64> {
         .bind(&m.migration_type)
         .bind(&now)
         .bind(&now)
+        .bind(&m.user_id)
+        .bind(&m.project_id)
         .execute(&db.pool)
         .await
         .db();

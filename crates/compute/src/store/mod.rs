@@ -96,6 +96,13 @@ ALTER TABLE compute_nodes ADD COLUMN uuid VARCHAR(36)
     sql: "ALTER TABLE server_groups ADD COLUMN max_server_per_host BIGINT",
 }, Migration {
     version: 11,
+    name: "compute_migration_owners",
+    sql: "
+ALTER TABLE migrations ADD COLUMN user_id VARCHAR(64);
+ALTER TABLE migrations ADD COLUMN project_id VARCHAR(64)
+",
+}, Migration {
+    version: 12,
     name: "compute_saga_owners",
     sql: "ALTER TABLE sagas ADD COLUMN owner VARCHAR(255)",
 }];

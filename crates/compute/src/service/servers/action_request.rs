@@ -91,6 +91,41 @@ pub enum ServerActionBody {
     /// Set the guest's administrator password (through its agent).
     #[serde(rename = "changePassword")]
     ChangePassword(ChangePasswordRequest),
+    /// Snapshot the server and free its host (offloaded at once).
+    #[serde(rename = "shelve")]
+    Shelve(NoArguments),
+    /// Admin: offload a SHELVED server.
+    #[serde(rename = "shelveOffload")]
+    ShelveOffload(NoArguments),
+    /// `null`, or from 2.77 `{"availability_zone": "..."}`.
+    #[serde(rename = "unshelve")]
+    Unshelve(UnshelveRequest),
+}
+
+/// `unshelve`'s arguments as given: `null` before 2.77 (anything else is
+/// ignored, as Nova's 2.1 schema-less action), from 2.77 `null` or an
+/// object with an optional `availability_zone` (the API checks which).
+pub struct UnshelveRequest(pub Option<serde_json::Value>);
+
+impl<'de> Deserialize<'de> for UnshelveRequest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Option::<serde_json::Value>::deserialize(d).map(UnshelveRequest)
+    }
+}
+
+impl JsonSchema for UnshelveRequest {
+    fn schema_name() -> Cow<'static, str> {
+        "UnshelveRequest".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "`null`, or from 2.77 `{\"availability_zone\": \"...\"}`.",
+            "type": ["object", "null"],
+            "properties": {"availability_zone": {"type": "string", "minLength": 1, "maxLength": 255}},
+            "additionalProperties": false,
+        })
+    }
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -440,6 +475,12 @@ impl TryFrom<ServerActionBody> for ServerAction {
                     Some((backup_type, rotation)),
                 )?))
             }
+            B::Shelve(_) => Ok(ServerAction::Shelve),
+            B::ShelveOffload(_) => Ok(ServerAction::ShelveOffload),
+            B::Unshelve(r) => Ok(ServerAction::Unshelve {
+                availability_zone: None,
+                given: r.0,
+            }),
             B::Restore(_) => Ok(ServerAction::Restore),
             B::ForceDelete(_) => Ok(ServerAction::ForceDelete),
             B::InjectNetworkInfo(_) => Ok(ServerAction::InjectNetworkInfo),
@@ -573,7 +614,7 @@ mod tests {
     fn the_schema_is_one_of_the_action_bodies() {
         let schema = schemars::schema_for!(ServerActionBody).to_value();
         let bodies = schema["oneOf"].as_array().expect("oneOf");
-        assert_eq!(bodies.len(), 31);
+        assert_eq!(bodies.len(), 34);
         let reboot = bodies
             .iter()
             .find(|b| b["required"] == json!(["reboot"]))

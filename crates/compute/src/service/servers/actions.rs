@@ -99,6 +99,15 @@ pub enum ServerAction {
     },
     ConfirmResize,
     RevertResize,
+    Shelve,
+    /// Admin: destroy a SHELVED server's guest and free its host.
+    ShelveOffload,
+    /// From 2.77 optionally into an availability zone.
+    Unshelve {
+        availability_zone: Option<String>,
+        /// The body as given (its schema depends on the version).
+        given: Option<serde_json::Value>,
+    },
     /// Cold (`migrate`) or live (`os-migrateLive`) migration, to `host`
     /// or wherever the scheduler chooses.
     Migrate {
@@ -145,6 +154,9 @@ impl ServerAction {
             ServerAction::Resize { .. } => "os_compute_api:servers:resize",
             ServerAction::ConfirmResize => "os_compute_api:servers:confirm_resize",
             ServerAction::RevertResize => "os_compute_api:servers:revert_resize",
+            ServerAction::Shelve => "os_compute_api:os-shelve:shelve",
+            ServerAction::ShelveOffload => "os_compute_api:os-shelve:shelve_offload",
+            ServerAction::Unshelve { .. } => "os_compute_api:os-shelve:unshelve",
             ServerAction::Migrate { live: false, .. } => "os_compute_api:os-migrate-server:migrate",
             ServerAction::Migrate { live: true, .. } => {
                 "os_compute_api:os-migrate-server:migrate_live"
@@ -214,6 +226,11 @@ impl ComputeService {
                 return Ok(ActionResult::Empty(204));
             }
             ServerAction::RevertResize => self.revert_resize(ctx, &i).await?,
+            ServerAction::Shelve => self.shelve(ctx, &i).await?,
+            ServerAction::ShelveOffload => self.shelve_offload(ctx, &i).await?,
+            ServerAction::Unshelve {
+                availability_zone, ..
+            } => self.unshelve(ctx, &i, availability_zone).await?,
             ServerAction::Migrate {
                 live,
                 host,
@@ -361,6 +378,8 @@ impl ComputeService {
                 new_flavor_id: i.flavor.id.clone(),
                 status: "error".into(),
                 migration_type: "live-migration".into(),
+                user_id: Some(ctx.user_id.clone()),
+                project_id: ctx.project_id.clone(),
                 ..Default::default()
             },
         )

@@ -112,6 +112,8 @@ impl ComputeService {
                 new_flavor_id: i.flavor.id.clone(),
                 status: "error".into(),
                 migration_type: "evacuation".into(),
+                user_id: Some(ctx.user_id.clone()),
+                project_id: ctx.project_id.clone(),
                 ..Default::default()
             },
         )

@@ -11,6 +11,7 @@ pub mod create;
 pub mod evacuate;
 pub mod interfaces;
 pub mod resize;
+pub mod shelve;
 pub mod volumes;
 
 use super::ComputeService;

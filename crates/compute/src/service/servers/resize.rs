@@ -75,6 +75,8 @@ impl ComputeService {
                 new_flavor_id: f.id.clone(),
                 status: "pre-migrating".into(),
                 migration_type: "resize".into(),
+                user_id: Some(ctx.user_id.clone()),
+                project_id: ctx.project_id.clone(),
                 ..Default::default()
             },
         )

@@ -1,0 +1,138 @@
+//! shelve, shelveOffload and unshelve, with Nova's state checks; the work
+//! is done by the `shelve_server`, `shelve_offload` and `unshelve_server`
+//! sagas.
+
+use super::conflict_state;
+use crate::saga;
+use crate::service::ComputeService;
+use crate::states::{TaskState, VmState};
+use crate::store::instances::Instance;
+use ferrostack_core::auth::AuthContext;
+use ferrostack_core::{Error, Result};
+use serde_json::json;
+use std::sync::Arc;
+
+/// The states Nova shelves from.
+const SHELVABLE: [VmState; 4] = [
+    VmState::Active,
+    VmState::Stopped,
+    VmState::Paused,
+    VmState::Suspended,
+];
+
+impl ComputeService {
+    /// shelve: a `<name>-shelved` snapshot image owned by the server's
+    /// project, filled from the guest's disk; then, as with Nova's
+    /// default `shelved_offload_time` of 0, the offload.
+    pub(super) async fn shelve(self: &Arc<Self>, ctx: &AuthContext, i: &Instance) -> Result<()> {
+        self.check_lock(ctx, i)?;
+        if i.task_state.is_some() || !SHELVABLE.contains(&i.vm_state) || i.host.is_none() {
+            return Err(conflict_state("shelve", i));
+        }
+        if i.image_ref.is_empty() {
+            // Nova makes a snapshot of the volumes' mappings; the
+            // createImage path here snapshots image-backed disks only.
+            return Err(Error::Conflict(format!(
+                "Instance {} boots from a volume: shelving a volume-backed server is not supported.",
+                i.id
+            )));
+        }
+        let base = self.image.get(&i.image_ref).await?.unwrap_or_default();
+        let mut body = json!({
+            "name": format!("{}-shelved", i.name),
+            "disk_format": "qcow2",
+            "container_format": base["container_format"].as_str().unwrap_or("bare"),
+            "instance_uuid": i.id,
+            "image_type": "snapshot",
+            "base_image_ref": i.image_ref,
+            "user_id": i.user_id,
+        });
+        if let Some(props) = base.as_object() {
+            for (k, v) in props.iter().filter(|(k, _)| k.starts_with("hw_")) {
+                body[k] = v.clone();
+            }
+        }
+        let image = self.image.create_as(&ctx.token, &body).await?;
+        let image_id = image["id"].as_str().unwrap_or_default().to_owned();
+        if let Err(e) = self
+            .begin_task(i, "shelve", &SHELVABLE, TaskState::Shelving)
+            .await
+        {
+            let _ = self.image.delete(&image_id).await;
+            return Err(e);
+        }
+        let action_id = self.record_action(ctx, i, "shelve").await?;
+        let params = json!({
+            "action_id": action_id, "image_id": image_id, "was": i.vm_state, "offload": true,
+        });
+        saga::start(self, saga::shelve_server::KIND, &i.id, params).await?;
+        Ok(())
+    }
+
+    /// shelveOffload (admin): a SHELVED server's guest and claim go.
+    pub(super) async fn shelve_offload(
+        self: &Arc<Self>,
+        ctx: &AuthContext,
+        i: &Instance,
+    ) -> Result<()> {
+        self.check_lock(ctx, i)?;
+        self.begin_task(
+            i,
+            "shelveOffload",
+            &[VmState::Shelved],
+            TaskState::ShelvingOffloading,
+        )
+        .await?;
+        let action_id = self.record_action(ctx, i, "shelveOffload").await?;
+        saga::start(
+            self,
+            saga::shelve_offload::KIND,
+            &i.id,
+            json!({ "action_id": action_id }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// unshelve, into `zone` when given (2.77, an offloaded server only).
+    pub(super) async fn unshelve(
+        self: &Arc<Self>,
+        ctx: &AuthContext,
+        i: &Instance,
+        zone: Option<String>,
+    ) -> Result<()> {
+        self.check_lock(ctx, i)?;
+        let allowed = [VmState::Shelved, VmState::ShelvedOffloaded];
+        if i.task_state.is_some() || !allowed.contains(&i.vm_state) {
+            return Err(conflict_state("unshelve", i));
+        }
+        if let Some(z) = &zone {
+            if i.vm_state != VmState::ShelvedOffloaded {
+                return Err(Error::Conflict(format!(
+                    "The unshelve action with availability_zone is only supported when the server {} is in SHELVED_OFFLOADED status; it is {}.",
+                    i.id,
+                    crate::states::status(i.vm_state, i.task_state)
+                )));
+            }
+            if !self
+                .zones()
+                .await?
+                .iter()
+                .any(|(name, up)| name == z && *up)
+            {
+                return Err(Error::BadRequest(
+                    "The requested availability zone is not available".into(),
+                ));
+            }
+        }
+        let offloaded = i.vm_state == VmState::ShelvedOffloaded;
+        self.begin_task(i, "unshelve", &allowed, TaskState::Unshelving)
+            .await?;
+        let action_id = self.record_action(ctx, i, "unshelve").await?;
+        let params = json!({
+            "action_id": action_id, "offloaded": offloaded, "availability_zone": zone,
+        });
+        saga::start(self, saga::unshelve_server::KIND, &i.id, params).await?;
+        Ok(())
+    }
+}
