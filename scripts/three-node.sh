@@ -25,7 +25,7 @@
 # Environment: FERROSTACK_BIN (default: build target/release/ferrostack),
 # FERROSTACK_VENV (the openstack CLI's venv, default .venv),
 # FERROSTACK_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432).
-set -euo pipefail
+set -Eeuo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 prefix=fs3n
@@ -72,7 +72,7 @@ if [[ $boot_vm -eq 1 && ! -f $image ]]; then
 fi
 
 mkdir -p "$dir"
-trap 'echo "three-node: failed; logs in $dir/*/log (remove with --down)" >&2' ERR
+trap 'echo "three-node: failed at line $LINENO: $BASH_COMMAND; logs in $dir/*/log (remove with --down)" >&2' ERR
 start_servers
 build_topology
 create_databases

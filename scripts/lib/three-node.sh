@@ -19,7 +19,7 @@ FIPS=(192.168.100.111 192.168.100.112)
 # Messages go to fd 9, the caller's stderr, even from a command whose
 # output wait_for silences.
 exec 9>&2
-log() { printf 'three-node: %s\n' "$*" >&9; }
+log() { printf 'three-node: [%3ds] %s\n' "$SECONDS" "$*" >&9; }
 die() { log "$*"; exit 1; }
 ns() { printf '%s-%s' "$P" "$1"; }
 # Run a command in host $1's namespace.
