@@ -103,15 +103,6 @@ py_status=${PIPESTATUS[0]}
 count "$log"
 [[ $py_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }
 
-step "three nodes: the seed's controller, network and compute hosts as namespaces, over RabbitMQ and PostgreSQL (pytest)"
-log=$(mktemp)
-# Not in a private namespace: the test makes its own (hosts and switch)
-# and forwards this machine's 127.0.0.1 broker and database into them.
-FERROSTACK_VENV="$venv" "$venv/bin/pytest" -q tests/multinode 2>&1 | tee "$log"
-py_status=${PIPESTATUS[0]}
-count "$log"
-[[ $py_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }
-
 step "dashboard in a browser: playwright-core driving chromium against an all-in-one"
 log=$(mktemp)
 tests/dashboard/run.sh 2>&1 | tee "$log"
@@ -122,6 +113,15 @@ count "$log"
 step "the test guest image (built here, outside the private namespaces: it downloads Debian packages)"
 export FERROSTACK_GUEST_IMAGE="$repo/target/guest-image/guest.qcow2"
 tools/guest-image/build.sh "$FERROSTACK_GUEST_IMAGE" || failed=$((failed + 1))
+
+step "three nodes: scripts/three-node.sh builds the seed's hosts as namespaces over RabbitMQ and PostgreSQL and boots a QEMU guest on the compute host (pytest)"
+log=$(mktemp)
+# Not in a private namespace: the test makes its own (hosts and switch)
+# and forwards this machine's 127.0.0.1 broker and database into them.
+FERROSTACK_VENV="$venv" "$venv/bin/pytest" -q tests/multinode 2>&1 | tee "$log"
+py_status=${PIPESTATUS[0]}
+count "$log"
+[[ $py_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }
 
 step "real VMs: QEMU guests from the built image, floating IPs, SSH, consoles, metadata, crash recovery (pytest)"
 log=$(mktemp)
