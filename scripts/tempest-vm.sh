@@ -63,12 +63,15 @@ EXT_GATEWAY=172.24.4.1
 # several states. About 3 minutes here (TCG, 2 cores). No test of
 # tempest.api.compute at microversion 2.1 reads the metadata service or a
 # config drive itself; the validated guests get their SSH key from them.
+# Shelve: tempest's scenario (shelve, offload, unshelve, read back over
+# SSH), a few minutes more.
 CI_TESTS=(
     'tempest\.api\.compute\.servers\.test_create_server\.ServersTestJSON\.'
     'tempest\.api\.compute\.servers\.test_server_actions\.ServerActionsTestJSON\.test_(reboot_server_hard|stop_start_server|pause_unpause_server|suspend_resume_server|rebuild_server|resize_server_confirm|get_console_output)\b'
     'tempest\.api\.compute\.servers\.test_novnc\.NoVNCConsoleTestJSON\.'
     'tempest\.api\.compute\.images\.test_images_oneserver\.ImagesOneServerTestJSON\.test_create_delete_image\b'
     'tempest\.api\.compute\.servers\.test_delete_server\.DeleteServersTestJSON\.test_delete_(active_server|server_while_in_shutoff_state|server_while_in_pause_state)\b'
+    'tempest\.scenario\.test_shelve_instance\.TestShelveInstance\.test_shelve_instance\b'
 )
 
 regex='^tempest\.api\.compute\.'

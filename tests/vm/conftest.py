@@ -84,6 +84,14 @@ MODULE_ORDER = ["test_first_vm", "test_console", "test_metadata", "test_lifecycl
                 "test_bad_input", "test_crash_recovery", "test_volumes"]
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "long: minutes of guest work (shelve: snapshot, offload, boot again); "
+        "scripts/test.sh leaves these to the on-demand run `pytest tests/vm -m long`, "
+        "and its tempest-vm step runs tempest's shelve scenario instead")
+
+
 def pytest_collection_modifyitems(session, config, items):
     def key(item):
         name = item.module.__name__.rsplit(".", 1)[-1]

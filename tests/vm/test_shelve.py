@@ -5,9 +5,12 @@ and the file written before the shelve is still on its disk."""
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import qemu_pids, wait_until
 
 
+@pytest.mark.long
 def test_shelve_offloads_the_guest_and_unshelve_boots_it_again_from_its_snapshot(cloud):
     c = cloud
     g = c.boot("shelf")

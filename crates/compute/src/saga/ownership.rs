@@ -28,9 +28,9 @@ fn lease_ttl(svc: &ComputeService) -> Duration {
     Duration::from_secs(svc.config.compute.saga_lease_secs.max(1))
 }
 
-/// Take or renew this controller's liveness lease. Another live controller
-/// cannot hold it (the name is this host's), so `None` means the clock or
-/// the configuration is wrong: two controllers under one host name.
+/// Take or renew this controller's liveness lease. The holder is this
+/// host's name, so only a stale row with another holder (a changed host
+/// name over an old database) can refuse it until it lapses.
 pub async fn heartbeat(svc: &ComputeService) -> Result<()> {
     let me = controller(svc);
     let held = lease::acquire(&svc.db, &lease_name(me), me, lease_ttl(svc))
@@ -39,7 +39,7 @@ pub async fn heartbeat(svc: &ComputeService) -> Result<()> {
     match held {
         Some(_) => Ok(()),
         None => Err(Error::Conflict(format!(
-            "another controller holds the lease of host '{me}': two controllers share one [common] host name"
+            "the lease of controller '{me}' is held under another name until it lapses"
         ))),
     }
 }
