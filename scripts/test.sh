@@ -134,7 +134,7 @@ count "$log"
 
 if [[ "${FERROSTACK_SKIP_TEMPEST:-0}" != 1 ]]; then
     step "tempest (tracked in docs/compatibility.md, not gating)"
-    scripts/tempest.sh identity image network compute volume object_storage || echo "tempest could not run"
+    scripts/tempest.sh identity image network compute volume object_storage telemetry || echo "tempest could not run"
     step "tempest compute against real QEMU guests: the --ci subset of scripts/tempest-vm.sh (not gating)"
     FERROSTACK_TEMPEST_GUEST_IMAGE="$FERROSTACK_GUEST_IMAGE" scripts/tempest-vm.sh --ci \
         || echo "tempest-vm: some tests failed or it could not run"

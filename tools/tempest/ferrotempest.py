@@ -96,6 +96,8 @@ SERVICE_FLAG = {
     "compute": "nova",
     "volume": "cinder",
     "object_storage": "swift",
+    # telemetry-tempest-plugin: its own [service_available] flags (below)
+    "telemetry": None,
 }
 ALL_FLAGS = ["cinder", "neutron", "glance", "swift", "nova", "horizon"]
 
@@ -345,6 +347,21 @@ def compute_fixtures(a):
         return None, None
 
 
+def add_telemetry(conf):
+    """telemetry-tempest-plugin's options: Aodh (alarming) and Gnocchi
+    (metric) from the catalog; no Prometheus/sg-core, and Ceilometer off
+    so the Heat/Nova scenario tests stay out."""
+    conf["service_available"].update({
+        "aodh": "true", "gnocchi": "true", "ceilometer": "false",
+        "sg_core": "false",
+    })
+    conf["alarming_plugin"] = {"catalog_type": "alarming",
+                               "endpoint_type": "publicURL"}
+    conf["metric"] = {"catalog_type": "metric", "endpoint_type": "publicURL"}
+    conf["telemetry_services"] = {"metric_backends": "gnocchi",
+                                  "alarm_backend": "mysql"}
+
+
 def build_conf(workspace, service):
     a = auth_settings()
     if not is_loopback_url(a["auth_url"]):
@@ -428,6 +445,8 @@ def build_conf(workspace, service):
     conf["service_available"] = {
         flag: ("true" if flag in services else "false") for flag in ALL_FLAGS
     }
+    if service == "telemetry":
+        add_telemetry(conf)
     conf["validation"] = {
         # Guest SSH: only with guests that boot (scripts/tempest-vm.sh).
         "run_validation": env_bool("TEMPEST_VALIDATION", False),
@@ -685,7 +704,8 @@ def cmd_summarize(args):
     if args.tests and os.path.exists(args.tests):
         with open(args.tests) as f:
             expected = [line.strip() for line in f
-                        if line.strip().startswith("tempest.")]
+                        if line.strip().startswith(
+                            ("tempest.", "telemetry_tempest_plugin."))]
     results = read_results(args.subunit) if (
         args.subunit and os.path.exists(args.subunit)) else {}
 

@@ -5,7 +5,9 @@
 #   tools/tempest/run.sh <service> [DATA_DIR]
 #
 # service: identity | image | network | compute | volume | object_storage
-#          (the tempest.api.<service> package).
+#          (the tempest.api.<service> package) | telemetry
+#          (telemetry-tempest-plugin: the Aodh API tests and the Gnocchi
+#          gabbi live tests, which need no Heat).
 # DATA_DIR: the all-in-one's data dir. The workspace goes to
 #          DATA_DIR/tempest/<service> and failing test ids to
 #          DATA_DIR/tempest-<service>-failed.txt. Without DATA_DIR a fresh
@@ -45,11 +47,11 @@ venv="${FERROSTACK_VENV:-$repo/.venv}"
 die() { printf 'tempest/run.sh: %s\n' "$*" >&2; exit 2; }
 say() { printf 'tempest/run.sh: %s\n' "$*" >&2; }
 
-[[ $# -ge 1 && $# -le 2 ]] || die "usage: $0 <identity|image|network|compute|volume|object_storage> [DATA_DIR]"
+[[ $# -ge 1 && $# -le 2 ]] || die "usage: $0 <identity|image|network|compute|volume|object_storage|telemetry> [DATA_DIR]"
 service="$1"
 data_dir="${2:-}"
 case "$service" in
-    identity|image|network|compute|volume|object_storage) ;;
+    identity|image|network|compute|volume|object_storage|telemetry) ;;
     *) die "unknown service '$service'" ;;
 esac
 
@@ -112,7 +114,11 @@ done
 "$py" "$helper" preflight || die "preflight failed (see above); not running tempest"
 "$py" "$helper" conf --workspace "$ws" --service "$service" --out "$ws/etc/tempest.conf"
 
-regex="${TEMPEST_REGEX:-^tempest\.api\.$service\.}"
+default_regex="^tempest\.api\.$service\."
+if [[ "$service" == telemetry ]]; then
+    default_regex='^telemetry_tempest_plugin\.(aodh\.api\.|scenario\.test_gnocchi\.)'
+fi
+regex="${TEMPEST_REGEX:-$default_regex}"
 run_args=(--config-file "$ws/etc/tempest.conf" --regex "$regex")
 if [[ -n "${TEMPEST_EXCLUDE_REGEX:-}" ]]; then
     run_args+=(--exclude-regex "$TEMPEST_EXCLUDE_REGEX")
@@ -122,7 +128,7 @@ cd "$ws"
 stestr init > /dev/null
 tempest run "${run_args[@]}" --list-tests > "$ws/tests.list" 2> "$ws/list.err" \
     || { cat "$ws/list.err" >&2; die "could not list tests"; }
-ntests="$(grep -c '^tempest\.' "$ws/tests.list" || true)"
+ntests="$(grep -cE '^(tempest|telemetry_tempest_plugin)\.' "$ws/tests.list" || true)"
 say "workspace $ws: running $ntests tests (concurrency ${TEMPEST_CONCURRENCY:-2})"
 
 set +e

@@ -91,16 +91,13 @@ pub fn from_body(body: &Value, project_id: &str, user_id: &str) -> Result<Value>
             .filter(Value::is_array)
             .unwrap_or(json!([]))
     };
+    let mut actions = serde_json::Map::new();
     for key in ["alarm_actions", "ok_actions", "insufficient_data_actions"] {
+        let mut urls = Vec::new();
         for a in list(key).as_array().into_iter().flatten() {
-            let url = a.as_str().unwrap_or_default();
-            if !(url.starts_with("http://")
-                || url.starts_with("https://")
-                || url.starts_with("log://"))
-            {
-                return Err(bad(format!("Unsupported action {url}")));
-            }
+            urls.push(json!(action_url(a.as_str().unwrap_or_default())?));
         }
+        actions.insert(key.to_owned(), Value::Array(urls));
     }
     let mut doc = json!({
         "alarm_id": uuid::Uuid::new_v4().to_string(),
@@ -116,13 +113,27 @@ pub fn from_body(body: &Value, project_id: &str, user_id: &str) -> Result<Value>
         "user_id": user_id,
         "severity": body["severity"].as_str().unwrap_or("low"),
         "repeat_actions": body["repeat_actions"].as_bool().unwrap_or(false),
-        "alarm_actions": list("alarm_actions"),
-        "ok_actions": list("ok_actions"),
-        "insufficient_data_actions": list("insufficient_data_actions"),
+        "alarm_actions": actions["alarm_actions"],
+        "ok_actions": actions["ok_actions"],
+        "insufficient_data_actions": actions["insufficient_data_actions"],
         "time_constraints": [],
     });
     doc[rule_key] = rule;
     Ok(doc)
+}
+
+/// An action URL as Aodh stores it (its notifiers: `http(s)://`, `log://`
+/// and `test://`), in the normal form Python's `urlsplit` gives: a URL
+/// with nothing after the scheme loses its `//` (`log://` → `log:`).
+fn action_url(url: &str) -> Result<String> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+    if !matches!(scheme, "http" | "https" | "log" | "test") {
+        return Err(bad(format!("Unsupported action {url}")));
+    }
+    Ok(match url.strip_suffix("//") {
+        Some(bare) if bare == format!("{scheme}:") => bare.to_owned(),
+        _ => url.to_owned(),
+    })
 }
 
 /// An event rule: `event_type` (a glob, `*` by default) and a `query` list
@@ -410,7 +421,7 @@ async fn notify(alarm: &Value, previous: &str, state: State, reason: &str) {
         .build();
     for action in alarm[state.actions_key()].as_array().into_iter().flatten() {
         let url = action.as_str().unwrap_or_default();
-        if url.starts_with("log://") {
+        if url.starts_with("log:") || url.starts_with("test:") {
             tracing::info!(alarm = %alarm["alarm_id"], state = state.as_str(), reason, "alarm action");
         } else if let Ok(c) = &client {
             if let Err(e) = c.post(url).json(&body).send().await {

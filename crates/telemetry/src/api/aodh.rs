@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 pub fn routes() -> ApiRouter<Svc> {
     ApiRouter::new()
         .route("/", get(versions))
+        .route("/v2/capabilities", get(capabilities))
         .route("/v2/alarms", get(list).post(create))
         .route("/v2/alarms/{id}", get(show).put(replace).delete(remove))
         .route("/v2/alarms/{id}/state", get(show_state).put(set_state))
@@ -102,7 +103,21 @@ fn flat(a: &Value) -> Value {
 async fn versions(AxState(svc): AxState<Svc>) -> Result<Response> {
     let url = svc.config.public_url(svc.config.telemetry.alarm_port);
     Ok(axum::Json(json!({"versions": {"values": [{"id": "v2", "status": "stable", "updated": "2013-02-13T00:00:00Z",
-        "links": [{"href": format!("{url}/v2"), "rel": "self"}]}]}})).into_response())
+        "links": [{"href": format!("{url}/v2"), "rel": "self"}],
+        "media-types": [
+            {"base": "application/json", "type": "application/vnd.openstack.telemetry-v2+json"},
+            {"base": "application/xml", "type": "application/vnd.openstack.telemetry-v2+xml"}]}]}}))
+    .into_response())
+}
+
+/// `GET /v2/capabilities`: what the API and the alarm storage support.
+async fn capabilities() -> Response {
+    let api = json!({
+        "alarms:query:simple": true, "alarms:query:complex": true,
+        "alarms:history:query:simple": true, "alarms:history:query:complex": true,
+    });
+    let storage = json!({"storage:production_ready": true});
+    axum::Json(json!({"api": api, "alarm_storage": storage})).into_response()
 }
 
 async fn visible(svc: &Svc, ctx: &AuthContext, id: &str, action: &str) -> Result<Value> {
@@ -126,42 +141,146 @@ async fn list(
     axum::extract::Query(params): Query,
 ) -> Result<Response> {
     svc.authorize(&ctx, "telemetry:get_alarms", ctx.project_id.as_deref())?;
-    // `q.field=name|state|type|enabled` equalities, as aodhclient's
-    // `alarm list --query` sends them.
+    let q = ListQuery::parse(&params)?;
     let scope = svc.scope(&ctx);
-    let mut all = store::alarms::list(&svc.db, scope.as_deref()).await?;
-    let fields: Vec<&str> = params
-        .iter()
-        .filter(|(k, _)| k == "q.field")
-        .map(|(_, v)| v.as_str())
-        .collect();
-    let values: Vec<&str> = params
-        .iter()
-        .filter(|(k, _)| k == "q.value")
-        .map(|(_, v)| v.as_str())
-        .collect();
-    for (f, v) in fields.iter().zip(&values) {
-        if !matches!(
-            *f,
-            "name"
-                | "state"
-                | "type"
-                | "enabled"
-                | "alarm_id"
-                | "project_id"
-                | "user_id"
-                | "severity"
-        ) {
-            return Err(Error::BadRequest(format!(
-                "Unknown argument: \"{f}\": unrecognized field in query"
+    let admin = scope.is_none();
+    if q.all_projects && !admin {
+        return Err(Error::Forbidden("RBAC Authorization Failed".into()));
+    }
+    for (f, v) in &q.eq {
+        if f == "project_id" && !admin && scope.as_deref() != Some(v.as_str()) {
+            return Err(Error::Unauthorized(format!(
+                "Not Authorized to access project {v}"
             )));
         }
-        all.retain(|a| match &a[*f] {
+    }
+    let mut all = store::alarms::list(&svc.db, scope.as_deref()).await?;
+    for (f, v) in &q.eq {
+        all.retain(|a| match &a[f.as_str()] {
             Value::String(s) => s == v,
             other => *other == serde_json::from_str::<Value>(v).unwrap_or(Value::Null),
         });
     }
+    q.sort_and_limit(&mut all);
     Ok(axum::Json(Value::Array(all)).into_response())
+}
+
+/// The fields an alarm list may filter on and sort by (Aodh's).
+const LIST_FIELDS: &[&str] = &[
+    "alarm_id",
+    "enabled",
+    "name",
+    "type",
+    "severity",
+    "timestamp",
+    "user_id",
+    "project_id",
+    "state",
+    "repeat_actions",
+    "state_timestamp",
+];
+
+/// `GET /v2/alarms`'s parameters: `q.field/q.op/q.value` equalities (as
+/// aodhclient's `--query` sends them), `all_projects`, `sort=key[:dir]`
+/// and `limit`.
+struct ListQuery {
+    eq: Vec<(String, String)>,
+    all_projects: bool,
+    sort: Vec<(String, bool)>,
+    limit: Option<usize>,
+}
+
+impl ListQuery {
+    fn parse(params: &[(String, String)]) -> Result<ListQuery> {
+        let take = |k: &str| -> Vec<&str> {
+            params
+                .iter()
+                .filter(|(p, _)| p == k)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        let (fields, ops, values) = (take("q.field"), take("q.op"), take("q.value"));
+        let mut q = ListQuery {
+            eq: Vec::new(),
+            all_projects: false,
+            sort: Vec::new(),
+            limit: None,
+        };
+        for (i, (f, v)) in fields.iter().zip(&values).enumerate() {
+            let op = ops
+                .get(i)
+                .copied()
+                .filter(|o| !o.is_empty())
+                .unwrap_or("eq");
+            if op != "eq" {
+                return Err(Error::BadRequest(format!(
+                    "operator {op} is not supported. the supported operators are: (eq,)"
+                )));
+            }
+            if *f == "all_projects" {
+                q.all_projects = v.eq_ignore_ascii_case("true");
+            } else if LIST_FIELDS.contains(f) {
+                q.eq.push((f.to_string(), v.to_string()));
+            } else {
+                return Err(Error::BadRequest(format!(
+                    "Unknown argument: \"{f}\": unrecognized field in query"
+                )));
+            }
+        }
+        for s in take("sort") {
+            let (key, dir) = s.split_once(':').unwrap_or((s, "asc"));
+            if !LIST_FIELDS.contains(&key) || !matches!(dir, "asc" | "desc") {
+                return Err(Error::BadRequest(format!(
+                    "Invalid input for field/attribute sort. Value: '{s}'. the sort parameter should be a pair of sort key and sort dir combined with colon(:), or only sort key specified and sort dir will be default 'asc', the supported sort keys are: {}",
+                    LIST_FIELDS.join(", ")
+                )));
+            }
+            q.sort.push((key.to_owned(), dir == "desc"));
+        }
+        if let Some(l) = take("limit").first() {
+            q.limit = Some(
+                l.parse()
+                    .ok()
+                    .filter(|n: &usize| *n > 0)
+                    .ok_or_else(|| Error::BadRequest(format!("Limit must be positive: {l}")))?,
+            );
+        }
+        Ok(q)
+    }
+
+    fn sort_and_limit(&self, all: &mut Vec<Value>) {
+        if !self.sort.is_empty() {
+            all.sort_by(|a, b| {
+                self.sort
+                    .iter()
+                    .fold(std::cmp::Ordering::Equal, |acc, (k, desc)| {
+                        acc.then_with(|| {
+                            let o = cmp_json(&a[k.as_str()], &b[k.as_str()]);
+                            if *desc {
+                                o.reverse()
+                            } else {
+                                o
+                            }
+                        })
+                    })
+            });
+        }
+        if let Some(l) = self.limit {
+            all.truncate(l);
+        }
+    }
+}
+
+/// Order of two alarm fields (strings, booleans, numbers).
+fn cmp_json(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => a
+            .as_f64()
+            .partial_cmp(&b.as_f64())
+            .unwrap_or(std::cmp::Ordering::Equal),
+    }
 }
 
 async fn create(

@@ -11,6 +11,7 @@ pub mod prometheus;
 
 use crate::service::TelemetryService;
 use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use ferrostack_core::auth::{auth_layer, SharedValidator};
 use ferrostack_core::http::{not_found_fallback, service_layer, ServiceLayer};
@@ -69,10 +70,14 @@ fn finish(
     (name, service_type, style): (&'static str, &'static str, ErrorStyle),
 ) -> Router {
     let limit = svc.config.telemetry.max_request_body_size;
-    routes
+    let mut router = routes
         .into_router(info)
         .fallback(not_found_fallback)
-        .with_state(svc)
+        .with_state(svc);
+    if style == ErrorStyle::Gnocchi {
+        router = router.layer(axum::middleware::from_fn(require_json));
+    }
+    router
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             ferrostack_core::auth::AuthLayer {
@@ -133,6 +138,82 @@ pub fn gnocchi_router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> R
     Router::new()
         .fallback_service(inner)
         .layer(axum::middleware::map_request(drop_trailing_slash))
+        .layer(axum::middleware::map_response(python_separators))
+}
+
+/// Gnocchi refuses a request body of another media type than JSON with
+/// 415 (after authentication, before reading the body).
+async fn require_json(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::{header::CONTENT_TYPE, Method};
+    if matches!(*req.method(), Method::POST | Method::PATCH | Method::PUT) {
+        if let Some(ct) = req.headers().get(CONTENT_TYPE) {
+            let mime = ct.to_str().unwrap_or_default();
+            let mime = mime.split(';').next().unwrap_or_default().trim();
+            if !mime.eq_ignore_ascii_case("application/json") {
+                return ferrostack_core::Error::UnsupportedMediaType(format!(
+                    "The server could not comply with the request since it is either malformed or otherwise incorrect. Content-Type {mime} is not supported."
+                ))
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// Python's `json.dumps` separators (`", "`, `": "`), as Gnocchi's bodies
+/// have them: clients (gabbi's `response_strings`) match on that text.
+async fn python_separators(resp: Response) -> Response {
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
+    if serde::Serialize::serialize(&doc, &mut ser).is_err() {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(out))
+}
+
+/// serde_json's compact output with a space after `,` and `:`.
+struct PythonFormatter;
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.begin_array_value(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
 }
 
 async fn drop_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Request {
