@@ -51,6 +51,9 @@ for cmd in "${!want[@]}"; do
 done
 # noVNC has no command; its web client is what the console proxy serves.
 [[ -f /usr/share/novnc/vnc_lite.html ]] || missing+=(novnc)
+# The S3 client test runs Debian's AWS CLI by its path (a pip-installed
+# `aws` elsewhere on PATH would not do).
+[[ -x /usr/bin/aws ]] || missing+=(awscli)
 if ((${#missing[@]})); then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 fi

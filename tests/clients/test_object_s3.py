@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import subprocess
 import urllib.parse
 
 import requests
@@ -131,3 +132,53 @@ def test_s3_multipart_upload_becomes_one_object(ferrostack):
     # A completed upload takes no more parts.
     r = s3("PUT", f"/{b}/big", cred, query=f"partNumber=3&uploadId={upload}", body=b"x")
     assert r.status_code == 404 and "NoSuchUpload" in r.text
+
+
+AWS = "/usr/bin/aws"  # Debian's awscli (scripts/setup-host.sh), not a pip one
+
+
+def aws(cred, tmp_path, *args, check=True):
+    """Run Debian's AWS CLI against the S3 API with EC2 credentials."""
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nregion = RegionOne\ns3 =\n    addressing_style = path\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "AWS_ACCESS_KEY_ID": cred[0], "AWS_SECRET_ACCESS_KEY": cred[1],
+           "AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+           "AWS_PAGER": "", "AWS_EC2_METADATA_DISABLED": "true"}
+    p = subprocess.run([AWS, "--endpoint-url", S3, *args], env=env, capture_output=True,
+                       text=True, timeout=120)
+    if check:
+        assert p.returncode == 0, f"aws {' '.join(args)}: {p.stdout}{p.stderr}"
+    return p
+
+
+def test_aws_cli_reads_what_swift_stored_and_swift_reads_what_it_wrote(ferrostack, tmp_path):
+    """`aws s3 cp` with `openstack ec2 credentials create` credentials, on
+    the same objects as Swift, both ways."""
+    doc = ferrostack.os_ok("ec2", "credentials", "create")
+    cred = (doc["access"], doc["secret"])
+    c = unique("awsc")
+    ferrostack.os_ok("container", "create", c)
+    src = tmp_path / "from-swift.bin"
+    src.write_bytes(bytes(range(256)) * 4096)  # 1 MiB
+    ferrostack.os_ok("object", "create", c, str(src), "--name", "blob.bin")
+
+    got = tmp_path / "via-aws.bin"
+    aws(cred, tmp_path, "s3", "cp", f"s3://{c}/blob.bin", str(got))
+    assert got.read_bytes() == src.read_bytes()
+    listed = aws(cred, tmp_path, "s3", "ls", f"s3://{c}/").stdout
+    assert "blob.bin" in listed and str(src.stat().st_size) in listed, listed
+
+    up = tmp_path / "from-aws.txt"
+    up.write_bytes(b"uploaded with aws s3 cp\n")
+    aws(cred, tmp_path, "s3", "cp", str(up), f"s3://{c}/dir/from-aws.txt")
+    back = tmp_path / "back.txt"
+    ferrostack.os_ok("object", "save", c, "dir/from-aws.txt", "--file", str(back),
+                     fmt_json=False)
+    assert back.read_bytes() == up.read_bytes()
+
+    # Wrong credentials are refused; the object is untouched.
+    p = aws((cred[0], "wrong-secret"), tmp_path, "s3", "cp", f"s3://{c}/blob.bin",
+            str(tmp_path / "no.bin"), check=False)
+    assert p.returncode != 0 and "403" in p.stderr, p.stderr
+    assert not (tmp_path / "no.bin").exists()
