@@ -165,6 +165,23 @@ async fn a_threshold_alarm_fires_its_http_action_and_returns_to_ok() {
         )
         .await;
     assert_eq!(s, 400);
+    // An update that changes the state is a manual transition; the reason
+    // it carries is read-only.
+    let mut whole = aodh
+        .ok(Method::GET, &format!("/v2/alarms/{id}"), &demo, None)
+        .await;
+    whole["state"] = json!("ok");
+    whole["state_reason"] = json!("Oops!");
+    let updated = aodh
+        .ok(Method::PUT, &format!("/v2/alarms/{id}"), &demo, Some(whole))
+        .await;
+    assert_eq!(updated["state"], "ok");
+    assert_eq!(updated["state_reason"], "Manually set via API");
+    let shown = aodh
+        .ok(Method::GET, &format!("/v2/alarms/{id}"), &demo, None)
+        .await;
+    assert_eq!(shown["state"], "ok");
+    assert_eq!(shown["state_reason"], "Manually set via API");
     let other = cloud.token("admin", "admin").await;
     let listed = aodh
         .ok(

@@ -319,12 +319,17 @@ async fn replace(
     let project = old["project_id"].as_str().unwrap_or_default().to_owned();
     let mut new = alarms::from_body(&body, &project, old["user_id"].as_str().unwrap_or_default())?;
     new["alarm_id"] = json!(id);
-    let same_state = body.get("state").is_none() || body["state"] == old["state"];
-    if same_state {
-        new["state"] = old["state"].clone();
-        new["state_reason"] = old["state_reason"].clone();
-        new["state_timestamp"] = old["state_timestamp"].clone();
-    }
+    // `state_reason` is read-only: a state the update changes is a manual
+    // transition, recorded (and explained) as `PUT .../state` records it.
+    let new_state = match body.get("state") {
+        Some(s) if *s != old["state"] => Some(s.as_str().and_then(State::parse).ok_or_else(|| {
+            Error::BadRequest(format!("Invalid input for field/attribute state. Value: '{s}'. Value should be one of: alarm, ok, insufficient data"))
+        })?),
+        _ => None,
+    };
+    new["state"] = old["state"].clone();
+    new["state_reason"] = old["state_reason"].clone();
+    new["state_timestamp"] = old["state_timestamp"].clone();
     store::alarms::put(&svc.db, &id, &project, &new).await?;
     // Aodh's `rule change` event: the fields the update changed.
     let changed: serde_json::Map<String, Value> = new
@@ -346,6 +351,10 @@ async fn replace(
             "project_id": project, "user_id": ctx.user_id, "on_behalf_of": project, "severity": new["severity"],
         })).await?;
     }
+    let new = match new_state {
+        Some(state) => alarms::transition(&svc, new, state, "Manually set via API", true).await?,
+        None => new,
+    };
     Ok(axum::Json(new).into_response())
 }
 
