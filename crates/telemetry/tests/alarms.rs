@@ -328,3 +328,75 @@ async fn an_event_alarm_fires_on_its_projects_matching_notification() {
         .await;
     assert_eq!(status, 400);
 }
+
+/// Alarm lists sort on several keys, page after a marker (the alarm id) and
+/// limit, as Aodh's; an unknown marker is a 400.
+#[tokio::test]
+async fn alarm_lists_sort_page_after_a_marker_and_limit() {
+    let cloud = ferrostack_testkit::start("telemetry-alarm-pages", |_| {}).await;
+    let svc = ferrostack_telemetry::open(&cloud.config, cloud.bus.clone())
+        .await
+        .unwrap();
+    let aodh = ferrostack_testkit::Api::new(
+        ferrostack_testkit::serve(ferrostack_telemetry::api::aodh_router(
+            svc.clone(),
+            cloud.validator.clone(),
+            &cloud.auth_uri(),
+        ))
+        .await,
+    );
+    let demo = cloud.token("demo", "demo").await;
+    let mut made = Vec::new();
+    for name in ["pages-b", "pages-a", "pages-b", "pages-a"] {
+        let a = aodh
+            .ok(
+                Method::POST,
+                "/v2/alarms",
+                &demo,
+                Some(json!({"name": name, "type": "event",
+                            "event_rule": {"event_type": "compute.instance.*"}})),
+            )
+            .await;
+        made.push((name, a["alarm_id"].as_str().unwrap().to_owned()));
+    }
+    made.sort();
+    let listed = |v: Value| -> Vec<(String, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["name"].as_str().unwrap().to_owned(),
+                    a["alarm_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let want: Vec<(String, String)> = made
+        .iter()
+        .map(|(n, i)| (n.to_string(), i.clone()))
+        .collect();
+    let sorted = "/v2/alarms?sort=name:asc&sort=alarm_id:asc";
+    assert_eq!(
+        listed(aodh.ok(Method::GET, sorted, &demo, None).await),
+        want
+    );
+    let first_two = aodh
+        .ok(Method::GET, &format!("{sorted}&limit=2"), &demo, None)
+        .await;
+    assert_eq!(listed(first_two), want[..2]);
+    let after = aodh
+        .ok(
+            Method::GET,
+            &format!("{sorted}&marker={}", want[1].1),
+            &demo,
+            None,
+        )
+        .await;
+    assert_eq!(listed(after), want[2..]);
+    let (s, body) = aodh
+        .call(Method::GET, &format!("{sorted}&marker=nope"), &demo, None)
+        .await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.to_string().contains("Marker nope not found"), "{body}");
+}

@@ -161,7 +161,7 @@ async fn list(
             other => *other == serde_json::from_str::<Value>(v).unwrap_or(Value::Null),
         });
     }
-    q.sort_and_limit(&mut all);
+    q.page(&mut all)?;
     Ok(axum::Json(Value::Array(all)).into_response())
 }
 
@@ -181,13 +181,14 @@ const LIST_FIELDS: &[&str] = &[
 ];
 
 /// `GET /v2/alarms`'s parameters: `q.field/q.op/q.value` equalities (as
-/// aodhclient's `--query` sends them), `all_projects`, `sort=key[:dir]`
-/// and `limit`.
+/// aodhclient's `--query` sends them), `all_projects`, `sort=key[:dir]`,
+/// `limit` and `marker` (the alarm id the page starts after).
 struct ListQuery {
     eq: Vec<(String, String)>,
     all_projects: bool,
     sort: Vec<(String, bool)>,
     limit: Option<usize>,
+    marker: Option<String>,
 }
 
 impl ListQuery {
@@ -205,6 +206,7 @@ impl ListQuery {
             all_projects: false,
             sort: Vec::new(),
             limit: None,
+            marker: take("marker").first().map(|m| m.to_string()),
         };
         for (i, (f, v)) in fields.iter().zip(&values).enumerate() {
             let op = ops
@@ -248,11 +250,16 @@ impl ListQuery {
         Ok(q)
     }
 
-    fn sort_and_limit(&self, all: &mut Vec<Value>) {
+    /// Sort (with the alarm id as the last key, so pages are stable, as
+    /// Aodh adds its primary key), start after the marker, then limit.
+    fn page(&self, all: &mut Vec<Value>) -> Result<()> {
         if !self.sort.is_empty() {
+            let mut keys = self.sort.clone();
+            if !keys.iter().any(|(k, _)| k == "alarm_id") {
+                keys.push(("alarm_id".to_owned(), false));
+            }
             all.sort_by(|a, b| {
-                self.sort
-                    .iter()
+                keys.iter()
                     .fold(std::cmp::Ordering::Equal, |acc, (k, desc)| {
                         acc.then_with(|| {
                             let o = cmp_json(&a[k.as_str()], &b[k.as_str()]);
@@ -265,9 +272,17 @@ impl ListQuery {
                     })
             });
         }
+        if let Some(marker) = &self.marker {
+            let at = all
+                .iter()
+                .position(|a| a["alarm_id"] == marker.as_str())
+                .ok_or_else(|| Error::BadRequest(format!("Marker {marker} not found.")))?;
+            all.drain(..=at);
+        }
         if let Some(l) = self.limit {
             all.truncate(l);
         }
+        Ok(())
     }
 }
 
