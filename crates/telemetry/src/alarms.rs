@@ -1,5 +1,6 @@
 //! Aodh's alarms over the metric store: `gnocchi_resources_threshold`
-//! rules (a resource's metric, an aggregation at a granularity, the last
+//! rules (a resource's metric; `gnocchi_aggregation_by_metrics_threshold`:
+//! metrics by id, aggregated across; an aggregation at a granularity, the last
 //! `evaluation_periods` points against a threshold), evaluated every
 //! `[telemetry] evaluation_interval` seconds; a change of state is
 //! recorded in the history and announced to the state's actions (`http://`
@@ -15,6 +16,9 @@ use std::time::Duration;
 
 pub const TYPE: &str = "gnocchi_resources_threshold";
 pub const RULE: &str = "gnocchi_resources_threshold_rule";
+/// Aodh's threshold over a list of metrics by id, aggregated across them.
+pub const BY_METRICS: &str = "gnocchi_aggregation_by_metrics_threshold";
+pub const BY_METRICS_RULE: &str = "gnocchi_aggregation_by_metrics_threshold_rule";
 /// Aodh's `event` alarms: a notification of a type (glob) in the alarm's
 /// project whose payload matches the rule's query sets the alarm off.
 pub const EVENT: &str = "event";
@@ -73,6 +77,11 @@ pub fn from_body(body: &Value, project_id: &str, user_id: &str) -> Result<Value>
             check_rule(&body[RULE])?,
             "gnocchi_resources_threshold alarm rule".to_owned(),
         ),
+        BY_METRICS => (
+            BY_METRICS_RULE,
+            check_by_metrics_rule(&body[BY_METRICS_RULE])?,
+            "gnocchi_aggregation_by_metrics_threshold alarm rule".to_owned(),
+        ),
         EVENT => {
             let rule = check_event_rule(&body[EVENT_RULE])?;
             let d = format!("Alarm when {} event occurred.", rule["event_type"].as_str().unwrap_or("*"));
@@ -80,10 +89,12 @@ pub fn from_body(body: &Value, project_id: &str, user_id: &str) -> Result<Value>
         }
         _ => {
             return Err(bad(format!(
-                "Invalid input for field/attribute type. Value: '{kind}'. Value should be one of: {TYPE}, {EVENT}"
+                "Invalid input for field/attribute type. Value: '{kind}'. Value should be one of: {TYPE}, {BY_METRICS}, {EVENT}"
             )))
         }
     };
+    check_no_time_constraints(&body["time_constraints"])?;
+    check_enums(body)?;
     let now = store::iso_naive(store::now_us());
     let list = |k: &str| {
         body.get(k)
@@ -95,7 +106,11 @@ pub fn from_body(body: &Value, project_id: &str, user_id: &str) -> Result<Value>
     for key in ["alarm_actions", "ok_actions", "insufficient_data_actions"] {
         let mut urls = Vec::new();
         for a in list(key).as_array().into_iter().flatten() {
-            urls.push(json!(action_url(a.as_str().unwrap_or_default())?));
+            // Aodh keeps each action once.
+            let url = json!(action_url(a.as_str().unwrap_or_default())?);
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
         }
         actions.insert(key.to_owned(), Value::Array(urls));
     }
@@ -256,11 +271,35 @@ fn check_rule(r: &Value) -> Result<Value> {
             bad(format!("Invalid input for field/attribute {k}. Value: 'None'. Mandatory field missing."))
         })
     };
-    let (metric, resource_id, resource_type) = (
-        need("metric")?,
-        need("resource_id")?,
-        need("resource_type")?,
-    );
+    let mut rule = check_threshold(r)?;
+    rule["metric"] = json!(need("metric")?);
+    rule["resource_id"] = json!(need("resource_id")?);
+    rule["resource_type"] = json!(need("resource_type")?);
+    Ok(rule)
+}
+
+/// A `gnocchi_aggregation_by_metrics_threshold` rule: `metrics`, a
+/// non-empty list of metric ids, and the threshold fields.
+fn check_by_metrics_rule(r: &Value) -> Result<Value> {
+    let metrics: Vec<String> = r["metrics"]
+        .as_array()
+        .map(|ms| ms.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect())
+        .filter(|ms: &Vec<String>| !ms.is_empty() && ms.len() == r["metrics"].as_array().map_or(0, Vec::len))
+        .ok_or_else(|| {
+            bad("Invalid input for field/attribute metrics. Value: 'None'. Mandatory field missing: a list of metric ids.")
+        })?;
+    let mut rule = check_threshold(r)?;
+    rule["metrics"] = json!(metrics);
+    Ok(rule)
+}
+
+/// The fields every Gnocchi threshold rule has, with Aodh's defaults.
+fn check_threshold(r: &Value) -> Result<Value> {
+    if !r.is_object() {
+        return Err(bad(
+            "Invalid input: the alarm rule is missing or not an object",
+        ));
+    }
     let threshold = r["threshold"].as_f64().ok_or_else(|| {
         bad("Invalid input for field/attribute threshold. Value: 'None'. Mandatory field missing.")
     })?;
@@ -283,10 +322,45 @@ fn check_rule(r: &Value) -> Result<Value> {
         return Err(bad("granularity and evaluation_periods must be positive"));
     }
     Ok(json!({
-        "metric": metric, "resource_id": resource_id, "resource_type": resource_type,
         "threshold": threshold, "aggregation_method": aggregation, "comparison_operator": op,
         "granularity": granularity, "evaluation_periods": periods,
     }))
+}
+
+/// `enabled`, `repeat_actions`, `severity` and `state`, when given, must be
+/// of Aodh's types and values.
+fn check_enums(body: &Value) -> Result<()> {
+    let invalid = |k: &str, allowed: &str| {
+        bad(format!(
+            "Invalid input for field/attribute {k}. Value: '{}'. Value should be {allowed}",
+            body[k]
+        ))
+    };
+    for k in ["enabled", "repeat_actions"] {
+        if !matches!(body.get(k), None | Some(Value::Null) | Some(Value::Bool(_))) {
+            return Err(invalid(k, "a boolean"));
+        }
+    }
+    let one_of = |k: &str, values: &[&str]| match body.get(k) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(v)) if values.contains(&v.as_str()) => Ok(()),
+        Some(_) => Err(invalid(k, &format!("one of: {}", values.join(", ")))),
+    };
+    one_of("severity", &["low", "moderate", "critical"])?;
+    one_of("state", &["ok", "alarm", "insufficient data"])
+}
+
+/// Time constraints (evaluate only in cron-given windows) are not built:
+/// an alarm that asks for them is refused rather than evaluated at all
+/// times (docs/compatibility.md).
+fn check_no_time_constraints(tc: &Value) -> Result<()> {
+    match tc {
+        Value::Null => Ok(()),
+        Value::Array(a) if a.is_empty() => Ok(()),
+        _ => Err(bad(
+            "Invalid input for field/attribute time_constraints: time constraints are not supported by this alarm service",
+        )),
+    }
 }
 
 /// Whether `v` breaches the rule's threshold.
@@ -302,23 +376,68 @@ fn breaches(rule: &Value, v: f64) -> bool {
     }
 }
 
+/// The metric ids a threshold rule reads (one of a resource, or a list
+/// aggregated across), or why there are none to read.
+async fn rule_metrics(
+    svc: &TelemetryService,
+    rule: &Value,
+) -> Result<std::result::Result<Vec<String>, String>> {
+    if let Some(listed) = rule["metrics"].as_array() {
+        let mut ids = Vec::new();
+        for id in listed.iter().filter_map(Value::as_str) {
+            match store::metrics::get(&svc.db, id).await? {
+                Some(m) => ids.push(m.id),
+                None => return Ok(Err(format!("Metric {id} does not exist"))),
+            }
+        }
+        return Ok(Ok(ids));
+    }
+    let rid = store::resources::resource_uuid(rule["resource_id"].as_str().unwrap_or_default());
+    let name = rule["metric"].as_str().unwrap_or_default();
+    let mut conn = svc.db.pool.acquire().await.map_err(Error::internal)?;
+    Ok(
+        match store::metrics::by_resource_name(&mut conn, &svc.db, &rid, name).await? {
+            Some(m) => Ok(vec![m.id]),
+            None => Err(format!("Metric {name} of resource {rid} does not exist")),
+        },
+    )
+}
+
+/// One value per bucket start, in time order: a single metric's aggregate,
+/// or (several metrics, as Gnocchi aggregates across metrics) the same
+/// aggregation over each metric's aggregate, where every metric has a point.
+fn across_metrics(buckets: &[measures::Bucket], metrics: usize, base: Aggregation) -> Vec<f64> {
+    if metrics <= 1 {
+        return buckets.iter().filter_map(|b| b.acc.value(base)).collect();
+    }
+    let mut at: std::collections::BTreeMap<i64, (usize, Option<measures::Acc>)> =
+        Default::default();
+    for b in buckets {
+        let Some(v) = b.acc.value(base) else { continue };
+        let (n, acc) = at.entry(b.start).or_default();
+        *n += 1;
+        let one = measures::Acc::one(b.start, v);
+        match acc {
+            Some(a) => a.merge(&one),
+            None => *acc = Some(one),
+        }
+    }
+    at.into_values()
+        .filter(|(n, _)| *n == metrics)
+        .filter_map(|(_, acc)| acc.and_then(|a| a.value(base)))
+        .collect()
+}
+
 /// The state the rule's last points give at `now_s`, with Aodh's reason.
 pub async fn evaluate_rule(
     svc: &TelemetryService,
     rule: &Value,
     now_s: i64,
 ) -> Result<(State, String)> {
-    let rid = store::resources::resource_uuid(rule["resource_id"].as_str().unwrap_or_default());
-    let name = rule["metric"].as_str().unwrap_or_default();
-    let mut conn = svc.db.pool.acquire().await.map_err(Error::internal)?;
-    let Some(metric) = store::metrics::by_resource_name(&mut conn, &svc.db, &rid, name).await?
-    else {
-        return Ok((
-            State::InsufficientData,
-            format!("Metric {name} of resource {rid} does not exist"),
-        ));
+    let ids = match rule_metrics(svc, rule).await? {
+        Ok(ids) => ids,
+        Err(missing) => return Ok((State::InsufficientData, missing)),
     };
-    drop(conn);
     let g = rule["granularity"].as_i64().unwrap_or(60);
     let periods = rule["evaluation_periods"].as_i64().unwrap_or(1);
     let agg = Method::parse(rule["aggregation_method"].as_str().unwrap_or("mean"))
@@ -327,17 +446,16 @@ pub async fn evaluate_rule(
     let buckets = measures::read(
         &svc.db,
         measures::Series::of(agg.rate),
-        std::slice::from_ref(&metric.id),
+        &ids,
         g,
         Some(from),
         Some(now_s + 1),
     )
     .await?;
-    let values: Vec<f64> = buckets
-        .iter()
+    let values: Vec<f64> = across_metrics(&buckets, ids.len(), agg.base)
+        .into_iter()
         .rev()
         .take(periods as usize)
-        .filter_map(|b| b.acc.value(agg.base))
         .collect();
     if (values.len() as i64) < periods {
         return Ok((
@@ -434,10 +552,15 @@ async fn notify(alarm: &Value, previous: &str, state: State, reason: &str) {
 /// One evaluation round over every enabled alarm.
 pub async fn evaluate_all(svc: &TelemetryService, now_s: i64) -> Result<()> {
     for alarm in store::alarms::list(&svc.db, None).await? {
-        if alarm["enabled"] != json!(true) || alarm["type"] != TYPE {
+        let rule = match alarm["type"].as_str() {
+            Some(TYPE) => &alarm[RULE],
+            Some(BY_METRICS) => &alarm[BY_METRICS_RULE],
+            _ => continue,
+        };
+        if alarm["enabled"] != json!(true) {
             continue;
         }
-        let (state, reason) = evaluate_rule(svc, &alarm[RULE], now_s).await?;
+        let (state, reason) = evaluate_rule(svc, rule, now_s).await?;
         let changed = alarm["state"].as_str() != Some(state.as_str());
         if changed {
             transition(svc, alarm, state, &reason, false).await?;

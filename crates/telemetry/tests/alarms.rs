@@ -400,3 +400,130 @@ async fn alarm_lists_sort_page_after_a_marker_and_limit() {
     assert_eq!(s, 400, "{body}");
     assert!(body.to_string().contains("Marker nope not found"), "{body}");
 }
+
+/// `gnocchi_aggregation_by_metrics_threshold`: metrics by id aggregated
+/// across; a metric that does not exist leaves the alarm without data;
+/// Aodh's refusals (bad severity, state, enabled; time constraints, which
+/// are not built) and duplicate actions kept once.
+#[tokio::test]
+async fn an_alarm_over_metrics_by_id_aggregates_across_them() {
+    let cloud = ferrostack_testkit::start("telemetry-by-metrics", |_| {}).await;
+    let svc = ferrostack_telemetry::open(&cloud.config, cloud.bus.clone())
+        .await
+        .unwrap();
+    let auth = cloud.auth_uri();
+    let gnocchi = ferrostack_testkit::Api::new(
+        ferrostack_testkit::serve(ferrostack_telemetry::api::gnocchi_router(
+            svc.clone(),
+            cloud.validator.clone(),
+            &auth,
+        ))
+        .await,
+    );
+    let aodh = ferrostack_testkit::Api::new(
+        ferrostack_testkit::serve(ferrostack_telemetry::api::aodh_router(
+            svc.clone(),
+            cloud.validator.clone(),
+            &auth,
+        ))
+        .await,
+    );
+    let demo = cloud.token("demo", "demo").await;
+    let now = chrono::Utc::now().timestamp();
+    let iso = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap().to_rfc3339();
+    let mut ids = Vec::new();
+    for value in [40.0, 80.0] {
+        let m = gnocchi
+            .ok(
+                Method::POST,
+                "/v1/metric",
+                &demo,
+                Some(json!({"archive_policy_name": "high"})),
+            )
+            .await;
+        let id = m["id"].as_str().unwrap().to_owned();
+        let points = json!([{"timestamp": iso(now - 1), "value": value}]);
+        let (s, _) = gnocchi
+            .call(
+                Method::POST,
+                &format!("/v1/metric/{id}/measures"),
+                &demo,
+                Some(points),
+            )
+            .await;
+        assert_eq!(s, 202);
+        ids.push(id);
+    }
+    let alarm = |metrics: Value, threshold: f64| {
+        json!({"name": "across", "type": "gnocchi_aggregation_by_metrics_threshold",
+               "alarm_actions": ["log://", "log://"],
+               "gnocchi_aggregation_by_metrics_threshold_rule": {"metrics": metrics,
+                   "aggregation_method": "mean", "granularity": 1, "threshold": threshold,
+                   "comparison_operator": "gt"}})
+    };
+    // The mean across the two metrics is 60: above 50, not above 70.
+    let above = aodh
+        .ok(
+            Method::POST,
+            "/v2/alarms",
+            &demo,
+            Some(alarm(json!(ids), 50.0)),
+        )
+        .await;
+    assert_eq!(above["alarm_actions"], json!(["log:"]), "kept once");
+    let below = aodh
+        .ok(
+            Method::POST,
+            "/v2/alarms",
+            &demo,
+            Some(alarm(json!(ids), 70.0)),
+        )
+        .await;
+    let missing = "00000000-0000-4000-8000-000000000000";
+    let unknown = aodh
+        .ok(
+            Method::POST,
+            "/v2/alarms",
+            &demo,
+            Some(alarm(json!([ids[0], missing]), 1.0)),
+        )
+        .await;
+    ferrostack_telemetry::alarms::evaluate_all(&svc, now)
+        .await
+        .unwrap();
+    let state = |a: &Value| format!("/v2/alarms/{}", a["alarm_id"].as_str().unwrap());
+    let shown = aodh.ok(Method::GET, &state(&above), &demo, None).await;
+    assert_eq!(shown["state"], "alarm", "{shown}");
+    let shown = aodh.ok(Method::GET, &state(&below), &demo, None).await;
+    assert_eq!(shown["state"], "ok", "{shown}");
+    let shown = aodh.ok(Method::GET, &state(&unknown), &demo, None).await;
+    // No data: it stays where it started (no transition, no action).
+    assert_eq!(shown["state"], "insufficient data", "{shown}");
+
+    for (key, value) in [
+        ("severity", json!("dire")),
+        ("state", json!("burning")),
+        ("enabled", json!("yes")),
+        (
+            "time_constraints",
+            json!([{"name": "tc", "start": "* 11 * * *", "duration": 10}]),
+        ),
+    ] {
+        let mut body = alarm(json!(ids), 1.0);
+        body[key] = value;
+        let (s, err) = aodh
+            .call(Method::POST, "/v2/alarms", &demo, Some(body))
+            .await;
+        assert_eq!(s, 400, "{key}: {err}");
+        assert!(err.to_string().contains(key), "{key}: {err}");
+    }
+    let (s, _) = aodh
+        .call(
+            Method::POST,
+            "/v2/alarms",
+            &demo,
+            Some(alarm(json!([]), 1.0)),
+        )
+        .await;
+    assert_eq!(s, 400, "an empty metrics list");
+}
