@@ -8,29 +8,53 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
+/// A cloud with the telemetry service's Gnocchi and Aodh APIs on it.
+struct Telemetry {
+    cloud: ferrostack_testkit::TestCloud,
+    svc: Arc<ferrostack_telemetry::service::TelemetryService>,
+    gnocchi: ferrostack_testkit::Api,
+    aodh: ferrostack_testkit::Api,
+}
+
+impl Telemetry {
+    async fn start(name: &str) -> Telemetry {
+        let cloud = ferrostack_testkit::start(name, |_| {}).await;
+        let svc = ferrostack_telemetry::open(&cloud.config, cloud.bus.clone())
+            .await
+            .unwrap();
+        let auth = cloud.auth_uri();
+        let serve = |router| async {
+            ferrostack_testkit::Api::new(ferrostack_testkit::serve(router).await)
+        };
+        let gnocchi = serve(ferrostack_telemetry::api::gnocchi_router(
+            svc.clone(),
+            cloud.validator.clone(),
+            &auth,
+        ))
+        .await;
+        let aodh = serve(ferrostack_telemetry::api::aodh_router(
+            svc.clone(),
+            cloud.validator.clone(),
+            &auth,
+        ))
+        .await;
+        Telemetry {
+            cloud,
+            svc,
+            gnocchi,
+            aodh,
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_threshold_alarm_fires_its_http_action_and_returns_to_ok() {
-    let cloud = ferrostack_testkit::start("telemetry-alarms", |_| {}).await;
-    let svc = ferrostack_telemetry::open(&cloud.config, cloud.bus.clone())
-        .await
-        .unwrap();
-    let auth = cloud.auth_uri();
-    let gnocchi = ferrostack_testkit::Api::new(
-        ferrostack_testkit::serve(ferrostack_telemetry::api::gnocchi_router(
-            svc.clone(),
-            cloud.validator.clone(),
-            &auth,
-        ))
-        .await,
-    );
-    let aodh = ferrostack_testkit::Api::new(
-        ferrostack_testkit::serve(ferrostack_telemetry::api::aodh_router(
-            svc.clone(),
-            cloud.validator.clone(),
-            &auth,
-        ))
-        .await,
-    );
+    let Telemetry {
+        cloud,
+        svc,
+        gnocchi,
+        aodh,
+    } = Telemetry::start("telemetry-alarms").await;
     let received: Arc<Mutex<Vec<Value>>> = Arc::default();
     let sink = received.clone();
     let listener = ferrostack_testkit::serve(axum::Router::new().route(
@@ -213,18 +237,7 @@ async fn a_threshold_alarm_fires_its_http_action_and_returns_to_ok() {
 
 #[tokio::test]
 async fn an_event_alarm_fires_on_its_projects_matching_notification() {
-    let cloud = ferrostack_testkit::start("telemetry-event-alarms", |_| {}).await;
-    let svc = ferrostack_telemetry::open(&cloud.config, cloud.bus.clone())
-        .await
-        .unwrap();
-    let aodh = ferrostack_testkit::Api::new(
-        ferrostack_testkit::serve(ferrostack_telemetry::api::aodh_router(
-            svc.clone(),
-            cloud.validator.clone(),
-            &cloud.auth_uri(),
-        ))
-        .await,
-    );
+    let Telemetry { cloud, aodh, .. } = Telemetry::start("telemetry-event-alarms").await;
     let received: Arc<Mutex<Vec<Value>>> = Arc::default();
     let sink = received.clone();
     let listener = ferrostack_testkit::serve(axum::Router::new().route(
@@ -333,18 +346,7 @@ async fn an_event_alarm_fires_on_its_projects_matching_notification() {
 /// limit, as Aodh's; an unknown marker is a 400.
 #[tokio::test]
 async fn alarm_lists_sort_page_after_a_marker_and_limit() {
-    let cloud = ferrostack_testkit::start("telemetry-alarm-pages", |_| {}).await;
-    let svc = ferrostack_telemetry::open(&cloud.config, cloud.bus.clone())
-        .await
-        .unwrap();
-    let aodh = ferrostack_testkit::Api::new(
-        ferrostack_testkit::serve(ferrostack_telemetry::api::aodh_router(
-            svc.clone(),
-            cloud.validator.clone(),
-            &cloud.auth_uri(),
-        ))
-        .await,
-    );
+    let Telemetry { cloud, aodh, .. } = Telemetry::start("telemetry-alarm-pages").await;
     let demo = cloud.token("demo", "demo").await;
     let mut made = Vec::new();
     for name in ["pages-b", "pages-a", "pages-b", "pages-a"] {
@@ -407,27 +409,12 @@ async fn alarm_lists_sort_page_after_a_marker_and_limit() {
 /// are not built) and duplicate actions kept once.
 #[tokio::test]
 async fn an_alarm_over_metrics_by_id_aggregates_across_them() {
-    let cloud = ferrostack_testkit::start("telemetry-by-metrics", |_| {}).await;
-    let svc = ferrostack_telemetry::open(&cloud.config, cloud.bus.clone())
-        .await
-        .unwrap();
-    let auth = cloud.auth_uri();
-    let gnocchi = ferrostack_testkit::Api::new(
-        ferrostack_testkit::serve(ferrostack_telemetry::api::gnocchi_router(
-            svc.clone(),
-            cloud.validator.clone(),
-            &auth,
-        ))
-        .await,
-    );
-    let aodh = ferrostack_testkit::Api::new(
-        ferrostack_testkit::serve(ferrostack_telemetry::api::aodh_router(
-            svc.clone(),
-            cloud.validator.clone(),
-            &auth,
-        ))
-        .await,
-    );
+    let Telemetry {
+        cloud,
+        svc,
+        gnocchi,
+        aodh,
+    } = Telemetry::start("telemetry-by-metrics").await;
     let demo = cloud.token("demo", "demo").await;
     let now = chrono::Utc::now().timestamp();
     let iso = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap().to_rfc3339();

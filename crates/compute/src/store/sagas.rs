@@ -72,15 +72,11 @@ fn saga_from_row(r: &sqlx::any::AnyRow) -> SagaRow {
 
 /// Sagas that did not finish (running or unwinding).
 pub async fn unfinished(db: &Db) -> Result<Vec<SagaRow>> {
-    Ok(sqlx::query(
-        "SELECT * FROM sagas WHERE state = 'running' OR state = 'unwinding' ORDER BY created_at",
-    )
-    .fetch_all(&db.pool)
-    .await
-    .db()?
-    .iter()
-    .map(saga_from_row)
-    .collect())
+    Ok(unfinished_with_owners(db)
+        .await?
+        .into_iter()
+        .map(|s| s.row)
+        .collect())
 }
 
 /// An unfinished saga and the controller running it (`None`: recorded by a
