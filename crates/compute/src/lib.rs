@@ -51,7 +51,7 @@ pub async fn start(svc: &Arc<ComputeService>) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     saga::resume_all(svc).await.map_err(|e| e.to_string())?;
-    saga::ownership::spawn_keeper(svc);
+    saga::spawn_keeper(svc);
     usage_notifications::spawn_audit(svc);
     Ok(())
 }

@@ -42,6 +42,25 @@ pub struct SagaCtx {
 }
 
 impl SagaCtx {
+    /// Set the instance's task state, unless it is being deleted (then the
+    /// saga stops with a conflict).
+    pub async fn set_task(
+        &self,
+        task: crate::states::TaskState,
+    ) -> Result<store::instances::Instance> {
+        store::instances::update(&self.svc.db, &self.instance_id, |x| {
+            if x.task_state == Some(crate::states::TaskState::Deleting) || x.deleted {
+                return Err(Error::Conflict(format!(
+                    "Instance {} was deleted meanwhile.",
+                    x.id
+                )));
+            }
+            x.task_state = Some(task);
+            Ok(())
+        })
+        .await
+    }
+
     /// The saga's parameters as the type its kind defines.
     pub fn params<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_value(self.params.clone())
@@ -236,7 +255,36 @@ fn unwind_again(svc: &Arc<ComputeService>, id: &str) {
 pub async fn resume_all(svc: &Arc<ComputeService>) -> Result<usize> {
     ferrostack_db::lease::ensure_table(&svc.db).await?;
     ownership::heartbeat(svc).await?;
-    ownership::take_over(svc, true).await
+    let rows = ownership::claim(svc, true).await?;
+    let n = rows.len();
+    for row in rows {
+        spawn(svc, row);
+    }
+    Ok(n)
+}
+
+/// Keep this controller's liveness lease, and run the sagas of controllers
+/// that are gone, every third of the lease period while the service runs.
+pub fn spawn_keeper(svc: &Arc<ComputeService>) {
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        let period = ownership::lease_ttl(&svc) / 3;
+        loop {
+            tokio::time::sleep(period).await;
+            // Failpoint `controller_dead`: this controller stops showing it
+            // is alive, as if its process had died (takeover tests).
+            if svc.failpoint_on("controller_dead") {
+                continue;
+            }
+            if let Err(e) = ownership::heartbeat(&svc).await {
+                tracing::error!(error = %e, "cannot renew the controller lease");
+            }
+            match ownership::claim(&svc, false).await {
+                Ok(rows) => rows.into_iter().for_each(|row| spawn(&svc, row)),
+                Err(e) => tracing::error!(error = %e, "cannot look for sagas to take over"),
+            }
+        }
+    });
 }
 
 /// How long to wait before each retry of a step or undo that failed with

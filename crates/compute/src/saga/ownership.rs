@@ -7,9 +7,8 @@
 //! resumes its own sagas at once. Before each step the runner checks it is
 //! still the owner, so two controllers never run the same step.
 
-use super::spawn;
 use crate::service::ComputeService;
-use crate::store::sagas::{self, OwnedSaga};
+use crate::store::sagas::{self, OwnedSaga, SagaRow};
 use ferrostack_core::{Error, Result};
 use ferrostack_db::lease;
 use std::sync::Arc;
@@ -24,7 +23,7 @@ fn lease_name(controller: &str) -> String {
     format!("compute-controller:{controller}")
 }
 
-fn lease_ttl(svc: &ComputeService) -> Duration {
+pub fn lease_ttl(svc: &ComputeService) -> Duration {
     Duration::from_secs(svc.config.compute.saga_lease_secs.max(1))
 }
 
@@ -61,12 +60,12 @@ async fn claimable(svc: &ComputeService, s: &OwnedSaga) -> Result<bool> {
     })
 }
 
-/// Claim and run every unfinished saga this controller may take: at start
-/// its own from before a restart too (`own_too`), and periodically those
-/// of controllers that stopped. Returns how many it took.
-pub async fn take_over(svc: &Arc<ComputeService>, own_too: bool) -> Result<usize> {
+/// Claim every unfinished saga this controller may take, for the caller
+/// to run: at start its own from before a restart too (`own_too`), and
+/// periodically those of controllers that stopped.
+pub async fn claim(svc: &Arc<ComputeService>, own_too: bool) -> Result<Vec<SagaRow>> {
     let me = controller(svc).to_owned();
-    let mut taken = 0;
+    let mut taken = Vec::new();
     for s in sagas::unfinished_with_owners(&svc.db).await? {
         let mine = s.owner.as_deref() == Some(me.as_str());
         if (mine && !own_too) || !claimable(svc, &s).await? {
@@ -74,32 +73,8 @@ pub async fn take_over(svc: &Arc<ComputeService>, own_too: bool) -> Result<usize
         }
         if mine || sagas::claim(&svc.db, &s.row.id, s.owner.as_deref(), &me).await? {
             tracing::info!(saga = %s.row.id, kind = %s.row.kind, from = ?s.owner, "taking over saga");
-            spawn(svc, s.row);
-            taken += 1;
+            taken.push(s.row);
         }
     }
     Ok(taken)
-}
-
-/// Keep the liveness lease and look for orphaned sagas every third of the
-/// lease period, for as long as the service runs.
-pub fn spawn_keeper(svc: &Arc<ComputeService>) {
-    let svc = svc.clone();
-    tokio::spawn(async move {
-        let period = lease_ttl(&svc) / 3;
-        loop {
-            tokio::time::sleep(period).await;
-            // Failpoint `controller_dead`: this controller stops showing it
-            // is alive, as if its process had died (takeover tests).
-            if svc.failpoint_on("controller_dead") {
-                continue;
-            }
-            if let Err(e) = heartbeat(&svc).await {
-                tracing::error!(error = %e, "cannot renew the controller lease");
-            }
-            if let Err(e) = take_over(&svc, false).await {
-                tracing::error!(error = %e, "cannot look for sagas to take over");
-            }
-        }
-    });
 }

@@ -4,7 +4,6 @@
 //! SHELVED. Nova does this right after a shelve with its default
 //! `shelved_offload_time` of 0, or when an admin asks (`shelveOffload`).
 
-use super::shelve_server::set_task;
 use super::{Saga, SagaCtx, Step};
 use crate::scheduler::COMPUTE_BINARY;
 use crate::states::{PowerState, TaskState, VmState};
@@ -69,7 +68,7 @@ impl Step for DestroyGuest {
     /// A host that is down is skipped, as Nova's local offload does (its
     /// power-state sync removes the guest when it comes back).
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
-        let i = set_task(ctx, TaskState::ShelvingOffloading).await?;
+        let i = ctx.set_task(TaskState::ShelvingOffloading).await?;
         store::console_tokens::delete_for_instance(&ctx.svc.db, &i.id).await?;
         let Some(host) = &i.host else {
             return Ok(());

@@ -87,21 +87,6 @@ impl Saga for ShelveServer {
     }
 }
 
-/// Set the task state unless the server is being deleted.
-pub(super) async fn set_task(ctx: &SagaCtx, task: TaskState) -> Result<store::instances::Instance> {
-    store::instances::update(&ctx.svc.db, &ctx.instance_id, |x| {
-        if x.task_state == Some(TaskState::Deleting) || x.deleted {
-            return Err(Error::Conflict(format!(
-                "Instance {} was deleted meanwhile.",
-                x.id
-            )));
-        }
-        x.task_state = Some(task);
-        Ok(())
-    })
-    .await
-}
-
 struct PowerOff;
 
 #[async_trait::async_trait]
@@ -111,7 +96,7 @@ impl Step for PowerOff {
     }
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
-        set_task(ctx, TaskState::Shelving).await?;
+        ctx.set_task(TaskState::Shelving).await?;
         ctx.agent(AgentRequest::PowerOff {
             instance_id: ctx.instance_id.clone(),
         })
@@ -152,8 +137,8 @@ impl Step for Snapshot {
                 return Ok(());
             }
         }
-        set_task(ctx, TaskState::ShelvingImagePendingUpload).await?;
-        set_task(ctx, TaskState::ShelvingImageUploading).await?;
+        ctx.set_task(TaskState::ShelvingImagePendingUpload).await?;
+        ctx.set_task(TaskState::ShelvingImageUploading).await?;
         ctx.agent(AgentRequest::Snapshot {
             instance_id: ctx.instance_id.clone(),
             image_id: p.image_id,

@@ -6,7 +6,6 @@
 //! failure leaves the server as it was (offloaded: claim released, no
 //! host, the half-built guest destroyed).
 
-use super::shelve_server::set_task;
 use super::{Saga, SagaCtx, Step};
 use crate::guest::instance_spec;
 use crate::scheduler;
@@ -110,7 +109,7 @@ impl Step for Schedule {
         if !p.offloaded {
             return Ok(());
         }
-        let i = set_task(ctx, TaskState::Unshelving).await?;
+        let i = ctx.set_task(TaskState::Unshelving).await?;
         let zone = p
             .availability_zone
             .clone()
@@ -188,7 +187,7 @@ impl Step for CacheImage {
             return Ok(());
         }
         let (_, image_id) = shelved_image(ctx).await?;
-        set_task(ctx, TaskState::Spawning).await?;
+        ctx.set_task(TaskState::Spawning).await?;
         ctx.agent(AgentRequest::CacheImage { image_id }).await
     }
 
@@ -208,7 +207,7 @@ impl Step for Spawn {
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
         if !ctx.params::<Params>()?.offloaded {
-            set_task(ctx, TaskState::PoweringOn).await?;
+            ctx.set_task(TaskState::PoweringOn).await?;
             return ctx
                 .agent(AgentRequest::PowerOn {
                     instance_id: ctx.instance_id.clone(),
