@@ -10,7 +10,7 @@
 use crate::backend::ByteStream;
 use crate::service::ObjectService;
 use crate::store::objects::{self, Kind, Object};
-use crate::store::{containers, now_us, ListRange};
+use crate::store::ListRange;
 use ferrostack_core::{Error, Result};
 use futures::{StreamExt, TryStreamExt};
 use md5::Digest as _;
@@ -269,125 +269,6 @@ pub async fn validate_manifest(
     let size = out.iter().map(|s| s.bytes).sum();
     let etag = md5_of_etags(out.iter().map(|s| s.hash.as_str()));
     Ok((out, size, etag))
-}
-
-/// The archive name of a version of `name` written at `modified_us`.
-pub fn version_name(name: &str, modified_us: i64) -> String {
-    format!("{}/{}", version_prefix(name), timestamp(modified_us))
-}
-
-fn version_prefix(name: &str) -> String {
-    format!("{:03x}{name}", name.len())
-}
-
-/// Swift's `X-Timestamp`: seconds with five decimals.
-pub fn timestamp(us: i64) -> String {
-    format!(
-        "{}.{:05}",
-        us.div_euclid(1_000_000),
-        us.rem_euclid(1_000_000) / 10
-    )
-}
-
-fn archive_of(c: &containers::Container) -> Option<&String> {
-    c.meta
-        .get("x-versions-location")
-        .or_else(|| c.meta.get("x-history-location"))
-}
-
-/// Before an object is replaced (or, in history mode, deleted): copy what
-/// is there into the archive container.
-pub async fn version_before_write(
-    svc: &ObjectService,
-    c: &containers::Container,
-    name: &str,
-) -> Result<()> {
-    let Some(archive) = archive_of(c) else {
-        return Ok(());
-    };
-    let Ok(old) = svc.object(&c.account, &c.name, name).await else {
-        return Ok(());
-    };
-    if containers::get(&svc.db, &c.account, archive)
-        .await?
-        .is_none()
-    {
-        return Err(Error::Status(
-            axum::http::StatusCode::PRECONDITION_FAILED,
-            format!("The versions container {archive} does not exist."),
-        ));
-    }
-    let data_id = uuid::Uuid::new_v4().simple().to_string();
-    objects::add_loose(&svc.db, &data_id).await?;
-    svc.backend
-        .duplicate(&old.data_id, &data_id)
-        .await
-        .map_err(Error::internal)?;
-    let copy = Object {
-        container: archive.clone(),
-        name: version_name(name, old.modified_us),
-        data_id,
-        ..old
-    };
-    if let Some(replaced) = objects::put(&svc.db, &copy).await? {
-        let _ = svc.backend.remove(&replaced.data_id).await;
-        objects::remove_loose(&svc.db, &replaced.data_id).await?;
-    }
-    Ok(())
-}
-
-/// Before a delete: history mode archives the object.
-pub async fn version_before_delete(
-    svc: &ObjectService,
-    c: &containers::Container,
-    name: &str,
-) -> Result<()> {
-    if c.meta.contains_key("x-history-location") {
-        version_before_write(svc, c, name).await?;
-    }
-    Ok(())
-}
-
-/// After a delete: stack mode (`X-Versions-Location`) brings back the
-/// newest archived version.
-pub async fn version_after_delete(
-    svc: &ObjectService,
-    c: &containers::Container,
-    gone: &Object,
-) -> Result<()> {
-    let Some(archive) = c.meta.get("x-versions-location") else {
-        return Ok(());
-    };
-    let range = ListRange {
-        prefix: Some(format!("{}/", version_prefix(&gone.name))),
-        reverse: true,
-        limit: 1,
-        ..Default::default()
-    };
-    let Some(latest) = objects::list(&svc.db, &c.account, archive, &range)
-        .await?
-        .pop()
-    else {
-        return Ok(());
-    };
-    let restored = Object {
-        container: c.name.clone(),
-        name: gone.name.clone(),
-        modified_us: now_us(),
-        ..latest.clone()
-    };
-    // The archived record's data moves back: same data, new name.
-    objects::delete(
-        &svc.db,
-        &c.account,
-        archive,
-        &latest.name,
-        Some(&latest.data_id),
-    )
-    .await?;
-    objects::put(&svc.db, &restored).await?;
-    objects::remove_loose(&svc.db, &latest.data_id).await?;
-    Ok(())
 }
 
 /// `(container, object)` names of every segment of a manifest, for

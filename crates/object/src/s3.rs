@@ -11,189 +11,22 @@ use crate::service::{NewObject, ObjectService};
 use crate::store::{accounts, containers, objects, ListRange};
 use axum::body::Body;
 
+pub(crate) mod credentials;
+mod error;
 mod multipart;
 mod payload;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ferrostack_core::auth::{AuthContext, NamedRef};
-use ferrostack_core::service_client::{ServiceClient, ServiceCredentials};
+use credentials::hex;
+pub use credentials::Ec2Credentials;
+pub(crate) use error::xml;
+pub use error::S3Error;
+use ferrostack_core::auth::AuthContext;
 use ferrostack_core::Error;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
-
-/// An EC2 credential as the identity service keeps it.
-#[derive(Clone)]
-struct Credential {
-    secret: String,
-    ctx: Arc<AuthContext>,
-}
-
-/// Looks up EC2 credentials in the identity service as the `swift`
-/// service user (Keystone keys them by the SHA-256 of the access key),
-/// with the user's roles in the credential's project; cached briefly.
-pub struct Ec2Credentials {
-    client: ServiceClient,
-    base: String,
-    cache: Mutex<HashMap<String, (Instant, Credential)>>,
-}
-
-impl Ec2Credentials {
-    pub fn new(cfg: &ferrostack_core::config::Config) -> Self {
-        let creds = ServiceCredentials::for_user(cfg, "swift");
-        Ec2Credentials {
-            base: creds.auth_url.trim_end_matches('/').to_owned(),
-            client: ServiceClient::new(creds),
-            cache: Mutex::new(HashMap::new()),
-        }
-    }
-
-    async fn get_json(&self, url: String) -> Result<serde_json::Value, S3Error> {
-        let r = self
-            .client
-            .send(|h| h.get(url.clone()))
-            .await
-            .map_err(|_| S3Error::internal())?;
-        if r.status() == reqwest::StatusCode::NOT_FOUND {
-            return Err(S3Error::new(
-                StatusCode::FORBIDDEN,
-                "InvalidAccessKeyId",
-                "The AWS Access Key Id you provided does not exist in our records.",
-            ));
-        }
-        if !r.status().is_success() {
-            return Err(S3Error::internal());
-        }
-        r.json().await.map_err(|_| S3Error::internal())
-    }
-
-    async fn lookup(&self, access: &str) -> Result<Credential, S3Error> {
-        if let Some((at, c)) = self.cache.lock().await.get(access) {
-            if at.elapsed() < Duration::from_secs(30) {
-                return Ok(c.clone());
-            }
-        }
-        let id = hex(&Sha256::digest(access.as_bytes()));
-        let doc = self
-            .get_json(format!("{}/credentials/{id}", self.base))
-            .await?;
-        let cred = &doc["credential"];
-        let blob: serde_json::Value =
-            serde_json::from_str(cred["blob"].as_str().unwrap_or("{}")).unwrap_or_default();
-        let (user, project) = (
-            cred["user_id"].as_str().unwrap_or_default(),
-            cred["project_id"].as_str().unwrap_or_default(),
-        );
-        let roles = self
-            .get_json(format!(
-                "{}/role_assignments?user.id={user}&scope.project.id={project}&effective&include_names",
-                self.base
-            ))
-            .await?;
-        let roles = roles["role_assignments"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|a| NamedRef {
-                id: a["role"]["id"].as_str().unwrap_or_default().into(),
-                name: a["role"]["name"].as_str().unwrap_or_default().into(),
-            })
-            .collect();
-        let ctx = AuthContext {
-            user_id: user.into(),
-            project_id: Some(project.into()),
-            roles,
-            ..Default::default()
-        };
-        let c = Credential {
-            secret: blob["secret"].as_str().unwrap_or_default().into(),
-            ctx: Arc::new(ctx),
-        };
-        self.cache
-            .lock()
-            .await
-            .insert(access.into(), (Instant::now(), c.clone()));
-        Ok(c)
-    }
-}
-
-/// An S3 error: status, code and message, rendered as S3's XML.
-#[derive(Debug)]
-pub struct S3Error {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl S3Error {
-    fn new(status: StatusCode, code: &'static str, message: &str) -> Self {
-        S3Error {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-    fn internal() -> Self {
-        S3Error::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalError",
-            "We encountered an internal error. Please try again.",
-        )
-    }
-    fn signature() -> Self {
-        S3Error::new(
-            StatusCode::FORBIDDEN,
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided.",
-        )
-    }
-}
-
-impl From<Error> for S3Error {
-    fn from(e: Error) -> Self {
-        let (status, code) = match e.base() {
-            Error::NotFound(_) => (StatusCode::NOT_FOUND, "NoSuchKey"),
-            Error::Unauthorized(_) | Error::Forbidden(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
-            Error::Conflict(_) => (StatusCode::CONFLICT, "BucketNotEmpty"),
-            Error::PayloadTooLarge(_) => (StatusCode::BAD_REQUEST, "EntityTooLarge"),
-            Error::Status(s, _) if s.as_u16() == 422 => (StatusCode::BAD_REQUEST, "BadDigest"),
-            Error::Status(s, _) if s.as_u16() == 412 => {
-                (StatusCode::PRECONDITION_FAILED, "PreconditionFailed")
-            }
-            Error::Status(s, _) if s.as_u16() == 416 => {
-                (StatusCode::RANGE_NOT_SATISFIABLE, "InvalidRange")
-            }
-            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "InvalidArgument"),
-            _ => return S3Error::internal(),
-        };
-        S3Error::new(status, code, e.message())
-    }
-}
-
-impl IntoResponse for S3Error {
-    fn into_response(self) -> Response {
-        let body = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
-            self.code,
-            xml(&self.message)
-        );
-        (self.status, [("content-type", "application/xml")], body).into_response()
-    }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-pub(crate) fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 fn hmac(key: &[u8], msg: &str) -> Vec<u8> {
     let mut m = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
@@ -324,7 +157,7 @@ pub async fn handle(svc: &Arc<ObjectService>, req: axum::extract::Request) -> Re
 async fn serve(svc: &Arc<ObjectService>, req: axum::extract::Request) -> Result<Response, S3Error> {
     let (parts, body) = req.into_parts();
     let raw_path = parts.uri.path().to_owned();
-    let query = crate::api::parse_query(parts.uri.query());
+    let query = crate::api::query::parse_query(parts.uri.query());
     let ctx = authenticate(
         &svc.ec2,
         parts.method.as_str(),
@@ -699,7 +532,7 @@ async fn get_object(
             headers::put(&mut out, &format!("x-amz-meta-{rest}"), v);
         }
     }
-    let (status, start, len) = match crate::api::range_of(h, plan.size) {
+    let (status, start, len) = match crate::api::range::range_of(h, plan.size) {
         Some((s, l)) => {
             headers::put(
                 &mut out,

@@ -1,6 +1,8 @@
 //! The object service: what each operation does to records and data,
 //! after the API has decided the caller may do it.
 
+mod versioning;
+
 use crate::backend::{Backend, WriteError, Written};
 use crate::store::objects::{self, Kind, Object};
 use crate::store::{accounts, containers, now_us, Meta};
@@ -21,7 +23,7 @@ pub struct ObjectService {
     pub config: Config,
     pub policy: Policy,
     /// EC2 credentials for the S3 API, looked up in the identity service.
-    pub ec2: crate::s3::Ec2Credentials,
+    pub ec2: crate::s3::credentials::Ec2Credentials,
 }
 
 /// What a new object is, besides its bytes.
@@ -50,7 +52,7 @@ impl ObjectService {
         Ok(Arc::new(ObjectService {
             db,
             backend,
-            ec2: crate::s3::Ec2Credentials::new(&config),
+            ec2: crate::s3::credentials::Ec2Credentials::new(&config),
             config,
             policy,
         }))
@@ -264,7 +266,7 @@ impl ObjectService {
     /// Record `obj` (whose data is written and loose) at its name; the
     /// container's versioning keeps what it replaces.
     pub async fn commit(&self, c: &containers::Container, obj: Object) -> Result<Object> {
-        if let Err(e) = crate::large::version_before_write(self, c, &obj.name).await {
+        if let Err(e) = versioning::before_write(self, c, &obj.name).await {
             self.drop_data(&obj.data_id).await;
             return Err(e);
         }
@@ -324,12 +326,12 @@ impl ObjectService {
     ) -> Result<Object> {
         let c = self.container(account, container).await?;
         self.object(account, container, name).await?;
-        crate::large::version_before_delete(self, &c, name).await?;
+        versioning::before_delete(self, &c, name).await?;
         let gone = objects::delete(&self.db, account, container, name, None)
             .await?
             .ok_or_else(not_found)?;
         self.drop_data(&gone.data_id).await;
-        crate::large::version_after_delete(self, &c, &gone).await?;
+        versioning::after_delete(self, &c, &gone).await?;
         if gone.expired(now_s()) {
             return Err(not_found());
         }

@@ -57,8 +57,8 @@ async fn account_headers(svc: &ObjectService, account: &str) -> Result<HeaderMap
     } else {
         crate::store::now_us()
     };
-    headers::put(&mut h, "x-timestamp", crate::large::timestamp(created));
-    headers::put(&mut h, "x-put-timestamp", crate::large::timestamp(created));
+    headers::put(&mut h, "x-timestamp", crate::store::timestamp(created));
+    headers::put(&mut h, "x-put-timestamp", crate::store::timestamp(created));
     headers::put_meta(&mut h, &a.meta, false);
     Ok(h)
 }

@@ -121,11 +121,11 @@ fn container_headers(c: &containers::Container, grant: Grant) -> HeaderMap {
         c.object_count.to_string(),
     );
     headers::put(&mut h, "x-container-bytes-used", c.bytes_used.to_string());
-    headers::put(&mut h, "x-timestamp", crate::large::timestamp(c.created_us));
+    headers::put(&mut h, "x-timestamp", crate::store::timestamp(c.created_us));
     headers::put(
         &mut h,
         "x-put-timestamp",
-        crate::large::timestamp(c.created_us),
+        crate::store::timestamp(c.created_us),
     );
     headers::put(&mut h, "last-modified", headers::http_date(c.modified_us));
     headers::put(&mut h, "x-storage-policy", "Policy-0");

@@ -11,7 +11,8 @@ mod formpost;
 pub mod headers;
 mod info;
 mod object;
-mod range;
+pub mod query;
+pub mod range;
 
 use crate::access::Caller;
 use crate::service::ObjectService;
@@ -184,22 +185,6 @@ impl Req {
     }
 }
 
-pub fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(&s.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    q.unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect()
-}
-
 /// The object API. `validator` checks tokens; `auth_uri` is announced on 401.
 pub fn router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> Router {
     Router::new()
@@ -226,7 +211,7 @@ async fn handle(State(svc): State<Svc>, req: Request) -> Result<Response> {
     let (mut parts, body) = req.into_parts();
     let verb = Verb::parse(&parts.method)?;
     let target = Target::parse(parts.uri.path())?;
-    let query = parse_query(parts.uri.query());
+    let query = query::parse_query(parts.uri.query());
     if target == Target::Info {
         return info::show(&svc, verb, &query);
     }
@@ -335,14 +320,6 @@ async fn temp_url_keys(svc: &ObjectService, account: &str, container: &str) -> R
         }
     }
     Ok(keys)
-}
-
-/// The one range of a `Range` header that asks for one satisfiable range.
-pub fn range_of(h: &HeaderMap, size: u64) -> Option<(u64, u64)> {
-    match range::parse(headers::get(h, "range").as_deref(), size) {
-        range::Ranges::Parts(p) if p.len() == 1 => Some(p[0]),
-        _ => None,
-    }
 }
 
 /// Swift's words for its error statuses.

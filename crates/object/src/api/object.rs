@@ -385,7 +385,11 @@ fn object_headers(obj: &Object, plan: &large::Plan, caller: &Caller) -> HeaderMa
     headers::put(&mut h, "content-type", &obj.content_type);
     headers::put(&mut h, "etag", &plan.etag);
     headers::put(&mut h, "last-modified", headers::http_date(obj.modified_us));
-    headers::put(&mut h, "x-timestamp", large::timestamp(obj.modified_us));
+    headers::put(
+        &mut h,
+        "x-timestamp",
+        crate::store::timestamp(obj.modified_us),
+    );
     headers::put(&mut h, "accept-ranges", "bytes");
     if let Some(t) = obj.delete_at {
         headers::put(&mut h, "x-delete-at", t.to_string());

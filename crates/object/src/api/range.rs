@@ -87,6 +87,14 @@ pub fn conditional(h: &HeaderMap, etag: &str, modified_us: i64) -> Result<Option
     Ok(None)
 }
 
+/// The one range of a `Range` header that asks for one satisfiable range.
+pub fn range_of(h: &HeaderMap, size: u64) -> Option<(u64, u64)> {
+    match parse(headers::get(h, "range").as_deref(), size) {
+        Ranges::Parts(p) if p.len() == 1 => Some(p[0]),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

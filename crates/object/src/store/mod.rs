@@ -29,6 +29,15 @@ pub fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
+/// Swift's `X-Timestamp`: seconds with five decimals.
+pub fn timestamp(us: i64) -> String {
+    format!(
+        "{}.{:05}",
+        us.div_euclid(1_000_000),
+        us.rem_euclid(1_000_000) / 10
+    )
+}
+
 /// Metadata as stored: lowercase header name → value.
 pub type Meta = std::collections::BTreeMap<String, String>;
 
