@@ -557,6 +557,11 @@ async fn on_other_engines(name: &str, walk: impl AsyncFn(&Cloud)) {
         let c = start_on(&format!("{name}-{backend:?}"), Some(db), |_| {}).await;
         walk(&c).await;
         c.agent.stop();
+        // The service's background tasks keep it (and its pool) alive after
+        // the walk: close the pool, or twenty walks' idle connections reach
+        // PostgreSQL's max_connections (100) and a later walk's saga times
+        // out waiting for one.
+        c.svc.db.pool.close().await;
     }
 }
 
