@@ -4949,10 +4949,13 @@ async fn shelve_case(c: &Cloud, admin: &str, id: &str, kind: &str, failing: bool
         settled("ACTIVE").await;
         assert_eq!(c.claims_of(id).await, 1, "{case}: claims");
         assert!(c.driver.guest(id).is_some(), "{case}: no guest");
-        assert!(
-            images_named(c, admin, &shelved_name).await.is_empty(),
-            "{case}: image kept"
-        );
+        // The shelved image goes once the server is ACTIVE (after it, as
+        // Nova deletes it): wait for that, up to ten seconds.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !images_named(c, admin, &shelved_name).await.is_empty() {
+            assert!(Instant::now() < deadline, "{case}: image kept");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
