@@ -16,6 +16,8 @@ declare -A want=(
     [nft]=nftables
     [dnsmasq]=dnsmasq-base
     [dhcp_release]=dnsmasq-utils
+    # HA routers: the L3 agent runs one keepalived (VRRP) per HA router.
+    [keepalived]=keepalived
     [ping]=iputils-ping
     [arping]=iputils-arping
     [udhcpc]=udhcpc

@@ -16,8 +16,8 @@
 # from the test guest image, and pings and SSHes into it from the external
 # host on its floating IP. Everything stays up until `--down`.
 #
-#   scripts/three-node.sh [--prefix P] [--dir DIR] [--image FILE] [--no-vm]
-#   scripts/three-node.sh --down [--prefix P] [--dir DIR]
+#   scripts/three-node.sh [--prefix P] [--dir DIR] [--image FILE] [--no-vm] [--ha]
+#   scripts/three-node.sh --down [--prefix P] [--dir DIR]   (--ha: a second network node)
 #
 # Then, e.g.: `source DIR/openrc; ip netns exec P-sw openstack server list`
 # (P defaults to fs3n, DIR to /tmp/fs3n). Needs root, iproute2, nsenter,
@@ -33,12 +33,14 @@ dir=""
 image="${FERROSTACK_GUEST_IMAGE:-$repo/target/guest-image/guest.qcow2}"
 down=0
 boot_vm=1
+ha=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --prefix) prefix="$2"; shift 2 ;;
         --dir) dir="$2"; shift 2 ;;
         --image) image="$2"; shift 2 ;;
         --no-vm) boot_vm=0; shift ;;
+        --ha) ha=1; shift ;;
         --down) down=1; shift ;;
         -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "three-node: unknown argument $1" >&2; exit 2 ;;
@@ -49,10 +51,14 @@ dir="${dir:-/tmp/$prefix}"
 
 # shellcheck source=scripts/lib/three-node.sh
 source "$repo/scripts/lib/three-node.sh"
+# shellcheck source=scripts/lib/three-node-ha.sh
+source "$repo/scripts/lib/three-node-ha.sh"
 
 [[ $(id -u) -eq 0 ]] || die "run as root: the hosts are network namespaces"
 if [[ $down -eq 1 ]]; then
+    ha_stop_node
     teardown
+    ha_remove_namespace
     exit 0
 fi
 [[ ! -e $dir ]] || die "$dir exists: a deployment is up (scripts/three-node.sh --down --prefix $prefix --dir $dir)"
@@ -75,10 +81,12 @@ mkdir -p "$dir"
 trap 'echo "three-node: failed at line $LINENO: $BASH_COMMAND; logs in $dir/*/log (remove with --down)" >&2' ERR
 start_servers
 build_topology
+[[ $ha -eq 0 ]] || ha_build_topology
 create_databases
 forward amqp 5672
 forward pg 5432
 start_nodes
+[[ $ha -eq 0 ]] || ha_start_node
 write_openrc
 seed_section_5
 if [[ $boot_vm -eq 1 ]]; then

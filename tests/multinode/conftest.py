@@ -137,3 +137,10 @@ def cloud():
     finally:
         r = script(tmp, "--down", env=env)
         print(r.stderr)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "long: a deployment of its own (test_ha_router.py: `scripts/three-node.sh --ha`); "
+        "scripts/test.sh leaves it to the on-demand run `pytest -m long tests/multinode`")

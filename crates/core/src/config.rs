@@ -377,6 +377,10 @@ pub struct NetworkConfig {
     pub global_physnet_mtu: i64,
     /// Seconds without a heartbeat after which an agent is not alive.
     pub agent_down_time: i64,
+    /// Routers are HA (VRRP between L3 agents) unless created `ha: false`.
+    pub l3_ha: bool,
+    /// How many L3 agents an HA router is scheduled to (Neutron's option).
+    pub max_l3_agents_per_router: usize,
     /// Default per-project quotas (-1 = unlimited).
     pub quota_network: i64,
     pub quota_subnet: i64,
@@ -408,6 +412,8 @@ impl Default for NetworkConfig {
             base_mac: "fa:16:3e:00:00:00".into(),
             global_physnet_mtu: 1500,
             agent_down_time: 75,
+            l3_ha: false,
+            max_l3_agents_per_router: 3,
             quota_network: 100,
             quota_subnet: 100,
             quota_port: 500,

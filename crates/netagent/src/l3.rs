@@ -4,9 +4,13 @@
 //! addresses; IP forwarding; static routes; nftables NAT (SNAT for the
 //! gateway when `enable_snat`, DNAT + SNAT per floating IP); and the
 //! metadata proxy on 169.254.169.254:80. Each change touches only what
-//! differs, so the other interfaces and flows are left alone.
+//! differs, so the other interfaces and flows are left alone. An HA
+//! router is built the same on each of its agents, with an `ha-`
+//! interface and keepalived (`keepalived.rs`) owning its addresses and
+//! routes, and its VRRP state reported to the server.
 
 use crate::host::{self, device_name, Host};
+use crate::keepalived;
 use crate::ledger::Ledger;
 use crate::metadata::{Proxies, Target, METADATA_ADDRESS};
 use crate::runner::Reconciler;
@@ -74,6 +78,8 @@ pub struct L3Agent {
     ledger: Ledger,
     proxies: Proxies,
     nat_applied: HashMap<String, String>,
+    /// The HA state last reported per HA router.
+    reported_ha: HashMap<String, String>,
 }
 
 impl L3Agent {
@@ -87,6 +93,7 @@ impl L3Agent {
                 &settings.metadata_secret,
             ),
             nat_applied: HashMap::new(),
+            reported_ha: HashMap::new(),
             settings,
             plugin,
         }
@@ -95,6 +102,7 @@ impl L3Agent {
     async fn ensure_router(&mut self, r: &Value) -> Result<(), String> {
         let id = r["id"].as_str().unwrap_or_default().to_owned();
         let ns = namespace(&id);
+        let ha = r["ha"] == true;
         let e = |e: host::CmdError| e.to_string();
         self.ledger.add(&ns).map_err(|e| e.to_string())?;
         host::ensure_namespace(&self.host, &ns).await.map_err(e)?;
@@ -102,99 +110,37 @@ impl L3Agent {
             .sysctl(Some(&ns), "net.ipv4.ip_forward", "1")
             .await
             .map_err(e)?;
-        // New addresses, announced by gratuitous ARP once NAT is in place.
-        let mut announce: Vec<(String, String)> = Vec::new();
-        // (device in the namespace, host-side device, port, extra addresses)
-        let mut devices: Vec<(String, String, &Value, Vec<String>)> = Vec::new();
-        for p in r["interfaces"].as_array().into_iter().flatten() {
-            let pid = p["id"].as_str().unwrap_or_default();
-            devices.push((device_name("qr-", pid), device_name("tap", pid), p, vec![]));
-        }
-        let gw = &r["gateway"];
-        if let Some(pid) = gw["id"].as_str() {
-            let fips: Vec<String> = r["floating_ips"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|f| f["floating_ip_address"].as_str())
-                .map(|a| format!("{a}/{}", if a.contains(':') { 128 } else { 32 }))
-                .collect();
-            devices.push((device_name("qg-", pid), device_name("tap", pid), gw, fips));
-        }
-        let wanted: HashSet<String> = devices.iter().map(|d| d.0.clone()).collect();
-        for (name, _) in self.host.links(Some(&ns)).await {
-            if (name.starts_with("qr-") || name.starts_with("qg-")) && !wanted.contains(&name) {
-                self.host
-                    .ip(Some(&ns), &["link", "del", &name])
-                    .await
-                    .map_err(e)?;
+        if ha {
+            // A standby copy must send nothing with the ports' MACs (IPv6
+            // link-local addresses would): the tunnels and the external
+            // bridge would learn them at the wrong node.
+            for key in [
+                "net.ipv6.conf.default.disable_ipv6",
+                "net.ipv6.conf.all.disable_ipv6",
+            ] {
+                if let Err(err) = self.host.sysctl(Some(&ns), key, "1").await {
+                    tracing::debug!(%ns, error = %err, "IPv6 not switched off");
+                }
             }
         }
-        for (inner, outer, port, extra) in &devices {
-            let mac = port["mac_address"].as_str().unwrap_or_default();
-            let mtu = port["mtu"].as_i64().unwrap_or(1500);
-            host::ensure_veth(&self.host, outer, inner, &ns, mac, mtu)
-                .await
-                .map_err(e)?;
-            let mut addrs = cidrs(port);
-            addrs.extend(extra.iter().cloned());
-            let before = host::addresses(&self.host, Some(&ns), inner).await;
-            host::set_addresses(&self.host, Some(&ns), inner, &addrs)
-                .await
-                .map_err(e)?;
-            for a in addrs
-                .iter()
-                .filter(|a| !before.contains(a) && !a.contains(':'))
-            {
-                let ip = a.split('/').next().unwrap_or_default().to_owned();
-                announce.push((inner.clone(), ip));
-            }
+        let announce = self.wire_devices(&ns, r, ha).await.map_err(e)?;
+        if !ha {
+            // An HA router's routes are keepalived's virtual routes.
+            self.default_route(&ns, &r["gateway"]).await.map_err(e)?;
+            self.sync_routes(&ns, r).await.map_err(e)?;
         }
-        // The default route through the external network's gateway.
-        let ext_gw = gw["fixed_ips"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|f| f["ip_version"] == 4)
-            .and_then(|f| f["gateway_ip"].as_str());
-        match (gw["id"].as_str(), ext_gw) {
-            (Some(pid), Some(via)) => {
-                let qg = device_name("qg-", pid);
-                self.host
-                    .ip(
-                        Some(&ns),
-                        &["route", "replace", "default", "via", via, "dev", &qg],
-                    )
-                    .await
-                    .map_err(e)?;
-            }
-            _ => {
-                let _ = self.host.ip(Some(&ns), &["route", "del", "default"]).await;
-            }
-        }
-        self.sync_routes(&ns, r).await.map_err(e)?;
         let nat = nat_rules(r);
         if self.nat_applied.get(&ns) != Some(&nat) {
             self.host.nft(Some(&ns), &nat).await.map_err(e)?;
             self.nat_applied.insert(ns.clone(), nat);
         }
-        // Neighbours that asked for a floating IP before it existed would
-        // otherwise wait for their next ARP retry (a second).
-        for (dev, ip) in announce {
-            let (host, ns) = (self.host.clone(), ns.clone());
-            tokio::spawn(async move {
-                if let Err(e) = host
-                    .run_in(
-                        &ns,
-                        "arping",
-                        &["-U", "-c", "2", "-i", "0.2", "-I", &dev, &ip],
-                    )
-                    .await
-                {
-                    // Only a hint to neighbours: they ARP again on their own.
-                    tracing::debug!(%dev, %ip, error = %e, "gratuitous ARP not sent");
-                }
-            });
+        self.announce(&ns, announce);
+        if ha {
+            let files = keepalived::RouterFiles::new(&self.settings.state_dir, &id);
+            let conf = keepalived::config(r, &files.notify_script());
+            keepalived::ensure(&self.host, &ns, &files, &conf)
+                .await
+                .map_err(e)?;
         }
         self.host
             .ip(
@@ -210,6 +156,131 @@ impl L3Agent {
             .await
             .map_err(e)?;
         self.proxies.ensure(&ns, Target::Router(id)).await
+    }
+
+    /// The router's `qr-`, `qg-` (and for an HA router `ha-`) interfaces,
+    /// stale ones removed. A legacy router's addresses are set here; an HA
+    /// router's are keepalived's, only its `ha-` address is ours. Returns
+    /// the new addresses to announce.
+    async fn wire_devices(
+        &self,
+        ns: &str,
+        r: &Value,
+        ha: bool,
+    ) -> host::CmdResult<Vec<(String, String)>> {
+        let mut announce: Vec<(String, String)> = Vec::new();
+        // (device in the namespace, host-side device, port, extra addresses, ours)
+        let mut devices: Vec<(String, String, &Value, Vec<String>, bool)> = Vec::new();
+        for p in r["interfaces"].as_array().into_iter().flatten() {
+            let pid = p["id"].as_str().unwrap_or_default();
+            devices.push((
+                device_name("qr-", pid),
+                device_name("tap", pid),
+                p,
+                vec![],
+                !ha,
+            ));
+        }
+        let gw = &r["gateway"];
+        if let Some(pid) = gw["id"].as_str() {
+            let fips: Vec<String> = r["floating_ips"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["floating_ip_address"].as_str())
+                .map(|a| format!("{a}/{}", if a.contains(':') { 128 } else { 32 }))
+                .collect();
+            devices.push((
+                device_name("qg-", pid),
+                device_name("tap", pid),
+                gw,
+                fips,
+                !ha,
+            ));
+        }
+        if let Some(pid) = r["ha_port"]["id"].as_str().filter(|_| ha) {
+            let port = &r["ha_port"];
+            devices.push((
+                device_name("ha-", pid),
+                device_name("tap", pid),
+                port,
+                vec![],
+                true,
+            ));
+        }
+        let wanted: HashSet<String> = devices.iter().map(|d| d.0.clone()).collect();
+        for (name, _) in self.host.links(Some(ns)).await {
+            let ours = ["qr-", "qg-", "ha-"].iter().any(|p| name.starts_with(p));
+            if ours && !wanted.contains(&name) {
+                self.host.ip(Some(ns), &["link", "del", &name]).await?;
+            }
+        }
+        for (inner, outer, port, extra, own_addresses) in &devices {
+            let mac = port["mac_address"].as_str().unwrap_or_default();
+            let mtu = port["mtu"].as_i64().unwrap_or(1500);
+            host::ensure_veth(&self.host, outer, inner, ns, mac, mtu).await?;
+            if !own_addresses {
+                continue;
+            }
+            let mut addrs = cidrs(port);
+            addrs.extend(extra.iter().cloned());
+            let before = host::addresses(&self.host, Some(ns), inner).await;
+            host::set_addresses(&self.host, Some(ns), inner, &addrs).await?;
+            for a in addrs
+                .iter()
+                .filter(|a| !before.contains(a) && !a.contains(':'))
+            {
+                let ip = a.split('/').next().unwrap_or_default().to_owned();
+                announce.push((inner.clone(), ip));
+            }
+        }
+        Ok(announce)
+    }
+
+    /// The default route through the external network's gateway.
+    async fn default_route(&self, ns: &str, gw: &Value) -> host::CmdResult<()> {
+        let ext_gw = gw["fixed_ips"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["ip_version"] == 4)
+            .and_then(|f| f["gateway_ip"].as_str());
+        match (gw["id"].as_str(), ext_gw) {
+            (Some(pid), Some(via)) => {
+                let qg = device_name("qg-", pid);
+                self.host
+                    .ip(
+                        Some(ns),
+                        &["route", "replace", "default", "via", via, "dev", &qg],
+                    )
+                    .await?;
+            }
+            _ => {
+                let _ = self.host.ip(Some(ns), &["route", "del", "default"]).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Neighbours that asked for a floating IP before it existed would
+    /// otherwise wait for their next ARP retry (a second).
+    fn announce(&self, ns: &str, addresses: Vec<(String, String)>) {
+        for (dev, ip) in addresses {
+            let (host, ns) = (self.host.clone(), ns.to_owned());
+            tokio::spawn(async move {
+                if let Err(e) = host
+                    .run_in(
+                        &ns,
+                        "arping",
+                        &["-U", "-c", "2", "-i", "0.2", "-I", &dev, &ip],
+                    )
+                    .await
+                {
+                    // Only a hint to neighbours: they ARP again on their own.
+                    tracing::debug!(%dev, %ip, error = %e, "gratuitous ARP not sent");
+                }
+            });
+        }
     }
 
     /// The router's extra routes, kept as `proto static` so they can be told
@@ -261,11 +332,45 @@ impl L3Agent {
     async fn teardown(&mut self, ns: &str) -> Result<(), String> {
         self.proxies.remove(ns);
         self.nat_applied.remove(ns);
+        if let Some(id) = ns.strip_prefix("qrouter-") {
+            self.reported_ha.remove(id);
+            keepalived::stop(&keepalived::RouterFiles::new(&self.settings.state_dir, id)).await;
+        }
         // Deleting the namespace deletes its veth ends and their host peers.
         host::delete_namespace(&self.host, ns)
             .await
             .map_err(|e| e.to_string())?;
         self.ledger.remove(ns).map_err(|e| e.to_string())
+    }
+}
+
+impl L3Agent {
+    /// Tell the server the VRRP state of each HA router here, when it
+    /// changed since the last report.
+    async fn report_ha_states(&mut self, routers: &[&str]) -> Result<(), String> {
+        let mut changed = serde_json::Map::new();
+        for id in routers {
+            let state = keepalived::RouterFiles::new(&self.settings.state_dir, id)
+                .read_state()
+                .ha_state();
+            if self.reported_ha.get(*id).map(String::as_str) != Some(state) {
+                changed.insert((*id).to_owned(), json!(state));
+            }
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        self.plugin
+            .call(
+                "update_ha_states",
+                json!({"host": self.settings.host, "states": changed}),
+            )
+            .await?;
+        for (id, state) in changed {
+            self.reported_ha
+                .insert(id, state.as_str().unwrap_or_default().to_owned());
+        }
+        Ok(())
     }
 }
 
@@ -310,6 +415,14 @@ impl Reconciler for L3Agent {
                     errors.push(format!("{ns}: {e}"));
                 }
             }
+        }
+        let ha_routers: Vec<&str> = routers
+            .iter()
+            .filter(|r| r["ha"] == true && r["admin_state_up"] != false)
+            .filter_map(|r| r["id"].as_str())
+            .collect();
+        if let Err(e) = self.report_ha_states(&ha_routers).await {
+            errors.push(format!("HA states: {e}"));
         }
         if !errors.is_empty() {
             return Err(errors.join("; "));

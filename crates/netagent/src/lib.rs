@@ -8,6 +8,7 @@
 pub mod dhcp;
 pub mod firewall;
 pub mod host;
+pub mod keepalived;
 pub mod l2;
 pub mod l3;
 pub mod ledger;
@@ -201,7 +202,7 @@ pub fn check_tools(settings: &Settings) -> Result<(), String> {
 }
 
 /// Remove everything the agents of this host built, as Neutron's
-/// `neutron-netns-cleanup --force` does: dnsmasq processes, the router and
+/// `neutron-netns-cleanup --force` does: dnsmasq and keepalived processes, the router and
 /// DHCP namespaces in the ledgers, the host's bridges, VXLAN devices and
 /// firewall tables. For taking a host (or a test's cloud) out of service;
 /// the agents must be stopped. Returns what was removed.
@@ -213,6 +214,9 @@ pub async fn cleanup(settings: &Settings) -> Vec<String> {
         for ns in ledger.with_prefix("q") {
             if let Some(net) = ns.strip_prefix("qdhcp-") {
                 dhcp::stop_dnsmasq(&settings.state_dir, net).await;
+            }
+            if let Some(router) = ns.strip_prefix("qrouter-") {
+                keepalived::stop(&keepalived::RouterFiles::new(&settings.state_dir, router)).await;
             }
             if host::delete_namespace(&host, &ns).await.is_ok() {
                 let _ = ledger.remove(&ns);

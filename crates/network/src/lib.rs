@@ -42,7 +42,8 @@ pub async fn open(config: &Config, bus: SharedBus) -> Result<Arc<NetworkService>
 }
 
 /// Answer agents' RPC: `report_state` (registration and heartbeat),
-/// `update_port_status`, the per-host desired state (`l2_state`,
+/// `update_port_status`, `update_ha_states` (which L3 agent is VRRP
+/// master of each HA router), the per-host desired state (`l2_state`,
 /// `dhcp_state`, `l3_state`) and `metadata_lookup`.
 pub async fn serve_agents(svc: Arc<NetworkService>) -> Result<(), ferrostack_bus::BusError> {
     let mut rx = svc.bus.serve(PLUGIN_TOPIC).await?;
@@ -73,6 +74,15 @@ pub async fn serve_agents(svc: Arc<NetworkService>) -> Result<(), ferrostack_bus
                     svc.l3_state(args["host"].as_str().unwrap_or_default())
                         .await
                 }
+                "update_ha_states" => svc
+                    .update_ha_states(
+                        args["host"].as_str().unwrap_or_default(),
+                        args["states"]
+                            .as_object()
+                            .unwrap_or(&serde_json::Map::new()),
+                    )
+                    .await
+                    .map(|_| serde_json::Value::Null),
                 "metadata_lookup" => {
                     svc.metadata_lookup(
                         args["router_id"].as_str(),

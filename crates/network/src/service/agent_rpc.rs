@@ -4,6 +4,7 @@
 //! reconcile their host against it, so an answer is always complete, never
 //! a delta: a lost notification costs a little delay, never a wrong host.
 
+use super::ha::is_ha;
 use super::ports::PortSpec;
 use super::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,7 +24,7 @@ fn segment(net: &Value) -> Value {
 }
 
 /// Agents act with the service's own authority (Neutron's admin context).
-fn agent_context() -> AuthContext {
+pub(super) fn agent_context() -> AuthContext {
     AuthContext {
         user_id: "neutron-agent".into(),
         roles: vec![ferrostack_core::auth::NamedRef {
@@ -62,12 +63,31 @@ fn addresses(port: &Value, subnets: &HashMap<String, Value>) -> Vec<Value> {
 }
 
 impl NetworkService {
+    pub(super) async fn l3_agent_id(&self, host: &str) -> Result<Option<String>> {
+        self.agent_id("L3 agent", host).await
+    }
+
     async fn agent_id(&self, agent_type: &str, host: &str) -> Result<Option<String>> {
         Ok(store::list(&self.db, Kind::Agent)
             .await?
             .into_iter()
             .find(|a| a["agent_type"] == agent_type && a["host"] == host)
             .and_then(|a| a["id"].as_str().map(str::to_owned)))
+    }
+
+    /// HA routers whose namespace is on `host` too: their ports are
+    /// plugged there as well, bound or not (only the VRRP master answers).
+    async fn ha_routers_on(&self, host: &str) -> Result<HashSet<String>> {
+        let Some(agent_id) = self.l3_agent_id(host).await? else {
+            return Ok(HashSet::new());
+        };
+        Ok(self
+            .hosted_by(&agent_id, Kind::Router)
+            .await?
+            .into_iter()
+            .filter(is_ha)
+            .filter_map(|r| r["id"].as_str().map(str::to_owned))
+            .collect())
     }
 
     /// The L2 agent's view of `host`: the ports bound to it with their
@@ -103,13 +123,18 @@ impl NetworkService {
                     .as_str()
                     .is_some_and(|d| routers_down.contains(d))
         };
+        let ha_here = self.ha_routers_on(host).await?;
+        let on_host = |p: &Value| {
+            p["binding:host_id"] == host
+                || (p["device_owner"]
+                    .as_str()
+                    .is_some_and(|o| o.starts_with("network:router_"))
+                    && p["device_id"].as_str().is_some_and(|d| ha_here.contains(d)))
+        };
         let mut wanted_groups = HashSet::new();
         let mut out_ports = Vec::new();
         let mut out_networks = BTreeMap::new();
-        for p in ports
-            .iter()
-            .filter(|p| p["binding:host_id"] == host && !of_router_down(p))
-        {
+        for p in ports.iter().filter(|p| on_host(p) && !of_router_down(p)) {
             let Some(net) = networks.get(p["network_id"].as_str().unwrap_or_default()) else {
                 continue;
             };
@@ -338,11 +363,16 @@ impl NetworkService {
         }
     }
 
-    /// Routers without an L3 agent go to this one (`router_auto_schedule`).
+    /// Routers without an L3 agent go to this one, HA routers short of
+    /// their agents too (`router_auto_schedule`).
     async fn auto_schedule_routers(&self, agent_id: &str) -> Result<()> {
         for mut r in store::list(&self.db, Kind::Router).await? {
-            if r["_l3_agents"].as_array().is_none_or(|a| a.is_empty()) {
-                r["_l3_agents"] = json!([agent_id]);
+            let agents: Vec<Value> = r["_l3_agents"].as_array().cloned().unwrap_or_default();
+            let room = self.agents_per_router(is_ha(&r));
+            if agents.len() < room && !agents.iter().any(|a| a == agent_id) {
+                let mut agents = agents;
+                agents.push(json!(agent_id));
+                r["_l3_agents"] = json!(agents);
                 let mut tx = store::Tx::begin(&self.db);
                 tx.update(Kind::Router, &r);
                 match tx.commit().await {
@@ -381,12 +411,15 @@ impl NetworkService {
             let rid = r["id"].as_str().unwrap_or_default();
             let mut interfaces = Vec::new();
             let mut gateway = Value::Null;
+            // An HA router's ports are bound to the active agent's host
+            // (until one reports, the first agent's).
+            let binds = !is_ha(&r) || self.ha_binding_agent(&r).as_deref() == Some(&agent_id);
             for p in ports.iter().filter(|p| p["device_id"] == rid) {
                 let owner = p["device_owner"].as_str().unwrap_or_default();
                 if owner != "network:router_interface" && owner != "network:router_gateway" {
                     continue;
                 }
-                if p["binding:host_id"] != host {
+                if binds && p["binding:host_id"] != host {
                     self.bind_port_to(p, host).await?;
                 }
                 let mtu = mtus.get(p["network_id"].as_str().unwrap_or_default());
@@ -411,13 +444,48 @@ impl NetworkService {
                 })
                 .collect();
             let snat = r["external_gateway_info"]["enable_snat"] != false;
-            out.push(json!({
+            let mut view = json!({
                 "id": rid, "admin_state_up": r["admin_state_up"], "enable_snat": snat,
                 "gateway": gateway, "interfaces": interfaces, "routes": r["routes"],
-                "floating_ips": floating,
-            }));
+                "floating_ips": floating, "ha": is_ha(&r),
+            });
+            if is_ha(&r) && r["admin_state_up"] != false {
+                let p = self.ensure_ha_port(&r, host).await?;
+                view["ha_vr_id"] = r["_ha_vr_id"].clone();
+                view["ha_port"] = json!({
+                    "id": p["id"], "mac_address": p["mac_address"],
+                    "fixed_ips": addresses(&p, &subnets),
+                    "mtu": mtus.get(p["network_id"].as_str().unwrap_or_default()),
+                });
+            }
+            out.push(view);
         }
         Ok(json!({ "routers": out }))
+    }
+
+    /// The agent whose host an HA router's ports are bound to: the one
+    /// that last said active, else the first scheduled.
+    fn ha_binding_agent(&self, router: &Value) -> Option<String> {
+        let agents = router["_l3_agents"].as_array()?;
+        agents
+            .iter()
+            .find(|a| router["_ha_states"][a.as_str().unwrap_or_default()] == "active")
+            .or_else(|| agents.first())
+            .and_then(|a| a.as_str().map(str::to_owned))
+    }
+
+    /// Bind a router's interface and gateway ports to `host`.
+    pub(super) async fn bind_router_ports(&self, router_id: &str, host: &str) -> Result<()> {
+        for p in store::list(&self.db, Kind::Port).await? {
+            let owner = p["device_owner"].as_str().unwrap_or_default();
+            if p["device_id"] == router_id
+                && matches!(owner, "network:router_interface" | "network:router_gateway")
+                && p["binding:host_id"] != host
+            {
+                self.bind_port_to(&p, host).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn bind_port_to(&self, port: &Value, host: &str) -> Result<()> {

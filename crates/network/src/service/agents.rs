@@ -83,6 +83,33 @@ impl NetworkService {
             .and_then(|a| a["id"].as_str().map(str::to_owned)))
     }
 
+    /// Up to `n` alive, enabled agents of a type, the least loaded first
+    /// (by the routers they host), for routers needing several.
+    pub async fn pick_agents(&self, agent_type: &str, n: usize) -> Result<Vec<String>> {
+        let routers = store::list(&self.db, Kind::Router).await?;
+        let load = |id: &str| {
+            routers
+                .iter()
+                .filter(|r| {
+                    r["_l3_agents"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == id))
+                })
+                .count()
+        };
+        let mut ids: Vec<String> = store::list(&self.db, Kind::Agent)
+            .await?
+            .into_iter()
+            .filter(|a| {
+                a["agent_type"] == agent_type && a["admin_state_up"] == true && self.is_alive(a)
+            })
+            .filter_map(|a| a["id"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort_by_cached_key(|id| load(id));
+        ids.truncate(n);
+        Ok(ids)
+    }
+
     pub async fn update_agent(
         &self,
         ctx: &AuthContext,
@@ -163,7 +190,8 @@ impl NetworkService {
                 ))
                 .typed("NetworkHostedByDHCPAgent"));
             }
-            if kind == Kind::Router && !list.is_empty() {
+            let room = self.agents_per_router(super::ha::is_ha(&doc));
+            if kind == Kind::Router && list.len() >= room {
                 return Err(Error::Conflict(format!(
                     "The router {id} has been already hosted by the L3 Agent {}.",
                     list[0]
@@ -221,6 +249,17 @@ impl NetworkService {
                 store::get(&self.db, Kind::Agent, a.as_str().unwrap_or_default()).await?
             {
                 out.push(agent);
+            }
+        }
+        if kind == Kind::Router {
+            // Neutron's `ha_state`: null for a legacy router.
+            let states = if super::ha::is_ha(&doc) {
+                super::ha::ha_states(&doc, &out, |a| self.is_alive(a))
+            } else {
+                vec![Value::Null; out.len()]
+            };
+            for (agent, state) in out.iter_mut().zip(states) {
+                agent["ha_state"] = state;
             }
         }
         Ok(out)

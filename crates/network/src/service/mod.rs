@@ -6,6 +6,7 @@ mod agent_rpc;
 mod agents;
 pub mod attributes;
 mod authorize;
+mod ha;
 mod networks;
 mod ports;
 mod quotas;
@@ -14,6 +15,7 @@ mod security_groups;
 mod subnets;
 
 pub use agent_rpc::DHCP_OWNER;
+pub use ha::{HaState, HA_PORT_OWNER};
 pub use quotas::QUOTA_RESOURCES;
 pub use subnets::pools_of as subnet_pools;
 pub use touch as touch_doc;
@@ -44,6 +46,8 @@ pub struct NetworkService {
     pub ip_hints: std::sync::Mutex<std::collections::HashMap<String, u128>>,
     /// Serialises the creation of projects' `default` security groups.
     pub default_sg_lock: tokio::sync::Mutex<()>,
+    /// Serialises the creation of projects' HA networks.
+    pub ha_lock: tokio::sync::Mutex<()>,
     /// Port up/down events for the compute service.
     pub nova: Option<Arc<crate::nova::NovaNotifier>>,
 }
@@ -96,6 +100,7 @@ impl NetworkService {
             alloc_lock: tokio::sync::Mutex::new(()),
             ip_hints: Default::default(),
             default_sg_lock: tokio::sync::Mutex::new(()),
+            ha_lock: tokio::sync::Mutex::new(()),
             nova: crate::nova::NovaNotifier::from_config(&config),
             config,
         }))

@@ -1,18 +1,20 @@
 //! Routers (gateway, interfaces, static routes) and floating IPs.
 
+use super::ha::is_ha;
 use super::ports::PortSpec;
 use super::subnets::cidr_of;
 use super::*;
 use crate::ipam;
 use std::collections::HashSet;
 
-/// A router's own attributes (distributed and HA routers are refused).
+/// A router's own attributes (distributed routers are refused; `ha` is
+/// changed only while the router is down, as Neutron's).
 pub(super) const ROUTER_ATTRIBUTES: &[Attribute] = &[
     Attribute::updatable("admin_state_up", Bool),
     Attribute::updatable("external_gateway_info", Object).or_null(),
     Attribute::updatable("routes", Array).or_null(),
     Attribute::create_only("distributed", Bool),
-    Attribute::create_only("ha", Bool),
+    Attribute::updatable("ha", Bool),
     Attribute::create_only("availability_zone_hints", Array),
     Attribute::create_only("flavor_id", Str),
     Attribute::create_only("enable_ndp_proxy", Bool),
@@ -28,6 +30,17 @@ pub(super) const FLOATINGIP_ATTRIBUTES: &[Attribute] = &[
     Attribute::create_only("dns_domain", Str),
     Attribute::create_only("qos_policy_id", Str),
 ];
+
+/// Distributed (DVR) routers are not built here.
+fn refuse_distributed(body: &Map<String, Value>) -> Result<()> {
+    if opt_bool(body, "distributed")? == Some(true) {
+        return Err(Error::BadRequest(
+            "Invalid input: distributed routers are not supported by this deployment.".into(),
+        )
+        .typed("InvalidInput"));
+    }
+    Ok(())
+}
 
 impl NetworkService {
     fn router_ports(ports: &[Value], router_id: &str, owner: &str) -> Vec<Value> {
@@ -160,17 +173,15 @@ impl NetworkService {
         body: &Map<String, Value>,
     ) -> Result<Value> {
         check_known(body, Kind::Router)?;
-        for k in ["distributed", "ha"] {
-            if opt_bool(body, k)? == Some(true) {
-                return Err(Error::BadRequest(format!(
-                    "Invalid input: {k} routers are not supported by this deployment."
-                ))
-                .typed("InvalidInput"));
-            }
-        }
+        refuse_distributed(body)?;
         let mut doc = self.base_doc(ctx, body, "router")?;
         let project = doc["project_id"].as_str().expect("project").to_owned();
         self.authorize_create(ctx, Kind::Router, &project, None, body)?;
+        let ha = opt_bool(body, "ha")?.unwrap_or(self.config.network.l3_ha);
+        let ha_net = match ha {
+            true => Some(self.prepare_ha(&project).await?),
+            false => None,
+        };
         doc.insert(
             "admin_state_up".into(),
             json!(opt_bool(body, "admin_state_up")?.unwrap_or(true)),
@@ -185,6 +196,7 @@ impl NetworkService {
                 .unwrap_or_else(|| json!([])),
         );
         doc.insert("availability_zones".into(), json!([]));
+        doc.insert("ha".into(), json!(false));
         doc.insert("_l3_agents".into(), json!([]));
         let mut doc = Value::Object(doc);
         let guard = self.alloc_lock.lock().await;
@@ -193,12 +205,16 @@ impl NetworkService {
         if let Some(info) = body.get("external_gateway_info").filter(|v| !v.is_null()) {
             self.set_gateway(ctx, &mut doc, info, &mut tx).await?;
         }
-        if let Some(a) = self.pick_agent("L3 agent").await? {
-            doc["_l3_agents"] = json!([a]);
+        match ha_net {
+            Some(net) => self.make_ha(&mut doc, net).await?,
+            None => doc["_l3_agents"] = json!(self.pick_agents("L3 agent", 1).await?),
         }
         tx.insert(Kind::Router, &doc);
         tx.commit().await?;
         drop(guard);
+        if ha {
+            self.ha_ports_for_agents(&doc).await?;
+        }
         self.notify(Kind::Router, "create", &doc).await;
         Ok(doc)
     }
@@ -215,16 +231,26 @@ impl NetworkService {
         if let Some(v) = opt_bool(body, "admin_state_up")? {
             doc["admin_state_up"] = json!(v);
         }
-        for k in ["distributed", "ha"] {
-            if opt_bool(body, k)? == Some(true) {
-                return Err(Error::BadRequest(format!(
-                    "Invalid input: {k} routers are not supported by this deployment."
-                ))
-                .typed("InvalidInput"));
-            }
+        refuse_distributed(body)?;
+        let ha_change = opt_bool(body, "ha")?.filter(|&want| want != is_ha(&doc));
+        if ha_change.is_some() && doc["admin_state_up"] != false {
+            return Err(Error::BadRequest(
+                "Bad router request: Cannot change HA attribute of active routers. Please set router admin_state_up to False prior to upgrade.".into(),
+            )
+            .typed("BadRequest"));
         }
+        let project = doc["project_id"].as_str().unwrap_or_default().to_owned();
+        let ha_net = match ha_change {
+            Some(true) => Some(self.prepare_ha(&project).await?),
+            _ => None,
+        };
         let guard = self.alloc_lock.lock().await;
         let mut tx = store::Tx::begin(&self.db);
+        match (ha_change, ha_net) {
+            (Some(true), Some(net)) => self.make_ha(&mut doc, net).await?,
+            (Some(false), _) => self.make_legacy(&mut doc, &mut tx).await?,
+            _ => {}
+        }
         if let Some(info) = body.get("external_gateway_info") {
             self.set_gateway(ctx, &mut doc, info, &mut tx).await?;
         }
@@ -240,8 +266,33 @@ impl NetworkService {
         tx.update(Kind::Router, &doc);
         tx.commit().await?;
         drop(guard);
+        match ha_change {
+            Some(true) => self.ha_ports_for_agents(&doc).await?,
+            Some(false) => self.drop_unused_ha_network(&project).await?,
+            None => {}
+        }
         self.notify(Kind::Router, "update", &doc).await;
         Ok(doc)
+    }
+
+    /// An HA router becomes a legacy one on its first agent (inside `tx`).
+    async fn make_legacy(&self, doc: &mut Value, tx: &mut store::Tx<'_>) -> Result<()> {
+        self.drop_ha_ports(tx, doc["id"].as_str().unwrap_or_default())
+            .await?;
+        let first: Vec<Value> = doc["_l3_agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(1)
+            .cloned()
+            .collect();
+        let o = doc.as_object_mut().expect("a router document");
+        for k in ["_ha_network", "_ha_vr_id", "_ha_states"] {
+            o.remove(k);
+        }
+        o.insert("ha".into(), json!(false));
+        o.insert("_l3_agents".into(), json!(first));
+        Ok(())
     }
 
     pub async fn delete_router(&self, ctx: &AuthContext, id: &str) -> Result<()> {
@@ -266,8 +317,13 @@ impl NetworkService {
         for p in Self::router_ports(&ports, id, "network:router_gateway") {
             self.remove_port(&mut tx, &p).await?;
         }
+        self.drop_ha_ports(&mut tx, id).await?;
         tx.delete(Kind::Router, id);
         tx.commit().await?;
+        if is_ha(&doc) {
+            self.drop_unused_ha_network(doc["project_id"].as_str().unwrap_or_default())
+                .await?;
+        }
         self.notify(Kind::Router, "delete", &doc).await;
         Ok(())
     }
