@@ -16,8 +16,19 @@
 # from the test guest image, and pings and SSHes into it from the external
 # host on its floating IP. Everything stays up until `--down`.
 #
-#   scripts/three-node.sh [--prefix P] [--dir DIR] [--image FILE] [--no-vm] [--ha]
-#   scripts/three-node.sh --down [--prefix P] [--dir DIR]   (--ha: a second network node)
+#   scripts/three-node.sh [--prefix P] [--dir DIR] [--image FILE] [--no-vm] [--ha] [--own-broker]
+#   scripts/three-node.sh --add-compute NAME [--prefix P] [--dir DIR]
+#   scripts/three-node.sh --broker stop|start|restart [--prefix P] [--dir DIR]
+#   scripts/three-node.sh --down [--prefix P] [--dir DIR]
+#
+# --ha: a second network node (network2) for highly available routers.
+#
+# --own-broker: a RabbitMQ node of the deployment's own (127.0.0.1:5679,
+# FERROSTACK_3NODE_BROKER_PORT; files under DIR/rabbitmq) instead of this
+# machine's, which --broker then stops, starts or restarts.
+# --add-compute NAME: one more compute host, NAME, in a running deployment
+# (namespace P-NAME, the next free 10.10.10.x / 10.20.20.x from .54, its
+# node.toml the compute host's with its own name and addresses).
 #
 # Then, e.g.: `source DIR/openrc; ip netns exec P-sw openstack server list`
 # (P defaults to fs3n, DIR to /tmp/fs3n). Needs root, iproute2, nsenter,
@@ -34,6 +45,9 @@ image="${FERROSTACK_GUEST_IMAGE:-$repo/target/guest-image/guest.qcow2}"
 down=0
 boot_vm=1
 ha=0
+own=0
+add_host=""
+broker_action=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --prefix) prefix="$2"; shift 2 ;;
@@ -42,7 +56,10 @@ while [[ $# -gt 0 ]]; do
         --no-vm) boot_vm=0; shift ;;
         --ha) ha=1; shift ;;
         --down) down=1; shift ;;
-        -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+        --own-broker) own=1; shift ;;
+        --add-compute) add_host="$2"; shift 2 ;;
+        --broker) broker_action="$2"; shift 2 ;;
+        -h | --help) sed -n '2,38p' "$0"; exit 0 ;;
         *) echo "three-node: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -57,8 +74,19 @@ source "$repo/scripts/lib/three-node-ha.sh"
 [[ $(id -u) -eq 0 ]] || die "run as root: the hosts are network namespaces"
 if [[ $down -eq 1 ]]; then
     ha_stop_node
-    teardown
+    teardown_all
     ha_remove_namespace
+    exit 0
+fi
+if [[ -n $broker_action ]]; then
+    control_own_broker "$broker_action"
+    exit 0
+fi
+if [[ -n $add_host ]]; then
+    [[ $add_host =~ ^[a-z][a-z0-9]{0,9}$ ]] || die "--add-compute NAME: 1-10 of [a-z0-9], a letter first"
+    BIN="${FERROSTACK_BIN:-$(cat "$dir/ferrostack-bin" 2>/dev/null)}"
+    [[ -x $BIN ]] || die "no ferrostack binary (FERROSTACK_BIN)"
+    add_compute "$add_host"
     exit 0
 fi
 [[ ! -e $dir ]] || die "$dir exists: a deployment is up (scripts/three-node.sh --down --prefix $prefix --dir $dir)"
@@ -78,12 +106,18 @@ if [[ $boot_vm -eq 1 && ! -f $image ]]; then
 fi
 
 mkdir -p "$dir"
+echo "$BIN" >"$dir/ferrostack-bin"
 trap 'echo "three-node: failed at line $LINENO: $BASH_COMMAND; logs in $dir/*/log (remove with --down)" >&2' ERR
 start_servers
 build_topology
 [[ $ha -eq 0 ]] || ha_build_topology
 create_databases
-forward amqp 5672
+if [[ $own -eq 1 ]]; then
+    start_own_broker
+    forward amqp 5672 "$OWN_BROKER_PORT"
+else
+    forward amqp 5672
+fi
 forward pg 5432
 start_nodes
 [[ $ha -eq 0 ]] || ha_start_node

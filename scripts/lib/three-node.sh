@@ -101,11 +101,12 @@ create_databases() {
     done
 }
 
-# forward NAME PORT: 127.0.0.1:PORT here on 10.10.10.51:PORT in the
-# controller (a UNIX socket between two socats, one in each namespace).
+# forward NAME PORT [HERE]: 127.0.0.1:HERE (default PORT) here on
+# 10.10.10.51:PORT in the controller (a UNIX socket between two socats,
+# one in each namespace).
 forward() {
     local sock="$dir/$1.sock"
-    socat "UNIX-LISTEN:$sock,fork" "TCP:127.0.0.1:$2" </dev/null >/dev/null 2>&1 9>&- &
+    socat "UNIX-LISTEN:$sock,fork" "TCP:127.0.0.1:${3:-$2}" </dev/null >/dev/null 2>&1 9>&- &
     echo $! >>"$dir/pids"
     wait_for "$sock" 10 test -S "$sock"
     nsenter --net="/run/netns/$(ns ctl)" -- socat "TCP-LISTEN:$2,bind=${MGMT[ctl]},fork,reuseaddr" \
@@ -122,7 +123,7 @@ node_config() {
 host = "${HOSTNAME_OF[$h]}"
 controller = "${MGMT[ctl]}"
 management_ip = "${MGMT[$h]}"
-bus_url = "amqp://guest:guest@${MGMT[ctl]}:5672/%2f?namespace=$P"
+bus_url = "$(bus_url)"
 service_password = "service_pass"
 metadata_secret = "$P-metadata-secret"
 EOF
@@ -256,6 +257,7 @@ boot_and_reach_vm() {
     log "booting vm1 (QEMU on the compute host)"
     os server create --image guest --flavor m1.tiny --network net_admin --key-name k1 \
         --wait vm1 >/dev/null
+    log "vm1 ACTIVE"
     os server add floating ip vm1 "$fip"
     wait_for "ping $fip from the external host" 90 pings "$fip"
     wait_for "SSH to $fip from the external host" 90 ssh_vm "$fip" true
@@ -301,4 +303,138 @@ teardown() {
     fi
     [[ ${FERROSTACK_KEEP_DATA:-0} == 1 ]] || rm -rf "$dir"
     log "removed the $P deployment"
+}
+
+# --- The deployment's own RabbitMQ node (--own-broker) ---------------------
+# A broker of its own, not shared with anything else on this machine, that
+# a test may restart: its node name, ports, database and logs are the
+# deployment's, under $dir/rabbitmq; `--down` stops it.
+OWN_BROKER_PORT="${FERROSTACK_3NODE_BROKER_PORT:-5679}"
+
+own_broker() { [[ -d $dir/rabbitmq ]]; }
+
+# The bus URL of every node: on the shared broker each deployment is a
+# namespace (transient queues); on its own broker, a real cloud's durable
+# queues and persistent casts.
+bus_url() {
+    if own_broker; then
+        printf 'amqp://guest:guest@%s:5672/%%2f' "${MGMT[ctl]}"
+    else
+        printf 'amqp://guest:guest@%s:5672/%%2f?namespace=%s' "${MGMT[ctl]}" "$P"
+    fi
+}
+
+# broker_env COMMAND...: COMMAND in the environment of the own node.
+broker_env() {
+    local b="$dir/rabbitmq"
+    env HOME="$b" RABBITMQ_NODENAME="rabbit-$P@localhost" \
+        RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$OWN_BROKER_PORT" \
+        RABBITMQ_DIST_PORT=$((OWN_BROKER_PORT + 20000)) ERL_EPMD_ADDRESS=127.0.0.1 \
+        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+        RABBITMQ_CONF_ENV_FILE="$b/rabbitmq-env.conf" RABBITMQ_CONFIG_FILE="$b/rabbitmq.conf" \
+        RABBITMQ_ENABLED_PLUGINS_FILE="$b/enabled_plugins" RABBITMQ_PID_FILE="$b/pid" \
+        RABBITMQ_MNESIA_BASE="$b/mnesia" RABBITMQ_LOG_BASE="$b/log" "$@"
+}
+
+# Start the own node (its files on the first start) and wait for AMQP.
+start_own_broker() {
+    local b="$dir/rabbitmq"
+    if [[ ! -f $b/rabbitmq.conf ]]; then
+        mkdir -p "$b"
+        : >"$b/rabbitmq-env.conf"
+        echo '[].' >"$b/enabled_plugins"
+        printf 'listeners.tcp.local = 127.0.0.1:%s\n' "$OWN_BROKER_PORT" >"$b/rabbitmq.conf"
+    fi
+    ! port_open 127.0.0.1 "$OWN_BROKER_PORT" || die "127.0.0.1:$OWN_BROKER_PORT is taken (FERROSTACK_3NODE_BROKER_PORT)"
+    log "starting this deployment's RabbitMQ rabbit-$P@localhost on 127.0.0.1:$OWN_BROKER_PORT"
+    broker_env /usr/lib/rabbitmq/bin/rabbitmq-server -detached </dev/null >>"$b/startup.log" 2>&1 9>&-
+    wait_for "RabbitMQ rabbit-$P on 127.0.0.1:$OWN_BROKER_PORT" 90 port_open 127.0.0.1 "$OWN_BROKER_PORT"
+}
+
+# SIGTERM, which RabbitMQ takes as `rabbitmqctl stop` (without the seconds
+# rabbitmqctl's own start costs).
+stop_own_broker() {
+    local pid
+    pid=$(cat "$dir/rabbitmq/pid" 2>/dev/null) || return 0
+    log "stopping this deployment's RabbitMQ rabbit-$P@localhost"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$dir/rabbitmq/pid"
+}
+
+# --broker stop|start|restart, for the tests of a broker outage.
+control_own_broker() {
+    own_broker || die "this deployment runs on the shared broker (deploy with --own-broker)"
+    case "$1" in
+        stop) stop_own_broker ;;
+        start) start_own_broker ;;
+        restart) stop_own_broker; start_own_broker ;;
+        *) die "--broker takes stop, start or restart" ;;
+    esac
+}
+
+# --- Compute hosts added to a running deployment (--add-compute NAME) -----
+
+# The first of 10.10.10.54.. / 10.20.20.54.. no host of the deployment has.
+free_host_octet() {
+    local o n taken
+    taken=$(for n in $(ip netns list | awk -v p="$P-" 'index($1, p) == 1 {print $1}'); do
+        ip -n "$n" -4 -o addr show; done)
+    for o in $(seq 54 99); do
+        grep -qE " 10\.(10\.10|20\.20)\.$o/" <<<"$taken" || { echo "$o"; return; }
+    done
+    die "no free host address left in 10.10.10.54-99"
+}
+
+compute_up_on() { os compute service list --host "$1" -f value -c State | grep -qx up; }
+
+# One more compute host: its namespace wired to the management and VM data
+# networks, its node.toml (the compute host's file with its own host name
+# and addresses, as an operator writes it), its `ferrostack serve`.
+add_compute() {
+    local h="$1" o
+    [[ -f $dir/cmp/node.toml ]] || die "no deployment in $dir"
+    [[ ! -e $dir/$h ]] || die "$h exists in $dir"
+    o=$(free_host_octet)
+    log "adding compute host $h: $(ns "$h"), 10.10.10.$o, 10.20.20.$o"
+    ip netns add "$(ns "$h")"
+    ip -n "$(ns "$h")" link set lo up
+    echo "$h" >>"$dir/added-computes"
+    wire "$h" eth0 mgmt "10.10.10.$o"
+    wire "$h" eth1 data "10.20.20.$o"
+    mkdir -p "$dir/$h/data"
+    sed -e "s/^host = .*/host = \"$h\"/" -e "s/^management_ip = .*/management_ip = \"10.10.10.$o\"/" \
+        -e "s/^tunnel_ip = .*/tunnel_ip = \"10.20.20.$o\"/" "$dir/cmp/node.toml" >"$dir/$h/node.toml"
+    start_node "$h"
+    wait_for "the $h node" 90 node_running "$h"
+    write_openrc
+    wait_for "nova-compute up on $h" 60 compute_up_on "$h"
+    log "$h up (config $dir/$h/node.toml, log $dir/$h/log)"
+}
+
+# --down: every node stopped (the added ones too), then the own broker,
+# then the rest; the added hosts' namespaces last.
+teardown_all() {
+    local added f pid
+    added=$(cat "$dir/added-computes" 2>/dev/null || true)
+    for f in "${HOSTS[@]}" $added; do
+        pid=$(cat "$dir/$f/pid" 2>/dev/null || true)
+        [[ -z $pid ]] || kill -TERM "$pid" 2>/dev/null || true
+    done
+    for f in "${HOSTS[@]}" $added; do
+        pid=$(cat "$dir/$f/pid" 2>/dev/null || true)
+        for _ in $(seq 1 30); do
+            if [[ -z $pid ]] || ! kill -0 "$pid" 2>/dev/null; then break; fi
+            sleep 0.5
+        done
+    done
+    stop_own_broker
+    teardown
+    for f in $added; do
+        ip netns del "$(ns "$f")" 2>/dev/null || true
+    done
 }

@@ -2,7 +2,8 @@
 copy of the topology) builds them as network namespaces — `<p>-ctl`,
 `<p>-net`, `<p>-cmp` and the switch `<p>-sw`, which is also the external
 host 192.168.100.1 — starts one `ferrostack serve --config` per host over
-PostgreSQL and RabbitMQ, runs the seed's section 5 and boots a real QEMU
+PostgreSQL and a RabbitMQ node of its own (`--own-broker`: never the
+machine's shared broker), runs the seed's section 5 and boots a real QEMU
 guest (vm1) on the compute host, reached by ping and SSH from the external
 host on 192.168.100.111. The tests check what it made with the stock CLI;
 `--down` removes it. Needs root and the test guest image
@@ -28,6 +29,7 @@ OPENSTACK = os.environ.get("FERROSTACK_OPENSTACK", str(Path(VENV) / "bin" / "ope
 SCRIPT = REPO / "scripts" / "three-node.sh"
 IMAGE = os.environ.get("FERROSTACK_GUEST_IMAGE", str(REPO / "target" / "guest-image" / "guest.qcow2"))
 P = f"fs{os.getpid() % 100000}"
+PG = os.environ.get("FERROSTACK_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 FIP = "192.168.100.111"
 NS = {"sw": f"{P}-sw", "ctl": f"{P}-ctl", "net": f"{P}-net", "cmp": f"{P}-cmp"}
 MGMT = {"ctl": "10.10.10.51", "net": "10.10.10.52", "cmp": "10.10.10.53"}
@@ -68,6 +70,7 @@ class Node:
         self.config = self.dir / "node.toml"
         self.log = self.dir / "log"
         self.pid = int((self.dir / "pid").read_text())
+        self.proc: subprocess.Popen | None = None
 
     def argv(self, *cmd: str) -> list[str]:
         return in_ns(self.host, BIN, "--config", str(self.config), "--data-dir",
@@ -82,11 +85,38 @@ class Node:
         while time.monotonic() < deadline and Path(f"/proc/{self.pid}").exists():
             time.sleep(0.2)
 
+    def kill(self):
+        """`kill -9`: the process dies where it stands."""
+        os.kill(self.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{self.pid}").exists():
+            if self.proc is not None:
+                self.proc.poll()  # reap our own child
+            time.sleep(0.1)
+        assert not Path(f"/proc/{self.pid}").exists(), f"{self.host}: still alive after SIGKILL"
+
+    def start(self, env: dict, timeout: float = 90):
+        """Start the node again as the script does, and wait until it runs."""
+        runs = self.log.read_text(errors="replace").count("is running")
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(self.argv("serve"), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=env,
+                                         start_new_session=True)
+        self.pid = self.proc.pid  # nsenter execs: the node's own pid
+        (self.dir / "pid").write_text(f"{self.pid}\n")
+        deadline = time.monotonic() + timeout
+        while self.log.read_text(errors="replace").count("is running") <= runs:
+            assert self.proc.poll() is None, f"{self.host} exited:\n{self.tail()}"
+            assert time.monotonic() < deadline, f"{self.host} not running in {timeout} s"
+            time.sleep(0.2)
+
 
 class Cloud:
-    def __init__(self, tmp: Path, nodes: dict[str, Node]):
+    def __init__(self, tmp: Path, nodes: dict[str, Node], env: dict):
         self.tmp = tmp
         self.nodes = nodes
+        # The nodes' environment (as the script started them).
+        self.node_env = env
         # Stand-in guests' namespaces, removed with the cloud.
         self.extra_namespaces: list[str] = []
         self.env = dict(os.environ, OS_AUTH_URL=f"http://{EXT['ctl']}:5000/v3",
@@ -109,6 +139,18 @@ class Cloud:
     def json(self, *args: str):
         return json.loads(self.openstack(*args, "-f", "json").stdout)
 
+    def script(self, *args: str) -> str:
+        """scripts/three-node.sh on this deployment (--add-compute, --broker)."""
+        r = script(self.tmp, *args, env=self.node_env)
+        assert r.returncode == 0, f"three-node.sh {' '.join(args)}:\n{r.stderr}"
+        return r.stderr
+
+    def sql(self, service: str, query: str) -> list[list[str]]:
+        """Rows of a query on a controller database (PostgreSQL), as text."""
+        r = sh("psql", f"{PG}/{P}_{service}", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+               "-c", query)
+        return [line.split("\t") for line in r.stdout.splitlines() if line]
+
 
 def script(tmp: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([str(SCRIPT), "--prefix", P, "--dir", str(tmp), *args],
@@ -128,12 +170,14 @@ def cloud():
                FERROSTACK__IDENTITY__BCRYPT_COST="4",
                **{f"FERROSTACK_3NODE_EXTRA_{h}": text for h, text in EXTRA.items()})
     try:
-        r = script(tmp, "--image", IMAGE, env=env)
+        # Its own RabbitMQ node, which the tests restart (never the
+        # machine's shared broker).
+        r = script(tmp, "--image", IMAGE, "--own-broker", env=env)
         logs = "".join(f"\n--- {h} log ---\n" + Node(h, tmp).tail()
                        for h in ("ctl", "net", "cmp") if (tmp / h / "pid").exists())
         assert r.returncode == 0, f"three-node.sh: {r.stdout}\n{r.stderr}{logs}"
         print(r.stderr)
-        yield Cloud(tmp, {h: Node(h, tmp) for h in ("ctl", "net", "cmp")})
+        yield Cloud(tmp, {h: Node(h, tmp) for h in ("ctl", "net", "cmp")}, env)
     finally:
         r = script(tmp, "--down", env=env)
         print(r.stderr)

@@ -48,6 +48,9 @@ const PATIENCE: Duration = Duration::from_secs(30);
 const PREFETCH: u16 = 64;
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Pauses between attempts to deliver a reply whose caller is reconnecting.
+const REPLY_RETRY_MIN: Duration = Duration::from_millis(100);
+const REPLY_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// A call's answer on the reply queue.
 #[derive(Serialize, Deserialize)]
@@ -608,14 +611,51 @@ impl Inner {
                 };
                 let body = serde_json::to_vec(&reply).unwrap_or_default();
                 let props = BasicProperties::default().with_correlation_id(id);
-                if let Err(e) = inner.publish("", to.as_str(), &body, props, false).await {
-                    tracing::warn!(error = %e, "could not send an RPC reply");
-                }
+                let patience = call_patience(&d.properties);
+                inner.send_reply(to.as_str(), &body, props, patience).await;
             }
             let _ = d.ack(BasicAckOptions::default()).await;
         });
         true
     }
+
+    /// Send a call's answer to the caller's reply queue. The queue is the
+    /// caller's exclusive one, gone while the caller reconnects (a broker
+    /// restart, a lost link) and declared again when it is back: a reply
+    /// the broker cannot route yet is sent again until it can, for as
+    /// long as the caller still waits, instead of being dropped silently.
+    async fn send_reply(&self, to: &str, body: &[u8], props: BasicProperties, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        let mut pause = REPLY_RETRY_MIN;
+        loop {
+            match self.publish("", to, body, props.clone(), true).await {
+                Ok(true) => return,
+                Ok(false) if Instant::now() + pause < deadline => {
+                    tracing::debug!(reply_to = to, "the caller's reply queue is not there yet");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(REPLY_RETRY_MAX);
+                }
+                Ok(false) => {
+                    tracing::warn!(reply_to = to, "dropping an RPC reply: its caller is gone");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not send an RPC reply");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// How long a call's caller still waits for its answer: the request's
+/// expiration (its timeout), at most [`PATIENCE`].
+fn call_patience(properties: &BasicProperties) -> Duration {
+    properties
+        .expiration()
+        .as_ref()
+        .and_then(|ms| ms.as_str().parse::<u64>().ok())
+        .map_or(PATIENCE, |ms| Duration::from_millis(ms).min(PATIENCE))
 }
 
 /// An exclusive queue that goes with its connection.

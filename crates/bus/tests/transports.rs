@@ -294,3 +294,98 @@ async fn rabbitmq_namespaces_isolate_clouds() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(b_notes.try_recv().is_err(), "b saw a's notification");
 }
+
+/// A TCP relay to the broker that a test can cut: every connection through
+/// it is closed, and new ones are refused, until it is restored — a lost
+/// link for one bus while the others keep theirs.
+struct Relay {
+    url: String,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    fn start(broker_url: &str) -> Relay {
+        use std::net::{TcpListener, TcpStream};
+        let (scheme_auth, rest) = broker_url.rsplit_once('@').expect("user@host in the URL");
+        let (broker, vhost) = rest.split_once('/').unwrap_or((rest, "%2f"));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("{scheme_auth}@{}/{vhost}", listener.local_addr().unwrap());
+        let relay = Relay {
+            url,
+            up: Arc::new(true.into()),
+            open: Default::default(),
+        };
+        let (up, open, broker) = (relay.up.clone(), relay.open.clone(), broker.to_owned());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !up.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: refused while cut
+                }
+                let Ok(server) = TcpStream::connect(&broker) else {
+                    continue;
+                };
+                let pairs = [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server.try_clone().unwrap(), client.try_clone().unwrap()),
+                ];
+                open.lock().unwrap().extend([client, server]);
+                for (mut from, mut to) in pairs {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        relay
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A call's answer sent while its caller is reconnecting (a broker restart
+/// or a lost link takes the caller's exclusive reply queue with it) waits
+/// for the caller's new queue instead of being dropped — dropped, the
+/// caller would wait out its whole timeout (a boot's spawn: 30 minutes).
+#[tokio::test]
+async fn rabbitmq_a_reply_waits_for_its_caller_to_reconnect() {
+    let Some(server) = amqp().await else { return };
+    let relay = Relay::start(
+        &std::env::var("FERROSTACK_TEST_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+    );
+    let caller = Arc::new(AmqpBus::start(&relay.url).unwrap());
+    caller.wait_connected(SECOND * 10).await.unwrap();
+    let t = topic("reply");
+    let mut requests = server.serve(&t).await.unwrap();
+    let (c, tt) = (caller.clone(), t.clone());
+    let call = tokio::spawn(async move { c.call(&tt, msg("echo", json!(7)), SECOND * 20).await });
+    let request = tokio::time::timeout(SECOND * 10, requests.recv())
+        .await
+        .expect("the call arrives")
+        .unwrap();
+    relay.cut();
+    // The broker drops the caller's reply queue with its connection.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let args = request.message.args.clone();
+    request.respond(Ok(args));
+    tokio::time::sleep(SECOND).await;
+    relay.restore();
+    let answer = tokio::time::timeout(SECOND * 25, call)
+        .await
+        .expect("the call ends")
+        .unwrap()
+        .expect("the reply reached the reconnected caller");
+    assert_eq!(answer["x"], 7);
+    delete_topics(&server).await;
+}
