@@ -398,6 +398,42 @@ def test_latest_microversion_with_the_cli_and_openstacksdk(
                         headers={"OpenStack-API-Version": "compute 2.101"})
     expect(r, 406)
     assert f"maximum is {served}" in r.text
+    assert "Minimum is 2.1" in r.text
+
+
+def test_microversion_2_100_and_2_96_with_the_clients(
+        ferrostack, compute_api, boot_env, admin_token):
+    """`openstack --os-compute-api-version 2.100 server show` reads the
+    newest view (2.100's scheduler hints, 2.98's image properties, 2.96's
+    pinned zone, 2.90's host name); `nova --os-compute-api-version 2.96
+    list` lists the server."""
+    name = unique("v2100")
+    created = ferrostack.os_ok(
+        "--os-compute-api-version", "2.100", "server", "create",
+        "--image", boot_env["image"], "--flavor", "m1.tiny",
+        "--network", boot_env["net"], "--hint", "cidr=/24",
+        "--hostname", "web-1", "--wait", name)
+    server_id = field(created, "id")
+    shown = ferrostack.os_ok("--os-compute-api-version", "2.100", "server",
+                             "show", name)
+    assert field(shown, "id") == server_id
+    assert field(shown, "status") == "ACTIVE"
+    raw = compute_api.ok("GET", f"/servers/{server_id}", admin_token, 200,
+                         headers={"OpenStack-API-Version": "compute 2.100"})
+    raw = raw["server"]
+    assert raw["scheduler_hints"] == {"cidr": ["/24"]}, raw
+    assert raw["OS-EXT-SRV-ATTR:hostname"] == "web-1"
+    assert raw["pinned_availability_zone"] is None
+    assert isinstance(raw["image"]["properties"], dict)
+    res = run_legacy_cli(ferrostack, "nova", "--os-compute-api-version",
+                         "2.96", "list")
+    assert res.rc == 0, res.describe()
+    assert server_id in res.output and name in res.output
+    ferrostack.os_ok("server", "delete", "--wait", name, fmt_json=False)
+    r = compute_api.req("GET", f"/servers/{server_id}", admin_token,
+                        headers={"OpenStack-API-Version": "compute 2.101"})
+    expect(r, 406)
+    assert "Minimum is 2.1 and maximum is 2.100" in r.text
 
 
 def test_shelve_offload_and_unshelve_with_the_cli(ferrostack, compute_api,

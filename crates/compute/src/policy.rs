@@ -79,6 +79,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "os_compute_api:os-admin-password",
         "rule:project_member_or_admin",
     ),
+    ("compute:aggregates:images", "rule:context_is_admin"),
     (
         "os_compute_api:os-aggregates:add_host",
         "rule:context_is_admin",
@@ -349,6 +350,24 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "os_compute_api:os-keypairs:show",
         "(rule:context_is_admin) or user_id:%(user_id)s",
     ),
+    ("os_compute_api:os-rescue", "rule:project_member_or_admin"),
+    (
+        "os_compute_api:os-server-shares:index",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-shares:create",
+        "rule:project_member_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-shares:show",
+        "rule:project_reader_or_admin",
+    ),
+    (
+        "os_compute_api:os-server-shares:delete",
+        "rule:project_member_or_admin",
+    ),
+    ("os_compute_api:os-unrescue", "rule:project_member_or_admin"),
     (
         "os_compute_api:os-shelve:shelve",
         "rule:project_member_or_admin",

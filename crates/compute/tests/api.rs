@@ -497,7 +497,7 @@ async fn discovery_and_microversions() {
 }
 
 /// The operations `api::routes` documents (`docs/openapi/compute.json`).
-const DOCUMENTED_OPERATIONS: usize = 143;
+const DOCUMENTED_OPERATIONS: usize = 148;
 
 /// The service serves its OpenAPI document to anyone, and it is true to
 /// the router (testkit's checks).
@@ -705,6 +705,14 @@ async fn migrations_by_owner_from_2_80() {
 
 #[path = "api/rocky_to_train.rs"]
 mod rocky_to_train;
+
+#[path = "api/ussuri_to_flamingo.rs"]
+mod ussuri_to_flamingo;
+
+#[tokio::test]
+async fn microversions_from_2_81() {
+    on_sqlite("ussuri_to_flamingo", ussuri_to_flamingo::walk).await;
+}
 
 /// Two controllers on one database.
 #[path = "api/saga_takeover.rs"]

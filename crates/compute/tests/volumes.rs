@@ -1577,3 +1577,174 @@ async fn multiattach_volumes_from_2_60() {
     let (s, v) = c.nova_at("2.60", Method::POST, &path, &demo, body).await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
+
+/// 2.85: `PUT` changes an attachment's `delete_on_termination` (other
+/// fields must match what the view shows); before 2.85 a `PUT` is only a
+/// swap. 2.89: the views name the attachment and the mapping, not `id`.
+#[tokio::test]
+async fn attachment_updates_from_2_85_and_ids_from_2_89() {
+    let c = start("att285").await;
+    let (admin, image, net) = c.setup().await;
+    let demo = c.kit.token("demo", "demo").await;
+    let project = c.project_of(&demo).await;
+    let server = c.boot(&demo, "vm1", &image, &net).await;
+    let vol = c.volume(&project);
+    assert_eq!(c.attach(&demo, &server, &vol).await.0, StatusCode::OK);
+    let one = format!("/servers/{server}/os-volume_attachments/{vol}");
+    let dot =
+        |v: Value| Some(json!({"volumeAttachment": {"volumeId": vol, "delete_on_termination": v}}));
+    let (s, v) = c
+        .nova_at("2.84", Method::PUT, &one, &demo, dot(json!(true)))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, _) = c
+        .nova_at("2.84", Method::PUT, &one, &admin, dot(json!(true)))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "a field 2.84's schema lacks");
+    let (s, v) = c
+        .nova_at("2.85", Method::PUT, &one, &demo, dot(json!("maybe")))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let moved = Some(json!({"volumeAttachment": {"volumeId": vol, "device": "/dev/vdz"}}));
+    let (s, v) = c.nova_at("2.85", Method::PUT, &one, &demo, moved).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v.to_string().contains("device property is not mutable"),
+        "{v}"
+    );
+    let (s, v) = c
+        .nova_at("2.85", Method::PUT, &one, &demo, dot(json!(true)))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let (_, v) = c.nova_at("2.85", Method::GET, &one, &demo, None).await;
+    assert_eq!(v["volumeAttachment"]["delete_on_termination"], true, "{v}");
+    assert_eq!(v["volumeAttachment"]["id"], vol.as_str());
+    // A different volume is still a swap: admin's, then unsupported.
+    let other = c.volume(&project);
+    let swap = Some(json!({"volumeAttachment": {"volumeId": other}}));
+    let (s, _) = c
+        .nova_at("2.85", Method::PUT, &one, &demo, swap.clone())
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = c.nova_at("2.85", Method::PUT, &one, &admin, swap).await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    // 2.89's view, in list and show.
+    let (_, v) = c.nova_at("2.88", Method::GET, &one, &demo, None).await;
+    assert!(v["volumeAttachment"].get("attachment_id").is_none(), "{v}");
+    let (_, v) = c.nova_at("2.89", Method::GET, &one, &demo, None).await;
+    let att = &v["volumeAttachment"];
+    assert!(att.get("id").is_none(), "{v}");
+    let attachment = att["attachment_id"].as_str().unwrap();
+    assert!(c
+        .cinder
+        .lock()
+        .unwrap()
+        .attachments
+        .contains_key(attachment));
+    assert!(uuid::Uuid::parse_str(att["bdm_uuid"].as_str().unwrap()).is_ok());
+    let list = format!("/servers/{server}/os-volume_attachments");
+    let (_, v) = c.nova_at("2.89", Method::GET, &list, &demo, None).await;
+    assert_eq!(v["volumeAttachments"][0]["attachment_id"], attachment);
+    wait_for("attached", || {
+        c.volume_status(&vol).as_deref() == Some("in-use")
+    })
+    .await;
+    let (s, _) = c
+        .nova(Method::DELETE, &format!("/servers/{server}"), &demo, None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    c.wait_status(&demo, &server, "GONE").await;
+    assert_eq!(
+        c.volume_status(&vol),
+        None,
+        "deleted with the server (2.85's flag)"
+    );
+    c.agent.stop();
+}
+
+/// A volume-backed server: rescue refused as Nova refuses it (2.87 says
+/// why: no host reports `COMPUTE_RESCUE_BFV`); rebuild with its own image
+/// keeps its volume; another image is refused before 2.93, and from 2.93
+/// needs the volume re-imaged, which the volume service cannot do: the
+/// rebuild fails as Nova's compute fails it (ERROR with Nova's fault).
+#[tokio::test]
+async fn volume_backed_rescue_2_87_and_rebuild_2_93() {
+    let c = start("bfv293").await;
+    let (admin, image, net) = c.setup().await;
+    let demo = c.kit.token("demo", "demo").await;
+    let (s, v) = boot_bfv(
+        &c,
+        &demo,
+        &net,
+        json!({"source_type": "image", "destination_type": "volume",
+        "uuid": image, "boot_index": 0, "volume_size": 1}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let server = v["server"]["id"].as_str().unwrap().to_owned();
+    c.wait_status(&demo, &server, "ACTIVE").await;
+    let action = format!("/servers/{server}/action");
+    let rescue = Some(json!({"rescue": null}));
+    for (version, why) in [
+        ("2.86", "Cannot rescue a volume-backed instance"),
+        ("2.87", "Host unable to rescue a volume-backed instance"),
+    ] {
+        let (s, v) = c
+            .nova_at(version, Method::POST, &action, &demo, rescue.clone())
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(v.to_string().contains(why), "{version}: {v}");
+    }
+    let rebuild = |img: &str| Some(json!({"rebuild": {"imageRef": img}}));
+    let (s, v) = c
+        .nova_at("2.92", Method::POST, &action, &demo, rebuild(&image))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["server"]["image"], "", "still volume-backed");
+    c.wait_status(&demo, &server, "ACTIVE").await;
+    assert_eq!(c.guest_volumes(&server).len(), 1);
+    let other = {
+        let (s, v) = c
+            .call(
+                "2.1",
+                Method::POST,
+                format!("{}/v2/images", c.glance),
+                &admin,
+                Some(json!({"name": "other", "disk_format": "raw", "container_format": "bare", "visibility": "public"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let id = v["id"].as_str().unwrap().to_owned();
+        let r = c
+            .http
+            .put(format!("{}/v2/images/{id}/file", c.glance))
+            .header("x-auth-token", &admin)
+            .header("content-type", "application/octet-stream")
+            .body(vec![9u8; 4096])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        id
+    };
+    let (s, v) = c
+        .nova_at("2.92", Method::POST, &action, &demo, rebuild(&other))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v.to_string()
+            .contains("different image for a volume-backed server"),
+        "{v}"
+    );
+    c.wait_status(&demo, &server, "ACTIVE").await;
+    let (s, v) = c
+        .nova_at("2.93", Method::POST, &action, &demo, rebuild(&other))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let failed = c.wait_status(&demo, &server, "ERROR").await;
+    assert_eq!(
+        failed["fault"]["message"],
+        "Failed to rebuild volume backed instance."
+    );
+    c.agent.stop();
+}

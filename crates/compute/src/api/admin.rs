@@ -509,6 +509,28 @@ fn hypervisor_view(
             .filter(Value::is_object)
             .unwrap_or_else(|| json!({}));
     }
+    if version >= (2, 88) {
+        // 2.88: the resource figures (placement's to tell) are gone, the
+        // uptime of a host that is up is here instead.
+        let o = v.as_object_mut().expect("object");
+        for field in [
+            "vcpus",
+            "memory_mb",
+            "local_gb",
+            "vcpus_used",
+            "memory_mb_used",
+            "local_gb_used",
+            "free_ram_mb",
+            "free_disk_gb",
+            "current_workload",
+            "running_vms",
+            "disk_available_least",
+            "cpu_info",
+        ] {
+            o.remove(field);
+        }
+        o.insert("uptime".into(), json!((state == "up").then(host_uptime)));
+    }
     v
 }
 
@@ -611,7 +633,10 @@ pub async fn hypervisor_show(
 pub async fn hypervisor_statistics(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
 ) -> Result<Response> {
+    // 2.88 removed the summary.
+    super::consoles::not_after(version, (2, 87))?;
     svc.authorize(&ctx, "os_compute_api:os-hypervisors:statistics")?;
     let rows = hypervisor_rows(&svc).await?;
     let sum =
@@ -1049,9 +1074,21 @@ pub async fn hypervisor_uptime(
     version: ApiVersion,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    // 2.88 moved the uptime into show and detail.
+    super::consoles::not_after(version, (2, 87))?;
     svc.authorize(&ctx, "os_compute_api:os-hypervisors:uptime")?;
     let (n, s) = find_hypervisor(&svc, &id, version).await?;
     let (state, status) = state_status(&svc, &s);
+    Ok(ok(
+        json!({"hypervisor": {"id": hypervisor_id(&n, version), "hypervisor_hostname": n.hypervisor_hostname,
+        "state": state, "status": status, "uptime": host_uptime()}}),
+    ))
+}
+
+/// The host's `uptime` line (every compute host of this cloud reports
+/// the machine's: the fake driver runs here, and so does the QEMU one in
+/// the all-in-one).
+fn host_uptime() -> String {
     let secs = std::fs::read_to_string("/proc/uptime")
         .ok()
         .and_then(|u| {
@@ -1062,7 +1099,7 @@ pub async fn hypervisor_uptime(
         .unwrap_or(0.0) as i64;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let l: Vec<&str> = load.split_whitespace().take(3).collect();
-    let uptime = format!(
+    format!(
         " {} up {} days, {:2}:{:02},  0 users,  load average: {}",
         Utc::now().format("%H:%M:%S"),
         secs / 86400,
@@ -1073,11 +1110,7 @@ pub async fn hypervisor_uptime(
         } else {
             "0.00, 0.00, 0.00".into()
         },
-    );
-    Ok(ok(
-        json!({"hypervisor": {"id": hypervisor_id(&n, version), "hypervisor_hostname": n.hypervisor_hostname,
-        "state": state, "status": status, "uptime": uptime}}),
-    ))
+    )
 }
 
 async fn matching_hypervisors(svc: &Svc, pattern: &str, with_servers: bool) -> Result<Vec<Value>> {

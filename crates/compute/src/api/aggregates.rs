@@ -360,3 +360,99 @@ async fn set_metadata(
     sync_zones(svc, &saved.hosts).await?;
     Ok(saved)
 }
+
+/// 2.81's `POST /os-aggregates/{id}/images`: the images to have in the
+/// image cache of every host of the aggregate.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheImagesBody {
+    #[schemars(length(min = 1))]
+    cache: Vec<CachedImageRef>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CachedImageRef {
+    #[schemars(extend("format" = "uuid"))]
+    id: String,
+}
+
+/// Checks the request as Nova's API does (the ids well formed and
+/// distinct, the aggregate there) and answers 202 at once; each host's
+/// agent then fetches the images into its cache, one host after the
+/// other, and an `aggregate.cache_images.progress` notification per host
+/// says which images it cached and which failed (Nova's conductor and
+/// computes do the same; whether an image exists is learnt there too).
+pub async fn cache_images(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    version: ApiVersion,
+    Path(id): Path<String>,
+    Json(body): Json<CacheImagesBody>,
+) -> Result<Response> {
+    super::consoles::not_before(version, (2, 81))?;
+    svc.authorize(&ctx, "compute:aggregates:images")?;
+    let aggregate: i64 = id.parse().map_err(|_| {
+        Error::BadRequest(format!(
+            "Invalid input for field/attribute id. Value: {id}. '{id}' is not an integer"
+        ))
+    })?;
+    if body.cache.is_empty() {
+        return Err(bad("cache", "[] is too short"));
+    }
+    let mut images = Vec::with_capacity(body.cache.len());
+    for image in body.cache {
+        if uuid::Uuid::parse_str(&image.id).is_err() {
+            let v = &image.id;
+            return Err(bad("id", &format!("Value: {v}. '{v}' is not a 'uuid'")));
+        }
+        images.push(image.id);
+    }
+    let mut distinct = images.clone();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() != images.len() {
+        return Err(Error::BadRequest("Duplicate images in request".into()));
+    }
+    let a = aggregates::get(&svc.db, aggregate)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("Aggregate {id} could not be found.")))?;
+    tokio::spawn(precache(svc.clone(), a, images));
+    Ok(axum::http::StatusCode::ACCEPTED.into_response())
+}
+
+/// Ask each host's agent for each image, then report the host's outcome.
+async fn precache(svc: Svc, a: Aggregate, images: Vec<String>) {
+    use ferrostack_compute_agent::protocol::AgentRequest;
+    let publisher = format!("nova-conductor:{}", svc.config.common.host);
+    let about = json!({"id": a.id, "uuid": a.uuid, "name": a.name});
+    let notify = |event: &'static str, payload: Value| {
+        let (svc, publisher) = (svc.clone(), publisher.clone());
+        async move {
+            if let Err(e) = svc.bus.notify(&publisher, event, payload).await {
+                tracing::warn!(event, error = %e, "notification not sent");
+            }
+        }
+    };
+    notify("aggregate.cache_images.start", json!({"aggregate": about})).await;
+    let total = a.hosts.len();
+    for (index, host) in a.hosts.iter().enumerate() {
+        let (mut cached, mut failed) = (Vec::new(), Vec::new());
+        for image in &images {
+            let request = AgentRequest::CacheImage {
+                image_id: image.clone(),
+            };
+            match svc.agent(host, request).await {
+                Ok(_) => cached.push(image.clone()),
+                Err(e) => {
+                    tracing::warn!(%host, %image, error = %e, "image not pre-cached");
+                    failed.push(image.clone());
+                }
+            }
+        }
+        let progress = json!({"aggregate": about, "host": host, "index": index + 1,
+            "total": total, "images_cached": cached, "images_failed": failed});
+        notify("aggregate.cache_images.progress", progress).await;
+    }
+    notify("aggregate.cache_images.end", json!({"aggregate": about})).await;
+}

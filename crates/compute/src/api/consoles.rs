@@ -40,11 +40,15 @@ pub async fn auth_token_show(
             (found.host, None, Some(path.display().to_string()))
         }
     };
-    Ok(axum::Json(json!({"console": {
+    let mut console = json!({
         "instance_uuid": found.instance_id, "host": host, "port": port,
         "internal_access_path": path,
-    }}))
-    .into_response())
+    });
+    if version >= (2, 99) {
+        // For SPICE's TLS port; no console here has one.
+        console["tls_port"] = serde_json::Value::Null;
+    }
+    Ok(axum::Json(json!({ "console": console })).into_response())
 }
 
 /// `POST /servers/{id}/remote-consoles`.
@@ -60,9 +64,9 @@ struct RemoteConsoleRequest {
     /// `mks` from 2.8.
     #[schemars(extend("enum" = ["vnc", "spice", "rdp", "serial", "mks"]))]
     protocol: String,
-    /// `webmks` from 2.8.
+    /// `webmks` from 2.8, `spice-direct` from 2.99.
     #[serde(rename = "type")]
-    #[schemars(extend("enum" = ["novnc", "xvpvnc", "rdp-html5", "spice-html5", "serial", "webmks"]))]
+    #[schemars(extend("enum" = ["novnc", "xvpvnc", "rdp-html5", "spice-html5", "spice-direct", "serial", "webmks"]))]
     console_type: String,
 }
 
@@ -73,6 +77,9 @@ fn check_schema(r: &RemoteConsoleRequest, version: ApiVersion) -> Result<()> {
     if version >= (2, 8) {
         protocols.push("mks");
         types.push("webmks");
+    }
+    if version >= (2, 99) {
+        types.push("spice-direct");
     }
     let one_of = |field: &str, value: &str, allowed: &[&str]| {
         if allowed.contains(&value) {

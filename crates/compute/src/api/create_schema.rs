@@ -68,6 +68,9 @@ pub fn check(body: &mut CreateServerBody, version: ApiVersion) -> Result<()> {
             return Err(unexpected("server", field));
         }
     }
+    if let Some(h) = &s.hostname {
+        check_hostname(h, version, "server")?;
+    }
     check_networks(s.networks.as_ref(), version)?;
     if let Some(tags) = &s.tags {
         if version < (2, 52) {
@@ -85,6 +88,34 @@ pub fn check(body: &mut CreateServerBody, version: ApiVersion) -> Result<()> {
             Some(t) => check_device_tag(t)?,
             None => {}
         }
+    }
+    Ok(())
+}
+
+/// `hostname` at create, update and rebuild (`object` names the body):
+/// none before 2.90, a single label (Nova's `hostname`: 2 to 63 letters,
+/// digits and inner hyphens) to 2.93, from 2.94 an FQDN (Nova's `fqdn`:
+/// 1 to 255 of letters, digits, `-`, `.`, `_`).
+pub fn check_hostname(hostname: &str, version: ApiVersion, object: &str) -> Result<()> {
+    if version < (2, 90) {
+        return Err(unexpected(object, "hostname"));
+    }
+    let ok = if version >= (2, 94) {
+        (1..=255).contains(&hostname.len())
+            && hostname
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    } else {
+        let b = hostname.as_bytes();
+        (2..=63).contains(&b.len())
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+    };
+    if !ok {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute hostname. Value: {hostname}. '{hostname}' is not a valid hostname"
+        )));
     }
     Ok(())
 }

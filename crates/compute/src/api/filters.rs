@@ -158,3 +158,63 @@ impl ChangeWindow {
         })
     }
 }
+
+/// Server list filters on one attribute each, with the version from which
+/// a caller without `allow_all_filters` may use it (Nova drops it unread
+/// before): 2.83 opened the instance's own fields, 2.90 `hostname`.
+/// `user_id`, `vm_state` and `task_state` match exactly, the others as
+/// the database's REGEXP (a search), as Nova's instance query does.
+const ATTRIBUTE_FILTERS: &[(&str, (u32, u32), bool)] = &[
+    ("availability_zone", (2, 83), false),
+    ("config_drive", (2, 83), false),
+    ("key_name", (2, 83), false),
+    ("created_at", (2, 83), false),
+    ("launched_at", (2, 83), false),
+    ("terminated_at", (2, 83), false),
+    ("power_state", (2, 83), false),
+    ("task_state", (2, 83), true),
+    ("vm_state", (2, 83), true),
+    ("progress", (2, 83), false),
+    ("user_id", (2, 83), true),
+    ("hostname", (2, 90), false),
+];
+
+/// The attribute filters of one list request, compiled once.
+pub struct AttributeFilters(Vec<(&'static str, Matcher)>);
+
+enum Matcher {
+    Exact(String),
+    Search(PatternFilter),
+}
+
+impl AttributeFilters {
+    /// The filters `q` gives that the caller may use at `version`.
+    pub fn from_query(q: &[(String, String)], version: ApiVersion, all_filters: bool) -> Self {
+        let mut out = Vec::new();
+        for (name, since, exact) in ATTRIBUTE_FILTERS {
+            let Some(value) = super::query_get(q, name) else {
+                continue;
+            };
+            if !(all_filters || version >= *since) {
+                continue;
+            }
+            let m = if *exact {
+                Matcher::Exact(value.to_owned())
+            } else {
+                Matcher::Search(PatternFilter::new(value))
+            };
+            out.push((*name, m));
+        }
+        AttributeFilters(out)
+    }
+
+    /// Whether a server whose attributes `field` gives passes them all (an
+    /// attribute the server lacks matches nothing).
+    pub fn matches(&self, field: impl Fn(&str) -> Option<String>) -> bool {
+        self.0.iter().all(|(name, m)| match (field(name), m) {
+            (None, _) => false,
+            (Some(v), Matcher::Exact(want)) => &v == want,
+            (Some(v), Matcher::Search(f)) => f.search(&v),
+        })
+    }
+}

@@ -409,17 +409,29 @@ fn spec_map(specs: BTreeMap<String, SpecValue>) -> Result<Vec<(String, String)>>
         .collect()
 }
 
+/// From 2.86 each spec is validated as Nova does (`api/extra_specs.rs`).
+fn validated(pairs: Vec<(String, String)>, version: ApiVersion) -> Result<Vec<(String, String)>> {
+    if version >= (2, 86) {
+        for (k, v) in &pairs {
+            super::extra_specs::validate(k, v)?;
+        }
+    }
+    Ok(pairs)
+}
+
 pub async fn specs_merge(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path(id): Path<String>,
     Json(body): Json<ExtraSpecsBody>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-flavor-extra-specs:create")?;
+    let pairs = validated(spec_map(body.extra_specs)?, version)?;
     let mut f = store::catalog::get_flavor(&svc.db, &id)
         .await?
         .ok_or_else(|| flavor_not_found(&id))?;
-    f.extra_specs.extend(spec_map(body.extra_specs)?);
+    f.extra_specs.extend(pairs);
     store::catalog::set_extra_specs(&svc.db, &id, &f.extra_specs).await?;
     Ok(ok(json!({"extra_specs": f.extra_specs})))
 }
@@ -440,15 +452,16 @@ pub async fn spec_show(
 pub async fn spec_set(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path((id, key)): Path<(String, String)>,
     // `{"<key>": value}`: the key is the one of the path.
     Json(body): Json<BTreeMap<String, SpecValue>>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "os_compute_api:os-flavor-extra-specs:update")?;
+    let pairs = validated(spec_map(body)?, version)?;
     let mut f = store::catalog::get_flavor(&svc.db, &id)
         .await?
         .ok_or_else(|| flavor_not_found(&id))?;
-    let pairs = spec_map(body)?;
     if pairs.len() != 1 {
         return Err(Error::BadRequest(
             "Request body contains too many items.".into(),

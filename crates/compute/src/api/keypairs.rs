@@ -1,4 +1,5 @@
-//! `/os-keypairs`: list, import or generate, show, delete (per user; from
+//! `/os-keypairs`: list, import or generate (import only from 2.92), show,
+//! delete (per user; from
 //! 2.10 an admin may name another user with `?user_id=`, or `user_id` in
 //! the body of a create). From 2.2 a key pair has
 //! a `type` (`ssh` or `x509`) in the request and every view, create
@@ -122,6 +123,18 @@ pub async fn create(
                 "Invalid input for field/attribute keypair. Additional properties are not allowed ('{field}' was unexpected)"
             )));
         }
+    }
+    // 2.92 allows `@` and `.` in names, and no longer generates keys.
+    if version < (2, 92) && k.name.contains(['@', '.']) {
+        let n = &k.name;
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field/attribute name. Value: {n}. '{n}' does not match '^[_\\- a-zA-Z0-9]+$'"
+        )));
+    }
+    if version >= (2, 92) && k.public_key.is_none() {
+        return Err(Error::BadRequest(
+            "Invalid input for field/attribute keypair. 'public_key' is a required property".into(),
+        ));
     }
     let owner = authorized_owner(&svc, &ctx, version, k.user_id.as_deref(), "create")?;
     let (name, public_key) = (k.name.as_str(), k.public_key.as_deref());

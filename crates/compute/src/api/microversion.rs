@@ -25,10 +25,10 @@ pub struct ApiVersion(pub u32, pub u32);
 /// The oldest microversion served (a request without a version gets it).
 pub const MIN_VERSION: ApiVersion = ApiVersion(2, 1);
 /// The newest microversion whose every change is implemented and tested.
-pub const MAX_VERSION: ApiVersion = ApiVersion(2, 80);
+pub const MAX_VERSION: ApiVersion = ApiVersion(2, 100);
 /// [`MAX_VERSION`] as the OpenAPI document's `info.version` (a test keeps
 /// the two equal).
-pub const MAX_VERSION_TEXT: &str = "2.80";
+pub const MAX_VERSION_TEXT: &str = "2.100";
 
 impl ApiVersion {
     /// Nova's format: `^([1-9]\d*)\.([1-9]\d*|0)$` (no leading zeros).
@@ -235,21 +235,39 @@ const SERVER_QUERY: &[&str] = &[
     "locked",
 ];
 
-/// The queries 2.75 closed (an unknown parameter is a 400 from then on):
-/// the method, the path (`*` one segment) and the parameters known.
-const STRICT_FROM_2_75: &[(&str, &str, &[&str])] = &[
-    ("GET", "/v2.1/servers", SERVER_QUERY),
-    ("GET", "/v2.1/servers/detail", SERVER_QUERY),
-    ("GET", "/v2.1/flavors", FLAVOR_QUERY),
-    ("GET", "/v2.1/flavors/detail", FLAVOR_QUERY),
-    ("GET", "/v2.1/os-keypairs", &["user_id", "limit", "marker"]),
-    ("GET", "/v2.1/os-keypairs/*", &["user_id"]),
-    ("DELETE", "/v2.1/os-keypairs/*", &["user_id"]),
-    ("GET", "/v2.1/limits", &["tenant_id"]),
-    ("GET", "/v2.1/os-quota-sets/*", &["user_id"]),
-    ("PUT", "/v2.1/os-quota-sets/*", &["user_id"]),
-    ("DELETE", "/v2.1/os-quota-sets/*", &["user_id"]),
-    ("GET", "/v2.1/os-quota-sets/*/detail", &["user_id"]),
+/// (method, path pattern, known parameters, the version that closed it).
+type StrictQuery = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    (u32, u32),
+);
+
+/// The queries Nova closed (an unknown parameter is a 400 from then on):
+/// the method, the path (`*` one segment), the parameters known and the
+/// version that closed it — 2.75 most, 2.97 the new shares API, 2.99
+/// console auth tokens.
+const STRICT_QUERIES: &[StrictQuery] = &[
+    ("GET", "/v2.1/servers", SERVER_QUERY, (2, 75)),
+    ("GET", "/v2.1/servers/detail", SERVER_QUERY, (2, 75)),
+    ("GET", "/v2.1/flavors", FLAVOR_QUERY, (2, 75)),
+    ("GET", "/v2.1/flavors/detail", FLAVOR_QUERY, (2, 75)),
+    (
+        "GET",
+        "/v2.1/os-keypairs",
+        &["user_id", "limit", "marker"],
+        (2, 75),
+    ),
+    ("GET", "/v2.1/os-keypairs/*", &["user_id"], (2, 75)),
+    ("DELETE", "/v2.1/os-keypairs/*", &["user_id"], (2, 75)),
+    ("GET", "/v2.1/limits", &["tenant_id"], (2, 75)),
+    ("GET", "/v2.1/os-quota-sets/*", &["user_id"], (2, 75)),
+    ("PUT", "/v2.1/os-quota-sets/*", &["user_id"], (2, 75)),
+    ("DELETE", "/v2.1/os-quota-sets/*", &["user_id"], (2, 75)),
+    ("GET", "/v2.1/os-quota-sets/*/detail", &["user_id"], (2, 75)),
+    ("GET", "/v2.1/servers/*/shares", &[], (2, 97)),
+    ("GET", "/v2.1/servers/*/shares/*", &[], (2, 97)),
+    ("GET", "/v2.1/os-console-auth-tokens/*", &[], (2, 99)),
 ];
 
 const FLAVOR_QUERY: &[&str] = &[
@@ -275,17 +293,15 @@ fn same_shape(pattern: &str, path: &str) -> bool {
     }
 }
 
-/// From 2.75 a parameter the operation's query schema lacks is a 400
-/// (before, Nova dropped it); the server list lets `_`-prefixed keys
-/// through as its schema's `patternProperties` does.
+/// From the version that closed it (2.75 for most) a parameter the
+/// operation's query schema lacks is a 400 (before, Nova dropped it); the
+/// server list lets `_`-prefixed keys through as its schema's
+/// `patternProperties` does.
 fn check_query(req: &Request, version: ApiVersion) -> Result<(), Error> {
-    if version < (2, 75) {
-        return Ok(());
-    }
     let (method, path) = (req.method().as_str(), req.uri().path());
-    let Some((_, _, known)) = STRICT_FROM_2_75
+    let Some((_, _, known, _)) = STRICT_QUERIES
         .iter()
-        .find(|(m, p, _)| *m == method && same_shape(p, path))
+        .find(|(m, p, _, since)| *m == method && version >= *since && same_shape(p, path))
     else {
         return Ok(());
     };

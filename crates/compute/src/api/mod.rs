@@ -8,6 +8,7 @@ pub(crate) mod body;
 mod by_uuid;
 mod consoles;
 mod create_schema;
+mod extra_specs;
 mod filters;
 mod flavors;
 mod hosts;
@@ -19,6 +20,7 @@ mod nova_net;
 mod security_groups;
 mod server_groups;
 mod server_migrations;
+mod server_shares;
 mod servers;
 pub mod views;
 mod volume_attachments;
@@ -297,6 +299,18 @@ pub fn routes() -> ApiRouter<Svc> {
                 .delete(aggregates::delete),
         )
         .route("/v2.1/os-aggregates/{id}/action", post(aggregates::action))
+        .route(
+            "/v2.1/servers/{id}/shares",
+            get(server_shares::list).post(server_shares::attach),
+        )
+        .route(
+            "/v2.1/servers/{id}/shares/{share_id}",
+            get(server_shares::show).delete(server_shares::detach),
+        )
+        .route(
+            "/v2.1/os-aggregates/{id}/images",
+            post(aggregates::cache_images),
+        )
         .route(
             "/v2.1/os-floating-ips",
             get(nova_net::floating_ips)

@@ -1,12 +1,13 @@
 //! `/servers`: create, list (filters, pagination), show, update, delete,
 //! actions, addresses, metadata, tags and instance actions.
 
-use super::filters::{ChangeWindow, PatternFilter};
+use super::filters::{AttributeFilters, ChangeWindow, PatternFilter};
 use super::{base_url, query_get, views, ApiVersion, Query, Svc};
 use crate::service::servers::action_request::ServerActionBody;
 use crate::service::servers::actions::LiveMigrateFields;
 use crate::service::servers::boot_request::CreateServerBody;
 use crate::service::servers::evacuate::EvacuateArgs;
+use crate::service::servers::shelve::UnshelveTarget;
 use crate::service::servers::{normalized_access_ip, ActionResult, ServerAction};
 use crate::store::{self, instances::Instance};
 use axum::extract::{Path, State};
@@ -140,6 +141,7 @@ async fn filtered(
         }
     }
     let locked = locked_filter(q, version)?;
+    let attributes = AttributeFilters::from_query(q, version, all_filters);
     let name_filter = query_get(q, "name").map(PatternFilter::new);
     let ip_filter = query_get(q, "ip").map(PatternFilter::new);
     // Before 2.5 Nova drops `ip6` from a non-admin's filters unread.
@@ -189,10 +191,8 @@ async fn filtered(
         {
             return false;
         }
-        if let Some(az) = query_get(q, "availability_zone") {
-            if i.availability_zone != az {
-                return false;
-            }
+        if !attributes.matches(|name| server_attribute(i, name)) {
+            return false;
         }
         window.contains(&i.updated_at)
     });
@@ -210,6 +210,27 @@ async fn filtered(
         ferrostack_core::pagination::paginate(items, |i| i.id.as_str(), marker, limit)
             .map_err(|m| Error::BadRequest(format!("marker [{}] not found", m.0)))?;
     Ok((page, more && limit.is_some()))
+}
+
+/// The value of a server attribute filter (see `AttributeFilters`) as
+/// the database holds it.
+fn server_attribute(i: &Instance, name: &str) -> Option<String> {
+    let status = crate::states::status(i.vm_state, i.task_state);
+    match name {
+        "availability_zone" => Some(i.availability_zone.clone()),
+        "config_drive" => Some(i.config_drive.clone()),
+        "key_name" => i.key_name.clone(),
+        "created_at" => Some(i.created_at.clone()),
+        "launched_at" => i.launched_at.clone(),
+        "terminated_at" => i.terminated_at.clone(),
+        "power_state" => Some(i.power_state.code().to_string()),
+        "task_state" => i.task_state.map(|t| t.to_string()),
+        "vm_state" => Some(i.vm_state.to_string()),
+        "progress" => views::progress(status).map(|p| p.to_string()),
+        "user_id" => Some(i.user_id.clone()),
+        "hostname" => Some(i.hostname()),
+        _ => None,
+    }
 }
 
 /// 2.26's tag filters, each a comma-separated list: `tags` (all of them),
@@ -373,6 +394,10 @@ struct UpdateServer {
     /// Accepted and ignored: every disk here is `MANUAL`.
     #[serde(default, rename = "OS-DCF:diskConfig")]
     _disk_config: Option<String>,
+    /// From 2.90 (an FQDN from 2.94).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 255))]
+    hostname: Option<String>,
 }
 
 pub async fn update(
@@ -401,6 +426,10 @@ pub async fn update(
         .description
         .map(super::body::checked_description)
         .transpose()?;
+    if let Some(h) = &s.hostname {
+        super::create_schema::check_hostname(h, version, "server")?;
+    }
+    let hostname = s.hostname;
     let v4 = s
         .access_ip_v4
         .map(|a| normalized_access_ip(&a, "accessIPv4", true))
@@ -415,6 +444,9 @@ pub async fn update(
         }
         if let Some(d) = &description {
             i.description = d.clone();
+        }
+        if let Some(h) = &hostname {
+            i.hostname = Some(h.clone());
         }
         if let Some(v) = &v4 {
             i.access_ip_v4 = v.clone();
@@ -511,6 +543,9 @@ fn check_rebuild_schema(
     if version >= (2, 57) && args.personality {
         return unexpected("personality");
     }
+    if let Some(h) = &args.hostname {
+        super::create_schema::check_hostname(h, version, "rebuild")?;
+    }
     if let Some(certs) = &args.trusted_image_certificates {
         if version < (2, 63) {
             return unexpected("trusted_image_certificates");
@@ -530,7 +565,10 @@ fn check_action_version(action: &mut ServerAction, version: ApiVersion) -> Resul
     match action {
         // 2.6 replaced the action with `remote-consoles`.
         ServerAction::VncConsole { .. } => not_after(version, (2, 5)),
-        ServerAction::Rebuild(args) => check_rebuild_schema(args, version),
+        ServerAction::Rebuild(args) => {
+            args.reimage_allowed = version >= (2, 93);
+            check_rebuild_schema(args, version)
+        }
         ServerAction::Migrate {
             live_fields: Some(fields),
             ..
@@ -551,11 +589,12 @@ fn check_action_version(action: &mut ServerAction, version: ApiVersion) -> Resul
             Ok(())
         }
         ServerAction::Evacuate(args) => check_evacuate_schema(args, version),
-        ServerAction::Unshelve {
-            availability_zone,
-            given,
-        } if version >= (2, 77) => {
-            *availability_zone = unshelve_zone(given.take())?;
+        ServerAction::Rescue(args) => {
+            args.volume_backed_allowed = version >= (2, 87);
+            Ok(())
+        }
+        ServerAction::Unshelve { target, given } if version >= (2, 77) => {
+            *target = unshelve_target(given.take(), version)?;
             Ok(())
         }
         // 2.44 removed the nova-network era floating IP actions.
@@ -633,17 +672,18 @@ fn locked_reason(given: Option<Value>) -> Result<Option<String>> {
     Ok(reason)
 }
 
-/// 2.77's `unshelve` schema: `null`, or an object whose only property is
-/// an optional `availability_zone` (Nova's `name`: 1 to 255 characters,
-/// no leading or trailing whitespace).
-fn unshelve_zone(given: Option<Value>) -> Result<Option<String>> {
+/// The `unshelve` schemas: from 2.77 `null` or an object whose only
+/// property is an optional `availability_zone` (Nova's `name`: 1 to 255
+/// characters, no leading or trailing whitespace); from 2.91 the zone may
+/// be `null` (unpin) and a `host` (Nova's `fqdn`) may be given.
+fn unshelve_target(given: Option<Value>, version: ApiVersion) -> Result<UnshelveTarget> {
     let invalid = |why: &str| {
         Err(Error::BadRequest(format!(
             "Invalid input for field/attribute unshelve. {why}"
         )))
     };
     let mut body = match given {
-        None | Some(Value::Null) => return Ok(None),
+        None | Some(Value::Null) => return Ok(UnshelveTarget::default()),
         Some(Value::Object(o)) => o,
         Some(other) => {
             return invalid(&format!(
@@ -651,12 +691,14 @@ fn unshelve_zone(given: Option<Value>) -> Result<Option<String>> {
             ))
         }
     };
+    let since_2_91 = version >= (2, 91);
     let zone = match body.remove("availability_zone") {
         None => None,
+        Some(Value::Null) if since_2_91 => Some(None),
         Some(Value::String(z))
             if !z.is_empty() && z.chars().count() <= 255 && z.trim() == z =>
         {
-            Some(z)
+            Some(Some(z))
         }
         Some(other) => {
             return Err(Error::BadRequest(format!(
@@ -664,12 +706,24 @@ fn unshelve_zone(given: Option<Value>) -> Result<Option<String>> {
             )))
         }
     };
+    let host = match body.remove("host") {
+        Some(Value::String(h)) if since_2_91 => Some(h),
+        Some(other) if since_2_91 => {
+            return Err(Error::BadRequest(format!(
+                "Invalid input for field/attribute host. Value: {other}. {other} is not of type 'string'"
+            )))
+        }
+        Some(_) => {
+            return invalid("Additional properties are not allowed ('host' was unexpected)")
+        }
+        None => None,
+    };
     if let Some(field) = body.keys().next() {
         return invalid(&format!(
             "Additional properties are not allowed ('{field}' was unexpected)"
         ));
     }
-    Ok(zone)
+    Ok(UnshelveTarget { zone, host })
 }
 
 /// Forcing a host past the scheduler (`force` in evacuate and
@@ -1166,9 +1220,18 @@ pub async fn action_show(
     // The events rule shows events with tracebacks; from 2.51 everyone
     // sees the events, without them.
     let full = svc.allows(&ctx, "os_compute_api:os-instance-actions:events");
+    // 2.84: why a failed event failed (the fault's message; null for the
+    // others), to those the details rule allows.
+    let details =
+        version >= (2, 84) && svc.allows(&ctx, "os_compute_api:os-instance-actions:events:details");
     if full || version >= (2, 51) {
         let mut events = store::instances::action_events(&svc.db, &action_id).await?;
         for e in events.iter_mut().filter_map(Value::as_object_mut) {
+            if details {
+                let failed = e.get("result").and_then(Value::as_str) == Some("Error");
+                let why = e.get("traceback").cloned().filter(|_| failed);
+                e.insert("details".into(), why.unwrap_or(Value::Null));
+            }
             if !full {
                 e.remove("traceback");
             }

@@ -123,6 +123,15 @@ fn volumes_attached(version: ApiVersion, i: &Instance) -> Value {
         .collect()
 }
 
+/// Nova's `progress`: shown in the states where it means something.
+pub fn progress(status: &str) -> Option<u8> {
+    match status {
+        "ACTIVE" => Some(100),
+        "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" => Some(0),
+        _ => None,
+    }
+}
+
 /// The detail view (show, list detail) at `version`.
 pub fn server(svc: &ComputeService, ctx: &AuthContext, version: ApiVersion, i: &Instance) -> Value {
     let base = base_url(svc);
@@ -132,8 +141,7 @@ pub fn server(svc: &ComputeService, ctx: &AuthContext, version: ApiVersion, i: &
         "tenant_id": i.project_id, "user_id": i.user_id,
         "metadata": i.metadata,
         "hostId": host_id(i),
-        "image": if i.image_ref.is_empty() { json!("") } else { json!({"id": i.image_ref,
-            "links": [{"href": format!("{base}/images/{}", i.image_ref), "rel": "bookmark"}]}) },
+        "image": image(&base, version, i),
         "flavor": if version >= (2, 47) { embedded_flavor(svc, ctx, i) } else {
             json!({"id": i.flavor.id, "links": [{"href": format!("{base}/flavors/{}", i.flavor.id), "rel": "bookmark"}]})
         },
@@ -175,11 +183,8 @@ pub fn server(svc: &ComputeService, ctx: &AuthContext, version: ApiVersion, i: &
             .map(|n| json!({ "name": n }))
             .collect::<Vec<_>>());
     }
-    if matches!(
-        st,
-        "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE"
-    ) {
-        v["progress"] = json!(if st == "ACTIVE" { 100 } else { 0 });
+    if let Some(p) = progress(st) {
+        v["progress"] = json!(p);
     }
     if matches!(st, "ERROR" | "DELETED") {
         if let Some(f) = &i.fault {
@@ -198,9 +203,162 @@ pub fn server(svc: &ComputeService, ctx: &AuthContext, version: ApiVersion, i: &
         if version >= (2, 3) {
             extended_attributes_2_3(&mut v, i);
         }
+    } else if version >= (2, 90) {
+        // 2.90 shows the host name to everyone.
+        v["OS-EXT-SRV-ATTR:hostname"] = json!(i.hostname());
+    }
+    if version >= (2, 96) {
+        v["pinned_availability_zone"] = json!(i.pinned_availability_zone());
+    }
+    if version >= (2, 100) {
+        v["scheduler_hints"] = json!(i.scheduler_hints);
     }
     v
 }
+
+/// The server's image: `""` when it boots from a volume, else its id and
+/// bookmark, from 2.98 with the image properties Nova knows
+/// ([`IMAGE_META_PROPERTIES`]) as strings.
+fn image(base: &str, version: ApiVersion, i: &Instance) -> Value {
+    if i.image_ref.is_empty() {
+        return json!("");
+    }
+    let mut v = json!({"id": i.image_ref,
+        "links": [{"href": format!("{base}/images/{}", i.image_ref), "rel": "bookmark"}]});
+    if version >= (2, 98) {
+        let props: Map<String, Value> = i
+            .image_properties
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| IMAGE_META_PROPERTIES.binary_search(&k.as_str()).is_ok())
+            .filter_map(|(k, v)| {
+                let text = match v {
+                    Value::Null => return None,
+                    Value::String(s) => s.clone(),
+                    Value::Bool(b) => if *b { "True" } else { "False" }.to_owned(),
+                    other => other.to_string(),
+                };
+                Some((k.clone(), json!(text.chars().take(255).collect::<String>())))
+            })
+            .collect();
+        v["properties"] = Value::Object(props);
+    }
+    v
+}
+
+/// The image properties Nova's `ImageMetaProps` knows (its fields and
+/// legacy names, sorted): 2.98 shows these and no others.
+const IMAGE_META_PROPERTIES: &[&str] = &[
+    "architecture",
+    "auto_disk_config",
+    "bdm_v2",
+    "bittorrent",
+    "block_device_mapping",
+    "cache_in_nova",
+    "hw_architecture",
+    "hw_auto_disk_config",
+    "hw_boot_menu",
+    "hw_cdrom_bus",
+    "hw_cpu_cores",
+    "hw_cpu_max_cores",
+    "hw_cpu_max_sockets",
+    "hw_cpu_max_threads",
+    "hw_cpu_policy",
+    "hw_cpu_realtime_mask",
+    "hw_cpu_sockets",
+    "hw_cpu_thread_policy",
+    "hw_cpu_threads",
+    "hw_device_id",
+    "hw_disk_bus",
+    "hw_disk_type",
+    "hw_emulation_architecture",
+    "hw_ephemeral_encryption",
+    "hw_ephemeral_encryption_format",
+    "hw_ephemeral_encryption_secret_uuid",
+    "hw_firmware_stateless",
+    "hw_firmware_type",
+    "hw_floppy_bus",
+    "hw_input_bus",
+    "hw_ipxe_boot",
+    "hw_locked_memory",
+    "hw_machine_type",
+    "hw_maxphysaddr_bits",
+    "hw_maxphysaddr_mode",
+    "hw_mem_encryption",
+    "hw_mem_encryption_model",
+    "hw_mem_page_size",
+    "hw_numa_cpus",
+    "hw_numa_mem",
+    "hw_numa_nodes",
+    "hw_pci_numa_affinity_policy",
+    "hw_pmu",
+    "hw_pointer_model",
+    "hw_qemu_guest_agent",
+    "hw_redirected_usb_ports",
+    "hw_rescue_bus",
+    "hw_rescue_device",
+    "hw_rng_model",
+    "hw_scsi_model",
+    "hw_serial_port_count",
+    "hw_sound_model",
+    "hw_time_hpet",
+    "hw_tpm_model",
+    "hw_tpm_version",
+    "hw_usb_model",
+    "hw_video_model",
+    "hw_video_ram",
+    "hw_vif_model",
+    "hw_vif_multiqueue_enabled",
+    "hw_viommu_model",
+    "hw_virtio_packed_ring",
+    "hw_vm_mode",
+    "hw_watchdog_action",
+    "hypervisor_type",
+    "hypervisor_version_requires",
+    "img_bdm_v2",
+    "img_bittorrent",
+    "img_block_device_mapping",
+    "img_cache_in_nova",
+    "img_compression_level",
+    "img_config_drive",
+    "img_hide_hypervisor_id",
+    "img_hv_requested_version",
+    "img_hv_type",
+    "img_linked_clone",
+    "img_mappings",
+    "img_owner_id",
+    "img_root_device_name",
+    "img_signature",
+    "img_signature_certificate_uuid",
+    "img_signature_hash_method",
+    "img_signature_key_type",
+    "img_use_agent",
+    "img_version",
+    "ipxe_boot",
+    "mappings",
+    "os_admin_user",
+    "os_command_line",
+    "os_distro",
+    "os_require_quiesce",
+    "os_secure_boot",
+    "os_skip_agent_inject_files_at_boot",
+    "os_skip_agent_inject_ssh",
+    "os_type",
+    "owner_id",
+    "root_device_name",
+    "traits_required",
+    "vm_mode",
+    "vmware_disktype",
+    "vmware_image_version",
+    "vmware_linked_clone",
+    "vmware_ostype",
+    "xenapi_device_id",
+    "xenapi_image_compression_level",
+    "xenapi_skip_agent_inject_files_at_boot",
+    "xenapi_skip_agent_inject_ssh",
+    "xenapi_use_agent",
+];
 
 /// What 2.3 added to the extended attributes (for the standalone EC2 API).
 /// The root device is the one every guest of this cloud boots from, once
@@ -217,8 +375,7 @@ fn extended_attributes_2_3(v: &mut Value, i: &Instance) {
     v["OS-EXT-SRV-ATTR:launch_index"] = json!(i.launch_index);
     v["OS-EXT-SRV-ATTR:kernel_id"] = json!(image_property("kernel_id"));
     v["OS-EXT-SRV-ATTR:ramdisk_id"] = json!(image_property("ramdisk_id"));
-    v["OS-EXT-SRV-ATTR:hostname"] =
-        json!(crate::service::metadata::sanitize_hostname(&i.name, &i.id));
+    v["OS-EXT-SRV-ATTR:hostname"] = json!(i.hostname());
     v["OS-EXT-SRV-ATTR:root_device_name"] = match i.host.as_deref() {
         Some(h) if !h.is_empty() => json!("/dev/vda"),
         _ => Value::Null,

@@ -4,6 +4,7 @@
 //! refused below it as Nova's schema does; the views change where Nova's
 //! did (2.70, 2.79, 2.89).
 
+use super::body::BoolOrString;
 use super::{ApiVersion, Svc};
 use crate::service::servers::volumes::VolumeAttachRequest;
 use crate::store::{bdms::Bdm, instances::Instance};
@@ -40,12 +41,78 @@ pub struct AttachBody {
     pub volume_attachment: AttachFields,
 }
 
-/// `PUT`: the volume to swap to (and from 2.85 the attachment's fields).
+/// `PUT`: the volume to swap to, and from 2.85 the attachment's fields
+/// (as its view shows them; only `delete_on_termination` may change).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateFields {
     #[serde(rename = "volumeId")]
     pub volume_id: String,
+    #[serde(default)]
+    pub delete_on_termination: Option<BoolOrString>,
+    #[serde(default, deserialize_with = "super::body::present")]
+    pub device: Option<Option<String>>,
+    #[serde(default)]
+    pub tag: Option<String>,
+    #[serde(default, rename = "serverId")]
+    pub server_id: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+impl UpdateFields {
+    /// The fields given besides `volumeId` (refused before 2.85).
+    fn others(&self) -> Option<&'static str> {
+        [
+            (
+                "delete_on_termination",
+                self.delete_on_termination.is_some(),
+            ),
+            ("device", self.device.is_some()),
+            ("tag", self.tag.is_some()),
+            ("serverId", self.server_id.is_some()),
+            ("id", self.id.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, given)| given.then_some(name))
+    }
+
+    /// 2.85: the fields that must match the attachment as it is, and the
+    /// new `delete_on_termination` (a strict boolean), if given.
+    fn checked(&self, i: &Instance, b: &Bdm) -> Result<Option<bool>> {
+        let immutable = |field: &str| {
+            Err(Error::BadRequest(format!(
+                "The {field} property is not mutable"
+            )))
+        };
+        if self.id.as_ref().is_some_and(|id| *id != b.volume_id) {
+            return immutable("id");
+        }
+        if self.server_id.as_ref().is_some_and(|s| *s != i.id) {
+            return immutable("serverId");
+        }
+        if self
+            .device
+            .as_ref()
+            .is_some_and(|d| d.as_deref() != Some(b.device_name.as_str()))
+        {
+            return immutable("device");
+        }
+        if self.tag.is_some() && self.tag != b.tag {
+            return immutable("tag");
+        }
+        match &self.delete_on_termination {
+            None => Ok(None),
+            Some(BoolOrString::Bool(v)) => Ok(Some(*v)),
+            Some(BoolOrString::Text(t)) => match t.to_ascii_lowercase().as_str() {
+                "1" | "t" | "true" | "on" | "y" | "yes" => Ok(Some(true)),
+                "0" | "f" | "false" | "off" | "n" | "no" => Ok(Some(false)),
+                _ => Err(Error::BadRequest(format!(
+                    "Invalid input for field/attribute delete_on_termination. Value: {t}. '{t}' is not a 'boolean'"
+                ))),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -167,25 +234,44 @@ pub async fn attach(
     ))
 }
 
-/// Swapping a volume for another needs a driver that copies a guest's
+/// `PUT`: before 2.85 only a swap (admin); from 2.85 the attachment's
+/// `delete_on_termination` changes (project member), and a different
+/// `volumeId` is a swap. Swapping needs a driver that copies a guest's
 /// disk while it runs; it is refused (501) once the request is checked.
 pub async fn update(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path((id, volume)): Path<(String, String)>,
     Json(body): Json<UpdateBody>,
 ) -> Result<Response> {
-    check_uuid("volumeId", &body.volume_attachment.volume_id)?;
+    let fields = body.volume_attachment;
+    check_uuid("volumeId", &fields.volume_id)?;
+    let since_2_85 = version >= (2, 85);
+    if let Some(field) = fields.others().filter(|_| !since_2_85) {
+        return Err(unexpected(field));
+    }
+    let swap = !since_2_85 || fields.volume_id != volume;
     let i = svc.visible_instance(&ctx, &id).await?;
+    let rule = if swap { "swap" } else { "update" };
     svc.authorize_project(
         &ctx,
-        "os_compute_api:os-volumes-attachments:swap",
+        &format!("os_compute_api:os-volumes-attachments:{rule}"),
         &i.project_id,
     )?;
-    svc.volume_attachment(&i, &volume)?;
-    Err(Error::NotImplemented(
-        "Swapping the volume of a server is not supported by this cloud.".into(),
-    ))
+    let b = svc.volume_attachment(&i, &volume)?;
+    if since_2_85 {
+        if let Some(delete) = fields.checked(&i, b)? {
+            crate::store::bdms::update(&svc.db, &b.id, |b| b.delete_on_termination = delete)
+                .await?;
+        }
+    }
+    if swap {
+        return Err(Error::NotImplemented(
+            "Swapping the volume of a server is not supported by this cloud.".into(),
+        ));
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
 }
 
 pub async fn detach(

@@ -19,6 +19,9 @@ struct Params {
     /// The server was SHUTOFF: it stays so after its rebuild, as in Nova.
     #[serde(default)]
     stopped: bool,
+    /// 2.93: a volume-backed server's root volume is to get another image.
+    #[serde(default)]
+    reimage: bool,
 }
 
 pub struct RebuildServer;
@@ -31,6 +34,7 @@ impl Saga for RebuildServer {
 
     fn steps(&self) -> Vec<Box<dyn Step>> {
         vec![
+            Box::new(ReimageVolume),
             Box::new(DestroyGuest),
             Box::new(CacheImage),
             Box::new(SpawnGuest),
@@ -107,6 +111,33 @@ impl Step for DestroyGuest {
     }
 }
 
+/// 2.93's re-image of the root volume. Nova's compute has Cinder do it
+/// (`os-reimage`, volume API 3.68) and waits for `volume-reimaged`; the
+/// volume service here has no re-image, so this fails as Nova's compute
+/// does when Cinder's re-image fails (the server in ERROR with Nova's
+/// fault) — before the guest is destroyed, so nothing else is lost.
+struct ReimageVolume;
+
+#[async_trait::async_trait]
+impl Step for ReimageVolume {
+    fn name(&self) -> &'static str {
+        "reimage_volume"
+    }
+
+    async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        if !ctx.params::<Params>()?.reimage {
+            return Ok(());
+        }
+        Err(Error::Unavailable(
+            "Failed to rebuild volume backed instance.".into(),
+        ))
+    }
+
+    async fn undo(&self, _ctx: &SagaCtx) -> Result<()> {
+        Ok(())
+    }
+}
+
 struct CacheImage;
 
 #[async_trait::async_trait]
@@ -117,6 +148,10 @@ impl Step for CacheImage {
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
         let i = set_task(ctx, TaskState::RebuildBlockDeviceMapping).await?;
+        if i.image_ref.is_empty() {
+            // Volume-backed: no image disk to make.
+            return Ok(());
+        }
         ctx.agent(AgentRequest::CacheImage {
             image_id: i.image_ref.clone(),
         })

@@ -25,6 +25,12 @@ struct Params {
     /// 2.77: the zone to unshelve into (an offloaded server only).
     #[serde(default)]
     availability_zone: Option<String>,
+    /// 2.91: `availability_zone: null` unpins the server from its zone.
+    #[serde(default)]
+    unpin: bool,
+    /// 2.91 (admin): the host to unshelve on (the filters still run).
+    #[serde(default)]
+    host: Option<String>,
 }
 
 pub struct UnshelveServer;
@@ -110,10 +116,11 @@ impl Step for Schedule {
             return Ok(());
         }
         let i = ctx.set_task(TaskState::Unshelving).await?;
-        let zone = p
-            .availability_zone
-            .clone()
-            .or_else(|| i.requested_availability_zone.clone());
+        let zone = match (&p.availability_zone, p.unpin) {
+            (Some(z), _) => Some(z.clone()),
+            (None, true) => None,
+            (None, false) => i.requested_availability_zone.clone(),
+        };
         let host = match hosts::get_claim(&ctx.svc.db, &i.id, "instance").await? {
             Some((host, _)) => host,
             None => {
@@ -123,7 +130,7 @@ impl Step for Schedule {
                     image_properties: &i.image_properties,
                     ignore_hosts: &[],
                     only_hosts: None,
-                    host: None,
+                    host: p.host.as_deref(),
                     node: None,
                 };
                 scheduler::select_and_claim(&ctx.svc, &i.id, "instance", &req)
@@ -140,7 +147,7 @@ impl Step for Schedule {
             x.node = Some(host.clone());
             x.availability_zone = az.clone();
             // 2.77: the zone asked for sticks, as Nova's request spec.
-            if p.availability_zone.is_some() {
+            if p.availability_zone.is_some() || p.unpin {
                 x.requested_availability_zone = p.availability_zone.clone();
             }
             Ok(())

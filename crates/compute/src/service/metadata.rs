@@ -10,25 +10,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Nova's `sanitize_hostname`: the display name made a host name (`My
-/// Server_1` → `my-server-1`), at most 63 characters.
-pub fn sanitize_hostname(name: &str, id: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        match c {
-            ' ' | '_' | '.' => out.push('-'),
-            c if c.is_ascii_alphanumeric() || c == '-' => out.push(c.to_ascii_lowercase()),
-            _ => {}
-        }
-    }
-    let trimmed: String = out.trim_matches('-').chars().take(63).collect();
-    let trimmed = trimmed.trim_end_matches('-').to_owned();
-    if trimmed.is_empty() {
-        format!("server-{id}")
-    } else {
-        trimmed
-    }
-}
+pub use crate::store::instances::sanitize_hostname;
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
@@ -157,7 +139,7 @@ impl ComputeService {
         Ok(InstanceMetadata {
             uuid: i.id.clone(),
             name: i.name.clone(),
-            hostname: sanitize_hostname(&i.name, &i.id),
+            hostname: i.hostname(),
             project_id: i.project_id.clone(),
             availability_zone: i.availability_zone.clone(),
             launch_index: i.launch_index,

@@ -120,12 +120,58 @@ pub struct Instance {
     pub shelved_image_id: Option<String>,
     pub shelved_at: Option<String>,
     pub shelved_host: Option<String>,
+    /// The guest's host name: given at create, update or rebuild from
+    /// 2.90 (an FQDN from 2.94), else made from the name at create as Nova
+    /// does; records older than the field fall back to the name.
+    pub hostname: Option<String>,
+    /// The scheduler hints given at create (`os:scheduler_hints`, each
+    /// value a list of strings as Nova's request spec keeps them; 2.100).
+    pub scheduler_hints: BTreeMap<String, Value>,
     #[serde(skip)]
     pub rev: i64,
     /// The instance's volumes (the `block_device_mappings` rows, read
     /// with the instance; not part of its record).
     #[serde(skip)]
     pub bdms: Vec<super::bdms::Bdm>,
+}
+
+/// Nova's `sanitize_hostname`: the display name made a host name (`My
+/// Server_1` → `my-server-1`), at most 63 characters.
+pub fn sanitize_hostname(name: &str, id: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        match c {
+            ' ' | '_' | '.' => out.push('-'),
+            c if c.is_ascii_alphanumeric() || c == '-' => out.push(c.to_ascii_lowercase()),
+            _ => {}
+        }
+    }
+    let trimmed: String = out.trim_matches('-').chars().take(63).collect();
+    let trimmed = trimmed.trim_end_matches('-').to_owned();
+    if trimmed.is_empty() {
+        format!("server-{id}")
+    } else {
+        trimmed
+    }
+}
+
+impl Instance {
+    /// The guest's host name (see [`Instance::hostname`]'s field).
+    pub fn hostname(&self) -> String {
+        self.hostname
+            .clone()
+            .unwrap_or_else(|| sanitize_hostname(&self.name, &self.id))
+    }
+
+    /// The zone the server is pinned to (Nova's request spec zone): the
+    /// one asked for at create or unshelve, without a `:host` part.
+    pub fn pinned_availability_zone(&self) -> Option<String> {
+        self.requested_availability_zone
+            .as_deref()
+            .and_then(|z| z.split(':').next())
+            .filter(|z| !z.is_empty())
+            .map(str::to_owned)
+    }
 }
 
 /// Read the mappings of `list` in one query.

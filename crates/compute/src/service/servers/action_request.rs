@@ -100,6 +100,21 @@ pub enum ServerActionBody {
     /// `null`, or from 2.77 `{"availability_zone": "..."}`.
     #[serde(rename = "unshelve")]
     Unshelve(UnshelveRequest),
+    /// Boot the server from a rescue image (`null` or its options).
+    #[serde(rename = "rescue")]
+    Rescue(Option<RescueRequest>),
+    #[serde(rename = "unrescue")]
+    Unrescue(NoArguments),
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RescueRequest {
+    #[serde(default, rename = "adminPass")]
+    admin_pass: Option<String>,
+    #[serde(default)]
+    #[schemars(extend("format" = "uuid"))]
+    rescue_image_ref: Option<String>,
 }
 
 /// `unshelve`'s arguments as given: `null` before 2.77 (anything else is
@@ -120,9 +135,12 @@ impl JsonSchema for UnshelveRequest {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "`null`, or from 2.77 `{\"availability_zone\": \"...\"}`.",
+            "description": "`null`, or from 2.77 `{\"availability_zone\": \"...\"}` (from 2.91 the zone may be `null`, and a `host` given).",
             "type": ["object", "null"],
-            "properties": {"availability_zone": {"type": "string", "minLength": 1, "maxLength": 255}},
+            "properties": {
+                "availability_zone": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
+                "host": {"type": "string", "minLength": 1, "maxLength": 255},
+            },
             "additionalProperties": false,
         })
     }
@@ -275,6 +293,10 @@ pub struct RebuildRequest {
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Value>")]
     personality: Option<serde::de::IgnoredAny>,
+    /// From 2.90: the guest's new host name (an FQDN from 2.94).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 255))]
+    hostname: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -461,6 +483,8 @@ impl TryFrom<ServerActionBody> for ServerAction {
                         .transpose()?,
                     personality: r.personality.is_some(),
                     trusted_image_certificates: r.trusted_image_certificates,
+                    hostname: r.hostname,
+                    reimage_allowed: false,
                 }))
             }
             B::CreateImage(c) => Ok(ServerAction::CreateImage(image_args(
@@ -475,10 +499,28 @@ impl TryFrom<ServerActionBody> for ServerAction {
                     Some((backup_type, rotation)),
                 )?))
             }
+            B::Rescue(r) => {
+                let r = r.unwrap_or(RescueRequest {
+                    admin_pass: None,
+                    rescue_image_ref: None,
+                });
+                if let Some(image) = &r.rescue_image_ref {
+                    if uuid::Uuid::parse_str(image).is_err() {
+                        let why = format!("Value: {image}. '{image}' is not a 'uuid'");
+                        return Err(bad("rescue_image_ref", &why));
+                    }
+                }
+                Ok(ServerAction::Rescue(super::rescue::RescueArgs {
+                    admin_pass: r.admin_pass,
+                    image_ref: r.rescue_image_ref,
+                    volume_backed_allowed: false,
+                }))
+            }
+            B::Unrescue(_) => Ok(ServerAction::Unrescue),
             B::Shelve(_) => Ok(ServerAction::Shelve),
             B::ShelveOffload(_) => Ok(ServerAction::ShelveOffload),
             B::Unshelve(r) => Ok(ServerAction::Unshelve {
-                availability_zone: None,
+                target: Default::default(),
                 given: r.0,
             }),
             B::Restore(_) => Ok(ServerAction::Restore),
@@ -614,7 +656,7 @@ mod tests {
     fn the_schema_is_one_of_the_action_bodies() {
         let schema = schemars::schema_for!(ServerActionBody).to_value();
         let bodies = schema["oneOf"].as_array().expect("oneOf");
-        assert_eq!(bodies.len(), 34);
+        assert_eq!(bodies.len(), 36);
         let reboot = bodies
             .iter()
             .find(|b| b["required"] == json!(["reboot"]))

@@ -42,6 +42,11 @@ pub struct RebuildArgs {
     pub personality: bool,
     /// From 2.63: `Some(None)` removes them.
     pub trusted_image_certificates: Option<Option<Vec<String>>>,
+    /// From 2.90: the guest's new host name.
+    pub hostname: Option<String>,
+    /// From 2.93: a volume-backed server may change image (its root
+    /// volume re-imaged).
+    pub reimage_allowed: bool,
 }
 
 /// The arguments of `createImage` and `createBackup`.
@@ -102,12 +107,16 @@ pub enum ServerAction {
     Shelve,
     /// Admin: destroy a SHELVED server's guest and free its host.
     ShelveOffload,
-    /// From 2.77 optionally into an availability zone.
+    /// From 2.77 optionally into an availability zone (2.91: or none),
+    /// from 2.91 to a host.
     Unshelve {
-        availability_zone: Option<String>,
+        target: super::shelve::UnshelveTarget,
         /// The body as given (its schema depends on the version).
         given: Option<serde_json::Value>,
     },
+    /// Boot from a rescue image (2.87: volume-backed servers too).
+    Rescue(super::rescue::RescueArgs),
+    Unrescue,
     /// Cold (`migrate`) or live (`os-migrateLive`) migration, to `host`
     /// or wherever the scheduler chooses.
     Migrate {
@@ -154,6 +163,8 @@ impl ServerAction {
             ServerAction::Resize { .. } => "os_compute_api:servers:resize",
             ServerAction::ConfirmResize => "os_compute_api:servers:confirm_resize",
             ServerAction::RevertResize => "os_compute_api:servers:revert_resize",
+            ServerAction::Rescue(_) => "os_compute_api:os-rescue",
+            ServerAction::Unrescue => "os_compute_api:os-unrescue",
             ServerAction::Shelve => "os_compute_api:os-shelve:shelve",
             ServerAction::ShelveOffload => "os_compute_api:os-shelve:shelve_offload",
             ServerAction::Unshelve { .. } => "os_compute_api:os-shelve:unshelve",
@@ -226,11 +237,11 @@ impl ComputeService {
                 return Ok(ActionResult::Empty(204));
             }
             ServerAction::RevertResize => self.revert_resize(ctx, &i).await?,
+            ServerAction::Rescue(args) => self.rescue(ctx, &i, &args)?,
+            ServerAction::Unrescue => self.unrescue(ctx, &i)?,
             ServerAction::Shelve => self.shelve(ctx, &i).await?,
             ServerAction::ShelveOffload => self.shelve_offload(ctx, &i).await?,
-            ServerAction::Unshelve {
-                availability_zone, ..
-            } => self.unshelve(ctx, &i, availability_zone).await?,
+            ServerAction::Unshelve { target, .. } => self.unshelve(ctx, &i, target).await?,
             ServerAction::Migrate {
                 live,
                 host,
@@ -486,6 +497,8 @@ impl ComputeService {
                 args.image_id
             )));
         }
+        let reimage = self.volume_backed_rebuild(i, &args)?;
+        let volume_backed = i.image_ref.is_empty();
         let admin_pass = args.admin_pass.clone().unwrap_or_else(random_password);
         // 2.54: the key is the caller's key pair of that name.
         let key = match &args.key_name {
@@ -504,8 +517,11 @@ impl ComputeService {
                 return Err(conflict_state("rebuild", x));
             }
             x.task_state = Some(TaskState::Rebuilding);
-            x.image_ref = args.image_id.clone();
-            x.image_properties = image.clone();
+            // A volume-backed server keeps booting from its volume.
+            if !volume_backed {
+                x.image_ref = args.image_id.clone();
+                x.image_properties = image.clone();
+            }
             if let Some(n) = &args.name {
                 x.name = n.clone();
             }
@@ -525,6 +541,9 @@ impl ComputeService {
             if let Some(c) = &args.trusted_image_certificates {
                 x.trusted_image_certificates = c.clone();
             }
+            if let Some(h) = &args.hostname {
+                x.hostname = Some(h.clone());
+            }
             Ok(())
         })
         .await?;
@@ -536,11 +555,37 @@ impl ComputeService {
             json!({
                 "action_id": action_id,
                 "stopped": was == VmState::Stopped,
+                "reimage": reimage,
                 "admin_pass": self.admin_pass_for_guest(&updated, &admin_pass),
             }),
         )
         .await?;
         Ok(ActionResult::Rebuilt(Box::new(updated), admin_pass))
+    }
+
+    /// Nova's checks of a volume-backed server's rebuild: no trusted
+    /// certificates; the image its root volume was made from, or (from
+    /// 2.93) another one, when the volume is to be re-imaged (the answer).
+    fn volume_backed_rebuild(&self, i: &Instance, args: &RebuildArgs) -> Result<bool> {
+        if !i.image_ref.is_empty() {
+            return Ok(false);
+        }
+        if matches!(args.trusted_image_certificates, Some(Some(_))) {
+            return Err(Error::BadRequest(
+                "Image certificate validation is not supported for volume-backed servers.".into(),
+            ));
+        }
+        let original = i.image_properties.get("id").and_then(|v| v.as_str());
+        if original == Some(args.image_id.as_str()) {
+            return Ok(false);
+        }
+        if !args.reimage_allowed {
+            return Err(Error::BadRequest(format!(
+                "Image {} is unacceptable: Unable to rebuild with a different image for a volume-backed server.",
+                args.image_id
+            )));
+        }
+        Ok(true)
     }
 
     /// createImage / createBackup: an image record owned by the caller,

@@ -93,6 +93,10 @@ pub struct ServerCreate {
     #[serde(default)]
     #[schemars(length(min = 1, max = 50))]
     pub trusted_image_certificates: Option<Vec<String>>,
+    /// From 2.90: the guest's host name (an FQDN from 2.94).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 255))]
+    pub hostname: Option<String>,
     /// From 2.52: server tags (at most 50).
     #[serde(default)]
     #[schemars(length(max = 50))]
@@ -163,9 +167,38 @@ pub struct BlockDeviceMapping {
     pub volume_type: Option<String>,
 }
 
-/// Only the server group is honoured; other hints are accepted.
+/// Only the server group is honoured by the scheduler; every hint is
+/// kept with the server (2.100 shows them).
 #[derive(Deserialize, JsonSchema)]
 pub struct SchedulerHints {
     #[serde(default)]
     pub group: Option<String>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+impl SchedulerHints {
+    /// The hints as Nova's request spec keeps them: each value a list of
+    /// strings.
+    pub fn as_lists(&self) -> BTreeMap<String, serde_json::Value> {
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let mut out: BTreeMap<String, serde_json::Value> = self
+            .other
+            .iter()
+            .map(|(k, v)| {
+                let items: Vec<String> = match v {
+                    serde_json::Value::Array(a) => a.iter().map(text).collect(),
+                    one => vec![text(one)],
+                };
+                (k.clone(), serde_json::json!(items))
+            })
+            .collect();
+        if let Some(g) = &self.group {
+            out.insert("group".into(), serde_json::json!([g]));
+        }
+        out
+    }
 }

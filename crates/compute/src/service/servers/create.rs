@@ -176,6 +176,10 @@ struct BootRequest {
     return_reservation_id: bool,
     /// Volume mappings (boot from volume), as templates.
     volumes: Vec<Bdm>,
+    /// 2.90: the host name asked for (one instance only).
+    hostname: Option<String>,
+    /// Every scheduler hint, kept for 2.100's view.
+    scheduler_hints: BTreeMap<String, Value>,
 }
 
 impl ComputeService {
@@ -264,7 +268,14 @@ impl ComputeService {
         let (min_count, max_count) = boot_counts(&s)?;
         self.check_boot_volumes(ctx, &volumes, max_count, s.multiattach_allowed)
             .await?;
-        let group = match body.scheduler_hints.and_then(|h| h.group) {
+        if s.hostname.is_some() && max_count > 1 {
+            return Err(Error::BadRequest(
+                "Unable to allocate a single hostname to multiple instances".into(),
+            ));
+        }
+        let hints = body.scheduler_hints;
+        let scheduler_hints = hints.as_ref().map(|h| h.as_lists()).unwrap_or_default();
+        let group = match hints.and_then(|h| h.group) {
             Some(g) => Some(self.boot_group(ctx, project, &g).await?),
             None => None,
         };
@@ -311,6 +322,8 @@ impl ComputeService {
             key_name: s.key_name,
             name: s.name,
             volumes,
+            hostname: s.hostname,
+            scheduler_hints,
         })
     }
 
@@ -398,16 +411,23 @@ impl ComputeService {
     ) -> Instance {
         let id = uuid::Uuid::new_v4().to_string();
         let now = store::now();
+        let name = if count > 1 {
+            format!("{}-{}", req.name, n + 1)
+        } else {
+            req.name.clone()
+        };
         Instance {
+            hostname: Some(
+                req.hostname
+                    .clone()
+                    .unwrap_or_else(|| store::instances::sanitize_hostname(&name, &id)),
+            ),
+            scheduler_hints: req.scheduler_hints.clone(),
             instance_name: format!("instance-{}", &id[..8]),
             id,
             project_id: project.to_owned(),
             user_id: ctx.user_id.clone(),
-            name: if count > 1 {
-                format!("{}-{}", req.name, n + 1)
-            } else {
-                req.name.clone()
-            },
+            name,
             vm_state: VmState::Building,
             task_state: Some(TaskState::Scheduling),
             created_at: now.clone(),

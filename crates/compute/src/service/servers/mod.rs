@@ -10,6 +10,7 @@ pub mod change_password;
 pub mod create;
 pub mod evacuate;
 pub mod interfaces;
+pub mod rescue;
 pub mod resize;
 pub mod shelve;
 pub mod volumes;

@@ -6,11 +6,19 @@ use super::conflict_state;
 use crate::saga;
 use crate::service::ComputeService;
 use crate::states::{TaskState, VmState};
-use crate::store::instances::Instance;
+use crate::store::{self, instances::Instance};
 use ferrostack_core::auth::AuthContext;
 use ferrostack_core::{Error, Result};
 use serde_json::json;
 use std::sync::Arc;
+
+/// Where an unshelve goes (2.77, 2.91): `zone` absent keeps the pin,
+/// `Some(None)` unpins, `Some(Some(z))` pins to `z`; `host` (admin).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UnshelveTarget {
+    pub zone: Option<Option<String>>,
+    pub host: Option<String>,
+}
 
 /// The states Nova shelves from.
 const SHELVABLE: [VmState; 4] = [
@@ -94,45 +102,82 @@ impl ComputeService {
         Ok(())
     }
 
-    /// unshelve, into `zone` when given (2.77, an offloaded server only).
+    /// unshelve: a SHELVED server is powered on where it is; an offloaded
+    /// one is scheduled again, to `target`'s zone (2.77; 2.91 unpins with
+    /// `null`) and host (2.91, admin), which only an offloaded server takes.
     pub(super) async fn unshelve(
         self: &Arc<Self>,
         ctx: &AuthContext,
         i: &Instance,
-        zone: Option<String>,
+        target: UnshelveTarget,
     ) -> Result<()> {
         self.check_lock(ctx, i)?;
         let allowed = [VmState::Shelved, VmState::ShelvedOffloaded];
         if i.task_state.is_some() || !allowed.contains(&i.vm_state) {
             return Err(conflict_state("unshelve", i));
         }
-        if let Some(z) = &zone {
-            if i.vm_state != VmState::ShelvedOffloaded {
-                return Err(Error::Conflict(format!(
-                    "The unshelve action with availability_zone is only supported when the server {} is in SHELVED_OFFLOADED status; it is {}.",
-                    i.id,
-                    crate::states::status(i.vm_state, i.task_state)
-                )));
-            }
-            if !self
-                .zones()
-                .await?
-                .iter()
-                .any(|(name, up)| name == z && *up)
-            {
-                return Err(Error::BadRequest(
-                    "The requested availability zone is not available".into(),
-                ));
-            }
-        }
+        self.check_unshelve_target(ctx, i, &target).await?;
         let offloaded = i.vm_state == VmState::ShelvedOffloaded;
         self.begin_task(i, "unshelve", &allowed, TaskState::Unshelving)
             .await?;
         let action_id = self.record_action(ctx, i, "unshelve").await?;
         let params = json!({
-            "action_id": action_id, "offloaded": offloaded, "availability_zone": zone,
+            "action_id": action_id, "offloaded": offloaded,
+            "availability_zone": target.zone.clone().flatten(),
+            "unpin": target.zone == Some(None), "host": target.host,
         });
         saga::start(self, saga::unshelve_server::KIND, &i.id, params).await?;
+        Ok(())
+    }
+
+    /// Nova's checks of a zone or host given to unshelve: the server
+    /// offloaded (409), the zone available (400), the host allowed
+    /// (`unshelve_to_host`), known (400) and in the zone the server will
+    /// be pinned to (409).
+    async fn check_unshelve_target(
+        &self,
+        ctx: &AuthContext,
+        i: &Instance,
+        target: &UnshelveTarget,
+    ) -> Result<()> {
+        if target.zone.is_none() && target.host.is_none() {
+            return Ok(());
+        }
+        if i.vm_state != VmState::ShelvedOffloaded {
+            return Err(Error::Conflict(format!(
+                "Specifying an availability zone or a host when unshelving server \"{}\" with status \"{}\" is not supported. The server status must be SHELVED_OFFLOADED.",
+                i.id,
+                crate::states::status(i.vm_state, i.task_state)
+            )));
+        }
+        if let Some(Some(z)) = &target.zone {
+            let zones = self.zones().await?;
+            if !zones.iter().any(|(name, up)| name == z && *up) {
+                return Err(Error::BadRequest(
+                    "The requested availability zone is not available".into(),
+                ));
+            }
+        }
+        let Some(host) = &target.host else {
+            return Ok(());
+        };
+        self.authorize_project(
+            ctx,
+            "os_compute_api:os-shelve:unshelve_to_host",
+            &i.project_id,
+        )?;
+        let service = store::hosts::get_service(&self.db, host, crate::scheduler::COMPUTE_BINARY)
+            .await?
+            .ok_or_else(|| Error::BadRequest(format!("Compute host {host} could not be found.")))?;
+        let pinned = match &target.zone {
+            Some(zone) => zone.clone(),
+            None => i.pinned_availability_zone(),
+        };
+        if let Some(zone) = pinned.filter(|z| *z != service.zone) {
+            return Err(Error::Conflict(format!(
+                "Host \"{host}\" is not in the availability zone \"{zone}\"."
+            )));
+        }
         Ok(())
     }
 }
