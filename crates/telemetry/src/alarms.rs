@@ -23,6 +23,12 @@ pub const BY_METRICS_RULE: &str = "gnocchi_aggregation_by_metrics_threshold_rule
 /// project whose payload matches the rule's query sets the alarm off.
 pub const EVENT: &str = "event";
 pub const EVENT_RULE: &str = "event_rule";
+/// Aodh's `loadbalancer_member_health`: Octavia's members of a pool an
+/// autoscaling group made. Stored and served as Aodh does; Aodh's
+/// evaluator asks Octavia, which this cloud does not run, so such an alarm
+/// stays in `insufficient data` as Aodh's does without a load balancer.
+pub const LB_HEALTH: &str = "loadbalancer_member_health";
+pub const LB_HEALTH_RULE: &str = "loadbalancer_member_health_rule";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -87,9 +93,14 @@ pub fn from_body(body: &Value, project_id: &str, user_id: &str) -> Result<Value>
             let d = format!("Alarm when {} event occurred.", rule["event_type"].as_str().unwrap_or("*"));
             (EVENT_RULE, rule, d)
         }
+        LB_HEALTH => (
+            LB_HEALTH_RULE,
+            check_lb_rule(&body[LB_HEALTH_RULE])?,
+            "loadbalancer_member_health alarm rule".to_owned(),
+        ),
         _ => {
             return Err(bad(format!(
-                "Invalid input for field/attribute type. Value: '{kind}'. Value should be one of: {TYPE}, {BY_METRICS}, {EVENT}"
+                "Invalid input for field/attribute type. Value: '{kind}'. Value should be one of: {TYPE}, {BY_METRICS}, {EVENT}, {LB_HEALTH}"
             )))
         }
     };
@@ -149,6 +160,20 @@ fn action_url(url: &str) -> Result<String> {
         Some(bare) if bare == format!("{scheme}:") => bare.to_owned(),
         _ => url.to_owned(),
     })
+}
+
+/// A load-balancer member health rule: Aodh's three mandatory ids.
+fn check_lb_rule(r: &Value) -> Result<Value> {
+    let mut rule = serde_json::Map::new();
+    for k in ["pool_id", "stack_id", "autoscaling_group_id"] {
+        let v = r[k].as_str().filter(|s| !s.is_empty()).ok_or_else(|| {
+            bad(format!(
+                "Invalid input for field/attribute {k}. Value: 'None'. Mandatory field missing."
+            ))
+        })?;
+        rule.insert(k.to_owned(), json!(v));
+    }
+    Ok(Value::Object(rule))
 }
 
 /// An event rule: `event_type` (a glob, `*` by default) and a `query` list

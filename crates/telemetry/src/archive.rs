@@ -147,24 +147,48 @@ impl ArchivePolicy {
     /// Gnocchi checks it (each level needs two of granularity, points and
     /// timespan; granularities are distinct).
     pub fn from_body(body: &Value) -> Result<ArchivePolicy> {
+        only_keys(
+            body,
+            &["name", "back_window", "definition", "aggregation_methods"],
+            "",
+        )?;
         let name = body["name"]
             .as_str()
             .filter(|n| !n.is_empty())
             .ok_or_else(|| bad("Invalid input: required key not provided @ data['name']"))?;
-        let defs = body["definition"]
-            .as_array()
-            .filter(|d| !d.is_empty())
-            .ok_or_else(|| bad("Invalid input: required key not provided @ data['definition']"))?;
+        let defs = match body.get("definition") {
+            None | Some(Value::Null) => {
+                return Err(bad(
+                    "Invalid input: required key not provided @ data['definition']",
+                ))
+            }
+            Some(Value::Array(d)) if d.is_empty() => return Err(bad(
+                "Invalid input: length of value must be at least 1 for dictionary value @ data['definition']",
+            )),
+            Some(Value::Array(d)) => d,
+            Some(_) => {
+                return Err(bad(
+                    "Invalid input: expected a list for dictionary value @ data['definition']",
+                ))
+            }
+        };
         let mut definition = Vec::new();
-        for d in defs {
+        for (i, d) in defs.iter().enumerate() {
+            only_keys(
+                d,
+                &["granularity", "points", "timespan"],
+                &format!("['definition'][{i}]"),
+            )?;
             let level = level_from(d)?;
             if definition
                 .iter()
                 .any(|l: &Level| l.granularity == level.granularity)
             {
-                return Err(bad(
-                    "Invalid input: more than one archive policy uses granularity",
-                ));
+                // Gnocchi's words, HTML-escaped as its error bodies are.
+                return Err(bad(&format!(
+                    "More than one archive policy uses granularity `{}.0&#x27;",
+                    level.granularity
+                )));
             }
             definition.push(level);
         }
@@ -190,6 +214,22 @@ impl ArchivePolicy {
 
 fn bad(m: &str) -> Error {
     Error::BadRequest(m.to_owned())
+}
+
+/// Gnocchi's schemas allow no other keys: one (the first by name) is
+/// named as voluptuous names it.
+pub fn only_keys(doc: &Value, allowed: &[&str], at: &str) -> Result<()> {
+    let Some(map) = doc.as_object() else {
+        return Err(bad(&format!(
+            "Invalid input: expected a dictionary @ data{at}"
+        )));
+    };
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(bad(&format!(
+            "Invalid input: extra keys not allowed @ data{at}['{k}']"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Gnocchi's method list: names, `+name` adds to and `-name` removes from
@@ -230,6 +270,13 @@ fn level_from(d: &Value) -> Result<Level> {
     let g = d.get("granularity").map(duration_secs).transpose()?;
     let t = d.get("timespan").map(duration_secs).transpose()?;
     let p = d.get("points").and_then(Value::as_i64);
+    if let (Some(g), Some(t), Some(p)) = (g, t, p) {
+        if t != g * p {
+            // Gnocchi's "timespan ≠ granularity × points", HTML-escaped as
+            // its error bodies are.
+            return Err(bad("timespan &#8800; granularity &#215; points"));
+        }
+    }
     let level = match (g, t, p) {
         (Some(g), Some(t), _) => Level {
             granularity: g,

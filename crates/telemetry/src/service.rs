@@ -121,7 +121,7 @@ impl TelemetryService {
             .filter_map(|(r, f)| f.then_some(r))
             .collect();
         let stored = new.len();
-        self.file(&mut tx, new, now).await?;
+        self.file(&mut tx, new).await?;
         tx.commit().await.db()?;
         Ok(stored)
     }
@@ -129,8 +129,9 @@ impl TelemetryService {
     /// File new readings: each resource and metric looked up once, each
     /// resource's sample times written once, each metric's points folded
     /// into its rollups once.
-    async fn file(&self, tx: &mut AnyConnection, readings: Vec<Reading>, now: i64) -> Result<()> {
-        let mut metrics: HashMap<(String, String), (String, String)> = HashMap::new();
+    async fn file(&self, tx: &mut AnyConnection, readings: Vec<Reading>) -> Result<()> {
+        // (resource, meter) → (metric, its policy, the resource's uuid).
+        let mut metrics: HashMap<(String, String), (String, String, String)> = HashMap::new();
         let mut touched: HashMap<String, (i64, i64, Value)> = HashMap::new();
         let mut points: HashMap<String, (String, Vec<(i64, f64)>)> = HashMap::new();
         for r in readings {
@@ -146,12 +147,12 @@ impl TelemetryService {
                         Some(r.sample.kind.as_str()),
                     )
                     .await?;
-                metrics.insert(key.clone(), (m.id, m.archive_policy_name));
+                metrics.insert(key.clone(), (m.id, m.archive_policy_name, resource.id));
             }
-            let (metric_id, policy) = metrics[&key].clone();
+            let (metric_id, policy, resource) = &metrics[&key];
             let s = r.sample;
             let t = touched
-                .entry(store::resources::resource_uuid(&s.resource_id))
+                .entry(resource.clone())
                 .or_insert((s.ts, s.ts, Value::Null));
             t.0 = t.0.min(s.ts);
             if s.ts >= t.1 || t.2.is_null() {
@@ -159,18 +160,17 @@ impl TelemetryService {
                 t.2 = s.metadata;
             }
             points
-                .entry(metric_id)
-                .or_insert_with(|| (policy, Vec::new()))
+                .entry(metric_id.clone())
+                .or_insert_with(|| (policy.clone(), Vec::new()))
                 .1
                 .push((s.ts, s.volume));
         }
         for (id, (first, last, metadata)) in touched {
-            store::resources::touch(tx, &self.db, &id, first, &metadata).await?;
-            store::resources::touch(tx, &self.db, &id, last, &metadata).await?;
+            store::resources::touch(tx, &self.db, &id, (first, last), &metadata).await?;
         }
         for (metric, (policy, pts)) in points {
             if let Some(p) = self.archive_policy(&policy) {
-                measures::add(tx, &self.db, &metric, &p, &pts, now).await?;
+                measures::add(tx, &self.db, &metric, &p, &pts).await?;
             }
         }
         Ok(())
@@ -320,15 +320,7 @@ impl TelemetryService {
             })?;
         let _w = self.writer.lock().await;
         let mut tx = self.db.pool.begin().await.db()?;
-        measures::add(
-            &mut tx,
-            &self.db,
-            &metric.id,
-            &policy,
-            points,
-            store::now_us(),
-        )
-        .await?;
+        measures::add(&mut tx, &self.db, &metric.id, &policy, points).await?;
         tx.commit().await.db()?;
         Ok(())
     }
@@ -338,10 +330,9 @@ impl TelemetryService {
         let days = self.config.telemetry.sample_retention_days as i64;
         let before = store::now_us() - days * 86_400_000_000;
         store::samples::expire(&self.db, before).await?;
-        let now_s = store::now_us() / 1_000_000;
         for (m, _) in store::metrics::list_with_owner(&self.db, None).await? {
             if let Some(p) = self.archive_policy(&m.archive_policy_name) {
-                measures::trim(&self.db, &m.id, &p, now_s).await?;
+                measures::trim(&self.db, &m.id, &p).await?;
             }
         }
         Ok(())

@@ -16,7 +16,7 @@ use crate::store::{
 };
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GroupBy {
@@ -70,6 +70,9 @@ pub struct StatsQuery {
 }
 
 type Key = (Vec<Option<String>>, i64);
+
+/// The statistics' states: per group (in order) its periods (in order).
+type Folded = Vec<(Vec<Option<String>>, Vec<(i64, Acc)>)>;
 
 struct Owned<'a> {
     resource_id: &'a str,
@@ -152,11 +155,15 @@ pub async fn statistics(svc: &TelemetryService, q: &StatsQuery) -> Result<Vec<Va
     let (from, to) = bounds(&q.conds);
     let folded = match (rollup_ok, granularity(svc, &metrics, q.period, from)) {
         (true, Some(g)) => from_rollups(svc, q, &metrics, g, from, to).await?,
-        _ => from_samples(svc, q, from).await?,
+        _ => by_group(from_samples(svc, q, from).await?),
     };
     Ok(folded
-        .into_iter()
-        .map(|((group, pstart), acc)| view(q, &unit, &group, pstart, from, to, &acc))
+        .iter()
+        .flat_map(|(group, periods)| {
+            periods
+                .iter()
+                .map(|(pstart, acc)| view(q, &unit, group, *pstart, from, to, acc))
+        })
         .collect())
 }
 
@@ -201,8 +208,13 @@ async fn from_rollups(
     g: i64,
     from: Option<i64>,
     to: Option<i64>,
-) -> Result<BTreeMap<Key, Acc>> {
-    let mut groups: BTreeMap<&str, Vec<Option<String>>> = BTreeMap::new();
+) -> Result<Folded> {
+    let from_s = from.map(|f| f / 1_000_000);
+    let to_s = to.map(|t| (t + 999_999) / 1_000_000);
+    let start = from_s.unwrap_or(0);
+    // Folded per (group number, period start), a group's key made once.
+    let mut numbers: HashMap<Vec<Option<String>>, usize> = HashMap::new();
+    let mut folded: HashMap<(usize, i64), Acc> = HashMap::new();
     for (m, o) in metrics {
         let owned = Owned {
             resource_id: o.original_resource_id.as_deref().unwrap_or_default(),
@@ -210,39 +222,54 @@ async fn from_rollups(
             user_id: o.user_id.as_deref(),
             source: crate::meters::SOURCE,
         };
-        if owner_matches(&q.conds, &owned) {
-            groups.insert(&m.id, group_of(&q.groupby, &owned));
+        if !owner_matches(&q.conds, &owned) {
+            continue;
+        }
+        let next = numbers.len();
+        let group = *numbers.entry(group_of(&q.groupby, &owned)).or_insert(next);
+        let series = store::measures::Series::Measures;
+        for (bstart, acc) in
+            store::measures::read_one(&svc.db, series, &m.id, g, from_s, to_s).await?
+        {
+            let pstart = if q.period == 0 {
+                start
+            } else {
+                start + (bstart - start).div_euclid(q.period) * q.period
+            };
+            folded
+                .entry((group, pstart))
+                .and_modify(|a| a.merge(&acc))
+                .or_insert(acc);
         }
     }
-    let ids: Vec<String> = groups.keys().map(|s| s.to_string()).collect();
-    let from_s = from.map(|f| f / 1_000_000);
-    let to_s = to.map(|t| (t + 999_999) / 1_000_000);
-    let buckets = store::measures::read(
-        &svc.db,
-        store::measures::Series::Measures,
-        &ids,
-        g,
-        from_s,
-        to_s,
-    )
-    .await?;
-    let start = from_s.unwrap_or(0);
-    let mut out: BTreeMap<Key, Acc> = BTreeMap::new();
-    for b in buckets {
-        let group = groups
-            .get(b.metric_id.as_str())
-            .cloned()
-            .unwrap_or_default();
-        let pstart = if q.period == 0 {
-            start
-        } else {
-            start + (b.start - start).div_euclid(q.period) * q.period
-        };
-        out.entry((group, pstart))
-            .and_modify(|a| a.merge(&b.acc))
-            .or_insert(b.acc);
+    let mut groups: Folded = Vec::new();
+    let mut order: Vec<(Vec<Option<String>>, usize)> = numbers.into_iter().collect();
+    order.sort();
+    let mut slot = vec![0; order.len()];
+    for (i, (key, n)) in order.into_iter().enumerate() {
+        slot[n] = i;
+        groups.push((key, Vec::new()));
     }
-    Ok(out)
+    for ((n, pstart), acc) in folded {
+        groups[slot[n]].1.push((pstart, acc));
+    }
+    for (_, periods) in &mut groups {
+        periods.sort_by_key(|p| p.0);
+    }
+    groups.retain(|(_, periods)| !periods.is_empty());
+    Ok(groups)
+}
+
+/// Folded states keyed by (group, period start) as [`Folded`].
+fn by_group(map: BTreeMap<Key, Acc>) -> Folded {
+    let mut out: Folded = Vec::new();
+    for ((group, pstart), acc) in map {
+        match out.last_mut() {
+            Some((g, periods)) if *g == group => periods.push((pstart, acc)),
+            _ => out.push((group, vec![(pstart, acc)])),
+        }
+    }
+    out
 }
 
 async fn from_samples(

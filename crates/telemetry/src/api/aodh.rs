@@ -88,7 +88,12 @@ async fn query_history(
 /// …), which complex queries may name.
 fn flat(a: &Value) -> Value {
     let mut doc = a.clone();
-    for key in [alarms::RULE, alarms::BY_METRICS_RULE, alarms::EVENT_RULE] {
+    for key in [
+        alarms::RULE,
+        alarms::BY_METRICS_RULE,
+        alarms::EVENT_RULE,
+        alarms::LB_HEALTH_RULE,
+    ] {
         if let Some(rule) = a[key].as_object() {
             for (k, v) in rule {
                 if doc.get(k).is_none() {

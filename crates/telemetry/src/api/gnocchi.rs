@@ -45,8 +45,33 @@ pub(super) fn ok(v: Value) -> Result<Response> {
     Ok(axum::Json(v).into_response())
 }
 
-pub(super) fn created(v: Value) -> Result<Response> {
-    Ok((StatusCode::CREATED, axum::Json(v)).into_response())
+/// 201 with the new resource's absolute URL in `Location`, as webob
+/// makes Gnocchi's (`segments` percent-encoded).
+pub(super) fn created(svc: &Svc, segments: &[&str], v: Value) -> Result<Response> {
+    let mut url = svc.config.public_url(svc.config.telemetry.metric_port);
+    url.push_str("/v1");
+    for s in segments {
+        url.push('/');
+        url.push_str(&percent_encode(s));
+    }
+    let mut resp = (StatusCode::CREATED, axum::Json(v)).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&url) {
+        resp.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// A path segment's bytes outside RFC 3986's unreserved set as `%XX`.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 pub(super) fn no_content() -> Result<Response> {
@@ -129,7 +154,7 @@ async fn create_policy(
     }
     store::policies::insert(&svc.db, &p).await?;
     svc.reload_policies().await?;
-    created(p.view())
+    created(&svc, &["archive_policy", &p.name], p.view())
 }
 
 async fn policy_named(svc: &Svc, name: &str) -> Result<ArchivePolicy> {
@@ -208,6 +233,11 @@ async fn create_rule(
     Json(body): Json<Value>,
 ) -> Result<Response> {
     svc.authorize(&ctx, "create archive policy rule", None)?;
+    crate::archive::only_keys(
+        &body,
+        &["name", "metric_pattern", "archive_policy_name"],
+        "",
+    )?;
     let field = |k: &str| {
         body[k]
             .as_str()
@@ -244,7 +274,7 @@ async fn create_rule(
         )));
     }
     store::policies::insert_rule(&svc.db, &rule).await?;
-    created(rule.view())
+    created(&svc, &["archive_policy_rule", &rule.name], rule.view())
 }
 
 async fn rule_named(svc: &Svc, name: &str) -> Result<Rule> {
@@ -322,15 +352,47 @@ fn can_see_metric(svc: &Svc, ctx: &AuthContext, m: &Metric, owner_project: Optio
     }
 }
 
+/// Gnocchi's metric list with its attribute filters (`id`, `name`,
+/// `archive_policy_name`, `unit`, `resource_id`); `status=delete` asks for
+/// metrics awaiting deletion, which this store never has (a delete is
+/// done at once).
 async fn list_metrics(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    axum::extract::Query(params): Query,
 ) -> Result<Response> {
     svc.authorize(&ctx, "list metric", None)?;
+    if single(&params, "status").is_some_and(|s| s != "active") {
+        return ok(json!([]));
+    }
     let all = store::metrics::list_with_owner(&svc.db, None).await?;
+    let field = |m: &Metric, k: &str| -> Option<String> {
+        match k {
+            "id" => Some(m.id.clone()),
+            "name" => m.name.clone(),
+            "archive_policy_name" => Some(m.archive_policy_name.clone()),
+            "unit" => m.unit.clone(),
+            "resource_id" => m.resource_id.clone(),
+            _ => None,
+        }
+    };
+    let filters: Vec<&(String, String)> = params
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "id" | "name" | "archive_policy_name" | "unit" | "resource_id"
+            )
+        })
+        .collect();
     ok(all
         .iter()
         .filter(|(m, o)| can_see_metric(&svc, &ctx, m, o.project_id.as_deref()))
+        .filter(|(m, _)| {
+            filters
+                .iter()
+                .all(|(k, v)| field(m, k).as_deref() == Some(v.as_str()))
+        })
         .map(|(m, _)| metric_view(&svc, m))
         .collect())
 }
@@ -385,7 +447,7 @@ async fn create_metric(
     let m = new_metric(&svc, &ctx, &body, None, None).await?;
     let mut conn = svc.db.pool.acquire().await.db()?;
     store::metrics::insert(&mut conn, &svc.db, &m).await?;
-    created(metric_view(&svc, &m))
+    created(&svc, &["metric", &m.id], metric_view(&svc, &m))
 }
 
 /// The metric of `id`, if the caller may see it (404 otherwise).
@@ -422,7 +484,37 @@ async fn show_metric(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let m = visible_metric(&svc, &ctx, &id, "get metric").await?;
-    ok(metric_view(&svc, &m))
+    let mut doc = metric_view(&svc, &m);
+    doc["resource"] = match &m.resource_id {
+        Some(rid) => {
+            let mut conn = svc.db.pool.acquire().await.db()?;
+            store::resources::get(&mut conn, &svc.db, rid)
+                .await?
+                .map_or(Value::Null, |r| resource_summary(&r))
+        }
+        None => Value::Null,
+    };
+    ok(doc)
+}
+
+/// A metric's resource as Gnocchi's metric details embed it (its generic
+/// fields).
+fn resource_summary(r: &store::resources::Resource) -> Value {
+    let time = |t: Option<i64>| t.map(store::iso_utc);
+    json!({
+        "id": r.id,
+        "type": r.kind,
+        "original_resource_id": r.original_resource_id,
+        "project_id": r.project_id,
+        "user_id": r.user_id,
+        "created_by_project_id": r.created_by_project_id,
+        "created_by_user_id": r.created_by_user_id,
+        "creator": format!("{}:{}", r.created_by_user_id, r.created_by_project_id),
+        "started_at": store::iso_utc(r.started_at),
+        "ended_at": time(r.ended_at),
+        "revision_start": store::iso_utc(r.revision_start),
+        "revision_end": time(r.revision_end),
+    })
 }
 
 async fn delete_metric(

@@ -26,8 +26,9 @@ pub fn routes() -> ApiRouter<Svc> {
         .route("/v1/resource_type", get(list_types).post(create_type))
         .route(
             "/v1/resource_type/{name}",
-            get(show_type).delete(delete_type),
+            get(show_type).patch(patch_type).delete(delete_type),
         )
+        .route("/v1/resource", get(resource_roots))
         .route(
             "/v1/resource/{type}",
             get(list_resources).post(create_resource),
@@ -108,17 +109,8 @@ async fn create_type(
         .ok_or_else(|| bad("Invalid input: required key not provided @ data['name']"))?;
     let mut attributes = Map::new();
     for (k, v) in body["attributes"].as_object().cloned().unwrap_or_default() {
-        let kind = v["type"].as_str().unwrap_or_default();
-        if !matches!(kind, "string" | "uuid" | "number" | "bool" | "datetime")
-            || STANDARD.contains(&k.as_str())
-        {
-            return Err(bad(format!(
-                "Invalid input: Invalid attribute {k} @ data['attributes']"
-            )));
-        }
-        let mut a = v.as_object().cloned().unwrap_or_default();
-        a.entry("required").or_insert(json!(true));
-        attributes.insert(k, Value::Object(a));
+        let a = checked_attribute(&k, &v, true)?;
+        attributes.insert(k, a);
     }
     if store::resources::get_type(&svc.db, name).await?.is_some() {
         return Err(Error::Conflict(format!(
@@ -131,7 +123,77 @@ async fn create_type(
         state: "active".into(),
     };
     store::resources::insert_type(&svc.db, &t).await?;
-    created(t.view())
+    created(&svc, &["resource_type", &t.name], t.view())
+}
+
+/// Gnocchi's JSON patch of a type's schema: `add` and `remove` of
+/// `/attributes/<name>`.
+async fn patch_type(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+    Path(name): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    svc.authorize(&ctx, "update resource type", None)?;
+    let mut t = type_named(&svc, &name).await?;
+    let ops = body
+        .as_array()
+        .ok_or_else(|| bad("Invalid input: expected a list"))?;
+    for op in ops {
+        let path = op["path"].as_str().unwrap_or_default();
+        let attr = path
+            .strip_prefix("/attributes/")
+            .filter(|a| !a.is_empty() && !a.contains('/'))
+            .ok_or_else(|| bad(format!("Invalid input: invalid path {path}")))?;
+        match op["op"].as_str() {
+            Some("add") => {
+                let a = checked_attribute(attr, &op["value"], false)?;
+                t.attributes.insert(attr.to_owned(), a);
+            }
+            Some("remove") => {
+                if t.attributes.remove(attr).is_none() {
+                    return Err(bad(format!("Invalid input: unknown attribute {attr}")));
+                }
+            }
+            other => {
+                return Err(bad(format!(
+                    "Invalid input: unsupported operation {}",
+                    other.unwrap_or_default()
+                )))
+            }
+        }
+    }
+    store::resources::update_type_attributes(&svc.db, &t).await?;
+    ok(t.view())
+}
+
+/// One attribute of a type's schema; `required` defaults to `default`.
+fn checked_attribute(k: &str, v: &Value, default: bool) -> Result<Value> {
+    let kind = v["type"].as_str().unwrap_or_default();
+    if !matches!(kind, "string" | "uuid" | "number" | "bool" | "datetime") || STANDARD.contains(&k)
+    {
+        return Err(bad(format!(
+            "Invalid input: Invalid attribute {k} @ data['attributes']"
+        )));
+    }
+    let mut a = v.as_object().cloned().unwrap_or_default();
+    a.entry("required").or_insert(json!(default));
+    Ok(Value::Object(a))
+}
+
+/// `GET /v1/resource`: each resource type's collection URL by name.
+async fn resource_roots(
+    State(svc): State<Svc>,
+    Authenticated(ctx): Authenticated,
+) -> Result<Response> {
+    svc.authorize(&ctx, "list resource type", None)?;
+    let base = svc.config.public_url(svc.config.telemetry.metric_port);
+    let mut out = Map::new();
+    for t in store::resources::list_types(&svc.db).await? {
+        let url = format!("{base}/v1/resource/{}", t.name);
+        out.insert(t.name, json!(url));
+    }
+    ok(Value::Object(out))
 }
 
 async fn delete_type(
@@ -296,7 +358,7 @@ async fn create_resource(
     store::resources::insert(&mut tx, &svc.db, &r).await?;
     attach_metrics(&svc, &ctx, &mut tx, &r, &body["metrics"]).await?;
     tx.commit().await.db()?;
-    created(view(&svc, &r).await?)
+    created(&svc, &["resource", &kind, &r.id], view(&svc, &r).await?)
 }
 
 /// `{"name": {"archive_policy_name": …}}` or `{"name": "<metric id>"}`.

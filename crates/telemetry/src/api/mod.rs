@@ -139,6 +139,51 @@ pub fn gnocchi_router(svc: Svc, validator: SharedValidator, auth_uri: &str) -> R
         .fallback_service(inner)
         .layer(axum::middleware::map_request(drop_trailing_slash))
         .layer(axum::middleware::map_response(python_separators))
+        .layer(axum::middleware::from_fn(require_json_accepted))
+}
+
+/// Gnocchi answers JSON only: an `Accept` header that allows no JSON is
+/// 406, in webob's plain-text form (`/metrics`, Prometheus' text, aside).
+async fn require_json_accepted(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let accept = req
+        .headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    if req.uri().path() != "/metrics" && accept.is_some_and(|a| !accepts_json(a)) {
+        let body = "406 Not Acceptable\n\nThe resource could not be generated that was acceptable to your browser (content of type application/json).\n\n";
+        return (
+            axum::http::StatusCode::NOT_ACCEPTABLE,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=UTF-8",
+            )],
+            body,
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// Whether an `Accept` header allows `application/json`: a range
+/// (`application/json`, `application/*`, `*/*`) without `q=0`.
+fn accepts_json(accept: &str) -> bool {
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        let mime = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f64>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        !refused
+            && matches!(
+                mime.as_str(),
+                "application/json" | "application/*" | "*/*" | ""
+            )
+    })
 }
 
 /// Gnocchi refuses a request body of another media type than JSON with
@@ -149,7 +194,9 @@ async fn require_json(req: axum::extract::Request, next: axum::middleware::Next)
         if let Some(ct) = req.headers().get(CONTENT_TYPE) {
             let mime = ct.to_str().unwrap_or_default();
             let mime = mime.split(';').next().unwrap_or_default().trim();
-            if !mime.eq_ignore_ascii_case("application/json") {
+            let json = mime.eq_ignore_ascii_case("application/json")
+                || mime.eq_ignore_ascii_case("application/json-patch+json");
+            if !json {
                 return ferrostack_core::Error::UnsupportedMediaType(format!(
                     "The server could not comply with the request since it is either malformed or otherwise incorrect. Content-Type {mime} is not supported."
                 ))
@@ -229,4 +276,16 @@ async fn drop_trailing_slash(mut req: axum::extract::Request) -> axum::extract::
         }
     }
     req
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_is_acceptable_unless_excluded() {
+        assert!(super::accepts_json("application/json"));
+        assert!(super::accepts_json("text/plain, application/json; q=0.8"));
+        assert!(super::accepts_json("*/*"));
+        assert!(!super::accepts_json("text/plain"));
+        assert!(!super::accepts_json("application/json; q=0"));
+    }
 }

@@ -49,6 +49,22 @@ CREATE INDEX alarm_history_alarm ON alarm_history (alarm_id, seq)
 CREATE TABLE rate_rollups (metric_id VARCHAR(36) NOT NULL, granularity BIGINT NOT NULL, bucket BIGINT NOT NULL, cnt BIGINT NOT NULL, total DOUBLE PRECISION NOT NULL, sumsq DOUBLE PRECISION NOT NULL, vmin DOUBLE PRECISION NOT NULL, vmax DOUBLE PRECISION NOT NULL, first_ts BIGINT NOT NULL, first_v DOUBLE PRECISION NOT NULL, last_ts BIGINT NOT NULL, last_v DOUBLE PRECISION NOT NULL, PRIMARY KEY (metric_id, granularity, bucket));
 CREATE TABLE metric_heads (metric_id VARCHAR(36) PRIMARY KEY, ts BIGINT NOT NULL, value DOUBLE PRECISION NOT NULL)
 ",
+}, Migration {
+    // Raw samples keyed by (time, id), no longer by the random id alone:
+    // inserts land at the index's end instead of a random page each
+    // (bench/telemetry.sh: ARCHITECTURE.md's figures). The time index is
+    // the key's prefix now.
+    version: 4,
+    name: "telemetry_samples_by_time",
+    sql: "
+CREATE TABLE samples_by_time (id VARCHAR(64) NOT NULL, meter VARCHAR(255) NOT NULL, type VARCHAR(16) NOT NULL, unit VARCHAR(64) NOT NULL, volume DOUBLE PRECISION NOT NULL, user_id VARCHAR(255), project_id VARCHAR(255), resource_id VARCHAR(255) NOT NULL, ts BIGINT NOT NULL, recorded_at BIGINT NOT NULL, source VARCHAR(64) NOT NULL, metadata TEXT NOT NULL);
+INSERT INTO samples_by_time (id, meter, type, unit, volume, user_id, project_id, resource_id, ts, recorded_at, source, metadata) SELECT id, meter, type, unit, volume, user_id, project_id, resource_id, ts, recorded_at, source, metadata FROM samples;
+DROP TABLE samples;
+ALTER TABLE samples_by_time RENAME TO samples;
+CREATE UNIQUE INDEX samples_ts_id ON samples (ts, id);
+CREATE INDEX samples_meter_ts ON samples (meter, ts);
+CREATE INDEX samples_resource_ts ON samples (resource_id, ts)
+",
 }];
 
 /// Microseconds since the epoch: the store's time unit.
@@ -59,8 +75,21 @@ pub fn now_us() -> i64 {
 /// `2026-01-01T00:00:00.000000` (Ceilometer's naive UTC form) and
 /// `2026-01-01T00:00:00+00:00` (Gnocchi's) from microseconds.
 pub fn iso_naive(us: i64) -> String {
+    use chrono::{Datelike, Timelike};
+    // Fields written directly: a month of hourly statistics formats
+    // hundreds of thousands of these, and strftime parses its pattern
+    // each time.
     let t = chrono::DateTime::from_timestamp_micros(us).unwrap_or_default();
-    t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.timestamp_subsec_micros()
+    )
 }
 
 pub fn iso_utc(us: i64) -> String {
@@ -96,4 +125,16 @@ pub fn parse_time(s: &str) -> Option<i64> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn naive_times_keep_six_fraction_digits() {
+        assert_eq!(
+            super::iso_naive(1_700_000_000_000_456),
+            "2023-11-14T22:13:20.000456"
+        );
+        assert_eq!(super::iso_naive(0), "1970-01-01T00:00:00.000000");
+    }
 }

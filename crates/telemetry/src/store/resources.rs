@@ -165,23 +165,24 @@ pub async fn revise(
     Ok(true)
 }
 
-/// Record that a sample of `ts` arrived (Ceilometer's first/last sample
-/// timestamps and the latest metadata).
+/// Record that samples of `first..=last` arrived (Ceilometer's first/last
+/// sample timestamps) with the newest one's metadata, which replaces the
+/// stored one unless a later sample's is there.
 pub async fn touch(
     conn: &mut AnyConnection,
     db: &Db,
     id: &str,
-    ts: i64,
+    (first, last): (i64, i64),
     metadata: &Value,
 ) -> Result<()> {
     sqlx::query(&db.sql(
         "UPDATE resources SET first_sample = CASE WHEN first_sample IS NULL OR first_sample > ? THEN ? ELSE first_sample END, last_sample = CASE WHEN last_sample IS NULL OR last_sample < ? THEN ? ELSE last_sample END, metadata = CASE WHEN last_sample IS NULL OR last_sample <= ? THEN ? ELSE metadata END WHERE id = ?",
     ))
-    .bind(ts)
-    .bind(ts)
-    .bind(ts)
-    .bind(ts)
-    .bind(ts)
+    .bind(first)
+    .bind(first)
+    .bind(last)
+    .bind(last)
+    .bind(last)
     .bind(metadata.to_string())
     .bind(id)
     .execute(conn)
@@ -281,6 +282,16 @@ pub async fn insert_type(db: &Db, t: &ResourceType) -> Result<()> {
         .bind(&t.name)
         .bind(Value::Object(t.attributes.clone()).to_string())
         .bind(&t.state)
+        .execute(&db.pool)
+        .await
+        .db()?;
+    Ok(())
+}
+
+pub async fn update_type_attributes(db: &Db, t: &ResourceType) -> Result<()> {
+    sqlx::query(&db.sql("UPDATE resource_types SET attributes = ? WHERE name = ?"))
+        .bind(Value::Object(t.attributes.clone()).to_string())
+        .bind(&t.name)
         .execute(&db.pool)
         .await
         .db()?;
