@@ -11,7 +11,13 @@ use std::collections::BTreeMap;
 #[derive(Deserialize, JsonSchema)]
 pub struct CreateServerBody {
     pub server: ServerCreate,
-    #[serde(default, rename = "os:scheduler_hints")]
+    /// Nova takes the hints under either name; openstacksdk sends the
+    /// second.
+    #[serde(
+        default,
+        rename = "os:scheduler_hints",
+        alias = "OS-SCH-HNT:scheduler_hints"
+    )]
     pub scheduler_hints: Option<SchedulerHints>,
 }
 
