@@ -639,6 +639,13 @@ impl Inner {
                     tracing::warn!(reply_to = to, "dropping an RPC reply: its caller is gone");
                     return;
                 }
+                // No link within PATIENCE (a broker restart can take
+                // longer under load): try again while the caller waits.
+                Err(e) if Instant::now() + pause < deadline => {
+                    tracing::debug!(error = %e, "no link for an RPC reply yet");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(REPLY_RETRY_MAX);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not send an RPC reply");
                     return;
@@ -649,13 +656,14 @@ impl Inner {
 }
 
 /// How long a call's caller still waits for its answer: the request's
-/// expiration (its timeout), at most [`PATIENCE`].
+/// expiration (its timeout; [`PATIENCE`] without one). A long call (a
+/// spawn) keeps its reply that long, across a broker restart of any length.
 fn call_patience(properties: &BasicProperties) -> Duration {
     properties
         .expiration()
         .as_ref()
         .and_then(|ms| ms.as_str().parse::<u64>().ok())
-        .map_or(PATIENCE, |ms| Duration::from_millis(ms).min(PATIENCE))
+        .map_or(PATIENCE, Duration::from_millis)
 }
 
 /// An exclusive queue that goes with its connection.
