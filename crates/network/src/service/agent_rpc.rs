@@ -23,18 +23,6 @@ fn segment(net: &Value) -> Value {
     })
 }
 
-/// Agents act with the service's own authority (Neutron's admin context).
-pub(super) fn agent_context() -> AuthContext {
-    AuthContext {
-        user_id: "neutron-agent".into(),
-        roles: vec![ferrostack_core::auth::NamedRef {
-            id: "admin".into(),
-            name: "admin".into(),
-        }],
-        ..Default::default()
-    }
-}
-
 fn is_network_owned(port: &Value) -> bool {
     port["device_owner"]
         .as_str()

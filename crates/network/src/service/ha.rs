@@ -6,7 +6,6 @@
 //! agent holding the master role holds the router's addresses. Agents
 //! report which of them is active; `GET /routers/{id}/l3-agents` shows it.
 
-use super::agent_rpc::agent_context;
 use super::ports::PortSpec;
 use super::*;
 use std::collections::HashSet;

@@ -418,3 +418,15 @@ pub fn touch(doc: &mut Value) {
     let r = doc["revision_number"].as_i64().unwrap_or(0);
     doc["revision_number"] = json!(r + 1);
 }
+
+/// Agents act with the service's own authority (Neutron's admin context).
+fn agent_context() -> AuthContext {
+    AuthContext {
+        user_id: "neutron-agent".into(),
+        roles: vec![ferrostack_core::auth::NamedRef {
+            id: "admin".into(),
+            name: "admin".into(),
+        }],
+        ..Default::default()
+    }
+}
