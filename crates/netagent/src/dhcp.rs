@@ -4,7 +4,8 @@
 //! the subnet's gateway, DNS servers, host routes, MTU and — on networks
 //! without a router — the route to the metadata proxy it also runs there.
 //! Port changes rewrite dnsmasq's host and option files and send it SIGHUP,
-//! which keeps its leases.
+//! which keeps its leases; a dnsmasq that died is started again by the
+//! next pass (its leases are in its lease file).
 
 use crate::host::{self, device_name, Host};
 use crate::ledger::Ledger;
@@ -41,7 +42,20 @@ fn dashed(ip: &str) -> String {
     ip.replace(['.', ':'], "-")
 }
 
+/// A port whose extra DHCP options the option file carries for IPv4 (under
+/// its `tag:port-<id>`).
+fn has_ipv4_options(port: &Value) -> bool {
+    port["extra_dhcp_opts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|o| o["ip_version"] != 6)
+}
+
 /// dnsmasq's host file: one line per port address on a served subnet.
+/// Only a port with options of its own is tagged (`set:port-<id>`):
+/// dnsmasq 2.90 (Debian 12's) crashes on SIGHUP once a tagged entry has
+/// answered the same client twice, i.e. at the first reload after a renewal.
 pub fn hosts_file(net: &Value) -> String {
     let served: HashSet<&str> = net["subnets"]
         .as_array()
@@ -66,7 +80,12 @@ pub fn hosts_file(net: &Value) -> String {
             } else {
                 ip.to_owned()
             };
-            let _ = writeln!(out, "{mac},set:port-{id},{addr},host-{}", dashed(ip));
+            let tag = if has_ipv4_options(p) {
+                format!("set:port-{id},")
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "{mac},{tag}{addr},host-{}", dashed(ip));
         }
     }
     out
@@ -81,7 +100,8 @@ pub fn stale_leases(leases: &str, hosts: &str) -> Vec<(String, String)> {
         .filter_map(|l| {
             let mut f = l.split(',');
             let mac = f.next()?.to_ascii_lowercase();
-            let addr = f.nth(1)?.to_owned();
+            // The address follows the MAC, after the port's tag if it has one.
+            let addr = f.find(|x| !x.starts_with("set:"))?.to_owned();
             Some((mac, addr))
         })
         .collect();
@@ -341,15 +361,33 @@ impl DhcpAgent {
         let args = self.dnsmasq_args(net, &dir, &inner);
         let cmdline = args.join("\n");
         let pid = read_pid(&dir.join("pid")).filter(|p| running(*p, &id));
-        let same = std::fs::read_to_string(dir.join("cmdline")).ok().as_deref() == Some(&cmdline);
+        let previous = std::fs::read_to_string(dir.join("cmdline")).ok();
         match pid {
-            Some(pid) if same => {
+            Some(pid) if previous.as_deref() == Some(&cmdline) => {
                 if changed {
                     // SAFETY: signalling a process we verified is our dnsmasq.
                     unsafe { libc::kill(pid, libc::SIGHUP) };
                 }
             }
             other => {
+                // Why, in the log: a restart drops nothing (leases are in
+                // the file) but should be rare, and a test checks it is.
+                match (other, &previous) {
+                    (Some(pid), Some(before)) => tracing::info!(
+                        network = %id, pid, before = %before.replace('\n', " "),
+                        after = %cmdline.replace('\n', " "),
+                        "dnsmasq restarted: its arguments changed"
+                    ),
+                    (Some(pid), None) => tracing::info!(
+                        network = %id, pid,
+                        "dnsmasq restarted: its arguments were not recorded"
+                    ),
+                    (None, _) => tracing::info!(
+                        network = %id,
+                        pid_file = %std::fs::read_to_string(dir.join("pid")).unwrap_or_default().trim(),
+                        "dnsmasq started: none runs for this network"
+                    ),
+                }
                 if let Some(pid) = other {
                     stop_process(pid).await;
                 }
@@ -367,6 +405,7 @@ impl DhcpAgent {
 
     async fn teardown(&mut self, ns: &str) -> Result<(), String> {
         let id = ns.trim_start_matches("qdhcp-");
+        tracing::info!(network = %id, "DHCP for the network removed from this host");
         self.proxies.remove(ns);
         stop_dnsmasq(&self.settings.state_dir, id).await;
         host::delete_namespace(&self.host, ns)
@@ -466,6 +505,13 @@ mod tests {
     fn hosts_lists_known_pairs_only() {
         let h = hosts_file(&net(false));
         assert_eq!(h, "fa:16:3e:00:00:01,set:port-p1,10.0.0.3,host-10-0-0-3\n");
+        // Without options of its own a port carries no tag (see hosts_file).
+        let mut plain = net(false);
+        plain["ports"][0]["extra_dhcp_opts"] = json!([]);
+        assert_eq!(
+            hosts_file(&plain),
+            "fa:16:3e:00:00:01,10.0.0.3,host-10-0-0-3\n"
+        );
     }
 
     #[test]
@@ -487,7 +533,7 @@ mod tests {
                       duid 00:01:00:01:2c:aa:bb:cc\n\
                       1795873701 1234 fd00::5 host-fd00--5 00:02\n";
         let hosts = "fa:16:3e:00:00:03,set:port-c,10.0.0.3,host-10-0-0-3\n\
-                     fa:16:3e:00:00:02,set:port-b,10.0.0.4,host-10-0-0-4\n";
+                     fa:16:3e:00:00:02,10.0.0.4,host-10-0-0-4\n";
         assert_eq!(
             stale_leases(leases, hosts),
             vec![
