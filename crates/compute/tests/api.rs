@@ -718,6 +718,10 @@ async fn microversions_from_2_81() {
 #[path = "api/saga_takeover.rs"]
 mod saga_takeover;
 
+/// Server lists in pages of `max_limit`, read page by page.
+#[path = "api/server_lists.rs"]
+mod server_lists;
+
 #[tokio::test]
 async fn microversions_from_2_65() {
     on_sqlite("rocky_to_train", rocky_to_train::walk).await;

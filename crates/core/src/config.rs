@@ -517,6 +517,9 @@ pub struct ComputeConfig {
     /// it): after that, another controller on the same database takes over
     /// the sagas it left unfinished.
     pub saga_lease_secs: u64,
+    /// The most items a list answers with (Nova's `[api] max_limit`): a
+    /// larger or absent `limit` gets this many and a `next` link.
+    pub max_limit: usize,
     /// Comma-separated saga steps made to fail, for failure testing (`schedule`, `allocate_ports`, …).
     pub failpoints: String,
     pub max_request_body_size: usize,
@@ -573,6 +576,7 @@ impl Default for ComputeConfig {
             quota_server_group_members: 10,
             enable_instance_password: true,
             saga_lease_secs: 30,
+            max_limit: 1000,
             failpoints: String::new(),
             max_request_body_size: 114_688,
             policy_file: String::new(),

@@ -128,12 +128,7 @@ async fn filtered(
     };
     let deleted = all_filters
         && query_get(q, "deleted").is_some_and(|v| v == "true" || v == "True" || v == "1");
-    let mut items = store::instances::list(&svc.db, project.as_deref(), deleted).await?;
     let window = ChangeWindow::from_query(q, version, "field/attribute")?;
-    if window.is_set() {
-        // changes-since (and -before) also show what was deleted then.
-        items.extend(store::instances::list(&svc.db, project.as_deref(), true).await?);
-    }
     if let Some(st) = query_get(q, "status") {
         // Before 2.38 an unknown status just matches nothing.
         if version >= (2, 38) && !NOVA_STATUSES.iter().any(|n| n.eq_ignore_ascii_case(st)) {
@@ -148,7 +143,7 @@ async fn filtered(
     let ip6_filter = query_get(q, "ip6")
         .filter(|_| all_filters || version >= (2, 5))
         .map(PatternFilter::new);
-    items.retain(|i| {
+    let keep = |i: &Instance| {
         let st = crate::states::status(i.vm_state, i.task_state);
         if let Some(s) = query_get(q, "status") {
             if !st.eq_ignore_ascii_case(s) {
@@ -195,7 +190,7 @@ async fn filtered(
             return false;
         }
         window.contains(&i.updated_at)
-    });
+    };
     let limit = query_get(q, "limit")
         .map(|l| {
             l.parse::<usize>().map_err(|_| {
@@ -205,11 +200,36 @@ async fn filtered(
             })
         })
         .transpose()?;
-    let marker = query_get(q, "marker");
-    let (page, more) =
-        ferrostack_core::pagination::paginate(items, |i| i.id.as_str(), marker, limit)
-            .map_err(|m| Error::BadRequest(format!("marker [{}] not found", m.0)))?;
-    Ok((page, more && limit.is_some()))
+    // Nova answers at most `max_limit` servers, asked for more or not.
+    let max = svc.config.compute.max_limit.max(1);
+    let limit = limit.map_or(max, |l| l.min(max));
+    let before_seq = match query_get(q, "marker") {
+        None => None,
+        Some(m) => Some(
+            store::instances::seq_of(&svc.db, m)
+                .await?
+                .ok_or_else(|| Error::BadRequest(format!("marker [{m}] not found")))?,
+        ),
+    };
+    // changes-since (and -before) also show what was deleted then.
+    let deleted: &[bool] = match (window.is_set(), deleted) {
+        (false, d) => {
+            if d {
+                &[true]
+            } else {
+                &[false]
+            }
+        }
+        (true, _) => &[false, true],
+    };
+    let scope = store::instances::ListScope {
+        project: project.as_deref(),
+        deleted,
+        before_seq,
+    };
+    // The name filter first reads names only; `keep` checks it again.
+    let name_ok = |n: &str| name_filter.as_ref().is_none_or(|f| f.search(n));
+    store::instances::scan(&svc.db, &scope, name_ok, keep, limit).await
 }
 
 /// The value of a server attribute filter (see `AttributeFilters`) as

@@ -107,6 +107,7 @@ impl ComputeService {
         let policy = crate::policy::load(&config.compute.policy_file).map_err(Error::Internal)?;
         store::catalog::ensure_default_flavors(&db).await?;
         store::backfill_uuids(&db).await?;
+        store::instances::backfill_list_columns(&db).await?;
         let client = service_client(&config, "nova");
         let failpoints = config
             .compute

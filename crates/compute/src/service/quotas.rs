@@ -2,7 +2,7 @@
 //! counted from live instances and key pairs.
 
 use super::ComputeService;
-use crate::store::{self, instances::Instance};
+use crate::store::{self, instances::ProjectUsage};
 use ferrostack_core::{Error, Result};
 use std::collections::BTreeMap;
 
@@ -34,16 +34,13 @@ pub struct Usage {
     pub ram: i64,
 }
 
-impl Usage {
-    /// What live instances use (each counts, whatever its state, as in Nova).
-    pub fn of(instances: &[Instance]) -> Usage {
-        let mut u = Usage::default();
-        for i in instances.iter().filter(|i| !i.deleted) {
-            u.instances += 1;
-            u.cores += i.flavor.vcpus;
-            u.ram += i.flavor.ram;
+impl From<ProjectUsage> for Usage {
+    fn from(u: ProjectUsage) -> Usage {
+        Usage {
+            instances: u.instances,
+            cores: u.vcpus,
+            ram: u.memory_mb,
         }
-        u
     }
 }
 
@@ -173,8 +170,7 @@ impl ComputeService {
     }
 
     pub async fn usage(&self, project: &str) -> Result<Usage> {
-        let live = store::instances::list(&self.db, Some(project), false).await?;
-        Ok(Usage::of(&live))
+        Ok(store::instances::usage(&self.db, project).await?.into())
     }
 
     /// Set limits; lowering one below what is in use needs `force`.

@@ -36,15 +36,15 @@ pub async fn record<F>(
     decide: F,
 ) -> Result<Vec<BootRecord>>
 where
-    F: FnOnce(&[Instance], &[String]) -> Result<Vec<BootRecord>>,
+    F: FnOnce(instances::ProjectUsage, &[String]) -> Result<Vec<BootRecord>>,
 {
     let mut tx = db.begin_under_quota_lock("project_id", project).await?;
-    let live = instances::of_project_on(db, &mut tx, project).await?;
+    let used = instances::usage_on(db, &mut tx, project).await?;
     let members = match group {
         Some(g) => group_members(db, &mut tx, g).await?,
         None => None,
     };
-    let records = decide(&live, members.as_deref().unwrap_or(&[]))?;
+    let records = decide(used, members.as_deref().unwrap_or(&[]))?;
     for r in &records {
         instances::insert_on(db, &mut tx, &r.instance).await?;
         let action = ActionStart {

@@ -198,7 +198,7 @@ pub async fn insert(db: &Db, i: &Instance) -> Result<()> {
 /// [`insert`] on a connection (a transaction that records more with it).
 pub async fn insert_on(db: &Db, conn: &mut AnyConnection, i: &Instance) -> Result<()> {
     sqlx::query(&db.sql(
-        "INSERT INTO instances (id, project_id, user_id, host, vm_state, task_state, power_state, deleted, created_at, updated_at, seq, rev, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+        "INSERT INTO instances (id, project_id, user_id, host, vm_state, task_state, power_state, deleted, created_at, updated_at, seq, rev, body, name, vcpus, memory_mb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
     ))
     .bind(&i.id)
     .bind(&i.project_id)
@@ -212,31 +212,175 @@ pub async fn insert_on(db: &Db, conn: &mut AnyConnection, i: &Instance) -> Resul
     .bind(&i.updated_at)
     .bind(super::seq())
     .bind(serde_json::to_string(i).expect("instance serializes"))
+    .bind(&i.name)
+    .bind(i.flavor.vcpus)
+    .bind(i.flavor.ram)
     .execute(conn)
     .await
     .db()?;
     Ok(())
 }
 
-/// The live instances of a project on a connection (quota usage, read in
-/// the transaction that holds the project's quota lock).
-pub async fn of_project_on(
-    db: &Db,
-    conn: &mut AnyConnection,
-    project: &str,
-) -> Result<Vec<Instance>> {
-    Ok(
+/// What a project's live instances use: (instances, vCPUs, MiB of RAM),
+/// each counted whatever its state, as in Nova.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProjectUsage {
+    pub instances: i64,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+}
+
+/// [`ProjectUsage`] on a connection (read in the transaction that holds
+/// the project's quota lock when a boot is recorded).
+pub async fn usage_on(db: &Db, conn: &mut AnyConnection, project: &str) -> Result<ProjectUsage> {
+    // Summed here, not with SUM(): MySQL and PostgreSQL answer it as a decimal.
+    let rows = sqlx::query(
+        &db.sql("SELECT vcpus, memory_mb FROM instances WHERE project_id = ? AND deleted = 0"),
+    )
+    .bind(project)
+    .fetch_all(conn)
+    .await
+    .db()?;
+    Ok(rows
+        .iter()
+        .fold(ProjectUsage::default(), |u, r| ProjectUsage {
+            instances: u.instances + 1,
+            vcpus: u.vcpus + r.int("vcpus"),
+            memory_mb: u.memory_mb + r.int("memory_mb"),
+        }))
+}
+
+pub async fn usage(db: &Db, project: &str) -> Result<ProjectUsage> {
+    let mut conn = db.pool.acquire().await.db()?;
+    usage_on(db, &mut conn, project).await
+}
+
+/// Fill the list columns (migration 13) of rows written before them, from
+/// their bodies. Run once at start; rows written since carry them.
+pub async fn backfill_list_columns(db: &Db) -> Result<()> {
+    let rows = sqlx::query("SELECT body, rev FROM instances WHERE name IS NULL OR vcpus IS NULL")
+        .fetch_all(&db.pool)
+        .await
+        .db()?;
+    for i in rows.iter().map(from_row) {
         sqlx::query(
-            &db.sql("SELECT body, rev FROM instances WHERE project_id = ? AND deleted = 0"),
+            &db.sql("UPDATE instances SET name = ?, vcpus = ?, memory_mb = ? WHERE id = ?"),
         )
-        .bind(project)
-        .fetch_all(conn)
+        .bind(&i.name)
+        .bind(i.flavor.vcpus)
+        .bind(i.flavor.ram)
+        .bind(&i.id)
+        .execute(&db.pool)
+        .await
+        .db()?;
+    }
+    Ok(())
+}
+
+/// Which rows a server list reads: of a project or all, with these
+/// `deleted` values, after the marker's position when paging.
+pub struct ListScope<'a> {
+    pub project: Option<&'a str>,
+    pub deleted: &'a [bool],
+    /// The marker's `seq`: only older rows (the list is newest first).
+    pub before_seq: Option<i64>,
+}
+
+/// The `seq` of an instance, the position a list's marker names.
+pub async fn seq_of(db: &Db, id: &str) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query(&db.sql("SELECT seq FROM instances WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await
+            .db()?
+            .map(|r| r.int("seq")),
+    )
+}
+
+/// (seq, name) rows read per query while scanning; bodies are then read
+/// only for rows whose name passes, `BODIES` at a time.
+const NARROW: i64 = 5000;
+const BODIES: usize = 500;
+
+/// The first `want` instances of `scope`, newest first, that `name_ok`
+/// (on the name column, before any body is read) and then `keep` accept,
+/// and whether more would follow. Reads the table in pages, so neither
+/// time nor memory grows with the rows after the page; a regex name
+/// filter reads names only.
+pub async fn scan(
+    db: &Db,
+    scope: &ListScope<'_>,
+    name_ok: impl Fn(&str) -> bool,
+    mut keep: impl FnMut(&Instance) -> bool,
+    want: usize,
+) -> Result<(Vec<Instance>, bool)> {
+    let deleted: Vec<String> = scope
+        .deleted
+        .iter()
+        .map(|d| (*d as i64).to_string())
+        .collect();
+    let mut where_ = format!("deleted IN ({})", deleted.join(", "));
+    if scope.project.is_some() {
+        where_.push_str(" AND project_id = ?");
+    }
+    let mut out = Vec::new();
+    let mut cursor = scope.before_seq;
+    loop {
+        let mut q = format!("SELECT seq, name FROM instances WHERE {where_}");
+        if cursor.is_some() {
+            q.push_str(" AND seq < ?");
+        }
+        q.push_str(&format!(" ORDER BY seq DESC LIMIT {NARROW}"));
+        let sql = db.sql(&q);
+        let mut query = sqlx::query(&sql);
+        if let Some(p) = scope.project {
+            query = query.bind(p);
+        }
+        if let Some(c) = cursor {
+            query = query.bind(c);
+        }
+        let rows = query.fetch_all(&db.pool).await.db()?;
+        let Some(last) = rows.last() else { break };
+        cursor = Some(last.int("seq"));
+        let seqs: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.opt_str("name").is_none_or(|n| name_ok(&n)))
+            .map(|r| r.int("seq"))
+            .collect();
+        for chunk in seqs.chunks(BODIES) {
+            for i in bodies(db, chunk).await? {
+                if keep(&i) {
+                    out.push(i);
+                    if out.len() > want {
+                        out.truncate(want);
+                        return Ok((with_bdms(db, out).await?, true));
+                    }
+                }
+            }
+        }
+        if (rows.len() as i64) < NARROW {
+            break;
+        }
+    }
+    Ok((with_bdms(db, out).await?, false))
+}
+
+/// The instances of these `seq`s, newest first.
+async fn bodies(db: &Db, seqs: &[i64]) -> Result<Vec<Instance>> {
+    let marks = vec!["?"; seqs.len()].join(", ");
+    let text = format!("SELECT body, rev FROM instances WHERE seq IN ({marks}) ORDER BY seq DESC");
+    let sql = db.sql(&text);
+    let mut q = sqlx::query(&sql);
+    for s in seqs {
+        q = q.bind(*s);
+    }
+    Ok(q.fetch_all(&db.pool)
         .await
         .db()?
         .iter()
         .map(from_row)
-        .collect(),
-    )
+        .collect())
 }
 
 /// Instances still building that no saga drives: what a crash between
@@ -319,7 +463,7 @@ where
         change(&mut i)?;
         i.updated_at = super::now();
         let n = sqlx::query(&db.sql(
-            "UPDATE instances SET host = ?, vm_state = ?, task_state = ?, power_state = ?, deleted = ?, updated_at = ?, body = ?, rev = ? WHERE id = ? AND rev = ?",
+            "UPDATE instances SET host = ?, vm_state = ?, task_state = ?, power_state = ?, deleted = ?, updated_at = ?, body = ?, name = ?, vcpus = ?, memory_mb = ?, rev = ? WHERE id = ? AND rev = ?",
         ))
         .bind(i.host.clone())
         .bind(i.vm_state.as_str())
@@ -328,6 +472,9 @@ where
         .bind(i.deleted as i64)
         .bind(&i.updated_at)
         .bind(serde_json::to_string(&i).expect("instance serializes"))
+        .bind(&i.name)
+        .bind(i.flavor.vcpus)
+        .bind(i.flavor.ram)
         .bind(rev + 1)
         .bind(id)
         .bind(rev)

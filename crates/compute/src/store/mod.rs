@@ -105,6 +105,19 @@ ALTER TABLE migrations ADD COLUMN project_id VARCHAR(64)
     version: 12,
     name: "compute_saga_owners",
     sql: "ALTER TABLE sagas ADD COLUMN owner VARCHAR(255)",
+}, Migration {
+    // What a server list filters on and quota usage sums, as columns, so
+    // neither parses every instance's body (filled at start for older rows:
+    // see `instances::backfill_list_columns`).
+    version: 13,
+    name: "compute_instance_list_columns",
+    sql: "
+ALTER TABLE instances ADD COLUMN name VARCHAR(255);
+ALTER TABLE instances ADD COLUMN vcpus BIGINT;
+ALTER TABLE instances ADD COLUMN memory_mb BIGINT;
+CREATE INDEX instances_listing ON instances (deleted, seq);
+CREATE INDEX instances_project_listing ON instances (project_id, deleted, seq)
+",
 }];
 
 /// The tables whose rows gained a `uuid` (migrations 7–9; 2.41, 2.53 and

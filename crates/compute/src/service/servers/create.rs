@@ -340,8 +340,8 @@ impl ComputeService {
         let request_id = request_id();
         let group = req.group.as_ref().map(|g| g.id.as_str());
         let interrupt = self.failpoint("record_boot");
-        store::boot::record(&self.db, project, group, interrupt, |live, members| {
-            let used = Usage::of(live);
+        store::boot::record(&self.db, project, group, interrupt, |used, members| {
+            let used = Usage::from(used);
             let count = allowed_instances(
                 &limits,
                 used,
