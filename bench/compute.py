@@ -208,8 +208,18 @@ log(f"{CONCURRENT} servers ACTIVE in {batch_wall:.2f} s")
 # ---------------------------------------------------------------- 2. fill
 
 def count(status):
-    r = call("GET", f"{COMPUTE}/v2.1/servers?status={status}", 200).json()
-    return [s["id"] for s in r["servers"]]
+    """The ids of the servers in `status`, every page (an answer holds at
+    most Nova's max_limit, 1,000)."""
+    ids, url = [], f"{COMPUTE}/v2.1/servers?status={status}"
+    while url:
+        r = call("GET", url, 200).json()
+        ids.extend(s["id"] for s in r["servers"])
+        nxt = [l["href"] for l in r.get("servers_links", []) if l.get("rel") == "next"]
+        url = None
+        if nxt:
+            u = urlsplit(nxt[0])  # stay on 127.0.0.1 whatever the link says
+            url = f"{COMPUTE}{u.path}?{u.query}"
+    return ids
 
 
 rest = TOTAL - CONCURRENT

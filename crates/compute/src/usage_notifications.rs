@@ -49,14 +49,35 @@ pub fn spawn_audit(svc: &Arc<ComputeService>) {
         loop {
             tick.tick().await;
             let Some(svc) = weak.upgrade() else { return };
-            match store::instances::list(&svc.db, None, false).await {
-                Ok(all) => {
-                    for i in all {
-                        notify(&svc, "compute.instance.exists", &i).await;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "instance usage audit failed"),
+            if let Err(e) = audit(&svc, 500).await {
+                tracing::warn!(error = %e, "instance usage audit failed");
             }
         }
     });
+}
+
+/// One audit period's notifications, read `page` instances at a time (so
+/// the audit's memory does not grow with the cloud).
+pub async fn audit(svc: &ComputeService, page: usize) -> ferrostack_core::Result<()> {
+    let mut before_seq = None;
+    loop {
+        let scope = store::instances::ListScope {
+            project: None,
+            deleted: &[false],
+            before_seq,
+        };
+        let (found, more) =
+            store::instances::scan(&svc.db, &scope, |_| true, |_| true, page).await?;
+        for i in &found {
+            notify(svc, "compute.instance.exists", i).await;
+        }
+        let next = match found.last() {
+            Some(last) if more => store::instances::seq_of(&svc.db, &last.id).await?,
+            _ => None,
+        };
+        if next.is_none() {
+            return Ok(());
+        }
+        before_seq = next;
+    }
 }

@@ -30,15 +30,23 @@ async fn pages_of_max_limit_markers_name_regex_and_usage() {
         "networks": [{"uuid": net}], "min_count": 5, "max_count": 5,
         "return_reservation_id": true}});
     c.ok(Method::POST, "/servers", &demo, Some(body)).await;
-    let listed = c
-        .ok(Method::GET, "/servers/detail?limit=5", &demo, None)
-        .await;
-    let ids: Vec<String> = listed["servers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_owned())
-        .collect();
+    let mut ids = Vec::new();
+    let mut path = "/servers".to_owned();
+    loop {
+        let page = c.ok(Method::GET, &path, &demo, None).await;
+        ids.extend(
+            page["servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_owned()),
+        );
+        match next_query(&page) {
+            Some(q) => path = format!("/servers?{q}"),
+            None => break,
+        }
+    }
+    assert_eq!(ids.len(), 5);
     for id in &ids {
         c.wait_status(&demo, id, "ACTIVE").await;
     }
@@ -91,5 +99,26 @@ async fn pages_of_max_limit_markers_name_regex_and_usage() {
     assert_eq!(q["quota_set"]["instances"]["in_use"], 5);
     assert_eq!(q["quota_set"]["cores"]["in_use"], 5);
     assert_eq!(q["quota_set"]["ram"]["in_use"], 5 * 512);
+
+    // The hourly usage audit pages too: each server once, two at a time.
+    let mut notes = c.kit.bus.subscribe_notifications().await.unwrap();
+    ferrostack_compute::usage_notifications::audit(&c.svc, 2)
+        .await
+        .unwrap();
+    let mut audited = Vec::new();
+    while let Ok(n) = notes.try_recv() {
+        if n.event_type == "compute.instance.exists" {
+            audited.push(
+                n.payload["instance_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+    }
+    audited.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(audited, want);
     c.agent.stop();
 }
