@@ -58,7 +58,7 @@ async fn batches_fold_into_rollups_on_every_engine() {
     for db in ferrostack_db::testing::test_databases("telemetry_engines").await {
         let backend = db.backend;
         eprintln!("telemetry write path against {backend:?}");
-        db.migrate(store::MIGRATIONS).await.unwrap();
+        db.migrate(&store::migrations(backend)).await.unwrap();
         let config = ferrostack_core::config::Config::default();
         let svc = TelemetryService::new(db, config).await.unwrap();
         let first: Vec<i64> = (0..10).collect();
