@@ -5,7 +5,9 @@
 //! notification counted once.
 
 use ferrostack_telemetry::meters::{MeterType, Reading};
+use ferrostack_telemetry::query::{Cond, Field, Op, Value as QValue};
 use ferrostack_telemetry::service::{Batch, TelemetryService};
+use ferrostack_telemetry::stats;
 use ferrostack_telemetry::store::{self, measures, measures::Series, samples::Sample};
 
 fn cpu(minute: i64, base: i64) -> Reading {
@@ -97,6 +99,25 @@ async fn batches_fold_into_rollups_on_every_engine() {
         assert_eq!(r.count, 13, "{backend:?}");
         assert_eq!(r.sum, 25e9, "{backend:?}");
         assert_eq!((r.min, r.max), (1e9, 13e9), "{backend:?}");
+
+        // Statistics from the rollups, summed by the engine.
+        let q = stats::StatsQuery {
+            meter: "cpu".into(),
+            conds: vec![Cond {
+                field: Field::Timestamp,
+                op: Op::Ge,
+                value: QValue::Int(hour * 1_000_000),
+            }],
+            period: 3600,
+            groupby: vec![],
+            scope: None,
+        };
+        let st = stats::statistics(&svc, &q).await.unwrap();
+        assert_eq!(st.len(), 1, "{backend:?}");
+        assert_eq!(st[0]["count"], 15, "{backend:?}");
+        assert_eq!(st[0]["sum"].as_f64(), Some(m.sum), "{backend:?}");
+        assert_eq!(st[0]["max"].as_f64(), Some(25e9), "{backend:?}");
+        assert_eq!(st[0]["duration"].as_f64(), Some(1500.0), "{backend:?}");
 
         let util = metric_id(&svc, "cpu_util").await;
         let u = hourly(&svc, Series::Measures, &util).await;

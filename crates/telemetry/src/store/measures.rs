@@ -440,6 +440,65 @@ pub async fn read_one(
     Ok(rows.iter().map(positional).collect())
 }
 
+/// The buckets of several metrics at `granularity` with `from <= start <
+/// to` (seconds), summed per bucket by the database, in time order: one
+/// row per bucket instead of one per metric and bucket (a month of hourly
+/// statistics over 100 resources decoded 72,000 rows; summed, 720). The
+/// first and last *values* are not kept (NaN): statistics show counts,
+/// sums, extremes and the first and last times only.
+pub async fn read_summed(
+    db: &Db,
+    series: Series,
+    metrics: &[&str],
+    granularity: i64,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Vec<(i64, Acc)>> {
+    let int = match db.backend {
+        ferrostack_db::Backend::MySql => "SIGNED",
+        _ => "BIGINT",
+    };
+    let mut summed: BTreeMap<i64, Acc> = BTreeMap::new();
+    for chunk in metrics.chunks(ROWS_PER_STATEMENT) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!(
+            "SELECT bucket, CAST(SUM(cnt) AS {int}), SUM(total), SUM(sumsq), MIN(vmin), MAX(vmax), \
+             CAST(MIN(first_ts) AS {int}), CAST(MAX(last_ts) AS {int}) FROM {} \
+             WHERE granularity = ? AND bucket >= ? AND bucket < ? AND metric_id IN ({marks}) \
+             GROUP BY bucket",
+            series.table()
+        );
+        let sql = db.sql(&sql);
+        let mut q = sqlx::query(&sql)
+            .bind(granularity)
+            .bind(from.unwrap_or(i64::MIN))
+            .bind(to.unwrap_or(i64::MAX));
+        for m in chunk {
+            q = q.bind(*m);
+        }
+        for r in q.fetch_all(&db.pool).await.db()? {
+            let i = |n: usize| r.try_get::<i64, _>(n).unwrap_or(0);
+            let f = |n: usize| r.try_get::<f64, _>(n).unwrap_or(0.0);
+            let acc = Acc {
+                count: i(1),
+                sum: f(2),
+                sumsq: f(3),
+                min: f(4),
+                max: f(5),
+                first_ts: i(6),
+                first: f64::NAN,
+                last_ts: i(7),
+                last: f64::NAN,
+            };
+            summed
+                .entry(i(0))
+                .and_modify(|a| a.merge(&acc))
+                .or_insert(acc);
+        }
+    }
+    Ok(summed.into_iter().collect())
+}
+
 /// A row of [`read_one`]'s columns.
 fn positional(r: &AnyRow) -> (i64, Acc) {
     let i = |n: usize| r.try_get::<i64, _>(n).unwrap_or(0);
