@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub async fn open(config: &Config, bus: SharedBus) -> Result<Arc<TelemetryService>, String> {
     let url = config.database_url("telemetry", &config.telemetry.database_url);
     let db = Db::connect(&url).await.map_err(|e| e.to_string())?;
-    db.migrate(store::MIGRATIONS)
+    db.migrate(&store::migrations(db.backend))
         .await
         .map_err(|e| e.to_string())?;
     let rx = bus

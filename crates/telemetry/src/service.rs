@@ -13,7 +13,7 @@ use ferrostack_core::{Error, Result};
 use ferrostack_db::{Db, DbResultExt};
 use serde_json::{json, Value};
 use sqlx::AnyConnection;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 pub struct TelemetryService {
@@ -126,10 +126,21 @@ impl TelemetryService {
         Ok(stored)
     }
 
-    /// File new readings: each resource and metric looked up once, each
-    /// resource's sample times written once, each metric's points folded
-    /// into its rollups once.
+    /// File new readings: the batch's resources and their metrics read in
+    /// one statement each, each resource's sample times written once, and
+    /// every metric's points folded into its rollups together.
     async fn file(&self, tx: &mut AnyConnection, readings: Vec<Reading>) -> Result<()> {
+        let originals: HashSet<&str> = readings
+            .iter()
+            .map(|r| r.sample.resource_id.as_str())
+            .collect();
+        let ids: Vec<String> = originals
+            .into_iter()
+            .map(store::resources::resource_uuid)
+            .collect();
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut resources = store::resources::get_many(tx, &self.db, &id_refs).await?;
+        let mut stored_metrics = store::metrics::of_resources(tx, &self.db, &id_refs).await?;
         // (resource, meter) → (metric, its policy, the resource's uuid).
         let mut metrics: HashMap<(String, String), (String, String, String)> = HashMap::new();
         let mut touched: HashMap<String, (i64, i64, Value)> = HashMap::new();
@@ -137,17 +148,19 @@ impl TelemetryService {
         for r in readings {
             let key = (r.sample.resource_id.clone(), r.sample.meter.clone());
             if !metrics.contains_key(&key) {
-                let resource = self.ensure_resource(tx, &r).await?;
-                let m = self
-                    .ensure_metric(
-                        tx,
-                        &resource,
-                        &r.sample.meter,
-                        Some(&r.sample.unit),
-                        Some(r.sample.kind.as_str()),
-                    )
-                    .await?;
-                metrics.insert(key.clone(), (m.id, m.archive_policy_name, resource.id));
+                let id = store::resources::resource_uuid(&r.sample.resource_id);
+                let resource = self.ensure_resource(tx, resources.remove(&id), &r).await?;
+                let s = &r.sample;
+                let m = match stored_metrics.remove(&(id.clone(), s.meter.clone())) {
+                    Some(m) => m,
+                    None => {
+                        let (unit, kind) = (Some(s.unit.as_str()), Some(s.kind.as_str()));
+                        self.create_metric(tx, &resource, &s.meter, unit, kind)
+                            .await?
+                    }
+                };
+                metrics.insert(key.clone(), (m.id, m.archive_policy_name, id.clone()));
+                resources.insert(id, resource);
             }
             let (metric_id, policy, resource) = &metrics[&key];
             let s = r.sample;
@@ -168,11 +181,21 @@ impl TelemetryService {
         for (id, (first, last, metadata)) in touched {
             store::resources::touch(tx, &self.db, &id, (first, last), &metadata).await?;
         }
-        for (metric, (policy, pts)) in points {
-            if let Some(p) = self.archive_policy(&policy) {
-                measures::add(tx, &self.db, &metric, &p, &pts).await?;
-            }
-        }
+        let policies: HashMap<&str, ArchivePolicy> = points
+            .values()
+            .filter_map(|(name, _)| Some((name.as_str(), self.archive_policy(name)?)))
+            .collect();
+        let batch: Vec<measures::MetricPoints> = points
+            .iter()
+            .filter_map(|(metric, (policy, pts))| {
+                Some(measures::MetricPoints {
+                    metric,
+                    policy: policies.get(policy.as_str())?,
+                    points: pts,
+                })
+            })
+            .collect();
+        measures::add_many(tx, &self.db, &batch).await?;
         Ok(())
     }
 
@@ -208,10 +231,15 @@ impl TelemetryService {
 
     /// The resource of a reading, created or given a new revision when its
     /// attributes or owner changed; its sample timestamps follow.
-    async fn ensure_resource(&self, conn: &mut AnyConnection, r: &Reading) -> Result<Resource> {
+    /// `current` is its stored revision, read by the caller.
+    async fn ensure_resource(
+        &self,
+        conn: &mut AnyConnection,
+        current: Option<Resource>,
+        r: &Reading,
+    ) -> Result<Resource> {
         let id = store::resources::resource_uuid(&r.sample.resource_id);
         let s = &r.sample;
-        let current = store::resources::get(conn, &self.db, &id).await?;
         let resource = match current {
             None => {
                 let new = Resource {
@@ -283,6 +311,20 @@ impl TelemetryService {
         {
             return Ok(m);
         }
+        self.create_metric(conn, resource, name, unit, meter_type)
+            .await
+    }
+
+    /// A new metric `name` of a resource, with the rule-chosen archive
+    /// policy.
+    async fn create_metric(
+        &self,
+        conn: &mut AnyConnection,
+        resource: &Resource,
+        name: &str,
+        unit: Option<&str>,
+        meter_type: Option<&str>,
+    ) -> Result<Metric> {
         // As Ceilometer's publisher: a cumulative meter no rule claims is
         // filed under a `-rate` policy, so `rate:mean` answers for it.
         let default = &self.config.telemetry.default_archive_policy;

@@ -16,7 +16,7 @@ use crate::store::{
 };
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GroupBy {
@@ -212,9 +212,8 @@ async fn from_rollups(
     let from_s = from.map(|f| f / 1_000_000);
     let to_s = to.map(|t| (t + 999_999) / 1_000_000);
     let start = from_s.unwrap_or(0);
-    // Folded per (group number, period start), a group's key made once.
-    let mut numbers: HashMap<Vec<Option<String>>, usize> = HashMap::new();
-    let mut folded: HashMap<(usize, i64), Acc> = HashMap::new();
+    // The metrics of each group; the database sums a group's buckets.
+    let mut members: BTreeMap<Vec<Option<String>>, Vec<&str>> = BTreeMap::new();
     for (m, o) in metrics {
         let owned = Owned {
             resource_id: o.original_resource_id.as_deref().unwrap_or_default(),
@@ -222,41 +221,34 @@ async fn from_rollups(
             user_id: o.user_id.as_deref(),
             source: crate::meters::SOURCE,
         };
-        if !owner_matches(&q.conds, &owned) {
-            continue;
+        if owner_matches(&q.conds, &owned) {
+            members
+                .entry(group_of(&q.groupby, &owned))
+                .or_default()
+                .push(&m.id);
         }
-        let next = numbers.len();
-        let group = *numbers.entry(group_of(&q.groupby, &owned)).or_insert(next);
-        let series = store::measures::Series::Measures;
+    }
+    let series = store::measures::Series::Measures;
+    let mut groups: Folded = Vec::new();
+    for (key, ids) in members {
+        let mut periods: BTreeMap<i64, Acc> = BTreeMap::new();
         for (bstart, acc) in
-            store::measures::read_one(&svc.db, series, &m.id, g, from_s, to_s).await?
+            store::measures::read_summed(&svc.db, series, &ids, g, from_s, to_s).await?
         {
             let pstart = if q.period == 0 {
                 start
             } else {
                 start + (bstart - start).div_euclid(q.period) * q.period
             };
-            folded
-                .entry((group, pstart))
+            periods
+                .entry(pstart)
                 .and_modify(|a| a.merge(&acc))
                 .or_insert(acc);
         }
+        if !periods.is_empty() {
+            groups.push((key, periods.into_iter().collect()));
+        }
     }
-    let mut groups: Folded = Vec::new();
-    let mut order: Vec<(Vec<Option<String>>, usize)> = numbers.into_iter().collect();
-    order.sort();
-    let mut slot = vec![0; order.len()];
-    for (i, (key, n)) in order.into_iter().enumerate() {
-        slot[n] = i;
-        groups.push((key, Vec::new()));
-    }
-    for ((n, pstart), acc) in folded {
-        groups[slot[n]].1.push((pstart, acc));
-    }
-    for (_, periods) in &mut groups {
-        periods.sort_by_key(|p| p.0);
-    }
-    groups.retain(|(_, periods)| !periods.is_empty());
     Ok(groups)
 }
 

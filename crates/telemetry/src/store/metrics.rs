@@ -59,6 +59,32 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Metric>> {
     Ok(row.as_ref().map(from_row))
 }
 
+/// The named metrics of the resources `ids`, by (resource, name): one
+/// statement per thousand resources (a batch's metrics read at once).
+pub async fn of_resources(
+    conn: &mut AnyConnection,
+    db: &Db,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<(String, String), Metric>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(1000) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let text = format!("SELECT * FROM metrics WHERE resource_id IN ({marks})");
+        let sql = db.sql(&text);
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await.db()? {
+            let m = from_row(&r);
+            if let (Some(resource), Some(name)) = (m.resource_id.clone(), m.name.clone()) {
+                out.insert((resource, name), m);
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub async fn by_resource_name(
     conn: &mut AnyConnection,
     db: &Db,

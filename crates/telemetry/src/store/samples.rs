@@ -72,8 +72,10 @@ fn from_row(r: &AnyRow) -> Sample {
 }
 
 /// Rows per multi-row statement: 12 columns each stays under every
-/// engine's cap on bound parameters (SQLite's historical 999).
-const ROWS_PER_INSERT: usize = 80;
+/// engine's cap on bound parameters (the bundled SQLite's 32,766,
+/// PostgreSQL's and MySQL's 65,535); fewer, larger statements are fewer
+/// round trips to SQLite's worker thread.
+const ROWS_PER_INSERT: usize = 1000;
 
 /// Insert samples in bulk: one `SELECT … IN` for the ids already stored
 /// and one multi-row INSERT per [`ROWS_PER_INSERT`] new ones. The answer
@@ -134,7 +136,7 @@ async fn stored_ids(
     let mut by_time: Vec<&&Sample> = samples.iter().collect();
     by_time.sort_by_key(|s| s.ts);
     let mut seen = std::collections::HashSet::new();
-    for chunk in by_time.chunks(500) {
+    for chunk in by_time.chunks(ROWS_PER_INSERT) {
         let (lo, hi) = (chunk[0].ts, chunk[chunk.len() - 1].ts);
         let marks = vec!["?"; chunk.len()].join(", ");
         let sql =
