@@ -59,12 +59,12 @@ pub fn spawn_audit(svc: &Arc<ComputeService>) {
 /// One audit period's notifications, read `page` instances at a time (so
 /// the audit's memory does not grow with the cloud).
 pub async fn audit(svc: &ComputeService, page: usize) -> ferrostack_core::Result<()> {
-    let mut before_seq = None;
+    let mut after = None;
     loop {
         let scope = store::instances::ListScope {
             project: None,
             deleted: &[false],
-            before_seq,
+            after,
         };
         let (found, more) =
             store::instances::scan(&svc.db, &scope, |_| true, |_| true, page).await?;
@@ -72,12 +72,12 @@ pub async fn audit(svc: &ComputeService, page: usize) -> ferrostack_core::Result
             notify(svc, "compute.instance.exists", i).await;
         }
         let next = match found.last() {
-            Some(last) if more => store::instances::seq_of(&svc.db, &last.id).await?,
+            Some(last) if more => store::instances::position_of(&svc.db, &last.id).await?,
             _ => None,
         };
         if next.is_none() {
             return Ok(());
         }
-        before_seq = next;
+        after = next;
     }
 }

@@ -203,10 +203,10 @@ async fn filtered(
     // Nova answers at most `max_limit` servers, asked for more or not.
     let max = svc.config.compute.max_limit.max(1);
     let limit = limit.map_or(max, |l| l.min(max));
-    let before_seq = match query_get(q, "marker") {
+    let after = match query_get(q, "marker") {
         None => None,
         Some(m) => Some(
-            store::instances::seq_of(&svc.db, m)
+            store::instances::position_of(&svc.db, m)
                 .await?
                 .ok_or_else(|| Error::BadRequest(format!("marker [{m}] not found")))?,
         ),
@@ -225,7 +225,7 @@ async fn filtered(
     let scope = store::instances::ListScope {
         project: project.as_deref(),
         deleted,
-        before_seq,
+        after,
     };
     // The name filter first reads names only; `keep` checks it again.
     let name_ok = |n: &str| name_filter.as_ref().is_none_or(|f| f.search(n));

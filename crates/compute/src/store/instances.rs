@@ -282,19 +282,30 @@ pub async fn backfill_list_columns(db: &Db) -> Result<()> {
 pub struct ListScope<'a> {
     pub project: Option<&'a str>,
     pub deleted: &'a [bool],
-    /// The marker's `seq`: only older rows (the list is newest first).
-    pub before_seq: Option<i64>,
+    /// The marker's position: only rows after it (the list is newest
+    /// first, by `seq` then id).
+    pub after: Option<Position>,
 }
 
-/// The `seq` of an instance, the position a list's marker names.
-pub async fn seq_of(db: &Db, id: &str) -> Result<Option<i64>> {
+/// Where a row stands in a list: its `seq`, ties broken by id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub seq: i64,
+    pub id: String,
+}
+
+/// The position of an instance, the place a list's marker names.
+pub async fn position_of(db: &Db, id: &str) -> Result<Option<Position>> {
     Ok(
-        sqlx::query(&db.sql("SELECT seq FROM instances WHERE id = ?"))
+        sqlx::query(&db.sql("SELECT seq, id FROM instances WHERE id = ?"))
             .bind(id)
             .fetch_optional(&db.pool)
             .await
             .db()?
-            .map(|r| r.int("seq")),
+            .map(|r| Position {
+                seq: r.int("seq"),
+                id: r.str("id"),
+            }),
     )
 }
 
@@ -325,30 +336,33 @@ pub async fn scan(
         where_.push_str(" AND project_id = ?");
     }
     let mut out = Vec::new();
-    let mut cursor = scope.before_seq;
+    let mut cursor = scope.after.clone();
     loop {
-        let mut q = format!("SELECT seq, name FROM instances WHERE {where_}");
+        let mut q = format!("SELECT seq, id, name FROM instances WHERE {where_}");
         if cursor.is_some() {
-            q.push_str(" AND seq < ?");
+            q.push_str(" AND (seq < ? OR (seq = ? AND id < ?))");
         }
-        q.push_str(&format!(" ORDER BY seq DESC LIMIT {NARROW}"));
+        q.push_str(&format!(" ORDER BY seq DESC, id DESC LIMIT {NARROW}"));
         let sql = db.sql(&q);
         let mut query = sqlx::query(&sql);
         if let Some(p) = scope.project {
             query = query.bind(p);
         }
-        if let Some(c) = cursor {
-            query = query.bind(c);
+        if let Some(c) = &cursor {
+            query = query.bind(c.seq).bind(c.seq).bind(c.id.clone());
         }
         let rows = query.fetch_all(&db.pool).await.db()?;
         let Some(last) = rows.last() else { break };
-        cursor = Some(last.int("seq"));
-        let seqs: Vec<i64> = rows
+        cursor = Some(Position {
+            seq: last.int("seq"),
+            id: last.str("id"),
+        });
+        let ids: Vec<String> = rows
             .iter()
             .filter(|r| r.opt_str("name").is_none_or(|n| name_ok(&n)))
-            .map(|r| r.int("seq"))
+            .map(|r| r.str("id"))
             .collect();
-        for chunk in seqs.chunks(BODIES) {
+        for chunk in ids.chunks(BODIES) {
             for i in bodies(db, chunk).await? {
                 if keep(&i) {
                     out.push(i);
@@ -366,14 +380,15 @@ pub async fn scan(
     Ok((with_bdms(db, out).await?, false))
 }
 
-/// The instances of these `seq`s, newest first.
-async fn bodies(db: &Db, seqs: &[i64]) -> Result<Vec<Instance>> {
-    let marks = vec!["?"; seqs.len()].join(", ");
-    let text = format!("SELECT body, rev FROM instances WHERE seq IN ({marks}) ORDER BY seq DESC");
+/// The instances of these ids, newest first.
+async fn bodies(db: &Db, ids: &[String]) -> Result<Vec<Instance>> {
+    let marks = vec!["?"; ids.len()].join(", ");
+    let text =
+        format!("SELECT body, rev FROM instances WHERE id IN ({marks}) ORDER BY seq DESC, id DESC");
     let sql = db.sql(&text);
     let mut q = sqlx::query(&sql);
-    for s in seqs {
-        q = q.bind(*s);
+    for id in ids {
+        q = q.bind(id.clone());
     }
     Ok(q.fetch_all(&db.pool)
         .await

@@ -189,14 +189,14 @@ fn rows_of(
         .map(move |((g, b), a)| (metric, g, b, a))
 }
 
+/// A measure: (timestamp, value).
+type Point = (i64, f64);
+
 /// The differences of `points` (sorted, after the metric's last folded
 /// measure `head`, which they continue from) and the new head, if any.
 /// Measures at or before the head are late for the rate series and only
 /// count in the measures'.
-fn differences(
-    head: Option<(i64, f64)>,
-    points: &[(i64, f64)],
-) -> (Vec<(i64, f64)>, Option<(i64, f64)>) {
+fn differences(head: Option<Point>, points: &[Point]) -> (Vec<Point>, Option<Point>) {
     let mut sorted: Vec<(i64, f64)> = points
         .iter()
         .copied()
