@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -274,3 +275,93 @@ def test_5_stopped_and_disabled_compute_hosts_are_not_chosen(cloud):
     assert s["status"] == "ERROR", s
     assert "No valid host" in str(s.get("fault")), s
     assert s.get("OS-EXT-SRV-ATTR:host") in (None, ""), s
+
+
+def qemu_processes(server_id: str) -> int:
+    """QEMU processes of the server on any host of the deployment."""
+    n = 0
+    for d in Path("/proc").iterdir():
+        try:
+            argv = (d / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv and "qemu-system" in argv[0] and server_id in argv:
+            n += 1
+    return n
+
+
+def booted_once(cloud, sid: str):
+    """What a boot leaves when it ran once: ACTIVE, one port, one claim,
+    one QEMU process, one `create` action, its saga done."""
+    s = cloud.json("server", "show", sid)
+    assert s["status"] == "ACTIVE", s
+    ports = cloud.json("port", "list", "--server", sid)
+    assert len(ports) == 1, ports
+    claims = cloud.sql("compute", f"SELECT purpose FROM claims WHERE instance_id = '{sid}'")
+    assert len(claims) == 1, claims
+    assert qemu_processes(sid) == 1
+    actions = [col(a, "action") for a in cloud.json("server", "event", "list", sid)]
+    assert actions.count("create") == 1, actions
+    sagas = cloud.sql("compute", f"SELECT kind, state FROM sagas WHERE instance_id = '{sid}'")
+    assert all(state == "done" for _, state in sagas), sagas
+
+
+def wait_active(cloud, sid: str, timeout: float = 300):
+    def settled():
+        s = cloud.json("server", "show", sid)
+        assert s["status"] != "ERROR", s
+        return s["status"] == "ACTIVE"
+    wait_for(f"{sid} ACTIVE", settled, timeout=timeout, interval=2)
+
+
+def test_6_two_boots_survive_a_broker_restart(cloud):
+    """Both compute hosts back in service; two servers created, and the
+    deployment's RabbitMQ node restarted while their boots are in flight:
+    both end ACTIVE, each with one port, one claim, one guest and one
+    create action (nothing lost, nothing done twice)."""
+    cloud.nodes["cmp"].start(cloud.node_env)
+    cloud.openstack("compute", "service", "set", "--enable", "compute2", "nova-compute")
+
+    def both_up():
+        rows = cloud.json("compute", "service", "list", "--service", "nova-compute")
+        return all(col(r, "state") == "up" and col(r, "status") == "enabled" for r in rows)
+    wait_for("both compute hosts up and enabled", both_up, timeout=60)
+    ids = [cloud.json("server", "create", "--image", "guest", "--flavor", "m1.tiny",
+                      "--network", "net_admin", name)["id"] for name in ("vmE", "vmF")]
+    print(cloud.script("--broker", "restart"))
+    for sid in ids:
+        wait_active(cloud, sid)
+    for sid in ids:
+        booted_once(cloud, sid)
+
+
+def test_7_a_controller_killed_mid_boot_finishes_it_once(cloud):
+    """The controller runs with the failpoint `crash_after:spawn` (its saga
+    stops right after the guest is spawned, as if the process died before
+    recording it) and is then SIGKILLed and started again: vm1 answered
+    pings throughout, and the interrupted boot ends ACTIVE once — the
+    resumed saga's spawn finds the guest already running."""
+    ctl = cloud.nodes["ctl"]
+    ping = subprocess.Popen(in_ns("sw", "ping", "-D", "-n", "-i", "0.2", "-W", "1", FIP),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        ctl.stop()
+        ctl.start(dict(cloud.node_env, FERROSTACK__COMPUTE__FAILPOINTS="crash_after:spawn"))
+        sid = cloud.json("server", "create", "--image", "guest", "--flavor", "m1.tiny",
+                         "--network", "net_admin", "vmG")["id"]
+        wait_for("vmG's guest spawned", lambda: qemu_processes(sid) == 1, timeout=300)
+        time.sleep(2)
+        assert cloud.json("server", "show", sid)["status"] == "BUILD"
+        ctl.kill()
+        ctl.start(cloud.node_env)
+        wait_active(cloud, sid)
+        booted_once(cloud, sid)
+        vm1 = cloud.json("server", "show", "vm1")
+        assert vm1["status"] == "ACTIVE", vm1
+    finally:
+        ping.send_signal(signal.SIGINT)
+        out, _ = ping.communicate(timeout=10)
+    stamps = [float(m.group(1)) for line in out.splitlines()
+              if (m := re.match(r"\[(\d+\.\d+)\] \d+ bytes from", line))]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert stamps and max(gaps, default=0) <= 3, f"ping to vm1: gaps up to {max(gaps, default=0):.1f} s"
