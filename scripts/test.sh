@@ -142,8 +142,9 @@ step "three nodes: scripts/three-node.sh builds the seed's hosts as namespaces o
 log=$(mktemp)
 # Not in a private namespace: the test makes its own (hosts and switch)
 # and forwards this machine's 127.0.0.1 broker and database into them.
-# `-m "not long"`: the HA router test (a deployment of its own) is on demand.
-FERROSTACK_VENV="$venv" "$venv/bin/pytest" -q -m "not long" tests/multinode 2>&1 | tee "$log"
+# The HA router test (test_ha_router.py) makes a second deployment, with
+# two network nodes, after the three-node one.
+FERROSTACK_VENV="$venv" "$venv/bin/pytest" -q tests/multinode 2>&1 | tee "$log"
 py_status=${PIPESTATUS[0]}
 count "$log"
 [[ $py_status -eq 0 ]] || { grep -q ' failed' "$log" || failed=$((failed + 1)); }

@@ -8,11 +8,12 @@ processes (ferrostack, keepalived, dnsmasq) are killed and its namespaces
 deleted; the longest gap between replies must be at most 5 s, and the
 other node's agent must then be the active one.
 
-Long (a deployment of its own, about 2 minutes): not in the gating run.
-Run it as root, one deployment at a time on a machine:
+A deployment of its own (1–2 minutes), in the gating run after the
+three-node tests. Run it alone as root, one deployment at a time on a
+machine:
 
     flock /tmp/three-node.lock env FERROSTACK_BIN=target/debug/ferrostack \\
-        .venv/bin/pytest -q -m long tests/multinode/test_ha_router.py -s
+        .venv/bin/pytest -q tests/multinode/test_ha_router.py -s
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import pytest
 
 from conftest import BIN, EXTRA, OPENSTACK, P, VENV, script
 
-pytestmark = pytest.mark.long
 
 EXT = "192.168.100.51"
 NODES = {"network": "net", "network2": "net2"}
