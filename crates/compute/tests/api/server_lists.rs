@@ -105,13 +105,26 @@ async fn pages_of_max_limit_markers_name_regex_and_usage() {
     ferrostack_compute::usage_notifications::audit(&c.svc, 2)
         .await
         .unwrap();
+    // On RabbitMQ (the CI's second Rust run) notifications arrive a
+    // moment later: wait for them, up to a deadline.
     let mut audited = Vec::new();
-    loop {
-        let n = match notes.try_recv() {
-            Ok(n) => n,
-            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => continue,
-            Err(_) => break,
-        };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while audited.len() < ids.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, notes.recv()).await {
+            Ok(Ok(n)) if n.event_type == "compute.instance.exists" => audited.push(
+                n.payload["instance_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    // Nothing more than once either.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(n) = notes.try_recv() {
         if n.event_type == "compute.instance.exists" {
             audited.push(
                 n.payload["instance_id"]
