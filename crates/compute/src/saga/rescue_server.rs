@@ -117,12 +117,18 @@ impl Step for RescueGuest {
 
     /// Back on its own disk (the driver's unrescue is a no-op but for a
     /// start on a guest that was never rescued), and off again when the
-    /// server was SHUTOFF.
+    /// server was SHUTOFF. A guest the host does not have (a server in
+    /// ERROR whose spawn failed) has nothing to undo.
     async fn undo(&self, ctx: &SagaCtx) -> Result<()> {
-        ctx.agent(AgentRequest::Unrescue {
-            instance_id: ctx.instance_id.clone(),
-        })
-        .await?;
+        let back = ctx
+            .agent(AgentRequest::Unrescue {
+                instance_id: ctx.instance_id.clone(),
+            })
+            .await;
+        match back {
+            Err(e) if matches!(e.base(), Error::NotFound(_)) => return Ok(()),
+            other => other?,
+        }
         if ctx.params::<Params>()?.was == VmState::Stopped {
             ctx.agent(AgentRequest::PowerOff {
                 instance_id: ctx.instance_id.clone(),
