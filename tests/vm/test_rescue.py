@@ -12,12 +12,13 @@ from conftest import qemu_pids
 
 MARKER = "kept-across-rescue"
 
-# Which disk holds `/` (its block device's name from sysfs), whether the
-# marker is on `/`, and the marker as the second disk has it (if any).
+# Which disk holds `/` (the partition whose device number `stat` gives
+# for `/`, from sysfs), whether the marker is on `/`, and the marker as the
+# second disk has it (if any).
 WHERE_AM_I = (
-    "d=$(mountpoint -d /); "
-    "for p in /sys/block/vd*/vd*/dev; do "
-    "[ \"$(cat $p)\" = \"$d\" ] && echo root-on-$(basename $(dirname $p)); done; "
+    "r=$(stat -c %d /); echo rootdev=$r; "
+    "for b in vda1 vdb1; do f=/sys/class/block/$b/dev; [ -e $f ] || continue; "
+    "IFS=: read ma mi < $f; [ $(( (ma << 8) | mi )) = $r ] && echo root-on-$b; done; "
     "test -e /root/rescue-marker && echo marker-on-root; "
     "if [ -e /dev/vdb1 ]; then mkdir -p /mnt/own && mount /dev/vdb1 /mnt/own && "
     "echo second-disk:$(cat /mnt/own/root/rescue-marker) && umount /mnt/own; "
