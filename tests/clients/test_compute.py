@@ -476,6 +476,35 @@ def test_shelve_offload_and_unshelve_with_the_cli(ferrostack, compute_api,
     ferrostack.os_ok("server", "delete", "--wait", name, fmt_json=False)
 
 
+def test_rescue_and_unrescue_with_the_cli(ferrostack, compute_api, boot_env,
+                                          admin_token):
+    """`openstack server rescue --password` answers Nova's body and the
+    server becomes RESCUE; a rescued server refuses a reboot (409);
+    `server unrescue` brings it back to ACTIVE; the actions list both."""
+    name = unique("rescue")
+    created = ferrostack.os_ok(
+        "server", "create", "--image", boot_env["image"], "--flavor",
+        "m1.tiny", "--network", boot_env["net"], "--wait", name)
+    server_id = field(created, "id")
+    r = compute_api.req("POST", f"/servers/{server_id}/action", admin_token,
+                        json={"rescue": {"adminPass": "Rescue-pw1"}})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"adminPass": "Rescue-pw1"}
+    compute_api.wait_status(admin_token, server_id, "RESCUE")
+    r = compute_api.req("POST", f"/servers/{server_id}/action", admin_token,
+                        json={"reboot": {"type": "HARD"}})
+    nova_error(r, 409, "conflictingRequest")
+    ferrostack.os_ok("server", "unrescue", name, fmt_json=False)
+    compute_api.wait_status(admin_token, server_id, "ACTIVE")
+    ferrostack.os_ok("server", "rescue", "--image", boot_env["image"], name,
+                     fmt_json=False)
+    compute_api.wait_status(admin_token, server_id, "RESCUE")
+    actions = [field(a, "Action") for a in
+               ferrostack.os_ok("server", "event", "list", server_id)]
+    assert actions.count("rescue") == 2 and "unrescue" in actions, actions
+    ferrostack.os_ok("server", "delete", "--wait", name, fmt_json=False)
+
+
 # --------------------------------------------------------------------------
 # servers with the legacy nova CLI
 # --------------------------------------------------------------------------

@@ -534,7 +534,10 @@ def build_conf(workspace, service):
             "pause": "true",
             "suspend": "true",
             "snapshot": env_bool("TEMPEST_COMPUTE_SNAPSHOT", True),
-            "rescue": "false",
+            "rescue": "true",
+            # Stable device rescue (2.87's hw_rescue_device/hw_rescue_bus)
+            # is not built: the rescue disk is always the first virtio disk.
+            "stable_rescue": "false",
             "shelve": "true",
             "shelve_migrate": "false",
             "interface_attach": env_bool("TEMPEST_COMPUTE_INTERFACE_ATTACH",

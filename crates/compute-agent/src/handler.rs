@@ -4,7 +4,7 @@
 use crate::image_cache::{CacheError, CachedImage};
 use crate::protocol::{AgentError, AgentReply, AgentRequest, AgentResult};
 use crate::ComputeAgent;
-use ferrostack_hypervisor::{DiskFormat, DriverError, GuestDisks, InstanceSpec};
+use ferrostack_hypervisor::{DiskFormat, DriverError, GuestDisks, InstanceSpec, RescueImage};
 use ferrostack_metadata::InstanceMetadata;
 use std::path::PathBuf;
 
@@ -59,6 +59,18 @@ impl ComputeAgent {
             AgentRequest::Unpause { instance_id } => done(d.unpause(&instance_id).await),
             AgentRequest::Suspend { instance_id } => done(d.suspend(&instance_id).await),
             AgentRequest::Resume { instance_id } => done(d.resume(&instance_id).await),
+            AgentRequest::Rescue {
+                instance_id,
+                image_id,
+            } => {
+                let image = self.prepare_image(&image_id).await?;
+                let image = RescueImage {
+                    path: image.path,
+                    format: image.format,
+                };
+                done(d.rescue(&instance_id, &image).await)
+            }
+            AgentRequest::Unrescue { instance_id } => done(d.unrescue(&instance_id).await),
             AgentRequest::Resize { instance } => done(d.resize(&instance).await),
             AgentRequest::ConfirmResize { instance_id } => {
                 done(d.confirm_resize(&instance_id).await)

@@ -63,6 +63,16 @@ pub enum AgentRequest {
     Resume {
         instance_id: String,
     },
+    /// Boot the guest from a disk made on image `image_id` (fetched into
+    /// the cache), its own disk attached second.
+    Rescue {
+        instance_id: String,
+        image_id: String,
+    },
+    /// Boot a rescued guest from its own disk again.
+    Unrescue {
+        instance_id: String,
+    },
     Resize {
         instance: InstanceSpec,
     },
@@ -148,6 +158,8 @@ impl AgentRequest {
             AgentRequest::Unpause { .. } => "unpause",
             AgentRequest::Suspend { .. } => "suspend",
             AgentRequest::Resume { .. } => "resume",
+            AgentRequest::Rescue { .. } => "rescue",
+            AgentRequest::Unrescue { .. } => "unrescue",
             AgentRequest::Resize { .. } => "resize",
             AgentRequest::ConfirmResize { .. } => "confirm_resize",
             AgentRequest::RevertResize { .. } => "revert_resize",
@@ -303,6 +315,15 @@ mod tests {
             open_envelope::<AgentRequest>(&m).unwrap(),
             AgentRequest::ListInstances
         );
+        let r = AgentRequest::Rescue {
+            instance_id: "i1".into(),
+            image_id: "img".into(),
+        };
+        let m = envelope(&r);
+        assert_eq!(m.method, "rescue");
+        assert_eq!(m.args["image_id"], "img");
+        assert!(r.is_long());
+        assert_eq!(open_envelope::<AgentRequest>(&m).unwrap(), r);
         assert!(open_envelope::<AgentRequest>(&RpcMessage {
             method: "format_disk".into(),
             args: serde_json::Value::Null

@@ -106,6 +106,8 @@ pub enum TaskState {
     ShelvingImageUploading,
     ShelvingOffloading,
     Unshelving,
+    Rescuing,
+    Unrescuing,
 }
 
 impl TaskState {
@@ -147,6 +149,8 @@ impl TaskState {
             TaskState::ShelvingImageUploading => "shelving_image_uploading",
             TaskState::ShelvingOffloading => "shelving_offloading",
             TaskState::Unshelving => "unshelving",
+            TaskState::Rescuing => "rescuing",
+            TaskState::Unrescuing => "unrescuing",
         }
     }
 
@@ -251,6 +255,12 @@ mod tests {
             "HARD_REBOOT"
         );
         assert_eq!(status(VmState::Stopped, None), "SHUTOFF");
+        assert_eq!(TaskState::parse("unrescuing"), Some(TaskState::Unrescuing));
+        assert_eq!(status(VmState::Active, Some(TaskState::Rescuing)), "ACTIVE");
+        assert_eq!(
+            status(VmState::Rescued, Some(TaskState::Unrescuing)),
+            "RESCUE"
+        );
         assert_eq!(status(VmState::Resized, None), "VERIFY_RESIZE");
     }
 }

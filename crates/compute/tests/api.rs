@@ -703,6 +703,19 @@ async fn migrations_by_owner_from_2_80() {
     on_sqlite("migration_owners", shelve::migrations_by_owner_from_2_80).await;
 }
 
+#[path = "api/rescue.rs"]
+mod rescue;
+
+#[tokio::test]
+async fn rescue_and_unrescue() {
+    on_sqlite("rescue", rescue::rescue_and_unrescue).await;
+}
+
+#[tokio::test]
+async fn rescue_refusals_failures_and_policy() {
+    on_sqlite("rescue_refusals", rescue::rescue_refusals).await;
+}
+
 #[path = "api/rocky_to_train.rs"]
 mod rocky_to_train;
 
@@ -4876,6 +4889,43 @@ async fn saga_case(
                 let s = settled(&id, "ACTIVE").await;
                 assert_eq!(s["flavor"]["id"], "1", "{case}: {s}");
                 assert_eq!(c.claims_of(&id).await, 1, "{case}: one claim");
+            }
+        }
+        "rescue_server" => {
+            action(&id, json!({"rescue": null})).await;
+            if failing {
+                let s = settled(&id, "ERROR").await;
+                assert!(
+                    s["fault"]["message"].as_str().unwrap().contains(step),
+                    "{case}: {s}"
+                );
+                assert!(c.driver.guest(&id).unwrap().rescue.is_none(), "{case}");
+            } else {
+                settled(&id, "RESCUE").await;
+                assert!(c.driver.guest(&id).unwrap().rescue.is_some(), "{case}");
+            }
+        }
+        "unrescue_server" => {
+            c.svc.set_failpoint(None);
+            action(&id, json!({"rescue": null})).await;
+            settled(&id, "RESCUE").await;
+            set_points();
+            action(&id, json!({"unrescue": null})).await;
+            let e = last_event(c, admin, &id, "unrescue").await;
+            let deadline = Instant::now() + Duration::from_secs(15);
+            let mut e = e;
+            while e["finish_time"].is_null() {
+                assert!(Instant::now() < deadline, "{case}: never ended: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                e = last_event(c, admin, &id, "unrescue").await;
+            }
+            if failing {
+                // RESCUE shows no fault (Nova shows it in ERROR only).
+                settled(&id, "RESCUE").await;
+                assert_eq!(e["result"], "Error", "{case}: {e}");
+            } else {
+                settled(&id, "ACTIVE").await;
+                assert!(c.driver.guest(&id).unwrap().rescue.is_none(), "{case}");
             }
         }
         "shelve_server" | "shelve_offload" | "unshelve_server" => {

@@ -5,7 +5,7 @@
 
 use crate::{
     ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec, PowerState,
-    RebootKind, Result, VifSpec, VolumeAttachment, VolumeConnection,
+    RebootKind, RescueImage, Result, VifSpec, VolumeAttachment, VolumeConnection,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -28,6 +28,8 @@ pub struct FakeGuest {
     /// The flavor before a resize, until it is confirmed or reverted.
     pub pre_resize: Option<InstanceSpec>,
     pub config_drive: bool,
+    /// The rescue image it runs from while rescued.
+    pub rescue: Option<RescueImage>,
 }
 
 pub struct FakeDriver {
@@ -138,6 +140,7 @@ impl Driver for FakeDriver {
                 console,
                 pre_resize: None,
                 config_drive: disks.config_drive.is_some(),
+                rescue: None,
             },
         );
         Ok(())
@@ -179,6 +182,27 @@ impl Driver for FakeDriver {
 
     async fn resume(&self, id: &str) -> Result<()> {
         self.set_state("resume", id, PowerState::Running, "resumed")
+    }
+
+    async fn rescue(&self, id: &str, image: &RescueImage) -> Result<()> {
+        self.injected("rescue")?;
+        self.with_guest(id, |g| {
+            if g.rescue.is_none() {
+                g.rescue = Some(image.clone());
+                g.console.push("booted from the rescue disk".into());
+            }
+            g.power_state = PowerState::Running;
+        })
+    }
+
+    async fn unrescue(&self, id: &str) -> Result<()> {
+        self.injected("unrescue")?;
+        self.with_guest(id, |g| {
+            if g.rescue.take().is_some() {
+                g.console.push("booted from its own disk".into());
+            }
+            g.power_state = PowerState::Running;
+        })
     }
 
     async fn get_info(&self, id: &str) -> Result<PowerState> {

@@ -18,7 +18,7 @@ pub mod types;
 pub use error::{DriverError, Result};
 pub use types::{
     ConsoleTarget, DiskFormat, GuestDisks, HostResources, InstanceSpec, NbdExport, PowerState,
-    RebootKind, VifSpec, VolumeAttachment, VolumeConnection,
+    RebootKind, RescueImage, VifSpec, VolumeAttachment, VolumeConnection,
 };
 
 use std::path::Path;
@@ -61,6 +61,19 @@ pub trait Driver: Send + Sync {
     async fn suspend(&self, id: &str) -> Result<()>;
     /// Restore a suspended guest where it was.
     async fn resume(&self, id: &str) -> Result<()>;
+
+    /// Boot the guest from a rescue disk made on `image`, with its own
+    /// root disk attached as the second disk (Nova's rescue): the guest is
+    /// stopped, the rescue disk made in its directory, the guest started
+    /// again from it with the same NICs, console and VNC. A rescued guest
+    /// stays so across reboots and agent restarts until [`Driver::unrescue`].
+    /// Rescuing a rescued guest is a no-op (it is started if off); a
+    /// failure leaves the guest on its own disk, running if it was.
+    async fn rescue(&self, id: &str, image: &RescueImage) -> Result<()>;
+
+    /// Stop the rescued guest, remove its rescue disk and start it from
+    /// its own disk again. A guest that is not rescued is started if off.
+    async fn unrescue(&self, id: &str) -> Result<()>;
 
     /// The guest's power state; `InstanceNotFound` when there is no such guest.
     async fn get_info(&self, id: &str) -> Result<PowerState>;

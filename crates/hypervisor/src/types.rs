@@ -183,6 +183,16 @@ pub struct GuestDisks {
     pub config_drive: Option<PathBuf>,
 }
 
+/// The image a guest is rescued with, cached by the agent: the driver
+/// boots the guest from a throwaway disk made on it (never written
+/// itself), the guest's own root disk attached second.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RescueImage {
+    /// The cached image file (shared, read-only).
+    pub path: PathBuf,
+    pub format: DiskFormat,
+}
+
 /// The host's figures, as Nova's compute node record keeps them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostResources {

@@ -11,7 +11,7 @@ use ferrostack_hypervisor::qemu::qmp::Qmp;
 use ferrostack_hypervisor::qemu::{Accel, QemuConfig, QemuDriver};
 use ferrostack_hypervisor::{
     ConsoleTarget, DiskFormat, Driver, DriverError, GuestDisks, InstanceSpec, PowerState,
-    RebootKind, VifSpec, VolumeAttachment, VolumeConnection,
+    RebootKind, RescueImage, VifSpec, VolumeAttachment, VolumeConnection,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -136,6 +136,11 @@ impl Drop for Sandbox {
 
 /// 16-bit code at 0x7c00: print the message to COM1, then halt forever.
 fn boot_sector() -> Vec<u8> {
+    boot_sector_saying(LINE)
+}
+
+/// [`boot_sector`] printing `line`.
+fn boot_sector_saying(line: &str) -> Vec<u8> {
     let code: [u8; 22] = [
         0xFC, // cld
         0x31, 0xC0, // xor ax,ax
@@ -151,7 +156,7 @@ fn boot_sector() -> Vec<u8> {
         0xEB, 0xFD, // jmp halt
     ];
     let mut s = code.to_vec();
-    s.extend_from_slice(format!("{LINE}\r\n\0").as_bytes());
+    s.extend_from_slice(format!("{line}\r\n\0").as_bytes());
     s.resize(510, 0);
     s.extend_from_slice(&[0x55, 0xAA]);
     s
@@ -836,6 +841,103 @@ async fn ide_disk_bus_boots_with_a_config_drive() {
         .iter()
         .any(|a| a.starts_with("ide-hd,drive=drive-ide0-0-0")));
     d.destroy(&id).await.unwrap();
+}
+
+const RESCUE_LINE: &str = "ferrostack-rescue-disk";
+
+/// Rescue: the guest boots the rescue disk (a qcow2 overlay on the rescue
+/// image, listed before its own disk, the only one booted), stays rescued
+/// across a hard reboot, a power cycle and a new driver (an agent
+/// restart), then unrescue boots its own disk again and removes the
+/// rescue disk. Both are idempotent; a rescue that fails leaves the guest
+/// running from its own disk; destroying a rescued guest removes all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescue_boots_the_rescue_disk_with_its_own_second() {
+    if !qemu_present("rescue_boots_the_rescue_disk_with_its_own_second") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let id = new_uuid();
+    let rescue_image = sb.dir.join("rescue.raw");
+    let mut img = boot_sector_saying(RESCUE_LINE);
+    img.resize(1 << 20, 0);
+    std::fs::write(&rescue_image, img).unwrap();
+    let rescue = RescueImage {
+        path: rescue_image.clone(),
+        format: DiskFormat::Raw,
+    };
+    let rescue_disk = sb.instances().join(&id).join("disk.rescue");
+    {
+        let d = sb.driver().await;
+        d.spawn(&spec(&id, 32), &disks(&sb.boot_disk()))
+            .await
+            .unwrap();
+        wait_for_lines(&d, &id, 1).await;
+
+        d.rescue(&id, &rescue).await.unwrap();
+        wait_for(&d, &id, RESCUE_LINE, 1).await;
+        assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+        let pid = d.qemu_pid(&id).await.unwrap();
+        let args = cmdline(pid);
+        let drives: Vec<&String> = args
+            .windows(2)
+            .filter(|w| w[0] == "-drive")
+            .map(|w| &w[1])
+            .collect();
+        assert!(drives[0].contains("disk.rescue"), "{drives:?}");
+        assert!(drives[1].contains(&format!("{id}/disk,")), "{drives:?}");
+        let info = qemu_img_info(&rescue_disk);
+        assert_eq!(info["format"], "qcow2");
+        assert_eq!(
+            info["backing-filename"],
+            rescue_image
+                .canonicalize()
+                .unwrap()
+                .to_string_lossy()
+                .as_ref()
+        );
+        let in_use = d.base_images_in_use().await.unwrap().unwrap();
+        assert!(in_use.contains(&rescue_image.canonicalize().unwrap()));
+
+        // Again: nothing to do.
+        d.rescue(&id, &rescue).await.unwrap();
+        assert_eq!(d.qemu_pid(&id).await, Some(pid));
+        // Still rescued after a hard reboot.
+        d.reboot(&id, RebootKind::Hard).await.unwrap();
+        wait_for(&d, &id, RESCUE_LINE, 2).await;
+    }
+    // An agent restart: the new driver knows the guest is rescued.
+    let d = sb.driver().await;
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    d.power_off(&id).await.unwrap();
+    d.power_on(&id).await.unwrap();
+    let out = wait_for(&d, &id, RESCUE_LINE, 3).await;
+    assert_eq!(out.matches(LINE).count(), 1, "{out}");
+
+    d.unrescue(&id).await.unwrap();
+    wait_for_lines(&d, &id, 2).await;
+    assert!(!rescue_disk.exists());
+    let pid = d.qemu_pid(&id).await.unwrap();
+    assert!(!cmdline(pid).iter().any(|a| a.contains("disk.rescue")));
+    d.unrescue(&id).await.unwrap();
+    assert_eq!(d.qemu_pid(&id).await, Some(pid));
+
+    // A rescue image that is not there: back on its own disk, running.
+    let missing = RescueImage {
+        path: sb.dir.join("nope.raw"),
+        format: DiskFormat::Raw,
+    };
+    let e = d.rescue(&id, &missing).await.unwrap_err();
+    assert!(matches!(e, DriverError::InvalidImage(_)), "{e:?}");
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    assert!(!rescue_disk.exists());
+    wait_for_lines(&d, &id, 3).await;
+
+    // Destroying a rescued guest leaves nothing.
+    d.rescue(&id, &rescue).await.unwrap();
+    wait_for(&d, &id, RESCUE_LINE, 4).await;
+    d.destroy(&id).await.unwrap();
+    assert!(!sb.instances().join(&id).exists());
 }
 
 // ---- Volumes: NBD exports of a qemu-storage-daemon, in the test guest ----

@@ -14,11 +14,13 @@ pub mod detach_volume;
 pub mod ownership;
 pub mod power_action;
 pub mod rebuild_server;
+pub mod rescue_server;
 pub mod resize_server;
 pub mod revert_resize;
 pub mod shelve_offload;
 pub mod shelve_server;
 pub mod snapshot_server;
+pub mod unrescue_server;
 pub mod unshelve_server;
 
 use crate::service::ComputeService;
@@ -149,6 +151,8 @@ pub const KINDS: &[&str] = &[
     shelve_server::KIND,
     shelve_offload::KIND,
     unshelve_server::KIND,
+    rescue_server::KIND,
+    unrescue_server::KIND,
 ];
 
 /// The sagas that need a block storage API (their tests bring one).
@@ -166,6 +170,8 @@ pub fn saga_of(kind: &str) -> Option<Box<dyn Saga>> {
         shelve_server::KIND => Some(Box::new(shelve_server::ShelveServer)),
         shelve_offload::KIND => Some(Box::new(shelve_offload::ShelveOffload)),
         unshelve_server::KIND => Some(Box::new(unshelve_server::UnshelveServer)),
+        rescue_server::KIND => Some(Box::new(rescue_server::RescueServer)),
+        unrescue_server::KIND => Some(Box::new(unrescue_server::UnrescueServer)),
         attach_volume::KIND => Some(Box::new(attach_volume::AttachVolume)),
         detach_volume::KIND => Some(Box::new(detach_volume::DetachVolume)),
         _ => None,

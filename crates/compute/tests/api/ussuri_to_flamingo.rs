@@ -334,30 +334,32 @@ async fn extra_specs_validated_from_2_86(c: &Cloud, admin: &str) {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 }
 
-/// rescue: no driver here rescues (501, the server unchanged); unrescue
-/// of a server not rescued is Nova's 409. The 2.87 volume-backed answer
-/// is in `tests/volumes.rs`.
+/// rescue at 2.86 and 2.87 (the same for an image-backed server): the
+/// password back, RESCUE, unrescue back to ACTIVE; a rescue image that is
+/// not there is Nova's 400, unrescue of a server not rescued its 409. The
+/// 2.87 volume-backed answer is in `tests/volumes.rs`.
 async fn rescue_from_2_87(c: &Cloud, demo: &str, id: &str) {
+    let path = format!("/servers/{id}/action");
     for version in ["2.86", "2.87"] {
-        let path = format!("/servers/{id}/action");
-        let body = Some(json!({"rescue": {"adminPass": "pw"}}));
-        let (s, v) = c.nova_at(version, Method::POST, &path, demo, body).await;
-        assert_eq!(s, StatusCode::NOT_IMPLEMENTED, "{version}: {v}");
         let body = Some(json!({"rescue": {"rescue_image_ref": "nope"}}));
         let (s, _) = c.nova_at(version, Method::POST, &path, demo, body).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
+        let unrescue = Some(json!({"unrescue": null}));
         let (s, _) = c
-            .nova_at(
-                version,
-                Method::POST,
-                &path,
-                demo,
-                Some(json!({"unrescue": null})),
-            )
+            .nova_at(version, Method::POST, &path, demo, unrescue.clone())
             .await;
         assert_eq!(s, StatusCode::CONFLICT);
+        let body = Some(json!({"rescue": {"adminPass": "pw"}}));
+        let (s, v) = c.nova_at(version, Method::POST, &path, demo, body).await;
+        assert_eq!(s, StatusCode::OK, "{version}: {v}");
+        assert_eq!(v, json!({"adminPass": "pw"}));
+        c.wait_status(demo, id, "RESCUE").await;
+        let (s, v) = c
+            .nova_at(version, Method::POST, &path, demo, unrescue)
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{version}: {v}");
+        c.wait_status(demo, id, "ACTIVE").await;
     }
-    c.wait_status(demo, id, "ACTIVE").await;
 }
 
 /// 2.88: no resource figures in hypervisor views, `uptime` in them

@@ -130,7 +130,25 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
     // The root disk. An ISO base boots as a cdrom, the disk after it; a
     // guest booted from a volume has that volume first and no image disk.
     let iso = l.record.base_format == DiskFormat::Iso && l.record.base.is_some();
-    let root_boot = if iso { 2 } else { 1 };
+    // Rescued: the rescue disk comes first and is the only one booted;
+    // the guest's own disk is the second disk (vdb).
+    let rescued = l.record.rescue.is_some();
+    let root_boot = match (rescued, iso) {
+        (true, _) => String::new(),
+        (false, true) => ",bootindex=2".to_owned(),
+        (false, false) => ",bootindex=1".to_owned(),
+    };
+    if rescued {
+        a.extend([
+            "-drive".to_owned(),
+            format!(
+                "file={},format=qcow2,if=none,id=drive-virtio-rescue",
+                path(&p.rescue_disk())
+            ),
+            "-device".to_owned(),
+            "virtio-blk-pci,drive=drive-virtio-rescue,id=virtio-rescue,bootindex=1".to_owned(),
+        ]);
+    }
     let (boot_volumes, data_volumes): (Vec<_>, Vec<_>) =
         spec.volumes.iter().partition(|v| v.boot_index == Some(0));
     for v in &boot_volumes {
@@ -149,9 +167,7 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
             ]);
             push(&[
                 "-device",
-                &format!(
-                    "virtio-blk-pci,drive=drive-virtio-disk0,id=virtio-disk0,bootindex={root_boot}"
-                ),
+                &format!("virtio-blk-pci,drive=drive-virtio-disk0,id=virtio-disk0{root_boot}"),
             ]);
         }
         DiskBus::Ide => {
@@ -164,7 +180,7 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
             ]);
             push(&[
                 "-device",
-                &format!("ide-hd,drive=drive-ide0-0-0,id=ide0-0-0,bootindex={root_boot}"),
+                &format!("ide-hd,drive=drive-ide0-0-0,id=ide0-0-0{root_boot}"),
             ]);
         }
     }
@@ -204,9 +220,10 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
                 path(base)
             ),
         ]);
+        let boot = if rescued { "" } else { ",bootindex=1" };
         push(&[
             "-device",
-            "ide-cd,drive=drive-ide0-1-1,id=ide0-1-1,bootindex=1",
+            &format!("ide-cd,drive=drive-ide0-1-1,id=ide0-1-1{boot}"),
         ]);
     }
     if l.record.config_drive {
@@ -302,6 +319,7 @@ mod tests {
             base: Some(PathBuf::from("/var/cache/base")),
             base_format: DiskFormat::Qcow2,
             config_drive: true,
+            rescue: None,
         }
     }
 
@@ -418,6 +436,39 @@ mod tests {
         assert!(!values(&a, "-device")
             .iter()
             .any(|d| d.starts_with("ide-cd")));
+    }
+
+    #[test]
+    fn a_rescued_guest_boots_the_rescue_disk_with_its_own_second() {
+        let mut r = record();
+        r.config_drive = false;
+        r.rescue = Some(crate::RescueImage {
+            path: PathBuf::from("/var/cache/rescue"),
+            format: DiskFormat::Qcow2,
+        });
+        let a = args(&r, Accel::Tcg, false);
+        assert_eq!(
+            values(&a, "-drive"),
+            vec![
+                format!("file=/srv/instances/{ID}/disk.rescue,format=qcow2,if=none,id=drive-virtio-rescue"),
+                format!("file=/srv/instances/{ID}/disk,format=qcow2,if=none,id=drive-virtio-disk0"),
+            ]
+        );
+        let devices = values(&a, "-device");
+        assert_eq!(
+            &devices[..2],
+            &[
+                "virtio-blk-pci,drive=drive-virtio-rescue,id=virtio-rescue,bootindex=1",
+                "virtio-blk-pci,drive=drive-virtio-disk0,id=virtio-disk0",
+            ]
+        );
+        assert_eq!(a.iter().filter(|x| x.contains("bootindex")).count(), 1);
+        // Same NICs as when not rescued.
+        r.rescue = None;
+        assert_eq!(
+            values(&a, "-netdev"),
+            values(&args(&r, Accel::Tcg, false), "-netdev")
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! One guest's directory on the host and what it holds: the files QEMU
 //! uses, the record needed to launch it again, and whether its QEMU runs.
 
-use crate::{DiskFormat, DriverError, InstanceSpec, Result};
+use crate::{DiskFormat, DriverError, InstanceSpec, RescueImage, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +28,11 @@ impl GuestPaths {
     /// The root disk: a qcow2 overlay on the cached base image.
     pub fn disk(&self) -> PathBuf {
         self.file("disk")
+    }
+    /// While rescued: the disk the guest boots from, a qcow2 overlay on
+    /// the cached rescue image.
+    pub fn rescue_disk(&self) -> PathBuf {
+        self.file("disk.rescue")
     }
     pub fn config_drive(&self) -> PathBuf {
         self.file("disk.config")
@@ -104,6 +109,10 @@ pub(crate) struct GuestRecord {
     pub base_format: DiskFormat,
     /// Whether `disk.config` is attached.
     pub config_drive: bool,
+    /// While rescued: the image `disk.rescue` is made on. The guest boots
+    /// from `disk.rescue`, its own `disk` attached second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescue: Option<RescueImage>,
 }
 
 impl GuestRecord {

@@ -7,7 +7,9 @@
 //! `disk.config` (config drive), `console.log` (serial console),
 //! `qmp.sock`, `vnc.sock`, `qemu.pid`, `qemu.log` (QEMU's stderr at
 //! launch), `spec.json` (what is needed to launch it again), plus
-//! `memory.state` while suspended and `*.resize-backup` during a resize.
+//! `memory.state` while suspended, `*.resize-backup` during a resize and
+//! `disk.rescue` (the disk it boots from, its own `disk` second) while
+//! rescued.
 //! A guest booted from a volume has no `disk`; its volumes (NBD exports
 //! of the volume service) are in `spec.json` and on its command line.
 //!
@@ -24,6 +26,7 @@ mod guest;
 mod host;
 mod interfaces;
 pub mod qmp;
+mod rescue;
 mod resize;
 mod save;
 mod spawn;
@@ -34,7 +37,7 @@ mod volumes;
 
 use crate::{
     ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec, PowerState,
-    RebootKind, Result, VifSpec, VolumeAttachment, VolumeConnection,
+    RebootKind, RescueImage, Result, VifSpec, VolumeAttachment, VolumeConnection,
 };
 use control::{describe, is_off_status, Observed};
 use guest::{exists, live_pid, GuestPaths, GuestRecord};
@@ -465,6 +468,14 @@ impl Driver for QemuDriver {
         self.resume_locked(&p).await
     }
 
+    async fn rescue(&self, id: &str, image: &RescueImage) -> Result<()> {
+        self.rescue_guest(id, image).await
+    }
+
+    async fn unrescue(&self, id: &str) -> Result<()> {
+        self.unrescue_guest(id).await
+    }
+
     async fn get_info(&self, id: &str) -> Result<PowerState> {
         let p = self.paths(id)?;
         Ok(match self.observe(&p).await? {
@@ -564,6 +575,7 @@ impl Driver for QemuDriver {
             for record in [p.record(), p.record_backup()] {
                 if let Ok(r) = guest::GuestRecord::load(&record).await {
                     bases.extend(r.base);
+                    bases.extend(r.rescue.map(|x| x.path));
                 }
             }
         }

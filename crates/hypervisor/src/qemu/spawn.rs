@@ -189,6 +189,7 @@ impl QemuDriver {
             base: image.map(|(base, _)| base),
             base_format: disks.base_format,
             config_drive: disks.config_drive.is_some(),
+            rescue: None,
         };
         record.save(&p.record()).await?;
         self.launch(p, &record, false).await.map(|_| ())

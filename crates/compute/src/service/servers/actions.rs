@@ -237,8 +237,11 @@ impl ComputeService {
                 return Ok(ActionResult::Empty(204));
             }
             ServerAction::RevertResize => self.revert_resize(ctx, &i).await?,
-            ServerAction::Rescue(args) => self.rescue(ctx, &i, &args)?,
-            ServerAction::Unrescue => self.unrescue(ctx, &i)?,
+            ServerAction::Rescue(args) => {
+                let body = self.rescue(ctx, &i, &args).await?;
+                return Ok(ActionResult::Json(200, body));
+            }
+            ServerAction::Unrescue => self.unrescue(ctx, &i).await?,
             ServerAction::Shelve => self.shelve(ctx, &i).await?,
             ServerAction::ShelveOffload => self.shelve_offload(ctx, &i).await?,
             ServerAction::Unshelve { target, .. } => self.unshelve(ctx, &i, target).await?,
