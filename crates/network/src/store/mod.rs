@@ -8,6 +8,9 @@ use ferrostack_core::{Error, Result};
 use ferrostack_db::{sqlx, Db, DbResultExt, Migration, RowExt};
 use serde_json::Value;
 
+mod scan;
+pub use scan::{children_of, get_many, position_of, Order, Position, Scan};
+
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
     version: 1,
@@ -56,7 +59,8 @@ CREATE INDEX resources_kind_device ON resources (kind, device_id)
     },
 ];
 
-/// The indexed lookup columns of a document: its network and its device.
+/// The indexed lookup columns of a document: its parent (a port's or
+/// subnet's network, a rule's security group) and its device.
 fn lookup_columns(kind: Kind, doc: &Value) -> (Option<String>, Option<String>) {
     match kind {
         Kind::Port => (
@@ -64,13 +68,14 @@ fn lookup_columns(kind: Kind, doc: &Value) -> (Option<String>, Option<String>) {
             doc["device_id"].as_str().map(str::to_owned),
         ),
         Kind::Subnet => (doc["network_id"].as_str().map(str::to_owned), None),
+        Kind::SecurityGroupRule => (doc["security_group_id"].as_str().map(str::to_owned), None),
         _ => (None, None),
     }
 }
 
 /// Fill the lookup columns of documents written before they existed.
 pub async fn backfill_lookup_columns(db: &Db) -> Result<()> {
-    for kind in [Kind::Port, Kind::Subnet] {
+    for kind in [Kind::Port, Kind::Subnet, Kind::SecurityGroupRule] {
         let rows =
             sqlx::query(&db.sql("SELECT body FROM resources WHERE kind = ? AND parent_id IS NULL"))
                 .bind(kind.as_str())
@@ -95,15 +100,15 @@ pub async fn backfill_lookup_columns(db: &Db) -> Result<()> {
     Ok(())
 }
 
-/// The documents of a kind whose lookup column (`parent_id`: the network;
-/// `device_id`) has a value, in creation order.
+/// The documents of a kind whose lookup column (`parent_id`; `device_id`)
+/// has a value, in creation order.
 pub async fn list_by(db: &Db, kind: Kind, column: LookupColumn, value: &str) -> Result<Vec<Value>> {
     let sql = match column {
-        LookupColumn::Network => {
-            "SELECT body, rev FROM resources WHERE kind = ? AND parent_id = ? ORDER BY seq"
+        LookupColumn::Parent => {
+            "SELECT body, rev FROM resources WHERE kind = ? AND parent_id = ? ORDER BY seq, id"
         }
         LookupColumn::Device => {
-            "SELECT body, rev FROM resources WHERE kind = ? AND device_id = ? ORDER BY seq"
+            "SELECT body, rev FROM resources WHERE kind = ? AND device_id = ? ORDER BY seq, id"
         }
     };
     Ok(sqlx::query(&db.sql(sql))
@@ -119,7 +124,8 @@ pub async fn list_by(db: &Db, kind: Kind, column: LookupColumn, value: &str) -> 
 
 #[derive(Clone, Copy, Debug)]
 pub enum LookupColumn {
-    Network,
+    /// A port's or subnet's network, a rule's security group.
+    Parent,
     Device,
 }
 
@@ -179,7 +185,7 @@ pub async fn get(db: &Db, kind: Kind, id: &str) -> Result<Option<Value>> {
 /// Every document of a kind, in creation order.
 pub async fn list(db: &Db, kind: Kind) -> Result<Vec<Value>> {
     Ok(
-        sqlx::query(&db.sql("SELECT body, rev FROM resources WHERE kind = ? ORDER BY seq"))
+        sqlx::query(&db.sql("SELECT body, rev FROM resources WHERE kind = ? ORDER BY seq, id"))
             .bind(kind.as_str())
             .fetch_all(&db.pool)
             .await
