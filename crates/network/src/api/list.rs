@@ -4,7 +4,7 @@
 //! page, not the number of documents; any other sort reads every candidate
 //! document and sorts them here.
 
-use super::listing::{unknown_marker, ListRequest};
+use super::listing::{unknown_marker, Encoded, ListRequest};
 use super::{keys, Query, Svc, RESOURCES};
 use crate::store::{self, Kind, LookupColumn, Order, Scan};
 use axum::extract::State;
@@ -45,7 +45,7 @@ pub(super) async fn list(
                 fixed_ip: fixed_ip_filter(kind, &req),
             };
             let (page, more) = read_page(&svc, &ctx, &scan, &req).await?;
-            Ok(req.render(plural, page, more, &base))
+            Ok(req.render_encoded(plural, page, more, &base))
         }
         None => {
             let docs = candidates(&svc, kind, &req).await?;
@@ -61,13 +61,14 @@ pub(super) async fn list(
 }
 
 /// The visible items passing the filters from the marker on, at most
-/// `limit` (all without one), and whether more follow.
+/// `limit` (all without one), encoded as they are found, and whether more
+/// follow.
 async fn read_page(
     svc: &Svc,
     ctx: &AuthContext,
     scan: &Scan,
     req: &ListRequest<'_>,
-) -> Result<(Vec<Value>, bool)> {
+) -> Result<(Vec<Encoded>, bool)> {
     let mut after = match req.marker {
         Some(m) => Some(
             store::position_of(&svc.db, scan.kind, m)
@@ -95,7 +96,7 @@ async fn read_page(
             }
             let view = svc.view_with(ctx, scan.kind, doc, &related);
             if req.keep(&view) {
-                page.push(view);
+                page.push(req.encode(view));
                 if wanted.is_some_and(|w| page.len() >= w) {
                     break 'read;
                 }

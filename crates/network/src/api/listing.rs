@@ -2,6 +2,7 @@
 //! `fixed_ips=ip_address=…`, tag filters, `fields=`, `sort_key`/`sort_dir`,
 //! `limit`/`marker`/`page_reverse` with `<collection>_links`.
 
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Map, Value};
@@ -236,35 +237,61 @@ impl<'q> ListRequest<'q> {
         Ok(self.render(plural, page, more, base_url))
     }
 
+    /// An item as a page holds it: its id and its JSON text with the
+    /// requested fields, so a page of thousands holds bytes, not trees.
+    pub fn encode(&self, item: Value) -> Encoded {
+        let id = item["id"].as_str().unwrap_or_default().to_owned();
+        let json = select_fields(item, self.query).to_string();
+        Encoded { id, json }
+    }
+
     /// The answer for a page already selected, in reading order (reversed
     /// for `page_reverse`), `more` when items follow it.
-    pub fn render(
+    pub fn render(&self, plural: &str, page: Vec<Value>, more: bool, base_url: &str) -> Response {
+        let page = page.into_iter().map(|i| self.encode(i)).collect();
+        self.render_encoded(plural, page, more, base_url)
+    }
+
+    /// [`ListRequest::render`] for encoded items.
+    pub fn render_encoded(
         &self,
         plural: &str,
-        mut page: Vec<Value>,
+        mut page: Vec<Encoded>,
         more: bool,
         base_url: &str,
     ) -> Response {
         let links = if self.limit.is_some() {
-            self.links(&page, more, base_url)
+            self.links(id_of(page.first()), id_of(page.last()), more, base_url)
         } else {
             Vec::new()
         };
         if self.page_reverse {
             page.reverse();
         }
-        let page: Vec<Value> = page
-            .into_iter()
-            .map(|i| select_fields(i, self.query))
-            .collect();
-        let mut body = json!({ plural: page });
-        if !links.is_empty() {
-            body[format!("{plural}_links")] = Value::Array(links);
+        let size: usize = page.iter().map(|i| i.json.len() + 1).sum();
+        let mut body = String::with_capacity(size + plural.len() * 2 + 64);
+        body.push_str(&format!("{{\"{plural}\":["));
+        for (n, item) in page.iter().enumerate() {
+            if n > 0 {
+                body.push(',');
+            }
+            body.push_str(&item.json);
         }
-        axum::Json(body).into_response()
+        body.push(']');
+        if !links.is_empty() {
+            body.push_str(&format!(",\"{plural}_links\":{}", Value::Array(links)));
+        }
+        body.push('}');
+        ([(CONTENT_TYPE, "application/json")], body).into_response()
     }
 
-    fn links(&self, page: &[Value], more: bool, base_url: &str) -> Vec<Value> {
+    fn links(
+        &self,
+        first: Option<&str>,
+        last: Option<&str>,
+        more: bool,
+        base_url: &str,
+    ) -> Vec<Value> {
         let passthrough: Vec<String> = self
             .query
             .iter()
@@ -277,20 +304,24 @@ impl<'q> ListRequest<'q> {
             format!("{}&", passthrough.join("&"))
         };
         let mut links = Vec::new();
-        if more {
-            if let Some(last) = page.last().and_then(|i| i["id"].as_str()) {
-                links.push(
-                    json!({"rel": "next", "href": format!("{base_url}?{prefix}marker={last}")}),
-                );
-            }
+        if let (true, Some(last)) = (more, last) {
+            links.push(json!({"rel": "next", "href": format!("{base_url}?{prefix}marker={last}")}));
         }
-        if self.marker.is_some() {
-            if let Some(first) = page.first().and_then(|i| i["id"].as_str()) {
-                links.push(json!({"rel": "previous", "href": format!("{base_url}?{prefix}marker={first}&page_reverse=True")}));
-            }
+        if let (true, Some(first)) = (self.marker.is_some(), first) {
+            links.push(json!({"rel": "previous", "href": format!("{base_url}?{prefix}marker={first}&page_reverse=True")}));
         }
         links
     }
+}
+
+fn id_of(item: Option<&Encoded>) -> Option<&str> {
+    item.map(|i| i.id.as_str()).filter(|s| !s.is_empty())
+}
+
+/// One item of a page: its id (for the links) and its JSON text.
+pub struct Encoded {
+    id: String,
+    json: String,
 }
 
 pub fn unknown_marker(marker: &str) -> Error {
