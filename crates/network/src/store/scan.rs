@@ -48,6 +48,7 @@ impl Scan {
         match &self.lookup {
             Some((LookupColumn::Parent, _)) => sql.push_str(" AND parent_id = ?"),
             Some((LookupColumn::Device, _)) => sql.push_str(" AND device_id = ?"),
+            Some((LookupColumn::Host, _)) => sql.push_str(" AND host_id = ?"),
             None => {}
         }
         if self.project_id.is_some() {
@@ -160,4 +161,18 @@ async fn in_list(db: &Db, kind: Kind, column: &str, values: &[&str]) -> Result<V
         out.extend(q.fetch_all(&db.pool).await.db()?.iter().map(with_rev));
     }
     Ok(out)
+}
+
+/// The ports holding one fixed IP address (on any network).
+pub async fn ports_with_ip(db: &Db, ip: &str) -> Result<Vec<Value>> {
+    Ok(sqlx::query(&db.sql(
+        "SELECT body, rev FROM resources WHERE kind = 'port' AND id IN (SELECT port_id FROM ip_allocations WHERE ip_address = ?) ORDER BY seq, id",
+    ))
+    .bind(ip)
+    .fetch_all(&db.pool)
+    .await
+    .db()?
+    .iter()
+    .map(with_rev)
+    .collect())
 }
