@@ -28,7 +28,9 @@
 #      pages at least 20 times (p50 / p95 / p99); then two `name` regex
 #      filters: one selecting one server and `.*.*.*.*.*.*x`, which a
 #      backtracking matcher takes seconds over;
-#   3. prints the server's VmRSS / VmHWM idle at start and after the fill,
+#   3. prints the server's VmRSS / VmHWM idle at start, after the fill and
+#      the lists, and IDLE_WAIT seconds later (default 30; the server gives
+#      freed heap back every 5 s),
 #      and each figure beside issue 12's target (list p95 <= 100 ms, detail
 #      of 1,000 p95 <= 300 ms, RSS <= 150 MiB with 10,000 servers).
 # Clients are Python threads (requests, one session each) sharing the
@@ -42,7 +44,7 @@
 #                    no fallback to the debug build)
 #   FERROSTACK_VENV  Python venv with requests (default <repo>/.venv; made by
 #                    tools/setup-venv.sh when missing)
-#   CONCURRENT TOTAL_SERVERS BATCH FILL_CONCURRENCY FILL_WAIT LIST_RUNS PAGE_LIMIT
+#   CONCURRENT TOTAL_SERVERS BATCH FILL_CONCURRENCY FILL_WAIT LIST_RUNS PAGE_LIMIT IDLE_WAIT
 #                    (see above)
 #   POLL_INTERVAL    seconds between status polls in step 1 (default 0.02)
 #   BENCH_DIR        where the work dir goes (default: $TMPDIR or /tmp)
@@ -75,6 +77,7 @@ export FILL_CONCURRENCY="${FILL_CONCURRENCY:-4}"
 export FILL_WAIT="${FILL_WAIT:-1}"
 export LIST_RUNS="${LIST_RUNS:-5}"
 export PAGE_LIMIT="${PAGE_LIMIT:-1000}"
+export IDLE_WAIT="${IDLE_WAIT:-30}"
 export POLL_INTERVAL="${POLL_INTERVAL:-0.02}"
 HOST=127.0.0.1
 CURL=(curl -sS --noproxy '*')

@@ -1,6 +1,7 @@
 //! `ferrostack`: one binary for every role of the cloud.
 
 mod credentials;
+mod memory;
 mod preflight;
 mod roles;
 mod service_list;
@@ -124,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
     init_logging(&cfg.common.log);
     match cli.command {
         Command::AllInOne { host } => {
+            memory::trim_heap_periodically();
             cfg.common.bind_host = host.clone();
             cfg.common.public_host = host;
             services::run(cfg, &roles::Service::ALL, true).await
@@ -143,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
                 None => roles::Service::select(&cfg.node.roles, true)
                     .map_err(|e| anyhow::anyhow!("[node] roles: {e}"))?,
             };
+            memory::trim_heap_periodically();
             services::run(cfg, &selected, false).await
         }
         Command::Bootstrap => {

@@ -10,6 +10,8 @@
 //! walk on each reachable engine (SQLite, MariaDB, PostgreSQL).
 
 mod common;
+#[path = "api/lists.rs"]
+mod lists;
 
 use common::{error_type, serve_network, Cloud};
 
@@ -37,6 +39,7 @@ const WALKS: &[(&str, Walk)] = &[
     ("agents", |c| Box::pin(agents(c))),
     ("tags", |c| Box::pin(tags(c))),
     ("discovery", |c| Box::pin(discovery(c))),
+    ("paged_lists", |c| Box::pin(lists::paged_lists(c))),
 ];
 
 /// The network service on `db` with a network quota of 5.
@@ -134,6 +137,11 @@ async fn tags_api() {
 #[tokio::test]
 async fn discovery_api() {
     on_one_connection("discovery").await;
+}
+
+#[tokio::test]
+async fn paged_lists_api() {
+    on_one_connection("paged_lists").await;
 }
 
 /// Admin's `net_admin` with the seed's 50.50.1.0/24 subnet, as created.

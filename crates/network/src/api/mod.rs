@@ -3,6 +3,7 @@
 //! pagination, show, create incl. bulk, update, delete), plus the router,
 //! agent, quota and tag actions.
 
+mod list;
 mod listing;
 mod requests;
 mod schemas;
@@ -157,7 +158,7 @@ fn resource_routes(r: ApiRouter<Svc>, path: &str, k: Kind) -> ApiRouter<Svc> {
     let r = r
         .route(
             &format!("/v2.0/{path}"),
-            get(move |s: State<Svc>, a: Authenticated, q: Query| list(k, s, a, q))
+            get(move |s: State<Svc>, a: Authenticated, q: Query| list::list(k, s, a, q))
                 .post(move |s: State<Svc>, a: Authenticated, b: Json<Value>| create(k, s, a, b))
                 .body(Method::POST, schemas::create_body(k, singular, plural)),
         )
@@ -296,59 +297,6 @@ async fn extension(Authenticated(_): Authenticated, Path(alias): Path<String>) -
 }
 
 // ----- generic resource handlers -----
-
-async fn list(
-    kind: Kind,
-    State(svc): State<Svc>,
-    Authenticated(ctx): Authenticated,
-    q: Query,
-) -> Result<Response> {
-    if kind == Kind::SecurityGroup || kind == Kind::SecurityGroupRule {
-        if let Some(p) = &ctx.project_id {
-            svc.ensure_default_security_group(p).await?;
-        }
-    }
-    let docs = candidates(&svc, kind, &q.0).await?;
-    let related = svc.related(kind, &docs).await?;
-    let items: Vec<Value> = docs
-        .into_iter()
-        .filter(|d| svc.visible_with(&ctx, kind, d, &related))
-        .map(|d| svc.view_with(&ctx, kind, d, &related))
-        .collect();
-    let (_, plural) = keys(kind);
-    let base = format!(
-        "{}/v2.0/{}",
-        svc.config.public_url(svc.config.network.port),
-        RESOURCES.iter().find(|r| r.3 == kind).unwrap().0
-    );
-    listing::respond(plural, items, &q.0, &base)
-}
-
-/// The documents a list call filters: for ports by one `device_id` or
-/// one `network_id`, and subnets by one `network_id`, only those rows (an
-/// index lookup); otherwise every document of the kind. The usual filters
-/// still run on the result, so the answer is the same either way.
-async fn candidates(svc: &Svc, kind: Kind, q: &[(String, String)]) -> Result<Vec<Value>> {
-    use crate::store::LookupColumn;
-    let single = |key: &str| {
-        let mut values = q.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str());
-        match (values.next(), values.next()) {
-            (Some(v), None) => Some(v.to_owned()),
-            _ => None,
-        }
-    };
-    let lookup = match kind {
-        Kind::Port => single("device_id")
-            .map(|v| (LookupColumn::Device, v))
-            .or_else(|| single("network_id").map(|v| (LookupColumn::Network, v))),
-        Kind::Subnet => single("network_id").map(|v| (LookupColumn::Network, v)),
-        _ => None,
-    };
-    match lookup {
-        Some((column, value)) => crate::store::list_by(&svc.db, kind, column, &value).await,
-        None => crate::store::list(&svc.db, kind).await,
-    }
-}
 
 async fn show(
     kind: Kind,

@@ -78,11 +78,75 @@ impl NetworkService {
             .collect())
     }
 
+    /// The ports an L2 agent on `host` wires: those bound to it, and the
+    /// router ports of the HA routers it hosts (bound to the active one).
+    async fn ports_on_host(&self, host: &str, ha_here: &HashSet<String>) -> Result<Vec<Value>> {
+        let mut ports =
+            store::list_by(&self.db, Kind::Port, store::LookupColumn::Host, host).await?;
+        let mut seen: HashSet<String> = ports
+            .iter()
+            .filter_map(|p| p["id"].as_str().map(str::to_owned))
+            .collect();
+        for router in ha_here {
+            for p in
+                store::list_by(&self.db, Kind::Port, store::LookupColumn::Device, router).await?
+            {
+                if seen.insert(p["id"].as_str().unwrap_or_default().to_owned()) {
+                    ports.push(p);
+                }
+            }
+        }
+        Ok(ports)
+    }
+
+    /// The addresses of every port in each of `groups` (on any host), read
+    /// a chunk of ports at a time.
+    async fn group_members(
+        &self,
+        groups: &HashSet<String>,
+    ) -> Result<BTreeMap<String, Vec<Value>>> {
+        let mut members: BTreeMap<String, Vec<Value>> =
+            groups.iter().map(|g| (g.clone(), Vec::new())).collect();
+        if groups.is_empty() {
+            return Ok(members);
+        }
+        let scan = store::Scan {
+            kind: Kind::Port,
+            order: store::Order::Created,
+            descending: false,
+            lookup: None,
+            project_id: None,
+            fixed_ip: None,
+        };
+        let mut after = None;
+        loop {
+            let chunk = scan.chunk(&self.db, after.as_ref(), 500).await?;
+            let exhausted = chunk.len() < 500;
+            for (position, p) in chunk {
+                after = Some(position);
+                for g in p["security_groups"].as_array().into_iter().flatten() {
+                    if let Some(list) = g.as_str().and_then(|g| members.get_mut(g)) {
+                        for f in p["fixed_ips"].as_array().into_iter().flatten() {
+                            list.push(f["ip_address"].clone());
+                        }
+                        for pair in p["allowed_address_pairs"].as_array().into_iter().flatten() {
+                            list.push(pair["ip_address"].clone());
+                        }
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(members);
+            }
+        }
+    }
+
     /// The L2 agent's view of `host`: the ports bound to it with their
     /// networks, security groups (with the addresses of remote-group
     /// members) and the tunnel endpoints of the other hosts.
     pub async fn l2_state(&self, host: &str) -> Result<Value> {
-        let ports = store::list(&self.db, Kind::Port).await?;
+        let ha_here = self.ha_routers_on(host).await?;
+        let ports = self.ports_on_host(host, &ha_here).await?;
         let networks: HashMap<String, Value> = store::list(&self.db, Kind::Network)
             .await?
             .into_iter()
@@ -111,7 +175,6 @@ impl NetworkService {
                     .as_str()
                     .is_some_and(|d| routers_down.contains(d))
         };
-        let ha_here = self.ha_routers_on(host).await?;
         let on_host = |p: &Value| {
             p["binding:host_id"] == host
                 || (p["device_owner"]
@@ -165,22 +228,7 @@ impl NetworkService {
         for g in &wanted_groups {
             groups.entry(g.clone()).or_default();
         }
-        let mut members: BTreeMap<String, Vec<Value>> = remote_groups
-            .iter()
-            .map(|g| (g.clone(), Vec::new()))
-            .collect();
-        for p in &ports {
-            for g in p["security_groups"].as_array().into_iter().flatten() {
-                if let Some(list) = g.as_str().and_then(|g| members.get_mut(g)) {
-                    for f in p["fixed_ips"].as_array().into_iter().flatten() {
-                        list.push(f["ip_address"].clone());
-                    }
-                    for pair in p["allowed_address_pairs"].as_array().into_iter().flatten() {
-                        list.push(pair["ip_address"].clone());
-                    }
-                }
-            }
-        }
+        let members = self.group_members(&remote_groups).await?;
         // Flooding goes to every other L2 agent's tunnel endpoint.
         let peers: Vec<Value> = store::list(&self.db, Kind::Agent)
             .await?
@@ -232,7 +280,6 @@ impl NetworkService {
         };
         let subnets = store::list(&self.db, Kind::Subnet).await?;
         self.auto_schedule_dhcp(&agent_id, &subnets).await?;
-        let mut ports = store::list(&self.db, Kind::Port).await?;
         let hosted: Vec<Value> = self.hosted_by(&agent_id, Kind::Network).await?;
         let subnet_map: HashMap<String, Value> = subnets
             .iter()
@@ -249,6 +296,8 @@ impl NetworkService {
             if dhcp_subnets.is_empty() || net["admin_state_up"] == false {
                 continue;
             }
+            let mut ports =
+                store::list_by(&self.db, Kind::Port, store::LookupColumn::Parent, &net_id).await?;
             let device_id = format!("dhcp-{host}-{net_id}");
             let existing = ports
                 .iter()
@@ -382,7 +431,6 @@ impl NetworkService {
         };
         self.auto_schedule_routers(&agent_id).await?;
         let routers = self.hosted_by(&agent_id, Kind::Router).await?;
-        let ports = store::list(&self.db, Kind::Port).await?;
         let subnets: HashMap<String, Value> = store::list(&self.db, Kind::Subnet)
             .await?
             .into_iter()
@@ -402,7 +450,9 @@ impl NetworkService {
             // An HA router's ports are bound to the active agent's host
             // (until one reports, the first agent's).
             let binds = !is_ha(&r) || self.ha_binding_agent(&r).as_deref() == Some(&agent_id);
-            for p in ports.iter().filter(|p| p["device_id"] == rid) {
+            let ports =
+                store::list_by(&self.db, Kind::Port, store::LookupColumn::Device, rid).await?;
+            for p in &ports {
                 let owner = p["device_owner"].as_str().unwrap_or_default();
                 if owner != "network:router_interface" && owner != "network:router_gateway" {
                     continue;
@@ -464,7 +514,9 @@ impl NetworkService {
 
     /// Bind a router's interface and gateway ports to `host`.
     pub(super) async fn bind_router_ports(&self, router_id: &str, host: &str) -> Result<()> {
-        for p in store::list(&self.db, Kind::Port).await? {
+        for p in
+            store::list_by(&self.db, Kind::Port, store::LookupColumn::Device, router_id).await?
+        {
             let owner = p["device_owner"].as_str().unwrap_or_default();
             if p["device_id"] == router_id
                 && matches!(owner, "network:router_interface" | "network:router_gateway")
@@ -502,16 +554,17 @@ impl NetworkService {
         network_id: Option<&str>,
         ip: &str,
     ) -> Result<Value> {
-        let ports = store::list(&self.db, Kind::Port).await?;
         let networks: HashSet<String> = match (router_id, network_id) {
-            (Some(r), _) => ports
+            (Some(r), _) => store::list_by(&self.db, Kind::Port, store::LookupColumn::Device, r)
+                .await?
                 .iter()
-                .filter(|p| p["device_id"] == r && p["device_owner"] == "network:router_interface")
+                .filter(|p| p["device_owner"] == "network:router_interface")
                 .filter_map(|p| p["network_id"].as_str().map(str::to_owned))
                 .collect(),
             (None, Some(n)) => [n.to_owned()].into(),
             (None, None) => HashSet::new(),
         };
+        let ports = store::ports_with_ip(&self.db, ip).await?;
         let port = ports.iter().find(|p| {
             networks.contains(p["network_id"].as_str().unwrap_or_default())
                 && !is_network_owned(p)

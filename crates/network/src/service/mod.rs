@@ -202,31 +202,29 @@ impl NetworkService {
         let mut r = Related::default();
         match kind {
             Kind::Subnet | Kind::Port => {
-                let wanted: std::collections::HashSet<&str> = docs
-                    .iter()
-                    .filter_map(|d| d["network_id"].as_str())
-                    .collect();
-                for n in store::list(&self.db, Kind::Network).await? {
+                let ids = distinct(docs, "network_id");
+                for n in store::get_many(&self.db, Kind::Network, &ids).await? {
                     let id = n["id"].as_str().unwrap_or_default().to_owned();
-                    if wanted.contains(id.as_str()) {
-                        r.networks.insert(id, n);
-                    }
+                    r.networks.insert(id, n);
                 }
             }
             Kind::Network => {
-                for s in store::list(&self.db, Kind::Subnet).await? {
+                let ids = distinct(docs, "id");
+                for s in store::children_of(&self.db, Kind::Subnet, &ids).await? {
                     let net = s["network_id"].as_str().unwrap_or_default().to_owned();
                     r.subnet_ids.entry(net).or_default().push(s["id"].clone());
                 }
             }
             Kind::SecurityGroupRule => {
-                for g in store::list(&self.db, Kind::SecurityGroup).await? {
+                let ids = distinct(docs, "security_group_id");
+                for g in store::get_many(&self.db, Kind::SecurityGroup, &ids).await? {
                     let id = g["id"].as_str().unwrap_or_default().to_owned();
                     r.group_projects.insert(id, g["project_id"].clone());
                 }
             }
             Kind::SecurityGroup => {
-                for rule in store::list(&self.db, Kind::SecurityGroupRule).await? {
+                let ids = distinct(docs, "id");
+                for rule in store::children_of(&self.db, Kind::SecurityGroupRule, &ids).await? {
                     let sg = rule["security_group_id"]
                         .as_str()
                         .unwrap_or_default()
@@ -429,4 +427,13 @@ fn agent_context() -> AuthContext {
         }],
         ..Default::default()
     }
+}
+
+/// The distinct string values of one attribute across documents.
+fn distinct<'a>(docs: &'a [Value], key: &str) -> Vec<&'a str> {
+    let mut seen = std::collections::HashSet::new();
+    docs.iter()
+        .filter_map(|d| d[key].as_str())
+        .filter(|v| seen.insert(*v))
+        .collect()
 }

@@ -8,6 +8,9 @@ use ferrostack_core::{Error, Result};
 use ferrostack_db::{sqlx, Db, DbResultExt, Migration, RowExt};
 use serde_json::Value;
 
+mod scan;
+pub use scan::{children_of, get_many, ports_with_ip, position_of, Order, Position, Scan};
+
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
     version: 1,
@@ -54,37 +57,67 @@ CREATE INDEX resources_kind_device ON resources (kind, device_id)
         // (see `Tx::within_quota`).
         sql: "CREATE TABLE quota_locks (project_id VARCHAR(64) NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (project_id))",
     },
+    Migration {
+        version: 6,
+        name: "network_host_column",
+        // A port's binding host: every L2 agent asks for the ports bound
+        // to its host on each resync. Filled by `backfill_lookup_columns`.
+        sql: "
+ALTER TABLE resources ADD COLUMN host_id VARCHAR(255);
+CREATE INDEX resources_kind_host ON resources (kind, host_id)
+",
+    },
 ];
 
-/// The indexed lookup columns of a document: its network and its device.
-fn lookup_columns(kind: Kind, doc: &Value) -> (Option<String>, Option<String>) {
+/// The indexed lookup columns of a document.
+#[derive(Default)]
+struct Lookup {
+    /// A port's or subnet's network, a rule's security group.
+    parent: Option<String>,
+    device: Option<String>,
+    /// A port's binding host ("" while unbound).
+    host: Option<String>,
+}
+
+fn lookup_columns(kind: Kind, doc: &Value) -> Lookup {
+    let text = |key: &str| doc[key].as_str().map(str::to_owned);
     match kind {
-        Kind::Port => (
-            doc["network_id"].as_str().map(str::to_owned),
-            doc["device_id"].as_str().map(str::to_owned),
-        ),
-        Kind::Subnet => (doc["network_id"].as_str().map(str::to_owned), None),
-        _ => (None, None),
+        Kind::Port => Lookup {
+            parent: text("network_id"),
+            device: text("device_id"),
+            host: Some(text("binding:host_id").unwrap_or_default()),
+        },
+        Kind::Subnet => Lookup {
+            parent: text("network_id"),
+            ..Lookup::default()
+        },
+        Kind::SecurityGroupRule => Lookup {
+            parent: text("security_group_id"),
+            ..Lookup::default()
+        },
+        _ => Lookup::default(),
     }
 }
 
 /// Fill the lookup columns of documents written before they existed.
 pub async fn backfill_lookup_columns(db: &Db) -> Result<()> {
-    for kind in [Kind::Port, Kind::Subnet] {
-        let rows =
-            sqlx::query(&db.sql("SELECT body FROM resources WHERE kind = ? AND parent_id IS NULL"))
-                .bind(kind.as_str())
-                .fetch_all(&db.pool)
-                .await
-                .db()?;
+    for kind in [Kind::Port, Kind::Subnet, Kind::SecurityGroupRule] {
+        let rows = sqlx::query(&db.sql(
+            "SELECT body FROM resources WHERE kind = ? AND (parent_id IS NULL OR (kind = 'port' AND host_id IS NULL))",
+        ))
+        .bind(kind.as_str())
+        .fetch_all(&db.pool)
+        .await
+        .db()?;
         for r in rows {
             let doc: Value = serde_json::from_str(&r.str("body")).unwrap_or_default();
-            let (parent, device) = lookup_columns(kind, &doc);
+            let columns = lookup_columns(kind, &doc);
             sqlx::query(&db.sql(
-                "UPDATE resources SET parent_id = ?, device_id = ? WHERE kind = ? AND id = ?",
+                "UPDATE resources SET parent_id = ?, device_id = ?, host_id = ? WHERE kind = ? AND id = ?",
             ))
-            .bind(parent)
-            .bind(device)
+            .bind(columns.parent)
+            .bind(columns.device)
+            .bind(columns.host)
             .bind(kind.as_str())
             .bind(doc["id"].as_str().unwrap_or_default())
             .execute(&db.pool)
@@ -95,15 +128,18 @@ pub async fn backfill_lookup_columns(db: &Db) -> Result<()> {
     Ok(())
 }
 
-/// The documents of a kind whose lookup column (`parent_id`: the network;
-/// `device_id`) has a value, in creation order.
+/// The documents of a kind whose lookup column (`parent_id`; `device_id`)
+/// has a value, in creation order.
 pub async fn list_by(db: &Db, kind: Kind, column: LookupColumn, value: &str) -> Result<Vec<Value>> {
     let sql = match column {
-        LookupColumn::Network => {
-            "SELECT body, rev FROM resources WHERE kind = ? AND parent_id = ? ORDER BY seq"
+        LookupColumn::Parent => {
+            "SELECT body, rev FROM resources WHERE kind = ? AND parent_id = ? ORDER BY seq, id"
         }
         LookupColumn::Device => {
-            "SELECT body, rev FROM resources WHERE kind = ? AND device_id = ? ORDER BY seq"
+            "SELECT body, rev FROM resources WHERE kind = ? AND device_id = ? ORDER BY seq, id"
+        }
+        LookupColumn::Host => {
+            "SELECT body, rev FROM resources WHERE kind = ? AND host_id = ? ORDER BY seq, id"
         }
     };
     Ok(sqlx::query(&db.sql(sql))
@@ -119,8 +155,11 @@ pub async fn list_by(db: &Db, kind: Kind, column: LookupColumn, value: &str) -> 
 
 #[derive(Clone, Copy, Debug)]
 pub enum LookupColumn {
-    Network,
+    /// A port's or subnet's network, a rule's security group.
+    Parent,
     Device,
+    /// A port's binding host.
+    Host,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -179,7 +218,7 @@ pub async fn get(db: &Db, kind: Kind, id: &str) -> Result<Option<Value>> {
 /// Every document of a kind, in creation order.
 pub async fn list(db: &Db, kind: Kind) -> Result<Vec<Value>> {
     Ok(
-        sqlx::query(&db.sql("SELECT body, rev FROM resources WHERE kind = ? ORDER BY seq"))
+        sqlx::query(&db.sql("SELECT body, rev FROM resources WHERE kind = ? ORDER BY seq, id"))
             .bind(kind.as_str())
             .fetch_all(&db.pool)
             .await
@@ -439,17 +478,18 @@ fn stored_body(doc: &Value) -> String {
 async fn apply(db: &Db, conn: &mut Conn, w: &Write) -> Result<()> {
     match w {
         Write::Insert(kind, doc) => {
-            let (parent, device) = lookup_columns(*kind, doc);
+            let columns = lookup_columns(*kind, doc);
             sqlx::query(&db.sql(
-                "INSERT INTO resources (kind, id, project_id, seq, body, parent_id, device_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO resources (kind, id, project_id, seq, body, parent_id, device_id, host_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             ))
             .bind(kind.as_str())
             .bind(doc["id"].as_str().unwrap_or_default())
             .bind(doc["project_id"].as_str())
             .bind(seq())
             .bind(stored_body(doc))
-            .bind(parent)
-            .bind(device)
+            .bind(columns.parent)
+            .bind(columns.device)
+            .bind(columns.host)
             .execute(&mut *conn)
             .await
             .db()?;
@@ -567,16 +607,17 @@ async fn update(db: &Db, conn: &mut Conn, kind: Kind, doc: &Value) -> Result<()>
     let expected = doc.get(REV).and_then(Value::as_i64);
     let id = doc["id"].as_str().unwrap_or_default();
     let sql = match expected {
-        Some(_) => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, rev = rev + 1 WHERE kind = ? AND id = ? AND rev = ?",
-        None => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, rev = rev + 1 WHERE kind = ? AND id = ?",
+        Some(_) => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, host_id = ?, rev = rev + 1 WHERE kind = ? AND id = ? AND rev = ?",
+        None => "UPDATE resources SET body = ?, project_id = ?, parent_id = ?, device_id = ?, host_id = ?, rev = rev + 1 WHERE kind = ? AND id = ?",
     };
     let sql = db.sql(sql);
-    let (parent, device) = lookup_columns(kind, doc);
+    let columns = lookup_columns(kind, doc);
     let mut q = sqlx::query(&sql)
         .bind(stored_body(doc))
         .bind(doc["project_id"].as_str())
-        .bind(parent)
-        .bind(device)
+        .bind(columns.parent)
+        .bind(columns.device)
+        .bind(columns.host)
         .bind(kind.as_str())
         .bind(id);
     if let Some(r) = expected {
