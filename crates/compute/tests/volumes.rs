@@ -1748,3 +1748,67 @@ async fn volume_backed_rescue_2_87_and_rebuild_2_93() {
     );
     c.agent.stop();
 }
+
+/// 2.20: a shelved-offloaded server takes a volume (the mapping and a
+/// completed attachment with no connection: the volume `in-use`, nothing
+/// on a host) and gives one back; the unshelve connects it to the new
+/// host and the guest has it. Before 2.20 both are 409.
+#[tokio::test]
+async fn volumes_of_a_shelved_offloaded_server_from_2_20() {
+    let c = start("offloaded").await;
+    let (_admin, image, net) = c.setup().await;
+    let demo = c.kit.token("demo", "demo").await;
+    let project = c.project_of(&demo).await;
+    let server = c.boot(&demo, "vm1", &image, &net).await;
+    let action = format!("/servers/{server}/action");
+    let (s, v) = c
+        .nova(Method::POST, &action, &demo, Some(json!({"shelve": null})))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.wait_status(&demo, &server, "SHELVED_OFFLOADED").await;
+    let (kept, gone) = (c.volume(&project), c.volume(&project));
+    let attachments = format!("/servers/{server}/os-volume_attachments");
+    let body = |vol: &str| Some(json!({"volumeAttachment": {"volumeId": vol}}));
+    let (s, v) = c.attach(&demo, &server, &kept).await;
+    assert_eq!(s, StatusCode::CONFLICT, "before 2.20: {v}");
+    assert!(v.to_string().contains("shelved_offloaded"), "{v}");
+    for vol in [&kept, &gone] {
+        let (s, v) = c
+            .nova_at("2.20", Method::POST, &attachments, &demo, body(vol))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(c.volume_status(vol).as_deref(), Some("in-use"));
+        assert_eq!(c.attachments_of(vol)[0].1, Value::Null, "no connector");
+    }
+    let (s, v) = c.detach(&demo, &server, &gone).await;
+    assert_eq!(s, StatusCode::CONFLICT, "before 2.20: {v}");
+    let (s, v) = c
+        .nova_at(
+            "2.20",
+            Method::DELETE,
+            &format!("{attachments}/{gone}"),
+            &demo,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(c.volume_status(&gone).as_deref(), Some("available"));
+    assert!(c.attachments_of(&gone).is_empty());
+    assert_eq!(c.bdm_rows(&server).await, 1);
+
+    let (s, v) = c
+        .nova(Method::POST, &action, &demo, Some(json!({"unshelve": null})))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.wait_status(&demo, &server, "ACTIVE").await;
+    let guest = c.guest_volumes(&server);
+    assert_eq!(guest.len(), 1, "{guest:?}");
+    assert_eq!(guest[0].volume_id, kept);
+    assert_eq!(c.attachments_of(&kept)[0].1["host"], "compute1");
+    assert_eq!(c.volume_status(&kept).as_deref(), Some("in-use"));
+    let show = c
+        .ok(Method::GET, &format!("{attachments}/{kept}"), &demo, None)
+        .await;
+    assert!(show["volumeAttachment"]["device"].is_string(), "{show}");
+    c.agent.stop();
+}

@@ -184,7 +184,11 @@ impl VolumeService {
         if let Some(m) = connector["mountpoint"].as_str() {
             a.mountpoint = Some(m.to_owned());
         }
-        a.status = AttachStatus::Attaching;
+        // A completed attachment without a connection (Nova's volume of a
+        // shelved-offloaded server, connected at unshelve) stays attached.
+        if a.status != AttachStatus::Attached {
+            a.status = AttachStatus::Attaching;
+        }
         attachments::update(&self.db, &a).await?;
         store::volumes::transition(&self.db, &v.id, &["reserved", "attaching"], "attaching")
             .await?;
@@ -200,7 +204,8 @@ impl VolumeService {
     ) -> Result<Attachment> {
         let (a, v) = self.visible_attachment(ctx, id).await?;
         self.authorize(ctx, "volume:attachment_update", &v.project_id)?;
-        if !matches!(a.status, AttachStatus::Reserved | AttachStatus::Attaching) {
+        let unconnected = a.status == AttachStatus::Attached && a.connection_info.is_none();
+        if !matches!(a.status, AttachStatus::Reserved | AttachStatus::Attaching) && !unconnected {
             return Err(invalid(format!(
                 "Attachment {id} status must be reserved or attaching to update, but it is {}.",
                 a.status.as_str()
@@ -216,11 +221,9 @@ impl VolumeService {
         if a.status == AttachStatus::Attached {
             return Ok(());
         }
-        if a.connection_info.is_none() {
-            return Err(invalid(format!(
-                "Attachment {id} has no connector; update it with one before completing it."
-            )));
-        }
+        // Cinder completes an attachment without a connector too: Nova's
+        // attach to a shelved-offloaded server relies on it (the volume is
+        // `in-use`, connected when the server is unshelved).
         a.status = AttachStatus::Attached;
         a.attach_time = Some(store::now_str());
         attachments::update(&self.db, &a).await?;
