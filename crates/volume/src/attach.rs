@@ -162,12 +162,27 @@ impl VolumeService {
             created_at: now,
         };
         let mut tx = self.db.pool.begin().await.map_err(db_err)?;
-        if !store::volumes::transition_on(&self.db, &mut tx, &v.id, &["available"], to).await? {
+        if !store::volumes::transition_on(&self.db, &mut tx, &v.id, &["available"], to).await?
+            && !(to == "reserved" && self.held_by(&v.id, a.instance_uuid.as_deref()).await?)
+        {
             return Err(refused());
         }
         attachments::insert_on(&self.db, &mut tx, &a).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(a)
+    }
+
+    /// Whether `instance` already holds an attachment of the volume: Cinder
+    /// then lets it reserve another whatever the status (Nova's rebuild of
+    /// a volume-backed server and its moves swap attachments this way).
+    async fn held_by(&self, volume_id: &str, instance: Option<&str>) -> Result<bool> {
+        let Some(instance) = instance else {
+            return Ok(false);
+        };
+        Ok(attachments::of_volume(&self.db, volume_id)
+            .await?
+            .iter()
+            .any(|a| a.instance_uuid.as_deref() == Some(instance)))
     }
 
     /// Export for `connector`, then record the attachment `attaching` with
