@@ -162,9 +162,11 @@ impl VolumeService {
             created_at: now,
         };
         let mut tx = self.db.pool.begin().await.map_err(db_err)?;
-        if !store::volumes::transition_on(&self.db, &mut tx, &v.id, &["available"], to).await?
-            && !(to == "reserved" && self.held_by(&v.id, a.instance_uuid.as_deref()).await?)
-        {
+        let moved =
+            store::volumes::transition_on(&self.db, &mut tx, &v.id, &["available"], to).await?;
+        let swap =
+            !moved && to == "reserved" && self.held_by(&v.id, a.instance_uuid.as_deref()).await?;
+        if !moved && !swap {
             return Err(refused());
         }
         attachments::insert_on(&self.db, &mut tx, &a).await?;
