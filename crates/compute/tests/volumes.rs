@@ -1827,9 +1827,34 @@ async fn volume_backed_rescue_2_87_and_rebuild_2_93() {
     let guest = c.guest_volumes(&server);
     assert_eq!(guest.len(), 1);
     assert_eq!(guest[0].boot_index, Some(0));
+    // Each re-image step run twice (a crash after its work) ends the same.
+    let mut img = other.clone();
+    for step in ["reimage_volume", "connect_root_volume"] {
+        img = if img == image {
+            other.clone()
+        } else {
+            image.clone()
+        };
+        c.svc.set_failpoint(Some(&format!("twice:{step}")));
+        let (s, v) = c
+            .nova_at("2.93", Method::POST, &action, &demo, rebuild(&img))
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        c.wait_status(&demo, &server, "ACTIVE").await;
+        c.svc.set_failpoint(None);
+        let vol = c.cinder.lock().unwrap().volumes[&root].clone();
+        assert_eq!(
+            vol["volume_image_metadata"]["image_id"],
+            img.as_str(),
+            "{step}"
+        );
+        assert_eq!(vol["status"], "in-use", "{step}");
+        assert_eq!(c.attachments_of(&root).len(), 1, "{step}");
+        assert_eq!(c.guest_volumes(&server).len(), 1, "{step}");
+    }
     // Rebuilt with its (new) own image: nothing to re-image at 2.92.
     let (s, v) = c
-        .nova_at("2.92", Method::POST, &action, &demo, rebuild(&other))
+        .nova_at("2.92", Method::POST, &action, &demo, rebuild(&img))
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     c.wait_status(&demo, &server, "ACTIVE").await;
