@@ -359,3 +359,69 @@ def test_volume_service_disable_and_enable(ferrostack):
                      fmt_json=False)
     s = ferrostack.os_ok("volume", "service", "list", "--service", "cinder-volume")
     assert field(s[0], "Status") == "enabled"
+
+
+def _image(ferrostack, image_api, fill: bytes) -> str:
+    admin = ferrostack.admin_token()
+    img = image_api.create(admin, name=unique("bfv-img"), disk_format="raw",
+                           container_format="bare", visibility="public")
+    r = image_api.upload(admin, img["id"], fill * 65536)
+    assert r.status_code == 204, r.text
+    image_api.wait_status(admin, img["id"], "active")
+    return img["id"]
+
+
+def _server_status(ferrostack, name: str, status: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = ferrostack.os_ok("server", "show", name)
+        if field(last, "status") == status:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"server {name} never became {status}: {last}")
+
+
+def test_volume_backed_rebuild_2_93_and_offloaded_attach_2_20(ferrostack, image_api):
+    """`openstack server rebuild` at compute 2.93 of a server booted from a
+    volume: the volume service re-images the root volume (os-reimage, 3.68)
+    and the server is ACTIVE on it again, the volume `in-use` with the new
+    image's metadata. A shelved-offloaded server takes a volume at 2.20
+    (`in-use` with no host) and has it after the unshelve."""
+    first = _image(ferrostack, image_api, b"\1")
+    second = _image(ferrostack, image_api, b"\2")
+    c = ("--os-compute-api-version", "2.93")
+    name = unique("bfv")
+    ferrostack.os_ok(*c, "server", "create", "--image", first, "--boot-from-volume", "1",
+                     "--flavor", "m1.tiny", "--nic", "none", "--wait", name)
+    root = field(ferrostack.os_ok(*c, "server", "show", name), "volumes_attached")
+    root = root[0]["id"] if isinstance(root, list) else str(root).split("'")[3]
+    meta = field(wait_status(ferrostack, root, "in-use"), "volume_image_metadata")
+    assert meta["image_id"] == first, meta
+
+    ferrostack.os_ok(*c, "server", "rebuild", "--image", second, "--reimage-boot-volume",
+                     "--wait", name,
+                     fmt_json=False)
+    _server_status(ferrostack, name, "ACTIVE")
+    meta = field(wait_status(ferrostack, root, "in-use"), "volume_image_metadata")
+    assert meta["image_id"] == second, meta
+
+    ferrostack.os_ok(*c, "server", "delete", "--wait", name, fmt_json=False)
+
+    # (A volume-backed server is not shelved here: an image-backed one.)
+    name = unique("shelved")
+    ferrostack.os_ok(*c, "server", "create", "--image", first, "--flavor", "m1.tiny",
+                     "--nic", "none", "--wait", name)
+    vid = field(ferrostack.os_ok("volume", "create", "--size", "1", unique("vol")), "id")
+    wait_status(ferrostack, vid, "available")
+    ferrostack.os_ok("server", "shelve", name, fmt_json=False)
+    _server_status(ferrostack, name, "SHELVED_OFFLOADED")
+    ferrostack.os_ok("--os-compute-api-version", "2.20", "server", "add", "volume",
+                     name, vid, fmt_json=False)
+    wait_status(ferrostack, vid, "in-use")
+    ferrostack.os_ok("server", "unshelve", name, fmt_json=False)
+    _server_status(ferrostack, name, "ACTIVE")
+    shown = wait_status(ferrostack, vid, "in-use")
+    assert "/dev/vd" in str(field(shown, "attachments")), shown
+    ferrostack.os_ok(*c, "server", "delete", "--wait", name, fmt_json=False)
+    ferrostack.openstack("volume", "delete", vid, fmt_json=False)

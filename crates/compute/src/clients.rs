@@ -471,6 +471,46 @@ impl VolumeClient {
         .map(|_| ())
     }
 
+    /// The attachments of `volume_id` to `instance_id` (every status), as
+    /// the attachments API lists them (`id`, `status`, …).
+    pub async fn attachments_of(&self, volume_id: &str, instance_id: &str) -> Result<Vec<Value>> {
+        let path =
+            format!("attachments?all_tenants=1&volume_id={volume_id}&instance_id={instance_id}");
+        let v = self
+            .attachments_call("attachment list", reqwest::Method::GET, &path, None)
+            .await?
+            .unwrap_or_default();
+        Ok(v["attachments"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// `os-reimage` (volume API 3.68) of a `reserved` volume: Cinder
+    /// writes the image over it (`downloading`, then `reserved` again).
+    pub async fn reimage(&self, volume_id: &str, image_id: &str) -> Result<()> {
+        let url = self.url(&format!("volumes/{volume_id}/action")).await?;
+        let body = json!({"os-reimage": {"image_id": image_id, "reimage_reserved": true}});
+        let resp = self
+            .client
+            .send(|h| {
+                h.post(&url)
+                    .header("openstack-api-version", "volume 3.68")
+                    .json(&body)
+            })
+            .await?;
+        volume_answer("volume re-image", resp)
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| Error::NotFound(format!("Volume {volume_id} could not be found.")))
+    }
+
+    /// `os-update_snapshot_status` (what Nova's host reports of an
+    /// assisted snapshot); `None` when Cinder has no such snapshot.
+    pub async fn update_snapshot_status(&self, id: &str, status: &str) -> Result<Option<Value>> {
+        let url = self.url(&format!("snapshots/{id}/action")).await?;
+        let body = json!({"os-update_snapshot_status": {"status": status}});
+        let resp = self.client.send(|h| h.post(&url).json(&body)).await?;
+        volume_answer("snapshot status update", resp).await
+    }
+
     /// `DELETE /attachments/{id}`; one already gone is fine.
     pub async fn delete_attachment(&self, id: &str) -> Result<()> {
         self.attachments_call(

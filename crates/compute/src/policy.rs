@@ -81,6 +81,14 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ),
     ("compute:aggregates:images", "rule:context_is_admin"),
     (
+        "os_compute_api:os-assisted-volume-snapshots:create",
+        "rule:admin_api",
+    ),
+    (
+        "os_compute_api:os-assisted-volume-snapshots:delete",
+        "rule:admin_api",
+    ),
+    (
         "os_compute_api:os-aggregates:add_host",
         "rule:context_is_admin",
     ),

@@ -26,6 +26,8 @@ struct Cinder {
     /// attachment id → (volume id, instance id, connector)
     attachments: HashMap<String, (String, String, Value)>,
     snapshots: HashMap<String, Value>,
+    /// `os-reimage` leaves the volume `error` (a failed copy).
+    fail_reimage: bool,
 }
 
 type Shared = Arc<Mutex<Cinder>>;
@@ -121,16 +123,21 @@ async fn attachment_create(
     let vol = a["volume_uuid"].as_str().unwrap_or_default().to_owned();
     let server = a["instance_uuid"].as_str().unwrap_or_default().to_owned();
     let mut c = s.lock().unwrap();
+    let held = c.attachments.values().any(|a| a.0 == vol && a.1 == server);
     let Some(v) = c.volumes.get_mut(&vol) else {
         return cinder_error(404, "Volume could not be found.");
     };
-    if v["status"] != "available" {
+    if held {
+        // Cinder lets an instance holding the volume reserve it again.
+    } else if v["status"] != "available" {
         return cinder_error(
             400,
             &format!("Invalid volume: Volume {vol} status must be available or downloading to reserve, but the current status is {}.", v["status"]),
         );
     }
-    v["status"] = json!("reserved");
+    if !held {
+        v["status"] = json!("reserved");
+    }
     let id = uuid::Uuid::new_v4().to_string();
     c.attachments
         .insert(id.clone(), (vol.clone(), server.clone(), Value::Null));
@@ -177,9 +184,17 @@ async fn attachment_delete(
     let Some((vol, _, _)) = c.attachments.remove(&id) else {
         return cinder_error(404, "Attachment could not be found.");
     };
-    if !c.attachments.values().any(|a| a.0 == vol) {
-        if let Some(v) = c.volumes.get_mut(&vol) {
+    let left: Vec<bool> = c
+        .attachments
+        .values()
+        .filter(|a| a.0 == vol)
+        .map(|a| a.2.is_null())
+        .collect();
+    if let Some(v) = c.volumes.get_mut(&vol) {
+        if left.is_empty() {
             v["status"] = json!("available");
+        } else if left.iter().all(|unconnected| *unconnected) {
+            v["status"] = json!("reserved");
         }
     }
     axum::Json(json!({"attachments": []})).into_response()
@@ -231,6 +246,60 @@ async fn snapshot_delete(
     }
 }
 
+/// `GET /attachments?volume_id=&instance_id=`.
+async fn attachment_list(
+    State(s): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let c = s.lock().unwrap();
+    let list: Vec<Value> = c
+        .attachments
+        .iter()
+        .filter(|(_, a)| q.get("volume_id").is_none_or(|v| *v == a.0))
+        .filter(|(_, a)| q.get("instance_id").is_none_or(|i| *i == a.1))
+        .map(|(id, a)| json!({"id": id, "volume_id": a.0, "instance": a.1}))
+        .collect();
+    axum::Json(json!({ "attachments": list })).into_response()
+}
+
+/// `os-reimage` (3.68, a `reserved` volume with `reimage_reserved`): done
+/// at once — `reserved` with the image's id — or `error` when told to fail.
+async fn volume_action(
+    State(s): State<Shared>,
+    Path((_, id)): Path<(String, String)>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut c = s.lock().unwrap();
+    let fail = c.fail_reimage;
+    let Some(v) = c.volumes.get_mut(&id) else {
+        return cinder_error(404, "Volume could not be found.");
+    };
+    let r = &body["os-reimage"];
+    if r.is_null() || v["status"] != "reserved" || r["reimage_reserved"] != true {
+        return cinder_error(400, "Invalid volume.");
+    }
+    if fail {
+        v["status"] = json!("error");
+    } else {
+        v["volume_image_metadata"] = json!({"image_id": r["image_id"]});
+    }
+    AxStatus::ACCEPTED.into_response()
+}
+
+/// `os-update_snapshot_status`: the status is recorded on the snapshot.
+async fn snapshot_action(
+    State(s): State<Shared>,
+    Path((_, id)): Path<(String, String)>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut c = s.lock().unwrap();
+    let Some(snap) = c.snapshots.get_mut(&id) else {
+        return cinder_error(404, "Snapshot could not be found.");
+    };
+    snap["status"] = body["os-update_snapshot_status"]["status"].clone();
+    AxStatus::ACCEPTED.into_response()
+}
+
 fn cinder_router(state: Shared) -> axum::Router {
     axum::Router::new()
         .route("/v3/{p}/volumes", get(volume_list).post(volume_create))
@@ -245,7 +314,12 @@ fn cinder_router(state: Shared) -> axum::Router {
             "/v3/{p}/volumes/{id}",
             get(volume_get).delete(volume_delete),
         )
-        .route("/v3/{p}/attachments", post(attachment_create))
+        .route("/v3/{p}/snapshots/{id}/action", post(snapshot_action))
+        .route("/v3/{p}/volumes/{id}/action", post(volume_action))
+        .route(
+            "/v3/{p}/attachments",
+            post(attachment_create).get(attachment_list),
+        )
         .route(
             "/v3/{p}/attachments/{id}",
             put(attachment_update).delete(attachment_delete),
@@ -1737,8 +1811,58 @@ async fn volume_backed_rescue_2_87_and_rebuild_2_93() {
         "{v}"
     );
     c.wait_status(&demo, &server, "ACTIVE").await;
+    let root = c.guest_volumes(&server)[0].volume_id.clone();
     let (s, v) = c
         .nova_at("2.93", Method::POST, &action, &demo, rebuild(&other))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["server"]["image"], "", "still volume-backed");
+    c.wait_status(&demo, &server, "ACTIVE").await;
+    let vol = c.cinder.lock().unwrap().volumes[&root].clone();
+    assert_eq!(vol["volume_image_metadata"]["image_id"], other.as_str());
+    assert_eq!(vol["status"], "in-use");
+    let atts = c.attachments_of(&root);
+    assert_eq!(atts.len(), 1, "the old attachment went: {atts:?}");
+    assert_eq!(atts[0].1["host"], "compute1", "connected again");
+    let guest = c.guest_volumes(&server);
+    assert_eq!(guest.len(), 1);
+    assert_eq!(guest[0].boot_index, Some(0));
+    // Each re-image step run twice (a crash after its work) ends the same.
+    let mut img = other.clone();
+    for step in ["reimage_volume", "connect_root_volume"] {
+        img = if img == image {
+            other.clone()
+        } else {
+            image.clone()
+        };
+        c.svc.set_failpoint(Some(&format!("twice:{step}")));
+        let (s, v) = c
+            .nova_at("2.93", Method::POST, &action, &demo, rebuild(&img))
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        c.wait_status(&demo, &server, "ACTIVE").await;
+        c.svc.set_failpoint(None);
+        let vol = c.cinder.lock().unwrap().volumes[&root].clone();
+        assert_eq!(
+            vol["volume_image_metadata"]["image_id"],
+            img.as_str(),
+            "{step}"
+        );
+        assert_eq!(vol["status"], "in-use", "{step}");
+        assert_eq!(c.attachments_of(&root).len(), 1, "{step}");
+        assert_eq!(c.guest_volumes(&server).len(), 1, "{step}");
+    }
+    // Rebuilt with its (new) own image: nothing to re-image at 2.92.
+    let (s, v) = c
+        .nova_at("2.92", Method::POST, &action, &demo, rebuild(&img))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.wait_status(&demo, &server, "ACTIVE").await;
+
+    // Cinder's re-image fails: the server is ERROR with Nova's fault.
+    c.cinder.lock().unwrap().fail_reimage = true;
+    let (s, v) = c
+        .nova_at("2.93", Method::POST, &action, &demo, rebuild(&image))
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     let failed = c.wait_status(&demo, &server, "ERROR").await;
@@ -1746,5 +1870,151 @@ async fn volume_backed_rescue_2_87_and_rebuild_2_93() {
         failed["fault"]["message"],
         "Failed to rebuild volume backed instance."
     );
+    assert_eq!(c.volume_status(&root).as_deref(), Some("error"));
     c.agent.stop();
+}
+
+/// 2.20: a shelved-offloaded server takes a volume (the mapping and a
+/// completed attachment with no connection: the volume `in-use`, nothing
+/// on a host) and gives one back; the unshelve connects it to the new
+/// host and the guest has it. Before 2.20 both are 409.
+#[tokio::test]
+async fn volumes_of_a_shelved_offloaded_server_from_2_20() {
+    let c = start("offloaded").await;
+    let (_admin, image, net) = c.setup().await;
+    let demo = c.kit.token("demo", "demo").await;
+    let project = c.project_of(&demo).await;
+    let server = c.boot(&demo, "vm1", &image, &net).await;
+    let action = format!("/servers/{server}/action");
+    let (s, v) = c
+        .nova(Method::POST, &action, &demo, Some(json!({"shelve": null})))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.wait_status(&demo, &server, "SHELVED_OFFLOADED").await;
+    let (kept, gone) = (c.volume(&project), c.volume(&project));
+    let attachments = format!("/servers/{server}/os-volume_attachments");
+    let body = |vol: &str| Some(json!({"volumeAttachment": {"volumeId": vol}}));
+    let (s, v) = c.attach(&demo, &server, &kept).await;
+    assert_eq!(s, StatusCode::CONFLICT, "before 2.20: {v}");
+    assert!(v.to_string().contains("shelved_offloaded"), "{v}");
+    for vol in [&kept, &gone] {
+        let (s, v) = c
+            .nova_at("2.20", Method::POST, &attachments, &demo, body(vol))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(c.volume_status(vol).as_deref(), Some("in-use"));
+        assert_eq!(c.attachments_of(vol)[0].1, Value::Null, "no connector");
+    }
+    let (s, v) = c.detach(&demo, &server, &gone).await;
+    assert_eq!(s, StatusCode::CONFLICT, "before 2.20: {v}");
+    let (s, v) = c
+        .nova_at(
+            "2.20",
+            Method::DELETE,
+            &format!("{attachments}/{gone}"),
+            &demo,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(c.volume_status(&gone).as_deref(), Some("available"));
+    assert!(c.attachments_of(&gone).is_empty());
+    assert_eq!(c.bdm_rows(&server).await, 1);
+
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            &action,
+            &demo,
+            Some(json!({"unshelve": null})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.wait_status(&demo, &server, "ACTIVE").await;
+    let guest = c.guest_volumes(&server);
+    assert_eq!(guest.len(), 1, "{guest:?}");
+    assert_eq!(guest[0].volume_id, kept);
+    assert_eq!(c.attachments_of(&kept)[0].1["host"], "compute1");
+    assert_eq!(c.volume_status(&kept).as_deref(), Some("in-use"));
+    let show = c
+        .ok(Method::GET, &format!("{attachments}/{kept}"), &demo, None)
+        .await;
+    assert!(show["volumeAttachment"]["device"].is_string(), "{show}");
+    c.agent.stop();
+}
+
+/// `os-assisted-volume-snapshots` (admin): Nova's checks and answers; no
+/// host here can snapshot an NBD-attached volume, so the snapshot Cinder
+/// made is reported `error` (`error_deleting` for a delete).
+#[tokio::test]
+async fn assisted_volume_snapshots_as_nova_with_nbd_volumes() {
+    let c = start("assisted").await;
+    let (admin, image, net) = c.setup().await;
+    let demo = c.kit.token("demo", "demo").await;
+    let project = c.project_of(&demo).await;
+    let server = c.boot(&demo, "vm1", &image, &net).await;
+    let vol = c.volume(&project);
+    let (s, v) = c.attach(&demo, &server, &vol).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let snap = uuid::Uuid::new_v4().to_string();
+    c.cinder.lock().unwrap().snapshots.insert(
+        snap.clone(),
+        json!({"id": snap, "volume_id": vol, "status": "creating", "project_id": project}),
+    );
+    let body = |vol: &str, kind: &str| {
+        Some(json!({"snapshot": {"volume_id": vol, "create_info":
+            {"snapshot_id": snap, "type": kind, "new_file": "new_file"}}}))
+    };
+    let path = "/os-assisted-volume-snapshots";
+    let (s, v) = c.nova(Method::POST, path, &demo, body(&vol, "qcow2")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    let (s, v) = c.nova(Method::POST, path, &admin, body(&vol, "raw")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let other = uuid::Uuid::new_v4().to_string();
+    let (s, v) = c
+        .nova(Method::POST, path, &admin, body(&other, "qcow2"))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v.to_string().contains("No volume Block Device Mapping"),
+        "{v}"
+    );
+    let (s, v) = c
+        .nova(Method::POST, path, &admin, body(&vol, "qcow2"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v, json!({"snapshot": {"id": snap, "volumeId": vol}}));
+    let status = || c.cinder.lock().unwrap().snapshots[&snap]["status"].clone();
+    wait_for("snapshot reported", || status() == "error").await;
+
+    let info = serde_json::to_string(&json!({"volume_id": vol})).unwrap();
+    let q = |k: &str| format!("{path}/{snap}?{k}={}", urlencoding(&info));
+    let (s, v) = c.nova(Method::DELETE, &q("other"), &admin, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = c
+        .nova_at(
+            "2.75",
+            Method::DELETE,
+            &format!("{}&x=1", q("delete_info")),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "closed query at 2.75: {v}");
+    let (s, v) = c
+        .nova(Method::DELETE, &q("delete_info"), &admin, None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    wait_for("delete reported", || status() == "error_deleting").await;
+    c.agent.stop();
+}
+
+/// Percent-encoding of a query value (JSON here).
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -162,12 +162,29 @@ impl VolumeService {
             created_at: now,
         };
         let mut tx = self.db.pool.begin().await.map_err(db_err)?;
-        if !store::volumes::transition_on(&self.db, &mut tx, &v.id, &["available"], to).await? {
+        let moved =
+            store::volumes::transition_on(&self.db, &mut tx, &v.id, &["available"], to).await?;
+        let swap =
+            !moved && to == "reserved" && self.held_by(&v.id, a.instance_uuid.as_deref()).await?;
+        if !moved && !swap {
             return Err(refused());
         }
         attachments::insert_on(&self.db, &mut tx, &a).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(a)
+    }
+
+    /// Whether `instance` already holds an attachment of the volume: Cinder
+    /// then lets it reserve another whatever the status (Nova's rebuild of
+    /// a volume-backed server and its moves swap attachments this way).
+    async fn held_by(&self, volume_id: &str, instance: Option<&str>) -> Result<bool> {
+        let Some(instance) = instance else {
+            return Ok(false);
+        };
+        Ok(attachments::of_volume(&self.db, volume_id)
+            .await?
+            .iter()
+            .any(|a| a.instance_uuid.as_deref() == Some(instance)))
     }
 
     /// Export for `connector`, then record the attachment `attaching` with
@@ -184,7 +201,11 @@ impl VolumeService {
         if let Some(m) = connector["mountpoint"].as_str() {
             a.mountpoint = Some(m.to_owned());
         }
-        a.status = AttachStatus::Attaching;
+        // A completed attachment without a connection (Nova's volume of a
+        // shelved-offloaded server, connected at unshelve) stays attached.
+        if a.status != AttachStatus::Attached {
+            a.status = AttachStatus::Attaching;
+        }
         attachments::update(&self.db, &a).await?;
         store::volumes::transition(&self.db, &v.id, &["reserved", "attaching"], "attaching")
             .await?;
@@ -200,7 +221,8 @@ impl VolumeService {
     ) -> Result<Attachment> {
         let (a, v) = self.visible_attachment(ctx, id).await?;
         self.authorize(ctx, "volume:attachment_update", &v.project_id)?;
-        if !matches!(a.status, AttachStatus::Reserved | AttachStatus::Attaching) {
+        let unconnected = a.status == AttachStatus::Attached && a.connection_info.is_none();
+        if !matches!(a.status, AttachStatus::Reserved | AttachStatus::Attaching) && !unconnected {
             return Err(invalid(format!(
                 "Attachment {id} status must be reserved or attaching to update, but it is {}.",
                 a.status.as_str()
@@ -216,11 +238,9 @@ impl VolumeService {
         if a.status == AttachStatus::Attached {
             return Ok(());
         }
-        if a.connection_info.is_none() {
-            return Err(invalid(format!(
-                "Attachment {id} has no connector; update it with one before completing it."
-            )));
-        }
+        // Cinder completes an attachment without a connector too: Nova's
+        // attach to a shelved-offloaded server relies on it (the volume is
+        // `in-use`, connected when the server is unshelved).
         a.status = AttachStatus::Attached;
         a.attach_time = Some(store::now_str());
         attachments::update(&self.db, &a).await?;

@@ -40,6 +40,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("volume:update", MEMBER),
     ("volume:delete", MEMBER),
     ("volume:extend", MEMBER),
+    ("volume:reimage", MEMBER),
+    ("volume:reimage_reserved", MEMBER),
     ("volume_extension:volume_admin_actions:reset_status", ADMIN),
     ("volume_extension:volume_admin_actions:force_delete", ADMIN),
     ("volume_extension:volume_tenant_attribute", READER),

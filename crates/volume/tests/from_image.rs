@@ -199,3 +199,136 @@ async fn a_restart_in_the_middle_of_a_create_from_an_image_finishes_it() {
     assert!(common::has_pattern(&c.volume_file(&vol), 0x33));
     assert!(temporaries(&c).is_empty(), "{:?}", temporaries(&c));
 }
+
+/// `os-reimage` (3.68): the image's data and metadata replace the
+/// volume's; an `available` volume returns to `available`, a `reserved`
+/// one (a server's attachment without a connection, as Nova's 2.93
+/// rebuild leaves it) only with `reimage_reserved`, and returns to
+/// `reserved`; before 3.68 there is no such action.
+#[tokio::test]
+async fn reimage_writes_the_image_over_the_volume() {
+    let (c, base) = common::start_with_images("reimage").await;
+    let demo = c.user("demo", "demo").await;
+    let a = qcow2(&c.kit.dir, "a.qcow2", "1G", Some(0x42));
+    let a = image(&c, &base, &demo, "qcow2", &a).await;
+    let b = qcow2(&c.kit.dir, "b.qcow2", "1G", Some(0x17));
+    let b = image(&c, &base, &demo, "qcow2", &b).await;
+    let vol = c.volume(&demo, json!({"imageRef": a, "size": 1})).await;
+    let path = format!("/volumes/{vol}");
+    let action = format!("{path}/action");
+    let reimage = |img: &str, reserved: bool| {
+        Some(json!({"os-reimage": {"image_id": img, "reimage_reserved": reserved}}))
+    };
+    let (st, v) = c
+        .call_at(&demo, "3.67", Method::POST, &action, reimage(&b, false))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    let (st, v) = c
+        .call_at(&demo, "3.68", Method::POST, &action, reimage(&b, false))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let v = c.wait(&demo, &path, "volume", "available").await;
+    assert_eq!(v["volume_image_metadata"]["image_id"], b.as_str());
+    assert!(common::has_pattern(&c.volume_file(&vol), 0x17));
+    assert!(temporaries(&c).is_empty());
+
+    // A server's reservation (no connector), and a second one of the same
+    // server while the volume is held (Cinder's override).
+    let server = uuid::Uuid::new_v4().to_string();
+    let attach = Some(json!({"attachment": {"volume_uuid": vol, "instance_uuid": server}}));
+    let (st, first) = c
+        .call_at(&demo, "3.44", Method::POST, "/attachments", attach.clone())
+        .await;
+    assert_eq!(st, StatusCode::OK, "{first}");
+    let (st, v) = c
+        .call_at(&demo, "3.44", Method::POST, "/attachments", attach.clone())
+        .await;
+    assert_eq!(st, StatusCode::OK, "same server again: {v}");
+    let other = Some(json!({"attachment": {"volume_uuid": vol,
+        "instance_uuid": uuid::Uuid::new_v4().to_string()}}));
+    let (st, v) = c
+        .call_at(&demo, "3.44", Method::POST, "/attachments", other)
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "another server: {v}");
+    let first = first["attachment"]["id"].as_str().unwrap();
+    let (st, v) = c
+        .call_at(
+            &demo,
+            "3.44",
+            Method::DELETE,
+            &format!("/attachments/{first}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    c.wait(&demo, &path, "volume", "reserved").await;
+    let (st, v) = c
+        .call_at(&demo, "3.68", Method::POST, &action, reimage(&a, false))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "reserved needs the flag: {v}");
+    let (st, v) = c
+        .call_at(&demo, "3.68", Method::POST, &action, reimage(&a, true))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let v = c.wait(&demo, &path, "volume", "reserved").await;
+    assert_eq!(v["volume_image_metadata"]["image_id"], a.as_str());
+    assert!(common::has_pattern(&c.volume_file(&vol), 0x42));
+    // An image too big for the volume is refused before anything moves.
+    let big = qcow2(&c.kit.dir, "big.qcow2", "2G", None);
+    let big = image(&c, &base, &demo, "qcow2", &big).await;
+    let (st, v) = c
+        .call_at(&demo, "3.68", Method::POST, &action, reimage(&big, true))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (_, v) = c.call(&demo, Method::GET, &path, None).await;
+    assert_eq!(v["volume"]["status"], "reserved");
+}
+
+/// As Cinder, an attachment is completed without a connector (Nova's
+/// volume of a shelved-offloaded server: `in-use`, nothing exported) and
+/// connected later by an update with one, staying attached.
+#[tokio::test]
+async fn an_attachment_completed_without_a_connector_is_connected_later() {
+    let (c, _) = common::start_with_images("complete-later").await;
+    let demo = c.user("demo", "demo").await;
+    let vol = c.volume(&demo, json!({"size": 1})).await;
+    let server = uuid::Uuid::new_v4().to_string();
+    let body = Some(json!({"attachment": {"volume_uuid": vol, "instance_uuid": server}}));
+    let (st, a) = c
+        .call_at(&demo, "3.44", Method::POST, "/attachments", body)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{a}");
+    let aid = a["attachment"]["id"].as_str().unwrap().to_owned();
+    let complete = Some(json!({"os-complete": null}));
+    let (st, v) = c
+        .call_at(
+            &demo,
+            "3.44",
+            Method::POST,
+            &format!("/attachments/{aid}/action"),
+            complete,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    let path = format!("/volumes/{vol}");
+    c.wait(&demo, &path, "volume", "in-use").await;
+    let connector = json!({"host": "compute1", "ip": "127.0.0.1", "initiator": null,
+        "platform": "x86_64", "os_type": "linux", "multipath": false});
+    let (st, a) = c
+        .call_at(
+            &demo,
+            "3.44",
+            Method::PUT,
+            &format!("/attachments/{aid}"),
+            Some(json!({"attachment": {"connector": connector}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{a}");
+    assert_eq!(
+        a["attachment"]["connection_info"]["driver_volume_type"],
+        "nbd"
+    );
+    assert_eq!(a["attachment"]["status"], "attached");
+    let (_, v) = c.call(&demo, Method::GET, &path, None).await;
+    assert_eq!(v["volume"]["status"], "in-use");
+}

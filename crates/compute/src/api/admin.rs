@@ -819,6 +819,7 @@ const EVENT_NAMES: &[&str] = &[
     "volume-extended",
     "power-update",
     "accelerator-request-bound",
+    "volume-reimaged",
 ];
 
 /// `POST /os-server-external-events`.
@@ -844,12 +845,15 @@ struct ExternalEvent {
 }
 
 /// Whether Nova's events schema at `version` has the event: 2.51 added
-/// `volume-extended`, 2.76 `power-update`, 2.82 `accelerator-request-bound`.
+/// `volume-extended`, 2.76 `power-update`, 2.82 `accelerator-request-bound`,
+/// 2.93 `volume-reimaged` (Cinder's re-image, recorded; a rebuild reads the
+/// volume's status itself).
 fn event_known(name: &str, version: ApiVersion) -> bool {
     let since = match name {
         "volume-extended" => (2, 51),
         "power-update" => (2, 76),
         "accelerator-request-bound" => (2, 82),
+        "volume-reimaged" => (2, 93),
         _ => (2, 1),
     };
     EVENT_NAMES.contains(&name) && version >= since

@@ -265,6 +265,12 @@ const STRICT_QUERIES: &[StrictQuery] = &[
     ("PUT", "/v2.1/os-quota-sets/*", &["user_id"], (2, 75)),
     ("DELETE", "/v2.1/os-quota-sets/*", &["user_id"], (2, 75)),
     ("GET", "/v2.1/os-quota-sets/*/detail", &["user_id"], (2, 75)),
+    (
+        "DELETE",
+        "/v2.1/os-assisted-volume-snapshots/*",
+        &["delete_info"],
+        (2, 75),
+    ),
     ("GET", "/v2.1/servers/*/shares", &[], (2, 97)),
     ("GET", "/v2.1/servers/*/shares/*", &[], (2, 97)),
     ("GET", "/v2.1/os-console-auth-tokens/*", &[], (2, 99)),

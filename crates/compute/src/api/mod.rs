@@ -4,6 +4,7 @@
 
 mod admin;
 mod aggregates;
+mod assisted_snapshots;
 pub(crate) mod body;
 mod by_uuid;
 mod consoles;
@@ -287,6 +288,14 @@ pub fn routes() -> ApiRouter<Svc> {
         .route(
             "/v2.1/os-server-external-events",
             post(admin::external_events),
+        )
+        .route(
+            "/v2.1/os-assisted-volume-snapshots",
+            post(assisted_snapshots::create),
+        )
+        .route(
+            "/v2.1/os-assisted-volume-snapshots/{id}",
+            delete(assisted_snapshots::delete),
         )
         .route(
             "/v2.1/os-aggregates",

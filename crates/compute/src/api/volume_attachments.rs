@@ -158,6 +158,7 @@ impl AttachFields {
             tag: self.tag,
             delete_on_termination: self.delete_on_termination.unwrap_or(false),
             multiattach_allowed: version >= (2, 60),
+            shelved_allowed: version >= (2, 20),
         })
     }
 }
@@ -277,12 +278,14 @@ pub async fn update(
 pub async fn detach(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
+    version: ApiVersion,
     Path((id, volume)): Path<(String, String)>,
 ) -> Result<Response> {
     let i = svc
         .authorized_instance(&ctx, &id, "os_compute_api:os-volumes-attachments:delete")
         .await?;
-    svc.detach_volume(&ctx, &i, &volume).await?;
+    svc.detach_volume(&ctx, &i, &volume, version >= (2, 20))
+        .await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

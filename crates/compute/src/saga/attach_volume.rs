@@ -8,6 +8,7 @@
 use super::{Saga, SagaCtx, Step};
 use crate::clients::attachment_of;
 use crate::guest::volume_attachment;
+use crate::states::VmState;
 use crate::store::{self, bdms, bdms::Bdm};
 use ferrostack_compute_agent::protocol::AgentRequest;
 use ferrostack_core::{Error, Result};
@@ -33,6 +34,14 @@ async fn bdm(ctx: &SagaCtx) -> Result<Bdm> {
     bdms::get(&ctx.svc.db, &p.bdm_id)
         .await?
         .ok_or_else(|| Error::Internal(format!("block device mapping {} vanished", p.bdm_id)))
+}
+
+/// The instance is shelved-offloaded: no host to connect to; the
+/// mapping and a completed attachment are recorded, and the unshelve
+/// connects the volume (Nova's `_attach_volume_shelved_offloaded`).
+pub async fn offloaded(ctx: &SagaCtx) -> Result<bool> {
+    let i = ctx.instance().await?;
+    Ok(i.vm_state == VmState::ShelvedOffloaded && i.host.is_none())
 }
 
 #[async_trait::async_trait]
@@ -199,6 +208,9 @@ impl Step for Connect {
     }
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        if offloaded(ctx).await? {
+            return Ok(());
+        }
         let b = bdm(ctx).await?;
         let attachment = b
             .attachment_id
@@ -237,6 +249,9 @@ impl Step for AttachOnHost {
     }
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        if offloaded(ctx).await? {
+            return Ok(());
+        }
         let b = bdm(ctx).await?;
         let volume = volume_attachment(&b).ok_or_else(|| {
             Error::Internal(format!(
@@ -252,6 +267,9 @@ impl Step for AttachOnHost {
     }
 
     async fn undo(&self, ctx: &SagaCtx) -> Result<()> {
+        if offloaded(ctx).await? {
+            return Ok(());
+        }
         let p: Params = ctx.params()?;
         ctx.agent(AgentRequest::DetachVolume {
             instance_id: ctx.instance_id.clone(),

@@ -3,7 +3,7 @@
 //! volume is `available`) → the mapping row goes. A failure on the host
 //! leaves the volume attached; one at Cinder plugs it back in.
 
-use super::attach_volume::{delete_attachment, Params};
+use super::attach_volume::{delete_attachment, offloaded, Params};
 use super::{Saga, SagaCtx, Step};
 use crate::guest::volume_attachment;
 use crate::store::{bdms, bdms::Bdm};
@@ -77,6 +77,10 @@ impl Step for DetachOnHost {
             b.state = bdms::BdmState::Detaching
         })
         .await?;
+        // Nothing is plugged into a shelved-offloaded server.
+        if offloaded(ctx).await? {
+            return Ok(());
+        }
         ctx.agent(AgentRequest::DetachVolume {
             instance_id: ctx.instance_id.clone(),
             volume_id: p.volume_id.clone(),
@@ -89,7 +93,8 @@ impl Step for DetachOnHost {
         let Some(b) = bdm(ctx).await? else {
             return Ok(());
         };
-        if let Some(volume) = volume_attachment(&b) {
+        let offloaded_now = offloaded(ctx).await?;
+        if let Some(volume) = volume_attachment(&b).filter(|_| !offloaded_now) {
             ctx.agent(AgentRequest::AttachVolume {
                 instance_id: ctx.instance_id.clone(),
                 volume,

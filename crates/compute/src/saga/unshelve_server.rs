@@ -6,11 +6,12 @@
 //! failure leaves the server as it was (offloaded: claim released, no
 //! host, the half-built guest destroyed).
 
+use super::attach_volume::connector;
 use super::{Saga, SagaCtx, Step};
 use crate::guest::instance_spec;
 use crate::scheduler;
 use crate::states::{PowerState, TaskState, VmState};
-use crate::store::{self, hosts};
+use crate::store::{self, bdms, hosts};
 use ferrostack_compute_agent::protocol::AgentRequest;
 use ferrostack_core::{Error, Result};
 use serde::Deserialize;
@@ -53,7 +54,12 @@ impl Saga for UnshelveServer {
     }
 
     fn steps(&self) -> Vec<Box<dyn Step>> {
-        vec![Box::new(Schedule), Box::new(CacheImage), Box::new(Spawn)]
+        vec![
+            Box::new(Schedule),
+            Box::new(CacheImage),
+            Box::new(ConnectVolumes),
+            Box::new(Spawn),
+        ]
     }
 
     async fn succeeded(&self, ctx: &SagaCtx) -> Result<()> {
@@ -199,6 +205,57 @@ impl Step for CacheImage {
     }
 
     /// The cache is shared by every guest of the image.
+    async fn undo(&self, _ctx: &SagaCtx) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Volumes attached while the server was offloaded (2.20) have a
+/// completed attachment with no connection: it is updated with the new
+/// host's connector (Cinder exports the volume) and the connection_info
+/// recorded, so the spawn plugs them in (Nova's `_prep_block_device`).
+struct ConnectVolumes;
+
+#[async_trait::async_trait]
+impl Step for ConnectVolumes {
+    fn name(&self) -> &'static str {
+        "unshelve_connect_volumes"
+    }
+
+    async fn run(&self, ctx: &SagaCtx) -> Result<()> {
+        if !ctx.params::<Params>()?.offloaded {
+            return Ok(());
+        }
+        let i = ctx.instance().await?;
+        let unconnected = i
+            .bdms
+            .iter()
+            .filter(|b| !b.volume_id.is_empty() && b.connection_info.is_none());
+        for b in unconnected {
+            let Some(attachment) = &b.attachment_id else {
+                continue;
+            };
+            let connector = connector(ctx, &b.device_name).await?;
+            let a = ctx
+                .svc
+                .volume
+                .update_attachment(attachment, connector)
+                .await?;
+            let info = a["connection_info"].clone();
+            if info.is_null() {
+                return Err(Error::Internal(format!(
+                    "Cinder gave no connection_info for volume {}.",
+                    b.volume_id
+                )));
+            }
+            ctx.svc.volume.complete_attachment(attachment).await?;
+            bdms::update(&ctx.svc.db, &b.id, |x| x.connection_info = Some(info)).await?;
+        }
+        Ok(())
+    }
+
+    /// The connection stays: the server's other volumes keep theirs while
+    /// it is offloaded too, and the next unshelve uses it as it is.
     async fn undo(&self, _ctx: &SagaCtx) -> Result<()> {
         Ok(())
     }

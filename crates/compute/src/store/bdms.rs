@@ -198,6 +198,21 @@ pub async fn of_volume(db: &Db, instance_id: &str, volume_id: &str) -> Result<Op
     .map(|r| from_row(&r)))
 }
 
+/// Every mapping of `volume_id`, whatever the instance (a multiattach
+/// volume has several).
+pub async fn with_volume(db: &Db, volume_id: &str) -> Result<Vec<Bdm>> {
+    Ok(
+        sqlx::query(&db.sql("SELECT body FROM block_device_mappings WHERE volume_id = ?"))
+            .bind(volume_id)
+            .fetch_all(&db.pool)
+            .await
+            .db()?
+            .iter()
+            .map(from_row)
+            .collect(),
+    )
+}
+
 /// Drop a mapping; one already gone is fine.
 pub async fn delete(db: &Db, id: &str) -> Result<()> {
     sqlx::query(&db.sql("DELETE FROM block_device_mappings WHERE id = ?"))

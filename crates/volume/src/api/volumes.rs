@@ -136,6 +136,18 @@ pub enum VolumeAction {
     UnsetImageMetadata(ImageMetadataKey),
     #[serde(rename = "os-show_image_metadata")]
     ShowImageMetadata(Option<NoArguments>),
+    /// 3.68: write an image over the volume.
+    #[serde(rename = "os-reimage")]
+    Reimage(Reimage),
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reimage {
+    pub image_id: String,
+    /// A `reserved` volume (a server's, during its rebuild) too.
+    #[serde(default)]
+    pub reimage_reserved: bool,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -623,6 +635,14 @@ async fn volume_action_other(
         VolumeAction::Retype(r) => return super::volume_data::retype(&svc, &ctx, &id, r).await,
         VolumeAction::UploadImage(u) => {
             return super::volume_data::upload_image(&svc, &ctx, &id, u).await
+        }
+        // Before 3.68 Cinder has no such action for this version (404).
+        VolumeAction::Reimage(_) if version < (3, 68) => {
+            return Err(Error::NotFound("The resource could not be found.".into()))
+        }
+        VolumeAction::Reimage(r) => {
+            svc.reimage(&ctx, &id, &r.image_id, r.reimage_reserved)
+                .await?
         }
         VolumeAction::SetImageMetadata(_)
         | VolumeAction::UnsetImageMetadata(_)

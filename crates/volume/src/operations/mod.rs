@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod extend;
 pub mod image;
+pub mod reimage;
 pub mod snapshot;
 pub mod source;
 
@@ -24,6 +25,7 @@ pub async fn execute(svc: &VolumeService, row: &OperationRow) -> Option<Result<(
         backup::DELETE => backup::delete(svc, row).await,
         backup::RESTORE => backup::restore(svc, row).await,
         image::UPLOAD => image::upload_image(svc, row).await,
+        reimage::REIMAGE => reimage::run(svc, row).await,
         extend::EXTEND_ATTACHED if row.state == "running" => {
             extend::run_extend_attached(svc, row).await
         }

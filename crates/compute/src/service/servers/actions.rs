@@ -520,9 +520,12 @@ impl ComputeService {
                 return Err(conflict_state("rebuild", x));
             }
             x.task_state = Some(TaskState::Rebuilding);
-            // A volume-backed server keeps booting from its volume.
+            // A volume-backed server keeps booting from its volume; a
+            // re-imaged one's image (its properties) is the new one.
             if !volume_backed {
                 x.image_ref = args.image_id.clone();
+            }
+            if !volume_backed || reimage {
                 x.image_properties = image.clone();
             }
             if let Some(n) = &args.name {
@@ -559,6 +562,7 @@ impl ComputeService {
                 "action_id": action_id,
                 "stopped": was == VmState::Stopped,
                 "reimage": reimage,
+                "image_id": args.image_id,
                 "admin_pass": self.admin_pass_for_guest(&updated, &admin_pass),
             }),
         )

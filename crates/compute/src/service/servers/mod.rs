@@ -4,6 +4,7 @@
 
 pub mod action_request;
 pub mod actions;
+pub mod assisted_snapshots;
 pub mod boot_request;
 pub mod boot_volumes;
 pub mod change_password;

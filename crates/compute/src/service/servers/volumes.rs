@@ -24,17 +24,21 @@ pub struct VolumeAttachRequest {
     pub delete_on_termination: bool,
     /// From 2.60 a multiattach volume may be attached.
     pub multiattach_allowed: bool,
+    /// From 2.20 a shelved(-offloaded) server takes volumes.
+    pub shelved_allowed: bool,
 }
 
-/// Nova's `check_instance_state` for attach and detach (a shelved-offloaded
-/// server has no host to plug a volume into here).
-const ATTACHABLE: [VmState; 6] = [
+/// Nova's `check_instance_state` for attach and detach. A
+/// shelved-offloaded server has no host: its mapping is recorded and the
+/// volume connected when it is unshelved (2.20).
+const ATTACHABLE: [VmState; 7] = [
     VmState::Active,
     VmState::Paused,
     VmState::Stopped,
     VmState::Resized,
     VmState::Suspended,
     VmState::Shelved,
+    VmState::ShelvedOffloaded,
 ];
 
 /// How long an attach or detach request waits for its saga before
@@ -62,9 +66,23 @@ impl ComputeService {
             .ok_or_else(|| not_attached(i, volume_id))
     }
 
-    fn check_volume_state(&self, ctx: &AuthContext, i: &Instance, action: &str) -> Result<()> {
+    /// Nova's checks: unlocked, no task, an attachable state, shelved ones
+    /// only from 2.20 (`_check_request_version`).
+    fn check_volume_state(
+        &self,
+        ctx: &AuthContext,
+        i: &Instance,
+        action: &str,
+        shelved_allowed: bool,
+    ) -> Result<()> {
         self.check_lock(ctx, i)?;
-        if i.task_state.is_some() || !ATTACHABLE.contains(&i.vm_state) || i.host.is_none() {
+        let offloaded = i.vm_state == VmState::ShelvedOffloaded;
+        let shelved = offloaded || i.vm_state == VmState::Shelved;
+        if i.task_state.is_some()
+            || !ATTACHABLE.contains(&i.vm_state)
+            || (i.host.is_none() && !offloaded)
+            || (shelved && !shelved_allowed)
+        {
             return Err(conflict_state(action, i));
         }
         Ok(())
@@ -79,7 +97,7 @@ impl ComputeService {
         i: &Instance,
         req: VolumeAttachRequest,
     ) -> Result<Bdm> {
-        self.check_volume_state(ctx, i, "attach_volume")?;
+        self.check_volume_state(ctx, i, "attach_volume", req.shelved_allowed)?;
         let project = ctx.project_id.clone().unwrap_or_default();
         let volume = self
             .volume
@@ -190,9 +208,10 @@ impl ComputeService {
         ctx: &AuthContext,
         i: &Instance,
         volume_id: &str,
+        shelved_allowed: bool,
     ) -> Result<()> {
         let b = self.volume_attachment(i, volume_id)?.clone();
-        self.check_volume_state(ctx, i, "detach_volume")?;
+        self.check_volume_state(ctx, i, "detach_volume", shelved_allowed)?;
         if b.boot_index == Some(0) {
             return Err(Error::BadRequest(format!(
                 "Invalid volume: Can't detach root device volume {volume_id}"
