@@ -157,14 +157,35 @@ pub async fn statistics(svc: &TelemetryService, q: &StatsQuery) -> Result<Vec<Va
         (true, Some(g)) => from_rollups(svc, q, &metrics, g, from, to).await?,
         _ => by_group(from_samples(svc, q, from).await?),
     };
-    Ok(folded
-        .iter()
-        .flat_map(|(group, periods)| {
-            periods
-                .iter()
-                .map(|(pstart, acc)| view(q, &unit, group, *pstart, from, to, acc))
-        })
-        .collect())
+    // Thousands of documents for a grouped month: built off the runtime.
+    let shape = Shape {
+        period: q.period,
+        groupby: q.groupby.clone(),
+        unit,
+        from,
+        to,
+    };
+    tokio::task::spawn_blocking(move || {
+        folded
+            .iter()
+            .flat_map(|(group, periods)| {
+                periods
+                    .iter()
+                    .map(|(pstart, acc)| view(&shape, group, *pstart, acc))
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("statistics: {e}")))
+}
+
+/// What every statistics document of one request shares.
+struct Shape {
+    period: i64,
+    groupby: Vec<GroupBy>,
+    unit: String,
+    from: Option<i64>,
+    to: Option<i64>,
 }
 
 /// The coarsest granularity every metric keeps that divides the period
@@ -229,24 +250,16 @@ async fn from_rollups(
         }
     }
     let series = store::measures::Series::Measures;
+    let periods = store::measures::Periods {
+        start,
+        length: q.period,
+    };
     let mut groups: Folded = Vec::new();
     for (key, ids) in members {
-        let mut periods: BTreeMap<i64, Acc> = BTreeMap::new();
-        for (bstart, acc) in
-            store::measures::read_summed(&svc.db, series, &ids, g, from_s, to_s).await?
-        {
-            let pstart = if q.period == 0 {
-                start
-            } else {
-                start + (bstart - start).div_euclid(q.period) * q.period
-            };
-            periods
-                .entry(pstart)
-                .and_modify(|a| a.merge(&acc))
-                .or_insert(acc);
-        }
-        if !periods.is_empty() {
-            groups.push((key, periods.into_iter().collect()));
+        let range = (from_s, to_s);
+        let summed = store::measures::read_summed(&svc.db, series, &ids, g, range, periods).await?;
+        if !summed.is_empty() {
+            groups.push((key, summed));
         }
     }
     Ok(groups)
@@ -310,15 +323,8 @@ async fn from_samples(
     Ok(out)
 }
 
-fn view(
-    q: &StatsQuery,
-    unit: &str,
-    group: &[Option<String>],
-    pstart: i64,
-    from: Option<i64>,
-    to: Option<i64>,
-    acc: &Acc,
-) -> Value {
+fn view(q: &Shape, group: &[Option<String>], pstart: i64, acc: &Acc) -> Value {
+    let (from, to, unit) = (q.from, q.to, &q.unit);
     let (period_start, period_end) = if q.period == 0 {
         (from.unwrap_or(acc.first_ts), to.unwrap_or(acc.last_ts))
     } else {
