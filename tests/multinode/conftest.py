@@ -43,10 +43,14 @@ SERVICE_DOWN_TIME = 15
 REPORT_INTERVAL = 2
 # A controller's sagas are taken over this long after it died (test_8).
 SAGA_LEASE_SECS = 9
+# Alarm evaluation, a periodic task run by one controller at a time (its
+# lease lasts two intervals).
+EVALUATION_INTERVAL = 2
 # Shorter heartbeats than the defaults, appended to each host's node.toml.
 EXTRA = {
     "ctl": f"[compute]\nservice_down_time = {SERVICE_DOWN_TIME}\n"
            f"saga_lease_secs = {SAGA_LEASE_SECS}\n\n"
+           f"[telemetry]\nevaluation_interval = {EVALUATION_INTERVAL}\n\n"
            f"[network]\nagent_down_time = {SERVICE_DOWN_TIME}",
     "net": f"[network_agent]\nreport_interval = {REPORT_INTERVAL}\nresync_interval = 5",
     "cmp": f"report_interval = {REPORT_INTERVAL}\n\n"

@@ -16,7 +16,7 @@ import time
 
 from pathlib import Path
 
-from conftest import BIN, FIP, MGMT, SAGA_LEASE_SECS, SERVICE_DOWN_TIME, Node, in_ns
+from conftest import BIN, EVALUATION_INTERVAL, FIP, MGMT, SAGA_LEASE_SECS, SERVICE_DOWN_TIME, Node, in_ns
 
 
 def wait_for(what, probe, timeout=60, interval=1.0):
@@ -449,7 +449,28 @@ def test_8_a_second_controller_finishes_the_boot_of_a_killed_one(cloud):
     names = {s["name"]: s["status"] for s in api2.get(8774, "/v2.1/servers/detail")["servers"]}
     assert names.get("vm1") == "ACTIVE" and names["vmH"] == "ACTIVE", names
 
+    # The periodic alarm evaluation: ctl2 holds its lease with controller 1
+    # dead, and keeps it (one runner) once controller 1 is back.
+    held = wait_for("ctl2 running the alarm evaluation", lambda: alarm_lease(cloud, "ctl2"),
+                    timeout=EVALUATION_INTERVAL * 4)
+    log2 = ctl2.log.read_text(errors="replace")
+    assert re.search(r"alarm-evaluation.*periodic task runs here|periodic task runs here.*"
+                     r"alarm-evaluation", log2), ctl2.tail()
+
     # Controller 1 back: the same answers through the catalog.
+    before = len(ctl.log.read_text(errors="replace"))
     ctl.start(cloud.node_env)
     wait_active(cloud, sid, timeout=60)
     booted_once(cloud, sid)
+    time.sleep(EVALUATION_INTERVAL * 3)
+    assert alarm_lease(cloud, "ctl2") == held
+    since = ctl.log.read_text(errors="replace")[before:]
+    assert "alarm-evaluation" not in since, since[-2000:]
+
+
+def alarm_lease(cloud, holder: str):
+    """The alarm evaluation's lease (generation) when `holder` has it."""
+    rows = cloud.sql("telemetry", "SELECT holder, generation FROM leases"
+                     " WHERE name = 'periodic:alarm-evaluation'")
+    assert len(rows) <= 1, rows
+    return rows[0][1] if rows and rows[0][0] == holder else None
