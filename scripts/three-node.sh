@@ -18,6 +18,7 @@
 #
 #   scripts/three-node.sh [--prefix P] [--dir DIR] [--image FILE] [--no-vm] [--ha] [--own-broker]
 #   scripts/three-node.sh --add-compute NAME [--prefix P] [--dir DIR]
+#   scripts/three-node.sh --add-controller NAME [--prefix P] [--dir DIR]
 #   scripts/three-node.sh --broker stop|start|restart [--prefix P] [--dir DIR]
 #   scripts/three-node.sh --down [--prefix P] [--dir DIR]
 #
@@ -29,6 +30,12 @@
 # --add-compute NAME: one more compute host, NAME, in a running deployment
 # (namespace P-NAME, the next free 10.10.10.x / 10.20.20.x from .54, its
 # node.toml the compute host's with its own name and addresses).
+# --add-controller NAME: one more controller, NAME, in a running deployment
+# (namespace P-NAME on the management and external networks, the next free
+# 10.10.10.x from .54 and 192.168.100.x with the same last octet; the same
+# databases, bus, Fernet keys and image store; the catalog stays the first
+# controller's). Sagas and periodic tasks of a controller that dies are
+# taken over by the other through leases in the database.
 #
 # Then, e.g.: `source DIR/openrc; ip netns exec P-sw openstack server list`
 # (P defaults to fs3n, DIR to /tmp/fs3n). Needs root, iproute2, nsenter,
@@ -47,6 +54,7 @@ boot_vm=1
 ha=0
 own=0
 add_host=""
+add_ctl=""
 broker_action=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -58,8 +66,9 @@ while [[ $# -gt 0 ]]; do
         --down) down=1; shift ;;
         --own-broker) own=1; shift ;;
         --add-compute) add_host="$2"; shift 2 ;;
+        --add-controller) add_ctl="$2"; shift 2 ;;
         --broker) broker_action="$2"; shift 2 ;;
-        -h | --help) sed -n '2,38p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,45p' "$0"; exit 0 ;;
         *) echo "three-node: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -87,6 +96,13 @@ if [[ -n $add_host ]]; then
     BIN="${FERROSTACK_BIN:-$(cat "$dir/ferrostack-bin" 2>/dev/null)}"
     [[ -x $BIN ]] || die "no ferrostack binary (FERROSTACK_BIN)"
     add_compute "$add_host"
+    exit 0
+fi
+if [[ -n $add_ctl ]]; then
+    [[ $add_ctl =~ ^[a-z][a-z0-9]{0,9}$ ]] || die "--add-controller NAME: 1-10 of [a-z0-9], a letter first"
+    BIN="${FERROSTACK_BIN:-$(cat "$dir/ferrostack-bin" 2>/dev/null)}"
+    [[ -x $BIN ]] || die "no ferrostack binary (FERROSTACK_BIN)"
+    add_controller "$add_ctl"
     exit 0
 fi
 [[ ! -e $dir ]] || die "$dir exists: a deployment is up (scripts/three-node.sh --down --prefix $prefix --dir $dir)"

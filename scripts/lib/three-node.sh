@@ -416,11 +416,11 @@ add_compute() {
     log "$h up (config $dir/$h/node.toml, log $dir/$h/log)"
 }
 
-# --down: every node stopped (the added ones too), then the own broker,
+# --down: every node stopped (the added computes and controllers too), then the own broker,
 # then the rest; the added hosts' namespaces last.
 teardown_all() {
     local added f pid
-    added=$(cat "$dir/added-computes" 2>/dev/null || true)
+    added=$(cat "$dir/added-computes" "$dir/added-controllers" 2>/dev/null || true)
     for f in "${HOSTS[@]}" $added; do
         pid=$(cat "$dir/$f/pid" 2>/dev/null || true)
         [[ -z $pid ]] || kill -TERM "$pid" 2>/dev/null || true
@@ -437,4 +437,39 @@ teardown_all() {
     for f in $added; do
         ip netns del "$(ns "$f")" 2>/dev/null || true
     done
+}
+
+# --- Controllers added to a running deployment (--add-controller NAME) ----
+
+# One more controller: its namespace on the management network (the next
+# free 10.10.10.x from .54) and on the external network (192.168.100.x,
+# the same last octet), its node.toml (the controller's file with its own
+# host name and addresses; `controller` its own address, so its services
+# call its own APIs), its `ferrostack serve`. It shares the databases, the
+# bus, the Fernet keys (the same key directory: copy it after each
+# `ferrostack fernet rotate` on real hosts) and controller 1's image store
+# (a shared filesystem, NFS on real hosts); volumes are per host (it is a
+# block storage host of its own). No bootstrap: the catalog stays
+# controller 1's, which clients use.
+add_controller() {
+    local h="$1" o
+    [[ -f $dir/ctl/node.toml ]] || die "no deployment in $dir"
+    [[ ! -e $dir/$h ]] || die "$h exists in $dir"
+    o=$(free_host_octet)
+    log "adding controller $h: $(ns "$h"), 10.10.10.$o, 192.168.100.$o"
+    ip netns add "$(ns "$h")"
+    ip -n "$(ns "$h")" link set lo up
+    echo "$h" >>"$dir/added-controllers"
+    wire "$h" eth0 mgmt "10.10.10.$o"
+    wire "$h" eth1 ext "192.168.100.$o"
+    ip -n "$(ns "$h")" route add default via 192.168.100.1
+    mkdir -p "$dir/$h/data"
+    sed -e "s/^host = .*/host = \"$h\"/" -e "s/^management_ip = .*/management_ip = \"10.10.10.$o\"/" \
+        -e "s/^controller = .*/controller = \"10.10.10.$o\"/" \
+        -e "s/^external_ip = .*/external_ip = \"192.168.100.$o\"/" "$dir/ctl/node.toml" >"$dir/$h/node.toml"
+    printf '\n[image]\nfilesystem_store_datadir = "%s"\n' "$dir/ctl/data/images" >>"$dir/$h/node.toml"
+    start_node "$h"
+    wait_for "the $h node" 90 node_running "$h"
+    wait_for "identity on $h" 60 on sw curl -sf -o /dev/null "http://192.168.100.$o:5000/v3"
+    log "$h up on 10.10.10.$o / 192.168.100.$o (config $dir/$h/node.toml, log $dir/$h/log)"
 }

@@ -31,7 +31,8 @@ IMAGE = os.environ.get("FERROSTACK_GUEST_IMAGE", str(REPO / "target" / "guest-im
 P = f"fs{os.getpid() % 100000}"
 PG = os.environ.get("FERROSTACK_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 FIP = "192.168.100.111"
-NS = {"sw": f"{P}-sw", "ctl": f"{P}-ctl", "net": f"{P}-net", "cmp": f"{P}-cmp"}
+NS = {"sw": f"{P}-sw", "ctl": f"{P}-ctl", "net": f"{P}-net", "cmp": f"{P}-cmp",
+      "ctl2": f"{P}-ctl2"}
 MGMT = {"ctl": "10.10.10.51", "net": "10.10.10.52", "cmp": "10.10.10.53"}
 TUN = {"net": "10.20.20.52", "cmp": "10.20.20.53"}
 EXT = {"ctl": "192.168.100.51", "net": "192.168.100.52"}
@@ -40,9 +41,16 @@ HOSTNAME = {"ctl": "controller", "net": "network", "cmp": "compute"}
 # a heartbeat (Nova's service_down_time, Neutron's agent_down_time).
 SERVICE_DOWN_TIME = 15
 REPORT_INTERVAL = 2
+# A controller's sagas are taken over this long after it died (test_8).
+SAGA_LEASE_SECS = 9
+# Alarm evaluation, a periodic task run by one controller at a time (its
+# lease lasts two intervals).
+EVALUATION_INTERVAL = 2
 # Shorter heartbeats than the defaults, appended to each host's node.toml.
 EXTRA = {
-    "ctl": f"[compute]\nservice_down_time = {SERVICE_DOWN_TIME}\n\n"
+    "ctl": f"[compute]\nservice_down_time = {SERVICE_DOWN_TIME}\n"
+           f"saga_lease_secs = {SAGA_LEASE_SECS}\n\n"
+           f"[telemetry]\nevaluation_interval = {EVALUATION_INTERVAL}\n\n"
            f"[network]\nagent_down_time = {SERVICE_DOWN_TIME}",
     "net": f"[network_agent]\nreport_interval = {REPORT_INTERVAL}\nresync_interval = 5",
     "cmp": f"report_interval = {REPORT_INTERVAL}\n\n"

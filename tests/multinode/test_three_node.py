@@ -16,7 +16,7 @@ import time
 
 from pathlib import Path
 
-from conftest import BIN, FIP, MGMT, SERVICE_DOWN_TIME, in_ns
+from conftest import BIN, EVALUATION_INTERVAL, FIP, MGMT, SAGA_LEASE_SECS, SERVICE_DOWN_TIME, Node, in_ns
 
 
 def wait_for(what, probe, timeout=60, interval=1.0):
@@ -365,3 +365,112 @@ def test_7_a_controller_killed_mid_boot_finishes_it_once(cloud):
               if (m := re.match(r"\[(\d+\.\d+)\] \d+ bytes from", line))]
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     assert stamps and max(gaps, default=0) <= 3, f"ping to vm1: gaps up to {max(gaps, default=0):.1f} s"
+
+
+class DirectApi:
+    """A controller's own APIs, asked directly from the external host: its
+    identity's token, then its compute and networking ports (the catalog
+    names controller 1's, which clients use)."""
+
+    def __init__(self, cloud, address: str):
+        self.address = address
+        body = json.dumps({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": "admin", "domain": {"id": "default"}, "password": "admin_pass"}}},
+            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
+        r = subprocess.run(in_ns("sw", "curl", "-sSf", "-D", "-", "-o", "/dev/null", "-H",
+                                 "Content-Type: application/json", "-d", body,
+                                 f"http://{address}:5000/v3/auth/tokens"),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        self.token = re.search(r"(?im)^x-subject-token: *(\S+)", r.stdout).group(1)
+
+    def get(self, port: int, path: str):
+        r = subprocess.run(in_ns("sw", "curl", "-sSf", "-H", f"X-Auth-Token: {self.token}",
+                                 "-H", "OpenStack-API-Version: compute 2.79",
+                                 f"http://{self.address}:{port}{path}"),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"GET {path} on {self.address}: {r.stderr}"
+        return json.loads(r.stdout)
+
+
+def test_8_a_second_controller_finishes_the_boot_of_a_killed_one(cloud):
+    """`three-node.sh --add-controller ctl2`; controller 1 runs with
+    `crash_after:spawn`, a boot is started through it and it is SIGKILLed
+    and left dead: controller 2 takes the saga over once controller 1's
+    lease lapsed and ends it ACTIVE once — one port, one claim, one guest,
+    one create action, its saga done and owned by controller 2 — and its
+    own APIs answer so. Then controller 1 comes back and agrees."""
+    print(cloud.script("--add-controller", "ctl2"))
+    ctl2 = Node("ctl2", cloud.tmp)
+    config = ctl2.config.read_text()
+    addr = re.search(r'(?m)^external_ip = "([0-9.]+)"', config).group(1)
+    assert 'host = "ctl2"' in config, config
+    cloud.nodes["ctl2"] = ctl2
+    # Both controllers serve the same APIs; the catalog stays controller 1's.
+    api2 = DirectApi(cloud, addr)
+    endpoints = cloud.json("endpoint", "list")
+    assert endpoints and not any(addr in col(e, "url") for e in endpoints), endpoints
+    assert api2.get(8774, "/v2.1/servers/detail")["servers"], "ctl2 lists no servers"
+
+    ctl = cloud.nodes["ctl"]
+    ctl.stop()
+    ctl.start(dict(cloud.node_env, FERROSTACK__COMPUTE__FAILPOINTS="crash_after:spawn"))
+    sid = cloud.json("server", "create", "--image", "guest", "--flavor", "m1.tiny",
+                     "--network", "net_admin", "vmH")["id"]
+    wait_for("vmH's guest spawned", lambda: qemu_processes(sid) == 1, timeout=300)
+    time.sleep(2)
+    assert cloud.json("server", "show", sid)["status"] == "BUILD"
+    owner = cloud.sql("compute", f"SELECT owner FROM sagas WHERE instance_id = '{sid}'")
+    assert owner == [["controller"]], owner
+    ctl.kill()
+    killed = time.monotonic()
+
+    def active_on_2():
+        s = api2.get(8774, f"/v2.1/servers/{sid}")["server"]
+        assert s["status"] != "ERROR", s
+        return s if s["status"] == "ACTIVE" else None
+    server = wait_for("vmH ACTIVE through ctl2", active_on_2,
+                      timeout=SAGA_LEASE_SECS * 3 + 120, interval=1)
+    print(f"ctl2 finished vmH {time.monotonic() - killed:.1f} s after the kill")
+    assert server["OS-EXT-SRV-ATTR:host"] in ("compute", "compute2"), server
+    sagas = cloud.sql("compute", f"SELECT kind, state, owner FROM sagas WHERE instance_id = '{sid}'")
+    assert ["create_server", "done", "ctl2"] in sagas, sagas
+    assert all(state == "done" for _, state, _ in sagas), sagas
+    ports = api2.get(9696, f"/v2.0/ports?device_id={sid}")["ports"]
+    assert len(ports) == 1 and ports[0]["status"] == "ACTIVE", ports
+    claims = cloud.sql("compute", f"SELECT purpose FROM claims WHERE instance_id = '{sid}'")
+    assert len(claims) == 1, claims
+    assert qemu_processes(sid) == 1
+    actions = [a["action"] for a in
+               api2.get(8774, f"/v2.1/servers/{sid}/os-instance-actions")["instanceActions"]]
+    assert actions.count("create") == 1, actions
+    assert "taking over saga" in ctl2.tail(), ctl2.tail()
+    names = {s["name"]: s["status"] for s in api2.get(8774, "/v2.1/servers/detail")["servers"]}
+    assert names.get("vm1") == "ACTIVE" and names["vmH"] == "ACTIVE", names
+
+    # The periodic alarm evaluation: ctl2 holds its lease with controller 1
+    # dead, and keeps it (one runner) once controller 1 is back.
+    held = wait_for("ctl2 running the alarm evaluation", lambda: alarm_lease(cloud, "ctl2"),
+                    timeout=EVALUATION_INTERVAL * 4)
+    log2 = ctl2.log.read_text(errors="replace")
+    assert re.search(r"alarm-evaluation.*periodic task runs here|periodic task runs here.*"
+                     r"alarm-evaluation", log2), ctl2.tail()
+
+    # Controller 1 back: the same answers through the catalog.
+    before = len(ctl.log.read_text(errors="replace"))
+    ctl.start(cloud.node_env)
+    wait_active(cloud, sid, timeout=60)
+    booted_once(cloud, sid)
+    time.sleep(EVALUATION_INTERVAL * 3)
+    assert alarm_lease(cloud, "ctl2") == held
+    since = ctl.log.read_text(errors="replace")[before:]
+    assert "alarm-evaluation" not in since, since[-2000:]
+
+
+def alarm_lease(cloud, holder: str):
+    """The alarm evaluation's lease (generation) when `holder` has it."""
+    rows = cloud.sql("telemetry", "SELECT holder, generation FROM leases"
+                     " WHERE name = 'periodic:alarm-evaluation'")
+    assert len(rows) <= 1, rows
+    return rows[0][1] if rows and rows[0][0] == holder else None

@@ -6,6 +6,7 @@
 
 use crate::service::ComputeService;
 use crate::store::{self, instances::Instance};
+use ferrostack_db::lease::Periodic;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,15 +41,25 @@ pub async fn notify(svc: &ComputeService, event: &str, i: &Instance) {
     }
 }
 
-/// `compute.instance.exists` for every live instance each audit period.
+/// `compute.instance.exists` for every live instance each audit period,
+/// by one controller at a time (the lease `periodic:compute-usage-audit`).
 pub fn spawn_audit(svc: &Arc<ComputeService>) {
     let weak = Arc::downgrade(svc);
+    let mut lease = Periodic::new(
+        &svc.db,
+        "compute-usage-audit",
+        &svc.config.common.host,
+        AUDIT_PERIOD,
+    );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(AUDIT_PERIOD);
         tick.tick().await;
         loop {
             tick.tick().await;
             let Some(svc) = weak.upgrade() else { return };
+            if !lease.turn().await {
+                continue;
+            }
             if let Err(e) = audit(&svc, 500).await {
                 tracing::warn!(error = %e, "instance usage audit failed");
             }

@@ -134,6 +134,69 @@ pub async fn release(db: &Db, lease: &Lease) -> Result<bool, DbError> {
     Ok(gone == 1)
 }
 
+/// A periodic task (usage audit, alarm evaluation, expiry) that several
+/// controllers on one database run one at a time: each tick, [`turn`]
+/// takes or renews the lease `periodic:<task>` for two periods, so the
+/// holder keeps the task while it lives, the others skip their ticks, and
+/// one of them takes the task over within about three periods of the
+/// holder's last run.
+///
+/// [`turn`]: Periodic::turn
+pub struct Periodic {
+    db: Db,
+    name: String,
+    holder: String,
+    ttl: Duration,
+    table_ready: bool,
+    held: bool,
+}
+
+impl Periodic {
+    /// The task `task` run every `period` by controller `holder`.
+    pub fn new(db: &Db, task: &str, holder: &str, period: Duration) -> Self {
+        Periodic {
+            db: db.clone(),
+            name: format!("periodic:{task}"),
+            holder: holder.to_owned(),
+            ttl: period.saturating_mul(2).max(Duration::from_secs(1)),
+            table_ready: false,
+            held: false,
+        }
+    }
+
+    /// Whether this controller runs the task this tick (it holds the
+    /// lease). A database error skips the tick: better one run missed
+    /// than two at once.
+    pub async fn turn(&mut self) -> bool {
+        let held = match self.take().await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(task = %self.name, error = %e, "cannot take the periodic task's lease: skipping this run");
+                false
+            }
+        };
+        if held != self.held {
+            if held {
+                tracing::info!(task = %self.name, holder = %self.holder, "periodic task runs here (lease taken)");
+            } else {
+                tracing::info!(task = %self.name, "periodic task runs on another controller (lease lost)");
+            }
+            self.held = held;
+        }
+        held
+    }
+
+    async fn take(&mut self) -> Result<bool, DbError> {
+        if !self.table_ready {
+            ensure_table(&self.db).await?;
+            self.table_ready = true;
+        }
+        Ok(acquire(&self.db, &self.name, &self.holder, self.ttl)
+            .await?
+            .is_some())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +265,36 @@ mod tests {
                 won += usize::from(r.unwrap().is_some());
             }
             assert_eq!(won, 1, "{:?}", db.backend);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_periodic_task_runs_on_one_controller_and_moves_when_it_stops() {
+        for db in crate::testing::test_databases("db_periodic").await {
+            let period = Duration::from_millis(300);
+            let mut a = Periodic::new(&db, "audit", "ctl-a", period);
+            let mut b = Periodic::new(&db, "audit", "ctl-b", period);
+            // Both tick every period for a while: only a runs it.
+            let (mut ran_a, mut ran_b) = (0, 0);
+            let mut last_a = std::time::Instant::now();
+            for _ in 0..4 {
+                ran_a += usize::from(a.turn().await);
+                last_a = std::time::Instant::now();
+                ran_b += usize::from(b.turn().await);
+                tokio::time::sleep(period).await;
+            }
+            assert_eq!((ran_a, ran_b), (4, 0), "{:?}", db.backend);
+            // A stops: b takes the task over once the lease (two periods)
+            // lapsed, and a, back, finds it held.
+            while !b.turn().await {
+                assert!(last_a.elapsed() < period * 4, "{:?}", db.backend);
+                tokio::time::sleep(period / 6).await;
+            }
+            assert!(last_a.elapsed() >= period * 2, "{:?}", db.backend);
+            assert!(!a.turn().await);
+            assert!(b.turn().await);
+            // Another task's lease is another row.
+            assert!(Periodic::new(&db, "expiry", "ctl-a", period).turn().await);
         }
     }
 }

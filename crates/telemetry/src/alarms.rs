@@ -596,14 +596,25 @@ pub async fn evaluate_all(svc: &TelemetryService, now_s: i64) -> Result<()> {
     Ok(())
 }
 
-/// Evaluate every `[telemetry] evaluation_interval` seconds.
+/// Evaluate every `[telemetry] evaluation_interval` seconds, on one
+/// controller at a time (the lease `periodic:alarm-evaluation`), so an
+/// alarm's transition is notified once.
 pub fn spawn(svc: &Arc<TelemetryService>) {
     let weak = Arc::downgrade(svc);
     let every = Duration::from_secs(svc.config.telemetry.evaluation_interval.max(1));
+    let mut lease = ferrostack_db::lease::Periodic::new(
+        &svc.db,
+        "alarm-evaluation",
+        &svc.config.common.host,
+        every,
+    );
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
             let Some(svc) = weak.upgrade() else { return };
+            if !lease.turn().await {
+                continue;
+            }
             if let Err(e) = evaluate_all(&svc, store::now_us() / 1_000_000).await {
                 tracing::warn!(error = %e, "alarm evaluation failed");
             }

@@ -58,14 +58,25 @@ pub fn spawn(svc: &Arc<TelemetryService>, mut rx: Receiver<Notification>) {
     });
 }
 
-/// Expire raw samples and old rollups hourly.
+/// Expire raw samples and old rollups hourly, on one controller at a time
+/// (the lease `periodic:telemetry-expiry`).
 pub fn spawn_expiry(svc: &Arc<TelemetryService>) {
     let weak = Arc::downgrade(svc);
+    let period = std::time::Duration::from_secs(3600);
+    let mut lease = ferrostack_db::lease::Periodic::new(
+        &svc.db,
+        "telemetry-expiry",
+        &svc.config.common.host,
+        period,
+    );
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;
             let Some(svc) = weak.upgrade() else { return };
+            if !lease.turn().await {
+                continue;
+            }
             if let Err(e) = svc.expire().await {
                 tracing::warn!(error = %e, "telemetry expiry failed");
             }

@@ -25,15 +25,25 @@ pub async fn emit_exists(svc: &VolumeService) -> Result<()> {
     Ok(())
 }
 
-/// Run the audit every [`PERIOD`] for as long as the service lives.
+/// Run the audit every [`PERIOD`] for as long as the service lives, on
+/// one controller at a time (the lease `periodic:volume-usage-audit`).
 pub fn spawn(svc: &Arc<VolumeService>) {
     let weak = Arc::downgrade(svc);
+    let mut lease = ferrostack_db::lease::Periodic::new(
+        &svc.db,
+        "volume-usage-audit",
+        &svc.config.common.host,
+        PERIOD,
+    );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(PERIOD);
         tick.tick().await;
         loop {
             tick.tick().await;
             let Some(svc) = weak.upgrade() else { return };
+            if !lease.turn().await {
+                continue;
+            }
             if let Err(e) = emit_exists(&svc).await {
                 tracing::warn!(error = %e, "volume usage audit failed");
             }
