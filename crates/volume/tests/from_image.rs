@@ -287,9 +287,12 @@ async fn reimage_writes_the_image_over_the_volume() {
 /// As Cinder, an attachment is completed without a connector (Nova's
 /// volume of a shelved-offloaded server: `in-use`, nothing exported) and
 /// connected later by an update with one, staying attached.
+// The cloud's name is short: the export's QMP socket lives under the test
+// directory, whose name carries the process id, and a UNIX socket path
+// must fit in 108 bytes.
 #[tokio::test]
 async fn an_attachment_completed_without_a_connector_is_connected_later() {
-    let (c, _) = common::start_with_images("complete-later").await;
+    let (c, _) = common::start_with_images("late-conn").await;
     let demo = c.user("demo", "demo").await;
     let vol = c.volume(&demo, json!({"size": 1})).await;
     let server = uuid::Uuid::new_v4().to_string();
@@ -331,4 +334,17 @@ async fn an_attachment_completed_without_a_connector_is_connected_later() {
     assert_eq!(a["attachment"]["status"], "attached");
     let (_, v) = c.call(&demo, Method::GET, &path, None).await;
     assert_eq!(v["volume"]["status"], "in-use");
+    // Detached, the export's daemon goes (it would outlive the test).
+    let (st, left) = c
+        .call_at(
+            &demo,
+            "3.44",
+            Method::DELETE,
+            &format!("/attachments/{aid}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{left}");
+    let (_, v) = c.call(&demo, Method::GET, &path, None).await;
+    assert_eq!(v["volume"]["status"], "available");
 }
