@@ -19,6 +19,7 @@ pub mod operations;
 pub mod policy;
 pub mod qos;
 pub mod quota;
+pub mod reimage;
 pub mod scheduler;
 pub mod service;
 pub mod snapshots;
