@@ -47,6 +47,9 @@ pub async fn start(name: &str, tune: impl Fn(&mut Config)) -> TestCloud {
     config.common.data_dir = dir.clone();
     config.identity.bcrypt_cost = 4;
     tune(&mut config);
+    if config.volume.export_state_dir.is_empty() {
+        config.volume.export_state_dir = short_export_dir().display().to_string();
+    }
     let bus = test_bus().await;
     let db = ferrostack_db::Db::connect(&format!(
         "sqlite://{}/identity.sqlite?mode=rwc",
@@ -76,6 +79,18 @@ pub async fn start(name: &str, tune: impl Fn(&mut Config)) -> TestCloud {
         dir,
         http: reqwest::Client::new(),
     }
+}
+
+/// Volume exports keep unix sockets under their state directory, and a
+/// socket path has at most 107 bytes: a test cloud's data directory (which
+/// carries the test's name) can be too long for them, so each test cloud
+/// gets a short one of its own.
+fn short_export_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("fsx-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// Serve a router on an ephemeral loopback port, on the same bounded

@@ -116,6 +116,26 @@ pub struct NbdExporter {
 }
 
 /// `min:max` of `[volume] export_port_range`.
+/// Longest unix socket path the kernel takes (`sun_path` less its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// An export's sockets are `<dir>/<volume id>/{qmp,nbd}.sock`; a directory
+/// too long for them would only fail at the first attach, as a 500. Refuse
+/// it when the service starts instead, naming the option that sets it.
+fn check_socket_room(dir: &Path) -> Result<()> {
+    let text = dir.to_string_lossy();
+    let rest = "/".len() + 36 + "/qmp.sock".len();
+    if text.len() + rest > MAX_SOCKET_PATH {
+        return Err(Error::Internal(format!(
+            "[volume] export_state_dir {text} is too long for the exports' unix sockets \
+             ({} bytes; at most {}): set it to a shorter directory",
+            text.len(),
+            MAX_SOCKET_PATH - rest
+        )));
+    }
+    Ok(())
+}
+
 fn parse_range(text: &str) -> Result<(u16, u16)> {
     let bad = || Error::Internal(format!("[volume] export_port_range {text} is not min:max"));
     let (a, b) = text.split_once(':').ok_or_else(bad)?;
@@ -149,6 +169,7 @@ fn opt(v: &str) -> String {
 
 impl NbdExporter {
     pub fn new(dir: PathBuf, my_ip: &str, port_range: &str) -> Result<NbdExporter> {
+        check_socket_room(&dir)?;
         std::fs::create_dir_all(&dir).map_err(|e| internal(&dir.display().to_string(), e))?;
         Ok(NbdExporter {
             dir,
@@ -523,4 +544,22 @@ async fn resize_exported(socket: &Path, r: &ExportRecord, size: u64) -> Result<(
     tokio::time::timeout(Duration::from_secs(30), run)
         .await
         .map_err(|_| Error::Internal("QMP did not answer in 30 s".into()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_dir_too_long_for_the_sockets_is_refused_naming_the_option() {
+        let fits = PathBuf::from(format!("/{}", "d".repeat(60)));
+        assert!(check_socket_room(&fits).is_ok());
+        let long = PathBuf::from(format!("/{}", "d".repeat(61)));
+        let err = NbdExporter::new(long, "127.0.0.1", "10809:10810")
+            .err()
+            .expect("refused");
+        let text = err.to_string();
+        assert!(text.contains("[volume] export_state_dir"), "{text}");
+        assert!(text.contains("at most 61"), "{text}");
+    }
 }
