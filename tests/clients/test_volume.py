@@ -450,7 +450,8 @@ def test_volume_backed_shelve_stable_rescue_and_crash_dump(ferrostack, image_api
     _server_status(ferrostack, name, "ACTIVE")
 
     c87 = ("--os-compute-api-version", "2.87")
-    refused = ferrostack.openstack(*c87, "server", "rescue", "--image", rescue_img, name)
+    refused = ferrostack.openstack(*c87, "server", "rescue", "--image", rescue_img, name,
+                                  fmt_json=False)
     assert refused.rc != 0 and "volume-backed" in refused.stderr, refused
     ferrostack.os_ok("image", "set", "--property", "hw_rescue_device=disk",
                      "--property", "hw_rescue_bus=virtio", rescue_img, fmt_json=False)
