@@ -2065,6 +2065,8 @@ async fn stable_rescue_of_a_volume_backed_server(c: &Cloud, admin: &str, demo: &
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         id
     };
+    // Rescued with no rescue image: the image its root volume was made
+    // from, which names neither property.
     let plain = image(json!({})).await;
     let stable = image(json!({"hw_rescue_device": "disk", "hw_rescue_bus": "scsi"})).await;
     let bus_only = image(json!({"hw_rescue_bus": "usb"})).await;

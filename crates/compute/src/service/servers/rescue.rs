@@ -55,7 +55,12 @@ impl ComputeService {
         let volume_backed = i.image_ref.is_empty();
         let image = match &args.image_ref {
             Some(id) => Some(self.rescue_image(ctx, id).await?),
-            None if volume_backed => None,
+            // Nova's `instance.image_meta`: the image the root volume was
+            // made from (none for a blank or snapshot volume).
+            None if volume_backed => match i.image_properties["id"].as_str() {
+                Some(id) => Some(placement(id, &i.image_properties)?),
+                None => None,
+            },
             None => Some(self.own_rescue_image(i).await?),
         };
         // Nova: a volume-backed server needs 2.87 and a rescue image
