@@ -425,3 +425,52 @@ def test_volume_backed_rebuild_2_93_and_offloaded_attach_2_20(ferrostack, image_
     assert "/dev/vd" in str(field(shown, "attachments")), shown
     ferrostack.os_ok(*c, "server", "delete", "--wait", name, fmt_json=False)
     ferrostack.openstack("volume", "delete", vid, fmt_json=False)
+
+
+def test_volume_backed_shelve_stable_rescue_and_crash_dump(ferrostack, image_api):
+    """A server booted from a volume, with the stock CLI: `server shelve`
+    makes no image and offloads at once (SHELVED_OFFLOADED), `server
+    unshelve` boots it from its volume again; `server rescue --image` at
+    2.87 with an image naming `hw_rescue_device`/`hw_rescue_bus` (a stable
+    device rescue) rescues it, without them it is refused; `server dump
+    create` (2.17) is recorded with a successful event; `server rebuild
+    --reimage-boot-volume` with its own image (2.93) re-images the volume."""
+    first = _image(ferrostack, image_api, b"\3")
+    rescue_img = _image(ferrostack, image_api, b"\4")
+    images_before = {i["ID"] for i in ferrostack.os_ok("image", "list")}
+    name = unique("bfv-shelve")
+    ferrostack.os_ok("server", "create", "--image", first, "--boot-from-volume", "1",
+                     "--flavor", "m1.tiny", "--nic", "none", "--wait", name)
+    server_id = field(ferrostack.os_ok("server", "show", name), "id")
+
+    ferrostack.os_ok("server", "shelve", name, fmt_json=False)
+    _server_status(ferrostack, name, "SHELVED_OFFLOADED")
+    assert {i["ID"] for i in ferrostack.os_ok("image", "list")} == images_before
+    ferrostack.os_ok("server", "unshelve", name, fmt_json=False)
+    _server_status(ferrostack, name, "ACTIVE")
+
+    c87 = ("--os-compute-api-version", "2.87")
+    refused = ferrostack.openstack(*c87, "server", "rescue", "--image", rescue_img, name,
+                                  fmt_json=False)
+    assert refused.rc != 0 and "volume-backed" in refused.stderr, refused
+    ferrostack.os_ok("image", "set", "--property", "hw_rescue_device=disk",
+                     "--property", "hw_rescue_bus=virtio", rescue_img, fmt_json=False)
+    ferrostack.os_ok(*c87, "server", "rescue", "--image", rescue_img, name, fmt_json=False)
+    _server_status(ferrostack, name, "RESCUE")
+    ferrostack.os_ok(*c87, "server", "unrescue", name, fmt_json=False)
+    _server_status(ferrostack, name, "ACTIVE")
+
+    ferrostack.os_ok("--os-compute-api-version", "2.17", "server", "dump", "create", name,
+                     fmt_json=False)
+    ferrostack.os_ok("--os-compute-api-version", "2.93", "server", "rebuild", "--image", first,
+                     "--reimage-boot-volume", "--wait", name, fmt_json=False)
+    _server_status(ferrostack, name, "ACTIVE")
+    actions = {field(a, "Action"): a for a in
+               ferrostack.os_ok("server", "event", "list", server_id)}
+    assert {"shelve", "unshelve", "rescue", "unrescue", "trigger_crash_dump",
+            "rebuild"} <= set(actions), actions
+    dump = ferrostack.os_ok("server", "event", "show", server_id,
+                            field(actions["trigger_crash_dump"], "Request ID"))
+    events = field(dump, "events")
+    assert "Success" in str(events), dump
+    ferrostack.os_ok("server", "delete", "--wait", name, fmt_json=False)

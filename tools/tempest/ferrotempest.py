@@ -535,9 +535,10 @@ def build_conf(workspace, service):
             "suspend": "true",
             "snapshot": env_bool("TEMPEST_COMPUTE_SNAPSHOT", True),
             "rescue": "true",
-            # Stable device rescue (2.87's hw_rescue_device/hw_rescue_bus)
-            # is not built: the rescue disk is always the first virtio disk.
-            "stable_rescue": "false",
+            # Stable device rescue (hw_rescue_device/hw_rescue_bus, and
+            # 2.87's volume-backed rescue): the rescue disk is added on the
+            # image's device and bus, the server's disks kept.
+            "stable_rescue": "true",
             "shelve": "true",
             "shelve_migrate": "false",
             "interface_attach": env_bool("TEMPEST_COMPUTE_INTERFACE_ATTACH",

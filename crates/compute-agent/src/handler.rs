@@ -59,14 +59,19 @@ impl ComputeAgent {
             AgentRequest::Unpause { instance_id } => done(d.unpause(&instance_id).await),
             AgentRequest::Suspend { instance_id } => done(d.suspend(&instance_id).await),
             AgentRequest::Resume { instance_id } => done(d.resume(&instance_id).await),
+            AgentRequest::InjectNmi { instance_id } => done(d.inject_nmi(&instance_id).await),
             AgentRequest::Rescue {
                 instance_id,
                 image_id,
+                device,
+                bus,
             } => {
                 let image = self.prepare_image(&image_id).await?;
                 let image = RescueImage {
                     path: image.path,
                     format: image.format,
+                    device,
+                    bus,
                 };
                 done(d.rescue(&instance_id, &image).await)
             }

@@ -6,8 +6,8 @@
 
 use ferrostack_bus::{RpcMessage, SharedBus};
 use ferrostack_hypervisor::{
-    ConsoleTarget, DriverError, HostResources, InstanceSpec, PowerState, RebootKind, VifSpec,
-    VolumeAttachment, VolumeConnection,
+    ConsoleTarget, DriverError, HostResources, InstanceSpec, PowerState, RebootKind, RescueBus,
+    RescueDevice, VifSpec, VolumeAttachment, VolumeConnection,
 };
 use ferrostack_metadata::InstanceMetadata;
 use serde::{Deserialize, Serialize};
@@ -63,11 +63,21 @@ pub enum AgentRequest {
     Resume {
         instance_id: String,
     },
+    /// Send the running guest a non-maskable interrupt (`trigger_crash_dump`).
+    InjectNmi {
+        instance_id: String,
+    },
     /// Boot the guest from a disk made on image `image_id` (fetched into
-    /// the cache), its own disk attached second.
+    /// the cache): its own disk attached second, or, with a `device` or
+    /// `bus` (the image's `hw_rescue_device` / `hw_rescue_bus`, a stable
+    /// device rescue), every disk kept and the rescue disk added there.
     Rescue {
         instance_id: String,
         image_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<RescueDevice>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bus: Option<RescueBus>,
     },
     /// Boot a rescued guest from its own disk again.
     Unrescue {
@@ -142,6 +152,7 @@ impl AgentRequest {
                 | AgentRequest::VncConsole { .. }
                 | AgentRequest::Pause { .. }
                 | AgentRequest::Unpause { .. }
+                | AgentRequest::InjectNmi { .. }
         )
     }
 
@@ -158,6 +169,7 @@ impl AgentRequest {
             AgentRequest::Unpause { .. } => "unpause",
             AgentRequest::Suspend { .. } => "suspend",
             AgentRequest::Resume { .. } => "resume",
+            AgentRequest::InjectNmi { .. } => "inject_nmi",
             AgentRequest::Rescue { .. } => "rescue",
             AgentRequest::Unrescue { .. } => "unrescue",
             AgentRequest::Resize { .. } => "resize",
@@ -318,10 +330,14 @@ mod tests {
         let r = AgentRequest::Rescue {
             instance_id: "i1".into(),
             image_id: "img".into(),
+            device: None,
+            bus: Some(RescueBus::Usb),
         };
         let m = envelope(&r);
         assert_eq!(m.method, "rescue");
         assert_eq!(m.args["image_id"], "img");
+        assert_eq!(m.args["bus"], "usb");
+        assert!(m.args.get("device").is_none());
         assert!(r.is_long());
         assert_eq!(open_envelope::<AgentRequest>(&m).unwrap(), r);
         assert!(open_envelope::<AgentRequest>(&RpcMessage {

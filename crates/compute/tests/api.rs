@@ -1609,9 +1609,10 @@ mod walk {
         other_id
     }
 
-    /// 2.17: `trigger_crash_dump` is accepted (202) and recorded; no driver
-    /// here injects an NMI yet, so its event fails and the server is as it
-    /// was (Nova with a driver lacking it).
+    /// 2.17: `trigger_crash_dump` is accepted (202), recorded, and the
+    /// host's driver sends the guest an NMI; the server is as it was. A
+    /// guest that is not running is Nova's 409 (InstanceNotReady), and so
+    /// is a state Nova refuses (SHUTOFF).
     async fn trigger_crash_dump_from_2_17(c: &Cloud, admin: &str, id: &str) {
         let action = format!("/servers/{id}/action");
         let dump = Some(json!({"trigger_crash_dump": null}));
@@ -1619,12 +1620,41 @@ mod walk {
             .nova_at("2.16", Method::POST, &action, admin, dump.clone())
             .await;
         assert_eq!(s, StatusCode::NOT_FOUND, "no such action before 2.17");
-        let (s, v) = c.nova_at("2.17", Method::POST, &action, admin, dump).await;
+        let before = c.driver.guest(id).unwrap().nmis;
+        let (s, v) = c
+            .nova_at("2.17", Method::POST, &action, admin, dump.clone())
+            .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{v}");
         let event = last_event(c, admin, id, "trigger_crash_dump").await;
         assert_eq!(event["event"], "compute_trigger_crash_dump");
-        assert_eq!(event["result"], "Error");
+        assert_eq!(event["result"], "Success");
+        assert_eq!(c.driver.guest(id).unwrap().nmis, before + 1);
         c.wait_status(admin, id, "ACTIVE").await;
+
+        // Powered off behind the control plane's back: not ready.
+        c.driver
+            .set_power_state(id, ferrostack_hypervisor::PowerState::Shutdown);
+        let sync = c.svc.clone();
+        ferrostack_compute::store::instances::update(&sync.db, id, |x| {
+            x.power_state = ferrostack_compute::states::PowerState::Shutdown;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let (s, v) = c
+            .nova_at("2.17", Method::POST, &action, admin, dump.clone())
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        assert!(v.to_string().contains("is not ready"), "{v}");
+        c.driver
+            .set_power_state(id, ferrostack_hypervisor::PowerState::Running);
+        ferrostack_compute::store::instances::update(&sync.db, id, |x| {
+            x.power_state = ferrostack_compute::states::PowerState::Running;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(c.driver.guest(id).unwrap().nmis, before + 1);
     }
 
     /// 2.16: `host_status` (admins, by default) from the host's service.

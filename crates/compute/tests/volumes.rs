@@ -28,6 +28,8 @@ struct Cinder {
     snapshots: HashMap<String, Value>,
     /// `os-reimage` leaves the volume `error` (a failed copy).
     fail_reimage: bool,
+    /// How many `os-reimage`s were asked for.
+    reimages: u32,
 }
 
 type Shared = Arc<Mutex<Cinder>>;
@@ -271,6 +273,7 @@ async fn volume_action(
 ) -> Response {
     let mut c = s.lock().unwrap();
     let fail = c.fail_reimage;
+    c.reimages += 1;
     let Some(v) = c.volumes.get_mut(&id) else {
         return cinder_error(404, "Volume could not be found.");
     };
@@ -1736,11 +1739,12 @@ async fn attachment_updates_from_2_85_and_ids_from_2_89() {
     c.agent.stop();
 }
 
-/// A volume-backed server: rescue refused as Nova refuses it (2.87 says
-/// why: no host reports `COMPUTE_RESCUE_BFV`); rebuild with its own image
-/// keeps its volume; another image is refused before 2.93, and from 2.93
-/// needs the volume re-imaged, which the volume service cannot do: the
-/// rebuild fails as Nova's compute fails it (ERROR with Nova's fault).
+/// A volume-backed server: rescue refused before 2.87 and, from 2.87,
+/// without a rescue image naming `hw_rescue_device` and `hw_rescue_bus`;
+/// with one, a stable device rescue keeps its volume and adds the rescue
+/// disk. Rebuild with its own image keeps its volume before 2.93 and
+/// re-images it from 2.93; another image is refused before 2.93 and
+/// re-imaged from 2.93; a failed re-image is ERROR with Nova's fault.
 #[tokio::test]
 async fn volume_backed_rescue_2_87_and_rebuild_2_93() {
     let c = start("bfv293").await;
@@ -1758,17 +1762,7 @@ async fn volume_backed_rescue_2_87_and_rebuild_2_93() {
     let server = v["server"]["id"].as_str().unwrap().to_owned();
     c.wait_status(&demo, &server, "ACTIVE").await;
     let action = format!("/servers/{server}/action");
-    let rescue = Some(json!({"rescue": null}));
-    for (version, why) in [
-        ("2.86", "Cannot rescue a volume-backed instance"),
-        ("2.87", "Host unable to rescue a volume-backed instance"),
-    ] {
-        let (s, v) = c
-            .nova_at(version, Method::POST, &action, &demo, rescue.clone())
-            .await;
-        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
-        assert!(v.to_string().contains(why), "{version}: {v}");
-    }
+    stable_rescue_of_a_volume_backed_server(&c, &admin, &demo, &server).await;
     let rebuild = |img: &str| Some(json!({"rebuild": {"imageRef": img}}));
     let (s, v) = c
         .nova_at("2.92", Method::POST, &action, &demo, rebuild(&image))
@@ -1852,12 +1846,28 @@ async fn volume_backed_rescue_2_87_and_rebuild_2_93() {
         assert_eq!(c.attachments_of(&root).len(), 1, "{step}");
         assert_eq!(c.guest_volumes(&server).len(), 1, "{step}");
     }
-    // Rebuilt with its (new) own image: nothing to re-image at 2.92.
+    // Rebuilt with its (new) own image: nothing to re-image at 2.92;
+    // from 2.93 the root volume is re-imaged all the same (Nova).
+    let before = c.cinder.lock().unwrap().reimages;
     let (s, v) = c
         .nova_at("2.92", Method::POST, &action, &demo, rebuild(&img))
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     c.wait_status(&demo, &server, "ACTIVE").await;
+    assert_eq!(c.cinder.lock().unwrap().reimages, before, "kept at 2.92");
+    let (s, v) = c
+        .nova_at("2.93", Method::POST, &action, &demo, rebuild(&img))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.wait_status(&demo, &server, "ACTIVE").await;
+    assert_eq!(
+        c.cinder.lock().unwrap().reimages,
+        before + 1,
+        "re-imaged at 2.93"
+    );
+    assert_eq!(c.volume_status(&root).as_deref(), Some("in-use"));
+    assert_eq!(c.attachments_of(&root).len(), 1);
+    assert_eq!(c.guest_volumes(&server).len(), 1);
 
     // Cinder's re-image fails: the server is ERROR with Nova's fault.
     c.cinder.lock().unwrap().fail_reimage = true;
@@ -2017,4 +2027,246 @@ fn urlencoding(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Rescue of a volume-backed server: 400 before 2.87, and from 2.87
+/// without a rescue image or with one lacking `hw_rescue_device` /
+/// `hw_rescue_bus` (Nova's `Cannot rescue a volume-backed instance`); with
+/// both, RESCUE with the root volume still attached and the rescue disk on
+/// the device and bus asked for, then back to ACTIVE.
+async fn stable_rescue_of_a_volume_backed_server(c: &Cloud, admin: &str, demo: &str, server: &str) {
+    let action = format!("/servers/{server}/action");
+    let image = |props: Value| async move {
+        let mut body = json!({"name": "rescue", "disk_format": "raw",
+            "container_format": "bare", "visibility": "public"});
+        for (k, v) in props.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (s, v) = c
+            .call(
+                "2.1",
+                Method::POST,
+                format!("{}/v2/images", c.glance),
+                admin,
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let id = v["id"].as_str().unwrap().to_owned();
+        let r = c
+            .http
+            .put(format!("{}/v2/images/{id}/file", c.glance))
+            .header("x-auth-token", admin)
+            .header("content-type", "application/octet-stream")
+            .body(vec![5u8; 4096])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        id
+    };
+    // Rescued with no rescue image: the image its root volume was made
+    // from, which names neither property.
+    let plain = image(json!({})).await;
+    let stable = image(json!({"hw_rescue_device": "disk", "hw_rescue_bus": "scsi"})).await;
+    let bus_only = image(json!({"hw_rescue_bus": "usb"})).await;
+    let rescue = |img: Option<&str>| match img {
+        Some(i) => Some(json!({"rescue": {"rescue_image_ref": i}})),
+        None => Some(json!({"rescue": null})),
+    };
+    for (version, img) in [
+        ("2.86", None),
+        ("2.86", Some(stable.as_str())),
+        ("2.87", None),
+        ("2.87", Some(plain.as_str())),
+        ("2.87", Some(bus_only.as_str())),
+    ] {
+        let (s, v) = c
+            .nova_at(version, Method::POST, &action, demo, rescue(img))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{version} {img:?}: {v}");
+        assert!(
+            v.to_string()
+                .contains("Cannot rescue a volume-backed instance"),
+            "{version}: {v}"
+        );
+    }
+    let (s, v) = c
+        .nova_at("2.87", Method::POST, &action, demo, rescue(Some(&stable)))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    c.wait_status(demo, server, "RESCUE").await;
+    let guest = c.driver.guest(server).unwrap();
+    let r = guest.rescue.expect("rescued");
+    assert_eq!(r.device, Some(ferrostack_hypervisor::RescueDevice::Disk));
+    assert_eq!(r.bus, Some(ferrostack_hypervisor::RescueBus::Scsi));
+    assert_eq!(c.guest_volumes(server).len(), 1, "the root volume stays");
+    let (s, v) = c
+        .nova_at(
+            "2.87",
+            Method::POST,
+            &action,
+            demo,
+            Some(json!({"unrescue": null})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.wait_status(demo, server, "ACTIVE").await;
+    assert!(c.driver.guest(server).unwrap().rescue.is_none());
+}
+
+/// Shelve of a volume-backed server, as Nova's: no snapshot image, the
+/// guest shut down and removed, SHELVED_OFFLOADED at once with no host
+/// and no `shelved_image_id`, the action's event Nova's
+/// `compute_shelve_offload_instance`; the unshelve boots from the root
+/// volume again. A failed offload leaves the server running as it was.
+#[tokio::test]
+async fn volume_backed_shelve_and_unshelve() {
+    let c = start("bfvshelve").await;
+    let (admin, image, net) = c.setup().await;
+    let demo = c.kit.token("demo", "demo").await;
+    let (s, v) = boot_bfv(
+        &c,
+        &demo,
+        &net,
+        json!({"source_type": "image", "destination_type": "volume",
+        "uuid": image, "boot_index": 0, "volume_size": 1}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let server = v["server"]["id"].as_str().unwrap().to_owned();
+    c.wait_status(&demo, &server, "ACTIVE").await;
+    let root = c.guest_volumes(&server)[0].volume_id.clone();
+    let action = format!("/servers/{server}/action");
+    let images = |tok: String| {
+        let c = &c;
+        async move {
+            let (_, v) = c
+                .call(
+                    "2.1",
+                    Method::GET,
+                    format!("{}/v2/images", c.glance),
+                    &tok,
+                    None,
+                )
+                .await;
+            v["images"].as_array().unwrap().len()
+        }
+    };
+    let images_before = images(admin.clone()).await;
+    let mut notes = c.kit.bus.subscribe_notifications().await.unwrap();
+
+    // The offload fails on the host: back to ACTIVE and running.
+    c.driver.fail_next("destroy");
+    let (s, v) = c
+        .nova(Method::POST, &action, &demo, Some(json!({"shelve": null})))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let e = event_of(&c, &admin, &server, "shelve").await;
+    assert_eq!(e["event"], "compute_shelve_offload_instance");
+    assert_eq!(e["result"], "Error");
+    let back = c.wait_status(&demo, &server, "ACTIVE").await;
+    assert!(back["OS-EXT-STS:task_state"].is_null(), "{back}");
+    assert_eq!(
+        c.driver.guest(&server).unwrap().power_state,
+        ferrostack_hypervisor::PowerState::Running
+    );
+
+    let (s, v) = c
+        .nova(Method::POST, &action, &demo, Some(json!({"shelve": null})))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let shelved = c.wait_status(&admin, &server, "SHELVED_OFFLOADED").await;
+    assert!(shelved["OS-EXT-SRV-ATTR:host"].is_null(), "{shelved}");
+    assert!(c.driver.guest(&server).is_none(), "the guest is gone");
+    assert_eq!(
+        images(admin.clone()).await,
+        images_before,
+        "no snapshot image"
+    );
+    let e = event_of(&c, &admin, &server, "shelve").await;
+    assert_eq!(e["event"], "compute_shelve_offload_instance");
+    assert_eq!(e["result"], "Success");
+    let i = ferrostack_compute::store::instances::get(&c.svc.db, &server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(i.shelved_image_id, None);
+    assert_eq!(c.volume_status(&root).as_deref(), Some("in-use"));
+
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            &action,
+            &demo,
+            Some(json!({"unshelve": null})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    c.wait_status(&demo, &server, "ACTIVE").await;
+    let g = c.driver.guest(&server).expect("spawned again");
+    assert_eq!(g.spec.image_id, "", "boots from its volume");
+    assert_eq!(g.spec.volumes.len(), 1);
+    assert_eq!(g.spec.volumes[0].volume_id, root);
+    assert_eq!(g.spec.volumes[0].boot_index, Some(0));
+    let e = event_of(&c, &admin, &server, "unshelve").await;
+    assert_eq!(e["result"], "Success");
+    let mut events = Vec::new();
+    while let Ok(n) = notes.try_recv() {
+        events.push(n.event_type);
+    }
+    for e in [
+        "compute.instance.shelve_offload.start",
+        "compute.instance.shelve_offload.end",
+    ] {
+        assert!(events.iter().any(|x| x == e), "{e} missing from {events:?}");
+    }
+    assert!(
+        !events
+            .iter()
+            .any(|x| x.starts_with("compute.instance.shelve.")),
+        "no shelve.start/end for a volume-backed server: {events:?}"
+    );
+    c.agent.stop();
+}
+
+/// The last event of the newest instance action `name`, once it ended.
+async fn event_of(c: &Cloud, tok: &str, server: &str, name: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = c
+            .ok(
+                Method::GET,
+                &format!("/servers/{server}/os-instance-actions"),
+                tok,
+                None,
+            )
+            .await;
+        let req = list["instanceActions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["action"] == name)
+            .map(|a| a["request_id"].as_str().unwrap().to_owned());
+        if let Some(req) = req {
+            let v = c
+                .ok(
+                    Method::GET,
+                    &format!("/servers/{server}/os-instance-actions/{req}"),
+                    tok,
+                    None,
+                )
+                .await;
+            if let Some(e) = v["instanceAction"]["events"]
+                .as_array()
+                .and_then(|e| e.last())
+            {
+                if !e["finish_time"].is_null() {
+                    return e.clone();
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no ended {name} event in {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -30,6 +30,8 @@ pub struct FakeGuest {
     pub config_drive: bool,
     /// The rescue image it runs from while rescued.
     pub rescue: Option<RescueImage>,
+    /// How many NMIs it was sent (`trigger_crash_dump`).
+    pub nmis: u32,
 }
 
 pub struct FakeDriver {
@@ -141,6 +143,7 @@ impl Driver for FakeDriver {
                 pre_resize: None,
                 config_drive: disks.config_drive.is_some(),
                 rescue: None,
+                nmis: 0,
             },
         );
         Ok(())
@@ -202,6 +205,20 @@ impl Driver for FakeDriver {
                 g.console.push("booted from its own disk".into());
             }
             g.power_state = PowerState::Running;
+        })
+    }
+
+    async fn inject_nmi(&self, id: &str) -> Result<()> {
+        self.injected("inject_nmi")?;
+        let state = self.with_guest(id, |g| g.power_state)?;
+        if state != PowerState::Running {
+            return Err(DriverError::InvalidState(format!(
+                "Instance {id} is not running."
+            )));
+        }
+        self.with_guest(id, |g| {
+            g.nmis += 1;
+            g.console.push("NMI received".into());
         })
     }
 

@@ -18,7 +18,7 @@ pub mod types;
 pub use error::{DriverError, Result};
 pub use types::{
     ConsoleTarget, DiskFormat, GuestDisks, HostResources, InstanceSpec, NbdExport, PowerState,
-    RebootKind, RescueImage, VifSpec, VolumeAttachment, VolumeConnection,
+    RebootKind, RescueBus, RescueDevice, RescueImage, VifSpec, VolumeAttachment, VolumeConnection,
 };
 
 use std::path::Path;
@@ -74,6 +74,17 @@ pub trait Driver: Send + Sync {
     /// Stop the rescued guest, remove its rescue disk and start it from
     /// its own disk again. A guest that is not rescued is started if off.
     async fn unrescue(&self, id: &str) -> Result<()>;
+
+    /// Inject a non-maskable interrupt into the running guest (Nova's
+    /// `trigger_crash_dump`: a guest configured for it panics and dumps its
+    /// memory). A guest that is not running is `InvalidState`; a backend
+    /// without NMIs says `NotSupported`, as Nova's base driver does.
+    async fn inject_nmi(&self, id: &str) -> Result<()> {
+        Err(DriverError::NotSupported(format!(
+            "{} cannot inject an NMI into guest {id}",
+            self.kind()
+        )))
+    }
 
     /// The guest's power state; `InstanceNotFound` when there is no such guest.
     async fn get_info(&self, id: &str) -> Result<PowerState>;

@@ -185,12 +185,108 @@ pub struct GuestDisks {
 
 /// The image a guest is rescued with, cached by the agent: the driver
 /// boots the guest from a throwaway disk made on it (never written
-/// itself), the guest's own root disk attached second.
+/// itself). Without `device` and `bus` (a legacy rescue) the rescue disk
+/// is the first disk and the guest's own root disk the second; with
+/// either (Nova's stable device rescue, the image's `hw_rescue_device` /
+/// `hw_rescue_bus`) every disk of the guest stays where it is and the
+/// rescue disk is added last, on that device and bus, and booted.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RescueImage {
     /// The cached image file (shared, read-only).
     pub path: PathBuf,
     pub format: DiskFormat,
+    /// `hw_rescue_device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<RescueDevice>,
+    /// `hw_rescue_bus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<RescueBus>,
+}
+
+impl RescueImage {
+    /// A stable device rescue: the image names a device or a bus.
+    pub fn is_stable(&self) -> bool {
+        self.device.is_some() || self.bus.is_some()
+    }
+
+    /// The device and bus of a stable rescue, with libvirt's defaults on
+    /// x86 for the one the image leaves out: a disk, on virtio for a disk,
+    /// IDE for a cdrom and the floppy controller for a floppy.
+    pub fn placement(&self) -> (RescueDevice, RescueBus) {
+        let device = self.device.unwrap_or(RescueDevice::Disk);
+        let bus = self.bus.unwrap_or(match device {
+            RescueDevice::Disk => RescueBus::Virtio,
+            RescueDevice::Cdrom => RescueBus::Ide,
+            RescueDevice::Floppy => RescueBus::Fdc,
+        });
+        (device, bus)
+    }
+}
+
+/// Nova's `hw_rescue_device` values (its `BlockDeviceType` for rescue).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RescueDevice {
+    Disk,
+    Cdrom,
+    Floppy,
+}
+
+/// Nova's `hw_rescue_bus` values (its `DiskBus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RescueBus {
+    Virtio,
+    Ide,
+    Scsi,
+    Usb,
+    Sata,
+    Fdc,
+    Xen,
+    Lxc,
+    Uml,
+}
+
+impl std::str::FromStr for RescueDevice {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned()))
+            .map_err(|_| format!("'{s}' is not a valid hw_rescue_device"))
+    }
+}
+
+impl std::str::FromStr for RescueBus {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned()))
+            .map_err(|_| format!("'{s}' is not a valid hw_rescue_bus"))
+    }
+}
+
+impl RescueDevice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RescueDevice::Disk => "disk",
+            RescueDevice::Cdrom => "cdrom",
+            RescueDevice::Floppy => "floppy",
+        }
+    }
+}
+
+impl RescueBus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RescueBus::Virtio => "virtio",
+            RescueBus::Ide => "ide",
+            RescueBus::Scsi => "scsi",
+            RescueBus::Usb => "usb",
+            RescueBus::Sata => "sata",
+            RescueBus::Fdc => "fdc",
+            RescueBus::Xen => "xen",
+            RescueBus::Lxc => "lxc",
+            RescueBus::Uml => "uml",
+        }
+    }
 }
 
 /// The host's figures, as Nova's compute node record keeps them.

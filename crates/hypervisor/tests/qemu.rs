@@ -11,7 +11,7 @@ use ferrostack_hypervisor::qemu::qmp::Qmp;
 use ferrostack_hypervisor::qemu::{Accel, QemuConfig, QemuDriver};
 use ferrostack_hypervisor::{
     ConsoleTarget, DiskFormat, Driver, DriverError, GuestDisks, InstanceSpec, PowerState,
-    RebootKind, RescueImage, VifSpec, VolumeAttachment, VolumeConnection,
+    RebootKind, RescueBus, RescueDevice, RescueImage, VifSpec, VolumeAttachment, VolumeConnection,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -865,6 +865,8 @@ async fn rescue_boots_the_rescue_disk_with_its_own_second() {
     let rescue = RescueImage {
         path: rescue_image.clone(),
         format: DiskFormat::Raw,
+        device: None,
+        bus: None,
     };
     let rescue_disk = sb.instances().join(&id).join("disk.rescue");
     {
@@ -926,6 +928,8 @@ async fn rescue_boots_the_rescue_disk_with_its_own_second() {
     let missing = RescueImage {
         path: sb.dir.join("nope.raw"),
         format: DiskFormat::Raw,
+        device: None,
+        bus: None,
     };
     let e = d.rescue(&id, &missing).await.unwrap_err();
     assert!(matches!(e, DriverError::InvalidImage(_)), "{e:?}");
@@ -938,6 +942,170 @@ async fn rescue_boots_the_rescue_disk_with_its_own_second() {
     wait_for(&d, &id, RESCUE_LINE, 4).await;
     d.destroy(&id).await.unwrap();
     assert!(!sb.instances().join(&id).exists());
+}
+
+/// The guest's block devices as QMP `query-block` lists them: drive id →
+/// (its device's qdev id, removable).
+async fn blocks(d: &QemuDriver, id: &str) -> Vec<(String, String, bool)> {
+    let mut q = Qmp::connect(&d.instance_dir(id).join("qmp.sock"), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let list = q.execute("query-block", None).await.unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["device"].as_str().unwrap_or_default().to_owned(),
+                b["qdev"].as_str().unwrap_or_default().to_owned(),
+                b["removable"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect()
+}
+
+/// Stable device rescue: the guest's own disk stays the first disk, the
+/// rescue disk is added last on the image's device and bus — a virtio,
+/// virtio-scsi, USB (xHCI), SATA (AHCI) and IDE disk, each booted by the
+/// firmware from there (the rescue boot sector's line), an IDE cdrom —
+/// and unrescue boots the own disk again. A combination the driver does
+/// not place (a virtio cdrom) is refused with the guest left running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stable_rescue_places_the_rescue_disk_on_the_image_bus() {
+    if !qemu_present("stable_rescue_places_the_rescue_disk_on_the_image_bus") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let id = new_uuid();
+    let rescue_image = sb.dir.join("rescue.raw");
+    let mut img = boot_sector_saying(RESCUE_LINE);
+    img.resize(1 << 20, 0);
+    std::fs::write(&rescue_image, img).unwrap();
+    let rescue = |device, bus| RescueImage {
+        path: rescue_image.clone(),
+        format: DiskFormat::Raw,
+        device: Some(device),
+        bus: Some(bus),
+    };
+    let d = sb.driver().await;
+    d.spawn(&spec(&id, 32), &disks(&sb.boot_disk()))
+        .await
+        .unwrap();
+    let mut own = 1;
+    wait_for_lines(&d, &id, own).await;
+    let cases = [
+        (RescueBus::Virtio, "virtio-blk-pci,drive=drive-rescue"),
+        (RescueBus::Scsi, "scsi-hd,bus=rescue-scsi.0"),
+        (RescueBus::Usb, "usb-storage,bus=rescue-usb.0"),
+        (RescueBus::Sata, "ide-hd,bus=rescue-sata.0"),
+        (RescueBus::Ide, "ide-hd,drive=drive-rescue"),
+    ];
+    for (n, (bus, device_arg)) in cases.into_iter().enumerate() {
+        d.rescue(&id, &rescue(RescueDevice::Disk, bus))
+            .await
+            .unwrap();
+        wait_for(&d, &id, RESCUE_LINE, n + 1).await;
+        let args = cmdline(d.qemu_pid(&id).await.unwrap());
+        let drives: Vec<&String> = args
+            .windows(2)
+            .filter(|w| w[0] == "-drive")
+            .map(|w| &w[1])
+            .collect();
+        assert!(
+            drives[0].contains(&format!("{id}/disk,")),
+            "{bus:?}: {drives:?}"
+        );
+        assert!(drives.last().unwrap().contains("disk.rescue"), "{drives:?}");
+        let devices: Vec<&String> = args
+            .windows(2)
+            .filter(|w| w[0] == "-device")
+            .map(|w| &w[1])
+            .collect();
+        assert!(
+            devices
+                .iter()
+                .any(|x| x.starts_with(device_arg) && x.ends_with("bootindex=0")),
+            "{bus:?}: {devices:?}"
+        );
+        assert!(
+            devices.iter().filter(|x| x.contains("bootindex")).count() == 1,
+            "only the rescue disk boots: {devices:?}"
+        );
+        let b = blocks(&d, &id).await;
+        assert!(
+            b.iter().any(|(dev, qdev, cd)| dev == "drive-rescue"
+                && qdev.contains("rescue-disk")
+                && !cd),
+            "{bus:?}: {b:?}"
+        );
+        d.unrescue(&id).await.unwrap();
+        own += 1;
+        wait_for_lines(&d, &id, own).await;
+    }
+
+    // A cdrom on IDE: there, removable, read-only.
+    d.rescue(&id, &rescue(RescueDevice::Cdrom, RescueBus::Ide))
+        .await
+        .unwrap();
+    let b = blocks(&d, &id).await;
+    assert!(
+        b.iter()
+            .any(|(dev, qdev, cd)| dev == "drive-rescue" && qdev.contains("rescue-disk") && *cd),
+        "{b:?}"
+    );
+    let args = cmdline(d.qemu_pid(&id).await.unwrap());
+    assert!(
+        args.iter()
+            .any(|a| a.starts_with("ide-cd,drive=drive-rescue")),
+        "{args:?}"
+    );
+    d.unrescue(&id).await.unwrap();
+    own += 1;
+    wait_for_lines(&d, &id, own).await;
+
+    let e = d
+        .rescue(&id, &rescue(RescueDevice::Cdrom, RescueBus::Virtio))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, DriverError::NotSupported(_)), "{e:?}");
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+    d.destroy(&id).await.unwrap();
+}
+
+/// `inject_nmi` (trigger_crash_dump): the running guest's kernel gets the
+/// NMI and says so on its console; a guest that is off or not there is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inject_nmi_reaches_the_guest_kernel() {
+    let test = "inject_nmi_reaches_the_guest_kernel";
+    if !qemu_present(test) {
+        return;
+    }
+    let Some(image) = guest_image(test) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let d = sb.driver().await;
+    let id = new_uuid();
+    let g = GuestDisks {
+        base: Some(image),
+        base_format: DiskFormat::Qcow2,
+        config_drive: None,
+    };
+    d.spawn(&guest_spec(&id), &g).await.unwrap();
+    console_has(&d, &id, READY, 1, BOOT_SECS).await;
+    d.inject_nmi(&id).await.unwrap();
+    // Linux: "Uhhuh. NMI received for unknown reason ..." (KERN_EMERG, so
+    // on the console even with `quiet`).
+    console_has(&d, &id, "NMI received", 1, 30).await;
+    assert_eq!(d.get_info(&id).await.unwrap(), PowerState::Running);
+
+    let e = d.inject_nmi(&new_uuid()).await.unwrap_err();
+    assert!(matches!(e, DriverError::InstanceNotFound(_)), "{e:?}");
+    d.power_off(&id).await.unwrap();
+    let e = d.inject_nmi(&id).await.unwrap_err();
+    assert!(matches!(e, DriverError::InvalidState(_)), "{e:?}");
+    d.destroy(&id).await.unwrap();
 }
 
 // ---- Volumes: NBD exports of a qemu-storage-daemon, in the test guest ----

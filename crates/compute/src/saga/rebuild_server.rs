@@ -21,7 +21,8 @@ struct Params {
     /// The server was SHUTOFF: it stays so after its rebuild, as in Nova.
     #[serde(default)]
     stopped: bool,
-    /// 2.93: a volume-backed server's root volume is to get another image.
+    /// 2.93: a volume-backed server's root volume is to be re-imaged (with
+    /// another image or its own).
     #[serde(default)]
     reimage: bool,
     /// The image the root volume is to get (with `reimage`).
@@ -209,8 +210,13 @@ async fn swap_attachment(ctx: &SagaCtx, root: &Bdm) -> Result<()> {
     Ok(())
 }
 
-/// `os-reimage` unless the volume has the image already, then wait (as
-/// Nova, up to 20 s a GiB) for Cinder to finish.
+/// `os-reimage` once per run (Cinder moves the volume to `downloading` as
+/// it accepts it), then wait (as Nova, up to 20 s a GiB) for the volume to
+/// be `reserved` again with the image. The image may be the one the
+/// volume has (2.93 re-images whatever the image), so only the request of
+/// this run says the volume was re-imaged; a run repeated after a crash
+/// asks again, which writes the same data. A run that finds Cinder still
+/// `downloading` waits for it.
 async fn reimage_and_wait(ctx: &SagaCtx, volume_id: &str, image: &str) -> Result<()> {
     let volumes = &ctx.svc.volume;
     let mut asked = false;
@@ -222,12 +228,14 @@ async fn reimage_and_wait(ctx: &SagaCtx, volume_id: &str, image: &str) -> Result
             .ok_or_else(|| Error::NotFound(format!("Volume {volume_id} could not be found.")))?;
         let has_image = v["volume_image_metadata"]["image_id"] == image;
         match v["status"].as_str().unwrap_or_default() {
-            "reserved" if has_image => return Ok(()),
+            "reserved" if asked && has_image => return Ok(()),
             "reserved" if !asked => {
                 volumes.reimage(volume_id, image).await?;
                 asked = true;
+                continue;
             }
-            "reserved" | "downloading" => {}
+            "downloading" => asked = true,
+            "reserved" => {}
             _ => return Err(reimage_failed()),
         }
         let size = v["size"].as_u64().unwrap_or(1).max(1);

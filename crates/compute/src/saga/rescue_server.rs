@@ -1,6 +1,8 @@
 //! rescue: the guest is booted from a disk made on the rescue image (the
 //! server's own image unless another was asked for), its own disk
-//! attached second: cache the image → rescue on the host. The server is
+//! attached second — or, for a stable device rescue, every disk kept and
+//! the rescue disk added on the image's device and bus: cache the image →
+//! rescue on the host. The server is
 //! then RESCUED and running. A failure returns the guest to its own disk
 //! (powered off again when the server was SHUTOFF) and, as Nova's compute
 //! manager does, leaves the server in ERROR with the reason.
@@ -10,6 +12,7 @@ use crate::states::{PowerState, TaskState, VmState};
 use crate::store::{self, instances::Fault};
 use ferrostack_compute_agent::protocol::AgentRequest;
 use ferrostack_core::{Error, Result};
+use ferrostack_hypervisor::{RescueBus, RescueDevice};
 use serde::Deserialize;
 
 pub const KIND: &str = "rescue_server";
@@ -22,6 +25,11 @@ struct Params {
     image_id: String,
     /// The state the server was rescued from.
     was: VmState,
+    /// The image's `hw_rescue_device` / `hw_rescue_bus` (stable rescue).
+    #[serde(default)]
+    device: Option<RescueDevice>,
+    #[serde(default)]
+    bus: Option<RescueBus>,
 }
 
 pub struct RescueServer;
@@ -107,10 +115,12 @@ impl Step for RescueGuest {
     }
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
-        let image_id = ctx.params::<Params>()?.image_id;
+        let p = ctx.params::<Params>()?;
         ctx.agent(AgentRequest::Rescue {
             instance_id: ctx.instance_id.clone(),
-            image_id,
+            image_id: p.image_id,
+            device: p.device,
+            bus: p.bus,
         })
         .await
     }

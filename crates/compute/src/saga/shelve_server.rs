@@ -54,6 +54,12 @@ impl Saga for ShelveServer {
         .await?;
         ctx.record_event("compute_shelve_instance", Ok(())).await;
         if p.offload && i.task_state == Some(TaskState::ShelvingOffloading) {
+            crate::usage_notifications::notify(
+                &ctx.svc,
+                "compute.instance.shelve_offload.start",
+                &i,
+            )
+            .await;
             super::start(&ctx.svc, super::shelve_offload::KIND, &i.id, json!({})).await?;
         }
         Ok(())

@@ -3,6 +3,8 @@
 //! zone asked for from 2.77), its host claimed, the shelved image cached
 //! there and the guest spawned from it with the server's ports and
 //! volumes; the shelved image is deleted once the server is ACTIVE. A
+//! volume-backed server has no shelved image: it boots from its root
+//! volume again (Nova's unshelve with no image). A
 //! failure leaves the server as it was (offloaded: claim released, no
 //! host, the half-built guest destroyed).
 
@@ -177,14 +179,18 @@ impl Step for Schedule {
     }
 }
 
-/// The shelved image an offloaded server is spawned from.
-async fn shelved_image(ctx: &SagaCtx) -> Result<(store::instances::Instance, String)> {
+/// The shelved image an offloaded server is spawned from; `None` for a
+/// volume-backed server, which boots from its volume.
+async fn shelved_image(ctx: &SagaCtx) -> Result<(store::instances::Instance, Option<String>)> {
     let i = ctx.instance().await?;
+    if i.image_ref.is_empty() {
+        return Ok((i, None));
+    }
     let image = i
         .shelved_image_id
         .clone()
         .ok_or_else(|| Error::Conflict(format!("Instance {} has no shelved image.", i.id)))?;
-    Ok((i, image))
+    Ok((i, Some(image)))
 }
 
 struct CacheImage;
@@ -199,9 +205,12 @@ impl Step for CacheImage {
         if !ctx.params::<Params>()?.offloaded {
             return Ok(());
         }
-        let (_, image_id) = shelved_image(ctx).await?;
+        let (_, image) = shelved_image(ctx).await?;
         ctx.set_task(TaskState::Spawning).await?;
-        ctx.agent(AgentRequest::CacheImage { image_id }).await
+        match image {
+            Some(image_id) => ctx.agent(AgentRequest::CacheImage { image_id }).await,
+            None => Ok(()),
+        }
     }
 
     /// The cache is shared by every guest of the image.
@@ -289,7 +298,9 @@ impl Step for Spawn {
                 .await?;
         }
         let mut spec = instance_spec(&i);
-        spec.image_id = image_id;
+        if let Some(image_id) = image_id {
+            spec.image_id = image_id;
+        }
         let config_drive = ctx.config_drive(&i).await?;
         ctx.agent(AgentRequest::Spawn {
             instance: spec,

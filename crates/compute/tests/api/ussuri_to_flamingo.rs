@@ -262,6 +262,8 @@ async fn instance_filters_for_everyone_from_2_83(c: &Cloud, admin: &str, demo: &
 async fn failed_event_details_from_2_84(c: &Cloud, admin: &str, demo: &str, id: &str) {
     let body = Some(json!({"trigger_crash_dump": null}));
     let action = format!("/servers/{id}/action");
+    // A driver that fails the NMI fails the action's event.
+    c.driver.fail_next("inject_nmi");
     let (s, v) = c.nova_at("2.17", Method::POST, &action, admin, body).await;
     assert!(s.is_success(), "{v}");
     let actions = c
@@ -292,7 +294,7 @@ async fn failed_event_details_from_2_84(c: &Cloud, admin: &str, demo: &str, id: 
         event(&new)["details"]
             .as_str()
             .unwrap()
-            .contains("trigger_crash_dump"),
+            .contains("injected inject_nmi failure"),
         "{new}"
     );
     let own = c.ok_at("2.84", Method::GET, &path, demo, None).await;

@@ -70,7 +70,9 @@ pub(crate) fn nic_ids(vif: &VifSpec) -> (String, String) {
 
 /// `-blockdev` (NBD, then raw over it) and `-device` of a volume, the
 /// nodes as JSON (export names and paths need no escaping then).
-fn volume_args(v: &VolumeAttachment) -> Vec<String> {
+/// `boot`: whether its `boot_index` is kept (a stable rescue boots the
+/// rescue disk only).
+fn volume_args(v: &VolumeAttachment, boot: bool) -> Vec<String> {
     let Ok(n) = volume_nodes::VolumeNames::new(&v.volume_id) else {
         return Vec::new();
     };
@@ -81,7 +83,7 @@ fn volume_args(v: &VolumeAttachment) -> Vec<String> {
         "virtio-blk-pci,drive={},id={},serial={}",
         n.format, n.device, n.serial
     );
-    if let Some(i) = v.boot_index {
+    if let Some(i) = v.boot_index.filter(|_| boot) {
         dev.push_str(&format!(",bootindex={i}"));
     }
     vec![
@@ -130,15 +132,18 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
     // The root disk. An ISO base boots as a cdrom, the disk after it; a
     // guest booted from a volume has that volume first and no image disk.
     let iso = l.record.base_format == DiskFormat::Iso && l.record.base.is_some();
-    // Rescued: the rescue disk comes first and is the only one booted;
-    // the guest's own disk is the second disk (vdb).
+    // Rescued (legacy): the rescue disk comes first and is the only one
+    // booted; the guest's own disk is the second disk (vdb). A stable
+    // device rescue keeps every disk where it is, none booted, and adds
+    // the rescue disk last (below).
+    let stable = l.record.rescue.as_ref().filter(|r| r.is_stable());
     let rescued = l.record.rescue.is_some();
     let root_boot = match (rescued, iso) {
         (true, _) => String::new(),
         (false, true) => ",bootindex=2".to_owned(),
         (false, false) => ",bootindex=1".to_owned(),
     };
-    if rescued {
+    if rescued && stable.is_none() {
         a.extend([
             "-drive".to_owned(),
             format!(
@@ -152,7 +157,7 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
     let (boot_volumes, data_volumes): (Vec<_>, Vec<_>) =
         spec.volumes.iter().partition(|v| v.boot_index == Some(0));
     for v in &boot_volumes {
-        a.extend(volume_args(v));
+        a.extend(volume_args(v, stable.is_none()));
     }
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
     match disk_bus(l.record) {
@@ -206,7 +211,7 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
     }
     for v in &data_volumes {
         push(
-            &volume_args(v)
+            &volume_args(v, true)
                 .iter()
                 .map(String::as_str)
                 .collect::<Vec<_>>(),
@@ -236,6 +241,10 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
         ]);
         push(&["-device", "ide-cd,drive=drive-ide0,id=ide0"]);
     }
+    if let Some(r) = stable {
+        a.extend(super::rescue::stable_rescue_args(&p.rescue_disk(), r));
+    }
+    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
 
     let model = nic_model(l.record);
     for vif in &spec.vifs {
@@ -445,6 +454,8 @@ mod tests {
         r.rescue = Some(crate::RescueImage {
             path: PathBuf::from("/var/cache/rescue"),
             format: DiskFormat::Qcow2,
+            device: None,
+            bus: None,
         });
         let a = args(&r, Accel::Tcg, false);
         assert_eq!(

@@ -476,6 +476,21 @@ impl Driver for QemuDriver {
         self.unrescue_guest(id).await
     }
 
+    /// QMP `inject-nmi` to a running guest (libvirt's `injectNMI`).
+    async fn inject_nmi(&self, id: &str) -> Result<()> {
+        let p = self.paths(id)?;
+        let lock = self.lock(id);
+        let _guard = lock.lock().await;
+        match self.observe_existing(&p).await? {
+            Observed::Live { status, .. } if status == "running" => {
+                self.qmp_do(&p, "inject-nmi", None).await.map(|_| ())
+            }
+            _ => Err(DriverError::InvalidState(format!(
+                "Instance {id} is not running."
+            ))),
+        }
+    }
+
     async fn get_info(&self, id: &str) -> Result<PowerState> {
         let p = self.paths(id)?;
         Ok(match self.observe(&p).await? {

@@ -571,8 +571,10 @@ impl ComputeService {
     }
 
     /// Nova's checks of a volume-backed server's rebuild: no trusted
-    /// certificates; the image its root volume was made from, or (from
-    /// 2.93) another one, when the volume is to be re-imaged (the answer).
+    /// certificates; before 2.93 only the image its root volume was made
+    /// from, and the volume is kept as it is; from 2.93 the root volume is
+    /// re-imaged (the answer) with any image, its own too, as Nova's
+    /// compute does whenever the API asked it to `reimage_boot_volume`.
     fn volume_backed_rebuild(&self, i: &Instance, args: &RebuildArgs) -> Result<bool> {
         if !i.image_ref.is_empty() {
             return Ok(false);
@@ -582,17 +584,17 @@ impl ComputeService {
                 "Image certificate validation is not supported for volume-backed servers.".into(),
             ));
         }
+        if args.reimage_allowed {
+            return Ok(true);
+        }
         let original = i.image_properties.get("id").and_then(|v| v.as_str());
         if original == Some(args.image_id.as_str()) {
             return Ok(false);
         }
-        if !args.reimage_allowed {
-            return Err(Error::BadRequest(format!(
-                "Image {} is unacceptable: Unable to rebuild with a different image for a volume-backed server.",
-                args.image_id
-            )));
-        }
-        Ok(true)
+        Err(Error::BadRequest(format!(
+            "Image {} is unacceptable: Unable to rebuild with a different image for a volume-backed server.",
+            args.image_id
+        )))
     }
 
     /// createImage / createBackup: an image record owned by the caller,

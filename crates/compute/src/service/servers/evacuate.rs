@@ -3,9 +3,6 @@
 //! second host to take the guest, Nova's conductor then meets NoValidHost:
 //! the migration record ends in `error` and the server in ERROR with the
 //! fault. Moving a guest between hosts waits for multi-node.
-//!
-//! `trigger_crash_dump` (2.17), the other operation an operator runs on a
-//! failing guest, is here too.
 
 use super::{conflict_state, random_password, ActionResult};
 use crate::service::ComputeService;
@@ -32,38 +29,7 @@ pub struct EvacuateArgs {
 
 const NO_VALID_HOST: &str = "No valid host was found. No valid host found for evacuate";
 
-/// Why the crash dump does not reach a guest yet: the hypervisor driver
-/// contract has no NMI (`Driver` and `AgentRequest` would need one).
-const NO_NMI: &str = "The hypervisor driver does not support trigger_crash_dump.";
-
 impl ComputeService {
-    /// Nova accepts the action (202) and records it; the compute host's
-    /// driver injects an NMI. A driver without it fails the action's
-    /// event, as Nova's base driver does, and leaves the server as it was.
-    pub(super) async fn trigger_crash_dump(&self, ctx: &AuthContext, i: &Instance) -> Result<()> {
-        self.check_lock(ctx, i)?;
-        let allowed = [
-            VmState::Active,
-            VmState::Paused,
-            VmState::Rescued,
-            VmState::Resized,
-            VmState::Error,
-        ];
-        if i.task_state.is_some() || !allowed.contains(&i.vm_state) {
-            return Err(conflict_state("trigger_crash_dump", i));
-        }
-        let action_id = self.record_action(ctx, i, "trigger_crash_dump").await?;
-        let started = store::now();
-        store::instances::action_event(
-            &self.db,
-            &action_id,
-            "compute_trigger_crash_dump",
-            &started,
-            Err(NO_NMI.into()),
-        )
-        .await
-    }
-
     pub(super) async fn evacuate(
         &self,
         ctx: &AuthContext,

@@ -8,6 +8,7 @@ pub mod assisted_snapshots;
 pub mod boot_request;
 pub mod boot_volumes;
 pub mod change_password;
+pub mod crash_dump;
 pub mod create;
 pub mod evacuate;
 pub mod interfaces;

@@ -1,10 +1,14 @@
 //! rescue and unrescue with Nova's checks (lock, state, volume-backed),
 //! then a `rescue_server` / `unrescue_server` saga does the work on the
 //! host: the guest boots from a disk made on the rescue image — the one
-//! asked for in `rescue_image_ref`, else the server's own image — with
-//! its own disk attached second. A volume-backed server is refused as
-//! Nova refuses it: before 2.87 always, from 2.87 because no host reports
-//! the `COMPUTE_RESCUE_BFV` capability.
+//! asked for in `rescue_image_ref`, else the server's own image. A legacy
+//! rescue has the server's own disk attached second; an image with
+//! `hw_rescue_device` / `hw_rescue_bus` asks for a stable device rescue
+//! (2.87), which keeps every disk of the server, volumes too, and adds
+//! the rescue disk last on that device and bus. A volume-backed server is
+//! rescued only that way and only from 2.87, with Nova's reasons
+//! otherwise (every host here can: the QEMU and fake drivers place the
+//! rescue disk, Nova's `COMPUTE_RESCUE_BFV`).
 
 use super::{conflict_state, random_password};
 use crate::saga;
@@ -13,6 +17,7 @@ use crate::states::{TaskState, VmState};
 use crate::store::instances::Instance;
 use ferrostack_core::auth::AuthContext;
 use ferrostack_core::{Error, Result};
+use ferrostack_hypervisor::{RescueBus, RescueDevice};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -27,6 +32,13 @@ pub struct RescueArgs {
 /// The states Nova rescues from.
 const RESCUABLE: [VmState; 3] = [VmState::Active, VmState::Stopped, VmState::Error];
 
+/// The rescue image and where its disk goes (`None`, `None`: a legacy rescue).
+struct RescueImageRef {
+    id: String,
+    device: Option<RescueDevice>,
+    bus: Option<RescueBus>,
+}
+
 impl ComputeService {
     /// Start the rescue; the answer is Nova's body: the rescue password,
     /// unless `[compute] enable_instance_password` is off.
@@ -40,20 +52,28 @@ impl ComputeService {
         if i.task_state.is_some() || !RESCUABLE.contains(&i.vm_state) || i.host.is_none() {
             return Err(conflict_state("rescue", i));
         }
-        if i.image_ref.is_empty() {
-            let reason = if args.volume_backed_allowed {
-                "Host unable to rescue a volume-backed instance"
-            } else {
-                "Cannot rescue a volume-backed instance"
-            };
-            return Err(Error::BadRequest(format!(
-                "Instance {} cannot be rescued: {reason}",
-                i.id
-            )));
-        }
-        let image_id = match &args.image_ref {
-            Some(id) => self.rescue_image(ctx, id).await?,
-            None => i.image_ref.clone(),
+        let volume_backed = i.image_ref.is_empty();
+        let image = match &args.image_ref {
+            Some(id) => Some(self.rescue_image(ctx, id).await?),
+            // Nova's `instance.image_meta`: the image the root volume was
+            // made from (none for a blank or snapshot volume).
+            None if volume_backed => match i.image_properties["id"].as_str() {
+                Some(id) => Some(placement(id, &i.image_properties)?),
+                None => None,
+            },
+            None => Some(self.own_rescue_image(i).await?),
+        };
+        // Nova: a volume-backed server needs 2.87 and a rescue image
+        // naming both the device and the bus.
+        let image = match image {
+            Some(x) if !volume_backed => x,
+            Some(x) if args.volume_backed_allowed && x.device.is_some() && x.bus.is_some() => x,
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "Instance {} cannot be rescued: Cannot rescue a volume-backed instance",
+                    i.id
+                )))
+            }
         };
         let password = args.admin_pass.clone().unwrap_or_else(random_password);
         self.begin_task(i, "rescue", &RESCUABLE, TaskState::Rescuing)
@@ -64,7 +84,10 @@ impl ComputeService {
             self,
             saga::rescue_server::KIND,
             &i.id,
-            json!({"action_id": action_id, "image_id": image_id, "was": i.vm_state}),
+            json!({
+                "action_id": action_id, "image_id": image.id, "was": i.vm_state,
+                "device": image.device, "bus": image.bus,
+            }),
         )
         .await?;
         Ok(if self.config.compute.enable_instance_password {
@@ -77,7 +100,7 @@ impl ComputeService {
     /// The rescue image the caller asked for: one they can see, active,
     /// and not a snapshot of a volume-backed server (Nova's
     /// `UnsupportedRescueImage`, a 400, otherwise).
-    async fn rescue_image(&self, ctx: &AuthContext, id: &str) -> Result<String> {
+    async fn rescue_image(&self, ctx: &AuthContext, id: &str) -> Result<RescueImageRef> {
         let unsupported =
             || Error::BadRequest(format!("Requested rescue image '{id}' is not supported"));
         let image = match self.image_as(ctx, id).await {
@@ -88,7 +111,13 @@ impl ComputeService {
         if image["status"] != "active" || image.get("block_device_mapping").is_some() {
             return Err(unsupported());
         }
-        Ok(id.to_owned())
+        placement(id, &image)
+    }
+
+    /// The server's own image as its rescue image, with its properties.
+    async fn own_rescue_image(&self, i: &Instance) -> Result<RescueImageRef> {
+        let image = self.image.get(&i.image_ref).await?.unwrap_or_default();
+        placement(&i.image_ref, &image)
     }
 
     /// Start the unrescue: back to the server's own disk, ACTIVE.
@@ -110,4 +139,25 @@ impl ComputeService {
         .await?;
         Ok(())
     }
+}
+
+/// The image's `hw_rescue_device` and `hw_rescue_bus`; a value Nova's
+/// image properties do not know is a 400.
+fn placement(id: &str, image: &Value) -> Result<RescueImageRef> {
+    fn prop<T: std::str::FromStr<Err = String>>(image: &Value, key: &str) -> Result<Option<T>> {
+        match image.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_str()
+                .unwrap_or_default()
+                .parse()
+                .map(Some)
+                .map_err(|e: String| Error::BadRequest(format!("Invalid image property: {e}"))),
+        }
+    }
+    Ok(RescueImageRef {
+        id: id.to_owned(),
+        device: prop(image, "hw_rescue_device")?,
+        bus: prop(image, "hw_rescue_bus")?,
+    })
 }

@@ -31,19 +31,24 @@ const SHELVABLE: [VmState; 4] = [
 impl ComputeService {
     /// shelve: a `<name>-shelved` snapshot image owned by the server's
     /// project, filled from the guest's disk; then, as with Nova's
-    /// default `shelved_offload_time` of 0, the offload.
+    /// default `shelved_offload_time` of 0, the offload. A volume-backed
+    /// server's disks are its volumes: as Nova does, no image is made and
+    /// it is offloaded straight away (SHELVED_OFFLOADED, no
+    /// `shelved_image_id`; the unshelve boots from the volume again).
     pub(super) async fn shelve(self: &Arc<Self>, ctx: &AuthContext, i: &Instance) -> Result<()> {
         self.check_lock(ctx, i)?;
         if i.task_state.is_some() || !SHELVABLE.contains(&i.vm_state) || i.host.is_none() {
             return Err(conflict_state("shelve", i));
         }
         if i.image_ref.is_empty() {
-            // Nova makes a snapshot of the volumes' mappings; the
-            // createImage path here snapshots image-backed disks only.
-            return Err(Error::Conflict(format!(
-                "Instance {} boots from a volume: shelving a volume-backed server is not supported.",
-                i.id
-            )));
+            self.begin_task(i, "shelve", &SHELVABLE, TaskState::Shelving)
+                .await?;
+            let action_id = self.record_action(ctx, i, "shelve").await?;
+            crate::usage_notifications::notify(self, "compute.instance.shelve_offload.start", i)
+                .await;
+            let params = json!({ "action_id": action_id, "was": i.vm_state });
+            saga::start(self, saga::shelve_offload::KIND, &i.id, params).await?;
+            return Ok(());
         }
         let base = self.image.get(&i.image_ref).await?.unwrap_or_default();
         let mut body = json!({
@@ -92,6 +97,7 @@ impl ComputeService {
         )
         .await?;
         let action_id = self.record_action(ctx, i, "shelveOffload").await?;
+        crate::usage_notifications::notify(self, "compute.instance.shelve_offload.start", i).await;
         saga::start(
             self,
             saga::shelve_offload::KIND,
