@@ -120,7 +120,7 @@ fn init_logging(filter: &str) {
 
 fn main() -> anyhow::Result<()> {
     // Before the runtime starts its threads: each would take an arena.
-    memory::limit_arenas();
+    memory::tune_allocator();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
