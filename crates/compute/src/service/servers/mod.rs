@@ -11,6 +11,7 @@ pub mod change_password;
 pub mod create;
 pub mod evacuate;
 pub mod interfaces;
+pub mod migrate;
 pub mod rescue;
 pub mod resize;
 pub mod shelve;
