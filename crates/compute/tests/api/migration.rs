@@ -255,6 +255,28 @@ pub(super) async fn cold_migration_resize_and_evacuate(c: &Cloud) {
         "completed"
     );
 
+    // From 2.95 an evacuated server is stopped at its destination.
+    force_down(c, &admin, &src, true).await;
+    let (st, v) = act(c, "2.95", &admin, &id, json!({"evacuate": {}})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let s = settled(c, &admin, &id, "SHUTOFF").await;
+    assert_eq!(host_of(&s), dst);
+    assert_eq!(
+        h.driver(&dst).guest(&id).unwrap().power_state,
+        PowerState::Shutdown
+    );
+    force_down(c, &admin, &src, false).await;
+    let returning = if src == "compute1" {
+        &c.agent
+    } else {
+        &h.other_agent
+    };
+    returning.sync_power_states().await;
+    assert!(
+        h.driver(&src).guest(&id).is_none(),
+        "evacuated guest destroyed"
+    );
+
     c.ok(Method::DELETE, &format!("/servers/{id}"), &admin, None)
         .await;
     c.wait_status(&admin, &id, "GONE").await;
