@@ -3,7 +3,8 @@ reaches the controller over the management network — RabbitMQ for RPC
 and heartbeats, PostgreSQL for the controller's services, HTTP for images
 — and the stock `openstack` CLI sees each host's services and agents.
 Then, in the same deployment: a second compute host added with one
-command, and compute hosts stopped or disabled no longer chosen."""
+command, compute hosts stopped or disabled no longer chosen, and a real
+guest moved between the compute hosts (cold migration, evacuation)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import time
 
 from pathlib import Path
 
-from conftest import BIN, EVALUATION_INTERVAL, FIP, MGMT, SAGA_LEASE_SECS, SERVICE_DOWN_TIME, Node, in_ns
+from conftest import (BIN, EVALUATION_INTERVAL, FIP, MGMT, NS, SAGA_LEASE_SECS, SERVICE_DOWN_TIME,
+                      Node, P, in_ns)
 
 
 def wait_for(what, probe, timeout=60, interval=1.0):
@@ -474,3 +476,115 @@ def alarm_lease(cloud, holder: str):
                      " WHERE name = 'periodic:alarm-evaluation'")
     assert len(rows) <= 1, rows
     return rows[0][1] if rows and rows[0][0] == holder else None
+
+
+def guest_ssh(cloud, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """A command in vm1 over SSH on its floating IP, from the external host."""
+    return subprocess.run(in_ns("sw", "ssh", "-i", str(cloud.tmp / "id_ed25519"), "-o",
+                                "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o",
+                                "LogLevel=ERROR", f"root@{FIP}", command),
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def wait_status(cloud, sid: str, want: str, timeout: float = 300) -> dict:
+    def reached():
+        s = cloud.json("server", "show", sid)
+        assert s["status"] != "ERROR", s
+        return s if s["status"] == want and not s.get("OS-EXT-STS:task_state") else None
+    return wait_for(f"{sid} {want}", reached, timeout=timeout, interval=1)
+
+
+def qemu_pids(under: Path, server_id: str) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        try:
+            argv = (d / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv and "qemu-system" in argv[0] and server_id in argv \
+                and any(str(under) in a for a in argv):
+            pids.append(int(d.name))
+    return pids
+
+
+def test_9_vm1_cold_migrated_to_compute2_then_evacuated_back(cloud):
+    """vm1, a real guest, moves: a file written in it over SSH; `openstack
+    server migrate --host compute2` — VERIFY_RESIZE, its QEMU now under
+    compute2 and none under compute, its port bound to compute2; `server
+    resize confirm` — ACTIVE, the source's copy gone, reached on its
+    floating IP with the file intact. Then compute2 dies (its node and
+    vm1's QEMU killed): down, `openstack server evacuate` rebuilds vm1 on
+    compute from its image (the file is gone, as Nova without shared
+    storage), reached again; compute2 comes back and destroys its old copy
+    (the migration `completed`) instead of starting it."""
+    NS.setdefault("compute2", f"{P}-compute2")
+    began = time.monotonic()
+    sid = cloud.json("server", "show", "vm1")["id"]
+    cmp_dir, cmp2_dir = cloud.nodes["cmp"].dir, cloud.tmp / "compute2"
+    assert cloud.json("server", "show", sid)["OS-EXT-SRV-ATTR:host"] == "compute"
+    marker = f"moved-{os.getpid()}"
+    r = guest_ssh(cloud, f"echo {marker} > /root/marker && sync && cat /root/marker")
+    assert r.stdout.strip() == marker, r.stderr
+
+    cloud.openstack("--os-compute-api-version", "2.56", "server", "migrate", "--host",
+                    "compute2", "vm1")
+    s = wait_status(cloud, sid, "VERIFY_RESIZE")
+    moved = time.monotonic()
+    assert s["OS-EXT-SRV-ATTR:host"] == "compute2", s
+    assert qemu_pids(cmp2_dir, sid) and not qemu_pids(cmp_dir, sid)
+    port = cloud.json("port", "show", cloud.json("port", "list", "--server", sid)[0]["ID"])
+    assert port["binding_host_id"] == "compute2", port
+    migration = cloud.sql("compute", "SELECT migration_type, status, source_compute,"
+                          f" dest_compute FROM migrations WHERE instance_uuid = '{sid}'")
+    assert migration == [["migration", "finished", "compute", "compute2"]], migration
+    cloud.openstack("server", "resize", "confirm", "vm1")
+    wait_status(cloud, sid, "ACTIVE", timeout=60)
+    assert not list((cmp_dir / "data").glob(f"**/{sid}")), "the source's copy is left"
+    r = wait_for("vm1 reached over SSH on compute2",
+                 lambda: (lambda r: r if r.returncode == 0 else None)(
+                     guest_ssh(cloud, "cat /root/marker")), timeout=180, interval=2)
+    assert r.stdout.strip() == marker, "the disk did not move"
+    reached = time.monotonic()
+    print(f"cold migration: VERIFY_RESIZE {moved - began:.1f} s, SSH again "
+          f"{reached - began:.1f} s after the request")
+
+    # compute2 dies with vm1 on it.
+    node2 = Node("compute2", cloud.tmp)
+    node2.kill()
+    for pid in qemu_pids(cmp2_dir, sid):
+        os.kill(pid, signal.SIGKILL)
+
+    def down():
+        rows = cloud.json("compute", "service", "list", "--host", "compute2")
+        return all(col(r, "state") == "down" for r in rows)
+    wait_for("compute2 down", down, timeout=SERVICE_DOWN_TIME * 4)
+    evacuated = time.monotonic()
+    # At 2.94: the evacuated server runs (from 2.95 it would be stopped).
+    cloud.openstack("--os-compute-api-version", "2.94", "server", "evacuate", "vm1")
+    s = wait_status(cloud, sid, "ACTIVE")
+    assert s["OS-EXT-SRV-ATTR:host"] == "compute", s
+    assert qemu_pids(cmp_dir, sid)
+    r = wait_for("vm1 reached over SSH after the evacuation",
+                 lambda: (lambda r: r if r.returncode == 0 else None)(
+                     guest_ssh(cloud, "hostname; cat /root/marker 2>/dev/null || echo none")),
+                 timeout=180, interval=2)
+    assert r.stdout.split() == ["vm1", "none"], r.stdout
+    print(f"evacuation: SSH again {time.monotonic() - evacuated:.1f} s after the request")
+    rows = cloud.sql("compute", "SELECT status FROM migrations WHERE"
+                     f" instance_uuid = '{sid}' AND migration_type = 'evacuation'")
+    assert rows == [["done"]], rows
+
+    # compute2 back: the evacuated guest is destroyed there, not started.
+    node2.start(cloud.node_env)
+
+    def cleaned():
+        rows = cloud.sql("compute", "SELECT status FROM migrations WHERE"
+                         f" instance_uuid = '{sid}' AND migration_type = 'evacuation'")
+        return rows == [["completed"]]
+    wait_for("compute2 destroying the evacuated guest", cleaned, timeout=60)
+    assert not qemu_pids(cmp2_dir, sid)
+    assert not list((cmp2_dir / "data").glob(f"**/{sid}")), "the evacuated copy is left"
+    assert len(qemu_pids(cmp_dir, sid)) == 1
+    print(f"test 9: {time.monotonic() - began:.1f} s")

@@ -4,7 +4,9 @@
 use crate::image_cache::{CacheError, CachedImage};
 use crate::protocol::{AgentError, AgentReply, AgentRequest, AgentResult};
 use crate::ComputeAgent;
-use ferrostack_hypervisor::{DiskFormat, DriverError, GuestDisks, InstanceSpec, RescueImage};
+use ferrostack_hypervisor::{
+    DiskFormat, DriverError, GuestDisks, InstanceSpec, NbdExport, RescueImage,
+};
 use ferrostack_metadata::InstanceMetadata;
 use std::path::PathBuf;
 
@@ -81,6 +83,32 @@ impl ComputeAgent {
                 done(d.confirm_resize(&instance_id).await)
             }
             AgentRequest::RevertResize { instance } => done(d.revert_resize(&instance).await),
+            AgentRequest::MigrateOut { instance_id } => Ok(AgentReply::Export(
+                d.migrate_out(&instance_id, &self.settings.host_ip).await?,
+            )),
+            AgentRequest::EndMigrateOut { instance_id } => {
+                done(d.end_migrate_out(&instance_id).await)
+            }
+            AgentRequest::MigrateIn {
+                instance,
+                config_drive,
+                source,
+                power_on,
+            } => {
+                self.migrate_in(
+                    &instance,
+                    config_drive.as_deref(),
+                    source.as_ref(),
+                    power_on,
+                )
+                .await
+            }
+            AgentRequest::ConfirmMigration { instance_id } => {
+                done(d.confirm_migration(&instance_id).await)
+            }
+            AgentRequest::RevertMigration { instance, power_on } => {
+                done(d.revert_migration(&instance, power_on).await)
+            }
             AgentRequest::GetInfo { instance_id } => {
                 Ok(AgentReply::PowerState(d.get_info(&instance_id).await?))
             }
@@ -160,6 +188,36 @@ impl ComputeAgent {
     }
 
     async fn spawn(&self, spec: &InstanceSpec, metadata: Option<&InstanceMetadata>) -> AgentResult {
+        let disks = self.guest_disks(spec, metadata).await?;
+        let result = self.driver.spawn(spec, &disks).await;
+        Self::drop_staged(&disks).await;
+        result?;
+        Ok(AgentReply::Done)
+    }
+
+    /// A guest moved here by a cold migration: its image cached and its
+    /// config drive made as for a spawn, its disk pulled from `source`.
+    async fn migrate_in(
+        &self,
+        spec: &InstanceSpec,
+        metadata: Option<&InstanceMetadata>,
+        source: Option<&NbdExport>,
+        power_on: bool,
+    ) -> AgentResult {
+        let disks = self.guest_disks(spec, metadata).await?;
+        let result = self.driver.migrate_in(spec, &disks, source, power_on).await;
+        Self::drop_staged(&disks).await;
+        result?;
+        Ok(AgentReply::Done)
+    }
+
+    /// The disks a new guest is made from: the cached image (none for a
+    /// guest booted from a volume) and a config drive when asked for.
+    async fn guest_disks(
+        &self,
+        spec: &InstanceSpec,
+        metadata: Option<&InstanceMetadata>,
+    ) -> Result<GuestDisks, AgentError> {
         // A guest booted from a volume has no image disk: nothing to fetch
         // (its `image_id` may be empty).
         let image = match spec.boot_volume() {
@@ -180,18 +238,19 @@ impl ComputeAgent {
             }
             None => None,
         };
-        let disks = GuestDisks {
+        Ok(GuestDisks {
             base_format: image.as_ref().map_or(DiskFormat::Raw, |i| i.format),
             base: image.map(|i| i.path),
-            config_drive: config_drive.clone(),
-        };
-        let result = self.driver.spawn(spec, &disks).await;
-        if let Some(p) = config_drive {
-            // The driver moved it into the guest's directory; a failed spawn did not.
+            config_drive,
+        })
+    }
+
+    /// The driver moved the config drive into the guest's directory; a
+    /// failed call did not.
+    async fn drop_staged(disks: &GuestDisks) {
+        if let Some(p) = &disks.config_drive {
             let _ = tokio::fs::remove_file(p).await;
         }
-        result?;
-        Ok(AgentReply::Done)
     }
 
     /// Snapshot the guest into a staging file, then stream it into the

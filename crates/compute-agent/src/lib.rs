@@ -142,6 +142,9 @@ impl ComputeAgent {
         }));
         let a = agent.clone();
         tasks.push(tokio::spawn(async move {
+            // Once at start too: the control plane then has this host
+            // destroy the guests evacuated from it while it was down.
+            a.sync_power_states().await;
             loop {
                 tokio::time::sleep(a.settings.sync_power_state_interval).await;
                 a.sync_power_states().await;

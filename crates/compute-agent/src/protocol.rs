@@ -6,8 +6,8 @@
 
 use ferrostack_bus::{RpcMessage, SharedBus};
 use ferrostack_hypervisor::{
-    ConsoleTarget, DriverError, HostResources, InstanceSpec, PowerState, RebootKind, RescueBus,
-    RescueDevice, VifSpec, VolumeAttachment, VolumeConnection,
+    ConsoleTarget, DriverError, HostResources, InstanceSpec, NbdExport, PowerState, RebootKind,
+    RescueBus, RescueDevice, VifSpec, VolumeAttachment, VolumeConnection,
 };
 use ferrostack_metadata::InstanceMetadata;
 use serde::{Deserialize, Serialize};
@@ -92,6 +92,34 @@ pub enum AgentRequest {
     RevertResize {
         instance: InstanceSpec,
     },
+    /// Cold migration, source: stop the guest and export its disk on this
+    /// host's management address ([`AgentReply::Export`]).
+    MigrateOut {
+        instance_id: String,
+    },
+    /// Cold migration, source: stop exporting the disk (the guest stays, off).
+    EndMigrateOut {
+        instance_id: String,
+    },
+    /// Cold migration, destination: the guest made from the source's disk
+    /// (`source`; none for a guest booted from a volume), started when
+    /// `power_on`.
+    MigrateIn {
+        instance: InstanceSpec,
+        config_drive: Option<Box<InstanceMetadata>>,
+        source: Option<NbdExport>,
+        power_on: bool,
+    },
+    /// Cold migration confirmed: the source's stopped copy goes.
+    ConfirmMigration {
+        instance_id: String,
+    },
+    /// Cold migration reverted: the source's copy takes its old flavor
+    /// again and starts when `power_on`.
+    RevertMigration {
+        instance: InstanceSpec,
+        power_on: bool,
+    },
     GetInfo {
         instance_id: String,
     },
@@ -175,6 +203,11 @@ impl AgentRequest {
             AgentRequest::Resize { .. } => "resize",
             AgentRequest::ConfirmResize { .. } => "confirm_resize",
             AgentRequest::RevertResize { .. } => "revert_resize",
+            AgentRequest::MigrateOut { .. } => "migrate_out",
+            AgentRequest::EndMigrateOut { .. } => "end_migrate_out",
+            AgentRequest::MigrateIn { .. } => "migrate_in",
+            AgentRequest::ConfirmMigration { .. } => "confirm_migration",
+            AgentRequest::RevertMigration { .. } => "revert_migration",
             AgentRequest::GetInfo { .. } => "get_info",
             AgentRequest::ListInstances => "list_instances",
             AgentRequest::ConsoleOutput { .. } => "console_output",
@@ -198,6 +231,8 @@ pub enum AgentReply {
     Instances(Vec<String>),
     ConsoleOutput(String),
     Console(ConsoleTarget),
+    /// Where a migrating guest's disk is served (none: it has no disk here).
+    Export(Option<NbdExport>),
 }
 
 /// Why an agent request failed.

@@ -70,6 +70,7 @@ pub async fn sync_power_states(
     host: &str,
     states: &BTreeMap<String, PowerState>,
 ) -> Result<()> {
+    destroy_evacuated(svc, host, states).await?;
     for i in store::instances::on_host(&svc.db, host).await? {
         if i.task_state.is_some() || i.vm_state == VmState::Building {
             continue;
@@ -109,6 +110,38 @@ pub async fn sync_power_states(
             })
             .await?;
         }
+    }
+    Ok(())
+}
+
+/// A host that comes back after its servers were evacuated still has
+/// their old guests: each one it reports whose evacuation from it is
+/// `done` is destroyed there and the migration becomes `completed`, as
+/// Nova's compute does at start (`_destroy_evacuated_instances`).
+pub async fn destroy_evacuated(
+    svc: &ComputeService,
+    host: &str,
+    states: &BTreeMap<String, PowerState>,
+) -> Result<()> {
+    for m in store::migrations::evacuated_from(&svc.db, host).await? {
+        if !states.contains_key(&m.instance_uuid) {
+            continue;
+        }
+        let moved = store::instances::get(&svc.db, &m.instance_uuid)
+            .await?
+            .is_none_or(|i| i.host.as_deref() != Some(host));
+        if !moved {
+            continue;
+        }
+        tracing::info!(instance = %m.instance_uuid, host, "destroying the guest evacuated from this host");
+        svc.agent(
+            host,
+            AgentRequest::Destroy {
+                instance_id: m.instance_uuid.clone(),
+            },
+        )
+        .await?;
+        store::migrations::set_status_of(&svc.db, m.id, "completed").await?;
     }
     Ok(())
 }

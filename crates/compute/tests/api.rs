@@ -703,6 +703,19 @@ async fn migrations_by_owner_from_2_80() {
     on_sqlite("migration_owners", shelve::migrations_by_owner_from_2_80).await;
 }
 
+#[path = "api/migration.rs"]
+mod migration;
+
+#[tokio::test]
+async fn cold_migration_resize_and_evacuate_between_two_hosts() {
+    on_sqlite("migration", migration::cold_migration_resize_and_evacuate).await;
+}
+
+#[tokio::test]
+async fn every_move_step_runs_twice_and_undoes_twice() {
+    on_sqlite("move_steps", migration::every_move_step_twice_and_failed).await;
+}
+
 #[path = "api/rescue.rs"]
 mod rescue;
 

@@ -481,6 +481,12 @@ pub struct ComputeConfig {
     pub vif_plugging_timeout: u64,
     /// Whether a missing `network-vif-plugged` fails the boot.
     pub vif_plugging_is_fatal: bool,
+    /// Whether a resize may keep the server on its host (Nova's
+    /// `allow_resize_to_same_host`; Nova defaults to false, its all-in-one
+    /// devstack sets true, as this does so a single host resizes): the
+    /// source host is then one more candidate of the scheduler. A cold
+    /// migration always goes to another host.
+    pub allow_resize_to_same_host: bool,
     /// With the fake driver, do not wait for `network-vif-plugged` (no L2 agent wires fake guests).
     pub fake_skip_vif_wait: bool,
     /// Resources the fake hypervisor reports.
@@ -555,6 +561,7 @@ impl Default for ComputeConfig {
             reserved_host_disk_mb: 0,
             vif_plugging_timeout: 300,
             vif_plugging_is_fatal: true,
+            allow_resize_to_same_host: true,
             fake_skip_vif_wait: true,
             fake_vcpus: 64,
             fake_memory_mb: 131_072,

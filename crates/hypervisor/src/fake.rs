@@ -4,8 +4,8 @@
 //! fail through [`FakeDriver::fail_next`].
 
 use crate::{
-    ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec, PowerState,
-    RebootKind, RescueImage, Result, VifSpec, VolumeAttachment, VolumeConnection,
+    ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec, NbdExport,
+    PowerState, RebootKind, RescueImage, Result, VifSpec, VolumeAttachment, VolumeConnection,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -303,6 +303,59 @@ impl Driver for FakeDriver {
             g.pre_resize = None;
             g.spec = spec.clone();
             g.console.push(format!("reverted to {} MB", spec.memory_mb));
+        })
+    }
+
+    async fn migrate_out(&self, id: &str, address: &str) -> Result<Option<NbdExport>> {
+        self.injected("migrate_out")?;
+        self.with_guest(id, |g| {
+            g.power_state = PowerState::Shutdown;
+            g.console.push("migrating out".into());
+        })?;
+        Ok(Some(NbdExport {
+            export: format!("fake-{id}"),
+            socket: None,
+            host: Some(address.to_owned()),
+            port: Some(10809),
+            access_mode: "ro".into(),
+        }))
+    }
+
+    async fn end_migrate_out(&self, _id: &str) -> Result<()> {
+        self.injected("end_migrate_out")
+    }
+
+    async fn migrate_in(
+        &self,
+        spec: &InstanceSpec,
+        disks: &GuestDisks,
+        _source: Option<&NbdExport>,
+        power_on: bool,
+    ) -> Result<()> {
+        self.injected("migrate_in")?;
+        let existed = self.guests.lock().unwrap().contains_key(&spec.id);
+        if !existed {
+            self.spawn(spec, disks).await?;
+            self.with_guest(&spec.id, |g| {
+                g.console.push("migrated in".into());
+                if !power_on {
+                    g.power_state = PowerState::Shutdown;
+                }
+            })?;
+        } else if power_on {
+            self.with_guest(&spec.id, |g| g.power_state = PowerState::Running)?;
+        }
+        Ok(())
+    }
+
+    async fn revert_migration(&self, spec: &InstanceSpec, power_on: bool) -> Result<()> {
+        self.injected("revert_migration")?;
+        self.with_guest(&spec.id, |g| {
+            g.spec = spec.clone();
+            g.console.push("migration reverted".into());
+            if power_on {
+                g.power_state = PowerState::Running;
+            }
         })
     }
 

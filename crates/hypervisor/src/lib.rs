@@ -108,6 +108,38 @@ pub trait Driver: Send + Sync {
     /// Return the guest to `spec` (its old flavor) and its disk from before the resize.
     async fn revert_resize(&self, spec: &InstanceSpec) -> Result<()>;
 
+    /// Cold migration, on the source host: stop the guest (cleanly, as
+    /// `power_off`) and serve its root disk read-only over NBD on
+    /// `address` for the destination to copy. The guest and its disk stay
+    /// here, off, until [`Driver::confirm_migration`] or
+    /// [`Driver::revert_migration`]. Repeating it gives the same export;
+    /// `None` when the guest has no disk here (it boots from a volume).
+    async fn migrate_out(&self, id: &str, address: &str) -> Result<Option<NbdExport>>;
+    /// Stop serving the disk of a guest migrated out (it stays, off).
+    /// Idempotent.
+    async fn end_migrate_out(&self, id: &str) -> Result<()>;
+    /// Cold migration, on the destination host: make the guest of `spec`
+    /// with its root disk copied from `source` (an overlay on this host's
+    /// cached base image of `disks`), and start it when `power_on`. A
+    /// guest that exists already is left be (started when `power_on`);
+    /// on failure nothing is left behind.
+    async fn migrate_in(
+        &self,
+        spec: &InstanceSpec,
+        disks: &GuestDisks,
+        source: Option<&NbdExport>,
+        power_on: bool,
+    ) -> Result<()>;
+    /// The migration is confirmed elsewhere: the guest left on this source
+    /// host goes (export, disk and all). Missing is fine.
+    async fn confirm_migration(&self, id: &str) -> Result<()> {
+        self.end_migrate_out(id).await?;
+        self.destroy(id).await
+    }
+    /// The migration is reverted: the guest left on this source host takes
+    /// `spec` (its old flavor) and is started when `power_on`.
+    async fn revert_migration(&self, spec: &InstanceSpec, power_on: bool) -> Result<()>;
+
     /// Where the guest's VNC server listens (loopback or a unix socket).
     async fn vnc_console(&self, id: &str) -> Result<ConsoleTarget>;
 

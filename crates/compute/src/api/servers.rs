@@ -499,6 +499,9 @@ pub async fn action(
 ) -> Result<Response> {
     let mut action = ServerAction::try_from(body)?;
     check_action_version(&mut action, version)?;
+    if let ServerAction::Evacuate(args) = &mut action {
+        args.stop_at_destination = version >= (2, 95);
+    }
     let evacuate = matches!(action, ServerAction::Evacuate(_));
     Ok(match svc.server_action(&ctx, &id, action).await? {
         ActionResult::Empty(code) => StatusCode::from_u16(code).expect("status").into_response(),

@@ -107,6 +107,22 @@ impl Step for Destroy {
         } else {
             tracing::warn!(instance = %i.id, host = %host, "compute host is down; deleting locally");
         }
+        // A server deleted after a move that was neither confirmed nor
+        // reverted (VERIFY_RESIZE, or ERROR from a failed revert): the
+        // copy its source host kept goes too (Nova confirms first).
+        if let Some(source) = ctx
+            .svc
+            .pending_move(&i)
+            .await?
+            .and_then(|m| m.source_compute)
+        {
+            let request = AgentRequest::ConfirmMigration {
+                instance_id: i.id.clone(),
+            };
+            if let Err(e) = ctx.svc.agent(&source, request).await {
+                tracing::warn!(instance = %i.id, host = %source, error = %e, "the source's copy was not removed");
+            }
+        }
         Ok(())
     }
 
@@ -169,6 +185,7 @@ impl Step for ReleaseClaims {
 
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
         hosts::release(&ctx.svc.db, &ctx.instance_id, "instance").await?;
+        hosts::release(&ctx.svc.db, &ctx.instance_id, "evacuate").await?;
         hosts::release(&ctx.svc.db, &ctx.instance_id, "resize").await
     }
 

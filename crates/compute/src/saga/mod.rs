@@ -11,11 +11,14 @@ pub mod boot_volumes;
 pub mod create_server;
 pub mod delete_server;
 pub mod detach_volume;
+pub mod evacuate_server;
+pub mod migrate_server;
 pub mod ownership;
 pub mod power_action;
 pub mod rebuild_server;
 pub mod rescue_server;
 pub mod resize_server;
+pub mod revert_migration;
 pub mod revert_resize;
 pub mod shelve_offload;
 pub mod shelve_server;
@@ -158,6 +161,14 @@ pub const KINDS: &[&str] = &[
 /// The sagas that need a block storage API (their tests bring one).
 pub const VOLUME_KINDS: &[&str] = &[attach_volume::KIND, detach_volume::KIND];
 
+/// The sagas that move a server between hosts (their tests bring a
+/// second compute host).
+pub const MOVE_KINDS: &[&str] = &[
+    migrate_server::KIND,
+    revert_migration::KIND,
+    evacuate_server::KIND,
+];
+
 pub fn saga_of(kind: &str) -> Option<Box<dyn Saga>> {
     match kind {
         create_server::KIND => Some(Box::new(create_server::CreateServer)),
@@ -174,6 +185,9 @@ pub fn saga_of(kind: &str) -> Option<Box<dyn Saga>> {
         unrescue_server::KIND => Some(Box::new(unrescue_server::UnrescueServer)),
         attach_volume::KIND => Some(Box::new(attach_volume::AttachVolume)),
         detach_volume::KIND => Some(Box::new(detach_volume::DetachVolume)),
+        migrate_server::KIND => Some(Box::new(migrate_server::MigrateServer)),
+        revert_migration::KIND => Some(Box::new(revert_migration::RevertMigration)),
+        evacuate_server::KIND => Some(Box::new(evacuate_server::EvacuateServer)),
         _ => None,
     }
 }

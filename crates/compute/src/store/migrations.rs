@@ -130,3 +130,43 @@ pub async fn finish_migration(
         .db()?;
     Ok(())
 }
+
+/// The newest migration of an instance.
+pub async fn latest(db: &Db, instance: &str) -> Result<Option<MigrationRow>> {
+    let row = sqlx::query(
+        &db.sql("SELECT * FROM migrations WHERE instance_uuid = ? ORDER BY id DESC LIMIT 1"),
+    )
+    .bind(instance)
+    .fetch_optional(&db.pool)
+    .await
+    .db()?;
+    Ok(row.as_ref().map(migration_from_row))
+}
+
+/// Move migration `id` to `status`.
+pub async fn set_status_of(db: &Db, id: i64, status: &str) -> Result<()> {
+    sqlx::query(&db.sql("UPDATE migrations SET status = ?, updated_at = ? WHERE id = ?"))
+        .bind(status)
+        .bind(super::now())
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .db()?;
+    Ok(())
+}
+
+/// Evacuations away from `host` that its compute service has not cleaned
+/// up yet (Nova's `done` ones: the guest rebuilt elsewhere, the source's
+/// copy still to be destroyed when the host comes back).
+pub async fn evacuated_from(db: &Db, host: &str) -> Result<Vec<MigrationRow>> {
+    Ok(sqlx::query(&db.sql(
+        "SELECT * FROM migrations WHERE source_compute = ? AND migration_type = 'evacuation' AND status = 'done' ORDER BY id",
+    ))
+    .bind(host)
+    .fetch_all(&db.pool)
+    .await
+    .db()?
+    .iter()
+    .map(migration_from_row)
+    .collect())
+}

@@ -25,6 +25,7 @@ mod exec;
 mod guest;
 mod host;
 mod interfaces;
+mod migrate;
 pub mod qmp;
 mod rescue;
 mod resize;
@@ -36,8 +37,8 @@ mod volume_nodes;
 mod volumes;
 
 use crate::{
-    ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec, PowerState,
-    RebootKind, RescueImage, Result, VifSpec, VolumeAttachment, VolumeConnection,
+    ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec, NbdExport,
+    PowerState, RebootKind, RescueImage, Result, VifSpec, VolumeAttachment, VolumeConnection,
 };
 use control::{describe, is_off_status, Observed};
 use guest::{exists, live_pid, GuestPaths, GuestRecord};
@@ -654,6 +655,28 @@ impl Driver for QemuDriver {
 
     async fn revert_resize(&self, spec: &InstanceSpec) -> Result<()> {
         self.revert_resize_guest(spec).await
+    }
+
+    async fn migrate_out(&self, id: &str, address: &str) -> Result<Option<NbdExport>> {
+        self.migrate_out_guest(id, address).await
+    }
+
+    async fn end_migrate_out(&self, id: &str) -> Result<()> {
+        self.end_migrate_out_guest(id).await
+    }
+
+    async fn migrate_in(
+        &self,
+        spec: &InstanceSpec,
+        disks: &GuestDisks,
+        source: Option<&NbdExport>,
+        power_on: bool,
+    ) -> Result<()> {
+        self.migrate_in_guest(spec, disks, source, power_on).await
+    }
+
+    async fn revert_migration(&self, spec: &InstanceSpec, power_on: bool) -> Result<()> {
+        self.revert_migration_guest(spec, power_on).await
     }
 
     async fn vnc_console(&self, id: &str) -> Result<ConsoleTarget> {

@@ -157,6 +157,23 @@ impl QemuDriver {
                 DriverError::Failed(format!("Could not create the disk of {name}: {e}"))
             })?;
         }
+        let record = self
+            .prepare_files(p, spec, disks, image.map(|(base, _)| base))
+            .await?;
+        self.launch(p, &record, false).await.map(|_| ())
+    }
+
+    /// Everything of a new guest but its root disk and its launch: the
+    /// scratch disks, the config drive moved in, and its record (`base`:
+    /// the base image its `disk` is on, `None` when it boots from a volume).
+    pub(super) async fn prepare_files(
+        &self,
+        p: &GuestPaths,
+        spec: &InstanceSpec,
+        disks: &GuestDisks,
+        base: Option<PathBuf>,
+    ) -> Result<GuestRecord> {
+        let name = display_name(spec);
         let scratch = [
             (
                 spec.ephemeral_gb * GIB,
@@ -186,13 +203,13 @@ impl QemuDriver {
         }
         let record = GuestRecord {
             spec: spec.clone(),
-            base: image.map(|(base, _)| base),
+            base,
             base_format: disks.base_format,
             config_drive: disks.config_drive.is_some(),
             rescue: None,
         };
         record.save(&p.record()).await?;
-        self.launch(p, &record, false).await.map(|_| ())
+        Ok(record)
     }
 
     /// Undo a spawn that failed: its QEMU, taps and directory go; the

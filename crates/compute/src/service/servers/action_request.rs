@@ -579,6 +579,7 @@ impl TryFrom<ServerActionBody> for ServerAction {
                 on_shared_storage: e.on_shared_storage.as_ref().map(BoolOrString::truth),
                 admin_pass: e.admin_pass,
                 force: e.force.as_ref().map(BoolOrString::truth),
+                stop_at_destination: false,
             })),
         }
     }
@@ -643,6 +644,7 @@ mod tests {
                 on_shared_storage: Some(true),
                 admin_pass: None,
                 force: None,
+                stop_at_destination: false,
             })
         );
         assert!(parse(json!({"evacuate": {"force": true, "fast": true}})).is_err());

@@ -316,10 +316,11 @@ impl ComputeService {
 
     /// Moving a guest needs a second compute host to take it. The
     /// scheduler never picks the server's own host (Nova's NoValidHost,
-    /// a 400); moving disks between hosts is not built yet, so with
-    /// another host up the move is refused with the same error, naming why.
+    /// a 400). A cold migration moves the guest (`migrate`); live
+    /// migration is not built yet, so with another host up it is refused
+    /// with the same error, naming why.
     async fn migrate(
-        &self,
+        self: &Arc<Self>,
         ctx: &AuthContext,
         i: &Instance,
         live: bool,
@@ -355,6 +356,9 @@ impl ComputeService {
                     "Compute host {want} could not be found."
                 )));
             }
+        }
+        if !live {
+            return self.cold_migrate(ctx, i, host).await;
         }
         let others = nodes
             .iter()

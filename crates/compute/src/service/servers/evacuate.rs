@@ -1,8 +1,9 @@
 //! `evacuate`: rebuild a server of a failed compute host on another one.
-//! Nova accepts it only once the source host's service is down; with no
-//! second host to take the guest, Nova's conductor then meets NoValidHost:
-//! the migration record ends in `error` and the server in ERROR with the
-//! fault. Moving a guest between hosts waits for multi-node.
+//! Nova accepts it only once the source host's service is down; the
+//! `evacuate_server` saga (started in `migrate.rs`) rebuilds it where the
+//! scheduler chooses. With no other host to take the guest, Nova's
+//! conductor meets NoValidHost: the migration record ends in `error` and
+//! the server in ERROR with the fault.
 
 use super::{conflict_state, random_password, ActionResult};
 use crate::service::ComputeService;
@@ -11,6 +12,7 @@ use crate::store::{self, instances::Instance};
 use ferrostack_core::auth::AuthContext;
 use ferrostack_core::{Error, Result};
 use serde_json::json;
+use std::sync::Arc;
 
 /// What an evacuate asks for (the API layer checked the fields its
 /// microversion allows).
@@ -22,16 +24,19 @@ pub struct EvacuateArgs {
     /// before 2.14, absent from 2.14.
     pub on_shared_storage: Option<bool>,
     pub admin_pass: Option<String>,
-    /// From 2.29: place on `host` without the scheduler's check. With no
-    /// second host here, the outcome is the same either way.
+    /// From 2.29: place on `host` without the scheduler's check (here the
+    /// scheduler's filters still run on the host asked for).
     pub force: Option<bool>,
+    /// From 2.95 the server is stopped at its destination (the API layer
+    /// sets it by the request's version).
+    pub stop_at_destination: bool,
 }
 
 const NO_VALID_HOST: &str = "No valid host was found. No valid host found for evacuate";
 
 impl ComputeService {
     pub(super) async fn evacuate(
-        &self,
+        self: &Arc<Self>,
         ctx: &AuthContext,
         i: &Instance,
         args: EvacuateArgs,
@@ -65,6 +70,25 @@ impl ComputeService {
             return Err(Error::BadRequest(format!(
                 "Compute service of {source} is still in use."
             )));
+        }
+        // The password a rebuild on another host sets (Nova answers it
+        // before 2.14; the API layer drops it from 2.14).
+        let password = match args.admin_pass.clone() {
+            Some(p) => Some(p),
+            None if !shared && self.config.compute.enable_instance_password => {
+                Some(random_password())
+            }
+            None => None,
+        };
+        let answer = ActionResult::Json(
+            200,
+            match &password {
+                Some(p) => json!({ "adminPass": p }),
+                None => json!({}),
+            },
+        );
+        if self.start_evacuation(ctx, i, &args, password).await? {
+            return Ok(answer);
         }
         let action_id = self.record_action(ctx, i, "evacuate").await?;
         store::migrations::add_migration(
@@ -104,21 +128,6 @@ impl ComputeService {
             Err(NO_VALID_HOST.into()),
         )
         .await?;
-        // The password a rebuild on another host would set (Nova answers
-        // it before 2.14; the API layer drops it from 2.14).
-        let password = match args.admin_pass {
-            Some(p) => Some(p),
-            None if !shared && self.config.compute.enable_instance_password => {
-                Some(random_password())
-            }
-            None => None,
-        };
-        Ok(ActionResult::Json(
-            200,
-            match password {
-                Some(p) => json!({ "adminPass": p }),
-                None => json!({}),
-            },
-        ))
+        Ok(answer)
     }
 }

@@ -1,7 +1,10 @@
-//! Resize on the same host: `resize` claims the new flavor and lets the
+//! Resize: on the same host, `resize` claims the new flavor and lets the
 //! `resize_server` saga give the guest its new vCPUs, memory and disk
 //! (VERIFY_RESIZE); `confirmResize` keeps it, `revertResize` (a
 //! `revert_resize` saga) returns the guest to its old flavor and disk.
+//! When the scheduler chooses another host (`migrate.rs`), the server
+//! moves there (`migrate_server`), and confirm and revert act on both
+//! hosts.
 
 use super::conflict_state;
 use crate::saga;
@@ -54,6 +57,9 @@ impl ComputeService {
                 )));
             }
         }
+        if let Some(dest) = self.resize_destination(i, &f).await? {
+            return self.start_move(ctx, i, f, &dest, "resize").await;
+        }
         store::instances::update(&self.db, &i.id, |x| {
             if x.task_state.is_some() || !allowed.contains(&x.vm_state) {
                 return Err(conflict_state("resize", x));
@@ -105,19 +111,27 @@ impl ComputeService {
             Ok(())
         })
         .await?;
-        if let Some(host) = &i.host {
+        // After a move, the source host drops its stopped copy; after a
+        // resize on the host, what it kept for a revert.
+        let target = match self.pending_move(i).await? {
+            Some(m) => m.source_compute.map(|host| {
+                let request = AgentRequest::ConfirmMigration {
+                    instance_id: i.id.clone(),
+                };
+                (host, request)
+            }),
+            None => i.host.clone().map(|host| {
+                let request = AgentRequest::ConfirmResize {
+                    instance_id: i.id.clone(),
+                };
+                (host, request)
+            }),
+        };
+        if let Some((host, request)) = target {
             // What the host kept for a revert is only disk space: a host
             // that does not answer now drops it when the guest goes.
-            if let Err(e) = self
-                .agent(
-                    host,
-                    AgentRequest::ConfirmResize {
-                        instance_id: i.id.clone(),
-                    },
-                )
-                .await
-            {
-                tracing::warn!(instance = %i.id, error = %e, "confirm_resize on the host failed");
+            if let Err(e) = self.agent(&host, request).await {
+                tracing::warn!(instance = %i.id, host = %host, error = %e, "confirming on the host failed");
             }
         }
         store::hosts::release(&self.db, &i.id, "instance").await?;
@@ -140,6 +154,11 @@ impl ComputeService {
         ctx: &AuthContext,
         i: &Instance,
     ) -> Result<()> {
+        if i.vm_state == VmState::Resized && i.task_state.is_none() {
+            if let Some(m) = self.pending_move(i).await? {
+                return self.revert_move(ctx, i, &m).await;
+            }
+        }
         self.begin_task(
             i,
             "revertResize",

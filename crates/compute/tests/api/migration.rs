@@ -1,0 +1,429 @@
+//! Moving servers between two fake compute hosts: cold migration (2.56's
+//! `host`), its revert and confirm, a resize the weigher sends to the
+//! other host, a stopped server moved, evacuation of a host that is down
+//! and the cleanup when it returns; and every step of the moving sagas
+//! (`saga::MOVE_KINDS`) run twice or failed with its undos run twice.
+
+use super::*;
+
+/// A second compute host on the cloud's bus, with its own fake driver.
+async fn second_host(c: &Cloud, name: &str) -> (Arc<ComputeAgent>, Arc<FakeDriver>) {
+    let mut config = c.config.clone();
+    config.common.host = name.into();
+    let driver = Arc::new(FakeDriver::new(&FakeConfig {
+        host: name.into(),
+        vcpus: config.compute.fake_vcpus,
+        memory_mb: config.compute.fake_memory_mb,
+        local_gb: config.compute.fake_local_gb,
+    }));
+    let agent = ComputeAgent::start(&config, c.kit.bus.clone(), driver.clone())
+        .await
+        .unwrap();
+    (agent, driver)
+}
+
+struct Hosts<'a> {
+    c: &'a Cloud,
+    other: Arc<FakeDriver>,
+    other_agent: Arc<ComputeAgent>,
+}
+
+impl Hosts<'_> {
+    fn driver(&self, host: &str) -> &FakeDriver {
+        if host == "compute1" {
+            &self.c.driver
+        } else {
+            &self.other
+        }
+    }
+
+    fn other_than(host: &str) -> &'static str {
+        if host == "compute1" {
+            "compute2"
+        } else {
+            "compute1"
+        }
+    }
+}
+
+async fn settled(c: &Cloud, tok: &str, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = c.wait_status(tok, id, want).await;
+        if s["OS-EXT-STS:task_state"].is_null() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "task stuck: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn host_of(s: &Value) -> String {
+    s["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_owned()
+}
+
+async fn act(c: &Cloud, version: &str, tok: &str, id: &str, body: Value) -> (StatusCode, Value) {
+    c.nova_at(
+        version,
+        Method::POST,
+        &format!("/servers/{id}/action"),
+        tok,
+        Some(body),
+    )
+    .await
+}
+
+async fn newest_migration(c: &Cloud, admin: &str, id: &str) -> Value {
+    let v = c
+        .ok_at(
+            "2.59",
+            Method::GET,
+            &format!("/os-migrations?instance_uuid={id}"),
+            admin,
+            None,
+        )
+        .await;
+    v["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|m| m["id"].as_i64())
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+async fn binding_host(c: &Cloud, admin: &str, id: &str) -> String {
+    let ports = c.ports_of(admin, id).await;
+    assert_eq!(ports.len(), 1);
+    ports[0]["binding:host_id"].as_str().unwrap().to_owned()
+}
+
+async fn force_down(c: &Cloud, admin: &str, host: &str, down: bool) {
+    c.ok_at(
+        "2.11",
+        Method::PUT,
+        "/os-services/force-down",
+        admin,
+        Some(json!({"host": host, "binary": "nova-compute", "forced_down": down})),
+    )
+    .await;
+}
+
+async fn two_hosts(c: &Cloud) -> Hosts<'_> {
+    let (other_agent, other) = second_host(c, "compute2").await;
+    Hosts {
+        c,
+        other,
+        other_agent,
+    }
+}
+
+/// Cold migration, revert, confirm, a stopped server, a resize to the
+/// other host, evacuation and the returning host's cleanup.
+pub(super) async fn cold_migration_resize_and_evacuate(c: &Cloud) {
+    let h = two_hosts(c).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let id = c.boot(&demo, "mover", &image, &net).await;
+    let s = settled(c, &admin, &id, "ACTIVE").await;
+    let src = host_of(&s);
+    let dst = Hosts::other_than(&src).to_owned();
+
+    // Admin only; not to its own host.
+    let (st, _) = act(c, "2.56", &demo, &id, json!({"migrate": null})).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, v) = act(c, "2.56", &admin, &id, json!({"migrate": {"host": src}})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+
+    // Moved: VERIFY_RESIZE on the other host, the source's copy stopped.
+    let (st, v) = act(c, "2.56", &admin, &id, json!({"migrate": {"host": dst}})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let s = settled(c, &admin, &id, "VERIFY_RESIZE").await;
+    assert_eq!(host_of(&s), dst);
+    assert_eq!(
+        h.driver(&dst).guest(&id).unwrap().power_state,
+        PowerState::Running
+    );
+    assert_eq!(
+        h.driver(&src).guest(&id).unwrap().power_state,
+        PowerState::Shutdown
+    );
+    assert_eq!(binding_host(c, &admin, &id).await, dst);
+    assert_eq!(c.claims_of(&id).await, 2, "source and destination claims");
+    let m = newest_migration(c, &admin, &id).await;
+    assert_eq!(m["migration_type"], "migration", "{m}");
+    assert_eq!(m["status"], "finished", "{m}");
+    assert_eq!(m["source_compute"], src.as_str());
+    assert_eq!(m["dest_compute"], dst.as_str());
+
+    // Reverted: back on the source, running; the destination's copy gone.
+    let (st, v) = act(c, "2.56", &admin, &id, json!({"revertResize": null})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let s = settled(c, &admin, &id, "ACTIVE").await;
+    assert_eq!(host_of(&s), src);
+    assert_eq!(
+        h.driver(&src).guest(&id).unwrap().power_state,
+        PowerState::Running
+    );
+    assert!(h.driver(&dst).guest(&id).is_none());
+    assert_eq!(binding_host(c, &admin, &id).await, src);
+    assert_eq!(c.claims_of(&id).await, 1);
+    assert_eq!(newest_migration(c, &admin, &id).await["status"], "reverted");
+
+    // Moved where the scheduler chooses, and confirmed.
+    let (st, v) = act(c, "2.1", &admin, &id, json!({"migrate": null})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let s = settled(c, &admin, &id, "VERIFY_RESIZE").await;
+    assert_eq!(host_of(&s), dst);
+    let (st, _) = act(c, "2.1", &admin, &id, json!({"confirmResize": null})).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let s = settled(c, &admin, &id, "ACTIVE").await;
+    assert_eq!(host_of(&s), dst);
+    assert!(h.driver(&src).guest(&id).is_none(), "source copy removed");
+    assert_eq!(c.claims_of(&id).await, 1);
+    assert_eq!(
+        newest_migration(c, &admin, &id).await["status"],
+        "confirmed"
+    );
+
+    // A stopped server moves stopped.
+    act(c, "2.1", &admin, &id, json!({"os-stop": null})).await;
+    settled(c, &admin, &id, "SHUTOFF").await;
+    let (st, v) = act(c, "2.1", &admin, &id, json!({"migrate": null})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let s = settled(c, &admin, &id, "VERIFY_RESIZE").await;
+    assert_eq!(host_of(&s), src);
+    assert_eq!(
+        h.driver(&src).guest(&id).unwrap().power_state,
+        PowerState::Shutdown
+    );
+    act(c, "2.1", &admin, &id, json!({"confirmResize": null})).await;
+    settled(c, &admin, &id, "SHUTOFF").await;
+    assert!(h.driver(&dst).guest(&id).is_none());
+    act(c, "2.1", &admin, &id, json!({"os-start": null})).await;
+    settled(c, &admin, &id, "ACTIVE").await;
+
+    // A resize: the weigher prefers the emptier host (same host allowed).
+    let (st, v) = act(c, "2.1", &demo, &id, json!({"resize": {"flavorRef": "2"}})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let s = settled(c, &admin, &id, "VERIFY_RESIZE").await;
+    assert_eq!(host_of(&s), dst);
+    assert_eq!(
+        newest_migration(c, &admin, &id).await["migration_type"],
+        "resize"
+    );
+    act(c, "2.1", &demo, &id, json!({"confirmResize": null})).await;
+    let s = settled(c, &admin, &id, "ACTIVE").await;
+    assert_eq!(s["flavor"]["id"], "2");
+    assert_eq!(h.driver(&dst).guest(&id).unwrap().spec.memory_mb, 2048);
+    assert!(h.driver(&src).guest(&id).is_none());
+
+    // Evacuation: refused while the host is up; rebuilt elsewhere once down.
+    let (st, _) = act(c, "2.29", &admin, &id, json!({"evacuate": {}})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "host still up");
+    force_down(c, &admin, &dst, true).await;
+    let (st, v) = act(c, "2.29", &admin, &id, json!({"evacuate": {}})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let s = settled(c, &admin, &id, "ACTIVE").await;
+    assert_eq!(host_of(&s), src);
+    assert_eq!(
+        h.driver(&src).guest(&id).unwrap().power_state,
+        PowerState::Running
+    );
+    assert_eq!(binding_host(c, &admin, &id).await, src);
+    assert_eq!(c.claims_of(&id).await, 1);
+    let m = newest_migration(c, &admin, &id).await;
+    assert_eq!(m["migration_type"], "evacuation", "{m}");
+    assert_eq!(m["status"], "done", "{m}");
+    // The dead host comes back: its old copy is destroyed, not started.
+    assert!(h.driver(&dst).guest(&id).is_some());
+    force_down(c, &admin, &dst, false).await;
+    let returning = if dst == "compute1" {
+        &c.agent
+    } else {
+        &h.other_agent
+    };
+    returning.sync_power_states().await;
+    assert!(
+        h.driver(&dst).guest(&id).is_none(),
+        "evacuated guest destroyed"
+    );
+    assert_eq!(
+        newest_migration(c, &admin, &id).await["status"],
+        "completed"
+    );
+
+    // From 2.95 an evacuated server is stopped at its destination.
+    force_down(c, &admin, &src, true).await;
+    let (st, v) = act(c, "2.95", &admin, &id, json!({"evacuate": {}})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let s = settled(c, &admin, &id, "SHUTOFF").await;
+    assert_eq!(host_of(&s), dst);
+    assert_eq!(
+        h.driver(&dst).guest(&id).unwrap().power_state,
+        PowerState::Shutdown
+    );
+    force_down(c, &admin, &src, false).await;
+    let returning = if src == "compute1" {
+        &c.agent
+    } else {
+        &h.other_agent
+    };
+    returning.sync_power_states().await;
+    assert!(
+        h.driver(&src).guest(&id).is_none(),
+        "evacuated guest destroyed"
+    );
+
+    c.ok(Method::DELETE, &format!("/servers/{id}"), &admin, None)
+        .await;
+    c.wait_status(&admin, &id, "GONE").await;
+    assert_eq!(c.claims_of(&id).await, 0);
+    assert!(h.driver("compute1").guest(&id).is_none());
+    assert!(h.driver("compute2").guest(&id).is_none());
+    h.other_agent.stop();
+}
+
+/// Every step of the moving sagas run twice ends as one run does; a
+/// failure at each, with every undo run twice, leaves the server where it
+/// was with nothing leaked on either host.
+pub(super) async fn every_move_step_twice_and_failed(c: &Cloud) {
+    let h = two_hosts(c).await;
+    let admin = c.token("admin", "admin").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let project = c.kit.project_of(&admin).await;
+    c.ok(
+        Method::PUT,
+        &format!("/os-quota-sets/{project}"),
+        &admin,
+        Some(json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}})),
+    )
+    .await;
+    let mut cases = 0;
+    for kind in ferrostack_compute::saga::MOVE_KINDS {
+        for step in steps_of(kind) {
+            for failing in [false, true] {
+                cases += 1;
+                let case = format!("{kind}/{step}/{}", if failing { "fail" } else { "twice" });
+                move_case(&h, &admin, &image, &net, kind, step, failing, &case).await;
+            }
+        }
+    }
+    assert!(cases >= 20, "only {cases} cases");
+    h.other_agent.stop();
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn move_case(
+    h: &Hosts<'_>,
+    admin: &str,
+    image: &str,
+    net: &str,
+    kind: &str,
+    step: &str,
+    failing: bool,
+    case: &str,
+) {
+    let c = h.c;
+    let id = c.boot(admin, &case.replace('/', "-"), image, net).await;
+    let s = settled(c, admin, &id, "ACTIVE").await;
+    let src = host_of(&s);
+    let dst = Hosts::other_than(&src).to_owned();
+    if kind == "revert_migration" {
+        act(c, "2.1", admin, &id, json!({"migrate": null})).await;
+        settled(c, admin, &id, "VERIFY_RESIZE").await;
+    }
+    if failing {
+        c.svc.set_failpoint(Some(step));
+        c.svc.set_failpoint(Some("undo_twice"));
+    } else {
+        c.svc.set_failpoint(Some(&format!("twice:{step}")));
+    }
+    match kind {
+        "migrate_server" => {
+            let (st, v) = act(c, "2.1", admin, &id, json!({"migrate": null})).await;
+            assert_eq!(st, StatusCode::ACCEPTED, "{case}: {v}");
+            if failing {
+                let s = settled(c, admin, &id, "ACTIVE").await;
+                assert_eq!(host_of(&s), src, "{case}");
+                assert!(h.driver(&dst).guest(&id).is_none(), "{case}: copy left");
+                let g = h.driver(&src).guest(&id).unwrap();
+                assert_eq!(g.power_state, PowerState::Running, "{case}");
+                assert_eq!(binding_host(c, admin, &id).await, src, "{case}");
+                assert_eq!(c.claims_of(&id).await, 1, "{case}: claims");
+                assert_eq!(newest_migration(c, admin, &id).await["status"], "error");
+            } else {
+                let s = settled(c, admin, &id, "VERIFY_RESIZE").await;
+                assert_eq!(host_of(&s), dst, "{case}");
+                assert_eq!(c.claims_of(&id).await, 2, "{case}: claims");
+                c.svc.set_failpoint(None);
+                act(c, "2.1", admin, &id, json!({"confirmResize": null})).await;
+                settled(c, admin, &id, "ACTIVE").await;
+                assert!(h.driver(&src).guest(&id).is_none(), "{case}");
+            }
+        }
+        "revert_migration" => {
+            let (st, v) = act(c, "2.1", admin, &id, json!({"revertResize": null})).await;
+            assert_eq!(st, StatusCode::ACCEPTED, "{case}: {v}");
+            if failing {
+                let s = settled(c, admin, &id, "ERROR").await;
+                assert!(
+                    s["fault"]["message"].as_str().unwrap().contains(step),
+                    "{case}: {s}"
+                );
+            } else {
+                let s = settled(c, admin, &id, "ACTIVE").await;
+                assert_eq!(host_of(&s), src, "{case}");
+                assert!(h.driver(&dst).guest(&id).is_none(), "{case}");
+                assert_eq!(c.claims_of(&id).await, 1, "{case}: claims");
+            }
+        }
+        "evacuate_server" => {
+            force_down(c, admin, &src, true).await;
+            let (st, v) = act(c, "2.29", admin, &id, json!({"evacuate": {}})).await;
+            assert_eq!(st, StatusCode::OK, "{case}: {v}");
+            if failing {
+                let s = settled(c, admin, &id, "ERROR").await;
+                assert_eq!(host_of(&s), src, "{case}");
+                assert!(h.driver(&dst).guest(&id).is_none(), "{case}: copy left");
+                assert_eq!(c.claims_of(&id).await, 1, "{case}: claims");
+                assert_eq!(binding_host(c, admin, &id).await, src, "{case}");
+            } else {
+                let s = settled(c, admin, &id, "ACTIVE").await;
+                assert_eq!(host_of(&s), dst, "{case}");
+                assert_eq!(c.claims_of(&id).await, 1, "{case}: claims");
+                // The source's old copy goes when it reports again.
+                c.svc.set_failpoint(None);
+                force_down(c, admin, &src, false).await;
+                let agent = if src == "compute1" {
+                    &c.agent
+                } else {
+                    &h.other_agent
+                };
+                agent.sync_power_states().await;
+                assert!(h.driver(&src).guest(&id).is_none(), "{case}");
+            }
+            force_down(c, admin, &src, false).await;
+        }
+        other => panic!("no case for {other}"),
+    }
+    c.svc.set_failpoint(None);
+    let (st, v) = c
+        .nova(Method::DELETE, &format!("/servers/{id}"), admin, None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{case}: {v}");
+    c.wait_status(admin, &id, "GONE").await;
+    assert!(c.ports_of(admin, &id).await.is_empty(), "{case}: port");
+    assert_eq!(c.claims_of(&id).await, 0, "{case}: claim");
+    assert!(
+        h.driver("compute1").guest(&id).is_none(),
+        "{case}: guest on compute1"
+    );
+    assert!(
+        h.driver("compute2").guest(&id).is_none(),
+        "{case}: guest on compute2"
+    );
+}
