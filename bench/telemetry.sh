@@ -7,7 +7,10 @@
 #                           the collector's path (raw sample, derived
 #                           cpu_util, resource, metric, rollups), one
 #                           writer, BATCH per transaction
-#                           (target >= 50,000)
+#                           (target >= 50,000), with the process's CPU
+#                           time over it (how many cores were busy)
+#   memory                  the process's resident memory after the ingest
+#                           and its peak (the writer's page cache in it)
 #   statistics p50 / p99    period 1 h over the DAYS: one resource, all
 #                           resources together (the target's query,
 #                           <= 50 ms), and all grouped by resource

@@ -2,7 +2,8 @@
 //! second through the collector's path (raw sample, resource, metric,
 //! rollups) on one writer, statistics queries over `DAYS` of 1-minute data
 //! (period 1 h: one resource, all resources together, all of them grouped
-//! by resource) as p50/p99, and the database's bytes per sample, each with
+//! by resource) as p50/p99, the process's resident memory after the
+//! ingest, and the database's bytes per sample, each with
 //! the target beside it (≥ 50,000 samples/s; ≤ 50 ms for the
 //! query over all resources).
 //!
@@ -60,6 +61,7 @@ async fn main() {
     let start = end - minutes * 60;
     let total = resources * minutes;
     let mut pending = Vec::with_capacity(batch);
+    let cpu_before = cpu_seconds();
     let began = Instant::now();
     // Minute by minute, every resource: the order a collector sees.
     for m in 0..minutes {
@@ -103,6 +105,7 @@ async fn main() {
         .unwrap();
     }
     let secs = began.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
     let rate = total as f64 / secs;
     println!(
         "build {}, database {:?}; {total} {meter} samples = {resources} resources x {days} days of 1-minute samples",
@@ -113,6 +116,14 @@ async fn main() {
         "ingest     {} samples/s in {secs:.1} s, one writer, batches of {batch} (target >= 50,000) {}",
         thousands(rate),
         verdict(rate >= 50_000.0)
+    );
+    println!(
+        "           {cpu:.1} s of CPU (user + system, every thread of the process) over the {secs:.1} s: {:.2} cores busy",
+        cpu / secs
+    );
+    println!(
+        "memory     {} (the bench's process: writer and its page cache, the pool, the batch)",
+        rss()
     );
     let (p50, p99) = time_queries(&svc, &meter, start, resources, days, queries).await;
     println!(
@@ -127,6 +138,38 @@ async fn main() {
         bytes as f64 / total as f64
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The CPU time of the process so far (user + system, all threads), from
+/// `/proc/self/stat` in clock ticks of 1/100 s (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command's closing parenthesis: utime and stime are
+    // the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: f64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
+/// The process's resident memory after the ingest and its peak, from
+/// `/proc/self/status` (Linux; empty elsewhere).
+fn rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kib| kib.parse::<f64>().ok())
+            .map(|kib| format!("{:.0} MiB", kib / 1024.0))
+            .unwrap_or_else(|| "?".into())
+    };
+    format!("RSS {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 fn thousands(n: f64) -> String {

@@ -12,7 +12,7 @@ use ferrostack_core::policy::Policy;
 use ferrostack_core::{Error, Result};
 use ferrostack_db::{Db, DbResultExt};
 use serde_json::{json, Value};
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Connection};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -24,7 +24,9 @@ pub struct TelemetryService {
     policies: Mutex<HashMap<String, ArchivePolicy>>,
     /// One writer at a time in this process: rollup rows are read-modify-
     /// written, and a single writer keeps SQLite free of busy retries.
-    writer: tokio::sync::Mutex<()>,
+    /// On SQLite it holds the writer's own connection (out of the pool),
+    /// the only one with the larger page cache ([`WRITER_CACHE_KIB`]).
+    writer: tokio::sync::Mutex<Option<AnyConnection>>,
 }
 
 /// The project and user of an instance, for the pollster's samples.
@@ -47,12 +49,13 @@ impl TelemetryService {
             .map_err(Error::Internal)?;
         store::policies::seed(&db).await?;
         store::resources::seed_types(&db).await?;
+        let writer = writer_connection(&db).await?;
         let svc = TelemetryService {
             db,
             config,
             policy,
             policies: Mutex::new(HashMap::new()),
-            writer: tokio::sync::Mutex::new(()),
+            writer: tokio::sync::Mutex::new(writer),
         };
         svc.reload_policies().await?;
         Ok(svc)
@@ -91,9 +94,8 @@ impl TelemetryService {
     /// Record batches in one transaction; returns the samples stored (a
     /// batch whose message id was already processed adds none).
     pub async fn record(&self, batches: Vec<Batch>) -> Result<usize> {
-        let _w = self.writer.lock().await;
-        let mut tx = self.db.pool.begin().await.db()?;
-        writer_cache(&mut tx, &self.db).await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = begin_write(&mut writer, &self.db).await?;
         let now = store::now_us();
         let mut previous = crate::derive::Previous::default();
         let mut owners = HashMap::new();
@@ -360,8 +362,8 @@ impl TelemetryService {
                     metric.archive_policy_name
                 ))
             })?;
-        let _w = self.writer.lock().await;
-        let mut tx = self.db.pool.begin().await.db()?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = begin_write(&mut writer, &self.db).await?;
         measures::add(&mut tx, &self.db, &metric.id, &policy, points).await?;
         tx.commit().await.db()?;
         Ok(())
@@ -381,18 +383,45 @@ impl TelemetryService {
     }
 }
 
-/// SQLite's page cache on the connection that writes: a batch touches the
-/// samples' indexes all over (ids are random), and the default 2 MiB
-/// cache made every such page a read from the OS again (64 MiB: 1.4x the
-/// samples per second in `bench/telemetry.sh`).
-async fn writer_cache(conn: &mut AnyConnection, db: &Db) -> Result<()> {
-    if db.backend == ferrostack_db::Backend::Sqlite {
-        sqlx::query("PRAGMA cache_size = -65536")
-            .execute(conn)
-            .await
-            .db()?;
+/// The writing connection's page cache on SQLite, in KiB. A batch
+/// appends to each raw-sample index and to every metric's rollups at
+/// their ends, so the pages it touches are few; a cache that holds them
+/// spares rereading them from the OS each batch (the default 2 MiB did
+/// when sample ids were random keys). 16 MiB: the same CPU time per
+/// sample in `bench/telemetry.sh` as 64 MiB, half the resident memory
+/// (ARCHITECTURE.md, Telemetry).
+pub const WRITER_CACHE_KIB: i64 = 16 * 1024;
+
+/// A write transaction on the writer's connection (SQLite) or a pooled
+/// one. SQLite's begins `IMMEDIATE`: holding the write lock from the
+/// start, a write elsewhere in between (the hourly expiry's, an API's)
+/// makes it wait its turn, where a transaction that read first and then
+/// wrote would fail at once on the other's newer snapshot
+/// (`SQLITE_BUSY_SNAPSHOT`, which no busy timeout retries).
+async fn begin_write<'c>(
+    writer: &'c mut Option<AnyConnection>,
+    db: &Db,
+) -> Result<sqlx::Transaction<'c, sqlx::Any>> {
+    match writer.as_mut() {
+        Some(conn) => conn.begin_with("BEGIN IMMEDIATE").await.db(),
+        None => db.pool.begin().await.db(),
     }
-    Ok(())
+}
+
+/// On SQLite, a connection of the writer's own, taken out of the pool so
+/// that its page cache ([`WRITER_CACHE_KIB`]) is the only large one: set
+/// on pooled connections, any of them could keep one after a write, and
+/// the readers would hold four. Other engines write through the pool.
+async fn writer_connection(db: &Db) -> Result<Option<AnyConnection>> {
+    if db.backend != ferrostack_db::Backend::Sqlite {
+        return Ok(None);
+    }
+    let mut conn = db.pool.acquire().await.db()?.detach();
+    sqlx::query(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB}"))
+        .execute(&mut conn)
+        .await
+        .db()?;
+    Ok(Some(conn))
 }
 
 /// The `{"project_id": …}` target of a JSON document.

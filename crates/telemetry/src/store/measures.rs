@@ -456,7 +456,53 @@ pub struct Periods {
 /// `periods.start` are not asked for (the start is the range's). The
 /// first and last *values* are not kept (NaN): statistics show counts,
 /// sums, extremes and the first and last times only.
+///
+/// Many metrics are split into parts summed concurrently, each on its
+/// own pooled connection: most of such a query's time is the engine
+/// sorting the rows by period (`GROUP BY`), which parts do side by side
+/// on the cores there are (and each sorts fewer rows).
 pub async fn read_summed(
+    db: &Db,
+    series: Series,
+    metrics: &[&str],
+    granularity: i64,
+    range: (Option<i64>, Option<i64>),
+    periods: Periods,
+) -> Result<Vec<(i64, Acc)>> {
+    let parts = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, SUMMED_PARTS_MAX);
+    let per_part = metrics
+        .len()
+        .div_ceil(parts)
+        .clamp(SUMMED_PART_MIN_METRICS, ROWS_PER_STATEMENT);
+    let sums = futures::future::try_join_all(
+        metrics
+            .chunks(per_part)
+            .map(|part| read_summed_part(db, series, part, granularity, range, periods)),
+    )
+    .await?;
+    let mut summed: BTreeMap<i64, Acc> = BTreeMap::new();
+    for (start, acc) in sums.into_iter().flatten() {
+        summed
+            .entry(start)
+            .and_modify(|a| a.merge(&acc))
+            .or_insert(acc);
+    }
+    Ok(summed.into_iter().collect())
+}
+
+/// At most this many concurrent parts of one [`read_summed`] (the SQLite
+/// pool's size).
+const SUMMED_PARTS_MAX: usize = 4;
+
+/// Fewer metrics than this are summed in one statement: below it, a
+/// second connection costs more than it saves.
+const SUMMED_PART_MIN_METRICS: usize = 25;
+
+/// One statement of [`read_summed`]: `metrics` (at most
+/// [`ROWS_PER_STATEMENT`]) summed per period.
+async fn read_summed_part(
     db: &Db,
     series: Series,
     metrics: &[&str],
@@ -473,40 +519,31 @@ pub async fn read_summed(
     } else {
         format!("? + ((bucket - ?) {div} ?) * ?")
     };
-    let mut summed: BTreeMap<i64, Acc> = BTreeMap::new();
-    for chunk in metrics.chunks(ROWS_PER_STATEMENT) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let sql = format!(
-            "SELECT {key}, CAST(SUM(cnt) AS {int}), SUM(total), SUM(sumsq), MIN(vmin), MAX(vmax), \
-             CAST(MIN(first_ts) AS {int}), CAST(MAX(last_ts) AS {int}) FROM {} \
-             WHERE granularity = ? AND bucket >= ? AND bucket < ? AND metric_id IN ({marks}) \
-             GROUP BY 1",
-            series.table()
-        );
-        let sql = db.sql(&sql);
-        let mut q = sqlx::query(&sql).bind(periods.start);
-        if periods.length != 0 {
-            q = q
-                .bind(periods.start)
-                .bind(periods.length)
-                .bind(periods.length);
-        }
+    let marks = vec!["?"; metrics.len()].join(", ");
+    let sql = format!(
+        "SELECT {key}, CAST(SUM(cnt) AS {int}), SUM(total), SUM(sumsq), MIN(vmin), MAX(vmax), \
+         CAST(MIN(first_ts) AS {int}), CAST(MAX(last_ts) AS {int}) FROM {} \
+         WHERE granularity = ? AND bucket >= ? AND bucket < ? AND metric_id IN ({marks}) \
+         GROUP BY 1",
+        series.table()
+    );
+    let sql = db.sql(&sql);
+    let mut q = sqlx::query(&sql).bind(periods.start);
+    if periods.length != 0 {
         q = q
-            .bind(granularity)
-            .bind(from.unwrap_or(i64::MIN))
-            .bind(to.unwrap_or(i64::MAX));
-        for m in chunk {
-            q = q.bind(*m);
-        }
-        for r in q.fetch_all(&db.pool).await.db()? {
-            let (start, acc) = decode(&r, false);
-            summed
-                .entry(start)
-                .and_modify(|a| a.merge(&acc))
-                .or_insert(acc);
-        }
+            .bind(periods.start)
+            .bind(periods.length)
+            .bind(periods.length);
     }
-    Ok(summed.into_iter().collect())
+    q = q
+        .bind(granularity)
+        .bind(from.unwrap_or(i64::MIN))
+        .bind(to.unwrap_or(i64::MAX));
+    for m in metrics {
+        q = q.bind(*m);
+    }
+    let rows = q.fetch_all(&db.pool).await.db()?;
+    Ok(rows.iter().map(|r| decode(r, false)).collect())
 }
 
 /// A row of [`read_one`]'s columns (`values`: bucket, the counts and sums,
