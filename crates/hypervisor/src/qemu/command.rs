@@ -242,7 +242,7 @@ pub(crate) fn qemu_args(l: &Launch<'_>) -> Vec<String> {
         push(&["-device", "ide-cd,drive=drive-ide0,id=ide0"]);
     }
     if let Some(r) = stable {
-        a.extend(super::rescue::stable_rescue_args(&p.rescue_disk(), r));
+        a.extend(super::rescue_disk::stable_rescue_args(&p.rescue_disk(), r));
     }
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
 

@@ -28,6 +28,7 @@ mod interfaces;
 mod migrate;
 pub mod qmp;
 mod rescue;
+mod rescue_disk;
 mod resize;
 mod save;
 mod spawn;
