@@ -126,17 +126,7 @@ impl Saga for MigrateServer {
 
     async fn failed(&self, ctx: &SagaCtx, error: &Error) -> Result<()> {
         tracing::warn!(instance = %ctx.instance_id, error = %error, "migration failed and was rolled back");
-        store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
-            i.new_flavor = None;
-            i.vm_state = i.old_vm_state.take().unwrap_or(VmState::Active);
-            i.task_state = None;
-            Ok(())
-        })
-        .await?;
-        ctx.record_event("compute_resize_instance", Err(error))
-            .await;
-        store::migrations::finish_migration(&ctx.svc.db, &ctx.instance_id, "error", None).await?;
-        Ok(())
+        super::resize_server::resize_rolled_back(ctx, error).await
     }
 }
 

@@ -61,18 +61,23 @@ impl Saga for ResizeServer {
 
     async fn failed(&self, ctx: &SagaCtx, error: &Error) -> Result<()> {
         tracing::warn!(instance = %ctx.instance_id, error = %error, "resize failed and was rolled back");
-        store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
-            i.new_flavor = None;
-            i.vm_state = i.old_vm_state.take().unwrap_or(VmState::Active);
-            i.task_state = None;
-            Ok(())
-        })
-        .await?;
-        ctx.record_event("compute_resize_instance", Err(error))
-            .await;
-        store::migrations::finish_migration(&ctx.svc.db, &ctx.instance_id, "error", None).await?;
-        Ok(())
+        resize_rolled_back(ctx, error).await
     }
+}
+
+/// After a resize or cold migration unwound: the server back in the state
+/// it had, the failure on its action, its migration record `error`.
+pub(super) async fn resize_rolled_back(ctx: &SagaCtx, error: &Error) -> Result<()> {
+    store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
+        i.new_flavor = None;
+        i.vm_state = i.old_vm_state.take().unwrap_or(VmState::Active);
+        i.task_state = None;
+        Ok(())
+    })
+    .await?;
+    ctx.record_event("compute_resize_instance", Err(error))
+        .await;
+    store::migrations::finish_migration(&ctx.svc.db, &ctx.instance_id, "error", None).await
 }
 
 struct ClaimNewFlavor;
