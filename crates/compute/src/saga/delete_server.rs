@@ -65,11 +65,7 @@ impl Saga for DeleteServer {
         store::instances::update(&ctx.svc.db, &ctx.instance_id, |i| {
             i.vm_state = VmState::Error;
             i.task_state = None;
-            i.fault = Some(store::instances::Fault {
-                code: 500,
-                message: error.message().to_owned(),
-                created: store::now(),
-            });
+            i.fault = Some(store::instances::Fault::of(error));
             Ok(())
         })
         .await?;

@@ -99,11 +99,7 @@ impl Saga for EvacuateServer {
         store::instances::update(&ctx.svc.db, &ctx.instance_id, |x| {
             x.task_state = None;
             x.vm_state = VmState::Error;
-            x.fault = Some(Fault {
-                code: 500,
-                message: error.message().to_owned(),
-                created: store::now(),
-            });
+            x.fault = Some(Fault::of(error));
             Ok(())
         })
         .await?;

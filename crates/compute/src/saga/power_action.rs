@@ -150,11 +150,7 @@ impl Saga for PowerActionSaga {
             x.task_state = None;
             if matches!(action, PowerAction::Reboot(_)) {
                 x.vm_state = VmState::Error;
-                x.fault = Some(Fault {
-                    code: 500,
-                    message: error.message().to_owned(),
-                    created: store::now(),
-                });
+                x.fault = Some(Fault::of(error));
             }
             Ok(())
         })

@@ -74,11 +74,7 @@ impl Saga for RebuildServer {
             x.task_state = None;
             x.vm_state = VmState::Error;
             x.power_state = PowerState::NoState;
-            x.fault = Some(Fault {
-                code: 500,
-                message: error.message().to_owned(),
-                created: store::now(),
-            });
+            x.fault = Some(Fault::of(error));
             Ok(())
         })
         .await?;

@@ -74,11 +74,7 @@ impl Saga for RescueServer {
             } else {
                 PowerState::Running
             };
-            x.fault = Some(Fault {
-                code: 500,
-                message: error.message().to_owned(),
-                created: store::now(),
-            });
+            x.fault = Some(Fault::of(error));
             Ok(())
         })
         .await?;

@@ -48,11 +48,7 @@ impl Saga for UnrescueServer {
                 return Ok(());
             }
             x.task_state = None;
-            x.fault = Some(Fault {
-                code: 500,
-                message: error.message().to_owned(),
-                created: store::now(),
-            });
+            x.fault = Some(Fault::of(error));
             Ok(())
         })
         .await?;

@@ -50,6 +50,19 @@ pub struct Fault {
     pub created: String,
 }
 
+impl Fault {
+    /// The fault an operation that failed on `error` leaves on its server:
+    /// code 500 with the error's message, as Nova records a compute
+    /// host's failure.
+    pub fn of(error: &ferrostack_core::Error) -> Fault {
+        Fault {
+            code: 500,
+            message: error.message().to_owned(),
+            created: super::now(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Instance {
