@@ -449,6 +449,11 @@ async fn logs_name_outcomes_not_tokens() {
         .finish();
     // The test runtime is single-threaded: the server's tasks log here too.
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Tests on other threads hit the same log lines with no subscriber, and
+    // tracing caches per line whether anyone listens: without a rebuild a
+    // line first seen there can stay off here (the refusals went missing
+    // once in a loaded CI run).
+    tracing::callsite::rebuild_interest_cache();
 
     let h = Harness::start(&[]).await;
     let mut client = connect(&h.url(&format!("/?token={TOKEN}")), &[]).await;
