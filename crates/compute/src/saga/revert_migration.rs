@@ -8,7 +8,7 @@ use super::migrate_server::{bind_ports, gone_is_fine, node_of, runs_after};
 use super::{Saga, SagaCtx, Step};
 use crate::guest::instance_spec;
 use crate::states::{PowerState, TaskState, VmState};
-use crate::store::{self, hosts, instances::Fault};
+use crate::store::{self, hosts};
 use ferrostack_compute_agent::protocol::AgentRequest;
 use ferrostack_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -65,15 +65,7 @@ impl Saga for RevertMigration {
     }
 
     async fn failed(&self, ctx: &SagaCtx, error: &Error) -> Result<()> {
-        store::instances::update(&ctx.svc.db, &ctx.instance_id, |x| {
-            x.task_state = None;
-            x.vm_state = VmState::Error;
-            x.fault = Some(Fault::of(error));
-            Ok(())
-        })
-        .await?;
-        ctx.record_event("compute_revert_resize", Err(error)).await;
-        Ok(())
+        super::revert_resize::revert_failed(ctx, error).await
     }
 }
 

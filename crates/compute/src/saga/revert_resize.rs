@@ -39,16 +39,22 @@ impl Saga for RevertResize {
     }
 
     async fn failed(&self, ctx: &SagaCtx, error: &Error) -> Result<()> {
-        store::instances::update(&ctx.svc.db, &ctx.instance_id, |x| {
-            x.task_state = None;
-            x.vm_state = VmState::Error;
-            x.fault = Some(Fault::of(error));
-            Ok(())
-        })
-        .await?;
-        ctx.record_event("compute_revert_resize", Err(error)).await;
-        Ok(())
+        revert_failed(ctx, error).await
     }
+}
+
+/// A revert (on one host or back from another) that could not finish
+/// leaves the server in ERROR with the fault, as Nova's compute does.
+pub(super) async fn revert_failed(ctx: &SagaCtx, error: &Error) -> Result<()> {
+    store::instances::update(&ctx.svc.db, &ctx.instance_id, |x| {
+        x.task_state = None;
+        x.vm_state = VmState::Error;
+        x.fault = Some(Fault::of(error));
+        Ok(())
+    })
+    .await?;
+    ctx.record_event("compute_revert_resize", Err(error)).await;
+    Ok(())
 }
 
 struct RevertGuest;
