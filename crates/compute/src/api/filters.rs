@@ -208,6 +208,11 @@ impl AttributeFilters {
         AttributeFilters(out)
     }
 
+    /// Whether the request gave none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether a server whose attributes `field` gives passes them all (an
     /// attribute the server lacks matches nothing).
     pub fn matches(&self, field: impl Fn(&str) -> Option<String>) -> bool {

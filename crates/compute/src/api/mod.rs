@@ -20,6 +20,7 @@ pub mod microversion;
 mod nova_net;
 mod security_groups;
 mod server_groups;
+mod server_list;
 mod server_migrations;
 mod server_shares;
 mod servers;
@@ -64,8 +65,11 @@ pub fn routes() -> ApiRouter<Svc> {
         .route("/v2/", get(legacy_version))
         .route("/v2.1", get(version))
         .route("/v2.1/", get(version))
-        .route("/v2.1/servers", get(servers::list).post(servers::create))
-        .route("/v2.1/servers/detail", get(servers::detail))
+        .route(
+            "/v2.1/servers",
+            get(server_list::list).post(servers::create),
+        )
+        .route("/v2.1/servers/detail", get(server_list::detail))
         .route(
             "/v2.1/servers/{id}",
             get(servers::show)

@@ -62,7 +62,12 @@ fn naive(ts: &Option<String>) -> Value {
 }
 
 pub fn server_brief(svc: &ComputeService, i: &Instance) -> Value {
-    json!({"id": i.id, "name": i.name, "links": links(svc, "servers", &i.id)})
+    brief(svc, &i.id, &i.name)
+}
+
+/// The brief view from the two columns it shows.
+pub fn brief(svc: &ComputeService, id: &str, name: &str) -> Value {
+    json!({"id": id, "name": name, "links": links(svc, "servers", id)})
 }
 
 /// The keys of the common view that update and rebuild answer with

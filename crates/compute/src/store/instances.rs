@@ -322,14 +322,91 @@ pub async fn position_of(db: &Db, id: &str) -> Result<Option<Position>> {
     )
 }
 
-/// (seq, name) rows read per query while scanning; bodies are then read
-/// only for rows whose name passes, `BODIES` at a time.
-const NARROW: i64 = 5000;
+/// (seq, name) rows read per query while scanning past the first (which
+/// reads just the page and one more, enough when nothing is filtered out);
+/// bodies are then read only for rows whose name passes, `BODIES` at a time.
+const NARROW: usize = 5000;
 const BODIES: usize = 500;
+
+/// A row of the brief list: the two columns `GET /servers` shows (the
+/// name is `None` only in rows older than its column, until the backfill
+/// at start).
+pub struct Named {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+/// Walks `scope` newest first in chunks of (position, name) rows: the
+/// first chunk `want + 1` rows, the next ones `NARROW`.
+struct NameScan<'a> {
+    scope: &'a ListScope<'a>,
+    cursor: Option<Position>,
+    chunk: usize,
+    done: bool,
+}
+
+impl<'a> NameScan<'a> {
+    fn new(scope: &'a ListScope<'a>, want: usize) -> Self {
+        NameScan {
+            scope,
+            cursor: scope.after.clone(),
+            chunk: want.saturating_add(1).min(NARROW),
+            done: false,
+        }
+    }
+
+    /// The next chunk of `Named` rows; empty at the end.
+    async fn next(&mut self, db: &Db) -> Result<Vec<Named>> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        let deleted: Vec<String> = self
+            .scope
+            .deleted
+            .iter()
+            .map(|d| (*d as i64).to_string())
+            .collect();
+        let mut q = format!(
+            "SELECT seq, id, name FROM instances WHERE deleted IN ({})",
+            deleted.join(", ")
+        );
+        if self.scope.project.is_some() {
+            q.push_str(" AND project_id = ?");
+        }
+        if self.cursor.is_some() {
+            q.push_str(" AND (seq < ? OR (seq = ? AND id < ?))");
+        }
+        q.push_str(&format!(" ORDER BY seq DESC, id DESC LIMIT {}", self.chunk));
+        let sql = db.sql(&q);
+        let mut query = sqlx::query(&sql);
+        if let Some(p) = self.scope.project {
+            query = query.bind(p);
+        }
+        if let Some(c) = &self.cursor {
+            query = query.bind(c.seq).bind(c.seq).bind(c.id.clone());
+        }
+        let rows = query.fetch_all(&db.pool).await.db()?;
+        self.done = rows.len() < self.chunk;
+        self.chunk = NARROW;
+        if let Some(last) = rows.last() {
+            self.cursor = Some(Position {
+                seq: last.int("seq"),
+                id: last.str("id"),
+            });
+        }
+        Ok(rows
+            .iter()
+            .map(|r| Named {
+                id: r.str("id"),
+                name: r.opt_str("name"),
+            })
+            .collect())
+    }
+}
 
 /// The first `want` instances of `scope`, newest first, that `name_ok`
 /// (on the name column, before any body is read) and then `keep` accept,
-/// and whether more would follow. Reads the table in pages, so neither
+/// and whether more would follow. Reads the table in chunks, so neither
 /// time nor memory grows with the rows after the page; a regex name
 /// filter reads names only.
 pub async fn scan(
@@ -339,41 +416,17 @@ pub async fn scan(
     mut keep: impl FnMut(&Instance) -> bool,
     want: usize,
 ) -> Result<(Vec<Instance>, bool)> {
-    let deleted: Vec<String> = scope
-        .deleted
-        .iter()
-        .map(|d| (*d as i64).to_string())
-        .collect();
-    let mut where_ = format!("deleted IN ({})", deleted.join(", "));
-    if scope.project.is_some() {
-        where_.push_str(" AND project_id = ?");
-    }
     let mut out = Vec::new();
-    let mut cursor = scope.after.clone();
+    let mut names = NameScan::new(scope, want);
     loop {
-        let mut q = format!("SELECT seq, id, name FROM instances WHERE {where_}");
-        if cursor.is_some() {
-            q.push_str(" AND (seq < ? OR (seq = ? AND id < ?))");
+        let rows = names.next(db).await?;
+        if rows.is_empty() {
+            break;
         }
-        q.push_str(&format!(" ORDER BY seq DESC, id DESC LIMIT {NARROW}"));
-        let sql = db.sql(&q);
-        let mut query = sqlx::query(&sql);
-        if let Some(p) = scope.project {
-            query = query.bind(p);
-        }
-        if let Some(c) = &cursor {
-            query = query.bind(c.seq).bind(c.seq).bind(c.id.clone());
-        }
-        let rows = query.fetch_all(&db.pool).await.db()?;
-        let Some(last) = rows.last() else { break };
-        cursor = Some(Position {
-            seq: last.int("seq"),
-            id: last.str("id"),
-        });
         let ids: Vec<String> = rows
-            .iter()
-            .filter(|r| r.opt_str("name").is_none_or(|n| name_ok(&n)))
-            .map(|r| r.str("id"))
+            .into_iter()
+            .filter(|r| r.name.as_deref().is_none_or(&name_ok))
+            .map(|r| r.id)
             .collect();
         for chunk in ids.chunks(BODIES) {
             for i in bodies(db, chunk).await? {
@@ -386,11 +439,34 @@ pub async fn scan(
                 }
             }
         }
-        if (rows.len() as i64) < NARROW {
-            break;
-        }
     }
     Ok((with_bdms(db, out).await?, false))
+}
+
+/// [`scan`] for the brief list when only the name filters: the id and
+/// name columns, no body read.
+pub async fn scan_names(
+    db: &Db,
+    scope: &ListScope<'_>,
+    name_ok: impl Fn(&str) -> bool,
+    want: usize,
+) -> Result<(Vec<Named>, bool)> {
+    let mut out = Vec::new();
+    let mut names = NameScan::new(scope, want);
+    loop {
+        let rows = names.next(db).await?;
+        if rows.is_empty() {
+            return Ok((out, false));
+        }
+        out.extend(
+            rows.into_iter()
+                .filter(|r| name_ok(r.name.as_deref().unwrap_or_default())),
+        );
+        if out.len() > want {
+            out.truncate(want);
+            return Ok((out, true));
+        }
+    }
 }
 
 /// The instances of these ids, newest first.

@@ -73,6 +73,30 @@ async fn pages_of_max_limit_markers_name_regex_and_usage() {
         .ok(Method::GET, "/servers?name=^pg-[24]$", &demo, None)
         .await;
     assert_eq!(names(&picked), ["pg-4", "pg-2"]);
+    // Paged one at a time: the brief list reads the name column in chunks
+    // (the page and one more, then larger ones) and the next page goes on
+    // from the marker.
+    let first = c
+        .ok(Method::GET, "/servers?name=^pg-[24]$&limit=1", &demo, None)
+        .await;
+    assert_eq!(names(&first), ["pg-4"]);
+    let rest = next_query(&first).expect("a next link");
+    let second = c
+        .ok(Method::GET, &format!("/servers?{rest}"), &demo, None)
+        .await;
+    assert_eq!(names(&second), ["pg-2"]);
+    assert!(next_query(&second).is_none(), "{second}");
+    // A filter on more than the name reads the bodies: the same pages.
+    let active = c
+        .ok(Method::GET, "/servers?status=ACTIVE&limit=2", &demo, None)
+        .await;
+    assert_eq!(names(&active), ["pg-5", "pg-4"]);
+    let rest = next_query(&active).expect("a next link");
+    assert!(rest.contains("status=ACTIVE"), "{rest}");
+    let shutoff = c
+        .ok(Method::GET, "/servers?status=SHUTOFF", &demo, None)
+        .await;
+    assert_eq!(shutoff["servers"], json!([]));
     let none = c
         .ok(Method::GET, "/servers?name=.*.*.*.*.*.*x", &demo, None)
         .await;
