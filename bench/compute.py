@@ -25,6 +25,7 @@ BATCH = int(os.environ.get("BATCH", "100"))
 FILL_CONCURRENCY = int(os.environ.get("FILL_CONCURRENCY", "4"))
 RUNS = int(os.environ.get("LIST_RUNS", "5"))
 IDLE_WAIT = int(os.environ.get("IDLE_WAIT", "30"))
+SETTLE_MAX = int(os.environ.get("SETTLE_MAX", "300"))
 POLL = float(os.environ.get("POLL_INTERVAL", "0.02"))
 FILL_WAIT = os.environ.get("FILL_WAIT", "1") == "1"
 ACTIVE_TIMEOUT = 600.0
@@ -306,6 +307,35 @@ if len(active) != TOTAL:
     die(f"{len(active)} servers ACTIVE, expected {TOTAL}")
 
 # ---------------------------------------------------------------- 3. lists
+
+def cpu_seconds():
+    """The server's user + system CPU time so far."""
+    with open(f"/proc/{SERVER_PID}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle():
+    """Wait (up to SETTLE_MAX s) until the server is idle: under 5% of a
+    core over 5 s, so that no background work (a periodic task, a restart's
+    power-state sync of every guest) shares the CPUs with the timed lists."""
+    if not SERVER_PID:
+        return
+    t0 = time.perf_counter()
+    prev = cpu_seconds()
+    busy = 0.0
+    while time.perf_counter() - t0 < SETTLE_MAX:
+        time.sleep(5)
+        now = cpu_seconds()
+        if now - prev < 0.25:
+            break
+        busy += now - prev
+        prev = now
+    log(f"server idle {time.perf_counter() - t0:.0f} s after the fill "
+        f"({busy:.0f} s of CPU in background work meanwhile)")
+
+
+settle()
 
 def walk(path, limit):
     """GET the first page, or every page by the servers_links next marker."""

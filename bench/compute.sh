@@ -20,7 +20,9 @@
 #      once, default 4; each client waits for its batch to be ACTIVE before
 #      the next request, so at most BATCH x FILL_CONCURRENCY boots are in
 #      flight; FILL_WAIT=0 sends them all at once), waits until none is
-#      BUILD, then times GET /v2.1/servers and GET /v2.1/servers/detail,
+#      BUILD, waits until the server is idle (under 5% of a core over 5 s,
+#      at most SETTLE_MAX s, default 300; the wait and the CPU the server
+#      spent meanwhile are printed), then times GET /v2.1/servers and GET /v2.1/servers/detail,
 #      LIST_RUNS times each (default 5): the first page as the API pages by
 #      default, all pages (following the `servers_links` next marker), and
 #      the same with ?limit=1000 (Nova's `max_limit`, the most a Nova API
@@ -44,7 +46,7 @@
 #                    no fallback to the debug build)
 #   FERROSTACK_VENV  Python venv with requests (default <repo>/.venv; made by
 #                    tools/setup-venv.sh when missing)
-#   CONCURRENT TOTAL_SERVERS BATCH FILL_CONCURRENCY FILL_WAIT LIST_RUNS PAGE_LIMIT IDLE_WAIT
+#   CONCURRENT TOTAL_SERVERS BATCH FILL_CONCURRENCY FILL_WAIT LIST_RUNS PAGE_LIMIT IDLE_WAIT SETTLE_MAX
 #                    (see above)
 #   POLL_INTERVAL    seconds between status polls in step 1 (default 0.02)
 #   BENCH_DIR        where the work dir goes (default: $TMPDIR or /tmp)
