@@ -76,6 +76,7 @@ pub async fn audit(svc: &ComputeService, page: usize) -> ferrostack_core::Result
             project: None,
             deleted: &[false],
             after,
+            name_contains: None,
         };
         let (found, more) =
             store::instances::scan(&svc.db, &scope, |_| true, |_| true, page).await?;

@@ -44,6 +44,16 @@ impl PatternFilter {
         }
     }
 
+    /// Strings of which every text this filter accepts contains at least
+    /// one, so that a database can skip the rows holding none of them; `None`
+    /// when the pattern has no such small set (`.*`, `[a-z]+`, `a?`).
+    pub fn required_substrings(&self) -> Option<Vec<String>> {
+        match self {
+            PatternFilter::Substring(s) => (!s.is_empty()).then(|| vec![s.clone()]),
+            PatternFilter::Regex(re) => required_literals(re.as_str()),
+        }
+    }
+
     /// Python's `re.match`: a match that starts at the beginning of `text`
     /// (the leftmost match starts at 0 exactly when one there exists).
     pub fn match_start(&self, text: &str) -> bool {
@@ -54,9 +64,85 @@ impl PatternFilter {
     }
 }
 
+/// At most this many alternatives are pushed into SQL.
+const MAX_REQUIRED: usize = 16;
+
+/// The literals one of which starts (or ends) every match of `pattern`,
+/// whichever set has the longer shortest literal. A finite set from
+/// `regex-syntax`'s extractor is complete: no match lacks all of them.
+fn required_literals(pattern: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .nest_limit(NEST_LIMIT)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let usable = |kind| -> Option<Vec<String>> {
+        let seq = Extractor::new().kind(kind).extract(&hir);
+        let literals = seq.literals()?;
+        if literals.is_empty() || literals.len() > MAX_REQUIRED {
+            return None;
+        }
+        literals
+            .iter()
+            .map(|l| {
+                let text = std::str::from_utf8(l.as_bytes()).ok()?;
+                (!text.is_empty()).then(|| text.to_owned())
+            })
+            .collect()
+    };
+    let shortest = |set: &Vec<String>| set.iter().map(String::len).min().unwrap_or(0);
+    match (usable(ExtractKind::Prefix), usable(ExtractKind::Suffix)) {
+        (Some(p), Some(s)) => Some(if shortest(&s) > shortest(&p) { s } else { p }),
+        (p, s) => p.or(s),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::PatternFilter;
+
+    fn required(p: &str) -> Option<Vec<String>> {
+        PatternFilter::new(p).required_substrings()
+    }
+
+    #[test]
+    fn required_substrings_hold_for_every_match() {
+        assert_eq!(required("^bench-c50$"), Some(vec!["bench-c50".into()]));
+        assert_eq!(required(".*.*.*.*.*.*x"), Some(vec!["x".into()]));
+        assert_eq!(required("a(b"), Some(vec!["a(b".into()]));
+        let mut alt = required("^(vm|db)-x").unwrap();
+        alt.sort();
+        assert_eq!(alt, ["db-x", "vm-x"]);
+        // Nothing every match must contain: no prefilter.
+        for p in [".*", "[a-z]+", "a?", "", "x|.*"] {
+            assert_eq!(required(p), None, "{p}");
+        }
+        // Whatever is required, every accepted name contains one of them.
+        let names = ["vm-1", "db-22", "x", "bench-c50", "VM-1", "my-vm-1", "é-vm"];
+        for p in [
+            "vm-[0-9]",
+            "(?i)vm",
+            "^.*-1$",
+            "é",
+            "b?ench",
+            "(db|vm)-2+",
+            "1$",
+        ] {
+            let f = PatternFilter::new(p);
+            let Some(set) = f.required_substrings() else {
+                continue;
+            };
+            for n in names {
+                if f.search(n) {
+                    assert!(
+                        set.iter().any(|s| n.contains(s.as_str())),
+                        "{p} {n} {set:?}"
+                    );
+                }
+            }
+        }
+    }
 
     fn search(p: &str, t: &str) -> bool {
         PatternFilter::new(p).search(t)

@@ -123,6 +123,8 @@ struct ListRequest<'q> {
     locked: Option<bool>,
     attributes: AttributeFilters,
     name: Option<PatternFilter>,
+    /// What every name `name` accepts contains one of (read by the database).
+    name_contains: Option<Vec<String>>,
     ip: Option<PatternFilter>,
     ip6: Option<PatternFilter>,
     /// At most `[compute] max_limit`, asked for more or not (as Nova).
@@ -177,6 +179,7 @@ impl<'q> ListRequest<'q> {
             })
             .transpose()?;
         let max = svc.config.compute.max_limit.max(1);
+        let name = query_get(q, "name").map(PatternFilter::new);
         Ok(ListRequest {
             q,
             version,
@@ -187,7 +190,8 @@ impl<'q> ListRequest<'q> {
             status,
             locked: locked_filter(q, version)?,
             attributes: AttributeFilters::from_query(q, version, all_filters),
-            name: query_get(q, "name").map(PatternFilter::new),
+            name_contains: name.as_ref().and_then(PatternFilter::required_substrings),
+            name,
             ip: query_get(q, "ip").map(PatternFilter::new),
             // Before 2.5 Nova drops `ip6` from a non-admin's filters unread.
             ip6: query_get(q, "ip6")
@@ -218,6 +222,7 @@ impl<'q> ListRequest<'q> {
             project: self.project.as_deref(),
             deleted,
             after,
+            name_contains: self.name_contains.as_deref(),
         })
     }
 

@@ -5,7 +5,7 @@ use super::catalog::Flavor;
 use crate::states::{power_code, PowerState, TaskState, VmState};
 use ferrostack_core::{Error, Result};
 use ferrostack_db::sqlx::AnyConnection;
-use ferrostack_db::{sqlx, Db, DbResultExt, RowExt};
+use ferrostack_db::{sqlx, Backend, Db, DbResultExt, RowExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -298,6 +298,9 @@ pub struct ListScope<'a> {
     /// The marker's position: only rows after it (the list is newest
     /// first, by `seq` then id).
     pub after: Option<Position>,
+    /// Only rows whose name contains one of these (a name filter's
+    /// required substrings, checked by the database before the filter).
+    pub name_contains: Option<&'a [String]>,
 }
 
 /// Where a row stands in a list: its `seq`, ties broken by id.
@@ -373,6 +376,19 @@ impl<'a> NameScan<'a> {
         if self.scope.project.is_some() {
             q.push_str(" AND project_id = ?");
         }
+        if let Some(parts) = self.scope.name_contains {
+            let contains = match &db.backend {
+                Backend::Sqlite => "instr(name, ?) > 0",
+                Backend::Postgres => "strpos(name, ?) > 0",
+                // Under a case-insensitive collation this keeps more rows,
+                // never fewer; the filter itself decides.
+                Backend::MySql => "LOCATE(?, name) > 0",
+            };
+            // A row older than the name column (NULL until the backfill)
+            // is kept for the filter to judge from its body.
+            let any = vec![contains; parts.len()].join(" OR ");
+            q.push_str(&format!(" AND (name IS NULL OR {any})"));
+        }
         if self.cursor.is_some() {
             q.push_str(" AND (seq < ? OR (seq = ? AND id < ?))");
         }
@@ -381,6 +397,9 @@ impl<'a> NameScan<'a> {
         let mut query = sqlx::query(&sql);
         if let Some(p) = self.scope.project {
             query = query.bind(p);
+        }
+        for part in self.scope.name_contains.unwrap_or_default() {
+            query = query.bind(part.clone());
         }
         if let Some(c) = &self.cursor {
             query = query.bind(c.seq).bind(c.seq).bind(c.id.clone());
