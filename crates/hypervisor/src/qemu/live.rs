@@ -189,7 +189,8 @@ impl QemuDriver {
             self.qmp_do(p, "nbd-server-start", Some(json!({ "addr": addr })))
                 .await?;
             for (drive, top_only) in drives {
-                let export = uuid::Uuid::new_v4().simple().to_string();
+                // Also its id in QEMU, which must begin with a letter.
+                let export = format!("e{}", uuid::Uuid::new_v4().simple());
                 let args = json!({"device": drive, "name": export, "writable": true});
                 self.qmp_do(p, "nbd-server-add", Some(args)).await?;
                 target.disks.push(MirrorTarget {
