@@ -20,7 +20,7 @@ use super::migrate_server::{gone_is_fine, node_of};
 use super::{Saga, SagaCtx, Step};
 use crate::guest::instance_spec;
 use crate::scheduler;
-use crate::states::PowerState;
+use crate::states::{PowerState, TaskState};
 use crate::store::{self, hosts, migrations::Progress};
 use ferrostack_compute_agent::protocol::{AgentReply, AgentRequest};
 use ferrostack_core::{Error, Result};
@@ -121,6 +121,10 @@ impl Saga for LiveMigrateServer {
     /// record showing the new host, the migration `completed`.
     async fn succeeded(&self, ctx: &SagaCtx) -> Result<()> {
         let p: LiveMigrateParams = ctx.params()?;
+        if ctx.instance().await?.deleted {
+            // Deleted meanwhile: its delete removed both copies.
+            return hosts::release(&ctx.svc.db, &ctx.instance_id, CLAIM).await;
+        }
         clean_up_source(ctx, &p).await?;
         let node = node_of(ctx, &p.dest).await?;
         if hosts::get_claim(&ctx.svc.db, &ctx.instance_id, CLAIM)
@@ -134,7 +138,10 @@ impl Saga for LiveMigrateServer {
         let i = store::instances::update(&ctx.svc.db, &ctx.instance_id, |x| {
             x.host = Some(p.dest.clone());
             x.node = Some(node.clone());
-            x.task_state = None;
+            // A delete asked for meanwhile keeps its mark (it runs next).
+            if x.task_state == Some(TaskState::Migrating) {
+                x.task_state = None;
+            }
             x.power_state = if p.paused {
                 PowerState::Paused
             } else {
@@ -164,7 +171,9 @@ impl Saga for LiveMigrateServer {
         let status = if aborted { "cancelled" } else { "failed" };
         store::migrations::set_status_of(&ctx.svc.db, p.migration_id, status).await?;
         let i = store::instances::update(&ctx.svc.db, &ctx.instance_id, |x| {
-            x.task_state = None;
+            if x.task_state == Some(TaskState::Migrating) {
+                x.task_state = None;
+            }
             Ok(())
         })
         .await?;

@@ -728,12 +728,29 @@ pub(super) async fn live_migration(c: &Cloud) {
     let (st, _) = act(c, "2.25", &admin, &id, live(None, json!("auto"))).await;
     assert_eq!(st, StatusCode::CONFLICT);
 
+    // Deleted while it live-migrates: the migration rolls back (aborted),
+    // then the server goes with every claim.
+    act(c, "2.1", &admin, &id, json!({"os-start": null})).await;
+    settled(c, &admin, &id, "ACTIVE").await;
+    h.driver(&dst).hold_live_migrations(true);
+    let (st, v) = act(c, "2.25", &admin, &id, live(None, json!("auto"))).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    running_live_migration(c, &admin, &id).await;
+    assert!(
+        h.driver(&src).guest(&id).is_some(),
+        "waiting on the destination"
+    );
     c.ok(Method::DELETE, &format!("/servers/{id}"), &admin, None)
         .await;
     c.wait_status(&admin, &id, "GONE").await;
-    assert_eq!(c.claims_of(&id).await, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.claims_of(&id).await != 0 {
+        assert!(Instant::now() < deadline, "a claim is left");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(h.driver("compute1").guest(&id).is_none());
     assert!(h.driver("compute2").guest(&id).is_none());
+    h.driver(&dst).hold_live_migrations(false);
     h.other_agent.stop();
 }
 

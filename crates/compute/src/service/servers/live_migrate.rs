@@ -225,6 +225,15 @@ impl ComputeService {
             .collect())
     }
 
+    /// Abort every live migration of the server under way (it is being
+    /// deleted: each rolls back, then the delete runs).
+    pub(crate) async fn abort_live_migrations_of(&self, i: &Instance) -> Result<()> {
+        for m in self.live_migrations_of(i).await? {
+            store::migrations::request_abort(&self.db, m.id, IN_PROGRESS).await?;
+        }
+        Ok(())
+    }
+
     /// Live migration `id` of the server, when it is under way.
     pub async fn live_migration_of(&self, i: &Instance, id: &str) -> Result<MigrationRow> {
         let not_found = || {

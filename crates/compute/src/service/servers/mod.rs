@@ -71,6 +71,10 @@ impl ComputeService {
         })
         .await?;
         self.record_action(ctx, &i, "delete").await?;
+        if i.task_state == Some(TaskState::Migrating) {
+            // Its live migration rolls back first; the delete follows.
+            self.abort_live_migrations_of(&i).await?;
+        }
         if self.saga_in_flight(id).await? {
             // The build may have passed its last look at the mark already:
             // once it ends, delete the server unless it did.
