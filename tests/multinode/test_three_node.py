@@ -4,7 +4,8 @@ and heartbeats, PostgreSQL for the controller's services, HTTP for images
 — and the stock `openstack` CLI sees each host's services and agents.
 Then, in the same deployment: a second compute host added with one
 command, compute hosts stopped or disabled no longer chosen, and a real
-guest moved between the compute hosts (cold migration, evacuation)."""
+guest moved between the compute hosts (cold migration, evacuation, live
+migration)."""
 
 from __future__ import annotations
 
@@ -588,3 +589,45 @@ def test_9_vm1_cold_migrated_to_compute2_then_evacuated_back(cloud):
     assert not list((cmp2_dir / "data").glob(f"**/{sid}")), "the evacuated copy is left"
     assert len(qemu_pids(cmp_dir, sid)) == 1
     print(f"test 9: {time.monotonic() - began:.1f} s")
+
+
+def test_10_vm1_live_migrated_to_compute2_keeps_running(cloud):
+    """vm1 runs on compute (test 9 evacuated it there): a file written and
+    the kernel's boot id read over SSH; `openstack server migrate
+    --live-migration --host compute2` (2.30; `block_migration: auto`, its
+    disk copied while it runs) — ACTIVE on compute2, its QEMU gone from
+    compute, its port bound to compute2; over the floating IP the same
+    boot (same boot id, uptime further on) and the file still there."""
+    began = time.monotonic()
+    sid = cloud.json("server", "show", "vm1")["id"]
+    cmp_dir, cmp2_dir = cloud.nodes["cmp"].dir, cloud.tmp / "compute2"
+    assert cloud.json("server", "show", sid)["OS-EXT-SRV-ATTR:host"] == "compute"
+    marker = f"live-{os.getpid()}"
+    r = guest_ssh(cloud, f"echo {marker} > /root/live && sync && "
+                  "cat /proc/sys/kernel/random/boot_id /proc/uptime")
+    assert r.returncode == 0, r.stderr
+    boot_id, uptime = r.stdout.split()[0], float(r.stdout.split()[1])
+
+    cloud.openstack("--os-compute-api-version", "2.30", "server", "migrate",
+                    "--live-migration", "--host", "compute2", "vm1")
+    s = wait_status(cloud, sid, "ACTIVE", timeout=300)
+    moved = time.monotonic()
+    assert s["OS-EXT-SRV-ATTR:host"] == "compute2", s
+    assert qemu_pids(cmp2_dir, sid) and not qemu_pids(cmp_dir, sid)
+    assert not list((cmp_dir / "data").glob(f"**/{sid}")), "the source's copy is left"
+    port = cloud.json("port", "show", cloud.json("port", "list", "--server", sid)[0]["ID"])
+    assert port["binding_host_id"] == "compute2", port
+    migration = cloud.sql("compute", "SELECT status, source_compute, dest_compute FROM"
+                          f" migrations WHERE instance_uuid = '{sid}' AND"
+                          " migration_type = 'live-migration'")
+    assert migration == [["completed", "compute", "compute2"]], migration
+    r = wait_for("vm1 reached over SSH on compute2",
+                 lambda: (lambda r: r if r.returncode == 0 else None)(
+                     guest_ssh(cloud, "cat /proc/sys/kernel/random/boot_id /proc/uptime "
+                               "/root/live")), timeout=120, interval=1)
+    after = r.stdout.split()
+    assert after[0] == boot_id, f"rebooted: {boot_id} -> {after[0]}"
+    assert float(after[1]) > uptime, (uptime, after[1])
+    assert after[-1] == marker, "the file did not move"
+    print(f"live migration: ACTIVE on compute2 {moved - began:.1f} s, SSH again "
+          f"{time.monotonic() - began:.1f} s after the request")

@@ -1630,3 +1630,182 @@ async fn boot_from_volume() {
         "the data volume is still connected"
     );
 }
+
+// ---- Live migration between two "hosts": two drivers on 127.0.0.1 ----
+
+/// A config drive whose user data writes a file on the root disk and a
+/// marker at the start of the volume `vdb`, then every second prints the
+/// boot id, the uptime and both, read back from the disks (the page cache
+/// dropped first): the same guest, still running, on its copied disks.
+fn ticking_config_drive(dir: &Path, id: &str) -> Option<PathBuf> {
+    let root = dir.join(format!("cd-{id}"));
+    let latest = root.join("openstack/latest");
+    std::fs::create_dir_all(&latest).unwrap();
+    std::fs::write(
+        latest.join("meta_data.json"),
+        serde_json::json!({"uuid": id, "hostname": "mover", "name": "mover"}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        latest.join("user_data"),
+        "#!/bin/sh\n(\n  echo root-marker > /live-marker && sync\n  \
+         while [ ! -b /dev/vdb ]; do sleep 0.2; done\n  \
+         echo vol-marker | dd of=/dev/vdb conv=fsync 2>/dev/null\n  \
+         b=$(cat /proc/sys/kernel/random/boot_id)\n  \
+         while true; do\n    echo 3 > /proc/sys/vm/drop_caches\n    \
+         echo \"live-tick $b $(cut -d' ' -f1 /proc/uptime) $(cat /live-marker) \
+         $(head -c 10 /dev/vdb)\" > /dev/console\n    sleep 1\n  done\n\
+         ) </dev/null >/dev/null 2>&1 &\n",
+    )
+    .unwrap();
+    let iso = dir.join(format!("cd-{id}.iso"));
+    let made = std::process::Command::new("genisoimage")
+        .args(["-quiet", "-V", "config-2", "-J", "-r", "-o"])
+        .arg(&iso)
+        .arg(&root)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    made.then_some(iso)
+}
+
+/// The last `live-tick` line: (boot id, uptime, the rest).
+async fn last_tick(d: &QemuDriver, id: &str) -> Option<(String, f64, String)> {
+    let out = d.console_output(id, 1 << 16).await.ok()?;
+    let line = out.lines().rev().find(|l| l.starts_with("live-tick "))?;
+    let mut w = line.split_whitespace().skip(1);
+    let boot = w.next()?.to_owned();
+    let up: f64 = w.next()?.parse().ok()?;
+    Some((boot, up, w.collect::<Vec<_>>().join(" ")))
+}
+
+/// A tick printed after `after` seconds of uptime.
+async fn tick_after(d: &QemuDriver, id: &str, after: f64, secs: u64) -> (String, f64, String) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(t) = last_tick(d, id).await.filter(|t| t.1 > after) {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no tick after {after} s within {secs} s: {:?}",
+            d.console_output(id, 4096).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A running guest with a root disk on an image and a volume moves to
+/// another host: the same boot, its uptime going on, its files there;
+/// the source's QEMU gone. Before that, a migration that cannot reach
+/// its destination fails and leaves it running where it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_migration_keeps_the_guest_running() {
+    let test = "live_migration_keeps_the_guest_running";
+    if !qemu_present(test) || !which("qemu-storage-daemon") {
+        return;
+    }
+    let Some(image) = guest_image(test) else {
+        return;
+    };
+    let (sa, sb) = (Sandbox::new(), Sandbox::new());
+    let (a, b) = (sa.driver().await, sb.driver().await);
+    let data = sa.dir.join("vol.qcow2");
+    qcow2(&data, "64M", None);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let export = Export::start_at(&sa.dir, "v", &data, Some(port));
+    let id = new_uuid();
+    let mut s = guest_spec(&id);
+    s.volumes = vec![volume(&new_uuid(), &export, None)];
+    let Some(cd) = ticking_config_drive(&sa.dir, &id) else {
+        skip(test, "genisoimage could not make a config drive");
+        return;
+    };
+    let disks_with = |cd: Option<PathBuf>| GuestDisks {
+        base: Some(image.clone()),
+        base_format: DiskFormat::Qcow2,
+        config_drive: cd,
+    };
+    a.spawn(&s, &disks_with(Some(cd))).await.unwrap();
+    console_has(&a, &id, READY, 1, BOOT_SECS).await;
+    let (boot, up, files) = tick_after(&a, &id, 0.0, 60).await;
+    assert_eq!(files, "root-marker vol-marker", "the guest wrote its files");
+    let source_pid = a.qemu_pid(&id).await.unwrap();
+
+    // A destination that went away: the copy fails, the guest runs on.
+    let cd_b = ticking_config_drive(&sb.dir, &id);
+    let target = b
+        .prepare_live_migration(&s, &disks_with(cd_b), true, "127.0.0.1")
+        .await
+        .unwrap();
+    assert_eq!(target.disks.len(), 1, "{target:?}");
+    assert!(target.disks[0].top_only);
+    let again = b
+        .prepare_live_migration(&s, &disks_with(None), true, "127.0.0.1")
+        .await
+        .unwrap();
+    assert_eq!(again, target, "asked again, the same target");
+    b.rollback_live_migration_at_destination(&id).await.unwrap();
+    assert!(!b.instance_dir(&id).exists());
+    let e = a.live_migrate(&id, &target).await.unwrap_err();
+    assert!(matches!(e, DriverError::Failed(_)), "{e:?}");
+    a.rollback_live_migration(&id, false).await.unwrap();
+    assert_eq!(a.get_info(&id).await.unwrap(), PowerState::Running);
+    let (boot2, up2, _) = tick_after(&a, &id, up, 30).await;
+    assert_eq!(boot2, boot);
+
+    // The real move, watched while it runs.
+    let cd_b = ticking_config_drive(&sb.dir, &id);
+    let target = b
+        .prepare_live_migration(&s, &disks_with(cd_b), true, "127.0.0.1")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let a = std::sync::Arc::new(a);
+    let watcher = {
+        let (a, id) = (a.clone(), id.clone());
+        tokio::spawn(async move {
+            let mut seen = ferrostack_hypervisor::LiveMigrationProgress::default();
+            for _ in 0..600 {
+                if let Ok(p) = a.live_migration_progress(&id).await {
+                    let done = p.phase == ferrostack_hypervisor::LiveMigrationPhase::Completed;
+                    if p.memory_total > 0 || p.disk_total > 0 {
+                        seen = p;
+                    }
+                    if done {
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            seen
+        })
+    };
+    a.live_migrate(&id, &target).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(a.live_migrate(&id, &target).await, Ok(()), "asked again");
+    b.finish_live_migration(&id, false).await.unwrap();
+    b.finish_live_migration(&id, false).await.unwrap();
+    let e = b
+        .rollback_live_migration_at_destination(&id)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, DriverError::InvalidState(_)), "{e:?}");
+    a.destroy(&id).await.unwrap();
+    assert!(!process_alive(source_pid), "the source's QEMU is gone");
+    assert_eq!(b.get_info(&id).await.unwrap(), PowerState::Running);
+    let (boot3, up3, files) = tick_after(&b, &id, up2, 60).await;
+    assert_eq!(boot3, boot, "the same boot on the destination");
+    assert!(up3 > up2);
+    assert_eq!(files, "root-marker vol-marker", "files read back there");
+    assert!(!b.instance_dir(&id).join("live-incoming.json").exists());
+    let seen = watcher.await.unwrap();
+    assert!(seen.memory_total > 0, "progress seen: {seen:?}");
+    eprintln!("live migration took {took:?}; last progress {seen:?}");
+    b.destroy(&id).await.unwrap();
+    assert!(export.removable().await, "the volume is still connected");
+}

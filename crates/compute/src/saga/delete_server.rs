@@ -5,6 +5,7 @@
 //! skipped (its power-state sync cleans up), as Nova's local delete does.
 
 use super::attach_volume::delete_attachment;
+use super::live_migrate_server::CLAIM;
 use super::{Saga, SagaCtx, Step};
 use crate::guest::deallocate_ports;
 use crate::scheduler::COMPUTE_BINARY;
@@ -182,7 +183,8 @@ impl Step for ReleaseClaims {
     async fn run(&self, ctx: &SagaCtx) -> Result<()> {
         hosts::release(&ctx.svc.db, &ctx.instance_id, "instance").await?;
         hosts::release(&ctx.svc.db, &ctx.instance_id, "evacuate").await?;
-        hosts::release(&ctx.svc.db, &ctx.instance_id, "resize").await
+        hosts::release(&ctx.svc.db, &ctx.instance_id, "resize").await?;
+        hosts::release(&ctx.svc.db, &ctx.instance_id, CLAIM).await
     }
 
     async fn undo(&self, _ctx: &SagaCtx) -> Result<()> {

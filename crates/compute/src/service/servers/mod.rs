@@ -12,6 +12,7 @@ pub mod crash_dump;
 pub mod create;
 pub mod evacuate;
 pub mod interfaces;
+pub mod live_migrate;
 pub mod migrate;
 pub mod rescue;
 pub mod resize;
@@ -70,6 +71,10 @@ impl ComputeService {
         })
         .await?;
         self.record_action(ctx, &i, "delete").await?;
+        if i.task_state == Some(TaskState::Migrating) {
+            // Its live migration rolls back first; the delete follows.
+            self.abort_live_migrations_of(&i).await?;
+        }
         if self.saga_in_flight(id).await? {
             // The build may have passed its last look at the mark already:
             // once it ends, delete the server unless it did.
