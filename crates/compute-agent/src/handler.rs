@@ -109,6 +109,38 @@ impl ComputeAgent {
             AgentRequest::RevertMigration { instance, power_on } => {
                 done(d.revert_migration(&instance, power_on).await)
             }
+            AgentRequest::PrepareLiveMigration {
+                instance,
+                config_drive,
+                copy_disks,
+            } => {
+                self.prepare_live_migration(&instance, config_drive.as_deref(), copy_disks)
+                    .await
+            }
+            AgentRequest::LiveMigrate {
+                instance_id,
+                target,
+            } => done(d.live_migrate(&instance_id, &target).await),
+            AgentRequest::LiveMigrationProgress { instance_id } => Ok(
+                AgentReply::LiveMigrationProgress(d.live_migration_progress(&instance_id).await?),
+            ),
+            AgentRequest::ForceCompleteLiveMigration { instance_id } => {
+                done(d.live_migration_force_complete(&instance_id).await)
+            }
+            AgentRequest::AbortLiveMigration { instance_id } => {
+                done(d.live_migration_abort(&instance_id).await)
+            }
+            AgentRequest::FinishLiveMigration {
+                instance_id,
+                paused,
+            } => done(d.finish_live_migration(&instance_id, paused).await),
+            AgentRequest::RollbackLiveMigrationAtDestination { instance_id } => {
+                done(d.rollback_live_migration_at_destination(&instance_id).await)
+            }
+            AgentRequest::RollbackLiveMigration {
+                instance_id,
+                paused,
+            } => done(d.rollback_live_migration(&instance_id, paused).await),
             AgentRequest::GetInfo { instance_id } => {
                 Ok(AgentReply::PowerState(d.get_info(&instance_id).await?))
             }
@@ -209,6 +241,23 @@ impl ComputeAgent {
         Self::drop_staged(&disks).await;
         result?;
         Ok(AgentReply::Done)
+    }
+
+    /// A guest live-migrating here: its image cached and its config drive
+    /// made as for a spawn, then made waiting for the source's copy.
+    async fn prepare_live_migration(
+        &self,
+        spec: &InstanceSpec,
+        metadata: Option<&InstanceMetadata>,
+        copy_disks: bool,
+    ) -> AgentResult {
+        let disks = self.guest_disks(spec, metadata).await?;
+        let result = self
+            .driver
+            .prepare_live_migration(spec, &disks, copy_disks, &self.settings.host_ip)
+            .await;
+        Self::drop_staged(&disks).await;
+        Ok(AgentReply::LiveMigrationTarget(result?))
     }
 
     /// The disks a new guest is made from: the cached image (none for a

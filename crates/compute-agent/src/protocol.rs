@@ -6,8 +6,9 @@
 
 use ferrostack_bus::{RpcMessage, SharedBus};
 use ferrostack_hypervisor::{
-    ConsoleTarget, DriverError, HostResources, InstanceSpec, NbdExport, PowerState, RebootKind,
-    RescueBus, RescueDevice, VifSpec, VolumeAttachment, VolumeConnection,
+    ConsoleTarget, DriverError, HostResources, InstanceSpec, LiveMigrationProgress,
+    LiveMigrationTarget, NbdExport, PowerState, RebootKind, RescueBus, RescueDevice, VifSpec,
+    VolumeAttachment, VolumeConnection,
 };
 use ferrostack_metadata::InstanceMetadata;
 use serde::{Deserialize, Serialize};
@@ -120,6 +121,49 @@ pub enum AgentRequest {
         instance: InstanceSpec,
         power_on: bool,
     },
+    /// Live migration, destination: the guest made paused, waiting for
+    /// the migration stream (its image cached, its config drive made, its
+    /// local disks empty copies served over NBD when `copy_disks`), as
+    /// Nova's `pre_live_migration` ([`AgentReply::LiveMigrationTarget`]).
+    PrepareLiveMigration {
+        instance: InstanceSpec,
+        config_drive: Option<Box<InstanceMetadata>>,
+        copy_disks: bool,
+    },
+    /// Live migration, source: copy the guest to `target` while it runs;
+    /// answered once it switched over.
+    LiveMigrate {
+        instance_id: String,
+        target: LiveMigrationTarget,
+    },
+    /// Live migration, source: how far it has got.
+    LiveMigrationProgress {
+        instance_id: String,
+    },
+    /// Live migration, source: pause the guest so the copy converges.
+    ForceCompleteLiveMigration {
+        instance_id: String,
+    },
+    /// Live migration, source: cancel it; the guest runs on here.
+    AbortLiveMigration {
+        instance_id: String,
+    },
+    /// Live migration, destination, after the switch-over: the guest runs
+    /// here (left paused when `paused`).
+    FinishLiveMigration {
+        instance_id: String,
+        paused: bool,
+    },
+    /// Live migration rolled back, destination: the waiting guest goes.
+    RollbackLiveMigrationAtDestination {
+        instance_id: String,
+    },
+    /// Live migration rolled back, source: the guest runs here again
+    /// (paused when `paused`).
+    RollbackLiveMigration {
+        instance_id: String,
+        paused: bool,
+    },
     GetInfo {
         instance_id: String,
     },
@@ -181,6 +225,9 @@ impl AgentRequest {
                 | AgentRequest::Pause { .. }
                 | AgentRequest::Unpause { .. }
                 | AgentRequest::InjectNmi { .. }
+                | AgentRequest::LiveMigrationProgress { .. }
+                | AgentRequest::ForceCompleteLiveMigration { .. }
+                | AgentRequest::AbortLiveMigration { .. }
         )
     }
 
@@ -208,6 +255,16 @@ impl AgentRequest {
             AgentRequest::MigrateIn { .. } => "migrate_in",
             AgentRequest::ConfirmMigration { .. } => "confirm_migration",
             AgentRequest::RevertMigration { .. } => "revert_migration",
+            AgentRequest::PrepareLiveMigration { .. } => "prepare_live_migration",
+            AgentRequest::LiveMigrate { .. } => "live_migrate",
+            AgentRequest::LiveMigrationProgress { .. } => "live_migration_progress",
+            AgentRequest::ForceCompleteLiveMigration { .. } => "force_complete_live_migration",
+            AgentRequest::AbortLiveMigration { .. } => "abort_live_migration",
+            AgentRequest::FinishLiveMigration { .. } => "finish_live_migration",
+            AgentRequest::RollbackLiveMigrationAtDestination { .. } => {
+                "rollback_live_migration_at_destination"
+            }
+            AgentRequest::RollbackLiveMigration { .. } => "rollback_live_migration",
             AgentRequest::GetInfo { .. } => "get_info",
             AgentRequest::ListInstances => "list_instances",
             AgentRequest::ConsoleOutput { .. } => "console_output",
@@ -233,6 +290,9 @@ pub enum AgentReply {
     Console(ConsoleTarget),
     /// Where a migrating guest's disk is served (none: it has no disk here).
     Export(Option<NbdExport>),
+    /// Where a live-migrating guest is awaited.
+    LiveMigrationTarget(LiveMigrationTarget),
+    LiveMigrationProgress(LiveMigrationProgress),
 }
 
 /// Why an agent request failed.

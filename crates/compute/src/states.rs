@@ -83,6 +83,8 @@ pub enum TaskState {
     ResizeFinish,
     ResizeReverting,
     ResizeConfirming,
+    /// A live migration under way.
+    Migrating,
     Rebooting,
     RebootPending,
     RebootStarted,
@@ -128,6 +130,7 @@ impl TaskState {
             TaskState::ResizeFinish => "resize_finish",
             TaskState::ResizeReverting => "resize_reverting",
             TaskState::ResizeConfirming => "resize_confirming",
+            TaskState::Migrating => "migrating",
             TaskState::Rebooting => "rebooting",
             TaskState::RebootPending => "reboot_pending",
             TaskState::RebootStarted => "reboot_started",
@@ -184,6 +187,7 @@ pub fn status(vm: VmState, task: Option<TaskState>) -> &'static str {
             Some(T::RebootingHard | T::RebootPendingHard | T::RebootStartedHard) => "HARD_REBOOT",
             Some(T::Rebuilding | T::RebuildBlockDeviceMapping | T::RebuildSpawning) => "REBUILD",
             Some(t) if t.is_resize() => "RESIZE",
+            Some(T::Migrating) => "MIGRATING",
             _ => "ACTIVE",
         },
         VmState::Building => "BUILD",
@@ -196,7 +200,10 @@ pub fn status(vm: VmState, task: Option<TaskState>) -> &'static str {
             Some(T::ResizeReverting) => "REVERT_RESIZE",
             _ => "VERIFY_RESIZE",
         },
-        VmState::Paused => "PAUSED",
+        VmState::Paused => match task {
+            Some(T::Migrating) => "MIGRATING",
+            _ => "PAUSED",
+        },
         VmState::Suspended => "SUSPENDED",
         VmState::Rescued => "RESCUE",
         VmState::Error => match task {

@@ -716,6 +716,20 @@ async fn every_move_step_runs_twice_and_undoes_twice() {
     on_sqlite("move_steps", migration::every_move_step_twice_and_failed).await;
 }
 
+#[tokio::test]
+async fn live_migration_between_two_hosts() {
+    on_sqlite("live_migration", migration::live_migration).await;
+}
+
+#[tokio::test]
+async fn live_migration_resumes_after_a_restart_at_each_step() {
+    on_sqlite(
+        "live_restarts",
+        migration::live_migration_resumes_after_a_restart,
+    )
+    .await;
+}
+
 #[path = "api/rescue.rs"]
 mod rescue;
 

@@ -4,8 +4,9 @@
 //! fail through [`FakeDriver::fail_next`].
 
 use crate::{
-    ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec, NbdExport,
-    PowerState, RebootKind, RescueImage, Result, VifSpec, VolumeAttachment, VolumeConnection,
+    ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec,
+    LiveMigrationPhase, LiveMigrationProgress, LiveMigrationTarget, NbdExport, PowerState,
+    RebootKind, RescueImage, Result, VifSpec, VolumeAttachment, VolumeConnection,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -32,12 +33,30 @@ pub struct FakeGuest {
     pub rescue: Option<RescueImage>,
     /// How many NMIs it was sent (`trigger_crash_dump`).
     pub nmis: u32,
+    /// Where it is in a live migration (`None`: not migrating).
+    pub live: Option<LiveState>,
+}
+
+/// A fake guest's part in a live migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveState {
+    /// Destination: made, paused, waiting for the guest.
+    Incoming,
+    /// Source: copying (`rounds` so far); `forced` once paused to converge.
+    Outgoing { rounds: u64, forced: bool },
+    /// Source: switched over; this copy is stopped for good.
+    MigratedOut,
+    /// Source: the migration was aborted (the copy runs on).
+    Aborted,
 }
 
 pub struct FakeDriver {
     resources: HostResources,
     guests: Mutex<HashMap<String, FakeGuest>>,
     failures: Mutex<HashSet<String>>,
+    /// Live migrations from here wait (copying) until released, forced or
+    /// aborted, so that tests see them under way.
+    hold_live: std::sync::atomic::AtomicBool,
 }
 
 impl FakeDriver {
@@ -55,6 +74,7 @@ impl FakeDriver {
             },
             guests: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashSet::new()),
+            hold_live: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -69,6 +89,13 @@ impl FakeDriver {
         if let Some(g) = self.guests.lock().unwrap().get_mut(id) {
             g.power_state = state;
         }
+    }
+
+    /// Hold live migrations from this host copying until released,
+    /// forced to complete or aborted (`false` releases them).
+    pub fn hold_live_migrations(&self, hold: bool) {
+        self.hold_live
+            .store(hold, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn guest(&self, id: &str) -> Option<FakeGuest> {
@@ -144,6 +171,7 @@ impl Driver for FakeDriver {
                 config_drive: disks.config_drive.is_some(),
                 rescue: None,
                 nmis: 0,
+                live: None,
             },
         );
         Ok(())
@@ -356,6 +384,176 @@ impl Driver for FakeDriver {
             if power_on {
                 g.power_state = PowerState::Running;
             }
+        })
+    }
+
+    async fn prepare_live_migration(
+        &self,
+        spec: &InstanceSpec,
+        disks: &GuestDisks,
+        copy_disks: bool,
+        address: &str,
+    ) -> Result<LiveMigrationTarget> {
+        self.injected("prepare_live_migration")?;
+        if self.guests.lock().unwrap().contains_key(&spec.id) {
+            let live = self.with_guest(&spec.id, |g| g.live)?;
+            if live != Some(LiveState::Incoming) {
+                return Err(DriverError::InvalidState(format!(
+                    "Instance {} is on this host already.",
+                    spec.id
+                )));
+            }
+        } else {
+            self.spawn(spec, disks).await?;
+            self.with_guest(&spec.id, |g| {
+                g.power_state = PowerState::Paused;
+                g.live = Some(LiveState::Incoming);
+                g.console.push("waiting for the live migration".into());
+            })?;
+        }
+        let disks = if copy_disks {
+            vec![crate::MirrorTarget {
+                drive: "drive-virtio-disk0".into(),
+                export: format!("fake-{}", spec.id),
+                top_only: true,
+            }]
+        } else {
+            Vec::new()
+        };
+        Ok(LiveMigrationTarget {
+            host: address.to_owned(),
+            port: 49152,
+            nbd_port: copy_disks.then_some(10809),
+            disks,
+        })
+    }
+
+    /// Copies in rounds of 20 ms; with migrations held, until released,
+    /// forced or aborted.
+    async fn live_migrate(&self, id: &str, _target: &LiveMigrationTarget) -> Result<()> {
+        self.injected("live_migrate")?;
+        loop {
+            let hold = self.hold_live.load(std::sync::atomic::Ordering::SeqCst);
+            let done = self.with_guest(id, |g| match g.live {
+                Some(LiveState::MigratedOut) => Ok(true),
+                Some(LiveState::Aborted) => {
+                    g.live = None;
+                    Err(DriverError::Failed(format!(
+                        "The live migration of instance {id} was cancelled."
+                    )))
+                }
+                Some(LiveState::Outgoing { rounds, forced })
+                    if forced || !hold || rounds > 3000 =>
+                {
+                    g.live = Some(LiveState::MigratedOut);
+                    g.power_state = PowerState::Paused;
+                    g.console.push("migrated out".into());
+                    Ok(true)
+                }
+                Some(LiveState::Outgoing { rounds, forced }) => {
+                    g.live = Some(LiveState::Outgoing {
+                        rounds: rounds + 1,
+                        forced,
+                    });
+                    Ok(false)
+                }
+                _ => {
+                    g.live = Some(LiveState::Outgoing {
+                        rounds: 0,
+                        forced: false,
+                    });
+                    Ok(false)
+                }
+            })??;
+            if done {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn live_migration_progress(&self, id: &str) -> Result<LiveMigrationProgress> {
+        let (live, memory) = self.with_guest(id, |g| (g.live, g.spec.memory_mb << 20))?;
+        let (phase, done) = match live {
+            Some(LiveState::Outgoing { rounds, .. }) => (
+                LiveMigrationPhase::CopyingMemory,
+                (rounds * 4096).min(memory),
+            ),
+            Some(LiveState::MigratedOut) => (LiveMigrationPhase::Completed, memory),
+            _ => (LiveMigrationPhase::None, 0),
+        };
+        Ok(LiveMigrationProgress {
+            phase,
+            memory_total: memory,
+            memory_processed: done,
+            memory_remaining: memory - done,
+            ..Default::default()
+        })
+    }
+
+    async fn live_migration_force_complete(&self, id: &str) -> Result<()> {
+        self.injected("live_migration_force_complete")?;
+        self.with_guest(id, |g| {
+            if let Some(LiveState::Outgoing { rounds, .. }) = g.live {
+                g.live = Some(LiveState::Outgoing {
+                    rounds,
+                    forced: true,
+                });
+                g.power_state = PowerState::Paused;
+            }
+        })
+    }
+
+    async fn live_migration_abort(&self, id: &str) -> Result<()> {
+        self.injected("live_migration_abort")?;
+        self.with_guest(id, |g| {
+            if let Some(LiveState::Outgoing { .. }) = g.live {
+                g.live = Some(LiveState::Aborted);
+            }
+        })
+    }
+
+    async fn finish_live_migration(&self, id: &str, paused: bool) -> Result<()> {
+        self.injected("finish_live_migration")?;
+        self.with_guest(id, |g| {
+            if g.live == Some(LiveState::Incoming) {
+                g.live = None;
+                g.power_state = if paused {
+                    PowerState::Paused
+                } else {
+                    PowerState::Running
+                };
+                g.console.push("live-migrated in".into());
+            }
+        })
+    }
+
+    async fn rollback_live_migration_at_destination(&self, id: &str) -> Result<()> {
+        self.injected("rollback_live_migration_at_destination")?;
+        let mut guests = self.guests.lock().unwrap();
+        match guests.get(id).map(|g| g.live) {
+            None => Ok(()),
+            Some(Some(LiveState::Incoming)) => {
+                guests.remove(id);
+                Ok(())
+            }
+            Some(_) => Err(DriverError::InvalidState(format!(
+                "Instance {id} runs on this host: it is not rolled back."
+            ))),
+        }
+    }
+
+    async fn rollback_live_migration(&self, id: &str, paused: bool) -> Result<()> {
+        self.injected("rollback_live_migration")?;
+        self.with_guest(id, |g| {
+            if g.live.take().is_some() {
+                g.console.push("live migration rolled back".into());
+            }
+            g.power_state = if paused {
+                PowerState::Paused
+            } else {
+                PowerState::Running
+            };
         })
     }
 

@@ -11,11 +11,13 @@
 
 pub mod error;
 pub mod fake;
+pub mod live;
 pub mod qemu;
 pub mod stats;
 pub mod types;
 
 pub use error::{DriverError, Result};
+pub use live::{LiveMigrationPhase, LiveMigrationProgress, LiveMigrationTarget, MirrorTarget};
 pub use types::{
     ConsoleTarget, DiskFormat, GuestDisks, HostResources, InstanceSpec, NbdExport, PowerState,
     RebootKind, RescueBus, RescueDevice, RescueImage, VifSpec, VolumeAttachment, VolumeConnection,
@@ -139,6 +141,102 @@ pub trait Driver: Send + Sync {
     /// The migration is reverted: the guest left on this source host takes
     /// `spec` (its old flavor) and is started when `power_on`.
     async fn revert_migration(&self, spec: &InstanceSpec, power_on: bool) -> Result<()>;
+
+    /// Live migration, on the destination (Nova's `pre_live_migration`):
+    /// make the guest of `spec` with empty copies of its local disks (an
+    /// overlay of the same size on this host's cached base image of
+    /// `disks`, blank scratch disks) when `copy_disks`, its taps plugged,
+    /// and start it paused, waiting for the migration stream on `address`,
+    /// its disks served writable over NBD there for the source to mirror
+    /// into. Repeating it gives the same target while the guest waits; on
+    /// failure nothing is left behind.
+    async fn prepare_live_migration(
+        &self,
+        spec: &InstanceSpec,
+        disks: &GuestDisks,
+        copy_disks: bool,
+        address: &str,
+    ) -> Result<LiveMigrationTarget> {
+        let _ = (disks, copy_disks, address);
+        Err(DriverError::NotSupported(format!(
+            "{} cannot live-migrate instance {}",
+            self.kind(),
+            spec.id
+        )))
+    }
+
+    /// Live migration, on the source: copy the guest's local disks into
+    /// the target's exports, then its memory, while it runs; return once
+    /// it has switched over (the source's copy stopped for good, not yet
+    /// removed). A failure or an abort before then leaves the guest
+    /// running here as it was. Asked again, it waits for the migration
+    /// under way, or answers at once when it is over.
+    async fn live_migrate(&self, id: &str, target: &LiveMigrationTarget) -> Result<()> {
+        let _ = target;
+        Err(DriverError::NotSupported(format!(
+            "{} cannot live-migrate instance {id}",
+            self.kind()
+        )))
+    }
+
+    /// How far the live migration of guest `id` (on the source) has got.
+    async fn live_migration_progress(&self, id: &str) -> Result<LiveMigrationProgress> {
+        Err(DriverError::NotSupported(format!(
+            "{} has no live migration of instance {id}",
+            self.kind()
+        )))
+    }
+
+    /// Pause the migrating guest on the source so that its memory stops
+    /// changing and the migration completes (Nova's `force_complete`
+    /// without post-copy); the destination resumes it.
+    async fn live_migration_force_complete(&self, id: &str) -> Result<()> {
+        Err(DriverError::NotSupported(format!(
+            "{} has no live migration of instance {id}",
+            self.kind()
+        )))
+    }
+
+    /// Cancel the live migration of guest `id` (on the source) before it
+    /// switches over; the guest runs on here. Nothing under way is fine.
+    async fn live_migration_abort(&self, id: &str) -> Result<()> {
+        Err(DriverError::NotSupported(format!(
+            "{} has no live migration of instance {id}",
+            self.kind()
+        )))
+    }
+
+    /// Live migration, on the destination, after the switch-over: stop
+    /// serving the disks and let the guest run (left paused when
+    /// `paused`). From here the guest lives on this host. Idempotent.
+    async fn finish_live_migration(&self, id: &str, paused: bool) -> Result<()> {
+        let _ = paused;
+        Err(DriverError::NotSupported(format!(
+            "{} has no incoming guest {id}",
+            self.kind()
+        )))
+    }
+
+    /// A live migration rolled back, on the destination: the waiting
+    /// guest goes. Missing is fine; a guest that already runs here (it
+    /// switched over) is refused with `InvalidState`, never destroyed.
+    async fn rollback_live_migration_at_destination(&self, id: &str) -> Result<()> {
+        Err(DriverError::NotSupported(format!(
+            "{} has no incoming guest {id}",
+            self.kind()
+        )))
+    }
+
+    /// A live migration rolled back, on the source: any copy under way
+    /// cancelled and the guest running again (paused when `paused`), also
+    /// after a switch-over the destination has not taken up. Idempotent.
+    async fn rollback_live_migration(&self, id: &str, paused: bool) -> Result<()> {
+        let _ = paused;
+        Err(DriverError::NotSupported(format!(
+            "{} has no live migration of instance {id}",
+            self.kind()
+        )))
+    }
 
     /// Where the guest's VNC server listens (loopback or a unix socket).
     async fn vnc_console(&self, id: &str) -> Result<ConsoleTarget>;

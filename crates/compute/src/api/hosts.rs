@@ -191,9 +191,9 @@ pub async fn power(
     ))
 }
 
-/// A migration; `migration_type` from 2.23 (the `links` Nova adds then
-/// are for in-progress live migrations, which never happen here yet).
-fn migration_view(m: &MigrationRow, version: ApiVersion) -> Value {
+/// A migration; `migration_type` from 2.23, and then `links` to a live
+/// migration under way (`/servers/{id}/migrations/{id}`).
+fn migration_view(svc: &Svc, m: &MigrationRow, version: ApiVersion) -> Value {
     let mut v = json!({
         "id": m.id, "status": m.status, "instance_uuid": m.instance_uuid,
         "source_node": m.source_node, "source_compute": m.source_compute,
@@ -205,6 +205,11 @@ fn migration_view(m: &MigrationRow, version: ApiVersion) -> Value {
     });
     if version >= (2, 23) {
         v["migration_type"] = json!(m.migration_type);
+        let live = crate::service::servers::live_migrate::IN_PROGRESS;
+        if m.migration_type == "live-migration" && live.contains(&m.status.as_str()) {
+            let path = format!("servers/{}/migrations", m.instance_uuid);
+            v["links"] = super::views::links(svc, &path, &m.id.to_string());
+        }
     }
     if version >= (2, 59) {
         v["uuid"] = json!(m.uuid);
@@ -271,7 +276,10 @@ pub async fn migrations(
         (rows, limit) = migration_page(rows, &q.0, version)?;
     }
     let last = rows.last().map(|m| m.uuid.clone());
-    let list: Vec<Value> = rows.iter().map(|m| migration_view(m, version)).collect();
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|m| migration_view(&svc, m, version))
+        .collect();
     let mut body = json!({ "migrations": list });
     if let Some(l) = super::next_page_link(&svc, "os-migrations", &q.0, limit, rows.len(), last) {
         body["migrations_links"] = l;

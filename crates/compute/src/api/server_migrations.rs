@@ -1,40 +1,55 @@
-//! `/servers/{id}/migrations`: a server's in-progress live migrations
-//! (2.23), forcing one to complete (2.22) and aborting one (2.24). Live
-//! migration between hosts is not built yet (it waits for multi-node), so
-//! no server is ever migrating: the list is empty, a migration is not
-//! found, and force-complete and abort meet Nova's state conflict.
+//! `/servers/{id}/migrations`: a server's live migrations under way
+//! (2.23), forcing one to complete (2.22) and aborting one (2.24; 2.65
+//! also while queued or preparing). The work is the service's
+//! (`service::servers::live_migrate`) and the `live_migrate_server` saga's.
 
 use super::consoles::not_before;
 use super::{ApiVersion, Svc};
 use crate::service::servers::action_request::NoArguments;
-use crate::store::{self, instances::Instance};
+use crate::store::{instances::Instance, migrations::MigrationRow};
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferrostack_core::auth::{AuthContext, Authenticated};
 use ferrostack_core::http::Json;
-use ferrostack_core::{Error, Result};
+use ferrostack_core::Result;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
-
-/// Statuses of a live migration still under way.
-const IN_PROGRESS: &[&str] = &["queued", "preparing", "running", "post-migrating"];
+use serde_json::{json, Value};
 
 async fn server(svc: &Svc, ctx: &AuthContext, id: &str, op: &str) -> Result<Instance> {
     let rule = format!("os_compute_api:servers:migrations:{op}");
     svc.authorized_instance(ctx, id, &rule).await
 }
 
-/// Nova checks that the server is live-migrating before anything else.
-fn not_migrating(action: &str, i: &Instance) -> Error {
-    let state = i
-        .task_state
-        .map(|t| t.to_string())
-        .unwrap_or_else(|| "None".into());
-    Error::Conflict(format!(
-        "Cannot '{action}' instance {} while it is in task_state {state}",
-        i.id
-    ))
+fn naive(ts: Option<&str>) -> Value {
+    match ts.and_then(ferrostack_core::time::parse) {
+        Some(t) => json!(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
+        None => Value::Null,
+    }
+}
+
+/// A live migration as Nova's `server_migrations` view shows it.
+fn view(m: &MigrationRow, version: ApiVersion) -> Value {
+    let p = &m.progress;
+    let mut v = json!({
+        "id": m.id, "server_uuid": m.instance_uuid, "status": m.status,
+        "source_compute": m.source_compute, "source_node": m.source_node,
+        "dest_compute": m.dest_compute, "dest_node": m.dest_node, "dest_host": m.dest_host,
+        "memory_total_bytes": p.memory_total, "memory_processed_bytes": p.memory_processed,
+        "memory_remaining_bytes": p.memory_remaining, "disk_total_bytes": p.disk_total,
+        "disk_processed_bytes": p.disk_processed, "disk_remaining_bytes": p.disk_remaining,
+        "created_at": naive(Some(&m.created_at)),
+        "updated_at": naive(m.updated_at.as_deref()),
+    });
+    if version >= (2, 59) {
+        v["uuid"] = json!(m.uuid);
+    }
+    if version >= (2, 80) {
+        v["user_id"] = json!(m.user_id);
+        v["project_id"] = json!(m.project_id);
+    }
+    v
 }
 
 pub async fn list(
@@ -45,19 +60,11 @@ pub async fn list(
 ) -> Result<Response> {
     not_before(version, (2, 23))?;
     let i = server(&svc, &ctx, &id, "index").await?;
-    let running: Vec<_> = store::migrations::list_migrations(&svc.db)
+    let running: Vec<Value> = svc
+        .live_migrations_of(&i)
         .await?
-        .into_iter()
-        .filter(|m| m.instance_uuid == i.id && m.migration_type == "live-migration")
-        .filter(|m| IN_PROGRESS.contains(&m.status.as_str()))
-        .map(|m| {
-            let mut v = json!({"id": m.id, "server_uuid": m.instance_uuid, "status": m.status});
-            if version >= (2, 80) {
-                v["user_id"] = json!(m.user_id);
-                v["project_id"] = json!(m.project_id);
-            }
-            v
-        })
+        .iter()
+        .map(|m| view(m, version))
         .collect();
     Ok(axum::Json(json!({ "migrations": running })).into_response())
 }
@@ -70,10 +77,8 @@ pub async fn show(
 ) -> Result<Response> {
     not_before(version, (2, 23))?;
     let i = server(&svc, &ctx, &id, "show").await?;
-    Err(Error::NotFound(format!(
-        "In-progress live migration {migration} is not found for server {}.",
-        i.id
-    )))
+    let m = svc.live_migration_of(&i, &migration).await?;
+    Ok(axum::Json(json!({ "migration": view(&m, version) })).into_response())
 }
 
 /// `POST /servers/{id}/migrations/{migration}/action`.
@@ -89,21 +94,24 @@ pub async fn action(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     version: ApiVersion,
-    Path((id, _migration)): Path<(String, String)>,
+    Path((id, migration)): Path<(String, String)>,
     Json(_body): Json<MigrationActionBody>,
 ) -> Result<Response> {
     not_before(version, (2, 22))?;
     let i = server(&svc, &ctx, &id, "force_complete").await?;
-    Err(not_migrating("force_complete", &i))
+    svc.force_complete_live_migration(&i, &migration).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
 }
 
 pub async fn delete(
     State(svc): State<Svc>,
     Authenticated(ctx): Authenticated,
     version: ApiVersion,
-    Path((id, _migration)): Path<(String, String)>,
+    Path((id, migration)): Path<(String, String)>,
 ) -> Result<Response> {
     not_before(version, (2, 24))?;
     let i = server(&svc, &ctx, &id, "delete").await?;
-    Err(not_migrating("abort live migration", &i))
+    svc.abort_live_migration(&i, &migration, version >= (2, 65))
+        .await?;
+    Ok(StatusCode::ACCEPTED.into_response())
 }

@@ -597,6 +597,7 @@ fn check_action_version(action: &mut ServerAction, version: ApiVersion) -> Resul
             ..
         } => {
             fields.background_checks = version >= (2, 34);
+            fields.skip_scheduler = version < (2, 30) || fields.force_value;
             check_live_migrate_schema(fields, version)
         }
         ServerAction::TriggerCrashDump => not_before(version, (2, 17)),

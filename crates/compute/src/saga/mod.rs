@@ -12,6 +12,7 @@ pub mod create_server;
 pub mod delete_server;
 pub mod detach_volume;
 pub mod evacuate_server;
+pub mod live_migrate_server;
 pub mod migrate_server;
 pub mod ownership;
 pub mod power_action;
@@ -167,6 +168,7 @@ pub const MOVE_KINDS: &[&str] = &[
     migrate_server::KIND,
     revert_migration::KIND,
     evacuate_server::KIND,
+    live_migrate_server::KIND,
 ];
 
 pub fn saga_of(kind: &str) -> Option<Box<dyn Saga>> {
@@ -188,6 +190,7 @@ pub fn saga_of(kind: &str) -> Option<Box<dyn Saga>> {
         migrate_server::KIND => Some(Box::new(migrate_server::MigrateServer)),
         revert_migration::KIND => Some(Box::new(revert_migration::RevertMigration)),
         evacuate_server::KIND => Some(Box::new(evacuate_server::EvacuateServer)),
+        live_migrate_server::KIND => Some(Box::new(live_migrate_server::LiveMigrateServer)),
         _ => None,
     }
 }

@@ -26,6 +26,28 @@ pub struct MigrationRow {
     /// migrations recorded before the column).
     pub user_id: Option<String>,
     pub project_id: Option<String>,
+    /// A live migration's progress (unset until QEMU reports it).
+    pub progress: Progress,
+    /// A live migration's abort was asked for (2.24).
+    pub abort_requested: bool,
+}
+
+/// How far a live migration has got, in bytes (Nova's `memory_*_bytes`
+/// and `disk_*_bytes`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub memory_total: Option<i64>,
+    pub memory_processed: Option<i64>,
+    pub memory_remaining: Option<i64>,
+    pub disk_total: Option<i64>,
+    pub disk_processed: Option<i64>,
+    pub disk_remaining: Option<i64>,
+}
+
+/// A nullable integer column (absent on rows from before it).
+fn opt_int(r: &sqlx::any::AnyRow, name: &str) -> Option<i64> {
+    use sqlx::Row;
+    r.try_get::<Option<i64>, _>(name).ok().flatten()
 }
 
 fn migration_from_row(r: &sqlx::any::AnyRow) -> MigrationRow {
@@ -46,6 +68,15 @@ fn migration_from_row(r: &sqlx::any::AnyRow) -> MigrationRow {
         updated_at: r.opt_str("updated_at"),
         user_id: r.opt_str("user_id"),
         project_id: r.opt_str("project_id"),
+        progress: Progress {
+            memory_total: opt_int(r, "memory_total"),
+            memory_processed: opt_int(r, "memory_processed"),
+            memory_remaining: opt_int(r, "memory_remaining"),
+            disk_total: opt_int(r, "disk_total"),
+            disk_processed: opt_int(r, "disk_processed"),
+            disk_remaining: opt_int(r, "disk_remaining"),
+        },
+        abort_requested: opt_int(r, "abort_requested").unwrap_or(0) != 0,
     }
 }
 
@@ -169,4 +200,59 @@ pub async fn evacuated_from(db: &Db, host: &str) -> Result<Vec<MigrationRow>> {
     .iter()
     .map(migration_from_row)
     .collect())
+}
+
+/// Migration `id` of `instance`.
+pub async fn get_of_instance(db: &Db, instance: &str, id: i64) -> Result<Option<MigrationRow>> {
+    let row = sqlx::query(&db.sql("SELECT * FROM migrations WHERE id = ? AND instance_uuid = ?"))
+        .bind(id)
+        .bind(instance)
+        .fetch_optional(&db.pool)
+        .await
+        .db()?;
+    Ok(row.as_ref().map(migration_from_row))
+}
+
+/// Migration `id`.
+pub async fn get(db: &Db, id: i64) -> Result<Option<MigrationRow>> {
+    let row = sqlx::query(&db.sql("SELECT * FROM migrations WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .db()?;
+    Ok(row.as_ref().map(migration_from_row))
+}
+
+/// Record a live migration's progress.
+pub async fn set_progress(db: &Db, id: i64, p: &Progress) -> Result<()> {
+    sqlx::query(&db.sql(
+        "UPDATE migrations SET memory_total = ?, memory_processed = ?, memory_remaining = ?, disk_total = ?, disk_processed = ?, disk_remaining = ?, updated_at = ? WHERE id = ?",
+    ))
+    .bind(p.memory_total)
+    .bind(p.memory_processed)
+    .bind(p.memory_remaining)
+    .bind(p.disk_total)
+    .bind(p.disk_processed)
+    .bind(p.disk_remaining)
+    .bind(super::now())
+    .bind(id)
+    .execute(&db.pool)
+    .await
+    .db()?;
+    Ok(())
+}
+
+/// Ask for migration `id` to be aborted, if its status is one of
+/// `statuses`; whether it was.
+pub async fn request_abort(db: &Db, id: i64, statuses: &[&str]) -> Result<bool> {
+    let marks = vec!["?"; statuses.len()].join(", ");
+    let sql = format!(
+        "UPDATE migrations SET abort_requested = 1, updated_at = ? WHERE id = ? AND status IN ({marks})"
+    );
+    let sql = db.sql(&sql);
+    let mut q = sqlx::query(&sql).bind(super::now()).bind(id);
+    for s in statuses {
+        q = q.bind(*s);
+    }
+    Ok(q.execute(&db.pool).await.db()?.rows_affected() > 0)
 }

@@ -118,6 +118,20 @@ ALTER TABLE instances ADD COLUMN memory_mb BIGINT;
 CREATE INDEX instances_listing ON instances (deleted, seq);
 CREATE INDEX instances_project_listing ON instances (project_id, deleted, seq)
 ",
+}, Migration {
+    // A live migration's progress as QEMU reports it (2.23's
+    // `memory_*_bytes`, `disk_*_bytes`), and an abort asked for (2.24).
+    version: 14,
+    name: "compute_live_migration_progress",
+    sql: "
+ALTER TABLE migrations ADD COLUMN memory_total BIGINT;
+ALTER TABLE migrations ADD COLUMN memory_processed BIGINT;
+ALTER TABLE migrations ADD COLUMN memory_remaining BIGINT;
+ALTER TABLE migrations ADD COLUMN disk_total BIGINT;
+ALTER TABLE migrations ADD COLUMN disk_processed BIGINT;
+ALTER TABLE migrations ADD COLUMN disk_remaining BIGINT;
+ALTER TABLE migrations ADD COLUMN abort_requested BIGINT
+",
 }];
 
 /// The tables whose rows gained a `uuid` (migrations 7–9; 2.41, 2.53 and

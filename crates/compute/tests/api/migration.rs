@@ -408,6 +408,31 @@ async fn move_case(
             }
             force_down(c, admin, &src, false).await;
         }
+        "live_migrate_server" => {
+            let body = live(None, json!("auto"));
+            let (st, v) = act(c, "2.30", admin, &id, body).await;
+            assert_eq!(st, StatusCode::ACCEPTED, "{case}: {v}");
+            let s = settled(c, admin, &id, "ACTIVE").await;
+            let (on, off) = if failing { (&src, &dst) } else { (&dst, &src) };
+            assert_eq!(&host_of(&s), on, "{case}");
+            assert!(h.driver(off).guest(&id).is_none(), "{case}: copy left");
+            let g = h.driver(on).guest(&id).unwrap();
+            assert_eq!(
+                (g.power_state, g.live),
+                (PowerState::Running, None),
+                "{case}"
+            );
+            assert_eq!(&binding_host(c, admin, &id).await, on, "{case}");
+            let port = &c.ports_of(admin, &id).await[0];
+            assert_eq!(port["binding:profile"], json!({}), "{case}");
+            assert_eq!(c.claims_of(&id).await, 1, "{case}: claims");
+            let want = if failing { "failed" } else { "completed" };
+            assert_eq!(
+                newest_migration(c, admin, &id).await["status"],
+                want,
+                "{case}"
+            );
+        }
         other => panic!("no case for {other}"),
     }
     c.svc.set_failpoint(None);
@@ -426,4 +451,349 @@ async fn move_case(
         h.driver("compute2").guest(&id).is_none(),
         "{case}: guest on compute2"
     );
+}
+
+fn live(host: Option<&str>, block: Value) -> Value {
+    json!({"os-migrateLive": {"host": host, "block_migration": block}})
+}
+
+/// The server's live migrations under way (2.23).
+async fn live_migrations(c: &Cloud, admin: &str, id: &str, version: &str) -> Vec<Value> {
+    let path = format!("/servers/{id}/migrations");
+    let v = c.ok_at(version, Method::GET, &path, admin, None).await;
+    v["migrations"].as_array().unwrap().clone()
+}
+
+/// Wait until the server's live migration is `running`, its progress
+/// recorded; returns it.
+async fn running_live_migration(c: &Cloud, admin: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = live_migrations(c, admin, id, "2.23").await;
+        if let Some(m) = list
+            .iter()
+            .find(|m| m["status"] == "running" && m["memory_processed_bytes"].as_i64() > Some(0))
+        {
+            return m.clone();
+        }
+        assert!(Instant::now() < deadline, "never running: {list:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn action_events(c: &Cloud, admin: &str, id: &str, action: &str) -> Vec<Value> {
+    let actions = c
+        .ok(
+            Method::GET,
+            &format!("/servers/{id}/os-instance-actions"),
+            admin,
+            None,
+        )
+        .await;
+    let a = actions["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == action)
+        .unwrap_or_else(|| panic!("no {action}: {actions}"))
+        .clone();
+    let path = format!(
+        "/servers/{id}/os-instance-actions/{}",
+        a["request_id"].as_str().unwrap()
+    );
+    let v = c.ok_at("2.51", Method::GET, &path, admin, None).await;
+    v["instanceAction"]["events"].as_array().unwrap().clone()
+}
+
+/// Live migration between two fake hosts: the request's checks at their
+/// versions, the move itself (to a host, then where the scheduler
+/// chooses), a migration watched while it runs and forced to complete,
+/// one aborted, a paused server moved paused.
+pub(super) async fn live_migration(c: &Cloud) {
+    let h = two_hosts(c).await;
+    let admin = c.token("admin", "admin").await;
+    let demo = c.token("demo", "demo").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let id = c.boot(&demo, "live", &image, &net).await;
+    let s = settled(c, &admin, &id, "ACTIVE").await;
+    let src = host_of(&s);
+    let dst = Hosts::other_than(&src).to_owned();
+
+    // Refusals: not admin, its own host, a host that is not there, no
+    // block migration of local disks (400 before 2.34, an `error`
+    // migration after).
+    let (st, _) = act(c, "2.30", &demo, &id, live(None, json!("auto"))).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, v) = act(c, "2.30", &admin, &id, live(Some(&src), json!("auto"))).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("current host"), "{v}");
+    let (st, v) = act(c, "2.30", &admin, &id, live(Some("nowhere"), json!("auto"))).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("could not be found"), "{v}");
+    let (st, v) = act(c, "2.30", &admin, &id, live(Some(&dst), json!(false))).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("is not on shared storage"), "{v}");
+    let (st, v) = act(c, "2.34", &admin, &id, live(Some(&dst), json!(false))).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let m = newest_migration(c, &admin, &id).await;
+    assert_eq!(
+        (m["status"].as_str(), m["migration_type"].as_str()),
+        (Some("error"), Some("live-migration")),
+        "{m}"
+    );
+    assert_eq!(host_of(&settled(c, &admin, &id, "ACTIVE").await), src);
+
+    // To the host asked for (2.30 with the scheduler's check; before
+    // 2.25 every field is required).
+    let old = json!({"os-migrateLive": {"host": dst, "block_migration": true, "disk_over_commit": false}});
+    let (st, v) = act(c, "2.24", &admin, &id, old).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let s = settled(c, &admin, &id, "ACTIVE").await;
+    assert_eq!(host_of(&s), dst);
+    assert_eq!(s["OS-EXT-SRV-ATTR:hypervisor_hostname"], dst.as_str());
+    let g = h
+        .driver(&dst)
+        .guest(&id)
+        .expect("the guest on the destination");
+    assert_eq!(g.power_state, PowerState::Running);
+    assert!(g.live.is_none());
+    assert!(
+        h.driver(&src).guest(&id).is_none(),
+        "the source's copy is gone"
+    );
+    assert_eq!(binding_host(c, &admin, &id).await, dst);
+    let port = &c.ports_of(&admin, &id).await[0];
+    assert_eq!(port["binding:profile"], json!({}), "{port}");
+    assert_eq!(c.claims_of(&id).await, 1);
+    let m = newest_migration(c, &admin, &id).await;
+    assert_eq!(m["migration_type"], "live-migration", "{m}");
+    assert_eq!(m["status"], "completed", "{m}");
+    assert_eq!(m["source_compute"], src.as_str());
+    assert_eq!(m["dest_compute"], dst.as_str());
+    assert!(m.get("links").is_none(), "links only while under way: {m}");
+    let events = action_events(c, &admin, &id, "live-migration").await;
+    let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert!(
+        names.contains(&"conductor_live_migrate_instance"),
+        "{names:?}"
+    );
+    assert!(names.contains(&"compute_live_migration"), "{names:?}");
+    assert!(
+        events.iter().all(|e| e["result"] == "Success"),
+        "{events:?}"
+    );
+    assert!(live_migrations(c, &admin, &id, "2.23").await.is_empty());
+
+    // Back where the scheduler chooses (2.68: no `force`), watched while
+    // it runs, then forced to complete (the source pauses the guest; the
+    // destination runs it).
+    h.driver(&dst).hold_live_migrations(true);
+    let (st, v) = act(c, "2.68", &admin, &id, live(None, json!("auto"))).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let m = running_live_migration(c, &admin, &id).await;
+    let mid = m["id"].as_i64().unwrap();
+    assert_eq!(m["source_compute"], dst.as_str(), "{m}");
+    assert_eq!(m["dest_compute"], src.as_str(), "{m}");
+    assert!(m["memory_total_bytes"].as_i64() > Some(0), "{m}");
+    assert!(m.get("uuid").is_none() && m.get("user_id").is_none(), "{m}");
+    let s = c
+        .ok(Method::GET, &format!("/servers/{id}"), &admin, None)
+        .await["server"]
+        .clone();
+    assert_eq!(s["status"], "MIGRATING", "{s}");
+    assert_eq!(s["OS-EXT-STS:task_state"], "migrating");
+    assert_eq!(s["OS-EXT-STS:vm_state"], "active");
+    assert_eq!(host_of(&s), dst, "the host changes at the end");
+    let one = format!("/servers/{id}/migrations/{mid}");
+    let shown = c.ok_at("2.80", Method::GET, &one, &admin, None).await;
+    assert_eq!(shown["migration"]["id"], mid, "{shown}");
+    assert!(shown["migration"]["uuid"].is_string(), "{shown}");
+    assert!(shown["migration"]["user_id"].is_string(), "{shown}");
+    let (st, _) = c.nova_at("2.23", Method::GET, &one, &demo, None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let listed = newest_migration(c, &admin, &id).await;
+    assert!(
+        listed["links"][0]["href"].as_str().unwrap().ends_with(&one),
+        "{listed}"
+    );
+    // A migration that is not under way cannot be aborted or forced.
+    let done = format!("/servers/{id}/migrations/{}", mid - 1);
+    let (st, v) = c.nova_at("2.24", Method::DELETE, &done, &admin, None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let force = Some(json!({"force_complete": null}));
+    let (st, v) = c
+        .nova_at(
+            "2.22",
+            Method::POST,
+            &format!("{done}/action"),
+            &admin,
+            force.clone(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, _) = c
+        .nova_at(
+            "2.22",
+            Method::POST,
+            &format!("/servers/{id}/migrations/99999/action"),
+            &admin,
+            force.clone(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, v) = c
+        .nova_at(
+            "2.22",
+            Method::POST,
+            &format!("{one}/action"),
+            &admin,
+            force.clone(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let s = settled(c, &admin, &id, "ACTIVE").await;
+    assert_eq!(host_of(&s), src);
+    assert_eq!(
+        h.driver(&src).guest(&id).unwrap().power_state,
+        PowerState::Running
+    );
+    assert!(h.driver(&dst).guest(&id).is_none());
+    assert_eq!(
+        newest_migration(c, &admin, &id).await["status"],
+        "completed"
+    );
+    // Not migrating any more: Nova's state conflict.
+    let (st, _) = c
+        .nova_at(
+            "2.22",
+            Method::POST,
+            &format!("{one}/action"),
+            &admin,
+            force,
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    let (st, _) = c.nova_at("2.24", Method::DELETE, &one, &admin, None).await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    let (st, _) = c.nova_at("2.23", Method::GET, &one, &admin, None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "only under way");
+
+    // Aborted (2.24): cancelled, the guest running on where it was.
+    h.driver(&src).hold_live_migrations(true);
+    let (st, v) = act(c, "2.30", &admin, &id, live(Some(&dst), json!("auto"))).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let m = running_live_migration(c, &admin, &id).await;
+    let one = format!("/servers/{id}/migrations/{}", m["id"]);
+    let (st, _) = c.nova_at("2.23", Method::DELETE, &one, &admin, None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "abort from 2.24");
+    let (st, v) = c.nova_at("2.24", Method::DELETE, &one, &admin, None).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let s = settled(c, &admin, &id, "ACTIVE").await;
+    assert_eq!(host_of(&s), src);
+    let g = h.driver(&src).guest(&id).unwrap();
+    assert_eq!((g.power_state, g.live), (PowerState::Running, None));
+    assert!(
+        h.driver(&dst).guest(&id).is_none(),
+        "the waiting copy is gone"
+    );
+    assert_eq!(binding_host(c, &admin, &id).await, src);
+    assert_eq!(
+        c.ports_of(&admin, &id).await[0]["binding:profile"],
+        json!({})
+    );
+    assert_eq!(c.claims_of(&id).await, 1);
+    assert_eq!(
+        newest_migration(c, &admin, &id).await["status"],
+        "cancelled"
+    );
+    h.driver(&src).hold_live_migrations(false);
+
+    // A paused server moves paused (2.25's `auto`).
+    act(c, "2.1", &admin, &id, json!({"pause": null})).await;
+    settled(c, &admin, &id, "PAUSED").await;
+    let (st, v) = act(c, "2.25", &admin, &id, live(None, json!("auto"))).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let s = settled(c, &admin, &id, "PAUSED").await;
+    assert_eq!(host_of(&s), dst);
+    assert_eq!(
+        h.driver(&dst).guest(&id).unwrap().power_state,
+        PowerState::Paused
+    );
+    // A stopped one does not move live.
+    act(c, "2.1", &admin, &id, json!({"unpause": null})).await;
+    settled(c, &admin, &id, "ACTIVE").await;
+    act(c, "2.1", &admin, &id, json!({"os-stop": null})).await;
+    settled(c, &admin, &id, "SHUTOFF").await;
+    let (st, _) = act(c, "2.25", &admin, &id, live(None, json!("auto"))).await;
+    assert_eq!(st, StatusCode::CONFLICT);
+
+    c.ok(Method::DELETE, &format!("/servers/{id}"), &admin, None)
+        .await;
+    c.wait_status(&admin, &id, "GONE").await;
+    assert_eq!(c.claims_of(&id).await, 0);
+    assert!(h.driver("compute1").guest(&id).is_none());
+    assert!(h.driver("compute2").guest(&id).is_none());
+    h.other_agent.stop();
+}
+
+/// A controller that stops after any step of a live migration: the one
+/// that takes over finishes it, the guest on one host only.
+pub(super) async fn live_migration_resumes_after_a_restart(c: &Cloud) {
+    let h = two_hosts(c).await;
+    let admin = c.token("admin", "admin").await;
+    let image = c.image(&admin).await;
+    let net = c.network(&admin).await;
+    let db = ferrostack_db::Db::connect(&c.db_url).await.unwrap();
+    let id = c.boot(&admin, "restarted", &image, &net).await;
+    settled(c, &admin, &id, "ACTIVE").await;
+    for step in steps_of("live_migrate_server") {
+        let src = host_of(&settled(c, &admin, &id, "ACTIVE").await);
+        let dst = Hosts::other_than(&src).to_owned();
+        c.svc.set_failpoint(Some(&format!("crash_after:{step}")));
+        let (st, v) = act(c, "2.30", &admin, &id, live(None, json!("auto"))).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{step}: {v}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let sagas = ferrostack_compute::store::sagas::for_instance(&db, &id)
+                .await
+                .unwrap();
+            let last = sagas.last().unwrap();
+            let recorded = ferrostack_compute::store::sagas::steps(&db, &last.id)
+                .await
+                .unwrap();
+            if last.kind == "live_migrate_server"
+                && recorded
+                    .iter()
+                    .any(|r| r.step == step && r.state == "started")
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{step} never ran");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.svc.set_failpoint(None);
+        let svc2 = ComputeService::new(db.clone(), c.config.clone(), c.kit.bus.clone())
+            .await
+            .unwrap();
+        ferrostack_compute::saga::resume_all(&svc2).await.unwrap();
+        let s = settled(c, &admin, &id, "ACTIVE").await;
+        assert_eq!(host_of(&s), dst, "{step}");
+        assert_eq!(
+            h.driver(&dst).guest(&id).map(|g| g.power_state),
+            Some(PowerState::Running),
+            "{step}"
+        );
+        assert!(h.driver(&src).guest(&id).is_none(), "{step}: twice");
+        assert_eq!(c.claims_of(&id).await, 1, "{step}");
+        assert_eq!(
+            newest_migration(c, &admin, &id).await["status"],
+            "completed"
+        );
+    }
+    c.ok(Method::DELETE, &format!("/servers/{id}"), &admin, None)
+        .await;
+    c.wait_status(&admin, &id, "GONE").await;
+    h.other_agent.stop();
 }

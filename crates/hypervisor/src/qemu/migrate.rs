@@ -40,7 +40,7 @@ async fn nbd_pid(p: &GuestPaths) -> Option<i32> {
 }
 
 /// A TCP port free on `address` now (the export binds it right after).
-fn free_port(address: &str) -> Result<u16> {
+pub(super) fn free_port(address: &str) -> Result<u16> {
     let l = std::net::TcpListener::bind((address, 0)).map_err(|e| {
         DriverError::failed(
             &format!("finding a free port on {address} for the disk export"),

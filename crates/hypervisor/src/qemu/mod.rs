@@ -25,6 +25,7 @@ mod exec;
 mod guest;
 mod host;
 mod interfaces;
+mod live;
 mod migrate;
 pub mod qmp;
 mod rescue;
@@ -38,8 +39,9 @@ mod volume_nodes;
 mod volumes;
 
 use crate::{
-    ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec, NbdExport,
-    PowerState, RebootKind, RescueImage, Result, VifSpec, VolumeAttachment, VolumeConnection,
+    ConsoleTarget, Driver, DriverError, GuestDisks, HostResources, InstanceSpec,
+    LiveMigrationProgress, LiveMigrationTarget, NbdExport, PowerState, RebootKind, RescueImage,
+    Result, VifSpec, VolumeAttachment, VolumeConnection,
 };
 use control::{describe, is_off_status, Observed};
 use guest::{exists, live_pid, GuestPaths, GuestRecord};
@@ -678,6 +680,45 @@ impl Driver for QemuDriver {
 
     async fn revert_migration(&self, spec: &InstanceSpec, power_on: bool) -> Result<()> {
         self.revert_migration_guest(spec, power_on).await
+    }
+
+    async fn prepare_live_migration(
+        &self,
+        spec: &InstanceSpec,
+        disks: &GuestDisks,
+        copy_disks: bool,
+        address: &str,
+    ) -> Result<LiveMigrationTarget> {
+        self.prepare_live_migration_guest(spec, disks, copy_disks, address)
+            .await
+    }
+
+    async fn live_migrate(&self, id: &str, target: &LiveMigrationTarget) -> Result<()> {
+        self.live_migrate_guest(id, target).await
+    }
+
+    async fn live_migration_progress(&self, id: &str) -> Result<LiveMigrationProgress> {
+        self.live_migration_progress_of(id).await
+    }
+
+    async fn live_migration_force_complete(&self, id: &str) -> Result<()> {
+        self.live_migration_force_complete_of(id).await
+    }
+
+    async fn live_migration_abort(&self, id: &str) -> Result<()> {
+        self.live_migration_abort_of(id).await
+    }
+
+    async fn finish_live_migration(&self, id: &str, paused: bool) -> Result<()> {
+        self.finish_live_migration_guest(id, paused).await
+    }
+
+    async fn rollback_live_migration_at_destination(&self, id: &str) -> Result<()> {
+        self.rollback_live_migration_at_destination_guest(id).await
+    }
+
+    async fn rollback_live_migration(&self, id: &str, paused: bool) -> Result<()> {
+        self.rollback_live_migration_guest(id, paused).await
     }
 
     async fn vnc_console(&self, id: &str) -> Result<ConsoleTarget> {

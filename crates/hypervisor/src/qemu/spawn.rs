@@ -92,7 +92,7 @@ impl QemuDriver {
     }
 
     /// The base image (absolute) and the size of the root disk on it.
-    async fn root_disk_size(
+    pub(super) async fn root_disk_size(
         &self,
         spec: &InstanceSpec,
         base: &Path,

@@ -82,6 +82,15 @@ pub(crate) async fn ensure(ip: Option<&Path>, vif: &VifSpec) -> Result<()> {
     Ok(())
 }
 
+/// The bridge a device is plugged into, when it is (`ip -j link show`).
+pub(crate) async fn master(ip: Option<&Path>, name: &str) -> Option<String> {
+    let ran = exec::run_ok(ip?, ["-j", "link", "show", "dev", name], IP_TIMEOUT)
+        .await
+        .ok()?;
+    let links: serde_json::Value = serde_json::from_str(&ran.stdout).ok()?;
+    links[0]["master"].as_str().map(str::to_owned)
+}
+
 /// Delete a tap; a missing one is fine.
 pub(crate) async fn delete(ip: Option<&Path>, name: &str) -> Result<()> {
     if !exists(name).await {

@@ -96,6 +96,11 @@ impl NetworkService {
                 }
             }
         }
+        for p in store::ports_migrating_to(&self.db, host).await? {
+            if seen.insert(p["id"].as_str().unwrap_or_default().to_owned()) {
+                ports.push(p);
+            }
+        }
         Ok(ports)
     }
 
@@ -177,6 +182,7 @@ impl NetworkService {
         };
         let on_host = |p: &Value| {
             p["binding:host_id"] == host
+                || p["binding:profile"]["migrating_to"] == host
                 || (p["device_owner"]
                     .as_str()
                     .is_some_and(|o| o.starts_with("network:router_"))

@@ -153,6 +153,25 @@ pub async fn list_by(db: &Db, kind: Kind, column: LookupColumn, value: &str) -> 
         .collect())
 }
 
+/// The ports a live migration is bringing to `host` (Nova sets
+/// `binding:profile.migrating_to` before the switch-over, so that host's
+/// agents wire the guest while its binding still names the source). A
+/// text match picks candidates; the profile is then checked exactly.
+pub async fn ports_migrating_to(db: &Db, host: &str) -> Result<Vec<Value>> {
+    let pattern = format!("%\"migrating_to\":{}%", Value::from(host));
+    Ok(sqlx::query(&db.sql(
+        "SELECT body, rev FROM resources WHERE kind = 'port' AND body LIKE ? ORDER BY seq, id",
+    ))
+    .bind(pattern)
+    .fetch_all(&db.pool)
+    .await
+    .db()?
+    .iter()
+    .map(with_rev)
+    .filter(|p| p["binding:profile"]["migrating_to"] == host)
+    .collect())
+}
+
 #[derive(Clone, Copy, Debug)]
 pub enum LookupColumn {
     /// A port's or subnet's network, a rule's security group.

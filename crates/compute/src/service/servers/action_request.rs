@@ -566,6 +566,8 @@ impl TryFrom<ServerActionBody> for ServerAction {
                     disk_over_commit: m.disk_over_commit.is_some(),
                     host: m.host.is_some(),
                     force: m.force.is_some(),
+                    force_value: m.force.as_ref().is_some_and(BoolOrString::truth),
+                    skip_scheduler: false,
                     background_checks: false,
                 };
                 Ok(ServerAction::Migrate {

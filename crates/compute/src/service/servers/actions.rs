@@ -250,13 +250,8 @@ impl ComputeService {
                 host,
                 live_fields,
             } => {
-                let background = live_fields.is_some_and(|f| f.background_checks);
-                match self.migrate(ctx, &i, live, host.as_deref()).await {
-                    Err(Error::BadRequest(m)) if background && m.starts_with("No valid host") => {
-                        self.live_migration_failed(ctx, &i, host, &m).await?
-                    }
-                    other => other?,
-                }
+                let fields = live_fields.filter(|_| live);
+                self.migrate(ctx, &i, host.as_deref(), fields).await?
             }
         }
         Ok(ActionResult::Empty(202))
@@ -314,31 +309,38 @@ impl ComputeService {
         Ok(())
     }
 
-    /// Moving a guest needs a second compute host to take it. The
-    /// scheduler never picks the server's own host (Nova's NoValidHost,
-    /// a 400). A cold migration moves the guest (`migrate`); live
-    /// migration is not built yet, so with another host up it is refused
-    /// with the same error, naming why.
+    /// `migrate` and `os-migrateLive`: Nova's checks of the request (the
+    /// host's own policy rule, the lock, the server's state, a host that
+    /// exists and is not the server's own), then the move: cold
+    /// (`migrate_server`) or live (`service::servers::live_migrate`).
     async fn migrate(
         self: &Arc<Self>,
         ctx: &AuthContext,
         i: &Instance,
-        live: bool,
         host: Option<&str>,
+        live: Option<LiveMigrateFields>,
     ) -> Result<()> {
         if host.is_some() {
-            let rule = if live { "migrate_live" } else { "migrate" };
+            let rule = if live.is_some() {
+                "migrate_live"
+            } else {
+                "migrate"
+            };
             let rule = format!("os_compute_api:os-migrate-server:{rule}:host");
             self.authorize_project(ctx, &rule, &i.project_id)?;
         }
         self.check_lock(ctx, i)?;
-        let allowed: &[VmState] = if live {
+        let allowed: &[VmState] = if live.is_some() {
             &[VmState::Active, VmState::Paused]
         } else {
             &[VmState::Active, VmState::Stopped]
         };
         if i.task_state.is_some() || !allowed.contains(&i.vm_state) {
-            let action = if live { "os-migrateLive" } else { "migrate" };
+            let action = if live.is_some() {
+                "os-migrateLive"
+            } else {
+                "migrate"
+            };
             return Err(conflict_state(action, i));
         }
         if let (Some(want), Some(on)) = (host, i.host.as_deref()) {
@@ -349,68 +351,17 @@ impl ComputeService {
                 )));
             }
         }
-        let nodes = store::hosts::list_nodes(&self.db).await?;
         if let Some(want) = host {
-            if !nodes.iter().any(|n| n.host == want) {
+            if store::hosts::get_node(&self.db, want).await?.is_none() {
                 return Err(Error::BadRequest(format!(
                     "Compute host {want} could not be found."
                 )));
             }
         }
-        if !live {
-            return self.cold_migrate(ctx, i, host).await;
+        match live {
+            Some(fields) => self.live_migrate(ctx, i, host, &fields).await,
+            None => self.cold_migrate(ctx, i, host).await,
         }
-        let others = nodes
-            .iter()
-            .any(|n| Some(n.host.as_str()) != i.host.as_deref());
-        let kind = if live { "live migrate" } else { "cold migrate" };
-        Err(Error::BadRequest(if others {
-            format!(
-                "No valid host was found. Moving a server between compute hosts ({kind}) is not supported yet."
-            )
-        } else {
-            format!("No valid host was found. No valid host found for {kind}")
-        }))
-    }
-
-    /// 2.34's answer to a live migration no host can take: accepted, then
-    /// recorded as Nova's conductor records it (an `error` migration, a
-    /// failed `conductor_live_migrate_instance` event); the server is left
-    /// running where it is.
-    async fn live_migration_failed(
-        &self,
-        ctx: &AuthContext,
-        i: &Instance,
-        host: Option<String>,
-        why: &str,
-    ) -> Result<()> {
-        let action_id = self.record_action(ctx, i, "live-migration").await?;
-        store::migrations::add_migration(
-            &self.db,
-            &store::migrations::MigrationRow {
-                instance_uuid: i.id.clone(),
-                source_compute: i.host.clone(),
-                source_node: i.node.clone().or_else(|| i.host.clone()),
-                dest_host: host,
-                old_flavor_id: i.flavor.id.clone(),
-                new_flavor_id: i.flavor.id.clone(),
-                status: "error".into(),
-                migration_type: "live-migration".into(),
-                user_id: Some(ctx.user_id.clone()),
-                project_id: ctx.project_id.clone(),
-                ..Default::default()
-            },
-        )
-        .await?;
-        let started = store::now();
-        store::instances::action_event(
-            &self.db,
-            &action_id,
-            "conductor_live_migrate_instance",
-            &started,
-            Err(why.into()),
-        )
-        .await
     }
 
     /// Lock (with the reason given, if any) or, with `None`, unlock.
@@ -686,8 +637,9 @@ impl ComputeService {
     }
 }
 
-/// What the API layer checks of an `os-migrateLive` body at its version.
-#[derive(Clone, Debug, PartialEq)]
+/// An `os-migrateLive` body as given, and what its version makes of it
+/// (the API layer checks it and fills in the version's rules).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct LiveMigrateFields {
     /// As given: `true`, `false` (or Nova's boolean strings) or `auto`.
     pub block_migration: Option<String>,
@@ -695,6 +647,11 @@ pub struct LiveMigrateFields {
     pub host: bool,
     /// Whether `force` was given (2.30).
     pub force: bool,
+    /// `force`'s value.
+    pub force_value: bool,
+    /// A host asked for is taken without the scheduler's checks: before
+    /// 2.30 always, from 2.30 to 2.67 with `force`.
+    pub skip_scheduler: bool,
     /// From 2.34 Nova runs the pre-checks after answering: a move no host
     /// can take is a 202, then a failed migration and instance action.
     pub background_checks: bool,

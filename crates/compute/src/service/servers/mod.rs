@@ -12,6 +12,7 @@ pub mod crash_dump;
 pub mod create;
 pub mod evacuate;
 pub mod interfaces;
+pub mod live_migrate;
 pub mod migrate;
 pub mod rescue;
 pub mod resize;
