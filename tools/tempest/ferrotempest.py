@@ -73,7 +73,8 @@ scripts/tempest-vm.sh sets them for real QEMU guests:
                                   Ferrostack has) [on with 2 hosts]
                                   (tempest: true / false)
   TEMPEST_COMPUTE_VOLUME_BACKED_LIVE_MIGRATION
-                                  volume_backed_live_migration [false]
+                                  volume_backed_live_migration
+                                  [as live_migration] (tempest: false)
   [validation] (guest SSH; tempest's defaults in brackets after ours):
   TEMPEST_VALIDATION                run_validation    [false] (tempest: true)
   TEMPEST_VALIDATION_SSH_USER       image_ssh_user    [root]
@@ -563,7 +564,8 @@ def build_conf(workspace, service):
             "live_migration": live,
             "block_migration_for_live_migration": live,
             "volume_backed_live_migration": env_bool(
-                "TEMPEST_COMPUTE_VOLUME_BACKED_LIVE_MIGRATION", False),
+                "TEMPEST_COMPUTE_VOLUME_BACKED_LIVE_MIGRATION",
+                live == "true"),
             "cold_migration": env_bool("TEMPEST_COMPUTE_COLD_MIGRATION",
                                        multi),
             "change_password": "false",
