@@ -166,7 +166,7 @@ if [[ "${FERROSTACK_SKIP_TEMPEST:-0}" != 1 ]]; then
     FERROSTACK_TEMPEST_GUEST_IMAGE="$FERROSTACK_GUEST_IMAGE" scripts/tempest-vm.sh --ci \
         || echo "tempest-vm: some tests failed or it could not run"
     step "tempest compute on two compute hosts (fake driver): cold and live migration, multi-node placement (not gating)"
-    # About 2 minutes; the full two-host run is on demand
+    # About 75 s; the full two-host run is on demand
     # (TEMPEST_COMPUTE_HOSTS=2 scripts/tempest.sh compute, docs/compatibility.md).
     TEMPEST_COMPUTE_HOSTS=2 TEMPEST_REGEX='^tempest\.api\.compute\.admin\.(test_migrations\.MigrationsAdminTest\.test_(cold_migration|revert_cold_migration)\b|test_live_migration\.LiveMigrationTest\.test_live_block_migration(_paused)?\b|test_servers_on_multinodes\.)' \
         scripts/tempest.sh compute || echo "tempest two-host: it could not run"
