@@ -7,8 +7,9 @@
 #      OpenAPI document (tests/fuzz); the network data plane; the seed's
 #      three hosts as namespaces (tests/multinode); real QEMU
 #      guests booted from the image tools/guest-image builds;
-#   3. tempest's API tests for each service that exists, and the compute
-#      subset of scripts/tempest-vm.sh --ci against real QEMU guests,
+#   3. tempest's API tests for each service that exists, the compute
+#      subset of scripts/tempest-vm.sh --ci against real QEMU guests, and a
+#      compute subset on two compute hosts (migrations, multi-node),
 #      tracked (not gating) in docs/compatibility.md.
 # The last line sums the gating tests: "total: N passed, N failed".
 set -uo pipefail
@@ -164,6 +165,11 @@ if [[ "${FERROSTACK_SKIP_TEMPEST:-0}" != 1 ]]; then
     step "tempest compute against real QEMU guests: the --ci subset of scripts/tempest-vm.sh (not gating)"
     FERROSTACK_TEMPEST_GUEST_IMAGE="$FERROSTACK_GUEST_IMAGE" scripts/tempest-vm.sh --ci \
         || echo "tempest-vm: some tests failed or it could not run"
+    step "tempest compute on two compute hosts (fake driver): cold and live migration, multi-node placement (not gating)"
+    # About 75 s; the full two-host run is on demand
+    # (TEMPEST_COMPUTE_HOSTS=2 scripts/tempest.sh compute, docs/compatibility.md).
+    TEMPEST_COMPUTE_HOSTS=2 TEMPEST_REGEX='^tempest\.api\.compute\.admin\.(test_migrations\.MigrationsAdminTest\.test_(cold_migration|revert_cold_migration)\b|test_live_migration\.LiveMigrationTest\.test_live_block_migration(_paused)?\b|test_servers_on_multinodes\.)' \
+        scripts/tempest.sh compute || echo "tempest two-host: it could not run"
 fi
 
 end_step

@@ -63,6 +63,18 @@ scripts/tempest-vm.sh sets them for real QEMU guests:
   TEMPEST_COMPUTE_SNAPSHOT          snapshot          [true]  (tempest: true)
   TEMPEST_COMPUTE_CONSOLE_OUTPUT    console_output    [true]  (tempest: true)
   TEMPEST_COMPUTE_INTERFACE_ATTACH  interface_attach  [false] (tempest: true)
+  Compute hosts (scripts/tempest.sh's TEMPEST_COMPUTE_HOSTS=2 starts two):
+  TEMPEST_COMPUTE_HOSTS           min_compute_nodes            [1]
+  with 2 or more, the migration flags default on:
+  TEMPEST_COMPUTE_COLD_MIGRATION  cold_migration    [on with 2 hosts] (tempest: true)
+  TEMPEST_COMPUTE_LIVE_MIGRATION  live_migration and block_migration_for_
+                                  live_migration (no shared instance
+                                  storage: block migration is the kind
+                                  Ferrostack has) [on with 2 hosts]
+                                  (tempest: true / false)
+  TEMPEST_COMPUTE_VOLUME_BACKED_LIVE_MIGRATION
+                                  volume_backed_live_migration
+                                  [as live_migration] (tempest: false)
   [validation] (guest SSH; tempest's defaults in brackets after ours):
   TEMPEST_VALIDATION                run_validation    [false] (tempest: true)
   TEMPEST_VALIDATION_SSH_USER       image_ssh_user    [root]
@@ -514,6 +526,12 @@ def build_conf(workspace, service):
 
     if "nova" in services:
         image, image_alt = compute_fixtures(a)
+        hosts = env("TEMPEST_COMPUTE_HOSTS", "1")
+        if not hosts.isdigit() or int(hosts) < 1:
+            sys.exit("ferrotempest: TEMPEST_COMPUTE_HOSTS=%r is not a count"
+                     % hosts)
+        multi = int(hosts) >= 2
+        live = env_bool("TEMPEST_COMPUTE_LIVE_MIGRATION", multi)
         served_min, served_max = compute_microversions(a)
         conf["compute"] = {
             "image_ref": image or "",
@@ -521,7 +539,7 @@ def build_conf(workspace, service):
             "flavor_ref": env("TEMPEST_COMPUTE_FLAVOR_REF", "1"),
             "flavor_ref_alt": env("TEMPEST_COMPUTE_FLAVOR_REF_ALT", "2"),
             "fixed_network_name": "private",
-            "min_compute_nodes": "1",
+            "min_compute_nodes": hosts,
             "build_timeout": env("TEMPEST_COMPUTE_BUILD_TIMEOUT", "60"),
             "min_microversion": env("TEMPEST_COMPUTE_MIN_MICROVERSION",
                                     served_min or "2.1"),
@@ -543,8 +561,13 @@ def build_conf(workspace, service):
             "shelve_migrate": "false",
             "interface_attach": env_bool("TEMPEST_COMPUTE_INTERFACE_ATTACH",
                                          False),
-            "live_migration": "false",
-            "cold_migration": "false",
+            "live_migration": live,
+            "block_migration_for_live_migration": live,
+            "volume_backed_live_migration": env_bool(
+                "TEMPEST_COMPUTE_VOLUME_BACKED_LIVE_MIGRATION",
+                live == "true"),
+            "cold_migration": env_bool("TEMPEST_COMPUTE_COLD_MIGRATION",
+                                       multi),
             "change_password": "false",
             "vnc_console": env_bool("TEMPEST_COMPUTE_VNC_CONSOLE", False),
             "spice_console": "false",
