@@ -8,6 +8,7 @@
 
 use crate::archive::{Aggregation, Method};
 use crate::service::TelemetryService;
+use crate::store::sqlite::Tx;
 use crate::store::{self, measures};
 use ferrostack_core::{Error, Result};
 use serde_json::{json, Value};
@@ -421,7 +422,8 @@ async fn rule_metrics(
     let name = rule["metric"].as_str().unwrap_or_default();
     let mut conn = svc.db.pool.acquire().await.map_err(Error::internal)?;
     Ok(
-        match store::metrics::by_resource_name(&mut conn, &svc.db, &rid, name).await? {
+        match store::metrics::by_resource_name(&mut Tx::Any(&mut conn), &svc.db, &rid, name).await?
+        {
             Some(m) => Ok(vec![m.id]),
             None => Err(format!("Metric {name} of resource {rid} does not exist")),
         },

@@ -12,9 +12,10 @@
 //! Ceilometer's transformer counts it, never a negative rate.
 
 use crate::meters::{MeterType, Reading};
+use crate::store::sqlite::{err, Tx};
 use ferrostack_core::Result;
 use ferrostack_db::{Db, DbResultExt, RowExt};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use std::collections::HashMap;
 
 /// One transformation: a cumulative meter, the gauge it gives, its unit,
@@ -127,26 +128,38 @@ pub struct Previous {
 impl Previous {
     async fn get(
         &mut self,
-        conn: &mut AnyConnection,
+        tx: &mut Tx<'_>,
         db: &Db,
         resource: &str,
         meter: &str,
         before: i64,
     ) -> Result<Option<(i64, f64)>> {
+        const SQL: &str = "SELECT ts, volume FROM samples WHERE resource_id = ? AND meter = ? AND ts < ? ORDER BY ts DESC LIMIT 1";
         let key = (resource.to_owned(), meter.to_owned());
         if let Some(p) = self.seen.get(&key).filter(|p| p.0 < before) {
             return Ok(Some(*p));
         }
-        let row = sqlx::query(&db.sql(
-            "SELECT ts, volume FROM samples WHERE resource_id = ? AND meter = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
-        ))
-        .bind(resource)
-        .bind(meter)
-        .bind(before)
-        .fetch_optional(&mut *conn)
-        .await
-        .db()?;
-        Ok(row.map(|r| (r.int("ts"), r.try_get::<f64, _>("volume").unwrap_or(0.0))))
+        match tx {
+            Tx::Any(conn) => {
+                let row = sqlx::query(&db.sql(SQL))
+                    .bind(resource)
+                    .bind(meter)
+                    .bind(before)
+                    .fetch_optional(&mut **conn)
+                    .await
+                    .db()?;
+                Ok(row.map(|r| (r.int("ts"), r.try_get::<f64, _>("volume").unwrap_or(0.0))))
+            }
+            Tx::Sqlite(conn) => {
+                use rusqlite::OptionalExtension;
+                conn.prepare_cached(SQL)
+                    .and_then(|mut q| {
+                        q.query_row((resource, meter, before), |r| Ok((r.get(0)?, r.get(1)?)))
+                            .optional()
+                    })
+                    .map_err(err)
+            }
+        }
     }
 
     fn remember(&mut self, resource: &str, meter: &str, ts: i64, v: f64) {
@@ -202,7 +215,7 @@ type Poll = (i64, f64, Reading);
 
 /// The derived readings of one batch of readings.
 pub async fn rates(
-    conn: &mut AnyConnection,
+    conn: &mut Tx<'_>,
     db: &Db,
     prev: &mut Previous,
     readings: &[Reading],

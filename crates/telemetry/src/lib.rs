@@ -12,6 +12,7 @@ pub mod derive;
 pub mod meters;
 pub mod policy;
 pub mod query;
+pub mod record;
 pub mod service;
 pub mod stats;
 pub mod store;

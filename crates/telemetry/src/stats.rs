@@ -254,15 +254,39 @@ async fn from_rollups(
         start,
         length: q.period,
     };
-    let mut groups: Folded = Vec::new();
-    for (key, ids) in members {
-        let range = (from_s, to_s);
-        let summed = store::measures::read_summed(&svc.db, series, &ids, g, range, periods).await?;
-        if !summed.is_empty() {
-            groups.push((key, summed));
+    let range = (from_s, to_s);
+    let Some(sqlite) = svc.sqlite.clone() else {
+        let mut groups: Folded = Vec::new();
+        for (key, ids) in members {
+            let summed =
+                store::measures::read_summed(&svc.db, series, &ids, g, range, periods).await?;
+            if !summed.is_empty() {
+                groups.push((key, summed));
+            }
         }
-    }
-    Ok(groups)
+        return Ok(groups);
+    };
+    // SQLite: every group read on one typed connection, off the runtime.
+    let members: Vec<(Vec<Option<String>>, Vec<String>)> = members
+        .into_iter()
+        .map(|(key, ids)| (key, ids.into_iter().map(str::to_owned).collect()))
+        .collect();
+    let read = move || {
+        sqlite.read(|conn| {
+            let mut groups: Folded = Vec::new();
+            for (key, ids) in members {
+                let summed =
+                    store::measures::read_summed_sqlite(conn, series, &ids, g, range, periods)?;
+                if !summed.is_empty() {
+                    groups.push((key, summed));
+                }
+            }
+            Ok(groups)
+        })
+    };
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| Error::Internal(format!("statistics: {e}")))?
 }
 
 /// Folded states keyed by (group, period start) as [`Folded`].

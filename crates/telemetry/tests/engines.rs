@@ -118,6 +118,17 @@ async fn batches_fold_into_rollups_on_every_engine() {
         assert_eq!(st[0]["sum"].as_f64(), Some(m.sum), "{backend:?}");
         assert_eq!(st[0]["max"].as_f64(), Some(25e9), "{backend:?}");
         assert_eq!(st[0]["duration"].as_f64(), Some(1500.0), "{backend:?}");
+        // Ten-minute periods over the 1-minute buckets: several buckets
+        // to a period, each period from the range's start.
+        let ten = stats::StatsQuery { period: 600, ..q };
+        let st = stats::statistics(&svc, &ten).await.unwrap();
+        let counts: Vec<i64> = st.iter().map(|s| s["count"].as_i64().unwrap()).collect();
+        assert_eq!(counts, [11, 3, 1], "{backend:?}");
+        assert_eq!(
+            st[2]["period_start"],
+            store::iso_naive((hour + 1200) * 1_000_000)
+        );
+        assert_eq!(st[0]["max"].as_f64(), Some(9e9), "{backend:?}");
 
         let util = metric_id(&svc, "cpu_util").await;
         let u = hourly(&svc, Series::Measures, &util).await;

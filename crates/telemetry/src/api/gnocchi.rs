@@ -5,6 +5,7 @@
 use super::{Query, Svc};
 use crate::archive::{ArchivePolicy, Method};
 use crate::query::single;
+use crate::store::sqlite::Tx;
 use crate::store::{self, measures, metrics::Metric, policies::Rule};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -446,7 +447,7 @@ async fn create_metric(
     svc.authorize(&ctx, "create metric", ctx.project_id.as_deref())?;
     let m = new_metric(&svc, &ctx, &body, None, None).await?;
     let mut conn = svc.db.pool.acquire().await.db()?;
-    store::metrics::insert(&mut conn, &svc.db, &m).await?;
+    store::metrics::insert(&mut Tx::Any(&mut conn), &svc.db, &m).await?;
     created(&svc, &["metric", &m.id], metric_view(&svc, &m))
 }
 
@@ -488,7 +489,7 @@ async fn show_metric(
     doc["resource"] = match &m.resource_id {
         Some(rid) => {
             let mut conn = svc.db.pool.acquire().await.db()?;
-            store::resources::get(&mut conn, &svc.db, rid)
+            store::resources::get(&mut Tx::Any(&mut conn), &svc.db, rid)
                 .await?
                 .map_or(Value::Null, |r| resource_summary(&r))
         }

@@ -13,6 +13,7 @@ use super::gnocchi_resources::search_resources;
 use super::{Query, Svc};
 use crate::archive::{Aggregation, Method};
 use crate::query::single;
+use crate::store::sqlite::Tx;
 use crate::store::{self, measures::Acc, resources::Resource};
 use axum::extract::State;
 use axum::response::Response;
@@ -152,9 +153,13 @@ impl Eval<'_> {
                 Some(resources) => {
                     for (r, _) in resources {
                         let mut conn = self.svc.db.pool.acquire().await.map_err(Error::internal)?;
-                        let found =
-                            store::metrics::by_resource_name(&mut conn, &self.svc.db, &r.id, &name)
-                                .await?;
+                        let found = store::metrics::by_resource_name(
+                            &mut Tx::Any(&mut conn),
+                            &self.svc.db,
+                            &r.id,
+                            &name,
+                        )
+                        .await?;
                         drop(conn);
                         let Some(m) = found else { continue };
                         let points = read_points(self.svc, &m, &agg, &self.window).await?;

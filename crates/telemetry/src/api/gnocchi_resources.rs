@@ -7,6 +7,7 @@ use super::gnocchi::{
     bad, created, metric_view, new_metric, no_content, ok, parse_measures, read_measures,
 };
 use super::{Query, Svc};
+use crate::store::sqlite::Tx;
 use crate::store::{
     self,
     resources::{Resource, ResourceType},
@@ -349,13 +350,13 @@ async fn create_resource(
         metadata: json!({}),
     };
     let mut tx = svc.db.pool.begin().await.db()?;
-    if store::resources::get(&mut tx, &svc.db, &r.id)
+    if store::resources::get(&mut Tx::Any(&mut tx), &svc.db, &r.id)
         .await?
         .is_some()
     {
         return Err(Error::Conflict(format!("Resource {} already exists", r.id)));
     }
-    store::resources::insert(&mut tx, &svc.db, &r).await?;
+    store::resources::insert(&mut Tx::Any(&mut tx), &svc.db, &r).await?;
     attach_metrics(&svc, &ctx, &mut tx, &r, &body["metrics"]).await?;
     tx.commit().await.db()?;
     created(&svc, &["resource", &kind, &r.id], view(&svc, &r).await?)
@@ -370,7 +371,7 @@ async fn attach_metrics(
     metrics: &Value,
 ) -> Result<()> {
     for (name, spec) in metrics.as_object().cloned().unwrap_or_default() {
-        if store::metrics::by_resource_name(conn, &svc.db, &r.id, &name)
+        if store::metrics::by_resource_name(&mut Tx::Any(conn), &svc.db, &r.id, &name)
             .await?
             .is_some()
         {
@@ -382,7 +383,7 @@ async fn attach_metrics(
             return Err(bad("Invalid input: attaching existing metrics by id is not supported; give an archive policy"));
         }
         let m = new_metric(svc, ctx, &spec, Some(&name), Some(&r.id)).await?;
-        store::metrics::insert(conn, &svc.db, &m).await?;
+        store::metrics::insert(&mut Tx::Any(conn), &svc.db, &m).await?;
     }
     Ok(())
 }
@@ -447,7 +448,7 @@ async fn update_resource(
         || new.user_id != old.user_id
         || new.project_id != old.project_id
     {
-        if !store::resources::revise(&mut tx, &svc.db, &old, &new).await? {
+        if !store::resources::revise(&mut Tx::Any(&mut tx), &svc.db, &old, &new).await? {
             return Err(Error::Conflict(format!("Resource {id} changed meanwhile")));
         }
         new.revision += 1;
@@ -514,7 +515,7 @@ async fn add_resource_metrics(
 
 async fn named_metric(svc: &Svc, r: &Resource, name: &str) -> Result<store::metrics::Metric> {
     let mut conn = svc.db.pool.acquire().await.db()?;
-    store::metrics::by_resource_name(&mut conn, &svc.db, &r.id, name)
+    store::metrics::by_resource_name(&mut Tx::Any(&mut conn), &svc.db, &r.id, name)
         .await?
         .ok_or_else(|| Error::NotFound(format!("Metric {name} does not exist")))
 }
@@ -560,12 +561,18 @@ async fn batch_resources(
         for (name, spec) in metrics.as_object().cloned().unwrap_or_default() {
             let pts = parse_measures(spec.get("measures").unwrap_or(&spec))?;
             let mut conn = svc.db.pool.acquire().await.db()?;
-            let m = match store::metrics::by_resource_name(&mut conn, &svc.db, &r.id, &name).await?
+            let m = match store::metrics::by_resource_name(
+                &mut Tx::Any(&mut conn),
+                &svc.db,
+                &r.id,
+                &name,
+            )
+            .await?
             {
                 Some(m) => m,
                 None if create => {
                     let m = new_metric(&svc, &ctx, &spec, Some(&name), Some(&r.id)).await?;
-                    store::metrics::insert(&mut conn, &svc.db, &m).await?;
+                    store::metrics::insert(&mut Tx::Any(&mut conn), &svc.db, &m).await?;
                     m
                 }
                 None => return Err(bad(format!("Unknown metrics: {rid}/{name}"))),

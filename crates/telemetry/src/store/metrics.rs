@@ -2,10 +2,9 @@
 //! policy. Ceilometer's meters are the metrics of resources (`meter_type`
 //! keeps the Ceilometer type of the samples that made them).
 
+use super::sqlite::{Arg, Cols, Tx};
 use ferrostack_core::Result;
-use ferrostack_db::{Db, DbResultExt, RowExt};
-use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
+use ferrostack_db::{Db, DbResultExt};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Metric {
@@ -19,7 +18,7 @@ pub struct Metric {
     pub created_by_user_id: String,
 }
 
-fn from_row(r: &AnyRow) -> Metric {
+fn from_row(r: &(impl Cols + ?Sized)) -> Metric {
     Metric {
         id: r.str("id"),
         name: r.opt_str("name"),
@@ -32,21 +31,22 @@ fn from_row(r: &AnyRow) -> Metric {
     }
 }
 
-pub async fn insert(conn: &mut AnyConnection, db: &Db, m: &Metric) -> Result<()> {
-    sqlx::query(&db.sql(
+pub async fn insert(tx: &mut Tx<'_>, db: &Db, m: &Metric) -> Result<()> {
+    tx.execute(
+        db,
         "INSERT INTO metrics (id, name, resource_id, archive_policy_name, unit, meter_type, created_by_project_id, created_by_user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    ))
-    .bind(&m.id)
-    .bind(&m.name)
-    .bind(&m.resource_id)
-    .bind(&m.archive_policy_name)
-    .bind(&m.unit)
-    .bind(&m.meter_type)
-    .bind(&m.created_by_project_id)
-    .bind(&m.created_by_user_id)
-    .execute(conn)
-    .await
-    .db()?;
+        &[
+            (&m.id).into(),
+            (&m.name).into(),
+            (&m.resource_id).into(),
+            (&m.archive_policy_name).into(),
+            (&m.unit).into(),
+            (&m.meter_type).into(),
+            (&m.created_by_project_id).into(),
+            (&m.created_by_user_id).into(),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -62,21 +62,16 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Metric>> {
 /// The named metrics of the resources `ids`, by (resource, name): one
 /// statement per thousand resources (a batch's metrics read at once).
 pub async fn of_resources(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     db: &Db,
     ids: &[&str],
 ) -> Result<std::collections::HashMap<(String, String), Metric>> {
     let mut out = std::collections::HashMap::new();
     for chunk in ids.chunks(1000) {
         let marks = vec!["?"; chunk.len()].join(", ");
-        let text = format!("SELECT * FROM metrics WHERE resource_id IN ({marks})");
-        let sql = db.sql(&text);
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *conn).await.db()? {
-            let m = from_row(&r);
+        let sql = format!("SELECT * FROM metrics WHERE resource_id IN ({marks})");
+        let args: Vec<Arg> = chunk.iter().map(|id| Arg::from(*id)).collect();
+        for m in tx.fetch(db, &sql, &args, |r| from_row(r)).await? {
             if let (Some(resource), Some(name)) = (m.resource_id.clone(), m.name.clone()) {
                 out.insert((resource, name), m);
             }
@@ -86,18 +81,16 @@ pub async fn of_resources(
 }
 
 pub async fn by_resource_name(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     db: &Db,
     resource_id: &str,
     name: &str,
 ) -> Result<Option<Metric>> {
-    let row = sqlx::query(&db.sql("SELECT * FROM metrics WHERE resource_id = ? AND name = ?"))
-        .bind(resource_id)
-        .bind(name)
-        .fetch_optional(conn)
-        .await
-        .db()?;
-    Ok(row.as_ref().map(from_row))
+    let sql = "SELECT * FROM metrics WHERE resource_id = ? AND name = ?";
+    let rows = tx
+        .fetch(db, sql, &[resource_id.into(), name.into()], |r| from_row(r))
+        .await?;
+    Ok(rows.into_iter().next())
 }
 
 pub async fn of_resource(db: &Db, resource_id: &str) -> Result<Vec<Metric>> {

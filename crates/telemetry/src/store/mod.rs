@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod policies;
 pub mod resources;
 pub mod samples;
+pub mod sqlite;
 
 use ferrostack_db::{Backend, Migration};
 

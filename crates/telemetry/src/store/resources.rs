@@ -2,11 +2,10 @@
 //! attributes moves the previous revision to `resource_history` (with its
 //! `revision_end`), so `GET …/history` lists every revision in order.
 
+use super::sqlite::{Arg, Cols, Tx};
 use ferrostack_core::Result;
-use ferrostack_db::{Db, DbResultExt, RowExt};
+use ferrostack_db::{Db, DbResultExt};
 use serde_json::{Map, Value};
-use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
 
 /// Resource ids that are not UUIDs become name-based UUIDs, as Gnocchi's
 /// `ResourceUUID` makes them; `original_resource_id` keeps what was given.
@@ -41,7 +40,7 @@ pub struct Resource {
     pub metadata: Value,
 }
 
-fn from_row(r: &AnyRow) -> Resource {
+fn from_row(r: &(impl Cols + ?Sized)) -> Resource {
     Resource {
         id: r.str("id"),
         kind: r.str("type"),
@@ -53,59 +52,46 @@ fn from_row(r: &AnyRow) -> Resource {
         created_by_project_id: r.str("created_by_project_id"),
         created_by_user_id: r.str("created_by_user_id"),
         started_at: r.int("started_at"),
-        ended_at: r.try_get_i64("ended_at"),
+        ended_at: r.opt_int("ended_at"),
         revision: r.int("revision"),
         revision_start: r.int("revision_start"),
-        revision_end: r.try_get_i64("revision_end"),
+        revision_end: r.opt_int("revision_end"),
         attributes: r
             .json("attributes")
             .as_object()
             .cloned()
             .unwrap_or_default(),
-        first_sample: r.try_get_i64("first_sample"),
-        last_sample: r.try_get_i64("last_sample"),
+        first_sample: r.opt_int("first_sample"),
+        last_sample: r.opt_int("last_sample"),
         metadata: r.json("metadata"),
     }
 }
 
-trait OptInt {
-    fn try_get_i64(&self, col: &str) -> Option<i64>;
-}
-
-impl OptInt for AnyRow {
-    fn try_get_i64(&self, col: &str) -> Option<i64> {
-        use sqlx::Row;
-        self.try_get::<Option<i64>, _>(col).ok().flatten()
-    }
-}
-
-pub async fn get(conn: &mut AnyConnection, db: &Db, id: &str) -> Result<Option<Resource>> {
-    let row = sqlx::query(&db.sql("SELECT * FROM resources WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-        .db()?;
-    Ok(row.as_ref().map(from_row))
+pub async fn get(tx: &mut Tx<'_>, db: &Db, id: &str) -> Result<Option<Resource>> {
+    let rows = tx
+        .fetch(
+            db,
+            "SELECT * FROM resources WHERE id = ?",
+            &[id.into()],
+            |r| from_row(r),
+        )
+        .await?;
+    Ok(rows.into_iter().next())
 }
 
 /// The current revisions of the resources `ids` names, by id: one
 /// statement per thousand ids (a batch's resources read at once).
 pub async fn get_many(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     db: &Db,
     ids: &[&str],
 ) -> Result<std::collections::HashMap<String, Resource>> {
     let mut out = std::collections::HashMap::new();
     for chunk in ids.chunks(1000) {
         let marks = vec!["?"; chunk.len()].join(", ");
-        let text = format!("SELECT * FROM resources WHERE id IN ({marks})");
-        let sql = db.sql(&text);
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *conn).await.db()? {
-            let resource = from_row(&r);
+        let sql = format!("SELECT * FROM resources WHERE id IN ({marks})");
+        let args: Vec<Arg> = chunk.iter().map(|id| Arg::from(*id)).collect();
+        for resource in tx.fetch(db, &sql, &args, |r| from_row(r)).await? {
             out.insert(resource.id.clone(), resource);
         }
     }
@@ -114,78 +100,80 @@ pub async fn get_many(
 
 pub async fn find(db: &Db, id: &str) -> Result<Option<Resource>> {
     let mut conn = db.pool.acquire().await.db()?;
-    get(&mut conn, db, id).await
+    get(&mut Tx::Any(&mut conn), db, id).await
 }
 
-pub async fn insert(conn: &mut AnyConnection, db: &Db, r: &Resource) -> Result<()> {
-    sqlx::query(&db.sql(
+pub async fn insert(tx: &mut Tx<'_>, db: &Db, r: &Resource) -> Result<()> {
+    let attributes = Value::Object(r.attributes.clone()).to_string();
+    let metadata = r.metadata.to_string();
+    tx.execute(
+        db,
         "INSERT INTO resources (id, type, original_resource_id, project_id, user_id, created_by_project_id, created_by_user_id, started_at, ended_at, revision, revision_start, attributes, first_sample, last_sample, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    ))
-    .bind(&r.id)
-    .bind(&r.kind)
-    .bind(&r.original_resource_id)
-    .bind(&r.project_id)
-    .bind(&r.user_id)
-    .bind(&r.created_by_project_id)
-    .bind(&r.created_by_user_id)
-    .bind(r.started_at)
-    .bind(r.ended_at)
-    .bind(r.revision)
-    .bind(r.revision_start)
-    .bind(Value::Object(r.attributes.clone()).to_string())
-    .bind(r.first_sample)
-    .bind(r.last_sample)
-    .bind(r.metadata.to_string())
-    .execute(conn)
-    .await
-    .db()?;
+        &[
+            (&r.id).into(),
+            (&r.kind).into(),
+            (&r.original_resource_id).into(),
+            (&r.project_id).into(),
+            (&r.user_id).into(),
+            (&r.created_by_project_id).into(),
+            (&r.created_by_user_id).into(),
+            r.started_at.into(),
+            r.ended_at.into(),
+            r.revision.into(),
+            r.revision_start.into(),
+            (&attributes).into(),
+            r.first_sample.into(),
+            r.last_sample.into(),
+            (&metadata).into(),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
 /// Make `new` the current revision of its resource: the previous one (as
 /// read, `old`) goes to the history. A concurrent change of the same
 /// revision leaves this one unapplied (`false`).
-pub async fn revise(
-    conn: &mut AnyConnection,
-    db: &Db,
-    old: &Resource,
-    new: &Resource,
-) -> Result<bool> {
-    let n = sqlx::query(&db.sql(
-        "UPDATE resources SET project_id = ?, user_id = ?, started_at = ?, ended_at = ?, revision = ?, revision_start = ?, attributes = ? WHERE id = ? AND revision = ?",
-    ))
-    .bind(&new.project_id)
-    .bind(&new.user_id)
-    .bind(new.started_at)
-    .bind(new.ended_at)
-    .bind(old.revision + 1)
-    .bind(new.revision_start)
-    .bind(Value::Object(new.attributes.clone()).to_string())
-    .bind(&old.id)
-    .bind(old.revision)
-    .execute(&mut *conn)
-    .await
-    .db()?
-    .rows_affected();
+pub async fn revise(tx: &mut Tx<'_>, db: &Db, old: &Resource, new: &Resource) -> Result<bool> {
+    let attributes = Value::Object(new.attributes.clone()).to_string();
+    let n = tx
+        .execute(
+            db,
+            "UPDATE resources SET project_id = ?, user_id = ?, started_at = ?, ended_at = ?, revision = ?, revision_start = ?, attributes = ? WHERE id = ? AND revision = ?",
+            &[
+                (&new.project_id).into(),
+                (&new.user_id).into(),
+                new.started_at.into(),
+                new.ended_at.into(),
+                (old.revision + 1).into(),
+                new.revision_start.into(),
+                (&attributes).into(),
+                (&old.id).into(),
+                old.revision.into(),
+            ],
+        )
+        .await?;
     if n == 0 {
         return Ok(false);
     }
-    sqlx::query(&db.sql(
+    let old_attributes = Value::Object(old.attributes.clone()).to_string();
+    tx.execute(
+        db,
         "INSERT INTO resource_history (id, revision, type, project_id, user_id, started_at, ended_at, revision_start, revision_end, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    ))
-    .bind(&old.id)
-    .bind(old.revision)
-    .bind(&old.kind)
-    .bind(&old.project_id)
-    .bind(&old.user_id)
-    .bind(old.started_at)
-    .bind(old.ended_at)
-    .bind(old.revision_start)
-    .bind(new.revision_start)
-    .bind(Value::Object(old.attributes.clone()).to_string())
-    .execute(conn)
-    .await
-    .db()?;
+        &[
+            (&old.id).into(),
+            old.revision.into(),
+            (&old.kind).into(),
+            (&old.project_id).into(),
+            (&old.user_id).into(),
+            old.started_at.into(),
+            old.ended_at.into(),
+            old.revision_start.into(),
+            new.revision_start.into(),
+            (&old_attributes).into(),
+        ],
+    )
+    .await?;
     Ok(true)
 }
 
@@ -193,25 +181,27 @@ pub async fn revise(
 /// sample timestamps) with the newest one's metadata, which replaces the
 /// stored one unless a later sample's is there.
 pub async fn touch(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     db: &Db,
     id: &str,
     (first, last): (i64, i64),
     metadata: &Value,
 ) -> Result<()> {
-    sqlx::query(&db.sql(
+    let metadata = metadata.to_string();
+    tx.execute(
+        db,
         "UPDATE resources SET first_sample = CASE WHEN first_sample IS NULL OR first_sample > ? THEN ? ELSE first_sample END, last_sample = CASE WHEN last_sample IS NULL OR last_sample < ? THEN ? ELSE last_sample END, metadata = CASE WHEN last_sample IS NULL OR last_sample <= ? THEN ? ELSE metadata END WHERE id = ?",
-    ))
-    .bind(first)
-    .bind(first)
-    .bind(last)
-    .bind(last)
-    .bind(last)
-    .bind(metadata.to_string())
-    .bind(id)
-    .execute(conn)
-    .await
-    .db()?;
+        &[
+            first.into(),
+            first.into(),
+            last.into(),
+            last.into(),
+            last.into(),
+            (&metadata).into(),
+            id.into(),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -322,7 +312,7 @@ pub async fn update_type_attributes(db: &Db, t: &ResourceType) -> Result<()> {
     Ok(())
 }
 
-fn type_row(r: &AnyRow) -> ResourceType {
+fn type_row(r: &(impl Cols + ?Sized)) -> ResourceType {
     ResourceType {
         name: r.str("name"),
         attributes: r

@@ -3,12 +3,14 @@
 //! in the transaction that records the samples, so a notification
 //! delivered again (a restart, a redelivery) is never counted twice.
 
+use super::sqlite::{err, Tx};
 use crate::query::{Cond, Field, Op, Value as QValue};
 use ferrostack_core::Result;
 use ferrostack_db::{Db, DbResultExt, RowExt};
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use std::collections::HashSet;
 
 /// Ceilometer's meter types: a reading, a change, or a running total.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,17 +73,73 @@ fn from_row(r: &AnyRow) -> Sample {
     }
 }
 
+/// Insert samples in bulk; the answer says, per sample, whether it was
+/// new (a repeated id at the same time, stored before or earlier in
+/// `samples`, is not).
+pub async fn insert_many(tx: &mut Tx<'_>, db: &Db, samples: &[&Sample]) -> Result<Vec<bool>> {
+    match tx {
+        Tx::Any(conn) => insert_many_any(conn, db, samples).await,
+        Tx::Sqlite(conn) => insert_many_sqlite(conn, samples),
+    }
+}
+
+/// The INSERT of one sample row.
+const INSERT: &str = "INSERT INTO samples (id, meter, type, unit, volume, user_id, project_id, resource_id, ts, recorded_at, source, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// [`insert_many`] on the SQLite writer: a statement prepared once,
+/// a bind and a step per row. Repeats are looked up only when the batch's
+/// time range holds stored samples at all (new samples arrive after the
+/// stored ones), one seek of the `(ts, id)` index each.
+fn insert_many_sqlite(conn: &rusqlite::Connection, samples: &[&Sample]) -> Result<Vec<bool>> {
+    let lo = samples.iter().map(|s| s.ts).min().unwrap_or(0);
+    let hi = samples.iter().map(|s| s.ts).max().unwrap_or(0);
+    let overlaps: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM samples WHERE ts >= ? AND ts <= ?)")
+        .and_then(|mut q| q.query_row((lo, hi), |r| r.get(0)))
+        .map_err(err)?;
+    let mut stored = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM samples WHERE ts = ? AND id = ?)")
+        .map_err(err)?;
+    let mut insert = conn.prepare_cached(INSERT).map_err(err)?;
+    let mut seen: HashSet<(i64, &str)> = HashSet::with_capacity(samples.len());
+    let mut fresh = Vec::with_capacity(samples.len());
+    for s in samples {
+        let new = seen.insert((s.ts, s.id.as_str()))
+            && !(overlaps
+                && stored
+                    .query_row((s.ts, &s.id), |r| r.get::<_, bool>(0))
+                    .map_err(err)?);
+        if new {
+            insert
+                .execute(rusqlite::params![
+                    s.id,
+                    s.meter,
+                    s.kind.as_str(),
+                    s.unit,
+                    s.volume,
+                    s.user_id,
+                    s.project_id,
+                    s.resource_id,
+                    s.ts,
+                    s.recorded_at,
+                    s.source,
+                    s.metadata.to_string(),
+                ])
+                .map_err(err)?;
+        }
+        fresh.push(new);
+    }
+    Ok(fresh)
+}
+
 /// Rows per multi-row statement: 12 columns each stays under every
-/// engine's cap on bound parameters (the bundled SQLite's 32,766,
-/// PostgreSQL's and MySQL's 65,535); fewer, larger statements are fewer
-/// round trips to SQLite's worker thread.
+/// engine's cap on bound parameters (PostgreSQL's and MySQL's 65,535);
+/// fewer, larger statements are fewer round trips.
 const ROWS_PER_INSERT: usize = 1000;
 
-/// Insert samples in bulk: one `SELECT … IN` for the ids already stored
-/// and one multi-row INSERT per [`ROWS_PER_INSERT`] new ones. The answer
-/// says, per sample, whether it was new (a repeated id at the same time,
-/// stored before or earlier in `samples`, is not).
-pub async fn insert_many(
+/// [`insert_many`] through sqlx: one `SELECT … IN` for the ids already
+/// stored and one multi-row INSERT per [`ROWS_PER_INSERT`] new ones.
+async fn insert_many_any(
     conn: &mut AnyConnection,
     db: &Db,
     samples: &[&Sample],
@@ -132,10 +190,10 @@ async fn stored_ids(
     conn: &mut AnyConnection,
     db: &Db,
     samples: &[&Sample],
-) -> Result<std::collections::HashSet<(i64, String)>> {
+) -> Result<HashSet<(i64, String)>> {
     let mut by_time: Vec<&&Sample> = samples.iter().collect();
     by_time.sort_by_key(|s| s.ts);
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     for chunk in by_time.chunks(ROWS_PER_INSERT) {
         let (lo, hi) = (chunk[0].ts, chunk[chunk.len() - 1].ts);
         let marks = vec!["?"; chunk.len()].join(", ");
@@ -154,22 +212,40 @@ async fn stored_ids(
 }
 
 /// Record a notification as processed; `false` when it already was.
-pub async fn mark_processed(conn: &mut AnyConnection, db: &Db, message_id: &str) -> Result<bool> {
-    let seen =
-        sqlx::query(&db.sql("SELECT message_id FROM processed_messages WHERE message_id = ?"))
-            .bind(message_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .db()?;
-    if seen.is_some() {
-        return Ok(false);
+pub async fn mark_processed(tx: &mut Tx<'_>, db: &Db, message_id: &str) -> Result<bool> {
+    const SEEN: &str = "SELECT message_id FROM processed_messages WHERE message_id = ?";
+    const MARK: &str = "INSERT INTO processed_messages (message_id, processed_at) VALUES (?, ?)";
+    let now = super::now_us();
+    match tx {
+        Tx::Any(conn) => {
+            let seen = sqlx::query(&db.sql(SEEN))
+                .bind(message_id)
+                .fetch_optional(&mut **conn)
+                .await
+                .db()?;
+            if seen.is_some() {
+                return Ok(false);
+            }
+            sqlx::query(&db.sql(MARK))
+                .bind(message_id)
+                .bind(now)
+                .execute(&mut **conn)
+                .await
+                .db()?;
+        }
+        Tx::Sqlite(conn) => {
+            let seen = conn
+                .prepare_cached(SEEN)
+                .and_then(|mut q| q.exists([message_id]))
+                .map_err(err)?;
+            if seen {
+                return Ok(false);
+            }
+            conn.prepare_cached(MARK)
+                .and_then(|mut q| q.execute((message_id, now)))
+                .map_err(err)?;
+        }
     }
-    sqlx::query(&db.sql("INSERT INTO processed_messages (message_id, processed_at) VALUES (?, ?)"))
-        .bind(message_id)
-        .bind(super::now_us())
-        .execute(conn)
-        .await
-        .db()?;
     Ok(true)
 }
 
