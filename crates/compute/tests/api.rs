@@ -712,6 +712,15 @@ async fn cold_migration_resize_and_evacuate_between_two_hosts() {
 }
 
 #[tokio::test]
+async fn group_members_of_one_request_follow_the_policy() {
+    on_sqlite(
+        "group_placement",
+        migration::group_members_of_one_request_follow_the_policy,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn every_move_step_runs_twice_and_undoes_twice() {
     on_sqlite("move_steps", migration::every_move_step_twice_and_failed).await;
 }

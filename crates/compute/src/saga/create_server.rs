@@ -11,7 +11,7 @@ use crate::guest::{deallocate_ports, instance_spec, vif_of, NetworkInfo};
 use crate::scheduler;
 use crate::states::{PowerState, TaskState, VmState};
 use crate::store::bdms::Bdm;
-use crate::store::{self, hosts, instances::Vif};
+use crate::store::{self, hosts, instances::Instance, instances::Vif};
 use ferrostack_compute_agent::protocol::AgentRequest;
 use ferrostack_core::{Error, Result};
 use serde_json::json;
@@ -122,6 +122,73 @@ async fn still_wanted(ctx: &SagaCtx, task_state: TaskState) -> Result<store::ins
 
 struct Schedule;
 
+/// The hosts of a server group's other members, each by its claim so that
+/// a member placed a moment ago counts (its `host` is written later).
+async fn group_members(
+    ctx: &SagaCtx,
+    group: &store::server_groups::ServerGroup,
+    own: &str,
+) -> Result<Vec<String>> {
+    let mut hosts_of_members = Vec::new();
+    for m in group.members.iter().filter(|m| m.as_str() != own) {
+        let claimed = hosts::get_claim(&ctx.svc.db, m, "instance").await?;
+        let host = match claimed {
+            Some((host, _)) => Some(host),
+            None => store::instances::get(&ctx.svc.db, m)
+                .await?
+                .filter(|x| !x.deleted)
+                .and_then(|x| x.host),
+        };
+        hosts_of_members.extend(host);
+    }
+    Ok(hosts_of_members)
+}
+
+/// Picks a host for the server and claims it, under its group's policy.
+/// Members of a group are placed one at a time (`group_placement`), as
+/// Nova adds each chosen host to the group before the next instance.
+async fn place(ctx: &SagaCtx, i: &Instance) -> Result<String> {
+    let group = store::server_groups::of_instance(&ctx.svc.db, &i.id).await?;
+    let _one_at_a_time = match &group {
+        Some(_) => Some(ctx.svc.group_placement.lock().await),
+        None => None,
+    };
+    let (policy, member_hosts, per_host) = match &group {
+        Some(g) => (
+            g.policy.as_str(),
+            group_members(ctx, g, &i.id).await?,
+            // Anti-affinity: a host is full at `max_server_per_host`
+            // members (2.64's rule; one without it).
+            g.max_server_per_host.unwrap_or(1).max(1) as usize,
+        ),
+        None => ("", Vec::new(), 1),
+    };
+    let full: Vec<String> = member_hosts
+        .iter()
+        .filter(|h| member_hosts.iter().filter(|x| x == h).count() >= per_host)
+        .cloned()
+        .collect();
+    let (ignore, only): (&[String], Option<&[String]>) = match policy {
+        "anti-affinity" => (&full, None),
+        "affinity" if !member_hosts.is_empty() => (&[], Some(&member_hosts)),
+        _ => (&[], None),
+    };
+    let req = scheduler::Request {
+        flavor: &i.flavor,
+        availability_zone: i.requested_availability_zone.as_deref(),
+        image_properties: &i.image_properties,
+        ignore_hosts: ignore,
+        only_hosts: only,
+        host: i.requested_host.as_deref(),
+        node: i.requested_node.as_deref(),
+    };
+    Ok(
+        scheduler::select_and_claim(&ctx.svc, &i.id, "instance", &req)
+            .await?
+            .host,
+    )
+}
+
 #[async_trait::async_trait]
 impl Step for Schedule {
     fn name(&self) -> &'static str {
@@ -132,50 +199,7 @@ impl Step for Schedule {
         let i = still_wanted(ctx, TaskState::Scheduling).await?;
         let host = match hosts::get_claim(&ctx.svc.db, &i.id, "instance").await? {
             Some((host, _)) => host,
-            None => {
-                // Server group policy: the hosts of the other members.
-                let mut member_hosts = Vec::new();
-                let mut policy = String::new();
-                let mut max_per_host = 1;
-                if let Some(g) = store::server_groups::of_instance(&ctx.svc.db, &i.id).await? {
-                    policy = g.policy.clone();
-                    max_per_host = g.max_server_per_host.unwrap_or(1);
-                    for m in g.members.iter().filter(|m| **m != i.id) {
-                        if let Some(h) = store::instances::get(&ctx.svc.db, m)
-                            .await?
-                            .filter(|x| !x.deleted)
-                            .and_then(|x| x.host)
-                        {
-                            member_hosts.push(h);
-                        }
-                    }
-                }
-                // Anti-affinity: a host is full at `max_server_per_host`
-                // members (2.64's rule; one without it).
-                let per_host = max_per_host.max(1) as usize;
-                let full: Vec<String> = member_hosts
-                    .iter()
-                    .filter(|h| member_hosts.iter().filter(|x| x == h).count() >= per_host)
-                    .cloned()
-                    .collect();
-                let (ignore, only): (&[String], Option<&[String]>) = match policy.as_str() {
-                    "anti-affinity" => (&full, None),
-                    "affinity" if !member_hosts.is_empty() => (&[], Some(&member_hosts)),
-                    _ => (&[], None),
-                };
-                let req = scheduler::Request {
-                    flavor: &i.flavor,
-                    availability_zone: i.requested_availability_zone.as_deref(),
-                    image_properties: &i.image_properties,
-                    ignore_hosts: ignore,
-                    only_hosts: only,
-                    host: i.requested_host.as_deref(),
-                    node: i.requested_node.as_deref(),
-                };
-                scheduler::select_and_claim(&ctx.svc, &i.id, "instance", &req)
-                    .await?
-                    .host
-            }
+            None => place(ctx, &i).await?,
         };
         let zone = hosts::get_service(&ctx.svc.db, &host, scheduler::COMPUTE_BINARY)
             .await?

@@ -68,6 +68,10 @@ pub struct ComputeService {
     pub saga_finished: tokio::sync::Notify,
     /// Nova's policy defaults with the operator's file over them.
     pub policy: Policy,
+    /// Held while a server group member is placed: the next member then
+    /// sees its claim (members of one request are scheduled by concurrent
+    /// sagas, which otherwise each ignore the other).
+    pub group_placement: tokio::sync::Mutex<()>,
 }
 
 /// A client acting as a service user of this deployment.
@@ -133,6 +137,7 @@ impl ComputeService {
             failpoints: Mutex::new(failpoints),
             events: tokio::sync::Notify::new(),
             saga_finished: tokio::sync::Notify::new(),
+            group_placement: tokio::sync::Mutex::new(()),
             policy,
         }))
     }
