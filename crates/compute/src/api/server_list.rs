@@ -24,19 +24,12 @@ pub async fn list(
     q: Query,
 ) -> Result<Response> {
     let req = ListRequest::parse(&svc, &ctx, version, "index", &q.0)?;
-    let scope = req.scope(&svc).await?;
     let (servers, last, more) = if req.reads_bodies() {
-        let (items, more) = store::instances::scan(
-            &svc.db,
-            &scope,
-            |n| req.name_ok(n),
-            |i| req.keep(i),
-            req.limit,
-        )
-        .await?;
+        let (items, more) = req.instances(&svc).await?;
         let views: Vec<Value> = items.iter().map(|i| views::server_brief(&svc, i)).collect();
         (views, items.last().map(|i| i.id.clone()), more)
     } else {
+        let scope = req.scope(&svc).await?;
         let (rows, more) =
             store::instances::scan_names(&svc.db, &scope, |n| req.name_ok(n), req.limit).await?;
         let views: Vec<Value> = rows
@@ -59,15 +52,7 @@ pub async fn detail(
     q: Query,
 ) -> Result<Response> {
     let req = ListRequest::parse(&svc, &ctx, version, "detail", &q.0)?;
-    let scope = req.scope(&svc).await?;
-    let (items, more) = store::instances::scan(
-        &svc.db,
-        &scope,
-        |n| req.name_ok(n),
-        |i| req.keep(i),
-        req.limit,
-    )
-    .await?;
+    let (items, more) = req.instances(&svc).await?;
     let mut views: Vec<Value> = items
         .iter()
         .map(|i| views::server(&svc, &ctx, version, i))
@@ -224,6 +209,20 @@ impl<'q> ListRequest<'q> {
             after,
             name_contains: self.name_contains.as_deref(),
         })
+    }
+
+    /// The page: the instances that pass every filter, and whether more
+    /// would follow.
+    async fn instances(&self, svc: &Svc) -> Result<(Vec<Instance>, bool)> {
+        let scope = self.scope(svc).await?;
+        store::instances::scan(
+            &svc.db,
+            &scope,
+            |n| self.name_ok(n),
+            |i| self.keep(i),
+            self.limit,
+        )
+        .await
     }
 
     /// The `name` filter on the name column alone, before any body is read.
