@@ -169,8 +169,8 @@ async fn place(ctx: &SagaCtx, i: &Instance) -> Result<String> {
         .cloned()
         .collect();
     let (ignore, only): (&[String], Option<&[String]>) = match policy {
-        "anti-affinity" => (&full, None),
-        "affinity" if !member_hosts.is_empty() => (&[], Some(&member_hosts)),
+        "anti-affinity" | "soft-anti-affinity" => (&full, None),
+        "affinity" | "soft-affinity" if !member_hosts.is_empty() => (&[], Some(&member_hosts)),
         _ => (&[], None),
     };
     let req = scheduler::Request {
@@ -182,11 +182,22 @@ async fn place(ctx: &SagaCtx, i: &Instance) -> Result<String> {
         host: i.requested_host.as_deref(),
         node: i.requested_node.as_deref(),
     };
-    Ok(
-        scheduler::select_and_claim(&ctx.svc, &i.id, "instance", &req)
-            .await?
-            .host,
-    )
+    let placed = scheduler::select_and_claim(&ctx.svc, &i.id, "instance", &req).await;
+    // The soft policies only prefer: with no host that honours them, any
+    // host will do (Nova's soft (anti-)affinity weighers rank the members'
+    // hosts last, or first, among all).
+    let placed = match placed {
+        Err(_) if policy.starts_with("soft-") => {
+            let anywhere = scheduler::Request {
+                ignore_hosts: &[],
+                only_hosts: None,
+                ..req
+            };
+            scheduler::select_and_claim(&ctx.svc, &i.id, "instance", &anywhere).await
+        }
+        placed => placed,
+    };
+    Ok(placed?.host)
 }
 
 #[async_trait::async_trait]
