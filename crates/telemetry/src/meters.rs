@@ -312,6 +312,13 @@ fn polled(n: &Notification, ts: i64) -> Vec<Reading> {
     out
 }
 
+/// One notification's worth of readings, with the id that makes it
+/// idempotent (`None` for samples posted through the API).
+pub struct Batch {
+    pub message_id: Option<String>,
+    pub readings: Vec<Reading>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,7 @@
 //! (`store::sqlite`) and on a pooled connection of the other engines.
 
 use crate::archive::ArchivePolicy;
-use crate::meters::Reading;
-use crate::service::Batch;
+use crate::meters::{Batch, Reading};
 use crate::store::sqlite::Tx;
 use crate::store::{self, measures, metrics::Metric, resources::Resource};
 use ferrostack_core::Result;

@@ -4,7 +4,7 @@
 //! API operation goes through.
 
 use crate::archive::ArchivePolicy;
-use crate::meters::Reading;
+pub use crate::meters::Batch;
 use crate::record::Recorder;
 use crate::store::sqlite::{SqliteFile, Tx};
 use crate::store::{self, measures, metrics::Metric};
@@ -30,13 +30,6 @@ pub struct TelemetryService {
     /// On SQLite with a file: its typed connections, the writer's and the
     /// summed reads' (`store::sqlite`).
     pub(crate) sqlite: Option<Arc<SqliteFile>>,
-}
-
-/// One notification's worth of readings, with the id that makes it
-/// idempotent (`None` for samples posted through the API).
-pub struct Batch {
-    pub message_id: Option<String>,
-    pub readings: Vec<Reading>,
 }
 
 impl TelemetryService {
